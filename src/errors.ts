@@ -1,0 +1,32 @@
+/**
+ * Base class of every error this library throws or rejects with.
+ *
+ * Redis failures keep the client's error as `cause`; `code` carries the Redis
+ * reply code (`WRONGTYPE`, `NOGROUP`, ...) when there is one.
+ */
+export class PulseError extends Error {
+  /** Redis reply code of the underlying error, if it came from Redis. */
+  readonly code: string | undefined;
+
+  constructor(message: string, options?: ErrorOptions & { code?: string }) {
+    super(message, options);
+    this.name = 'PulseError';
+    this.code = options?.code;
+  }
+}
+
+/** A bad argument, detected before any Redis call. */
+export class InvalidArgumentError extends PulseError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+/** `subscribe` or `addStream` on a reader or sink that was closed. */
+export class ClosedError extends PulseError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ClosedError';
+  }
+}

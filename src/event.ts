@@ -1,0 +1,109 @@
+import { idTime } from './internal/ids.js';
+import type { NackOptions } from './options.js';
+
+/** What acknowledges sink events: the sink that delivered them (Go's `Acker`). */
+export interface Acker {
+  /** Acknowledges events in one round trip. */
+  ack(...events: Event[]): Promise<void>;
+}
+
+/** @internal The sink operations behind {@link SinkEvent}'s methods. */
+export interface EventOwner extends Acker {
+  nack(event: SinkEvent, options?: NackOptions): Promise<void>;
+  inProgress(event: SinkEvent): Promise<void>;
+}
+
+/** Fields of an event as read from Redis. */
+export interface EventInit {
+  id: string;
+  streamName: string;
+  eventName: string;
+  topic: string | undefined;
+  payload: Buffer;
+  deliveryCount?: number;
+}
+
+/** A stream event, as delivered by a reader. */
+export class Event {
+  /** Redis entry ID, `<ms>-<seq>`. */
+  readonly id: string;
+  /** Name of the stream the event belongs to. */
+  readonly streamName: string;
+  /** Producer-defined event name (empty when the entry has none). */
+  readonly eventName: string;
+  /** Topic, or undefined when the event has none. */
+  readonly topic: string | undefined;
+  /** The exact bytes added. */
+  readonly payload: Buffer;
+  /** 1 on first delivery, higher after a sink redelivers it. */
+  readonly deliveryCount: number;
+
+  constructor(init: EventInit) {
+    this.id = init.id;
+    this.streamName = init.streamName;
+    this.eventName = init.eventName;
+    this.topic = init.topic;
+    this.payload = init.payload;
+    this.deliveryCount = init.deliveryCount ?? 1;
+  }
+
+  /** Name of the sink that delivered the event; undefined for reader events. */
+  get sinkName(): string | undefined {
+    return undefined;
+  }
+
+  /** Creation time, from the milliseconds of the ID. */
+  get createdAt(): Date {
+    return new Date(idTime(this.id));
+  }
+
+  /** The payload decoded as UTF-8. */
+  text(): string {
+    return this.payload.toString('utf8');
+  }
+
+  /** The payload parsed as JSON. */
+  json<T = unknown>(): T {
+    return JSON.parse(this.text()) as T;
+  }
+}
+
+/** An event delivered by a sink: it must be acknowledged (unless the sink is `noAck`). */
+export class SinkEvent extends Event {
+  readonly #sinkName: string;
+  readonly #owner: EventOwner;
+
+  /** @internal */
+  constructor(init: EventInit, sinkName: string, owner: EventOwner) {
+    super(init);
+    this.#sinkName = sinkName;
+    this.#owner = owner;
+  }
+
+  override get sinkName(): string {
+    return this.#sinkName;
+  }
+
+  /** The sink that acknowledges this event (Go's `Event.Acker`). */
+  get acker(): Acker {
+    return this.#owner;
+  }
+
+  /** Acknowledges the event: same as `sink.ack(event)`. Resolves at once for `noAck` sinks. */
+  ack(): Promise<void> {
+    return this.#owner.ack(this);
+  }
+
+  /**
+   * Gives the event back: it is redelivered after `delayMs` (0: as soon as possible)
+   * instead of after the ack grace period.
+   */
+  nack(options?: NackOptions): Promise<void> {
+    return this.#owner.nack(this, options);
+  }
+
+  /** Tells the sink the handler is still working, so the event is not redelivered during long work. */
+  inProgress(): Promise<void> {
+    return this.#owner.inProgress(this);
+  }
+}

@@ -1,0 +1,19 @@
+export { ClosedError, InvalidArgumentError, PulseError } from './errors.js';
+export { type Acker, Event, SinkEvent } from './event.js';
+export type { RedisClient } from './internal/driver.js';
+export { type Logger, silentLogger } from './logger.js';
+export type {
+  AddOptions,
+  AddStreamOptions,
+  NackOptions,
+  ProcessOptions,
+  ReaderOptions,
+  SinkOptions,
+  StartAt,
+  StreamOptions,
+  SubscribeOptions,
+} from './options.js';
+export { Reader } from './reader.js';
+export { Sink, type SinkCounters } from './sink.js';
+export { Stream } from './stream.js';
+export { Subscription } from './subscription.js';

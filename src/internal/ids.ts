@@ -1,0 +1,26 @@
+/** Splits an entry ID into its two numbers. IDs are compared as bigints: sequences can exceed 2^53. */
+function parts(id: string): [bigint, bigint] {
+  const dash = id.indexOf('-');
+  if (dash < 0) return [BigInt(id), 0n];
+  return [BigInt(id.slice(0, dash)), BigInt(id.slice(dash + 1))];
+}
+
+/** Negative, zero or positive as `a` is before, equal to or after `b`. */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = parts(a);
+  const [bm, bs] = parts(b);
+  if (am !== bm) return am < bm ? -1 : 1;
+  if (as !== bs) return as < bs ? -1 : 1;
+  return 0;
+}
+
+/** The milliseconds part of an entry ID. */
+export function idTime(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}
+
+/** The last possible ID before millisecond `ms`, so that reading after it includes `<ms>-0`. */
+export function idBefore(ms: number): string {
+  return ms <= 0 ? '0-0' : `${ms - 1}-18446744073709551615`;
+}

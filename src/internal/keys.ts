@@ -1,0 +1,56 @@
+/**
+ * The key layout. Stream keys follow Go Pulse (`pulse:stream:<name>`) so both
+ * share streams; the library's own bookkeeping keys carry a hash tag that puts
+ * them in the stream key's cluster slot.
+ */
+
+const STREAM_PREFIX = 'pulse:stream:';
+
+/** Redis key of a stream. */
+export function streamKey(name: string): string {
+  return STREAM_PREFIX + name;
+}
+
+/** Stream name of a stream key, or undefined when the key is not a pulse stream. */
+export function streamNameOf(key: string): string | undefined {
+  return key.startsWith(STREAM_PREFIX) ? key.slice(STREAM_PREFIX.length) : undefined;
+}
+
+/** The hash tag Redis Cluster hashes a key on: the first non-empty `{...}`, else the whole key. */
+export function hashTagOf(key: string): string | undefined {
+  const open = key.indexOf('{');
+  if (open < 0) return undefined;
+  const close = key.indexOf('}', open + 1);
+  if (close < 0 || close === open + 1) return undefined;
+  return key.slice(open + 1, close);
+}
+
+/** Prefix of every bookkeeping key of a stream; hashes to the stream key's slot. */
+export function bookkeepingPrefix(name: string): string {
+  const key = streamKey(name);
+  const tag = hashTagOf(key);
+  return tag === undefined ? `{${key}}` : `{${tag}}:${key}`;
+}
+
+/** Keys the library keeps for one sink on one stream. */
+export interface SinkKeys {
+  /** Sorted set: consumer name -> last keep-alive, in Redis server milliseconds. */
+  readonly consumers: string;
+  /** String: the consumer that currently runs reclaim and cleanup for the sink. */
+  readonly lease: string;
+}
+
+/** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */
+export function sinkRegistryKey(name: string): string {
+  return `${bookkeepingPrefix(name)}:sinks`;
+}
+
+export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
+  const p = `${bookkeepingPrefix(streamName)}:sink:${sinkName}`;
+  return { consumers: `${p}:consumers`, lease: `${p}:lease` };
+}
+
+/** Entry fields, shared with Go Pulse. */
+export const FIELD_NAME = 'n';
+export const FIELD_PAYLOAD = 'p';
+export const FIELD_TOPIC = 't';

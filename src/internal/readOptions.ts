@@ -1,0 +1,34 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { Event } from '../event.js';
+import type { ReaderOptions } from '../options.js';
+import { parseStart, type ResolvedStart } from './start.js';
+import { topicMatcher } from './topic.js';
+import { checkInt } from './validate.js';
+
+/** Reader and sink options, validated, with defaults applied. */
+export interface ReadSettings {
+  readonly start: ResolvedStart;
+  readonly blockMs: number;
+  readonly maxPolled: number;
+  readonly bufferSize: number;
+  /** Topic and filter together; undefined when every event matches. */
+  readonly matches: ((event: Event) => boolean) | undefined;
+}
+
+export function readSettings(options: ReaderOptions): ReadSettings {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+  const topic = topicMatcher(options.topic);
+  const filter = options.filter;
+  if (filter !== undefined && typeof filter !== 'function') throw new InvalidArgumentError('filter must be a function');
+  let matches: ((event: Event) => boolean) | undefined;
+  if (topic && filter) matches = (e) => topic(e.topic) && filter(e);
+  else if (topic) matches = (e) => topic(e.topic);
+  else matches = filter;
+  return {
+    start: parseStart('startAt', options.startAt),
+    blockMs: checkInt('blockMs', options.blockMs, 5000, 1),
+    maxPolled: checkInt('maxPolled', options.maxPolled, 1000, 1),
+    bufferSize: checkInt('bufferSize', options.bufferSize, 1000, 1),
+    matches,
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Reply parsing for both clients and both protocols, in one place:
+ * RESP2 and ioredis' RESP3 give `[[key, entries], ...]` or a flat
+ * `[key, entries, ...]`, node-redis can give a Map or a plain object.
+ */
+import { Event, type EventInit } from '../event.js';
+import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
+
+export type RawEntry = [id: string, fields: Buffer[]];
+
+const EMPTY = Buffer.alloc(0);
+
+export function str(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (v === null || v === undefined) return '';
+  return String(v);
+}
+
+export function buf(v: unknown): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (v === null || v === undefined) return EMPTY;
+  return Buffer.from(String(v), 'utf8');
+}
+
+/** `[key, value]` pairs of a map reply in any of its shapes. */
+export function mapPairs(reply: unknown): Array<[string, unknown]> {
+  if (reply === null || reply === undefined) return [];
+  if (reply instanceof Map) return [...reply.entries()].map(([k, v]) => [str(k), v]);
+  if (Array.isArray(reply)) {
+    if (reply.length === 0) return [];
+    if (Array.isArray(reply[0])) return reply.map((pair) => [str((pair as unknown[])[0]), (pair as unknown[])[1]]);
+    const out: Array<[string, unknown]> = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([str(reply[i]), reply[i + 1]]);
+    return out;
+  }
+  if (typeof reply === 'object') return Object.entries(reply as Record<string, unknown>);
+  return [];
+}
+
+/** A map reply as a record (`XINFO` and friends). */
+export function mapRecord(reply: unknown): Record<string, unknown> {
+  return Object.fromEntries(mapPairs(reply));
+}
+
+/** Entries of an `XRANGE`/`XCLAIM` reply; entries deleted while pending (null fields) are kept with no fields. */
+export function entries(reply: unknown): RawEntry[] {
+  if (!Array.isArray(reply)) return [];
+  const out: RawEntry[] = [];
+  for (const e of reply) {
+    if (!Array.isArray(e)) continue;
+    const fields = Array.isArray(e[1]) ? (e[1] as unknown[]).map(buf) : mapPairs(e[1]).flatMap(([k, v]) => [buf(k), buf(v)]);
+    out.push([str(e[0]), fields]);
+  }
+  return out;
+}
+
+/** Per-stream entries of an `XREAD`/`XREADGROUP` reply. */
+export function streamEntries(reply: unknown): Array<[key: string, entries: RawEntry[]]> {
+  return mapPairs(reply).map(([k, v]) => [k, entries(v)]);
+}
+
+/** Reads `n`, `p` and `t`; extra fields are ignored. */
+export function decodeFields(fields: Buffer[]): {
+  eventName: string;
+  payload: Buffer;
+  topic: string | undefined;
+  complete: boolean;
+} {
+  let eventName: string | undefined;
+  let payload: Buffer | undefined;
+  let topic: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const k = fields[i] as Buffer;
+    if (k.length !== 1) continue;
+    const v = fields[i + 1] as Buffer;
+    const c = k.toString('latin1');
+    if (c === FIELD_NAME) eventName = v.toString('utf8');
+    else if (c === FIELD_PAYLOAD) payload = v;
+    else if (c === FIELD_TOPIC) topic = v.length === 0 ? undefined : v.toString('utf8');
+  }
+  return {
+    eventName: eventName ?? '',
+    payload: payload ?? EMPTY,
+    topic,
+    complete: eventName !== undefined && payload !== undefined,
+  };
+}
+
+/** Builds the fields of an event as read from Redis. */
+export function eventInit(streamName: string, entry: RawEntry, deliveryCount = 1): EventInit & { complete: boolean } {
+  const f = decodeFields(entry[1]);
+  return { id: entry[0], streamName, deliveryCount, ...f };
+}
+
+export function readerEvent(streamName: string, entry: RawEntry): { event: Event; complete: boolean } {
+  const init = eventInit(streamName, entry);
+  return { event: new Event(init), complete: init.complete };
+}

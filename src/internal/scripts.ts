@@ -1,0 +1,229 @@
+/**
+ * Server-side steps that must be atomic. Every key a script touches is in
+ * KEYS and shares the stream's hash slot (the dead-letter stream excepted:
+ * `claim` only writes it when the caller says both live on one node).
+ */
+import { Script } from './script.js';
+
+/** Redis server time in ms, so liveness never compares two hosts' clocks. */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** XADD, then the stream's TTL: sliding (every add) or absolute (only when no expiry is set). */
+export const addWithTtl = new Script(
+  'addWithTtl',
+  `local id = redis.call('XADD', KEYS[1], unpack(ARGV, 3))
+if not id then return false end
+if ARGV[2] == 'sliding' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+end
+return id`,
+);
+
+/**
+ * Creates the group (and the stream key) unless it exists, records the sink,
+ * and registers the consumer. For 'newest' the start is the last entry's ID,
+ * read atomically with the creation. Returns 1 when the group was created.
+ * KEYS: stream, sink registry, consumers. ARGV: group, start ('$newest' or an ID), ttlMs ('' none), consumer.
+ */
+export const createGroup = new Script(
+  'createGroup',
+  `local existed = redis.call('EXISTS', KEYS[1])
+local start = ARGV[2]
+if start == '$newest' then
+  start = '0'
+  if existed == 1 then
+    local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+    if #last > 0 then start = last[1][1] end
+  end
+end
+local created = 1
+local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], start, 'MKSTREAM')
+if not ok then
+  if string.find(tostring(err.err or err), 'BUSYGROUP') then created = 0 else return redis.error_reply(err.err or tostring(err)) end
+end
+if existed == 0 and ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+redis.call('SADD', KEYS[2], ARGV[1])
+${NOW}
+redis.call('ZADD', KEYS[3], now, ARGV[4])
+return created`,
+);
+
+/** Keep-alive. KEYS: consumers. ARGV: consumer. */
+export const keepAlive = new Script(
+  'keepAlive',
+  `${NOW}
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return now`,
+);
+
+/**
+ * Takes or renews the lease that lets one consumer at a time reclaim and clean up.
+ * KEYS: lease. ARGV: consumer, ttlMs, release ('1' to give it up). Returns 1 when held.
+ */
+export const lease = new Script(
+  'lease',
+  `local holder = redis.call('GET', KEYS[1])
+if ARGV[3] == '1' then
+  if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return 0
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`,
+);
+
+/**
+ * Claims events idle for more than the grace period, with their delivery
+ * counts; dead-letters those delivered maxDeliveries times; acks and reports
+ * entries deleted while pending.
+ * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client).
+ * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here),
+ *       sink name, stream name.
+ * Returns { {id, fields, deliveries}... }, { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the client }.
+ */
+export const claim = new Script(
+  'claim',
+  `local pend = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[4])
+local maxDel = tonumber(ARGV[5])
+local ids, counts, lost, dead, toMove = {}, {}, {}, {}, {}
+for _, p in ipairs(pend) do
+  local id, n = p[1], tonumber(p[4])
+  if maxDel > 0 and n >= maxDel then
+    if ARGV[6] == '1' then
+      local e = redis.call('XRANGE', KEYS[1], id, id)
+      if #e > 0 then
+        local args = {'XADD', KEYS[2], '*'}
+        for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
+        for _, v in ipairs({'source_stream', ARGV[8], 'source_sink', ARGV[7], 'source_id', id, 'deliveries', tostring(n), 'reason', 'max deliveries reached'}) do
+          args[#args + 1] = v
+        end
+        redis.call(unpack(args))
+        dead[#dead + 1] = id
+      else
+        lost[#lost + 1] = id
+      end
+      redis.call('XACK', KEYS[1], ARGV[1], id)
+    else
+      toMove[#toMove + 1] = {id, n}
+    end
+  else
+    ids[#ids + 1] = id
+    counts[id] = n
+  end
+end
+local out = {}
+if #ids > 0 then
+  local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], unpack(ids))
+  local got = {}
+  for _, e in ipairs(claimed) do
+    if type(e) == 'table' and e[2] then
+      got[e[1]] = true
+      out[#out + 1] = {e[1], e[2], counts[e[1]] + 1}
+    end
+  end
+  for _, id in ipairs(ids) do
+    if not got[id] then
+      -- Only report it if it was really deleted, not claimed by someone else since XPENDING.
+      if #redis.call('XRANGE', KEYS[1], id, id) == 0 then
+        redis.call('XACK', KEYS[1], ARGV[1], id)
+        lost[#lost + 1] = id
+      end
+    end
+  end
+end
+return {out, lost, dead, toMove}`,
+);
+
+/**
+ * Sets the idle time of one of our own pending events: 0 for in-progress,
+ * grace - delay for a nack. Does nothing when another consumer owns it now.
+ * KEYS: stream. ARGV: group, consumer, id, idleMs.
+ */
+export const touch = new Script(
+  'touch',
+  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[4], 'JUSTID')
+return 1`,
+);
+
+const CONSUMER_FIELDS = `local name, pending, idle
+  for i = 1, #info, 2 do
+    local k = info[i]
+    if k == 'name' then name = info[i + 1] elseif k == 'pending' then pending = tonumber(info[i + 1]) elseif k == 'idle' then idle = tonumber(info[i + 1]) end
+  end`;
+
+/**
+ * Removes stale consumers, but only those that own no pending entry: their
+ * entries are claimed first (after the grace period), then they go.
+ * KEYS: stream, consumers. ARGV: group, self, staleMs. Returns removed names.
+ */
+export const removeStale = new Script(
+  'removeStale',
+  `${NOW}
+local staleMs = tonumber(ARGV[3])
+local ok, infos = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then return {} end
+local removed, inGroup = {}, {}
+for _, info in ipairs(infos) do
+  ${CONSUMER_FIELDS}
+  inGroup[name] = true
+  if name ~= ARGV[2] then
+    local seen = redis.call('ZSCORE', KEYS[2], name)
+    local stale
+    if seen then stale = (now - tonumber(seen)) > staleMs else stale = idle > staleMs end
+    if stale and pending == 0 then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+      redis.call('ZREM', KEYS[2], name)
+      removed[#removed + 1] = name
+    end
+  end
+end
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - staleMs)) do
+  if not inGroup[name] then redis.call('ZREM', KEYS[2], name) end
+end
+return removed`,
+);
+
+/**
+ * A consumer leaves a stream: it stops being live, gives up the lease, and
+ * leaves the group if it owns no pending entry. With ARGV[3] = '1' (removeStream),
+ * the group is destroyed when no consumer and no pending entry is left.
+ * KEYS: stream, consumers, lease, sink registry. ARGV: group, self, destroyIfLast.
+ * Returns 1 when the group was destroyed.
+ */
+export const leave = new Script(
+  'leave',
+  `redis.call('ZREM', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+local ok, mine = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if not ok then return 0 end
+if #mine == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
+if ARGV[3] ~= '1' then return 0 end
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+if tonumber(summary[1]) > 0 then return 0 end
+if #redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) > 0 then return 0 end
+redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[1])
+return 1`,
+);
+
+/**
+ * Recreates a group lost to `NOGROUP` at `0` (nothing lost, duplicates
+ * possible), but never resurrects a stream key that is gone.
+ * KEYS: stream. ARGV: group. Returns 1 when the group exists now.
+ */
+export const recreateGroup = new Script(
+  'recreateGroup',
+  `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+return 1`,
+);

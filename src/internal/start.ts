@@ -1,0 +1,26 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { StartAt } from '../options.js';
+import { idBefore } from './ids.js';
+import { checkId } from './validate.js';
+
+/** Where a cursor starts, once validated. `newest` still needs the stream's last ID. */
+export type ResolvedStart = { kind: 'newest' } | { kind: 'id'; id: string };
+
+/** Validates a `startAt` option without touching Redis. */
+export function parseStart(option: string, startAt: unknown): ResolvedStart {
+  if (startAt === undefined || startAt === 'newest') return { kind: 'newest' };
+  if (startAt === 'oldest') return { kind: 'id', id: '0-0' };
+  if (startAt instanceof Date) {
+    const ms = startAt.getTime();
+    if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`${option} is an invalid Date`);
+    return { kind: 'id', id: idBefore(ms) };
+  }
+  if (typeof startAt === 'object' && startAt !== null && 'after' in startAt) {
+    return { kind: 'id', id: checkId(`${option}.after`, (startAt as { after: unknown }).after) };
+  }
+  throw new InvalidArgumentError(
+    `${option} must be 'newest', 'oldest', a Date or { after: '<id>' }, got ${typeof startAt === 'object' ? JSON.stringify(startAt) : String(startAt)}`,
+  );
+}
+
+export type { StartAt };

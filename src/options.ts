@@ -1,0 +1,104 @@
+import type { Event } from './event.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Where a reader's or new sink's cursor starts:
+ * - `'newest'`: after the last entry in the stream when the reader or sink is created;
+ * - `'oldest'`: at the oldest entry still in the stream;
+ * - a `Date`: at the first entry added on or after that time (an entry `<ms>-0` included);
+ * - `{ after: id }`: at the first entry whose ID is greater than `id`.
+ */
+export type StartAt = 'newest' | 'oldest' | Date | { after: string };
+
+/** Options of {@link Stream}. */
+export interface StreamOptions {
+  /**
+   * Approximate maximum number of entries (`XADD MAXLEN ~`); 0 disables trimming.
+   * @defaultValue 1000
+   */
+  maxLen?: number;
+  /**
+   * pino-compatible logger for warnings and retries.
+   * @defaultValue a silent logger
+   */
+  logger?: Logger;
+  /**
+   * Expiry of the stream key in milliseconds, set once when the key is created.
+   * @defaultValue none
+   */
+  ttlMs?: number;
+  /**
+   * With `ttlMs`: refresh the expiry on every `add`.
+   * @defaultValue false
+   */
+  slidingTtl?: boolean;
+}
+
+/** Options of {@link Stream.add}. */
+export interface AddOptions {
+  /** Topic of the event, stored in field `t`. @defaultValue none */
+  topic?: string;
+  /** Add nothing (and resolve to `undefined`) when the stream key does not exist. @defaultValue false */
+  onlyIfStreamExists?: boolean;
+}
+
+/** Options of {@link Stream.newReader}. */
+export interface ReaderOptions {
+  /** Where the cursor starts. @defaultValue `'newest'` */
+  startAt?: StartAt;
+  /** Longest wait of one blocking read, in milliseconds; must be > 0. @defaultValue 5000 */
+  blockMs?: number;
+  /** Most entries read in one call. @defaultValue 1000 */
+  maxPolled?: number;
+  /** Events buffered per subscription before reading pauses. @defaultValue 1000 */
+  bufferSize?: number;
+  /** A string matches the topic exactly, a RegExp tests it. @defaultValue all events */
+  topic?: string | RegExp;
+  /** Custom matcher, applied after `topic`. @defaultValue none */
+  filter?: (event: Event) => boolean;
+}
+
+/** Options of {@link Stream.newSink}. */
+export interface SinkOptions extends ReaderOptions {
+  /** Events need no ack (`XREADGROUP NOACK`). @defaultValue false */
+  noAck?: boolean;
+  /**
+   * An event not acked this long after delivery is redelivered to a live consumer of the sink.
+   * A consumer silent for twice this long is stale.
+   * @defaultValue 20000
+   */
+  ackGracePeriodMs?: number;
+  /**
+   * After this many deliveries an event still not acked is moved to the dead-letter stream.
+   * @defaultValue unlimited
+   */
+  maxDeliveries?: number;
+  /** Name of the stream that receives dead letters. @defaultValue `<stream name>:dead` */
+  deadLetterStream?: string;
+}
+
+/** Options of `addStream` on readers and sinks. */
+export interface AddStreamOptions {
+  /** Where this stream's cursor starts. @defaultValue the reader's or sink's own `startAt` */
+  startAt?: StartAt;
+}
+
+/** Options of `subscribe`. */
+export interface SubscribeOptions {
+  /** Ends the subscription when aborted. @defaultValue none */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Event.nack}. */
+export interface NackOptions {
+  /** Redeliver after this many milliseconds (0: as soon as possible). @defaultValue the ack grace period */
+  delayMs?: number;
+}
+
+/** Options of {@link Sink.process}. */
+export interface ProcessOptions {
+  /** Most handlers running at once. @defaultValue 1 */
+  concurrency?: number;
+  /** Stops taking new events when aborted; resolves after in-flight handlers finish. @defaultValue none */
+  signal?: AbortSignal;
+}

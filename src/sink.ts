@@ -1,0 +1,647 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
+import { type Event, type EventOwner, SinkEvent } from './event.js';
+import { sleep } from './internal/backoff.js';
+import { type Arg, evalScript, type OwnedConnection } from './internal/driver.js';
+import { type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
+import { ReadLoop } from './internal/readLoop.js';
+import { type ReadSettings, readSettings } from './internal/readOptions.js';
+import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
+import { buf, entries, eventInit, type RawEntry, str, streamEntries } from './internal/replies.js';
+import { claim, createGroup, keepAlive, lease, leave, recreateGroup, removeStale, touch } from './internal/scripts.js';
+import { parseStart, type ResolvedStart } from './internal/start.js';
+import { checkBool, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
+import type { Logger } from './logger.js';
+import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
+import { checkSameClient } from './reader.js';
+import type { Stream } from './stream.js';
+import { Fanout, type Subscription } from './subscription.js';
+
+/** What one sink instance has seen since it was created. */
+export interface SinkCounters {
+  /** Events read for the first time and handed to subscribers. */
+  delivered: number;
+  /** Events delivered again after the grace period or a nack. */
+  redelivered: number;
+  /** Events acknowledged through this instance. */
+  acked: number;
+  /** Events this instance moved to the dead-letter stream. */
+  deadLettered: number;
+  /** Events trimmed or deleted before they were acked, found by this instance. */
+  lost: number;
+  /** Events the sink's `topic` or `filter` rejected (and acked). */
+  filtered: number;
+}
+
+interface SinkStream {
+  readonly stream: Stream;
+  readonly keys: SinkKeys;
+  readonly registry: string;
+  readonly deadKey: string;
+  readonly deadName: string;
+  /** False while the group is missing and the stream key is gone (NOGROUP). */
+  ready: boolean;
+  leaseHeld: boolean;
+}
+
+interface SinkSettings extends ReadSettings {
+  readonly noAck: boolean;
+  readonly graceMs: number;
+  readonly maxDeliveries: number | undefined;
+  readonly deadLetterStream: string | undefined;
+}
+
+function sinkSettings(options: SinkOptions): SinkSettings {
+  const deadLetterStream =
+    options.deadLetterStream === undefined ? undefined : checkName('deadLetterStream', options.deadLetterStream);
+  return {
+    ...readSettings(options),
+    noAck: checkBool('noAck', options.noAck, false),
+    graceMs: checkInt('ackGracePeriodMs', options.ackGracePeriodMs, 20000, 1),
+    maxDeliveries: checkOptionalInt('maxDeliveries', options.maxDeliveries, 1),
+    deadLetterStream,
+  };
+}
+
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+
+function consumerName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+}
+
+/** Resolves to `p`, or to undefined after `ms`, so shutdown never hangs on a stopped Redis. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms)))]).finally(() =>
+    clearTimeout(t),
+  );
+}
+
+/**
+ * A sink: one consumer of a Redis consumer group. All sink instances with the
+ * same name share one cursor and split the events; an event left unacked for
+ * the grace period is redelivered to a live instance.
+ */
+export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
+  /** The sink name (the consumer group). */
+  readonly name: string;
+  /** This instance's unique Redis consumer name. */
+  readonly consumerName: string;
+  readonly #settings: SinkSettings;
+  readonly #main: Stream;
+  readonly #streams = new Map<string, SinkStream>();
+  readonly #fanout: Fanout<SinkEvent>;
+  readonly #loop: ReadLoop<SinkEvent>;
+  readonly #control: OwnedConnection;
+  readonly #logger: Logger;
+  readonly #bg = new AbortController();
+  readonly #bgLoops: Promise<void>[] = [];
+  readonly #counters: SinkCounters = { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0 };
+  readonly #keepAliveMs: number;
+  readonly #reclaimMs: number;
+  #pendingAcks = new Map<string, string[]>();
+  #ackFlush: Promise<void> | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    main: Stream,
+    name: string,
+    consumer: string,
+    settings: SinkSettings,
+    conn: OwnedConnection,
+    control: OwnedConnection,
+  ) {
+    this.name = name;
+    this.consumerName = consumer;
+    this.#main = main;
+    this.#settings = settings;
+    this.#control = control;
+    this.#logger = main.logger.child({ sink: name, consumer });
+    this.#keepAliveMs = clamp(Math.floor(settings.graceMs / 4), 10, 5000);
+    this.#reclaimMs = clamp(Math.floor(settings.graceMs / 4), 10, 500);
+    this.#streams.set(main.key, this.#sinkStream(main));
+    this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
+    this.#loop = new ReadLoop<SinkEvent>({
+      conn,
+      control,
+      fanout: this.#fanout,
+      logger: this.#logger,
+      command: () => this.#command(),
+      onReply: (reply) => this.#onReply(reply),
+      onError: (err) => this.#onReadError(err),
+    });
+  }
+
+  /** @internal Use `stream.newSink()`. */
+  static async create(stream: Stream, name: string, options: SinkOptions): Promise<Sink> {
+    checkName('sink', name);
+    const settings = sinkSettings(options);
+    const consumer = consumerName();
+    await ensureGroup(stream, name, settings.start, consumer);
+    const conns: OwnedConnection[] = [];
+    try {
+      conns.push(await stream.driver.openOwned(`pulse:sink:${name}:read`, stream.logger));
+      conns.push(await stream.driver.openOwned(`pulse:sink:${name}:control`, stream.logger));
+    } catch (err) {
+      for (const c of conns) c.close();
+      throw toPulseError(err, 'open sink connections');
+    }
+    const sink = new Sink(stream, name, consumer, settings, conns[0] as OwnedConnection, conns[1] as OwnedConnection);
+    sink.#bgLoops.push(sink.#keepAliveLoop(), sink.#reclaimLoop());
+    return sink;
+  }
+
+  /** What this instance has delivered, acked, redelivered, dead-lettered and found lost. */
+  get counters(): Readonly<SinkCounters> {
+    return { ...this.#counters };
+  }
+
+  /**
+   * A new subscription that receives every event this instance reads from now on.
+   * @throws ClosedError after `close()`.
+   */
+  subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
+    if (this.#closed) throw new ClosedError('sink is closed');
+    const sub = this.#fanout.add(options?.signal);
+    this.#loop.start();
+    return sub;
+  }
+
+  /** Ends a subscription's iteration. */
+  unsubscribe(subscription: Subscription<SinkEvent>): void {
+    this.#fanout.remove(subscription);
+  }
+
+  /** `for await (const ev of sink)` is `subscribe()`. */
+  [Symbol.asyncIterator](): AsyncIterator<SinkEvent> {
+    return this.subscribe();
+  }
+
+  /**
+   * Acknowledges events, in one round trip for events of one stream.
+   * Works after `close()`. Resolves at once for `noAck` sinks.
+   */
+  ack(...events: Event[]): Promise<void> {
+    if (this.#settings.noAck || events.length === 0) return Promise.resolve();
+    for (const e of events) {
+      const key = streamKey(e.streamName);
+      const ids = this.#pendingAcks.get(key);
+      if (ids) ids.push(e.id);
+      else this.#pendingAcks.set(key, [e.id]);
+    }
+    // Acks issued in the same turn of the event loop travel as one XACK per stream.
+    this.#ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushAcks());
+    return this.#ackFlush;
+  }
+
+  async #flushAcks(): Promise<void> {
+    const batch = this.#pendingAcks;
+    this.#pendingAcks = new Map();
+    this.#ackFlush = undefined;
+    const driver = this.#main.driver;
+    const results = await Promise.allSettled([...batch].map(([key, ids]) => driver.send(['XACK', key, this.name, ...ids], key)));
+    let failure: unknown;
+    for (const r of results) {
+      if (r.status === 'fulfilled') this.#counters.acked += Number(r.value);
+      else failure ??= r.reason;
+    }
+    if (failure !== undefined) throw toPulseError(failure, `ack events of sink ${this.name}`);
+  }
+
+  /** @internal See `SinkEvent.nack`. */
+  async nack(event: SinkEvent, options?: NackOptions): Promise<void> {
+    if (this.#settings.noAck) return;
+    const grace = this.#settings.graceMs;
+    const delay = checkInt('delayMs', options?.delayMs, grace, 0);
+    await this.#touch(event, Math.max(0, grace - delay), 'nack');
+  }
+
+  /** @internal See `SinkEvent.inProgress`. */
+  async inProgress(event: SinkEvent): Promise<void> {
+    if (this.#settings.noAck) return;
+    await this.#touch(event, 0, 'inProgress');
+  }
+
+  async #touch(event: Event, idleMs: number, what: string): Promise<void> {
+    const key = streamKey(event.streamName);
+    try {
+      await evalScript(this.#main.driver, touch, [key], [this.name, this.consumerName, event.id, idleMs]);
+    } catch (err) {
+      throw toPulseError(err, `${what} event ${event.id}`);
+    }
+  }
+
+  /**
+   * Runs `handler` for each event with at most `concurrency` in flight: acks on
+   * success, nacks on a throw. While a handler runs, the event is kept in
+   * progress so a slow handler is not mistaken for a dead one. Resolves when
+   * `signal` aborts or the sink closes, after in-flight handlers finish.
+   */
+  async process(handler: (event: SinkEvent) => unknown, options?: ProcessOptions): Promise<void> {
+    if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
+    const concurrency = checkInt('concurrency', options?.concurrency, 1, 1);
+    const signal = options?.signal;
+    if (signal?.aborted) return;
+    const sub = this.subscribe(signal ? { signal } : undefined);
+    const inFlight = new Set<Promise<void>>();
+    const keepMs = Math.max(5, Math.floor(this.#settings.graceMs / 3));
+    const run = async (ev: SinkEvent): Promise<void> => {
+      const timer = this.#settings.noAck
+        ? undefined
+        : setInterval(() => {
+            ev.inProgress().catch((err: unknown) => this.#logger.warn({ id: ev.id, err: errorText(err) }, 'inProgress failed'));
+          }, keepMs);
+      try {
+        await handler(ev);
+        clearInterval(timer);
+        await ev.ack();
+      } catch (err) {
+        clearInterval(timer);
+        this.#logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(err) }, 'handler failed: event nacked');
+        await ev.nack().catch((e: unknown) => this.#logger.warn({ id: ev.id, err: errorText(e) }, 'nack failed'));
+      }
+    };
+    for await (const ev of sub) {
+      const p: Promise<void> = run(ev).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  }
+
+  /**
+   * Also reads `stream` (the group is created on it from `startAt`, default the
+   * sink's own). Does nothing when the stream is already read.
+   * @throws ClosedError after `close()`.
+   */
+  async addStream(stream: Stream, options?: AddStreamOptions): Promise<void> {
+    if (this.#closed) throw new ClosedError('sink is closed');
+    checkSameClient(this.#main, stream);
+    const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
+    if (this.#streams.has(stream.key)) return;
+    await ensureGroup(stream, this.name, start, this.consumerName);
+    if (this.#closed) throw new ClosedError('sink is closed');
+    if (this.#streams.has(stream.key)) return;
+    this.#streams.set(stream.key, this.#sinkStream(stream));
+    await this.#loop.interrupt();
+  }
+
+  /**
+   * Stops reading `stream`. When this was the sink's last consumer on it and
+   * nothing is pending, the consumer group on that stream is destroyed. Idempotent.
+   */
+  async removeStream(stream: Stream): Promise<void> {
+    if (this.#closed) return;
+    checkSameClient(this.#main, stream);
+    const s = this.#streams.get(stream.key);
+    if (!s) return;
+    this.#streams.delete(stream.key);
+    await this.#loop.interrupt();
+    await this.#flushPendingAcks();
+    try {
+      await evalScript(
+        this.#control,
+        leave,
+        [s.stream.key, s.keys.consumers, s.keys.lease, s.registry],
+        [this.name, this.consumerName, '1'],
+      );
+    } catch (err) {
+      throw toPulseError(err, `remove stream ${stream.name} from sink ${this.name}`);
+    }
+  }
+
+  /**
+   * Stops reading and ends every subscription. Events not acked stay pending
+   * and go to another consumer after the grace period; `ack` still works.
+   * Safe to call many times and concurrently.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      this.#fanout.endAll();
+      this.#bg.abort();
+      await this.#loop.stop();
+      await Promise.all(this.#bgLoops);
+      await this.#flushPendingAcks();
+      await Promise.all(
+        [...this.#streams.values()].map(async (s) => {
+          try {
+            await within(
+              evalScript(
+                this.#control,
+                leave,
+                [s.stream.key, s.keys.consumers, s.keys.lease, s.registry],
+                [this.name, this.consumerName, '0'],
+              ),
+              2000,
+            );
+          } catch (err) {
+            this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not leave the group cleanly');
+          }
+        }),
+      );
+      this.#control.close();
+    })();
+    return this.#closing;
+  }
+
+  /** True once `close()` was called (or a fatal error stopped the sink). */
+  isClosed(): boolean {
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #flushPendingAcks(): Promise<void> {
+    if (!this.#ackFlush) return;
+    await this.#ackFlush.catch((err: unknown) => this.#logger.warn({ err: errorText(err) }, 'ack failed'));
+  }
+
+  #sinkStream(stream: Stream): SinkStream {
+    const deadName = this.#settings.deadLetterStream ?? `${stream.name}:dead`;
+    return {
+      stream,
+      keys: sinkKeys(stream.name, this.name),
+      registry: sinkRegistryKey(stream.name),
+      deadName,
+      deadKey: streamKey(deadName),
+      ready: true,
+      leaseHeld: false,
+    };
+  }
+
+  #command(): { args: Arg[]; key: string | undefined } | undefined {
+    const keys: string[] = [];
+    for (const [key, s] of this.#streams) if (s.ready) keys.push(key);
+    if (keys.length === 0) return undefined;
+    const { maxPolled, blockMs, noAck } = this.#settings;
+    const args: Arg[] = ['XREADGROUP', 'GROUP', this.name, this.consumerName, 'COUNT', maxPolled, 'BLOCK', blockMs];
+    if (noAck) args.push('NOACK');
+    args.push('STREAMS', ...keys);
+    for (let i = 0; i < keys.length; i++) args.push('>');
+    return { args, key: keys[0] };
+  }
+
+  #onReply(reply: unknown): void {
+    for (const [key, batch] of streamEntries(reply)) {
+      const s = this.#streams.get(key);
+      if (!s) continue; // removed while the read was in flight: left pending for the group
+      this.#deliver(
+        s,
+        batch.map((e) => [e, 1] as const),
+        false,
+      );
+    }
+  }
+
+  /** Hands events to subscribers; acks those the topic or filter rejects. */
+  #deliver(s: SinkStream, batch: ReadonlyArray<readonly [RawEntry, number]>, redelivery: boolean): void {
+    const matches = this.#settings.matches;
+    const rejected: string[] = [];
+    for (const [entry, count] of batch) {
+      const init = eventInit(s.stream.name, entry, count);
+      if (!init.complete)
+        this.#logger.warn({ stream: s.stream.name, id: entry[0] }, 'entry without n or p: delivered with defaults');
+      const ev = new SinkEvent(init, this.name, this);
+      if (matches) {
+        let ok: boolean;
+        try {
+          ok = matches(ev);
+        } catch (err) {
+          this.#logger.error({ id: entry[0], err: errorText(err) }, 'filter threw: event treated as rejected');
+          ok = false;
+        }
+        if (!ok) {
+          rejected.push(entry[0]);
+          continue;
+        }
+      }
+      if (redelivery) this.#counters.redelivered++;
+      else this.#counters.delivered++;
+      this.#fanout.deliver(ev);
+    }
+    if (rejected.length > 0) {
+      this.#counters.filtered += rejected.length;
+      if (!this.#settings.noAck) {
+        this.#main.driver.send(['XACK', s.stream.key, this.name, ...rejected], s.stream.key).catch((err: unknown) => {
+          // Left pending: the next reclaim filters and acks them again.
+          this.#logger.warn({ err: errorText(err), count: rejected.length }, 'ack of filtered events failed');
+        });
+      }
+    }
+  }
+
+  async #onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {
+    if (isReplyError(err, 'WRONGTYPE')) {
+      this.#fail(toPulseError(err, 'sink stopped: a stream key holds another type'));
+      return 'stop';
+    }
+    if (!isReplyError(err, 'NOGROUP')) return 'retry';
+    let recreated = false;
+    for (const s of this.#streams.values()) {
+      if (!s.ready) continue;
+      try {
+        const ok = Number(await evalScript(this.#control, recreateGroup, [s.stream.key], [this.name])) === 1;
+        if (ok) {
+          recreated = true;
+          this.#logger.warn(
+            { stream: s.stream.name },
+            'consumer group missing (NOGROUP): recreated at 0, events may be redelivered',
+          );
+        } else {
+          s.ready = false;
+          this.#logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
+        }
+      } catch (e) {
+        this.#logger.warn({ stream: s.stream.name, err: errorText(e) }, 'could not check the consumer group');
+      }
+    }
+    return recreated ? 'again' : 'retry';
+  }
+
+  #fail(err: PulseError): void {
+    this.#logger.error({ err: err.message }, 'sink stopped');
+    this.#closed = true;
+    this.#fanout.endAll(err);
+    this.#bg.abort();
+  }
+
+  /** Liveness, on its own timer and connection, never behind a slow subscriber. */
+  async #keepAliveLoop(): Promise<void> {
+    const signal = this.#bg.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await Promise.all(
+          [...this.#streams.values()].map((s) => evalScript(this.#control, keepAlive, [s.keys.consumers], [this.consumerName])),
+        );
+        if (failures > 0) this.#logger.info({ failures }, 'keep-alive recovered');
+        failures = 0;
+      } catch (err) {
+        failures++;
+        if (!signal.aborted) this.#logger.warn({ err: errorText(err), failures }, 'keep-alive failed, retrying');
+      }
+      await sleep(this.#keepAliveMs, signal);
+    }
+  }
+
+  /**
+   * Reclaim, dead letters, stale consumers and NOGROUP recovery, run by the
+   * one instance that holds the lease, and only while it has room for events.
+   */
+  async #reclaimLoop(): Promise<void> {
+    const signal = this.#bg.signal;
+    const leaseMs = Math.max(3 * this.#reclaimMs, 200);
+    let lastCleanup = 0;
+    let failures = 0;
+    while (!signal.aborted) {
+      let delay = this.#reclaimMs;
+      try {
+        const cleanup = Date.now() - lastCleanup >= this.#keepAliveMs;
+        if (cleanup) lastCleanup = Date.now();
+        for (const s of [...this.#streams.values()]) {
+          if (signal.aborted) break;
+          if (!s.ready) {
+            await this.#awaitStream(s);
+            continue;
+          }
+          await this.#reclaimStream(s, leaseMs, cleanup);
+        }
+        failures = 0;
+      } catch (err) {
+        failures++;
+        delay = Math.min(2000, this.#reclaimMs * 2 ** Math.min(failures, 6));
+        if (!signal.aborted) this.#logger.warn({ err: errorText(err), failures, retryInMs: delay }, 'reclaim failed, retrying');
+      }
+      await sleep(delay, signal);
+    }
+  }
+
+  async #awaitStream(s: SinkStream): Promise<void> {
+    const ok = Number(await evalScript(this.#control, recreateGroup, [s.stream.key], [this.name])) === 1;
+    if (!ok) return;
+    s.ready = true;
+    this.#logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
+    await this.#loop.interrupt();
+  }
+
+  async #reclaimStream(s: SinkStream, leaseMs: number, cleanup: boolean): Promise<void> {
+    const canTake = this.#fanout.ready() && !this.#settings.noAck;
+    if (!canTake) {
+      if (s.leaseHeld) {
+        s.leaseHeld = false;
+        await evalScript(this.#control, lease, [s.keys.lease], [this.consumerName, leaseMs, '1']);
+      }
+      return;
+    }
+    s.leaseHeld = Number(await evalScript(this.#control, lease, [s.keys.lease], [this.consumerName, leaseMs, '0'])) === 1;
+    if (!s.leaseHeld) return;
+    if (cleanup) {
+      const removed = (await evalScript(
+        this.#control,
+        removeStale,
+        [s.stream.key, s.keys.consumers],
+        [this.name, this.consumerName, 2 * this.#settings.graceMs],
+      )) as unknown[];
+      if (removed.length > 0)
+        this.#logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
+    }
+    const inline = !this.#main.driver.isCluster || s.deadKey === s.stream.key;
+    let reply: unknown[];
+    try {
+      reply = (await evalScript(
+        this.#control,
+        claim,
+        [s.stream.key, inline ? s.deadKey : s.stream.key],
+        [
+          this.name,
+          this.consumerName,
+          this.#settings.graceMs,
+          Math.min(this.#settings.maxPolled, 1000),
+          this.#settings.maxDeliveries ?? 0,
+          inline ? '1' : '0',
+          this.name,
+          s.stream.name,
+        ],
+      )) as unknown[];
+    } catch (err) {
+      if (isReplyError(err, 'NOGROUP')) return; // the read loop recovers the group
+      throw err;
+    }
+    const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
+    if (lost.length > 0) {
+      this.#counters.lost += lost.length;
+      this.#logger.warn({ stream: s.stream.name, ids: lost.map(str) }, 'events trimmed or deleted before they were acked');
+    }
+    if (dead.length > 0) {
+      this.#counters.deadLettered += dead.length;
+      this.#logger.warn(
+        { stream: s.stream.name, ids: dead.map(str), deadLetterStream: s.deadName },
+        'events dead-lettered after max deliveries',
+      );
+    }
+    if (toMove.length > 0) await this.#moveDeadLetters(s, toMove);
+    if (claimed.length > 0) {
+      const batch = claimed.map((c) => {
+        const [id, fields, count] = c as [unknown, unknown, unknown];
+        return [[str(id), Array.isArray(fields) ? fields.map(buf) : []] as RawEntry, Number(count)] as const;
+      });
+      this.#deliver(s, batch, true);
+    }
+  }
+
+  /** Cluster: the dead-letter stream may live on another node. Add first, then ack: never in neither. */
+  async #moveDeadLetters(s: SinkStream, toMove: unknown[]): Promise<void> {
+    const driver = this.#main.driver;
+    for (const m of toMove) {
+      const [rawId, n] = m as [unknown, unknown];
+      const id = str(rawId);
+      const found = entries(await driver.send(['XRANGE', s.stream.key, id, id], s.stream.key));
+      const entry = found[0];
+      if (entry) {
+        await driver.send(
+          [
+            'XADD',
+            s.deadKey,
+            '*',
+            ...entry[1],
+            'source_stream',
+            s.stream.name,
+            'source_sink',
+            this.name,
+            'source_id',
+            id,
+            'deliveries',
+            String(n),
+            'reason',
+            'max deliveries reached',
+          ],
+          s.deadKey,
+        );
+        this.#counters.deadLettered++;
+      } else {
+        this.#counters.lost++;
+      }
+      await driver.send(['XACK', s.stream.key, this.name, id], s.stream.key);
+    }
+  }
+}
+
+/** Creates the sink's group on a stream unless it exists, and registers the consumer. */
+async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<void> {
+  const keys = sinkKeys(stream.name, sinkName);
+  try {
+    await evalScript(
+      stream.driver,
+      createGroup,
+      [stream.key, sinkRegistryKey(stream.name), keys.consumers],
+      [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer],
+    );
+  } catch (err) {
+    throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
+  }
+}

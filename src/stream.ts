@@ -1,0 +1,130 @@
+import { InvalidArgumentError } from './errors.js';
+import { type Arg, type Driver, driverFor, evalScript, type RedisClient } from './internal/driver.js';
+import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
+import { toPulseError } from './internal/redisErrors.js';
+import { str } from './internal/replies.js';
+import { addWithTtl } from './internal/scripts.js';
+import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
+import { type Logger, silentLogger } from './logger.js';
+import type { AddOptions, ReaderOptions, SinkOptions, StreamOptions } from './options.js';
+import { Reader } from './reader.js';
+import { Sink } from './sink.js';
+
+/**
+ * A stream of events, stored in the Redis stream `pulse:stream:<name>`.
+ * All `Stream` instances with the same name share the same events.
+ */
+export class Stream {
+  /** Name of the stream. */
+  readonly name: string;
+  /** Approximate maximum number of entries; 0 means no trimming. @defaultValue 1000 */
+  readonly maxLen: number;
+  /** @internal Redis key of the stream. */
+  readonly key: string;
+  /** @internal */
+  readonly driver: Driver;
+  /** @internal */
+  readonly logger: Logger;
+  /** @internal Expiry of the key in ms, if any. */
+  readonly ttlMs: number | undefined;
+  readonly #slidingTtl: boolean;
+  readonly #trim: readonly Arg[];
+
+  /**
+   * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`.
+   * @param redis - an ioredis `Redis`/`Cluster` or a node-redis client/cluster; never closed by the library.
+   * @throws InvalidArgumentError for a bad name, client or option.
+   */
+  constructor(name: string, redis: RedisClient, options: StreamOptions = {}) {
+    this.name = checkName('stream', name);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+    this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
+    this.ttlMs = checkOptionalInt('ttlMs', options.ttlMs, 0);
+    if (this.ttlMs === 0) this.ttlMs = undefined;
+    this.#slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
+    this.driver = driverFor(redis);
+    this.key = streamKey(name);
+    this.logger = (options.logger ?? silentLogger).child({ stream: name });
+    this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', this.maxLen] : [];
+  }
+
+  /**
+   * Appends an event and resolves to its ID.
+   * With `onlyIfStreamExists` and no stream key, nothing is added and it resolves to `undefined`.
+   * @param payload - bytes, or a string encoded as UTF-8.
+   */
+  async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
+    if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
+    let p: Buffer | string;
+    if (typeof payload === 'string' || Buffer.isBuffer(payload)) p = payload;
+    else if (payload instanceof Uint8Array) p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
+    const topic = options?.topic;
+    if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
+    const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
+
+    const tail: Arg[] = [...this.#trim, '*', FIELD_NAME, eventName, FIELD_PAYLOAD, p];
+    if (topic) tail.push(FIELD_TOPIC, topic);
+    if (onlyIfExists) tail.unshift('NOMKSTREAM');
+    let reply: unknown;
+    try {
+      reply =
+        this.ttlMs === undefined
+          ? await this.driver.send(['XADD', this.key, ...tail], this.key)
+          : await evalScript(
+              this.driver,
+              addWithTtl,
+              [this.key],
+              [this.ttlMs, this.#slidingTtl ? 'sliding' : 'absolute', ...tail],
+            );
+    } catch (err) {
+      throw toPulseError(err, `add to stream ${this.name}`);
+    }
+    return reply === null || reply === undefined ? undefined : str(reply);
+  }
+
+  /** Deletes entries by ID. */
+  async remove(...ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (const id of ids) checkId('id', id);
+    try {
+      await this.driver.send(['XDEL', this.key, ...ids], this.key);
+    } catch (err) {
+      throw toPulseError(err, `remove from stream ${this.name}`);
+    }
+  }
+
+  /**
+   * Deletes the stream key and every key the library keeps for it (its
+   * dead-letter stream is a stream of its own and stays).
+   */
+  async destroy(): Promise<void> {
+    const registry = sinkRegistryKey(this.name);
+    try {
+      const sinks = ((await this.driver.send(['SMEMBERS', registry], registry)) as unknown[]).map(str);
+      const keys = [this.key, registry];
+      for (const s of sinks) {
+        const k = sinkKeys(this.name, s);
+        keys.push(k.consumers, k.lease);
+      }
+      // The stream key and the bookkeeping keys share a slot on purpose.
+      await this.driver.send(['DEL', ...keys], this.key);
+    } catch (err) {
+      throw toPulseError(err, `destroy stream ${this.name}`);
+    }
+  }
+
+  /** Creates a reader: every reader gets every event, from `startAt` on. */
+  newReader(options?: ReaderOptions): Promise<Reader> {
+    return Reader.create(this, options ?? {});
+  }
+
+  /**
+   * Creates a sink instance (one Redis consumer of the group `name`). All sink
+   * instances with the same name share one cursor and split the events.
+   * The consumer group exists in Redis when it resolves.
+   */
+  newSink(name: string, options?: SinkOptions): Promise<Sink> {
+    return Sink.create(this, name, options ?? {});
+  }
+}

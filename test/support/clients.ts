@@ -1,0 +1,119 @@
+import { Redis } from 'ioredis';
+import { createClient } from 'redis';
+import { inject } from 'vitest';
+
+export type ClientKind = 'ioredis' | 'node-redis';
+export const CLIENT_KINDS: ClientKind[] = ['ioredis', 'node-redis'];
+
+export interface TestClient {
+  readonly kind: ClientKind;
+  /** The user's client, handed to `new Stream`. */
+  readonly redis: object;
+  /** Raw command with string replies, for assertions. */
+  cmd(...args: (string | number | Buffer)[]): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export function sharedUrl(): string {
+  return inject('redisUrl');
+}
+
+export async function connect(kind: ClientKind, url = sharedUrl()): Promise<TestClient> {
+  if (kind === 'ioredis') {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    redis.on('error', () => {});
+    await redis.connect();
+    return {
+      kind,
+      redis,
+      cmd: (c, ...rest) => redis.call(String(c), ...rest),
+      close: async () => {
+        redis.disconnect();
+      },
+    };
+  }
+  const redis = createClient({ url, socket: { reconnectStrategy: (n: number) => Math.min(n * 50, 500) } });
+  redis.on('error', () => {});
+  await redis.connect();
+  return {
+    kind,
+    redis,
+    cmd: (...args) => redis.sendCommand(args.map((a) => (typeof a === 'number' ? String(a) : a))),
+    close: async () => {
+      redis.destroy();
+    },
+  };
+}
+
+let seq = 0;
+/** A random name per test so test files can run in parallel on one server. */
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Waits for a condition; never a fixed sleep. */
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  { timeout = 5000, interval = 10, what = 'condition' }: { timeout?: number; interval?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** Takes `n` events from an async iterator, failing after `timeout`. */
+export async function take<T>(it: AsyncIterator<T>, n: number, timeout = 5000): Promise<T[]> {
+  const out: T[] = [];
+  const deadline = Date.now() + timeout;
+  while (out.length < n) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out after ${out.length} of ${n} events`);
+    let t: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      it.next(),
+      new Promise<'timeout'>((res) => {
+        t = setTimeout(() => res('timeout'), left);
+      }),
+    ]);
+    clearTimeout(t);
+    if (r === 'timeout') throw new Error(`timed out after ${out.length} of ${n} events`);
+    if (r.done) throw new Error(`iteration ended after ${out.length} of ${n} events`);
+    out.push(r.value);
+  }
+  return out;
+}
+
+/** Resolves to the iterator's next result or 'timeout' after `ms`: to show that nothing arrives. */
+export async function nextWithin<T>(it: AsyncIterator<T>, ms: number): Promise<IteratorResult<T> | 'timeout'> {
+  let t: NodeJS.Timeout | undefined;
+  const r = await Promise.race([
+    it.next(),
+    new Promise<'timeout'>((res) => {
+      t = setTimeout(() => res('timeout'), ms);
+    }),
+  ]);
+  clearTimeout(t);
+  return r;
+}
+
+/** A logger that records lines, for asserting what was logged. */
+export function recordingLogger() {
+  const lines: Array<{ level: string; obj: object; msg: string | undefined }> = [];
+  const make = (bindings: object): import('../../src/index.js').Logger => ({
+    debug: (obj, msg) => lines.push({ level: 'debug', obj: { ...bindings, ...obj }, msg }),
+    info: (obj, msg) => lines.push({ level: 'info', obj: { ...bindings, ...obj }, msg }),
+    warn: (obj, msg) => lines.push({ level: 'warn', obj: { ...bindings, ...obj }, msg }),
+    error: (obj, msg) => lines.push({ level: 'error', obj: { ...bindings, ...obj }, msg }),
+    child: (b) => make({ ...bindings, ...b }),
+  });
+  return { logger: make({}), lines };
+}

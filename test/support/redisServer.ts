@@ -1,0 +1,178 @@
+/**
+ * Starts private `redis-server` processes for tests and benchmarks: free port,
+ * temp dir, stopped by pid. Never touches a server it did not start.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServerOptions {
+  /** Extra `redis-server` arguments, e.g. `['--appendonly', 'yes']`. */
+  args?: string[];
+  /** Keep the same port and dir across restarts (the default). */
+  port?: number;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline command over a raw socket: no client library involved. */
+export function rawCommand(port: number, line: string, timeoutMs = 1000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = new Socket();
+    let out = '';
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`timeout: ${line}`));
+    }, timeoutMs);
+    s.on('data', (d) => {
+      out += d.toString();
+      if (out.endsWith('\r\n')) {
+        clearTimeout(t);
+        s.end();
+        resolve(out.trim());
+      }
+    });
+    s.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    s.connect(port, '127.0.0.1', () => s.write(`${line}\r\n`));
+  });
+}
+
+export class RedisServer {
+  readonly dir: string;
+  #proc: ChildProcess | undefined;
+  #paused = false;
+
+  private constructor(
+    readonly port: number,
+    private readonly args: string[],
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), 'pulse-redis-'));
+  }
+
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    for (let attempt = 0; ; attempt++) {
+      const srv = new RedisServer(options.port ?? (await freePort()), options.args ?? []);
+      try {
+        await srv.#spawn();
+        return srv;
+      } catch (err) {
+        srv.#cleanupDir();
+        if (attempt >= 4 || options.port !== undefined) throw err;
+      }
+    }
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  async #spawn(): Promise<void> {
+    const proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+        ...this.args,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    this.#proc = proc;
+    let exited = false;
+    let stderr = '';
+    proc.stderr?.on('data', (d) => {
+      stderr += d.toString();
+    });
+    proc.on('exit', () => {
+      exited = true;
+    });
+    await new Promise<void>((resolve, reject) => {
+      proc.once('error', reject);
+      proc.once('spawn', resolve);
+    });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (exited) throw new Error(`redis-server exited at start: ${stderr}`);
+      try {
+        if ((await rawCommand(this.port, 'PING', 500)) === '+PONG') return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    proc.kill('SIGKILL');
+    throw new Error('redis-server did not start in 10 s');
+  }
+
+  /** Sends a signal to the server process (SIGKILL, SIGTERM, ...) and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.#proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    if (this.#paused) {
+      proc.kill('SIGCONT');
+      this.#paused = false;
+    }
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    await exited;
+  }
+
+  /** Starts the server again on the same port and dir (AOF, if enabled, is replayed). */
+  async restart(): Promise<void> {
+    await this.kill('SIGKILL');
+    await this.#spawn();
+  }
+
+  pause(): void {
+    this.#proc?.kill('SIGSTOP');
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#proc?.kill('SIGCONT');
+    this.#paused = false;
+  }
+
+  /** Kills client connections (`CLIENT KILL TYPE normal` or by a filter), as a network fault would. */
+  async killClients(filter = 'TYPE normal'): Promise<string> {
+    return rawCommand(this.port, `CLIENT KILL ${filter}`);
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGKILL');
+    this.#cleanupDir();
+  }
+
+  #cleanupDir(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
