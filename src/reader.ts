@@ -1,6 +1,6 @@
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import type { Event } from './event.js';
-import type { OwnedConnection } from './internal/driver.js';
+import type { Connection, OwnedConnection } from './internal/driver.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
@@ -58,7 +58,7 @@ export class Reader implements AsyncIterable<Event> {
       control: main.driver,
       fanout: this.#fanout,
       logger: this.#logger,
-      command: () => this.#command(),
+      nextRead: () => this.#nextRead(),
       onReply: (reply) => this.#onReply(reply),
       onError: async (err) => {
         if (isReplyError(err, 'WRONGTYPE')) {
@@ -155,7 +155,7 @@ export class Reader implements AsyncIterable<Event> {
     this.#fanout.endAll(err);
   }
 
-  #command() {
+  #nextRead(): ((conn: Connection) => Promise<unknown>) | undefined {
     if (this.#streams.size === 0) return undefined;
     const keys: string[] = [];
     const ids: string[] = [];
@@ -164,7 +164,8 @@ export class Reader implements AsyncIterable<Event> {
       ids.push(s.cursor);
     }
     const { maxPolled, blockMs } = this.#settings;
-    return { args: ['XREAD', 'COUNT', maxPolled, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids], key: keys[0] };
+    const args = ['XREAD', 'COUNT', maxPolled, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
+    return (conn) => conn.send(args, keys[0]);
   }
 
   #onReply(reply: unknown): void {

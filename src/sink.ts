@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
+import { ClosedError, InvalidArgumentError, PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
 import { sleep } from './internal/backoff.js';
-import { type Arg, evalScript, type OwnedConnection } from './internal/driver.js';
+import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
-import { buf, entries, eventInit, type RawEntry, str, streamEntries } from './internal/replies.js';
-import { claim, createGroup, keepAlive, lease, leave, recreateGroup, removeStale, touch } from './internal/scripts.js';
+import { buf, entries, eventInit, type RawEntry, str } from './internal/replies.js';
+import { claim, createGroup, keepAlive, lease, leave, readGroup, recreateGroup, removeStale, touch } from './internal/scripts.js';
 import { parseStart, type ResolvedStart } from './internal/start.js';
 import { checkBool, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
 import type { Logger } from './logger.js';
@@ -42,6 +42,8 @@ interface SinkStream {
   readonly deadName: string;
   /** False while the group is missing and the stream key is gone (NOGROUP). */
   ready: boolean;
+  /** The group's last-delivered ID as of our last read: where a blocking wait for new entries starts. */
+  lastDelivered: string | undefined;
   leaseHeld: boolean;
 }
 
@@ -69,6 +71,9 @@ const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.m
 function consumerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
 }
+
+/** Result of a blocking wait: the next read is a real one. */
+const WAITED = Symbol('waited');
 
 /** Resolves to `p`, or to undefined after `ms`, so shutdown never hangs on a stopped Redis. */
 function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
@@ -104,6 +109,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   #ackFlush: Promise<void> | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** The last read found nothing: the next one blocks until something new arrives. */
+  #idle = false;
 
   private constructor(
     main: Stream,
@@ -128,7 +135,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       control,
       fanout: this.#fanout,
       logger: this.#logger,
-      command: () => this.#command(),
+      nextRead: () => this.#nextRead(),
       onReply: (reply) => this.#onReply(reply),
       onError: (err) => this.#onReadError(err),
     });
@@ -227,7 +234,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   async #touch(event: Event, idleMs: number, what: string): Promise<void> {
     const key = streamKey(event.streamName);
     try {
-      await evalScript(this.#main.driver, touch, [key], [this.name, this.consumerName, event.id, idleMs]);
+      await evalScript(this.#main.driver, touch, [key], [this.name, this.consumerName, idleMs, event.id]);
     } catch (err) {
       throw toPulseError(err, `${what} event ${event.id}`);
     }
@@ -285,6 +292,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#closed) throw new ClosedError('sink is closed');
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, this.#sinkStream(stream));
+    this.#idle = false;
     await this.#loop.interrupt();
   }
 
@@ -370,32 +378,73 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       deadName,
       deadKey: streamKey(deadName),
       ready: true,
+      lastDelivered: undefined,
       leaseHeld: false,
     };
   }
 
-  #command(): { args: Arg[]; key: string | undefined } | undefined {
-    const keys: string[] = [];
-    for (const [key, s] of this.#streams) if (s.ready) keys.push(key);
-    if (keys.length === 0) return undefined;
+  /**
+   * Reads run as a script (see `readGroup`) so trimmed, never-read entries are
+   * counted; when a read finds nothing, the loop blocks on a plain `XREAD`
+   * after the group's last-delivered IDs until something new arrives.
+   */
+  #nextRead(): ((conn: Connection) => Promise<unknown>) | undefined {
+    const streams = [...this.#streams.values()].filter((s) => s.ready);
+    if (streams.length === 0) return undefined;
+    const keys = streams.map((s) => s.stream.key);
     const { maxPolled, blockMs, noAck } = this.#settings;
-    const args: Arg[] = ['XREADGROUP', 'GROUP', this.name, this.consumerName, 'COUNT', maxPolled, 'BLOCK', blockMs];
-    if (noAck) args.push('NOACK');
-    args.push('STREAMS', ...keys);
-    for (let i = 0; i < keys.length; i++) args.push('>');
-    return { args, key: keys[0] };
+    if (this.#idle && streams.every((s) => s.lastDelivered !== undefined)) {
+      const args: Arg[] = ['XREAD', 'COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...keys];
+      for (const s of streams) args.push(s.lastDelivered as string);
+      return async (conn) => {
+        await conn.send(args, keys[0]);
+        return WAITED;
+      };
+    }
+    return async (conn) => ({
+      streams,
+      reply: await evalScript(conn, readGroup, keys, [this.name, this.consumerName, maxPolled, noAck ? '1' : '0']),
+    });
   }
 
-  #onReply(reply: unknown): void {
-    for (const [key, batch] of streamEntries(reply)) {
-      const s = this.#streams.get(key);
-      if (!s) continue; // removed while the read was in flight: left pending for the group
-      this.#deliver(
-        s,
-        batch.map((e) => [e, 1] as const),
-        false,
-      );
+  async #onReply(result: unknown): Promise<void> {
+    if (result === WAITED) {
+      this.#idle = false;
+      return;
     }
+    const { streams, reply } = result as { streams: SinkStream[]; reply: unknown[] };
+    let read = 0;
+    for (let i = 0; i < streams.length; i++) {
+      const s = streams[i] as SinkStream;
+      const r = (reply[i] ?? []) as unknown[];
+      const status = str(r[0]);
+      if (status === 'ok') {
+        const batch = entries(r[1]);
+        const skipped = Number(r[2]);
+        s.lastDelivered = str(r[3]);
+        if (skipped > 0) {
+          this.#counters.lost += skipped;
+          this.#logger.warn({ stream: s.stream.name, count: skipped }, 'events trimmed before this sink read them');
+        }
+        read += batch.length;
+        // Removed while the read was in flight: left pending for the group.
+        if (this.#streams.get(s.stream.key) === s)
+          this.#deliver(
+            s,
+            batch.map((e) => [e, 1] as const),
+            false,
+          );
+      } else if (status === 'wrongtype') {
+        this.#fail(new PulseError(`sink stopped: key ${s.stream.key} holds another type`, { code: 'WRONGTYPE' }));
+        return;
+      } else if (status === 'nokey') {
+        if (s.ready) this.#logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
+        s.ready = false;
+      } else if (status === 'nogroup') {
+        await this.#recreate(s);
+      }
+    }
+    this.#idle = read === 0;
   }
 
   /** Hands events to subscribers; acks those the topic or filter rejects. */
@@ -440,27 +489,18 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       this.#fail(toPulseError(err, 'sink stopped: a stream key holds another type'));
       return 'stop';
     }
-    if (!isReplyError(err, 'NOGROUP')) return 'retry';
-    let recreated = false;
-    for (const s of this.#streams.values()) {
-      if (!s.ready) continue;
-      try {
-        const ok = Number(await evalScript(this.#control, recreateGroup, [s.stream.key], [this.name])) === 1;
-        if (ok) {
-          recreated = true;
-          this.#logger.warn(
-            { stream: s.stream.name },
-            'consumer group missing (NOGROUP): recreated at 0, events may be redelivered',
-          );
-        } else {
-          s.ready = false;
-          this.#logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
-        }
-      } catch (e) {
-        this.#logger.warn({ stream: s.stream.name, err: errorText(e) }, 'could not check the consumer group');
-      }
+    return 'retry';
+  }
+
+  /** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
+  async #recreate(s: SinkStream): Promise<void> {
+    const ok = Number(await evalScript(this.#control, recreateGroup, [s.stream.key], [this.name])) === 1;
+    if (ok) {
+      this.#logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
+    } else {
+      s.ready = false;
+      this.#logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
     }
-    return recreated ? 'again' : 'retry';
   }
 
   #fail(err: PulseError): void {
@@ -481,11 +521,40 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         );
         if (failures > 0) this.#logger.info({ failures }, 'keep-alive recovered');
         failures = 0;
+        await this.#holdBuffered();
       } catch (err) {
         failures++;
         if (!signal.aborted) this.#logger.warn({ err: errorText(err), failures }, 'keep-alive failed, retrying');
       }
       await sleep(this.#keepAliveMs, signal);
+    }
+  }
+
+  /**
+   * Events read but still waiting in a subscription's buffer are not being
+   * worked on yet: keep their idle time at 0 so the grace period runs from
+   * hand-off, not from the read, and a slow subscriber does not cause a storm
+   * of redeliveries. Only while the subscriber keeps taking events: a stuck
+   * one lets them go to others after the grace period.
+   */
+  async #holdBuffered(): Promise<void> {
+    if (this.#settings.noAck) return;
+    const activeSince = Date.now() - this.#settings.graceMs;
+    const byStream = new Map<string, Set<string>>();
+    for (const sub of this.#fanout.subs) {
+      if (sub.lastActivity < activeSince) continue;
+      for (const ev of sub.queued()) {
+        const key = streamKey(ev.streamName);
+        const ids = byStream.get(key) ?? new Set<string>();
+        byStream.set(key, ids);
+        ids.add(ev.id);
+      }
+    }
+    for (const [key, ids] of byStream) {
+      const all = [...ids];
+      for (let i = 0; i < all.length; i += 500) {
+        await evalScript(this.#control, touch, [key], [this.name, this.consumerName, 0, ...all.slice(i, i + 500)]);
+      }
     }
   }
 
@@ -525,6 +594,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     const ok = Number(await evalScript(this.#control, recreateGroup, [s.stream.key], [this.name])) === 1;
     if (!ok) return;
     s.ready = true;
+    s.lastDelivered = undefined;
+    this.#idle = false;
     this.#logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
     await this.#loop.interrupt();
   }

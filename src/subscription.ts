@@ -9,6 +9,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   #ended = false;
   #error: unknown;
   #errorReported = false;
+  #lastActivity = Date.now();
   readonly #onDrain: () => void;
   readonly #onReturn: (sub: Subscription<T>) => void;
   readonly #capacity: number;
@@ -32,6 +33,16 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   /** True once the subscription has ended (unsubscribed, closed or failed). */
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** @internal When the subscriber last took an event or started waiting for one (ms). */
+  get lastActivity(): number {
+    return this.#waiters.length > 0 ? Date.now() : this.#lastActivity;
+  }
+
+  /** @internal Events buffered and not yet taken. */
+  queued(): readonly T[] {
+    return this.#items.slice(this.#head);
   }
 
   /** @internal */
@@ -68,6 +79,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    this.#lastActivity = Date.now();
     if (this.size > 0) {
       const value = this.#items[this.#head] as T;
       this.#items[this.#head] = undefined as T;

@@ -7,7 +7,7 @@
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
-import type { Arg, Connection, OwnedConnection } from './driver.js';
+import type { Connection, OwnedConnection } from './driver.js';
 import { errorText } from './redisErrors.js';
 
 export interface ReadLoopSpec<T> {
@@ -16,9 +16,9 @@ export interface ReadLoopSpec<T> {
   readonly control: Connection;
   readonly fanout: Fanout<T>;
   readonly logger: Logger;
-  /** The command to send next, or undefined when there is nothing to read yet. */
-  command(): { args: Arg[]; key: string | undefined } | undefined;
-  /** Handles a reply. */
+  /** The next read on `conn`, or undefined when there is nothing to read yet. */
+  nextRead(): ((conn: Connection) => Promise<unknown>) | undefined;
+  /** Handles a read's result. */
   onReply(reply: unknown): Promise<void> | void;
   /** Handles a failure: 'retry' backs off, 'again' retries at once (the caller fixed something), 'stop' ends. */
   onError(err: unknown): Promise<'retry' | 'again' | 'stop'>;
@@ -82,13 +82,14 @@ export class ReadLoop<T> {
     const { conn, fanout, logger } = this.#spec;
     const signal = this.#abort.signal;
     const backoff = new Backoff();
+    let againBefore = false;
     while (!signal.aborted) {
       if (!fanout.ready()) {
         await fanout.changed(signal);
         continue;
       }
-      const cmd = this.#spec.command();
-      if (!cmd) {
+      const read = this.#spec.nextRead();
+      if (!read) {
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
           if (signal.aborted) resolve();
@@ -97,7 +98,7 @@ export class ReadLoop<T> {
       }
       let reply: unknown;
       try {
-        const p = conn.send(cmd.args, cmd.key);
+        const p = read(conn);
         this.#inFlight = p;
         reply = await p;
       } catch (err) {
@@ -105,7 +106,11 @@ export class ReadLoop<T> {
         if (signal.aborted) break;
         const action = await this.#spec.onError(err);
         if (action === 'stop') break;
-        if (action === 'again') continue;
+        // Retry at once only the first time: a fix that did not work must not spin.
+        if (action === 'again' && !againBefore) {
+          againBefore = true;
+          continue;
+        }
         const delay = backoff.next();
         logger.warn({ err: errorText(err), retryInMs: delay, failures: backoff.failures }, 'read failed, retrying');
         await sleep(delay, signal);
@@ -113,10 +118,17 @@ export class ReadLoop<T> {
       } finally {
         this.#inFlight = undefined;
       }
+      againBefore = false;
       if (backoff.failures > 0) logger.info({ failures: backoff.failures }, 'read recovered');
       backoff.reset();
       if (signal.aborted) break;
-      await this.#spec.onReply(reply);
+      try {
+        await this.#spec.onReply(reply);
+      } catch (err) {
+        const delay = backoff.next();
+        logger.warn({ err: errorText(err), retryInMs: delay }, 'handling a read failed, retrying');
+        await sleep(delay, signal);
+      }
     }
   }
 }

@@ -142,16 +142,22 @@ return {out, lost, dead, toMove}`,
 );
 
 /**
- * Sets the idle time of one of our own pending events: 0 for in-progress,
- * grace - delay for a nack. Does nothing when another consumer owns it now.
- * KEYS: stream. ARGV: group, consumer, id, idleMs.
+ * Sets the idle time of our own pending events: 0 for in-progress and for
+ * events still buffered for a subscriber, grace - delay for a nack. Skips
+ * events another consumer owns now. KEYS: stream. ARGV: group, consumer, idleMs, ids...
+ * Returns how many were touched.
  */
 export const touch = new Script(
   'touch',
-  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[4], 'JUSTID')
-return 1`,
+  `local n = 0
+for i = 4, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p > 0 and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    n = n + 1
+  end
+end
+return n`,
 );
 
 const CONSUMER_FIELDS = `local name, pending, idle
@@ -226,4 +232,82 @@ export const recreateGroup = new Script(
   `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
 return 1`,
+);
+
+/**
+ * A sink's read: `XREADGROUP` for each stream, non-blocking, run where it can
+ * also see what the read would silently skip. When `maxLen` trimmed entries
+ * the group never read, the group's cursor jumps over them; this counts them
+ * (from the stream's `entries-added` and the group's `entries-read`) so they
+ * are reported as lost instead of vanishing, and fixes the group's counter so
+ * they are counted once. Counting is exact while entries are only trimmed
+ * from the front; with XDEL tombstones inside the stream it is skipped.
+ * KEYS: streams. ARGV: group, consumer, count, noack ('1').
+ * Returns per stream: {'ok', entries, skipped, lastDeliveredId} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ */
+export const readGroup = new Script(
+  'readGroup',
+  `local group, consumer, count, noack = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
+local function cmp(a, b)
+  local am, as = string.match(a, '^(%d+)-?(%d*)$')
+  local bm, bs = string.match(b, '^(%d+)-?(%d*)$')
+  if as == '' then as = '0' end
+  if bs == '' then bs = '0' end
+  if #am ~= #bm then return #am < #bm and -1 or 1 end
+  if am ~= bm then return am < bm and -1 or 1 end
+  if #as ~= #bs then return #as < #bs and -1 or 1 end
+  if as ~= bs then return as < bs and -1 or 1 end
+  return 0
+end
+local out = {}
+for i, key in ipairs(KEYS) do
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
+  if not ok then
+    local t = redis.call('TYPE', key)
+    t = t['ok'] or t
+    if t == 'none' then out[i] = {'nokey'} else out[i] = {'wrongtype'} end
+  else
+    local found, last, read = false, nil, nil
+    for _, g in ipairs(groups) do
+      local f = {}
+      for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
+      if f['name'] == group then
+        found, last, read = true, f['last-delivered-id'], f['entries-read']
+        break
+      end
+    end
+    if not found then
+      out[i] = {'nogroup'}
+    else
+      local skipped = 0
+      if type(read) == 'number' then
+        local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+        if #first > 0 and cmp(first[1][1], last) > 0 then
+          local info = redis.call('XINFO', 'STREAM', key)
+          local s = {}
+          for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
+          local md = s['max-deleted-entry-id']
+          if md == nil or cmp(md, first[1][1]) < 0 then
+            local before = tonumber(s['entries-added']) - tonumber(s['length'])
+            if before > read then
+              skipped = before - read
+              redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', before)
+            end
+          end
+        end
+      end
+      local args = {'XREADGROUP', 'GROUP', group, consumer, 'COUNT', count}
+      if noack then args[#args + 1] = 'NOACK' end
+      args[#args + 1] = 'STREAMS'
+      args[#args + 1] = key
+      args[#args + 1] = '>'
+      local r = redis.call(unpack(args))
+      local entries = {}
+      if r and r[1] then entries = r[1][2] end
+      if #entries > 0 then last = entries[#entries][1] end
+      out[i] = {'ok', entries, skipped, last}
+    end
+  end
+end
+return out`,
 );
