@@ -1,3 +1,11 @@
+export {
+  type DeadLetter,
+  type DeadLetterOptions,
+  type ReadDeadLettersOptions,
+  type ReplayDeadLettersOptions,
+  readDeadLetters,
+  replayDeadLetters,
+} from './deadLetters.js';
 export { ClosedError, InvalidArgumentError, PulseError } from './errors.js';
 export { type Acker, Event, SinkEvent } from './event.js';
 export type { RedisClient } from './internal/driver.js';

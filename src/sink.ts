@@ -601,17 +601,11 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   }
 
   async #reclaimStream(s: SinkStream, leaseMs: number, cleanup: boolean): Promise<void> {
-    const canTake = this.#fanout.ready() && !this.#settings.noAck;
-    if (!canTake) {
-      if (s.leaseHeld) {
-        s.leaseHeld = false;
-        await evalScript(this.#control, lease, [s.keys.lease], [this.consumerName, leaseMs, '1']);
-      }
-      return;
-    }
+    // The lease holder cleans up stale consumers and moves dead letters even
+    // when it has no room; every instance with room also claims idle events
+    // (the claim script is atomic, so two claimers never take the same event).
     s.leaseHeld = Number(await evalScript(this.#control, lease, [s.keys.lease], [this.consumerName, leaseMs, '0'])) === 1;
-    if (!s.leaseHeld) return;
-    if (cleanup) {
+    if (s.leaseHeld && cleanup) {
       const removed = (await evalScript(
         this.#control,
         removeStale,
@@ -621,6 +615,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       if (removed.length > 0)
         this.#logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
     }
+    if (this.#settings.noAck) return;
+    const room = this.#fanout.ready();
+    if (!room && !s.leaseHeld) return;
     const inline = !this.#main.driver.isCluster || s.deadKey === s.stream.key;
     let reply: unknown[];
     try {
@@ -637,6 +634,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
           inline ? '1' : '0',
           this.name,
           s.stream.name,
+          room ? '1' : '0',
         ],
       )) as unknown[];
     } catch (err) {

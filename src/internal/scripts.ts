@@ -85,7 +85,7 @@ return 1`,
  * entries deleted while pending.
  * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client).
  * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here),
- *       sink name, stream name.
+ *       sink name, stream name, claim ('0': only dead letters, for an instance with no room).
  * Returns { {id, fields, deliveries}... }, { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the client }.
  */
 export const claim = new Script(
@@ -113,7 +113,7 @@ for _, p in ipairs(pend) do
     else
       toMove[#toMove + 1] = {id, n}
     end
-  else
+  elseif ARGV[9] == '1' then
     ids[#ids + 1] = id
     counts[id] = n
   end
@@ -307,6 +307,41 @@ for i, key in ipairs(KEYS) do
       if #entries > 0 then last = entries[#entries][1] end
       out[i] = {'ok', entries, skipped, last}
     end
+  end
+end
+return out`,
+);
+
+/**
+ * Moves dead letters back into their source stream in one step: each is
+ * added again (n, p, t) and deleted from the dead-letter stream.
+ * KEYS: dead-letter stream, source stream. ARGV: maxLen (0: none), ids...
+ * Returns the new IDs (false for an ID that was not found).
+ */
+export const replayDead = new Script(
+  'replayDead',
+  `local out = {}
+for i = 2, #ARGV do
+  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #e == 0 then
+    out[#out + 1] = false
+  else
+    local f = e[1][2]
+    local args = {'XADD', KEYS[2]}
+    if tonumber(ARGV[1]) > 0 then
+      args[#args + 1] = 'MAXLEN'
+      args[#args + 1] = '~'
+      args[#args + 1] = ARGV[1]
+    end
+    args[#args + 1] = '*'
+    for j = 1, #f, 2 do
+      if f[j] == 'n' or f[j] == 'p' or f[j] == 't' then
+        args[#args + 1] = f[j]
+        args[#args + 1] = f[j + 1]
+      end
+    end
+    out[#out + 1] = redis.call(unpack(args))
+    redis.call('XDEL', KEYS[1], ARGV[i])
   end
 end
 return out`,

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDeadLetters, replayDeadLetters, Stream } from '../src/index.js';
+import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+
+describe.each(CLIENT_KINDS)('dead letters (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  it('a poison event is delivered maxDeliveries times, dead-lettered once, then replayed into its stream', async () => {
+    const s = new Stream(uniqueName(), c.redis);
+    const sink = await s.newSink('workers', { ackGracePeriodMs: 100, maxDeliveries: 3, blockMs: 100 });
+    const sub = sink.subscribe();
+    const poison = Buffer.from([0xde, 0xad, 0x00, 0xff]);
+    const poisonId = await s.add('poison', poison, { topic: 'tp' });
+    await s.add('fine', 'ok');
+    const counts: number[] = [];
+    let fine = 0;
+    const consumed = (async () => {
+      for await (const ev of sub) {
+        if (ev.eventName === 'poison') {
+          counts.push(ev.deliveryCount);
+        } else {
+          fine++;
+          await ev.ack();
+        }
+        if (counts.length === 3 && fine === 1) return;
+      }
+    })();
+    await consumed;
+    await waitFor(async () => Number(((await c.cmd('XPENDING', s.key, 'workers')) as unknown[])[0]) === 0, {
+      timeout: 10_000,
+      what: 'poison event dead-lettered',
+    });
+    expect(counts).toEqual([1, 2, 3]);
+    expect(sink.counters.deadLettered).toBe(1);
+
+    const dead = await readDeadLetters(s);
+    expect(dead).toHaveLength(1);
+    const d = dead[0];
+    expect(d?.eventName).toBe('poison');
+    expect(d?.topic).toBe('tp');
+    expect(d?.payload.equals(poison)).toBe(true);
+    expect(d?.sourceStream).toBe(s.name);
+    expect(d?.sourceSink).toBe('workers');
+    expect(d?.sourceId).toBe(poisonId);
+    expect(d?.deliveries).toBe(3);
+    expect(d?.reason).toMatch(/max deliveries/);
+
+    const sub2 = sink.subscribe(); // leaving the loop above ended the first subscription
+    const replayed = await replayDeadLetters(s, { sink: 'workers' });
+    expect(replayed).toHaveLength(1);
+    expect(await readDeadLetters(s)).toHaveLength(0);
+    const [again] = await take(sub2, 1);
+    expect(again?.id).toBe(replayed[0]);
+    expect(again?.payload.equals(poison)).toBe(true);
+    expect(again?.topic).toBe('tp');
+    expect(again?.deliveryCount).toBe(1);
+    await again?.ack();
+    await sink.close();
+    await s.destroy();
+    await c.cmd('DEL', `pulse:stream:${s.name}:dead`);
+  });
+
+  it('replays only the given IDs and a custom dead-letter stream', async () => {
+    const s = new Stream(uniqueName(), c.redis);
+    const deadName = `${s.name}-graveyard`;
+    const dk = `pulse:stream:${deadName}`;
+    const ids: string[] = [];
+    for (const n of ['a', 'b', 'c']) {
+      ids.push(
+        String(
+          await c.cmd(
+            'XADD',
+            dk,
+            '*',
+            'n',
+            n,
+            'p',
+            n,
+            'source_stream',
+            s.name,
+            'source_sink',
+            'x',
+            'source_id',
+            '1-0',
+            'deliveries',
+            '2',
+            'reason',
+            'r',
+          ),
+        ),
+      );
+    }
+    const listed = await readDeadLetters(s, { deadLetterStream: deadName, count: 2 });
+    expect(listed.map((d) => d.eventName)).toEqual(['a', 'b']);
+    const next = await readDeadLetters(s, { deadLetterStream: deadName, after: listed[1]?.id as string });
+    expect(next.map((d) => d.eventName)).toEqual(['c']);
+    const out = await replayDeadLetters(s, { deadLetterStream: deadName, ids: [ids[1] as string] });
+    expect(out).toHaveLength(1);
+    const left = await readDeadLetters(s, { deadLetterStream: deadName });
+    expect(left.map((d) => d.eventName)).toEqual(['a', 'c']);
+    const inStream = (await c.cmd('XRANGE', s.key, '-', '+')) as Array<[string, string[]]>;
+    expect(inStream.map((e) => e[1][1])).toEqual(['b']);
+    await s.destroy();
+    await c.cmd('DEL', dk);
+  });
+});
