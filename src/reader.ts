@@ -1,6 +1,7 @@
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import type { Event } from './event.js';
-import type { Connection, OwnedConnection } from './internal/driver.js';
+import type { Connection } from './internal/driver.js';
+import { ReadLoops } from './internal/loops.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
@@ -41,46 +42,48 @@ export class Reader implements AsyncIterable<Event> {
   readonly #settings: ReadSettings;
   readonly #streams = new Map<string, ReadStream>();
   readonly #fanout: Fanout<Event>;
-  readonly #loop: ReadLoop<Event>;
+  readonly #loops: ReadLoops<Event>;
   readonly #logger: Logger;
   readonly #main: Stream;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(main: Stream, settings: ReadSettings, conn: OwnedConnection, cursor: string) {
+  private constructor(main: Stream, settings: ReadSettings, cursor: string) {
     this.#main = main;
     this.#settings = settings;
     this.#logger = main.logger.child({ reader: ++readerSeq });
     this.#streams.set(main.key, { stream: main, cursor });
     this.#fanout = new Fanout<Event>(settings.bufferSize);
-    this.#loop = new ReadLoop<Event>({
-      conn,
-      control: main.driver,
-      fanout: this.#fanout,
-      logger: this.#logger,
-      nextRead: () => this.#nextRead(),
-      onReply: (reply) => this.#onReply(reply),
-      onError: async (err) => {
-        if (isReplyError(err, 'WRONGTYPE')) {
-          this.#fail(toPulseError(err, 'reader stopped: a stream key holds another type'));
-          return 'stop';
-        }
-        return 'retry';
-      },
-    });
+    this.#loops = new ReadLoops<Event>(
+      main.driver,
+      `pulse:reader:${main.name}`,
+      this.#logger,
+      (group, conn) =>
+        new ReadLoop<Event>({
+          conn,
+          control: main.driver,
+          fanout: this.#fanout,
+          logger: this.#logger,
+          nextRead: () => this.#nextRead(group),
+          onReply: (reply) => this.#onReply(reply),
+          onError: async (err) => {
+            if (isReplyError(err, 'WRONGTYPE')) {
+              this.#fail(toPulseError(err, 'reader stopped: a stream key holds another type'));
+              return 'stop';
+            }
+            return 'retry';
+          },
+        }),
+    );
   }
 
   /** @internal Use `stream.newReader()`. */
   static async create(stream: Stream, options: ReaderOptions): Promise<Reader> {
     const settings = readSettings(options);
     const cursor = await cursorFor(stream, settings.start);
-    let conn: OwnedConnection;
-    try {
-      conn = await stream.driver.openOwned(`pulse:reader:${stream.name}`, stream.logger);
-    } catch (err) {
-      throw toPulseError(err, 'open reader connection');
-    }
-    return new Reader(stream, settings, conn, cursor);
+    const reader = new Reader(stream, settings, cursor);
+    await reader.#loops.add(stream.key);
+    return reader;
   }
 
   /**
@@ -91,7 +94,7 @@ export class Reader implements AsyncIterable<Event> {
   subscribe(options?: SubscribeOptions): Subscription<Event> {
     if (this.#closed) throw new ClosedError('reader is closed');
     const sub = this.#fanout.add(options?.signal);
-    this.#loop.start();
+    this.#loops.start();
     return sub;
   }
 
@@ -119,7 +122,7 @@ export class Reader implements AsyncIterable<Event> {
     if (this.#closed) throw new ClosedError('reader is closed');
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, { stream, cursor });
-    await this.#loop.interrupt();
+    await this.#loops.add(stream.key);
   }
 
   /** Stops reading `stream`. Idempotent. */
@@ -127,7 +130,7 @@ export class Reader implements AsyncIterable<Event> {
     if (this.#closed) return;
     checkSameClient(this.#main, stream);
     if (!this.#streams.delete(stream.key)) return;
-    await this.#loop.interrupt();
+    await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
   }
 
   /** Stops reading, ends every subscription and releases the connection. Safe to call many times. */
@@ -135,7 +138,7 @@ export class Reader implements AsyncIterable<Event> {
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#fanout.endAll();
-      await this.#loop.stop();
+      await this.#loops.stop();
     })();
     return this.#closing;
   }
@@ -155,14 +158,15 @@ export class Reader implements AsyncIterable<Event> {
     this.#fanout.endAll(err);
   }
 
-  #nextRead(): ((conn: Connection) => Promise<unknown>) | undefined {
-    if (this.#streams.size === 0) return undefined;
+  #nextRead(group: number): ((conn: Connection) => Promise<unknown>) | undefined {
     const keys: string[] = [];
     const ids: string[] = [];
     for (const [key, s] of this.#streams) {
+      if (this.#loops.groupOf(key) !== group) continue;
       keys.push(key);
       ids.push(s.cursor);
     }
+    if (keys.length === 0) return undefined;
     const { maxPolled, blockMs } = this.#settings;
     const args = ['XREAD', 'COUNT', maxPolled, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
     return (conn) => conn.send(args, keys[0]);

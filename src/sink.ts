@@ -5,6 +5,7 @@ import { type Event, type EventOwner, SinkEvent } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
+import { ReadLoops } from './internal/loops.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
@@ -97,7 +98,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   readonly #main: Stream;
   readonly #streams = new Map<string, SinkStream>();
   readonly #fanout: Fanout<SinkEvent>;
-  readonly #loop: ReadLoop<SinkEvent>;
+  readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
   readonly #logger: Logger;
   readonly #bg = new AbortController();
@@ -110,16 +111,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   #closed = false;
   #closing: Promise<void> | undefined;
   /** The last read found nothing: the next one blocks until something new arrives. */
-  #idle = false;
+  #idle = new Set<number>();
 
-  private constructor(
-    main: Stream,
-    name: string,
-    consumer: string,
-    settings: SinkSettings,
-    conn: OwnedConnection,
-    control: OwnedConnection,
-  ) {
+  private constructor(main: Stream, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
     this.name = name;
     this.consumerName = consumer;
     this.#main = main;
@@ -130,15 +124,21 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#reclaimMs = clamp(Math.floor(settings.graceMs / 4), 10, 500);
     this.#streams.set(main.key, this.#sinkStream(main));
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
-    this.#loop = new ReadLoop<SinkEvent>({
-      conn,
-      control,
-      fanout: this.#fanout,
-      logger: this.#logger,
-      nextRead: () => this.#nextRead(),
-      onReply: (reply) => this.#onReply(reply),
-      onError: (err) => this.#onReadError(err),
-    });
+    this.#loops = new ReadLoops<SinkEvent>(
+      main.driver,
+      `pulse:sink:${name}:read`,
+      this.#logger,
+      (group, conn) =>
+        new ReadLoop<SinkEvent>({
+          conn,
+          control,
+          fanout: this.#fanout,
+          logger: this.#logger,
+          nextRead: () => this.#nextRead(group),
+          onReply: (reply) => this.#onReply(group, reply),
+          onError: (err) => this.#onReadError(err),
+        }),
+    );
   }
 
   /** @internal Use `stream.newSink()`. */
@@ -147,15 +147,19 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     const settings = sinkSettings(options);
     const consumer = consumerName();
     await ensureGroup(stream, name, settings.start, consumer);
-    const conns: OwnedConnection[] = [];
+    let control: OwnedConnection;
     try {
-      conns.push(await stream.driver.openOwned(`pulse:sink:${name}:read`, stream.logger));
-      conns.push(await stream.driver.openOwned(`pulse:sink:${name}:control`, stream.logger));
+      control = await stream.driver.openOwned(`pulse:sink:${name}:control`, stream.logger);
     } catch (err) {
-      for (const c of conns) c.close();
-      throw toPulseError(err, 'open sink connections');
+      throw toPulseError(err, 'open sink connection');
     }
-    const sink = new Sink(stream, name, consumer, settings, conns[0] as OwnedConnection, conns[1] as OwnedConnection);
+    const sink = new Sink(stream, name, consumer, settings, control);
+    try {
+      await sink.#loops.add(stream.key);
+    } catch (err) {
+      control.close();
+      throw err;
+    }
     sink.#bgLoops.push(sink.#keepAliveLoop(), sink.#reclaimLoop());
     return sink;
   }
@@ -172,7 +176,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
     if (this.#closed) throw new ClosedError('sink is closed');
     const sub = this.#fanout.add(options?.signal);
-    this.#loop.start();
+    this.#loops.start();
     return sub;
   }
 
@@ -292,8 +296,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#closed) throw new ClosedError('sink is closed');
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, this.#sinkStream(stream));
-    this.#idle = false;
-    await this.#loop.interrupt();
+    this.#idle.delete(this.#loops.groupOf(stream.key));
+    await this.#loops.add(stream.key);
   }
 
   /**
@@ -306,7 +310,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     const s = this.#streams.get(stream.key);
     if (!s) return;
     this.#streams.delete(stream.key);
-    await this.#loop.interrupt();
+    await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
     await this.#flushPendingAcks();
     try {
       await evalScript(
@@ -330,7 +334,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       this.#closed = true;
       this.#fanout.endAll();
       this.#bg.abort();
-      await this.#loop.stop();
+      await this.#loops.stop();
       await Promise.all(this.#bgLoops);
       await this.#flushPendingAcks();
       await Promise.all(
@@ -388,12 +392,12 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
    * counted; when a read finds nothing, the loop blocks on a plain `XREAD`
    * after the group's last-delivered IDs until something new arrives.
    */
-  #nextRead(): ((conn: Connection) => Promise<unknown>) | undefined {
-    const streams = [...this.#streams.values()].filter((s) => s.ready);
+  #nextRead(group: number): ((conn: Connection) => Promise<unknown>) | undefined {
+    const streams = [...this.#streams.values()].filter((s) => s.ready && this.#loops.groupOf(s.stream.key) === group);
     if (streams.length === 0) return undefined;
     const keys = streams.map((s) => s.stream.key);
     const { maxPolled, blockMs, noAck } = this.#settings;
-    if (this.#idle && streams.every((s) => s.lastDelivered !== undefined)) {
+    if (this.#idle.has(group) && streams.every((s) => s.lastDelivered !== undefined)) {
       const args: Arg[] = ['XREAD', 'COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...keys];
       for (const s of streams) args.push(s.lastDelivered as string);
       return async (conn) => {
@@ -407,9 +411,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     });
   }
 
-  async #onReply(result: unknown): Promise<void> {
+  async #onReply(group: number, result: unknown): Promise<void> {
     if (result === WAITED) {
-      this.#idle = false;
+      this.#idle.delete(group);
       return;
     }
     const { streams, reply } = result as { streams: SinkStream[]; reply: unknown[] };
@@ -444,7 +448,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         await this.#recreate(s);
       }
     }
-    this.#idle = read === 0;
+    if (read === 0) this.#idle.add(group);
+    else this.#idle.delete(group);
   }
 
   /** Hands events to subscribers; acks those the topic or filter rejects. */
@@ -595,9 +600,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (!ok) return;
     s.ready = true;
     s.lastDelivered = undefined;
-    this.#idle = false;
+    this.#idle.delete(this.#loops.groupOf(s.stream.key));
     this.#logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
-    await this.#loop.interrupt();
+    await this.#loops.add(s.stream.key);
   }
 
   async #reclaimStream(s: SinkStream, leaseMs: number, cleanup: boolean): Promise<void> {

@@ -92,9 +92,9 @@ class IoRedisDriver implements Driver {
     };
     const dup = this.isCluster
       ? this.client.duplicate(undefined, {
-          redisOptions: { ...(this.client.options?.redisOptions as object), ...overrides },
           lazyConnect: true,
           enableOfflineQueue: false,
+          redisOptions: { ...(this.client.options?.redisOptions as object), connectionName: name, maxRetriesPerRequest: 0 },
         })
       : this.client.duplicate(overrides);
     return openWith(
@@ -151,14 +151,26 @@ class NodeRedisDriver implements Driver {
   }
 
   async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
-    const socket = (this.client.options?.socket ?? {}) as Record<string, unknown>;
-    const dup = this.client.duplicate({
-      disableOfflineQueue: true,
-      name,
-      socket: { ...socket, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000) },
-      commandOptions: OWN_OPTIONS,
-    });
     const cluster = this.isCluster;
+    const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000);
+    let dup: NodeRedisLike;
+    if (cluster) {
+      const opts = ((this.client as { _options?: Record<string, unknown> })._options ?? {}) as Record<string, unknown>;
+      const defaults = (opts.defaults ?? {}) as Record<string, unknown>;
+      const socket = (defaults.socket ?? {}) as Record<string, unknown>;
+      dup = this.client.duplicate({
+        commandOptions: OWN_OPTIONS,
+        defaults: { ...defaults, name, socket: { ...socket, reconnectStrategy } },
+      });
+    } else {
+      const socket = (this.client.options?.socket ?? {}) as Record<string, unknown>;
+      dup = this.client.duplicate({
+        disableOfflineQueue: true,
+        name,
+        socket: { ...socket, reconnectStrategy },
+        commandOptions: OWN_OPTIONS,
+      });
+    }
     return openWith(
       name,
       logger,

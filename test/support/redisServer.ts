@@ -28,22 +28,35 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Sends one inline command over a raw socket: no client library involved. */
-export function rawCommand(port: number, line: string, timeoutMs = 1000): Promise<string> {
+/**
+ * Sends one inline command over a raw socket: no client library involved.
+ * Resolves to the reply line, or with `bulk` to the body of a bulk-string reply.
+ */
+export function rawCommand(port: number, line: string, timeoutMs = 1000, bulk = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = new Socket();
-    let out = '';
+    let out = Buffer.alloc(0);
     const t = setTimeout(() => {
       s.destroy();
       reject(new Error(`timeout: ${line}`));
     }, timeoutMs);
+    const finish = (v: string): void => {
+      clearTimeout(t);
+      s.end();
+      resolve(v);
+    };
     s.on('data', (d) => {
-      out += d.toString();
-      if (out.endsWith('\r\n')) {
-        clearTimeout(t);
-        s.end();
-        resolve(out.trim());
+      out = Buffer.concat([out, d]);
+      const text = out.toString('latin1');
+      const eol = text.indexOf('\r\n');
+      if (eol < 0) return;
+      if (bulk && text.startsWith('$')) {
+        const len = Number(text.slice(1, eol));
+        if (len < 0) return finish('');
+        if (out.length >= eol + 2 + len + 2) finish(out.subarray(eol + 2, eol + 2 + len).toString('utf8'));
+        return;
       }
+      finish(text.slice(0, eol));
     });
     s.on('error', (e) => {
       clearTimeout(t);
@@ -84,6 +97,12 @@ export class RedisServer {
 
   get pid(): number | undefined {
     return this.#proc?.pid;
+  }
+
+  /** True while the process has not exited. */
+  get running(): boolean {
+    const p = this.#proc;
+    return p !== undefined && p.exitCode === null && p.signalCode === null;
   }
 
   async #spawn(): Promise<void> {

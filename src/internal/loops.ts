@@ -1,0 +1,84 @@
+/**
+ * The read loops of one reader or sink. On one Redis node a single loop reads
+ * every stream; on a cluster, multi-key reads only work within one hash slot,
+ * so streams are grouped by slot and each group gets its own loop and
+ * blocking connection. All loops feed the same subscriptions.
+ */
+import calculateSlot from 'cluster-key-slot';
+import type { Logger } from '../logger.js';
+import type { Driver, OwnedConnection } from './driver.js';
+import type { ReadLoop } from './readLoop.js';
+import { toPulseError } from './redisErrors.js';
+
+export class ReadLoops<T> {
+  readonly #loops = new Map<number, ReadLoop<T>>();
+  readonly #opening = new Map<number, Promise<void>>();
+  #started = false;
+  #stopped = false;
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly connectionName: string,
+    private readonly logger: Logger,
+    private readonly make: (group: number, conn: OwnedConnection) => ReadLoop<T>,
+  ) {}
+
+  /** The group a stream key is read in. */
+  groupOf(key: string): number {
+    return this.driver.isCluster ? calculateSlot(key) : 0;
+  }
+
+  /** Makes sure the group of `key` has a loop (opening its connection), and wakes it to read the new stream. */
+  async add(key: string): Promise<void> {
+    const group = this.groupOf(key);
+    const existing = this.#loops.get(group);
+    if (existing) return existing.interrupt();
+    let opening = this.#opening.get(group);
+    if (!opening) {
+      opening = this.#open(group).finally(() => this.#opening.delete(group));
+      this.#opening.set(group, opening);
+    }
+    await opening;
+  }
+
+  async #open(group: number): Promise<void> {
+    let conn: OwnedConnection;
+    try {
+      conn = await this.driver.openOwned(this.connectionName, this.logger);
+    } catch (err) {
+      throw toPulseError(err, 'open a read connection');
+    }
+    if (this.#stopped) {
+      conn.close();
+      return;
+    }
+    const loop = this.make(group, conn);
+    this.#loops.set(group, loop);
+    if (this.#started) loop.start();
+  }
+
+  /** Wakes the loop of `key`'s group; stops it when `empty` says the group has no stream left. */
+  async remove(key: string, empty: (group: number) => boolean): Promise<void> {
+    const group = this.groupOf(key);
+    const loop = this.#loops.get(group);
+    if (!loop) return;
+    if (empty(group) && this.#loops.size > 1) {
+      this.#loops.delete(group);
+      await loop.stop();
+      return;
+    }
+    await loop.interrupt();
+  }
+
+  /** Starts every loop, now and when added later. */
+  start(): void {
+    this.#started = true;
+    for (const l of this.#loops.values()) l.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.allSettled([...this.#opening.values()]);
+    await Promise.all([...this.#loops.values()].map((l) => l.stop()));
+  }
+}

@@ -1,0 +1,39 @@
+import { Cluster } from 'ioredis';
+import { createCluster } from 'redis';
+import type { ClientKind, TestClient } from './clients.js';
+import type { RedisCluster } from './redisCluster.js';
+
+/** A cluster client of either library, for `new Stream(name, client.redis)`. */
+export async function connectCluster(kind: ClientKind, cluster: RedisCluster): Promise<TestClient> {
+  if (kind === 'ioredis') {
+    const redis = new Cluster(cluster.rootNodes, { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } });
+    redis.on('error', () => {});
+    await redis.connect();
+    return {
+      kind,
+      redis,
+      cmd: (c, ...rest) => redis.call(String(c), ...rest),
+      close: async () => {
+        redis.disconnect();
+      },
+    };
+  }
+  const redis = createCluster({
+    rootNodes: cluster.rootNodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
+    defaults: { socket: { reconnectStrategy: (n: number) => Math.min(n * 50, 500) } },
+  });
+  redis.on('error', () => {});
+  await redis.connect();
+  return {
+    kind,
+    redis,
+    cmd: (...args) => {
+      const a = args.map((x) => (typeof x === 'number' ? String(x) : x));
+      // Route by the command's first key (all commands used in tests have it at index 1).
+      return redis.sendCommand(a[1], false, a);
+    },
+    close: async () => {
+      redis.destroy();
+    },
+  };
+}

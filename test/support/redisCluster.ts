@@ -1,0 +1,96 @@
+/**
+ * A real Redis Cluster of local `redis-server` processes (masters with one
+ * replica each), created with `redis-cli --cluster create`, torn down by pid.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { freePort, rawCommand, RedisServer } from './redisServer.js';
+
+const run = promisify(execFile);
+
+export class RedisCluster {
+  private constructor(readonly nodes: RedisServer[]) {}
+
+  /** Starts `masters` masters with one replica each; resolves when every node reports cluster_state:ok. */
+  static async start(masters = 3): Promise<RedisCluster> {
+    const nodes: RedisServer[] = [];
+    try {
+      for (let i = 0; i < masters * 2; i++) {
+        const port = await freePort();
+        nodes.push(
+          await RedisServer.start({
+            port,
+            args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000', '--appendonly', 'yes'],
+          }),
+        );
+      }
+      await run(
+        'redis-cli',
+        ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
+        { timeout: 60_000 },
+      );
+      const cluster = new RedisCluster(nodes);
+      await cluster.waitHealthy();
+      return cluster;
+    } catch (err) {
+      await Promise.all(nodes.map((n) => n.stop()));
+      throw err;
+    }
+  }
+
+  /** Waits until every live node says cluster_state:ok and all 16384 slots are covered. */
+  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let ok = true;
+      for (const n of this.nodes) {
+        if (n.pid === undefined || !n.running) continue;
+        try {
+          const info = await rawCommandBulk(n.port, 'CLUSTER INFO');
+          if (!info.includes('cluster_state:ok') || !info.includes('cluster_slots_ok:16384')) ok = false;
+        } catch {
+          ok = false;
+        }
+      }
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error('cluster did not become healthy');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** `host:port` startup nodes. */
+  get rootNodes(): Array<{ host: string; port: number }> {
+    return this.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
+  }
+
+  /** The node that serves `slot` as master now. */
+  async masterOf(slot: number): Promise<RedisServer> {
+    for (const n of this.nodes) {
+      if (!n.running) continue;
+      const nodesInfo = await rawCommandBulk(n.port, 'CLUSTER NODES');
+      for (const line of nodesInfo.split('\n')) {
+        const parts = line.split(' ');
+        if (!parts[2]?.includes('master') || parts[2].includes('fail')) continue;
+        const port = Number(parts[1]?.split(':')[1]?.split('@')[0]);
+        for (const range of parts.slice(8)) {
+          const [a, b] = range.split('-').map(Number);
+          if (a !== undefined && slot >= a && slot <= (b ?? a)) {
+            const node = this.nodes.find((x) => x.port === port);
+            if (node) return node;
+          }
+        }
+      }
+      break;
+    }
+    throw new Error(`no master for slot ${slot}`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+}
+
+/** Reads a bulk-string reply (CLUSTER INFO/NODES) over a raw socket. */
+async function rawCommandBulk(port: number, line: string): Promise<string> {
+  return rawCommand(port, line, 2000, true);
+}
