@@ -29,8 +29,9 @@ export async function connectCluster(kind: ClientKind, cluster: RedisCluster): P
     redis,
     cmd: (...args) => {
       const a = args.map((x) => (typeof x === 'number' ? String(x) : x));
-      // Route by the command's first key (all commands used in tests have it at index 1).
-      return redis.sendCommand(a[1], false, a);
+      // Route by the command's first key: after the subcommand for XINFO/XGROUP, else the first argument.
+      const sub = /^(XINFO|XGROUP)$/i.test(String(a[0]));
+      return redis.sendCommand(sub ? a[2] : a[1], false, a);
     },
     close: async () => {
       redis.destroy();

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { freePort, rawCommand, RedisServer } from './redisServer.js';
+import { freePort, RedisServer, rawCommand } from './redisServer.js';
 
 const run = promisify(execFile);
 
@@ -20,7 +20,16 @@ export class RedisCluster {
         nodes.push(
           await RedisServer.start({
             port,
-            args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000', '--appendonly', 'yes'],
+            args: [
+              '--cluster-enabled',
+              'yes',
+              '--cluster-config-file',
+              `nodes-${port}.conf`,
+              '--cluster-node-timeout',
+              '1000',
+              '--appendonly',
+              'yes',
+            ],
           }),
         );
       }
@@ -83,6 +92,50 @@ export class RedisCluster {
       break;
     }
     throw new Error(`no master for slot ${slot}`);
+  }
+
+  /** The node ID of a node (`CLUSTER MYID`). */
+  async idOf(node: RedisServer): Promise<string> {
+    return rawCommandBulk(node.port, 'CLUSTER MYID');
+  }
+
+  /** The live masters. */
+  async masters(): Promise<RedisServer[]> {
+    const out: RedisServer[] = [];
+    for (const n of this.nodes) {
+      if (!n.running) continue;
+      const role = await rawCommandBulk(n.port, 'INFO replication');
+      if (role.includes('role:master')) out.push(n);
+    }
+    return out;
+  }
+
+  /** Moves one slot, with its keys, from its master to `to`, as resharding does. */
+  async migrateSlot(slot: number, to: RedisServer): Promise<void> {
+    const from = await this.masterOf(slot);
+    if (from === to) return;
+    const fromId = await this.idOf(from);
+    const toId = await this.idOf(to);
+    await rawCommand(to.port, `CLUSTER SETSLOT ${slot} IMPORTING ${fromId}`);
+    await rawCommand(from.port, `CLUSTER SETSLOT ${slot} MIGRATING ${toId}`);
+    for (;;) {
+      const { stdout } = await run('redis-cli', ['-p', String(from.port), 'CLUSTER', 'GETKEYSINSLOT', String(slot), '100']);
+      const keys = stdout.split('\n').filter((k) => k.length > 0);
+      if (keys.length === 0) break;
+      await run('redis-cli', [
+        '-p',
+        String(from.port),
+        'MIGRATE',
+        '127.0.0.1',
+        String(to.port),
+        '',
+        '0',
+        '5000',
+        'KEYS',
+        ...keys,
+      ]);
+    }
+    for (const n of await this.masters()) await rawCommand(n.port, `CLUSTER SETSLOT ${slot} NODE ${toId}`);
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,133 @@
+import calculateSlot from 'cluster-key-slot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDeadLetters, type SinkEvent, Stream } from '../src/index.js';
+import { CLIENT_KINDS, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import { connectCluster } from './support/clusterClients.js';
+import { RedisCluster } from './support/redisCluster.js';
+
+/** Stream names whose keys sit in `n` different hash slots. */
+function namesInDistinctSlots(n: number): string[] {
+  const out: string[] = [];
+  const slots = new Set<number>();
+  while (out.length < n) {
+    const name = uniqueName('c');
+    const slot = calculateSlot(`pulse:stream:${name}`);
+    if (slots.has(slot)) continue;
+    slots.add(slot);
+    out.push(name);
+  }
+  return out;
+}
+
+let cluster: RedisCluster;
+beforeAll(async () => {
+  cluster = await RedisCluster.start();
+}, 60_000);
+afterAll(() => cluster?.stop());
+
+describe.each(CLIENT_KINDS)('Redis Cluster (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connectCluster(kind, cluster);
+  });
+  afterAll(() => c?.close());
+
+  it('adds, reads with a reader and a sink, acks and destroys', async () => {
+    const s = new Stream(uniqueName('c'), c.redis);
+    const reader = await s.newReader({ blockMs: 200 });
+    const sink = await s.newSink('sink', { blockMs: 200, ackGracePeriodMs: 500 });
+    const rs = reader.subscribe();
+    const ss = sink.subscribe();
+    const payload = Buffer.from([1, 0, 255]);
+    const id = await s.add('ev', payload, { topic: 't' });
+    const [r] = await take(rs, 1);
+    const [e] = await take(ss, 1);
+    expect(r?.id).toBe(id);
+    expect(e?.payload.equals(payload)).toBe(true);
+    await e?.ack();
+    expect(((await c.cmd('XPENDING', s.key, 'sink')) as unknown[])[0]).toBe(0);
+    await reader.close();
+    await sink.close();
+    await s.destroy();
+    expect(await c.cmd('EXISTS', s.key)).toBe(0);
+  });
+
+  it('a reader and a sink over streams in three different slots get every event', async () => {
+    const [a, b, d] = namesInDistinctSlots(3).map((n) => new Stream(n, c.redis)) as [Stream, Stream, Stream];
+    const reader = await a.newReader({ blockMs: 200 });
+    await reader.addStream(b);
+    await reader.addStream(d);
+    const sink = await a.newSink('multi', { blockMs: 200, ackGracePeriodMs: 1000 });
+    await sink.addStream(b);
+    await sink.addStream(d);
+    const rs = reader.subscribe();
+    const ss = sink.subscribe();
+    const ids = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      for (const s of [a, b, d]) ids.add(`${s.name}/${await s.add('ev', `${i}`)}`);
+    }
+    const got = await take(rs, 30, 10_000);
+    expect(new Set(got.map((e) => `${e.streamName}/${e.id}`))).toEqual(ids);
+    const sunk = await take(ss, 30, 10_000);
+    expect(new Set(sunk.map((e) => `${e.streamName}/${e.id}`))).toEqual(ids);
+    await sink.ack(...sunk);
+    for (const s of [a, b, d]) {
+      await waitFor(async () => ((await c.cmd('XPENDING', s.key, 'multi')) as unknown[])[0] === 0, { what: 'acked' });
+    }
+    await sink.removeStream(d);
+    await waitFor(async () => ((await c.cmd('XINFO', 'GROUPS', d.key)) as unknown[]).length === 0, { what: 'group destroyed' });
+    await reader.close();
+    await sink.close();
+    for (const s of [a, b, d]) await s.destroy();
+  });
+
+  it('redelivers an unacked event to another instance and dead-letters a poison event across slots', async () => {
+    const s = new Stream(uniqueName('c'), c.redis);
+    const opts = { blockMs: 200, ackGracePeriodMs: 200, maxDeliveries: 2 };
+    const one = await s.newSink('w', opts);
+    const two = await s.newSink('w', opts);
+    const seen: SinkEvent[] = [];
+    const collect = async (sink: typeof one) => {
+      for await (const ev of sink) seen.push(ev); // never acks
+    };
+    const loops = [collect(one), collect(two)];
+    const id = await s.add('poison', 'x');
+    await waitFor(async () => (await readDeadLetters(s)).length === 1, { timeout: 10_000, what: 'dead letter' });
+    const counts = seen.filter((e) => e.id === id).map((e) => e.deliveryCount);
+    expect(counts).toEqual([1, 2]);
+    const [dead] = await readDeadLetters(s);
+    expect(dead?.sourceId).toBe(id);
+    expect(dead?.deliveries).toBe(2);
+    expect(((await c.cmd('XPENDING', s.key, 'w')) as unknown[])[0]).toBe(0);
+    await one.close();
+    await two.close();
+    await Promise.all(loops);
+    await s.destroy();
+    await c.cmd('DEL', `pulse:stream:${s.name}:dead`);
+  });
+});
+
+describe.each(CLIENT_KINDS)('Redis Cluster faults (%s)', (kind) => {
+  it('keeps reading while the stream slot migrates to another master', async () => {
+    const c = await connectCluster(kind, cluster);
+    try {
+      const s = new Stream(uniqueName('m'), c.redis);
+      const reader = await s.newReader({ blockMs: 200, startAt: 'oldest' });
+      const sub = reader.subscribe();
+      for (let i = 0; i < 20; i++) await s.add('before', `${i}`);
+      await take(sub, 20, 10_000);
+      const slot = calculateSlot(s.key);
+      const from = await cluster.masterOf(slot);
+      const to = (await cluster.masters()).find((m) => m !== from);
+      if (!to) throw new Error('no other master');
+      await cluster.migrateSlot(slot, to);
+      for (let i = 0; i < 20; i++) await s.add('after', `${i}`);
+      const after = await take(sub, 20, 15_000);
+      expect(after.map((e) => e.text())).toEqual(Array.from({ length: 20 }, (_, i) => `${i}`));
+      await reader.close();
+      await s.destroy();
+    } finally {
+      await c.close();
+    }
+  });
+});

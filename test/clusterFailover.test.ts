@@ -1,0 +1,57 @@
+import calculateSlot from 'cluster-key-slot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Stream } from '../src/index.js';
+import { CLIENT_KINDS, uniqueName, waitFor } from './support/clients.js';
+import { connectCluster } from './support/clusterClients.js';
+import { RedisCluster } from './support/redisCluster.js';
+import { rawCommand } from './support/redisServer.js';
+
+// Each client kind kills one master: the cluster keeps 3 masters (a replica
+// takes over each time), so both runs share one cluster.
+let cluster: RedisCluster;
+beforeAll(async () => {
+  cluster = await RedisCluster.start();
+}, 60_000);
+afterAll(() => cluster?.stop());
+
+describe.each(CLIENT_KINDS)('Redis Cluster failover (%s)', (kind) => {
+  it('a sink keeps consuming when the master of its stream is killed and its replica promoted', async () => {
+    const c = await connectCluster(kind, cluster);
+    const s = new Stream(uniqueName('f'), c.redis, { maxLen: 0 });
+    const sink = await s.newSink('f', { blockMs: 200, ackGracePeriodMs: 500 });
+    const handled = new Set<string>();
+    let handledCount = 0;
+    const consumer = (async () => {
+      for await (const ev of sink) {
+        handled.add(ev.id);
+        handledCount++;
+        ev.ack().catch(() => {}); // an ack lost in the failover only means a redelivery
+      }
+    })();
+    try {
+      const published: string[] = [];
+      for (let i = 0; i < 200; i++) published.push((await s.add('before', `${i}`)) as string);
+      const master = await cluster.masterOf(calculateSlot(s.key));
+      // Make sure the replica has every acknowledged add: the contract excludes what async replication loses.
+      expect(await rawCommand(master.port, 'WAIT 1 5000', 6000)).toBe(':1');
+      await waitFor(() => handledCount >= 50, { timeout: 10_000, what: 'consumption started' });
+      await master.kill('SIGKILL');
+      await cluster.waitHealthy();
+      // Publishing resumes on the new master; adds that fail during the failover are retried.
+      for (let i = 0; i < 50; i++) {
+        const id = await waitFor(() => s.add('after', `${i}`).catch(() => undefined), {
+          timeout: 15_000,
+          what: 'add after failover',
+        });
+        published.push(id);
+      }
+      await waitFor(() => published.every((id) => handled.has(id)), { timeout: 30_000, what: 'every published event handled' });
+      expect(published.filter((id) => !handled.has(id))).toEqual([]);
+    } finally {
+      await sink.close();
+      await consumer;
+      await s.destroy().catch(() => {});
+      await c.close();
+    }
+  }, 90_000);
+});
