@@ -1,6 +1,6 @@
-import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDeadLetters, type SinkEvent, Stream } from '../src/index.js';
+import { slotOf } from '../src/internal/slot.js';
 import { CLIENT_KINDS, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
@@ -11,7 +11,7 @@ function namesInDistinctSlots(n: number): string[] {
   const slots = new Set<number>();
   while (out.length < n) {
     const name = uniqueName('c');
-    const slot = calculateSlot(`pulse:stream:${name}`);
+    const slot = slotOf(`pulse:stream:${name}`);
     if (slots.has(slot)) continue;
     slots.add(slot);
     out.push(name);
@@ -116,7 +116,7 @@ describe.each(CLIENT_KINDS)('Redis Cluster faults (%s)', (kind) => {
       const sub = reader.subscribe();
       for (let i = 0; i < 20; i++) await s.add('before', `${i}`);
       await take(sub, 20, 10_000);
-      const slot = calculateSlot(s.key);
+      const slot = slotOf(s.key);
       const from = await cluster.masterOf(slot);
       const to = (await cluster.masters()).find((m) => m !== from);
       if (!to) throw new Error('no other master');

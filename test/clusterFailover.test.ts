@@ -1,6 +1,6 @@
-import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../src/index.js';
+import { slotOf } from '../src/internal/slot.js';
 import { CLIENT_KINDS, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
@@ -31,7 +31,7 @@ describe.each(CLIENT_KINDS)('Redis Cluster failover (%s)', (kind) => {
     try {
       const published: string[] = [];
       for (let i = 0; i < 200; i++) published.push((await s.add('before', `${i}`)) as string);
-      const master = await cluster.masterOf(calculateSlot(s.key));
+      const master = await cluster.masterOf(slotOf(s.key));
       // Make sure the replica has every acknowledged add: the contract excludes what async replication loses.
       expect(await rawCommand(master.port, 'WAIT 1 5000', 6000)).toBe(':1');
       await waitFor(() => handledCount >= 50, { timeout: 10_000, what: 'consumption started' });

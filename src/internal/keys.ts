@@ -3,6 +3,7 @@
  * share streams; the library's own bookkeeping keys carry a hash tag that puts
  * them in the stream key's cluster slot.
  */
+import { slotOf } from './slot.js';
 
 const STREAM_PREFIX = 'pulse:stream:';
 
@@ -29,7 +30,24 @@ export function hashTagOf(key: string): string | undefined {
 export function bookkeepingPrefix(name: string): string {
   const key = streamKey(name);
   const tag = hashTagOf(key);
-  return tag === undefined ? `{${key}}` : `{${tag}}:${key}`;
+  if (tag !== undefined) return `{${tag}}:${key}`;
+  // Wrapping the key in braces only works when it has no '}' of its own:
+  // otherwise the wrapped key would hash on a prefix of it. Use a short tag
+  // that hashes to the same slot instead.
+  return key.includes('}') ? `{${slotTag(slotOf(key))}}:${key}` : `{${key}}`;
+}
+
+const slotTags = new Map<number, string>();
+
+/** A short string whose hash slot is `slot` (found once per slot, cached). */
+function slotTag(slot: number): string {
+  let tag = slotTags.get(slot);
+  for (let i = 0; tag === undefined; i++) {
+    const candidate = `pulse-slot-${i.toString(36)}`;
+    if (slotOf(candidate) === slot) tag = candidate;
+  }
+  slotTags.set(slot, tag);
+  return tag;
 }
 
 /** Keys the library keeps for one sink on one stream. */

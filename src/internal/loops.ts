@@ -4,11 +4,11 @@
  * so streams are grouped by slot and each group gets its own loop and
  * blocking connection. All loops feed the same subscriptions.
  */
-import calculateSlot from 'cluster-key-slot';
 import type { Logger } from '../logger.js';
 import type { Driver, OwnedConnection } from './driver.js';
 import type { ReadLoop } from './readLoop.js';
 import { toPulseError } from './redisErrors.js';
+import { slotOf } from './slot.js';
 
 export class ReadLoops<T> {
   readonly #loops = new Map<number, ReadLoop<T>>();
@@ -25,7 +25,7 @@ export class ReadLoops<T> {
 
   /** The group a stream key is read in. */
   groupOf(key: string): number {
-    return this.driver.isCluster ? calculateSlot(key) : 0;
+    return this.driver.isCluster ? slotOf(key) : 0;
   }
 
   /** Makes sure the group of `key` has a loop (opening its connection), and wakes it to read the new stream. */

@@ -7,10 +7,14 @@ export function topicMatcher(topic: unknown): TopicMatcher | undefined {
   if (topic === undefined) return undefined;
   if (typeof topic === 'string') return (t) => (t ?? '') === topic;
   if (topic instanceof RegExp) {
-    // A global or sticky RegExp keeps state in lastIndex between tests and would
-    // skip every other match: test with a stateless copy instead.
-    const re = topic.global || topic.sticky ? new RegExp(topic.source, topic.flags.replace(/[gy]/g, '')) : topic;
-    return (t) => re.test(t ?? '');
+    // A global or sticky RegExp keeps state in lastIndex between tests: test
+    // with a private copy (sticky kept, so it stays anchored) from index 0.
+    if (!topic.global && !topic.sticky) return (t) => topic.test(t ?? '');
+    const re = new RegExp(topic.source, topic.flags.replace('g', ''));
+    return (t) => {
+      re.lastIndex = 0;
+      return re.test(t ?? '');
+    };
   }
   throw new InvalidArgumentError(`topic must be a string or a RegExp, got ${typeof topic}`);
 }

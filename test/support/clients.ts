@@ -70,6 +70,23 @@ export async function waitFor<T>(
   }
 }
 
+// A next() that lost a race with a timeout stays pending and would swallow
+// the next event: keep it and hand it to the next caller instead.
+const pendingNext = new WeakMap<AsyncIterator<unknown>, Promise<IteratorResult<unknown>>>();
+
+function pull<T>(it: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  let p = pendingNext.get(it) as Promise<IteratorResult<T>> | undefined;
+  if (!p) {
+    p = it.next();
+    pendingNext.set(it, p);
+    void p.then(
+      () => pendingNext.delete(it),
+      () => pendingNext.delete(it),
+    );
+  }
+  return p;
+}
+
 /** Takes `n` events from an async iterator, failing after `timeout`. */
 export async function take<T>(it: AsyncIterator<T>, n: number, timeout = 5000): Promise<T[]> {
   const out: T[] = [];
@@ -77,14 +94,7 @@ export async function take<T>(it: AsyncIterator<T>, n: number, timeout = 5000): 
   while (out.length < n) {
     const left = deadline - Date.now();
     if (left <= 0) throw new Error(`timed out after ${out.length} of ${n} events`);
-    let t: NodeJS.Timeout | undefined;
-    const r = await Promise.race([
-      it.next(),
-      new Promise<'timeout'>((res) => {
-        t = setTimeout(() => res('timeout'), left);
-      }),
-    ]);
-    clearTimeout(t);
+    const r = await nextWithin(it, left);
     if (r === 'timeout') throw new Error(`timed out after ${out.length} of ${n} events`);
     if (r.done) throw new Error(`iteration ended after ${out.length} of ${n} events`);
     out.push(r.value);
@@ -96,7 +106,7 @@ export async function take<T>(it: AsyncIterator<T>, n: number, timeout = 5000): 
 export async function nextWithin<T>(it: AsyncIterator<T>, ms: number): Promise<IteratorResult<T> | 'timeout'> {
   let t: NodeJS.Timeout | undefined;
   const r = await Promise.race([
-    it.next(),
+    pull(it),
     new Promise<'timeout'>((res) => {
       t = setTimeout(() => res('timeout'), ms);
     }),
