@@ -2,7 +2,7 @@ import { evalScript } from './internal/driver.js';
 import { idTime } from './internal/ids.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, streamKey } from './internal/keys.js';
 import { toPulseError } from './internal/redisErrors.js';
-import { entries, str } from './internal/replies.js';
+import { entries, type RawEntry, str } from './internal/replies.js';
 import { replayDead } from './internal/scripts.js';
 import { checkId, checkInt, checkName } from './internal/validate.js';
 import type { Stream } from './stream.js';
@@ -43,6 +43,8 @@ export interface ReadDeadLettersOptions extends DeadLetterOptions {
   count?: number;
   /** Only dead letters after this dead-letter entry ID (for paging). @defaultValue from the oldest */
   after?: string;
+  /** Only these dead-letter entry IDs (those not found are left out); `count` and `after` are ignored. @defaultValue all */
+  ids?: string[];
 }
 
 /** Options of {@link replayDeadLetters}. */
@@ -62,31 +64,36 @@ function deadKeyOf(stream: Stream, options?: DeadLetterOptions): string {
 /** Reads dead letters of `stream`, oldest first. */
 export async function readDeadLetters(stream: Stream, options?: ReadDeadLettersOptions): Promise<DeadLetter[]> {
   const key = deadKeyOf(stream, options);
+  const ids = options?.ids?.map((id) => checkId('ids', id));
   const count = checkInt('count', options?.count, 100, 1);
   const start = options?.after === undefined ? '-' : `(${checkId('after', options.after)}`;
-  let reply: unknown;
   try {
-    reply = await stream.driver.send(['XRANGE', key, start, '+', 'COUNT', count], key);
+    if (ids) {
+      const found = await Promise.all(ids.map((id) => stream.driver.send(['XRANGE', key, id, id], key)));
+      return found.flatMap((reply) => entries(reply).map(toDeadLetter));
+    }
+    return entries(await stream.driver.send(['XRANGE', key, start, '+', 'COUNT', count], key)).map(toDeadLetter);
   } catch (err) {
     throw toPulseError(err, `read dead letters of ${stream.name}`);
   }
-  return entries(reply).map(([id, fields]) => {
-    const f = new Map<string, Buffer>();
-    for (let i = 0; i + 1 < fields.length; i += 2) f.set((fields[i] as Buffer).toString('utf8'), fields[i + 1] as Buffer);
-    const topic = f.get(FIELD_TOPIC);
-    return {
-      id,
-      eventName: str(f.get(FIELD_NAME)),
-      topic: topic && topic.length > 0 ? topic.toString('utf8') : undefined,
-      payload: f.get(FIELD_PAYLOAD) ?? Buffer.alloc(0),
-      sourceStream: str(f.get('source_stream')),
-      sourceSink: str(f.get('source_sink')),
-      sourceId: str(f.get('source_id')),
-      deliveries: Number(str(f.get('deliveries')) || 0),
-      reason: str(f.get('reason')),
-      deadAt: new Date(idTime(id)),
-    };
-  });
+}
+
+function toDeadLetter([id, fields]: RawEntry): DeadLetter {
+  const f = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2) f.set((fields[i] as Buffer).toString('utf8'), fields[i + 1] as Buffer);
+  const topic = f.get(FIELD_TOPIC);
+  return {
+    id,
+    eventName: str(f.get(FIELD_NAME)),
+    topic: topic && topic.length > 0 ? topic.toString('utf8') : undefined,
+    payload: f.get(FIELD_PAYLOAD) ?? Buffer.alloc(0),
+    sourceStream: str(f.get('source_stream')),
+    sourceSink: str(f.get('source_sink')),
+    sourceId: str(f.get('source_id')),
+    deliveries: Number(str(f.get('deliveries')) || 0),
+    reason: str(f.get('reason')),
+    deadAt: new Date(idTime(id)),
+  };
 }
 
 /**
@@ -94,7 +101,9 @@ export async function readDeadLetters(stream: Stream, options?: ReadDeadLettersO
  * and topic) and deletes them from the dead-letter stream. On one Redis node
  * each move is one atomic step; on a cluster it is add, then delete, so a
  * failure in between can replay an event twice but never loses it.
- * Resolves to the new event IDs.
+ * The events are new entries: every sink and reader of `stream` receives
+ * them, and `stream.maxLen` applies (use a `Stream` with `maxLen: 0` to
+ * replay without trimming). Resolves to the new event IDs.
  */
 export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLettersOptions): Promise<string[]> {
   const key = deadKeyOf(stream, options);
@@ -103,16 +112,9 @@ export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLett
   const replayed: string[] = [];
   let after: string | undefined;
   for (;;) {
-    let page: DeadLetter[];
-    if (wanted) {
-      page = [];
-      for (const id of wanted) {
-        const found = await readDeadLetters(stream, { ...options, after: predecessor(id), count: 1 });
-        if (found[0]?.id === id) page.push(found[0]);
-      }
-    } else {
-      page = await readDeadLetters(stream, after === undefined ? { ...options, count: 500 } : { ...options, count: 500, after });
-    }
+    const page = wanted
+      ? await readDeadLetters(stream, { ...options, ids: wanted })
+      : await readDeadLetters(stream, after === undefined ? { ...options, count: 500 } : { ...options, count: 500, after });
     const ids = page
       .filter((d) => d.sourceStream === stream.name && (sink === undefined || d.sourceSink === sink))
       .map((d) => d.id);
@@ -136,13 +138,4 @@ export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLett
     if (wanted || page.length < 500) return replayed;
     after = page[page.length - 1]?.id;
   }
-}
-
-/** The ID just before `id`, so an exclusive range starting there includes `id`. */
-function predecessor(id: string): string {
-  const [ms, seq] = id.includes('-') ? id.split('-') : [id, '0'];
-  const s = BigInt(seq ?? '0');
-  if (s > 0n) return `${ms}-${s - 1n}`;
-  const m = BigInt(ms ?? '0');
-  return m > 0n ? `${m - 1n}-18446744073709551615` : '0-0';
 }

@@ -1,6 +1,17 @@
+import { Redis } from 'ioredis';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDeadLetters, replayDeadLetters, Stream } from '../src/index.js';
-import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import {
+  CLIENT_KINDS,
+  connect,
+  recordingLogger,
+  sharedUrl,
+  type TestClient,
+  take,
+  uniqueName,
+  waitFor,
+} from './support/clients.js';
 
 describe.each(CLIENT_KINDS)('dead letters (%s)', (kind) => {
   let c: TestClient;
@@ -30,10 +41,14 @@ describe.each(CLIENT_KINDS)('dead letters (%s)', (kind) => {
       }
     })();
     await consumed;
-    await waitFor(async () => Number(((await c.cmd('XPENDING', s.key, 'workers')) as unknown[])[0]) === 0, {
-      timeout: 10_000,
-      what: 'poison event dead-lettered',
-    });
+    // The sink counts the move when the script's reply arrives, just after Redis did it.
+    await waitFor(
+      async () => sink.counters.deadLettered === 1 && Number(((await c.cmd('XPENDING', s.key, 'workers')) as unknown[])[0]) === 0,
+      {
+        timeout: 10_000,
+        what: 'poison event dead-lettered',
+      },
+    );
     expect(counts).toEqual([1, 2, 3]);
     expect(sink.counters.deadLettered).toBe(1);
 
@@ -106,5 +121,30 @@ describe.each(CLIENT_KINDS)('dead letters (%s)', (kind) => {
     expect(inStream.map((e) => e[1][1])).toEqual(['b']);
     await s.destroy();
     await c.cmd('DEL', dk);
+  });
+});
+
+describe.each(CLIENT_KINDS)('owned connections (%s)', (kind) => {
+  it("a user's short command timeout does not cut the library's blocking reads short", async () => {
+    const url = sharedUrl();
+    const ioredis = kind === 'ioredis' ? new Redis(url, { commandTimeout: 200 }) : undefined;
+    const nodeRedis = kind === 'node-redis' ? createClient({ url, commandOptions: { timeout: 200 } }) : undefined;
+    await nodeRedis?.connect();
+    const user = (ioredis ?? nodeRedis) as object;
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName(), user, { logger });
+    const reader = await s.newReader({ blockMs: 1000 });
+    const sub = reader.subscribe();
+    // What is tested is a duration: a block longer than the user's timeout must
+    // complete. Let one full block (1 s) elapse before adding.
+    await new Promise((r) => setTimeout(r, 1300));
+    await s.add('late', 'x');
+    const [ev] = await take(sub, 1, 5000);
+    expect(ev?.eventName).toBe('late');
+    expect(lines.filter((l) => l.msg?.includes('read failed'))).toEqual([]);
+    await reader.close();
+    await s.destroy();
+    ioredis?.disconnect();
+    nodeRedis?.destroy();
   });
 });

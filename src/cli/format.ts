@@ -30,9 +30,14 @@ export function painter(enabled: boolean): Painter {
 // Matches the SGR sequences styleText emits, to measure visible widths.
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
+/** `text` without colour codes. */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, '');
+}
+
 /** Length of `text` as shown on a terminal (colour codes excluded). */
 export function visibleLength(text: string): number {
-  return text.replace(ANSI, '').length;
+  return stripAnsi(text).length;
 }
 
 function pad(text: string, width: number, right: boolean): string {
@@ -80,6 +85,11 @@ export function formatDuration(ms: number): string {
 /** A time as ISO 8601 in UTC, or `-` when unknown. */
 export function formatTime(ms: number | undefined): string {
   return ms === undefined || !Number.isFinite(ms) ? '-' : new Date(ms).toISOString();
+}
+
+/** A time as `YYYY-MM-DD HH:MM:SS` in UTC, for table cells; `-` when unknown. */
+export function shortTime(iso: string | null | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : '-';
 }
 
 /** The milliseconds part of a stream entry ID. */

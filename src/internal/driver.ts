@@ -89,12 +89,21 @@ class IoRedisDriver implements Driver {
       enableReadyCheck: true,
       connectionName: name,
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      // The user's per-command timeouts would cut blocking reads short.
+      commandTimeout: undefined,
+      blockingTimeout: undefined,
     };
     const dup = this.isCluster
       ? this.client.duplicate(undefined, {
           lazyConnect: true,
           enableOfflineQueue: false,
-          redisOptions: { ...(this.client.options?.redisOptions as object), connectionName: name, maxRetriesPerRequest: 0 },
+          redisOptions: {
+            ...(this.client.options?.redisOptions as object),
+            connectionName: name,
+            maxRetriesPerRequest: 0,
+            commandTimeout: undefined,
+            blockingTimeout: undefined,
+          },
         })
       : this.client.duplicate(overrides);
     return openWith(

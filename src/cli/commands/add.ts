@@ -1,0 +1,40 @@
+import { Stream } from '../../index.js';
+import { streamKey } from '../../internal/keys.js';
+import type { CommandContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { printJson } from '../format.js';
+import { text } from '../replies.js';
+
+/** Options of `add`. */
+export interface AddCommandOptions {
+  readonly topic?: string;
+  /** Trim the stream to about this many entries; 0 (the default) trims nothing. */
+  readonly maxLen?: number;
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks);
+}
+
+/** `add <stream> <event> <payload>`: appends one event (payload `-` reads stdin) and prints its ID. */
+export async function addCommand(
+  ctx: CommandContext,
+  name: string,
+  eventName: string,
+  payload: string,
+  options: AddCommandOptions,
+): Promise<number> {
+  const { client } = await ctx.connect();
+  const stream = new Stream(name, client, { maxLen: options.maxLen ?? 0 });
+  const type = text(await client.call('TYPE', stream.key));
+  if (type !== 'stream' && type !== 'none') {
+    throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${type}, not a stream`);
+  }
+  const body = payload === '-' ? await readStdin() : payload;
+  const id = await stream.add(eventName, body, options.topic ? { topic: options.topic } : undefined);
+  if (ctx.json) printJson({ stream: name, id });
+  else process.stdout.write(`${id}\n`);
+  return 0;
+}

@@ -1,0 +1,118 @@
+import type { DeadLetter } from '../../index.js';
+import { streamKey } from '../../internal/keys.js';
+import type { CommandContext } from '../context.js';
+import { deadLetterStreamName, getDeadLetter, listDeadLetters, replay } from '../deadLetters.js';
+import { CliError } from '../errors.js';
+import { formatCount, payloadDisplay, payloadJson, printJson, shortTime, table } from '../format.js';
+import { text } from '../replies.js';
+
+function toJson(d: DeadLetter) {
+  return {
+    id: d.id,
+    deadAt: d.deadAt.toISOString(),
+    event: d.eventName,
+    topic: d.topic ?? null,
+    sourceStream: d.sourceStream,
+    sourceSink: d.sourceSink,
+    sourceId: d.sourceId,
+    deliveries: d.deliveries,
+    reason: d.reason,
+    ...payloadJson(d.payload),
+  };
+}
+
+/** Fails unless the dead-letter stream is absent or a stream. */
+async function checkDeadStream(ctx: CommandContext, name: string): Promise<void> {
+  const { client } = await ctx.connect();
+  const key = streamKey(deadLetterStreamName(name));
+  const type = text(await client.call('TYPE', key));
+  if (type !== 'stream' && type !== 'none') {
+    throw new CliError(`${key} is not a pulse stream: the key holds a ${type}, not a stream`);
+  }
+}
+
+/** `dead <stream>`: the dead letters of a stream (stream `<stream>:dead`), oldest first. */
+export async function deadListCommand(ctx: CommandContext, name: string, options: { count: number }): Promise<number> {
+  await checkDeadStream(ctx, name);
+  const { client } = await ctx.connect();
+  const letters = await listDeadLetters(client, name, options.count);
+  if (ctx.json) {
+    printJson(letters.map(toJson));
+    return 0;
+  }
+  if (letters.length === 0) {
+    process.stdout.write(`no dead letters for stream ${name} (stream ${deadLetterStreamName(name)} is empty or absent)\n`);
+    return 0;
+  }
+  const { paint } = ctx;
+  const rows = letters.map((d) => [
+    d.id,
+    shortTime(d.deadAt.toISOString()),
+    paint.paint('cyan', d.eventName),
+    d.topic ?? '-',
+    d.sourceSink || '-',
+    d.sourceId || '-',
+    String(d.deliveries),
+    d.reason || '-',
+  ]);
+  const header = ['ID', 'DEAD AT (UTC)', 'EVENT', 'TOPIC', 'SINK', 'SOURCE ID', 'DELIVERIES', 'REASON'];
+  process.stdout.write(`${table(header, rows, { right: [6], paint })}\n`);
+  if (letters.length === options.count)
+    process.stdout.write(`${paint.paint('dim', `(first ${options.count}; use --count for more)`)}\n`);
+  return 0;
+}
+
+/** `dead show <stream> <id>`: one dead letter with its payload. */
+export async function deadShowCommand(ctx: CommandContext, name: string, id: string): Promise<number> {
+  await checkDeadStream(ctx, name);
+  const { client } = await ctx.connect();
+  const d = await getDeadLetter(client, name, id);
+  if (!d) throw new CliError(`no dead letter ${id} in stream ${deadLetterStreamName(name)}`);
+  if (ctx.json) {
+    printJson(toJson(d));
+    return 0;
+  }
+  const { paint } = ctx;
+  const rows: [string, string][] = [
+    ['id', d.id],
+    ['dead at', d.deadAt.toISOString()],
+    ['event', d.eventName],
+    ['topic', d.topic ?? '-'],
+    ['source stream', d.sourceStream],
+    ['source sink', d.sourceSink || '-'],
+    ['source id', d.sourceId || '-'],
+    ['deliveries', String(d.deliveries)],
+    ['reason', d.reason || '-'],
+    ['payload', payloadDisplay(d.payload)],
+  ];
+  process.stdout.write(`${rows.map(([k, v]) => `${paint.paint('bold', k.padEnd(14))} ${v}`).join('\n')}\n`);
+  return 0;
+}
+
+/**
+ * `dead replay <stream>`: adds dead letters back to the stream as new events
+ * (every sink of it receives them) and removes them from the dead-letter stream.
+ */
+export async function deadReplayCommand(
+  ctx: CommandContext,
+  name: string,
+  options: { sink?: string; id?: string[] },
+): Promise<number> {
+  await checkDeadStream(ctx, name);
+  const { client } = await ctx.connect();
+  const ids = await replay(client, name, { sink: options.sink, ids: options.id });
+  if (ctx.json) {
+    printJson({ stream: name, replayed: ids.length, ids });
+    return 0;
+  }
+  const which = options.sink === undefined ? '' : ` of sink ${options.sink}`;
+  if (ids.length === 0) {
+    process.stdout.write(`no dead letters${which} to replay for stream ${name}\n`);
+    return 0;
+  }
+  const shown = ids.length <= 20 ? `: ${ids.join(' ')}` : ` (new IDs ${ids[0]} to ${ids[ids.length - 1]})`;
+  process.stdout.write(
+    `replayed ${ctx.paint.paint('bold', formatCount(ids.length))} dead letter${ids.length === 1 ? '' : 's'}${which} into stream ${name}${shown}\n`,
+  );
+  return 0;
+}

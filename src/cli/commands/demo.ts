@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { streamKey } from '../../internal/keys.js';
+import { displayUrl } from '../connection.js';
+import type { CommandContext } from '../context.js';
+import { DEMO_GRACE_MS, DEMO_SINK, type DemoSnapshot, runDemo } from '../demo.js';
+import { frameLines, headerLines, LiveScreen, progressLine, summaryLines } from '../demoView.js';
+import { CliError } from '../errors.js';
+import { printJson } from '../format.js';
+import { interruptSignal, onExit, shutdownSignal, signalExitCode } from '../lifecycle.js';
+import { text } from '../replies.js';
+
+/** Options of `demo`. */
+export interface DemoCommandOptions {
+  readonly rate?: number;
+  readonly duration?: number;
+  readonly stream?: string;
+  readonly keep?: boolean;
+}
+
+/**
+ * `demo`: runs the live demo and prints its summary (JSON with --json).
+ * Exits 0 when nothing was lost, 1 otherwise, 130 when interrupted.
+ */
+export async function demoCommand(ctx: CommandContext, options: DemoCommandOptions): Promise<number> {
+  const rate = options.rate ?? 500;
+  const durationS = options.duration ?? 20;
+  if (rate * durationS > 5_000_000) throw new CliError('--rate x --duration is limited to 5,000,000 events', 2);
+  const streamName = options.stream ?? `pulse-demo-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const target = await ctx.connect();
+  if (options.stream !== undefined) {
+    const type = text(await target.client.call('TYPE', streamKey(streamName)));
+    if (type !== 'none') throw new CliError(`stream ${streamName} already exists: the demo needs a new stream name`);
+  }
+
+  // Live output goes to stdout on a terminal; with --json it goes to stderr so stdout is only the summary.
+  const out = ctx.json ? process.stderr : process.stdout;
+  const live = out.isTTY === true;
+  const paint = ctx.json ? ctx.paintErr : ctx.paint;
+  const header = headerLines(
+    {
+      stream: streamName,
+      redis: displayUrl(target.url),
+      embedded: target.embedded,
+      rate,
+      durationS,
+      sink: DEMO_SINK,
+      graceMs: DEMO_GRACE_MS,
+    },
+    paint,
+  );
+  out.write(`${header.join('\n')}\n`);
+  const screen = live ? new LiveScreen(out) : undefined;
+  const log: string[] = [];
+  let last: DemoSnapshot | undefined;
+  if (screen) {
+    screen.start();
+    onExit(() => screen.stop());
+  }
+  let summary: Awaited<ReturnType<typeof runDemo>>;
+  try {
+    summary = await runDemo(target, {
+      rate,
+      durationS,
+      streamName,
+      keep: options.keep === true,
+      signal: shutdownSignal,
+      frameMs: live ? 200 : 1000,
+      onFrame: (s) => {
+        last = s;
+        if (screen) screen.draw(frameLines(s, durationS, log, paint));
+        else out.write(`${progressLine(s)}\n`);
+      },
+      onLog: (atS, message) => {
+        const line = `${atS.toFixed(1).padStart(5)}s  ${message}`;
+        log.push(line);
+        if (screen && last) screen.draw(frameLines(last, durationS, log, paint));
+        else if (!screen) out.write(`${line}\n`);
+      },
+    });
+  } finally {
+    screen?.stop();
+  }
+  if (ctx.json) printJson(summary);
+  else process.stdout.write(`${summaryLines(summary, ctx.paint).join('\n')}\n`);
+  if (options.keep) ctx.note(`stream ${streamName} kept`);
+  if (summary.interrupted) return signalExitCode(interruptSignal());
+  return summary.lost === 0 ? 0 : 1;
+}

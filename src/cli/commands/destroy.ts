@@ -1,0 +1,45 @@
+import { createInterface } from 'node:readline/promises';
+import { Stream } from '../../index.js';
+import type { CommandContext } from '../context.js';
+import { deadLetterStreamName } from '../deadLetters.js';
+import { CliError } from '../errors.js';
+import { formatCount, printJson } from '../format.js';
+import { requireStream, streamSummary } from '../inspect.js';
+import { shutdownSignal } from '../lifecycle.js';
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(question, { signal: shutdownSignal });
+    return /^y(es)?$/i.test(answer.trim());
+  } catch {
+    return false; // Ctrl-C or end of input
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * `destroy <stream>`: deletes the stream and the library's bookkeeping for it
+ * (its dead-letter stream stays). Asks first unless --yes; refuses without
+ * --yes when stdin is not a terminal.
+ */
+export async function destroyCommand(ctx: CommandContext, name: string, options: { yes?: boolean }): Promise<number> {
+  if (options.yes !== true && process.stdin.isTTY !== true) {
+    throw new CliError(`refusing to destroy stream ${name} without confirmation: stdin is not a terminal; pass --yes`);
+  }
+  const { client } = await ctx.connect();
+  await requireStream(client, name);
+  if (options.yes !== true) {
+    const s = await streamSummary(client, name);
+    const what = s ? `${formatCount(s.length)} entries, ${s.sinks.length} sink${s.sinks.length === 1 ? '' : 's'}` : 'empty';
+    if (!(await confirm(`destroy stream ${name} (${what})? this cannot be undone [y/N] `))) {
+      process.stderr.write('not destroyed\n');
+      return 1;
+    }
+  }
+  await new Stream(name, client).destroy();
+  if (ctx.json) printJson({ destroyed: name });
+  else process.stdout.write(`destroyed stream ${name} (its dead-letter stream ${deadLetterStreamName(name)}, if any, is kept)\n`);
+  return 0;
+}

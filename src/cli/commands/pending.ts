@@ -1,0 +1,48 @@
+import type { CommandContext } from '../context.js';
+import { formatCount, formatDuration, printJson, table } from '../format.js';
+import { pendingReport, requireStream } from '../inspect.js';
+
+/** Options of `pending`. */
+export interface PendingOptions {
+  readonly count: number;
+  readonly consumer?: string;
+}
+
+/** `pending <stream> <sink>`: the events a sink delivered and has not had acked yet (XPENDING). */
+export async function pendingCommand(ctx: CommandContext, name: string, sink: string, options: PendingOptions): Promise<number> {
+  const { client } = await ctx.connect();
+  await requireStream(client, name);
+  const report = await pendingReport(client, name, sink, options);
+  if (ctx.json) {
+    printJson(report);
+    return 0;
+  }
+  const { paint } = ctx;
+  const out = [
+    `${paint.paint('bold', formatCount(report.total))} pending in sink ${paint.paint('cyan', sink)} of stream ${paint.paint('cyan', name)}` +
+      (report.total > 0 ? ` (IDs ${report.firstId} to ${report.lastId})` : ''),
+  ];
+  if (report.consumers.length > 0) {
+    out.push(
+      '',
+      table(
+        ['CONSUMER', 'PENDING'],
+        report.consumers.map((c) => [c.name, formatCount(c.pending)]),
+        { right: [1], paint },
+      ),
+    );
+  }
+  if (report.entries.length > 0) {
+    const rows = report.entries.map((e) => [
+      e.id,
+      e.consumer,
+      formatDuration(e.idleMs),
+      e.deliveries > 1 ? paint.paint('yellow', String(e.deliveries)) : String(e.deliveries),
+    ]);
+    out.push('', table(['ID', 'CONSUMER', 'IDLE', 'DELIVERIES'], rows, { right: [2, 3], paint }));
+    if (report.entries.length < report.total)
+      out.push(paint.paint('dim', `(first ${report.entries.length}; use --count for more)`));
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

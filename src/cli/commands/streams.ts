@@ -1,0 +1,34 @@
+import { displayUrl } from '../connection.js';
+import type { CommandContext } from '../context.js';
+import { formatCount, formatDuration, printJson, shortTime, table } from '../format.js';
+import { listStreamNames, type StreamSummary, streamSummary } from '../inspect.js';
+
+/** `streams`: every pulse stream on the server, with length, first and last entries, TTL and sinks. */
+export async function streamsCommand(ctx: CommandContext): Promise<number> {
+  const { client, url } = await ctx.connect();
+  const names = await listStreamNames(client);
+  const found = await Promise.all(names.map((n) => streamSummary(client, n)));
+  const streams = found.filter((s): s is StreamSummary => s !== undefined);
+  if (ctx.json) {
+    printJson(streams);
+    return 0;
+  }
+  if (streams.length === 0) {
+    process.stdout.write(`no pulse streams (keys ${'pulse:stream:*'}) on ${displayUrl(url)}\n`);
+    return 0;
+  }
+  const { paint } = ctx;
+  const rows = streams.map((s) => [
+    s.deadLetters ? paint.paint('yellow', s.name) : paint.paint('cyan', s.name),
+    formatCount(s.length),
+    s.firstId ?? '-',
+    shortTime(s.firstTime),
+    s.lastId ?? '-',
+    shortTime(s.lastTime),
+    s.ttlMs === null ? '-' : formatDuration(s.ttlMs),
+    s.sinks.join(',') || '-',
+  ]);
+  const header = ['STREAM', 'LENGTH', 'FIRST ID', 'FIRST AT (UTC)', 'LAST ID', 'LAST AT (UTC)', 'TTL', 'SINKS'];
+  process.stdout.write(`${table(header, rows, { right: [1], paint })}\n`);
+  return 0;
+}

@@ -1,0 +1,384 @@
+/**
+ * The demo: a producer publishes a steady flow of events; a sink with three
+ * consumers (each on its own connection) handles them while a reader sees
+ * them all; midway one consumer is killed without acking what it holds, and
+ * its events reach the other two after the ack grace period. At the end every
+ * published event must have been handled: lost = 0.
+ */
+import { type Reader, type SinkEvent, Stream } from '../index.js';
+import { streamKey } from '../internal/keys.js';
+import type { RedisTarget } from './connection.js';
+import { deadLetterStreamName } from './deadLetters.js';
+import { ACK_EVERY_MS, DEMO_GRACE_MS, DEMO_SINK, DemoConsumer } from './demoConsumer.js';
+import { errorMessage } from './errors.js';
+import { list, num, record, text } from './replies.js';
+
+export { DEMO_GRACE_MS, DEMO_SINK } from './demoConsumer.js';
+
+const CONSUMERS = 3;
+
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  readonly rate: number;
+  readonly durationS: number;
+  readonly streamName: string;
+  readonly keep: boolean;
+  /** Stops the demo early (Ctrl-C). */
+  readonly signal: AbortSignal;
+  /** Called about every `frameMs` with the current state. */
+  readonly onFrame: (snapshot: DemoSnapshot) => void;
+  readonly frameMs: number;
+  /** Called for each notable moment (a kill, redeliveries). */
+  readonly onLog: (atS: number, message: string) => void;
+}
+
+/** One consumer as shown on a frame. */
+export interface ConsumerView {
+  readonly label: string;
+  readonly alive: boolean;
+  readonly handled: number;
+  readonly pending: number;
+}
+
+/** The state shown on each frame. */
+export interface DemoSnapshot {
+  readonly elapsedS: number;
+  readonly phase: 'publishing' | 'draining' | 'done';
+  readonly target: number;
+  readonly published: number;
+  readonly handled: number;
+  readonly handledUnique: number;
+  readonly readerReceived: number;
+  readonly publishRate: number;
+  readonly handleRate: number;
+  readonly pending: number;
+  readonly lag: number | null;
+  readonly redeliveries: number;
+  readonly deadLetters: number;
+  readonly consumers: readonly ConsumerView[];
+}
+
+/** What the demo proves, printed at the end. */
+export interface DemoSummary {
+  stream: string;
+  rate: number;
+  durationS: number;
+  elapsedS: number;
+  interrupted: boolean;
+  published: number;
+  publishFailed: number;
+  handledUnique: number;
+  handledTotal: number;
+  duplicates: number;
+  redeliveries: number;
+  readerReceived: number;
+  deadLetters: number;
+  pendingAtEnd: number;
+  lost: number;
+  killed: { consumer: string; heldUnacked: number } | null;
+  consumers: { consumer: string; handled: number; killed: boolean }[];
+  ok: boolean;
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/** Rates over the last second, from samples of a counter. */
+class RateMeter {
+  readonly #samples: Array<[number, number]> = [];
+  rate(now: number, count: number): number {
+    this.#samples.push([now, count]);
+    while (this.#samples.length > 2 && now - (this.#samples[1]?.[0] ?? now) >= 1000) this.#samples.shift();
+    const first = this.#samples[0];
+    if (!first || now - first[0] < 100) return 0;
+    return ((count - first[1]) * 1000) / (now - first[0]);
+  }
+}
+
+class DemoRun {
+  readonly #o: DemoOptions;
+  readonly #target: RedisTarget;
+  readonly #stream: Stream;
+  readonly #key: string;
+  readonly #deadKey: string;
+  readonly #total: number;
+  readonly #started = performance.now();
+  readonly #published = new Set<string>();
+  readonly #handledCount = new Map<string, number>();
+  readonly #consumers: DemoConsumer[] = [];
+  readonly #pubMeter = new RateMeter();
+  readonly #handleMeter = new RateMeter();
+  #reader: Reader | undefined;
+  #phase: DemoSnapshot['phase'] = 'publishing';
+  #publishFailed = 0;
+  #lastPublishError = '';
+  #handledTotal = 0;
+  #readerReceived = 0;
+  #pending = 0;
+  #lag: number | null = 0;
+  #deadLetters = 0;
+  #killRequest: { at: number; resolve: (c: DemoConsumer | undefined) => void } | undefined;
+  #killed: DemoSummary['killed'] = null;
+  #killSettled = false;
+
+  constructor(target: RedisTarget, options: DemoOptions) {
+    this.#o = options;
+    this.#target = target;
+    this.#stream = new Stream(options.streamName, target.client, { maxLen: 0 });
+    this.#key = streamKey(options.streamName);
+    this.#deadKey = streamKey(deadLetterStreamName(options.streamName));
+    this.#total = Math.max(1, Math.round(options.rate * options.durationS));
+  }
+
+  #elapsedS(): number {
+    return (performance.now() - this.#started) / 1000;
+  }
+
+  #log(message: string): void {
+    this.#o.onLog(this.#elapsedS(), message);
+  }
+
+  #done(): boolean {
+    return this.#phase === 'done';
+  }
+
+  #redeliveries(): number {
+    return this.#consumers.reduce((sum, c) => sum + c.redelivered, 0);
+  }
+
+  async run(): Promise<DemoSummary> {
+    try {
+      await this.#start();
+      let framing = true;
+      const frames = (async () => {
+        while (framing) {
+          await this.#sample();
+          if (framing) this.#o.onFrame(this.#snapshot());
+          await sleep(this.#o.frameMs);
+        }
+      })();
+      const killer = this.#killMidway();
+      await this.#publish();
+      this.#phase = 'draining';
+      await this.#drain();
+      this.#phase = 'done';
+      framing = false;
+      this.#killRequest?.resolve(undefined);
+      await Promise.all([frames, killer]);
+      await this.#sample();
+      const last = this.#snapshot();
+      this.#o.onFrame(last);
+      return this.#summary(last);
+    } finally {
+      await this.#cleanup();
+    }
+  }
+
+  async #start(): Promise<void> {
+    const hooks = {
+      onHandled: (ev: SinkEvent) => {
+        this.#handledCount.set(ev.id, (this.#handledCount.get(ev.id) ?? 0) + 1);
+        this.#handledTotal++;
+      },
+      killNow: (c: DemoConsumer) => this.#maybeKill(c),
+    };
+    for (let i = 0; i < CONSUMERS; i++) {
+      this.#consumers.push(await DemoConsumer.start(this.#target, this.#o.streamName, i, hooks));
+    }
+    const reader = await this.#stream.newReader();
+    this.#reader = reader;
+    const sub = reader.subscribe();
+    void (async () => {
+      for await (const _ of sub) this.#readerReceived++;
+    })().catch(() => {});
+  }
+
+  /**
+   * At a consumer's ack time, once the kill was requested: the first consumer
+   * holding a fair share of unacked events dies instead of acking (any one after 2 s).
+   */
+  #maybeKill(c: DemoConsumer): boolean {
+    const req = this.#killRequest;
+    if (!req) return false;
+    const share = Math.max(1, Math.floor((this.#o.rate * ACK_EVERY_MS) / 1000 / (2 * CONSUMERS)));
+    if (c.unacked < share && performance.now() - req.at < 2000) return false;
+    this.#killRequest = undefined;
+    req.resolve(c);
+    return true;
+  }
+
+  async #killMidway(): Promise<void> {
+    const { signal } = this.#o;
+    try {
+      await sleep((this.#o.durationS * 1000) / 2, signal);
+      if (signal.aborted || this.#done()) return;
+      const victim = await new Promise<DemoConsumer | undefined>((resolve) => {
+        this.#killRequest = { at: performance.now(), resolve };
+        signal.addEventListener('abort', () => resolve(undefined), { once: true });
+      });
+      if (!victim || signal.aborted) return;
+      await victim.kill();
+      await this.#sample();
+      const held = victim.pending;
+      this.#killed = { consumer: victim.label, heldUnacked: held };
+      const before = this.#redeliveries();
+      this.#log(
+        `${victim.label} killed with ${held} unacked events; redelivery after the ${DEMO_GRACE_MS / 1000} s grace period`,
+      );
+      let announced = false;
+      while (!signal.aborted && !this.#done()) {
+        await sleep(100, signal);
+        if (!announced && this.#redeliveries() > before) {
+          announced = true;
+          this.#log(`redelivery started: ${victim.label}'s events go to the other consumers`);
+        }
+        if ((announced || held === 0) && victim.pending === 0) {
+          if (held > 0) this.#log(`all ${held} events ${victim.label} held were redelivered`);
+          return;
+        }
+      }
+    } finally {
+      this.#killSettled = true;
+    }
+  }
+
+  /** Publishes at a steady rate without waiting for each add. */
+  async #publish(): Promise<void> {
+    const { rate, signal } = this.#o;
+    const inFlight = new Set<Promise<void>>();
+    let issued = 0;
+    const start = performance.now();
+    while (issued < this.#total && !signal.aborted) {
+      const due = Math.min(this.#total, Math.floor(((performance.now() - start) / 1000) * rate));
+      while (issued < due && inFlight.size < 5000) {
+        const seq = issued++;
+        const payload = JSON.stringify({ order: seq, amount: (seq * 37) % 1000 });
+        const p: Promise<void> = this.#stream
+          .add('order.created', payload, { topic: seq % 2 ? 'eu' : 'us' })
+          .then(
+            (id) => {
+              if (id) this.#published.add(id);
+            },
+            (err: unknown) => {
+              this.#publishFailed++;
+              this.#lastPublishError = errorMessage(err);
+            },
+          )
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+      await sleep(10);
+    }
+    await Promise.all(inFlight);
+    if (this.#publishFailed > 0) {
+      this.#log(`${this.#publishFailed} adds failed (not counted as published): ${this.#lastPublishError}`);
+    }
+  }
+
+  /** Waits (bounded) until the kill played out and every published event was handled, read and acked. */
+  async #drain(): Promise<void> {
+    const until = performance.now() + Math.max(10_000, 6 * DEMO_GRACE_MS);
+    while (!this.#o.signal.aborted && performance.now() < until) {
+      if (this.#killSettled && this.#unique() === this.#published.size && this.#readerReceived >= this.#published.size) {
+        await this.#sample();
+        if (this.#pending === 0) return;
+      }
+      await sleep(50);
+    }
+  }
+
+  #unique(): number {
+    let n = 0;
+    for (const id of this.#published) if (this.#handledCount.has(id)) n++;
+    return n;
+  }
+
+  /** Reads pending, lag, per-consumer pending and dead letters from Redis. */
+  async #sample(): Promise<void> {
+    const redis = this.#target.client;
+    try {
+      const group = list(await redis.call('XINFO', 'GROUPS', this.#key))
+        .map(record)
+        .find((g) => text(g.name) === DEMO_SINK);
+      this.#pending = group ? num(group.pending) : 0;
+      const lag = group ? num(group.lag) : 0;
+      this.#lag = Number.isNaN(lag) ? null : lag;
+      const consumers = list(await redis.call('XINFO', 'CONSUMERS', this.#key, DEMO_SINK)).map(record);
+      const byName = new Map(consumers.map((c) => [text(c.name), num(c.pending)]));
+      for (const c of this.#consumers) c.pending = byName.get(c.consumerName) ?? 0;
+      this.#deadLetters = num(await redis.call('XLEN', this.#deadKey));
+    } catch {
+      // a missed sample only delays the numbers
+    }
+  }
+
+  #snapshot(): DemoSnapshot {
+    const now = performance.now();
+    return {
+      elapsedS: this.#elapsedS(),
+      phase: this.#phase,
+      target: this.#total,
+      published: this.#published.size,
+      handled: this.#handledTotal,
+      handledUnique: this.#unique(),
+      readerReceived: this.#readerReceived,
+      publishRate: this.#pubMeter.rate(now, this.#published.size),
+      handleRate: this.#handleMeter.rate(now, this.#handledTotal),
+      pending: this.#pending,
+      lag: this.#lag,
+      redeliveries: this.#redeliveries(),
+      deadLetters: this.#deadLetters,
+      consumers: this.#consumers.map((c) => ({ label: c.label, alive: c.alive, handled: c.handled, pending: c.pending })),
+    };
+  }
+
+  #summary(last: DemoSnapshot): DemoSummary {
+    let lost = 0;
+    for (const id of this.#published) if (!this.#handledCount.has(id)) lost++;
+    const interrupted = this.#o.signal.aborted;
+    return {
+      stream: this.#o.streamName,
+      rate: this.#o.rate,
+      durationS: this.#o.durationS,
+      elapsedS: Math.round(this.#elapsedS() * 10) / 10,
+      interrupted,
+      published: this.#published.size,
+      publishFailed: this.#publishFailed,
+      handledUnique: last.handledUnique,
+      handledTotal: this.#handledTotal,
+      duplicates: this.#handledTotal - this.#handledCount.size,
+      redeliveries: this.#redeliveries(),
+      readerReceived: this.#readerReceived,
+      deadLetters: this.#deadLetters,
+      pendingAtEnd: this.#pending,
+      lost,
+      killed: this.#killed,
+      consumers: this.#consumers.map((c) => ({
+        consumer: c.label,
+        handled: c.handled,
+        killed: this.#killed?.consumer === c.label,
+      })),
+      ok: lost === 0 && !interrupted,
+    };
+  }
+
+  async #cleanup(): Promise<void> {
+    await Promise.allSettled(this.#consumers.map((c) => c.close()));
+    await this.#reader?.close();
+    if (!this.#o.keep) await Promise.allSettled([this.#stream.destroy(), this.#target.client.call('DEL', this.#deadKey)]);
+  }
+}
+
+/** Runs the demo against `target` and resolves to its summary; removes the stream unless `keep`. */
+export function runDemo(target: RedisTarget, options: DemoOptions): Promise<DemoSummary> {
+  return new DemoRun(target, options).run();
+}

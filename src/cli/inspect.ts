@@ -1,0 +1,221 @@
+/**
+ * What the inspection commands read from Redis about pulse streams: the
+ * streams (`SCAN ... TYPE stream`, `XINFO STREAM`), their sinks (consumer
+ * groups: `XINFO GROUPS/CONSUMERS`, plus the library's keep-alive records)
+ * and the pending entries of a sink (`XPENDING`).
+ */
+import type { Redis } from 'ioredis';
+import { sinkKeys, streamKey } from '../internal/keys.js';
+import { CliError, errorMessage } from './errors.js';
+import { idTime } from './format.js';
+import { list, num, optionalNum, record, text } from './replies.js';
+
+const PREFIX = 'pulse:stream:';
+
+/** One stream as listed by `streams`. */
+export interface StreamSummary {
+  name: string;
+  key: string;
+  length: number;
+  firstId: string | null;
+  firstTime: string | null;
+  lastId: string | null;
+  lastTime: string | null;
+  /** Time to live in ms, or null when the key does not expire. */
+  ttlMs: number | null;
+  sinks: string[];
+  /** True for a dead-letter stream (`<name>:dead`). */
+  deadLetters: boolean;
+}
+
+/** One consumer of a sink. */
+export interface ConsumerInfo {
+  name: string;
+  pending: number;
+  /** Time since the consumer last read or claimed, per Redis. */
+  idleMs: number;
+  /** Time since the library's last keep-alive for this consumer, if it keeps one. */
+  keepAliveAgeMs: number | null;
+}
+
+/** One sink (consumer group) of a stream. */
+export interface SinkInfo {
+  name: string;
+  pending: number;
+  /** Entries not yet delivered to the sink, or null when Redis cannot tell. */
+  lag: number | null;
+  lastDeliveredId: string;
+  consumers: ConsumerInfo[];
+}
+
+/** A stream with its sinks, as shown by `stream <name>`. */
+export interface StreamDetails extends StreamSummary {
+  sinkDetails: SinkInfo[];
+}
+
+/** One pending entry of a sink. */
+export interface PendingEntry {
+  id: string;
+  consumer: string;
+  idleMs: number;
+  deliveries: number;
+}
+
+/** The pending entries of a sink, as shown by `pending`. */
+export interface PendingReport {
+  stream: string;
+  sink: string;
+  total: number;
+  firstId: string | null;
+  lastId: string | null;
+  consumers: { name: string; pending: number }[];
+  entries: PendingEntry[];
+}
+
+const isoOfId = (id: string | null): string | null => (id === null ? null : new Date(idTime(id)).toISOString());
+
+/**
+ * Checks that `pulse:stream:<name>` is a stream.
+ * @throws CliError naming what is there instead.
+ */
+export async function requireStream(client: Redis, name: string): Promise<string> {
+  const key = streamKey(name);
+  const type = text(await client.call('TYPE', key));
+  if (type === 'stream') return key;
+  if (type === 'none') {
+    const hint = name.startsWith(PREFIX) ? ` (give the stream name without the ${PREFIX} prefix)` : '';
+    throw new CliError(`no stream ${JSON.stringify(name)}: key ${key} does not exist${hint}`);
+  }
+  throw new CliError(`${key} is not a pulse stream: the key holds a ${type}, not a stream`);
+}
+
+/** Names of every pulse stream on the server, sorted (`SCAN MATCH pulse:stream:* TYPE stream`). */
+export async function listStreamNames(client: Redis): Promise<string[]> {
+  const names: string[] = [];
+  let cursor = '0';
+  do {
+    const reply = list(await client.call('SCAN', cursor, 'MATCH', `${PREFIX}*`, 'TYPE', 'stream', 'COUNT', '1000'));
+    cursor = text(reply[0]);
+    for (const k of list(reply[1])) names.push(text(k).slice(PREFIX.length));
+  } while (cursor !== '0');
+  return [...new Set(names)].sort();
+}
+
+function entryId(v: unknown): string | null {
+  const e = list(v);
+  return e.length > 0 ? text(e[0]) : null;
+}
+
+/** Length, first and last entries, TTL and sink names of a stream; undefined when it vanished meanwhile. */
+export async function streamSummary(client: Redis, name: string): Promise<StreamSummary | undefined> {
+  const key = streamKey(name);
+  let info: Record<string, unknown>;
+  let groups: unknown[];
+  let ttl: number;
+  try {
+    [info, groups, ttl] = await Promise.all([
+      client.call('XINFO', 'STREAM', key).then(record),
+      client.call('XINFO', 'GROUPS', key).then(list),
+      client.call('PTTL', key).then(num),
+    ]);
+  } catch (err) {
+    if (/no such key/i.test(errorMessage(err))) return undefined;
+    throw err;
+  }
+  const firstId = entryId(info['first-entry']);
+  const lastId = entryId(info['last-entry']);
+  return {
+    name,
+    key,
+    length: num(info.length),
+    firstId,
+    firstTime: isoOfId(firstId),
+    lastId,
+    lastTime: isoOfId(lastId),
+    ttlMs: ttl >= 0 ? ttl : null,
+    sinks: groups.map((g) => text(record(g).name)).sort(),
+    deadLetters: name.endsWith(':dead'),
+  };
+}
+
+/** Server time in ms, so keep-alive ages compare two Redis times. */
+async function serverNow(client: Redis): Promise<number> {
+  const [s, us] = list(await client.call('TIME'));
+  return num(s) * 1000 + Math.floor(num(us) / 1000);
+}
+
+/** The sinks of a stream with their consumers, pending counts, lag and idle times. */
+export async function sinkInfos(client: Redis, name: string): Promise<SinkInfo[]> {
+  const key = streamKey(name);
+  const groups = list(await client.call('XINFO', 'GROUPS', key)).map(record);
+  const now = await serverNow(client);
+  const sinks = await Promise.all(
+    groups.map(async (g): Promise<SinkInfo> => {
+      const sink = text(g.name);
+      const [consumers, keepAlives] = await Promise.all([
+        client.call('XINFO', 'CONSUMERS', key, sink).then((r) => list(r).map(record)),
+        client.call('ZRANGE', sinkKeys(name, sink).consumers, '0', '-1', 'WITHSCORES').then(list),
+      ]);
+      const lastSeen = new Map<string, number>();
+      for (let i = 0; i + 1 < keepAlives.length; i += 2) lastSeen.set(text(keepAlives[i]), num(keepAlives[i + 1]));
+      return {
+        name: sink,
+        pending: num(g.pending),
+        lag: optionalNum(g.lag) ?? null,
+        lastDeliveredId: text(g['last-delivered-id']),
+        consumers: consumers
+          .map((c) => {
+            const consumer = text(c.name);
+            const seen = lastSeen.get(consumer);
+            return {
+              name: consumer,
+              pending: num(c.pending),
+              idleMs: num(c.idle),
+              keepAliveAgeMs: seen === undefined ? null : Math.max(0, now - seen),
+            };
+          })
+          .sort((a, b) => a.name.localeCompare(b.name)),
+      };
+    }),
+  );
+  return sinks.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The pending entries of a sink (`XPENDING`), at most `count` of them, optionally of one consumer.
+ * @throws CliError when the stream has no such sink.
+ */
+export async function pendingReport(
+  client: Redis,
+  name: string,
+  sink: string,
+  options: { count: number; consumer?: string },
+): Promise<PendingReport> {
+  const key = streamKey(name);
+  let summary: unknown[];
+  try {
+    summary = list(await client.call('XPENDING', key, sink));
+  } catch (err) {
+    if (/NOGROUP/.test(errorMessage(err)))
+      throw new CliError(`stream ${JSON.stringify(name)} has no sink ${JSON.stringify(sink)}`);
+    throw err;
+  }
+  const range: string[] = [key, sink, '-', '+', String(options.count)];
+  if (options.consumer !== undefined) range.push(options.consumer);
+  const details = list(await client.call('XPENDING', ...range));
+  return {
+    stream: name,
+    sink,
+    total: num(summary[0]),
+    firstId: summary[1] === null || summary[1] === undefined ? null : text(summary[1]),
+    lastId: summary[2] === null || summary[2] === undefined ? null : text(summary[2]),
+    consumers: list(summary[3]).map((c) => {
+      const [n, p] = list(c);
+      return { name: text(n), pending: num(p) };
+    }),
+    entries: details.map((d) => {
+      const [id, consumer, idle, deliveries] = list(d);
+      return { id: text(id), consumer: text(consumer), idleMs: num(idle), deliveries: num(deliveries) };
+    }),
+  };
+}

@@ -1,0 +1,386 @@
+/**
+ * The `pulse-streaming` command-line program, run as a real built binary
+ * (`node dist/cli/main.js`) against the shared test Redis (`--redis`) and
+ * against its embedded default (no --redis, no REDIS_URL).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { connect, sharedUrl, type TestClient, uniqueName, waitFor } from './support/clients.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = join(ROOT, 'dist/cli/main.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface RunOptions {
+  /** Use the embedded default: no --redis and no REDIS_URL. */
+  embedded?: boolean;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Called once the process is running (for live commands). */
+  started?: () => Promise<void>;
+}
+
+/** Runs the built CLI with a non-TTY stdin/stdout; kills it after `timeoutMs`. */
+function cli(args: string[], options: RunOptions = {}): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
+  delete env.FORCE_COLOR;
+  const argv = options.embedded ? args : ['--redis', sharedUrl(), ...args];
+  if (options.embedded) delete env.REDIS_URL;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    options.started?.().catch((err: unknown) => {
+      child.kill('SIGKILL');
+      reject(err);
+    });
+  });
+}
+
+/** True when something accepts connections on the port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.connect(port, '127.0.0.1');
+  });
+}
+
+const noStack = (stderr: string): boolean => !/\n\s+at /.test(stderr);
+const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
+
+describe.concurrent('pulse-streaming CLI', () => {
+  let c: TestClient;
+  beforeAll(async () => {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+    c = await connect('ioredis');
+  }, 120_000);
+  afterAll(() => c?.close());
+
+  it('prints help for the program and for commands', async ({ expect }) => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    for (const cmd of ['streams', 'stream', 'sinks', 'tail', 'add', 'pending', 'dead', 'destroy', 'demo']) {
+      expect(top.stdout).toContain(cmd);
+    }
+    const dead = await cli(['dead', '--help']);
+    expect(dead.code).toBe(0);
+    expect(dead.stdout).toMatch(/replay/);
+    const tail = await cli(['tail', '--help']);
+    expect(tail.code).toBe(0);
+    expect(tail.stdout).toContain('--count');
+  });
+
+  it('rejects an unknown command and a missing argument with one line and exit code 2', async ({ expect }) => {
+    const unknown = await cli(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(lines(unknown.stderr)).toEqual([expect.stringContaining("unknown command 'frobnicate'")]);
+    const missing = await cli(['stream']);
+    expect(missing.code).toBe(2);
+    expect(lines(missing.stderr)).toEqual([expect.stringContaining('missing required argument')]);
+    const badOption = await cli(['tail', 'x', '--count', 'many']);
+    expect(badOption.code).toBe(2);
+    expect(lines(badOption.stderr)).toHaveLength(1);
+  });
+
+  it('reports an unreachable Redis in one line, fast', async ({ expect }) => {
+    const r = await cli(['--redis', 'redis://127.0.0.1:1', 'streams'], { embedded: true, timeoutMs: 10_000 });
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/cannot connect to Redis at redis:\/\/127\.0\.0\.1:1.*ECONNREFUSED/)]);
+    expect(noStack(r.stderr)).toBe(true);
+    const bad = await cli(['--redis', 'not-a-url', 'streams'], { embedded: true });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('invalid Redis URL');
+  });
+
+  it('lists streams with length, sinks and TTL, and shows one stream with its sinks', async ({ expect }) => {
+    const name = uniqueName('cli');
+    const key = `pulse:stream:${name}`;
+    const first = String(await c.cmd('XADD', key, '*', 'n', 'a', 'p', '1'));
+    await c.cmd('XADD', key, '*', 'n', 'b', 'p', '2');
+    const last = String(await c.cmd('XADD', key, '*', 'n', 'c', 'p', '3'));
+    await c.cmd('XGROUP', 'CREATE', key, 'billing', '0');
+    await c.cmd('XREADGROUP', 'GROUP', 'billing', 'worker-1', 'COUNT', '2', 'STREAMS', key, '>');
+    await c.cmd('PEXPIRE', key, '600000');
+    try {
+      const r = await cli(['streams', '--json']);
+      expect(r.code).toBe(0);
+      const streams = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+      const s = streams.find((x) => x.name === name);
+      expect(s).toMatchObject({ key, length: 3, firstId: first, lastId: last, sinks: ['billing'] });
+      expect(s?.ttlMs).toBeGreaterThan(0);
+
+      const human = await cli(['streams']);
+      expect(human.code).toBe(0);
+      expect(human.stdout).toMatch(new RegExp(`${name}\\s+3\\s`));
+
+      const one = await cli(['stream', name, '--json']);
+      expect(one.code).toBe(0);
+      const details = JSON.parse(one.stdout) as { length: number; sinkDetails: Array<Record<string, unknown>> };
+      expect(details.length).toBe(3);
+      expect(details.sinkDetails).toEqual([
+        expect.objectContaining({
+          name: 'billing',
+          pending: 2,
+          lag: 1,
+          consumers: [expect.objectContaining({ name: 'worker-1', pending: 2 })],
+        }),
+      ]);
+
+      const sinks = await cli(['sinks', name]);
+      expect(sinks.code).toBe(0);
+      expect(sinks.stdout).toContain('billing');
+      expect(sinks.stdout).toContain('worker-1');
+    } finally {
+      await c.cmd('DEL', key);
+    }
+  });
+
+  it('shows the pending entries of a sink', async ({ expect }) => {
+    const name = uniqueName('cli');
+    const key = `pulse:stream:${name}`;
+    const id = String(await c.cmd('XADD', key, '*', 'n', 'a', 'p', '1'));
+    await c.cmd('XGROUP', 'CREATE', key, 'billing', '0');
+    await c.cmd('XREADGROUP', 'GROUP', 'billing', 'worker-1', 'STREAMS', key, '>');
+    try {
+      const r = await cli(['pending', name, 'billing', '--json']);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout) as Record<string, unknown>;
+      expect(report).toMatchObject({
+        total: 1,
+        consumers: [{ name: 'worker-1', pending: 1 }],
+        entries: [expect.objectContaining({ id, consumer: 'worker-1', deliveries: 1 })],
+      });
+      const human = await cli(['pending', name, 'billing']);
+      expect(human.stdout).toContain(id);
+      const noSink = await cli(['pending', name, 'nope']);
+      expect(noSink.code).toBe(1);
+      expect(lines(noSink.stderr)).toEqual([expect.stringContaining('has no sink "nope"')]);
+    } finally {
+      await c.cmd('DEL', key);
+    }
+  });
+
+  it('adds events and tails them, by topic, and stops after --count', async ({ expect }) => {
+    const name = uniqueName('cli');
+    try {
+      const a = await cli(['add', name, 'created', '{"order":1}', '--topic', 'eu', '--json']);
+      expect(a.code).toBe(0);
+      const { id } = JSON.parse(a.stdout) as { id: string };
+      const b = await cli(['add', name, 'deleted', 'plain text']);
+      expect(b.code).toBe(0);
+      const idB = b.stdout.trim();
+      expect(idB).toMatch(/^\d+-\d+$/);
+
+      const all = await cli(['tail', name, '--from', 'oldest', '--count', '2', '--json']);
+      expect(all.code).toBe(0);
+      const events = lines(all.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(events).toEqual([
+        expect.objectContaining({ id, event: 'created', topic: 'eu', payload: '{"order":1}' }),
+        expect.objectContaining({ id: idB, event: 'deleted', topic: null, payload: 'plain text' }),
+      ]);
+
+      const eu = await cli(['tail', name, '--from', 'oldest', '--topic', 'eu', '--count', '1', '--json']);
+      expect(eu.code).toBe(0);
+      expect(lines(eu.stdout).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual([id]);
+    } finally {
+      await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+
+  it('tails live: an event added after the tail started is printed', async ({ expect }) => {
+    const name = uniqueName('cli');
+    let added = '';
+    try {
+      const r = await cli(['tail', name, '--count', '1', '--json'], {
+        started: async () => {
+          // The reader's own connection exists once its start position is resolved.
+          await waitFor(async () => String(await c.cmd('CLIENT', 'LIST')).includes(`name=pulse:reader:${name} `), {
+            timeout: 10_000,
+            what: 'the tail reader connection',
+          });
+          added = String(await c.cmd('XADD', `pulse:stream:${name}`, '*', 'n', 'live', 'p', 'now'));
+        },
+      });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ id: added, event: 'live', payload: 'now' });
+    } finally {
+      await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+
+  it('refuses a key that is not a pulse stream', async ({ expect }) => {
+    const name = uniqueName('cli');
+    await c.cmd('SET', `pulse:stream:${name}`, 'not a stream');
+    try {
+      for (const args of [
+        ['stream', name],
+        ['tail', name, '--count', '1'],
+        ['add', name, 'e', 'p'],
+        ['pending', name, 's'],
+      ]) {
+        const r = await cli(args);
+        expect(r.code).toBe(1);
+        expect(lines(r.stderr)).toEqual([expect.stringContaining('is not a pulse stream')]);
+        expect(noStack(r.stderr)).toBe(true);
+      }
+      const missing = await cli(['stream', `${name}-missing`]);
+      expect(missing.code).toBe(1);
+      expect(lines(missing.stderr)).toEqual([expect.stringContaining('does not exist')]);
+    } finally {
+      await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+
+  it('lists, shows and replays dead letters', async ({ expect }) => {
+    const name = uniqueName('cli');
+    const key = `pulse:stream:${name}`;
+    const deadKey = `pulse:stream:${name}:dead`;
+    const bytes = Buffer.from([0, 255, 254, 7]);
+    const meta = (sink: string, sourceId: string) => [
+      'source_stream',
+      name,
+      'source_sink',
+      sink,
+      'source_id',
+      sourceId,
+      'deliveries',
+      '5',
+      'reason',
+      'max deliveries reached',
+    ];
+    await c.cmd('XADD', key, '*', 'n', 'first', 'p', 'x');
+    const d1 = String(await c.cmd('XADD', deadKey, '*', 'n', 'poison', 'p', bytes, 't', 'eu', ...meta('billing', '1-1')));
+    const d2 = String(await c.cmd('XADD', deadKey, '*', 'n', 'other', 'p', 'text', ...meta('audit', '1-2')));
+    try {
+      const list = await cli(['dead', name, '--json']);
+      expect(list.code).toBe(0);
+      expect(JSON.parse(list.stdout)).toEqual([
+        expect.objectContaining({ id: d1, event: 'poison', topic: 'eu', sourceSink: 'billing', sourceId: '1-1', deliveries: 5 }),
+        expect.objectContaining({ id: d2, event: 'other', sourceSink: 'audit', payload: 'text' }),
+      ]);
+      const human = await cli(['dead', 'list', name]);
+      expect(human.code).toBe(0);
+      expect(human.stdout).toContain('max deliveries reached');
+
+      const show = await cli(['dead', 'show', name, d1, '--json']);
+      expect(show.code).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({
+        id: d1,
+        sourceStream: name,
+        reason: 'max deliveries reached',
+        payloadBase64: bytes.toString('base64'),
+      });
+      const notFound = await cli(['dead', 'show', name, '1-1']);
+      expect(notFound.code).toBe(1);
+      expect(lines(notFound.stderr)).toEqual([expect.stringContaining('no dead letter 1-1')]);
+
+      const replay = await cli(['dead', 'replay', name, '--sink', 'billing', '--json']);
+      expect(replay.code).toBe(0);
+      const result = JSON.parse(replay.stdout) as { replayed: number; ids: string[] };
+      expect(result.replayed).toBe(1);
+      expect(result.ids).toHaveLength(1);
+      // Back in the source stream with its exact bytes and topic, and gone from the dead-letter stream.
+      const back = (await (c.redis as import('ioredis').Redis).xrangeBuffer(key, result.ids[0] ?? '', '+')) as Array<
+        [Buffer, Buffer[]]
+      >;
+      expect(back).toHaveLength(1);
+      const fields = back[0]?.[1].map((f) => f.toString('latin1')) ?? [];
+      expect(fields).toEqual(['n', 'poison', 'p', bytes.toString('latin1'), 't', 'eu']);
+      // Only the billing letter went back.
+      expect(((await c.cmd('XRANGE', deadKey, '-', '+')) as Array<[string]>).map((e) => e[0])).toEqual([d2]);
+
+      const rest = await cli(['dead', 'replay', name]);
+      expect(rest.code).toBe(0);
+      expect(rest.stdout).toContain('replayed 1 dead letter');
+      expect(await c.cmd('XLEN', deadKey)).toBe(0);
+      expect(await c.cmd('XLEN', key)).toBe(3);
+    } finally {
+      await c.cmd('DEL', key, deadKey);
+    }
+  });
+
+  it('destroys a stream with --yes, and refuses without it when stdin is not a terminal', async ({ expect }) => {
+    const name = uniqueName('cli');
+    const key = `pulse:stream:${name}`;
+    await c.cmd('XADD', key, '*', 'n', 'a', 'p', '1');
+    try {
+      const refused = await cli(['destroy', name]);
+      expect(refused.code).toBe(1);
+      expect(lines(refused.stderr)).toEqual([expect.stringContaining('--yes')]);
+      expect(await c.cmd('EXISTS', key)).toBe(1);
+
+      const done = await cli(['destroy', name, '--yes', '--json']);
+      expect(done.code).toBe(0);
+      expect(JSON.parse(done.stdout)).toEqual({ destroyed: name });
+      expect(await c.cmd('EXISTS', key)).toBe(0);
+
+      const again = await cli(['destroy', name, '--yes']);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('does not exist');
+    } finally {
+      await c.cmd('DEL', key);
+    }
+  });
+
+  it('starts and removes a throwaway redis-server when no Redis is named', async ({ expect }) => {
+    const r = await cli(['streams', '--json'], { embedded: true });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    const port = Number(/port (\d+)/.exec(r.stderr)?.[1]);
+    expect(port).toBeGreaterThan(0);
+    expect(await listening(port)).toBe(false);
+
+    const add = await cli(['add', 'demo-stream', 'e', 'p', '--json'], { embedded: true });
+    expect(add.code).toBe(0);
+    expect((JSON.parse(add.stdout) as { id: string }).id).toMatch(/^\d+-\d+$/);
+  });
+
+  it('explains how to get Redis when redis-server is not installed', async ({ expect }) => {
+    const r = await cli(['streams'], { embedded: true, env: { PATH: '/nonexistent-dir-for-pulse-cli-test' } });
+    expect(r.code).toBe(1);
+    const [line, ...more] = lines(r.stderr);
+    expect(more).toEqual([]);
+    expect(line).toContain('sudo apt-get install redis-server');
+    expect(line).toContain('brew install redis');
+    expect(line).toContain('docker run -p 6379:6379 redis');
+    expect(line).toContain('--redis redis://host:6379');
+    expect(line).toContain('REDIS_URL');
+  });
+
+  it('runs the demo on the embedded default and loses nothing', async ({ expect }) => {
+    const r = await cli(['demo', '--duration', '6', '--rate', '200', '--json'], { embedded: true, timeoutMs: 45_000 });
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({ published: 1200, handledUnique: 1200, readerReceived: 1200, lost: 0, ok: true });
+    expect(summary.killed).toMatchObject({ consumer: expect.stringMatching(/^consumer-\d$/) });
+    expect(Number(summary.duplicates)).toBeGreaterThanOrEqual(0);
+    expect(existsSync(MAIN)).toBe(true);
+  }, 60_000);
+});
