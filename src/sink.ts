@@ -73,6 +73,9 @@ function consumerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
 }
 
+/** Longest wait of each step of `close()` on an unresponsive Redis. */
+const CLOSE_STEP_MS = 2000;
+
 /** Result of a blocking wait: the next read is a real one. */
 const WAITED = Symbol('waited');
 
@@ -317,7 +320,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         this.#control,
         leave,
         [s.stream.key, s.keys.consumers, s.keys.lease, s.registry],
-        [this.name, this.consumerName, '1'],
+        [this.name, this.consumerName, '1', 2 * this.#settings.graceMs],
       );
     } catch (err) {
       throw toPulseError(err, `remove stream ${stream.name} from sink ${this.name}`);
@@ -335,8 +338,11 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       this.#fanout.endAll();
       this.#bg.abort();
       await this.#loops.stop();
-      await Promise.all(this.#bgLoops);
-      await this.#flushPendingAcks();
+      // A command stuck on a stopped Redis must not hang close(): wait a
+      // bounded time, then closing the control connection rejects it.
+      const bounded = CLOSE_STEP_MS;
+      await within(Promise.all(this.#bgLoops), bounded);
+      await within(this.#flushPendingAcks(), bounded);
       await Promise.all(
         [...this.#streams.values()].map(async (s) => {
           try {
@@ -345,9 +351,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
                 this.#control,
                 leave,
                 [s.stream.key, s.keys.consumers, s.keys.lease, s.registry],
-                [this.name, this.consumerName, '0'],
+                [this.name, this.consumerName, '0', 2 * this.#settings.graceMs],
               ),
-              2000,
+              bounded,
             );
           } catch (err) {
             this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not leave the group cleanly');

@@ -5,6 +5,42 @@
  */
 import { Script } from './script.js';
 
+/** Compares two entry IDs as Redis does (no float rounding of 64-bit sequences). */
+const CMP = `local function cmp(a, b)
+  local am, as = string.match(a, '^(%d+)-?(%d*)$')
+  local bm, bs = string.match(b, '^(%d+)-?(%d*)$')
+  if as == '' then as = '0' end
+  if bs == '' then bs = '0' end
+  if #am ~= #bm then return #am < #bm and -1 or 1 end
+  if am ~= bm then return am < bm and -1 or 1 end
+  if #as ~= #bs then return #as < #bs and -1 or 1 end
+  if as ~= bs then return as < bs and -1 or 1 end
+  return 0
+end`;
+
+/**
+ * Sets a new group's entries-read counter where it can be known exactly, so
+ * that trimming before the group's first read is counted (see readGroup):
+ * at the stream's end, everything added so far counts as read; at 0,
+ * everything no longer in the stream does. Expects \`key\`, \`group\`, \`start\`
+ * and \`atEnd\` in scope.
+ */
+const SET_ENTRIES_READ = `do
+  local info = redis.call('XINFO', 'STREAM', key)
+  local s = {}
+  for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
+  local added, len = tonumber(s['entries-added']), tonumber(s['length'])
+  local n
+  if len == 0 then
+    n = added
+  elseif atEnd then
+    if s['last-entry'] and s['last-entry'][1] == s['last-generated-id'] then n = added end
+  elseif start == '0' or start == '0-0' then
+    if cmp(s['max-deleted-entry-id'], s['first-entry'][1]) < 0 then n = added - len end
+  end
+  if n then redis.call('XGROUP', 'SETID', key, group, start, 'ENTRIESREAD', n) end
+end`;
+
 /** Redis server time in ms, so liveness never compares two hosts' clocks. */
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
@@ -30,9 +66,12 @@ return id`,
  */
 export const createGroup = new Script(
   'createGroup',
-  `local existed = redis.call('EXISTS', KEYS[1])
+  `${CMP}
+local key, group = KEYS[1], ARGV[1]
+local existed = redis.call('EXISTS', KEYS[1])
 local start = ARGV[2]
-if start == '$newest' then
+local atEnd = start == '$newest'
+if atEnd then
   start = '0'
   if existed == 1 then
     local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -44,8 +83,11 @@ local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], start, '
 if not ok then
   if string.find(tostring(err.err or err), 'BUSYGROUP') then created = 0 else return redis.error_reply(err.err or tostring(err)) end
 end
+if created == 1 then ${SET_ENTRIES_READ} end
 if existed == 0 and ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 redis.call('SADD', KEYS[2], ARGV[1])
+-- Visible in XINFO CONSUMERS before its first delivery (an empty XREADGROUP does not create it).
+redis.call('XGROUP', 'CREATECONSUMER', KEYS[1], ARGV[1], ARGV[4])
 ${NOW}
 redis.call('ZADD', KEYS[3], now, ARGV[4])
 return created`,
@@ -111,6 +153,9 @@ for _, p in ipairs(pend) do
       end
       redis.call('XACK', KEYS[1], ARGV[1], id)
     else
+      -- Two steps by the client (cluster): take it first, so no other instance moves it too;
+      -- JUSTID keeps the count, and if this instance dies another one retries after the grace period.
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], id, 'JUSTID')
       toMove[#toMove + 1] = {id, n}
     end
   elseif ARGV[9] == '1' then
@@ -201,8 +246,9 @@ return removed`,
 /**
  * A consumer leaves a stream: it stops being live, gives up the lease, and
  * leaves the group if it owns no pending entry. With ARGV[3] = '1' (removeStream),
- * the group is destroyed when no consumer and no pending entry is left.
- * KEYS: stream, consumers, lease, sink registry. ARGV: group, self, destroyIfLast.
+ * the group is destroyed when no consumer, no live instance (a fresh
+ * keep-alive) and no pending entry is left.
+ * KEYS: stream, consumers, lease, sink registry. ARGV: group, self, destroyIfLast, staleMs.
  * Returns 1 when the group was destroyed.
  */
 export const leave = new Script(
@@ -216,6 +262,8 @@ if ARGV[3] ~= '1' then return 0 end
 local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
 if tonumber(summary[1]) > 0 then return 0 end
 if #redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) > 0 then return 0 end
+${NOW}
+if redis.call('ZCOUNT', KEYS[2], now - tonumber(ARGV[4]), '+inf') > 0 then return 0 end
 redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('SREM', KEYS[4], ARGV[1])
@@ -229,8 +277,11 @@ return 1`,
  */
 export const recreateGroup = new Script(
   'recreateGroup',
-  `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+  `${CMP}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local key, group, start, atEnd = KEYS[1], ARGV[1], '0', false
+local ok = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+if ok then ${SET_ENTRIES_READ} end
 return 1`,
 );
 
@@ -247,18 +298,8 @@ return 1`,
  */
 export const readGroup = new Script(
   'readGroup',
-  `local group, consumer, count, noack = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
-local function cmp(a, b)
-  local am, as = string.match(a, '^(%d+)-?(%d*)$')
-  local bm, bs = string.match(b, '^(%d+)-?(%d*)$')
-  if as == '' then as = '0' end
-  if bs == '' then bs = '0' end
-  if #am ~= #bm then return #am < #bm and -1 or 1 end
-  if am ~= bm then return am < bm and -1 or 1 end
-  if #as ~= #bs then return #as < #bs and -1 or 1 end
-  if as ~= bs then return as < bs and -1 or 1 end
-  return 0
-end
+  `${CMP}
+local group, consumer, count, noack = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local out = {}
 for i, key in ipairs(KEYS) do
   local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)

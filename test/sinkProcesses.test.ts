@@ -1,0 +1,267 @@
+/**
+ * Sink consumers in separate processes, killed with real signals (kill -9),
+ * on a private redis-server, with both clients. An oracle records what the
+ * producer added and what each process received and acked.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { Stream } from '../src/index.js';
+import { CLIENT_KINDS, type ClientKind, connect, uniqueName, waitFor } from './support/clients.js';
+import { RedisServer } from './support/redisServer.js';
+
+const GRACE = 400;
+const WAIT = { timeout: 10_000 };
+const REPO = resolve(import.meta.dirname, '..');
+const SCRIPT = join(REPO, 'test/support/consumerProcess.mjs');
+
+/** The library compiled once into a private folder, so children run it without a TypeScript loader. */
+let libDir: string;
+let lib: string;
+
+beforeAll(() => {
+  libDir = mkdtempSync(join(tmpdir(), 'pulse-sink-lib-'));
+  symlinkSync(join(REPO, 'node_modules'), join(libDir, 'node_modules'), 'dir');
+  writeFileSync(join(libDir, 'package.json'), '{"type":"module"}\n');
+  const outDir = join(libDir, 'dist');
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(REPO, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      outDir,
+      '--declaration',
+      'false',
+      '--declarationMap',
+      'false',
+      '--sourceMap',
+      'false',
+    ],
+    { cwd: REPO, encoding: 'utf8' },
+  );
+  lib = join(outDir, 'index.js');
+  if (!existsSync(lib)) throw new Error(`library build failed: ${r.stdout}${r.stderr}`);
+}, 60_000);
+
+afterAll(() => {
+  if (libDir) rmSync(libDir, { recursive: true, force: true });
+});
+
+interface Msg {
+  type: 'ready' | 'recv' | 'ack' | 'error';
+  consumer?: string;
+  id?: string;
+  n?: number;
+  p?: string;
+  err?: string;
+}
+
+class Consumer {
+  readonly msgs: Msg[] = [];
+  readonly exited: Promise<void>;
+  readonly stderr: string[] = [];
+
+  constructor(readonly proc: ChildProcess) {
+    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
+    rl.on('line', (line) => {
+      try {
+        this.msgs.push(JSON.parse(line) as Msg);
+      } catch {
+        this.stderr.push(line);
+      }
+    });
+    proc.stderr?.on('data', (d) => this.stderr.push(String(d)));
+    this.exited = new Promise((r) => proc.once('exit', () => r()));
+  }
+
+  get consumer(): string | undefined {
+    return this.msgs.find((m) => m.type === 'ready')?.consumer;
+  }
+  get received(): Msg[] {
+    return this.msgs.filter((m) => m.type === 'recv');
+  }
+  get acked(): Set<string> {
+    return new Set(this.msgs.filter((m) => m.type === 'ack').map((m) => m.id as string));
+  }
+  get errors(): Msg[] {
+    return this.msgs.filter((m) => m.type === 'error');
+  }
+  /** Received and not acked (yet). */
+  get unacked(): string[] {
+    const acked = this.acked;
+    return [...new Set(this.received.map((m) => m.id as string))].filter((id) => !acked.has(id));
+  }
+  alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    if (!this.alive()) return;
+    this.proc.kill(signal);
+    await this.exited;
+  }
+}
+
+async function setup(ctx: TestContext, kind: ClientKind) {
+  const server = await RedisServer.start();
+  const children: Consumer[] = [];
+  const c = await connect(kind, server.url);
+  ctx.onTestFinished(async () => {
+    await Promise.all(children.map((ch) => ch.kill('SIGKILL')));
+    await c.close();
+    await server.stop();
+  });
+  const streamName = uniqueName('procs');
+  return {
+    server,
+    c,
+    stream: new Stream(streamName, c.redis, { maxLen: 0 }),
+    async start(options: { ackDelayMs: number; clockSkewMs?: number; graceMs?: number }): Promise<Consumer> {
+      const cfg = { lib, url: server.url, kind, stream: streamName, sink: 'sink', graceMs: GRACE, blockMs: 100, ...options };
+      const child = new Consumer(spawn(process.execPath, [SCRIPT, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      children.push(child);
+      await waitFor(() => child.consumer !== undefined || !child.alive(), { ...WAIT, what: 'consumer process ready' });
+      if (!child.consumer) throw new Error(`consumer process failed: ${child.stderr.join('')}`);
+      return child;
+    },
+    async consumers(key: string): Promise<string[]> {
+      try {
+        return ((await c.cmd('XINFO', 'CONSUMERS', key, 'sink')) as unknown[]).map((x) => {
+          if (Array.isArray(x)) return String(x[x.indexOf('name') + 1]);
+          return String((x as { name: unknown }).name);
+        });
+      } catch {
+        return [];
+      }
+    },
+    async pending(key: string): Promise<number> {
+      return Number(((await c.cmd('XPENDING', key, 'sink')) as unknown[])[0]);
+    },
+    async time(): Promise<number> {
+      const [sec, usec] = (await c.cmd('TIME')) as [string, string];
+      return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    },
+    async score(key: string, consumer: string): Promise<number | undefined> {
+      const v = await c.cmd('ZSCORE', `{${key}}:sink:sink:consumers`, consumer);
+      return v === null || v === undefined ? undefined : Number(v);
+    },
+  };
+}
+
+describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
+  it('three processes, one killed with SIGKILL mid-batch: every event handled, nothing pending, dead consumer leaves', async (ctx) => {
+    const env = await setup(ctx, kind);
+    const s = env.stream;
+    // The consumers create the group (startAt oldest) before any event is added.
+    const kids = await Promise.all([0, 1, 2].map(() => env.start({ ackDelayMs: 200 })));
+    const added: string[] = [];
+    let victim: Consumer | undefined;
+    let unackedAtKill: string[] = [];
+    const receivedIds = () => new Set(kids.flatMap((k) => k.received.map((m) => m.id as string)));
+    for (let batch = 0; batch < 10; batch++) {
+      for (let i = 0; i < 30; i++) added.push((await s.add('event', `b${batch}-${i}`)) as string);
+      await waitFor(() => receivedIds().size >= added.length, { ...WAIT, what: `batch ${batch} received` });
+      if (!victim && added.length >= 90) {
+        // Kill the process holding the most received-but-unacked events.
+        const candidate = [...kids].sort((a, b) => b.unacked.length - a.unacked.length)[0] as Consumer;
+        if (candidate.unacked.length > 0) {
+          await candidate.kill('SIGKILL');
+          victim = candidate;
+          unackedAtKill = candidate.unacked; // its output is complete once it exited
+        }
+      }
+    }
+    expect(victim).toBeDefined();
+    expect(unackedAtKill.length).toBeGreaterThan(0);
+    const survivors = kids.filter((k) => k !== victim);
+    const allAcked = () => new Set(kids.flatMap((k) => [...k.acked]));
+    await waitFor(() => added.every((id) => allAcked().has(id)), { timeout: 15_000, what: 'all 300 events acked' });
+    await waitFor(async () => (await env.pending(s.key)) === 0, { ...WAIT, what: 'nothing pending' });
+    await waitFor(async () => !(await env.consumers(s.key)).includes(victim?.consumer as string), {
+      ...WAIT,
+      what: 'killed consumer removed from the group',
+    });
+    expect(await env.score(s.key, victim?.consumer as string)).toBeUndefined();
+
+    // Oracle: nothing lost, nothing unexpected, duplicates only as redeliveries.
+    const all = kids.flatMap((k) => k.received);
+    const addedSet = new Set(added);
+    expect(all.filter((m) => !addedSet.has(m.id as string))).toEqual([]);
+    const firsts = all.filter((m) => m.n === 1).map((m) => m.id);
+    expect(new Set(firsts).size).toBe(firsts.length);
+    for (const id of unackedAtKill) {
+      expect(survivors.some((k) => k.received.some((m) => m.id === id && (m.n ?? 0) >= 2))).toBe(true);
+    }
+    expect(kids.flatMap((k) => k.errors)).toEqual([]);
+    await Promise.all(survivors.map((k) => k.kill('SIGTERM')));
+  });
+
+  it('a consumer killed with kill -9 after reading N events, restarted after 2 x grace, loses none of them', async (ctx) => {
+    const env = await setup(ctx, kind);
+    const s = env.stream;
+    const first = await env.start({ ackDelayMs: -1 });
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await s.add('event', `p${i}`)) as string);
+    await waitFor(() => first.received.length >= 20, { ...WAIT, what: '20 events read' });
+    await first.kill('SIGKILL');
+    const dead = first.consumer as string;
+    expect(await env.pending(s.key)).toBe(20);
+    // Silent for more than 2 x grace: stale, yet owning 20 pending events.
+    await waitFor(async () => (await env.time()) - ((await env.score(s.key, dead)) ?? 0) > 2 * GRACE + 50, {
+      ...WAIT,
+      what: 'dead consumer stale',
+    });
+    const restarted = await env.start({ ackDelayMs: 0 });
+    await waitFor(() => ids.every((id) => restarted.acked.has(id)), { ...WAIT, what: 'all 20 events handled again' });
+    expect(restarted.received.filter((m) => ids.includes(m.id as string)).every((m) => (m.n ?? 0) >= 2)).toBe(true);
+    await waitFor(async () => (await env.pending(s.key)) === 0, WAIT);
+    await waitFor(async () => !(await env.consumers(s.key)).includes(dead), { ...WAIT, what: 'dead consumer removed' });
+    expect(restarted.errors).toEqual([]);
+    await restarted.kill('SIGTERM');
+  });
+
+  it('a consumer whose host clock is an hour ahead does not make others stale (Go defect 4)', async (ctx) => {
+    const env = await setup(ctx, kind);
+    const s = env.stream;
+    // A longer grace here: a consumer starved of CPU for 2 x grace on a loaded machine is rightly stale,
+    // while the skew (an hour) would make it stale at any grace.
+    const grace = 1000;
+    const ahead = await env.start({ ackDelayMs: 0, clockSkewMs: 3_600_000, graceMs: grace });
+    // Make sure the skewed process holds the lease: it runs the stale-consumer cleanup.
+    await waitFor(async () => (await env.c.cmd('GET', `{${s.key}}:sink:sink:lease`)) === ahead.consumer, {
+      ...WAIT,
+      what: 'skewed consumer holds the lease',
+    });
+    const normal = await env.start({ ackDelayMs: 0, graceMs: grace });
+    // Redis makes an instance a group consumer only once it has received an event: add events
+    // one at a time until the normal one has got one, so that its removal would show.
+    const ids: string[] = [];
+    const acked = () => new Set([...ahead.acked, ...normal.acked]);
+    while (normal.received.length === 0 && ids.length < 200) {
+      ids.push((await s.add('event', `p${ids.length}`)) as string);
+      await waitFor(() => acked().has(ids[ids.length - 1] as string), WAIT);
+    }
+    expect(normal.received.length).toBeGreaterThan(0);
+    expect(await env.consumers(s.key)).toContain(normal.consumer);
+    // About 10 cleanup rounds (every grace / 4): both stay members with fresh, server-time keep-alives.
+    const deadline = Date.now() + 2.5 * grace;
+    while (Date.now() < deadline) {
+      const names = await env.consumers(s.key);
+      expect(names).toContain(normal.consumer);
+      const now = await env.time();
+      for (const k of [ahead, normal]) {
+        const score = await env.score(s.key, k.consumer as string);
+        expect(score).toBeDefined();
+        expect(Math.abs(now - (score ?? 0))).toBeLessThan(2 * grace);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect([...ahead.received, ...normal.received].every((m) => m.n === 1)).toBe(true);
+    expect([...ahead.errors, ...normal.errors]).toEqual([]);
+    await Promise.all([ahead.kill('SIGTERM'), normal.kill('SIGTERM')]);
+  });
+});
