@@ -4,7 +4,7 @@ import { ClosedError, InvalidArgumentError, PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
-import { type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
+import { type SinkKeys, sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
@@ -229,22 +229,37 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#settings.noAck) return;
     const grace = this.#settings.graceMs;
     const delay = checkInt('delayMs', options?.delayMs, grace, 0);
-    await this.#touch(event, Math.max(0, grace - delay), 'nack');
+    const key = streamKey(event.streamName);
+    try {
+      const gone = await this.#touch(this.#main.driver, key, Math.max(0, grace - delay), [event.id]);
+      // Given back but no longer in the stream: it can never be redelivered.
+      if (gone.length > 0) await this.#reportGone(key, gone, 'event trimmed or deleted before it could be redelivered');
+    } catch (err) {
+      throw toPulseError(err, `nack event ${event.id}`);
+    }
   }
 
   /** @internal See `SinkEvent.inProgress`. */
   async inProgress(event: SinkEvent): Promise<void> {
     if (this.#settings.noAck) return;
-    await this.#touch(event, 0, 'inProgress');
+    try {
+      // A trimmed entry is left to the handler: its ack or nack decides.
+      await this.#touch(this.#main.driver, streamKey(event.streamName), 0, [event.id]);
+    } catch (err) {
+      throw toPulseError(err, `inProgress event ${event.id}`);
+    }
   }
 
-  async #touch(event: Event, idleMs: number, what: string): Promise<void> {
-    const key = streamKey(event.streamName);
-    try {
-      await evalScript(this.#main.driver, touch, [key], [this.name, this.consumerName, idleMs, event.id]);
-    } catch (err) {
-      throw toPulseError(err, `${what} event ${event.id}`);
-    }
+  async #touch(conn: Connection, key: string, idleMs: number, ids: string[]): Promise<string[]> {
+    const gone = (await evalScript(conn, touch, [key], [this.name, this.consumerName, idleMs, ...ids])) as unknown[];
+    return gone.map(str);
+  }
+
+  /** Entries gone from the stream before they were handled: reported lost and cleared from the pending list. */
+  async #reportGone(key: string, ids: string[], why: string): Promise<void> {
+    this.#counters.lost += ids.length;
+    this.#logger.warn({ stream: streamNameOf(key), ids }, why);
+    await this.#main.driver.send(['XACK', key, this.name, ...ids], key);
   }
 
   /**
@@ -551,22 +566,35 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   async #holdBuffered(): Promise<void> {
     if (this.#settings.noAck) return;
     const activeSince = Date.now() - this.#settings.graceMs;
-    const byStream = new Map<string, Set<string>>();
+    // key -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.
+    const byStream = new Map<string, Map<string, boolean>>();
     for (const sub of this.#fanout.subs) {
-      if (sub.lastActivity < activeSince) continue;
+      const active = sub.lastActivity >= activeSince;
       for (const ev of sub.queued()) {
         const key = streamKey(ev.streamName);
-        const ids = byStream.get(key) ?? new Set<string>();
+        const ids = byStream.get(key) ?? new Map<string, boolean>();
         byStream.set(key, ids);
-        ids.add(ev.id);
+        ids.set(ev.id, active || ids.get(ev.id) === true);
       }
     }
     for (const [key, ids] of byStream) {
-      const all = [...ids];
-      for (let i = 0; i < all.length; i += 500) {
-        await evalScript(this.#control, touch, [key], [this.name, this.consumerName, 0, ...all.slice(i, i + 500)]);
+      for (const hold of [true, false]) {
+        const batch = [...ids].filter(([, h]) => h === hold).map(([id]) => id);
+        for (let i = 0; i < batch.length; i += 500) {
+          const gone = await this.#touch(this.#control, key, hold ? 0 : -1, batch.slice(i, i + 500));
+          if (gone.length === 0) continue;
+          // Trimmed while waiting in a buffer: taken out, so that what is
+          // handled and what is reported lost never overlap.
+          this.#dropBuffered(key, gone);
+          await this.#reportGone(key, gone, 'events trimmed or deleted while waiting for a subscriber');
+        }
       }
     }
+  }
+
+  #dropBuffered(key: string, ids: string[]): void {
+    const gone = new Set(ids);
+    for (const sub of this.#fanout.subs) sub.drop((ev) => gone.has(ev.id) && streamKey(ev.streamName) === key);
   }
 
   /**
@@ -654,6 +682,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     }
     const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
     if (lost.length > 0) {
+      this.#dropBuffered(s.stream.key, lost.map(str));
       this.#counters.lost += lost.length;
       this.#logger.warn({ stream: s.stream.name, ids: lost.map(str) }, 'events trimmed or deleted before they were acked');
     }

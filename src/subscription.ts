@@ -45,6 +45,14 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     return this.#items.slice(this.#head);
   }
 
+  /** @internal Removes buffered events that match `gone` (no longer deliverable). */
+  drop(gone: (item: T) => boolean): void {
+    const before = this.size;
+    this.#items = this.#items.slice(this.#head).filter((item) => !gone(item));
+    this.#head = 0;
+    if (this.size < before) this.#onDrain();
+  }
+
   /** @internal */
   hasRoom(): boolean {
     return this.#ended || this.size < this.#capacity;

@@ -189,20 +189,25 @@ return {out, lost, dead, toMove}`,
 /**
  * Sets the idle time of our own pending events: 0 for in-progress and for
  * events still buffered for a subscriber, grace - delay for a nack. Skips
- * events another consumer owns now. KEYS: stream. ARGV: group, consumer, idleMs, ids...
- * Returns how many were touched.
+ * events another consumer owns now. An entry trimmed or deleted meanwhile is
+ * left alone (XCLAIM would silently drop it from the pending list) and
+ * returned, so the caller can report it.
+ * KEYS: stream. ARGV: group, consumer, idleMs (-1: only look), ids... Returns the IDs no longer in the stream.
  */
 export const touch = new Script(
   'touch',
-  `local n = 0
+  `local gone = {}
 for i = 4, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if #p > 0 and p[1][2] == ARGV[2] then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
-    n = n + 1
+    if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
+      gone[#gone + 1] = ARGV[i]
+    elseif ARGV[3] ~= '-1' then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    end
   end
 end
-return n`,
+return gone`,
 );
 
 const CONSUMER_FIELDS = `local name, pending, idle
