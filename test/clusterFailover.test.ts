@@ -4,7 +4,9 @@ import { slotOf } from '../src/internal/slot.js';
 import { CLIENT_KINDS, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
-import { rawCommand } from './support/redisServer.js';
+import { type RedisServer, rawCommand } from './support/redisServer.js';
+
+const rawCommandBulk = (node: RedisServer, line: string) => rawCommand(node.port, line, 2000, true);
 
 // Each client kind kills one master: the cluster keeps 3 masters (a replica
 // takes over each time), so both runs share one cluster.
@@ -17,7 +19,16 @@ afterAll(() => cluster?.stop());
 describe.each(CLIENT_KINDS)('Redis Cluster failover (%s)', (kind) => {
   it('a sink keeps consuming when the master of its stream is killed and its replica promoted', async () => {
     const c = await connectCluster(kind, cluster);
-    const s = new Stream(uniqueName('f'), c.redis, { maxLen: 0 });
+    // The earlier run promoted a replica that has no replica of its own: use a slot whose master has one.
+    let name = uniqueName('f');
+    while (
+      !(await rawCommandBulk(await cluster.masterOf(slotOf(`pulse:stream:${name}`)), 'INFO replication')).includes(
+        'connected_slaves:1',
+      )
+    ) {
+      name = uniqueName('f');
+    }
+    const s = new Stream(name, c.redis, { maxLen: 0 });
     const sink = await s.newSink('f', { blockMs: 200, ackGracePeriodMs: 500 });
     const handled = new Set<string>();
     let handledCount = 0;
