@@ -18,7 +18,20 @@ export function sharedUrl(): string {
   return inject('redisUrl');
 }
 
-export async function connect(kind: ClientKind, url = sharedUrl()): Promise<TestClient> {
+/**
+ * A client of the shared test Redis (or of `url`). With PULSE_TEST_CLUSTER=1
+ * and no `url`, a cluster client of the shared test cluster.
+ */
+export async function connect(kind: ClientKind, url?: string): Promise<TestClient> {
+  const clusterPorts = inject('clusterPorts');
+  if (url === undefined && clusterPorts.length > 0) {
+    const { connectClusterPorts } = await import('./clusterClients.js');
+    return connectClusterPorts(kind, clusterPorts);
+  }
+  return connectServer(kind, url ?? sharedUrl());
+}
+
+async function connectServer(kind: ClientKind, url: string): Promise<TestClient> {
   if (kind === 'ioredis') {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     redis.on('error', () => {});

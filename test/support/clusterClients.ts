@@ -4,9 +4,18 @@ import type { ClientKind, TestClient } from './clients.js';
 import type { RedisCluster } from './redisCluster.js';
 
 /** A cluster client of either library, for `new Stream(name, client.redis)`. */
-export async function connectCluster(kind: ClientKind, cluster: RedisCluster): Promise<TestClient> {
+export function connectCluster(kind: ClientKind, cluster: RedisCluster): Promise<TestClient> {
+  return connectClusterPorts(
+    kind,
+    cluster.rootNodes.map((n) => n.port),
+  );
+}
+
+/** A cluster client of either library from the ports of its nodes on 127.0.0.1. */
+export async function connectClusterPorts(kind: ClientKind, ports: number[]): Promise<TestClient> {
+  const rootNodes = ports.map((port) => ({ host: '127.0.0.1', port }));
   if (kind === 'ioredis') {
-    const redis = new Cluster(cluster.rootNodes, { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } });
+    const redis = new Cluster(rootNodes, { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } });
     redis.on('error', () => {});
     await redis.connect();
     return {
@@ -19,7 +28,7 @@ export async function connectCluster(kind: ClientKind, cluster: RedisCluster): P
     };
   }
   const redis = createCluster({
-    rootNodes: cluster.rootNodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
+    rootNodes: rootNodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
     defaults: { socket: { reconnectStrategy: (n: number) => Math.min(n * 50, 500) } },
   });
   redis.on('error', () => {});
