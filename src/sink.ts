@@ -2,15 +2,26 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ClosedError, InvalidArgumentError, PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
-import { sleep } from './internal/backoff.js';
+import { Backoff, sleep } from './internal/backoff.js';
+import type { Outcome } from './internal/batcher.js';
 import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { type SinkKeys, sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
-import { buf, entries, eventInit, type RawEntry, str } from './internal/replies.js';
-import { claim, createGroup, keepAlive, lease, leave, readGroup, recreateGroup, removeStale, touch } from './internal/scripts.js';
+import { buf, entries, eventInit, type RawEntry, str, streamEntries } from './internal/replies.js';
+import {
+  checkTrimmed,
+  claim,
+  createGroup,
+  keepAlive,
+  lease,
+  leave,
+  recreateGroup,
+  removeStale,
+  touch,
+} from './internal/scripts.js';
 import { parseStart, type ResolvedStart } from './internal/start.js';
 import { checkBool, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
 import type { Logger } from './logger.js';
@@ -409,11 +420,12 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   }
 
   /**
-   * Reads run as a script (see `readGroup`) so trimmed, never-read entries are
-   * counted; when a read finds nothing, the loop blocks on a plain `XREAD`
-   * after the group's last-delivered IDs until something new arrives.
+   * A read is one MULTI: the `checkTrimmed` script, then a non-blocking
+   * `XREADGROUP`, so trimmed, never-read entries are counted. When a read
+   * finds nothing, the loop blocks on a plain `XREAD` after the group's
+   * last-delivered IDs until something new arrives.
    */
-  #nextRead(group: number): ((conn: Connection) => Promise<unknown>) | undefined {
+  #nextRead(group: number): ((conn: OwnedConnection) => Promise<unknown>) | undefined {
     const streams = [...this.#streams.values()].filter((s) => s.ready && this.#loops.groupOf(s.stream.key) === group);
     if (streams.length === 0) return undefined;
     const keys = streams.map((s) => s.stream.key);
@@ -426,10 +438,17 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         return WAITED;
       };
     }
-    return async (conn) => ({
-      streams,
-      reply: await evalScript(conn, readGroup, keys, [this.name, this.consumerName, maxPolled, noAck ? '1' : '0']),
-    });
+    const read: Arg[] = ['XREADGROUP', 'GROUP', this.name, this.consumerName, 'COUNT', maxPolled];
+    if (noAck) read.push('NOACK');
+    read.push('STREAMS', ...keys);
+    for (let i = 0; i < keys.length; i++) read.push('>');
+    // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
+    const check: Arg[] = ['EVAL', checkTrimmed.source, keys.length, ...keys, this.name];
+    return async (conn) => {
+      const [checked, got] = await conn.transaction([check, read], keys[0]);
+      if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
+      return { streams, checked: checked.value, got };
+    };
   }
 
   async #onReply(group: number, result: unknown): Promise<void> {
@@ -437,16 +456,18 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       this.#idle.delete(group);
       return;
     }
-    const { streams, reply } = result as { streams: SinkStream[]; reply: unknown[] };
+    const { streams, checked, got } = result as { streams: SinkStream[]; checked: unknown[]; got: Outcome | undefined };
+    // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
+    const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
     let read = 0;
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
-      const r = (reply[i] ?? []) as unknown[];
+      const r = (checked[i] ?? []) as unknown[];
       const status = str(r[0]);
       if (status === 'ok') {
-        const batch = entries(r[1]);
-        const skipped = Number(r[2]);
-        s.lastDelivered = str(r[3]);
+        const batch = byKey.get(s.stream.key) ?? [];
+        const skipped = Number(r[1]);
+        s.lastDelivered = batch.length > 0 ? (batch[batch.length - 1] as RawEntry)[0] : str(r[2]);
         if (skipped > 0) {
           this.#counters.lost += skipped;
           this.#logger.warn({ stream: s.stream.name, count: skipped }, 'events trimmed before this sink read them');
@@ -469,6 +490,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         await this.#recreate(s);
       }
     }
+    if (got && !got.ok && read === 0 && !checked.some((r) => str((r as unknown[])[0]) !== 'ok')) throw got.error;
     if (read === 0) this.#idle.add(group);
     else this.#idle.delete(group);
   }
@@ -539,20 +561,22 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   /** Liveness, on its own timer and connection, never behind a slow subscriber. */
   async #keepAliveLoop(): Promise<void> {
     const signal = this.#bg.signal;
-    let failures = 0;
+    const backoff = new Backoff(100, 2000);
     while (!signal.aborted) {
+      let delay = this.#keepAliveMs;
       try {
         await Promise.all(
           [...this.#streams.values()].map((s) => evalScript(this.#control, keepAlive, [s.keys.consumers], [this.consumerName])),
         );
-        if (failures > 0) this.#logger.info({ failures }, 'keep-alive recovered');
-        failures = 0;
+        if (backoff.failures > 0) this.#logger.info({ failures: backoff.failures }, 'keep-alive recovered');
+        backoff.reset();
         await this.#holdBuffered();
       } catch (err) {
-        failures++;
-        if (!signal.aborted) this.#logger.warn({ err: errorText(err), failures }, 'keep-alive failed, retrying');
+        delay = Math.max(delay, backoff.next());
+        if (!signal.aborted)
+          this.#logger.warn({ err: errorText(err), failures: backoff.failures, retryInMs: delay }, 'keep-alive failed, retrying');
       }
-      await sleep(this.#keepAliveMs, signal);
+      await sleep(delay, signal);
     }
   }
 
@@ -584,17 +608,24 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
           const gone = await this.#touch(this.#control, key, hold ? 0 : -1, batch.slice(i, i + 500));
           if (gone.length === 0) continue;
           // Trimmed while waiting in a buffer: taken out, so that what is
-          // handled and what is reported lost never overlap.
-          this.#dropBuffered(key, gone);
-          await this.#reportGone(key, gone, 'events trimmed or deleted while waiting for a subscriber');
+          // handled and what is reported lost never overlap. Those a
+          // subscriber took meanwhile are its to ack (or nack, which reports them).
+          const dropped = this.#dropBuffered(key, gone);
+          if (dropped.length > 0)
+            await this.#reportGone(key, dropped, 'events trimmed or deleted while waiting for a subscriber');
         }
       }
     }
   }
 
-  #dropBuffered(key: string, ids: string[]): void {
+  /** Takes events out of every subscription buffer; returns the IDs that were in one. */
+  #dropBuffered(key: string, ids: string[]): string[] {
     const gone = new Set(ids);
-    for (const sub of this.#fanout.subs) sub.drop((ev) => gone.has(ev.id) && streamKey(ev.streamName) === key);
+    const dropped = new Set<string>();
+    for (const sub of this.#fanout.subs) {
+      for (const ev of sub.drop((e) => gone.has(e.id) && streamKey(e.streamName) === key)) dropped.add(ev.id);
+    }
+    return [...dropped];
   }
 
   /**
@@ -605,7 +636,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     const signal = this.#bg.signal;
     const leaseMs = Math.max(3 * this.#reclaimMs, 200);
     let lastCleanup = 0;
-    let failures = 0;
+    const backoff = new Backoff(100, 2000);
     while (!signal.aborted) {
       let delay = this.#reclaimMs;
       try {
@@ -619,11 +650,11 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
           }
           await this.#reclaimStream(s, leaseMs, cleanup);
         }
-        failures = 0;
+        backoff.reset();
       } catch (err) {
-        failures++;
-        delay = Math.min(2000, this.#reclaimMs * 2 ** Math.min(failures, 6));
-        if (!signal.aborted) this.#logger.warn({ err: errorText(err), failures, retryInMs: delay }, 'reclaim failed, retrying');
+        delay = Math.max(delay, backoff.next());
+        if (!signal.aborted)
+          this.#logger.warn({ err: errorText(err), failures: backoff.failures, retryInMs: delay }, 'reclaim failed, retrying');
       }
       await sleep(delay, signal);
     }
@@ -655,8 +686,13 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         this.#logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
     }
     if (this.#settings.noAck) return;
-    const room = this.#fanout.ready();
-    if (!room && !s.leaseHeld) return;
+    // Orphaned events compete with new ones for buffer room: the read loop
+    // only reads while a buffer holds fewer than bufferSize, so claiming up to
+    // the hard bound bufferSize + maxPolled lets them in even when every
+    // consumer is saturated, and the bound still holds.
+    const { bufferSize, maxPolled } = this.#settings;
+    const room = Math.min(maxPolled, 1000, this.#fanout.room(bufferSize + maxPolled));
+    if (room === 0 && !s.leaseHeld) return;
     const inline = !this.#main.driver.isCluster || s.deadKey === s.stream.key;
     let reply: unknown[];
     try {
@@ -673,7 +709,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
           inline ? '1' : '0',
           this.name,
           s.stream.name,
-          room ? '1' : '0',
+          room,
         ],
       )) as unknown[];
     } catch (err) {

@@ -45,12 +45,17 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     return this.#items.slice(this.#head);
   }
 
-  /** @internal Removes buffered events that match `gone` (no longer deliverable). */
-  drop(gone: (item: T) => boolean): void {
-    const before = this.size;
-    this.#items = this.#items.slice(this.#head).filter((item) => !gone(item));
+  /** @internal Removes buffered events that match `gone` (no longer deliverable); returns them. */
+  drop(gone: (item: T) => boolean): T[] {
+    const dropped: T[] = [];
+    this.#items = this.#items.slice(this.#head).filter((item) => {
+      if (!gone(item)) return true;
+      dropped.push(item);
+      return false;
+    });
     this.#head = 0;
-    if (this.size < before) this.#onDrain();
+    if (dropped.length > 0) this.#onDrain();
+    return dropped;
   }
 
   /** @internal */
@@ -157,6 +162,17 @@ export class Fanout<T> {
       s.end(error);
     }
     this.#notify();
+  }
+
+  /**
+   * How many more events every subscriber can take before the hard bound
+   * `limit` (0 without subscribers).
+   */
+  room(limit: number): number {
+    if (this.subs.size === 0) return 0;
+    let fullest = 0;
+    for (const s of this.subs) if (!s.ended) fullest = Math.max(fullest, s.size);
+    return Math.max(0, limit - fullest);
   }
 
   /** True when there is a subscriber and every subscriber has room. */

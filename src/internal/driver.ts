@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { type Outcome, TickBatcher } from './batcher.js';
 import { errorText, isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
 
@@ -17,6 +18,11 @@ export interface Connection {
 
 /** A connection the library opened and must close. */
 export interface OwnedConnection extends Connection {
+  /**
+   * Runs commands as one transaction (MULTI/EXEC): nothing else runs between
+   * them. On a cluster every key must share one slot (`key` routes it).
+   */
+  transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   /** The server-side client ID of the current connection (changes on reconnect). */
   clientId(): number | undefined;
   /** Closes at once: in-flight commands reject. */
@@ -52,8 +58,15 @@ export async function evalScript(
 
 // ---- ioredis -------------------------------------------------------------
 
+interface IoRedisBatch {
+  callBuffer(command: string, ...args: Arg[]): IoRedisBatch;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
+
 interface IoRedisLike {
   callBuffer(command: string, ...args: Arg[]): Promise<unknown>;
+  pipeline(): IoRedisBatch;
+  multi(): IoRedisBatch;
   duplicate(...args: unknown[]): IoRedisLike;
   connect(): Promise<void>;
   disconnect(reconnect?: boolean): void;
@@ -69,13 +82,20 @@ function isIoRedis(c: object): c is IoRedisLike {
 class IoRedisDriver implements Driver {
   readonly kind = 'ioredis';
   readonly isCluster: boolean;
+  readonly #batcher: TickBatcher | undefined;
   constructor(private readonly client: IoRedisLike) {
     this.isCluster = client.isCluster === true;
+    // A cluster pipeline must stay within one slot: commands go one by one there.
+    this.#batcher = this.isCluster
+      ? undefined
+      : new TickBatcher(
+          (args) => ioCall(client, args),
+          (cmds) => ioBatch(client.pipeline(), cmds),
+        );
   }
 
   send(args: readonly Arg[]): Promise<unknown> {
-    const [cmd, ...rest] = args;
-    return this.client.callBuffer(String(cmd), ...rest);
+    return this.#batcher ? this.#batcher.send(args) : ioCall(this.client, args);
   }
 
   async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
@@ -110,10 +130,8 @@ class IoRedisDriver implements Driver {
       name,
       logger,
       {
-        send: (args) => {
-          const [cmd, ...rest] = args;
-          return dup.callBuffer(String(cmd), ...rest);
-        },
+        send: (args) => ioCall(dup, args),
+        transaction: (cmds) => ioBatch(dup.multi(), cmds),
         connect: () => dup.connect(),
         close: () => dup.disconnect(false),
         on: (ev, fn) => dup.on(ev, fn),
@@ -125,8 +143,16 @@ class IoRedisDriver implements Driver {
 
 // ---- node-redis ------------------------------------------------------------
 
+interface NodeRedisMulti {
+  addCommand(args: Array<string | Buffer>): NodeRedisMulti;
+  execAsPipeline(): Promise<unknown[]>;
+}
+
 interface NodeRedisLike {
   sendCommand(...args: unknown[]): Promise<unknown>;
+  getNodeClientForKey(key: string): Promise<NodeRedisLike>;
+  multi(): NodeRedisMulti;
+  withTypeMapping(mapping: object): NodeRedisLike;
   duplicate(overrides?: Record<string, unknown>): NodeRedisLike;
   connect(): Promise<unknown>;
   destroy(): void;
@@ -150,11 +176,22 @@ const USER_OPTIONS = { typeMapping: TYPE_MAPPING };
 class NodeRedisDriver implements Driver {
   readonly kind = 'node-redis';
   readonly isCluster: boolean;
+  readonly #batcher: TickBatcher | undefined;
   constructor(private readonly client: NodeRedisLike) {
     this.isCluster = 'masters' in client;
+    if (this.isCluster) {
+      this.#batcher = undefined;
+    } else {
+      const typed = client.withTypeMapping(TYPE_MAPPING);
+      this.#batcher = new TickBatcher(
+        (args) => client.sendCommand(args.map(toNodeArg), USER_OPTIONS),
+        (cmds) => nodePipeline(typed.multi(), cmds),
+      );
+    }
   }
 
   send(args: readonly Arg[], key?: string): Promise<unknown> {
+    if (this.#batcher) return this.#batcher.send(args);
     const a = args.map(toNodeArg);
     return this.isCluster ? this.client.sendCommand(key, false, a, USER_OPTIONS) : this.client.sendCommand(a, USER_OPTIONS);
   }
@@ -188,6 +225,28 @@ class NodeRedisDriver implements Driver {
           const a = args.map(toNodeArg);
           return cluster ? dup.sendCommand(key, false, a, OWN_OPTIONS) : dup.sendCommand(a, OWN_OPTIONS);
         },
+        transaction: async (cmds, key) => {
+          // node-redis' multi().exec() decodes EXEC's reply without the type
+          // mapping (payloads would come back as strings): send the
+          // transaction as raw commands, queued in one tick on this
+          // connection that nothing else uses.
+          // On a cluster, commands are routed one by one (a MULTI could end
+          // up elsewhere than its commands): use the key's node connection.
+          const target = cluster && key !== undefined ? await dup.getNodeClientForKey(key) : dup;
+          const send = (args: readonly Arg[]) => target.sendCommand(args.map(toNodeArg), OWN_OPTIONS);
+          const queued = [send(['MULTI']), ...cmds.map(send)];
+          const exec = send(['EXEC']);
+          const settled = await Promise.allSettled([...queued, exec]);
+          const failed = settled.find((r) => r.status === 'rejected');
+          if (failed) {
+            // A moved slot: a routed command lets the cluster client learn the new owner before the retry.
+            if (cluster && key !== undefined) await dup.sendCommand(key, true, ['TYPE', key], OWN_OPTIONS).catch(() => undefined);
+            throw (failed as PromiseRejectedResult).reason;
+          }
+          const replies = (settled[settled.length - 1] as PromiseFulfilledResult<unknown>).value;
+          if (!Array.isArray(replies)) throw new Error('transaction aborted');
+          return replies.map((r: unknown) => (r instanceof Error ? { ok: false, error: r } : { ok: true, value: r }));
+        },
         connect: async () => {
           await dup.connect();
         },
@@ -203,10 +262,36 @@ function toNodeArg(a: Arg): string | Buffer {
   return typeof a === 'number' ? String(a) : a;
 }
 
+function ioCall(client: IoRedisLike, args: readonly Arg[]): Promise<unknown> {
+  const [cmd, ...rest] = args;
+  return client.callBuffer(String(cmd), ...rest);
+}
+
+async function ioBatch(batch: IoRedisBatch, cmds: ReadonlyArray<readonly Arg[]>): Promise<Outcome[]> {
+  for (const [cmd, ...rest] of cmds) batch.callBuffer(String(cmd), ...rest);
+  const results = await batch.exec();
+  if (!results) throw new Error('transaction aborted');
+  return results.map(([error, value]) => (error ? { ok: false, error } : { ok: true, value }));
+}
+
+/** node-redis rejects a whole pipeline when one command fails; its error carries every reply. */
+async function nodePipeline(multi: NodeRedisMulti, cmds: ReadonlyArray<readonly Arg[]>): Promise<Outcome[]> {
+  for (const c of cmds) multi.addCommand(c.map(toNodeArg));
+  try {
+    const replies = await multi.execAsPipeline();
+    return replies.map((value) => ({ ok: true, value }));
+  } catch (err) {
+    const replies = (err as { replies?: unknown[] }).replies;
+    if (!Array.isArray(replies)) throw err;
+    return replies.map((r) => (r instanceof Error ? { ok: false, error: r } : { ok: true, value: r }));
+  }
+}
+
 // ---- shared ------------------------------------------------------------------
 
 interface RawConnection {
   send(args: readonly Arg[], key?: string): Promise<unknown>;
+  transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   connect(): Promise<void>;
   close(): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
@@ -241,6 +326,7 @@ async function openWith(name: string, logger: Logger, raw: RawConnection, trackI
   if (trackId) id = Number(await raw.send(['CLIENT', 'ID']));
   return {
     send: (args, key) => raw.send(args, key),
+    transaction: (cmds, key) => raw.transaction(cmds, key),
     clientId: () => id,
     close: () => {
       if (closed) return;
@@ -250,11 +336,20 @@ async function openWith(name: string, logger: Logger, raw: RawConnection, trackI
   };
 }
 
+// One driver per client: every Stream on a client shares its batcher, so
+// commands leave in the order they were issued, as they would on the client.
+const drivers = new WeakMap<object, Driver>();
+
 /** Wraps a user's client. Throws `InvalidArgumentError` for anything that is not a supported client. */
 export function driverFor(client: unknown): Driver {
   if (typeof client === 'object' && client !== null) {
-    if (isIoRedis(client)) return new IoRedisDriver(client);
-    if (isNodeRedis(client)) return new NodeRedisDriver(client);
+    const known = drivers.get(client);
+    if (known) return known;
+    const driver = isIoRedis(client) ? new IoRedisDriver(client) : isNodeRedis(client) ? new NodeRedisDriver(client) : undefined;
+    if (driver) {
+      drivers.set(client, driver);
+      return driver;
+    }
   }
   throw new InvalidArgumentError('redis must be an ioredis Redis/Cluster or a node-redis client/cluster (v5 or later)');
 }

@@ -17,7 +17,7 @@ export interface ReadLoopSpec<T> {
   readonly fanout: Fanout<T>;
   readonly logger: Logger;
   /** The next read on `conn`, or undefined when there is nothing to read yet. */
-  nextRead(): ((conn: Connection) => Promise<unknown>) | undefined;
+  nextRead(): ((conn: OwnedConnection) => Promise<unknown>) | undefined;
   /** Handles a read's result. */
   onReply(reply: unknown): Promise<void> | void;
   /** Handles a failure: 'retry' backs off, 'again' retries at once (the caller fixed something), 'stop' ends. */

@@ -127,7 +127,7 @@ return 1`,
  * entries deleted while pending.
  * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client).
  * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here),
- *       sink name, stream name, claim ('0': only dead letters, for an instance with no room).
+ *       sink name, stream name, claim limit (0: only dead letters, for an instance with no room).
  * Returns { {id, fields, deliveries}... }, { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the client }.
  */
 export const claim = new Script(
@@ -158,7 +158,7 @@ for _, p in ipairs(pend) do
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], id, 'JUSTID')
       toMove[#toMove + 1] = {id, n}
     end
-  elseif ARGV[9] == '1' then
+  elseif #ids < tonumber(ARGV[9]) then
     ids[#ids + 1] = id
     counts[id] = n
   end
@@ -291,20 +291,21 @@ return 1`,
 );
 
 /**
- * A sink's read: `XREADGROUP` for each stream, non-blocking, run where it can
- * also see what the read would silently skip. When `maxLen` trimmed entries
- * the group never read, the group's cursor jumps over them; this counts them
- * (from the stream's `entries-added` and the group's `entries-read`) so they
- * are reported as lost instead of vanishing, and fixes the group's counter so
- * they are counted once. Counting is exact while entries are only trimmed
- * from the front; with XDEL tombstones inside the stream it is skipped.
- * KEYS: streams. ARGV: group, consumer, count, noack ('1').
- * Returns per stream: {'ok', entries, skipped, lastDeliveredId} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ * Runs just before a sink's `XREADGROUP`, in the same MULTI, so nothing
+ * happens in between: when `maxLen` trimmed entries the group never read,
+ * `XREADGROUP` would jump over them without a word. This counts them (from
+ * the stream's `entries-added` and the group's `entries-read`) so they are
+ * reported as lost, and fixes the group's counter so they are counted once.
+ * Exact while entries are only trimmed from the front; with XDEL tombstones
+ * inside the stream it counts nothing. Entries stay out of Lua: copying them
+ * through a script costs more than the read itself.
+ * KEYS: streams. ARGV: group.
+ * Returns per stream: {'ok', skipped, lastDeliveredId} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
  */
-export const readGroup = new Script(
-  'readGroup',
+export const checkTrimmed = new Script(
+  'checkTrimmed',
   `${CMP}
-local group, consumer, count, noack = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
+local group = ARGV[1]
 local out = {}
 for i, key in ipairs(KEYS) do
   local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
@@ -342,16 +343,7 @@ for i, key in ipairs(KEYS) do
           end
         end
       end
-      local args = {'XREADGROUP', 'GROUP', group, consumer, 'COUNT', count}
-      if noack then args[#args + 1] = 'NOACK' end
-      args[#args + 1] = 'STREAMS'
-      args[#args + 1] = key
-      args[#args + 1] = '>'
-      local r = redis.call(unpack(args))
-      local entries = {}
-      if r and r[1] then entries = r[1][2] end
-      if #entries > 0 then last = entries[#entries][1] end
-      out[i] = {'ok', entries, skipped, last}
+      out[i] = {'ok', skipped, last}
     end
   end
 end
