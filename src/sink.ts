@@ -285,30 +285,68 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     const signal = options?.signal;
     if (signal?.aborted) return;
     const sub = this.subscribe(signal ? { signal } : undefined);
-    const inFlight = new Set<Promise<void>>();
-    const keepMs = Math.max(5, Math.floor(this.#settings.graceMs / 3));
+    // Events whose handler is running: kept in progress by one timer for all.
+    const running = new Set<SinkEvent>();
+    const keepAlive = this.#settings.noAck
+      ? undefined
+      : setInterval(() => this.#keepInProgress(running), Math.max(5, Math.floor(this.#settings.graceMs / 3)));
+    // A slot is free once the handler returns: acks are coalesced by ack()
+    // and awaited at the end, so they never hold back the next event.
+    const acks = new Set<Promise<void>>();
+    let active = 0;
+    let wake: (() => void) | undefined;
+    const done = (): void => {
+      active--;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
     const run = async (ev: SinkEvent): Promise<void> => {
-      const timer = this.#settings.noAck
-        ? undefined
-        : setInterval(() => {
-            ev.inProgress().catch((err: unknown) => this.#logger.warn({ id: ev.id, err: errorText(err) }, 'inProgress failed'));
-          }, keepMs);
+      running.add(ev);
       try {
         await handler(ev);
-        clearInterval(timer);
-        await ev.ack();
       } catch (err) {
-        clearInterval(timer);
         this.#logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(err) }, 'handler failed: event nacked');
         await ev.nack().catch((e: unknown) => this.#logger.warn({ id: ev.id, err: errorText(e) }, 'nack failed'));
+        return;
+      } finally {
+        running.delete(ev);
       }
+      const ack: Promise<void> = ev
+        .ack()
+        .catch((err: unknown) =>
+          this.#logger.warn({ id: ev.id, err: errorText(err) }, 'ack failed: the event will be redelivered'),
+        )
+        .finally(() => acks.delete(ack));
+      acks.add(ack);
     };
-    for await (const ev of sub) {
-      const p: Promise<void> = run(ev).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    try {
+      for await (const ev of sub) {
+        active++;
+        run(ev).then(done, done);
+        while (active >= concurrency) await new Promise<void>((r) => (wake = r));
+      }
+      while (active > 0) await new Promise<void>((r) => (wake = r));
+      await Promise.all(acks);
+    } finally {
+      clearInterval(keepAlive);
     }
-    await Promise.all(inFlight);
+  }
+
+  /** Resets the idle time of events whose handler is still running, one call per stream. */
+  #keepInProgress(running: ReadonlySet<SinkEvent>): void {
+    const byStream = new Map<string, string[]>();
+    for (const ev of running) {
+      const key = streamKey(ev.streamName);
+      const ids = byStream.get(key) ?? [];
+      byStream.set(key, ids);
+      ids.push(ev.id);
+    }
+    for (const [key, ids] of byStream) {
+      this.#touch(this.#main.driver, key, 0, ids).catch((err: unknown) =>
+        this.#logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
+      );
+    }
   }
 
   /**

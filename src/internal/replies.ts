@@ -9,6 +9,9 @@ import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 export type RawEntry = [id: string, fields: Buffer[]];
 
 const EMPTY = Buffer.alloc(0);
+const NAME_BYTE = FIELD_NAME.charCodeAt(0);
+const PAYLOAD_BYTE = FIELD_PAYLOAD.charCodeAt(0);
+const TOPIC_BYTE = FIELD_TOPIC.charCodeAt(0);
 
 export function str(v: unknown): string {
   if (typeof v === 'string') return v;
@@ -50,7 +53,14 @@ export function entries(reply: unknown): RawEntry[] {
   const out: RawEntry[] = [];
   for (const e of reply) {
     if (!Array.isArray(e)) continue;
-    const fields = Array.isArray(e[1]) ? (e[1] as unknown[]).map(buf) : mapPairs(e[1]).flatMap(([k, v]) => [buf(k), buf(v)]);
+    const raw = e[1];
+    let fields: Buffer[];
+    if (Array.isArray(raw)) {
+      // Replies already hold Buffers (the driver asks for them): no copy on the hot path.
+      fields = raw.every(Buffer.isBuffer) ? (raw as Buffer[]) : raw.map(buf);
+    } else {
+      fields = mapPairs(raw).flatMap(([k, v]) => [buf(k), buf(v)]);
+    }
     out.push([str(e[0]), fields]);
   }
   return out;
@@ -75,10 +85,11 @@ export function decodeFields(fields: Buffer[]): {
     const k = fields[i] as Buffer;
     if (k.length !== 1) continue;
     const v = fields[i + 1] as Buffer;
-    const c = k.toString('latin1');
-    if (c === FIELD_NAME) eventName = v.toString('utf8');
-    else if (c === FIELD_PAYLOAD) payload = v;
-    else if (c === FIELD_TOPIC) topic = v.length === 0 ? undefined : v.toString('utf8');
+    // Field names are one byte: compare bytes, not decoded strings.
+    const c = k[0];
+    if (c === NAME_BYTE) eventName = v.toString('utf8');
+    else if (c === PAYLOAD_BYTE) payload = v;
+    else if (c === TOPIC_BYTE) topic = v.length === 0 ? undefined : v.toString('utf8');
   }
   return {
     eventName: eventName ?? '',
