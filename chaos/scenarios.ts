@@ -1,0 +1,36 @@
+/**
+ * The fault scenarios of issue 4. Each has a short profile (seconds, part of
+ * `npm test`) and a full one (`npm run chaos`, the issue's sizes), and adds
+ * its own checks to the shared ones in run.ts.
+ */
+import {
+  clientKill,
+  redisDownShortGrace,
+  redisPause1s,
+  redisPause3Grace,
+  redisRestartKill,
+  redisRestartTerm,
+} from './connectionFaults.js';
+import { kill9, stopConsumer } from './consumerFaults.js';
+import { backpressure, badInput, maxLenTrimming, maxLenTrimmingNack, poison } from './dataFaults.js';
+import { type ScenarioDef, withNodeRedis } from './run.js';
+
+/** The short run (`npm test`) and the full run both run these. */
+export const SCENARIOS: ScenarioDef[] = [
+  kill9,
+  stopConsumer,
+  redisPause1s,
+  redisPause3Grace,
+  redisRestartTerm,
+  redisRestartKill,
+  redisDownShortGrace,
+  clientKill,
+  maxLenTrimming,
+  maxLenTrimmingNack,
+  poison,
+  backpressure,
+  badInput,
+];
+
+/** Only the full run adds these: the connection faults again, with node-redis in the consumers. */
+export const FULL_ONLY: ScenarioDef[] = [kill9, redisRestartKill, clientKill, poison].map(withNodeRedis);

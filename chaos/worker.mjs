@@ -1,0 +1,222 @@
+// A chaos consumer: one child process with one sink instance (or reader) of
+// the built library. It reports every handled event to the parent over IPC
+// before acking it (a kill between report and ack can only make a duplicate),
+// and reports stats (counters, RSS, buffered events, retry warnings per second)
+// every 200 ms. Config comes from the CHAOS_WORKER environment variable
+// (see WorkerConfig in chaos/consumers.ts).
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Stream } from '../dist/index.js';
+
+const cfg = JSON.parse(process.env.CHAOS_WORKER ?? '{}');
+const stopping = new AbortController();
+
+function send(msg) {
+  return new Promise((resolve) => {
+    if (!process.connected) return resolve();
+    process.send(msg, undefined, {}, () => resolve());
+  });
+}
+
+function fatal(err) {
+  const text = err instanceof Error ? `${err.name}: ${err.message}\n${err.stack}` : String(err);
+  void send({ t: 'fatal', err: text }).finally(() => process.exit(70));
+}
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+process.on('disconnect', () => process.exit(0));
+
+// ---- logger: counts warnings, 'retrying' lines per wall-clock second, and lost IDs ----
+const warns = {};
+const samples = [];
+const lostIds = [];
+let retrySecond = 0;
+let retryInSecond = 0;
+let retryMaxPerSec = 0;
+
+function line(level, obj, msg) {
+  if (level !== 'warn' && level !== 'error') return;
+  const key = `${level}: ${msg ?? ''}`;
+  warns[key] = (warns[key] ?? 0) + 1;
+  if (samples.length < 20) samples.push(`${key} ${JSON.stringify(obj).slice(0, 300)}`);
+  if (msg?.includes('retrying')) {
+    const sec = Math.floor(Date.now() / 1000);
+    if (sec !== retrySecond) {
+      retrySecond = sec;
+      retryInSecond = 0;
+    }
+    retryInSecond++;
+    retryMaxPerSec = Math.max(retryMaxPerSec, retryInSecond);
+  }
+  // Every warning that reports lost events by ID ('events trimmed or deleted before they were acked', ...).
+  if (msg?.includes('trimmed or deleted') && Array.isArray(obj?.ids)) {
+    const ids = obj.ids.map(String);
+    lostIds.push(...ids);
+    void send({ t: 'l', ids, msg });
+  }
+}
+const logger = {
+  debug: () => {},
+  info: () => {},
+  warn: (obj, msg) => line('warn', obj, msg),
+  error: (obj, msg) => line('error', obj, msg),
+  child: () => logger,
+};
+
+// ---- client ----
+async function connectClient() {
+  if (cfg.client === 'node-redis') {
+    const { createClient } = await import('redis');
+    const c = createClient({ url: cfg.url, socket: { reconnectStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 5), 1000) } });
+    c.on('error', () => {});
+    await c.connect();
+    return { redis: c, close: () => c.destroy() };
+  }
+  const c = new Redis(cfg.url, {
+    lazyConnect: true,
+    connectionName: `chaos:worker:${process.pid}`,
+    maxRetriesPerRequest: 3,
+    retryStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 5), 1000),
+  });
+  c.on('error', () => {});
+  await c.connect();
+  return { redis: c, close: () => c.disconnect() };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let work = cfg.workMs ?? [0, 0];
+const workTime = () => work[0] + Math.random() * (work[1] - work[0]);
+const ackDelay = () => (cfg.ackDelayMs ? cfg.ackDelayMs[0] + Math.random() * (cfg.ackDelayMs[1] - cfg.ackDelayMs[0]) : 0);
+
+/** The producer's payloads are `<seq>` or `<seq>.<padding>`; anything else is -1. */
+function seqOf(payload) {
+  const dot = payload.indexOf(46);
+  const head = payload.subarray(0, dot < 0 ? Math.min(payload.length, 20) : dot).toString('latin1');
+  return /^\d+$/.test(head) ? Number(head) : -1;
+}
+
+function report(ev, fail) {
+  const seq = seqOf(ev.payload);
+  const msg = { t: 'h', id: ev.id, seq, dc: ev.deliveryCount };
+  if (fail) msg.fail = true;
+  if (seq < 0 || ev.eventName !== 'ev') {
+    msg.x = { en: ev.eventName, len: ev.payload.length, sha: createHash('sha1').update(ev.payload).digest('hex') };
+  }
+  return send(msg);
+}
+
+// ---- stats ----
+let rssBaseline = process.memoryUsage().rss;
+let rssMax = 0;
+let sizeMax = 0;
+let sink;
+let sub;
+
+function stats(final) {
+  const rss = process.memoryUsage().rss;
+  rssMax = Math.max(rssMax, rss);
+  const msg = {
+    t: 's',
+    final,
+    consumer: sink?.consumerName ?? '',
+    counters: sink ? sink.counters : { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0 },
+    rss,
+    rssBaseline,
+    rssMax,
+    sizeMax,
+    retryMaxPerSec,
+    warns,
+    lostIds,
+    samples,
+  };
+  return send(msg);
+}
+
+process.on('message', (m) => {
+  if (m?.t === 'stop') stopping.abort();
+  else if (m?.t === 'work') work = m.workMs;
+});
+
+async function main() {
+  const client = await connectClient();
+  const stream = new Stream(cfg.stream, client.redis, { maxLen: 0, logger });
+  let consumer;
+  let run;
+  if (cfg.mode === 'reader') {
+    const reader = await stream.newReader({
+      startAt: 'oldest',
+      blockMs: cfg.blockMs,
+      maxPolled: cfg.maxPolled,
+      bufferSize: cfg.bufferSize,
+    });
+    consumer = `reader:${process.pid}`;
+    run = async () => {
+      const s = reader.subscribe({ signal: stopping.signal });
+      for await (const ev of s) await report(ev, false);
+      await reader.close();
+    };
+  } else {
+    const options = {
+      startAt: 'oldest',
+      ackGracePeriodMs: cfg.graceMs,
+      blockMs: cfg.blockMs,
+      maxPolled: cfg.maxPolled,
+      bufferSize: cfg.bufferSize,
+    };
+    if (cfg.maxDeliveries) options.maxDeliveries = cfg.maxDeliveries;
+    sink = await stream.newSink(cfg.sink, options);
+    consumer = sink.consumerName;
+    if (cfg.mode === 'process') {
+      run = async () => {
+        await sink.process(
+          async (ev) => {
+            const t = workTime();
+            if (t > 0) await sleep(t);
+            const poison = cfg.poisonName !== undefined && ev.eventName === cfg.poisonName;
+            const flaky = cfg.failEvery > 0 && ev.deliveryCount === 1 && seqOf(ev.payload) % cfg.failEvery === 0;
+            await report(ev, poison || flaky);
+            if (poison) throw new Error('poison event');
+            if (flaky) throw new Error('first delivery fails');
+            // Time between the report and the ack, where a kill makes a duplicate.
+            const a = ackDelay();
+            if (a > 0) await sleep(a);
+          },
+          { concurrency: cfg.concurrency, signal: stopping.signal },
+        );
+        await sink.close();
+      };
+    } else {
+      run = async () => {
+        sub = sink.subscribe({ signal: stopping.signal });
+        for await (const ev of sub) {
+          sizeMax = Math.max(sizeMax, sub.size);
+          const t = workTime();
+          if (t > 0) await sleep(t);
+          await report(ev, false);
+          ev.ack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: ack failed'));
+        }
+        await sink.close();
+      };
+    }
+  }
+  rssBaseline = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    if (sub) sizeMax = Math.max(sizeMax, sub.size);
+    void stats(false);
+  }, 200);
+  const sampler = cfg.sample
+    ? setInterval(() => {
+        if (sub) sizeMax = Math.max(sizeMax, sub.size);
+        rssMax = Math.max(rssMax, process.memoryUsage().rss);
+      }, 5)
+    : undefined;
+  await send({ t: 'ready', consumer, rss: rssBaseline });
+  await run();
+  clearInterval(timer);
+  clearInterval(sampler);
+  await stats(true);
+  client.close();
+  process.exit(0);
+}
+
+main().catch(fatal);
