@@ -1,0 +1,92 @@
+/**
+ * The two Redis clients, as the benchmarks use them: the user's client handed
+ * to `new Stream`, plus each client's fastest raw command paths for the
+ * baselines. Bulk strings come back as Buffers, as they do for the library.
+ */
+import { Redis } from 'ioredis';
+import { createClient, RESP_TYPES } from 'redis';
+
+export type ClientKind = 'ioredis' | 'node-redis';
+export const CLIENT_KINDS: readonly ClientKind[] = ['ioredis', 'node-redis'];
+
+export type Arg = string | Buffer;
+export type Command = readonly Arg[];
+
+export interface BenchClient {
+  readonly kind: ClientKind;
+  /** The client handed to `new Stream`. */
+  readonly redis: object;
+  /** One command; bulk strings are Buffers. */
+  send(args: Command): Promise<unknown>;
+  /** The client's explicit pipeline: ioredis `pipeline().exec()`, node-redis `multi().execAsPipeline()`. */
+  pipeline(commands: readonly Command[]): Promise<void>;
+  /** Every command sent at once, each with its own promise (the client batches the writes). */
+  concurrent(commands: readonly Command[]): Promise<void>;
+  close(): void;
+}
+
+type NodeRedis = ReturnType<typeof createClient>;
+
+const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
+
+function connectIoRedis(url: string, name: string): Promise<BenchClient> {
+  const redis = new Redis(url, { lazyConnect: true, connectionName: name, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  return redis.connect().then(() => ({
+    kind: 'ioredis',
+    redis,
+    send: (args) => redis.callBuffer(...splitCommand(args)),
+    pipeline: async (commands) => {
+      const p = redis.pipeline();
+      for (const c of commands) p.callBuffer(...splitCommand(c));
+      const results = (await p.exec()) ?? [];
+      for (const [err] of results) if (err) throw err;
+    },
+    concurrent: async (commands) => {
+      await Promise.all(commands.map((c) => redis.callBuffer(...splitCommand(c))));
+    },
+    close: () => redis.disconnect(),
+  }));
+}
+
+function connectNodeRedis(url: string, name: string, role: ConnectionRole): Promise<BenchClient> {
+  // node-redis gives every command a 5 s timeout by default; a connection for
+  // blocking reads goes without, as the library's own read connections do.
+  const redis: NodeRedis = createClient(
+    role === 'reader' ? { url, name, commandOptions: { timeout: undefined } } : { url, name },
+  );
+  redis.on('error', () => {});
+  return redis.connect().then(() => ({
+    kind: 'node-redis',
+    redis,
+    send: (args) => redis.sendCommand(args, BUFFERS),
+    pipeline: async (commands) => {
+      const multi = redis.multi();
+      for (const c of commands) multi.addCommand([...c]);
+      await multi.execAsPipeline();
+    },
+    concurrent: async (commands) => {
+      await Promise.all(commands.map((c) => redis.sendCommand(c, BUFFERS)));
+    },
+    close: () => redis.destroy(),
+  }));
+}
+
+function splitCommand(args: Command): [string, ...Arg[]] {
+  const [cmd, ...rest] = args;
+  if (cmd === undefined) throw new Error('empty command');
+  return [String(cmd), ...rest];
+}
+
+/** `user`: a client as a user creates it; `reader`: a dedicated connection for blocking reads. */
+export type ConnectionRole = 'user' | 'reader';
+
+/** A new connection of the given kind (each call opens one). */
+export function connectClient(
+  kind: ClientKind,
+  url: string,
+  name = `bench:${kind}`,
+  role: ConnectionRole = 'user',
+): Promise<BenchClient> {
+  return kind === 'ioredis' ? connectIoRedis(url, name) : connectNodeRedis(url, name, role);
+}

@@ -1,0 +1,104 @@
+/** Command-line options of `npm run bench`. */
+import { parseArgs } from 'node:util';
+import { CLIENT_KINDS, type ClientKind } from './clients.js';
+
+export const CASE_NAMES = ['publish', 'publish-one', 'sink', 'reader', 'e2e', 'latency', 'peer', 'memory', 'ceiling'] as const;
+export type CaseName = (typeof CASE_NAMES)[number];
+
+export type OutputFormat = 'table' | 'json' | 'markdown';
+
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly format: OutputFormat;
+  /** Render this saved `--json` report instead of running. */
+  readonly from: string | undefined;
+  /** Also write the report as JSON to this file. */
+  readonly out: string | undefined;
+  /** Events per throughput case. */
+  readonly events: number;
+  /** Timed runs per measurement (the median is reported). */
+  readonly runs: number;
+  /** Events of the untimed run that warms up each side of a case first. */
+  readonly warmupEvents: number;
+  /** Events of the one-at-a-time publish case. */
+  readonly oneAtATimeEvents: number;
+  /** Events of the latency case, sent at `latencyRate`. */
+  readonly latencyEvents: number;
+  readonly latencyRate: number;
+  /** Events that pass through a sink in the memory case. */
+  readonly memoryEvents: number;
+  /** Events of the BullMQ comparison (both sides). */
+  readonly peerEvents: number;
+  /** Requests of each redis-benchmark ceiling run. */
+  readonly ceilingRequests: number;
+  /** Outstanding promises / pipelined commands per window. */
+  readonly window: number;
+  readonly payloadBytes: number;
+  readonly clients: readonly ClientKind[];
+  readonly cases: readonly CaseName[];
+}
+
+const USAGE = `usage: npm run bench -- [--quick] [--json | --markdown] [--out report.json] [--events N] [--runs N]
+                        [--clients ioredis,node-redis] [--cases ${CASE_NAMES.join(',')}]
+       npm run bench -- --from saved.json [--markdown]   (render a saved --json report)`;
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer\n${USAGE}`);
+  return n;
+}
+
+function list<T extends string>(name: string, value: string | undefined, all: readonly T[]): readonly T[] {
+  if (value === undefined) return all;
+  const items = value.split(',').filter((s) => s.length > 0);
+  for (const item of items) {
+    if (!(all as readonly string[]).includes(item)) throw new Error(`--${name}: unknown '${item}'\n${USAGE}`);
+  }
+  return all.filter((a) => items.includes(a));
+}
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      markdown: { type: 'boolean', default: false },
+      events: { type: 'string' },
+      runs: { type: 'string' },
+      clients: { type: 'string' },
+      cases: { type: 'string' },
+      from: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (values.json && values.markdown) throw new Error(`--json and --markdown exclude each other\n${USAGE}`);
+  const quick = values.quick === true;
+  const events = positive('events', values.events, quick ? 20_000 : 100_000);
+  return {
+    quick,
+    format: values.json ? 'json' : values.markdown ? 'markdown' : 'table',
+    from: values.from,
+    out: values.out,
+    events,
+    runs: positive('runs', values.runs, 3),
+    warmupEvents: Math.min(events, quick ? 5_000 : 10_000),
+    oneAtATimeEvents: Math.min(events, quick ? 2_000 : 5_000),
+    latencyEvents: quick ? 2_500 : 25_000,
+    latencyRate: 5_000,
+    memoryEvents: quick ? 100_000 : 1_000_000,
+    peerEvents: quick ? Math.min(events, 5_000) : events,
+    ceilingRequests: quick ? 50_000 : 200_000,
+    window: 1000,
+    payloadBytes: 100,
+    clients: list('clients', values.clients, CLIENT_KINDS),
+    cases: list('cases', values.cases, CASE_NAMES),
+  };
+}

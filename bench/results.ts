@@ -1,0 +1,86 @@
+/** What the benchmark cases measure, as printed and as written with `--json`. */
+import type { ClientKind } from './clients.js';
+import type { Machine } from './machine.js';
+import type { Summary } from './stats.js';
+
+export type ThroughputCase = 'publish' | 'publish-one' | 'sink' | 'reader' | 'e2e' | 'peer-publish' | 'peer-process';
+
+/** Events per second of the library and of its baseline, measured alternately in the same run. */
+export interface ThroughputResult {
+  readonly type: 'throughput';
+  readonly client: ClientKind;
+  readonly case: ThroughputCase;
+  readonly title: string;
+  readonly baselineName: string;
+  readonly events: number;
+  readonly library: Summary;
+  readonly baseline: Summary;
+  /** library median / baseline median */
+  readonly ratio: number;
+}
+
+export interface LatencySummary {
+  readonly p50: Summary;
+  readonly p99: Summary;
+  readonly p999: Summary;
+}
+
+/** Milliseconds from `add` to the handler at a steady rate. */
+export interface LatencyResult {
+  readonly type: 'latency';
+  readonly client: ClientKind;
+  readonly rate: number;
+  readonly events: number;
+  readonly library: LatencySummary;
+  readonly baseline: LatencySummary;
+  /** library p99 median / baseline p99 median */
+  readonly p99Ratio: number;
+}
+
+/** Memory of a consumer process while events pass through it, in MB. */
+export interface MemoryReport {
+  readonly events: number;
+  readonly elapsedMs: number;
+  /** After warm-up (the first 10% of events) and a full GC. */
+  readonly rssBase: number;
+  readonly rssPeak: number;
+  /** After the last event and a full GC. */
+  readonly rssEnd: number;
+  readonly heapBase: number;
+  readonly heapPeak: number;
+  readonly heapEnd: number;
+}
+
+export interface MemoryResult {
+  readonly type: 'memory';
+  readonly client: ClientKind;
+  readonly events: number;
+  readonly library: MemoryReport;
+  readonly baseline: MemoryReport;
+}
+
+export type CaseResult = ThroughputResult | LatencyResult | MemoryResult;
+
+/** `redis-benchmark` pipelined XADD: what the server alone can take. */
+export interface CeilingResult {
+  readonly command: string;
+  readonly requestsPerSecond: Summary;
+}
+
+export interface Target {
+  readonly client: ClientKind;
+  readonly name: string;
+  /** What was measured, e.g. a ratio or MB. */
+  readonly value: number;
+  readonly goal: string;
+  readonly pass: boolean;
+}
+
+export interface BenchReport {
+  readonly machine: Machine;
+  readonly settings: Record<string, number | boolean | string>;
+  readonly durationMs: number;
+  readonly ceiling: CeilingResult | undefined;
+  readonly results: readonly CaseResult[];
+  readonly targets: readonly Target[];
+}

@@ -1,0 +1,67 @@
+/** The performance targets of the library, checked against one run's results. */
+import type { CaseResult, MemoryReport, Target, ThroughputCase } from './results.js';
+
+interface RatioGoal {
+  readonly name: string;
+  readonly min: number;
+}
+
+/** Minimum library / baseline ratios. */
+const RATIO_GOALS: Partial<Record<ThroughputCase, RatioGoal>> = {
+  publish: { name: 'publish vs raw pipelined XADD', min: 0.9 },
+  sink: { name: 'sink consume vs raw XREADGROUP + XACK', min: 0.85 },
+  reader: { name: 'reader consume vs raw XREAD', min: 0.9 },
+  e2e: { name: 'end to end vs raw producer + consumer', min: 0.85 },
+  'peer-publish': { name: 'publish vs BullMQ Queue.add', min: 5 },
+  'peer-process': { name: 'processing vs BullMQ Worker', min: 10 },
+};
+
+/** Library p99 latency at most this many times the raw p99. */
+const MAX_P99_RATIO = 1.3;
+/** RSS growth allowed while 1M events pass through a sink. */
+const MAX_RSS_GROWTH_MB = 50;
+
+/**
+ * RSS growth of a consumer: its size after the last event, less its size
+ * after warm-up, both after a full GC. What a leak would add; the peak (in the
+ * report) also counts garbage not yet collected.
+ */
+export function rssGrowth(m: MemoryReport): number {
+  return m.rssEnd - m.rssBase;
+}
+
+export function evaluateTargets(results: readonly CaseResult[]): Target[] {
+  const targets: Target[] = [];
+  for (const r of results) {
+    if (r.type === 'throughput') {
+      const goal = RATIO_GOALS[r.case];
+      if (goal) {
+        targets.push({
+          client: r.client,
+          name: goal.name,
+          value: r.ratio,
+          goal: `>= ${goal.min} x`,
+          pass: r.ratio >= goal.min,
+        });
+      }
+    } else if (r.type === 'latency') {
+      targets.push({
+        client: r.client,
+        name: `p99 latency at ${r.rate} events/s vs raw`,
+        value: r.p99Ratio,
+        goal: `<= ${MAX_P99_RATIO} x`,
+        pass: r.p99Ratio <= MAX_P99_RATIO,
+      });
+    } else {
+      const growth = rssGrowth(r.library);
+      targets.push({
+        client: r.client,
+        name: `sink RSS growth over ${r.events.toLocaleString('en-US')} events (MB)`,
+        value: growth,
+        goal: `< ${MAX_RSS_GROWTH_MB} MB${r.events < 1_000_000 ? ' (goal set for 1M events)' : ''}`,
+        pass: growth < MAX_RSS_GROWTH_MB,
+      });
+    }
+  }
+  return targets;
+}
