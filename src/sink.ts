@@ -498,6 +498,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
     let read = 0;
+    let full = false;
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
       const r = (checked[i] ?? []) as unknown[];
@@ -511,6 +512,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
           this.#logger.warn({ stream: s.stream.name, count: skipped }, 'events trimmed before this sink read them');
         }
         read += batch.length;
+        if (batch.length >= this.#settings.maxPolled) full = true;
         // Removed while the read was in flight: left pending for the group.
         if (this.#streams.get(s.stream.key) === s)
           this.#deliver(
@@ -529,7 +531,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       }
     }
     if (got && !got.ok && read === 0 && !checked.some((r) => str((r as unknown[])[0]) !== 'ok')) throw got.error;
-    if (read === 0) this.#idle.add(group);
+    // A short batch drained the streams: wait for news instead of reading
+    // again (the wait returns at once if something arrived meanwhile).
+    if (!full) this.#idle.add(group);
     else this.#idle.delete(group);
   }
 

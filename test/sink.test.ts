@@ -19,41 +19,18 @@ import {
   connect,
   nextWithin,
   recordingLogger,
+  stays,
   type TestClient,
   take,
   uniqueName,
   waitFor,
+  within,
 } from './support/clients.js';
 
 /** Short grace and block so the suite stays fast; waits are conditions with generous timeouts. */
 const GRACE = 300;
 const BLOCK = 100;
 const WAIT = { timeout: 8000 };
-
-/** Polls `cond` for `ms` and fails as soon as it is false: to show that something does not happen. */
-async function stays(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (!(await cond())) throw new Error(`no longer true: ${what}`);
-    if (Date.now() >= deadline) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Rejects when `p` has not settled after `ms`, so a hang fails the test instead of timing it out. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        t = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(t);
-  }
-}
 
 /** Pulls events into an array in the background until the subscription ends. */
 function collect(sub: AsyncIterable<SinkEvent>, into: SinkEvent[], ack: boolean): Promise<void> {

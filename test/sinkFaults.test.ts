@@ -5,35 +5,22 @@
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { type Logger, type Sink, type SinkEvent, type SinkOptions, Stream, type StreamOptions } from '../src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, recordingLogger, take, uniqueName, waitFor } from './support/clients.js';
+import {
+  CLIENT_KINDS,
+  type ClientKind,
+  connect,
+  recordingLogger,
+  stays,
+  take,
+  uniqueName,
+  waitFor,
+  within,
+} from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
 const GRACE = 200;
 const BLOCK = 100;
 const WAIT = { timeout: 8000 };
-
-async function stays(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (!(await cond())) throw new Error(`no longer true: ${what}`);
-    if (Date.now() >= deadline) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        t = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(t);
-  }
-}
 
 function rec(reply: unknown): Record<string, unknown> {
   if (reply instanceof Map) return Object.fromEntries(reply);

@@ -17,7 +17,7 @@ export const INSTALL_HINT =
   'or use an existing server with --redis redis://host:6379 or REDIS_URL';
 
 /** A free TCP port on 127.0.0.1 (the OS picks it). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

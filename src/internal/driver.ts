@@ -131,7 +131,9 @@ class IoRedisDriver implements Driver {
       logger,
       {
         send: (args) => ioCall(dup, args),
-        transaction: (cmds) => ioBatch(dup.multi(), cmds),
+        // Raw MULTI/EXEC on this connection (nothing else uses it) costs half of
+        // ioredis' multi() per read; a cluster needs multi() to route it.
+        transaction: (cmds) => (this.isCluster ? ioBatch(dup.multi(), cmds) : rawTransaction((args) => ioCall(dup, args), cmds)),
         connect: () => dup.connect(),
         close: () => dup.disconnect(false),
         on: (ev, fn) => dup.on(ev, fn),
@@ -233,19 +235,13 @@ class NodeRedisDriver implements Driver {
           // On a cluster, commands are routed one by one (a MULTI could end
           // up elsewhere than its commands): use the key's node connection.
           const target = cluster && key !== undefined ? await dup.getNodeClientForKey(key) : dup;
-          const send = (args: readonly Arg[]) => target.sendCommand(args.map(toNodeArg), OWN_OPTIONS);
-          const queued = [send(['MULTI']), ...cmds.map(send)];
-          const exec = send(['EXEC']);
-          const settled = await Promise.allSettled([...queued, exec]);
-          const failed = settled.find((r) => r.status === 'rejected');
-          if (failed) {
+          try {
+            return await rawTransaction((args) => target.sendCommand(args.map(toNodeArg), OWN_OPTIONS), cmds);
+          } catch (err) {
             // A moved slot: a routed command lets the cluster client learn the new owner before the retry.
             if (cluster && key !== undefined) await dup.sendCommand(key, true, ['TYPE', key], OWN_OPTIONS).catch(() => undefined);
-            throw (failed as PromiseRejectedResult).reason;
+            throw err;
           }
-          const replies = (settled[settled.length - 1] as PromiseFulfilledResult<unknown>).value;
-          if (!Array.isArray(replies)) throw new Error('transaction aborted');
-          return replies.map((r: unknown) => (r instanceof Error ? { ok: false, error: r } : { ok: true, value: r }));
         },
         connect: async () => {
           await dup.connect();
@@ -272,6 +268,24 @@ async function ioBatch(batch: IoRedisBatch, cmds: ReadonlyArray<readonly Arg[]>)
   const results = await batch.exec();
   if (!results) throw new Error('transaction aborted');
   return results.map(([error, value]) => (error ? { ok: false, error } : { ok: true, value }));
+}
+
+/**
+ * MULTI, the commands and EXEC, queued in one tick on a connection nothing
+ * else writes to, so they stay together. Per-command errors come back inside
+ * EXEC's reply.
+ */
+async function rawTransaction(
+  send: (args: readonly Arg[]) => Promise<unknown>,
+  cmds: ReadonlyArray<readonly Arg[]>,
+): Promise<Outcome[]> {
+  const sent = [send(['MULTI']), ...cmds.map(send), send(['EXEC'])];
+  const settled = await Promise.allSettled(sent);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const replies = (settled[settled.length - 1] as PromiseFulfilledResult<unknown>).value;
+  if (!Array.isArray(replies)) throw new Error('transaction aborted');
+  return replies.map((r: unknown) => (r instanceof Error ? { ok: false, error: r } : { ok: true, value: r }));
 }
 
 /** node-redis rejects a whole pipeline when one command fails; its error carries every reply. */

@@ -128,6 +128,31 @@ export async function nextWithin<T>(it: AsyncIterator<T>, ms: number): Promise<I
   return r;
 }
 
+/** Polls `cond` for `ms` and fails as soon as it is false: to show that something does not happen. */
+export async function stays(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (!(await cond())) throw new Error(`no longer true: ${what}`);
+    if (Date.now() >= deadline) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Rejects when `p` has not settled after `ms`, so a hang fails the test instead of timing it out. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        t = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 /** A logger that records lines, for asserting what was logged. */
 export function recordingLogger() {
   const lines: Array<{ level: string; obj: object; msg: string | undefined }> = [];
