@@ -80,6 +80,7 @@ export class SinkEvent extends Event {
     this.#owner = owner;
   }
 
+  /** Name of the sink that delivered the event. */
   override get sinkName(): string {
     return this.#sinkName;
   }

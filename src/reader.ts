@@ -148,6 +148,7 @@ export class Reader implements AsyncIterable<Event> {
     return this.#closed;
   }
 
+  /** `await using reader = ...` closes it. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

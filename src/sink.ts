@@ -434,6 +434,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     return this.#closed;
   }
 
+  /** `await using sink = ...` closes it. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -91,6 +91,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     }
   }
 
+  /** The next event; waits while the buffer is empty; done once the subscription ended. */
   next(): Promise<IteratorResult<T>> {
     this.#lastActivity = Date.now();
     if (this.size > 0) {
@@ -117,6 +118,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     return Promise.resolve({ value: undefined, done: true });
   }
 
+  /** A subscription is its own iterator. */
   [Symbol.asyncIterator](): this {
     return this;
   }
