@@ -3,13 +3,13 @@
  * `XRANGE`), in RESP2 (flat `[key, value, ...]` arrays) or RESP3 (maps).
  */
 
-/** A reply value as a string ('' for null). */
-export function text(v: unknown): string {
-  if (typeof v === 'string') return v;
-  if (Buffer.isBuffer(v)) return v.toString('utf8');
-  if (v === null || v === undefined) return '';
-  return String(v);
-}
+import { mapRecord, str } from '../internal/replies.js';
+
+/** A reply value as a string ('' for null): the library's own decoding. */
+export const text = str;
+
+/** A map reply in any of its shapes as a record: the library's own parsing. */
+export const record = mapRecord;
 
 /** A reply value as a number (NaN when it is not one). */
 export function num(v: unknown): number {
@@ -22,22 +22,6 @@ export function num(v: unknown): number {
 export function optionalNum(v: unknown): number | undefined {
   const n = num(v);
   return Number.isNaN(n) ? undefined : n;
-}
-
-/** A map reply in any of its shapes as a record. */
-export function record(reply: unknown): Record<string, unknown> {
-  if (reply instanceof Map) return Object.fromEntries([...reply.entries()].map(([k, v]) => [text(k), v]));
-  if (Array.isArray(reply)) {
-    const out: Record<string, unknown> = {};
-    if (reply.length > 0 && Array.isArray(reply[0])) {
-      for (const pair of reply as unknown[][]) out[text(pair[0])] = pair[1];
-      return out;
-    }
-    for (let i = 0; i + 1 < reply.length; i += 2) out[text(reply[i])] = reply[i + 1];
-    return out;
-  }
-  if (typeof reply === 'object' && reply !== null) return { ...(reply as Record<string, unknown>) };
-  return {};
 }
 
 /** A list reply as an array (empty for anything else). */
