@@ -1,84 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ClosedError, InvalidArgumentError, PulseError } from './errors.js';
+import { ClosedError, PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
-import { Backoff, sleep } from './internal/backoff.js';
 import type { Outcome } from './internal/batcher.js';
 import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
-import { type SinkKeys, sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
+import { sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
+import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
-import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
-import { buf, entries, eventInit, type RawEntry, str, streamEntries } from './internal/replies.js';
-import {
-  checkTrimmed,
-  claim,
-  createGroup,
-  keepAlive,
-  lease,
-  leave,
-  recreateGroup,
-  removeStale,
-  touch,
-} from './internal/scripts.js';
+import { eventInit, type RawEntry, str, streamEntries } from './internal/replies.js';
+import { checkTrimmed, createGroup, leave, recreateGroup, touch } from './internal/scripts.js';
+import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
+import { type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart, type ResolvedStart } from './internal/start.js';
-import { checkBool, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
+import { checkInt, checkName } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
 import { checkSameClient } from './reader.js';
 import type { Stream } from './stream.js';
 import { Fanout, type Subscription } from './subscription.js';
 
-/** What one sink instance has seen since it was created. */
-export interface SinkCounters {
-  /** Events read for the first time and handed to subscribers. */
-  delivered: number;
-  /** Events delivered again after the grace period or a nack. */
-  redelivered: number;
-  /** Events acknowledged through this instance. */
-  acked: number;
-  /** Events this instance moved to the dead-letter stream. */
-  deadLettered: number;
-  /** Events trimmed or deleted before they were acked, found by this instance. */
-  lost: number;
-  /** Events the sink's `topic` or `filter` rejected (and acked). */
-  filtered: number;
-}
-
-interface SinkStream {
-  readonly stream: Stream;
-  readonly keys: SinkKeys;
-  readonly registry: string;
-  readonly deadKey: string;
-  readonly deadName: string;
-  /** False while the group is missing and the stream key is gone (NOGROUP). */
-  ready: boolean;
-  /** The group's last-delivered ID as of our last read: where a blocking wait for new entries starts. */
-  lastDelivered: string | undefined;
-  leaseHeld: boolean;
-}
-
-interface SinkSettings extends ReadSettings {
-  readonly noAck: boolean;
-  readonly graceMs: number;
-  readonly maxDeliveries: number | undefined;
-  readonly deadLetterStream: string | undefined;
-}
-
-function sinkSettings(options: SinkOptions): SinkSettings {
-  const deadLetterStream =
-    options.deadLetterStream === undefined ? undefined : checkName('deadLetterStream', options.deadLetterStream);
-  return {
-    ...readSettings(options),
-    noAck: checkBool('noAck', options.noAck, false),
-    graceMs: checkInt('ackGracePeriodMs', options.ackGracePeriodMs, 20000, 1),
-    maxDeliveries: checkOptionalInt('maxDeliveries', options.maxDeliveries, 1),
-    deadLetterStream,
-  };
-}
-
-const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+export type { SinkCounters };
 
 function consumerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
@@ -115,11 +58,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
   readonly #logger: Logger;
-  readonly #bg = new AbortController();
-  readonly #bgLoops: Promise<void>[] = [];
   readonly #counters: SinkCounters = { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0 };
-  readonly #keepAliveMs: number;
-  readonly #reclaimMs: number;
+  #maintenance: SinkMaintenance | undefined;
   #pendingAcks = new Map<string, string[]>();
   #ackFlush: Promise<void> | undefined;
   #closed = false;
@@ -134,8 +74,6 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#settings = settings;
     this.#control = control;
     this.#logger = main.logger.child({ sink: name, consumer });
-    this.#keepAliveMs = clamp(Math.floor(settings.graceMs / 4), 10, 5000);
-    this.#reclaimMs = clamp(Math.floor(settings.graceMs / 4), 10, 500);
     this.#streams.set(main.key, this.#sinkStream(main));
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
     this.#loops = new ReadLoops<SinkEvent>(
@@ -174,7 +112,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       control.close();
       throw err;
     }
-    sink.#bgLoops.push(sink.#keepAliveLoop(), sink.#reclaimLoop());
+    sink.#maintenance = new SinkMaintenance(sink.#maintenanceHost());
     return sink;
   }
 
@@ -280,57 +218,17 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
    * `signal` aborts or the sink closes, after in-flight handlers finish.
    */
   async process(handler: (event: SinkEvent) => unknown, options?: ProcessOptions): Promise<void> {
-    if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
-    const concurrency = checkInt('concurrency', options?.concurrency, 1, 1);
-    const signal = options?.signal;
-    if (signal?.aborted) return;
-    const sub = this.subscribe(signal ? { signal } : undefined);
-    // Events whose handler is running: kept in progress by one timer for all.
-    const running = new Set<SinkEvent>();
-    const keepAlive = this.#settings.noAck
-      ? undefined
-      : setInterval(() => this.#keepInProgress(running), Math.max(5, Math.floor(this.#settings.graceMs / 3)));
-    // A slot is free once the handler returns: acks are coalesced by ack()
-    // and awaited at the end, so they never hold back the next event.
-    const acks = new Set<Promise<void>>();
-    let active = 0;
-    let wake: (() => void) | undefined;
-    const done = (): void => {
-      active--;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const run = async (ev: SinkEvent): Promise<void> => {
-      running.add(ev);
-      try {
-        await handler(ev);
-      } catch (err) {
-        this.#logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(err) }, 'handler failed: event nacked');
-        await ev.nack().catch((e: unknown) => this.#logger.warn({ id: ev.id, err: errorText(e) }, 'nack failed'));
-        return;
-      } finally {
-        running.delete(ev);
-      }
-      const ack: Promise<void> = ev
-        .ack()
-        .catch((err: unknown) =>
-          this.#logger.warn({ id: ev.id, err: errorText(err) }, 'ack failed: the event will be redelivered'),
-        )
-        .finally(() => acks.delete(ack));
-      acks.add(ack);
-    };
-    try {
-      for await (const ev of sub) {
-        active++;
-        run(ev).then(done, done);
-        while (active >= concurrency) await new Promise<void>((r) => (wake = r));
-      }
-      while (active > 0) await new Promise<void>((r) => (wake = r));
-      await Promise.all(acks);
-    } finally {
-      clearInterval(keepAlive);
-    }
+    await runProcess(
+      {
+        subscribe: (o) => this.subscribe(o),
+        logger: this.#logger,
+        graceMs: this.#settings.graceMs,
+        noAck: this.#settings.noAck,
+        keepInProgress: (running) => this.#keepInProgress(running),
+      },
+      handler,
+      options,
+    );
   }
 
   /** Resets the idle time of events whose handler is still running, one call per stream. */
@@ -347,6 +245,28 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         this.#logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
       );
     }
+  }
+
+  /** The sink as its background work sees it. */
+  #maintenanceHost(): MaintenanceHost {
+    return {
+      name: this.name,
+      consumerName: this.consumerName,
+      settings: this.#settings,
+      control: this.#control,
+      driver: this.#main.driver,
+      logger: this.#logger,
+      counters: this.#counters,
+      fanout: this.#fanout,
+      streams: () => this.#streams.values(),
+      deliver: (s, batch, redelivery) => this.#deliver(s, batch, redelivery),
+      touch: (conn, key, idleMs, ids) => this.#touch(conn, key, idleMs, ids),
+      reportGone: (key, ids, why) => this.#reportGone(key, ids, why),
+      resume: async (s) => {
+        this.#idle.delete(this.#loops.groupOf(s.stream.key));
+        await this.#loops.add(s.stream.key);
+      },
+    };
   }
 
   /**
@@ -400,12 +320,12 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#fanout.endAll();
-      this.#bg.abort();
+      const maintenance = this.#maintenance?.stop();
       await this.#loops.stop();
       // A command stuck on a stopped Redis must not hang close(): wait a
       // bounded time, then closing the control connection rejects it.
       const bounded = CLOSE_STEP_MS;
-      await within(Promise.all(this.#bgLoops), bounded);
+      await within(maintenance ?? Promise.resolve(), bounded);
       await within(this.#flushPendingAcks(), bounded);
       await Promise.all(
         [...this.#streams.values()].map(async (s) => {
@@ -598,224 +518,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#logger.error({ err: err.message }, 'sink stopped');
     this.#closed = true;
     this.#fanout.endAll(err);
-    this.#bg.abort();
-  }
-
-  /** Liveness, on its own timer and connection, never behind a slow subscriber. */
-  async #keepAliveLoop(): Promise<void> {
-    const signal = this.#bg.signal;
-    const backoff = new Backoff(100, 2000);
-    while (!signal.aborted) {
-      let delay = this.#keepAliveMs;
-      try {
-        await Promise.all(
-          [...this.#streams.values()].map((s) => evalScript(this.#control, keepAlive, [s.keys.consumers], [this.consumerName])),
-        );
-        if (backoff.failures > 0) this.#logger.info({ failures: backoff.failures }, 'keep-alive recovered');
-        backoff.reset();
-        await this.#holdBuffered();
-      } catch (err) {
-        delay = Math.max(delay, backoff.next());
-        if (!signal.aborted)
-          this.#logger.warn({ err: errorText(err), failures: backoff.failures, retryInMs: delay }, 'keep-alive failed, retrying');
-      }
-      await sleep(delay, signal);
-    }
-  }
-
-  /**
-   * Events read but still waiting in a subscription's buffer are not being
-   * worked on yet: keep their idle time at 0 so the grace period runs from
-   * hand-off, not from the read, and a slow subscriber does not cause a storm
-   * of redeliveries. Only while the subscriber keeps taking events: a stuck
-   * one lets them go to others after the grace period.
-   */
-  async #holdBuffered(): Promise<void> {
-    if (this.#settings.noAck) return;
-    const activeSince = Date.now() - this.#settings.graceMs;
-    // key -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.
-    const byStream = new Map<string, Map<string, boolean>>();
-    for (const sub of this.#fanout.subs) {
-      const active = sub.lastActivity >= activeSince;
-      for (const ev of sub.queued()) {
-        const key = streamKey(ev.streamName);
-        const ids = byStream.get(key) ?? new Map<string, boolean>();
-        byStream.set(key, ids);
-        ids.set(ev.id, active || ids.get(ev.id) === true);
-      }
-    }
-    for (const [key, ids] of byStream) {
-      for (const hold of [true, false]) {
-        const batch = [...ids].filter(([, h]) => h === hold).map(([id]) => id);
-        for (let i = 0; i < batch.length; i += 500) {
-          const gone = await this.#touch(this.#control, key, hold ? 0 : -1, batch.slice(i, i + 500));
-          if (gone.length === 0) continue;
-          // Trimmed while waiting in a buffer: taken out, so that what is
-          // handled and what is reported lost never overlap. Those a
-          // subscriber took meanwhile are its to ack (or nack, which reports them).
-          const dropped = this.#dropBuffered(key, gone);
-          if (dropped.length > 0)
-            await this.#reportGone(key, dropped, 'events trimmed or deleted while waiting for a subscriber');
-        }
-      }
-    }
-  }
-
-  /** Takes events out of every subscription buffer; returns the IDs that were in one. */
-  #dropBuffered(key: string, ids: string[]): string[] {
-    const gone = new Set(ids);
-    const dropped = new Set<string>();
-    for (const sub of this.#fanout.subs) {
-      for (const ev of sub.drop((e) => gone.has(e.id) && streamKey(e.streamName) === key)) dropped.add(ev.id);
-    }
-    return [...dropped];
-  }
-
-  /**
-   * Reclaim, dead letters, stale consumers and NOGROUP recovery, run by the
-   * one instance that holds the lease, and only while it has room for events.
-   */
-  async #reclaimLoop(): Promise<void> {
-    const signal = this.#bg.signal;
-    const leaseMs = Math.max(3 * this.#reclaimMs, 200);
-    let lastCleanup = 0;
-    const backoff = new Backoff(100, 2000);
-    while (!signal.aborted) {
-      let delay = this.#reclaimMs;
-      try {
-        const cleanup = Date.now() - lastCleanup >= this.#keepAliveMs;
-        if (cleanup) lastCleanup = Date.now();
-        for (const s of [...this.#streams.values()]) {
-          if (signal.aborted) break;
-          if (!s.ready) {
-            await this.#awaitStream(s);
-            continue;
-          }
-          await this.#reclaimStream(s, leaseMs, cleanup);
-        }
-        backoff.reset();
-      } catch (err) {
-        delay = Math.max(delay, backoff.next());
-        if (!signal.aborted)
-          this.#logger.warn({ err: errorText(err), failures: backoff.failures, retryInMs: delay }, 'reclaim failed, retrying');
-      }
-      await sleep(delay, signal);
-    }
-  }
-
-  async #awaitStream(s: SinkStream): Promise<void> {
-    const ok = Number(await evalScript(this.#control, recreateGroup, [s.stream.key], [this.name])) === 1;
-    if (!ok) return;
-    s.ready = true;
-    s.lastDelivered = undefined;
-    this.#idle.delete(this.#loops.groupOf(s.stream.key));
-    this.#logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
-    await this.#loops.add(s.stream.key);
-  }
-
-  async #reclaimStream(s: SinkStream, leaseMs: number, cleanup: boolean): Promise<void> {
-    // The lease holder cleans up stale consumers and moves dead letters even
-    // when it has no room; every instance with room also claims idle events
-    // (the claim script is atomic, so two claimers never take the same event).
-    s.leaseHeld = Number(await evalScript(this.#control, lease, [s.keys.lease], [this.consumerName, leaseMs, '0'])) === 1;
-    if (s.leaseHeld && cleanup) {
-      const removed = (await evalScript(
-        this.#control,
-        removeStale,
-        [s.stream.key, s.keys.consumers],
-        [this.name, this.consumerName, 2 * this.#settings.graceMs],
-      )) as unknown[];
-      if (removed.length > 0)
-        this.#logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
-    }
-    if (this.#settings.noAck) return;
-    // Orphaned events compete with new ones for buffer room: the read loop
-    // only reads while a buffer holds fewer than bufferSize, so claiming up to
-    // the hard bound bufferSize + maxPolled lets them in even when every
-    // consumer is saturated, and the bound still holds.
-    const { bufferSize, maxPolled } = this.#settings;
-    const room = Math.min(maxPolled, 1000, this.#fanout.room(bufferSize + maxPolled));
-    if (room === 0 && !s.leaseHeld) return;
-    const inline = !this.#main.driver.isCluster || s.deadKey === s.stream.key;
-    let reply: unknown[];
-    try {
-      reply = (await evalScript(
-        this.#control,
-        claim,
-        [s.stream.key, inline ? s.deadKey : s.stream.key],
-        [
-          this.name,
-          this.consumerName,
-          this.#settings.graceMs,
-          Math.min(this.#settings.maxPolled, 1000),
-          this.#settings.maxDeliveries ?? 0,
-          inline ? '1' : '0',
-          this.name,
-          s.stream.name,
-          room,
-        ],
-      )) as unknown[];
-    } catch (err) {
-      if (isReplyError(err, 'NOGROUP')) return; // the read loop recovers the group
-      throw err;
-    }
-    const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
-    if (lost.length > 0) {
-      this.#dropBuffered(s.stream.key, lost.map(str));
-      this.#counters.lost += lost.length;
-      this.#logger.warn({ stream: s.stream.name, ids: lost.map(str) }, 'events trimmed or deleted before they were acked');
-    }
-    if (dead.length > 0) {
-      this.#counters.deadLettered += dead.length;
-      this.#logger.warn(
-        { stream: s.stream.name, ids: dead.map(str), deadLetterStream: s.deadName },
-        'events dead-lettered after max deliveries',
-      );
-    }
-    if (toMove.length > 0) await this.#moveDeadLetters(s, toMove);
-    if (claimed.length > 0) {
-      const batch = claimed.map((c) => {
-        const [id, fields, count] = c as [unknown, unknown, unknown];
-        return [[str(id), Array.isArray(fields) ? fields.map(buf) : []] as RawEntry, Number(count)] as const;
-      });
-      this.#deliver(s, batch, true);
-    }
-  }
-
-  /** Cluster: the dead-letter stream may live on another node. Add first, then ack: never in neither. */
-  async #moveDeadLetters(s: SinkStream, toMove: unknown[]): Promise<void> {
-    const driver = this.#main.driver;
-    for (const m of toMove) {
-      const [rawId, n] = m as [unknown, unknown];
-      const id = str(rawId);
-      const found = entries(await driver.send(['XRANGE', s.stream.key, id, id], s.stream.key));
-      const entry = found[0];
-      if (entry) {
-        await driver.send(
-          [
-            'XADD',
-            s.deadKey,
-            '*',
-            ...entry[1],
-            'source_stream',
-            s.stream.name,
-            'source_sink',
-            this.name,
-            'source_id',
-            id,
-            'deliveries',
-            String(n),
-            'reason',
-            'max deliveries reached',
-          ],
-          s.deadKey,
-        );
-        this.#counters.deadLettered++;
-      } else {
-        this.#counters.lost++;
-      }
-      await driver.send(['XACK', s.stream.key, this.name, id], s.stream.key);
-    }
+    void this.#maintenance?.stop();
   }
 }
 

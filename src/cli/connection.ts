@@ -2,12 +2,16 @@
  * Where the command-line program finds Redis: `--redis <url>`, else
  * `REDIS_URL`, else a throwaway embedded `redis-server`. The program's own
  * ioredis clients fail fast instead of retrying, so an unreachable server is
- * an error within about two seconds, never a hang.
+ * an error within about two seconds, never a hang. A node of a Redis Cluster
+ * (`INFO cluster` says `cluster_enabled:1`, or `--cluster`) gets an ioredis
+ * `Cluster` client instead of a plain one.
  */
-import { Redis } from 'ioredis';
+import { type CliRedis, clusterEnabled, connectClient, connectClusterClient } from './clients.js';
 import { EmbeddedRedis } from './embeddedRedis.js';
-import { CliError, errorMessage } from './errors.js';
+import { CliError } from './errors.js';
 import { onCleanup, onExit } from './lifecycle.js';
+
+export { displayUrl } from './clients.js';
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -17,24 +21,22 @@ export interface GlobalOptions {
   readonly json?: boolean;
   /** False with `--no-color`. */
   readonly color?: boolean;
+  /** `--cluster`: the URL is a node of a Redis Cluster, without asking it. */
+  readonly cluster?: boolean;
 }
 
 /** A connected Redis, with what it takes to open more clients to it. */
 export interface RedisTarget {
-  /** The program's main client. */
-  readonly client: Redis;
+  /** The program's main client: an ioredis `Cluster` when {@link RedisTarget.cluster}. */
+  readonly client: CliRedis;
   readonly url: string;
+  /** True when the URL is a node of a Redis Cluster. */
+  readonly cluster: boolean;
   /** True when the program started the server itself (it is gone when the program exits). */
   readonly embedded: boolean;
   /** Opens (and registers for cleanup) another client to the same server. */
-  newClient(name: string): Promise<Redis>;
+  newClient(name: string): Promise<CliRedis>;
 }
-
-const CONNECT_TIMEOUT_MS = 2000;
-/** Connect plus the first answer. */
-const HANDSHAKE_TIMEOUT_MS = 3000;
-// Longer than any blocking read the program runs (5 s), so reads are never cut short.
-const COMMAND_TIMEOUT_MS = 15_000;
 
 function checkUrl(url: string): string {
   let parsed: URL;
@@ -49,56 +51,6 @@ function checkUrl(url: string): string {
   return url;
 }
 
-/** A URL without its password, for messages. */
-export function displayUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
-
-/**
- * Connects a new ioredis client that fails fast: connect timeout ~2 s, one
- * attempt per command, no reconnection. Registers its disconnection as a cleanup.
- * @throws CliError when the server cannot be reached.
- */
-export async function connectClient(url: string, name: string): Promise<Redis> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: CONNECT_TIMEOUT_MS,
-    commandTimeout: COMMAND_TIMEOUT_MS,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-    connectionName: name,
-  });
-  // Errors surface through the rejected commands; an unhandled 'error' event would print a stack.
-  let cause: unknown;
-  client.on('error', (err: unknown) => {
-    cause ??= err;
-  });
-  const unregister = onCleanup(() => client.disconnect());
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    // connectTimeout covers the TCP connect only: a server that accepts but never answers is caught here.
-    const answered = client.connect().then(() => client.ping());
-    const silent = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${HANDSHAKE_TIMEOUT_MS / 1000} s`)), HANDSHAKE_TIMEOUT_MS);
-    });
-    answered.catch(() => {});
-    await Promise.race([answered, silent]);
-  } catch (err) {
-    unregister();
-    client.disconnect();
-    throw new CliError(`cannot connect to Redis at ${displayUrl(url)}: ${errorMessage(cause ?? err)}`);
-  } finally {
-    clearTimeout(timer);
-  }
-  return client;
-}
-
 /**
  * Connects to the server the user named, or starts an embedded one. `announce`
  * receives a note (for stderr) when the embedded server is used.
@@ -107,6 +59,9 @@ export async function openTarget(options: GlobalOptions, announce: (note: string
   const fromEnv = process.env.REDIS_URL;
   let url: string;
   let embedded = false;
+  if (options.cluster === true && options.redis === undefined && (fromEnv === undefined || fromEnv === '')) {
+    throw new CliError('--cluster needs the URL of a cluster node: pass --redis redis://host:port or set REDIS_URL', 2);
+  }
   if (options.redis !== undefined) url = checkUrl(options.redis);
   else if (fromEnv !== undefined && fromEnv !== '') url = checkUrl(fromEnv);
   else {
@@ -120,6 +75,13 @@ export async function openTarget(options: GlobalOptions, announce: (note: string
         'pass --redis redis://host:6379 or set REDIS_URL to use your own server',
     );
   }
-  const client = await connectClient(url, 'pulse-cli');
-  return { client, url, embedded, newClient: (name) => connectClient(url, name) };
+  if (options.cluster !== true) {
+    const client = await connectClient(url, 'pulse-cli');
+    if (embedded || !(await clusterEnabled(client))) {
+      return { client, url, embedded, cluster: false, newClient: (name) => connectClient(url, name) };
+    }
+    client.disconnect();
+  }
+  const client = await connectClusterClient(url, 'pulse-cli');
+  return { client, url, embedded, cluster: true, newClient: (name) => connectClusterClient(url, name) };
 }

@@ -4,7 +4,7 @@
  * would), and which can be killed abruptly: it stops handling and acking,
  * and its sink is closed without acking what it holds.
  */
-import type { Redis } from 'ioredis';
+import type { CliRedis } from './clients.js';
 import { type Sink, type SinkCounters, type SinkEvent, Stream } from '../index.js';
 import type { RedisTarget } from './connection.js';
 
@@ -37,7 +37,7 @@ export class DemoConsumer {
 
   private constructor(
     label: string,
-    private readonly client: Redis,
+    private readonly client: CliRedis,
     private readonly sink: Sink,
   ) {
     this.label = label;

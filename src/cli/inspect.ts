@@ -2,10 +2,13 @@
  * What the inspection commands read from Redis about pulse streams: the
  * streams (`SCAN ... TYPE stream`, `XINFO STREAM`), their sinks (consumer
  * groups: `XINFO GROUPS/CONSUMERS`, plus the library's keep-alive records)
- * and the pending entries of a sink (`XPENDING`).
+ * and the pending entries of a sink (`XPENDING`). On a Redis Cluster the
+ * listing scans every master; every other command names its key, so the
+ * cluster client routes it to the key's master.
  */
 import type { Redis } from 'ioredis';
 import { sinkKeys, streamKey } from '../internal/keys.js';
+import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
 import { idTime } from './format.js';
 import { list, num, optionalNum, record, text } from './replies.js';
@@ -78,7 +81,7 @@ const isoOfId = (id: string | null): string | null => (id === null ? null : new 
  * Checks that `pulse:stream:<name>` is a stream.
  * @throws CliError naming what is there instead.
  */
-export async function requireStream(client: Redis, name: string): Promise<string> {
+export async function requireStream(client: CliRedis, name: string): Promise<string> {
   const key = streamKey(name);
   const type = text(await client.call('TYPE', key));
   if (type === 'stream') return key;
@@ -89,16 +92,24 @@ export async function requireStream(client: Redis, name: string): Promise<string
   throw new CliError(`${key} is not a pulse stream: the key holds a ${type}, not a stream`);
 }
 
-/** Names of every pulse stream on the server, sorted (`SCAN MATCH pulse:stream:* TYPE stream`). */
-export async function listStreamNames(client: Redis): Promise<string[]> {
+/**
+ * Names of every pulse stream, sorted (`SCAN MATCH pulse:stream:* TYPE stream`
+ * on the server, or on every master of a cluster).
+ */
+export async function listStreamNames(client: CliRedis): Promise<string[]> {
+  const found = await Promise.all(serversOf(client).map(scanStreams));
+  return [...new Set(found.flat())].sort();
+}
+
+async function scanStreams(server: Redis): Promise<string[]> {
   const names: string[] = [];
   let cursor = '0';
   do {
-    const reply = list(await client.call('SCAN', cursor, 'MATCH', `${PREFIX}*`, 'TYPE', 'stream', 'COUNT', '1000'));
+    const reply = list(await server.call('SCAN', cursor, 'MATCH', `${PREFIX}*`, 'TYPE', 'stream', 'COUNT', '1000'));
     cursor = text(reply[0]);
     for (const k of list(reply[1])) names.push(text(k).slice(PREFIX.length));
   } while (cursor !== '0');
-  return [...new Set(names)].sort();
+  return names;
 }
 
 function entryId(v: unknown): string | null {
@@ -107,7 +118,7 @@ function entryId(v: unknown): string | null {
 }
 
 /** Length, first and last entries, TTL and sink names of a stream; undefined when it vanished meanwhile. */
-export async function streamSummary(client: Redis, name: string): Promise<StreamSummary | undefined> {
+export async function streamSummary(client: CliRedis, name: string): Promise<StreamSummary | undefined> {
   const key = streamKey(name);
   let info: Record<string, unknown>;
   let groups: unknown[];
@@ -138,17 +149,23 @@ export async function streamSummary(client: Redis, name: string): Promise<Stream
   };
 }
 
-/** Server time in ms, so keep-alive ages compare two Redis times. */
-async function serverNow(client: Redis): Promise<number> {
-  const [s, us] = list(await client.call('TIME'));
+const TIME_SCRIPT = "return redis.call('TIME')";
+
+/**
+ * Time in ms of the server that holds `key`, so keep-alive ages compare two
+ * times of one clock. On a cluster a keyed script runs on the key's master.
+ */
+async function serverNow(client: CliRedis, key: string): Promise<number> {
+  const reply = isCluster(client) ? await client.call('EVAL', TIME_SCRIPT, '1', key) : await client.call('TIME');
+  const [s, us] = list(reply);
   return num(s) * 1000 + Math.floor(num(us) / 1000);
 }
 
 /** The sinks of a stream with their consumers, pending counts, lag and idle times. */
-export async function sinkInfos(client: Redis, name: string): Promise<SinkInfo[]> {
+export async function sinkInfos(client: CliRedis, name: string): Promise<SinkInfo[]> {
   const key = streamKey(name);
   const groups = list(await client.call('XINFO', 'GROUPS', key)).map(record);
-  const now = await serverNow(client);
+  const now = await serverNow(client, key);
   const sinks = await Promise.all(
     groups.map(async (g): Promise<SinkInfo> => {
       const sink = text(g.name);
@@ -186,7 +203,7 @@ export async function sinkInfos(client: Redis, name: string): Promise<SinkInfo[]
  * @throws CliError when the stream has no such sink.
  */
 export async function pendingReport(
-  client: Redis,
+  client: CliRedis,
   name: string,
   sink: string,
   options: { count: number; consumer?: string },

@@ -74,6 +74,7 @@ function run(handler: Handler): (...args: unknown[]) => Promise<void> {
 const EXAMPLES = `
 Redis: --redis <url>, else REDIS_URL, else a throwaway redis-server started for the
 command and removed when it exits (handy for the demo; empty for inspection).
+A node of a Redis Cluster works too: every command then runs on the whole cluster.
 
 Examples:
   $ pulse-streaming demo                          live demo on a throwaway Redis
@@ -95,6 +96,7 @@ function buildProgram(): Command {
     .description('Inspect and operate pulse streams (Redis Streams used by pulse-streaming and Go Pulse).')
     .version(version(), '-V, --version')
     .option('--redis <url>', 'Redis URL (default: REDIS_URL, else a throwaway redis-server)')
+    .option('--cluster', 'the Redis URL is a node of a Redis Cluster (detected with INFO cluster when not given)')
     .option('--json', 'machine-readable JSON output')
     .option('--no-color', 'no colours (also off when NO_COLOR is set or output is not a terminal)')
     .showSuggestionAfterError(true)

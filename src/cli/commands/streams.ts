@@ -3,9 +3,9 @@ import type { CommandContext } from '../context.js';
 import { formatCount, formatDuration, printJson, shortTime, table } from '../format.js';
 import { listStreamNames, type StreamSummary, streamSummary } from '../inspect.js';
 
-/** `streams`: every pulse stream on the server, with length, first and last entries, TTL and sinks. */
+/** `streams`: every pulse stream on the server (every master of a cluster), with length, first and last entries, TTL and sinks. */
 export async function streamsCommand(ctx: CommandContext): Promise<number> {
-  const { client, url } = await ctx.connect();
+  const { client, url, cluster } = await ctx.connect();
   const names = await listStreamNames(client);
   const found = await Promise.all(names.map((n) => streamSummary(client, n)));
   const streams = found.filter((s): s is StreamSummary => s !== undefined);
@@ -14,7 +14,7 @@ export async function streamsCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   if (streams.length === 0) {
-    process.stdout.write(`no pulse streams (keys ${'pulse:stream:*'}) on ${displayUrl(url)}\n`);
+    process.stdout.write(`no pulse streams (keys ${'pulse:stream:*'}) on ${cluster ? 'the cluster of ' : ''}${displayUrl(url)}\n`);
     return 0;
   }
   const { paint } = ctx;

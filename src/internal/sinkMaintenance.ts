@@ -1,0 +1,281 @@
+/**
+ * A sink's background work, on its own connection and timers so it never
+ * waits on a subscriber: keep-alives, keeping buffered events from
+ * redelivery, reclaiming idle events, moving dead letters, removing stale
+ * consumers, and noticing a deleted stream key coming back.
+ */
+import type { SinkEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
+import { Backoff, sleep } from './backoff.js';
+import { type Connection, type Driver, evalScript, type OwnedConnection } from './driver.js';
+import { streamKey } from './keys.js';
+import { errorText, isReplyError } from './redisErrors.js';
+import { buf, entries, type RawEntry, str } from './replies.js';
+import { claim, keepAlive, lease, recreateGroup, removeStale } from './scripts.js';
+import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+
+/** What the background work needs from its sink. */
+export interface MaintenanceHost {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly control: OwnedConnection;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly counters: SinkCounters;
+  readonly fanout: Fanout<SinkEvent>;
+  streams(): Iterable<SinkStream>;
+  deliver(s: SinkStream, batch: ReadonlyArray<readonly [RawEntry, number]>, redelivery: boolean): void;
+  touch(conn: Connection, key: string, idleMs: number, ids: string[]): Promise<string[]>;
+  reportGone(key: string, ids: string[], why: string): Promise<void>;
+  /** Reads a stream again once its key is back. */
+  resume(s: SinkStream): Promise<void>;
+}
+
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+
+export class SinkMaintenance {
+  readonly #abort = new AbortController();
+  readonly #loops: Promise<void>[];
+  readonly #keepAliveMs: number;
+  readonly #reclaimMs: number;
+
+  constructor(private readonly host: MaintenanceHost) {
+    this.#keepAliveMs = clamp(Math.floor(host.settings.graceMs / 4), 10, 5000);
+    this.#reclaimMs = clamp(Math.floor(host.settings.graceMs / 4), 10, 500);
+    this.#loops = [this.#keepAliveLoop(), this.#reclaimLoop()];
+  }
+
+  /** Stops the loops; resolves when they ended. */
+  stop(): Promise<void> {
+    this.#abort.abort();
+    return Promise.all(this.#loops).then(() => undefined);
+  }
+
+  /** Liveness, on its own timer and connection, never behind a slow subscriber. */
+  async #keepAliveLoop(): Promise<void> {
+    const signal = this.#abort.signal;
+    const backoff = new Backoff(100, 2000);
+    while (!signal.aborted) {
+      let delay = this.#keepAliveMs;
+      try {
+        await Promise.all(
+          [...this.host.streams()].map((s) =>
+            evalScript(this.host.control, keepAlive, [s.keys.consumers], [this.host.consumerName]),
+          ),
+        );
+        if (backoff.failures > 0) this.host.logger.info({ failures: backoff.failures }, 'keep-alive recovered');
+        backoff.reset();
+        await this.#holdBuffered();
+      } catch (err) {
+        delay = Math.max(delay, backoff.next());
+        if (!signal.aborted)
+          this.host.logger.warn(
+            { err: errorText(err), failures: backoff.failures, retryInMs: delay },
+            'keep-alive failed, retrying',
+          );
+      }
+      await sleep(delay, signal);
+    }
+  }
+
+  /**
+   * Events read but still waiting in a subscription's buffer are not being
+   * worked on yet: keep their idle time at 0 so the grace period runs from
+   * hand-off, not from the read, and a slow subscriber does not cause a storm
+   * of redeliveries. Only while the subscriber keeps taking events: a stuck
+   * one lets them go to others after the grace period.
+   */
+  async #holdBuffered(): Promise<void> {
+    if (this.host.settings.noAck) return;
+    const activeSince = Date.now() - this.host.settings.graceMs;
+    // key -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.
+    const byStream = new Map<string, Map<string, boolean>>();
+    for (const sub of this.host.fanout.subs) {
+      const active = sub.lastActivity >= activeSince;
+      for (const ev of sub.queued()) {
+        const key = streamKey(ev.streamName);
+        const ids = byStream.get(key) ?? new Map<string, boolean>();
+        byStream.set(key, ids);
+        ids.set(ev.id, active || ids.get(ev.id) === true);
+      }
+    }
+    for (const [key, ids] of byStream) {
+      for (const hold of [true, false]) {
+        const batch = [...ids].filter(([, h]) => h === hold).map(([id]) => id);
+        for (let i = 0; i < batch.length; i += 500) {
+          const gone = await this.host.touch(this.host.control, key, hold ? 0 : -1, batch.slice(i, i + 500));
+          if (gone.length === 0) continue;
+          // Trimmed while waiting in a buffer: taken out, so that what is
+          // handled and what is reported lost never overlap. Those a
+          // subscriber took meanwhile are its to ack (or nack, which reports them).
+          const dropped = this.#dropBuffered(key, gone);
+          if (dropped.length > 0)
+            await this.host.reportGone(key, dropped, 'events trimmed or deleted while waiting for a subscriber');
+        }
+      }
+    }
+  }
+
+  /** Takes events out of every subscription buffer; returns the IDs that were in one. */
+  #dropBuffered(key: string, ids: string[]): string[] {
+    const gone = new Set(ids);
+    const dropped = new Set<string>();
+    for (const sub of this.host.fanout.subs) {
+      for (const ev of sub.drop((e) => gone.has(e.id) && streamKey(e.streamName) === key)) dropped.add(ev.id);
+    }
+    return [...dropped];
+  }
+
+  /**
+   * Reclaim, dead letters, stale consumers and NOGROUP recovery, run by the
+   * one instance that holds the lease, and only while it has room for events.
+   */
+  async #reclaimLoop(): Promise<void> {
+    const signal = this.#abort.signal;
+    const leaseMs = Math.max(3 * this.#reclaimMs, 200);
+    let lastCleanup = 0;
+    const backoff = new Backoff(100, 2000);
+    while (!signal.aborted) {
+      let delay = this.#reclaimMs;
+      try {
+        const cleanup = Date.now() - lastCleanup >= this.#keepAliveMs;
+        if (cleanup) lastCleanup = Date.now();
+        for (const s of [...this.host.streams()]) {
+          if (signal.aborted) break;
+          if (!s.ready) {
+            await this.#awaitStream(s);
+            continue;
+          }
+          await this.#reclaimStream(s, leaseMs, cleanup);
+        }
+        backoff.reset();
+      } catch (err) {
+        delay = Math.max(delay, backoff.next());
+        if (!signal.aborted)
+          this.host.logger.warn(
+            { err: errorText(err), failures: backoff.failures, retryInMs: delay },
+            'reclaim failed, retrying',
+          );
+      }
+      await sleep(delay, signal);
+    }
+  }
+
+  /** A stream whose key was gone (NOGROUP): once a producer recreates it, recreate the group at 0 and read it again. */
+  async #awaitStream(s: SinkStream): Promise<void> {
+    const ok = Number(await evalScript(this.host.control, recreateGroup, [s.stream.key], [this.host.name])) === 1;
+    if (!ok) return;
+    s.ready = true;
+    s.lastDelivered = undefined;
+    this.host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
+    await this.host.resume(s);
+  }
+
+  async #reclaimStream(s: SinkStream, leaseMs: number, cleanup: boolean): Promise<void> {
+    // The lease holder cleans up stale consumers and moves dead letters even
+    // when it has no room; every instance with room also claims idle events
+    // (the claim script is atomic, so two claimers never take the same event).
+    s.leaseHeld =
+      Number(await evalScript(this.host.control, lease, [s.keys.lease], [this.host.consumerName, leaseMs, '0'])) === 1;
+    if (s.leaseHeld && cleanup) {
+      const removed = (await evalScript(
+        this.host.control,
+        removeStale,
+        [s.stream.key, s.keys.consumers],
+        [this.host.name, this.host.consumerName, 2 * this.host.settings.graceMs],
+      )) as unknown[];
+      if (removed.length > 0)
+        this.host.logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
+    }
+    if (this.host.settings.noAck) return;
+    // Orphaned events compete with new ones for buffer room: the read loop
+    // only reads while a buffer holds fewer than bufferSize, so claiming up to
+    // the hard bound bufferSize + maxPolled lets them in even when every
+    // consumer is saturated, and the bound still holds.
+    const { bufferSize, maxPolled } = this.host.settings;
+    const room = Math.min(maxPolled, 1000, this.host.fanout.room(bufferSize + maxPolled));
+    if (room === 0 && !s.leaseHeld) return;
+    const inline = !this.host.driver.isCluster || s.deadKey === s.stream.key;
+    let reply: unknown[];
+    try {
+      reply = (await evalScript(
+        this.host.control,
+        claim,
+        [s.stream.key, inline ? s.deadKey : s.stream.key],
+        [
+          this.host.name,
+          this.host.consumerName,
+          this.host.settings.graceMs,
+          Math.min(this.host.settings.maxPolled, 1000),
+          this.host.settings.maxDeliveries ?? 0,
+          inline ? '1' : '0',
+          this.host.name,
+          s.stream.name,
+          room,
+        ],
+      )) as unknown[];
+    } catch (err) {
+      if (isReplyError(err, 'NOGROUP')) return; // the read loop recovers the group
+      throw err;
+    }
+    const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
+    if (lost.length > 0) {
+      this.#dropBuffered(s.stream.key, lost.map(str));
+      this.host.counters.lost += lost.length;
+      this.host.logger.warn({ stream: s.stream.name, ids: lost.map(str) }, 'events trimmed or deleted before they were acked');
+    }
+    if (dead.length > 0) {
+      this.host.counters.deadLettered += dead.length;
+      this.host.logger.warn(
+        { stream: s.stream.name, ids: dead.map(str), deadLetterStream: s.deadName },
+        'events dead-lettered after max deliveries',
+      );
+    }
+    if (toMove.length > 0) await this.#moveDeadLetters(s, toMove);
+    if (claimed.length > 0) {
+      const batch = claimed.map((c) => {
+        const [id, fields, count] = c as [unknown, unknown, unknown];
+        return [[str(id), Array.isArray(fields) ? fields.map(buf) : []] as RawEntry, Number(count)] as const;
+      });
+      this.host.deliver(s, batch, true);
+    }
+  }
+
+  /** Cluster: the dead-letter stream may live on another node. Add first, then ack: never in neither. */
+  async #moveDeadLetters(s: SinkStream, toMove: unknown[]): Promise<void> {
+    const driver = this.host.driver;
+    for (const m of toMove) {
+      const [rawId, n] = m as [unknown, unknown];
+      const id = str(rawId);
+      const found = entries(await driver.send(['XRANGE', s.stream.key, id, id], s.stream.key));
+      const entry = found[0];
+      if (entry) {
+        await driver.send(
+          [
+            'XADD',
+            s.deadKey,
+            '*',
+            ...entry[1],
+            'source_stream',
+            s.stream.name,
+            'source_sink',
+            this.host.name,
+            'source_id',
+            id,
+            'deliveries',
+            String(n),
+            'reason',
+            'max deliveries reached',
+          ],
+          s.deadKey,
+        );
+        this.host.counters.deadLettered++;
+      } else {
+        this.host.counters.lost++;
+      }
+      await driver.send(['XACK', s.stream.key, this.host.name, id], s.stream.key);
+    }
+  }
+}

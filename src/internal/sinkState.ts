@@ -1,0 +1,56 @@
+/** The state a sink and its background work share. */
+import type { SinkOptions } from '../options.js';
+import type { Stream } from '../stream.js';
+import type { SinkKeys } from './keys.js';
+import { type ReadSettings, readSettings } from './readOptions.js';
+import { checkBool, checkInt, checkName, checkOptionalInt } from './validate.js';
+
+/** What one sink instance has seen since it was created. */
+export interface SinkCounters {
+  /** Events read for the first time and handed to subscribers. */
+  delivered: number;
+  /** Events delivered again after the grace period or a nack. */
+  redelivered: number;
+  /** Events acknowledged through this instance. */
+  acked: number;
+  /** Events this instance moved to the dead-letter stream. */
+  deadLettered: number;
+  /** Events trimmed or deleted before they were acked, found by this instance. */
+  lost: number;
+  /** Events the sink's `topic` or `filter` rejected (and acked). */
+  filtered: number;
+}
+
+/** A stream a sink reads, and what the sink knows of it. */
+export interface SinkStream {
+  readonly stream: Stream;
+  readonly keys: SinkKeys;
+  readonly registry: string;
+  readonly deadKey: string;
+  readonly deadName: string;
+  /** False while the group is missing and the stream key is gone (NOGROUP). */
+  ready: boolean;
+  /** The group's last-delivered ID as of our last read: where a blocking wait for new entries starts. */
+  lastDelivered: string | undefined;
+  leaseHeld: boolean;
+}
+
+/** Sink options, validated, with defaults applied. */
+export interface SinkSettings extends ReadSettings {
+  readonly noAck: boolean;
+  readonly graceMs: number;
+  readonly maxDeliveries: number | undefined;
+  readonly deadLetterStream: string | undefined;
+}
+
+export function sinkSettings(options: SinkOptions): SinkSettings {
+  const deadLetterStream =
+    options.deadLetterStream === undefined ? undefined : checkName('deadLetterStream', options.deadLetterStream);
+  return {
+    ...readSettings(options),
+    noAck: checkBool('noAck', options.noAck, false),
+    graceMs: checkInt('ackGracePeriodMs', options.ackGracePeriodMs, 20000, 1),
+    maxDeliveries: checkOptionalInt('maxDeliveries', options.maxDeliveries, 1),
+    deadLetterStream,
+  };
+}
