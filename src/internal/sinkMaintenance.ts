@@ -129,8 +129,9 @@ export class SinkMaintenance {
   }
 
   /**
-   * Reclaim, dead letters, stale consumers and NOGROUP recovery, run by the
-   * one instance that holds the lease, and only while it has room for events.
+   * Claiming idle events (every instance with room: the claim script is
+   * atomic), dead letters and stale consumers (the lease holder, room or
+   * not), and noticing a deleted stream key coming back.
    */
   async #reclaimLoop(): Promise<void> {
     const signal = this.#abort.signal;
