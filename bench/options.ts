@@ -2,7 +2,18 @@
 import { parseArgs } from 'node:util';
 import { CLIENT_KINDS, type ClientKind } from './clients.js';
 
-export const CASE_NAMES = ['publish', 'publish-one', 'sink', 'reader', 'e2e', 'latency', 'peer', 'memory', 'ceiling'] as const;
+export const CASE_NAMES = [
+  'publish',
+  'publish-one',
+  'sink',
+  'reader',
+  'e2e',
+  'latency',
+  'peer',
+  'memory',
+  'cluster',
+  'ceiling',
+] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
 
 export type OutputFormat = 'table' | 'json' | 'markdown';
@@ -29,6 +40,10 @@ export interface BenchOptions {
   readonly memoryEvents: number;
   /** Events of the BullMQ comparison (both sides). */
   readonly peerEvents: number;
+  /** Masters of the local Redis Cluster of the cluster case (each with one replica). */
+  readonly clusterMasters: number;
+  /** Streams the cluster case spreads its events over, in slots of every master. */
+  readonly clusterStreams: number;
   /** Requests of each redis-benchmark ceiling run. */
   readonly ceilingRequests: number;
   /** Outstanding promises / pipelined commands per window. */
@@ -95,6 +110,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     latencyRate: 5_000,
     memoryEvents: quick ? 100_000 : 1_000_000,
     peerEvents: quick ? Math.min(events, 5_000) : events,
+    clusterMasters: 3,
+    clusterStreams: 6,
     ceilingRequests: quick ? 50_000 : 200_000,
     window: 1000,
     payloadBytes: 100,

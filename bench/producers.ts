@@ -43,3 +43,36 @@ export async function publishOneByOneWithLibrary(stream: Stream, events: number,
 export async function publishOneByOneRaw(client: BenchClient, key: string, events: number, payload: Buffer): Promise<void> {
   for (let i = 0; i < events; i++) await client.send(xadd(key, payload));
 }
+
+/** {@link publishWithLibrary} over several streams: event `i` goes to `streams[i % streams.length]`. */
+export async function publishSpreadWithLibrary(
+  streams: readonly Stream[],
+  events: number,
+  payload: Buffer,
+  window: number,
+): Promise<void> {
+  const pending: Promise<string | undefined>[] = [];
+  for (let sent = 0; sent < events; sent += window) {
+    pending.length = 0;
+    const size = Math.min(window, events - sent);
+    for (let i = 0; i < size; i++) pending.push((streams[(sent + i) % streams.length] as Stream).add(EVENT_NAME, payload));
+    await Promise.all(pending);
+  }
+}
+
+/** Raw XADD with `window` concurrent commands at a time over several keys: event `i` goes to `keys[i % keys.length]`. */
+export async function publishSpreadRaw(
+  client: BenchClient,
+  keys: readonly string[],
+  events: number,
+  payload: Buffer,
+  window: number,
+): Promise<void> {
+  const batch: Command[] = [];
+  for (let sent = 0; sent < events; sent += window) {
+    batch.length = 0;
+    const size = Math.min(window, events - sent);
+    for (let i = 0; i < size; i++) batch.push(xadd(keys[(sent + i) % keys.length] as string, payload));
+    await client.concurrent(batch);
+  }
+}

@@ -1,6 +1,14 @@
 /** Turns a run's results into the printed report: aligned text or Markdown. */
 import { readFileSync } from 'node:fs';
-import type { BenchReport, LatencyResult, LatencySummary, MemoryResult, ThroughputResult } from './results.js';
+import type {
+  BenchReport,
+  ClusterResult,
+  LatencyResult,
+  LatencySummary,
+  MemoryResult,
+  ThroughputResult,
+  TopologyRates,
+} from './results.js';
 import type { Summary } from './stats.js';
 import { formatCount, formatFixed, renderMarkdown, renderText, type Table } from './table.js';
 import { rssGrowth } from './targets.js';
@@ -27,6 +35,42 @@ function throughputTable(results: readonly ThroughputResult[]): Table {
       count(r.baseline),
       formatFixed(r.ratio, 2),
       r.baselineName,
+    ]),
+  };
+}
+
+function clusterTable(results: readonly ClusterResult[]): Table {
+  const row = (r: ClusterResult, where: string, t: TopologyRates, vs: string[]): string[] => [
+    r.client,
+    r.title,
+    where,
+    formatCount(r.events),
+    count(t.library),
+    count(t.baseline),
+    formatFixed(t.ratio, 2),
+    ...vs,
+    r.baselineName,
+  ];
+  return {
+    headers: [
+      'client',
+      'case',
+      'on',
+      'events',
+      'library ev/s median [min-max]',
+      'baseline ev/s median [min-max]',
+      'ratio',
+      'library cluster / single',
+      'baseline cluster / single',
+      'baseline',
+    ],
+    align: ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+    rows: results.flatMap((r) => [
+      row(r, 'single node', r.singleNode, ['', '']),
+      row(r, `cluster, ${r.masters} masters + ${r.masters} replicas`, r.cluster, [
+        formatFixed(r.libraryVsSingleNode, 2),
+        formatFixed(r.baselineVsSingleNode, 2),
+      ]),
     ]),
   };
 }
@@ -100,6 +144,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   const throughput = report.results.filter((r): r is ThroughputResult => r.type === 'throughput');
   const latency = report.results.filter((r): r is LatencyResult => r.type === 'latency');
   const memory = report.results.filter((r): r is MemoryResult => r.type === 'memory');
+  const cluster = report.results.filter((r): r is ClusterResult => r.type === 'cluster');
   const settings = Object.entries(report.settings)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
@@ -112,6 +157,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   if (throughput.length > 0) out.push('', heading('Throughput (events/s)'), '', render(throughputTable(throughput)));
   if (latency.length > 0) out.push('', heading('Latency from add to handler'), '', render(latencyTable(latency)));
   if (memory.length > 0) out.push('', heading('Memory of a consumer process'), '', render(memoryTable(memory)));
+  if (cluster.length > 0) out.push('', heading('Redis Cluster (events/s)'), '', render(clusterTable(cluster)));
   const ceiling = ceilingLines(report, throughput, format === 'markdown' ? '- ' : '  ');
   if (ceiling.length > 0) {
     const [first = '', ...rest] = ceiling;

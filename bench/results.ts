@@ -59,7 +59,41 @@ export interface MemoryResult {
   readonly baseline: MemoryReport;
 }
 
-export type CaseResult = ThroughputResult | LatencyResult | MemoryResult;
+export type ClusterCase = 'cluster-publish' | 'cluster-sink';
+
+/** Library and baseline medians of the same work on one topology. */
+export interface TopologyRates {
+  readonly library: Summary;
+  readonly baseline: Summary;
+  /** library median / baseline median */
+  readonly ratio: number;
+}
+
+/**
+ * The same work over several streams on a local Redis Cluster and on the
+ * single private server, both measured in the same run, the runs of the four
+ * measurements interleaved.
+ */
+export interface ClusterResult {
+  readonly type: 'cluster';
+  readonly client: ClientKind;
+  readonly case: ClusterCase;
+  readonly title: string;
+  readonly baselineName: string;
+  readonly events: number;
+  /** Masters of the cluster, each with one replica. */
+  readonly masters: number;
+  /** The hash slot of each stream, spread over every master. */
+  readonly slots: readonly number[];
+  readonly cluster: TopologyRates;
+  readonly singleNode: TopologyRates;
+  /** Cluster library median / single-node library median: above 1 scaling out buys, below 1 it costs. */
+  readonly libraryVsSingleNode: number;
+  /** The same for the raw baseline. */
+  readonly baselineVsSingleNode: number;
+}
+
+export type CaseResult = ThroughputResult | LatencyResult | MemoryResult | ClusterResult;
 
 /** `redis-benchmark` pipelined XADD: what the server alone can take. */
 export interface CeilingResult {

@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- --quick] [-- --json | --markdown]`: starts a private
- * redis-server, runs every case for each client on it, prints the results and
+ * redis-server, runs every case for each client on it (the cluster case also
+ * starts and stops a local Redis Cluster of its own), prints the results and
  * the targets, and stops the server.
  */
 
 import { writeFileSync } from 'node:fs';
+import { clusterCase } from './cases/cluster.js';
 import { readerConsumeCase, sinkConsumeCase } from './cases/consume.js';
 import type { CaseContext } from './cases/context.js';
 import { endToEndCase } from './cases/endToEnd.js';
@@ -18,7 +20,7 @@ import { type BenchOptions, type CaseName, parseOptions } from './options.js';
 import { makePayload } from './rawStreams.js';
 import { readReport, renderReport } from './report.js';
 import type { BenchReport, CaseResult, CeilingResult } from './results.js';
-import { flush, measureCeiling, type RedisServer, redisVersion, startServer } from './server.js';
+import { flush, measureCeiling, type RedisServer, redisVersion, startServer, stopRunningClusters } from './server.js';
 import { evaluateTargets } from './targets.js';
 
 type ClientCase = Exclude<CaseName, 'ceiling'>;
@@ -32,6 +34,7 @@ const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseR
   latency: latencyCase,
   peer: peerCases,
   memory: memoryCase,
+  cluster: clusterCase,
 };
 
 function log(message: string): void {
@@ -51,6 +54,8 @@ function settingsOf(o: BenchOptions): Record<string, number | boolean | string> 
     latencyRate: o.latencyRate,
     peerEvents: o.peerEvents,
     memoryEvents: o.memoryEvents,
+    clusterMasters: o.clusterMasters,
+    clusterStreams: o.clusterStreams,
   };
 }
 
@@ -109,8 +114,8 @@ async function main(): Promise<string> {
   log('starting a private redis-server');
   const server = await startServer();
   const stopOnSignal = (signal: NodeJS.Signals): void => {
-    log(`${signal}: stopping redis-server ${server.pid}`);
-    void server.stop().finally(() => process.exit(130));
+    log(`${signal}: stopping redis-server ${server.pid} and any cluster still running`);
+    void Promise.allSettled([server.stop(), stopRunningClusters()]).finally(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);

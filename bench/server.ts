@@ -1,18 +1,71 @@
 /**
- * The private Redis server every case runs on (persistence off), and what the
- * server alone can take (`redis-benchmark`).
+ * The private Redis server every case runs on (persistence off), the local
+ * Redis Cluster of the cluster case, and what the server alone can take
+ * (`redis-benchmark`).
  */
 import { execFile } from 'node:child_process';
-import { RedisServer } from '../test/support/redisServer.js';
+import { RedisCluster } from '../test/support/redisCluster.js';
+import { RedisServer, rawCommand } from '../test/support/redisServer.js';
 import type { BenchClient } from './clients.js';
 import type { CeilingResult } from './results.js';
 import { summarize } from './stats.js';
 
-export type { RedisServer };
+export type { RedisCluster, RedisServer };
 
 /** A `redis-server` on a free port with no RDB snapshots and no AOF; stop it with `.stop()`. */
 export function startServer(): Promise<RedisServer> {
   return RedisServer.start({ args: ['--save', '', '--appendonly', 'no'] });
+}
+
+/** Longest wait for one administrative command on a cluster node (FLUSHALL of a full run's events). */
+const NODE_COMMAND_MS = 30_000;
+
+async function nodeCommand(node: RedisServer, line: string): Promise<void> {
+  const reply = await rawCommand(node.port, line, NODE_COMMAND_MS);
+  if (!reply.startsWith('+')) throw new Error(`${line} on port ${node.port}: ${reply}`);
+}
+
+/** Clusters started and not stopped yet, for {@link stopRunningClusters}. */
+const running = new Set<RedisCluster>();
+
+/**
+ * A local Redis Cluster of `masters` masters with one replica each
+ * (`test/support/redisCluster.ts`); stop it with {@link stopCluster}. The harness starts
+ * its nodes with `--appendonly yes`: AOF is switched off on every node once
+ * the cluster is up (`CONFIG SET appendonly no`), so that the nodes persist
+ * no more than the single private server. The node timeout (1 s in the
+ * harness, for failover tests) is raised to 15 s so that a node starved of CPU
+ * by the benchmark is not failed over in the middle of a run.
+ */
+export async function startCluster(masters: number): Promise<RedisCluster> {
+  const cluster = await RedisCluster.start(masters);
+  running.add(cluster);
+  try {
+    for (const node of cluster.nodes) {
+      await nodeCommand(node, 'CONFIG SET appendonly no');
+      await nodeCommand(node, 'CONFIG SET cluster-node-timeout 15000');
+    }
+    return cluster;
+  } catch (err) {
+    await stopCluster(cluster);
+    throw err;
+  }
+}
+
+/** Kills every node of the cluster by its pid and removes their directories. */
+export async function stopCluster(cluster: RedisCluster): Promise<void> {
+  running.delete(cluster);
+  await cluster.stop();
+}
+
+/** Stops every cluster still running (on SIGINT/SIGTERM). */
+export async function stopRunningClusters(): Promise<void> {
+  await Promise.all([...running].map(stopCluster));
+}
+
+/** Empties every master of the cluster (replicas follow). */
+export async function flushCluster(cluster: RedisCluster): Promise<void> {
+  for (const node of await cluster.masters()) await nodeCommand(node, 'FLUSHALL SYNC');
 }
 
 export async function redisVersion(client: BenchClient): Promise<string> {

@@ -66,3 +66,20 @@ export async function alternate(
   const m = await alternateRuns(runs, library, baseline);
   return { library: summarize(m.library), baseline: summarize(m.baseline) };
 }
+
+/**
+ * Runs each measurement once per round for `runs` rounds, each round starting
+ * one measurement further along, so that none always runs first or on the
+ * warmest server; resolves to the summary of each, in the given order.
+ */
+export async function rotate(runs: number, measurements: readonly ((run: number) => Promise<number>)[]): Promise<Summary[]> {
+  const values = measurements.map((): number[] => []);
+  for (let run = 0; run < runs; run++) {
+    for (let i = 0; i < measurements.length; i++) {
+      const j = (run + i) % measurements.length;
+      const measure = measurements[j] as (run: number) => Promise<number>;
+      values[j]?.push(await measure(run));
+    }
+  }
+  return values.map(summarize);
+}

@@ -52,7 +52,7 @@ export function evaluateTargets(results: readonly CaseResult[]): Target[] {
         goal: `<= ${MAX_P99_RATIO} x`,
         pass: r.p99Ratio <= MAX_P99_RATIO,
       });
-    } else {
+    } else if (r.type === 'memory') {
       const growth = rssGrowth(r.library);
       targets.push({
         client: r.client,

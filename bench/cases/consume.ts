@@ -20,7 +20,8 @@ async function filledStream(ctx: CaseContext, prefix: string, events: number): P
   return name;
 }
 
-async function measure(events: number, what: string, consume: () => Promise<void>): Promise<number> {
+/** Events per second of `consume`, which must handle `events` events within {@link deadlineFor}. */
+export async function measure(events: number, what: string, consume: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
   await withDeadline(consume(), deadlineFor(events), what);
   return rate(events, performance.now() - t0);
