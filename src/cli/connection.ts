@@ -75,13 +75,11 @@ export async function openTarget(options: GlobalOptions, announce: (note: string
         'pass --redis redis://host:6379 or set REDIS_URL to use your own server',
     );
   }
-  if (options.cluster !== true) {
-    const client = await connectClient(url, 'pulse-cli');
-    if (embedded || !(await clusterEnabled(client))) {
-      return { client, url, embedded, cluster: false, newClient: (name) => connectClient(url, name) };
-    }
-    client.disconnect();
-  }
+  // A plain client first, even with --cluster: its errors name the cause (ECONNREFUSED, ...).
+  const probe = await connectClient(url, 'pulse-cli');
+  const cluster = !embedded && (options.cluster === true || (await clusterEnabled(probe)));
+  if (!cluster) return { client: probe, url, embedded, cluster, newClient: (name) => connectClient(url, name) };
+  probe.disconnect();
   const client = await connectClusterClient(url, 'pulse-cli');
   return { client, url, embedded, cluster: true, newClient: (name) => connectClusterClient(url, name) };
 }

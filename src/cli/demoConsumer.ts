@@ -4,8 +4,9 @@
  * would), and which can be killed abruptly: it stops handling and acking,
  * and its sink is closed without acking what it holds.
  */
-import type { CliRedis } from './clients.js';
+
 import { type Sink, type SinkCounters, type SinkEvent, Stream } from '../index.js';
+import type { CliRedis } from './clients.js';
 import type { RedisTarget } from './connection.js';
 
 /** The demo's sink name. */

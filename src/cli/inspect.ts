@@ -149,6 +149,25 @@ export async function streamSummary(client: CliRedis, name: string): Promise<Str
   };
 }
 
+/**
+ * Member -> score of a `ZRANGE ... WITHSCORES` reply: flat `[member, score, ...]`
+ * (RESP2) or `[[member, score], ...]` pairs (RESP3, ioredis 6's default).
+ */
+function scores(reply: unknown[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (let i = 0; i < reply.length; ) {
+    const item = reply[i];
+    if (Array.isArray(item)) {
+      out.set(text(item[0]), num(item[1]));
+      i += 1;
+    } else {
+      out.set(text(item), num(reply[i + 1]));
+      i += 2;
+    }
+  }
+  return out;
+}
+
 const TIME_SCRIPT = "return redis.call('TIME')";
 
 /**
@@ -173,8 +192,7 @@ export async function sinkInfos(client: CliRedis, name: string): Promise<SinkInf
         client.call('XINFO', 'CONSUMERS', key, sink).then((r) => list(r).map(record)),
         client.call('ZRANGE', sinkKeys(name, sink).consumers, '0', '-1', 'WITHSCORES').then(list),
       ]);
-      const lastSeen = new Map<string, number>();
-      for (let i = 0; i + 1 < keepAlives.length; i += 2) lastSeen.set(text(keepAlives[i]), num(keepAlives[i + 1]));
+      const lastSeen = scores(keepAlives);
       return {
         name: sink,
         pending: num(g.pending),

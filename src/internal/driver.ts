@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import { type Outcome, TickBatcher } from './batcher.js';
 import { errorText, isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
+import { slotOf } from './slot.js';
 
 export type Arg = string | Buffer | number;
 
@@ -82,20 +83,18 @@ function isIoRedis(c: object): c is IoRedisLike {
 class IoRedisDriver implements Driver {
   readonly kind = 'ioredis';
   readonly isCluster: boolean;
-  readonly #batcher: TickBatcher | undefined;
+  readonly #batcher: TickBatcher;
   constructor(private readonly client: IoRedisLike) {
     this.isCluster = client.isCluster === true;
-    // A cluster pipeline must stay within one slot: commands go one by one there.
-    this.#batcher = this.isCluster
-      ? undefined
-      : new TickBatcher(
-          (args) => ioCall(client, args),
-          (cmds) => ioBatch(client.pipeline(), cmds),
-        );
+    this.#batcher = new TickBatcher(
+      (args) => ioCall(client, args),
+      (cmds) => ioBatch(client.pipeline(), cmds),
+      this.isCluster ? slotOf : undefined,
+    );
   }
 
-  send(args: readonly Arg[]): Promise<unknown> {
-    return this.#batcher ? this.#batcher.send(args) : ioCall(this.client, args);
+  send(args: readonly Arg[], key?: string): Promise<unknown> {
+    return this.#batcher.send(args, key);
   }
 
   async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
@@ -146,14 +145,15 @@ class IoRedisDriver implements Driver {
 // ---- node-redis ------------------------------------------------------------
 
 interface NodeRedisMulti {
-  addCommand(args: Array<string | Buffer>): NodeRedisMulti;
+  /** A client's pipeline takes `(args)`, a cluster's `(firstKey, isReadonly, args)`. */
+  addCommand(...args: unknown[]): NodeRedisMulti;
   execAsPipeline(): Promise<unknown[]>;
 }
 
 interface NodeRedisLike {
   sendCommand(...args: unknown[]): Promise<unknown>;
   getNodeClientForKey(key: string): Promise<NodeRedisLike>;
-  multi(): NodeRedisMulti;
+  multi(routingKey?: string): NodeRedisMulti;
   withTypeMapping(mapping: object): NodeRedisLike;
   duplicate(overrides?: Record<string, unknown>): NodeRedisLike;
   connect(): Promise<unknown>;
@@ -178,24 +178,23 @@ const USER_OPTIONS = { typeMapping: TYPE_MAPPING };
 class NodeRedisDriver implements Driver {
   readonly kind = 'node-redis';
   readonly isCluster: boolean;
-  readonly #batcher: TickBatcher | undefined;
+  readonly #batcher: TickBatcher;
   constructor(private readonly client: NodeRedisLike) {
-    this.isCluster = 'masters' in client;
-    if (this.isCluster) {
-      this.#batcher = undefined;
-    } else {
-      const typed = client.withTypeMapping(TYPE_MAPPING);
-      this.#batcher = new TickBatcher(
-        (args) => client.sendCommand(args.map(toNodeArg), USER_OPTIONS),
-        (cmds) => nodePipeline(typed.multi(), cmds),
-      );
-    }
+    const cluster = 'masters' in client;
+    this.isCluster = cluster;
+    const typed = client.withTypeMapping(TYPE_MAPPING);
+    this.#batcher = new TickBatcher(
+      (args, key) => {
+        const a = args.map(toNodeArg);
+        return cluster ? client.sendCommand(key, false, a, USER_OPTIONS) : client.sendCommand(a, USER_OPTIONS);
+      },
+      (cmds, key) => nodePipeline(cluster ? typed.multi(key) : typed.multi(), cmds, cluster ? key : undefined),
+      cluster ? slotOf : undefined,
+    );
   }
 
   send(args: readonly Arg[], key?: string): Promise<unknown> {
-    if (this.#batcher) return this.#batcher.send(args);
-    const a = args.map(toNodeArg);
-    return this.isCluster ? this.client.sendCommand(key, false, a, USER_OPTIONS) : this.client.sendCommand(a, USER_OPTIONS);
+    return this.#batcher.send(args, key);
   }
 
   async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
@@ -289,8 +288,15 @@ async function rawTransaction(
 }
 
 /** node-redis rejects a whole pipeline when one command fails; its error carries every reply. */
-async function nodePipeline(multi: NodeRedisMulti, cmds: ReadonlyArray<readonly Arg[]>): Promise<Outcome[]> {
-  for (const c of cmds) multi.addCommand(c.map(toNodeArg));
+async function nodePipeline(
+  multi: NodeRedisMulti,
+  cmds: ReadonlyArray<readonly Arg[]>,
+  clusterKey: string | undefined,
+): Promise<Outcome[]> {
+  for (const c of cmds) {
+    if (clusterKey === undefined) multi.addCommand(c.map(toNodeArg));
+    else multi.addCommand(clusterKey, false, c.map(toNodeArg));
+  }
   try {
     const replies = await multi.execAsPipeline();
     return replies.map((value) => ({ ok: true, value }));

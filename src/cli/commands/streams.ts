@@ -14,7 +14,9 @@ export async function streamsCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   if (streams.length === 0) {
-    process.stdout.write(`no pulse streams (keys ${'pulse:stream:*'}) on ${cluster ? 'the cluster of ' : ''}${displayUrl(url)}\n`);
+    process.stdout.write(
+      `no pulse streams (keys ${'pulse:stream:*'}) on ${cluster ? 'the cluster of ' : ''}${displayUrl(url)}\n`,
+    );
     return 0;
   }
   const { paint } = ctx;

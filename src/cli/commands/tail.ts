@@ -1,5 +1,6 @@
 import { type Event, type StartAt, Stream } from '../../index.js';
 import { streamKey } from '../../internal/keys.js';
+import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { payloadDisplay, payloadJson } from '../format.js';
@@ -45,6 +46,19 @@ function line(ctx: CommandContext, ev: Event): string {
 }
 
 /**
+ * Makes an idle cluster client notice that the cluster is gone: it only drops
+ * a node when a command to it fails, and ends once none is left. A plain
+ * client ends by itself when its connection closes. Returns the stopper.
+ */
+function probeCluster(client: CliRedis): () => void {
+  if (!isCluster(client)) return () => {};
+  const timer = setInterval(() => {
+    client.ping().catch(() => {});
+  }, 1000);
+  return () => clearInterval(timer);
+}
+
+/**
  * `tail <stream>`: prints events as they are added (one JSON object per line
  * with --json) until Ctrl-C, or until `--count` events were printed.
  */
@@ -62,6 +76,7 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
   // The program's client does not reconnect: when it ends, Redis is gone.
   const lost = new AbortController();
   client.once('end', () => lost.abort());
+  const stopProbing = probeCluster(client);
   let printed = 0;
   try {
     for await (const ev of reader.subscribe({ signal: AbortSignal.any([shutdownSignal, lost.signal]) })) {
@@ -70,6 +85,7 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
       if (options.count !== undefined && printed >= options.count) break;
     }
   } finally {
+    stopProbing();
     await reader.close();
   }
   if (lost.signal.aborted && !shutdownSignal.aborted) throw new CliError('lost the connection to Redis');
