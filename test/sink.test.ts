@@ -14,8 +14,10 @@ import {
   Stream,
   type StreamOptions,
 } from '../src/index.js';
+import { mapRecord as rec } from '../src/internal/replies.js';
 import {
   CLIENT_KINDS,
+  collect,
   connect,
   nextWithin,
   recordingLogger,
@@ -31,27 +33,6 @@ import {
 const GRACE = 300;
 const BLOCK = 100;
 const WAIT = { timeout: 8000 };
-
-/** Pulls events into an array in the background until the subscription ends. */
-function collect(sub: AsyncIterable<SinkEvent>, into: SinkEvent[], ack: boolean): Promise<void> {
-  return (async () => {
-    for await (const ev of sub) {
-      into.push(ev);
-      if (ack) await ev.ack();
-    }
-  })();
-}
-
-/** A map reply (`XINFO`) as a record, whatever its shape (flat array, Map, object). */
-function rec(reply: unknown): Record<string, unknown> {
-  if (reply instanceof Map) return Object.fromEntries(reply);
-  if (Array.isArray(reply)) {
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
-    return out;
-  }
-  return { ...(reply as Record<string, unknown>) };
-}
 
 function fieldsOf(flat: unknown): Record<string, string> {
   const out: Record<string, string> = {};

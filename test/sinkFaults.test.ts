@@ -5,9 +5,11 @@
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { type Logger, type Sink, type SinkEvent, type SinkOptions, Stream, type StreamOptions } from '../src/index.js';
+import { mapRecord as rec } from '../src/internal/replies.js';
 import {
   CLIENT_KINDS,
   type ClientKind,
+  collect,
   connect,
   recordingLogger,
   stays,
@@ -21,26 +23,6 @@ import { RedisServer } from './support/redisServer.js';
 const GRACE = 200;
 const BLOCK = 100;
 const WAIT = { timeout: 8000 };
-
-function rec(reply: unknown): Record<string, unknown> {
-  if (reply instanceof Map) return Object.fromEntries(reply);
-  if (Array.isArray(reply)) {
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
-    return out;
-  }
-  return { ...(reply as Record<string, unknown>) };
-}
-
-function collect(sub: AsyncIterable<SinkEvent>, into: SinkEvent[], ack: boolean): Promise<void> {
-  return (async () => {
-    for await (const ev of sub) {
-      into.push(ev);
-      // During a fault an ack may fail: the event is then redelivered, as the contract says.
-      if (ack) await ev.ack().catch(() => {});
-    }
-  })();
-}
 
 /** A private server and a client on it, released when the test ends. */
 async function setup(ctx: TestContext, kind: ClientKind) {
@@ -128,7 +110,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
     // would have dropped them from the pending list and no instance could ever get them.
     const sink = await env.sink(s);
     const got: SinkEvent[] = [];
-    const run = collect(sink.subscribe(), got, true);
+    const run = collect(sink.subscribe(), got, 'tolerant');
     await waitFor(() => got.length >= 5, { ...WAIT, what: 'the crashed consumer’s 5 events' });
     expect(got.map((e) => e.id).sort()).toEqual([...ids].sort());
     expect(got.every((e) => e.deliveryCount === 2)).toBe(true);
@@ -184,7 +166,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
     const s = env.stream();
     const sink = await env.sink(s);
     const got: SinkEvent[] = [];
-    const run = collect(sink.subscribe(), got, true);
+    const run = collect(sink.subscribe(), got, 'tolerant');
     const e1 = await s.add('event', 'before');
     await waitFor(() => got.some((e) => e.id === e1), WAIT);
     const warnsBefore = env.lines.filter((l) => l.level === 'warn').length;
@@ -206,7 +188,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
     const s = env.stream();
     const sink = await env.sink(s, { ackGracePeriodMs: 400 });
     const got: SinkEvent[] = [];
-    const run = collect(sink.subscribe(), got, true);
+    const run = collect(sink.subscribe(), got, 'tolerant');
     const e1 = await s.add('event', 'before');
     await waitFor(() => got.some((e) => e.id === e1), WAIT);
     const warnsBefore = env.lines.filter((l) => l.level === 'warn').length;
@@ -237,7 +219,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
     const s = env.stream();
     const sink = await env.sink(s);
     const got: SinkEvent[] = [];
-    const run = collect(sink.subscribe(), got, true);
+    const run = collect(sink.subscribe(), got, 'tolerant');
     const e1 = await s.add('event', 'before');
     await waitFor(() => got.some((e) => e.id === e1), WAIT);
     await env.server.restart();
@@ -255,7 +237,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
     const s = env.stream();
     const sink = await env.sink(s);
     const got: SinkEvent[] = [];
-    const run = collect(sink.subscribe(), got, true);
+    const run = collect(sink.subscribe(), got, 'tolerant');
     const e1 = await s.add('event', 'before');
     await waitFor(() => got.some((e) => e.id === e1), WAIT);
     await env.server.killClients();
@@ -338,7 +320,7 @@ describe.each(CLIENT_KINDS)('sink liveness clock (%s)', (kind) => {
       expect(ev?.id).toBe(id);
       a.unsubscribe(subA);
       const gotB: SinkEvent[] = [];
-      const runB = collect(b.subscribe(), gotB, true);
+      const runB = collect(b.subscribe(), gotB, 'tolerant');
       await waitFor(() => gotB.find((e) => e.id === id && e.deliveryCount === 2), { ...WAIT, what: 'redelivery to b' });
       await b.close();
       await runB;

@@ -153,6 +153,25 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
   }
 }
 
+/**
+ * Pulls events into an array in the background until the subscription ends,
+ * acking each one with `ack`; with 'tolerant', a failed ack (during a fault)
+ * is ignored: the event is then redelivered, as the contract says.
+ */
+export function collect<E extends { ack(): Promise<void> }>(
+  sub: AsyncIterable<E>,
+  into: E[],
+  ack: boolean | 'tolerant',
+): Promise<void> {
+  return (async () => {
+    for await (const ev of sub) {
+      into.push(ev);
+      if (ack === 'tolerant') await ev.ack().catch(() => {});
+      else if (ack) await ev.ack();
+    }
+  })();
+}
+
 /** A logger that records lines, for asserting what was logged. */
 export function recordingLogger() {
   const lines: Array<{ level: string; obj: object; msg: string | undefined }> = [];
