@@ -45,7 +45,7 @@ export class Stream {
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
-    this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', this.maxLen] : [];
+    this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
   }
 
   /**
@@ -63,19 +63,22 @@ export class Stream {
     if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
 
-    const tail: Arg[] = [...this.#trim, '*', FIELD_NAME, eventName, FIELD_PAYLOAD, p];
-    if (topic) tail.push(FIELD_TOPIC, topic);
-    if (onlyIfExists) tail.unshift('NOMKSTREAM');
+    // Built in place: this is the publish hot path.
+    const args: Arg[] = ['XADD', this.key];
+    if (onlyIfExists) args.push('NOMKSTREAM');
+    for (const t of this.#trim) args.push(t);
+    args.push('*', FIELD_NAME, eventName, FIELD_PAYLOAD, p);
+    if (topic) args.push(FIELD_TOPIC, topic);
     let reply: unknown;
     try {
       reply =
         this.ttlMs === undefined
-          ? await this.driver.send(['XADD', this.key, ...tail], this.key)
+          ? await this.driver.send(args, this.key)
           : await evalScript(
               this.driver,
               addWithTtl,
               [this.key],
-              [this.ttlMs, this.#slidingTtl ? 'sliding' : 'absolute', ...tail],
+              [this.ttlMs, this.#slidingTtl ? 'sliding' : 'absolute', ...args.slice(2)],
             );
     } catch (err) {
       throw toPulseError(err, `add to stream ${this.name}`);
