@@ -44,10 +44,6 @@ export class ReadLoop<T> {
     this.#done ??= this.#run();
   }
 
-  get started(): boolean {
-    return this.#done !== undefined;
-  }
-
   /** Makes the loop rebuild its command now: wakes an idle loop, unblocks a blocked read. */
   async interrupt(): Promise<void> {
     const w = this.#wake;

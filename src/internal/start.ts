@@ -1,5 +1,4 @@
 import { InvalidArgumentError } from '../errors.js';
-import type { StartAt } from '../options.js';
 import { idBefore } from './ids.js';
 import { checkId } from './validate.js';
 
@@ -23,4 +22,3 @@ export function parseStart(option: string, startAt: unknown): ResolvedStart {
   );
 }
 
-export type { StartAt };
