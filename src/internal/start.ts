@@ -21,4 +21,3 @@ export function parseStart(option: string, startAt: unknown): ResolvedStart {
     `${option} must be 'newest', 'oldest', a Date or { after: '<id>' }, got ${typeof startAt === 'object' ? JSON.stringify(startAt) : String(startAt)}`,
   );
 }
-
