@@ -1,9 +1,10 @@
 import { InvalidArgumentError } from './errors.js';
-import { type Arg, type Driver, driverFor, evalScript, type RedisClient } from './internal/driver.js';
+import type { Mergeable } from './internal/batcher.js';
+import { type Arg, type Driver, driverFor, type RedisClient } from './internal/driver.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
-import { addWithTtl } from './internal/scripts.js';
+import { addEvents } from './internal/scripts.js';
 import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, SinkOptions, StreamOptions } from './options.js';
@@ -29,6 +30,10 @@ export class Stream {
   readonly ttlMs: number | undefined;
   readonly #slidingTtl: boolean;
   readonly #trim: readonly Arg[];
+  readonly #head: readonly Arg[];
+  readonly #headNoCreate: readonly Arg[];
+  readonly #tag: string;
+  readonly #tagNoCreate: string;
 
   /**
    * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`.
@@ -46,11 +51,22 @@ export class Stream {
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
     this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
+    const ttl = this.ttlMs === undefined ? '' : String(this.ttlMs);
+    const mode = this.#slidingTtl ? 'sliding' : 'absolute';
+    const maxLen = this.maxLen > 0 ? String(this.maxLen) : '';
+    this.#head = [maxLen, '', ttl, mode];
+    this.#headNoCreate = [maxLen, '1', ttl, mode];
+    // Streams with the same key and settings merge their adds; others keep theirs apart.
+    this.#tag = `${this.key}\n${this.#head.join(' ')}`;
+    this.#tagNoCreate = `${this.key}\n${this.#headNoCreate.join(' ')}`;
   }
 
   /**
    * Appends an event and resolves to its ID.
    * With `onlyIfStreamExists` and no stream key, nothing is added and it resolves to `undefined`.
+   * Adds issued in the same tick to one stream travel as one script call (up to
+   * 256 events or 256 KiB each), in the order they were issued; each promise
+   * settles on its own event's outcome.
    * @param payload - bytes, or a string encoded as UTF-8.
    */
   async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
@@ -63,27 +79,33 @@ export class Stream {
     if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
 
-    // Built in place: this is the publish hot path.
-    const args: Arg[] = ['XADD', this.key];
-    if (onlyIfExists) args.push('NOMKSTREAM');
-    for (const t of this.#trim) args.push(t);
-    args.push('*', FIELD_NAME, eventName, FIELD_PAYLOAD, p);
-    if (topic) args.push(FIELD_TOPIC, topic);
+    // Adds of one tick to this stream leave as one script call (batcher.ts);
+    // a lone add without TTL stays a plain XADD.
+    const weight = p.length + eventName.length + (topic?.length ?? 0);
+    const merge: Mergeable = {
+      tag: onlyIfExists ? this.#tagNoCreate : this.#tag,
+      script: addEvents,
+      head: onlyIfExists ? this.#headNoCreate : this.#head,
+      parts: [eventName, p, topic ?? ''],
+      weight,
+      alone: this.ttlMs === undefined ? () => this.#xadd(eventName, p, topic, onlyIfExists) : undefined,
+    };
     let reply: unknown;
     try {
-      reply =
-        this.ttlMs === undefined
-          ? await this.driver.send(args, this.key)
-          : await evalScript(
-              this.driver,
-              addWithTtl,
-              [this.key],
-              [this.ttlMs, this.#slidingTtl ? 'sliding' : 'absolute', ...args.slice(2)],
-            );
+      reply = await this.driver.sendMergeable(merge, this.key);
     } catch (err) {
       throw toPulseError(err, `add to stream ${this.name}`);
     }
     return reply === null || reply === undefined ? undefined : str(reply);
+  }
+
+  #xadd(eventName: string, payload: Buffer | string, topic: string | undefined, onlyIfExists: boolean): Arg[] {
+    const args: Arg[] = ['XADD', this.key];
+    if (onlyIfExists) args.push('NOMKSTREAM');
+    for (const t of this.#trim) args.push(t);
+    args.push('*', FIELD_NAME, eventName, FIELD_PAYLOAD, payload);
+    if (topic) args.push(FIELD_TOPIC, topic);
+    return args;
   }
 
   /** Deletes entries by ID. */

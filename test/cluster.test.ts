@@ -52,6 +52,21 @@ describe.each(CLIENT_KINDS)('Redis Cluster (%s)', (kind) => {
     expect(await c.cmd('EXISTS', s.key)).toBe(0);
   });
 
+  it('adds of one tick to streams in three slots land in order on each, one failing stream apart', async () => {
+    const [a, b, d] = namesInDistinctSlots(3).map((n) => new Stream(n, c.redis, { maxLen: 0 })) as [Stream, Stream, Stream];
+    await c.cmd('SET', d.key, 'not a stream');
+    const streams = [a, b, d];
+    const settled = await Promise.allSettled(Array.from({ length: 900 }, (_, i) => streams[i % 3]?.add('e', String(i))));
+    for (const [k, s] of [a, b].entries()) {
+      const ids = settled.filter((_, i) => i % 3 === k).map((r) => (r as PromiseFulfilledResult<string>).value);
+      const raw = (await c.cmd('XRANGE', s.key, '-', '+')) as Array<[string, string[]]>;
+      expect(raw.map((e) => e[0])).toEqual(ids);
+      expect(raw.map((e) => e[1][3])).toEqual(ids.map((_, j) => String(j * 3 + k)));
+    }
+    expect(settled.filter((_, i) => i % 3 === 2).every((r) => r.status === 'rejected')).toBe(true);
+    await Promise.all([a.destroy(), b.destroy(), d.destroy()]);
+  });
+
   it('a reader and a sink over streams in three different slots get every event', async () => {
     const [a, b, d] = namesInDistinctSlots(3).map((n) => new Stream(n, c.redis)) as [Stream, Stream, Stream];
     const reader = await a.newReader({ blockMs: 200 });

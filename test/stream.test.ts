@@ -4,8 +4,9 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type Event, type Reader, Stream, type StreamOptions } from '../src/index.js';
+import { type Event, PulseError, type Reader, Stream, type StreamOptions } from '../src/index.js';
 import { CLIENT_KINDS, connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import { RedisServer } from './support/redisServer.js';
 
 type RawEntries = Array<[string, string[]]>;
 
@@ -356,8 +357,14 @@ describe.each(CLIENT_KINDS)('Stream (%s)', (kind) => {
 
   // ---- payload bytes --------------------------------------------------------------------------------
 
-  for (const ttl of [false, true]) {
-    it(`payloads round-trip bit for bit${ttl ? ' (with a TTL: added by a script)' : ''}`, async () => {
+  for (const [ttl, together] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ]) {
+    const how = `${ttl ? ', with a TTL' : ''}${together ? ', all added in one tick (one script call)' : ''}`;
+    it(`payloads round-trip bit for bit${how}`, async () => {
       const s = newStream(ttl ? { ttlMs: 60_000 } : undefined);
       const all256 = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
       const nonUtf8 = Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0x00]);
@@ -378,7 +385,8 @@ describe.each(CLIENT_KINDS)('Stream (%s)', (kind) => {
         [new Uint8Array([0]), Buffer.from([0])],
       ];
       const ids: string[] = [];
-      for (const [p] of cases) ids.push((await s.add('bytes', p)) as string);
+      if (together) ids.push(...((await Promise.all(cases.map(([p]) => s.add('bytes', p)))) as string[]));
+      else for (const [p] of cases) ids.push((await s.add('bytes', p)) as string);
 
       // In Redis, exactly these bytes.
       const raw = await rawBytes(s.key);
@@ -469,5 +477,103 @@ describe.each(CLIENT_KINDS)('Stream (%s)', (kind) => {
     expect(new Set(ids).size).toBe(1000);
     expect(isAscending(ids)).toBe(true);
     expect(await num(c, 'XLEN', s.key)).toBe(1000);
+  });
+  // ---- adds of one tick: one script call per stream ------------------------------------------------------
+
+  it('adds of one tick with mixed options keep their order and options on each stream', async () => {
+    const a = newStream({ maxLen: 0 });
+    const missing = newStream();
+    const ttl = newStream({ maxLen: 0, ttlMs: 60_000 });
+    await a.add('first', '0');
+    const [id0] = ((await c.cmd('XRANGE', a.key, '-', '+')) as RawEntries).map((e) => e[0]);
+    const results = await Promise.all([
+      a.add('e', '1'),
+      missing.add('e', 'x', { onlyIfStreamExists: true }),
+      ttl.add('e', 't1'),
+      a.add('e', '2', { topic: 'tp' }),
+      a.add('e', '3', { onlyIfStreamExists: true }),
+      a.remove(id0 as string),
+      a.add('e', '4', { topic: '' }),
+      ttl.add('e', 't2'),
+      missing.add('e', 'y', { onlyIfStreamExists: true }),
+      a.add('e', '5'),
+    ]);
+    const [i1, m1, t1, i2, i3, , i4, t2, m2, i5] = results;
+    expect(m1).toBeUndefined();
+    expect(m2).toBeUndefined();
+    expect(await c.cmd('EXISTS', missing.key)).toBe(0);
+    const ids = [i1, i2, i3, i4, i5] as string[];
+    expect(isAscending(ids)).toBe(true);
+    expect(await rawEntries(a.key)).toEqual([
+      [i1, ['n', 'e', 'p', '1']],
+      [i2, ['n', 'e', 'p', '2', 't', 'tp']],
+      [i3, ['n', 'e', 'p', '3']],
+      [i4, ['n', 'e', 'p', '4']],
+      [i5, ['n', 'e', 'p', '5']],
+    ]);
+    expect(await rawEntries(ttl.key)).toEqual([
+      [t1, ['n', 'e', 'p', 't1']],
+      [t2, ['n', 'e', 'p', 't2']],
+    ]);
+    const pttl = await num(c, 'PTTL', ttl.key);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('a failing add in a tick fails alone: adds to other streams in the same tick succeed', async () => {
+    const good = newStream({ maxLen: 0 });
+    const bad = newStream();
+    await c.cmd('SET', bad.key, 'not a stream');
+    const settled = await Promise.allSettled(
+      Array.from({ length: 300 }, (_, i) => (i % 3 === 1 ? bad : good).add('e', String(i))),
+    );
+    settled.forEach((r, i) => {
+      if (i % 3 === 1) {
+        expect(r.status, `add ${i} to the string key`).toBe('rejected');
+        const err = (r as PromiseRejectedResult).reason as PulseError;
+        expect(err).toBeInstanceOf(PulseError);
+        expect(err.code).toBe('WRONGTYPE');
+        expect(err.message).toContain(bad.name);
+      } else {
+        expect(r.status, `add ${i} to the stream`).toBe('fulfilled');
+      }
+    });
+    const ids = settled.filter((_, i) => i % 3 !== 1).map((r) => (r as PromiseFulfilledResult<string>).value);
+    const raw = await rawEntries(good.key);
+    expect(raw.map((e) => e[0])).toEqual(ids);
+    expect(raw.map((e) => e[1][3])).toEqual(Array.from({ length: 300 }, (_, i) => String(i)).filter((_, i) => i % 3 !== 1));
+    expect(await c.cmd('GET', bad.key)).toBe('not a stream');
+  });
+
+  it('adds of one tick larger than one script call (count and bytes) all land, in order, bit for bit', async () => {
+    const s = newStream({ maxLen: 0 });
+    const big = Array.from({ length: 12 }, (_, i) => Buffer.alloc(100_000 + i, i));
+    const small = Array.from({ length: 700 }, (_, i) => Buffer.from([i & 255, (i >> 8) & 255, 0, 255]));
+    const payloads = [...small.slice(0, 350), ...big, ...small.slice(350)];
+    const ids = (await Promise.all(payloads.map((p) => s.add('e', p)))) as string[];
+    expect(isAscending(ids)).toBe(true);
+    const raw = await rawBytes(s.key);
+    expect(raw.map((e) => e[0])).toEqual(ids);
+    raw.forEach(([, fields], i) => {
+      expect(fields[3]?.equals(payloads[i] as Buffer), `payload ${i}`).toBe(true);
+    });
+  });
+
+  it('adds still land after the server forgets its scripts (SCRIPT FLUSH), alone and many in one tick', async () => {
+    const priv = await RedisServer.start();
+    onTestFinished(() => priv.stop());
+    const pc = await connect(kind, priv.url);
+    onTestFinished(() => pc.close());
+    const plain = new Stream(uniqueName('ns'), pc.redis, { maxLen: 0 });
+    const withTtl = new Stream(uniqueName('ns'), pc.redis, { maxLen: 0, ttlMs: 60_000 });
+    for (let round = 0; round < 2; round++) {
+      await pc.cmd('SCRIPT', 'FLUSH');
+      const ids = await Promise.all(Array.from({ length: 600 }, (_, i) => plain.add('e', String(i))));
+      expect(new Set(ids).size).toBe(600);
+      await pc.cmd('SCRIPT', 'FLUSH');
+      expect(await withTtl.add('e', 'alone')).toMatch(/^\d+-\d+$/);
+    }
+    expect(await num(pc, 'XLEN', plain.key)).toBe(1200);
+    expect(await num(pc, 'XLEN', withTtl.key)).toBe(2);
   });
 });

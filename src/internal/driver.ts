@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type Outcome, TickBatcher } from './batcher.js';
+import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
 import { errorText, isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
 import { slotOf } from './slot.js';
@@ -34,6 +34,8 @@ export interface OwnedConnection extends Connection {
 export interface Driver extends Connection {
   readonly kind: 'ioredis' | 'node-redis';
   readonly isCluster: boolean;
+  /** Sends a command that may leave merged with others of its tag sent in the same tick (see `Mergeable`). */
+  sendMergeable(merge: Mergeable, key: string): Promise<unknown>;
   /** Opens a connection of the library's own, for blocking reads and background work. */
   openOwned(name: string, logger: Logger): Promise<OwnedConnection>;
 }
@@ -97,6 +99,10 @@ class IoRedisDriver implements Driver {
     return this.#batcher.send(args, key);
   }
 
+  sendMergeable(merge: Mergeable, key: string): Promise<unknown> {
+    return this.#batcher.sendMergeable(merge, key);
+  }
+
   async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
     // Fail fast while disconnected, instead of queueing: the library's loops
     // own the retry policy (backoff, logging, close).
@@ -144,17 +150,9 @@ class IoRedisDriver implements Driver {
 
 // ---- node-redis ------------------------------------------------------------
 
-interface NodeRedisMulti {
-  /** A client's pipeline takes `(args)`, a cluster's `(firstKey, isReadonly, args)`. */
-  addCommand(...args: unknown[]): NodeRedisMulti;
-  execAsPipeline(): Promise<unknown[]>;
-}
-
 interface NodeRedisLike {
   sendCommand(...args: unknown[]): Promise<unknown>;
   getNodeClientForKey(key: string): Promise<NodeRedisLike>;
-  multi(routingKey?: string): NodeRedisMulti;
-  withTypeMapping(mapping: object): NodeRedisLike;
   duplicate(overrides?: Record<string, unknown>): NodeRedisLike;
   connect(): Promise<unknown>;
   destroy(): void;
@@ -182,19 +180,36 @@ class NodeRedisDriver implements Driver {
   constructor(private readonly client: NodeRedisLike) {
     const cluster = 'masters' in client;
     this.isCluster = cluster;
-    const typed = client.withTypeMapping(TYPE_MAPPING);
+    const one = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
+      const a = args.map(toNodeArg);
+      return cluster ? client.sendCommand(key, false, a, USER_OPTIONS) : client.sendCommand(a, USER_OPTIONS);
+    };
     this.#batcher = new TickBatcher(
-      (args, key) => {
-        const a = args.map(toNodeArg);
-        return cluster ? client.sendCommand(key, false, a, USER_OPTIONS) : client.sendCommand(a, USER_OPTIONS);
-      },
-      (cmds, key) => nodePipeline(cluster ? typed.multi(key) : typed.multi(), cmds, cluster ? key : undefined),
+      one,
+      // Not multi().execAsPipeline(): it rejects the whole pipeline with the
+      // first error and drops the other replies, so an add that succeeded
+      // would be reported failed (and retried into a duplicate). Commands
+      // sent in one tick leave in one socket write all the same; merged adds
+      // and acks keep their number low.
+      (cmds, key) =>
+        Promise.all(
+          cmds.map((c) =>
+            one(c, key).then(
+              (value): Outcome => ({ ok: true, value }),
+              (error: unknown): Outcome => ({ ok: false, error }),
+            ),
+          ),
+        ),
       cluster ? slotOf : undefined,
     );
   }
 
   send(args: readonly Arg[], key?: string): Promise<unknown> {
     return this.#batcher.send(args, key);
+  }
+
+  sendMergeable(merge: Mergeable, key: string): Promise<unknown> {
+    return this.#batcher.sendMergeable(merge, key);
   }
 
   async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
@@ -285,26 +300,6 @@ async function rawTransaction(
   const replies = (settled[settled.length - 1] as PromiseFulfilledResult<unknown>).value;
   if (!Array.isArray(replies)) throw new Error('transaction aborted');
   return replies.map((r: unknown) => (r instanceof Error ? { ok: false, error: r } : { ok: true, value: r }));
-}
-
-/** node-redis rejects a whole pipeline when one command fails; its error carries every reply. */
-async function nodePipeline(
-  multi: NodeRedisMulti,
-  cmds: ReadonlyArray<readonly Arg[]>,
-  clusterKey: string | undefined,
-): Promise<Outcome[]> {
-  for (const c of cmds) {
-    if (clusterKey === undefined) multi.addCommand(c.map(toNodeArg));
-    else multi.addCommand(clusterKey, false, c.map(toNodeArg));
-  }
-  try {
-    const replies = await multi.execAsPipeline();
-    return replies.map((value) => ({ ok: true, value }));
-  } catch (err) {
-    const replies = (err as { replies?: unknown[] }).replies;
-    if (!Array.isArray(replies)) throw err;
-    return replies.map((r) => (r instanceof Error ? { ok: false, error: r } : { ok: true, value: r }));
-  }
 }
 
 // ---- shared ------------------------------------------------------------------

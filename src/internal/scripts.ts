@@ -3,6 +3,7 @@
  * KEYS and shares the stream's hash slot (the dead-letter stream excepted:
  * `claim` only writes it when the caller says both live on one node).
  */
+import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { Script } from './script.js';
 
 /** Compares two entry IDs as Redis does (no float rounding of 64-bit sequences). */
@@ -45,17 +46,53 @@ end`;
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** XADD, then the stream's TTL: sliding (every add) or absolute (only when no expiry is set). */
-export const addWithTtl = new Script(
-  'addWithTtl',
-  `local id = redis.call('XADD', KEYS[1], unpack(ARGV, 3))
-if not id then return false end
-if ARGV[2] == 'sliding' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+/**
+ * Adds events to one stream: the merged form of `stream.add` (see
+ * `Mergeable` in batcher.ts), one event or many, then the stream's TTL:
+ * sliding (every add) or absolute (only when no expiry is set), when
+ * anything was added. `pcall` so that an error stops the batch with the
+ * events before it added and reported, instead of failing them all.
+ * KEYS: stream. ARGV: maxLen ('' none), NOMKSTREAM ('1' or ''), ttl ms
+ * ('' none), 'sliding' or 'absolute', then name, payload, topic ('' none)
+ * per event. Returns {ids (false where NOMKSTREAM found no key), error or nil}.
+ */
+export const addEvents = new Script(
+  'addEvents',
+  `local key = KEYS[1]
+local cmd = {'XADD', key}
+if ARGV[2] == '1' then cmd[#cmd + 1] = 'NOMKSTREAM' end
+if ARGV[1] ~= '' then
+  cmd[#cmd + 1] = 'MAXLEN'
+  cmd[#cmd + 1] = '~'
+  cmd[#cmd + 1] = ARGV[1]
 end
-return id`,
+cmd[#cmd + 1] = '*'
+cmd[#cmd + 1] = '${FIELD_NAME}'
+local h = #cmd
+local ids, n, added, err = {}, 0, false, false
+for i = 5, #ARGV, 3 do
+  cmd[h + 1] = ARGV[i]
+  cmd[h + 2] = '${FIELD_PAYLOAD}'
+  cmd[h + 3] = ARGV[i + 1]
+  local last = h + 3
+  if ARGV[i + 2] ~= '' then
+    cmd[h + 4] = '${FIELD_TOPIC}'
+    cmd[h + 5] = ARGV[i + 2]
+    last = h + 5
+  end
+  local r = redis.pcall(unpack(cmd, 1, last))
+  if type(r) == 'table' and r.err then
+    err = r.err
+    break
+  end
+  n = n + 1
+  ids[n] = r
+  if r then added = true end
+end
+if added and ARGV[3] ~= '' then
+  if ARGV[4] == 'sliding' then redis.call('PEXPIRE', key, ARGV[3]) else redis.call('PEXPIRE', key, ARGV[3], 'NX') end
+end
+return {ids, err}`,
 );
 
 /**
