@@ -9,7 +9,7 @@ import { Backoff } from '../src/internal/backoff.js';
 import { compareIds, idBefore, idTime } from '../src/internal/ids.js';
 import { bookkeepingPrefix, hashTagOf, sinkKeys, sinkRegistryKey, streamKey } from '../src/internal/keys.js';
 import { replyCode } from '../src/internal/redisErrors.js';
-import { decodeFields, mapPairs, streamEntries } from '../src/internal/replies.js';
+import { eventInit, mapPairs, type RawEntry, streamEntries } from '../src/internal/replies.js';
 import { parseStart } from '../src/internal/start.js';
 import { topicMatcher } from '../src/internal/topic.js';
 
@@ -34,6 +34,11 @@ function slotOf(key: string): number {
     if (close > open + 1) return crc16(k.subarray(open + 1, close)) % 16384;
   }
   return crc16(k) % 16384;
+}
+
+/** The event fields eventInit reads from an entry's raw fields. */
+function decode(fields: Buffer[]) {
+  return eventInit('s', ['1-1', fields] as RawEntry);
 }
 
 describe('slotOf (test helper)', () => {
@@ -298,35 +303,55 @@ describe('reply parsing', () => {
     expect(mapPairs([])).toEqual([]);
   });
 
-  it('decodeFields reads n, p and t', () => {
-    const d = decodeFields(fieldsA);
+  it('eventInit reads n, p and t', () => {
+    const d = decode(fieldsA);
     expect(d.eventName).toBe('ev');
     expect(d.payload.equals(Buffer.from([0, 255, 128]))).toBe(true);
     expect(d.topic).toBe('tp');
     expect(d.complete).toBe(true);
   });
 
-  it('decodeFields: no t means no topic', () => {
-    const d = decodeFields(fieldsB);
+  it('eventInit: no t means no topic', () => {
+    const d = decode(fieldsB);
     expect(d.topic).toBeUndefined();
     expect(d.complete).toBe(true);
   });
 
-  it('decodeFields: a missing n or p gives defaults and complete=false', () => {
-    const noName = decodeFields([b('p'), b('x')]);
+  it('eventInit: a missing n or p gives defaults and complete=false', () => {
+    const noName = decode([b('p'), b('x')]);
     expect(noName).toMatchObject({ eventName: '', complete: false });
     expect(noName.payload.equals(b('x'))).toBe(true);
-    const noPayload = decodeFields([b('n'), b('ev')]);
+    const noPayload = decode([b('n'), b('ev')]);
     expect(noPayload).toMatchObject({ eventName: 'ev', complete: false });
     expect(noPayload.payload.length).toBe(0);
-    const none = decodeFields([b('other'), b('1')]);
+    const none = decode([b('other'), b('1')]);
     expect(none).toMatchObject({ eventName: '', complete: false, topic: undefined });
     expect(none.payload.length).toBe(0);
-    expect(decodeFields([])).toMatchObject({ eventName: '', complete: false });
+    expect(decode([])).toMatchObject({ eventName: '', complete: false });
   });
 
-  it('decodeFields ignores extra fields, including multi-letter ones starting with n/p/t', () => {
-    const d = decodeFields([
+  it('eventInit decodes every name right across a run of names that share lengths or bytes', () => {
+    const names = [
+      'ev',
+      'ew',
+      'ev',
+      'ev',
+      'naïve-🎉',
+      'naïve-🎈',
+      'x'.repeat(65),
+      'x'.repeat(65),
+      `${'x'.repeat(64)}y`,
+      '',
+      'ev',
+    ];
+    for (const name of names) {
+      // A fresh buffer each time, as each reply gives.
+      expect(decode([b('n'), Buffer.from(name, 'utf8'), b('p'), b('x')]).eventName).toBe(name);
+    }
+  });
+
+  it('eventInit ignores extra fields, including multi-letter ones starting with n/p/t', () => {
+    const d = decode([
       b('name'),
       b('no'),
       b('n'),
@@ -346,8 +371,8 @@ describe('reply parsing', () => {
     expect(d.complete).toBe(true);
   });
 
-  it('decodeFields: an empty payload is complete', () => {
-    const d = decodeFields([b('n'), b('ev'), b('p'), Buffer.alloc(0)]);
+  it('eventInit: an empty payload is complete', () => {
+    const d = decode([b('n'), b('ev'), b('p'), Buffer.alloc(0)]);
     expect(d.complete).toBe(true);
     expect(d.payload.length).toBe(0);
   });

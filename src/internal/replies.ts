@@ -56,8 +56,9 @@ export function entries(reply: unknown): RawEntry[] {
     const raw = e[1];
     let fields: Buffer[];
     if (Array.isArray(raw)) {
-      // Replies already hold Buffers (the driver asks for them): no copy on the hot path.
-      fields = raw.every(Buffer.isBuffer) ? (raw as Buffer[]) : raw.map(buf);
+      // Replies already hold Buffers (the driver asks for them, so a client
+      // gives them for every field or for none): no copy on the hot path.
+      fields = raw.length === 0 || Buffer.isBuffer(raw[0]) ? (raw as Buffer[]) : raw.map(buf);
     } else {
       fields = mapPairs(raw).flatMap(([k, v]) => [buf(k), buf(v)]);
     }
@@ -71,13 +72,33 @@ export function streamEntries(reply: unknown): Array<[key: string, entries: RawE
   return mapPairs(reply).map(([k, v]) => [k, entries(v)]);
 }
 
-/** Reads `n`, `p` and `t`; extra fields are ignored. */
-export function decodeFields(fields: Buffer[]): {
-  eventName: string;
-  payload: Buffer;
-  topic: string | undefined;
-  complete: boolean;
-} {
+/**
+ * The last event name decoded, and its bytes: most streams carry a handful of
+ * names, and comparing a few bytes in JS costs a fraction of decoding them
+ * (a native call per event). A copy, so no reply buffer is kept alive.
+ */
+let lastNameBytes: Buffer = Buffer.alloc(0);
+let lastName = '';
+const NAME_CACHE_MAX = 64;
+
+function decodeName(v: Buffer): string {
+  const n = v.length;
+  if (n === lastNameBytes.length) {
+    let i = 0;
+    while (i < n && v[i] === lastNameBytes[i]) i++;
+    if (i === n) return lastName;
+  }
+  const name = v.toString('utf8');
+  if (n <= NAME_CACHE_MAX) {
+    lastNameBytes = Buffer.from(v);
+    lastName = name;
+  }
+  return name;
+}
+
+/** Reads `n`, `p` and `t` into the fields of an event; extra fields are ignored. */
+export function eventInit(streamName: string, entry: RawEntry, deliveryCount = 1): EventInit & { complete: boolean } {
+  const fields = entry[1];
   let eventName: string | undefined;
   let payload: Buffer | undefined;
   let topic: string | undefined;
@@ -87,22 +108,19 @@ export function decodeFields(fields: Buffer[]): {
     const v = fields[i + 1] as Buffer;
     // Field names are one byte: compare bytes, not decoded strings.
     const c = k[0];
-    if (c === NAME_BYTE) eventName = v.toString('utf8');
+    if (c === NAME_BYTE) eventName = decodeName(v);
     else if (c === PAYLOAD_BYTE) payload = v;
     else if (c === TOPIC_BYTE) topic = v.length === 0 ? undefined : v.toString('utf8');
   }
   return {
+    id: entry[0],
+    streamName,
     eventName: eventName ?? '',
-    payload: payload ?? EMPTY,
     topic,
+    payload: payload ?? EMPTY,
+    deliveryCount,
     complete: eventName !== undefined && payload !== undefined,
   };
-}
-
-/** Builds the fields of an event as read from Redis. */
-export function eventInit(streamName: string, entry: RawEntry, deliveryCount = 1): EventInit & { complete: boolean } {
-  const f = decodeFields(entry[1]);
-  return { id: entry[0], streamName, deliveryCount, ...f };
 }
 
 export function readerEvent(streamName: string, entry: RawEntry): { event: Event; complete: boolean } {
