@@ -121,6 +121,7 @@ export class ReadLoop<T> {
       try {
         await this.#spec.onReply(reply);
       } catch (err) {
+        if (signal.aborted) break;
         const delay = backoff.next();
         logger.warn({ err: errorText(err), retryInMs: delay }, 'handling a read failed, retrying');
         await sleep(delay, signal);

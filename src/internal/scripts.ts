@@ -328,21 +328,35 @@ return 1`,
 );
 
 /**
- * Runs just before a sink's `XREADGROUP`, in the same MULTI, so nothing
- * happens in between: when `maxLen` trimmed entries the group never read,
- * `XREADGROUP` would jump over them without a word. This counts them (from
- * the stream's `entries-added` and the group's `entries-read`) so they are
- * reported as lost, and fixes the group's counter so they are counted once.
- * Exact while entries are only trimmed from the front; with XDEL tombstones
- * inside the stream it counts nothing. Entries stay out of Lua: copying them
- * through a script costs more than the read itself.
- * KEYS: streams. ARGV: group.
- * Returns per stream: {'ok', skipped, lastDeliveredId} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ * Counts entries trimmed before the sink's group read them, which
+ * `XREADGROUP` jumps over without a word, so they are reported as lost, and
+ * fixes the group's `entries-read` counter so they are counted once. Exact
+ * while entries are only trimmed from the front; with XDEL tombstones after
+ * the group's position it counts nothing. Entries stay out of Lua where
+ * possible: copying them through a script costs more than the read itself.
+ *
+ * Two ways a read can jump:
+ * - the group is behind the stream's first entry (trimming went past it):
+ *   found before a read, which is why a busy sink runs this in the same MULTI
+ *   just before its `XREADGROUP`;
+ * - a blocking `XREADGROUP`, served after one command (a script, a
+ *   transaction) added entries and trimmed some of them, delivered the
+ *   survivors and counted only those. Found after the read: given an ID the
+ *   group had reached before it (ARGV, per key), nothing can have been
+ *   jumped while the stream still starts at or before that ID (trimming
+ *   works from the front). Otherwise the group's true position is
+ *   `entries-added` less the entries after its last-delivered ID, which are
+ *   few right after a read; when more than ARGV[2] are, it does not count
+ *   them and says so (verified 0): a later check will.
+ *
+ * KEYS: streams. ARGV: group, most entries to count, then per key the ID to
+ * verify from ('' not to verify).
+ * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
  */
 export const checkTrimmed = new Script(
   'checkTrimmed',
   `${CMP}
-local group = ARGV[1]
+local group, cap = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for i, key in ipairs(KEYS) do
   local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
@@ -363,24 +377,37 @@ for i, key in ipairs(KEYS) do
     if not found then
       out[i] = {'nogroup'}
     else
-      local skipped = 0
+      local skipped, verified = 0, 1
       if type(read) == 'number' then
         local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
-        if #first > 0 and cmp(first[1][1], last) > 0 then
+        local firstId = first[1] and first[1][1]
+        local behind = firstId ~= nil and cmp(firstId, last) > 0
+        local from = ARGV[2 + i]
+        local verify = not behind and from ~= '' and not (firstId ~= nil and cmp(firstId, from) <= 0)
+        if behind or verify then
           local info = redis.call('XINFO', 'STREAM', key)
           local s = {}
           for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
           local md = s['max-deleted-entry-id']
-          if md == nil or cmp(md, first[1][1]) < 0 then
-            local before = tonumber(s['entries-added']) - tonumber(s['length'])
-            if before > read then
-              skipped = before - read
-              redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', before)
+          local added = tonumber(s['entries-added'])
+          local pos
+          if behind then
+            if cmp(md, firstId) < 0 then pos = added - tonumber(s['length']) end
+          elseif cmp(md, last) <= 0 and added > read then
+            if s['last-generated-id'] == last then
+              pos = added
+            else
+              local n = #redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', cap + 1)
+              if n <= cap then pos = added - n else verified = 0 end
             end
+          end
+          if pos and pos > read then
+            skipped = pos - read
+            redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
           end
         end
       end
-      out[i] = {'ok', skipped, last}
+      out[i] = {'ok', skipped, last, verified}
     end
   end
 end

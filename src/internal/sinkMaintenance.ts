@@ -31,6 +31,8 @@ export interface MaintenanceHost {
   reportGone(key: string, ids: string[], why: string): Promise<void>;
   /** Reads a stream again once its key is back. */
   resume(s: SinkStream): Promise<void>;
+  /** Counts what blocking reads may have jumped over since the last trim check. */
+  verifyReads(): Promise<void>;
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
@@ -68,6 +70,7 @@ export class SinkMaintenance {
         if (backoff.failures > 0) this.host.logger.info({ failures: backoff.failures }, 'keep-alive recovered');
         backoff.reset();
         await this.#holdBuffered();
+        await this.host.verifyReads();
       } catch (err) {
         delay = Math.max(delay, backoff.next());
         if (!signal.aborted)
@@ -169,7 +172,8 @@ export class SinkMaintenance {
     const ok = Number(await evalScript(this.host.control, recreateGroup, [s.stream.key], [this.host.name])) === 1;
     if (!ok) return;
     s.ready = true;
-    s.lastDelivered = undefined;
+    s.checked = undefined;
+    s.unverified = undefined;
     this.host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
     await this.host.resume(s);
   }

@@ -30,8 +30,13 @@ export interface SinkStream {
   readonly deadName: string;
   /** False while the group is missing and the stream key is gone (NOGROUP). */
   ready: boolean;
-  /** The group's last-delivered ID as of our last read: where a blocking wait for new entries starts. */
-  lastDelivered: string | undefined;
+  /** The group's last-delivered ID as of our last trim check (see `checkTrimmed`). */
+  checked: string | undefined;
+  /**
+   * Blocking reads delivered entries after `from` up to `to` that no trim
+   * check has verified yet (nothing jumped in between).
+   */
+  unverified: { readonly from: string; to: string } | undefined;
   leaseHeld: boolean;
 }
 
