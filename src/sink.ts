@@ -70,6 +70,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   #closing: Promise<void> | undefined;
   /** The last read found nothing: the next one blocks until something new arrives. */
   #idle = new Set<number>();
+  /** Reconnects of this sink's connections as of the last trim check. */
+  #reconnects = 0;
 
   private constructor(main: Stream, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
     this.name = name;
@@ -382,6 +384,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       ready: true,
       checked: undefined,
       unverified: undefined,
+      trusted: true,
       leaseHeld: false,
     };
   }
@@ -430,11 +433,18 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
 
   /** The trim check of these streams, verifying what blocking reads delivered since the last check. */
   #checkCommand(streams: readonly SinkStream[]): Arg[] {
+    // A connection that came back may talk to a restarted or promoted Redis:
+    // its groups' entries-read counters are stale until resynced.
+    const reconnects = this.#control.reconnects() + this.#loops.reconnects();
+    if (reconnects !== this.#reconnects) {
+      this.#reconnects = reconnects;
+      for (const s of this.#streams.values()) s.trusted = false;
+    }
     // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
     const cmd: Arg[] = ['EVAL', checkTrimmed.source, streams.length];
     for (const s of streams) cmd.push(s.stream.key);
     cmd.push(this.name, VERIFY_MAX_ENTRIES);
-    for (const s of streams) cmd.push(s.unverified?.from ?? '');
+    for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
     return cmd;
   }
 
@@ -492,10 +502,21 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         this.#logger.warn({ stream: s.stream.name, count: skipped }, 'events trimmed before this sink read them');
       }
       const last = str(r[2]);
+      const verified = Number(r[3]) === 1;
       s.checked = last;
-      // Verified up to where the group was at the check; reads after it stay to verify.
-      if (Number(r[3]) === 1 && s.unverified)
+      if (!s.trusted) {
+        if (Number(r[4]) === 1)
+          this.#logger.warn(
+            { stream: s.stream.name },
+            'events trimmed before this sink read them; how many is unknown after Redis restarted or failed over',
+          );
+        // Resynced: what blocking reads jumped before it can no longer be counted.
+        if (verified) s.trusted = true;
+      }
+      if (verified && s.unverified) {
+        // Verified up to where the group was at the check; reads after it stay to verify.
         s.unverified = compareIds(last, s.unverified.to) >= 0 ? undefined : { from: last, to: s.unverified.to };
+      }
     } else if (status === 'wrongtype') {
       this.#fail(new PulseError(`sink stopped: key ${s.stream.key} holds another type`, { code: 'WRONGTYPE' }));
     } else if (status === 'nokey') {
@@ -509,7 +530,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
 
   /** Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported. */
   async #verifyReads(streams: readonly SinkStream[]): Promise<void> {
-    const pending = streams.filter((s) => s.unverified !== undefined);
+    const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted);
     for (const s of pending) {
       try {
         const checks = (await this.#control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];

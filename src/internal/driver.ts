@@ -26,6 +26,8 @@ export interface OwnedConnection extends Connection {
   transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   /** The server-side client ID of the current connection (changes on reconnect). */
   clientId(): number | undefined;
+  /** How many times it connected again after a drop: the server may have restarted or failed over meanwhile. */
+  reconnects(): number;
   /** Closes at once: in-flight commands reject. */
   close(): void;
 }
@@ -315,6 +317,7 @@ interface RawConnection {
 async function openWith(name: string, logger: Logger, raw: RawConnection, trackId: boolean): Promise<OwnedConnection> {
   let id: number | undefined;
   let closed = false;
+  let ready = 0;
   const refreshId = (): void => {
     if (!trackId || closed) return;
     raw.send(['CLIENT', 'ID']).then(
@@ -330,7 +333,10 @@ async function openWith(name: string, logger: Logger, raw: RawConnection, trackI
   raw.on('error', (err: unknown) => {
     if (!closed) logger.debug({ connection: name, err: errorText(err) }, 'redis connection error');
   });
-  raw.on('ready', refreshId);
+  raw.on('ready', () => {
+    ready++;
+    refreshId();
+  });
   try {
     await raw.connect();
   } catch (err) {
@@ -343,6 +349,8 @@ async function openWith(name: string, logger: Logger, raw: RawConnection, trackI
     send: (args, key) => raw.send(args, key),
     transaction: (cmds, key) => raw.transaction(cmds, key),
     clientId: () => id,
+    // The first 'ready' is the connect awaited below.
+    reconnects: () => Math.max(0, ready - 1),
     close: () => {
       if (closed) return;
       closed = true;

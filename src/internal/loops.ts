@@ -15,6 +15,7 @@ export class ReadLoops<T> {
   readonly #opening = new Map<number, Promise<void>>();
   #started = false;
   #stopped = false;
+  #retiredReconnects = 0;
 
   constructor(
     private readonly driver: Driver,
@@ -64,10 +65,18 @@ export class ReadLoops<T> {
     if (!loop) return;
     if (empty(group) && this.#loops.size > 1) {
       this.#loops.delete(group);
+      this.#retiredReconnects += loop.reconnects();
       await loop.stop();
       return;
     }
     await loop.interrupt();
+  }
+
+  /** How many times the read connections connected again after a drop, in all (never decreases). */
+  reconnects(): number {
+    let n = this.#retiredReconnects;
+    for (const l of this.#loops.values()) n += l.reconnects();
+    return n;
   }
 
   /** Starts every loop, now and when added later. */

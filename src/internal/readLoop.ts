@@ -39,6 +39,11 @@ export class ReadLoop<T> {
     return this.#abort.signal;
   }
 
+  /** How many times its connection connected again after a drop. */
+  reconnects(): number {
+    return this.#spec.conn.reconnects();
+  }
+
   /** Starts the loop once. */
   start(): void {
     this.#done ??= this.#run();

@@ -349,9 +349,16 @@ return 1`,
  *   few right after a read; when more than ARGV[2] are, it does not count
  *   them and says so (verified 0): a later check will.
  *
+ * Redis 7.0 does not persist `entries-read` with the reads (AOF and replicas
+ * get XCLAIMs without it): after a restart or a failover it is behind and
+ * would count phantom losses. So the first check after the sink reconnected
+ * resyncs ('r'): it sets the counter to the group's true position without
+ * counting anything, and says (unknown 1) when entries were certainly lost
+ * (the group is behind the stream's first entry) but not how many.
+ *
  * KEYS: streams. ARGV: group, most entries to count, then per key the ID to
- * verify from ('' not to verify).
- * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ * verify from, '' not to verify, or 'r' to resync.
+ * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
  */
 export const checkTrimmed = new Script(
   'checkTrimmed',
@@ -377,13 +384,15 @@ for i, key in ipairs(KEYS) do
     if not found then
       out[i] = {'nogroup'}
     else
-      local skipped, verified = 0, 1
-      if type(read) == 'number' then
+      local skipped, verified, unknown = 0, 1, 0
+      local from = ARGV[2 + i]
+      local resync = from == 'r'
+      if type(read) == 'number' or resync then
+        read = tonumber(read) or -1
         local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
         local firstId = first[1] and first[1][1]
         local behind = firstId ~= nil and cmp(firstId, last) > 0
-        local from = ARGV[2 + i]
-        local verify = not behind and from ~= '' and not (firstId ~= nil and cmp(firstId, from) <= 0)
+        local verify = resync or (not behind and from ~= '' and not (firstId ~= nil and cmp(firstId, from) <= 0))
         if behind or verify then
           local info = redis.call('XINFO', 'STREAM', key)
           local s = {}
@@ -393,7 +402,7 @@ for i, key in ipairs(KEYS) do
           local pos
           if behind then
             if cmp(md, firstId) < 0 then pos = added - tonumber(s['length']) end
-          elseif cmp(md, last) <= 0 and added > read then
+          elseif cmp(md, last) <= 0 and (added > read or resync) then
             if s['last-generated-id'] == last then
               pos = added
             else
@@ -401,13 +410,17 @@ for i, key in ipairs(KEYS) do
               if n <= cap then pos = added - n else verified = 0 end
             end
           end
-          if pos and pos > read then
+          if resync then
+            if pos == nil and not behind then verified = 0 end
+            if behind then unknown = 1 end
+            if pos and pos ~= read then redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos) end
+          elseif pos and pos > read then
             skipped = pos - read
             redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
           end
         end
       end
-      out[i] = {'ok', skipped, last, verified}
+      out[i] = {'ok', skipped, last, verified, unknown}
     end
   end
 end

@@ -37,6 +37,8 @@ export interface SinkStream {
    * check has verified yet (nothing jumped in between).
    */
   unverified: { readonly from: string; to: string } | undefined;
+  /** False after a reconnect until a trim check resynced the group's entries-read (see `checkTrimmed`). */
+  trusted: boolean;
   leaseHeld: boolean;
 }
 
