@@ -266,7 +266,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       counters: this.#counters,
       fanout: this.#fanout,
       streams: () => this.#streams.values(),
-      deliver: (s, batch, redelivery) => this.#deliver(s, batch, redelivery),
+      deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
       touch: (conn, key, idleMs, ids) => this.#touch(conn, key, idleMs, ids),
       reportGone: (key, ids, why) => this.#reportGone(key, ids, why),
       resume: async (s) => {
@@ -470,12 +470,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         else s.unverified = { from: s.checked ?? '0-0', to };
       }
       // Removed while the read was in flight: left pending for the group.
-      if (this.#streams.get(s.stream.key) === s)
-        this.#deliver(
-          s,
-          batch.map((e) => [e, 1] as const),
-          false,
-        );
+      if (this.#streams.get(s.stream.key) === s) this.#deliver(s, batch, 1, false);
     }
     // A short batch drained the streams: block for news instead of polling.
     if (!full) this.#idle.add(group);
@@ -544,11 +539,12 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   }
 
   /** Hands events to subscribers; acks those the topic or filter rejects. */
-  #deliver(s: SinkStream, batch: ReadonlyArray<readonly [RawEntry, number]>, redelivery: boolean): void {
+  #deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void {
     const matches = this.#settings.matches;
     const rejected: string[] = [];
-    for (const [entry, count] of batch) {
-      const init = eventInit(s.stream.name, entry, count);
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as RawEntry;
+      const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1));
       if (!init.complete)
         this.#logger.warn({ stream: s.stream.name, id: entry[0] }, 'entry without n or p: delivered with defaults');
       const ev = new SinkEvent(init, this.name, this);

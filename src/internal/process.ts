@@ -41,8 +41,10 @@ export async function runProcess(
     ? undefined
     : setInterval(() => host.keepInProgress(running), Math.max(5, Math.floor(host.graceMs / 3)));
   // A slot is free once the handler returns: acks are coalesced by ack()
-  // and awaited at the end, so they never hold back the next event.
+  // (one promise for all the acks of a tick) and awaited at the end, so
+  // they never hold back the next event.
   const acks = new Set<Promise<void>>();
+  const acked = new Map<Promise<void>, string[]>();
   let active = 0;
   let wake: (() => void) | undefined;
   const done = (): void => {
@@ -62,10 +64,22 @@ export async function runProcess(
     } finally {
       running.delete(ev);
     }
-    const ack: Promise<void> = ev
-      .ack()
-      .catch((err: unknown) => host.logger.warn({ id: ev.id, err: errorText(err) }, 'ack failed: the event will be redelivered'))
-      .finally(() => acks.delete(ack));
+    const flush = ev.ack();
+    const ids = acked.get(flush);
+    if (ids) {
+      ids.push(ev.id);
+      return;
+    }
+    const batch = [ev.id];
+    acked.set(flush, batch);
+    const ack: Promise<void> = flush
+      .catch((err: unknown) =>
+        host.logger.warn({ ids: batch, err: errorText(err) }, 'ack failed: the events will be redelivered'),
+      )
+      .finally(() => {
+        acks.delete(ack);
+        acked.delete(flush);
+      });
     acks.add(ack);
   };
   try {

@@ -26,7 +26,8 @@ export interface MaintenanceHost {
   readonly counters: SinkCounters;
   readonly fanout: Fanout<SinkEvent>;
   streams(): Iterable<SinkStream>;
-  deliver(s: SinkStream, batch: ReadonlyArray<readonly [RawEntry, number]>, redelivery: boolean): void;
+  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
+  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
   touch(conn: Connection, key: string, idleMs: number, ids: string[]): Promise<string[]>;
   reportGone(key: string, ids: string[], why: string): Promise<void>;
   /** Reads a stream again once its key is back. */
@@ -240,11 +241,14 @@ export class SinkMaintenance {
     }
     if (toMove.length > 0) await this.#moveDeadLetters(s, toMove);
     if (claimed.length > 0) {
-      const batch = claimed.map((c) => {
+      const entries: RawEntry[] = [];
+      const counts: number[] = [];
+      for (const c of claimed) {
         const [id, fields, count] = c as [unknown, unknown, unknown];
-        return [[str(id), Array.isArray(fields) ? fields.map(buf) : []] as RawEntry, Number(count)] as const;
-      });
-      this.host.deliver(s, batch, true);
+        entries.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
+        counts.push(Number(count));
+      }
+      this.host.deliver(s, entries, counts, true);
     }
   }
 
