@@ -520,6 +520,25 @@ describe.each(CLIENT_KINDS)('Stream (%s)', (kind) => {
     expect(pttl).toBeLessThanOrEqual(60_000);
   });
 
+  it('adds of one tick in every shape (trimmed or not, NOMKSTREAM or not, topic or not) store the right fields', async () => {
+    for (const maxLen of [0, 50]) {
+      const s = newStream({ maxLen });
+      await s.add('seed', 's');
+      const shapes: Array<[string, { topic?: string; onlyIfStreamExists?: boolean }]> = [
+        ['1', {}],
+        ['2', { topic: 't2' }],
+        ['3', { onlyIfStreamExists: true }],
+        ['4', { onlyIfStreamExists: true, topic: 't4' }],
+        ['5', {}],
+        ['6', { onlyIfStreamExists: true }],
+      ];
+      const ids = await Promise.all(shapes.map(([p, o]) => s.add('e', p, o)));
+      expect(isAscending(ids as string[])).toBe(true);
+      const raw = await rawEntries(s.key);
+      expect(raw.slice(1)).toEqual(shapes.map(([p, o], i) => [ids[i], ['n', 'e', 'p', p, ...(o.topic ? ['t', o.topic] : [])]]));
+    }
+  });
+
   it('a failing add in a tick fails alone: adds to other streams in the same tick succeed', async () => {
     const good = newStream({ maxLen: 0 });
     const bad = newStream();

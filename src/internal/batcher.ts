@@ -119,16 +119,21 @@ export class TickBatcher {
     }
     const key = first.items[0]?.key;
     this.many(
-      units.map((u) => commandOf(u)),
+      units.map((u) => commandOf(u, !this.#knownLoaded(u))),
       key,
     ).then(
       (outcomes) => {
         units.forEach((u, i) => {
           const o = outcomes[i];
           if (!o) reject(u, new Error('pipeline returned no reply'));
-          // A script cache emptied by SCRIPT FLUSH or a restart: send its source.
-          else if (!o.ok && isScript(u) && isReplyError(o.error, 'NOSCRIPT')) this.#sendOne(u, true);
-          else settle(u, o);
+          // A script cache emptied by SCRIPT FLUSH or a restart: send its
+          // source. Commands after it in this pipeline already ran: the one
+          // case where order on a key is not kept.
+          else if (!o.ok && isScript(u) && isReplyError(o.error, 'NOSCRIPT')) this.#retryWithSource(u);
+          else {
+            if (o.ok) this.#markLoaded(u);
+            settle(u, o);
+          }
         });
       },
       (err: unknown) => {
@@ -137,15 +142,49 @@ export class TickBatcher {
     );
   }
 
-  #sendOne(u: Unit, withSource = false): void {
+  #sendOne(u: Unit, withSource = !this.#knownLoaded(u)): void {
     const key = u.items[0]?.key;
     this.one(commandOf(u, withSource), key).then(
-      (value) => settle(u, { ok: true, value }),
+      (value) => {
+        this.#markLoaded(u);
+        settle(u, { ok: true, value });
+      },
       (error: unknown) => {
-        if (!withSource && isScript(u) && isReplyError(error, 'NOSCRIPT')) this.#sendOne(u, true);
+        if (!withSource && isScript(u) && isReplyError(error, 'NOSCRIPT')) this.#retryWithSource(u);
         else reject(u, error);
       },
     );
+  }
+
+  #retryWithSource(u: Unit): void {
+    const id = this.#scriptId(u);
+    if (id !== undefined) this.#loaded.delete(id);
+    this.#sendOne(u, true);
+  }
+
+  /**
+   * Scripts this client's server (each slot's, on a cluster) has run: they
+   * go by SHA. A script's first call sends its source, so that a pipeline
+   * never meets NOSCRIPT, whose retry would land after the commands that
+   * followed it.
+   */
+  readonly #loaded = new Set<string>();
+
+  #scriptId(u: Unit): string | undefined {
+    const q = u.items[0];
+    if (!q?.merge || !isScript(u)) return undefined;
+    const group = q.key !== undefined && this.groupOf ? this.groupOf(q.key) : 0;
+    return `${q.merge.script.sha}:${group}`;
+  }
+
+  #knownLoaded(u: Unit): boolean {
+    const id = this.#scriptId(u);
+    return id === undefined || this.#loaded.has(id);
+  }
+
+  #markLoaded(u: Unit): void {
+    const id = this.#scriptId(u);
+    if (id !== undefined) this.#loaded.add(id);
   }
 }
 
