@@ -186,7 +186,10 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     const delay = checkInt('delayMs', options?.delayMs, grace, 0);
     const key = streamKey(event.streamName);
     try {
-      const gone = await this.#touch(this.#main.driver, key, Math.max(0, grace - delay), [event.id]);
+      // On the control connection while open, behind any hold of buffered
+      // events already sent there, so a hold never undoes this nack.
+      const conn = this.#closed ? this.#main.driver : this.#control;
+      const gone = await this.#touch(conn, key, Math.max(0, grace - delay), [event.id]);
       // Given back but no longer in the stream: it can never be redelivered.
       if (gone.length > 0) await this.#reportGone(key, gone, 'event trimmed or deleted before it could be redelivered');
     } catch (err) {

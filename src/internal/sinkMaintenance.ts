@@ -109,7 +109,12 @@ export class SinkMaintenance {
       for (const hold of [true, false]) {
         const batch = [...ids].filter(([, h]) => h === hold).map(([id]) => id);
         for (let i = 0; i < batch.length; i += 500) {
-          const gone = await this.host.touch(this.host.control, key, hold ? 0 : -1, batch.slice(i, i + 500));
+          // Only what is still buffered as it leaves: an event taken and
+          // nacked meanwhile must keep the idle time its nack gave it (the
+          // nack travels on this same connection, so it runs after this).
+          const slice = hold ? this.#stillBuffered(batch.slice(i, i + 500)) : batch.slice(i, i + 500);
+          if (slice.length === 0) continue;
+          const gone = await this.host.touch(this.host.control, key, hold ? 0 : -1, slice);
           if (gone.length === 0) continue;
           // Trimmed while waiting in a buffer: taken out, so that what is
           // handled and what is reported lost never overlap. Those a
@@ -120,6 +125,12 @@ export class SinkMaintenance {
         }
       }
     }
+  }
+
+  #stillBuffered(ids: readonly string[]): string[] {
+    const queued = new Set<string>();
+    for (const sub of this.host.fanout.subs) for (const ev of sub.queued()) queued.add(ev.id);
+    return ids.filter((id) => queued.has(id));
   }
 
   /** Takes events out of every subscription buffer; returns the IDs that were in one. */
