@@ -38,9 +38,11 @@ export async function connectClusterPorts(kind: ClientKind, ports: number[]): Pr
     redis,
     cmd: (...args) => {
       const a = args.map((x) => (typeof x === 'number' ? String(x) : x));
-      // Route by the command's first key: after the subcommand for XINFO/XGROUP, else the first argument.
-      const sub = /^(XINFO|XGROUP)$/i.test(String(a[0]));
-      return redis.sendCommand(sub ? a[2] : a[1], false, a);
+      // Route by the command's first key: after the subcommand for XINFO/XGROUP, after the
+      // script and the key count for EVAL, else the first argument.
+      const name = String(a[0]);
+      const key = /^(XINFO|XGROUP)$/i.test(name) ? a[2] : /^EVAL(SHA)?$/i.test(name) ? a[3] : a[1];
+      return redis.sendCommand(key, false, a);
     },
     close: async () => {
       redis.destroy();
