@@ -189,7 +189,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       // On the control connection while open, behind any hold of buffered
       // events already sent there, so a hold never undoes this nack.
       const conn = this.#closed ? this.#main.driver : this.#control;
-      const gone = await this.#touch(conn, key, Math.max(0, grace - delay), [event.id]);
+      const gone = await this.#touch(conn, key, Math.max(0, grace - delay), [event.id], true);
       // Given back but no longer in the stream: it can never be redelivered.
       if (gone.length > 0) await this.#reportGone(key, gone, 'event trimmed or deleted before it could be redelivered');
     } catch (err) {
@@ -208,8 +208,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     }
   }
 
-  async #touch(conn: Connection, key: string, idleMs: number, ids: string[]): Promise<string[]> {
-    const gone = (await evalScript(conn, touch, [key], [this.name, this.consumerName, idleMs, ...ids])) as unknown[];
+  async #touch(conn: Connection, key: string, idleMs: number, ids: string[], ackGone = false): Promise<string[]> {
+    const args = [this.name, this.consumerName, idleMs, ackGone ? '1' : '', ...ids];
+    const gone = (await evalScript(conn, touch, [key], args)) as unknown[];
     return gone.map(str);
   }
 

@@ -231,18 +231,22 @@ return {out, lost, dead, toMove}`,
  * Sets the idle time of our own pending events: 0 for in-progress and for
  * events still buffered for a subscriber, grace - delay for a nack. Skips
  * events another consumer owns now. An entry trimmed or deleted meanwhile is
- * left alone (XCLAIM would silently drop it from the pending list) and
- * returned, so the caller can report it.
- * KEYS: stream. ARGV: group, consumer, idleMs (-1: only look), ids... Returns the IDs no longer in the stream.
+ * returned, so the caller can report it, and left pending (XCLAIM would
+ * silently drop it from the pending list) unless ARGV[4] is '1': a nack
+ * reports it, and acks it in the same step so that no claimer finds it
+ * still pending and reports it a second time.
+ * KEYS: stream. ARGV: group, consumer, idleMs (-1: only look), '1' to ack
+ * what is gone (else ''), ids... Returns the IDs no longer in the stream.
  */
 export const touch = new Script(
   'touch',
   `local gone = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if #p > 0 and p[1][2] == ARGV[2] then
     if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
       gone[#gone + 1] = ARGV[i]
+      if ARGV[4] == '1' then redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
     elseif ARGV[3] ~= '-1' then
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
     end
