@@ -43,8 +43,8 @@ export async function runProcess(
   // A slot is free once the handler returns: acks are coalesced by ack()
   // (one promise for all the acks of a tick) and awaited at the end, so
   // they never hold back the next event.
-  const acks = new Set<Promise<void>>();
-  const acked = new Map<Promise<void>, string[]>();
+  // ack() flush -> the IDs it carries and its logged outcome, until it settles.
+  const acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
   let active = 0;
   let wake: (() => void) | undefined;
   const done = (): void => {
@@ -65,22 +65,16 @@ export async function runProcess(
       running.delete(ev);
     }
     const flush = ev.ack();
-    const ids = acked.get(flush);
-    if (ids) {
-      ids.push(ev.id);
+    const known = acks.get(flush);
+    if (known) {
+      known.ids.push(ev.id);
       return;
     }
-    const batch = [ev.id];
-    acked.set(flush, batch);
-    const ack: Promise<void> = flush
-      .catch((err: unknown) =>
-        host.logger.warn({ ids: batch, err: errorText(err) }, 'ack failed: the events will be redelivered'),
-      )
-      .finally(() => {
-        acks.delete(ack);
-        acked.delete(flush);
-      });
-    acks.add(ack);
+    const ids = [ev.id];
+    const settled = flush
+      .catch((err: unknown) => host.logger.warn({ ids, err: errorText(err) }, 'ack failed: the events will be redelivered'))
+      .finally(() => acks.delete(flush));
+    acks.set(flush, { ids, settled });
   };
   try {
     for await (const ev of sub) {
@@ -89,7 +83,7 @@ export async function runProcess(
       while (active >= concurrency) await new Promise<void>((r) => (wake = r));
     }
     while (active > 0) await new Promise<void>((r) => (wake = r));
-    await Promise.all(acks);
+    await Promise.all([...acks.values()].map((a) => a.settled));
   } finally {
     clearInterval(keepAlive);
   }
