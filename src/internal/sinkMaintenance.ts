@@ -112,7 +112,7 @@ export class SinkMaintenance {
           // Only what is still buffered as it leaves: an event taken and
           // nacked meanwhile must keep the idle time its nack gave it (the
           // nack travels on this same connection, so it runs after this).
-          const slice = hold ? this.#stillBuffered(batch.slice(i, i + 500)) : batch.slice(i, i + 500);
+          const slice = hold ? this.#stillBuffered(key, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
           if (slice.length === 0) continue;
           const gone = await this.host.touch(this.host.control, key, hold ? 0 : -1, slice);
           if (gone.length === 0) continue;
@@ -127,9 +127,12 @@ export class SinkMaintenance {
     }
   }
 
-  #stillBuffered(ids: readonly string[]): string[] {
+  /** The IDs of `ids` that still wait in a subscription buffer for stream `key` (IDs repeat across streams). */
+  #stillBuffered(key: string, ids: readonly string[]): string[] {
     const queued = new Set<string>();
-    for (const sub of this.host.fanout.subs) for (const ev of sub.queued()) queued.add(ev.id);
+    for (const sub of this.host.fanout.subs) {
+      for (const ev of sub.queued()) if (streamKey(ev.streamName) === key) queued.add(ev.id);
+    }
     return ids.filter((id) => queued.has(id));
   }
 
