@@ -578,6 +578,30 @@ describe.each(CLIENT_KINDS)('Stream (%s)', (kind) => {
     });
   });
 
+  it('adds of later ticks land after the script calls of an earlier tick still being sent, in order', async () => {
+    // Many adds of one tick leave one script call per turn of the event
+    // loop; what is added meanwhile must queue behind them, not overtake.
+    const s = newStream({ maxLen: 0 });
+    const other = newStream({ maxLen: 0 });
+    const pending: Promise<string | undefined>[] = [];
+    const wave = (n: number): void => {
+      for (let i = 0; i < n; i++) pending.push(s.add('e', String(pending.length)));
+      void other.add('e', 'x');
+    };
+    wave(1000);
+    await Promise.resolve();
+    wave(5);
+    await new Promise((r) => setImmediate(r));
+    wave(300);
+    await new Promise((r) => setTimeout(r, 0));
+    wave(1);
+    const ids = (await Promise.all(pending)) as string[];
+    expect(isAscending(ids)).toBe(true);
+    const raw = await rawEntries(s.key);
+    expect(raw.map((e) => e[0])).toEqual(ids);
+    expect(raw.map((e) => e[1][3])).toEqual(ids.map((_, i) => String(i)));
+  });
+
   it('adds still land after the server forgets its scripts (SCRIPT FLUSH), alone and many in one tick', async () => {
     const priv = await RedisServer.start();
     onTestFinished(() => priv.stop());
