@@ -97,28 +97,32 @@ export class TickBatcher {
     const queue = this.#queue;
     this.#queue = [];
     const groupOf = this.groupOf;
+    const pending = new Map<number, Queued[]>();
     for (const q of queue) {
       // On a cluster a command without a key has nothing to route by: it goes alone.
       const g = !groupOf ? 0 : q.key === undefined ? undefined : groupOf(q.key);
       if (g === undefined) this.#sendUnits([{ items: [q], weight: 0 }]);
       else {
-        const list = this.#pending.get(g) ?? [];
-        this.#pending.set(g, list);
+        const list = pending.get(g) ?? [];
+        pending.set(g, list);
         list.push(q);
       }
     }
-    for (const [g, list] of this.#pending) {
-      this.#pending.delete(g);
-      const outgoing = this.#outbox.get(g);
+    for (const [g, list] of pending) {
       const units = mergeUnits(list);
-      if (outgoing) for (const u of units) outgoing.push(u);
-      else this.#outbox.set(g, units);
+      const waiting = this.#outbox.get(g);
+      if (waiting) {
+        for (const u of units) waiting.push(u);
+        continue;
+      }
+      // Sent before the next group is merged: on a cluster that node starts meanwhile.
+      this.#sendStep(units);
+      if (units.length > 0) {
+        this.#outbox.set(g, units);
+        this.#schedulePump();
+      }
     }
-    if (!this.#pumping) this.#pump();
   }
-
-  /** Commands of this tick per group, before they are merged (kept to reuse the map). */
-  readonly #pending = new Map<number, Queued[]>();
 
   /**
    * Units waiting to leave, per group, in order. A turn of the event loop
@@ -127,10 +131,16 @@ export class TickBatcher {
    * so that order per key holds across ticks.
    */
   readonly #outbox = new Map<number, Unit[]>();
-  #pumping = false;
+  #pumpScheduled = false;
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => this.#pump());
+  }
 
   /**
-   * Sends one step of each group now and schedules the next. Many adds in
+   * Sends the next step of each group that has one waiting. Many adds in
    * one tick leave as several script calls: sent in one write, the server
    * would wait while the client encodes them all and the client would wait
    * while the server runs them all. A step per turn lets the server run one
@@ -138,15 +148,20 @@ export class TickBatcher {
    * ioredis, 1.15x with node-redis (1000 in flight, BENCHMARKS.md).
    */
   #pump(): void {
+    this.#pumpScheduled = false;
     for (const [g, units] of this.#outbox) {
-      let n = 0;
-      let end = 0;
-      while (end < units.length && n < STEP_ITEMS) n += (units[end++] as Unit).items.length;
-      this.#sendUnits(units.splice(0, end));
+      this.#sendStep(units);
       if (units.length === 0) this.#outbox.delete(g);
     }
-    this.#pumping = this.#outbox.size > 0;
-    if (this.#pumping) setImmediate(() => this.#pump());
+    if (this.#outbox.size > 0) this.#schedulePump();
+  }
+
+  /** Sends the first units of `units`, up to {@link STEP_ITEMS} commands, and removes them from it. */
+  #sendStep(units: Unit[]): void {
+    let n = 0;
+    let end = 0;
+    while (end < units.length && n < STEP_ITEMS) n += (units[end++] as Unit).items.length;
+    this.#sendUnits(units.splice(0, end));
   }
 
   #sendUnits(units: Unit[]): void {
