@@ -154,11 +154,12 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
    */
   ack(...events: Event[]): Promise<void> {
     if (this.#settings.noAck || events.length === 0) return Promise.resolve();
+    // By stream name, not key: the name is the same string object every time
+    // (its hash is cached), a key built per event would be hashed per event.
     for (const e of events) {
-      const key = streamKey(e.streamName);
-      const ids = this.#pendingAcks.get(key);
+      const ids = this.#pendingAcks.get(e.streamName);
       if (ids) ids.push(e.id);
-      else this.#pendingAcks.set(key, [e.id]);
+      else this.#pendingAcks.set(e.streamName, [e.id]);
     }
     // Acks issued in the same turn of the event loop travel as one XACK per stream.
     this.#ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushAcks());
@@ -170,7 +171,12 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#pendingAcks = new Map();
     this.#ackFlush = undefined;
     const driver = this.#main.driver;
-    const results = await Promise.allSettled([...batch].map(([key, ids]) => driver.send(['XACK', key, this.name, ...ids], key)));
+    const results = await Promise.allSettled(
+      [...batch].map(([name, ids]) => {
+        const key = streamKey(name);
+        return driver.send(['XACK', key, this.name, ...ids], key);
+      }),
+    );
     let failure: unknown;
     for (const r of results) {
       if (r.status === 'fulfilled') this.#counters.acked += Number(r.value);
