@@ -89,6 +89,7 @@ export class Stream {
       parts: [eventName, p, topic ?? ''],
       weight,
       alone: this.ttlMs === undefined ? () => this.#xadd(eventName, p, topic, onlyIfExists) : undefined,
+      pack: packAdds,
     };
     let reply: unknown;
     try {
@@ -151,5 +152,30 @@ export class Stream {
    */
   newSink(name: string, options?: SinkOptions): Promise<Sink> {
     return Sink.create(this, name, options ?? {});
+  }
+}
+
+/**
+ * The events of a merged add in the most compact layout of `addEvents` that
+ * fits them: one name for all when they share it and none has a topic, no
+ * topics when none has one, else name, payload and topic for each.
+ */
+function packAdds(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>): void {
+  const name = parts[0]?.[0];
+  let sameName = true;
+  let topics = false;
+  for (const [n, , t] of parts) {
+    if (n !== name) sameName = false;
+    if (t !== '') topics = true;
+  }
+  if (topics) {
+    cmd.push('3');
+    for (const [n, p, t] of parts) cmd.push(n ?? '', p ?? '', t ?? '');
+  } else if (sameName) {
+    cmd.push('1', name ?? '');
+    for (const [, p] of parts) cmd.push(p ?? '');
+  } else {
+    cmd.push('2');
+    for (const [n, p] of parts) cmd.push(n ?? '', p ?? '');
   }
 }

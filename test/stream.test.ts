@@ -539,6 +539,38 @@ describe.each(CLIENT_KINDS)('Stream (%s)', (kind) => {
     }
   });
 
+  it('adds of one tick keep each name and topic whatever their mix (shared name, several names, some topics)', async () => {
+    // Three layouts of the merged call: one shared name, a name per event, a name and a topic per event.
+    const mixes: Array<Array<[string, string | undefined]>> = [
+      [
+        ['same', undefined],
+        ['same', undefined],
+        ['same', undefined],
+      ],
+      [
+        ['a', undefined],
+        ['', undefined],
+        ['b', undefined],
+        ['a', undefined],
+      ],
+      [
+        ['same', undefined],
+        ['same', 'tp'],
+        ['same', undefined],
+      ],
+      [
+        ['x', ''],
+        ['y', 'only one'],
+        ['', undefined],
+      ],
+    ];
+    for (const mix of mixes) {
+      const s = newStream({ maxLen: 0 });
+      const ids = await Promise.all(mix.map(([n, t], i) => s.add(n, `p${i}`, t === undefined ? undefined : { topic: t })));
+      expect(await rawEntries(s.key)).toEqual(mix.map(([n, t], i) => [ids[i], ['n', n, 'p', `p${i}`, ...(t ? ['t', t] : [])]]));
+    }
+  });
+
   it('a failing add in a tick fails alone: adds to other streams in the same tick succeed', async () => {
     const good = newStream({ maxLen: 0 });
     const bad = newStream();

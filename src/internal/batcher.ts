@@ -38,6 +38,8 @@ export interface Mergeable {
   readonly weight: number;
   /** Builds the command to send when there is nothing to merge with; absent, the script runs with this one command. */
   readonly alone?: () => readonly Arg[];
+  /** Appends the script's arguments after `head` for the merged commands' `parts`; absent, the parts follow one another. */
+  readonly pack?: (cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>) => void;
 }
 
 /**
@@ -299,7 +301,9 @@ function commandOf(u: Unit, withSource = false): readonly Arg[] {
   if (!isScript(u) && m.alone) return m.alone();
   const cmd: Arg[] = withSource ? ['EVAL', m.script.source, 1, q.key ?? ''] : ['EVALSHA', m.script.sha, 1, q.key ?? ''];
   for (const h of m.head) cmd.push(h);
-  for (const item of u.items) for (const p of item.merge?.parts ?? []) cmd.push(p);
+  const parts = u.items.map((item) => item.merge?.parts ?? []);
+  if (m.pack) m.pack(cmd, parts);
+  else for (const p of parts) for (const a of p) cmd.push(a);
   return cmd;
 }
 
