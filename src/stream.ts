@@ -64,9 +64,9 @@ export class Stream {
   /**
    * Appends an event and resolves to its ID.
    * With `onlyIfStreamExists` and no stream key, nothing is added and it resolves to `undefined`.
-   * Adds issued in the same tick to one stream travel as one script call (up to
-   * 256 events or 256 KiB each), in the order they were issued; each promise
-   * settles on its own event's outcome.
+   * Adds issued in the same tick to one stream travel as script calls of up to
+   * 256 events or 256 KiB, one call per turn of the event loop, in the order
+   * they were issued; each promise settles on its own event's outcome.
    * @param payload - bytes, or a string encoded as UTF-8.
    */
   async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
@@ -79,7 +79,7 @@ export class Stream {
     if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
 
-    // Adds of one tick to this stream leave as one script call (batcher.ts);
+    // Adds of one tick to this stream leave as script calls (batcher.ts);
     // a lone add without TTL stays a plain XADD.
     const weight = p.length + eventName.length + (topic?.length ?? 0);
     const merge: Mergeable = {
