@@ -167,6 +167,16 @@ export class TickBatcher {
   }
 
   #sendUnits(units: Unit[]): void {
+    try {
+      this.#send(units);
+    } catch (err) {
+      // A client that throws instead of rejecting fails these commands, not
+      // the turn of the event loop that sends them (nor the steps behind them).
+      for (const u of units) reject(u, err);
+    }
+  }
+
+  #send(units: Unit[]): void {
     const [first] = units;
     if (!first) return;
     if (units.length === 1) {
