@@ -24,9 +24,10 @@ import type { Script } from './script.js';
 
 /**
  * A command that may travel in one script call with others of its tag. The
- * script takes the key as `KEYS[1]`, `head` once, then each command's `parts`,
- * and returns `{replies, error}`: one reply per command it ran, in order, and
- * the text of the error that stopped it (the rest did not run), or nil.
+ * script takes the key as `KEYS[1]`, `head` once, then what `pack` makes of
+ * the commands' `parts`, and returns `{replies, error}`: one reply per command
+ * it ran, in order, and the text of the error that stopped it (the rest did
+ * not run), or nil.
  */
 export interface Mergeable {
   /** Commands merge only with others of the same tag: same script, key and head. */
@@ -38,8 +39,8 @@ export interface Mergeable {
   readonly weight: number;
   /** Builds the command to send when there is nothing to merge with; absent, the script runs with this one command. */
   readonly alone?: () => readonly Arg[];
-  /** Appends the script's arguments after `head` for the merged commands' `parts`; absent, the parts follow one another. */
-  readonly pack?: (cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>) => void;
+  /** Appends the script's arguments after `head` for the merged commands' `parts`, in order. */
+  readonly pack: (cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>) => void;
 }
 
 /**
@@ -312,8 +313,7 @@ function commandOf(u: Unit, withSource = false): readonly Arg[] {
   const cmd: Arg[] = withSource ? ['EVAL', m.script.source, 1, q.key ?? ''] : ['EVALSHA', m.script.sha, 1, q.key ?? ''];
   for (const h of m.head) cmd.push(h);
   const parts = u.items.map((item) => item.merge?.parts ?? []);
-  if (m.pack) m.pack(cmd, parts);
-  else for (const p of parts) for (const a of p) cmd.push(a);
+  m.pack(cmd, parts);
   return cmd;
 }
 
