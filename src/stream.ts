@@ -90,6 +90,7 @@ export class Stream {
       weight,
       alone: this.ttlMs === undefined ? () => this.#xadd(eventName, p, topic, onlyIfExists) : undefined,
       pack: packAdds,
+      unpack: unpackIds,
     };
     let reply: unknown;
     try {
@@ -178,4 +179,15 @@ function packAdds(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>): void {
     cmd.push('2');
     for (const [n, p] of parts) cmd.push(n ?? '', p ?? '');
   }
+}
+
+/** The IDs `addEvents` returns, joined by ',' ('-': not added, the stream key was missing), one per event it ran. */
+function unpackIds(joined: unknown): Array<string | null> | undefined {
+  if (typeof joined !== 'string' && !Buffer.isBuffer(joined)) return undefined;
+  // IDs are ASCII: latin1 decodes them without UTF-8 validation.
+  const s = typeof joined === 'string' ? joined : joined.toString('latin1');
+  if (s === '') return [];
+  const ids: Array<string | null> = s.split(',');
+  for (let i = 0; i < ids.length; i++) if (ids[i] === '-') ids[i] = null;
+  return ids;
 }

@@ -25,9 +25,9 @@ import type { Script } from './script.js';
 /**
  * A command that may travel in one script call with others of its tag. The
  * script takes the key as `KEYS[1]`, `head` once, then what `pack` makes of
- * the commands' `parts`, and returns `{replies, error}`: one reply per command
- * it ran, in order, and the text of the error that stopped it (the rest did
- * not run), or nil.
+ * the commands' `parts`, and returns `{replies, error}`: what `unpack` turns
+ * into one reply per command it ran, in order, and the text of the error that
+ * stopped it (the rest did not run), or nil.
  */
 export interface Mergeable {
   /** Commands merge only with others of the same tag: same script, key and head. */
@@ -41,6 +41,8 @@ export interface Mergeable {
   readonly alone?: () => readonly Arg[];
   /** Appends the script's arguments after `head` for the merged commands' `parts`, in order. */
   readonly pack: (cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>) => void;
+  /** The replies of the commands a merged call ran, in order, from the first element of its reply; undefined when malformed. */
+  readonly unpack: (replies: unknown) => readonly unknown[] | undefined;
 }
 
 /**
@@ -331,8 +333,9 @@ function settle(u: Unit, o: Outcome): void {
     u.items[0]?.resolve(o.value);
     return;
   }
-  const [replies, error] = Array.isArray(o.value) ? o.value : [];
-  if (!Array.isArray(replies)) {
+  const [packed, error] = Array.isArray(o.value) ? o.value : [];
+  const replies = u.items[0]?.merge?.unpack(packed);
+  if (!replies) {
     reject(u, new Error('unexpected reply from a merged call'));
     return;
   }

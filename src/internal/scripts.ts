@@ -59,7 +59,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * then name, payload and topic ('' none) per event. Fewer arguments per
  * event cost the server less: 12% fewer instructions per event with one
  * than with three (callgrind, BENCHMARKS.md).
- * Returns {ids (false where NOMKSTREAM found no key), error or nil}.
+ * Returns {ids, error or nil}: the IDs of the events added, joined by ','
+ * ('-' where NOMKSTREAM found no key). One string, not an array: the client
+ * decodes one reply instead of one per event (0.3-0.5 us less client CPU
+ * per event with node-redis) and the server writes one (2% fewer
+ * instructions per event; BENCHMARKS.md).
  */
 export const addEvents = new Script(
   'addEvents',
@@ -104,13 +108,13 @@ for i = step == 1 and 7 or 6, #ARGV, step do
     break
   end
   n = n + 1
-  ids[n] = r
+  ids[n] = r or '-'
   if r then added = true end
 end
 if added and ARGV[3] ~= '' then
   if ARGV[4] == 'sliding' then redis.call('PEXPIRE', key, ARGV[3]) else redis.call('PEXPIRE', key, ARGV[3], 'NX') end
 end
-return {ids, err}`,
+return {table.concat(ids, ','), err}`,
 );
 
 /**
