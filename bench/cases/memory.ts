@@ -25,7 +25,6 @@ async function memoryRun(ctx: CaseContext, side: Side, events: number): Promise<
     role: 'consumer',
     kind: ctx.kind,
     url: ctx.url,
-    side,
     group: 'bench',
     progressEvery: PROGRESS_EVERY,
     sampleMemory: true,
@@ -39,7 +38,7 @@ async function memoryRun(ctx: CaseContext, side: Side, events: number): Promise<
       consumer.onProgress = (n) => {
         consumed = n;
       };
-      consumer.run(stream, events);
+      consumer.run(side, stream, events);
       await withDeadline(consumer.next('ready'), READY_MS, 'consumer ready');
       const produce = async (): Promise<void> => {
         for (let produced = 0; produced < events; ) {

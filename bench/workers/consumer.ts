@@ -67,15 +67,20 @@ async function runRaw(
 serveWorker(async (config) => {
   if (config.role !== 'consumer') throw new Error('consumer worker started with a producer config');
   const client = await connectClient(config.kind, config.url, 'bench:consumer');
-  // The raw side reads on a connection of its own, as the library does.
-  const reader = config.side === 'raw' ? await connectClient(config.kind, config.url, 'bench:raw-consumer', 'reader') : undefined;
+  // The raw side reads on a connection of its own, as the library does;
+  // opened at its first run, so that a library-only worker has none.
+  let reader: BenchClient | undefined;
   return {
     run: async (run) => {
       const sampler = config.sampleMemory ? new MemorySampler() : undefined;
       const hooks = hooksFor(config, run.events, sampler);
-      const elapsedMs = reader
-        ? await runRaw(client, reader, config, run, hooks)
-        : await runWithLibrary(client, config, run, hooks);
+      let elapsedMs: number;
+      if (run.side === 'raw') {
+        reader ??= await connectClient(config.kind, config.url, 'bench:raw-consumer', 'reader');
+        elapsedMs = await runRaw(client, reader, config, run, hooks);
+      } else {
+        elapsedMs = await runWithLibrary(client, config, run, hooks);
+      }
       const memory = sampler?.finish(run.events, elapsedMs);
       await tell(memory ? { type: 'done', elapsedMs, memory } : { type: 'done', elapsedMs });
     },

@@ -13,7 +13,7 @@ serveWorker(async (config) => {
   return {
     run: async (run) => {
       const t0 = performance.now();
-      if (config.side === 'library') {
+      if (run.side === 'library') {
         await publishWithLibrary(new Stream(run.stream, client.redis, { maxLen: 0 }), run.events, payload, config.window);
       } else {
         await publishRaw(client, streamKey(run.stream), run.events, payload, config.window, 'pipeline');

@@ -1,7 +1,7 @@
 /** The parent side of a worker process: fork it, wait for its messages, stop it by pid. */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isWorkerMessage, type RunMessage, type WorkerConfig, type WorkerMessage } from './protocol.js';
+import { isWorkerMessage, type RunMessage, type Side, type WorkerConfig, type WorkerMessage } from './protocol.js';
 
 type MessageOf<T extends WorkerMessage['type']> = Extract<WorkerMessage, { type: T }>;
 
@@ -22,7 +22,7 @@ export class WorkerProcess {
   onProgress: ((consumed: number) => void) | undefined;
 
   private constructor(config: WorkerConfig) {
-    this.#name = `${config.role} (${config.side}, ${config.kind})`;
+    this.#name = `${config.role} (${config.kind})`;
     const file = fileURLToPath(new URL(`./${config.role}.js`, import.meta.url));
     this.#proc = fork(file, [JSON.stringify(config)], {
       execArgv: ['--expose-gc'],
@@ -48,8 +48,8 @@ export class WorkerProcess {
   }
 
   /** Starts a run; see {@link RunMessage}. */
-  run(stream: string, events: number): void {
-    const message: RunMessage = { type: 'run', stream, events };
+  run(side: Side, stream: string, events: number): void {
+    const message: RunMessage = { type: 'run', side, stream, events };
     this.#proc.send(message);
   }
 
