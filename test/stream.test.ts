@@ -3,6 +3,7 @@
  * wire format shared with Go Pulse, against a real Redis with both clients.
  */
 import { Redis } from 'ioredis';
+import { createClient, TimeoutError } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type Event, PulseError, type Reader, Stream, type StreamOptions } from '../src/index.js';
 import { CLIENT_KINDS, connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
@@ -650,5 +651,54 @@ describe.each(CLIENT_KINDS)('Stream (%s)', (kind) => {
     }
     expect(await num(pc, 'XLEN', plain.key)).toBe(1200);
     expect(await num(pc, 'XLEN', withTtl.key)).toBe(2);
+  });
+});
+
+describe('Stream on a node-redis client with a command timeout', () => {
+  // The library sends its commands without node-redis' per-command timeout
+  // while the client is connected (that timeout only covers commands waiting
+  // to be written, and costs GC pauses); while the client is offline they
+  // queue with it, as the user set it up.
+  async function setup() {
+    const priv = await RedisServer.start();
+    onTestFinished(() => priv.stop());
+    const client = createClient({
+      url: priv.url,
+      commandOptions: { timeout: 300 },
+      socket: { reconnectStrategy: () => 100 },
+    });
+    client.on('error', () => {});
+    await client.connect();
+    onTestFinished(() => client.destroy());
+    return { priv, client, stream: new Stream(uniqueName('to'), client, { maxLen: 0 }) };
+  }
+
+  it('an add while the client is offline fails after that timeout and is never sent; adds work again once it reconnects', async () => {
+    const { priv, client, stream } = await setup();
+    expect(await stream.add('e', 'before')).toMatch(/^\d+-\d+$/);
+    await priv.kill('SIGKILL');
+    await waitFor(() => !client.isReady, { what: 'client offline' });
+    const err = await stream.add('e', 'offline').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PulseError);
+    expect((err as PulseError).cause).toBeInstanceOf(TimeoutError);
+    // A fresh, empty server (no persistence): what reaches it after the restart is all there is.
+    await priv.restart();
+    await waitFor(() => client.isReady, { what: 'client reconnected', timeout: 8000 });
+    expect(await stream.add('e', 'after')).toMatch(/^\d+-\d+$/);
+    const entries = (await client.sendCommand(['XRANGE', stream.key, '-', '+'])) as Array<[string, string[]]>;
+    expect(entries.map((e) => e[1][3])).toEqual(['after']);
+  });
+
+  it('an add written to a connected client waits for its reply past that timeout', async () => {
+    const { priv, stream } = await setup();
+    expect(await stream.add('e', 'warm')).toMatch(/^\d+-\d+$/);
+    priv.pause();
+    const pending = stream.add('e', 'slow');
+    await new Promise((r) => setTimeout(r, 600));
+    priv.resume();
+    expect(await pending).toMatch(/^\d+-\d+$/);
   });
 });

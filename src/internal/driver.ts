@@ -161,6 +161,7 @@ interface NodeRedisLike {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   options?: Record<string, unknown>;
   masters?: unknown;
+  readonly isReady?: boolean;
 }
 
 function isNodeRedis(c: object): c is NodeRedisLike {
@@ -173,6 +174,7 @@ const MAP = 37;
 const TYPE_MAPPING = { [BLOB_STRING]: Buffer, [MAP]: Array };
 /** The library's own connections run without a per-command timeout: blocks outlive it, and it costs throughput. */
 const OWN_OPTIONS = { typeMapping: TYPE_MAPPING, timeout: undefined };
+/** With the client's own timeout, if it has one (node-redis 6: 5 s unless set). */
 const USER_OPTIONS = { typeMapping: TYPE_MAPPING };
 
 class NodeRedisDriver implements Driver {
@@ -184,7 +186,19 @@ class NodeRedisDriver implements Driver {
     this.isCluster = cluster;
     const one = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
       const a = args.map(toNodeArg);
-      return cluster ? client.sendCommand(key, false, a, USER_OPTIONS) : client.sendCommand(a, USER_OPTIONS);
+      if (cluster) return client.sendCommand(key, false, a, USER_OPTIONS);
+      // node-redis' command timeout only covers a command waiting to be
+      // written (it is dropped once written), and a connected client writes
+      // what it is given on the next turn of the event loop. Enforcing it
+      // costs an AbortSignal.timeout() and a listener per command, and those
+      // signals live for the whole timeout: under steady traffic they reach
+      // the old generation and their collection pauses the process (p99 from
+      // add to handler at 5k events/s: 6-22 ms with it, 2.4-2.7 ms without;
+      // BENCHMARKS.md). So a connected client gets the command without it; one
+      // that is not (reconnecting, its commands queued) with it, as the user
+      // set it up. A cluster's readiness says nothing of each node's: it
+      // keeps the timeout.
+      return client.sendCommand(a, client.isReady === true ? OWN_OPTIONS : USER_OPTIONS);
     };
     this.#batcher = new TickBatcher(
       one,
