@@ -61,9 +61,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * than with three (callgrind, BENCHMARKS.md).
  * Returns {ids, error or nil}: the IDs of the events added, joined by ','
  * ('-' where NOMKSTREAM found no key). One string, not an array: the client
- * decodes one reply instead of one per event (0.3-0.5 us less client CPU
- * per event with node-redis) and the server writes one (2% fewer
- * instructions per event; BENCHMARKS.md).
+ * decodes one reply instead of one per event (about 0.1 us less CPU per
+ * event in the library's publish loop with node-redis) and the server
+ * writes one (2% fewer instructions per event; BENCHMARKS.md, fourth round).
  */
 export const addEvents = new Script(
   'addEvents',
