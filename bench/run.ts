@@ -46,6 +46,7 @@ function settingsOf(o: BenchOptions): Record<string, number | boolean | string> 
     quick: o.quick,
     events: o.events,
     runs: o.runs,
+    latencyRuns: o.latencyRuns,
     warmupEvents: o.warmupEvents,
     payloadBytes: o.payloadBytes,
     window: o.window,

@@ -111,7 +111,7 @@ function summarizeLatency(runs: readonly Percentiles[]): LatencySummary {
 
 /** Library: `add` at a steady rate, a sink acking each event. Baseline: raw XADD at the same rate, raw XREADGROUP + XACK. */
 export async function latencyCase(ctx: CaseContext): Promise<LatencyResult> {
-  const { latencyEvents: events, latencyRate, runs } = ctx.options;
+  const { latencyEvents: events, latencyRate, latencyRuns: runs } = ctx.options;
   const m = await alternateRuns(
     runs,
     () => libraryRun(ctx, events),
