@@ -179,7 +179,8 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     expect(unackedAtKill.length).toBeGreaterThan(0);
     const survivors = kids.filter((k) => k !== victim);
     const allAcked = () => new Set(kids.flatMap((k) => [...k.acked]));
-    await waitFor(() => added.every((id) => allAcked().has(id)), { timeout: 30_000, what: 'all 300 events acked' });
+    // Under the test's own 30 s, so that a stall names the step it stalled in.
+    await waitFor(() => added.every((id) => allAcked().has(id)), { timeout: 25_000, what: 'all 300 events acked' });
     await waitFor(async () => (await env.pending(s.key)) === 0, { ...WAIT, what: 'nothing pending' });
     await waitFor(async () => !(await env.consumers(s.key)).includes(victim?.consumer as string), {
       ...WAIT,
