@@ -94,32 +94,33 @@ export class SinkMaintenance {
   async #holdBuffered(): Promise<void> {
     if (this.host.settings.noAck) return;
     const activeSince = Date.now() - this.host.settings.graceMs;
-    // key -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.
+    // stream name -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.
+    // By name, the same string object for every event of a stream: no key built per buffered event.
     const byStream = new Map<string, Map<string, boolean>>();
     for (const sub of this.host.fanout.subs) {
       const active = sub.lastActivity >= activeSince;
       for (const ev of sub.queued()) {
-        const key = streamKey(ev.streamName);
-        const ids = byStream.get(key) ?? new Map<string, boolean>();
-        byStream.set(key, ids);
+        const ids = byStream.get(ev.streamName) ?? new Map<string, boolean>();
+        byStream.set(ev.streamName, ids);
         ids.set(ev.id, active || ids.get(ev.id) === true);
       }
     }
-    for (const [key, ids] of byStream) {
+    for (const [name, ids] of byStream) {
+      const key = streamKey(name);
       for (const hold of [true, false]) {
         const batch = [...ids].filter(([, h]) => h === hold).map(([id]) => id);
         for (let i = 0; i < batch.length; i += 500) {
           // Only what is still buffered as it leaves: an event taken and
           // nacked meanwhile must keep the idle time its nack gave it (the
           // nack travels on this same connection, so it runs after this).
-          const slice = hold ? this.#stillBuffered(key, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
+          const slice = hold ? this.#stillBuffered(name, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
           if (slice.length === 0) continue;
           const gone = await this.host.touch(this.host.control, key, hold ? 0 : -1, slice);
           if (gone.length === 0) continue;
           // Trimmed while waiting in a buffer: taken out, so that what is
           // handled and what is reported lost never overlap. Those a
           // subscriber took meanwhile are its to ack (or nack, which reports them).
-          const dropped = this.#dropBuffered(key, gone);
+          const dropped = this.#dropBuffered(name, gone);
           if (dropped.length > 0)
             await this.host.reportGone(key, dropped, 'events trimmed or deleted while waiting for a subscriber');
         }
@@ -127,21 +128,21 @@ export class SinkMaintenance {
     }
   }
 
-  /** The IDs of `ids` that still wait in a subscription buffer for stream `key` (IDs repeat across streams). */
-  #stillBuffered(key: string, ids: readonly string[]): string[] {
+  /** The IDs of `ids` that still wait in a subscription buffer for stream `name` (IDs repeat across streams). */
+  #stillBuffered(name: string, ids: readonly string[]): string[] {
     const queued = new Set<string>();
     for (const sub of this.host.fanout.subs) {
-      for (const ev of sub.queued()) if (streamKey(ev.streamName) === key) queued.add(ev.id);
+      for (const ev of sub.queued()) if (ev.streamName === name) queued.add(ev.id);
     }
     return ids.filter((id) => queued.has(id));
   }
 
-  /** Takes events out of every subscription buffer; returns the IDs that were in one. */
-  #dropBuffered(key: string, ids: string[]): string[] {
+  /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
+  #dropBuffered(name: string, ids: string[]): string[] {
     const gone = new Set(ids);
     const dropped = new Set<string>();
     for (const sub of this.host.fanout.subs) {
-      for (const ev of sub.drop((e) => gone.has(e.id) && streamKey(e.streamName) === key)) dropped.add(ev.id);
+      for (const ev of sub.drop((e) => gone.has(e.id) && e.streamName === name)) dropped.add(ev.id);
     }
     return [...dropped];
   }
@@ -242,7 +243,7 @@ export class SinkMaintenance {
     }
     const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
     if (lost.length > 0) {
-      this.#dropBuffered(s.stream.key, lost.map(str));
+      this.#dropBuffered(s.stream.name, lost.map(str));
       this.host.counters.lost += lost.length;
       this.host.logger.warn({ stream: s.stream.name, ids: lost.map(str) }, 'events trimmed or deleted before they were acked');
     }
