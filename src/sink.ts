@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ClosedError, PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
+import { Backoff } from './internal/backoff.js';
 import type { Outcome } from './internal/batcher.js';
 import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { compareIds } from './internal/ids.js';
@@ -11,7 +12,7 @@ import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
 import { eventInit, type RawEntry, str, streamEntries } from './internal/replies.js';
-import { checkTrimmed, createGroup, leave, recreateGroup, touch } from './internal/scripts.js';
+import { checkTrimmed, createGroup, leave, recreateGroup, reown, touch } from './internal/scripts.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart, type ResolvedStart } from './internal/start.js';
@@ -20,7 +21,7 @@ import type { Logger } from './logger.js';
 import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
 import { checkSameClient } from './reader.js';
 import type { Stream } from './stream.js';
-import { Fanout, type Subscription } from './subscription.js';
+import { Fanout, type OwnershipGate, type Subscription } from './subscription.js';
 
 export type { SinkCounters };
 
@@ -72,6 +73,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   #idle = new Set<number>();
   /** Reconnects of this sink's connections as of the last trim check. */
   #reconnects = 0;
+  /** Makes sure buffered events are still ours before they are handed out (see `OwnershipGate`). */
+  readonly #gate: OwnershipGate<SinkEvent>;
 
   private constructor(main: Stream, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
     this.name = name;
@@ -79,6 +82,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#main = main;
     this.#settings = settings;
     this.#control = control;
+    // Half the grace period: an event whose last hold is younger cannot have
+    // been claimed by another consumer (claims need a full grace period idle).
+    this.#gate = { staleMs: Math.floor(settings.graceMs / 2), check: (items) => this.#recheck(items) };
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, this.#sinkStream(main));
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
@@ -134,6 +140,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
     if (this.#closed) throw new ClosedError('sink is closed');
     const sub = this.#fanout.add(options?.signal);
+    if (!this.#settings.noAck) sub.setGate(this.#gate);
     this.#loops.start();
     return sub;
   }
@@ -190,14 +197,17 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#settings.noAck) return;
     const grace = this.#settings.graceMs;
     const delay = checkInt('delayMs', options?.delayMs, grace, 0);
-    const key = streamKey(event.streamName);
     try {
       // On the control connection while open, behind any hold of buffered
       // events already sent there, so a hold never undoes this nack.
       const conn = this.#closed ? this.#main.driver : this.#control;
-      const gone = await this.#touch(conn, key, Math.max(0, grace - delay), [event.id], true);
+      // Redis cannot set an idle time below 0: a delay past the grace period
+      // is kept in the sink's delays set, which the claim script consults.
+      const nack = delay > grace ? { delayMs: delay } : {};
+      const gone = await this.#touch(conn, event.streamName, Math.max(0, grace - delay), [event.id], nack);
       // Given back but no longer in the stream: it can never be redelivered.
-      if (gone.length > 0) await this.#reportGone(key, gone, 'event trimmed or deleted before it could be redelivered');
+      if (gone.length > 0)
+        await this.#reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
     } catch (err) {
       throw toPulseError(err, `nack event ${event.id}`);
     }
@@ -208,23 +218,40 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#settings.noAck) return;
     try {
       // A trimmed entry is left to the handler: its ack or nack decides.
-      await this.#touch(this.#main.driver, streamKey(event.streamName), 0, [event.id]);
+      await this.#touch(this.#main.driver, event.streamName, 0, [event.id]);
     } catch (err) {
       throw toPulseError(err, `inProgress event ${event.id}`);
     }
   }
 
-  async #touch(conn: Connection, key: string, idleMs: number, ids: string[], ackGone = false): Promise<string[]> {
-    const args = [this.name, this.consumerName, idleMs, ackGone ? '1' : '', ...ids];
-    const gone = (await evalScript(conn, touch, [key], args)) as unknown[];
+  /**
+   * Sets the idle time of our own pending events of one stream (see the
+   * `touch` script); with `nack`, gives them back, after `delayMs` when set.
+   * Returns the IDs no longer in the stream.
+   */
+  async #touch(
+    conn: Connection,
+    streamName: string,
+    idleMs: number,
+    ids: string[],
+    nack?: { delayMs?: number },
+  ): Promise<string[]> {
+    const args = [this.name, this.consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', ...ids];
+    const keys = [streamKey(streamName), sinkKeys(streamName, this.name).delays];
+    const gone = (await evalScript(conn, touch, keys, args)) as unknown[];
     return gone.map(str);
   }
 
   /** Entries gone from the stream before they were handled: reported lost and cleared from the pending list. */
   async #reportGone(key: string, ids: string[], why: string): Promise<void> {
-    this.#counters.lost += ids.length;
-    this.#logger.warn({ stream: streamNameOf(key), ids }, why);
+    this.#countLost(streamNameOf(key) ?? key, ids.length, why, ids);
     await this.#main.driver.send(['XACK', key, this.name, ...ids], key);
+  }
+
+  /** Every loss this instance finds goes through here: counted and reported. */
+  #countLost(stream: string, count: number, why: string, ids?: readonly string[]): void {
+    this.#counters.lost += count;
+    this.#logger.warn(ids ? { stream, count, ids } : { stream, count }, why);
   }
 
   /**
@@ -247,17 +274,66 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     );
   }
 
+  /**
+   * The ownership check of buffered events whose hold may have lapsed: those
+   * still ours are held again; those another consumer took, or that were
+   * dead-lettered or reported lost meanwhile, are dropped from the buffers
+   * (never handed out); those gone from the stream are reported lost.
+   * Retries until it succeeds or the sink closes: handing out an unchecked
+   * event could mean handling one that is no longer ours.
+   */
+  async #recheck(items: readonly SinkEvent[]): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const ev of items) {
+      const ids = byStream.get(ev.streamName) ?? [];
+      byStream.set(ev.streamName, ids);
+      ids.push(ev.id);
+    }
+    const backoff = new Backoff(50, 2000);
+    for (const [name, ids] of byStream) {
+      const key = streamKey(name);
+      for (let i = 0; i < ids.length; i += 500) {
+        const slice = ids.slice(i, i + 500);
+        for (;;) {
+          if (this.#closed) return;
+          try {
+            const [notOurs, gone] = (await evalScript(this.#control, reown, [key], [this.name, this.consumerName, ...slice])) as [
+              unknown[],
+              unknown[],
+            ];
+            const drop = [...notOurs.map(str), ...gone.map(str)];
+            if (drop.length > 0) this.#maintenance?.dropBuffered(name, drop);
+            if (notOurs.length > 0)
+              this.#logger.info(
+                { stream: name, count: notOurs.length },
+                'buffered events were taken over while this consumer stalled: dropped, not handed out',
+              );
+            if (gone.length > 0)
+              this.#countLost(name, gone.length, 'events trimmed or deleted while waiting for a subscriber', gone.map(str));
+            break;
+          } catch (err) {
+            const delay = backoff.next();
+            this.#logger.warn(
+              { stream: name, err: errorText(err), retryInMs: delay },
+              'ownership check of buffered events failed, retrying',
+            );
+            await new Promise((r) => setTimeout(r, delay));
+          }
+        }
+      }
+    }
+  }
+
   /** Resets the idle time of events whose handler is still running, one call per stream. */
   #keepInProgress(running: ReadonlySet<SinkEvent>): void {
     const byStream = new Map<string, string[]>();
     for (const ev of running) {
-      const key = streamKey(ev.streamName);
-      const ids = byStream.get(key) ?? [];
-      byStream.set(key, ids);
+      const ids = byStream.get(ev.streamName) ?? [];
+      byStream.set(ev.streamName, ids);
       ids.push(ev.id);
     }
-    for (const [key, ids] of byStream) {
-      this.#touch(this.#main.driver, key, 0, ids).catch((err: unknown) =>
+    for (const [name, ids] of byStream) {
+      this.#touch(this.#main.driver, name, 0, ids).catch((err: unknown) =>
         this.#logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
       );
     }
@@ -277,8 +353,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       fanout: this.#fanout,
       streams: () => this.#streams.values(),
       deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
-      touch: (conn, key, idleMs, ids) => this.#touch(conn, key, idleMs, ids),
+      touch: (conn, name, idleMs, ids) => this.#touch(conn, name, idleMs, ids),
       reportGone: (key, ids, why) => this.#reportGone(key, ids, why),
+      countLost: (name, count, why, ids) => this.#countLost(name, count, why, ids),
       resume: async (s) => {
         this.#idle.delete(this.#loops.groupOf(s.stream.key));
         await this.#loops.add(s.stream.key);
@@ -502,10 +579,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     const status = str(r[0]);
     if (status === 'ok') {
       const skipped = Number(r[1]);
-      if (skipped > 0) {
-        this.#counters.lost += skipped;
-        this.#logger.warn({ stream: s.stream.name, count: skipped }, 'events trimmed before this sink read them');
-      }
+      if (skipped > 0) this.#countLost(s.stream.name, skipped, 'events trimmed before this sink read them');
       const last = str(r[2]);
       const verified = Number(r[3]) === 1;
       s.checked = last;
@@ -552,6 +626,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   #deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void {
     const matches = this.#settings.matches;
     const rejected: string[] = [];
+    const heldAt = this.#maintenance?.heldAt() ?? Date.now();
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as RawEntry;
       const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1));
@@ -573,7 +648,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       }
       if (redelivery) this.#counters.redelivered++;
       else this.#counters.delivered++;
-      this.#fanout.deliver(ev);
+      this.#fanout.deliver(ev, heldAt);
     }
     if (rejected.length > 0) {
       this.#counters.filtered += rejected.length;

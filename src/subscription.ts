@@ -1,4 +1,18 @@
 /**
+ * @internal How a sink makes sure a buffered event is still its own before it
+ * hands it out: events are held (kept from redelivery) while they wait, and
+ * once no hold covered them for `staleMs` (a stalled subscriber, a frozen
+ * process), they are checked with Redis first and those another consumer
+ * took, or that were dead-lettered or found lost meanwhile, are dropped.
+ */
+export interface OwnershipGate<T> {
+  /** Buffered items not known held for this long (ms) are checked before one is handed out. */
+  readonly staleMs: number;
+  /** Re-holds `items` and drops from the buffers those no longer ours; retries until done or closed. */
+  check(items: readonly T[]): Promise<void>;
+}
+
+/**
  * A subscription: an async iterable of events with a bounded buffer. The
  * reader or sink that feeds it pauses reading while the buffer is full.
  */
@@ -10,6 +24,12 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   #error: unknown;
   #errorReported = false;
   #lastActivity = Date.now();
+  /** With a gate: when every buffered item was last known held (ms). */
+  #heldAt = 0;
+  #gate: OwnershipGate<T> | undefined;
+  #checking: Promise<void> | undefined;
+  /** The consumer is busy with what it took (`process()` handlers running): its buffer stays held. */
+  #busy: (() => boolean) | undefined;
   /** Set by next(): reading the clock there would cost as much as the rest of next() (~50 ns). */
   #tookSinceLook = false;
   readonly #onDrain: () => void;
@@ -43,11 +63,29 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
    * look late, and looks come every maintenance tick.
    */
   get lastActivity(): number {
-    if (this.#waiters.length > 0 || this.#tookSinceLook) {
+    if (this.#waiters.length > 0 || this.#tookSinceLook || this.#busy?.() === true) {
       this.#tookSinceLook = false;
       this.#lastActivity = Date.now();
     }
     return this.#lastActivity;
+  }
+
+  /** @internal Checks ownership of buffered items with `gate` before handing them out once their hold may have lapsed. */
+  setGate(gate: OwnershipGate<T>): void {
+    this.#gate = gate;
+  }
+
+  /**
+   * @internal While `busy()` is true the subscriber counts as active though it
+   * takes nothing: `process()` with every slot taken by a running handler.
+   */
+  keepHeldWhile(busy: () => boolean): void {
+    this.#busy = busy;
+  }
+
+  /** @internal Every item buffered when a hold that began at `at` (ms) was sent is held as of `at`. */
+  markHeld(at: number): void {
+    if (at > this.#heldAt) this.#heldAt = at;
   }
 
   /** @internal Events buffered and not yet taken. */
@@ -73,12 +111,18 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     return this.#ended || this.size < this.#capacity;
   }
 
-  /** @internal Hands an event to the subscriber. */
-  push(item: T): void {
+  /**
+   * @internal Hands an event to the subscriber; `heldAt` is when it was known
+   * held (read or claimed), the buffer's hold time if it was empty.
+   */
+  push(item: T, heldAt = 0): void {
     if (this.#ended) return;
     const w = this.#waiters.shift();
     if (w) w.resolve({ value: item, done: false });
-    else this.#items.push(item);
+    else {
+      if (this.#items.length === this.#head) this.#heldAt = heldAt;
+      this.#items.push(item);
+    }
   }
 
   /** @internal Ends iteration; buffered events are dropped. With `error`, the next `next()` rejects with it. */
@@ -105,6 +149,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     this.#tookSinceLook = true;
     if (this.size > 0) {
+      if (this.#gate !== undefined && Date.now() - this.#heldAt > this.#gate.staleMs) return this.#recheck(this.#gate);
       const value = this.#items[this.#head] as T;
       this.#items[this.#head] = undefined as T;
       this.#head++;
@@ -120,6 +165,20 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     }
     this.#onDrain();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Checks that the buffered items are still ours (dropping those that are not), then takes the next one. */
+  async #recheck(gate: OwnershipGate<T>): Promise<IteratorResult<T>> {
+    if (!this.#checking) {
+      const at = Date.now();
+      this.#checking = gate.check(this.queued()).finally(() => {
+        this.#checking = undefined;
+        this.markHeld(at);
+      });
+    }
+    // The gate retries until it is done or the sink closed (which ends this subscription).
+    await this.#checking;
+    return this.next();
   }
 
   /** Leaving a `for await` loop unsubscribes. */
@@ -164,8 +223,9 @@ export class Fanout<T> {
     this.#notify();
   }
 
-  deliver(item: T): void {
-    for (const s of this.subs) s.push(item);
+  /** Hands `item` to every subscription; `heldAt`: see `Subscription.push`. */
+  deliver(item: T, heldAt = 0): void {
+    for (const s of this.subs) s.push(item, heldAt);
   }
 
   endAll(error?: unknown): void {

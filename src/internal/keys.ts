@@ -56,6 +56,8 @@ export interface SinkKeys {
   readonly consumers: string;
   /** String: the consumer that currently runs reclaim and cleanup for the sink. */
   readonly lease: string;
+  /** Sorted set: event ID -> due time (Redis server ms) of events nacked with a delay longer than the grace period. */
+  readonly delays: string;
 }
 
 /** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */
@@ -65,7 +67,7 @@ export function sinkRegistryKey(name: string): string {
 
 export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
   const p = `${bookkeepingPrefix(streamName)}:sink:${sinkName}`;
-  return { consumers: `${p}:consumers`, lease: `${p}:lease` };
+  return { consumers: `${p}:consumers`, lease: `${p}:lease`, delays: `${p}:delays` };
 }
 
 /** Entry fields, shared with Go Pulse. */

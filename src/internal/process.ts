@@ -46,6 +46,10 @@ export async function runProcess(
   // ack() flush -> the IDs it carries and its logged outcome, until it settles.
   const acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
   let active = 0;
+  // While handlers run, the events waiting behind them stay with this
+  // consumer (SEMANTICS.md section 9): the buffer counts as held however long
+  // the handlers take, not only while the loop takes events.
+  sub.keepHeldWhile(() => active > 0);
   let wake: (() => void) | undefined;
   const done = (): void => {
     active--;

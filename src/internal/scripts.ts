@@ -184,19 +184,31 @@ return 1`,
  * Claims events idle for more than the grace period, with their delivery
  * counts; dead-letters those delivered maxDeliveries times; acks and reports
  * entries deleted while pending.
- * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client).
+ * Events nacked with a delay longer than the grace period wait in the
+ * delays set until their due time: skipped until then, whoever owns them.
+ * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client), delays.
  * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here),
  *       sink name, stream name, claim limit (0: only dead letters, for an instance with no room).
  * Returns { {id, fields, deliveries}... }, { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the client }.
  */
 export const claim = new Script(
   'claim',
-  `local pend = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[4])
+  `local delayed = redis.call('ZCARD', KEYS[3]) > 0
+local count = tonumber(ARGV[4])
+if delayed then
+  ${NOW}
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  -- Delayed events would take the places of due ones in the scan.
+  count = count + redis.call('ZCARD', KEYS[3])
+end
+local pend = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', count)
 local maxDel = tonumber(ARGV[5])
 local ids, counts, lost, dead, toMove = {}, {}, {}, {}, {}
 for _, p in ipairs(pend) do
   local id, n = p[1], tonumber(p[4])
-  if maxDel > 0 and n >= maxDel then
+  if delayed and redis.call('ZSCORE', KEYS[3], id) then
+    -- nacked with a delay that has not run out yet
+  elseif maxDel > 0 and n >= maxDel then
     if ARGV[6] == '1' then
       local e = redis.call('XRANGE', KEYS[1], id, id)
       if #e > 0 then
@@ -253,24 +265,68 @@ return {out, lost, dead, toMove}`,
  * silently drop it from the pending list) unless ARGV[4] is '1': a nack
  * reports it, and acks it in the same step so that no claimer finds it
  * still pending and reports it a second time.
- * KEYS: stream. ARGV: group, consumer, idleMs (-1: only look), '1' to ack
- * what is gone (else ''), ids... Returns the IDs no longer in the stream.
+ * A nack whose delay is longer than the grace period cannot be told to
+ * Redis as an idle time (it would be negative): the event is kept at idle 0
+ * and its due time goes to the sink's delays set, which `claim` consults.
+ * Any other nack clears an earlier delay of the event.
+ * KEYS: stream, delays. ARGV: group, consumer, idleMs (-1: only look), '1'
+ * for a nack (else ''), delay ms ('' none), ids... Returns the IDs no longer
+ * in the stream.
  */
 export const touch = new Script(
   'touch',
   `local gone = {}
-for i = 5, #ARGV do
+local due
+if ARGV[5] ~= '' then
+  ${NOW}
+  due = now + tonumber(ARGV[5])
+end
+for i = 6, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if #p > 0 and p[1][2] == ARGV[2] then
     if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
       gone[#gone + 1] = ARGV[i]
-      if ARGV[4] == '1' then redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
+      if ARGV[4] == '1' then
+        redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+        redis.call('ZREM', KEYS[2], ARGV[i])
+      end
     elseif ARGV[3] ~= '-1' then
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+      if due then
+        redis.call('ZADD', KEYS[2], due, ARGV[i])
+      elseif ARGV[4] == '1' then
+        redis.call('ZREM', KEYS[2], ARGV[i])
+      end
     end
   end
 end
 return gone`,
+);
+
+/**
+ * Before a buffered event whose hold may have lapsed is handed out: is it
+ * still ours? Ours and still in the stream: its idle time goes back to 0.
+ * Ours but gone from the stream: acked here and returned as gone, to be
+ * reported lost. Not pending for us any more (claimed by another consumer,
+ * dead-lettered, reported lost or acked elsewhere): returned as not ours,
+ * never to be handed out by this consumer.
+ * KEYS: stream. ARGV: group, consumer, ids... Returns {notOurs, gone}.
+ */
+export const reown = new Script(
+  'reown',
+  `local notOurs, gone = {}, {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 0 or p[1][2] ~= ARGV[2] then
+    notOurs[#notOurs + 1] = ARGV[i]
+  elseif #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
+    redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+    gone[#gone + 1] = ARGV[i]
+  else
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', 0, 'JUSTID')
+  end
+end
+return {notOurs, gone}`,
 );
 
 const CONSUMER_FIELDS = `local name, pending, idle

@@ -28,8 +28,11 @@ export interface MaintenanceHost {
   streams(): Iterable<SinkStream>;
   /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
   deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
-  touch(conn: Connection, key: string, idleMs: number, ids: string[]): Promise<string[]>;
+  /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
+  touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
   reportGone(key: string, ids: string[], why: string): Promise<void>;
+  /** Counts and reports events of stream `name` found lost. */
+  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reads a stream again once its key is back. */
   resume(s: SinkStream): Promise<void>;
   /** Counts what blocking reads may have jumped over since the last trim check. */
@@ -43,16 +46,37 @@ export class SinkMaintenance {
   readonly #loops: Promise<void>[];
   readonly #keepAliveMs: number;
   readonly #reclaimMs: number;
+  /** Last tick of the beat timer, and the longest gap between ticks that is not a stall. */
+  #beat = Date.now();
+  readonly #beatMs: number;
+  readonly #beatTimer: NodeJS.Timeout;
 
   constructor(private readonly host: MaintenanceHost) {
     this.#keepAliveMs = clamp(Math.floor(host.settings.graceMs / 4), 10, 5000);
     this.#reclaimMs = clamp(Math.floor(host.settings.graceMs / 4), 10, 500);
+    this.#beatMs = clamp(Math.floor(host.settings.graceMs / 8), 5, 1000);
+    this.#beatTimer = setInterval(() => {
+      this.#beat = Date.now();
+    }, this.#beatMs).unref();
     this.#loops = [this.#keepAliveLoop(), this.#reclaimLoop()];
+  }
+
+  /**
+   * When events read or claimed just now are known held: now, unless the
+   * beat timer has not run for a while. Then the process was frozen or its
+   * event loop blocked, and the reply may have waited through it while others
+   * took its events: the time of the last beat, so they are checked before
+   * they are handed out (see `OwnershipGate`).
+   */
+  heldAt(): number {
+    const now = Date.now();
+    return now - this.#beat > 4 * this.#beatMs ? this.#beat : now;
   }
 
   /** Stops the loops; resolves when they ended. */
   stop(): Promise<void> {
     this.#abort.abort();
+    clearInterval(this.#beatTimer);
     return Promise.all(this.#loops).then(() => undefined);
   }
 
@@ -93,12 +117,15 @@ export class SinkMaintenance {
    */
   async #holdBuffered(): Promise<void> {
     if (this.host.settings.noAck) return;
-    const activeSince = Date.now() - this.host.settings.graceMs;
+    const at = Date.now();
+    const activeSince = at - this.host.settings.graceMs;
+    const held: Array<{ markHeld(at: number): void }> = [];
     // stream name -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.
     // By name, the same string object for every event of a stream: no key built per buffered event.
     const byStream = new Map<string, Map<string, boolean>>();
     for (const sub of this.host.fanout.subs) {
       const active = sub.lastActivity >= activeSince;
+      if (active) held.push(sub);
       for (const ev of sub.queued()) {
         const ids = byStream.get(ev.streamName) ?? new Map<string, boolean>();
         byStream.set(ev.streamName, ids);
@@ -115,17 +142,19 @@ export class SinkMaintenance {
           // nack travels on this same connection, so it runs after this).
           const slice = hold ? this.#stillBuffered(name, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
           if (slice.length === 0) continue;
-          const gone = await this.host.touch(this.host.control, key, hold ? 0 : -1, slice);
+          const gone = await this.host.touch(this.host.control, name, hold ? 0 : -1, slice);
           if (gone.length === 0) continue;
           // Trimmed while waiting in a buffer: taken out, so that what is
           // handled and what is reported lost never overlap. Those a
           // subscriber took meanwhile are its to ack (or nack, which reports them).
-          const dropped = this.#dropBuffered(name, gone);
+          const dropped = this.dropBuffered(name, gone);
           if (dropped.length > 0)
             await this.host.reportGone(key, dropped, 'events trimmed or deleted while waiting for a subscriber');
         }
       }
     }
+    // Every event these buffered as the hold began is now held as of then.
+    for (const sub of held) sub.markHeld(at);
   }
 
   /** The IDs of `ids` that still wait in a subscription buffer for stream `name` (IDs repeat across streams). */
@@ -138,7 +167,7 @@ export class SinkMaintenance {
   }
 
   /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
-  #dropBuffered(name: string, ids: string[]): string[] {
+  dropBuffered(name: string, ids: string[]): string[] {
     const gone = new Set(ids);
     const dropped = new Set<string>();
     for (const sub of this.host.fanout.subs) {
@@ -224,7 +253,7 @@ export class SinkMaintenance {
       reply = (await evalScript(
         this.host.control,
         claim,
-        [s.stream.key, inline ? s.deadKey : s.stream.key],
+        [s.stream.key, inline ? s.deadKey : s.stream.key, s.keys.delays],
         [
           this.host.name,
           this.host.consumerName,
@@ -243,18 +272,25 @@ export class SinkMaintenance {
     }
     const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
     if (lost.length > 0) {
-      this.#dropBuffered(s.stream.name, lost.map(str));
-      this.host.counters.lost += lost.length;
-      this.host.logger.warn({ stream: s.stream.name, ids: lost.map(str) }, 'events trimmed or deleted before they were acked');
+      this.dropBuffered(s.stream.name, lost.map(str));
+      this.host.countLost(s.stream.name, lost.length, 'events trimmed or deleted before they were acked', lost.map(str));
     }
     if (dead.length > 0) {
+      // This instance may still buffer some (given back by a stalled subscriber): never hand them out now.
+      this.dropBuffered(s.stream.name, dead.map(str));
       this.host.counters.deadLettered += dead.length;
       this.host.logger.warn(
         { stream: s.stream.name, ids: dead.map(str), deadLetterStream: s.deadName },
         'events dead-lettered after max deliveries',
       );
     }
-    if (toMove.length > 0) await this.#moveDeadLetters(s, toMove);
+    if (toMove.length > 0) {
+      this.dropBuffered(
+        s.stream.name,
+        toMove.map((m) => str((m as unknown[])[0])),
+      );
+      await this.#moveDeadLetters(s, toMove);
+    }
     if (claimed.length > 0) {
       const entries: RawEntry[] = [];
       const counts: number[] = [];
@@ -263,6 +299,11 @@ export class SinkMaintenance {
         entries.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
         counts.push(Number(count));
       }
+      // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
+      this.dropBuffered(
+        s.stream.name,
+        entries.map((e) => e[0]),
+      );
       this.host.deliver(s, entries, counts, true);
     }
   }
@@ -297,7 +338,7 @@ export class SinkMaintenance {
         );
         this.host.counters.deadLettered++;
       } else {
-        this.host.counters.lost++;
+        this.host.countLost(s.stream.name, 1, 'event trimmed or deleted before it could be dead-lettered', [id]);
       }
       await driver.send(['XACK', s.stream.key, this.host.name, id], s.stream.key);
     }

@@ -1,0 +1,169 @@
+/**
+ * The delivery contract under ordinary slowness (SEMANTICS.md section 9),
+ * with both clients: handlers slower than the grace period keep the events
+ * waiting behind them; an event a consumer dead-lettered, or another consumer
+ * took, is never handed out by it afterwards; nack delays longer than the
+ * grace period are honoured (issue 13, defects 1, 6 and 17).
+ */
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { type Sink, type SinkEvent, type SinkOptions, Stream } from '../src/index.js';
+import { CLIENT_KINDS, connect, nextWithin, stays, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+
+const WAIT = { timeout: 10_000 };
+
+describe.concurrent.each(CLIENT_KINDS)('sink under slowness (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  function fixture(ctx: TestContext) {
+    const sinks: Sink[] = [];
+    const streams: Stream[] = [];
+    ctx.onTestFinished(async () => {
+      await Promise.all(sinks.map((s) => s.close()));
+      await Promise.all(streams.map((s) => s.destroy().catch(() => {})));
+      for (const s of streams) await c.cmd('DEL', `pulse:stream:${s.name}:dead`);
+    });
+    return {
+      stream(): Stream {
+        const s = new Stream(uniqueName('slow'), c.redis as never, { maxLen: 0 });
+        streams.push(s);
+        return s;
+      },
+      async sink(s: Stream, options: SinkOptions): Promise<Sink> {
+        const sink = await s.newSink('sink', { startAt: 'oldest', blockMs: 100, ...options });
+        sinks.push(sink);
+        return sink;
+      },
+    };
+  }
+
+  async function deadLetters(s: Stream): Promise<number> {
+    return Number(await c.cmd('XLEN', `pulse:stream:${s.name}:dead`));
+  }
+
+  for (const maxDeliveries of [undefined, 1, 2]) {
+    it(`process(): events waiting behind a handler slower than the grace period stay with the consumer (maxDeliveries ${maxDeliveries ?? 'none'})`, async (ctx) => {
+      const f = fixture(ctx);
+      const s = f.stream();
+      const grace = 300;
+      const sink = await f.sink(s, { ackGracePeriodMs: grace, ...(maxDeliveries ? { maxDeliveries } : {}) });
+      const calls: Array<{ id: string; count: number }> = [];
+      const ac = new AbortController();
+      let first = true;
+      const run = sink.process(
+        async (ev) => {
+          calls.push({ id: ev.id, count: ev.deliveryCount });
+          if (first) {
+            first = false;
+            // Four grace periods: long enough for several reclaim rounds.
+            await new Promise((r) => setTimeout(r, 4 * grace));
+          }
+        },
+        { concurrency: 1, signal: ac.signal },
+      );
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await s.add('e', `p${i}`)) as string);
+      await waitFor(() => calls.length >= 5, { ...WAIT, what: 'five handler calls' });
+      await waitFor(async () => Number(((await c.cmd('XPENDING', s.key, 'sink')) as unknown[])[0]) === 0, WAIT);
+      // Nothing more arrives: no redelivery of what was handled.
+      await stays(() => calls.length === 5, 3 * grace, 'no further handler calls');
+      ac.abort();
+      await run;
+      expect(calls.map((x) => x.id)).toEqual(ids);
+      expect(calls.every((x) => x.count === 1)).toBe(true);
+      expect(await deadLetters(s)).toBe(0);
+      expect(sink.counters.redelivered).toBe(0);
+      expect(sink.counters.deadLettered).toBe(0);
+    });
+  }
+
+  it('for await: an event the consumer dead-lettered while its loop stalled is never handed out afterwards', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 200;
+    const sink = await f.sink(s, { ackGracePeriodMs: grace, maxDeliveries: 1 });
+    const sub = sink.subscribe();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await s.add('e', `p${i}`)) as string);
+    const [firstEv] = await take(sub, 1);
+    // The loop takes nothing for longer than the grace period: the four
+    // buffered events are given back and, at maxDeliveries 1, dead-lettered.
+    await waitFor(async () => (await deadLetters(s)) >= 4, { ...WAIT, what: 'four dead letters' });
+    await firstEv?.ack();
+    const after = await nextWithin(sub, 4 * grace);
+    expect(after).toBe('timeout');
+    expect(sink.counters.deadLettered).toBeGreaterThanOrEqual(4);
+  });
+
+  it('for await: events another consumer took over while this loop stalled are dropped, not handed out', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 200;
+    const a = await f.sink(s, { ackGracePeriodMs: grace, bufferSize: 100 });
+    const subA = a.subscribe();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await s.add('e', `p${i}`)) as string);
+    const [firstA] = await take(subA, 1);
+    expect(firstA?.id).toBe(ids[0]);
+    await firstA?.ack();
+    // A stalls with four events buffered; B, started after the read, takes
+    // them over once the grace period has run out, and acks them.
+    const b = await f.sink(s, { ackGracePeriodMs: grace });
+    const subB = b.subscribe();
+    const gotB: SinkEvent[] = [];
+    await waitFor(
+      async () => {
+        const r = await nextWithin(subB, 50);
+        if (r !== 'timeout' && !r.done) {
+          gotB.push(r.value);
+          await r.value.ack();
+        }
+        return gotB.length >= 4;
+      },
+      { ...WAIT, what: 'B takes over the stalled events' },
+    );
+    // A resumes: what B took is not A's any more.
+    const after = await nextWithin(subA, 3 * grace);
+    expect(after).toBe('timeout');
+    expect(gotB.map((e) => e.id).sort()).toEqual(ids.slice(1).sort());
+  });
+
+  it('nack({ delayMs }) longer than the grace period redelivers not before the delay', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 200;
+    const sink = await f.sink(s, { ackGracePeriodMs: grace });
+    const sub = sink.subscribe();
+    const id = await s.add('e', 'x');
+    const [ev] = await take(sub, 1);
+    const t = Date.now();
+    await ev?.nack({ delayMs: 1500 });
+    const [re] = await take(sub, 1, WAIT.timeout);
+    const waited = Date.now() - t;
+    expect(waited).toBeGreaterThanOrEqual(1490);
+    expect(re?.id).toBe(id);
+    expect(re?.deliveryCount).toBe(2);
+    await re?.ack();
+  });
+
+  it('a delayed nack is honoured by another instance when the nacking one is gone', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 200;
+    const a = await f.sink(s, { ackGracePeriodMs: grace });
+    const subA = a.subscribe();
+    const id = await s.add('e', 'x');
+    const [ev] = await take(subA, 1);
+    const t = Date.now();
+    await ev?.nack({ delayMs: 1500 });
+    await a.close();
+    const b = await f.sink(s, { ackGracePeriodMs: grace });
+    const [re] = await take(b.subscribe(), 1, WAIT.timeout);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(1490);
+    expect(re?.id).toBe(id);
+    await re?.ack();
+  });
+});
