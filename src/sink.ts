@@ -1,19 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ClosedError, PulseError } from './errors.js';
+import { ClosedError, type PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
 import { Backoff } from './internal/backoff.js';
-import type { Outcome } from './internal/batcher.js';
-import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
-import { compareIds } from './internal/ids.js';
+import { type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
-import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
-import { eventInit, type RawEntry, str, streamEntries } from './internal/replies.js';
-import { checkTrimmed, createGroup, leave, recreateGroup, reown, touch } from './internal/scripts.js';
+import { errorText, toPulseError } from './internal/redisErrors.js';
+import { eventInit, type RawEntry, str } from './internal/replies.js';
+import { createGroup, leave, reown, touch } from './internal/scripts.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
+import { SinkReads } from './internal/sinkRead.js';
 import { type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart, type ResolvedStart } from './internal/start.js';
 import { checkInt, checkName } from './internal/validate.js';
@@ -31,12 +30,6 @@ function consumerName(): string {
 
 /** Longest wait of each step of `close()` on an unresponsive Redis. */
 const CLOSE_STEP_MS = 2000;
-
-/**
- * Most entries the trim check copies into Lua to verify a blocking read
- * (there are usually none: the read took everything there was).
- */
-const VERIFY_MAX_ENTRIES = 256;
 
 /** Resolves to `p`, or to undefined after `ms`, so shutdown never hangs on a stopped Redis. */
 function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
@@ -69,10 +62,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   #ackFlush: Promise<void> | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** The last read found nothing: the next one blocks until something new arrives. */
-  #idle = new Set<number>();
-  /** Reconnects of this sink's connections as of the last trim check. */
-  #reconnects = 0;
+  readonly #reads: SinkReads;
   /** Makes sure buffered events are still ours before they are handed out (see `OwnershipGate`). */
   readonly #gate: OwnershipGate<SinkEvent>;
 
@@ -88,6 +78,18 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, this.#sinkStream(main));
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
+    this.#reads = new SinkReads({
+      name,
+      consumerName: consumer,
+      settings,
+      control,
+      logger: this.#logger,
+      streams: this.#streams,
+      loops: () => this.#loops,
+      deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
+      countLost: (stream, count, why, ids) => this.#countLost(stream, count, why, ids),
+      fail: (err) => this.#fail(err),
+    });
     this.#loops = new ReadLoops<SinkEvent>(
       main.driver,
       `pulse:sink:${name}:read`,
@@ -98,9 +100,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
           control,
           fanout: this.#fanout,
           logger: this.#logger,
-          nextRead: () => this.#nextRead(group),
-          onReply: (reply) => this.#onReply(group, reply),
-          onError: (err) => this.#onReadError(err),
+          nextRead: () => this.#reads.nextRead(group),
+          onReply: (reply) => this.#reads.onReply(group, reply),
+          onError: (err) => this.#reads.onReadError(err),
         }),
     );
   }
@@ -347,7 +349,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       settings: this.#settings,
       control: this.#control,
       driver: this.#main.driver,
-      verifyReads: () => this.#verifyReads([...this.#streams.values()]),
+      verifyReads: () => this.#reads.verifyReads([...this.#streams.values()]),
       logger: this.#logger,
       counters: this.#counters,
       fanout: this.#fanout,
@@ -357,7 +359,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       reportGone: (key, ids, why) => this.#reportGone(key, ids, why),
       countLost: (name, count, why, ids) => this.#countLost(name, count, why, ids),
       resume: async (s) => {
-        this.#idle.delete(this.#loops.groupOf(s.stream.key));
+        this.#reads.wake(this.#loops.groupOf(s.stream.key));
         await this.#loops.add(s.stream.key);
       },
     };
@@ -377,7 +379,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#closed) throw new ClosedError('sink is closed');
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, this.#sinkStream(stream));
-    this.#idle.delete(this.#loops.groupOf(stream.key));
+    this.#reads.wake(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
   }
 
@@ -393,7 +395,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#streams.delete(stream.key);
     await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
     await this.#flushPendingAcks();
-    await this.#verifyReads([s]);
+    await this.#reads.verifyReads([s]);
     try {
       await evalScript(
         this.#control,
@@ -422,7 +424,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       const bounded = CLOSE_STEP_MS;
       await within(maintenance ?? Promise.resolve(), bounded);
       await within(this.#flushPendingAcks(), bounded);
-      await within(this.#verifyReads([...this.#streams.values()]), bounded);
+      await within(this.#reads.verifyReads([...this.#streams.values()]), bounded);
       await Promise.all(
         [...this.#streams.values()].map(async (s) => {
           try {
@@ -476,152 +478,6 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     };
   }
 
-  /**
-   * How a sink reads, so that entries trimmed before the group read them are
-   * counted (XREADGROUP jumps over them without a word; see `checkTrimmed`):
-   * - while there is more to read: one MULTI, the check, then a non-blocking
-   *   XREADGROUP;
-   * - once a read came back short: a blocking XREADGROUP alone, one round
-   *   trip from add to handler, as fast as a hand-written loop. What such a
-   *   read may have jumped is counted by a later check, which verifies it
-   *   from where the group was before it: the next MULTI read's, the
-   *   keep-alive's (every grace period / 4, at most 5 s), or `close()`'s.
-   */
-  #nextRead(group: number): ((conn: OwnedConnection) => Promise<unknown>) | undefined {
-    const streams = [...this.#streams.values()].filter((s) => s.ready && this.#loops.groupOf(s.stream.key) === group);
-    if (streams.length === 0) return undefined;
-    const keys = streams.map((s) => s.stream.key);
-    const { maxPolled, blockMs, noAck } = this.#settings;
-    const blocking = this.#idle.has(group);
-    const read: Arg[] = ['XREADGROUP', 'GROUP', this.name, this.consumerName, 'COUNT', maxPolled];
-    if (noAck) read.push('NOACK');
-    if (blocking) read.push('BLOCK', blockMs);
-    read.push('STREAMS', ...keys);
-    for (let i = 0; i < keys.length; i++) read.push('>');
-    if (blocking) {
-      return async (conn) => {
-        try {
-          const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
-          return { streams, blocking, got, checked: undefined };
-        } catch (err) {
-          // The next read is a checked one: its check says which stream lost its key or group.
-          this.#idle.delete(group);
-          throw err;
-        }
-      };
-    }
-    const check = this.#checkCommand(streams);
-    return async (conn) => {
-      const [checked, got] = await conn.transaction([check, read], keys[0]);
-      if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
-      return { streams, blocking, got, checked };
-    };
-  }
-
-  /** The trim check of these streams, verifying what blocking reads delivered since the last check. */
-  #checkCommand(streams: readonly SinkStream[]): Arg[] {
-    // A connection that came back may talk to a restarted or promoted Redis:
-    // its groups' entries-read counters are stale until resynced.
-    const reconnects = this.#control.reconnects() + this.#loops.reconnects();
-    if (reconnects !== this.#reconnects) {
-      this.#reconnects = reconnects;
-      for (const s of this.#streams.values()) s.trusted = false;
-    }
-    // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
-    const cmd: Arg[] = ['EVAL', checkTrimmed.source, streams.length];
-    for (const s of streams) cmd.push(s.stream.key);
-    cmd.push(this.name, VERIFY_MAX_ENTRIES);
-    for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
-    return cmd;
-  }
-
-  async #onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking } = result as {
-      streams: SinkStream[];
-      got: Outcome | undefined;
-      checked: Outcome | undefined;
-      blocking: boolean;
-    };
-    // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
-    const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
-    let read = 0;
-    let full = false;
-    for (const s of streams) {
-      const batch = byKey.get(s.stream.key) ?? [];
-      if (batch.length === 0) continue;
-      read += batch.length;
-      if (batch.length >= this.#settings.maxPolled) full = true;
-      if (blocking) {
-        const to = (batch[batch.length - 1] as RawEntry)[0];
-        if (s.unverified) s.unverified.to = to;
-        else s.unverified = { from: s.checked ?? '0-0', to };
-      }
-      // Removed while the read was in flight: left pending for the group.
-      if (this.#streams.get(s.stream.key) === s) this.#deliver(s, batch, 1, false);
-    }
-    // A short batch drained the streams: block for news instead of polling.
-    if (!full) this.#idle.add(group);
-    else this.#idle.delete(group);
-    if (!checked) return;
-    if (!checked.ok) throw checked.error;
-    const checks = checked.value as unknown[];
-    for (let i = 0; i < streams.length; i++) {
-      const s = streams[i] as SinkStream;
-      const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[]);
-      if (status === 'wrongtype') return;
-      if (status !== 'ok') this.#idle.delete(group);
-    }
-    if (got && !got.ok && read === 0 && !checks.some((r) => str((r as unknown[])[0]) !== 'ok')) throw got.error;
-  }
-
-  /** Acts on one stream's trim check result; returns its status. */
-  async #applyCheck(s: SinkStream, r: unknown[]): Promise<string> {
-    const status = str(r[0]);
-    if (status === 'ok') {
-      const skipped = Number(r[1]);
-      if (skipped > 0) this.#countLost(s.stream.name, skipped, 'events trimmed before this sink read them');
-      const last = str(r[2]);
-      const verified = Number(r[3]) === 1;
-      s.checked = last;
-      if (!s.trusted) {
-        if (Number(r[4]) === 1)
-          this.#logger.warn(
-            { stream: s.stream.name },
-            'events trimmed before this sink read them; how many is unknown after Redis restarted or failed over',
-          );
-        // Resynced: what blocking reads jumped before it can no longer be counted.
-        if (verified) s.trusted = true;
-      }
-      if (verified && s.unverified) {
-        // Verified up to where the group was at the check; reads after it stay to verify.
-        s.unverified = compareIds(last, s.unverified.to) >= 0 ? undefined : { from: last, to: s.unverified.to };
-      }
-    } else if (status === 'wrongtype') {
-      this.#fail(new PulseError(`sink stopped: key ${s.stream.key} holds another type`, { code: 'WRONGTYPE' }));
-    } else if (status === 'nokey') {
-      if (s.ready) this.#logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
-      s.ready = false;
-    } else if (status === 'nogroup') {
-      await this.#recreate(s);
-    }
-    return status;
-  }
-
-  /** Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported. */
-  async #verifyReads(streams: readonly SinkStream[]): Promise<void> {
-    const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted);
-    for (const s of pending) {
-      try {
-        const checks = (await this.#control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
-        const r = (checks[0] ?? []) as unknown[];
-        // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
-        if (str(r[0]) === 'ok') await this.#applyCheck(s, r);
-      } catch (err) {
-        this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not check the last reads for trimmed events');
-      }
-    }
-  }
-
   /** Hands events to subscribers; acks those the topic or filter rejects. */
   #deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void {
     const matches = this.#settings.matches;
@@ -658,30 +514,6 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
           this.#logger.warn({ err: errorText(err), count: rejected.length }, 'ack of filtered events failed');
         });
       }
-    }
-  }
-
-  async #onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {
-    if (isReplyError(err, 'WRONGTYPE')) {
-      this.#fail(toPulseError(err, 'sink stopped: a stream key holds another type'));
-      return 'stop';
-    }
-    // A blocking read found no group: the checked read that follows recreates it.
-    if (isReplyError(err, 'NOGROUP')) return 'again';
-    return 'retry';
-  }
-
-  /** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
-  async #recreate(s: SinkStream): Promise<void> {
-    const ok = Number(await evalScript(this.#control, recreateGroup, [s.stream.key], [this.name])) === 1;
-    // The group starts over at 0: what was checked of the old one says nothing of it.
-    s.checked = undefined;
-    s.unverified = undefined;
-    if (ok) {
-      this.#logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
-    } else {
-      s.ready = false;
-      this.#logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
     }
   }
 

@@ -1,0 +1,231 @@
+/**
+ * How a sink reads its streams: the reads themselves (MULTI with the trim
+ * check while there is a backlog, a blocking XREADGROUP once drained), the
+ * trim check that counts what XREADGROUP jumps over without a word, and
+ * recovery from a missing group or stream key (NOGROUP).
+ */
+import { PulseError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Outcome } from './batcher.js';
+import { type Arg, evalScript, type OwnedConnection } from './driver.js';
+import { compareIds } from './ids.js';
+import type { ReadLoops } from './loops.js';
+import { errorText, isReplyError, toPulseError } from './redisErrors.js';
+import { type RawEntry, str, streamEntries } from './replies.js';
+import { checkTrimmed, recreateGroup } from './scripts.js';
+import type { SinkSettings, SinkStream } from './sinkState.js';
+
+/**
+ * Most entries the trim check copies into Lua to verify a blocking read
+ * (there are usually none: the read took everything there was).
+ */
+const VERIFY_MAX_ENTRIES = 256;
+
+/** What the read path needs from its sink. */
+export interface ReadPathHost {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly control: OwnedConnection;
+  readonly logger: Logger;
+  /** The streams the sink reads, by key. */
+  readonly streams: ReadonlyMap<string, SinkStream>;
+  /** The sink's read loops: which one reads a key, and how often their connections came back. */
+  loops(): Pick<ReadLoops<unknown>, 'groupOf' | 'reconnects'>;
+  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
+  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
+  /** Counts and reports events of stream `name` found lost. */
+  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
+  /** Stops the sink: a condition retrying cannot fix. */
+  fail(err: PulseError): void;
+}
+
+export class SinkReads {
+  /** Groups whose last read found nothing: the next one blocks until something new arrives. */
+  readonly #idle = new Set<number>();
+  /** Reconnects of the sink's connections as of the last trim check. */
+  #reconnects = 0;
+
+  constructor(private readonly host: ReadPathHost) {}
+
+  /** The next read of `group` may have something to read at once: poll with a checked read. */
+  wake(group: number): void {
+    this.#idle.delete(group);
+  }
+
+  /**
+   * How a sink reads, so that entries trimmed before the group read them are
+   * counted (XREADGROUP jumps over them without a word; see `checkTrimmed`):
+   * - while there is more to read: one MULTI, the check, then a non-blocking
+   *   XREADGROUP;
+   * - once a read came back short: a blocking XREADGROUP alone, one round
+   *   trip from add to handler, as fast as a hand-written loop. What such a
+   *   read may have jumped is counted by a later check, which verifies it
+   *   from where the group was before it: the next MULTI read's, the
+   *   keep-alive's (every grace period / 4, at most 5 s), or `close()`'s.
+   */
+  nextRead(group: number): ((conn: OwnedConnection) => Promise<unknown>) | undefined {
+    const streams = [...this.host.streams.values()].filter((s) => s.ready && this.host.loops().groupOf(s.stream.key) === group);
+    if (streams.length === 0) return undefined;
+    const keys = streams.map((s) => s.stream.key);
+    const { maxPolled, blockMs, noAck } = this.host.settings;
+    const blocking = this.#idle.has(group);
+    const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', maxPolled];
+    if (noAck) read.push('NOACK');
+    if (blocking) read.push('BLOCK', blockMs);
+    read.push('STREAMS', ...keys);
+    for (let i = 0; i < keys.length; i++) read.push('>');
+    if (blocking) {
+      return async (conn) => {
+        try {
+          const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
+          return { streams, blocking, got, checked: undefined };
+        } catch (err) {
+          // The next read is a checked one: its check says which stream lost its key or group.
+          this.#idle.delete(group);
+          throw err;
+        }
+      };
+    }
+    const check = this.#checkCommand(streams);
+    return async (conn) => {
+      const [checked, got] = await conn.transaction([check, read], keys[0]);
+      if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
+      return { streams, blocking, got, checked };
+    };
+  }
+
+  /** The trim check of these streams, verifying what blocking reads delivered since the last check. */
+  #checkCommand(streams: readonly SinkStream[]): Arg[] {
+    // A connection that came back may talk to a restarted or promoted Redis:
+    // its groups' entries-read counters are stale until resynced.
+    const reconnects = this.host.control.reconnects() + this.host.loops().reconnects();
+    if (reconnects !== this.#reconnects) {
+      this.#reconnects = reconnects;
+      for (const s of this.host.streams.values()) s.trusted = false;
+    }
+    // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
+    const cmd: Arg[] = ['EVAL', checkTrimmed.source, streams.length];
+    for (const s of streams) cmd.push(s.stream.key);
+    cmd.push(this.host.name, VERIFY_MAX_ENTRIES);
+    for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
+    return cmd;
+  }
+
+  async onReply(group: number, result: unknown): Promise<void> {
+    const { streams, got, checked, blocking } = result as {
+      streams: SinkStream[];
+      got: Outcome | undefined;
+      checked: Outcome | undefined;
+      blocking: boolean;
+    };
+    // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
+    const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
+    let read = 0;
+    let full = false;
+    for (const s of streams) {
+      const batch = byKey.get(s.stream.key) ?? [];
+      if (batch.length === 0) continue;
+      read += batch.length;
+      if (batch.length >= this.host.settings.maxPolled) full = true;
+      if (blocking) {
+        const to = (batch[batch.length - 1] as RawEntry)[0];
+        if (s.unverified) s.unverified.to = to;
+        else s.unverified = { from: s.checked ?? '0-0', to };
+      }
+      // Removed while the read was in flight: left pending for the group.
+      if (this.host.streams.get(s.stream.key) === s) this.host.deliver(s, batch, 1, false);
+    }
+    // A short batch drained the streams: block for news instead of polling.
+    if (!full) this.#idle.add(group);
+    else this.#idle.delete(group);
+    if (!checked) return;
+    if (!checked.ok) throw checked.error;
+    const checks = checked.value as unknown[];
+    for (let i = 0; i < streams.length; i++) {
+      const s = streams[i] as SinkStream;
+      const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[]);
+      if (status === 'wrongtype') return;
+      if (status !== 'ok') this.#idle.delete(group);
+    }
+    if (got && !got.ok && read === 0 && !checks.some((r) => str((r as unknown[])[0]) !== 'ok')) throw got.error;
+  }
+
+  /** Acts on one stream's trim check result; returns its status. */
+  async #applyCheck(s: SinkStream, r: unknown[]): Promise<string> {
+    const status = str(r[0]);
+    if (status === 'ok') {
+      const skipped = Number(r[1]);
+      if (skipped > 0) this.host.countLost(s.stream.name, skipped, 'events trimmed before this sink read them');
+      const last = str(r[2]);
+      const verified = Number(r[3]) === 1;
+      s.checked = last;
+      if (!s.trusted) {
+        if (Number(r[4]) === 1)
+          this.host.logger.warn(
+            { stream: s.stream.name },
+            'events trimmed before this sink read them; how many is unknown after Redis restarted or failed over',
+          );
+        // Resynced: what blocking reads jumped before it can no longer be counted.
+        if (verified) s.trusted = true;
+      }
+      if (verified && s.unverified) {
+        // Verified up to where the group was at the check; reads after it stay to verify.
+        s.unverified = compareIds(last, s.unverified.to) >= 0 ? undefined : { from: last, to: s.unverified.to };
+      }
+    } else if (status === 'wrongtype') {
+      this.host.fail(new PulseError(`sink stopped: key ${s.stream.key} holds another type`, { code: 'WRONGTYPE' }));
+    } else if (status === 'nokey') {
+      if (s.ready) this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
+      s.ready = false;
+    } else if (status === 'nogroup') {
+      await this.#recreate(s);
+    }
+    return status;
+  }
+
+  /** Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported. */
+  async verifyReads(streams: readonly SinkStream[]): Promise<void> {
+    const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted);
+    for (const s of pending) {
+      try {
+        const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
+        const r = (checks[0] ?? []) as unknown[];
+        // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
+        if (str(r[0]) === 'ok') await this.#applyCheck(s, r);
+      } catch (err) {
+        this.host.logger.warn(
+          { stream: s.stream.name, err: errorText(err) },
+          'could not check the last reads for trimmed events',
+        );
+      }
+    }
+  }
+
+  async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {
+    if (isReplyError(err, 'WRONGTYPE')) {
+      this.host.fail(toPulseError(err, 'sink stopped: a stream key holds another type'));
+      return 'stop';
+    }
+    // A blocking read found no group: the checked read that follows recreates it.
+    if (isReplyError(err, 'NOGROUP')) return 'again';
+    return 'retry';
+  }
+
+  /** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
+  async #recreate(s: SinkStream): Promise<void> {
+    const ok = Number(await evalScript(this.host.control, recreateGroup, [s.stream.key], [this.host.name])) === 1;
+    // The group starts over at 0: what was checked of the old one says nothing of it.
+    s.checked = undefined;
+    s.unverified = undefined;
+    if (ok) {
+      this.host.logger.warn(
+        { stream: s.stream.name },
+        'consumer group missing (NOGROUP): recreated at 0, events may be redelivered',
+      );
+    } else {
+      s.ready = false;
+      this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
+    }
+  }
+}
