@@ -4,7 +4,7 @@ import { ClosedError, type PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
 import { Backoff } from './internal/backoff.js';
 import { type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
-import { sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
+import { lastRemovalKey, removedKey, sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
@@ -468,12 +468,15 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       stream,
       keys: sinkKeys(stream.name, this.name),
       registry: sinkRegistryKey(stream.name),
+      lastRemoval: lastRemovalKey(stream.name),
+      removed: removedKey(stream.name),
       deadName,
       deadKey: streamKey(deadName),
       ready: true,
       checked: undefined,
       unverified: undefined,
       trusted: true,
+      unknownReported: false,
       leaseHeld: false,
     };
   }

@@ -1,7 +1,17 @@
 import { InvalidArgumentError } from './errors.js';
 import type { Mergeable } from './internal/batcher.js';
-import { type Arg, type Driver, driverFor, type RedisClient } from './internal/driver.js';
-import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
+import { type Arg, type Driver, driverFor, evalScript, type RedisClient } from './internal/driver.js';
+import {
+  FIELD_NAME,
+  FIELD_PAYLOAD,
+  FIELD_TOPIC,
+  lastRemovalKey,
+  removedKey,
+  sinkKeys,
+  sinkRegistryKey,
+  streamKey,
+} from './internal/keys.js';
+import { removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
 import { addEvents } from './internal/scripts.js';
@@ -115,7 +125,13 @@ export class Stream {
     if (ids.length === 0) return;
     for (const id of ids) checkId('id', id);
     try {
-      await this.driver.send(['XDEL', this.key, ...ids], this.key);
+      // Recorded, so no loss hides behind the deletion (see removeEntries).
+      await evalScript(
+        this.driver,
+        removeEntries,
+        [this.key, lastRemovalKey(this.name), removedKey(this.name), sinkRegistryKey(this.name)],
+        ids,
+      );
     } catch (err) {
       throw toPulseError(err, `remove from stream ${this.name}`);
     }
@@ -129,11 +145,8 @@ export class Stream {
     const registry = sinkRegistryKey(this.name);
     try {
       const sinks = ((await this.driver.send(['SMEMBERS', registry], registry)) as unknown[]).map(str);
-      const keys = [this.key, registry];
-      for (const s of sinks) {
-        const k = sinkKeys(this.name, s);
-        keys.push(k.consumers, k.lease);
-      }
+      const keys = [this.key, registry, lastRemovalKey(this.name), removedKey(this.name)];
+      for (const s of sinks) keys.push(...Object.values(sinkKeys(this.name, s)));
       // The stream key and the bookkeeping keys share a slot on purpose.
       await this.driver.send(['DEL', ...keys], this.key);
     } catch (err) {

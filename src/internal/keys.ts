@@ -65,6 +65,16 @@ export function sinkRegistryKey(name: string): string {
   return `${bookkeepingPrefix(name)}:sinks`;
 }
 
+/** String: the stream's max-deleted-entry-id after the last `stream.remove()` (see `removeEntries`). */
+export function lastRemovalKey(name: string): string {
+  return `${bookkeepingPrefix(name)}:deleted`;
+}
+
+/** Hash: sink name -> entries `stream.remove()` deleted before that sink read them, not yet reported. */
+export function removedKey(name: string): string {
+  return `${bookkeepingPrefix(name)}:removed`;
+}
+
 export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
   const p = `${bookkeepingPrefix(streamName)}:sink:${sinkName}`;
   return { consumers: `${p}:consumers`, lease: `${p}:lease`, delays: `${p}:delays` };

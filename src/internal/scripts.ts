@@ -4,20 +4,8 @@
  * `claim` only writes it when the caller says both live on one node).
  */
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
+import { CMP, NOW } from './lua.js';
 import { Script } from './script.js';
-
-/** Compares two entry IDs as Redis does (no float rounding of 64-bit sequences). */
-const CMP = `local function cmp(a, b)
-  local am, as = string.match(a, '^(%d+)-?(%d*)$')
-  local bm, bs = string.match(b, '^(%d+)-?(%d*)$')
-  if as == '' then as = '0' end
-  if bs == '' then bs = '0' end
-  if #am ~= #bm then return #am < #bm and -1 or 1 end
-  if am ~= bm then return am < bm and -1 or 1 end
-  if #as ~= #bs then return #as < #bs and -1 or 1 end
-  if as ~= bs then return as < bs and -1 or 1 end
-  return 0
-end`;
 
 /**
  * Sets a new group's entries-read counter where it can be known exactly, so
@@ -41,10 +29,6 @@ const SET_ENTRIES_READ = `do
   end
   if n then redis.call('XGROUP', 'SETID', key, group, start, 'ENTRIESREAD', n) end
 end`;
-
-/** Redis server time in ms, so liveness never compares two hosts' clocks. */
-const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
  * Adds events to one stream: the merged form of `stream.add` (see
@@ -407,106 +391,6 @@ local key, group, start, atEnd = KEYS[1], ARGV[1], '0', false
 local ok = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
 if ok then ${SET_ENTRIES_READ} end
 return 1`,
-);
-
-/**
- * Counts entries trimmed before the sink's group read them, which
- * `XREADGROUP` jumps over without a word, so they are reported as lost, and
- * fixes the group's `entries-read` counter so they are counted once. Exact
- * while entries are only trimmed from the front; with XDEL tombstones after
- * the group's position it counts nothing. Entries stay out of Lua where
- * possible: copying them through a script costs more than the read itself.
- *
- * Two ways a read can jump:
- * - the group is behind the stream's first entry (trimming went past it):
- *   found before a read, which is why a busy sink runs this in the same MULTI
- *   just before its `XREADGROUP`;
- * - a blocking `XREADGROUP`, served after one command (a script, a
- *   transaction) added entries and trimmed some of them, delivered the
- *   survivors and counted only those. Found after the read: given an ID the
- *   group had reached before it (ARGV, per key), nothing can have been
- *   jumped while the stream still starts at or before that ID (trimming
- *   works from the front). Otherwise the group's true position is
- *   `entries-added` less the entries after its last-delivered ID, which are
- *   few right after a read; when more than ARGV[2] are, it does not count
- *   them and says so (verified 0): a later check will.
- *
- * Redis 7.0 does not persist `entries-read` with the reads (AOF and replicas
- * get XCLAIMs without it): after a restart or a failover it is behind and
- * would count phantom losses. So the first check after the sink reconnected
- * resyncs ('r'): it sets the counter to the group's true position without
- * counting anything, and says (unknown 1) when entries were certainly lost
- * (the group is behind the stream's first entry) but not how many.
- *
- * KEYS: streams. ARGV: group, most entries to count, then per key the ID to
- * verify from, '' not to verify, or 'r' to resync.
- * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
- */
-export const checkTrimmed = new Script(
-  'checkTrimmed',
-  `${CMP}
-local group, cap = ARGV[1], tonumber(ARGV[2])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
-  if not ok then
-    local t = redis.call('TYPE', key)
-    t = t['ok'] or t
-    if t == 'none' then out[i] = {'nokey'} else out[i] = {'wrongtype'} end
-  else
-    local found, last, read = false, nil, nil
-    for _, g in ipairs(groups) do
-      local f = {}
-      for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
-      if f['name'] == group then
-        found, last, read = true, f['last-delivered-id'], f['entries-read']
-        break
-      end
-    end
-    if not found then
-      out[i] = {'nogroup'}
-    else
-      local skipped, verified, unknown = 0, 1, 0
-      local from = ARGV[2 + i]
-      local resync = from == 'r'
-      if type(read) == 'number' or resync then
-        read = tonumber(read) or -1
-        local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
-        local firstId = first[1] and first[1][1]
-        local behind = firstId ~= nil and cmp(firstId, last) > 0
-        local verify = resync or (not behind and from ~= '' and not (firstId ~= nil and cmp(firstId, from) <= 0))
-        if behind or verify then
-          local info = redis.call('XINFO', 'STREAM', key)
-          local s = {}
-          for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
-          local md = s['max-deleted-entry-id']
-          local added = tonumber(s['entries-added'])
-          local pos
-          if behind then
-            if cmp(md, firstId) < 0 then pos = added - tonumber(s['length']) end
-          elseif cmp(md, last) <= 0 and (added > read or resync) then
-            if s['last-generated-id'] == last then
-              pos = added
-            else
-              local n = #redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', cap + 1)
-              if n <= cap then pos = added - n else verified = 0 end
-            end
-          end
-          if resync then
-            if pos == nil and not behind then verified = 0 end
-            if behind then unknown = 1 end
-            if pos and pos ~= read then redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos) end
-          elseif pos and pos > read then
-            skipped = pos - read
-            redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
-          end
-        end
-      end
-      out[i] = {'ok', skipped, last, verified, unknown}
-    end
-  end
-end
-return out`,
 );
 
 /**

@@ -10,9 +10,10 @@ import type { Outcome } from './batcher.js';
 import { type Arg, evalScript, type OwnedConnection } from './driver.js';
 import { compareIds } from './ids.js';
 import type { ReadLoops } from './loops.js';
+import { checkTrimmed } from './lossScripts.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
-import { checkTrimmed, recreateGroup } from './scripts.js';
+import { recreateGroup } from './scripts.js';
 import type { SinkSettings, SinkStream } from './sinkState.js';
 
 /**
@@ -105,8 +106,8 @@ export class SinkReads {
       for (const s of this.host.streams.values()) s.trusted = false;
     }
     // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
-    const cmd: Arg[] = ['EVAL', checkTrimmed.source, streams.length];
-    for (const s of streams) cmd.push(s.stream.key);
+    const cmd: Arg[] = ['EVAL', checkTrimmed.source, 3 * streams.length];
+    for (const s of streams) cmd.push(s.stream.key, s.lastRemoval, s.removed);
     cmd.push(this.host.name, VERIFY_MAX_ENTRIES);
     for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
     return cmd;
@@ -157,18 +158,21 @@ export class SinkReads {
     if (status === 'ok') {
       const skipped = Number(r[1]);
       if (skipped > 0) this.host.countLost(s.stream.name, skipped, 'events trimmed before this sink read them');
+      const removed = Number(r[5] ?? 0);
+      if (removed > 0) this.host.countLost(s.stream.name, removed, 'events removed (stream.remove) before this sink read them');
       const last = str(r[2]);
       const verified = Number(r[3]) === 1;
       s.checked = last;
-      if (!s.trusted) {
-        if (Number(r[4]) === 1)
-          this.host.logger.warn(
-            { stream: s.stream.name },
-            'events trimmed before this sink read them; how many is unknown after Redis restarted or failed over',
-          );
-        // Resynced: what blocking reads jumped before it can no longer be counted.
-        if (verified) s.trusted = true;
-      }
+      // Said once until the condition clears, not at every read.
+      const unknown = Number(r[4]) === 1;
+      if (unknown && !s.unknownReported)
+        this.host.logger.warn(
+          { stream: s.stream.name },
+          'events trimmed or deleted before this sink read them: how many is unknown (Redis restarted or failed over, or entries were deleted outside pulse-streaming)',
+        );
+      s.unknownReported = unknown;
+      // Resynced: what blocking reads jumped before it can no longer be counted.
+      if (!s.trusted && verified) s.trusted = true;
       if (verified && s.unverified) {
         // Verified up to where the group was at the check; reads after it stay to verify.
         s.unverified = compareIds(last, s.unverified.to) >= 0 ? undefined : { from: last, to: s.unverified.to };

@@ -26,6 +26,9 @@ export interface SinkStream {
   readonly stream: Stream;
   readonly keys: SinkKeys;
   readonly registry: string;
+  /** The stream's last-removal key and removed counts (see `removeEntries`). */
+  readonly lastRemoval: string;
+  readonly removed: string;
   readonly deadKey: string;
   readonly deadName: string;
   /** False while the group is missing and the stream key is gone (NOGROUP). */
@@ -39,6 +42,8 @@ export interface SinkStream {
   unverified: { readonly from: string; to: string } | undefined;
   /** False after a reconnect until a trim check resynced the group's entries-read (see `checkTrimmed`). */
   trusted: boolean;
+  /** The last trim check could not tell how many events were lost, and that was logged. */
+  unknownReported: boolean;
   leaseHeld: boolean;
 }
 

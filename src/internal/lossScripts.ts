@@ -1,0 +1,186 @@
+/**
+ * Scripts that find losses: what trimming and deletions took from a sink
+ * before it read it (`checkTrimmed`), and deletions recorded so that none
+ * hides a loss (`removeEntries`).
+ */
+import { CMP } from './lua.js';
+import { Script } from './script.js';
+
+/**
+ * Counts entries trimmed before the sink's group read them, which
+ * `XREADGROUP` jumps over without a word, so they are reported as lost, and
+ * fixes the group's `entries-read` counter so they are counted once.
+ * Entries stay out of Lua where
+ * possible: copying them through a script costs more than the read itself.
+ *
+ * Two ways a read can jump:
+ * - the group is behind the stream's first entry (trimming went past it):
+ *   found before a read, which is why a busy sink runs this in the same MULTI
+ *   just before its `XREADGROUP`;
+ * - a blocking `XREADGROUP`, served after one command (a script, a
+ *   transaction) added entries and trimmed some of them, delivered the
+ *   survivors and counted only those. Found after the read: given an ID the
+ *   group had reached before it (ARGV, per key), nothing can have been
+ *   jumped while the stream still starts at or before that ID (trimming
+ *   works from the front). Otherwise the group's true position is
+ *   `entries-added` less the entries after its last-delivered ID, which are
+ *   few right after a read; when more than ARGV[2] are, it does not count
+ *   them and says so (verified 0): a later check will.
+ *
+ * Redis 7.0 does not persist `entries-read` with the reads (AOF and replicas
+ * get XCLAIMs without it): after a restart or a failover it is behind and
+ * would count phantom losses. So the first check after the sink reconnected
+ * resyncs ('r'): it sets the counter to the group's true position without
+ * counting anything, and says (unknown 1) when entries were certainly lost
+ * (the group is behind the stream's first entry) but not how many.
+ *
+ * Deletions (XDEL) leave tombstones that make Redis' own position counters
+ * unreliable. Those made with `stream.remove()` are accounted for (see
+ * `removeEntries`), so positions stay exact past them; a deletion made
+ * outside the library after the group's position makes the count unknown,
+ * and the result says so (unknown 1) instead of counting nothing silently.
+ * When the group's `entries-read` is invalid (Redis drops it after a read
+ * across tombstones) the check resyncs it, counting nothing.
+ * It also hands over the count of entries `stream.remove()` deleted before
+ * the group read them (removed), once.
+ *
+ * KEYS: per stream its key, its last-removal key and its removed counts.
+ * ARGV: group, most entries to count, then per stream the ID to verify
+ * from, '' not to verify, or 'r' to resync.
+ * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ */
+export const checkTrimmed = new Script(
+  'checkTrimmed',
+  `${CMP}
+local group, cap = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 1, #KEYS / 3 do
+  local key, dkey, rkey = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
+  if not ok then
+    local t = redis.call('TYPE', key)
+    t = t['ok'] or t
+    if t == 'none' then out[i] = {'nokey'} else out[i] = {'wrongtype'} end
+  else
+    local found, last, read = false, nil, nil
+    for _, g in ipairs(groups) do
+      local f = {}
+      for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
+      if f['name'] == group then
+        found, last, read = true, f['last-delivered-id'], f['entries-read']
+        break
+      end
+    end
+    if not found then
+      out[i] = {'nogroup'}
+    else
+      local skipped, verified, unknown = 0, 1, 0
+      local removed = tonumber(redis.call('HGET', rkey, group) or '0')
+      if removed > 0 then redis.call('HDEL', rkey, group) end
+      local from = ARGV[2 + i]
+      -- An invalid counter (a read across tombstones) is set again, counting nothing.
+      local resync = from == 'r' or type(read) ~= 'number'
+      read = tonumber(read) or -1
+      local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+      local firstId = first[1] and first[1][1]
+      local behind = firstId ~= nil and cmp(firstId, last) > 0
+      local verify = resync or (not behind and from ~= '' and not (firstId ~= nil and cmp(firstId, from) <= 0))
+      if behind or verify then
+        local info = redis.call('XINFO', 'STREAM', key)
+        local s = {}
+        for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
+        -- Tombstones after the position are fine when the last deletion was a
+        -- stream.remove(): its entries were counted as read when it reported
+        -- them (see removeEntries). One made outside the library makes the
+        -- count unknown.
+        local md = s['max-deleted-entry-id']
+        local ours = redis.call('GET', dkey) == md
+        local added = tonumber(s['entries-added'])
+        local pos
+        if behind then
+          if ours or cmp(md, firstId) < 0 then pos = added - tonumber(s['length']) else unknown = 1 end
+        elseif added > read or resync then
+          if s['last-generated-id'] == last then
+            pos = added
+          elseif not ours and cmp(md, last) > 0 then
+            unknown = 1
+          else
+            local n = #redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', cap + 1)
+            if n <= cap then pos = added - n else verified = 0 end
+          end
+        end
+        if resync then
+          if pos == nil and not behind then verified = 0 end
+          if behind then unknown = 1 end
+          if pos and pos ~= read then redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos) end
+        elseif pos and pos > read then
+          skipped = pos - read
+          redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
+        end
+      end
+      out[i] = {'ok', skipped, last, verified, unknown, removed}
+    end
+  end
+end
+return out`,
+);
+
+/**
+ * `stream.remove()`: deletes entries so that no loss hides behind them.
+ * Every sink of the registry whose group had not read a deleted entry yet
+ * gets it counted as removed before it read it (reported lost by its next
+ * check), and counted as read in the group's entries-read, so that the
+ * trim check never counts it again as jumped. The stream's
+ * max-deleted-entry-id is recorded: while it is still ours, the trim check
+ * knows every tombstone is accounted for. Entries a group read and has
+ * pending are found gone by the claim and hold scripts instead.
+ * KEYS: stream, last-removal key, removed counts, sink registry. ARGV: ids.
+ * Returns how many entries were deleted.
+ */
+export const removeEntries = new Script(
+  'removeEntries',
+  `${CMP}
+local t = redis.call('TYPE', KEYS[1])
+t = t['ok'] or t
+if t == 'none' then return 0 end
+local lasts, reads, counted = {}, {}, {}
+if t == 'stream' then
+  local mine = {}
+  for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do mine[name] = true end
+  if next(mine) then
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+      local f = {}
+      for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
+      if mine[f['name']] then
+        lasts[f['name']], reads[f['name']], counted[f['name']] = f['last-delivered-id'], f['entries-read'], 0
+      end
+    end
+  end
+end
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+    n = n + 1
+    for name, last in pairs(lasts) do
+      if cmp(ARGV[i], last) > 0 then
+        redis.call('HINCRBY', KEYS[3], name, 1)
+        counted[name] = counted[name] + 1
+      end
+    end
+  end
+end
+-- A removed entry counts as read by the groups it is reported to, so a
+-- later trim check never counts it a second time as jumped.
+for name, k in pairs(counted) do
+  if k > 0 and type(reads[name]) == 'number' then
+    redis.call('XGROUP', 'SETID', KEYS[1], name, lasts[name], 'ENTRIESREAD', reads[name] + k)
+  end
+end
+if n > 0 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for j = 1, #info, 2 do
+    if info[j] == 'max-deleted-entry-id' then redis.call('SET', KEYS[2], info[j + 1]) end
+  end
+end
+return n`,
+);

@@ -1,0 +1,132 @@
+/**
+ * Deletions never hide a loss (issue 13, defects 3 and 4), with both clients:
+ * entries `stream.remove()` deletes before a sink read them are reported
+ * lost; a deletion does not stop trimming losses from being counted; a
+ * deletion made outside the library that makes the count unknown is said.
+ */
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { type Sink, type SinkEvent, Stream, type StreamOptions } from '../src/index.js';
+import { CLIENT_KINDS, connect, recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+
+describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  function fixture(ctx: TestContext) {
+    const sinks: Sink[] = [];
+    const streams: Stream[] = [];
+    ctx.onTestFinished(async () => {
+      await Promise.all(sinks.map((s) => s.close()));
+      await Promise.all(streams.map((s) => s.destroy().catch(() => {})));
+    });
+    return {
+      stream(options: StreamOptions = {}): Stream {
+        const s = new Stream(uniqueName('del'), c.redis as never, options);
+        streams.push(s);
+        return s;
+      },
+      async sink(s: Stream, name = 'sink'): Promise<Sink> {
+        const sink = await s.newSink(name, { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: 2000 });
+        sinks.push(sink);
+        return sink;
+      },
+    };
+  }
+
+  /** Takes and acks events until `done` holds. */
+  async function drain(sink: Sink, done: (got: SinkEvent[]) => boolean): Promise<SinkEvent[]> {
+    const got: SinkEvent[] = [];
+    const sub = sink.subscribe();
+    await waitFor(
+      async () => {
+        const [ev] = await take(sub, 1, 300).catch(() => [undefined]);
+        if (ev) {
+          got.push(ev);
+          await ev.ack();
+        }
+        return done(got);
+      },
+      { timeout: 10_000, what: 'sink drained' },
+    );
+    return got;
+  }
+
+  it('events removed before the sink read them are reported lost', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 0 });
+    const sink = await f.sink(s);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await s.add('e', `${i}`)) as string);
+    await s.remove(ids[2] as string, ids[5] as string, ids[9] as string);
+    const got = await drain(sink, (g) => g.length === 7 && sink.counters.lost === 3);
+    expect(got.map((e) => e.id)).toEqual(ids.filter((_, i) => ![2, 5, 9].includes(i)));
+    expect(sink.counters.lost).toBe(3);
+  });
+
+  it('a remove() does not hide the events trimmed before the sink read them', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 10 });
+    const sink = await f.sink(s);
+    // Small nodes, so that MAXLEN ~ trims close to maxLen.
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) ids.push((await s.add('e', `${i}`)) as string);
+    const len = Number(await c.cmd('XLEN', s.key));
+    expect(len).toBeLessThan(300);
+    const first = ((await c.cmd('XRANGE', s.key, '-', '+', 'COUNT', '1')) as unknown[][])[0]?.[0] as string;
+    // One entry still in the stream, after the first.
+    const victim = ids[ids.indexOf(first) + 1] as string;
+    await s.remove(victim);
+    const got = await drain(sink, (g) => g.length + sink.counters.lost >= 300);
+    expect(got.length).toBe(len - 1);
+    expect(sink.counters.lost).toBe(300 - len + 1);
+  });
+
+  it('an entry removed while pending is reported lost once, an acked one not at all', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 0 });
+    const sink = await s.newSink('sink', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: 300 });
+    ctx.onTestFinished(() => sink.close());
+    const sub = sink.subscribe();
+    const a = await s.add('e', 'a');
+    const b = await s.add('e', 'b');
+    const [evA, evB] = await take(sub, 2);
+    await evA?.ack();
+    expect(evB?.id).toBe(b);
+    await s.remove(a as string, b as string);
+    // evB's handler gives it back: it is gone, so it is lost, and only once.
+    await evB?.nack();
+    await waitFor(() => sink.counters.lost === 1, { what: 'one loss' });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(sink.counters.lost).toBe(1);
+  });
+
+  it('each sink counts what was removed before it read it', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 0 });
+    const one = await f.sink(s, 'one');
+    const two = await f.sink(s, 'two');
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await s.add('e', `${i}`)) as string);
+    // 'one' reads and acks everything first; 'two' reads nothing yet.
+    await drain(one, (g) => g.length === 4);
+    // From the middle: a deletion at the front would look like trimming.
+    await s.remove(ids[1] as string, ids[2] as string);
+    const got = await drain(two, (g) => g.length === 2 && two.counters.lost === 2);
+    expect(got.map((e) => e.id)).toEqual([ids[0], ids[3]]);
+    expect(one.counters.lost).toBe(0);
+  });
+
+  it('a deletion made outside the library that hides a loss is logged, not silent', async (ctx) => {
+    const f = fixture(ctx);
+    const { logger, lines } = recordingLogger();
+    const s = f.stream({ maxLen: 10, logger });
+    const sink = await f.sink(s);
+    for (let i = 0; i < 300; i++) await s.add('e', `${i}`);
+    const last = ((await c.cmd('XREVRANGE', s.key, '+', '-', 'COUNT', '1')) as unknown[][])[0]?.[0] as string;
+    await c.cmd('XDEL', s.key, last);
+    await drain(sink, () => lines.some((l) => l.level === 'warn' && (l.msg ?? '').includes('how many is unknown')));
+  });
+});
