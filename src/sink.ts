@@ -6,6 +6,7 @@ import { Backoff } from './internal/backoff.js';
 import { type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { lastRemovalKey, removedKey, sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
+import { takeObituary } from './internal/lossScripts.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
@@ -89,6 +90,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
       countLost: (stream, count, why, ids) => this.#countLost(stream, count, why, ids),
       fail: (err) => this.#fail(err),
+      streamGone: (s) => this.#streamGone(s),
     });
     this.#loops = new ReadLoops<SinkEvent>(
       main.driver,
@@ -248,6 +250,36 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   async #reportGone(key: string, ids: string[], why: string): Promise<void> {
     this.#countLost(streamNameOf(key) ?? key, ids.length, why, ids);
     await this.#main.driver.send(['XACK', key, this.name, ...ids], key);
+  }
+
+  /**
+   * The stream's key is gone under this sink. After `destroy()`, its
+   * obituary says what went with it for the whole sink (one instance takes
+   * it); after an expiry nothing says it all: this instance counts what it
+   * buffered and, holding the lease, the unread events of its last check, as
+   * a lower bound.
+   */
+  async #streamGone(s: SinkStream): Promise<void> {
+    const buffered = new Set<string>();
+    for (const sub of this.#fanout.subs) for (const ev of sub.queued()) if (ev.streamName === s.stream.name) buffered.add(ev.id);
+    this.#maintenance?.dropBuffered(s.stream.name, [...buffered]);
+    let destroyed = 0;
+    try {
+      destroyed = Number(await evalScript(this.#control, takeObituary, [s.keys.obituary], []));
+    } catch (err) {
+      this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what destroy() took from this sink');
+    }
+    if (destroyed > 0) {
+      this.#countLost(s.stream.name, destroyed, 'events deleted with their stream (destroy) before this sink handled them');
+      return;
+    }
+    const unread = s.leaseHeld && s.lag > 0 ? s.lag : 0;
+    if (buffered.size + unread > 0)
+      this.#countLost(
+        s.stream.name,
+        buffered.size + unread,
+        'events gone with their stream (expired or deleted) before this sink handled them, at least this many',
+      );
   }
 
   /** Every loss this instance finds goes through here: counted and reported. */
@@ -477,6 +509,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       unverified: undefined,
       trusted: true,
       unknownReported: false,
+      lag: -1,
       leaseHeld: false,
     };
   }

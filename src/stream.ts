@@ -11,7 +11,7 @@ import {
   sinkRegistryKey,
   streamKey,
 } from './internal/keys.js';
-import { removeEntries } from './internal/lossScripts.js';
+import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
 import { addEvents } from './internal/scripts.js';
@@ -20,6 +20,9 @@ import { type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, SinkOptions, StreamOptions } from './options.js';
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
+
+/** How long a destroyed stream's sinks keep the count of what it took from them, for a live instance to report. */
+const OBITUARY_MS = 10 * 60_000;
 
 /**
  * A stream of events, stored in the Redis stream `pulse:stream:<name>`.
@@ -139,16 +142,24 @@ export class Stream {
 
   /**
    * Deletes the stream key and every key the library keeps for it (its
-   * dead-letter stream is a stream of its own and stays).
+   * dead-letter stream is a stream of its own and stays). What it takes from
+   * each sink (events not read yet, and pending ones, those being handled
+   * included) is reported lost by a live instance of that sink: the count
+   * waits for one in a key of its own for 10 minutes.
    */
   async destroy(): Promise<void> {
     const registry = sinkRegistryKey(this.name);
     try {
       const sinks = ((await this.driver.send(['SMEMBERS', registry], registry)) as unknown[]).map(str);
       const keys = [this.key, registry, lastRemovalKey(this.name), removedKey(this.name)];
-      for (const s of sinks) keys.push(...Object.values(sinkKeys(this.name, s)));
+      const obituaries: string[] = [];
+      for (const s of sinks) {
+        const { obituary, ...rest } = sinkKeys(this.name, s);
+        keys.push(...Object.values(rest));
+        obituaries.push(obituary);
+      }
       // The stream key and the bookkeeping keys share a slot on purpose.
-      await this.driver.send(['DEL', ...keys], this.key);
+      await evalScript(this.driver, destroyStream, [...keys, ...obituaries], [keys.length - 1, OBITUARY_MS, ...sinks]);
     } catch (err) {
       throw toPulseError(err, `destroy stream ${this.name}`);
     }

@@ -6,7 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { type Sink, type SinkEvent, Stream, type StreamOptions } from '../src/index.js';
-import { CLIENT_KINDS, connect, recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import {
+  CLIENT_KINDS,
+  connect,
+  nextWithin,
+  recordingLogger,
+  type TestClient,
+  take,
+  uniqueName,
+  waitFor,
+} from './support/clients.js';
 
 describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
   let c: TestClient;
@@ -128,5 +137,44 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     const last = ((await c.cmd('XREVRANGE', s.key, '+', '-', 'COUNT', '1')) as unknown[][])[0]?.[0] as string;
     await c.cmd('XDEL', s.key, last);
     await drain(sink, () => lines.some((l) => l.level === 'warn' && (l.msg ?? '').includes('how many is unknown')));
+  });
+
+  it('destroy() under a live sink: what it took is reported lost by the sink', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 0 });
+    const sink = await f.sink(s);
+    for (let i = 0; i < 84; i++) await s.add('e', `${i}`);
+    await s.destroy();
+    const sub = sink.subscribe();
+    await waitFor(() => sink.counters.lost === 84, { what: '84 reported lost' });
+    // Counted once, and nothing is handed out.
+    expect(await nextWithin(sub, 300)).toBe('timeout');
+    expect(sink.counters.lost).toBe(84);
+  });
+
+  it('destroy() with two instances of a sink: counted once for the sink', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 0 });
+    const a = await f.sink(s);
+    const b = await f.sink(s);
+    for (let i = 0; i < 30; i++) await s.add('e', `${i}`);
+    await s.destroy();
+    a.subscribe();
+    b.subscribe();
+    await waitFor(() => a.counters.lost + b.counters.lost === 30, { what: '30 reported lost' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.counters.lost + b.counters.lost).toBe(30);
+  });
+
+  it('a stream that expires under a sink: the events it buffered are reported lost', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 0, ttlMs: 600 });
+    const sink = await f.sink(s);
+    const sub = sink.subscribe();
+    for (let i = 0; i < 20; i++) await s.add('e', `${i}`);
+    // Nothing is taken: all 20 wait in the buffer when the key expires.
+    await waitFor(() => sub.size === 20, { what: '20 buffered' });
+    await waitFor(() => sink.counters.lost === 20, { what: '20 reported lost', timeout: 5000 });
+    expect(await nextWithin(sub, 200)).toBe('timeout');
   });
 });

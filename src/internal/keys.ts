@@ -58,6 +58,8 @@ export interface SinkKeys {
   readonly lease: string;
   /** Sorted set: event ID -> due time (Redis server ms) of events nacked with a delay longer than the grace period. */
   readonly delays: string;
+  /** String, short-lived: what `destroy()` took from the sink (unread and pending events), for a live instance to report. */
+  readonly obituary: string;
 }
 
 /** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */
@@ -77,7 +79,7 @@ export function removedKey(name: string): string {
 
 export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
   const p = `${bookkeepingPrefix(streamName)}:sink:${sinkName}`;
-  return { consumers: `${p}:consumers`, lease: `${p}:lease`, delays: `${p}:delays` };
+  return { consumers: `${p}:consumers`, lease: `${p}:lease`, delays: `${p}:delays`, obituary: `${p}:obituary` };
 }
 
 /** Entry fields, shared with Go Pulse. */

@@ -47,7 +47,7 @@ import { Script } from './script.js';
  * KEYS: per stream its key, its last-removal key and its removed counts.
  * ARGV: group, most entries to count, then per stream the ID to verify
  * from, '' not to verify, or 'r' to resync.
- * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag (-1 unknown)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
  */
 export const checkTrimmed = new Script(
   'checkTrimmed',
@@ -62,12 +62,12 @@ for i = 1, #KEYS / 3 do
     t = t['ok'] or t
     if t == 'none' then out[i] = {'nokey'} else out[i] = {'wrongtype'} end
   else
-    local found, last, read = false, nil, nil
+    local found, last, read, lag = false, nil, nil, nil
     for _, g in ipairs(groups) do
       local f = {}
       for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
       if f['name'] == group then
-        found, last, read = true, f['last-delivered-id'], f['entries-read']
+        found, last, read, lag = true, f['last-delivered-id'], f['entries-read'], f['lag']
         break
       end
     end
@@ -118,7 +118,7 @@ for i = 1, #KEYS / 3 do
           redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
         end
       end
-      out[i] = {'ok', skipped, last, verified, unknown, removed}
+      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1}
     end
   end
 end
@@ -183,4 +183,50 @@ if n > 0 then
   end
 end
 return n`,
+);
+
+/**
+ * `stream.destroy()`: deletes the stream and the library's keys for it, and
+ * leaves each sink of the registry a short-lived obituary with what the
+ * deletion took from it (its unread events and every pending one, including
+ * those being handled right now), for a live instance to report as lost
+ * when it finds the stream gone. Nothing else of the stream survives it.
+ * KEYS: stream, then every key to delete, then one obituary per sink.
+ * ARGV: number of keys to delete (after the stream), obituary lifetime ms, sink names...
+ */
+export const destroyStream = new Script(
+  'destroyStream',
+  `local key, n, ttl = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local counts = {}
+local t = redis.call('TYPE', key)
+t = t['ok'] or t
+if t == 'stream' then
+  local byName = {}
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+    local f = {}
+    for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
+    byName[f['name']] = f
+  end
+  for i = 3, #ARGV do
+    local f = byName[ARGV[i]]
+    if f then
+      local unread = f['lag']
+      if type(unread) ~= 'number' then unread = #redis.call('XRANGE', key, '(' .. f['last-delivered-id'], '+') end
+      counts[i - 2] = unread + tonumber(redis.call('XPENDING', key, ARGV[i])[1])
+    end
+  end
+end
+redis.call('DEL', unpack(KEYS, 1, n + 1))
+for i, count in pairs(counts) do
+  if count > 0 then redis.call('SET', KEYS[n + 1 + i], count, 'PX', ttl) end
+end
+return 1`,
+);
+
+/** Takes a sink's obituary (see `destroyStream`). KEYS: obituary. Returns the count, 0 when none. */
+export const takeObituary = new Script(
+  'takeObituary',
+  `local n = redis.call('GET', KEYS[1])
+if n then redis.call('DEL', KEYS[1]) end
+return tonumber(n or '0')`,
 );

@@ -37,6 +37,8 @@ export interface ReadPathHost {
   deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
+  /** The stream's key is gone (destroyed, expired): reports what went with it. */
+  streamGone(s: SinkStream): Promise<void>;
   /** Stops the sink: a condition retrying cannot fix. */
   fail(err: PulseError): void;
 }
@@ -163,6 +165,7 @@ export class SinkReads {
       const last = str(r[2]);
       const verified = Number(r[3]) === 1;
       s.checked = last;
+      s.lag = Number(r[6] ?? -1);
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;
       if (unknown && !s.unknownReported)
@@ -180,8 +183,11 @@ export class SinkReads {
     } else if (status === 'wrongtype') {
       this.host.fail(new PulseError(`sink stopped: key ${s.stream.key} holds another type`, { code: 'WRONGTYPE' }));
     } else if (status === 'nokey') {
-      if (s.ready) this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
-      s.ready = false;
+      if (s.ready) {
+        this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
+        s.ready = false;
+        await this.host.streamGone(s);
+      }
     } else if (status === 'nogroup') {
       await this.#recreate(s);
     }
@@ -228,8 +234,10 @@ export class SinkReads {
         'consumer group missing (NOGROUP): recreated at 0, events may be redelivered',
       );
     } else {
+      const was = s.ready;
       s.ready = false;
       this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
+      if (was) await this.host.streamGone(s);
     }
   }
 }

@@ -42,6 +42,8 @@ export interface SinkStream {
   unverified: { readonly from: string; to: string } | undefined;
   /** False after a reconnect until a trim check resynced the group's entries-read (see `checkTrimmed`). */
   trusted: boolean;
+  /** Events of the group not read yet as of the last trim check (-1: unknown). */
+  lag: number;
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
   leaseHeld: boolean;
