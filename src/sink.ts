@@ -2,16 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ClosedError, type PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
-import { Backoff } from './internal/backoff.js';
-import { type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
-import { lastRemovalKey, removedKey, sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
+import { evalScript, type OwnedConnection } from './internal/driver.js';
+import { lastRemovalKey, removedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
-import { takeObituary } from './internal/lossScripts.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
-import { eventInit, type RawEntry, str } from './internal/replies.js';
-import { createGroup, leave, reown, touch } from './internal/scripts.js';
+import { eventInit, type RawEntry } from './internal/replies.js';
+import { createGroup, leave } from './internal/scripts.js';
+import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
@@ -66,6 +65,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   readonly #reads: SinkReads;
   /** Makes sure buffered events are still ours before they are handed out (see `OwnershipGate`). */
   readonly #gate: OwnershipGate<SinkEvent>;
+  readonly #holds: SinkHolds;
+  /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
+  readonly #closedSignal = new AbortController();
 
   private constructor(main: Stream, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
     this.name = name;
@@ -75,10 +77,20 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#control = control;
     // Half the grace period: an event whose last hold is younger cannot have
     // been claimed by another consumer (claims need a full grace period idle).
-    this.#gate = { staleMs: Math.floor(settings.graceMs / 2), check: (items) => this.#recheck(items) };
+    this.#gate = { staleMs: Math.floor(settings.graceMs / 2), check: (items) => this.#holds.recheck(items) };
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, this.#sinkStream(main));
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
+    this.#holds = new SinkHolds({
+      name,
+      consumerName: consumer,
+      control,
+      driver: main.driver,
+      logger: this.#logger,
+      counters: this.#counters,
+      fanout: this.#fanout,
+      closed: this.#closedSignal.signal,
+    });
     this.#reads = new SinkReads({
       name,
       consumerName: consumer,
@@ -88,9 +100,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       streams: this.#streams,
       loops: () => this.#loops,
       deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
-      countLost: (stream, count, why, ids) => this.#countLost(stream, count, why, ids),
+      countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
       fail: (err) => this.#fail(err),
-      streamGone: (s) => this.#streamGone(s),
+      streamGone: (s) => this.#holds.streamGone(s),
     });
     this.#loops = new ReadLoops<SinkEvent>(
       main.driver,
@@ -208,10 +220,14 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       // Redis cannot set an idle time below 0: a delay past the grace period
       // is kept in the sink's delays set, which the claim script consults.
       const nack = delay > grace ? { delayMs: delay } : {};
-      const gone = await this.#touch(conn, event.streamName, Math.max(0, grace - delay), [event.id], nack);
+      const gone = await this.#holds.touch(conn, event.streamName, Math.max(0, grace - delay), [event.id], nack);
       // Given back but no longer in the stream: it can never be redelivered.
       if (gone.length > 0)
-        await this.#reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
+        await this.#holds.reportGone(
+          streamKey(event.streamName),
+          gone,
+          'event trimmed or deleted before it could be redelivered',
+        );
     } catch (err) {
       throw toPulseError(err, `nack event ${event.id}`);
     }
@@ -222,70 +238,10 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#settings.noAck) return;
     try {
       // A trimmed entry is left to the handler: its ack or nack decides.
-      await this.#touch(this.#main.driver, event.streamName, 0, [event.id]);
+      await this.#holds.touch(this.#main.driver, event.streamName, 0, [event.id]);
     } catch (err) {
       throw toPulseError(err, `inProgress event ${event.id}`);
     }
-  }
-
-  /**
-   * Sets the idle time of our own pending events of one stream (see the
-   * `touch` script); with `nack`, gives them back, after `delayMs` when set.
-   * Returns the IDs no longer in the stream.
-   */
-  async #touch(
-    conn: Connection,
-    streamName: string,
-    idleMs: number,
-    ids: string[],
-    nack?: { delayMs?: number },
-  ): Promise<string[]> {
-    const args = [this.name, this.consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', ...ids];
-    const keys = [streamKey(streamName), sinkKeys(streamName, this.name).delays];
-    const gone = (await evalScript(conn, touch, keys, args)) as unknown[];
-    return gone.map(str);
-  }
-
-  /** Entries gone from the stream before they were handled: reported lost and cleared from the pending list. */
-  async #reportGone(key: string, ids: string[], why: string): Promise<void> {
-    this.#countLost(streamNameOf(key) ?? key, ids.length, why, ids);
-    await this.#main.driver.send(['XACK', key, this.name, ...ids], key);
-  }
-
-  /**
-   * The stream's key is gone under this sink. After `destroy()`, its
-   * obituary says what went with it for the whole sink (one instance takes
-   * it); after an expiry nothing says it all: this instance counts what it
-   * buffered and, holding the lease, the unread events of its last check, as
-   * a lower bound.
-   */
-  async #streamGone(s: SinkStream): Promise<void> {
-    const buffered = new Set<string>();
-    for (const sub of this.#fanout.subs) for (const ev of sub.queued()) if (ev.streamName === s.stream.name) buffered.add(ev.id);
-    this.#maintenance?.dropBuffered(s.stream.name, [...buffered]);
-    let destroyed = 0;
-    try {
-      destroyed = Number(await evalScript(this.#control, takeObituary, [s.keys.obituary], []));
-    } catch (err) {
-      this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what destroy() took from this sink');
-    }
-    if (destroyed > 0) {
-      this.#countLost(s.stream.name, destroyed, 'events deleted with their stream (destroy) before this sink handled them');
-      return;
-    }
-    const unread = s.leaseHeld && s.lag > 0 ? s.lag : 0;
-    if (buffered.size + unread > 0)
-      this.#countLost(
-        s.stream.name,
-        buffered.size + unread,
-        'events gone with their stream (expired or deleted) before this sink handled them, at least this many',
-      );
-  }
-
-  /** Every loss this instance finds goes through here: counted and reported. */
-  #countLost(stream: string, count: number, why: string, ids?: readonly string[]): void {
-    this.#counters.lost += count;
-    this.#logger.warn(ids ? { stream, count, ids } : { stream, count }, why);
   }
 
   /**
@@ -301,76 +257,11 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         logger: this.#logger,
         graceMs: this.#settings.graceMs,
         noAck: this.#settings.noAck,
-        keepInProgress: (running) => this.#keepInProgress(running),
+        keepInProgress: (running) => this.#holds.keepInProgress(running),
       },
       handler,
       options,
     );
-  }
-
-  /**
-   * The ownership check of buffered events whose hold may have lapsed: those
-   * still ours are held again; those another consumer took, or that were
-   * dead-lettered or reported lost meanwhile, are dropped from the buffers
-   * (never handed out); those gone from the stream are reported lost.
-   * Retries until it succeeds or the sink closes: handing out an unchecked
-   * event could mean handling one that is no longer ours.
-   */
-  async #recheck(items: readonly SinkEvent[]): Promise<void> {
-    const byStream = new Map<string, string[]>();
-    for (const ev of items) {
-      const ids = byStream.get(ev.streamName) ?? [];
-      byStream.set(ev.streamName, ids);
-      ids.push(ev.id);
-    }
-    const backoff = new Backoff(50, 2000);
-    for (const [name, ids] of byStream) {
-      const key = streamKey(name);
-      for (let i = 0; i < ids.length; i += 500) {
-        const slice = ids.slice(i, i + 500);
-        for (;;) {
-          if (this.#closed) return;
-          try {
-            const [notOurs, gone] = (await evalScript(this.#control, reown, [key], [this.name, this.consumerName, ...slice])) as [
-              unknown[],
-              unknown[],
-            ];
-            const drop = [...notOurs.map(str), ...gone.map(str)];
-            if (drop.length > 0) this.#maintenance?.dropBuffered(name, drop);
-            if (notOurs.length > 0)
-              this.#logger.info(
-                { stream: name, count: notOurs.length },
-                'buffered events were taken over while this consumer stalled: dropped, not handed out',
-              );
-            if (gone.length > 0)
-              this.#countLost(name, gone.length, 'events trimmed or deleted while waiting for a subscriber', gone.map(str));
-            break;
-          } catch (err) {
-            const delay = backoff.next();
-            this.#logger.warn(
-              { stream: name, err: errorText(err), retryInMs: delay },
-              'ownership check of buffered events failed, retrying',
-            );
-            await new Promise((r) => setTimeout(r, delay));
-          }
-        }
-      }
-    }
-  }
-
-  /** Resets the idle time of events whose handler is still running, one call per stream. */
-  #keepInProgress(running: ReadonlySet<SinkEvent>): void {
-    const byStream = new Map<string, string[]>();
-    for (const ev of running) {
-      const ids = byStream.get(ev.streamName) ?? [];
-      byStream.set(ev.streamName, ids);
-      ids.push(ev.id);
-    }
-    for (const [name, ids] of byStream) {
-      this.#touch(this.#main.driver, name, 0, ids).catch((err: unknown) =>
-        this.#logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
-      );
-    }
   }
 
   /** The sink as its background work sees it. */
@@ -387,9 +278,10 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       fanout: this.#fanout,
       streams: () => this.#streams.values(),
       deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
-      touch: (conn, name, idleMs, ids) => this.#touch(conn, name, idleMs, ids),
-      reportGone: (key, ids, why) => this.#reportGone(key, ids, why),
-      countLost: (name, count, why, ids) => this.#countLost(name, count, why, ids),
+      touch: (conn, name, idleMs, ids) => this.#holds.touch(conn, name, idleMs, ids),
+      dropBuffered: (name, ids) => this.#holds.dropBuffered(name, ids),
+      reportGone: (key, ids, why) => this.#holds.reportGone(key, ids, why),
+      countLost: (name, count, why, ids) => this.#holds.countLost(name, count, why, ids),
       resume: async (s) => {
         this.#reads.wake(this.#loops.groupOf(s.stream.key));
         await this.#loops.add(s.stream.key);
@@ -448,6 +340,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true;
+      this.#closedSignal.abort();
       this.#fanout.endAll();
       const maintenance = this.#maintenance?.stop();
       await this.#loops.stop();
@@ -556,6 +449,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   #fail(err: PulseError): void {
     this.#logger.error({ err: err.message }, 'sink stopped');
     this.#closed = true;
+    this.#closedSignal.abort();
     this.#fanout.endAll(err);
     void this.#maintenance?.stop();
   }

@@ -31,6 +31,8 @@ export interface MaintenanceHost {
   /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
   touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
   reportGone(key: string, ids: string[], why: string): Promise<void>;
+  /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
+  dropBuffered(name: string, ids: readonly string[]): string[];
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reads a stream again once its key is back. */
@@ -147,7 +149,7 @@ export class SinkMaintenance {
           // Trimmed while waiting in a buffer: taken out, so that what is
           // handled and what is reported lost never overlap. Those a
           // subscriber took meanwhile are its to ack (or nack, which reports them).
-          const dropped = this.dropBuffered(name, gone);
+          const dropped = this.host.dropBuffered(name, gone);
           if (dropped.length > 0)
             await this.host.reportGone(key, dropped, 'events trimmed or deleted while waiting for a subscriber');
         }
@@ -164,16 +166,6 @@ export class SinkMaintenance {
       for (const ev of sub.queued()) if (ev.streamName === name) queued.add(ev.id);
     }
     return ids.filter((id) => queued.has(id));
-  }
-
-  /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
-  dropBuffered(name: string, ids: string[]): string[] {
-    const gone = new Set(ids);
-    const dropped = new Set<string>();
-    for (const sub of this.host.fanout.subs) {
-      for (const ev of sub.drop((e) => gone.has(e.id) && e.streamName === name)) dropped.add(ev.id);
-    }
-    return [...dropped];
   }
 
   /**
@@ -272,12 +264,12 @@ export class SinkMaintenance {
     }
     const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
     if (lost.length > 0) {
-      this.dropBuffered(s.stream.name, lost.map(str));
+      this.host.dropBuffered(s.stream.name, lost.map(str));
       this.host.countLost(s.stream.name, lost.length, 'events trimmed or deleted before they were acked', lost.map(str));
     }
     if (dead.length > 0) {
       // This instance may still buffer some (given back by a stalled subscriber): never hand them out now.
-      this.dropBuffered(s.stream.name, dead.map(str));
+      this.host.dropBuffered(s.stream.name, dead.map(str));
       this.host.counters.deadLettered += dead.length;
       this.host.logger.warn(
         { stream: s.stream.name, ids: dead.map(str), deadLetterStream: s.deadName },
@@ -285,7 +277,7 @@ export class SinkMaintenance {
       );
     }
     if (toMove.length > 0) {
-      this.dropBuffered(
+      this.host.dropBuffered(
         s.stream.name,
         toMove.map((m) => str((m as unknown[])[0])),
       );
@@ -300,7 +292,7 @@ export class SinkMaintenance {
         counts.push(Number(count));
       }
       // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
-      this.dropBuffered(
+      this.host.dropBuffered(
         s.stream.name,
         entries.map((e) => e[0]),
       );

@@ -1,0 +1,172 @@
+/**
+ * What a sink instance does with the events it holds: their idle times
+ * (in progress, held in a buffer, given back by a nack), the ownership check
+ * before a buffered event whose hold lapsed is handed out, and every loss it
+ * finds among them, counted and reported in one place.
+ */
+import type { SinkEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
+import { Backoff, sleep } from './backoff.js';
+import { type Connection, type Driver, evalScript } from './driver.js';
+import { sinkKeys, streamKey, streamNameOf } from './keys.js';
+import { takeObituary } from './lossScripts.js';
+import { errorText } from './redisErrors.js';
+import { str } from './replies.js';
+import { reown, touch } from './scripts.js';
+import type { SinkCounters, SinkStream } from './sinkState.js';
+
+/** What the holds need from their sink. */
+export interface HoldsHost {
+  readonly name: string;
+  readonly consumerName: string;
+  /** The sink's own connection, for its background work. */
+  readonly control: Connection;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly counters: SinkCounters;
+  readonly fanout: Fanout<SinkEvent>;
+  /** Aborts when the sink closes. */
+  readonly closed: AbortSignal;
+}
+
+/** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
+export function idsByStream(events: Iterable<SinkEvent>): Map<string, string[]> {
+  const byStream = new Map<string, string[]>();
+  for (const ev of events) {
+    const ids = byStream.get(ev.streamName);
+    if (ids) ids.push(ev.id);
+    else byStream.set(ev.streamName, [ev.id]);
+  }
+  return byStream;
+}
+
+export class SinkHolds {
+  constructor(private readonly host: HoldsHost) {}
+
+  /**
+   * Sets the idle time of our own pending events of one stream (see the
+   * `touch` script); with `nack`, gives them back, after `delayMs` when set.
+   * Returns the IDs no longer in the stream.
+   */
+  async touch(
+    conn: Connection,
+    streamName: string,
+    idleMs: number,
+    ids: string[],
+    nack?: { delayMs?: number },
+  ): Promise<string[]> {
+    const { name, consumerName } = this.host;
+    const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', ...ids];
+    const keys = [streamKey(streamName), sinkKeys(streamName, name).delays];
+    const gone = (await evalScript(conn, touch, keys, args)) as unknown[];
+    return gone.map(str);
+  }
+
+  /** Resets the idle time of events whose handler is still running, one call per stream. */
+  keepInProgress(running: ReadonlySet<SinkEvent>): void {
+    for (const [name, ids] of idsByStream(running)) {
+      this.touch(this.host.driver, name, 0, ids).catch((err: unknown) =>
+        this.host.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
+      );
+    }
+  }
+
+  /**
+   * The ownership check of buffered events whose hold may have lapsed: those
+   * still ours are held again; those another consumer took, or that were
+   * dead-lettered or reported lost meanwhile, are dropped from the buffers
+   * (never handed out); those gone from the stream are reported lost.
+   * Retries until it succeeds or the sink closes: handing out an unchecked
+   * event could mean handling one that is no longer ours.
+   */
+  async recheck(items: readonly SinkEvent[]): Promise<void> {
+    const backoff = new Backoff(50, 2000);
+    for (const [name, ids] of idsByStream(items)) {
+      const key = streamKey(name);
+      for (let i = 0; i < ids.length; i += 500) {
+        const slice = ids.slice(i, i + 500);
+        while (!this.host.closed.aborted) {
+          try {
+            const [notOurs, gone] = (await evalScript(
+              this.host.control,
+              reown,
+              [key],
+              [this.host.name, this.host.consumerName, ...slice],
+            )) as [unknown[], unknown[]];
+            this.dropBuffered(name, [...notOurs.map(str), ...gone.map(str)]);
+            if (notOurs.length > 0)
+              this.host.logger.info(
+                { stream: name, count: notOurs.length },
+                'buffered events were taken over while this consumer stalled: dropped, not handed out',
+              );
+            if (gone.length > 0)
+              this.countLost(name, gone.length, 'events trimmed or deleted while waiting for a subscriber', gone.map(str));
+            break;
+          } catch (err) {
+            const delay = backoff.next();
+            this.host.logger.warn(
+              { stream: name, err: errorText(err), retryInMs: delay },
+              'ownership check of buffered events failed, retrying',
+            );
+            await sleep(delay, this.host.closed);
+          }
+        }
+      }
+    }
+  }
+
+  /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
+  dropBuffered(name: string, ids: readonly string[]): string[] {
+    if (ids.length === 0) return [];
+    const gone = new Set(ids);
+    const dropped = new Set<string>();
+    for (const sub of this.host.fanout.subs) {
+      for (const ev of sub.drop((e) => gone.has(e.id) && e.streamName === name)) dropped.add(ev.id);
+    }
+    return [...dropped];
+  }
+
+  /** Entries gone from the stream before they were handled: reported lost and cleared from the pending list. */
+  async reportGone(key: string, ids: string[], why: string): Promise<void> {
+    this.countLost(streamNameOf(key) ?? key, ids.length, why, ids);
+    await this.host.driver.send(['XACK', key, this.host.name, ...ids], key);
+  }
+
+  /**
+   * The stream's key is gone under this sink. After `destroy()`, its
+   * obituary says what went with it for the whole sink (one instance takes
+   * it); after an expiry nothing says it all: this instance counts what it
+   * buffered and, holding the lease, the unread events of its last check, as
+   * a lower bound.
+   */
+  async streamGone(s: SinkStream): Promise<void> {
+    const buffered = new Set<string>();
+    for (const sub of this.host.fanout.subs)
+      for (const ev of sub.queued()) if (ev.streamName === s.stream.name) buffered.add(ev.id);
+    this.dropBuffered(s.stream.name, [...buffered]);
+    let destroyed = 0;
+    try {
+      destroyed = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
+    } catch (err) {
+      this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what destroy() took from this sink');
+    }
+    if (destroyed > 0) {
+      this.countLost(s.stream.name, destroyed, 'events deleted with their stream (destroy) before this sink handled them');
+      return;
+    }
+    const unread = s.leaseHeld && s.lag > 0 ? s.lag : 0;
+    if (buffered.size + unread > 0)
+      this.countLost(
+        s.stream.name,
+        buffered.size + unread,
+        'events gone with their stream (expired or deleted) before this sink handled them, at least this many',
+      );
+  }
+
+  /** Every loss this instance finds goes through here: counted and reported. */
+  countLost(stream: string, count: number, why: string, ids?: readonly string[]): void {
+    this.host.counters.lost += count;
+    this.host.logger.warn(ids ? { stream, count, ids } : { stream, count }, why);
+  }
+}
