@@ -15,6 +15,9 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   readonly #onDrain: () => void;
   readonly #onReturn: (sub: Subscription<T>) => void;
   readonly #capacity: number;
+  /** The caller's signal and our listener on it, taken off when the subscription ends. */
+  #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.#onReturn(this);
 
   /** @internal */
   constructor(capacity: number, onDrain: () => void, onReturn: (sub: Subscription<T>) => void, signal?: AbortSignal) {
@@ -22,8 +25,13 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     this.#onDrain = onDrain;
     this.#onReturn = onReturn;
     if (signal) {
-      if (signal.aborted) queueMicrotask(() => this.#onReturn(this));
-      else signal.addEventListener('abort', () => this.#onReturn(this), { once: true });
+      if (signal.aborted) queueMicrotask(this.#onAbort);
+      else {
+        // One signal often outlives many subscriptions (a request's, the
+        // process's): end() removes the listener, or they pile up on it.
+        this.#signal = signal;
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
     }
   }
 
@@ -85,6 +93,8 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   end(error?: unknown): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#signal = undefined;
     this.#error = error;
     this.#items = [];
     this.#head = 0;
