@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ClosedError, PulseError } from './errors.js';
+import { ClosedError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
 import type { Outcome } from './internal/batcher.js';
 import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { compareIds } from './internal/ids.js';
 import { sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
+import { keepOwned } from './internal/ownership.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
@@ -15,7 +16,7 @@ import { checkTrimmed, createGroup, leave, recreateGroup, touch } from './intern
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart, type ResolvedStart } from './internal/start.js';
-import { checkInt, checkName } from './internal/validate.js';
+import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
 import { checkSameClient } from './reader.js';
@@ -62,10 +63,21 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
   readonly #logger: Logger;
-  readonly #counters: SinkCounters = { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0 };
+  readonly #counters: SinkCounters = {
+    delivered: 0,
+    redelivered: 0,
+    acked: 0,
+    deadLettered: 0,
+    lost: 0,
+    filtered: 0,
+    staleAcks: 0,
+  };
   #maintenance: SinkMaintenance | undefined;
   #pendingAcks = new Map<string, string[]>();
-  #ackFlush: Promise<void> | undefined;
+  /** The acks of this tick: one XACK per stream, each stream's outcome on its own. */
+  #ackFlush: Promise<Map<string, Outcome>> | undefined;
+  /** This tick's ack promise of each stream, shared by every `ack()` of the tick on that stream. */
+  #ackOf = new Map<string, Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
   /** The last read found nothing: the next one blocks until something new arrives. */
@@ -129,11 +141,13 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
 
   /**
    * A new subscription that receives every event this instance reads from now on.
+   * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
    * @throws ClosedError after `close()`.
    */
   subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
+    const signal = checkSignal('signal', options?.signal);
     if (this.#closed) throw new ClosedError('sink is closed');
-    const sub = this.#fanout.add(options?.signal);
+    const sub = this.#fanout.add(signal);
     this.#loops.start();
     return sub;
   }
@@ -149,40 +163,92 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   }
 
   /**
-   * Acknowledges events, in one round trip for events of one stream.
-   * Works after `close()`. Resolves at once for `noAck` sinks.
+   * Acknowledges events: the acks of one turn of the event loop travel as one
+   * XACK per stream. Works after `close()`. Resolves at once for `noAck` sinks.
+   *
+   * Rejects with `InvalidArgumentError`, before any Redis call, for anything
+   * that is not an event delivered by a sink of this name. An ack only fails
+   * with the acks of the same stream and tick (a Redis error on that stream's
+   * XACK), never because of another stream's.
+   *
+   * An event that is no longer pending (acked already, by this consumer or by
+   * another one it was redelivered to after the grace period, dead-lettered
+   * or reported lost) still resolves, but is counted in
+   * `counters.staleAcks` and logged as a warning: it was handled more than
+   * once, or after it was given up.
    */
   ack(...events: Event[]): Promise<void> {
     if (this.#settings.noAck || events.length === 0) return Promise.resolve();
-    // By stream name, not key: the name is the same string object every time
-    // (its hash is cached), a key built per event would be hashed per event.
     for (const e of events) {
-      const ids = this.#pendingAcks.get(e.streamName);
-      if (ids) ids.push(e.id);
-      else this.#pendingAcks.set(e.streamName, [e.id]);
+      try {
+        checkAckable(e);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (e instanceof SinkEvent && e.sinkName !== this.name) {
+        return Promise.reject(
+          new InvalidArgumentError(`ack: event ${e.id} was delivered by sink ${e.sinkName}, not ${this.name}`),
+        );
+      }
     }
     // Acks issued in the same turn of the event loop travel as one XACK per stream.
     this.#ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushAcks());
-    return this.#ackFlush;
+    const tick = this.#ackFlush;
+    let first: Promise<void> | undefined;
+    let more: Promise<void>[] | undefined;
+    // By stream name, not key: the name is the same string object every time
+    // (its hash is cached), a key built per event would be hashed per event.
+    for (const e of events) {
+      const name = e.streamName;
+      const ids = this.#pendingAcks.get(name);
+      if (ids) ids.push(e.id);
+      else this.#pendingAcks.set(name, [e.id]);
+      let done = this.#ackOf.get(name);
+      if (!done) {
+        done = tick.then((outcomes) => {
+          const o = outcomes.get(name);
+          if (o && !o.ok) throw toPulseError(o.error, `ack events of sink ${this.name} on stream ${name}`);
+        });
+        this.#ackOf.set(name, done);
+      }
+      if (first === undefined) first = done;
+      else if (done !== first) {
+        more ??= [];
+        if (!more.includes(done)) more.push(done);
+      }
+    }
+    return more ? Promise.all([first, ...more]).then(() => undefined) : (first as Promise<void>);
   }
 
-  async #flushAcks(): Promise<void> {
+  /** Sends this tick's acks; resolves (never rejects) to each stream's outcome. */
+  async #flushAcks(): Promise<Map<string, Outcome>> {
     const batch = this.#pendingAcks;
     this.#pendingAcks = new Map();
     this.#ackFlush = undefined;
+    this.#ackOf = new Map();
     const driver = this.#main.driver;
-    const results = await Promise.allSettled(
-      [...batch].map(([name, ids]) => {
+    const outcomes = new Map<string, Outcome>();
+    await Promise.all(
+      [...batch].map(async ([name, ids]) => {
         const key = streamKey(name);
-        return driver.send(['XACK', key, this.name, ...ids], key);
+        try {
+          const value = Number(await driver.send(['XACK', key, this.name, ...ids], key));
+          outcomes.set(name, { ok: true, value });
+          this.#counters.acked += value;
+          const stale = ids.length - value;
+          if (stale > 0) {
+            this.#counters.staleAcks += stale;
+            this.#logger.warn(
+              { stream: name, count: stale, ids },
+              `${stale} of these acked events were no longer pending: acked already (here, or by another consumer after a redelivery), dead-lettered or reported lost`,
+            );
+          }
+        } catch (error) {
+          outcomes.set(name, { ok: false, error });
+        }
       }),
     );
-    let failure: unknown;
-    for (const r of results) {
-      if (r.status === 'fulfilled') this.#counters.acked += Number(r.value);
-      else failure ??= r.reason;
-    }
-    if (failure !== undefined) throw toPulseError(failure, `ack events of sink ${this.name}`);
+    return outcomes;
   }
 
   /** @internal See `SinkEvent.nack`. */
@@ -206,11 +272,28 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   /** @internal See `SinkEvent.inProgress`. */
   async inProgress(event: SinkEvent): Promise<void> {
     if (this.#settings.noAck) return;
+    let reply: unknown[];
     try {
-      // A trimmed entry is left to the handler: its ack or nack decides.
-      await this.#touch(this.#main.driver, streamKey(event.streamName), 0, [event.id]);
+      reply = (await evalScript(
+        this.#main.driver,
+        keepOwned,
+        [streamKey(event.streamName)],
+        [this.name, this.consumerName, event.id],
+      )) as unknown[];
     } catch (err) {
       throw toPulseError(err, `inProgress event ${event.id}`);
+    }
+    // 'gone': a trimmed entry is left to the handler: its ack or nack decides.
+    const status = str(reply[0]);
+    if (status === 'notpending') {
+      throw new NotOwnedError(
+        `event ${event.id} is no longer pending for sink ${this.name}: acked, dead-lettered or reported lost`,
+      );
+    }
+    if (status === 'other') {
+      throw new NotOwnedError(
+        `event ${event.id} now belongs to consumer ${str(reply[1])}: it was redelivered after the grace period`,
+      );
     }
   }
 

@@ -1,3 +1,5 @@
+import { checkSignal } from './internal/validate.js';
+
 /**
  * A subscription: an async iterable of events with a bounded buffer. The
  * reader or sink that feeds it pauses reading while the buffer is full.
@@ -157,6 +159,8 @@ export class Fanout<T> {
   constructor(private readonly capacity: number) {}
 
   add(signal?: AbortSignal): Subscription<T> {
+    // Checked here for readers and sinks alike: a bad one would throw a TypeError later.
+    checkSignal('signal', signal);
     const sub = new Subscription<T>(
       this.capacity,
       () => this.#notify(),

@@ -19,6 +19,15 @@ export interface SinkCounters {
   lost: number;
   /** Events the sink's `topic` or `filter` rejected (and acked). */
   filtered: number;
+  /**
+   * Acks through this instance that found the event no longer pending: it
+   * was acked already (by this instance, or by another consumer after the
+   * grace period ran out and it was redelivered), dead-lettered or reported
+   * lost. The event was handled more than once, or handled after it was
+   * given up: each one is also logged as a warning with its IDs. Such an
+   * ack still resolves.
+   */
+  staleAcks: number;
 }
 
 /** A stream a sink reads, and what the sink knows of it. */
