@@ -379,12 +379,38 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
     if (this.#streams.has(stream.key)) return;
-    await ensureGroup(stream, this.name, start, this.consumerName);
-    if (this.#closed) throw new ClosedError('sink is closed');
+    const created = await ensureGroup(stream, this.name, start, this.consumerName);
+    if (this.#closed) {
+      // close() ran meanwhile and did not know this stream: leave it here, or
+      // this instance stays a consumer of the group there and blocks its removal.
+      await this.#undoJoin(stream, created);
+      throw new ClosedError('sink is closed');
+    }
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, this.#sinkStream(stream));
     this.#idle.delete(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
+  }
+
+  /**
+   * Leaves a stream joined by an `addStream` that lost the race with
+   * `close()`: on the user's client (the control connection is closing).
+   * The group is destroyed only when this call created it and nobody else
+   * uses it: a group that existed keeps its position for the sink's other
+   * instances.
+   */
+  async #undoJoin(stream: Stream, created: boolean): Promise<void> {
+    const keys = sinkKeys(stream.name, this.name);
+    try {
+      await evalScript(
+        this.#main.driver,
+        leave,
+        [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name)],
+        [this.name, this.consumerName, created ? '1' : '0', 2 * this.#settings.graceMs],
+      );
+    } catch (err) {
+      this.#logger.warn({ stream: stream.name, err: errorText(err) }, 'could not leave a stream added while closing');
+    }
   }
 
   /**
@@ -701,16 +727,17 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   }
 }
 
-/** Creates the sink's group on a stream unless it exists, and registers the consumer. */
-async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<void> {
+/** Creates the sink's group on a stream unless it exists, and registers the consumer. True when it created the group. */
+async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<boolean> {
   const keys = sinkKeys(stream.name, sinkName);
   try {
-    await evalScript(
+    const created = await evalScript(
       stream.driver,
       createGroup,
       [stream.key, sinkRegistryKey(stream.name), keys.consumers],
       [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer],
     );
+    return Number(created) === 1;
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
   }
