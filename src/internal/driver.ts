@@ -429,7 +429,11 @@ async function openWith(name: string, logger: Logger, raw: RawConnection, trackI
     ]);
   } catch (err) {
     closed = true;
-    raw.close();
+    try {
+      raw.close();
+    } catch {
+      // Already closed by the client itself (its retries gave up): nothing to release.
+    }
     throw toPulseError(err, `open connection ${name}`);
   } finally {
     clearTimeout(timer);
