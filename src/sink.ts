@@ -116,11 +116,13 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     checkName('sink', name);
     const settings = sinkSettings(options);
     const consumer = consumerName();
-    await ensureGroup(stream, name, settings.start, consumer);
+    const created = await ensureGroup(stream, name, settings.start, consumer);
     let control: OwnedConnection;
     try {
       control = await stream.driver.openOwned(`pulse:sink:${name}:control`, stream.logger);
     } catch (err) {
+      // Not left registered: a consumer that never runs would block the group's removal.
+      await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
       throw toPulseError(err, 'open sink connection');
     }
     const sink = new Sink(stream, name, consumer, settings, control);
@@ -128,6 +130,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       await sink.#loops.add(stream.key);
     } catch (err) {
       control.close();
+      await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
       throw err;
     }
     sink.#maintenance = new SinkMaintenance(sink.#maintenanceHost());
@@ -385,34 +388,13 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (this.#closed) {
       // close() ran meanwhile and did not know this stream: leave it here, or
       // this instance stays a consumer of the group there and blocks its removal.
-      await this.#undoJoin(stream, created);
+      await undoJoin(stream, this.name, this.consumerName, created, this.#settings.graceMs, this.#logger);
       throw new ClosedError('sink is closed');
     }
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, this.#sinkStream(stream));
     this.#idle.delete(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
-  }
-
-  /**
-   * Leaves a stream joined by an `addStream` that lost the race with
-   * `close()`: on the user's client (the control connection is closing).
-   * The group is destroyed only when this call created it and nobody else
-   * uses it: a group that existed keeps its position for the sink's other
-   * instances.
-   */
-  async #undoJoin(stream: Stream, created: boolean): Promise<void> {
-    const keys = sinkKeys(stream.name, this.name);
-    try {
-      await evalScript(
-        this.#main.driver,
-        leave,
-        [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name)],
-        [this.name, this.consumerName, created ? '1' : '0', 2 * this.#settings.graceMs],
-      );
-    } catch (err) {
-      this.#logger.warn({ stream: stream.name, err: errorText(err) }, 'could not leave a stream added while closing');
-    }
   }
 
   /**
@@ -742,5 +724,33 @@ async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStar
     return Number(created) === 1;
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
+  }
+}
+
+/**
+ * Leaves a stream this consumer joined (`ensureGroup`) but will not read:
+ * `newSink` failed, or `addStream` lost a race with `close()`. On the user's
+ * client (the control connection is gone or closing). The group is destroyed
+ * only when this call created it and nobody else uses it: a group that
+ * existed keeps its position for the sink's other instances.
+ */
+async function undoJoin(
+  stream: Stream,
+  sinkName: string,
+  consumer: string,
+  created: boolean,
+  graceMs: number,
+  logger: Logger,
+): Promise<void> {
+  const keys = sinkKeys(stream.name, sinkName);
+  try {
+    await evalScript(
+      stream.driver,
+      leave,
+      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name)],
+      [sinkName, consumer, created ? '1' : '0', 2 * graceMs],
+    );
+  } catch (err) {
+    logger.warn({ stream: stream.name, sink: sinkName, err: errorText(err) }, 'could not leave a stream this sink will not read');
   }
 }

@@ -103,6 +103,9 @@ describe.each(CLIENT_KINDS)('a connection that cannot be set up (%s)', (kind) =>
           expect(err).toBeInstanceOf(PulseError);
           expect((err as PulseError).cause).toBeDefined();
         }
+        // The failed newSink did not stay registered: its group (which it created) is gone.
+        const groups = (await user.cmd('XINFO', 'GROUPS', stream.key)) as unknown[];
+        expect(groups).toHaveLength(0);
       } finally {
         await admin.cmd('CONFIG', 'SET', 'maxclients', 10000);
       }
