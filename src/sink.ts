@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ClosedError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
+import { sendAcks } from './internal/acks.js';
 import type { Outcome } from './internal/batcher.js';
 import { type Arg, type Connection, evalScript, type OwnedConnection } from './internal/driver.js';
 import { compareIds } from './internal/ids.js';
 import { sinkKeys, sinkRegistryKey, streamKey, streamNameOf } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
-import { keepOwned } from './internal/ownership.js';
+import { keepOwned, undoJoin } from './internal/ownership.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
@@ -231,29 +232,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#pendingAcks = new Map();
     this.#ackFlush = undefined;
     this.#ackOf = new Map();
-    const driver = this.#main.driver;
-    const outcomes = new Map<string, Outcome>();
-    await Promise.all(
-      [...batch].map(async ([name, ids]) => {
-        const key = streamKey(name);
-        try {
-          const value = Number(await driver.send(['XACK', key, this.name, ...ids], key));
-          outcomes.set(name, { ok: true, value });
-          this.#counters.acked += value;
-          const stale = ids.length - value;
-          if (stale > 0) {
-            this.#counters.staleAcks += stale;
-            this.#logger.warn(
-              { stream: name, count: stale, ids },
-              `${stale} of these acked events were no longer pending: acked already (here, or by another consumer after a redelivery), dead-lettered or reported lost`,
-            );
-          }
-        } catch (error) {
-          outcomes.set(name, { ok: false, error });
-        }
-      }),
-    );
-    return outcomes;
+    return sendAcks(this.#main.driver, this.name, batch, this.#counters, this.#logger);
   }
 
   /** @internal See `SinkEvent.nack`. */
@@ -724,33 +703,5 @@ async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStar
     return Number(created) === 1;
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
-  }
-}
-
-/**
- * Leaves a stream this consumer joined (`ensureGroup`) but will not read:
- * `newSink` failed, or `addStream` lost a race with `close()`. On the user's
- * client (the control connection is gone or closing). The group is destroyed
- * only when this call created it and nobody else uses it: a group that
- * existed keeps its position for the sink's other instances.
- */
-async function undoJoin(
-  stream: Stream,
-  sinkName: string,
-  consumer: string,
-  created: boolean,
-  graceMs: number,
-  logger: Logger,
-): Promise<void> {
-  const keys = sinkKeys(stream.name, sinkName);
-  try {
-    await evalScript(
-      stream.driver,
-      leave,
-      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name)],
-      [sinkName, consumer, created ? '1' : '0', 2 * graceMs],
-    );
-  } catch (err) {
-    logger.warn({ stream: stream.name, sink: sinkName, err: errorText(err) }, 'could not leave a stream this sink will not read');
   }
 }

@@ -1,5 +1,14 @@
-/** Whether this consumer still owns an event it is working on. */
+/**
+ * This consumer's hold on events and streams: whether it still owns an event
+ * it is working on, and leaving a stream it joined but will not read.
+ */
+import type { Logger } from '../logger.js';
+import type { Stream } from '../stream.js';
+import { evalScript } from './driver.js';
+import { sinkKeys, sinkRegistryKey } from './keys.js';
+import { errorText } from './redisErrors.js';
 import { Script } from './script.js';
+import { leave } from './scripts.js';
 
 /**
  * Resets the idle time of one pending event of ours (`inProgress`), and says
@@ -19,3 +28,33 @@ if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then return {'gone'} en
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', 0, 'JUSTID')
 return {'ok'}`,
 );
+
+/**
+ * Leaves a stream this consumer joined (the sink's `ensureGroup`) but will
+ * not read: `newSink` failed, or `addStream` lost a race with `close()`. On
+ * the user's client (the control connection is gone or closing). The group
+ * is destroyed only when this call created it and nobody else uses it: a
+ * group that existed keeps its position for the sink's other instances.
+ * Never throws: a failure is logged, and the stale consumer is removed later
+ * by another instance.
+ */
+export async function undoJoin(
+  stream: Stream,
+  sinkName: string,
+  consumer: string,
+  created: boolean,
+  graceMs: number,
+  logger: Logger,
+): Promise<void> {
+  const keys = sinkKeys(stream.name, sinkName);
+  try {
+    await evalScript(
+      stream.driver,
+      leave,
+      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name)],
+      [sinkName, consumer, created ? '1' : '0', 2 * graceMs],
+    );
+  } catch (err) {
+    logger.warn({ stream: stream.name, sink: sinkName, err: errorText(err) }, 'could not leave a stream this sink will not read');
+  }
+}
