@@ -30,3 +30,17 @@ export class ClosedError extends PulseError {
     this.name = 'ClosedError';
   }
 }
+
+/**
+ * The event is no longer this consumer's: after the grace period (the
+ * handler did not ack, nack or call `inProgress()` in time) it was claimed by
+ * another consumer, or it was acked, dead-lettered or reported lost
+ * meanwhile. The handler should stop working on it: another consumer may be
+ * handling it now.
+ */
+export class NotOwnedError extends PulseError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NotOwnedError';
+  }
+}

@@ -103,7 +103,13 @@ export class SinkEvent extends Event {
     return this.#owner.nack(this, options);
   }
 
-  /** Tells the sink the handler is still working, so the event is not redelivered during long work. */
+  /**
+   * Tells the sink the handler is still working, so the event is not
+   * redelivered during long work (call it well within the grace period).
+   * Rejects with `NotOwnedError` when the event is no longer this consumer's
+   * (the grace period ran out and another consumer claimed it, or it was
+   * acked, dead-lettered or reported lost): stop working on it.
+   */
   inProgress(): Promise<void> {
     return this.#owner.inProgress(this);
   }

@@ -6,7 +6,7 @@ export {
   readDeadLetters,
   replayDeadLetters,
 } from './deadLetters.js';
-export { ClosedError, InvalidArgumentError, PulseError } from './errors.js';
+export { ClosedError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
 export { type Acker, Event, SinkEvent } from './event.js';
 export type { RedisClient } from './internal/driver.js';
 export { type Logger, silentLogger } from './logger.js';

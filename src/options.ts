@@ -64,7 +64,9 @@ export interface SinkOptions extends ReaderOptions {
   noAck?: boolean;
   /**
    * An event not acked this long after delivery is redelivered to a live consumer of the sink.
-   * A consumer silent for twice this long is stale.
+   * A consumer silent for twice this long is stale. At most 2147483647
+   * (2^31-1 ms, about 24.8 days, the longest a timer can wait): larger values
+   * are rejected with `InvalidArgumentError`.
    * @defaultValue 20000
    */
   ackGracePeriodMs?: number;

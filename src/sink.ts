@@ -1,21 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ClosedError, type PulseError } from './errors.js';
+import { ClosedError, InvalidArgumentError, NotOwnedError, type PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
+import { sendAcks } from './internal/acks.js';
+import type { Outcome } from './internal/batcher.js';
 import { evalScript, type OwnedConnection } from './internal/driver.js';
 import { lastRemovalKey, removedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
+import { keepOwned, undoJoin } from './internal/ownership.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
-import { eventInit, type RawEntry } from './internal/replies.js';
+import { eventInit, type RawEntry, str } from './internal/replies.js';
 import { createGroup, leave } from './internal/scripts.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart, type ResolvedStart } from './internal/start.js';
-import { checkInt, checkName } from './internal/validate.js';
+import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
 import { checkSameClient } from './reader.js';
@@ -56,10 +59,21 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
   readonly #logger: Logger;
-  readonly #counters: SinkCounters = { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0 };
+  readonly #counters: SinkCounters = {
+    delivered: 0,
+    redelivered: 0,
+    acked: 0,
+    deadLettered: 0,
+    lost: 0,
+    filtered: 0,
+    staleAcks: 0,
+  };
   #maintenance: SinkMaintenance | undefined;
   #pendingAcks = new Map<string, string[]>();
-  #ackFlush: Promise<void> | undefined;
+  /** The acks of this tick: one XACK per stream, each stream's outcome on its own. */
+  #ackFlush: Promise<Map<string, Outcome>> | undefined;
+  /** This tick's ack promise of each stream, shared by every `ack()` of the tick on that stream. */
+  #ackOf = new Map<string, Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #reads: SinkReads;
@@ -126,11 +140,13 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     checkName('sink', name);
     const settings = sinkSettings(options);
     const consumer = consumerName();
-    await ensureGroup(stream, name, settings.start, consumer);
+    const created = await ensureGroup(stream, name, settings.start, consumer);
     let control: OwnedConnection;
     try {
       control = await stream.driver.openOwned(`pulse:sink:${name}:control`, stream.logger);
     } catch (err) {
+      // Not left registered: a consumer that never runs would block the group's removal.
+      await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
       throw toPulseError(err, 'open sink connection');
     }
     const sink = new Sink(stream, name, consumer, settings, control);
@@ -138,6 +154,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       await sink.#loops.add(stream.key);
     } catch (err) {
       control.close();
+      await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
       throw err;
     }
     sink.#maintenance = new SinkMaintenance(sink.#maintenanceHost());
@@ -151,11 +168,13 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
 
   /**
    * A new subscription that receives every event this instance reads from now on.
+   * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
    * @throws ClosedError after `close()`.
    */
   subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
+    const signal = checkSignal('signal', options?.signal);
     if (this.#closed) throw new ClosedError('sink is closed');
-    const sub = this.#fanout.add(options?.signal);
+    const sub = this.#fanout.add(signal);
     if (!this.#settings.noAck) sub.setGate(this.#gate);
     this.#loops.start();
     return sub;
@@ -172,40 +191,72 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   }
 
   /**
-   * Acknowledges events, in one round trip for events of one stream.
-   * Works after `close()`. Resolves at once for `noAck` sinks.
+   * Acknowledges events: the acks of one turn of the event loop travel as one
+   * XACK per stream. Works after `close()`. Resolves at once for `noAck` sinks.
+   *
+   * Rejects with `InvalidArgumentError`, before any Redis call, for anything
+   * that is not an event delivered by a sink of this name. An ack only fails
+   * with the acks of the same stream and tick (a Redis error on that stream's
+   * XACK), never because of another stream's.
+   *
+   * An event that is no longer pending (acked already, by this consumer or by
+   * another one it was redelivered to after the grace period, dead-lettered
+   * or reported lost) still resolves, but is counted in
+   * `counters.staleAcks` and logged as a warning: it was handled more than
+   * once, or after it was given up.
    */
   ack(...events: Event[]): Promise<void> {
     if (this.#settings.noAck || events.length === 0) return Promise.resolve();
-    // By stream name, not key: the name is the same string object every time
-    // (its hash is cached), a key built per event would be hashed per event.
     for (const e of events) {
-      const ids = this.#pendingAcks.get(e.streamName);
-      if (ids) ids.push(e.id);
-      else this.#pendingAcks.set(e.streamName, [e.id]);
+      // Delivered by this instance: read from Redis, nothing to check (the hot path).
+      if (e instanceof SinkEvent && e.acker === this) continue;
+      try {
+        checkAckable(e);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (e instanceof SinkEvent && e.sinkName !== this.name) {
+        return Promise.reject(
+          new InvalidArgumentError(`ack: event ${e.id} was delivered by sink ${e.sinkName}, not ${this.name}`),
+        );
+      }
     }
     // Acks issued in the same turn of the event loop travel as one XACK per stream.
     this.#ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushAcks());
-    return this.#ackFlush;
+    const tick = this.#ackFlush;
+    let first: Promise<void> | undefined;
+    let more: Promise<void>[] | undefined;
+    // By stream name, not key: the name is the same string object every time
+    // (its hash is cached), a key built per event would be hashed per event.
+    for (const e of events) {
+      const name = e.streamName;
+      const ids = this.#pendingAcks.get(name);
+      if (ids) ids.push(e.id);
+      else this.#pendingAcks.set(name, [e.id]);
+      let done = this.#ackOf.get(name);
+      if (!done) {
+        done = tick.then((outcomes) => {
+          const o = outcomes.get(name);
+          if (o && !o.ok) throw toPulseError(o.error, `ack events of sink ${this.name} on stream ${name}`);
+        });
+        this.#ackOf.set(name, done);
+      }
+      if (first === undefined) first = done;
+      else if (done !== first) {
+        more ??= [];
+        if (!more.includes(done)) more.push(done);
+      }
+    }
+    return more ? Promise.all([first, ...more]).then(() => undefined) : (first as Promise<void>);
   }
 
-  async #flushAcks(): Promise<void> {
+  /** Sends this tick's acks; resolves (never rejects) to each stream's outcome. */
+  async #flushAcks(): Promise<Map<string, Outcome>> {
     const batch = this.#pendingAcks;
     this.#pendingAcks = new Map();
     this.#ackFlush = undefined;
-    const driver = this.#main.driver;
-    const results = await Promise.allSettled(
-      [...batch].map(([name, ids]) => {
-        const key = streamKey(name);
-        return driver.send(['XACK', key, this.name, ...ids], key);
-      }),
-    );
-    let failure: unknown;
-    for (const r of results) {
-      if (r.status === 'fulfilled') this.#counters.acked += Number(r.value);
-      else failure ??= r.reason;
-    }
-    if (failure !== undefined) throw toPulseError(failure, `ack events of sink ${this.name}`);
+    this.#ackOf = new Map();
+    return sendAcks(this.#main.driver, this.name, batch, this.#counters, this.#logger);
   }
 
   /** @internal See `SinkEvent.nack`. */
@@ -236,11 +287,28 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   /** @internal See `SinkEvent.inProgress`. */
   async inProgress(event: SinkEvent): Promise<void> {
     if (this.#settings.noAck) return;
+    let reply: unknown[];
     try {
-      // A trimmed entry is left to the handler: its ack or nack decides.
-      await this.#holds.touch(this.#main.driver, event.streamName, 0, [event.id]);
+      reply = (await evalScript(
+        this.#main.driver,
+        keepOwned,
+        [streamKey(event.streamName)],
+        [this.name, this.consumerName, event.id],
+      )) as unknown[];
     } catch (err) {
       throw toPulseError(err, `inProgress event ${event.id}`);
+    }
+    // 'gone': a trimmed entry is left to the handler: its ack or nack decides.
+    const status = str(reply[0]);
+    if (status === 'notpending') {
+      throw new NotOwnedError(
+        `event ${event.id} is no longer pending for sink ${this.name}: acked, dead-lettered or reported lost`,
+      );
+    }
+    if (status === 'other') {
+      throw new NotOwnedError(
+        `event ${event.id} now belongs to consumer ${str(reply[1])}: it was redelivered after the grace period`,
+      );
     }
   }
 
@@ -299,8 +367,13 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
     if (this.#streams.has(stream.key)) return;
-    await ensureGroup(stream, this.name, start, this.consumerName);
-    if (this.#closed) throw new ClosedError('sink is closed');
+    const created = await ensureGroup(stream, this.name, start, this.consumerName);
+    if (this.#closed) {
+      // close() ran meanwhile and did not know this stream: leave it here, or
+      // this instance stays a consumer of the group there and blocks its removal.
+      await undoJoin(stream, this.name, this.consumerName, created, this.#settings.graceMs, this.#logger);
+      throw new ClosedError('sink is closed');
+    }
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, this.#sinkStream(stream));
     this.#reads.wake(this.#loops.groupOf(stream.key));
@@ -455,16 +528,17 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   }
 }
 
-/** Creates the sink's group on a stream unless it exists, and registers the consumer. */
-async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<void> {
+/** Creates the sink's group on a stream unless it exists, and registers the consumer. True when it created the group. */
+async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<boolean> {
   const keys = sinkKeys(stream.name, sinkName);
   try {
-    await evalScript(
+    const created = await evalScript(
       stream.driver,
       createGroup,
       [stream.key, sinkRegistryKey(stream.name), keys.consumers],
       [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer],
     );
+    return Number(created) === 1;
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
   }

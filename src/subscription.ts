@@ -1,3 +1,5 @@
+import { checkSignal } from './internal/validate.js';
+
 /**
  * @internal How a sink makes sure a buffered event is still its own before it
  * hands it out: events are held (kept from redelivery) while they wait, and
@@ -35,6 +37,9 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   readonly #onDrain: () => void;
   readonly #onReturn: (sub: Subscription<T>) => void;
   readonly #capacity: number;
+  /** The caller's signal and our listener on it, taken off when the subscription ends. */
+  #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.#onReturn(this);
 
   /** @internal */
   constructor(capacity: number, onDrain: () => void, onReturn: (sub: Subscription<T>) => void, signal?: AbortSignal) {
@@ -42,8 +47,13 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     this.#onDrain = onDrain;
     this.#onReturn = onReturn;
     if (signal) {
-      if (signal.aborted) queueMicrotask(() => this.#onReturn(this));
-      else signal.addEventListener('abort', () => this.#onReturn(this), { once: true });
+      if (signal.aborted) queueMicrotask(this.#onAbort);
+      else {
+        // One signal often outlives many subscriptions (a request's, the
+        // process's): end() removes the listener, or they pile up on it.
+        this.#signal = signal;
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
     }
   }
 
@@ -129,6 +139,8 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   end(error?: unknown): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#signal = undefined;
     this.#error = error;
     this.#items = [];
     this.#head = 0;
@@ -206,6 +218,8 @@ export class Fanout<T> {
   constructor(private readonly capacity: number) {}
 
   add(signal?: AbortSignal): Subscription<T> {
+    // Checked here for readers and sinks alike: a bad one would throw a TypeError later.
+    checkSignal('signal', signal);
     const sub = new Subscription<T>(
       this.capacity,
       () => this.#notify(),

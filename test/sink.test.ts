@@ -559,7 +559,15 @@ describe.concurrent.each(CLIENT_KINDS)('sink (%s)', (kind) => {
     const f = fixture(ctx);
     const s = f.stream();
     const sink = await f.sink(s);
-    expect(sink.counters).toEqual({ delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0 });
+    expect(sink.counters).toEqual({
+      delivered: 0,
+      redelivered: 0,
+      acked: 0,
+      deadLettered: 0,
+      lost: 0,
+      filtered: 0,
+      staleAcks: 0,
+    });
     const sub = sink.subscribe();
     for (let i = 0; i < 3; i++) await s.add('event', `p${i}`);
     const got = await take(sub, 3);
@@ -567,7 +575,15 @@ describe.concurrent.each(CLIENT_KINDS)('sink (%s)', (kind) => {
     const [re] = await take(sub, 1, WAIT.timeout);
     expect(re?.id).toBe(got[2]?.id);
     await re?.ack();
-    expect(sink.counters).toEqual({ delivered: 3, redelivered: 1, acked: 3, deadLettered: 0, lost: 0, filtered: 0 });
+    expect(sink.counters).toEqual({
+      delivered: 3,
+      redelivered: 1,
+      acked: 3,
+      deadLettered: 0,
+      lost: 0,
+      filtered: 0,
+      staleAcks: 0,
+    });
   });
 
   it('a sink over 3 streams (addStream) delivers from each and acks across streams in one call', async (ctx) => {

@@ -3,10 +3,12 @@
  * sends raw commands through a `Connection` and gets replies with Buffers for
  * every bulk string, so payloads stay bytes.
  */
-import { InvalidArgumentError } from '../errors.js';
+
+import { createHash } from 'node:crypto';
+import { InvalidArgumentError, PulseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
-import { errorText, isReplyError } from './redisErrors.js';
+import { errorText, isReplyError, replyCode, toPulseError } from './redisErrors.js';
 import type { Script } from './script.js';
 import { slotOf } from './slot.js';
 
@@ -105,7 +107,8 @@ class IoRedisDriver implements Driver {
     return this.#batcher.sendMergeable(merge, key);
   }
 
-  async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
+  async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
+    const name = connectionName(label);
     // Fail fast while disconnected, instead of queueing: the library's loops
     // own the retry policy (backoff, logging, close).
     const overrides = {
@@ -228,9 +231,20 @@ class NodeRedisDriver implements Driver {
     return this.#batcher.sendMergeable(merge, key);
   }
 
-  async openOwned(name: string, logger: Logger): Promise<OwnedConnection> {
+  async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
+    const name = connectionName(label);
     const cluster = this.isCluster;
-    const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000);
+    // node-redis retries a failed first handshake forever (connect() never
+    // settles): until the first connect succeeded, an error Redis replied
+    // (a rejected handshake: ACL, max clients...) or the deadline ends it, and
+    // connect() rejects with it. After that, reconnects go on: the library's
+    // loops own the retry policy.
+    let connected = false;
+    const deadline = Date.now() + OPEN_TIMEOUT_MS;
+    const reconnectStrategy = (retries: number, cause: unknown): number | Error => {
+      if (!connected && cause instanceof Error && (setupRejected(cause) || Date.now() >= deadline)) return cause;
+      return Math.min(50 * 2 ** Math.min(retries, 6), 2000);
+    };
     let dup: NodeRedisLike;
     if (cluster) {
       const opts = ((this.client as { _options?: Record<string, unknown> })._options ?? {}) as Record<string, unknown>;
@@ -275,6 +289,7 @@ class NodeRedisDriver implements Driver {
         },
         connect: async () => {
           await dup.connect();
+          connected = true;
         },
         close: () => dup.destroy(),
         on: (ev, fn) => dup.on(ev, fn),
@@ -328,10 +343,49 @@ interface RawConnection {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
+/**
+ * Longest a new connection of the library's may take to be ready (connect and
+ * handshake, retried on errors) before `newSink`/`newReader`/`addStream` fail
+ * with a `PulseError`, instead of waiting for ever on a Redis that cannot take it.
+ */
+export const OPEN_TIMEOUT_MS = 10_000;
+
+/** Longest connection name the library sets: it is for people reading `CLIENT LIST`. */
+const MAX_CONNECTION_NAME = 128;
+
+/**
+ * The client name a connection of the library's gets, from a label such as
+ * `pulse:sink:<name>:control`. Redis only accepts `!`..`~` in client names
+ * (node-redis would retry a rejected name for ever), while sink and stream
+ * names may hold any character but a few: every other byte of the UTF-8
+ * form, and `%` itself, is written `%XX`, so the name stays readable and
+ * distinct names stay distinct. Longer than 128 characters, it is cut and
+ * ends with a hash of the whole label.
+ */
+export function connectionName(label: string): string {
+  let out = '';
+  for (const b of Buffer.from(label, 'utf8')) {
+    out += b >= 0x21 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  if (out.length <= MAX_CONNECTION_NAME) return out;
+  const hash = createHash('sha1').update(label).digest('hex').slice(0, 16);
+  return `${out.slice(0, MAX_CONNECTION_NAME - hash.length - 1)}~${hash}`;
+}
+
+/**
+ * An error Redis replied to the handshake (ACL, max clients, a bad name):
+ * retrying the same handshake will not make it pass. `LOADING` will.
+ */
+function setupRejected(err: Error): boolean {
+  const replied = ['SimpleError', 'BlobError', 'ErrorReply', 'ReplyError'].includes(err.constructor.name);
+  return replied && replyCode(err) !== 'LOADING';
+}
+
 async function openWith(name: string, logger: Logger, raw: RawConnection, trackId: boolean): Promise<OwnedConnection> {
   let id: number | undefined;
   let closed = false;
   let ready = 0;
+  let lastError: unknown;
   const refreshId = (): void => {
     if (!trackId || closed) return;
     raw.send(['CLIENT', 'ID']).then(
@@ -345,20 +399,45 @@ async function openWith(name: string, logger: Logger, raw: RawConnection, trackI
   };
   // An 'error' event without a listener crashes node-redis users' processes.
   raw.on('error', (err: unknown) => {
+    lastError = err;
     if (!closed) logger.debug({ connection: name, err: errorText(err) }, 'redis connection error');
   });
   raw.on('ready', () => {
     ready++;
     refreshId();
   });
+  // Bounded: a connection that cannot be set up fails the caller with the
+  // last error as cause, and stops retrying, instead of hanging it.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const why = lastError === undefined ? '' : `: ${errorText(lastError)}`;
+      reject(
+        new PulseError(`open connection ${name}: not ready after ${OPEN_TIMEOUT_MS} ms${why}`, {
+          cause: lastError ?? new Error('connect timed out'),
+        }),
+      );
+    }, OPEN_TIMEOUT_MS + 500);
+  });
   try {
-    await raw.connect();
+    await Promise.race([
+      (async () => {
+        await raw.connect();
+        if (trackId) id = Number(await raw.send(['CLIENT', 'ID']));
+      })(),
+      deadline,
+    ]);
   } catch (err) {
     closed = true;
-    raw.close();
-    throw err;
+    try {
+      raw.close();
+    } catch {
+      // Already closed by the client itself (its retries gave up): nothing to release.
+    }
+    throw toPulseError(err, `open connection ${name}`);
+  } finally {
+    clearTimeout(timer);
   }
-  if (trackId) id = Number(await raw.send(['CLIENT', 'ID']));
   return {
     send: (args, key) => raw.send(args, key),
     transaction: (cmds, key) => raw.transaction(cmds, key),

@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { errorText } from './redisErrors.js';
-import { checkInt } from './validate.js';
+import { checkInt, checkSignal } from './validate.js';
 
 /** What `runProcess` needs from its sink. */
 export interface ProcessHost {
@@ -32,7 +32,7 @@ export async function runProcess(
 ): Promise<void> {
   if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
   const concurrency = checkInt('concurrency', options?.concurrency, 1, 1);
-  const signal = options?.signal;
+  const signal = checkSignal('signal', options?.signal);
   if (signal?.aborted) return;
   const sub = host.subscribe(signal ? { signal } : undefined);
   // Events whose handler is running: kept in progress by one timer for all.

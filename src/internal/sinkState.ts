@@ -1,4 +1,5 @@
 /** The state a sink and its background work share. */
+import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
 import type { Stream } from '../stream.js';
 import type { SinkKeys } from './keys.js';
@@ -19,6 +20,15 @@ export interface SinkCounters {
   lost: number;
   /** Events the sink's `topic` or `filter` rejected (and acked). */
   filtered: number;
+  /**
+   * Acks through this instance that found the event no longer pending: it
+   * was acked already (by this instance, or by another consumer after the
+   * grace period ran out and it was redelivered), dead-lettered or reported
+   * lost. The event was handled more than once, or handled after it was
+   * given up: each one is also logged as a warning with its IDs. Such an
+   * ack still resolves.
+   */
+  staleAcks: number;
 }
 
 /** A stream a sink reads, and what the sink knows of it. */
@@ -57,13 +67,27 @@ export interface SinkSettings extends ReadSettings {
   readonly deadLetterStream: string | undefined;
 }
 
+/**
+ * Longest ack grace period: 2^31-1 ms (about 24.8 days), the longest a
+ * Node.js timer can wait. The sink's timers derive from it; above it they
+ * would fire after 1 ms (a polling loop on Redis), and an XCLAIM idle time
+ * beyond the epoch would make a nack redeliver never.
+ */
+export const MAX_GRACE_MS = 2 ** 31 - 1;
+
 export function sinkSettings(options: SinkOptions): SinkSettings {
+  const graceMs = checkInt('ackGracePeriodMs', options.ackGracePeriodMs, 20000, 1);
+  if (graceMs > MAX_GRACE_MS) {
+    throw new InvalidArgumentError(
+      `ackGracePeriodMs must be at most ${MAX_GRACE_MS} (about 24.8 days, the longest a timer can wait), got ${graceMs}`,
+    );
+  }
   const deadLetterStream =
     options.deadLetterStream === undefined ? undefined : checkName('deadLetterStream', options.deadLetterStream);
   return {
     ...readSettings(options),
     noAck: checkBool('noAck', options.noAck, false),
-    graceMs: checkInt('ackGracePeriodMs', options.ackGracePeriodMs, 20000, 1),
+    graceMs,
     maxDeliveries: checkOptionalInt('maxDeliveries', options.maxDeliveries, 1),
     deadLetterStream,
   };

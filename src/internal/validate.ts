@@ -42,3 +42,54 @@ export function checkId(option: string, id: unknown): string {
   }
   return id;
 }
+
+/** A full entry ID, `<ms>-<seq>`, each part at most 20 digits (range checked below). */
+const FULL_ID = /^\d{1,20}-\d{1,20}$/;
+const MAX_PART = '18446744073709551615';
+
+/**
+ * True when both parts of a full ID fit 64 bits, as Redis requires. Cheap on
+ * the ack path: IDs of today (~15 characters) have no 20-digit part.
+ */
+function inRange(id: string): boolean {
+  if (id.length < 22) return true;
+  const dash = id.indexOf('-');
+  const ms = id.slice(0, dash);
+  const seq = id.slice(dash + 1);
+  return (ms.length < 20 || ms <= MAX_PART) && (seq.length < 20 || seq <= MAX_PART);
+}
+
+/**
+ * What `ack` needs of an event: an object with a full, in-range entry ID and
+ * a stream name. A bad one is rejected before it joins a merged XACK, where
+ * Redis would fail every other ack of that stream and tick with it.
+ */
+export function checkAckable(event: unknown): { id: string; streamName: string } {
+  if (typeof event !== 'object' || event === null) {
+    throw new InvalidArgumentError(`ack takes events delivered by the sink, got ${event === null ? 'null' : typeof event}`);
+  }
+  const { id, streamName } = event as { id?: unknown; streamName?: unknown };
+  if (typeof id !== 'string' || !FULL_ID.test(id) || !inRange(id)) {
+    throw new InvalidArgumentError(`ack: event id must be a stream entry ID like "1700000000000-0", got ${JSON.stringify(id)}`);
+  }
+  if (typeof streamName !== 'string' || streamName.length === 0) {
+    throw new InvalidArgumentError(`ack: event ${id} has no stream name`);
+  }
+  return { id, streamName };
+}
+
+/** An optional `AbortSignal` option (anything with `aborted` and `addEventListener`, as from another realm). */
+export function checkSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  const s = value as Partial<AbortSignal> | null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function' ||
+    typeof s.removeEventListener !== 'function'
+  ) {
+    throw new InvalidArgumentError(`${name} must be an AbortSignal, got ${value === null ? 'null' : typeof value}`);
+  }
+  return value as AbortSignal;
+}

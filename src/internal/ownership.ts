@@ -1,0 +1,60 @@
+/**
+ * This consumer's hold on events and streams: whether it still owns an event
+ * it is working on, and leaving a stream it joined but will not read.
+ */
+import type { Logger } from '../logger.js';
+import type { Stream } from '../stream.js';
+import { evalScript } from './driver.js';
+import { sinkKeys, sinkRegistryKey } from './keys.js';
+import { errorText } from './redisErrors.js';
+import { Script } from './script.js';
+import { leave } from './scripts.js';
+
+/**
+ * Resets the idle time of one pending event of ours (`inProgress`), and says
+ * whether it is still ours. Atomic, so a claim by another consumer cannot
+ * slip between the check and the reset.
+ * KEYS: stream. ARGV: group, consumer, id.
+ * Returns {'ok'}, {'gone'} (ours, but trimmed or deleted from the stream:
+ * left pending for the handler's ack or nack to decide), {'notpending'}
+ * (acked, dead-lettered or reported lost) or {'other', owner}.
+ */
+export const keepOwned = new Script(
+  'keepOwned',
+  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 then return {'notpending'} end
+if p[1][2] ~= ARGV[2] then return {'other', p[1][2]} end
+if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then return {'gone'} end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', 0, 'JUSTID')
+return {'ok'}`,
+);
+
+/**
+ * Leaves a stream this consumer joined (the sink's `ensureGroup`) but will
+ * not read: `newSink` failed, or `addStream` lost a race with `close()`. On
+ * the user's client (the control connection is gone or closing). The group
+ * is destroyed only when this call created it and nobody else uses it: a
+ * group that existed keeps its position for the sink's other instances.
+ * Never throws: a failure is logged, and the stale consumer is removed later
+ * by another instance.
+ */
+export async function undoJoin(
+  stream: Stream,
+  sinkName: string,
+  consumer: string,
+  created: boolean,
+  graceMs: number,
+  logger: Logger,
+): Promise<void> {
+  const keys = sinkKeys(stream.name, sinkName);
+  try {
+    await evalScript(
+      stream.driver,
+      leave,
+      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name)],
+      [sinkName, consumer, created ? '1' : '0', 2 * graceMs],
+    );
+  } catch (err) {
+    logger.warn({ stream: stream.name, sink: sinkName, err: errorText(err) }, 'could not leave a stream this sink will not read');
+  }
+}
