@@ -1,23 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ClosedError, InvalidArgumentError, NotOwnedError, type PulseError } from './errors.js';
+import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
-import { sendAcks } from './internal/acks.js';
-import type { Outcome } from './internal/batcher.js';
+import { SinkAcks } from './internal/acks.js';
 import { evalScript, type OwnedConnection } from './internal/driver.js';
-import { lastRemovalKey, removedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
-import { keepOwned, undoJoin } from './internal/ownership.js';
+import { joinGroup, undoJoin } from './internal/ownership.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
-import { eventInit, type RawEntry, str } from './internal/replies.js';
-import { createGroup, leave } from './internal/scripts.js';
+import { eventInit, type RawEntry } from './internal/replies.js';
+import { leave } from './internal/scripts.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
-import { type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
-import { parseStart, type ResolvedStart } from './internal/start.js';
+import { newSinkStream, type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
+import { parseStart } from './internal/start.js';
 import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
@@ -69,11 +67,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     staleAcks: 0,
   };
   #maintenance: SinkMaintenance | undefined;
-  #pendingAcks = new Map<string, string[]>();
-  /** The acks of this tick: one XACK per stream, each stream's outcome on its own. */
-  #ackFlush: Promise<Map<string, Outcome>> | undefined;
-  /** This tick's ack promise of each stream, shared by every `ack()` of the tick on that stream. */
-  #ackOf = new Map<string, Promise<void>>();
+  readonly #acks: SinkAcks;
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #reads: SinkReads;
@@ -93,8 +87,9 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     // been claimed by another consumer (claims need a full grace period idle).
     this.#gate = { staleMs: Math.floor(settings.graceMs / 2), check: (items) => this.#holds.recheck(items) };
     this.#logger = main.logger.child({ sink: name, consumer });
-    this.#streams.set(main.key, this.#sinkStream(main));
+    this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
+    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger);
     this.#holds = new SinkHolds({
       name,
       consumerName: consumer,
@@ -140,7 +135,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     checkName('sink', name);
     const settings = sinkSettings(options);
     const consumer = consumerName();
-    const created = await ensureGroup(stream, name, settings.start, consumer);
+    const created = await joinGroup(stream, name, settings.start, consumer);
     let control: OwnedConnection;
     try {
       control = await stream.driver.openOwned(`pulse:sink:${name}:control`, stream.logger);
@@ -221,95 +216,22 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         );
       }
     }
-    // Acks issued in the same turn of the event loop travel as one XACK per stream.
-    this.#ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushAcks());
-    const tick = this.#ackFlush;
-    let first: Promise<void> | undefined;
-    let more: Promise<void>[] | undefined;
-    // By stream name, not key: the name is the same string object every time
-    // (its hash is cached), a key built per event would be hashed per event.
-    for (const e of events) {
-      const name = e.streamName;
-      const ids = this.#pendingAcks.get(name);
-      if (ids) ids.push(e.id);
-      else this.#pendingAcks.set(name, [e.id]);
-      let done = this.#ackOf.get(name);
-      if (!done) {
-        done = tick.then((outcomes) => {
-          const o = outcomes.get(name);
-          if (o && !o.ok) throw toPulseError(o.error, `ack events of sink ${this.name} on stream ${name}`);
-        });
-        this.#ackOf.set(name, done);
-      }
-      if (first === undefined) first = done;
-      else if (done !== first) {
-        more ??= [];
-        if (!more.includes(done)) more.push(done);
-      }
-    }
-    return more ? Promise.all([first, ...more]).then(() => undefined) : (first as Promise<void>);
-  }
-
-  /** Sends this tick's acks; resolves (never rejects) to each stream's outcome. */
-  async #flushAcks(): Promise<Map<string, Outcome>> {
-    const batch = this.#pendingAcks;
-    this.#pendingAcks = new Map();
-    this.#ackFlush = undefined;
-    this.#ackOf = new Map();
-    return sendAcks(this.#main.driver, this.name, batch, this.#counters, this.#logger);
+    return this.#acks.add(events);
   }
 
   /** @internal See `SinkEvent.nack`. */
-  async nack(event: SinkEvent, options?: NackOptions): Promise<void> {
-    if (this.#settings.noAck) return;
-    const grace = this.#settings.graceMs;
-    const delay = checkInt('delayMs', options?.delayMs, grace, 0);
-    try {
-      // On the control connection while open, behind any hold of buffered
-      // events already sent there, so a hold never undoes this nack.
-      const conn = this.#closed ? this.#main.driver : this.#control;
-      // Redis cannot set an idle time below 0: a delay past the grace period
-      // is kept in the sink's delays set, which the claim script consults.
-      const nack = delay > grace ? { delayMs: delay } : {};
-      const gone = await this.#holds.touch(conn, event.streamName, Math.max(0, grace - delay), [event.id], nack);
-      // Given back but no longer in the stream: it can never be redelivered.
-      if (gone.length > 0)
-        await this.#holds.reportGone(
-          streamKey(event.streamName),
-          gone,
-          'event trimmed or deleted before it could be redelivered',
-        );
-    } catch (err) {
-      throw toPulseError(err, `nack event ${event.id}`);
-    }
+  nack(event: SinkEvent, options?: NackOptions): Promise<void> {
+    if (this.#settings.noAck) return Promise.resolve();
+    const delay = checkInt('delayMs', options?.delayMs, this.#settings.graceMs, 0);
+    // On the control connection while open, behind any hold of buffered
+    // events already sent there, so a hold never undoes this nack.
+    return this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
   }
 
   /** @internal See `SinkEvent.inProgress`. */
-  async inProgress(event: SinkEvent): Promise<void> {
-    if (this.#settings.noAck) return;
-    let reply: unknown[];
-    try {
-      reply = (await evalScript(
-        this.#main.driver,
-        keepOwned,
-        [streamKey(event.streamName)],
-        [this.name, this.consumerName, event.id],
-      )) as unknown[];
-    } catch (err) {
-      throw toPulseError(err, `inProgress event ${event.id}`);
-    }
-    // 'gone': a trimmed entry is left to the handler: its ack or nack decides.
-    const status = str(reply[0]);
-    if (status === 'notpending') {
-      throw new NotOwnedError(
-        `event ${event.id} is no longer pending for sink ${this.name}: acked, dead-lettered or reported lost`,
-      );
-    }
-    if (status === 'other') {
-      throw new NotOwnedError(
-        `event ${event.id} now belongs to consumer ${str(reply[1])}: it was redelivered after the grace period`,
-      );
-    }
+  inProgress(event: SinkEvent): Promise<void> {
+    if (this.#settings.noAck) return Promise.resolve();
+    return this.#holds.inProgress(event);
   }
 
   /**
@@ -367,7 +289,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
     if (this.#streams.has(stream.key)) return;
-    const created = await ensureGroup(stream, this.name, start, this.consumerName);
+    const created = await joinGroup(stream, this.name, start, this.consumerName);
     if (this.#closed) {
       // close() ran meanwhile and did not know this stream: leave it here, or
       // this instance stays a consumer of the group there and blocks its removal.
@@ -375,7 +297,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       throw new ClosedError('sink is closed');
     }
     if (this.#streams.has(stream.key)) return;
-    this.#streams.set(stream.key, this.#sinkStream(stream));
+    this.#streams.set(stream.key, newSinkStream(this.name, this.#settings, stream));
     this.#reads.wake(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
   }
@@ -391,7 +313,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     if (!s) return;
     this.#streams.delete(stream.key);
     await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
-    await this.#flushPendingAcks();
+    await this.#acks.settled();
     await this.#reads.verifyReads([s]);
     try {
       await evalScript(
@@ -421,7 +343,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       // bounded time, then closing the control connection rejects it.
       const bounded = CLOSE_STEP_MS;
       await within(maintenance ?? Promise.resolve(), bounded);
-      await within(this.#flushPendingAcks(), bounded);
+      await within(this.#acks.settled(), bounded);
       await within(this.#reads.verifyReads([...this.#streams.values()]), bounded);
       await Promise.all(
         [...this.#streams.values()].map(async (s) => {
@@ -453,31 +375,6 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   /** `await using sink = ...` closes it. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  async #flushPendingAcks(): Promise<void> {
-    if (!this.#ackFlush) return;
-    await this.#ackFlush.catch((err: unknown) => this.#logger.warn({ err: errorText(err) }, 'ack failed'));
-  }
-
-  #sinkStream(stream: Stream): SinkStream {
-    const deadName = this.#settings.deadLetterStream ?? `${stream.name}:dead`;
-    return {
-      stream,
-      keys: sinkKeys(stream.name, this.name),
-      registry: sinkRegistryKey(stream.name),
-      lastRemoval: lastRemovalKey(stream.name),
-      removed: removedKey(stream.name),
-      deadName,
-      deadKey: streamKey(deadName),
-      ready: true,
-      checked: undefined,
-      unverified: undefined,
-      trusted: true,
-      unknownReported: false,
-      lag: -1,
-      leaseHeld: false,
-    };
   }
 
   /** Hands events to subscribers; acks those the topic or filter rejects. */
@@ -525,21 +422,5 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#closedSignal.abort();
     this.#fanout.endAll(err);
     void this.#maintenance?.stop();
-  }
-}
-
-/** Creates the sink's group on a stream unless it exists, and registers the consumer. True when it created the group. */
-async function ensureGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<boolean> {
-  const keys = sinkKeys(stream.name, sinkName);
-  try {
-    const created = await evalScript(
-      stream.driver,
-      createGroup,
-      [stream.key, sinkRegistryKey(stream.name), keys.consumers],
-      [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer],
-    );
-    return Number(created) === 1;
-  } catch (err) {
-    throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
   }
 }

@@ -1,8 +1,12 @@
-/** Sending a sink's merged acks: one XACK per stream, each stream's outcome on its own. */
+/**
+ * A sink's acks: those issued in one turn of the event loop travel as one
+ * XACK per stream, and each stream's outcome settles only its own acks.
+ */
 import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
 import type { Connection } from './driver.js';
 import { streamKey } from './keys.js';
+import { toPulseError } from './redisErrors.js';
 import type { SinkCounters } from './sinkState.js';
 
 /**
@@ -42,4 +46,63 @@ export async function sendAcks(
     }),
   );
   return outcomes;
+}
+
+/** The acks of one sink instance, merged per tick. */
+export class SinkAcks {
+  #pending = new Map<string, string[]>();
+  /** The acks of this tick: one XACK per stream, each stream's outcome on its own. */
+  #flush: Promise<Map<string, Outcome>> | undefined;
+  /** This tick's ack promise of each stream, shared by every `ack()` of the tick on that stream. */
+  #ackOf = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly group: string,
+    private readonly counters: SinkCounters,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Acks validated events; resolves when their streams' XACKs did. */
+  add(events: ReadonlyArray<{ readonly id: string; readonly streamName: string }>): Promise<void> {
+    this.#flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#send());
+    const tick = this.#flush;
+    let first: Promise<void> | undefined;
+    let more: Promise<void>[] | undefined;
+    // By stream name, not key: the name is the same string object every time
+    // (its hash is cached), a key built per event would be hashed per event.
+    for (const e of events) {
+      const name = e.streamName;
+      const ids = this.#pending.get(name);
+      if (ids) ids.push(e.id);
+      else this.#pending.set(name, [e.id]);
+      let done = this.#ackOf.get(name);
+      if (!done) {
+        done = tick.then((outcomes) => {
+          const o = outcomes.get(name);
+          if (o && !o.ok) throw toPulseError(o.error, `ack events of sink ${this.group} on stream ${name}`);
+        });
+        this.#ackOf.set(name, done);
+      }
+      if (first === undefined) first = done;
+      else if (done !== first) {
+        more ??= [];
+        if (!more.includes(done)) more.push(done);
+      }
+    }
+    return more ? Promise.all([first, ...more]).then(() => undefined) : (first as Promise<void>);
+  }
+
+  /** Resolves once the acks issued so far were sent (whatever their outcome). */
+  async settled(): Promise<void> {
+    await this.#flush;
+  }
+
+  async #send(): Promise<Map<string, Outcome>> {
+    const batch = this.#pending;
+    this.#pending = new Map();
+    this.#flush = undefined;
+    this.#ackOf = new Map();
+    return sendAcks(this.conn, this.group, batch, this.counters, this.logger);
+  }
 }

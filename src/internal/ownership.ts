@@ -1,14 +1,16 @@
 /**
  * This consumer's hold on events and streams: whether it still owns an event
- * it is working on, and leaving a stream it joined but will not read.
+ * it is working on, joining a stream's group, and leaving a stream it joined
+ * but will not read.
  */
 import type { Logger } from '../logger.js';
 import type { Stream } from '../stream.js';
 import { evalScript } from './driver.js';
 import { sinkKeys, sinkRegistryKey } from './keys.js';
-import { errorText } from './redisErrors.js';
+import { errorText, toPulseError } from './redisErrors.js';
 import { Script } from './script.js';
-import { leave } from './scripts.js';
+import { createGroup, leave } from './scripts.js';
+import type { ResolvedStart } from './start.js';
 
 /**
  * Resets the idle time of one pending event of ours (`inProgress`), and says
@@ -56,5 +58,21 @@ export async function undoJoin(
     );
   } catch (err) {
     logger.warn({ stream: stream.name, sink: sinkName, err: errorText(err) }, 'could not leave a stream this sink will not read');
+  }
+}
+
+/** Creates the sink's group on a stream unless it exists, and registers the consumer. True when it created the group. */
+export async function joinGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<boolean> {
+  const keys = sinkKeys(stream.name, sinkName);
+  try {
+    const created = await evalScript(
+      stream.driver,
+      createGroup,
+      [stream.key, sinkRegistryKey(stream.name), keys.consumers],
+      [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer],
+    );
+    return Number(created) === 1;
+  } catch (err) {
+    throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
   }
 }

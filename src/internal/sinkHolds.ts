@@ -4,6 +4,7 @@
  * before a buffered event whose hold lapsed is handed out, and every loss it
  * finds among them, counted and reported in one place.
  */
+import { NotOwnedError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
@@ -11,7 +12,8 @@ import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import { takeObituary } from './lossScripts.js';
-import { errorText } from './redisErrors.js';
+import { keepOwned } from './ownership.js';
+import { errorText, toPulseError } from './redisErrors.js';
 import { str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
@@ -61,6 +63,47 @@ export class SinkHolds {
     const keys = [streamKey(streamName), sinkKeys(streamName, name).delays];
     const gone = (await evalScript(conn, touch, keys, args)) as unknown[];
     return gone.map(str);
+  }
+
+  /** Gives an event back (see `SinkEvent.nack`): redelivered after `delayMs`. */
+  async nack(conn: Connection, event: SinkEvent, delayMs: number, graceMs: number): Promise<void> {
+    try {
+      // Redis cannot set an idle time below 0: a delay past the grace period
+      // is kept in the sink's delays set, which the claim script consults.
+      const nack = delayMs > graceMs ? { delayMs } : {};
+      const gone = await this.touch(conn, event.streamName, Math.max(0, graceMs - delayMs), [event.id], nack);
+      // Given back but no longer in the stream: it can never be redelivered.
+      if (gone.length > 0)
+        await this.reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
+    } catch (err) {
+      throw toPulseError(err, `nack event ${event.id}`);
+    }
+  }
+
+  /** See `SinkEvent.inProgress`: resets the event's idle time, or says it is no longer ours. */
+  async inProgress(event: SinkEvent): Promise<void> {
+    const { name, consumerName } = this.host;
+    let reply: unknown[];
+    try {
+      reply = (await evalScript(
+        this.host.driver,
+        keepOwned,
+        [streamKey(event.streamName)],
+        [name, consumerName, event.id],
+      )) as unknown[];
+    } catch (err) {
+      throw toPulseError(err, `inProgress event ${event.id}`);
+    }
+    // 'gone': a trimmed entry is left to the handler: its ack or nack decides.
+    const status = str(reply[0]);
+    if (status === 'notpending') {
+      throw new NotOwnedError(`event ${event.id} is no longer pending for sink ${name}: acked, dead-lettered or reported lost`);
+    }
+    if (status === 'other') {
+      throw new NotOwnedError(
+        `event ${event.id} now belongs to consumer ${str(reply[1])}: it was redelivered after the grace period`,
+      );
+    }
   }
 
   /** Resets the idle time of events whose handler is still running, one call per stream. */

@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
 import type { Stream } from '../stream.js';
-import type { SinkKeys } from './keys.js';
+import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
 import { checkBool, checkInt, checkName, checkOptionalInt } from './validate.js';
 
@@ -90,5 +90,26 @@ export function sinkSettings(options: SinkOptions): SinkSettings {
     graceMs,
     maxDeliveries: checkOptionalInt('maxDeliveries', options.maxDeliveries, 1),
     deadLetterStream,
+  };
+}
+
+/** What a sink knows of a stream it starts reading. */
+export function newSinkStream(sinkName: string, settings: SinkSettings, stream: Stream): SinkStream {
+  const deadName = settings.deadLetterStream ?? `${stream.name}:dead`;
+  return {
+    stream,
+    keys: sinkKeys(stream.name, sinkName),
+    registry: sinkRegistryKey(stream.name),
+    lastRemoval: lastRemovalKey(stream.name),
+    removed: removedKey(stream.name),
+    deadName,
+    deadKey: streamKey(deadName),
+    ready: true,
+    checked: undefined,
+    unverified: undefined,
+    trusted: true,
+    unknownReported: false,
+    lag: -1,
+    leaseHeld: false,
   };
 }
