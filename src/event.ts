@@ -1,5 +1,15 @@
 import { idTime } from './internal/ids.js';
-import type { NackOptions } from './options.js';
+
+/** Options of {@link Event.nack}. */
+export interface NackOptions {
+  /**
+   * Redeliver not before this many milliseconds (0: as soon as possible), and
+   * not much later (within the sink's reclaim interval), delays longer than
+   * the grace period included; honoured by every instance of the sink.
+   * @defaultValue the ack grace period
+   */
+  delayMs?: number;
+}
 
 /** What acknowledges sink events: the sink that delivered them (Go's `Acker`). */
 export interface Acker {

@@ -91,11 +91,8 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@link Event.nack}. */
-export interface NackOptions {
-  /** Redeliver after this many milliseconds (0: as soon as possible). @defaultValue the ack grace period */
-  delayMs?: number;
-}
+/** Options of {@link Event.nack}; defined beside the event, so that the event module depends on no options. */
+export type { NackOptions } from './event.js';
 
 /** Options of {@link Sink.process}. */
 export interface ProcessOptions {
