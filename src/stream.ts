@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from './errors.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type Arg, type Driver, driverFor, type RedisClient } from './internal/driver.js';
-import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
+import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, replayedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
 import { addEvents } from './internal/scripts.js';
@@ -28,7 +28,8 @@ export class Stream {
   readonly logger: Logger;
   /** @internal Expiry of the key in ms, if any. */
   readonly ttlMs: number | undefined;
-  readonly #slidingTtl: boolean;
+  /** @internal With `ttlMs`: the expiry is refreshed on every add. */
+  readonly slidingTtl: boolean;
   readonly #trim: readonly Arg[];
   readonly #head: readonly Arg[];
   readonly #headNoCreate: readonly Arg[];
@@ -46,13 +47,13 @@ export class Stream {
     this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
     this.ttlMs = checkOptionalInt('ttlMs', options.ttlMs, 0);
     if (this.ttlMs === 0) this.ttlMs = undefined;
-    this.#slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
+    this.slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
     this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
     const ttl = this.ttlMs === undefined ? '' : String(this.ttlMs);
-    const mode = this.#slidingTtl ? 'sliding' : 'absolute';
+    const mode = this.slidingTtl ? 'sliding' : 'absolute';
     const maxLen = this.maxLen > 0 ? String(this.maxLen) : '';
     this.#head = [maxLen, '', ttl, mode];
     this.#headNoCreate = [maxLen, '1', ttl, mode];
@@ -123,13 +124,15 @@ export class Stream {
 
   /**
    * Deletes the stream key and every key the library keeps for it (its
-   * dead-letter stream is a stream of its own and stays).
+   * dead-letter stream is a stream of its own and stays). A live sink does
+   * not bring any of them back, unless the stream is created again (a
+   * producer's add), when it recreates its group and registers again.
    */
   async destroy(): Promise<void> {
     const registry = sinkRegistryKey(this.name);
     try {
       const sinks = ((await this.driver.send(['SMEMBERS', registry], registry)) as unknown[]).map(str);
-      const keys = [this.key, registry];
+      const keys = [this.key, registry, replayedKey(this.name)];
       for (const s of sinks) {
         const k = sinkKeys(this.name, s);
         keys.push(k.consumers, k.lease);
