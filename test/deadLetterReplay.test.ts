@@ -243,7 +243,9 @@ describe.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) => {
   it('a sink that recreates its group after destroy() registers again, so the next destroy() leaves no key', async () => {
     const name = uniqueName('bk');
     const s = new Stream(name, c.redis);
-    const sink = await s.newSink('sk', sinkOptions);
+    // The default grace period: keep-alives (which register too) every 5 s, so
+    // that the registration seen below is the recreated group's.
+    const sink = await s.newSink('sk', { blockMs: 100 });
     const got: SinkEvent[] = [];
     const done = collect(sink.subscribe(), got, true);
     await s.add('e', 'a');
