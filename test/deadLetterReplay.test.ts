@@ -8,7 +8,9 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { replayDeadLetters, type SinkEvent, Stream } from '../src/index.js';
+import { driverFor, evalScript } from '../src/internal/driver.js';
 import { replayClaimKey, replayedKey } from '../src/internal/keys.js';
+import { addReplayed } from '../src/internal/replayScripts.js';
 import {
   CLIENT_KINDS,
   type ClientKind,
@@ -148,6 +150,47 @@ describe.each(CASES)('dead-letter replay on %s (%s)', (target, kind) => {
       await c.cmd('DEL', dead);
     },
   );
+
+  it.runIf(target === 'a cluster')(
+    'an add that reaches Redis too long after its claim is refused: another replayer may own the letter by then',
+    async () => {
+      const s = new Stream(uniqueName('dr'), c.redis, { maxLen: 0 });
+      const driver = driverFor(c.redis);
+      const now = Number(((await c.cmd('TIME')) as unknown[])[0]) * 1000;
+      const letter = ['field', 1, 'n', 'ev'] as const;
+      const head = [0, '', 'absolute'];
+      const late = await evalScript(
+        driver,
+        addReplayed,
+        [s.key, replayedKey(s.name)],
+        [...head, now - 25_000, 20_000, ...letter],
+      );
+      expect(String(late)).toBe('late');
+      expect(await num(c, 'EXISTS', s.key)).toBe(0);
+      const onTime = await evalScript(driver, addReplayed, [s.key, replayedKey(s.name)], [...head, now, 20_000, ...letter]);
+      expect(onTime).toHaveLength(1);
+      expect(await num(c, 'XLEN', s.key)).toBe(1);
+      await s.destroy();
+    },
+  );
+
+  it('a replay that fails keeps every letter it did not add in the dead-letter stream, for the next replay', async () => {
+    const name = uniqueName('dr');
+    const dead = `pulse:stream:${name}:dead`;
+    const s = new Stream(name, c.redis, { maxLen: 0 });
+    await addLetters(c, name, 3);
+    await c.cmd('SET', s.key, 'not a stream');
+    await expect(replayDeadLetters(s)).rejects.toThrow(/WRONGTYPE/);
+    expect(await num(c, 'XLEN', dead)).toBe(3);
+    await c.cmd('DEL', s.key);
+    // No claim left behind: the next replay moves them at once.
+    expect(await replayDeadLetters(s)).toHaveLength(3);
+    expect(await payloads(c, s.key)).toEqual(['0', '1', '2']);
+    expect(await num(c, 'XLEN', dead)).toBe(0);
+    expect(await libraryKeys(c, `${name}:dead`)).toEqual([]);
+    await s.destroy();
+    await c.cmd('DEL', dead);
+  });
 
   it('a replay applies the stream TTL as add does: set on an expired stream, refreshed when sliding, kept when absolute', async () => {
     const name = uniqueName('dr');
