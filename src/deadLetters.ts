@@ -110,17 +110,20 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * replay moves meanwhile are left to it and not in the result.
  *
  * On one Redis node (or when both streams share a cluster slot) each move is
- * one atomic step. On a cluster the two streams live in different slots and
- * a move takes steps, each atomic in one slot: the replayer first claims the
- * letter in the dead-letter stream's slot (for 30 s), then adds it to
- * `stream` unless it was added already, recording it in the same step, then
- * deletes it. A letter is therefore never lost and, after a replayer crashed
- * anywhere, a later replay (once the claim expired) completes the move
- * without adding it a second time, unless `stream` was destroyed or expired
- * in between (the record goes with it). What remains: a replayer whose
- * adds reach Redis more than 20 s after its claim are refused, so a frozen
- * replayer duplicates nothing unless the clocks of the two Redis nodes
- * differ by more than 10 s.
+ * one atomic step. On a cluster the two streams live in different slots, so
+ * a move takes steps, each atomic in one slot: the replayer claims the letter
+ * in the dead-letter stream's slot (for 30 s; the letter stays there), adds
+ * it to `stream` unless a record in the stream's slot says it was added
+ * already (the record is written in the same step), deletes it, and drops the
+ * record. So a letter is never lost: it is in the dead-letter stream until it
+ * was added. A replayer that crashes or fails midway leaves its letters there,
+ * claimed for at most 30 s; the next replay after that finishes the move
+ * without adding a letter twice, unless `stream` was destroyed or expired in
+ * between (the records go with it: the letter is added to the new stream).
+ * An add that arrives more than 20 s after its claim (by the two nodes'
+ * clocks) is refused and the letters are claimed again, so a duplicate needs
+ * both a replayer frozen for over 30 s between its claim and its add and the
+ * stream's node's clock more than 10 s behind the dead-letter stream's.
  */
 export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLettersOptions): Promise<string[]> {
   const { name: deadName, key } = deadStreamOf(stream, options);
@@ -183,7 +186,7 @@ async function moveAcrossSlots(stream: Stream, deadName: string, deadKey: string
     const claims = [deadKey, ...mineIds.map((id) => replayClaimKey(deadName, id))];
     const replayed = replayedKey(stream.name);
     const fields = mineIds.map((id) => `${deadKey} ${id}`);
-    const args: Arg[] = [stream.maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', str(now), LATE_MS];
+    const args: Arg[] = [stream.maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', Number(now), LATE_MS];
     mine.forEach((m, i) => {
       args.push(fields[i] as string, m.fields.length / 2, ...(m.fields as Arg[]));
     });
