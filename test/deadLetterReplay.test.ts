@@ -137,9 +137,8 @@ describe.each(CASES)('dead-letter replay on %s (%s)', (target, kind) => {
       expect(await replayDeadLetters(s)).toEqual([]);
       expect(await num(c, 'XLEN', dead)).toBe(2);
       // Once the claims expired: the first is added, the second only deleted.
-      await waitFor(async () => (await num(c, 'EXISTS', replayClaimKey(deadName, claimedOnly))) === 0, {
-        what: 'the crashed claims to expire',
-      });
+      const claims = [claimedOnly, added].map((id) => replayClaimKey(deadName, id));
+      await waitFor(async () => (await num(c, 'EXISTS', ...claims)) === 0, { what: 'the crashed claims to expire' });
       const out = await replayDeadLetters(s);
       expect(out).toHaveLength(2);
       expect(out[1]).toBe(recorded);
@@ -233,7 +232,8 @@ describe.each(CASES)('dead-letter replay on %s (%s)', (target, kind) => {
   });
 });
 
-describe.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) => {
+// Concurrent: these tests mostly wait for expiries, each on a stream of its own.
+describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connectTo(target, kind);
@@ -242,7 +242,7 @@ describe.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) => {
 
   const sinkOptions = { ackGracePeriodMs: 200, blockMs: 100 };
 
-  it('an expired TTL stream leaves no bookkeeping key behind, and its live sinks work until it expires', async () => {
+  it('an expired TTL stream leaves no bookkeeping key behind, and its live sinks work until it expires', async ({ expect }) => {
     const name = uniqueName('bk');
     const s = new Stream(name, c.redis, { ttlMs: 700 });
     const sinks = [await s.newSink('one', sinkOptions), await s.newSink('two', sinkOptions)];
@@ -264,7 +264,7 @@ describe.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) => {
     expect(await libraryKeys(c, name)).toEqual([]);
   });
 
-  it('a sliding TTL stream keeps its bookkeeping while adds keep it alive, and none after it expired', async () => {
+  it('a sliding TTL stream keeps its bookkeeping while adds keep it alive, and none after it expired', async ({ expect }) => {
     const name = uniqueName('bk');
     const s = new Stream(name, c.redis, { ttlMs: 600, slidingTtl: true });
     const sink = await s.newSink('one', sinkOptions);
@@ -283,7 +283,9 @@ describe.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) => {
     await done;
   });
 
-  it('a sink that recreates its group after destroy() registers again, so the next destroy() leaves no key', async () => {
+  it('a sink that recreates its group after destroy() registers again, so the next destroy() leaves no key', async ({
+    expect,
+  }) => {
     const name = uniqueName('bk');
     const s = new Stream(name, c.redis);
     // The default grace period: keep-alives (which register too) every 5 s, so
