@@ -244,19 +244,19 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
 
   it('an expired TTL stream leaves no bookkeeping key behind, and its live sinks work until it expires', async ({ expect }) => {
     const name = uniqueName('bk');
-    const s = new Stream(name, c.redis, { ttlMs: 700 });
+    const s = new Stream(name, c.redis, { ttlMs: 2000 });
     const sinks = [await s.newSink('one', sinkOptions), await s.newSink('two', sinkOptions)];
     const got: SinkEvent[][] = [[], []];
     const done = sinks.map((k, i) => collect(k.subscribe(), got[i] as SinkEvent[], true));
     await s.add('e', 'x');
-    await waitFor(() => got.every((g) => g.length === 1), { what: 'both sinks to get the event' });
+    await waitFor(() => got.every((g) => g.length === 1), { timeout: 10_000, what: 'both sinks to get the event' });
     // Alive: registered, with the stream's expiry.
     expect(((await c.cmd('SMEMBERS', `{${s.key}}:sinks`)) as unknown[]).map(String).sort()).toEqual(['one', 'two']);
     for (const key of [`{${s.key}}:sinks`, `{${s.key}}:sink:one:consumers`, `{${s.key}}:sink:two:consumers`]) {
       expect(await num(c, 'PTTL', key)).toBeGreaterThan(0);
     }
-    await waitFor(async () => (await num(c, 'EXISTS', s.key)) === 0, { timeout: 5000, what: 'the stream to expire' });
-    await waitFor(async () => (await libraryKeys(c, name)).length === 0, { timeout: 3000, what: 'no bookkeeping key left' });
+    await waitFor(async () => (await num(c, 'EXISTS', s.key)) === 0, { timeout: 10_000, what: 'the stream to expire' });
+    await waitFor(async () => (await libraryKeys(c, name)).length === 0, { timeout: 5000, what: 'no bookkeeping key left' });
     // The live sinks, now waiting for the stream to come back, write none.
     await stays(async () => (await libraryKeys(c, name)).length === 0, 400, 'no bookkeeping key left');
     await Promise.all(sinks.map((k) => k.close()));
@@ -266,19 +266,19 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
 
   it('a sliding TTL stream keeps its bookkeeping while adds keep it alive, and none after it expired', async ({ expect }) => {
     const name = uniqueName('bk');
-    const s = new Stream(name, c.redis, { ttlMs: 600, slidingTtl: true });
+    const s = new Stream(name, c.redis, { ttlMs: 1500, slidingTtl: true });
     const sink = await s.newSink('one', sinkOptions);
     const got: SinkEvent[] = [];
     const done = collect(sink.subscribe(), got, true);
-    // Adds for about two TTLs: the stream and the sink's keys live on.
+    // Adds for well past the first expiry: the stream and the sink's keys live on.
     for (let i = 0; i < 20; i++) {
       await s.add('e', String(i));
-      await new Promise((r) => setTimeout(r, 60));
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await waitFor(() => got.length === 20, { what: 'every event' });
+    await waitFor(() => got.length === 20, { timeout: 10_000, what: 'every event' });
     expect(await num(c, 'EXISTS', s.key, `{${s.key}}:sinks`, `{${s.key}}:sink:one:consumers`)).toBe(3);
-    await waitFor(async () => (await num(c, 'EXISTS', s.key)) === 0, { timeout: 5000, what: 'the stream to expire' });
-    await waitFor(async () => (await libraryKeys(c, name)).length === 0, { timeout: 3000, what: 'no bookkeeping key left' });
+    await waitFor(async () => (await num(c, 'EXISTS', s.key)) === 0, { timeout: 10_000, what: 'the stream to expire' });
+    await waitFor(async () => (await libraryKeys(c, name)).length === 0, { timeout: 5000, what: 'no bookkeeping key left' });
     await sink.close();
     await done;
   });
@@ -294,13 +294,13 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
     const got: SinkEvent[] = [];
     const done = collect(sink.subscribe(), got, true);
     await s.add('e', 'a');
-    await waitFor(() => got.length === 1, { what: 'the first event' });
+    await waitFor(() => got.length === 1, { timeout: 10_000, what: 'the first event' });
     await s.destroy();
     expect(await libraryKeys(c, name)).toEqual([]);
     await stays(async () => (await libraryKeys(c, name)).length === 0, 300, 'no key brought back by the live sink');
     // A producer creates the stream again: the sink recreates its group at 0 and reads on.
     await s.add('e', 'b');
-    await waitFor(() => got.length === 2, { timeout: 5000, what: 'the event added after destroy()' });
+    await waitFor(() => got.length === 2, { timeout: 10_000, what: 'the event added after destroy()' });
     expect(got.map((e) => e.payload.toString())).toEqual(['a', 'b']);
     expect(((await c.cmd('SMEMBERS', `{${s.key}}:sinks`)) as unknown[]).map(String)).toEqual(['sk']);
     await s.destroy();
