@@ -244,7 +244,8 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
 
   it('an expired TTL stream leaves no bookkeeping key behind, and its live sinks work until it expires', async ({ expect }) => {
     const name = uniqueName('bk');
-    const s = new Stream(name, c.redis, { ttlMs: 2000 });
+    // Long enough for two sinks to start and get an event on a loaded machine.
+    const s = new Stream(name, c.redis, { ttlMs: 4000 });
     const sinks = [await s.newSink('one', sinkOptions), await s.newSink('two', sinkOptions)];
     const got: SinkEvent[][] = [[], []];
     const done = sinks.map((k, i) => collect(k.subscribe(), got[i] as SinkEvent[], true));
