@@ -1,9 +1,12 @@
-import { evalScript } from './internal/driver.js';
+import { randomUUID } from 'node:crypto';
+import { PulseError } from './errors.js';
+import { type Arg, evalScript } from './internal/driver.js';
 import { idTime } from './internal/ids.js';
-import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, streamKey } from './internal/keys.js';
+import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, replayClaimKey, replayedKey, streamKey } from './internal/keys.js';
 import { toPulseError } from './internal/redisErrors.js';
+import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './internal/replayScripts.js';
 import { entries, type RawEntry, str } from './internal/replies.js';
-import { replayDead } from './internal/scripts.js';
+import { slotOf } from './internal/slot.js';
 import { checkId, checkInt, checkName } from './internal/validate.js';
 import type { Stream } from './stream.js';
 
@@ -55,15 +58,15 @@ export interface ReplayDeadLettersOptions extends DeadLetterOptions {
   sink?: string;
 }
 
-function deadKeyOf(stream: Stream, options?: DeadLetterOptions): string {
+function deadStreamOf(stream: Stream, options?: DeadLetterOptions): { name: string; key: string } {
   const name =
     options?.deadLetterStream === undefined ? `${stream.name}:dead` : checkName('deadLetterStream', options.deadLetterStream);
-  return streamKey(name);
+  return { name, key: streamKey(name) };
 }
 
 /** Reads dead letters of `stream`, oldest first. */
 export async function readDeadLetters(stream: Stream, options?: ReadDeadLettersOptions): Promise<DeadLetter[]> {
-  const key = deadKeyOf(stream, options);
+  const { key } = deadStreamOf(stream, options);
   const ids = options?.ids?.map((id) => checkId('ids', id));
   const count = checkInt('count', options?.count, 100, 1);
   const start = options?.after === undefined ? '-' : `(${checkId('after', options.after)}`;
@@ -97,18 +100,36 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
 }
 
 /**
- * Adds dead letters back to `stream` (as new events with their name, payload
- * and topic) and deletes them from the dead-letter stream. On one Redis node
- * each move is one atomic step; on a cluster it is add, then delete, so a
- * failure in between can replay an event twice but never loses it.
+ * Adds dead letters back to `stream` (as new events with their name, payload,
+ * topic and headers) and deletes them from the dead-letter stream, each
+ * exactly once even when replays overlap (two operators, a retried job).
  * The events are new entries: every sink and reader of `stream` receives
- * them, and `stream.maxLen` applies (use a `Stream` with `maxLen: 0` to
- * replay without trimming). Resolves to the new event IDs.
+ * them; `stream.maxLen` trims and `stream.ttlMs` applies exactly as for
+ * `stream.add` (use a `Stream` with `maxLen: 0` to replay without trimming).
+ * Resolves to the new event IDs, in dead-letter order; letters another
+ * replay moves meanwhile are left to it and not in the result.
+ *
+ * On one Redis node (or when both streams share a cluster slot) each move is
+ * one atomic step. On a cluster the two streams live in different slots, so
+ * a move takes steps, each atomic in one slot: the replayer claims the letter
+ * in the dead-letter stream's slot (for 30 s; the letter stays there), adds
+ * it to `stream` unless a record in the stream's slot says it was added
+ * already (the record is written in the same step), deletes it, and drops the
+ * record. So a letter is never lost: it is in the dead-letter stream until it
+ * was added. A replayer that crashes or fails midway leaves its letters there,
+ * claimed for at most 30 s; the next replay after that finishes the move
+ * without adding a letter twice, unless `stream` was destroyed or expired in
+ * between (the records go with it: the letter is added to the new stream).
+ * An add that arrives more than 20 s after its claim (by the two nodes'
+ * clocks) is refused and the letters are claimed again, so a duplicate needs
+ * both a replayer frozen for over 30 s between its claim and its add and the
+ * stream's node's clock more than 10 s behind the dead-letter stream's.
  */
 export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLettersOptions): Promise<string[]> {
-  const key = deadKeyOf(stream, options);
+  const { name: deadName, key } = deadStreamOf(stream, options);
   const wanted = options?.ids?.map((id) => checkId('ids', id));
   const sink = options?.sink;
+  const atomic = !stream.driver.isCluster || slotOf(key) === slotOf(stream.key);
   const replayed: string[] = [];
   let after: string | undefined;
   for (;;) {
@@ -120,16 +141,12 @@ export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLett
       .map((d) => d.id);
     if (ids.length > 0) {
       try {
-        if (stream.driver.isCluster) {
-          for (const id of ids) {
-            const d = page.find((x) => x.id === id) as DeadLetter;
-            const newId = await stream.add(d.eventName, d.payload, d.topic === undefined ? undefined : { topic: d.topic });
-            if (newId !== undefined) replayed.push(newId);
-            await stream.driver.send(['XDEL', key, id], key);
-          }
-        } else {
-          const out = (await evalScript(stream.driver, replayDead, [key, stream.key], [stream.maxLen, ...ids])) as unknown[];
+        if (atomic) {
+          const args = [stream.maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', ...ids];
+          const out = (await evalScript(stream.driver, replayDead, [key, stream.key], args)) as unknown[];
           for (const r of out) if (r) replayed.push(str(r));
+        } else {
+          replayed.push(...(await moveAcrossSlots(stream, deadName, key, ids)));
         }
       } catch (err) {
         throw toPulseError(err, `replay dead letters of ${stream.name}`);
@@ -137,5 +154,58 @@ export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLett
     }
     if (wanted || page.length < 500) return replayed;
     after = page[page.length - 1]?.id;
+  }
+}
+
+/** How long a cluster replayer owns the letters it claimed. */
+const CLAIM_MS = 30_000;
+/** Adds later than this after the claim are refused (CLAIM_MS less a margin for the nodes' clocks). */
+const LATE_MS = 20_000;
+
+/**
+ * The cluster move of `replayDeadLetters` (see there): claim, add unless
+ * added, delete, forget. Claims that came too late to add are given up and
+ * taken again.
+ */
+async function moveAcrossSlots(stream: Stream, deadName: string, deadKey: string, ids: string[]): Promise<string[]> {
+  const driver = stream.driver;
+  for (let attempt = 1; ; attempt++) {
+    const token = randomUUID();
+    const [now, found] = (await evalScript(
+      driver,
+      claimDeadLetters,
+      [deadKey, ...ids.map((id) => replayClaimKey(deadName, id))],
+      [token, CLAIM_MS, ...ids],
+    )) as [unknown, unknown[]];
+    const mine: Array<{ id: string; fields: unknown[] }> = [];
+    found.forEach((f, i) => {
+      if (Array.isArray(f)) mine.push({ id: ids[i] as string, fields: f });
+    });
+    if (mine.length === 0) return [];
+    const mineIds = mine.map((m) => m.id);
+    const claims = [deadKey, ...mineIds.map((id) => replayClaimKey(deadName, id))];
+    const replayed = replayedKey(stream.name);
+    const fields = mineIds.map((id) => `${deadKey} ${id}`);
+    const args: Arg[] = [stream.maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', Number(now), LATE_MS];
+    mine.forEach((m, i) => {
+      args.push(fields[i] as string, m.fields.length / 2, ...(m.fields as Arg[]));
+    });
+    let added: unknown;
+    try {
+      added = await evalScript(driver, addReplayed, [stream.key, replayed], args);
+    } catch (err) {
+      // Whatever was added is recorded: giving the claims up lets a later
+      // replay finish those moves without adding them twice.
+      await evalScript(driver, finishReplay, claims, [token, 'release', ...mineIds]).catch(() => {});
+      throw err;
+    }
+    if (!Array.isArray(added)) {
+      await evalScript(driver, finishReplay, claims, [token, 'release', ...mineIds]);
+      if (attempt < 3) continue;
+      throw new PulseError(`replay of ${mineIds.length} dead letters kept reaching Redis too late after claiming them`);
+    }
+    await evalScript(driver, finishReplay, claims, [token, 'done', ...mineIds]);
+    await driver.send(['HDEL', replayed, ...fields], replayed);
+    return added.map(str);
   }
 }

@@ -7,6 +7,7 @@ import {
   FIELD_TOPIC,
   lastRemovalKey,
   removedKey,
+  replayedKey,
   sinkKeys,
   sinkRegistryKey,
   streamKey,
@@ -41,7 +42,8 @@ export class Stream {
   readonly logger: Logger;
   /** @internal Expiry of the key in ms, if any. */
   readonly ttlMs: number | undefined;
-  readonly #slidingTtl: boolean;
+  /** @internal With `ttlMs`: the expiry is refreshed on every add. */
+  readonly slidingTtl: boolean;
   readonly #trim: readonly Arg[];
   readonly #head: readonly Arg[];
   readonly #headNoCreate: readonly Arg[];
@@ -59,13 +61,13 @@ export class Stream {
     this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
     this.ttlMs = checkOptionalInt('ttlMs', options.ttlMs, 0);
     if (this.ttlMs === 0) this.ttlMs = undefined;
-    this.#slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
+    this.slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
     this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
     const ttl = this.ttlMs === undefined ? '' : String(this.ttlMs);
-    const mode = this.#slidingTtl ? 'sliding' : 'absolute';
+    const mode = this.slidingTtl ? 'sliding' : 'absolute';
     const maxLen = this.maxLen > 0 ? String(this.maxLen) : '';
     this.#head = [maxLen, '', ttl, mode];
     this.#headNoCreate = [maxLen, '1', ttl, mode];
@@ -146,12 +148,15 @@ export class Stream {
    * each sink (events not read yet, and pending ones, those being handled
    * included) is reported lost by a live instance of that sink: the count
    * waits for one in a key of its own for 10 minutes.
+   * A live sink does not bring any of them back, unless the stream is
+   * created again (a producer's add), when it recreates its group and
+   * registers again.
    */
   async destroy(): Promise<void> {
     const registry = sinkRegistryKey(this.name);
     try {
       const sinks = ((await this.driver.send(['SMEMBERS', registry], registry)) as unknown[]).map(str);
-      const keys = [this.key, registry, lastRemovalKey(this.name), removedKey(this.name)];
+      const keys = [this.key, registry, lastRemovalKey(this.name), removedKey(this.name), replayedKey(this.name)];
       const obituaries: string[] = [];
       for (const s of sinks) {
         const { obituary, ...rest } = sinkKeys(this.name, s);

@@ -44,8 +44,11 @@ export async function getDeadLetter(redis: RedisClient, stream: string, id: stri
 /**
  * Replays dead letters of `stream` (optionally only those of one sink, or
  * only some IDs): each is added back to the stream as a new event (`n`, `p`,
- * `t`) and deleted from the dead-letter stream, atomically on a single Redis.
- * Every sink of the stream receives the new events. The stream is not trimmed.
+ * `t`) and deleted from the dead-letter stream, each exactly once even when
+ * two replays overlap (see `replayDeadLetters`). Every sink of the stream
+ * receives the new events. The stream is not trimmed, and its expiry is left
+ * as it is: the command line does not know a stream's `ttlMs`, so a stream
+ * that expired comes back without one.
  * @returns the IDs of the new events.
  */
 export function replay(

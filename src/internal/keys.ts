@@ -82,6 +82,25 @@ export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
   return { consumers: `${p}:consumers`, lease: `${p}:lease`, delays: `${p}:delays`, obituary: `${p}:obituary` };
 }
 
+/**
+ * Hash of the dead letters a cluster replay added to the stream but has not
+ * yet deleted from their dead-letter stream (field `<dead-letter stream key>
+ * <letter ID>`, value the new entry ID), so that the letter is never added
+ * twice. Empty (so gone) but for a replayer that stopped midway; it expires
+ * with the stream. See `replayDeadLetters`.
+ */
+export function replayedKey(name: string): string {
+  return `${bookkeepingPrefix(name)}:replayed`;
+}
+
+/**
+ * String in the dead-letter stream's slot: the token of the replayer that
+ * owns the letter `id` of the dead-letter stream `deadName` while it moves it.
+ */
+export function replayClaimKey(deadName: string, id: string): string {
+  return `${bookkeepingPrefix(deadName)}:replaying:${id}`;
+}
+
 /** Entry fields, shared with Go Pulse. */
 export const FIELD_NAME = 'n';
 export const FIELD_PAYLOAD = 'p';

@@ -31,6 +31,24 @@ const SET_ENTRIES_READ = `do
 end`;
 
 /**
+ * Bookkeeping keys expire with their stream: `follow(pttl, floor, keys)`
+ * gives each existing key the stream's remaining time to live `pttl` (at
+ * least `floor` ms, so that a keep-alive entry never lapses between two
+ * keep-alives of a short sliding TTL), never shortening an expiry another
+ * sink set (GT); none when the stream has none (-1).
+ */
+const FOLLOW = `local function follow(pttl, floor, keys)
+  for _, k in ipairs(keys) do
+    if pttl > 0 then
+      local ms = math.max(pttl, floor)
+      if redis.call('PTTL', k) == -1 then redis.call('PEXPIRE', k, ms) else redis.call('PEXPIRE', k, ms, 'GT') end
+    elseif pttl == -1 then
+      redis.call('PERSIST', k)
+    end
+  end
+end`;
+
+/**
  * Adds events to one stream: the merged form of `stream.add` (see
  * `Mergeable` in batcher.ts), one event or many, then the stream's TTL:
  * sliding (every add) or absolute (only when no expiry is set), when
@@ -103,13 +121,15 @@ return {table.concat(ids, ','), err}`,
 
 /**
  * Creates the group (and the stream key) unless it exists, records the sink,
- * and registers the consumer. For 'newest' the start is the last entry's ID,
- * read atomically with the creation. Returns 1 when the group was created.
+ * and registers the consumer; the bookkeeping keys expire with the stream.
+ * For 'newest' the start is the last entry's ID, read atomically with the
+ * creation. Returns 1 when the group was created.
  * KEYS: stream, sink registry, consumers. ARGV: group, start ('$newest' or an ID), ttlMs ('' none), consumer.
  */
 export const createGroup = new Script(
   'createGroup',
   `${CMP}
+${FOLLOW}
 local key, group = KEYS[1], ARGV[1]
 local existed = redis.call('EXISTS', KEYS[1])
 local start = ARGV[2]
@@ -133,20 +153,35 @@ redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('XGROUP', 'CREATECONSUMER', KEYS[1], ARGV[1], ARGV[4])
 ${NOW}
 redis.call('ZADD', KEYS[3], now, ARGV[4])
+follow(redis.call('PTTL', KEYS[1]), 0, {KEYS[2], KEYS[3]})
 return created`,
 );
 
-/** Keep-alive. KEYS: consumers. ARGV: consumer. */
+/**
+ * Keep-alive, and the sink's registration, which expire with the stream (a
+ * sliding TTL moves the stream's expiry on: each keep-alive follows it).
+ * Writes nothing while the stream key is gone (expired, destroyed): keys
+ * left behind would outlive it; the sink registers again when it recreates
+ * its group.
+ * KEYS: consumers, stream, sink registry. ARGV: consumer, sink name, least expiry (ms).
+ */
 export const keepAlive = new Script(
   'keepAlive',
-  `${NOW}
+  `${FOLLOW}
+${NOW}
+local pttl = redis.call('PTTL', KEYS[2])
+if pttl == -2 then return now end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+follow(pttl, tonumber(ARGV[3]), {KEYS[1], KEYS[3]})
 return now`,
 );
 
 /**
- * Takes or renews the lease that lets one consumer at a time reclaim and clean up.
- * KEYS: lease. ARGV: consumer, ttlMs, release ('1' to give it up). Returns 1 when held.
+ * Takes or renews the lease that lets one consumer at a time reclaim and
+ * clean up; never while the stream key is gone (nothing to clean, and the
+ * key would outlive the stream).
+ * KEYS: lease, stream. ARGV: consumer, ttlMs, release ('1' to give it up). Returns 1 when held.
  */
 export const lease = new Script(
   'lease',
@@ -155,6 +190,7 @@ if ARGV[3] == '1' then
   if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
   return 0
 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
@@ -386,50 +422,23 @@ return 1`,
 
 /**
  * Recreates a group lost to `NOGROUP` at `0` (nothing lost, duplicates
- * possible), but never resurrects a stream key that is gone.
- * KEYS: stream. ARGV: group. Returns 1 when the group exists now.
+ * possible), but never resurrects a stream key that is gone. Registers the
+ * sink and the consumer again as `createGroup` does (a `destroy()` deleted
+ * them), so that a later `destroy()` finds every key.
+ * KEYS: stream, sink registry, consumers. ARGV: group, consumer. Returns 1 when the group exists now.
  */
 export const recreateGroup = new Script(
   'recreateGroup',
   `${CMP}
+${FOLLOW}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local key, group, start, atEnd = KEYS[1], ARGV[1], '0', false
 local ok = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
 if ok then ${SET_ENTRIES_READ} end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('XGROUP', 'CREATECONSUMER', KEYS[1], ARGV[1], ARGV[2])
+${NOW}
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+follow(redis.call('PTTL', KEYS[1]), 0, {KEYS[2], KEYS[3]})
 return 1`,
-);
-
-/**
- * Moves dead letters back into their source stream in one step: each is
- * added again (n, p, t) and deleted from the dead-letter stream.
- * KEYS: dead-letter stream, source stream. ARGV: maxLen (0: none), ids...
- * Returns the new IDs (false for an ID that was not found).
- */
-export const replayDead = new Script(
-  'replayDead',
-  `local out = {}
-for i = 2, #ARGV do
-  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
-  if #e == 0 then
-    out[#out + 1] = false
-  else
-    local f = e[1][2]
-    local args = {'XADD', KEYS[2]}
-    if tonumber(ARGV[1]) > 0 then
-      args[#args + 1] = 'MAXLEN'
-      args[#args + 1] = '~'
-      args[#args + 1] = ARGV[1]
-    end
-    args[#args + 1] = '*'
-    for j = 1, #f, 2 do
-      if f[j] == 'n' or f[j] == 'p' or f[j] == 't' then
-        args[#args + 1] = f[j]
-        args[#args + 1] = f[j + 1]
-      end
-    end
-    out[#out + 1] = redis.call(unpack(args))
-    redis.call('XDEL', KEYS[1], ARGV[i])
-  end
-end
-return out`,
 );

@@ -91,7 +91,12 @@ export class SinkMaintenance {
       try {
         await Promise.all(
           [...this.host.streams()].map((s) =>
-            evalScript(this.host.control, keepAlive, [s.keys.consumers], [this.host.consumerName]),
+            evalScript(
+              this.host.control,
+              keepAlive,
+              [s.keys.consumers, s.stream.key, s.registry],
+              [this.host.consumerName, this.host.name, 3 * this.#keepAliveMs],
+            ),
           ),
         );
         if (backoff.failures > 0) this.host.logger.info({ failures: backoff.failures }, 'keep-alive recovered');
@@ -206,7 +211,8 @@ export class SinkMaintenance {
 
   /** A stream whose key was gone (NOGROUP): once a producer recreates it, recreate the group at 0 and read it again. */
   async #awaitStream(s: SinkStream): Promise<void> {
-    const ok = Number(await evalScript(this.host.control, recreateGroup, [s.stream.key], [this.host.name])) === 1;
+    const keys = [s.stream.key, s.registry, s.keys.consumers];
+    const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
     if (!ok) return;
     s.ready = true;
     s.checked = undefined;
@@ -219,8 +225,8 @@ export class SinkMaintenance {
     // The lease holder cleans up stale consumers and moves dead letters even
     // when it has no room; every instance with room also claims idle events
     // (the claim script is atomic, so two claimers never take the same event).
-    s.leaseHeld =
-      Number(await evalScript(this.host.control, lease, [s.keys.lease], [this.host.consumerName, leaseMs, '0'])) === 1;
+    const leaseKeys = [s.keys.lease, s.stream.key];
+    s.leaseHeld = Number(await evalScript(this.host.control, lease, leaseKeys, [this.host.consumerName, leaseMs, '0'])) === 1;
     if (s.leaseHeld && cleanup) {
       const removed = (await evalScript(
         this.host.control,

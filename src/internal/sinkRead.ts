@@ -224,7 +224,8 @@ export class SinkReads {
 
   /** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
   async #recreate(s: SinkStream): Promise<void> {
-    const ok = Number(await evalScript(this.host.control, recreateGroup, [s.stream.key], [this.host.name])) === 1;
+    const keys = [s.stream.key, s.registry, s.keys.consumers];
+    const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
     // The group starts over at 0: what was checked of the old one says nothing of it.
     s.checked = undefined;
     s.unverified = undefined;

@@ -1,0 +1,163 @@
+/**
+ * Scripts that move dead letters back into their source stream (see
+ * `replayDeadLetters`). On one Redis node a move is one script; on a cluster
+ * the two streams may sit in different slots, so a move is four steps, each
+ * atomic in one slot: claim the letter (dead-letter slot), add it unless it
+ * was added already (source slot), delete it (dead-letter slot), forget that
+ * it was added (source slot, a plain HDEL).
+ */
+import { Script } from './script.js';
+
+/**
+ * The fields of a dead letter that make the replayed event: name, payload,
+ * topic and headers (`h.*`), not the dead-letter fields (`source_stream`...).
+ * Expects `f` (a flat field/value list) in scope; sets `args`.
+ */
+const EVENT_FIELDS = `for j = 1, #f, 2 do
+  local k = f[j]
+  if k == 'n' or k == 'p' or k == 't' or string.sub(k, 1, 2) == 'h.' then
+    args[#args + 1] = k
+    args[#args + 1] = f[j + 1]
+  end
+end`;
+
+/**
+ * The XADD of a replayed event, trimmed as `stream.add` trims (MAXLEN ~).
+ * Expects `key`, `maxLen` (a number, 0: none) and `args = {}` in scope.
+ */
+const XADD_HEAD = `args[1] = 'XADD'
+args[2] = key
+if maxLen > 0 then
+  args[3] = 'MAXLEN'
+  args[4] = '~'
+  args[5] = tostring(maxLen)
+end
+args[#args + 1] = '*'`;
+
+/**
+ * The stream's TTL once something was added, exactly as `addEvents` applies
+ * it: sliding (every add) or absolute (only when the key has no expiry).
+ * Expects `key`, `ttl` ('' none) and `mode` in scope.
+ */
+const APPLY_TTL = `if ttl ~= '' then
+  if mode == 'sliding' then redis.call('PEXPIRE', key, ttl) else redis.call('PEXPIRE', key, ttl, 'NX') end
+end`;
+
+/**
+ * Moves dead letters back into their source stream in one step (one Redis
+ * node, or both streams in one slot): each is added again and deleted from
+ * the dead-letter stream; then the stream's TTL is applied as `stream.add`
+ * applies it.
+ * KEYS: dead-letter stream, source stream. ARGV: maxLen (0: none), ttl ms
+ * ('' none), 'sliding' or 'absolute', ids...
+ * Returns the new IDs (false for an ID that was not found).
+ */
+export const replayDead = new Script(
+  'replayDead',
+  `local key, maxLen, ttl, mode = KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local out, added = {}, false
+for i = 4, #ARGV do
+  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #e == 0 then
+    out[#out + 1] = false
+  else
+    local f, args = e[1][2], {}
+    ${XADD_HEAD}
+    ${EVENT_FIELDS}
+    out[#out + 1] = redis.call(unpack(args))
+    added = true
+    redis.call('XDEL', KEYS[1], ARGV[i])
+  end
+end
+if added then
+  ${APPLY_TTL}
+end
+return out`,
+);
+
+/** Redis server time in ms. */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/**
+ * Cluster step 1, in the dead-letter stream's slot: takes ownership of the
+ * letters still there that no other replayer owns (a claim key with a
+ * token, expiring after ARGV[2] ms so that a crashed replayer's letters are
+ * not stuck), and returns their fields. The letters stay in the stream.
+ * KEYS: dead-letter stream, then one claim key per id. ARGV: token, claimMs, ids...
+ * Returns {server time in ms, per id its fields or false (gone, or owned by another replayer)}.
+ */
+export const claimDeadLetters = new Script(
+  'claimDeadLetters',
+  `${NOW}
+local out = {}
+for i = 3, #ARGV do
+  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #e > 0 and redis.call('SET', KEYS[i - 1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[#out + 1] = e[1][2]
+  else
+    out[#out + 1] = false
+  end
+end
+return {now, out}`,
+);
+
+/**
+ * Cluster step 2, in the source stream's slot: adds each claimed letter
+ * unless the replayed hash says it was added already (by a replayer that
+ * stopped before deleting it), and records it there in the same step. Then
+ * the stream's TTL as `stream.add` applies it, and the hash expires with
+ * the stream. Refuses the whole batch (adds nothing) when the claims are
+ * older than ARGV[5] ms by this node's clock: the replayer was paused so
+ * long that its claims may have expired and another replayer may have moved
+ * the letters meanwhile.
+ * KEYS: source stream, replayed hash. ARGV: maxLen (0: none), ttl ms ('' none),
+ * 'sliding' or 'absolute', claim time (ms, the dead-letter node's clock),
+ * most age of the claims, then per letter: hash field, number of
+ * field/value pairs, the pairs.
+ * Returns the new IDs in order (the recorded ID for a letter added before),
+ * or 'late' when refused.
+ */
+export const addReplayed = new Script(
+  'addReplayed',
+  `${NOW}
+if now - tonumber(ARGV[4]) > tonumber(ARGV[5]) then return 'late' end
+local key, maxLen, ttl, mode = KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local out, added, i = {}, false, 6
+while i <= #ARGV do
+  local field, n = ARGV[i], tonumber(ARGV[i + 1])
+  local f = {}
+  for j = 1, 2 * n do f[j] = ARGV[i + 1 + j] end
+  i = i + 2 + 2 * n
+  local id = redis.call('HGET', KEYS[2], field)
+  if not id then
+    local args = {}
+    ${XADD_HEAD}
+    ${EVENT_FIELDS}
+    id = redis.call(unpack(args))
+    redis.call('HSET', KEYS[2], field, id)
+    added = true
+  end
+  out[#out + 1] = id
+end
+if added then
+  ${APPLY_TTL}
+end
+local pttl = redis.call('PTTL', key)
+if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) elseif pttl == -1 then redis.call('PERSIST', KEYS[2]) end
+return out`,
+);
+
+/**
+ * Cluster step 3, in the dead-letter stream's slot: with ARGV[2] = 'done',
+ * deletes the letters (they were added); either way gives up our claims.
+ * KEYS: dead-letter stream, then one claim key per id. ARGV: token, 'done' or 'release', ids...
+ */
+export const finishReplay = new Script(
+  'finishReplay',
+  `for i = 3, #ARGV do
+  if ARGV[2] == 'done' then redis.call('XDEL', KEYS[1], ARGV[i]) end
+  if redis.call('GET', KEYS[i - 1]) == ARGV[1] then redis.call('DEL', KEYS[i - 1]) end
+end
+return 0`,
+);
