@@ -143,6 +143,7 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
     }
     loopGaps.set(w.pid, gaps);
   }
+  const processOnly = workers.every((w) => w.config.mode === 'process');
   const givenBack = (copies: Handling[], later: Handling): boolean => {
     if (later.dc <= 1) return false;
     const from = Math.min(...copies.map((c) => c.st)) - 5 * graceMs;
@@ -221,15 +222,19 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
       r.duplicatesWithoutFault++;
       push(ex, 'duplicatesWithoutFault', `${id} (${ok.map((d) => `${d.slot}#${d.inc} dc ${d.dc}`).join(', ')})`);
     }
-    // Under process(), a delivery with deliveryCount > 1 needs a reason: a failed delivery before, or a fault.
+    // Under process(), a delivery with deliveryCount > 1 needs a reason: a failed delivery before, a fault, or
+    // (in a sink that also has for await consumers) an earlier holder that may give events back. Who held an
+    // event that no handler saw is unknown: only a sink of process() consumers alone counts those.
     for (const d of list) {
       const w = workers.find((x) => x.pid === d.pid);
       if (w?.config.mode !== 'process' || d.dc <= 1) continue;
+      const earlier = list.filter((e) => e !== d && e.st < d.st);
       const reason =
-        list.some((e) => e.fail && e.st < d.st) ||
+        earlier.some((e) => e.fail) ||
         ownedAtFault.has(id) ||
-        list.some((e) => e !== d && e.st < d.st && explained(e)) ||
-        faults.windows.some((x) => d.st >= x.from && d.st <= x.to + 3 * graceMs + 1000);
+        earlier.some(explained) ||
+        faults.windows.some((x) => d.st >= x.from && d.st <= x.to + 3 * graceMs + 1000) ||
+        (!processOnly && !earlier.some((e) => workers.find((x) => x.pid === e.pid)?.config.mode === 'process'));
       if (reason) continue;
       r.redeliveredWhileAlive++;
       push(ex, 'redeliveredWhileAlive', `${id} to ${d.slot}#${d.inc} dc ${d.dc}`);

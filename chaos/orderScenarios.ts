@@ -8,6 +8,7 @@
 import { Stream } from '../src/index.js';
 import { slotOf } from '../src/internal/slot.js';
 import { RedisCluster } from '../test/support/redisCluster.js';
+import { rawCommand } from '../test/support/redisServer.js';
 import { contractChecks, restartRedis, settle } from './contract.js';
 import { pause } from './harness.js';
 import { addLedger } from './ledger.js';
@@ -73,7 +74,8 @@ export const orderRestartFlush: ScenarioDef = {
 
 /**
  * Cluster, full run only: bursts from an ioredis and a node-redis cluster
- * producer while the stream's slot moves to another master and back. It runs
+ * producer while the stream's slot moves to another master (its script cache
+ * flushed first, as on a node that never ran it), four times. It runs
  * a cluster of its own; the run's single Redis is left unused.
  */
 export const orderSlotMigration: ScenarioDef = {
@@ -92,21 +94,31 @@ export const orderSlotMigration: ScenarioDef = {
       );
       const key = `pulse:stream:${name}`;
       const slot = slotOf(key);
+      // Bursts keep leaving every 30 ms while the slot moves, so some are in flight at every step of a move.
       const inFlight: Promise<void>[] = [];
-      let moves = 0;
-      for (let i = 0; i < 30; i++) {
-        for (const p of producers) inFlight.push(p.burst(SIZES[i % SIZES.length] ?? 257));
-        if (i % 10 === 5) {
-          const from = await cluster.masterOf(slot);
-          const to = (await cluster.masters()).find((m) => m !== from);
-          if (to) {
-            await cluster.migrateSlot(slot, to);
-            moves++;
-          }
+      let bursting = true;
+      const burster = (async () => {
+        for (let i = 0; i < 2000 && bursting; i++) {
+          for (const p of producers) inFlight.push(p.burst(SIZES[i % SIZES.length] ?? 257));
+          await pause(30);
         }
-        await pause(150);
+      })();
+      let moves = 0;
+      for (let i = 0; i < 4; i++) {
+        await pause(500);
+        const from = await cluster.masterOf(slot);
+        const to = (await cluster.masters()).find((m) => m !== from);
+        if (!to) continue;
+        // The new owner lacks the script, as a node that never ran it or a promoted replica does.
+        await rawCommand(to.port, 'SCRIPT FLUSH');
+        await cluster.migrateSlot(slot, to);
+        moves++;
       }
+      await pause(500);
+      bursting = false;
+      await burster;
       await Promise.all(inFlight);
+      run.lostShown = 0;
       const owner = await cluster.masterOf(slot);
       const { Admin } = await import('./harness.js');
       const admin = await Admin.connect(owner.url);

@@ -140,7 +140,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       `${restarted.filter((r) => r.status === 'fulfilled').length}/${restarted.length}`,
     );
     await settle(run, [run.sinkName], 120_000, 3 * grace);
-    await waitUntil(() => (run.oracle.readers.get('r1')?.length ?? 0) >= run.oracle.expected().length, 30_000, 100);
+    await waitUntil(() => (run.oracle.readers.get('r1')?.length ?? 0) >= run.oracle.expected().length, 30_000, 500);
     const pendingLeft = await run.pendingEmpty(5 * grace);
     await run.stopWorkers();
     const r = await contractChecks(run, { sinks: [run.sinkName], readers: ['r1'], graceMs: grace, scan: true });

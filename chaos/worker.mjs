@@ -164,18 +164,33 @@ process.on('message', (m) => {
   else if (m?.t === 'cure') cured = true;
 });
 
+/** Tries `fn` for up to 15 s: a restarted worker may meet Redis restarting too (LOADING), as a user's process would. */
+async function retrying(fn) {
+  const deadline = Date.now() + 15_000;
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(Math.min(50 * 2 ** i, 1000));
+    }
+  }
+}
+
 async function main() {
-  const client = await connectClient();
+  const client = await retrying(connectClient);
   const stream = new Stream(cfg.stream, client.redis, { maxLen: 0, logger });
   let consumer;
   let run;
   if (cfg.mode === 'reader') {
-    reader = await stream.newReader({
-      startAt: 'oldest',
-      blockMs: cfg.blockMs,
-      maxPolled: cfg.maxPolled,
-      bufferSize: cfg.bufferSize,
-    });
+    reader = await retrying(() =>
+      stream.newReader({
+        startAt: 'oldest',
+        blockMs: cfg.blockMs,
+        maxPolled: cfg.maxPolled,
+        bufferSize: cfg.bufferSize,
+      }),
+    );
     consumer = `reader:${process.pid}`;
     run = async () => {
       const s = reader.subscribe({ signal: stopping.signal });
@@ -191,7 +206,7 @@ async function main() {
       bufferSize: cfg.bufferSize,
     };
     if (cfg.maxDeliveries) options.maxDeliveries = cfg.maxDeliveries;
-    sink = await stream.newSink(cfg.sink, options);
+    sink = await retrying(() => stream.newSink(cfg.sink, options));
     consumer = sink.consumerName;
     if (cfg.mode === 'process') {
       run = async () => {
