@@ -229,12 +229,15 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
       const w = workers.find((x) => x.pid === d.pid);
       if (w?.config.mode !== 'process' || d.dc <= 1) continue;
       const earlier = list.filter((e) => e !== d && e.st < d.st);
+      // A holder is known by a delivery of a lower count, whenever its handler got it (a stale copy handed late).
+      const heldBefore = list.filter((e) => e !== d && e.dc < d.dc);
       const reason =
         earlier.some((e) => e.fail) ||
         ownedAtFault.has(id) ||
         earlier.some(explained) ||
+        heldBefore.some(explained) ||
         faults.windows.some((x) => d.st >= x.from && d.st <= x.to + 3 * graceMs + 1000) ||
-        (!processOnly && !earlier.some((e) => workers.find((x) => x.pid === e.pid)?.config.mode === 'process'));
+        (!processOnly && !heldBefore.some((e) => workers.find((x) => x.pid === e.pid)?.config.mode === 'process'));
       if (reason) continue;
       r.redeliveredWhileAlive++;
       push(ex, 'redeliveredWhileAlive', `${id} to ${d.slot}#${d.inc} dc ${d.dc}`);
