@@ -126,9 +126,10 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
   // or finished around a Redis or connection fault (its ack may be lost).
   const faultOn = faults.consumer.filter((f) => pids.has(f.pid));
   const ownedAtFault = new Set(faultOn.flatMap((f) => [...f.owned]));
-  const inWindow = (t: number, extra: number) => faults.windows.some((w) => t >= w.from - 1000 && t <= w.to + extra + 1000);
+  // In hand during a Redis or connection fault (1 s either side, and a grace period after): its hold or its ack may be lost.
+  const inWindow = (d: Handling) => faults.windows.some((w) => d.ts >= w.from - 1000 && d.st <= w.to + graceMs + 1000);
   const explained = (d: Handling): boolean =>
-    faultOn.some((f) => f.pid === d.pid && d.st <= f.at && f.owned.has(d.id)) || inWindow(d.ts, graceMs);
+    faultOn.some((f) => f.pid === d.pid && d.st <= f.at && f.owned.has(d.id)) || inWindow(d);
   // A for await loop that took no event for longer than the grace period gave its buffered events back:
   // their redelivery (deliveryCount > 1) is the contract (SEMANTICS section 9), not a fault.
   const loopGaps = new Map<number, Array<[number, number]>>();
@@ -144,6 +145,13 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
     loopGaps.set(w.pid, gaps);
   }
   const processOnly = workers.every((w) => w.config.mode === 'process');
+  // For the examples: the Redis or connection fault nearest to a delivery, relative to when its handler got it.
+  const nearest = (d: Handling): string => {
+    let best: { kind: string; from: number; to: number } | undefined;
+    const dist = (w: { from: number; to: number }) => (d.st < w.from ? w.from - d.st : d.st > w.to ? d.st - w.to : 0);
+    for (const w of faults.windows) if (!best || dist(w) < dist(best)) best = w;
+    return best ? `; nearest fault ${best.kind} ${best.from - d.st} to ${best.to - d.st} ms from the first hand-out` : '';
+  };
   const givenBack = (copies: Handling[], later: Handling): boolean => {
     if (later.dc <= 1) return false;
     const from = Math.min(...copies.map((c) => c.st)) - 5 * graceMs;
@@ -220,7 +228,11 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
       r.duplicates++;
       if (ok.slice(0, j).some(explained) || givenBack(ok.slice(0, j + 1), ok[j] as Handling)) continue;
       r.duplicatesWithoutFault++;
-      push(ex, 'duplicatesWithoutFault', `${id} (${ok.map((d) => `${d.slot}#${d.inc} dc ${d.dc}`).join(', ')})`);
+      push(
+        ex,
+        'duplicatesWithoutFault',
+        `${id} (${ok.map((d) => `${d.slot}#${d.inc} dc ${d.dc}`).join(', ')}${nearest(ok[0] as Handling)})`,
+      );
     }
     // Under process(), a delivery with deliveryCount > 1 needs a reason: a failed delivery before, a fault, or
     // (in a sink that also has for await consumers) an earlier holder that may give events back. Who held an

@@ -38,10 +38,13 @@ export const orderRestartFlush: ScenarioDef = {
     const flushes = new Set(byProfile(profile, [5, 7], [5, 15, 20, 25, 35]));
     const inFlight: Promise<void>[] = [];
     let flushed = 0;
+    const flushedAt: number[] = [];
     const flush = async () => {
       try {
         await run.admin.call(['SCRIPT', 'FLUSH']);
         flushed++;
+        // Not a window the ledger forgives (a flushed cache must cost nothing): for the notes only.
+        flushedAt.push(Date.now());
       } catch (err) {
         run.note(`SCRIPT FLUSH failed: ${String(err)}`);
       }
@@ -65,6 +68,10 @@ export const orderRestartFlush: ScenarioDef = {
     await settle(run, [run.sinkName], byProfile(profile, 20_000, 60_000), 2 * grace);
     await run.stopWorkers();
     const r = await contractChecks(run, { sinks: [run.sinkName], readers: ['r1'], graceMs: grace, scan: true });
+    const t0 = run.faults.windows[0]?.from ?? 0;
+    run.note(
+      `faults, ms after the first restart began: ${run.faults.windows.map((w) => `${w.kind} ${w.from - t0} to ${w.to - t0}`).join(', ')}; script flushes at ${flushedAt.map((t) => t - t0).join(', ')}`,
+    );
     run.note(
       `${restarts.size} restarts, ${flushed} script flushes; producers: ${producers.map((p) => `${p.failures} failed adds`).join(', ')}`,
     );
