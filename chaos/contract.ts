@@ -6,16 +6,9 @@
  */
 import type { WorkerProc } from './consumers.js';
 import { pause, waitUntil, within } from './harness.js';
-import {
-  type AddLedger,
-  addLedger,
-  type ReaderLedger,
-  readerLedger,
-  SINK_INVARIANTS,
-  type SinkLedger,
-  sinkLedger,
-} from './ledger.js';
+import { SINK_INVARIANTS, type SinkLedger, sinkLedger } from './ledger.js';
 import type { Run } from './run.js';
+import { type AddLedger, addLedger, type ReaderLedger, readerLedger } from './streamLedger.js';
 
 /** kill -9 of a consumer; records what it still owned. */
 export async function killConsumer(run: Run, w: WorkerProc, sink = run.sinkName): Promise<void> {

@@ -11,10 +11,10 @@ import { RedisCluster } from '../test/support/redisCluster.js';
 import { rawCommand } from '../test/support/redisServer.js';
 import { contractChecks, restartRedis, settle } from './contract.js';
 import { pause } from './harness.js';
-import { addLedger } from './ledger.js';
 import { byProfile } from './measure.js';
 import { Producer } from './producer.js';
 import type { ScenarioDef } from './run.js';
+import { addLedger } from './streamLedger.js';
 
 const SIZES = [257, 513, 100, 300];
 
