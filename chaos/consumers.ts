@@ -34,6 +34,12 @@ export interface WorkerConfig {
   failEvery?: number;
   /** Sample `subscription.size` and RSS (subscribe mode). */
   sample?: boolean;
+  /** Events whose sequence number modulo `slowEvery` is `slowPhase` (default 0) take `slowMs` instead of `workMs`. */
+  slowEvery?: number;
+  slowPhase?: number;
+  slowMs?: [number, number];
+  /** Subscribe mode: call `event.inProgress()` this often while the work of one event lasts longer. */
+  inProgressMs?: number;
 }
 
 export interface WorkerStats {
@@ -48,17 +54,39 @@ export interface WorkerStats {
   /** Most 'retrying' warn lines in one wall-clock second. */
   retryMaxPerSec: number;
   warns: Record<string, number>;
+  /** A reader's own counters, when the library has them (`reader.counters`). */
+  readerCounters?: { delivered?: number; lost?: number } | undefined;
   lostIds: string[];
   samples: string[];
 }
 
+/** The worker's clock: wall time and a process-local sequence (orders what one process did). */
+export interface Stamp {
+  ts: number;
+  n: number;
+}
+
 export type WorkerMessage =
   | { t: 'ready'; consumer: string; rss: number }
-  | { t: 'h'; id: string; seq: number; dc: number; fail?: boolean; x?: { en: string; len: number; sha: string } }
+  | ({
+      t: 'h';
+      id: string;
+      seq: number;
+      dc: number;
+      fail?: boolean;
+      x?: { en: string; len: number; sha: string };
+      /** When the handler (or the loop) got the event. */
+      st: number;
+      sn: number;
+    } & Stamp)
   | ({ t: 's' } & WorkerStats)
   | { t: 'fatal'; err: string }
   /** A warning that reported events lost by ID, sent as it is logged. */
-  | { t: 'l'; ids: string[]; msg: string };
+  | ({ t: 'l'; ids: string[]; msg: string } & Stamp)
+  /** A warning that reported a number of events lost, without IDs. */
+  | ({ t: 'lc'; count: number; msg: string } & Stamp)
+  /** A warning that reported events moved to the dead-letter stream. */
+  | ({ t: 'd'; ids: string[]; msg: string } & Stamp);
 
 let incarnations = 0;
 
@@ -115,7 +143,10 @@ export class WorkerProc {
         else if (m.t === 'l') {
           for (const id of m.ids)
             if (!oracle.lostReported.has(id)) oracle.lostReported.set(id, { slot, at: Date.now(), msg: m.msg });
-        } else if (m.t === 'fatal') this.fatal.push(m.err);
+          oracle.mark(this, 'lost', m.ids, m, m.msg);
+        } else if (m.t === 'lc') oracle.lostCounts.push({ w: this, count: m.count, ts: m.ts, msg: m.msg });
+        else if (m.t === 'd') oracle.mark(this, 'dead', m.ids, m, m.msg);
+        else if (m.t === 'fatal') this.fatal.push(m.err);
       });
     });
     this.#ready.catch(() => {});

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resultsDetail, resultsTable } from './report.js';
 import { type Profile, runScenario, type ScenarioResult } from './run.js';
-import { FULL_ONLY, SCENARIOS } from './scenarios.js';
+import { CONTRACT_SCENARIOS, FULL_ONLY, SCENARIOS } from './scenarios.js';
 
 const profile: Profile = process.env.CHAOS_PROFILE === 'short' ? 'short' : 'full';
 const only = process.env.CHAOS_ONLY?.split(',').filter(Boolean);
-const scenarios = [...SCENARIOS, ...FULL_ONLY].filter((s) => !only || only.includes(s.name));
+const scenarios = [...SCENARIOS, ...CONTRACT_SCENARIOS, ...FULL_ONLY].filter((s) => !only || only.includes(s.name));
 const results: ScenarioResult[] = [];
 
 describe(`chaos (${profile})`, () => {

@@ -3,7 +3,7 @@
  * what every handler saw (reported over IPC before the ack). From the two it
  * counts lost, duplicated and unexpected events.
  */
-import type { WorkerMessage, WorkerProc } from './consumers.js';
+import type { Stamp, WorkerMessage, WorkerProc } from './consumers.js';
 
 export interface Handling {
   id: string;
@@ -16,6 +16,32 @@ export interface Handling {
   /** When the parent received the report (ms). */
   at: number;
   x?: { en: string; len: number; sha: string } | undefined;
+  /** The worker's clock when it got the event (st, sn) and when the handler finished (ts, n). */
+  st: number;
+  sn: number;
+  ts: number;
+  n: number;
+  fail: boolean;
+  /** The sink (or reader slot) it was delivered through. */
+  sink: string;
+}
+
+/** A dead letter or a loss one consumer reported by ID, stamped with its clock. */
+export interface Mark extends Stamp {
+  kind: 'dead' | 'lost';
+  id: string;
+  w: WorkerProc;
+  msg: string;
+}
+
+/** One `add` a producer issued: `k` is its issue number, in the order the producer issued them. */
+export interface AddAttempt {
+  producer: number;
+  k: number;
+  seq: number;
+  /** The ID it resolved to; undefined while in flight or when it failed. */
+  id?: string | undefined;
+  failed?: boolean;
 }
 
 /** An entry added around the library (raw XADD) that must be delivered or dead-lettered. */
@@ -60,6 +86,20 @@ export class Oracle {
   /** Every worker incarnation started (`WorkerProc.start` adds them). */
   readonly workers: WorkerProc[] = [];
   readonly #bySlot = new Map<string, Handling[]>();
+  /** Every delivery a sink handler or loop finished with (or failed), in arrival order. */
+  readonly deliveries: Handling[] = [];
+  /** Dead letters and losses reported by ID, per consumer, in arrival order. */
+  readonly marks: Mark[] = [];
+  /** Losses reported only as a count. */
+  readonly lostCounts: Array<{ w: WorkerProc; count: number; ts: number; msg: string }> = [];
+  /** Every add the producers issued, by `${producer}:${k}`. */
+  readonly adds = new Map<string, AddAttempt>();
+  /** IDs of entries added around the producers that must be delivered too (a dead-letter replay). */
+  readonly extra = new Set<string>();
+
+  mark(w: WorkerProc, kind: 'dead' | 'lost', ids: string[], at: Stamp, msg: string): void {
+    for (const id of ids) this.marks.push({ kind, id, w, ts: at.ts, n: at.n, msg });
+  }
 
   publish(id: string, seq: number, name: string): void {
     this.published.set(id, { seq, name, at: Date.now() });
@@ -70,7 +110,23 @@ export class Oracle {
   }
 
   record(w: WorkerProc, m: Extract<WorkerMessage, { t: 'h' }>): void {
-    const h: Handling = { id: m.id, seq: m.seq, dc: m.dc, slot: w.slot, inc: w.inc, pid: w.pid, at: Date.now(), x: m.x };
+    const h: Handling = {
+      id: m.id,
+      seq: m.seq,
+      dc: m.dc,
+      slot: w.slot,
+      inc: w.inc,
+      pid: w.pid,
+      at: Date.now(),
+      x: m.x,
+      st: m.st,
+      sn: m.sn,
+      ts: m.ts,
+      n: m.n,
+      fail: m.fail === true,
+      sink: w.config.mode === 'reader' ? w.slot : w.config.sink,
+    };
+    if (w.config.mode !== 'reader') this.deliveries.push(h);
     if (w.config.mode === 'reader') {
       const list = this.readers.get(w.slot) ?? [];
       list.push(h);
@@ -98,7 +154,7 @@ export class Oracle {
 
   /** Events that must end handled, dead-lettered or reported lost. */
   expected(): string[] {
-    return [...this.published.keys(), ...this.raw.keys()];
+    return [...this.published.keys(), ...this.raw.keys(), ...this.extra];
   }
 
   /** True once every expected event was handled or dead-lettered. */

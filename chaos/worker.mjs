@@ -10,6 +10,10 @@ import { Stream } from '../dist/index.js';
 
 const cfg = JSON.parse(process.env.CHAOS_WORKER ?? '{}');
 const stopping = new AbortController();
+// A process-local sequence stamped on every report: orders what this process
+// did (a dead letter before a hand-out) even within one millisecond.
+let tick = 0;
+const clock = () => ({ ts: Date.now(), n: ++tick });
 
 function send(msg) {
   return new Promise((resolve) => {
@@ -48,11 +52,20 @@ function line(level, obj, msg) {
     retryInSecond++;
     retryMaxPerSec = Math.max(retryMaxPerSec, retryInSecond);
   }
-  // Every warning that reports lost events by ID ('events trimmed or deleted before they were acked', ...).
-  if (msg?.includes('trimmed or deleted') && Array.isArray(obj?.ids)) {
-    const ids = obj.ids.map(String);
-    lostIds.push(...ids);
-    void send({ t: 'l', ids, msg });
+  // Losses and dead letters, as they are logged, stamped with this process's clock.
+  // By ID ('events trimmed or deleted before they were acked', ...), or only a count.
+  // The stats follow at once, so a kill -9 right after does not hide the counters.
+  const text = msg ?? '';
+  if (/dead-letter/i.test(text)) {
+    if (Array.isArray(obj?.ids)) void send({ t: 'd', ids: obj.ids.map(String), msg: text, ...clock() });
+    queueMicrotask(() => void stats(false));
+  } else if (/trimm|delet|lost|expire|destroy/i.test(text) && !/retrying|failed/i.test(text)) {
+    if (Array.isArray(obj?.ids)) {
+      const ids = obj.ids.map(String);
+      lostIds.push(...ids);
+      void send({ t: 'l', ids, msg: text, ...clock() });
+    } else if (Number(obj?.count) > 0) void send({ t: 'lc', count: Number(obj.count), msg: text, ...clock() });
+    queueMicrotask(() => void stats(false));
   }
 }
 const logger = {
@@ -86,6 +99,13 @@ async function connectClient() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let work = cfg.workMs ?? [0, 0];
 const workTime = () => work[0] + Math.random() * (work[1] - work[0]);
+let cured = false;
+/** Events whose sequence number is `slowEvery` apart take `slowMs` (a handler slower than the grace period). */
+const workFor = (seq) =>
+  cfg.slowEvery > 0 && seq >= 0 && seq % cfg.slowEvery === (cfg.slowPhase ?? 0)
+    ? cfg.slowMs[0] + Math.random() * (cfg.slowMs[1] - cfg.slowMs[0])
+    : workTime();
+const isPoison = (ev) => !cured && cfg.poisonName !== undefined && ev.eventName === cfg.poisonName;
 const ackDelay = () => (cfg.ackDelayMs ? cfg.ackDelayMs[0] + Math.random() * (cfg.ackDelayMs[1] - cfg.ackDelayMs[0]) : 0);
 
 /** The producer's payloads are `<seq>` or `<seq>.<padding>`; anything else is -1. */
@@ -95,9 +115,12 @@ function seqOf(payload) {
   return /^\d+$/.test(head) ? Number(head) : -1;
 }
 
-function report(ev, fail) {
+/** Reports a finished delivery; `handed` is the clock when the handler (or loop) got the event. */
+function report(ev, fail, handed) {
   const seq = seqOf(ev.payload);
-  const msg = { t: 'h', id: ev.id, seq, dc: ev.deliveryCount };
+  const now = clock();
+  const h = handed ?? now;
+  const msg = { t: 'h', id: ev.id, seq, dc: ev.deliveryCount, st: h.ts, sn: h.n, ts: now.ts, n: now.n };
   if (fail) msg.fail = true;
   if (seq < 0 || ev.eventName !== 'ev') {
     msg.x = { en: ev.eventName, len: ev.payload.length, sha: createHash('sha1').update(ev.payload).digest('hex') };
@@ -111,6 +134,7 @@ let rssMax = 0;
 let sizeMax = 0;
 let sink;
 let sub;
+let reader;
 
 function stats(final) {
   const rss = process.memoryUsage().rss;
@@ -120,6 +144,8 @@ function stats(final) {
     final,
     consumer: sink?.consumerName ?? '',
     counters: sink ? sink.counters : { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0 },
+    // Readers count what they delivered and what they found trimmed or deleted (when the library has reader.counters).
+    readerCounters: reader?.counters ? { ...reader.counters } : undefined,
     rss,
     rssBaseline,
     rssMax,
@@ -135,24 +161,40 @@ function stats(final) {
 process.on('message', (m) => {
   if (m?.t === 'stop') stopping.abort();
   else if (m?.t === 'work') work = m.workMs;
+  else if (m?.t === 'cure') cured = true;
 });
 
+/** Tries `fn` for up to 15 s: a restarted worker may meet Redis restarting too (LOADING), as a user's process would. */
+async function retrying(fn) {
+  const deadline = Date.now() + 15_000;
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(Math.min(50 * 2 ** i, 1000));
+    }
+  }
+}
+
 async function main() {
-  const client = await connectClient();
+  const client = await retrying(connectClient);
   const stream = new Stream(cfg.stream, client.redis, { maxLen: 0, logger });
   let consumer;
   let run;
   if (cfg.mode === 'reader') {
-    const reader = await stream.newReader({
-      startAt: 'oldest',
-      blockMs: cfg.blockMs,
-      maxPolled: cfg.maxPolled,
-      bufferSize: cfg.bufferSize,
-    });
+    reader = await retrying(() =>
+      stream.newReader({
+        startAt: 'oldest',
+        blockMs: cfg.blockMs,
+        maxPolled: cfg.maxPolled,
+        bufferSize: cfg.bufferSize,
+      }),
+    );
     consumer = `reader:${process.pid}`;
     run = async () => {
       const s = reader.subscribe({ signal: stopping.signal });
-      for await (const ev of s) await report(ev, false);
+      for await (const ev of s) await report(ev, false, clock());
       await reader.close();
     };
   } else {
@@ -164,17 +206,18 @@ async function main() {
       bufferSize: cfg.bufferSize,
     };
     if (cfg.maxDeliveries) options.maxDeliveries = cfg.maxDeliveries;
-    sink = await stream.newSink(cfg.sink, options);
+    sink = await retrying(() => stream.newSink(cfg.sink, options));
     consumer = sink.consumerName;
     if (cfg.mode === 'process') {
       run = async () => {
         await sink.process(
           async (ev) => {
-            const t = workTime();
+            const handed = clock();
+            const t = workFor(seqOf(ev.payload));
             if (t > 0) await sleep(t);
-            const poison = cfg.poisonName !== undefined && ev.eventName === cfg.poisonName;
+            const poison = isPoison(ev);
             const flaky = cfg.failEvery > 0 && ev.deliveryCount === 1 && seqOf(ev.payload) % cfg.failEvery === 0;
-            await report(ev, poison || flaky);
+            await report(ev, poison || flaky, handed);
             if (poison) throw new Error('poison event');
             if (flaky) throw new Error('first delivery fails');
             // Time between the report and the ack, where a kill makes a duplicate.
@@ -189,10 +232,22 @@ async function main() {
       run = async () => {
         sub = sink.subscribe({ signal: stopping.signal });
         for await (const ev of sub) {
+          const handed = clock();
           sizeMax = Math.max(sizeMax, sub.size);
-          const t = workTime();
+          const t = workFor(seqOf(ev.payload));
+          // Long work in a for await loop tells the sink it is still busy with this event (SEMANTICS section 9).
+          const keep =
+            cfg.inProgressMs > 0 && t > cfg.inProgressMs
+              ? setInterval(() => ev.inProgress().catch(() => {}), cfg.inProgressMs)
+              : undefined;
           if (t > 0) await sleep(t);
-          await report(ev, false);
+          clearInterval(keep);
+          if (isPoison(ev)) {
+            await report(ev, true, handed);
+            ev.nack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: nack failed'));
+            continue;
+          }
+          await report(ev, false, handed);
           ev.ack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: ack failed'));
         }
         await sink.close();
