@@ -326,7 +326,6 @@ return gone`,
 /**
  * Before a buffered event whose hold may have lapsed is handed out: is it
  * still ours? Ours and still in the stream: its idle time goes back to 0.
- * (The whole stream gone: every one is gone; the group gone: none is ours.)
  * Ours but gone from the stream: acked here and returned as gone, to be
  * reported lost. Not pending for us any more (claimed by another consumer,
  * dead-lettered, reported lost or acked elsewhere): returned as not ours,
@@ -336,11 +335,8 @@ return gone`,
 export const reown = new Script(
   'reown',
   `local notOurs, gone = {}, {}
--- The stream is gone (destroyed, expired): so are its events. The group is
--- gone: a recreated one delivers them again from 0, they are not ours here.
-if redis.call('EXISTS', KEYS[1]) == 0 then return {{}, {unpack(ARGV, 3)}} end
-local ok = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1)
-if not ok then return {{unpack(ARGV, 3)}, {}} end
+-- A missing stream or group fails here (NOGROUP): the read path finds it
+-- too and accounts for what went with it; the check waits and retries.
 for i = 3, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if #p == 0 or p[1][2] ~= ARGV[2] then

@@ -12,7 +12,7 @@ import { compareIds } from './ids.js';
 import type { ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
-import { type RawEntry, str, streamEntries } from './replies.js';
+import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import type { SinkSettings, SinkStream } from './sinkState.js';
 
@@ -166,6 +166,8 @@ export class SinkReads {
       const verified = Number(r[3]) === 1;
       s.checked = last;
       s.lag = Number(r[6] ?? -1);
+      const read = Number(r[7] ?? -1);
+      if (s.lag >= 0 && read >= 0) s.added = read + s.lag;
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;
       if (unknown && !s.unknownReported)
@@ -224,11 +226,17 @@ export class SinkReads {
 
   /** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
   async #recreate(s: SinkStream): Promise<void> {
+    // A key created anew (expired or destroyed, then added to again) took the
+    // old group's unread and pending events with it; a group destroyed on a
+    // living key gives them all back from 0.
+    if (s.ready && s.added >= 0 && (await this.#entriesAdded(s)) < s.added) await this.host.streamGone(s);
     const keys = [s.stream.key, s.registry, s.keys.consumers];
     const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
     // The group starts over at 0: what was checked of the old one says nothing of it.
     s.checked = undefined;
     s.unverified = undefined;
+    s.added = -1;
+    s.lag = -1;
     if (ok) {
       this.host.logger.warn(
         { stream: s.stream.name },
@@ -239,6 +247,17 @@ export class SinkReads {
       s.ready = false;
       this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
       if (was) await this.host.streamGone(s);
+    }
+  }
+
+  /** The stream's entries-added now (Infinity when it cannot be read: nothing is concluded from it). */
+  async #entriesAdded(s: SinkStream): Promise<number> {
+    try {
+      const info = mapRecord(await this.host.control.send(['XINFO', 'STREAM', s.stream.key], s.stream.key));
+      const added = Number(info['entries-added']);
+      return Number.isFinite(added) ? added : Number.POSITIVE_INFINITY;
+    } catch {
+      return Number.POSITIVE_INFINITY;
     }
   }
 }

@@ -54,6 +54,8 @@ export interface SinkStream {
   trusted: boolean;
   /** Events of the group not read yet as of the last trim check (-1: unknown). */
   lag: number;
+  /** The stream's entries-added as of the last trim check (-1: unknown): smaller later means the key was created anew. */
+  added: number;
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
   leaseHeld: boolean;
@@ -110,6 +112,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     trusted: true,
     unknownReported: false,
     lag: -1,
+    added: -1,
     leaseHeld: false,
   };
 }
