@@ -1,8 +1,8 @@
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, type PulseError } from './errors.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type Arg, type Driver, driverFor, type RedisClient } from './internal/driver.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
-import { toPulseError } from './internal/redisErrors.js';
+import { replyCode, toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
 import { addEvents } from './internal/scripts.js';
 import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
@@ -67,7 +67,13 @@ export class Stream {
    * Adds issued in the same tick to one stream travel as script calls of up to
    * 256 events or 256 KiB, one call per turn of the event loop, in the order
    * they were issued; each promise settles on its own event's outcome.
+   * Adds of one producer to one stream are stored in the order issued, also
+   * across reconnects, restarts, flushed script caches and slot migrations,
+   * and an add is never sent twice.
    * @param payload - bytes, or a string encoded as UTF-8.
+   * @throws PulseError with the Redis reply `code` when Redis refused it (not
+   * stored); with a message saying "outcome unknown" when the connection was
+   * lost before Redis answered (maybe stored, maybe not).
    */
   async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
     if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
@@ -96,7 +102,7 @@ export class Stream {
     try {
       reply = await this.driver.sendMergeable(merge, this.key);
     } catch (err) {
-      throw toPulseError(err, `add to stream ${this.name}`);
+      throw addError(err, this.name);
     }
     return reply === null || reply === undefined ? undefined : str(reply);
   }
@@ -190,4 +196,18 @@ function unpackIds(joined: unknown): Array<string | null> | undefined {
   const ids: Array<string | null> = s.split(',');
   for (let i = 0; i < ids.length; i++) if (ids[i] === '-') ids[i] = null;
   return ids;
+}
+
+/**
+ * A Redis error reply (it starts with a code: `WRONGTYPE`, `OOM`, ...) says
+ * the add ran and failed, or never ran. Anything else (the connection closed
+ * or timed out before the answer came) leaves its outcome unknown: the event
+ * may be stored or not, and the library does not send it again.
+ */
+function addError(err: unknown, stream: string): PulseError {
+  if (replyCode(err) !== undefined) return toPulseError(err, `add to stream ${stream}`);
+  return toPulseError(
+    err,
+    `add to stream ${stream}: outcome unknown, no answer from Redis (the event may or may not be stored; it is not sent again)`,
+  );
 }
