@@ -32,7 +32,20 @@ export interface StreamOptions {
    * @defaultValue false
    */
   slidingTtl?: boolean;
+  /**
+   * What trimming to `maxLen` may remove:
+   * - `'limits'`: the oldest entries, read or not (`XADD MAXLEN ~`);
+   * - `'interest'`: only entries every sink (consumer group) of the stream
+   *   has read and acked; `maxLen` applies to those. Readers are not counted.
+   *   Every add is then a script call that finds the sinks' oldest pending or
+   *   unread entry (see `npm run bench -- --cases retention` for its cost).
+   * @defaultValue 'limits'
+   */
+  retention?: Retention;
 }
+
+/** See {@link StreamOptions.retention}. */
+export type Retention = 'limits' | 'interest';
 
 /** Options of {@link Stream.add}. */
 export interface AddOptions {

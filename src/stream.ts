@@ -1,13 +1,14 @@
 import { InvalidArgumentError, type PulseError } from './errors.js';
+import { addEvents, addEventsInterest } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type Arg, type Driver, driverFor, type RedisClient } from './internal/driver.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { replyCode, toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
-import { addEvents } from './internal/scripts.js';
+import type { Script } from './internal/script.js';
 import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
 import { type Logger, silentLogger } from './logger.js';
-import type { AddOptions, ReaderOptions, SinkOptions, StreamOptions } from './options.js';
+import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
 
@@ -20,6 +21,8 @@ export class Stream {
   readonly name: string;
   /** Approximate maximum number of entries; 0 means no trimming. @defaultValue 1000 */
   readonly maxLen: number;
+  /** What trimming may remove (see {@link StreamOptions.retention}). @defaultValue 'limits' */
+  readonly retention: Retention;
   /** @internal Redis key of the stream. */
   readonly key: string;
   /** @internal */
@@ -34,6 +37,8 @@ export class Stream {
   readonly #headNoCreate: readonly Arg[];
   readonly #tag: string;
   readonly #tagNoCreate: string;
+  readonly #script: Script;
+  readonly #plainXadd: boolean;
 
   /**
    * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`.
@@ -47,6 +52,11 @@ export class Stream {
     this.ttlMs = checkOptionalInt('ttlMs', options.ttlMs, 0);
     if (this.ttlMs === 0) this.ttlMs = undefined;
     this.#slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
+    const retention = options.retention ?? 'limits';
+    if (retention !== 'limits' && retention !== 'interest') {
+      throw new InvalidArgumentError(`retention must be 'limits' or 'interest', got ${String(retention)}`);
+    }
+    this.retention = retention;
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
@@ -57,8 +67,11 @@ export class Stream {
     this.#head = [maxLen, '', ttl, mode];
     this.#headNoCreate = [maxLen, '1', ttl, mode];
     // Streams with the same key and settings merge their adds; others keep theirs apart.
-    this.#tag = `${this.key}\n${this.#head.join(' ')}`;
-    this.#tagNoCreate = `${this.key}\n${this.#headNoCreate.join(' ')}`;
+    this.#tag = `${this.key}\n${retention}\n${this.#head.join(' ')}`;
+    this.#tagNoCreate = `${this.key}\n${retention}\n${this.#headNoCreate.join(' ')}`;
+    this.#script = retention === 'interest' ? addEventsInterest : addEvents;
+    // A plain XADD can only trim by length: under 'interest' every add that may trim is a script call.
+    this.#plainXadd = this.ttlMs === undefined && (retention === 'limits' || this.maxLen === 0);
   }
 
   /**
@@ -86,15 +99,15 @@ export class Stream {
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
 
     // Adds of one tick to this stream leave as script calls (batcher.ts);
-    // a lone add without TTL stays a plain XADD.
+    // a lone add without TTL (nor 'interest' trimming) stays a plain XADD.
     const weight = p.length + eventName.length + (topic?.length ?? 0);
     const merge: Mergeable = {
       tag: onlyIfExists ? this.#tagNoCreate : this.#tag,
-      script: addEvents,
+      script: this.#script,
       head: onlyIfExists ? this.#headNoCreate : this.#head,
       parts: [eventName, p, topic ?? ''],
       weight,
-      alone: this.ttlMs === undefined ? () => this.#xadd(eventName, p, topic, onlyIfExists) : undefined,
+      alone: this.#plainXadd ? () => this.#xadd(eventName, p, topic, onlyIfExists) : undefined,
       pack: packAdds,
       unpack: unpackIds,
     };
