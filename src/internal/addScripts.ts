@@ -85,20 +85,28 @@ return {table.concat(ids, ','), err}`,
   );
 }
 
+/** Entries past maxLen before 'interest' trimming looks at the groups: a node of the stream (stream-node-max-entries). */
+const TRIM_SLACK = 100;
+
 /**
  * Trimming under 'interest' retention (SEMANTICS section 8): nothing at or
  * after the trim point is removed, the lowest over every consumer group of
  * its oldest pending entry, or else the entry after its last-delivered ID
  * (so unread entries stay too). Readers are not counted. Beyond that,
- * `maxLen` applies as with 'limits': when at most maxLen entries are at or
- * after the trim point, `MAXLEN ~ maxLen` removes only entries before it;
- * otherwise `MINID ~ <trim point>` removes only those. Counting the entries
- * at or after the point is free when the group's lag or pending count
- * already exceeds maxLen, else it costs an `XRANGE` of at most maxLen + 1
- * entries (few when the groups keep up). No group: plain `MAXLEN ~`.
- * Redis 8.2's `XADD ... ACKED` leaves unread entries to trimming, and our
- * servers run 7.0: computed here. Called through pcall: a failed trim must
- * not lose the IDs of the events added.
+ * `maxLen` applies as with 'limits': of the `excess` oldest entries that
+ * `MAXLEN maxLen` would remove, it removes those before the point.
+ *
+ * Cost, per call: `XLEN`; once the stream is {@link TRIM_SLACK} entries past
+ * maxLen (as `MAXLEN ~` waits for a whole node), `XINFO GROUPS`, `XPENDING`
+ * of each group with pending entries, and an `XRANGE` of the entries before
+ * the point, at most `excess`: exactly those the trim then removes (exact
+ * trimming, so none is copied twice). A sink far behind leaves nothing
+ * before the point: that `XRANGE` is empty. The lag `XINFO GROUPS` reports
+ * is not used: Redis does not know it for groups created without
+ * ENTRIESREAD (Go Pulse's, raw `XGROUP CREATE`).
+ * No group: trimming as 'limits'. Redis 8.2's `XADD ... ACKED` would not
+ * keep unread entries, and our servers run 7.0: computed here. Called
+ * through pcall: a failed trim must not lose the IDs of the events added.
  */
 const INTEREST_TRIM = `local function inc(s)
   local i = #s
@@ -112,31 +120,30 @@ local function after(id)
   return ms .. '-' .. inc(seq)
 end
 local function trimInterest(key, maxLen)
-  if redis.call('XLEN', key) <= maxLen then return end
+  local excess = redis.call('XLEN', key) - maxLen
+  if excess < ${TRIM_SLACK} then return end
   local groups = redis.call('XINFO', 'GROUPS', key)
-  if #groups == 0 then
-    redis.call('XTRIM', key, 'MAXLEN', '~', maxLen)
-    return
-  end
-  local point, many = nil, false
+  local point
   for _, g in ipairs(groups) do
     local f = {}
     for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
-    local from, atLeast
-    local pending = tonumber(f['pending'])
-    if pending > 0 then
-      from, atLeast = redis.call('XPENDING', key, f['name'])[2], pending
+    local from
+    if tonumber(f['pending']) > 0 then
+      from = redis.call('XPENDING', key, f['name'])[2]
     else
-      from, atLeast = after(f['last-delivered-id']), tonumber(f['lag']) or 0
+      from = after(f['last-delivered-id'])
     end
-    if atLeast > maxLen then many = true end
     if point == nil or cmp(from, point) < 0 then point = from end
   end
-  if not many then many = #redis.call('XRANGE', key, point, '+', 'COUNT', maxLen + 1) > maxLen end
-  if many then
-    redis.call('XTRIM', key, 'MINID', '~', point)
-  else
+  if point == nil then
     redis.call('XTRIM', key, 'MAXLEN', '~', maxLen)
+    return
+  end
+  local before = #redis.call('XRANGE', key, '-', '(' .. point, 'COUNT', excess)
+  if before >= excess then
+    redis.call('XTRIM', key, 'MAXLEN', maxLen)
+  elseif before > 0 then
+    redis.call('XTRIM', key, 'MINID', point)
   end
 end`;
 
