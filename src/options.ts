@@ -37,8 +37,11 @@ export interface StreamOptions {
    * - `'limits'`: the oldest entries, read or not (`XADD MAXLEN ~`);
    * - `'interest'`: only entries every sink (consumer group) of the stream
    *   has read and acked; `maxLen` applies to those. Readers are not counted.
-   *   Every add is then a script call that finds the sinks' oldest pending or
-   *   unread entry (see `npm run bench -- --cases retention` for its cost).
+   *   Trimming is then done by a script that finds the sinks' oldest pending
+   *   or unread entry: in every call of merged adds, and in one lone add in
+   *   50 (the others are plain XADDs that do not trim), so the stream may
+   *   pass maxLen by a little more than with 'limits'. Its cost:
+   *   `npm run bench -- --cases retention`.
    * @defaultValue 'limits'
    */
   retention?: Retention;

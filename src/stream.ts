@@ -38,7 +38,10 @@ export class Stream {
   readonly #tag: string;
   readonly #tagNoCreate: string;
   readonly #script: Script;
-  readonly #plainXadd: boolean;
+  /** 'interest' trimming: only the script knows what it may remove (addScripts.ts). */
+  readonly #trimsByScript: boolean;
+  /** With #trimsByScript: lone adds sent as a plain XADD, which does not trim, since the last script call. */
+  #untrimmed = 0;
 
   /**
    * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`.
@@ -70,8 +73,7 @@ export class Stream {
     this.#tag = `${this.key}\n${retention}\n${this.#head.join(' ')}`;
     this.#tagNoCreate = `${this.key}\n${retention}\n${this.#headNoCreate.join(' ')}`;
     this.#script = retention === 'interest' ? addEventsInterest : addEvents;
-    // A plain XADD can only trim by length: under 'interest' every add that may trim is a script call.
-    this.#plainXadd = this.ttlMs === undefined && (retention === 'limits' || this.maxLen === 0);
+    this.#trimsByScript = retention === 'interest' && this.maxLen > 0;
   }
 
   /**
@@ -107,7 +109,7 @@ export class Stream {
       head: onlyIfExists ? this.#headNoCreate : this.#head,
       parts: [eventName, p, topic ?? ''],
       weight,
-      alone: this.#plainXadd ? () => this.#xadd(eventName, p, topic, onlyIfExists) : undefined,
+      alone: this.ttlMs === undefined ? () => this.#lone(eventName, p, topic, onlyIfExists) : undefined,
       pack: packAdds,
       unpack: unpackIds,
     };
@@ -120,10 +122,20 @@ export class Stream {
     return reply === null || reply === undefined ? undefined : str(reply);
   }
 
-  #xadd(eventName: string, payload: Buffer | string, topic: string | undefined, onlyIfExists: boolean): Arg[] {
+  /**
+   * The command of an add with nothing to merge with: a plain XADD, or
+   * undefined for a script call. Under 'interest' a plain XADD cannot trim,
+   * so one lone add in {@link LONE_ADDS_PER_TRIM} is a script call that does:
+   * an EVAL of the script costs Redis several times an XADD.
+   */
+  #lone(eventName: string, payload: Buffer | string, topic: string | undefined, onlyIfExists: boolean): Arg[] | undefined {
+    if (this.#trimsByScript && ++this.#untrimmed >= LONE_ADDS_PER_TRIM) {
+      this.#untrimmed = 0;
+      return undefined;
+    }
     const args: Arg[] = ['XADD', this.key];
     if (onlyIfExists) args.push('NOMKSTREAM');
-    for (const t of this.#trim) args.push(t);
+    if (!this.#trimsByScript) for (const t of this.#trim) args.push(t);
     args.push('*', FIELD_NAME, eventName, FIELD_PAYLOAD, payload);
     if (topic) args.push(FIELD_TOPIC, topic);
     return args;
@@ -174,6 +186,14 @@ export class Stream {
     return Sink.create(this, name, options ?? {});
   }
 }
+
+/**
+ * Under 'interest' retention, one lone add in this many trims (a script
+ * call); the others are plain XADDs. The script trims only once the stream
+ * is 100 entries past maxLen anyway; with several producers the stream may
+ * pass maxLen by this much per producer before one of them trims.
+ */
+const LONE_ADDS_PER_TRIM = 50;
 
 /**
  * The events of a merged add in the most compact layout of `addEvents` that

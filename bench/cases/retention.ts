@@ -52,7 +52,7 @@ async function inFlight(ctx: CaseContext, stream: Stream, events: number): Promi
   }
 }
 
-/** Awaited adds (a plain XADD under 'limits', a script call under 'interest'), the sink caught up every 100. */
+/** Awaited adds (plain XADDs; under 'interest' one in 50 is a script call that trims), the sink caught up every 100. */
 async function oneAtATime(ctx: CaseContext, stream: Stream, events: number): Promise<void> {
   for (let i = 0; i < events; i++) {
     await stream.add(EVENT_NAME, ctx.payload);

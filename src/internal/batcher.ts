@@ -36,8 +36,11 @@ export interface Mergeable {
   readonly parts: readonly Arg[];
   /** Bytes this command adds to a merged call. */
   readonly weight: number;
-  /** Builds the command to send when there is nothing to merge with; absent, the script runs with this one command. */
-  readonly alone?: () => readonly Arg[];
+  /**
+   * Builds the command to send when there is nothing to merge with; absent,
+   * or when it returns undefined, the script runs with this one command.
+   */
+  readonly alone?: () => readonly Arg[] | undefined;
   /** Appends the script's arguments after `head` for the merged commands' `parts`, in order. */
   readonly pack: (cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>) => void;
   /** The replies of the commands a merged call ran, in order, from the first element of its reply; undefined when malformed. */
@@ -67,6 +70,8 @@ interface Queued {
 interface Unit {
   readonly items: Queued[];
   weight: number;
+  /** Set when its command is built: a lone command sent as is, not a script call. */
+  plain?: boolean;
 }
 
 /** What a pipeline gives back for each command: its reply, or its error. */
@@ -280,11 +285,6 @@ function mergeUnits(batch: readonly Queued[]): Unit[] {
   return units;
 }
 
-/** True when the unit is sent as a script call. */
-function isScript(u: Unit): boolean {
-  const [q] = u.items;
-  return q?.merge !== undefined && (u.items.length > 1 || q.merge.alone === undefined);
-}
 
 /**
  * A merged call always carries the script's source (`EVAL`), never only its
@@ -302,8 +302,15 @@ function commandOf(u: Unit): readonly Arg[] {
   const [q] = u.items;
   if (!q) return [];
   const m = q.merge;
-  if (!m) return q.args ?? [];
-  if (!isScript(u) && m.alone) return m.alone();
+  if (!m) {
+    u.plain = true;
+    return q.args ?? [];
+  }
+  const alone = u.items.length === 1 ? m.alone?.() : undefined;
+  if (alone) {
+    u.plain = true;
+    return alone;
+  }
   const cmd: Arg[] = ['EVAL', m.script.source, 1, q.key ?? ''];
   for (const h of m.head) cmd.push(h);
   const parts = u.items.map((item) => item.merge?.parts ?? []);
@@ -321,7 +328,7 @@ function settle(u: Unit, o: Outcome): void {
     reject(u, o.error);
     return;
   }
-  if (!isScript(u)) {
+  if (u.plain) {
     u.items[0]?.resolve(o.value);
     return;
   }
