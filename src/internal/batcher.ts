@@ -285,7 +285,6 @@ function mergeUnits(batch: readonly Queued[]): Unit[] {
   return units;
 }
 
-
 /**
  * A merged call always carries the script's source (`EVAL`), never only its
  * SHA (`EVALSHA`). A SHA can meet `NOSCRIPT` whenever the server's script
