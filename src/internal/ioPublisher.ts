@@ -26,6 +26,9 @@ export interface IoDuplicable<C> {
   readonly status?: string;
 }
 
+/** `CLIENT LIST` shows it under this name, as the library's other connections show theirs. */
+export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
+
 /**
  * Overrides of the duplicated connection.
  * `maxRetriesPerRequest: 0`: with `autoResendUnfulfilledCommands` off and any
@@ -36,12 +39,13 @@ export interface IoDuplicable<C> {
  * a reconnection attempt fails.
  */
 const SINGLE = {
+  connectionName: PUBLISH_CONNECTION_NAME,
   lazyConnect: true,
   enableOfflineQueue: true,
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
 };
-const NODE = { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
+const NODE = { connectionName: PUBLISH_CONNECTION_NAME, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
 
 export class IoPublisher<C extends IoDuplicable<C>> {
   #conn: C | undefined;
