@@ -10,7 +10,7 @@ import { slotOf } from '../src/internal/slot.js';
 import { CLIENT_KINDS, connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
-import { RedisServer } from './support/redisServer.js';
+import { RedisServer, rawCommand } from './support/redisServer.js';
 
 type Entry = [string, string[]];
 
@@ -126,51 +126,94 @@ describe('add order across a slot migration', () => {
   }, 60_000);
   afterAll(() => cluster?.stop());
 
+  /**
+   * Bursts of 600 merged adds every few ms while `change` runs (20 at most), then 600 and
+   * 3000 more; checks that what was stored is in issue order and that every
+   * resolved add is stored under its ID. Resolves to the rejections.
+   */
+  async function burstsAround(c: TestClient, s: Stream, change: () => Promise<void>): Promise<string[]> {
+    await burst(s, 300, 'warm'); // the script has run on the slot's first owner
+    const issued: Array<Promise<string | undefined>> = [];
+    let seq = 0;
+    const more = (n: number) => {
+      for (let i = 0; i < n; i++) issued.push(s.add('o', `m${seq++}`));
+    };
+    let changing = true;
+    const changed = change().finally(() => {
+      changing = false;
+    });
+    // At most 20 bursts: a failover holds the adds while it runs, and they would pile up.
+    for (let round = 0; changing && round < 20; round++) {
+      more(600);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await changed;
+    // After: the new owner has never run the script.
+    more(600);
+    more(3000);
+    const outcomes = await Promise.allSettled(issued);
+    const ids = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : undefined));
+    const got = (await stored(c, s)).filter(([, p]) => p.startsWith('m'));
+    const order = got.map(([, p]) => Number(p.slice(1)));
+    expect(order.filter((p, i) => i > 0 && p <= (order[i - 1] as number))).toEqual([]);
+    const byPayload = new Map(got.map(([id, p]) => [p, id]));
+    expect(ids.filter((id, i) => id !== undefined && byPayload.get(`m${i}`) !== id)).toEqual([]);
+    return outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason));
+  }
+
   describe.each(CLIENT_KINDS)('%s', (kind) => {
     it('bursts of merged adds before, during and after a slot moves: stored in the order issued', async () => {
       const c = await connectCluster(kind, cluster);
       try {
         const s = new Stream(uniqueName('mig'), c.redis, { maxLen: 0 });
-        await burst(s, 300, 'warm'); // the script has run on the slot's first owner
         const slot = slotOf(s.key);
-        const others = async () => {
+        const rejected = await burstsAround(c, s, async () => {
           const from = await cluster.masterOf(slot);
           const to = (await cluster.masters()).find((m) => m !== from);
           if (!to) throw new Error('no other master');
-          return to;
-        };
-        const issued: Array<Promise<string | undefined>> = [];
-        let seq = 0;
-        const more = (n: number) => {
-          for (let i = 0; i < n; i++) issued.push(s.add('o', `m${seq++}`));
-        };
-        // During: bursts while the slot moves (keys migrate, ASK, then the new owner takes it).
-        let moving = true;
-        const migration = (async () => cluster.migrateSlot(slot, await others()))().finally(() => {
-          moving = false;
+          // Keys migrate (ASK meanwhile), then the new owner takes the slot (MOVED).
+          await cluster.migrateSlot(slot, to);
         });
-        while (moving) {
-          more(600);
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        await migration;
-        // After: the new owner has never run the script.
-        more(600);
-        more(3000);
-        const outcomes = await Promise.allSettled(issued);
-        const ids = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : undefined));
-        const got = (await stored(c, s)).filter(([, p]) => p.startsWith('m'));
-        const order = got.map(([, p]) => Number(p.slice(1)));
-        expect(order.filter((p, i) => i > 0 && p <= (order[i - 1] as number))).toEqual([]);
-        const byPayload = new Map(got.map(([id, p]) => [p, id]));
-        expect(ids.filter((id, i) => id !== undefined && byPayload.get(`m${i}`) !== id)).toEqual([]);
         // Redirections are followed: every add of this test resolves.
-        expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual(
-          [],
-        );
+        expect(rejected).toEqual([]);
+      } finally {
+        await c.close();
+      }
+    }, 60_000);
+
+    it('bursts of merged adds before, during and after a manual failover: stored in the order issued', async () => {
+      const c = await connectCluster(kind, cluster);
+      try {
+        // A slot whose master has a replica (an earlier failover may have left one without).
+        let s = new Stream(uniqueName('fo'), c.redis, { maxLen: 0 });
+        while (!(await replicaOf(await cluster.masterOf(slotOf(s.key)))))
+          s = new Stream(uniqueName('fo'), c.redis, { maxLen: 0 });
+        const slot = slotOf(s.key);
+        await burstsAround(c, s, async () => {
+          const master = await cluster.masterOf(slot);
+          const replica = await replicaOf(master);
+          if (!replica) throw new Error('no replica');
+          // The replica catches up, then takes over: nothing acknowledged is lost, and it never ran the script.
+          expect(await rawCommand(replica.port, 'CLUSTER FAILOVER')).toBe('+OK');
+          await waitFor(async () => (await cluster.masterOf(slot)) === replica, { timeout: 15_000, what: 'failover' });
+        });
       } finally {
         await c.close();
       }
     }, 60_000);
   });
+
+  /** The node replicating `master`, if one is connected to it. */
+  async function replicaOf(master: RedisServer): Promise<RedisServer | undefined> {
+    const id = await cluster.idOf(master);
+    const nodes = await rawCommand(master.port, 'CLUSTER NODES', 2000, true);
+    for (const line of nodes.split('\n')) {
+      const f = line.split(' ');
+      if (!f[2]?.includes('slave') || f[3] !== id || f[7] !== 'connected' || f[2].includes('fail')) continue;
+      const port = Number(f[1]?.split(':')[1]?.split('@')[0]);
+      const node = cluster.nodes.find((n) => n.port === port && n.running);
+      if (node) return node;
+    }
+    return undefined;
+  }
 });

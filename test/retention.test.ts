@@ -75,7 +75,7 @@ describe.each(CLIENT_KINDS)("retention: 'interest' (%s)", (kind) => {
     await s.destroy();
   });
 
-  it('keeps what a sink has not read when Redis cannot tell its lag (an entry deleted after its position)', async () => {
+  it('keeps what a sink has not read when an entry after its position was deleted', async () => {
     const s = interest();
     await group(s, 'g');
     const ids = await add(s, 300);
