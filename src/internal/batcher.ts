@@ -17,6 +17,8 @@
  * What one tick produces leaves in steps of at most 256 commands (merged
  * ones counted one by one), one step per turn of the event loop, so that
  * the server runs one while the client encodes the next (see `#pump`).
+ * Adds on a cluster instead keep one step per slot in flight
+ * (`oneStepInFlight`), so that no redirection can reorder them.
  */
 import type { Arg } from './driver.js';
 import type { Script } from './script.js';
