@@ -88,6 +88,26 @@ describe.each(CLIENT_KINDS)("retention: 'interest' (%s)", (kind) => {
     await s.destroy();
   });
 
+  it('finds the entry after a last-delivered ID exactly (decimal carry, largest sequence)', async () => {
+    // [where the group has read through, the first entry that must stay]
+    for (const [read, first] of [
+      ['1-99', '1-100'],
+      ['2-18446744073709551615', undefined],
+    ] as const) {
+      const s = interest();
+      for (let i = 1; i <= 150; i++) await c.cmd('XADD', s.key, `1-${i}`, 'n', 'e', 'p', 'old');
+      await c.cmd('XADD', s.key, '2-18446744073709551615', 'n', 'e', 'p', 'edge');
+      await c.cmd('XGROUP', 'CREATE', s.key, 'g', read);
+      const ids = await add(s, 20);
+      // Everything after what the group read stays, nothing before it.
+      const kept = [...(await storedIds(s))];
+      expect(kept[0]).toBe(first ?? ids[0]);
+      expect(kept.length).toBe(first ? 150 + 1 + 20 - 99 : 20);
+      await expectAllStored(s, ids);
+      await s.destroy();
+    }
+  });
+
   it('keeps pending entries until they are acked, and what comes after them', async () => {
     const s = interest();
     await group(s, 'g');
