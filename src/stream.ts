@@ -40,7 +40,7 @@ export class Stream {
   readonly #script: Script;
   /** 'interest' trimming: only the script knows what it may remove (addScripts.ts). */
   readonly #trimsByScript: boolean;
-  /** With #trimsByScript: lone adds sent as a plain XADD, which does not trim, since the last script call. */
+  /** With #trimsByScript: lone adds sent as plain XADDs (which do not trim) since the last lone one that trimmed. */
   #untrimmed = 0;
 
   /**
@@ -80,8 +80,9 @@ export class Stream {
    * Appends an event and resolves to its ID.
    * With `onlyIfStreamExists` and no stream key, nothing is added and it resolves to `undefined`.
    * Adds issued in the same tick to one stream travel as script calls of up to
-   * 256 events or 256 KiB, one call per turn of the event loop, in the order
-   * they were issued; each promise settles on its own event's outcome.
+   * 256 events or 256 KiB, one call per turn of the event loop (on a cluster,
+   * one step per slot in flight), in the order they were issued; each promise
+   * settles on its own event's outcome.
    * Adds of one producer to one stream are stored in the order issued, also
    * across reconnects, restarts, flushed script caches and slot migrations,
    * and an add is never sent twice.
@@ -101,7 +102,7 @@ export class Stream {
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
 
     // Adds of one tick to this stream leave as script calls (batcher.ts);
-    // a lone add without TTL (nor 'interest' trimming) stays a plain XADD.
+    // a lone add without TTL stays a plain XADD (under 'interest', but for one in 50).
     const weight = p.length + eventName.length + (topic?.length ?? 0);
     const merge: Mergeable = {
       tag: onlyIfExists ? this.#tagNoCreate : this.#tag,
