@@ -5,6 +5,7 @@ import { CLIENT_KINDS, type ClientKind } from './clients.js';
 export const CASE_NAMES = [
   'publish',
   'publish-one',
+  'retention',
   'sink',
   'reader',
   'e2e',

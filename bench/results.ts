@@ -3,7 +3,16 @@ import type { ClientKind } from './clients.js';
 import type { Machine } from './machine.js';
 import type { Summary } from './stats.js';
 
-export type ThroughputCase = 'publish' | 'publish-one' | 'sink' | 'reader' | 'e2e' | 'peer-publish' | 'peer-process';
+export type ThroughputCase =
+  | 'publish'
+  | 'publish-one'
+  | 'publish-interest'
+  | 'publish-one-interest'
+  | 'sink'
+  | 'reader'
+  | 'e2e'
+  | 'peer-publish'
+  | 'peer-process';
 
 /** Events per second of the library and of its baseline, measured alternately in the same run. */
 export interface ThroughputResult {

@@ -14,6 +14,7 @@ import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
 import { peerCases } from './cases/peer.js';
 import { publishCase, publishOneAtATimeCase } from './cases/publish.js';
+import { retentionCases } from './cases/retention.js';
 import { type BenchClient, connectClient } from './clients.js';
 import { currentLoad, describeMachine } from './machine.js';
 import { type BenchOptions, type CaseName, parseOptions } from './options.js';
@@ -28,6 +29,7 @@ type ClientCase = Exclude<CaseName, 'ceiling'>;
 const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseResult[]>> = {
   publish: publishCase,
   'publish-one': publishOneAtATimeCase,
+  retention: retentionCases,
   sink: sinkConsumeCase,
   reader: readerConsumeCase,
   e2e: endToEndCase,

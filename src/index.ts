@@ -16,6 +16,7 @@ export type {
   NackOptions,
   ProcessOptions,
   ReaderOptions,
+  Retention,
   SinkOptions,
   StartAt,
   StreamOptions,

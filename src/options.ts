@@ -32,7 +32,23 @@ export interface StreamOptions {
    * @defaultValue false
    */
   slidingTtl?: boolean;
+  /**
+   * What trimming to `maxLen` may remove:
+   * - `'limits'`: the oldest entries, read or not (`XADD MAXLEN ~`);
+   * - `'interest'`: only entries every sink (consumer group) of the stream
+   *   has read and acked; `maxLen` applies to those. Readers are not counted.
+   *   Trimming is then done by a script that finds the sinks' oldest pending
+   *   or unread entry: in every call of merged adds, and in one lone add in
+   *   50 (the others are plain XADDs that do not trim), so the stream may
+   *   pass maxLen by a little more than with 'limits'. Its cost:
+   *   `npm run bench -- --cases retention`.
+   * @defaultValue 'limits'
+   */
+  retention?: Retention;
 }
+
+/** See {@link StreamOptions.retention}. */
+export type Retention = 'limits' | 'interest';
 
 /** Options of {@link Stream.add}. */
 export interface AddOptions {

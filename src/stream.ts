@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, type PulseError } from './errors.js';
+import { addEvents, addEventsInterest } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type Arg, type Driver, driverFor, evalScript, type RedisClient } from './internal/driver.js';
 import {
@@ -13,12 +14,12 @@ import {
   streamKey,
 } from './internal/keys.js';
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
-import { toPulseError } from './internal/redisErrors.js';
+import { replyCode, toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
-import { addEvents } from './internal/scripts.js';
+import type { Script } from './internal/script.js';
 import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
 import { type Logger, silentLogger } from './logger.js';
-import type { AddOptions, ReaderOptions, SinkOptions, StreamOptions } from './options.js';
+import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
 
@@ -34,6 +35,8 @@ export class Stream {
   readonly name: string;
   /** Approximate maximum number of entries; 0 means no trimming. @defaultValue 1000 */
   readonly maxLen: number;
+  /** What trimming may remove (see {@link StreamOptions.retention}). @defaultValue 'limits' */
+  readonly retention: Retention;
   /** @internal Redis key of the stream. */
   readonly key: string;
   /** @internal */
@@ -49,6 +52,11 @@ export class Stream {
   readonly #headNoCreate: readonly Arg[];
   readonly #tag: string;
   readonly #tagNoCreate: string;
+  readonly #script: Script;
+  /** 'interest' trimming: only the script knows what it may remove (addScripts.ts). */
+  readonly #trimsByScript: boolean;
+  /** With #trimsByScript: lone adds sent as plain XADDs (which do not trim) since the last lone one that trimmed. */
+  #untrimmed = 0;
 
   /**
    * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`.
@@ -62,6 +70,11 @@ export class Stream {
     this.ttlMs = checkOptionalInt('ttlMs', options.ttlMs, 0);
     if (this.ttlMs === 0) this.ttlMs = undefined;
     this.slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
+    const retention = options.retention ?? 'limits';
+    if (retention !== 'limits' && retention !== 'interest') {
+      throw new InvalidArgumentError(`retention must be 'limits' or 'interest', got ${String(retention)}`);
+    }
+    this.retention = retention;
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
@@ -72,17 +85,26 @@ export class Stream {
     this.#head = [maxLen, '', ttl, mode];
     this.#headNoCreate = [maxLen, '1', ttl, mode];
     // Streams with the same key and settings merge their adds; others keep theirs apart.
-    this.#tag = `${this.key}\n${this.#head.join(' ')}`;
-    this.#tagNoCreate = `${this.key}\n${this.#headNoCreate.join(' ')}`;
+    this.#tag = `${this.key}\n${retention}\n${this.#head.join(' ')}`;
+    this.#tagNoCreate = `${this.key}\n${retention}\n${this.#headNoCreate.join(' ')}`;
+    this.#script = retention === 'interest' ? addEventsInterest : addEvents;
+    this.#trimsByScript = retention === 'interest' && this.maxLen > 0;
   }
 
   /**
    * Appends an event and resolves to its ID.
    * With `onlyIfStreamExists` and no stream key, nothing is added and it resolves to `undefined`.
    * Adds issued in the same tick to one stream travel as script calls of up to
-   * 256 events or 256 KiB, one call per turn of the event loop, in the order
-   * they were issued; each promise settles on its own event's outcome.
+   * 256 events or 256 KiB, one call per turn of the event loop (on a cluster,
+   * one step per slot in flight), in the order they were issued; each promise
+   * settles on its own event's outcome.
+   * Adds of one producer to one stream are stored in the order issued, also
+   * across reconnects, restarts, flushed script caches and slot migrations,
+   * and an add is never sent twice.
    * @param payload - bytes, or a string encoded as UTF-8.
+   * @throws PulseError with the Redis reply `code` when Redis refused it (not
+   * stored); with a message saying "outcome unknown" when the connection was
+   * lost before Redis answered (maybe stored, maybe not).
    */
   async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
     if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
@@ -95,15 +117,15 @@ export class Stream {
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
 
     // Adds of one tick to this stream leave as script calls (batcher.ts);
-    // a lone add without TTL stays a plain XADD.
+    // a lone add without TTL stays a plain XADD (under 'interest', but for one in 50).
     const weight = p.length + eventName.length + (topic?.length ?? 0);
     const merge: Mergeable = {
       tag: onlyIfExists ? this.#tagNoCreate : this.#tag,
-      script: addEvents,
+      script: this.#script,
       head: onlyIfExists ? this.#headNoCreate : this.#head,
       parts: [eventName, p, topic ?? ''],
       weight,
-      alone: this.ttlMs === undefined ? () => this.#xadd(eventName, p, topic, onlyIfExists) : undefined,
+      alone: this.ttlMs === undefined ? () => this.#lone(eventName, p, topic, onlyIfExists) : undefined,
       pack: packAdds,
       unpack: unpackIds,
     };
@@ -111,15 +133,25 @@ export class Stream {
     try {
       reply = await this.driver.sendMergeable(merge, this.key);
     } catch (err) {
-      throw toPulseError(err, `add to stream ${this.name}`);
+      throw addError(err, this.name);
     }
     return reply === null || reply === undefined ? undefined : str(reply);
   }
 
-  #xadd(eventName: string, payload: Buffer | string, topic: string | undefined, onlyIfExists: boolean): Arg[] {
+  /**
+   * The command of an add with nothing to merge with: a plain XADD, or
+   * undefined for a script call. Under 'interest' a plain XADD cannot trim,
+   * so one lone add in {@link LONE_ADDS_PER_TRIM} is a script call that does:
+   * an EVAL of the script costs Redis several times an XADD.
+   */
+  #lone(eventName: string, payload: Buffer | string, topic: string | undefined, onlyIfExists: boolean): Arg[] | undefined {
+    if (this.#trimsByScript && ++this.#untrimmed >= LONE_ADDS_PER_TRIM) {
+      this.#untrimmed = 0;
+      return undefined;
+    }
     const args: Arg[] = ['XADD', this.key];
     if (onlyIfExists) args.push('NOMKSTREAM');
-    for (const t of this.#trim) args.push(t);
+    if (!this.#trimsByScript) for (const t of this.#trim) args.push(t);
     args.push('*', FIELD_NAME, eventName, FIELD_PAYLOAD, payload);
     if (topic) args.push(FIELD_TOPIC, topic);
     return args;
@@ -186,6 +218,14 @@ export class Stream {
 }
 
 /**
+ * Under 'interest' retention, one lone add in this many trims (a script
+ * call); the others are plain XADDs. The script trims only once the stream
+ * is 100 entries past maxLen anyway; with several producers the stream may
+ * pass maxLen by this much per producer before one of them trims.
+ */
+const LONE_ADDS_PER_TRIM = 50;
+
+/**
  * The events of a merged add in the most compact layout of `addEvents` that
  * fits them: one name for all when they share it and none has a topic, no
  * topics when none has one, else name, payload and topic for each.
@@ -219,4 +259,18 @@ function unpackIds(joined: unknown): Array<string | null> | undefined {
   const ids: Array<string | null> = s.split(',');
   for (let i = 0; i < ids.length; i++) if (ids[i] === '-') ids[i] = null;
   return ids;
+}
+
+/**
+ * A Redis error reply (it starts with a code: `WRONGTYPE`, `OOM`, ...) says
+ * the add ran and failed, or never ran. Anything else (the connection closed
+ * or timed out before the answer came) leaves its outcome unknown: the event
+ * may be stored or not, and the library does not send it again.
+ */
+function addError(err: unknown, stream: string): PulseError {
+  if (replyCode(err) !== undefined) return toPulseError(err, `add to stream ${stream}`);
+  return toPulseError(
+    err,
+    `add to stream ${stream}: outcome unknown, no answer from Redis (the event may or may not be stored; it is not sent again)`,
+  );
 }

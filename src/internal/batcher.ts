@@ -17,9 +17,10 @@
  * What one tick produces leaves in steps of at most 256 commands (merged
  * ones counted one by one), one step per turn of the event loop, so that
  * the server runs one while the client encodes the next (see `#pump`).
+ * Adds on a cluster instead keep one step per slot in flight
+ * (`oneStepInFlight`), so that no redirection can reorder them.
  */
 import type { Arg } from './driver.js';
-import { isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
 
 /**
@@ -37,8 +38,11 @@ export interface Mergeable {
   readonly parts: readonly Arg[];
   /** Bytes this command adds to a merged call. */
   readonly weight: number;
-  /** Builds the command to send when there is nothing to merge with; absent, the script runs with this one command. */
-  readonly alone?: () => readonly Arg[];
+  /**
+   * Builds the command to send when there is nothing to merge with; absent,
+   * or when it returns undefined, the script runs with this one command.
+   */
+  readonly alone?: () => readonly Arg[] | undefined;
   /** Appends the script's arguments after `head` for the merged commands' `parts`, in order. */
   readonly pack: (cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>) => void;
   /** The replies of the commands a merged call ran, in order, from the first element of its reply; undefined when malformed. */
@@ -68,6 +72,8 @@ interface Queued {
 interface Unit {
   readonly items: Queued[];
   weight: number;
+  /** Set when its command is built: a lone command sent as is, not a script call. */
+  plain?: boolean;
 }
 
 /** What a pipeline gives back for each command: its reply, or its error. */
@@ -81,6 +87,15 @@ export class TickBatcher {
     private readonly many: (cmds: ReadonlyArray<readonly Arg[]>, key: string | undefined) => Promise<Outcome[]>,
     /** The group a key's commands may be pipelined in (its slot on a cluster); one group when absent. */
     private readonly groupOf?: (key: string) => number,
+    /**
+     * Sends a group's next step only once the previous one is answered. For
+     * adds on a cluster: a client that learns a slot moved (MOVED) sends the
+     * commands issued after that to the new owner at once, while those
+     * already on their way to the old owner are redirected when their
+     * answer comes, so they would be stored after later ones (issue 13,
+     * defect 15). Commands of one step are redirected in the order sent.
+     */
+    private readonly oneStepInFlight = false,
   ) {}
 
   send(args: readonly Arg[], key?: string): Promise<unknown> {
@@ -106,7 +121,7 @@ export class TickBatcher {
     for (const q of queue) {
       // On a cluster a command without a key has nothing to route by: it goes alone.
       const g = !groupOf ? 0 : q.key === undefined ? undefined : groupOf(q.key);
-      if (g === undefined) this.#sendUnits([{ items: [q], weight: 0 }]);
+      if (g === undefined) void this.#sendUnits([{ items: [q], weight: 0 }]);
       else {
         const list = pending.get(g) ?? [];
         pending.set(g, list);
@@ -120,8 +135,13 @@ export class TickBatcher {
         for (const u of units) waiting.push(u);
         continue;
       }
+      if (this.#inFlight.has(g)) {
+        // Sent when the step in flight is answered.
+        this.#outbox.set(g, units);
+        continue;
+      }
       // Sent before the next group is merged: on a cluster that node starts meanwhile.
-      this.#sendStep(units);
+      this.#sendStep(g, units);
       if (units.length > 0) {
         this.#outbox.set(g, units);
         this.#schedulePump();
@@ -136,6 +156,8 @@ export class TickBatcher {
    * so that order per key holds across ticks.
    */
   readonly #outbox = new Map<number, Unit[]>();
+  /** With `oneStepInFlight`: the groups whose last step is not answered yet. */
+  readonly #inFlight = new Set<number>();
   #pumpScheduled = false;
 
   #schedulePump(): void {
@@ -154,55 +176,57 @@ export class TickBatcher {
    */
   #pump(): void {
     this.#pumpScheduled = false;
+    let waiting = false;
     for (const [g, units] of this.#outbox) {
-      this.#sendStep(units);
+      if (this.#inFlight.has(g)) continue;
+      this.#sendStep(g, units);
       if (units.length === 0) this.#outbox.delete(g);
+      // A group waiting for its answer is pumped again when it comes.
+      else if (!this.#inFlight.has(g)) waiting = true;
     }
-    if (this.#outbox.size > 0) this.#schedulePump();
+    if (waiting) this.#schedulePump();
   }
 
-  /** Sends the first units of `units`, up to {@link STEP_ITEMS} commands, and removes them from it. */
-  #sendStep(units: Unit[]): void {
+  /** Sends the first units of `units`, up to {@link STEP_ITEMS} commands (all with `oneStepInFlight`), and removes them from it. */
+  #sendStep(g: number, units: Unit[]): void {
     let n = 0;
     let end = 0;
-    while (end < units.length && n < STEP_ITEMS) n += (units[end++] as Unit).items.length;
-    this.#sendUnits(units.splice(0, end));
+    // One step in flight: the whole backlog leaves as that step, or adds would wait a round trip per 256.
+    const limit = this.oneStepInFlight ? Number.POSITIVE_INFINITY : STEP_ITEMS;
+    while (end < units.length && n < limit) n += (units[end++] as Unit).items.length;
+    const answered = this.#sendUnits(units.splice(0, end));
+    if (!this.oneStepInFlight) return;
+    this.#inFlight.add(g);
+    const next = (): void => {
+      this.#inFlight.delete(g);
+      if (this.#outbox.has(g)) this.#schedulePump();
+    };
+    answered.then(next, next);
   }
 
-  #sendUnits(units: Unit[]): void {
+  /** Settles once every unit is settled. */
+  #sendUnits(units: Unit[]): Promise<void> {
     try {
-      this.#send(units);
+      return this.#send(units);
     } catch (err) {
       // A client that throws instead of rejecting fails these commands, not
       // the turn of the event loop that sends them (nor the steps behind them).
       for (const u of units) reject(u, err);
+      return Promise.resolve();
     }
   }
 
-  #send(units: Unit[]): void {
+  #send(units: Unit[]): Promise<void> {
     const [first] = units;
-    if (!first) return;
-    if (units.length === 1) {
-      this.#sendOne(first);
-      return;
-    }
+    if (!first) return Promise.resolve();
+    if (units.length === 1) return this.#sendOne(first);
     const key = first.items[0]?.key;
-    this.many(
-      units.map((u) => commandOf(u, !this.#knownLoaded(u))),
-      key,
-    ).then(
+    return this.many(units.map(commandOf), key).then(
       (outcomes) => {
         units.forEach((u, i) => {
           const o = outcomes[i];
           if (!o) reject(u, new Error('pipeline returned no reply'));
-          // A script cache emptied by SCRIPT FLUSH or a restart: send its
-          // source. Commands after it in this pipeline already ran: the one
-          // case where order on a key is not kept.
-          else if (!o.ok && isScript(u) && isReplyError(o.error, 'NOSCRIPT')) this.#retryWithSource(u);
-          else {
-            if (o.ok) this.#markLoaded(u);
-            settle(u, o);
-          }
+          else settle(u, o);
         });
       },
       (err: unknown) => {
@@ -211,49 +235,12 @@ export class TickBatcher {
     );
   }
 
-  #sendOne(u: Unit, withSource = !this.#knownLoaded(u)): void {
+  #sendOne(u: Unit): Promise<void> {
     const key = u.items[0]?.key;
-    this.one(commandOf(u, withSource), key).then(
-      (value) => {
-        this.#markLoaded(u);
-        settle(u, { ok: true, value });
-      },
-      (error: unknown) => {
-        if (!withSource && isScript(u) && isReplyError(error, 'NOSCRIPT')) this.#retryWithSource(u);
-        else reject(u, error);
-      },
+    return this.one(commandOf(u), key).then(
+      (value) => settle(u, { ok: true, value }),
+      (error: unknown) => reject(u, error),
     );
-  }
-
-  #retryWithSource(u: Unit): void {
-    const id = this.#scriptId(u);
-    if (id !== undefined) this.#loaded.delete(id);
-    this.#sendOne(u, true);
-  }
-
-  /**
-   * Scripts this client's server (each slot's, on a cluster) has run: they
-   * go by SHA. A script's first call sends its source, so that a pipeline
-   * never meets NOSCRIPT, whose retry would land after the commands that
-   * followed it.
-   */
-  readonly #loaded = new Set<string>();
-
-  #scriptId(u: Unit): string | undefined {
-    const q = u.items[0];
-    if (!q?.merge || !isScript(u)) return undefined;
-    const group = q.key !== undefined && this.groupOf ? this.groupOf(q.key) : 0;
-    return `${q.merge.script.sha}:${group}`;
-  }
-
-  #knownLoaded(u: Unit): boolean {
-    const id = this.#scriptId(u);
-    return id === undefined || this.#loaded.has(id);
-  }
-
-  #markLoaded(u: Unit): void {
-    const id = this.#scriptId(u);
-    if (id !== undefined) this.#loaded.add(id);
   }
 }
 
@@ -300,19 +287,32 @@ function mergeUnits(batch: readonly Queued[]): Unit[] {
   return units;
 }
 
-/** True when the unit is sent as a script call. */
-function isScript(u: Unit): boolean {
-  const [q] = u.items;
-  return q?.merge !== undefined && (u.items.length > 1 || q.merge.alone === undefined);
-}
-
-function commandOf(u: Unit, withSource = false): readonly Arg[] {
+/**
+ * A merged call always carries the script's source (`EVAL`), never only its
+ * SHA (`EVALSHA`). A SHA can meet `NOSCRIPT` whenever the server's script
+ * cache is empty: after a restart, a `SCRIPT FLUSH`, a failover, or on the
+ * new owner of a migrated slot. By the time the client reads that error,
+ * the commands pipelined behind the call have run, so its retry would store
+ * its events after later ones (issue 13, defects 2 and 15), and nothing the
+ * client can know beforehand rules it out. With the source the call cannot
+ * bounce. It costs Redis a SHA1 of the 1.7 KB source per call (one call per
+ * up to 256 events) and the client its bytes: measured with 1000 adds in
+ * flight, within noise of EVALSHA for both clients (see the commit message).
+ */
+function commandOf(u: Unit): readonly Arg[] {
   const [q] = u.items;
   if (!q) return [];
   const m = q.merge;
-  if (!m) return q.args ?? [];
-  if (!isScript(u) && m.alone) return m.alone();
-  const cmd: Arg[] = withSource ? ['EVAL', m.script.source, 1, q.key ?? ''] : ['EVALSHA', m.script.sha, 1, q.key ?? ''];
+  if (!m) {
+    u.plain = true;
+    return q.args ?? [];
+  }
+  const alone = u.items.length === 1 ? m.alone?.() : undefined;
+  if (alone) {
+    u.plain = true;
+    return alone;
+  }
+  const cmd: Arg[] = ['EVAL', m.script.source, 1, q.key ?? ''];
   for (const h of m.head) cmd.push(h);
   const parts = u.items.map((item) => item.merge?.parts ?? []);
   m.pack(cmd, parts);
@@ -329,7 +329,7 @@ function settle(u: Unit, o: Outcome): void {
     reject(u, o.error);
     return;
   }
-  if (!isScript(u)) {
+  if (u.plain) {
     u.items[0]?.resolve(o.value);
     return;
   }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { InvalidArgumentError, PulseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
+import { IoPublisher } from './ioPublisher.js';
 import { errorText, isReplyError, replyCode, toPulseError } from './redisErrors.js';
 import type { Script } from './script.js';
 import { slotOf } from './slot.js';
@@ -38,7 +39,12 @@ export interface OwnedConnection extends Connection {
 export interface Driver extends Connection {
   readonly kind: 'ioredis' | 'node-redis';
   readonly isCluster: boolean;
-  /** Sends a command that may leave merged with others of its tag sent in the same tick (see `Mergeable`). */
+  /**
+   * Sends an add: a command that may leave merged with others of its tag sent
+   * in the same tick (see `Mergeable`). Never sent twice: one whose answer the
+   * connection lost is rejected (ioredis: on a connection of the library's
+   * own, see ioPublisher.ts).
+   */
   sendMergeable(merge: Mergeable, key: string): Promise<unknown>;
   /** Opens a connection of the library's own, for blocking reads and background work. */
   openOwned(name: string, logger: Logger): Promise<OwnedConnection>;
@@ -80,6 +86,7 @@ interface IoRedisLike {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   isCluster?: boolean;
   options?: Record<string, unknown>;
+  readonly status?: string;
 }
 
 function isIoRedis(c: object): c is IoRedisLike {
@@ -90,12 +97,28 @@ class IoRedisDriver implements Driver {
   readonly kind = 'ioredis';
   readonly isCluster: boolean;
   readonly #batcher: TickBatcher;
+  /** Adds: on a connection that never re-sends an unanswered command (ioPublisher.ts). */
+  readonly #publish: TickBatcher;
   constructor(private readonly client: IoRedisLike) {
     this.isCluster = client.isCluster === true;
+    const groupOf = this.isCluster ? slotOf : undefined;
     this.#batcher = new TickBatcher(
       (args) => ioCall(client, args),
       (cmds) => ioBatch(client.pipeline(), cmds),
-      this.isCluster ? slotOf : undefined,
+      groupOf,
+    );
+    const publisher = new IoPublisher(client, this.isCluster);
+    const publish = (args: readonly Arg[]) => ioCall(publisher.get(), args);
+    this.#publish = new TickBatcher(
+      publish,
+      // A Cluster pipeline that meets MOVED or ASK is sent again as a whole
+      // once all its replies are in, while commands sent after it and
+      // redirected one by one already went: adds of one stream were stored
+      // out of order during a slot migration. Commands sent one by one are
+      // redirected in the order their replies come, which is the order sent.
+      this.isCluster ? (cmds, key) => oneByOne(publish, cmds, key) : (cmds) => ioBatch(publisher.get().pipeline(), cmds),
+      groupOf,
+      this.isCluster,
     );
   }
 
@@ -104,7 +127,7 @@ class IoRedisDriver implements Driver {
   }
 
   sendMergeable(merge: Mergeable, key: string): Promise<unknown> {
-    return this.#batcher.sendMergeable(merge, key);
+    return this.#publish.sendMergeable(merge, key);
   }
 
   async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
@@ -184,6 +207,7 @@ class NodeRedisDriver implements Driver {
   readonly kind = 'node-redis';
   readonly isCluster: boolean;
   readonly #batcher: TickBatcher;
+  readonly #publish: TickBatcher;
   constructor(private readonly client: NodeRedisLike) {
     const cluster = 'masters' in client;
     this.isCluster = cluster;
@@ -210,17 +234,11 @@ class NodeRedisDriver implements Driver {
       // would be reported failed (and retried into a duplicate). Commands
       // sent in one tick leave in one socket write all the same; merged adds
       // and acks keep their number low.
-      (cmds, key) =>
-        Promise.all(
-          cmds.map((c) =>
-            one(c, key).then(
-              (value): Outcome => ({ ok: true, value }),
-              (error: unknown): Outcome => ({ ok: false, error }),
-            ),
-          ),
-        ),
+      (cmds, key) => oneByOne(one, cmds, key),
       cluster ? slotOf : undefined,
     );
+    // Adds on a cluster: one step per slot in flight (see TickBatcher).
+    this.#publish = cluster ? new TickBatcher(one, (cmds, key) => oneByOne(one, cmds, key), slotOf, true) : this.#batcher;
   }
 
   send(args: readonly Arg[], key?: string): Promise<unknown> {
@@ -228,7 +246,7 @@ class NodeRedisDriver implements Driver {
   }
 
   sendMergeable(merge: Mergeable, key: string): Promise<unknown> {
-    return this.#batcher.sendMergeable(merge, key);
+    return this.#publish.sendMergeable(merge, key);
   }
 
   async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
@@ -297,6 +315,22 @@ class NodeRedisDriver implements Driver {
       !cluster,
     );
   }
+}
+
+/** Sends commands one by one in one tick (the client writes them together) and collects each one's outcome. */
+function oneByOne(
+  one: (args: readonly Arg[], key: string | undefined) => Promise<unknown>,
+  cmds: ReadonlyArray<readonly Arg[]>,
+  key: string | undefined,
+): Promise<Outcome[]> {
+  return Promise.all(
+    cmds.map((c) =>
+      one(c, key).then(
+        (value): Outcome => ({ ok: true, value }),
+        (error: unknown): Outcome => ({ ok: false, error }),
+      ),
+    ),
+  );
 }
 
 function toNodeArg(a: Arg): string | Buffer {

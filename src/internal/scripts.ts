@@ -3,7 +3,6 @@
  * KEYS and shares the stream's hash slot (the dead-letter stream excepted:
  * `claim` only writes it when the caller says both live on one node).
  */
-import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { CMP, NOW } from './lua.js';
 import { Script } from './script.js';
 
@@ -47,77 +46,6 @@ const FOLLOW = `local function follow(pttl, floor, keys)
     end
   end
 end`;
-
-/**
- * Adds events to one stream: the merged form of `stream.add` (see
- * `Mergeable` in batcher.ts), one event or many, then the stream's TTL:
- * sliding (every add) or absolute (only when no expiry is set), when
- * anything was added. `pcall` so that an error stops the batch with the
- * events before it added and reported, instead of failing them all.
- * KEYS: stream. ARGV: maxLen ('' none), NOMKSTREAM ('1' or ''), ttl ms
- * ('' none), 'sliding' or 'absolute', then the events in one of three
- * layouts (`packAdds` in stream.ts): '1', the name they all share, then a
- * payload per event; '2', then name and payload per event (no topics); '3',
- * then name, payload and topic ('' none) per event. Fewer arguments per
- * event cost the server less: 12% fewer instructions per event with one
- * than with three (callgrind, BENCHMARKS.md).
- * Returns {ids, error or nil}: the IDs of the events added, joined by ','
- * ('-' where NOMKSTREAM found no key). One string, not an array: the client
- * decodes one reply instead of one per event (about 0.1 us less CPU per
- * event in the library's publish loop with node-redis) and the server
- * writes one (2% fewer instructions per event; BENCHMARKS.md, fourth round).
- */
-export const addEvents = new Script(
-  'addEvents',
-  // One literal XADD per shape, not a table unpacked per event: 8% less
-  // server time per event (measured with INFO commandstats).
-  `local key, maxLen = KEYS[1], ARGV[1]
-local nomk, trim = ARGV[2] == '1', maxLen ~= ''
-local ids, n, added, err = {}, 0, false, false
-local step = tonumber(ARGV[5])
-local shared = ARGV[6]
-local name, payload, topic = shared, nil, ''
-for i = step == 1 and 7 or 6, #ARGV, step do
-  if step == 1 then
-    payload = ARGV[i]
-  elseif step == 2 then
-    name, payload = ARGV[i], ARGV[i + 1]
-  else
-    name, payload, topic = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  end
-  local r
-  if topic == '' then
-    if trim and nomk then
-      r = redis.pcall('XADD', key, 'NOMKSTREAM', 'MAXLEN', '~', maxLen, '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload)
-    elseif trim then
-      r = redis.pcall('XADD', key, 'MAXLEN', '~', maxLen, '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload)
-    elseif nomk then
-      r = redis.pcall('XADD', key, 'NOMKSTREAM', '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload)
-    else
-      r = redis.pcall('XADD', key, '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload)
-    end
-  elseif trim and nomk then
-    r = redis.pcall('XADD', key, 'NOMKSTREAM', 'MAXLEN', '~', maxLen, '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload, '${FIELD_TOPIC}', topic)
-  elseif trim then
-    r = redis.pcall('XADD', key, 'MAXLEN', '~', maxLen, '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload, '${FIELD_TOPIC}', topic)
-  elseif nomk then
-    r = redis.pcall('XADD', key, 'NOMKSTREAM', '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload, '${FIELD_TOPIC}', topic)
-  else
-    r = redis.pcall('XADD', key, '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload, '${FIELD_TOPIC}', topic)
-  end
-  if type(r) == 'table' and r.err then
-    err = r.err
-    break
-  end
-  n = n + 1
-  ids[n] = r or '-'
-  if r then added = true end
-end
-if added and ARGV[3] ~= '' then
-  if ARGV[4] == 'sliding' then redis.call('PEXPIRE', key, ARGV[3]) else redis.call('PEXPIRE', key, ARGV[3], 'NX') end
-end
-return {table.concat(ids, ','), err}`,
-);
 
 /**
  * Creates the group (and the stream key) unless it exists, records the sink,

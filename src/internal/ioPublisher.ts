@@ -1,0 +1,85 @@
+/**
+ * The connection `stream.add` uses on an ioredis client.
+ *
+ * ioredis sends again, once it has reconnected, every command it had written
+ * but not seen answered (`autoResendUnfulfilledCommands`, on by default; a
+ * Cluster does the same on "Connection is closed" after
+ * `retryDelayOnFailover`). An add that Redis ran (and, with `appendfsync
+ * always`, kept) just before the connection dropped would be stored twice,
+ * both copies delivered as first deliveries (issue 13, defect 16). Whether it
+ * ran cannot be known from the client, so adds must not be re-sent: they
+ * travel on a connection of the library's own, duplicated from the user's
+ * client (same address, auth, TLS, timeouts) with those re-sends off. An add
+ * whose answer never came is rejected (its outcome unknown) and never sent
+ * again.
+ *
+ * node-redis needs none of this: it rejects the commands whose answers the
+ * connection lost, and re-sends only redirections (`MOVED`/`ASK`, which ran
+ * nowhere), so adds stay on the user's client there.
+ */
+
+/** What this module needs of an ioredis `Redis` or `Cluster`. */
+export interface IoDuplicable<C> {
+  duplicate(...args: unknown[]): C;
+  disconnect(reconnect?: boolean): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  readonly status?: string;
+}
+
+/** `CLIENT LIST` shows it under this name, as the library's other connections show theirs. */
+export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
+
+/**
+ * Overrides of the duplicated connection.
+ * `maxRetriesPerRequest: 0`: with `autoResendUnfulfilledCommands` off and any
+ * other value, ioredis drops the unanswered commands on reconnect without
+ * settling them (their promises would never settle); with 0 it rejects them
+ * when the connection closes. Adds issued while it reconnects wait in the
+ * offline queue and leave once it is ready, or are rejected (never sent) when
+ * a reconnection attempt fails.
+ */
+const SINGLE = {
+  connectionName: PUBLISH_CONNECTION_NAME,
+  lazyConnect: true,
+  enableOfflineQueue: true,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+};
+const NODE = { connectionName: PUBLISH_CONNECTION_NAME, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
+
+export class IoPublisher<C extends IoDuplicable<C>> {
+  #conn: C | undefined;
+
+  constructor(
+    private readonly user: C & { readonly options?: Record<string, unknown> },
+    private readonly isCluster: boolean,
+  ) {
+    // The user's client ended (quit, disconnect): so does this one, or it
+    // would keep the process alive. A later add opens it again.
+    user.on('end', () => this.#conn?.disconnect(false));
+  }
+
+  /** The publishing connection, opened (lazily: on its first command) when there is none or it ended. */
+  get(): C {
+    const current = this.#conn;
+    if (current && current.status !== 'end') return current;
+    const conn = this.isCluster
+      ? this.user.duplicate(undefined, {
+          lazyConnect: true,
+          enableOfflineQueue: true,
+          // 0: a command on a node whose connection closed is rejected, not re-sent elsewhere.
+          retryDelayOnFailover: 0,
+          // A command retried after a delay would land after adds issued
+          // meanwhile: CLUSTERDOWN (it ran nowhere) is rejected instead, and
+          // MOVED is followed at once (the default, said here for that reason).
+          retryDelayOnClusterDown: 0,
+          retryDelayOnMoved: 0,
+          redisOptions: { ...(this.user.options?.redisOptions as object), ...NODE },
+        })
+      : this.user.duplicate(SINGLE);
+    // Failures reach the adds that hit them; an 'error' event without a listener would be printed.
+    conn.on('error', () => {});
+    this.#conn = conn;
+    return conn;
+  }
+}
