@@ -7,7 +7,7 @@ import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { Script } from './script.js';
 
 /** Compares two entry IDs as Redis does (no float rounding of 64-bit sequences). */
-const CMP = `local function cmp(a, b)
+export const CMP = `local function cmp(a, b)
   local am, as = string.match(a, '^(%d+)-?(%d*)$')
   local bm, bs = string.match(b, '^(%d+)-?(%d*)$')
   if as == '' then as = '0' end

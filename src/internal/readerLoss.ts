@@ -1,0 +1,225 @@
+/**
+ * How a reader counts the entries it never got: trimmed by `maxLen` or
+ * deleted with `XDEL` after its cursor before it read them. `XREAD` jumps
+ * over them without a word, so the reader keeps a ledger and checks it
+ * against the stream's own counters (Redis 7.0 `XINFO STREAM`):
+ *
+ *   every entry added after the reader's start, or ahead of it when it
+ *   started, is by now read by it, still ahead of its cursor, or lost.
+ *
+ * With `added` the stream's `entries-added`, `ahead` the entries after the
+ * cursor now, and `base` the entries that were never the reader's (added
+ * before its start and not ahead of it then):
+ *
+ *   lost = added - base - read - ahead
+ *
+ * This total only grows when an entry nobody read yet is deleted (an entry
+ * deleted after the cursor will never be read: it is lost as soon as it is
+ * gone), so it is exact whenever `ahead` is known. `ahead` is free when the
+ * cursor is at the stream's end (0) or before its first entry (all of them:
+ * trimming went past the cursor), and when nothing was deleted after the
+ * cursor of the last exact check (the total has not changed). Otherwise the
+ * script counts the entries after the cursor, up to a cap, or says it does
+ * not know yet (a later check will).
+ *
+ * Checks are rare (at most one per stream every `CHECK_INTERVAL_MS`, and
+ * only after reads): a reader that loses nothing pays one small script
+ * call a few times a second, not one per read.
+ */
+import type { Arg } from './driver.js';
+import { str } from './replies.js';
+import { Script } from './script.js';
+import { CMP } from './scripts.js';
+
+/** Shortest time between two checks of one stream. */
+export const CHECK_INTERVAL_MS = 200;
+/** Most entries a check counts on the server (copying entries through Lua costs). */
+export const COUNT_CAP = 1000;
+
+/**
+ * KEYS: the stream. ARGV: 'start' or 'check', the cursor ('$' at start: the
+ * stream's end), the counting cap, the cursor of the last exact check ('' none).
+ * Fails with Redis' error for a key of another type (a start from an ID
+ * leaves it to the first read). Returns {'nokey'} (check) | {'unsupported'}
+ * (before Redis 7.0), or:
+ * - start: {'ok', cursor, base (-1 unknown)};
+ * - check: {'ok', entries-added, ahead} | {'same'} (nothing lost since the last exact check) | {'unknown'}.
+ */
+export const readerPosition = new Script(
+  'readerPosition',
+  `${CMP}
+local mode, at, cap, exact = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local ok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
+if not ok then
+  local t = redis.call('TYPE', KEYS[1])
+  t = t['ok'] or t
+  if t == 'none' then
+    if mode ~= 'start' then return {'nokey'} end
+    if at == '$' then at = '0-0' end
+    return {'ok', at, 0}
+  end
+  -- Another type: a reader from a given ID finds it on its first read.
+  if mode == 'start' and at ~= '$' then return {'ok', at, -1} end
+  return info
+end
+local s = {}
+for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
+local added, md = tonumber(s['entries-added']), s['max-deleted-entry-id']
+if added == nil or md == nil then return {'unsupported'} end
+local len = tonumber(s['length'])
+local first = len > 0 and s['first-entry'][1]
+local last = len > 0 and s['last-entry'][1]
+if mode == 'start' and at == '$' then return {'ok', s['last-generated-id'], added} end
+local ahead
+if len == 0 or cmp(last, at) <= 0 then
+  ahead = 0
+elseif cmp(first, at) > 0 then
+  ahead = len
+elseif mode == 'check' and exact ~= '' and cmp(md, exact) <= 0 and cmp(first, exact) <= 0 then
+  return {'same'}
+else
+  local n = #redis.call('XRANGE', KEYS[1], '(' .. at, '+', 'COUNT', cap + 1)
+  if n <= cap then
+    ahead = n
+  else
+    n = #redis.call('XRANGE', KEYS[1], '-', at, 'COUNT', cap + 1)
+    if n <= cap then ahead = len - n end
+  end
+end
+if mode == 'start' then
+  if ahead == nil then return {'ok', at, -1} end
+  return {'ok', at, added - ahead}
+end
+if ahead == nil then return {'unknown'} end
+return {'ok', added, ahead}`,
+);
+
+/** The arguments of a start or check call (after the script and its key). */
+export function positionArgs(mode: 'start' | 'check', at: string, exact = ''): Arg[] {
+  return [mode, at, COUNT_CAP, exact];
+}
+
+/** What the start call says: where the cursor starts, and the ledger's base when known. */
+export function parseStartReply(reply: unknown): { status: string; cursor: string; base: number | undefined } {
+  const r = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const status = str(r[0]);
+  const base = Number(r[2]);
+  return { status, cursor: str(r[1]), base: Number.isFinite(base) && base >= 0 ? base : undefined };
+}
+
+/** A snapshot of a stream's reading taken when a check is sent: what the check's answer is about. */
+export interface CheckPoint {
+  readonly cursor: string;
+  readonly read: number;
+}
+
+/**
+ * One stream's ledger in a reader. The reader counts what it reads; checks
+ * (see `readerPosition`) turn that into the exact number lost.
+ */
+export class LossLedger {
+  /** Entries never this reader's (see the file comment); undefined until a check can tell. */
+  #base: number | undefined;
+  /** Entries read from this stream (delivered or filtered out). */
+  read = 0;
+  /** Entries found lost so far. */
+  lost = 0;
+  /** The cursor of the last exact check: nothing deleted after it since means nothing more lost. */
+  exactAt = '';
+  /** Reads since the last check. */
+  dirty = false;
+  /** A check is in flight: one at a time, so that answers apply in order. */
+  checking = false;
+  /** Batches read so far: an answer is stale when a batch arrived between its question and it. */
+  batches = 0;
+  /** When the last check was sent (ms). */
+  lastCheck = 0;
+  /** The stream key was missing at the last check: told once. */
+  keyGone = false;
+  /** Checks are impossible (Redis before 7.0): told once, then never tried. */
+  disabled = false;
+
+  constructor(base: number | undefined, cursor: string) {
+    this.#base = base;
+    // At the start nothing is lost yet, so a start with a known base is an exact point.
+    if (base !== undefined) this.exactAt = cursor;
+  }
+
+  /** Records a batch of `n` entries read. */
+  onRead(n: number): void {
+    if (n === 0) return;
+    this.read += n;
+    this.batches++;
+    this.dirty = true;
+  }
+
+  /** True when a check should be sent now. */
+  due(now: number): boolean {
+    return this.dirty && !this.checking && !this.disabled && now - this.lastCheck >= CHECK_INTERVAL_MS;
+  }
+
+  /** Marks a check sent at `now` about `point`. */
+  begin(now: number, cursor: string): CheckPoint {
+    this.checking = true;
+    this.dirty = false;
+    this.lastCheck = now;
+    return { cursor, read: this.read };
+  }
+
+  /**
+   * Applies a check's answer about `point`; returns how many more entries
+   * are now known lost, or `'nokey'` (first time only), `'unsupported'`, or
+   * `'retry'` (not known yet: checked again after the next reads or the interval).
+   */
+  apply(reply: unknown, point: CheckPoint): number | 'nokey' | 'unsupported' | 'retry' {
+    this.checking = false;
+    const r = Array.isArray(reply) ? (reply as unknown[]) : [];
+    const status = str(r[0]);
+    if (status === 'same') {
+      this.exactAt = point.cursor;
+      this.keyGone = false;
+      return 0;
+    }
+    if (status === 'ok') {
+      this.keyGone = false;
+      const added = Number(r[1]);
+      const ahead = Number(r[2]);
+      if (this.#base === undefined) {
+        // The first exact point of a reader that started inside a long stream: nothing lost before it is known.
+        this.#base = added - point.read - ahead - this.lost;
+      }
+      const total = added - this.#base - point.read - ahead;
+      this.exactAt = point.cursor;
+      if (total >= this.lost) {
+        const more = total - this.lost;
+        this.lost = total;
+        return more;
+      }
+      // Fewer than already counted: the key was deleted and created again
+      // between checks (or Redis lost data). Count from here.
+      this.#base = added - point.read - ahead - this.lost;
+      return 0;
+    }
+    this.dirty = true;
+    if (status === 'nokey') {
+      // A new key counts its entries from 0: the ledger goes on from there.
+      this.#base = -point.read - this.lost;
+      this.exactAt = '';
+      const first = !this.keyGone;
+      this.keyGone = true;
+      this.dirty = false;
+      return first ? 'nokey' : 0;
+    }
+    if (status === 'unsupported') {
+      this.disabled = true;
+      return 'unsupported';
+    }
+    return 'retry';
+  }
+
+  /** A check failed (connection...): try again later. */
+  failed(): void {
+    this.checking = false;
+    this.dirty = true;
+  }
+}
