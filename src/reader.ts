@@ -1,5 +1,6 @@
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import type { Event } from './event.js';
+import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript } from './internal/driver.js';
 import { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
@@ -8,8 +9,8 @@ import {
   type CheckPoint,
   LossLedger,
   parseStartReply,
-  positionArgs,
   readerPosition,
+  startArgs,
 } from './internal/readerLoss.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
@@ -47,18 +48,18 @@ async function startOf(stream: Stream, start: ResolvedStart): Promise<ReadStream
   let reply: unknown;
   try {
     const at = start.kind === 'newest' ? '$' : start.id;
-    reply = await evalScript(stream.driver, readerPosition, [stream.key], positionArgs('start', at));
+    reply = await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at));
   } catch (err) {
     throw toPulseError(err, `read the position of stream ${stream.name}`);
   }
-  const { status, cursor, base } = parseStartReply(reply);
+  const { status, cursor, base, deleted } = parseStartReply(reply);
   if (status !== 'ok') {
     // Redis before 7.0: reading works, counting losses does not.
     const ledger = new LossLedger(undefined, '');
     ledger.disabled = true;
     return { stream, cursor: start.kind === 'newest' ? await lastId(stream) : start.id, ledger };
   }
-  return { stream, cursor, ledger: new LossLedger(base, cursor) };
+  return { stream, cursor, ledger: new LossLedger(base, cursor, deleted) };
 }
 
 /** The last entry's ID now; `0-0` for an empty stream (Redis before 7.0 only). */
@@ -73,6 +74,9 @@ async function lastId(stream: Stream): Promise<string> {
 }
 
 let readerSeq = 0;
+
+/** Longest wait in `close()` for the last loss check. */
+const FINAL_CHECK_MS = 1000;
 
 /**
  * A stream reader: every reader gets every event (fan-out), with its own cursor.
@@ -198,6 +202,14 @@ export class Reader implements AsyncIterable<Event> {
       this.#fanout.endAll();
       clearTimeout(this.#checkTimer);
       await this.#loops.stop();
+      // The last reads are checked now, so that the counters and the last
+      // warning are complete; bounded, so that a Redis gone away cannot hold close().
+      const last = [...this.#streams.values()].filter((s) => s.ledger.dirty && !s.ledger.checking && !s.ledger.disabled);
+      if (last.length > 0) {
+        const bound = new AbortController();
+        await Promise.race([Promise.all(last.map((s) => this.#checkNow(s, Date.now()))), sleep(FINAL_CHECK_MS, bound.signal)]);
+        bound.abort();
+      }
       this.#lossReport.close();
     })();
     return this.#closing;
@@ -243,7 +255,7 @@ export class Reader implements AsyncIterable<Event> {
       if (s.ledger.due(now)) {
         const point = s.ledger.begin(now, s.cursor);
         // EVAL, not EVALSHA: a NOSCRIPT retry would land after the read.
-        const cmd = ['EVAL', readerPosition.source, 1, key, ...positionArgs('check', point.cursor, s.ledger.exactAt)];
+        const cmd = ['EVAL', readerPosition.source, 1, key, ...s.ledger.checkArgs(point)];
         checks.push({ state: s, point, cmd });
       }
     }
@@ -317,8 +329,7 @@ export class Reader implements AsyncIterable<Event> {
     const batches = s.ledger.batches;
     let reply: unknown;
     try {
-      const args = positionArgs('check', point.cursor, s.ledger.exactAt);
-      reply = await evalScript(this.#main.driver, readerPosition, [s.stream.key], args);
+      reply = await evalScript(this.#main.driver, readerPosition, [s.stream.key], s.ledger.checkArgs(point));
     } catch (err) {
       this.#checkFailed(s, err);
       return;

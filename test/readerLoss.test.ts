@@ -179,6 +179,18 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(reader.counters.lost).toBeGreaterThanOrEqual(400);
   });
 
+  it('close() checks the last reads, so the counters are complete when it resolves', async () => {
+    const { s, lostLogged } = newStream();
+    const reader = await newReader(s);
+    const ids = (await burst(s, 10)) as string[];
+    await s.remove(ids[2] as string, ids[9] as string);
+    const sub = reader.subscribe();
+    await take(sub, 8);
+    await reader.close();
+    expect(reader.counters).toEqual({ delivered: 8, lost: 2 });
+    expect(lostLogged()).toBe(2);
+  });
+
   it('counters is a snapshot', async () => {
     const { s } = newStream();
     const reader = await newReader(s);

@@ -38,17 +38,20 @@ export const COUNT_CAP = 1000;
 
 /**
  * KEYS: the stream. ARGV: 'start' or 'check', the cursor ('$' at start: the
- * stream's end), the counting cap, the cursor of the last exact check ('' none).
+ * stream's end), the counting cap, then for a check the cursor of the last
+ * exact check and the stream's deleted count (entries-added - length) then
+ * ('' for none).
  * Fails with Redis' error for a key of another type (a start from an ID
  * leaves it to the first read). Returns {'nokey'} (check) | {'unsupported'}
  * (before Redis 7.0), or:
- * - start: {'ok', cursor, base (-1 unknown)};
- * - check: {'ok', entries-added, ahead} | {'same'} (nothing lost since the last exact check) | {'unknown'}.
+ * - start: {'ok', cursor, base (-1 unknown), deleted};
+ * - check: {'ok', entries-added, ahead, deleted} | {'same', deleted} (nothing
+ *   lost since the last exact check) | {'unknown'}.
  */
 export const readerPosition = new Script(
   'readerPosition',
   `${CMP}
-local mode, at, cap, exact = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local mode, at, cap, exact, deletedThen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local ok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
 if not ok then
   local t = redis.call('TYPE', KEYS[1])
@@ -56,10 +59,10 @@ if not ok then
   if t == 'none' then
     if mode ~= 'start' then return {'nokey'} end
     if at == '$' then at = '0-0' end
-    return {'ok', at, 0}
+    return {'ok', at, 0, 0}
   end
   -- Another type: a reader from a given ID finds it on its first read.
-  if mode == 'start' and at ~= '$' then return {'ok', at, -1} end
+  if mode == 'start' and at ~= '$' then return {'ok', at, -1, 0} end
   return info
 end
 local s = {}
@@ -67,44 +70,60 @@ for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
 local added, md = tonumber(s['entries-added']), s['max-deleted-entry-id']
 if added == nil or md == nil then return {'unsupported'} end
 local len = tonumber(s['length'])
+local deleted = added - len
 local first = len > 0 and s['first-entry'][1]
 local last = len > 0 and s['last-entry'][1]
-if mode == 'start' and at == '$' then return {'ok', s['last-generated-id'], added} end
+if mode == 'start' and at == '$' then return {'ok', s['last-generated-id'], added, deleted} end
 local ahead
 if len == 0 or cmp(last, at) <= 0 then
   ahead = 0
 elseif cmp(first, at) > 0 then
   ahead = len
-elseif mode == 'check' and exact ~= '' and cmp(md, exact) <= 0 and cmp(first, exact) <= 0 then
-  return {'same'}
+elseif mode == 'check' and exact ~= '' and (deleted == deletedThen or (cmp(md, exact) <= 0 and cmp(first, exact) <= 0)) then
+  -- Nothing deleted since the last exact check, or only entries it had read
+  -- (XDEL at or before it, trimming short of it): no more lost.
+  return {'same', deleted}
 else
-  local n = #redis.call('XRANGE', KEYS[1], '(' .. at, '+', 'COUNT', cap + 1)
-  if n <= cap then
-    ahead = n
-  else
-    n = #redis.call('XRANGE', KEYS[1], '-', at, 'COUNT', cap + 1)
-    if n <= cap then ahead = len - n end
+  -- Count the side of the cursor that looks shorter (by time) first.
+  local ms = function(id) return tonumber(string.match(id, '^(%d+)')) end
+  local sides = {{'(' .. at, '+', false}, {'-', at, true}}
+  if ms(at) - ms(first) < ms(last) - ms(at) then sides = {sides[2], sides[1]} end
+  for _, side in ipairs(sides) do
+    local n = #redis.call('XRANGE', KEYS[1], side[1], side[2], 'COUNT', cap + 1)
+    if n <= cap then
+      if side[3] then ahead = len - n else ahead = n end
+      break
+    end
   end
 end
 if mode == 'start' then
-  if ahead == nil then return {'ok', at, -1} end
-  return {'ok', at, added - ahead}
+  if ahead == nil then return {'ok', at, -1, deleted} end
+  return {'ok', at, added - ahead, deleted}
 end
 if ahead == nil then return {'unknown'} end
-return {'ok', added, ahead}`,
+return {'ok', added, ahead, deleted}`,
 );
 
-/** The arguments of a start or check call (after the script and its key). */
-export function positionArgs(mode: 'start' | 'check', at: string, exact = ''): Arg[] {
-  return [mode, at, COUNT_CAP, exact];
+/** The arguments of a start call (after the script and its key). */
+export function startArgs(at: string): Arg[] {
+  return ['start', at, COUNT_CAP, '', ''];
 }
 
-/** What the start call says: where the cursor starts, and the ledger's base when known. */
-export function parseStartReply(reply: unknown): { status: string; cursor: string; base: number | undefined } {
+/** What the start call says: where the cursor starts, the ledger's base when known, the stream's deleted count. */
+export function parseStartReply(reply: unknown): {
+  status: string;
+  cursor: string;
+  base: number | undefined;
+  deleted: number;
+} {
   const r = Array.isArray(reply) ? (reply as unknown[]) : [];
-  const status = str(r[0]);
   const base = Number(r[2]);
-  return { status, cursor: str(r[1]), base: Number.isFinite(base) && base >= 0 ? base : undefined };
+  return {
+    status: str(r[0]),
+    cursor: str(r[1]),
+    base: Number.isFinite(base) && base >= 0 ? base : undefined,
+    deleted: Number(r[3]),
+  };
 }
 
 /** A snapshot of a stream's reading taken when a check is sent: what the check's answer is about. */
@@ -126,6 +145,8 @@ export class LossLedger {
   lost = 0;
   /** The cursor of the last exact check: nothing deleted after it since means nothing more lost. */
   exactAt = '';
+  /** The stream's deleted count (entries-added - length) at the last exact check: unchanged, nothing more lost. */
+  deletedAtExact: number | undefined;
   /** Reads since the last check. */
   dirty = false;
   /** A check is in flight: one at a time, so that answers apply in order. */
@@ -139,10 +160,18 @@ export class LossLedger {
   /** Checks are impossible (Redis before 7.0): told once, then never tried. */
   disabled = false;
 
-  constructor(base: number | undefined, cursor: string) {
+  constructor(base: number | undefined, cursor: string, deleted?: number) {
     this.#base = base;
     // At the start nothing is lost yet, so a start with a known base is an exact point.
-    if (base !== undefined) this.exactAt = cursor;
+    if (base !== undefined) {
+      this.exactAt = cursor;
+      this.deletedAtExact = deleted;
+    }
+  }
+
+  /** The arguments of a check about `point` (after the script and its key). */
+  checkArgs(point: CheckPoint): Arg[] {
+    return ['check', point.cursor, COUNT_CAP, this.exactAt, this.deletedAtExact ?? ''];
   }
 
   /** Records a batch of `n` entries read. */
@@ -177,6 +206,7 @@ export class LossLedger {
     const status = str(r[0]);
     if (status === 'same') {
       this.exactAt = point.cursor;
+      this.deletedAtExact = Number(r[1]);
       this.keyGone = false;
       return 0;
     }
@@ -184,6 +214,7 @@ export class LossLedger {
       this.keyGone = false;
       const added = Number(r[1]);
       const ahead = Number(r[2]);
+      this.deletedAtExact = Number(r[3]);
       if (this.#base === undefined) {
         // The first exact point of a reader that started inside a long stream: nothing lost before it is known.
         this.#base = added - point.read - ahead - this.lost;
@@ -205,6 +236,7 @@ export class LossLedger {
       // A new key counts its entries from 0: the ledger goes on from there.
       this.#base = -point.read - this.lost;
       this.exactAt = '';
+      this.deletedAtExact = undefined;
       const first = !this.keyGone;
       this.keyGone = true;
       this.dirty = false;

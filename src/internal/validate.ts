@@ -47,7 +47,7 @@ export function checkId(option: string, id: unknown): string {
   const m = typeof id === 'string' ? ID.exec(id) : null;
   if (m === null || BigInt(m[1] ?? '0') > MAX_ID_PART || BigInt(m[2] ?? '0') > MAX_ID_PART) {
     throw new InvalidArgumentError(
-      `${option} must be a stream entry ID like "1700000000000-0" (each part at most ${MAX_ID_PART}), got ${JSON.stringify(id)}`,
+      `${option} must be a stream entry ID like "1700000000000-0" (each part at most ${MAX_ID_PART}), got ${typeof id === 'string' ? JSON.stringify(id) : typeof id}`,
     );
   }
   return id as string;
