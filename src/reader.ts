@@ -4,32 +4,17 @@ import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript } from './internal/driver.js';
 import { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
-import {
-  CHECK_INTERVAL_MS,
-  type CheckPoint,
-  LossLedger,
-  parseStartReply,
-  readerPosition,
-  startArgs,
-} from './internal/readerLoss.js';
+import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, readerPosition, startOf } from './internal/readerLoss.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
 import { readerEvent, streamEntries } from './internal/replies.js';
-import { parseStart, type ResolvedStart } from './internal/start.js';
+import { parseStart } from './internal/start.js';
 import { checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, ReaderOptions, SubscribeOptions } from './options.js';
 import type { Stream } from './stream.js';
 import { Fanout, type Subscription } from './subscription.js';
-
-interface ReadStream {
-  readonly stream: Stream;
-  /** ID of the last entry read (or the resolved start): the cursor never moves back to `$`. */
-  cursor: string;
-  /** What was read from it and found lost (see readerLoss.ts). */
-  readonly ledger: LossLedger;
-}
 
 /** What a reader has done so far: a snapshot, see {@link Reader.counters}. */
 export interface ReaderCounters {
@@ -41,36 +26,6 @@ export interface ReaderCounters {
    * over them (checks run at most a few times a second).
    */
   readonly lost: number;
-}
-
-/** The start of a stream's cursor, and its ledger, read atomically so that nothing is counted twice or missed. */
-async function startOf(stream: Stream, start: ResolvedStart): Promise<ReadStream> {
-  let reply: unknown;
-  try {
-    const at = start.kind === 'newest' ? '$' : start.id;
-    reply = await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at));
-  } catch (err) {
-    throw toPulseError(err, `read the position of stream ${stream.name}`);
-  }
-  const { status, cursor, base, deleted } = parseStartReply(reply);
-  if (status !== 'ok') {
-    // Redis before 7.0: reading works, counting losses does not.
-    const ledger = new LossLedger(undefined, '');
-    ledger.disabled = true;
-    return { stream, cursor: start.kind === 'newest' ? await lastId(stream) : start.id, ledger };
-  }
-  return { stream, cursor, ledger: new LossLedger(base, cursor, deleted) };
-}
-
-/** The last entry's ID now; `0-0` for an empty stream (Redis before 7.0 only). */
-async function lastId(stream: Stream): Promise<string> {
-  try {
-    const last = await stream.driver.send(['XREVRANGE', stream.key, '+', '-', 'COUNT', 1], stream.key);
-    const id = (Array.isArray(last) ? (last[0] as unknown[] | undefined) : undefined)?.[0];
-    return id === undefined ? '0-0' : String(id);
-  } catch (err) {
-    throw toPulseError(err, `read last entry of stream ${stream.name}`);
-  }
 }
 
 let readerSeq = 0;

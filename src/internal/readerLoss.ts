@@ -17,19 +17,30 @@
  * deleted after the cursor will never be read: it is lost as soon as it is
  * gone), so it is exact whenever `ahead` is known. `ahead` is free when the
  * cursor is at the stream's end (0) or before its first entry (all of them:
- * trimming went past the cursor), and when nothing was deleted after the
- * cursor of the last exact check (the total has not changed). Otherwise the
- * script counts the entries after the cursor, up to a cap, or says it does
- * not know yet (a later check will).
+ * trimming went past the cursor); and the total has not changed when the
+ * stream's deleted count (`entries-added - length`) is the same as at the
+ * last exact check, or when nothing after that check's cursor was deleted
+ * since. Otherwise the script counts the entries on the shorter side of the
+ * cursor, up to a cap, or says it does not know yet (a later check will).
+ *
+ * The start is read in the same script, so the base is exact: 'newest'
+ * starts at the stream's last-generated ID (`base = added`), 'oldest' before
+ * its first entry (`base = added - length`). A stream key deleted and created
+ * again (destroy, TTL) restarts `entries-added`: what was unread in the old
+ * key is reported as lost with an unknown count, and counting goes on from
+ * the new key.
  *
  * Checks are rare (at most one per stream every `CHECK_INTERVAL_MS`, and
  * only after reads): a reader that loses nothing pays one small script
  * call a few times a second, not one per read.
  */
-import type { Arg } from './driver.js';
+import type { Stream } from '../stream.js';
+import { type Arg, evalScript } from './driver.js';
+import { toPulseError } from './redisErrors.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import { CMP } from './scripts.js';
+import type { ResolvedStart } from './start.js';
 
 /** Shortest time between two checks of one stream. */
 export const CHECK_INTERVAL_MS = 200;
@@ -253,5 +264,44 @@ export class LossLedger {
   failed(): void {
     this.checking = false;
     this.dirty = true;
+  }
+}
+
+/** One stream of a reader. */
+export interface ReadStream {
+  readonly stream: Stream;
+  /** ID of the last entry read (or the resolved start): the cursor never moves back to `$`. */
+  cursor: string;
+  /** What was read from it and found lost. */
+  readonly ledger: LossLedger;
+}
+
+/** The start of a stream's cursor, and its ledger, read atomically so that nothing is counted twice or missed. */
+export async function startOf(stream: Stream, start: ResolvedStart): Promise<ReadStream> {
+  let reply: unknown;
+  try {
+    const at = start.kind === 'newest' ? '$' : start.id;
+    reply = await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at));
+  } catch (err) {
+    throw toPulseError(err, `read the position of stream ${stream.name}`);
+  }
+  const { status, cursor, base, deleted } = parseStartReply(reply);
+  if (status !== 'ok') {
+    // Redis before 7.0: reading works, counting losses does not.
+    const ledger = new LossLedger(undefined, '');
+    ledger.disabled = true;
+    return { stream, cursor: start.kind === 'newest' ? await lastId(stream) : start.id, ledger };
+  }
+  return { stream, cursor, ledger: new LossLedger(base, cursor, deleted) };
+}
+
+/** The last entry's ID now; `0-0` for an empty stream (Redis before 7.0 only). */
+async function lastId(stream: Stream): Promise<string> {
+  try {
+    const last = await stream.driver.send(['XREVRANGE', stream.key, '+', '-', 'COUNT', 1], stream.key);
+    const id = (Array.isArray(last) ? (last[0] as unknown[] | undefined) : undefined)?.[0];
+    return id === undefined ? '0-0' : str(id);
+  } catch (err) {
+    throw toPulseError(err, `read last entry of stream ${stream.name}`);
   }
 }
