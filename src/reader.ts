@@ -48,6 +48,8 @@ export class Reader implements AsyncIterable<Event> {
   #delivered = 0;
   #lost = 0;
   #checkTimer: NodeJS.Timeout | undefined;
+  /** Read groups with a read in flight. */
+  readonly #reading = new Set<number>();
   #closed = false;
   #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
@@ -217,17 +219,22 @@ export class Reader implements AsyncIterable<Event> {
     if (keys.length === 0) return undefined;
     const { maxPolled, blockMs } = this.#settings;
     const args = ['XREAD', 'COUNT', maxPolled, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
-    if (checks.length === 0) return async (conn) => ({ states, reply: await conn.send(args, keys[0]) });
     return async (conn) => {
-      const checked = checks.map((c) =>
-        conn.send(c.cmd, c.state.stream.key).then(
-          (r) => this.#applyCheck(c.state, c.point, r),
-          (err: unknown) => this.#checkFailed(c.state, err),
-        ),
-      );
-      const reply = await conn.send(args, keys[0]);
-      await Promise.all(checked);
-      return { states, reply };
+      this.#reading.add(group);
+      try {
+        const checked = checks.map((c) =>
+          conn.send(c.cmd, c.state.stream.key).then(
+            (r) => this.#applyCheck(c.state, c.point, r),
+            (err: unknown) => this.#checkFailed(c.state, err),
+          ),
+        );
+        const reply = await conn.send(args, keys[0]);
+        await Promise.all(checked);
+        return { states, reply };
+      } finally {
+        // The loop hands the reply to #onReply before any timer can run.
+        this.#reading.delete(group);
+      }
     };
   }
 
@@ -260,9 +267,12 @@ export class Reader implements AsyncIterable<Event> {
   }
 
   /**
-   * Reads since the last check are checked with the next read; when no read
-   * comes soon (the loop blocks, or waits for a full subscription), this
-   * timer checks them on the user's client instead.
+   * Reads since the last check are checked with the next read. When no read
+   * comes soon, this timer checks them: on the user's client while no read
+   * is in flight (the loop waits for a full subscription), else by waking
+   * the blocked read so that the next one carries the check. A check on
+   * another connection during a read could count an entry of the read's
+   * reply, deleted right after it was read, as lost.
    */
   #armChecks(): void {
     if (this.#closed) return;
@@ -271,8 +281,15 @@ export class Reader implements AsyncIterable<Event> {
       const now = Date.now();
       let pending = false;
       for (const s of this.#streams.values()) {
-        if (s.ledger.due(now)) void this.#checkNow(s, now);
-        else if (s.ledger.dirty) pending = true;
+        if (!s.ledger.due(now)) {
+          if (s.ledger.dirty) pending = true;
+        } else if (!this.#reading.has(this.#loops.groupOf(s.stream.key))) {
+          void this.#checkNow(s, now);
+        } else {
+          pending = true;
+          // Left to the read loop for one more interval, then its read is cut short.
+          if (now - s.ledger.lastCheck >= 2 * CHECK_INTERVAL_MS) void this.#loops.add(s.stream.key).catch(() => {});
+        }
       }
       if (pending) this.#armChecks();
     }, CHECK_INTERVAL_MS);
