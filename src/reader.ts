@@ -288,7 +288,7 @@ export class Reader implements AsyncIterable<Event> {
         } else {
           pending = true;
           // Left to the read loop for one more interval, then its read is cut short.
-          if (now - s.ledger.lastCheck >= 2 * CHECK_INTERVAL_MS) void this.#loops.add(s.stream.key).catch(() => {});
+          if (now - s.ledger.lastCheck >= 2 * s.ledger.gap) void this.#loops.add(s.stream.key).catch(() => {});
         }
       }
       if (pending) this.#armChecks();

@@ -137,6 +137,21 @@ describe('LossLedger', () => {
     expect(l.due(10_200)).toBe(true);
   });
 
+  it('a slow check spaces the next ones out (1% of the time), within bounds', async () => {
+    const l = new LossLedger(0, '0-0');
+    l.onRead(1);
+    const p = l.begin(0, '1-0');
+    await new Promise((r) => setTimeout(r, 20));
+    l.apply(['same', 0], p);
+    expect(l.gap).toBeGreaterThanOrEqual(2000);
+    expect(l.gap).toBeLessThanOrEqual(5000);
+    l.onRead(1);
+    expect(l.due(1000)).toBe(false);
+    expect(l.due(5000)).toBe(true);
+    l.apply(['same', 0], l.begin(5000, '1-1'));
+    expect(l.gap).toBeLessThan(1000);
+  });
+
   it("'same' keeps the count and moves the exact point", () => {
     const l = new LossLedger(5, '1-0', 7);
     expect(l.checkArgs({ cursor: '1-0', read: 0 })).toEqual(['check', '1-0', 1000, '1-0', 7]);

@@ -44,6 +44,14 @@ import type { ResolvedStart } from './start.js';
 
 /** Shortest time between two checks of one stream. */
 export const CHECK_INTERVAL_MS = 200;
+/**
+ * Checks copy the stream's first and last entries (`XINFO STREAM`): with
+ * big entries they cost more, and are spaced out so that they take at most
+ * about 1% of the time (a 3 ms check of 1 MB entries: one every 300 ms).
+ */
+const CHECK_TIME_SHARE = 100;
+/** The longest time between two checks, however slow they were. */
+const MAX_CHECK_GAP_MS = 5000;
 /** Most entries a check counts on the server (copying entries through Lua costs). */
 export const COUNT_CAP = 1000;
 
@@ -166,6 +174,9 @@ export class LossLedger {
   batches = 0;
   /** When the last check was sent (ms). */
   lastCheck = 0;
+  /** The time between two checks: CHECK_INTERVAL_MS, or longer after slow checks. */
+  gap = CHECK_INTERVAL_MS;
+  #sentAt = 0;
   /** The stream key was missing at the last check: told once. */
   keyGone = false;
   /** Checks are impossible (Redis before 7.0): told once, then never tried. */
@@ -195,7 +206,7 @@ export class LossLedger {
 
   /** True when a check should be sent now. */
   due(now: number): boolean {
-    return this.dirty && !this.checking && !this.disabled && now - this.lastCheck >= CHECK_INTERVAL_MS;
+    return this.dirty && !this.checking && !this.disabled && now - this.lastCheck >= this.gap;
   }
 
   /** Marks a check sent at `now` about `point`. */
@@ -203,6 +214,7 @@ export class LossLedger {
     this.checking = true;
     this.dirty = false;
     this.lastCheck = now;
+    this.#sentAt = performance.now();
     return { cursor, read: this.read };
   }
 
@@ -212,7 +224,7 @@ export class LossLedger {
    * `'retry'` (not known yet: checked again after the next reads or the interval).
    */
   apply(reply: unknown, point: CheckPoint): number | 'nokey' | 'unsupported' | 'retry' {
-    this.checking = false;
+    this.#done();
     const r = Array.isArray(reply) ? (reply as unknown[]) : [];
     const status = str(r[0]);
     if (status === 'same') {
@@ -262,8 +274,15 @@ export class LossLedger {
 
   /** A check failed (connection...): try again later. */
   failed(): void {
-    this.checking = false;
+    this.#done();
     this.dirty = true;
+  }
+
+  #done(): void {
+    this.checking = false;
+    const spaced = CHECK_TIME_SHARE * (performance.now() - this.#sentAt);
+    // Bounded: a stalled event loop must not put losses off for long.
+    this.gap = Math.min(MAX_CHECK_GAP_MS, Math.max(CHECK_INTERVAL_MS, spaced));
   }
 }
 
