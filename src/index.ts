@@ -22,7 +22,7 @@ export type {
   StreamOptions,
   SubscribeOptions,
 } from './options.js';
-export { Reader } from './reader.js';
+export { Reader, type ReaderCounters } from './reader.js';
 export { Sink, type SinkCounters } from './sink.js';
 export { Stream } from './stream.js';
 export { Subscription } from './subscription.js';

@@ -18,7 +18,10 @@ export interface StreamOptions {
    */
   maxLen?: number;
   /**
-   * pino-compatible logger for warnings and retries.
+   * pino-compatible logger for warnings and retries. Without one, nothing is
+   * logged, except that events readers and sinks find lost (trimmed or
+   * deleted before they were handled) are reported as `PulseWarning` process
+   * warnings, at most once a minute per reader or sink, with the count.
    * @defaultValue a silent logger
    */
   logger?: Logger;
@@ -103,7 +106,11 @@ export interface AddStreamOptions {
 
 /** Options of `subscribe`. */
 export interface SubscribeOptions {
-  /** Ends the subscription when aborted. @defaultValue none */
+  /**
+   * Ends the subscription when aborted. Anything else than an `AbortSignal`
+   * is rejected with `InvalidArgumentError`.
+   * @defaultValue none
+   */
   signal?: AbortSignal;
 }
 

@@ -1,38 +1,37 @@
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import type { Event } from './event.js';
-import type { Connection } from './internal/driver.js';
+import { sleep } from './internal/backoff.js';
+import { type Arg, type Connection, evalScript } from './internal/driver.js';
 import { ReadLoops } from './internal/loops.js';
+import { LossReport } from './internal/lossReport.js';
+import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, readerPosition, startOf } from './internal/readerLoss.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
-import { errorText, isReplyError, toPulseError } from './internal/redisErrors.js';
-import { entries, readerEvent, streamEntries } from './internal/replies.js';
-import { parseStart, type ResolvedStart } from './internal/start.js';
+import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
+import { readerEvent, streamEntries } from './internal/replies.js';
+import { parseStart } from './internal/start.js';
+import { checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, ReaderOptions, SubscribeOptions } from './options.js';
 import type { Stream } from './stream.js';
 import { Fanout, type Subscription } from './subscription.js';
 
-interface ReadStream {
-  readonly stream: Stream;
-  /** ID of the last entry delivered (or the resolved start): the cursor never moves back to `$`. */
-  cursor: string;
-}
-
-/** The last entry's ID now, so that nothing added after it is missed; `0-0` for an empty stream. */
-export async function lastId(stream: Stream): Promise<string> {
-  try {
-    const last = entries(await stream.driver.send(['XREVRANGE', stream.key, '+', '-', 'COUNT', 1], stream.key));
-    return last[0]?.[0] ?? '0-0';
-  } catch (err) {
-    throw toPulseError(err, `read last entry of stream ${stream.name}`);
-  }
-}
-
-async function cursorFor(stream: Stream, start: ResolvedStart): Promise<string> {
-  return start.kind === 'newest' ? lastId(stream) : start.id;
+/** What a reader has done so far: a snapshot, see {@link Reader.counters}. */
+export interface ReaderCounters {
+  /** Events handed to the subscriptions (events the topic or filter rejected are not counted). */
+  readonly delivered: number;
+  /**
+   * Events trimmed (by `maxLen`) or deleted after the reader's cursor before
+   * it read them. Counted exactly, a moment after the reads that jumped
+   * over them (checks run at most a few times a second).
+   */
+  readonly lost: number;
 }
 
 let readerSeq = 0;
+
+/** Longest wait in `close()` for the last loss check. */
+const FINAL_CHECK_MS = 1000;
 
 /**
  * A stream reader: every reader gets every event (fan-out), with its own cursor.
@@ -45,14 +44,22 @@ export class Reader implements AsyncIterable<Event> {
   readonly #loops: ReadLoops<Event>;
   readonly #logger: Logger;
   readonly #main: Stream;
+  readonly #lossReport: LossReport;
+  #delivered = 0;
+  #lost = 0;
+  #checkTimer: NodeJS.Timeout | undefined;
+  /** Read groups with a read in flight. */
+  readonly #reading = new Set<number>();
   #closed = false;
+  #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(main: Stream, settings: ReadSettings, cursor: string) {
+  private constructor(main: Stream, settings: ReadSettings, first: ReadStream) {
     this.#main = main;
     this.#settings = settings;
     this.#logger = main.logger.child({ reader: ++readerSeq });
-    this.#streams.set(main.key, { stream: main, cursor });
+    this.#lossReport = new LossReport(main.hasLogger ? this.#logger : undefined, `reader of stream ${main.name}`);
+    this.#streams.set(main.key, first);
     this.#fanout = new Fanout<Event>(settings.bufferSize);
     this.#loops = new ReadLoops<Event>(
       main.driver,
@@ -65,13 +72,12 @@ export class Reader implements AsyncIterable<Event> {
           fanout: this.#fanout,
           logger: this.#logger,
           nextRead: () => this.#nextRead(group),
-          onReply: (reply) => this.#onReply(reply),
+          onReply: (reply) => this.#onReply(reply as ReadResult),
           onError: async (err) => {
-            if (isReplyError(err, 'WRONGTYPE')) {
-              this.#fail(toPulseError(err, 'reader stopped: a stream key holds another type'));
-              return 'stop';
-            }
-            return 'retry';
+            if (isRetryable(err)) return 'retry';
+            const what = isReplyError(err, 'WRONGTYPE') ? 'a stream key holds another type' : 'Redis refused the read';
+            this.#fail(toPulseError(err, `reader stopped: ${what}`));
+            return 'stop';
           },
         }),
     );
@@ -80,20 +86,32 @@ export class Reader implements AsyncIterable<Event> {
   /** @internal Use `stream.newReader()`. */
   static async create(stream: Stream, options: ReaderOptions): Promise<Reader> {
     const settings = readSettings(options);
-    const cursor = await cursorFor(stream, settings.start);
-    const reader = new Reader(stream, settings, cursor);
+    const reader = new Reader(stream, settings, await startOf(stream, settings.start));
     await reader.#loops.add(stream.key);
     return reader;
   }
 
   /**
+   * What this reader has delivered and found lost so far, over all its
+   * streams (a snapshot: read it again for newer numbers).
+   */
+  get counters(): ReaderCounters {
+    return { delivered: this.#delivered, lost: this.#lost };
+  }
+
+  /**
    * A new subscription that receives every event the reader reads from now on.
    * Leaving a `for await` loop over it unsubscribes.
-   * @throws ClosedError after `close()`.
+   * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
+   * @throws ClosedError after `close()` (its cause is the error that stopped the reader, if one did).
    */
   subscribe(options?: SubscribeOptions): Subscription<Event> {
-    if (this.#closed) throw new ClosedError('reader is closed');
-    const sub = this.#fanout.add(options?.signal);
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new InvalidArgumentError('subscribe options must be an object');
+    }
+    const signal = checkSignal('signal', options?.signal);
+    if (this.#closed) throw this.#closedError();
+    const sub = this.#fanout.add(signal);
     this.#loops.start();
     return sub;
   }
@@ -111,17 +129,18 @@ export class Reader implements AsyncIterable<Event> {
   /**
    * Also reads `stream`, from `startAt` (default: the reader's own `startAt`).
    * Does nothing when the stream is already read.
+   * @throws InvalidArgumentError for a bad `startAt`, before any Redis call.
    * @throws ClosedError after `close()`.
    */
   async addStream(stream: Stream, options?: AddStreamOptions): Promise<void> {
-    if (this.#closed) throw new ClosedError('reader is closed');
+    if (this.#closed) throw this.#closedError();
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
     if (this.#streams.has(stream.key)) return;
-    const cursor = await cursorFor(stream, start);
-    if (this.#closed) throw new ClosedError('reader is closed');
+    const state = await startOf(stream, start);
+    if (this.#closed) throw this.#closedError();
     if (this.#streams.has(stream.key)) return;
-    this.#streams.set(stream.key, { stream, cursor });
+    this.#streams.set(stream.key, state);
     await this.#loops.add(stream.key);
   }
 
@@ -138,7 +157,17 @@ export class Reader implements AsyncIterable<Event> {
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#fanout.endAll();
+      clearTimeout(this.#checkTimer);
       await this.#loops.stop();
+      // The last reads are checked now, so that the counters and the last
+      // warning are complete; bounded, so that a Redis gone away cannot hold close().
+      const last = [...this.#streams.values()].filter((s) => s.ledger.dirty && !s.ledger.checking && !s.ledger.disabled);
+      if (last.length > 0) {
+        const bound = new AbortController();
+        await Promise.race([Promise.all(last.map((s) => this.#checkNow(s, Date.now()))), sleep(FINAL_CHECK_MS, bound.signal)]);
+        bound.abort();
+      }
+      this.#lossReport.close();
     })();
     return this.#closing;
   }
@@ -153,33 +182,71 @@ export class Reader implements AsyncIterable<Event> {
     await this.close();
   }
 
-  #fail(err: PulseError): void {
-    this.#logger.error({ err: err.message }, 'reader stopped');
-    this.#closed = true;
-    this.#fanout.endAll(err);
+  #closedError(): ClosedError {
+    return new ClosedError('reader is closed', this.#failure ? { cause: this.#failure } : undefined);
   }
 
-  #nextRead(group: number): ((conn: Connection) => Promise<unknown>) | undefined {
+  /** An error that retrying cannot fix: ends the subscriptions with it and releases the connections. */
+  #fail(err: PulseError): void {
+    if (this.#closed) return;
+    this.#logger.error({ err: err.message }, 'reader stopped');
+    this.#failure = err;
+    this.#fanout.endAll(err);
+    // Not awaited: this runs inside a read loop, which stop() waits for.
+    void this.close();
+  }
+
+  #nextRead(group: number): ((conn: Connection) => Promise<ReadResult>) | undefined {
     const keys: string[] = [];
     const ids: string[] = [];
+    const states: ReadStream[] = [];
+    const checks: Array<{ state: ReadStream; point: CheckPoint; cmd: Arg[] }> = [];
+    const now = Date.now();
     for (const [key, s] of this.#streams) {
       if (this.#loops.groupOf(key) !== group) continue;
       keys.push(key);
       ids.push(s.cursor);
+      states.push(s);
+      // A due check goes just before the read, on the same connection: it
+      // sees the stream exactly as this reader left it (no read in flight).
+      if (s.ledger.due(now)) {
+        const point = s.ledger.begin(now, s.cursor);
+        // EVAL, not EVALSHA: a NOSCRIPT retry would land after the read.
+        const cmd = ['EVAL', readerPosition.source, 1, key, ...s.ledger.checkArgs(point)];
+        checks.push({ state: s, point, cmd });
+      }
     }
     if (keys.length === 0) return undefined;
     const { maxPolled, blockMs } = this.#settings;
     const args = ['XREAD', 'COUNT', maxPolled, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
-    return (conn) => conn.send(args, keys[0]);
+    return async (conn) => {
+      this.#reading.add(group);
+      try {
+        const checked = checks.map((c) =>
+          conn.send(c.cmd, c.state.stream.key).then(
+            (r) => this.#applyCheck(c.state, c.point, r),
+            (err: unknown) => this.#checkFailed(c.state, err),
+          ),
+        );
+        const reply = await conn.send(args, keys[0]);
+        await Promise.all(checked);
+        return { states, reply };
+      } finally {
+        // The loop hands the reply to #onReply before any timer can run.
+        this.#reading.delete(group);
+      }
+    };
   }
 
-  #onReply(reply: unknown): void {
+  #onReply({ states, reply }: ReadResult): void {
     const matches = this.#settings.matches;
     for (const [key, batch] of streamEntries(reply)) {
-      const state = this.#streams.get(key);
-      if (!state) continue;
+      const state = states.find((s) => s.stream.key === key);
+      // Removed (and maybe added again with another start) while the read was in flight: not this cursor's reply.
+      if (!state || this.#streams.get(key) !== state || batch.length === 0) continue;
+      state.cursor = (batch[batch.length - 1] as [string, unknown])[0];
+      state.ledger.onRead(batch.length);
       for (const entry of batch) {
-        state.cursor = entry[0];
         const { event, complete } = readerEvent(state.stream.name, entry);
         if (!complete) this.#logger.warn({ id: entry[0] }, 'entry without n or p: delivered with defaults');
         if (matches) {
@@ -192,10 +259,92 @@ export class Reader implements AsyncIterable<Event> {
           }
           if (!ok) continue;
         }
+        this.#delivered++;
         this.#fanout.deliver(event);
       }
     }
+    if (this.#checkTimer === undefined) this.#armChecks();
   }
+
+  /**
+   * Reads since the last check are checked with the next read. When no read
+   * comes soon, this timer checks them: on the user's client while no read
+   * is in flight (the loop waits for a full subscription), else by waking
+   * the blocked read so that the next one carries the check. A check on
+   * another connection during a read could count an entry of the read's
+   * reply, deleted right after it was read, as lost.
+   */
+  #armChecks(): void {
+    if (this.#closed) return;
+    this.#checkTimer = setTimeout(() => {
+      this.#checkTimer = undefined;
+      const now = Date.now();
+      let pending = false;
+      for (const s of this.#streams.values()) {
+        if (!s.ledger.due(now)) {
+          if (s.ledger.dirty) pending = true;
+        } else if (!this.#reading.has(this.#loops.groupOf(s.stream.key))) {
+          void this.#checkNow(s, now);
+        } else {
+          pending = true;
+          // Left to the read loop for one more interval, then its read is cut short.
+          if (now - s.ledger.lastCheck >= 2 * s.ledger.gap) void this.#loops.add(s.stream.key).catch(() => {});
+        }
+      }
+      if (pending) this.#armChecks();
+    }, CHECK_INTERVAL_MS);
+    this.#checkTimer.unref();
+  }
+
+  async #checkNow(s: ReadStream, now: number): Promise<void> {
+    const point = s.ledger.begin(now, s.cursor);
+    const batches = s.ledger.batches;
+    let reply: unknown;
+    try {
+      reply = await evalScript(this.#main.driver, readerPosition, [s.stream.key], s.ledger.checkArgs(point));
+    } catch (err) {
+      this.#checkFailed(s, err);
+      return;
+    }
+    // A batch that arrived meanwhile may have been read before the check ran:
+    // its entries, if deleted since, would count as lost. Ask again.
+    if (s.ledger.batches !== batches) {
+      s.ledger.failed();
+      if (this.#checkTimer === undefined) this.#armChecks();
+      return;
+    }
+    this.#applyCheck(s, point, reply);
+  }
+
+  #applyCheck(s: ReadStream, point: CheckPoint, reply: unknown): void {
+    const found = s.ledger.apply(reply, point);
+    if (typeof found === 'number') {
+      if (found === 0 || this.#streams.get(s.stream.key) !== s) return;
+      this.#lost += found;
+      this.#lossReport.lost(found, { stream: s.stream.name }, 'events trimmed or deleted before this reader read them');
+    } else if (found === 'nokey') {
+      this.#logger.warn(
+        { stream: s.stream.name },
+        'stream key is gone (deleted or expired): events not read yet, if any, are lost, how many is unknown',
+      );
+    } else if (found === 'unsupported') {
+      this.#logger.warn({ stream: s.stream.name }, 'this Redis cannot tell trimmed events (needs 7.0): losses are not counted');
+    } else if (this.#checkTimer === undefined) {
+      this.#armChecks();
+    }
+  }
+
+  #checkFailed(s: ReadStream, err: unknown): void {
+    s.ledger.failed();
+    this.#logger.debug({ stream: s.stream.name, err: errorText(err) }, 'loss check failed: trying again later');
+    if (this.#checkTimer === undefined) this.#armChecks();
+  }
+}
+
+/** A read's reply and the cursors it was asked for. */
+interface ReadResult {
+  readonly states: readonly ReadStream[];
+  readonly reply: unknown;
 }
 
 /** @internal Streams read together must use the same client (one blocking connection reads them all). */

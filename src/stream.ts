@@ -43,6 +43,11 @@ export class Stream {
   readonly driver: Driver;
   /** @internal */
   readonly logger: Logger;
+  /**
+   * @internal True when the user passed a `logger`: losses are then logged
+   * with it; without one they are reported as process warnings (`LossReport`).
+   */
+  readonly hasLogger: boolean;
   /** @internal Expiry of the key in ms, if any. */
   readonly ttlMs: number | undefined;
   /** @internal With `ttlMs`: the expiry is refreshed on every add. */
@@ -78,6 +83,7 @@ export class Stream {
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
+    this.hasLogger = options.logger !== undefined && options.logger !== null;
     this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
     const ttl = this.ttlMs === undefined ? '' : String(this.ttlMs);
     const mode = this.slidingTtl ? 'sliding' : 'absolute';

@@ -1,17 +1,22 @@
 /**
  * Pure unit tests of the internal building blocks, without a server:
  * start-position parsing, entry IDs, topic matching, reply parsing for every
- * client/protocol shape, the key layout (cluster slots), reply codes, backoff.
+ * client/protocol shape, the key layout (cluster slots), reply codes and
+ * which errors a retry can outlive, entry ID and signal validation, backoff.
  */
+
+import { ReplyError } from 'ioredis';
+import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyError } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, PulseError } from '../src/index.js';
 import { Backoff } from '../src/internal/backoff.js';
 import { compareIds, idBefore, idTime } from '../src/internal/ids.js';
 import { bookkeepingPrefix, hashTagOf, sinkKeys, sinkRegistryKey, streamKey } from '../src/internal/keys.js';
-import { replyCode } from '../src/internal/redisErrors.js';
+import { isRetryable, replyCode } from '../src/internal/redisErrors.js';
 import { eventInit, mapPairs, type RawEntry, streamEntries } from '../src/internal/replies.js';
 import { parseStart } from '../src/internal/start.js';
 import { topicMatcher } from '../src/internal/topic.js';
+import { checkId, checkSignal } from '../src/internal/validate.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -479,6 +484,102 @@ describe('replyCode', () => {
   it('works on error subclasses (client reply errors)', () => {
     class ReplyError extends Error {}
     expect(replyCode(new ReplyError('NOGROUP No such key'))).toBe('NOGROUP');
+  });
+});
+
+describe('checkId', () => {
+  const MAX = '18446744073709551615';
+
+  it.each(['0', '0-0', '1-1', MAX, `${MAX}-${MAX}`, `0-${MAX}`, `00001-2`])('accepts %s', (id) => {
+    expect(checkId('id', id)).toBe(id);
+  });
+
+  it.each([
+    '18446744073709551616',
+    '18446744073709551616-0',
+    `0-18446744073709551616`,
+    `${MAX}-18446744073709551616`,
+    '99999999999999999999999999999',
+    '',
+    '-1',
+    '1-',
+    '1-2-3',
+    ' 1-2',
+    '1.5-0',
+  ])('rejects %j with InvalidArgumentError', (id) => {
+    expect(() => checkId('id', id)).toThrow(InvalidArgumentError);
+  });
+
+  it('rejects what is not a string', () => {
+    for (const v of [1, null, undefined, {}, 1n]) expect(() => checkId('id', v)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('checkSignal', () => {
+  it('accepts an AbortSignal or nothing', () => {
+    const signal = new AbortController().signal;
+    expect(checkSignal('signal', signal)).toBe(signal);
+    expect(checkSignal('signal', AbortSignal.abort())).toBeInstanceOf(AbortSignal);
+    expect(checkSignal('signal', undefined)).toBeUndefined();
+  });
+
+  it.each([
+    ['a string', 'x'],
+    ['null', null],
+    ['a number', 3],
+    ['an object', {}],
+    ['an AbortController', new AbortController()],
+    ['a function', () => {}],
+  ])('rejects %s with InvalidArgumentError naming the option', (_what, v) => {
+    expect(() => checkSignal('options.signal', v)).toThrow(/options\.signal/);
+    expect(() => checkSignal('options.signal', v)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('isRetryable', () => {
+  const replies = (message: string): Error[] => [new ReplyError(message), new SimpleError(message), new ErrorReply(message)];
+
+  it.each([
+    'NOGROUP No such key or consumer group',
+    'LOADING Redis is loading the dataset in memory',
+    'BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.',
+    "READONLY You can't write against a read only replica.",
+    'MOVED 3999 127.0.0.1:6381',
+    'ASK 3999 127.0.0.1:6381',
+    'TRYAGAIN Multiple keys request during rehashing of slot',
+    'CLUSTERDOWN The cluster is down',
+    'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no',
+    'UNBLOCKED client unblocked via CLIENT UNBLOCK',
+    'NOSCRIPT No matching script. Please use EVAL.',
+    'ERR max number of clients reached',
+  ])('a reply %j can be retried (both clients)', (message) => {
+    for (const err of replies(message)) expect(isRetryable(err)).toBe(true);
+  });
+
+  it.each([
+    'ERR Invalid stream ID specified as stream command argument',
+    'ERR syntax error',
+    "ERR unknown command 'XREAD', with args beginning with: ",
+    'WRONGTYPE Operation against a key holding the wrong kind of value',
+    "NOPERM User u has no permissions to run the 'xread' command",
+    'NOAUTH Authentication required.',
+    "CROSSSLOT Keys in request don't hash to the same slot",
+  ])('a reply %j cannot (both clients)', (message) => {
+    for (const err of replies(message)) expect(isRetryable(err)).toBe(false);
+  });
+
+  it('connection and client errors can be retried, even when they look like a reply', () => {
+    expect(isRetryable(new Error('Connection is closed.'))).toBe(true);
+    expect(isRetryable(new Error('ERR looks like a reply but is not one'))).toBe(true);
+    expect(isRetryable(new SocketClosedUnexpectedlyError())).toBe(true);
+    expect(isRetryable(new ClientClosedError())).toBe(true);
+    expect(isRetryable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isRetryable('a string')).toBe(true);
+  });
+
+  it('judges a PulseError by its cause', () => {
+    expect(isRetryable(new PulseError('x', { cause: new ReplyError('WRONGTYPE x') }))).toBe(false);
+    expect(isRetryable(new PulseError('x', { cause: new ReplyError('LOADING x') }))).toBe(true);
   });
 });
 

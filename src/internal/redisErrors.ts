@@ -30,3 +30,58 @@ export function toPulseError(err: unknown, what: string): PulseError {
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Reply codes that a later retry can outlive: the server is starting,
+ * busy or failing over, the slot moved, the group is being recreated, the
+ * script cache was flushed. Every other reply (a syntax or ID error,
+ * `WRONGTYPE`, `NOPERM`, an unknown command...) comes back the same on
+ * every retry.
+ */
+const RETRYABLE_CODES = new Set([
+  'NOGROUP',
+  'LOADING',
+  'BUSY',
+  'READONLY',
+  'MOVED',
+  'ASK',
+  'TRYAGAIN',
+  'CLUSTERDOWN',
+  'MASTERDOWN',
+  'NOREPLICAS',
+  'UNBLOCKED',
+  'NOSCRIPT',
+  'OOM',
+  'MISCONF',
+  'EXECABORT',
+]);
+
+/** True when `err` is an error reply from Redis (not a connection, timeout or client-state error). */
+function isServerReply(err: unknown): boolean {
+  // ioredis: ReplyError (redis-errors); node-redis: ErrorReply and its
+  // SimpleError/BlobError subclasses. Matched by constructor name along the
+  // prototype chain: the classes live in packages the library does not import.
+  for (let p: unknown = err; p !== null && typeof p === 'object'; p = Object.getPrototypeOf(p)) {
+    const name = (p as { constructor?: { name?: unknown } }).constructor?.name;
+    if (name === 'ReplyError' || name === 'ErrorReply') return true;
+    if (name === 'Error' || name === 'Object') return false;
+  }
+  return false;
+}
+
+/**
+ * True when retrying the command that failed with `err` may succeed:
+ * connection drops, timeouts and the reply codes of transient server states
+ * (`NOGROUP`, `LOADING`, `BUSY`, `READONLY`, `MOVED`, `ASK`, `TRYAGAIN`,
+ * `CLUSTERDOWN`...). False for replies that a retry gets again, which must
+ * end the work with the error instead of retrying forever. A `PulseError`
+ * is judged by its cause.
+ */
+export function isRetryable(err: unknown): boolean {
+  const e = err instanceof PulseError && err.cause !== undefined ? err.cause : err;
+  if (!isServerReply(e)) return true;
+  const code = replyCode(e);
+  if (code !== undefined && RETRYABLE_CODES.has(code)) return true;
+  // Sent when a connection is refused at the limit; the next attempt may get in.
+  return /max number of clients/i.test(errorText(e));
+}

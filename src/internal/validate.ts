@@ -33,14 +33,43 @@ export function checkBool(option: string, value: unknown, def: boolean): boolean
   return value;
 }
 
-const ID = /^\d+(-\d+)?$/;
+const ID = /^(\d+)(?:-(\d+))?$/;
 
-/** A Redis stream entry ID (`<ms>-<seq>` or `<ms>`). */
+/** The largest value of either part of an entry ID (an unsigned 64-bit integer). */
+const MAX_ID_PART = 18446744073709551615n;
+
+/**
+ * A Redis stream entry ID (`<ms>-<seq>` or `<ms>`), each part at most
+ * 18446744073709551615: Redis rejects anything larger, and a reader or sink
+ * left holding such an ID would fail every read.
+ */
 export function checkId(option: string, id: unknown): string {
-  if (typeof id !== 'string' || !ID.test(id)) {
-    throw new InvalidArgumentError(`${option} must be a stream entry ID like "1700000000000-0", got ${JSON.stringify(id)}`);
+  const m = typeof id === 'string' ? ID.exec(id) : null;
+  if (m === null || BigInt(m[1] ?? '0') > MAX_ID_PART || BigInt(m[2] ?? '0') > MAX_ID_PART) {
+    throw new InvalidArgumentError(
+      `${option} must be a stream entry ID like "1700000000000-0" (each part at most ${MAX_ID_PART}), got ${typeof id === 'string' ? JSON.stringify(id) : typeof id}`,
+    );
   }
-  return id;
+  return id as string;
+}
+
+/**
+ * An optional `AbortSignal`. Checked by shape rather than `instanceof`, so
+ * that a signal from another realm or a compatible polyfill is accepted.
+ */
+export function checkSignal(option: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  const s = value as Partial<AbortSignal> | null;
+  if (
+    typeof value !== 'object' ||
+    s === null ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function' ||
+    typeof s.removeEventListener !== 'function'
+  ) {
+    throw new InvalidArgumentError(`${option} must be an AbortSignal, got ${value === null ? 'null' : typeof value}`);
+  }
+  return value as AbortSignal;
 }
 
 /** A full entry ID, `<ms>-<seq>`, each part at most 20 digits (range checked below). */
@@ -76,20 +105,4 @@ export function checkAckable(event: unknown): { id: string; streamName: string }
     throw new InvalidArgumentError(`ack: event ${id} has no stream name`);
   }
   return { id, streamName };
-}
-
-/** An optional `AbortSignal` option (anything with `aborted` and `addEventListener`, as from another realm). */
-export function checkSignal(name: string, value: unknown): AbortSignal | undefined {
-  if (value === undefined) return undefined;
-  const s = value as Partial<AbortSignal> | null;
-  if (
-    typeof s !== 'object' ||
-    s === null ||
-    typeof s.aborted !== 'boolean' ||
-    typeof s.addEventListener !== 'function' ||
-    typeof s.removeEventListener !== 'function'
-  ) {
-    throw new InvalidArgumentError(`${name} must be an AbortSignal, got ${value === null ? 'null' : typeof value}`);
-  }
-  return value as AbortSignal;
 }

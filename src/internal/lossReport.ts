@@ -1,0 +1,83 @@
+/**
+ * How a reader or sink reports events lost before it handled them (trimmed
+ * by `maxLen`, deleted with `XDEL`...), so that a default setup is never
+ * silent about them (API.md "Retention"):
+ * - with the user's logger: a `warn` line per loss, as every other warning;
+ * - without one: a process warning of type `PulseWarning`, at most one per
+ *   interval (a minute) per reader or sink. The first loss warns at once;
+ *   later ones within the interval are summed into one warning at its end,
+ *   or at `close()`.
+ */
+import type { Logger } from '../logger.js';
+
+/** The `type` of the process warnings, for `process.on('warning', w => w.name === 'PulseWarning')`. */
+export const WARNING_TYPE = 'PulseWarning';
+/** Their `code`. */
+export const WARNING_CODE = 'PULSE_EVENTS_LOST';
+
+export class LossReport {
+  readonly #logger: Logger | undefined;
+  readonly #what: string;
+  readonly #intervalMs: number;
+  /** Lost since the last warning, not yet reported. */
+  #pending = 0;
+  #message = '';
+  /** While set, the interval after a warning runs: losses wait for its end. */
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /**
+   * @param logger - the user's logger (a child of it is fine), undefined when the user gave none.
+   * @param what - who lost events, e.g. `reader of stream orders`, `sink billing on stream orders`.
+   * @param intervalMs - the shortest time between two process warnings (tests shorten it).
+   */
+  constructor(logger: Logger | undefined, what: string, intervalMs = 60_000) {
+    this.#logger = logger;
+    this.#what = what;
+    this.#intervalMs = intervalMs;
+  }
+
+  /**
+   * Reports `count` events lost. `fields` and `message` go to the logger as
+   * they are; a process warning says `message` with the count.
+   */
+  lost(count: number, fields: Record<string, unknown>, message: string): void {
+    if (count <= 0) return;
+    if (this.#logger) {
+      this.#logger.warn({ ...fields, count }, message);
+      return;
+    }
+    this.#pending += count;
+    this.#message = message;
+    // After close() nothing would flush it later: report at once.
+    if (this.#closed) this.#emit();
+    else if (this.#timer === undefined) this.#flush();
+  }
+
+  /** Reports what the current interval summed, if anything, as a last warning. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending > 0) this.#emit();
+  }
+
+  #flush(): void {
+    this.#timer = undefined;
+    if (this.#pending === 0 || this.#closed) return;
+    this.#emit();
+    this.#timer = setTimeout(() => this.#flush(), this.#intervalMs);
+    // A pending report must not keep the process alive: close() reports it.
+    this.#timer.unref();
+  }
+
+  #emit(): void {
+    const count = this.#pending;
+    this.#pending = 0;
+    process.emitWarning(
+      `${this.#what}: ${count} event${count === 1 ? '' : 's'} lost: ${this.#message} ` +
+        '(reported at most once a minute; pass a logger to the Stream for details)',
+      { type: WARNING_TYPE, code: WARNING_CODE },
+    );
+  }
+}

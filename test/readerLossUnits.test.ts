@@ -1,0 +1,211 @@
+/**
+ * Pure unit tests, without a server, of how losses are reported
+ * (`LossReport`: logger lines, or rate-limited `PulseWarning` process
+ * warnings) and of a reader's loss ledger arithmetic (`LossLedger`).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Logger } from '../src/index.js';
+import { LossReport } from '../src/internal/lossReport.js';
+import { LossLedger } from '../src/internal/readerLoss.js';
+import { recordingLogger, waitFor } from './support/clients.js';
+
+describe('LossReport', () => {
+  const seen: Error[] = [];
+  const listener = (w: Error): void => {
+    if (w.name === 'PulseWarning') seen.push(w);
+  };
+  process.on('warning', listener);
+  afterEach(() => {
+    seen.length = 0;
+  });
+
+  /** Process warnings are emitted on the next tick. */
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const counts = (): number[] => seen.map((w) => Number(/: (\d+) events? lost/.exec(w.message)?.[1]));
+
+  it('without a logger: the first loss warns at once, with the count and who lost it', async () => {
+    const r = new LossReport(undefined, 'reader of stream orders', 60_000);
+    r.lost(7, { stream: 'orders' }, 'events trimmed before this reader read them');
+    await tick();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.message).toContain('reader of stream orders: 7 events lost');
+    expect(seen[0]?.message).toContain('events trimmed before this reader read them');
+    expect((seen[0] as Error & { code?: string }).code).toBe('PULSE_EVENTS_LOST');
+    r.close();
+  });
+
+  it('later losses within the interval are summed into one warning at its end', async () => {
+    const r = new LossReport(undefined, 'sink billing on stream orders', 100);
+    r.lost(1, {}, 'm');
+    r.lost(2, {}, 'm');
+    r.lost(3, {}, 'm');
+    await tick();
+    expect(counts()).toEqual([1]);
+    await waitFor(() => seen.length === 2, { timeout: 2000, what: 'the summed warning' });
+    expect(counts()).toEqual([1, 5]);
+    // The next interval runs: a loss in it waits for its end too.
+    r.lost(4, {}, 'm');
+    await tick();
+    expect(counts()).toEqual([1, 5]);
+    await waitFor(() => seen.length === 3, { timeout: 2000, what: 'the next summed warning' });
+    expect(counts()).toEqual([1, 5, 4]);
+    r.close();
+  });
+
+  it('after a quiet interval, the next loss warns at once again', async () => {
+    const r = new LossReport(undefined, 'x', 50);
+    r.lost(1, {}, 'm');
+    await new Promise((res) => setTimeout(res, 150));
+    r.lost(2, {}, 'm');
+    await tick();
+    expect(counts()).toEqual([1, 2]);
+    r.close();
+  });
+
+  it('close() reports what the interval summed, once; losses after close warn at once', async () => {
+    const r = new LossReport(undefined, 'x', 60_000);
+    r.lost(1, {}, 'm');
+    r.lost(10, {}, 'm');
+    r.lost(20, {}, 'm');
+    r.close();
+    r.close();
+    await tick();
+    expect(counts()).toEqual([1, 30]);
+    r.lost(5, {}, 'm');
+    await tick();
+    expect(counts()).toEqual([1, 30, 5]);
+  });
+
+  it('close() with nothing pending warns nothing', async () => {
+    const r = new LossReport(undefined, 'x', 60_000);
+    r.close();
+    r.lost(0, {}, 'm');
+    await tick();
+    expect(seen).toEqual([]);
+  });
+
+  it('with a logger: a warn line per loss with the fields and the count, and no process warning', async () => {
+    const { logger, lines } = recordingLogger();
+    const r = new LossReport(logger as Logger, 'x', 60_000);
+    r.lost(3, { stream: 's' }, 'events trimmed');
+    r.lost(4, { stream: 's' }, 'events trimmed');
+    r.close();
+    await tick();
+    expect(seen).toEqual([]);
+    expect(lines).toEqual([
+      { level: 'warn', obj: { stream: 's', count: 3 }, msg: 'events trimmed' },
+      { level: 'warn', obj: { stream: 's', count: 4 }, msg: 'events trimmed' },
+    ]);
+  });
+
+  it('a pending warning does not keep the process alive (its timer is unref-ed)', () => {
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const r = new LossReport(undefined, 'x', 60_000);
+    r.lost(1, {}, 'm');
+    r.lost(1, {}, 'm');
+    // An unref-ed timer is not an active resource.
+    expect(process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length).toBe(before);
+    r.close();
+  });
+});
+
+describe('LossLedger', () => {
+  const ok = (added: number, ahead: number, deleted = 0): unknown[] => ['ok', added, ahead, deleted];
+
+  it('lost = added - base - read - ahead, counted once', () => {
+    // A reader at 'oldest' of an empty stream: base 0.
+    const l = new LossLedger(0, '0-0');
+    l.onRead(100);
+    // 10,000 added, trimmed to 1000 ahead of the cursor after reading 100.
+    expect(l.apply(ok(10_000, 1000), l.begin(0, '1-99'))).toBe(8900);
+    l.onRead(1000);
+    expect(l.apply(ok(10_000, 0), l.begin(1000, '1-9999'))).toBe(0);
+    expect(l.lost).toBe(8900);
+    expect(l.read + l.lost).toBe(10_000);
+  });
+
+  it('a check is due only after reads, one at a time, at most once per interval', () => {
+    const l = new LossLedger(0, '0-0');
+    expect(l.due(10_000)).toBe(false);
+    l.onRead(1);
+    expect(l.due(10_000)).toBe(true);
+    const p = l.begin(10_000, '1-0');
+    l.onRead(1);
+    expect(l.due(20_000)).toBe(false); // in flight
+    l.apply(['same', 0], p);
+    expect(l.due(10_050)).toBe(false); // too soon
+    expect(l.due(10_200)).toBe(true);
+  });
+
+  it('a slow check spaces the next ones out (1% of the time), within bounds', async () => {
+    const l = new LossLedger(0, '0-0');
+    l.onRead(1);
+    const p = l.begin(0, '1-0');
+    await new Promise((r) => setTimeout(r, 20));
+    l.apply(['same', 0], p);
+    expect(l.gap).toBeGreaterThanOrEqual(2000);
+    expect(l.gap).toBeLessThanOrEqual(5000);
+    l.onRead(1);
+    expect(l.due(1000)).toBe(false);
+    expect(l.due(5000)).toBe(true);
+    l.apply(['same', 0], l.begin(5000, '1-1'));
+    expect(l.gap).toBeLessThan(1000);
+  });
+
+  it("'same' keeps the count and moves the exact point", () => {
+    const l = new LossLedger(5, '1-0', 7);
+    expect(l.checkArgs({ cursor: '1-0', read: 0 })).toEqual(['check', '1-0', 1000, '1-0', 7]);
+    l.onRead(3);
+    const p = l.begin(0, '1-3');
+    expect(l.checkArgs(p)).toEqual(['check', '1-3', 1000, '1-0', 7]);
+    expect(l.apply(['same', 9], p)).toBe(0);
+    expect(l.checkArgs(l.begin(1000, '1-4'))).toEqual(['check', '1-4', 1000, '1-3', 9]);
+  });
+
+  it('an unknown start has no exact point to compare with', () => {
+    const l = new LossLedger(undefined, '5-0', 3);
+    expect(l.checkArgs(l.begin(0, '5-0'))).toEqual(['check', '5-0', 1000, '', '']);
+  });
+
+  it("an unknown base is taken at the first exact answer, and 'unknown' asks again", () => {
+    const l = new LossLedger(undefined, '5-0');
+    expect(l.exactAt).toBe('');
+    l.onRead(10);
+    expect(l.apply(['unknown'], l.begin(0, '6-0'))).toBe('retry');
+    expect(l.dirty).toBe(true);
+    l.onRead(5);
+    expect(l.apply(ok(100, 20), l.begin(1000, '7-0'))).toBe(0);
+    // Two entries ahead deleted later.
+    expect(l.apply(ok(100, 18), l.begin(2000, '7-0'))).toBe(2);
+  });
+
+  it('a key that is gone counts from 0 when it is created again, and says so once', () => {
+    const l = new LossLedger(0, '0-0');
+    l.onRead(10);
+    expect(l.apply(ok(10, 0), l.begin(0, '1-9'))).toBe(0);
+    expect(l.apply(['nokey'], l.begin(1000, '1-9'))).toBe('nokey');
+    expect(l.apply(['nokey'], l.begin(2000, '1-9'))).toBe(0);
+    // Created again: 5 added, 2 read, 1 ahead: 2 lost.
+    l.onRead(2);
+    expect(l.apply(ok(5, 1), l.begin(3000, '9-2'))).toBe(2);
+  });
+
+  it('fewer lost than already counted (a key created again between checks) rebases instead of going back', () => {
+    const l = new LossLedger(0, '0-0');
+    l.onRead(10);
+    expect(l.apply(ok(15, 0), l.begin(0, '1-9'))).toBe(5);
+    l.onRead(3);
+    expect(l.apply(ok(3, 0), l.begin(1000, '2-2'))).toBe(0);
+    expect(l.lost).toBe(5);
+    l.onRead(1);
+    expect(l.apply(ok(5, 0), l.begin(2000, '2-4'))).toBe(1);
+  });
+
+  it("Redis before 7.0 ('unsupported') turns checks off", () => {
+    const l = new LossLedger(0, '0-0');
+    l.onRead(1);
+    expect(l.apply(['unsupported'], l.begin(0, '1-0'))).toBe('unsupported');
+    l.onRead(1);
+    expect(l.due(10_000)).toBe(false);
+  });
+});
