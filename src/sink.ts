@@ -5,6 +5,7 @@ import { type Event, type EventOwner, SinkEvent } from './event.js';
 import { SinkAcks } from './internal/acks.js';
 import { evalScript, type OwnedConnection } from './internal/driver.js';
 import { ReadLoops } from './internal/loops.js';
+import { LossReport } from './internal/lossReport.js';
 import { joinGroup, undoJoin } from './internal/ownership.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
@@ -74,6 +75,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   /** Makes sure buffered events are still ours before they are handed out (see `OwnershipGate`). */
   readonly #gate: OwnershipGate<SinkEvent>;
   readonly #holds: SinkHolds;
+  readonly #losses: LossReport;
   /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
   readonly #closedSignal = new AbortController();
 
@@ -89,6 +91,8 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
+    // Without a logger of the user's, losses are process warnings: never silent by default.
+    this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
     this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger);
     this.#holds = new SinkHolds({
       name,
@@ -99,6 +103,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       counters: this.#counters,
       fanout: this.#fanout,
       closed: this.#closedSignal.signal,
+      losses: this.#losses,
     });
     this.#reads = new SinkReads({
       name,
@@ -363,6 +368,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
         }),
       );
       this.#control.close();
+      this.#losses.close();
     })();
     return this.#closing;
   }
@@ -421,6 +427,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     this.#closed = true;
     this.#closedSignal.abort();
     this.#fanout.endAll(err);
+    this.#losses.close();
     void this.#maintenance?.stop();
   }
 }

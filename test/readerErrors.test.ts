@@ -167,6 +167,33 @@ describe.each(CLIENT_KINDS)('reader errors (%s)', (kind) => {
     });
   });
 
+  it('a sink whose reads are refused for good (NOPERM) ends its subscriptions with that error', async () => {
+    const user = uniqueName('u').replace(/-/g, '_');
+    await c.cmd('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all');
+    onTestFinished(async () => {
+      await c.cmd('ACL', 'DELUSER', user);
+    });
+    const url = new URL(sharedUrl());
+    url.username = user;
+    url.password = 'pw';
+    const uc = await connect(kind, url.toString());
+    onTestFinished(() => uc.close());
+    const s = new Stream(uniqueName('re'), uc.redis);
+    onTestFinished(() => s.destroy());
+    const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 5000 });
+    onTestFinished(() => sink.close());
+    const sub = sink.subscribe();
+    const id = await s.add('e', 'x');
+    const [ev] = await take(sub, 1);
+    expect(ev?.id).toBe(id);
+    await ev?.ack();
+    await c.cmd('ACL', 'SETUSER', user, '-xreadgroup');
+    const err = await within(rejectionOf(take(sub, 1, 60_000)), 5000, 'the subscription to end');
+    expect(err).toBeInstanceOf(PulseError);
+    expect((err as PulseError).code).toBe('NOPERM');
+    expect(sink.isClosed()).toBe(true);
+  });
+
   it('a key of another type ends the subscriptions with WRONGTYPE and stops retrying', async () => {
     const s = newStream();
     const reader = await newReader(s, { startAt: 'oldest' });

@@ -11,6 +11,7 @@ import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
+import type { LossReport } from './lossReport.js';
 import { takeObituary } from './lossScripts.js';
 import { keepOwned } from './ownership.js';
 import { errorText, toPulseError } from './redisErrors.js';
@@ -30,6 +31,8 @@ export interface HoldsHost {
   readonly fanout: Fanout<SinkEvent>;
   /** Aborts when the sink closes. */
   readonly closed: AbortSignal;
+  /** Where losses are reported: the user's logger, or process warnings without one. */
+  readonly losses: LossReport;
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -210,6 +213,6 @@ export class SinkHolds {
   /** Every loss this instance finds goes through here: counted and reported. */
   countLost(stream: string, count: number, why: string, ids?: readonly string[]): void {
     this.host.counters.lost += count;
-    this.host.logger.warn(ids ? { stream, count, ids } : { stream, count }, why);
+    this.host.losses.lost(count, ids ? { stream, ids } : { stream }, why);
   }
 }

@@ -11,7 +11,7 @@ import { type Arg, evalScript, type OwnedConnection } from './driver.js';
 import { compareIds } from './ids.js';
 import type { ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
-import { errorText, isReplyError, toPulseError } from './redisErrors.js';
+import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import type { SinkSettings, SinkStream } from './sinkState.js';
@@ -221,6 +221,11 @@ export class SinkReads {
     }
     // A blocking read found no group: the checked read that follows recreates it.
     if (isReplyError(err, 'NOGROUP')) return 'again';
+    // Retrying cannot fix it (NOPERM, a syntax error...): end the subscriptions with it.
+    if (!isRetryable(err)) {
+      this.host.fail(toPulseError(err, 'sink stopped: Redis refused its reads for good'));
+      return 'stop';
+    }
     return 'retry';
   }
 
