@@ -178,4 +178,25 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     await waitFor(() => sink.counters.lost === 20, { what: '20 reported lost', timeout: 8000 });
     expect(await nextWithin(sub, 200)).toBe('timeout');
   });
+
+  it('without a logger, a sink reports its losses as one PulseWarning with the count', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 0 });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      if (w.name === 'PulseWarning' && w.message.includes(s.name)) warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    ctx.onTestFinished(() => {
+      process.off('warning', onWarning);
+    });
+    const sink = await f.sink(s);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await s.add('e', `${i}`)) as string);
+    await s.remove(...ids.slice(3, 8));
+    await drain(sink, (g) => g.length === 5 && sink.counters.lost === 5);
+    await waitFor(() => warnings.length > 0, { what: 'a PulseWarning' });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toContain('5 events lost');
+  });
 });
