@@ -56,10 +56,13 @@ function line(level, obj, msg) {
   // By ID ('events trimmed or deleted before they were acked', ...), or only a count.
   // The stats follow at once, so a kill -9 right after does not hide the counters.
   const text = msg ?? '';
-  if (/dead-letter/i.test(text)) {
+  // A stale ack's warning names dead letters among its possible causes: it reports no dead letter.
+  if (/no longer pending/i.test(text)) {
+    queueMicrotask(() => void stats(false));
+  } else if (/dead-letter/i.test(text)) {
     if (Array.isArray(obj?.ids)) void send({ t: 'd', ids: obj.ids.map(String), msg: text, ...clock() });
     queueMicrotask(() => void stats(false));
-  } else if (/trimm|delet|lost|expire|destroy/i.test(text) && !/retrying|failed/i.test(text)) {
+  } else if (/trimm|delet|remov|lost|expire|destroy/i.test(text) && !/retrying|failed/i.test(text)) {
     if (Array.isArray(obj?.ids)) {
       const ids = obj.ids.map(String);
       lostIds.push(...ids);

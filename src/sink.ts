@@ -104,6 +104,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       fanout: this.#fanout,
       closed: this.#closedSignal.signal,
       losses: this.#losses,
+      recover: (name) => this.#recover(name),
     });
     this.#reads = new SinkReads({
       name,
@@ -116,7 +117,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
       fail: (err) => this.#fail(err),
-      streamGone: (s) => this.#holds.streamGone(s),
+      streamGone: (s, before, readSince) => this.#holds.streamGone(s, before, readSince),
     });
     this.#loops = new ReadLoops<SinkEvent>(
       main.driver,
@@ -259,6 +260,12 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
     );
   }
 
+  /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
+  async #recover(name: string): Promise<void> {
+    const s = [...this.#streams.values()].find((x) => x.stream.name === name);
+    if (s?.ready) await this.#reads.recover(s);
+  }
+
   /** The sink as its background work sees it. */
   #maintenanceHost(): MaintenanceHost {
     return {
@@ -275,6 +282,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
       touch: (conn, name, idleMs, ids) => this.#holds.touch(conn, name, idleMs, ids),
       dropBuffered: (name, ids) => this.#holds.dropBuffered(name, ids),
+      recover: (name) => this.#recover(name),
       reportGone: (key, ids, why) => this.#holds.reportGone(key, ids, why),
       countLost: (name, count, why, ids) => this.#holds.countLost(name, count, why, ids),
       resume: async (s) => {

@@ -10,11 +10,12 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
+import { compareIds } from './ids.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
 import { takeObituary } from './lossScripts.js';
 import { keepOwned } from './ownership.js';
-import { errorText, toPulseError } from './redisErrors.js';
+import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
@@ -31,6 +32,8 @@ export interface HoldsHost {
   readonly fanout: Fanout<SinkEvent>;
   /** Aborts when the sink closes. */
   readonly closed: AbortSignal;
+  /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
+  recover(name: string): Promise<void>;
   /** Where losses are reported: the user's logger, or process warnings without one. */
   readonly losses: LossReport;
 }
@@ -45,6 +48,9 @@ export function idsByStream(events: Iterable<SinkEvent>): Map<string, string[]> 
   }
   return byStream;
 }
+
+/** How long the first report of a gone stream's unread events keeps others from repeating it. */
+const GONE_REPORT_MS = 10_000;
 
 export class SinkHolds {
   constructor(private readonly host: HoldsHost) {}
@@ -131,8 +137,11 @@ export class SinkHolds {
     for (const [name, ids] of idsByStream(items)) {
       const key = streamKey(name);
       for (let i = 0; i < ids.length; i += 500) {
-        const slice = ids.slice(i, i + 500);
+        let slice = ids.slice(i, i + 500);
         while (!this.host.closed.aborted) {
+          // Dropped meanwhile (the stream found gone): nothing left to check.
+          slice = this.#stillBuffered(name, slice);
+          if (slice.length === 0) break;
           try {
             const [notOurs, gone] = (await evalScript(
               this.host.control,
@@ -150,6 +159,9 @@ export class SinkHolds {
               this.countLost(name, gone.length, 'events trimmed or deleted while waiting for a subscriber', gone.map(str));
             break;
           } catch (err) {
+            // The stream or the group is gone: the read path accounts for what
+            // went with it (its read loop may be paused by this full buffer).
+            if (isReplyError(err, 'NOGROUP')) await this.host.recover(name).catch(() => {});
             const delay = backoff.next();
             this.host.logger.warn(
               { stream: name, err: errorText(err), retryInMs: delay },
@@ -160,6 +172,13 @@ export class SinkHolds {
         }
       }
     }
+  }
+
+  /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
+  #stillBuffered(name: string, ids: readonly string[]): string[] {
+    const queued = new Set<string>();
+    for (const sub of this.host.fanout.subs) for (const ev of sub.queued()) if (ev.streamName === name) queued.add(ev.id);
+    return ids.filter((id) => queued.has(id));
   }
 
   /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
@@ -180,28 +199,38 @@ export class SinkHolds {
   }
 
   /**
-   * The stream's key is gone under this sink. After `destroy()`, its
-   * obituary says what went with it for the whole sink (one instance takes
-   * it); after an expiry nothing says it all: this instance counts what it
-   * buffered and, holding the lease, the unread events of its last check, as
-   * a lower bound.
+   * The stream's key is gone under this sink (destroyed, expired; perhaps
+   * already created anew by a producer). After `destroy()`, its obituary says
+   * what went with it for the whole sink (one instance takes it). After an
+   * expiry nothing says it all: this instance counts what it buffered of the
+   * old stream (IDs before `before`, the new stream's first entry; all when
+   * the key is still gone), and the first instance to report it the group's
+   * unread events as of its last check, less what it read since (others may
+   * have read some of them meanwhile: an estimate).
    */
-  async streamGone(s: SinkStream): Promise<void> {
+  async streamGone(s: SinkStream, before: string | undefined, readSince = 0): Promise<void> {
     const buffered = new Set<string>();
     for (const sub of this.host.fanout.subs)
-      for (const ev of sub.queued()) if (ev.streamName === s.stream.name) buffered.add(ev.id);
+      for (const ev of sub.queued())
+        if (ev.streamName === s.stream.name && (before === undefined || compareIds(ev.id, before) < 0)) buffered.add(ev.id);
     this.dropBuffered(s.stream.name, [...buffered]);
     let destroyed = 0;
+    let unread = 0;
     try {
       destroyed = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
+      // One report of the group's unread events per sink, whichever instance comes first.
+      if (destroyed === 0 && s.lag > 0) {
+        const first = await this.host.control.send(['SET', s.keys.goneReported, '1', 'NX', 'PX', GONE_REPORT_MS], s.stream.key);
+        if (first !== null && first !== undefined) unread = Math.max(0, s.lag - readSince);
+      }
     } catch (err) {
-      this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what destroy() took from this sink');
+      this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
     }
+    s.lag = -1;
     if (destroyed > 0) {
       this.countLost(s.stream.name, destroyed, 'events deleted with their stream (destroy) before this sink handled them');
       return;
     }
-    const unread = s.leaseHeld && s.lag > 0 ? s.lag : 0;
     if (buffered.size + unread > 0)
       this.countLost(
         s.stream.name,

@@ -37,6 +37,8 @@ export interface MaintenanceHost {
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reads a stream again once its key is back. */
   resume(s: SinkStream): Promise<void>;
+  /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
+  recover(name: string): Promise<void>;
   /** Counts what blocking reads may have jumped over since the last trim check. */
   verifyReads(): Promise<void>;
 }
@@ -149,7 +151,16 @@ export class SinkMaintenance {
           // nack travels on this same connection, so it runs after this).
           const slice = hold ? this.#stillBuffered(name, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
           if (slice.length === 0) continue;
-          const gone = await this.host.touch(this.host.control, name, hold ? 0 : -1, slice);
+          let gone: string[];
+          try {
+            gone = await this.host.touch(this.host.control, name, hold ? 0 : -1, slice);
+          } catch (err) {
+            // The stream or the group is gone: the read path accounts for what
+            // went with it (the read loop may be paused by full buffers).
+            if (!isReplyError(err, 'NOGROUP')) throw err;
+            await this.host.recover(name);
+            break;
+          }
           if (gone.length === 0) continue;
           // Trimmed while waiting in a buffer: taken out, so that what is
           // handled and what is reported lost never overlap. Those a

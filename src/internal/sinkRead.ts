@@ -38,7 +38,8 @@ export interface ReadPathHost {
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** The stream's key is gone (destroyed, expired): reports what went with it. */
-  streamGone(s: SinkStream): Promise<void>;
+  /** The stream's key is gone, or was created anew: reports what went with the old one (see `SinkHolds.streamGone`). */
+  streamGone(s: SinkStream, before: string | undefined, readSince?: number): Promise<void>;
   /** Stops the sink: a condition retrying cannot fix. */
   fail(err: PulseError): void;
 }
@@ -131,6 +132,8 @@ export class SinkReads {
       if (batch.length === 0) continue;
       read += batch.length;
       if (batch.length >= this.host.settings.maxPolled) full = true;
+      s.lastRead = (batch[batch.length - 1] as RawEntry)[0];
+      s.readSinceCheck += batch.length;
       if (blocking) {
         const to = (batch[batch.length - 1] as RawEntry)[0];
         if (s.unverified) s.unverified.to = to;
@@ -148,6 +151,8 @@ export class SinkReads {
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
       const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[]);
+      // The check ran just before this reply's read: what that read took is all that came since.
+      s.readSinceCheck = byKey.get(s.stream.key)?.length ?? 0;
       if (status === 'wrongtype') return;
       if (status !== 'ok') this.#idle.delete(group);
     }
@@ -165,9 +170,16 @@ export class SinkReads {
       const last = str(r[2]);
       const verified = Number(r[3]) === 1;
       s.checked = last;
-      s.lag = Number(r[6] ?? -1);
+      const lag = Number(r[6] ?? -1);
       const read = Number(r[7] ?? -1);
-      if (s.lag >= 0 && read >= 0) s.added = read + s.lag;
+      const added = lag >= 0 && read >= 0 ? read + lag : -1;
+      // Fewer entries ever added than before: the key expired or was deleted
+      // and a producer created it anew (another instance recreated the group).
+      if (added >= 0 && s.added >= 0 && added < s.added)
+        await this.host.streamGone(s, str(r[8] ?? '') || undefined, s.readSinceCheck);
+      s.readSinceCheck = 0;
+      s.lag = lag;
+      s.added = added;
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;
       if (unknown && !s.unknownReported)
@@ -188,7 +200,7 @@ export class SinkReads {
       if (s.ready) {
         this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
         s.ready = false;
-        await this.host.streamGone(s);
+        await this.host.streamGone(s, undefined, s.readSinceCheck);
       }
     } else if (status === 'nogroup') {
       await this.#recreate(s);
@@ -214,6 +226,16 @@ export class SinkReads {
     }
   }
 
+  /**
+   * Checks one stream now, on the control connection, and acts on what it
+   * finds, a missing key or group included: the ownership check and the
+   * holds call it when the read loop is paused by full buffers.
+   */
+  async recover(s: SinkStream): Promise<void> {
+    const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
+    await this.#applyCheck(s, (checks[0] ?? []) as unknown[]);
+  }
+
   async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {
     if (isReplyError(err, 'WRONGTYPE')) {
       this.host.fail(toPulseError(err, 'sink stopped: a stream key holds another type'));
@@ -234,7 +256,10 @@ export class SinkReads {
     // A key created anew (expired or destroyed, then added to again) took the
     // old group's unread and pending events with it; a group destroyed on a
     // living key gives them all back from 0.
-    if (s.ready && s.added >= 0 && (await this.#entriesAdded(s)) < s.added) await this.host.streamGone(s);
+    if (s.ready && s.added >= 0) {
+      const now = await this.#streamNow(s);
+      if (now.added < s.added) await this.host.streamGone(s, now.first, s.readSinceCheck);
+    }
     const keys = [s.stream.key, s.registry, s.keys.consumers];
     const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
     // The group starts over at 0: what was checked of the old one says nothing of it.
@@ -251,18 +276,19 @@ export class SinkReads {
       const was = s.ready;
       s.ready = false;
       this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
-      if (was) await this.host.streamGone(s);
+      if (was) await this.host.streamGone(s, undefined, s.readSinceCheck);
     }
   }
 
-  /** The stream's entries-added now (Infinity when it cannot be read: nothing is concluded from it). */
-  async #entriesAdded(s: SinkStream): Promise<number> {
+  /** The stream's entries-added (Infinity when it cannot be read: nothing is concluded from it) and first entry ID now. */
+  async #streamNow(s: SinkStream): Promise<{ added: number; first: string | undefined }> {
     try {
       const info = mapRecord(await this.host.control.send(['XINFO', 'STREAM', s.stream.key], s.stream.key));
       const added = Number(info['entries-added']);
-      return Number.isFinite(added) ? added : Number.POSITIVE_INFINITY;
+      const first = Array.isArray(info['first-entry']) ? str(info['first-entry'][0]) : undefined;
+      return { added: Number.isFinite(added) ? added : Number.POSITIVE_INFINITY, first };
     } catch {
-      return Number.POSITIVE_INFINITY;
+      return { added: Number.POSITIVE_INFINITY, first: undefined };
     }
   }
 }

@@ -45,6 +45,10 @@ export interface SinkStream {
   ready: boolean;
   /** The group's last-delivered ID as of our last trim check (see `checkTrimmed`). */
   checked: string | undefined;
+  /** The last ID this instance read from the stream. */
+  lastRead: string | undefined;
+  /** Entries this instance read since its last trim check (what its `lag` no longer counts as unread). */
+  readSinceCheck: number;
   /**
    * Blocking reads delivered entries after `from` up to `to` that no trim
    * check has verified yet (nothing jumped in between).
@@ -108,6 +112,8 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     deadKey: streamKey(deadName),
     ready: true,
     checked: undefined,
+    lastRead: undefined,
+    readSinceCheck: 0,
     unverified: undefined,
     trusted: true,
     unknownReported: false,
