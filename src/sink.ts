@@ -117,7 +117,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
       fail: (err) => this.#fail(err),
-      streamGone: (s, before, readSince) => this.#holds.streamGone(s, before, readSince),
+      streamGone: (s, before) => this.#holds.streamGone(s, before),
     });
     this.#loops = new ReadLoops<SinkEvent>(
       main.driver,

@@ -227,8 +227,9 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     }
     const oldHandled = got.filter((t) => t.startsWith('old')).length;
     expect(got.filter((t) => t.startsWith('new'))).toEqual(['new0', 'new1', 'new2']);
-    await waitFor(() => sink.counters.lost === 20 - oldHandled, { what: 'the old events not handled reported lost' });
+    // After an expiry the count is an estimate (unread and pending at the last check): never fewer than lost.
+    await waitFor(() => sink.counters.lost >= 20 - oldHandled, { what: 'the old events not handled reported lost' });
     await new Promise((r) => setTimeout(r, 300));
-    expect(sink.counters.lost).toBe(20 - oldHandled);
+    expect(sink.counters.lost).toBeLessThanOrEqual(20);
   });
 });

@@ -47,7 +47,7 @@ import { Script } from './script.js';
  * KEYS: per stream its key, its last-removal key and its removed counts.
  * ARGV: group, most entries to count, then per stream the ID to verify
  * from, '' not to verify, or 'r' to resync.
- * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none), pending} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
  */
 export const checkTrimmed = new Script(
   'checkTrimmed',
@@ -62,12 +62,12 @@ for i = 1, #KEYS / 3 do
     t = t['ok'] or t
     if t == 'none' then out[i] = {'nokey'} else out[i] = {'wrongtype'} end
   else
-    local found, last, read, lag, read0 = false, nil, nil, nil, nil
+    local found, last, read, lag, read0, pending = false, nil, nil, nil, nil, 0
     for _, g in ipairs(groups) do
       local f = {}
       for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
       if f['name'] == group then
-        found, last, read, lag = true, f['last-delivered-id'], f['entries-read'], f['lag']
+        found, last, read, lag, pending = true, f['last-delivered-id'], f['entries-read'], f['lag'], f['pending']
         read0 = read
         break
       end
@@ -119,7 +119,7 @@ for i = 1, #KEYS / 3 do
           redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
         end
       end
-      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or ''}
+      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending}
     end
   end
 end

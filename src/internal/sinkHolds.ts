@@ -200,43 +200,39 @@ export class SinkHolds {
 
   /**
    * The stream's key is gone under this sink (destroyed, expired; perhaps
-   * already created anew by a producer). After `destroy()`, its obituary says
-   * what went with it for the whole sink (one instance takes it). After an
-   * expiry nothing says it all: this instance counts what it buffered of the
-   * old stream (IDs before `before`, the new stream's first entry; all when
-   * the key is still gone), and the first instance to report it the group's
-   * unread events as of its last check, less what it read since (others may
-   * have read some of them meanwhile: an estimate).
+   * already created anew by a producer). Its buffered events of the old
+   * stream (IDs before `before`, the new stream's first entry; all when the
+   * key is still gone) are dropped. After `destroy()`, the obituary says what
+   * went with the stream for the whole sink (one instance takes it). After an
+   * expiry nothing can say it exactly: the first instance to report it counts
+   * the group's unread and pending events as of its last check, an estimate
+   * that may include events handled since (never fewer than were lost, unless
+   * events were added after that check).
    */
-  async streamGone(s: SinkStream, before: string | undefined, readSince = 0): Promise<void> {
+  async streamGone(s: SinkStream, before: string | undefined): Promise<void> {
     const buffered = new Set<string>();
     for (const sub of this.host.fanout.subs)
       for (const ev of sub.queued())
         if (ev.streamName === s.stream.name && (before === undefined || compareIds(ev.id, before) < 0)) buffered.add(ev.id);
     this.dropBuffered(s.stream.name, [...buffered]);
-    let destroyed = 0;
-    let unread = 0;
+    let count = buffered.size;
+    let why = 'events gone with their stream (expired or deleted) before this sink handled them';
     try {
-      destroyed = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
-      // One report of the group's unread events per sink, whichever instance comes first.
-      if (destroyed === 0 && s.lag > 0) {
+      const destroyed = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
+      if (destroyed > 0) {
+        count = destroyed;
+        why = 'events deleted with their stream (destroy) before this sink handled them';
+      } else if (s.lag >= 0) {
+        // One report for the whole sink, whichever instance comes first; the others' buffered events are in it.
         const first = await this.host.control.send(['SET', s.keys.goneReported, '1', 'NX', 'PX', GONE_REPORT_MS], s.stream.key);
-        if (first !== null && first !== undefined) unread = Math.max(0, s.lag - readSince);
+        count = first !== null && first !== undefined ? s.lag + s.pending : 0;
+        why += ' (an estimate: unread and pending events at its last check)';
       }
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
     }
     s.lag = -1;
-    if (destroyed > 0) {
-      this.countLost(s.stream.name, destroyed, 'events deleted with their stream (destroy) before this sink handled them');
-      return;
-    }
-    if (buffered.size + unread > 0)
-      this.countLost(
-        s.stream.name,
-        buffered.size + unread,
-        'events gone with their stream (expired or deleted) before this sink handled them, at least this many',
-      );
+    if (count > 0) this.countLost(s.stream.name, count, why);
   }
 
   /** Every loss this instance finds goes through here: counted and reported. */

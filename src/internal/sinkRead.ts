@@ -39,7 +39,7 @@ export interface ReadPathHost {
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** The stream's key is gone (destroyed, expired): reports what went with it. */
   /** The stream's key is gone, or was created anew: reports what went with the old one (see `SinkHolds.streamGone`). */
-  streamGone(s: SinkStream, before: string | undefined, readSince?: number): Promise<void>;
+  streamGone(s: SinkStream, before: string | undefined): Promise<void>;
   /** Stops the sink: a condition retrying cannot fix. */
   fail(err: PulseError): void;
 }
@@ -133,7 +133,6 @@ export class SinkReads {
       read += batch.length;
       if (batch.length >= this.host.settings.maxPolled) full = true;
       s.lastRead = (batch[batch.length - 1] as RawEntry)[0];
-      s.readSinceCheck += batch.length;
       if (blocking) {
         const to = (batch[batch.length - 1] as RawEntry)[0];
         if (s.unverified) s.unverified.to = to;
@@ -151,8 +150,6 @@ export class SinkReads {
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
       const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[]);
-      // The check ran just before this reply's read: what that read took is all that came since.
-      s.readSinceCheck = byKey.get(s.stream.key)?.length ?? 0;
       if (status === 'wrongtype') return;
       if (status !== 'ok') this.#idle.delete(group);
     }
@@ -175,10 +172,9 @@ export class SinkReads {
       const added = lag >= 0 && read >= 0 ? read + lag : -1;
       // Fewer entries ever added than before: the key expired or was deleted
       // and a producer created it anew (another instance recreated the group).
-      if (added >= 0 && s.added >= 0 && added < s.added)
-        await this.host.streamGone(s, str(r[8] ?? '') || undefined, s.readSinceCheck);
-      s.readSinceCheck = 0;
+      if (added >= 0 && s.added >= 0 && added < s.added) await this.host.streamGone(s, str(r[8] ?? '') || undefined);
       s.lag = lag;
+      s.pending = Number(r[9] ?? 0);
       s.added = added;
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;
@@ -200,7 +196,7 @@ export class SinkReads {
       if (s.ready) {
         this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
         s.ready = false;
-        await this.host.streamGone(s, undefined, s.readSinceCheck);
+        await this.host.streamGone(s, undefined);
       }
     } else if (status === 'nogroup') {
       await this.#recreate(s);
@@ -258,7 +254,7 @@ export class SinkReads {
     // living key gives them all back from 0.
     if (s.ready && s.added >= 0) {
       const now = await this.#streamNow(s);
-      if (now.added < s.added) await this.host.streamGone(s, now.first, s.readSinceCheck);
+      if (now.added < s.added) await this.host.streamGone(s, now.first);
     }
     const keys = [s.stream.key, s.registry, s.keys.consumers];
     const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
@@ -276,7 +272,7 @@ export class SinkReads {
       const was = s.ready;
       s.ready = false;
       this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
-      if (was) await this.host.streamGone(s, undefined, s.readSinceCheck);
+      if (was) await this.host.streamGone(s, undefined);
     }
   }
 

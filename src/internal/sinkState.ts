@@ -47,8 +47,6 @@ export interface SinkStream {
   checked: string | undefined;
   /** The last ID this instance read from the stream. */
   lastRead: string | undefined;
-  /** Entries this instance read since its last trim check (what its `lag` no longer counts as unread). */
-  readSinceCheck: number;
   /**
    * Blocking reads delivered entries after `from` up to `to` that no trim
    * check has verified yet (nothing jumped in between).
@@ -58,6 +56,8 @@ export interface SinkStream {
   trusted: boolean;
   /** Events of the group not read yet as of the last trim check (-1: unknown). */
   lag: number;
+  /** Events of the group read and not acked yet as of the last trim check. */
+  pending: number;
   /** The stream's entries-added as of the last trim check (-1: unknown): smaller later means the key was created anew. */
   added: number;
   /** The last trim check could not tell how many events were lost, and that was logged. */
@@ -113,11 +113,11 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     ready: true,
     checked: undefined,
     lastRead: undefined,
-    readSinceCheck: 0,
     unverified: undefined,
     trusted: true,
     unknownReported: false,
     lag: -1,
+    pending: 0,
     added: -1,
     leaseHeld: false,
   };
