@@ -169,7 +169,10 @@ export class SinkReads {
       s.checked = last;
       const lag = Number(r[6] ?? -1);
       const read = Number(r[7] ?? -1);
-      const added = lag >= 0 && read >= 0 ? read + lag : -1;
+      // Redis reports lag 0 for a caught-up group whatever its entries-read,
+      // which is stale until a resync after a restart: only a trusted check
+      // tells entries-added.
+      const added = s.trusted && lag >= 0 && read >= 0 ? read + lag : -1;
       // Fewer entries ever added than before: the key expired or was deleted
       // and a producer created it anew (another instance recreated the group).
       if (added >= 0 && s.added >= 0 && added < s.added) await this.host.streamGone(s, str(r[8] ?? '') || undefined);
