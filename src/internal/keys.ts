@@ -60,8 +60,6 @@ export interface SinkKeys {
   readonly delays: string;
   /** String, short-lived: what `destroy()` took from the sink (unread and pending events), for a live instance to report. */
   readonly obituary: string;
-  /** String, short-lived: an instance already reported the unread events a gone stream took. */
-  readonly goneReported: string;
 }
 
 /** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */
@@ -86,7 +84,6 @@ export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
     lease: `${p}:lease`,
     delays: `${p}:delays`,
     obituary: `${p}:obituary`,
-    goneReported: `${p}:gone`,
   };
 }
 

@@ -49,9 +49,6 @@ export function idsByStream(events: Iterable<SinkEvent>): Map<string, string[]> 
   return byStream;
 }
 
-/** How long the first report of a gone stream's unread events keeps others from repeating it. */
-const GONE_REPORT_MS = 10_000;
-
 export class SinkHolds {
   constructor(private readonly host: HoldsHost) {}
 
@@ -204,7 +201,7 @@ export class SinkHolds {
    * stream (IDs before `before`, the new stream's first entry; all when the
    * key is still gone) are dropped. After `destroy()`, the obituary says what
    * went with the stream for the whole sink (one instance takes it). After an
-   * expiry nothing can say it exactly: the first instance to report it counts
+   * expiry nothing can say it exactly: the instance holding the lease counts
    * the group's unread and pending events as of its last check, an estimate
    * that may include events handled since (never fewer than were lost, unless
    * events were added after that check).
@@ -223,9 +220,10 @@ export class SinkHolds {
         count = destroyed;
         why = 'events deleted with their stream (destroy) before this sink handled them';
       } else if (s.lag >= 0) {
-        // One report for the whole sink, whichever instance comes first; the others' buffered events are in it.
-        const first = await this.host.control.send(['SET', s.keys.goneReported, '1', 'NX', 'PX', GONE_REPORT_MS], s.stream.key);
-        count = first !== null && first !== undefined ? s.lag + s.pending : 0;
+        // One report for the whole sink, by the instance that held the lease
+        // at that check (a key to decide it would outlive the stream); the
+        // others' buffered events are in it.
+        count = s.leaseAtCheck ? s.lag + s.pending : 0;
         why += ' (an estimate: unread and pending events at its last check)';
       }
     } catch (err) {

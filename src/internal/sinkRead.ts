@@ -178,6 +178,7 @@ export class SinkReads {
       if (added >= 0 && s.added >= 0 && added < s.added) await this.host.streamGone(s, str(r[8] ?? '') || undefined);
       s.lag = lag;
       s.pending = Number(r[9] ?? 0);
+      s.leaseAtCheck = s.leaseHeld;
       s.added = added;
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;

@@ -58,6 +58,8 @@ export interface SinkStream {
   lag: number;
   /** Events of the group read and not acked yet as of the last trim check. */
   pending: number;
+  /** This instance held the lease at the last trim check (while the stream still existed). */
+  leaseAtCheck: boolean;
   /** The stream's entries-added as of the last trim check (-1: unknown): smaller later means the key was created anew. */
   added: number;
   /** The last trim check could not tell how many events were lost, and that was logged. */
@@ -118,6 +120,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     unknownReported: false,
     lag: -1,
     pending: 0,
+    leaseAtCheck: false,
     added: -1,
     leaseHeld: false,
   };
