@@ -10,6 +10,7 @@ import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
 import { readerEvent, streamEntries } from './internal/replies.js';
 import { parseStart } from './internal/start.js';
+import { checkSameClient } from './internal/streamHandle.js';
 import { checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, ReaderOptions, SubscribeOptions } from './options.js';
@@ -345,14 +346,4 @@ export class Reader implements AsyncIterable<Event> {
 interface ReadResult {
   readonly states: readonly ReadStream[];
   readonly reply: unknown;
-}
-
-/** @internal Streams read together must use the same client (one blocking connection reads them all). */
-export function checkSameClient(main: Stream, other: Stream): void {
-  if (typeof other !== 'object' || other === null || typeof (other as Partial<Stream>).key !== 'string') {
-    throw new InvalidArgumentError('addStream/removeStream take a Stream');
-  }
-  if (other.driver.kind !== main.driver.kind) {
-    throw new InvalidArgumentError('addStream: the stream must use the same kind of Redis client as the reader or sink');
-  }
 }

@@ -17,10 +17,10 @@ import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenanc
 import { SinkReads } from './internal/sinkRead.js';
 import { newSinkStream, type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
+import { checkSameClient } from './internal/streamHandle.js';
 import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
-import { checkSameClient } from './reader.js';
 import type { Stream } from './stream.js';
 import { Fanout, type OwnershipGate, type Subscription } from './subscription.js';
 

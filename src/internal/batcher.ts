@@ -20,7 +20,7 @@
  * Adds on a cluster instead keep one step per slot in flight
  * (`oneStepInFlight`), so that no redirection can reorder them.
  */
-import type { Arg } from './driver.js';
+import type { Arg } from './command.js';
 import type { Script } from './script.js';
 
 /**

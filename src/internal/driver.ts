@@ -13,7 +13,9 @@ import { errorText, isReplyError, replyCode, toPulseError } from './redisErrors.
 import type { Script } from './script.js';
 import { slotOf } from './slot.js';
 
-export type Arg = string | Buffer | number;
+export type { Arg } from './command.js';
+
+import type { Arg } from './command.js';
 
 /** Something that runs commands. `key` routes the command on a cluster. */
 export interface Connection {

@@ -4,13 +4,13 @@
  * but will not read.
  */
 import type { Logger } from '../logger.js';
-import type { Stream } from '../stream.js';
 import { evalScript } from './driver.js';
 import { sinkKeys, sinkRegistryKey } from './keys.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { Script } from './script.js';
 import { createGroup, leave } from './scripts.js';
 import type { ResolvedStart } from './start.js';
+import type { StreamHandle } from './streamHandle.js';
 
 /**
  * Resets the idle time of one pending event of ours (`inProgress`), and says
@@ -41,7 +41,7 @@ return {'ok'}`,
  * by another instance.
  */
 export async function undoJoin(
-  stream: Stream,
+  stream: StreamHandle,
   sinkName: string,
   consumer: string,
   created: boolean,
@@ -62,7 +62,12 @@ export async function undoJoin(
 }
 
 /** Creates the sink's group on a stream unless it exists, and registers the consumer. True when it created the group. */
-export async function joinGroup(stream: Stream, sinkName: string, start: ResolvedStart, consumer: string): Promise<boolean> {
+export async function joinGroup(
+  stream: StreamHandle,
+  sinkName: string,
+  start: ResolvedStart,
+  consumer: string,
+): Promise<boolean> {
   const keys = sinkKeys(stream.name, sinkName);
   try {
     const created = await evalScript(

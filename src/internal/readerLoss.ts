@@ -34,13 +34,14 @@
  * only after reads): a reader that loses nothing pays one small script
  * call a few times a second, not one per read.
  */
-import type { Stream } from '../stream.js';
+
 import { type Arg, evalScript } from './driver.js';
 import { CMP } from './lua.js';
 import { toPulseError } from './redisErrors.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import type { ResolvedStart } from './start.js';
+import type { StreamHandle } from './streamHandle.js';
 
 /** Shortest time between two checks of one stream. */
 export const CHECK_INTERVAL_MS = 200;
@@ -288,7 +289,7 @@ export class LossLedger {
 
 /** One stream of a reader. */
 export interface ReadStream {
-  readonly stream: Stream;
+  readonly stream: StreamHandle;
   /** ID of the last entry read (or the resolved start): the cursor never moves back to `$`. */
   cursor: string;
   /** What was read from it and found lost. */
@@ -296,7 +297,7 @@ export interface ReadStream {
 }
 
 /** The start of a stream's cursor, and its ledger, read atomically so that nothing is counted twice or missed. */
-export async function startOf(stream: Stream, start: ResolvedStart): Promise<ReadStream> {
+export async function startOf(stream: StreamHandle, start: ResolvedStart): Promise<ReadStream> {
   let reply: unknown;
   try {
     const at = start.kind === 'newest' ? '$' : start.id;
@@ -315,7 +316,7 @@ export async function startOf(stream: Stream, start: ResolvedStart): Promise<Rea
 }
 
 /** The last entry's ID now; `0-0` for an empty stream (Redis before 7.0 only). */
-async function lastId(stream: Stream): Promise<string> {
+async function lastId(stream: StreamHandle): Promise<string> {
   try {
     const last = await stream.driver.send(['XREVRANGE', stream.key, '+', '-', 'COUNT', 1], stream.key);
     const id = (Array.isArray(last) ? (last[0] as unknown[] | undefined) : undefined)?.[0];

@@ -1,9 +1,9 @@
 /** The state a sink and its background work share. */
 import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
-import type { Stream } from '../stream.js';
 import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
+import type { StreamHandle } from './streamHandle.js';
 import { checkBool, checkInt, checkName, checkOptionalInt } from './validate.js';
 
 /** What one sink instance has seen since it was created. */
@@ -33,7 +33,7 @@ export interface SinkCounters {
 
 /** A stream a sink reads, and what the sink knows of it. */
 export interface SinkStream {
-  readonly stream: Stream;
+  readonly stream: StreamHandle;
   readonly keys: SinkKeys;
   readonly registry: string;
   /** The stream's last-removal key and removed counts (see `removeEntries`). */
@@ -102,7 +102,7 @@ export function sinkSettings(options: SinkOptions): SinkSettings {
 }
 
 /** What a sink knows of a stream it starts reading. */
-export function newSinkStream(sinkName: string, settings: SinkSettings, stream: Stream): SinkStream {
+export function newSinkStream(sinkName: string, settings: SinkSettings, stream: StreamHandle): SinkStream {
   const deadName = settings.deadLetterStream ?? `${stream.name}:dead`;
   return {
     stream,
