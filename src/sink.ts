@@ -332,7 +332,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       await evalScript(
         this.#control,
         leave,
-        [s.stream.key, s.keys.consumers, s.keys.lease, s.registry],
+        [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
         [this.name, this.consumerName, '1', 2 * this.#settings.graceMs],
       );
     } catch (err) {
@@ -365,7 +365,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
               evalScript(
                 this.#control,
                 leave,
-                [s.stream.key, s.keys.consumers, s.keys.lease, s.registry],
+                [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
                 [this.name, this.consumerName, '0', 2 * this.#settings.graceMs],
               ),
               bounded,

@@ -53,7 +53,7 @@ export async function undoJoin(
     await evalScript(
       stream.driver,
       leave,
-      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name)],
+      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name), keys.delays],
       [sinkName, consumer, created ? '1' : '0', 2 * graceMs],
     );
   } catch (err) {

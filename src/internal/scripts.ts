@@ -322,7 +322,7 @@ return removed`,
  * leaves the group if it owns no pending entry. With ARGV[3] = '1' (removeStream),
  * the group is destroyed when no consumer, no live instance (a fresh
  * keep-alive) and no pending entry is left.
- * KEYS: stream, consumers, lease, sink registry. ARGV: group, self, destroyIfLast, staleMs.
+ * KEYS: stream, consumers, lease, sink registry, delays. ARGV: group, self, destroyIfLast, staleMs.
  * Returns 1 when the group was destroyed.
  */
 export const leave = new Script(
@@ -339,7 +339,7 @@ if #redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) > 0 then return 0 end
 ${NOW}
 if redis.call('ZCOUNT', KEYS[2], now - tonumber(ARGV[4]), '+inf') > 0 then return 0 end
 redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
 redis.call('SREM', KEYS[4], ARGV[1])
 return 1`,
 );
