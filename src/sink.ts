@@ -103,6 +103,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       counters: this.#counters,
       fanout: this.#fanout,
       closed: this.#closedSignal.signal,
+      graceMs: settings.graceMs,
       losses: this.#losses,
       recover: (name) => this.#recover(name),
     });

@@ -129,8 +129,8 @@ describe.each(CLIENT_KINDS)('reader errors (%s)', (kind) => {
 
   // ---- Defect 5: an error that retrying cannot fix ---------------------------------------------------
 
-  it('a read refused for good (NOPERM) ends the subscriptions with a PulseError carrying the code and cause, and closes', async () => {
-    // A user that may read, then may not: every later XREAD is refused the same way.
+  /** A client of a Redis user of its own, whose rights the test then takes away (ACL SETUSER). */
+  async function restrictableClient(): Promise<{ user: string; uc: TestClient }> {
     const user = uniqueName('u').replace(/-/g, '_');
     await c.cmd('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all');
     onTestFinished(async () => {
@@ -141,6 +141,12 @@ describe.each(CLIENT_KINDS)('reader errors (%s)', (kind) => {
     url.password = 'pw';
     const uc = await connect(kind, url.toString());
     onTestFinished(() => uc.close());
+    return { user, uc };
+  }
+
+  it('a read refused for good (NOPERM) ends the subscriptions with a PulseError carrying the code and cause, and closes', async () => {
+    // A user that may read, then may not: every later XREAD is refused the same way.
+    const { user, uc } = await restrictableClient();
 
     const s = new Stream(uniqueName('re'), uc.redis);
     onTestFinished(() => s.destroy());
@@ -168,16 +174,7 @@ describe.each(CLIENT_KINDS)('reader errors (%s)', (kind) => {
   });
 
   it('a sink whose reads are refused for good (NOPERM) ends its subscriptions with that error', async () => {
-    const user = uniqueName('u').replace(/-/g, '_');
-    await c.cmd('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all');
-    onTestFinished(async () => {
-      await c.cmd('ACL', 'DELUSER', user);
-    });
-    const url = new URL(sharedUrl());
-    url.username = user;
-    url.password = 'pw';
-    const uc = await connect(kind, url.toString());
-    onTestFinished(() => uc.close());
+    const { user, uc } = await restrictableClient();
     const s = new Stream(uniqueName('re'), uc.redis);
     onTestFinished(() => s.destroy());
     const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 5000 });

@@ -5,17 +5,9 @@
  * deletion made outside the library that makes the count unknown is said.
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { type Sink, type SinkEvent, Stream, type StreamOptions } from '../src/index.js';
-import {
-  CLIENT_KINDS,
-  connect,
-  nextWithin,
-  recordingLogger,
-  type TestClient,
-  take,
-  uniqueName,
-  waitFor,
-} from './support/clients.js';
+import type { Sink, SinkEvent } from '../src/index.js';
+import { CLIENT_KINDS, connect, nextWithin, recordingLogger, type TestClient, take, waitFor } from './support/clients.js';
+import { sinkFixture } from './support/sinkFixture.js';
 
 describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
   let c: TestClient;
@@ -24,26 +16,7 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
   });
   afterAll(() => c.close());
 
-  function fixture(ctx: TestContext) {
-    const sinks: Sink[] = [];
-    const streams: Stream[] = [];
-    ctx.onTestFinished(async () => {
-      await Promise.all(sinks.map((s) => s.close()));
-      await Promise.all(streams.map((s) => s.destroy().catch(() => {})));
-    });
-    return {
-      stream(options: StreamOptions = {}): Stream {
-        const s = new Stream(uniqueName('del'), c.redis as never, options);
-        streams.push(s);
-        return s;
-      },
-      async sink(s: Stream, name = 'sink'): Promise<Sink> {
-        const sink = await s.newSink(name, { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: 2000 });
-        sinks.push(sink);
-        return sink;
-      },
-    };
-  }
+  const fixture = (ctx: TestContext) => sinkFixture(ctx, c, 'del', { ackGracePeriodMs: 2000 });
 
   /** Takes and acks events until `done` holds. */
   async function drain(sink: Sink, done: (got: SinkEvent[]) => boolean): Promise<SinkEvent[]> {
@@ -115,8 +88,8 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
   it('each sink counts what was removed before it read it', async (ctx) => {
     const f = fixture(ctx);
     const s = f.stream({ maxLen: 0 });
-    const one = await f.sink(s, 'one');
-    const two = await f.sink(s, 'two');
+    const one = await f.sink(s, {}, 'one');
+    const two = await f.sink(s, {}, 'two');
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await s.add('e', `${i}`)) as string);
     // 'one' reads and acks everything first; 'two' reads nothing yet.

@@ -6,8 +6,9 @@
  * grace period are honoured (issue 13, defects 1, 6 and 17).
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { type Sink, type SinkEvent, type SinkOptions, Stream } from '../src/index.js';
-import { CLIENT_KINDS, connect, nextWithin, stays, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import type { SinkEvent, Stream } from '../src/index.js';
+import { CLIENT_KINDS, connect, nextWithin, stays, type TestClient, take, waitFor } from './support/clients.js';
+import { sinkFixture } from './support/sinkFixture.js';
 
 const WAIT = { timeout: 10_000 };
 
@@ -18,27 +19,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink under slowness (%s)', (kind) => {
   });
   afterAll(() => c.close());
 
-  function fixture(ctx: TestContext) {
-    const sinks: Sink[] = [];
-    const streams: Stream[] = [];
-    ctx.onTestFinished(async () => {
-      await Promise.all(sinks.map((s) => s.close()));
-      await Promise.all(streams.map((s) => s.destroy().catch(() => {})));
-      for (const s of streams) await c.cmd('DEL', `pulse:stream:${s.name}:dead`);
-    });
-    return {
-      stream(): Stream {
-        const s = new Stream(uniqueName('slow'), c.redis as never, { maxLen: 0 });
-        streams.push(s);
-        return s;
-      },
-      async sink(s: Stream, options: SinkOptions): Promise<Sink> {
-        const sink = await s.newSink('sink', { startAt: 'oldest', blockMs: 100, ...options });
-        sinks.push(sink);
-        return sink;
-      },
-    };
-  }
+  const fixture = (ctx: TestContext) => sinkFixture(ctx, c, 'slow');
 
   async function deadLetters(s: Stream): Promise<number> {
     return Number(await c.cmd('XLEN', `pulse:stream:${s.name}:dead`));
@@ -166,5 +147,36 @@ describe.concurrent.each(CLIENT_KINDS)('sink under slowness (%s)', (kind) => {
     expect(Date.now() - t).toBeGreaterThanOrEqual(1490);
     expect(re?.id).toBe(id);
     await re?.ack();
+  });
+
+  it('an event removed while a process() handler works on it is handled, not also reported lost by another instance', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 300;
+    const a = await f.sink(s, { ackGracePeriodMs: grace });
+    const b = await f.sink(s, { ackGracePeriodMs: grace });
+    const started: string[] = [];
+    const done: string[] = [];
+    const ac = new AbortController();
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const handler = async (ev: SinkEvent) => {
+      started.push(ev.id);
+      await held;
+      done.push(ev.id);
+    };
+    const runs = [a.process(handler, { signal: ac.signal }), b.process(handler, { signal: ac.signal })];
+    const id = (await s.add('e', 'x')) as string;
+    await waitFor(() => started.length === 1, WAIT);
+    await s.remove(id);
+    // Several grace periods: the other instance's claims see the entry gone, its owner alive.
+    await new Promise((r) => setTimeout(r, 4 * grace));
+    release();
+    await waitFor(() => done.length === 1, WAIT);
+    await new Promise((r) => setTimeout(r, 2 * grace));
+    ac.abort();
+    await Promise.all(runs);
+    expect(a.counters.lost + b.counters.lost).toBe(0);
+    expect(started).toEqual([id]);
   });
 });

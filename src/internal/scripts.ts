@@ -217,9 +217,14 @@ return {out, lost, dead, toMove}`,
  * Redis as an idle time (it would be negative): the event is kept at idle 0
  * and its due time goes to the sink's delays set, which `claim` consults.
  * Any other nack clears an earlier delay of the event.
+ * An in-progress touch (keepGoneMs set) of an entry deleted meanwhile cannot
+ * reset its idle time (XCLAIM would drop it): it goes to the delays set for
+ * keepGoneMs instead, so that no claimer reports it lost while its handler
+ * still works on it; the handler's ack or nack settles it, and if the
+ * consumer dies the delay runs out and a claimer reports it.
  * KEYS: stream, delays. ARGV: group, consumer, idleMs (-1: only look), '1'
- * for a nack (else ''), delay ms ('' none), ids... Returns the IDs no longer
- * in the stream.
+ * for a nack (else ''), delay ms ('' none), keepGoneMs ('' none), ids...
+ * Returns the IDs no longer in the stream.
  */
 export const touch = new Script(
   'touch',
@@ -229,7 +234,12 @@ if ARGV[5] ~= '' then
   ${NOW}
   due = now + tonumber(ARGV[5])
 end
-for i = 6, #ARGV do
+local keepUntil
+if ARGV[6] ~= '' then
+  ${NOW}
+  keepUntil = now + tonumber(ARGV[6])
+end
+for i = 7, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if #p > 0 and p[1][2] == ARGV[2] then
     if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
@@ -237,6 +247,8 @@ for i = 6, #ARGV do
       if ARGV[4] == '1' then
         redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
         redis.call('ZREM', KEYS[2], ARGV[i])
+      elseif keepUntil then
+        redis.call('ZADD', KEYS[2], keepUntil, ARGV[i])
       end
     elseif ARGV[3] ~= '-1' then
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')

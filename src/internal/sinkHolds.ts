@@ -30,6 +30,8 @@ export interface HoldsHost {
   readonly logger: Logger;
   readonly counters: SinkCounters;
   readonly fanout: Fanout<SinkEvent>;
+  /** The sink's ack grace period (ms). */
+  readonly graceMs: number;
   /** Aborts when the sink closes. */
   readonly closed: AbortSignal;
   /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
@@ -63,9 +65,10 @@ export class SinkHolds {
     idleMs: number,
     ids: string[],
     nack?: { delayMs?: number },
+    keepGoneMs?: number,
   ): Promise<string[]> {
     const { name, consumerName } = this.host;
-    const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', ...ids];
+    const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', keepGoneMs ?? '', ...ids];
     const keys = [streamKey(streamName), sinkKeys(streamName, name).delays];
     const gone = (await evalScript(conn, touch, keys, args)) as unknown[];
     return gone.map(str);
@@ -115,7 +118,8 @@ export class SinkHolds {
   /** Resets the idle time of events whose handler is still running, one call per stream. */
   keepInProgress(running: ReadonlySet<SinkEvent>): void {
     for (const [name, ids] of idsByStream(running)) {
-      this.touch(this.host.driver, name, 0, ids).catch((err: unknown) =>
+      // A deleted one stays this consumer's while its handler runs (see `touch`).
+      this.touch(this.host.driver, name, 0, ids, undefined, this.host.graceMs).catch((err: unknown) =>
         this.host.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
       );
     }

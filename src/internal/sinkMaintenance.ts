@@ -52,6 +52,8 @@ export class SinkMaintenance {
   readonly #reclaimMs: number;
   /** Last tick of the beat timer, and the longest gap between ticks that is not a stall. */
   #beat = Date.now();
+  /** The last gap in the beats: when it began, and until when reads may carry replies from before it. */
+  #stall: { before: number; until: number } | undefined;
   readonly #beatMs: number;
   readonly #beatTimer: NodeJS.Timeout;
 
@@ -60,7 +62,13 @@ export class SinkMaintenance {
     this.#reclaimMs = clamp(Math.floor(host.settings.graceMs / 4), 10, 500);
     this.#beatMs = clamp(Math.floor(host.settings.graceMs / 8), 5, 1000);
     this.#beatTimer = setInterval(() => {
-      this.#beat = Date.now();
+      const now = Date.now();
+      // A gap in the beats: the process was frozen or its event loop blocked.
+      // A read reply may have waited through it in the socket, and reach the
+      // buffers after this beat: until the grace period has passed, what is
+      // read counts as held since before the gap.
+      if (now - this.#beat > 4 * this.#beatMs) this.#stall = { before: this.#beat, until: now + host.settings.graceMs };
+      this.#beat = now;
     }, this.#beatMs).unref();
     this.#loops = [this.#keepAliveLoop(), this.#reclaimLoop()];
   }
@@ -74,7 +82,12 @@ export class SinkMaintenance {
    */
   heldAt(): number {
     const now = Date.now();
-    return now - this.#beat > 4 * this.#beatMs ? this.#beat : now;
+    if (now - this.#beat > 4 * this.#beatMs) return this.#beat;
+    if (this.#stall !== undefined) {
+      if (now < this.#stall.until) return this.#stall.before;
+      this.#stall = undefined;
+    }
+    return now;
   }
 
   /** Stops the loops; resolves when they ended. */
