@@ -1,41 +1,17 @@
-/**
- * The one place that knows the two Redis clients. The rest of the library
- * sends raw commands through a `Connection` and gets replies with Buffers for
- * every bulk string, so payloads stay bytes.
- */
-
-import { createHash } from 'node:crypto';
-import { InvalidArgumentError, PulseError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
 import { IoPublisher } from './ioPublisher.js';
-import { errorText, isReplyError, replyCode, toPulseError } from './redisErrors.js';
+import { isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
 import { slotOf } from './slot.js';
 
 export type { Arg } from './command.js';
 
 import type { Arg } from './command.js';
+import { type Connection, connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupRejected } from './connection.js';
 
-/** Something that runs commands. `key` routes the command on a cluster. */
-export interface Connection {
-  send(args: readonly Arg[], key?: string): Promise<unknown>;
-}
-
-/** A connection the library opened and must close. */
-export interface OwnedConnection extends Connection {
-  /**
-   * Runs commands as one transaction (MULTI/EXEC): nothing else runs between
-   * them. On a cluster every key must share one slot (`key` routes it).
-   */
-  transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
-  /** The server-side client ID of the current connection (changes on reconnect). */
-  clientId(): number | undefined;
-  /** How many times it connected again after a drop: the server may have restarted or failed over meanwhile. */
-  reconnects(): number;
-  /** Closes at once: in-flight commands reject. */
-  close(): void;
-}
+export type { Connection, OwnedConnection } from './connection.js';
 
 /** The user's client, as the library sees it. */
 export interface Driver extends Connection {
@@ -371,125 +347,6 @@ async function rawTransaction(
 
 // ---- shared ------------------------------------------------------------------
 
-interface RawConnection {
-  send(args: readonly Arg[], key?: string): Promise<unknown>;
-  transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
-  connect(): Promise<void>;
-  close(): void;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-}
-
-/**
- * Longest a new connection of the library's may take to be ready (connect and
- * handshake, retried on errors) before `newSink`/`newReader`/`addStream` fail
- * with a `PulseError`, instead of waiting for ever on a Redis that cannot take it.
- */
-export const OPEN_TIMEOUT_MS = 10_000;
-
-/** Longest connection name the library sets: it is for people reading `CLIENT LIST`. */
-const MAX_CONNECTION_NAME = 128;
-
-/**
- * The client name a connection of the library's gets, from a label such as
- * `pulse:sink:<name>:control`. Redis only accepts `!`..`~` in client names
- * (node-redis would retry a rejected name for ever), while sink and stream
- * names may hold any character but a few: every other byte of the UTF-8
- * form, and `%` itself, is written `%XX`, so the name stays readable and
- * distinct names stay distinct. Longer than 128 characters, it is cut and
- * ends with a hash of the whole label.
- */
-export function connectionName(label: string): string {
-  let out = '';
-  for (const b of Buffer.from(label, 'utf8')) {
-    out += b >= 0x21 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  if (out.length <= MAX_CONNECTION_NAME) return out;
-  const hash = createHash('sha1').update(label).digest('hex').slice(0, 16);
-  return `${out.slice(0, MAX_CONNECTION_NAME - hash.length - 1)}~${hash}`;
-}
-
-/**
- * An error Redis replied to the handshake (ACL, max clients, a bad name):
- * retrying the same handshake will not make it pass. `LOADING` will.
- */
-function setupRejected(err: Error): boolean {
-  const replied = ['SimpleError', 'BlobError', 'ErrorReply', 'ReplyError'].includes(err.constructor.name);
-  return replied && replyCode(err) !== 'LOADING';
-}
-
-async function openWith(name: string, logger: Logger, raw: RawConnection, trackId: boolean): Promise<OwnedConnection> {
-  let id: number | undefined;
-  let closed = false;
-  let ready = 0;
-  let lastError: unknown;
-  const refreshId = (): void => {
-    if (!trackId || closed) return;
-    raw.send(['CLIENT', 'ID']).then(
-      (r) => {
-        id = Number(r);
-      },
-      () => {
-        id = undefined;
-      },
-    );
-  };
-  // An 'error' event without a listener crashes node-redis users' processes.
-  raw.on('error', (err: unknown) => {
-    lastError = err;
-    if (!closed) logger.debug({ connection: name, err: errorText(err) }, 'redis connection error');
-  });
-  raw.on('ready', () => {
-    ready++;
-    refreshId();
-  });
-  // Bounded: a connection that cannot be set up fails the caller with the
-  // last error as cause, and stops retrying, instead of hanging it.
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const why = lastError === undefined ? '' : `: ${errorText(lastError)}`;
-      reject(
-        new PulseError(`open connection ${name}: not ready after ${OPEN_TIMEOUT_MS} ms${why}`, {
-          cause: lastError ?? new Error('connect timed out'),
-        }),
-      );
-    }, OPEN_TIMEOUT_MS + 500);
-  });
-  try {
-    await Promise.race([
-      (async () => {
-        await raw.connect();
-        if (trackId) id = Number(await raw.send(['CLIENT', 'ID']));
-      })(),
-      deadline,
-    ]);
-  } catch (err) {
-    closed = true;
-    try {
-      raw.close();
-    } catch {
-      // Already closed by the client itself (its retries gave up): nothing to release.
-    }
-    throw toPulseError(err, `open connection ${name}`);
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    send: (args, key) => raw.send(args, key),
-    transaction: (cmds, key) => raw.transaction(cmds, key),
-    clientId: () => id,
-    // The first 'ready' is the connect awaited below.
-    reconnects: () => Math.max(0, ready - 1),
-    close: () => {
-      if (closed) return;
-      closed = true;
-      raw.close();
-    },
-  };
-}
-
-// One driver per client: every Stream on a client shares its batcher, so
-// commands leave in the order they were issued, as they would on the client.
 const drivers = new WeakMap<object, Driver>();
 
 /** Wraps a user's client. Throws `InvalidArgumentError` for anything that is not a supported client. */
