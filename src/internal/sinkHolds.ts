@@ -136,7 +136,6 @@ export class SinkHolds {
   async recheck(items: readonly SinkEvent[]): Promise<void> {
     const backoff = new Backoff(50, 2000);
     for (const [name, ids] of idsByStream(items)) {
-      const key = streamKey(name);
       for (let i = 0; i < ids.length; i += 500) {
         let slice = ids.slice(i, i + 500);
         while (!this.host.closed.aborted) {
@@ -144,20 +143,7 @@ export class SinkHolds {
           slice = this.#stillBuffered(name, slice);
           if (slice.length === 0) break;
           try {
-            const [notOurs, gone] = (await evalScript(
-              this.host.control,
-              reown,
-              [key],
-              [this.host.name, this.host.consumerName, ...slice],
-            )) as [unknown[], unknown[]];
-            this.dropBuffered(name, [...notOurs.map(str), ...gone.map(str)]);
-            if (notOurs.length > 0)
-              this.host.logger.info(
-                { stream: name, count: notOurs.length },
-                'buffered events were taken over while this consumer stalled: dropped, not handed out',
-              );
-            if (gone.length > 0)
-              this.countLost(name, gone.length, 'events trimmed or deleted while waiting for a subscriber', gone.map(str));
+            await this.holdOwned(name, slice);
             break;
           } catch (err) {
             // The stream or the group is gone: the read path accounts for what
@@ -173,6 +159,31 @@ export class SinkHolds {
         }
       }
     }
+  }
+
+  /**
+   * Keeps buffered events of stream `name` from redelivery, as long as they
+   * are still this consumer's: those another consumer took, or that were
+   * dead-lettered or reported lost meanwhile, are dropped from the buffers
+   * (never handed out); those gone from the stream are reported lost (those a
+   * subscriber took meanwhile are its to settle: its ack makes them handled).
+   */
+  async holdOwned(name: string, ids: readonly string[]): Promise<void> {
+    const [notOurs, gone] = (await evalScript(
+      this.host.control,
+      reown,
+      [streamKey(name)],
+      [this.host.name, this.host.consumerName, ...ids],
+    )) as [unknown[], unknown[]];
+    const taken = this.dropBuffered(name, notOurs.map(str));
+    if (taken.length > 0)
+      this.host.logger.info(
+        { stream: name, count: taken.length },
+        'buffered events were taken over while this consumer stalled: dropped, not handed out',
+      );
+    const dropped = this.dropBuffered(name, gone.map(str));
+    if (dropped.length > 0)
+      this.countLost(name, dropped.length, 'events trimmed or deleted while waiting for a subscriber', dropped);
   }
 
   /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */

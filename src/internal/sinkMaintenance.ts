@@ -31,6 +31,8 @@ export interface MaintenanceHost {
   /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
   touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
   reportGone(key: string, ids: string[], why: string): Promise<void>;
+  /** Holds buffered events of stream `name` that are still ours, drops the others (see `SinkHolds.holdOwned`). */
+  holdOwned(name: string, ids: readonly string[]): Promise<void>;
   /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
   dropBuffered(name: string, ids: readonly string[]): string[];
   /** Counts and reports events of stream `name` found lost. */
@@ -166,7 +168,13 @@ export class SinkMaintenance {
           if (slice.length === 0) continue;
           let gone: string[];
           try {
-            gone = await this.host.touch(this.host.control, name, hold ? 0 : -1, slice);
+            // Held only while still ours: what another consumer took meanwhile
+            // is dropped, so that marking the buffer held below stays true.
+            if (hold) {
+              await this.host.holdOwned(name, slice);
+              continue;
+            }
+            gone = await this.host.touch(this.host.control, name, -1, slice);
           } catch (err) {
             // The stream or the group is gone: the read path accounts for what
             // went with it (the read loop may be paused by full buffers).
