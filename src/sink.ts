@@ -284,6 +284,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       touch: (conn, name, idleMs, ids) => this.#holds.touch(conn, name, idleMs, ids),
       dropBuffered: (name, ids) => this.#holds.dropBuffered(name, ids),
       holdOwned: (name, ids) => this.#holds.holdOwned(name, ids),
+      stillBuffered: (name, ids) => this.#holds.stillBuffered(name, ids),
       recover: (name) => this.#recover(name),
       reportGone: (key, ids, why) => this.#holds.reportGone(key, ids, why),
       countLost: (name, count, why, ids) => this.#holds.countLost(name, count, why, ids),

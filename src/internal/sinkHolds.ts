@@ -140,7 +140,7 @@ export class SinkHolds {
         let slice = ids.slice(i, i + 500);
         while (!this.host.closed.aborted) {
           // Dropped meanwhile (the stream found gone): nothing left to check.
-          slice = this.#stillBuffered(name, slice);
+          slice = this.stillBuffered(name, slice);
           if (slice.length === 0) break;
           try {
             await this.holdOwned(name, slice);
@@ -187,7 +187,7 @@ export class SinkHolds {
   }
 
   /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
-  #stillBuffered(name: string, ids: readonly string[]): string[] {
+  stillBuffered(name: string, ids: readonly string[]): string[] {
     const queued = new Set<string>();
     for (const sub of this.host.fanout.subs) for (const ev of sub.queued()) if (ev.streamName === name) queued.add(ev.id);
     return ids.filter((id) => queued.has(id));

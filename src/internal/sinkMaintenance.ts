@@ -31,6 +31,8 @@ export interface MaintenanceHost {
   /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
   touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
   reportGone(key: string, ids: string[], why: string): Promise<void>;
+  /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
+  stillBuffered(name: string, ids: readonly string[]): string[];
   /** Holds buffered events of stream `name` that are still ours, drops the others (see `SinkHolds.holdOwned`). */
   holdOwned(name: string, ids: readonly string[]): Promise<void>;
   /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
@@ -164,7 +166,7 @@ export class SinkMaintenance {
           // Only what is still buffered as it leaves: an event taken and
           // nacked meanwhile must keep the idle time its nack gave it (the
           // nack travels on this same connection, so it runs after this).
-          const slice = hold ? this.#stillBuffered(name, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
+          const slice = hold ? this.host.stillBuffered(name, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
           if (slice.length === 0) continue;
           let gone: string[];
           try {
@@ -194,15 +196,6 @@ export class SinkMaintenance {
     }
     // Every event these buffered as the hold began is now held as of then.
     for (const sub of held) sub.markHeld(at);
-  }
-
-  /** The IDs of `ids` that still wait in a subscription buffer for stream `name` (IDs repeat across streams). */
-  #stillBuffered(name: string, ids: readonly string[]): string[] {
-    const queued = new Set<string>();
-    for (const sub of this.host.fanout.subs) {
-      for (const ev of sub.queued()) if (ev.streamName === name) queued.add(ev.id);
-    }
-    return ids.filter((id) => queued.has(id));
   }
 
   /**
