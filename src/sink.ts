@@ -10,7 +10,6 @@ import { joinGroup, undoJoin } from './internal/ownership.js';
 import { runProcess } from './internal/process.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
-import { eventInit, type RawEntry } from './internal/replies.js';
 import { leave } from './internal/scripts.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
@@ -104,6 +103,10 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       fanout: this.#fanout,
       closed: this.#closedSignal.signal,
       graceMs: settings.graceMs,
+      matches: settings.matches,
+      noAck: settings.noAck,
+      owner: this,
+      heldAt: () => this.#maintenance?.heldAt() ?? Date.now(),
       losses: this.#losses,
       recover: (name) => this.#recover(name),
     });
@@ -115,7 +118,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       logger: this.#logger,
       streams: this.#streams,
       loops: () => this.#loops,
-      deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
+      deliver: (s, entries, counts, redelivery) => this.#holds.deliver(s, entries, counts, redelivery),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
       fail: (err) => this.#fail(err),
       streamGone: (s, before) => this.#holds.streamGone(s, before),
@@ -280,7 +283,7 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
       counters: this.#counters,
       fanout: this.#fanout,
       streams: () => this.#streams.values(),
-      deliver: (s, entries, counts, redelivery) => this.#deliver(s, entries, counts, redelivery),
+      deliver: (s, entries, counts, redelivery) => this.#holds.deliver(s, entries, counts, redelivery),
       touch: (conn, name, idleMs, ids) => this.#holds.touch(conn, name, idleMs, ids),
       dropBuffered: (name, ids) => this.#holds.dropBuffered(name, ids),
       holdOwned: (name, ids) => this.#holds.holdOwned(name, ids),
@@ -392,45 +395,6 @@ export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
   /** `await using sink = ...` closes it. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /** Hands events to subscribers; acks those the topic or filter rejects. */
-  #deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void {
-    const matches = this.#settings.matches;
-    const rejected: string[] = [];
-    const heldAt = this.#maintenance?.heldAt() ?? Date.now();
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as RawEntry;
-      const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1));
-      if (!init.complete)
-        this.#logger.warn({ stream: s.stream.name, id: entry[0] }, 'entry without n or p: delivered with defaults');
-      const ev = new SinkEvent(init, this.name, this);
-      if (matches) {
-        let ok: boolean;
-        try {
-          ok = matches(ev);
-        } catch (err) {
-          this.#logger.error({ id: entry[0], err: errorText(err) }, 'filter threw: event treated as rejected');
-          ok = false;
-        }
-        if (!ok) {
-          rejected.push(entry[0]);
-          continue;
-        }
-      }
-      if (redelivery) this.#counters.redelivered++;
-      else this.#counters.delivered++;
-      this.#fanout.deliver(ev, heldAt);
-    }
-    if (rejected.length > 0) {
-      this.#counters.filtered += rejected.length;
-      if (!this.#settings.noAck) {
-        this.#main.driver.send(['XACK', s.stream.key, this.name, ...rejected], s.stream.key).catch((err: unknown) => {
-          // Left pending: the next reclaim filters and acks them again.
-          this.#logger.warn({ err: errorText(err), count: rejected.length }, 'ack of filtered events failed');
-        });
-      }
-    }
   }
 
   #fail(err: PulseError): void {

@@ -266,8 +266,10 @@ return gone`,
 /**
  * Before a buffered event whose hold may have lapsed is handed out: is it
  * still ours? Ours and still in the stream: its idle time goes back to 0.
- * Ours but gone from the stream: acked here and returned as gone, to be
- * reported lost. Not pending for us any more (claimed by another consumer,
+ * Ours but gone from the stream: returned as gone and left pending: the
+ * caller reports (and acks) those still buffered, a subscriber that took
+ * one meanwhile settles it (its nack reports it).
+ * Not pending for us any more (claimed by another consumer,
  * dead-lettered, reported lost or acked elsewhere): returned as not ours,
  * never to be handed out by this consumer.
  * KEYS: stream. ARGV: group, consumer, ids... Returns {notOurs, gone}.
@@ -282,7 +284,6 @@ for i = 3, #ARGV do
   if #p == 0 or p[1][2] ~= ARGV[2] then
     notOurs[#notOurs + 1] = ARGV[i]
   elseif #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
-    redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
     gone[#gone + 1] = ARGV[i]
   else
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', 0, 'JUSTID')

@@ -5,7 +5,7 @@
  * finds among them, counted and reported in one place.
  */
 import { NotOwnedError } from '../errors.js';
-import type { SinkEvent } from '../event.js';
+import { type EventOwner, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
@@ -16,7 +16,7 @@ import type { LossReport } from './lossReport.js';
 import { takeObituary } from './lossScripts.js';
 import { keepOwned } from './ownership.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
-import { str } from './replies.js';
+import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 
@@ -36,6 +36,13 @@ export interface HoldsHost {
   readonly closed: AbortSignal;
   /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
   recover(name: string): Promise<void>;
+  /** The sink's topic and filter, applied to every event before a subscriber sees it. */
+  readonly matches: ((event: SinkEvent) => boolean) | undefined;
+  readonly noAck: boolean;
+  /** The sink that acks, nacks and keeps in progress the events it delivers. */
+  readonly owner: EventOwner;
+  /** When events read or claimed just now are known held (see `SinkMaintenance.heldAt`). */
+  heldAt(): number;
   /** Where losses are reported: the user's logger, or process warnings without one. */
   readonly losses: LossReport;
 }
@@ -183,7 +190,7 @@ export class SinkHolds {
       );
     const dropped = this.dropBuffered(name, gone.map(str));
     if (dropped.length > 0)
-      this.countLost(name, dropped.length, 'events trimmed or deleted while waiting for a subscriber', dropped);
+      await this.reportGone(streamKey(name), dropped, 'events trimmed or deleted while waiting for a subscriber');
   }
 
   /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
@@ -246,6 +253,45 @@ export class SinkHolds {
     }
     s.lag = -1;
     if (count > 0) this.countLost(s.stream.name, count, why);
+  }
+
+  /** Hands events to subscribers; acks those the topic or filter rejects. */
+  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void {
+    const matches = this.host.matches;
+    const rejected: string[] = [];
+    const heldAt = this.host.heldAt();
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as RawEntry;
+      const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1));
+      if (!init.complete)
+        this.host.logger.warn({ stream: s.stream.name, id: entry[0] }, 'entry without n or p: delivered with defaults');
+      const ev = new SinkEvent(init, this.host.name, this.host.owner);
+      if (matches) {
+        let ok: boolean;
+        try {
+          ok = matches(ev);
+        } catch (err) {
+          this.host.logger.error({ id: entry[0], err: errorText(err) }, 'filter threw: event treated as rejected');
+          ok = false;
+        }
+        if (!ok) {
+          rejected.push(entry[0]);
+          continue;
+        }
+      }
+      if (redelivery) this.host.counters.redelivered++;
+      else this.host.counters.delivered++;
+      this.host.fanout.deliver(ev, heldAt);
+    }
+    if (rejected.length > 0) {
+      this.host.counters.filtered += rejected.length;
+      if (!this.host.noAck) {
+        this.host.driver.send(['XACK', s.stream.key, this.host.name, ...rejected], s.stream.key).catch((err: unknown) => {
+          // Left pending: the next reclaim filters and acks them again.
+          this.host.logger.warn({ err: errorText(err), count: rejected.length }, 'ack of filtered events failed');
+        });
+      }
+    }
   }
 
   /** Every loss this instance finds goes through here: counted and reported. */
