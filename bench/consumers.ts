@@ -3,7 +3,7 @@
  * loops. Shared by in-process cases and worker processes. Both sides get each
  * event's ID and payload bytes and hand the payload to the same hooks.
  */
-import type { Reader, Sink } from '../src/index.js';
+import type { Reader, Sink } from '../packages/pulse-streaming/src/index.js';
 import type { BenchClient } from './clients.js';
 import { BLOCK_MS, replyEntries } from './rawStreams.js';
 

@@ -1,5 +1,5 @@
 /** Ways to append events: through the library and with raw XADD. Shared by in-process cases and worker processes. */
-import type { Stream } from '../src/index.js';
+import type { Stream } from '../packages/pulse-streaming/src/index.js';
 import type { BenchClient, Command } from './clients.js';
 import { EVENT_NAME, xadd } from './rawStreams.js';
 

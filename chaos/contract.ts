@@ -4,7 +4,7 @@
  * Redis away), XDEL of unread and pending entries, a scan of the stream, and
  * the ledger's checks (ledger.ts) added to a run.
  */
-import { Stream } from '../src/index.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
 import type { WorkerProc } from './consumers.js';
 import { pause, waitUntil, within } from './harness.js';
 import { SINK_INVARIANTS, type SinkLedger, sinkLedger } from './ledger.js';

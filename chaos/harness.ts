@@ -14,7 +14,7 @@ import { RedisServer } from '../test/support/redisServer.js';
 /** The delivery contract holds on Redis with these settings (SEMANTICS.md section 4). */
 export const DURABLE_REDIS_ARGS = ['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'];
 
-const DIST_ENTRY = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const DIST_ENTRY = fileURLToPath(new URL('../packages/pulse-streaming/dist/esm/index.js', import.meta.url));
 
 /** Pauses the fault schedule (never used to wait for an outcome: see `waitUntil`). */
 export function pause(ms: number): Promise<void> {

@@ -5,7 +5,7 @@
  * coming back, dead letters replayed. Per sink every event ends handled XOR
  * dead-lettered XOR reported lost; readers: delivered + reported lost = added.
  */
-import { replayDeadLetters } from '../src/index.js';
+import { replayDeadLetters } from '../packages/pulse-streaming/src/index.js';
 import { contractChecks, settle, xdel } from './contract.js';
 import { pause, waitUntil } from './harness.js';
 import { byProfile, ms } from './measure.js';

@@ -5,8 +5,8 @@
  * producers (ioredis, node-redis) while Redis restarts and its script cache
  * is flushed; on a cluster (full run), while the stream's slot migrates.
  */
-import { Stream } from '../src/index.js';
-import { slotOf } from '../src/internal/slot.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { RedisCluster } from '../test/support/redisCluster.js';
 import { rawCommand } from '../test/support/redisServer.js';
 import { contractChecks, restartRedis, settle } from './contract.js';

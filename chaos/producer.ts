@@ -7,7 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { Stream, type StreamOptions } from '../src/index.js';
+import { Stream, type StreamOptions } from '../packages/pulse-streaming/src/index.js';
 import { pause } from './harness.js';
 import type { Oracle } from './oracle.js';
 

@@ -4,7 +4,7 @@
  * cleanup that stops everything it started by pid.
  */
 import { randomBytes } from 'node:crypto';
-import { readDeadLetters } from '../src/index.js';
+import { readDeadLetters } from '../packages/pulse-streaming/src/index.js';
 import type { RedisServer } from '../test/support/redisServer.js';
 import { type WorkerConfig, WorkerProc } from './consumers.js';
 import { Admin, startRedis, waitUntil, within } from './harness.js';

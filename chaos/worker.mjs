@@ -6,7 +6,7 @@
 // (see WorkerConfig in chaos/consumers.ts).
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Stream } from '../dist/index.js';
+import { Stream } from '../packages/pulse-streaming/dist/esm/index.js';
 
 const cfg = JSON.parse(process.env.CHAOS_WORKER ?? '{}');
 const stopping = new AbortController();

@@ -5,8 +5,8 @@
  * were in flight.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PulseError, Stream } from '../src/index.js';
-import { slotOf } from '../src/internal/slot.js';
+import { PulseError, Stream } from '../packages/pulse-streaming/src/index.js';
+import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';

@@ -4,8 +4,8 @@
  * that leftover blocks the group's removal by the sink's other instances.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, Stream } from '../src/index.js';
-import { mapRecord } from '../src/internal/replies.js';
+import { ClosedError, Stream } from '../packages/pulse-streaming/src/index.js';
+import { mapRecord } from '../packages/pulse-streaming/src/internal/replies.js';
 import { CLIENT_KINDS, connect, type TestClient, uniqueName } from './support/clients.js';
 
 const ROUNDS = 8;

@@ -14,7 +14,7 @@ import {
   type SinkEvent,
   Stream,
   type SubscribeOptions,
-} from '../src/index.js';
+} from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
 const GRACE = 300;

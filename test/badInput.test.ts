@@ -8,7 +8,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { InvalidArgumentError, PulseError, type ReaderOptions, Stream, type StreamOptions } from '../src/index.js';
+import {
+  InvalidArgumentError,
+  PulseError,
+  type ReaderOptions,
+  Stream,
+  type StreamOptions,
+} from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 

@@ -1,6 +1,6 @@
 /**
  * The `pulse-streaming` command-line program, run as a real built binary
- * (`node dist/cli/main.js`) against the shared test Redis (`--redis`),
+ * (`node packages/pulse-streaming-cli/dist/main.js`) against the shared test Redis (`--redis`),
  * against its embedded default (no --redis, no REDIS_URL), and against a
  * node of a real Redis Cluster.
  */
@@ -10,15 +10,15 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { Stream } from '../src/index.js';
-import { sinkKeys, sinkRegistryKey } from '../src/internal/keys.js';
-import { slotOf } from '../src/internal/slot.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { sinkKeys, sinkRegistryKey } from '../packages/pulse-streaming/src/internal/keys.js';
+import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(ROOT, 'dist/cli/main.js');
+const MAIN = join(ROOT, 'packages/pulse-streaming-cli/dist/main.js');
 
 interface Run {
   code: number | null;
@@ -83,7 +83,8 @@ const noStack = (stderr: string): boolean => !/\n\s+at /.test(stderr);
 const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
 
 beforeAll(() => {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+  // The CLI's own build (the library's is `npm test`'s pretest): a run of this file alone tests the current source.
+  execFileSync('npx', ['tsc', '-p', 'packages/pulse-streaming-cli/tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
 }, 120_000);
 
 describe.concurrent('pulse-streaming CLI', () => {

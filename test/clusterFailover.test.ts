@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Stream } from '../src/index.js';
-import { slotOf } from '../src/internal/slot.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';

@@ -7,8 +7,8 @@
  * `PulseError` in bounded time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PulseError, Stream } from '../src/index.js';
-import { connectionName, OPEN_TIMEOUT_MS } from '../src/internal/connection.js';
+import { PulseError, Stream } from '../packages/pulse-streaming/src/index.js';
+import { connectionName, OPEN_TIMEOUT_MS } from '../packages/pulse-streaming/src/internal/connection.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor, within } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 

@@ -7,10 +7,10 @@
  */
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { replayDeadLetters, type SinkEvent, Stream } from '../src/index.js';
-import { driverFor, evalScript } from '../src/internal/driver.js';
-import { replayClaimKey, replayedKey } from '../src/internal/keys.js';
-import { addReplayed } from '../src/internal/replayScripts.js';
+import { replayDeadLetters, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { driverFor, evalScript } from '../packages/pulse-streaming/src/internal/driver.js';
+import { replayClaimKey, replayedKey } from '../packages/pulse-streaming/src/internal/keys.js';
+import { addReplayed } from '../packages/pulse-streaming/src/internal/replayScripts.js';
 import {
   CLIENT_KINDS,
   type ClientKind,

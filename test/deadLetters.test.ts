@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readDeadLetters, replayDeadLetters, Stream } from '../src/index.js';
+import { readDeadLetters, replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
 import {
   CLIENT_KINDS,
   connect,

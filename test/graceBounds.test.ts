@@ -6,8 +6,8 @@
  * at the bound, a sink and `process()` stay quiet.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, type SinkEvent, Stream } from '../src/index.js';
-import { MAX_GRACE_MS } from '../src/internal/sinkState.js';
+import { InvalidArgumentError, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { MAX_GRACE_MS } from '../packages/pulse-streaming/src/internal/sinkState.js';
 import { CLIENT_KINDS, connect, type TestClient, uniqueName, waitFor, within } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 

@@ -18,7 +18,7 @@ import {
   Stream,
   type StreamOptions,
   type Subscription,
-} from '../src/index.js';
+} from '../packages/pulse-streaming/src/index.js';
 import {
   CLIENT_KINDS,
   connect,

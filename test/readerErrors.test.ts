@@ -9,7 +9,14 @@
  * statistics before and after.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { ClosedError, InvalidArgumentError, PulseError, type Reader, type ReaderOptions, Stream } from '../src/index.js';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  PulseError,
+  type Reader,
+  type ReaderOptions,
+  Stream,
+} from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, sharedUrl, type TestClient, take, uniqueName, waitFor, within } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 

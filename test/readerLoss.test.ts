@@ -7,7 +7,13 @@
  * keeps its new cursor (issue 13, "Also look at").
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type Event, type Reader, type ReaderOptions, Stream, type StreamOptions } from '../src/index.js';
+import {
+  type Event,
+  type Reader,
+  type ReaderOptions,
+  Stream,
+  type StreamOptions,
+} from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
 /** Longer than a few loss checks (at most one per stream every 200 ms). */

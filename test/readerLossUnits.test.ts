@@ -4,9 +4,9 @@
  * warnings) and of a reader's loss ledger arithmetic (`LossLedger`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../src/index.js';
-import { LossReport } from '../src/internal/lossReport.js';
-import { LossLedger } from '../src/internal/readerLoss.js';
+import type { Logger } from '../packages/pulse-streaming/src/index.js';
+import { LossReport } from '../packages/pulse-streaming/src/internal/lossReport.js';
+import { LossLedger } from '../packages/pulse-streaming/src/internal/readerLoss.js';
 import { recordingLogger, waitFor } from './support/clients.js';
 
 describe('LossReport', () => {

@@ -5,7 +5,7 @@
  * that their positions are exact; one test uses a live sink.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, type SinkEvent, Stream } from '../src/index.js';
+import { InvalidArgumentError, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, collect, connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
 
 const MAX_LEN = 10;

@@ -13,8 +13,8 @@ import {
   type SinkOptions,
   Stream,
   type StreamOptions,
-} from '../src/index.js';
-import { mapRecord as rec } from '../src/internal/replies.js';
+} from '../packages/pulse-streaming/src/index.js';
+import { mapRecord as rec } from '../packages/pulse-streaming/src/internal/replies.js';
 import {
   CLIENT_KINDS,
   collect,

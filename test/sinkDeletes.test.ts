@@ -5,7 +5,7 @@
  * deletion made outside the library that makes the count unknown is said.
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import type { Sink, SinkEvent } from '../src/index.js';
+import type { Sink, SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, nextWithin, recordingLogger, type TestClient, take, waitFor } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
 

@@ -4,8 +4,15 @@
  * Redis restarts, killed connections and close() during an outage.
  */
 import { describe, expect, it, type TestContext } from 'vitest';
-import { type Logger, type Sink, type SinkEvent, type SinkOptions, Stream, type StreamOptions } from '../src/index.js';
-import { mapRecord as rec } from '../src/internal/replies.js';
+import {
+  type Logger,
+  type Sink,
+  type SinkEvent,
+  type SinkOptions,
+  Stream,
+  type StreamOptions,
+} from '../packages/pulse-streaming/src/index.js';
+import { mapRecord as rec } from '../packages/pulse-streaming/src/internal/replies.js';
 import {
   CLIENT_KINDS,
   type ClientKind,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { Stream } from '../src/index.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, type ClientKind, connect, uniqueName, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
@@ -32,7 +32,7 @@ beforeAll(() => {
     [
       join(REPO, 'node_modules/typescript/bin/tsc'),
       '-p',
-      'tsconfig.build.json',
+      'packages/pulse-streaming/tsconfig.esm.json',
       '--outDir',
       outDir,
       '--declaration',

@@ -6,7 +6,7 @@
  * grace period are honoured (issue 13, defects 1, 6 and 17).
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import type { SinkEvent, Stream } from '../src/index.js';
+import type { SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, nextWithin, stays, type TestClient, take, waitFor } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Stream } from '../src/index.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
 const pendingCount = async (c: TestClient, key: string, group: string): Promise<number> =>

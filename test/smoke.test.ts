@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Stream } from '../src/index.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName } from './support/clients.js';
 
 describe.each(CLIENT_KINDS)('smoke (%s)', (kind) => {

@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { createClient, TimeoutError } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type Event, PulseError, type Reader, Stream, type StreamOptions } from '../src/index.js';
+import { type Event, PulseError, type Reader, Stream, type StreamOptions } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 

@@ -7,7 +7,7 @@
  */
 import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Reader, type Sink, Stream } from '../src/index.js';
+import { type Reader, type Sink, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, within } from './support/clients.js';
 
 const ROUNDS = 200;

@@ -8,15 +8,21 @@
 import { ReplyError } from 'ioredis';
 import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyError } from 'redis';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, PulseError } from '../src/index.js';
-import { Backoff } from '../src/internal/backoff.js';
-import { compareIds, idBefore, idTime } from '../src/internal/ids.js';
-import { bookkeepingPrefix, hashTagOf, sinkKeys, sinkRegistryKey, streamKey } from '../src/internal/keys.js';
-import { isRetryable, replyCode } from '../src/internal/redisErrors.js';
-import { eventInit, mapPairs, type RawEntry, streamEntries } from '../src/internal/replies.js';
-import { parseStart } from '../src/internal/start.js';
-import { topicMatcher } from '../src/internal/topic.js';
-import { checkId, checkSignal } from '../src/internal/validate.js';
+import { InvalidArgumentError, PulseError } from '../packages/pulse-streaming/src/index.js';
+import { Backoff } from '../packages/pulse-streaming/src/internal/backoff.js';
+import { compareIds, idBefore, idTime } from '../packages/pulse-streaming/src/internal/ids.js';
+import {
+  bookkeepingPrefix,
+  hashTagOf,
+  sinkKeys,
+  sinkRegistryKey,
+  streamKey,
+} from '../packages/pulse-streaming/src/internal/keys.js';
+import { isRetryable, replyCode } from '../packages/pulse-streaming/src/internal/redisErrors.js';
+import { eventInit, mapPairs, type RawEntry, streamEntries } from '../packages/pulse-streaming/src/internal/replies.js';
+import { parseStart } from '../packages/pulse-streaming/src/internal/start.js';
+import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js';
+import { checkId, checkSignal } from '../packages/pulse-streaming/src/internal/validate.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -446,7 +452,7 @@ describe('key layout', () => {
 
 describe('slotOf', () => {
   it('matches the slots Redis computes', async () => {
-    const { slotOf } = await import('../src/internal/slot.js');
+    const { slotOf } = await import('../packages/pulse-streaming/src/internal/slot.js');
     expect(slotOf('foo')).toBe(12182);
     expect(slotOf('123456789')).toBe(12739);
     expect(slotOf('{user1000}.following')).toBe(slotOf('user1000'));

@@ -5,8 +5,8 @@
  * streams' keys fall in distinct slots owned by every master, so the cluster
  * spreads them and the sink reads each slot on its own connection.
  */
-import { type Sink, Stream } from '../../src/index.js';
-import { slotOf } from '../../src/internal/slot.js';
+import { type Sink, Stream } from '../../packages/pulse-streaming/src/index.js';
+import { slotOf } from '../../packages/pulse-streaming/src/internal/slot.js';
 import { type BenchClient, connectClient, connectClusterClient } from '../clients.js';
 import { consumeRawGroup, consumeWithSink, READ_COUNT } from '../consumers.js';
 import { publishSpreadRaw, publishSpreadWithLibrary } from '../producers.js';

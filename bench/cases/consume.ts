@@ -2,7 +2,7 @@
  * Consuming a stream that already holds the events: a sink acking every
  * event, and a reader, against raw XREADGROUP + XACK and raw XREAD.
  */
-import { Stream } from '../../src/index.js';
+import { Stream } from '../../packages/pulse-streaming/src/index.js';
 import { type BenchClient, connectClient } from '../clients.js';
 import { consumeRawGroup, consumeRawXread, consumeWithReader, consumeWithSink, READ_COUNT } from '../consumers.js';
 import { fill, streamKey } from '../rawStreams.js';

@@ -4,7 +4,7 @@
  * Producer and consumer share one process, so they share one clock.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Stream } from '../../src/index.js';
+import { Stream } from '../../packages/pulse-streaming/src/index.js';
 import { connectClient } from '../clients.js';
 import { type ConsumeHooks, consumeRawGroup, consumeWithSink, READ_COUNT } from '../consumers.js';
 import { EVENT_NAME, streamKey, xadd } from '../rawStreams.js';

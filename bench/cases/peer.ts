@@ -6,7 +6,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { Stream } from '../../src/index.js';
+import { Stream } from '../../packages/pulse-streaming/src/index.js';
 import { publishWithLibrary } from '../producers.js';
 import { EVENT_NAME, fill, streamKey } from '../rawStreams.js';
 import type { ThroughputResult } from '../results.js';

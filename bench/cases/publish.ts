@@ -1,5 +1,5 @@
 /** Publishing: many `add` calls in flight, and awaited one at a time, against raw XADD on the same client. */
-import { Stream } from '../../src/index.js';
+import { Stream } from '../../packages/pulse-streaming/src/index.js';
 import {
   publishOneByOneRaw,
   publishOneByOneWithLibrary,

@@ -6,7 +6,7 @@
  * acked everything), so trimming has work to do and the trim point is near
  * the end, as in a healthy deployment.
  */
-import { type Retention, Stream } from '../../src/index.js';
+import { type Retention, Stream } from '../../packages/pulse-streaming/src/index.js';
 import { EVENT_NAME } from '../rawStreams.js';
 import type { ThroughputResult } from '../results.js';
 import { flush } from '../server.js';

@@ -4,7 +4,7 @@
  * then on will reach it, consumes the run's events and says `done` (with its
  * memory when sampling).
  */
-import { Stream } from '../../src/index.js';
+import { Stream } from '../../packages/pulse-streaming/src/index.js';
 import { type BenchClient, connectClient } from '../clients.js';
 import { type ConsumeHooks, consumeRawGroup, consumeWithSink, READ_COUNT } from '../consumers.js';
 import { MemorySampler } from '../memorySampler.js';

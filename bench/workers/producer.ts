@@ -1,5 +1,5 @@
 /** Producer process: for each run, publishes its events (library `add` windows, or raw pipelined XADD) and says `done`. */
-import { Stream } from '../../src/index.js';
+import { Stream } from '../../packages/pulse-streaming/src/index.js';
 import { connectClient } from '../clients.js';
 import { publishRaw, publishWithLibrary } from '../producers.js';
 import { makePayload, streamKey } from '../rawStreams.js';

@@ -175,7 +175,7 @@ export function collect<E extends { ack(): Promise<void> }>(
 /** A logger that records lines, for asserting what was logged. */
 export function recordingLogger() {
   const lines: Array<{ level: string; obj: object; msg: string | undefined }> = [];
-  const make = (bindings: object): import('../../src/index.js').Logger => ({
+  const make = (bindings: object): import('../../packages/pulse-streaming/src/index.js').Logger => ({
     debug: (obj, msg) => lines.push({ level: 'debug', obj: { ...bindings, ...obj }, msg }),
     info: (obj, msg) => lines.push({ level: 'info', obj: { ...bindings, ...obj }, msg }),
     warn: (obj, msg) => lines.push({ level: 'warn', obj: { ...bindings, ...obj }, msg }),

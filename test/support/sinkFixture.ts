@@ -1,5 +1,5 @@
 import type { TestContext } from 'vitest';
-import { type Sink, type SinkOptions, Stream, type StreamOptions } from '../../src/index.js';
+import { type Sink, type SinkOptions, Stream, type StreamOptions } from '../../packages/pulse-streaming/src/index.js';
 import { type TestClient, uniqueName } from './clients.js';
 
 /**

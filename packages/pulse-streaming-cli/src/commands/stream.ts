@@ -1,4 +1,4 @@
-import { streamKey } from '../../internal/keys.js';
+import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';

@@ -1,5 +1,5 @@
-import { type Event, type StartAt, Stream } from '../../index.js';
-import { streamKey } from '../../internal/keys.js';
+import { type Event, type StartAt, Stream } from 'pulse-streaming';
+import { streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';

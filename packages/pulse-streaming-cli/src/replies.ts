@@ -3,13 +3,24 @@
  * `XRANGE`), in RESP2 (flat `[key, value, ...]` arrays) or RESP3 (maps).
  */
 
-import { mapRecord, str } from '../internal/replies.js';
+/** A reply value as a string ('' for null). */
+export function text(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (v === null || v === undefined) return '';
+  return String(v);
+}
 
-/** A reply value as a string ('' for null): the library's own decoding. */
-export const text = str;
-
-/** A map reply in any of its shapes as a record: the library's own parsing. */
-export const record = mapRecord;
+/** A map reply as a record: a flat `[key, value, ...]` array (RESP2, ioredis' RESP3), `[[key, value], ...]` or an object. */
+export function record(reply: unknown): Record<string, unknown> {
+  if (reply === null || reply === undefined) return {};
+  if (reply instanceof Map) return Object.fromEntries([...reply.entries()].map(([k, v]) => [text(k), v]));
+  if (!Array.isArray(reply)) return typeof reply === 'object' ? { ...(reply as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> = {};
+  if (Array.isArray(reply[0])) for (const pair of reply as unknown[][]) out[text(pair[0])] = pair[1];
+  else for (let i = 0; i + 1 < reply.length; i += 2) out[text(reply[i])] = reply[i + 1];
+  return out;
+}
 
 /** A reply value as a number (NaN when it is not one). */
 export function num(v: unknown): number {

@@ -1,5 +1,5 @@
-import { Stream } from '../../index.js';
-import { streamKey } from '../../internal/keys.js';
+import { Stream } from 'pulse-streaming';
+import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { printJson } from '../format.js';

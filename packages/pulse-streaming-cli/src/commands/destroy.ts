@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { Stream } from '../../index.js';
+import { Stream } from 'pulse-streaming';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';

@@ -5,7 +5,7 @@
  * and its sink is closed without acking what it holds.
  */
 
-import { type Sink, type SinkCounters, type SinkEvent, Stream } from '../index.js';
+import { type Sink, type SinkCounters, type SinkEvent, Stream } from 'pulse-streaming';
 import type { CliRedis } from './clients.js';
 import type { RedisTarget } from './connection.js';
 

@@ -5,7 +5,14 @@
  * and `t` plus `source_stream`, `source_sink`, `source_id`, `deliveries`
  * and `reason`.
  */
-import { type DeadLetter, InvalidArgumentError, type RedisClient, readDeadLetters, replayDeadLetters, Stream } from '../index.js';
+import {
+  type DeadLetter,
+  InvalidArgumentError,
+  type RedisClient,
+  readDeadLetters,
+  replayDeadLetters,
+  Stream,
+} from 'pulse-streaming';
 
 const ID = /^\d+(-\d+)?$/;
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { streamKey } from '../../internal/keys.js';
+import { streamKey } from 'pulse-streaming/keys';
 import { displayUrl } from '../connection.js';
 import type { CommandContext } from '../context.js';
 import { DEMO_GRACE_MS, DEMO_SINK, type DemoSnapshot, runDemo } from '../demo.js';

@@ -1,5 +1,5 @@
-import type { DeadLetter } from '../../index.js';
-import { streamKey } from '../../internal/keys.js';
+import type { DeadLetter } from 'pulse-streaming';
+import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName, getDeadLetter, listDeadLetters, replay } from '../deadLetters.js';
 import { CliError } from '../errors.js';

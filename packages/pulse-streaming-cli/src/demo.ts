@@ -5,8 +5,8 @@
  * its events reach the other two after the ack grace period. At the end every
  * published event must have been handled: lost = 0.
  */
-import { type Reader, type SinkEvent, Stream } from '../index.js';
-import { streamKey } from '../internal/keys.js';
+import { type Reader, type SinkEvent, Stream } from 'pulse-streaming';
+import { streamKey } from 'pulse-streaming/keys';
 import type { RedisTarget } from './connection.js';
 import { deadLetterStreamName } from './deadLetters.js';
 import { ACK_EVERY_MS, DEMO_GRACE_MS, DEMO_SINK, DemoConsumer } from './demoConsumer.js';
