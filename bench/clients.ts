@@ -5,6 +5,7 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import { createClient, createCluster, RESP_TYPES } from 'redis';
+import type { RedisClient } from '../packages/pulse-streaming/src/index.js';
 
 export type ClientKind = 'ioredis' | 'node-redis';
 export const CLIENT_KINDS: readonly ClientKind[] = ['ioredis', 'node-redis'];
@@ -15,7 +16,7 @@ export type Command = readonly Arg[];
 export interface BenchClient {
   readonly kind: ClientKind;
   /** The client handed to `new Stream`. */
-  readonly redis: object;
+  readonly redis: RedisClient;
   /** One command; bulk strings are Buffers. */
   send(args: Command): Promise<unknown>;
   /** The client's explicit pipeline: ioredis `pipeline().exec()`, node-redis `multi().execAsPipeline()`. */

@@ -160,7 +160,7 @@ describe.each(CLIENT_KINDS)('bad input (%s)', (kind) => {
     ['a Map', new Map()],
     ['an object with only a call method', { call: () => Promise.resolve('OK') }],
   ])('new Stream throws InvalidArgumentError when the client is %s', (_what, client) => {
-    expectInvalidArgument(thrownBy(() => new Stream(uniqueName('bi'), client as object)));
+    expectInvalidArgument(thrownBy(() => new Stream(uniqueName('bi'), client as never)));
   });
 
   // ---- Reader options --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readDeadLetters, replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
+import { type RedisClient, readDeadLetters, replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
 import {
   CLIENT_KINDS,
   connect,
@@ -130,7 +130,7 @@ describe.each(CLIENT_KINDS)('owned connections (%s)', (kind) => {
     const ioredis = kind === 'ioredis' ? new Redis(url, { commandTimeout: 200 }) : undefined;
     const nodeRedis = kind === 'node-redis' ? createClient({ url, commandOptions: { timeout: 200 } }) : undefined;
     await nodeRedis?.connect();
-    const user = (ioredis ?? nodeRedis) as object;
+    const user = (ioredis ?? nodeRedis) as RedisClient;
     const { logger, lines } = recordingLogger();
     const s = new Stream(uniqueName(), user, { logger });
     const reader = await s.newReader({ blockMs: 1000 });

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { inject } from 'vitest';
+import type { RedisClient } from '../../packages/pulse-streaming/src/index.js';
 
 export type ClientKind = 'ioredis' | 'node-redis';
 export const CLIENT_KINDS: ClientKind[] = ['ioredis', 'node-redis'];
@@ -8,7 +9,7 @@ export const CLIENT_KINDS: ClientKind[] = ['ioredis', 'node-redis'];
 export interface TestClient {
   readonly kind: ClientKind;
   /** The user's client, handed to `new Stream`. */
-  readonly redis: object;
+  readonly redis: RedisClient;
   /** Raw command with string replies, for assertions. */
   cmd(...args: (string | number | Buffer)[]): Promise<unknown>;
   close(): Promise<void>;

@@ -1,3 +1,4 @@
+export type { IoRedisClient, NodeRedisClient, RedisClient } from './client.js';
 export {
   type DeadLetter,
   type DeadLetterOptions,
@@ -8,7 +9,6 @@ export {
 } from './deadLetters.js';
 export { ClosedError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
 export { type Acker, Event, SinkEvent } from './event.js';
-export type { RedisClient } from './internal/driver.js';
 export { type Logger, silentLogger } from './logger.js';
 export type {
   AddOptions,

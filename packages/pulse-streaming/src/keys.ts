@@ -7,4 +7,10 @@
  *
  * @packageDocumentation
  */
-export { type SinkKeys, sinkKeys, streamKey, streamNameOf } from './internal/keys.js';
+import { sinkKeys as layoutOfSink } from './internal/keys.js';
+import type { SinkKeys } from './layout.js';
+
+export { type SinkKeys, streamKey, streamNameOf } from './layout.js';
+
+/** The keys the library keeps for the sink `sinkName` on the stream `streamName` (all in the stream key's slot). */
+export const sinkKeys: (streamName: string, sinkName: string) => SinkKeys = layoutOfSink;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { SinkCounters } from './counters.js';
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import { type Event, type EventOwner, SinkEvent } from './event.js';
 import { SinkAcks } from './internal/acks.js';
@@ -14,7 +15,7 @@ import { leave } from './internal/scripts.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
-import { newSinkStream, type SinkCounters, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
+import { newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
 import { checkSameClient } from './internal/streamHandle.js';
 import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';

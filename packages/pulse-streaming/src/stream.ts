@@ -1,7 +1,8 @@
+import type { RedisClient } from './client.js';
 import { InvalidArgumentError, type PulseError } from './errors.js';
 import { addEvents, addEventsInterest } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
-import { type Arg, type Driver, driverFor, evalScript, type RedisClient } from './internal/driver.js';
+import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
 import {
   FIELD_NAME,
   FIELD_PAYLOAD,
@@ -112,6 +113,9 @@ export class Stream {
    * stored); with a message saying "outcome unknown" when the connection was
    * lost before Redis answered (maybe stored, maybe not).
    */
+  add(eventName: string, payload: Uint8Array | string, options?: AddOptions & { onlyIfStreamExists?: false }): Promise<string>;
+  /** As above; with `onlyIfStreamExists: true` and no stream key, nothing is added and it resolves to `undefined`. */
+  add(eventName: string, payload: Uint8Array | string, options: AddOptions): Promise<string | undefined>;
   async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
     if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
     let p: Buffer | string;

@@ -28,9 +28,6 @@ export interface Driver extends Connection {
   openOwned(name: string, logger: Logger): Promise<OwnedConnection>;
 }
 
-/** Any client accepted by the library: ioredis `Redis`/`Cluster`, or a node-redis client/cluster (v5+). */
-export type RedisClient = object;
-
 /** Runs a script by SHA, loading it once when Redis does not know it yet. */
 export async function evalScript(
   conn: Connection,

@@ -3,19 +3,10 @@
  * share streams; the library's own bookkeeping keys carry a hash tag that puts
  * them in the stream key's cluster slot.
  */
+import { type SinkKeys, streamKey } from '../layout.js';
 import { slotOf } from './slot.js';
 
-const STREAM_PREFIX = 'pulse:stream:';
-
-/** Redis key of a stream. */
-export function streamKey(name: string): string {
-  return STREAM_PREFIX + name;
-}
-
-/** Stream name of a stream key, or undefined when the key is not a pulse stream. */
-export function streamNameOf(key: string): string | undefined {
-  return key.startsWith(STREAM_PREFIX) ? key.slice(STREAM_PREFIX.length) : undefined;
-}
+export { type SinkKeys, streamKey, streamNameOf } from '../layout.js';
 
 /** The hash tag Redis Cluster hashes a key on: the first non-empty `{...}`, else the whole key. */
 export function hashTagOf(key: string): string | undefined {
@@ -48,18 +39,6 @@ function slotTag(slot: number): string {
   }
   slotTags.set(slot, tag);
   return tag;
-}
-
-/** Keys the library keeps for one sink on one stream. */
-export interface SinkKeys {
-  /** Sorted set: consumer name -> last keep-alive, in Redis server milliseconds. */
-  readonly consumers: string;
-  /** String: the consumer that currently runs reclaim and cleanup for the sink. */
-  readonly lease: string;
-  /** Sorted set: event ID -> due time (Redis server ms) of events nacked with a delay longer than the grace period. */
-  readonly delays: string;
-  /** String, short-lived: what `destroy()` took from the sink (unread and pending events), for a live instance to report. */
-  readonly obituary: string;
 }
 
 /** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */

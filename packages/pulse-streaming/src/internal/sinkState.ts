@@ -1,35 +1,14 @@
 /** The state a sink and its background work share. */
+import type { SinkCounters } from '../counters.js';
+
+export type { SinkCounters };
+
 import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
 import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
 import type { StreamHandle } from './streamHandle.js';
 import { checkBool, checkInt, checkName, checkOptionalInt } from './validate.js';
-
-/** What one sink instance has seen since it was created. */
-export interface SinkCounters {
-  /** Events read for the first time and handed to subscribers. */
-  delivered: number;
-  /** Events delivered again after the grace period or a nack. */
-  redelivered: number;
-  /** Events acknowledged through this instance. */
-  acked: number;
-  /** Events this instance moved to the dead-letter stream. */
-  deadLettered: number;
-  /** Events trimmed or deleted before they were acked, found by this instance. */
-  lost: number;
-  /** Events the sink's `topic` or `filter` rejected (and acked). */
-  filtered: number;
-  /**
-   * Acks through this instance that found the event no longer pending: it
-   * was acked already (by this instance, or by another consumer after the
-   * grace period ran out and it was redelivered), dead-lettered or reported
-   * lost. The event was handled more than once, or handled after it was
-   * given up: each one is also logged as a warning with its IDs. Such an
-   * ack still resolves.
-   */
-  staleAcks: number;
-}
 
 /** A stream a sink reads, and what the sink knows of it. */
 export interface SinkStream {

@@ -1,0 +1,29 @@
+/**
+ * Names of the Redis keys that users and tools may look at: stream keys follow
+ * Go Pulse (`pulse:stream:<name>`) so both share streams. Public through
+ * `pulse-streaming/keys`; the rest of the layout is internal/keys.ts.
+ */
+
+const STREAM_PREFIX = 'pulse:stream:';
+
+/** Redis key of a stream. */
+export function streamKey(name: string): string {
+  return STREAM_PREFIX + name;
+}
+
+/** Stream name of a stream key, or undefined when the key is not a pulse stream. */
+export function streamNameOf(key: string): string | undefined {
+  return key.startsWith(STREAM_PREFIX) ? key.slice(STREAM_PREFIX.length) : undefined;
+}
+
+/** Keys the library keeps for one sink on one stream. */
+export interface SinkKeys {
+  /** Sorted set: consumer name -> last keep-alive, in Redis server milliseconds. */
+  readonly consumers: string;
+  /** String: the consumer that currently runs reclaim and cleanup for the sink. */
+  readonly lease: string;
+  /** Sorted set: event ID -> due time (Redis server ms) of events nacked with a delay longer than the grace period. */
+  readonly delays: string;
+  /** String, short-lived: what `destroy()` took from the sink (unread and pending events), for a live instance to report. */
+  readonly obituary: string;
+}
