@@ -9,7 +9,7 @@ export {
 } from './deadLetters.js';
 export { ClosedError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
 export { type Acker, Event, SinkEvent } from './event.js';
-export { type Logger, silentLogger } from './logger.js';
+export { type ConsoleLoggerOptions, consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export type {
   AddOptions,
   AddStreamOptions,
