@@ -1,6 +1,6 @@
 import { idTime } from './internal/ids.js';
 
-/** Options of {@link Event.nack}. */
+/** Options of {@link SinkEvent.nack}. */
 export interface NackOptions {
   /**
    * Redeliver not before this many milliseconds (0: as soon as possible), and
