@@ -61,7 +61,9 @@ describe.each(CLIENT_KINDS)('consoleLogger on a stream (%s)', (kind) => {
     const reported = (): number =>
       rec.lines.filter(([level]) => level === 'warn').reduce((n, [, line]) => n + Number(/ count=(\d+)/.exec(line)?.[1] ?? 0), 0);
     await waitFor(() => sink.counters.lost > 0 && reported() === sink.counters.lost, { what: 'trimmed events reported' });
-    expect(rec.lines.some(([level, line]) => level === 'warn' && /trimmed/.test(line) && line.includes(`stream=${s.name}`))).toBe(true);
+    expect(rec.lines.some(([level, line]) => level === 'warn' && /trimmed/.test(line) && line.includes(`stream=${s.name}`))).toBe(
+      true,
+    );
     sink.unsubscribe(sub);
     await sink.close();
     await s.destroy();
