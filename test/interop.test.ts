@@ -111,15 +111,23 @@ for (const v of targets) {
           const want = [...norms(specs, merged), ...norms(specs, mergedNoTtl), ...norms(specs, lone)];
 
           const args = [...on(name), '-maxlen', '10000', '-ttl-ms', '600000', '-start', 'oldest', '-count', String(want.length)];
-          const [read, sunk] = await Promise.all([
-            runGo(bin, ['read', ...args], undefined, 'event'),
-            runGo(bin, ['sink', ...args, '-sink', 'go'], undefined, 'event'),
-          ]);
-          expect(read.map(normGo)).toEqual(want);
-          expect(sunk.map(normGo)).toEqual(want);
-          expect(sunk.every((l) => l.stream === name && l.sink === 'go')).toBe(true);
-          expect(((await c.cmd('XPENDING', scripted.key, 'go')) as unknown[])[0]).toBe(0);
-          expect(Number(await c.cmd('PTTL', scripted.key))).toBeGreaterThan(0);
+          const goSinkName = uniqueName('go');
+          // Held open: Go destroys a sink's group when its last consumer closes.
+          const goSink = startGo(bin, ['sink', ...args, '-sink', goSinkName, '-hold'], undefined, true);
+          try {
+            const read = await runGo(bin, ['read', ...args], undefined, 'event');
+            const sunk = await goSink.waitForOp('event', want.length);
+            await goSink.waitForOp('done');
+            expect(read.map(normGo)).toEqual(want);
+            expect(sunk.map(normGo)).toEqual(want);
+            expect(sunk.every((l) => l.stream === name && l.sink === goSinkName)).toBe(true);
+            expect(((await c.cmd('XPENDING', scripted.key, goSinkName)) as unknown[])[0]).toBe(0);
+            expect(Number(await c.cmd('PTTL', scripted.key))).toBeGreaterThan(0);
+            goSink.release();
+            await goSink.done;
+          } finally {
+            goSink.kill();
+          }
           await scripted.destroy();
         },
         T,
@@ -140,60 +148,68 @@ for (const v of targets) {
               return new Map(await Promise.all(keys.map(async (k) => [k, String(await pc.cmd('TYPE', k))] as const)));
             };
 
-            // Phase 1: Go's sink alone on the stream, fed by Node.
-            const goSink = startGo(bin, [
-              'sink',
-              ...on(name, server.url),
-              '-sink',
-              'go-sink',
-              '-start',
-              'oldest',
-              '-count',
-              String(specs.length),
-            ]);
-            await goSink.waitForOp('ready');
-            const first = norms(specs, await addAll(s, specs));
-            expect((await goSink.done).filter((l) => l.op === 'event').map(normGo)).toEqual(first);
-            const goKeys = await keyTypes();
-            goKeys.delete(s.key);
-            expect([...goKeys.keys()].filter((k) => k.startsWith('{pulse:stream:'))).toEqual([]);
-
-            // Phase 2: a Node sink joins; Go adds more; both sinks get them all.
-            const nodeSink = await s.newSink('node-sink', { startAt: 'oldest' });
-            const nsub = nodeSink.subscribe();
-            const added = await runGo(bin, ['add', ...on(name, server.url)], specs, 'added');
-            const second = norms(
-              specs,
-              added.map((l) => l.id),
-            );
-            const goAgain = await runGo(
+            // Phase 1: Go's sink alone on the stream, fed by Node. It stays open
+            // to the end: Go destroys a sink's group when its last consumer closes.
+            const goSink = startGo(
               bin,
-              ['sink', ...on(name, server.url), '-sink', 'go-sink', '-count', String(specs.length)],
+              [
+                'sink',
+                ...on(name, server.url),
+                '-sink',
+                'go-sink',
+                '-start',
+                'oldest',
+                '-count',
+                String(2 * specs.length),
+                '-hold',
+              ],
               undefined,
-              'event',
+              true,
             );
-            expect(goAgain.map(normGo)).toEqual(second);
-            const nodeGot = await take(nsub, 2 * specs.length, 15_000);
-            expect(nodeGot.map(normNode)).toEqual([...first, ...second]);
-            await nodeSink.ack(...nodeGot);
+            try {
+              await goSink.waitForOp('ready');
+              const first = norms(specs, await addAll(s, specs));
+              expect((await goSink.waitForOp('event', specs.length)).map(normGo)).toEqual(first);
+              const goKeys = await keyTypes();
+              goKeys.delete(s.key);
+              expect([...goKeys.keys()].filter((k) => k.startsWith('{pulse:stream:'))).toEqual([]);
 
-            const after = await keyTypes();
-            for (const [k, type] of after) {
-              if (k === s.key || goKeys.has(k)) continue;
-              expect(k.startsWith(`${ours}:`), `key ${k} (${type}) is neither Go's nor under ${ours}`).toBe(true);
+              // Phase 2: a Node sink joins; Go adds more; both sinks get them all.
+              const nodeSink = await s.newSink('node-sink', { startAt: 'oldest' });
+              const nsub = nodeSink.subscribe();
+              const added = await runGo(bin, ['add', ...on(name, server.url)], specs, 'added');
+              const second = norms(
+                specs,
+                added.map((l) => l.id),
+              );
+              expect((await goSink.waitForOp('event', 2 * specs.length)).map(normGo)).toEqual([...first, ...second]);
+              await goSink.waitForOp('done');
+              const nodeGot = await take(nsub, 2 * specs.length, 15_000);
+              expect(nodeGot.map(normNode)).toEqual([...first, ...second]);
+              await nodeSink.ack(...nodeGot);
+
+              const after = await keyTypes();
+              for (const [k, type] of after) {
+                if (k === s.key || goKeys.has(k)) continue;
+                expect(k.startsWith(`${ours}:`), `key ${k} (${type}) is neither Go's nor under ${ours}`).toBe(true);
+              }
+              // Go's keys that are still there were not rewritten as another type.
+              for (const [k, type] of goKeys) if (after.has(k)) expect(after.get(k)).toBe(type);
+              const groups = (await pc.cmd('XINFO', 'GROUPS', s.key)) as unknown[];
+              const byName = new Map<string, number>();
+              for (const g of groups) {
+                const flat = Array.isArray(g) ? g : Object.entries(g as object).flat();
+                const f = new Map<string, unknown>();
+                for (let i = 0; i + 1 < flat.length; i += 2) f.set(String(flat[i]), flat[i + 1]);
+                byName.set(String(f.get('name')), Number(f.get('pending')));
+              }
+              expect(Object.fromEntries(byName)).toEqual({ 'go-sink': 0, 'node-sink': 0 });
+              goSink.release();
+              await goSink.done;
+              await nodeSink.close();
+            } finally {
+              goSink.kill();
             }
-            // Go's keys that are still there were not rewritten as another type.
-            for (const [k, type] of goKeys) if (after.has(k)) expect(after.get(k)).toBe(type);
-            const groups = (await pc.cmd('XINFO', 'GROUPS', s.key)) as unknown[];
-            const byName = new Map<string, number>();
-            for (const g of groups) {
-              const flat = Array.isArray(g) ? g : Object.entries(g as object).flat();
-              const f = new Map<string, unknown>();
-              for (let i = 0; i + 1 < flat.length; i += 2) f.set(String(flat[i]), flat[i + 1]);
-              byName.set(String(f.get('name')), Number(f.get('pending')));
-            }
-            expect(Object.fromEntries(byName)).toEqual({ 'go-sink': 0, 'node-sink': 0 });
-            await nodeSink.close();
           } finally {
             await pc.close();
             await server.stop();
@@ -224,7 +240,7 @@ for (const v of targets) {
               const sink = await s.newSink(`node-${i}`, { startAt: cs.node });
               const [goRead, goSunk, [r], [k]] = await Promise.all([
                 runGo(bin, ['read', ...on(name), '-start', cs.go], undefined, 'event'),
-                runGo(bin, ['sink', ...on(name), '-sink', `go-${i}`, '-start', cs.go], undefined, 'event'),
+                runGo(bin, ['sink', ...on(name), '-sink', uniqueName(`go-${i}`), '-start', cs.go], undefined, 'event'),
                 take(reader.subscribe(), 1, 15_000),
                 take(sink.subscribe(), 1, 15_000),
               ]);
@@ -241,7 +257,7 @@ for (const v of targets) {
           // Newest: the first event is one added after the reader or sink exists.
           const reader = await s.newReader();
           const sink = await s.newSink('node-newest');
-          const goSink = startGo(bin, ['sink', ...on(name), '-sink', 'go-newest', '-start', 'newest']);
+          const goSink = startGo(bin, ['sink', ...on(name), '-sink', uniqueName('go-newest'), '-start', 'newest']);
           const goReader = startGo(bin, ['read', ...on(name), '-start', 'newest']);
           await Promise.all([goSink.waitForOp('ready'), goReader.waitForOp('ready')]);
           const rsub = reader.subscribe();
@@ -300,7 +316,7 @@ for (const v of targets) {
           const args = [...on(name), '-start', 'oldest', '-count', '2'];
           const [read, sunk] = await Promise.all([
             runGo(bin, ['read', ...args], undefined, 'event'),
-            runGo(bin, ['sink', ...args, '-sink', 'go'], undefined, 'event'),
+            runGo(bin, ['sink', ...args, '-sink', uniqueName('go')], undefined, 'event'),
           ]);
           expect(read.map(normGo)).toEqual(want);
           expect(sunk.map(normGo)).toEqual(want);
@@ -333,11 +349,12 @@ for (const v of targets) {
 
           // Ours destroys a stream Go used: key and groups are gone, our own keys
           // too, and a Go sink of the same name starts afresh on the new stream.
-          await runGo(bin, ['sink', ...on(name), '-sink', 'go', '-start', 'oldest'], undefined, 'event');
+          const goName = uniqueName('go');
+          await runGo(bin, ['sink', ...on(name), '-sink', goName, '-start', 'oldest'], undefined, 'event');
           await s.destroy();
           expect(Number(await c.cmd('EXISTS', s.key))).toBe(0);
           expect(await ourKeys()).toEqual([]);
-          const goSink = startGo(bin, ['sink', ...on(name), '-sink', 'go', '-start', 'oldest']);
+          const goSink = startGo(bin, ['sink', ...on(name), '-sink', goName, '-start', 'oldest']);
           await goSink.waitForOp('ready');
           const fresh = await s.add('fresh', 'f');
           const [first] = (await goSink.done).filter((l) => l.op === 'event');

@@ -79,6 +79,8 @@ func main() {
 	ttlMs := fs.Int("ttl-ms", 0, "stream TTL option in ms, 0: none")
 	sliding := fs.Bool("sliding", false, "with -ttl-ms: a sliding TTL")
 	timeoutMs := fs.Int("timeout-ms", 20000, "give up after this long (read, sink)")
+	blockMs := fs.Int("block-ms", 500, "block duration of each read (read, sink): short, so Close returns soon")
+	hold := fs.Bool("hold", false, "after -count events, print \"done\" and stay open until stdin closes (read, sink)")
 	if err := fs.Parse(args); err != nil {
 		fail(err)
 	}
@@ -119,13 +121,17 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
+		ropt = append(ropt, options.WithReaderBlockDuration(time.Duration(*blockMs)*time.Millisecond))
 		r, err := s.NewReader(ctx, ropt...)
 		if err != nil {
 			fail(err)
 		}
+		// Subscribe before anything else: events read before a subscriber
+		// exists would not reach this program.
+		c := r.Subscribe()
 		emit(line{Op: "ready"})
-		receive(r.Subscribe(), *count, timeout, nil)
-		r.Close()
+		receive(c, *count, timeout, nil)
+		finish(*hold, c, r.Close)
 	case "sink":
 		if *sinkName == "" {
 			fail(errors.New("-sink is required"))
@@ -134,13 +140,15 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
+		sopt = append(sopt, options.WithSinkBlockDuration(time.Duration(*blockMs)*time.Millisecond))
 		k, err := s.NewSink(ctx, *sinkName, sopt...)
 		if err != nil {
 			fail(err)
 		}
+		c := k.Subscribe()
 		emit(line{Op: "ready"})
-		receive(k.Subscribe(), *count, timeout, func(e *streaming.Event) error { return k.Ack(ctx, e) })
-		k.Close(ctx)
+		receive(c, *count, timeout, func(e *streaming.Event) error { return k.Ack(ctx, e) })
+		finish(*hold, c, func() { k.Close(ctx) })
 	case "destroy":
 		if err := s.Destroy(ctx); err != nil {
 			fail(err)
@@ -197,6 +205,31 @@ func receive(c <-chan *streaming.Event, n int, timeout time.Duration, ack func(*
 			out.Flush()
 			os.Exit(2)
 		}
+	}
+}
+
+// finish optionally waits for stdin to close (so the tests can look at Redis
+// while the reader or sink is still open), then closes it. Events that come
+// after the last one counted are drained unacked, so Close never waits on a
+// full channel, and a Close that hangs anyway is reported after 10 s.
+func finish(hold bool, c <-chan *streaming.Event, closeIt func()) {
+	if hold {
+		emit(line{Op: "done"})
+		io.Copy(io.Discard, os.Stdin)
+	}
+	go func() {
+		for range c {
+		}
+	}()
+	closed := make(chan struct{})
+	go func() {
+		closeIt()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		fail(errors.New("Close did not return within 10 s"))
 	}
 }
 

@@ -160,7 +160,7 @@ async function buildVersion(go: string, goVersion: string, label: string, source
 
 /** One JSON line the Go program printed. `payload` is base64 (Go's []byte), null for nil. */
 export interface GoLine {
-  readonly op: 'ready' | 'added' | 'event' | 'timeout' | 'destroyed';
+  readonly op: 'ready' | 'added' | 'event' | 'done' | 'timeout' | 'destroyed';
   readonly id?: string;
   readonly stream?: string;
   readonly sink?: string;
@@ -190,12 +190,17 @@ export interface GoProcess {
   waitForOp(op: GoLine['op'], count?: number): Promise<GoLine[]>;
   /** Resolves with all lines when the program exits 0; rejects with its stderr otherwise. */
   readonly done: Promise<GoLine[]>;
+  /** With `hold`: closes its stdin, so it closes its reader or sink and exits. */
+  release(): void;
   /** Kills the program (only this one, by its own handle). */
   kill(): void;
 }
 
-/** Starts the Go program `bin` with `args`, writing `stdin` lines (JSON) to it. */
-export function startGo(bin: string, args: string[], stdin?: readonly GoAddSpec[]): GoProcess {
+/**
+ * Starts the Go program `bin` with `args`, writing `stdin` lines (JSON) to it.
+ * With `hold`, stdin stays open until `release()` (pass `-hold` in `args` too).
+ */
+export function startGo(bin: string, args: string[], stdin?: readonly GoAddSpec[], hold = false): GoProcess {
   const proc: ChildProcess = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: GoLine[] = [];
   const waiters = new Set<() => void>();
@@ -237,10 +242,15 @@ export function startGo(bin: string, args: string[], stdin?: readonly GoAddSpec[
       proc.stdin?.write(`${JSON.stringify({ name: s.name, topic: s.topic ?? '', payload: s.payload.toString('base64') })}\n`);
     }
   }
-  proc.stdin?.end();
+  // A program that exited early makes writes to its stdin fail: its exit says why.
+  proc.stdin?.on('error', () => {});
+  if (!hold) proc.stdin?.end();
   return {
     lines,
     done,
+    release() {
+      proc.stdin?.end();
+    },
     waitForOp(op, count = 1) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
