@@ -68,15 +68,16 @@ for (const v of targets) {
           const name = uniqueName('go2node');
           const s = new Stream(name, c.redis, { maxLen: 10_000 });
           const reader = await s.newReader({ startAt: 'oldest' });
-          const sink = await s.newSink('node', { startAt: 'oldest', ackGracePeriodMs: 20_000 });
           const rsub = reader.subscribe();
-          const ssub = sink.subscribe();
           const specs = interopEvents();
+          // Go's add creates the key (so its TTL option applies); the sink comes after, from the oldest entry.
           const added = await runGo(bin, ['add', ...on(name), '-maxlen', '10000', '-ttl-ms', '600000'], specs, 'added');
           const want = norms(
             specs,
             added.map((l) => l.id),
           );
+          const sink = await s.newSink('node', { startAt: 'oldest', ackGracePeriodMs: 20_000 });
+          const ssub = sink.subscribe();
 
           expect((await take(rsub, specs.length, 15_000)).map(normNode)).toEqual(want);
           const got = await take(ssub, specs.length, 15_000);
