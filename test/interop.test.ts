@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../src/index.js';
 import { CLIENT_KINDS, connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { fieldNames, interopEvents, type Norm, normAdded, normGo, normNode } from './support/goFixtures.js';
-import { type GoAddSpec, type GoVersion, prepareGoInterop, runGo, startGo } from './support/goInterop.js';
+import { type GoAddSpec, type GoLine, type GoVersion, prepareGoInterop, runGo, startGo } from './support/goInterop.js';
 import { RedisServer } from './support/redisServer.js';
 
 const prep = await prepareGoInterop();
@@ -48,6 +48,7 @@ for (const v of targets) {
   const title = v.ok ? `Go Pulse ${v.label}` : `Go Pulse ${v.label} (SKIPPED: ${why(v)})`;
   describe.skipIf(!v.ok)(title, () => {
     const bin = v.ok ? v.bin : '';
+    const lifecycle = v.ok && v.traits.lifecycle;
     describe.each(CLIENT_KINDS)('with %s', (kind) => {
       let c: TestClient;
       let url: string;
@@ -57,6 +58,13 @@ for (const v of targets) {
       });
       afterAll(() => c.close());
       const on = (name: string, redisUrl = url): string[] => ['-redis', redisUrl, '-stream', name, '-timeout-ms', '20000'];
+      /**
+       * Opens the stream from Go (a sink that reads nothing): Go v1.10 readers
+       * refuse a stream no Go producer or sink has opened (see the test of that),
+       * as a Go service in production would have.
+       */
+      const goOpen = (name: string): Promise<GoLine[]> =>
+        runGo(bin, ['sink', ...on(name), '-sink', uniqueName('go-open'), '-count', '0']);
       const addAll = (s: Stream, specs: readonly GoAddSpec[]): Promise<Array<string | undefined>> =>
         Promise.all(specs.map((sp) => s.add(sp.name, sp.payload, sp.topic ? { topic: sp.topic } : undefined)));
       const norms = (specs: readonly GoAddSpec[], ids: ReadonlyArray<string | undefined>): Norm[] =>
@@ -116,6 +124,8 @@ for (const v of targets) {
           // Held open: Go destroys a sink's group when its last consumer closes.
           const goSink = startGo(bin, ['sink', ...args, '-sink', goSinkName, '-hold'], undefined, true);
           try {
+            // The sink opens the stream for Go (v1.10 readers need that first).
+            await goSink.waitForOp('ready');
             const read = await runGo(bin, ['read', ...args], undefined, 'event');
             const sunk = await goSink.waitForOp('event', want.length);
             await goSink.waitForOp('done');
@@ -227,6 +237,7 @@ for (const v of targets) {
           const t0 = Date.now() - 60_000;
           const ids = [`${t0}-0`, `${t0}-1`, `${t0 + 1000}-0`, `${t0 + 1000}-5`, `${t0 + 2000}-0`];
           for (const id of ids) await c.cmd('XADD', s.key, id, 'n', 'e', 'p', id);
+          await goOpen(name);
           type Case = { go: string; node: 'oldest' | Date | { after: string }; node1st: string; go1st: string };
           const cases: Case[] = [
             { go: 'oldest', node: 'oldest', node1st: ids[0] ?? '', go1st: ids[0] ?? '' },
@@ -310,6 +321,7 @@ for (const v of targets) {
             ),
           );
           const id2 = String(await c.cmd('XADD', s.key, '*', 'n', 'untopiced', 'p', 'body-2', 'h.x-only', 'v'));
+          await goOpen(name);
           const want = [
             normAdded({ name: 'traced', topic: 'tp', payload: Buffer.from('body-1') }, id1),
             normAdded({ name: 'untopiced', payload: Buffer.from('body-2') }, id2),
@@ -327,39 +339,83 @@ for (const v of targets) {
       );
 
       it(
-        "Go's Destroy and ours each remove what the other's code expects",
+        "Go's Destroy removes what ours expects; from Go v1.10 on, Go's next incarnation of the name is a key Node does not read",
         async () => {
-          const name = uniqueName('destroy');
+          const name = uniqueName('godestroy');
           const s = new Stream(name, c.redis);
-          const ours = `{${s.key}}`;
-          const ourKeys = async (): Promise<string[]> => ((await c.cmd('KEYS', `${ours}*`)) as string[]).map(String);
-
-          // Go destroys a stream a live Node sink reads: key and groups are gone;
-          // the sink recreates its group when a Go producer adds again.
           const sink = await s.newSink('node', { startAt: 'oldest' });
           const sub = sink.subscribe();
           await s.add('before', 'b');
           await sink.ack(...(await take(sub, 1)));
+          await goOpen(name);
           await runGo(bin, ['destroy', ...on(name)], undefined, 'destroyed');
           expect(Number(await c.cmd('EXISTS', s.key))).toBe(0);
           const [again] = await runGo(bin, ['add', ...on(name)], [{ name: 'after', payload: Buffer.from('a') }], 'added');
-          const [got] = await take(sub, 1, 15_000);
-          expect([got?.id, got?.eventName]).toEqual([again?.id, 'after']);
-          await sink.ack(...(got ? [got] : []));
+          if (lifecycle) {
+            // Documented difference: Go v1.10 gives the recreated stream a key of
+            // its own; Node producers and readers stay on pulse:stream:<name>.
+            const generation2 = `${s.key}:generation:2`;
+            expect(String(await c.cmd('HGET', `${s.key}:lifecycle`, 'physical_key'))).toBe(generation2);
+            expect(Number(await c.cmd('EXISTS', s.key))).toBe(0);
+            expect((await c.cmd('XRANGE', generation2, '-', '+')) as unknown[]).toHaveLength(1);
+          } else {
+            // The live Node sink recreates its group when a producer recreates the key.
+            const [got] = await take(sub, 1, 15_000);
+            expect([got?.id, got?.eventName]).toEqual([again?.id, 'after']);
+            await sink.ack(...(got ? [got] : []));
+          }
           await sink.close();
+          await s.destroy();
+          if (lifecycle) await c.cmd('DEL', `${s.key}:generation:2`, `${s.key}:lifecycle`);
+        },
+        T,
+      );
 
-          // Ours destroys a stream Go used: key and groups are gone, our own keys
-          // too, and a Go sink of the same name starts afresh on the new stream.
+      it(
+        'our destroy removes the stream, its groups and our keys; a Go sink of the same name then starts afresh',
+        async () => {
+          const name = uniqueName('nodedestroy');
+          const s = new Stream(name, c.redis);
+          const ours = `{${s.key}}`;
+          const node = await s.newSink('node', { startAt: 'oldest' });
           const goName = uniqueName('go');
+          await s.add('used', 'u');
           await runGo(bin, ['sink', ...on(name), '-sink', goName, '-start', 'oldest'], undefined, 'event');
+          await node.close();
           await s.destroy();
           expect(Number(await c.cmd('EXISTS', s.key))).toBe(0);
-          expect(await ourKeys()).toEqual([]);
+          // Only the obituary stays: what destroy took from the sink, kept 10 min for a live instance to report.
+          const left = ((await c.cmd('KEYS', `${ours}*`)) as unknown[]).map(String);
+          expect(left).toEqual([`${ours}:sink:node:obituary`]);
+          expect(Number(await c.cmd('PTTL', `${ours}:sink:node:obituary`))).toBeGreaterThan(0);
+          if (lifecycle) {
+            // Go's lifecycle record stays (it is Go's) and still points at the key we share.
+            expect(String(await c.cmd('HGET', `${s.key}:lifecycle`, 'physical_key'))).toBe(s.key);
+          }
           const goSink = startGo(bin, ['sink', ...on(name), '-sink', goName, '-start', 'oldest']);
           await goSink.waitForOp('ready');
           const fresh = await s.add('fresh', 'f');
           const [first] = (await goSink.done).filter((l) => l.op === 'event');
           expect([first?.id, first?.name]).toEqual([fresh, 'fresh']);
+          await s.destroy();
+        },
+        T,
+      );
+
+      it(
+        lifecycle
+          ? 'a Go reader refuses a stream only Node has written until a Go producer or sink opened it (Go v1.10 lifecycle record)'
+          : 'a Go reader reads a stream only Node has written',
+        async () => {
+          const name = uniqueName('nodeonly');
+          const s = new Stream(name, c.redis);
+          const id = await s.add('solo', 'x');
+          const read = (): Promise<GoLine[]> => runGo(bin, ['read', ...on(name), '-start', 'oldest'], undefined, 'event');
+          if (lifecycle) {
+            await expect(read()).rejects.toThrow(/not initialized/);
+            await goOpen(name);
+          }
+          expect((await read()).map((l) => l.id)).toEqual([id]);
           await s.destroy();
         },
         T,

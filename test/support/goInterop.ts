@@ -33,10 +33,29 @@ const FALLBACK_GO = '/usr/local/go/bin/go';
 /** The first build downloads Go Pulse and its dependencies through the module proxy. */
 const BUILD_TIMEOUT_MS = 8 * 60_000;
 
+/**
+ * What a pinned version is known to do differently (versions/<version>/expect.json),
+ * so the tests check each version's documented behaviour.
+ */
+export interface GoTraits {
+  /**
+   * Go Pulse v1.10+: a lifecycle record per stream name. Its readers refuse a
+   * stream that no Go producer or sink has opened, and after its `Destroy` the
+   * name's next incarnation lives at `pulse:stream:<name>:generation:<n>`.
+   */
+  readonly lifecycle: boolean;
+}
+
 /** One pinned Go Pulse version and what became of its build. */
 export type GoVersion =
-  | { readonly label: string; readonly ok: true; readonly bin: string }
+  | { readonly label: string; readonly ok: true; readonly bin: string; readonly traits: GoTraits }
   | { readonly label: string; readonly ok: false; readonly reason: string };
+
+function traitsOf(label: string): GoTraits {
+  const file = join(VERSIONS_DIR, label, 'expect.json');
+  const raw = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<GoTraits>) : {};
+  return { lifecycle: raw.lifecycle === true };
+}
 
 /** The `go` command: on PATH, else the official install dir, else undefined. */
 export function findGo(): string | undefined {
@@ -134,7 +153,7 @@ async function buildVersion(go: string, goVersion: string, label: string, source
   for (const f of pinned) hash.update(`${f}\0`).update(readFileSync(join(vdir, f)));
   const cacheDir = join(tmpdir(), 'pulse-interop-go');
   const bin = join(cacheDir, `pulse-interop-${label}-${hash.digest('hex').slice(0, 16)}`);
-  if (isExecutable(bin)) return { label, ok: true, bin };
+  if (isExecutable(bin)) return { label, ok: true, bin, traits: traitsOf(label) };
 
   mkdirSync(cacheDir, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'pulse-interop-build-'));
@@ -150,7 +169,7 @@ async function buildVersion(go: string, goVersion: string, label: string, source
     await run(go, args, { cwd: work, timeout: BUILD_TIMEOUT_MS });
     // Atomic: a concurrent run never sees a half-written binary.
     renameSync(tmpBin, bin);
-    return { label, ok: true, bin };
+    return { label, ok: true, bin, traits: traitsOf(label) };
   } catch (err) {
     return { label, ok: false, reason: `go build of Go Pulse ${label} failed: ${reasonOf(err)}` };
   } finally {
@@ -231,7 +250,7 @@ export function startGo(bin: string, args: string[], stdin?: readonly GoAddSpec[
       else {
         const last = lines.at(-1);
         const what = last?.op === 'timeout' ? `timed out after ${last.got ?? 0} events` : `exit ${code ?? signal}`;
-        reject(new Error(`Go ${args[0]} ${what}: ${stderr.trim()}`));
+        reject(new Error(`Go ${args.join(' ')}: ${what}: ${stderr.trim()}`));
       }
     });
   });
@@ -260,7 +279,7 @@ export function startGo(bin: string, args: string[], stdin?: readonly GoAddSpec[
             resolve(found);
           } else if (exited) {
             waiters.delete(check);
-            reject(new Error(`Go ${args[0]} exited with ${found.length} of ${count} '${op}' lines: ${stderr.trim()}`));
+            reject(new Error(`Go ${args.join(' ')}: exited with ${found.length} of ${count} '${op}' lines: ${stderr.trim()}`));
           }
         };
         waiters.add(check);
