@@ -161,14 +161,20 @@ async function buildVersion(go: string, goVersion: string, label: string, source
     for (const f of sources) copyFileSync(join(GO_DIR, f), join(work, f));
     for (const f of pinned) copyFileSync(join(vdir, f), join(work, f));
     const tmpBin = `${bin}.${process.pid}.tmp`;
-    // -mod=mod: a version pinned without a go.sum gets one from the checksum
-    // database on the first build (it stays in the temp copy, not the repo).
-    const args = ['build', '-mod=mod', '-o', tmpBin];
+    // A pinned go.sum is the law (-mod=readonly); a version pinned without one
+    // gets it from the checksum database on each first build (-mod=mod, in
+    // the temp copy only), until someone commits it.
+    const args = ['build', pinned.includes('go.sum') ? '-mod=readonly' : '-mod=mod', '-o', tmpBin];
     if (tags !== '') args.push('-tags', tags);
     args.push('.');
     await run(go, args, { cwd: work, timeout: BUILD_TIMEOUT_MS });
     // Atomic: a concurrent run never sees a half-written binary.
     renameSync(tmpBin, bin);
+    // Older builds of this version are dead weight (25 MB each).
+    const prefix = `pulse-interop-${label}-`;
+    for (const f of readdirSync(cacheDir)) {
+      if (f.startsWith(prefix) && join(cacheDir, f) !== bin && !f.endsWith('.tmp')) rmSync(join(cacheDir, f), { force: true });
+    }
     return { label, ok: true, bin, traits: traitsOf(label) };
   } catch (err) {
     return { label, ok: false, reason: `go build of Go Pulse ${label} failed: ${reasonOf(err)}` };
