@@ -246,25 +246,25 @@ for (const v of targets) {
             // it skips an entry with that exact ID; ours starts just before it.
             { go: `at:${t0 + 1000}`, node: new Date(t0 + 1000), node1st: ids[2] ?? '', go1st: ids[3] ?? '' },
           ];
-          await Promise.all(
-            cases.map(async (cs, i) => {
-              const reader = await s.newReader({ startAt: cs.node });
-              const sink = await s.newSink(`node-${i}`, { startAt: cs.node });
-              const [goRead, goSunk, [r], [k]] = await Promise.all([
-                runGo(bin, ['read', ...on(name), '-start', cs.go], undefined, 'event'),
-                runGo(bin, ['sink', ...on(name), '-sink', uniqueName(`go-${i}`), '-start', cs.go], undefined, 'event'),
-                take(reader.subscribe(), 1, 15_000),
-                take(sink.subscribe(), 1, 15_000),
-              ]);
-              expect({ case: cs.go, node: [r?.id, k?.id], go: [goRead[0]?.id, goSunk[0]?.id] }).toEqual({
-                case: cs.go,
-                node: [cs.node1st, cs.node1st],
-                go: [cs.go1st, cs.go1st],
-              });
-              await reader.close();
-              await sink.close();
-            }),
-          );
+          // One case at a time: a dozen Go processes at once on a loaded 2-core machine
+          // once left one waiting past its timeout.
+          for (const [i, cs] of cases.entries()) {
+            const reader = await s.newReader({ startAt: cs.node });
+            const sink = await s.newSink(`node-${i}`, { startAt: cs.node });
+            const [goRead, goSunk, [r], [k]] = await Promise.all([
+              runGo(bin, ['read', ...on(name), '-start', cs.go], undefined, 'event'),
+              runGo(bin, ['sink', ...on(name), '-sink', uniqueName(`go-${i}`), '-start', cs.go], undefined, 'event'),
+              take(reader.subscribe(), 1, 15_000),
+              take(sink.subscribe(), 1, 15_000),
+            ]);
+            expect({ case: cs.go, node: [r?.id, k?.id], go: [goRead[0]?.id, goSunk[0]?.id] }).toEqual({
+              case: cs.go,
+              node: [cs.node1st, cs.node1st],
+              go: [cs.go1st, cs.go1st],
+            });
+            await reader.close();
+            await sink.close();
+          }
 
           // Newest: the first event is one added after the reader or sink exists.
           const reader = await s.newReader();
