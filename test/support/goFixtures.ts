@@ -87,8 +87,28 @@ export function normNode(e: Event): Norm {
 }
 
 /** The entry's field names in stored order (XRANGE of one ID), to pin the wire layout. */
-export async function fieldNames(cmd: (...a: string[]) => Promise<unknown>, key: string, id: string): Promise<string[]> {
+export async function fieldNames(cmd: Cmd, key: string, id: string): Promise<string[]> {
   const reply = (await cmd('XRANGE', key, id, id)) as Array<[string, unknown[]]>;
   const fields = reply[0]?.[1] ?? [];
   return fields.filter((_, i) => i % 2 === 0).map(String);
+}
+
+type Cmd = (...a: string[]) => Promise<unknown>;
+
+/** Every key of a (private) server with its type. */
+export async function allKeyTypes(cmd: Cmd): Promise<Map<string, string>> {
+  const keys = ((await cmd('KEYS', '*')) as unknown[]).map(String);
+  return new Map(await Promise.all(keys.map(async (k) => [k, String(await cmd('TYPE', k))] as const)));
+}
+
+/** Pending count per consumer group of a stream (XINFO GROUPS as RESP2 pairs or a RESP3 map). */
+export async function pendingByGroup(cmd: Cmd, key: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const g of (await cmd('XINFO', 'GROUPS', key)) as unknown[]) {
+    const flat = Array.isArray(g) ? g : Object.entries(g as object).flat();
+    const f = new Map<string, unknown>();
+    for (let i = 0; i + 1 < flat.length; i += 2) f.set(String(flat[i]), flat[i + 1]);
+    out[String(f.get('name'))] = Number(f.get('pending'));
+  }
+  return out;
 }
