@@ -91,7 +91,7 @@ await describeGoVersions((g) => {
 
       const args = [...on(name), '-maxlen', '10000', '-ttl-ms', '600000', '-start', 'oldest', '-count', String(want.length)];
       const goSinkName = uniqueName('go');
-      // Held open: Go destroys a sink's group when its last consumer closes.
+      // Held open: Go v1.1 destroys a sink's group when its last consumer closes (SEMANTICS.md section 2).
       const goSink = startGo(bin, ['sink', ...args, '-sink', goSinkName, '-hold'], undefined, true);
       try {
         // The sink opens the stream for Go (v1.10 readers need that first).
@@ -127,7 +127,7 @@ await describeGoVersions((g) => {
         const keyTypes = (): Promise<Map<string, string>> => allKeyTypes(pc.cmd);
 
         // Phase 1: Go's sink alone on the stream, fed by Node. It stays open
-        // to the end: Go destroys a sink's group when its last consumer closes.
+        // to the end: Go v1.1 destroys a sink's group when its last consumer closes.
         const goSink = startGo(
           bin,
           ['sink', ...on(name, server.url), '-sink', 'go-sink', '-start', 'oldest', '-count', String(2 * specs.length), '-hold'],
