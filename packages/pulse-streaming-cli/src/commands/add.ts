@@ -28,7 +28,7 @@ export async function addCommand(
 ): Promise<number> {
   const { client } = await ctx.connect();
   const stream = new Stream(name, client, { maxLen: options.maxLen ?? 0 });
-  const type = text(await client.call('TYPE', stream.key));
+  const type = text(await client.call('TYPE', streamKey(name)));
   if (type !== 'stream' && type !== 'none') {
     throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${type}, not a stream`);
   }

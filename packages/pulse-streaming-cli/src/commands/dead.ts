@@ -3,7 +3,8 @@ import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName, getDeadLetter, listDeadLetters, replay } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { formatCount, payloadDisplay, payloadJson, printJson, shortTime, table } from '../format.js';
+import { payloadDisplay, payloadJson, plural, printJson, shortTime, table } from '../format.js';
+import { nameList, sinkNames } from '../inspect.js';
 import { text } from '../replies.js';
 
 function toJson(d: DeadLetter) {
@@ -100,7 +101,26 @@ export async function deadReplayCommand(
 ): Promise<number> {
   await checkDeadStream(ctx, name);
   const { client } = await ctx.connect();
+  // The letters go back into the source stream: it must be one (or absent), not another type of key.
+  const sourceType = text(await client.call('TYPE', streamKey(name)));
+  if (sourceType !== 'stream' && sourceType !== 'none') {
+    throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${sourceType}, not a stream`);
+  }
   const ids = await replay(client, name, { sink: options.sink, ids: options.id });
+  if (ids.length === 0 && options.id !== undefined) {
+    throw new CliError(
+      `no dead letter ${options.id.join(', ')}${options.sink === undefined ? '' : ` of sink ${options.sink}`} in stream ${deadLetterStreamName(name)}: check the IDs with: pulse-streaming dead ${name}`,
+    );
+  }
+  if (ids.length === 0 && options.sink !== undefined) {
+    // Nothing of that sink: a typo is likelier than a sink that never dead-lettered, unless the sink exists.
+    const sinks = await sinkNames(client, name);
+    if (!sinks.includes(options.sink)) {
+      throw new CliError(
+        `stream ${name} has no sink ${JSON.stringify(options.sink)} and no dead letters from one: check the name (its sinks: ${nameList(sinks)})`,
+      );
+    }
+  }
   if (ctx.json) {
     printJson({ stream: name, replayed: ids.length, ids });
     return 0;
@@ -112,7 +132,7 @@ export async function deadReplayCommand(
   }
   const shown = ids.length <= 20 ? `: ${ids.join(' ')}` : ` (new IDs ${ids[0]} to ${ids[ids.length - 1]})`;
   process.stdout.write(
-    `replayed ${ctx.paint.paint('bold', formatCount(ids.length))} dead letter${ids.length === 1 ? '' : 's'}${which} into stream ${name}${shown}\n`,
+    `replayed ${ctx.paint.paint('bold', plural(ids.length, 'dead letter'))}${which} into stream ${name}${shown}\n`,
   );
   return 0;
 }

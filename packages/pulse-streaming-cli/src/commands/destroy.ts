@@ -3,7 +3,7 @@ import { Stream } from 'pulse-streaming';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { formatCount, printJson } from '../format.js';
+import { plural, printJson } from '../format.js';
 import { requireStream, streamSummary } from '../inspect.js';
 import { shutdownSignal } from '../lifecycle.js';
 
@@ -32,7 +32,7 @@ export async function destroyCommand(ctx: CommandContext, name: string, options:
   await requireStream(client, name);
   if (options.yes !== true) {
     const s = await streamSummary(client, name);
-    const what = s ? `${formatCount(s.length)} entries, ${s.sinks.length} sink${s.sinks.length === 1 ? '' : 's'}` : 'empty';
+    const what = s ? `${plural(s.length, 'entry', 'entries')}, ${plural(s.sinks.length, 'sink')}` : 'empty';
     if (!(await confirm(`destroy stream ${name} (${what})? this cannot be undone [y/N] `))) {
       process.stderr.write('not destroyed\n');
       return 1;
