@@ -153,12 +153,26 @@ function buildProgram(): Command {
 
   program
     .command('tail')
-    .description('print events as they are added (one JSON object per line with --json); Ctrl-C stops')
+    .description('print events as they are added, one line each (one JSON object with --json); Ctrl-C stops')
     .argument('<stream>', 'stream name')
     .option('--topic <topic>', 'only events with this topic')
     .option('--count <n>', 'stop after n events', positiveInt('--count'))
     .option('--from <where>', 'newest (default), oldest, or an ISO 8601 time')
     .option('--after <id>', 'start after this entry ID')
+    .option('--full', 'do not cut lines to the terminal width')
+    .addHelpText(
+      'after',
+      `
+Output: one line per event: time, ID, event, [topic], payload. The payload is
+its text when that is safe to print; a JSON string in quotes when it holds a
+newline or another control character, or starts with " or base64:; and
+base64:<data> when it is not UTF-8. Lines are cut to the terminal width
+(or COLUMNS) unless --full; a pipe gets whole lines.
+With --json, one object per line, always with these keys:
+  {"id","stream","event","topic" (null when none),"createdAt","encoding","payload"}
+where encoding is "utf8" (payload is the text) or "base64" (payload is base64).
+Ctrl-C stops: exit code 130.`,
+    )
     .action(run((ctx, [name], o) => tailCommand(ctx, name as string, o)));
 
   program
@@ -166,9 +180,17 @@ function buildProgram(): Command {
     .description('add one event to a stream and print its ID')
     .argument('<stream>', 'stream name')
     .argument('<event>', 'event name')
-    .argument('<payload>', 'payload text, or - to read it from stdin')
+    .argument('<payload>', 'payload text, or - to read it from stdin (see below)')
     .option('--topic <topic>', 'topic of the event')
     .option('--max-len <n>', 'trim the stream to about n entries (default: no trimming)', nonNegativeInt('--max-len'))
+    .option('--keep-newline', 'with payload -: store stdin byte for byte (by default one trailing newline is dropped)')
+    .addHelpText(
+      'after',
+      `
+With payload -, the payload is stdin without its one trailing newline (\\n or \\r\\n),
+the one echo adds: echo '{"id":1}' | pulse-streaming add orders created - stores {"id":1}.
+For binary input that may end with a newline byte, pass --keep-newline.`,
+    )
     .action(run((ctx, [name, ev, payload], o) => addCommand(ctx, name as string, ev as string, payload as string, o)));
 
   program

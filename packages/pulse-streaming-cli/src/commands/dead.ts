@@ -3,7 +3,7 @@ import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName, getDeadLetter, listDeadLetters, replay } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { payloadDisplay, payloadJson, plural, printJson, shortTime, table } from '../format.js';
+import { displayText, payloadDisplay, payloadJson, plural, printJson, shortTime, table } from '../format.js';
 import { nameList, sinkNames } from '../inspect.js';
 import { text } from '../replies.js';
 
@@ -49,12 +49,12 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
   const rows = letters.map((d) => [
     d.id,
     shortTime(d.deadAt.toISOString()),
-    paint.paint('cyan', d.eventName),
-    d.topic ?? '-',
-    d.sourceSink || '-',
+    paint.paint('cyan', displayText(d.eventName)),
+    d.topic === undefined ? '-' : displayText(d.topic),
+    displayText(d.sourceSink) || '-',
     d.sourceId || '-',
     String(d.deliveries),
-    d.reason || '-',
+    displayText(d.reason) || '-',
   ]);
   const header = ['ID', 'DEAD AT (UTC)', 'EVENT', 'TOPIC', 'SINK', 'SOURCE ID', 'DELIVERIES', 'REASON'];
   process.stdout.write(`${table(header, rows, { right: [6], paint })}\n`);
@@ -77,13 +77,13 @@ export async function deadShowCommand(ctx: CommandContext, name: string, id: str
   const rows: [string, string][] = [
     ['id', d.id],
     ['dead at', d.deadAt.toISOString()],
-    ['event', d.eventName],
-    ['topic', d.topic ?? '-'],
-    ['source stream', d.sourceStream],
-    ['source sink', d.sourceSink || '-'],
+    ['event', displayText(d.eventName)],
+    ['topic', d.topic === undefined ? '-' : displayText(d.topic)],
+    ['source stream', displayText(d.sourceStream)],
+    ['source sink', displayText(d.sourceSink) || '-'],
     ['source id', d.sourceId || '-'],
     ['deliveries', String(d.deliveries)],
-    ['reason', d.reason || '-'],
+    ['reason', displayText(d.reason) || '-'],
     ['payload', payloadDisplay(d.payload)],
   ];
   process.stdout.write(`${rows.map(([k, v]) => `${paint.paint('bold', k.padEnd(14))} ${v}`).join('\n')}\n`);
