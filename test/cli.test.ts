@@ -4,67 +4,16 @@
  * against its embedded default (no --redis, no REDIS_URL), and against a
  * node of a real Redis Cluster.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { sinkKeys, sinkRegistryKey } from '../packages/pulse-streaming/src/internal/keys.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
-import { connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import { buildCli, cli, lines, MAIN, noStack } from './support/cli.js';
+import { connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(ROOT, 'packages/pulse-streaming-cli/dist/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOptions {
-  /** Use the embedded default: no --redis and no REDIS_URL. */
-  embedded?: boolean;
-  /** The Redis URL to pass with --redis (default: the shared test server). */
-  redis?: string;
-  env?: NodeJS.ProcessEnv;
-  timeoutMs?: number;
-  /** Called once the process is running (for live commands). */
-  started?: () => Promise<void>;
-}
-
-/** Runs the built CLI with a non-TTY stdin/stdout; kills it after `timeoutMs`. */
-function cli(args: string[], options: RunOptions = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
-  delete env.FORCE_COLOR;
-  const argv = options.embedded ? args : ['--redis', options.redis ?? sharedUrl(), ...args];
-  if (options.embedded) delete env.REDIS_URL;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    options.started?.().catch((err: unknown) => {
-      child.kill('SIGKILL');
-      reject(err);
-    });
-  });
-}
 
 /** True when something accepts connections on the port. */
 function listening(port: number): Promise<boolean> {
@@ -79,13 +28,7 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-const noStack = (stderr: string): boolean => !/\n\s+at /.test(stderr);
-const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
-
-beforeAll(() => {
-  // The CLI's own build (the library's is `npm test`'s pretest): a run of this file alone tests the current source.
-  execFileSync('npx', ['tsc', '-p', 'packages/pulse-streaming-cli/tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
-}, 120_000);
+beforeAll(buildCli, 120_000);
 
 describe.concurrent('pulse-streaming CLI', () => {
   let c: TestClient;
@@ -309,7 +252,8 @@ describe.concurrent('pulse-streaming CLI', () => {
         id: d1,
         sourceStream: name,
         reason: 'max deliveries reached',
-        payloadBase64: bytes.toString('base64'),
+        encoding: 'base64',
+        payload: bytes.toString('base64'),
       });
       const notFound = await cli(['dead', 'show', name, '1-1']);
       expect(notFound.code).toBe(1);
@@ -528,7 +472,7 @@ describe.concurrent('pulse-streaming CLI on a Redis Cluster', () => {
       ]);
       const show = await cli(['dead', 'show', name, dead, '--json'], { redis });
       expect(show.code).toBe(0);
-      expect(JSON.parse(show.stdout)).toMatchObject({ id: dead, payload: 'bad' });
+      expect(JSON.parse(show.stdout)).toMatchObject({ id: dead, encoding: 'utf8', payload: 'bad' });
 
       const replay = await cli(['dead', 'replay', name, '--json'], { redis });
       expect(replay.code).toBe(0);
