@@ -32,8 +32,12 @@ export interface RunOptions {
   started?: (signal: (s: NodeJS.Signals) => void) => Promise<void>;
 }
 
-/** Compiles the CLI: a run of one test file tests the current source (the library's build is `npm test`'s pretest). */
+/**
+ * Compiles the CLI, so a run of one test file tests the current source.
+ * Not under `npm test`, whose pretest just built every package.
+ */
 export function buildCli(): void {
+  if (process.env.npm_lifecycle_event === 'test') return;
   execFileSync('npx', ['tsc', '-p', 'packages/pulse-streaming-cli/tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
 }
 
