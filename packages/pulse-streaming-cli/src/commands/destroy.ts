@@ -5,7 +5,7 @@ import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';
 import { plural, printJson } from '../format.js';
 import { requireStream, streamSummary } from '../inspect.js';
-import { shutdownSignal } from '../lifecycle.js';
+import { interruptSignal, shutdownSignal, signalExitCode } from '../lifecycle.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -35,7 +35,7 @@ export async function destroyCommand(ctx: CommandContext, name: string, options:
     const what = s ? `${plural(s.length, 'entry', 'entries')}, ${plural(s.sinks.length, 'sink')}` : 'empty';
     if (!(await confirm(`destroy stream ${name} (${what})? this cannot be undone [y/N] `))) {
       process.stderr.write('not destroyed\n');
-      return 1;
+      return shutdownSignal.aborted ? signalExitCode(interruptSignal()) : 1;
     }
   }
   await new Stream(name, client).destroy();
