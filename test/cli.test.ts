@@ -29,7 +29,7 @@ function listening(port: number): Promise<boolean> {
 
 beforeAll(buildCli, 120_000);
 
-describe.concurrent('pulse-streaming CLI', () => {
+describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect('ioredis');

@@ -23,7 +23,7 @@ async function listen(server: Server | HttpServer): Promise<number> {
   return port;
 }
 
-describe.concurrent('CLI connection failures', () => {
+describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
   let plain: RedisServer;
   let locked: RedisServer;
   let web: HttpServer;
@@ -109,7 +109,7 @@ describe.concurrent('CLI connection failures', () => {
   });
 });
 
-describe.concurrent('CLI usage and typos', () => {
+describe.concurrent('CLI usage and typos', { timeout: 90_000 }, () => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect('ioredis');

@@ -12,7 +12,7 @@ beforeAll(buildCli, 120_000);
 
 const ESC = String.fromCharCode(27);
 
-describe.concurrent('CLI tail and add', () => {
+describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect('ioredis');

@@ -58,18 +58,19 @@ export function cli(args: string[], options: RunOptions = {}): Promise<Run> {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
     if (options.input !== undefined) child.stdin?.end(options.input);
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+    // Generous: on a loaded 2-core machine one run can take several seconds.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code: code ?? (signal ? -1 : null), stdout, stderr });
+      resolve({ code: code ?? (signal ? -1 : null), stdout, stderr: signal ? `${stderr}[signal ${signal}]` : stderr });
     });
     options
       .started?.((s) => child.kill(s))
