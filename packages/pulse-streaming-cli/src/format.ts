@@ -166,11 +166,13 @@ export function payloadJson(payload: Uint8Array): { encoding: PayloadEncoding; p
  * A payload on one terminal line, never ambiguous: bytes that are not UTF-8
  * as `base64:<data>`; text as it is, unless it holds a character that is not
  * safe on a terminal (a newline, ESC, ...) or could be read as something
- * else (it starts with `base64:` or `"`): then as a JSON string, in quotes.
+ * else (it starts with `base64:` or `"`): then as a JSON string, in quotes. An
+ * empty payload is `""`.
  */
 export function payloadDisplay(payload: Uint8Array): string {
   const text = payloadText(payload);
   if (text === undefined) return `base64:${Buffer.from(payload).toString('base64')}`;
+  if (text === '') return '""'; // visible, and unambiguous: a text "" itself is shown escaped
   return UNSAFE.test(text) || text.startsWith('base64:') || text.startsWith('"') ? quoted(text) : text;
 }
 
