@@ -36,7 +36,7 @@ describe.concurrent('CLI demo', () => {
   it('SIGKILLs a consumer process midway, redelivers what it held to the others, and loses nothing', async ({ expect }) => {
     const r = await cli(['demo', '--duration', '4', '--rate', '200', '--json'], { embedded: true, timeoutMs: 60_000 });
     expect(r.stderr).not.toMatch(/error/i);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as Summary;
     expect(s).toMatchObject({ published: 800, handledUnique: 800, readerReceived: 800, lost: 0, ok: true });
 
@@ -65,7 +65,7 @@ describe.concurrent('CLI demo', () => {
       timeoutMs: 60_000,
       env: { COLUMNS: '80' },
     });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const esc = String.fromCharCode(27);
     // The screen after its last redraw, without terminal sequences.
     const frames = r.stdout.split(new RegExp(`${esc}\\[\\d+F${esc}\\[J`));

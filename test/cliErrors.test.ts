@@ -48,7 +48,7 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
   it('refuses a database index the server does not have, and writes nothing', async ({ expect }) => {
     const name = uniqueName('clidb');
     const r = await cli(['add', name, 'created', 'x'], { redis: `${plain.url}/99` });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/has no database 99: it has 16 \(0 to 15\)/)]);
     const c = await connect('ioredis', plain.url);
@@ -56,7 +56,7 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
       expect(await c.cmd('EXISTS', `pulse:stream:${name}`)).toBe(0);
       // A database it has is used, not database 0.
       const ok = await cli(['add', name, 'created', 'x'], { redis: `${plain.url}/3` });
-      expect(ok.code).toBe(0);
+      expect(ok.code, ok.stderr).toBe(0);
       expect(await c.cmd('EXISTS', `pulse:stream:${name}`)).toBe(0);
       await c.cmd('SELECT', '3');
       expect(await c.cmd('EXISTS', `pulse:stream:${name}`)).toBe(1);
@@ -64,7 +64,7 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
       await c.close();
     }
     const bad = await cli(['streams'], { redis: `${plain.url}/abc` });
-    expect(bad.code).toBe(2);
+    expect(bad.code, bad.stderr).toBe(2);
     expect(lines(bad.stderr)).toEqual([expect.stringContaining('invalid database "abc" in the Redis URL')]);
     expect(noStack(bad.stderr)).toBe(true);
   });
@@ -72,7 +72,7 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
   it('refuses a password the server does not ask for', async ({ expect }) => {
     const name = uniqueName('clipw');
     const r = await cli(['add', name, 'created', 'x'], { redis: plain.url.replace('redis://', 'redis://:wrongpass@') });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toEqual([expect.stringContaining('has no password, but the URL gives one')]);
     expect(r.stderr).not.toContain('wrongpass');
@@ -80,14 +80,14 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
 
   it('says a password is needed, or wrong, without NOAUTH or WRONGPASS text', async ({ expect }) => {
     const none = await cli(['streams'], { redis: locked.url });
-    expect(none.code).toBe(1);
+    expect(none.code, none.stderr).toBe(1);
     expect(lines(none.stderr)).toEqual([expect.stringContaining('requires a password: put it in the URL, redis://:PASSWORD@')]);
     expect(none.stderr).not.toMatch(/NOAUTH|HELLO/);
     const wrong = await cli(['streams'], { redis: locked.url.replace('redis://', 'redis://:nope@') });
-    expect(wrong.code).toBe(1);
+    expect(wrong.code, wrong.stderr).toBe(1);
     expect(lines(wrong.stderr)).toEqual([expect.stringContaining('refused the user name or password in the URL')]);
     const right = await cli(['streams', '--json'], { redis: locked.url.replace('redis://', 'redis://:s3cret@') });
-    expect(right.code).toBe(0);
+    expect(right.code, right.stderr).toBe(0);
     expect(JSON.parse(right.stdout)).toEqual([]);
   });
 
@@ -95,7 +95,7 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
     // The client's own error is a race between the answer and the close: ask several times.
     for (let i = 0; i < 3; i++) {
       const r = await cli(['streams'], { redis: `redis://127.0.0.1:${webPort}` });
-      expect(r.code).toBe(1);
+      expect(r.code, r.stderr).toBe(1);
       expect(lines(r.stderr)).toEqual([expect.stringContaining('is not a Redis server (it answered like a web server')]);
       expect(r.stderr).not.toMatch(/RESP|report this|EPIPE/);
     }
@@ -103,7 +103,7 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
 
   it('explains a server that closes the connection at once, without EPIPE', async ({ expect }) => {
     const r = await cli(['streams'], { redis: `redis://127.0.0.1:${closerPort}` });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(lines(r.stderr)).toEqual([expect.stringContaining('closed the connection without answering')]);
     expect(r.stderr).not.toMatch(/EPIPE|ECONNRESET/);
   });
@@ -143,11 +143,11 @@ describe.concurrent('CLI usage and typos', { timeout: 90_000 }, () => {
 
   it('says an unknown dead subcommand is one, exit 2', async ({ expect }) => {
     const r = await cli(['dead', 'frob', 'orders']);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(lines(r.stderr)).toEqual([expect.stringContaining("unknown dead subcommand 'frob'")]);
     expect(r.stderr).not.toContain('too many arguments');
     const near = await cli(['dead', 'replya', 'orders']);
-    expect(near.code).toBe(2);
+    expect(near.code, near.stderr).toBe(2);
     expect(near.stderr).toContain('did you mean replay?');
   });
 
@@ -160,12 +160,12 @@ describe.concurrent('CLI usage and typos', { timeout: 90_000 }, () => {
     await c.cmd('XGROUP', 'CREATECONSUMER', key, 'billing', 'worker-2');
     try {
       const typo = await cli(['pending', name, 'billing', '--consumer', 'nobody']);
-      expect(typo.code).toBe(1);
+      expect(typo.code, typo.stderr).toBe(1);
       expect(lines(typo.stderr)).toEqual([
         expect.stringContaining('has no consumer "nobody" (its consumers: worker-1, worker-2)'),
       ]);
       const idle = await cli(['pending', name, 'billing', '--consumer', 'worker-2', '--json']);
-      expect(idle.code).toBe(0);
+      expect(idle.code, idle.stderr).toBe(0);
       expect(JSON.parse(idle.stdout)).toMatchObject({ entries: [] });
     } finally {
       await c.cmd('DEL', key);
@@ -180,18 +180,18 @@ describe.concurrent('CLI usage and typos', { timeout: 90_000 }, () => {
     await c.cmd('XADD', `${key}:dead`, '*', 'n', 'x', 'p', 'y', 'source_stream', name, 'source_sink', 'gone', 'source_id', '1-1');
     try {
       const typo = await cli(['dead', 'replay', name, '--sink', 'nosuch']);
-      expect(typo.code).toBe(1);
+      expect(typo.code, typo.stderr).toBe(1);
       expect(lines(typo.stderr)).toEqual([expect.stringContaining('has no sink "nosuch" and no dead letters from one')]);
       const noId = await cli(['dead', 'replay', name, '--id', '1-1']);
-      expect(noId.code).toBe(1);
+      expect(noId.code, noId.stderr).toBe(1);
       expect(lines(noId.stderr)).toEqual([expect.stringContaining('no dead letter 1-1')]);
       // An existing sink with nothing to replay is not an error.
       const none = await cli(['dead', 'replay', name, '--sink', 'billing']);
-      expect(none.code).toBe(0);
+      expect(none.code, none.stderr).toBe(0);
       expect(await c.cmd('XLEN', `${key}:dead`)).toBe(1);
       // Letters of a sink deleted since are still replayed.
       const gone = await cli(['dead', 'replay', name, '--sink', 'gone', '--json']);
-      expect(gone.code).toBe(0);
+      expect(gone.code, gone.stderr).toBe(0);
       expect(JSON.parse(gone.stdout)).toMatchObject({ replayed: 1 });
     } finally {
       await c.cmd('DEL', key, `${key}:dead`);
@@ -210,13 +210,13 @@ describe.concurrent('CLI usage and typos', { timeout: 90_000 }, () => {
     await c.cmd('SET', sinkKeys(other, 'billing').consumers, 'not a sorted set');
     try {
       const replay = await cli(['dead', 'replay', name]);
-      expect(replay.code).toBe(1);
+      expect(replay.code, replay.stderr).toBe(1);
       expect(lines(replay.stderr)).toEqual([expect.stringContaining(`${key} is not a pulse stream: the key holds a string`)]);
       expect(replay.stderr).not.toMatch(/script|user_script/);
       expect(await c.cmd('XLEN', `${key}:dead`)).toBe(1);
 
       const show = await cli(['stream', other]);
-      expect(show.code).toBe(1);
+      expect(show.code, show.stderr).toBe(1);
       expect(lines(show.stderr)).toEqual([expect.stringContaining('(WRONGTYPE): check its keys with redis-cli TYPE')]);
       expect(show.stderr).not.toMatch(/script|Operation against/);
     } finally {
@@ -234,7 +234,7 @@ describe.concurrent('CLI usage and typos', { timeout: 90_000 }, () => {
       const r = await cli(['destroy', name], { tty: true, input: 'n\n' });
       expect(r.stdout).toContain(`destroy stream ${name} (1 entry, 1 sink)?`);
       expect(r.stdout).toContain('not destroyed');
-      expect(r.code).toBe(1);
+      expect(r.code, r.stderr).toBe(1);
       expect(await c.cmd('EXISTS', key)).toBe(1);
     } finally {
       await c.cmd('DEL', key);

@@ -40,7 +40,7 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
     const { name, ids } = await awkward();
     try {
       const r = await cli(['tail', name, '--from', 'oldest', '--count', String(ids.length)]);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).not.toContain(ESC);
       const out = lines(r.stdout);
       expect(out).toHaveLength(ids.length);
@@ -62,7 +62,7 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
     const { name, ids } = await awkward();
     try {
       const cut = await cli(['tail', name, '--from', 'oldest', '--count', String(ids.length)], { env: { COLUMNS: '80' } });
-      expect(cut.code).toBe(0);
+      expect(cut.code, cut.stderr).toBe(0);
       const out = lines(cut.stdout);
       expect(out).toHaveLength(ids.length);
       for (const l of out) expect(Array.from(l).length).toBeLessThanOrEqual(80);
@@ -80,7 +80,7 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
     const { name, ids } = await awkward();
     try {
       const r = await cli(['tail', name, '--from', 'oldest', '--count', String(ids.length), '--json']);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const events = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events).toHaveLength(ids.length);
       for (const ev of events) {
@@ -136,7 +136,7 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
       ];
       for (const [input, flags] of inputs) {
         const r = await cli(['add', name, 'e', '-', ...flags], { input });
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
       }
       const stored = ((await c.cmd('XRANGE', `pulse:stream:${name}`, '-', '+')) as Array<[string, string[]]>).map((e) => e[1][3]);
       expect(stored).toEqual(['{"id":1}', 'crlf', 'two\n', 'none', 'kept\n']);

@@ -241,7 +241,9 @@ For binary input that may end with a newline byte, pass --keep-newline.`,
 
   program
     .command('demo')
-    .description('live demo: a producer, a 3-consumer sink and a reader; one consumer is killed midway; proves nothing is lost')
+    .description(
+      'live demo: a producer, a sink of 3 consumer processes and a reader; one consumer process is SIGKILLed midway; proves nothing is lost',
+    )
     .option('--rate <n>', 'events published per second', positiveNumber('--rate'), 500)
     .option('--duration <seconds>', 'how long to publish', positiveNumber('--duration'), 20)
     .option('--stream <name>', 'stream to use (default: a new pulse-demo-<random> stream)')
