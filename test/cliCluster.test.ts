@@ -182,6 +182,23 @@ describe.concurrent('pulse-streaming CLI on a Redis Cluster', () => {
     }
   });
 
+  it('runs the demo on a cluster: consumer processes on cluster clients, one killed, nothing lost', async ({ expect }) => {
+    const redis = urlOf(cluster.nodes[0]?.port ?? 0);
+    const r = await cli(['demo', '--duration', '2', '--rate', '100', '--json'], { redis, timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      published: 200,
+      handledUnique: 200,
+      readerReceived: 200,
+      lost: 0,
+      killed: { consumer: expect.stringMatching(/^consumer-\d$/) },
+    });
+    // A database index is refused on a cluster, before anything runs.
+    const db = await cli(['streams'], { redis: `${redis}/2` });
+    expect(db.code, db.stderr).toBe(1);
+    expect(lines(db.stderr)).toEqual([expect.stringContaining('has only database 0: remove /2 from the URL')]);
+  }, 90_000);
+
   it('refuses --cluster on a server that is not a cluster node, in one line', async ({ expect }) => {
     const r = await cli(['--cluster', 'streams']);
     expect(r.code, r.stderr).toBe(1);
