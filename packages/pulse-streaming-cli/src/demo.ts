@@ -217,7 +217,7 @@ class DemoRun {
 
   /**
    * The consumer to kill: the one holding the most unacked events, once one
-   * holds a fair share of what arrives between two acks (any after 2 s).
+   * holds a fair share of what arrives between two acks (after 2 s, any that holds one).
    */
   async #victim(): Promise<ConsumerProcess | undefined> {
     const share = Math.max(1, Math.floor((this.#o.rate * ACK_EVERY_MS) / 1000 / (2 * CONSUMERS)));
@@ -226,7 +226,10 @@ class DemoRun {
       await this.#sample();
       const alive = this.#consumers.filter((c) => c.alive);
       const most = alive.reduce<ConsumerProcess | undefined>((m, c) => (m && m.pending >= c.pending ? m : c), undefined);
-      if (!most || most.pending >= share || performance.now() >= until || this.#o.signal.aborted) return most;
+      const now = performance.now();
+      // A kill of a consumer that holds nothing would show nothing: wait longer for one that holds some.
+      const enough = most !== undefined && (most.pending >= share || (now >= until && most.pending > 0));
+      if (!most || enough || now >= until + 8000 || this.#o.signal.aborted || this.#done()) return most;
       await sleep(20);
     }
   }
