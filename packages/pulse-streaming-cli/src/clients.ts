@@ -12,8 +12,8 @@ import { firstAnswer } from './sniff.js';
 export type CliRedis = Redis | Cluster;
 
 const CONNECT_TIMEOUT_MS = 2000;
-/** Connect plus the first answer. */
-const HANDSHAKE_TIMEOUT_MS = 3000;
+/** Connect plus the first answer: a server that accepts and never answers fails after this (room for a loaded machine). */
+const HANDSHAKE_TIMEOUT_MS = 5000;
 // Longer than any blocking read the program runs (5 s), so reads are never cut short.
 const COMMAND_TIMEOUT_MS = 15_000;
 
