@@ -60,7 +60,7 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
   });
 
   it('reports an unreachable Redis in one line, fast', async ({ expect }) => {
-    const r = await cli(['--redis', 'redis://127.0.0.1:1', 'streams'], { embedded: true, timeoutMs: 10_000 });
+    const r = await cli(['--redis', 'redis://127.0.0.1:1', 'streams'], { embedded: true });
     expect(r.code, r.stderr).toBe(1);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/cannot connect to Redis at redis:\/\/127\.0\.0\.1:1.*ECONNREFUSED/)]);
     expect(noStack(r.stderr)).toBe(true);
@@ -175,7 +175,7 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
         started: async () => {
           // The reader's own connection exists once its start position is resolved.
           await waitFor(async () => String(await c.cmd('CLIENT', 'LIST')).includes(`name=pulse:reader:${name} `), {
-            timeout: 10_000,
+            timeout: 30_000,
             what: 'the tail reader connection',
           });
           added = String(await c.cmd('XADD', `pulse:stream:${name}`, '*', 'n', 'live', 'p', 'now'));

@@ -14,7 +14,7 @@ import { RedisCluster } from './support/redisCluster.js';
 
 beforeAll(buildCli, 120_000);
 
-describe.concurrent('pulse-streaming CLI on a Redis Cluster', () => {
+describe.concurrent('pulse-streaming CLI on a Redis Cluster', { timeout: 90_000 }, () => {
   let cluster: RedisCluster;
   let c: TestClient;
   beforeAll(async () => {

@@ -113,7 +113,7 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
       const r = await cli(['tail', name], {
         started: async (send) => {
           await waitFor(async () => String(await c.cmd('CLIENT', 'LIST')).includes(`name=pulse:reader:${name} `), {
-            timeout: 10_000,
+            timeout: 30_000,
             what: 'the tail reader connection',
           });
           send(signal);

@@ -28,6 +28,11 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Runs under `script`, so stdin and stdout are a terminal. */
   tty?: boolean;
+  /**
+   * Once stdout shows `prompt`, writes `answer` to stdin and closes it (before
+   * that stdin stays open: `script` may end the program when its stdin ends).
+   */
+  answer?: { readonly prompt: string; readonly answer: string };
   /** Called once the process is running (for live commands), with a function that signals it. */
   started?: (signal: (s: NodeJS.Signals) => void) => Promise<void>;
 }
@@ -54,12 +59,17 @@ export function cli(args: string[], options: RunOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, fileArgs as string[], {
       env,
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined && options.answer === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
+    let answered = false;
     child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
+      if (options.answer && !answered && stdout.includes(options.answer.prompt)) {
+        answered = true;
+        child.stdin?.end(options.answer.answer);
+      }
     });
     child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
