@@ -68,6 +68,11 @@ await describeGoVersions((g) => {
       const sink = await bySink.newSink('node');
       const raw = String(await c.cmd('XADD', bySink.key, '*', 'n', 'raw', 'p', 'r'));
       expect((await goRead(bySink.name)).map((l) => l.id)).toEqual([raw]);
+      // So did adding a stream to a sink.
+      const added = new Stream(uniqueName('addstream'), c.redis);
+      await sink.addStream(added);
+      const raw2 = String(await c.cmd('XADD', added.key, '*', 'n', 'raw', 'p', 'r'));
+      expect((await goRead(added.name)).map((l) => l.id)).toEqual([raw2]);
       await sink.close();
 
       // Dead letters replayed into a stream that does not exist create it.
@@ -77,7 +82,7 @@ await describeGoVersions((g) => {
       const replayed = await replayDeadLetters(target);
       expect(replayed).toHaveLength(1);
       expect((await goRead(target.name)).map((l) => l.id)).toEqual(replayed);
-      for (const s of [lone, merged, bySink, target]) await s.destroy();
+      for (const s of [lone, merged, bySink, added, target]) await s.destroy();
       await c.cmd('DEL', deadKey);
     },
     T,
