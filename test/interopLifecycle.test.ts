@@ -187,8 +187,18 @@ await describeGoVersions((g) => {
       } finally {
         process.off('warning', onWarning);
       }
+      // The way back to one shared key (README): with no Go service on the name,
+      // delete Go's record (and its generation's stream); the next writer makes it generation 1 again.
+      await c.cmd('DEL', lifecycleKey(name), `${first.key}:generation:2`);
+      const back = new Stream(name, c.redis, { logger: rec.logger });
+      const id = await back.add('back', 'b');
+      expect(await hash(c.cmd, lifecycleKey(name))).toMatchObject({ state: 'active', generation: '1', physical_key: first.key });
+      const [fromGo] = await runGo(bin, ['add', ...on(name)], one('go-back'), 'added');
+      expect((await goRead(name, ['-start', `after:${id}`])).map((l) => l.id)).toEqual([fromGo?.id]);
+      expect(Number(await c.cmd('EXISTS', `${first.key}:generation:2`))).toBe(0);
+      expect(rec.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
       await first.destroy();
-      await c.cmd('DEL', `${first.key}:generation:2`, lifecycleKey(name));
+      await c.cmd('DEL', lifecycleKey(name));
     },
     T,
   );
