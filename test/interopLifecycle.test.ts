@@ -10,7 +10,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
 import { recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { interopEvents, type Norm, normAdded, normGo, normNode } from './support/goFixtures.js';
-import { type GoAddSpec, type GoLine, runGo, startGo } from './support/goInterop.js';
+import { type GoAddSpec, type GoLine, type GoProcess, runGo, startGo } from './support/goInterop.js';
 import { describeGoVersions } from './support/goSuite.js';
 
 const T = 60_000;
@@ -127,8 +127,13 @@ await describeGoVersions((g) => {
     async () => {
       const name = uniqueName('afterdestroy');
       const s = new Stream(name, c.redis);
-      await s.add('before', 'b');
+      const before = await s.add('before', 'b');
       await goRead(name);
+      // A Go sink and a Go reader that live through our destroy.
+      const live = ['-start', 'oldest', '-count', '3'];
+      const goSinkProc = startGo(bin, ['sink', ...on(name), '-sink', uniqueName('go'), ...live]);
+      const goReader = startGo(bin, ['read', ...on(name), ...live]);
+      await Promise.all([goSinkProc.waitForOp('event'), goReader.waitForOp('event')]);
       await s.destroy();
       expect(Number(await c.cmd('EXISTS', s.key))).toBe(0);
       if (lifecycle) {
@@ -139,6 +144,12 @@ await describeGoVersions((g) => {
       const again = await s.add('again', 'a');
       const fresh = await new Stream(name, c.redis).add('fresh', 'f');
       expect((await goRead(name, ['-count', '2'])).map((l) => l.id)).toEqual([again, fresh]);
+      const liveIds = async (p: GoProcess): Promise<Array<string | undefined>> =>
+        (await p.done).filter((l) => l.op === 'event').map((l) => l.id);
+      expect({ sink: await liveIds(goSinkProc), reader: await liveIds(goReader) }).toEqual({
+        sink: [before, again, fresh],
+        reader: [before, again, fresh],
+      });
 
       const reader = await s.newReader({ startAt: 'oldest' });
       const sub = reader.subscribe();
