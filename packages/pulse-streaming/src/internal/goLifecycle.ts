@@ -78,12 +78,16 @@ export const GO_DIVERGED_CODE = 'PULSE_GO_STREAM_DESTROYED';
 /** Creates a stream's Go lifecycle record once per `Stream` instance. */
 export class GoLifecycle {
   readonly #stream: GoLifecycleStream;
-  /** Set once the record exists (or cannot be written): adds then skip it. */
-  done = false;
+  #done = false;
   #pending: Promise<void> | undefined;
 
   constructor(stream: GoLifecycleStream) {
     this.#stream = stream;
+  }
+
+  /** True once the record exists (or cannot be written): adds then skip `ensure`. */
+  get done(): boolean {
+    return this.#done;
   }
 
   /**
@@ -93,14 +97,18 @@ export class GoLifecycle {
    * again; when it refused (a key of another type), it is logged once.
    */
   ensure(): Promise<void> {
-    if (this.done) return Promise.resolve();
-    this.#pending ??= this.#run().finally(() => {
+    if (this.#done) return Promise.resolve();
+    // `done` turns true in the step that settles the adds waiting here, so a
+    // later add whose reply came meanwhile cannot resolve before them.
+    this.#pending ??= this.#run().then((finished) => {
       this.#pending = undefined;
+      if (finished) this.#done = true;
     });
     return this.#pending;
   }
 
-  async #run(): Promise<void> {
+  /** One try; false when Redis did not answer (try again on the next call). */
+  async #run(): Promise<boolean> {
     const s = this.#stream;
     const key = goLifecycleKey(s.name);
     let reply: unknown;
@@ -108,19 +116,18 @@ export class GoLifecycle {
       const args = [s.key, goRetentionConfig(s.maxLen, s.ttlMs, s.slidingTtl), s.ttlMs ? '1' : '0'];
       reply = await evalScript(s.driver, ensureGoLifecycle, [key], args);
     } catch (err) {
-      if (replyCode(err) === undefined) return;
-      this.done = true;
+      if (replyCode(err) === undefined) return false;
       s.logger.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'cannot write Go Pulse lifecycle record');
-      return;
+      return true;
     }
-    this.done = true;
     const [state, generation, physical] = Array.isArray(reply) ? reply.map(str) : [];
-    if (state === 'active' && physical === s.key) return;
+    if (state === 'active' && physical === s.key) return true;
     const msg =
       `stream ${s.name}: Go Pulse destroyed it (${key} says ${state || 'nothing'}, generation ${generation}` +
       ` at ${physical}); Go services no longer read or write ${s.key}, which this library keeps using` +
       ` (README "Using it with Go services")`;
     if (s.hasLogger) s.logger.warn({ key, state, generation, physicalKey: physical }, msg);
     else process.emitWarning(msg, { type: 'PulseWarning', code: GO_DIVERGED_CODE });
+    return true;
   }
 }
