@@ -192,7 +192,9 @@ export class Stream {
 
   /**
    * Deletes the stream key and every key the library keeps for it (its
-   * dead-letter stream is a stream of its own and stays). What it takes from
+   * dead-letter stream is a stream of its own and stays, and so does Go
+   * Pulse's lifecycle record, so Go services keep sharing the name: README
+   * "Using it with Go services"). What it takes from
    * each sink (events not read yet, and pending ones, those being handled
    * included) is reported lost by a live instance of that sink: the count
    * waits for one in a key of its own for 10 minutes.
