@@ -118,6 +118,20 @@ await describeGoVersions((g) => {
       );
       await unbounded.destroy();
       await c.cmd('DEL', lifecycleKey(unbounded.name));
+
+      // Go holds its handles to the record: explicit options that differ are refused, none adopt it.
+      const held = new Stream(uniqueName('held'), c.redis, { maxLen: 50 });
+      const id = await held.add('e', 'p');
+      await expect(goRead(held.name, ['-maxlen', '5000'])).rejects.toThrow(/retention configuration mismatch/);
+      expect((await goRead(held.name, ['-maxlen', '50'])).map((l) => l.id)).toEqual([id]);
+      expect((await goRead(held.name)).map((l) => l.id)).toEqual([id]);
+      // Without a record, a Go sink with explicit options trims the stream it adopts to its MaxLen.
+      const bare = uniqueName('bare');
+      for (let i = 0; i < 10; i++) await c.cmd('XADD', `pulse:stream:${bare}`, '*', 'n', 'e', 'p', String(i));
+      await runGo(bin, ['sink', ...on(bare), '-sink', uniqueName('go'), '-maxlen', '3', '-count', '0']);
+      expect(Number(await c.cmd('XLEN', `pulse:stream:${bare}`))).toBe(3);
+      await held.destroy();
+      await c.cmd('DEL', lifecycleKey(held.name), `pulse:stream:${bare}`, lifecycleKey(bare));
     },
     T,
   );
