@@ -23,7 +23,7 @@ import {
   normNode,
   pendingByGroup,
 } from './support/goFixtures.js';
-import { type GoAddSpec, type GoLine, runGo, startGo } from './support/goInterop.js';
+import { type GoAddSpec, runGo, startGo } from './support/goInterop.js';
 import { describeGoVersions } from './support/goSuite.js';
 import { RedisServer } from './support/redisServer.js';
 
@@ -94,7 +94,6 @@ await describeGoVersions((g) => {
       // Held open: Go v1.1 destroys a sink's group when its last consumer closes (SEMANTICS.md section 2).
       const goSink = startGo(bin, ['sink', ...args, '-sink', goSinkName, '-hold'], undefined, true);
       try {
-        // The sink opens the stream for Go (v1.10 readers need that first).
         await goSink.waitForOp('ready');
         const read = await runGo(bin, ['read', ...args], undefined, 'event');
         const sunk = await goSink.waitForOp('event', want.length);
@@ -346,25 +345,6 @@ await describeGoVersions((g) => {
       const fresh = await s.add('fresh', 'f');
       const [first] = (await goSink.done).filter((l) => l.op === 'event');
       expect([first?.id, first?.name]).toEqual([fresh, 'fresh']);
-      await s.destroy();
-    },
-    T,
-  );
-
-  it(
-    lifecycle
-      ? 'a Go reader refuses a stream only Node has written until a Go producer or sink opened it (Go v1.10 lifecycle record)'
-      : 'a Go reader reads a stream only Node has written',
-    async () => {
-      const name = uniqueName('nodeonly');
-      const s = new Stream(name, c.redis);
-      const id = await s.add('solo', 'x');
-      const read = (): Promise<GoLine[]> => runGo(bin, ['read', ...on(name), '-start', 'oldest'], undefined, 'event');
-      if (lifecycle) {
-        await expect(read()).rejects.toThrow(/not initialized/);
-        await goOpen(name);
-      }
-      expect((await read()).map((l) => l.id)).toEqual([id]);
       await s.destroy();
     },
     T,

@@ -21,9 +21,10 @@ export interface GoSuite {
   /** The Go program's flags for stream `name` on the shared Redis (or `redisUrl`). */
   on(name: string, redisUrl?: string): string[];
   /**
-   * Opens the stream from Go (a sink that reads nothing): Go v1.10 readers
-   * refuse a stream no Go producer or sink has opened (a test shows it), as
-   * a Go service in production would have.
+   * Opens the stream from Go (a sink that reads nothing), creating Go v1.10's
+   * lifecycle record that its readers need. Only for streams a test wrote with
+   * raw XADDs: the library's adds and sinks create the record themselves
+   * (test/interopLifecycle.test.ts).
    */
   goOpen(name: string): Promise<GoLine[]>;
 }

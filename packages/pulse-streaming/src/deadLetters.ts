@@ -152,7 +152,11 @@ export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLett
         throw toPulseError(err, `replay dead letters of ${stream.name}`);
       }
     }
-    if (wanted || page.length < 500) return replayed;
+    if (wanted || page.length < 500) {
+      // The replay may have created the stream: Go readers need its record (goLifecycle.ts).
+      if (replayed.length > 0) await stream.goLifecycle.ensure();
+      return replayed;
+    }
     after = page[page.length - 1]?.id;
   }
 }

@@ -320,6 +320,8 @@ export class Sink implements AsyncIterable<SinkEvent> {
     this.#streams.set(stream.key, newSinkStream(this.name, this.#settings, stream));
     this.#reads.wake(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
+    // The group's MKSTREAM may have created the stream: Go readers need its record (goLifecycle.ts).
+    await stream.goLifecycle.ensure();
   }
 
   /**

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type PulseError } from './errors.js';
 import { addEvents, addEventsInterest } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
+import { GoLifecycle } from './internal/goLifecycle.js';
 import {
   FIELD_NAME,
   FIELD_PAYLOAD,
@@ -63,6 +64,8 @@ export class Stream {
   readonly #trimsByScript: boolean;
   /** With #trimsByScript: lone adds sent as plain XADDs (which do not trim) since the last lone one that trimmed. */
   #untrimmed = 0;
+  /** @internal Go Pulse v1.10's lifecycle record, created once per instance (internal/goLifecycle.ts). */
+  readonly goLifecycle: GoLifecycle = new GoLifecycle(this);
 
   /**
    * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`.
@@ -145,7 +148,10 @@ export class Stream {
     } catch (err) {
       throw addError(err, this.name);
     }
-    return reply === null || reply === undefined ? undefined : str(reply);
+    if (reply === null || reply === undefined) return undefined;
+    // Once per instance, not per add: Go readers need the record (goLifecycle.ts).
+    if (!this.goLifecycle.done) await this.goLifecycle.ensure();
+    return str(reply);
   }
 
   /**
@@ -186,7 +192,9 @@ export class Stream {
 
   /**
    * Deletes the stream key and every key the library keeps for it (its
-   * dead-letter stream is a stream of its own and stays). What it takes from
+   * dead-letter stream is a stream of its own and stays, and so does Go
+   * Pulse's lifecycle record, so Go services keep sharing the name: README
+   * "Using it with Go services"). What it takes from
    * each sink (events not read yet, and pending ones, those being handled
    * included) is reported lost by a live instance of that sink: the count
    * waits for one in a key of its own for 10 minutes.
@@ -222,8 +230,11 @@ export class Stream {
    * instances with the same name share one cursor and split the events.
    * The consumer group exists in Redis when it resolves.
    */
-  newSink(name: string, options?: SinkOptions): Promise<Sink> {
-    return Sink.create(this, name, options ?? {});
+  async newSink(name: string, options?: SinkOptions): Promise<Sink> {
+    const sink = await Sink.create(this, name, options ?? {});
+    // The group's MKSTREAM may have created the stream: Go readers need the record too.
+    await this.goLifecycle.ensure();
+    return sink;
   }
 }
 

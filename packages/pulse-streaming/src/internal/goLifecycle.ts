@@ -1,0 +1,133 @@
+/**
+ * Go Pulse v1.10's stream lifecycle record, written so Go services can use
+ * streams this library created (README "Using it with Go services").
+ *
+ * Go Pulse v1.10 keeps a hash per stream name at `pulse:stream:<name>:lifecycle`
+ * (`generation`, `state`, `physical_key`, `retention_config`, `ttl_owned`).
+ * Its readers refuse a name without one ("stream is not initialized"); its
+ * producers and sinks create it, adopting an existing `pulse:stream:<name>`
+ * as generation 1. This library creates the same record, as a Go producer
+ * with the same options would, once per `Stream` instance: when its first add
+ * stored an event, when a sink joined it, when dead letters were replayed
+ * into it. Never per add: that path is hot.
+ *
+ * Not atomic with the stream's creation, and needs not be: the record's key
+ * has no hash tag, so on a cluster it lives in another slot than the stream.
+ * The add that created the stream resolves only once the record exists, so
+ * a Go reader started after it finds both. A process that dies in between
+ * leaves a stream without a record, which the next instance's first add
+ * completes (Go treats that state as a pre-v1.10 stream anyway).
+ *
+ * This library does not follow Go's generations: after Go's `Destroy` (the
+ * record says `destroyed`, and Go's next incarnation lives at
+ * `pulse:stream:<name>:generation:<n>`) it keeps using `pulse:stream:<name>`,
+ * and says so once per instance with a warning.
+ */
+import type { Logger } from '../logger.js';
+import { type Driver, evalScript } from './driver.js';
+import { replyCode } from './redisErrors.js';
+import { str } from './replies.js';
+import { Script } from './script.js';
+
+/** Go Pulse v1.10's lifecycle record key of stream `name` (no hash tag, as Go writes it). */
+export function goLifecycleKey(name: string): string {
+  return `pulse:stream:${name}:lifecycle`;
+}
+
+/**
+ * Go's `retentionConfig()` string for a stream with these options, so a Go
+ * handle configured as the Node stream is matches it. `maxLen` 0 (no
+ * trimming) is Go's unbounded `max=0`.
+ */
+export function goRetentionConfig(maxLen: number, ttlMs: number | undefined, slidingTtl: boolean): string {
+  const ttl = ttlMs !== undefined && ttlMs > 0;
+  return `v=2|max=${maxLen}|mode=${ttl ? 'ttl' : 'none'}|value=${ttl ? ttlMs : 0}|sliding=${ttl && slidingTtl}`;
+}
+
+/**
+ * Creates the record when it has no `generation`, with the fields Go's
+ * `establishStreamScript` writes for a new generation 1 (no deadline: this
+ * library has none). Returns the record's state, generation and physical key.
+ * KEYS: lifecycle. ARGV: stream key, retention config, '1' when the stream has a TTL.
+ */
+export const ensureGoLifecycle = new Script(
+  'ensureGoLifecycle',
+  `if not redis.call('HGET', KEYS[1], 'generation') then
+  redis.call('HSET', KEYS[1], 'generation', '1', 'state', 'active', 'physical_key', ARGV[1], 'retention_config', ARGV[2])
+  if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'ttl_owned', '1') end
+end
+local f = redis.call('HMGET', KEYS[1], 'state', 'generation', 'physical_key')
+return {f[1] or '', f[2] or '', f[3] or ARGV[1]}`,
+);
+
+/** What `GoLifecycle` needs of its `Stream`. */
+export interface GoLifecycleStream {
+  readonly name: string;
+  readonly key: string;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly hasLogger: boolean;
+  readonly maxLen: number;
+  readonly ttlMs: number | undefined;
+  readonly slidingTtl: boolean;
+}
+
+/** The process warning's `code` when Go no longer shares a stream with us. */
+export const GO_DIVERGED_CODE = 'PULSE_GO_STREAM_DESTROYED';
+
+/** Creates a stream's Go lifecycle record once per `Stream` instance. */
+export class GoLifecycle {
+  readonly #stream: GoLifecycleStream;
+  #done = false;
+  #pending: Promise<void> | undefined;
+
+  constructor(stream: GoLifecycleStream) {
+    this.#stream = stream;
+  }
+
+  /** True once the record exists (or cannot be written): adds then skip `ensure`. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * Makes sure the record exists. Never rejects: the event that led here is
+   * stored whatever happens, and an add that rejected would be sent again by
+   * its caller, a duplicate. When Redis did not answer, the next call tries
+   * again; when it refused (a key of another type), it is logged once.
+   */
+  ensure(): Promise<void> {
+    if (this.#done) return Promise.resolve();
+    // `done` turns true in the step that settles the adds waiting here, so a
+    // later add whose reply came meanwhile cannot resolve before them.
+    this.#pending ??= this.#run().then((finished) => {
+      this.#pending = undefined;
+      if (finished) this.#done = true;
+    });
+    return this.#pending;
+  }
+
+  /** One try; false when Redis did not answer (try again on the next call). */
+  async #run(): Promise<boolean> {
+    const s = this.#stream;
+    const key = goLifecycleKey(s.name);
+    let reply: unknown;
+    try {
+      const args = [s.key, goRetentionConfig(s.maxLen, s.ttlMs, s.slidingTtl), s.ttlMs ? '1' : '0'];
+      reply = await evalScript(s.driver, ensureGoLifecycle, [key], args);
+    } catch (err) {
+      if (replyCode(err) === undefined) return false;
+      s.logger.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'cannot write Go Pulse lifecycle record');
+      return true;
+    }
+    const [state, generation, physical] = Array.isArray(reply) ? reply.map(str) : [];
+    if (state === 'active' && physical === s.key) return true;
+    const msg =
+      `stream ${s.name}: Go Pulse destroyed it (${key} says ${state || 'nothing'}, generation ${generation}` +
+      ` at ${physical}); Go services no longer read or write ${s.key}, which this library keeps using` +
+      ` (README "Using it with Go services")`;
+    if (s.hasLogger) s.logger.warn({ key, state, generation, physicalKey: physical }, msg);
+    else process.emitWarning(msg, { type: 'PulseWarning', code: GO_DIVERGED_CODE });
+    return true;
+  }
+}
