@@ -12,13 +12,20 @@ import { Script } from './script.js';
  * sliding (every add) or absolute (only when no expiry is set), when
  * anything was added. `pcall` so that an error stops the batch with the
  * events before it added and reported, instead of failing them all.
- * KEYS: stream. ARGV: maxLen ('' none), NOMKSTREAM ('1' or ''), ttl ms
- * ('' none), 'sliding' or 'absolute', then the events in one of three
+ * KEYS: stream, then when some event has a dedupId the dedup IDs hash and
+ * the dedup expiry sorted set (`dedupKeys`): only then, as a script with
+ * several keys is refused (TRYAGAIN) while its slot migrates and some of
+ * them are not on the node yet.
+ * ARGV: maxLen ('' none), NOMKSTREAM ('1' or ''), ttl ms ('' none),
+ * 'sliding' or 'absolute', dedup window ms, then the events in one of four
  * layouts (`packAdds` in stream.ts): '1', the name they all share, then a
  * payload per event; '2', then name and payload per event (no topics); '3',
- * then name, payload and topic ('' none) per event. Fewer arguments per
- * event cost the server less: 12% fewer instructions per event with one
- * than with three (callgrind, BENCHMARKS.md).
+ * then name, payload and topic ('' none) per event; '4' (some event has
+ * headers or a dedupId), then per event name, payload, topic, dedupId ('' none),
+ * the number of headers and their `h.<name>`, value pairs. Fewer arguments
+ * per event cost the server less: 12% fewer instructions per event with one
+ * than with three (callgrind, BENCHMARKS.md), so events without headers or
+ * dedupId never pay for layout 4.
  * Returns {ids, error or nil}: the IDs of the events added, joined by ','
  * ('-' where NOMKSTREAM found no key). One string, not an array: the client
  * decodes one reply instead of one per event (about 0.1 us less CPU per
@@ -27,6 +34,20 @@ import { Script } from './script.js';
  * With 'interest' retention (`addEventsInterest`) the XADDs do not trim:
  * the call trims once, after its events, what every consumer group is done
  * with (see INTEREST_TRIM).
+ *
+ * Dedup (SEMANTICS.md section 8), decided here, in the step of the XADD: an
+ * event whose dedupId the hash holds with a window that has not ended (the
+ * sorted set's score, by the server's clock) is not added and gets the
+ * recorded ID; any other is added and recorded, so a second add of one
+ * dedupId in the same call gets the first's ID. Each call that dedups first
+ * drops up to {@link DEDUP_PURGE} expired records: more than a call can
+ * write, so the structure holds about a window's worth. Both keys expire a
+ * window after the last record written, or with the stream when it has a
+ * TTL and would expire sooner (its remaining time then), so they never
+ * outlive it: an expired stream created again never answers with IDs of the
+ * old one (`destroy()` deletes them). With a sliding TTL shorter than the
+ * window, a dedupId is so remembered at most the TTL after the last add
+ * with a dedupId.
  */
 function addScript(name: string, interest: boolean): Script {
   // Trimming per XADD ('limits'), or once per call ('interest').
@@ -39,10 +60,14 @@ function addScript(name: string, interest: boolean): Script {
     `${interest ? `${CMP}\n${INTEREST_TRIM}\n` : ''}local key, maxLen = KEYS[1], ARGV[1]
 local nomk, trim = ARGV[2] == '1', ${trimEach}
 local ids, n, added, err = {}, 0, false, false
-local step = tonumber(ARGV[5])
-local shared = ARGV[6]
+local step = tonumber(ARGV[6])
+local deduped = false
+if step == 4 then
+${DEDUP_LOOP}
+else
+local shared = ARGV[7]
 local name, payload, topic = shared, nil, ''
-for i = step == 1 and 7 or 6, #ARGV, step do
+for i = step == 1 and 8 or 7, #ARGV, step do
   if step == 1 then
     payload = ARGV[i]
   elseif step == 2 then
@@ -78,12 +103,90 @@ for i = step == 1 and 7 or 6, #ARGV, step do
   ids[n] = r or '-'
   if r then added = true end
 end
+end
 ${trimAfter}if added and ARGV[3] ~= '' then
   if ARGV[4] == 'sliding' then redis.call('PEXPIRE', key, ARGV[3]) else redis.call('PEXPIRE', key, ARGV[3], 'NX') end
+end
+if deduped then
+  local ttl = ARGV[5]
+  if ARGV[3] ~= '' then
+    local pttl = redis.call('PTTL', key)
+    if pttl > 0 and pttl < tonumber(ttl) then ttl = pttl end
+  end
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
 end
 return {table.concat(ids, ','), err}`,
   );
 }
+
+/** Expired dedup records dropped per call at most: more than the 256 events a call writes. */
+const DEDUP_PURGE = 512;
+
+/**
+ * Layout 4 of the add script: events with headers or a dedupId (see
+ * `addScript`). Expects `key`, `nomk`, `trim`, `maxLen`, `ids`, `n`,
+ * `added`, `err` and `deduped` in scope.
+ */
+const DEDUP_LOOP = `local window = tonumber(ARGV[5])
+local now
+local i = 7
+while i <= #ARGV do
+  local name, payload, topic, dedup = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local first = i + 5
+  i = first + 2 * tonumber(ARGV[i + 4])
+  local r, known = nil, false
+  if dedup ~= '' then
+    if not now then
+      local t = redis.call('TIME')
+      now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, ${DEDUP_PURGE})
+      if #old > 0 then
+        redis.call('HDEL', KEYS[2], unpack(old))
+        redis.call('ZREM', KEYS[3], unpack(old))
+      end
+    end
+    local prev = redis.call('HGET', KEYS[2], dedup)
+    if prev then
+      local ends = redis.call('ZSCORE', KEYS[3], dedup)
+      if ends and tonumber(ends) > now then r, known = prev, true end
+    end
+  end
+  if not known then
+    local args = {'XADD', key}
+    if nomk then args[#args + 1] = 'NOMKSTREAM' end
+    if trim then
+      args[#args + 1] = 'MAXLEN'
+      args[#args + 1] = '~'
+      args[#args + 1] = maxLen
+    end
+    args[#args + 1] = '*'
+    args[#args + 1] = '${FIELD_NAME}'
+    args[#args + 1] = name
+    args[#args + 1] = '${FIELD_PAYLOAD}'
+    args[#args + 1] = payload
+    if topic ~= '' then
+      args[#args + 1] = '${FIELD_TOPIC}'
+      args[#args + 1] = topic
+    end
+    for j = first, i - 1 do args[#args + 1] = ARGV[j] end
+    r = redis.pcall(unpack(args))
+    if type(r) == 'table' and r.err then
+      err = r.err
+      break
+    end
+    if r then
+      added = true
+      if dedup ~= '' then
+        redis.call('HSET', KEYS[2], dedup, r)
+        redis.call('ZADD', KEYS[3], string.format('%d', now + window), dedup)
+        deduped = true
+      end
+    end
+  end
+  n = n + 1
+  ids[n] = r or '-'
+end`;
 
 /** Entries past maxLen before 'interest' trimming looks at the groups: a node of the stream (stream-node-max-entries). */
 const TRIM_SLACK = 100;
