@@ -2,6 +2,7 @@ import type { RedisClient } from './client.js';
 import { InvalidArgumentError, type PulseError } from './errors.js';
 import { addEvents, addEventsInterest } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
+import { type AddMessage, addChannel } from './internal/diagnostics.js';
 import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
 import { headerFields } from './internal/headers.js';
 import {
@@ -144,7 +145,26 @@ export class Stream {
     if (dedupId !== undefined && (typeof dedupId !== 'string' || dedupId === '')) {
       throw new InvalidArgumentError('dedupId must be a non-empty string');
     }
+    // Tracing (pulse-streaming/otel) may add headers: the trace context.
+    if (addChannel.hasSubscribers) {
+      const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: { ...options?.headers } };
+      return addChannel.tracePromise(
+        // async: a subscriber's bad header rejects (asyncEnd) rather than throws.
+        async () => this.#add(eventName, p, topic, onlyIfExists, headerFields(msg.headers), dedupId),
+        msg,
+      ) as Promise<string | undefined>;
+    }
+    return this.#add(eventName, p, topic, onlyIfExists, headers, dedupId);
+  }
 
+  async #add(
+    eventName: string,
+    p: Buffer | string,
+    topic: string | undefined,
+    onlyIfExists: boolean,
+    headers: readonly string[],
+    dedupId: string | undefined,
+  ): Promise<string | undefined> {
     // Adds of one tick to this stream leave as script calls (batcher.ts);
     // a lone add without TTL or dedupId stays a plain XADD (under 'interest', but for one in 50).
     let weight = p.length + eventName.length + (topic?.length ?? 0) + (dedupId?.length ?? 0);
