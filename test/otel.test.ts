@@ -4,7 +4,7 @@
  * unregistering, with both clients; across two processes at the end.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -258,6 +258,21 @@ describe.each(CLIENT_KINDS)('OpenTelemetry (%s)', (kind) => {
     expect(processTrace).toBe(TRACEPARENT.exec(traceparent ?? '')?.[1]);
     await sink.close();
     await s.destroy();
+  });
+});
+
+describe('the core without OpenTelemetry', () => {
+  it('no source outside src/otel imports @opentelemetry, and the otel subpath is exported for import and require', () => {
+    const src = join(REPO, 'packages/pulse-streaming/src');
+    const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.startsWith('otel'));
+    expect(files.length).toBeGreaterThan(20);
+    for (const f of files)
+      expect(readFileSync(join(src, f), 'utf8'), f).not.toMatch(/from '@opentelemetry|import\('@opentelemetry/);
+    const pkg = JSON.parse(readFileSync(join(REPO, 'packages/pulse-streaming/package.json'), 'utf8'));
+    expect(pkg.exports['./otel'].import.default).toBe('./dist/esm/otel/index.js');
+    expect(pkg.exports['./otel'].require.default).toBe('./dist/cjs/otel/index.js');
+    expect(pkg.peerDependenciesMeta['@opentelemetry/api']).toEqual({ optional: true });
+    expect(pkg.dependencies).toBeUndefined();
   });
 });
 
