@@ -107,6 +107,34 @@ describe.each(CLIENT_KINDS)('headers (%s)', (kind) => {
     }
   });
 
+  it('adds of one tick that share header names (trace context on every event) keep each its own values', async () => {
+    const s = new Stream(uniqueName(), c.redis);
+    const variants = [
+      // same name, no topic: name sent once
+      (i: number) => s.add('same', `a${i}`, { headers: { traceparent: `tp${i}`, tracestate: `ts${i}` } }),
+      // a name and a topic per event, some with a dedupId
+      (i: number) =>
+        s.add(`n${i}`, `b${i}`, { topic: `t${i}`, headers: { traceparent: `tp${i}` }, ...(i % 2 ? { dedupId: `d${i}` } : {}) }),
+      // an empty name shared by all
+      (i: number) => s.add('', `c${i}`, { headers: { x: '' } }),
+    ];
+    for (const add of variants) {
+      const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => add(i)));
+      const fields = await Promise.all(ids.map((id) => rawFields(c, s.key, id)));
+      expect(new Set(ids).size).toBe(5);
+      fields.forEach((f, i) => {
+        if (add === variants[0])
+          expect(f).toEqual(['n', 'same', 'p', `a${i}`, 'h.traceparent', `tp${i}`, 'h.tracestate', `ts${i}`]);
+        if (add === variants[1]) expect(f).toEqual(['n', `n${i}`, 'p', `b${i}`, 't', `t${i}`, 'h.traceparent', `tp${i}`]);
+        if (add === variants[2]) expect(f).toEqual(['n', '', 'p', `c${i}`, 'h.x', '']);
+      });
+    }
+    expect(await s.add('n1', 'again', { dedupId: 'd1' })).toBe(
+      ((await c.cmd('XRANGE', s.key, '-', '+')) as Array<[string, unknown]>)[6]?.[0],
+    );
+    await s.destroy();
+  });
+
   it('a bad header name or a non-string value is an InvalidArgumentError and nothing is stored', async () => {
     const s = new Stream(uniqueName(), c.redis);
     const bad: unknown[] = [

@@ -1,6 +1,6 @@
 import type { RedisClient } from './client.js';
 import { InvalidArgumentError, type PulseError } from './errors.js';
-import { addEvents, addEventsInterest } from './internal/addScripts.js';
+import { addEvents, addEventsInterest, packExtras } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type AddMessage, addChannel } from './internal/diagnostics.js';
 import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
@@ -316,13 +316,8 @@ function packAdds(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>): void {
     if (part[2] !== '') topics = true;
     if (part.length > 3) extras = true;
   }
-  if (extras) {
-    cmd.push('4');
-    for (const part of parts) {
-      cmd.push(part[0] ?? '', part[1] ?? '', part[2] ?? '', part[3] ?? '', Math.max(0, part.length - 4) / 2);
-      for (let i = 4; i < part.length; i++) cmd.push(part[i] ?? '');
-    }
-  } else if (topics) {
+  if (extras) packExtras(cmd, parts, sameName, topics);
+  else if (topics) {
     cmd.push('3');
     for (const [n, p, t] of parts) cmd.push(n ?? '', p ?? '', t ?? '');
   } else if (sameName) {

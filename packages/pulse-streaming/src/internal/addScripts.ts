@@ -2,6 +2,7 @@
  * The scripts behind `stream.add`: the merged form of adds, and trimming
  * under 'interest' retention.
  */
+import type { Arg } from './command.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { CMP } from './lua.js';
 import { Script } from './script.js';
@@ -62,8 +63,8 @@ local nomk, trim = ARGV[2] == '1', ${trimEach}
 local ids, n, added, err = {}, 0, false, false
 local step = tonumber(ARGV[6])
 local deduped = false
-if step == 4 then
-${DEDUP_LOOP}
+if step >= 4 then
+${EXTRAS_LOOP}
 else
 local shared = ARGV[7]
 local name, payload, topic = shared, nil, ''
@@ -124,56 +125,49 @@ return {table.concat(ids, ','), err}`,
 const DEDUP_PURGE = 512;
 
 /**
- * Layout 4 of the add script: events with headers or a dedupId (see
+ * Layouts 4 and 5 of the add script: events with headers or a dedupId (see
  * `addScript`). Expects `key`, `nomk`, `trim`, `maxLen`, `ids`, `n`,
  * `added`, `err` and `deduped` in scope.
+ *
+ * Layout 4, per event: name, payload, topic, dedupId, number of headers,
+ * their field/value pairs. Layout 5 (columns: what the events of a call
+ * share is sent once; `packAdds` picks it when every event has the same
+ * header names, and topics on all or none): the shared name ('' : a name
+ * per event), '1' when each event has a topic, '1' when each has a dedupId
+ * ('' : none), the number of header fields and their names, then per event
+ * [name], payload, [topic], [dedupId], header values. Fewer arguments cost
+ * the client (encoding) and the server (parsing) less per event: trace
+ * context on every event is one more argument, not six.
  */
-const DEDUP_LOOP = `local window = tonumber(ARGV[5])
+const EXTRAS_LOOP = `local window = tonumber(ARGV[5])
 local now
-local i = 7
-while i <= #ARGV do
-  local name, payload, topic, dedup = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local first = i + 5
-  i = first + 2 * tonumber(ARGV[i + 4])
-  local r, known = nil, false
-  if dedup ~= '' then
-    if not now then
-      local t = redis.call('TIME')
-      now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, ${DEDUP_PURGE})
-      if #old > 0 then
-        redis.call('HDEL', KEYS[2], unpack(old))
-        redis.call('ZREM', KEYS[3], unpack(old))
-      end
-    end
-    local prev = redis.call('HGET', KEYS[2], dedup)
-    if prev then
-      local ends = redis.call('ZSCORE', KEYS[3], dedup)
-      if ends and tonumber(ends) > now then r, known = prev, true end
+-- The ID recorded for dedup, when its window has not ended; purges expired records first, once per call.
+local function seen(dedup)
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, ${DEDUP_PURGE})
+    if #old > 0 then
+      redis.call('HDEL', KEYS[2], unpack(old))
+      redis.call('ZREM', KEYS[3], unpack(old))
     end
   end
-  if not known then
-    local args = {'XADD', key}
-    if nomk then args[#args + 1] = 'NOMKSTREAM' end
-    if trim then
-      args[#args + 1] = 'MAXLEN'
-      args[#args + 1] = '~'
-      args[#args + 1] = maxLen
-    end
-    args[#args + 1] = '*'
-    args[#args + 1] = '${FIELD_NAME}'
-    args[#args + 1] = name
-    args[#args + 1] = '${FIELD_PAYLOAD}'
-    args[#args + 1] = payload
-    if topic ~= '' then
-      args[#args + 1] = '${FIELD_TOPIC}'
-      args[#args + 1] = topic
-    end
-    for j = first, i - 1 do args[#args + 1] = ARGV[j] end
+  local prev = redis.call('HGET', KEYS[2], dedup)
+  if prev then
+    local ends = redis.call('ZSCORE', KEYS[3], dedup)
+    if ends and tonumber(ends) > now then return prev end
+  end
+  return nil
+end
+-- XADD of args (or the ID dedup found), recorded for dedup; false when an error stops the call.
+local function addOne(args, dedup)
+  local r
+  if dedup ~= '' then r = seen(dedup) end
+  if not r then
     r = redis.pcall(unpack(args))
     if type(r) == 'table' and r.err then
       err = r.err
-      break
+      return false
     end
     if r then
       added = true
@@ -186,6 +180,77 @@ while i <= #ARGV do
   end
   n = n + 1
   ids[n] = r or '-'
+  return true
+end
+-- The head of every XADD of the call.
+local base = {'XADD', key}
+if nomk then base[#base + 1] = 'NOMKSTREAM' end
+if trim then
+  base[#base + 1] = 'MAXLEN'
+  base[#base + 1] = '~'
+  base[#base + 1] = maxLen
+end
+base[#base + 1] = '*'
+base[#base + 1] = '${FIELD_NAME}'
+local iName = #base + 1
+base[iName] = ''
+base[iName + 1] = '${FIELD_PAYLOAD}'
+local iPayload = iName + 2
+base[iPayload] = ''
+if step == 4 then
+  local i = 7
+  while i <= #ARGV do
+    local args = {}
+    for j = 1, iPayload do args[j] = base[j] end
+    args[iName] = ARGV[i]
+    args[iPayload] = ARGV[i + 1]
+    if ARGV[i + 2] ~= '' then
+      args[iPayload + 1] = '${FIELD_TOPIC}'
+      args[iPayload + 2] = ARGV[i + 2]
+    end
+    local dedup, first = ARGV[i + 3], i + 5
+    i = first + 2 * tonumber(ARGV[i + 4])
+    for j = first, i - 1 do args[#args + 1] = ARGV[j] end
+    if not addOne(args, dedup) then break end
+  end
+else
+  -- One table for the whole call: each event only changes its slots.
+  local nameCol, topicCol, dedupCol, k = ARGV[7] == '', ARGV[8] == '1', ARGV[9] == '1', tonumber(ARGV[10])
+  local args = base
+  args[iName] = ARGV[7]
+  local iTopic, iHeaders = 0, iPayload + 1
+  if topicCol then
+    args[iPayload + 1] = '${FIELD_TOPIC}'
+    iTopic = iPayload + 2
+    iHeaders = iPayload + 3
+  end
+  if topicCol then args[iTopic] = '' end
+  for j = 1, k do
+    args[iHeaders + 2 * (j - 1)] = ARGV[10 + j]
+    args[iHeaders + 2 * j - 1] = ''
+  end
+  local i, dedup = 11 + k, ''
+  while i <= #ARGV do
+    if nameCol then
+      args[iName] = ARGV[i]
+      i = i + 1
+    end
+    args[iPayload] = ARGV[i]
+    i = i + 1
+    if topicCol then
+      args[iTopic] = ARGV[i]
+      i = i + 1
+    end
+    if dedupCol then
+      dedup = ARGV[i]
+      i = i + 1
+    end
+    for j = 1, k do
+      args[iHeaders + 2 * j - 1] = ARGV[i]
+      i = i + 1
+    end
+    if not addOne(args, dedup) then break end
+  end
 end`;
 
 /** Entries past maxLen before 'interest' trimming looks at the groups: a node of the stream (stream-node-max-entries). */
@@ -253,3 +318,42 @@ end`;
 export const addEvents = addScript('addEvents', false);
 /** `addEvents` for streams with 'interest' retention: same arguments and reply. */
 export const addEventsInterest = addScript('addEventsInterest', true);
+
+/**
+ * Packs adds some of which have headers or a dedupId (parts `[name,
+ * payload, topic, dedupId, ...header fields and values]`, or `[name,
+ * payload, topic]`): layout 5 (columns) when every event has the same
+ * header names and topics on all or none, else layout 4 (see
+ * `EXTRAS_LOOP`).
+ */
+export function packExtras(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>, sameName: boolean, topics: boolean): void {
+  const first = parts[0] ?? [];
+  let columns = true;
+  let dedup = false;
+  for (const part of parts) {
+    if (part.length !== first.length && !(part.length <= 4 && first.length <= 4)) columns = false;
+    for (let i = 4; columns && i < part.length; i += 2) if (part[i] !== first[i]) columns = false;
+    if (topics && part[2] === '') columns = false;
+    if (part.length > 3 && part[3] !== '') dedup = true;
+    if (!columns) break;
+  }
+  if (!columns) {
+    cmd.push('4');
+    for (const part of parts) {
+      cmd.push(part[0] ?? '', part[1] ?? '', part[2] ?? '', part[3] ?? '', Math.max(0, part.length - 4) / 2);
+      for (let i = 4; i < part.length; i++) cmd.push(part[i] ?? '');
+    }
+    return;
+  }
+  const nameCol = !sameName || first[0] === '';
+  const k = Math.max(0, first.length - 4) / 2;
+  cmd.push('5', nameCol ? '' : (first[0] ?? ''), topics ? '1' : '', dedup ? '1' : '', k);
+  for (let i = 4; i < first.length; i += 2) cmd.push(first[i] ?? '');
+  for (const part of parts) {
+    if (nameCol) cmd.push(part[0] ?? '');
+    cmd.push(part[1] ?? '');
+    if (topics) cmd.push(part[2] ?? '');
+    if (dedup) cmd.push(part[3] ?? '');
+    for (let i = 5; i < part.length; i += 2) cmd.push(part[i] ?? '');
+  }
+}

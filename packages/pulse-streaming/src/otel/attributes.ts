@@ -36,17 +36,19 @@ export function errorType(err: unknown): string {
 }
 
 /**
- * Metric attributes, one frozen object per distinct set: the SDK keys its
- * series by them, and a fresh object per event would cost an allocation
- * (and a hash) each time for the same few sets.
+ * Attributes, one frozen object per distinct set: the SDK keys its series by
+ * them, and a fresh object per event would cost an allocation each time
+ * for the same few sets. Nested maps rather than a joined string key: no
+ * string built per event either.
  */
 export class AttributeSets {
-  readonly #sets = new Map<string, Attributes>();
+  readonly #metrics = new Map<string, Map<string, Attributes>>();
+  readonly #sends = new Map<string, Map<string, Attributes>>();
 
+  /** Metric attributes of an operation on `stream` (by `sink` for 'process'), failed with `error` or not. */
   get(operation: 'send' | 'process', stream: string, sink: string | undefined, error: string | undefined): Attributes {
-    const key = `${operation}\n${stream}\n${sink ?? ''}\n${error ?? ''}`;
-    let set = this.#sets.get(key);
-    if (!set) {
+    const key = `${operation}\n${sink ?? ''}\n${error ?? ''}`;
+    return cached(this.#metrics, stream, key, () => {
       const a: Attributes = {
         [ATTR.system]: SYSTEM,
         [ATTR.operationName]: operation,
@@ -54,9 +56,35 @@ export class AttributeSets {
       };
       if (sink !== undefined) a[ATTR.consumerGroup] = sink;
       if (error !== undefined) a[ATTR.errorType] = error;
-      set = Object.freeze(a);
-      this.#sets.set(key, set);
-    }
-    return set;
+      return a;
+    });
   }
+
+  /** Attributes a `send` span starts with. */
+  send(stream: string, eventName: string): Attributes {
+    return cached(this.#sends, stream, eventName, () => ({
+      [ATTR.system]: SYSTEM,
+      [ATTR.operationType]: 'send',
+      [ATTR.operationName]: 'send',
+      [ATTR.destination]: stream,
+      [ATTR.eventName]: eventName,
+    }));
+  }
+}
+
+/** Distinct keys kept per stream: past it (event names made up per event...) sets are built each time. */
+const MAX_PER_STREAM = 256;
+
+function cached(maps: Map<string, Map<string, Attributes>>, stream: string, key: string, make: () => Attributes): Attributes {
+  let byKey = maps.get(stream);
+  if (!byKey) {
+    byKey = new Map();
+    maps.set(stream, byKey);
+  }
+  let set = byKey.get(key);
+  if (!set) {
+    set = Object.freeze(make());
+    if (byKey.size < MAX_PER_STREAM) byKey.set(key, set);
+  }
+  return set;
 }

@@ -139,13 +139,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
   const onAddStart = (message: unknown): void => {
     const msg = message as AddMessage;
     const parent = context.active();
-    const attributes: Attributes = {
-      [ATTR.system]: SYSTEM,
-      [ATTR.operationType]: 'send',
-      [ATTR.operationName]: 'send',
-      [ATTR.destination]: msg.streamName,
-      [ATTR.eventName]: msg.eventName,
-    };
+    const attributes = sets.send(msg.streamName, msg.eventName);
     const span = tracer.startSpan(`send ${msg.streamName}`, { kind: SpanKind.PRODUCER, attributes }, parent);
     prop.inject(trace.setSpan(parent, span), msg.headers, defaultTextMapSetter);
     stash(msg, { span, start: 0, stream: msg.streamName, sink: undefined });
