@@ -7,12 +7,19 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, metrics, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { AlwaysOffSampler } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { traceProcessBatch } from '../packages/pulse-streaming/src/internal/diagnostics.js';
-import { contextOf } from '../packages/pulse-streaming/src/otel/index.js';
+import { contextOf, registerOpenTelemetry } from '../packages/pulse-streaming/src/otel/index.js';
 import { CLIENT_KINDS, connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { startSdk, type TestSdk, total } from './support/otelSdk.js';
 
@@ -342,4 +349,51 @@ describe('OpenTelemetry across processes', () => {
       }
     },
   );
+});
+
+describe.each(CLIENT_KINDS)("the README's setup: global providers and propagator (%s)", (kind) => {
+  it('registerOpenTelemetry() with no options uses the global SDK: send and process spans in one trace, metrics', async () => {
+    const c = await connect(kind);
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    tracerProvider.register();
+    const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    metrics.setGlobalMeterProvider(meterProvider);
+    const unregister = registerOpenTelemetry();
+    try {
+      const s = new Stream(uniqueName(), c.redis);
+      const sink = await s.newSink('readme', { blockMs: 100 });
+      await s.add('e', 'x');
+      const ac = new AbortController();
+      await sink.process(() => ac.abort(), { signal: ac.signal });
+      const spans = exporter.getFinishedSpans();
+      const send = spans.find((x) => x.name === `send ${s.name}`);
+      const proc = spans.find((x) => x.name === `process ${s.name}`);
+      expect(proc?.spanContext().traceId).toBe(send?.spanContext().traceId);
+      expect(proc?.parentSpanContext?.spanId).toBe(send?.spanContext().spanId);
+      await reader.forceFlush();
+      const names = metricExporter
+        .getMetrics()
+        .flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics.map((m) => m.descriptor.name)));
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'messaging.client.sent.messages',
+          'messaging.client.consumed.messages',
+          'messaging.process.duration',
+        ]),
+      );
+      await sink.close();
+      await s.destroy();
+    } finally {
+      unregister();
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+      trace.disable();
+      metrics.disable();
+      propagation.disable();
+      await c.close();
+    }
+  });
 });
