@@ -1,70 +1,15 @@
 /**
  * The `pulse-streaming` command-line program, run as a real built binary
  * (`node packages/pulse-streaming-cli/dist/main.js`) against the shared test Redis (`--redis`),
- * against its embedded default (no --redis, no REDIS_URL), and against a
- * node of a real Redis Cluster.
+ * and against its embedded default (no --redis, no REDIS_URL). On a Redis
+ * Cluster: cliCluster.test.ts; failures and typos: cliErrors.test.ts; tail
+ * and add: cliTail.test.ts; the demo: cliDemo.test.ts.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { Stream } from '../packages/pulse-streaming/src/index.js';
-import { sinkKeys, sinkRegistryKey } from '../packages/pulse-streaming/src/internal/keys.js';
-import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
-import { connect, sharedUrl, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
-import { connectCluster } from './support/clusterClients.js';
-import { RedisCluster } from './support/redisCluster.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(ROOT, 'packages/pulse-streaming-cli/dist/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOptions {
-  /** Use the embedded default: no --redis and no REDIS_URL. */
-  embedded?: boolean;
-  /** The Redis URL to pass with --redis (default: the shared test server). */
-  redis?: string;
-  env?: NodeJS.ProcessEnv;
-  timeoutMs?: number;
-  /** Called once the process is running (for live commands). */
-  started?: () => Promise<void>;
-}
-
-/** Runs the built CLI with a non-TTY stdin/stdout; kills it after `timeoutMs`. */
-function cli(args: string[], options: RunOptions = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
-  delete env.FORCE_COLOR;
-  const argv = options.embedded ? args : ['--redis', options.redis ?? sharedUrl(), ...args];
-  if (options.embedded) delete env.REDIS_URL;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    options.started?.().catch((err: unknown) => {
-      child.kill('SIGKILL');
-      reject(err);
-    });
-  });
-}
+import { sinkKeys } from '../packages/pulse-streaming/src/internal/keys.js';
+import { buildCli, cli, lines, noStack } from './support/cli.js';
+import { connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
 
 /** True when something accepts connections on the port. */
 function listening(port: number): Promise<boolean> {
@@ -79,15 +24,9 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-const noStack = (stderr: string): boolean => !/\n\s+at /.test(stderr);
-const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
+beforeAll(buildCli, 120_000);
 
-beforeAll(() => {
-  // The CLI's own build (the library's is `npm test`'s pretest): a run of this file alone tests the current source.
-  execFileSync('npx', ['tsc', '-p', 'packages/pulse-streaming-cli/tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
-}, 120_000);
-
-describe.concurrent('pulse-streaming CLI', () => {
+describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect('ioredis');
@@ -96,37 +35,37 @@ describe.concurrent('pulse-streaming CLI', () => {
 
   it('prints help for the program and for commands', async ({ expect }) => {
     const top = await cli(['--help']);
-    expect(top.code).toBe(0);
+    expect(top.code, top.stderr).toBe(0);
     for (const cmd of ['streams', 'stream', 'sinks', 'tail', 'add', 'pending', 'dead', 'destroy', 'demo']) {
       expect(top.stdout).toContain(cmd);
     }
     const dead = await cli(['dead', '--help']);
-    expect(dead.code).toBe(0);
+    expect(dead.code, dead.stderr).toBe(0);
     expect(dead.stdout).toMatch(/replay/);
     const tail = await cli(['tail', '--help']);
-    expect(tail.code).toBe(0);
+    expect(tail.code, tail.stderr).toBe(0);
     expect(tail.stdout).toContain('--count');
   });
 
   it('rejects an unknown command and a missing argument with one line and exit code 2', async ({ expect }) => {
     const unknown = await cli(['frobnicate']);
-    expect(unknown.code).toBe(2);
+    expect(unknown.code, unknown.stderr).toBe(2);
     expect(lines(unknown.stderr)).toEqual([expect.stringContaining("unknown command 'frobnicate'")]);
     const missing = await cli(['stream']);
-    expect(missing.code).toBe(2);
+    expect(missing.code, missing.stderr).toBe(2);
     expect(lines(missing.stderr)).toEqual([expect.stringContaining('missing required argument')]);
     const badOption = await cli(['tail', 'x', '--count', 'many']);
-    expect(badOption.code).toBe(2);
+    expect(badOption.code, badOption.stderr).toBe(2);
     expect(lines(badOption.stderr)).toHaveLength(1);
   });
 
   it('reports an unreachable Redis in one line, fast', async ({ expect }) => {
-    const r = await cli(['--redis', 'redis://127.0.0.1:1', 'streams'], { embedded: true, timeoutMs: 10_000 });
-    expect(r.code).toBe(1);
+    const r = await cli(['--redis', 'redis://127.0.0.1:1', 'streams'], { embedded: true });
+    expect(r.code, r.stderr).toBe(1);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/cannot connect to Redis at redis:\/\/127\.0\.0\.1:1.*ECONNREFUSED/)]);
     expect(noStack(r.stderr)).toBe(true);
     const bad = await cli(['--redis', 'not-a-url', 'streams'], { embedded: true });
-    expect(bad.code).toBe(2);
+    expect(bad.code, bad.stderr).toBe(2);
     expect(bad.stderr).toContain('invalid Redis URL');
   });
 
@@ -144,18 +83,18 @@ describe.concurrent('pulse-streaming CLI', () => {
     await c.cmd('ZADD', sinkKeys(name, 'billing').consumers, `${seconds}000`, 'worker-1');
     try {
       const r = await cli(['streams', '--json']);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const streams = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
       const s = streams.find((x) => x.name === name);
       expect(s).toMatchObject({ key, length: 3, firstId: first, lastId: last, sinks: ['billing'] });
       expect(s?.ttlMs).toBeGreaterThan(0);
 
       const human = await cli(['streams']);
-      expect(human.code).toBe(0);
+      expect(human.code, human.stderr).toBe(0);
       expect(human.stdout).toMatch(new RegExp(`${name}\\s+3\\s`));
 
       const one = await cli(['stream', name, '--json']);
-      expect(one.code).toBe(0);
+      expect(one.code, one.stderr).toBe(0);
       const details = JSON.parse(one.stdout) as { length: number; sinkDetails: Array<Record<string, unknown>> };
       expect(details.length).toBe(3);
       expect(details.sinkDetails).toEqual([
@@ -168,7 +107,7 @@ describe.concurrent('pulse-streaming CLI', () => {
       ]);
 
       const sinks = await cli(['sinks', name]);
-      expect(sinks.code).toBe(0);
+      expect(sinks.code, sinks.stderr).toBe(0);
       expect(sinks.stdout).toContain('billing');
       expect(sinks.stdout).toContain('worker-1');
     } finally {
@@ -184,7 +123,7 @@ describe.concurrent('pulse-streaming CLI', () => {
     await c.cmd('XREADGROUP', 'GROUP', 'billing', 'worker-1', 'STREAMS', key, '>');
     try {
       const r = await cli(['pending', name, 'billing', '--json']);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout) as Record<string, unknown>;
       expect(report).toMatchObject({
         total: 1,
@@ -194,7 +133,7 @@ describe.concurrent('pulse-streaming CLI', () => {
       const human = await cli(['pending', name, 'billing']);
       expect(human.stdout).toContain(id);
       const noSink = await cli(['pending', name, 'nope']);
-      expect(noSink.code).toBe(1);
+      expect(noSink.code, noSink.stderr).toBe(1);
       expect(lines(noSink.stderr)).toEqual([expect.stringContaining('has no sink "nope"')]);
     } finally {
       await c.cmd('DEL', key);
@@ -205,15 +144,15 @@ describe.concurrent('pulse-streaming CLI', () => {
     const name = uniqueName('cli');
     try {
       const a = await cli(['add', name, 'created', '{"order":1}', '--topic', 'eu', '--json']);
-      expect(a.code).toBe(0);
+      expect(a.code, a.stderr).toBe(0);
       const { id } = JSON.parse(a.stdout) as { id: string };
       const b = await cli(['add', name, 'deleted', 'plain text']);
-      expect(b.code).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
       const idB = b.stdout.trim();
       expect(idB).toMatch(/^\d+-\d+$/);
 
       const all = await cli(['tail', name, '--from', 'oldest', '--count', '2', '--json']);
-      expect(all.code).toBe(0);
+      expect(all.code, all.stderr).toBe(0);
       const events = lines(all.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events).toEqual([
         expect.objectContaining({ id, event: 'created', topic: 'eu', payload: '{"order":1}' }),
@@ -221,7 +160,7 @@ describe.concurrent('pulse-streaming CLI', () => {
       ]);
 
       const eu = await cli(['tail', name, '--from', 'oldest', '--topic', 'eu', '--count', '1', '--json']);
-      expect(eu.code).toBe(0);
+      expect(eu.code, eu.stderr).toBe(0);
       expect(lines(eu.stdout).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual([id]);
     } finally {
       await c.cmd('DEL', `pulse:stream:${name}`);
@@ -236,13 +175,13 @@ describe.concurrent('pulse-streaming CLI', () => {
         started: async () => {
           // The reader's own connection exists once its start position is resolved.
           await waitFor(async () => String(await c.cmd('CLIENT', 'LIST')).includes(`name=pulse:reader:${name} `), {
-            timeout: 10_000,
+            timeout: 30_000,
             what: 'the tail reader connection',
           });
           added = String(await c.cmd('XADD', `pulse:stream:${name}`, '*', 'n', 'live', 'p', 'now'));
         },
       });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ id: added, event: 'live', payload: 'now' });
     } finally {
       await c.cmd('DEL', `pulse:stream:${name}`);
@@ -260,12 +199,12 @@ describe.concurrent('pulse-streaming CLI', () => {
         ['pending', name, 's'],
       ]) {
         const r = await cli(args);
-        expect(r.code).toBe(1);
+        expect(r.code, r.stderr).toBe(1);
         expect(lines(r.stderr)).toEqual([expect.stringContaining('is not a pulse stream')]);
         expect(noStack(r.stderr)).toBe(true);
       }
       const missing = await cli(['stream', `${name}-missing`]);
-      expect(missing.code).toBe(1);
+      expect(missing.code, missing.stderr).toBe(1);
       expect(lines(missing.stderr)).toEqual([expect.stringContaining('does not exist')]);
     } finally {
       await c.cmd('DEL', `pulse:stream:${name}`);
@@ -294,29 +233,30 @@ describe.concurrent('pulse-streaming CLI', () => {
     const d2 = String(await c.cmd('XADD', deadKey, '*', 'n', 'other', 'p', 'text', ...meta('audit', '1-2')));
     try {
       const list = await cli(['dead', name, '--json']);
-      expect(list.code).toBe(0);
+      expect(list.code, list.stderr).toBe(0);
       expect(JSON.parse(list.stdout)).toEqual([
         expect.objectContaining({ id: d1, event: 'poison', topic: 'eu', sourceSink: 'billing', sourceId: '1-1', deliveries: 5 }),
         expect.objectContaining({ id: d2, event: 'other', sourceSink: 'audit', payload: 'text' }),
       ]);
       const human = await cli(['dead', 'list', name]);
-      expect(human.code).toBe(0);
+      expect(human.code, human.stderr).toBe(0);
       expect(human.stdout).toContain('max deliveries reached');
 
       const show = await cli(['dead', 'show', name, d1, '--json']);
-      expect(show.code).toBe(0);
+      expect(show.code, show.stderr).toBe(0);
       expect(JSON.parse(show.stdout)).toMatchObject({
         id: d1,
         sourceStream: name,
         reason: 'max deliveries reached',
-        payloadBase64: bytes.toString('base64'),
+        encoding: 'base64',
+        payload: bytes.toString('base64'),
       });
       const notFound = await cli(['dead', 'show', name, '1-1']);
-      expect(notFound.code).toBe(1);
+      expect(notFound.code, notFound.stderr).toBe(1);
       expect(lines(notFound.stderr)).toEqual([expect.stringContaining('no dead letter 1-1')]);
 
       const replay = await cli(['dead', 'replay', name, '--sink', 'billing', '--json']);
-      expect(replay.code).toBe(0);
+      expect(replay.code, replay.stderr).toBe(0);
       const result = JSON.parse(replay.stdout) as { replayed: number; ids: string[] };
       expect(result.replayed).toBe(1);
       expect(result.ids).toHaveLength(1);
@@ -331,7 +271,7 @@ describe.concurrent('pulse-streaming CLI', () => {
       expect(((await c.cmd('XRANGE', deadKey, '-', '+')) as Array<[string]>).map((e) => e[0])).toEqual([d2]);
 
       const rest = await cli(['dead', 'replay', name]);
-      expect(rest.code).toBe(0);
+      expect(rest.code, rest.stderr).toBe(0);
       expect(rest.stdout).toContain('replayed 1 dead letter');
       expect(await c.cmd('XLEN', deadKey)).toBe(0);
       expect(await c.cmd('XLEN', key)).toBe(3);
@@ -346,17 +286,17 @@ describe.concurrent('pulse-streaming CLI', () => {
     await c.cmd('XADD', key, '*', 'n', 'a', 'p', '1');
     try {
       const refused = await cli(['destroy', name]);
-      expect(refused.code).toBe(1);
+      expect(refused.code, refused.stderr).toBe(1);
       expect(lines(refused.stderr)).toEqual([expect.stringContaining('--yes')]);
       expect(await c.cmd('EXISTS', key)).toBe(1);
 
       const done = await cli(['destroy', name, '--yes', '--json']);
-      expect(done.code).toBe(0);
+      expect(done.code, done.stderr).toBe(0);
       expect(JSON.parse(done.stdout)).toEqual({ destroyed: name });
       expect(await c.cmd('EXISTS', key)).toBe(0);
 
       const again = await cli(['destroy', name, '--yes']);
-      expect(again.code).toBe(1);
+      expect(again.code, again.stderr).toBe(1);
       expect(again.stderr).toContain('does not exist');
     } finally {
       await c.cmd('DEL', key);
@@ -365,20 +305,20 @@ describe.concurrent('pulse-streaming CLI', () => {
 
   it('starts and removes a throwaway redis-server when no Redis is named', async ({ expect }) => {
     const r = await cli(['streams', '--json'], { embedded: true });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([]);
     const port = Number(/port (\d+)/.exec(r.stderr)?.[1]);
     expect(port).toBeGreaterThan(0);
     expect(await listening(port)).toBe(false);
 
     const add = await cli(['add', 'demo-stream', 'e', 'p', '--json'], { embedded: true });
-    expect(add.code).toBe(0);
+    expect(add.code, add.stderr).toBe(0);
     expect((JSON.parse(add.stdout) as { id: string }).id).toMatch(/^\d+-\d+$/);
   });
 
   it('explains how to get Redis when redis-server is not installed', async ({ expect }) => {
     const r = await cli(['streams'], { embedded: true, env: { PATH: '/nonexistent-dir-for-pulse-cli-test' } });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     const [line, ...more] = lines(r.stderr);
     expect(more).toEqual([]);
     expect(line).toContain('sudo apt-get install redis-server');
@@ -386,192 +326,5 @@ describe.concurrent('pulse-streaming CLI', () => {
     expect(line).toContain('docker run -p 6379:6379 redis');
     expect(line).toContain('--redis redis://host:6379');
     expect(line).toContain('REDIS_URL');
-  });
-
-  it('runs the demo on the embedded default and loses nothing', async ({ expect }) => {
-    const r = await cli(['demo', '--duration', '6', '--rate', '200', '--json'], { embedded: true, timeoutMs: 45_000 });
-    expect(r.stderr).not.toMatch(/error/i);
-    expect(r.code).toBe(0);
-    const summary = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(summary).toMatchObject({ published: 1200, handledUnique: 1200, readerReceived: 1200, lost: 0, ok: true });
-    expect(summary.killed).toMatchObject({ consumer: expect.stringMatching(/^consumer-\d$/) });
-    expect(Number(summary.duplicates)).toBeGreaterThanOrEqual(0);
-    expect(existsSync(MAIN)).toBe(true);
-  }, 60_000);
-});
-
-describe.concurrent('pulse-streaming CLI on a Redis Cluster', () => {
-  let cluster: RedisCluster;
-  let c: TestClient;
-  beforeAll(async () => {
-    cluster = await RedisCluster.start();
-    c = await connectCluster('ioredis', cluster);
-  }, 60_000);
-  afterAll(async () => {
-    await c?.close();
-    await cluster?.stop();
-  });
-
-  const urlOf = (port: number): string => `redis://127.0.0.1:${port}`;
-  const masterPort = async (key: string): Promise<number> => (await cluster.masterOf(slotOf(key))).port;
-  /** A node that is not the master of `key`'s slot, so the CLI has to route to it. */
-  const elsewhere = async (key: string): Promise<string> => {
-    const master = await masterPort(key);
-    const other = cluster.nodes.find((n) => n.port !== master);
-    if (!other) throw new Error('no other node');
-    return urlOf(other.port);
-  };
-  /** A new stream name whose stream and dead-letter stream live on different masters. */
-  const splitName = async (): Promise<string> => {
-    for (;;) {
-      const name = uniqueName('clic');
-      if ((await masterPort(`pulse:stream:${name}`)) !== (await masterPort(`pulse:stream:${name}:dead`))) return name;
-    }
-  };
-
-  it('lists the streams of every master, and shows a stream with its sink, consumers and pending events', async ({ expect }) => {
-    // Streams until two masters hold at least one each.
-    const byMaster = new Map<number, string>();
-    while (byMaster.size < 2) {
-      const name = uniqueName('clic');
-      byMaster.set(await masterPort(`pulse:stream:${name}`), name);
-    }
-    const names = [...byMaster.values()];
-    const streams = names.map((n) => new Stream(n, c.redis));
-    const [main] = streams as [Stream];
-    const ids = await Promise.all(streams.map((s) => s.add('created', 'x')));
-    const sink = await main.newSink('billing', { startAt: 'oldest', blockMs: 200, ackGracePeriodMs: 30_000 });
-    try {
-      const [held] = await take(sink.subscribe(), 1, 10_000);
-      expect(held?.id).toBe(ids[0]);
-      const url = urlOf([...byMaster.keys()][0] ?? 0);
-
-      const r = await cli(['streams', '--json'], { redis: url });
-      expect(r.code).toBe(0);
-      const listed = JSON.parse(r.stdout) as Array<{ name: string; length: number; sinks: string[] }>;
-      expect(listed.filter((s) => names.includes(s.name)).sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name))).toEqual(
-        names.map((name, i) => expect.objectContaining({ name, length: 1, sinks: i === 0 ? ['billing'] : [] })),
-      );
-
-      const one = await cli(['stream', main.name, '--json'], { redis: await elsewhere(main.key) });
-      expect(one.code).toBe(0);
-      const details = JSON.parse(one.stdout) as { length: number; sinkDetails: Array<Record<string, unknown>> };
-      expect(details.length).toBe(1);
-      expect(details.sinkDetails).toEqual([
-        expect.objectContaining({
-          name: 'billing',
-          pending: 1,
-          consumers: [expect.objectContaining({ name: sink.consumerName, pending: 1, keepAliveAgeMs: expect.any(Number) })],
-        }),
-      ]);
-      // Both times come from the stream's master: an age, not a clock difference between nodes.
-      const consumers = details.sinkDetails[0]?.consumers as Array<{ keepAliveAgeMs: number }> | undefined;
-      expect(consumers?.[0]?.keepAliveAgeMs).toBeGreaterThanOrEqual(0);
-      expect(consumers?.[0]?.keepAliveAgeMs).toBeLessThan(60_000);
-
-      // Forced with --cluster instead of detected.
-      const forced = await cli(['--cluster', 'pending', main.name, 'billing', '--json'], { redis: await elsewhere(main.key) });
-      expect(forced.code).toBe(0);
-      expect(JSON.parse(forced.stdout)).toMatchObject({
-        total: 1,
-        consumers: [{ name: sink.consumerName, pending: 1 }],
-        entries: [expect.objectContaining({ id: ids[0], consumer: sink.consumerName, deliveries: 1 })],
-      });
-    } finally {
-      await sink.close();
-      await Promise.all(streams.map((s) => s.destroy()));
-    }
-  });
-
-  it('adds events through any node and tails them', async ({ expect }) => {
-    const name = uniqueName('clic');
-    const redis = await elsewhere(`pulse:stream:${name}`);
-    try {
-      const a = await cli(['add', name, 'created', '{"order":1}', '--topic', 'eu', '--json'], { redis });
-      expect(a.code).toBe(0);
-      const { id } = JSON.parse(a.stdout) as { id: string };
-      const b = await cli(['add', name, 'deleted', 'plain'], { redis });
-      expect(b.code).toBe(0);
-      expect(await c.cmd('XLEN', `pulse:stream:${name}`)).toBe(2);
-
-      const tail = await cli(['tail', name, '--from', 'oldest', '--count', '2', '--json'], { redis });
-      expect(tail.code).toBe(0);
-      expect(lines(tail.stdout).map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
-        expect.objectContaining({ id, event: 'created', topic: 'eu', payload: '{"order":1}' }),
-        expect.objectContaining({ id: b.stdout.trim(), event: 'deleted', payload: 'plain' }),
-      ]);
-    } finally {
-      await c.cmd('DEL', `pulse:stream:${name}`);
-    }
-  });
-
-  it('lists and replays dead letters kept on another master', async ({ expect }) => {
-    const name = await splitName();
-    const key = `pulse:stream:${name}`;
-    const deadKey = `${key}:dead`;
-    await c.cmd('XADD', key, '*', 'n', 'first', 'p', 'x');
-    const meta = ['source_stream', name, 'source_sink', 'billing', 'source_id', '1-1', 'deliveries', '5', 'reason', 'gave up'];
-    const dead = String(await c.cmd('XADD', deadKey, '*', 'n', 'poison', 'p', 'bad', ...meta));
-    const redis = await elsewhere(key);
-    try {
-      const list = await cli(['dead', 'list', name, '--json'], { redis });
-      expect(list.code).toBe(0);
-      expect(JSON.parse(list.stdout)).toEqual([
-        expect.objectContaining({
-          id: dead,
-          event: 'poison',
-          sourceSink: 'billing',
-          sourceId: '1-1',
-          deliveries: 5,
-          reason: 'gave up',
-        }),
-      ]);
-      const show = await cli(['dead', 'show', name, dead, '--json'], { redis });
-      expect(show.code).toBe(0);
-      expect(JSON.parse(show.stdout)).toMatchObject({ id: dead, payload: 'bad' });
-
-      const replay = await cli(['dead', 'replay', name, '--json'], { redis });
-      expect(replay.code).toBe(0);
-      expect(JSON.parse(replay.stdout)).toMatchObject({ replayed: 1 });
-      expect(await c.cmd('XLEN', key)).toBe(2);
-      expect(await c.cmd('XLEN', deadKey)).toBe(0);
-    } finally {
-      await c.cmd('DEL', key);
-      await c.cmd('DEL', deadKey);
-    }
-  });
-
-  it("destroys a stream with the library's bookkeeping and keeps its dead letters", async ({ expect }) => {
-    const name = await splitName();
-    const stream = new Stream(name, c.redis);
-    const deadKey = `${stream.key}:dead`;
-    await stream.add('e', 'p');
-    const sink = await stream.newSink('billing', { blockMs: 200 });
-    await sink.close();
-    await c.cmd('XADD', deadKey, '*', 'n', 'poison', 'p', 'bad', 'source_stream', name);
-    expect(await c.cmd('EXISTS', sinkRegistryKey(name))).toBe(1);
-    const redis = await elsewhere(stream.key);
-    try {
-      const done = await cli(['destroy', name, '--yes', '--json'], { redis });
-      expect(done.code).toBe(0);
-      expect(JSON.parse(done.stdout)).toEqual({ destroyed: name });
-      expect(await c.cmd('EXISTS', stream.key)).toBe(0);
-      expect(await c.cmd('EXISTS', sinkRegistryKey(name))).toBe(0);
-      expect(await c.cmd('XLEN', deadKey)).toBe(1);
-
-      const again = await cli(['destroy', name, '--yes'], { redis });
-      expect(again.code).toBe(1);
-      expect(lines(again.stderr)).toEqual([expect.stringContaining('does not exist')]);
-    } finally {
-      await c.cmd('DEL', stream.key);
-      await c.cmd('DEL', deadKey);
-    }
-  });
-
-  it('refuses --cluster on a server that is not a cluster node, in one line', async ({ expect }) => {
-    const r = await cli(['--cluster', 'streams']);
-    expect(r.code).toBe(1);
-    expect(lines(r.stderr)).toEqual([expect.stringContaining('cluster support disabled')]);
-    expect(noStack(r.stderr)).toBe(true);
   });
 });

@@ -4,15 +4,16 @@
  * so an unreachable server is an error within a few seconds, never a hang.
  */
 import { Cluster, Redis } from 'ioredis';
-import { CliError, errorMessage } from './errors.js';
+import { CliError, connectionFailure, errorMessage } from './errors.js';
 import { onCleanup } from './lifecycle.js';
+import { firstAnswer } from './sniff.js';
 
 /** A client of the program: one server, or a whole cluster. Commands that name a key are routed by it. */
 export type CliRedis = Redis | Cluster;
 
 const CONNECT_TIMEOUT_MS = 2000;
-/** Connect plus the first answer. */
-const HANDSHAKE_TIMEOUT_MS = 3000;
+/** Connect plus the first answer: a server that accepts and never answers fails after this (room for a loaded machine). */
+const HANDSHAKE_TIMEOUT_MS = 5000;
 // Longer than any blocking read the program runs (5 s), so reads are never cut short.
 const COMMAND_TIMEOUT_MS = 15_000;
 
@@ -43,16 +44,31 @@ function causeOf(err: unknown): unknown {
   return err;
 }
 
+/** After a connection closed at once: what the server answers to a raw PING (not over TLS). */
+async function answerOf(client: CliRedis, cause: unknown, tls: boolean): Promise<string | undefined> {
+  if (tls || isCluster(client)) return undefined;
+  if (!/EPIPE|ECONNRESET|connection is closed|RESP type|protocol error/i.test(errorMessage(cause))) return undefined;
+  const { host, port } = client.options;
+  return firstAnswer(host ?? '127.0.0.1', port ?? 6379);
+}
+
 /**
  * Connects `client` (created with `lazyConnect`) and waits for `ready` to
  * answer, within the handshake timeout. Registers its disconnection as a cleanup.
  * @throws CliError naming `what` when it cannot connect.
  */
-async function handshake<C extends CliRedis>(client: C, what: string, ready: (c: C) => Promise<unknown>): Promise<C> {
+async function handshake<C extends CliRedis>(
+  client: C,
+  what: string,
+  tls: boolean,
+  ready: (c: C) => Promise<unknown>,
+): Promise<C> {
   // Errors surface through the rejected commands; an unhandled 'error' event would print a stack.
-  let cause: unknown;
+  // The first error is not always the telling one: a web server on the port answers garbage
+  // (a protocol error) and closes, and the close (EPIPE) may be reported first.
+  const causes: unknown[] = [];
   client.on('error', (err: unknown) => {
-    cause ??= causeOf(err);
+    causes.push(causeOf(err));
   });
   const unregister = onCleanup(() => client.disconnect());
   let timer: NodeJS.Timeout | undefined;
@@ -67,7 +83,9 @@ async function handshake<C extends CliRedis>(client: C, what: string, ready: (c:
   } catch (err) {
     unregister();
     client.disconnect();
-    throw new CliError(`cannot connect to ${what}: ${errorMessage(cause ?? causeOf(err))}`);
+    if (err instanceof CliError) throw err;
+    const cause = causes.find((c) => /RESP type|protocol error/i.test(errorMessage(c))) ?? causes[0] ?? causeOf(err);
+    throw new CliError(connectionFailure(what, cause, tls, await answerOf(client, cause, tls)));
   } finally {
     clearTimeout(timer);
   }
@@ -88,7 +106,79 @@ export function connectClient(url: string, name: string): Promise<Redis> {
     retryStrategy: () => null,
     connectionName: name,
   });
-  return handshake(client, `Redis at ${displayUrl(url)}`, (c) => c.ping());
+  const what = `Redis at ${displayUrl(url)}`;
+  return handshake(client, what, isTls(url), async (c) => {
+    await c.ping();
+    await checkPassword(c, url, what);
+    await checkDatabase(c, url, what);
+  });
+}
+
+function isTls(url: string): boolean {
+  return url.startsWith('rediss:');
+}
+
+/**
+ * The database index in a Redis URL's path (`redis://host:port/3`), undefined without one.
+ * @throws CliError (exit code 2) when the path is not a database index.
+ */
+export function databaseOf(url: string): number | undefined {
+  const path = new URL(url).pathname;
+  if (path === '' || path === '/') return undefined;
+  const db = path.slice(1);
+  if (!/^\d{1,9}$/.test(db)) {
+    throw new CliError(
+      `invalid database ${JSON.stringify(db)} in the Redis URL: expected redis://host:port/N with N a database index (0 by default)`,
+      2,
+    );
+  }
+  return Number(db);
+}
+
+/**
+ * Makes sure the client uses the URL's database: ioredis only emits an
+ * 'error' when its SELECT fails and then runs every command on database 0,
+ * so `/99` on a server with 16 databases would write to the wrong place.
+ */
+async function checkDatabase(client: Redis, url: string, what: string): Promise<void> {
+  const db = databaseOf(url);
+  if (db === undefined || db === 0) return;
+  try {
+    await client.select(db);
+  } catch (err) {
+    const msg = errorMessage(err);
+    if (/cluster mode/i.test(msg)) {
+      throw new CliError(`${what} is a Redis Cluster node, which has only database 0: remove /${db} from the URL`);
+    }
+    if (!/out of range|invalid DB index/i.test(msg)) throw err;
+    const count = await client
+      .call('CONFIG', 'GET', 'databases')
+      .then((r) => Number(Array.isArray(r) ? (r[1] ?? (r[0] as unknown[] | undefined)?.[1]) : Number.NaN))
+      .catch(() => Number.NaN);
+    const has = Number.isInteger(count) && count > 0 ? `: it has ${count} (0 to ${count - 1})` : '';
+    throw new CliError(`${what} has no database ${db}${has}: use redis://host:port/N with an existing N`);
+  }
+}
+
+/**
+ * Fails when the URL gives a password the server does not ask for: Redis
+ * accepts any password for a user without one (HELLO AUTH default ...), so
+ * a password meant for another server would pass unnoticed. `AUTH <password>`
+ * alone is refused by a server without a password, with a message saying so.
+ */
+async function checkPassword(client: Redis, url: string, what: string): Promise<void> {
+  const u = new URL(url);
+  if (!u.password || (u.username !== '' && u.username !== 'default')) return;
+  try {
+    await client.call('AUTH', decodeURIComponent(u.password));
+  } catch (err) {
+    if (/without any password configured|no password is set/i.test(errorMessage(err))) {
+      throw new CliError(
+        `${what} has no password, but the URL gives one: remove it from the URL (redis://host:port), or check that this is the server you meant`,
+      );
+    }
+    throw err;
+  }
 }
 
 /**
@@ -115,7 +205,7 @@ export function connectClusterClient(url: string, name: string): Promise<Cluster
       ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
     },
   });
-  return handshake(client, `Redis Cluster at ${displayUrl(url)}`, (c) => c.ping());
+  return handshake(client, `Redis Cluster at ${displayUrl(url)}`, isTls(url), (c) => c.ping());
 }
 
 /** True when the server is a node of a Redis Cluster (`INFO cluster` says `cluster_enabled:1`); false when INFO is refused. */

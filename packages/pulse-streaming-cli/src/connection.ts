@@ -6,7 +6,7 @@
  * (`INFO cluster` says `cluster_enabled:1`, or `--cluster`) gets an ioredis
  * `Cluster` client instead of a plain one.
  */
-import { type CliRedis, clusterEnabled, connectClient, connectClusterClient } from './clients.js';
+import { type CliRedis, clusterEnabled, connectClient, connectClusterClient, databaseOf } from './clients.js';
 import { EmbeddedRedis } from './embeddedRedis.js';
 import { CliError } from './errors.js';
 import { onCleanup, onExit } from './lifecycle.js';
@@ -48,6 +48,7 @@ function checkUrl(url: string): string {
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new CliError(`invalid Redis URL ${JSON.stringify(url)}: expected redis://host:port or rediss://host:port`, 2);
   }
+  databaseOf(url);
   return url;
 }
 

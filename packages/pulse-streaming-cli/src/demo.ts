@@ -1,19 +1,23 @@
 /**
  * The demo: a producer publishes a steady flow of events; a sink with three
- * consumers (each on its own connection) handles them while a reader sees
- * them all; midway one consumer is killed without acking what it holds, and
- * its events reach the other two after the ack grace period. At the end every
- * published event must have been handled: lost = 0.
+ * consumers, each a process of its own, handles them while a reader sees
+ * them all; midway one consumer process is killed with SIGKILL while it
+ * holds unacked events, and those reach the other two after the ack grace
+ * period. At the end every published event must have been handled: lost = 0.
+ * Handled counts unique events; events handled again after the kill are
+ * counted apart, as duplicates.
  */
-import { type Reader, type SinkEvent, Stream } from 'pulse-streaming';
+import { type Reader, Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { RedisTarget } from './connection.js';
 import { deadLetterStreamName } from './deadLetters.js';
-import { ACK_EVERY_MS, DEMO_GRACE_MS, DEMO_SINK, DemoConsumer } from './demoConsumer.js';
+import { ConsumerProcess } from './demoConsumers.js';
+import { ACK_EVERY_MS, DEMO_GRACE_MS, DEMO_SINK } from './demoProtocol.js';
 import { errorMessage } from './errors.js';
+import { plural } from './format.js';
 import { list, num, record, text } from './replies.js';
 
-export { DEMO_GRACE_MS, DEMO_SINK } from './demoConsumer.js';
+export { DEMO_GRACE_MS, DEMO_SINK } from './demoProtocol.js';
 
 const CONSUMERS = 3;
 
@@ -35,6 +39,7 @@ export interface DemoOptions {
 /** One consumer as shown on a frame. */
 export interface ConsumerView {
   readonly label: string;
+  readonly pid: number;
   readonly alive: boolean;
   readonly handled: number;
   readonly pending: number;
@@ -46,10 +51,13 @@ export interface DemoSnapshot {
   readonly phase: 'publishing' | 'draining' | 'done';
   readonly target: number;
   readonly published: number;
-  readonly handled: number;
+  /** Published events some consumer handled, each counted once. */
   readonly handledUnique: number;
+  /** Handlings of an event already handled (redeliveries of events the killed consumer had not acked). */
+  readonly duplicates: number;
   readonly readerReceived: number;
   readonly publishRate: number;
+  /** Unique events handled per second (duplicates not counted). */
   readonly handleRate: number;
   readonly pending: number;
   readonly lag: number | null;
@@ -75,8 +83,9 @@ export interface DemoSummary {
   deadLetters: number;
   pendingAtEnd: number;
   lost: number;
-  killed: { consumer: string; heldUnacked: number } | null;
-  consumers: { consumer: string; handled: number; killed: boolean }[];
+  /** The consumer process killed midway: its pid, the events it held unacked, and how long until the others had them all. */
+  killed: { consumer: string; pid: number; heldUnacked: number; redeliveredAfterS: number | null } | null;
+  consumers: { consumer: string; pid: number; handled: number; killed: boolean }[];
   ok: boolean;
 }
 
@@ -111,10 +120,11 @@ class DemoRun {
   readonly #key: string;
   readonly #deadKey: string;
   readonly #total: number;
-  readonly #started = performance.now();
+  /** When publishing started (reset once the consumer processes are up): the demo's clock. */
+  #started = performance.now();
   readonly #published = new Set<string>();
   readonly #handledCount = new Map<string, number>();
-  readonly #consumers: DemoConsumer[] = [];
+  #consumers: ConsumerProcess[] = [];
   readonly #pubMeter = new RateMeter();
   readonly #handleMeter = new RateMeter();
   #reader: Reader | undefined;
@@ -126,7 +136,6 @@ class DemoRun {
   #pending = 0;
   #lag: number | null = 0;
   #deadLetters = 0;
-  #killRequest: { at: number; resolve: (c: DemoConsumer | undefined) => void } | undefined;
   #killed: DemoSummary['killed'] = null;
   #killSettled = false;
 
@@ -172,7 +181,6 @@ class DemoRun {
       await this.#drain();
       this.#phase = 'done';
       framing = false;
-      this.#killRequest?.resolve(undefined);
       await Promise.all([frames, killer]);
       await this.#sample();
       const last = this.#snapshot();
@@ -184,16 +192,21 @@ class DemoRun {
   }
 
   async #start(): Promise<void> {
-    const hooks = {
-      onHandled: (ev: SinkEvent) => {
-        this.#handledCount.set(ev.id, (this.#handledCount.get(ev.id) ?? 0) + 1);
-        this.#handledTotal++;
+    const reports = {
+      onHandled: (ids: readonly string[]) => {
+        for (const id of ids) this.#handledCount.set(id, (this.#handledCount.get(id) ?? 0) + 1);
+        this.#handledTotal += ids.length;
       },
-      killNow: (c: DemoConsumer) => this.#maybeKill(c),
     };
-    for (let i = 0; i < CONSUMERS; i++) {
-      this.#consumers.push(await DemoConsumer.start(this.#target, this.#o.streamName, i, hooks));
-    }
+    const started = await Promise.allSettled(
+      Array.from({ length: CONSUMERS }, (_, i) =>
+        ConsumerProcess.start(this.#target, this.#o.streamName, `consumer-${i + 1}`, reports),
+      ),
+    );
+    this.#consumers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.#started = performance.now();
     const reader = await this.#stream.newReader();
     this.#reader = reader;
     const sub = reader.subscribe();
@@ -203,17 +216,22 @@ class DemoRun {
   }
 
   /**
-   * At a consumer's ack time, once the kill was requested: the first consumer
-   * holding a fair share of unacked events dies instead of acking (any one after 2 s).
+   * The consumer to kill: the one holding the most unacked events, once one
+   * holds a fair share of what arrives between two acks (after 2 s, any that holds one).
    */
-  #maybeKill(c: DemoConsumer): boolean {
-    const req = this.#killRequest;
-    if (!req) return false;
+  async #victim(): Promise<ConsumerProcess | undefined> {
     const share = Math.max(1, Math.floor((this.#o.rate * ACK_EVERY_MS) / 1000 / (2 * CONSUMERS)));
-    if (c.unacked < share && performance.now() - req.at < 2000) return false;
-    this.#killRequest = undefined;
-    req.resolve(c);
-    return true;
+    const until = performance.now() + 2000;
+    for (;;) {
+      await this.#sample();
+      const alive = this.#consumers.filter((c) => c.alive);
+      const most = alive.reduce<ConsumerProcess | undefined>((m, c) => (m && m.pending >= c.pending ? m : c), undefined);
+      const now = performance.now();
+      // A kill of a consumer that holds nothing would show nothing: wait longer for one that holds some.
+      const enough = most !== undefined && (most.pending >= share || (now >= until && most.pending > 0));
+      if (!most || enough || now >= until + 8000 || this.#o.signal.aborted || this.#done()) return most;
+      await sleep(20);
+    }
   }
 
   async #killMidway(): Promise<void> {
@@ -221,28 +239,28 @@ class DemoRun {
     try {
       await sleep((this.#o.durationS * 1000) / 2, signal);
       if (signal.aborted || this.#done()) return;
-      const victim = await new Promise<DemoConsumer | undefined>((resolve) => {
-        this.#killRequest = { at: performance.now(), resolve };
-        signal.addEventListener('abort', () => resolve(undefined), { once: true });
-      });
+      const victim = await this.#victim();
       if (!victim || signal.aborted) return;
       await victim.kill();
+      const killedAt = performance.now();
       await this.#sample();
       const held = victim.pending;
-      this.#killed = { consumer: victim.label, heldUnacked: held };
+      this.#killed = { consumer: victim.label, pid: victim.pid, heldUnacked: held, redeliveredAfterS: null };
+      const others = this.#consumers.filter((c) => c !== victim).map((c) => c.label);
+      this.#log(`${victim.label} (pid ${victim.pid}) SIGKILLed holding ${plural(held, 'unacked event')}`);
+      this.#log(`they stay pending in Redis until the ${DEMO_GRACE_MS / 1000} s ack grace period ends`);
       const before = this.#redeliveries();
-      this.#log(
-        `${victim.label} killed with ${held} unacked events; redelivery after the ${DEMO_GRACE_MS / 1000} s grace period`,
-      );
       let announced = false;
       while (!signal.aborted && !this.#done()) {
         await sleep(100, signal);
         if (!announced && this.#redeliveries() > before) {
           announced = true;
-          this.#log(`redelivery started: ${victim.label}'s events go to the other consumers`);
+          this.#log(`redelivery started: ${others.join(' and ')} take them over`);
         }
         if ((announced || held === 0) && victim.pending === 0) {
-          if (held > 0) this.#log(`all ${held} events ${victim.label} held were redelivered`);
+          const afterS = Number(((performance.now() - killedAt) / 1000).toFixed(1));
+          this.#killed = { ...this.#killed, redeliveredAfterS: afterS };
+          if (held > 0) this.#log(`all ${plural(held, 'held event')} redelivered, ${afterS} s after the kill`);
           return;
         }
       }
@@ -328,16 +346,22 @@ class DemoRun {
       phase: this.#phase,
       target: this.#total,
       published: this.#published.size,
-      handled: this.#handledTotal,
       handledUnique: this.#unique(),
+      duplicates: this.#handledTotal - this.#handledCount.size,
       readerReceived: this.#readerReceived,
       publishRate: this.#pubMeter.rate(now, this.#published.size),
-      handleRate: this.#handleMeter.rate(now, this.#handledTotal),
+      handleRate: this.#handleMeter.rate(now, this.#handledCount.size),
       pending: this.#pending,
       lag: this.#lag,
       redeliveries: this.#redeliveries(),
       deadLetters: this.#deadLetters,
-      consumers: this.#consumers.map((c) => ({ label: c.label, alive: c.alive, handled: c.handled, pending: c.pending })),
+      consumers: this.#consumers.map((c) => ({
+        label: c.label,
+        pid: c.pid,
+        alive: c.alive,
+        handled: c.handled,
+        pending: c.pending,
+      })),
     };
   }
 
@@ -362,17 +386,13 @@ class DemoRun {
       pendingAtEnd: this.#pending,
       lost,
       killed: this.#killed,
-      consumers: this.#consumers.map((c) => ({
-        consumer: c.label,
-        handled: c.handled,
-        killed: this.#killed?.consumer === c.label,
-      })),
+      consumers: this.#consumers.map((c) => ({ consumer: c.label, pid: c.pid, handled: c.handled, killed: c.killed })),
       ok: lost === 0 && !interrupted,
     };
   }
 
   async #cleanup(): Promise<void> {
-    await Promise.allSettled(this.#consumers.map((c) => c.close()));
+    await Promise.allSettled(this.#consumers.map((c) => c.stop()));
     await this.#reader?.close();
     if (!this.#o.keep) await Promise.allSettled([this.#stream.destroy(), this.#target.client.call('DEL', this.#deadKey)]);
   }

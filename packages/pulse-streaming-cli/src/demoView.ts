@@ -3,7 +3,7 @@
  * periodic lines otherwise, and the closing summary table.
  */
 import type { DemoSnapshot, DemoSummary } from './demo.js';
-import { formatCount, type Painter, progressBar, stripAnsi, table, visibleLength } from './format.js';
+import { formatCount, type Painter, plural, progressBar, stripAnsi, table, visibleLength } from './format.js';
 
 const ESC = String.fromCharCode(27);
 
@@ -43,18 +43,19 @@ export interface DemoHeader {
   readonly graceMs: number;
 }
 
-/** Header lines, shown once above the live block. */
+/** Header lines, shown once above the live block; none wider than 79 columns for a short stream name. */
 export function headerLines(h: DemoHeader, paint: Painter): string[] {
   return [
-    `${paint.paint('bold', 'pulse-streaming demo')}  stream ${paint.paint('cyan', h.stream)} on ${h.redis}${h.embedded ? paint.paint('dim', ' (throwaway server)') : ''}`,
-    `${formatCount(h.rate)} events/s for ${h.durationS} s -> sink ${paint.paint('cyan', h.sink)} ` +
-      `(3 consumers, ack grace ${h.graceMs / 1000} s) and a reader`,
-    'midway one consumer is killed without acking: its events must reach the others',
+    `${paint.paint('bold', 'pulse-streaming demo')}  stream ${paint.paint('cyan', h.stream)}`,
+    `Redis ${h.redis}${h.embedded ? paint.paint('dim', ' (throwaway server, removed at exit)') : ''}`,
+    `${formatCount(h.rate)} events/s for ${h.durationS} s -> sink ${paint.paint('cyan', h.sink)} (3 consumer processes) and a reader`,
+    `Midway one consumer process is killed (SIGKILL) while it holds unacked events:`,
+    `they must reach the other consumers after the ${h.graceMs / 1000} s ack grace period.`,
     '',
   ];
 }
 
-/** The live block: progress bar, counters and consumers, then the latest log lines. */
+/** The live block: progress bar, counters with what they mean, consumers, then the latest log lines. */
 export function frameLines(s: DemoSnapshot, durationS: number, log: readonly string[], paint: Painter): string[] {
   const pct = `${Math.round((s.published / s.target) * 100)}%`.padStart(4);
   const phase =
@@ -66,68 +67,75 @@ export function frameLines(s: DemoSnapshot, durationS: number, log: readonly str
   const bar = `${paint.paint('green', progressBar(s.published / s.target, 30))} ${pct}  ${phase}`;
   const perSecond = (n: number): string => (s.phase === 'done' ? '' : formatCount(n));
   const warn = (n: number, text: string): string => (n > 0 ? paint.paint('yellow', text) : text);
+  const dim = (text: string): string => paint.paint('dim', text);
   const counters = table(
-    ['', 'TOTAL', 'PER SECOND'],
+    ['', 'TOTAL', 'PER SECOND', ''],
     [
-      ['published', formatCount(s.published), perSecond(s.publishRate)],
-      ['handled', formatCount(s.handled), perSecond(s.handleRate)],
-      ['reader received', formatCount(s.readerReceived), ''],
-      ['pending', formatCount(s.pending), ''],
-      ['lag', s.lag === null ? '?' : formatCount(s.lag), ''],
-      ['redeliveries', warn(s.redeliveries, formatCount(s.redeliveries)), ''],
-      ['dead letters', formatCount(s.deadLetters), ''],
+      ['published', formatCount(s.published), perSecond(s.publishRate), dim('events added to the stream')],
+      ['handled', formatCount(s.handledUnique), perSecond(s.handleRate), dim('unique events the consumers handled')],
+      ['duplicates', warn(s.duplicates, formatCount(s.duplicates)), '', dim('handled again after a redelivery')],
+      ['reader received', formatCount(s.readerReceived), '', dim('a reader gets every event (fan-out)')],
+      ['pending', formatCount(s.pending), '', dim('delivered to a consumer, not acked yet')],
+      ['lag', s.lag === null ? '?' : formatCount(s.lag), '', dim('not yet delivered to the sink')],
+      ['redeliveries', warn(s.redeliveries, formatCount(s.redeliveries)), '', dim('claimed after the ack grace period')],
+      ['dead letters', formatCount(s.deadLetters), '', ''],
     ],
     { right: [1, 2], paint },
   );
   const consumers = table(
-    ['CONSUMER', 'STATUS', 'HANDLED', 'PENDING'],
+    ['CONSUMER', 'PID', 'STATUS', 'HANDLED', 'PENDING'],
     s.consumers.map((c) => [
       c.label,
+      String(c.pid),
       c.alive ? paint.paint('green', 'alive') : paint.paint('red', 'KILLED'),
       formatCount(c.handled),
       formatCount(c.pending),
     ]),
-    { right: [2, 3], paint },
+    { right: [1, 3, 4], paint },
   );
-  return [bar, '', counters, '', consumers, '', ...log.slice(-4).map((l) => paint.paint('yellow', l))];
+  return [bar, '', counters, '', consumers, '', ...log.slice(-5).map((l) => paint.paint('yellow', l))];
 }
 
-/** One plain progress line, for output that is not a terminal. */
+/** One plain progress line, for output that is not a terminal (under 80 columns). */
 export function progressLine(s: DemoSnapshot): string {
+  const pct = `${Math.round((s.published / s.target) * 100)}%`.padStart(4);
   return (
-    `[${s.elapsedS.toFixed(1).padStart(5)}s] ${s.phase} ${progressBar(s.published / s.target, 20)} ` +
-    `published ${s.published} (${Math.round(s.publishRate)}/s) handled ${s.handled} (${Math.round(s.handleRate)}/s) ` +
-    `reader ${s.readerReceived} pending ${s.pending} lag ${s.lag ?? '?'} redeliveries ${s.redeliveries} dead ${s.deadLetters}`
+    `[${s.elapsedS.toFixed(1).padStart(5)}s] ${pct} published ${s.published} handled ${s.handledUnique} ` +
+    `dup ${s.duplicates} pending ${s.pending} lag ${s.lag ?? '?'}`
   );
 }
 
-/** The closing table that proves nothing was lost. */
+/** The closing table that proves nothing was lost (under 80 columns). */
 export function summaryLines(r: DemoSummary, paint: Painter): string[] {
   const lostCell = r.lost === 0 ? paint.paint(['bold', 'green'], '0') : paint.paint(['bold', 'red'], formatCount(r.lost));
   const rows: string[][] = [
-    ['published', formatCount(r.published), 'events whose add resolved with an ID'],
-    ['handled (unique)', formatCount(r.handledUnique), 'published events a consumer handled'],
-    ['handled (total)', formatCount(r.handledTotal), ''],
-    [
-      'duplicates',
-      formatCount(r.duplicates),
-      r.killed ? `handled again after ${r.killed.consumer} died without acking` : 'handled more than once',
-    ],
-    ['redeliveries', formatCount(r.redeliveries), 'sink.counters.redelivered, all consumers'],
-    ['reader received', formatCount(r.readerReceived), 'the reader sees every event'],
+    ['published', formatCount(r.published), 'adds that resolved with an ID'],
+    ['handled', formatCount(r.handledUnique), 'published events a consumer handled'],
+    ['duplicates', formatCount(r.duplicates), 'handled again after a redelivery'],
+    ['redeliveries', formatCount(r.redeliveries), 'claimed after the ack grace period'],
+    ['reader received', formatCount(r.readerReceived), 'the reader gets every event'],
     ['dead letters', formatCount(r.deadLetters), ''],
-    ['lost', lostCell, 'published - handled (unique)'],
+    ['lost', lostCell, 'published and never handled'],
   ];
   if (r.publishFailed > 0) rows.splice(1, 0, ['adds failed', formatCount(r.publishFailed), 'not published, not counted']);
   const verdict =
     r.lost === 0
       ? paint.paint(['bold', 'green'], r.interrupted ? 'interrupted: nothing lost so far' : 'nothing lost')
       : paint.paint(['bold', 'red'], `${formatCount(r.lost)} events lost`);
+  const killed = r.killed
+    ? [
+        `${r.killed.consumer} (pid ${r.killed.pid}) was killed holding ${plural(r.killed.heldUnacked, 'unacked event')};`,
+        r.killed.redeliveredAfterS === null
+          ? 'they had not all been redelivered when the demo ended.'
+          : `the other consumers had them all ${r.killed.redeliveredAfterS} s later.`,
+      ]
+    : [];
   return [
     '',
     paint.paint('bold', 'summary'),
     table(['', 'COUNT', ''], rows, { right: [1], paint, indent: '  ' }),
     '',
+    ...killed,
     `${verdict}${paint.paint('dim', `  (${r.elapsedS} s; stream ${r.stream})`)}`,
   ];
 }

@@ -103,6 +103,11 @@ export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** `1 entry`, `2 entries`, `1,000 sinks`: a count with the word in the right number. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
 /** A progress bar of `width` cells for a fraction between 0 and 1. */
 export function progressBar(fraction: number, width: number): string {
   const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
@@ -110,34 +115,81 @@ export function progressBar(fraction: number, width: number): string {
   return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// fatal: invalid UTF-8 is bytes, not text; ignoreBOM: a leading BOM is kept, so the text converts back to the same bytes.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** The payload as text when it is valid UTF-8 without control characters, else undefined. */
+/** The payload as text when it is valid UTF-8 (it then converts back to the same bytes), else undefined. */
 export function payloadText(payload: Uint8Array): string | undefined {
-  let text: string;
   try {
-    text = utf8.decode(payload);
+    return utf8.decode(payload);
   } catch {
     return undefined;
   }
-  // Tabs and newlines are fine in text; other control characters mean bytes.
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 32 && c !== 9 && c !== 10 && c !== 13) || c === 127) return undefined;
-  }
-  return text;
 }
 
-/** JSON fields describing a payload: `payload` as text, or `payloadBase64` for bytes. */
-export function payloadJson(payload: Uint8Array): { payload: string } | { payloadBase64: string } {
+/**
+ * Characters that must not reach a terminal as they are: C0 and C1 controls
+ * (newlines break the one-line format, ESC starts terminal sequences), DEL,
+ * the Unicode line separators and the bidirectional overrides (which
+ * reorder what is shown).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+// What JSON.stringify leaves as is among them.
+const UNSAFE_JSON = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` as a JSON string literal, with every character of {@link UNSAFE} escaped (JSON.stringify leaves some). */
+export function quoted(text: string): string {
+  return JSON.stringify(text).replace(UNSAFE_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A name or topic for a terminal line: as is when it is safe to print, else quoted and escaped. */
+export function displayText(text: string): string {
+  return UNSAFE.test(text) || text.startsWith('"') ? quoted(text) : text;
+}
+
+/** How a payload is given in JSON output: `utf8` text, or `base64` for bytes that are not valid UTF-8. */
+export type PayloadEncoding = 'utf8' | 'base64';
+
+/**
+ * JSON fields of a payload, always these two: `encoding` and `payload`
+ * (the text, or the bytes in base64). `Buffer.from(payload, encoding)` gives back the exact bytes.
+ */
+export function payloadJson(payload: Uint8Array): { encoding: PayloadEncoding; payload: string } {
   const text = payloadText(payload);
-  return text === undefined ? { payloadBase64: Buffer.from(payload).toString('base64') } : { payload: text };
+  return text === undefined
+    ? { encoding: 'base64', payload: Buffer.from(payload).toString('base64') }
+    : { encoding: 'utf8', payload: text };
 }
 
-/** A payload for a terminal line: its text, or `base64:<...>` for bytes. */
+/**
+ * A payload on one terminal line, never ambiguous: bytes that are not UTF-8
+ * as `base64:<data>`; text as it is, unless it holds a character that is not
+ * safe on a terminal (a newline, ESC, ...) or could be read as something
+ * else (it starts with `base64:` or `"`): then as a JSON string, in quotes. An
+ * empty payload is `""`.
+ */
 export function payloadDisplay(payload: Uint8Array): string {
   const text = payloadText(payload);
-  return text === undefined ? `base64:${Buffer.from(payload).toString('base64')}` : text;
+  if (text === undefined) return `base64:${Buffer.from(payload).toString('base64')}`;
+  if (text === '') return '""'; // visible, and unambiguous: a text "" itself is shown escaped
+  return UNSAFE.test(text) || text.startsWith('base64:') || text.startsWith('"') ? quoted(text) : text;
+}
+
+/**
+ * Cuts `plain` (no colour codes) to `width` characters, ending with `…`
+ * when it was longer; undefined width means no limit.
+ */
+export function cutTo(plain: string, width: number | undefined): string {
+  if (width === undefined) return plain;
+  const chars = Array.from(plain);
+  if (chars.length <= width) return plain;
+  return `${chars.slice(0, Math.max(0, width - 1)).join('')}…`;
+}
+
+/** Length in characters (code points), as {@link cutTo} counts. */
+export function charLength(text: string): number {
+  return Array.from(text).length;
 }
 
 /** Prints a value as indented JSON on stdout. */

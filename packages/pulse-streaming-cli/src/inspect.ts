@@ -216,6 +216,37 @@ export async function sinkInfos(client: CliRedis, name: string): Promise<SinkInf
   return sinks.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** Names for a message: `a, b, c`, or `none`. */
+export function nameList(list: readonly string[]): string {
+  if (list.length === 0) return 'none';
+  return list.length <= 10 ? list.join(', ') : `${list.slice(0, 10).join(', ')} and ${list.length - 10} more`;
+}
+
+/**
+ * Fails when the sink has no consumer named `consumer`: XPENDING would just
+ * report nothing, and a typo would look like "no pending events".
+ * @throws CliError naming the consumers it has.
+ */
+async function requireConsumer(client: CliRedis, name: string, sink: string, consumer: string): Promise<void> {
+  const consumers = list(await client.call('XINFO', 'CONSUMERS', streamKey(name), sink)).map((c) => text(record(c).name));
+  if (consumers.includes(consumer)) return;
+  throw new CliError(
+    `sink ${JSON.stringify(sink)} of stream ${JSON.stringify(name)} has no consumer ${JSON.stringify(consumer)} (its consumers: ${nameList(consumers.sort())})`,
+  );
+}
+
+/** The sink (consumer group) names of a stream; empty when the stream does not exist. */
+export async function sinkNames(client: CliRedis, name: string): Promise<string[]> {
+  try {
+    return list(await client.call('XINFO', 'GROUPS', streamKey(name)))
+      .map((g) => text(record(g).name))
+      .sort();
+  } catch (err) {
+    if (/no such key/i.test(errorMessage(err))) return [];
+    throw err;
+  }
+}
+
 /**
  * The pending entries of a sink (`XPENDING`), at most `count` of them, optionally of one consumer.
  * @throws CliError when the stream has no such sink.
@@ -235,6 +266,7 @@ export async function pendingReport(
       throw new CliError(`stream ${JSON.stringify(name)} has no sink ${JSON.stringify(sink)}`);
     throw err;
   }
+  if (options.consumer !== undefined) await requireConsumer(client, name, sink, options.consumer);
   const range: string[] = [key, sink, '-', '+', String(options.count)];
   if (options.consumer !== undefined) range.push(options.consumer);
   const details = list(await client.call('XPENDING', ...range));

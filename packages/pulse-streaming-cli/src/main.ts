@@ -16,7 +16,7 @@ import { streamsCommand } from './commands/streams.js';
 import { tailCommand } from './commands/tail.js';
 import type { GlobalOptions } from './connection.js';
 import { type CommandContext, makeContext } from './context.js';
-import { CliError, errorMessage } from './errors.js';
+import { CliError, describeError } from './errors.js';
 import { colorsWanted, painter } from './format.js';
 import { exit, installSignalHandlers } from './lifecycle.js';
 
@@ -60,15 +60,40 @@ function collect(value: string, previous: string[] | undefined): string[] {
 /** The exit code of the command that ran. */
 let exitCode = 0;
 
-type Handler = (ctx: CommandContext, args: string[], options: Record<string, unknown>) => Promise<number>;
+type Handler = (ctx: CommandContext, args: string[], options: Record<string, unknown>, cmd: Command) => Promise<number>;
 
 /** Commander action that runs `handler` with the command's context, arguments and options. */
 function run(handler: Handler): (...args: unknown[]) => Promise<void> {
   return async (...args) => {
     const cmd = args[args.length - 1] as Command;
     const ctx = makeContext(cmd.optsWithGlobals<GlobalOptions>());
-    exitCode = await handler(ctx, cmd.processedArgs as string[], cmd.opts());
+    exitCode = await handler(ctx, cmd.processedArgs as string[], cmd.opts(), cmd);
   };
+}
+
+/** Levenshtein distance, for "did you mean" on short words. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/** The error for `dead <word> <stream>` when `<word>` is not a subcommand of `dead`. */
+function unknownDeadSubcommand(list: Command): CliError {
+  const explicit = list.parent?.args[0] === 'list';
+  if (explicit) return new CliError(`dead list takes one stream name, got ${list.args.length} arguments`, 2);
+  const word = list.args[0] ?? '';
+  const near = ['list', 'show', 'replay'].find((s) => editDistance(s, word) <= 2);
+  return new CliError(
+    `unknown dead subcommand '${word}'${near ? ` (did you mean ${near}?)` : ''}: use dead [list] <stream>, dead show <stream> <id> or dead replay <stream>`,
+    2,
+  );
 }
 
 const EXAMPLES = `
@@ -100,6 +125,8 @@ function buildProgram(): Command {
     .option('--json', 'machine-readable JSON output')
     .option('--no-color', 'no colours (also off when NO_COLOR is set or output is not a terminal)')
     .showSuggestionAfterError(true)
+    // Every command's --help lists --redis, --json, ... (subcommands inherit this setting).
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       // One line per error: commander puts its suggestion on a second line.
@@ -126,12 +153,26 @@ function buildProgram(): Command {
 
   program
     .command('tail')
-    .description('print events as they are added (one JSON object per line with --json); Ctrl-C stops')
+    .description('print events as they are added, one line each (one JSON object with --json); Ctrl-C stops')
     .argument('<stream>', 'stream name')
     .option('--topic <topic>', 'only events with this topic')
     .option('--count <n>', 'stop after n events', positiveInt('--count'))
     .option('--from <where>', 'newest (default), oldest, or an ISO 8601 time')
     .option('--after <id>', 'start after this entry ID')
+    .option('--full', 'do not cut lines to the terminal width')
+    .addHelpText(
+      'after',
+      `
+Output: one line per event: time, ID, event, [topic], payload. The payload is
+its text when that is safe to print; a JSON string in quotes when it holds a
+newline or another control character, or starts with " or base64:; and
+base64:<data> when it is not UTF-8. Lines are cut to the terminal width
+(or COLUMNS) unless --full; a pipe gets whole lines.
+With --json, one object per line, always with these keys:
+  {"id","stream","event","topic" (null when none),"createdAt","encoding","payload"}
+where encoding is "utf8" (payload is the text) or "base64" (payload is base64).
+Ctrl-C stops: exit code 130.`,
+    )
     .action(run((ctx, [name], o) => tailCommand(ctx, name as string, o)));
 
   program
@@ -139,9 +180,17 @@ function buildProgram(): Command {
     .description('add one event to a stream and print its ID')
     .argument('<stream>', 'stream name')
     .argument('<event>', 'event name')
-    .argument('<payload>', 'payload text, or - to read it from stdin')
+    .argument('<payload>', 'payload text, or - to read it from stdin (see below)')
     .option('--topic <topic>', 'topic of the event')
     .option('--max-len <n>', 'trim the stream to about n entries (default: no trimming)', nonNegativeInt('--max-len'))
+    .option('--keep-newline', 'with payload -: store stdin byte for byte (by default one trailing newline is dropped)')
+    .addHelpText(
+      'after',
+      `
+With payload -, the payload is stdin without its one trailing newline (\\n or \\r\\n),
+the one echo adds: echo '{"id":1}' | pulse-streaming add orders created - stores {"id":1}.
+For binary input that may end with a newline byte, pass --keep-newline.`,
+    )
     .action(run((ctx, [name, ev, payload], o) => addCommand(ctx, name as string, ev as string, payload as string, o)));
 
   program
@@ -161,7 +210,14 @@ function buildProgram(): Command {
     .description('list the dead letters of a stream, oldest first')
     .argument('<stream>', 'stream name')
     .option('--count <n>', 'most entries to list', positiveInt('--count'), 100)
-    .action(run((ctx, [name], o) => deadListCommand(ctx, name as string, o as { count: number })));
+    // `dead frob orders` lands here (list is the default): say "unknown subcommand", not "too many arguments".
+    .allowExcessArguments()
+    .action(
+      run((ctx, args, o, cmd) => {
+        if (args.length > 1 || cmd.args.length > 1) throw unknownDeadSubcommand(cmd);
+        return deadListCommand(ctx, args[0] as string, o as { count: number });
+      }),
+    );
   dead
     .command('show')
     .description('show one dead letter with its payload')
@@ -185,7 +241,9 @@ function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('live demo: a producer, a 3-consumer sink and a reader; one consumer is killed midway; proves nothing is lost')
+    .description(
+      'live demo: a producer, a sink of 3 consumer processes and a reader; one consumer process is SIGKILLed midway; proves nothing is lost',
+    )
     .option('--rate <n>', 'events published per second', positiveNumber('--rate'), 500)
     .option('--duration <seconds>', 'how long to publish', positiveNumber('--duration'), 20)
     .option('--stream <name>', 'stream to use (default: a new pulse-demo-<random> stream)')
@@ -198,7 +256,7 @@ function buildProgram(): Command {
 function report(err: unknown): number {
   const paint = painter(colorsWanted(process.stderr) && !process.argv.includes('--no-color'));
   const code = err instanceof CliError ? err.exitCode : 1;
-  process.stderr.write(`${paint.paint('red', `error: ${errorMessage(err)}`)}\n`);
+  process.stderr.write(`${paint.paint('red', `error: ${describeError(err)}`)}\n`);
   return code;
 }
 
@@ -224,6 +282,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`error: ${errorMessage(err)}\n`);
+  process.stderr.write(`error: ${describeError(err)}\n`);
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 import { NO_HEADERS } from './internal/headers.js';
 import { idTime } from './internal/ids.js';
 
-/** Options of {@link Event.nack}. */
+/** Options of {@link SinkEvent.nack}. */
 export interface NackOptions {
   /**
    * Redeliver not before this many milliseconds (0: as soon as possible), and

@@ -8,8 +8,8 @@ export {
   replayDeadLetters,
 } from './deadLetters.js';
 export { ClosedError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
-export { type Acker, Event, SinkEvent } from './event.js';
-export { type Logger, silentLogger } from './logger.js';
+export { type Acker, Event, type EventInit, SinkEvent } from './event.js';
+export { type ConsoleLoggerOptions, consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export type {
   AddOptions,
   AddStreamOptions,

@@ -136,7 +136,7 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@link Event.nack}; defined beside the event, so that the event module depends on no options. */
+/** Options of {@link SinkEvent.nack}: see `NackOptions` in event.ts. */
 export type { NackOptions } from './event.js';
 
 /** Options of {@link Sink.process}. */

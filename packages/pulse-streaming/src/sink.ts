@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { SinkCounters } from './counters.js';
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
-import { type Event, type EventOwner, SinkEvent } from './event.js';
+import { type Event, SinkEvent } from './event.js';
 import { SinkAcks } from './internal/acks.js';
 import { evalScript, type OwnedConnection } from './internal/driver.js';
 import { ReadLoops } from './internal/loops.js';
@@ -46,7 +46,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
  * same name share one cursor and split the events; an event left unacked for
  * the grace period is redelivered to a live instance.
  */
-export class Sink implements AsyncIterable<SinkEvent>, EventOwner {
+export class Sink implements AsyncIterable<SinkEvent> {
   /** The sink name (the consumer group). */
   readonly name: string;
   /** This instance's unique Redis consumer name. */

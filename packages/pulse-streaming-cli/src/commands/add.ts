@@ -10,6 +10,21 @@ export interface AddCommandOptions {
   readonly topic?: string;
   /** Trim the stream to about this many entries; 0 (the default) trims nothing. */
   readonly maxLen?: number;
+  /** With payload `-`: keep stdin byte for byte instead of dropping one trailing newline. */
+  readonly keepNewline?: boolean;
+}
+
+/**
+ * Stdin without the one trailing newline (`\n` or `\r\n`) that `echo`, a
+ * heredoc or an editor puts at the end: `echo '{"id":1}' | ... -` stores
+ * `{"id":1}`. Only one, so a payload that really ends with blank lines keeps them.
+ */
+export function withoutTrailingNewline(bytes: Buffer): Buffer {
+  if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) {
+    const cut = bytes.length > 1 && bytes[bytes.length - 2] === 0x0d ? 2 : 1;
+    return bytes.subarray(0, bytes.length - cut);
+  }
+  return bytes;
 }
 
 async function readStdin(): Promise<Buffer> {
@@ -32,7 +47,11 @@ export async function addCommand(
   if (type !== 'stream' && type !== 'none') {
     throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${type}, not a stream`);
   }
-  const body = payload === '-' ? await readStdin() : payload;
+  let body: Buffer | string = payload;
+  if (payload === '-') {
+    const input = await readStdin();
+    body = options.keepNewline === true ? input : withoutTrailingNewline(input);
+  }
   const id = await stream.add(eventName, body, options.topic ? { topic: options.topic } : undefined);
   if (ctx.json) printJson({ stream: name, id });
   else process.stdout.write(`${id}\n`);

@@ -3,7 +3,8 @@ import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName, getDeadLetter, listDeadLetters, replay } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { formatCount, payloadDisplay, payloadJson, printJson, shortTime, table } from '../format.js';
+import { displayText, payloadDisplay, payloadJson, plural, printJson, shortTime, table } from '../format.js';
+import { nameList, sinkNames } from '../inspect.js';
 import { text } from '../replies.js';
 
 function toJson(d: DeadLetter) {
@@ -48,12 +49,12 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
   const rows = letters.map((d) => [
     d.id,
     shortTime(d.deadAt.toISOString()),
-    paint.paint('cyan', d.eventName),
-    d.topic ?? '-',
-    d.sourceSink || '-',
+    paint.paint('cyan', displayText(d.eventName)),
+    d.topic === undefined ? '-' : displayText(d.topic),
+    displayText(d.sourceSink) || '-',
     d.sourceId || '-',
     String(d.deliveries),
-    d.reason || '-',
+    displayText(d.reason) || '-',
   ]);
   const header = ['ID', 'DEAD AT (UTC)', 'EVENT', 'TOPIC', 'SINK', 'SOURCE ID', 'DELIVERIES', 'REASON'];
   process.stdout.write(`${table(header, rows, { right: [6], paint })}\n`);
@@ -76,13 +77,13 @@ export async function deadShowCommand(ctx: CommandContext, name: string, id: str
   const rows: [string, string][] = [
     ['id', d.id],
     ['dead at', d.deadAt.toISOString()],
-    ['event', d.eventName],
-    ['topic', d.topic ?? '-'],
-    ['source stream', d.sourceStream],
-    ['source sink', d.sourceSink || '-'],
+    ['event', displayText(d.eventName)],
+    ['topic', d.topic === undefined ? '-' : displayText(d.topic)],
+    ['source stream', displayText(d.sourceStream)],
+    ['source sink', displayText(d.sourceSink) || '-'],
     ['source id', d.sourceId || '-'],
     ['deliveries', String(d.deliveries)],
-    ['reason', d.reason || '-'],
+    ['reason', displayText(d.reason) || '-'],
     ['payload', payloadDisplay(d.payload)],
   ];
   process.stdout.write(`${rows.map(([k, v]) => `${paint.paint('bold', k.padEnd(14))} ${v}`).join('\n')}\n`);
@@ -100,7 +101,26 @@ export async function deadReplayCommand(
 ): Promise<number> {
   await checkDeadStream(ctx, name);
   const { client } = await ctx.connect();
+  // The letters go back into the source stream: it must be one (or absent), not another type of key.
+  const sourceType = text(await client.call('TYPE', streamKey(name)));
+  if (sourceType !== 'stream' && sourceType !== 'none') {
+    throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${sourceType}, not a stream`);
+  }
   const ids = await replay(client, name, { sink: options.sink, ids: options.id });
+  if (ids.length === 0 && options.id !== undefined) {
+    throw new CliError(
+      `no dead letter ${options.id.join(', ')}${options.sink === undefined ? '' : ` of sink ${options.sink}`} in stream ${deadLetterStreamName(name)}: check the IDs with: pulse-streaming dead ${name}`,
+    );
+  }
+  if (ids.length === 0 && options.sink !== undefined) {
+    // Nothing of that sink: a typo is likelier than a sink that never dead-lettered, unless the sink exists.
+    const sinks = await sinkNames(client, name);
+    if (!sinks.includes(options.sink)) {
+      throw new CliError(
+        `stream ${name} has no sink ${JSON.stringify(options.sink)} and no dead letters from one: check the name (its sinks: ${nameList(sinks)})`,
+      );
+    }
+  }
   if (ctx.json) {
     printJson({ stream: name, replayed: ids.length, ids });
     return 0;
@@ -112,7 +132,7 @@ export async function deadReplayCommand(
   }
   const shown = ids.length <= 20 ? `: ${ids.join(' ')}` : ` (new IDs ${ids[0]} to ${ids[ids.length - 1]})`;
   process.stdout.write(
-    `replayed ${ctx.paint.paint('bold', formatCount(ids.length))} dead letter${ids.length === 1 ? '' : 's'}${which} into stream ${name}${shown}\n`,
+    `replayed ${ctx.paint.paint('bold', plural(ids.length, 'dead letter'))}${which} into stream ${name}${shown}\n`,
   );
   return 0;
 }

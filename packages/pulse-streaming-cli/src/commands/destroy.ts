@@ -3,9 +3,9 @@ import { Stream } from 'pulse-streaming';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { formatCount, printJson } from '../format.js';
+import { plural, printJson } from '../format.js';
 import { requireStream, streamSummary } from '../inspect.js';
-import { shutdownSignal } from '../lifecycle.js';
+import { interruptSignal, shutdownSignal, signalExitCode } from '../lifecycle.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -32,10 +32,10 @@ export async function destroyCommand(ctx: CommandContext, name: string, options:
   await requireStream(client, name);
   if (options.yes !== true) {
     const s = await streamSummary(client, name);
-    const what = s ? `${formatCount(s.length)} entries, ${s.sinks.length} sink${s.sinks.length === 1 ? '' : 's'}` : 'empty';
+    const what = s ? `${plural(s.length, 'entry', 'entries')}, ${plural(s.sinks.length, 'sink')}` : 'empty';
     if (!(await confirm(`destroy stream ${name} (${what})? this cannot be undone [y/N] `))) {
       process.stderr.write('not destroyed\n');
-      return 1;
+      return shutdownSignal.aborted ? signalExitCode(interruptSignal()) : 1;
     }
   }
   await new Stream(name, client).destroy();

@@ -3,8 +3,8 @@ import { streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { payloadDisplay, payloadJson } from '../format.js';
-import { onCleanup, shutdownSignal } from '../lifecycle.js';
+import { charLength, cutTo, displayText, payloadDisplay, payloadJson } from '../format.js';
+import { interruptSignal, onCleanup, shutdownSignal, signalExitCode } from '../lifecycle.js';
 import { text } from '../replies.js';
 
 /** Options of `tail`. */
@@ -13,6 +13,8 @@ export interface TailOptions {
   readonly count?: number;
   readonly from?: string;
   readonly after?: string;
+  /** Do not cut lines to the terminal width. */
+  readonly full?: boolean;
 }
 
 const ID = /^\d+(-\d+)?$/;
@@ -29,20 +31,45 @@ function startAt(options: TailOptions): StartAt {
   return time;
 }
 
-function line(ctx: CommandContext, ev: Event): string {
-  if (ctx.json) {
-    return JSON.stringify({
-      id: ev.id,
-      stream: ev.streamName,
-      event: ev.eventName,
-      topic: ev.topic ?? null,
-      time: ev.createdAt.toISOString(),
-      ...payloadJson(ev.payload),
-    });
-  }
+/**
+ * One event as one JSON line; always the same keys, `topic` null when there
+ * is none, `payload` per `encoding` (see `payloadJson`).
+ */
+export function eventJson(ev: Event): string {
+  return JSON.stringify({
+    id: ev.id,
+    stream: ev.streamName,
+    event: ev.eventName,
+    topic: ev.topic ?? null,
+    createdAt: ev.createdAt.toISOString(),
+    ...payloadJson(ev.payload),
+  });
+}
+
+/**
+ * One event as one terminal line: time, ID, event name, [topic], payload.
+ * Nothing in it can break the line (see `payloadDisplay`); the payload is
+ * cut to `width` characters when one is given.
+ */
+function textLine(ctx: CommandContext, ev: Event, width: number | undefined): string {
   const { paint } = ctx;
-  const topic = ev.topic ? ` ${paint.paint('magenta', `[${ev.topic}]`)}` : '';
-  return `${paint.paint('dim', ev.createdAt.toISOString())} ${paint.paint('gray', ev.id)} ${paint.paint('cyan', ev.eventName)}${topic} ${payloadDisplay(ev.payload)}`;
+  const time = ev.createdAt.toISOString();
+  const name = displayText(ev.eventName);
+  const topic = ev.topic === undefined || ev.topic === '' ? '' : ` [${displayText(ev.topic)}]`;
+  const head = `${time} ${ev.id} ${name}${topic} `;
+  const payload = payloadDisplay(ev.payload);
+  const room = width === undefined ? undefined : width - charLength(head);
+  if (room !== undefined && room < 8) return cutTo(head + payload, width); // too narrow for colours to matter
+  const coloredHead = `${paint.paint('dim', time)} ${paint.paint('gray', ev.id)} ${paint.paint('cyan', name)}${topic === '' ? '' : ` ${paint.paint('magenta', topic.slice(1))}`} `;
+  return coloredHead + cutTo(payload, room);
+}
+
+/** Where to cut lines: the terminal's width, else `COLUMNS`, else nowhere (a pipe or a file gets whole lines). */
+function lineWidth(full: boolean): number | undefined {
+  if (full) return undefined;
+  if (process.stdout.isTTY === true && process.stdout.columns > 0) return process.stdout.columns;
+  const columns = Number(process.env.COLUMNS);
+  return Number.isInteger(columns) && columns > 0 ? columns : undefined;
 }
 
 /**
@@ -78,9 +105,10 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
   client.once('end', () => lost.abort());
   const stopProbing = probeCluster(client);
   let printed = 0;
+  const width = lineWidth(options.full === true);
   try {
     for await (const ev of reader.subscribe({ signal: AbortSignal.any([shutdownSignal, lost.signal]) })) {
-      process.stdout.write(`${line(ctx, ev)}\n`);
+      process.stdout.write(`${ctx.json ? eventJson(ev) : textLine(ctx, ev, width)}\n`);
       printed++;
       if (options.count !== undefined && printed >= options.count) break;
     }
@@ -88,6 +116,8 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
     stopProbing();
     await reader.close();
   }
-  if (lost.signal.aborted && !shutdownSignal.aborted) throw new CliError('lost the connection to Redis');
+  // Ctrl-C (or SIGTERM) is how a tail without --count ends: 130 (143), as the help says, so scripts can tell.
+  if (shutdownSignal.aborted) return signalExitCode(interruptSignal());
+  if (lost.signal.aborted) throw new CliError('lost the connection to Redis: check that the server is up, then tail again');
   return 0;
 }

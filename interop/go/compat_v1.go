@@ -1,0 +1,42 @@
+//go:build !pulse_startafter
+
+// Start options as named in Go Pulse v1.1.0 (its API reference:
+// WithReaderLastEventID, WithSinkLastEventID; newest is the default).
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"goa.design/pulse/streaming/options"
+)
+
+func readerStart(spec string) ([]options.Reader, error) {
+	switch {
+	case spec == "newest":
+		return nil, nil
+	case spec == "oldest":
+		return []options.Reader{options.WithReaderStartAtOldest()}, nil
+	case strings.HasPrefix(spec, "after:"):
+		return []options.Reader{options.WithReaderLastEventID(strings.TrimPrefix(spec, "after:"))}, nil
+	case strings.HasPrefix(spec, "at:"):
+		t, err := startTime(strings.TrimPrefix(spec, "at:"))
+		return []options.Reader{options.WithReaderStartAt(t)}, err
+	}
+	return nil, fmt.Errorf("bad start %q", spec)
+}
+
+func sinkStart(spec string) ([]options.Sink, error) {
+	switch {
+	case spec == "newest":
+		return nil, nil
+	case spec == "oldest":
+		return []options.Sink{options.WithSinkStartAtOldest()}, nil
+	case strings.HasPrefix(spec, "after:"):
+		return []options.Sink{options.WithSinkLastEventID(strings.TrimPrefix(spec, "after:"))}, nil
+	case strings.HasPrefix(spec, "at:"):
+		t, err := startTime(strings.TrimPrefix(spec, "at:"))
+		return []options.Sink{options.WithSinkStartAt(t)}, err
+	}
+	return nil, fmt.Errorf("bad start %q", spec)
+}

@@ -1,0 +1,149 @@
+/**
+ * `tail` and `add` of the real CLI binary: one line per event whatever the
+ * payload holds, payloads that cannot be mistaken for one another, one JSON
+ * shape, lines cut to the width, the exit code of Ctrl-C, and the trailing
+ * newline of a payload read from stdin.
+ */
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { buildCli, cli, lines } from './support/cli.js';
+import { connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
+
+beforeAll(buildCli, 120_000);
+
+const ESC = String.fromCharCode(27);
+
+describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect('ioredis');
+  });
+  afterAll(() => c?.close());
+
+  /** A stream with awkward payloads: multi-line, a terminal escape, text that looks like bytes, bytes, long text. */
+  async function awkward(): Promise<{ name: string; ids: string[] }> {
+    const name = uniqueName('clitail');
+    const key = `pulse:stream:${name}`;
+    const payloads: (string | Buffer)[] = [
+      '{"a":1}',
+      'first line\nsecond line',
+      `red ${ESC}[31mX`,
+      'base64:AAH/',
+      Buffer.from([0, 1, 255]),
+      'x'.repeat(3000),
+    ];
+    const ids: string[] = [];
+    for (const [i, p] of payloads.entries()) ids.push(String(await c.cmd('XADD', key, '*', 'n', `e${i}`, 'p', p)));
+    return { name, ids };
+  }
+
+  it('prints one line per event, escaped, and never shows text as if it were bytes', async ({ expect }) => {
+    const { name, ids } = await awkward();
+    try {
+      const r = await cli(['tail', name, '--from', 'oldest', '--count', String(ids.length)]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).not.toContain(ESC);
+      const out = lines(r.stdout);
+      expect(out).toHaveLength(ids.length);
+      for (const [i, id] of ids.entries()) expect(out[i]).toContain(` ${id} e${i} `);
+      expect(out[0]).toMatch(/ \{"a":1\}$/);
+      expect(out[1]).toMatch(/ "first line\\nsecond line"$/);
+      expect(out[2]).toMatch(/ "red \\u001b\[31mX"$/);
+      // Text that starts with base64: is quoted; only bytes are shown as base64:<data>.
+      expect(out[3]).toMatch(/ "base64:AAH\/"$/);
+      expect(out[4]).toMatch(/ base64:AAH\/$/);
+      // A pipe without COLUMNS gets the whole line.
+      expect(out[5]).toContain('x'.repeat(3000));
+    } finally {
+      await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+
+  it('cuts lines to the width unless --full', async ({ expect }) => {
+    const { name, ids } = await awkward();
+    try {
+      const cut = await cli(['tail', name, '--from', 'oldest', '--count', String(ids.length)], { env: { COLUMNS: '80' } });
+      expect(cut.code, cut.stderr).toBe(0);
+      const out = lines(cut.stdout);
+      expect(out).toHaveLength(ids.length);
+      for (const l of out) expect(Array.from(l).length).toBeLessThanOrEqual(80);
+      expect(out[5]).toMatch(/ xxx+…$/);
+      const full = await cli(['tail', name, '--from', 'oldest', '--count', String(ids.length), '--full'], {
+        env: { COLUMNS: '80' },
+      });
+      expect(lines(full.stdout)[5]).toContain('x'.repeat(3000));
+    } finally {
+      await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+
+  it('gives every event the same JSON keys, with an encoding that restores the exact bytes', async ({ expect }) => {
+    const { name, ids } = await awkward();
+    try {
+      const r = await cli(['tail', name, '--from', 'oldest', '--count', String(ids.length), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const events = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(events).toHaveLength(ids.length);
+      for (const ev of events) {
+        expect(Object.keys(ev)).toEqual(['id', 'stream', 'event', 'topic', 'createdAt', 'encoding', 'payload']);
+        expect(ev.topic).toBeNull();
+      }
+      expect(events.map((e) => e.encoding)).toEqual(['utf8', 'utf8', 'utf8', 'utf8', 'base64', 'utf8']);
+      expect(events[3]?.payload).toBe('base64:AAH/');
+      expect(events[4]?.payload).toBe('AAH/');
+      const raw = (await (c.redis as import('ioredis').Redis).xrangeBuffer(`pulse:stream:${name}`, '-', '+')) as Array<
+        [Buffer, Buffer[]]
+      >;
+      for (const [i, ev] of events.entries()) {
+        const bytes = Buffer.from(String(ev.payload), ev.encoding as BufferEncoding);
+        expect(bytes.equals(raw[i]?.[1][3] ?? Buffer.alloc(0))).toBe(true);
+      }
+    } finally {
+      await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+
+  it('exits 130 on Ctrl-C and 143 on SIGTERM, as the help says', async ({ expect }) => {
+    const name = uniqueName('clitail');
+    const help = await cli(['--help']);
+    expect(help.stdout).toContain('130 interrupted');
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      const r = await cli(['tail', name], {
+        started: async (send) => {
+          await waitFor(async () => String(await c.cmd('CLIENT', 'LIST')).includes(`name=pulse:reader:${name} `), {
+            timeout: 30_000,
+            what: 'the tail reader connection',
+          });
+          send(signal);
+        },
+      });
+      expect(r.code, signal).toBe(code);
+      expect(r.stderr).not.toContain('error');
+    }
+  });
+
+  it('drops exactly one trailing newline from a payload read from stdin, unless --keep-newline', async ({ expect }) => {
+    const name = uniqueName('cliadd');
+    try {
+      const inputs: Array<[string, string[]]> = [
+        ['{"id":1}\n', []],
+        ['crlf\r\n', []],
+        ['two\n\n', []],
+        ['none', []],
+        ['kept\n', ['--keep-newline']],
+      ];
+      for (const [input, flags] of inputs) {
+        const r = await cli(['add', name, 'e', '-', ...flags], { input });
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const stored = ((await c.cmd('XRANGE', `pulse:stream:${name}`, '-', '+')) as Array<[string, string[]]>).map((e) => e[1][3]);
+      expect(stored).toEqual(['{"id":1}', 'crlf', 'two\n', 'none', 'kept\n']);
+      const help = await cli(['add', '--help']);
+      expect(help.stdout).toContain('without its one trailing newline');
+    } finally {
+      await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+});

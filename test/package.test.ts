@@ -1,0 +1,173 @@
+/**
+ * The library as a user installs it: `npm pack`, unpacked into a fresh
+ * project next to the Redis clients, then compiled by a strict TypeScript app
+ * (ESM, CommonJS with node16 resolution and with classic resolution) and run
+ * with `import` and `require`. Checks what the tarball holds and what its
+ * `.d.ts` lets through (README "Install").
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+const REPO = resolve(import.meta.dirname, '..');
+const PKG = join(REPO, 'packages/pulse-streaming');
+const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
+
+let app: string;
+let files: string[];
+let manifest: Record<string, unknown>;
+
+function run(cmd: string, args: string[], cwd = app): { status: number | null; out: string } {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+beforeAll(() => {
+  app = mkdtempSync(join(tmpdir(), 'pulse-pack-'));
+  // npm pack runs prepack (README and LICENSE); the build is `npm test`'s pretest.
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', app], { cwd: PKG, encoding: 'utf8' }));
+  files = (packed[0].files as Array<{ path: string }>).map((f) => f.path);
+  const lib = join(app, 'node_modules/pulse-streaming');
+  mkdirSync(lib, { recursive: true });
+  execFileSync('tar', ['-xzf', join(app, packed[0].filename), '-C', lib, '--strip-components=1']);
+  manifest = JSON.parse(readFileSync(join(lib, 'package.json'), 'utf8'));
+  // The user's own dependencies: the Redis clients (and Node's types for tsc).
+  for (const dep of ['redis', '@redis', 'ioredis', 'iovalkey', '@types']) {
+    symlinkSync(join(REPO, 'node_modules', dep), join(app, 'node_modules', dep), 'dir');
+  }
+}, 60_000);
+
+afterAll(() => {
+  if (app) rmSync(app, { recursive: true, force: true });
+});
+
+describe('the packed library', () => {
+  it('has no runtime dependencies: the clients are optional peers', () => {
+    expect(manifest.dependencies).toBeUndefined();
+    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, redis: { optional: true } });
+  });
+
+  it('ships its build, types, README and LICENSE, and no sources, maps or internal declarations', () => {
+    expect(files).toContain('LICENSE');
+    expect(files).toContain('README.md');
+    expect(files).toContain('dist/esm/index.js');
+    expect(files).toContain('dist/cjs/index.js');
+    expect(files).toContain('dist/esm/index.d.ts');
+    expect(
+      files.filter((f) => f.startsWith('src/') || f.endsWith('.map') || (f.endsWith('.ts') && f.includes('/internal/'))),
+    ).toEqual([]);
+    const readme = readFileSync(join(app, 'node_modules/pulse-streaming/README.md'), 'utf8');
+    // Links to files that stay in the repository work from the registry page.
+    expect(readme).not.toMatch(/\]\((?!https?:|#)[^)]+\)/);
+  });
+
+  it('keeps internals out of its declarations', () => {
+    const dts = files.filter((f) => f.endsWith('.d.ts'));
+    for (const f of dts) {
+      const text = readFileSync(join(app, 'node_modules/pulse-streaming', f), 'utf8');
+      expect(text, f).not.toMatch(/@internal|\bdriver\b|static create|from '\.\/internal\//);
+    }
+  });
+
+  it('compiles a strict TypeScript app (ESM and CommonJS) and rejects what the types forbid', () => {
+    const body = (imp: string) => `${imp}
+import { createClient } from 'redis';
+import { Redis } from 'ioredis';
+async function main(): Promise<void> {
+  const redis = createClient();
+  const s = new Stream('orders', redis);
+  new Stream('orders', new Redis({ lazyConnect: true }));
+  const id: string = await s.add('created', 'payload');
+  // @ts-expect-error only onlyIfStreamExists can resolve to undefined
+  const maybe: string = await s.add('created', 'payload', { onlyIfStreamExists: true });
+  const flag: boolean = Math.random() > 0.5;
+  // @ts-expect-error a boolean that may be true can resolve to undefined too
+  const maybe2: string = await s.add('created', 'payload', { onlyIfStreamExists: flag });
+  // @ts-expect-error an arbitrary object is not a Redis client
+  new Stream('x', {});
+  // @ts-expect-error a Map is not a Redis client
+  new Stream('x', new Map());
+  // @ts-expect-error internals are not part of the API
+  s.key;
+  // @ts-expect-error internals are not part of the API
+  s.driver;
+  // @ts-expect-error internals are not part of the API
+  s.logger;
+  // @ts-expect-error sinks are created by stream.newSink
+  Sink.create;
+  const sink: Sink = await s.newSink('billing');
+  void [id, maybe, maybe2, sink];
+}
+void main;
+`;
+    writeFileSync(join(app, 'app.mts'), body("import { Sink, Stream } from 'pulse-streaming';"));
+    // CommonJS TypeScript: `import x = require()` compiles to require('pulse-streaming').
+    writeFileSync(
+      join(app, 'app.cts'),
+      body("import pulse = require('pulse-streaming');\nimport Stream = pulse.Stream;\nimport Sink = pulse.Sink;"),
+    );
+    // The clients' own declarations are theirs to check (and slow): skipLibCheck for the apps, and
+    // a second program that checks ours with skipLibCheck off.
+    const strict = ['--strict', '--noEmit', '--skipLibCheck', '--types', 'node', '--target', 'es2022'];
+    const modern = run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'app.mts', 'app.cts']);
+    expect(modern.out).toBe('');
+    // A classic CommonJS project (module commonjs, node10 resolution) reads the top-level "types".
+    writeFileSync(join(app, 'classic.ts'), body("import { Sink, Stream } from 'pulse-streaming';"));
+    const classic = run(process.execPath, [
+      TSC,
+      ...strict,
+      '--module',
+      'commonjs',
+      '--moduleResolution',
+      'node10',
+      '--esModuleInterop',
+      'classic.ts',
+    ]);
+    expect(classic.out).toBe('');
+    const ours =
+      "import * as pulse from 'pulse-streaming';\nimport * as keys from 'pulse-streaming/keys';\nvoid [pulse, keys];\n";
+    writeFileSync(join(app, 'lib.mts'), ours);
+    writeFileSync(join(app, 'lib.cts'), ours);
+    const libCheck = ['--strict', '--noEmit', '--types', 'node', '--target', 'es2022', '--module', 'nodenext'];
+    expect(run(process.execPath, [TSC, ...libCheck, 'lib.mts', 'lib.cts']).out).toBe('');
+  }, 60_000);
+
+  it('works with require() and import, on a real Redis, without warnings', () => {
+    const url = inject('redisUrl');
+    const work = (load: string) => `${load}
+const { createClient } = require_('redis');
+(async () => {
+  const redis = createClient({ url: ${JSON.stringify(url)} });
+  await redis.connect();
+  const s = new Stream('pack-' + process.pid + '-' + Math.random().toString(36).slice(2), redis);
+  const reader = await s.newReader({ startAt: 'oldest' });
+  const id = await s.add('created', 'hello');
+  const sub = reader.subscribe();
+  const ev = (await sub.next()).value;
+  console.log(JSON.stringify({ ok: ev.id === id && ev.text() === 'hello', keys: typeof streamKey }));
+  await reader.close();
+  await s.destroy();
+  await redis.close();
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+    writeFileSync(
+      join(app, 'cjs.cjs'),
+      work(
+        "const { Stream } = require('pulse-streaming');\nconst { streamKey } = require('pulse-streaming/keys');\nconst require_ = require;",
+      ),
+    );
+    writeFileSync(
+      join(app, 'esm.mjs'),
+      work(
+        "import { Stream } from 'pulse-streaming';\nimport { streamKey } from 'pulse-streaming/keys';\nimport { createRequire } from 'node:module';\nconst require_ = createRequire(import.meta.url);",
+      ),
+    );
+    for (const file of ['cjs.cjs', 'esm.mjs']) {
+      const r = run(process.execPath, [file]);
+      expect(r.out, file).toBe('{"ok":true,"keys":"function"}\n');
+      expect(r.status, file).toBe(0);
+    }
+  }, 30_000);
+});

@@ -1,0 +1,95 @@
+/**
+ * Runs the real `pulse-streaming` binary (`node packages/pulse-streaming-cli/dist/main.js`)
+ * for the CLI tests: a child process with piped (not TTY) stdin, stdout and
+ * stderr, or under `script` for a pseudo-terminal.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sharedUrl } from './clients.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const MAIN = join(ROOT, 'packages/pulse-streaming-cli/dist/main.js');
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Use the embedded default: no --redis and no REDIS_URL. */
+  embedded?: boolean;
+  /** The Redis URL to pass with --redis (default: the shared test server). */
+  redis?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Written to stdin, which is then closed (default: stdin is /dev/null). */
+  input?: string | Buffer;
+  /** Runs under `script`, so stdin and stdout are a terminal. */
+  tty?: boolean;
+  /**
+   * Once stdout shows `prompt`, writes `answer` to stdin and closes it (before
+   * that stdin stays open: `script` may end the program when its stdin ends).
+   */
+  answer?: { readonly prompt: string; readonly answer: string };
+  /** Called once the process is running (for live commands), with a function that signals it. */
+  started?: (signal: (s: NodeJS.Signals) => void) => Promise<void>;
+}
+
+/**
+ * Compiles the CLI, so a run of one test file tests the current source.
+ * Not under `npm test`, whose pretest just built every package.
+ */
+export function buildCli(): void {
+  if (process.env.npm_lifecycle_event === 'test') return;
+  execFileSync('npx', ['tsc', '-p', 'packages/pulse-streaming-cli/tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+}
+
+/** Runs the built CLI; kills it after `timeoutMs`. */
+export function cli(args: string[], options: RunOptions = {}): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
+  delete env.FORCE_COLOR;
+  const argv = options.embedded ? args : ['--redis', options.redis ?? sharedUrl(), ...args];
+  if (options.embedded) delete env.REDIS_URL;
+  const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+  const [file, fileArgs] = options.tty
+    ? ['script', ['-qec', [process.execPath, MAIN, ...argv].map(quote).join(' '), '/dev/null']]
+    : [process.execPath, [MAIN, ...argv]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, fileArgs as string[], {
+      env,
+      stdio: [options.input === undefined && options.answer === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let answered = false;
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (options.answer && !answered && stdout.includes(options.answer.prompt)) {
+        answered = true;
+        child.stdin?.end(options.answer.answer);
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    // Generous: on a loaded 2-core machine one run can take several seconds.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? -1 : null), stdout, stderr: signal ? `${stderr}[signal ${signal}]` : stderr });
+    });
+    options
+      .started?.((s) => child.kill(s))
+      .catch((err: unknown) => {
+        child.kill('SIGKILL');
+        reject(err);
+      });
+  });
+}
+
+export const noStack = (stderr: string): boolean => !/\n\s+at /.test(stderr);
+export const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
