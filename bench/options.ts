@@ -6,6 +6,8 @@ export const CASE_NAMES = [
   'publish',
   'publish-one',
   'retention',
+  'dedup',
+  'otel',
   'sink',
   'reader',
   'e2e',

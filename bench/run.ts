@@ -9,9 +9,11 @@ import { writeFileSync } from 'node:fs';
 import { clusterCase } from './cases/cluster.js';
 import { readerConsumeCase, sinkConsumeCase } from './cases/consume.js';
 import type { CaseContext } from './cases/context.js';
+import { dedupCase } from './cases/dedup.js';
 import { endToEndCase } from './cases/endToEnd.js';
 import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
+import { otelCases } from './cases/otel.js';
 import { peerCases } from './cases/peer.js';
 import { publishCase, publishOneAtATimeCase } from './cases/publish.js';
 import { retentionCases } from './cases/retention.js';
@@ -30,6 +32,8 @@ const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseR
   publish: publishCase,
   'publish-one': publishOneAtATimeCase,
   retention: retentionCases,
+  dedup: dedupCase,
+  otel: otelCases,
   sink: sinkConsumeCase,
   reader: readerConsumeCase,
   e2e: endToEndCase,

@@ -12,6 +12,9 @@ const RATIO_GOALS: Partial<Record<ThroughputCase, RatioGoal>> = {
   sink: { name: 'sink consume vs raw XREADGROUP + XACK', min: 0.85 },
   reader: { name: 'reader consume vs raw XREAD', min: 0.9 },
   e2e: { name: 'end to end vs raw producer + consumer', min: 0.85 },
+  dedup: { name: 'publish with dedupId vs without', min: 0.7 },
+  'otel-publish': { name: 'publish with OpenTelemetry registered (never sampling) vs not', min: 0.8 },
+  'otel-sink': { name: 'sink.process() with OpenTelemetry registered (never sampling) vs not', min: 0.8 },
   'peer-publish': { name: 'publish vs BullMQ Queue.add', min: 5 },
   'peer-process': { name: 'processing vs BullMQ Worker', min: 10 },
 };

@@ -34,7 +34,7 @@ beforeAll(() => {
   execFileSync('tar', ['-xzf', join(app, packed[0].filename), '-C', lib, '--strip-components=1']);
   manifest = JSON.parse(readFileSync(join(lib, 'package.json'), 'utf8'));
   // The user's own dependencies: the Redis clients (and Node's types for tsc).
-  for (const dep of ['redis', '@redis', 'ioredis', 'iovalkey', '@types']) {
+  for (const dep of ['redis', '@redis', 'ioredis', 'iovalkey', '@types', '@opentelemetry']) {
     symlinkSync(join(REPO, 'node_modules', dep), join(app, 'node_modules', dep), 'dir');
   }
 }, 60_000);
@@ -44,9 +44,13 @@ afterAll(() => {
 });
 
 describe('the packed library', () => {
-  it('has no runtime dependencies: the clients are optional peers', () => {
+  it('has no runtime dependencies: the clients and @opentelemetry/api are optional peers', () => {
     expect(manifest.dependencies).toBeUndefined();
-    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, redis: { optional: true } });
+    expect(manifest.peerDependenciesMeta).toEqual({
+      ioredis: { optional: true },
+      redis: { optional: true },
+      '@opentelemetry/api': { optional: true },
+    });
   });
 
   it('ships its build, types, README and LICENSE, and no sources, maps or internal declarations', () => {
@@ -127,7 +131,7 @@ void main;
     ]);
     expect(classic.out).toBe('');
     const ours =
-      "import * as pulse from 'pulse-streaming';\nimport * as keys from 'pulse-streaming/keys';\nvoid [pulse, keys];\n";
+      "import * as pulse from 'pulse-streaming';\nimport * as keys from 'pulse-streaming/keys';\nimport * as otel from 'pulse-streaming/otel';\nvoid [pulse, keys, otel];\n";
     writeFileSync(join(app, 'lib.mts'), ours);
     writeFileSync(join(app, 'lib.cts'), ours);
     const libCheck = ['--strict', '--noEmit', '--types', 'node', '--target', 'es2022', '--module', 'nodenext'];
@@ -146,7 +150,7 @@ const { createClient } = require_('redis');
   const id = await s.add('created', 'hello');
   const sub = reader.subscribe();
   const ev = (await sub.next()).value;
-  console.log(JSON.stringify({ ok: ev.id === id && ev.text() === 'hello', keys: typeof streamKey }));
+  console.log(JSON.stringify({ ok: ev.id === id && ev.text() === 'hello', keys: typeof streamKey, otel: typeof registerOpenTelemetry }));
   await reader.close();
   await s.destroy();
   await redis.close();
@@ -155,18 +159,18 @@ const { createClient } = require_('redis');
     writeFileSync(
       join(app, 'cjs.cjs'),
       work(
-        "const { Stream } = require('pulse-streaming');\nconst { streamKey } = require('pulse-streaming/keys');\nconst require_ = require;",
+        "const { Stream } = require('pulse-streaming');\nconst { streamKey } = require('pulse-streaming/keys');\nconst { registerOpenTelemetry } = require('pulse-streaming/otel');\nconst require_ = require;",
       ),
     );
     writeFileSync(
       join(app, 'esm.mjs'),
       work(
-        "import { Stream } from 'pulse-streaming';\nimport { streamKey } from 'pulse-streaming/keys';\nimport { createRequire } from 'node:module';\nconst require_ = createRequire(import.meta.url);",
+        "import { Stream } from 'pulse-streaming';\nimport { streamKey } from 'pulse-streaming/keys';\nimport { registerOpenTelemetry } from 'pulse-streaming/otel';\nimport { createRequire } from 'node:module';\nconst require_ = createRequire(import.meta.url);",
       ),
     );
     for (const file of ['cjs.cjs', 'esm.mjs']) {
       const r = run(process.execPath, [file]);
-      expect(r.out, file).toBe('{"ok":true,"keys":"function"}\n');
+      expect(r.out, file).toBe('{"ok":true,"keys":"function","otel":"function"}\n');
       expect(r.status, file).toBe(0);
     }
   }, 30_000);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PulseError } from './errors.js';
 import { type Arg, evalScript } from './internal/driver.js';
+import { HEADER_PREFIX, NO_HEADERS, setHeader } from './internal/headers.js';
 import { idTime } from './internal/ids.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, replayClaimKey, replayedKey, streamKey } from './internal/keys.js';
 import { toPulseError } from './internal/redisErrors.js';
@@ -20,6 +21,8 @@ export interface DeadLetter {
   readonly topic: string | undefined;
   /** The exact bytes of the original event (`p`). */
   readonly payload: Buffer;
+  /** Headers of the original event (`h.*`); an empty object when it had none. */
+  readonly headers: Readonly<Record<string, string>>;
   /** Stream the event came from. */
   readonly sourceStream: string;
   /** Sink that gave up on it. */
@@ -83,13 +86,21 @@ export async function readDeadLetters(stream: Stream, options?: ReadDeadLettersO
 
 function toDeadLetter([id, fields]: RawEntry): DeadLetter {
   const f = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < fields.length; i += 2) f.set((fields[i] as Buffer).toString('utf8'), fields[i + 1] as Buffer);
+  let headers: Record<string, string> | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const k = (fields[i] as Buffer).toString('utf8');
+    if (k.length > HEADER_PREFIX.length && k.startsWith(HEADER_PREFIX)) {
+      headers ??= {};
+      setHeader(headers, k.slice(HEADER_PREFIX.length), str(fields[i + 1]));
+    } else f.set(k, fields[i + 1] as Buffer);
+  }
   const topic = f.get(FIELD_TOPIC);
   return {
     id,
     eventName: str(f.get(FIELD_NAME)),
     topic: topic && topic.length > 0 ? topic.toString('utf8') : undefined,
     payload: f.get(FIELD_PAYLOAD) ?? Buffer.alloc(0),
+    headers: headers ? Object.freeze(headers) : NO_HEADERS,
     sourceStream: str(f.get('source_stream')),
     sourceSink: str(f.get('source_sink')),
     sourceId: str(f.get('source_id')),

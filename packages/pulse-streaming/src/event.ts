@@ -1,3 +1,4 @@
+import { NO_HEADERS } from './internal/headers.js';
 import { idTime } from './internal/ids.js';
 
 /** Options of {@link SinkEvent.nack}. */
@@ -31,6 +32,8 @@ export interface EventInit {
   topic: string | undefined;
   payload: Buffer;
   deliveryCount?: number;
+  /** Headers read from `h.*` fields; none when absent. */
+  headers?: Record<string, string> | undefined;
 }
 
 /** A stream event, as delivered by a reader. */
@@ -47,6 +50,12 @@ export class Event {
   readonly payload: Buffer;
   /** 1 on first delivery, higher after a sink redelivers it. */
   readonly deliveryCount: number;
+  /**
+   * Headers added with the event (`add(..., { headers })`), kept through dead
+   * letters and replays. Frozen; an empty object when there are none.
+   * @defaultValue `{}`
+   */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(init: EventInit) {
     this.id = init.id;
@@ -55,6 +64,7 @@ export class Event {
     this.topic = init.topic;
     this.payload = init.payload;
     this.deliveryCount = init.deliveryCount ?? 1;
+    this.headers = init.headers ? Object.freeze(init.headers) : NO_HEADERS;
   }
 
   /** Name of the sink that delivered the event; undefined for reader events. */

@@ -48,6 +48,12 @@ export interface StreamOptions {
    * @defaultValue 'limits'
    */
   retention?: Retention;
+  /**
+   * How long an add's `dedupId` is remembered (see {@link AddOptions.dedupId}),
+   * in milliseconds from its first add; an integer >= 1.
+   * @defaultValue 120000
+   */
+  dedupWindowMs?: number;
 }
 
 /** See {@link StreamOptions.retention}. */
@@ -59,6 +65,22 @@ export interface AddOptions {
   topic?: string;
   /** Add nothing (and resolve to `undefined`) when the stream key does not exist. @defaultValue false */
   onlyIfStreamExists?: boolean;
+  /**
+   * Headers of the event (`event.headers` on the consumer side), stored as
+   * fields `h.<name>`. Names are 1 to 64 characters of `[A-Za-z0-9_.-]`,
+   * values strings, at most 256 headers. Dead letters and replays keep them.
+   * @defaultValue none (the entry is exactly `n`, `p` and `t`, as Go Pulse writes it)
+   */
+  headers?: Record<string, string>;
+  /**
+   * Idempotent publish: an add whose `dedupId` was already added to this
+   * stream within {@link StreamOptions.dedupWindowMs} adds nothing and
+   * resolves to the ID of the first add. Decided on the server, atomically
+   * with the `XADD`, so it holds across processes and clients. A non-empty
+   * string.
+   * @defaultValue none
+   */
+  dedupId?: string;
 }
 
 /** Options of {@link Stream.newReader}. */

@@ -255,6 +255,8 @@ export class Sink implements AsyncIterable<SinkEvent> {
     await runProcess(
       {
         subscribe: (o) => this.subscribe(o),
+        name: this.name,
+        consumerName: this.consumerName,
         logger: this.#logger,
         graceMs: this.#settings.graceMs,
         noAck: this.#settings.noAck,

@@ -1,10 +1,13 @@
 import type { RedisClient } from './client.js';
 import { InvalidArgumentError, type PulseError } from './errors.js';
-import { addEvents, addEventsInterest } from './internal/addScripts.js';
+import { addEvents, addEventsInterest, packExtras } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
+import { type AddMessage, addChannel } from './internal/diagnostics.js';
 import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
 import { GoLifecycle } from './internal/goLifecycle.js';
+import { headerFields } from './internal/headers.js';
 import {
+  dedupKeys,
   FIELD_NAME,
   FIELD_PAYLOAD,
   FIELD_TOPIC,
@@ -54,6 +57,14 @@ export class Stream {
   readonly ttlMs: number | undefined;
   /** @internal With `ttlMs`: the expiry is refreshed on every add. */
   readonly slidingTtl: boolean;
+  /** How long an add's `dedupId` is remembered, in ms. @defaultValue 120000 */
+  readonly dedupWindowMs: number;
+  /** The dedup keys, `KEYS[2]` and `KEYS[3]` of the add script when some event of the call has a dedupId. */
+  readonly #dedupKeys: readonly string[];
+  readonly #keysOf = (parts: ReadonlyArray<readonly Arg[]>): readonly string[] => {
+    for (const part of parts) if (part.length > 3 && part[3] !== '') return this.#dedupKeys;
+    return [];
+  };
   readonly #trim: readonly Arg[];
   readonly #head: readonly Arg[];
   readonly #headNoCreate: readonly Arg[];
@@ -84,6 +95,7 @@ export class Stream {
       throw new InvalidArgumentError(`retention must be 'limits' or 'interest', got ${String(retention)}`);
     }
     this.retention = retention;
+    this.dedupWindowMs = checkInt('dedupWindowMs', options.dedupWindowMs, 120_000, 1);
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
@@ -92,8 +104,11 @@ export class Stream {
     const ttl = this.ttlMs === undefined ? '' : String(this.ttlMs);
     const mode = this.slidingTtl ? 'sliding' : 'absolute';
     const maxLen = this.maxLen > 0 ? String(this.maxLen) : '';
-    this.#head = [maxLen, '', ttl, mode];
-    this.#headNoCreate = [maxLen, '1', ttl, mode];
+    const window = String(this.dedupWindowMs);
+    this.#head = [maxLen, '', ttl, mode, window];
+    this.#headNoCreate = [maxLen, '1', ttl, mode, window];
+    const dedup = dedupKeys(name);
+    this.#dedupKeys = [dedup.ids, dedup.expiry];
     // Streams with the same key and settings merge their adds; others keep theirs apart.
     this.#tag = `${this.key}\n${retention}\n${this.#head.join(' ')}`;
     this.#tagNoCreate = `${this.key}\n${retention}\n${this.#headNoCreate.join(' ')}`;
@@ -128,17 +143,49 @@ export class Stream {
     const topic = options?.topic;
     if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
+    const headers = headerFields(options?.headers);
+    const dedupId = options?.dedupId;
+    if (dedupId !== undefined && (typeof dedupId !== 'string' || dedupId === '')) {
+      throw new InvalidArgumentError('dedupId must be a non-empty string');
+    }
+    // Tracing (pulse-streaming/otel) may add headers: the trace context.
+    if (addChannel.hasSubscribers) {
+      const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: { ...options?.headers } };
+      return addChannel.tracePromise(
+        // async: a subscriber's bad header rejects (asyncEnd) rather than throws.
+        async () => this.#add(eventName, p, topic, onlyIfExists, headerFields(msg.headers), dedupId),
+        msg,
+      ) as Promise<string | undefined>;
+    }
+    return this.#add(eventName, p, topic, onlyIfExists, headers, dedupId);
+  }
 
+  async #add(
+    eventName: string,
+    p: Buffer | string,
+    topic: string | undefined,
+    onlyIfExists: boolean,
+    headers: readonly string[],
+    dedupId: string | undefined,
+  ): Promise<string | undefined> {
     // Adds of one tick to this stream leave as script calls (batcher.ts);
-    // a lone add without TTL stays a plain XADD (under 'interest', but for one in 50).
-    const weight = p.length + eventName.length + (topic?.length ?? 0);
+    // a lone add without TTL or dedupId stays a plain XADD (under 'interest', but for one in 50).
+    let weight = p.length + eventName.length + (topic?.length ?? 0) + (dedupId?.length ?? 0);
+    for (const h of headers) weight += h.length;
     const merge: Mergeable = {
       tag: onlyIfExists ? this.#tagNoCreate : this.#tag,
       script: this.#script,
       head: onlyIfExists ? this.#headNoCreate : this.#head,
-      parts: [eventName, p, topic ?? ''],
+      keys: this.#keysOf,
+      parts:
+        headers.length === 0 && dedupId === undefined
+          ? [eventName, p, topic ?? '']
+          : [eventName, p, topic ?? '', dedupId ?? '', ...headers],
       weight,
-      alone: this.ttlMs === undefined ? () => this.#lone(eventName, p, topic, onlyIfExists) : undefined,
+      alone:
+        this.ttlMs === undefined && dedupId === undefined
+          ? () => this.#lone(eventName, p, topic, onlyIfExists, headers)
+          : undefined,
       pack: packAdds,
       unpack: unpackIds,
     };
@@ -160,7 +207,13 @@ export class Stream {
    * so one lone add in {@link LONE_ADDS_PER_TRIM} is a script call that does:
    * an EVAL of the script costs Redis several times an XADD.
    */
-  #lone(eventName: string, payload: Buffer | string, topic: string | undefined, onlyIfExists: boolean): Arg[] | undefined {
+  #lone(
+    eventName: string,
+    payload: Buffer | string,
+    topic: string | undefined,
+    onlyIfExists: boolean,
+    headers: readonly string[],
+  ): Arg[] | undefined {
     if (this.#trimsByScript && ++this.#untrimmed >= LONE_ADDS_PER_TRIM) {
       this.#untrimmed = 0;
       return undefined;
@@ -170,6 +223,7 @@ export class Stream {
     if (!this.#trimsByScript) for (const t of this.#trim) args.push(t);
     args.push('*', FIELD_NAME, eventName, FIELD_PAYLOAD, payload);
     if (topic) args.push(FIELD_TOPIC, topic);
+    for (const h of headers) args.push(h);
     return args;
   }
 
@@ -206,7 +260,16 @@ export class Stream {
     const registry = sinkRegistryKey(this.name);
     try {
       const sinks = ((await this.driver.send(['SMEMBERS', registry], registry)) as unknown[]).map(str);
-      const keys = [this.key, registry, lastRemovalKey(this.name), removedKey(this.name), replayedKey(this.name)];
+      const dedup = dedupKeys(this.name);
+      const keys = [
+        this.key,
+        registry,
+        lastRemovalKey(this.name),
+        removedKey(this.name),
+        replayedKey(this.name),
+        dedup.ids,
+        dedup.expiry,
+      ];
       const obituaries: string[] = [];
       for (const s of sinks) {
         const { obituary, ...rest } = sinkKeys(this.name, s);
@@ -249,17 +312,23 @@ const LONE_ADDS_PER_TRIM = 50;
 /**
  * The events of a merged add in the most compact layout of `addEvents` that
  * fits them: one name for all when they share it and none has a topic, no
- * topics when none has one, else name, payload and topic for each.
+ * topics when none has one, name, payload and topic for each when none has
+ * headers or a dedupId, else all of it for each. An add's parts are
+ * `[name, payload, topic]`, or with headers or a dedupId
+ * `[name, payload, topic, dedupId, ...header fields and values]`.
  */
 function packAdds(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>): void {
   const name = parts[0]?.[0];
   let sameName = true;
   let topics = false;
-  for (const [n, , t] of parts) {
-    if (n !== name) sameName = false;
-    if (t !== '') topics = true;
+  let extras = false;
+  for (const part of parts) {
+    if (part[0] !== name) sameName = false;
+    if (part[2] !== '') topics = true;
+    if (part.length > 3) extras = true;
   }
-  if (topics) {
+  if (extras) packExtras(cmd, parts, sameName, topics);
+  else if (topics) {
     cmd.push('3');
     for (const [n, p, t] of parts) cmd.push(n ?? '', p ?? '', t ?? '');
   } else if (sameName) {

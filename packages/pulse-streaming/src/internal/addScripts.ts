@@ -2,6 +2,7 @@
  * The scripts behind `stream.add`: the merged form of adds, and trimming
  * under 'interest' retention.
  */
+import type { Arg } from './command.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { CMP } from './lua.js';
 import { Script } from './script.js';
@@ -12,13 +13,20 @@ import { Script } from './script.js';
  * sliding (every add) or absolute (only when no expiry is set), when
  * anything was added. `pcall` so that an error stops the batch with the
  * events before it added and reported, instead of failing them all.
- * KEYS: stream. ARGV: maxLen ('' none), NOMKSTREAM ('1' or ''), ttl ms
- * ('' none), 'sliding' or 'absolute', then the events in one of three
+ * KEYS: stream, then when some event has a dedupId the dedup IDs hash and
+ * the dedup expiry sorted set (`dedupKeys`): only then, as a script with
+ * several keys is refused (TRYAGAIN) while its slot migrates and some of
+ * them are not on the node yet.
+ * ARGV: maxLen ('' none), NOMKSTREAM ('1' or ''), ttl ms ('' none),
+ * 'sliding' or 'absolute', dedup window ms, then the events in one of four
  * layouts (`packAdds` in stream.ts): '1', the name they all share, then a
  * payload per event; '2', then name and payload per event (no topics); '3',
- * then name, payload and topic ('' none) per event. Fewer arguments per
- * event cost the server less: 12% fewer instructions per event with one
- * than with three (callgrind, BENCHMARKS.md).
+ * then name, payload and topic ('' none) per event; '4' (some event has
+ * headers or a dedupId), then per event name, payload, topic, dedupId ('' none),
+ * the number of headers and their `h.<name>`, value pairs. Fewer arguments
+ * per event cost the server less: 12% fewer instructions per event with one
+ * than with three (callgrind, BENCHMARKS.md), so events without headers or
+ * dedupId never pay for layout 4.
  * Returns {ids, error or nil}: the IDs of the events added, joined by ','
  * ('-' where NOMKSTREAM found no key). One string, not an array: the client
  * decodes one reply instead of one per event (about 0.1 us less CPU per
@@ -27,6 +35,20 @@ import { Script } from './script.js';
  * With 'interest' retention (`addEventsInterest`) the XADDs do not trim:
  * the call trims once, after its events, what every consumer group is done
  * with (see INTEREST_TRIM).
+ *
+ * Dedup (SEMANTICS.md section 8), decided here, in the step of the XADD: an
+ * event whose dedupId the hash holds with a window that has not ended (the
+ * sorted set's score, by the server's clock) is not added and gets the
+ * recorded ID; any other is added and recorded, so a second add of one
+ * dedupId in the same call gets the first's ID. Each call that dedups first
+ * drops up to {@link DEDUP_PURGE} expired records: more than a call can
+ * write, so the structure holds about a window's worth. Both keys expire a
+ * window after the last record written, or with the stream when it has a
+ * TTL and would expire sooner (its remaining time then), so they never
+ * outlive it: an expired stream created again never answers with IDs of the
+ * old one (`destroy()` deletes them). With a sliding TTL shorter than the
+ * window, a dedupId is so remembered at most the TTL after the last add
+ * with a dedupId.
  */
 function addScript(name: string, interest: boolean): Script {
   // Trimming per XADD ('limits'), or once per call ('interest').
@@ -39,10 +61,14 @@ function addScript(name: string, interest: boolean): Script {
     `${interest ? `${CMP}\n${INTEREST_TRIM}\n` : ''}local key, maxLen = KEYS[1], ARGV[1]
 local nomk, trim = ARGV[2] == '1', ${trimEach}
 local ids, n, added, err = {}, 0, false, false
-local step = tonumber(ARGV[5])
-local shared = ARGV[6]
+local step = tonumber(ARGV[6])
+local deduped = false
+if step >= 4 then
+${EXTRAS_LOOP}
+else
+local shared = ARGV[7]
 local name, payload, topic = shared, nil, ''
-for i = step == 1 and 7 or 6, #ARGV, step do
+for i = step == 1 and 8 or 7, #ARGV, step do
   if step == 1 then
     payload = ARGV[i]
   elseif step == 2 then
@@ -78,12 +104,154 @@ for i = step == 1 and 7 or 6, #ARGV, step do
   ids[n] = r or '-'
   if r then added = true end
 end
+end
 ${trimAfter}if added and ARGV[3] ~= '' then
   if ARGV[4] == 'sliding' then redis.call('PEXPIRE', key, ARGV[3]) else redis.call('PEXPIRE', key, ARGV[3], 'NX') end
+end
+if deduped then
+  local ttl = ARGV[5]
+  if ARGV[3] ~= '' then
+    local pttl = redis.call('PTTL', key)
+    if pttl > 0 and pttl < tonumber(ttl) then ttl = pttl end
+  end
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
 end
 return {table.concat(ids, ','), err}`,
   );
 }
+
+/** Expired dedup records dropped per call at most: more than the 256 events a call writes. */
+const DEDUP_PURGE = 512;
+
+/**
+ * Layouts 4 and 5 of the add script: events with headers or a dedupId (see
+ * `addScript`). Expects `key`, `nomk`, `trim`, `maxLen`, `ids`, `n`,
+ * `added`, `err` and `deduped` in scope.
+ *
+ * Layout 4, per event: name, payload, topic, dedupId, number of headers,
+ * their field/value pairs. Layout 5 (columns: what the events of a call
+ * share is sent once; `packAdds` picks it when every event has the same
+ * header names, and topics on all or none): the shared name ('' : a name
+ * per event), '1' when each event has a topic, '1' when each has a dedupId
+ * ('' : none), the number of header fields and their names, then per event
+ * [name], payload, [topic], [dedupId], header values. Fewer arguments cost
+ * the client (encoding) and the server (parsing) less per event: trace
+ * context on every event is one more argument, not six.
+ */
+const EXTRAS_LOOP = `local window = tonumber(ARGV[5])
+local now
+-- The ID recorded for dedup, when its window has not ended; purges expired records first, once per call.
+local function seen(dedup)
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, ${DEDUP_PURGE})
+    if #old > 0 then
+      redis.call('HDEL', KEYS[2], unpack(old))
+      redis.call('ZREM', KEYS[3], unpack(old))
+    end
+  end
+  local prev = redis.call('HGET', KEYS[2], dedup)
+  if prev then
+    local ends = redis.call('ZSCORE', KEYS[3], dedup)
+    if ends and tonumber(ends) > now then return prev end
+  end
+  return nil
+end
+-- XADD of args (or the ID dedup found), recorded for dedup; false when an error stops the call.
+local function addOne(args, dedup)
+  local r
+  if dedup ~= '' then r = seen(dedup) end
+  if not r then
+    r = redis.pcall(unpack(args))
+    if type(r) == 'table' and r.err then
+      err = r.err
+      return false
+    end
+    if r then
+      added = true
+      if dedup ~= '' then
+        redis.call('HSET', KEYS[2], dedup, r)
+        redis.call('ZADD', KEYS[3], string.format('%d', now + window), dedup)
+        deduped = true
+      end
+    end
+  end
+  n = n + 1
+  ids[n] = r or '-'
+  return true
+end
+-- The head of every XADD of the call.
+local base = {'XADD', key}
+if nomk then base[#base + 1] = 'NOMKSTREAM' end
+if trim then
+  base[#base + 1] = 'MAXLEN'
+  base[#base + 1] = '~'
+  base[#base + 1] = maxLen
+end
+base[#base + 1] = '*'
+base[#base + 1] = '${FIELD_NAME}'
+local iName = #base + 1
+base[iName] = ''
+base[iName + 1] = '${FIELD_PAYLOAD}'
+local iPayload = iName + 2
+base[iPayload] = ''
+if step == 4 then
+  local i = 7
+  while i <= #ARGV do
+    local args = {}
+    for j = 1, iPayload do args[j] = base[j] end
+    args[iName] = ARGV[i]
+    args[iPayload] = ARGV[i + 1]
+    if ARGV[i + 2] ~= '' then
+      args[iPayload + 1] = '${FIELD_TOPIC}'
+      args[iPayload + 2] = ARGV[i + 2]
+    end
+    local dedup, first = ARGV[i + 3], i + 5
+    i = first + 2 * tonumber(ARGV[i + 4])
+    for j = first, i - 1 do args[#args + 1] = ARGV[j] end
+    if not addOne(args, dedup) then break end
+  end
+else
+  -- One table for the whole call: each event only changes its slots.
+  local nameCol, topicCol, dedupCol, k = ARGV[7] == '', ARGV[8] == '1', ARGV[9] == '1', tonumber(ARGV[10])
+  local args = base
+  args[iName] = ARGV[7]
+  local iTopic, iHeaders = 0, iPayload + 1
+  if topicCol then
+    args[iPayload + 1] = '${FIELD_TOPIC}'
+    iTopic = iPayload + 2
+    iHeaders = iPayload + 3
+  end
+  if topicCol then args[iTopic] = '' end
+  for j = 1, k do
+    args[iHeaders + 2 * (j - 1)] = ARGV[10 + j]
+    args[iHeaders + 2 * j - 1] = ''
+  end
+  local i, dedup = 11 + k, ''
+  while i <= #ARGV do
+    if nameCol then
+      args[iName] = ARGV[i]
+      i = i + 1
+    end
+    args[iPayload] = ARGV[i]
+    i = i + 1
+    if topicCol then
+      args[iTopic] = ARGV[i]
+      i = i + 1
+    end
+    if dedupCol then
+      dedup = ARGV[i]
+      i = i + 1
+    end
+    for j = 1, k do
+      args[iHeaders + 2 * j - 1] = ARGV[i]
+      i = i + 1
+    end
+    if not addOne(args, dedup) then break end
+  end
+end`;
 
 /** Entries past maxLen before 'interest' trimming looks at the groups: a node of the stream (stream-node-max-entries). */
 const TRIM_SLACK = 100;
@@ -150,3 +318,42 @@ end`;
 export const addEvents = addScript('addEvents', false);
 /** `addEvents` for streams with 'interest' retention: same arguments and reply. */
 export const addEventsInterest = addScript('addEventsInterest', true);
+
+/**
+ * Packs adds some of which have headers or a dedupId (parts `[name,
+ * payload, topic, dedupId, ...header fields and values]`, or `[name,
+ * payload, topic]`): layout 5 (columns) when every event has the same
+ * header names and topics on all or none, else layout 4 (see
+ * `EXTRAS_LOOP`).
+ */
+export function packExtras(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>, sameName: boolean, topics: boolean): void {
+  const first = parts[0] ?? [];
+  let columns = true;
+  let dedup = false;
+  for (const part of parts) {
+    if (part.length !== first.length && !(part.length <= 4 && first.length <= 4)) columns = false;
+    for (let i = 4; columns && i < part.length; i += 2) if (part[i] !== first[i]) columns = false;
+    if (topics && part[2] === '') columns = false;
+    if (part.length > 3 && part[3] !== '') dedup = true;
+    if (!columns) break;
+  }
+  if (!columns) {
+    cmd.push('4');
+    for (const part of parts) {
+      cmd.push(part[0] ?? '', part[1] ?? '', part[2] ?? '', part[3] ?? '', Math.max(0, part.length - 4) / 2);
+      for (let i = 4; i < part.length; i++) cmd.push(part[i] ?? '');
+    }
+    return;
+  }
+  const nameCol = !sameName || first[0] === '';
+  const k = Math.max(0, first.length - 4) / 2;
+  cmd.push('5', nameCol ? '' : (first[0] ?? ''), topics ? '1' : '', dedup ? '1' : '', k);
+  for (let i = 4; i < first.length; i += 2) cmd.push(first[i] ?? '');
+  for (const part of parts) {
+    if (nameCol) cmd.push(part[0] ?? '');
+    cmd.push(part[1] ?? '');
+    if (topics) cmd.push(part[2] ?? '');
+    if (dedup) cmd.push(part[3] ?? '');
+    for (let i = 5; i < part.length; i += 2) cmd.push(part[i] ?? '');
+  }
+}

@@ -35,6 +35,12 @@ export interface Mergeable {
   readonly tag: string;
   readonly script: Script;
   readonly head: readonly Arg[];
+  /**
+   * Keys of the script after the command's key (`KEYS[2]`...) for these
+   * merged commands; none when absent. The same function for every command
+   * of the tag.
+   */
+  readonly keys?: (parts: ReadonlyArray<readonly Arg[]>) => readonly string[];
   readonly parts: readonly Arg[];
   /** Bytes this command adds to a merged call. */
   readonly weight: number;
@@ -312,9 +318,10 @@ function commandOf(u: Unit): readonly Arg[] {
     u.plain = true;
     return alone;
   }
-  const cmd: Arg[] = ['EVAL', m.script.source, 1, q.key ?? ''];
-  for (const h of m.head) cmd.push(h);
   const parts = u.items.map((item) => item.merge?.parts ?? []);
+  const extra = m.keys?.(parts) ?? [];
+  const cmd: Arg[] = ['EVAL', m.script.source, 1 + extra.length, q.key ?? '', ...extra];
+  for (const h of m.head) cmd.push(h);
   m.pack(cmd, parts);
   return cmd;
 }

@@ -56,6 +56,19 @@ export function removedKey(name: string): string {
   return `${bookkeepingPrefix(name)}:removed`;
 }
 
+/**
+ * Idempotent publish (`add(..., { dedupId })`, SEMANTICS.md section 8): one
+ * structure per stream rather than a key per dedupId, so that `destroy()`
+ * deletes it by name (a key per ID would need a SCAN of the slot's node) and
+ * it can expire with a TTL stream. `ids`: hash dedupId -> entry ID of its
+ * first add; `expiry`: sorted set dedupId -> end of its window (server time,
+ * ms), to drop expired ones. See addScripts.ts.
+ */
+export function dedupKeys(name: string): { ids: string; expiry: string } {
+  const p = `${bookkeepingPrefix(name)}:dedup`;
+  return { ids: p, expiry: `${p}:expiry` };
+}
+
 export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
   const p = `${bookkeepingPrefix(streamName)}:sink:${sinkName}`;
   return {

@@ -8,12 +8,16 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
+import { traceProcess } from './diagnostics.js';
 import { errorText } from './redisErrors.js';
 import { checkInt, checkSignal } from './validate.js';
 
 /** What `runProcess` needs from its sink. */
 export interface ProcessHost {
   subscribe(options?: SubscribeOptions): Subscription<SinkEvent>;
+  /** The sink's name and this instance's consumer name, for tracing (diagnostics.ts). */
+  readonly name: string;
+  readonly consumerName: string;
   readonly logger: Logger;
   readonly graceMs: number;
   readonly noAck: boolean;
@@ -60,7 +64,7 @@ export async function runProcess(
   const run = async (ev: SinkEvent): Promise<void> => {
     running.add(ev);
     try {
-      await handler(ev);
+      await traceProcess(ev, host.name, host.consumerName, handler);
     } catch (err) {
       host.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(err) }, 'handler failed: event nacked');
       await ev.nack().catch((e: unknown) => host.logger.warn({ id: ev.id, err: errorText(e) }, 'nack failed'));

@@ -4,6 +4,7 @@
  * `[key, entries, ...]`, node-redis can give a Map or a plain object.
  */
 import { Event, type EventInit } from '../event.js';
+import { setHeader } from './headers.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 
 export type RawEntry = [id: string, fields: Buffer[]];
@@ -12,6 +13,9 @@ const EMPTY = Buffer.alloc(0);
 const NAME_BYTE = FIELD_NAME.charCodeAt(0);
 const PAYLOAD_BYTE = FIELD_PAYLOAD.charCodeAt(0);
 const TOPIC_BYTE = FIELD_TOPIC.charCodeAt(0);
+/** `h.`: the prefix of header fields (headers.ts). */
+const H_BYTE = 0x68;
+const DOT_BYTE = 0x2e;
 
 export function str(v: unknown): string {
   if (typeof v === 'string') return v;
@@ -96,15 +100,23 @@ function decodeName(v: Buffer): string {
   return name;
 }
 
-/** Reads `n`, `p` and `t` into the fields of an event; extra fields are ignored. */
+/** Reads `n`, `p`, `t` and the headers (`h.<name>`) into the fields of an event; other fields are ignored. */
 export function eventInit(streamName: string, entry: RawEntry, deliveryCount = 1): EventInit & { complete: boolean } {
   const fields = entry[1];
   let eventName: string | undefined;
   let payload: Buffer | undefined;
   let topic: string | undefined;
+  let headers: Record<string, string> | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const k = fields[i] as Buffer;
-    if (k.length !== 1) continue;
+    if (k.length !== 1) {
+      // Entries without headers (all of Go Pulse's) pay this one length check per extra field.
+      if (k.length > 2 && k[0] === H_BYTE && k[1] === DOT_BYTE) {
+        headers ??= {};
+        setHeader(headers, k.toString('utf8', 2), (fields[i + 1] as Buffer).toString('utf8'));
+      }
+      continue;
+    }
     const v = fields[i + 1] as Buffer;
     // Field names are one byte: compare bytes, not decoded strings.
     const c = k[0];
@@ -119,6 +131,7 @@ export function eventInit(streamName: string, entry: RawEntry, deliveryCount = 1
     topic,
     payload: payload ?? EMPTY,
     deliveryCount,
+    headers,
     complete: eventName !== undefined && payload !== undefined,
   };
 }

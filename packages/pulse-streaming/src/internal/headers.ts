@@ -1,0 +1,56 @@
+/**
+ * Event headers on the wire (SEMANTICS.md section 8): one entry field per
+ * header, `h.<name>`, its value the header's value as UTF-8. An event without
+ * headers writes no such field, so its entry stays exactly `n`, `p` (, `t`)
+ * as Go Pulse writes it.
+ */
+import { InvalidArgumentError } from '../errors.js';
+
+/** Prefix of the entry field of each header. */
+export const HEADER_PREFIX = 'h.';
+
+/** The headers of an event that has none: one shared frozen object. */
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+const HEADER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Most headers on one event. Not in the contract's wording, but an entry
+ * with thousands of fields is a mistake, and the add script builds each
+ * XADD with `unpack`, which Lua caps at a few thousand values.
+ */
+export const MAX_HEADERS = 256;
+
+/**
+ * The `h.<name>`, value pairs of `headers`, checked: names of 1 to 64
+ * characters of `[A-Za-z0-9_.-]`, string values. Empty (no fields) for
+ * undefined or `{}`.
+ * @throws InvalidArgumentError for anything else.
+ */
+export function headerFields(headers: unknown): string[] {
+  if (headers === undefined) return [];
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new InvalidArgumentError('headers must be an object of header names to string values');
+  }
+  const fields: string[] = [];
+  for (const name of Object.keys(headers)) {
+    if (!HEADER_NAME.test(name)) {
+      throw new InvalidArgumentError(`header name ${JSON.stringify(name)} must be 1 to 64 characters of [A-Za-z0-9_.-]`);
+    }
+    const value = (headers as Record<string, unknown>)[name];
+    if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have a string value, got ${typeof value}`);
+    fields.push(HEADER_PREFIX + name, value);
+  }
+  if (fields.length > 2 * MAX_HEADERS) throw new InvalidArgumentError(`an event carries at most ${MAX_HEADERS} headers`);
+  return fields;
+}
+
+/**
+ * Sets a header read from an entry. `defineProperty`, so that a header named
+ * `__proto__` (a valid name) is an own property like any other instead of
+ * the object's prototype.
+ */
+export function setHeader(headers: Record<string, string>, name: string, value: string): void {
+  if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+  else headers[name] = value;
+}
