@@ -1,8 +1,10 @@
 import type { RedisClient } from './client.js';
 import { InvalidArgumentError, type PulseError } from './errors.js';
+import type { EventMap, EventNames, PayloadOf, Untyped } from './event.js';
 import { addEvents, addEventsInterest } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
+import { EventCodec } from './internal/eventCodec.js';
 import {
   FIELD_NAME,
   FIELD_PAYLOAD,
@@ -24,14 +26,21 @@ import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions }
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
 
+const noop = (): void => {};
+
 /** How long a destroyed stream's sinks keep the count of what it took from them, for a live instance to report. */
 const OBITUARY_MS = 10 * 60_000;
 
 /**
  * A stream of events, stored in the Redis stream `pulse:stream:<name>`.
  * All `Stream` instances with the same name share the same events.
+ *
+ * `Events` maps event names to their data types (`{ 'order.created': { id:
+ * number } }`): with it (and a `codec`), `add` takes values of those types
+ * and readers and sinks yield events whose `data` is narrowed by
+ * `eventName`. Without it the stream is untyped: payloads are bytes or strings.
  */
-export class Stream {
+export class Stream<Events extends EventMap = Untyped> {
   /** Name of the stream. */
   readonly name: string;
   /** Approximate maximum number of entries; 0 means no trimming. @defaultValue 1000 */
@@ -53,6 +62,13 @@ export class Stream {
   readonly ttlMs: number | undefined;
   /** @internal With `ttlMs`: the expiry is refreshed on every add. */
   readonly slidingTtl: boolean;
+  /** @internal The codec and schemas of a typed stream; undefined for an untyped one. */
+  readonly codec: EventCodec | undefined;
+  /**
+   * The last add still waiting for an asynchronous schema: later adds wait
+   * behind it, so that adds are stored in the order they were issued.
+   */
+  #validating: Promise<unknown> | undefined;
   readonly #trim: readonly Arg[];
   readonly #head: readonly Arg[];
   readonly #headNoCreate: readonly Arg[];
@@ -69,7 +85,7 @@ export class Stream {
    * @param redis - an ioredis `Redis`/`Cluster` or a node-redis client/cluster; never closed by the library.
    * @throws InvalidArgumentError for a bad name, client or option.
    */
-  constructor(name: string, redis: RedisClient, options: StreamOptions = {}) {
+  constructor(name: string, redis: RedisClient, options: StreamOptions<Events> = {}) {
     this.name = checkName('stream', name);
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
@@ -81,6 +97,7 @@ export class Stream {
       throw new InvalidArgumentError(`retention must be 'limits' or 'interest', got ${String(retention)}`);
     }
     this.retention = retention;
+    this.codec = EventCodec.of(options.codec, options.schemas);
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
@@ -108,23 +125,39 @@ export class Stream {
    * Adds of one producer to one stream are stored in the order issued, also
    * across reconnects, restarts, flushed script caches and slot migrations,
    * and an add is never sent twice.
-   * @param payload - bytes, or a string encoded as UTF-8.
+   * @param payload - untyped stream: bytes, or a string encoded as UTF-8;
+   * typed stream: a value of the event's type, checked by its schema and
+   * encoded by the codec.
+   * @throws InvalidArgumentError when the event's schema refuses the value
+   * or the codec cannot encode it (nothing is added).
    * @throws PulseError with the Redis reply `code` when Redis refused it (not
    * stored); with a message saying "outcome unknown" when the connection was
    * lost before Redis answered (maybe stored, maybe not).
    */
-  add(eventName: string, payload: Uint8Array | string, options?: AddOptions & { onlyIfStreamExists?: false }): Promise<string>;
+  add<Name extends EventNames<Events>>(
+    eventName: Name,
+    payload: PayloadOf<Events, Name>,
+    options?: AddOptions & { onlyIfStreamExists?: false },
+  ): Promise<string>;
   /** As above; with `onlyIfStreamExists: true` and no stream key, nothing is added and it resolves to `undefined`. */
-  add(eventName: string, payload: Uint8Array | string, options: AddOptions): Promise<string | undefined>;
-  async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
+  add<Name extends EventNames<Events>>(
+    eventName: Name,
+    payload: PayloadOf<Events, Name>,
+    options: AddOptions,
+  ): Promise<string | undefined>;
+  async add(eventName: string, payload: unknown, options?: AddOptions): Promise<string | undefined> {
     if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
-    let p: Buffer | string;
-    if (typeof payload === 'string' || Buffer.isBuffer(payload)) p = payload;
-    else if (payload instanceof Uint8Array) p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
     const topic = options?.topic;
     if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
+    let p: Buffer | string;
+    if (this.codec !== undefined) {
+      const encoded = this.codec.encode(eventName, payload);
+      // Checked at once (the common case) and nothing waiting before it: sent this tick, merged with the others.
+      p = this.#validating === undefined && !(encoded instanceof Promise) ? encoded : await this.#inOrder(encoded);
+    } else if (typeof payload === 'string' || Buffer.isBuffer(payload)) p = payload;
+    else if (payload instanceof Uint8Array) p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
 
     // Adds of one tick to this stream leave as script calls (batcher.ts);
     // a lone add without TTL stays a plain XADD (under 'interest', but for one in 50).
@@ -146,6 +179,22 @@ export class Stream {
       throw addError(err, this.name);
     }
     return reply === null || reply === undefined ? undefined : str(reply);
+  }
+
+  /**
+   * The payload of an add whose schema answers with a promise, or that comes
+   * after one: it resolves only after every earlier such add's, so adds are
+   * sent in the order they were issued.
+   */
+  #inOrder(encoded: Buffer | string | Promise<Buffer | string>): Promise<Buffer | string> {
+    const before = this.#validating;
+    const mine = before === undefined ? Promise.resolve(encoded) : before.then(() => encoded);
+    const settled = mine.then(noop, noop);
+    this.#validating = settled;
+    void settled.then(() => {
+      if (this.#validating === settled) this.#validating = undefined;
+    });
+    return mine;
   }
 
   /**
@@ -213,7 +262,7 @@ export class Stream {
   }
 
   /** Creates a reader: every reader gets every event, from `startAt` on. */
-  newReader(options?: ReaderOptions): Promise<Reader> {
+  newReader(options?: ReaderOptions): Promise<Reader<Events>> {
     return Reader.create(this, options ?? {});
   }
 
@@ -222,7 +271,7 @@ export class Stream {
    * instances with the same name share one cursor and split the events.
    * The consumer group exists in Redis when it resolves.
    */
-  newSink(name: string, options?: SinkOptions): Promise<Sink> {
+  newSink(name: string, options?: SinkOptions): Promise<Sink<Events>> {
     return Sink.create(this, name, options ?? {});
   }
 }
