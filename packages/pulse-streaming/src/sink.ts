@@ -308,10 +308,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       graceMs: settings.graceMs,
       noAck: settings.noAck,
       keepInProgress: (running) => this.#holds.keepInProgress(running),
+      // On the connection of the in-progress touches, after any of them sent before.
       nack: async (events, delayMs) => {
-        if (settings.noAck) return;
-        const conn = this.#closed ? this.#main.driver : this.#control;
-        await nackEvents(this.#holds, conn, events, delayMs, settings.graceMs);
+        if (!settings.noAck) await nackEvents(this.#holds, this.#main.driver, events, delayMs, settings.graceMs);
       },
       deadLetter: (event, reason) =>
         deadLetterNow(

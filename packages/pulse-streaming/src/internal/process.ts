@@ -192,16 +192,18 @@ export async function runProcess(
     const decodes = run.decodes(ev);
     if (decodes !== true && !(await decodes)) return;
     run.running.add(ev);
+    let failure: { err: unknown } | undefined;
     try {
       await handler(ev);
     } catch (err) {
-      run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(err) }, 'handler failed: event nacked');
-      await run.failed([ev]);
-      return;
+      failure = { err };
     } finally {
+      // Out of the in-progress touches before the nack: a touch after it would undo its delay.
       run.running.delete(ev);
     }
-    run.ack([ev]);
+    if (failure === undefined) return run.ack([ev]);
+    run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, 'handler failed: event nacked');
+    await run.failed([ev]);
   };
   try {
     for await (const ev of run.sub) await run.start(() => one(ev));

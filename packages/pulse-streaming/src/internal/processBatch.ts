@@ -107,20 +107,23 @@ export async function runProcessBatch(
     }
     if (events.length === 0) return;
     for (const ev of events) run.running.add(ev);
+    let failure: { err: unknown } | undefined;
     try {
       await callBatchHandler(handler, events);
     } catch (err) {
-      const rest = events.filter((ev) => !ev.settled);
-      run.logger.warn(
-        { count: rest.length, ids: rest.slice(0, 10).map((ev) => ev.id), err: errorText(err) },
-        'batch handler failed: its unsettled events nacked',
-      );
-      await run.failed(rest);
-      return;
+      failure = { err };
     } finally {
+      // Out of the in-progress touches before the nack: a touch after it would undo its delay.
       for (const ev of events) run.running.delete(ev);
     }
-    run.ack(events.filter((ev) => !ev.settled));
+    // What the handler acked or nacked itself is its own.
+    const rest = events.filter((ev) => !ev.settled);
+    if (failure === undefined) return run.ack(rest);
+    run.logger.warn(
+      { count: rest.length, ids: rest.slice(0, 10).map((ev) => ev.id), err: errorText(failure.err) },
+      'batch handler failed: its unsettled events nacked',
+    );
+    await run.failed(rest);
   };
   try {
     for (;;) {
