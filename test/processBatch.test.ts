@@ -54,16 +54,16 @@ describe.concurrent.each(CLIENT_KINDS)('processBatch (%s)', (kind) => {
       maxWaitMs: wait,
       signal: ac.signal,
     });
+    const before = Date.now();
     const first = await s.add('e', 'a');
     await waitFor(() => sink.counters.delivered === 1, WAIT);
-    const firstSeen = Date.now();
-    // Arrives within the wait of the first: same batch.
+    // Read after the first was taken, it still joins its batch: the batch waited for more.
     const second = await s.add('e', 'b');
     await waitFor(() => batches.length === 1, WAIT);
-    const waited = (batches[0]?.at ?? 0) - firstSeen;
     expect(batches[0]?.ids).toEqual([first, second]);
-    expect(waited).toBeGreaterThanOrEqual(wait - 50);
-    // Not much longer than the wait (generous: the machine is shared).
+    const waited = (batches[0]?.at ?? 0) - before;
+    expect(waited).toBeGreaterThanOrEqual(wait);
+    // And not for a full batch: about the wait (generous: the machine is shared).
     expect(waited).toBeLessThan(wait + 2000);
     // maxWaitMs 0: what is buffered goes at once.
     ac.abort();
