@@ -7,6 +7,7 @@ export const CASE_NAMES = [
   'publish-one',
   'retention',
   'sink',
+  'process-batch',
   'reader',
   'e2e',
   'latency',

@@ -9,6 +9,8 @@ export type ThroughputCase =
   | 'publish-interest'
   | 'publish-one-interest'
   | 'sink'
+  | 'process-batch'
+  | 'process-batch-noop'
   | 'reader'
   | 'e2e'
   | 'peer-publish'

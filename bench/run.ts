@@ -13,6 +13,7 @@ import { endToEndCase } from './cases/endToEnd.js';
 import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
 import { peerCases } from './cases/peer.js';
+import { processBatchCases } from './cases/processBatch.js';
 import { publishCase, publishOneAtATimeCase } from './cases/publish.js';
 import { retentionCases } from './cases/retention.js';
 import { type BenchClient, connectClient } from './clients.js';
@@ -31,6 +32,7 @@ const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseR
   'publish-one': publishOneAtATimeCase,
   retention: retentionCases,
   sink: sinkConsumeCase,
+  'process-batch': processBatchCases,
   reader: readerConsumeCase,
   e2e: endToEndCase,
   latency: latencyCase,
