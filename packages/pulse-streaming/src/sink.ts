@@ -13,7 +13,7 @@ import { runProcessBatch } from './internal/processBatch.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
 import { leave } from './internal/scripts.js';
-import { deadLetterNow, nackEvents } from './internal/settle.js';
+import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
@@ -301,33 +301,17 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
 
   /** What `process()` and `processBatch()` use of the sink. */
   #processHost(): ProcessHost {
-    const settings = this.#settings;
-    return {
+    return processHost({
       subscribe: (o) => this.#subscribe(o),
+      sinkName: this.name,
+      consumerName: this.consumerName,
+      settings: this.#settings,
+      driver: this.#main.driver,
+      connection: () => (this.#closed ? this.#main.driver : this.#control),
+      holds: this.#holds,
+      counters: this.#counters,
       logger: this.#logger,
-      graceMs: settings.graceMs,
-      noAck: settings.noAck,
-      keepInProgress: (running) => this.#holds.keepInProgress(running),
-      // On the connection of the in-progress touches, after any of them sent before.
-      nack: async (events, delayMs) => {
-        if (!settings.noAck) await nackEvents(this.#holds, this.#main.driver, events, delayMs, settings.graceMs);
-      },
-      deadLetter: (event, reason) =>
-        deadLetterNow(
-          {
-            driver: this.#main.driver,
-            sinkName: this.name,
-            consumerName: this.consumerName,
-            deadLetterStream: settings.deadLetterStream,
-            noAck: settings.noAck,
-            counters: this.#counters,
-            logger: this.#logger,
-            countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
-          },
-          event,
-          reason,
-        ),
-    };
+    });
   }
 
   /** Lets the read path check stream `name` now (see `SinkReads.recover`). */

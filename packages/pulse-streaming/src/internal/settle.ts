@@ -5,14 +5,17 @@
  */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
+import type { SubscribeOptions } from '../options.js';
+import type { Subscription } from '../subscription.js';
 import type { Connection, Driver } from './driver.js';
 import { evalScript } from './driver.js';
 import { sinkKeys, streamKey } from './keys.js';
+import type { ProcessHost } from './process.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
 import { Script } from './script.js';
 import { idsByStream, type SinkHolds } from './sinkHolds.js';
-import type { SinkCounters } from './sinkState.js';
+import type { SinkCounters, SinkSettings } from './sinkState.js';
 
 /**
  * Gives events back, to be redelivered after `delayMs` (see `SinkEvent.nack`),
@@ -153,7 +156,58 @@ export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reas
   }
 }
 
-/** Logs a failure of a settling step; the event is then redelivered after the grace period. */
-export function settleFailed(logger: Logger, what: string, ids: readonly string[], err: unknown): void {
-  logger.warn({ ids, err: errorText(err) }, `${what} failed: the events will be redelivered after the grace period`);
+/** What `processHost` is built from: a sink's parts. */
+export interface ProcessParts {
+  subscribe(options?: SubscribeOptions): Subscription<SinkEvent>;
+  readonly sinkName: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly driver: Driver;
+  /**
+   * The sink's own connection while it is open (the user's client after
+   * `close()`): where it holds buffered events. In-progress touches and
+   * nacks go there too, so that each runs after every hold or touch sent
+   * before it: one arriving after a nack would reset the idle time the nack
+   * set and undo its delay.
+   */
+  connection(): Connection;
+  readonly holds: SinkHolds;
+  readonly counters: SinkCounters;
+  readonly logger: Logger;
+}
+
+/** What `process()` and `processBatch()` use of a sink. */
+export function processHost(p: ProcessParts): ProcessHost {
+  const { settings, holds } = p;
+  const deadLetters: DeadLetterHost = {
+    driver: p.driver,
+    sinkName: p.sinkName,
+    consumerName: p.consumerName,
+    deadLetterStream: settings.deadLetterStream,
+    noAck: settings.noAck,
+    counters: p.counters,
+    logger: p.logger,
+    countLost: (stream, count, why, ids) => holds.countLost(stream, count, why, ids),
+  };
+  return {
+    subscribe: p.subscribe,
+    logger: p.logger,
+    graceMs: settings.graceMs,
+    noAck: settings.noAck,
+    keepInProgress: (running) => {
+      // As `SinkHolds.keepInProgress`, on the connection of the holds and nacks.
+      const conn = p.connection();
+      for (const [name, ids] of idsByStream(running)) {
+        holds
+          .touch(conn, name, 0, ids, undefined, settings.graceMs)
+          .catch((err: unknown) =>
+            p.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
+          );
+      }
+    },
+    nack: async (events, delayMs) => {
+      if (!settings.noAck) await nackEvents(holds, p.connection(), events, delayMs, settings.graceMs);
+    },
+    deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),
+  };
 }
