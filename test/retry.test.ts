@@ -83,7 +83,8 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
     it(`${mode}(): delays grow by factor up to maxDelayMs, each honoured before the next delivery`, async (ctx) => {
       const f = fixture(ctx);
       const s = f.stream();
-      const grace = 250;
+      // Below every delay (so each goes to the delays set), long enough for a loaded machine to nack within it.
+      const grace = 600;
       const sink = await f.sink(s, { ackGracePeriodMs: grace });
       const id = await s.add('e', 'x');
       const calls: Array<{ count: number; at: number }> = [];
@@ -94,7 +95,7 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
           calls.push({ count: ev.deliveryCount, at: await serverMs() });
           if (ev.deliveryCount <= 3) throw new Error(`failure ${ev.deliveryCount}`);
         },
-        { retry: { delayMs: 300, factor: 2, maxDelayMs: 1000, jitter: 0 } },
+        { retry: { delayMs: 700, factor: 2, maxDelayMs: 1500, jitter: 0 } },
       );
       const delays = new Map<number, number>();
       await waitFor(
@@ -108,11 +109,11 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
       await r.stop();
       expect(calls.map((x) => x.count)).toEqual([1, 2, 3, 4]);
       // Exact on the server: the due time is the nack's time plus the delay.
-      expect(Math.abs((delays.get(1) ?? 0) - 300)).toBeLessThanOrEqual(30);
-      expect(Math.abs((delays.get(2) ?? 0) - 600)).toBeLessThanOrEqual(30);
-      expect(Math.abs((delays.get(3) ?? 0) - 1000)).toBeLessThanOrEqual(30);
+      expect(Math.abs((delays.get(1) ?? 0) - 700)).toBeLessThanOrEqual(30);
+      expect(Math.abs((delays.get(2) ?? 0) - 1400)).toBeLessThanOrEqual(30);
+      expect(Math.abs((delays.get(3) ?? 0) - 1500)).toBeLessThanOrEqual(30);
       // And never redelivered before it.
-      for (const [i, want] of [300, 600, 1000].entries()) {
+      for (const [i, want] of [700, 1400, 1500].entries()) {
         const gap = (calls[i + 1]?.at ?? 0) - (calls[i]?.at ?? 0);
         expect(gap).toBeGreaterThanOrEqual(want - 5);
       }
@@ -123,7 +124,7 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
   it('jitter scales each delay by a random factor within [1 - jitter, 1 + jitter]', async (ctx) => {
     const f = fixture(ctx);
     const s = f.stream();
-    const sink = await f.sink(s, { ackGracePeriodMs: 150 });
+    const sink = await f.sink(s, { ackGracePeriodMs: 500 });
     const id = await s.add('e', 'x');
     let calls = 0;
     const r = run(
@@ -133,7 +134,7 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
         calls++;
         if (ev.deliveryCount <= 4) throw new Error('again');
       },
-      { retry: { delayMs: 400, factor: 1, jitter: 0.5 } },
+      { retry: { delayMs: 800, factor: 1, jitter: 0.3 } },
     );
     const delays = new Map<number, number>();
     await waitFor(
@@ -148,8 +149,8 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
     const seen = [...delays.values()];
     expect(seen.length).toBeGreaterThanOrEqual(3);
     for (const d of seen) {
-      expect(d).toBeGreaterThanOrEqual(190);
-      expect(d).toBeLessThanOrEqual(610);
+      expect(d).toBeGreaterThanOrEqual(560 - 10);
+      expect(d).toBeLessThanOrEqual(1040 + 10);
     }
     expect(new Set(seen).size).toBeGreaterThan(1);
   });
@@ -204,7 +205,7 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
   it('a retry delay is honoured by another instance after the failing one is gone', async (ctx) => {
     const f = fixture(ctx);
     const s = f.stream();
-    const grace = 200;
+    const grace = 500;
     const a = await f.sink(s, { ackGracePeriodMs: grace });
     const id = await s.add('e', 'x');
     let failedAt = 0;

@@ -19,8 +19,8 @@ export interface ProcessHost {
   readonly logger: Logger;
   readonly graceMs: number;
   readonly noAck: boolean;
-  /** Resets the idle time of events whose handler is still running. */
-  keepInProgress(events: ReadonlySet<SinkEvent>): void;
+  /** Resets the idle time of events whose handler is still running; resolves once done (never rejects). */
+  keepInProgress(events: ReadonlySet<SinkEvent>): Promise<void>;
   /** Gives events back, redelivered after `delayMs`, one call per stream. */
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
   /** Moves an event to the dead-letter stream now, with `reason`. */
@@ -59,6 +59,8 @@ export class HandlerRun {
   #active = 0;
   #wake: (() => void) | undefined;
   readonly #keepAlive: NodeJS.Timeout | undefined;
+  /** The last round of in-progress touches: a nack waits for it, or a touch could land after the nack and undo it. */
+  #touches: Promise<void> = Promise.resolve();
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
@@ -74,7 +76,7 @@ export class HandlerRun {
           () => {
             // Those the handler settled itself (processBatch) need no more touches.
             for (const ev of this.running) if (ev.settled) this.running.delete(ev);
-            if (this.running.size > 0) host.keepInProgress(this.running);
+            if (this.running.size > 0) this.#touches = host.keepInProgress(this.running);
           },
           Math.max(5, Math.floor(host.graceMs / 3)),
         );
@@ -158,6 +160,8 @@ export class HandlerRun {
    * delay of its delivery count (one random jitter factor per call).
    */
   async failed(events: readonly SinkEvent[]): Promise<void> {
+    // The touches travel on another connection than the nack: let them land first.
+    await this.#touches;
     const random = Math.random();
     const byCount = new Map<number, SinkEvent[]>();
     for (const ev of events) {

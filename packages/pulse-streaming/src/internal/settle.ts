@@ -165,10 +165,9 @@ export interface ProcessParts {
   readonly driver: Driver;
   /**
    * The sink's own connection while it is open (the user's client after
-   * `close()`): where it holds buffered events. In-progress touches and
-   * nacks go there too, so that each runs after every hold or touch sent
-   * before it: one arriving after a nack would reset the idle time the nack
-   * set and undo its delay.
+   * `close()`): where it holds buffered events. Nacks go there too, so that
+   * each runs after every hold sent before it: a hold arriving after a nack
+   * would reset the idle time the nack set and undo its delay.
    */
   connection(): Connection;
   readonly holds: SinkHolds;
@@ -194,16 +193,18 @@ export function processHost(p: ProcessParts): ProcessHost {
     logger: p.logger,
     graceMs: settings.graceMs,
     noAck: settings.noAck,
-    keepInProgress: (running) => {
-      // As `SinkHolds.keepInProgress`, on the connection of the holds and nacks.
-      const conn = p.connection();
-      for (const [name, ids] of idsByStream(running)) {
-        holds
-          .touch(conn, name, 0, ids, undefined, settings.graceMs)
-          .catch((err: unknown) =>
-            p.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
-          );
-      }
+    keepInProgress: async (running) => {
+      // As `SinkHolds.keepInProgress` (on the user's client, never behind the
+      // sink's own background work), but the caller can wait for it.
+      await Promise.all(
+        [...idsByStream(running)].map(([name, ids]) =>
+          holds
+            .touch(p.driver, name, 0, ids, undefined, settings.graceMs)
+            .catch((err: unknown) =>
+              p.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
+            ),
+        ),
+      );
     },
     nack: async (events, delayMs) => {
       if (!settings.noAck) await nackEvents(holds, p.connection(), events, delayMs, settings.graceMs);
