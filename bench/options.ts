@@ -9,6 +9,7 @@ export const CASE_NAMES = [
   'dedup',
   'otel',
   'sink',
+  'process-batch',
   'reader',
   'e2e',
   'latency',

@@ -12,6 +12,8 @@ export type ThroughputCase =
   | 'otel-publish'
   | 'otel-sink'
   | 'sink'
+  | 'process-batch'
+  | 'process-batch-noop'
   | 'reader'
   | 'e2e'
   | 'peer-publish'

@@ -15,6 +15,7 @@ import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
 import { otelCases } from './cases/otel.js';
 import { peerCases } from './cases/peer.js';
+import { processBatchCases } from './cases/processBatch.js';
 import { publishCase, publishOneAtATimeCase } from './cases/publish.js';
 import { retentionCases } from './cases/retention.js';
 import { type BenchClient, connectClient } from './clients.js';
@@ -35,6 +36,7 @@ const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseR
   dedup: dedupCase,
   otel: otelCases,
   sink: sinkConsumeCase,
+  'process-batch': processBatchCases,
   reader: readerConsumeCase,
   e2e: endToEndCase,
   latency: latencyCase,

@@ -10,6 +10,7 @@ interface RatioGoal {
 const RATIO_GOALS: Partial<Record<ThroughputCase, RatioGoal>> = {
   publish: { name: 'publish vs raw pipelined XADD', min: 0.9 },
   sink: { name: 'sink consume vs raw XREADGROUP + XACK', min: 0.85 },
+  'process-batch': { name: 'processBatch() vs process(), concurrency 1, a handler writing once per call', min: 2 },
   reader: { name: 'reader consume vs raw XREAD', min: 0.9 },
   e2e: { name: 'end to end vs raw producer + consumer', min: 0.85 },
   dedup: { name: 'publish with dedupId vs without', min: 0.7 },

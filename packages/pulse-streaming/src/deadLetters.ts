@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PulseError } from './errors.js';
+import type { EventMap } from './event.js';
 import { type Arg, evalScript } from './internal/driver.js';
 import { HEADER_PREFIX, NO_HEADERS, setHeader } from './internal/headers.js';
 import { idTime } from './internal/ids.js';
@@ -8,6 +9,7 @@ import { toPulseError } from './internal/redisErrors.js';
 import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './internal/replayScripts.js';
 import { entries, type RawEntry, str } from './internal/replies.js';
 import { slotOf } from './internal/slot.js';
+import type { StreamHandle } from './internal/streamHandle.js';
 import { checkId, checkInt, checkName } from './internal/validate.js';
 import type { Stream } from './stream.js';
 
@@ -61,14 +63,17 @@ export interface ReplayDeadLettersOptions extends DeadLetterOptions {
   sink?: string;
 }
 
-function deadStreamOf(stream: Stream, options?: DeadLetterOptions): { name: string; key: string } {
+function deadStreamOf(stream: StreamHandle, options?: DeadLetterOptions): { name: string; key: string } {
   const name =
     options?.deadLetterStream === undefined ? `${stream.name}:dead` : checkName('deadLetterStream', options.deadLetterStream);
   return { name, key: streamKey(name) };
 }
 
 /** Reads dead letters of `stream`, oldest first. */
-export async function readDeadLetters(stream: Stream, options?: ReadDeadLettersOptions): Promise<DeadLetter[]> {
+export async function readDeadLetters<Events extends EventMap>(
+  stream: Stream<Events>,
+  options?: ReadDeadLettersOptions,
+): Promise<DeadLetter[]> {
   const { key } = deadStreamOf(stream, options);
   const ids = options?.ids?.map((id) => checkId('ids', id));
   const count = checkInt('count', options?.count, 100, 1);
@@ -136,7 +141,10 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * both a replayer frozen for over 30 s between its claim and its add and the
  * stream's node's clock more than 10 s behind the dead-letter stream's.
  */
-export async function replayDeadLetters(stream: Stream, options?: ReplayDeadLettersOptions): Promise<string[]> {
+export async function replayDeadLetters<Events extends EventMap>(
+  stream: Stream<Events>,
+  options?: ReplayDeadLettersOptions,
+): Promise<string[]> {
   const { name: deadName, key } = deadStreamOf(stream, options);
   const wanted = options?.ids?.map((id) => checkId('ids', id));
   const sink = options?.sink;
@@ -182,7 +190,7 @@ const LATE_MS = 20_000;
  * added, delete, forget. Claims that came too late to add are given up and
  * taken again.
  */
-async function moveAcrossSlots(stream: Stream, deadName: string, deadKey: string, ids: string[]): Promise<string[]> {
+async function moveAcrossSlots(stream: StreamHandle, deadName: string, deadKey: string, ids: string[]): Promise<string[]> {
   const driver = stream.driver;
   for (let attempt = 1; ; attempt++) {
     const token = randomUUID();

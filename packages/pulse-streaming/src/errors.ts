@@ -44,3 +44,33 @@ export class NotOwnedError extends PulseError {
     this.name = 'NotOwnedError';
   }
 }
+
+/**
+ * An event's payload could not be turned into its `data`: the codec failed
+ * on its bytes, or the event name's schema rejected the value. In `process()`
+ * and `processBatch()` such an event is dead-lettered at once, with a reason
+ * that starts with `decode:`, and never reaches the handler.
+ */
+export class DecodeError extends PulseError {
+  /** The event's name. */
+  readonly eventName: string;
+  /** The event's entry ID. */
+  readonly eventId: string;
+  /** What the schema found wrong; empty when the codec itself failed. */
+  readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<unknown> | undefined }>;
+
+  constructor(
+    message: string,
+    options: ErrorOptions & {
+      eventName: string;
+      eventId: string;
+      issues?: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<unknown> | undefined }>;
+    },
+  ) {
+    super(message, options);
+    this.name = 'DecodeError';
+    this.eventName = options.eventName;
+    this.eventId = options.eventId;
+    this.issues = options.issues ?? [];
+  }
+}

@@ -1,5 +1,38 @@
+import { type DecodeError, PulseError } from './errors.js';
+import type { Decoded, EventCodec } from './internal/eventCodec.js';
 import { NO_HEADERS } from './internal/headers.js';
 import { idTime } from './internal/ids.js';
+
+declare const untyped: unique symbol;
+
+/**
+ * The event map of a stream created without one (`new Stream(name, redis)`):
+ * payloads are bytes or strings and events are not typed.
+ */
+export type Untyped = { readonly [untyped]: true };
+
+/** Event names and the type of each one's data: `{ 'order.created': { id: number }, ... }`. */
+export type EventMap = Record<string, unknown>;
+
+/** The event names `add` takes: any string on an untyped stream. */
+export type EventNames<Events extends EventMap> = [Events] extends [Untyped] ? string : keyof Events & string;
+
+/** What `add(name, payload)` takes as payload: bytes or a string on an untyped stream, else the event's type. */
+export type PayloadOf<Events extends EventMap, Name extends string> = [Events] extends [Untyped]
+  ? Uint8Array | string
+  : Name extends keyof Events
+    ? Events[Name]
+    : never;
+
+/** The events a reader of a stream yields: one type per event name, told apart by `eventName`. */
+export type EventOf<Events extends EventMap> = [Events] extends [Untyped]
+  ? Event
+  : { [Name in keyof Events & string]: Event<Name, Events[Name]> }[keyof Events & string];
+
+/** The events a sink of a stream yields: one type per event name, told apart by `eventName`. */
+export type SinkEventOf<Events extends EventMap> = [Events] extends [Untyped]
+  ? SinkEvent
+  : { [Name in keyof Events & string]: SinkEvent<Name, Events[Name]> }[keyof Events & string];
 
 /** Options of {@link SinkEvent.nack}. */
 export interface NackOptions {
@@ -34,16 +67,25 @@ export interface EventInit {
   deliveryCount?: number;
   /** Headers read from `h.*` fields; none when absent. */
   headers?: Record<string, string> | undefined;
+  /** @internal The stream's codec: `data` decodes with it (none: `data` is the payload). */
+  codec?: EventCodec | undefined;
 }
 
-/** A stream event, as delivered by a reader. */
-export class Event {
+function isPending(d: Decoded): d is Promise<{ readonly value: unknown }> {
+  return d instanceof Promise;
+}
+
+/**
+ * A stream event, as delivered by a reader. On a typed stream, `Name` and
+ * `Data` are one event name of its map and that event's type.
+ */
+export class Event<Name extends string = string, Data = unknown> {
   /** Redis entry ID, `<ms>-<seq>`. */
   readonly id: string;
   /** Name of the stream the event belongs to. */
   readonly streamName: string;
   /** Producer-defined event name (empty when the entry has none). */
-  readonly eventName: string;
+  readonly eventName: Name;
   /** Topic, or undefined when the event has none. */
   readonly topic: string | undefined;
   /** The exact bytes added. */
@@ -56,15 +98,95 @@ export class Event {
    * @defaultValue `{}`
    */
   readonly headers: Readonly<Record<string, string>>;
+  readonly #codec: EventCodec | undefined;
+  /** What decoding gave: the value, the failure, or the promise of an asynchronous schema; undefined before. */
+  #decoded: Decoded | DecodeError | undefined;
 
   constructor(init: EventInit) {
     this.id = init.id;
     this.streamName = init.streamName;
-    this.eventName = init.eventName;
+    this.eventName = init.eventName as Name;
     this.topic = init.topic;
     this.payload = init.payload;
     this.deliveryCount = init.deliveryCount ?? 1;
     this.headers = init.headers ? Object.freeze(init.headers) : NO_HEADERS;
+    this.#codec = init.codec;
+  }
+
+  /**
+   * The payload decoded by the stream's codec and validated by the event
+   * name's schema, decoded on first access and kept. Without a codec (an
+   * untyped stream), the payload itself.
+   * @throws DecodeError when the codec fails on the bytes or the schema
+   * refuses the value (every access throws the same error).
+   * @throws PulseError when the schema validates asynchronously and the
+   * event was not decoded yet: `await event.decode()` first (`process()` and
+   * `processBatch()` do it before calling the handler).
+   */
+  get data(): Data {
+    const d = this.#decoded ?? this.#decode();
+    if (d instanceof PulseError) throw d;
+    if (isPending(d)) {
+      throw new PulseError(
+        `event ${this.id} (${this.eventName}): its schema validates asynchronously: await event.decode() before reading event.data`,
+      );
+    }
+    return d.value as Data;
+  }
+
+  /**
+   * Resolves to {@link Event.data}, decoding it first when needed (also with
+   * a schema that validates asynchronously); rejects with its `DecodeError`.
+   */
+  decode(): Promise<Data> {
+    const d = this.#decoded ?? this.#decode();
+    if (d instanceof PulseError) return Promise.reject(d);
+    if (isPending(d)) return d.then((x) => x.value as Data);
+    return Promise.resolve(d.value as Data);
+  }
+
+  /**
+   * @internal Whether `data` decodes: undefined when it does, its
+   * `DecodeError` when not; a promise of either for an asynchronous schema.
+   */
+  decodeFailure(): DecodeError | undefined | Promise<DecodeError | undefined> {
+    if (this.#codec === undefined) return undefined;
+    const d = this.#decoded ?? this.#decode();
+    if (d instanceof PulseError) return d;
+    if (isPending(d))
+      return d.then(
+        () => undefined,
+        (err: unknown) => err as DecodeError,
+      );
+    return undefined;
+  }
+
+  /** Decodes once; the outcome is kept (a failure too, so every access throws the same error). */
+  #decode(): Decoded | DecodeError {
+    if (this.#codec === undefined) {
+      this.#decoded = { value: this.payload };
+      return this.#decoded;
+    }
+    try {
+      const d = this.#codec.decode(this.eventName, this.id, this.payload);
+      if (isPending(d)) {
+        this.#decoded = d.then(
+          (x) => {
+            this.#decoded = x;
+            return x;
+          },
+          (err: unknown) => {
+            this.#decoded = err as DecodeError;
+            throw err;
+          },
+        );
+        // Read through `data` only, the promise has no other handler: no unhandled rejection.
+        this.#decoded.catch(() => {});
+      } else this.#decoded = d;
+    } catch (err) {
+      this.#decoded = err as DecodeError;
+    }
+    return this.#decoded;
   }
 
   /** Name of the sink that delivered the event; undefined for reader events. */
@@ -88,10 +210,16 @@ export class Event {
   }
 }
 
-/** An event delivered by a sink: it must be acknowledged (unless the sink is `noAck`). */
-export class SinkEvent extends Event {
+/**
+ * An event delivered by a sink: it must be acknowledged (unless the sink is
+ * `noAck`). On a typed stream, `Name` and `Data` are one event name of its
+ * map and that event's type.
+ */
+export class SinkEvent<Name extends string = string, Data = unknown> extends Event<Name, Data> {
   readonly #sinkName: string;
   readonly #owner: EventOwner;
+  /** Acked or nacked through this instance's sink (`processBatch` settles the rest). */
+  #settled = false;
 
   /** @internal */
   constructor(init: EventInit, sinkName: string, owner: EventOwner) {
@@ -103,6 +231,16 @@ export class SinkEvent extends Event {
   /** Name of the sink that delivered the event. */
   override get sinkName(): string {
     return this.#sinkName;
+  }
+
+  /** @internal True once acked or nacked (see `processBatch`). */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** @internal Called by the sink on an ack or a nack of this event. */
+  markSettled(): void {
+    this.#settled = true;
   }
 
   /** The sink that acknowledges this event (Go's `Event.Acker`). */

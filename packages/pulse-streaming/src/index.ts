@@ -1,4 +1,13 @@
 export type { IoRedisClient, NodeRedisClient, RedisClient } from './client.js';
+export type {
+  Codec,
+  CodecName,
+  InferSchemaOutput,
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaV1,
+} from './codec.js';
 export {
   type DeadLetter,
   type DeadLetterOptions,
@@ -7,16 +16,32 @@ export {
   readDeadLetters,
   replayDeadLetters,
 } from './deadLetters.js';
-export { ClosedError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
-export { type Acker, Event, type EventInit, SinkEvent } from './event.js';
+export { ClosedError, DecodeError, InvalidArgumentError, NotOwnedError, PulseError } from './errors.js';
+export {
+  type Acker,
+  Event,
+  type EventInit,
+  type EventMap,
+  type EventNames,
+  type EventOf,
+  type PayloadOf,
+  SinkEvent,
+  type SinkEventOf,
+  type Untyped,
+} from './event.js';
 export { type ConsoleLoggerOptions, consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export type {
   AddOptions,
   AddStreamOptions,
+  BatchHandler,
+  EventHandler,
   NackOptions,
+  ProcessBatchOptions,
   ProcessOptions,
   ReaderOptions,
   Retention,
+  RetryOptions,
+  SchemasOf,
   SinkOptions,
   StartAt,
   StreamOptions,

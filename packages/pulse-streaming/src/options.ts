@@ -1,4 +1,5 @@
-import type { Event } from './event.js';
+import type { Codec, CodecName, StandardSchemaV1 } from './codec.js';
+import type { Event, EventMap, SinkEvent, Untyped } from './event.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -10,8 +11,11 @@ import type { Logger } from './logger.js';
  */
 export type StartAt = 'newest' | 'oldest' | Date | { after: string };
 
-/** Options of {@link Stream}. */
-export interface StreamOptions {
+/**
+ * Options of {@link Stream}. `Events` is the stream's event map (see
+ * {@link StreamOptions.schemas}); an untyped stream has none.
+ */
+export interface StreamOptions<Events extends EventMap = Untyped> {
   /**
    * Approximate maximum number of entries (`XADD MAXLEN ~`); 0 disables trimming.
    * @defaultValue 1000
@@ -54,7 +58,34 @@ export interface StreamOptions {
    * @defaultValue 120000
    */
   dedupWindowMs?: number;
+  /**
+   * Makes the stream typed: `add(name, value)` encodes `value` with this
+   * codec (after its schema, if any, accepted it) and `event.data` decodes
+   * the payload with it. `'json'` is UTF-8 JSON; a {@link Codec} is any
+   * `{ encode, decode }` pair. Without a codec (and without `schemas`) the
+   * stream is untyped: payloads are bytes or strings, stored as given.
+   * Give the event map as the type argument (`new Stream<OrderEvents>(...)`)
+   * or let it be inferred from `schemas`.
+   * @defaultValue none (untyped); `'json'` when `schemas` is set
+   */
+  codec?: CodecName | Codec;
+  /**
+   * Per event name, a [Standard Schema](https://standardschema.dev) v1
+   * object (zod, valibot, arktype, ...). `add` validates the value and
+   * rejects with `InvalidArgumentError` when the schema refuses it (nothing
+   * is added); `event.data` validates the decoded value (a `DecodeError`
+   * when refused) and holds the schema's output. Schemas may validate
+   * asynchronously. Event names without a schema are encoded and decoded
+   * without checks.
+   * @defaultValue none
+   */
+  schemas?: SchemasOf<Events>;
 }
+
+/** The `schemas` option of a stream with event map `Events`: each schema's output is its event's type. */
+export type SchemasOf<Events extends EventMap> = {
+  readonly [Name in keyof Events]?: StandardSchemaV1<unknown, Events[Name]>;
+};
 
 /** See {@link StreamOptions.retention}. */
 export type Retention = 'limits' | 'interest';
@@ -139,10 +170,54 @@ export interface SubscribeOptions {
 /** Options of {@link SinkEvent.nack}: see `NackOptions` in event.ts. */
 export type { NackOptions } from './event.js';
 
+/**
+ * When a failed delivery is redelivered: delivery `d` (its `deliveryCount`)
+ * after `min(maxDelayMs, delayMs * factor^(d-1))`, scaled by a random factor
+ * in `[1 - jitter, 1 + jitter]`, honoured by every instance of the sink
+ * (see `nack({ delayMs })`).
+ */
+export interface RetryOptions {
+  /** Delay after the first failed delivery (ms). @defaultValue 1000 */
+  delayMs?: number;
+  /** Growth of the delay from one failed delivery to the next (at least 1). @defaultValue 2 */
+  factor?: number;
+  /** Longest delay (ms), before jitter. @defaultValue 60000 */
+  maxDelayMs?: number;
+  /** Spread of the random factor, from 0 (none) to 1. @defaultValue 0.2 */
+  jitter?: number;
+}
+
 /** Options of {@link Sink.process}. */
 export interface ProcessOptions {
   /** Most handlers running at once. @defaultValue 1 */
   concurrency?: number;
   /** Stops taking new events when aborted; resolves after in-flight handlers finish. @defaultValue none */
   signal?: AbortSignal;
+  /**
+   * Backoff of failed deliveries (a handler that threw): the event is nacked
+   * with the delay of its delivery count. `false`: redelivered at once.
+   * @defaultValue `{ delayMs: 1000, factor: 2, maxDelayMs: 60000, jitter: 0.2 }`
+   */
+  retry?: RetryOptions | false;
 }
+
+/** Options of {@link Sink.processBatch}. */
+export interface ProcessBatchOptions extends ProcessOptions {
+  /** Most events in one handler call. @defaultValue 100 */
+  maxBatch?: number;
+  /**
+   * Longest wait for more events after the first event of a batch (ms); a
+   * batch goes to the handler once it is full or this has passed. 0: the
+   * events already buffered, without waiting.
+   * @defaultValue 20
+   */
+  maxWaitMs?: number;
+  /** Most handler calls (batches) running at once. @defaultValue 1 */
+  concurrency?: number;
+}
+
+/** A handler of {@link Sink.process}. */
+export type EventHandler<E extends SinkEvent = SinkEvent> = (event: E) => unknown;
+
+/** A handler of {@link Sink.processBatch}: the batch's events, in the order read. */
+export type BatchHandler<E extends SinkEvent = SinkEvent> = (events: E[]) => unknown;

@@ -1,5 +1,5 @@
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
-import type { Event } from './event.js';
+import type { Event, EventMap, EventOf, Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript } from './internal/driver.js';
 import { ReadLoops } from './internal/loops.js';
@@ -10,7 +10,7 @@ import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
 import { readerEvent, streamEntries } from './internal/replies.js';
 import { parseStart } from './internal/start.js';
-import { checkSameClient } from './internal/streamHandle.js';
+import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
 import { checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, ReaderOptions, SubscribeOptions } from './options.js';
@@ -38,13 +38,13 @@ const FINAL_CHECK_MS = 1000;
  * A stream reader: every reader gets every event (fan-out), with its own cursor.
  * Reading starts with the first `subscribe`.
  */
-export class Reader implements AsyncIterable<Event> {
+export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<EventOf<Events>> {
   readonly #settings: ReadSettings;
   readonly #streams = new Map<string, ReadStream>();
   readonly #fanout: Fanout<Event>;
   readonly #loops: ReadLoops<Event>;
   readonly #logger: Logger;
-  readonly #main: Stream;
+  readonly #main: StreamHandle;
   readonly #lossReport: LossReport;
   #delivered = 0;
   #lost = 0;
@@ -55,7 +55,7 @@ export class Reader implements AsyncIterable<Event> {
   #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(main: Stream, settings: ReadSettings, first: ReadStream) {
+  private constructor(main: StreamHandle, settings: ReadSettings, first: ReadStream) {
     this.#main = main;
     this.#settings = settings;
     this.#logger = main.logger.child({ reader: ++readerSeq });
@@ -85,9 +85,9 @@ export class Reader implements AsyncIterable<Event> {
   }
 
   /** @internal Use `stream.newReader()`. */
-  static async create(stream: Stream, options: ReaderOptions): Promise<Reader> {
+  static async create<Events extends EventMap>(stream: Stream<Events>, options: ReaderOptions): Promise<Reader<Events>> {
     const settings = readSettings(options);
-    const reader = new Reader(stream, settings, await startOf(stream, settings.start));
+    const reader = new Reader<Events>(stream, settings, await startOf(stream, settings.start));
     await reader.#loops.add(stream.key);
     return reader;
   }
@@ -106,7 +106,7 @@ export class Reader implements AsyncIterable<Event> {
    * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
    * @throws ClosedError after `close()` (its cause is the error that stopped the reader, if one did).
    */
-  subscribe(options?: SubscribeOptions): Subscription<Event> {
+  subscribe(options?: SubscribeOptions): Subscription<EventOf<Events>> {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new InvalidArgumentError('subscribe options must be an object');
     }
@@ -114,16 +114,17 @@ export class Reader implements AsyncIterable<Event> {
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
     this.#loops.start();
-    return sub;
+    // Events of a typed stream decode with its codec: their types are the stream's map.
+    return sub as unknown as Subscription<EventOf<Events>>;
   }
 
   /** Ends a subscription's iteration. */
-  unsubscribe(subscription: Subscription<Event>): void {
-    this.#fanout.remove(subscription);
+  unsubscribe(subscription: Subscription<EventOf<Events>>): void {
+    this.#fanout.remove(subscription as unknown as Subscription<Event>);
   }
 
   /** `for await (const ev of reader)` is `subscribe()`. */
-  [Symbol.asyncIterator](): AsyncIterator<Event> {
+  [Symbol.asyncIterator](): AsyncIterator<EventOf<Events>> {
     return this.subscribe();
   }
 
@@ -133,7 +134,7 @@ export class Reader implements AsyncIterable<Event> {
    * @throws InvalidArgumentError for a bad `startAt`, before any Redis call.
    * @throws ClosedError after `close()`.
    */
-  async addStream(stream: Stream, options?: AddStreamOptions): Promise<void> {
+  async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
     if (this.#closed) throw this.#closedError();
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
@@ -146,7 +147,7 @@ export class Reader implements AsyncIterable<Event> {
   }
 
   /** Stops reading `stream`. Idempotent. */
-  async removeStream(stream: Stream): Promise<void> {
+  async removeStream(stream: Stream<Events>): Promise<void> {
     if (this.#closed) return;
     checkSameClient(this.#main, stream);
     if (!this.#streams.delete(stream.key)) return;
@@ -248,7 +249,7 @@ export class Reader implements AsyncIterable<Event> {
       state.cursor = (batch[batch.length - 1] as [string, unknown])[0];
       state.ledger.onRead(batch.length);
       for (const entry of batch) {
-        const { event, complete } = readerEvent(state.stream.name, entry);
+        const { event, complete } = readerEvent(state.stream.name, entry, state.stream.codec);
         if (!complete) this.#logger.warn({ id: entry[0] }, 'entry without n or p: delivered with defaults');
         if (matches) {
           let ok: boolean;

@@ -2,25 +2,34 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { SinkCounters } from './counters.js';
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
-import { type Event, SinkEvent } from './event.js';
+import { type Event, type EventMap, SinkEvent, type SinkEventOf, type Untyped } from './event.js';
 import { SinkAcks } from './internal/acks.js';
 import { evalScript, type OwnedConnection } from './internal/driver.js';
 import { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { joinGroup, undoJoin } from './internal/ownership.js';
-import { runProcess } from './internal/process.js';
+import { type ProcessHost, runProcess } from './internal/process.js';
+import { runProcessBatch } from './internal/processBatch.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
 import { leave } from './internal/scripts.js';
+import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
-import { checkSameClient } from './internal/streamHandle.js';
+import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
 import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
-import type { AddStreamOptions, NackOptions, ProcessOptions, SinkOptions, SubscribeOptions } from './options.js';
+import type {
+  AddStreamOptions,
+  NackOptions,
+  ProcessBatchOptions,
+  ProcessOptions,
+  SinkOptions,
+  SubscribeOptions,
+} from './options.js';
 import type { Stream } from './stream.js';
 import { Fanout, type OwnershipGate, type Subscription } from './subscription.js';
 
@@ -44,15 +53,16 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 /**
  * A sink: one consumer of a Redis consumer group. All sink instances with the
  * same name share one cursor and split the events; an event left unacked for
- * the grace period is redelivered to a live instance.
+ * the grace period is redelivered to a live instance. A sink of a typed
+ * stream yields its typed events (see {@link Stream}).
  */
-export class Sink implements AsyncIterable<SinkEvent> {
+export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<SinkEventOf<Events>> {
   /** The sink name (the consumer group). */
   readonly name: string;
   /** This instance's unique Redis consumer name. */
   readonly consumerName: string;
   readonly #settings: SinkSettings;
-  readonly #main: Stream;
+  readonly #main: StreamHandle;
   readonly #streams = new Map<string, SinkStream>();
   readonly #fanout: Fanout<SinkEvent>;
   readonly #loops: ReadLoops<SinkEvent>;
@@ -79,7 +89,7 @@ export class Sink implements AsyncIterable<SinkEvent> {
   /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
   readonly #closedSignal = new AbortController();
 
-  private constructor(main: Stream, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
+  private constructor(main: StreamHandle, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
     this.name = name;
     this.consumerName = consumer;
     this.#main = main;
@@ -142,7 +152,11 @@ export class Sink implements AsyncIterable<SinkEvent> {
   }
 
   /** @internal Use `stream.newSink()`. */
-  static async create(stream: Stream, name: string, options: SinkOptions): Promise<Sink> {
+  static async create<Events extends EventMap>(
+    stream: Stream<Events>,
+    name: string,
+    options: SinkOptions,
+  ): Promise<Sink<Events>> {
     checkName('sink', name);
     const settings = sinkSettings(options);
     const consumer = consumerName();
@@ -155,7 +169,7 @@ export class Sink implements AsyncIterable<SinkEvent> {
       await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
       throw toPulseError(err, 'open sink connection');
     }
-    const sink = new Sink(stream, name, consumer, settings, control);
+    const sink = new Sink<Events>(stream, name, consumer, settings, control);
     try {
       await sink.#loops.add(stream.key);
     } catch (err) {
@@ -177,7 +191,12 @@ export class Sink implements AsyncIterable<SinkEvent> {
    * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
    * @throws ClosedError after `close()`.
    */
-  subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
+  subscribe(options?: SubscribeOptions): Subscription<SinkEventOf<Events>> {
+    // Events of a typed stream decode with its codec: their types are the stream's map.
+    return this.#subscribe(options) as unknown as Subscription<SinkEventOf<Events>>;
+  }
+
+  #subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
     const signal = checkSignal('signal', options?.signal);
     if (this.#closed) throw new ClosedError('sink is closed');
     const sub = this.#fanout.add(signal);
@@ -187,12 +206,12 @@ export class Sink implements AsyncIterable<SinkEvent> {
   }
 
   /** Ends a subscription's iteration. */
-  unsubscribe(subscription: Subscription<SinkEvent>): void {
-    this.#fanout.remove(subscription);
+  unsubscribe(subscription: Subscription<SinkEventOf<Events>>): void {
+    this.#fanout.remove(subscription as unknown as Subscription<SinkEvent>);
   }
 
   /** `for await (const ev of sink)` is `subscribe()`. */
-  [Symbol.asyncIterator](): AsyncIterator<SinkEvent> {
+  [Symbol.asyncIterator](): AsyncIterator<SinkEventOf<Events>> {
     return this.subscribe();
   }
 
@@ -215,7 +234,10 @@ export class Sink implements AsyncIterable<SinkEvent> {
     if (this.#settings.noAck || events.length === 0) return Promise.resolve();
     for (const e of events) {
       // Delivered by this instance: read from Redis, nothing to check (the hot path).
-      if (e instanceof SinkEvent && e.acker === this) continue;
+      if (e instanceof SinkEvent && e.acker === this) {
+        e.markSettled();
+        continue;
+      }
       try {
         checkAckable(e);
       } catch (err) {
@@ -234,6 +256,7 @@ export class Sink implements AsyncIterable<SinkEvent> {
   nack(event: SinkEvent, options?: NackOptions): Promise<void> {
     if (this.#settings.noAck) return Promise.resolve();
     const delay = checkInt('delayMs', options?.delayMs, this.#settings.graceMs, 0);
+    event.markSettled();
     // On the control connection while open, behind any hold of buffered
     // events already sent there, so a hold never undoes this nack.
     return this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
@@ -247,24 +270,48 @@ export class Sink implements AsyncIterable<SinkEvent> {
 
   /**
    * Runs `handler` for each event with at most `concurrency` in flight: acks on
-   * success, nacks on a throw. While a handler runs, the event is kept in
-   * progress so a slow handler is not mistaken for a dead one. Resolves when
-   * `signal` aborts or the sink closes, after in-flight handlers finish.
+   * success; on a throw, nacks with the `retry` backoff of its delivery count
+   * (1 s, 2 s, 4 s, ... up to 60 s by default, ±20% jitter). While a handler
+   * runs, the event is kept in progress so a slow handler is not mistaken for
+   * a dead one. An event of a typed stream whose `data` does not decode is
+   * dead-lettered at once (reason `decode: ...`), never handed to the handler.
+   * Resolves when `signal` aborts or the sink closes, after in-flight handlers finish.
+   * @throws InvalidArgumentError for a bad handler or option, before any Redis call.
    */
-  async process(handler: (event: SinkEvent) => unknown, options?: ProcessOptions): Promise<void> {
-    await runProcess(
-      {
-        subscribe: (o) => this.subscribe(o),
-        name: this.name,
-        consumerName: this.consumerName,
-        logger: this.#logger,
-        graceMs: this.#settings.graceMs,
-        noAck: this.#settings.noAck,
-        keepInProgress: (running) => this.#holds.keepInProgress(running),
-      },
-      handler,
-      options,
-    );
+  async process(handler: (event: SinkEventOf<Events>) => unknown, options?: ProcessOptions): Promise<void> {
+    await runProcess(this.#processHost(), handler as (event: SinkEvent) => unknown, options);
+  }
+
+  /**
+   * Runs `handler` on batches of up to `maxBatch` events (default 100),
+   * waiting at most `maxWaitMs` (default 20) after a batch's first event for
+   * more, with at most `concurrency` batches in flight (default 1). The
+   * handler may ack or nack some events itself; when it returns, the others
+   * are acked (one call for all), and when it throws they are nacked with the
+   * `retry` backoff of their delivery count. Events are kept in progress
+   * while their batch runs, as in `process()`, and events of a typed stream
+   * whose `data` does not decode are dead-lettered at once (reason
+   * `decode: ...`), never handed to the handler. Resolves when `signal`
+   * aborts or the sink closes, after in-flight batches finish.
+   * @throws InvalidArgumentError for a bad handler or option, before any Redis call.
+   */
+  async processBatch(handler: (events: SinkEventOf<Events>[]) => unknown, options?: ProcessBatchOptions): Promise<void> {
+    await runProcessBatch(this.#processHost(), handler as (events: SinkEvent[]) => unknown, options);
+  }
+
+  /** What `process()` and `processBatch()` use of the sink. */
+  #processHost(): ProcessHost {
+    return processHost({
+      subscribe: (o) => this.#subscribe(o),
+      sinkName: this.name,
+      consumerName: this.consumerName,
+      settings: this.#settings,
+      driver: this.#main.driver,
+      connection: () => (this.#closed ? this.#main.driver : this.#control),
+      holds: this.#holds,
+      counters: this.#counters,
+      logger: this.#logger,
+    });
   }
 
   /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
@@ -306,7 +353,7 @@ export class Sink implements AsyncIterable<SinkEvent> {
    * sink's own). Does nothing when the stream is already read.
    * @throws ClosedError after `close()`.
    */
-  async addStream(stream: Stream, options?: AddStreamOptions): Promise<void> {
+  async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
     if (this.#closed) throw new ClosedError('sink is closed');
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
@@ -330,7 +377,7 @@ export class Sink implements AsyncIterable<SinkEvent> {
    * Stops reading `stream`. When this was the sink's last consumer on it and
    * nothing is pending, the consumer group on that stream is destroyed. Idempotent.
    */
-  async removeStream(stream: Stream): Promise<void> {
+  async removeStream(stream: Stream<Events>): Promise<void> {
     if (this.#closed) return;
     checkSameClient(this.#main, stream);
     const s = this.#streams.get(stream.key);

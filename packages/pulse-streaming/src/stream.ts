@@ -1,9 +1,11 @@
 import type { RedisClient } from './client.js';
 import { InvalidArgumentError, type PulseError } from './errors.js';
+import type { EventMap, EventNames, PayloadOf, Untyped } from './event.js';
 import { addEvents, addEventsInterest, packExtras } from './internal/addScripts.js';
 import type { Mergeable } from './internal/batcher.js';
 import { type AddMessage, addChannel } from './internal/diagnostics.js';
 import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
+import { EventCodec } from './internal/eventCodec.js';
 import { GoLifecycle } from './internal/goLifecycle.js';
 import { headerFields } from './internal/headers.js';
 import {
@@ -28,14 +30,21 @@ import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions }
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
 
+const noop = (): void => {};
+
 /** How long a destroyed stream's sinks keep the count of what it took from them, for a live instance to report. */
 const OBITUARY_MS = 10 * 60_000;
 
 /**
  * A stream of events, stored in the Redis stream `pulse:stream:<name>`.
  * All `Stream` instances with the same name share the same events.
+ *
+ * `Events` maps event names to their data types (`{ 'order.created': { id:
+ * number } }`): with it (and a `codec`), `add` takes values of those types
+ * and readers and sinks yield events whose `data` is narrowed by
+ * `eventName`. Without it the stream is untyped: payloads are bytes or strings.
  */
-export class Stream {
+export class Stream<Events extends EventMap = Untyped> {
   /** Name of the stream. */
   readonly name: string;
   /** Approximate maximum number of entries; 0 means no trimming. @defaultValue 1000 */
@@ -65,6 +74,13 @@ export class Stream {
     for (const part of parts) if (part.length > 3 && part[3] !== '') return this.#dedupKeys;
     return [];
   };
+  /** @internal The codec and schemas of a typed stream; undefined for an untyped one. */
+  readonly codec: EventCodec | undefined;
+  /**
+   * The last add still waiting for an asynchronous schema: later adds wait
+   * behind it, so that adds are stored in the order they were issued.
+   */
+  #validating: Promise<unknown> | undefined;
   readonly #trim: readonly Arg[];
   readonly #head: readonly Arg[];
   readonly #headNoCreate: readonly Arg[];
@@ -83,7 +99,7 @@ export class Stream {
    * @param redis - an ioredis `Redis`/`Cluster` or a node-redis client/cluster; never closed by the library.
    * @throws InvalidArgumentError for a bad name, client or option.
    */
-  constructor(name: string, redis: RedisClient, options: StreamOptions = {}) {
+  constructor(name: string, redis: RedisClient, options: StreamOptions<Events> = {}) {
     this.name = checkName('stream', name);
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
@@ -96,6 +112,7 @@ export class Stream {
     }
     this.retention = retention;
     this.dedupWindowMs = checkInt('dedupWindowMs', options.dedupWindowMs, 120_000, 1);
+    this.codec = EventCodec.of(options.codec, options.schemas);
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
@@ -126,20 +143,28 @@ export class Stream {
    * Adds of one producer to one stream are stored in the order issued, also
    * across reconnects, restarts, flushed script caches and slot migrations,
    * and an add is never sent twice.
-   * @param payload - bytes, or a string encoded as UTF-8.
+   * @param payload - untyped stream: bytes, or a string encoded as UTF-8;
+   * typed stream: a value of the event's type, checked by its schema and
+   * encoded by the codec.
+   * @throws InvalidArgumentError when the event's schema refuses the value
+   * or the codec cannot encode it (nothing is added).
    * @throws PulseError with the Redis reply `code` when Redis refused it (not
    * stored); with a message saying "outcome unknown" when the connection was
    * lost before Redis answered (maybe stored, maybe not).
    */
-  add(eventName: string, payload: Uint8Array | string, options?: AddOptions & { onlyIfStreamExists?: false }): Promise<string>;
+  add<Name extends EventNames<Events>>(
+    eventName: Name,
+    payload: PayloadOf<Events, Name>,
+    options?: AddOptions & { onlyIfStreamExists?: false },
+  ): Promise<string>;
   /** As above; with `onlyIfStreamExists: true` and no stream key, nothing is added and it resolves to `undefined`. */
-  add(eventName: string, payload: Uint8Array | string, options: AddOptions): Promise<string | undefined>;
-  async add(eventName: string, payload: Uint8Array | string, options?: AddOptions): Promise<string | undefined> {
+  add<Name extends EventNames<Events>>(
+    eventName: Name,
+    payload: PayloadOf<Events, Name>,
+    options: AddOptions,
+  ): Promise<string | undefined>;
+  async add(eventName: string, payload: unknown, options?: AddOptions): Promise<string | undefined> {
     if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
-    let p: Buffer | string;
-    if (typeof payload === 'string' || Buffer.isBuffer(payload)) p = payload;
-    else if (payload instanceof Uint8Array) p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
     const topic = options?.topic;
     if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
@@ -148,6 +173,14 @@ export class Stream {
     if (dedupId !== undefined && (typeof dedupId !== 'string' || dedupId === '')) {
       throw new InvalidArgumentError('dedupId must be a non-empty string');
     }
+    let p: Buffer | string;
+    if (this.codec !== undefined) {
+      const encoded = this.codec.encode(eventName, payload);
+      // Checked at once (the common case) and nothing waiting before it: sent this tick, merged with the others.
+      p = this.#validating === undefined && !(encoded instanceof Promise) ? encoded : await this.#inOrder(encoded);
+    } else if (typeof payload === 'string' || Buffer.isBuffer(payload)) p = payload;
+    else if (payload instanceof Uint8Array) p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
     // Tracing (pulse-streaming/otel) may add headers: the trace context.
     if (addChannel.hasSubscribers) {
       const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: { ...options?.headers } };
@@ -199,6 +232,22 @@ export class Stream {
     // Once per instance, not per add: Go readers need the record (goLifecycle.ts).
     if (!this.goLifecycle.done) await this.goLifecycle.ensure();
     return str(reply);
+  }
+
+  /**
+   * The payload of an add whose schema answers with a promise, or that comes
+   * after one: it resolves only after every earlier such add's, so adds are
+   * sent in the order they were issued.
+   */
+  #inOrder(encoded: Buffer | string | Promise<Buffer | string>): Promise<Buffer | string> {
+    const before = this.#validating;
+    const mine = before === undefined ? Promise.resolve(encoded) : before.then(() => encoded);
+    const settled = mine.then(noop, noop);
+    this.#validating = settled;
+    void settled.then(() => {
+      if (this.#validating === settled) this.#validating = undefined;
+    });
+    return mine;
   }
 
   /**
@@ -284,7 +333,7 @@ export class Stream {
   }
 
   /** Creates a reader: every reader gets every event, from `startAt` on. */
-  newReader(options?: ReaderOptions): Promise<Reader> {
+  newReader(options?: ReaderOptions): Promise<Reader<Events>> {
     return Reader.create(this, options ?? {});
   }
 
@@ -293,7 +342,7 @@ export class Stream {
    * instances with the same name share one cursor and split the events.
    * The consumer group exists in Redis when it resolves.
    */
-  async newSink(name: string, options?: SinkOptions): Promise<Sink> {
+  async newSink(name: string, options?: SinkOptions): Promise<Sink<Events>> {
     const sink = await Sink.create(this, name, options ?? {});
     // The group's MKSTREAM may have created the stream: Go readers need the record too.
     await this.goLifecycle.ensure();

@@ -1,18 +1,20 @@
 /**
- * `sink.process()`: runs a handler for each event with bounded concurrency,
- * acks on success, nacks on a throw, and keeps running handlers in progress
- * so a slow handler is not mistaken for a dead consumer.
+ * `sink.process()`, and the handler run it shares with `sink.processBatch()`:
+ * bounded concurrency, running events kept in progress so a slow handler is
+ * not mistaken for a dead consumer, decode failures dead-lettered before a
+ * handler sees them, acks on success and nacks with retry backoff on a throw.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { type DecodeError, InvalidArgumentError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { traceProcess } from './diagnostics.js';
 import { errorText } from './redisErrors.js';
+import { type RetrySettings, retryDelay, retrySettings } from './retry.js';
 import { checkInt, checkSignal } from './validate.js';
 
-/** What `runProcess` needs from its sink. */
+/** What `runProcess` and `runProcessBatch` need from their sink. */
 export interface ProcessHost {
   subscribe(options?: SubscribeOptions): Subscription<SinkEvent>;
   /** The sink's name and this instance's consumer name, for tracing (diagnostics.ts). */
@@ -21,8 +23,164 @@ export interface ProcessHost {
   readonly logger: Logger;
   readonly graceMs: number;
   readonly noAck: boolean;
-  /** Resets the idle time of events whose handler is still running. */
-  keepInProgress(events: ReadonlySet<SinkEvent>): void;
+  /** Resets the idle time of events whose handler is still running; resolves once done (never rejects). */
+  keepInProgress(events: ReadonlySet<SinkEvent>): Promise<void>;
+  /** Gives events back, redelivered after `delayMs`, one call per stream. */
+  nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
+  /** Moves an event to the dead-letter stream now, with `reason`. */
+  deadLetter(event: SinkEvent, reason: string): Promise<void>;
+}
+
+/** Options shared by `process()` and `processBatch()`, checked. */
+export interface RunSettings {
+  readonly concurrency: number;
+  readonly signal: AbortSignal | undefined;
+  readonly retry: RetrySettings | false;
+}
+
+/** @throws InvalidArgumentError for a bad option, before any Redis call. */
+export function runSettings(options: ProcessOptions | undefined): RunSettings {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError('options must be an object');
+  }
+  return {
+    concurrency: checkInt('concurrency', options?.concurrency, 1, 1),
+    signal: checkSignal('signal', options?.signal),
+    retry: retrySettings(options?.retry),
+  };
+}
+
+/**
+ * One `process()` or `processBatch()` call: its subscription, its handler
+ * slots, the events its handlers are running (kept in progress by one timer
+ * for all), and the acks still in flight.
+ */
+export class HandlerRun {
+  readonly sub: Subscription<SinkEvent>;
+  /** Events a handler is working on: their idle time is reset every third of the grace period. */
+  readonly running = new Set<SinkEvent>();
+  readonly logger: Logger;
+  #active = 0;
+  #wake: (() => void) | undefined;
+  readonly #keepAlive: NodeJS.Timeout | undefined;
+  /** The last round of in-progress touches: a nack waits for it, or a touch could land after the nack and undo it. */
+  #touches: Promise<void> = Promise.resolve();
+  /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
+  readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
+
+  constructor(
+    private readonly host: ProcessHost,
+    private readonly settings: RunSettings,
+  ) {
+    this.logger = host.logger;
+    this.sub = host.subscribe(settings.signal ? { signal: settings.signal } : undefined);
+    this.#keepAlive = host.noAck
+      ? undefined
+      : setInterval(
+          () => {
+            // Those the handler settled itself (processBatch) need no more touches.
+            for (const ev of this.running) if (ev.settled) this.running.delete(ev);
+            if (this.running.size > 0) this.#touches = host.keepInProgress(this.running);
+          },
+          Math.max(5, Math.floor(host.graceMs / 3)),
+        );
+    // While handlers run, the events waiting behind them stay with this
+    // consumer (SEMANTICS.md section 9): the buffer counts as held however
+    // long the handlers take, not only while the loop takes events.
+    this.sub.keepHeldWhile(() => this.#active > 0);
+  }
+
+  readonly #done = (): void => {
+    this.#active--;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  };
+
+  /**
+   * Starts `task` in a slot. A slot is free once the task returns: acks are
+   * coalesced by ack() and awaited at the end, so they never hold back the
+   * next event. Resolves once a slot is free for the next task.
+   */
+  async start(task: () => Promise<void>): Promise<void> {
+    this.#active++;
+    task().then(this.#done, this.#done);
+    while (this.#active >= this.settings.concurrency) await new Promise<void>((r) => (this.#wake = r));
+  }
+
+  /** Resolves once every task has finished and every ack settled. */
+  async finish(): Promise<void> {
+    while (this.#active > 0) await new Promise<void>((r) => (this.#wake = r));
+    await Promise.all([...this.#acks.values()].map((a) => a.settled));
+  }
+
+  stop(): void {
+    clearInterval(this.#keepAlive);
+  }
+
+  /**
+   * True when `event` may go to a handler: its data decodes (always, on an
+   * untyped stream). One that does not is dead-lettered now with a reason
+   * that starts with `decode:` (no retries: the same bytes never decode).
+   */
+  decodes(event: SinkEvent): true | Promise<boolean> {
+    const failure = event.decodeFailure();
+    // Untyped, or decoded at once: no extra turn of the event loop on the hot path.
+    if (failure === undefined) return true;
+    return this.#deadLetterIfFailed(event, failure);
+  }
+
+  async #deadLetterIfFailed(event: SinkEvent, pending: DecodeError | Promise<DecodeError | undefined>): Promise<boolean> {
+    const failure = await pending;
+    if (failure === undefined) return true;
+    try {
+      await this.host.deadLetter(event, `decode: ${failure.message}`);
+    } catch (err) {
+      // Left pending: redelivered after the grace period, and dead-lettered then.
+      this.logger.warn({ id: event.id, err: errorText(err) }, 'dead letter of an event that does not decode failed');
+    }
+    return false;
+  }
+
+  /** Acks events the handler is done with (one ack call for all), its outcome logged, awaited by `finish()`. */
+  ack(events: SinkEvent[]): void {
+    const first = events[0];
+    if (first === undefined) return;
+    const flush = first.acker.ack(...events);
+    const known = this.#acks.get(flush);
+    if (known) {
+      for (const ev of events) known.ids.push(ev.id);
+      return;
+    }
+    const ids = events.map((ev) => ev.id);
+    const settled = flush
+      .catch((err: unknown) => this.logger.warn({ ids, err: errorText(err) }, 'ack failed: the events will be redelivered'))
+      .finally(() => this.#acks.delete(flush));
+    this.#acks.set(flush, { ids, settled });
+  }
+
+  /**
+   * Gives back events whose handler threw, each redelivered after the retry
+   * delay of its delivery count (one random jitter factor per call).
+   */
+  async failed(events: readonly SinkEvent[]): Promise<void> {
+    // The touches travel on another connection than the nack: let them land first.
+    await this.#touches;
+    const random = Math.random();
+    const byCount = new Map<number, SinkEvent[]>();
+    for (const ev of events) {
+      const group = byCount.get(ev.deliveryCount);
+      if (group) group.push(ev);
+      else byCount.set(ev.deliveryCount, [ev]);
+    }
+    for (const [count, group] of byCount) {
+      try {
+        await this.host.nack(group, retryDelay(this.settings.retry, count, random));
+      } catch (err) {
+        this.logger.warn({ ids: group.map((e) => e.id), err: errorText(err) }, 'nack failed');
+      }
+    }
+  }
 }
 
 /**
@@ -35,64 +193,30 @@ export async function runProcess(
   options?: ProcessOptions,
 ): Promise<void> {
   if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
-  const concurrency = checkInt('concurrency', options?.concurrency, 1, 1);
-  const signal = checkSignal('signal', options?.signal);
-  if (signal?.aborted) return;
-  const sub = host.subscribe(signal ? { signal } : undefined);
-  // Events whose handler is running: kept in progress by one timer for all.
-  const running = new Set<SinkEvent>();
-  const keepAlive = host.noAck
-    ? undefined
-    : setInterval(() => host.keepInProgress(running), Math.max(5, Math.floor(host.graceMs / 3)));
-  // A slot is free once the handler returns: acks are coalesced by ack()
-  // (one promise for all the acks of a tick) and awaited at the end, so
-  // they never hold back the next event.
-  // ack() flush -> the IDs it carries and its logged outcome, until it settles.
-  const acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
-  let active = 0;
-  // While handlers run, the events waiting behind them stay with this
-  // consumer (SEMANTICS.md section 9): the buffer counts as held however long
-  // the handlers take, not only while the loop takes events.
-  sub.keepHeldWhile(() => active > 0);
-  let wake: (() => void) | undefined;
-  const done = (): void => {
-    active--;
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const run = async (ev: SinkEvent): Promise<void> => {
-    running.add(ev);
+  const settings = runSettings(options);
+  if (settings.signal?.aborted) return;
+  const run = new HandlerRun(host, settings);
+  const one = async (ev: SinkEvent): Promise<void> => {
+    const decodes = run.decodes(ev);
+    if (decodes !== true && !(await decodes)) return;
+    run.running.add(ev);
+    let failure: { err: unknown } | undefined;
     try {
       await traceProcess(ev, host.name, host.consumerName, handler);
     } catch (err) {
-      host.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(err) }, 'handler failed: event nacked');
-      await ev.nack().catch((e: unknown) => host.logger.warn({ id: ev.id, err: errorText(e) }, 'nack failed'));
-      return;
+      failure = { err };
     } finally {
-      running.delete(ev);
+      // Out of the in-progress touches before the nack: a touch after it would undo its delay.
+      run.running.delete(ev);
     }
-    const flush = ev.ack();
-    const known = acks.get(flush);
-    if (known) {
-      known.ids.push(ev.id);
-      return;
-    }
-    const ids = [ev.id];
-    const settled = flush
-      .catch((err: unknown) => host.logger.warn({ ids, err: errorText(err) }, 'ack failed: the events will be redelivered'))
-      .finally(() => acks.delete(flush));
-    acks.set(flush, { ids, settled });
+    if (failure === undefined) return run.ack([ev]);
+    run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, 'handler failed: event nacked');
+    await run.failed([ev]);
   };
   try {
-    for await (const ev of sub) {
-      active++;
-      run(ev).then(done, done);
-      while (active >= concurrency) await new Promise<void>((r) => (wake = r));
-    }
-    while (active > 0) await new Promise<void>((r) => (wake = r));
-    await Promise.all([...acks.values()].map((a) => a.settled));
+    for await (const ev of run.sub) await run.start(() => one(ev));
+    await run.finish();
   } finally {
-    clearInterval(keepAlive);
+    run.stop();
   }
 }

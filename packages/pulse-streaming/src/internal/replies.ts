@@ -4,6 +4,7 @@
  * `[key, entries, ...]`, node-redis can give a Map or a plain object.
  */
 import { Event, type EventInit } from '../event.js';
+import type { EventCodec } from './eventCodec.js';
 import { setHeader } from './headers.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 
@@ -100,8 +101,13 @@ function decodeName(v: Buffer): string {
   return name;
 }
 
-/** Reads `n`, `p`, `t` and the headers (`h.<name>`) into the fields of an event; other fields are ignored. */
-export function eventInit(streamName: string, entry: RawEntry, deliveryCount = 1): EventInit & { complete: boolean } {
+/** Reads `n`, `p`, `t` and the headers (`h.<name>`) into the fields of an event; other fields are ignored. `codec`: the stream's, for `data`. */
+export function eventInit(
+  streamName: string,
+  entry: RawEntry,
+  deliveryCount = 1,
+  codec?: EventCodec,
+): EventInit & { complete: boolean } {
   const fields = entry[1];
   let eventName: string | undefined;
   let payload: Buffer | undefined;
@@ -132,11 +138,12 @@ export function eventInit(streamName: string, entry: RawEntry, deliveryCount = 1
     payload: payload ?? EMPTY,
     deliveryCount,
     headers,
+    codec,
     complete: eventName !== undefined && payload !== undefined,
   };
 }
 
-export function readerEvent(streamName: string, entry: RawEntry): { event: Event; complete: boolean } {
-  const init = eventInit(streamName, entry);
+export function readerEvent(streamName: string, entry: RawEntry, codec?: EventCodec): { event: Event; complete: boolean } {
+  const init = eventInit(streamName, entry, 1, codec);
   return { event: new Event(init), complete: init.complete };
 }

@@ -262,7 +262,7 @@ export class SinkHolds {
     const heldAt = this.host.heldAt();
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as RawEntry;
-      const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1));
+      const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1), s.stream.codec);
       if (!init.complete)
         this.host.logger.warn({ stream: s.stream.name, id: entry[0] }, 'entry without n or p: delivered with defaults');
       const ev = new SinkEvent(init, this.host.name, this.host.owner);

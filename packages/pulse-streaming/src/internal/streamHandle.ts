@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Driver } from './driver.js';
+import type { EventCodec } from './eventCodec.js';
 
 export interface StreamHandle {
   readonly name: string;
@@ -20,6 +21,8 @@ export interface StreamHandle {
   readonly maxLen: number;
   /** Whether the user gave a logger (else losses are process warnings). */
   readonly hasLogger: boolean;
+  /** A typed stream's codec: its events' `data` decode with it. */
+  readonly codec: EventCodec | undefined;
 }
 
 /** Streams read together must use the same client (one blocking connection reads them all). */

@@ -1,0 +1,143 @@
+/**
+ * `sink.processBatch()`: hands the handler up to `maxBatch` events at a
+ * time, waiting at most `maxWaitMs` after a batch's first event for more.
+ * The handler may settle some events itself (ack or nack them); on success
+ * the rest are acked with one call, on a throw they are nacked with the
+ * retry delay. Everything else (slots, in-progress touches, decode failures,
+ * retries) is the handler run `process()` uses.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { SinkEvent } from '../event.js';
+import type { ProcessBatchOptions } from '../options.js';
+import type { Subscription } from '../subscription.js';
+import { traceProcessBatch } from './diagnostics.js';
+import { HandlerRun, type ProcessHost, runSettings } from './process.js';
+import { errorText } from './redisErrors.js';
+import { checkInt } from './validate.js';
+
+const TIMEOUT = Symbol('timeout');
+
+/**
+ * The one place a batch handler is called: inside a `process <stream>` batch
+ * span when tracing is registered (diagnostics.ts), else directly.
+ */
+export async function callBatchHandler(
+  host: ProcessHost,
+  handler: (events: SinkEvent[]) => unknown,
+  events: SinkEvent[],
+): Promise<void> {
+  await traceProcessBatch(events, host.name, host.consumerName, handler);
+}
+
+/** Takes batches off a subscription, never losing the event a timed-out wait was for. */
+class BatchSource {
+  /** A `next()` a timeout won the race against: its event goes into the next batch. */
+  #pending: Promise<IteratorResult<SinkEvent>> | undefined;
+
+  constructor(private readonly sub: Subscription<SinkEvent>) {}
+
+  /**
+   * The next batch: its first event (waiting as long as it takes), then
+   * every event that arrives within `waitMs` of it, up to `max`. Undefined
+   * once the subscription ended with nothing taken.
+   */
+  async next(max: number, waitMs: number): Promise<SinkEvent[] | undefined> {
+    const first = await this.#take();
+    if (first === undefined) return undefined;
+    const batch = [first];
+    const deadline = performance.now() + waitMs;
+    while (batch.length < max) {
+      let ev: SinkEvent | undefined;
+      // Buffered events come at once (after an ownership check, if their hold lapsed).
+      if (this.#pending === undefined && this.sub.size > 0) ev = await this.#take();
+      else {
+        const left = deadline - performance.now();
+        if (left <= 0) break;
+        const r = await this.#takeWithin(left);
+        if (r === TIMEOUT) break;
+        ev = r;
+      }
+      if (ev === undefined) break;
+      batch.push(ev);
+    }
+    return batch;
+  }
+
+  async #take(): Promise<SinkEvent | undefined> {
+    const p = this.#pending ?? this.sub.next();
+    this.#pending = undefined;
+    const r = await p;
+    return r.done ? undefined : r.value;
+  }
+
+  async #takeWithin(ms: number): Promise<SinkEvent | undefined | typeof TIMEOUT> {
+    const p = this.#pending ?? this.sub.next();
+    this.#pending = p;
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      p,
+      new Promise<typeof TIMEOUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMEOUT), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (r === TIMEOUT) return TIMEOUT;
+    this.#pending = undefined;
+    return r.done ? undefined : r.value;
+  }
+}
+
+/**
+ * Runs `handler` on batches of events with at most `concurrency` batches in
+ * flight; resolves when `signal` aborts or the sink closes, after in-flight
+ * batches finish.
+ */
+export async function runProcessBatch(
+  host: ProcessHost,
+  handler: (events: SinkEvent[]) => unknown,
+  options?: ProcessBatchOptions,
+): Promise<void> {
+  if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
+  const settings = runSettings(options);
+  const maxBatch = checkInt('maxBatch', options?.maxBatch, 100, 1);
+  const maxWaitMs = checkInt('maxWaitMs', options?.maxWaitMs, 20, 0);
+  if (settings.signal?.aborted) return;
+  const run = new HandlerRun(host, settings);
+  const source = new BatchSource(run.sub);
+  const one = async (taken: SinkEvent[]): Promise<void> => {
+    const events: SinkEvent[] = [];
+    for (const ev of taken) {
+      const decodes = run.decodes(ev);
+      if (decodes === true || (await decodes)) events.push(ev);
+    }
+    if (events.length === 0) return;
+    for (const ev of events) run.running.add(ev);
+    let failure: { err: unknown } | undefined;
+    try {
+      await callBatchHandler(host, handler, events);
+    } catch (err) {
+      failure = { err };
+    } finally {
+      // Out of the in-progress touches before the nack: a touch after it would undo its delay.
+      for (const ev of events) run.running.delete(ev);
+    }
+    // What the handler acked or nacked itself is its own.
+    const rest = events.filter((ev) => !ev.settled);
+    if (failure === undefined) return run.ack(rest);
+    run.logger.warn(
+      { count: rest.length, ids: rest.slice(0, 10).map((ev) => ev.id), err: errorText(failure.err) },
+      'batch handler failed: its unsettled events nacked',
+    );
+    await run.failed(rest);
+  };
+  try {
+    for (;;) {
+      const batch = await source.next(maxBatch, maxWaitMs);
+      if (batch === undefined) break;
+      await run.start(() => one(batch));
+    }
+    await run.finish();
+  } finally {
+    run.stop();
+  }
+}

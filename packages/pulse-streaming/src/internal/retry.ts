@@ -1,0 +1,58 @@
+/**
+ * Retry backoff of `process()` and `processBatch()`: how long a failed
+ * delivery waits before it is redelivered (a nack with that delay, which
+ * every instance of the sink honours, see `nack({ delayMs })`).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { RetryOptions } from '../options.js';
+import { checkInt } from './validate.js';
+
+/** `retry` checked, defaults applied. */
+export interface RetrySettings {
+  readonly delayMs: number;
+  readonly factor: number;
+  readonly maxDelayMs: number;
+  readonly jitter: number;
+}
+
+export const DEFAULT_RETRY: RetrySettings = { delayMs: 1000, factor: 2, maxDelayMs: 60_000, jitter: 0.2 };
+
+/** A finite number in `[min, max]`, or the default when undefined. */
+function checkNumber(option: string, value: unknown, def: number, min: number, max: number): number {
+  if (value === undefined) return def;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${option} must be a number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The `retry` option: `false` (redeliver at once) or backoff settings.
+ * @throws InvalidArgumentError for anything else, or a bad field.
+ */
+export function retrySettings(value: unknown): RetrySettings | false {
+  if (value === false) return false;
+  if (value === undefined) return DEFAULT_RETRY;
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidArgumentError(`retry must be an object or false, got ${value === null ? 'null' : typeof value}`);
+  }
+  const r = value as RetryOptions;
+  return {
+    delayMs: checkInt('retry.delayMs', r.delayMs, DEFAULT_RETRY.delayMs, 0),
+    factor: checkNumber('retry.factor', r.factor, DEFAULT_RETRY.factor, 1, Number.MAX_VALUE),
+    maxDelayMs: checkInt('retry.maxDelayMs', r.maxDelayMs, DEFAULT_RETRY.maxDelayMs, 0),
+    jitter: checkNumber('retry.jitter', r.jitter, DEFAULT_RETRY.jitter, 0, 1),
+  };
+}
+
+/**
+ * The redelivery delay of an event whose delivery `deliveryCount` failed:
+ * `min(maxDelayMs, delayMs * factor^(deliveryCount-1))`, scaled by
+ * `1 - jitter + 2 * jitter * random` (`random` in [0, 1)); 0 without retry.
+ */
+export function retryDelay(retry: RetrySettings | false, deliveryCount: number, random: number = Math.random()): number {
+  if (retry === false) return 0;
+  const step = Math.max(1, deliveryCount) - 1;
+  const base = Math.min(retry.maxDelayMs, retry.delayMs * retry.factor ** step);
+  return Math.max(0, Math.round(base * (1 - retry.jitter + 2 * retry.jitter * random)));
+}

@@ -1,0 +1,216 @@
+/**
+ * What `process()` and `processBatch()` do with events they give up on:
+ * nack a group of them with one delay (a failed handler, retry backoff), or
+ * move one to the dead-letter stream at once (its data does not decode).
+ */
+import type { SinkEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import type { SubscribeOptions } from '../options.js';
+import type { Subscription } from '../subscription.js';
+import type { Connection, Driver } from './driver.js';
+import { evalScript } from './driver.js';
+import { sinkKeys, streamKey } from './keys.js';
+import type { ProcessHost } from './process.js';
+import { errorText, toPulseError } from './redisErrors.js';
+import { entries, str } from './replies.js';
+import { Script } from './script.js';
+import { idsByStream, type SinkHolds } from './sinkHolds.js';
+import type { SinkCounters, SinkSettings } from './sinkState.js';
+
+/**
+ * Gives events back, to be redelivered after `delayMs` (see `SinkEvent.nack`),
+ * one call per stream for all of them.
+ */
+export async function nackEvents(
+  holds: SinkHolds,
+  conn: Connection,
+  events: readonly SinkEvent[],
+  delayMs: number,
+  graceMs: number,
+): Promise<void> {
+  for (const ev of events) ev.markSettled();
+  for (const [name, ids] of idsByStream(events)) {
+    try {
+      // As `SinkHolds.nack`: a delay past the grace period goes to the delays set.
+      const gone = await holds.touch(conn, name, Math.max(0, graceMs - delayMs), ids, delayMs > graceMs ? { delayMs } : {});
+      if (gone.length > 0)
+        await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
+    } catch (err) {
+      throw toPulseError(err, `nack ${ids.length} event(s) of stream ${name}`);
+    }
+  }
+}
+
+/**
+ * Moves a pending event of ours to the dead-letter stream and acks it, in
+ * one step (a single node). Nothing when it is no longer ours (claimed by
+ * another consumer after the grace period: that one decides).
+ * KEYS: stream, dead-letter stream, delays. ARGV: group, consumer, id, sink
+ * name, stream name, deliveries, reason.
+ * Returns 'moved', 'notours' or 'gone' (trimmed or deleted: acked, to report lost).
+ */
+const deadLetterOne = new Script(
+  'deadLetterOne',
+  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
+redis.call('ZREM', KEYS[3], ARGV[3])
+local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+if #e == 0 then return 'gone' end
+local args = {'XADD', KEYS[2], '*'}
+for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
+for _, v in ipairs({'source_stream', ARGV[5], 'source_sink', ARGV[4], 'source_id', ARGV[3], 'deliveries', ARGV[6], 'reason', ARGV[7]}) do
+  args[#args + 1] = v
+end
+redis.call(unpack(args))
+return 'moved'`,
+);
+
+/**
+ * First step of a dead letter on a cluster (the dead-letter stream may be
+ * in another slot): is the event still ours, and its fields. A gone entry is
+ * acked here. KEYS: stream. ARGV: group, consumer, id.
+ * Returns 'notours', 'gone', or the entry's fields.
+ */
+const ownEntry = new Script(
+  'ownEntry',
+  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
+local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+if #e == 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+  return 'gone'
+end
+return e[1][2]`,
+);
+
+/** What a dead letter needs from its sink. */
+export interface DeadLetterHost {
+  readonly driver: Driver;
+  readonly sinkName: string;
+  readonly consumerName: string;
+  /** The sink's `deadLetterStream`, if set (else `<stream name>:dead`). */
+  readonly deadLetterStream: string | undefined;
+  readonly noAck: boolean;
+  readonly counters: SinkCounters;
+  readonly logger: Logger;
+  countLost(stream: string, count: number, why: string, ids?: readonly string[]): void;
+}
+
+/**
+ * Moves `event` to the dead-letter stream now, with `reason`, whatever its
+ * delivery count: in one step on a single node, in two idempotent ones on a
+ * cluster (added, then acked: never in neither). A `noAck` event is not
+ * pending: it is only copied there.
+ */
+export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reason: string): Promise<void> {
+  const key = streamKey(event.streamName);
+  const deadName = host.deadLetterStream ?? `${event.streamName}:dead`;
+  const deadKey = streamKey(deadName);
+  const id = event.id;
+  const source = ['source_stream', event.streamName, 'source_sink', host.sinkName, 'source_id', id];
+  const tail = [...source, 'deliveries', String(event.deliveryCount), 'reason', reason];
+  event.markSettled();
+  let outcome: string;
+  try {
+    if (!host.driver.isCluster && !host.noAck) {
+      const keys = [key, deadKey, sinkKeys(event.streamName, host.sinkName).delays];
+      outcome = str(
+        await evalScript(host.driver, deadLetterOne, keys, [
+          host.sinkName,
+          host.consumerName,
+          id,
+          host.sinkName,
+          event.streamName,
+          String(event.deliveryCount),
+          reason,
+        ]),
+      );
+    } else {
+      let fields: unknown;
+      if (host.noAck) {
+        const found = entries(await host.driver.send(['XRANGE', key, id, id], key))[0];
+        fields = found ? found[1] : 'gone';
+      } else {
+        fields = await evalScript(host.driver, ownEntry, [key], [host.sinkName, host.consumerName, id]);
+      }
+      if (Array.isArray(fields)) {
+        await host.driver.send(['XADD', deadKey, '*', ...(fields as Buffer[]), ...tail], deadKey);
+        if (!host.noAck) await host.driver.send(['XACK', key, host.sinkName, id], key);
+        outcome = 'moved';
+      } else outcome = str(fields);
+    }
+  } catch (err) {
+    throw toPulseError(err, `dead-letter event ${id} of stream ${event.streamName}`);
+  }
+  if (outcome === 'moved') {
+    host.counters.deadLettered++;
+    host.logger.warn({ stream: event.streamName, id, deadLetterStream: deadName, reason }, 'event dead-lettered');
+  } else if (outcome === 'gone') {
+    host.countLost(event.streamName, 1, 'event trimmed or deleted before it could be dead-lettered', [id]);
+  } else {
+    host.logger.info(
+      { stream: event.streamName, id, reason },
+      'event not dead-lettered: another consumer took it after the grace period',
+    );
+  }
+}
+
+/** What `processHost` is built from: a sink's parts. */
+export interface ProcessParts {
+  subscribe(options?: SubscribeOptions): Subscription<SinkEvent>;
+  readonly sinkName: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly driver: Driver;
+  /**
+   * The sink's own connection while it is open (the user's client after
+   * `close()`): where it holds buffered events. Nacks go there too, so that
+   * each runs after every hold sent before it: a hold arriving after a nack
+   * would reset the idle time the nack set and undo its delay.
+   */
+  connection(): Connection;
+  readonly holds: SinkHolds;
+  readonly counters: SinkCounters;
+  readonly logger: Logger;
+}
+
+/** What `process()` and `processBatch()` use of a sink. */
+export function processHost(p: ProcessParts): ProcessHost {
+  const { settings, holds } = p;
+  const deadLetters: DeadLetterHost = {
+    driver: p.driver,
+    sinkName: p.sinkName,
+    consumerName: p.consumerName,
+    deadLetterStream: settings.deadLetterStream,
+    noAck: settings.noAck,
+    counters: p.counters,
+    logger: p.logger,
+    countLost: (stream, count, why, ids) => holds.countLost(stream, count, why, ids),
+  };
+  return {
+    subscribe: p.subscribe,
+    name: p.sinkName,
+    consumerName: p.consumerName,
+    logger: p.logger,
+    graceMs: settings.graceMs,
+    noAck: settings.noAck,
+    keepInProgress: async (running) => {
+      // As `SinkHolds.keepInProgress` (on the user's client, never behind the
+      // sink's own background work), but the caller can wait for it.
+      await Promise.all(
+        [...idsByStream(running)].map(([name, ids]) =>
+          holds
+            .touch(p.driver, name, 0, ids, undefined, settings.graceMs)
+            .catch((err: unknown) =>
+              p.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
+            ),
+        ),
+      );
+    },
+    nack: async (events, delayMs) => {
+      if (!settings.noAck) await nackEvents(holds, p.connection(), events, delayMs, settings.graceMs);
+    },
+    deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Type-level tests of typed streams, compiled by `npm run typecheck` (never
+ * run): each `@ts-expect-error` line must fail to compile, and every other
+ * line must compile, or the check fails.
+ */
+import * as v from 'valibot';
+import { z } from 'zod';
+import {
+  type Event,
+  type Reader,
+  type RedisClient,
+  readDeadLetters,
+  type Sink,
+  type SinkEvent,
+  Stream,
+  type Untyped,
+} from '../../packages/pulse-streaming/src/index.js';
+
+declare const redis: RedisClient;
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(): T | undefined {
+  return undefined;
+}
+
+type OrderEvents = { 'order.created': { id: number }; 'order.paid': { id: number; cents: number } };
+
+export async function typedAdd(): Promise<void> {
+  const orders = new Stream<OrderEvents>('orders', redis, { codec: 'json' });
+  const id: string = await orders.add('order.created', { id: 1 });
+  await orders.add('order.paid', { id: Number(id), cents: 100 }, { topic: 'eu' });
+  const maybe: string | undefined = await orders.add('order.created', { id: 2 }, { onlyIfStreamExists: true });
+  void maybe;
+  // @ts-expect-error a wrong payload type
+  await orders.add('order.created', { id: 'one' });
+  // @ts-expect-error a field missing
+  await orders.add('order.paid', { id: 1 });
+  // @ts-expect-error an unknown event name
+  await orders.add('order.shipped', { id: 1 });
+  // @ts-expect-error raw bytes are not a value of a typed stream's event
+  await orders.add('order.created', 'raw');
+}
+
+export async function narrowedBySink(sink: Sink<OrderEvents>): Promise<void> {
+  for await (const ev of sink) {
+    if (ev.eventName === 'order.paid') {
+      const cents: number = ev.data.cents;
+      void cents;
+      expectType<Equal<typeof ev, SinkEvent<'order.paid', { id: number; cents: number }>>>();
+    } else {
+      const name: 'order.created' = ev.eventName;
+      const data: { id: number } = ev.data;
+      void [name, data];
+      // @ts-expect-error order.created has no cents
+      void ev.data.cents;
+    }
+    await ev.ack();
+  }
+  await sink.process((ev) => {
+    if (ev.eventName === 'order.paid') expectType<Equal<typeof ev.data, { id: number; cents: number }>>();
+  });
+  await sink.processBatch(
+    (events) => {
+      for (const ev of events) if (ev.eventName === 'order.created') expectType<Equal<typeof ev.data, { id: number }>>();
+    },
+    { maxBatch: 10, maxWaitMs: 5, retry: { delayMs: 100 } },
+  );
+  await sink.process(() => {}, { retry: false });
+}
+
+export async function narrowedByReader(orders: Stream<OrderEvents>): Promise<void> {
+  const reader: Reader<OrderEvents> = await orders.newReader();
+  for await (const ev of reader) {
+    if (ev.eventName === 'order.created') expectType<Equal<typeof ev, Event<'order.created', { id: number }>>>();
+    // @ts-expect-error cents exists on order.paid only: not narrowed yet
+    void ev.data.cents;
+  }
+  const sink: Sink<OrderEvents> = await orders.newSink('billing');
+  void sink;
+}
+
+export async function untypedAsToday(): Promise<void> {
+  const raw = new Stream('raw', redis);
+  expectType<Equal<typeof raw, Stream<Untyped>>>();
+  expectType<Equal<typeof raw, Stream>>();
+  await raw.add('anything', 'text');
+  await raw.add('bytes', new Uint8Array([1, 2]));
+  await raw.add('buffer', Buffer.from('x'));
+  // @ts-expect-error an object is not a payload of an untyped stream
+  await raw.add('object', { a: 1 });
+  const sink = await raw.newSink('s');
+  expectType<Equal<typeof sink, Sink>>();
+  for await (const ev of sink) {
+    expectType<Equal<typeof ev, SinkEvent>>();
+    const name: string = ev.eventName;
+    const payload: Buffer = ev.payload;
+    void [name, payload];
+  }
+  const reader = await raw.newReader();
+  for await (const ev of reader) expectType<Equal<typeof ev, Event>>();
+}
+
+export async function inferredFromSchemas(): Promise<void> {
+  const users = new Stream('users', redis, {
+    schemas: {
+      'user.created': z.object({ name: z.string() }),
+      'user.deleted': v.object({ id: v.number() }),
+    },
+  });
+  await users.add('user.created', { name: 'ada' });
+  await users.add('user.deleted', { id: 1 });
+  // @ts-expect-error the zod schema says name is a string
+  await users.add('user.created', { name: 1 });
+  // @ts-expect-error no schema, no such event
+  await users.add('user.renamed', { name: 'x' });
+  for await (const ev of await users.newSink('audit')) {
+    if (ev.eventName === 'user.deleted') expectType<Equal<typeof ev.data, { id: number }>>();
+  }
+}
+
+export function schemasCheckedAgainstTheMap(): void {
+  new Stream<OrderEvents>('orders', redis, {
+    codec: 'json',
+    schemas: {
+      'order.created': z.object({ id: z.number() }),
+      // @ts-expect-error this schema's output is not order.paid's type
+      'order.paid': z.object({ id: z.string() }),
+    },
+  });
+}
+
+export async function typedStreamsWhereStreamsAreTaken(orders: Stream<OrderEvents>): Promise<void> {
+  await readDeadLetters(orders);
+  const untypedSink = await new Stream('raw', redis).newSink('s');
+  void untypedSink;
+}
