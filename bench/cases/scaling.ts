@@ -51,12 +51,12 @@ function names(prefix: string, count: number): string[] {
 }
 
 /** One sink over `count` streams holding `events` in all, acking each event. */
-async function sinkOverStreams(ctx: CaseContext, count: number, events: number): Promise<number> {
+export async function sinkOverStreams(ctx: CaseContext, count: number, events: number): Promise<number> {
   const all = names('scale-streams', count);
   await fillSpread(ctx, all.map(streamKey), events);
   const [first, ...rest] = all.map((n) => new Stream(n, ctx.client.redis, { maxLen: 0 }));
   if (!first) throw new Error('no streams');
-  const sink: Sink = await first.newSink(GROUP, { startAt: 'oldest', maxPolled: READ_COUNT });
+  const sink: Sink = await first.newSink(GROUP, { startAt: 'oldest', maxPolled: READ_COUNT, ...(process.env.BUF ? { bufferSize: Number(process.env.BUF) } : {}) });
   try {
     for (const s of rest) await sink.addStream(s);
     return await measure(events, 'library sink over streams', async () => {
@@ -81,7 +81,7 @@ async function sinkOverStreams(ctx: CaseContext, count: number, events: number):
 }
 
 /** One raw XREADGROUP COUNT 1000 over `count` streams on a connection of its own, one XACK per stream and batch. */
-async function rawGroupOverStreams(ctx: CaseContext, count: number, events: number): Promise<number> {
+export async function rawGroupOverStreams(ctx: CaseContext, count: number, events: number): Promise<number> {
   const keys = names('scale-streams-raw', count).map(streamKey);
   await fillSpread(ctx, keys, events);
   await ctx.client.pipeline(keys.map((k) => ['XGROUP', 'CREATE', k, GROUP, '0']));
