@@ -47,6 +47,11 @@ export interface ReadPathHost {
 export class SinkReads {
   /** Groups whose last read found nothing: the next one blocks until something new arrives. */
   readonly #idle = new Set<number>();
+  /**
+   * Per group, the streams whose last read came back full (more to read):
+   * the next read splits `maxPolled` among them (see {@link countPerStream}).
+   */
+  readonly #busy = new Map<number, number>();
   /** Reconnects of the sink's connections as of the last trim check. */
   #reconnects = 0;
 
@@ -74,7 +79,8 @@ export class SinkReads {
     const keys = streams.map((s) => s.stream.key);
     const { maxPolled, blockMs, noAck } = this.host.settings;
     const blocking = this.#idle.has(group);
-    const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', maxPolled];
+    const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group));
+    const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', count];
     if (noAck) read.push('NOACK');
     if (blocking) read.push('BLOCK', blockMs);
     read.push('STREAMS', ...keys);
@@ -83,7 +89,7 @@ export class SinkReads {
       return async (conn) => {
         try {
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
-          return { streams, blocking, got, checked: undefined };
+          return { streams, blocking, count, got, checked: undefined };
         } catch (err) {
           // The next read is a checked one: its check says which stream lost its key or group.
           this.#idle.delete(group);
@@ -95,7 +101,7 @@ export class SinkReads {
     return async (conn) => {
       const [checked, got] = await conn.transaction([check, read], keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
-      return { streams, blocking, got, checked };
+      return { streams, blocking, count, got, checked };
     };
   }
 
@@ -117,21 +123,22 @@ export class SinkReads {
   }
 
   async onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking } = result as {
+    const { streams, got, checked, blocking, count } = result as {
       streams: SinkStream[];
       got: Outcome | undefined;
       checked: Outcome | undefined;
       blocking: boolean;
+      count: number;
     };
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
     let read = 0;
-    let full = false;
+    let full = 0;
     for (const s of streams) {
       const batch = byKey.get(s.stream.key) ?? [];
       if (batch.length === 0) continue;
       read += batch.length;
-      if (batch.length >= this.host.settings.maxPolled) full = true;
+      if (batch.length >= count) full++;
       s.lastRead = (batch[batch.length - 1] as RawEntry)[0];
       if (blocking) {
         const to = (batch[batch.length - 1] as RawEntry)[0];
@@ -141,9 +148,14 @@ export class SinkReads {
       // Removed while the read was in flight: left pending for the group.
       if (this.host.streams.get(s.stream.key) === s) this.host.deliver(s, batch, 1, false);
     }
-    // A short batch drained the streams: block for news instead of polling.
-    if (!full) this.#idle.add(group);
-    else this.#idle.delete(group);
+    // Short batches drained the streams: block for news instead of polling.
+    if (full === 0) {
+      this.#idle.add(group);
+      this.#busy.delete(group);
+    } else {
+      this.#idle.delete(group);
+      this.#busy.set(group, full);
+    }
     if (!checked) return;
     if (!checked.ok) throw checked.error;
     const checks = checked.value as unknown[];
@@ -291,4 +303,30 @@ export class SinkReads {
       return { added: Number.POSITIVE_INFINITY, first: undefined };
     }
   }
+}
+
+/**
+ * Fewest entries a read asks of each stream: every read also carries the trim
+ * check of every stream it reads, so with many streams small reads cost more
+ * in checks than they bring (a sink over 1000 streams read 4x slower at
+ * COUNT 1 than at 100).
+ */
+export const MIN_COUNT_PER_STREAM = 100;
+
+/**
+ * The COUNT of a read of `streams` streams. XREADGROUP applies it to each
+ * stream, so `maxPolled` on each lets one read bring `streams` times
+ * `maxPolled` entries: far past the buffer's hard bound (`bufferSize +
+ * maxPolled`, which reclaim relies on), and with the buffer that overfull the
+ * loop waits for it to drain before its next read, so reading and handling
+ * stop overlapping (one sink over 6 streams ran at 0.67-0.84 x six raw loops,
+ * issue 19). So `maxPolled` is split among the streams that came back full
+ * last time (`busy`: more to read there), or among all of them when that is
+ * not known (a first read, or after a blocking one): a single busy stream
+ * among many still gets all of it. Never below {@link MIN_COUNT_PER_STREAM}
+ * (nor above `maxPolled`).
+ */
+export function countPerStream(maxPolled: number, streams: number, busy: number | undefined): number {
+  const among = Math.max(1, Math.min(streams, busy ?? streams));
+  return Math.min(maxPolled, Math.max(MIN_COUNT_PER_STREAM, Math.floor(maxPolled / among)));
 }
