@@ -82,6 +82,7 @@ export function curveChart(results: readonly ScalingResult[]): string {
   const bytes = first.unit === 'MB/s';
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
+    `<title>${escapeXml(`${first.title}: ${first.unit} by ${first.xLabel}, library and raw`)}</title>`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fff"/>`,
     `<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(first.title)}</text>`,
   ];

@@ -56,7 +56,7 @@ export async function sinkOverStreams(ctx: CaseContext, count: number, events: n
   await fillSpread(ctx, all.map(streamKey), events);
   const [first, ...rest] = all.map((n) => new Stream(n, ctx.client.redis, { maxLen: 0 }));
   if (!first) throw new Error('no streams');
-  const sink: Sink = await first.newSink(GROUP, { startAt: 'oldest', maxPolled: READ_COUNT, ...(process.env.BUF ? { bufferSize: Number(process.env.BUF) } : {}) });
+  const sink: Sink = await first.newSink(GROUP, { startAt: 'oldest', maxPolled: READ_COUNT });
   try {
     for (const s of rest) await sink.addStream(s);
     return await measure(events, 'library sink over streams', async () => {
