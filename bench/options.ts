@@ -32,6 +32,8 @@ export interface BenchOptions {
   readonly svg: string | undefined;
   /** Timed runs of each side at each point of a scaling curve. */
   readonly scalingRuns: number;
+  /** Events per point of a scaling curve (the family has 23 points per client). */
+  readonly scalingEvents: number;
   /** Events per throughput case. */
   readonly events: number;
   /** Timed runs per measurement (the median is reported). */
@@ -115,6 +117,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     svg: values.svg,
     // One in a quick run: the family's 23 points per client must fit in about a minute.
     scalingRuns: positive('runs', values.runs, quick ? 1 : 3),
+    // Bounded in a full run too: 23 points x 3 runs x 2 sides per client at 100k events would take 20+ min.
+    scalingEvents: Math.min(events, quick ? 20_000 : 40_000),
     events,
     // Five in a full run: a raw node-redis pipeline moves by up to 40% between runs of one process.
     runs: positive('runs', values.runs, quick ? 3 : 5),

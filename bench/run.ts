@@ -65,6 +65,7 @@ function settingsOf(o: BenchOptions): Record<string, number | boolean | string> 
     clusterMasters: o.clusterMasters,
     clusterStreams: o.clusterStreams,
     scalingRuns: o.scalingRuns,
+    scalingEvents: o.scalingEvents,
   };
 }
 

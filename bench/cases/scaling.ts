@@ -188,9 +188,15 @@ export const SCALING_CURVES: readonly ScalingCurve[] = [
 /** Runs every curve of the family for the client of `ctx`. */
 export async function scalingCases(ctx: CaseContext): Promise<ScalingResult[]> {
   const out: ScalingResult[] = [];
+  // Curves size their points by `events`: the family's own, smaller count.
+  const { scalingEvents } = ctx.options;
+  const scaled: CaseContext = {
+    ...ctx,
+    options: { ...ctx.options, events: scalingEvents, warmupEvents: Math.min(ctx.options.warmupEvents, scalingEvents) },
+  };
   for (const curve of SCALING_CURVES) {
     const t0 = performance.now();
-    const r = await curve(ctx);
+    const r = await curve(scaled);
     ctx.log(`${ctx.kind}: scaling ${r.curve} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     out.push(r);
   }
