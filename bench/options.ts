@@ -11,12 +11,14 @@ export const CASE_NAMES = [
   'sink',
   'process-batch',
   'reader',
+  'readers',
   'e2e',
   'latency',
   'peer',
   'memory',
   'cluster',
   'ceiling',
+  'scaling',
 ] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
 
@@ -29,6 +31,12 @@ export interface BenchOptions {
   readonly from: string | undefined;
   /** Also write the report as JSON to this file. */
   readonly out: string | undefined;
+  /** Write the scaling curves as SVG charts into this directory. */
+  readonly svg: string | undefined;
+  /** Timed runs of each side at each point of a scaling curve. */
+  readonly scalingRuns: number;
+  /** Events per point of a scaling curve (the family has 23 points per client). */
+  readonly scalingEvents: number;
   /** Events per throughput case. */
   readonly events: number;
   /** Timed runs per measurement (the median is reported). */
@@ -59,7 +67,7 @@ export interface BenchOptions {
   readonly cases: readonly CaseName[];
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--json | --markdown] [--out report.json] [--events N] [--runs N]
+const USAGE = `usage: npm run bench -- [--quick] [--json | --markdown] [--out report.json] [--svg dir] [--events N] [--runs N]
                         [--clients ioredis,node-redis] [--cases ${CASE_NAMES.join(',')}]
        npm run bench -- --from saved.json [--markdown]   (render a saved --json report)`;
 
@@ -92,6 +100,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       cases: { type: 'string' },
       from: { type: 'string' },
       out: { type: 'string' },
+      svg: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -108,6 +117,11 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     format: values.json ? 'json' : values.markdown ? 'markdown' : 'table',
     from: values.from,
     out: values.out,
+    svg: values.svg,
+    // One in a quick run: the family's 23 points per client must fit in about a minute.
+    scalingRuns: positive('runs', values.runs, quick ? 1 : 3),
+    // Bounded in a full run too: 23 points x 3 runs x 2 sides per client at 100k events would take 20+ min.
+    scalingEvents: Math.min(events, quick ? 20_000 : 40_000),
     events,
     // Five in a full run: a raw node-redis pipeline moves by up to 40% between runs of one process.
     runs: positive('runs', values.runs, quick ? 3 : 5),

@@ -6,6 +6,7 @@ import type {
   LatencyResult,
   LatencySummary,
   MemoryResult,
+  ScalingResult,
   ThroughputResult,
   TopologyRates,
 } from './results.js';
@@ -72,6 +73,40 @@ function clusterTable(results: readonly ClusterResult[]): Table {
         formatFixed(r.baselineVsSingleNode, 2),
       ]),
     ]),
+  };
+}
+
+/** Consumers' shares as percentages, e.g. "26/25/24/25%". */
+function sharesText(shares: readonly number[] | undefined): string {
+  return shares && shares.length > 0 ? `${shares.map((v) => (v * 100).toFixed(0)).join('/')}%` : '';
+}
+
+function scalingTable(results: readonly ScalingResult[]): Table {
+  const value = (n: number): string => (n >= 100 ? formatCount(n) : formatFixed(n, 1));
+  return {
+    headers: [
+      'client',
+      'curve',
+      'x',
+      'unit',
+      'library median [min-max]',
+      'raw median [min-max]',
+      'ratio',
+      'shares library / raw',
+    ],
+    align: ['left', 'left', 'right', 'left', 'right', 'right', 'right', 'left'],
+    rows: results.flatMap((r) =>
+      r.points.map((p) => [
+        r.client,
+        r.curve,
+        formatCount(p.x),
+        r.unit,
+        spread(p.library, value),
+        spread(p.baseline, value),
+        formatFixed(p.ratio, 2),
+        p.shares ? `${sharesText(p.shares.library)} / ${sharesText(p.shares.baseline)}` : '',
+      ]),
+    ),
   };
 }
 
@@ -145,6 +180,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   const latency = report.results.filter((r): r is LatencyResult => r.type === 'latency');
   const memory = report.results.filter((r): r is MemoryResult => r.type === 'memory');
   const cluster = report.results.filter((r): r is ClusterResult => r.type === 'cluster');
+  const scaling = report.results.filter((r): r is ScalingResult => r.type === 'scaling');
   const settings = Object.entries(report.settings)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
@@ -158,6 +194,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   if (latency.length > 0) out.push('', heading('Latency from add to handler'), '', render(latencyTable(latency)));
   if (memory.length > 0) out.push('', heading('Memory of a consumer process'), '', render(memoryTable(memory)));
   if (cluster.length > 0) out.push('', heading('Redis Cluster (events/s)'), '', render(clusterTable(cluster)));
+  if (scaling.length > 0) out.push('', heading('Scaling curves'), '', render(scalingTable(scaling)));
   const ceiling = ceilingLines(report, throughput, format === 'markdown' ? '- ' : '  ');
   if (ceiling.length > 0) {
     const [first = '', ...rest] = ceiling;

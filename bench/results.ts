@@ -15,6 +15,7 @@ export type ThroughputCase =
   | 'process-batch'
   | 'process-batch-noop'
   | 'reader'
+  | 'readers'
   | 'e2e'
   | 'peer-publish'
   | 'peer-process';
@@ -107,7 +108,38 @@ export interface ClusterResult {
   readonly baselineVsSingleNode: number;
 }
 
-export type CaseResult = ThroughputResult | LatencyResult | MemoryResult | ClusterResult;
+/** One point of a scaling curve: the library and its raw counterpart at one setting. */
+export interface ScalingPoint {
+  /** The setting: streams, consumers, payload bytes, readers... */
+  readonly x: number;
+  /** Events each side handled (deliveries for readers). */
+  readonly events: number;
+  /** In the curve's unit. */
+  readonly library: Summary;
+  readonly baseline: Summary;
+  /** library median / baseline median */
+  readonly ratio: number;
+  /** Consumers of one sink: the share of the events each consumer got, in the last run of each side. */
+  readonly shares?: { readonly library: readonly number[]; readonly baseline: readonly number[] };
+}
+
+/** How cost grows with one setting, each point against its raw counterpart (`--cases scaling`). */
+export interface ScalingResult {
+  readonly type: 'scaling';
+  readonly client: ClientKind;
+  /** Short id, also the chart's file name: `streams`, `consumers`, `payload-publish`... */
+  readonly curve: string;
+  readonly title: string;
+  /** What x is, e.g. 'streams per sink'. */
+  readonly xLabel: string;
+  /** Unit of the rates, e.g. 'events/s', 'MB/s'. */
+  readonly unit: string;
+  readonly libraryName: string;
+  readonly baselineName: string;
+  readonly points: readonly ScalingPoint[];
+}
+
+export type CaseResult = ThroughputResult | LatencyResult | MemoryResult | ClusterResult | ScalingResult;
 
 /** `redis-benchmark` pipelined XADD: what the server alone can take. */
 export interface CeilingResult {

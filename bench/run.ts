@@ -17,14 +17,17 @@ import { otelCases } from './cases/otel.js';
 import { peerCases } from './cases/peer.js';
 import { processBatchCases } from './cases/processBatch.js';
 import { publishCase, publishOneAtATimeCase } from './cases/publish.js';
+import { readersCase } from './cases/readers.js';
 import { retentionCases } from './cases/retention.js';
+import { scalingCases } from './cases/scaling.js';
 import { type BenchClient, connectClient } from './clients.js';
 import { currentLoad, describeMachine } from './machine.js';
 import { type BenchOptions, type CaseName, parseOptions } from './options.js';
 import { makePayload } from './rawStreams.js';
 import { readReport, renderReport } from './report.js';
-import type { BenchReport, CaseResult, CeilingResult } from './results.js';
+import type { BenchReport, CaseResult, CeilingResult, ScalingResult } from './results.js';
 import { flush, measureCeiling, type RedisServer, redisVersion, startServer, stopRunningClusters } from './server.js';
+import { writeCurveCharts } from './svg.js';
 import { evaluateTargets } from './targets.js';
 
 type ClientCase = Exclude<CaseName, 'ceiling'>;
@@ -38,11 +41,13 @@ const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseR
   sink: sinkConsumeCase,
   'process-batch': processBatchCases,
   reader: readerConsumeCase,
+  readers: readersCase,
   e2e: endToEndCase,
   latency: latencyCase,
   peer: peerCases,
   memory: memoryCase,
   cluster: clusterCase,
+  scaling: scalingCases,
 };
 
 function log(message: string): void {
@@ -65,6 +70,8 @@ function settingsOf(o: BenchOptions): Record<string, number | boolean | string> 
     memoryEvents: o.memoryEvents,
     clusterMasters: o.clusterMasters,
     clusterStreams: o.clusterStreams,
+    scalingRuns: o.scalingRuns,
+    scalingEvents: o.scalingEvents,
   };
 }
 
@@ -103,7 +110,7 @@ async function runAll(server: RedisServer, options: BenchOptions, payload: Buffe
       durationMs: performance.now() - started,
       ceiling,
       results,
-      targets: evaluateTargets(results),
+      targets: evaluateTargets(results, ceiling),
     };
   } finally {
     admin.close();
@@ -112,6 +119,10 @@ async function runAll(server: RedisServer, options: BenchOptions, payload: Buffe
 
 function formatReport(report: BenchReport, options: BenchOptions): string {
   if (options.out) writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+  if (options.svg) {
+    const scaling = report.results.filter((r): r is ScalingResult => r.type === 'scaling');
+    for (const file of writeCurveCharts(options.svg, scaling)) log(`chart: ${file}`);
+  }
   return options.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report, options.format);
 }
 

@@ -2,7 +2,7 @@ import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js'
 import type { Event, EventMap, EventOf, Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript } from './internal/driver.js';
-import { ReadLoops } from './internal/loops.js';
+import { countPerStream, ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, readerPosition, startOf } from './internal/readerLoss.js';
 import { ReadLoop } from './internal/readLoop.js';
@@ -51,6 +51,8 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   #checkTimer: NodeJS.Timeout | undefined;
   /** Read groups with a read in flight. */
   readonly #reading = new Set<number>();
+  /** Per read group, the streams whose last read came back full: the next read splits maxPolled among them. */
+  readonly #busy = new Map<number, number>();
   #closed = false;
   #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
@@ -220,7 +222,9 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     }
     if (keys.length === 0) return undefined;
     const { maxPolled, blockMs } = this.#settings;
-    const args = ['XREAD', 'COUNT', maxPolled, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
+    // COUNT is per stream: split so that one read brings about maxPolled in all (see countPerStream).
+    const count = countPerStream(maxPolled, keys.length, this.#busy.get(group));
+    const args = ['XREAD', 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
     return async (conn) => {
       this.#reading.add(group);
       try {
@@ -232,7 +236,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
         );
         const reply = await conn.send(args, keys[0]);
         await Promise.all(checked);
-        return { states, reply };
+        return { states, reply, group, count };
       } finally {
         // The loop hands the reply to #onReply before any timer can run.
         this.#reading.delete(group);
@@ -240,9 +244,11 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     };
   }
 
-  #onReply({ states, reply }: ReadResult): void {
+  #onReply({ states, reply, group, count }: ReadResult): void {
     const matches = this.#settings.matches;
+    let full = 0;
     for (const [key, batch] of streamEntries(reply)) {
+      if (batch.length >= count) full++;
       const state = states.find((s) => s.stream.key === key);
       // Removed (and maybe added again with another start) while the read was in flight: not this cursor's reply.
       if (!state || this.#streams.get(key) !== state || batch.length === 0) continue;
@@ -265,6 +271,8 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
         this.#fanout.deliver(event);
       }
     }
+    if (full > 0) this.#busy.set(group, full);
+    else this.#busy.delete(group);
     if (this.#checkTimer === undefined) this.#armChecks();
   }
 
@@ -347,4 +355,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
 interface ReadResult {
   readonly states: readonly ReadStream[];
   readonly reply: unknown;
+  /** The read group, and the COUNT it asked of each stream. */
+  readonly group: number;
+  readonly count: number;
 }

@@ -123,6 +123,7 @@ export class TickBatcher {
     const queue = this.#queue;
     this.#queue = [];
     const groupOf = this.groupOf;
+    if (queue.length === 1 && this.#sendLone(queue[0] as Queued)) return;
     const pending = new Map<number, Queued[]>();
     for (const q of queue) {
       // On a cluster a command without a key has nothing to route by: it goes alone.
@@ -153,6 +154,26 @@ export class TickBatcher {
         this.#schedulePump();
       }
     }
+  }
+
+  /**
+   * The only command of a tick (an awaited add, a lone ack or read): sent
+   * at once as a step of its own, without the maps the general path builds to
+   * group and merge, when nothing of its group waits or is in flight (which
+   * it would have to queue behind: then it takes the general path). What the
+   * general path would do with it, for less: awaited one-at-a-time adds spend
+   * their time here between round trips (issue 19).
+   */
+  #sendLone(q: Queued): boolean {
+    const groupOf = this.groupOf;
+    const g = !groupOf ? 0 : q.key === undefined ? undefined : groupOf(q.key);
+    if (g === undefined) {
+      void this.#sendUnits([{ items: [q], weight: 0 }]);
+      return true;
+    }
+    if (this.#outbox.has(g) || this.#inFlight.has(g)) return false;
+    this.#sendStep(g, [{ items: [q], weight: q.merge?.weight ?? 0 }]);
+    return true;
   }
 
   /**

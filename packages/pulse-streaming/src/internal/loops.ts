@@ -91,3 +91,29 @@ export class ReadLoops<T> {
     await Promise.all([...this.#loops.values()].map((l) => l.stop()));
   }
 }
+
+/**
+ * Fewest entries a read asks of each stream: every read also carries the trim
+ * check of every stream it reads, so with many streams small reads cost more
+ * in checks than they bring (a sink over 1000 streams read 4x slower at
+ * COUNT 1 than at 100).
+ */
+export const MIN_COUNT_PER_STREAM = 100;
+
+/**
+ * The COUNT of a read of `streams` streams. XREADGROUP applies it to each
+ * stream, so `maxPolled` on each lets one read bring `streams` times
+ * `maxPolled` entries: far past the buffer's hard bound (`bufferSize +
+ * maxPolled`, which reclaim relies on), and with the buffer that overfull the
+ * loop waits for it to drain before its next read, so reading and handling
+ * stop overlapping (one sink over 6 streams ran at 0.67-0.84 x six raw loops,
+ * issue 19; a reader's XREAD is the same). So `maxPolled` is split among the streams that came back full
+ * last time (`busy`: more to read there), or among all of them when that is
+ * not known (a first read, or after a blocking one): a single busy stream
+ * among many still gets all of it. Never below {@link MIN_COUNT_PER_STREAM}
+ * (nor above `maxPolled`).
+ */
+export function countPerStream(maxPolled: number, streams: number, busy: number | undefined): number {
+  const among = Math.max(1, Math.min(streams, busy ?? streams));
+  return Math.min(maxPolled, Math.max(MIN_COUNT_PER_STREAM, Math.floor(maxPolled / among)));
+}

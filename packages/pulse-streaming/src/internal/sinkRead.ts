@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
 import { type Arg, evalScript, type OwnedConnection } from './driver.js';
 import { compareIds } from './ids.js';
-import type { ReadLoops } from './loops.js';
+import { countPerStream, type ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
@@ -47,6 +47,11 @@ export interface ReadPathHost {
 export class SinkReads {
   /** Groups whose last read found nothing: the next one blocks until something new arrives. */
   readonly #idle = new Set<number>();
+  /**
+   * Per group, the streams whose last read came back full (more to read):
+   * the next read splits `maxPolled` among them (see `countPerStream` in loops.ts).
+   */
+  readonly #busy = new Map<number, number>();
   /** Reconnects of the sink's connections as of the last trim check. */
   #reconnects = 0;
 
@@ -74,7 +79,8 @@ export class SinkReads {
     const keys = streams.map((s) => s.stream.key);
     const { maxPolled, blockMs, noAck } = this.host.settings;
     const blocking = this.#idle.has(group);
-    const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', maxPolled];
+    const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group));
+    const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', count];
     if (noAck) read.push('NOACK');
     if (blocking) read.push('BLOCK', blockMs);
     read.push('STREAMS', ...keys);
@@ -83,7 +89,7 @@ export class SinkReads {
       return async (conn) => {
         try {
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
-          return { streams, blocking, got, checked: undefined };
+          return { streams, blocking, count, got, checked: undefined };
         } catch (err) {
           // The next read is a checked one: its check says which stream lost its key or group.
           this.#idle.delete(group);
@@ -95,7 +101,7 @@ export class SinkReads {
     return async (conn) => {
       const [checked, got] = await conn.transaction([check, read], keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
-      return { streams, blocking, got, checked };
+      return { streams, blocking, count, got, checked };
     };
   }
 
@@ -117,21 +123,22 @@ export class SinkReads {
   }
 
   async onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking } = result as {
+    const { streams, got, checked, blocking, count } = result as {
       streams: SinkStream[];
       got: Outcome | undefined;
       checked: Outcome | undefined;
       blocking: boolean;
+      count: number;
     };
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
     let read = 0;
-    let full = false;
+    let full = 0;
     for (const s of streams) {
       const batch = byKey.get(s.stream.key) ?? [];
       if (batch.length === 0) continue;
       read += batch.length;
-      if (batch.length >= this.host.settings.maxPolled) full = true;
+      if (batch.length >= count) full++;
       s.lastRead = (batch[batch.length - 1] as RawEntry)[0];
       if (blocking) {
         const to = (batch[batch.length - 1] as RawEntry)[0];
@@ -141,9 +148,14 @@ export class SinkReads {
       // Removed while the read was in flight: left pending for the group.
       if (this.host.streams.get(s.stream.key) === s) this.host.deliver(s, batch, 1, false);
     }
-    // A short batch drained the streams: block for news instead of polling.
-    if (!full) this.#idle.add(group);
-    else this.#idle.delete(group);
+    // Short batches drained the streams: block for news instead of polling.
+    if (full === 0) {
+      this.#idle.add(group);
+      this.#busy.delete(group);
+    } else {
+      this.#idle.delete(group);
+      this.#busy.set(group, full);
+    }
     if (!checked) return;
     if (!checked.ok) throw checked.error;
     const checks = checked.value as unknown[];
