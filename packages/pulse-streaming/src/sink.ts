@@ -5,6 +5,7 @@ import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js'
 import { type Event, SinkEvent } from './event.js';
 import { SinkAcks } from './internal/acks.js';
 import { evalScript, type OwnedConnection } from './internal/driver.js';
+import { streamKey } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { joinGroup, undoJoin } from './internal/ownership.js';
@@ -236,7 +237,9 @@ export class Sink implements AsyncIterable<SinkEvent> {
     const delay = checkInt('delayMs', options?.delayMs, this.#settings.graceMs, 0);
     // On the control connection while open, behind any hold of buffered
     // events already sent there, so a hold never undoes this nack.
-    return this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
+    const done = this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
+    // Claimed again when due, not at the next sweep (every grace period / 2).
+    return done.then(() => this.#maintenance?.dueIn(streamKey(event.streamName), delay));
   }
 
   /** @internal See `SinkEvent.inProgress`. */
