@@ -57,7 +57,8 @@ export class SinkClaims {
       const room = Math.min(most, this.host.fanout.room(bound));
       if (room < roomToClaim(this.host.settings)) {
         // Dead letters only: the lease holder moves them even with full buffers, once a sweep.
-        if (room === 0 && first && s.leaseHeld && (await this.#claimOnce(s, most, 0)) === undefined) return 'gone';
+        const deadLetters = this.host.settings.maxDeliveries !== undefined;
+        if (room === 0 && first && deadLetters && s.leaseHeld && (await this.#claimOnce(s, most, 0)) === undefined) return 'gone';
         return 'more';
       }
       first = false;

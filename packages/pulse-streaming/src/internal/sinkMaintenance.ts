@@ -155,7 +155,6 @@ export class SinkMaintenance {
   }
 
   /** Stops the loops; resolves when they ended. */
-  /** Stops the loops; resolves when they ended. */
   stop(): Promise<void> {
     this.#abort.abort();
     clearInterval(this.#beatTimer);
@@ -267,7 +266,10 @@ export class SinkMaintenance {
       try {
         if (Date.now() >= this.#nextSweep) {
           this.#nextSweep = Date.now() + this.#sweepMs;
-          for (const st of await this.#sweep(this.#sweeps++ % 2 === 0)) {
+          // Keep-alive and cleanup every other sweep (counted once done: a failed one is retried as one).
+          const found = await this.#sweep(this.#sweeps % 2 === 0);
+          this.#sweeps++;
+          for (const st of found) {
             if (signal.aborted) break;
             // From the sweep, the lease holder claims with no room too, to move dead letters.
             if ((await this.#claims.burst(st, this.#nextSweep, true)) === 'more') this.#wanted.add(st.stream.key);
@@ -302,16 +304,23 @@ export class SinkMaintenance {
   }
 
   /** Sleeps until `at`, or until `dueIn` needs an earlier wake-up, or the sink stops. */
-  async #sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+  #sleepUntil(at: number, signal: AbortSignal): Promise<void> {
     const ms = at - Date.now();
-    if (ms <= 0 || signal.aborted) return;
-    this.#wakeAt = at;
-    const woken = new Promise<void>((resolve) => {
-      this.#wake = resolve;
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      // One timer and one abort listener at a time, however often nacks wake it.
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wake = undefined;
+        this.#wakeAt = Number.POSITIVE_INFINITY;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wake = done;
+      this.#wakeAt = at;
     });
-    await Promise.race([sleep(ms, signal), woken]);
-    this.#wake = undefined;
-    this.#wakeAt = Number.POSITIVE_INFINITY;
   }
 
   /** The streams by key, as this instance reads them now. */
