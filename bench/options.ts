@@ -13,6 +13,8 @@ export const CASE_NAMES = [
   'peer',
   'memory',
   'cluster',
+  'idle',
+  'reclaim',
   'ceiling',
 ] as const;
 export type CaseName = (typeof CASE_NAMES)[number];

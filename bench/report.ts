@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type {
   BenchReport,
   ClusterResult,
+  IdleResult,
   LatencyResult,
   LatencySummary,
   MemoryResult,
@@ -129,6 +130,23 @@ function ceilingLines(report: BenchReport, throughput: readonly ThroughputResult
   return lines;
 }
 
+function idleTable(results: readonly IdleResult[]): Table {
+  return {
+    headers: ['client', 'on', 'idle setup', 'commands/s', 'per instance', 'per stream-group pair', 'seconds', 'dominated by'],
+    align: ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'left'],
+    rows: results.map((r) => [
+      r.client,
+      r.topology,
+      r.setup,
+      formatFixed(r.commandsPerSecond, 1),
+      formatFixed(r.perInstance, 2),
+      formatFixed(r.perPair, 3),
+      formatFixed(r.seconds, 0),
+      r.dominant,
+    ]),
+  };
+}
+
 function targetTable(report: BenchReport): Table {
   return {
     headers: ['result', 'client', 'target', 'measured', 'goal'],
@@ -145,6 +163,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   const latency = report.results.filter((r): r is LatencyResult => r.type === 'latency');
   const memory = report.results.filter((r): r is MemoryResult => r.type === 'memory');
   const cluster = report.results.filter((r): r is ClusterResult => r.type === 'cluster');
+  const idle = report.results.filter((r): r is IdleResult => r.type === 'idle');
   const settings = Object.entries(report.settings)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
@@ -158,6 +177,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   if (latency.length > 0) out.push('', heading('Latency from add to handler'), '', render(latencyTable(latency)));
   if (memory.length > 0) out.push('', heading('Memory of a consumer process'), '', render(memoryTable(memory)));
   if (cluster.length > 0) out.push('', heading('Redis Cluster (events/s)'), '', render(clusterTable(cluster)));
+  if (idle.length > 0) out.push('', heading('Idle cost (Redis commands/s, default options)'), '', render(idleTable(idle)));
   const ceiling = ceilingLines(report, throughput, format === 'markdown' ? '- ' : '  ');
   if (ceiling.length > 0) {
     const [first = '', ...rest] = ceiling;

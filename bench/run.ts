@@ -10,10 +10,12 @@ import { clusterCase } from './cases/cluster.js';
 import { readerConsumeCase, sinkConsumeCase } from './cases/consume.js';
 import type { CaseContext } from './cases/context.js';
 import { endToEndCase } from './cases/endToEnd.js';
+import { idleCases } from './cases/idle.js';
 import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
 import { peerCases } from './cases/peer.js';
 import { publishCase, publishOneAtATimeCase } from './cases/publish.js';
+import { reclaimCases } from './cases/reclaim.js';
 import { retentionCases } from './cases/retention.js';
 import { type BenchClient, connectClient } from './clients.js';
 import { currentLoad, describeMachine } from './machine.js';
@@ -37,6 +39,8 @@ const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseR
   peer: peerCases,
   memory: memoryCase,
   cluster: clusterCase,
+  idle: idleCases,
+  reclaim: reclaimCases,
 };
 
 function log(message: string): void {
