@@ -7,7 +7,7 @@
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { type Sink, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, uniqueName, waitFor, within } from './support/clients.js';
+import { CLIENT_KINDS, type ClientKind, connect, take, uniqueName, waitFor, within } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
 async function setup(ctx: TestContext, kind: ClientKind) {
@@ -58,5 +58,26 @@ describe.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
     expect(perSecond, `${perSecond.toFixed(0)} commands/s`).toBeLessThan(budget);
     expect(perSecond).toBeGreaterThan(0);
     sub.return?.();
+  });
+
+  it('sweeps every grace period / 2 do not delay a nack: redelivered when its delay runs out', async (ctx) => {
+    const env = await setup(ctx, kind);
+    const stream = new Stream(uniqueName('idle-nack'), env.c.redis);
+    // Sweeps every 5 s: a nack of 300 ms must not wait for the next one.
+    const sink = await stream.newSink('sink', { ackGracePeriodMs: 10_000, blockMs: 100 });
+    env.defer(() => within(sink.close(), 10_000, 'close'));
+    const sub = sink.subscribe();
+    const id = await stream.add('event', 'x');
+    const [ev] = await take(sub, 1);
+    const t = performance.now();
+    await ev?.nack({ delayMs: 300 });
+    const [again] = await take(sub, 1, 8000);
+    const waited = performance.now() - t;
+    expect(again?.id).toBe(id);
+    expect(again?.deliveryCount).toBe(2);
+    expect(waited).toBeGreaterThanOrEqual(290);
+    // The next sweep would come 5 s after the first one.
+    expect(waited, `${waited.toFixed(0)} ms`).toBeLessThan(2500);
+    await again?.ack();
   });
 });
