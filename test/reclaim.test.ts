@@ -73,8 +73,9 @@ describe.each(CLIENT_KINDS)('reclaim at scale (%s)', (kind) => {
     expect(duplicates).toBe(0);
     expect(seen.size).toBe(n);
     expect(fullest).toBeLessThanOrEqual(bufferSize + maxPolled);
-    // Claim after claim: well under the 9.5 s the old pace (one claim of 500 per 500 ms) needs for 20k.
-    expect(took, `${took.toFixed(0)} ms`).toBeLessThan(5000);
+    // Claim after claim: the old pace (one claim of 500 per 500 ms) needs 19.5 s for 20k (24 s
+    // measured); this takes 2-3 s, some 8 s on two cores at a load average of 34.
+    expect(took, `${took.toFixed(0)} ms`).toBeLessThan(12_000);
     const pending = async () => Number(((await env.c.cmd('XPENDING', stream.key, 'sink')) as unknown[])[0]);
     await waitFor(async () => (await pending()) === 0, { timeout: 10_000, what: 'every event acked' });
     expect(sink.counters.redelivered).toBe(n);

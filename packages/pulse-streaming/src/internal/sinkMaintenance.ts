@@ -19,12 +19,11 @@ import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript, type OwnedConnection } from './driver.js';
 import { streamKey } from './keys.js';
 import { errorText, isReplyError } from './redisErrors.js';
-import { type RawEntry, str } from './replies.js';
+import type { RawEntry } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import { roomToClaim, SinkClaims } from './sinkClaims.js';
 import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
-import { slotOf } from './slot.js';
-import { SWEEP_HAD_TTL, SWEEP_HELD, SWEEP_KEYS_PER_STREAM, sweep } from './sweepScript.js';
+import { sweepStreams } from './sweepScript.js';
 
 /** What the background work needs from its sink. */
 export interface MaintenanceHost {
@@ -59,9 +58,6 @@ export interface MaintenanceHost {
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
-
-/** Most streams in one sweep call: a call blocks Redis while it runs. */
-const SWEEP_CHUNK = 256;
 
 /** How often the scheduler looks for buffer room while idle events wait for it (no Redis command). */
 const ROOM_POLL_MS = 20;
@@ -267,7 +263,13 @@ export class SinkMaintenance {
         if (Date.now() >= this.#nextSweep) {
           this.#nextSweep = Date.now() + this.#sweepMs;
           // Keep-alive and cleanup every other sweep (counted once done: a failed one is retried as one).
-          const found = await this.#sweep(this.#sweeps % 2 === 0);
+          const found = await sweepStreams(this.host, {
+            keepAlive: this.#sweeps % 2 === 0,
+            leaseMs: this.#leaseMs,
+            // Keep-alives come every other sweep: the keys outlive three of them.
+            keepAliveFloorMs: 6 * this.#sweepMs,
+            signal,
+          });
           this.#sweeps++;
           for (const st of found) {
             if (signal.aborted) break;
@@ -361,67 +363,6 @@ export class SinkMaintenance {
       if (end !== 'more') this.#wanted.delete(key);
       if (Date.now() >= this.#nextSweep) return;
     }
-  }
-
-  /**
-   * One sweep of every stream this instance reads (see the `sweep` script),
-   * one call per hash-slot group; returns the streams where idle events wait.
-   */
-  async #sweep(keepAlive: boolean): Promise<SinkStream[]> {
-    const groups = new Map<number, SinkStream[]>();
-    for (const s of this.host.streams()) {
-      if (!s.ready) continue;
-      const g = this.host.driver.isCluster ? slotOf(s.stream.key) : 0;
-      const list = groups.get(g) ?? [];
-      list.push(s);
-      groups.set(g, list);
-    }
-    const found: SinkStream[] = [];
-    for (const list of groups.values()) {
-      for (let i = 0; i < list.length; i += SWEEP_CHUNK) {
-        if (this.#abort.signal.aborted) return found;
-        found.push(...(await this.#sweepChunk(list.slice(i, i + SWEEP_CHUNK), keepAlive)));
-      }
-    }
-    return found;
-  }
-
-  async #sweepChunk(streams: readonly SinkStream[], keepAlive: boolean): Promise<SinkStream[]> {
-    const { settings, name, consumerName } = this.host;
-    const keys: string[] = [];
-    const args: Array<string | number> = [
-      name,
-      consumerName,
-      settings.graceMs,
-      this.#leaseMs,
-      2 * settings.graceMs,
-      // Keep-alives come every other sweep: the keys outlive three of them.
-      6 * this.#sweepMs,
-      keepAlive ? '1' : '',
-      keepAlive ? '1' : '',
-    ];
-    for (const s of streams) {
-      keys.push(s.stream.key, s.keys.lease, s.keys.consumers, s.registry);
-      args.push((s.leaseHeld ? SWEEP_HELD : 0) + (s.hadTtl ? SWEEP_HAD_TTL : 0));
-    }
-    if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
-    const reply = (await evalScript(this.host.control, sweep, keys, args)) as unknown[];
-    const found: SinkStream[] = [];
-    for (let i = 0; i < streams.length; i++) {
-      const s = streams[i] as SinkStream;
-      const [held, idle, removed, pttl] = (reply[i] ?? []) as [unknown, unknown, unknown[], unknown];
-      // The key or the group is missing: the read path finds out and accounts for it.
-      if (Number(held) < 0) {
-        s.leaseHeld = false;
-        continue;
-      }
-      s.leaseHeld = Number(held) === 1;
-      if (Number(pttl) !== -3) s.hadTtl = Number(pttl) > 0;
-      if (Array.isArray(removed) && removed.length > 0)
-        this.host.logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
-      if (!settings.noAck && Number(idle) > 0) found.push(s);
-    }
-    return found;
   }
 
   /** A stream whose key was gone (NOGROUP): once a producer recreates it, recreate the group at 0 and read it again. */

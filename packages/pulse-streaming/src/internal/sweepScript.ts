@@ -4,8 +4,16 @@
  * few Redis commands per stream and sweep, not a script call per stream and
  * task every reclaim interval.
  */
+import { evalScript } from './driver.js';
+import { str } from './replies.js';
 import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
+import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { SinkStream } from './sinkState.js';
+import { slotOf } from './slot.js';
+
+/** Most streams in one sweep call: a call blocks Redis while it runs. */
+const SWEEP_CHUNK = 256;
 
 /** Keys of one stream in a sweep call, in this order. */
 export const SWEEP_KEYS_PER_STREAM = 4;
@@ -106,3 +114,73 @@ for i = 1, #KEYS / ${SWEEP_KEYS_PER_STREAM} do
 end
 return out`,
 );
+
+export interface SweepOptions {
+  /** Keep-alive and stale-consumer cleanup in this sweep. */
+  readonly keepAlive: boolean;
+  readonly leaseMs: number;
+  /** Least time to live of the keep-alive keys of a stream with a TTL (ms). */
+  readonly keepAliveFloorMs: number;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * One sweep of every stream the instance reads (see `sweep`), one call per
+ * hash-slot group and SWEEP_CHUNK streams; records which leases it holds and
+ * returns the streams where idle events wait.
+ */
+export async function sweepStreams(host: MaintenanceHost, o: SweepOptions): Promise<SinkStream[]> {
+  const groups = new Map<number, SinkStream[]>();
+  for (const s of host.streams()) {
+    if (!s.ready) continue;
+    const g = host.driver.isCluster ? slotOf(s.stream.key) : 0;
+    const list = groups.get(g) ?? [];
+    list.push(s);
+    groups.set(g, list);
+  }
+  const found: SinkStream[] = [];
+  for (const list of groups.values()) {
+    for (let i = 0; i < list.length; i += SWEEP_CHUNK) {
+      if (o.signal.aborted) return found;
+      found.push(...(await sweepChunk(host, list.slice(i, i + SWEEP_CHUNK), o)));
+    }
+  }
+  return found;
+}
+
+async function sweepChunk(host: MaintenanceHost, streams: readonly SinkStream[], o: SweepOptions): Promise<SinkStream[]> {
+  const { settings, name, consumerName } = host;
+  const keys: string[] = [];
+  const args: Array<string | number> = [
+    name,
+    consumerName,
+    settings.graceMs,
+    o.leaseMs,
+    2 * settings.graceMs,
+    o.keepAliveFloorMs,
+    o.keepAlive ? '1' : '',
+    o.keepAlive ? '1' : '',
+  ];
+  for (const s of streams) {
+    keys.push(s.stream.key, s.keys.lease, s.keys.consumers, s.registry);
+    args.push((s.leaseHeld ? SWEEP_HELD : 0) + (s.hadTtl ? SWEEP_HAD_TTL : 0));
+  }
+  if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
+  const reply = (await evalScript(host.control, sweep, keys, args)) as unknown[];
+  const found: SinkStream[] = [];
+  for (let i = 0; i < streams.length; i++) {
+    const s = streams[i] as SinkStream;
+    const [held, idle, removed, pttl] = (reply[i] ?? []) as [unknown, unknown, unknown[], unknown];
+    // The key or the group is missing: the read path finds out and accounts for it.
+    if (Number(held) < 0) {
+      s.leaseHeld = false;
+      continue;
+    }
+    s.leaseHeld = Number(held) === 1;
+    if (Number(pttl) !== -3) s.hadTtl = Number(pttl) > 0;
+    if (Array.isArray(removed) && removed.length > 0)
+      host.logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
+    if (!settings.noAck && Number(idle) > 0) found.push(s);
+  }
+  return found;
+}
