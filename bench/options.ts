@@ -17,6 +17,8 @@ export const CASE_NAMES = [
   'peer',
   'memory',
   'cluster',
+  'idle',
+  'reclaim',
   'ceiling',
   'scaling',
 ] as const;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type {
   BenchReport,
   ClusterResult,
+  IdleResult,
   LatencyResult,
   LatencySummary,
   MemoryResult,
@@ -164,6 +165,23 @@ function ceilingLines(report: BenchReport, throughput: readonly ThroughputResult
   return lines;
 }
 
+function idleTable(results: readonly IdleResult[]): Table {
+  return {
+    headers: ['client', 'on', 'idle setup', 'commands/s', 'per instance', 'per stream-group pair', 'seconds', 'dominated by'],
+    align: ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'left'],
+    rows: results.map((r) => [
+      r.client,
+      r.topology,
+      r.setup,
+      formatFixed(r.commandsPerSecond, 1),
+      formatFixed(r.perInstance, 2),
+      formatFixed(r.perPair, 3),
+      formatFixed(r.seconds, 0),
+      r.dominant,
+    ]),
+  };
+}
+
 function targetTable(report: BenchReport): Table {
   return {
     headers: ['result', 'client', 'target', 'measured', 'goal'],
@@ -181,6 +199,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   const memory = report.results.filter((r): r is MemoryResult => r.type === 'memory');
   const cluster = report.results.filter((r): r is ClusterResult => r.type === 'cluster');
   const scaling = report.results.filter((r): r is ScalingResult => r.type === 'scaling');
+  const idle = report.results.filter((r): r is IdleResult => r.type === 'idle');
   const settings = Object.entries(report.settings)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
@@ -195,6 +214,7 @@ export function renderReport(report: BenchReport, format: ReportFormat): string 
   if (memory.length > 0) out.push('', heading('Memory of a consumer process'), '', render(memoryTable(memory)));
   if (cluster.length > 0) out.push('', heading('Redis Cluster (events/s)'), '', render(clusterTable(cluster)));
   if (scaling.length > 0) out.push('', heading('Scaling curves'), '', render(scalingTable(scaling)));
+  if (idle.length > 0) out.push('', heading('Idle cost (Redis commands/s, default options)'), '', render(idleTable(idle)));
   const ceiling = ceilingLines(report, throughput, format === 'markdown' ? '- ' : '  ');
   if (ceiling.length > 0) {
     const [first = '', ...rest] = ceiling;

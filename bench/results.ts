@@ -18,7 +18,8 @@ export type ThroughputCase =
   | 'readers'
   | 'e2e'
   | 'peer-publish'
-  | 'peer-process';
+  | 'peer-process'
+  | 'reclaim';
 
 /** Events per second of the library and of its baseline, measured alternately in the same run. */
 export interface ThroughputResult {
@@ -139,7 +140,26 @@ export interface ScalingResult {
   readonly points: readonly ScalingPoint[];
 }
 
-export type CaseResult = ThroughputResult | LatencyResult | MemoryResult | ClusterResult | ScalingResult;
+/** Redis commands per second while nothing is published (issue 20). */
+export interface IdleResult {
+  readonly type: 'idle';
+  readonly client: ClientKind;
+  readonly topology: 'single node' | 'cluster';
+  readonly setup: string;
+  readonly streams: number;
+  /** Sink instances, each of its own sink (name). */
+  readonly sinks: number;
+  readonly seconds: number;
+  readonly commandsPerSecond: number;
+  /** Commands per second per sink instance. */
+  readonly perInstance: number;
+  /** Commands per second per stream-group pair. */
+  readonly perPair: number;
+  /** The commands sent most during the window, per second. */
+  readonly dominant: string;
+}
+
+export type CaseResult = ThroughputResult | LatencyResult | MemoryResult | ClusterResult | ScalingResult | IdleResult;
 
 /** `redis-benchmark` pipelined XADD: what the server alone can take. */
 export interface CeilingResult {

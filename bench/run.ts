@@ -11,6 +11,7 @@ import { readerConsumeCase, sinkConsumeCase } from './cases/consume.js';
 import type { CaseContext } from './cases/context.js';
 import { dedupCase } from './cases/dedup.js';
 import { endToEndCase } from './cases/endToEnd.js';
+import { idleCases } from './cases/idle.js';
 import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
 import { otelCases } from './cases/otel.js';
@@ -18,6 +19,7 @@ import { peerCases } from './cases/peer.js';
 import { processBatchCases } from './cases/processBatch.js';
 import { publishCase, publishOneAtATimeCase } from './cases/publish.js';
 import { readersCase } from './cases/readers.js';
+import { reclaimCases } from './cases/reclaim.js';
 import { retentionCases } from './cases/retention.js';
 import { scalingCases } from './cases/scaling.js';
 import { type BenchClient, connectClient } from './clients.js';
@@ -48,6 +50,8 @@ const CASES: Record<ClientCase, (ctx: CaseContext) => Promise<CaseResult | CaseR
   memory: memoryCase,
   cluster: clusterCase,
   scaling: scalingCases,
+  idle: idleCases,
+  reclaim: reclaimCases,
 };
 
 function log(message: string): void {

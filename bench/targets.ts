@@ -31,6 +31,12 @@ const CLUSTER_SINK_MIN = { singleNode: 0.9, cluster: 0.85 };
  * from the same server in the same run.
  */
 const CEILING_SHARE_MIN = 0.6;
+/** Reclaim: the goal is set at this many pending events (issue 19). */
+const RECLAIM_GOAL = { events: 100_000, min: 0.5 };
+
+/** Idle sink instance, default options (issue 20): commands/s per instance and per stream-group pair. */
+const IDLE_PER_INSTANCE = 2;
+const IDLE_PER_PAIR = 1;
 
 /** Library p99 latency at most this many times the raw p99. */
 const MAX_P99_RATIO = 1.3;
@@ -74,6 +80,15 @@ export function evaluateTargets(results: readonly CaseResult[], ceiling?: Ceilin
       }
     }
     if (r.type === 'throughput') {
+      if (r.case === 'reclaim' && r.events === RECLAIM_GOAL.events) {
+        targets.push({
+          client: r.client,
+          name: `reclaim of ${r.events.toLocaleString('en-US')} pending vs raw XAUTOCLAIM + XACK`,
+          value: r.ratio,
+          goal: `>= ${RECLAIM_GOAL.min} x`,
+          pass: r.ratio >= RECLAIM_GOAL.min,
+        });
+      }
       const goal = RATIO_GOALS[r.case];
       if (goal) {
         targets.push({
@@ -91,6 +106,21 @@ export function evaluateTargets(results: readonly CaseResult[], ceiling?: Ceilin
         value: r.p99Ratio,
         goal: `<= ${MAX_P99_RATIO} x`,
         pass: r.p99Ratio <= MAX_P99_RATIO,
+      });
+    } else if (r.type === 'idle') {
+      targets.push({
+        client: r.client,
+        name: `idle commands/s per instance, ${r.setup} (${r.topology})`,
+        value: r.perInstance,
+        goal: `<= ${IDLE_PER_INSTANCE}`,
+        pass: r.perInstance <= IDLE_PER_INSTANCE,
+      });
+      targets.push({
+        client: r.client,
+        name: `idle commands/s per stream-group pair, ${r.setup} (${r.topology})`,
+        value: r.perPair,
+        goal: `<= ${IDLE_PER_PAIR}`,
+        pass: r.perPair <= IDLE_PER_PAIR,
       });
     } else if (r.type === 'memory') {
       const growth = rssGrowth(r.library);

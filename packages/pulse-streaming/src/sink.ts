@@ -5,6 +5,7 @@ import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js'
 import { type Event, type EventMap, SinkEvent, type SinkEventOf, type Untyped } from './event.js';
 import { SinkAcks } from './internal/acks.js';
 import { evalScript, type OwnedConnection } from './internal/driver.js';
+import { streamKey } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { joinGroup, undoJoin } from './internal/ownership.js';
@@ -259,7 +260,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     event.markSettled();
     // On the control connection while open, behind any hold of buffered
     // events already sent there, so a hold never undoes this nack.
-    return this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
+    const done = this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
+    // Claimed again when due, not at the next sweep (every grace period / 2).
+    return done.then(() => this.#maintenance?.dueIn(streamKey(event.streamName), delay));
   }
 
   /** @internal See `SinkEvent.inProgress`. */

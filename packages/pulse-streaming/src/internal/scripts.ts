@@ -36,7 +36,7 @@ end`;
  * keep-alives of a short sliding TTL), never shortening an expiry another
  * sink set (GT); none when the stream has none (-1).
  */
-const FOLLOW = `local function follow(pttl, floor, keys)
+export const FOLLOW = `local function follow(pttl, floor, keys)
   for _, k in ipairs(keys) do
     if pttl > 0 then
       local ms = math.max(pttl, floor)
@@ -83,49 +83,6 @@ ${NOW}
 redis.call('ZADD', KEYS[3], now, ARGV[4])
 follow(redis.call('PTTL', KEYS[1]), 0, {KEYS[2], KEYS[3]})
 return created`,
-);
-
-/**
- * Keep-alive, and the sink's registration, which expire with the stream (a
- * sliding TTL moves the stream's expiry on: each keep-alive follows it).
- * Writes nothing while the stream key is gone (expired, destroyed): keys
- * left behind would outlive it; the sink registers again when it recreates
- * its group.
- * KEYS: consumers, stream, sink registry. ARGV: consumer, sink name, least expiry (ms).
- */
-export const keepAlive = new Script(
-  'keepAlive',
-  `${FOLLOW}
-${NOW}
-local pttl = redis.call('PTTL', KEYS[2])
-if pttl == -2 then return now end
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[2])
-follow(pttl, tonumber(ARGV[3]), {KEYS[1], KEYS[3]})
-return now`,
-);
-
-/**
- * Takes or renews the lease that lets one consumer at a time reclaim and
- * clean up; never while the stream key is gone (nothing to clean, and the
- * key would outlive the stream).
- * KEYS: lease, stream. ARGV: consumer, ttlMs, release ('1' to give it up). Returns 1 when held.
- */
-export const lease = new Script(
-  'lease',
-  `local holder = redis.call('GET', KEYS[1])
-if ARGV[3] == '1' then
-  if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
-  return 0
-end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if holder then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`,
 );
 
 /**
@@ -290,44 +247,6 @@ for i = 3, #ARGV do
   end
 end
 return {notOurs, gone}`,
-);
-
-const CONSUMER_FIELDS = `local name, pending, idle
-  for i = 1, #info, 2 do
-    local k = info[i]
-    if k == 'name' then name = info[i + 1] elseif k == 'pending' then pending = tonumber(info[i + 1]) elseif k == 'idle' then idle = tonumber(info[i + 1]) end
-  end`;
-
-/**
- * Removes stale consumers, but only those that own no pending entry: their
- * entries are claimed first (after the grace period), then they go.
- * KEYS: stream, consumers. ARGV: group, self, staleMs. Returns removed names.
- */
-export const removeStale = new Script(
-  'removeStale',
-  `${NOW}
-local staleMs = tonumber(ARGV[3])
-local ok, infos = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-if not ok then return {} end
-local removed, inGroup = {}, {}
-for _, info in ipairs(infos) do
-  ${CONSUMER_FIELDS}
-  inGroup[name] = true
-  if name ~= ARGV[2] then
-    local seen = redis.call('ZSCORE', KEYS[2], name)
-    local stale
-    if seen then stale = (now - tonumber(seen)) > staleMs else stale = idle > staleMs end
-    if stale and pending == 0 then
-      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
-      redis.call('ZREM', KEYS[2], name)
-      removed[#removed + 1] = name
-    end
-  end
-end
-for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - staleMs)) do
-  if not inGroup[name] then redis.call('ZREM', KEYS[2], name) end
-end
-return removed`,
 );
 
 /**

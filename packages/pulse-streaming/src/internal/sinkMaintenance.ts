@@ -1,8 +1,16 @@
 /**
  * A sink's background work, on its own connection and timers so it never
- * waits on a subscriber: keep-alives, keeping buffered events from
- * redelivery, reclaiming idle events, moving dead letters, removing stale
- * consumers, and noticing a deleted stream key coming back.
+ * waits on a subscriber: keeping buffered events from redelivery, and the
+ * sweep (keep-alives, the lease, stale consumers, finding idle events to
+ * claim), claims, and noticing a deleted stream key coming back.
+ *
+ * Idle cost: the sweep runs every grace period / 2, one script call per
+ * hash-slot group of streams (at most SWEEP_CHUNK streams each), with the
+ * keep-alive and the cleanup every other sweep. Claims run only when a sweep
+ * found idle events, when a nack of this instance comes due, or while a
+ * claim came back full and the buffers have room (see `SinkClaims.burst`).
+ * A crashed consumer's events are idle after the grace period and found by
+ * the next sweep of any instance with room: within 1.5 grace periods.
  */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
@@ -11,9 +19,11 @@ import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript, type OwnedConnection } from './driver.js';
 import { streamKey } from './keys.js';
 import { errorText, isReplyError } from './redisErrors.js';
-import { buf, entries, type RawEntry, str } from './replies.js';
-import { claim, keepAlive, lease, recreateGroup, removeStale } from './scripts.js';
+import type { RawEntry } from './replies.js';
+import { recreateGroup } from './scripts.js';
+import { roomToClaim, SinkClaims } from './sinkClaims.js';
 import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+import { sweepStreams } from './sweepScript.js';
 
 /** What the background work needs from its sink. */
 export interface MaintenanceHost {
@@ -49,11 +59,34 @@ export interface MaintenanceHost {
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
+/** How often the scheduler looks for buffer room while idle events wait for it (no Redis command). */
+const ROOM_POLL_MS = 20;
+
+/** Nack due times are kept in buckets of this many ms (one wake-up per bucket). */
+const DUE_BUCKET_MS = 10;
+
 export class SinkMaintenance {
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[];
-  readonly #keepAliveMs: number;
-  readonly #reclaimMs: number;
+  /** How often buffered events are held and blocking reads verified. */
+  readonly #holdMs: number;
+  /** How often a stream whose key is gone is looked for again. */
+  readonly #awaitMs: number;
+  /** How often the sweep runs (keep-alive and cleanup every other one). */
+  readonly #sweepMs: number;
+  readonly #leaseMs: number;
+  readonly #claims: SinkClaims;
+  /** When the next sweep is due, and how many ran. */
+  #nextSweep = 0;
+  #sweeps = 0;
+  #nextAwait = 0;
+  /** Streams (by key) with idle events this instance found and has not taken yet (no room, or yielded to a sweep). */
+  readonly #wanted = new Set<string>();
+  /** Nacks of this instance coming due: bucket time (ms) -> stream keys. */
+  readonly #due = new Map<number, Set<string>>();
+  /** Wakes the scheduler before its timer (a nack due sooner). */
+  #wake: (() => void) | undefined;
+  #wakeAt = Number.POSITIVE_INFINITY;
   /** Last tick of the beat timer, and the longest gap between ticks that is not a stall. */
   #beat = Date.now();
   /** The last gap in the beats: when it began, and until when reads may carry replies from before it. */
@@ -62,9 +95,16 @@ export class SinkMaintenance {
   readonly #beatTimer: NodeJS.Timeout;
 
   constructor(private readonly host: MaintenanceHost) {
-    this.#keepAliveMs = clamp(Math.floor(host.settings.graceMs / 4), 10, 5000);
-    this.#reclaimMs = clamp(Math.floor(host.settings.graceMs / 4), 10, 500);
-    this.#beatMs = clamp(Math.floor(host.settings.graceMs / 8), 5, 1000);
+    const grace = host.settings.graceMs;
+    this.#holdMs = clamp(Math.floor(grace / 4), 10, 5000);
+    this.#awaitMs = clamp(Math.floor(grace / 4), 10, 500);
+    // Idle events are found within grace + sweep: 1.5 grace periods, within
+    // the promised 2. Not capped: a long grace period is a slow one.
+    this.#sweepMs = Math.max(5, Math.floor(grace / 2));
+    // Renewed every sweep: a holder that misses two sweeps loses it.
+    this.#leaseMs = Math.max(3 * this.#sweepMs, 200);
+    this.#claims = new SinkClaims(host);
+    this.#beatMs = clamp(Math.floor(grace / 8), 5, 1000);
     this.#beatTimer = setInterval(() => {
       const now = Date.now();
       // A gap in the beats: the process was frozen or its event loop blocked.
@@ -74,7 +114,23 @@ export class SinkMaintenance {
       if (now - this.#beat > 4 * this.#beatMs) this.#stall = { before: this.#beat, until: now + host.settings.graceMs };
       this.#beat = now;
     }, this.#beatMs).unref();
-    this.#loops = [this.#keepAliveLoop(), this.#reclaimLoop()];
+    this.#loops = [this.#holdLoop(), this.#sweepLoop()];
+  }
+
+  /**
+   * A nack of this instance gave back an event of stream `key` that is due
+   * again in `ms`: claim it then, not at the next sweep, so that the delay
+   * is honoured to within a few ms (while this instance has room; else the
+   * next sweep of an instance with room finds it).
+   */
+  dueIn(key: string, ms: number): void {
+    if (this.#abort.signal.aborted || this.host.settings.noAck) return;
+    // After the nack's reply: its idle time was set before now on the server.
+    const at = Math.ceil((Date.now() + ms + 1) / DUE_BUCKET_MS) * DUE_BUCKET_MS;
+    const keys = this.#due.get(at) ?? new Set<string>();
+    keys.add(key);
+    this.#due.set(at, keys);
+    if (at < this.#wakeAt) this.#wake?.();
   }
 
   /**
@@ -101,33 +157,27 @@ export class SinkMaintenance {
     return Promise.all(this.#loops).then(() => undefined);
   }
 
-  /** Liveness, on its own timer and connection, never behind a slow subscriber. */
-  async #keepAliveLoop(): Promise<void> {
+  /**
+   * Keeps buffered events from redelivery and verifies blocking reads, on
+   * its own timer, never behind a slow subscriber. Costs nothing in Redis
+   * while nothing is buffered and nothing was read.
+   */
+  async #holdLoop(): Promise<void> {
     const signal = this.#abort.signal;
     const backoff = new Backoff(100, 2000);
     while (!signal.aborted) {
-      let delay = this.#keepAliveMs;
+      let delay = this.#holdMs;
       try {
-        await Promise.all(
-          [...this.host.streams()].map((s) =>
-            evalScript(
-              this.host.control,
-              keepAlive,
-              [s.keys.consumers, s.stream.key, s.registry],
-              [this.host.consumerName, this.host.name, 3 * this.#keepAliveMs],
-            ),
-          ),
-        );
-        if (backoff.failures > 0) this.host.logger.info({ failures: backoff.failures }, 'keep-alive recovered');
-        backoff.reset();
         await this.#holdBuffered();
         await this.host.verifyReads();
+        if (backoff.failures > 0) this.host.logger.info({ failures: backoff.failures }, 'holding buffered events recovered');
+        backoff.reset();
       } catch (err) {
         delay = Math.max(delay, backoff.next());
         if (!signal.aborted)
           this.host.logger.warn(
             { err: errorText(err), failures: backoff.failures, retryInMs: delay },
-            'keep-alive failed, retrying',
+            'holding buffered events failed, retrying',
           );
       }
       await sleep(delay, signal);
@@ -199,38 +249,119 @@ export class SinkMaintenance {
   }
 
   /**
-   * Claiming idle events (every instance with room: the claim script is
-   * atomic), dead letters and stale consumers (the lease holder, room or
-   * not), and noticing a deleted stream key coming back.
+   * Decides when Redis is asked anything: the sweep every grace period / 2;
+   * claims when a sweep found idle events (again while they come back full,
+   * and once the buffers drained if they were full), when a nack of this
+   * instance comes due; and the look for a stream key that is gone.
    */
-  async #reclaimLoop(): Promise<void> {
+  async #sweepLoop(): Promise<void> {
     const signal = this.#abort.signal;
-    const leaseMs = Math.max(3 * this.#reclaimMs, 200);
-    let lastCleanup = 0;
     const backoff = new Backoff(100, 2000);
     while (!signal.aborted) {
-      let delay = this.#reclaimMs;
+      let retryAt = 0;
       try {
-        const cleanup = Date.now() - lastCleanup >= this.#keepAliveMs;
-        if (cleanup) lastCleanup = Date.now();
-        for (const s of [...this.host.streams()]) {
-          if (signal.aborted) break;
-          if (!s.ready) {
-            await this.#awaitStream(s);
-            continue;
+        if (Date.now() >= this.#nextSweep) {
+          this.#nextSweep = Date.now() + this.#sweepMs;
+          // Keep-alive and cleanup every other sweep (counted once done: a failed one is retried as one).
+          const found = await sweepStreams(this.host, {
+            keepAlive: this.#sweeps % 2 === 0,
+            leaseMs: this.#leaseMs,
+            // Keep-alives come every other sweep: the keys outlive three of them.
+            keepAliveFloorMs: 6 * this.#sweepMs,
+            signal,
+          });
+          this.#sweeps++;
+          for (const st of found) {
+            if (signal.aborted) break;
+            // From the sweep, the lease holder claims with no room too, to move dead letters.
+            if ((await this.#claims.burst(st, this.#nextSweep, true)) === 'more') this.#wanted.add(st.stream.key);
           }
-          await this.#reclaimStream(s, leaseMs, cleanup);
+        }
+        await this.#claimDue();
+        await this.#claimWanted();
+        if (Date.now() >= this.#nextAwait) {
+          this.#nextAwait = Date.now() + this.#awaitMs;
+          for (const s of [...this.host.streams()]) if (!s.ready && !signal.aborted) await this.#awaitStream(s);
         }
         backoff.reset();
       } catch (err) {
-        delay = Math.max(delay, backoff.next());
+        const delay = backoff.next();
+        retryAt = Date.now() + delay;
+        // The sweep again after the backoff: it is what finds idle events and keeps this instance alive.
+        this.#nextSweep = Math.min(this.#nextSweep, retryAt);
         if (!signal.aborted)
-          this.host.logger.warn(
-            { err: errorText(err), failures: backoff.failures, retryInMs: delay },
-            'reclaim failed, retrying',
-          );
+          this.host.logger.warn({ err: errorText(err), failures: backoff.failures, retryInMs: delay }, 'sweep failed, retrying');
       }
-      await sleep(delay, signal);
+      await this.#sleepUntil(Math.max(retryAt, this.#nextWake()), signal);
+    }
+  }
+
+  /** When the scheduler has something to do next. */
+  #nextWake(): number {
+    let at = this.#nextSweep;
+    for (const t of this.#due.keys()) at = Math.min(at, t);
+    if (this.#wanted.size > 0) at = Math.min(at, Date.now() + ROOM_POLL_MS);
+    for (const s of this.host.streams()) if (!s.ready) at = Math.min(at, this.#nextAwait);
+    return at;
+  }
+
+  /** Sleeps until `at`, or until `dueIn` needs an earlier wake-up, or the sink stops. */
+  #sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+    const ms = at - Date.now();
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      // One timer and one abort listener at a time, however often nacks wake it.
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wake = undefined;
+        this.#wakeAt = Number.POSITIVE_INFINITY;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wake = done;
+      this.#wakeAt = at;
+    });
+  }
+
+  /** The streams by key, as this instance reads them now. */
+  #byKey(): Map<string, SinkStream> {
+    const map = new Map<string, SinkStream>();
+    for (const s of this.host.streams()) map.set(s.stream.key, s);
+    return map;
+  }
+
+  /** Claims on the streams whose nacks came due. */
+  async #claimDue(): Promise<void> {
+    const now = Date.now();
+    for (const [at, keys] of [...this.#due]) {
+      if (at > now) continue;
+      this.#due.delete(at);
+      for (const key of keys) this.#wanted.add(key);
+    }
+  }
+
+  /** Claims on every stream with idle events waiting, while there is room for them. */
+  async #claimWanted(): Promise<void> {
+    if (this.#wanted.size === 0 || this.host.settings.noAck) {
+      this.#wanted.clear();
+      return;
+    }
+    const { fanout, settings } = this.host;
+    // Nothing to do until the buffers drained (checked again in ROOM_POLL_MS, no Redis command).
+    if (fanout.room(settings.bufferSize + settings.maxPolled) < roomToClaim(settings)) return;
+    const streams = this.#byKey();
+    for (const key of [...this.#wanted]) {
+      if (this.#abort.signal.aborted) return;
+      const s = streams.get(key);
+      if (!s?.ready) {
+        this.#wanted.delete(key);
+        continue;
+      }
+      const end = await this.#claims.burst(s, this.#nextSweep, false);
+      if (end !== 'more') this.#wanted.delete(key);
+      if (Date.now() >= this.#nextSweep) return;
     }
   }
 
@@ -244,126 +375,5 @@ export class SinkMaintenance {
     s.unverified = undefined;
     this.host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
     await this.host.resume(s);
-  }
-
-  async #reclaimStream(s: SinkStream, leaseMs: number, cleanup: boolean): Promise<void> {
-    // The lease holder cleans up stale consumers and moves dead letters even
-    // when it has no room; every instance with room also claims idle events
-    // (the claim script is atomic, so two claimers never take the same event).
-    const leaseKeys = [s.keys.lease, s.stream.key];
-    s.leaseHeld = Number(await evalScript(this.host.control, lease, leaseKeys, [this.host.consumerName, leaseMs, '0'])) === 1;
-    if (s.leaseHeld && cleanup) {
-      const removed = (await evalScript(
-        this.host.control,
-        removeStale,
-        [s.stream.key, s.keys.consumers],
-        [this.host.name, this.host.consumerName, 2 * this.host.settings.graceMs],
-      )) as unknown[];
-      if (removed.length > 0)
-        this.host.logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
-    }
-    if (this.host.settings.noAck) return;
-    // Orphaned events compete with new ones for buffer room: the read loop
-    // only reads while a buffer holds fewer than bufferSize, so claiming up to
-    // the hard bound bufferSize + maxPolled lets them in even when every
-    // consumer is saturated, and the bound still holds.
-    const { bufferSize, maxPolled } = this.host.settings;
-    const room = Math.min(maxPolled, 1000, this.host.fanout.room(bufferSize + maxPolled));
-    if (room === 0 && !s.leaseHeld) return;
-    const inline = !this.host.driver.isCluster || s.deadKey === s.stream.key;
-    let reply: unknown[];
-    try {
-      reply = (await evalScript(
-        this.host.control,
-        claim,
-        [s.stream.key, inline ? s.deadKey : s.stream.key, s.keys.delays],
-        [
-          this.host.name,
-          this.host.consumerName,
-          this.host.settings.graceMs,
-          Math.min(this.host.settings.maxPolled, 1000),
-          this.host.settings.maxDeliveries ?? 0,
-          inline ? '1' : '0',
-          this.host.name,
-          s.stream.name,
-          room,
-        ],
-      )) as unknown[];
-    } catch (err) {
-      if (isReplyError(err, 'NOGROUP')) return; // the read loop recovers the group
-      throw err;
-    }
-    const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
-    if (lost.length > 0) {
-      this.host.dropBuffered(s.stream.name, lost.map(str));
-      this.host.countLost(s.stream.name, lost.length, 'events trimmed or deleted before they were acked', lost.map(str));
-    }
-    if (dead.length > 0) {
-      // This instance may still buffer some (given back by a stalled subscriber): never hand them out now.
-      this.host.dropBuffered(s.stream.name, dead.map(str));
-      this.host.counters.deadLettered += dead.length;
-      this.host.logger.warn(
-        { stream: s.stream.name, ids: dead.map(str), deadLetterStream: s.deadName },
-        'events dead-lettered after max deliveries',
-      );
-    }
-    if (toMove.length > 0) {
-      this.host.dropBuffered(
-        s.stream.name,
-        toMove.map((m) => str((m as unknown[])[0])),
-      );
-      await this.#moveDeadLetters(s, toMove);
-    }
-    if (claimed.length > 0) {
-      const entries: RawEntry[] = [];
-      const counts: number[] = [];
-      for (const c of claimed) {
-        const [id, fields, count] = c as [unknown, unknown, unknown];
-        entries.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
-        counts.push(Number(count));
-      }
-      // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
-      this.host.dropBuffered(
-        s.stream.name,
-        entries.map((e) => e[0]),
-      );
-      this.host.deliver(s, entries, counts, true);
-    }
-  }
-
-  /** Cluster: the dead-letter stream may live on another node. Add first, then ack: never in neither. */
-  async #moveDeadLetters(s: SinkStream, toMove: unknown[]): Promise<void> {
-    const driver = this.host.driver;
-    for (const m of toMove) {
-      const [rawId, n] = m as [unknown, unknown];
-      const id = str(rawId);
-      const found = entries(await driver.send(['XRANGE', s.stream.key, id, id], s.stream.key));
-      const entry = found[0];
-      if (entry) {
-        await driver.send(
-          [
-            'XADD',
-            s.deadKey,
-            '*',
-            ...entry[1],
-            'source_stream',
-            s.stream.name,
-            'source_sink',
-            this.host.name,
-            'source_id',
-            id,
-            'deliveries',
-            String(n),
-            'reason',
-            'max deliveries reached',
-          ],
-          s.deadKey,
-        );
-        this.host.counters.deadLettered++;
-      } else {
-        this.host.countLost(s.stream.name, 1, 'event trimmed or deleted before it could be dead-lettered', [id]);
-      }
-      await driver.send(['XACK', s.stream.key, this.host.name, id], s.stream.key);
-    }
   }
 }

@@ -44,6 +44,8 @@ export interface SinkStream {
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
   leaseHeld: boolean;
+  /** The stream had a time to live at the last keep-alive (its bookkeeping keys follow it). */
+  hadTtl: boolean;
 }
 
 /** Sink options, validated, with defaults applied. */
@@ -102,5 +104,6 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     leaseAtCheck: false,
     added: -1,
     leaseHeld: false,
+    hadTtl: false,
   };
 }

@@ -1,0 +1,178 @@
+/**
+ * Claiming idle events of one stream: the claim script, what its reply
+ * says (claimed, lost, dead-lettered, to dead-letter by the client), and
+ * claiming again at once while a claim comes back full and the buffers have
+ * room, so that a fresh instance takes over a large pending list at the pace
+ * of Redis, never holding more than the buffer bound.
+ */
+
+import { evalScript } from './driver.js';
+import { isReplyError } from './redisErrors.js';
+import type { RawEntry } from './replies.js';
+import { buf, entries, str } from './replies.js';
+import { claim } from './scripts.js';
+import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { SinkStream } from './sinkState.js';
+
+/** Most events one claim takes (as `XAUTOCLAIM ... COUNT 1000` would). */
+export const CLAIM_MAX = 1000;
+
+/**
+ * The room worth a claim: half a full claim (a claim of a few events costs a
+ * round trip all the same; the consumers drain their buffers meanwhile).
+ */
+export function roomToClaim(settings: { readonly bufferSize: number; readonly maxPolled: number }): number {
+  const most = Math.min(settings.maxPolled, CLAIM_MAX);
+  return Math.max(1, Math.floor(Math.min(most, settings.bufferSize + settings.maxPolled) / 2));
+}
+
+/** How a burst of claims on one stream ended. */
+export type BurstEnd =
+  /** Nothing more to claim for now (the last claim was not full). */
+  | 'done'
+  /** More may wait, but the buffers are (nearly) full or the burst must yield to the sweep (see `until`). */
+  | 'more'
+  /** The stream or its group is missing: the read path recovers it. */
+  | 'gone';
+
+export class SinkClaims {
+  constructor(private readonly host: MaintenanceHost) {}
+
+  /**
+   * Claims idle events of `s` for as long as each claim comes back full and
+   * the buffers have room for more (the hard bound bufferSize + maxPolled:
+   * the read loop only reads while a buffer holds fewer than bufferSize, so
+   * orphaned events get in even when every consumer is saturated, and the
+   * bound still holds). Stops when the buffers have less room than is
+   * worth a claim (the caller comes back once they drained), or at `until`
+   * (ms), when the sweep must run. From a sweep, the lease holder claims with
+   * no room too, to dead-letter.
+   */
+  async burst(s: SinkStream, until: number, fromSweep: boolean): Promise<BurstEnd> {
+    const { bufferSize, maxPolled } = this.host.settings;
+    const bound = bufferSize + maxPolled;
+    const most = Math.min(maxPolled, CLAIM_MAX);
+    let first = fromSweep;
+    for (;;) {
+      const room = Math.min(most, this.host.fanout.room(bound));
+      if (room < roomToClaim(this.host.settings)) {
+        // Dead letters only: the lease holder moves them even with full buffers, once a sweep.
+        const deadLetters = this.host.settings.maxDeliveries !== undefined;
+        if (room === 0 && first && deadLetters && s.leaseHeld && (await this.#claimOnce(s, most, 0)) === undefined) return 'gone';
+        return 'more';
+      }
+      first = false;
+      const r = await this.#claimOnce(s, room, room);
+      if (r === undefined) return 'gone';
+      if (r.claimed < room && r.progress < room) return 'done';
+      if (Date.now() >= until) return 'more';
+    }
+  }
+
+  /**
+   * One claim of at most `limit` events among the first `count` idle ones.
+   * Returns how many were claimed, and how many of the scanned ones were
+   * settled (claimed, dead-lettered, found lost) and will not be scanned
+   * again; undefined when the group or the stream is missing.
+   */
+  async #claimOnce(s: SinkStream, count: number, limit: number): Promise<{ claimed: number; progress: number } | undefined> {
+    const host = this.host;
+    const inline = !host.driver.isCluster || s.deadKey === s.stream.key;
+    let reply: unknown[];
+    try {
+      reply = (await evalScript(
+        host.control,
+        claim,
+        [s.stream.key, inline ? s.deadKey : s.stream.key, s.keys.delays],
+        [
+          host.name,
+          host.consumerName,
+          host.settings.graceMs,
+          count,
+          host.settings.maxDeliveries ?? 0,
+          inline ? '1' : '0',
+          host.name,
+          s.stream.name,
+          limit,
+        ],
+      )) as unknown[];
+    } catch (err) {
+      if (isReplyError(err, 'NOGROUP')) return undefined; // the read loop recovers the group
+      throw err;
+    }
+    const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
+    if (lost.length > 0) {
+      host.dropBuffered(s.stream.name, lost.map(str));
+      host.countLost(s.stream.name, lost.length, 'events trimmed or deleted before they were acked', lost.map(str));
+    }
+    if (dead.length > 0) {
+      // This instance may still buffer some (given back by a stalled subscriber): never hand them out now.
+      host.dropBuffered(s.stream.name, dead.map(str));
+      host.counters.deadLettered += dead.length;
+      host.logger.warn(
+        { stream: s.stream.name, ids: dead.map(str), deadLetterStream: s.deadName },
+        'events dead-lettered after max deliveries',
+      );
+    }
+    if (toMove.length > 0) {
+      host.dropBuffered(
+        s.stream.name,
+        toMove.map((m) => str((m as unknown[])[0])),
+      );
+      await this.#moveDeadLetters(s, toMove);
+    }
+    if (claimed.length > 0) {
+      const got: RawEntry[] = [];
+      const counts: number[] = [];
+      for (const c of claimed) {
+        const [id, fields, n] = c as [unknown, unknown, unknown];
+        got.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
+        counts.push(Number(n));
+      }
+      // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
+      host.dropBuffered(
+        s.stream.name,
+        got.map((e) => e[0]),
+      );
+      host.deliver(s, got, counts, true);
+    }
+    return { claimed: claimed.length, progress: claimed.length + lost.length + dead.length + toMove.length };
+  }
+
+  /** Cluster: the dead-letter stream may live on another node. Add first, then ack: never in neither. */
+  async #moveDeadLetters(s: SinkStream, toMove: unknown[]): Promise<void> {
+    const host = this.host;
+    const driver = host.driver;
+    for (const m of toMove) {
+      const [rawId, n] = m as [unknown, unknown];
+      const id = str(rawId);
+      const found = entries(await driver.send(['XRANGE', s.stream.key, id, id], s.stream.key));
+      const entry = found[0];
+      if (entry) {
+        await driver.send(
+          [
+            'XADD',
+            s.deadKey,
+            '*',
+            ...entry[1],
+            'source_stream',
+            s.stream.name,
+            'source_sink',
+            host.name,
+            'source_id',
+            id,
+            'deliveries',
+            String(n),
+            'reason',
+            'max deliveries reached',
+          ],
+          s.deadKey,
+        );
+        host.counters.deadLettered++;
+      } else {
+        host.countLost(s.stream.name, 1, 'event trimmed or deleted before it could be dead-lettered', [id]);
+      }
+      await driver.send(['XACK', s.stream.key, host.name, id], s.stream.key);
+    }
+  }
+}
