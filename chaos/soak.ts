@@ -8,6 +8,9 @@
  * invariant. Bounded in time and count, loopback only, stops by itself.
  */
 
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { WorkerConfig, WorkerProc } from './consumers.js';
 import { contractChecks, freezeConsumer, killConsumer, redisWindow, restartRedis, settle, xdel } from './contract.js';
 import { pause, randomBetween, waitUntil } from './harness.js';
@@ -47,6 +50,50 @@ function pick(): Fault {
     if (r < 0) return f;
   }
   return 'xdel';
+}
+
+/**
+ * Writes, for every event handled more than once or redelivered, each copy's
+ * stamps and acks, with the faults and the workers' event-loop gaps, to
+ * `$TMPDIR/pulse-chaos-soak-data.json`: what a duplicate can be studied from
+ * after the run.
+ */
+function dumpForAnalysis(run: Run): void {
+  const o = run.oracle;
+  const byId = new Map<string, typeof o.deliveries>();
+  for (const d of o.deliveries) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
+  const marked = new Set(o.marks.map((m) => m.id));
+  const copies = [...byId].filter(([id, l]) => l.length > 1 || l.some((d) => d.dc > 1) || marked.has(id));
+  const ids = new Set(copies.map(([id]) => id));
+  const data = {
+    faults: {
+      consumer: run.faults.consumer.map((f) => ({ ...f, owned: [...f.owned].filter((id) => ids.has(id)) })),
+      windows: run.faults.windows,
+    },
+    workers: o.workers.map((w) => ({
+      slot: w.slot,
+      inc: w.inc,
+      pid: w.pid,
+      mode: w.config.mode,
+      client: w.config.client,
+      consumer: w.consumer,
+      startedAt: w.startedAt,
+      exit: w.exit,
+      gaps: w.gaps,
+      down: w.down,
+      failures: w.failures,
+    })),
+    copies: copies.map(([id, list]) => ({
+      id,
+      copies: list.map((d) => ({ ...d, ack: o.acks.get(`${d.pid}:${d.id}`) })),
+      marks: o.marks.filter((m) => m.id === id).map((m) => ({ kind: m.kind, pid: m.w.pid, ts: m.ts, msg: m.msg })),
+    })),
+  };
+  try {
+    writeFileSync(join(tmpdir(), 'pulse-chaos-soak-data.json'), JSON.stringify(data));
+  } catch (err) {
+    run.note(`analysis data not written: ${String(err)}`);
+  }
 }
 
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
@@ -146,6 +193,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const r = await contractChecks(run, { sinks: [run.sinkName], readers: ['r1'], graceMs: grace, scan: true });
     run.commonChecks(run.oracle.summary());
 
+    dumpForAnalysis(run);
     const l = r.sinks[0];
     const rd = r.readers[0];
     const rows: Array<[string, number | string, boolean]> = [];
@@ -169,6 +217,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       `Events: ${run.oracle.expected().length} added by 2 producers (${r.adds.issued} adds issued, ${r.adds.failed} failed and retried);`,
       `sink: ${l?.handled} handled, ${l?.deadLettered} dead-lettered, ${l?.lostById} reported lost by ID + ${l?.lostByCount} by count,`,
       `${l?.duplicates} duplicates (${l?.faultExplained} events in two states explained by a fault); reader: ${rd?.delivered} delivered, ${rd?.lost ?? 'no counters'} lost.`,
+      `Duplicates by the fault that explains them: ${
+        Object.entries(l?.duplicateCauses ?? {})
+          .map(([why, n]) => `${n} ${why}`)
+          .join('; ') || 'none'
+      }; ${l?.duplicatesWithoutFault ?? 0} without a fault.`,
       `Faults: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}; ${run.oracle.workers.length} consumer processes.`,
       '',
       '| invariant | value | must be 0 |',
