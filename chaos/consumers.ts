@@ -78,7 +78,16 @@ export type WorkerMessage =
       /** When the handler (or the loop) got the event. */
       st: number;
       sn: number;
-    } & Stamp)
+    } & Stamp &
+      Partial<CopyLife>)
+  /** A gap in the worker's own event loop (frozen, or starved of CPU), sent as it ends. */
+  | { t: 'g'; from: number; to: number }
+  /** The worker's own client was cut off from Redis (closed until ready again). */
+  | { t: 'c'; from: number; to: number }
+  /** The library logged a failed command (ack, hold, touch, keep-alive, read...). */
+  | { t: 'f'; at: number }
+  /** An ack of a copy settled: when, and whether Redis took it. */
+  | { t: 'a'; id: string; at: number; ok: boolean }
   | ({ t: 's' } & WorkerStats)
   | { t: 'fatal'; err: string }
   /** A warning that reported events lost by ID, sent as it is logged. */
@@ -87,6 +96,23 @@ export type WorkerMessage =
   | ({ t: 'lc'; count: number; msg: string } & Stamp)
   /** A warning that reported events moved to the dead-letter stream. */
   | ({ t: 'd'; ids: string[]; msg: string } & Stamp);
+
+/**
+ * The life of one copy of an event in its worker (sink consumers), stamped by
+ * the worker's wrappers of the built library (chaos/worker.mjs): 0 when unknown.
+ */
+export interface CopyLife {
+  /** When the read or claim reply put it in a subscription buffer. */
+  rd: number;
+  /** When the sink believed it held at that moment (its `heldAt`: before a gap in its event loop, the gap's start). */
+  ha: number;
+  /** When an ownership hold (`holdOwned`) last began that covered it, before hand-out. */
+  lh: number;
+  /** When an ownership check before hand-out (`recheck`) last began that covered it. */
+  rc: number;
+  /** When an in-progress touch for it, that Redis ran, was last sent (before the handler finished). */
+  ip: number;
+}
 
 let incarnations = 0;
 
@@ -107,6 +133,12 @@ export class WorkerProc {
   stderr = '';
   readonly startedAt = Date.now();
   readyAt = 0;
+  /** Gaps in its event loop longer than 300 ms (SIGSTOP, a starved host): [from, to]. */
+  readonly gaps: Array<[number, number]> = [];
+  /** When its own client was cut off from Redis: [from, to]. */
+  readonly down: Array<[number, number]> = [];
+  /** When the library logged a failed command. */
+  readonly failures: number[] = [];
   #ready: Promise<void>;
 
   private constructor(slot: string, config: WorkerConfig, oracle: Oracle) {
@@ -146,6 +178,10 @@ export class WorkerProc {
           oracle.mark(this, 'lost', m.ids, m, m.msg);
         } else if (m.t === 'lc') oracle.lostCounts.push({ w: this, count: m.count, ts: m.ts, msg: m.msg });
         else if (m.t === 'd') oracle.mark(this, 'dead', m.ids, m, m.msg);
+        else if (m.t === 'g') this.gaps.push([m.from, m.to]);
+        else if (m.t === 'c') this.down.push([m.from, m.to]);
+        else if (m.t === 'f') this.failures.push(m.at);
+        else if (m.t === 'a') oracle.acked(this, m.id, m.at, m.ok);
         else if (m.t === 'fatal') this.fatal.push(m.err);
       });
     });

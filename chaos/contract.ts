@@ -6,7 +6,7 @@
  */
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import type { WorkerProc } from './consumers.js';
-import { pause, waitUntil, within } from './harness.js';
+import { pause, REDIS_STALL_MS, waitUntil, within } from './harness.js';
 import { SINK_INVARIANTS, type SinkLedger, sinkLedger } from './ledger.js';
 import type { Run } from './run.js';
 import { type AddLedger, addLedger, type ReaderLedger, readerLedger } from './streamLedger.js';
@@ -50,6 +50,47 @@ export function restartRedis(run: Run, downMs: number): Promise<void> {
     await pause(downMs);
     await run.server.restart();
   });
+}
+
+/**
+ * Collects the stalls Redis recorded in its latency monitor (every event of
+ * `REDIS_STALL_MS` or more: `aof-fsync-always`, `command`...) into the fault
+ * windows as `redis-stall`, until the returned function is called (it reads
+ * them one last time). Redis keeps the last 160 per event with second
+ * resolution, and a restart clears them: read every 5 s. Such a stall cut
+ * every consumer off from Redis as a pause does: a reply it sent late (a read
+ * after an fsync of seconds) reaches its consumer when the entries are
+ * already idle past the grace period.
+ */
+export function watchRedisStalls(run: Run): () => Promise<void> {
+  const seen = new Set<string>();
+  const collect = async (): Promise<void> => {
+    const latest = (await run.admin.call(['LATENCY', 'LATEST']).catch(() => [])) as unknown[][];
+    for (const row of latest) {
+      const event = String(row[0]);
+      const history = (await run.admin.call(['LATENCY', 'HISTORY', event]).catch(() => [])) as unknown[][];
+      for (const [sec, ms] of history) {
+        const key = `${event}:${sec}:${ms}`;
+        if (seen.has(key) || Number(ms) < REDIS_STALL_MS) continue;
+        seen.add(key);
+        // Recorded in the second the operation ended: it began up to `ms` before that second.
+        const end = Number(sec) * 1000 + 1000;
+        run.faults.windows.push({ from: end - 1000 - Number(ms), to: end, kind: `redis-stall (${event} ${ms} ms)` });
+      }
+    }
+  };
+  let stopped = false;
+  const loop = (async () => {
+    for (let i = 0; i < 100_000 && !stopped; i++) {
+      await collect();
+      await pause(5000);
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+    await collect();
+  };
 }
 
 /** Picks up to `unread` entries the sink's group has not read yet and `pending` ones it has (deleted by `xdel` with the library's `remove()`). */

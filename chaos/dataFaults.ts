@@ -90,7 +90,7 @@ function trimming(o: TrimmingOptions): ScenarioDef {
         const failedThenTrimmed = [...run.oracle.failed.keys()].filter((id) => !run.oracle.handled.has(id));
         const silent = failedThenTrimmed.filter((id) => !lostIds.has(id));
         run.note(
-          `${run.oracle.failed.size} first deliveries failed and were nacked; ${failedThenTrimmed.length} of them never handled again, ${silent.length} of those not reported lost by ID (e.g. ${silent.slice(0, 3).join(' ')})`,
+          `${run.oracle.failed.size} first deliveries failed and were nacked; ${failedThenTrimmed.length} of them never handled again, ${silent.length} of those not reported lost by ID${silent.length > 0 ? ` (e.g. ${silent.slice(0, 3).join(' ')})` : ''}`,
         );
       }
       const how = new Map<string, number>();

@@ -14,6 +14,14 @@ import { RedisServer } from '../test/support/redisServer.js';
 /** The delivery contract holds on Redis with these settings (SEMANTICS.md section 4). */
 export const DURABLE_REDIS_ARGS = ['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'];
 
+/**
+ * Redis records in its latency monitor every operation that kept it from
+ * answering for this long (ms) or more (`LATENCY HISTORY`): a stall of Redis
+ * itself (an fsync on a busy disk, a host that did not run it) that the soak
+ * counts as a fault of Redis, like a pause it injected (see `watchRedisStalls`).
+ */
+export const REDIS_STALL_MS = 500;
+
 const DIST_ENTRY = fileURLToPath(new URL('../packages/pulse-streaming/dist/esm/index.js', import.meta.url));
 
 /** Pauses the fault schedule (never used to wait for an outcome: see `waitUntil`). */
@@ -59,7 +67,7 @@ export function startRedis(): Promise<RedisServer> {
   if (!existsSync(DIST_ENTRY)) {
     throw new Error('chaos workers import dist/index.js: run `npm run build` first (`npm test` and `npm run chaos` do)');
   }
-  return RedisServer.start({ args: DURABLE_REDIS_ARGS });
+  return RedisServer.start({ args: [...DURABLE_REDIS_ARGS, '--latency-monitor-threshold', String(REDIS_STALL_MS)] });
 }
 
 const pairs = (reply: unknown): Map<string, unknown> => {

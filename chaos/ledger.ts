@@ -42,6 +42,8 @@ export interface SinkLedger {
   unexpected: number;
   duplicates: number;
   duplicatesWithoutFault: number;
+  /** Duplicates a fault explains, by the fault (what took the event from the first consumer that had it in hand). */
+  duplicateCauses: Record<string, number>;
   dcViolations: number;
   redeliveredWhileAlive: number;
   deadAfterHandled: number;
@@ -55,6 +57,12 @@ export interface SinkLedger {
   deadTwice: number;
   faultExplained: number;
   examples: Record<string, string[]>;
+}
+
+/** A copy's life for the examples, in ms from `t0`: read, believed held, last hold, check, hand-out, finish, in-progress touch. */
+function lifeText(d: Handling, t0: number, ackAt: number | undefined): string {
+  const rel = (v: number | undefined) => (v ? String(v - t0) : '-');
+  return `[read ${rel(d.rd)} held ${rel(d.ha)} hold ${rel(d.lh)} check ${rel(d.rc)} handed ${rel(d.st)} done ${rel(d.ts)} touch ${rel(d.ip)} acked ${rel(ackAt)}]`;
 }
 
 const push = (ex: Record<string, string[]>, k: string, v: string) => {
@@ -99,8 +107,40 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
   const ownedAtFault = new Set(faultOn.flatMap((f) => [...f.owned]));
   // In hand during a Redis or connection fault (1 s either side, and a grace period after): its hold or its ack may be lost.
   const inWindow = (d: Handling) => faults.windows.some((w) => d.ts >= w.from - 1000 && d.st <= w.to + graceMs + 1000);
-  const explained = (d: Handling): boolean =>
-    faultOn.some((f) => f.pid === d.pid && d.st <= f.at && f.owned.has(d.id)) || inWindow(d);
+  // Frozen while it had the event in hand: no hold of the copy (read, hold, check, in-progress touch:
+  // the worker's stamps) reached Redis for more than a grace period before its ack settled, and its
+  // event loop stood still for half a grace period or more in that time, after the hand-out (SIGSTOP,
+  // or a host that did not run it): the owner could not
+  // hold it, and another consumer rightly took it (SEMANTICS section 4: redelivery after the grace period).
+  const gapsOf = new Map(workers.map((w) => [w.pid, w.gaps]));
+  const frozenInHand = (d: Handling): boolean => {
+    const end = oracle.acks.get(`${d.pid}:${d.id}`)?.at ?? d.ts;
+    const held = Math.max(d.ha || d.rd || 0, d.lh ?? 0, d.rc ?? 0, d.ip ?? 0) || d.st;
+    if (end - held <= graceMs) return false;
+    // The freeze must reach into the time it was in hand: one that ended before the hand-out left a stale
+    // hold that the sink must check before handing the event out (that would be a defect, not a fault).
+    // And long enough to skip holds (they come every grace / 4 or / 3): half a grace period at least.
+    return (gapsOf.get(d.pid) ?? []).some(([a, b]) => b > d.st && a <= end && b - a >= graceMs / 2);
+  };
+  // Cut off from Redis while it had the event in hand: its client was down, or a command of its
+  // sink failed (an ack, an in-progress touch, a hold): its ack or its hold may not have reached Redis.
+  const workerOf = new Map(workers.map((w) => [w.pid, w]));
+  const cutOffInHand = (d: Handling): boolean => {
+    const w = workerOf.get(d.pid);
+    if (!w) return false;
+    const end = oracle.acks.get(`${d.pid}:${d.id}`)?.at ?? d.ts;
+    return w.down.some(([a, b]) => b >= d.st && a <= end) || w.failures.some((t) => t >= d.st && t <= end + 100);
+  };
+  // Why a fault explains that `d` was handled again by others, or undefined.
+  const faultOf = (d: Handling): string | undefined => {
+    const f = faultOn.find((x) => x.pid === d.pid && d.st <= x.at && x.owned.has(d.id));
+    if (f) return f.kind === 'stop' ? 'stopped (SIGSTOP) with it in hand' : 'killed with it in hand';
+    if (frozenInHand(d)) return 'event loop frozen with it in hand past the grace period';
+    if (inWindow(d)) return 'in hand during a Redis or connection fault';
+    if (cutOffInHand(d)) return 'in hand while its connection to Redis failed';
+    return undefined;
+  };
+  const explained = (d: Handling): boolean => faultOf(d) !== undefined;
   // A for await loop that took no event for longer than the grace period gave its buffered events back:
   // their redelivery (deliveryCount > 1) is the contract (SEMANTICS section 9), not a fault.
   const loopGaps = new Map<number, Array<[number, number]>>();
@@ -148,6 +188,7 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
     unexpected: 0,
     duplicates: 0,
     duplicatesWithoutFault: 0,
+    duplicateCauses: {},
     dcViolations: 0,
     redeliveredWhileAlive: 0,
     deadAfterHandled: 0,
@@ -195,19 +236,29 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
     }
 
   for (const [id, list] of byId) {
-    const ok = list.filter((d) => !d.fail).sort((a, b) => a.ts - b.ts);
+    // In the order their handlers got them: the first in hand is the owner a fault may have taken it from
+    // (one handed out before a freeze may finish after the copy another consumer took meanwhile).
+    const ok = list.filter((d) => !d.fail).sort((a, b) => a.st - b.st || a.ts - b.ts);
     if (list.filter((d) => d.dc === 1).length > 1) {
       r.dcViolations++;
       push(ex, 'dcViolations', id);
     }
     for (let j = 1; j < ok.length; j++) {
       r.duplicates++;
-      if (ok.slice(0, j).some(explained) || givenBack(ok.slice(0, j + 1), ok[j] as Handling)) continue;
+      const why =
+        ok.slice(0, j).map(faultOf).find(Boolean) ??
+        (givenBack(ok.slice(0, j + 1), ok[j] as Handling)
+          ? 'given back by a for await loop idle past the grace period'
+          : undefined);
+      if (why) {
+        r.duplicateCauses[why] = (r.duplicateCauses[why] ?? 0) + 1;
+        continue;
+      }
       r.duplicatesWithoutFault++;
       push(
         ex,
         'duplicatesWithoutFault',
-        `${id} (${ok.map((d) => `${d.slot}#${d.inc} dc ${d.dc}${lastFaultOf(d)}`).join(', ')}${nearest(ok[0] as Handling)})`,
+        `${id} (${ok.map((d) => `${d.slot}#${d.inc} dc ${d.dc}${lastFaultOf(d)} ${lifeText(d, ok[0]?.st ?? 0, oracle.acks.get(`${d.pid}:${d.id}`)?.at)}`).join(', ')}${nearest(ok[0] as Handling)})`,
       );
     }
     // Under process(), a delivery with deliveryCount > 1 needs a reason: a failed delivery before, a fault, or

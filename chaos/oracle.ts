@@ -3,9 +3,9 @@
  * what every handler saw (reported over IPC before the ack). From the two it
  * counts lost, duplicated and unexpected events.
  */
-import type { Stamp, WorkerMessage, WorkerProc } from './consumers.js';
+import type { CopyLife, Stamp, WorkerMessage, WorkerProc } from './consumers.js';
 
-export interface Handling {
+export interface Handling extends Partial<CopyLife> {
   id: string;
   seq: number;
   /** deliveryCount as the handler saw it. */
@@ -97,6 +97,13 @@ export class Oracle {
   /** IDs of entries added around the producers that must be delivered too (a dead-letter replay). */
   readonly extra = new Set<string>();
 
+  /** When each copy's ack settled, by `${pid}:${id}` (the last one, when acked twice). */
+  readonly acks = new Map<string, { at: number; ok: boolean }>();
+
+  acked(w: WorkerProc, id: string, at: number, ok: boolean): void {
+    this.acks.set(`${w.pid}:${id}`, { at, ok });
+  }
+
   mark(w: WorkerProc, kind: 'dead' | 'lost', ids: string[], at: Stamp, msg: string): void {
     for (const id of ids) this.marks.push({ kind, id, w, ts: at.ts, n: at.n, msg });
   }
@@ -126,6 +133,7 @@ export class Oracle {
       fail: m.fail === true,
       sink: w.config.mode === 'reader' ? w.slot : w.config.sink,
     };
+    if (m.rd !== undefined) Object.assign(h, { rd: m.rd, ha: m.ha, lh: m.lh, rc: m.rc, ip: m.ip });
     if (w.config.mode !== 'reader') this.deliveries.push(h);
     if (w.config.mode === 'reader') {
       const list = this.readers.get(w.slot) ?? [];
@@ -190,8 +198,11 @@ export class Oracle {
         if (list.filter((h) => h.dc === 1).length > 1) dcViolations.push(id);
       }
     }
-    for (const id of this.failed.keys()) {
-      if (!expected.has(id) && !this.handled.has(id)) unexpectedIds.push(id);
+    for (const [id, list] of this.failed) {
+      if (expected.has(id) || this.handled.has(id)) continue;
+      // A failed delivery of an add that failed but was stored (a poison event added again) is not unexpected.
+      if (list[0] && list[0].seq >= 0 && this.attempted.has(list[0].seq)) continue;
+      unexpectedIds.push(id);
     }
     return {
       published: expected.size,

@@ -251,7 +251,12 @@ export class Run {
     );
     if (!this.options.expectReportedLost) {
       const rl = this.reportedLost();
-      this.check('nothing reported lost', rl === 0, `counters.lost ${rl}`);
+      // What the sinks logged, so that a failure says which check counted the losses.
+      const logged = new Map<string, number>();
+      for (const c of this.oracle.lostCounts) logged.set(c.msg, (logged.get(c.msg) ?? 0) + c.count);
+      for (const m of this.oracle.marks) if (m.kind === 'lost') logged.set(m.msg, (logged.get(m.msg) ?? 0) + 1);
+      const why = [...logged].map(([msg, n]) => `${n} x '${msg}'`).join(', ');
+      this.check('nothing reported lost', rl === 0, `counters.lost ${rl}${why ? ` (${why})` : ''}`);
       this.check('lost 0', summary.lost === 0, `${summary.lost} ${summary.lostIds.slice(0, 5).join(' ')}`);
     }
   }

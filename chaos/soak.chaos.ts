@@ -14,7 +14,7 @@ const minutes = Number(process.env.CHAOS_SOAK_MINUTES ?? 0);
 const rate = process.env.CHAOS_SOAK_RATE ? Number(process.env.CHAOS_SOAK_RATE) : undefined;
 
 describe.skipIf(!(minutes > 0))('chaos soak', () => {
-  it(`${minutes} minutes of mixed faults`, { timeout: minutes * 60_000 + 600_000 }, async () => {
+  it(`${minutes} minutes of mixed faults`, { timeout: minutes * 60_000 + 1_800_000 }, async () => {
     const r = await runSoak(rate === undefined ? { minutes } : { minutes, rate });
     const file = join(tmpdir(), 'pulse-chaos-soak.md');
     writeFileSync(file, `${r.text}\n`);

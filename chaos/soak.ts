@@ -8,8 +8,21 @@
  * invariant. Bounded in time and count, loopback only, stops by itself.
  */
 
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { WorkerConfig, WorkerProc } from './consumers.js';
-import { contractChecks, freezeConsumer, killConsumer, redisWindow, restartRedis, settle, xdel } from './contract.js';
+import {
+  contractChecks,
+  freezeConsumer,
+  killConsumer,
+  redisWindow,
+  restartRedis,
+  settle,
+  sinkDone,
+  watchRedisStalls,
+  xdel,
+} from './contract.js';
 import { pause, randomBetween, waitUntil } from './harness.js';
 import { SINK_INVARIANTS } from './ledger.js';
 import { Producer } from './producer.js';
@@ -49,6 +62,50 @@ function pick(): Fault {
   return 'xdel';
 }
 
+/**
+ * Writes, for every event handled more than once or redelivered, each copy's
+ * stamps and acks, with the faults and the workers' event-loop gaps, to
+ * `$TMPDIR/pulse-chaos-soak-data.json`: what a duplicate can be studied from
+ * after the run.
+ */
+function dumpForAnalysis(run: Run): void {
+  const o = run.oracle;
+  const byId = new Map<string, typeof o.deliveries>();
+  for (const d of o.deliveries) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
+  const marked = new Set(o.marks.map((m) => m.id));
+  const copies = [...byId].filter(([id, l]) => l.length > 1 || l.some((d) => d.dc > 1) || marked.has(id));
+  const ids = new Set(copies.map(([id]) => id));
+  const data = {
+    faults: {
+      consumer: run.faults.consumer.map((f) => ({ ...f, owned: [...f.owned].filter((id) => ids.has(id)) })),
+      windows: run.faults.windows,
+    },
+    workers: o.workers.map((w) => ({
+      slot: w.slot,
+      inc: w.inc,
+      pid: w.pid,
+      mode: w.config.mode,
+      client: w.config.client,
+      consumer: w.consumer,
+      startedAt: w.startedAt,
+      exit: w.exit,
+      gaps: w.gaps,
+      down: w.down,
+      failures: w.failures,
+    })),
+    copies: copies.map(([id, list]) => ({
+      id,
+      copies: list.map((d) => ({ ...d, ack: o.acks.get(`${d.pid}:${d.id}`) })),
+      marks: o.marks.filter((m) => m.id === id).map((m) => ({ kind: m.kind, pid: m.w.pid, ts: m.ts, msg: m.msg })),
+    })),
+  };
+  try {
+    writeFileSync(join(tmpdir(), 'pulse-chaos-soak-data.json'), JSON.stringify(data));
+  } catch (err) {
+    run.note(`analysis data not written: ${String(err)}`);
+  }
+}
+
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const minutes = Math.min(Math.max(o.minutes, 0.5), 120);
   const rate = Math.min(Math.max(o.rate ?? 300, 10), 2000);
@@ -79,6 +136,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       c3: { ...base, mode: 'subscribe' },
       c4: { ...base, mode: 'subscribe', client: 'node-redis' },
     };
+    const stallWatch = watchRedisStalls(run);
     await Promise.all(Object.entries(configs).map(([slot, cfg]) => run.worker(slot, cfg)));
     await run.worker('r1', { ...base, mode: 'reader', bufferSize: 1000, maxPolled: 500, workMs: [0, 0] });
     const p1 = await Producer.connect(run.server.url, run.streamName, 0, run.oracle, { index: 1, client: 'node-redis' });
@@ -139,13 +197,32 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       restarted.every((r) => r.status === 'fulfilled'),
       `${restarted.filter((r) => r.status === 'fulfilled').length}/${restarted.length}`,
     );
+    // On a slow host the sink may end the run far behind: wait while it still makes progress (what
+    // is still in the stream is not lost), then settle as the scenarios do.
+    const activity = () => run.oracle.deliveries.length + run.oracle.marks.length + run.oracle.lostCounts.length;
+    const drainFrom = Date.now();
+    const behind = run.oracle.expected().length - new Set(run.oracle.deliveries.map((d) => d.id)).size;
+    let seen = -1;
+    let seenAt = Date.now();
+    while (Date.now() - drainFrom < 20 * 60_000 && !sinkDone(run, run.sinkName)) {
+      if (activity() !== seen) [seen, seenAt] = [activity(), Date.now()];
+      else if (Date.now() - seenAt > 60_000) break;
+      await pause(2000);
+    }
+    run.note(
+      `the sink was about ${behind} events behind when the producers stopped; caught up in ${((Date.now() - drainFrom) / 1000).toFixed(0)} s`,
+    );
     await settle(run, [run.sinkName], 120_000, 3 * grace);
     await waitUntil(() => (run.oracle.readers.get('r1')?.length ?? 0) >= run.oracle.expected().length, 30_000, 500);
     const pendingLeft = await run.pendingEmpty(5 * grace);
     await run.stopWorkers();
+    await stallWatch();
+    const stalls = run.faults.windows.filter((w) => w.kind.startsWith('redis-stall'));
+    counts.set('redis-stall (not injected)', stalls.length);
     const r = await contractChecks(run, { sinks: [run.sinkName], readers: ['r1'], graceMs: grace, scan: true });
     run.commonChecks(run.oracle.summary());
 
+    dumpForAnalysis(run);
     const l = r.sinks[0];
     const rd = r.readers[0];
     const rows: Array<[string, number | string, boolean]> = [];
@@ -169,6 +246,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       `Events: ${run.oracle.expected().length} added by 2 producers (${r.adds.issued} adds issued, ${r.adds.failed} failed and retried);`,
       `sink: ${l?.handled} handled, ${l?.deadLettered} dead-lettered, ${l?.lostById} reported lost by ID + ${l?.lostByCount} by count,`,
       `${l?.duplicates} duplicates (${l?.faultExplained} events in two states explained by a fault); reader: ${rd?.delivered} delivered, ${rd?.lost ?? 'no counters'} lost.`,
+      `Duplicates by the fault that explains them: ${
+        Object.entries(l?.duplicateCauses ?? {})
+          .map(([why, n]) => `${n} ${why}`)
+          .join('; ') || 'none'
+      }; ${l?.duplicatesWithoutFault ?? 0} without a fault.`,
       `Faults: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}; ${run.oracle.workers.length} consumer processes.`,
       '',
       '| invariant | value | must be 0 |',

@@ -6,7 +6,9 @@
 // (see WorkerConfig in chaos/consumers.ts).
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Stream } from '../packages/pulse-streaming/dist/esm/index.js';
+import { SinkEvent, Stream } from '../packages/pulse-streaming/dist/esm/index.js';
+import { SinkHolds } from '../packages/pulse-streaming/dist/esm/internal/sinkHolds.js';
+import { Subscription } from '../packages/pulse-streaming/dist/esm/subscription.js';
 
 const cfg = JSON.parse(process.env.CHAOS_WORKER ?? '{}');
 const stopping = new AbortController();
@@ -30,6 +32,77 @@ process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
 process.on('disconnect', () => process.exit(0));
 
+// ---- the life of each copy of an event in this process, for the ledger ----
+// Wrapping the built library's own methods (chaos only: nothing of this is public):
+// when a copy was read or claimed from Redis (its push into a subscription buffer)
+// and how long ago the sink believed it held then; when an ownership hold
+// (`holdOwned`, which keeps it ours or drops it) or a check before hand-out
+// (`recheck`) last covered it; when an in-progress touch for it last reached Redis.
+const life = new WeakMap();
+const lastHold = new Map();
+const lastRecheck = new Map();
+const lastTouch = new Map();
+const forget = (id) => {
+  lastHold.delete(id);
+  lastRecheck.delete(id);
+  lastTouch.delete(id);
+};
+const origPush = Subscription.prototype.push;
+Subscription.prototype.push = function push(item, heldAt) {
+  if (item && typeof item === 'object' && !life.has(item)) life.set(item, { rd: Date.now(), ha: heldAt ?? 0 });
+  return origPush.call(this, item, heldAt);
+};
+const origHoldOwned = SinkHolds.prototype.holdOwned;
+SinkHolds.prototype.holdOwned = async function holdOwned(name, ids) {
+  const at = Date.now();
+  const r = await origHoldOwned.call(this, name, ids);
+  for (const id of ids) lastHold.set(id, at);
+  return r;
+};
+const origRecheck = SinkHolds.prototype.recheck;
+SinkHolds.prototype.recheck = async function recheck(items) {
+  const at = Date.now();
+  for (const ev of items) lastRecheck.set(ev.id, at);
+  return origRecheck.call(this, items);
+};
+const origTouch = SinkHolds.prototype.touch;
+SinkHolds.prototype.touch = async function touch(conn, streamName, idleMs, ids, nack, keepGoneMs) {
+  const at = Date.now();
+  const r = await origTouch.call(this, conn, streamName, idleMs, ids, nack, keepGoneMs);
+  // An in-progress touch (idle 0, no nack) that Redis ran: sent at `at`, done now.
+  if (idleMs === 0 && !nack) for (const id of ids) lastTouch.set(id, at);
+  return r;
+};
+/** What the ledger gets of a copy at hand-out: read, believed held, last hold, last check before hand-out. */
+function lifeOf(ev) {
+  const l = life.get(ev);
+  return { rd: l?.rd ?? 0, ha: l?.ha ?? 0, lh: lastHold.get(ev.id) ?? 0, rc: lastRecheck.get(ev.id) ?? 0 };
+}
+// Gaps in this process's own event loop (SIGSTOP, or a starved host), reported as they end.
+let beat = Date.now();
+setInterval(() => {
+  const now = Date.now();
+  if (now - beat > 300) void send({ t: 'g', from: beat, to: now });
+  beat = now;
+}, 50).unref();
+// When each ack settled (ok: Redis took it; not: it failed), from process() and the for await loop alike.
+const origAck = SinkEvent.prototype.ack;
+SinkEvent.prototype.ack = function ack() {
+  const id = this.id;
+  const p = origAck.call(this);
+  p.then(
+    () => void send({ t: 'a', id, at: Date.now(), ok: true }),
+    () => void send({ t: 'a', id, at: Date.now(), ok: false }),
+  ).finally(() => forget(id));
+  return p;
+};
+const origInProgress = SinkEvent.prototype.inProgress;
+SinkEvent.prototype.inProgress = async function inProgress() {
+  const at = Date.now();
+  await origInProgress.call(this);
+  lastTouch.set(this.id, at);
+};
+
 // ---- logger: counts warnings, 'retrying' lines per wall-clock second, and lost IDs ----
 const warns = {};
 const samples = [];
@@ -43,6 +116,10 @@ function line(level, obj, msg) {
   const key = `${level}: ${msg ?? ''}`;
   warns[key] = (warns[key] ?? 0) + 1;
   if (samples.length < 20) samples.push(`${key} ${JSON.stringify(obj).slice(0, 300)}`);
+  // A command that holds or settles events in hand failed (ack, in-progress touch, keep-alive with its
+  // holds, ownership check): when, for the ledger. Reads and claims do not hold what is in hand.
+  if (level === 'warn' && /failed/.test(msg ?? '') && !/^(read|reclaim) failed/.test(msg ?? ''))
+    void send({ t: 'f', at: Date.now() });
   if (msg?.includes('retrying')) {
     const sec = Math.floor(Date.now() / 1000);
     if (sec !== retrySecond) {
@@ -80,11 +157,25 @@ const logger = {
 };
 
 // ---- client ----
+// When the user's client (acks, in-progress touches, nacks travel on it) was cut off from Redis, sent as it comes back.
+let downSince = 0;
+function connDown() {
+  if (downSince === 0) downSince = Date.now();
+}
+function connUp() {
+  if (downSince === 0) return;
+  void send({ t: 'c', from: downSince, to: Date.now() });
+  downSince = 0;
+}
+
 async function connectClient() {
   if (cfg.client === 'node-redis') {
     const { createClient } = await import('redis');
     const c = createClient({ url: cfg.url, socket: { reconnectStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 5), 1000) } });
     c.on('error', () => {});
+    c.on('end', connDown);
+    c.on('error', connDown);
+    c.on('ready', connUp);
     await c.connect();
     return { redis: c, close: () => c.destroy() };
   }
@@ -95,6 +186,8 @@ async function connectClient() {
     retryStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 5), 1000),
   });
   c.on('error', () => {});
+  c.on('close', connDown);
+  c.on('ready', connUp);
   await c.connect();
   return { redis: c, close: () => c.disconnect() };
 }
@@ -119,11 +212,12 @@ function seqOf(payload) {
 }
 
 /** Reports a finished delivery; `handed` is the clock when the handler (or loop) got the event. */
-function report(ev, fail, handed) {
+function report(ev, fail, handed, lifeAt) {
   const seq = seqOf(ev.payload);
   const now = clock();
   const h = handed ?? now;
   const msg = { t: 'h', id: ev.id, seq, dc: ev.deliveryCount, st: h.ts, sn: h.n, ts: now.ts, n: now.n };
+  if (lifeAt) Object.assign(msg, lifeAt, { ip: lastTouch.get(ev.id) ?? 0 });
   if (fail) msg.fail = true;
   if (seq < 0 || ev.eventName !== 'ev') {
     msg.x = { en: ev.eventName, len: ev.payload.length, sha: createHash('sha1').update(ev.payload).digest('hex') };
@@ -216,11 +310,12 @@ async function main() {
         await sink.process(
           async (ev) => {
             const handed = clock();
+            const lf = lifeOf(ev);
             const t = workFor(seqOf(ev.payload));
             if (t > 0) await sleep(t);
             const poison = isPoison(ev);
             const flaky = cfg.failEvery > 0 && ev.deliveryCount === 1 && seqOf(ev.payload) % cfg.failEvery === 0;
-            await report(ev, poison || flaky, handed);
+            await report(ev, poison || flaky, handed, lf);
             if (poison) throw new Error('poison event');
             if (flaky) throw new Error('first delivery fails');
             // Time between the report and the ack, where a kill makes a duplicate.
@@ -236,21 +331,21 @@ async function main() {
         sub = sink.subscribe({ signal: stopping.signal });
         for await (const ev of sub) {
           const handed = clock();
+          const lf = lifeOf(ev);
           sizeMax = Math.max(sizeMax, sub.size);
           const t = workFor(seqOf(ev.payload));
           // Long work in a for await loop tells the sink it is still busy with this event (SEMANTICS section 9).
-          const keep =
-            cfg.inProgressMs > 0 && t > cfg.inProgressMs
-              ? setInterval(() => ev.inProgress().catch(() => {}), cfg.inProgressMs)
-              : undefined;
+          // The report to the parent is part of the work: it waits for the IPC channel, which a busy parent drains late.
+          const keep = cfg.inProgressMs > 0 ? setInterval(() => ev.inProgress().catch(() => {}), cfg.inProgressMs) : undefined;
           if (t > 0) await sleep(t);
-          clearInterval(keep);
           if (isPoison(ev)) {
-            await report(ev, true, handed);
+            await report(ev, true, handed, lf);
+            clearInterval(keep);
             ev.nack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: nack failed'));
             continue;
           }
-          await report(ev, false, handed);
+          await report(ev, false, handed, lf);
+          clearInterval(keep);
           ev.ack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: ack failed'));
         }
         await sink.close();

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, uniqueName, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, type ClientKind, connect, take, uniqueName, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
 const GRACE = 400;
@@ -120,7 +120,7 @@ async function setup(ctx: TestContext, kind: ClientKind) {
     server,
     c,
     stream: new Stream(streamName, c.redis, { maxLen: 0 }),
-    async start(options: { ackDelayMs: number; clockSkewMs?: number; graceMs?: number }): Promise<Consumer> {
+    async start(options: { ackDelayMs: number; clockSkewMs?: number; graceMs?: number; blockMs?: number }): Promise<Consumer> {
       const cfg = { lib, url: server.url, kind, stream: streamName, sink: 'sink', graceMs: GRACE, blockMs: 100, ...options };
       const child = new Consumer(spawn(process.execPath, [SCRIPT, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
       children.push(child);
@@ -231,6 +231,49 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     await waitFor(async () => !(await env.consumers(s.key)).includes(dead), { ...WAIT, what: 'dead consumer removed' });
     expect(restarted.errors).toEqual([]);
     await restarted.kill('SIGTERM');
+  });
+
+  it('a consumer frozen (SIGSTOP) in a blocking read does not hand out, after SIGCONT, what the read took and another consumer took over', async (ctx) => {
+    const env = await setup(ctx, kind);
+    const s = env.stream;
+    // A long block: the frozen consumer is surely inside its blocking read when the event comes.
+    const frozen = await env.start({ ackDelayMs: 0, blockMs: 5000 });
+    const warm = (await s.add('event', 'warm-up')) as string;
+    await waitFor(() => frozen.acked.has(warm), { ...WAIT, what: 'warm-up event handled' });
+    // Back in its blocking read, its loop waiting for the next event.
+    await new Promise((r) => setTimeout(r, 300));
+    frozen.proc.kill('SIGSTOP');
+    try {
+      const id = (await s.add('event', 'taken')) as string;
+      // Redis answers the frozen consumer's read: the event is its own, the reply waits in its socket.
+      await waitFor(
+        async () => {
+          const pel = (await env.c.cmd('XPENDING', s.key, 'sink', '-', '+', 10)) as unknown[][];
+          return pel.some((e) => String(e[0]) === id && String(e[1]) === frozen.consumer);
+        },
+        { ...WAIT, what: 'the frozen consumer read the event' },
+      );
+      // After the grace period another instance takes it over and handles it.
+      const other = await s.newSink('sink', { ackGracePeriodMs: GRACE, blockMs: 100, startAt: 'oldest' });
+      try {
+        const sub = other.subscribe();
+        const [ev] = await take(sub, 1, WAIT.timeout);
+        expect(ev?.id).toBe(id);
+        expect(ev?.deliveryCount).toBe(2);
+        await ev?.ack();
+      } finally {
+        await other.close();
+      }
+      frozen.proc.kill('SIGCONT');
+      // A later event reaches the resumed consumer: anything stale it would hand out comes before it.
+      const later = (await s.add('event', 'later')) as string;
+      await waitFor(() => frozen.acked.has(later), { ...WAIT, what: 'the resumed consumer handles a new event' });
+      expect(frozen.received.map((m) => m.id)).not.toContain(id);
+      expect(frozen.errors).toEqual([]);
+    } finally {
+      frozen.proc.kill('SIGCONT');
+    }
+    await frozen.kill('SIGTERM');
   });
 
   it('a consumer whose host clock is an hour ahead does not make others stale (Go defect 4)', async (ctx) => {

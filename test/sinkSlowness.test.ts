@@ -149,6 +149,34 @@ describe.concurrent.each(CLIENT_KINDS)('sink under slowness (%s)', (kind) => {
     await re?.ack();
   });
 
+  it('for await: an event removed while the loop works on it, calling inProgress(), is handled, not also reported lost by another instance', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 300;
+    const a = await f.sink(s, { ackGracePeriodMs: grace });
+    const subA = a.subscribe();
+    const id = (await s.add('e', 'x')) as string;
+    const [held] = await take(subA, 1);
+    expect(held?.id).toBe(id);
+    // B, started after A read it, claims idle events all along: it would find this one idle and gone.
+    const b = await f.sink(s, { ackGracePeriodMs: grace });
+    const ac = new AbortController();
+    const bHandled: string[] = [];
+    const runB = b.process(async (ev) => void bHandled.push(ev.id), { signal: ac.signal });
+    await s.remove(id);
+    // Several grace periods of long work, saying so every grace / 3.
+    for (let i = 0; i < 12; i++) {
+      await held?.inProgress();
+      await new Promise((r) => setTimeout(r, grace / 3));
+    }
+    await held?.ack();
+    await new Promise((r) => setTimeout(r, 2 * grace));
+    ac.abort();
+    await runB;
+    expect(a.counters.lost + b.counters.lost).toBe(0);
+    expect(bHandled).toEqual([]);
+  });
+
   it('an event removed while a process() handler works on it is handled, not also reported lost by another instance', async (ctx) => {
     const f = fixture(ctx);
     const s = f.stream();

@@ -28,6 +28,8 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   #lastActivity = Date.now();
   /** With a gate: when every buffered item was last known held (ms). */
   #heldAt = 0;
+  /** When an item known held too long ago was last pushed (ms): a hold that began before it did not cover it. */
+  #stalePushedAt = 0;
   #gate: OwnershipGate<T> | undefined;
   #checking: Promise<void> | undefined;
   /** The consumer is busy with what it took (`process()` handlers running): its buffer stays held. */
@@ -95,6 +97,8 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
 
   /** @internal Every item buffered when a hold that began at `at` (ms) was sent is held as of `at`. */
   markHeld(at: number): void {
+    // A stale item pushed after the hold began was not in it: it stays unchecked.
+    if (this.#stalePushedAt >= at) return;
     if (at > this.#heldAt) this.#heldAt = at;
   }
 
@@ -127,12 +131,22 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
    */
   push(item: T, heldAt = 0): void {
     if (this.#ended) return;
+    // Known held too long ago (a reply that waited in the socket through a
+    // frozen event loop): another consumer may have taken it meanwhile, so a
+    // waiting subscriber gets it only through the ownership check, like a
+    // buffered one. Readers have no gate.
+    const now = Date.now();
+    const stale = this.#gate !== undefined && now - heldAt > this.#gate.staleMs;
+    if (stale) this.#stalePushedAt = now;
     const w = this.#waiters.shift();
-    if (w) w.resolve({ value: item, done: false });
-    else {
-      if (this.#items.length === this.#head) this.#heldAt = heldAt;
-      this.#items.push(item);
+    if (w && !stale) {
+      w.resolve({ value: item, done: false });
+      return;
     }
+    // The buffer is held as of its oldest hold: a stale item lowers it.
+    if (this.#items.length === this.#head || heldAt < this.#heldAt) this.#heldAt = heldAt;
+    this.#items.push(item);
+    if (w) this.next().then(w.resolve, w.reject);
   }
 
   /** @internal Ends iteration; buffered events are dropped. With `error`, the next `next()` rejects with it. */

@@ -6,6 +6,7 @@
 import type { Logger } from '../logger.js';
 import { evalScript } from './driver.js';
 import { sinkKeys, sinkRegistryKey } from './keys.js';
+import { NOW } from './lua.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { Script } from './script.js';
 import { createGroup, leave } from './scripts.js';
@@ -16,17 +17,24 @@ import type { StreamHandle } from './streamHandle.js';
  * Resets the idle time of one pending event of ours (`inProgress`), and says
  * whether it is still ours. Atomic, so a claim by another consumer cannot
  * slip between the check and the reset.
- * KEYS: stream. ARGV: group, consumer, id.
+ * KEYS: stream, delays. ARGV: group, consumer, id, keepGoneMs.
  * Returns {'ok'}, {'gone'} (ours, but trimmed or deleted from the stream:
  * left pending for the handler's ack or nack to decide), {'notpending'}
- * (acked, dead-lettered or reported lost) or {'other', owner}.
+ * (acked, dead-lettered or reported lost) or {'other', owner}. A gone one's
+ * idle time cannot be reset (XCLAIM drops a deleted entry): it is kept in the
+ * delays set for `keepGoneMs`, as `touch` does for `process()` handlers, so
+ * that no other instance's claim reports it lost while the handler works.
  */
 export const keepOwned = new Script(
   'keepOwned',
   `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 then return {'notpending'} end
 if p[1][2] ~= ARGV[2] then return {'other', p[1][2]} end
-if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then return {'gone'} end
+if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then
+  ${NOW}
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
+  return {'gone'}
+end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', 0, 'JUSTID')
 return {'ok'}`,
 );

@@ -104,13 +104,14 @@ export class SinkHolds {
       reply = (await evalScript(
         this.host.driver,
         keepOwned,
-        [streamKey(event.streamName)],
-        [name, consumerName, event.id],
+        [streamKey(event.streamName), sinkKeys(event.streamName, name).delays],
+        [name, consumerName, event.id, this.host.graceMs],
       )) as unknown[];
     } catch (err) {
       throw toPulseError(err, `inProgress event ${event.id}`);
     }
-    // 'gone': a trimmed entry is left to the handler: its ack or nack decides.
+    // 'gone': a trimmed or deleted entry is left to the handler (kept from
+    // other instances' claims for a grace period): its ack or nack decides.
     const status = str(reply[0]);
     if (status === 'notpending') {
       throw new NotOwnedError(`event ${event.id} is no longer pending for sink ${name}: acked, dead-lettered or reported lost`);
