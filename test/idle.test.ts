@@ -57,7 +57,7 @@ describe.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
     if (process.env.PULSE_IDLE_PRINT) console.log(`idle ${kind}: ${perSecond.toFixed(1)} commands/s (budget ${budget})`);
     expect(perSecond, `${perSecond.toFixed(0)} commands/s`).toBeLessThan(budget);
     expect(perSecond).toBeGreaterThan(0);
-    sub.return?.();
+    await sub.return?.();
   });
 
   it('sweeps every grace period / 2 do not delay a nack: redelivered when its delay runs out', async (ctx) => {
