@@ -62,10 +62,13 @@ export async function serveDashboard(options: DashboardOptions): Promise<ServedD
   };
 }
 
-/** Saves a screenshot to docs/screenshots/<name>.png when PULSE_SCREENSHOTS=1 (so normal runs leave the tree alone). */
+/** Saves a screenshot of the viewport to docs/screenshots/<name>.png when PULSE_SCREENSHOTS=1 (so normal runs leave the tree alone). */
 export async function screenshot(page: Page, name: string): Promise<void> {
   if (process.env.PULSE_SCREENSHOTS !== '1') return;
-  await page.screenshot({ path: new URL(`../../docs/screenshots/${name}.png`, import.meta.url).pathname, fullPage: true });
+  await page.screenshot({
+    path: new URL(`../../docs/screenshots/${name}.png`, import.meta.url).pathname,
+    timeout: 30_000,
+  });
 }
 
 /** Adds dead letters of `stream` as the library stores them; resolves to their IDs. */

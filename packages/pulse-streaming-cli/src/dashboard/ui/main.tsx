@@ -108,4 +108,6 @@ if (fromUrl !== null) {
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
 }
 
-render(<App />, document.getElementById('app') as HTMLElement);
+const root = document.getElementById('app') as HTMLElement;
+root.textContent = ''; // the "Loading…" placeholder: render() adds to what is there
+render(<App />, root);

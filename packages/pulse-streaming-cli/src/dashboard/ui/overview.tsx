@@ -104,7 +104,7 @@ export function OverviewPage() {
                 <td>
                   <Sparkline points={s.rates} />
                 </td>
-                <td>
+                <td class="sinks">
                   <Sinks row={s} />
                 </td>
                 <td class="num dead">

@@ -9,6 +9,9 @@ import { bytes } from './format.js';
 
 type Mode = 'text' | 'json' | 'hex';
 
+/** Bytes a hex dump shows: 64 KiB is 4,096 lines already; more would freeze the page for nothing. */
+const HEX_MAX = 64 * 1024;
+
 function bytesOf(p: PayloadView): Uint8Array {
   if (p.base64 !== undefined) return Uint8Array.from(atob(p.base64), (c) => c.charCodeAt(0));
   return new TextEncoder().encode(p.text ?? '');
@@ -47,7 +50,8 @@ export function Payload({ payload, loadAll }: { payload: PayloadView; loadAll?: 
   const modes: Mode[] = p.text === undefined ? ['hex'] : json === undefined ? ['text', 'hex'] : ['json', 'text', 'hex'];
   const [chosen, setMode] = useState<Mode | undefined>(undefined);
   const mode = chosen !== undefined && modes.includes(chosen) ? chosen : (modes[0] as Mode);
-  const shown = mode === 'hex' ? hexDump(bytesOf(p)) : mode === 'json' ? (json as string) : (p.text as string);
+  const raw = mode === 'hex' ? bytesOf(p) : undefined;
+  const shown = raw !== undefined ? hexDump(raw.subarray(0, HEX_MAX)) : mode === 'json' ? (json as string) : (p.text as string);
 
   const showAll = async (): Promise<void> => {
     if (loadAll === undefined) return;
