@@ -11,7 +11,7 @@ import { InvalidArgumentError } from 'pulse-streaming';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { createDashboard } from '../packages/pulse-streaming-cli/src/dashboard/index.js';
-import { sharedUrl, uniqueName } from './support/clients.js';
+import { sharedUrl, uniqueName, waitFor } from './support/clients.js';
 import { addDeadLetters, groupsOf, type ServedDashboard, serveDashboard } from './support/dashboard.js';
 import { RedisServer } from './support/redisServer.js';
 
@@ -120,6 +120,11 @@ describe('JSON API', () => {
       expect(last.body.streams.map((s) => s.name).at(-1)).toBe('s-09999');
       const found = await getJson<Page>(served, 'api/overview?q=S-0123');
       expect(found.body.names).toEqual(Array.from({ length: 10 }, (_, i) => `s-0123${i}`));
+      // A scrape covers every stream.
+      const started = performance.now();
+      const metrics = await (await fetch(`${served.url}metrics`)).text();
+      console.log(`/metrics of 10,000 streams: ${Math.round(performance.now() - started)} ms, ${metrics.length} bytes`);
+      expect(metrics.match(/^pulse_stream_length\{/gm)).toHaveLength(10_000);
     } finally {
       await served.close();
       own.disconnect();
@@ -259,5 +264,53 @@ describe('actions', () => {
     expect(Number(await redis.call('EXISTS', `pulse:stream:${stream}`))).toBe(0);
     expect((await post(dash, 'api/destroy', { stream })).status).toBe(404);
     expect((await post(dash, 'api/delete-dead', { stream, ids: ['nope'] })).status).toBe(400);
+  });
+});
+
+describe('live tail', () => {
+  /** Reads an event stream until `until` matches what arrived. */
+  async function readUntil(res: Response, until: RegExp): Promise<string> {
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!until.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`event stream ended: ${text}`);
+      text += Buffer.from(value).toString('utf8');
+    }
+    reader.releaseLock();
+    return text;
+  }
+
+  it('closes its reader when the page goes away, and on close()', async () => {
+    const server = await RedisServer.start();
+    const own = new Redis(server.url);
+    const served = await serveDashboard({ redis: own });
+    // The library names the reader's blocking connection pulse:reader:<stream>.
+    const clients = async (): Promise<number> =>
+      String(await own.call('CLIENT', 'LIST'))
+        .split('\n')
+        .filter((l) => l.includes('name=pulse:reader:tailed ')).length;
+    try {
+      const stream = new Stream('tailed', own);
+      const idle = 0;
+      const page = new AbortController();
+      const res = await fetch(`${served.url}api/tail?name=tailed`, { signal: page.signal });
+      await readUntil(res, /event: ready/);
+      await stream.add('e', 'one');
+      expect(await readUntil(res, /event: entries\ndata: .*"one"/)).toContain('"event":"e"');
+      expect(await clients()).toBeGreaterThan(idle);
+      page.abort();
+      await waitFor(async () => (await clients()) === idle, { what: 'the reader connection closed' });
+
+      const again = await fetch(`${served.url}api/tail?name=tailed`);
+      await readUntil(again, /event: ready/);
+      expect(await clients()).toBeGreaterThan(idle);
+      await served.handler.close();
+      await waitFor(async () => (await clients()) === idle, { what: 'the reader connection closed by close()' });
+    } finally {
+      await served.close();
+      own.disconnect();
+      await server.stop();
+    }
   });
 });

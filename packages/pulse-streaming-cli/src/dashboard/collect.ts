@@ -37,7 +37,7 @@ export interface StreamFigures {
 }
 
 /** How many streams are read at once: bounds the commands in flight on a 10,000-stream keyspace. */
-const CONCURRENCY = 64;
+const CONCURRENCY = 256;
 /** How long a listing of stream names is reused. */
 const NAMES_TTL_MS = 2000;
 
@@ -61,6 +61,12 @@ export class StreamNames {
     return this.#cached.names;
   }
 
+  /** Lists the names now (for a scrape, which must not miss a stream created a moment ago), and caches them. */
+  fresh(): Promise<string[]> {
+    this.#cached = undefined;
+    return this.all();
+  }
+
   /** Forgets the cached listing (after a destroy). */
   invalidate(): void {
     this.#cached = undefined;
@@ -69,8 +75,16 @@ export class StreamNames {
 
 const noSuchKey = (err: unknown): boolean => /no such key/i.test(errorMessage(err));
 
-/** Figures of one stream; undefined when it vanished meanwhile. */
-export async function streamFigures(client: CliRedis, name: string): Promise<StreamFigures | undefined> {
+/**
+ * Figures of one stream; undefined when it vanished meanwhile. With
+ * `deadLetters: false` the dead-letter count is left at 0 for the caller to
+ * fill in (from the figures of `<name>:dead` when it lists every stream).
+ */
+export async function streamFigures(
+  client: CliRedis,
+  name: string,
+  options: { deadLetters: boolean } = { deadLetters: true },
+): Promise<StreamFigures | undefined> {
   const key = streamKey(name);
   let info: Record<string, unknown>;
   let groups: Record<string, unknown>[];
@@ -80,7 +94,7 @@ export async function streamFigures(client: CliRedis, name: string): Promise<Str
       client.call('XINFO', 'STREAM', key).then(record),
       client.call('XINFO', 'GROUPS', key).then((r) => list(r).map(record)),
       // XLEN of a missing key is 0; of a key that is not a stream, an error we do not want to fail on.
-      client.call('XLEN', streamKey(deadLetterStreamName(name))).then(num, () => 0),
+      options.deadLetters ? client.call('XLEN', streamKey(deadLetterStreamName(name))).then(num, () => 0) : 0,
     ]);
   } catch (err) {
     if (noSuchKey(err)) return undefined;
@@ -106,18 +120,28 @@ export async function streamFigures(client: CliRedis, name: string): Promise<Str
   };
 }
 
-/** Figures of `names` in order, at most {@link CONCURRENCY} streams read at a time; vanished streams left out. */
-export async function manyStreamFigures(client: CliRedis, names: readonly string[]): Promise<StreamFigures[]> {
+/**
+ * Figures of `names` in order, at most {@link CONCURRENCY} streams read at a
+ * time; vanished streams left out. With `complete` (`names` is every stream),
+ * dead-letter counts come from the listed `<name>:dead` streams instead of
+ * one more command per stream.
+ */
+export async function manyStreamFigures(client: CliRedis, names: readonly string[], complete = false): Promise<StreamFigures[]> {
   const out: (StreamFigures | undefined)[] = new Array(names.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < names.length) {
       const i = next++;
-      out[i] = await streamFigures(client, names[i] as string);
+      out[i] = await streamFigures(client, names[i] as string, { deadLetters: !complete });
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, names.length) }, worker));
-  return out.filter((f): f is StreamFigures => f !== undefined);
+  const figures = out.filter((f): f is StreamFigures => f !== undefined);
+  if (complete) {
+    const lengths = new Map(figures.map((f) => [f.name, f.length]));
+    for (const f of figures) f.deadLetters = lengths.get(deadLetterStreamName(f.name)) ?? 0;
+  }
+  return figures;
 }
 
 /** One page of the stream list. */

@@ -46,7 +46,7 @@ export interface DashboardOptions {
 /** A Node request handler with a way to stop what it runs in the background. */
 export interface DashboardHandler {
   (req: IncomingMessage, res: ServerResponse): void;
-  /** Ends the live event streams and tails (their readers close). The Redis client stays open. */
+  /** Ends the live event streams and tails, resolving once their readers are closed. The Redis client stays open. */
   close(): Promise<void>;
 }
 
@@ -176,7 +176,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     if (method === 'GET' || method === 'HEAD') {
       if (name.startsWith('assets/')) return serveAsset(req, res, name.slice('assets/'.length));
       if (name === 'metrics') {
-        const figures = await manyStreamFigures(client, await ctx.names.all());
+        const figures = await manyStreamFigures(client, await ctx.names.fresh(), true);
         res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
         res.end(renderMetrics(figures));
         return;
@@ -214,8 +214,6 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     });
   };
   return Object.assign(handler, {
-    close: async (): Promise<void> => {
-      live.closeAll();
-    },
+    close: (): Promise<void> => live.closeAll(),
   });
 }

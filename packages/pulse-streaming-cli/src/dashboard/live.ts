@@ -24,15 +24,24 @@ const KEEPALIVE_MS = 15_000;
 /** Open event streams, closed together by the dashboard's `close()`. */
 export class LiveConnections {
   readonly #open = new Set<() => void>();
+  readonly #finishing = new Set<Promise<void>>();
 
   add(stop: () => void): () => void {
     this.#open.add(stop);
     return () => this.#open.delete(stop);
   }
 
-  closeAll(): void {
+  /** Keeps `work` (a tail's reader closing) for {@link closeAll} to wait for. */
+  track(work: Promise<void>): void {
+    this.#finishing.add(work);
+    void work.finally(() => this.#finishing.delete(work));
+  }
+
+  /** Ends every open stream and waits until their readers are closed. */
+  async closeAll(): Promise<void> {
     for (const stop of [...this.#open]) stop();
     this.#open.clear();
+    await Promise.allSettled([...this.#finishing]);
   }
 }
 
@@ -124,21 +133,26 @@ export async function liveTail(
   };
   const timer = setInterval(flush, TAIL_FLUSH_MS);
   send('ready', { stream: name });
-  try {
-    for await (const ev of reader.subscribe({ signal })) {
-      queued.push(eventView(ev));
-      if (queued.length > TAIL_MAX_BATCH) {
-        queued.shift();
-        skipped++;
+  const run = async (): Promise<void> => {
+    try {
+      for await (const ev of reader.subscribe({ signal })) {
+        queued.push(eventView(ev));
+        if (queued.length > TAIL_MAX_BATCH) {
+          queued.shift();
+          skipped++;
+        }
       }
+      flush();
+    } catch (err) {
+      flush();
+      send('failure', { error: errorMessage(err) });
+    } finally {
+      clearInterval(timer);
+      await reader.close();
+      stop();
     }
-    flush();
-  } catch (err) {
-    flush();
-    send('failure', { error: errorMessage(err) });
-  } finally {
-    clearInterval(timer);
-    await reader.close();
-    stop();
-  }
+  };
+  const running = run();
+  live.track(running);
+  await running;
 }
