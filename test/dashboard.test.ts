@@ -177,6 +177,11 @@ describe('JSON API', () => {
     expect((await fetch(`${dash.url}api/replay`)).status).toBe(405);
   });
 
+  it('refuses a node-redis client with a clear error (it takes ioredis clients)', async () => {
+    const { createClient } = await import('redis');
+    expect(() => createDashboard({ redis: createClient() as never })).toThrow(/ioredis Redis or Cluster/);
+  });
+
   it('refuses bad options before any Redis call', () => {
     expect(() => createDashboard({} as never)).toThrow(InvalidArgumentError);
     expect(() => createDashboard({ redis, token: '' })).toThrow(InvalidArgumentError);
@@ -212,6 +217,17 @@ describe('actions', () => {
     expect((await post(dash, 'api/replay', { stream }, { 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
     expect((await post(dash, 'api/replay', { stream }, { 'Sec-Fetch-Site': 'same-site' })).status).toBe(403);
     expect(await deadCount(stream)).toBe(1);
+    // Behind a proxy that rewrites Host, the browser's host comes as X-Forwarded-Host.
+    const proxied = await post(
+      dash,
+      'api/replay',
+      { stream, ids: ['0-1'] },
+      {
+        Origin: 'https://dashboard.example',
+        'X-Forwarded-Host': 'dashboard.example',
+      },
+    );
+    expect(proxied.status).toBe(200);
     const sameOrigin = await post(
       dash,
       'api/replay',

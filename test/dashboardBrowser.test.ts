@@ -177,6 +177,29 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('sends the token of the printed URL with actions, and fails them without it', async () => {
+    const served = await serveDashboard({ redis, token: 'tok-123' });
+    try {
+      const stream = new Stream(uniqueName('dash-token'), redis);
+      const [id] = await addDeadLetters(redis, stream.name, [{ event: 'e', payload: 'p', sink: 's', sourceId: '1-0' }]);
+      const page = await open(served, `#/dead/${encodeURIComponent(stream.name)}`);
+      await page.locator(`li[data-id="${id}"] button.replay`).click();
+      await page.locator('#error', { hasText: 'needs the dashboard token' }).waitFor();
+      expect(Number(await redis.call('XLEN', `pulse:stream:${stream.name}:dead`))).toBe(1);
+      // The URL `ui --token` prints: the page keeps the token for the tab and drops it from the address bar.
+      await page.goto(`${served.url}#token=tok-123`);
+      await page.getByRole('button', { name: 'Saved' }).waitFor();
+      expect(page.url()).toBe(`${served.url}#/`);
+      await page.goto(`${served.url}#/dead/${encodeURIComponent(stream.name)}`);
+      await page.locator(`li[data-id="${id}"] button.replay`).click();
+      await page.locator('#notice', { hasText: 'replayed 1 dead letter' }).waitFor();
+      expect(Number(await redis.call('XLEN', `pulse:stream:${stream.name}:dead`))).toBe(0);
+      await page.close();
+    } finally {
+      await served.close();
+    }
+  });
+
   it('cuts a 1 MB payload to a preview and shows all of it on demand', async () => {
     const stream = new Stream(uniqueName('dash-big'), redis);
     const big = JSON.stringify({ blob: 'x'.repeat(1024 * 1024) });

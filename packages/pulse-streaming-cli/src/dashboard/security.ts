@@ -7,7 +7,8 @@
  *   "simple" fetch cannot send without a CORS preflight this handler never
  *   grants;
  * - `Sec-Fetch-Site`, when the browser sends it, is `same-origin`, and
- *   `Origin`, when present, names the host the request was sent to;
+ *   `Origin`, when present, names the host the request was sent to (`Host`,
+ *   or `X-Forwarded-Host` behind a proxy);
  * - with a token, `Authorization: Bearer <token>` (compared in constant time).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -37,7 +38,9 @@ export function refuseAction(
   const site = header(req, 'sec-fetch-site');
   if (site !== undefined && site !== 'same-origin') return { status: 403, message: 'cross-origin request refused' };
   const origin = header(req, 'origin');
-  if (origin !== undefined && !sameHost(origin, header(req, 'host'))) {
+  // Behind a reverse proxy the browser's host arrives as X-Forwarded-Host (a page of another
+  // origin cannot set that header without a preflight, which this handler never grants).
+  if (origin !== undefined && !sameHost(origin, header(req, 'host')) && !sameHost(origin, header(req, 'x-forwarded-host'))) {
     return { status: 403, message: 'cross-origin request refused' };
   }
   if (options.token !== undefined) {

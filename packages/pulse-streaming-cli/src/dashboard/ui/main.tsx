@@ -13,6 +13,18 @@ import { OverviewPage } from './overview.js';
 import { PendingPage } from './pending.js';
 import { StreamPage } from './stream.js';
 
+/**
+ * `#token=...` (the URL `ui --token` prints): keeps the token for this tab and
+ * takes it out of the address bar; it never reaches a request line or a log.
+ */
+function takeToken(): void {
+  const m = /^#token=([^&]+)/.exec(location.hash);
+  if (m === null) return;
+  saveToken(decodeURIComponent(m[1] as string));
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  window.dispatchEvent(new Event('pulse-token'));
+}
+
 function route(): string[] {
   const parts = location.hash
     .replace(/^#\/?/, '')
@@ -28,7 +40,10 @@ function route(): string[] {
 function useRoute(): string[] {
   const [parts, setParts] = useState(route);
   useEffect(() => {
-    const on = (): void => setParts(route());
+    const on = (): void => {
+      takeToken();
+      setParts(route());
+    };
     window.addEventListener('hashchange', on);
     return () => window.removeEventListener('hashchange', on);
   }, []);
@@ -38,6 +53,14 @@ function useRoute(): string[] {
 function TokenBox() {
   const [token, setToken] = useState(savedToken);
   const [saved, setSaved] = useState(savedToken() !== '');
+  useEffect(() => {
+    const on = (): void => {
+      setToken(savedToken());
+      setSaved(savedToken() !== '');
+    };
+    window.addEventListener('pulse-token', on);
+    return () => window.removeEventListener('pulse-token', on);
+  }, []);
   return (
     <form
       class="token"
@@ -101,13 +124,7 @@ function App() {
   );
 }
 
-// `#token=...` in the printed URL: keep it for this tab, out of the address bar and of any request line.
-const fromUrl = /^#token=([^&]+)/.exec(location.hash);
-if (fromUrl !== null) {
-  saveToken(decodeURIComponent(fromUrl[1] as string));
-  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
-}
-
+takeToken();
 const root = document.getElementById('app') as HTMLElement;
 root.textContent = ''; // the "Loading…" placeholder: render() adds to what is there
 render(<App />, root);
