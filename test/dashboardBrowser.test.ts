@@ -85,9 +85,14 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
     const page = await open(dash, '#/');
     await page.getByLabel('search stream names').fill(prefix);
     const row = page.locator(`tr[data-stream="${orders.name}"]`);
-    await row.waitFor();
     // The dead-letter stream is a pulse stream of its own, listed and marked as such.
-    expect(await page.locator('#streams tbody tr').count()).toBe(3);
+    const rows = page.locator('#streams tbody tr');
+    await waitFor(async () => (await rows.count()) === 3, { what: 'the three streams of the search' });
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-stream')))).toEqual([
+      orders.name,
+      `${orders.name}:dead`,
+      payments.name,
+    ]);
     expect(await page.locator(`tr[data-stream="${orders.name}:dead"] .tag`).textContent()).toBe('dead letters');
     expect(await row.locator('.length').textContent()).toBe('8');
     expect(await page.locator(`tr[data-stream="${payments.name}"] .length`).textContent()).toBe('3');

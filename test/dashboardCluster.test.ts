@@ -9,7 +9,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
-import { uniqueName } from './support/clients.js';
+import { uniqueName, waitFor } from './support/clients.js';
 import {
   addDeadLetters,
   chromiumPath,
@@ -76,8 +76,12 @@ describe('dashboard on a Redis Cluster', () => {
         const tab = await browser.newPage();
         await tab.goto(dash.url);
         await tab.getByLabel('search stream names').fill(prefix);
-        await tab.locator(`tr[data-stream="${streams[5]?.name}"] .length`, { hasText: '6' }).waitFor();
-        expect(await tab.locator('#streams tbody tr').count()).toBe(6);
+        const rows = tab.locator('#streams tbody tr');
+        await waitFor(async () => (await rows.count()) === 6, { what: 'the six streams of the search' });
+        expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-stream')))).toEqual(
+          streams.map((s) => s.name),
+        );
+        expect(await tab.locator(`tr[data-stream="${streams[5]?.name}"] .length`).textContent()).toBe('6');
         expect(await tab.locator(`tr[data-stream="${first.name}"] li[data-sink="billing"] .lag`).textContent()).toBe('2');
       } finally {
         await browser.close();

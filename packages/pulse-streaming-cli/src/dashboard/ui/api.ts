@@ -70,7 +70,7 @@ export function useLive<T>(query: Record<string, string | number | undefined>): 
   const [state, setState] = useState<Live<T>>({ data: undefined, error: undefined });
   const key = qs(query);
   useEffect(() => {
-    setState({ data: undefined, error: undefined });
+    // The last snapshot stays on screen until the new query's first one arrives (no flicker while paging or searching).
     const source = new EventSource(`api/live?${key}`);
     source.addEventListener('snapshot', (e) =>
       setState({ data: JSON.parse((e as MessageEvent<string>).data) as T, error: undefined }),
