@@ -100,6 +100,7 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
     expect(await row.locator('li[data-sink="audit"] .lag').textContent()).toBe('1');
     expect(await row.locator('li[data-sink="billing"] .pending').textContent()).toBe('0');
     expect(await row.locator('.dead').textContent()).toBe('1');
+    expect(await page.getByText('Loading…').count()).toBe(0);
     expect(await page.locator(`tr[data-stream="${payments.name}"] td.sinks`).textContent()).toBe('none');
 
     // Live: a new event shows up without a reload.
@@ -151,6 +152,11 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
     const left = (await redis.call('XRANGE', `pulse:stream:${stream.name}:dead`, '-', '+')) as [string, string[]][];
     expect(left.map(([id]) => id)).toEqual([second]);
     await page.locator(`li[data-id="${first}"]`).waitFor({ state: 'detached' });
+    // A letter that arrives while the page is open shows up without a reload.
+    const [third] = await addDeadLetters(redis, stream.name, [
+      { event: 'charge', payload: '{"order":3}', sink: 'billing', sourceId: '3-0' },
+    ]);
+    await page.locator(`li[data-id="${third}"]`).waitFor();
     await page.close();
   });
 

@@ -9,6 +9,7 @@ import { count, link, time } from './format.js';
 import { Payload } from './payload.js';
 
 const PAGE = 50;
+const REFRESH_MS = 2000;
 
 export function DeadPage({ name, config }: { name: string; config: Config }) {
   const [cursors, setCursors] = useState<string[]>([]);
@@ -31,8 +32,11 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
         if (live) setError(err.message);
       },
     );
+    // Dead letters arrive while the page is open: look again every few seconds.
+    const again = setTimeout(() => setReload((x) => x + 1), REFRESH_MS);
     return () => {
       live = false;
+      clearTimeout(again);
     };
   }, [name, after, reload]);
 
