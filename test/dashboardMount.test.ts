@@ -68,6 +68,16 @@ const mounts: Record<string, () => Promise<Mounted>> = {
     const origin = await listening(server);
     return { origin, dashboard, close: () => closing(server) };
   },
+  'Express after express.json()': async () => {
+    // An application's body parser runs first and consumes the body of the dashboard's actions.
+    const app = express();
+    app.use(express.json());
+    const dashboard = createDashboard({ redis });
+    app.use('/dashboard', dashboard);
+    const server = createServer(app);
+    const origin = await listening(server);
+    return { origin, dashboard, close: () => closing(server) };
+  },
   Fastify: async () => {
     // README: Fastify
     const app = Fastify();

@@ -84,6 +84,10 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 }
 
 function readBody(req: IncomingMessage): Promise<unknown> {
+  // A framework's body parser (express.json(), ...) may have read it already.
+  const parsed = (req as { body?: unknown }).body;
+  if (parsed !== undefined && !Buffer.isBuffer(parsed) && typeof parsed !== 'string') return Promise.resolve(parsed);
+  if (req.readableEnded) return Promise.reject(new InvalidArgumentError('the request body was read before the dashboard got it'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -65,6 +65,8 @@ function openEvents(req: IncomingMessage, res: ServerResponse, live: LiveConnect
   req.on('close', stop);
   res.on('close', stop);
   const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
+  // The page may have gone while the tail's reader was being created: 'close' came already.
+  if (req.socket.destroyed) stop();
   const send = (event: string, data: unknown): void => {
     if (!done.signal.aborted) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
