@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
-import { sharedUrl, uniqueName } from './support/clients.js';
+import { sharedUrl, uniqueName, waitFor } from './support/clients.js';
+import { RedisServer } from './support/redisServer.js';
 
 const MAIN = fileURLToPath(new URL('../packages/pulse-streaming-cli/dist/main.js', import.meta.url));
 const children: ChildProcess[] = [];
@@ -93,6 +94,28 @@ describe('pulse-streaming ui', () => {
     expect(await (await fetch(`${base}api/overview`)).json()).toMatchObject({ total: 0, streams: [] });
     ui.child.kill('SIGINT');
     expect(await ui.exited).toBe(0);
+  });
+
+  it('outlives a Redis restart: errors while Redis is away, figures again once it is back', async () => {
+    const server = await RedisServer.start({ args: ['--appendonly', 'yes'] });
+    try {
+      const redis = new Redis(server.url);
+      await new Stream('kept', redis).add('e', 'x');
+      redis.disconnect();
+      const ui = await startUi(['--redis', server.url, 'ui', '--port', '0']);
+      const overview = () => fetch(`${ui.url}api/overview`);
+      expect(((await (await overview()).json()) as { total: number }).total).toBe(1);
+      await server.kill('SIGKILL');
+      const down = await overview();
+      expect(down.status).toBe(500);
+      await server.restart();
+      await waitFor(async () => (await overview()).status === 200, { timeout: 10_000, what: 'the dashboard back' });
+      expect(((await (await overview()).json()) as { total: number }).total).toBe(1);
+      ui.child.kill('SIGINT');
+      expect(await ui.exited).toBe(0);
+    } finally {
+      await server.stop();
+    }
   });
 
   it('refuses a bad port as a usage error', async () => {

@@ -6,10 +6,12 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Cluster, Redis } from 'ioredis';
+import type { RedisTarget } from '../connection.js';
 import type { CommandContext } from '../context.js';
 import { createDashboard } from '../dashboard/index.js';
 import { CliError } from '../errors.js';
-import { shutdownSignal } from '../lifecycle.js';
+import { onCleanup, shutdownSignal } from '../lifecycle.js';
 
 /** Options of `ui`. */
 export interface UiOptions {
@@ -37,12 +39,46 @@ function urlHost(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
+/** Longest wait between two reconnection attempts while Redis is away. */
+const MAX_RECONNECT_DELAY_MS = 2000;
+
+/**
+ * The dashboard's own client. Unlike the other commands' fail-fast clients,
+ * it reconnects: a dashboard left open outlives a Redis restart, showing the
+ * error meanwhile. Commands still fail fast while Redis is away (one retry),
+ * so a page never hangs on them.
+ */
+function reconnectingClient(target: RedisTarget): Redis | Cluster {
+  const retryStrategy = (attempt: number): number => Math.min(100 * attempt, MAX_RECONNECT_DELAY_MS);
+  const common = { connectionName: 'pulse-ui', maxRetriesPerRequest: 1, connectTimeout: 2000 };
+  let client: Redis | Cluster;
+  if (target.cluster) {
+    const u = new URL(target.url);
+    client = new Cluster([{ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 6379) }], {
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: {
+        ...common,
+        ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+        ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+        ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    });
+  } else {
+    client = new Redis(target.url, { ...common, retryStrategy });
+  }
+  // Failures surface in the page through the rejected commands; an unhandled 'error' event would crash.
+  client.on('error', () => {});
+  onCleanup(() => client.disconnect());
+  return client;
+}
+
 /** `ui`: the dashboard until Ctrl-C. */
 export async function uiCommand(ctx: CommandContext, options: UiOptions): Promise<number> {
   if (options.token !== undefined && options.token === '') throw new CliError('--token must not be empty', 2);
-  const { client } = await ctx.connect();
+  // Connecting first checks the URL and starts the throwaway server when there is none.
+  const target = await ctx.connect();
   const dashboard = createDashboard({
-    redis: client,
+    redis: reconnectingClient(target),
     readOnly: options.readOnly === true,
     ...(options.token !== undefined ? { token: options.token } : {}),
   });
