@@ -160,6 +160,19 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('destroys a stream from its page after a confirmation, keeping its dead letters', async () => {
+    const stream = new Stream(uniqueName('dash-destroy'), redis);
+    await stream.add('e', 'x');
+    await addDeadLetters(redis, stream.name, [{ event: 'e', payload: 'p', sink: 's', sourceId: '1-0' }]);
+    const page = await open(dash, `#/stream/${encodeURIComponent(stream.name)}`, ['confirm']);
+    await page.locator('#length', { hasText: '1' }).waitFor();
+    await page.locator('#destroy').click();
+    await waitFor(() => page.url().endsWith('#/'), { what: 'back to the overview' });
+    expect(Number(await redis.call('EXISTS', `pulse:stream:${stream.name}`))).toBe(0);
+    expect(Number(await redis.call('XLEN', `pulse:stream:${stream.name}:dead`))).toBe(1);
+    await page.close();
+  });
+
   it('hides and refuses actions in read-only mode', async () => {
     const stream = new Stream(uniqueName('dash-ro'), redis);
     await stream.add('kept', 'x');
