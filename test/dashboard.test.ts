@@ -174,6 +174,10 @@ describe('JSON API', () => {
     expect((await getJson(dash, 'api/overview?size=0')).status).toBe(400);
     expect((await getJson(dash, `api/pending?name=${uniqueName('absent')}&sink=s`)).status).toBe(404);
     expect((await getJson(dash, 'api/nothing')).status).toBe(404);
+    for (const inherited of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      expect((await getJson(dash, inherited)).status).toBe(404);
+      expect((await post(dash, inherited, {})).status).toBe(404);
+    }
     expect((await fetch(`${dash.url}api/replay`)).status).toBe(405);
   });
 

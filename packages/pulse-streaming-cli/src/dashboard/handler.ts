@@ -144,21 +144,26 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   const ctx: ApiContext = { client, names: new StreamNames(client), rates: new RateHistory() };
   const live = new LiveConnections();
 
-  const gets: Record<string, (q: URLSearchParams) => Promise<unknown>> = {
-    'api/config': async () => ({ readOnly, tokenRequired: token !== undefined }),
-    'api/overview': (q) => overview(ctx, q),
-    'api/stream': (q) => streamPage(ctx, q),
-    'api/entries': (q) => entries(ctx, q),
-    'api/entry': (q) => entry(ctx, q),
-    'api/pending': (q) => pending(ctx, q),
-    'api/dead': (q) => deadLetters(ctx, q),
-    'api/dead-letter': (q) => deadLetter(ctx, q),
-  };
-  const posts: Record<string, (body: unknown) => Promise<unknown>> = {
-    'api/replay': (b) => replayAction(client, b),
-    'api/delete-dead': (b) => deleteDeadAction(client, b),
-    'api/destroy': (b) => destroyAction(client, ctx.names, b),
-  };
+  // Maps, not object literals: a path like /toString must not find Object.prototype's members.
+  const gets = new Map<string, (q: URLSearchParams) => Promise<unknown>>(
+    Object.entries({
+      'api/config': async () => ({ readOnly, tokenRequired: token !== undefined }),
+      'api/overview': (q: URLSearchParams) => overview(ctx, q),
+      'api/stream': (q: URLSearchParams) => streamPage(ctx, q),
+      'api/entries': (q: URLSearchParams) => entries(ctx, q),
+      'api/entry': (q: URLSearchParams) => entry(ctx, q),
+      'api/pending': (q: URLSearchParams) => pending(ctx, q),
+      'api/dead': (q: URLSearchParams) => deadLetters(ctx, q),
+      'api/dead-letter': (q: URLSearchParams) => deadLetter(ctx, q),
+    }),
+  );
+  const posts = new Map<string, (body: unknown) => Promise<unknown>>(
+    Object.entries({
+      'api/replay': (b: unknown) => replayAction(client, b),
+      'api/delete-dead': (b: unknown) => deleteDeadAction(client, b),
+      'api/destroy': (b: unknown) => destroyAction(client, ctx.names, b),
+    }),
+  );
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
@@ -170,7 +175,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       // The page links to its files relatively: it must be served from a URL that ends with a slash.
       const external = new URL((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/', 'http://dashboard.invalid');
       if (!external.pathname.endsWith('/')) {
-        res.writeHead(308, { Location: `${external.pathname}/${external.search}` });
+        // One leading slash: `//host` would send the browser to another site.
+        res.writeHead(308, { Location: `${external.pathname.replace(/^\/+/, '/')}/${external.search}` });
         res.end();
         return;
       }
@@ -187,19 +193,19 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       }
       if (name === 'api/live') return liveSnapshots(ctx, url.searchParams, req, res, live);
       if (name === 'api/tail') return await liveTail(ctx, url.searchParams, req, res, live);
-      const get = gets[name];
+      const get = gets.get(name);
       if (get !== undefined) return sendJson(res, 200, await get(url.searchParams));
     } else if (method === 'POST') {
-      const post = posts[name];
+      const post = posts.get(name);
       if (post !== undefined) {
         const refused = refuseAction(req, { readOnly, token });
         if (refused !== undefined) return sendJson(res, refused.status, { error: refused.message });
         return sendJson(res, 200, await post(await readBody(req)));
       }
     }
-    const known = name in gets || name in posts || ['metrics', 'api/live', 'api/tail'].includes(name);
+    const known = gets.has(name) || posts.has(name) || ['metrics', 'api/live', 'api/tail'].includes(name);
     if (known) {
-      res.setHeader('Allow', name in posts ? 'POST' : 'GET, HEAD');
+      res.setHeader('Allow', posts.has(name) ? 'POST' : 'GET, HEAD');
       return sendJson(res, 405, { error: `${method} not allowed` });
     }
     sendJson(res, 404, { error: 'not found' });
