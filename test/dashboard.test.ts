@@ -172,6 +172,9 @@ describe('JSON API', () => {
     expect((await getJson(dash, `api/stream?name=${uniqueName('absent')}`)).status).toBe(404);
     expect((await getJson(dash, 'api/entries?name=x&before=nope')).status).toBe(400);
     expect((await getJson(dash, 'api/overview?size=0')).status).toBe(400);
+    expect((await getJson(dash, 'api/live?view=overview&page=-1')).status).toBe(400);
+    expect((await getJson(dash, 'api/live?view=stream')).status).toBe(400);
+    expect((await getJson(dash, 'api/tail?name=has%20space')).status).toBe(400);
     expect((await getJson(dash, `api/pending?name=${uniqueName('absent')}&sink=s`)).status).toBe(404);
     expect((await getJson(dash, 'api/nothing')).status).toBe(404);
     for (const inherited of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {

@@ -132,14 +132,14 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
     await page.close();
   });
 
-  it('replays a dead letter from the page back into its stream', async () => {
+  it('replays a dead letter from the page back into its stream, and deletes another', async () => {
     const stream = new Stream(uniqueName('dash-dead'), redis);
     await stream.add('kept', 'x');
     const [first, second] = await addDeadLetters(redis, stream.name, [
       { event: 'charge', payload: '{"order":1}', sink: 'billing', sourceId: '1-0' },
       { event: 'charge', payload: '{"order":2}', sink: 'billing', sourceId: '2-0' },
     ]);
-    const page = await open(dash, `#/dead/${encodeURIComponent(stream.name)}`);
+    const page = await open(dash, `#/dead/${encodeURIComponent(stream.name)}`, ['confirm']);
     const letter = page.locator(`li[data-id="${first}"]`);
     await letter.waitFor();
     await letter.locator('button.replay').click();
@@ -157,6 +157,13 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
       { event: 'charge', payload: '{"order":3}', sink: 'billing', sourceId: '3-0' },
     ]);
     await page.locator(`li[data-id="${third}"]`).waitFor();
+    // Delete (after a confirmation) drops the selected letter without replaying it.
+    await page.locator(`li[data-id="${second}"] input[type=checkbox]`).check();
+    await page.locator('#delete-selected').click();
+    await page.locator('#notice', { hasText: 'deleted 1 dead letter' }).waitFor();
+    const remaining = (await redis.call('XRANGE', `pulse:stream:${stream.name}:dead`, '-', '+')) as [string, string[]][];
+    expect(remaining.map(([id]) => id)).toEqual([third]);
+    expect(Number(await redis.call('XLEN', `pulse:stream:${stream.name}`))).toBe(2);
     await page.close();
   });
 

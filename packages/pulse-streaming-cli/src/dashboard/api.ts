@@ -64,10 +64,18 @@ function withRates(ctx: ApiContext, f: StreamFigures, points: number): StreamRow
   return { ...f, rate: ctx.rates.current(f.name), rates: series.slice(-points) };
 }
 
+/**
+ * The parameters of `api/overview` (also checked before a live overview starts).
+ * @throws InvalidArgumentError for a bad page or size.
+ */
+export function overviewQuery(q: URLSearchParams): { query: string; page: number; size: number } {
+  return { query: q.get('q') ?? '', page: int(q, 'page', 0, 0, 1_000_000), size: int(q, 'size', 50, 1, 500) };
+}
+
 /** `api/overview?q=&page=&size=`: one page of the streams whose name contains `q`. */
 export async function overview(ctx: ApiContext, q: URLSearchParams) {
-  const query = q.get('q') ?? '';
-  const page = pageOf(await ctx.names.all(), query, int(q, 'page', 0, 0, 1_000_000), int(q, 'size', 50, 1, 500));
+  const { query, page: number, size } = overviewQuery(q);
+  const page = pageOf(await ctx.names.all(), query, number, size);
   const figures = await manyStreamFigures(ctx.client, page.names);
   const streams = figures.map((f) => withRates(ctx, f, SPARK_POINTS));
   return { ...page, query, time: Date.now(), streams };

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Event, type Reader, type StartAt, Stream } from 'pulse-streaming';
 import { errorMessage } from '../errors.js';
-import { type ApiContext, overview, param, streamPage } from './api.js';
+import { type ApiContext, overview, overviewQuery, param, streamPage } from './api.js';
 import { type EntryView, payloadView } from './payload.js';
 
 /** How often the overview is sent again. */
@@ -83,7 +83,9 @@ export function liveSnapshots(
 ) {
   const view = q.get('view');
   const load = view === 'stream' ? () => streamPage(ctx, q) : () => overview(ctx, q);
+  // Bad parameters are a 400 now, not a failure event every interval.
   if (view === 'stream') param(q, 'name');
+  else overviewQuery(q);
   const { send, signal } = openEvents(req, res, live);
   const every = view === 'stream' ? STREAM_EVERY_MS : OVERVIEW_EVERY_MS;
   const tick = async (): Promise<void> => {
