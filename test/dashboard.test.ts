@@ -154,6 +154,45 @@ describe('JSON API', () => {
     expect(whole.body.payload).toEqual({ size: 1024 * 1024, truncated: false, text: big });
   });
 
+  it('reads no payload for the overview, a stream page or /metrics (1 MB payloads stay in Redis)', async () => {
+    const server = await RedisServer.start();
+    const own = new Redis(server.url);
+    const served = await serveDashboard({ redis: own });
+    try {
+      const big = Buffer.alloc(1024 * 1024, 'x');
+      for (let i = 0; i < 10; i++) {
+        const s = new Stream(`big-${i}`, own);
+        await s.add('first', big);
+        await s.add('last', big);
+      }
+      const sent = async (): Promise<number> => Number(/total_net_output_bytes:(\d+)/.exec(await own.info('stats'))?.[1]);
+      const before = await sent();
+      type Overview = { streams: { name: string; length: number; lastId: string }[] };
+      const { body } = await getJson<Overview>(served, 'api/overview');
+      expect(body.streams.map((s) => s.length)).toEqual(new Array(10).fill(2));
+      const page = await getJson<{ firstId: string; lastId: string; length: number }>(served, 'api/stream?name=big-0');
+      expect(page.body).toMatchObject({
+        length: 2,
+        firstId: expect.stringMatching(/^\d+-\d+$/),
+        lastId: body.streams[0]?.lastId,
+      });
+      await fetch(`${served.url}metrics`).then((r) => r.text());
+      // The entries page cuts payloads in Redis: a preview of each, and the whole size.
+      type Entries = { entries: { event: string; payload: { size: number; truncated: boolean; text: string } }[] };
+      const entries = await getJson<Entries>(served, 'api/entries?name=big-0');
+      expect(entries.body.entries.map((e) => [e.event, e.payload.size, e.payload.truncated, e.payload.text.length])).toEqual([
+        ['last', 1024 * 1024, true, 2048],
+        ['first', 1024 * 1024, true, 2048],
+      ]);
+      // Ten streams of two 1 MB entries: reading any entry would send megabytes.
+      expect((await sent()) - before).toBeLessThan(100_000);
+    } finally {
+      await served.close();
+      own.disconnect();
+      await server.stop();
+    }
+  });
+
   it('pages entries newest first', async () => {
     const stream = new Stream(uniqueName('paged'), redis, { maxLen: 0 });
     for (let i = 0; i < 7; i++) await stream.add(`e${i}`, String(i));

@@ -9,10 +9,10 @@ import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
 import { getDeadLetter } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { pendingReport, sinkInfos, streamSummary } from '../inspect.js';
+import { pendingReport, sinkInfos } from '../inspect.js';
 import { entryList } from '../replies.js';
 import { manyStreamFigures, pageOf, type StreamFigures, type StreamNames, streamFigures } from './collect.js';
-import { type EntryView, entryView, type PayloadView, payloadView } from './payload.js';
+import { type EntryView, entryView, type PayloadView, PREVIEW_BYTES, PREVIEW_RANGE, payloadView } from './payload.js';
 import type { RateHistory, RatePoint } from './rates.js';
 
 /** What the read handlers need. */
@@ -81,16 +81,14 @@ export async function overview(ctx: ApiContext, q: URLSearchParams) {
   return { ...page, query, time: Date.now(), streams };
 }
 
-/** `api/stream?name=`: a stream's figures, TTL, first and last entries, and its sinks with their consumers. */
+/** `api/stream?name=`: a stream's figures (TTL, first and last entry IDs included) and its sinks with their consumers. */
 export async function streamPage(ctx: ApiContext, q: URLSearchParams) {
   const name = param(q, 'name');
-  const [figures, summary] = await Promise.all([streamFigures(ctx.client, name), streamSummary(ctx.client, name)]);
-  if (figures === undefined || summary === undefined) throw new NotFound(`no stream ${JSON.stringify(name)}`);
+  const figures = await streamFigures(ctx.client, name);
+  if (figures === undefined) throw new NotFound(`no stream ${JSON.stringify(name)}`);
   const sinks = await sinkInfos(ctx.client, name);
   return {
     ...withRates(ctx, figures, Number.POSITIVE_INFINITY),
-    firstId: summary.firstId,
-    ttlMs: summary.ttlMs,
     sinkDetails: sinks,
     time: Date.now(),
   };
@@ -106,7 +104,9 @@ export async function readEntries(
   options: { before?: string | undefined; count: number },
 ): Promise<{ entries: EntryView[]; next: string | null }> {
   const end = options.before === undefined ? '+' : `(${options.before}`;
-  const reply = await client.callBuffer('XREVRANGE', streamKey(name), end, '-', 'COUNT', String(options.count + 1));
+  // A few bytes past the preview, so that cutting it on a character boundary sees the character.
+  const keep = String(PREVIEW_BYTES + 4);
+  const reply = await client.callBuffer('EVAL', PREVIEW_RANGE, '1', streamKey(name), end, String(options.count + 1), keep);
   const entries = entryList(reply).map((e) => entryView(e));
   const more = entries.length > options.count;
   if (more) entries.pop();

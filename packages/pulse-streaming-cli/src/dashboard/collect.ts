@@ -28,7 +28,10 @@ export interface StreamFigures {
   length: number;
   /** `entries-added` of `XINFO STREAM`: every entry ever added (a counter); null before Redis 7. */
   entriesAdded: number | null;
+  firstId: string | null;
   lastId: string | null;
+  /** Time to live of the stream key in ms; null when it does not expire. */
+  ttlMs: number | null;
   /** Length of `<name>:dead` (0 when absent). */
   deadLetters: number;
   /** True when this stream is itself a dead-letter stream (`<source>:dead`). */
@@ -76,6 +79,29 @@ export class StreamNames {
 const noSuchKey = (err: unknown): boolean => /no such key/i.test(errorMessage(err));
 
 /**
+ * `XINFO STREAM` without the entries: it returns the first and last entries
+ * whole, 2 MB for a stream of 1 MB payloads, so the server keeps only their
+ * IDs and the figures. Keyed, so a cluster client sends it to the key's master.
+ */
+const STREAM_FIGURES = `
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local out = {}
+for i = 1, #info, 2 do
+  local k, v = info[i], info[i + 1]
+  if k == 'first-entry' or k == 'last-entry' then
+    if type(v) == 'table' then v = v[1] else v = false end
+    out[#out + 1] = k
+    out[#out + 1] = v
+  elseif k == 'length' or k == 'entries-added' then
+    out[#out + 1] = k
+    out[#out + 1] = v
+  end
+end
+out[#out + 1] = 'ttl'
+out[#out + 1] = redis.call('PTTL', KEYS[1])
+return out`;
+
+/**
  * Figures of one stream; undefined when it vanished meanwhile. With
  * `deadLetters: false` the dead-letter count is left at 0 for the caller to
  * fill in (from the figures of `<name>:dead` when it lists every stream).
@@ -91,7 +117,7 @@ export async function streamFigures(
   let dead: number;
   try {
     [info, groups, dead] = await Promise.all([
-      client.call('XINFO', 'STREAM', key).then(record),
+      client.call('EVAL', STREAM_FIGURES, '1', key).then(record),
       client.call('XINFO', 'GROUPS', key).then((r) => list(r).map(record)),
       // XLEN of a missing key is 0; of a key that is not a stream, an error we do not want to fail on.
       options.deadLetters ? client.call('XLEN', streamKey(deadLetterStreamName(name))).then(num, () => 0) : 0,
@@ -100,12 +126,15 @@ export async function streamFigures(
     if (noSuchKey(err)) return undefined;
     throw err;
   }
-  const last = list(info['last-entry']);
+  const id = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : text(v));
+  const ttl = num(info.ttl);
   return {
     name,
     length: num(info.length),
     entriesAdded: optionalNum(info['entries-added']) ?? null,
-    lastId: last.length > 0 ? text(last[0]) : null,
+    firstId: id(info['first-entry']),
+    lastId: id(info['last-entry']),
+    ttlMs: ttl >= 0 ? ttl : null,
     deadLetters: dead,
     isDeadLetterStream: name.endsWith(':dead'),
     sinks: groups

@@ -29,15 +29,44 @@ function cut(bytes: Buffer, max: number): Buffer {
   return bytes.subarray(0, end);
 }
 
-/** The payload for the API, cut to `max` bytes (Infinity: all of it). */
-export function payloadView(payload: Buffer, max: number = PREVIEW_BYTES): PayloadView {
+/**
+ * The payload for the API, cut to `max` bytes (Infinity: all of it). `size`
+ * is the whole payload's when `payload` is already a cut one (see {@link PREVIEW_SIZE_FIELD}).
+ */
+export function payloadView(payload: Buffer, max: number = PREVIEW_BYTES, size: number = payload.length): PayloadView {
   const part = cut(payload, max);
-  const truncated = part.length < payload.length;
+  const truncated = part.length < size;
   const asText = payloadText(part);
-  return asText === undefined
-    ? { size: payload.length, truncated, base64: part.toString('base64') }
-    : { size: payload.length, truncated, text: asText };
+  return asText === undefined ? { size, truncated, base64: part.toString('base64') } : { size, truncated, text: asText };
 }
+
+/**
+ * Field a preview read adds to an entry: the size of its whole payload. Not
+ * a name pulse writes (`n`, `p`, `t`, `h.*`), nor one Go Pulse does.
+ */
+export const PREVIEW_SIZE_FIELD = 'pulse-dashboard:payload-size';
+
+/**
+ * `XREVRANGE` whose payloads the server cuts to ARGV[3] bytes, adding each
+ * one's whole size, so a page of 1 MB payloads sends kilobytes. Keyed, so a
+ * cluster client sends it to the key's master.
+ */
+export const PREVIEW_RANGE = `
+local entries = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', ARGV[2])
+local keep = tonumber(ARGV[3])
+for _, e in ipairs(entries) do
+  local f = e[2]
+  local n = #f
+  for i = 1, n, 2 do
+    if f[i] == 'p' then
+      local p = f[i + 1]
+      f[i + 1] = string.sub(p, 1, keep)
+      f[#f + 1] = '${PREVIEW_SIZE_FIELD}'
+      f[#f + 1] = tostring(#p)
+    end
+  end
+end
+return entries`;
 
 /** One stream entry in the API. */
 export interface EntryView {
@@ -56,12 +85,17 @@ export function entryView(e: RawEntry, max: number = PREVIEW_BYTES): EntryView {
   for (const [k, v] of e.fields) if (k.startsWith('h.')) headers[k.slice(2)] = text(v);
   const topic = text(e.fields.get('t'));
   const p = e.fields.get('p');
+  const whole = e.fields.get(PREVIEW_SIZE_FIELD);
   return {
     id: e.id,
     time: Number(e.id.split('-')[0]),
     event: text(e.fields.get('n')),
     topic: topic === '' ? null : topic,
     headers,
-    payload: payloadView(Buffer.isBuffer(p) ? p : Buffer.from(text(p)), max),
+    payload: payloadView(
+      Buffer.isBuffer(p) ? p : Buffer.from(text(p)),
+      max,
+      whole === undefined ? undefined : Number(text(whole)),
+    ),
   };
 }
