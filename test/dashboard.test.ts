@@ -154,7 +154,7 @@ describe('JSON API', () => {
     expect(whole.body.payload).toEqual({ size: 1024 * 1024, truncated: false, text: big });
   });
 
-  it('reads no payload for the overview, a stream page or /metrics (1 MB payloads stay in Redis)', async () => {
+  it('reads no whole payload for the overview, a stream page, entries, dead letters or /metrics (1 MB payloads stay in Redis)', async () => {
     const server = await RedisServer.start();
     const own = new Redis(server.url);
     const served = await serveDashboard({ redis: own });
@@ -165,11 +165,16 @@ describe('JSON API', () => {
         await s.add('first', big);
         await s.add('last', big);
       }
+      await addDeadLetters(own, 'big-0', [{ event: 'dead', payload: big.toString(), sink: 's', sourceId: '1-0' }]);
       const sent = async (): Promise<number> => Number(/total_net_output_bytes:(\d+)/.exec(await own.info('stats'))?.[1]);
       const before = await sent();
       type Overview = { streams: { name: string; length: number; lastId: string }[] };
       const { body } = await getJson<Overview>(served, 'api/overview');
-      expect(body.streams.map((s) => s.length)).toEqual(new Array(10).fill(2));
+      expect(body.streams.map((s) => [s.name, s.length])).toEqual([
+        ['big-0', 2],
+        ['big-0:dead', 1],
+        ...Array.from({ length: 9 }, (_, i) => [`big-${i + 1}`, 2]),
+      ]);
       const page = await getJson<{ firstId: string; lastId: string; length: number }>(served, 'api/stream?name=big-0');
       expect(page.body).toMatchObject({
         length: 2,
@@ -183,6 +188,11 @@ describe('JSON API', () => {
       expect(entries.body.entries.map((e) => [e.event, e.payload.size, e.payload.truncated, e.payload.text.length])).toEqual([
         ['last', 1024 * 1024, true, 2048],
         ['first', 1024 * 1024, true, 2048],
+      ]);
+      type Dead = { letters: { event: string; sourceSink: string; payload: { size: number; truncated: boolean } }[] };
+      const dead = await getJson<Dead>(served, 'api/dead?name=big-0');
+      expect(dead.body.letters).toMatchObject([
+        { event: 'dead', sourceSink: 's', payload: { size: 1024 * 1024, truncated: true } },
       ]);
       // Ten streams of two 1 MB entries: reading any entry would send megabytes.
       expect((await sent()) - before).toBeLessThan(100_000);

@@ -4,13 +4,13 @@
  * takes the query string and returns a JSON-ready value; bad parameters are
  * `InvalidArgumentError`s (HTTP 400), missing things {@link NotFound} (404).
  */
-import { type DeadLetter, InvalidArgumentError, readDeadLetters, Stream } from 'pulse-streaming';
+import { type DeadLetter, InvalidArgumentError, Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
-import { getDeadLetter } from '../deadLetters.js';
+import { deadLetterStreamName, getDeadLetter } from '../deadLetters.js';
 import { CliError } from '../errors.js';
 import { pendingReport, sinkInfos } from '../inspect.js';
-import { entryList } from '../replies.js';
+import { entryList, text } from '../replies.js';
 import { manyStreamFigures, pageOf, type StreamFigures, type StreamNames, streamFigures } from './collect.js';
 import { type EntryView, entryView, type PayloadView, PREVIEW_BYTES, PREVIEW_RANGE, payloadView } from './payload.js';
 import type { RateHistory, RatePoint } from './rates.js';
@@ -171,17 +171,38 @@ function deadView(d: DeadLetter, max?: number): DeadLetterView {
   };
 }
 
-/** `api/dead?name=&after=&count=`: dead letters of a stream, oldest first, paged by `after`. */
+/**
+ * `api/dead?name=&after=&count=`: dead letters of a stream, oldest first,
+ * paged by `after`. Read like the library's `readDeadLetters` (same fields),
+ * but with the payloads cut in Redis: a list of 1 MB letters stays small.
+ */
 export async function deadLetters(ctx: ApiContext, q: URLSearchParams) {
   const name = param(q, 'name');
   const after = optionalId(q, 'after');
   const count = int(q, 'count', 50, 1, 500);
-  // Same reading as the CLI's `dead` (listDeadLetters), with paging.
-  const stream = new Stream(name, ctx.client, { maxLen: 0 });
-  const letters = await readDeadLetters(stream, { count: count + 1, ...(after === undefined ? {} : { after }) });
+  const key = streamKey(deadLetterStreamName(new Stream(name, ctx.client).name));
+  const start = after === undefined ? '-' : `(${after}`;
+  const keep = String(PREVIEW_BYTES + 4);
+  const reply = await ctx.client.callBuffer('EVAL', PREVIEW_RANGE, '1', key, start, String(count + 1), keep, 'forward');
+  const letters = entryList(reply).map((e): DeadLetterView => {
+    const v = entryView(e);
+    const field = (f: string): string => text(e.fields.get(f));
+    return {
+      id: v.id,
+      time: v.time,
+      event: v.event,
+      topic: v.topic,
+      sourceStream: field('source_stream'),
+      sourceSink: field('source_sink'),
+      sourceId: field('source_id'),
+      deliveries: Number(field('deliveries') || 0),
+      reason: field('reason'),
+      payload: v.payload,
+    };
+  });
   const more = letters.length > count;
   if (more) letters.pop();
-  return { letters: letters.map((d) => deadView(d)), next: more ? (letters[letters.length - 1]?.id ?? null) : null };
+  return { letters, next: more ? (letters[letters.length - 1]?.id ?? null) : null };
 }
 
 /** `api/dead-letter?name=&id=`: one dead letter with its whole payload. */

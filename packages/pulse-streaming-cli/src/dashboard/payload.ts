@@ -47,12 +47,18 @@ export function payloadView(payload: Buffer, max: number = PREVIEW_BYTES, size: 
 export const PREVIEW_SIZE_FIELD = 'pulse-dashboard:payload-size';
 
 /**
- * `XREVRANGE` whose payloads the server cuts to ARGV[3] bytes, adding each
- * one's whole size, so a page of 1 MB payloads sends kilobytes. Keyed, so a
- * cluster client sends it to the key's master.
+ * `XREVRANGE key ARGV[1] - COUNT ARGV[2]` (or, with ARGV[4] = 'forward',
+ * `XRANGE key ARGV[1] + COUNT ARGV[2]`) whose payloads the server cuts to
+ * ARGV[3] bytes, adding each one's whole size, so a page of 1 MB payloads
+ * sends kilobytes. Keyed, so a cluster client sends it to the key's master.
  */
 export const PREVIEW_RANGE = `
-local entries = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', ARGV[2])
+local entries
+if ARGV[4] == 'forward' then
+  entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+else
+  entries = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', ARGV[2])
+end
 local keep = tonumber(ARGV[3])
 for _, e in ipairs(entries) do
   local f = e[2]

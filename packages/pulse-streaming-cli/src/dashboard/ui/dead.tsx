@@ -32,13 +32,31 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
         if (live) setError(err.message);
       },
     );
-    // Dead letters arrive while the page is open: look again every few seconds.
-    const again = setTimeout(() => setReload((x) => x + 1), REFRESH_MS);
     return () => {
       live = false;
-      clearTimeout(again);
     };
   }, [name, after, reload]);
+
+  // Dead letters arrive while the page is open: watch the dead-letter stream's
+  // length and last ID (cheap) and read the list again when they change.
+  useEffect(() => {
+    let last: string | undefined;
+    let live = true;
+    const look = async (): Promise<void> => {
+      const now = await get<{ length: number; lastId: string | null }>('stream', { name: `${name}:dead` }).then(
+        (s) => `${s.length} ${s.lastId}`,
+        () => 'absent',
+      );
+      if (live && last !== undefined && now !== last) setReload((x) => x + 1);
+      last = now;
+    };
+    void look();
+    const timer = setInterval(() => void look(), REFRESH_MS);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [name]);
 
   const toggle = (id: string): void => {
     const next = new Set(selected);
