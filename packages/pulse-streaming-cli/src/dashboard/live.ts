@@ -125,7 +125,8 @@ export async function liveTail(
   const startAt: StartAt = after !== null && /^\d+(-\d+)?$/.test(after) ? { after } : 'newest';
   // Validates the name before the response starts (a bad one is a 400).
   const stream = new Stream(name, ctx.client, { maxLen: 0 });
-  const reader: Reader = await stream.newReader({ startAt, blockMs: 1000, bufferSize: 1000 });
+  // Small reads: a tail shows at most 100 entries per flush, and 1 MB payloads must not pile up in memory.
+  const reader: Reader = await stream.newReader({ startAt, blockMs: 1000, maxPolled: 100, bufferSize: 200 });
   const { send, signal, stop } = openEvents(req, res, live);
   let queued: EntryView[] = [];
   let skipped = 0;
