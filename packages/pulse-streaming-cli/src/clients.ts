@@ -28,9 +28,12 @@ export function displayUrl(url: string): string {
   }
 }
 
-/** True when `client` is an ioredis `Cluster`. */
+/**
+ * True when `client` is an ioredis `Cluster`. The dashboard takes the user's
+ * client, possibly of another ioredis copy, so ioredis' own flag counts too.
+ */
 export function isCluster(client: CliRedis): client is Cluster {
-  return client instanceof Cluster;
+  return client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true;
 }
 
 /** The clients to run a per-server command (SCAN) on: every master of a cluster, else the one server. */

@@ -14,6 +14,7 @@ import { pendingCommand } from './commands/pending.js';
 import { sinksCommand, streamCommand } from './commands/stream.js';
 import { streamsCommand } from './commands/streams.js';
 import { tailCommand } from './commands/tail.js';
+import { uiCommand } from './commands/ui.js';
 import type { GlobalOptions } from './connection.js';
 import { type CommandContext, makeContext } from './context.js';
 import { CliError, describeError } from './errors.js';
@@ -249,6 +250,15 @@ For binary input that may end with a newline byte, pass --keep-newline.`,
     .option('--stream <name>', 'stream to use (default: a new pulse-demo-<random> stream)')
     .option('--keep', 'keep the stream afterwards (default: destroy it)')
     .action(run((ctx, _args, o) => demoCommand(ctx, o)));
+
+  program
+    .command('ui')
+    .description('web dashboard: streams, sinks, lag, pending, dead letters, live tail, /metrics (Ctrl-C stops)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free port)', nonNegativeInt('--port'), 7400)
+    .option('--read-only', 'refuse and hide actions (replay, delete, destroy)')
+    .option('--token <token>', 'actions need Authorization: Bearer <token> (the printed URL carries it for the page)')
+    .action(run((ctx, _args, o) => uiCommand(ctx, o as { host: string; port: number })));
 
   return program;
 }

@@ -1,0 +1,192 @@
+/**
+ * What the dashboard reads from Redis: figures of many streams at once (the
+ * overview page and `/metrics`), with `XINFO STREAM` and `XINFO GROUPS` per
+ * stream and the length of its dead-letter stream. Stream names come from the
+ * CLI's listing (`SCAN ... TYPE stream` on every master), cached briefly so a
+ * page of 50 out of 10,000 streams does not scan the keyspace on every refresh.
+ */
+import { streamKey } from 'pulse-streaming/keys';
+import type { CliRedis } from '../clients.js';
+import { deadLetterStreamName } from '../deadLetters.js';
+import { errorMessage } from '../errors.js';
+import { listStreamNames } from '../inspect.js';
+import { list, num, optionalNum, record, text } from '../replies.js';
+
+/** One sink (consumer group) as the overview and `/metrics` show it. */
+export interface SinkFigures {
+  name: string;
+  pending: number;
+  /** Entries not yet delivered to the sink; null when Redis cannot tell (`XINFO GROUPS` lag is nil). */
+  lag: number | null;
+  consumers: number;
+  lastDeliveredId: string;
+}
+
+/** One stream's figures. */
+export interface StreamFigures {
+  name: string;
+  length: number;
+  /** `entries-added` of `XINFO STREAM`: every entry ever added (a counter); null before Redis 7. */
+  entriesAdded: number | null;
+  firstId: string | null;
+  lastId: string | null;
+  /** Time to live of the stream key in ms; null when it does not expire. */
+  ttlMs: number | null;
+  /** Length of `<name>:dead` (0 when absent). */
+  deadLetters: number;
+  /** True when this stream is itself a dead-letter stream (`<source>:dead`). */
+  isDeadLetterStream: boolean;
+  sinks: SinkFigures[];
+}
+
+/** How many streams are read at once: bounds the commands in flight on a 10,000-stream keyspace. */
+const CONCURRENCY = 256;
+/** How long a listing of stream names is reused. */
+const NAMES_TTL_MS = 2000;
+
+/** Stream names of one client, listed at most every {@link NAMES_TTL_MS}. */
+export class StreamNames {
+  #cached: { at: number; names: Promise<string[]> } | undefined;
+
+  constructor(private readonly client: CliRedis) {}
+
+  /** Every pulse stream name, sorted. */
+  all(): Promise<string[]> {
+    const now = Date.now();
+    if (this.#cached === undefined || now - this.#cached.at > NAMES_TTL_MS) {
+      const names = listStreamNames(this.client);
+      // A failed listing is not cached.
+      names.catch(() => {
+        if (this.#cached?.names === names) this.#cached = undefined;
+      });
+      this.#cached = { at: now, names };
+    }
+    return this.#cached.names;
+  }
+
+  /** Lists the names now (for a scrape, which must not miss a stream created a moment ago), and caches them. */
+  fresh(): Promise<string[]> {
+    this.#cached = undefined;
+    return this.all();
+  }
+
+  /** Forgets the cached listing (after a destroy). */
+  invalidate(): void {
+    this.#cached = undefined;
+  }
+}
+
+const noSuchKey = (err: unknown): boolean => /no such key/i.test(errorMessage(err));
+
+/**
+ * `XINFO STREAM` without the entries: it returns the first and last entries
+ * whole, 2 MB for a stream of 1 MB payloads, so the server keeps only their
+ * IDs and the figures. Keyed, so a cluster client sends it to the key's master.
+ */
+const STREAM_FIGURES = `
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local out = {}
+for i = 1, #info, 2 do
+  local k, v = info[i], info[i + 1]
+  if k == 'first-entry' or k == 'last-entry' then
+    if type(v) == 'table' then v = v[1] else v = false end
+    out[#out + 1] = k
+    out[#out + 1] = v
+  elseif k == 'length' or k == 'entries-added' then
+    out[#out + 1] = k
+    out[#out + 1] = v
+  end
+end
+out[#out + 1] = 'ttl'
+out[#out + 1] = redis.call('PTTL', KEYS[1])
+return out`;
+
+/**
+ * Figures of one stream; undefined when it vanished meanwhile. With
+ * `deadLetters: false` the dead-letter count is left at 0 for the caller to
+ * fill in (from the figures of `<name>:dead` when it lists every stream).
+ */
+export async function streamFigures(
+  client: CliRedis,
+  name: string,
+  options: { deadLetters: boolean } = { deadLetters: true },
+): Promise<StreamFigures | undefined> {
+  const key = streamKey(name);
+  let info: Record<string, unknown>;
+  let groups: Record<string, unknown>[];
+  let dead: number;
+  try {
+    [info, groups, dead] = await Promise.all([
+      client.call('EVAL', STREAM_FIGURES, '1', key).then(record),
+      client.call('XINFO', 'GROUPS', key).then((r) => list(r).map(record)),
+      // XLEN of a missing key is 0; of a key that is not a stream, an error we do not want to fail on.
+      options.deadLetters ? client.call('XLEN', streamKey(deadLetterStreamName(name))).then(num, () => 0) : 0,
+    ]);
+  } catch (err) {
+    if (noSuchKey(err)) return undefined;
+    throw err;
+  }
+  const id = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : text(v));
+  const ttl = num(info.ttl);
+  return {
+    name,
+    length: num(info.length),
+    entriesAdded: optionalNum(info['entries-added']) ?? null,
+    firstId: id(info['first-entry']),
+    lastId: id(info['last-entry']),
+    ttlMs: ttl >= 0 ? ttl : null,
+    deadLetters: dead,
+    isDeadLetterStream: name.endsWith(':dead'),
+    sinks: groups
+      .map((g) => ({
+        name: text(g.name),
+        pending: num(g.pending),
+        lag: optionalNum(g.lag) ?? null,
+        consumers: num(g.consumers),
+        lastDeliveredId: text(g['last-delivered-id']),
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+  };
+}
+
+/**
+ * Figures of `names` in order, at most {@link CONCURRENCY} streams read at a
+ * time; vanished streams left out. With `complete` (`names` is every stream),
+ * dead-letter counts come from the listed `<name>:dead` streams instead of
+ * one more command per stream.
+ */
+export async function manyStreamFigures(client: CliRedis, names: readonly string[], complete = false): Promise<StreamFigures[]> {
+  const out: (StreamFigures | undefined)[] = new Array(names.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) {
+      const i = next++;
+      out[i] = await streamFigures(client, names[i] as string, { deadLetters: !complete });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, names.length) }, worker));
+  const figures = out.filter((f): f is StreamFigures => f !== undefined);
+  if (complete) {
+    const lengths = new Map(figures.map((f) => [f.name, f.length]));
+    for (const f of figures) f.deadLetters = lengths.get(deadLetterStreamName(f.name)) ?? 0;
+  }
+  return figures;
+}
+
+/** One page of the stream list. */
+export interface StreamPage {
+  /** Streams matching the search. */
+  total: number;
+  page: number;
+  pageSize: number;
+  names: string[];
+}
+
+/** The `page`-th page (from 0) of the names containing `query` (case-insensitive). */
+export function pageOf(names: readonly string[], query: string, page: number, pageSize: number): StreamPage {
+  const q = query.toLowerCase();
+  const matching = q === '' ? names : names.filter((n) => n.toLowerCase().includes(q));
+  const last = Math.max(0, Math.ceil(matching.length / pageSize) - 1);
+  const p = Math.min(Math.max(0, page), last);
+  return { total: matching.length, page: p, pageSize, names: matching.slice(p * pageSize, (p + 1) * pageSize) };
+}

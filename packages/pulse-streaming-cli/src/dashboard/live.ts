@@ -1,0 +1,163 @@
+/**
+ * Live updates over server-sent events: snapshots of the overview page or of
+ * one stream, sent again every interval while the page is open, and the live
+ * tail of a stream, read with the library's `Reader` (a blocking read on a
+ * connection the library duplicates, closed when the page goes away).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Event, type Reader, type StartAt, Stream } from 'pulse-streaming';
+import { errorMessage } from '../errors.js';
+import { type ApiContext, overview, overviewQuery, param, streamPage } from './api.js';
+import { type EntryView, payloadView } from './payload.js';
+
+/** How often the overview is sent again. */
+const OVERVIEW_EVERY_MS = 2000;
+/** How often a stream page is sent again. */
+const STREAM_EVERY_MS = 1000;
+/** The tail sends what arrived at most this often, so a busy stream cannot flood the page. */
+const TAIL_FLUSH_MS = 200;
+/** Most entries of one tail message; older ones in a burst are counted as skipped. */
+const TAIL_MAX_BATCH = 100;
+/** Comment line that keeps proxies from closing an idle stream. */
+const KEEPALIVE_MS = 15_000;
+
+/** Open event streams, closed together by the dashboard's `close()`. */
+export class LiveConnections {
+  readonly #open = new Set<() => void>();
+  readonly #finishing = new Set<Promise<void>>();
+
+  add(stop: () => void): () => void {
+    this.#open.add(stop);
+    return () => this.#open.delete(stop);
+  }
+
+  /** Keeps `work` (a tail's reader closing) for {@link closeAll} to wait for. */
+  track(work: Promise<void>): void {
+    this.#finishing.add(work);
+    void work.finally(() => this.#finishing.delete(work));
+  }
+
+  /** Ends every open stream and waits until their readers are closed. */
+  async closeAll(): Promise<void> {
+    for (const stop of [...this.#open]) stop();
+    this.#open.clear();
+    await Promise.allSettled([...this.#finishing]);
+  }
+}
+
+/** Starts an event stream response; returns a writer and a signal aborted when the client goes away. */
+function openEvents(req: IncomingMessage, res: ServerResponse, live: LiveConnections) {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    'X-Accel-Buffering': 'no',
+  });
+  res.flushHeaders();
+  const done = new AbortController();
+  const stop = (): void => {
+    if (done.signal.aborted) return;
+    done.abort();
+    clearInterval(keepalive);
+    unregister();
+    res.end();
+  };
+  const unregister = live.add(stop);
+  req.on('close', stop);
+  res.on('close', stop);
+  const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
+  // The page may have gone while the tail's reader was being created: 'close' came already.
+  if (req.socket.destroyed) stop();
+  const send = (event: string, data: unknown): void => {
+    if (!done.signal.aborted) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  return { send, signal: done.signal, stop };
+}
+
+/** `api/live?view=overview&q=&page=&size=` or `api/live?view=stream&name=`: repeated snapshots. */
+export function liveSnapshots(
+  ctx: ApiContext,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+  live: LiveConnections,
+) {
+  const view = q.get('view');
+  const load = view === 'stream' ? () => streamPage(ctx, q) : () => overview(ctx, q);
+  // Bad parameters are a 400 now, not a failure event every interval.
+  if (view === 'stream') param(q, 'name');
+  else overviewQuery(q);
+  const { send, signal } = openEvents(req, res, live);
+  const every = view === 'stream' ? STREAM_EVERY_MS : OVERVIEW_EVERY_MS;
+  const tick = async (): Promise<void> => {
+    try {
+      send('snapshot', await load());
+    } catch (err) {
+      send('failure', { error: errorMessage(err) });
+    }
+    if (!signal.aborted) setTimeout(() => void tick(), every);
+  };
+  void tick();
+}
+
+function eventView(ev: Event): EntryView {
+  // Headers arrive with the headers feature; until then events have none.
+  const headers = (ev as { headers?: Readonly<Record<string, string>> }).headers ?? {};
+  return {
+    id: ev.id,
+    time: ev.createdAt.getTime(),
+    event: ev.eventName,
+    topic: ev.topic ?? null,
+    headers: { ...headers },
+    payload: payloadView(ev.payload),
+  };
+}
+
+/** `api/tail?name=&after=`: events added to a stream from now (or after an ID), as they arrive. */
+export async function liveTail(
+  ctx: ApiContext,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+  live: LiveConnections,
+) {
+  const name = param(q, 'name');
+  const after = q.get('after');
+  const startAt: StartAt = after !== null && /^\d+(-\d+)?$/.test(after) ? { after } : 'newest';
+  // Validates the name before the response starts (a bad one is a 400).
+  const stream = new Stream(name, ctx.client, { maxLen: 0 });
+  // Small reads: a tail shows at most 100 entries per flush, and 1 MB payloads must not pile up in memory.
+  const reader: Reader = await stream.newReader({ startAt, blockMs: 1000, maxPolled: 100, bufferSize: 200 });
+  const { send, signal, stop } = openEvents(req, res, live);
+  let queued: EntryView[] = [];
+  let skipped = 0;
+  const flush = (): void => {
+    if (queued.length === 0 && skipped === 0) return;
+    send('entries', { entries: queued, skipped });
+    queued = [];
+    skipped = 0;
+  };
+  const timer = setInterval(flush, TAIL_FLUSH_MS);
+  send('ready', { stream: name });
+  const run = async (): Promise<void> => {
+    try {
+      for await (const ev of reader.subscribe({ signal })) {
+        queued.push(eventView(ev));
+        if (queued.length > TAIL_MAX_BATCH) {
+          queued.shift();
+          skipped++;
+        }
+      }
+      flush();
+    } catch (err) {
+      flush();
+      send('failure', { error: errorMessage(err) });
+    } finally {
+      clearInterval(timer);
+      await reader.close();
+      stop();
+    }
+  };
+  const running = run();
+  live.track(running);
+  await running;
+}

@@ -1,0 +1,85 @@
+/**
+ * The page's side of the JSON API: reads, actions (POST with a JSON body and,
+ * when the server wants one, the token), and live updates over server-sent
+ * events. URLs are relative to the page, so the dashboard works under any mount path.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import type { overview, pending, streamPage } from '../api.js';
+
+export type { DeadLetterView } from '../api.js';
+export type { EntryView, PayloadView } from '../payload.js';
+export type { RatePoint } from '../rates.js';
+
+export type Overview = Awaited<ReturnType<typeof overview>>;
+export type StreamRow = Overview['streams'][number];
+export type StreamPageData = Awaited<ReturnType<typeof streamPage>>;
+export type PendingData = Awaited<ReturnType<typeof pending>>;
+
+/** What the server allows. */
+export interface Config {
+  readOnly: boolean;
+  tokenRequired: boolean;
+}
+
+const TOKEN_KEY = 'pulse-dashboard-token';
+
+/** The token the operator entered (kept for this tab only). */
+export function savedToken(): string {
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+export function saveToken(token: string): void {
+  if (token === '') sessionStorage.removeItem(TOKEN_KEY);
+  else sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+/** A query string from defined values. */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  return q.toString();
+}
+
+async function parse<T>(res: Response): Promise<T> {
+  const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as T & { error?: string };
+  if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
+  return body;
+}
+
+/** GET `api/<path>?<query>`. */
+export async function get<T>(path: string, query: Record<string, string | number | undefined | null> = {}): Promise<T> {
+  return parse<T>(await fetch(`api/${path}?${qs(query)}`, { headers: { Accept: 'application/json' } }));
+}
+
+/** POST an action: JSON body, and the token when one was entered. */
+export async function act<T>(path: string, body: unknown): Promise<T> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  const token = savedToken();
+  if (token !== '') headers.Authorization = `Bearer ${token}`;
+  return parse<T>(await fetch(`api/${path}`, { method: 'POST', headers, body: JSON.stringify(body) }));
+}
+
+/** State of a live view: the latest snapshot, or the error that stopped it. */
+export interface Live<T> {
+  data: T | undefined;
+  error: string | undefined;
+}
+
+/** Subscribes to `api/live` snapshots while the component is mounted (reconnects on its own, as EventSource does). */
+export function useLive<T>(query: Record<string, string | number | undefined>): Live<T> {
+  const [state, setState] = useState<Live<T>>({ data: undefined, error: undefined });
+  const key = qs(query);
+  useEffect(() => {
+    // The last snapshot stays on screen until the new query's first one arrives (no flicker while paging or searching).
+    const source = new EventSource(`api/live?${key}`);
+    source.addEventListener('snapshot', (e) =>
+      setState({ data: JSON.parse((e as MessageEvent<string>).data) as T, error: undefined }),
+    );
+    source.addEventListener('failure', (e) => {
+      const { error } = JSON.parse((e as MessageEvent<string>).data) as { error: string };
+      setState((s) => ({ data: s.data, error }));
+    });
+    return () => source.close();
+  }, [key]);
+  return state;
+}
