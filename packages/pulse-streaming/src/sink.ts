@@ -314,6 +314,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       holds: this.#holds,
       counters: this.#counters,
       logger: this.#logger,
+      // Retry nacks are claimed again when due, as `nack()`'s are, not at the next sweep.
+      dueIn: (streamName, ms) => this.#maintenance?.dueIn(streamKey(streamName), ms),
     });
   }
 

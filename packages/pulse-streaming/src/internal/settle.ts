@@ -173,6 +173,8 @@ export interface ProcessParts {
   readonly holds: SinkHolds;
   readonly counters: SinkCounters;
   readonly logger: Logger;
+  /** Wakes the sink's claims on stream `streamName` in `ms` (nacked events come due then). */
+  dueIn(streamName: string, ms: number): void;
 }
 
 /** What `process()` and `processBatch()` use of a sink. */
@@ -209,7 +211,9 @@ export function processHost(p: ProcessParts): ProcessHost {
       );
     },
     nack: async (events, delayMs) => {
-      if (!settings.noAck) await nackEvents(holds, p.connection(), events, delayMs, settings.graceMs);
+      if (settings.noAck) return;
+      await nackEvents(holds, p.connection(), events, delayMs, settings.graceMs);
+      for (const name of new Set(events.map((ev) => ev.streamName))) p.dueIn(name, delayMs);
     },
     deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),
   };
