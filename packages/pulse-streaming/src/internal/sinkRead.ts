@@ -186,12 +186,25 @@ export class SinkReads {
       // tells entries-added.
       const added = s.trusted && lag >= 0 && read >= 0 ? read + lag : -1;
       // Fewer entries ever added than before: the key expired or was deleted
-      // and a producer created it anew (another instance recreated the group).
-      if (added >= 0 && s.added >= 0 && added < s.added) await this.host.streamGone(s, str(r[8] ?? '') || undefined);
-      s.lag = lag;
-      s.pending = Number(r[9] ?? 0);
-      s.leaseAtCheck = s.leaseHeld;
-      s.added = added;
+      // and a producer created it anew (another instance recreated the group),
+      // or this reply is older than the one acted on before it (the read
+      // loop's and the control connection's checks race; a reply can wait
+      // through a reconnect or a frozen event loop). Only a fresh read tells
+      // them apart: a loss is reported on current evidence only.
+      let stale = false;
+      if (added >= 0 && s.added >= 0 && added < s.added) {
+        const now = await this.#streamNow(s);
+        if (now.added < s.added) await this.host.streamGone(s, str(r[8] ?? '') || now.first);
+        // Not created anew, or unknown now (a later check sees the fall again):
+        // the newer state stays, so a real fall is still seen against it.
+        else stale = true;
+      }
+      if (!stale) {
+        s.lag = lag;
+        s.pending = Number(r[9] ?? 0);
+        s.leaseAtCheck = s.leaseHeld;
+        s.added = added;
+      }
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;
       if (unknown && !s.unknownReported)
