@@ -76,6 +76,19 @@ describe.concurrent.each(CLIENT_KINDS)('loss reports on current evidence only (%
     expect(p.s.added).toBeGreaterThanOrEqual(8);
   });
 
+  it('a stale reply acted on once the key is gone reports nothing: the next check reports it once', async (ctx) => {
+    const p = await readPath(ctx, 3);
+    const older = await p.checkedRead();
+    for (let i = 0; i < 5; i++) await p.stream.add('e', `more ${i}`);
+    await p.reads.onReply(0, await p.checkedRead());
+    await c.cmd('DEL', p.stream.key);
+    // The fresh read cannot confirm a recreation (no key): the check that finds the key gone says it.
+    await p.reads.onReply(0, older);
+    expect(p.gone).toEqual([]);
+    await p.reads.onReply(0, await p.checkedRead());
+    expect(p.gone).toEqual([undefined]);
+  });
+
   it('a stream deleted and created anew is still reported gone', async (ctx) => {
     const p = await readPath(ctx, 3);
     await p.reads.onReply(0, await p.checkedRead());
