@@ -99,4 +99,28 @@ describe.concurrent.each(CLIENT_KINDS)('loss reports on current evidence only (%
     await p.reads.onReply(0, await p.checkedRead());
     expect(p.gone).toEqual([first]);
   });
+
+  it('a stale "no key" reply acted on after the key was created anew and checked reports nothing more', async (ctx) => {
+    const p = await readPath(ctx, 3);
+    await p.reads.onReply(0, await p.checkedRead());
+    await c.cmd('DEL', p.stream.key);
+    const missing = await p.checkedRead(); // its reply says 'nokey', acted on later
+    const first = (await p.stream.add('e', 'anew')) as string;
+    await c.cmd('XGROUP', 'CREATE', p.stream.key, 'sink', '0', 'ENTRIESREAD', '0');
+    await p.reads.onReply(0, await p.checkedRead()); // finds the key created anew: reported once
+    expect(p.gone).toEqual([first]);
+    await p.reads.onReply(0, missing);
+    // The key is there and no fall is confirmed: the new stream's events are not reported with the old one's.
+    expect(p.gone).toEqual([first]);
+  });
+
+  it('a "no key" reply for a key deleted and created anew since is reported with the new first entry as cut-off', async (ctx) => {
+    const p = await readPath(ctx, 3);
+    await p.reads.onReply(0, await p.checkedRead());
+    await c.cmd('DEL', p.stream.key);
+    const missing = await p.checkedRead();
+    const first = (await p.stream.add('e', 'anew')) as string;
+    await p.reads.onReply(0, missing);
+    expect(p.gone).toEqual([first]);
+  });
 });

@@ -222,7 +222,14 @@ export class SinkReads {
     } else if (status === 'wrongtype') {
       this.host.fail(new PulseError(`sink stopped: key ${s.stream.key} holds another type`, { code: 'WRONGTYPE' }));
     } else if (status === 'nokey') {
-      if (s.ready) {
+      // A 'nokey' reply may be older than a check already acted on for a key
+      // created anew since (replies race across connections): with the key
+      // there now, only a confirmed fall in entries-added says the old one's
+      // events went (as in #recreate); otherwise the reply is stale.
+      const now = s.ready ? await this.#streamNow(s) : undefined;
+      if (now?.exists) {
+        if (s.added >= 0 && now.added < s.added) await this.host.streamGone(s, now.first);
+      } else if (s.ready) {
         this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
         s.ready = false;
         await this.host.streamGone(s, undefined);
@@ -306,14 +313,16 @@ export class SinkReads {
   }
 
   /** The stream's entries-added (Infinity when it cannot be read: nothing is concluded from it) and first entry ID now. */
-  async #streamNow(s: SinkStream): Promise<{ added: number; first: string | undefined }> {
+  async #streamNow(s: SinkStream): Promise<{ added: number; first: string | undefined; exists: boolean | undefined }> {
     try {
       const info = mapRecord(await this.host.control.send(['XINFO', 'STREAM', s.stream.key], s.stream.key));
       const added = Number(info['entries-added']);
       const first = Array.isArray(info['first-entry']) ? str(info['first-entry'][0]) : undefined;
-      return { added: Number.isFinite(added) ? added : Number.POSITIVE_INFINITY, first };
-    } catch {
-      return { added: Number.POSITIVE_INFINITY, first: undefined };
+      return { added: Number.isFinite(added) ? added : Number.POSITIVE_INFINITY, first, exists: true };
+    } catch (err) {
+      // 'no such key' says the key is gone; any other failure says nothing.
+      const gone = /no such key/i.test(errorText(err)) ? false : undefined;
+      return { added: Number.POSITIVE_INFINITY, first: undefined, exists: gone };
     }
   }
 }
