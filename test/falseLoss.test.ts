@@ -122,5 +122,9 @@ describe.concurrent.each(CLIENT_KINDS)('loss reports on current evidence only (%
     const first = (await p.stream.add('e', 'anew')) as string;
     await p.reads.onReply(0, missing);
     expect(p.gone).toEqual([first]);
+    // The new key has no group yet: the next read recreates it, and reports nothing twice.
+    await p.reads.onReply(0, await p.checkedRead());
+    expect(await c.cmd('XINFO', 'GROUPS', p.stream.key)).toHaveLength(1);
+    expect(p.gone).toEqual([first]);
   });
 });

@@ -228,7 +228,11 @@ export class SinkReads {
       // events went (as in #recreate); otherwise the reply is stale.
       const now = s.ready ? await this.#streamNow(s) : undefined;
       if (now?.exists) {
-        if (s.added >= 0 && now.added < s.added) await this.host.streamGone(s, now.first);
+        if (s.added >= 0 && now.added < s.added) {
+          await this.host.streamGone(s, now.first);
+          // Reported: the NOGROUP that follows on the new key must not report it again (#recreate).
+          s.added = now.added;
+        }
       } else if (s.ready) {
         this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
         s.ready = false;
