@@ -69,18 +69,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [options.paint ? options.paint.paint('bold', head) : head, ...rows.map(line)].join('\n');
 }
 
-/** A compact duration: `850ms`, `12.3s`, `4m05s`, `2h03m`, `3d04h`. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return '-';
-  if (ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const two = (n: number): string => String(Math.floor(n)).padStart(2, '0');
-  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${two((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d${two((s % 86400) / 3600)}h`;
-}
+export { formatDuration } from './duration.js';
 
 /** A time as ISO 8601 in UTC, or `-` when unknown. */
 export function formatTime(ms: number | undefined): string {

@@ -1,4 +1,5 @@
 /** Numbers, durations and times as the page shows them. */
+import { formatDuration } from '../../duration.js';
 
 /** A count with thousands separators, or `?` when unknown. */
 export function count(n: number | null | undefined): string {
@@ -11,16 +12,9 @@ export function rate(n: number | null | undefined): string {
   return n < 10 ? n.toFixed(1) : count(n);
 }
 
-/** A compact duration: `850ms`, `12.3s`, `4m05s`, `2h03m`, `3d04h`. */
+/** A compact duration (duration.ts), `–` when unknown. */
 export function duration(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '–';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const two = (n: number): string => String(Math.floor(n)).padStart(2, '0');
-  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${two((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d${two((s % 86400) / 3600)}h`;
+  return ms === null || ms === undefined ? '–' : formatDuration(ms, '–');
 }
 
 /** A time in UTC, `YYYY-MM-DD HH:MM:SS.mmm`. */
