@@ -6,7 +6,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { within } from './harness.js';
-import type { Oracle } from './oracle.js';
 
 const WORKER_PATH = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 
@@ -114,6 +113,19 @@ export interface CopyLife {
   ip: number;
 }
 
+/**
+ * What a worker reports to: the oracle (chaos/oracle.ts), described here so
+ * that the oracle depends on the workers and not both ways.
+ */
+export interface WorkerObserver {
+  readonly workers: WorkerProc[];
+  readonly lostReported: Map<string, { slot: string; at: number; msg: string }>;
+  readonly lostCounts: Array<{ w: WorkerProc; count: number; ts: number; msg: string }>;
+  record(w: WorkerProc, m: Extract<WorkerMessage, { t: 'h' }>): void;
+  mark(w: WorkerProc, kind: 'dead' | 'lost', ids: string[], at: Stamp, msg: string): void;
+  acked(w: WorkerProc, id: string, at: number, ok: boolean): void;
+}
+
 let incarnations = 0;
 
 /** One consumer child process. A slot is a logical consumer; a restart is a new incarnation in the same slot. */
@@ -141,7 +153,7 @@ export class WorkerProc {
   readonly failures: number[] = [];
   #ready: Promise<void>;
 
-  private constructor(slot: string, config: WorkerConfig, oracle: Oracle) {
+  private constructor(slot: string, config: WorkerConfig, oracle: WorkerObserver) {
     this.slot = slot;
     this.inc = ++incarnations;
     this.config = config;
@@ -189,7 +201,7 @@ export class WorkerProc {
   }
 
   /** Forks a worker and waits until its sink or reader exists. */
-  static async start(slot: string, config: WorkerConfig, oracle: Oracle): Promise<WorkerProc> {
+  static async start(slot: string, config: WorkerConfig, oracle: WorkerObserver): Promise<WorkerProc> {
     const w = new WorkerProc(slot, config, oracle);
     oracle.workers.push(w);
     try {
