@@ -290,14 +290,16 @@ export async function sinkNames(client: CliRedis, name: string): Promise<string[
 }
 
 /**
- * The pending entries of a sink (`XPENDING`), at most `count` of them, optionally of one consumer.
+ * The pending entries of a sink (`XPENDING`), oldest first, at most `count` of
+ * them, optionally of one consumer, and with `after` only those whose ID is
+ * greater (the next page of a list that ended at `after`).
  * @throws CliError when the stream has no such sink.
  */
 export async function pendingReport(
   client: CliRedis,
   name: string,
   sink: string,
-  options: { count: number; consumer?: string },
+  options: { count: number; consumer?: string; after?: string },
 ): Promise<PendingReport> {
   const key = streamKey(name);
   let summary: unknown[];
@@ -309,7 +311,9 @@ export async function pendingReport(
     throw err;
   }
   if (options.consumer !== undefined) await requireConsumer(client, name, sink, options.consumer);
-  const range: string[] = [key, sink, '-', '+', String(options.count)];
+  // An exclusive start (`(id`, Redis 6.2): an ID acked since the last page still ends it.
+  const start = options.after === undefined ? '-' : `(${options.after}`;
+  const range: string[] = [key, sink, start, '+', String(options.count)];
   if (options.consumer !== undefined) range.push(options.consumer);
   const details = list(await client.call('XPENDING', ...range));
   return {
