@@ -121,10 +121,10 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   }
 
   /**
-   * Ends a subscription's iteration. When it was the last one, the reader
-   * stops reading and its cursor stays at the last event handed out: a read
-   * that returns after that is dropped, and the next subscription reads its
-   * events again.
+   * Ends a subscription's iteration; events waiting in its buffer are dropped
+   * with it. When it was the last one, the reader stops reading and its
+   * cursor stays at the last event handed to a subscription: a read that
+   * returns after that is dropped, and the next subscription reads its events.
    */
   unsubscribe(subscription: Subscription<EventOf<Events>>): void {
     this.#fanout.remove(subscription as unknown as Subscription<Event>);
