@@ -275,6 +275,50 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('pages through pending entries by ID, oldest first, with consumer names as text', async () => {
+    const stream = new Stream(uniqueName('dash-pending'), redis);
+    const key = `pulse:stream:${stream.name}`;
+    // One connection: replies come in the order the server added them, so the IDs ascend.
+    const ids = (
+      await Promise.all(Array.from({ length: 230 }, (_, i) => redis.call('XADD', key, '*', 'n', 'e', 'p', String(i))))
+    ).map(String);
+    await redis.call('XGROUP', 'CREATE', key, 'billing', '0');
+    // Two consumers, one named like HTML: names are shown as text.
+    await redis.call('XREADGROUP', 'GROUP', 'billing', 'worker-1', 'COUNT', '150', 'STREAMS', key, '>');
+    await redis.call('XREADGROUP', 'GROUP', 'billing', XSS, 'COUNT', '100', 'STREAMS', key, '>');
+    const page = await open(dash, `#/pending/${encodeURIComponent(stream.name)}/billing`);
+    const rows = page.locator('#pending tbody tr');
+    const shown = async (): Promise<string[]> => rows.locator('td code').allTextContents();
+    const showsPage = (from: number, to: number) =>
+      waitFor(async () => JSON.stringify(await shown()) === JSON.stringify(ids.slice(from, to)), {
+        what: `pending entries ${from} to ${to - 1}`,
+      });
+    await page.locator('#pending-total', { hasText: '230' }).waitFor();
+    await showsPage(0, 100);
+    const oldest = page.getByRole('button', { name: /Oldest/ });
+    const previous = page.getByRole('button', { name: /Previous/ });
+    const next = page.getByRole('button', { name: /Next/ });
+    expect(await previous.isDisabled()).toBe(true);
+    await next.click();
+    await showsPage(100, 200);
+    expect(await rows.nth(49).locator('td').nth(1).textContent()).toBe('worker-1');
+    expect(await rows.nth(50).locator('td').nth(1).textContent()).toBe(XSS);
+    await next.click();
+    await showsPage(200, 230);
+    expect(await next.isDisabled()).toBe(true);
+    await previous.click();
+    await showsPage(100, 200);
+    // A page stays where it is while entries before it are acked; the total follows.
+    await redis.call('XACK', key, 'billing', ...ids.slice(0, 10));
+    await page.locator('#pending-total', { hasText: '220' }).waitFor();
+    await showsPage(100, 200);
+    await oldest.click();
+    await showsPage(10, 110);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(dialogs).toEqual([]);
+    await page.close();
+  });
+
   // The README's pictures: a small busy system on a private server (clean names), a few seconds of traffic.
   it.skipIf(process.env.PULSE_SCREENSHOTS !== '1')('takes the README screenshots', { timeout: 60_000 }, async () => {
     const server = await RedisServer.start();

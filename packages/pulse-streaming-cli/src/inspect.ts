@@ -1,6 +1,6 @@
 /**
  * What the inspection commands read from Redis about pulse streams: the
- * streams (`SCAN ... TYPE stream`, `XINFO STREAM`), their sinks (consumer
+ * streams (`SCAN ... TYPE stream`, `XINFO STREAM` in a script that drops the entries), their sinks (consumer
  * groups: `XINFO GROUPS/CONSUMERS`, plus the library's keep-alive records)
  * and the pending entries of a sink (`XPENDING`). On a Redis Cluster the
  * listing scans every master; every other command names its key, so the
@@ -112,38 +112,80 @@ async function scanStreams(server: Redis): Promise<string[]> {
   return names;
 }
 
-function entryId(v: unknown): string | null {
-  const e = list(v);
-  return e.length > 0 ? text(e[0]) : null;
+/**
+ * `XINFO STREAM` without the entries: it returns the first and last entries
+ * whole, 2 MB for a stream of 1 MB payloads, so the server keeps only their
+ * IDs and the figures. Keyed, so a cluster client sends it to the key's master.
+ */
+const STREAM_HEAD = `
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local out = {}
+for i = 1, #info, 2 do
+  local k, v = info[i], info[i + 1]
+  if k == 'first-entry' or k == 'last-entry' then
+    if type(v) == 'table' then v = v[1] else v = false end
+    out[#out + 1] = k
+    out[#out + 1] = v
+  elseif k == 'length' or k == 'entries-added' then
+    out[#out + 1] = k
+    out[#out + 1] = v
+  end
+end
+out[#out + 1] = 'ttl'
+out[#out + 1] = redis.call('PTTL', KEYS[1])
+return out`;
+
+/** A stream's figures that `XINFO STREAM` and `PTTL` give, without its entries. */
+export interface StreamHead {
+  length: number;
+  /** Every entry ever added (a counter); null before Redis 7. */
+  entriesAdded: number | null;
+  firstId: string | null;
+  lastId: string | null;
+  /** Time to live in ms, or null when the key does not expire. */
+  ttlMs: number | null;
+}
+
+/**
+ * Length, first and last IDs and TTL of the stream at `key`, in one round
+ * trip that carries no entry.
+ * @throws the Redis error (`no such key`) when the key does not exist.
+ */
+export async function streamHead(client: CliRedis, key: string): Promise<StreamHead> {
+  const info = record(await client.call('EVAL', STREAM_HEAD, '1', key));
+  // A Lua false comes back as nil; an empty stream has no first or last entry.
+  const id = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : text(v));
+  const ttl = num(info.ttl);
+  return {
+    length: num(info.length),
+    entriesAdded: optionalNum(info['entries-added']) ?? null,
+    firstId: id(info['first-entry']),
+    lastId: id(info['last-entry']),
+    ttlMs: ttl >= 0 ? ttl : null,
+  };
 }
 
 /** Length, first and last entries, TTL and sink names of a stream; undefined when it vanished meanwhile. */
 export async function streamSummary(client: CliRedis, name: string): Promise<StreamSummary | undefined> {
   const key = streamKey(name);
-  let info: Record<string, unknown>;
+  let head: StreamHead;
   let groups: unknown[];
-  let ttl: number;
   try {
-    [info, groups, ttl] = await Promise.all([
-      client.call('XINFO', 'STREAM', key).then(record),
-      client.call('XINFO', 'GROUPS', key).then(list),
-      client.call('PTTL', key).then(num),
-    ]);
+    [head, groups] = await Promise.all([streamHead(client, key), client.call('XINFO', 'GROUPS', key).then(list)]);
   } catch (err) {
     if (/no such key/i.test(errorMessage(err))) return undefined;
     throw err;
   }
-  const firstId = entryId(info['first-entry']);
-  const lastId = entryId(info['last-entry']);
+  const { firstId, lastId } = head;
   return {
     name,
     key,
-    length: num(info.length),
+    length: head.length,
     firstId,
     firstTime: isoOfId(firstId),
     lastId,
     lastTime: isoOfId(lastId),
-    ttlMs: ttl >= 0 ? ttl : null,
+    ttlMs: head.ttlMs,
     sinks: groups.map((g) => text(record(g).name)).sort(),
     deadLetters: name.endsWith(':dead'),
   };
@@ -248,14 +290,16 @@ export async function sinkNames(client: CliRedis, name: string): Promise<string[
 }
 
 /**
- * The pending entries of a sink (`XPENDING`), at most `count` of them, optionally of one consumer.
+ * The pending entries of a sink (`XPENDING`), oldest first, at most `count` of
+ * them, optionally of one consumer, and with `after` only those whose ID is
+ * greater (the next page of a list that ended at `after`).
  * @throws CliError when the stream has no such sink.
  */
 export async function pendingReport(
   client: CliRedis,
   name: string,
   sink: string,
-  options: { count: number; consumer?: string },
+  options: { count: number; consumer?: string; after?: string },
 ): Promise<PendingReport> {
   const key = streamKey(name);
   let summary: unknown[];
@@ -267,7 +311,9 @@ export async function pendingReport(
     throw err;
   }
   if (options.consumer !== undefined) await requireConsumer(client, name, sink, options.consumer);
-  const range: string[] = [key, sink, '-', '+', String(options.count)];
+  // An exclusive start (`(id`, Redis 6.2): an ID acked since the last page still ends it.
+  const start = options.after === undefined ? '-' : `(${options.after}`;
+  const range: string[] = [key, sink, start, '+', String(options.count)];
   if (options.consumer !== undefined) range.push(options.consumer);
   const details = list(await client.call('XPENDING', ...range));
   return {

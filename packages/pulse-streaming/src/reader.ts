@@ -120,7 +120,12 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     return sub as unknown as Subscription<EventOf<Events>>;
   }
 
-  /** Ends a subscription's iteration. */
+  /**
+   * Ends a subscription's iteration; events waiting in its buffer are dropped
+   * with it. When it was the last one, the reader stops reading and its
+   * cursor stays at the last event handed to a subscription: a read that
+   * returns after that is dropped, and the next subscription reads its events.
+   */
   unsubscribe(subscription: Subscription<EventOf<Events>>): void {
     this.#fanout.remove(subscription as unknown as Subscription<Event>);
   }
@@ -245,6 +250,12 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   }
 
   #onReply({ states, reply, group, count }: ReadResult): void {
+    // The last subscription left (unsubscribe, its signal, close()) while the
+    // read was in flight: nobody gets these events, so the cursor stays
+    // before them and the next subscription reads them again (the cursor is
+    // the last ID handed out, SEMANTICS.md §3.8). The loss check that went
+    // with the read stands: it was taken at the cursor, which has not moved.
+    if (this.#fanout.subs.size === 0) return;
     const matches = this.#settings.matches;
     let full = 0;
     for (const [key, batch] of streamEntries(reply)) {

@@ -9,7 +9,7 @@ import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
 import { deadLetterStreamName, getDeadLetter } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { pendingReport, sinkInfos } from '../inspect.js';
+import { type PendingReport, pendingReport, sinkInfos } from '../inspect.js';
 import { entryList, text } from '../replies.js';
 import { manyStreamFigures, pageOf, type StreamFigures, type StreamNames, streamFigures } from './collect.js';
 import { type EntryView, entryView, type PayloadView, PREVIEW_BYTES, PREVIEW_RANGE, payloadView } from './payload.js';
@@ -128,18 +128,30 @@ export async function entry(ctx: ApiContext, q: URLSearchParams): Promise<EntryV
   return entryView(found, Number.POSITIVE_INFINITY);
 }
 
-/** `api/pending?name=&sink=&consumer=&count=`: the pending entries of a sink. */
+/**
+ * `api/pending?name=&sink=&consumer=&after=&count=`: a page of the pending
+ * entries of a sink, oldest first; `next` is the `after` of the following
+ * page (null on the last one). An ID cursor, not an offset: acks between two
+ * pages neither skip nor repeat an entry.
+ */
 export async function pending(ctx: ApiContext, q: URLSearchParams) {
   const consumer = q.get('consumer');
+  const after = optionalId(q, 'after');
+  const count = int(q, 'count', 100, 1, 1000);
+  let report: PendingReport;
   try {
-    return await pendingReport(ctx.client, param(q, 'name'), param(q, 'sink'), {
-      count: int(q, 'count', 100, 1, 1000),
+    report = await pendingReport(ctx.client, param(q, 'name'), param(q, 'sink'), {
+      count: count + 1,
       ...(consumer ? { consumer } : {}),
+      ...(after === undefined ? {} : { after }),
     });
   } catch (err) {
     if (err instanceof CliError) throw new NotFound(err.message);
     throw err;
   }
+  const more = report.entries.length > count;
+  if (more) report.entries.pop();
+  return { ...report, next: more ? (report.entries[report.entries.length - 1]?.id ?? null) : null };
 }
 
 /** A dead letter in the API. */

@@ -1,6 +1,6 @@
 /**
  * What the dashboard reads from Redis: figures of many streams at once (the
- * overview page and `/metrics`), with `XINFO STREAM` and `XINFO GROUPS` per
+ * overview page and `/metrics`), with `XINFO STREAM` (without its entries) and `XINFO GROUPS` per
  * stream and the length of its dead-letter stream. Stream names come from the
  * CLI's listing (`SCAN ... TYPE stream` on every master), cached briefly so a
  * page of 50 out of 10,000 streams does not scan the keyspace on every refresh.
@@ -9,7 +9,7 @@ import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { errorMessage } from '../errors.js';
-import { listStreamNames } from '../inspect.js';
+import { listStreamNames, type StreamHead, streamHead } from '../inspect.js';
 import { list, num, optionalNum, record, text } from '../replies.js';
 
 /** One sink (consumer group) as the overview and `/metrics` show it. */
@@ -79,29 +79,6 @@ export class StreamNames {
 const noSuchKey = (err: unknown): boolean => /no such key/i.test(errorMessage(err));
 
 /**
- * `XINFO STREAM` without the entries: it returns the first and last entries
- * whole, 2 MB for a stream of 1 MB payloads, so the server keeps only their
- * IDs and the figures. Keyed, so a cluster client sends it to the key's master.
- */
-const STREAM_FIGURES = `
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local out = {}
-for i = 1, #info, 2 do
-  local k, v = info[i], info[i + 1]
-  if k == 'first-entry' or k == 'last-entry' then
-    if type(v) == 'table' then v = v[1] else v = false end
-    out[#out + 1] = k
-    out[#out + 1] = v
-  elseif k == 'length' or k == 'entries-added' then
-    out[#out + 1] = k
-    out[#out + 1] = v
-  end
-end
-out[#out + 1] = 'ttl'
-out[#out + 1] = redis.call('PTTL', KEYS[1])
-return out`;
-
-/**
  * Figures of one stream; undefined when it vanished meanwhile. With
  * `deadLetters: false` the dead-letter count is left at 0 for the caller to
  * fill in (from the figures of `<name>:dead` when it lists every stream).
@@ -112,12 +89,12 @@ export async function streamFigures(
   options: { deadLetters: boolean } = { deadLetters: true },
 ): Promise<StreamFigures | undefined> {
   const key = streamKey(name);
-  let info: Record<string, unknown>;
+  let head: StreamHead;
   let groups: Record<string, unknown>[];
   let dead: number;
   try {
-    [info, groups, dead] = await Promise.all([
-      client.call('EVAL', STREAM_FIGURES, '1', key).then(record),
+    [head, groups, dead] = await Promise.all([
+      streamHead(client, key),
       client.call('XINFO', 'GROUPS', key).then((r) => list(r).map(record)),
       // XLEN of a missing key is 0; of a key that is not a stream, an error we do not want to fail on.
       options.deadLetters ? client.call('XLEN', streamKey(deadLetterStreamName(name))).then(num, () => 0) : 0,
@@ -126,15 +103,9 @@ export async function streamFigures(
     if (noSuchKey(err)) return undefined;
     throw err;
   }
-  const id = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : text(v));
-  const ttl = num(info.ttl);
   return {
     name,
-    length: num(info.length),
-    entriesAdded: optionalNum(info['entries-added']) ?? null,
-    firstId: id(info['first-entry']),
-    lastId: id(info['last-entry']),
-    ttlMs: ttl >= 0 ? ttl : null,
+    ...head,
     deadLetters: dead,
     isDeadLetterStream: name.endsWith(':dead'),
     sinks: groups

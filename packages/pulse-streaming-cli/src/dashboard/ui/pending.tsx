@@ -1,21 +1,33 @@
-/** A sink's pending entries (XPENDING): who holds each, for how long, delivered how often. */
+/**
+ * A sink's pending entries (XPENDING): who holds each, for how long, delivered
+ * how often. Oldest first, a page at a time: "Next" pages by the last ID shown
+ * (an entry acked meanwhile neither shifts nor repeats a page), "Previous"
+ * goes back to the cursor of the page before.
+ */
 
 import { useEffect, useState } from 'preact/hooks';
 import { get, type PendingData } from './api.js';
 import { count, duration, link } from './format.js';
 
-const MAX = 200;
+const PAGE = 100;
 
 export function PendingPage({ stream, sink }: { stream: string; sink: string }) {
-  const [data, setData] = useState<PendingData | undefined>(undefined);
+  // The `after` cursor of every page from the second to this one (empty on the first).
+  const [cursors, setCursors] = useState<string[]>([]);
+  const after = cursors[cursors.length - 1];
+  // With the cursor it was read for: until the new page comes, the old one's
+  // `next` must not page again (a double click would repeat a page).
+  const [shown, setShown] = useState<{ after: string | undefined; data: PendingData } | undefined>(undefined);
+  const data = shown?.data;
+  const next = shown !== undefined && shown.after === after ? shown.data.next : null;
   const [error, setError] = useState<string | undefined>(undefined);
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
-    get<PendingData>('pending', { name: stream, sink, count: MAX }).then(
+    get<PendingData>('pending', { name: stream, sink, after, count: PAGE }).then(
       (d) => {
         if (!live) return;
-        setData(d);
+        setShown({ after, data: d });
         setError(undefined);
       },
       (err: Error) => {
@@ -27,7 +39,7 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
       live = false;
       clearTimeout(t);
     };
-  }, [stream, sink, tick]);
+  }, [stream, sink, after, tick]);
 
   return (
     <section>
@@ -36,6 +48,18 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
           <a href="#/">Streams</a> / <a href={link('stream', stream)}>{stream}</a> / sink <span class="name">{sink}</span> /
           pending
         </h1>
+        <span class="muted">oldest first</span>
+        <span class="pager">
+          <button type="button" disabled={cursors.length === 0} onClick={() => setCursors([])}>
+            « Oldest
+          </button>
+          <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+            ‹ Previous
+          </button>
+          <button type="button" disabled={next === null} onClick={() => next !== null && setCursors([...cursors, next])}>
+            Next ›
+          </button>
+        </span>
       </div>
       {error !== undefined && <p class="error">{error}</p>}
       {data !== undefined && (
@@ -53,7 +77,7 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
             ))}
           </div>
           {data.entries.length === 0 ? (
-            <p class="muted">Nothing pending.</p>
+            <p class="muted">{after === undefined ? 'Nothing pending.' : `Nothing pending after ${after}.`}</p>
           ) : (
             <table class="grid" id="pending">
               <thead>
@@ -78,9 +102,9 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
               </tbody>
             </table>
           )}
-          {data.total > data.entries.length && (
-            <p class="muted">
-              the oldest {count(data.entries.length)} of {count(data.total)}
+          {data.total > data.entries.length && data.entries.length > 0 && (
+            <p class="muted" id="pending-page">
+              page {count(cursors.length + 1)}: {count(data.entries.length)} of {count(data.total)}
             </p>
           )}
         </>
