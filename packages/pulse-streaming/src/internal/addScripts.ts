@@ -2,7 +2,6 @@
  * The scripts behind `stream.add`: the merged form of adds, and trimming
  * under 'interest' retention.
  */
-import type { Arg } from './command.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { CMP } from './lua.js';
 import { Script } from './script.js';
@@ -373,42 +372,3 @@ end`;
 export const addEvents = addScript('addEvents', false);
 /** `addEvents` for streams with 'interest' retention: same arguments and reply. */
 export const addEventsInterest = addScript('addEventsInterest', true);
-
-/**
- * Packs adds some of which have headers or a dedupId (parts `[name,
- * payload, topic, dedupId, ...header fields and values]`, or `[name,
- * payload, topic]`): layout 5 (columns) when every event has the same
- * header names and topics on all or none, else layout 4 (see
- * `EXTRAS_LOOP`).
- */
-export function packExtras(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>, sameName: boolean, topics: boolean): void {
-  const first = parts[0] ?? [];
-  let columns = true;
-  let dedup = false;
-  for (const part of parts) {
-    if (part.length !== first.length && !(part.length <= 4 && first.length <= 4)) columns = false;
-    for (let i = 4; columns && i < part.length; i += 2) if (part[i] !== first[i]) columns = false;
-    if (topics && part[2] === '') columns = false;
-    if (part.length > 3 && part[3] !== '') dedup = true;
-    if (!columns) break;
-  }
-  if (!columns) {
-    cmd.push('4');
-    for (const part of parts) {
-      cmd.push(part[0] ?? '', part[1] ?? '', part[2] ?? '', part[3] ?? '', Math.max(0, part.length - 4) / 2);
-      for (let i = 4; i < part.length; i++) cmd.push(part[i] ?? '');
-    }
-    return;
-  }
-  const nameCol = !sameName || first[0] === '';
-  const k = Math.max(0, first.length - 4) / 2;
-  cmd.push('5', nameCol ? '' : (first[0] ?? ''), topics ? '1' : '', dedup ? '1' : '', k);
-  for (let i = 4; i < first.length; i += 2) cmd.push(first[i] ?? '');
-  for (const part of parts) {
-    if (nameCol) cmd.push(part[0] ?? '');
-    cmd.push(part[1] ?? '');
-    if (topics) cmd.push(part[2] ?? '');
-    if (dedup) cmd.push(part[3] ?? '');
-    for (let i = 5; i < part.length; i += 2) cmd.push(part[i] ?? '');
-  }
-}
