@@ -65,3 +65,21 @@ describe.each(CLIENT_KINDS)('large adds (%s)', (kind) => {
     expect(Number(await c.cmd('PTTL', t.key))).toBeGreaterThan(0);
   });
 });
+
+describe.each(CLIENT_KINDS)('large adds on the shared server (a cluster with npm run test:cluster) (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  it('600 adds of one tick, every third one large: stored once each, in the order issued', async () => {
+    const s = new Stream(uniqueName('large-order'), c.redis, { maxLen: 0 });
+    const payloads = Array.from({ length: 600 }, (_, i) => (i % 3 === 2 ? `${i}:${'x'.repeat(9 * 1024)}` : `${i}`));
+    const ids = await Promise.all(payloads.map((p) => s.add('e', p)));
+    const entries = (await c.cmd('XRANGE', s.key, '-', '+')) as Array<[string, string[]]>;
+    expect(entries.map(([id]) => String(id))).toEqual(ids);
+    expect(entries.map(([, f]) => String(f[f.indexOf('p') + 1]))).toEqual(payloads);
+    await s.destroy();
+  });
+});
