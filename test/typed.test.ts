@@ -132,6 +132,17 @@ describe.concurrent.each(CLIENT_KINDS)('typed streams (%s)', (kind) => {
     expect(Number(await c.cmd('EXISTS', vs.s.key))).toBe(0);
   });
 
+  it('a transforming schema: add takes its input (stored as given), data is its output; its output type is refused', async (ctx) => {
+    // Types: add is typed with the schema's output (known limitation, test/types/typedStreams.ts), hence the casts.
+    const { s, sink } = typed(ctx, { schemas: { 'price.set': z.object({ cents: z.string().transform(Number) }) } });
+    await s.add('price.set', { cents: '250' } as unknown as { cents: number });
+    await expect(s.add('price.set', { cents: 250 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    const [got] = await take((await sink()).subscribe(), 1);
+    expect(got?.payload.toString()).toBe('{"cents":"250"}');
+    expect(got?.data).toEqual({ cents: 250 });
+    await got?.ack();
+  });
+
   it('a value with no JSON form, or a codec that throws, rejects the add with InvalidArgumentError', async (ctx) => {
     const { s } = typed<{ e: unknown }>(ctx, { codec: 'json' });
     await expect(s.add('e', undefined)).rejects.toBeInstanceOf(InvalidArgumentError);

@@ -76,7 +76,10 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * is added); `event.data` validates the decoded value (a `DecodeError`
    * when refused) and holds the schema's output. Schemas may validate
    * asynchronously. Event names without a schema are encoded and decoded
-   * without checks.
+   * without checks. `add` stores the value as given (the schema's input) and
+   * `event.data` is the schema's output, but `add` is typed with the output:
+   * with a schema that transforms (zod `.transform`, valibot `v.transform`)
+   * the input it accepts needs a cast (known limitation).
    * @defaultValue none
    */
   schemas?: SchemasOf<Events>;

@@ -1,29 +1,16 @@
 import type { RedisClient } from './client.js';
-import { InvalidArgumentError, type PulseError } from './errors.js';
+import { InvalidArgumentError } from './errors.js';
 import type { EventMap, EventNames, PayloadOf, Untyped } from './event.js';
-import { addEvents, addEventsInterest, packExtras } from './internal/addScripts.js';
-import type { Mergeable } from './internal/batcher.js';
+import { AddPath, addError } from './internal/add.js';
 import { type AddMessage, addChannel } from './internal/diagnostics.js';
-import { type Arg, type Driver, driverFor, evalScript } from './internal/driver.js';
+import { type Driver, driverFor, evalScript } from './internal/driver.js';
 import { EventCodec } from './internal/eventCodec.js';
 import { GoLifecycle } from './internal/goLifecycle.js';
 import { headerFields } from './internal/headers.js';
-import {
-  dedupKeys,
-  FIELD_NAME,
-  FIELD_PAYLOAD,
-  FIELD_TOPIC,
-  lastRemovalKey,
-  removedKey,
-  replayedKey,
-  sinkKeys,
-  sinkRegistryKey,
-  streamKey,
-} from './internal/keys.js';
+import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
-import { replyCode, toPulseError } from './internal/redisErrors.js';
+import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
-import type { Script } from './internal/script.js';
 import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
@@ -68,12 +55,6 @@ export class Stream<Events extends EventMap = Untyped> {
   readonly slidingTtl: boolean;
   /** How long an add's `dedupId` is remembered, in ms. @defaultValue 120000 */
   readonly dedupWindowMs: number;
-  /** The dedup keys, `KEYS[2]` and `KEYS[3]` of the add script when some event of the call has a dedupId. */
-  readonly #dedupKeys: readonly string[];
-  readonly #keysOf = (parts: ReadonlyArray<readonly Arg[]>): readonly string[] => {
-    for (const part of parts) if (part.length > 3 && part[3] !== '') return this.#dedupKeys;
-    return [];
-  };
   /** @internal The codec and schemas of a typed stream; undefined for an untyped one. */
   readonly codec: EventCodec | undefined;
   /**
@@ -81,16 +62,8 @@ export class Stream<Events extends EventMap = Untyped> {
    * behind it, so that adds are stored in the order they were issued.
    */
   #validating: Promise<unknown> | undefined;
-  readonly #trim: readonly Arg[];
-  readonly #head: readonly Arg[];
-  readonly #headNoCreate: readonly Arg[];
-  readonly #tag: string;
-  readonly #tagNoCreate: string;
-  readonly #script: Script;
-  /** 'interest' trimming: only the script knows what it may remove (addScripts.ts). */
-  readonly #trimsByScript: boolean;
-  /** With #trimsByScript: lone adds sent as plain XADDs (which do not trim) since the last lone one that trimmed. */
-  #untrimmed = 0;
+  /** How this instance's adds travel (internal/add.ts). */
+  readonly #adds: AddPath;
   /** @internal Go Pulse v1.10's lifecycle record, created once per instance (internal/goLifecycle.ts). */
   readonly goLifecycle: GoLifecycle = new GoLifecycle(this);
 
@@ -117,20 +90,7 @@ export class Stream<Events extends EventMap = Untyped> {
     this.key = streamKey(name);
     this.logger = (options.logger ?? silentLogger).child({ stream: name });
     this.hasLogger = options.logger !== undefined && options.logger !== null;
-    this.#trim = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
-    const ttl = this.ttlMs === undefined ? '' : String(this.ttlMs);
-    const mode = this.slidingTtl ? 'sliding' : 'absolute';
-    const maxLen = this.maxLen > 0 ? String(this.maxLen) : '';
-    const window = String(this.dedupWindowMs);
-    this.#head = [maxLen, '', ttl, mode, window];
-    this.#headNoCreate = [maxLen, '1', ttl, mode, window];
-    const dedup = dedupKeys(name);
-    this.#dedupKeys = [dedup.ids, dedup.expiry];
-    // Streams with the same key and settings merge their adds; others keep theirs apart.
-    this.#tag = `${this.key}\n${retention}\n${this.#head.join(' ')}`;
-    this.#tagNoCreate = `${this.key}\n${retention}\n${this.#headNoCreate.join(' ')}`;
-    this.#script = retention === 'interest' ? addEventsInterest : addEvents;
-    this.#trimsByScript = retention === 'interest' && this.maxLen > 0;
+    this.#adds = new AddPath(this);
   }
 
   /**
@@ -139,7 +99,8 @@ export class Stream<Events extends EventMap = Untyped> {
    * Adds issued in the same tick to one stream travel as script calls of up to
    * 256 events or 256 KiB, one call per turn of the event loop (on a cluster,
    * one step per slot in flight), in the order they were issued; each promise
-   * settles on its own event's outcome.
+   * settles on its own event's outcome. An add of 8 KiB or more without TTL
+   * or dedupId leaves as a plain XADD in its place among them.
    * Adds of one producer to one stream are stored in the order issued, also
    * across reconnects, restarts, flushed script caches and slot migrations,
    * and an add is never sent twice.
@@ -201,27 +162,7 @@ export class Stream<Events extends EventMap = Untyped> {
     headers: readonly string[],
     dedupId: string | undefined,
   ): Promise<string | undefined> {
-    // Adds of one tick to this stream leave as script calls (batcher.ts);
-    // a lone add without TTL or dedupId stays a plain XADD (under 'interest', but for one in 50).
-    let weight = p.length + eventName.length + (topic?.length ?? 0) + (dedupId?.length ?? 0);
-    for (const h of headers) weight += h.length;
-    const merge: Mergeable = {
-      tag: onlyIfExists ? this.#tagNoCreate : this.#tag,
-      script: this.#script,
-      head: onlyIfExists ? this.#headNoCreate : this.#head,
-      keys: this.#keysOf,
-      parts:
-        headers.length === 0 && dedupId === undefined
-          ? [eventName, p, topic ?? '']
-          : [eventName, p, topic ?? '', dedupId ?? '', ...headers],
-      weight,
-      alone:
-        this.ttlMs === undefined && dedupId === undefined
-          ? () => this.#lone(eventName, p, topic, onlyIfExists, headers)
-          : undefined,
-      pack: packAdds,
-      unpack: unpackIds,
-    };
+    const merge = this.#adds.describe({ eventName, payload: p, topic, onlyIfExists, headers, dedupId });
     let reply: unknown;
     try {
       reply = await this.driver.sendMergeable(merge, this.key);
@@ -248,32 +189,6 @@ export class Stream<Events extends EventMap = Untyped> {
       if (this.#validating === settled) this.#validating = undefined;
     });
     return mine;
-  }
-
-  /**
-   * The command of an add with nothing to merge with: a plain XADD, or
-   * undefined for a script call. Under 'interest' a plain XADD cannot trim,
-   * so one lone add in {@link LONE_ADDS_PER_TRIM} is a script call that does:
-   * an EVAL of the script costs Redis several times an XADD.
-   */
-  #lone(
-    eventName: string,
-    payload: Buffer | string,
-    topic: string | undefined,
-    onlyIfExists: boolean,
-    headers: readonly string[],
-  ): Arg[] | undefined {
-    if (this.#trimsByScript && ++this.#untrimmed >= LONE_ADDS_PER_TRIM) {
-      this.#untrimmed = 0;
-      return undefined;
-    }
-    const args: Arg[] = ['XADD', this.key];
-    if (onlyIfExists) args.push('NOMKSTREAM');
-    if (!this.#trimsByScript) for (const t of this.#trim) args.push(t);
-    args.push('*', FIELD_NAME, eventName, FIELD_PAYLOAD, payload);
-    if (topic) args.push(FIELD_TOPIC, topic);
-    for (const h of headers) args.push(h);
-    return args;
   }
 
   /** Deletes entries by ID. */
@@ -348,68 +263,4 @@ export class Stream<Events extends EventMap = Untyped> {
     await this.goLifecycle.ensure();
     return sink;
   }
-}
-
-/**
- * Under 'interest' retention, one lone add in this many trims (a script
- * call); the others are plain XADDs. The script trims only once the stream
- * is 100 entries past maxLen anyway; with several producers the stream may
- * pass maxLen by this much per producer before one of them trims.
- */
-const LONE_ADDS_PER_TRIM = 50;
-
-/**
- * The events of a merged add in the most compact layout of `addEvents` that
- * fits them: one name for all when they share it and none has a topic, no
- * topics when none has one, name, payload and topic for each when none has
- * headers or a dedupId, else all of it for each. An add's parts are
- * `[name, payload, topic]`, or with headers or a dedupId
- * `[name, payload, topic, dedupId, ...header fields and values]`.
- */
-function packAdds(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>): void {
-  const name = parts[0]?.[0];
-  let sameName = true;
-  let topics = false;
-  let extras = false;
-  for (const part of parts) {
-    if (part[0] !== name) sameName = false;
-    if (part[2] !== '') topics = true;
-    if (part.length > 3) extras = true;
-  }
-  if (extras) packExtras(cmd, parts, sameName, topics);
-  else if (topics) {
-    cmd.push('3');
-    for (const [n, p, t] of parts) cmd.push(n ?? '', p ?? '', t ?? '');
-  } else if (sameName) {
-    cmd.push('1', name ?? '');
-    for (const [, p] of parts) cmd.push(p ?? '');
-  } else {
-    cmd.push('2');
-    for (const [n, p] of parts) cmd.push(n ?? '', p ?? '');
-  }
-}
-
-/** The IDs `addEvents` returns, joined by ',' ('-': not added, the stream key was missing), one per event it ran. */
-function unpackIds(joined: unknown): Array<string | null> | undefined {
-  if (typeof joined !== 'string' && !Buffer.isBuffer(joined)) return undefined;
-  // IDs are ASCII: latin1 decodes them without UTF-8 validation.
-  const s = typeof joined === 'string' ? joined : joined.toString('latin1');
-  if (s === '') return [];
-  const ids: Array<string | null> = s.split(',');
-  for (let i = 0; i < ids.length; i++) if (ids[i] === '-') ids[i] = null;
-  return ids;
-}
-
-/**
- * A Redis error reply (it starts with a code: `WRONGTYPE`, `OOM`, ...) says
- * the add ran and failed, or never ran. Anything else (the connection closed
- * or timed out before the answer came) leaves its outcome unknown: the event
- * may be stored or not, and the library does not send it again.
- */
-function addError(err: unknown, stream: string): PulseError {
-  if (replyCode(err) !== undefined) return toPulseError(err, `add to stream ${stream}`);
-  return toPulseError(
-    err,
-    `add to stream ${stream}: outcome unknown, no answer from Redis (the event may or may not be stored; it is not sent again)`,
-  );
 }

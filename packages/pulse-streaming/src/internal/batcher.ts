@@ -63,6 +63,16 @@ export interface Mergeable {
 export const MERGE_MAX_COMMANDS = 256;
 export const MERGE_MAX_BYTES = 256 * 1024;
 
+/**
+ * A mergeable command at least this heavy leaves alone, as the plain command
+ * its `alone` builds (an add: XADD), in the same pipeline step and in its
+ * place among the others, when it has one. A merged call copies each
+ * argument into the script and the script copies it into the command it
+ * runs: past a few KB that copy costs Redis more than the call saves
+ * (10 KB payloads: an EVAL of them took 2-3x the server time of their XADDs).
+ */
+export const MERGE_ALONE_BYTES = 8 * 1024;
+
 /** Commands (merged ones counted one by one) of a group sent per turn of the event loop. */
 export const STEP_ITEMS = MERGE_MAX_COMMANDS;
 
@@ -297,6 +307,12 @@ function mergeUnits(batch: readonly Queued[]): Unit[] {
     if (!m || q.key === undefined) {
       close(q.key);
       units.push({ items: [q], weight: 0 });
+      continue;
+    }
+    if (m.weight >= MERGE_ALONE_BYTES && m.alone) {
+      // Large: a unit of its own, so a plain command (see `commandOf`), in its place in the order of its key.
+      close(q.key);
+      units.push({ items: [q], weight: m.weight });
       continue;
     }
     if (openTagOf.get(q.key) !== m.tag) close(q.key);
