@@ -96,13 +96,20 @@ ${trimAfter}if added and ARGV[3] ~= '' then
   if ARGV[4] == 'sliding' then redis.call('PEXPIRE', key, ARGV[3]) else redis.call('PEXPIRE', key, ARGV[3], 'NX') end
 end
 if deduped then
-  local ttl = ARGV[5]
+  -- Never outliving a TTL stream: its own expiry time, not its PTTL (a PTTL
+  -- read and a PEXPIRE set a moment later could end a millisecond after it).
+  local at
   if ARGV[3] ~= '' then
     local pttl = redis.call('PTTL', key)
-    if pttl > 0 and pttl < tonumber(ttl) then ttl = pttl end
+    if pttl > 0 and pttl < tonumber(ARGV[5]) then at = redis.call('PEXPIRETIME', key) end
   end
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
+  if at then
+    redis.call('PEXPIREAT', KEYS[2], at)
+    redis.call('PEXPIREAT', KEYS[3], at)
+  else
+    redis.call('PEXPIRE', KEYS[2], ARGV[5])
+    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  end
 end
 return {table.concat(ids, ','), err}`,
   );
