@@ -44,8 +44,7 @@ const MAX_ERROR_TYPES = 64;
  * of a stream by a sink) shares across its events, built on its first event:
  * the span name, the span's start attributes, the metric attributes and the
  * count of messages. Every event of a busy stream would otherwise build the
- * same strings and objects again; the SDK keys metric series by the
- * attribute objects it is given, so the same frozen ones are passed each time.
+ * same strings and objects again.
  */
 export class Destination {
   /** The stream. */
@@ -71,8 +70,10 @@ export class Destination {
     this.spanName = `${operation} ${stream}`;
     const metric: Attributes = { [ATTR.system]: SYSTEM, [ATTR.operationName]: operation, [ATTR.destination]: stream };
     if (sink !== undefined) metric[ATTR.consumerGroup] = sink;
-    this.metricAttributes = Object.freeze(metric);
-    this.spanAttributes = Object.freeze({ ...metric, [ATTR.operationType]: operation });
+    // Shared, never changed, but not frozen: the SDK reads their keys on every record and span start,
+    // and V8 lists a frozen object's keys more slowly (about 10% of a histogram record).
+    this.metricAttributes = metric;
+    this.spanAttributes = { ...metric, [ATTR.operationType]: operation };
     const kind = operation === 'send' ? SpanKind.PRODUCER : SpanKind.CONSUMER;
     this.spanOptions = Object.freeze({ kind, attributes: this.spanAttributes });
   }
@@ -96,7 +97,7 @@ export class Destination {
   #failedEntry(type: string): { readonly attributes: Attributes; count: number } {
     let entry = this.#failed.get(type);
     if (!entry) {
-      entry = { attributes: Object.freeze({ ...this.metricAttributes, [ATTR.errorType]: type }), count: 0 };
+      entry = { attributes: { ...this.metricAttributes, [ATTR.errorType]: type }, count: 0 };
       // Past the bound, the count lands in the `_OTHER` series rather than growing the map.
       if (this.#failed.size < MAX_ERROR_TYPES || type === '_OTHER') this.#failed.set(type, entry);
       else return this.#failedEntry('_OTHER');
