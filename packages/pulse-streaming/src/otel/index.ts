@@ -86,11 +86,17 @@ const propagators: Array<TextMapPropagator | undefined> = [];
  * and the histogram `messaging.process.duration` (seconds).
  * Returns the function that stops it all.
  *
+ * A sampler sees the attributes that name the operation and the destination
+ * (`messaging.system`, `messaging.operation.type` and `.name`,
+ * `messaging.destination.name`, `messaging.consumer.group.name`); the
+ * per-event ones (`messaging.message.id`, `messaging.client.id`,
+ * `pulse.event.name`, `pulse.delivery.count`, `messaging.batch.message_count`)
+ * are set once the span records, so that a span the SDK drops costs none.
+ *
  * What it costs per event is mostly the SDK's: starting a span (even one it
  * does not sample: IDs, a sampling decision), the propagator's inject and
- * extract, and a histogram record. This module adds little to it: the
- * per-event attributes are set only on spans that record, and the counters
- * are counted here and reported when the SDK collects.
+ * extract, and a histogram record. The counters are counted here and
+ * reported when the SDK collects.
  */
 export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () => void {
   const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
