@@ -11,83 +11,17 @@ import { type Reader, Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { RedisTarget } from './connection.js';
 import { deadLetterStreamName } from './deadLetters.js';
-import { ConsumerProcess } from './demoConsumers.js';
+import { ConsumerProcess, type ConsumerReports } from './demoConsumers.js';
 import { ACK_EVERY_MS, DEMO_GRACE_MS, DEMO_SINK } from './demoProtocol.js';
+import type { DemoOptions, DemoSnapshot, DemoSummary } from './demoTypes.js';
 import { errorMessage } from './errors.js';
 import { plural } from './format.js';
 import { list, num, record, text } from './replies.js';
 
 export { DEMO_GRACE_MS, DEMO_SINK } from './demoProtocol.js';
+export type { ConsumerView, DemoOptions, DemoSnapshot, DemoSummary } from './demoTypes.js';
 
 const CONSUMERS = 3;
-
-/** Options of {@link runDemo}. */
-export interface DemoOptions {
-  readonly rate: number;
-  readonly durationS: number;
-  readonly streamName: string;
-  readonly keep: boolean;
-  /** Stops the demo early (Ctrl-C). */
-  readonly signal: AbortSignal;
-  /** Called about every `frameMs` with the current state. */
-  readonly onFrame: (snapshot: DemoSnapshot) => void;
-  readonly frameMs: number;
-  /** Called for each notable moment (a kill, redeliveries). */
-  readonly onLog: (atS: number, message: string) => void;
-}
-
-/** One consumer as shown on a frame. */
-export interface ConsumerView {
-  readonly label: string;
-  readonly pid: number;
-  readonly alive: boolean;
-  readonly handled: number;
-  readonly pending: number;
-}
-
-/** The state shown on each frame. */
-export interface DemoSnapshot {
-  readonly elapsedS: number;
-  readonly phase: 'publishing' | 'draining' | 'done';
-  readonly target: number;
-  readonly published: number;
-  /** Published events some consumer handled, each counted once. */
-  readonly handledUnique: number;
-  /** Handlings of an event already handled (redeliveries of events the killed consumer had not acked). */
-  readonly duplicates: number;
-  readonly readerReceived: number;
-  readonly publishRate: number;
-  /** Unique events handled per second (duplicates not counted). */
-  readonly handleRate: number;
-  readonly pending: number;
-  readonly lag: number | null;
-  readonly redeliveries: number;
-  readonly deadLetters: number;
-  readonly consumers: readonly ConsumerView[];
-}
-
-/** What the demo proves, printed at the end. */
-export interface DemoSummary {
-  stream: string;
-  rate: number;
-  durationS: number;
-  elapsedS: number;
-  interrupted: boolean;
-  published: number;
-  publishFailed: number;
-  handledUnique: number;
-  handledTotal: number;
-  duplicates: number;
-  redeliveries: number;
-  readerReceived: number;
-  deadLetters: number;
-  pendingAtEnd: number;
-  lost: number;
-  /** The consumer process killed midway: its pid, the events it held unacked, and how long until the others had them all. */
-  killed: { consumer: string; pid: number; heldUnacked: number; redeliveredAfterS: number | null } | null;
-  consumers: { consumer: string; pid: number; handled: number; killed: boolean }[];
-  ok: boolean;
-}
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -192,15 +126,17 @@ class DemoRun {
   }
 
   async #start(): Promise<void> {
-    const reports = {
-      onHandled: (ids: readonly string[]) => {
+    const tracing = this.#o.tracing;
+    const reports: ConsumerReports = {
+      onHandled: (ids) => {
         for (const id of ids) this.#handledCount.set(id, (this.#handledCount.get(id) ?? 0) + 1);
         this.#handledTotal += ids.length;
       },
+      onSpans: (spans) => tracing?.add(spans),
     };
     const started = await Promise.allSettled(
       Array.from({ length: CONSUMERS }, (_, i) =>
-        ConsumerProcess.start(this.#target, this.#o.streamName, `consumer-${i + 1}`, reports),
+        ConsumerProcess.start(this.#target, this.#o.streamName, `consumer-${i + 1}`, reports, tracing !== undefined),
       ),
     );
     this.#consumers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import type { RedisTarget } from './connection.js';
-import type { FromWorker, ToWorker } from './demoProtocol.js';
+import type { FromWorker, ToWorker, TraceSpan } from './demoProtocol.js';
 import { CliError } from './errors.js';
 import { onExit } from './lifecycle.js';
 
@@ -15,6 +15,8 @@ const START_TIMEOUT_MS = 20_000;
 export interface ConsumerReports {
   /** Events it handled, by ID (redeliveries included). */
   onHandled(ids: readonly string[]): void;
+  /** With --trace: spans it recorded (its `process` spans). */
+  onSpans?(spans: readonly TraceSpan[]): void;
 }
 
 interface Stats {
@@ -52,10 +54,17 @@ export class ConsumerProcess {
   }
 
   /**
-   * Starts a consumer process and waits until its sink is ready.
+   * Starts a consumer process and waits until its sink is ready; with
+   * `trace`, it traces its handler calls and sends its spans back.
    * @throws CliError when it fails to start.
    */
-  static async start(target: RedisTarget, streamName: string, label: string, reports: ConsumerReports): Promise<ConsumerProcess> {
+  static async start(
+    target: RedisTarget,
+    streamName: string,
+    label: string,
+    reports: ConsumerReports,
+    trace = false,
+  ): Promise<ConsumerProcess> {
     const child = fork(WORKER, [], {
       env: {
         ...process.env,
@@ -63,6 +72,7 @@ export class ConsumerProcess {
         PULSE_DEMO_CLUSTER: target.cluster ? '1' : '0',
         PULSE_DEMO_STREAM: streamName,
         PULSE_DEMO_LABEL: label,
+        PULSE_DEMO_TRACE: trace ? '1' : '0',
       },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
@@ -93,6 +103,8 @@ export class ConsumerProcess {
           stats.handled += m.ids.length;
           stats.redelivered = m.redelivered;
           reports.onHandled(m.ids);
+        } else if (m.type === 'spans') {
+          reports.onSpans?.(m.spans);
         } else if (m.type === 'closed') {
           stats.redelivered = m.redelivered;
         }

@@ -10,6 +10,11 @@
  *
  * Started by `demoConsumers.ts` with the Redis URL, the stream and the label
  * in the environment (a password never shows in `ps`).
+ *
+ * With `demo --trace` it handles events with `sink.process()` instead, whose
+ * handler calls the library wraps in `process` spans: each call returns
+ * once the demo was told about its event, at the next ack round, and
+ * process() acks it then.
  */
 import { type SinkEvent, Stream } from 'pulse-streaming';
 import { connectClient, connectClusterClient } from './clients.js';
@@ -36,41 +41,81 @@ async function main(): Promise<void> {
       : await connectClient(url, `pulse-demo-${label}`);
   const sink = await new Stream(streamName, client, { maxLen: 0 }).newSink(DEMO_SINK, { ackGracePeriodMs: DEMO_GRACE_MS });
 
+  // --trace: the library's spans, sent back to the demo with the reports.
+  const tracing = process.env.PULSE_DEMO_TRACE === '1' ? (await import('./demoTrace.js')).startConsumerTracing(label) : undefined;
+
   let unreported: SinkEvent[] = [];
   let reported: SinkEvent[] = [];
+  /** With --trace: the handler calls waiting for their event to be reported, then for the next ack round. */
+  let waiting: Array<() => void> = [];
+  let told: Array<() => void> = [];
   let handled = 0;
 
   /** Tells the demo what was handled since the last report; what it was told may then be acked. */
   const report = async (): Promise<void> => {
     const batch = unreported;
     unreported = [];
+    const now = waiting;
+    waiting = [];
     await send({ type: 'handled', ids: batch.map((e) => e.id), redelivered: sink.counters.redelivered });
     reported.push(...batch);
+    told.push(...now);
+    const spans = tracing?.take() ?? [];
+    if (spans.length > 0) await send({ type: 'spans', spans });
   };
   const ack = async (): Promise<void> => {
     const batch = reported;
     reported = [];
-    if (batch.length > 0) await sink.ack(...batch).catch(() => {}); // not acked: redelivered, nothing is lost
+    // With --trace, process() acks each event once its handler returned: as late as the acks here, so
+    // that a killed consumer holds as many unacked events either way.
+    const release = told;
+    told = [];
+    for (const r of release) r();
+    if (batch.length > 0 && !tracing) await sink.ack(...batch).catch(() => {}); // not acked: redelivered, nothing is lost
   };
   const reporter = setInterval(() => void report(), REPORT_EVERY_MS);
   const acker = setInterval(() => void ack(), ACK_EVERY_MS);
 
-  const consuming = (async () => {
-    for await (const ev of sink.subscribe()) {
-      handled++;
-      unreported.push(ev);
-    }
-  })();
+  const processing = new AbortController();
+  const consuming = tracing
+    ? // process(), whose handler calls the library traces: each returns (and is acked) once the demo was told.
+      sink.process(
+        (ev) => {
+          handled++;
+          unreported.push(ev);
+          return new Promise<void>((release) => waiting.push(release));
+        },
+        { concurrency: 10_000, signal: processing.signal },
+      )
+    : (async () => {
+        for await (const ev of sink.subscribe()) {
+          handled++;
+          unreported.push(ev);
+        }
+      })();
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      processing.abort();
+      if (tracing) {
+        clearInterval(acker);
+        // process() returns once its handlers did: they wait for a report and an ack round.
+        let done = false;
+        void consuming.finally(() => (done = true)).catch(() => {});
+        while (!done) {
+          await report();
+          await ack();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
       clearInterval(reporter);
       clearInterval(acker);
       await report();
       await ack();
       await sink.close();
       await consuming.catch(() => {});
+      await tracing?.stop();
       await send({ type: 'closed', handled, redelivered: sink.counters.redelivered });
       await runCleanups();
       process.exit(0);

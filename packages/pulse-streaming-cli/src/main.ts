@@ -104,6 +104,7 @@ A node of a Redis Cluster works too: every command then runs on the whole cluste
 
 Examples:
   $ pulse-streaming demo                          live demo on a throwaway Redis
+  $ pulse-streaming demo --trace                  ... with its OpenTelemetry traces
   $ pulse-streaming --redis redis://localhost:6379 streams
   $ pulse-streaming stream orders                 details and sinks of one stream
   $ pulse-streaming tail orders --topic eu        follow events (Ctrl-C to stop)
@@ -249,6 +250,10 @@ For binary input that may end with a newline byte, pass --keep-newline.`,
     .option('--duration <seconds>', 'how long to publish', positiveNumber('--duration'), 20)
     .option('--stream <name>', 'stream to use (default: a new pulse-demo-<random> stream)')
     .option('--keep', 'keep the stream afterwards (default: destroy it)')
+    .option(
+      '--trace [file]',
+      'trace it with OpenTelemetry: print a few traces (send span, process spans of the consumer processes); --trace=FILE also writes every span as JSON',
+    )
     .action(run((ctx, _args, o) => demoCommand(ctx, o)));
 
   program

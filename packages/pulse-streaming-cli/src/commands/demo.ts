@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { streamKey } from 'pulse-streaming/keys';
 import { displayUrl } from '../connection.js';
 import type { CommandContext } from '../context.js';
-import { DEMO_GRACE_MS, DEMO_SINK, type DemoSnapshot, runDemo } from '../demo.js';
+import { DEMO_GRACE_MS, DEMO_SINK, type DemoSnapshot, type DemoSummary, runDemo } from '../demo.js';
+import type { TraceSpan } from '../demoProtocol.js';
+import { traceLines, tracesOf } from '../demoTraceView.js';
 import { frameLines, headerLines, LiveScreen, progressLine, summaryLines } from '../demoView.js';
 import { CliError } from '../errors.js';
 import { printJson } from '../format.js';
@@ -15,10 +18,13 @@ export interface DemoCommandOptions {
   readonly duration?: number;
   readonly stream?: string;
   readonly keep?: boolean;
+  /** `--trace`: print a few traces at the end; `--trace=FILE`: also write every span to FILE as JSON. */
+  readonly trace?: boolean | string;
 }
 
 /**
- * `demo`: runs the live demo and prints its summary (JSON with --json).
+ * `demo`: runs the live demo and prints its summary (JSON with --json);
+ * with --trace, a few of its traces too (demoTrace.ts).
  * Exits 0 when nothing was lost, 1 otherwise, 130 when interrupted.
  */
 export async function demoCommand(ctx: CommandContext, options: DemoCommandOptions): Promise<number> {
@@ -26,6 +32,8 @@ export async function demoCommand(ctx: CommandContext, options: DemoCommandOptio
   const durationS = options.duration ?? 20;
   if (rate * durationS > 5_000_000) throw new CliError('--rate x --duration is limited to 5,000,000 events', 2);
   const streamName = options.stream ?? `pulse-demo-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  if (options.trace === '') throw new CliError('--trace takes a file name (--trace=FILE) or nothing', 2);
+  const traceFile = typeof options.trace === 'string' ? options.trace : undefined;
   const target = await ctx.connect();
   if (options.stream !== undefined) {
     const type = text(await target.client.call('TYPE', streamKey(streamName)));
@@ -56,7 +64,10 @@ export async function demoCommand(ctx: CommandContext, options: DemoCommandOptio
     screen.start();
     onExit(() => screen.stop());
   }
-  let summary: Awaited<ReturnType<typeof runDemo>>;
+  // Before the first add, so that every sampled event's trace starts at the producer.
+  const tracing = options.trace ? (await import('../demoTrace.js')).startProducerTracing(rate * durationS) : undefined;
+  let summary: DemoSummary;
+  let spans: TraceSpan[] = [];
   try {
     summary = await runDemo(target, {
       rate,
@@ -76,12 +87,20 @@ export async function demoCommand(ctx: CommandContext, options: DemoCommandOptio
         if (screen && last) screen.draw(frameLines(last, durationS, log, paint));
         else if (!screen) out.write(`${line}\n`);
       },
+      ...(tracing ? { tracing } : {}),
     });
   } finally {
     screen?.stop();
+    spans = (await tracing?.stop()) ?? [];
+  }
+  if (tracing) {
+    if (traceFile !== undefined) await writeFile(traceFile, `${JSON.stringify(spans, null, 1)}\n`);
+    summary.trace = { traces: tracesOf(spans).length, spans: spans.length, file: traceFile ?? null };
   }
   if (ctx.json) printJson(summary);
   else process.stdout.write(`${summaryLines(summary, ctx.paint).join('\n')}\n`);
+  // The traces after the summary; with --json on stderr, so that stdout stays the JSON summary.
+  if (tracing) out.write(`${traceLines(spans, paint, traceFile).join('\n')}\n`);
   if (options.keep) ctx.note(`stream ${streamName} kept`);
   if (summary.interrupted) return signalExitCode(interruptSignal());
   return summary.lost === 0 ? 0 : 1;

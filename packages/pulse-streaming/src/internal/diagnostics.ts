@@ -7,11 +7,12 @@
  *
  * Each channel is a `TracingChannel`: `start` is published synchronously in
  * the caller's async context before the work starts, `asyncEnd` when it
- * settled (`result` or `error` set on the message), `error` before that when
- * it failed. The messages are the shapes below; subscribers may set the
+ * settled (`result` or `error` set on the message; at once for a handler
+ * that returned without a promise or threw), `error` before that when it
+ * failed. The messages are the shapes below; subscribers may set the
  * fields marked mutable, synchronously, from `start`.
  */
-import { tracingChannel } from 'node:diagnostics_channel';
+import { type TracingChannel, tracingChannel } from 'node:diagnostics_channel';
 import type { SinkEvent } from '../event.js';
 
 /** Channel names, stable: other tooling may subscribe too. */
@@ -73,9 +74,67 @@ export const addChannel = tracingChannel<unknown, AddMessage>(ADD_CHANNEL);
 export const processChannel = tracingChannel<unknown, ProcessMessage>(PROCESS_CHANNEL);
 export const processBatchChannel = tracingChannel<unknown, ProcessBatchMessage>(PROCESS_BATCH_CHANNEL);
 
+/** What {@link traced} needs of a message. */
+interface Traced {
+  runInContext?: RunInContext;
+  error?: unknown;
+  result?: unknown;
+}
+
+/**
+ * `channel.tracePromise(fn, msg)` for a handler call, with the same events in
+ * the same order (`start`; `error` if it threw; `end`; `asyncStart` and
+ * `asyncEnd` once settled) and the same `start` stores, but a handler that
+ * returns without a promise (the common case) costs no promise: it is
+ * settled at once. A handler that throws synchronously also settles
+ * (`asyncEnd` with `error`), as an `async` handler's rejection would: a
+ * subscriber that ends its work at `asyncEnd` sees every call end.
+ */
+function traced<M extends Traced>(ch: TracingChannel<unknown, M>, msg: M, call: () => unknown): unknown {
+  const settle = (): void => {
+    ch.asyncStart.publish(msg);
+    ch.asyncEnd.publish(msg);
+  };
+  return ch.start.runStores(msg, () => {
+    let out: unknown;
+    try {
+      out = msg.runInContext ? msg.runInContext(call) : call();
+    } catch (err) {
+      msg.error = err;
+      ch.error.publish(msg);
+      ch.end.publish(msg);
+      settle();
+      throw err;
+    }
+    ch.end.publish(msg);
+    if (!isThenable(out)) {
+      msg.result = out;
+      settle();
+      return out;
+    }
+    return Promise.resolve(out).then(
+      (result) => {
+        msg.result = result;
+        settle();
+        return result;
+      },
+      (err: unknown) => {
+        msg.error = err;
+        ch.error.publish(msg);
+        settle();
+        throw err;
+      },
+    );
+  });
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
 /**
  * Runs a handler call under {@link processChannel} when something listens,
- * else just calls it: `await traced(...)` in place of `await handler(event)`.
+ * else just calls it: `await traceProcess(...)` in place of `await handler(event)`.
  */
 export function traceProcess(
   event: SinkEvent,
@@ -84,11 +143,7 @@ export function traceProcess(
   handler: (event: SinkEvent) => unknown,
 ): unknown {
   if (!processChannel.hasSubscribers) return handler(event);
-  const msg: ProcessMessage = { event, sinkName, consumerName };
-  return processChannel.tracePromise(
-    async () => (msg.runInContext ? msg.runInContext(() => handler(event)) : handler(event)),
-    msg,
-  );
+  return traced(processChannel, { event, sinkName, consumerName }, () => handler(event));
 }
 
 /**
@@ -104,9 +159,5 @@ export function traceProcessBatch(
 ): unknown {
   const list = events as SinkEvent[];
   if (!processBatchChannel.hasSubscribers) return handler(list);
-  const msg: ProcessBatchMessage = { events, sinkName, consumerName };
-  return processBatchChannel.tracePromise(
-    async () => (msg.runInContext ? msg.runInContext(() => handler(list)) : handler(list)),
-    msg,
-  );
+  return traced(processBatchChannel, { events, sinkName, consumerName }, () => handler(list));
 }

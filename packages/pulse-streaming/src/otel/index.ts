@@ -24,7 +24,6 @@ import {
   propagation,
   ROOT_CONTEXT,
   type Span,
-  SpanKind,
   SpanStatusCode,
   type TextMapPropagator,
   type Tracer,
@@ -40,7 +39,7 @@ import {
   processBatchChannel,
   processChannel,
 } from '../internal/diagnostics.js';
-import { ATTR, AttributeSets, DURATION_BUCKETS, errorType, METRIC, SYSTEM } from './attributes.js';
+import { ATTR, type Destination, Destinations, DURATION_BUCKETS, errorType, METRIC } from './attributes.js';
 
 /** Options of {@link registerOpenTelemetry}. */
 export interface OpenTelemetryOptions {
@@ -64,11 +63,13 @@ export interface OpenTelemetryOptions {
 const SCOPE = 'pulse-streaming';
 
 /** What a registration keeps per traced call: on the channel message, under a key of its own. */
-interface Started {
-  readonly span: Span;
-  readonly start: number;
-  readonly stream: string;
-  readonly sink: string | undefined;
+class Started {
+  constructor(
+    readonly span: Span,
+    /** `performance.now()` when the handler call started (0 for an add: no duration is recorded). */
+    readonly start: number,
+    readonly destination: Destination,
+  ) {}
 }
 
 /** The propagators of the registrations, newest last: what {@link contextOf} uses. */
@@ -84,22 +85,29 @@ const propagators: Array<TextMapPropagator | undefined> = [];
  * `messaging.client.sent.messages` and `messaging.client.consumed.messages`
  * and the histogram `messaging.process.duration` (seconds).
  * Returns the function that stops it all.
+ *
+ * A sampler sees the attributes that name the operation and the destination
+ * (`messaging.system`, `messaging.operation.type` and `.name`,
+ * `messaging.destination.name`, `messaging.consumer.group.name`); the
+ * per-event ones (`messaging.message.id`, `messaging.client.id`,
+ * `pulse.event.name`, `pulse.delivery.count`, `messaging.batch.message_count`)
+ * are set once the span records, so that a span the SDK drops costs none.
+ *
+ * What it costs per event is mostly the SDK's: starting a span (even one it
+ * does not sample: IDs, a sampling decision), the propagator's inject and
+ * extract, and a histogram record. The counters are counted here and
+ * reported when the SDK collects.
  */
 export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () => void {
   const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const prop: TextMapPropagator = options.propagator ?? propagation;
   const key = Symbol('pulse-streaming otel');
-  const sets = new AttributeSets();
+  const destinations = new Destinations();
 
-  // Counted here and reported when the SDK collects: an add per event to an
-  // SDK counter hashes its attributes each time, which publishing at
-  // hundreds of thousands of events per second would feel.
-  const sent = new Map<Attributes, number>();
-  const consumed = new Map<Attributes, number>();
-  const count = (into: Map<Attributes, number>, attrs: Attributes, n: number): void => {
-    into.set(attrs, (into.get(attrs) ?? 0) + n);
-  };
+  // Counted on the destinations and reported when the SDK collects: an add
+  // to an SDK counter hashes its attributes each time (a few microseconds),
+  // which publishing at hundreds of thousands of events per second would feel.
   const sentCounter = meter.createObservableCounter(METRIC.sent, {
     description: 'Messages a producer attempted to send (stream.add calls)',
     unit: '{message}',
@@ -108,13 +116,15 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     description: 'Messages handed to a handler of sink.process() or sink.processBatch()',
     unit: '{message}',
   });
-  const observe = (from: Map<Attributes, number>) => (result: ObservableResult) => {
-    for (const [attrs, n] of from) result.observe(n, attrs);
+  const observe = (all: () => Iterable<Destination>) => (result: ObservableResult) => {
+    const report = (n: number, attributes: Attributes) => result.observe(n, attributes);
+    for (const d of all()) d.observe(report);
   };
-  const observeSent = observe(sent);
-  const observeConsumed = observe(consumed);
+  const observeSent = observe(() => destinations.sends());
+  const observeConsumed = observe(() => destinations.processes());
   sentCounter.addCallback(observeSent);
   consumedCounter.addCallback(observeConsumed);
+  // A histogram cannot be counted ahead like that: one record per handler call.
   const duration: Histogram = meter.createHistogram(METRIC.processDuration, {
     description: 'Duration of handler calls of sink.process() and sink.processBatch()',
     unit: 's',
@@ -129,8 +139,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     if (started) (msg as Record<symbol, Started | undefined>)[key] = undefined;
     return started;
   };
-  const fail = (span: Span, err: unknown): void => {
-    const type = errorType(err);
+  const fail = (span: Span, err: unknown, type: string): void => {
     span.setAttribute(ATTR.errorType, type);
     if (err instanceof Error) span.recordException(err);
     span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
@@ -138,79 +147,84 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
 
   const onAddStart = (message: unknown): void => {
     const msg = message as AddMessage;
+    const dest = destinations.send(msg.streamName);
     const parent = context.active();
-    const attributes = sets.send(msg.streamName, msg.eventName);
-    const span = tracer.startSpan(`send ${msg.streamName}`, { kind: SpanKind.PRODUCER, attributes }, parent);
+    const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
+    if (span.isRecording()) span.setAttribute(ATTR.eventName, msg.eventName);
+    // Also for a span that does not record: the consumer joins the trace
+    // (and its sampling decision) through the context carried.
     prop.inject(trace.setSpan(parent, span), msg.headers, defaultTextMapSetter);
-    stash(msg, { span, start: 0, stream: msg.streamName, sink: undefined });
+    stash(msg, new Started(span, 0, dest));
   };
   const onAddEnd = (message: unknown): void => {
     const msg = message as AddMessage;
     const started = take(msg);
     if (!started) return;
-    const { span } = started;
-    if (msg.error !== undefined) fail(span, msg.error);
-    else if (typeof msg.result === 'string') span.setAttribute(ATTR.messageId, msg.result);
+    const { span, destination } = started;
+    if (msg.error !== undefined) {
+      const type = errorType(msg.error);
+      if (span.isRecording()) fail(span, msg.error, type);
+      destination.countFailed(type, 1);
+    } else {
+      if (typeof msg.result === 'string' && span.isRecording()) span.setAttribute(ATTR.messageId, msg.result);
+      destination.count++;
+    }
     span.end();
-    count(sent, sets.get('send', msg.streamName, undefined, msg.error === undefined ? undefined : errorType(msg.error)), 1);
   };
 
   const onProcessStart = (message: unknown): void => {
     const msg = message as ProcessMessage;
     const ev = msg.event;
+    const dest = destinations.process(ev.streamName, msg.sinkName);
     const parent = prop.extract(context.active(), ev.headers, defaultTextMapGetter);
-    const attributes: Attributes = {
-      [ATTR.system]: SYSTEM,
-      [ATTR.operationType]: 'process',
-      [ATTR.operationName]: 'process',
-      [ATTR.destination]: ev.streamName,
-      [ATTR.consumerGroup]: msg.sinkName,
-      [ATTR.clientId]: msg.consumerName,
-      [ATTR.messageId]: ev.id,
-      [ATTR.eventName]: ev.eventName,
-      [ATTR.deliveryCount]: ev.deliveryCount,
-    };
-    const span = tracer.startSpan(`process ${ev.streamName}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+    const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
+    if (span.isRecording()) {
+      span.setAttributes({
+        [ATTR.clientId]: msg.consumerName,
+        [ATTR.messageId]: ev.id,
+        [ATTR.eventName]: ev.eventName,
+        [ATTR.deliveryCount]: ev.deliveryCount,
+      });
+    }
     const ctx = trace.setSpan(parent, span);
     msg.runInContext = (fn) => context.with(ctx, fn);
-    count(consumed, sets.get('process', ev.streamName, msg.sinkName, undefined), 1);
-    stash(msg, { span, start: performance.now(), stream: ev.streamName, sink: msg.sinkName });
+    dest.count++;
+    stash(msg, new Started(span, performance.now(), dest));
   };
 
   const onBatchStart = (message: unknown): void => {
     const msg = message as ProcessBatchMessage;
-    const stream = msg.events[0]?.streamName ?? '';
+    const dest = destinations.process(msg.events[0]?.streamName ?? '', msg.sinkName);
     const links: Link[] = [];
     for (const ev of msg.events) {
       const sc = trace.getSpanContext(prop.extract(ROOT_CONTEXT, ev.headers, defaultTextMapGetter));
       if (sc && isSpanContextValid(sc)) links.push({ context: sc, attributes: { [ATTR.messageId]: ev.id } });
+      if (ev.streamName === dest.stream) dest.count++;
+      else destinations.process(ev.streamName, msg.sinkName).count++;
     }
-    const attributes: Attributes = {
-      [ATTR.system]: SYSTEM,
-      [ATTR.operationType]: 'process',
-      [ATTR.operationName]: 'process',
-      [ATTR.destination]: stream,
-      [ATTR.consumerGroup]: msg.sinkName,
-      [ATTR.clientId]: msg.consumerName,
-      [ATTR.batchCount]: msg.events.length,
-    };
     const parent = context.active();
-    const span = tracer.startSpan(`process ${stream}`, { kind: SpanKind.CONSUMER, attributes, links }, parent);
+    const span = tracer.startSpan(dest.spanName, { ...dest.spanOptions, links }, parent);
+    if (span.isRecording()) {
+      span.setAttributes({ [ATTR.clientId]: msg.consumerName, [ATTR.batchCount]: msg.events.length });
+    }
     const ctx = trace.setSpan(parent, span);
     msg.runInContext = (fn) => context.with(ctx, fn);
-    for (const ev of msg.events) count(consumed, sets.get('process', ev.streamName, msg.sinkName, undefined), 1);
-    stash(msg, { span, start: performance.now(), stream, sink: msg.sinkName });
+    stash(msg, new Started(span, performance.now(), dest));
   };
 
   const onProcessEnd = (message: unknown): void => {
     const msg = message as ProcessMessage | ProcessBatchMessage;
     const started = take(msg);
     if (!started) return;
-    const failed = msg.error !== undefined;
-    if (failed) fail(started.span, msg.error);
-    started.span.end();
-    const attrs = sets.get('process', started.stream, started.sink, failed ? errorType(msg.error) : undefined);
-    duration.record((performance.now() - started.start) / 1000, attrs);
+    const { span, destination } = started;
+    let attributes = destination.metricAttributes;
+    if (msg.error !== undefined) {
+      const type = errorType(msg.error);
+      if (span.isRecording()) fail(span, msg.error, type);
+      attributes = destination.failedAttributes(type);
+    }
+    span.end();
+    duration.record((performance.now() - started.start) / 1000, attributes);
   };
 
   const addHandlers = { start: onAddStart, asyncEnd: onAddEnd };
