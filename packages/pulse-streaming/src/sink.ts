@@ -334,6 +334,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       control: this.#control,
       driver: this.#main.driver,
       verifyReads: () => this.#reads.verifyReads([...this.#streams.values()]),
+      reconnects: () => this.#control.reconnects() + this.#loops.reconnects(),
       logger: this.#logger,
       counters: this.#counters,
       fanout: this.#fanout,

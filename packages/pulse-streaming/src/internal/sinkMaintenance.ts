@@ -1,16 +1,34 @@
 /**
  * A sink's background work, on its own connection and timers so it never
  * waits on a subscriber: keeping buffered events from redelivery, and the
- * sweep (keep-alives, the lease, stale consumers, finding idle events to
+ * sweep (liveness, the lease, stale consumers, finding idle events to
  * claim), claims, and noticing a deleted stream key coming back.
  *
- * Idle cost: the sweep runs every grace period / 2, one script call per
- * hash-slot group of streams (at most SWEEP_CHUNK streams each), with the
- * keep-alive and the cleanup every other sweep. Claims run only when a sweep
- * found idle events, when a nack of this instance comes due, or while a
- * claim came back full and the buffers have room (see `SinkClaims.burst`).
- * A crashed consumer's events are idle after the grace period and found by
- * the next sweep of any instance with room: within 1.5 grace periods.
+ * Idle cost (issue 20), whatever the number of streams: every grace period
+ * / 2, one sink-wide liveness call (sinkLiveness.ts, a handful of commands
+ * on one slot); the per-stream sweep (sweepScript.ts) only of the streams
+ * where something may wait:
+ * - where this instance read since their last sweep, or had events of its
+ *   own pending then (a handler still at work, a nack, a failed ack);
+ * - every stream once at start, and those whose key came back;
+ * - every stream when an instance of the sink went stale (crashed or
+ *   frozen: its events are idle a grace period after its last sign of
+ *   life), with the cleanup of stale consumers, again on the streams where
+ *   one is left until it is gone (bounded, see CLEANUP_GRACES);
+ * - every stream for a while after a reconnect (a read reply lost with the
+ *   connection leaves pending entries this instance never saw);
+ * - the streams some instance found idle events on but had no room to claim
+ *   (the sink-wide work set), while this instance has room;
+ * - a backstop that walks all streams, a few per sweep, once every
+ *   max(10 grace periods, BACKSTOP_MS_PER_STREAM per stream): about 0.5
+ *   commands/s whatever the number of streams.
+ * Claims run only when a sweep found idle events, when a nack of this
+ * instance comes due, or while a claim came back full and the buffers have
+ * room (see `SinkClaims.burst`). A crashed consumer's events are found by
+ * the first sweep after both they are idle (a grace period after its last
+ * read or hold) and it is seen stale (a grace period after its last
+ * liveness call, itself at most grace / 2 before the crash): within 1.5
+ * grace periods of the crash plus one sweep.
  */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
@@ -22,6 +40,7 @@ import { errorText, isReplyError } from './redisErrors.js';
 import type { RawEntry } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import { roomToClaim, SinkClaims } from './sinkClaims.js';
+import { type Beat, SinkLiveness } from './sinkLiveness.js';
 import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
 import { sweepStreams } from './sweepScript.js';
 
@@ -55,6 +74,8 @@ export interface MaintenanceHost {
   recover(name: string): Promise<void>;
   /** Counts what blocking reads may have jumped over since the last trim check. */
   verifyReads(): Promise<void>;
+  /** How many times the sink's connections reconnected: a read reply may have been lost each time. */
+  reconnects(): number;
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
@@ -65,6 +86,19 @@ const ROOM_POLL_MS = 20;
 /** Nack due times are kept in buckets of this many ms (one wake-up per bucket). */
 const DUE_BUCKET_MS = 10;
 
+/**
+ * The backstop sweep visits each stream at least this often per stream the
+ * instance reads (and at least every 10 grace periods): a sweep with cleanup
+ * costs about 8 commands per stream, so 0.8 commands/s at most for it.
+ */
+const BACKSTOP_MS_PER_STREAM = 10_000;
+
+/** After an instance went stale, its streams are cleaned up (while one is left) for this many grace periods at most. */
+const CLEANUP_GRACES = 4;
+
+/** After a reconnect, every stream is swept for this many grace periods (events a lost reply delivered turn idle). */
+const SUSPECT_GRACES = 2;
+
 export class SinkMaintenance {
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[];
@@ -72,14 +106,21 @@ export class SinkMaintenance {
   readonly #holdMs: number;
   /** How often a stream whose key is gone is looked for again. */
   readonly #awaitMs: number;
-  /** How often the sweep runs (keep-alive and cleanup every other one). */
+  /** How often liveness runs, and the sweep of the streams that need one. */
   readonly #sweepMs: number;
-  readonly #leaseMs: number;
   readonly #claims: SinkClaims;
-  /** When the next sweep is due, and how many ran. */
+  readonly #liveness: SinkLiveness;
+  /** When the next sweep is due. */
   #nextSweep = 0;
-  #sweeps = 0;
   #nextAwait = 0;
+  /** The backstop: streams owed a sweep (fractional), and where the walk is. */
+  #credit = 0;
+  #cursor = 0;
+  /** The sink's reconnects as of the last sweep. */
+  #reconnects = 0;
+  /** Streams (by key) this instance put in the work set, and work streams it found empty since the last beat. */
+  readonly #posted = new Set<string>();
+  #workDone = new Set<string>();
   /** Streams (by key) with idle events this instance found and has not taken yet (no room, or yielded to a sweep). */
   readonly #wanted = new Set<string>();
   /** Nacks of this instance coming due: bucket time (ms) -> stream keys. */
@@ -101,8 +142,10 @@ export class SinkMaintenance {
     // Idle events are found within grace + sweep: 1.5 grace periods, within
     // the promised 2. Not capped: a long grace period is a slow one.
     this.#sweepMs = Math.max(5, Math.floor(grace / 2));
-    // Renewed every sweep: a holder that misses two sweeps loses it.
-    this.#leaseMs = Math.max(3 * this.#sweepMs, 200);
+    // Stale after missing a sweep (a crash is noticed within 1.5 grace
+    // periods); no longer live, so removable, after missing three.
+    this.#liveness = new SinkLiveness(host, grace, 2 * grace, 20 * grace);
+    this.#reconnects = host.reconnects();
     this.#claims = new SinkClaims(host);
     this.#beatMs = clamp(Math.floor(grace / 8), 5, 1000);
     this.#beatTimer = setInterval(() => {
@@ -262,20 +305,7 @@ export class SinkMaintenance {
       try {
         if (Date.now() >= this.#nextSweep) {
           this.#nextSweep = Date.now() + this.#sweepMs;
-          // Keep-alive and cleanup every other sweep (counted once done: a failed one is retried as one).
-          const found = await sweepStreams(this.host, {
-            keepAlive: this.#sweeps % 2 === 0,
-            leaseMs: this.#leaseMs,
-            // Keep-alives come every other sweep: the keys outlive three of them.
-            keepAliveFloorMs: 6 * this.#sweepMs,
-            signal,
-          });
-          this.#sweeps++;
-          for (const st of found) {
-            if (signal.aborted) break;
-            // From the sweep, the lease holder claims with no room too, to move dead letters.
-            if ((await this.#claims.burst(st, this.#nextSweep, true)) === 'more') this.#wanted.add(st.stream.key);
-          }
+          await this.#sweep(signal);
         }
         await this.#claimDue();
         await this.#claimWanted();
@@ -294,6 +324,79 @@ export class SinkMaintenance {
       }
       await this.#sleepUntil(Math.max(retryAt, this.#nextWake()), signal);
     }
+  }
+
+  /** Liveness, then the sweep of the streams that need one, then claims on what it found. */
+  async #sweep(signal: AbortSignal): Promise<void> {
+    // Work streams this instance found with idle events it had no room for, for others to take.
+    const post = [...this.#wanted].filter((k) => !this.#posted.has(k));
+    const done = [...this.#workDone];
+    const beat = await this.#liveness.beat(post, done);
+    for (const k of post) this.#posted.add(k);
+    for (const k of done) {
+      this.#posted.delete(k);
+      this.#workDone.delete(k);
+    }
+    const plan = this.#plan(beat);
+    if (plan.size === 0) return;
+    const found = await sweepStreams(this.host, plan, {
+      live: beat.live,
+      // Swept only now and then: the keys of a stream with a time to live
+      // outlive the longest gap between two sweeps of it while it lives (any
+      // read sweeps it again).
+      keepAliveFloorMs: 6 * this.#sweepMs,
+      signal,
+    });
+    const work = new Set(beat.work);
+    const foundKeys = new Set(found.map((s) => s.stream.key));
+    for (const s of plan.keys())
+      if (!foundKeys.has(s.stream.key) && (work.has(s.stream.key) || this.#posted.has(s.stream.key)))
+        this.#workDone.add(s.stream.key);
+    for (const st of found) {
+      if (signal.aborted) break;
+      // From the sweep, the lease holder claims with no room too, to move dead letters.
+      const end = await this.#claims.burst(st, this.#nextSweep, true);
+      if (end === 'more') this.#wanted.add(st.stream.key);
+      else if (work.has(st.stream.key) || this.#posted.has(st.stream.key)) this.#workDone.add(st.stream.key);
+    }
+  }
+
+  /** Which streams this sweep covers (true: with cleanup); see the module comment. */
+  #plan(beat: Beat): Map<SinkStream, boolean> {
+    const now = Date.now();
+    const grace = this.host.settings.graceMs;
+    const reconnects = this.host.reconnects();
+    const reconnected = reconnects !== this.#reconnects;
+    this.#reconnects = reconnects;
+    const crash = beat.newlyStale.length > 0;
+    if (crash) this.host.logger.info({ consumers: beat.newlyStale }, 'sink instances went stale: sweeping every stream');
+    const { fanout, settings } = this.host;
+    const room = !settings.noAck && fanout.room(settings.bufferSize + settings.maxPolled) >= roomToClaim(settings);
+    const work = new Set(beat.work);
+    const plan = new Map<SinkStream, boolean>();
+    const streams: SinkStream[] = [];
+    for (const s of this.host.streams()) {
+      if (!s.ready) continue;
+      streams.push(s);
+      const w = s.sweep;
+      if (reconnected) w.until = now + SUSPECT_GRACES * grace;
+      // A new stream (any consumer left from before), or an instance went stale: clean up
+      // until no consumer of an instance not live is left, for a while.
+      if (crash || w.next) {
+        w.left = -1;
+        w.cleanupUntil = now + CLEANUP_GRACES * grace;
+      }
+      const cleanup = w.left !== 0 && now < w.cleanupUntil;
+      if (cleanup || beat.lapsed || w.mine > 0 || w.read !== s.lastRead || now < w.until || (room && work.has(s.stream.key)))
+        plan.set(s, cleanup);
+    }
+    // The backstop: a few streams per sweep, in turn, with cleanup.
+    if (streams.length > 0) {
+      const periodMs = Math.max(10 * grace, streams.length * BACKSTOP_MS_PER_STREAM);
+      this.#credit = Math.min(this.#credit + (streams.length * this.#sweepMs) / periodMs, streams.length);
+      for (; this.#credit >= 1; this.#credit--) plan.set(streams[this.#cursor++ % streams.length] as SinkStream, true);
+    }
+    return plan;
   }
 
   /** When the scheduler has something to do next. */
@@ -360,7 +463,11 @@ export class SinkMaintenance {
         continue;
       }
       const end = await this.#claims.burst(s, this.#nextSweep, false);
-      if (end !== 'more') this.#wanted.delete(key);
+      if (end !== 'more') {
+        this.#wanted.delete(key);
+        // Taken all: out of the work set too, at the next beat.
+        if (this.#posted.has(key)) this.#workDone.add(key);
+      }
       if (Date.now() >= this.#nextSweep) return;
     }
   }
@@ -371,6 +478,7 @@ export class SinkMaintenance {
     const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
     if (!ok) return;
     s.ready = true;
+    s.sweep.next = true;
     s.checked = undefined;
     s.unverified = undefined;
     this.host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
