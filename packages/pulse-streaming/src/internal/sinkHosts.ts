@@ -1,0 +1,57 @@
+/** The sink as its background work sees it: the parts of a `Sink` that `SinkMaintenance` uses. */
+import type { SinkEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
+import type { Driver, OwnedConnection } from './driver.js';
+import type { ReadLoops } from './loops.js';
+import type { SinkHolds } from './sinkHolds.js';
+import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { SinkReads } from './sinkRead.js';
+import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+
+/** What a sink is made of, for its background work. */
+export interface SinkParts {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly control: OwnedConnection;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly counters: SinkCounters;
+  readonly fanout: Fanout<SinkEvent>;
+  readonly streams: ReadonlyMap<string, SinkStream>;
+  readonly holds: SinkHolds;
+  readonly reads: SinkReads;
+  readonly loops: ReadLoops<SinkEvent>;
+  /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
+  recover(name: string): Promise<void>;
+}
+
+export function maintenanceHost(p: SinkParts): MaintenanceHost {
+  const { holds, reads, loops, streams } = p;
+  return {
+    name: p.name,
+    consumerName: p.consumerName,
+    settings: p.settings,
+    control: p.control,
+    driver: p.driver,
+    logger: p.logger,
+    counters: p.counters,
+    fanout: p.fanout,
+    verifyReads: () => reads.verifyReads([...streams.values()]),
+    reconnects: () => p.control.reconnects() + loops.reconnects(),
+    streams: () => streams.values(),
+    deliver: (s, entries, counts, redelivery) => holds.deliver(s, entries, counts, redelivery),
+    touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
+    dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
+    holdOwned: (name, ids) => holds.holdOwned(name, ids),
+    stillBuffered: (name, ids) => holds.stillBuffered(name, ids),
+    recover: (name) => p.recover(name),
+    reportGone: (key, ids, why) => holds.reportGone(key, ids, why),
+    countLost: (name, count, why, ids) => holds.countLost(name, count, why, ids),
+    resume: async (s) => {
+      reads.wake(loops.groupOf(s.stream.key));
+      await loops.add(s.stream.key);
+    },
+  };
+}
