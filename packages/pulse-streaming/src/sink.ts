@@ -338,6 +338,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     }
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, newSinkStream(this.name, this.#settings, stream));
+    this.#maintenance?.streamAdded();
     this.#reads.wake(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
     // The group's MKSTREAM may have created the stream: Go readers need its record (goLifecycle.ts).

@@ -96,6 +96,9 @@ const BACKSTOP_MS_PER_STREAM = 10_000;
 /** After an instance went stale, its streams are cleaned up (while one is left) for this many grace periods at most. */
 const CLEANUP_GRACES = 4;
 
+/** Streams added within this many ms are swept together. */
+const NEW_STREAM_MS = 50;
+
 /** After a reconnect, every stream is swept for this many grace periods (events a lost reply delivered turn idle). */
 const SUSPECT_GRACES = 2;
 
@@ -118,6 +121,10 @@ export class SinkMaintenance {
   #cursor = 0;
   /** The sink's reconnects as of the last sweep. */
   #reconnects = 0;
+  /** Live instances as of the last liveness call (this one at least). */
+  #live: readonly string[];
+  /** When streams just added are swept (see `streamAdded`). */
+  #newAt = Number.POSITIVE_INFINITY;
   /** Streams (by key) this instance put in the work set, and work streams it found empty since the last beat. */
   readonly #posted = new Set<string>();
   #workDone = new Set<string>();
@@ -146,6 +153,7 @@ export class SinkMaintenance {
     // periods); no longer live, so removable, after missing three.
     this.#liveness = new SinkLiveness(host, grace, 2 * grace, 20 * grace);
     this.#reconnects = host.reconnects();
+    this.#live = [host.consumerName];
     this.#claims = new SinkClaims(host);
     this.#beatMs = clamp(Math.floor(grace / 8), 5, 1000);
     this.#beatTimer = setInterval(() => {
@@ -174,6 +182,16 @@ export class SinkMaintenance {
     keys.add(key);
     this.#due.set(at, keys);
     if (at < this.#wakeAt) this.#wake?.();
+  }
+
+  /**
+   * A stream was added (or its key is back): sweep it soon, batched with
+   * others added meanwhile (a sink adding 1000 streams sweeps them in a few calls).
+   */
+  streamAdded(): void {
+    if (this.#abort.signal.aborted || this.#newAt !== Number.POSITIVE_INFINITY) return;
+    this.#newAt = Date.now() + NEW_STREAM_MS;
+    if (this.#newAt < this.#wakeAt) this.#wake?.();
   }
 
   /**
@@ -306,6 +324,8 @@ export class SinkMaintenance {
         if (Date.now() >= this.#nextSweep) {
           this.#nextSweep = Date.now() + this.#sweepMs;
           await this.#sweep(signal);
+        } else if (Date.now() >= this.#newAt) {
+          await this.#sweepNew(signal);
         }
         await this.#claimDue();
         await this.#claimWanted();
@@ -332,22 +352,46 @@ export class SinkMaintenance {
     const post = [...this.#wanted].filter((k) => !this.#posted.has(k));
     const done = [...this.#workDone];
     const beat = await this.#liveness.beat(post, done);
-    for (const k of post) this.#posted.add(k);
-    for (const k of done) {
-      this.#posted.delete(k);
-      this.#workDone.delete(k);
+    for (const k of done) this.#workDone.delete(k);
+    // Posted and still in the set: not posted again. Taken out by another instance (it found none
+    // idle yet) while this one still wants it: posted again, so that others keep helping.
+    const inSet = new Set(beat.work);
+    this.#posted.clear();
+    for (const k of this.#wanted) if (inSet.has(k)) this.#posted.add(k);
+    this.#live = beat.live;
+    await this.#sweepAndClaim(this.#plan(beat), inSet, signal);
+  }
+
+  /**
+   * A stream just added (or whose key is back): swept now, with cleanup,
+   * not at the next sweep, so that what waits there from before is found
+   * at once and a start is over quickly. No liveness call: the last one's
+   * live instances serve.
+   */
+  async #sweepNew(signal: AbortSignal): Promise<void> {
+    this.#newAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    const plan = new Map<SinkStream, boolean>();
+    for (const s of this.host.streams()) {
+      if (!s.ready || !s.sweep.next) continue;
+      s.sweep.left = -1;
+      s.sweep.cleanupUntil = now + CLEANUP_GRACES * this.host.settings.graceMs;
+      plan.set(s, true);
     }
-    const plan = this.#plan(beat);
+    await this.#sweepAndClaim(plan, new Set(), signal);
+  }
+
+  /** Sweeps the streams of `plan`, claims what they have idle, and notes which work streams are done. */
+  async #sweepAndClaim(plan: ReadonlyMap<SinkStream, boolean>, work: ReadonlySet<string>, signal: AbortSignal): Promise<void> {
     if (plan.size === 0) return;
     const found = await sweepStreams(this.host, plan, {
-      live: beat.live,
+      live: this.#live,
       // Swept only now and then: the keys of a stream with a time to live
       // outlive the longest gap between two sweeps of it while it lives (any
       // read sweeps it again).
       keepAliveFloorMs: 6 * this.#sweepMs,
       signal,
     });
-    const work = new Set(beat.work);
     const foundKeys = new Set(found.map((s) => s.stream.key));
     for (const s of plan.keys())
       if (!foundKeys.has(s.stream.key) && (work.has(s.stream.key) || this.#posted.has(s.stream.key)))
@@ -401,7 +445,7 @@ export class SinkMaintenance {
 
   /** When the scheduler has something to do next. */
   #nextWake(): number {
-    let at = this.#nextSweep;
+    let at = Math.min(this.#nextSweep, this.#newAt);
     for (const t of this.#due.keys()) at = Math.min(at, t);
     if (this.#wanted.size > 0) at = Math.min(at, Date.now() + ROOM_POLL_MS);
     for (const s of this.host.streams()) if (!s.ready) at = Math.min(at, this.#nextAwait);
@@ -479,6 +523,7 @@ export class SinkMaintenance {
     if (!ok) return;
     s.ready = true;
     s.sweep.next = true;
+    this.streamAdded();
     s.checked = undefined;
     s.unverified = undefined;
     this.host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
