@@ -30,53 +30,18 @@
  * liveness call, itself at most grace / 2 before the crash): within 1.5
  * grace periods of the crash plus one sweep.
  */
-import type { SinkEvent } from '../event.js';
-import type { Logger } from '../logger.js';
-import type { Fanout } from '../subscription.js';
-import { Backoff, sleep } from './backoff.js';
-import { type Connection, type Driver, evalScript, type OwnedConnection } from './driver.js';
-import { streamKey } from './keys.js';
-import { errorText, isReplyError } from './redisErrors.js';
-import type { RawEntry } from './replies.js';
+import { Backoff } from './backoff.js';
+import { evalScript } from './driver.js';
+import { errorText } from './redisErrors.js';
 import { recreateGroup } from './scripts.js';
 import { roomToClaim, SinkClaims } from './sinkClaims.js';
+import { holdLoop } from './sinkHoldLoop.js';
+import type { MaintenanceHost } from './sinkHosts.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
-import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+import type { SinkStream } from './sinkState.js';
 import { sweepStreams } from './sweepScript.js';
 
-/** What the background work needs from its sink. */
-export interface MaintenanceHost {
-  readonly name: string;
-  readonly consumerName: string;
-  readonly settings: SinkSettings;
-  readonly control: OwnedConnection;
-  readonly driver: Driver;
-  readonly logger: Logger;
-  readonly counters: SinkCounters;
-  readonly fanout: Fanout<SinkEvent>;
-  streams(): Iterable<SinkStream>;
-  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
-  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
-  /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
-  touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
-  reportGone(key: string, ids: string[], why: string): Promise<void>;
-  /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
-  stillBuffered(name: string, ids: readonly string[]): string[];
-  /** Holds buffered events of stream `name` that are still ours, drops the others (see `SinkHolds.holdOwned`). */
-  holdOwned(name: string, ids: readonly string[]): Promise<void>;
-  /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
-  dropBuffered(name: string, ids: readonly string[]): string[];
-  /** Counts and reports events of stream `name` found lost. */
-  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
-  /** Reads a stream again once its key is back. */
-  resume(s: SinkStream): Promise<void>;
-  /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
-  recover(name: string): Promise<void>;
-  /** Counts what blocking reads may have jumped over since the last trim check. */
-  verifyReads(): Promise<void>;
-  /** How many times the sink's connections reconnected: a read reply may have been lost each time. */
-  reconnects(): number;
-}
+export type { MaintenanceHost } from './sinkHosts.js';
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
@@ -165,7 +130,7 @@ export class SinkMaintenance {
       if (now - this.#beat > 4 * this.#beatMs) this.#stall = { before: this.#beat, until: now + host.settings.graceMs };
       this.#beat = now;
     }, this.#beatMs).unref();
-    this.#loops = [this.#holdLoop(), this.#sweepLoop()];
+    this.#loops = [holdLoop(host, this.#holdMs, this.#abort.signal), this.#sweepLoop()];
   }
 
   /**
@@ -216,97 +181,6 @@ export class SinkMaintenance {
     this.#abort.abort();
     clearInterval(this.#beatTimer);
     return Promise.all(this.#loops).then(() => undefined);
-  }
-
-  /**
-   * Keeps buffered events from redelivery and verifies blocking reads, on
-   * its own timer, never behind a slow subscriber. Costs nothing in Redis
-   * while nothing is buffered and nothing was read.
-   */
-  async #holdLoop(): Promise<void> {
-    const signal = this.#abort.signal;
-    const backoff = new Backoff(100, 2000);
-    while (!signal.aborted) {
-      let delay = this.#holdMs;
-      try {
-        await this.#holdBuffered();
-        await this.host.verifyReads();
-        if (backoff.failures > 0) this.host.logger.info({ failures: backoff.failures }, 'holding buffered events recovered');
-        backoff.reset();
-      } catch (err) {
-        delay = Math.max(delay, backoff.next());
-        if (!signal.aborted)
-          this.host.logger.warn(
-            { err: errorText(err), failures: backoff.failures, retryInMs: delay },
-            'holding buffered events failed, retrying',
-          );
-      }
-      await sleep(delay, signal);
-    }
-  }
-
-  /**
-   * Events read but still waiting in a subscription's buffer are not being
-   * worked on yet: keep their idle time at 0 so the grace period runs from
-   * hand-off, not from the read, and a slow subscriber does not cause a storm
-   * of redeliveries. Only while the subscriber keeps taking events: a stuck
-   * one lets them go to others after the grace period.
-   */
-  async #holdBuffered(): Promise<void> {
-    if (this.host.settings.noAck) return;
-    const at = Date.now();
-    const activeSince = at - this.host.settings.graceMs;
-    const held: Array<{ markHeld(at: number): void }> = [];
-    // stream name -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.
-    // By name, the same string object for every event of a stream: no key built per buffered event.
-    const byStream = new Map<string, Map<string, boolean>>();
-    for (const sub of this.host.fanout.subs) {
-      const active = sub.lastActivity >= activeSince;
-      if (active) held.push(sub);
-      for (const ev of sub.queued()) {
-        const ids = byStream.get(ev.streamName) ?? new Map<string, boolean>();
-        byStream.set(ev.streamName, ids);
-        ids.set(ev.id, active || ids.get(ev.id) === true);
-      }
-    }
-    for (const [name, ids] of byStream) {
-      const key = streamKey(name);
-      for (const hold of [true, false]) {
-        const batch = [...ids].filter(([, h]) => h === hold).map(([id]) => id);
-        for (let i = 0; i < batch.length; i += 500) {
-          // Only what is still buffered as it leaves: an event taken and
-          // nacked meanwhile must keep the idle time its nack gave it (the
-          // nack travels on this same connection, so it runs after this).
-          const slice = hold ? this.host.stillBuffered(name, batch.slice(i, i + 500)) : batch.slice(i, i + 500);
-          if (slice.length === 0) continue;
-          let gone: string[];
-          try {
-            // Held only while still ours: what another consumer took meanwhile
-            // is dropped, so that marking the buffer held below stays true.
-            if (hold) {
-              await this.host.holdOwned(name, slice);
-              continue;
-            }
-            gone = await this.host.touch(this.host.control, name, -1, slice);
-          } catch (err) {
-            // The stream or the group is gone: the read path accounts for what
-            // went with it (the read loop may be paused by full buffers).
-            if (!isReplyError(err, 'NOGROUP')) throw err;
-            await this.host.recover(name);
-            break;
-          }
-          if (gone.length === 0) continue;
-          // Trimmed while waiting in a buffer: taken out, so that what is
-          // handled and what is reported lost never overlap. Those a
-          // subscriber took meanwhile are its to ack (or nack, which reports them).
-          const dropped = this.host.dropBuffered(name, gone);
-          if (dropped.length > 0)
-            await this.host.reportGone(key, dropped, 'events trimmed or deleted while waiting for a subscriber');
-        }
-      }
-    }
-    // Every event these buffered as the hold began is now held as of then.
-    for (const sub of held) sub.markHeld(at);
   }
 
   /**
