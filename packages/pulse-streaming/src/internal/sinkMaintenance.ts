@@ -10,7 +10,8 @@
  * where something may wait:
  * - where this instance read since their last sweep, or had events of its
  *   own pending then (a handler still at work, a nack, a failed ack);
- * - every stream once at start, and those whose key came back;
+ * - every stream once at start, streams as they are added (within
+ *   NEW_STREAM_MS), and those whose key came back;
  * - every stream when an instance of the sink went stale (crashed or
  *   frozen: its events are idle a grace period after its last sign of
  *   life), with the cleanup of stale consumers, again on the streams where
@@ -20,8 +21,12 @@
  * - the streams some instance found idle events on but had no room to claim
  *   (the sink-wide work set), while this instance has room;
  * - a backstop that walks all streams, a few per sweep, once every
- *   max(10 grace periods, BACKSTOP_MS_PER_STREAM per stream): about 0.5
- *   commands/s whatever the number of streams.
+ *   max(10 grace periods, BACKSTOP_MS_PER_STREAM per stream): under 1
+ *   command/s whatever the number of streams.
+ * Measured idle with default options (20 s grace, 5 s block): 1.4
+ * commands/s over 100 or 1000 streams (test/idle.test.ts). An instance that
+ * closes with nothing pending leaves the liveness set (sinkLeave.ts): only a
+ * crash, or a close that left events pending, makes the others sweep all.
  * Claims run only when a sweep found idle events, when a nack of this
  * instance comes due, or while a claim came back full and the buffers have
  * room (see `SinkClaims.burst`). A crashed consumer's events are found by
