@@ -279,6 +279,8 @@ export class SinkMaintenance {
       if (signal.aborted) break;
       // From the sweep, the lease holder claims with no room too, to move dead letters.
       const end = await this.#claims.burst(st, this.#nextSweep, true);
+      // What it claimed is pending for this instance now: swept again next time.
+      st.sweep.mine = Math.max(st.sweep.mine, 1);
       if (end === 'more') this.#wanted.add(st.stream.key);
       else if (work.has(st.stream.key) || this.#posted.has(st.stream.key)) this.#workDone.add(st.stream.key);
     }
@@ -386,6 +388,7 @@ export class SinkMaintenance {
         continue;
       }
       const end = await this.#claims.burst(s, this.#nextSweep, false);
+      s.sweep.mine = Math.max(s.sweep.mine, 1);
       if (end !== 'more') {
         this.#wanted.delete(key);
         // Taken all: out of the work set too, at the next beat.

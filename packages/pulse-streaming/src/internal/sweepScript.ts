@@ -179,6 +179,9 @@ async function sweepChunk(
   }
   args.push(...o.live);
   if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
+  // What was read as the sweep leaves: a read that ran in Redis after the
+  // sweep may be seen here before its reply, and must get a sweep of its own.
+  const reads = streams.map((s) => s.lastRead);
   const reply = (await evalScript(host.control, sweep, keys, args)) as unknown[];
   const found: SinkStream[] = [];
   for (let i = 0; i < streams.length; i++) {
@@ -191,7 +194,7 @@ async function sweepChunk(
       unknown,
       unknown[],
     ];
-    s.sweep.read = s.lastRead;
+    s.sweep.read = reads[i];
     s.sweep.next = false;
     // The key or the group is missing: the read path finds out and accounts for it.
     if (Number(held) < 0) {
