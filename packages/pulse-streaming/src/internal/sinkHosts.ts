@@ -1,0 +1,91 @@
+/** The sink as its background work sees it: the parts of a `Sink` that `SinkMaintenance` uses. */
+import type { SinkEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
+import type { Connection, Driver, OwnedConnection } from './driver.js';
+import type { ReadLoops } from './loops.js';
+import type { RawEntry } from './replies.js';
+import type { SinkHolds } from './sinkHolds.js';
+import type { SinkReads } from './sinkRead.js';
+import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+
+/** What the background work needs from its sink. */
+export interface MaintenanceHost {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly control: OwnedConnection;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly counters: SinkCounters;
+  readonly fanout: Fanout<SinkEvent>;
+  streams(): Iterable<SinkStream>;
+  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
+  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
+  /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
+  touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
+  reportGone(key: string, ids: string[], why: string): Promise<void>;
+  /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
+  stillBuffered(name: string, ids: readonly string[]): string[];
+  /** Holds buffered events of stream `name` that are still ours, drops the others (see `SinkHolds.holdOwned`). */
+  holdOwned(name: string, ids: readonly string[]): Promise<void>;
+  /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
+  dropBuffered(name: string, ids: readonly string[]): string[];
+  /** Counts and reports events of stream `name` found lost. */
+  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
+  /** Reads a stream again once its key is back. */
+  resume(s: SinkStream): Promise<void>;
+  /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
+  recover(name: string): Promise<void>;
+  /** Counts what blocking reads may have jumped over since the last trim check. */
+  verifyReads(): Promise<void>;
+  /** How many times the sink's connections reconnected: a read reply may have been lost each time. */
+  reconnects(): number;
+}
+
+/** What a sink is made of, for its background work. */
+export interface SinkParts {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly control: OwnedConnection;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly counters: SinkCounters;
+  readonly fanout: Fanout<SinkEvent>;
+  readonly streams: ReadonlyMap<string, SinkStream>;
+  readonly holds: SinkHolds;
+  readonly reads: SinkReads;
+  readonly loops: ReadLoops<SinkEvent>;
+  /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
+  recover(name: string): Promise<void>;
+}
+
+export function maintenanceHost(p: SinkParts): MaintenanceHost {
+  const { holds, reads, loops, streams } = p;
+  return {
+    name: p.name,
+    consumerName: p.consumerName,
+    settings: p.settings,
+    control: p.control,
+    driver: p.driver,
+    logger: p.logger,
+    counters: p.counters,
+    fanout: p.fanout,
+    verifyReads: () => reads.verifyReads([...streams.values()]),
+    reconnects: () => p.control.reconnects() + loops.reconnects(),
+    streams: () => streams.values(),
+    deliver: (s, entries, counts, redelivery) => holds.deliver(s, entries, counts, redelivery),
+    touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
+    dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
+    holdOwned: (name, ids) => holds.holdOwned(name, ids),
+    stillBuffered: (name, ids) => holds.stillBuffered(name, ids),
+    recover: (name) => p.recover(name),
+    reportGone: (key, ids, why) => holds.reportGone(key, ids, why),
+    countLost: (name, count, why, ids) => holds.countLost(name, count, why, ids),
+    resume: async (s) => {
+      reads.wake(loops.groupOf(s.stream.key));
+      await loops.add(s.stream.key);
+    },
+  };
+}
