@@ -52,7 +52,7 @@ import { Script } from './script.js';
  * own records have all ended by then (UNLINKed first, so freed off the main
  * thread). Server time per event that dedups, 256 events per call
  * (callgrind, instructions in EVALSHA): 1.6x an add without dedupId, was
- * 2.2x with the sorted set; `npm run bench -- --cases dedup` 0.57-0.65 of
+ * 2.2x with the sorted set; `npm run bench -- --cases dedup` 0.57-0.69 of
  * publish without, was 0.45-0.59. Both keys expire a window after the last
  * record written, or with the stream when it has a TTL and would expire
  * sooner (its expiry time then), so they never outlive it: an expired stream
