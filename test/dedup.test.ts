@@ -20,6 +20,12 @@ async function xlen(c: TestClient, s: Stream): Promise<number> {
   return Number(await c.cmd('XLEN', s.key));
 }
 
+/** Redis server time, ms. */
+async function serverMs(c: TestClient): Promise<number> {
+  const [sec, us] = (await c.cmd('TIME')) as [string, string];
+  return Number(sec) * 1000 + Math.floor(Number(us) / 1000);
+}
+
 /** The milliseconds of an entry ID: Redis server time. */
 function ms(id: string | undefined): number {
   return Number(id?.split('-')[0]);
@@ -91,14 +97,45 @@ describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
     expect(ms(second) - ms(first)).toBeGreaterThanOrEqual(1000);
     expect(await xlen(c, s)).toBe(3);
     expect(await s.add('e', '3', { dedupId: 'w' })).toBe(second);
-    // 'gone' expired: dropped by the add that found it expired.
+    // 'gone' is no longer current: the hash that held it had expired (a window
+    // after its last write) or, a window old, became the previous one.
     const keys = dedupKeys(s.name);
-    expect(await c.cmd('HKEYS', keys.ids)).toEqual(['w']);
-    expect(await c.cmd('ZCARD', keys.expiry)).toBe(1);
-    const pttl = Number(await c.cmd('PTTL', keys.ids));
+    expect(((await c.cmd('HKEYS', keys.current)) as string[]).map(String).sort()).toEqual(['', 'w']);
+    const pttl = Number(await c.cmd('PTTL', keys.current));
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(1000);
     await s.destroy();
+  });
+
+  it('a window after the records began they move to the previous hash: those still in their window hit, the others add again', async () => {
+    const window = 1000;
+    const s = new Stream(uniqueName(), c.redis, { dedupWindowMs: window });
+    const keys = dedupKeys(s.name);
+    const a = await s.add('e', 'a', { dedupId: 'a' });
+    const since = Number(await c.cmd('HGET', keys.current, ''));
+    expect(since).toBeGreaterThanOrEqual(ms(a));
+    // 'b' well inside the current hash's window: still in its own when that hash is a window old.
+    await waitFor(async () => (await serverMs(c)) >= since + 400, { interval: 20, what: '400 ms of server time' });
+    const b = await s.add('e', 'b', { dedupId: 'b' });
+    expect(await c.cmd('EXISTS', keys.old)).toBe(0);
+    await waitFor(async () => (await serverMs(c)) >= since + window, { interval: 20, what: 'a window of server time' });
+    // The first add a window after the current hash began renames it to the previous one.
+    const fresh = await s.add('e', 'c', { dedupId: 'c' });
+    expect(Number(await c.cmd('HEXISTS', keys.old, 'a'))).toBe(1);
+    expect(Number(await c.cmd('HEXISTS', keys.old, 'b'))).toBe(1);
+    expect(Number(await c.cmd('HEXISTS', keys.current, 'b'))).toBe(0);
+    expect(String(await c.cmd('HGET', keys.current, 'c'))).toBe(fresh);
+    // 'b' (in the previous hash, its window not ended) still deduplicates, and stays where it is.
+    expect(ms(b) + window).toBeGreaterThan(await serverMs(c));
+    expect(await s.add('e', 'b2', { dedupId: 'b' })).toBe(b);
+    expect(Number(await c.cmd('HEXISTS', keys.current, 'b'))).toBe(0);
+    // 'a' (its window ended, though its record is still kept) adds again, recorded in the current hash.
+    const again = await s.add('e', 'a2', { dedupId: 'a' });
+    expect(again).not.toBe(a);
+    expect(String(await c.cmd('HGET', keys.current, 'a'))).toBe(again);
+    expect(await xlen(c, s)).toBe(4);
+    await s.destroy();
+    expect(await c.cmd('EXISTS', keys.current, keys.old)).toBe(0);
   });
 
   it('bad dedupId and dedupWindowMs are InvalidArgumentErrors before any Redis call', async () => {
@@ -119,9 +156,9 @@ describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
     const s = new Stream(uniqueName(), c.redis);
     const first = await s.add('e', '1', { dedupId: 'k' });
     const keys = dedupKeys(s.name);
-    expect(await c.cmd('EXISTS', keys.ids, keys.expiry)).toBe(2);
+    expect(await c.cmd('EXISTS', keys.current)).toBe(1);
     await s.destroy();
-    expect(await c.cmd('EXISTS', keys.ids, keys.expiry)).toBe(0);
+    expect(await c.cmd('EXISTS', keys.current, keys.old)).toBe(0);
     const again = await s.add('e', '2', { dedupId: 'k' });
     expect(again).not.toBe(first);
     expect(await xlen(c, s)).toBe(1);
@@ -133,11 +170,10 @@ describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
     const keys = dedupKeys(s.name);
     const first = await s.add('e', '1', { dedupId: 'k' });
     // The stream's own expiry time, to the millisecond (a PTTL-based copy could end 1 ms after it).
-    expect(Number(await c.cmd('PEXPIRETIME', keys.ids))).toBe(Number(await c.cmd('PEXPIRETIME', s.key)));
-    expect(Number(await c.cmd('PEXPIRETIME', keys.expiry))).toBe(Number(await c.cmd('PEXPIRETIME', s.key)));
-    expect(Number(await c.cmd('PTTL', keys.expiry))).toBeGreaterThan(0);
+    expect(Number(await c.cmd('PEXPIRETIME', keys.current))).toBe(Number(await c.cmd('PEXPIRETIME', s.key)));
+    expect(Number(await c.cmd('PTTL', keys.current))).toBeGreaterThan(0);
     await waitFor(async () => Number(await c.cmd('EXISTS', s.key)) === 0, { what: 'the stream to expire' });
-    expect(await c.cmd('EXISTS', keys.ids, keys.expiry)).toBe(0);
+    expect(await c.cmd('EXISTS', keys.current, keys.old)).toBe(0);
     const again = await s.add('e', '2', { dedupId: 'k' });
     expect(again).not.toBe(first);
     await s.destroy();
@@ -146,7 +182,7 @@ describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
   it('with onlyIfStreamExists and no stream, nothing is added nor remembered', async () => {
     const s = new Stream(uniqueName(), c.redis);
     expect(await s.add('e', '1', { dedupId: 'k', onlyIfStreamExists: true })).toBeUndefined();
-    expect(await c.cmd('EXISTS', s.key, dedupKeys(s.name).ids)).toBe(0);
+    expect(await c.cmd('EXISTS', s.key, dedupKeys(s.name).current)).toBe(0);
     const id = await s.add('e', '2', { dedupId: 'k' });
     expect(await s.add('e', '3', { dedupId: 'k', onlyIfStreamExists: true })).toBe(id);
     expect(await xlen(c, s)).toBe(1);

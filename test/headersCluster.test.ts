@@ -80,15 +80,15 @@ describe.each(CLIENT_KINDS)('wire additions on Redis Cluster (%s)', (kind) => {
   it("dedup holds on a cluster: its keys sit in the stream's slot, a repeat gets the first ID, destroy() removes them", async () => {
     const s = new Stream(uniqueName('hc'), c.redis);
     const keys = dedupKeys(s.name);
-    expect(slotOf(keys.ids)).toBe(slotOf(s.key));
-    expect(slotOf(keys.expiry)).toBe(slotOf(s.key));
+    expect(slotOf(keys.current)).toBe(slotOf(s.key));
+    expect(slotOf(keys.old)).toBe(slotOf(s.key));
     const ids = await Promise.all(Array.from({ length: 60 }, (_, i) => s.add('e', String(i), { dedupId: `d${i % 20}` })));
     for (let i = 20; i < 60; i++) expect(ids[i]).toBe(ids[i % 20]);
     expect(await s.add('e', 'again', { dedupId: 'd3' })).toBe(ids[3]);
     expect(Number(await c.cmd('XLEN', s.key))).toBe(20);
     await s.destroy();
-    expect(Number(await c.cmd('EXISTS', keys.ids))).toBe(0);
-    expect(Number(await c.cmd('EXISTS', keys.expiry))).toBe(0);
+    expect(Number(await c.cmd('EXISTS', keys.current))).toBe(0);
+    expect(Number(await c.cmd('EXISTS', keys.old))).toBe(0);
   });
 
   it('a process span shares the trace of the send span on a cluster', async () => {

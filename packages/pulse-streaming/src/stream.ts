@@ -231,8 +231,8 @@ export class Stream<Events extends EventMap = Untyped> {
         lastRemovalKey(this.name),
         removedKey(this.name),
         replayedKey(this.name),
-        dedup.ids,
-        dedup.expiry,
+        dedup.current,
+        dedup.old,
       ];
       const obituaries: string[] = [];
       for (const s of sinks) {

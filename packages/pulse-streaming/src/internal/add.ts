@@ -75,7 +75,7 @@ export class AddPath {
     this.#head = [maxLen, '', ttl, mode, window];
     this.#headNoCreate = [maxLen, '1', ttl, mode, window];
     const dedup = dedupKeys(s.name);
-    this.#dedupKeys = [dedup.ids, dedup.expiry];
+    this.#dedupKeys = [dedup.current, dedup.old];
     // Streams with the same key and settings merge their adds; others keep theirs apart.
     this.#tag = `${s.key}\n${s.retention}\n${this.#head.join(' ')}`;
     this.#tagNoCreate = `${s.key}\n${s.retention}\n${this.#headNoCreate.join(' ')}`;

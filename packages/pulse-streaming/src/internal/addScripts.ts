@@ -2,6 +2,7 @@
  * The scripts behind `stream.add`: the merged form of adds, and trimming
  * under 'interest' retention.
  */
+import { DEDUP_EXPIRY, DEDUP_LOOKUP, DEDUP_RECORD } from './dedupLua.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { CMP } from './lua.js';
 import { Script } from './script.js';
@@ -12,8 +13,8 @@ import { Script } from './script.js';
  * sliding (every add) or absolute (only when no expiry is set), when
  * anything was added. `pcall` so that an error stops the batch with the
  * events before it added and reported, instead of failing them all.
- * KEYS: stream, then when some event has a dedupId the dedup IDs hash and
- * the dedup expiry sorted set (`dedupKeys`): only then, as a script with
+ * KEYS: stream, then when some event has a dedupId the current and the
+ * previous dedup hashes (`dedupKeys`): only then, as a script with
  * several keys is refused (TRYAGAIN) while its slot migrates and some of
  * them are not on the node yet.
  * ARGV: maxLen ('' none), NOMKSTREAM ('1' or ''), ttl ms ('' none),
@@ -37,23 +38,27 @@ import { Script } from './script.js';
  * with (see INTEREST_TRIM).
  *
  * Dedup (SEMANTICS.md section 8), decided here, in the step of the XADD: an
- * event whose dedupId the hash holds with a window that has not ended (the
- * sorted set's score, by the server's clock) is not added and gets the
- * recorded ID; any other is added and recorded, so a second add of one
- * dedupId in the same call gets the first's ID. The dedupIds of a call are
- * looked up together before its XADDs (one HMGET, and one ZMSCORE of those
- * found) and the records of the events it added written together after
- * them (one HSET, one ZADD): per event that dedups the server runs only its
- * XADD, not five commands (0.33 -> 0.54 of publish without dedupId with
- * ioredis, `npm run bench -- --cases dedup`). Each call that dedups first
- * drops up to {@link DEDUP_PURGE} expired records: more than a call can
- * write, so the structure holds about a window's worth. Both keys expire a
- * window after the last record written, or with the stream when it has a
- * TTL and would expire sooner (its remaining time then), so they never
- * outlive it: an expired stream created again never answers with IDs of the
- * old one (`destroy()` deletes them). With a sliding TTL shorter than the
- * window, a dedupId is so remembered at most the TTL after the last add
- * with a dedupId.
+ * event whose dedupId is recorded with a window that has not ended (the
+ * recorded entry ID's millisecond + the window, against the server's clock)
+ * is not added and gets the recorded ID; any other is added and recorded, so
+ * a second add of one dedupId in the same call gets the first's ID. Records
+ * live in two hashes dedupId -> entry ID (`dedupKeys`): the call looks its
+ * dedupIds up in the current one (one HMGET, which also reads when that hash
+ * began), then those it did not find in the previous one (a second HMGET,
+ * only while that exists), and writes the records of the events it added in
+ * one HSET. No per-record expiry to write (the sorted set of window ends
+ * this replaced cost a ZADD per event, more than the HSET): a call that
+ * finds the current hash a window old renames it to the previous one, whose
+ * own records have all ended by then (UNLINKed first, so freed off the main
+ * thread). Server time per event that dedups, 256 events per call
+ * (callgrind, instructions in EVALSHA): 1.6x an add without dedupId, was
+ * 2.2x with the sorted set; `npm run bench -- --cases dedup` 0.57-0.69 of
+ * publish without, was 0.45-0.59. Both keys expire a window after the last
+ * record written, or with the stream when it has a TTL and would expire
+ * sooner (its expiry time then), so they never outlive it: an expired stream
+ * created again never answers with IDs of the old one (`destroy()` deletes
+ * them). With a sliding TTL shorter than the window, a dedupId is so
+ * remembered at most the TTL after the last add with a dedupId.
  */
 function addScript(name: string, interest: boolean): Script {
   // Trimming per XADD ('limits'), or once per call ('interest').
@@ -95,22 +100,7 @@ end
 ${trimAfter}if added and ARGV[3] ~= '' then
   if ARGV[4] == 'sliding' then redis.call('PEXPIRE', key, ARGV[3]) else redis.call('PEXPIRE', key, ARGV[3], 'NX') end
 end
-if deduped then
-  -- Never outliving a TTL stream: its own expiry time, not its PTTL (a PTTL
-  -- read and a PEXPIRE set a moment later could end a millisecond after it).
-  local at
-  if ARGV[3] ~= '' then
-    local pttl = redis.call('PTTL', key)
-    if pttl > 0 and pttl < tonumber(ARGV[5]) then at = redis.call('PEXPIRETIME', key) end
-  end
-  if at then
-    redis.call('PEXPIREAT', KEYS[2], at)
-    redis.call('PEXPIREAT', KEYS[3], at)
-  else
-    redis.call('PEXPIRE', KEYS[2], ARGV[5])
-    redis.call('PEXPIRE', KEYS[3], ARGV[5])
-  end
-end
+${DEDUP_EXPIRY}
 return {table.concat(ids, ','), err}`,
   );
 }
@@ -141,9 +131,6 @@ const LITERAL_XADD = `  if topic == '' then
     r = redis.pcall('XADD', key, '*', '${FIELD_NAME}', name, '${FIELD_PAYLOAD}', payload, '${FIELD_TOPIC}', topic)
   end`;
 
-/** Expired dedup records dropped per call at most: more than the 256 events a call writes. */
-const DEDUP_PURGE = 512;
-
 /**
  * Layouts 4 and 5 of the add script: events with headers or a dedupId (see
  * `addScript`). Expects `key`, `nomk`, `trim`, `maxLen`, `ids`, `n`,
@@ -159,35 +146,7 @@ const DEDUP_PURGE = 512;
  * the client (encoding) and the server (parsing) less per event: trace
  * context on every event is one more argument, not six.
  */
-const EXTRAS_LOOP = `local window = tonumber(ARGV[5])
--- Dedup: the dedupIds of the call, looked up once for the call (one HMGET and
--- one ZMSCORE), not per event. known: dedupId -> the ID it resolves to, for the
--- records whose window has not ended and for the events of this call added so far.
-local known, fresh, now = {}, {}, nil
-local function lookup(dedups)
-  if #dedups == 0 then return end
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, ${DEDUP_PURGE})
-  if #old > 0 then
-    redis.call('HDEL', KEYS[2], unpack(old))
-    redis.call('ZREM', KEYS[3], unpack(old))
-  end
-  local prev = redis.call('HMGET', KEYS[2], unpack(dedups))
-  -- The window ends of the records found only: fresh dedupIds (the common case) cost nothing more.
-  local found, at = {}, {}
-  for j = 1, #dedups do
-    if prev[j] then
-      found[#found + 1] = dedups[j]
-      at[#at + 1] = prev[j]
-    end
-  end
-  if #found == 0 then return end
-  local ends = redis.call('ZMSCORE', KEYS[3], unpack(found))
-  for j = 1, #found do
-    if ends[j] and tonumber(ends[j]) > now then known[found[j]] = at[j] end
-  end
-end
+const EXTRAS_LOOP = `${DEDUP_LOOKUP}
 -- A literal XADD, for events without headers.
 local function xadd(name, payload, topic)
   local r
@@ -209,8 +168,9 @@ local function addOne(dedup, args, name, payload, topic)
       added = true
       if dedup ~= '' then
         known[dedup] = r
-        fresh[#fresh + 1] = dedup
-        fresh[#fresh + 1] = r
+        fresh[nf + 1] = dedup
+        fresh[nf + 2] = r
+        nf = nf + 2
       end
     end
   end
@@ -234,12 +194,15 @@ base[iName + 1] = '${FIELD_PAYLOAD}'
 local iPayload = iName + 2
 base[iPayload] = ''
 if step == 4 then
-  local dedups, i = {}, 7
+  local dedups, nd, i = {}, 0, 7
   while i <= #ARGV do
-    if ARGV[i + 3] ~= '' then dedups[#dedups + 1] = ARGV[i + 3] end
+    if ARGV[i + 3] ~= '' then
+      nd = nd + 1
+      dedups[nd] = ARGV[i + 3]
+    end
     i = i + 5 + 2 * tonumber(ARGV[i + 4])
   end
-  lookup(dedups)
+  lookup(dedups, nd)
   i = 7
   while i <= #ARGV do
     local args = {}
@@ -275,50 +238,81 @@ else
   if dedupCol then
     -- Each event's dedupId sits at the same offset of its columns.
     local at = (nameCol and 1 or 0) + 1 + (topicCol and 1 or 0)
-    local stride, dedups = at + 1 + k, {}
+    local stride, dedups, nd = at + 1 + k, {}, 0
     for j = i + at, #ARGV, stride do
-      if ARGV[j] ~= '' then dedups[#dedups + 1] = ARGV[j] end
+      if ARGV[j] ~= '' then
+        nd = nd + 1
+        dedups[nd] = ARGV[j]
+      end
     end
-    lookup(dedups)
+    lookup(dedups, nd)
   end
-  while i <= #ARGV do
-    if nameCol then
-      args[iName] = ARGV[i]
+  local last = #ARGV
+  if k == 0 then
+    -- No headers (dedupIds only): literal XADDs inline, nothing per event
+    -- but locals (a function call and a table per event cost the server
+    -- more than the XADD's own overhead).
+    local name, payload, topic = args[iName], nil, ''
+    while i <= last do
+      if nameCol then
+        name = ARGV[i]
+        i = i + 1
+      end
+      payload = ARGV[i]
       i = i + 1
+      if topicCol then
+        topic = ARGV[i]
+        i = i + 1
+      end
+      if dedupCol then
+        dedup = ARGV[i]
+        i = i + 1
+      end
+      local r = dedup ~= '' and known[dedup]
+      if not r then
+${LITERAL_XADD}
+        if type(r) == 'table' and r.err then
+          err = r.err
+          break
+        end
+        if r then
+          added = true
+          if dedup ~= '' then
+            known[dedup] = r
+            fresh[nf + 1] = dedup
+            fresh[nf + 2] = r
+            nf = nf + 2
+          end
+        end
+      end
+      n = n + 1
+      ids[n] = r or '-'
     end
-    args[iPayload] = ARGV[i]
-    i = i + 1
-    if topicCol then
-      args[iTopic] = ARGV[i]
+  else
+    while i <= last do
+      if nameCol then
+        args[iName] = ARGV[i]
+        i = i + 1
+      end
+      args[iPayload] = ARGV[i]
       i = i + 1
-    end
-    if dedupCol then
-      dedup = ARGV[i]
-      i = i + 1
-    end
-    for j = 1, k do
-      args[iHeaders + 2 * j - 1] = ARGV[i]
-      i = i + 1
-    end
-    -- No headers (dedupIds only): a literal XADD, not the table unpacked.
-    if k == 0 then
-      if not addOne(dedup, nil, args[iName], args[iPayload], topicCol and args[iTopic] or '') then break end
-    elseif not addOne(dedup, args) then
-      break
+      if topicCol then
+        args[iTopic] = ARGV[i]
+        i = i + 1
+      end
+      if dedupCol then
+        dedup = ARGV[i]
+        i = i + 1
+      end
+      for j = 1, k do
+        args[iHeaders + 2 * j - 1] = ARGV[i]
+        i = i + 1
+      end
+      if not addOne(dedup, args) then break end
     end
   end
 end
--- The records of the events added (not of those after an error), in one write each.
-if #fresh > 0 then
-  local ends, z = string.format('%d', now + window), {}
-  for j = 1, #fresh, 2 do
-    z[j] = ends
-    z[j + 1] = fresh[j]
-  end
-  redis.call('HSET', KEYS[2], unpack(fresh))
-  redis.call('ZADD', KEYS[3], unpack(z))
-  deduped = true
-end`;
+${DEDUP_RECORD}`;
 
 /** Entries past maxLen before 'interest' trimming looks at the groups: a node of the stream (stream-node-max-entries). */
 const TRIM_SLACK = 100;

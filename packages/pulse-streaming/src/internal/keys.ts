@@ -74,13 +74,18 @@ export function removedKey(name: string): string {
  * Idempotent publish (`add(..., { dedupId })`, SEMANTICS.md section 8): one
  * structure per stream rather than a key per dedupId, so that `destroy()`
  * deletes it by name (a key per ID would need a SCAN of the slot's node) and
- * it can expire with a TTL stream. `ids`: hash dedupId -> entry ID of its
- * first add; `expiry`: sorted set dedupId -> end of its window (server time,
- * ms), to drop expired ones. See addScripts.ts.
+ * it can expire with a TTL stream. Two hashes dedupId -> entry ID of its
+ * first add (a record's window ends `dedupWindowMs` after that ID's
+ * millisecond): `current`, which also holds in field '' (never a dedupId)
+ * the server time (ms) it began, and `old`, the current one of the previous
+ * window. A call that finds `current` a window old renames it to `old`
+ * (dropping the previous `old`, whose records have all ended): records so
+ * live one to two windows, without a per-record expiry to write. See
+ * addScripts.ts.
  */
-export function dedupKeys(name: string): { ids: string; expiry: string } {
+export function dedupKeys(name: string): { current: string; old: string } {
   const p = `${bookkeepingPrefix(name)}:dedup`;
-  return { ids: p, expiry: `${p}:expiry` };
+  return { current: p, old: `${p}:old` };
 }
 
 export function sinkKeys(streamName: string, sinkName: string): SinkKeys {
