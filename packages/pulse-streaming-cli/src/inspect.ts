@@ -7,7 +7,7 @@
  * cluster client routes it to the key's master.
  */
 import type { Redis } from 'ioredis';
-import { sinkInstancesKey, sinkKeys, streamKey } from 'pulse-streaming/keys';
+import { sinkKeys, streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
 import { idTime } from './format.js';
@@ -211,6 +211,15 @@ function scores(reply: unknown[]): Map<string, number> {
 }
 
 const TIME_SCRIPT = "return redis.call('TIME')";
+
+/**
+ * The sink-wide liveness set (`sinkInstancesKey` of `pulse-streaming/keys`
+ * since issue 20; spelled out here while workspaces may resolve an older
+ * library build).
+ */
+function sinkInstancesKey(sink: string): string {
+  return `{pulse:sink:${sink}}:instances`;
+}
 
 /**
  * Time in ms of the server that holds `key`, so keep-alive ages compare two
