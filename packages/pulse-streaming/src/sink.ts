@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { SinkCounters } from './counters.js';
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import { type Event, type EventMap, SinkEvent, type SinkEventOf, type Untyped } from './event.js';
 import { SinkAcks } from './internal/acks.js';
-import type { OwnedConnection } from './internal/driver.js';
+import { evalScript, type OwnedConnection } from './internal/driver.js';
 import { streamKey } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
@@ -10,11 +12,10 @@ import { joinGroup, undoJoin } from './internal/ownership.js';
 import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import { ReadLoop } from './internal/readLoop.js';
-import { toPulseError } from './internal/redisErrors.js';
+import { errorText, toPulseError } from './internal/redisErrors.js';
+import { leave } from './internal/scripts.js';
 import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
-import { maintenanceHost } from './internal/sinkHosts.js';
-import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, newConsumerName, within } from './internal/sinkLeave.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
@@ -34,6 +35,21 @@ import type { Stream } from './stream.js';
 import { Fanout, type OwnershipGate, type Subscription } from './subscription.js';
 
 export type { SinkCounters };
+
+function consumerName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+}
+
+/** Longest wait of each step of `close()` on an unresponsive Redis. */
+const CLOSE_STEP_MS = 2000;
+
+/** Resolves to `p`, or to undefined after `ms`, so shutdown never hangs on a stopped Redis. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms)))]).finally(() =>
+    clearTimeout(t),
+  );
+}
 
 /**
  * A sink: one consumer of a Redis consumer group. All sink instances with the
@@ -144,7 +160,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   ): Promise<Sink<Events>> {
     checkName('sink', name);
     const settings = sinkSettings(options);
-    const consumer = newConsumerName();
+    const consumer = consumerName();
     const created = await joinGroup(stream, name, settings.start, consumer);
     let control: OwnedConnection;
     try {
@@ -311,12 +327,30 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
 
   /** The sink as its background work sees it. */
   #maintenanceHost(): MaintenanceHost {
-    return maintenanceHost({
-      ...{ name: this.name, consumerName: this.consumerName, settings: this.#settings, control: this.#control },
-      ...{ driver: this.#main.driver, logger: this.#logger, counters: this.#counters, fanout: this.#fanout },
-      ...{ streams: this.#streams, holds: this.#holds, reads: this.#reads, loops: this.#loops },
+    return {
+      name: this.name,
+      consumerName: this.consumerName,
+      settings: this.#settings,
+      control: this.#control,
+      driver: this.#main.driver,
+      verifyReads: () => this.#reads.verifyReads([...this.#streams.values()]),
+      logger: this.#logger,
+      counters: this.#counters,
+      fanout: this.#fanout,
+      streams: () => this.#streams.values(),
+      deliver: (s, entries, counts, redelivery) => this.#holds.deliver(s, entries, counts, redelivery),
+      touch: (conn, name, idleMs, ids) => this.#holds.touch(conn, name, idleMs, ids),
+      dropBuffered: (name, ids) => this.#holds.dropBuffered(name, ids),
+      holdOwned: (name, ids) => this.#holds.holdOwned(name, ids),
+      stillBuffered: (name, ids) => this.#holds.stillBuffered(name, ids),
       recover: (name) => this.#recover(name),
-    });
+      reportGone: (key, ids, why) => this.#holds.reportGone(key, ids, why),
+      countLost: (name, count, why, ids) => this.#holds.countLost(name, count, why, ids),
+      resume: async (s) => {
+        this.#reads.wake(this.#loops.groupOf(s.stream.key));
+        await this.#loops.add(s.stream.key);
+      },
+    };
   }
 
   /**
@@ -338,7 +372,6 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     }
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, newSinkStream(this.name, this.#settings, stream));
-    this.#maintenance?.streamAdded();
     this.#reads.wake(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
     // The group's MKSTREAM may have created the stream: Go readers need its record (goLifecycle.ts).
@@ -359,7 +392,12 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     await this.#acks.settled();
     await this.#reads.verifyReads([s]);
     try {
-      await leaveStream(this.#leaver(), s, true);
+      await evalScript(
+        this.#control,
+        leave,
+        [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
+        [this.name, this.consumerName, '1', 2 * this.#settings.graceMs],
+      );
     } catch (err) {
       throw toPulseError(err, `remove stream ${stream.name} from sink ${this.name}`);
     }
@@ -383,16 +421,27 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await within(maintenance ?? Promise.resolve(), bounded);
       await within(this.#acks.settled(), bounded);
       await within(this.#reads.verifyReads([...this.#streams.values()]), bounded);
-      await leaveAll(this.#leaver(), [...this.#streams.values()], this.#logger);
+      await Promise.all(
+        [...this.#streams.values()].map(async (s) => {
+          try {
+            await within(
+              evalScript(
+                this.#control,
+                leave,
+                [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
+                [this.name, this.consumerName, '0', 2 * this.#settings.graceMs],
+              ),
+              bounded,
+            );
+          } catch (err) {
+            this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not leave the group cleanly');
+          }
+        }),
+      );
       this.#control.close();
       this.#losses.close();
     })();
     return this.#closing;
-  }
-
-  /** What leaving a stream's group needs. */
-  #leaver(): Leaver {
-    return { name: this.name, consumerName: this.consumerName, control: this.#control, graceMs: this.#settings.graceMs };
   }
 
   /** True once `close()` was called (or a fatal error stopped the sink). */
