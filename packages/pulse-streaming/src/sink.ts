@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { SinkCounters } from './counters.js';
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import { type Event, type EventMap, SinkEvent, type SinkEventOf, type Untyped } from './event.js';
 import { SinkAcks } from './internal/acks.js';
-import { evalScript, type OwnedConnection } from './internal/driver.js';
+import type { OwnedConnection } from './internal/driver.js';
 import { streamKey } from './internal/keys.js';
 import { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
@@ -13,10 +11,11 @@ import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { errorText, toPulseError } from './internal/redisErrors.js';
-import { leave } from './internal/scripts.js';
 import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
-import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
+import { maintenanceHost } from './internal/sinkHosts.js';
+import { CLOSE_STEP_MS, consumerName, leaveStream, within } from './internal/sinkLeave.js';
+import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
@@ -35,21 +34,6 @@ import type { Stream } from './stream.js';
 import { Fanout, type OwnershipGate, type Subscription } from './subscription.js';
 
 export type { SinkCounters };
-
-function consumerName(): string {
-  return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
-}
-
-/** Longest wait of each step of `close()` on an unresponsive Redis. */
-const CLOSE_STEP_MS = 2000;
-
-/** Resolves to `p`, or to undefined after `ms`, so shutdown never hangs on a stopped Redis. */
-function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms)))]).finally(() =>
-    clearTimeout(t),
-  );
-}
 
 /**
  * A sink: one consumer of a Redis consumer group. All sink instances with the
@@ -178,7 +162,23 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
       throw err;
     }
-    sink.#maintenance = new SinkMaintenance(sink.#maintenanceHost());
+    sink.#maintenance = new SinkMaintenance(
+      maintenanceHost({
+        name: sink.name,
+        consumerName: sink.consumerName,
+        settings: sink.#settings,
+        control: sink.#control,
+        driver: sink.#main.driver,
+        logger: sink.#logger,
+        counters: sink.#counters,
+        fanout: sink.#fanout,
+        streams: sink.#streams,
+        holds: sink.#holds,
+        reads: sink.#reads,
+        loops: sink.#loops,
+        recover: (name) => sink.#recover(name),
+      }),
+    );
     return sink;
   }
 
@@ -325,34 +325,6 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     if (s?.ready) await this.#reads.recover(s);
   }
 
-  /** The sink as its background work sees it. */
-  #maintenanceHost(): MaintenanceHost {
-    return {
-      name: this.name,
-      consumerName: this.consumerName,
-      settings: this.#settings,
-      control: this.#control,
-      driver: this.#main.driver,
-      verifyReads: () => this.#reads.verifyReads([...this.#streams.values()]),
-      logger: this.#logger,
-      counters: this.#counters,
-      fanout: this.#fanout,
-      streams: () => this.#streams.values(),
-      deliver: (s, entries, counts, redelivery) => this.#holds.deliver(s, entries, counts, redelivery),
-      touch: (conn, name, idleMs, ids) => this.#holds.touch(conn, name, idleMs, ids),
-      dropBuffered: (name, ids) => this.#holds.dropBuffered(name, ids),
-      holdOwned: (name, ids) => this.#holds.holdOwned(name, ids),
-      stillBuffered: (name, ids) => this.#holds.stillBuffered(name, ids),
-      recover: (name) => this.#recover(name),
-      reportGone: (key, ids, why) => this.#holds.reportGone(key, ids, why),
-      countLost: (name, count, why, ids) => this.#holds.countLost(name, count, why, ids),
-      resume: async (s) => {
-        this.#reads.wake(this.#loops.groupOf(s.stream.key));
-        await this.#loops.add(s.stream.key);
-      },
-    };
-  }
-
   /**
    * Also reads `stream` (the group is created on it from `startAt`, default the
    * sink's own). Does nothing when the stream is already read.
@@ -392,12 +364,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     await this.#acks.settled();
     await this.#reads.verifyReads([s]);
     try {
-      await evalScript(
-        this.#control,
-        leave,
-        [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
-        [this.name, this.consumerName, '1', 2 * this.#settings.graceMs],
-      );
+      await leaveStream(this.#control, s, this.name, this.consumerName, true, this.#settings.graceMs);
     } catch (err) {
       throw toPulseError(err, `remove stream ${stream.name} from sink ${this.name}`);
     }
@@ -424,15 +391,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await Promise.all(
         [...this.#streams.values()].map(async (s) => {
           try {
-            await within(
-              evalScript(
-                this.#control,
-                leave,
-                [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
-                [this.name, this.consumerName, '0', 2 * this.#settings.graceMs],
-              ),
-              bounded,
-            );
+            await within(leaveStream(this.#control, s, this.name, this.consumerName, false, this.#settings.graceMs), bounded);
           } catch (err) {
             this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not leave the group cleanly');
           }

@@ -1,0 +1,60 @@
+/**
+ * The sink as its background work sees it (`MaintenanceHost`), built from
+ * the parts a `Sink` wires together, so sink.ts keeps only the public surface.
+ */
+import type { SinkEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
+import type { Driver, OwnedConnection } from './driver.js';
+import type { ReadLoops } from './loops.js';
+import type { SinkHolds } from './sinkHolds.js';
+import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { SinkReads } from './sinkRead.js';
+import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+
+/** What a `Sink` is made of, as far as its background work needs. */
+export interface SinkParts {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly control: OwnedConnection;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly counters: SinkCounters;
+  readonly fanout: Fanout<SinkEvent>;
+  /** The streams read, by key (live: streams added or removed later are seen). */
+  readonly streams: Map<string, SinkStream>;
+  readonly holds: SinkHolds;
+  readonly reads: SinkReads;
+  readonly loops: ReadLoops<SinkEvent>;
+  /** Lets the read path check stream `name` now. */
+  recover(name: string): Promise<void>;
+}
+
+export function maintenanceHost(p: SinkParts): MaintenanceHost {
+  const { holds, reads, loops, streams } = p;
+  return {
+    name: p.name,
+    consumerName: p.consumerName,
+    settings: p.settings,
+    control: p.control,
+    driver: p.driver,
+    verifyReads: () => reads.verifyReads([...streams.values()]),
+    logger: p.logger,
+    counters: p.counters,
+    fanout: p.fanout,
+    streams: () => streams.values(),
+    deliver: (s, entries, counts, redelivery) => holds.deliver(s, entries, counts, redelivery),
+    touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
+    dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
+    holdOwned: (name, ids) => holds.holdOwned(name, ids),
+    stillBuffered: (name, ids) => holds.stillBuffered(name, ids),
+    recover: (name) => p.recover(name),
+    reportGone: (key, ids, why) => holds.reportGone(key, ids, why),
+    countLost: (name, count, why, ids) => holds.countLost(name, count, why, ids),
+    resume: async (s) => {
+      reads.wake(loops.groupOf(s.stream.key));
+      await loops.add(s.stream.key);
+    },
+  };
+}
