@@ -11,7 +11,7 @@ import { isReplyError } from './redisErrors.js';
 import type { RawEntry } from './replies.js';
 import { buf, entries, str } from './replies.js';
 import { claim } from './scripts.js';
-import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { MaintenanceHost } from './sinkHosts.js';
 import type { SinkStream } from './sinkState.js';
 
 /** Most events one claim takes (as `XAUTOCLAIM ... COUNT 1000` would). */

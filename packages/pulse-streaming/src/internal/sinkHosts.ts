@@ -5,12 +5,44 @@
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
-import type { Driver, OwnedConnection } from './driver.js';
+import type { Connection, Driver, OwnedConnection } from './driver.js';
 import type { ReadLoops } from './loops.js';
+import type { RawEntry } from './replies.js';
 import type { SinkHolds } from './sinkHolds.js';
-import type { MaintenanceHost } from './sinkMaintenance.js';
 import type { SinkReads } from './sinkRead.js';
 import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+
+/** What the background work needs from its sink. */
+export interface MaintenanceHost {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly settings: SinkSettings;
+  readonly control: OwnedConnection;
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly counters: SinkCounters;
+  readonly fanout: Fanout<SinkEvent>;
+  streams(): Iterable<SinkStream>;
+  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
+  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
+  /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
+  touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
+  reportGone(key: string, ids: string[], why: string): Promise<void>;
+  /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
+  stillBuffered(name: string, ids: readonly string[]): string[];
+  /** Holds buffered events of stream `name` that are still ours, drops the others (see `SinkHolds.holdOwned`). */
+  holdOwned(name: string, ids: readonly string[]): Promise<void>;
+  /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
+  dropBuffered(name: string, ids: readonly string[]): string[];
+  /** Counts and reports events of stream `name` found lost. */
+  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
+  /** Reads a stream again once its key is back. */
+  resume(s: SinkStream): Promise<void>;
+  /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
+  recover(name: string): Promise<void>;
+  /** Counts what blocking reads may have jumped over since the last trim check. */
+  verifyReads(): Promise<void>;
+}
 
 /** What a `Sink` is made of, as far as its background work needs. */
 export interface SinkParts {

@@ -8,7 +8,7 @@ import { evalScript } from './driver.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
-import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { MaintenanceHost } from './sinkHosts.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 
