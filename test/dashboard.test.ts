@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { createDashboard } from '../packages/pulse-streaming-cli/src/dashboard/index.js';
 import { sharedUrl, uniqueName, waitFor } from './support/clients.js';
-import { addDeadLetters, groupsOf, type ServedDashboard, serveDashboard } from './support/dashboard.js';
+import { addDeadLetters, getJson, groupsOf, type ServedDashboard, serveDashboard } from './support/dashboard.js';
 import { RedisServer } from './support/redisServer.js';
 
 let redis: Redis;
@@ -27,11 +27,6 @@ afterAll(async () => {
   await dash?.close();
   redis?.disconnect();
 });
-
-async function getJson<T>(base: ServedDashboard, path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base.url}${path}`);
-  return { status: res.status, body: (await res.json()) as T };
-}
 
 function post(base: ServedDashboard, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${base.url}${path}`, {

@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedUrl, uniqueName } from './support/clients.js';
-import { type ServedDashboard, serveDashboard } from './support/dashboard.js';
+import { getJson, type ServedDashboard, serveDashboard } from './support/dashboard.js';
 
 let redis: Redis;
 let dash: ServedDashboard;
@@ -20,11 +20,6 @@ afterAll(async () => {
   await dash?.close();
   redis?.disconnect();
 });
-
-async function getJson<T>(base: ServedDashboard, path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base.url}${path}`);
-  return { status: res.status, body: (await res.json()) as T };
-}
 
 describe('api/pending', () => {
   it('pages pending entries oldest first by ID, one consumer or all', async () => {

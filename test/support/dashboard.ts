@@ -62,6 +62,12 @@ export async function serveDashboard(options: DashboardOptions): Promise<ServedD
   };
 }
 
+/** GETs `path` of a served dashboard: the status and the JSON body. */
+export async function getJson<T>(base: ServedDashboard, path: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${base.url}${path}`);
+  return { status: res.status, body: (await res.json()) as T };
+}
+
 /** Saves a screenshot of the viewport to docs/screenshots/<name>.png when PULSE_SCREENSHOTS=1 (so normal runs leave the tree alone). */
 export async function screenshot(page: Page, name: string): Promise<void> {
   if (process.env.PULSE_SCREENSHOTS !== '1') return;
