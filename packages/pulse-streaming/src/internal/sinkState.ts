@@ -82,6 +82,11 @@ export function sinkSettings(options: SinkOptions): SinkSettings {
   };
 }
 
+/** A new instance's counters: nothing seen yet. */
+export function newSinkCounters(): SinkCounters {
+  return { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0, staleAcks: 0 };
+}
+
 /** What a sink knows of a stream it starts reading. */
 export function newSinkStream(sinkName: string, settings: SinkSettings, stream: StreamHandle): SinkStream {
   const deadName = settings.deadLetterStream ?? `${stream.name}:dead`;
