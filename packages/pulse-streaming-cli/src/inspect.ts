@@ -7,7 +7,7 @@
  * cluster client routes it to the key's master.
  */
 import type { Redis } from 'ioredis';
-import { sinkKeys, streamKey } from 'pulse-streaming/keys';
+import { sinkInstancesKey, sinkKeys, streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
 import { idTime } from './format.js';
