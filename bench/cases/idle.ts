@@ -169,7 +169,7 @@ async function onCluster(ctx: CaseContext, windowMs: number): Promise<IdleResult
 }
 
 export async function idleCases(ctx: CaseContext): Promise<IdleResult[]> {
-  // Two keep-alive cycles (a keep-alive every grace period, 20 s) in a full run, one in a quick one.
+  // Four liveness calls (one every grace period / 2, 10 s) in a full run, two in a quick one.
   const windowMs = ctx.options.quick ? 20_000 : 40_000;
   ctx.log(`${ctx.kind}: idle, ${SETUPS.map(describeSetup).join('; ')}: ${windowMs / 1000} s on a private server each`);
   const single = await singleNode(ctx, windowMs);

@@ -213,6 +213,15 @@ function scores(reply: unknown[]): Map<string, number> {
 const TIME_SCRIPT = "return redis.call('TIME')";
 
 /**
+ * The sink-wide liveness set (`sinkInstancesKey` of `pulse-streaming/keys`
+ * since issue 20; spelled out here while workspaces may resolve an older
+ * library build).
+ */
+function sinkInstancesKey(sink: string): string {
+  return `{pulse:sink:${sink}}:instances`;
+}
+
+/**
  * Time in ms of the server that holds `key`, so keep-alive ages compare two
  * times of one clock. On a cluster a keyed script runs on the key's master.
  */
@@ -230,11 +239,22 @@ export async function sinkInfos(client: CliRedis, name: string): Promise<SinkInf
   const sinks = await Promise.all(
     groups.map(async (g): Promise<SinkInfo> => {
       const sink = text(g.name);
-      const [consumers, keepAlives] = await Promise.all([
+      // Liveness is sink-wide (its own slot, so its own server's clock); a consumer's
+      // entry of this stream is only refreshed when it sweeps the stream: the newer counts.
+      const instances = sinkInstancesKey(sink);
+      const [consumers, keepAlives, beats, beatNow] = await Promise.all([
         client.call('XINFO', 'CONSUMERS', key, sink).then((r) => list(r).map(record)),
         client.call('ZRANGE', sinkKeys(name, sink).consumers, '0', '-1', 'WITHSCORES').then(list),
+        client.call('ZRANGE', instances, '0', '-1', 'WITHSCORES').then(list),
+        serverNow(client, instances),
       ]);
       const lastSeen = scores(keepAlives);
+      for (const [consumer, at] of scores(beats)) {
+        const seen = lastSeen.get(consumer);
+        // As a time of this stream's server: its age on the sink-wide key's server.
+        const asHere = now - (beatNow - at);
+        if (seen === undefined || asHere > seen) lastSeen.set(consumer, asHere);
+      }
       return {
         name: sink,
         pending: num(g.pending),

@@ -7,10 +7,19 @@
  *
  * @packageDocumentation
  */
-import { sinkKeys as layoutOfSink } from './internal/keys.js';
+import { sinkKeys as layoutOfSink, sinkWideKeys } from './internal/keys.js';
 import type { SinkKeys } from './layout.js';
 
 export { type SinkKeys, streamKey, streamNameOf } from './layout.js';
 
 /** The keys the library keeps for the sink `sinkName` on the stream `streamName` (all in the stream key's slot). */
 export const sinkKeys: (streamName: string, sinkName: string) => SinkKeys = layoutOfSink;
+
+/**
+ * Sorted set of the live instances of the sink `sinkName`: consumer name ->
+ * its last liveness beat (Redis server ms, every grace period / 2). In its
+ * own slot (hash tag on the sink name), not a stream's.
+ */
+export function sinkInstancesKey(sinkName: string): string {
+  return sinkWideKeys(sinkName).instances;
+}

@@ -18,9 +18,9 @@ export function streamNameOf(key: string): string | undefined {
 
 /** Keys the library keeps for one sink on one stream. */
 export interface SinkKeys {
-  /** Sorted set: consumer name -> last keep-alive, in Redis server milliseconds. */
+  /** Sorted set: consumer name -> its last sweep of this stream, in Redis server milliseconds (liveness is sink-wide: `sinkInstancesKey`). */
   readonly consumers: string;
-  /** String: the consumer that currently runs reclaim and cleanup for the sink. */
+  /** String: the consumer that dead-letters without room and counts what went with an expired stream, while it is live. */
   readonly lease: string;
   /** Sorted set: event ID -> due time (Redis server ms) of events nacked with a delay longer than the grace period. */
   readonly delays: string;

@@ -10,14 +10,14 @@ import { joinGroup, undoJoin } from './internal/ownership.js';
 import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import { ReadLoop } from './internal/readLoop.js';
-import { errorText, toPulseError } from './internal/redisErrors.js';
+import { toPulseError } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { maintenanceHost } from './internal/sinkHosts.js';
-import { CLOSE_STEP_MS, consumerName, leaveStream, within } from './internal/sinkLeave.js';
-import { SinkMaintenance } from './internal/sinkMaintenance.js';
+import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, newConsumerName, within } from './internal/sinkLeave.js';
+import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
-import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
+import { newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
 import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
@@ -53,7 +53,15 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
   readonly #logger: Logger;
-  readonly #counters: SinkCounters = newSinkCounters();
+  readonly #counters: SinkCounters = {
+    delivered: 0,
+    redelivered: 0,
+    acked: 0,
+    deadLettered: 0,
+    lost: 0,
+    filtered: 0,
+    staleAcks: 0,
+  };
   #maintenance: SinkMaintenance | undefined;
   readonly #acks: SinkAcks;
   #closed = false;
@@ -136,7 +144,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   ): Promise<Sink<Events>> {
     checkName('sink', name);
     const settings = sinkSettings(options);
-    const consumer = consumerName();
+    const consumer = newConsumerName();
     const created = await joinGroup(stream, name, settings.start, consumer);
     let control: OwnedConnection;
     try {
@@ -154,23 +162,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
       throw err;
     }
-    sink.#maintenance = new SinkMaintenance(
-      maintenanceHost({
-        name: sink.name,
-        consumerName: sink.consumerName,
-        settings: sink.#settings,
-        control: sink.#control,
-        driver: sink.#main.driver,
-        logger: sink.#logger,
-        counters: sink.#counters,
-        fanout: sink.#fanout,
-        streams: sink.#streams,
-        holds: sink.#holds,
-        reads: sink.#reads,
-        loops: sink.#loops,
-        recover: (name) => sink.#recover(name),
-      }),
-    );
+    sink.#maintenance = new SinkMaintenance(sink.#maintenanceHost());
     return sink;
   }
 
@@ -317,6 +309,16 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     if (s?.ready) await this.#reads.recover(s);
   }
 
+  /** The sink as its background work sees it. */
+  #maintenanceHost(): MaintenanceHost {
+    return maintenanceHost({
+      ...{ name: this.name, consumerName: this.consumerName, settings: this.#settings, control: this.#control },
+      ...{ driver: this.#main.driver, logger: this.#logger, counters: this.#counters, fanout: this.#fanout },
+      ...{ streams: this.#streams, holds: this.#holds, reads: this.#reads, loops: this.#loops },
+      recover: (name) => this.#recover(name),
+    });
+  }
+
   /**
    * Also reads `stream` (the group is created on it from `startAt`, default the
    * sink's own). Does nothing when the stream is already read.
@@ -336,6 +338,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     }
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, newSinkStream(this.name, this.#settings, stream));
+    this.#maintenance?.streamAdded();
     this.#reads.wake(this.#loops.groupOf(stream.key));
     await this.#loops.add(stream.key);
     // The group's MKSTREAM may have created the stream: Go readers need its record (goLifecycle.ts).
@@ -356,7 +359,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     await this.#acks.settled();
     await this.#reads.verifyReads([s]);
     try {
-      await leaveStream(this.#control, s, this.name, this.consumerName, true, this.#settings.graceMs);
+      await leaveStream(this.#leaver(), s, true);
     } catch (err) {
       throw toPulseError(err, `remove stream ${stream.name} from sink ${this.name}`);
     }
@@ -380,19 +383,16 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await within(maintenance ?? Promise.resolve(), bounded);
       await within(this.#acks.settled(), bounded);
       await within(this.#reads.verifyReads([...this.#streams.values()]), bounded);
-      await Promise.all(
-        [...this.#streams.values()].map(async (s) => {
-          try {
-            await within(leaveStream(this.#control, s, this.name, this.consumerName, false, this.#settings.graceMs), bounded);
-          } catch (err) {
-            this.#logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not leave the group cleanly');
-          }
-        }),
-      );
+      await leaveAll(this.#leaver(), [...this.#streams.values()], this.#logger);
       this.#control.close();
       this.#losses.close();
     })();
     return this.#closing;
+  }
+
+  /** What leaving a stream's group needs. */
+  #leaver(): Leaver {
+    return { name: this.name, consumerName: this.consumerName, control: this.#control, graceMs: this.#settings.graceMs };
   }
 
   /** True once `close()` was called (or a fatal error stopped the sink). */

@@ -41,6 +41,20 @@ function slotTag(slot: number): string {
   return tag;
 }
 
+/**
+ * Keys of a sink as a whole, whatever streams its instances read: one slot
+ * (hash tag on the sink name), so the liveness of every instance costs one
+ * script call per sweep, not a keep-alive per stream.
+ * `instances`: sorted set consumer name -> its last sweep (Redis server ms).
+ * `work`: set of stream keys where an instance found idle events it had no
+ * room to claim, for instances with room to take.
+ * Both expire when no instance of the sink runs any more (see sinkLiveness.ts).
+ */
+export function sinkWideKeys(sinkName: string): { instances: string; work: string } {
+  const p = `{pulse:sink:${sinkName}}`;
+  return { instances: `${p}:instances`, work: `${p}:work` };
+}
+
 /** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */
 export function sinkRegistryKey(name: string): string {
   return `${bookkeepingPrefix(name)}:sinks`;

@@ -255,7 +255,8 @@ return {notOurs, gone}`,
  * the group is destroyed when no consumer, no live instance (a fresh
  * keep-alive) and no pending entry is left.
  * KEYS: stream, consumers, lease, sink registry, delays. ARGV: group, self, destroyIfLast, staleMs.
- * Returns 1 when the group was destroyed.
+ * Returns 1 when the group was destroyed, -1 when the consumer stays (it
+ * owns pending entries: others claim them once it is seen stale), else 0.
  */
 export const leave = new Script(
   'leave',
@@ -263,7 +264,8 @@ export const leave = new Script(
 if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 local ok, mine = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
 if not ok then return 0 end
-if #mine == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
+if #mine > 0 then return -1 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '1' then return 0 end
 local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
 if tonumber(summary[1]) > 0 then return 0 end

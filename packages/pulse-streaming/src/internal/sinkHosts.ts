@@ -1,7 +1,4 @@
-/**
- * The sink as its background work sees it (`MaintenanceHost`), built from
- * the parts a `Sink` wires together, so sink.ts keeps only the public surface.
- */
+/** The sink as its background work sees it: the parts of a `Sink` that `SinkMaintenance` uses. */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
@@ -42,9 +39,11 @@ export interface MaintenanceHost {
   recover(name: string): Promise<void>;
   /** Counts what blocking reads may have jumped over since the last trim check. */
   verifyReads(): Promise<void>;
+  /** How many times the sink's connections reconnected: a read reply may have been lost each time. */
+  reconnects(): number;
 }
 
-/** What a `Sink` is made of, as far as its background work needs. */
+/** What a sink is made of, for its background work. */
 export interface SinkParts {
   readonly name: string;
   readonly consumerName: string;
@@ -54,12 +53,11 @@ export interface SinkParts {
   readonly logger: Logger;
   readonly counters: SinkCounters;
   readonly fanout: Fanout<SinkEvent>;
-  /** The streams read, by key (live: streams added or removed later are seen). */
-  readonly streams: Map<string, SinkStream>;
+  readonly streams: ReadonlyMap<string, SinkStream>;
   readonly holds: SinkHolds;
   readonly reads: SinkReads;
   readonly loops: ReadLoops<SinkEvent>;
-  /** Lets the read path check stream `name` now. */
+  /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
   recover(name: string): Promise<void>;
 }
 
@@ -71,10 +69,11 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     settings: p.settings,
     control: p.control,
     driver: p.driver,
-    verifyReads: () => reads.verifyReads([...streams.values()]),
     logger: p.logger,
     counters: p.counters,
     fanout: p.fanout,
+    verifyReads: () => reads.verifyReads([...streams.values()]),
+    reconnects: () => p.control.reconnects() + loops.reconnects(),
     streams: () => streams.values(),
     deliver: (s, entries, counts, redelivery) => holds.deliver(s, entries, counts, redelivery),
     touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),

@@ -1,16 +1,19 @@
 /**
- * How a sink instance is named and how it leaves the streams it reads:
- * `removeStream` and `close()` both leave through the `leave` script, and
- * `close()` never waits longer than a bound on an unresponsive Redis.
+ * A sink instance leaving: its consumer name, and leaving the groups of its
+ * streams (on `removeStream` and `close`), bounded so that shutdown never
+ * hangs on a stopped Redis.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
+import { sinkWideKeys } from './keys.js';
+import { errorText } from './redisErrors.js';
 import { leave } from './scripts.js';
 import type { SinkStream } from './sinkState.js';
 
-/** A Redis consumer name unique to this instance: host, pid and random bytes (Go uses a ULID). */
-export function consumerName(): string {
+/** A consumer name unique to this instance: host, process and a random part. */
+export function newConsumerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
 }
 
@@ -25,24 +28,51 @@ export function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   );
 }
 
+/** Who leaves: the sink, this instance, its control connection and grace period. */
+export interface Leaver {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly control: OwnedConnection;
+  readonly graceMs: number;
+}
+
 /**
- * Leaves stream `s` (the `leave` script): this consumer stops being live,
- * gives up the lease and leaves the group if it owns no pending entry.
- * `removing` (`removeStream`, not `close()`): the group is destroyed too
- * when no consumer, no live instance and no pending entry is left.
+ * Leaves the group of stream `s` (see `leave`); with `destroyIfLast`
+ * (removeStream) the group goes too when nothing and no one is left.
  */
-export function leaveStream(
-  control: OwnedConnection,
-  s: SinkStream,
-  sinkName: string,
-  consumer: string,
-  removing: boolean,
-  graceMs: number,
-): Promise<unknown> {
-  return evalScript(
-    control,
+export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boolean): Promise<number> {
+  const left = await evalScript(
+    l.control,
     leave,
     [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
-    [sinkName, consumer, removing ? '1' : '0', 2 * graceMs],
+    [l.name, l.consumerName, destroyIfLast ? '1' : '0', 2 * l.graceMs],
   );
+  return Number(left);
+}
+
+/**
+ * Leaves every stream's group at close, each bounded; a failure is logged,
+ * never thrown. When this instance left every group with nothing pending, it
+ * also leaves the sink's liveness set: the other instances then have nothing
+ * to look for, where an instance gone stale makes them sweep every stream
+ * (see sinkMaintenance.ts). Otherwise it stays there and goes stale.
+ */
+export async function leaveAll(l: Leaver, streams: readonly SinkStream[], logger: Logger): Promise<void> {
+  const left = await Promise.all(
+    streams.map(async (s) => {
+      try {
+        return (await within(leaveStream(l, s, false), CLOSE_STEP_MS)) ?? -1;
+      } catch (err) {
+        logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not leave the group cleanly');
+        return -1;
+      }
+    }),
+  );
+  if (left.some((n) => n < 0)) return;
+  const key = sinkWideKeys(l.name).instances;
+  try {
+    await within(l.control.send(['ZREM', key, l.consumerName], key), CLOSE_STEP_MS);
+  } catch (err) {
+    logger.warn({ err: errorText(err) }, 'could not leave the sink liveness set: the others will sweep once');
+  }
 }

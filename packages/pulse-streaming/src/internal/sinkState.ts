@@ -44,8 +44,26 @@ export interface SinkStream {
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
   leaseHeld: boolean;
-  /** The stream had a time to live at the last keep-alive (its bookkeeping keys follow it). */
+  /** The stream had a time to live at its last sweep (its bookkeeping keys follow it). */
   hadTtl: boolean;
+  /** What the sweeps know of the stream, to sweep it only while something may wait there (see sinkMaintenance.ts). */
+  readonly sweep: StreamSweep;
+}
+
+/** What the sweeps know of a stream. */
+export interface StreamSweep {
+  /** Sweep it at the next sweep (a new stream, or one whose key is back). */
+  next: boolean;
+  /** `lastRead` at its last sweep: a stream read since may have events of ours outstanding. */
+  read: string | undefined;
+  /** Events pending for this consumer at its last sweep. */
+  mine: number;
+  /** Sweep it until then (ms): a read reply may have been lost, leaving pending entries this instance never saw. */
+  until: number;
+  /** Consumers of instances not live still in the group at its last cleanup. */
+  left: number;
+  /** Clean up until then (ms): an instance went stale and its consumer is not gone yet. */
+  cleanupUntil: number;
 }
 
 /** Sink options, validated, with defaults applied. */
@@ -110,5 +128,6 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     added: -1,
     leaseHeld: false,
     hadTtl: false,
+    sweep: { next: true, read: undefined, mine: 0, until: 0, left: 0, cleanupUntil: 0 },
   };
 }

@@ -1,8 +1,8 @@
 /**
- * The sweep: a sink instance's periodic bookkeeping of many streams in one
- * script call (one per hash slot on a cluster), so that an idle sink costs a
- * few Redis commands per stream and sweep, not a script call per stream and
- * task every reclaim interval.
+ * The sweep: a sink instance's bookkeeping of many streams in one script
+ * call (one per hash slot on a cluster): finding idle events, the lease,
+ * the stale-consumer cleanup. Which streams a sweep covers, and when, is
+ * decided in sinkMaintenance.ts: only those where something may wait.
  */
 import { evalScript } from './driver.js';
 import { str } from './replies.js';
@@ -19,9 +19,10 @@ const SWEEP_CHUNK = 256;
 export const SWEEP_KEYS_PER_STREAM = 4;
 
 /** Per-stream flags of a sweep call (ARGV after the shared ones). */
-export const SWEEP_HELD = 1;
-/** The stream had a time to live at the last keep-alive: bookkeeping keys follow it even once it is gone (PERSIST). */
-export const SWEEP_HAD_TTL = 2;
+/** The stream had a time to live at its last sweep: bookkeeping keys follow it even once it is gone (PERSIST). */
+export const SWEEP_HAD_TTL = 1;
+/** Remove consumers of instances no longer live (that own no pending entry) from the group. */
+export const SWEEP_CLEANUP = 2;
 
 const CONSUMER_FIELDS = `local name, pending, idle
       for j = 1, #info, 2 do
@@ -31,107 +32,122 @@ const CONSUMER_FIELDS = `local name, pending, idle
 
 /**
  * For each stream, in this order:
- * - whether idle events wait (XPENDING with IDLE, count 1): also tells that
- *   the stream and the group exist; a stream whose key or group is missing
- *   is left alone ({-1}), the read path accounts for it, and nothing is
- *   written that would outlive a deleted key;
- * - the lease that lets one instance at a time clean up and dead-letter
- *   without room: renewed in one command by its holder (SET XX GET, written
- *   back when another took it meanwhile), taken with SET NX by the others;
- * - with `keep`, the keep-alive: the consumer's liveness (server time) and the
- *   sink's registration, which expire with the stream (see `follow`);
- * - with `cleanup`, by the lease holder only: stale consumers that own no
- *   pending entry leave the group (their entries are claimed first, after the
- *   grace period, then they go).
+ * - the group's pending summary (XPENDING): also tells that the stream and
+ *   the group exist; a stream whose key or group is missing is left alone
+ *   ({-1}), the read path accounts for it, and nothing is written that would
+ *   outlive a deleted key. Then, only when something is pending, whether
+ *   idle events wait (XPENDING with IDLE, count 1);
+ * - the stream's lease (which instance dead-letters without room and counts
+ *   what went with an expired stream): kept by its holder while that one is
+ *   live (the sink-wide record, ARGV, or a fresh entry in the stream's
+ *   consumers set), taken by this instance otherwise. No expiry of its own:
+ *   it follows the stream's (see `follow`) and goes with a destroy;
+ * - this instance's entry in the stream's consumers set (what the CLI shows;
+ *   liveness itself is sink-wide) and, when the stream has a time to live,
+ *   the sink's registration; both expire with the stream;
+ * - with SWEEP_CLEANUP, consumers of instances not live that own no pending
+ *   entry and have been idle for staleMs leave the group (their entries are
+ *   claimed first, after the grace period, then they go).
  * KEYS: per stream: stream, lease, consumers, sink registry.
- * ARGV: group, consumer, minIdle, leaseMs, staleMs, least expiry of the
- *       keep-alive keys (ms), keep ('1'), cleanup ('1'), then per stream its
- *       flags (SWEEP_HELD + SWEEP_HAD_TTL).
- * Returns per stream {held (0/1, -1: no key or group), idle events waiting (0/1), removed consumers, stream PTTL (-3: not read)}.
+ * ARGV: group, consumer, minIdle, staleMs, least expiry of the keys of a
+ *       stream with a time to live (ms), then per stream its flags
+ *       (SWEEP_HAD_TTL + SWEEP_CLEANUP), then the live instances.
+ * Returns per stream {held (0/1, -1: no key or group), idle events waiting
+ * (0/1), removed consumers, stream PTTL, events pending for this consumer,
+ * consumers of instances not live still in the group (with SWEEP_CLEANUP)}.
  */
 export const sweep = new Script(
   'sweep',
   `${FOLLOW}
-local group, me, leaseMs = ARGV[1], ARGV[2], ARGV[4]
-local keep, cleanup = ARGV[7] == '1', ARGV[8] == '1'
-local staleMs, floor = tonumber(ARGV[5]), tonumber(ARGV[6])
+local group, me, minIdle = ARGV[1], ARGV[2], ARGV[3]
+local staleMs, floor = tonumber(ARGV[4]), tonumber(ARGV[5])
+local n = #KEYS / ${SWEEP_KEYS_PER_STREAM}
+local live = {[me] = true}
+for j = 6 + n, #ARGV do live[ARGV[j]] = true end
 -- Redis server time, so that liveness never compares two hosts' clocks.
-local now
-if keep or cleanup then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
-for i = 1, #KEYS / ${SWEEP_KEYS_PER_STREAM} do
+for i = 1, n do
   local stream, lease, consumers, registry = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
-  local flags = tonumber(ARGV[8 + i])
-  local ok, pend = pcall(redis.call, 'XPENDING', stream, group, 'IDLE', ARGV[3], '-', '+', 1)
+  local flags = tonumber(ARGV[5 + i])
+  local ok, summary = pcall(redis.call, 'XPENDING', stream, group)
   if not ok then
-    out[i] = {-1, 0, {}, -3}
+    out[i] = {-1, 0, {}, -3, 0, {}}
   else
-    local held, old = 0, false
-    if flags % 2 == 1 then
-      old = redis.call('SET', lease, me, 'XX', 'GET', 'PX', leaseMs)
-      if old == me then
-        held = 1
-      elseif old then
-        -- Another instance took it while this one stalled: give it back.
-        redis.call('SET', lease, old, 'PX', leaseMs)
+    local waiting, mine = 0, 0
+    if tonumber(summary[1]) > 0 then
+      waiting = #redis.call('XPENDING', stream, group, 'IDLE', minIdle, '-', '+', 1)
+      for _, c in ipairs(summary[4]) do
+        if c[1] == me then mine = tonumber(c[2]) end
       end
     end
-    if held == 0 and not old and redis.call('SET', lease, me, 'NX', 'PX', leaseMs) then held = 1 end
-    local pttl = -3
-    if keep then
-      pttl = redis.call('PTTL', stream)
-      redis.call('ZADD', consumers, now, me)
-      redis.call('SADD', registry, group)
-      -- Without a TTL now or before, both keys have none: PERSIST would do nothing.
-      if pttl > 0 or flags >= ${SWEEP_HAD_TTL} then follow(pttl, floor, {consumers, registry}) end
+    local held = 0
+    local holder = redis.call('GET', lease)
+    if holder == me then
+      held = 1
+    elseif not holder or not live[holder] then
+      -- Not in the sink-wide record this instance read: it may have started since, then its entry here is fresh.
+      local seen = holder and redis.call('ZSCORE', consumers, holder)
+      if not seen or now - tonumber(seen) > staleMs then
+        redis.call('SET', lease, me)
+        held = 1
+      end
     end
-    local removed = {}
-    if held == 1 and cleanup then
+    redis.call('ZADD', consumers, now, me)
+    local pttl = redis.call('PTTL', stream)
+    -- Without a TTL now or before, the keys have none: PERSIST would do nothing.
+    if pttl > 0 or flags % 2 == 1 then
+      redis.call('SADD', registry, group)
+      follow(pttl, floor, {consumers, registry, lease})
+    end
+    local removed, left = {}, {}
+    if flags >= ${SWEEP_CLEANUP} then
       local inGroup = {}
       for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', stream, group)) do
         ${CONSUMER_FIELDS}
         inGroup[name] = true
-        if name ~= me then
-          local seen = redis.call('ZSCORE', consumers, name)
-          local stale
-          if seen then stale = (now - tonumber(seen)) > staleMs else stale = idle > staleMs end
-          if stale and pending == 0 then
+        if not live[name] then
+          if pending == 0 and idle > staleMs then
             redis.call('XGROUP', 'DELCONSUMER', stream, group, name)
             redis.call('ZREM', consumers, name)
             removed[#removed + 1] = name
+          else
+            left[#left + 1] = name
           end
         end
       end
       for _, name in ipairs(redis.call('ZRANGEBYSCORE', consumers, '-inf', now - staleMs)) do
-        if not inGroup[name] then redis.call('ZREM', consumers, name) end
+        if not inGroup[name] and not live[name] then redis.call('ZREM', consumers, name) end
       end
     end
-    out[i] = {held, #pend, removed, pttl}
+    out[i] = {held, waiting, removed, pttl, mine, left}
   end
 end
 return out`,
 );
 
 export interface SweepOptions {
-  /** Keep-alive and stale-consumer cleanup in this sweep. */
-  readonly keepAlive: boolean;
-  readonly leaseMs: number;
-  /** Least time to live of the keep-alive keys of a stream with a TTL (ms). */
+  /** Instances live by the sink-wide record (see `SinkLiveness`). */
+  readonly live: readonly string[];
+  /** Least time to live of the bookkeeping keys of a stream with a TTL (ms). */
   readonly keepAliveFloorMs: number;
   readonly signal: AbortSignal;
 }
 
 /**
- * One sweep of every stream the instance reads (see `sweep`), one call per
- * hash-slot group and SWEEP_CHUNK streams; records which leases it holds and
+ * One sweep of the streams `plan` names (with or without cleanup, see
+ * `sweep`), one call per hash-slot group and SWEEP_CHUNK streams; records
+ * on each stream what it learnt (lease, TTL, pending, consumers left) and
  * returns the streams where idle events wait.
  */
-export async function sweepStreams(host: MaintenanceHost, o: SweepOptions): Promise<SinkStream[]> {
+export async function sweepStreams(
+  host: MaintenanceHost,
+  plan: ReadonlyMap<SinkStream, boolean>,
+  o: SweepOptions,
+): Promise<SinkStream[]> {
   const groups = new Map<number, SinkStream[]>();
-  for (const s of host.streams()) {
+  for (const s of plan.keys()) {
     if (!s.ready) continue;
     const g = host.driver.isCluster ? slotOf(s.stream.key) : 0;
     const list = groups.get(g) ?? [];
@@ -142,42 +158,54 @@ export async function sweepStreams(host: MaintenanceHost, o: SweepOptions): Prom
   for (const list of groups.values()) {
     for (let i = 0; i < list.length; i += SWEEP_CHUNK) {
       if (o.signal.aborted) return found;
-      found.push(...(await sweepChunk(host, list.slice(i, i + SWEEP_CHUNK), o)));
+      found.push(...(await sweepChunk(host, list.slice(i, i + SWEEP_CHUNK), plan, o)));
     }
   }
   return found;
 }
 
-async function sweepChunk(host: MaintenanceHost, streams: readonly SinkStream[], o: SweepOptions): Promise<SinkStream[]> {
+async function sweepChunk(
+  host: MaintenanceHost,
+  streams: readonly SinkStream[],
+  plan: ReadonlyMap<SinkStream, boolean>,
+  o: SweepOptions,
+): Promise<SinkStream[]> {
   const { settings, name, consumerName } = host;
   const keys: string[] = [];
-  const args: Array<string | number> = [
-    name,
-    consumerName,
-    settings.graceMs,
-    o.leaseMs,
-    2 * settings.graceMs,
-    o.keepAliveFloorMs,
-    o.keepAlive ? '1' : '',
-    o.keepAlive ? '1' : '',
-  ];
+  const args: Array<string | number> = [name, consumerName, settings.graceMs, 2 * settings.graceMs, o.keepAliveFloorMs];
   for (const s of streams) {
     keys.push(s.stream.key, s.keys.lease, s.keys.consumers, s.registry);
-    args.push((s.leaseHeld ? SWEEP_HELD : 0) + (s.hadTtl ? SWEEP_HAD_TTL : 0));
+    args.push((s.hadTtl ? SWEEP_HAD_TTL : 0) + (plan.get(s) === true ? SWEEP_CLEANUP : 0));
   }
+  args.push(...o.live);
   if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
+  // What was read as the sweep leaves: a read that ran in Redis after the
+  // sweep may be seen here before its reply, and must get a sweep of its own.
+  const reads = streams.map((s) => s.lastRead);
   const reply = (await evalScript(host.control, sweep, keys, args)) as unknown[];
   const found: SinkStream[] = [];
   for (let i = 0; i < streams.length; i++) {
     const s = streams[i] as SinkStream;
-    const [held, idle, removed, pttl] = (reply[i] ?? []) as [unknown, unknown, unknown[], unknown];
+    const [held, idle, removed, pttl, mine, left] = (reply[i] ?? []) as [
+      unknown,
+      unknown,
+      unknown[],
+      unknown,
+      unknown,
+      unknown[],
+    ];
+    s.sweep.read = reads[i];
+    s.sweep.next = false;
     // The key or the group is missing: the read path finds out and accounts for it.
     if (Number(held) < 0) {
       s.leaseHeld = false;
+      s.sweep.mine = 0;
       continue;
     }
     s.leaseHeld = Number(held) === 1;
-    if (Number(pttl) !== -3) s.hadTtl = Number(pttl) > 0;
+    s.hadTtl = Number(pttl) > 0;
+    s.sweep.mine = Number(mine);
+    if (plan.get(s) === true) s.sweep.left = Array.isArray(left) ? left.length : 0;
     if (Array.isArray(removed) && removed.length > 0)
       host.logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
     if (!settings.noAck && Number(idle) > 0) found.push(s);

@@ -1,0 +1,102 @@
+/**
+ * Sink-wide liveness: every sweep, each instance of a sink records itself in
+ * one sorted set of the sink (its slot, whatever streams it reads) and reads
+ * back who else is live, and which streams others found idle events on but
+ * had no room to claim. One script call of a few commands per sweep, however
+ * many streams the instance reads: this is what lets the per-stream sweep
+ * run only where something may wait (see sinkMaintenance.ts).
+ */
+import { evalScript } from './driver.js';
+import { sinkWideKeys } from './keys.js';
+import { str } from './replies.js';
+import { Script } from './script.js';
+import type { MaintenanceHost } from './sinkMaintenance.js';
+
+/**
+ * Records this instance (server time), and reads back the others and the
+ * work set. Every `tidy` call also forgets instances not seen for `forgetMs`
+ * and sets both keys to expire then (a sink no instance runs leaves nothing).
+ * KEYS: instances, work. ARGV: consumer, forgetMs ('' : no tidy this time),
+ * then stream keys to add to the work set, '--', stream keys to take out of it.
+ * Returns {now, {name, score, ...} before this call, work set members}.
+ */
+export const liveness = new Script(
+  'liveness',
+  `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seen = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+local add = true
+for i = 3, #ARGV do
+  if ARGV[i] == '--' then add = false
+  elseif add then redis.call('SADD', KEYS[2], ARGV[i])
+  else redis.call('SREM', KEYS[2], ARGV[i]) end
+end
+if ARGV[2] ~= '' then
+  local forget = tonumber(ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - forget)
+  redis.call('PEXPIRE', KEYS[1], forget)
+  redis.call('PEXPIRE', KEYS[2], forget)
+end
+return {now, seen, redis.call('SMEMBERS', KEYS[2])}`,
+);
+
+/** What one liveness call tells. */
+export interface Beat {
+  /** Instances seen within the live window (this one included): never removed from a group, their leases stand. */
+  readonly live: readonly string[];
+  /** Instances that just went quiet for a grace period: crashed or frozen, their events are idle by now or soon. */
+  readonly newlyStale: readonly string[];
+  /** This instance itself had gone quiet long enough for others to take its leases: check them all. */
+  readonly lapsed: boolean;
+  /** Stream keys where some instance found idle events it had no room for. */
+  readonly work: readonly string[];
+}
+
+/** Sweeps between two tidy-ups of the sink-wide keys. */
+const TIDY_EVERY = 10;
+
+export class SinkLiveness {
+  /** Names last seen stale: one crash triggers one round of sweeps, not one per beat. */
+  #stale = new Set<string>();
+  #beats = 0;
+  readonly #keys: { instances: string; work: string };
+
+  constructor(
+    private readonly host: MaintenanceHost,
+    /** Quiet this long: stale (crash sweeps start). */
+    private readonly staleMs: number,
+    /** Quiet this long: no longer live (may be removed from groups, its leases taken). */
+    private readonly liveMs: number,
+    /** Not seen this long: forgotten. */
+    private readonly forgetMs: number,
+  ) {
+    this.#keys = sinkWideKeys(host.name);
+  }
+
+  /** One liveness call; `found`: streams with idle events this instance cannot take, `done`: work streams found empty. */
+  async beat(found: readonly string[], done: readonly string[]): Promise<Beat> {
+    const me = this.host.consumerName;
+    const tidy = this.#beats++ % TIDY_EVERY === 0;
+    const args = [me, tidy ? this.forgetMs : '', ...found, '--', ...done];
+    const reply = (await evalScript(this.host.control, liveness, [this.#keys.instances, this.#keys.work], args)) as unknown[];
+    const now = Number(reply[0]);
+    const seen = (reply[1] as unknown[]).map(str);
+    const live = [me];
+    const stale = new Set<string>();
+    let lapsed = false;
+    for (let i = 0; i + 1 < seen.length; i += 2) {
+      const name = seen[i] as string;
+      const age = now - Number(seen[i + 1]);
+      if (name === me) {
+        lapsed = age > this.staleMs;
+        continue;
+      }
+      if (age <= this.liveMs) live.push(name);
+      if (age > this.staleMs) stale.add(name);
+    }
+    const newlyStale = [...stale].filter((n) => !this.#stale.has(n));
+    this.#stale = stale;
+    return { live, newlyStale, lapsed, work: (reply[2] as unknown[]).map(str) };
+  }
+}
