@@ -29,17 +29,19 @@
  * crash, or a close that left events pending, makes the others sweep all.
  * Claims run only when a sweep found idle events, when a nack of this
  * instance comes due, or while a claim came back full and the buffers have
- * room (see `SinkClaims.burst`). A crashed consumer's events are found by
- * the first sweep after both they are idle (a grace period after its last
- * read or hold) and it is seen stale (a grace period after its last
- * liveness call, itself at most grace / 2 before the crash): within 1.5
- * grace periods of the crash plus one sweep.
+ * room (see `SinkClaims.burst`). A crashed consumer's events are idle a
+ * grace period after its last read or hold; it is seen stale a grace period
+ * after its last liveness call (at most a sweep period before the crash),
+ * possibly before they are idle: from then on every stream is swept each
+ * time for a grace period and a sweep period more, so they are found
+ * within a sweep of turning idle: 1.5 grace periods after the crash, plus
+ * a claim.
  */
 import { Backoff } from './backoff.js';
 import { evalScript } from './driver.js';
 import { errorText } from './redisErrors.js';
 import { recreateGroup } from './scripts.js';
-import { roomToClaim, SinkClaims } from './sinkClaims.js';
+import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
 import { holdLoop } from './sinkHoldLoop.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
@@ -295,8 +297,8 @@ export class SinkMaintenance {
     this.#reconnects = reconnects;
     const crash = beat.newlyStale.length > 0;
     if (crash) this.host.logger.info({ consumers: beat.newlyStale }, 'sink instances went stale: sweeping every stream');
-    const { fanout, settings } = this.host;
-    const room = !settings.noAck && fanout.room(settings.bufferSize + settings.maxPolled) >= roomToClaim(settings);
+    const { settings } = this.host;
+    const room = !settings.noAck && claimRoom(this.host, settings.bufferSize + settings.maxPolled) >= roomToClaim(settings);
     const work = new Set(beat.work);
     const plan = new Map<SinkStream, boolean>();
     const streams: SinkStream[] = [];
@@ -311,6 +313,11 @@ export class SinkMaintenance {
         w.left = -1;
         w.cleanupUntil = now + CLEANUP_GRACES * grace;
       }
+      // An instance just seen stale may have held or read events until it
+      // crashed, up to a sweep period after its last liveness call: they turn
+      // idle up to a grace period after that, when it may still count as live
+      // (so no consumer of it is 'left'). Swept every time until then.
+      if (crash) w.until = Math.max(w.until, now + grace + this.#sweepMs);
       const cleanup = w.left !== 0 && now < w.cleanupUntil;
       if (cleanup || beat.lapsed || w.mine > 0 || w.read !== s.lastRead || now < w.until || (room && work.has(s.stream.key)))
         plan.set(s, cleanup);
@@ -376,9 +383,9 @@ export class SinkMaintenance {
       this.#wanted.clear();
       return;
     }
-    const { fanout, settings } = this.host;
+    const { settings } = this.host;
     // Nothing to do until the buffers drained (checked again in ROOM_POLL_MS, no Redis command).
-    if (fanout.room(settings.bufferSize + settings.maxPolled) < roomToClaim(settings)) return;
+    if (claimRoom(this.host, settings.bufferSize + settings.maxPolled) < roomToClaim(settings)) return;
     const streams = this.#byKey();
     for (const key of [...this.#wanted]) {
       if (this.#abort.signal.aborted) return;

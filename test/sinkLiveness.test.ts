@@ -1,0 +1,85 @@
+/**
+ * Sink-wide liveness (issue 20 redesign, review findings), with both
+ * clients: a crashed instance's events are redelivered within 2 x grace
+ * though it still counts as live when they turn idle; a stuck `for await`
+ * loop does not take its own events back until they are dead-lettered.
+ */
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
+import { sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
+import { CLIENT_KINDS, connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { sinkFixture } from './support/sinkFixture.js';
+
+const WAIT = { timeout: 15_000 };
+
+/** Adds an event and reads it as consumer `consumer` of `group` in one step: no other consumer can read it first. */
+const ADD_AND_READ = `local id = redis.call('XADD', KEYS[1], '*', 'type', 'x', 'payload', 'y')
+redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 10, 'STREAMS', KEYS[1], '>')
+return id`;
+
+/** Takes every event of `sub` in the background, acking each; returns what it got, with when. */
+function drain(sub: AsyncIterable<SinkEvent>): Array<{ id: string; at: number; n: number }> {
+  const got: Array<{ id: string; at: number; n: number }> = [];
+  void (async () => {
+    for await (const ev of sub) {
+      got.push({ id: ev.id, at: Date.now(), n: ev.deliveryCount });
+      await ev.ack();
+    }
+  })().catch(() => {});
+  return got;
+}
+
+describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  const fixture = (ctx: TestContext) => sinkFixture(ctx, c, 'live');
+
+  it('a crashed instance whose last liveness call was half a sweep before the crash: its events within 2 x grace (review finding 1)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const a = await f.sink(s, { ackGracePeriodMs: grace }, name);
+    const got = drain(a.subscribe());
+    // Past the start's sweeps.
+    await new Promise((r) => setTimeout(r, 2 * grace));
+    // Instance B: its last liveness call 500 ms ago (half a grace period:
+    // it would have made its next one now), then it reads an event and
+    // crashes. A sees it stale 500 ms from now, before the event is idle.
+    const [sec, us] = (await c.cmd('TIME')) as [string, string];
+    const now = Number(sec) * 1000 + Math.floor(Number(us) / 1000);
+    await c.cmd('ZADD', sinkWideKeys(name).instances, now - grace / 2, 'B');
+    const id = String(await c.cmd('EVAL', ADD_AND_READ, 1, s.key, name, 'B'));
+    const crash = Date.now();
+    await waitFor(() => got.length > 0, { ...WAIT, what: "the crashed instance's event" });
+    expect(got[0]?.id).toBe(id);
+    // 2 x grace, with a little slack for a loaded machine (it took the backstop, 10 s, before).
+    expect((got[0]?.at ?? 0) - crash).toBeLessThan(2 * grace + 300);
+  }, 30_000);
+
+  it('a stuck for-await loop: its events go to another instance, not back to it until dead-lettered (review finding 2)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const opts = { ackGracePeriodMs: grace, maxDeliveries: 3 };
+    const b = await f.sink(s, opts, name);
+    const bsub = b.subscribe();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await s.add('x', `y${i}`)) as string);
+    // B's loop is stuck on its first event from here on, the others in its buffer.
+    const first = await bsub.next();
+    expect(first.done).toBe(false);
+    await waitFor(async () => Number(((await c.cmd('XPENDING', s.key, name)) as unknown[])[0]) === 3, WAIT);
+    const a = await f.sink(s, opts, name);
+    const got = drain(a.subscribe());
+    await waitFor(() => new Set(got.map((g) => g.id)).size === 3, { ...WAIT, what: 'A gets all three events' });
+    expect([...new Set(got.map((g) => g.id))].sort()).toEqual([...ids].sort());
+    expect(Number(await c.cmd('XLEN', `pulse:stream:${s.name}:dead`))).toBe(0);
+    expect(b.counters.deadLettered + a.counters.deadLettered).toBe(0);
+  }, 30_000);
+});
