@@ -82,4 +82,43 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     expect(Number(await c.cmd('XLEN', `pulse:stream:${s.name}:dead`))).toBe(0);
     expect(b.counters.deadLettered + a.counters.deadLettered).toBe(0);
   }, 30_000);
+
+  it('an event nacked after removeStream, the instance still live: another instance reading the stream gets it within 2 x grace (review finding 3)', async (ctx) => {
+    const f = fixture(ctx);
+    const s1 = f.stream();
+    const s2 = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const a = await f.sink(s1, { ackGracePeriodMs: grace }, name);
+    await a.addStream(s2);
+    const asub = a.subscribe();
+    const id = (await s1.add('x', 'y')) as string;
+    const ev = (await asub.next()).value as SinkEvent;
+    expect(ev.id).toBe(id);
+    const b = await f.sink(s1, { ackGracePeriodMs: grace }, name);
+    const got = drain(b.subscribe());
+    // A stops reading s1 while its handler still has the event, then gives it back.
+    await a.removeStream(s1);
+    await ev.nack();
+    const at = Date.now();
+    await waitFor(() => got.length > 0, { ...WAIT, what: 'the nacked event at B' });
+    expect(got[0]?.id).toBe(id);
+    // It took B's backstop (about 9 s) before.
+    expect((got[0]?.at ?? 0) - at).toBeLessThan(2 * grace + 300);
+  }, 30_000);
+
+  it('close() after removeStream left an event pending: the instance stays in the liveness set, so the others sweep for it (review finding 3)', async (ctx) => {
+    const f = fixture(ctx);
+    const s1 = f.stream();
+    const s2 = f.stream();
+    const name = uniqueName('sk');
+    const a = await f.sink(s1, { ackGracePeriodMs: 1000 }, name);
+    await a.addStream(s2);
+    const asub = a.subscribe();
+    await s1.add('x', 'y');
+    expect((await asub.next()).done).toBe(false);
+    await a.removeStream(s1);
+    await a.close();
+    expect(await c.cmd('ZSCORE', sinkWideKeys(name).instances, a.consumerName)).not.toBeNull();
+  }, 30_000);
 });
