@@ -81,6 +81,8 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     expect([...new Set(got.map((g) => g.id))].sort()).toEqual([...ids].sort());
     expect(Number(await c.cmd('XLEN', `pulse:stream:${s.name}:dead`))).toBe(0);
     expect(b.counters.deadLettered + a.counters.deadLettered).toBe(0);
+    // B posted the stream to the work set: the set expires, though it was created between two tidy calls (finding 5).
+    expect(Number(await c.cmd('PTTL', sinkWideKeys(name).work))).not.toBe(-1);
   }, 30_000);
 
   it('an event nacked after removeStream, the instance still live: another instance reading the stream gets it within 2 x grace (review finding 3)', async (ctx) => {
@@ -120,5 +122,18 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     await a.removeStream(s1);
     await a.close();
     expect(await c.cmd('ZSCORE', sinkWideKeys(name).instances, a.consumerName)).not.toBeNull();
+  }, 30_000);
+
+  it('the sink-wide liveness set recreated between two tidy calls gets its expiry at once (review finding 5)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const name = uniqueName('sk');
+    const key = sinkWideKeys(name).instances;
+    const a = await f.sink(s, { ackGracePeriodMs: 200 }, name);
+    await waitFor(async () => (await c.cmd('ZSCORE', key, a.consumerName)) !== null, WAIT);
+    // Gone (a destroy, or the last other instance left with ZREM): the next call, not a tidy one, creates it again.
+    await c.cmd('DEL', key);
+    await waitFor(async () => (await c.cmd('ZSCORE', key, a.consumerName)) !== null, WAIT);
+    expect(Number(await c.cmd('PTTL', key))).toBeGreaterThan(0);
   }, 30_000);
 });
