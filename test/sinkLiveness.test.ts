@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
-import { CLIENT_KINDS, connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, connect, nextWithin, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
 
 const WAIT = { timeout: 15_000 };
@@ -135,5 +135,29 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     await c.cmd('DEL', key);
     await waitFor(async () => (await c.cmd('ZSCORE', key, a.consumerName)) !== null, WAIT);
     expect(Number(await c.cmd('PTTL', key))).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('a failing liveness call does not stop due nacks and claims (review finding 6)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const name = uniqueName('sk');
+    const key = sinkWideKeys(name).instances;
+    ctx.onTestFinished(async () => {
+      await c.cmd('DEL', key);
+    });
+    const a = await f.sink(s, { ackGracePeriodMs: 500 }, name);
+    const sub = a.subscribe();
+    const id = (await s.add('x', 'y')) as string;
+    const ev = (await sub.next()).value as SinkEvent;
+    // Every liveness call fails from here on (WRONGTYPE); reads and claims work.
+    await c.cmd('DEL', key);
+    await c.cmd('SET', key, 'not a sorted set');
+    await ev.nack();
+    const r = await nextWithin(sub, 5000);
+    if (r === 'timeout' || r.done) throw new Error('the nacked event did not come back within 5 s');
+    const again = r.value;
+    expect(again.id).toBe(id);
+    expect(again.deliveryCount).toBe(2);
+    await again.ack();
   }, 30_000);
 });

@@ -44,7 +44,7 @@ import { recreateGroup } from './scripts.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
 import { holdLoop } from './sinkHoldLoop.js';
 import type { MaintenanceHost } from './sinkHosts.js';
-import { SinkLiveness } from './sinkLiveness.js';
+import { type Beat, SinkLiveness } from './sinkLiveness.js';
 import { SweepPlanner } from './sinkPlan.js';
 import type { SinkStream } from './sinkState.js';
 import { sweepStreams } from './sweepScript.js';
@@ -75,6 +75,7 @@ export class SinkMaintenance {
   /** Which streams each sweep covers; the streams left behind by removeStream. */
   readonly #planner: SweepPlanner;
   readonly #liveness: SinkLiveness;
+  readonly #livenessBackoff = new Backoff(100, 2000);
   /** When the next sweep is due. */
   #nextSweep = 0;
   #nextAwait = 0;
@@ -230,7 +231,28 @@ export class SinkMaintenance {
     const handOff = [...this.#handOff];
     const post = [...this.#wanted].filter((k) => !this.#posted.has(k)).concat(handOff);
     const done = [...this.#workDone];
-    const beat = await this.#liveness.beat(post, done);
+    let beat: Beat;
+    try {
+      beat = await this.#liveness.beat(post, done);
+      this.#livenessBackoff.reset();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // One failed liveness call (its slot's node down, a wrong-type key) must not stop the
+      // sweeps, due nacks and claims: they go on with the last live instances, and the call
+      // is tried again after a backoff.
+      const delay = this.#livenessBackoff.next();
+      this.#nextSweep = Math.min(this.#nextSweep, Date.now() + delay);
+      this.host.logger.warn(
+        { err: errorText(err), failures: this.#livenessBackoff.failures, retryInMs: delay },
+        'sink liveness call failed, sweeping with the last live instances',
+      );
+      await this.#sweepAndClaim(
+        this.#planner.plan({ live: this.#live, newlyStale: [], lapsed: false, work: [] }),
+        new Set(),
+        signal,
+      );
+      return;
+    }
     for (const k of done) this.#workDone.delete(k);
     for (const k of handOff) this.#handOff.delete(k);
     // Posted and still in the set: not posted again. Taken out by another instance (it found none
