@@ -359,7 +359,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     await this.#acks.settled();
     await this.#reads.verifyReads([s]);
     try {
-      await leaveStream(this.#leaver(), s, true);
+      // Still in the group with events pending: what turns idle there goes to the others.
+      if ((await leaveStream(this.#leaver(), s, true)) < 0) this.#maintenance?.leftBehind(s);
     } catch (err) {
       throw toPulseError(err, `remove stream ${stream.name} from sink ${this.name}`);
     }
@@ -383,7 +384,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await within(maintenance ?? Promise.resolve(), bounded);
       await within(this.#acks.settled(), bounded);
       await within(this.#reads.verifyReads([...this.#streams.values()]), bounded);
-      await leaveAll(this.#leaver(), [...this.#streams.values()], this.#logger);
+      // Streams left behind by removeStream too: this instance leaves the liveness set only if it owns nothing there either.
+      const behind = this.#maintenance?.behind() ?? [];
+      await leaveAll(this.#leaver(), [...this.#streams.values(), ...behind], this.#logger);
       this.#control.close();
       this.#losses.close();
     })();

@@ -26,6 +26,20 @@ export function roomToClaim(settings: { readonly bufferSize: number; readonly ma
   return Math.max(1, Math.floor(Math.min(most, settings.bufferSize + settings.maxPolled) / 2));
 }
 
+/**
+ * How many more events this instance can take in (see `Fanout.room`), 0
+ * while no subscriber took or waited for an event within the grace period:
+ * a stuck `for await` loop does not take its own events back, claim after
+ * claim, until they are dead-lettered; they go to the other instances
+ * through the sink-wide work set. Every subscriber still counts for the
+ * bound: what is claimed goes to each of them.
+ */
+export function claimRoom(host: Pick<MaintenanceHost, 'fanout' | 'settings'>, limit: number): number {
+  const activeSince = Date.now() - host.settings.graceMs;
+  for (const sub of host.fanout.subs) if (!sub.ended && sub.lastActivity >= activeSince) return host.fanout.room(limit);
+  return 0;
+}
+
 /** How a burst of claims on one stream ended. */
 export type BurstEnd =
   /** Nothing more to claim for now (the last claim was not full). */
@@ -54,7 +68,7 @@ export class SinkClaims {
     const most = Math.min(maxPolled, CLAIM_MAX);
     let first = fromSweep;
     for (;;) {
-      const room = Math.min(most, this.host.fanout.room(bound));
+      const room = Math.min(most, claimRoom(this.host, bound));
       if (room < roomToClaim(this.host.settings)) {
         // Dead letters only: the lease holder moves them even with full buffers, once a sweep.
         const deadLetters = this.host.settings.maxDeliveries !== undefined;

@@ -14,9 +14,10 @@ import type { MaintenanceHost } from './sinkMaintenance.js';
 
 /**
  * Records this instance (server time), and reads back the others and the
- * work set. Every `tidy` call also forgets instances not seen for `forgetMs`
- * and sets both keys to expire then (a sink no instance runs leaves nothing).
- * KEYS: instances, work. ARGV: consumer, forgetMs ('' : no tidy this time),
+ * work set. Both keys expire `forgetMs` after the last call that added to
+ * them or tidied (a sink no instance runs leaves nothing); every `tidy` call
+ * also forgets instances not seen for `forgetMs`.
+ * KEYS: instances, work. ARGV: consumer, forgetMs, tidy ('1' or '0'),
  * then stream keys to add to the work set, '--', stream keys to take out of it.
  * Returns {now, {name, score, ...} before this call, work set members}.
  */
@@ -25,19 +26,19 @@ export const liveness = new Script(
   `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seen = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-local add = true
-for i = 3, #ARGV do
+local forget = tonumber(ARGV[2])
+local tidy = ARGV[3] == '1'
+-- A key this call created (or a member it added) gets its expiry now, not at the next tidy call:
+-- an instance that crashes before it must not leave a key that never expires.
+if redis.call('ZADD', KEYS[1], now, ARGV[1]) == 1 or tidy then redis.call('PEXPIRE', KEYS[1], forget) end
+local add, added = true, false
+for i = 4, #ARGV do
   if ARGV[i] == '--' then add = false
-  elseif add then redis.call('SADD', KEYS[2], ARGV[i])
+  elseif add then added = redis.call('SADD', KEYS[2], ARGV[i]) == 1 or added
   else redis.call('SREM', KEYS[2], ARGV[i]) end
 end
-if ARGV[2] ~= '' then
-  local forget = tonumber(ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - forget)
-  redis.call('PEXPIRE', KEYS[1], forget)
-  redis.call('PEXPIRE', KEYS[2], forget)
-end
+if added or tidy then redis.call('PEXPIRE', KEYS[2], forget) end
+if tidy then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - forget) end
 return {now, seen, redis.call('SMEMBERS', KEYS[2])}`,
 );
 
@@ -78,7 +79,7 @@ export class SinkLiveness {
   async beat(found: readonly string[], done: readonly string[]): Promise<Beat> {
     const me = this.host.consumerName;
     const tidy = this.#beats++ % TIDY_EVERY === 0;
-    const args = [me, tidy ? this.forgetMs : '', ...found, '--', ...done];
+    const args = [me, this.forgetMs, tidy ? '1' : '0', ...found, '--', ...done];
     const reply = (await evalScript(this.host.control, liveness, [this.#keys.instances, this.#keys.work], args)) as unknown[];
     const now = Number(reply[0]);
     const seen = (reply[1] as unknown[]).map(str);

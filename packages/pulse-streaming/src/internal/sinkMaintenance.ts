@@ -15,13 +15,13 @@
  * - every stream when an instance of the sink went stale (crashed or
  *   frozen: its events are idle a grace period after its last sign of
  *   life), with the cleanup of stale consumers, again on the streams where
- *   one is left until it is gone (bounded, see CLEANUP_GRACES);
+ *   one is left until it is gone (bounded, see sinkPlan.ts);
  * - every stream for a while after a reconnect (a read reply lost with the
  *   connection leaves pending entries this instance never saw);
  * - the streams some instance found idle events on but had no room to claim
  *   (the sink-wide work set), while this instance has room;
  * - a backstop that walks all streams, a few per sweep, once every
- *   max(10 grace periods, BACKSTOP_MS_PER_STREAM per stream): under 1
+ *   max(10 grace periods, 10 s per stream): under 1
  *   command/s whatever the number of streams.
  * Measured idle with default options (20 s grace, 5 s block): 1.4
  * commands/s over 100 or 1000 streams (test/idle.test.ts). An instance that
@@ -29,20 +29,23 @@
  * crash, or a close that left events pending, makes the others sweep all.
  * Claims run only when a sweep found idle events, when a nack of this
  * instance comes due, or while a claim came back full and the buffers have
- * room (see `SinkClaims.burst`). A crashed consumer's events are found by
- * the first sweep after both they are idle (a grace period after its last
- * read or hold) and it is seen stale (a grace period after its last
- * liveness call, itself at most grace / 2 before the crash): within 1.5
- * grace periods of the crash plus one sweep.
+ * room (see `SinkClaims.burst`). A crashed consumer's events are idle a
+ * grace period after its last read or hold; it is seen stale a grace period
+ * after its last liveness call (at most a sweep period before the crash),
+ * possibly before they are idle: from then on every stream is swept each
+ * time for a grace period and a sweep period more, so they are found
+ * within a sweep of turning idle: 1.5 grace periods after the crash, plus
+ * a claim.
  */
 import { Backoff } from './backoff.js';
 import { evalScript } from './driver.js';
 import { errorText } from './redisErrors.js';
 import { recreateGroup } from './scripts.js';
-import { roomToClaim, SinkClaims } from './sinkClaims.js';
+import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
 import { holdLoop } from './sinkHoldLoop.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
+import { SweepPlanner } from './sinkPlan.js';
 import type { SinkStream } from './sinkState.js';
 import { sweepStreams } from './sweepScript.js';
 
@@ -53,24 +56,11 @@ const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.m
 /** How often the scheduler looks for buffer room while idle events wait for it (no Redis command). */
 const ROOM_POLL_MS = 20;
 
-/** Nack due times are kept in buckets of this many ms (one wake-up per bucket). */
-const DUE_BUCKET_MS = 10;
-
-/**
- * The backstop sweep visits each stream at least this often per stream the
- * instance reads (and at least every 10 grace periods): a sweep with cleanup
- * costs about 8 commands per stream, so 0.8 commands/s at most for it.
- */
-const BACKSTOP_MS_PER_STREAM = 10_000;
-
-/** After an instance went stale, its streams are cleaned up (while one is left) for this many grace periods at most. */
-const CLEANUP_GRACES = 4;
-
 /** Streams added within this many ms are swept together. */
 const NEW_STREAM_MS = 50;
 
-/** After a reconnect, every stream is swept for this many grace periods (events a lost reply delivered turn idle). */
-const SUSPECT_GRACES = 2;
+/** Nack due times are kept in buckets of this many ms (one wake-up per bucket). */
+const DUE_BUCKET_MS = 10;
 
 export class SinkMaintenance {
   readonly #abort = new AbortController();
@@ -82,15 +72,13 @@ export class SinkMaintenance {
   /** How often liveness runs, and the sweep of the streams that need one. */
   readonly #sweepMs: number;
   readonly #claims: SinkClaims;
+  /** Which streams each sweep covers; the streams left behind by removeStream. */
+  readonly #planner: SweepPlanner;
   readonly #liveness: SinkLiveness;
+  readonly #livenessBackoff = new Backoff(100, 2000);
   /** When the next sweep is due. */
   #nextSweep = 0;
   #nextAwait = 0;
-  /** The backstop: streams owed a sweep (fractional), and where the walk is. */
-  #credit = 0;
-  #cursor = 0;
-  /** The sink's reconnects as of the last sweep. */
-  #reconnects = 0;
   /** Live instances as of the last liveness call (this one at least). */
   #live: readonly string[];
   /** When streams just added are swept (see `streamAdded`). */
@@ -100,6 +88,8 @@ export class SinkMaintenance {
   #workDone = new Set<string>();
   /** Streams (by key) with idle events this instance found and has not taken yet (no room, or yielded to a sweep). */
   readonly #wanted = new Set<string>();
+  /** Left-behind streams with idle events, to post to the work set at the next liveness call. */
+  readonly #handOff = new Set<string>();
   /** Nacks of this instance coming due: bucket time (ms) -> stream keys. */
   readonly #due = new Map<number, Set<string>>();
   /** Wakes the scheduler before its timer (a nack due sooner). */
@@ -122,7 +112,7 @@ export class SinkMaintenance {
     // Stale after missing a sweep (a crash is noticed within 1.5 grace
     // periods); no longer live, so removable, after missing three.
     this.#liveness = new SinkLiveness(host, grace, 2 * grace, 20 * grace);
-    this.#reconnects = host.reconnects();
+    this.#planner = new SweepPlanner(host, this.#sweepMs);
     this.#live = [host.consumerName];
     this.#claims = new SinkClaims(host);
     this.#beatMs = clamp(Math.floor(grace / 8), 5, 1000);
@@ -152,6 +142,16 @@ export class SinkMaintenance {
     keys.add(key);
     this.#due.set(at, keys);
     if (at < this.#wakeAt) this.#wake?.();
+  }
+
+  /** See `SweepPlanner.leaveBehind`. */
+  leftBehind(s: SinkStream): void {
+    if (!this.#abort.signal.aborted && !this.host.settings.noAck) this.#planner.leaveBehind(s);
+  }
+
+  /** The streams left behind by removeStream where this instance may still have events pending. */
+  behind(): SinkStream[] {
+    return this.#planner.behind();
   }
 
   /**
@@ -228,17 +228,40 @@ export class SinkMaintenance {
   /** Liveness, then the sweep of the streams that need one, then claims on what it found. */
   async #sweep(signal: AbortSignal): Promise<void> {
     // Work streams this instance found with idle events it had no room for, for others to take.
-    const post = [...this.#wanted].filter((k) => !this.#posted.has(k));
+    const handOff = [...this.#handOff];
+    const post = [...this.#wanted].filter((k) => !this.#posted.has(k)).concat(handOff);
     const done = [...this.#workDone];
-    const beat = await this.#liveness.beat(post, done);
+    let beat: Beat;
+    try {
+      beat = await this.#liveness.beat(post, done);
+      this.#livenessBackoff.reset();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // One failed liveness call (its slot's node down, a wrong-type key) must not stop the
+      // sweeps, due nacks and claims: they go on with the last live instances, and the call
+      // is tried again after a backoff.
+      const delay = this.#livenessBackoff.next();
+      this.#nextSweep = Math.min(this.#nextSweep, Date.now() + delay);
+      this.host.logger.warn(
+        { err: errorText(err), failures: this.#livenessBackoff.failures, retryInMs: delay },
+        'sink liveness call failed, sweeping with the last live instances',
+      );
+      await this.#sweepAndClaim(
+        this.#planner.plan({ live: this.#live, newlyStale: [], lapsed: false, work: [] }),
+        new Set(),
+        signal,
+      );
+      return;
+    }
     for (const k of done) this.#workDone.delete(k);
+    for (const k of handOff) this.#handOff.delete(k);
     // Posted and still in the set: not posted again. Taken out by another instance (it found none
     // idle yet) while this one still wants it: posted again, so that others keep helping.
     const inSet = new Set(beat.work);
     this.#posted.clear();
     for (const k of this.#wanted) if (inSet.has(k)) this.#posted.add(k);
     this.#live = beat.live;
-    await this.#sweepAndClaim(this.#plan(beat), inSet, signal);
+    await this.#sweepAndClaim(this.#planner.plan(beat), inSet, signal);
   }
 
   /**
@@ -249,15 +272,7 @@ export class SinkMaintenance {
    */
   async #sweepNew(signal: AbortSignal): Promise<void> {
     this.#newAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
-    const plan = new Map<SinkStream, boolean>();
-    for (const s of this.host.streams()) {
-      if (!s.ready || !s.sweep.next) continue;
-      s.sweep.left = -1;
-      s.sweep.cleanupUntil = now + CLEANUP_GRACES * this.host.settings.graceMs;
-      plan.set(s, true);
-    }
-    await this.#sweepAndClaim(plan, new Set(), signal);
+    await this.#sweepAndClaim(this.#planner.planNew(), new Set(), signal);
   }
 
   /** Sweeps the streams of `plan`, claims what they have idle, and notes which work streams are done. */
@@ -277,6 +292,11 @@ export class SinkMaintenance {
         this.#workDone.add(s.stream.key);
     for (const st of found) {
       if (signal.aborted) break;
+      // Not read here any more: the others take it, through the work set.
+      if (this.#planner.isBehind(st)) {
+        this.#handOff.add(st.stream.key);
+        continue;
+      }
       // From the sweep, the lease holder claims with no room too, to move dead letters.
       const end = await this.#claims.burst(st, this.#nextSweep, true);
       // What it claimed is pending for this instance now: swept again next time.
@@ -284,44 +304,6 @@ export class SinkMaintenance {
       if (end === 'more') this.#wanted.add(st.stream.key);
       else if (work.has(st.stream.key) || this.#posted.has(st.stream.key)) this.#workDone.add(st.stream.key);
     }
-  }
-
-  /** Which streams this sweep covers (true: with cleanup); see the module comment. */
-  #plan(beat: Beat): Map<SinkStream, boolean> {
-    const now = Date.now();
-    const grace = this.host.settings.graceMs;
-    const reconnects = this.host.reconnects();
-    const reconnected = reconnects !== this.#reconnects;
-    this.#reconnects = reconnects;
-    const crash = beat.newlyStale.length > 0;
-    if (crash) this.host.logger.info({ consumers: beat.newlyStale }, 'sink instances went stale: sweeping every stream');
-    const { fanout, settings } = this.host;
-    const room = !settings.noAck && fanout.room(settings.bufferSize + settings.maxPolled) >= roomToClaim(settings);
-    const work = new Set(beat.work);
-    const plan = new Map<SinkStream, boolean>();
-    const streams: SinkStream[] = [];
-    for (const s of this.host.streams()) {
-      if (!s.ready) continue;
-      streams.push(s);
-      const w = s.sweep;
-      if (reconnected) w.until = now + SUSPECT_GRACES * grace;
-      // A new stream (any consumer left from before), or an instance went stale: clean up
-      // until no consumer of an instance not live is left, for a while.
-      if (crash || w.next) {
-        w.left = -1;
-        w.cleanupUntil = now + CLEANUP_GRACES * grace;
-      }
-      const cleanup = w.left !== 0 && now < w.cleanupUntil;
-      if (cleanup || beat.lapsed || w.mine > 0 || w.read !== s.lastRead || now < w.until || (room && work.has(s.stream.key)))
-        plan.set(s, cleanup);
-    }
-    // The backstop: a few streams per sweep, in turn, with cleanup.
-    if (streams.length > 0) {
-      const periodMs = Math.max(10 * grace, streams.length * BACKSTOP_MS_PER_STREAM);
-      this.#credit = Math.min(this.#credit + (streams.length * this.#sweepMs) / periodMs, streams.length);
-      for (; this.#credit >= 1; this.#credit--) plan.set(streams[this.#cursor++ % streams.length] as SinkStream, true);
-    }
-    return plan;
   }
 
   /** When the scheduler has something to do next. */
@@ -372,13 +354,20 @@ export class SinkMaintenance {
 
   /** Claims on every stream with idle events waiting, while there is room for them. */
   async #claimWanted(): Promise<void> {
+    for (const key of this.#wanted) {
+      if (!this.#planner.isBehindKey(key)) continue;
+      // A nack came due on a stream this instance no longer reads: to the others at once.
+      this.#wanted.delete(key);
+      this.#handOff.add(key);
+      this.#nextSweep = Date.now();
+    }
     if (this.#wanted.size === 0 || this.host.settings.noAck) {
       this.#wanted.clear();
       return;
     }
-    const { fanout, settings } = this.host;
+    const { settings } = this.host;
     // Nothing to do until the buffers drained (checked again in ROOM_POLL_MS, no Redis command).
-    if (fanout.room(settings.bufferSize + settings.maxPolled) < roomToClaim(settings)) return;
+    if (claimRoom(this.host, settings.bufferSize + settings.maxPolled) < roomToClaim(settings)) return;
     const streams = this.#byKey();
     for (const key of [...this.#wanted]) {
       if (this.#abort.signal.aborted) return;

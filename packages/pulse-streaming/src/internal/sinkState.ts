@@ -58,7 +58,7 @@ export interface StreamSweep {
   read: string | undefined;
   /** Events pending for this consumer at its last sweep. */
   mine: number;
-  /** Sweep it until then (ms): a read reply may have been lost, leaving pending entries this instance never saw. */
+  /** Sweep it until then (ms): a read reply may have been lost (pending entries this instance never saw), or an instance just went stale (its events turn idle). */
   until: number;
   /** Consumers of instances not live still in the group at its last cleanup. */
   left: number;

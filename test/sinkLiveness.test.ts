@@ -1,0 +1,163 @@
+/**
+ * Sink-wide liveness (issue 20 redesign, review findings), with both
+ * clients: a crashed instance's events are redelivered within 2 x grace
+ * though it still counts as live when they turn idle; a stuck `for await`
+ * loop does not take its own events back until they are dead-lettered.
+ */
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
+import { sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
+import { CLIENT_KINDS, connect, nextWithin, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { sinkFixture } from './support/sinkFixture.js';
+
+const WAIT = { timeout: 15_000 };
+
+/** Adds an event and reads it as consumer `consumer` of `group` in one step: no other consumer can read it first. */
+const ADD_AND_READ = `local id = redis.call('XADD', KEYS[1], '*', 'type', 'x', 'payload', 'y')
+redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 10, 'STREAMS', KEYS[1], '>')
+return id`;
+
+/** Takes every event of `sub` in the background, acking each; returns what it got, with when. */
+function drain(sub: AsyncIterable<SinkEvent>): Array<{ id: string; at: number; n: number }> {
+  const got: Array<{ id: string; at: number; n: number }> = [];
+  void (async () => {
+    for await (const ev of sub) {
+      got.push({ id: ev.id, at: Date.now(), n: ev.deliveryCount });
+      await ev.ack();
+    }
+  })().catch(() => {});
+  return got;
+}
+
+describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  const fixture = (ctx: TestContext) => sinkFixture(ctx, c, 'live');
+
+  it('a crashed instance whose last liveness call was half a sweep before the crash: its events within 2 x grace (review finding 1)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const a = await f.sink(s, { ackGracePeriodMs: grace }, name);
+    const got = drain(a.subscribe());
+    // Past the start's sweeps.
+    await new Promise((r) => setTimeout(r, 2 * grace));
+    // Instance B: its last liveness call 500 ms ago (half a grace period:
+    // it would have made its next one now), then it reads an event and
+    // crashes. A sees it stale 500 ms from now, before the event is idle.
+    const [sec, us] = (await c.cmd('TIME')) as [string, string];
+    const now = Number(sec) * 1000 + Math.floor(Number(us) / 1000);
+    await c.cmd('ZADD', sinkWideKeys(name).instances, now - grace / 2, 'B');
+    const id = String(await c.cmd('EVAL', ADD_AND_READ, 1, s.key, name, 'B'));
+    const crash = Date.now();
+    await waitFor(() => got.length > 0, { ...WAIT, what: "the crashed instance's event" });
+    expect(got[0]?.id).toBe(id);
+    // 2 x grace, with a little slack for a loaded machine (it took the backstop, 10 s, before).
+    expect((got[0]?.at ?? 0) - crash).toBeLessThan(2 * grace + 300);
+  }, 30_000);
+
+  it('a stuck for-await loop: its events go to another instance, not back to it until dead-lettered (review finding 2)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const opts = { ackGracePeriodMs: grace, maxDeliveries: 3 };
+    const b = await f.sink(s, opts, name);
+    const bsub = b.subscribe();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await s.add('x', `y${i}`)) as string);
+    // B's loop is stuck on its first event from here on, the others in its buffer.
+    const first = await bsub.next();
+    expect(first.done).toBe(false);
+    await waitFor(async () => Number(((await c.cmd('XPENDING', s.key, name)) as unknown[])[0]) === 3, WAIT);
+    const a = await f.sink(s, opts, name);
+    const got = drain(a.subscribe());
+    await waitFor(() => new Set(got.map((g) => g.id)).size === 3, { ...WAIT, what: 'A gets all three events' });
+    expect([...new Set(got.map((g) => g.id))].sort()).toEqual([...ids].sort());
+    expect(Number(await c.cmd('XLEN', `pulse:stream:${s.name}:dead`))).toBe(0);
+    expect(b.counters.deadLettered + a.counters.deadLettered).toBe(0);
+    // B posted the stream to the work set: the set expires, though it was created between two tidy calls (finding 5).
+    expect(Number(await c.cmd('PTTL', sinkWideKeys(name).work))).not.toBe(-1);
+  }, 30_000);
+
+  it('an event nacked after removeStream, the instance still live: another instance reading the stream gets it within 2 x grace (review finding 3)', async (ctx) => {
+    const f = fixture(ctx);
+    const s1 = f.stream();
+    const s2 = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const a = await f.sink(s1, { ackGracePeriodMs: grace }, name);
+    await a.addStream(s2);
+    const asub = a.subscribe();
+    const id = (await s1.add('x', 'y')) as string;
+    const ev = (await asub.next()).value as SinkEvent;
+    expect(ev.id).toBe(id);
+    const b = await f.sink(s1, { ackGracePeriodMs: grace }, name);
+    const got = drain(b.subscribe());
+    // A stops reading s1 while its handler still has the event, then gives it back.
+    await a.removeStream(s1);
+    await ev.nack();
+    const at = Date.now();
+    await waitFor(() => got.length > 0, { ...WAIT, what: 'the nacked event at B' });
+    expect(got[0]?.id).toBe(id);
+    // It took B's backstop (about 9 s) before.
+    expect((got[0]?.at ?? 0) - at).toBeLessThan(2 * grace + 300);
+  }, 30_000);
+
+  it('close() after removeStream left an event pending: the instance stays in the liveness set, so the others sweep for it (review finding 3)', async (ctx) => {
+    const f = fixture(ctx);
+    const s1 = f.stream();
+    const s2 = f.stream();
+    const name = uniqueName('sk');
+    const a = await f.sink(s1, { ackGracePeriodMs: 1000 }, name);
+    await a.addStream(s2);
+    const asub = a.subscribe();
+    await s1.add('x', 'y');
+    expect((await asub.next()).done).toBe(false);
+    await a.removeStream(s1);
+    await a.close();
+    expect(await c.cmd('ZSCORE', sinkWideKeys(name).instances, a.consumerName)).not.toBeNull();
+  }, 30_000);
+
+  it('the sink-wide liveness set recreated between two tidy calls gets its expiry at once (review finding 5)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const name = uniqueName('sk');
+    const key = sinkWideKeys(name).instances;
+    const a = await f.sink(s, { ackGracePeriodMs: 200 }, name);
+    await waitFor(async () => (await c.cmd('ZSCORE', key, a.consumerName)) !== null, WAIT);
+    // Gone (a destroy, or the last other instance left with ZREM): the next call, not a tidy one, creates it again.
+    await c.cmd('DEL', key);
+    await waitFor(async () => (await c.cmd('ZSCORE', key, a.consumerName)) !== null, WAIT);
+    expect(Number(await c.cmd('PTTL', key))).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('a failing liveness call does not stop due nacks and claims (review finding 6)', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const name = uniqueName('sk');
+    const key = sinkWideKeys(name).instances;
+    ctx.onTestFinished(async () => {
+      await c.cmd('DEL', key);
+    });
+    const a = await f.sink(s, { ackGracePeriodMs: 500 }, name);
+    const sub = a.subscribe();
+    const id = (await s.add('x', 'y')) as string;
+    const ev = (await sub.next()).value as SinkEvent;
+    // Every liveness call fails from here on (WRONGTYPE); reads and claims work.
+    await c.cmd('DEL', key);
+    await c.cmd('SET', key, 'not a sorted set');
+    await ev.nack();
+    const r = await nextWithin(sub, 5000);
+    if (r === 'timeout' || r.done) throw new Error('the nacked event did not come back within 5 s');
+    const again = r.value;
+    expect(again.id).toBe(id);
+    expect(again.deliveryCount).toBe(2);
+    await again.ack();
+  }, 30_000);
+});
