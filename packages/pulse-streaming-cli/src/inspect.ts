@@ -213,15 +213,6 @@ function scores(reply: unknown[]): Map<string, number> {
 const TIME_SCRIPT = "return redis.call('TIME')";
 
 /**
- * The sink-wide liveness set (`sinkInstancesKey` of `pulse-streaming/keys`
- * since issue 20; spelled out here while workspaces may resolve an older
- * library build).
- */
-function sinkInstancesKey(sink: string): string {
-  return `{pulse:sink:${sink}}:instances`;
-}
-
-/**
  * Time in ms of the server that holds `key`, so keep-alive ages compare two
  * times of one clock. On a cluster a keyed script runs on the key's master.
  */
