@@ -17,7 +17,7 @@ import { maintenanceHost } from './internal/sinkHosts.js';
 import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, newConsumerName, within } from './internal/sinkLeave.js';
 import { type MaintenanceHost, SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
-import { newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
+import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
 import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
@@ -53,15 +53,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
   readonly #logger: Logger;
-  readonly #counters: SinkCounters = {
-    delivered: 0,
-    redelivered: 0,
-    acked: 0,
-    deadLettered: 0,
-    lost: 0,
-    filtered: 0,
-    staleAcks: 0,
-  };
+  readonly #counters: SinkCounters = newSinkCounters();
   #maintenance: SinkMaintenance | undefined;
   readonly #acks: SinkAcks;
   #closed = false;
