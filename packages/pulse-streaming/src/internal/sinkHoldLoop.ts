@@ -7,7 +7,7 @@
 import { Backoff, sleep } from './backoff.js';
 import { streamKey } from './keys.js';
 import { errorText, isReplyError } from './redisErrors.js';
-import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { MaintenanceHost } from './sinkHosts.js';
 
 /**
  * Keeps buffered events from redelivery and verifies blocking reads, on

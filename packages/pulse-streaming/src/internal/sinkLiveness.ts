@@ -10,7 +10,7 @@ import { evalScript } from './driver.js';
 import { sinkWideKeys } from './keys.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
-import type { MaintenanceHost } from './sinkMaintenance.js';
+import type { MaintenanceHost } from './sinkHosts.js';
 
 /**
  * Records this instance (server time), and reads back the others and the

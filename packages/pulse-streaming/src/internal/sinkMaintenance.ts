@@ -49,8 +49,6 @@ import { SweepPlanner } from './sinkPlan.js';
 import type { SinkStream } from './sinkState.js';
 import { sweepStreams } from './sweepScript.js';
 
-export type { MaintenanceHost } from './sinkHosts.js';
-
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
 /** How often the scheduler looks for buffer room while idle events wait for it (no Redis command). */
