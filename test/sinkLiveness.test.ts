@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
-import { sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
+import { sinkKeys, sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
 import { CLIENT_KINDS, connect, nextWithin, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
 
@@ -107,6 +107,53 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     expect(got[0]?.id).toBe(id);
     // It took B's backstop (about 9 s) before.
     expect((got[0]?.at ?? 0) - at).toBeLessThan(2 * grace + 300);
+  }, 30_000);
+
+  it('removeStream by the lease holder with an event pending: the lease goes to an instance still reading the stream (second review, A)', async (ctx) => {
+    const f = fixture(ctx);
+    const s1 = f.stream();
+    const s2 = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const lease = sinkKeys(s1.name, name).lease;
+    const b = await f.sink(s1, { ackGracePeriodMs: grace }, name);
+    await b.addStream(s2);
+    await waitFor(async () => (await c.cmd('GET', lease)) === b.consumerName, { ...WAIT, what: "B holds s1's lease" });
+    const bsub = b.subscribe();
+    await s1.add('x', 'y');
+    const ev = (await bsub.next()).value as SinkEvent;
+    const a = await f.sink(s1, { ackGracePeriodMs: grace }, name);
+    const got = drain(a.subscribe());
+    // B leaves s1 while its handler still has the event: it sweeps s1 until that is acked.
+    await b.removeStream(s1);
+    await ev.ack();
+    await waitFor(async () => Number(((await c.cmd('XPENDING', s1.key, name)) as unknown[])[0]) === 0, WAIT);
+    // A reads s1, so it sweeps it and takes the vacant lease; B's sweeps of s1
+    // took it before, and kept it (B is live): a stream that expired then
+    // had its unread events counted by no one.
+    await s1.add('x', 'z');
+    await waitFor(() => got.length > 0, { ...WAIT, what: 'the new event at A' });
+    await waitFor(async () => (await c.cmd('GET', lease)) === a.consumerName, { ...WAIT, what: "A holds s1's lease" });
+    expect(await c.cmd('ZSCORE', sinkKeys(s1.name, name).consumers, b.consumerName)).toBeNull();
+  }, 30_000);
+
+  it("the sink-wide liveness set lost (a restart without it): a crashed instance's events still within 2 x grace (second review, B)", async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const a = await f.sink(s, { ackGracePeriodMs: grace }, name);
+    const got = drain(a.subscribe());
+    await new Promise((r) => setTimeout(r, 2 * grace));
+    // Instance B reads an event and crashes; the record of who is live is lost at once after.
+    await c.cmd('ZADD', sinkWideKeys(name).instances, Date.now(), 'B');
+    const id = String(await c.cmd('EVAL', ADD_AND_READ, 1, s.key, name, 'B'));
+    const crash = Date.now();
+    await c.cmd('DEL', sinkWideKeys(name).instances);
+    await waitFor(() => got.length > 0, { ...WAIT, what: "the crashed instance's event" });
+    expect(got[0]?.id).toBe(id);
+    // It took the backstop (10 x grace here; 10 s per stream for many streams) before.
+    expect((got[0]?.at ?? 0) - crash).toBeLessThan(2 * grace + 300);
   }, 30_000);
 
   it('close() after removeStream left an event pending: the instance stays in the liveness set, so the others sweep for it (review finding 3)', async (ctx) => {

@@ -282,6 +282,7 @@ export class SinkMaintenance {
       // outlive the longest gap between two sweeps of it while it lives (any
       // read sweeps it again).
       keepAliveFloorMs: 6 * this.#sweepMs,
+      behind: (s) => this.#planner.isBehind(s),
       signal,
     });
     const foundKeys = new Set(found.map((s) => s.stream.key));

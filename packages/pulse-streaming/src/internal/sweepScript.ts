@@ -23,6 +23,14 @@ export const SWEEP_KEYS_PER_STREAM = 4;
 export const SWEEP_HAD_TTL = 1;
 /** Remove consumers of instances no longer live (that own no pending entry) from the group. */
 export const SWEEP_CLEANUP = 2;
+/**
+ * A stream this instance left (removeStream) with events of its own still
+ * pending: only find idle events and its own pending count. It neither takes
+ * the lease nor records itself in the consumers set: a lease taken there
+ * would stay with an instance that no longer reads the stream, and the count
+ * of what goes with an expired stream is the lease holder's.
+ */
+export const SWEEP_BEHIND = 4;
 
 const CONSUMER_FIELDS = `local name, pending, idle
       for j = 1, #info, 2 do
@@ -45,13 +53,14 @@ const CONSUMER_FIELDS = `local name, pending, idle
  * - this instance's entry in the stream's consumers set (what the CLI shows;
  *   liveness itself is sink-wide) and, when the stream has a time to live,
  *   the sink's registration; both expire with the stream;
+ * - with SWEEP_BEHIND (a stream this instance left), none of the two above;
  * - with SWEEP_CLEANUP, consumers of instances not live that own no pending
  *   entry and have been idle for staleMs leave the group (their entries are
  *   claimed first, after the grace period, then they go).
  * KEYS: per stream: stream, lease, consumers, sink registry.
  * ARGV: group, consumer, minIdle, staleMs, least expiry of the keys of a
  *       stream with a time to live (ms), then per stream its flags
- *       (SWEEP_HAD_TTL + SWEEP_CLEANUP), then the live instances.
+ *       (SWEEP_HAD_TTL + SWEEP_CLEANUP + SWEEP_BEHIND), then the live instances.
  * Returns per stream {held (0/1, -1: no key or group), idle events waiting
  * (0/1), removed consumers, stream PTTL, events pending for this consumer,
  * consumers of instances not live still in the group (with SWEEP_CLEANUP)}.
@@ -71,6 +80,7 @@ local out = {}
 for i = 1, n do
   local stream, lease, consumers, registry = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
   local flags = tonumber(ARGV[5 + i])
+  local hadTtl, cleanup, behind = flags % 2 == 1, math.floor(flags / 2) % 2 == 1, flags >= 4
   local ok, summary = pcall(redis.call, 'XPENDING', stream, group)
   if not ok then
     out[i] = {-1, 0, {}, -3, 0, {}}
@@ -82,27 +92,29 @@ for i = 1, n do
         if c[1] == me then mine = tonumber(c[2]) end
       end
     end
-    local held = 0
-    local holder = redis.call('GET', lease)
-    if holder == me then
-      held = 1
-    elseif not holder or not live[holder] then
-      -- Not in the sink-wide record this instance read: it may have started since, then its entry here is fresh.
-      local seen = holder and redis.call('ZSCORE', consumers, holder)
-      if not seen or now - tonumber(seen) > staleMs then
-        redis.call('SET', lease, me)
+    local held, pttl = 0, -3
+    if not behind then
+      local holder = redis.call('GET', lease)
+      if holder == me then
         held = 1
+      elseif not holder or not live[holder] then
+        -- Not in the sink-wide record this instance read: it may have started since, then its entry here is fresh.
+        local seen = holder and redis.call('ZSCORE', consumers, holder)
+        if not seen or now - tonumber(seen) > staleMs then
+          redis.call('SET', lease, me)
+          held = 1
+        end
+      end
+      redis.call('ZADD', consumers, now, me)
+      pttl = redis.call('PTTL', stream)
+      -- Without a TTL now or before, the keys have none: PERSIST would do nothing.
+      if pttl > 0 or hadTtl then
+        redis.call('SADD', registry, group)
+        follow(pttl, floor, {consumers, registry, lease})
       end
     end
-    redis.call('ZADD', consumers, now, me)
-    local pttl = redis.call('PTTL', stream)
-    -- Without a TTL now or before, the keys have none: PERSIST would do nothing.
-    if pttl > 0 or flags % 2 == 1 then
-      redis.call('SADD', registry, group)
-      follow(pttl, floor, {consumers, registry, lease})
-    end
     local removed, left = {}, {}
-    if flags >= ${SWEEP_CLEANUP} then
+    if cleanup then
       local inGroup = {}
       for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', stream, group)) do
         ${CONSUMER_FIELDS}
@@ -132,6 +144,8 @@ export interface SweepOptions {
   readonly live: readonly string[];
   /** Least time to live of the bookkeeping keys of a stream with a TTL (ms). */
   readonly keepAliveFloorMs: number;
+  /** True for a stream this instance left with events pending (see SWEEP_BEHIND). */
+  readonly behind: (s: SinkStream) => boolean;
   readonly signal: AbortSignal;
 }
 
@@ -175,7 +189,7 @@ async function sweepChunk(
   const args: Array<string | number> = [name, consumerName, settings.graceMs, 2 * settings.graceMs, o.keepAliveFloorMs];
   for (const s of streams) {
     keys.push(s.stream.key, s.keys.lease, s.keys.consumers, s.registry);
-    args.push((s.hadTtl ? SWEEP_HAD_TTL : 0) + (plan.get(s) === true ? SWEEP_CLEANUP : 0));
+    args.push((s.hadTtl ? SWEEP_HAD_TTL : 0) + (plan.get(s) === true ? SWEEP_CLEANUP : 0) + (o.behind(s) ? SWEEP_BEHIND : 0));
   }
   args.push(...o.live);
   if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
@@ -203,7 +217,8 @@ async function sweepChunk(
       continue;
     }
     s.leaseHeld = Number(held) === 1;
-    s.hadTtl = Number(pttl) > 0;
+    // Left behind: the script did not look (see SWEEP_BEHIND).
+    if (!o.behind(s)) s.hadTtl = Number(pttl) > 0;
     s.sweep.mine = Number(mine);
     if (plan.get(s) === true) s.sweep.left = Array.isArray(left) ? left.length : 0;
     if (Array.isArray(removed) && removed.length > 0)
