@@ -137,6 +137,25 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     expect(await c.cmd('ZSCORE', sinkKeys(s1.name, name).consumers, b.consumerName)).toBeNull();
   }, 30_000);
 
+  it("the sink-wide liveness set lost (a restart without it): a crashed instance's events still within 2 x grace (second review, B)", async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const grace = 1000;
+    const name = uniqueName('sk');
+    const a = await f.sink(s, { ackGracePeriodMs: grace }, name);
+    const got = drain(a.subscribe());
+    await new Promise((r) => setTimeout(r, 2 * grace));
+    // Instance B reads an event and crashes; the record of who is live is lost at once after.
+    await c.cmd('ZADD', sinkWideKeys(name).instances, Date.now(), 'B');
+    const id = String(await c.cmd('EVAL', ADD_AND_READ, 1, s.key, name, 'B'));
+    const crash = Date.now();
+    await c.cmd('DEL', sinkWideKeys(name).instances);
+    await waitFor(() => got.length > 0, { ...WAIT, what: "the crashed instance's event" });
+    expect(got[0]?.id).toBe(id);
+    // It took the backstop (10 x grace here; 10 s per stream for many streams) before.
+    expect((got[0]?.at ?? 0) - crash).toBeLessThan(2 * grace + 300);
+  }, 30_000);
+
   it('close() after removeStream left an event pending: the instance stays in the liveness set, so the others sweep for it (review finding 3)', async (ctx) => {
     const f = fixture(ctx);
     const s1 = f.stream();

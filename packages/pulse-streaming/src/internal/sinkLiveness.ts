@@ -52,6 +52,13 @@ export interface Beat {
   readonly lapsed: boolean;
   /** Stream keys where some instance found idle events it had no room for. */
   readonly work: readonly string[];
+  /**
+   * This instance was missing from the record it wrote before: the record
+   * was lost (a restart or failover of its node without it) or forgot this
+   * instance (frozen that long). Who crashed meanwhile is unknown: sweep as
+   * after a crash.
+   */
+  readonly reset: boolean;
 }
 
 /** Sweeps between two tidy-ups of the sink-wide keys. */
@@ -61,6 +68,8 @@ export class SinkLiveness {
   /** Names last seen stale: one crash triggers one round of sweeps, not one per beat. */
   #stale = new Set<string>();
   #beats = 0;
+  /** A call of this instance was answered: from then on its own name is in the record. */
+  #joined = false;
   readonly #keys: { instances: string; work: string };
 
   constructor(
@@ -86,11 +95,13 @@ export class SinkLiveness {
     const live = [me];
     const stale = new Set<string>();
     let lapsed = false;
+    let listed = false;
     for (let i = 0; i + 1 < seen.length; i += 2) {
       const name = seen[i] as string;
       const age = now - Number(seen[i + 1]);
       if (name === me) {
         lapsed = age > this.staleMs;
+        listed = true;
         continue;
       }
       if (age <= this.liveMs) live.push(name);
@@ -98,6 +109,8 @@ export class SinkLiveness {
     }
     const newlyStale = [...stale].filter((n) => !this.#stale.has(n));
     this.#stale = stale;
-    return { live, newlyStale, lapsed, work: (reply[2] as unknown[]).map(str) };
+    const reset = this.#joined && !listed;
+    this.#joined = true;
+    return { live, newlyStale, lapsed: lapsed || reset, work: (reply[2] as unknown[]).map(str), reset };
   }
 }

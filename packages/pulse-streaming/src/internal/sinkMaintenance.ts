@@ -245,7 +245,7 @@ export class SinkMaintenance {
         'sink liveness call failed, sweeping with the last live instances',
       );
       await this.#sweepAndClaim(
-        this.#planner.plan({ live: this.#live, newlyStale: [], lapsed: false, work: [] }),
+        this.#planner.plan({ live: this.#live, newlyStale: [], lapsed: false, work: [], reset: false }),
         new Set(),
         signal,
       );

@@ -93,8 +93,9 @@ export class SweepPlanner {
     const reconnects = this.host.reconnects();
     const reconnected = reconnects !== this.#reconnects;
     this.#reconnects = reconnects;
-    const crash = beat.newlyStale.length > 0;
-    if (crash) this.host.logger.info({ consumers: beat.newlyStale }, 'sink instances went stale: sweeping every stream');
+    const crash = beat.newlyStale.length > 0 || beat.reset;
+    if (beat.reset) this.host.logger.warn({}, 'the record of live sink instances was lost: sweeping every stream');
+    else if (crash) this.host.logger.info({ consumers: beat.newlyStale }, 'sink instances went stale: sweeping every stream');
     const { settings } = this.host;
     const room = !settings.noAck && claimRoom(this.host, settings.bufferSize + settings.maxPolled) >= roomToClaim(settings);
     const work = new Set(beat.work);
