@@ -298,7 +298,8 @@ export class SinkMaintenance {
       }
       // From the sweep, the lease holder claims with no room too, to move dead letters.
       const end = await this.#claims.burst(st, this.#nextSweep, true);
-      // What it claimed is pending for this instance now: swept again next time.
+      // What it claimed is pending for this instance now: swept again next time. Also when the
+      // claim took nothing (a nack whose delay runs): that keeps a gone instance's delay honoured.
       st.sweep.mine = Math.max(st.sweep.mine, 1);
       if (end === 'more') this.#wanted.add(st.stream.key);
       else if (work.has(st.stream.key) || this.#posted.has(st.stream.key)) this.#workDone.add(st.stream.key);
