@@ -4,6 +4,9 @@
  * stderr, or under `script` for a pseudo-terminal.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sharedUrl } from './clients.js';
@@ -38,12 +41,51 @@ export interface RunOptions {
 }
 
 /**
- * Compiles the CLI, so a run of one test file tests the current source.
- * Not under `npm test`, whose pretest just built every package.
+ * Compiles the CLI when its sources are newer than its build, so a run of one
+ * test file tests the current source. Not under `npm test`, whose pretest
+ * just built every package. Test files run in parallel: one compiles while
+ * the others wait (a lock directory), and a build that is current is not
+ * redone, since a CLI test of another file may be running the built files.
  */
 export function buildCli(): void {
   if (process.env.npm_lifecycle_event === 'test') return;
-  execFileSync('npx', ['tsc', '-p', 'packages/pulse-streaming-cli/tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+  const lock = join(tmpdir(), `pulse-cli-build-${createHash('sha1').update(ROOT).digest('hex').slice(0, 12)}`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || Date.now() > deadline) throw err;
+      // Another test file compiles: wait for it (synchronously, as the build does).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  try {
+    if (newestSource() > builtAt()) {
+      execFileSync('npx', ['tsc', '-p', 'packages/pulse-streaming-cli/tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+    }
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** Newest modification time (ms) of the CLI's sources. */
+function newestSource(): number {
+  const src = join(ROOT, 'packages/pulse-streaming-cli/src');
+  let newest = 0;
+  for (const f of readdirSync(src, { recursive: true, encoding: 'utf8' }))
+    newest = Math.max(newest, statSync(join(src, f)).mtimeMs);
+  return newest;
+}
+
+/** When the CLI was last compiled (0: never). */
+function builtAt(): number {
+  try {
+    return statSync(MAIN).mtimeMs;
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs the built CLI; kills it after `timeoutMs`. */
