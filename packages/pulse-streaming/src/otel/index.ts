@@ -93,9 +93,11 @@ const propagators: Array<TextMapPropagator | undefined> = [];
  * are set once the span records, so that a span the SDK drops costs none.
  *
  * What it costs per event is mostly the SDK's: starting a span (even one it
- * does not sample: IDs, a sampling decision), the propagator's inject and
- * extract, and a histogram record. The counters are counted here and
- * reported when the SDK collects.
+ * does not sample: IDs, a sampling decision) and a histogram record (it
+ * hashes the attributes each time). With the W3C propagator the
+ * `traceparent` header is written and read here, exactly as the propagator
+ * would (otel/w3c.ts); any other propagator is called. The counters are
+ * counted here and reported when the SDK collects.
  */
 export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () => void {
   const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
