@@ -74,6 +74,16 @@ describe('the W3C fast path writes and reads what W3CTraceContextPropagator does
       { traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, traceState: createTraceState('a=1,b=2') },
       INVALID_SPAN_CONTEXT,
       { traceId: 'XYZ', spanId: SPAN_ID, traceFlags: 1 },
+      { traceId: TRACE_ID.toUpperCase(), spanId: SPAN_ID.toUpperCase(), traceFlags: 1 },
+      { traceId: `${TRACE_ID}0`, spanId: SPAN_ID, traceFlags: 1 },
+      { traceId: TRACE_ID, spanId: `${SPAN_ID}0`, traceFlags: 1 },
+      { traceId: TRACE_ID.slice(1), spanId: SPAN_ID, traceFlags: 1 },
+      { traceId: `${TRACE_ID.slice(0, 31)}g`, spanId: SPAN_ID, traceFlags: 1 },
+      { traceId: TRACE_ID, spanId: `${SPAN_ID.slice(0, 15)}-`, traceFlags: 1 },
+      // Digits that would line up if the lengths were not checked.
+      { traceId: `${TRACE_ID.slice(0, 16)}-${SPAN_ID}`.padEnd(32, 'a'), spanId: SPAN_ID, traceFlags: 1 },
+      { traceId: '0'.repeat(32), spanId: SPAN_ID, traceFlags: 1 },
+      { traceId: TRACE_ID, spanId: '0'.repeat(16), traceFlags: 1 },
     ];
     for (const parent of [ROOT_CONTEXT, suppressTracing(ROOT_CONTEXT)]) {
       for (const sc of contexts) {
