@@ -2,7 +2,7 @@ import type { RedisClient } from './client.js';
 import { InvalidArgumentError } from './errors.js';
 import type { EventMap, EventNames, PayloadOf, Untyped } from './event.js';
 import { AddPath, addError } from './internal/add.js';
-import { type AddMessage, addChannel } from './internal/diagnostics.js';
+import { type AddMessage, addChannel, traceAdd } from './internal/diagnostics.js';
 import { type Driver, driverFor, evalScript } from './internal/driver.js';
 import { EventCodec } from './internal/eventCodec.js';
 import { GoLifecycle } from './internal/goLifecycle.js';
@@ -145,11 +145,7 @@ export class Stream<Events extends EventMap = Untyped> {
     // Tracing (pulse-streaming/otel) may add headers: the trace context.
     if (addChannel.hasSubscribers) {
       const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: { ...options?.headers } };
-      return addChannel.tracePromise(
-        // async: a subscriber's bad header rejects (asyncEnd) rather than throws.
-        async () => this.#add(eventName, p, topic, onlyIfExists, headerFields(msg.headers), dedupId),
-        msg,
-      ) as Promise<string | undefined>;
+      return traceAdd(msg, (fields) => this.#add(eventName, p, topic, onlyIfExists, fields, dedupId));
     }
     return this.#add(eventName, p, topic, onlyIfExists, headers, dedupId);
   }

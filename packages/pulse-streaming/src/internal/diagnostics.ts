@@ -14,6 +14,7 @@
  */
 import { type TracingChannel, tracingChannel } from 'node:diagnostics_channel';
 import type { SinkEvent } from '../event.js';
+import { headerFields } from './headers.js';
 
 /** Channel names, stable: other tooling may subscribe too. */
 export const ADD_CHANNEL = 'pulse-streaming:add';
@@ -130,6 +131,20 @@ function traced<M extends Traced>(ch: TracingChannel<unknown, M>, msg: M, call: 
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Runs an add under {@link addChannel}: `start` (where a subscriber may add
+ * headers to `msg.headers`), then `add` with the fields of all the headers,
+ * checked once (headers.ts), and `asyncEnd` once it settled. A subscriber's
+ * bad header settles the add with the error, as Redis refusing it would: a
+ * span started at `start` ends. One promise per add, no async closure.
+ */
+export function traceAdd(
+  msg: AddMessage,
+  add: (headers: readonly string[]) => Promise<string | undefined>,
+): Promise<string | undefined> {
+  return traced(addChannel, msg, () => add(headerFields(msg.headers))) as Promise<string | undefined>;
 }
 
 /**

@@ -13,8 +13,6 @@ import {
   type Attributes,
   type Context,
   context,
-  defaultTextMapGetter,
-  defaultTextMapSetter,
   type Histogram,
   isSpanContextValid,
   type Link,
@@ -40,6 +38,7 @@ import {
   processChannel,
 } from '../internal/diagnostics.js';
 import { ATTR, type Destination, Destinations, DURATION_BUCKETS, errorType, METRIC } from './attributes.js';
+import { extract, inject, spanContextOf } from './w3c.js';
 
 /** Options of {@link registerOpenTelemetry}. */
 export interface OpenTelemetryOptions {
@@ -94,9 +93,11 @@ const propagators: Array<TextMapPropagator | undefined> = [];
  * are set once the span records, so that a span the SDK drops costs none.
  *
  * What it costs per event is mostly the SDK's: starting a span (even one it
- * does not sample: IDs, a sampling decision), the propagator's inject and
- * extract, and a histogram record. The counters are counted here and
- * reported when the SDK collects.
+ * does not sample: IDs, a sampling decision) and a histogram record (it
+ * hashes the attributes each time). With the W3C propagator the
+ * `traceparent` header is written and read here, exactly as the propagator
+ * would (otel/w3c.ts); any other propagator is called. The counters are
+ * counted here and reported when the SDK collects.
  */
 export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () => void {
   const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
@@ -153,7 +154,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     if (span.isRecording()) span.setAttribute(ATTR.eventName, msg.eventName);
     // Also for a span that does not record: the consumer joins the trace
     // (and its sampling decision) through the context carried.
-    prop.inject(trace.setSpan(parent, span), msg.headers, defaultTextMapSetter);
+    inject(prop, parent, span, msg.headers);
     stash(msg, new Started(span, 0, dest));
   };
   const onAddEnd = (message: unknown): void => {
@@ -176,7 +177,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const msg = message as ProcessMessage;
     const ev = msg.event;
     const dest = destinations.process(ev.streamName, msg.sinkName);
-    const parent = prop.extract(context.active(), ev.headers, defaultTextMapGetter);
+    const parent = extract(prop, context.active(), ev.headers);
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
     if (span.isRecording()) {
       span.setAttributes({
@@ -197,7 +198,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const dest = destinations.process(msg.events[0]?.streamName ?? '', msg.sinkName);
     const links: Link[] = [];
     for (const ev of msg.events) {
-      const sc = trace.getSpanContext(prop.extract(ROOT_CONTEXT, ev.headers, defaultTextMapGetter));
+      const sc = spanContextOf(prop, ev.headers);
       if (sc && isSpanContextValid(sc)) links.push({ context: sc, attributes: { [ATTR.messageId]: ev.id } });
       if (ev.streamName === dest.stream) dest.count++;
       else destinations.process(ev.streamName, msg.sinkName).count++;
@@ -259,5 +260,5 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
  */
 export function contextOf(event: Event): Context {
   const prop = propagators[propagators.length - 1] ?? propagation;
-  return prop.extract(ROOT_CONTEXT, event.headers, defaultTextMapGetter);
+  return extract(prop, ROOT_CONTEXT, event.headers);
 }
