@@ -9,8 +9,8 @@ import type { SinkHolds } from './sinkHolds.js';
 import type { SinkReads } from './sinkRead.js';
 import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
 
-/** What the background work needs from its sink. */
-export interface MaintenanceHost {
+/** What a sink's background work shares with the sink as it is: its names, settings, connections and counters. */
+export interface SinkBasics {
   readonly name: string;
   readonly consumerName: string;
   readonly settings: SinkSettings;
@@ -19,6 +19,10 @@ export interface MaintenanceHost {
   readonly logger: Logger;
   readonly counters: SinkCounters;
   readonly fanout: Fanout<SinkEvent>;
+}
+
+/** What the background work needs from its sink. */
+export interface MaintenanceHost extends SinkBasics {
   streams(): Iterable<SinkStream>;
   /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
   deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
@@ -44,15 +48,7 @@ export interface MaintenanceHost {
 }
 
 /** What a sink is made of, for its background work. */
-export interface SinkParts {
-  readonly name: string;
-  readonly consumerName: string;
-  readonly settings: SinkSettings;
-  readonly control: OwnedConnection;
-  readonly driver: Driver;
-  readonly logger: Logger;
-  readonly counters: SinkCounters;
-  readonly fanout: Fanout<SinkEvent>;
+export interface SinkParts extends SinkBasics {
   readonly streams: ReadonlyMap<string, SinkStream>;
   readonly holds: SinkHolds;
   readonly reads: SinkReads;
@@ -62,16 +58,10 @@ export interface SinkParts {
 }
 
 export function maintenanceHost(p: SinkParts): MaintenanceHost {
-  const { holds, reads, loops, streams } = p;
+  // passed: what the background work takes as it is (SinkBasics and recover).
+  const { holds, reads, loops, streams, ...passed } = p;
   return {
-    name: p.name,
-    consumerName: p.consumerName,
-    settings: p.settings,
-    control: p.control,
-    driver: p.driver,
-    logger: p.logger,
-    counters: p.counters,
-    fanout: p.fanout,
+    ...passed,
     verifyReads: () => reads.verifyReads([...streams.values()]),
     reconnects: () => p.control.reconnects() + loops.reconnects(),
     streams: () => streams.values(),
@@ -80,7 +70,6 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
     holdOwned: (name, ids) => holds.holdOwned(name, ids),
     stillBuffered: (name, ids) => holds.stillBuffered(name, ids),
-    recover: (name) => p.recover(name),
     reportGone: (key, ids, why) => holds.reportGone(key, ids, why),
     countLost: (name, count, why, ids) => holds.countLost(name, count, why, ids),
     resume: async (s) => {
