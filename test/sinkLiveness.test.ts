@@ -29,6 +29,22 @@ function drain(sub: AsyncIterable<SinkEvent>): Array<{ id: string; at: number; n
   return got;
 }
 
+/**
+ * Waits for the first event of `got`: it must be `id`, handed out within
+ * 2 x grace of `since` (with a little slack for a loaded machine).
+ */
+async function firstWithinTwoGraces(
+  got: ReadonlyArray<{ id: string; at: number }>,
+  id: string,
+  since: number,
+  grace: number,
+  what: string,
+): Promise<void> {
+  await waitFor(() => got.length > 0, { ...WAIT, what });
+  expect(got[0]?.id).toBe(id);
+  expect((got[0]?.at ?? 0) - since).toBeLessThan(2 * grace + 300);
+}
+
 describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
@@ -55,10 +71,8 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     await c.cmd('ZADD', sinkWideKeys(name).instances, now - grace / 2, 'B');
     const id = String(await c.cmd('EVAL', ADD_AND_READ, 1, s.key, name, 'B'));
     const crash = Date.now();
-    await waitFor(() => got.length > 0, { ...WAIT, what: "the crashed instance's event" });
-    expect(got[0]?.id).toBe(id);
-    // 2 x grace, with a little slack for a loaded machine (it took the backstop, 10 s, before).
-    expect((got[0]?.at ?? 0) - crash).toBeLessThan(2 * grace + 300);
+    // It took the backstop, 10 s, before.
+    await firstWithinTwoGraces(got, id, crash, grace, "the crashed instance's event");
   }, 30_000);
 
   it('a stuck for-await loop: its events go to another instance, not back to it until dead-lettered (review finding 2)', async (ctx) => {
@@ -103,10 +117,8 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     await a.removeStream(s1);
     await ev.nack();
     const at = Date.now();
-    await waitFor(() => got.length > 0, { ...WAIT, what: 'the nacked event at B' });
-    expect(got[0]?.id).toBe(id);
     // It took B's backstop (about 9 s) before.
-    expect((got[0]?.at ?? 0) - at).toBeLessThan(2 * grace + 300);
+    await firstWithinTwoGraces(got, id, at, grace, 'the nacked event at B');
   }, 30_000);
 
   it('removeStream by the lease holder with an event pending: the lease goes to an instance still reading the stream (second review, A)', async (ctx) => {
@@ -150,10 +162,8 @@ describe.concurrent.each(CLIENT_KINDS)('sink liveness (%s)', (kind) => {
     const id = String(await c.cmd('EVAL', ADD_AND_READ, 1, s.key, name, 'B'));
     const crash = Date.now();
     await c.cmd('DEL', sinkWideKeys(name).instances);
-    await waitFor(() => got.length > 0, { ...WAIT, what: "the crashed instance's event" });
-    expect(got[0]?.id).toBe(id);
     // It took the backstop (10 x grace here; 10 s per stream for many streams) before.
-    expect((got[0]?.at ?? 0) - crash).toBeLessThan(2 * grace + 300);
+    await firstWithinTwoGraces(got, id, crash, grace, "the crashed instance's event");
   }, 30_000);
 
   it('close() after removeStream left an event pending: the instance stays in the liveness set, so the others sweep for it (review finding 3)', async (ctx) => {
