@@ -17,7 +17,7 @@ export interface Connection {
 }
 
 /** A connection the library opened and must close. */
-export interface OwnedConnection extends Connection {
+export interface OwnedConnection extends Connection, NodeRouting {
   /**
    * Runs commands as one transaction (MULTI/EXEC): nothing else runs between
    * them. On a cluster every key must share one slot (`key` routes it).
@@ -25,14 +25,49 @@ export interface OwnedConnection extends Connection {
   transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   /** The server-side client ID of the current connection (changes on reconnect). */
   clientId(): number | undefined;
+  /**
+   * Readies a blocking read of `key` to be ended by CLIENT UNBLOCK (see
+   * {@link unblockTarget}). On a cluster, commands for `key` travel on the
+   * connection to its slot's node, whose ID is learned here (once per
+   * connection: `CLIENT ID` before the read, as nothing can pass a blocked
+   * read on it). Resolves true when such a read can be ended so.
+   */
+  readyUnblock(key: string): Promise<boolean>;
+  /**
+   * What ends the read blocked on this connection: the client ID to unblock,
+   * and on a cluster the address of the node it blocks on (for
+   * {@link NodeRouting.sendToNode}); undefined when that is not known for
+   * sure (the ID of another node's client would unblock someone else).
+   */
+  unblockTarget(): Promise<{ readonly id: number; readonly node: string | undefined } | undefined>;
   /** How many times it connected again after a drop: the server may have restarted or failed over meanwhile. */
   reconnects(): number;
   /** Closes at once: in-flight commands reject. */
   close(): void;
 }
 
+/** A cluster client's connection to one node: what CLIENT ID and CLIENT UNBLOCK need of it. */
+export interface NodeLink {
+  /** The client object of that connection (a new one after it was replaced). */
+  readonly target: object;
+  /** The node's `host:port`, as the cluster client spells it. */
+  readonly address: string;
+  send(args: readonly Arg[]): Promise<unknown>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** Sends a command without keys to one node of a cluster (a cluster client routes only commands with keys). */
+export interface NodeRouting {
+  /** To the node at `address` (`host:port`); on a single node, to it. */
+  sendToNode(address: string, args: readonly Arg[]): Promise<unknown>;
+}
+
 export interface RawConnection {
   send(args: readonly Arg[], key?: string): Promise<unknown>;
+  /** Cluster only: the connection to the master of `key`'s slot, undefined until the slot table is known. */
+  nodeOf?(key: string): Promise<NodeLink | undefined>;
+  /** Cluster only: the connection to the node at `address`. */
+  nodeAt?(address: string): Promise<NodeLink | undefined>;
   transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   connect(): Promise<void>;
   close(): void;
@@ -134,10 +169,14 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
   } finally {
     clearTimeout(timer);
   }
+  const nodes = clusterNodes(raw);
   return {
     send: (args, key) => raw.send(args, key),
     transaction: (cmds, key) => raw.transaction(cmds, key),
     clientId: () => id,
+    readyUnblock: async (key) => (nodes ? nodes.ready(key) : id !== undefined),
+    unblockTarget: async () => (nodes ? nodes.target() : id === undefined ? undefined : { id, node: undefined }),
+    sendToNode: (address, args) => (nodes ? nodes.send(address, args) : raw.send(args)),
     // The first 'ready' is the connect awaited below.
     reconnects: () => Math.max(0, ready - 1),
     close: () => {
@@ -150,3 +189,49 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
 
 // One driver per client: every Stream on a client shares its batcher, so
 // commands leave in the order they were issued, as they would on the client.
+
+/**
+ * On a cluster, the client IDs of a connection's links to the nodes (see
+ * `OwnedConnection.readyUnblock`): learned before a blocking read, forgotten
+ * when the link connects again (a new connection, a new ID).
+ */
+function clusterNodes(raw: RawConnection) {
+  const { nodeOf, nodeAt } = raw;
+  if (!nodeOf || !nodeAt) return undefined;
+  const ids = new WeakMap<object, number>();
+  const watched = new WeakSet<object>();
+  let last: { link: NodeLink; key: string } | undefined;
+  return {
+    async ready(key: string): Promise<boolean> {
+      last = undefined;
+      try {
+        const link = await nodeOf.call(raw, key);
+        if (!link) return false;
+        const { target } = link;
+        if (!watched.has(target)) {
+          watched.add(target);
+          link.on('ready', () => ids.delete(target));
+        }
+        if (!ids.has(target)) ids.set(target, Number(await link.send(['CLIENT', 'ID'])));
+        last = { link, key };
+        return true;
+      } catch {
+        // The read that follows meets the same trouble and is retried; it just cannot be unblocked.
+        return false;
+      }
+    },
+    async target(): Promise<{ id: number; node: string } | undefined> {
+      if (!last) return undefined;
+      const { link, key } = last;
+      const id = ids.get(link.target);
+      // The slot moved (the client followed a redirect) or the link connected again: not sure any more.
+      const now = await nodeOf.call(raw, key).catch(() => undefined);
+      return id !== undefined && now?.target === link.target ? { id, node: link.address } : undefined;
+    },
+    async send(address: string, args: readonly Arg[]): Promise<unknown> {
+      const link = await nodeAt.call(raw, address);
+      if (!link) throw new PulseError(`no connection to cluster node ${address}`);
+      return link.send(args);
+    },
+  };
+}
