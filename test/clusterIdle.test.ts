@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
-import { connectCluster } from './support/clusterClients.js';
+import { connectCluster, namesInDistinctSlots } from './support/clusterClients.js';
 import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
 import { rawCommand } from './support/redisServer.js';
 
@@ -17,20 +17,6 @@ beforeAll(async () => {
   cluster = await RedisCluster.start();
 }, 60_000);
 afterAll(() => cluster?.stop());
-
-/** Stream names whose keys sit in `n` different hash slots. */
-function namesInDistinctSlots(n: number): string[] {
-  const out: string[] = [];
-  const slots = new Set<number>();
-  while (out.length < n) {
-    const name = uniqueName('ci');
-    const slot = slotOf(`pulse:stream:${name}`);
-    if (slots.has(slot)) continue;
-    slots.add(slot);
-    out.push(name);
-  }
-  return out;
-}
 
 /** Connections of sink `sink`'s read loops blocked in a read now, over every master. */
 async function blockedReads(sink: string): Promise<number> {
@@ -60,7 +46,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   afterAll(() => c?.close());
 
   it('an idle slot is not read again every blockMs, and an event still arrives at once', async () => {
-    const names = namesInDistinctSlots(12);
+    const names = namesInDistinctSlots(12, 'ci');
     const streams = names.map((n) => new Stream(n, c.redis));
     const [first, ...rest] = streams as [Stream, ...Stream[]];
     const sinkName = uniqueName('idle');
