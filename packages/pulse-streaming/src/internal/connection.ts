@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { PulseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
+import { type ClusterLinks, type NodeRouting, nodeIds } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { errorText, replyCode, toPulseError } from './redisErrors.js';
 
@@ -46,28 +47,10 @@ export interface OwnedConnection extends Connection, NodeRouting {
   close(): void;
 }
 
-/** A cluster client's connection to one node: what CLIENT ID and CLIENT UNBLOCK need of it. */
-export interface NodeLink {
-  /** The client object of that connection (a new one after it was replaced). */
-  readonly target: object;
-  /** The node's `host:port`, as the cluster client spells it. */
-  readonly address: string;
-  send(args: readonly Arg[]): Promise<unknown>;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-}
-
-/** Sends a command without keys to one node of a cluster (a cluster client routes only commands with keys). */
-export interface NodeRouting {
-  /** To the node at `address` (`host:port`); on a single node, to it. */
-  sendToNode(address: string, args: readonly Arg[]): Promise<unknown>;
-}
-
 export interface RawConnection {
   send(args: readonly Arg[], key?: string): Promise<unknown>;
-  /** Cluster only: the connection to the master of `key`'s slot, undefined until the slot table is known. */
-  nodeOf?(key: string): Promise<NodeLink | undefined>;
-  /** Cluster only: the connection to the node at `address`. */
-  nodeAt?(address: string): Promise<NodeLink | undefined>;
+  /** Cluster only: its connections to the nodes. */
+  readonly links?: ClusterLinks;
   transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   connect(): Promise<void>;
   close(): void;
@@ -169,7 +152,7 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
   } finally {
     clearTimeout(timer);
   }
-  const nodes = clusterNodes(raw);
+  const nodes = raw.links && nodeIds(raw.links);
   return {
     send: (args, key) => raw.send(args, key),
     transaction: (cmds, key) => raw.transaction(cmds, key),
@@ -189,49 +172,3 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
 
 // One driver per client: every Stream on a client shares its batcher, so
 // commands leave in the order they were issued, as they would on the client.
-
-/**
- * On a cluster, the client IDs of a connection's links to the nodes (see
- * `OwnedConnection.readyUnblock`): learned before a blocking read, forgotten
- * when the link connects again (a new connection, a new ID).
- */
-function clusterNodes(raw: RawConnection) {
-  const { nodeOf, nodeAt } = raw;
-  if (!nodeOf || !nodeAt) return undefined;
-  const ids = new WeakMap<object, number>();
-  const watched = new WeakSet<object>();
-  let last: { link: NodeLink; key: string } | undefined;
-  return {
-    async ready(key: string): Promise<boolean> {
-      last = undefined;
-      try {
-        const link = await nodeOf.call(raw, key);
-        if (!link) return false;
-        const { target } = link;
-        if (!watched.has(target)) {
-          watched.add(target);
-          link.on('ready', () => ids.delete(target));
-        }
-        if (!ids.has(target)) ids.set(target, Number(await link.send(['CLIENT', 'ID'])));
-        last = { link, key };
-        return true;
-      } catch {
-        // The read that follows meets the same trouble and is retried; it just cannot be unblocked.
-        return false;
-      }
-    },
-    async target(): Promise<{ id: number; node: string } | undefined> {
-      if (!last) return undefined;
-      const { link, key } = last;
-      const id = ids.get(link.target);
-      // The slot moved (the client followed a redirect) or the link connected again: not sure any more.
-      const now = await nodeOf.call(raw, key).catch(() => undefined);
-      return id !== undefined && now?.target === link.target ? { id, node: link.address } : undefined;
-    },
-    async send(address: string, args: readonly Arg[]): Promise<unknown> {
-      const link = await nodeAt.call(raw, address);
-      if (!link) throw new PulseError(`no connection to cluster node ${address}`);
-      return link.send(args);
-    },
-  };
-}

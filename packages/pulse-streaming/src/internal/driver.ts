@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
+import { ioLinks, nodeRedisLinks } from './clusterLinks.js';
 import { IoPublisher } from './ioPublisher.js';
 import { isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
@@ -9,15 +10,7 @@ import { slotOf } from './slot.js';
 export type { Arg } from './command.js';
 
 import type { Arg } from './command.js';
-import {
-  type Connection,
-  connectionName,
-  type NodeLink,
-  OPEN_TIMEOUT_MS,
-  type OwnedConnection,
-  openWith,
-  setupRejected,
-} from './connection.js';
+import { type Connection, connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupRejected } from './connection.js';
 
 export type { Connection, OwnedConnection } from './connection.js';
 
@@ -153,10 +146,7 @@ class IoRedisDriver implements Driver {
         connect: () => dup.connect(),
         close: () => dup.disconnect(false),
         on: (ev, fn) => dup.on(ev, fn),
-        nodeOf: this.isCluster
-          ? async (key) => ioNodeAt(dup, (dup as unknown as IoClusterNodes).slots?.[slotOf(key)]?.[0])
-          : undefined,
-        nodeAt: this.isCluster ? async (address) => ioNodeAt(dup, address) : undefined,
+        links: this.isCluster ? ioLinks<IoRedisLike>(dup, ioCall) : undefined,
       },
       !this.isCluster,
     );
@@ -298,44 +288,13 @@ class NodeRedisDriver implements Driver {
         },
         close: () => dup.destroy(),
         on: (ev, fn) => dup.on(ev, fn),
-        nodeOf: cluster
-          ? (key) => nodeRedisLink(dup, (dup as unknown as NodeRedisClusterNodes).slots?.[slotOf(key)]?.master)
-          : undefined,
-        nodeAt: cluster
-          ? (address) =>
-              nodeRedisLink(
-                dup,
-                (dup as unknown as NodeRedisClusterNodes).masters?.find((m) => m.address === address),
-              )
+        links: cluster
+          ? nodeRedisLinks<NodeRedisLike>(dup, (n, args) => n.sendCommand(args.map(toNodeArg), OWN_OPTIONS))
           : undefined,
       },
       !cluster,
     );
   }
-}
-
-/** A node of a node-redis cluster's slot table. */
-interface NodeRedisNode {
-  readonly address: string;
-}
-
-/** What `nodeRedisLink` reads of a node-redis cluster. */
-interface NodeRedisClusterNodes {
-  readonly slots?: ReadonlyArray<{ readonly master: NodeRedisNode } | undefined>;
-  readonly masters?: readonly NodeRedisNode[];
-  nodeClient(node: NodeRedisNode): NodeRedisLike | Promise<NodeRedisLike>;
-}
-
-/** The node-redis cluster's connection to `node`. */
-async function nodeRedisLink(cluster: NodeRedisLike, node: NodeRedisNode | undefined): Promise<NodeLink | undefined> {
-  if (!node) return undefined;
-  const client = await (cluster as unknown as NodeRedisClusterNodes).nodeClient(node);
-  return {
-    target: client,
-    address: node.address,
-    send: (args) => client.sendCommand(args.map(toNodeArg), OWN_OPTIONS),
-    on: (ev, fn) => client.on(ev, fn),
-  };
 }
 
 /** Sends commands one by one in one tick (the client writes them together) and collects each one's outcome. */
@@ -356,20 +315,6 @@ function oneByOne(
 
 function toNodeArg(a: Arg): string | Buffer {
   return typeof a === 'number' ? String(a) : a;
-}
-
-/** What `ioNodeAt` reads of an ioredis Cluster: its slot table (node addresses, master first) and its node connections. */
-interface IoClusterNodes {
-  readonly slots?: ReadonlyArray<readonly string[] | undefined>;
-  nodes(role: 'all'): IoRedisLike[];
-}
-
-/** The ioredis Cluster's connection to the node at `address` (`host:port`, as ioredis spells its node keys). */
-function ioNodeAt(cluster: IoRedisLike, address: string | undefined): NodeLink | undefined {
-  if (address === undefined) return undefined;
-  const nodes = (cluster as unknown as IoClusterNodes).nodes('all');
-  const node = nodes.find((n) => `${n.options?.host ?? '127.0.0.1'}:${n.options?.port ?? 6379}` === address);
-  return node && { target: node, address, send: (args) => ioCall(node, args), on: (ev, fn) => node.on(ev, fn) };
 }
 
 function ioCall(client: IoRedisLike, args: readonly Arg[]): Promise<unknown> {

@@ -7,7 +7,7 @@
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
-import type { NodeRouting } from './connection.js';
+import type { NodeRouting } from './clusterLinks.js';
 import type { Connection, OwnedConnection } from './driver.js';
 import { errorText } from './redisErrors.js';
 
