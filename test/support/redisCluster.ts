@@ -144,6 +144,6 @@ export class RedisCluster {
 }
 
 /** Reads a bulk-string reply (CLUSTER INFO/NODES) over a raw socket. */
-export async function rawCommandBulk(port: number, line: string): Promise<string> {
+async function rawCommandBulk(port: number, line: string): Promise<string> {
   return rawCommand(port, line, 2000, true);
 }

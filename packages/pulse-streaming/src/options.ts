@@ -121,14 +121,7 @@ export interface AddOptions {
 export interface ReaderOptions {
   /** Where the cursor starts. @defaultValue `'newest'` */
   startAt?: StartAt;
-  /**
-   * Longest wait of one blocking read, in milliseconds; must be > 0. On a
-   * Redis Cluster a sink's read of a hash slot where nothing arrives blocks
-   * up to an hour instead (each slot is read on its own, and every read is a
-   * command); an event ends it at once, and so does a change of the sink's
-   * streams in that slot (`CLIENT UNBLOCK`).
-   * @defaultValue 5000
-   */
+  /** Longest wait of one blocking read, in milliseconds; must be > 0. @defaultValue 5000 */
   blockMs?: number;
   /** Most entries read in one call. @defaultValue 1000 */
   maxPolled?: number;

@@ -33,35 +33,13 @@ export class ReadLoops<T> {
   async add(key: string): Promise<void> {
     const group = this.groupOf(key);
     const existing = this.#loops.get(group);
-    if (existing) return this.#wake(group, existing);
-    await this.#ensure(group);
-  }
-
-  /** Opens the loop of `group` once, however many callers ask at a time. */
-  async #ensure(group: number): Promise<void> {
+    if (existing) return existing.interrupt();
     let opening = this.#opening.get(group);
     if (!opening) {
       opening = this.#open(group).finally(() => this.#opening.delete(group));
       this.#opening.set(group, opening);
     }
     await opening;
-  }
-
-  /**
-   * Makes `loop` read its group's streams as they are now. On a cluster an
-   * idle slot's read blocks long (see `IDLE_SLOT_BLOCK_MS` in sinkRead.ts):
-   * when CLIENT UNBLOCK cannot reach it, the loop is replaced by one on a new
-   * connection. That counts as a reconnect, so events the closed read may
-   * have been handed (a lost reply) are swept as after one.
-   */
-  async #wake(group: number, loop: ReadLoop<T>): Promise<void> {
-    if ((await loop.interrupt()) || !this.driver.isCluster || this.#stopped) return;
-    if (this.#loops.get(group) !== loop) return;
-    this.logger.debug({ group }, 'read could not be unblocked: replacing its connection');
-    this.#loops.delete(group);
-    this.#retiredReconnects += loop.reconnects() + 1;
-    await loop.stop();
-    await this.#ensure(group);
   }
 
   async #open(group: number): Promise<void> {
@@ -91,7 +69,7 @@ export class ReadLoops<T> {
       await loop.stop();
       return;
     }
-    await this.#wake(group, loop);
+    await loop.interrupt();
   }
 
   /** How many times the read connections connected again after a drop, in all (never decreases). */

@@ -7,14 +7,13 @@
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
-import type { NodeRouting } from './clusterLinks.js';
 import type { Connection, OwnedConnection } from './driver.js';
 import { errorText } from './redisErrors.js';
 
 export interface ReadLoopSpec<T> {
   readonly conn: OwnedConnection;
-  /** Connection used to send CLIENT UNBLOCK (on a cluster, to the node of the blocked read: `sendToNode`). */
-  readonly control: Connection & Partial<NodeRouting>;
+  /** Connection used to send CLIENT UNBLOCK. */
+  readonly control: Connection;
   readonly fanout: Fanout<T>;
   readonly logger: Logger;
   /** The next read on `conn`, or undefined when there is nothing to read yet. */
@@ -50,41 +49,26 @@ export class ReadLoop<T> {
     this.#done ??= this.#run();
   }
 
-  /**
-   * Makes the loop rebuild its command now: wakes an idle loop, unblocks a
-   * blocked read. Resolves false when a read is still in flight after it
-   * (CLIENT UNBLOCK could not reach it: a cluster read before its node's
-   * connection ID was known, or a read that moved node meanwhile).
-   */
-  async interrupt(): Promise<boolean> {
+  /** Makes the loop rebuild its command now: wakes an idle loop, unblocks a blocked read. */
+  async interrupt(): Promise<void> {
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
     const pending = this.#inFlight;
-    if (!pending) return true;
-    const { conn, control, logger } = this.#spec;
+    if (!pending) return;
     // CLIENT UNBLOCK travels on another connection and can overtake the read
     // it targets; repeat it until that read has returned.
     for (let i = 0; i < 50 && this.#inFlight === pending && !this.#abort.signal.aborted; i++) {
-      const target = await conn.unblockTarget();
-      if (target === undefined) return false;
-      const unblock = ['CLIENT', 'UNBLOCK', target.id];
+      const id = this.#spec.conn.clientId();
+      if (id === undefined) return;
       try {
-        if (target.node === undefined) await control.send(unblock);
-        else if (control.sendToNode) await control.sendToNode(target.node, unblock);
-        else return false;
+        await this.#spec.control.send(['CLIENT', 'UNBLOCK', id]);
       } catch (err) {
-        logger.debug({ err: errorText(err) }, 'CLIENT UNBLOCK failed');
-        return false;
+        this.#spec.logger.debug({ err: errorText(err) }, 'CLIENT UNBLOCK failed');
+        return;
       }
       await Promise.race([pending.then(noop, noop), sleep(20)]);
     }
-    return this.#inFlight !== pending || this.#abort.signal.aborted;
-  }
-
-  /** True while a read is in flight. */
-  reading(): boolean {
-    return this.#inFlight !== undefined;
   }
 
   /** Stops the loop and closes its connection; resolves when the loop has ended. */

@@ -22,24 +22,11 @@ import type { SinkSettings, SinkStream } from './sinkState.js';
  */
 const VERIFY_MAX_ENTRIES = 256;
 
-/**
- * How long a blocking read of an idle hash slot waits on a cluster. There
- * each slot is read on its own (Redis refuses one read across slots), and a
- * read that times out is a command: one per slot every `blockMs` would make
- * an idle sink over 1000 streams cost 200 commands/s (issue 20). Events
- * still end the read at once, and CLIENT UNBLOCK ends it when the sink's
- * streams in that slot change (`ReadLoop.interrupt`); on a single node one
- * read covers every stream and blocks `blockMs`.
- */
-export const IDLE_SLOT_BLOCK_MS = 3_600_000;
-
 /** What the read path needs from its sink. */
 export interface ReadPathHost {
   readonly name: string;
   readonly consumerName: string;
   readonly settings: SinkSettings;
-  /** The sink reads a Redis Cluster: one read per hash slot. */
-  readonly cluster: boolean;
   readonly control: OwnedConnection;
   readonly logger: Logger;
   /** The streams the sink reads, by key. */
@@ -95,16 +82,12 @@ export class SinkReads {
     const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group));
     const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', count];
     if (noAck) read.push('NOACK');
-    const blockAt = read.length + 1;
     if (blocking) read.push('BLOCK', blockMs);
     read.push('STREAMS', ...keys);
     for (let i = 0; i < keys.length; i++) read.push('>');
     if (blocking) {
       return async (conn) => {
         try {
-          // A long block only where CLIENT UNBLOCK can end it (see IDLE_SLOT_BLOCK_MS).
-          if (this.host.cluster && (await conn.readyUnblock(keys[0] as string)))
-            read[blockAt] = Math.max(blockMs, IDLE_SLOT_BLOCK_MS);
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
           return { streams, blocking, count, got, checked: undefined };
         } catch (err) {
