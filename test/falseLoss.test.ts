@@ -56,7 +56,7 @@ describe.concurrent.each(CLIENT_KINDS)('loss reports on current evidence only (%
       reads.wake(0);
       const read = reads.nextRead(0);
       if (!read) throw new Error('no read to make');
-      return read(control);
+      return read.send(control);
     };
     return { stream, s, reads, gone, lost, checkedRead };
   }

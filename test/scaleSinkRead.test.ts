@@ -2,8 +2,10 @@
  * A sink over several streams (issue 19): one read splits `maxPolled` among
  * the streams instead of asking each for `maxPolled` (XREADGROUP's COUNT is
  * per stream), so the buffer keeps its hard bound `bufferSize + maxPolled`
- * and reading overlaps handling; and every event of every stream is still
- * delivered once, whatever mix of busy and quiet streams.
+ * and reading overlaps handling; with a backlog the next read goes out
+ * before the last one's reply (read-ahead, see readAhead.test.ts) within
+ * that bound; and every event of every stream is still delivered once,
+ * whatever mix of busy and quiet streams.
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import type { Stream } from '../packages/pulse-streaming/src/index.js';
@@ -54,6 +56,49 @@ describe.concurrent.each(CLIENT_KINDS)('sink over several streams (%s)', (kind) 
     expect(sub.size).toBeLessThanOrEqual(bufferSize + maxPolled);
     await stays(() => sub.size <= bufferSize + maxPolled, 300, 'the buffer within its hard bound');
     sink.unsubscribe(sub);
+  });
+
+  it('a backlog read ahead: every event once, in order per stream, the buffer within its bound, a small stream not kept waiting', async (ctx) => {
+    const f = fixture(ctx);
+    const streams = [f.stream(), f.stream(), f.stream()];
+    const added = new Map<string, string[]>();
+    for (const [i, n] of [1500, 1500, 150].entries()) {
+      const s = streams[i] as Stream;
+      added.set(s.name, await addMany(s, n));
+    }
+    const [first, ...rest] = streams as [Stream, ...Stream[]];
+    const maxPolled = 300;
+    const bufferSize = 600;
+    const sink = await f.sink(first, { maxPolled, bufferSize });
+    for (const s of rest) await sink.addStream(s);
+    const sub = sink.subscribe();
+    const got = new Map<string, string[]>(streams.map((s) => [s.name, []]));
+    const small = (streams[2] as Stream).name;
+    let fullest = 0;
+    let n = 0;
+    let smallDoneAt = 0;
+    for await (const ev of sub) {
+      // What the buffer still holds once this event was taken, plus it: what was in hand.
+      fullest = Math.max(fullest, sub.size + 1);
+      got.get(ev.streamName)?.push(ev.id);
+      void ev.ack();
+      n++;
+      if (ev.streamName === small && got.get(small)?.length === 150) smallDoneAt = n;
+      // Mostly faster than the reads (the buffer empties: the next read goes
+      // out ahead), now and then letting the loop run while events wait.
+      if (n % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (n === 3150) break;
+    }
+    for (const s of streams) expect(got.get(s.name)).toEqual(added.get(s.name));
+    expect(fullest).toBeLessThanOrEqual(bufferSize + maxPolled);
+    // Each read asks each stream for a third of maxPolled: the small one is
+    // done within its first two reads, not after the others' backlogs.
+    expect(smallDoneAt).toBeLessThanOrEqual(2 * maxPolled);
+    expect(sink.counters.lost).toBe(0);
+    await waitFor(async () => {
+      for (const s of streams) if (Number(((await c.cmd('XPENDING', s.key, 'sink')) as unknown[])[0]) !== 0) return false;
+      return true;
+    }, WAIT);
   });
 
   it('busy and quiet streams: every event is delivered once', async (ctx) => {

@@ -74,7 +74,10 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
           control: main.driver,
           fanout: this.#fanout,
           logger: this.#logger,
-          nextRead: () => this.#nextRead(group),
+          nextRead: () => {
+            const send = this.#nextRead(group);
+            return send && { send };
+          },
           onReply: (reply) => this.#onReply(reply as ReadResult),
           onError: async (err) => {
             if (isRetryable(err)) return 'retry';

@@ -9,7 +9,7 @@ import { LossReport } from './internal/lossReport.js';
 import { joinGroup, undoJoin } from './internal/ownership.js';
 import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
-import { ReadLoop } from './internal/readLoop.js';
+import { ReadAhead, ReadLoop } from './internal/readLoop.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
@@ -111,6 +111,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       fail: (err) => this.#fail(err),
       streamGone: (s, before) => this.#holds.streamGone(s, before),
     });
+    // Shared by the loops of every slot group: the bound is the sink's.
+    const readAhead = new ReadAhead(settings.bufferSize + settings.maxPolled);
     this.#loops = new ReadLoops<SinkEvent>(
       main.driver,
       `pulse:sink:${name}:read`,
@@ -121,9 +123,10 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
           control,
           fanout: this.#fanout,
           logger: this.#logger,
-          nextRead: () => this.#reads.nextRead(group),
+          nextRead: (ahead) => this.#reads.nextRead(group, ahead),
           onReply: (reply) => this.#reads.onReply(group, reply),
           onError: (err) => this.#reads.onReadError(err),
+          readAhead,
         }),
     );
   }

@@ -11,6 +11,7 @@ import { type Arg, evalScript, type OwnedConnection } from './driver.js';
 import { compareIds } from './ids.js';
 import { countPerStream, type ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
+import type { LoopRead } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
@@ -72,21 +73,30 @@ export class SinkReads {
    *   read may have jumped is counted by a later check, which verifies it
    *   from where the group was before it: the next MULTI read's, the
    *   keep-alive's (every grace period / 4, at most 5 s), or `close()`'s.
+   *
+   * While the last read came back full (a backlog), the next MULTI read may
+   * go out before this one's reply (`ahead`: the room it may take; see
+   * `ReadAhead`): each carries its own trim check, which Redis runs just
+   * before its XREADGROUP, after the reads sent before it.
    */
-  nextRead(group: number): ((conn: OwnedConnection) => Promise<unknown>) | undefined {
+  nextRead(group: number, ahead?: number): LoopRead | undefined {
+    const blocking = this.#idle.has(group);
+    const pipelined = !blocking && this.#busy.has(group);
+    if (ahead !== undefined && !pipelined) return undefined;
     const streams = [...this.host.streams.values()].filter((s) => s.ready && this.host.loops().groupOf(s.stream.key) === group);
     if (streams.length === 0) return undefined;
-    const keys = streams.map((s) => s.stream.key);
     const { maxPolled, blockMs, noAck } = this.host.settings;
-    const blocking = this.#idle.has(group);
     const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group));
+    const most = count * streams.length;
+    if (ahead !== undefined && most > ahead) return undefined;
+    const keys = streams.map((s) => s.stream.key);
     const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', count];
     if (noAck) read.push('NOACK');
     if (blocking) read.push('BLOCK', blockMs);
     read.push('STREAMS', ...keys);
     for (let i = 0; i < keys.length; i++) read.push('>');
     if (blocking) {
-      return async (conn) => {
+      const send = async (conn: OwnedConnection) => {
         try {
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
           return { streams, blocking, count, got, checked: undefined };
@@ -96,13 +106,17 @@ export class SinkReads {
           throw err;
         }
       };
+      // Never pipelined: a read behind it would wait out its block, and its
+      // trim check would run with what was to verify before this read.
+      return { send, most };
     }
     const check = this.#checkCommand(streams);
-    return async (conn) => {
+    const send = async (conn: OwnedConnection) => {
       const [checked, got] = await conn.transaction([check, read], keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
       return { streams, blocking, count, got, checked };
     };
+    return { send, most, pipelined };
   }
 
   /** The trim check of these streams, verifying what blocking reads delivered since the last check. */
