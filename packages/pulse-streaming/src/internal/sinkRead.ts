@@ -85,6 +85,10 @@ export class SinkReads {
     if (ahead !== undefined && !pipelined) return undefined;
     const streams = [...this.host.streams.values()].filter((s) => s.ready && this.host.loops().groupOf(s.stream.key) === group);
     if (streams.length === 0) return undefined;
+    // Not ahead of a resync (after a reconnect): a check built before the
+    // read out is applied would resync too, and not count what is trimmed
+    // between the two (the first one's reply makes the streams trusted).
+    if (ahead !== undefined && (this.#reconnectsNow() !== this.#reconnects || streams.some((s) => !s.trusted))) return undefined;
     const { maxPolled, blockMs, noAck } = this.host.settings;
     const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group));
     const most = count * streams.length;
@@ -119,11 +123,16 @@ export class SinkReads {
     return { send, most, pipelined };
   }
 
+  /** How many times the sink's connections connected again so far. */
+  #reconnectsNow(): number {
+    return this.host.control.reconnects() + this.host.loops().reconnects();
+  }
+
   /** The trim check of these streams, verifying what blocking reads delivered since the last check. */
   #checkCommand(streams: readonly SinkStream[]): Arg[] {
     // A connection that came back may talk to a restarted or promoted Redis:
     // its groups' entries-read counters are stale until resynced.
-    const reconnects = this.host.control.reconnects() + this.host.loops().reconnects();
+    const reconnects = this.#reconnectsNow();
     if (reconnects !== this.#reconnects) {
       this.#reconnects = reconnects;
       for (const s of this.host.streams.values()) s.trusted = false;
