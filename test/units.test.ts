@@ -8,7 +8,7 @@
 import { ReplyError } from 'ioredis';
 import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyError } from 'redis';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, PulseError } from '../packages/pulse-streaming/src/index.js';
+import { InvalidArgumentError, PulseError, type SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { Backoff } from '../packages/pulse-streaming/src/internal/backoff.js';
 import { compareIds, idBefore, idTime } from '../packages/pulse-streaming/src/internal/ids.js';
 import {
@@ -20,9 +20,12 @@ import {
 } from '../packages/pulse-streaming/src/internal/keys.js';
 import { isRetryable, replyCode } from '../packages/pulse-streaming/src/internal/redisErrors.js';
 import { eventInit, mapPairs, type RawEntry, streamEntries } from '../packages/pulse-streaming/src/internal/replies.js';
+import { claimRoom } from '../packages/pulse-streaming/src/internal/sinkClaims.js';
+import { sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 import { parseStart } from '../packages/pulse-streaming/src/internal/start.js';
 import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js';
 import { checkId, checkSignal } from '../packages/pulse-streaming/src/internal/validate.js';
+import { Fanout } from '../packages/pulse-streaming/src/subscription.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -631,5 +634,18 @@ describe('Backoff', () => {
       values.add(bo.next());
     }
     expect(values.size).toBeGreaterThan(1);
+  });
+});
+
+describe('claimRoom', () => {
+  it('leaves room for what the sink reads in flight may still bring', () => {
+    const fanout = new Fanout<SinkEvent>(1000);
+    const sub = fanout.add();
+    for (let i = 0; i < 300; i++) sub.push({ id: `${i}-0` } as SinkEvent);
+    const settings = sinkSettings({});
+    // Bound 2000, 300 buffered: 1700 without reads out, 1700 - 1200 with two reads of 600 out.
+    expect(claimRoom({ fanout, settings, readAhead: { inFlight: 0 } }, 2000)).toBe(1700);
+    expect(claimRoom({ fanout, settings, readAhead: { inFlight: 1200 } }, 2000)).toBe(500);
+    expect(claimRoom({ fanout, settings, readAhead: { inFlight: 1900 } }, 2000)).toBe(0);
   });
 });

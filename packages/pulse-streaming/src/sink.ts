@@ -52,6 +52,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   readonly #fanout: Fanout<SinkEvent>;
   readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
+  readonly #readAhead: ReadAhead;
   readonly #logger: Logger;
   readonly #counters: SinkCounters = newSinkCounters();
   #maintenance: SinkMaintenance | undefined;
@@ -111,8 +112,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       fail: (err) => this.#fail(err),
       streamGone: (s, before) => this.#holds.streamGone(s, before),
     });
-    // Shared by the loops of every slot group: the bound is the sink's.
+    // Shared by the loops of every slot group and the claims: the bound is the sink's.
     const readAhead = new ReadAhead(settings.bufferSize + settings.maxPolled);
+    this.#readAhead = readAhead;
     this.#loops = new ReadLoops<SinkEvent>(
       main.driver,
       `pulse:sink:${name}:read`,
@@ -308,7 +310,13 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   #maintenanceHost(): MaintenanceHost {
     return maintenanceHost({
       ...{ name: this.name, consumerName: this.consumerName, settings: this.#settings, control: this.#control },
-      ...{ driver: this.#main.driver, logger: this.#logger, counters: this.#counters, fanout: this.#fanout },
+      ...{
+        driver: this.#main.driver,
+        logger: this.#logger,
+        counters: this.#counters,
+        fanout: this.#fanout,
+        readAhead: this.#readAhead,
+      },
       ...{ streams: this.#streams, holds: this.#holds, reads: this.#reads, loops: this.#loops },
       recover: (name) => this.#recover(name),
     });

@@ -36,9 +36,11 @@ export interface LoopRead {
  * a fifth of the time, 0.51-0.69 x six raw loops, issue 19). A read goes
  * out ahead only while the fullest subscription's buffer plus what every
  * read out may bring plus what it may bring stays within `limit`: the
- * sink's hard bound `bufferSize + maxPolled`, which its claims keep to as
- * well. The first read of a loop goes out as before, whenever every buffer
- * holds fewer than `bufferSize`.
+ * sink's hard bound `bufferSize + maxPolled`; claims count the reads out
+ * too (`claimRoom`). The first read of a loop goes out as before, whenever
+ * every buffer holds fewer than `bufferSize`: on a cluster, with one loop
+ * per slot group, those first reads can still pass the bound by a read per
+ * group, as they did before read-ahead.
  */
 export class ReadAhead {
   /** Entries the reads out (of every loop sharing this budget) may still bring. */

@@ -27,16 +27,20 @@ export function roomToClaim(settings: { readonly bufferSize: number; readonly ma
 }
 
 /**
- * How many more events this instance can take in (see `Fanout.room`), 0
+ * How many more events this instance can take in (see `Fanout.room`), less
+ * what the sink's reads in flight may still bring (`readAhead`: with two
+ * reads out, claims that ignored them could pass the bound by two reads), 0
  * while no subscriber took or waited for an event within the grace period:
  * a stuck `for await` loop does not take its own events back, claim after
  * claim, until they are dead-lettered; they go to the other instances
  * through the sink-wide work set. Every subscriber still counts for the
  * bound: what is claimed goes to each of them.
  */
-export function claimRoom(host: Pick<MaintenanceHost, 'fanout' | 'settings'>, limit: number): number {
+export function claimRoom(host: Pick<MaintenanceHost, 'fanout' | 'settings' | 'readAhead'>, limit: number): number {
   const activeSince = Date.now() - host.settings.graceMs;
-  for (const sub of host.fanout.subs) if (!sub.ended && sub.lastActivity >= activeSince) return host.fanout.room(limit);
+  for (const sub of host.fanout.subs) {
+    if (!sub.ended && sub.lastActivity >= activeSince) return Math.max(0, host.fanout.room(limit) - host.readAhead.inFlight);
+  }
   return 0;
 }
 
