@@ -4,12 +4,12 @@ import { type Event, type EventMap, SinkEvent, type SinkEventOf, type Untyped } 
 import { SinkAcks } from './internal/acks.js';
 import type { OwnedConnection } from './internal/driver.js';
 import { streamKey } from './internal/keys.js';
-import { ReadLoops } from './internal/loops.js';
+import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { joinGroup, undoJoin } from './internal/ownership.js';
 import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
-import { ReadAhead, ReadLoop } from './internal/readLoop.js';
+import { ReadAhead } from './internal/readLoop.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
@@ -113,24 +113,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       streamGone: (s, before) => this.#holds.streamGone(s, before),
     });
     // Shared by the loops of every slot group and the claims: the bound is the sink's.
-    const readAhead = new ReadAhead(settings.bufferSize + settings.maxPolled);
-    this.#readAhead = readAhead;
-    this.#loops = new ReadLoops<SinkEvent>(
-      main.driver,
-      `pulse:sink:${name}:read`,
-      this.#logger,
-      (group, conn) =>
-        new ReadLoop<SinkEvent>({
-          conn,
-          control,
-          fanout: this.#fanout,
-          logger: this.#logger,
-          nextRead: (ahead) => this.#reads.nextRead(group, ahead),
-          onReply: (reply) => this.#reads.onReply(group, reply),
-          onError: (err) => this.#reads.onReadError(err),
-          readAhead,
-        }),
-    );
+    this.#readAhead = new ReadAhead(settings.bufferSize + settings.maxPolled);
+    this.#loops = this.#reads.newLoops(main.driver, this.#fanout, this.#readAhead);
   }
 
   /** @internal Use `stream.newSink()`. */

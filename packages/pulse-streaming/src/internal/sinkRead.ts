@@ -5,13 +5,15 @@
  * recovery from a missing group or stream key (NOGROUP).
  */
 import { PulseError } from '../errors.js';
+import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
 import type { Outcome } from './batcher.js';
-import { type Arg, evalScript, type OwnedConnection } from './driver.js';
+import { type Arg, type Driver, evalScript, type OwnedConnection } from './driver.js';
 import { compareIds } from './ids.js';
-import { countPerStream, type ReadLoops } from './loops.js';
+import { countPerStream, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
-import type { LoopRead } from './readLoop.js';
+import { type LoopRead, type ReadAhead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
@@ -57,6 +59,30 @@ export class SinkReads {
   #reconnects = 0;
 
   constructor(private readonly host: ReadPathHost) {}
+
+  /**
+   * The sink's read loops (one per hash slot group on a cluster), sharing the
+   * read-ahead budget `budget`, each reading its group's streams here.
+   */
+  newLoops(driver: Driver, fanout: Fanout<SinkEvent>, budget: ReadAhead): ReadLoops<SinkEvent> {
+    const { name, control, logger } = this.host;
+    return new ReadLoops<SinkEvent>(
+      driver,
+      `pulse:sink:${name}:read`,
+      logger,
+      (group, conn) =>
+        new ReadLoop<SinkEvent>({
+          conn,
+          control,
+          fanout,
+          logger,
+          nextRead: (ahead) => this.nextRead(group, ahead),
+          onReply: (reply) => this.onReply(group, reply),
+          onError: (err) => this.onReadError(err),
+          readAhead: budget,
+        }),
+    );
+  }
 
   /** The next read of `group` may have something to read at once: poll with a checked read. */
   wake(group: number): void {
