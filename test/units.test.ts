@@ -638,14 +638,14 @@ describe('Backoff', () => {
 });
 
 describe('claimRoom', () => {
-  it('leaves room for what the sink reads in flight may still bring', () => {
+  it('leaves room for what the sink reads sent ahead may still bring', () => {
     const fanout = new Fanout<SinkEvent>(1000);
     const sub = fanout.add();
     for (let i = 0; i < 300; i++) sub.push({ id: `${i}-0` } as SinkEvent);
     const settings = sinkSettings({});
-    // Bound 2000, 300 buffered: 1700 without reads out, 1700 - 1200 with two reads of 600 out.
-    expect(claimRoom({ fanout, settings, readAhead: { inFlight: 0 } }, 2000)).toBe(1700);
-    expect(claimRoom({ fanout, settings, readAhead: { inFlight: 1200 } }, 2000)).toBe(500);
-    expect(claimRoom({ fanout, settings, readAhead: { inFlight: 1900 } }, 2000)).toBe(0);
+    // Bound 2000, 300 buffered: 1700 with no read ahead, 1700 - 1200 with reads of 1200 sent ahead.
+    expect(claimRoom({ fanout, settings, readAhead: { ahead: 0 } }, 2000)).toBe(1700);
+    expect(claimRoom({ fanout, settings, readAhead: { ahead: 1200 } }, 2000)).toBe(500);
+    expect(claimRoom({ fanout, settings, readAhead: { ahead: 1900 } }, 2000)).toBe(0);
   });
 });

@@ -36,8 +36,8 @@ export interface LoopRead {
  * a fifth of the time, 0.51-0.69 x six raw loops, issue 19). A read goes
  * out ahead only while the fullest subscription's buffer plus what every
  * read out may bring plus what it may bring stays within `limit`: the
- * sink's hard bound `bufferSize + maxPolled`; claims count the reads out
- * too (`claimRoom`). The first read of a loop goes out as before, whenever
+ * sink's hard bound `bufferSize + maxPolled`; claims count the reads sent
+ * ahead too (`claimRoom`). The first read of a loop goes out as before, whenever
  * every buffer holds fewer than `bufferSize`: on a cluster, with one loop
  * per slot group, those first reads can still pass the bound by a read per
  * group, as they did before read-ahead.
@@ -45,6 +45,13 @@ export interface LoopRead {
 export class ReadAhead {
   /** Entries the reads out (of every loop sharing this budget) may still bring. */
   inFlight = 0;
+  /**
+   * Of those, what the reads sent ahead (behind another read of their loop)
+   * may bring: what claims leave room for (`claimRoom`). Not the first read of
+   * each loop: claims never counted it, and an idle sink's blocking read over
+   * many streams would count as more than the bound, leaving no room to claim.
+   */
+  ahead = 0;
 
   constructor(
     /** Most entries buffered in a subscription and out in reads at once. */
@@ -80,6 +87,8 @@ type Settled = { readonly ok: true; readonly value: unknown } | { readonly ok: f
 /** A read sent and not handled yet. */
 interface Out {
   readonly reply: Promise<Settled>;
+  /** Sent behind another read of this loop. */
+  readonly ahead: boolean;
   readonly most: number;
   readonly pipelined: boolean;
 }
@@ -263,13 +272,21 @@ export class ReadLoop<T> {
       (value): Settled => ({ ok: true, value }),
       (error: unknown): Settled => ({ ok: false, error }),
     );
-    if (this.#spec.readAhead) this.#spec.readAhead.inFlight += most;
-    this.#out.push({ reply, most, pipelined: read.pipelined === true });
+    const ahead = this.#out.length > 0;
+    const budget = this.#spec.readAhead;
+    if (budget) {
+      budget.inFlight += most;
+      if (ahead) budget.ahead += most;
+    }
+    this.#out.push({ reply, most, pipelined: read.pipelined === true, ahead });
   }
 
   /** The read's entries are no longer on their way (handed to `onReply`, or never coming). */
   #release(out: Out): void {
-    if (this.#spec.readAhead) this.#spec.readAhead.inFlight -= out.most;
+    const budget = this.#spec.readAhead;
+    if (!budget) return;
+    budget.inFlight -= out.most;
+    if (out.ahead) budget.ahead -= out.most;
   }
 }
 

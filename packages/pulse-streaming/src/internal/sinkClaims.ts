@@ -28,8 +28,8 @@ export function roomToClaim(settings: { readonly bufferSize: number; readonly ma
 
 /**
  * How many more events this instance can take in (see `Fanout.room`), less
- * what the sink's reads in flight may still bring (`readAhead`: with two
- * reads out, claims that ignored them could pass the bound by two reads), 0
+ * what the sink's reads sent ahead may still bring (`ReadAhead.ahead`: with
+ * two reads out, claims that ignored them could pass the bound by two reads), 0
  * while no subscriber took or waited for an event within the grace period:
  * a stuck `for await` loop does not take its own events back, claim after
  * claim, until they are dead-lettered; they go to the other instances
@@ -39,7 +39,7 @@ export function roomToClaim(settings: { readonly bufferSize: number; readonly ma
 export function claimRoom(host: Pick<MaintenanceHost, 'fanout' | 'settings' | 'readAhead'>, limit: number): number {
   const activeSince = Date.now() - host.settings.graceMs;
   for (const sub of host.fanout.subs) {
-    if (!sub.ended && sub.lastActivity >= activeSince) return Math.max(0, host.fanout.room(limit) - host.readAhead.inFlight);
+    if (!sub.ended && sub.lastActivity >= activeSince) return Math.max(0, host.fanout.room(limit) - host.readAhead.ahead);
   }
   return 0;
 }

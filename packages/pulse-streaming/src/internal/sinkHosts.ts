@@ -19,8 +19,8 @@ export interface SinkBasics {
   readonly logger: Logger;
   readonly counters: SinkCounters;
   readonly fanout: Fanout<SinkEvent>;
-  /** What the sink's reads in flight may still bring (shared by its read loops). */
-  readonly readAhead: { readonly inFlight: number };
+  /** What the sink's reads sent ahead may still bring (`ReadAhead.ahead`, shared by its read loops). */
+  readonly readAhead: { readonly ahead: number };
 }
 
 /** What the background work needs from its sink. */
