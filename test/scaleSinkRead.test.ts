@@ -8,16 +8,30 @@
  * whatever mix of busy and quiet streams.
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import type { Stream } from '../packages/pulse-streaming/src/index.js';
+import type { SinkOptions, Stream } from '../packages/pulse-streaming/src/index.js';
 import { countPerStream, MIN_COUNT_PER_STREAM } from '../packages/pulse-streaming/src/internal/loops.js';
 import { CLIENT_KINDS, connect, stays, type TestClient, take, waitFor } from './support/clients.js';
-import { sinkFixture } from './support/sinkFixture.js';
+import { type SinkFixture, sinkFixture } from './support/sinkFixture.js';
 
 const WAIT = { timeout: 10_000 };
 
 async function addMany(s: Stream, n: number): Promise<string[]> {
   const ids = await Promise.all(Array.from({ length: n }, (_, i) => s.add('e', `${s.name}:${i}`)));
   return ids as string[];
+}
+
+/** Streams of `f` with `counts[i]` events each, and one sink reading them all (created on the first). */
+async function sinkOverBacklogs(f: SinkFixture, counts: readonly number[], options: SinkOptions) {
+  const streams = counts.map(() => f.stream());
+  const added = new Map<string, string[]>();
+  for (const [i, n] of counts.entries()) {
+    const s = streams[i] as Stream;
+    added.set(s.name, await addMany(s, n));
+  }
+  const [first, ...rest] = streams as [Stream, ...Stream[]];
+  const sink = await f.sink(first, options);
+  for (const s of rest) await sink.addStream(s);
+  return { streams, added, sink };
 }
 
 describe('countPerStream', () => {
@@ -60,17 +74,9 @@ describe.concurrent.each(CLIENT_KINDS)('sink over several streams (%s)', (kind) 
 
   it('a backlog read ahead: every event once, in order per stream, the buffer within its bound, a small stream not kept waiting', async (ctx) => {
     const f = fixture(ctx);
-    const streams = [f.stream(), f.stream(), f.stream()];
-    const added = new Map<string, string[]>();
-    for (const [i, n] of [1500, 1500, 150].entries()) {
-      const s = streams[i] as Stream;
-      added.set(s.name, await addMany(s, n));
-    }
-    const [first, ...rest] = streams as [Stream, ...Stream[]];
     const maxPolled = 300;
     const bufferSize = 600;
-    const sink = await f.sink(first, { maxPolled, bufferSize });
-    for (const s of rest) await sink.addStream(s);
+    const { streams, added, sink } = await sinkOverBacklogs(f, [1500, 1500, 150], { maxPolled, bufferSize });
     const sub = sink.subscribe();
     const got = new Map<string, string[]>(streams.map((s) => [s.name, []]));
     const small = (streams[2] as Stream).name;
@@ -103,15 +109,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink over several streams (%s)', (kind) 
 
   it('busy and quiet streams: every event is delivered once', async (ctx) => {
     const f = fixture(ctx);
-    const streams = [f.stream(), f.stream(), f.stream()];
-    const added = new Map<string, string[]>();
-    for (const [i, n] of [700, 5, 250].entries()) {
-      const s = streams[i] as Stream;
-      added.set(s.name, await addMany(s, n));
-    }
-    const [first, ...rest] = streams as [Stream, ...Stream[]];
-    const sink = await f.sink(first, { maxPolled: 200, bufferSize: 100 });
-    for (const s of rest) await sink.addStream(s);
+    const { streams, added, sink } = await sinkOverBacklogs(f, [700, 5, 250], { maxPolled: 200, bufferSize: 100 });
     // One subscription throughout: events read while a sink has none wait a grace period for redelivery.
     const sub = sink.subscribe();
     const got = new Map<string, string[]>(streams.map((s) => [s.name, []]));
@@ -125,6 +123,9 @@ describe.concurrent.each(CLIENT_KINDS)('sink over several streams (%s)', (kind) 
     const more = await take(sub, 3, 10_000);
     for (const ev of more) void ev.ack();
     expect(more.map((ev) => ev.id)).toEqual(late);
-    await waitFor(async () => Number(((await c.cmd('XPENDING', first.key, 'sink')) as unknown[])[0]) === 0, WAIT);
+    await waitFor(
+      async () => Number(((await c.cmd('XPENDING', (streams[0] as Stream).key, 'sink')) as unknown[])[0]) === 0,
+      WAIT,
+    );
   });
 });
