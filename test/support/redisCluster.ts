@@ -15,24 +15,7 @@ export class RedisCluster {
   static async start(masters = 3): Promise<RedisCluster> {
     const nodes: RedisServer[] = [];
     try {
-      for (let i = 0; i < masters * 2; i++) {
-        const port = await freePort();
-        nodes.push(
-          await RedisServer.start({
-            port,
-            args: [
-              '--cluster-enabled',
-              'yes',
-              '--cluster-config-file',
-              `nodes-${port}.conf`,
-              '--cluster-node-timeout',
-              '1000',
-              '--appendonly',
-              'yes',
-            ],
-          }),
-        );
-      }
+      for (let i = 0; i < masters * 2; i++) nodes.push(await startNode());
       await run(
         'redis-cli',
         ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
@@ -140,6 +123,34 @@ export class RedisCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+}
+
+/**
+ * One cluster node on a free port. A port free when picked can be taken
+ * before the node binds it, or its cluster bus port (+10000) can be in use
+ * (seen in CI: the node exits at start): another free port then, a few times.
+ */
+async function startNode(): Promise<RedisServer> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await RedisServer.start({
+        port,
+        args: [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '1000',
+          '--appendonly',
+          'yes',
+        ],
+      });
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
   }
 }
 
