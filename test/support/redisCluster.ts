@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { freePort, RedisServer, rawCommand } from './redisServer.js';
+import { RedisServer, rawCommand } from './redisServer.js';
 
 const run = promisify(execFile);
 
@@ -129,29 +129,22 @@ export class RedisCluster {
 /**
  * One cluster node on a free port. A port free when picked can be taken
  * before the node binds it, or its cluster bus port (+10000) can be in use
- * (seen in CI: the node exits at start): another free port then, a few times.
+ * (seen in CI: the node exits at start): `RedisServer.start` then tries
+ * another free port, with arguments made for it.
  */
-async function startNode(): Promise<RedisServer> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    try {
-      return await RedisServer.start({
-        port,
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${port}.conf`,
-          '--cluster-node-timeout',
-          '1000',
-          '--appendonly',
-          'yes',
-        ],
-      });
-    } catch (err) {
-      if (attempt >= 4) throw err;
-    }
-  }
+function startNode(): Promise<RedisServer> {
+  return RedisServer.start({
+    args: (port) => [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      `nodes-${port}.conf`,
+      '--cluster-node-timeout',
+      '1000',
+      '--appendonly',
+      'yes',
+    ],
+  });
 }
 
 /** Reads a bulk-string reply (CLUSTER INFO/NODES) over a raw socket. */

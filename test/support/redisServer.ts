@@ -10,8 +10,12 @@ import { join } from 'node:path';
 import { freePort } from '../../packages/pulse-streaming-cli/src/embeddedRedis.js';
 
 export interface RedisServerOptions {
-  /** Extra `redis-server` arguments, e.g. `['--appendonly', 'yes']`. */
-  args?: string[];
+  /**
+   * Extra `redis-server` arguments, e.g. `['--appendonly', 'yes']`, or made
+   * from the port (a cluster node's config file is named after it), so that a
+   * start on another free port gets its own.
+   */
+  args?: string[] | ((port: number) => string[]);
   /** Keep the same port and dir across restarts (the default). */
   port?: number;
 }
@@ -70,7 +74,9 @@ export class RedisServer {
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     for (let attempt = 0; ; attempt++) {
-      const srv = new RedisServer(options.port ?? (await freePort()), options.args ?? []);
+      const port = options.port ?? (await freePort());
+      const args = typeof options.args === 'function' ? options.args(port) : (options.args ?? []);
+      const srv = new RedisServer(port, args);
       try {
         await srv.#spawn();
         return srv;

@@ -7,9 +7,6 @@ import { type TestClient, uniqueName } from './clients.js';
  * block 100 ms unless told otherwise; all are closed and destroyed (with
  * their dead-letter streams) when the test ends.
  */
-/** What `sinkFixture` returns: streams and sinks of a test, cleaned up when it ends. */
-export type SinkFixture = ReturnType<typeof sinkFixture>;
-
 export function sinkFixture(ctx: TestContext, c: TestClient, prefix: string, sinkDefaults: SinkOptions = {}) {
   const sinks: Sink[] = [];
   const streams: Stream[] = [];
@@ -31,3 +28,6 @@ export function sinkFixture(ctx: TestContext, c: TestClient, prefix: string, sin
     },
   };
 }
+
+/** What `sinkFixture` returns: streams and sinks of a test, cleaned up when it ends. */
+export type SinkFixture = ReturnType<typeof sinkFixture>;
