@@ -93,6 +93,42 @@ export class RedisCluster {
     return out;
   }
 
+  /** The node replicating `master`, if one is connected to it. */
+  async replicaOf(master: RedisServer): Promise<RedisServer | undefined> {
+    const id = await this.idOf(master);
+    const nodes = await rawCommandBulk(master.port, 'CLUSTER NODES');
+    for (const line of nodes.split('\n')) {
+      const f = line.split(' ');
+      if (!f[2]?.includes('slave') || f[3] !== id || f[7] !== 'connected' || f[2].includes('fail')) continue;
+      const port = Number(f[1]?.split(':')[1]?.split('@')[0]);
+      const node = this.nodes.find((n) => n.port === port && n.running);
+      if (node) return node;
+    }
+    return undefined;
+  }
+
+  /**
+   * Makes the replica of `slot`'s master take over (`CLUSTER FAILOVER`: the
+   * master pauses writes until the replica has caught up, so nothing it
+   * acknowledged is lost) and resolves to it. Redis gives a manual failover
+   * 5 s and then gives up, which a loaded machine sees: it is asked again,
+   * three times in all.
+   */
+  async failover(slot: number): Promise<RedisServer> {
+    for (let attempt = 1; ; attempt++) {
+      const replica = await this.replicaOf(await this.masterOf(slot));
+      if (!replica) throw new Error(`no replica for the master of slot ${slot}`);
+      const reply = await rawCommand(replica.port, 'CLUSTER FAILOVER');
+      if (reply !== '+OK') throw new Error(`CLUSTER FAILOVER: ${reply}`);
+      const deadline = Date.now() + 8000;
+      while (Date.now() < deadline) {
+        if ((await this.masterOf(slot).catch(() => undefined)) === replica) return replica;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (attempt === 3) throw new Error(`slot ${slot}: no failover after ${attempt} tries`);
+    }
+  }
+
   /** Moves one slot, with its keys, from its master to `to`, as resharding does. */
   async migrateSlot(slot: number, to: RedisServer): Promise<void> {
     const from = await this.masterOf(slot);
@@ -148,6 +184,6 @@ function startNode(): Promise<RedisServer> {
 }
 
 /** Reads a bulk-string reply (CLUSTER INFO/NODES) over a raw socket. */
-async function rawCommandBulk(port: number, line: string): Promise<string> {
+export async function rawCommandBulk(port: number, line: string): Promise<string> {
   return rawCommand(port, line, 2000, true);
 }
