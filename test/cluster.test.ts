@@ -2,22 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDeadLetters, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
-import { connectCluster } from './support/clusterClients.js';
+import { connectCluster, namesInDistinctSlots } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
-
-/** Stream names whose keys sit in `n` different hash slots. */
-function namesInDistinctSlots(n: number): string[] {
-  const out: string[] = [];
-  const slots = new Set<number>();
-  while (out.length < n) {
-    const name = uniqueName('c');
-    const slot = slotOf(`pulse:stream:${name}`);
-    if (slots.has(slot)) continue;
-    slots.add(slot);
-    out.push(name);
-  }
-  return out;
-}
 
 let cluster: RedisCluster;
 beforeAll(async () => {

@@ -37,6 +37,7 @@ describe.concurrent.each(CLIENT_KINDS)('loss reports on current evidence only (%
       name: group,
       consumerName: 'c1',
       settings: sinkSettings({ maxPolled: 100 }),
+      cluster: false,
       control,
       logger: silentLogger,
       streams: new Map([[stream.key, s]]),

@@ -34,6 +34,7 @@ describe.each(CLIENT_KINDS)('read-ahead after a reconnect (%s)', (kind) => {
       name: group,
       consumerName: 'c1',
       settings: sinkSettings({ maxPolled: 10 }),
+      cluster: false,
       control,
       logger: logger as never,
       streams: new Map([[stream.key, s]]),

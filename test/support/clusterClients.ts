@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis';
 import { createCluster } from 'redis';
-import type { ClientKind, TestClient } from './clients.js';
+import { slotOf } from '../../packages/pulse-streaming/src/internal/slot.js';
+import { type ClientKind, type TestClient, uniqueName } from './clients.js';
 import type { RedisCluster } from './redisCluster.js';
 
 /** A cluster client of either library, for `new Stream(name, client.redis)`. */
@@ -48,4 +49,18 @@ export async function connectClusterPorts(kind: ClientKind, ports: number[]): Pr
       redis.destroy();
     },
   };
+}
+
+/** Stream names (prefix `prefix`) whose keys sit in `n` different hash slots. */
+export function namesInDistinctSlots(n: number, prefix = 'c'): string[] {
+  const out: string[] = [];
+  const slots = new Set<number>();
+  while (out.length < n) {
+    const name = uniqueName(prefix);
+    const slot = slotOf(`pulse:stream:${name}`);
+    if (slots.has(slot)) continue;
+    slots.add(slot);
+    out.push(name);
+  }
+  return out;
 }

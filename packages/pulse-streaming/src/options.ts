@@ -121,7 +121,16 @@ export interface AddOptions {
 export interface ReaderOptions {
   /** Where the cursor starts. @defaultValue `'newest'` */
   startAt?: StartAt;
-  /** Longest wait of one blocking read, in milliseconds; must be > 0. @defaultValue 5000 */
+  /**
+   * Longest wait of one blocking read, in milliseconds; must be > 0. On a
+   * Redis Cluster a sink reads each hash slot on its own, and every read that
+   * times out is a command: there, a sink's read of a slot where nothing
+   * arrives blocks up to 30 minutes instead, while its buffers are at most
+   * half full and the server lets it end such a read (`CLIENT UNBLOCK`). An
+   * event ends the read at once; so do a change of the sink's streams in
+   * that slot and a full buffer.
+   * @defaultValue 5000
+   */
   blockMs?: number;
   /** Most entries read in one call. @defaultValue 1000 */
   maxPolled?: number;

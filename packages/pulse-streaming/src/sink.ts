@@ -103,6 +103,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       name,
       consumerName: consumer,
       settings,
+      cluster: main.driver.isCluster,
       control,
       logger: this.#logger,
       streams: this.#streams,

@@ -249,11 +249,38 @@ export class Fanout<T> {
     if (!this.subs.delete(sub)) return;
     sub.end();
     this.#notify();
+    if (this.#onFull.size > 0 && !this.ready()) this.#full();
   }
 
   /** Hands `item` to every subscription; `heldAt`: see `Subscription.push`. */
   deliver(item: T, heldAt = 0): void {
     for (const s of this.subs) s.push(item, heldAt);
+    if (this.#onFull.size > 0 && !this.ready()) this.#full();
+  }
+
+  /** What {@link onFull} will call. */
+  readonly #onFull = new Set<() => void>();
+
+  /**
+   * Calls `fn` once, as soon as `ready()` turns false (a subscription is
+   * full, or none is left), or at once if it is false now; returns the
+   * function that cancels it. A sink's read that may block long (on a
+   * cluster) is ended then, so that events arriving later wait in Redis
+   * instead of overfilling the buffers (see `ReadLoop`).
+   */
+  onFull(fn: () => void): () => void {
+    if (!this.ready()) {
+      queueMicrotask(fn);
+      return () => {};
+    }
+    this.#onFull.add(fn);
+    return () => this.#onFull.delete(fn);
+  }
+
+  #full(): void {
+    const fns = [...this.#onFull];
+    this.#onFull.clear();
+    for (const fn of fns) fn();
   }
 
   endAll(error?: unknown): void {

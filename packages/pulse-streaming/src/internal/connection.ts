@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { PulseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
+import { type ClusterLinks, type NodeRouting, nodeIds, type UnblockTarget } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { errorText, replyCode, toPulseError } from './redisErrors.js';
 
@@ -17,7 +18,7 @@ export interface Connection {
 }
 
 /** A connection the library opened and must close. */
-export interface OwnedConnection extends Connection {
+export interface OwnedConnection extends Connection, NodeRouting {
   /**
    * Runs commands as one transaction (MULTI/EXEC): nothing else runs between
    * them. On a cluster every key must share one slot (`key` routes it).
@@ -25,6 +26,20 @@ export interface OwnedConnection extends Connection {
   transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   /** The server-side client ID of the current connection (changes on reconnect). */
   clientId(): number | undefined;
+  /**
+   * Readies a blocking read of `key` to be ended by CLIENT UNBLOCK (see
+   * {@link unblockTarget}). On a cluster, commands for `key` travel on the
+   * connection to its slot's node, whose ID is learned here (once per
+   * connection: `CLIENT ID` before the read, as nothing can pass a blocked
+   * read on it). Resolves true when such a read can be ended so.
+   */
+  readyUnblock(key: string): Promise<boolean>;
+  /**
+   * What ends the read blocked on this connection (on a cluster, for
+   * {@link NodeRouting.sendToNode}); undefined when that is not known for
+   * sure (the ID of another node's client would unblock someone else).
+   */
+  unblockTarget(): Promise<UnblockTarget | undefined>;
   /** How many times it connected again after a drop: the server may have restarted or failed over meanwhile. */
   reconnects(): number;
   /** Closes at once: in-flight commands reject. */
@@ -33,6 +48,8 @@ export interface OwnedConnection extends Connection {
 
 export interface RawConnection {
   send(args: readonly Arg[], key?: string): Promise<unknown>;
+  /** Cluster only: its connections to the nodes. */
+  readonly links?: ClusterLinks;
   transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   connect(): Promise<void>;
   close(): void;
@@ -134,10 +151,14 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
   } finally {
     clearTimeout(timer);
   }
+  const nodes = raw.links && nodeIds(raw.links, (args, key) => raw.send(args, key));
   return {
     send: (args, key) => raw.send(args, key),
     transaction: (cmds, key) => raw.transaction(cmds, key),
     clientId: () => id,
+    readyUnblock: async (key) => (nodes ? nodes.ready(key) : id !== undefined),
+    unblockTarget: async () => (nodes ? nodes.target() : id === undefined ? undefined : { id, node: undefined }),
+    sendToNode: (address, args, key) => (nodes ? nodes.send(address, args, key) : raw.send(args)),
     // The first 'ready' is the connect awaited below.
     reconnects: () => Math.max(0, ready - 1),
     close: () => {

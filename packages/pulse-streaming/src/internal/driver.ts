@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
+import { ioLinks, nodeRedisLinks } from './clusterLinks.js';
 import { IoPublisher } from './ioPublisher.js';
 import { isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
@@ -145,6 +146,7 @@ class IoRedisDriver implements Driver {
         connect: () => dup.connect(),
         close: () => dup.disconnect(false),
         on: (ev, fn) => dup.on(ev, fn),
+        links: this.isCluster ? ioLinks<IoRedisLike>(dup, ioCall) : undefined,
       },
       !this.isCluster,
     );
@@ -286,6 +288,9 @@ class NodeRedisDriver implements Driver {
         },
         close: () => dup.destroy(),
         on: (ev, fn) => dup.on(ev, fn),
+        links: cluster
+          ? nodeRedisLinks<NodeRedisLike>(dup, (n, args) => n.sendCommand(args.map(toNodeArg), OWN_OPTIONS))
+          : undefined,
       },
       !cluster,
     );

@@ -9,13 +9,19 @@
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
-import type { Connection, OwnedConnection } from './driver.js';
-import { errorText } from './redisErrors.js';
+import type { NodeRouting } from './clusterLinks.js';
+import type { Arg, Connection, OwnedConnection } from './driver.js';
+import { errorText, isRetryable } from './redisErrors.js';
 
 /** One read a loop sends. */
 export interface LoopRead {
-  /** Sends the read on the loop's connection; resolves to what `onReply` takes. */
-  send(conn: OwnedConnection): Promise<unknown>;
+  /**
+   * Sends the read on the loop's connection; resolves to what `onReply`
+   * takes. `interrupted()` says whether `interrupt()` was called since: a
+   * read that prepares its connection first (a cluster read learns how to
+   * be unblocked) checks it before it blocks with what may be stale.
+   */
+  send(conn: OwnedConnection, interrupted?: () => boolean): Promise<unknown>;
   /** Most entries its reply can bring: counted against the read-ahead budget while it is out. @defaultValue 0 */
   readonly most?: number;
   /**
@@ -25,6 +31,19 @@ export interface LoopRead {
    * @defaultValue false
    */
   readonly pipelined?: boolean;
+  /**
+   * It may block: `interrupt()` ends it (CLIENT UNBLOCK). A read that does
+   * not block returns by itself soon enough, and is left alone.
+   * @defaultValue true
+   */
+  readonly blocks?: boolean;
+  /**
+   * End it too when a subscription's buffer fills (`Fanout.onFull`): a read
+   * that may block long would otherwise bring its entries on top of a full
+   * buffer whenever they arrive.
+   * @defaultValue false
+   */
+  readonly untilFull?: boolean;
 }
 
 /**
@@ -59,13 +78,16 @@ export class ReadAhead {
   ) {}
 }
 
+/** Longest `interrupt()` repeats CLIENT UNBLOCK for one read (see `#unblock`). */
+const UNBLOCK_FOR_MS = 10_000;
+
 /** Reads a loop may have out at once with read-ahead: one handled, one on its way. */
 const MAX_OUT = 2;
 
 export interface ReadLoopSpec<T> {
   readonly conn: OwnedConnection;
-  /** Connection used to send CLIENT UNBLOCK. */
-  readonly control: Connection;
+  /** Connection used to send CLIENT UNBLOCK (on a cluster, to the node of the blocked read: `sendToNode`). */
+  readonly control: Connection & Partial<NodeRouting>;
   readonly fanout: Fanout<T>;
   readonly logger: Logger;
   /**
@@ -91,6 +113,8 @@ interface Out {
   readonly ahead: boolean;
   readonly most: number;
   readonly pipelined: boolean;
+  readonly blocks: boolean;
+  readonly untilFull: boolean;
 }
 
 /** What the wait for the head read's reply resolves to when a subscriber took events meanwhile. */
@@ -101,6 +125,8 @@ export class ReadLoop<T> {
   readonly #abort = new AbortController();
   #done: Promise<void> | undefined;
   #inFlight: Promise<unknown> | undefined;
+  /** Calls of `interrupt()` so far. */
+  #interrupts = 0;
   #wake: (() => void) | undefined;
   /** Reads sent and not handled yet, oldest first (more than one only with read-ahead). */
   readonly #out: Out[] = [];
@@ -127,23 +153,50 @@ export class ReadLoop<T> {
 
   /** Makes the loop rebuild its command now: wakes an idle loop, unblocks a blocked read. */
   async interrupt(): Promise<void> {
+    this.#interrupts++;
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
-    const pending = this.#inFlight;
-    if (!pending) return;
-    // CLIENT UNBLOCK travels on another connection and can overtake the read
-    // it targets; repeat it until that read has returned.
-    for (let i = 0; i < 50 && this.#inFlight === pending && !this.#abort.signal.aborted; i++) {
-      const id = this.#spec.conn.clientId();
-      if (id === undefined) return;
-      try {
-        await this.#spec.control.send(['CLIENT', 'UNBLOCK', id]);
-      } catch (err) {
-        this.#spec.logger.debug({ err: errorText(err) }, 'CLIENT UNBLOCK failed');
+    const head = this.#out[0];
+    if (head?.blocks && this.#inFlight === head.reply) await this.#unblock(head.reply);
+  }
+
+  /**
+   * Ends the blocked read `pending` (CLIENT UNBLOCK: it returns as if timed
+   * out). The command travels on another connection and can overtake the
+   * read, or reach it before it was sent (a cluster read learns its node
+   * first): it is repeated until the read has returned, for at most
+   * {@link UNBLOCK_FOR_MS}. When the target is not known (a read that could
+   * not be made unblockable, or whose slot moved: Redis ends that one itself)
+   * the read is left to return by itself.
+   */
+  async #unblock(pending: Promise<Settled>): Promise<void> {
+    const { conn, control, logger } = this.#spec;
+    const until = Date.now() + UNBLOCK_FOR_MS;
+    let failed: unknown;
+    for (let i = 0; this.#inFlight === pending && !this.#abort.signal.aborted; i++) {
+      if (Date.now() > until) {
+        const why = failed === undefined ? 'it did not end' : `CLIENT UNBLOCK failed: ${errorText(failed)}`;
+        logger.warn({ triedForMs: UNBLOCK_FOR_MS }, `could not end a blocked read (${why}): it ends with its block`);
         return;
       }
-      await Promise.race([pending.then(noop, noop), sleep(20)]);
+      const target = await conn.unblockTarget();
+      if (target === undefined) return;
+      const { node, id, key } = target;
+      const send = (args: readonly Arg[]) =>
+        node === undefined ? control.send(args) : control.sendToNode ? control.sendToNode(node, args, key) : undefined;
+      try {
+        await send(['CLIENT', 'UNBLOCK', id]);
+      } catch (err) {
+        // A node the control connection learns of later, or a connection that
+        // comes back, is worth another try; a refusal (NOPERM) is not.
+        if (!isRetryable(err)) {
+          logger.warn({ err: errorText(err) }, 'CLIENT UNBLOCK refused: the blocked read ends with its block');
+          return;
+        }
+        failed = err;
+      }
+      await Promise.race([pending.then(noop, noop), sleep(i < 50 ? 20 : 500)]);
     }
   }
 
@@ -225,6 +278,7 @@ export class ReadLoop<T> {
   async #headReply(): Promise<Settled> {
     const head = this.#out[0] as Out;
     this.#inFlight = head.reply;
+    const stopWatching = head.untilFull ? this.#spec.fanout.onFull(() => void this.#unblock(head.reply)) : undefined;
     try {
       for (;;) {
         this.#readAhead();
@@ -233,6 +287,7 @@ export class ReadLoop<T> {
         if (r !== ROOM) return r;
       }
     } finally {
+      stopWatching?.();
       this.#inFlight = undefined;
     }
   }
@@ -264,7 +319,8 @@ export class ReadLoop<T> {
     const most = read.most ?? 0;
     let sent: Promise<unknown>;
     try {
-      sent = read.send(this.#spec.conn);
+      const at = this.#interrupts;
+      sent = read.send(this.#spec.conn, () => this.#interrupts !== at);
     } catch (error) {
       sent = Promise.reject(error);
     }
@@ -278,7 +334,14 @@ export class ReadLoop<T> {
       budget.inFlight += most;
       if (ahead) budget.ahead += most;
     }
-    this.#out.push({ reply, most, pipelined: read.pipelined === true, ahead });
+    this.#out.push({
+      reply,
+      most,
+      pipelined: read.pipelined === true,
+      ahead,
+      blocks: read.blocks !== false,
+      untilFull: read.untilFull === true,
+    });
   }
 
   /** The read's entries are no longer on their way (handed to `onReply`, or never coming). */

@@ -25,11 +25,27 @@ import type { SinkSettings, SinkStream } from './sinkState.js';
  */
 const VERIFY_MAX_ENTRIES = 256;
 
+/**
+ * How long a blocking read of an idle hash slot waits on a cluster. There
+ * each slot is read on its own (Redis refuses one read across slots), and a
+ * read that times out is a command: one per slot every `blockMs` made an idle
+ * sink over 1000 streams cost 200 commands/s (issue 20). Events still end the
+ * read at once, and CLIENT UNBLOCK ends it when the sink's streams in that
+ * slot change (`ReadLoop.interrupt`) or a buffer fills (`untilFull`). Only
+ * while every buffer is at most half full: a sink whose handlers lag reads
+ * with `blockMs` blocks, so that a buffer hovering near full does not end
+ * long reads again and again. On one node one read covers every stream and
+ * blocks `blockMs`.
+ */
+export const IDLE_SLOT_BLOCK_MS = 30 * 60_000;
+
 /** What the read path needs from its sink. */
 export interface ReadPathHost {
   readonly name: string;
   readonly consumerName: string;
   readonly settings: SinkSettings;
+  /** The sink reads a Redis Cluster: one read per hash slot, idle ones blocking long. */
+  readonly cluster: boolean;
   readonly control: OwnedConnection;
   readonly logger: Logger;
   /** The streams the sink reads, by key. */
@@ -57,6 +73,8 @@ export class SinkReads {
   readonly #busy = new Map<number, number>();
   /** Reconnects of the sink's connections as of the last trim check. */
   #reconnects = 0;
+  /** The subscriptions the loops feed (set by `newLoops`): how full they are decides how long reads block. */
+  #fanout: Fanout<SinkEvent> | undefined;
 
   constructor(private readonly host: ReadPathHost) {}
 
@@ -66,6 +84,7 @@ export class SinkReads {
    */
   newLoops(driver: Driver, fanout: Fanout<SinkEvent>, budget: ReadAhead): ReadLoops<SinkEvent> {
     const { name, control, logger } = this.host;
+    this.#fanout = fanout;
     return new ReadLoops<SinkEvent>(
       driver,
       `pulse:sink:${name}:read`,
@@ -122,12 +141,20 @@ export class SinkReads {
     const keys = streams.map((s) => s.stream.key);
     const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', count];
     if (noAck) read.push('NOACK');
+    const blockAt = read.length + 1;
     if (blocking) read.push('BLOCK', blockMs);
     read.push('STREAMS', ...keys);
     for (let i = 0; i < keys.length; i++) read.push('>');
     if (blocking) {
-      const send = async (conn: OwnedConnection) => {
+      const room = this.#fanout?.room(this.host.settings.bufferSize) ?? 0;
+      const long = this.host.cluster && room * 2 >= this.host.settings.bufferSize;
+      const send = async (conn: OwnedConnection, interrupted?: () => boolean) => {
         try {
+          if (this.host.cluster && (await conn.readyUnblock(keys[0] as string))) {
+            // The streams changed while the connection got ready: this read is stale, read again.
+            if (interrupted?.()) return { streams, blocking, count, got: { ok: true, value: null }, checked: undefined };
+            if (long) read[blockAt] = Math.max(blockMs, IDLE_SLOT_BLOCK_MS);
+          }
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
           return { streams, blocking, count, got, checked: undefined };
         } catch (err) {
@@ -138,7 +165,7 @@ export class SinkReads {
       };
       // Never pipelined: a read behind it would wait out its block, and its
       // trim check would run with what was to verify before this read.
-      return { send, most };
+      return { send, most, untilFull: true };
     }
     const check = this.#checkCommand(streams);
     const send = async (conn: OwnedConnection) => {
@@ -146,7 +173,7 @@ export class SinkReads {
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
       return { streams, blocking, count, got, checked };
     };
-    return { send, most, pipelined };
+    return { send, most, pipelined, blocks: false };
   }
 
   /** How many times the sink's connections connected again so far. */

@@ -1,0 +1,250 @@
+/**
+ * Idle cost on a Redis Cluster (issue 20): a sink reads each hash slot on
+ * its own, so an idle slot's read blocks long instead of coming back every
+ * `blockMs`, and CLIENT UNBLOCK, sent to that slot's node, ends it when the
+ * sink's streams there change or a buffer fills. Where CLIENT UNBLOCK is
+ * refused, reads block `blockMs` as before. With both clients.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
+import { CLIENT_KINDS, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import { connectCluster, namesInDistinctSlots } from './support/clusterClients.js';
+import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
+import { type RedisServer, rawCommand } from './support/redisServer.js';
+
+let cluster: RedisCluster;
+beforeAll(async () => {
+  cluster = await RedisCluster.start();
+}, 60_000);
+afterAll(() => cluster?.stop());
+
+/** Connections of sink `sink`'s read loops blocked in a read now, over every master. */
+async function blockedReads(sink: string): Promise<number> {
+  let n = 0;
+  for (const m of await cluster.masters()) n += await blockedReadsOn(m, sink);
+  return n;
+}
+
+/** Connections of sink `sink`'s read loops blocked in a read on `node` now. */
+async function blockedReadsOn(node: RedisServer, sink: string): Promise<number> {
+  let n = 0;
+  for (const line of (await rawCommandBulk(node.port, 'CLIENT LIST')).split('\n')) {
+    if (line.includes(`name=pulse:sink:${sink}:read`) && / flags=\S*b/.test(line) && line.includes('cmd=xreadgroup')) n++;
+  }
+  return n;
+}
+
+/** XREADGROUP calls the masters ran so far. */
+async function xreadgroupCalls(): Promise<number> {
+  let n = 0;
+  for (const m of await cluster.masters()) {
+    n += Number(/cmdstat_xreadgroup:calls=(\d+)/.exec(await rawCommandBulk(m.port, 'INFO commandstats'))?.[1] ?? 0);
+  }
+  return n;
+}
+
+describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connectCluster(kind, cluster);
+  });
+  afterAll(() => c?.close());
+
+  it('an idle slot is not read again every blockMs, and an event still arrives at once', async () => {
+    const names = namesInDistinctSlots(12, 'ci');
+    const streams = names.map((n) => new Stream(n, c.redis));
+    const [first, ...rest] = streams as [Stream, ...Stream[]];
+    const sinkName = uniqueName('idle');
+    const sink = await first.newSink(sinkName, { blockMs: 300 });
+    try {
+      for (const s of rest) await sink.addStream(s);
+      const sub = sink.subscribe();
+      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
+        timeout: 10_000,
+        what: 'every slot blocked',
+      });
+      const before = await xreadgroupCalls();
+      // Ten blockMs: each slot's read would have come back ten times.
+      await new Promise((r) => setTimeout(r, 3000));
+      const reads = (await xreadgroupCalls()) - before;
+      expect(reads).toBeLessThan(streams.length);
+      expect(await blockedReads(sinkName)).toBe(streams.length);
+      const id = await (streams[5] as Stream).add('e', 'x');
+      const [ev] = await take(sub[Symbol.asyncIterator](), 1, 3000);
+      expect(ev?.id).toBe(id);
+      await ev?.ack();
+    } finally {
+      await sink.close();
+      await Promise.all(streams.map((s) => s.destroy()));
+    }
+  });
+
+  it('addStream and removeStream in a slot already read take effect without waiting for its block to end', async () => {
+    const tag = uniqueName('t');
+    const a = new Stream(`{${tag}}a`, c.redis);
+    const b = new Stream(`{${tag}}b`, c.redis);
+    expect(slotOf(a.key)).toBe(slotOf(b.key));
+    const sinkName = uniqueName('wake');
+    // A block far longer than the waits below: only CLIENT UNBLOCK can end it in time.
+    const sink = await a.newSink(sinkName, { blockMs: 120_000 });
+    try {
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked' });
+      await sink.addStream(b);
+      const b1 = await b.add('e', 'b1');
+      const [first] = await take(it, 1, 5000);
+      expect(first?.id).toBe(b1);
+      await first?.ack();
+
+      await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked again' });
+      await sink.removeStream(b);
+      await b.add('e', 'b2');
+      const a1 = await a.add('e', 'a1');
+      const [next] = await take(it, 1, 5000);
+      // A read still covering b would have brought b2 first.
+      expect(next?.id).toBe(a1);
+      expect((next as SinkEvent).streamName).toBe(a.name);
+      await next?.ack();
+    } finally {
+      await sink.close();
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  });
+
+  it('when CLIENT UNBLOCK is refused, reads block blockMs only, and addStream still takes effect', async () => {
+    const tag = uniqueName('t');
+    const a = new Stream(`{${tag}}a`, c.redis);
+    const b = new Stream(`{${tag}}b`, c.redis);
+    const sinkName = uniqueName('refused');
+    const masters = await cluster.masters();
+    for (const m of masters) await rawCommand(m.port, 'ACL SETUSER default -client|unblock');
+    const sink = await a.newSink(sinkName, { blockMs: 300 });
+    try {
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked' });
+      const before = await xreadgroupCalls();
+      await new Promise((r) => setTimeout(r, 1500));
+      // Five blockMs: the read came back and went out again, as it does on one node.
+      expect((await xreadgroupCalls()) - before).toBeGreaterThanOrEqual(2);
+      await sink.addStream(b);
+      const b1 = await b.add('e', 'b1');
+      const [first] = await take(it, 1, 5000);
+      expect(first?.id).toBe(b1);
+      await first?.ack();
+    } finally {
+      for (const m of masters) await rawCommand(m.port, 'ACL SETUSER default +@all');
+      await sink.close();
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  });
+
+  it('long reads left out while a buffer fills are ended: what is read stays within bufferSize + maxPolled', async () => {
+    const names = namesInDistinctSlots(12, 'cf');
+    const streams = names.map((n) => new Stream(n, c.redis));
+    const [first, ...rest] = streams as [Stream, ...Stream[]];
+    const sinkName = uniqueName('full');
+    const sink = await first.newSink(sinkName, { bufferSize: 10, maxPolled: 10 });
+    try {
+      for (const s of rest) await sink.addStream(s);
+      // Subscribed, never consumed: the buffer fills and stays full.
+      const sub = sink.subscribe();
+      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
+        timeout: 10_000,
+        what: 'every slot blocked',
+      });
+      for (let i = 0; i < 30; i++) await first.add('e', `f${i}`);
+      // The buffer is full once 10 are read; the other slots' long reads must not stay out.
+      await waitFor(async () => (await blockedReads(sinkName)) === 0, { timeout: 10_000, what: 'the long reads ended' });
+      for (const s of rest) for (let i = 0; i < 30; i++) await s.add('e', `x${i}`);
+      await new Promise((r) => setTimeout(r, 1000));
+      let read = 0;
+      for (const s of streams) read += Number(((await c.cmd('XPENDING', s.key, sinkName)) as unknown[])[0]);
+      expect(read).toBeGreaterThanOrEqual(10);
+      expect(read).toBeLessThanOrEqual(20);
+      await sub[Symbol.asyncDispose]();
+    } finally {
+      await sink.close();
+      await Promise.all(streams.map((s) => s.destroy()));
+    }
+  });
+
+  it('addStream during a backlog (checked reads in flight) delays nothing: every event arrives once', async () => {
+    const tag = uniqueName('t');
+    const a = new Stream(`{${tag}}a`, c.redis, { maxLen: 0 });
+    const b = new Stream(`{${tag}}b`, c.redis, { maxLen: 0 });
+    const sinkName = uniqueName('backlog');
+    for (let i = 0; i < 3000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => a.add('e', `a${i + j}`)));
+    const sink = await a.newSink(sinkName, { startAt: 'oldest', bufferSize: 100, maxPolled: 100 });
+    try {
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      const seen = new Map<string, number>();
+      const got = await take(it, 200, 10_000);
+      for (const ev of got) seen.set(ev.id, (seen.get(ev.id) ?? 0) + 1);
+      await Promise.all(got.map((ev) => ev.ack()));
+      const t0 = Date.now();
+      await sink.addStream(b);
+      const b1 = await b.add('e', 'b1');
+      while (!seen.has(b1)) {
+        const [ev] = await take(it, 1, 10_000);
+        if (!ev) break;
+        seen.set(ev.id, (seen.get(ev.id) ?? 0) + 1);
+        await ev.ack();
+      }
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      const rest = await take(it, 3001 - seen.size, 20_000);
+      for (const ev of rest) {
+        seen.set(ev.id, (seen.get(ev.id) ?? 0) + 1);
+        await ev.ack();
+      }
+      expect(seen.size).toBe(3001);
+      expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
+      expect(sink.counters.redelivered).toBe(0);
+    } finally {
+      await sink.close();
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  });
+
+  it.each([
+    ['a failover', (slot: number) => cluster.failover(slot)],
+    [
+      'a slot migration',
+      async (slot: number) => {
+        const from = await cluster.masterOf(slot);
+        const to = (await cluster.masters()).find((m) => m !== from);
+        if (!to) throw new Error('no other master');
+        await cluster.migrateSlot(slot, to);
+        return to;
+      },
+    ],
+  ] as const)(
+    'after %s, addStream still ends the long read, now on the new master, at once',
+    async (_, move) => {
+      const tag = uniqueName('t');
+      let a = new Stream(`{${tag}}a`, c.redis);
+      // A slot whose master has a replica (an earlier failover may have left one without).
+      while (!(await cluster.replicaOf(await cluster.masterOf(slotOf(a.key))))) a = new Stream(`{${uniqueName('t')}}a`, c.redis);
+      const b = new Stream(`${a.key.slice(a.key.indexOf('{'), a.key.indexOf('}') + 1)}b`, c.redis);
+      expect(slotOf(b.key)).toBe(slotOf(a.key));
+      const sinkName = uniqueName('moved');
+      const sink = await a.newSink(sinkName, { blockMs: 120_000 });
+      try {
+        const it = sink.subscribe()[Symbol.asyncIterator]();
+        await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked' });
+        const now = await move(slotOf(a.key));
+        // Redis ends the read on the old node (UNBLOCKED, MOVED): the read goes out again, to the new one.
+        await waitFor(async () => (await blockedReadsOn(now, sinkName)) === 1, { timeout: 10_000, what: 'the read moved' });
+        await sink.addStream(b);
+        const b1 = await b.add('e', 'b1');
+        const [first] = await take(it, 1, 5000);
+        expect(first?.id).toBe(b1);
+        await first?.ack();
+      } finally {
+        await sink.close();
+        await Promise.all([a.destroy(), b.destroy()]);
+      }
+    },
+    60_000,
+  );
+});
