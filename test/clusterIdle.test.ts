@@ -207,7 +207,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   });
 
   it.each([
-    ['a failover', (slot: number) => cluster.failover(slot)],
+    ['a failover', async (slot: number) => (await cluster.failover(slot)).promoted],
     [
       'a slot migration',
       async (slot: number) => {

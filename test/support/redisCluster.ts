@@ -111,10 +111,13 @@ export class RedisCluster {
    * Makes the replica of `slot`'s master take over (`CLUSTER FAILOVER`: the
    * master pauses writes until the replica has caught up, so nothing it
    * acknowledged is lost) and resolves to it. Redis gives a manual failover
-   * 5 s and then gives up, which a loaded machine sees: it is asked again,
-   * three times in all.
+   * 5 s, then lets the master take writes again: a replica elected late
+   * anyway (votes delayed on a loaded machine) drops what the master took
+   * meanwhile, acknowledged or not. `clean` is false when the failover came
+   * near that limit or had to be asked again (three tries in all).
    */
-  async failover(slot: number): Promise<RedisServer> {
+  async failover(slot: number): Promise<{ promoted: RedisServer; clean: boolean }> {
+    const t0 = Date.now();
     for (let attempt = 1; ; attempt++) {
       const replica = await this.replicaOf(await this.masterOf(slot));
       if (!replica) throw new Error(`no replica for the master of slot ${slot}`);
@@ -122,7 +125,9 @@ export class RedisCluster {
       if (reply !== '+OK') throw new Error(`CLUSTER FAILOVER: ${reply}`);
       const deadline = Date.now() + 8000;
       while (Date.now() < deadline) {
-        if ((await this.masterOf(slot).catch(() => undefined)) === replica) return replica;
+        if ((await this.masterOf(slot).catch(() => undefined)) === replica) {
+          return { promoted: replica, clean: attempt === 1 && Date.now() - t0 < MANUAL_FAILOVER_SAFE_MS };
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
       if (attempt === 3) throw new Error(`slot ${slot}: no failover after ${attempt} tries`);
@@ -182,6 +187,9 @@ function startNode(): Promise<RedisServer> {
     ],
   });
 }
+
+/** Redis aborts a manual failover after 5 s (CLUSTER_MF_TIMEOUT): one that took this long may have come after. */
+const MANUAL_FAILOVER_SAFE_MS = 4000;
 
 /** Reads a bulk-string reply (CLUSTER INFO/NODES) over a raw socket. */
 export async function rawCommandBulk(port: number, line: string): Promise<string> {
