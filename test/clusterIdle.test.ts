@@ -28,20 +28,32 @@ async function blockedReads(sink: string): Promise<number> {
 
 /** Connections of sink `sink`'s read loops blocked in a read on `node` now. */
 async function blockedReadsOn(node: RedisServer, sink: string): Promise<number> {
+  return (await blockedIdsOn(node, sink)).length;
+}
+
+/** XREADGROUP calls the masters ran so far. */
+function xreadgroupCalls(): Promise<number> {
+  return commandCalls('xreadgroup');
+}
+
+/** Calls of `command` (as INFO commandstats names it: `client|unblock`) every node ran so far. */
+async function commandCalls(command: string): Promise<number> {
   let n = 0;
-  for (const line of (await rawCommandBulk(node.port, 'CLIENT LIST')).split('\n')) {
-    if (line.includes(`name=pulse:sink:${sink}:read`) && / flags=\S*b/.test(line) && line.includes('cmd=xreadgroup')) n++;
+  for (const node of cluster.nodes.filter((x) => x.running)) {
+    const stats = await rawCommandBulk(node.port, 'INFO commandstats');
+    n += Number(new RegExp(`cmdstat_${command.replace('|', '\\|')}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
   }
   return n;
 }
 
-/** XREADGROUP calls the masters ran so far. */
-async function xreadgroupCalls(): Promise<number> {
-  let n = 0;
-  for (const m of await cluster.masters()) {
-    n += Number(/cmdstat_xreadgroup:calls=(\d+)/.exec(await rawCommandBulk(m.port, 'INFO commandstats'))?.[1] ?? 0);
+/** Client IDs of sink `sink`'s read connections blocked on `node` now. */
+async function blockedIdsOn(node: RedisServer, sink: string): Promise<number[]> {
+  const ids: number[] = [];
+  for (const line of (await rawCommandBulk(node.port, 'CLIENT LIST')).split('\n')) {
+    if (line.includes(`name=pulse:sink:${sink}:read`) && / flags=\S*b/.test(line) && line.includes('cmd=xreadgroup'))
+      ids.push(Number(/(?:^| )id=(\d+)/.exec(line)?.[1]));
   }
-  return n;
+  return ids;
 }
 
 describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
@@ -247,4 +259,105 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
     },
     60_000,
   );
+
+  it('after its read connection was killed, a read still ends on addStream (the client does not send it again unprepared)', async () => {
+    const tag = uniqueName('t');
+    const a = new Stream(`{${tag}}a`, c.redis);
+    const b = new Stream(`{${tag}}b`, c.redis);
+    const sinkName = uniqueName('killed');
+    const sink = await a.newSink(sinkName, { blockMs: 120_000 });
+    try {
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      const master = await cluster.masterOf(slotOf(a.key));
+      await waitFor(async () => (await blockedIdsOn(master, sinkName)).length === 1, {
+        timeout: 10_000,
+        what: 'the read blocked',
+      });
+      const [killed] = await blockedIdsOn(master, sinkName);
+      await rawCommand(master.port, `CLIENT KILL ID ${killed}`);
+      await waitFor(async () => (await blockedIdsOn(master, sinkName)).some((id) => id !== killed), {
+        timeout: 15_000,
+        what: 'the read blocked again on a new connection',
+      });
+      await sink.addStream(b);
+      const b1 = await b.add('e', 'b1');
+      const [first] = await take(it, 1, 5000);
+      expect(first?.id).toBe(b1);
+      await first?.ack();
+    } finally {
+      await sink.close();
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  }, 60_000);
+
+  it('once CLIENT UNBLOCK is refused while the sink runs, the reads that follow block blockMs', async () => {
+    const tag = uniqueName('t');
+    const a = new Stream(`{${tag}}a`, c.redis);
+    const b = new Stream(`{${tag}}b`, c.redis);
+    const sinkName = uniqueName('revoked');
+    const sink = await a.newSink(sinkName, { blockMs: 300 });
+    const nodes = cluster.nodes.filter((n) => n.running);
+    try {
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked' });
+      for (const n of nodes) await rawCommand(n.port, 'ACL SETUSER default -client|unblock');
+      // Refused: the read already out waits for an event (or its block), which a1 brings.
+      await sink.addStream(b);
+      const b1 = await b.add('e', 'b1');
+      const a1 = await a.add('e', 'a1');
+      const got = await take(it, 2, 5000);
+      expect(got.map((ev) => ev.id).sort()).toEqual([a1, b1].sort());
+      await Promise.all(got.map((ev) => ev.ack()));
+      const before = await xreadgroupCalls();
+      await new Promise((r) => setTimeout(r, 1500));
+      // Five blockMs: the reads came back and went out again.
+      expect((await xreadgroupCalls()) - before).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const n of nodes) await rawCommand(n.port, 'ACL SETUSER default +@all');
+      await sink.close();
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  }, 60_000);
+
+  it("a buffer hovering near full does not end the idle slots' reads again at each fill", async () => {
+    const names = namesInDistinctSlots(20, 'ch');
+    const streams = names.map((n) => new Stream(n, c.redis, { maxLen: 0 }));
+    const [hot, ...rest] = streams as [Stream, ...Stream[]];
+    const sinkName = uniqueName('hover');
+    const sink = await hot.newSink(sinkName, { bufferSize: 20, maxPolled: 20 });
+    try {
+      for (const s of rest) await sink.addStream(s);
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
+        timeout: 10_000,
+        what: 'every slot blocked',
+      });
+      // 600 events, taken more slowly than they come: the buffer fills, drains by one, fills again.
+      let stop = false;
+      const producer = (async () => {
+        for (let i = 0; i < 600 && !stop; i++) {
+          await hot.add('e', `h${i}`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      await waitFor(async () => (await blockedReads(sinkName)) < streams.length, { timeout: 5000, what: 'the buffer full' });
+      const before = await commandCalls('client|unblock');
+      const t0 = Date.now();
+      let handled = 0;
+      while (Date.now() - t0 < 3000) {
+        const [ev] = await take(it, 1, 5000);
+        await ev?.ack();
+        handled++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      stop = true;
+      await producer;
+      expect(handled).toBeGreaterThan(50);
+      // Each fill ending the 19 idle slots' reads would be hundreds in 3 s.
+      expect((await commandCalls('client|unblock')) - before).toBeLessThan(2 * streams.length);
+    } finally {
+      await sink.close();
+      await Promise.all(streams.map((s) => s.destroy()));
+    }
+  }, 60_000);
 });

@@ -109,7 +109,7 @@ export function nodeRedisLinks<N extends NodeClient>(cluster: unknown, send: Sen
  * connects again (a new connection, a new ID).
  */
 export function nodeIds({ nodeOf, nodeAt }: ClusterLinks, route: (args: readonly Arg[], key: string) => Promise<unknown>) {
-  const ids = new WeakMap<object, number>();
+  let ids = new WeakMap<object, number>();
   const watched = new WeakSet<object>();
   let last: { link: NodeLink; key: string } | undefined;
   return {
@@ -146,6 +146,10 @@ export function nodeIds({ nodeOf, nodeAt }: ClusterLinks, route: (args: readonly
       // The slot moved or the link connected again: Redis ended that read
       // itself (UNBLOCKED, MOVED, a closed connection), or is about to.
       return id !== undefined && now?.target === link.target ? { id, node: link.address, key } : undefined;
+    },
+    /** CLIENT UNBLOCK was refused (an ACL changed): every link checks again before its next read. */
+    refused(): void {
+      ids = new WeakMap();
     },
     async send(address: string, args: readonly Arg[], key?: string): Promise<unknown> {
       let link = await nodeAt(address);

@@ -40,6 +40,8 @@ export interface OwnedConnection extends Connection, NodeRouting {
    * sure (the ID of another node's client would unblock someone else).
    */
   unblockTarget(): Promise<UnblockTarget | undefined>;
+  /** CLIENT UNBLOCK was refused (an ACL changed since {@link readyUnblock} checked): check again before the next read. */
+  unblockRefused(): void;
   /** How many times it connected again after a drop: the server may have restarted or failed over meanwhile. */
   reconnects(): number;
   /** Closes at once: in-flight commands reject. */
@@ -157,6 +159,7 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
     transaction: (cmds, key) => raw.transaction(cmds, key),
     clientId: () => id,
     readyUnblock: async (key) => (nodes ? nodes.ready(key) : id !== undefined),
+    unblockRefused: () => nodes?.refused(),
     unblockTarget: async () => (nodes ? nodes.target() : id === undefined ? undefined : { id, node: undefined }),
     sendToNode: (address, args, key) => (nodes ? nodes.send(address, args, key) : raw.send(args)),
     // The first 'ready' is the connect awaited below.

@@ -126,6 +126,12 @@ class IoRedisDriver implements Driver {
       ? this.client.duplicate(undefined, {
           lazyConnect: true,
           enableOfflineQueue: false,
+          // A command on a node connection that closed, or met CLUSTERDOWN,
+          // fails instead of going out again after a delay: the loop builds
+          // the next one (a blocking read must learn its new connection's ID
+          // first, or nothing could end it; see clusterLinks.ts).
+          retryDelayOnFailover: 0,
+          retryDelayOnClusterDown: 0,
           redisOptions: {
             ...(this.client.options?.redisOptions as object),
             connectionName: name,

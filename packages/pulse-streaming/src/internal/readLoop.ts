@@ -191,7 +191,9 @@ export class ReadLoop<T> {
         // A node the control connection learns of later, or a connection that
         // comes back, is worth another try; a refusal (NOPERM) is not.
         if (!isRetryable(err)) {
-          logger.warn({ err: errorText(err) }, 'CLIENT UNBLOCK refused: the blocked read ends with its block');
+          // Its next reads block `blockMs` only, as the check before each finds it refused.
+          conn.unblockRefused();
+          logger.warn({ err: errorText(err) }, 'CLIENT UNBLOCK refused: the blocked read ends with its block or an event');
           return;
         }
         failed = err;

@@ -52,8 +52,14 @@ export interface ReadPathHost {
   readonly streams: ReadonlyMap<string, SinkStream>;
   /** The sink's read loops: which one reads a key, and how often their connections came back. */
   loops(): Pick<ReadLoops<unknown>, 'groupOf' | 'reconnects'>;
-  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
-  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
+  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each; `sentAt`: when the read was sent. */
+  deliver(
+    s: SinkStream,
+    entries: readonly RawEntry[],
+    counts: number | readonly number[],
+    redelivery: boolean,
+    sentAt?: number,
+  ): void;
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** The stream's key is gone (destroyed, expired): reports what went with it. */
@@ -155,8 +161,9 @@ export class SinkReads {
             if (interrupted?.()) return { streams, blocking, count, got: { ok: true, value: null }, checked: undefined };
             if (long) read[blockAt] = Math.max(blockMs, IDLE_SLOT_BLOCK_MS);
           }
+          const sentAt = Date.now();
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
-          return { streams, blocking, count, got, checked: undefined };
+          return { streams, blocking, count, got, checked: undefined, sentAt };
         } catch (err) {
           // The next read is a checked one: its check says which stream lost its key or group.
           this.#idle.delete(group);
@@ -164,14 +171,18 @@ export class SinkReads {
         }
       };
       // Never pipelined: a read behind it would wait out its block, and its
-      // trim check would run with what was to verify before this read.
-      return { send, most, untilFull: true };
+      // trim check would run with what was to verify before this read. A
+      // short one is left to end by itself when a buffer fills: ending them
+      // all each time a buffer hovering near full fills up again cost two
+      // commands per idle slot per fill.
+      return { send, most, untilFull: long };
     }
     const check = this.#checkCommand(streams);
     const send = async (conn: OwnedConnection) => {
+      const sentAt = Date.now();
       const [checked, got] = await conn.transaction([check, read], keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
-      return { streams, blocking, count, got, checked };
+      return { streams, blocking, count, got, checked, sentAt };
     };
     return { send, most, pipelined, blocks: false };
   }
@@ -199,12 +210,14 @@ export class SinkReads {
   }
 
   async onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking, count } = result as {
+    const { streams, got, checked, blocking, count, sentAt } = result as {
       streams: SinkStream[];
       got: Outcome | undefined;
       checked: Outcome | undefined;
       blocking: boolean;
       count: number;
+      /** When the read was sent (absent: a stale read that was not). */
+      sentAt?: number;
     };
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
@@ -222,7 +235,7 @@ export class SinkReads {
         else s.unverified = { from: s.checked ?? '0-0', to };
       }
       // Removed while the read was in flight: left pending for the group.
-      if (this.host.streams.get(s.stream.key) === s) this.host.deliver(s, batch, 1, false);
+      if (this.host.streams.get(s.stream.key) === s) this.host.deliver(s, batch, 1, false, sentAt);
     }
     // Short batches drained the streams: block for news instead of polling.
     if (full === 0) {
