@@ -97,6 +97,7 @@ export class SinkClaims {
     const host = this.host;
     const inline = !host.driver.isCluster || s.deadKey === s.stream.key;
     let reply: unknown[];
+    const sentAt = Date.now();
     try {
       reply = (await evalScript(
         host.control,
@@ -152,7 +153,7 @@ export class SinkClaims {
         s.stream.name,
         got.map((e) => e[0]),
       );
-      host.deliver(s, got, counts, true);
+      host.deliver(s, got, counts, true, sentAt);
     }
     return { claimed: claimed.length, progress: claimed.length + lost.length + dead.length + toMove.length };
   }

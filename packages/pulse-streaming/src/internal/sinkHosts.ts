@@ -26,8 +26,14 @@ export interface SinkBasics {
 /** What the background work needs from its sink. */
 export interface MaintenanceHost extends SinkBasics {
   streams(): Iterable<SinkStream>;
-  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each. */
-  deliver(s: SinkStream, entries: readonly RawEntry[], counts: number | readonly number[], redelivery: boolean): void;
+  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each; `sentAt`: when their command was sent. */
+  deliver(
+    s: SinkStream,
+    entries: readonly RawEntry[],
+    counts: number | readonly number[],
+    redelivery: boolean,
+    sentAt?: number,
+  ): void;
   /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
   touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
   reportGone(key: string, ids: string[], why: string): Promise<void>;
@@ -67,7 +73,7 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     verifyReads: () => reads.verifyReads([...streams.values()]),
     reconnects: () => p.control.reconnects() + loops.reconnects(),
     streams: () => streams.values(),
-    deliver: (s, entries, counts, redelivery) => holds.deliver(s, entries, counts, redelivery),
+    deliver: (s, entries, counts, redelivery, sentAt) => holds.deliver(s, entries, counts, redelivery, sentAt),
     touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
     dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
     holdOwned: (name, ids) => holds.holdOwned(name, ids),

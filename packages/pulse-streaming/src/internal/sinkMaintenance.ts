@@ -47,6 +47,7 @@ import type { MaintenanceHost } from './sinkHosts.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
 import { SweepPlanner } from './sinkPlan.js';
 import type { SinkStream } from './sinkState.js';
+import { StallClock } from './stallClock.js';
 import { sweepStreams } from './sweepScript.js';
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
@@ -93,11 +94,8 @@ export class SinkMaintenance {
   /** Wakes the scheduler before its timer (a nack due sooner). */
   #wake: (() => void) | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
-  /** Last tick of the beat timer, and the longest gap between ticks that is not a stall. */
-  #beat = Date.now();
-  /** The last gap in the beats: when it began, and until when reads may carry replies from before it. */
-  #stall: { before: number; until: number } | undefined;
-  readonly #beatMs: number;
+  /** Stalls of this process, seen by a beat timer: when what is read is known held. */
+  readonly #clock: StallClock;
   readonly #beatTimer: NodeJS.Timeout;
 
   constructor(private readonly host: MaintenanceHost) {
@@ -113,16 +111,8 @@ export class SinkMaintenance {
     this.#planner = new SweepPlanner(host, this.#sweepMs);
     this.#live = [host.consumerName];
     this.#claims = new SinkClaims(host);
-    this.#beatMs = clamp(Math.floor(grace / 8), 5, 1000);
-    this.#beatTimer = setInterval(() => {
-      const now = Date.now();
-      // A gap in the beats: the process was frozen or its event loop blocked.
-      // A read reply may have waited through it in the socket, and reach the
-      // buffers after this beat: until the grace period has passed, what is
-      // read counts as held since before the gap.
-      if (now - this.#beat > 4 * this.#beatMs) this.#stall = { before: this.#beat, until: now + host.settings.graceMs };
-      this.#beat = now;
-    }, this.#beatMs).unref();
+    this.#clock = new StallClock(clamp(Math.floor(grace / 8), 5, 1000), grace);
+    this.#beatTimer = setInterval(() => this.#clock.beat(), this.#clock.beatMs).unref();
     this.#loops = [holdLoop(host, this.#holdMs, this.#abort.signal), this.#sweepLoop()];
   }
 
@@ -163,20 +153,12 @@ export class SinkMaintenance {
   }
 
   /**
-   * When events read or claimed just now are known held: now, unless the
-   * beat timer has not run for a while. Then the process was frozen or its
-   * event loop blocked, and the reply may have waited through it while others
-   * took its events: the time of the last beat, so they are checked before
-   * they are handed out (see `OwnershipGate`).
+   * When the events of a reply handled now, to a command sent at `sentAt`,
+   * are known held (see `StallClock.heldAt`): before a stall of this process,
+   * they are checked before they are handed out (see `OwnershipGate`).
    */
-  heldAt(): number {
-    const now = Date.now();
-    if (now - this.#beat > 4 * this.#beatMs) return this.#beat;
-    if (this.#stall !== undefined) {
-      if (now < this.#stall.until) return this.#stall.before;
-      this.#stall = undefined;
-    }
-    return now;
+  heldAt(sentAt?: number): number {
+    return this.#clock.heldAt(sentAt);
   }
 
   /** Stops the loops; resolves when they ended. */
