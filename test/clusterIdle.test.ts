@@ -56,6 +56,20 @@ async function blockedIdsOn(node: RedisServer, sink: string): Promise<number[]> 
   return ids;
 }
 
+/** Two streams whose keys share one hash slot (one hash tag). */
+function sameSlot(c: TestClient, options?: { maxLen: number }): [Stream, Stream] {
+  const tag = uniqueName('t');
+  return [new Stream(`{${tag}}a`, c.redis, options), new Stream(`{${tag}}b`, c.redis, options)];
+}
+
+/** An event added to `s` now is the next one `it` yields (within 5 s): the sink reads `s` already. */
+async function addsReachIt(s: Stream, it: AsyncIterator<SinkEvent>): Promise<void> {
+  const id = await s.add('e', 'next');
+  const [ev] = await take(it, 1, 5000);
+  expect(ev?.id).toBe(id);
+  await ev?.ack();
+}
+
 describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
@@ -93,9 +107,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   });
 
   it('addStream and removeStream in a slot already read take effect without waiting for its block to end', async () => {
-    const tag = uniqueName('t');
-    const a = new Stream(`{${tag}}a`, c.redis);
-    const b = new Stream(`{${tag}}b`, c.redis);
+    const [a, b] = sameSlot(c);
     expect(slotOf(a.key)).toBe(slotOf(b.key));
     const sinkName = uniqueName('wake');
     // A block far longer than the waits below: only CLIENT UNBLOCK can end it in time.
@@ -104,10 +116,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       const it = sink.subscribe()[Symbol.asyncIterator]();
       await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked' });
       await sink.addStream(b);
-      const b1 = await b.add('e', 'b1');
-      const [first] = await take(it, 1, 5000);
-      expect(first?.id).toBe(b1);
-      await first?.ack();
+      await addsReachIt(b, it);
 
       await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked again' });
       await sink.removeStream(b);
@@ -125,9 +134,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   });
 
   it('when CLIENT UNBLOCK is refused, reads block blockMs only, and addStream still takes effect', async () => {
-    const tag = uniqueName('t');
-    const a = new Stream(`{${tag}}a`, c.redis);
-    const b = new Stream(`{${tag}}b`, c.redis);
+    const [a, b] = sameSlot(c);
     const sinkName = uniqueName('refused');
     const masters = await cluster.masters();
     for (const m of masters) await rawCommand(m.port, 'ACL SETUSER default -client|unblock');
@@ -140,10 +147,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       // Five blockMs: the read came back and went out again, as it does on one node.
       expect((await xreadgroupCalls()) - before).toBeGreaterThanOrEqual(2);
       await sink.addStream(b);
-      const b1 = await b.add('e', 'b1');
-      const [first] = await take(it, 1, 5000);
-      expect(first?.id).toBe(b1);
-      await first?.ack();
+      await addsReachIt(b, it);
     } finally {
       for (const m of masters) await rawCommand(m.port, 'ACL SETUSER default +@all');
       await sink.close();
@@ -182,9 +186,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   });
 
   it('addStream during a backlog (checked reads in flight) delays nothing: every event arrives once', async () => {
-    const tag = uniqueName('t');
-    const a = new Stream(`{${tag}}a`, c.redis, { maxLen: 0 });
-    const b = new Stream(`{${tag}}b`, c.redis, { maxLen: 0 });
+    const [a, b] = sameSlot(c, { maxLen: 0 });
     const sinkName = uniqueName('backlog');
     for (let i = 0; i < 3000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => a.add('e', `a${i + j}`)));
     const sink = await a.newSink(sinkName, { startAt: 'oldest', bufferSize: 100, maxPolled: 100 });
@@ -233,12 +235,9 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   ] as const)(
     'after %s, addStream still ends the long read, now on the new master, at once',
     async (_, move) => {
-      const tag = uniqueName('t');
-      let a = new Stream(`{${tag}}a`, c.redis);
+      let [a, b] = sameSlot(c);
       // A slot whose master has a replica (an earlier failover may have left one without).
-      while (!(await cluster.replicaOf(await cluster.masterOf(slotOf(a.key))))) a = new Stream(`{${uniqueName('t')}}a`, c.redis);
-      const b = new Stream(`${a.key.slice(a.key.indexOf('{'), a.key.indexOf('}') + 1)}b`, c.redis);
-      expect(slotOf(b.key)).toBe(slotOf(a.key));
+      while (!(await cluster.replicaOf(await cluster.masterOf(slotOf(a.key))))) [a, b] = sameSlot(c);
       const sinkName = uniqueName('moved');
       const sink = await a.newSink(sinkName, { blockMs: 120_000 });
       try {
@@ -248,10 +247,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
         // Redis ends the read on the old node (UNBLOCKED, MOVED): the read goes out again, to the new one.
         await waitFor(async () => (await blockedReadsOn(now, sinkName)) === 1, { timeout: 10_000, what: 'the read moved' });
         await sink.addStream(b);
-        const b1 = await b.add('e', 'b1');
-        const [first] = await take(it, 1, 5000);
-        expect(first?.id).toBe(b1);
-        await first?.ack();
+        await addsReachIt(b, it);
       } finally {
         await sink.close();
         await Promise.all([a.destroy(), b.destroy()]);
@@ -261,9 +257,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   );
 
   it('after its read connection was killed, a read still ends on addStream (the client does not send it again unprepared)', async () => {
-    const tag = uniqueName('t');
-    const a = new Stream(`{${tag}}a`, c.redis);
-    const b = new Stream(`{${tag}}b`, c.redis);
+    const [a, b] = sameSlot(c);
     const sinkName = uniqueName('killed');
     const sink = await a.newSink(sinkName, { blockMs: 120_000 });
     try {
@@ -280,10 +274,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
         what: 'the read blocked again on a new connection',
       });
       await sink.addStream(b);
-      const b1 = await b.add('e', 'b1');
-      const [first] = await take(it, 1, 5000);
-      expect(first?.id).toBe(b1);
-      await first?.ack();
+      await addsReachIt(b, it);
     } finally {
       await sink.close();
       await Promise.all([a.destroy(), b.destroy()]);
@@ -291,9 +282,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   }, 60_000);
 
   it('once CLIENT UNBLOCK is refused while the sink runs, the reads that follow block blockMs', async () => {
-    const tag = uniqueName('t');
-    const a = new Stream(`{${tag}}a`, c.redis);
-    const b = new Stream(`{${tag}}b`, c.redis);
+    const [a, b] = sameSlot(c);
     const sinkName = uniqueName('revoked');
     const sink = await a.newSink(sinkName, { blockMs: 300 });
     const nodes = cluster.nodes.filter((n) => n.running);

@@ -4,10 +4,9 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import type { Connection, Driver, OwnedConnection } from './driver.js';
 import type { ReadLoops } from './loops.js';
-import type { RawEntry } from './replies.js';
 import type { SinkHolds } from './sinkHolds.js';
 import type { SinkReads } from './sinkRead.js';
-import type { SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
+import type { Deliver, SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
 
 /** What a sink's background work shares with the sink as it is: its names, settings, connections and counters. */
 export interface SinkBasics {
@@ -26,14 +25,7 @@ export interface SinkBasics {
 /** What the background work needs from its sink. */
 export interface MaintenanceHost extends SinkBasics {
   streams(): Iterable<SinkStream>;
-  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each; `sentAt`: when their command was sent. */
-  deliver(
-    s: SinkStream,
-    entries: readonly RawEntry[],
-    counts: number | readonly number[],
-    redelivery: boolean,
-    sentAt?: number,
-  ): void;
+  readonly deliver: Deliver;
   /** Sets the idle time of our own pending events of stream `name`; returns those gone from the stream. */
   touch(conn: Connection, name: string, idleMs: number, ids: string[]): Promise<string[]>;
   reportGone(key: string, ids: string[], why: string): Promise<void>;

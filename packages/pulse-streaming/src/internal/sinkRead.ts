@@ -17,7 +17,7 @@ import { type LoopRead, type ReadAhead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
-import type { SinkSettings, SinkStream } from './sinkState.js';
+import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
 
 /**
  * Most entries the trim check copies into Lua to verify a blocking read
@@ -52,14 +52,7 @@ export interface ReadPathHost {
   readonly streams: ReadonlyMap<string, SinkStream>;
   /** The sink's read loops: which one reads a key, and how often their connections came back. */
   loops(): Pick<ReadLoops<unknown>, 'groupOf' | 'reconnects'>;
-  /** Hands entries to subscribers; `counts` is their delivery count, one for all or one each; `sentAt`: when the read was sent. */
-  deliver(
-    s: SinkStream,
-    entries: readonly RawEntry[],
-    counts: number | readonly number[],
-    redelivery: boolean,
-    sentAt?: number,
-  ): void;
+  readonly deliver: Deliver;
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** The stream's key is gone (destroyed, expired): reports what went with it. */

@@ -7,6 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
 import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
+import type { RawEntry } from './replies.js';
 import type { StreamHandle } from './streamHandle.js';
 import { checkBool, checkInt, checkName, checkOptionalInt } from './validate.js';
 
@@ -99,6 +100,19 @@ export function sinkSettings(options: SinkOptions): SinkSettings {
     deadLetterStream,
   };
 }
+
+/**
+ * Hands entries a sink read or claimed to its subscribers. `counts` is their
+ * delivery count, one for all or one each; `sentAt` is when the command that
+ * read or claimed them was sent (see `StallClock.heldAt`).
+ */
+export type Deliver = (
+  s: SinkStream,
+  entries: readonly RawEntry[],
+  counts: number | readonly number[],
+  redelivery: boolean,
+  sentAt?: number,
+) => void;
 
 /** A new instance's counters: nothing seen yet. */
 export function newSinkCounters(): SinkCounters {
