@@ -4,7 +4,7 @@
  * slot), the connection to a node by address, and the client IDs of those
  * connections, so that CLIENT UNBLOCK can end a read blocked on one of them
  * (`OwnedConnection.readyUnblock` in connection.ts; why a sink's reads block
- * long on a cluster: `IDLE_SLOT_BLOCK_MS` in sinkRead.ts). A cluster client routes
+ * long on a cluster: `IDLE_SLOT_BLOCK_MS` in loops.ts). A cluster client routes
  * only commands with keys: these reach a node with a command without keys.
  */
 import { PulseError } from '../errors.js';

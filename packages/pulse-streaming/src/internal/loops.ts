@@ -5,6 +5,7 @@
  * blocking connection. All loops feed the same subscriptions.
  */
 import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
 import type { Driver, OwnedConnection } from './driver.js';
 import type { ReadLoop } from './readLoop.js';
 import { toPulseError } from './redisErrors.js';
@@ -116,4 +117,26 @@ export const MIN_COUNT_PER_STREAM = 100;
 export function countPerStream(maxPolled: number, streams: number, busy: number | undefined): number {
   const among = Math.max(1, Math.min(streams, busy ?? streams));
   return Math.min(maxPolled, Math.max(MIN_COUNT_PER_STREAM, Math.floor(maxPolled / among)));
+}
+
+/**
+ * How long a blocking read of an idle hash slot waits on a cluster. There
+ * each slot is read on its own (Redis refuses one read across slots), and a
+ * read that times out is a command: one per slot every `blockMs` made an idle
+ * sink over 1000 streams cost 200 commands/s (issue 20). Events still end the
+ * read at once, and CLIENT UNBLOCK ends it when the sink's streams in that
+ * slot change (`ReadLoop.interrupt`) or a buffer fills (`untilFull`). Only
+ * while every buffer is at most half full: a sink whose handlers lag reads
+ * with `blockMs` blocks, so that a buffer hovering near full does not end
+ * long reads again and again. On one node one read covers every stream and
+ * blocks `blockMs`.
+ */
+export const IDLE_SLOT_BLOCK_MS = 30 * 60_000;
+
+/**
+ * Whether a read of an idle slot may block {@link IDLE_SLOT_BLOCK_MS}:
+ * while every subscription's buffer is at most half full.
+ */
+export function mayBlockLong(fanout: Pick<Fanout<unknown>, 'room'> | undefined, bufferSize: number): boolean {
+  return fanout !== undefined && fanout.room(bufferSize) * 2 >= bufferSize;
 }

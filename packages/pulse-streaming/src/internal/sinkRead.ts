@@ -11,7 +11,7 @@ import type { Fanout } from '../subscription.js';
 import type { Outcome } from './batcher.js';
 import { type Arg, type Driver, evalScript, type OwnedConnection } from './driver.js';
 import { compareIds } from './ids.js';
-import { countPerStream, ReadLoops } from './loops.js';
+import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
 import { type LoopRead, type ReadAhead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
@@ -24,20 +24,6 @@ import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
  * (there are usually none: the read took everything there was).
  */
 const VERIFY_MAX_ENTRIES = 256;
-
-/**
- * How long a blocking read of an idle hash slot waits on a cluster. There
- * each slot is read on its own (Redis refuses one read across slots), and a
- * read that times out is a command: one per slot every `blockMs` made an idle
- * sink over 1000 streams cost 200 commands/s (issue 20). Events still end the
- * read at once, and CLIENT UNBLOCK ends it when the sink's streams in that
- * slot change (`ReadLoop.interrupt`) or a buffer fills (`untilFull`). Only
- * while every buffer is at most half full: a sink whose handlers lag reads
- * with `blockMs` blocks, so that a buffer hovering near full does not end
- * long reads again and again. On one node one read covers every stream and
- * blocks `blockMs`.
- */
-export const IDLE_SLOT_BLOCK_MS = 30 * 60_000;
 
 /** What the read path needs from its sink. */
 export interface ReadPathHost {
@@ -145,8 +131,7 @@ export class SinkReads {
     read.push('STREAMS', ...keys);
     for (let i = 0; i < keys.length; i++) read.push('>');
     if (blocking) {
-      const room = this.#fanout?.room(this.host.settings.bufferSize) ?? 0;
-      const long = this.host.cluster && room * 2 >= this.host.settings.bufferSize;
+      const long = this.host.cluster && mayBlockLong(this.#fanout, this.host.settings.bufferSize);
       const send = async (conn: OwnedConnection, interrupted?: () => boolean) => {
         try {
           if (this.host.cluster && (await conn.readyUnblock(keys[0] as string))) {
