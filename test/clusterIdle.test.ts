@@ -6,7 +6,7 @@
  * refused, reads block `blockMs` as before. With both clients.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { type Logger, type SinkEvent, Stream, type StreamOptions, silentLogger } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster, namesInDistinctSlots } from './support/clusterClients.js';
@@ -57,7 +57,7 @@ async function blockedIdsOn(node: RedisServer, sink: string): Promise<number[]> 
 }
 
 /** Two streams whose keys share one hash slot (one hash tag). */
-function sameSlot(c: TestClient, options?: { maxLen: number }): [Stream, Stream] {
+function sameSlot(c: TestClient, options?: StreamOptions): [Stream, Stream] {
   const tag = uniqueName('t');
   return [new Stream(`{${tag}}a`, c.redis, options), new Stream(`{${tag}}b`, c.redis, options)];
 }
@@ -282,7 +282,9 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   }, 60_000);
 
   it('once CLIENT UNBLOCK is refused while the sink runs, the reads that follow block blockMs', async () => {
-    const [a, b] = sameSlot(c);
+    const warned: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (_, msg) => void warned.push(msg ?? ''), child: () => logger };
+    const [a, b] = sameSlot(c, { logger });
     const sinkName = uniqueName('revoked');
     const sink = await a.newSink(sinkName, { blockMs: 300 });
     const nodes = cluster.nodes.filter((n) => n.running);
@@ -292,6 +294,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       for (const n of nodes) await rawCommand(n.port, 'ACL SETUSER default -client|unblock');
       // Refused: the read already out waits for an event (or its block), which a1 brings.
       await sink.addStream(b);
+      expect(warned.filter((m) => m.startsWith('CLIENT UNBLOCK refused'))).toHaveLength(1);
       const b1 = await b.add('e', 'b1');
       const a1 = await a.add('e', 'a1');
       const got = await take(it, 2, 5000);
