@@ -133,8 +133,11 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
     }
   });
 
-  it('when CLIENT UNBLOCK is refused, reads block blockMs only, and addStream still takes effect', async () => {
-    const [a, b] = sameSlot(c);
+  it('when CLIENT UNBLOCK is refused, reads block blockMs only, and addStream still takes effect', async (ctx) => {
+    // A client of its own: a refusal holds for every connection of the client (for 10 minutes).
+    const own = await connectCluster(kind, cluster);
+    ctx.onTestFinished(() => own.close());
+    const [a, b] = sameSlot(own);
     const sinkName = uniqueName('refused');
     const masters = await cluster.masters();
     for (const m of masters) await rawCommand(m.port, 'ACL SETUSER default -client|unblock');
@@ -281,33 +284,77 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
     }
   }, 60_000);
 
-  it('once CLIENT UNBLOCK is refused while the sink runs, the reads that follow block blockMs', async () => {
+  it('once CLIENT UNBLOCK is refused while the sink runs, the reads that follow block blockMs, in every slot', async (ctx) => {
     const warned: string[] = [];
     const logger: Logger = { ...silentLogger, warn: (_, msg) => void warned.push(msg ?? ''), child: () => logger };
-    const [a, b] = sameSlot(c, { logger });
+    // A client of its own: a refusal holds for every connection of the client (for 10 minutes).
+    const own = await connectCluster(kind, cluster);
+    ctx.onTestFinished(() => own.close());
+    const [a, b] = sameSlot(own, { logger });
+    // A stream in another slot: its loop and connection are another's.
+    let other = new Stream(uniqueName('o'), own.redis, { logger });
+    while (slotOf(other.key) === slotOf(a.key)) other = new Stream(uniqueName('o'), own.redis, { logger });
     const sinkName = uniqueName('revoked');
     const sink = await a.newSink(sinkName, { blockMs: 300 });
     const nodes = cluster.nodes.filter((n) => n.running);
     try {
+      await sink.addStream(other);
       const it = sink.subscribe()[Symbol.asyncIterator]();
-      await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked' });
+      await waitFor(async () => (await blockedReads(sinkName)) === 2, { timeout: 10_000, what: 'both reads blocked' });
       for (const n of nodes) await rawCommand(n.port, 'ACL SETUSER default -client|unblock');
-      // Refused: the read already out waits for an event (or its block), which a1 brings.
+      // Refused: the reads already out wait for an event (or their block), which a1 and o1 bring.
       await sink.addStream(b);
       expect(warned.filter((m) => m.startsWith('CLIENT UNBLOCK refused'))).toHaveLength(1);
-      const b1 = await b.add('e', 'b1');
-      const a1 = await a.add('e', 'a1');
-      const got = await take(it, 2, 5000);
-      expect(got.map((ev) => ev.id).sort()).toEqual([a1, b1].sort());
+      const ids = [await b.add('e', 'b1'), await a.add('e', 'a1'), await other.add('e', 'o1')];
+      const got = await take(it, 3, 5000);
+      expect(got.map((ev) => ev.id).sort()).toEqual(ids.sort());
       await Promise.all(got.map((ev) => ev.ack()));
-      const before = await xreadgroupCalls();
-      await new Promise((r) => setTimeout(r, 1500));
-      // Five blockMs: the reads came back and went out again.
-      expect((await xreadgroupCalls()) - before).toBeGreaterThanOrEqual(2);
+      const reads = await xreadgroupCalls();
+      const probes = await commandCalls('client|id');
+      await new Promise((r) => setTimeout(r, 2000));
+      // Both slots read every blockMs (about 6 reads each in 2 s), and none probes CLIENT UNBLOCK before each read.
+      expect((await xreadgroupCalls()) - reads).toBeGreaterThanOrEqual(8);
+      expect((await commandCalls('client|id')) - probes).toBe(0);
     } finally {
       for (const n of nodes) await rawCommand(n.port, 'ACL SETUSER default +@all');
       await sink.close();
-      await Promise.all([a.destroy(), b.destroy()]);
+      await Promise.all([a.destroy(), b.destroy(), other.destroy()]);
+    }
+  }, 60_000);
+
+  it('reads left out while a buffer is over half full are ended when it fills: what is read stays within the bound', async () => {
+    const streams = namesInDistinctSlots(12, 'cb').map((n) => new Stream(n, c.redis));
+    const [hot, ...idle] = streams as [Stream, ...Stream[]];
+    const sinkName = uniqueName('bound');
+    const sink = await hot.newSink(sinkName, { bufferSize: 20, maxPolled: 20 });
+    const pending = async () => {
+      let n = 0;
+      for (const s of streams) n += Number(((await c.cmd('XPENDING', s.key, sinkName)) as unknown[])[0]);
+      return n;
+    };
+    try {
+      for (const s of idle) await sink.addStream(s);
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
+        timeout: 10_000,
+        what: 'every slot blocked',
+      });
+      // The buffer fills; 6 taken leave it over half full, where the idle slots could read again (blocking
+      // blockMs); the hot stream fills it again at once; then every idle slot gets events.
+      for (let i = 0; i < 40; i++) await hot.add('e', `h${i}`);
+      await waitFor(async () => (await pending()) >= 20, { timeout: 10_000, what: 'the buffer full' });
+      for (const ev of await take(it, 6, 5000)) await ev.ack();
+      await waitFor(async () => (await pending()) >= 20, { timeout: 10_000, what: 'the buffer full again' });
+      await Promise.all(idle.map((s) => Promise.all(Array.from({ length: 30 }, (_, i) => s.add('e', `x${i}`)))));
+      let most = 0;
+      for (let i = 0; i < 5; i++) {
+        most = Math.max(most, await pending());
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(most).toBeLessThanOrEqual(40);
+    } finally {
+      await sink.close();
+      await Promise.all(streams.map((s) => s.destroy()));
     }
   }, 60_000);
 

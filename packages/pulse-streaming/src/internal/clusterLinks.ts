@@ -9,6 +9,7 @@
  */
 import { PulseError } from '../errors.js';
 import type { Arg } from './command.js';
+import { isRetryable } from './redisErrors.js';
 import { slotOf } from './slot.js';
 
 /** A cluster client's connection to one node: what CLIENT ID and CLIENT UNBLOCK need of it. */
@@ -102,19 +103,56 @@ export function nodeRedisLinks<N extends NodeClient>(cluster: unknown, send: Sen
   };
 }
 
+/** How long, after CLIENT UNBLOCK was refused, no read is readied to be unblocked (each blocks `blockMs`). */
+export const UNBLOCK_RECHECK_MS = 10 * 60_000;
+
+/**
+ * Whether CLIENT UNBLOCK is refused, shared by every connection of a client
+ * (an ACL is per user, and the library's connections are the user's): when
+ * one finds it refused, every other one stops readying long reads, instead of
+ * each finding out with a read it can no longer end.
+ */
+export class UnblockPermission {
+  /** When it was last found refused (0: never). */
+  refusedAt = 0;
+  /** Counts refusals: a connection whose IDs were checked before the last one checks again. */
+  epoch = 0;
+
+  refused(): void {
+    this.refusedAt = Date.now();
+    this.epoch++;
+  }
+
+  /** Refused recently: readying is not even tried (it costs two commands per read). */
+  get recentlyRefused(): boolean {
+    return this.refusedAt > 0 && Date.now() - this.refusedAt < UNBLOCK_RECHECK_MS;
+  }
+}
+
 /**
  * On a cluster, the client IDs of a connection's links to the nodes (see
  * `OwnedConnection.readyUnblock`): learned before a blocking read, with a
  * check that CLIENT UNBLOCK is allowed there, and forgotten when the link
- * connects again (a new connection, a new ID).
+ * connects again (a new connection, a new ID) or the permission was found
+ * refused since (`permission`, shared by the client's connections).
  */
-export function nodeIds({ nodeOf, nodeAt }: ClusterLinks, route: (args: readonly Arg[], key: string) => Promise<unknown>) {
+export function nodeIds(
+  { nodeOf, nodeAt }: ClusterLinks,
+  route: (args: readonly Arg[], key: string) => Promise<unknown>,
+  permission: UnblockPermission,
+) {
   let ids = new WeakMap<object, number>();
+  let epoch = permission.epoch;
   const watched = new WeakSet<object>();
   let last: { link: NodeLink; key: string } | undefined;
   return {
     async ready(key: string): Promise<boolean> {
       last = undefined;
+      if (permission.recentlyRefused) return false;
+      if (epoch !== permission.epoch) {
+        ids = new WeakMap();
+        epoch = permission.epoch;
+      }
       try {
         const link = await nodeOf(key);
         if (!link) return false;
@@ -132,9 +170,11 @@ export function nodeIds({ nodeOf, nodeAt }: ClusterLinks, route: (args: readonly
         }
         last = { link, key };
         return true;
-      } catch {
-        // Refused (NOPERM) or failed: the read that follows blocks `blockMs` only, and
-        // meets any other trouble itself (then retried).
+      } catch (err) {
+        // Refused (NOPERM): for every connection of the client. Failed: the
+        // read that follows meets the same trouble itself (then retried).
+        // Either way this read blocks `blockMs` only.
+        if (!isRetryable(err)) permission.refused();
         return false;
       }
     },
@@ -147,9 +187,9 @@ export function nodeIds({ nodeOf, nodeAt }: ClusterLinks, route: (args: readonly
       // itself (UNBLOCKED, MOVED, a closed connection), or is about to.
       return id !== undefined && now?.target === link.target ? { id, node: link.address, key } : undefined;
     },
-    /** CLIENT UNBLOCK was refused (an ACL changed): every link checks again before its next read. */
+    /** CLIENT UNBLOCK was refused (an ACL changed): no connection of the client readies long reads for a while. */
     refused(): void {
-      ids = new WeakMap();
+      permission.refused();
     },
     async send(address: string, args: readonly Arg[], key?: string): Promise<unknown> {
       let link = await nodeAt(address);

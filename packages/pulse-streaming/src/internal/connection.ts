@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { PulseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
-import { type ClusterLinks, type NodeRouting, nodeIds, type UnblockTarget } from './clusterLinks.js';
+import { type ClusterLinks, type NodeRouting, nodeIds, UnblockPermission, type UnblockTarget } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { errorText, replyCode, toPulseError } from './redisErrors.js';
 
@@ -50,8 +50,9 @@ export interface OwnedConnection extends Connection, NodeRouting {
 
 export interface RawConnection {
   send(args: readonly Arg[], key?: string): Promise<unknown>;
-  /** Cluster only: its connections to the nodes. */
+  /** Cluster only: its connections to the nodes, and whether CLIENT UNBLOCK is refused (shared by the client's connections). */
   readonly links?: ClusterLinks;
+  readonly unblockPermission?: UnblockPermission;
   transaction(cmds: ReadonlyArray<readonly Arg[]>, key?: string): Promise<Outcome[]>;
   connect(): Promise<void>;
   close(): void;
@@ -153,7 +154,8 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
   } finally {
     clearTimeout(timer);
   }
-  const nodes = raw.links && nodeIds(raw.links, (args, key) => raw.send(args, key));
+  const nodes =
+    raw.links && nodeIds(raw.links, (args, key) => raw.send(args, key), raw.unblockPermission ?? new UnblockPermission());
   return {
     send: (args, key) => raw.send(args, key),
     transaction: (cmds, key) => raw.transaction(cmds, key),

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
-import { ioLinks, nodeRedisLinks } from './clusterLinks.js';
+import { ioLinks, nodeRedisLinks, UnblockPermission } from './clusterLinks.js';
 import { IoPublisher } from './ioPublisher.js';
 import { isReplyError } from './redisErrors.js';
 import type { Script } from './script.js';
@@ -75,6 +75,8 @@ class IoRedisDriver implements Driver {
   readonly #batcher: TickBatcher;
   /** Adds: on a connection that never re-sends an unanswered command (ioPublisher.ts). */
   readonly #publish: TickBatcher;
+  /** Whether CLIENT UNBLOCK is refused, for all the library's connections of this client. */
+  readonly #unblockPermission = new UnblockPermission();
   constructor(private readonly client: IoRedisLike) {
     this.isCluster = client.isCluster === true;
     const groupOf = this.isCluster ? slotOf : undefined;
@@ -153,6 +155,7 @@ class IoRedisDriver implements Driver {
         close: () => dup.disconnect(false),
         on: (ev, fn) => dup.on(ev, fn),
         links: this.isCluster ? ioLinks<IoRedisLike>(dup, ioCall) : undefined,
+        unblockPermission: this.#unblockPermission,
       },
       !this.isCluster,
     );
@@ -191,6 +194,8 @@ class NodeRedisDriver implements Driver {
   readonly isCluster: boolean;
   readonly #batcher: TickBatcher;
   readonly #publish: TickBatcher;
+  /** Whether CLIENT UNBLOCK is refused, for all the library's connections of this client. */
+  readonly #unblockPermission = new UnblockPermission();
   constructor(private readonly client: NodeRedisLike) {
     const cluster = 'masters' in client;
     this.isCluster = cluster;
@@ -297,6 +302,7 @@ class NodeRedisDriver implements Driver {
         links: cluster
           ? nodeRedisLinks<NodeRedisLike>(dup, (n, args) => n.sendCommand(args.map(toNodeArg), OWN_OPTIONS))
           : undefined,
+        unblockPermission: this.#unblockPermission,
       },
       !cluster,
     );

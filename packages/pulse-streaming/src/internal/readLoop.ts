@@ -102,6 +102,14 @@ export interface ReadLoopSpec<T> {
   onError(err: unknown): Promise<'retry' | 'again' | 'stop'>;
   /** Lets pipelined reads go out ahead within this budget; without it, one read at a time. */
   readonly readAhead?: ReadAhead;
+  /**
+   * After a read was ended because a buffer filled (`untilFull`), how long
+   * the loop waits before its next blocking read (an `interrupt()` ends the
+   * wait): with a buffer hovering near full, reads sent as soon as there is
+   * room would each be ended again at the next fill, two commands per loop
+   * each time. @defaultValue 0
+   */
+  readonly pauseAfterFullMs?: number;
 }
 
 type Settled = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
@@ -127,6 +135,8 @@ export class ReadLoop<T> {
   #inFlight: Promise<unknown> | undefined;
   /** Calls of `interrupt()` so far. */
   #interrupts = 0;
+  /** The read out was ended because a buffer filled (see `pauseAfterFullMs`). */
+  #endedByFull = false;
   #wake: (() => void) | undefined;
   /** Reads sent and not handled yet, oldest first (more than one only with read-ahead). */
   readonly #out: Out[] = [];
@@ -269,7 +279,24 @@ export class ReadLoop<T> {
         logger.warn({ err: errorText(err), retryInMs: delay }, 'handling a read failed, retrying');
         await sleep(delay, signal);
       }
+      if (this.#endedByFull) {
+        this.#endedByFull = false;
+        await this.#pause(this.#spec.pauseAfterFullMs ?? 0);
+      }
     }
+  }
+
+  /** Waits `ms`, or until `interrupt()` or `stop()`. */
+  async #pause(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      timer = setTimeout(resolve, ms);
+      if (this.#abort.signal.aborted) resolve();
+    });
+    clearTimeout(timer);
+    this.#wake = undefined;
   }
 
   /**
@@ -280,7 +307,12 @@ export class ReadLoop<T> {
   async #headReply(): Promise<Settled> {
     const head = this.#out[0] as Out;
     this.#inFlight = head.reply;
-    const stopWatching = head.untilFull ? this.#spec.fanout.onFull(() => void this.#unblock(head.reply)) : undefined;
+    const stopWatching = head.untilFull
+      ? this.#spec.fanout.onFull(() => {
+          this.#endedByFull = true;
+          void this.#unblock(head.reply);
+        })
+      : undefined;
     try {
       for (;;) {
         this.#readAhead();

@@ -41,8 +41,8 @@ export interface HoldsHost {
   readonly noAck: boolean;
   /** The sink that acks, nacks and keeps in progress the events it delivers. */
   readonly owner: EventOwner;
-  /** When events read or claimed by a command sent at `sentAt` are known held (see `StallClock.heldAt`). */
-  heldAt(sentAt?: number): number;
+  /** When events Redis handed over at `servedAt` at the latest are known held (see `StallClock.heldAt`). */
+  heldAt(servedAt?: number): number;
   /** Where losses are reported: the user's logger, or process warnings without one. */
   readonly losses: LossReport;
 }
@@ -256,17 +256,17 @@ export class SinkHolds {
     if (count > 0) this.countLost(s.stream.name, count, why);
   }
 
-  /** Hands events to subscribers (read or claimed by a command sent at `sentAt`); acks those the topic or filter rejects. */
+  /** Hands events to subscribers (handed over by Redis at `servedAt` at the latest); acks those the topic or filter rejects. */
   deliver(
     s: SinkStream,
     entries: readonly RawEntry[],
     counts: number | readonly number[],
     redelivery: boolean,
-    sentAt?: number,
+    servedAt?: number,
   ): void {
     const matches = this.host.matches;
     const rejected: string[] = [];
-    const heldAt = this.host.heldAt(sentAt);
+    const heldAt = this.host.heldAt(servedAt);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as RawEntry;
       const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1), s.stream.codec);

@@ -157,8 +157,8 @@ export class SinkMaintenance {
    * are known held (see `StallClock.heldAt`): before a stall of this process,
    * they are checked before they are handed out (see `OwnershipGate`).
    */
-  heldAt(sentAt?: number): number {
-    return this.#clock.heldAt(sentAt);
+  heldAt(servedAt?: number): number {
+    return this.#clock.heldAt(servedAt);
   }
 
   /** Stops the loops; resolves when they ended. */

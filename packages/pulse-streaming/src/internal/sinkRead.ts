@@ -18,6 +18,7 @@ import { errorText, isReplyError, isRetryable, toPulseError } from './redisError
 import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
+import { servedAt } from './stallClock.js';
 
 /**
  * Most entries the trim check copies into Lua to verify a blocking read
@@ -84,6 +85,7 @@ export class SinkReads {
           onReply: (reply) => this.onReply(group, reply),
           onError: (err) => this.onReadError(err),
           readAhead: budget,
+          pauseAfterFullMs: this.host.settings.blockMs,
         }),
     );
   }
@@ -149,11 +151,10 @@ export class SinkReads {
         }
       };
       // Never pipelined: a read behind it would wait out its block, and its
-      // trim check would run with what was to verify before this read. A
-      // short one is left to end by itself when a buffer fills: ending them
-      // all each time a buffer hovering near full fills up again cost two
-      // commands per idle slot per fill.
-      return { send, most, untilFull: long };
+      // trim check would run with what was to verify before this read. On a
+      // cluster, ended when a buffer fills: each slot's read would otherwise
+      // bring up to `count` more on top of a full buffer (`pauseAfterFullMs`).
+      return { send, most, untilFull: this.host.cluster };
     }
     const check = this.#checkCommand(streams);
     const send = async (conn: OwnedConnection) => {
@@ -213,7 +214,8 @@ export class SinkReads {
         else s.unverified = { from: s.checked ?? '0-0', to };
       }
       // Removed while the read was in flight: left pending for the group.
-      if (this.host.streams.get(s.stream.key) === s) this.host.deliver(s, batch, 1, false, sentAt);
+      if (this.host.streams.get(s.stream.key) === s)
+        this.host.deliver(s, batch, 1, false, servedAt(sentAt, blocking, batch[batch.length - 1]?.[0]));
     }
     // Short batches drained the streams: block for news instead of polling.
     if (full === 0) {
@@ -314,17 +316,20 @@ export class SinkReads {
   /** Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported. */
   async verifyReads(streams: readonly SinkStream[]): Promise<void> {
     const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted);
-    for (const s of pending) {
+    for (const [i, s] of pending.entries()) {
       try {
         const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
         const r = (checks[0] ?? []) as unknown[];
         // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
         if (str(r[0]) === 'ok') await this.#applyCheck(s, r);
       } catch (err) {
+        // With Redis unreachable every stream would fail alike: one line, and a later call checks them.
+        const names = isRetryable(err) ? pending.slice(i).map((x) => x.stream.name) : [s.stream.name];
         this.host.logger.warn(
-          { stream: s.stream.name, err: errorText(err) },
+          { streams: names.slice(0, 10), count: names.length, err: errorText(err) },
           'could not check the last reads for trimmed events',
         );
+        if (isRetryable(err)) return;
       }
     }
   }

@@ -103,15 +103,15 @@ export function sinkSettings(options: SinkOptions): SinkSettings {
 
 /**
  * Hands entries a sink read or claimed to its subscribers. `counts` is their
- * delivery count, one for all or one each; `sentAt` is when the command that
- * read or claimed them was sent (see `StallClock.heldAt`).
+ * delivery count, one for all or one each; `servedAt` is the latest time
+ * Redis can have handed them over (see `StallClock.heldAt`).
  */
 export type Deliver = (
   s: SinkStream,
   entries: readonly RawEntry[],
   counts: number | readonly number[],
   redelivery: boolean,
-  sentAt?: number,
+  servedAt?: number,
 ) => void;
 
 /** A new instance's counters: nothing seen yet. */
