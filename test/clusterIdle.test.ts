@@ -6,7 +6,14 @@
  * refused, reads block `blockMs` as before. With both clients.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Logger, type SinkEvent, Stream, type StreamOptions, silentLogger } from '../packages/pulse-streaming/src/index.js';
+import {
+  type Logger,
+  type SinkEvent,
+  type SinkOptions,
+  Stream,
+  type StreamOptions,
+  silentLogger,
+} from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster, namesInDistinctSlots } from './support/clusterClients.js';
@@ -70,6 +77,30 @@ async function addsReachIt(s: Stream, it: AsyncIterator<SinkEvent>): Promise<voi
   await ev?.ack();
 }
 
+/**
+ * A sink over `n` new streams in distinct hash slots, subscribed, once every
+ * slot's read is blocked; `close()` closes it and destroys the streams.
+ */
+async function sinkOverSlots(c: TestClient, n: number, options: SinkOptions, streamOptions?: StreamOptions) {
+  const streams = namesInDistinctSlots(n, 'sl').map((name) => new Stream(name, c.redis, streamOptions));
+  const [first, ...rest] = streams as [Stream, ...Stream[]];
+  const sinkName = uniqueName('slots');
+  const sink = await first.newSink(sinkName, options);
+  const close = async () => {
+    await sink.close();
+    await Promise.all(streams.map((s) => s.destroy()));
+  };
+  try {
+    for (const s of rest) await sink.addStream(s);
+    const sub = sink.subscribe();
+    await waitFor(async () => (await blockedReads(sinkName)) === streams.length, { timeout: 10_000, what: 'every slot blocked' });
+    return { streams, first, rest, sinkName, sub, it: sub[Symbol.asyncIterator](), close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
@@ -78,31 +109,17 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   afterAll(() => c?.close());
 
   it('an idle slot is not read again every blockMs, and an event still arrives at once', async () => {
-    const names = namesInDistinctSlots(12, 'ci');
-    const streams = names.map((n) => new Stream(n, c.redis));
-    const [first, ...rest] = streams as [Stream, ...Stream[]];
-    const sinkName = uniqueName('idle');
-    const sink = await first.newSink(sinkName, { blockMs: 300 });
+    const { streams, sinkName, it, close } = await sinkOverSlots(c, 12, { blockMs: 300 });
     try {
-      for (const s of rest) await sink.addStream(s);
-      const sub = sink.subscribe();
-      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
-        timeout: 10_000,
-        what: 'every slot blocked',
-      });
       const before = await xreadgroupCalls();
       // Ten blockMs: each slot's read would have come back ten times.
       await new Promise((r) => setTimeout(r, 3000));
       const reads = (await xreadgroupCalls()) - before;
       expect(reads).toBeLessThan(streams.length);
       expect(await blockedReads(sinkName)).toBe(streams.length);
-      const id = await (streams[5] as Stream).add('e', 'x');
-      const [ev] = await take(sub[Symbol.asyncIterator](), 1, 3000);
-      expect(ev?.id).toBe(id);
-      await ev?.ack();
+      await addsReachIt(streams[5] as Stream, it);
     } finally {
-      await sink.close();
-      await Promise.all(streams.map((s) => s.destroy()));
+      await close();
     }
   });
 
@@ -159,19 +176,9 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   });
 
   it('long reads left out while a buffer fills are ended: what is read stays within bufferSize + maxPolled', async () => {
-    const names = namesInDistinctSlots(12, 'cf');
-    const streams = names.map((n) => new Stream(n, c.redis));
-    const [first, ...rest] = streams as [Stream, ...Stream[]];
-    const sinkName = uniqueName('full');
-    const sink = await first.newSink(sinkName, { bufferSize: 10, maxPolled: 10 });
+    // Subscribed, never consumed: the buffer fills and stays full.
+    const { streams, first, rest, sinkName, sub, close } = await sinkOverSlots(c, 12, { bufferSize: 10, maxPolled: 10 });
     try {
-      for (const s of rest) await sink.addStream(s);
-      // Subscribed, never consumed: the buffer fills and stays full.
-      const sub = sink.subscribe();
-      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
-        timeout: 10_000,
-        what: 'every slot blocked',
-      });
       for (let i = 0; i < 30; i++) await first.add('e', `f${i}`);
       // The buffer is full once 10 are read; the other slots' long reads must not stay out.
       await waitFor(async () => (await blockedReads(sinkName)) === 0, { timeout: 10_000, what: 'the long reads ended' });
@@ -183,8 +190,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       expect(read).toBeLessThanOrEqual(20);
       await sub[Symbol.asyncDispose]();
     } finally {
-      await sink.close();
-      await Promise.all(streams.map((s) => s.destroy()));
+      await close();
     }
   });
 
@@ -323,22 +329,20 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   }, 60_000);
 
   it('reads left out while a buffer is over half full are ended when it fills: what is read stays within the bound', async () => {
-    const streams = namesInDistinctSlots(12, 'cb').map((n) => new Stream(n, c.redis));
-    const [hot, ...idle] = streams as [Stream, ...Stream[]];
-    const sinkName = uniqueName('bound');
-    const sink = await hot.newSink(sinkName, { bufferSize: 20, maxPolled: 20 });
+    const {
+      streams,
+      first: hot,
+      rest: idle,
+      sinkName,
+      it,
+      close,
+    } = await sinkOverSlots(c, 12, { bufferSize: 20, maxPolled: 20 });
     const pending = async () => {
       let n = 0;
       for (const s of streams) n += Number(((await c.cmd('XPENDING', s.key, sinkName)) as unknown[])[0]);
       return n;
     };
     try {
-      for (const s of idle) await sink.addStream(s);
-      const it = sink.subscribe()[Symbol.asyncIterator]();
-      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
-        timeout: 10_000,
-        what: 'every slot blocked',
-      });
       // The buffer fills; 6 taken leave it over half full, where the idle slots could read again (blocking
       // blockMs); the hot stream fills it again at once; then every idle slot gets events.
       for (let i = 0; i < 40; i++) await hot.add('e', `h${i}`);
@@ -353,24 +357,19 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       }
       expect(most).toBeLessThanOrEqual(40);
     } finally {
-      await sink.close();
-      await Promise.all(streams.map((s) => s.destroy()));
+      await close();
     }
   }, 60_000);
 
   it("a buffer hovering near full does not end the idle slots' reads again at each fill", async () => {
-    const names = namesInDistinctSlots(20, 'ch');
-    const streams = names.map((n) => new Stream(n, c.redis, { maxLen: 0 }));
-    const [hot, ...rest] = streams as [Stream, ...Stream[]];
-    const sinkName = uniqueName('hover');
-    const sink = await hot.newSink(sinkName, { bufferSize: 20, maxPolled: 20 });
+    const {
+      streams,
+      first: hot,
+      sinkName,
+      it,
+      close,
+    } = await sinkOverSlots(c, 20, { bufferSize: 20, maxPolled: 20 }, { maxLen: 0 });
     try {
-      for (const s of rest) await sink.addStream(s);
-      const it = sink.subscribe()[Symbol.asyncIterator]();
-      await waitFor(async () => (await blockedReads(sinkName)) === streams.length, {
-        timeout: 10_000,
-        what: 'every slot blocked',
-      });
       // 600 events, taken more slowly than they come: the buffer fills, drains by one, fills again.
       let stop = false;
       const producer = (async () => {
@@ -395,8 +394,7 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       // Each fill ending the 19 idle slots' reads would be hundreds in 3 s.
       expect((await commandCalls('client|unblock')) - before).toBeLessThan(2 * streams.length);
     } finally {
-      await sink.close();
-      await Promise.all(streams.map((s) => s.destroy()));
+      await close();
     }
   }, 60_000);
 });
