@@ -397,4 +397,22 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       await close();
     }
   }, 60_000);
+
+  it('an event that came to an idle slot while the buffer was full is read as soon as the buffer empties', async () => {
+    // blockMs far longer than the test waits: only the buffer emptying may end the pause after the fill.
+    const { first: hot, rest, it, close } = await sinkOverSlots(c, 3, { bufferSize: 5, maxPolled: 5, blockMs: 20_000 });
+    try {
+      for (let i = 0; i < 10; i++) await hot.add('e', `h${i}`);
+      const late = await (rest[0] as Stream).add('e', 'late');
+      const t0 = Date.now();
+      for (;;) {
+        const [ev] = await take(it, 1, 10_000);
+        await ev?.ack();
+        if (ev?.id === late) break;
+      }
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await close();
+    }
+  }, 60_000);
 });

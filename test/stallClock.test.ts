@@ -2,8 +2,8 @@
  * When a sink counts what it read or claimed as held (`StallClock`): a reply
  * that may have waited in the socket through a stall of the process, or on a
  * slow network, must go through the ownership check before a subscriber gets
- * it. A unit test: the clock is the only input, given here. `servedAt` is the
- * latest time Redis can have handed the events over (sinkRead.ts `servedAt`).
+ * it. A unit test: the clock is the only input, given here. Only this
+ * process's clock counts: entry IDs carry the server's, which may run ahead.
  */
 import { describe, expect, it } from 'vitest';
 import { StallClock } from '../packages/pulse-streaming/src/internal/stallClock.js';
@@ -26,12 +26,17 @@ function clock(grace = 500, beatMs = 62) {
   };
 }
 
+/** A blocking read sent at `at` (it may wait at Redis), and a command that does not. */
+const blocking = (at: number) => ({ at, waits: true });
+const prompt = (at: number) => ({ at, waits: false });
+
 describe('StallClock', () => {
-  it('without a stall, what Redis handed over just now is held since then', () => {
+  it('without a stall, a blocking read (which may wait long) is held now, a prompt command since it was sent', () => {
     const { c, at, beatEvery } = clock();
     beatEvery(0, 2000);
     at(2010);
-    expect(c.heldAt(2005)).toBe(2005);
+    expect(c.heldAt(blocking(100))).toBe(2010);
+    expect(c.heldAt(prompt(2005))).toBe(2005);
     expect(c.heldAt()).toBe(2010);
   });
 
@@ -39,36 +44,36 @@ describe('StallClock', () => {
     const { c, at, beatEvery } = clock();
     beatEvery(0, 1000);
     at(1600);
-    expect(c.heldAt(1500)).toBe(992);
+    expect(c.heldAt(blocking(900))).toBe(992);
   });
 
-  it('a reply served before a stall counts as held before it, however long after the stall it is handled', () => {
+  it('a read sent before a stall counts as held before it, however long after the stall its reply is handled', () => {
     const { c, at, beatEvery } = clock(500);
     beatEvery(0, 1000); // last beat 992
-    const served = 995; // a blocking read is served, then the process is stopped for 1.5 s
+    const served = blocking(995); // a blocking read goes out, then the process is stopped for 1.5 s
     beatEvery(2500, 5000); // SIGCONT: the timers run first and see the gap, then keep beating
     // A starved process handles the reply 2.5 s after the stall was seen: more than a grace period.
     at(5005);
     expect(c.heldAt(served)).toBe(992);
-    // Served after the stall was seen: held since then.
-    expect(c.heldAt(5000)).toBe(5000);
+    // Sent after the stall was seen: held now.
+    expect(c.heldAt(blocking(2600))).toBe(5005);
   });
 
   it('a second stall before the reply is handled does not hide the first', () => {
     const { c, at, beatEvery } = clock(20_000, 1000);
     beatEvery(0, 10_000);
-    const served = 10_100;
+    const served = blocking(10_100);
     beatEvery(35_000, 36_000); // frozen 25 s: another consumer may claim from 30 s on
     beatEvery(41_300, 41_300); // a second stall of 5 s, reply still not handled
     at(41_350);
     expect(c.heldAt(served)).toBe(10_000);
   });
 
-  it('a reply late for another reason (a slow network, no stall) is as old as when it was served', () => {
+  it('the reply of a prompt command late for another reason (a slow network, no stall) is as old as the command', () => {
     const { c, at, beatEvery } = clock(500);
     beatEvery(0, 3000);
     at(3010);
-    expect(c.heldAt(1000)).toBe(1000);
+    expect(c.heldAt(prompt(1000))).toBe(1000);
   });
 
   it('without the time served, a reply counts as from before a stall for a grace period after it was seen', () => {

@@ -95,7 +95,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       matches: settings.matches,
       noAck: settings.noAck,
       owner: this,
-      heldAt: (servedAt) => this.#maintenance?.heldAt(servedAt) ?? Date.now(),
+      heldAt: (sent) => this.#maintenance?.heldAt(sent) ?? Date.now(),
       losses: this.#losses,
       recover: (name) => this.#recover(name),
     });
@@ -108,7 +108,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       logger: this.#logger,
       streams: this.#streams,
       loops: () => this.#loops,
-      deliver: (s, entries, counts, redelivery, servedAt) => this.#holds.deliver(s, entries, counts, redelivery, servedAt),
+      deliver: (s, entries, counts, redelivery, sent) => this.#holds.deliver(s, entries, counts, redelivery, sent),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
       fail: (err) => this.#fail(err),
       streamGone: (s, before) => this.#holds.streamGone(s, before),

@@ -104,10 +104,10 @@ export interface ReadLoopSpec<T> {
   readonly readAhead?: ReadAhead;
   /**
    * After a read was ended because a buffer filled (`untilFull`), how long
-   * the loop waits before its next blocking read (an `interrupt()` ends the
-   * wait): with a buffer hovering near full, reads sent as soon as there is
-   * room would each be ended again at the next fill, two commands per loop
-   * each time. @defaultValue 0
+   * the loop waits before its next blocking read (an `interrupt()` or every
+   * buffer emptying ends the wait): with a buffer hovering near full, reads
+   * sent as soon as there is room would each be ended again at the next
+   * fill, two commands per loop each time. @defaultValue 0
    */
   readonly pauseAfterFullMs?: number;
 }
@@ -286,15 +286,23 @@ export class ReadLoop<T> {
     }
   }
 
-  /** Waits `ms`, or until `interrupt()` or `stop()`. */
+  /** Waits `ms`, or until every subscription's buffer is empty, `interrupt()` or `stop()`. */
   async #pause(ms: number): Promise<void> {
     if (ms <= 0) return;
+    const { fanout } = this.#spec;
+    const done = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.#wake = resolve;
       timer = setTimeout(resolve, ms);
       if (this.#abort.signal.aborted) resolve();
+      // Drained: what waits in Redis is read now, not after the rest of the pause.
+      void (async () => {
+        while (!done.signal.aborted && fanout.room(1) !== 1) await fanout.changed(done.signal);
+        resolve();
+      })();
     });
+    done.abort();
     clearTimeout(timer);
     this.#wake = undefined;
   }

@@ -153,7 +153,7 @@ export class SinkClaims {
         s.stream.name,
         got.map((e) => e[0]),
       );
-      host.deliver(s, got, counts, true, sentAt);
+      host.deliver(s, got, counts, true, { at: sentAt, waits: false });
     }
     return { claimed: claimed.length, progress: claimed.length + lost.length + dead.length + toMove.length };
   }

@@ -19,6 +19,7 @@ import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
+import type { Sent } from './stallClock.js';
 
 /** What the holds need from their sink. */
 export interface HoldsHost {
@@ -41,8 +42,8 @@ export interface HoldsHost {
   readonly noAck: boolean;
   /** The sink that acks, nacks and keeps in progress the events it delivers. */
   readonly owner: EventOwner;
-  /** When events Redis handed over at `servedAt` at the latest are known held (see `StallClock.heldAt`). */
-  heldAt(servedAt?: number): number;
+  /** When events read or claimed by a command sent as `sent` says are known held (see `StallClock.heldAt`). */
+  heldAt(sent?: Sent): number;
   /** Where losses are reported: the user's logger, or process warnings without one. */
   readonly losses: LossReport;
 }
@@ -256,17 +257,17 @@ export class SinkHolds {
     if (count > 0) this.countLost(s.stream.name, count, why);
   }
 
-  /** Hands events to subscribers (handed over by Redis at `servedAt` at the latest); acks those the topic or filter rejects. */
+  /** Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the topic or filter rejects. */
   deliver(
     s: SinkStream,
     entries: readonly RawEntry[],
     counts: number | readonly number[],
     redelivery: boolean,
-    servedAt?: number,
+    sent?: Sent,
   ): void {
     const matches = this.host.matches;
     const rejected: string[] = [];
-    const heldAt = this.host.heldAt(servedAt);
+    const heldAt = this.host.heldAt(sent);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as RawEntry;
       const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1), s.stream.codec);

@@ -65,7 +65,7 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     verifyReads: () => reads.verifyReads([...streams.values()]),
     reconnects: () => p.control.reconnects() + loops.reconnects(),
     streams: () => streams.values(),
-    deliver: (s, entries, counts, redelivery, servedAt) => holds.deliver(s, entries, counts, redelivery, servedAt),
+    deliver: (s, entries, counts, redelivery, sent) => holds.deliver(s, entries, counts, redelivery, sent),
     touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
     dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
     holdOwned: (name, ids) => holds.holdOwned(name, ids),

@@ -47,7 +47,7 @@ import type { MaintenanceHost } from './sinkHosts.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
 import { SweepPlanner } from './sinkPlan.js';
 import type { SinkStream } from './sinkState.js';
-import { StallClock } from './stallClock.js';
+import { type Sent, StallClock } from './stallClock.js';
 import { sweepStreams } from './sweepScript.js';
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
@@ -157,8 +157,8 @@ export class SinkMaintenance {
    * are known held (see `StallClock.heldAt`): before a stall of this process,
    * they are checked before they are handed out (see `OwnershipGate`).
    */
-  heldAt(servedAt?: number): number {
-    return this.#clock.heldAt(servedAt);
+  heldAt(sent?: Sent): number {
+    return this.#clock.heldAt(sent);
   }
 
   /** Stops the loops; resolves when they ended. */

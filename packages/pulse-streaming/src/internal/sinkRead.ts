@@ -18,7 +18,6 @@ import { errorText, isReplyError, isRetryable, toPulseError } from './redisError
 import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
-import { servedAt } from './stallClock.js';
 
 /**
  * Most entries the trim check copies into Lua to verify a blocking read
@@ -215,7 +214,7 @@ export class SinkReads {
       }
       // Removed while the read was in flight: left pending for the group.
       if (this.host.streams.get(s.stream.key) === s)
-        this.host.deliver(s, batch, 1, false, servedAt(sentAt, blocking, batch[batch.length - 1]?.[0]));
+        this.host.deliver(s, batch, 1, false, sentAt === undefined ? undefined : { at: sentAt, waits: blocking });
     }
     // Short batches drained the streams: block for news instead of polling.
     if (full === 0) {

@@ -8,6 +8,7 @@ import type { SinkOptions } from '../options.js';
 import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
 import type { RawEntry } from './replies.js';
+import type { Sent } from './stallClock.js';
 import type { StreamHandle } from './streamHandle.js';
 import { checkBool, checkInt, checkName, checkOptionalInt } from './validate.js';
 
@@ -103,15 +104,15 @@ export function sinkSettings(options: SinkOptions): SinkSettings {
 
 /**
  * Hands entries a sink read or claimed to its subscribers. `counts` is their
- * delivery count, one for all or one each; `servedAt` is the latest time
- * Redis can have handed them over (see `StallClock.heldAt`).
+ * delivery count, one for all or one each; `sent` says when and how the
+ * command that read or claimed them was sent (see `StallClock.heldAt`).
  */
 export type Deliver = (
   s: SinkStream,
   entries: readonly RawEntry[],
   counts: number | readonly number[],
   redelivery: boolean,
-  servedAt?: number,
+  sent?: Sent,
 ) => void;
 
 /** A new instance's counters: nothing seen yet. */

@@ -6,17 +6,10 @@
  * network, may hold events another instance has taken meanwhile: they must
  * be checked first.
  */
-import { idTime } from './ids.js';
-
-/**
- * The latest time Redis can have handed a read's entries over: when it was
- * sent, or for a blocking read, when its newest entry (`lastId`) was added if
- * that was later (Redis serves a blocked read right after the add).
- * Undefined: not known.
- */
-export function servedAt(sentAt: number | undefined, blocking: boolean, lastId: string | undefined): number | undefined {
-  if (sentAt === undefined || !blocking || lastId === undefined) return sentAt;
-  return Math.max(sentAt, idTime(lastId));
+/** When the command that read or claimed events was sent (this process's clock), and whether it may wait at Redis (a blocking read). */
+export interface Sent {
+  readonly at: number;
+  readonly waits: boolean;
 }
 
 /** Stalls remembered: a reply older than the oldest of them was handled long ago (the process ran since). */
@@ -49,27 +42,28 @@ export class StallClock {
   }
 
   /**
-   * When the events of a reply handled now are known held, given `servedAt`:
-   * the latest time Redis can have handed them over (a command that does not
-   * wait: when it was sent; a blocking read: when it was sent or its newest
-   * entry was added, whichever is later).
+   * When the events of a reply handled now are known held, given how their
+   * command was `sent` (this process's clock only: the server's may differ).
    * - While the beats stop (frozen now, or the event loop blocked): the last one.
-   * - Served before a stall: the last tick before the first stall since,
-   *   however long ago it was seen (a starved process can handle a reply long
-   *   after its timers ran again, through more stalls).
-   * - Else `servedAt` (or now, if later: the server's clock may run ahead): a
-   *   reply late for any other reason (a slow network) is as old as that.
-   * - Without `servedAt`: replies handled within a grace period of a stall
-   *   count as from before it, else now.
+   * - Sent before a stall: the last tick before the first stall since, however
+   *   long ago it was seen (a starved process can handle a reply long after its
+   *   timers ran again, through more stalls).
+   * - A command that does not wait at Redis (a checked read, a claim): at most
+   *   when it was sent, as a reply late for another reason (a slow network) is
+   *   that old. A blocking read may legitimately return long after it was sent:
+   *   now (a network delay of its reply is not seen).
+   * - Without `sent`: replies handled within a grace period of a stall count
+   *   as from before it, else now.
    */
-  heldAt(servedAt?: number): number {
+  heldAt(sent?: Sent): number {
     const now = this.now();
     if (now - this.#beat > 4 * this.beatMs) return this.#beat;
-    if (servedAt === undefined) {
+    if (sent === undefined) {
       const last = this.#stalls[this.#stalls.length - 1];
       return last !== undefined && now < last.until ? last.before : now;
     }
-    const since = this.#stalls.find((s) => servedAt <= s.seenAt);
-    return Math.min(since !== undefined ? since.before : now, servedAt);
+    const since = this.#stalls.find((s) => sent.at <= s.seenAt);
+    const held = since !== undefined ? since.before : now;
+    return sent.waits ? held : Math.min(held, sent.at);
   }
 }
