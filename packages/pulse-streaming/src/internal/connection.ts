@@ -40,7 +40,11 @@ export interface OwnedConnection extends Connection, NodeRouting {
    * sure (the ID of another node's client would unblock someone else).
    */
   unblockTarget(): Promise<UnblockTarget | undefined>;
-  /** CLIENT UNBLOCK was refused (an ACL changed since {@link readyUnblock} checked): check again before the next read. */
+  /**
+   * CLIENT UNBLOCK was refused (an ACL changed since {@link readyUnblock}
+   * checked): no connection of this client readies a read for a while
+   * (`UnblockPermission`), so their reads block `blockMs`.
+   */
   unblockRefused(): void;
   /** How many times it connected again after a drop: the server may have restarted or failed over meanwhile. */
   reconnects(): number;

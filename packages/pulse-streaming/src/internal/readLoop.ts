@@ -201,7 +201,7 @@ export class ReadLoop<T> {
         // A node the control connection learns of later, or a connection that
         // comes back, is worth another try; a refusal (NOPERM) is not.
         if (!isRetryable(err)) {
-          // Its next reads block `blockMs` only, as the check before each finds it refused.
+          // From now on no read of this client blocks long for a while (`UnblockPermission`): they block `blockMs`.
           conn.unblockRefused();
           logger.warn({ err: errorText(err) }, 'CLIENT UNBLOCK refused: the blocked read ends with its block or an event');
           return;
