@@ -80,6 +80,7 @@ func main() {
 	sliding := fs.Bool("sliding", false, "with -ttl-ms: a sliding TTL")
 	timeoutMs := fs.Int("timeout-ms", 20000, "give up after this long (read, sink)")
 	blockMs := fs.Int("block-ms", 500, "block duration of each read (read, sink): short, so Close returns soon")
+	ackGraceMs := fs.Int("ack-grace-ms", 5000, "ack grace period of the sink (sink): events its first read brought before Subscribe come again after it")
 	hold := fs.Bool("hold", false, "after -count events, print \"done\" and stay open until stdin closes (read, sink)")
 	if err := fs.Parse(args); err != nil {
 		fail(err)
@@ -140,7 +141,15 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		sopt = append(sopt, options.WithSinkBlockDuration(time.Duration(*blockMs)*time.Millisecond))
+		// Go Pulse starts reading in NewSink, before Subscribe: what its first
+		// read brings when no channel is subscribed yet is left pending, and
+		// only comes again once the ack grace period has passed (20 s by
+		// default, the tests' whole timeout: a rare flake on a loaded machine).
+		// A short one brings those events back within the timeout.
+		sopt = append(sopt,
+			options.WithSinkBlockDuration(time.Duration(*blockMs)*time.Millisecond),
+			options.WithSinkAckGracePeriod(time.Duration(*ackGraceMs)*time.Millisecond),
+		)
 		k, err := s.NewSink(ctx, *sinkName, sopt...)
 		if err != nil {
 			fail(err)
