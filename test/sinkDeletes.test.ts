@@ -148,7 +148,9 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => s.add('e', `${i}`)));
     // Nothing is taken: all 20 wait in the buffer when the key expires.
     await waitFor(() => sub.size === 20, { what: '20 buffered' });
-    await waitFor(() => sink.counters.lost === 20, { what: '20 reported lost', timeout: 8000 });
+    await waitFor(() => sink.counters.lost === 20, { what: '20 reported lost', timeout: 8000 }).catch((e: Error) => {
+      throw new Error(`${e.message}: ${sink.counters.lost} reported`);
+    });
     expect(await nextWithin(sub, 200)).toBe('timeout');
   });
 

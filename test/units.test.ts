@@ -21,6 +21,7 @@ import {
 import { isRetryable, replyCode } from '../packages/pulse-streaming/src/internal/redisErrors.js';
 import { eventInit, mapPairs, type RawEntry, streamEntries } from '../packages/pulse-streaming/src/internal/replies.js';
 import { claimRoom } from '../packages/pulse-streaming/src/internal/sinkClaims.js';
+import { lostWithStream } from '../packages/pulse-streaming/src/internal/sinkHolds.js';
 import { sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 import { parseStart } from '../packages/pulse-streaming/src/internal/start.js';
 import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js';
@@ -647,5 +648,20 @@ describe('claimRoom', () => {
     expect(claimRoom({ fanout, settings, readAhead: { ahead: 0 } }, 2000)).toBe(1700);
     expect(claimRoom({ fanout, settings, readAhead: { ahead: 1200 } }, 2000)).toBe(500);
     expect(claimRoom({ fanout, settings, readAhead: { ahead: 1900 } }, 2000)).toBe(0);
+  });
+});
+
+describe('lostWithStream: what an instance reports lost with an expired stream', () => {
+  it('the lease holder reports its last check, never fewer than the events it had buffered', () => {
+    expect(lostWithStream(30, true, 20)).toBe(30);
+    // A check made before these 20 were read counted none of them (once reported 0: a silent loss).
+    expect(lostWithStream(0, true, 20)).toBe(20);
+  });
+  it('another instance leaves it to the holder, whose estimate counts its buffered events', () => {
+    expect(lostWithStream(30, false, 20)).toBe(0);
+  });
+  it('an instance that did not know yet whether it held the lease reports its buffered events', () => {
+    // Its first sweep had not answered when it checked (a loaded machine): it reported 0 before.
+    expect(lostWithStream(0, undefined, 20)).toBe(20);
   });
 });

@@ -244,10 +244,7 @@ export class SinkHolds {
         count = destroyed;
         why = 'events deleted with their stream (destroy) before this sink handled them';
       } else if (s.lag >= 0) {
-        // One report for the whole sink, by the instance that held the lease
-        // at that check (a key to decide it would outlive the stream); the
-        // others' buffered events are in it.
-        count = s.leaseAtCheck ? s.lag + s.pending : 0;
+        count = lostWithStream(s.lag + s.pending, s.leaseAtCheck, count);
         why += ' (an estimate: unread and pending events at its last check)';
       }
     } catch (err) {
@@ -307,4 +304,21 @@ export class SinkHolds {
     this.host.counters.lost += count;
     this.host.losses.lost(count, ids ? { stream, ids } : { stream }, why);
   }
+}
+
+/**
+ * How many events an instance reports lost with an expired stream, from the
+ * estimate of its last trim check (the group's unread and pending events
+ * then) and the events it had buffered (certainly lost: never handed out).
+ * One report for the whole sink, by the instance that held the lease at that
+ * check (a key to decide it would outlive the stream): the others' buffered
+ * events are in its estimate, and they report none. The holder reports at
+ * least its own buffered events: a check made before they were read counts
+ * none of them. An instance that did not know yet whether it held the lease
+ * (its first sweep had not answered: a loaded machine) reports its own
+ * buffered events, not nothing.
+ */
+export function lostWithStream(estimate: number, leaseAtCheck: boolean | undefined, buffered: number): number {
+  if (leaseAtCheck === undefined) return buffered;
+  return leaseAtCheck ? Math.max(estimate, buffered) : 0;
 }

@@ -39,13 +39,18 @@ export interface SinkStream {
   lag: number;
   /** Events of the group read and not acked yet as of the last trim check. */
   pending: number;
-  /** This instance held the lease at the last trim check (while the stream still existed). */
-  leaseAtCheck: boolean;
+  /**
+   * Whether this instance held the lease at the last trim check (while the
+   * stream still existed); undefined when no sweep had told it yet.
+   */
+  leaseAtCheck: boolean | undefined;
   /** The stream's entries-added as of the last trim check (-1: unknown): smaller later means the key was created anew. */
   added: number;
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
   leaseHeld: boolean;
+  /** A sweep has said whether this instance holds the lease (`leaseHeld` is known). */
+  leaseKnown: boolean;
   /** The stream had a time to live at its last sweep (its bookkeeping keys follow it). */
   hadTtl: boolean;
   /** What the sweeps know of the stream, to sweep it only while something may wait there (see sinkMaintenance.ts). */
@@ -139,9 +144,10 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     unknownReported: false,
     lag: -1,
     pending: 0,
-    leaseAtCheck: false,
+    leaseAtCheck: undefined,
     added: -1,
     leaseHeld: false,
+    leaseKnown: false,
     hadTtl: false,
     sweep: { next: true, read: undefined, mine: 0, until: 0, left: 0, cleanupUntil: 0 },
   };

@@ -217,6 +217,7 @@ async function sweepChunk(
       continue;
     }
     s.leaseHeld = Number(held) === 1;
+    s.leaseKnown = true;
     // Left behind: the script did not look (see SWEEP_BEHIND).
     if (!o.behind(s)) s.hadTtl = Number(pttl) > 0;
     s.sweep.mine = Number(mine);
