@@ -23,7 +23,7 @@ import {
   normNode,
   pendingByGroup,
 } from './support/goFixtures.js';
-import { type GoAddSpec, runGo, startGo } from './support/goInterop.js';
+import { type GoAddSpec, payloadOf, runGo, startGo } from './support/goInterop.js';
 import { describeGoVersions } from './support/goSuite.js';
 import { RedisServer } from './support/redisServer.js';
 
@@ -242,6 +242,44 @@ await describeGoVersions((g) => {
       expect((await take(ssub, 1))[0]?.id).toBe(after[0]);
       await reader.close();
       await sink.close();
+      await s.destroy();
+    },
+    T,
+  );
+
+  it(
+    "Go's sink: what its first read brings before Subscribe waits for its ack grace period (README, Go services)",
+    async () => {
+      const name = uniqueName('gofirst');
+      const s = new Stream(name, c.redis, { maxLen: 0 });
+      await s.add('e', 'one');
+      await s.add('e', 'two');
+      const sinkName = uniqueName('go');
+      const go = startGo(bin, [
+        'sink',
+        ...on(name),
+        '-sink',
+        sinkName,
+        '-start',
+        'oldest',
+        '-count',
+        '2',
+        '-subscribe-delay-ms',
+        '2000',
+        '-ack-grace-ms',
+        '5000',
+        '-timeout-ms',
+        '15000',
+      ]);
+      // Subscribed 2 s after NewSink, whose first read took both: they are delivered (pending)
+      // but on no channel, so nothing came, and nothing comes before the grace period has passed.
+      await go.waitForOp('ready');
+      const pending = (await c.cmd('XPENDING', s.key, sinkName)) as unknown[];
+      expect(Number(pending[0])).toBe(2);
+      expect(go.lines.filter((l) => l.op === 'event')).toEqual([]);
+      // Then Go claims them again (for the same consumer) and they come.
+      const got = (await go.done).filter((l) => l.op === 'event');
+      expect(got.map((l) => payloadOf(l).toString())).toEqual(['one', 'two']);
       await s.destroy();
     },
     T,

@@ -81,6 +81,7 @@ func main() {
 	timeoutMs := fs.Int("timeout-ms", 20000, "give up after this long (read, sink)")
 	blockMs := fs.Int("block-ms", 500, "block duration of each read (read, sink): short, so Close returns soon")
 	ackGraceMs := fs.Int("ack-grace-ms", 5000, "ack grace period of the sink (sink): events its first read brought before Subscribe come again after it")
+	subscribeDelayMs := fs.Int("subscribe-delay-ms", 0, "wait this long between NewSink and Subscribe (sink): shows what Go does with its first read")
 	hold := fs.Bool("hold", false, "after -count events, print \"done\" and stay open until stdin closes (read, sink)")
 	if err := fs.Parse(args); err != nil {
 		fail(err)
@@ -154,6 +155,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
+		time.Sleep(time.Duration(*subscribeDelayMs) * time.Millisecond)
 		c := k.Subscribe()
 		emit(line{Op: "ready"})
 		receive(c, *count, timeout, func(e *streaming.Event) error { return k.Ack(ctx, e) })
