@@ -208,7 +208,11 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     const oldHandled = got.filter((t) => t.startsWith('old')).length;
     expect(got.filter((t) => t.startsWith('new'))).toEqual(['new0', 'new1', 'new2']);
     // After an expiry the count is an estimate (unread and pending at the last check): never fewer than lost.
-    await waitFor(() => sink.counters.lost >= 20 - oldHandled, { what: 'the old events not handled reported lost' });
+    await waitFor(() => sink.counters.lost >= 20 - oldHandled, { what: 'the old events not handled reported lost' }).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}: ${sink.counters.lost} reported, ${oldHandled} old handled`);
+      },
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(sink.counters.lost).toBeLessThanOrEqual(20);
   });

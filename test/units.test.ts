@@ -660,8 +660,9 @@ describe('lostWithStream: what an instance reports lost with an expired stream',
   it('another instance leaves it to the holder, whose estimate counts its buffered events', () => {
     expect(lostWithStream(30, false, 20)).toBe(0);
   });
-  it('an instance that did not know yet whether it held the lease reports its buffered events', () => {
+  it('an instance that did not know yet whether it held the lease reports as the holder would', () => {
     // Its first sweep had not answered when it checked (a loaded machine): it reported 0 before.
     expect(lostWithStream(0, undefined, 20)).toBe(20);
+    expect(lostWithStream(20, undefined, 5)).toBe(20);
   });
 });

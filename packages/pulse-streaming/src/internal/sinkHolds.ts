@@ -315,10 +315,10 @@ export class SinkHolds {
  * events are in its estimate, and they report none. The holder reports at
  * least its own buffered events: a check made before they were read counts
  * none of them. An instance that did not know yet whether it held the lease
- * (its first sweep had not answered: a loaded machine) reports its own
- * buffered events, not nothing.
+ * (its first sweep had not answered: a loaded machine) reports as a holder
+ * would: most sinks have one instance, and a loss counted twice is said,
+ * where one not counted is silent.
  */
 export function lostWithStream(estimate: number, leaseAtCheck: boolean | undefined, buffered: number): number {
-  if (leaseAtCheck === undefined) return buffered;
-  return leaseAtCheck ? Math.max(estimate, buffered) : 0;
+  return leaseAtCheck === false ? 0 : Math.max(estimate, buffered);
 }
