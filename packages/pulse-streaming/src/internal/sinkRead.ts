@@ -270,7 +270,7 @@ export class SinkReads {
       if (!stale) {
         s.lag = lag;
         s.pending = Number(r[9] ?? 0);
-        s.leaseAtCheck = s.leaseKnown ? s.leaseHeld : undefined;
+        s.leaseAtCheck = s.leaseHeld;
         s.added = added;
       }
       // Said once until the condition clears, not at every read.

@@ -48,9 +48,8 @@ export interface SinkStream {
   added: number;
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
-  leaseHeld: boolean;
-  /** A sweep has said whether this instance holds the lease (`leaseHeld` is known). */
-  leaseKnown: boolean;
+  /** Whether this instance holds the lease, as its last sweep said; undefined until a sweep has said. */
+  leaseHeld: boolean | undefined;
   /** The stream had a time to live at its last sweep (its bookkeeping keys follow it). */
   hadTtl: boolean;
   /** What the sweeps know of the stream, to sweep it only while something may wait there (see sinkMaintenance.ts). */
@@ -146,8 +145,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     pending: 0,
     leaseAtCheck: undefined,
     added: -1,
-    leaseHeld: false,
-    leaseKnown: false,
+    leaseHeld: undefined,
     hadTtl: false,
     sweep: { next: true, read: undefined, mine: 0, until: 0, left: 0, cleanupUntil: 0 },
   };

@@ -212,12 +212,12 @@ async function sweepChunk(
     s.sweep.next = false;
     // The key or the group is missing: the read path finds out and accounts for it.
     if (Number(held) < 0) {
-      s.leaseHeld = false;
+      // Not held, if a sweep ever said; still unknown if none has.
+      if (s.leaseHeld !== undefined) s.leaseHeld = false;
       s.sweep.mine = 0;
       continue;
     }
     s.leaseHeld = Number(held) === 1;
-    s.leaseKnown = true;
     // Left behind: the script did not look (see SWEEP_BEHIND).
     if (!o.behind(s)) s.hadTtl = Number(pttl) > 0;
     s.sweep.mine = Number(mine);
