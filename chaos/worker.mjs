@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { SinkEvent, Stream } from '../packages/pulse-streaming/dist/esm/index.js';
 import { SinkHolds } from '../packages/pulse-streaming/dist/esm/internal/sinkHolds.js';
 import { Subscription } from '../packages/pulse-streaming/dist/esm/subscription.js';
+import { classifyLine } from './logLines.mjs';
 
 const cfg = JSON.parse(process.env.CHAOS_WORKER ?? '{}');
 const stopping = new AbortController();
@@ -132,21 +133,14 @@ function line(level, obj, msg) {
   // Losses and dead letters, as they are logged, stamped with this process's clock.
   // By ID ('events trimmed or deleted before they were acked', ...), or only a count.
   // The stats follow at once, so a kill -9 right after does not hide the counters.
-  const text = msg ?? '';
-  // A stale ack's warning names dead letters among its possible causes: it reports no dead letter.
-  if (/no longer pending/i.test(text)) {
-    queueMicrotask(() => void stats(false));
-  } else if (/dead-letter/i.test(text)) {
-    if (Array.isArray(obj?.ids)) void send({ t: 'd', ids: obj.ids.map(String), msg: text, ...clock() });
-    queueMicrotask(() => void stats(false));
-  } else if (/trimm|delet|remov|lost|expire|destroy/i.test(text) && !/retrying|failed/i.test(text)) {
-    if (Array.isArray(obj?.ids)) {
-      const ids = obj.ids.map(String);
-      lostIds.push(...ids);
-      void send({ t: 'l', ids, msg: text, ...clock() });
-    } else if (Number(obj?.count) > 0) void send({ t: 'lc', count: Number(obj.count), msg: text, ...clock() });
-    queueMicrotask(() => void stats(false));
+  const c = classifyLine(msg ?? '', obj);
+  if (c?.kind === 'dead' && c.ids) void send({ t: 'd', ids: c.ids, msg: msg ?? '', ...clock() });
+  if (c?.kind === 'lost') {
+    lostIds.push(...c.ids);
+    void send({ t: 'l', ids: c.ids, msg: msg ?? '', ...clock() });
   }
+  if (c?.kind === 'lostCount') void send({ t: 'lc', count: c.count, msg: msg ?? '', ...clock() });
+  if (c) queueMicrotask(() => void stats(false));
 }
 const logger = {
   debug: () => {},

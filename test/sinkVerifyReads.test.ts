@@ -47,6 +47,6 @@ describe.each(CLIENT_KINDS)('verifyReads with Redis unreachable (%s)', (kind) =>
     await reads.verifyReads(states);
     const lines = warned.filter((w) => w.msg === 'could not check the last reads for trimmed events');
     expect(lines).toHaveLength(1);
-    expect(lines[0]?.obj.count).toBe(5);
+    expect(lines[0]?.obj.streamCount).toBe(5);
   });
 });

@@ -325,7 +325,7 @@ export class SinkReads {
         // With Redis unreachable every stream would fail alike: one line, and a later call checks them.
         const names = isRetryable(err) ? pending.slice(i).map((x) => x.stream.name) : [s.stream.name];
         this.host.logger.warn(
-          { streams: names.slice(0, 10), count: names.length, err: errorText(err) },
+          { streams: names.slice(0, 10), streamCount: names.length, err: errorText(err) },
           'could not check the last reads for trimmed events',
         );
         if (isRetryable(err)) return;
