@@ -224,10 +224,17 @@ end
 return 1`,
 );
 
-/** Takes a sink's obituary (see `destroyStream`). KEYS: obituary. Returns the count, 0 when none. */
+/**
+ * Takes a sink's obituary (see `destroyStream`). KEYS: obituary. Returns the
+ * count for the one instance that takes it, -1 for the others (taken: the
+ * loss is reported, and their buffered events were in its count), 0 when
+ * there is none. The mark keeps the obituary's lifetime.
+ */
 export const takeObituary = new Script(
   'takeObituary',
   `local n = redis.call('GET', KEYS[1])
-if n then redis.call('DEL', KEYS[1]) end
-return tonumber(n or '0')`,
+if not n then return 0 end
+if n == 'taken' then return -1 end
+redis.call('SET', KEYS[1], 'taken', 'KEEPTTL')
+return tonumber(n)`,
 );

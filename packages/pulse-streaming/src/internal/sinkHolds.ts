@@ -239,14 +239,10 @@ export class SinkHolds {
     let count = buffered.size;
     let why = 'events gone with their stream (expired or deleted) before this sink handled them';
     try {
-      const destroyed = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
-      if (destroyed > 0) {
-        count = destroyed;
-        why = 'events deleted with their stream (destroy) before this sink handled them';
-      } else if (s.lag >= 0) {
-        count = lostWithStream(s.lag + s.pending, s.leaseAtCheck, count);
-        why += ' (an estimate: unread and pending events at its last check)';
-      }
+      const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
+      count = lostWhenGone(obituary, s.lag >= 0 ? s.lag + s.pending : -1, s.leaseAtCheck, count);
+      if (obituary !== 0) why = 'events deleted with their stream (destroy) before this sink handled them';
+      else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
     }
@@ -304,6 +300,19 @@ export class SinkHolds {
     this.host.counters.lost += count;
     this.host.losses.lost(count, ids ? { stream, ids } : { stream }, why);
   }
+}
+
+/**
+ * How many events an instance reports lost when it finds its stream gone:
+ * after `destroy()`, the obituary's count for the one instance that took it
+ * (`obituary` > 0) and none for the others (-1: its count has their buffered
+ * events, which were pending); after an expiry (no obituary, 0), what
+ * `lostWithStream` says from the last check's `estimate`, or the buffered
+ * events when there was no check (-1).
+ */
+export function lostWhenGone(obituary: number, estimate: number, leaseAtCheck: boolean | undefined, buffered: number): number {
+  if (obituary !== 0) return Math.max(obituary, 0);
+  return estimate < 0 ? buffered : lostWithStream(estimate, leaseAtCheck, buffered);
 }
 
 /**
