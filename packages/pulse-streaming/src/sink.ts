@@ -111,7 +111,11 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       deliver: (s, entries, counts, redelivery, sent) => this.#holds.deliver(s, entries, counts, redelivery, sent),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
       fail: (err) => this.#fail(err),
-      streamGone: (s, before) => this.#holds.streamGone(s, before),
+      streamGone: (s, before) => {
+        // Looked for again within a quarter grace period, not at the next sweep (up to half of it).
+        if (!s.ready) this.#maintenance?.streamAway();
+        return this.#holds.streamGone(s, before);
+      },
     });
     // Shared by the loops of every slot group and the claims: the bound is the sink's.
     this.#readAhead = new ReadAhead(settings.bufferSize + settings.maxPolled);

@@ -153,6 +153,15 @@ export class SinkMaintenance {
   }
 
   /**
+   * A stream's key is gone: wake the scheduler, which looks for the key every
+   * `awaitMs` while a stream waits for it, so that events added to a stream
+   * created anew are read within that, not after the sweep it slept until.
+   */
+  streamAway(): void {
+    if (this.#nextAwait < this.#wakeAt) this.#wake?.();
+  }
+
+  /**
    * When the events of a reply handled now, to a command sent at `sentAt`,
    * are known held (see `StallClock.heldAt`): before a stall of this process,
    * they are checked before they are handed out (see `OwnershipGate`).
