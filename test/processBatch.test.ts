@@ -62,7 +62,9 @@ describe.concurrent.each(CLIENT_KINDS)('processBatch (%s)', (kind) => {
     await waitFor(() => batches.length === 1, WAIT);
     expect(batches[0]?.ids).toEqual([first, second]);
     const waited = (batches[0]?.at ?? 0) - before;
-    expect(waited).toBeGreaterThanOrEqual(wait);
+    // Timers run on libuv's loop time, cached at the start of a loop turn: on a busy loop a timer set
+    // late in a turn fires a little before its delay by Date.now() (CI saw 799 for 800).
+    expect(waited).toBeGreaterThanOrEqual(wait - 50);
     // And not for a full batch: about the wait (generous: the machine is shared).
     expect(waited).toBeLessThan(wait + 2000);
     // maxWaitMs 0: what is buffered goes at once.
