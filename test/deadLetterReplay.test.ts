@@ -16,6 +16,7 @@ import {
   type ClientKind,
   collect,
   connect,
+  recordingLogger,
   sharedUrl,
   stays,
   type TestClient,
@@ -244,8 +245,9 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
 
   it('an expired TTL stream leaves no bookkeeping key behind, and its live sinks work until it expires', async ({ expect }) => {
     const name = uniqueName('bk');
+    const { logger, lines } = recordingLogger();
     // Long enough for two sinks to start and get an event on a loaded machine.
-    const s = new Stream(name, c.redis, { ttlMs: 4000 });
+    const s = new Stream(name, c.redis, { ttlMs: 4000, logger });
     const sinks = [await s.newSink('one', sinkOptions), await s.newSink('two', sinkOptions)];
     const got: SinkEvent[][] = [[], []];
     const done = sinks.map((k, i) => collect(k.subscribe(), got[i] as SinkEvent[], true));
@@ -260,6 +262,11 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
     await waitFor(async () => (await libraryKeys(c, name)).length === 0, { timeout: 5000, what: 'no bookkeeping key left' });
     // The live sinks, now waiting for the stream to come back, write none.
     await stays(async () => (await libraryKeys(c, name)).length === 0, 400, 'no bookkeeping key left');
+    // Each sink had handled its event: the expiry took nothing from it. Its estimate (the last check's
+    // unread and pending events) once counted the event pending at that check, acked since: 1 lost.
+    const gone = () => lines.filter((l) => l.msg?.startsWith('stream key is gone')).length;
+    await waitFor(() => gone() >= 2, { timeout: 5000, what: 'both sinks to find the stream gone' });
+    expect(sinks.map((k) => k.counters.lost)).toEqual([0, 0]);
     await Promise.all(sinks.map((k) => k.close()));
     await Promise.all(done);
     expect(await libraryKeys(c, name)).toEqual([]);
@@ -288,6 +295,8 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
     expect,
   }) => {
     const name = uniqueName('bk');
+    // But the obituaries: what destroy() took from each sink, kept 10 minutes for a live instance.
+    const keysLeft = async () => (await libraryKeys(c, name)).filter((k) => !k.endsWith(':obituary'));
     const s = new Stream(name, c.redis);
     // The default grace period: keep-alives (which register too) every 5 s, so
     // that the registration seen below is the recreated group's.
@@ -297,8 +306,8 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
     await s.add('e', 'a');
     await waitFor(() => got.length === 1, { timeout: 10_000, what: 'the first event' });
     await s.destroy();
-    expect(await libraryKeys(c, name)).toEqual([]);
-    await stays(async () => (await libraryKeys(c, name)).length === 0, 300, 'no key brought back by the live sink');
+    expect(await keysLeft()).toEqual([]);
+    await stays(async () => (await keysLeft()).length === 0, 300, 'no key brought back by the live sink');
     // A producer creates the stream again: the sink recreates its group at 0 and reads on.
     await s.add('e', 'b');
     // The sink looks for the key every grace period / 4 (at most 500 ms) while it waits for it. It once
@@ -308,10 +317,12 @@ describe.concurrent.each(CASES)('bookkeeping keys on %s (%s)', (target, kind) =>
     expect(((await c.cmd('SMEMBERS', `{${s.key}}:sinks`)) as unknown[]).map(String)).toEqual(['sk']);
     await s.destroy();
     expect(await num(c, 'EXISTS', s.key)).toBe(0);
-    expect(await libraryKeys(c, name)).toEqual([]);
-    await stays(async () => (await libraryKeys(c, name)).length === 0, 300, 'no key brought back by the live sink');
+    expect(await keysLeft()).toEqual([]);
+    await stays(async () => (await keysLeft()).length === 0, 300, 'no key brought back by the live sink');
     await sink.close();
     await done;
-    expect(await libraryKeys(c, name)).toEqual([]);
+    expect(await keysLeft()).toEqual([]);
+    // Both events were handled: destroy() took nothing (it once reported its last check's estimate, 1).
+    expect(sink.counters.lost).toBe(0);
   });
 });

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { type Sink, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { driverFor, evalScript } from '../packages/pulse-streaming/src/internal/driver.js';
+import { lostWhenGone } from '../packages/pulse-streaming/src/internal/expiryLoss.js';
 import { sinkKeys } from '../packages/pulse-streaming/src/internal/keys.js';
-import { takeObituary } from '../packages/pulse-streaming/src/internal/lossScripts.js';
-import { lostWhenGone } from '../packages/pulse-streaming/src/internal/sinkHolds.js';
+import { NO_OBITUARY, OBITUARY_TAKEN, takeObituary } from '../packages/pulse-streaming/src/internal/lossScripts.js';
 import {
   CLIENT_KINDS,
   connect,
@@ -163,11 +163,31 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     const { obituary } = sinkKeys(s.name, 'g');
     const driver = driverFor(c.redis);
     const take = async () => Number(await evalScript(driver, takeObituary, [obituary], []));
-    expect([await take(), await take(), await take()]).toEqual([7, -1, -1]);
+    expect([await take(), await take(), await take()]).toEqual([7, OBITUARY_TAKEN, OBITUARY_TAKEN]);
     // The mark lives as long as the obituary would have.
     expect(Number(await c.cmd('PTTL', obituary))).toBeGreaterThan(0);
-    expect(lostWhenGone(-1, 30, true, 12)).toBe(0);
+    expect(lostWhenGone(OBITUARY_TAKEN, 30, true, 12)).toBe(0);
     expect(lostWhenGone(7, 30, true, 12)).toBe(7);
+    // No obituary: the stream expired, and the estimate stands.
+    expect(lostWhenGone(NO_OBITUARY, 30, true, 12)).toBe(30);
+  });
+
+  it('destroy() of a stream whose events were all handled under a live sink: nothing reported lost', async (ctx) => {
+    // The obituary says 0 to a sink with live instances: without one, a live instance took the stream
+    // for expired and reported its last check's estimate, events handled since (seen: '1 event lost').
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('obit0'), c.redis, { maxLen: 0, logger });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.add('e', `${i}`)));
+    const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, maxPolled: 2, bufferSize: 2 });
+    ctx.onTestFinished(() => sink.close());
+    await drain(sink, (g) => g.length === 10);
+    await s.destroy();
+    const gone = () => lines.some((l) => l.msg?.startsWith('stream key is gone'));
+    await waitFor(gone, { timeout: 5000, what: 'the sink to find the stream gone' });
+    expect(sink.counters.lost).toBe(0);
+    const take = async () => Number(await evalScript(driverFor(c.redis), takeObituary, [sinkKeys(s.name, 'g').obituary], []));
+    expect(await take()).toBe(OBITUARY_TAKEN);
+    expect(lostWhenGone(0, 1, true, 0)).toBe(0);
   });
 
   it('a stream that expires under a sink: the events it buffered are reported lost', async (ctx) => {
@@ -183,6 +203,22 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
       throw new Error(`${e.message}: ${sink.counters.lost} reported`);
     });
     expect(await nextWithin(sub, 200)).toBe('timeout');
+  });
+
+  it('a stream that expires after its events were all handled: nothing is reported lost', async (ctx) => {
+    // Reads of a backlog carry a trim check each, made while the events of the reads before were pending:
+    // the last one's estimate (unread and pending events) counted events acked since as lost with the stream.
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('exp0'), c.redis, { maxLen: 0, ttlMs: 2500, logger });
+    ctx.onTestFinished(() => s.destroy());
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.add('e', `${i}`)));
+    const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, maxPolled: 2, bufferSize: 2 });
+    ctx.onTestFinished(() => sink.close());
+    const got = await drain(sink, (g) => g.length === 10);
+    expect(new Set(got.map((e) => e.id)).size).toBe(10);
+    const gone = () => lines.some((l) => l.msg?.startsWith('stream key is gone'));
+    await waitFor(gone, { timeout: 8000, what: 'the sink to find the stream gone' });
+    expect(sink.counters.lost).toBe(0);
   });
 
   it('without a logger, a sink reports its losses as one PulseWarning with the count', async (ctx) => {

@@ -10,6 +10,13 @@ import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyErr
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, PulseError, type SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { Backoff } from '../packages/pulse-streaming/src/internal/backoff.js';
+import {
+  checkedPending,
+  expiryEstimate,
+  lostWithStream,
+  noteAcked,
+  readAfterCheck,
+} from '../packages/pulse-streaming/src/internal/expiryLoss.js';
 import { compareIds, idBefore, idTime } from '../packages/pulse-streaming/src/internal/ids.js';
 import {
   bookkeepingPrefix,
@@ -21,8 +28,7 @@ import {
 import { isRetryable, replyCode } from '../packages/pulse-streaming/src/internal/redisErrors.js';
 import { eventInit, mapPairs, type RawEntry, streamEntries } from '../packages/pulse-streaming/src/internal/replies.js';
 import { claimRoom } from '../packages/pulse-streaming/src/internal/sinkClaims.js';
-import { lostWithStream } from '../packages/pulse-streaming/src/internal/sinkHolds.js';
-import { sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
+import { newSinkStream, sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 import { parseStart } from '../packages/pulse-streaming/src/internal/start.js';
 import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js';
 import { checkId, checkSignal } from '../packages/pulse-streaming/src/internal/validate.js';
@@ -664,5 +670,56 @@ describe('lostWithStream: what an instance reports lost with an expired stream',
     // Its first sweep had not answered when it checked (a loaded machine): it reported 0 before.
     expect(lostWithStream(0, undefined, 20)).toBe(20);
     expect(lostWithStream(20, undefined, 5)).toBe(20);
+  });
+});
+
+describe('noteAcked: acks that leave the estimate of an expired stream', () => {
+  it('counts acked events up to the group position of the last check, never those read after it', () => {
+    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    noteAcked(s, ['1-0'], 1, 10, 11);
+    // No check yet: nothing to take from.
+    expect(s.ackedSinceCheck).toBe(0);
+    s.pendingUpTo = '5-0';
+    s.checkAppliedAt = 100;
+    // 6-0 was read after the check (unread then, or added since): not among its pending events.
+    noteAcked(s, ['3-0', '5-0', '6-0'], 3, 101, 102);
+    expect(s.ackedSinceCheck).toBe(2);
+    // XACK said only one was still pending: the other was acked before, not pending at the check.
+    noteAcked(s, ['1-0', '2-0'], 1, 102, 103);
+    expect(s.ackedSinceCheck).toBe(3);
+  });
+  it('leaves in the estimate an ack sent before the check was applied (it may have run before), and wants a check after it', () => {
+    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    s.pendingUpTo = '5-0';
+    s.checkAppliedAt = 100;
+    noteAcked(s, ['3-0'], 1, 99, 105);
+    expect(s.ackedSinceCheck).toBe(0);
+    // A check sent after that ack's reply ran after it: it is wanted, and one sent before does not do.
+    expect(s.recheckAfter).toBe(105);
+    checkedPending(s, 0, '5-0', 104);
+    expect(s.recheckAfter).toBe(105);
+    checkedPending(s, 0, '5-0', 106);
+    expect(s.recheckAfter).toBeUndefined();
+  });
+  it('what the read after a check delivered is pending, not unread, and its acks leave the estimate', () => {
+    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    s.lag = 3;
+    checkedPending(s, 1, '1-0', 300);
+    readAfterCheck(s, [
+      ['2-0', []],
+      ['3-0', []],
+    ]);
+    expect([s.lag, s.pending, s.pendingUpTo]).toEqual([1, 3, '3-0']);
+    noteAcked(s, ['2-0', '3-0'], 2, s.checkAppliedAt + 1, s.checkAppliedAt + 2);
+    expect(expiryEstimate(s)).toBe(2);
+  });
+  it('wants a check after one that an ack answered after it was sent may have raced', () => {
+    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    noteAcked(s, ['7-0'], 1, 200, 210);
+    // This check was sent at 205: the ack may have run before or after it.
+    checkedPending(s, 1, '7-0', 205);
+    expect(s.recheckAfter).toBe(210);
+    checkedPending(s, 0, '7-0', 211);
+    expect(s.recheckAfter).toBeUndefined();
   });
 });

@@ -24,6 +24,6 @@ export interface SinkKeys {
   readonly lease: string;
   /** Sorted set: event ID -> due time (Redis server ms) of events nacked with a delay longer than the grace period. */
   readonly delays: string;
-  /** String, short-lived (10 minutes): what `destroy()` took from the sink (unread and pending events), for one live instance to report; `taken` once one has. */
+  /** String, short-lived (10 minutes): what `destroy()` took from the sink (unread and pending events), for one live instance to report (0 too: destroyed, not expired); `taken` once one has. */
   readonly obituary: string;
 }

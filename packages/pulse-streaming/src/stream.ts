@@ -231,13 +231,16 @@ export class Stream<Events extends EventMap = Untyped> {
         dedup.old,
       ];
       const obituaries: string[] = [];
+      const consumers: string[] = [];
       for (const s of sinks) {
         const { obituary, ...rest } = sinkKeys(this.name, s);
         keys.push(...Object.values(rest));
         obituaries.push(obituary);
+        consumers.push(rest.consumers);
       }
       // The stream key and the bookkeeping keys share a slot on purpose.
-      await evalScript(this.driver, destroyStream, [...keys, ...obituaries], [keys.length - 1, OBITUARY_MS, ...sinks]);
+      const all = [...keys, ...obituaries, ...consumers];
+      await evalScript(this.driver, destroyStream, all, [keys.length - 1, OBITUARY_MS, ...sinks]);
     } catch (err) {
       throw toPulseError(err, `destroy stream ${this.name}`);
     }

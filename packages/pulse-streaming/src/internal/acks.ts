@@ -21,7 +21,9 @@ export async function sendAcks(
   batch: ReadonlyMap<string, string[]>,
   counters: SinkCounters,
   logger: Logger,
+  onAcked?: (name: string, ids: readonly string[], acked: number, sentAt: number, repliedAt: number) => void,
 ): Promise<Map<string, Outcome>> {
+  const sentAt = performance.now();
   const outcomes = new Map<string, Outcome>();
   await Promise.all(
     [...batch].map(async ([name, ids]) => {
@@ -30,6 +32,7 @@ export async function sendAcks(
         const value = Number(await conn.send(['XACK', key, group, ...ids], key));
         outcomes.set(name, { ok: true, value });
         counters.acked += value;
+        onAcked?.(name, ids, value, sentAt, performance.now());
         // XACK counts only entries still pending: the others were handled
         // twice, or after they were given up. Which ones of a batch, it does not say.
         const stale = ids.length - value;
@@ -61,6 +64,8 @@ export class SinkAcks {
     private readonly group: string,
     private readonly counters: SinkCounters,
     private readonly logger: Logger,
+    /** Told of each stream's XACK that passed: IDs sent, how many Redis acked, when it was sent and answered (`performance.now()`). */
+    private readonly onAcked?: (name: string, ids: readonly string[], acked: number, sentAt: number, repliedAt: number) => void,
   ) {}
 
   /** Acks validated events; resolves when their streams' XACKs did. */
@@ -103,6 +108,6 @@ export class SinkAcks {
     this.#pending = new Map();
     this.#flush = undefined;
     this.#ackOf = new Map();
-    return sendAcks(this.conn, this.group, batch, this.counters, this.logger);
+    return sendAcks(this.conn, this.group, batch, this.counters, this.logger, this.onAcked);
   }
 }

@@ -188,16 +188,21 @@ return n`,
 
 /**
  * `stream.destroy()`: deletes the stream and the library's keys for it, and
- * leaves each sink of the registry a short-lived obituary with what the
- * deletion took from it (its unread events and every pending one, including
- * those being handled right now), for a live instance to report as lost
- * when it finds the stream gone. Nothing else of the stream survives it.
- * KEYS: stream, then every key to delete, then one obituary per sink.
+ * leaves each sink of the registry with a group a short-lived obituary with
+ * what the deletion took from it (its unread events and every pending one,
+ * including those being handled right now), for a live instance to report
+ * as lost. A sink with instances still among its consumers of the stream
+ * gets one with 0 too, so that an instance that finds the stream gone knows
+ * it was destroyed, not expired, and does not fall back to an estimate.
+ * Nothing else of the stream survives it.
+ * KEYS: stream, then every key to delete, then one obituary per sink, then
+ * each sink's consumers key (among those deleted too).
  * ARGV: number of keys to delete (after the stream), obituary lifetime ms, sink names...
  */
 export const destroyStream = new Script(
   'destroyStream',
   `local key, n, ttl = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local sinks = #ARGV - 2
 local counts = {}
 local t = redis.call('TYPE', key)
 t = t['ok'] or t
@@ -213,28 +218,36 @@ if t == 'stream' then
     if f then
       local unread = f['lag']
       if type(unread) ~= 'number' then unread = #redis.call('XRANGE', key, '(' .. f['last-delivered-id'], '+') end
-      counts[i - 2] = unread + tonumber(redis.call('XPENDING', key, ARGV[i])[1])
+      local count = unread + tonumber(redis.call('XPENDING', key, ARGV[i])[1])
+      -- 0 only where an instance may be live to read it (still in the sink's consumers of this stream).
+      if count > 0 or redis.call('ZCARD', KEYS[n + 1 + sinks + i - 2]) > 0 then counts[i - 2] = count end
     end
   end
 end
 redis.call('DEL', unpack(KEYS, 1, n + 1))
 for i, count in pairs(counts) do
-  if count > 0 then redis.call('SET', KEYS[n + 1 + i], count, 'PX', ttl) end
+  redis.call('SET', KEYS[n + 1 + i], count, 'PX', ttl)
 end
 return 1`,
 );
 
 /**
  * Takes a sink's obituary (see `destroyStream`). KEYS: obituary. Returns the
- * count for the one instance that takes it, -1 for the others (taken: the
- * loss is reported, and their buffered events were in its count), 0 when
- * there is none. The mark keeps the obituary's lifetime.
+ * count (0 or more) for the one instance that takes it, -2 for the others
+ * (taken: the loss is reported, and their buffered events were in its count,
+ * being pending), -1 when there is none (the stream expired, or the
+ * obituary's 10 minutes are over). The mark keeps the obituary's lifetime.
  */
 export const takeObituary = new Script(
   'takeObituary',
   `local n = redis.call('GET', KEYS[1])
-if not n then return 0 end
-if n == 'taken' then return -1 end
+if not n then return -1 end
+if n == 'taken' then return -2 end
 redis.call('SET', KEYS[1], 'taken', 'KEEPTTL')
 return tonumber(n)`,
 );
+
+/** What `takeObituary` returns when there is no obituary: the stream was not destroyed (it expired). */
+export const NO_OBITUARY = -1;
+/** What `takeObituary` returns to the instances that did not take it. */
+export const OBITUARY_TAKEN = -2;

@@ -10,10 +10,11 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
+import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
 import { compareIds } from './ids.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
-import { takeObituary } from './lossScripts.js';
+import { NO_OBITUARY, takeObituary } from './lossScripts.js';
 import { keepOwned } from './ownership.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
@@ -226,8 +227,9 @@ export class SinkHolds {
    * key is still gone) are dropped. After `destroy()`, the obituary says what
    * went with the stream for the whole sink (one instance takes it). After an
    * expiry nothing can say it exactly: the instance holding the lease counts
-   * the group's unread and pending events as of its last check, an estimate
-   * that may include events handled since (never fewer than were lost, unless
+   * the group's unread and pending events as of its last check, less the
+   * pending ones it acked since (see expiryLoss.ts): an estimate that may include
+   * events other instances handled since (never fewer than were lost, unless
    * events were added after that check).
    */
   async streamGone(s: SinkStream, before: string | undefined): Promise<void> {
@@ -240,8 +242,8 @@ export class SinkHolds {
     let why = 'events gone with their stream (expired or deleted) before this sink handled them';
     try {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
-      count = lostWhenGone(obituary, s.lag >= 0 ? s.lag + s.pending : -1, s.leaseAtCheck, count);
-      if (obituary !== 0) why = 'events deleted with their stream (destroy) before this sink handled them';
+      count = lostWhenGone(obituary, expiryEstimate(s), s.leaseAtCheck, count);
+      if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
@@ -300,34 +302,4 @@ export class SinkHolds {
     this.host.counters.lost += count;
     this.host.losses.lost(count, ids ? { stream, ids } : { stream }, why);
   }
-}
-
-/**
- * How many events an instance reports lost when it finds its stream gone:
- * after `destroy()`, the obituary's count for the one instance that took it
- * (`obituary` > 0) and none for the others (-1: its count has their buffered
- * events, which were pending); after an expiry (no obituary, 0), what
- * `lostWithStream` says from the last check's `estimate`, or the buffered
- * events when there was no check (-1).
- */
-export function lostWhenGone(obituary: number, estimate: number, leaseAtCheck: boolean | undefined, buffered: number): number {
-  if (obituary !== 0) return Math.max(obituary, 0);
-  return estimate < 0 ? buffered : lostWithStream(estimate, leaseAtCheck, buffered);
-}
-
-/**
- * How many events an instance reports lost with an expired stream, from the
- * estimate of its last trim check (the group's unread and pending events
- * then) and the events it had buffered (certainly lost: never handed out).
- * One report for the whole sink, by the instance that held the lease at that
- * check (a key to decide it would outlive the stream): the others' buffered
- * events are in its estimate, and they report none. The holder reports at
- * least its own buffered events: a check made before they were read counts
- * none of them. An instance that did not know yet whether it held the lease
- * (its first sweep had not answered: a loaded machine) reports as a holder
- * would: most sinks have one instance, and a loss counted twice is said,
- * where one not counted is silent.
- */
-export function lostWithStream(estimate: number, leaseAtCheck: boolean | undefined, buffered: number): number {
-  return leaseAtCheck === false ? 0 : Math.max(estimate, buffered);
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import type { Outcome } from './batcher.js';
 import { type Arg, type Driver, evalScript, type OwnedConnection } from './driver.js';
+import { checkedPending, readAfterCheck, wantsRecheck } from './expiryLoss.js';
 import { compareIds } from './ids.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
@@ -158,9 +159,10 @@ export class SinkReads {
     const check = this.#checkCommand(streams);
     const send = async (conn: OwnedConnection) => {
       const sentAt = Date.now();
+      const checkAt = performance.now();
       const [checked, got] = await conn.transaction([check, read], keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
-      return { streams, blocking, count, got, checked, sentAt };
+      return { streams, blocking, count, got, checked, sentAt, checkAt };
     };
     return { send, most, pipelined, blocks: false };
   }
@@ -188,7 +190,7 @@ export class SinkReads {
   }
 
   async onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking, count, sentAt } = result as {
+    const { streams, got, checked, blocking, count, sentAt, checkAt } = result as {
       streams: SinkStream[];
       got: Outcome | undefined;
       checked: Outcome | undefined;
@@ -196,6 +198,8 @@ export class SinkReads {
       count: number;
       /** When the read was sent (absent: a stale read that was not). */
       sentAt?: number;
+      /** When its trim check was sent (`performance.now()`). */
+      checkAt?: number;
     };
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
@@ -229,7 +233,10 @@ export class SinkReads {
     const checks = checked.value as unknown[];
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
-      const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[]);
+      const applied = s.checkAppliedAt;
+      const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[], checkAt ?? 0);
+      // Its read came right after it: what it delivered is pending now, not unread (unless the check was stale).
+      if (s.checkAppliedAt !== applied) readAfterCheck(s, byKey.get(s.stream.key));
       if (status === 'wrongtype') return;
       if (status !== 'ok') this.#idle.delete(group);
     }
@@ -237,7 +244,7 @@ export class SinkReads {
   }
 
   /** Acts on one stream's trim check result; returns its status. */
-  async #applyCheck(s: SinkStream, r: unknown[]): Promise<string> {
+  async #applyCheck(s: SinkStream, r: unknown[], sentAt: number): Promise<string> {
     const status = str(r[0]);
     if (status === 'ok') {
       const skipped = Number(r[1]);
@@ -269,7 +276,7 @@ export class SinkReads {
       }
       if (!stale) {
         s.lag = lag;
-        s.pending = Number(r[9] ?? 0);
+        checkedPending(s, Number(r[9] ?? 0), last, sentAt);
         s.leaseAtCheck = s.leaseHeld;
         s.added = added;
       }
@@ -312,15 +319,20 @@ export class SinkReads {
     return status;
   }
 
-  /** Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported. */
+  /**
+   * Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported,
+   * and for quiet streams that want one (`wantsRecheck`).
+   */
   async verifyReads(streams: readonly SinkStream[]): Promise<void> {
-    const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted);
+    const now = performance.now();
+    const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted || wantsRecheck(s, now));
     for (const [i, s] of pending.entries()) {
       try {
+        const at = performance.now();
         const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
         const r = (checks[0] ?? []) as unknown[];
         // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
-        if (str(r[0]) === 'ok') await this.#applyCheck(s, r);
+        if (str(r[0]) === 'ok') await this.#applyCheck(s, r, at);
       } catch (err) {
         // With Redis unreachable every stream would fail alike: one line, and a later call checks them.
         const names = isRetryable(err) ? pending.slice(i).map((x) => x.stream.name) : [s.stream.name];
@@ -339,8 +351,9 @@ export class SinkReads {
    * holds call it when the read loop is paused by full buffers.
    */
   async recover(s: SinkStream): Promise<void> {
+    const at = performance.now();
     const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
-    await this.#applyCheck(s, (checks[0] ?? []) as unknown[]);
+    await this.#applyCheck(s, (checks[0] ?? []) as unknown[], at);
   }
 
   async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {

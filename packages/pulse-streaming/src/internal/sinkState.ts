@@ -39,6 +39,16 @@ export interface SinkStream {
   lag: number;
   /** Events of the group read and not acked yet as of the last trim check. */
   pending: number;
+  /** The group's last-delivered ID at the last trim check: events up to it that were pending then. */
+  pendingUpTo: string | undefined;
+  /** Of those, how many this instance has acked since (they are not lost with the stream). */
+  ackedSinceCheck: number;
+  /** When the last trim check's reply was applied (`performance.now()`): only acks sent after it ran after it. */
+  checkAppliedAt: number;
+  /** An ack answered then may have run before the last check: a check sent after it is wanted (see expiryLoss.ts). */
+  recheckAfter: number | undefined;
+  /** When this instance's last XACK on the stream was answered (`performance.now()`, 0 none). */
+  lastAckAt: number;
   /**
    * Whether this instance held the lease at the last trim check (while the
    * stream still existed); undefined when no sweep had told it yet.
@@ -143,6 +153,11 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     unknownReported: false,
     lag: -1,
     pending: 0,
+    pendingUpTo: undefined,
+    ackedSinceCheck: 0,
+    checkAppliedAt: 0,
+    recheckAfter: undefined,
+    lastAckAt: 0,
     leaseAtCheck: undefined,
     added: -1,
     leaseHeld: undefined,

@@ -1,0 +1,143 @@
+/**
+ * What a sink reports lost when its stream's key is gone (see
+ * `SinkHolds.streamGone`): after `destroy()` the obituary's exact count;
+ * after an expiry an estimate from the last trim check (the group's unread
+ * and pending events then), less the pending events this instance acked
+ * since, never fewer than the events it had buffered.
+ *
+ * The acks and the checks travel on different connections, so their order in
+ * Redis is known only when one was sent after the other's reply came back.
+ * An ack that may have run before the check stays in the estimate (a loss
+ * said twice rather than hidden) and asks for a check sent after its reply
+ * (`recheckAfter`). A busy stream gets one with its next read; a quiet one
+ * from `Rechecks`, once, within `RECHECK_MS`.
+ */
+import { compareIds } from './ids.js';
+import { NO_OBITUARY, OBITUARY_TAKEN } from './lossScripts.js';
+import type { RawEntry } from './replies.js';
+import type { SinkStream } from './sinkState.js';
+
+/** A stream with no trim check applied for this long is quiet: a check it wants is made on its own (ms). */
+export const RECHECK_MS = 100;
+
+/** Whether stream `s` wants a check on its own now: an ack may have run before its last one, and no read brought another since. */
+export function wantsRecheck(s: SinkStream, now = performance.now()): boolean {
+  return s.recheckAfter !== undefined && now - s.checkAppliedAt >= RECHECK_MS;
+}
+
+/** Makes the checks that quiet streams want (see `wantsRecheck`): one timer at a time, never after the sink closed. */
+export class Rechecks {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly streams: () => Iterable<SinkStream>,
+    /** Checks these streams (`SinkReads.verifyReads`: it logs what fails). */
+    private readonly check: (streams: SinkStream[]) => Promise<void>,
+    private readonly closed: AbortSignal,
+  ) {}
+
+  /** An ack was answered: a check of its stream that it may have raced may want another, once the stream is quiet. */
+  acked(): void {
+    if (this.#timer !== undefined || this.closed.aborted) return;
+    this.#timer = setTimeout(() => void this.#run(), RECHECK_MS);
+    this.#timer.unref?.();
+  }
+
+  async #run(): Promise<void> {
+    if (this.closed.aborted) return;
+    const now = performance.now();
+    const wanting = [...this.streams()].filter((s) => s.recheckAfter !== undefined);
+    await this.check(wanting.filter((s) => wantsRecheck(s, now))).catch(() => {});
+    this.#timer = undefined;
+    // Busy ones get theirs with their next read; look again while any still wants one.
+    if (wanting.some((s) => s.recheckAfter !== undefined)) this.acked();
+  }
+}
+
+/** A trim check sent at `sentAt` (`performance.now()`) found `pending` events pending in the group, up to `last`. */
+export function checkedPending(s: SinkStream, pending: number, last: string, sentAt: number): void {
+  s.pending = pending;
+  s.pendingUpTo = last;
+  s.ackedSinceCheck = 0;
+  s.checkAppliedAt = performance.now();
+  if (s.recheckAfter !== undefined && sentAt > s.recheckAfter) s.recheckAfter = undefined;
+  // An ack answered after this check was sent may have run after it: its events are in `pending`.
+  if (s.lastAckAt > sentAt) s.recheckAfter = Math.max(s.recheckAfter ?? 0, s.lastAckAt);
+}
+
+/**
+ * The read that followed a trim check in its MULTI delivered these entries
+ * of stream `s` to this instance: unread at the check, pending now (Redis
+ * ran the two one after the other, so this is exact). Not for blocking
+ * reads: what they deliver may have been added after the check.
+ */
+export function readAfterCheck(s: SinkStream, entries: readonly RawEntry[] | undefined): void {
+  const last = entries?.[entries.length - 1];
+  if (!entries || !last || s.lag < 0) return;
+  s.lag = Math.max(0, s.lag - entries.length);
+  s.pending += entries.length;
+  s.pendingUpTo = last[0];
+}
+
+/**
+ * An XACK of this instance on stream `s`, sent at `sentAt` and answered at
+ * `repliedAt`, acked `acked` of `ids`. Those pending at the last check (IDs
+ * up to the group's position then) leave the estimate when the XACK surely
+ * ran after the check: sent after the check's reply was applied. Otherwise
+ * it may have run before the check, and taking it off would hide a loss:
+ * the stream wants a check sent after this reply.
+ */
+export function noteAcked(
+  s: SinkStream | undefined,
+  ids: readonly string[],
+  acked: number,
+  sentAt: number,
+  repliedAt: number,
+): void {
+  if (!s || acked === 0) return;
+  s.lastAckAt = Math.max(s.lastAckAt, repliedAt);
+  const upTo = s.pendingUpTo;
+  if (upTo === undefined) return;
+  let n = 0;
+  for (const id of ids) if (compareIds(id, upTo) <= 0) n++;
+  if (n === 0) return;
+  if (sentAt > s.checkAppliedAt) s.ackedSinceCheck += Math.min(n, acked);
+  else s.recheckAfter = Math.max(s.recheckAfter ?? 0, repliedAt);
+}
+
+/** The estimate of what went with an expired stream (-1: no check since it was read). */
+export function expiryEstimate(s: SinkStream): number {
+  return s.lag >= 0 ? s.lag + Math.max(0, s.pending - s.ackedSinceCheck) : -1;
+}
+
+/**
+ * How many events an instance reports lost when it finds its stream gone
+ * (`obituary` as `takeObituary` returns it): after `destroy()`, the
+ * obituary's count for the one instance that took it (0 or more: exact,
+ * never an estimate) and none for the others (`OBITUARY_TAKEN`: its count has
+ * their buffered events, which were pending); after an expiry
+ * (`NO_OBITUARY`), what `lostWithStream` says from the last check's
+ * `estimate`, or the buffered events when there was no check (-1).
+ */
+export function lostWhenGone(obituary: number, estimate: number, leaseAtCheck: boolean | undefined, buffered: number): number {
+  if (obituary === OBITUARY_TAKEN) return 0;
+  if (obituary !== NO_OBITUARY) return obituary;
+  return estimate < 0 ? buffered : lostWithStream(estimate, leaseAtCheck, buffered);
+}
+
+/**
+ * How many events an instance reports lost with an expired stream, from the
+ * estimate of its last trim check (the group's unread and pending events
+ * then) and the events it had buffered (certainly lost: never handed out).
+ * One report for the whole sink, by the instance that held the lease at that
+ * check (a key to decide it would outlive the stream): the others' buffered
+ * events are in its estimate, and they report none. The holder reports at
+ * least its own buffered events: a check made before they were read counts
+ * none of them. An instance that did not know yet whether it held the lease
+ * (its first sweep had not answered: a loaded machine) reports as a holder
+ * would: most sinks have one instance, and a loss counted twice is said,
+ * where one not counted is silent.
+ */
+export function lostWithStream(estimate: number, leaseAtCheck: boolean | undefined, buffered: number): number {
+  return leaseAtCheck === false ? 0 : Math.max(estimate, buffered);
+}
