@@ -3,7 +3,7 @@ import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js'
 import { type Event, type EventMap, SinkEvent, type SinkEventOf, type Untyped } from './event.js';
 import { SinkAcks } from './internal/acks.js';
 import type { OwnedConnection } from './internal/driver.js';
-import { noteAcked, Rechecks } from './internal/expiryLoss.js';
+import { Rechecks } from './internal/expiryLoss.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
@@ -68,11 +68,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
   readonly #closedSignal = new AbortController();
   /** Checks for quiet streams whose last check an ack may have preceded (see expiryLoss.ts). */
-  readonly #rechecks = new Rechecks(
-    () => this.#streams.values(),
-    (streams) => this.#reads.verifyReads(streams),
-    this.#closedSignal.signal,
-  );
+  readonly #rechecks = new Rechecks(this.#streams, (streams) => this.#reads.verifyReads(streams), this.#closedSignal.signal);
 
   private constructor(main: StreamHandle, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
     this.name = name;
@@ -88,10 +84,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
     // Without a logger of the user's, losses are process warnings: never silent by default.
     this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
-    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, (stream, ids, n, sentAt, repliedAt) => {
-      noteAcked(this.#streams.get(streamKey(stream)), ids, n, sentAt, repliedAt);
-      this.#rechecks.acked();
-    });
+    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, this.#rechecks.onAcked);
     this.#holds = new SinkHolds({
       name,
       consumerName: consumer,

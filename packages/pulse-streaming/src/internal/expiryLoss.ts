@@ -13,6 +13,7 @@
  * from `Rechecks`, once, within `RECHECK_MS`.
  */
 import { compareIds } from './ids.js';
+import { streamKey } from './keys.js';
 import { NO_OBITUARY, OBITUARY_TAKEN } from './lossScripts.js';
 import type { RawEntry } from './replies.js';
 import type { SinkStream } from './sinkState.js';
@@ -30,11 +31,18 @@ export class Rechecks {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly streams: () => Iterable<SinkStream>,
+    /** The sink's streams by key. */
+    private readonly streams: ReadonlyMap<string, SinkStream>,
     /** Checks these streams (`SinkReads.verifyReads`: it logs what fails). */
     private readonly check: (streams: SinkStream[]) => Promise<void>,
     private readonly closed: AbortSignal,
   ) {}
+
+  /** `SinkAcks`' hook: an XACK on stream `name` passed (see `noteAcked`). */
+  readonly onAcked = (name: string, ids: readonly string[], acked: number, sentAt: number, repliedAt: number): void => {
+    noteAcked(this.streams.get(streamKey(name)), ids, acked, sentAt, repliedAt);
+    this.acked();
+  };
 
   /** An ack was answered: a check of its stream that it may have raced may want another, once the stream is quiet. */
   acked(): void {
@@ -46,7 +54,7 @@ export class Rechecks {
   async #run(): Promise<void> {
     if (this.closed.aborted) return;
     const now = performance.now();
-    const wanting = [...this.streams()].filter((s) => s.recheckAfter !== undefined);
+    const wanting = [...this.streams.values()].filter((s) => s.recheckAfter !== undefined);
     await this.check(wanting.filter((s) => wantsRecheck(s, now))).catch(() => {});
     this.#timer = undefined;
     // Busy ones get theirs with their next read; look again while any still wants one.
