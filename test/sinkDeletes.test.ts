@@ -221,6 +221,42 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     expect(sink.counters.lost).toBe(0);
   });
 
+  it('a stream that expires after the lease holder left: another instance reports what went with it', async (ctx) => {
+    // Only the instance holding the lease at its last check reported an expiry; the others, relying on
+    // it, reported none. After the holder closed (or crashed), nobody reported: a silent loss.
+    const f = fixture(ctx);
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('lease'), c.redis, { maxLen: 0, ttlMs: 5000, logger });
+    ctx.onTestFinished(() => s.destroy());
+    // A closed instance with events pending stays live for 2 x grace: the stream outlives that.
+    // It reads little (it has no subscriber), so that the second instance reads more after its sweep.
+    const a = await f.sink(s, { ackGracePeriodMs: 1000, bufferSize: 1, maxPolled: 1 });
+    const lease = sinkKeys(s.name, 'sink').lease;
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.add('e', `${i}`)));
+    await waitFor(async () => String(await c.cmd('GET', lease)) === a.consumerName, {
+      what: 'the first instance to hold the lease',
+    });
+    const b = await f.sink(s, { ackGracePeriodMs: 1000, bufferSize: 2, maxPolled: 2 });
+    const sub = b.subscribe();
+    await waitFor(() => sub.size === 2, { what: '2 buffered by the second instance' });
+    // Once b's sweep has said that a holds the lease, b takes 2: its next read's check is made
+    // knowing it does not hold it, and b relies on a to report an expiry.
+    const consumers = sinkKeys(s.name, 'sink').consumers;
+    await waitFor(async () => (await c.cmd('ZSCORE', consumers, b.consumerName)) !== null, { what: 'a sweep of b' });
+    for (const ev of await take(sub, 2)) await ev.ack();
+    await waitFor(() => b.counters.delivered >= 4, { what: 'more read by the second instance' });
+    await a.close();
+    await waitFor(() => lines.some((l) => l.msg?.startsWith('stream key is gone')), {
+      timeout: 10_000,
+      what: 'the second instance to find the stream gone',
+    });
+    // 8 went with the stream: an estimate, which may count the 2 handled if their acks raced its check.
+    await waitFor(() => b.counters.lost >= 8, { what: '8 reported lost' }).catch((e: Error) => {
+      throw new Error(`${e.message}: ${b.counters.lost} reported`);
+    });
+    expect(b.counters.lost).toBeLessThanOrEqual(10);
+  });
+
   it('without a logger, a sink reports its losses as one PulseWarning with the count', async (ctx) => {
     const f = fixture(ctx);
     const s = f.stream({ maxLen: 0 });

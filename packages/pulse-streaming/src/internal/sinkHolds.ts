@@ -47,6 +47,8 @@ export interface HoldsHost {
   heldAt(sent?: Sent): number;
   /** Where losses are reported: the user's logger, or process warnings without one. */
   readonly losses: LossReport;
+  /** Whether instance `consumer` is live, as this one's last liveness call said (true when it cannot tell). */
+  isLive(consumer: string): boolean;
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -230,7 +232,8 @@ export class SinkHolds {
    * the group's unread and pending events as of its last check, less the
    * pending ones it acked since (see expiryLoss.ts): an estimate that may include
    * events other instances handled since (never fewer than were lost, unless
-   * events were added after that check).
+   * events were added after that check). The others report it too when the
+   * holder at their check is no longer live: it will not.
    */
   async streamGone(s: SinkStream, before: string | undefined): Promise<void> {
     const buffered = new Set<string>();
@@ -242,7 +245,9 @@ export class SinkHolds {
     let why = 'events gone with their stream (expired or deleted) before this sink handled them';
     try {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
-      count = lostWhenGone(obituary, expiryEstimate(s), s.leaseAtCheck, count);
+      // The holder at the check is gone (closed, crashed): it will not report, so this one does.
+      const holderGone = s.leaseAtCheck === false && s.holderAtCheck !== undefined && !this.host.isLive(s.holderAtCheck);
+      count = lostWhenGone(obituary, expiryEstimate(s), holderGone ? undefined : s.leaseAtCheck, count);
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
     } catch (err) {

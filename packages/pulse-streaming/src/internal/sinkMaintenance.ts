@@ -132,6 +132,11 @@ export class SinkMaintenance {
     if (at < this.#wakeAt) this.#wake?.();
   }
 
+  /** Whether instance `consumer` is live, as the last liveness call said. */
+  isLive(consumer: string): boolean {
+    return this.#live.includes(consumer);
+  }
+
   /** See `SweepPlanner.leaveBehind`. */
   leftBehind(s: SinkStream): void {
     if (!this.#abort.signal.aborted && !this.host.settings.noAck) this.#planner.leaveBehind(s);

@@ -278,6 +278,7 @@ export class SinkReads {
         s.lag = lag;
         checkedPending(s, Number(r[9] ?? 0), last, sentAt);
         s.leaseAtCheck = s.leaseHeld;
+        s.holderAtCheck = s.leaseHolder;
         s.added = added;
       }
       // Said once until the condition clears, not at every read.

@@ -60,6 +60,10 @@ export interface SinkStream {
   unknownReported: boolean;
   /** Whether this instance holds the lease, as its last sweep said; undefined until a sweep has said. */
   leaseHeld: boolean | undefined;
+  /** The instance holding the lease, as the last sweep said (undefined: unknown). */
+  leaseHolder: string | undefined;
+  /** `leaseHolder` at the last trim check: if it is no longer live when the stream is gone, it will not report. */
+  holderAtCheck: string | undefined;
   /** The stream had a time to live at its last sweep (its bookkeeping keys follow it). */
   hadTtl: boolean;
   /** What the sweeps know of the stream, to sweep it only while something may wait there (see sinkMaintenance.ts). */
@@ -161,6 +165,8 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     leaseAtCheck: undefined,
     added: -1,
     leaseHeld: undefined,
+    leaseHolder: undefined,
+    holderAtCheck: undefined,
     hadTtl: false,
     sweep: { next: true, read: undefined, mine: 0, until: 0, left: 0, cleanupUntil: 0 },
   };

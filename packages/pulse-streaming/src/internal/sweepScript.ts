@@ -63,7 +63,8 @@ const CONSUMER_FIELDS = `local name, pending, idle
  *       (SWEEP_HAD_TTL + SWEEP_CLEANUP + SWEEP_BEHIND), then the live instances.
  * Returns per stream {held (0/1, -1: no key or group), idle events waiting
  * (0/1), removed consumers, stream PTTL, events pending for this consumer,
- * consumers of instances not live still in the group (with SWEEP_CLEANUP)}.
+ * consumers of instances not live still in the group (with SWEEP_CLEANUP),
+ * the lease holder ('' when not looked at)}.
  */
 export const sweep = new Script(
   'sweep',
@@ -92,7 +93,7 @@ for i = 1, n do
         if c[1] == me then mine = tonumber(c[2]) end
       end
     end
-    local held, pttl = 0, -3
+    local held, pttl, holds = 0, -3, ''
     if not behind then
       local holder = redis.call('GET', lease)
       if holder == me then
@@ -105,6 +106,7 @@ for i = 1, n do
           held = 1
         end
       end
+      if held == 1 then holds = me else holds = holder or '' end
       redis.call('ZADD', consumers, now, me)
       pttl = redis.call('PTTL', stream)
       -- Without a TTL now or before, the keys have none: PERSIST would do nothing.
@@ -133,7 +135,7 @@ for i = 1, n do
         if not inGroup[name] and not live[name] then redis.call('ZREM', consumers, name) end
       end
     end
-    out[i] = {held, waiting, removed, pttl, mine, left}
+    out[i] = {held, waiting, removed, pttl, mine, left, holds}
   end
 end
 return out`,
@@ -200,13 +202,14 @@ async function sweepChunk(
   const found: SinkStream[] = [];
   for (let i = 0; i < streams.length; i++) {
     const s = streams[i] as SinkStream;
-    const [held, idle, removed, pttl, mine, left] = (reply[i] ?? []) as [
+    const [held, idle, removed, pttl, mine, left, holder] = (reply[i] ?? []) as [
       unknown,
       unknown,
       unknown[],
       unknown,
       unknown,
       unknown[],
+      unknown,
     ];
     s.sweep.read = reads[i];
     s.sweep.next = false;
@@ -218,6 +221,7 @@ async function sweepChunk(
       continue;
     }
     s.leaseHeld = Number(held) === 1;
+    s.leaseHolder = str(holder ?? '') || undefined;
     // Left behind: the script did not look (see SWEEP_BEHIND).
     if (!o.behind(s)) s.hadTtl = Number(pttl) > 0;
     s.sweep.mine = Number(mine);
