@@ -7,7 +7,7 @@
 
 import { ReplyError } from 'ioredis';
 import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyError } from 'redis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError, PulseError, type SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { Backoff } from '../packages/pulse-streaming/src/internal/backoff.js';
 import {
@@ -15,6 +15,7 @@ import {
   expiryEstimate,
   lostWithStream,
   noteAcked,
+  Rechecks,
   readAfterCheck,
 } from '../packages/pulse-streaming/src/internal/expiryLoss.js';
 import { compareIds, idBefore, idTime } from '../packages/pulse-streaming/src/internal/ids.js';
@@ -721,5 +722,37 @@ describe('noteAcked: acks that leave the estimate of an expired stream', () => {
     expect(s.recheckAfter).toBe(210);
     checkedPending(s, 0, '7-0', 211);
     expect(s.recheckAfter).toBeUndefined();
+  });
+});
+
+describe('Rechecks: checks that quiet streams want after an ack raced their last one', () => {
+  it('backs off while checks fail (Redis away), and stops once one goes through', async () => {
+    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    s.recheckAfter = 1;
+    const ac = new AbortController();
+    let calls = 0;
+    let ok = false;
+    const rechecks = new Rechecks(
+      new Map([['pulse:stream:x', s]]),
+      async (streams) => {
+        calls += streams.length;
+        if (ok) {
+          s.checkAppliedAt = performance.now();
+          s.recheckAfter = undefined;
+        }
+      },
+      ac.signal,
+    );
+    rechecks.acked();
+    // 100 + 200 + 400 + 800 ms: 4 calls in 1.6 s, where a fixed 100 ms would make 15.
+    await new Promise((r) => setTimeout(r, 1600));
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(calls).toBeLessThanOrEqual(5);
+    ok = true;
+    await vi.waitFor(() => expect(s.recheckAfter).toBeUndefined(), { timeout: 5000, interval: 50 });
+    const after = calls;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toBe(after);
+    ac.abort();
   });
 });

@@ -26,9 +26,14 @@ export function wantsRecheck(s: SinkStream, now = performance.now()): boolean {
   return s.recheckAfter !== undefined && now - s.checkAppliedAt >= RECHECK_MS;
 }
 
-/** Makes the checks that quiet streams want (see `wantsRecheck`): one timer at a time, never after the sink closed. */
+/**
+ * Makes the checks that quiet streams want (see `wantsRecheck`): one timer at
+ * a time, never after the sink closed, backing off (to 5 s) while checks do
+ * not go through (Redis away: `verifyReads` logs each failure).
+ */
 export class Rechecks {
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #delay = RECHECK_MS;
 
   constructor(
     /** The sink's streams by key. */
@@ -47,7 +52,7 @@ export class Rechecks {
   /** An ack was answered: a check of its stream that it may have raced may want another, once the stream is quiet. */
   acked(): void {
     if (this.#timer !== undefined || this.closed.aborted) return;
-    this.#timer = setTimeout(() => void this.#run(), RECHECK_MS);
+    this.#timer = setTimeout(() => void this.#run(), this.#delay);
     this.#timer.unref?.();
   }
 
@@ -55,8 +60,12 @@ export class Rechecks {
     if (this.closed.aborted) return;
     const now = performance.now();
     const wanting = [...this.streams.values()].filter((s) => s.recheckAfter !== undefined);
-    await this.check(wanting.filter((s) => wantsRecheck(s, now))).catch(() => {});
+    const due = wanting.filter((s) => wantsRecheck(s, now));
+    await this.check(due).catch(() => {});
     this.#timer = undefined;
+    // A check that went through leaves a stream wanting none (or applied, if it wants another).
+    const failed = due.some((s) => s.checkAppliedAt < now);
+    this.#delay = failed ? Math.min(2 * this.#delay, 5000) : RECHECK_MS;
     // Busy ones get theirs with their next read; look again while any still wants one.
     if (wanting.some((s) => s.recheckAfter !== undefined)) this.acked();
   }
