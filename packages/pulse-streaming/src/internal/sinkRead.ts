@@ -16,9 +16,10 @@ import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './l
 import { checkTrimmed } from './lossScripts.js';
 import { type LoopRead, type ReadAhead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
-import { mapRecord, type RawEntry, str, streamEntries } from './replies.js';
+import { type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
+import { streamNow } from './streamNow.js';
 
 /**
  * Most entries the trim check copies into Lua to verify a blocking read
@@ -268,7 +269,7 @@ export class SinkReads {
       // them apart: a loss is reported on current evidence only.
       let stale = false;
       if (added >= 0 && s.added >= 0 && added < s.added) {
-        const now = await this.#streamNow(s);
+        const now = await streamNow(this.host.control, s);
         if (now.added < s.added) await this.host.streamGone(s, str(r[8] ?? '') || now.first);
         // Not created anew, or unknown now (a later check sees the fall again):
         // the newer state stays, so a real fall is still seen against it.
@@ -302,7 +303,7 @@ export class SinkReads {
       // created anew since (replies race across connections): with the key
       // there now, only a confirmed fall in entries-added says the old one's
       // events went (as in #recreate); otherwise the reply is stale.
-      const now = s.ready ? await this.#streamNow(s) : undefined;
+      const now = s.ready ? await streamNow(this.host.control, s) : undefined;
       if (now?.exists) {
         if (s.added >= 0 && now.added < s.added) {
           await this.host.streamGone(s, now.first);
@@ -378,7 +379,7 @@ export class SinkReads {
     // old group's unread and pending events with it; a group destroyed on a
     // living key gives them all back from 0.
     if (s.ready && s.added >= 0) {
-      const now = await this.#streamNow(s);
+      const now = await streamNow(this.host.control, s);
       if (now.added < s.added) await this.host.streamGone(s, now.first);
     }
     const keys = [s.stream.key, s.registry, s.keys.consumers];
@@ -398,20 +399,6 @@ export class SinkReads {
       s.ready = false;
       this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
       if (was) await this.host.streamGone(s, undefined);
-    }
-  }
-
-  /** The stream's entries-added (Infinity when it cannot be read: nothing is concluded from it) and first entry ID now. */
-  async #streamNow(s: SinkStream): Promise<{ added: number; first: string | undefined; exists: boolean | undefined }> {
-    try {
-      const info = mapRecord(await this.host.control.send(['XINFO', 'STREAM', s.stream.key], s.stream.key));
-      const added = Number(info['entries-added']);
-      const first = Array.isArray(info['first-entry']) ? str(info['first-entry'][0]) : undefined;
-      return { added: Number.isFinite(added) ? added : Number.POSITIVE_INFINITY, first, exists: true };
-    } catch (err) {
-      // 'no such key' says the key is gone; any other failure says nothing.
-      const gone = /no such key/i.test(errorText(err)) ? false : undefined;
-      return { added: Number.POSITIVE_INFINITY, first: undefined, exists: gone };
     }
   }
 }
