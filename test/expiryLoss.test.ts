@@ -5,12 +5,12 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import {
-  checkedPending,
   expiryEstimate,
   lostWithStream,
   noteAcked,
   Rechecks,
   readAfterCheck,
+  recordCheck,
 } from '../packages/pulse-streaming/src/internal/expiryLoss.js';
 import { newSinkStream, sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 
@@ -53,15 +53,14 @@ describe('noteAcked: acks that leave the estimate of an expired stream', () => {
     expect(s.ackedSinceCheck).toBe(0);
     // A check sent after that ack's reply ran after it: it is wanted, and one sent before does not do.
     expect(s.recheckAfter).toBe(105);
-    checkedPending(s, 0, '5-0', 104);
+    recordCheck(s, 0, 0, '5-0', 104);
     expect(s.recheckAfter).toBe(105);
-    checkedPending(s, 0, '5-0', 106);
+    recordCheck(s, 0, 0, '5-0', 106);
     expect(s.recheckAfter).toBeUndefined();
   });
   it('what the read after a check delivered is pending, not unread, and its acks leave the estimate', () => {
     const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
-    s.lag = 3;
-    checkedPending(s, 1, '1-0', 300);
+    recordCheck(s, 3, 1, '1-0', 300);
     readAfterCheck(s, [
       ['2-0', []],
       ['3-0', []],
@@ -74,9 +73,9 @@ describe('noteAcked: acks that leave the estimate of an expired stream', () => {
     const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
     noteAcked(s, ['7-0'], 1, 200, 210);
     // This check was sent at 205: the ack may have run before or after it.
-    checkedPending(s, 1, '7-0', 205);
+    recordCheck(s, 0, 1, '7-0', 205);
     expect(s.recheckAfter).toBe(210);
-    checkedPending(s, 0, '7-0', 211);
+    recordCheck(s, 0, 0, '7-0', 211);
     expect(s.recheckAfter).toBeUndefined();
   });
 });

@@ -71,11 +71,19 @@ export class Rechecks {
   }
 }
 
-/** A trim check sent at `sentAt` (`performance.now()`) found `pending` events pending in the group, up to `last`. */
-export function checkedPending(s: SinkStream, pending: number, last: string, sentAt: number): void {
+/**
+ * What a trim check sent at `sentAt` (`performance.now()`) saw of stream `s`,
+ * kept for the estimate if the stream goes: `lag` unread events, `pending`
+ * pending ones up to `last` (the group's position), and the lease as this
+ * instance's last sweep said.
+ */
+export function recordCheck(s: SinkStream, lag: number, pending: number, last: string, sentAt: number): void {
+  s.lag = lag;
   s.pending = pending;
   s.pendingUpTo = last;
   s.ackedSinceCheck = 0;
+  s.leaseAtCheck = s.leaseHeld;
+  s.holderAtCheck = s.leaseHolder;
   s.checkAppliedAt = performance.now();
   if (s.recheckAfter !== undefined && sentAt > s.recheckAfter) s.recheckAfter = undefined;
   // An ack answered after this check was sent may have run after it: its events are in `pending`.

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import type { Outcome } from './batcher.js';
 import { type Arg, type Driver, evalScript, type OwnedConnection } from './driver.js';
-import { checkedPending, readAfterCheck, wantsRecheck } from './expiryLoss.js';
+import { readAfterCheck, recordCheck, wantsRecheck } from './expiryLoss.js';
 import { compareIds } from './ids.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
@@ -276,10 +276,7 @@ export class SinkReads {
         else stale = true;
       }
       if (!stale) {
-        s.lag = lag;
-        checkedPending(s, Number(r[9] ?? 0), last, sentAt);
-        s.leaseAtCheck = s.leaseHeld;
-        s.holderAtCheck = s.leaseHolder;
+        recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt);
         s.added = added;
       }
       // Said once until the condition clears, not at every read.
