@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   expiryEstimate,
+  leaseForReport,
   lostWithStream,
   noteAcked,
   Rechecks,
@@ -22,6 +23,14 @@ describe('lostWithStream: what an instance reports lost with an expired stream',
   });
   it('another instance leaves it to the holder, whose estimate counts its buffered events', () => {
     expect(lostWithStream(30, false, 20)).toBe(0);
+  });
+  it('another instance reports as the holder would once the holder at its check is no longer live', () => {
+    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    s.leaseHeld = false;
+    s.leaseHolder = 'a';
+    recordCheck(s, 8, 2, '2-0', 1);
+    expect(leaseForReport(s, () => true)).toBe(false);
+    expect(leaseForReport(s, (c) => c !== 'a')).toBeUndefined();
   });
   it('an instance that did not know yet whether it held the lease reports as the holder would', () => {
     // Its first sweep had not answered when it checked (a loaded machine): it reported 0 before.

@@ -136,6 +136,17 @@ export function expiryEstimate(s: SinkStream): number {
 }
 
 /**
+ * Whether this instance held the lease at its last check, as `lostWithStream`
+ * takes it: when another instance held it then and is no longer live
+ * (closed, crashed), that one will not report, so this one reports as a
+ * holder would (undefined).
+ */
+export function leaseForReport(s: SinkStream, isLive: (consumer: string) => boolean): boolean | undefined {
+  const holderGone = s.leaseAtCheck === false && s.holderAtCheck !== undefined && !isLive(s.holderAtCheck);
+  return holderGone ? undefined : s.leaseAtCheck;
+}
+
+/**
  * How many events an instance reports lost when it finds its stream gone
  * (`obituary` as `takeObituary` returns it): after `destroy()`, the
  * obituary's count for the one instance that took it (0 or more: exact,
@@ -156,7 +167,8 @@ export function lostWhenGone(obituary: number, estimate: number, leaseAtCheck: b
  * then) and the events it had buffered (certainly lost: never handed out).
  * One report for the whole sink, by the instance that held the lease at that
  * check (a key to decide it would outlive the stream): the others' buffered
- * events are in its estimate, and they report none. The holder reports at
+ * events are in its estimate, and they report none, unless that holder is
+ * gone (see `leaseForReport`). The holder reports at
  * least its own buffered events: a check made before they were read counts
  * none of them. An instance that did not know yet whether it held the lease
  * (its first sweep had not answered: a loaded machine) reports as a holder

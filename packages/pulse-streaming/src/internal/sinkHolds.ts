@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
-import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
+import { expiryEstimate, leaseForReport, lostWhenGone } from './expiryLoss.js';
 import { compareIds } from './ids.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
@@ -245,9 +245,7 @@ export class SinkHolds {
     let why = 'events gone with their stream (expired or deleted) before this sink handled them';
     try {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
-      // The holder at the check is gone (closed, crashed): it will not report, so this one does.
-      const holderGone = s.leaseAtCheck === false && s.holderAtCheck !== undefined && !this.host.isLive(s.holderAtCheck);
-      count = lostWhenGone(obituary, expiryEstimate(s), holderGone ? undefined : s.leaseAtCheck, count);
+      count = lostWhenGone(obituary, expiryEstimate(s), leaseForReport(s, this.host.isLive), count);
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
     } catch (err) {
