@@ -3,159 +3,13 @@
  * on a private redis-server, with both clients. An oracle records what the
  * producer added and what each process received and acked.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, take, uniqueName, waitFor } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
+import { sinkKeys } from '../packages/pulse-streaming/src/internal/keys.js';
+import { CLIENT_KINDS, recordingLogger, take, uniqueName, waitFor } from './support/clients.js';
+import { type Consumer, GRACE, setup, useCompiledLibrary, WAIT } from './support/consumerProcesses.js';
 
-const GRACE = 400;
-const WAIT = { timeout: 10_000 };
-const REPO = resolve(import.meta.dirname, '..');
-const SCRIPT = join(REPO, 'test/support/consumerProcess.mjs');
-
-/** The library compiled once into a private folder, so children run it without a TypeScript loader. */
-let libDir: string;
-let lib: string;
-
-beforeAll(() => {
-  libDir = mkdtempSync(join(tmpdir(), 'pulse-sink-lib-'));
-  symlinkSync(join(REPO, 'node_modules'), join(libDir, 'node_modules'), 'dir');
-  writeFileSync(join(libDir, 'package.json'), '{"type":"module"}\n');
-  const outDir = join(libDir, 'dist');
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(REPO, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      'packages/pulse-streaming/tsconfig.esm.json',
-      '--outDir',
-      outDir,
-      '--declaration',
-      'false',
-      '--declarationMap',
-      'false',
-      '--sourceMap',
-      'false',
-    ],
-    { cwd: REPO, encoding: 'utf8' },
-  );
-  lib = join(outDir, 'index.js');
-  if (!existsSync(lib)) throw new Error(`library build failed: ${r.stdout}${r.stderr}`);
-}, 60_000);
-
-afterAll(() => {
-  if (libDir) rmSync(libDir, { recursive: true, force: true });
-});
-
-interface Msg {
-  type: 'ready' | 'recv' | 'ack' | 'error';
-  consumer?: string;
-  id?: string;
-  n?: number;
-  p?: string;
-  err?: string;
-}
-
-class Consumer {
-  readonly msgs: Msg[] = [];
-  readonly exited: Promise<void>;
-  readonly stderr: string[] = [];
-
-  constructor(readonly proc: ChildProcess) {
-    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-    rl.on('line', (line) => {
-      try {
-        this.msgs.push(JSON.parse(line) as Msg);
-      } catch {
-        this.stderr.push(line);
-      }
-    });
-    proc.stderr?.on('data', (d) => this.stderr.push(String(d)));
-    this.exited = new Promise((r) => proc.once('exit', () => r()));
-  }
-
-  get consumer(): string | undefined {
-    return this.msgs.find((m) => m.type === 'ready')?.consumer;
-  }
-  get received(): Msg[] {
-    return this.msgs.filter((m) => m.type === 'recv');
-  }
-  get acked(): Set<string> {
-    return new Set(this.msgs.filter((m) => m.type === 'ack').map((m) => m.id as string));
-  }
-  get errors(): Msg[] {
-    return this.msgs.filter((m) => m.type === 'error');
-  }
-  /** Received and not acked (yet). */
-  get unacked(): string[] {
-    const acked = this.acked;
-    return [...new Set(this.received.map((m) => m.id as string))].filter((id) => !acked.has(id));
-  }
-  alive(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-  async kill(signal: NodeJS.Signals): Promise<void> {
-    if (!this.alive()) return;
-    this.proc.kill(signal);
-    await this.exited;
-  }
-}
-
-async function setup(ctx: TestContext, kind: ClientKind) {
-  const server = await RedisServer.start();
-  const children: Consumer[] = [];
-  const c = await connect(kind, server.url);
-  ctx.onTestFinished(async () => {
-    await Promise.all(children.map((ch) => ch.kill('SIGKILL')));
-    await c.close();
-    await server.stop();
-  });
-  const streamName = uniqueName('procs');
-  return {
-    server,
-    c,
-    stream: new Stream(streamName, c.redis, { maxLen: 0 }),
-    async start(options: { ackDelayMs: number; clockSkewMs?: number; graceMs?: number; blockMs?: number }): Promise<Consumer> {
-      const cfg = { lib, url: server.url, kind, stream: streamName, sink: 'sink', graceMs: GRACE, blockMs: 100, ...options };
-      const child = new Consumer(spawn(process.execPath, [SCRIPT, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
-      children.push(child);
-      await waitFor(() => child.consumer !== undefined || !child.alive(), { ...WAIT, what: 'consumer process ready' });
-      if (!child.consumer) throw new Error(`consumer process failed: ${child.stderr.join('')}`);
-      return child;
-    },
-    async consumers(key: string): Promise<string[]> {
-      try {
-        return ((await c.cmd('XINFO', 'CONSUMERS', key, 'sink')) as unknown[]).map((x) => {
-          if (Array.isArray(x)) return String(x[x.indexOf('name') + 1]);
-          return String((x as { name: unknown }).name);
-        });
-      } catch {
-        return [];
-      }
-    },
-    async pending(key: string): Promise<number> {
-      return Number(((await c.cmd('XPENDING', key, 'sink')) as unknown[])[0]);
-    },
-    async time(): Promise<number> {
-      const [sec, usec] = (await c.cmd('TIME')) as [string, string];
-      return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-    },
-    async score(key: string, consumer: string): Promise<number | undefined> {
-      const v = await c.cmd('ZSCORE', `{${key}}:sink:sink:consumers`, consumer);
-      return v === null || v === undefined ? undefined : Number(v);
-    },
-    /** An instance's last liveness beat (sink-wide since issue 20, Redis server ms). */
-    async beat(consumer: string): Promise<number | undefined> {
-      const v = await c.cmd('ZSCORE', '{pulse:sink:sink}:instances', consumer);
-      return v === null || v === undefined ? undefined : Number(v);
-    },
-  };
-}
+useCompiledLibrary();
 
 describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
   it('three processes, one killed with SIGKILL mid-batch: every event handled, nothing pending, dead consumer leaves', async (ctx) => {
@@ -365,5 +219,50 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     expect([...ahead.received, ...normal.received].every((m) => m.n === 1)).toBe(true);
     expect([...ahead.errors, ...normal.errors]).toEqual([]);
     await Promise.all([ahead.kill('SIGTERM'), normal.kill('SIGTERM')]);
+  });
+
+  it('the lease holder killed just before its stream expires: another instance reports what went with it', async (ctx) => {
+    // A killed holder counts as live for 2 x grace after its last liveness call. Another instance
+    // that found the stream expired in that window left the report to it: reported by nobody.
+    const env = await setup(ctx, kind);
+    const name = env.stream.name;
+    // a reads one at a time, so that b reads too (each read with a check of the group).
+    const a = await env.start({ ackDelayMs: -1, graceMs: 4000, sinkOptions: { bufferSize: 1, maxPolled: 1 } });
+    const lease = sinkKeys(name, 'sink').lease;
+    await waitFor(async () => String(await env.c.cmd('GET', lease)) === a.consumer, { ...WAIT, what: 'a to hold the lease' });
+    const { logger, lines } = recordingLogger();
+    const b = await new Stream(name, env.c.redis, { logger }).newSink('sink', {
+      ackGracePeriodMs: 4000,
+      startAt: 'oldest',
+      blockMs: 100,
+      bufferSize: 2,
+      maxPolled: 2,
+    });
+    ctx.onTestFinished(() => b.close());
+    const handled: string[] = [];
+    void (async () => {
+      for await (const ev of b) {
+        await ev.ack();
+        handled.push(ev.id);
+      }
+    })();
+    await waitFor(async () => (await env.score(env.stream.key, b.consumerName)) !== undefined, { ...WAIT, what: 'a sweep of b' });
+    // No claim can take a's events before the key expires: they are idle for less than grace then.
+    const producer = new Stream(name, env.c.redis, { maxLen: 0, ttlMs: 3000 });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => producer.add('e', `${i}`)));
+    await waitFor(() => a.received.length + handled.length === 20, { ...WAIT, what: 'all 20 read' });
+    await a.kill('SIGKILL');
+    const pendingWithA = a.received.length;
+    expect(pendingWithA).toBeGreaterThan(0);
+    expect(handled.length).toBeGreaterThan(0);
+    await waitFor(() => lines.some((l) => l.msg?.startsWith('stream key is gone')), { ...WAIT, what: 'b to find it gone' });
+    // a still counted as live (2 x grace since its last liveness call) when b found the stream gone.
+    expect((await env.time()) - ((await env.beat(a.consumer as string)) ?? 0)).toBeLessThan(8000);
+    await waitFor(() => b.counters.lost >= pendingWithA, { timeout: 15_000, what: `${pendingWithA} reported lost` }).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}: ${b.counters.lost} reported`);
+      },
+    );
+    expect(b.counters.lost).toBeLessThanOrEqual(20);
   });
 });

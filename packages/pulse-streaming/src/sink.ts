@@ -101,7 +101,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       heldAt: (sent) => this.#maintenance?.heldAt(sent) ?? Date.now(),
       losses: this.#losses,
       recover: (name) => this.#recover(name),
-      isLive: (c) => this.#maintenance?.isLive(c) ?? true,
+      holders: () => this.#maintenance?.holders,
     });
     this.#reads = new SinkReads({
       name,

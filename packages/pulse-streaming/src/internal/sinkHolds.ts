@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
-import { expiryEstimate, leaseForReport, lostWhenGone } from './expiryLoss.js';
+import { expiryEstimate, type HolderWatch, lostWhenGone, reportLeftTo } from './expiryLoss.js';
 import { compareIds } from './ids.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
@@ -47,8 +47,8 @@ export interface HoldsHost {
   heldAt(sent?: Sent): number;
   /** Where losses are reported: the user's logger, or process warnings without one. */
   readonly losses: LossReport;
-  /** Whether instance `consumer` is live, as this one's last liveness call said (true when it cannot tell). */
-  isLive(consumer: string): boolean;
+  /** Where expiry losses left to another instance are watched (see `HolderWatch`); undefined before the sink is made. */
+  holders(): HolderWatch | undefined;
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -232,8 +232,8 @@ export class SinkHolds {
    * the group's unread and pending events as of its last check, less the
    * pending ones it acked since (see expiryLoss.ts): an estimate that may include
    * events other instances handled since (never fewer than were lost, unless
-   * events were added after that check). The others report it too when the
-   * holder at their check is no longer live: it will not.
+   * events were added after that check). The others leave it to that holder
+   * and report it when it is gone before it could (see `HolderWatch`).
    */
   async streamGone(s: SinkStream, before: string | undefined): Promise<void> {
     const buffered = new Set<string>();
@@ -245,9 +245,17 @@ export class SinkHolds {
     let why = 'events gone with their stream (expired or deleted) before this sink handled them';
     try {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
-      count = lostWhenGone(obituary, expiryEstimate(s), leaseForReport(s, this.host.isLive), count);
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
+      const holder = reportLeftTo(s, obituary);
+      const watch = holder === undefined ? undefined : this.host.holders();
+      if (holder !== undefined && watch) {
+        watch.leave(s.stream.name, holder, Math.max(expiryEstimate(s), count), why);
+        count = 0;
+      } else {
+        // Not left to another, or no watch yet: reported here (as the holder would, in the second case).
+        count = lostWhenGone(obituary, expiryEstimate(s), holder === undefined ? s.leaseAtCheck : undefined, count);
+      }
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
     }

@@ -59,6 +59,10 @@ export interface Beat {
    * after a crash.
    */
   readonly reset: boolean;
+  /** Redis server time of this call (ms). */
+  readonly now: number;
+  /** When each other instance in the record last recorded itself (server ms), before this call. */
+  readonly seen: ReadonlyMap<string, number>;
 }
 
 /** Sweeps between two tidy-ups of the sink-wide keys. */
@@ -94,16 +98,19 @@ export class SinkLiveness {
     const seen = (reply[1] as unknown[]).map(str);
     const live = [me];
     const stale = new Set<string>();
+    const seenAt = new Map<string, number>();
     let lapsed = false;
     let listed = false;
     for (let i = 0; i + 1 < seen.length; i += 2) {
       const name = seen[i] as string;
-      const age = now - Number(seen[i + 1]);
+      const at = Number(seen[i + 1]);
+      const age = now - at;
       if (name === me) {
         lapsed = age > this.staleMs;
         listed = true;
         continue;
       }
+      seenAt.set(name, at);
       if (age <= this.liveMs) live.push(name);
       if (age > this.staleMs) stale.add(name);
     }
@@ -111,6 +118,6 @@ export class SinkLiveness {
     this.#stale = stale;
     const reset = this.#joined && !listed;
     this.#joined = true;
-    return { live, newlyStale, lapsed: lapsed || reset, work: (reply[2] as unknown[]).map(str), reset };
+    return { live, newlyStale, lapsed: lapsed || reset, work: (reply[2] as unknown[]).map(str), reset, now, seen: seenAt };
   }
 }

@@ -39,6 +39,7 @@
  */
 import { Backoff } from './backoff.js';
 import { evalScript } from './driver.js';
+import { HolderWatch } from './expiryLoss.js';
 import { errorText } from './redisErrors.js';
 import { recreateGroup } from './scripts.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
@@ -80,6 +81,8 @@ export class SinkMaintenance {
   #nextAwait = 0;
   /** Live instances as of the last liveness call (this one at least). */
   #live: readonly string[];
+  /** Expiry losses left to another instance, reported if it is gone before it could. */
+  readonly holders: HolderWatch;
   /** When streams just added are swept (see `streamAdded`). */
   #newAt = Number.POSITIVE_INFINITY;
   /** Streams (by key) this instance put in the work set, and work streams it found empty since the last beat. */
@@ -110,6 +113,7 @@ export class SinkMaintenance {
     this.#liveness = new SinkLiveness(host, grace, 2 * grace, 20 * grace);
     this.#planner = new SweepPlanner(host, this.#sweepMs);
     this.#live = [host.consumerName];
+    this.holders = new HolderWatch(grace, (stream, count, why) => host.countLost(stream, count, why));
     this.#claims = new SinkClaims(host);
     this.#clock = new StallClock(clamp(Math.floor(grace / 8), 5, 1000), grace);
     this.#beatTimer = setInterval(() => this.#clock.beat(), this.#clock.beatMs).unref();
@@ -132,10 +136,6 @@ export class SinkMaintenance {
     if (at < this.#wakeAt) this.#wake?.();
   }
 
-  /** Whether instance `consumer` is live, as the last liveness call said. */
-  isLive(consumer: string): boolean {
-    return this.#live.includes(consumer);
-  }
 
   /** See `SweepPlanner.leaveBehind`. */
   leftBehind(s: SinkStream): void {
@@ -178,6 +178,7 @@ export class SinkMaintenance {
   /** Stops the loops; resolves when they ended. */
   stop(): Promise<void> {
     this.#abort.abort();
+    this.holders.flush();
     clearInterval(this.#beatTimer);
     return Promise.all(this.#loops).then(() => undefined);
   }
@@ -255,6 +256,7 @@ export class SinkMaintenance {
     this.#posted.clear();
     for (const k of this.#wanted) if (inSet.has(k)) this.#posted.add(k);
     this.#live = beat.live;
+    this.holders.beat(beat.now, beat.seen);
     await this.#sweepAndClaim(this.#planner.plan(beat), inSet, signal);
   }
 
