@@ -136,7 +136,6 @@ export class SinkMaintenance {
     if (at < this.#wakeAt) this.#wake?.();
   }
 
-
   /** See `SweepPlanner.leaveBehind`. */
   leftBehind(s: SinkStream): void {
     if (!this.#abort.signal.aborted && !this.host.settings.noAck) this.#planner.leaveBehind(s);
