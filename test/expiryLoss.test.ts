@@ -25,12 +25,14 @@ describe('lostWithStream: what an instance reports lost with an expired stream',
   it('another instance leaves it to the holder, whose estimate counts its buffered events', () => {
     expect(lostWithStream(30, false, 20)).toBe(0);
   });
-  it('another instance leaves an expiry to the holder at its check, never a destroy or a stream it never checked', () => {
+  it('another instance leaves an expiry to the holder at its check (at its last sweep without one), never a destroy', () => {
     const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    expect(reportLeftTo(s, -1)).toBeUndefined();
     s.leaseHeld = false;
     s.leaseHolder = 'a';
-    expect(reportLeftTo(s, -1)).toBeUndefined();
+    expect(reportLeftTo(s, -1)).toBe('a');
     recordCheck(s, 8, 2, '2-0', 1);
+    s.leaseHolder = 'b';
     expect(reportLeftTo(s, -1)).toBe('a');
     // destroy(): the obituary says it (taken by another: -2), not the watch.
     expect(reportLeftTo(s, 7)).toBeUndefined();
@@ -86,6 +88,13 @@ describe('HolderWatch: an expiry left to the lease holder is reported when the h
     w.beat(11_000, new Map([['a', 10_900]]));
     w.beat(13_000, new Map());
     expect(reported).toEqual([]);
+  });
+  it('an instance that made no check passes on an unknown count (-1): it can only say events may be lost', () => {
+    const { w, reported } = watch();
+    w.beat(10_000, new Map([['a', 9_900]]));
+    w.leave('x', 'a', -1, 'why');
+    w.beat(11_000, new Map([['a', 9_900]]));
+    expect(reported).toEqual([['x', -1]]);
   });
   it('reports what still waits when the sink closes, and what is left after', () => {
     const { w, reported } = watch();

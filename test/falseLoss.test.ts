@@ -44,6 +44,7 @@ describe.concurrent.each(CLIENT_KINDS)('loss reports on current evidence only (%
       loops: () => ({ groupOf: () => 0, reconnects: () => 0 }),
       deliver: () => {},
       countLost: (_name, count) => lost.push(count),
+      maybeLost: () => {},
       streamGone: async (_s, before) => {
         gone.push(before);
       },

@@ -41,6 +41,7 @@ describe.each(CLIENT_KINDS)('read-ahead after a reconnect (%s)', (kind) => {
       loops: () => ({ groupOf: () => 0, reconnects: () => reconnects }),
       deliver: () => {},
       countLost: (_name, count) => lost.push(count),
+      maybeLost: () => {},
       streamGone: async () => {},
       fail: (err) => {
         throw err;

@@ -14,7 +14,16 @@ import {
   Stream,
   type StreamOptions,
 } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import {
+  CLIENT_KINDS,
+  connect,
+  pulseWarnings,
+  recordingLogger,
+  type TestClient,
+  take,
+  uniqueName,
+  waitFor,
+} from './support/clients.js';
 
 /** Longer than a few loss checks (at most one per stream every 200 ms). */
 const SETTLE_MS = 700;
@@ -243,19 +252,6 @@ describe.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
     await c.close();
   });
 
-  /** PulseWarnings about one stream, from now on. */
-  function pulseWarnings(streamName: string): Error[] {
-    const seen: Error[] = [];
-    const listener = (w: Error): void => {
-      if (w.name === 'PulseWarning' && w.message.includes(`stream ${streamName}:`)) seen.push(w);
-    };
-    process.on('warning', listener);
-    onTestFinished(() => {
-      process.off('warning', listener);
-    });
-    return seen;
-  }
-
   function countOf(w: Error): number {
     return Number(/: (\d+) events? lost/.exec(w.message)?.[1]);
   }
@@ -293,6 +289,21 @@ describe.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
     await new Promise((r) => setImmediate(r));
     expect(warnings.map(countOf).reduce((a, b) => a + b, 0)).toBe(reader.counters.lost);
     expect(warnings.length).toBeLessThanOrEqual(2);
+  });
+
+  it('without a logger, a stream deleted under a reader is a PulseWarning (how many were lost is unknown)', async () => {
+    // Said to the logger only before, silent by default.
+    const s = new Stream(uniqueName('rgone'), c.redis, { maxLen: 0 });
+    const warnings = pulseWarnings(s.name);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => s.add('e', `${i}`)));
+    const reader = await s.newReader({ startAt: 'oldest', bufferSize: 5 });
+    onTestFinished(() => reader.close());
+    // Not consumed: the reader stops reading, its last read not checked yet.
+    const sub = reader.subscribe();
+    await waitFor(() => sub.size > 0, { what: 'events buffered' });
+    await c.cmd('DEL', s.key);
+    await waitFor(() => warnings.some((w) => w.code === 'PULSE_EVENTS_MAYBE_LOST'), { what: 'a PulseWarning' });
+    expect(warnings[0]?.message).toContain('stream key is gone');
   });
 
   it('two bursts within the minute: one warning, the second burst summed into the warning at close', async () => {

@@ -98,6 +98,32 @@ describe('LossReport', () => {
     ]);
   });
 
+  it('a loss that cannot be counted: a warn line with a logger, else one process warning per interval', async () => {
+    // These went to the logger only, which is silent by default: a possible loss nobody was told of.
+    const r = new LossReport(undefined, 'reader of stream orders', 60_000);
+    r.unknown({ stream: 'orders' }, 'stream key is gone: how many is unknown');
+    r.unknown({ stream: 'other' }, 'stream key is gone: how many is unknown');
+    await tick();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.message).toContain('reader of stream orders: events may be lost (stream orders): stream key is gone');
+    expect((seen[0] as Error & { code?: string }).code).toBe('PULSE_EVENTS_MAYBE_LOST');
+    // Counted losses keep their own warnings.
+    r.lost(2, {}, 'm');
+    await tick();
+    expect(counts()).toEqual([Number.NaN, 2]);
+    const { logger, lines } = recordingLogger();
+    const withLogger = new LossReport(logger as Logger, 'x', 60_000);
+    withLogger.unknown({ stream: 's' }, 'm');
+    withLogger.unknown({ stream: 's' }, 'm');
+    await tick();
+    expect(seen).toHaveLength(2);
+    expect(lines).toEqual([
+      { level: 'warn', obj: { stream: 's' }, msg: 'm' },
+      { level: 'warn', obj: { stream: 's' }, msg: 'm' },
+    ]);
+    r.close();
+  });
+
   it('a pending warning does not keep the process alive (its timer is unref-ed)', () => {
     const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const r = new LossReport(undefined, 'x', 60_000);

@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { type Sink, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { driverFor, evalScript } from '../packages/pulse-streaming/src/internal/driver.js';
 import { lostWhenGone } from '../packages/pulse-streaming/src/internal/expiryLoss.js';
-import { sinkKeys } from '../packages/pulse-streaming/src/internal/keys.js';
+import { sinkKeys, sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
 import { NO_OBITUARY, OBITUARY_TAKEN, takeObituary } from '../packages/pulse-streaming/src/internal/lossScripts.js';
 import {
   CLIENT_KINDS,
   connect,
   nextWithin,
+  pulseWarnings,
   recordingLogger,
   type TestClient,
   take,
@@ -123,6 +124,18 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     const last = ((await c.cmd('XREVRANGE', s.key, '+', '-', 'COUNT', '1')) as unknown[][])[0]?.[0] as string;
     await c.cmd('XDEL', s.key, last);
     await drain(sink, () => lines.some((l) => l.level === 'warn' && (l.msg ?? '').includes('how many is unknown')));
+  });
+
+  it('without a logger, a deletion outside the library that hides a loss is a PulseWarning', async (ctx) => {
+    // Said to the logger only before, silent by default.
+    const f = fixture(ctx);
+    const s = f.stream({ maxLen: 10 });
+    const warnings = pulseWarnings(s.name);
+    const sink = await f.sink(s);
+    for (let i = 0; i < 300; i++) await s.add('e', `${i}`);
+    const last = ((await c.cmd('XREVRANGE', s.key, '+', '-', 'COUNT', '1')) as unknown[][])[0]?.[0] as string;
+    await c.cmd('XDEL', s.key, last);
+    await drain(sink, () => warnings.some((w) => w.code === 'PULSE_EVENTS_MAYBE_LOST' && w.message.includes(s.name)));
   });
 
   it('destroy() under a live sink: what it took is reported lost by the sink', async (ctx) => {
@@ -255,6 +268,41 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
       throw new Error(`${e.message}: ${b.counters.lost} reported`);
     });
     expect(b.counters.lost).toBeLessThanOrEqual(10);
+  });
+
+  it('a stream that expires while its crashed lease holder still counts as live: another instance reports it', async (ctx) => {
+    // What a crashed instance leaves behind, written here: the lease, fresh liveness records, events
+    // pending with it. It counts as live for 2 x grace, and the other instance, finding the stream
+    // gone in that window, left the report to it: reported by nobody.
+    const f = fixture(ctx);
+    const { logger, lines } = recordingLogger();
+    // Expires before the crashed one's events are idle for a grace period: no claim moves them first.
+    const s = new Stream(uniqueName('ghost'), c.redis, { maxLen: 0, ttlMs: 1500, logger });
+    ctx.onTestFinished(() => s.destroy());
+    // A sink of its own: the crashed one's liveness record is seen by no other test's sinks.
+    const sink = uniqueName('crashed');
+    const keys = sinkKeys(s.name, sink);
+    await c.cmd('XGROUP', 'CREATE', s.key, sink, '$', 'MKSTREAM');
+    await c.cmd('SET', keys.lease, 'ghost');
+    const [sec, usec] = (await c.cmd('TIME')) as [string, string];
+    const now = String(Number(sec) * 1000 + Math.floor(Number(usec) / 1000));
+    await c.cmd('ZADD', sinkWideKeys(sink).instances, now, 'ghost');
+    await c.cmd('ZADD', keys.consumers, now, 'ghost');
+    const b = await f.sink(s, { ackGracePeriodMs: 3000 }, sink);
+    // Once b's sweep has said that the crashed one holds the lease, b's checks are made knowing it.
+    await waitFor(async () => (await c.cmd('ZSCORE', keys.consumers, b.consumerName)) !== null, {
+      what: 'a sweep of b',
+    });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.add('e', `${i}`)));
+    await c.cmd('XREADGROUP', 'GROUP', sink, 'ghost', 'COUNT', '10', 'STREAMS', s.key, '>');
+    b.subscribe();
+    await waitFor(() => lines.some((l) => l.msg?.startsWith('stream key is gone')), { timeout: 8000, what: 'b to find it gone' });
+    // b checked the stream when it first read it: 10 pending then, all with the crashed one.
+    await waitFor(() => b.counters.lost >= 10, { timeout: 8000, what: '10 reported lost' }).catch((e: Error) => {
+      throw new Error(`${e.message}: ${b.counters.lost} reported`);
+    });
+    expect(b.counters.lost).toBe(10);
+    expect(b.counters.redelivered).toBe(0);
   });
 
   it('without a logger, a sink reports its losses as one PulseWarning with the count', async (ctx) => {

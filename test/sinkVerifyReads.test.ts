@@ -38,6 +38,7 @@ describe.each(CLIENT_KINDS)('verifyReads with Redis unreachable (%s)', (kind) =>
       loops: () => ({ groupOf: () => 0, reconnects: () => 0 }),
       deliver: () => {},
       countLost: () => {},
+      maybeLost: () => {},
       streamGone: async () => {},
       fail: (err) => {
         throw err;

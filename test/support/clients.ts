@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { inject } from 'vitest';
+import { inject, onTestFinished } from 'vitest';
 import type { RedisClient } from '../../packages/pulse-streaming/src/index.js';
 
 export type ClientKind = 'ioredis' | 'node-redis';
@@ -184,4 +184,17 @@ export function recordingLogger() {
     child: (b) => make({ ...bindings, ...b }),
   });
   return { logger: make({}), lines };
+}
+
+/** PulseWarnings (process warnings) about stream `streamName`, from now on to the end of the test. */
+export function pulseWarnings(streamName: string): Array<Error & { code?: string }> {
+  const seen: Array<Error & { code?: string }> = [];
+  const listener = (w: Error): void => {
+    if (w.name === 'PulseWarning' && w.message.includes(`stream ${streamName}:`)) seen.push(w);
+  };
+  process.on('warning', listener);
+  onTestFinished(() => {
+    process.off('warning', listener);
+  });
+  return seen;
 }

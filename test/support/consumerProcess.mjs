@@ -5,7 +5,6 @@
  * - lib: path of the compiled library entry point (index.js)
  * - url, kind ('ioredis' | 'node-redis'): the Redis server and client to use
  * - stream, sink, graceMs, blockMs: what to consume, and how
- * - sinkOptions: more options of the sink (bufferSize, maxPolled...)
  * - ackDelayMs: ack each event this long after receiving it; -1 never acks
  * - clockSkewMs: shifts this process's Date.now (a host whose clock is off)
  *
@@ -47,7 +46,6 @@ const sink = await stream.newSink(cfg.sink, {
   ackGracePeriodMs: cfg.graceMs,
   blockMs: cfg.blockMs ?? 100,
   startAt: 'oldest',
-  ...cfg.sinkOptions,
 });
 
 let stopping = false;

@@ -124,13 +124,7 @@ export async function setup(ctx: TestContext, kind: ClientKind) {
     server,
     c,
     stream: new Stream(streamName, c.redis, { maxLen: 0 }),
-    async start(options: {
-      ackDelayMs: number;
-      clockSkewMs?: number;
-      graceMs?: number;
-      blockMs?: number;
-      sinkOptions?: { bufferSize?: number; maxPolled?: number };
-    }): Promise<Consumer> {
+    async start(options: { ackDelayMs: number; clockSkewMs?: number; graceMs?: number; blockMs?: number }): Promise<Consumer> {
       const cfg = { lib, url: server.url, kind, stream: streamName, sink: 'sink', graceMs: GRACE, blockMs: 100, ...options };
       const child = new Consumer(spawn(process.execPath, [SCRIPT, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
       children.push(child);

@@ -347,12 +347,15 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       this.#lost += found;
       this.#lossReport.lost(found, { stream: s.stream.name }, 'events trimmed or deleted before this reader read them');
     } else if (found === 'nokey') {
-      this.#logger.warn(
+      this.#lossReport.unknown(
         { stream: s.stream.name },
         'stream key is gone (deleted or expired): events not read yet, if any, are lost, how many is unknown',
       );
     } else if (found === 'unsupported') {
-      this.#logger.warn({ stream: s.stream.name }, 'this Redis cannot tell trimmed events (needs 7.0): losses are not counted');
+      this.#lossReport.unknown(
+        { stream: s.stream.name },
+        'this Redis cannot tell trimmed events (needs 7.0): losses are not counted',
+      );
     } else if (this.#checkTimer === undefined) {
       this.#armChecks();
     }

@@ -1,7 +1,7 @@
 import type { SinkCounters } from './counters.js';
-import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
-import { type Event, type EventMap, SinkEvent, type SinkEventOf, type Untyped } from './event.js';
-import { SinkAcks } from './internal/acks.js';
+import { ClosedError, type PulseError } from './errors.js';
+import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.js';
+import { SinkAcks, settleForAck } from './internal/acks.js';
 import type { OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
 import { streamKey } from './internal/keys.js';
@@ -21,7 +21,7 @@ import { SinkReads } from './internal/sinkRead.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
-import { checkAckable, checkInt, checkName, checkSignal } from './internal/validate.js';
+import { checkInt, checkName, checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type {
   AddStreamOptions,
@@ -114,6 +114,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       loops: () => this.#loops,
       deliver: (s, entries, counts, redelivery, sent) => this.#holds.deliver(s, entries, counts, redelivery, sent),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
+      maybeLost: (stream, why) => this.#holds.maybeLost(stream, why),
       fail: (err) => this.#fail(err),
       streamGone: (s, before) => {
         // Looked for again within a quarter grace period, not at the next sweep (up to half of it).
@@ -207,24 +208,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    */
   ack(...events: Event[]): Promise<void> {
     if (this.#settings.noAck || events.length === 0) return Promise.resolve();
-    for (const e of events) {
-      // Delivered by this instance: read from Redis, nothing to check (the hot path).
-      if (e instanceof SinkEvent && e.acker === this) {
-        e.markSettled();
-        continue;
-      }
-      try {
-        checkAckable(e);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      if (e instanceof SinkEvent && e.sinkName !== this.name) {
-        return Promise.reject(
-          new InvalidArgumentError(`ack: event ${e.id} was delivered by sink ${e.sinkName}, not ${this.name}`),
-        );
-      }
-    }
-    return this.#acks.add(events);
+    const bad = settleForAck(events, this, this.name);
+    return bad ? Promise.reject(bad) : this.#acks.add(events);
   }
 
   /** @internal See `SinkEvent.nack`. */

@@ -2,12 +2,38 @@
  * A sink's acks: those issued in one turn of the event loop travel as one
  * XACK per stream, and each stream's outcome settles only its own acks.
  */
+import { InvalidArgumentError } from '../errors.js';
+import { type Event, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
 import type { Connection } from './driver.js';
 import { streamKey } from './keys.js';
 import { toPulseError } from './redisErrors.js';
 import type { SinkCounters } from './sinkState.js';
+import { checkAckable } from './validate.js';
+
+/**
+ * Marks settled the events `acker` (sink `sinkName`) delivered itself, and
+ * checks the others, before any Redis call; returns the error of the first
+ * that cannot be acked: not an event, or delivered by a sink of another name.
+ */
+export function settleForAck(events: readonly Event[], acker: object, sinkName: string): Error | undefined {
+  for (const e of events) {
+    // Delivered by this instance: read from Redis, nothing to check (the hot path).
+    if (e instanceof SinkEvent && e.acker === acker) {
+      e.markSettled();
+      continue;
+    }
+    try {
+      checkAckable(e);
+    } catch (err) {
+      return err as Error;
+    }
+    if (e instanceof SinkEvent && e.sinkName !== sinkName)
+      return new InvalidArgumentError(`ack: event ${e.id} was delivered by sink ${e.sinkName}, not ${sinkName}`);
+  }
+  return undefined;
+}
 
 /**
  * Acks `batch` (stream name -> IDs) in group `group`, one XACK per stream,

@@ -137,18 +137,22 @@ export function expiryEstimate(s: SinkStream): number {
 
 /**
  * The instance that stream `s`'s expiry loss is left to (`HolderWatch`):
- * another held the lease at this one's last check ('' when unknown). Undefined
- * when this instance reports itself (`lostWhenGone`) or nothing is due:
- * after `destroy()` (`obituary` from `takeObituary`), or with no check.
+ * another held the lease at this one's last check, or at its last sweep when
+ * it made no check ('' when unknown). Undefined when this instance reports
+ * itself (`lostWhenGone`), and after `destroy()` (`obituary` from
+ * `takeObituary`), which says it exactly.
  */
 export function reportLeftTo(s: SinkStream, obituary: number): string | undefined {
-  return obituary === NO_OBITUARY && s.lag >= 0 && s.leaseAtCheck === false ? (s.holderAtCheck ?? '') : undefined;
+  if (obituary !== NO_OBITUARY) return undefined;
+  const checked = s.lag >= 0;
+  return (checked ? s.leaseAtCheck : s.leaseHeld) === false ? ((checked ? s.holderAtCheck : s.leaseHolder) ?? '') : undefined;
 }
 
 /** An expiry loss left to the lease holder at this instance's check. */
 interface Left {
   readonly stream: string;
   readonly holder: string;
+  /** -1: unknown (this instance made no check of the stream). */
   readonly count: number;
   readonly why: string;
   /** Server time of this instance's first liveness call after it found the stream gone. */
@@ -167,7 +171,8 @@ interface Left {
  * this, a holder crashed within 2 x grace (while it still counts as live)
  * before the stream expired took the loss with it: reported by nobody.
  * A loss both may report is said twice rather than not at all; so is one still
- * waiting when this instance closes.
+ * waiting when this instance closes. An instance that made no check of the
+ * stream (it read none of its events) can only say that events may be lost.
  */
 export class HolderWatch {
   #left: Left[] = [];
@@ -182,9 +187,9 @@ export class HolderWatch {
     private readonly report: (stream: string, count: number, why: string) => void,
   ) {}
 
-  /** Leaves `count` events gone with `stream` to `holder`: reported now if the last liveness call says it is gone, else watched. */
+  /** Leaves `count` events (-1: unknown) gone with `stream` to `holder`: reported now if the last liveness call says it is gone, else watched. */
   leave(stream: string, holder: string, count: number, why: string): void {
-    if (count <= 0) return;
+    if (count === 0) return;
     const left: Left = { stream, holder, count, why, since: undefined };
     // After close no liveness call would decide it.
     if (this.#closed) this.report(stream, count, why);

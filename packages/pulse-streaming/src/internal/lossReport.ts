@@ -7,6 +7,8 @@
  *   interval (a minute) per reader or sink. The first loss warns at once;
  *   later ones within the interval are summed into one warning at its end,
  *   or at `close()`.
+ * A loss that cannot be counted (how many is unknown) goes the same ways
+ * (`unknown`), with its own code.
  */
 import type { Logger } from '../logger.js';
 
@@ -14,6 +16,8 @@ import type { Logger } from '../logger.js';
 export const WARNING_TYPE = 'PulseWarning';
 /** Their `code`. */
 export const WARNING_CODE = 'PULSE_EVENTS_LOST';
+/** The `code` of a warning that events may be lost and how many is unknown (see `LossReport.unknown`). */
+export const WARNING_CODE_UNKNOWN = 'PULSE_EVENTS_MAYBE_LOST';
 
 export class LossReport {
   readonly #logger: Logger | undefined;
@@ -25,6 +29,8 @@ export class LossReport {
   /** While set, the interval after a warning runs: losses wait for its end. */
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** When the last process warning of an unknown loss was emitted (`performance.now()`). */
+  #unknownAt = Number.NEGATIVE_INFINITY;
 
   /**
    * @param logger - the user's logger (a child of it is fine), undefined when the user gave none.
@@ -52,6 +58,28 @@ export class LossReport {
     // After close() nothing would flush it later: report at once.
     if (this.#closed) this.#emit();
     else if (this.#timer === undefined) this.#flush();
+  }
+
+  /**
+   * Reports that events may have been lost and how many is unknown: with the
+   * user's logger a `warn` line each time; without one a process warning,
+   * at most one per interval (these are said once per condition by their
+   * callers, but one condition can come back on many streams).
+   */
+  unknown(fields: Record<string, unknown>, message: string): void {
+    if (this.#logger) {
+      this.#logger.warn(fields, message);
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#unknownAt < this.#intervalMs) return;
+    this.#unknownAt = now;
+    const stream = typeof fields.stream === 'string' ? ` (stream ${fields.stream})` : '';
+    process.emitWarning(
+      `${this.#what}: events may be lost${stream}: ${message} ` +
+        '(reported at most once a minute; pass a logger to the Stream for details)',
+      { type: WARNING_TYPE, code: WARNING_CODE_UNKNOWN },
+    );
   }
 
   /** Reports what the current interval summed, if anything, as a last warning. Idempotent. */

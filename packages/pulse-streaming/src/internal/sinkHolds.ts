@@ -62,6 +62,10 @@ export function idsByStream(events: Iterable<SinkEvent>): Map<string, string[]> 
   return byStream;
 }
 
+/** Why an instance that made no check of an expired stream, whose lease holder is gone, says events may be lost. */
+const UNCHECKED =
+  'events may have gone with their stream (expired), how many is unknown: the lease holder that counts them is gone and this instance made no check of the stream';
+
 export class SinkHolds {
   constructor(private readonly host: HoldsHost) {}
 
@@ -249,12 +253,14 @@ export class SinkHolds {
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
       const holder = reportLeftTo(s, obituary);
       const watch = holder === undefined ? undefined : this.host.holders();
-      if (holder !== undefined && watch) {
-        watch.leave(s.stream.name, holder, Math.max(expiryEstimate(s), count), why);
+      const estimate = expiryEstimate(s);
+      if (holder !== undefined && watch && estimate >= 0) {
+        watch.leave(s.stream.name, holder, Math.max(estimate, count), why);
         count = 0;
       } else {
-        // Not left to another, or no watch yet: reported here (as the holder would, in the second case).
-        count = lostWhenGone(obituary, expiryEstimate(s), holder === undefined ? s.leaseAtCheck : undefined, count);
+        // Not left to another, or no watch yet (reported as the holder would), or no check: the buffered events.
+        count = lostWhenGone(obituary, estimate, holder === undefined ? s.leaseAtCheck : undefined, count);
+        if (holder !== undefined && watch) watch.leave(s.stream.name, holder, -1, UNCHECKED);
       }
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
@@ -306,6 +312,11 @@ export class SinkHolds {
         });
       }
     }
+  }
+
+  /** Events of `stream` may be lost and how many is unknown: reported, never silent by default. */
+  maybeLost(stream: string, why: string): void {
+    this.host.losses.unknown({ stream }, why);
   }
 
   /** Every loss this instance finds goes through here: counted and reported. */

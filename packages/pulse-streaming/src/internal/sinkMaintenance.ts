@@ -113,7 +113,9 @@ export class SinkMaintenance {
     this.#liveness = new SinkLiveness(host, grace, 2 * grace, 20 * grace);
     this.#planner = new SweepPlanner(host, this.#sweepMs);
     this.#live = [host.consumerName];
-    this.holders = new HolderWatch(grace, (stream, count, why) => host.countLost(stream, count, why));
+    this.holders = new HolderWatch(grace, (stream, count, why) =>
+      count < 0 ? host.maybeLost(stream, why) : host.countLost(stream, count, why),
+    );
     this.#claims = new SinkClaims(host);
     this.#clock = new StallClock(clamp(Math.floor(grace / 8), 5, 1000), grace);
     this.#beatTimer = setInterval(() => this.#clock.beat(), this.#clock.beatMs).unref();

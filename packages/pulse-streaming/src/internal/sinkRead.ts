@@ -43,6 +43,8 @@ export interface ReadPathHost {
   readonly deliver: Deliver;
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
+  /** Reports that events of stream `name` may be lost, how many unknown (`LossReport.unknown`). */
+  maybeLost(name: string, why: string): void;
   /** The stream's key is gone (destroyed, expired): reports what went with it. */
   /** The stream's key is gone, or was created anew: reports what went with the old one (see `SinkHolds.streamGone`). */
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
@@ -282,8 +284,8 @@ export class SinkReads {
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;
       if (unknown && !s.unknownReported)
-        this.host.logger.warn(
-          { stream: s.stream.name },
+        this.host.maybeLost(
+          s.stream.name,
           'events trimmed or deleted before this sink read them: how many is unknown (Redis restarted or failed over, or entries were deleted outside pulse-streaming)',
         );
       s.unknownReported = unknown;
