@@ -1,0 +1,89 @@
+/**
+ * Redis errors, without a server: the code at the start of a reply error,
+ * for both clients' error classes, and which errors a retry can outlive.
+ */
+
+import { ReplyError } from 'ioredis';
+import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyError } from 'redis';
+import { describe, expect, it } from 'vitest';
+import { PulseError } from '../packages/pulse-streaming/src/index.js';
+import { isRetryable, replyCode } from '../packages/pulse-streaming/src/internal/redisErrors.js';
+
+describe('replyCode', () => {
+  it('reads the code at the start of a Redis error', () => {
+    expect(replyCode(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe('WRONGTYPE');
+    expect(replyCode(new Error('NOGROUP No such key or consumer group'))).toBe('NOGROUP');
+    expect(replyCode(new Error('BUSYGROUP Consumer Group name already exists'))).toBe('BUSYGROUP');
+    expect(replyCode(new Error('NOSCRIPT No matching script. Please use EVAL.'))).toBe('NOSCRIPT');
+  });
+
+  it('finds the code wrapped by a script error', () => {
+    expect(replyCode(new Error('ERR user_script:12: NOGROUP No such key script: abc, on @user_script:12.'))).toBe('NOGROUP');
+    expect(
+      replyCode(new Error('ERR Error running script (call to f_x): @user_script:1: WRONGTYPE Operation against a key')),
+    ).toBe('WRONGTYPE');
+  });
+
+  it('a plain ERR is ERR', () => {
+    expect(replyCode(new Error('ERR syntax error'))).toBe('ERR');
+  });
+
+  it('is undefined for things that are not Redis errors', () => {
+    expect(replyCode('WRONGTYPE as a string')).toBeUndefined();
+    expect(replyCode(undefined)).toBeUndefined();
+    expect(replyCode(new Error('connection reset'))).toBeUndefined();
+    expect(replyCode(new Error('Connection is closed.'))).toBeUndefined();
+  });
+
+  it('works on error subclasses (client reply errors)', () => {
+    class ReplyError extends Error {}
+    expect(replyCode(new ReplyError('NOGROUP No such key'))).toBe('NOGROUP');
+  });
+});
+
+describe('isRetryable', () => {
+  const replies = (message: string): Error[] => [new ReplyError(message), new SimpleError(message), new ErrorReply(message)];
+
+  it.each([
+    'NOGROUP No such key or consumer group',
+    'LOADING Redis is loading the dataset in memory',
+    'BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.',
+    "READONLY You can't write against a read only replica.",
+    'MOVED 3999 127.0.0.1:6381',
+    'ASK 3999 127.0.0.1:6381',
+    'TRYAGAIN Multiple keys request during rehashing of slot',
+    'CLUSTERDOWN The cluster is down',
+    'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no',
+    'UNBLOCKED client unblocked via CLIENT UNBLOCK',
+    'NOSCRIPT No matching script. Please use EVAL.',
+    'ERR max number of clients reached',
+  ])('a reply %j can be retried (both clients)', (message) => {
+    for (const err of replies(message)) expect(isRetryable(err)).toBe(true);
+  });
+
+  it.each([
+    'ERR Invalid stream ID specified as stream command argument',
+    'ERR syntax error',
+    "ERR unknown command 'XREAD', with args beginning with: ",
+    'WRONGTYPE Operation against a key holding the wrong kind of value',
+    "NOPERM User u has no permissions to run the 'xread' command",
+    'NOAUTH Authentication required.',
+    "CROSSSLOT Keys in request don't hash to the same slot",
+  ])('a reply %j cannot (both clients)', (message) => {
+    for (const err of replies(message)) expect(isRetryable(err)).toBe(false);
+  });
+
+  it('connection and client errors can be retried, even when they look like a reply', () => {
+    expect(isRetryable(new Error('Connection is closed.'))).toBe(true);
+    expect(isRetryable(new Error('ERR looks like a reply but is not one'))).toBe(true);
+    expect(isRetryable(new SocketClosedUnexpectedlyError())).toBe(true);
+    expect(isRetryable(new ClientClosedError())).toBe(true);
+    expect(isRetryable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isRetryable('a string')).toBe(true);
+  });
+
+  it('judges a PulseError by its cause', () => {
+    expect(isRetryable(new PulseError('x', { cause: new ReplyError('WRONGTYPE x') }))).toBe(false);
+    expect(isRetryable(new PulseError('x', { cause: new ReplyError('LOADING x') }))).toBe(true);
+  });
+});
