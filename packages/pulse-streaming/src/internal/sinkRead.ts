@@ -45,7 +45,6 @@ export interface ReadPathHost {
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reports that events of stream `name` may be lost, how many unknown (`LossReport.unknown`). */
   maybeLost(name: string, why: string): void;
-  /** The stream's key is gone (destroyed, expired): reports what went with it. */
   /** The stream's key is gone, or was created anew: reports what went with the old one (see `SinkHolds.streamGone`). */
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
   /** Stops the sink: a condition retrying cannot fix. */
