@@ -6,13 +6,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   expiryEstimate,
-  HolderWatch,
   lostWithStream,
   noteAcked,
   Rechecks,
   readAfterCheck,
   recordCheck,
-  reportLeftTo,
 } from '../packages/pulse-streaming/src/internal/expiryLoss.js';
 import { newSinkStream, sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 
@@ -25,89 +23,10 @@ describe('lostWithStream: what an instance reports lost with an expired stream',
   it('another instance leaves it to the holder, whose estimate counts its buffered events', () => {
     expect(lostWithStream(30, false, 20)).toBe(0);
   });
-  it('another instance leaves an expiry to the holder at its check (at its last sweep without one), never a destroy', () => {
-    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
-    expect(reportLeftTo(s, -1)).toBeUndefined();
-    s.leaseHeld = false;
-    s.leaseHolder = 'a';
-    expect(reportLeftTo(s, -1)).toBe('a');
-    recordCheck(s, 8, 2, '2-0', 1);
-    s.leaseHolder = 'b';
-    expect(reportLeftTo(s, -1)).toBe('a');
-    // destroy(): the obituary says it (taken by another: -2), not the watch.
-    expect(reportLeftTo(s, 7)).toBeUndefined();
-    expect(reportLeftTo(s, -2)).toBeUndefined();
-    s.leaseHeld = true;
-    recordCheck(s, 8, 2, '2-0', 1);
-    expect(reportLeftTo(s, -1)).toBeUndefined();
-  });
   it('an instance that did not know yet whether it held the lease reports as the holder would', () => {
     // Its first sweep had not answered when it checked (a loaded machine): it reported 0 before.
     expect(lostWithStream(0, undefined, 20)).toBe(20);
     expect(lostWithStream(20, undefined, 5)).toBe(20);
-  });
-});
-
-describe('HolderWatch: an expiry left to the lease holder is reported when the holder will not', () => {
-  const watch = (): { w: HolderWatch; reported: Array<[string, number]> } => {
-    const reported: Array<[string, number]> = [];
-    return { w: new HolderWatch(1000, (stream, count) => reported.push([stream, count])), reported };
-  };
-  it('reports at once before any liveness call, or when the holder is missing from the record or stale', () => {
-    const { w, reported } = watch();
-    w.leave('x', 'a', 5, 'why');
-    expect(reported).toEqual([['x', 5]]);
-    w.beat(10_000, new Map([['a', 8_999]]));
-    w.leave('y', 'a', 3, 'why');
-    w.leave('z', 'b', 2, 'why');
-    expect(reported).toEqual([
-      ['x', 5],
-      ['y', 3],
-      ['z', 2],
-    ]);
-  });
-  it('a holder that crashed while still live (2 x grace): reported once it has been quiet for a grace period', () => {
-    // It counted as live for 2 x grace after its last call, and nobody reported: a silent loss.
-    const { w, reported } = watch();
-    w.beat(10_000, new Map([['a', 9_500]]));
-    w.leave('x', 'a', 5, 'why');
-    expect(reported).toEqual([]);
-    w.beat(10_400, new Map([['a', 9_500]]));
-    expect(reported).toEqual([]);
-    w.beat(10_600, new Map([['a', 9_500]]));
-    expect(reported).toEqual([['x', 5]]);
-    w.beat(11_000, new Map());
-    expect(reported).toHaveLength(1);
-  });
-  it('a holder that records itself after the first call that followed the stream going reports itself: left to it', () => {
-    const { w, reported } = watch();
-    w.beat(10_000, new Map([['a', 9_900]]));
-    w.leave('x', 'a', 5, 'why');
-    // Recorded before this instance's first call after it found the stream gone: proves nothing yet.
-    w.beat(10_500, new Map([['a', 10_400]]));
-    w.beat(11_000, new Map([['a', 10_900]]));
-    w.beat(13_000, new Map());
-    expect(reported).toEqual([]);
-  });
-  it('an instance that made no check passes on an unknown count (-1): it can only say events may be lost', () => {
-    const { w, reported } = watch();
-    w.beat(10_000, new Map([['a', 9_900]]));
-    w.leave('x', 'a', -1, 'why');
-    w.beat(11_000, new Map([['a', 9_900]]));
-    expect(reported).toEqual([['x', -1]]);
-  });
-  it('reports what still waits when the sink closes, and what is left after', () => {
-    const { w, reported } = watch();
-    w.beat(10_000, new Map([['a', 9_900]]));
-    w.leave('x', 'a', 5, 'why');
-    w.flush();
-    w.leave('y', 'a', 1, 'why');
-    expect(reported).toEqual([
-      ['x', 5],
-      ['y', 1],
-    ]);
-    w.leave('z', 'a', 0, 'why');
-    expect(reported).toHaveLength(2);
   });
 });
 

@@ -305,6 +305,72 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     expect(b.counters.redelivered).toBe(0);
   });
 
+  it('a stream that expires under two live instances: the lease holder reports it, the other not, even as it closes', async (ctx) => {
+    // The other instance waits for the holder's mark. Closing, it reported everything it waited for in
+    // the first version of the wait: a rolling restart said the loss twice.
+    const f = fixture(ctx);
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('roll'), c.redis, { maxLen: 0, ttlMs: 2000, logger });
+    ctx.onTestFinished(() => s.destroy());
+    const sink = uniqueName('roll');
+    const options = { ackGracePeriodMs: 4000, bufferSize: 2, maxPolled: 2 };
+    const a = await f.sink(s, options, sink);
+    const subA = a.subscribe();
+    await s.add('e', 'first');
+    await waitFor(async () => String(await c.cmd('GET', sinkKeys(s.name, sink).lease)) === a.consumerName, {
+      what: 'a to hold the lease',
+    });
+    const b = await f.sink(s, options, sink);
+    await waitFor(async () => (await c.cmd('ZSCORE', sinkKeys(s.name, sink).consumers, b.consumerName)) !== null, {
+      what: 'a sweep of b',
+    });
+    const subB = b.subscribe();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.add('e', `${i}`)));
+    await waitFor(() => subA.size > 0 && subB.size > 0, { what: 'both to buffer events' });
+    const gone = (x: Sink) =>
+      lines.some((l) => l.msg?.startsWith('stream key is gone') && (l.obj as { consumer?: string }).consumer === x.consumerName);
+    await waitFor(() => gone(a) && gone(b), { timeout: 10_000, what: 'both to find the stream gone' });
+    await waitFor(async () => (await c.cmd('HGET', sinkWideKeys(sink).reported, s.name)) !== null, {
+      what: 'the holder to mark it reported',
+    });
+    await b.close();
+    expect(b.counters.lost).toBe(0);
+    expect(a.counters.lost).toBeGreaterThanOrEqual(2);
+    expect(a.counters.lost).toBeLessThanOrEqual(11);
+  });
+
+  it('a stream that expires while its lease holder reads nothing (no subscriber): another instance reports it', async (ctx) => {
+    // The holder, live but not reading, never finds the stream gone: the other one, which left the loss
+    // to it while it was live, reported nothing (0 before).
+    const f = fixture(ctx);
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('idleholder'), c.redis, { maxLen: 0, ttlMs: 1500, logger });
+    ctx.onTestFinished(() => s.destroy());
+    const sink = uniqueName('idleholder');
+    const a = await f.sink(s, { ackGracePeriodMs: 1000 }, sink);
+    await s.add('e', 'first');
+    await waitFor(async () => String(await c.cmd('GET', sinkKeys(s.name, sink).lease)) === a.consumerName, {
+      what: 'a to hold the lease',
+    });
+    const b = await f.sink(s, { ackGracePeriodMs: 1000, bufferSize: 2, maxPolled: 2 }, sink);
+    await waitFor(async () => (await c.cmd('ZSCORE', sinkKeys(s.name, sink).consumers, b.consumerName)) !== null, {
+      what: 'a sweep of b',
+    });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.add('e', `${i}`)));
+    const sub = b.subscribe();
+    await waitFor(() => sub.size === 2, { what: '2 buffered by b' });
+    await waitFor(() => lines.some((l) => l.msg?.startsWith('stream key is gone')), {
+      timeout: 10_000,
+      what: 'b to find it gone',
+    });
+    // b's estimate: what its check saw unread and pending (all 11, or the 2 it buffered at least).
+    await waitFor(() => b.counters.lost >= 2, { timeout: 8000, what: 'the loss reported' }).catch((e: Error) => {
+      throw new Error(`${e.message}: ${b.counters.lost} reported`);
+    });
+    expect(b.counters.lost).toBeLessThanOrEqual(11);
+    expect(a.counters.lost).toBe(0);
+  });
+
   it('without a logger, a sink reports its losses as one PulseWarning with the count', async (ctx) => {
     const f = fixture(ctx);
     const s = f.stream({ maxLen: 0 });

@@ -136,97 +136,6 @@ export function expiryEstimate(s: SinkStream): number {
 }
 
 /**
- * The instance that stream `s`'s expiry loss is left to (`HolderWatch`):
- * another held the lease at this one's last check, or at its last sweep when
- * it made no check ('' when unknown). Undefined when this instance reports
- * itself (`lostWhenGone`), and after `destroy()` (`obituary` from
- * `takeObituary`), which says it exactly.
- */
-export function reportLeftTo(s: SinkStream, obituary: number): string | undefined {
-  if (obituary !== NO_OBITUARY) return undefined;
-  const checked = s.lag >= 0;
-  return (checked ? s.leaseAtCheck : s.leaseHeld) === false ? ((checked ? s.holderAtCheck : s.leaseHolder) ?? '') : undefined;
-}
-
-/** An expiry loss left to the lease holder at this instance's check. */
-interface Left {
-  readonly stream: string;
-  readonly holder: string;
-  /** -1: unknown (this instance made no check of the stream). */
-  readonly count: number;
-  readonly why: string;
-  /** Server time of this instance's first liveness call after it found the stream gone. */
-  since: number | undefined;
-}
-
-/**
- * Reports the expiry losses this instance left to another, the lease holder
- * at its last check, when that holder turns out not to report them: gone
- * (stale: quiet for a grace period, crashed or closed) before it showed itself
- * alive after the stream went. A holder that records itself after this
- * instance's first liveness call that followed finds the stream gone itself
- * within a quarter grace period and reports. The others' own buffered events
- * are in its estimate, so the count left is the estimate of this instance's
- * check, never fewer than its buffered events (`lostWithStream`). Without
- * this, a holder crashed within 2 x grace (while it still counts as live)
- * before the stream expired took the loss with it: reported by nobody.
- * A loss both may report is said twice rather than not at all; so is one still
- * waiting when this instance closes. An instance that made no check of the
- * stream (it read none of its events) can only say that events may be lost.
- */
-export class HolderWatch {
-  #left: Left[] = [];
-  #seen: ReadonlyMap<string, number> = new Map();
-  /** Server time of the last liveness call (0: none answered yet). */
-  #now = 0;
-  #closed = false;
-
-  constructor(
-    /** Quiet this long (ms, server time): the holder will not report. */
-    private readonly staleMs: number,
-    private readonly report: (stream: string, count: number, why: string) => void,
-  ) {}
-
-  /** Leaves `count` events (-1: unknown) gone with `stream` to `holder`: reported now if the last liveness call says it is gone, else watched. */
-  leave(stream: string, holder: string, count: number, why: string): void {
-    if (count === 0) return;
-    const left: Left = { stream, holder, count, why, since: undefined };
-    // After close no liveness call would decide it.
-    if (this.#closed) this.report(stream, count, why);
-    else if (!this.#settled(left)) this.#left.push(left);
-  }
-
-  /** A liveness call answered at server time `now`: `seen` says when each other instance last recorded itself. */
-  beat(now: number, seen: ReadonlyMap<string, number>): void {
-    this.#now = now;
-    this.#seen = seen;
-    this.#left = this.#left.filter((l) => {
-      l.since ??= now;
-      return !this.#settled(l);
-    });
-  }
-
-  /** The sink closes: what still waits is reported. */
-  flush(): void {
-    this.#closed = true;
-    for (const l of this.#left) this.report(l.stream, l.count, l.why);
-    this.#left = [];
-  }
-
-  /** Whether `l` is decided: reported now (the holder will not), or left to the holder (alive after the stream went). */
-  #settled(l: Left): boolean {
-    const at = this.#seen.get(l.holder);
-    if (l.since !== undefined && at !== undefined && at > l.since) return true;
-    // Before any liveness call, or a holder missing from the record or quiet for a grace period.
-    if (this.#now === 0 || at === undefined || this.#now - at > this.staleMs) {
-      this.report(l.stream, l.count, l.why);
-      return true;
-    }
-    return false;
-  }
-}
-
-/**
  * How many events an instance reports lost when it finds its stream gone
  * (`obituary` as `takeObituary` returns it): after `destroy()`, the
  * obituary's count for the one instance that took it (0 or more: exact,
@@ -248,7 +157,7 @@ export function lostWhenGone(obituary: number, estimate: number, leaseAtCheck: b
  * One report for the whole sink, by the instance that held the lease at that
  * check (a key to decide it would outlive the stream): the others' buffered
  * events are in its estimate, and they leave it to that holder (see
- * `HolderWatch`). The holder reports at
+ * holderWatch.ts). The holder reports at
  * least its own buffered events: a check made before they were read counts
  * none of them. An instance that did not know yet whether it held the lease
  * (its first sweep had not answered: a loaded machine) reports as a holder

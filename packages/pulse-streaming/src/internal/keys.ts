@@ -48,11 +48,13 @@ function slotTag(slot: number): string {
  * `instances`: sorted set consumer name -> its last sweep (Redis server ms).
  * `work`: set of stream keys where an instance found idle events it had no
  * room to claim, for instances with room to take.
- * Both expire when no instance of the sink runs any more (see sinkLiveness.ts).
+ * `reported`: hash stream name -> when an instance last reported what went
+ * with that stream when it expired (Redis server ms; see holderWatch.ts).
+ * They expire when no instance of the sink runs any more (see sinkLiveness.ts).
  */
-export function sinkWideKeys(sinkName: string): { instances: string; work: string } {
+export function sinkWideKeys(sinkName: string): { instances: string; work: string; reported: string } {
   const p = `{pulse:sink:${sinkName}}`;
-  return { instances: `${p}:instances`, work: `${p}:work` };
+  return { instances: `${p}:instances`, work: `${p}:work`, reported: `${p}:reported` };
 }
 
 /** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */

@@ -10,7 +10,8 @@ import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
-import { expiryEstimate, type HolderWatch, lostWhenGone, reportLeftTo } from './expiryLoss.js';
+import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
+import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
 import { compareIds } from './ids.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
@@ -64,7 +65,7 @@ export function idsByStream(events: Iterable<SinkEvent>): Map<string, string[]> 
 
 /** Why an instance that made no check of an expired stream, whose lease holder is gone, says events may be lost. */
 const UNCHECKED =
-  'events may have gone with their stream (expired), how many is unknown: the lease holder that counts them is gone and this instance made no check of the stream';
+  'events may have gone with their stream (expired), how many is unknown: the lease holder that counts them did not report it and this instance made no check of the stream';
 
 export class SinkHolds {
   constructor(private readonly host: HoldsHost) {}
@@ -237,7 +238,7 @@ export class SinkHolds {
    * pending ones it acked since (see expiryLoss.ts): an estimate that may include
    * events other instances handled since (never fewer than were lost, unless
    * events were added after that check). The others leave it to that holder
-   * and report it when it is gone before it could (see `HolderWatch`).
+   * and report it when it did not within a grace period (see holderWatch.ts).
    */
   async streamGone(s: SinkStream, before: string | undefined): Promise<void> {
     const buffered = new Set<string>();
@@ -251,16 +252,18 @@ export class SinkHolds {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
-      const holder = reportLeftTo(s, obituary);
+      const holder = reportLeftTo(s, obituary, this.host.consumerName);
       const watch = holder === undefined ? undefined : this.host.holders();
       const estimate = expiryEstimate(s);
       if (holder !== undefined && watch && estimate >= 0) {
-        watch.leave(s.stream.name, holder, Math.max(estimate, count), why);
+        watch.leave(s.stream.name, Math.max(estimate, count), why);
         count = 0;
       } else {
         // Not left to another, or no watch yet (reported as the holder would), or no check: the buffered events.
         count = lostWhenGone(obituary, estimate, holder === undefined ? s.leaseAtCheck : undefined, count);
-        if (holder !== undefined && watch) watch.leave(s.stream.name, holder, -1, UNCHECKED);
+        if (holder !== undefined && watch) watch.leave(s.stream.name, -1, UNCHECKED);
+        // This instance's estimate is the sink's report: the others, waiting for it, need not report theirs.
+        else if (obituary === NO_OBITUARY && estimate >= 0) this.#markReported(s.stream.name);
       }
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
@@ -312,6 +315,16 @@ export class SinkHolds {
         });
       }
     }
+  }
+
+  /** Tells the other instances that the expiry of `stream` is reported (see holderWatch.ts). */
+  #markReported(stream: string): void {
+    markStreamReported(this.host.control, this.host.name, stream, this.host.graceMs).catch((err: unknown) => {
+      this.host.logger.warn(
+        { stream, err: errorText(err) },
+        'could not mark an expiry reported: another instance may report it too',
+      );
+    });
   }
 
   /** Events of `stream` may be lost and how many is unknown: reported, never silent by default. */

@@ -7,19 +7,21 @@
  * run only where something may wait (see sinkMaintenance.ts).
  */
 import { evalScript } from './driver.js';
+import { reportedOf } from './holderWatch.js';
 import { sinkWideKeys } from './keys.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 
 /**
- * Records this instance (server time), and reads back the others and the
- * work set. Both keys expire `forgetMs` after the last call that added to
- * them or tidied (a sink no instance runs leaves nothing); every `tidy` call
- * also forgets instances not seen for `forgetMs`.
- * KEYS: instances, work. ARGV: consumer, forgetMs, tidy ('1' or '0'),
+ * Records this instance (server time), and reads back the others, the
+ * work set and the expiry reports (see holderWatch.ts). The first two keys
+ * expire `forgetMs` after the last call that added to them or tidied (a sink
+ * no instance runs leaves nothing); every `tidy` call also forgets instances
+ * not seen for `forgetMs`.
+ * KEYS: instances, work, reported. ARGV: consumer, forgetMs, tidy ('1' or '0'),
  * then stream keys to add to the work set, '--', stream keys to take out of it.
- * Returns {now, {name, score, ...} before this call, work set members}.
+ * Returns {now, {name, score, ...} before this call, work set members, the reported hash}.
  */
 export const liveness = new Script(
   'liveness',
@@ -39,7 +41,7 @@ for i = 4, #ARGV do
 end
 if added or tidy then redis.call('PEXPIRE', KEYS[2], forget) end
 if tidy then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - forget) end
-return {now, seen, redis.call('SMEMBERS', KEYS[2])}`,
+return {now, seen, redis.call('SMEMBERS', KEYS[2]), redis.call('HGETALL', KEYS[3])}`,
 );
 
 /** What one liveness call tells. */
@@ -61,8 +63,8 @@ export interface Beat {
   readonly reset: boolean;
   /** Redis server time of this call (ms). */
   readonly now: number;
-  /** When each other instance in the record last recorded itself (server ms), before this call. */
-  readonly seen: ReadonlyMap<string, number>;
+  /** When an instance last reported what went with each expired stream (see holderWatch.ts). */
+  readonly reported: ReadonlyMap<string, number>;
 }
 
 /** Sweeps between two tidy-ups of the sink-wide keys. */
@@ -74,7 +76,7 @@ export class SinkLiveness {
   #beats = 0;
   /** A call of this instance was answered: from then on its own name is in the record. */
   #joined = false;
-  readonly #keys: { instances: string; work: string };
+  readonly #keys: { instances: string; work: string; reported: string };
 
   constructor(
     private readonly host: MaintenanceHost,
@@ -93,24 +95,26 @@ export class SinkLiveness {
     const me = this.host.consumerName;
     const tidy = this.#beats++ % TIDY_EVERY === 0;
     const args = [me, this.forgetMs, tidy ? '1' : '0', ...found, '--', ...done];
-    const reply = (await evalScript(this.host.control, liveness, [this.#keys.instances, this.#keys.work], args)) as unknown[];
+    const reply = (await evalScript(
+      this.host.control,
+      liveness,
+      [this.#keys.instances, this.#keys.work, this.#keys.reported],
+      args,
+    )) as unknown[];
     const now = Number(reply[0]);
     const seen = (reply[1] as unknown[]).map(str);
     const live = [me];
     const stale = new Set<string>();
-    const seenAt = new Map<string, number>();
     let lapsed = false;
     let listed = false;
     for (let i = 0; i + 1 < seen.length; i += 2) {
       const name = seen[i] as string;
-      const at = Number(seen[i + 1]);
-      const age = now - at;
+      const age = now - Number(seen[i + 1]);
       if (name === me) {
         lapsed = age > this.staleMs;
         listed = true;
         continue;
       }
-      seenAt.set(name, at);
       if (age <= this.liveMs) live.push(name);
       if (age > this.staleMs) stale.add(name);
     }
@@ -118,6 +122,14 @@ export class SinkLiveness {
     this.#stale = stale;
     const reset = this.#joined && !listed;
     this.#joined = true;
-    return { live, newlyStale, lapsed: lapsed || reset, work: (reply[2] as unknown[]).map(str), reset, now, seen: seenAt };
+    return {
+      live,
+      newlyStale,
+      lapsed: lapsed || reset,
+      work: (reply[2] as unknown[]).map(str),
+      reset,
+      now,
+      reported: reportedOf(reply[3]),
+    };
   }
 }

@@ -39,7 +39,7 @@
  */
 import { Backoff } from './backoff.js';
 import { evalScript } from './driver.js';
-import { HolderWatch } from './expiryLoss.js';
+import { closeWatch, type HolderWatch, holderWatch } from './holderWatch.js';
 import { errorText } from './redisErrors.js';
 import { recreateGroup } from './scripts.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
@@ -113,9 +113,7 @@ export class SinkMaintenance {
     this.#liveness = new SinkLiveness(host, grace, 2 * grace, 20 * grace);
     this.#planner = new SweepPlanner(host, this.#sweepMs);
     this.#live = [host.consumerName];
-    this.holders = new HolderWatch(grace, (stream, count, why) =>
-      count < 0 ? host.maybeLost(stream, why) : host.countLost(stream, count, why),
-    );
+    this.holders = holderWatch(host, grace);
     this.#claims = new SinkClaims(host);
     this.#clock = new StallClock(clamp(Math.floor(grace / 8), 5, 1000), grace);
     this.#beatTimer = setInterval(() => this.#clock.beat(), this.#clock.beatMs).unref();
@@ -179,9 +177,8 @@ export class SinkMaintenance {
   /** Stops the loops; resolves when they ended. */
   stop(): Promise<void> {
     this.#abort.abort();
-    this.holders.flush();
     clearInterval(this.#beatTimer);
-    return Promise.all(this.#loops).then(() => undefined);
+    return Promise.all(this.#loops).then(() => closeWatch(this.holders, this.host));
   }
 
   /**
@@ -228,7 +225,9 @@ export class SinkMaintenance {
     const post = [...this.#wanted].filter((k) => !this.#posted.has(k)).concat(handOff);
     const done = [...this.#workDone];
     let beat: Beat;
+    let call = 0;
     try {
+      call = this.holders.sending();
       beat = await this.#liveness.beat(post, done);
       this.#livenessBackoff.reset();
     } catch (err) {
@@ -257,7 +256,7 @@ export class SinkMaintenance {
     this.#posted.clear();
     for (const k of this.#wanted) if (inSet.has(k)) this.#posted.add(k);
     this.#live = beat.live;
-    this.holders.beat(beat.now, beat.seen);
+    this.holders.beat(call, beat.now, beat.reported);
     await this.#sweepAndClaim(this.#planner.plan(beat), inSet, signal);
   }
 

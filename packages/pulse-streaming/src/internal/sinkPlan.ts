@@ -87,7 +87,7 @@ export class SweepPlanner {
   }
 
   /** Which streams this sweep covers (true: with cleanup); see sinkMaintenance.ts. */
-  plan(beat: Omit<Beat, 'now' | 'seen'>): Map<SinkStream, boolean> {
+  plan(beat: Omit<Beat, 'now' | 'reported'>): Map<SinkStream, boolean> {
     const now = Date.now();
     const grace = this.host.settings.graceMs;
     const reconnects = this.host.reconnects();

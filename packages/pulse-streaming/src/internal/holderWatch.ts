@@ -1,0 +1,188 @@
+/**
+ * Who reports what went with an expired stream when several instances of a
+ * sink read it. One report for the sink: the instance that held the stream's
+ * lease at its last trim check reports its estimate (expiryLoss.ts) and
+ * marks the stream reported in the sink-wide `reported` hash. The others
+ * leave it to that one, and wait for the mark: when none newer than their
+ * finding the stream gone (less a grace period) comes within a grace period,
+ * the holder did not report (it crashed, froze, closed, or did not read the
+ * stream), and they report their own estimate (and mark it). Without this, a
+ * holder that crashed just before the expiry (it still counts as live for
+ * 2 x grace) took the loss with it: reported by nobody.
+ *
+ * A loss two instances both report is said twice rather than not at all:
+ * when the holder's mark comes later than a grace period after another found
+ * the stream gone, or when an instance closes before the mark came (it reads
+ * the hash once then).
+ */
+import { type Connection, evalScript } from './driver.js';
+import { sinkWideKeys } from './keys.js';
+import { NO_OBITUARY } from './lossScripts.js';
+import { mapPairs, str } from './replies.js';
+import { Script } from './script.js';
+import { within } from './sinkLeave.js';
+import type { SinkStream } from './sinkState.js';
+
+/** How long the marks are kept, in grace periods: as the other sink-wide keys (see sinkLiveness.ts). */
+export const MARK_GRACES = 20;
+
+/**
+ * Marks stream `ARGV[1]` reported now (server time) in the sink's `reported`
+ * hash (`KEYS[1]`), which expires `ARGV[2]` ms after. Returns the time.
+ */
+export const markReported = new Script(
+  'markReported',
+  `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], now)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return now`,
+);
+
+/** Reads the server time and the sink's `reported` hash (`KEYS[1]`): {now, {stream, ms, ...}}. */
+const readReported = new Script(
+  'readReported',
+  `local t = redis.call('TIME')
+return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('HGETALL', KEYS[1])}`,
+);
+
+/** The `reported` hash of a reply (its HGETALL) as stream name -> server ms. */
+export function reportedOf(reply: unknown): Map<string, number> {
+  return new Map(mapPairs(reply).map(([k, v]) => [k, Number(str(v))]));
+}
+
+/** Marks `stream` reported for sink `sinkName` (see `markReported`). */
+export async function markStreamReported(conn: Connection, sinkName: string, stream: string, graceMs: number): Promise<void> {
+  await evalScript(conn, markReported, [sinkWideKeys(sinkName).reported], [stream, MARK_GRACES * graceMs]);
+}
+
+/** Reads the sink's marks now: {server time, stream name -> ms}. */
+export async function readMarks(conn: Connection, sinkName: string): Promise<{ now: number; reported: Map<string, number> }> {
+  const r = (await evalScript(conn, readReported, [sinkWideKeys(sinkName).reported], [])) as unknown[];
+  return { now: Number(r[0]), reported: reportedOf(r[1]) };
+}
+
+/**
+ * The instance that stream `s`'s expiry loss is left to: another held the
+ * lease at this one's last check, or at its last sweep when it made no check
+ * ('' when unknown). Undefined when this instance (`me`) reports itself
+ * (`lostWhenGone`), and after `destroy()` (`obituary` from `takeObituary`),
+ * which says it exactly.
+ */
+export function reportLeftTo(s: SinkStream, obituary: number, me: string): string | undefined {
+  if (obituary !== NO_OBITUARY) return undefined;
+  const checked = s.lag >= 0;
+  if ((checked ? s.leaseAtCheck : s.leaseHeld) !== false) return undefined;
+  const holder = (checked ? s.holderAtCheck : s.leaseHolder) ?? '';
+  // The sweep that found the key gone said "not held" without looking: this one held it.
+  return holder === me ? undefined : holder;
+}
+
+/** An expiry loss left to the lease holder at this instance's check. */
+interface Left {
+  readonly stream: string;
+  /** -1: unknown (this instance made no check of the stream). */
+  readonly count: number;
+  readonly why: string;
+  /** The last liveness call sent when it was left: only a later one says when the wait began. */
+  readonly after: number;
+  /** Server time of the first liveness call sent after it was left. */
+  since: number | undefined;
+}
+
+/** Expiry losses this instance left to another, reported if no mark says that one did. */
+export class HolderWatch {
+  #left: Left[] = [];
+  /** Liveness calls sent so far. */
+  #sent = 0;
+  #closed = false;
+
+  constructor(
+    /** The sink's grace period (ms): how long to wait for the mark, and how old a mark may be. */
+    private readonly graceMs: number,
+    /** Counts and reports the loss, and marks it reported (-1: how many is unknown). */
+    private readonly report: (stream: string, count: number, why: string) => void,
+  ) {}
+
+  /** True while a loss waits for its mark. */
+  get waiting(): boolean {
+    return this.#left.length > 0;
+  }
+
+  /** A liveness call is about to be sent: its number, for `beat`. */
+  sending(): number {
+    return ++this.#sent;
+  }
+
+  /** Leaves `count` events (-1: unknown) gone with `stream` to the holder at the last check. */
+  leave(stream: string, count: number, why: string): void {
+    if (count === 0) return;
+    const left: Left = { stream, count, why, after: this.#sent, since: undefined };
+    // After close no liveness call would decide it.
+    if (this.#closed) this.#report(left);
+    else this.#left.push(left);
+  }
+
+  /** Liveness call `call` answered at server time `now`, with the sink's marks (`reported`). */
+  beat(call: number, now: number, reported: ReadonlyMap<string, number>): void {
+    this.#left = this.#left.filter((l) => {
+      if (l.since === undefined) {
+        if (call <= l.after) return true;
+        l.since = now;
+      }
+      if (this.#marked(l, l.since, reported)) return false;
+      if (now - l.since < this.graceMs) return true;
+      this.#report(l);
+      return false;
+    });
+  }
+
+  /**
+   * The sink closes: what waits is reported unless a mark says another
+   * reported it (`marks` read now; undefined when they could not be read).
+   */
+  flush(marks?: { now: number; reported: ReadonlyMap<string, number> }): void {
+    this.#closed = true;
+    const left = this.#left;
+    this.#left = [];
+    for (const l of left) if (!marks || !this.#marked(l, l.since ?? marks.now, marks.reported)) this.#report(l);
+  }
+
+  /** A mark of `l`'s stream no older than a grace period before `since`: this expiry's, not an earlier one's. */
+  #marked(l: Left, since: number, reported: ReadonlyMap<string, number>): boolean {
+    const at = reported.get(l.stream);
+    return at !== undefined && at >= since - this.graceMs;
+  }
+
+  #report(l: Left): void {
+    try {
+      this.report(l.stream, l.count, l.why);
+    } catch {
+      // The user's logger threw: the count is in the counters; the other losses still go.
+    }
+  }
+}
+
+/** What a sink instance's watch needs of it. */
+export interface WatchHost {
+  readonly name: string;
+  readonly control: Connection;
+  countLost(stream: string, count: number, why: string): void;
+  maybeLost(stream: string, why: string): void;
+}
+
+/** The watch of a sink instance: what it reports is counted (or said, when unknown) and marked reported. */
+export function holderWatch(host: WatchHost, graceMs: number): HolderWatch {
+  return new HolderWatch(graceMs, (stream, count, why) => {
+    if (count < 0) return host.maybeLost(stream, why);
+    host.countLost(stream, count, why);
+    // Not marked: an instance still waiting reports it too (said twice, not lost).
+    markStreamReported(host.control, host.name, stream, graceMs).catch(() => {});
+  });
+}
+
+/** The instance closes: what waits is decided on the marks as they are now (all reported if they cannot be read within 1 s). */
+export async function closeWatch(watch: HolderWatch, host: WatchHost): Promise<void> {
+  const marks = watch.waiting ? await within(readMarks(host.control, host.name), 1000).catch(() => undefined) : undefined;
+  watch.flush(marks);
+}
