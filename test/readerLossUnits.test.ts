@@ -121,7 +121,26 @@ describe('LossReport', () => {
       { level: 'warn', obj: { stream: 's' }, msg: 'm' },
       { level: 'warn', obj: { stream: 's' }, msg: 'm' },
     ]);
+    // The one held back within the interval comes at close (or at the interval's end), never dropped.
     r.close();
+    await tick();
+    expect(seen).toHaveLength(3);
+    expect(seen[2]?.message).toContain('events may be lost (stream other)');
+  });
+
+  it('unknown losses within the interval are said as one warning at its end, with their number', async () => {
+    const r = new LossReport(undefined, 'x', 50);
+    r.unknown({ stream: 'a' }, 'm');
+    r.unknown({ stream: 'b' }, 'm');
+    r.unknown({ stream: 'c' }, 'm');
+    await tick();
+    expect(seen).toHaveLength(1);
+    await waitFor(() => seen.length === 2, { timeout: 2000, what: 'the warning at the end of the interval' });
+    expect(seen).toHaveLength(2);
+    expect(seen[1]?.message).toContain('2 warnings that events may be lost, the last: events may be lost (stream c)');
+    r.close();
+    await tick();
+    expect(seen).toHaveLength(2);
   });
 
   it('a pending warning does not keep the process alive (its timer is unref-ed)', () => {

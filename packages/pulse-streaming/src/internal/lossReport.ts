@@ -31,6 +31,10 @@ export class LossReport {
   #closed = false;
   /** When the last process warning of an unknown loss was emitted (`performance.now()`). */
   #unknownAt = Number.NEGATIVE_INFINITY;
+  /** Unknown losses said within the interval after it, not reported yet, and the last one's text. */
+  #unknownMore = 0;
+  #unknownText = '';
+  #unknownTimer: NodeJS.Timeout | undefined;
 
   /**
    * @param logger - the user's logger (a child of it is fine), undefined when the user gave none.
@@ -62,22 +66,36 @@ export class LossReport {
 
   /**
    * Reports that events may have been lost and how many is unknown: with the
-   * user's logger a `warn` line each time; without one a process warning,
-   * at most one per interval (these are said once per condition by their
-   * callers, but one condition can come back on many streams).
+   * user's logger a `warn` line each time; without one a process warning, at
+   * most one per interval: those that come within it are said as one more at
+   * its end (or at `close()`), with the last one's message.
    */
   unknown(fields: Record<string, unknown>, message: string): void {
     if (this.#logger) {
       this.#logger.warn(fields, message);
       return;
     }
-    const now = performance.now();
-    if (now - this.#unknownAt < this.#intervalMs) return;
-    this.#unknownAt = now;
     const stream = typeof fields.stream === 'string' ? ` (stream ${fields.stream})` : '';
+    const text = `events may be lost${stream}: ${message}`;
+    const wait = this.#unknownAt + this.#intervalMs - performance.now();
+    if (wait <= 0 || this.#closed) return this.#emitUnknown(text);
+    this.#unknownMore++;
+    this.#unknownText = text;
+    this.#unknownTimer ??= setTimeout(() => this.#unknownFlush(), wait).unref();
+  }
+
+  #unknownFlush(): void {
+    this.#unknownTimer = undefined;
+    const more = this.#unknownMore;
+    this.#unknownMore = 0;
+    if (more === 1) this.#emitUnknown(this.#unknownText);
+    else if (more > 1) this.#emitUnknown(`${more} warnings that events may be lost, the last: ${this.#unknownText}`);
+  }
+
+  #emitUnknown(text: string): void {
+    this.#unknownAt = performance.now();
     process.emitWarning(
-      `${this.#what}: events may be lost${stream}: ${message} ` +
-        '(reported at most once a minute; pass a logger to the Stream for details)',
+      `${this.#what}: ${text} (reported at most once a minute; pass a logger to the Stream for details)`,
       { type: WARNING_TYPE, code: WARNING_CODE_UNKNOWN },
     );
   }
@@ -88,6 +106,8 @@ export class LossReport {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending > 0) this.#emit();
+    clearTimeout(this.#unknownTimer);
+    this.#unknownFlush();
   }
 
   #flush(): void {
