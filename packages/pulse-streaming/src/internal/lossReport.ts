@@ -94,10 +94,10 @@ export class LossReport {
 
   #emitUnknown(text: string): void {
     this.#unknownAt = performance.now();
-    process.emitWarning(
-      `${this.#what}: ${text} (reported at most once a minute; pass a logger to the Stream for details)`,
-      { type: WARNING_TYPE, code: WARNING_CODE_UNKNOWN },
-    );
+    process.emitWarning(`${this.#what}: ${text} (reported at most once a minute; pass a logger to the Stream for details)`, {
+      type: WARNING_TYPE,
+      code: WARNING_CODE_UNKNOWN,
+    });
   }
 
   /** Reports what the current interval summed, if anything, as a last warning. Idempotent. */
