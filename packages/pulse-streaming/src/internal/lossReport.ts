@@ -78,7 +78,10 @@ export class LossReport {
     const stream = typeof fields.stream === 'string' ? ` (stream ${fields.stream})` : '';
     const text = `events may be lost${stream}: ${message}`;
     const wait = this.#unknownAt + this.#intervalMs - performance.now();
-    if (wait <= 0 || this.#closed) return this.#emitUnknown(text);
+    if (wait <= 0 || this.#closed) {
+      this.#emitUnknown(text);
+      return;
+    }
     this.#unknownMore++;
     this.#unknownText = text;
     this.#unknownTimer ??= setTimeout(() => this.#unknownFlush(), wait).unref();
