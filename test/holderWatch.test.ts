@@ -97,6 +97,16 @@ describe('HolderWatch', () => {
     w.beat(w.sending(), 11_000, new Map());
     expect(reported).toEqual([['x', -1]]);
   });
+  it('while liveness calls fail (no marks to read), what waited 2 grace periods by the local clock is reported', () => {
+    // Left waiting for calls that might not come back, it was decided only at close.
+    const { w, reported } = watch();
+    w.leave('x', 5, 'why');
+    const left = performance.now();
+    w.unreadable(left + 1000);
+    expect(reported).toEqual([]);
+    w.unreadable(left + 2000);
+    expect(reported).toEqual([['x', 5]]);
+  });
   it('a report that throws (the user logger) neither repeats nor stops the others', () => {
     let calls = 0;
     const w = new HolderWatch(1000, () => {

@@ -86,6 +86,8 @@ interface Left {
   readonly why: string;
   /** The last liveness call sent when it was left: only a later one says when the wait began. */
   readonly after: number;
+  /** When it was left (`performance.now()`), for when no liveness call goes through. */
+  readonly at: number;
   /** Server time of the first liveness call sent after it was left. */
   since: number | undefined;
 }
@@ -117,7 +119,7 @@ export class HolderWatch {
   /** Leaves `count` events (-1: unknown) gone with `stream` to the holder at the last check. */
   leave(stream: string, count: number, why: string): void {
     if (count === 0) return;
-    const left: Left = { stream, count, why, after: this.#sent, since: undefined };
+    const left: Left = { stream, count, why, after: this.#sent, at: performance.now(), since: undefined };
     // After close no liveness call would decide it.
     if (this.#closed) this.#report(left);
     else this.#left.push(left);
@@ -132,6 +134,19 @@ export class HolderWatch {
       }
       if (this.#marked(l, l.since, reported)) return false;
       if (now - l.since < this.graceMs) return true;
+      this.#report(l);
+      return false;
+    });
+  }
+
+  /**
+   * A liveness call failed (its slot's node down...): the marks cannot be
+   * read. What was left 2 grace periods ago or more, by this process's clock,
+   * is reported rather than kept waiting for calls that may not come back.
+   */
+  unreadable(now = performance.now()): void {
+    this.#left = this.#left.filter((l) => {
+      if (now - l.at < 2 * this.graceMs) return true;
       this.#report(l);
       return false;
     });

@@ -237,6 +237,7 @@ export class SinkMaintenance {
       // is tried again after a backoff.
       const delay = this.#livenessBackoff.next();
       this.#nextSweep = Math.min(this.#nextSweep, Date.now() + delay);
+      this.holders.unreadable();
       this.host.logger.warn(
         { err: errorText(err), failures: this.#livenessBackoff.failures, retryInMs: delay },
         'sink liveness call failed, sweeping with the last live instances',
