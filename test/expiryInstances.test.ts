@@ -124,7 +124,7 @@ describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)',
     await waitFor(() => subA.size > 0 && subB.size > 0, { what: 'both to buffer events' });
     await e.gone(a);
     await e.gone(b);
-    await waitFor(async () => (await c.cmd('HGET', sinkWideKeys(e.sink).reported, e.s.name)) !== null, {
+    await waitFor(async () => (await c.cmd('ZSCORE', sinkWideKeys(e.sink).reported, e.s.key)) !== null, {
       what: 'the holder to mark it reported',
     });
     await b.close();

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { recordCheck } from '../packages/pulse-streaming/src/internal/expiryLoss.js';
-import { HolderWatch, reportLeftTo } from '../packages/pulse-streaming/src/internal/holderWatch.js';
+import { HolderWatch, marksOf, reportLeftTo } from '../packages/pulse-streaming/src/internal/holderWatch.js';
 import { newSinkStream, sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 
 const stream = () => newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
@@ -106,6 +106,21 @@ describe('HolderWatch', () => {
     expect(reported).toEqual([]);
     w.unreadable(left + 2000);
     expect(reported).toEqual([['x', 5]]);
+  });
+  it('asks only for the marks of the streams it waits for (the liveness call reads those, not every mark)', () => {
+    const { w } = watch();
+    expect(w.waitingFor()).toEqual([]);
+    w.leave('x', 5, 'why');
+    w.leave('x', -1, 'why');
+    w.leave('y', 1, 'why');
+    expect(w.waitingFor()).toEqual(['x', 'y']);
+    // ZMSCORE's reply, in the order asked: nil where no mark is.
+    expect(marksOf(['x', 'y', 'z'], [Buffer.from('9800'), null, '12'])).toEqual(
+      new Map([
+        ['x', 9800],
+        ['z', 12],
+      ]),
+    );
   });
   it('a report that throws (the user logger) neither repeats nor stops the others', () => {
     let calls = 0;

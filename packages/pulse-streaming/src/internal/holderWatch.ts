@@ -16,50 +16,65 @@
  * the hash once then).
  */
 import { type Connection, evalScript } from './driver.js';
-import { sinkWideKeys } from './keys.js';
+import { sinkWideKeys, streamKey } from './keys.js';
 import { NO_OBITUARY } from './lossScripts.js';
-import { mapPairs, str } from './replies.js';
+import { str } from './replies.js';
 import { Script } from './script.js';
 import { within } from './sinkLeave.js';
 import type { SinkStream } from './sinkState.js';
 
-/** How long the marks are kept, in grace periods: as the other sink-wide keys (see sinkLiveness.ts). */
-export const MARK_GRACES = 20;
+/**
+ * How long a mark is kept, in grace periods: an instance waits a grace period
+ * for it and takes marks up to a grace period older than its wait.
+ */
+export const MARK_GRACES = 4;
 
 /**
- * Marks stream `ARGV[1]` reported now (server time) in the sink's `reported`
- * hash (`KEYS[1]`), which expires `ARGV[2]` ms after. Returns the time.
+ * Marks the expiry of stream key `ARGV[1]` reported now (server time) in the
+ * sink's `reported` sorted set (`KEYS[1]`), forgets marks older than
+ * `ARGV[2]` ms, and lets the key expire then. Returns the time.
  */
 export const markReported = new Script(
   'markReported',
   `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], ARGV[1], now)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return now`,
 );
 
-/** Reads the server time and the sink's `reported` hash (`KEYS[1]`): {now, {stream, ms, ...}}. */
+/** The server time and the marks of stream keys `ARGV` in the sink's `reported` set (`KEYS[1]`): {now, {ms or nil, ...}}. */
 const readReported = new Script(
   'readReported',
   `local t = redis.call('TIME')
-return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('HGETALL', KEYS[1])}`,
+return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('ZMSCORE', KEYS[1], unpack(ARGV))}`,
 );
 
-/** The `reported` hash of a reply (its HGETALL) as stream name -> server ms. */
-export function reportedOf(reply: unknown): Map<string, number> {
-  return new Map(mapPairs(reply).map(([k, v]) => [k, Number(str(v))]));
+/** The marks of a reply (ZMSCORE of the keys of `names`, in order) as stream name -> server ms. */
+export function marksOf(names: readonly string[], reply: unknown): Map<string, number> {
+  const marks = new Map<string, number>();
+  const scores = Array.isArray(reply) ? reply : [];
+  names.forEach((name, i) => {
+    const v = scores[i];
+    if (v !== null && v !== undefined && v !== false) marks.set(name, Number(str(v)));
+  });
+  return marks;
 }
 
-/** Marks `stream` reported for sink `sinkName` (see `markReported`). */
+/** Marks the expiry of `stream` reported for sink `sinkName` (see `markReported`). */
 export async function markStreamReported(conn: Connection, sinkName: string, stream: string, graceMs: number): Promise<void> {
-  await evalScript(conn, markReported, [sinkWideKeys(sinkName).reported], [stream, MARK_GRACES * graceMs]);
+  await evalScript(conn, markReported, [sinkWideKeys(sinkName).reported], [streamKey(stream), MARK_GRACES * graceMs]);
 }
 
-/** Reads the sink's marks now: {server time, stream name -> ms}. */
-export async function readMarks(conn: Connection, sinkName: string): Promise<{ now: number; reported: Map<string, number> }> {
-  const r = (await evalScript(conn, readReported, [sinkWideKeys(sinkName).reported], [])) as unknown[];
-  return { now: Number(r[0]), reported: reportedOf(r[1]) };
+/** Reads the marks of `names` now: {server time, stream name -> ms}. */
+export async function readMarks(
+  conn: Connection,
+  sinkName: string,
+  names: readonly string[],
+): Promise<{ now: number; reported: Map<string, number> }> {
+  const r = (await evalScript(conn, readReported, [sinkWideKeys(sinkName).reported], names.map(streamKey))) as unknown[];
+  return { now: Number(r[0]), reported: marksOf(names, r[1]) };
 }
 
 /**
@@ -106,9 +121,9 @@ export class HolderWatch {
     private readonly report: (stream: string, count: number, why: string) => void,
   ) {}
 
-  /** True while a loss waits for its mark. */
-  get waiting(): boolean {
-    return this.#left.length > 0;
+  /** The streams (by name) whose marks a loss waits for. */
+  waitingFor(): string[] {
+    return [...new Set(this.#left.map((l) => l.stream))];
   }
 
   /** A liveness call is about to be sent: its number, for `beat`. */
@@ -198,6 +213,8 @@ export function holderWatch(host: WatchHost, graceMs: number): HolderWatch {
 
 /** The instance closes: what waits is decided on the marks as they are now (all reported if they cannot be read within 1 s). */
 export async function closeWatch(watch: HolderWatch, host: WatchHost): Promise<void> {
-  const marks = watch.waiting ? await within(readMarks(host.control, host.name), 1000).catch(() => undefined) : undefined;
+  const names = watch.waitingFor();
+  const marks =
+    names.length > 0 ? await within(readMarks(host.control, host.name, names), 1000).catch(() => undefined) : undefined;
   watch.flush(marks);
 }

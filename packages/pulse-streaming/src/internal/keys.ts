@@ -48,8 +48,9 @@ function slotTag(slot: number): string {
  * `instances`: sorted set consumer name -> its last sweep (Redis server ms).
  * `work`: set of stream keys where an instance found idle events it had no
  * room to claim, for instances with room to take.
- * `reported`: hash stream name -> when an instance last reported what went
- * with that stream when it expired (Redis server ms; see holderWatch.ts).
+ * `reported`: sorted set of stream keys by when an instance last reported
+ * what went with that stream when it expired (Redis server ms; see
+ * holderWatch.ts), kept a few grace periods.
  * They expire when no instance of the sink runs any more (see sinkLiveness.ts).
  */
 export function sinkWideKeys(sinkName: string): { instances: string; work: string; reported: string } {

@@ -7,21 +7,22 @@
  * run only where something may wait (see sinkMaintenance.ts).
  */
 import { evalScript } from './driver.js';
-import { reportedOf } from './holderWatch.js';
-import { sinkWideKeys } from './keys.js';
+import { marksOf } from './holderWatch.js';
+import { sinkWideKeys, streamKey } from './keys.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 
 /**
  * Records this instance (server time), and reads back the others, the
- * work set and the expiry reports (see holderWatch.ts). The first two keys
- * expire `forgetMs` after the last call that added to them or tidied (a sink
- * no instance runs leaves nothing); every `tidy` call also forgets instances
- * not seen for `forgetMs`.
+ * work set and when the given streams' expiries were last marked reported
+ * (see holderWatch.ts). The first two keys expire `forgetMs` after the last
+ * call that added to them or tidied (a sink no instance runs leaves
+ * nothing); every `tidy` call also forgets instances not seen for `forgetMs`.
  * KEYS: instances, work, reported. ARGV: consumer, forgetMs, tidy ('1' or '0'),
- * then stream keys to add to the work set, '--', stream keys to take out of it.
- * Returns {now, {name, score, ...} before this call, work set members, the reported hash}.
+ * then stream keys to add to the work set, '--', stream keys to take out of it,
+ * '--', stream keys whose marks to read.
+ * Returns {now, {name, score, ...} before this call, work set members, the marks (nil: none)}.
  */
 export const liveness = new Script(
   'liveness',
@@ -33,15 +34,19 @@ local tidy = ARGV[3] == '1'
 -- A key this call created (or a member it added) gets its expiry now, not at the next tidy call:
 -- an instance that crashes before it must not leave a key that never expires.
 if redis.call('ZADD', KEYS[1], now, ARGV[1]) == 1 or tidy then redis.call('PEXPIRE', KEYS[1], forget) end
-local add, added = true, false
+local part, added, look = 0, false, {}
 for i = 4, #ARGV do
-  if ARGV[i] == '--' then add = false
-  elseif add then added = redis.call('SADD', KEYS[2], ARGV[i]) == 1 or added
-  else redis.call('SREM', KEYS[2], ARGV[i]) end
+  local a = ARGV[i]
+  if a == '--' then part = part + 1
+  elseif part == 0 then added = redis.call('SADD', KEYS[2], a) == 1 or added
+  elseif part == 1 then redis.call('SREM', KEYS[2], a)
+  else look[#look + 1] = a end
 end
 if added or tidy then redis.call('PEXPIRE', KEYS[2], forget) end
 if tidy then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - forget) end
-return {now, seen, redis.call('SMEMBERS', KEYS[2]), redis.call('HGETALL', KEYS[3])}`,
+local marks = {}
+if #look > 0 then marks = redis.call('ZMSCORE', KEYS[3], unpack(look)) end
+return {now, seen, redis.call('SMEMBERS', KEYS[2]), marks}`,
 );
 
 /** What one liveness call tells. */
@@ -63,7 +68,7 @@ export interface Beat {
   readonly reset: boolean;
   /** Redis server time of this call (ms). */
   readonly now: number;
-  /** When an instance last reported what went with each expired stream (see holderWatch.ts). */
+  /** When an instance last marked the expiry of each stream asked about reported (see holderWatch.ts). */
   readonly reported: ReadonlyMap<string, number>;
 }
 
@@ -90,11 +95,15 @@ export class SinkLiveness {
     this.#keys = sinkWideKeys(host.name);
   }
 
-  /** One liveness call; `found`: streams with idle events this instance cannot take, `done`: work streams found empty. */
-  async beat(found: readonly string[], done: readonly string[]): Promise<Beat> {
+  /**
+   * One liveness call; `found`: streams with idle events this instance cannot
+   * take, `done`: work streams found empty, `marks`: streams (by name) whose
+   * expiry marks to read.
+   */
+  async beat(found: readonly string[], done: readonly string[], marks: readonly string[] = []): Promise<Beat> {
     const me = this.host.consumerName;
     const tidy = this.#beats++ % TIDY_EVERY === 0;
-    const args = [me, this.forgetMs, tidy ? '1' : '0', ...found, '--', ...done];
+    const args = [me, this.forgetMs, tidy ? '1' : '0', ...found, '--', ...done, '--', ...marks.map(streamKey)];
     const reply = (await evalScript(
       this.host.control,
       liveness,
@@ -129,7 +138,7 @@ export class SinkLiveness {
       work: (reply[2] as unknown[]).map(str),
       reset,
       now,
-      reported: reportedOf(reply[3]),
+      reported: marksOf(marks, reply[3]),
     };
   }
 }

@@ -228,7 +228,7 @@ export class SinkMaintenance {
     let call = 0;
     try {
       call = this.holders.sending();
-      beat = await this.#liveness.beat(post, done);
+      beat = await this.#liveness.beat(post, done, this.holders.waitingFor());
       this.#livenessBackoff.reset();
     } catch (err) {
       if (signal.aborted) throw err;
