@@ -2,7 +2,7 @@
  * Who reports what went with an expired stream when several instances of a
  * sink read it. One report for the sink: the instance that held the stream's
  * lease at its last trim check reports its estimate (expiryLoss.ts) and
- * marks the stream reported in the sink-wide `reported` hash. The others
+ * marks the stream reported in the sink-wide `reported` set. The others
  * leave it to that one, and wait for the mark: when none newer than their
  * finding the stream gone (less a grace period) comes within a grace period,
  * the holder did not report (it crashed, froze, closed, or did not read the
@@ -13,7 +13,7 @@
  * A loss two instances both report is said twice rather than not at all:
  * when the holder's mark comes later than a grace period after another found
  * the stream gone, or when an instance closes before the mark came (it reads
- * the hash once then).
+ * the marks once then).
  */
 import { type Connection, evalScript } from './driver.js';
 import { sinkWideKeys, streamKey } from './keys.js';
