@@ -6,11 +6,14 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   expiryEstimate,
+  FINAL_CHECK_MS,
+  finalCheckAt,
   lostWithStream,
   noteAcked,
   Rechecks,
   readAfterCheck,
   recordCheck,
+  wantsRecheck,
 } from '../packages/pulse-streaming/src/internal/expiryLoss.js';
 import { newSinkStream, sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 
@@ -109,5 +112,22 @@ describe('Rechecks: checks that quiet streams want after an ack raced their last
     await new Promise((r) => setTimeout(r, 300));
     expect(calls).toBe(after);
     ac.abort();
+  });
+});
+
+describe('the last check before an expiry', () => {
+  it('a check that saw a time to live wants another FINAL_CHECK_MS before the stream expires, once', () => {
+    const s = newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+    recordCheck(s, 0, 3, '3-0', performance.now(), -1);
+    expect(finalCheckAt(s)).toBeUndefined();
+    const sent = performance.now();
+    recordCheck(s, 0, 3, '3-0', sent, 3000);
+    // Counted from the send: never later than the stream expires.
+    expect(finalCheckAt(s)).toBe(sent + 3000 - FINAL_CHECK_MS);
+    expect(wantsRecheck(s, sent + 1000)).toBe(false);
+    expect(wantsRecheck(s, sent + 3000 - FINAL_CHECK_MS)).toBe(true);
+    // The last check itself sees the stream about to expire: it wants no other.
+    recordCheck(s, 0, 0, '3-0', performance.now(), FINAL_CHECK_MS - 10);
+    expect(finalCheckAt(s)).toBeUndefined();
   });
 });

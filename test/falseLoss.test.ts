@@ -45,6 +45,7 @@ describe.concurrent.each(CLIENT_KINDS)('loss reports on current evidence only (%
       deliver: () => {},
       countLost: (_name, count) => lost.push(count),
       maybeLost: () => {},
+      checked: () => {},
       streamGone: async (_s, before) => {
         gone.push(before);
       },

@@ -42,6 +42,7 @@ describe.each(CLIENT_KINDS)('read-ahead after a reconnect (%s)', (kind) => {
       deliver: () => {},
       countLost: (_name, count) => lost.push(count),
       maybeLost: () => {},
+      checked: () => {},
       streamGone: async () => {},
       fail: (err) => {
         throw err;

@@ -39,6 +39,7 @@ describe.each(CLIENT_KINDS)('verifyReads with Redis unreachable (%s)', (kind) =>
       deliver: () => {},
       countLost: () => {},
       maybeLost: () => {},
+      checked: () => {},
       streamGone: async () => {},
       fail: (err) => {
         throw err;

@@ -115,6 +115,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       deliver: (s, entries, counts, redelivery, sent) => this.#holds.deliver(s, entries, counts, redelivery, sent),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
       maybeLost: (stream, why) => this.#holds.maybeLost(stream, why),
+      checked: (s) => this.#rechecks.expiring(s),
       fail: (err) => this.#fail(err),
       streamGone: (s, before) => {
         // Looked for again within a quarter grace period, not at the next sweep (up to half of it).

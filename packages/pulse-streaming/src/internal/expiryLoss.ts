@@ -21,9 +21,24 @@ import type { SinkStream } from './sinkState.js';
 /** A stream with no trim check applied for this long is quiet: a check it wants is made on its own (ms). */
 export const RECHECK_MS = 100;
 
-/** Whether stream `s` wants a check on its own now: an ack may have run before its last one, and no read brought another since. */
+/** How long before a stream expires its last check is made (ms): see `Rechecks.expiring`. */
+export const FINAL_CHECK_MS = 50;
+
+/** When stream `s` wants its last check before it expires (`performance.now()`), if it does. */
+export function finalCheckAt(s: SinkStream): number | undefined {
+  if (s.expiresAt === undefined) return undefined;
+  const at = s.expiresAt - FINAL_CHECK_MS;
+  // A check applied that close to the expiry is the last one already.
+  return at > s.checkAppliedAt ? at : undefined;
+}
+
+/**
+ * Whether stream `s` wants a check on its own now: an ack may have run
+ * before its last one, and no read brought another since; or it expires
+ * soon (see `Rechecks.expiring`).
+ */
 export function wantsRecheck(s: SinkStream, now = performance.now()): boolean {
-  return s.recheckAfter !== undefined && now - s.checkAppliedAt >= RECHECK_MS;
+  return (s.recheckAfter !== undefined && now - s.checkAppliedAt >= RECHECK_MS) || (finalCheckAt(s) ?? now + 1) <= now;
 }
 
 /**
@@ -34,6 +49,9 @@ export function wantsRecheck(s: SinkStream, now = performance.now()): boolean {
 export class Rechecks {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #delay = RECHECK_MS;
+  #finalTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#finalTimer` fires (`performance.now()`). */
+  #finalAt = Number.POSITIVE_INFINITY;
 
   constructor(
     /** The sink's streams by key. */
@@ -48,6 +66,35 @@ export class Rechecks {
     noteAcked(this.streams.get(streamKey(name)), ids, acked, sentAt, repliedAt);
     this.acked();
   };
+
+  /**
+   * A check of stream `s` was applied: when the stream expires, it is checked
+   * once more `FINAL_CHECK_MS` before, so that what the expiry takes is
+   * estimated from the group as it is then. A stream handled and then quiet
+   * until it expires was estimated from its last read's check, before the
+   * acks of the other instances: their events counted as lost.
+   */
+  expiring(s: SinkStream): void {
+    const at = finalCheckAt(s);
+    if (at === undefined || at >= this.#finalAt || this.closed.aborted) return;
+    clearTimeout(this.#finalTimer);
+    this.#finalAt = at;
+    this.#finalTimer = setTimeout(() => void this.#runFinal(), Math.max(0, at - performance.now()));
+    this.#finalTimer.unref?.();
+  }
+
+  async #runFinal(): Promise<void> {
+    this.#finalTimer = undefined;
+    this.#finalAt = Number.POSITIVE_INFINITY;
+    if (this.closed.aborted) return;
+    const now = performance.now();
+    const due = [...this.streams.values()].filter((s) => (finalCheckAt(s) ?? now + 1) <= now);
+    // One try: a check that fails leaves the estimate of the last one.
+    await this.check(due).catch(() => {});
+    // The others (a check since made theirs later); not again those whose check failed.
+    const later = performance.now();
+    for (const s of this.streams.values()) if ((finalCheckAt(s) ?? 0) > later) this.expiring(s);
+  }
 
   /** An ack was answered: a check of its stream that it may have raced may want another, once the stream is quiet. */
   acked(): void {
@@ -74,10 +121,12 @@ export class Rechecks {
 /**
  * What a trim check sent at `sentAt` (`performance.now()`) saw of stream `s`,
  * kept for the estimate if the stream goes: `lag` unread events, `pending`
- * pending ones up to `last` (the group's position), and the lease as this
- * instance's last sweep said.
+ * pending ones up to `last` (the group's position), the lease as this
+ * instance's last sweep said, and when the stream expires (`pttl`, as PTTL
+ * said, counted from the send: never later than it will).
  */
-export function recordCheck(s: SinkStream, lag: number, pending: number, last: string, sentAt: number): void {
+export function recordCheck(s: SinkStream, lag: number, pending: number, last: string, sentAt: number, pttl = -1): void {
+  s.expiresAt = pttl > 0 ? sentAt + pttl : undefined;
   s.lag = lag;
   s.pending = pending;
   s.pendingUpTo = last;

@@ -47,7 +47,7 @@ import { Script } from './script.js';
  * KEYS: per stream its key, its last-removal key and its removed counts.
  * ARGV: group, most entries to count, then per stream the ID to verify
  * from, '' not to verify, or 'r' to resync.
- * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none), pending} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none), pending, PTTL} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
  */
 export const checkTrimmed = new Script(
   'checkTrimmed',
@@ -119,7 +119,7 @@ for i = 1, #KEYS / 3 do
           redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
         end
       end
-      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending}
+      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, redis.call('PTTL', key)}
     end
   end
 end

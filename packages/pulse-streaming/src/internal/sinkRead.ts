@@ -21,10 +21,7 @@ import { recreateGroup } from './scripts.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
 import { streamNow } from './streamNow.js';
 
-/**
- * Most entries the trim check copies into Lua to verify a blocking read
- * (there are usually none: the read took everything there was).
- */
+/** Most entries the trim check copies into Lua to verify a blocking read (usually none: it took all there was). */
 const VERIFY_MAX_ENTRIES = 256;
 
 /** What the read path needs from its sink. */
@@ -45,6 +42,8 @@ export interface ReadPathHost {
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reports that events of stream `name` may be lost, how many unknown (`LossReport.unknown`). */
   maybeLost(name: string, why: string): void;
+  /** A trim check of `s` was applied (see `Rechecks.expiring`). */
+  checked(s: SinkStream): void;
   /** The stream's key is gone, or was created anew: reports what went with the old one (see `SinkHolds.streamGone`). */
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
   /** Stops the sink: a condition retrying cannot fix. */
@@ -277,8 +276,9 @@ export class SinkReads {
         else stale = true;
       }
       if (!stale) {
-        recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt);
+        recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt, Number(r[10] ?? -1));
         s.added = added;
+        this.host.checked(s);
       }
       // Said once until the condition clears, not at every read.
       const unknown = Number(r[4]) === 1;

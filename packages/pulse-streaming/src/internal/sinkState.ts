@@ -49,6 +49,8 @@ export interface SinkStream {
   recheckAfter: number | undefined;
   /** When this instance's last XACK on the stream was answered (`performance.now()`, 0 none). */
   lastAckAt: number;
+  /** When the stream expires, as its last trim check said (`performance.now()`; undefined: no time to live). */
+  expiresAt: number | undefined;
   /**
    * Whether this instance held the lease at the last trim check (while the
    * stream still existed); undefined when no sweep had told it yet.
@@ -162,6 +164,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     checkAppliedAt: 0,
     recheckAfter: undefined,
     lastAckAt: 0,
+    expiresAt: undefined,
     leaseAtCheck: undefined,
     added: -1,
     leaseHeld: undefined,
