@@ -154,7 +154,7 @@ describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)',
 
   it('a stream handled to the end by two instances, quiet until it expires: nothing is reported lost', async (ctx) => {
     // The holder's estimate came from the check of its last read, before the other instance's acks:
-    // their events counted as lost (15 of 40 before). A check just before the expiry sees them acked.
+    // their events counted as lost (20 of 40 here before). A check just before the expiry sees them acked.
     const e = expiring(ctx, 1500);
     // Each reads its share at once, then takes 20 ms per event: the acks come long after the reads.
     const options = { ackGracePeriodMs: 1000, bufferSize: 20, maxPolled: 20 };
