@@ -18,6 +18,7 @@
 import { type Connection, evalScript } from './driver.js';
 import { sinkWideKeys, streamKey } from './keys.js';
 import { NO_OBITUARY } from './lossScripts.js';
+import { NOW } from './lua.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import { within } from './sinkLeave.js';
@@ -36,8 +37,7 @@ export const MARK_GRACES = 4;
  */
 export const markReported = new Script(
   'markReported',
-  `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  `${NOW}
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -47,8 +47,8 @@ return now`,
 /** The server time and the marks of stream keys `ARGV` in the sink's `reported` set (`KEYS[1]`): {now, {ms or nil, ...}}. */
 const readReported = new Script(
   'readReported',
-  `local t = redis.call('TIME')
-return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('ZMSCORE', KEYS[1], unpack(ARGV))}`,
+  `${NOW}
+return {now, redis.call('ZMSCORE', KEYS[1], unpack(ARGV))}`,
 );
 
 /** The marks of a reply (ZMSCORE of the keys of `names`, in order) as stream name -> server ms. */

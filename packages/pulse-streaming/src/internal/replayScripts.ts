@@ -6,6 +6,7 @@
  * was added already (source slot), delete it (dead-letter slot), forget that
  * it was added (source slot, a plain HDEL).
  */
+import { NOW } from './lua.js';
 import { Script } from './script.js';
 
 /**
@@ -74,10 +75,6 @@ if added then
 end
 return out`,
 );
-
-/** Redis server time in ms. */
-const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
  * Cluster step 1, in the dead-letter stream's slot: takes ownership of the

@@ -9,6 +9,7 @@
 import { evalScript } from './driver.js';
 import { marksOf } from './holderWatch.js';
 import { sinkWideKeys, streamKey } from './keys.js';
+import { NOW } from './lua.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import type { MaintenanceHost } from './sinkHosts.js';
@@ -26,8 +27,7 @@ import type { MaintenanceHost } from './sinkHosts.js';
  */
 export const liveness = new Script(
   'liveness',
-  `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  `${NOW}
 local seen = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local forget = tonumber(ARGV[2])
 local tidy = ARGV[3] == '1'

@@ -5,6 +5,7 @@
  * decided in sinkMaintenance.ts: only those where something may wait.
  */
 import { evalScript } from './driver.js';
+import { NOW } from './lua.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
@@ -75,8 +76,7 @@ local n = #KEYS / ${SWEEP_KEYS_PER_STREAM}
 local live = {[me] = true}
 for j = 6 + n, #ARGV do live[ARGV[j]] = true end
 -- Redis server time, so that liveness never compares two hosts' clocks.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW}
 local out = {}
 for i = 1, n do
   local stream, lease, consumers, registry = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
