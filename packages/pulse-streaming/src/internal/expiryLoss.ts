@@ -32,13 +32,19 @@ export function finalCheckAt(s: SinkStream): number | undefined {
   return at > s.checkAppliedAt ? at : undefined;
 }
 
+/** Whether stream `s`'s last check before it expires is due at `now`. */
+function finalDue(s: SinkStream, now: number): boolean {
+  const at = finalCheckAt(s);
+  return at !== undefined && at <= now;
+}
+
 /**
  * Whether stream `s` wants a check on its own now: an ack may have run
  * before its last one, and no read brought another since; or it expires
  * soon (see `Rechecks.expiring`).
  */
 export function wantsRecheck(s: SinkStream, now = performance.now()): boolean {
-  return (s.recheckAfter !== undefined && now - s.checkAppliedAt >= RECHECK_MS) || (finalCheckAt(s) ?? now + 1) <= now;
+  return (s.recheckAfter !== undefined && now - s.checkAppliedAt >= RECHECK_MS) || finalDue(s, now);
 }
 
 /**
@@ -88,7 +94,7 @@ export class Rechecks {
     this.#finalAt = Number.POSITIVE_INFINITY;
     if (this.closed.aborted) return;
     const now = performance.now();
-    const due = [...this.streams.values()].filter((s) => (finalCheckAt(s) ?? now + 1) <= now);
+    const due = [...this.streams.values()].filter((s) => finalDue(s, now));
     // One try: a check that fails leaves the estimate of the last one.
     await this.check(due).catch(() => {});
     // The others (a check since made theirs later); not again those whose check failed.

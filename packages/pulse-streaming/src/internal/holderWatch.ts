@@ -15,10 +15,12 @@
  * the stream gone, or when an instance closes before the mark came (it reads
  * the marks once then).
  */
+import type { Logger } from '../logger.js';
 import { type Connection, evalScript } from './driver.js';
 import { sinkWideKeys, streamKey } from './keys.js';
 import { NO_OBITUARY } from './lossScripts.js';
 import { NOW } from './lua.js';
+import { errorText } from './redisErrors.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import { within } from './sinkLeave.js';
@@ -62,9 +64,24 @@ export function marksOf(names: readonly string[], reply: unknown): Map<string, n
   return marks;
 }
 
-/** Marks the expiry of `stream` reported for sink `sinkName` (see `markReported`). */
-export async function markStreamReported(conn: Connection, sinkName: string, stream: string, graceMs: number): Promise<void> {
-  await evalScript(conn, markReported, [sinkWideKeys(sinkName).reported], [streamKey(stream), MARK_GRACES * graceMs]);
+/** What marking needs of a sink instance. */
+export interface MarkHost {
+  /** The sink's name. */
+  readonly name: string;
+  readonly control: Connection;
+  readonly logger: Logger;
+}
+
+/**
+ * Tells the other instances of sink `host` that the expiry of `stream` is
+ * reported (see `markReported`); a failure is logged: another instance may
+ * then report it too (said twice, not lost).
+ */
+export function markStreamReported(host: MarkHost, stream: string, graceMs: number): void {
+  const key = sinkWideKeys(host.name).reported;
+  evalScript(host.control, markReported, [key], [streamKey(stream), MARK_GRACES * graceMs]).catch((err: unknown) => {
+    host.logger.warn({ stream, err: errorText(err) }, 'could not mark an expiry reported: another instance may report it too');
+  });
 }
 
 /** Reads the marks of `names` now: {server time, stream name -> ms}. */
@@ -194,9 +211,7 @@ export class HolderWatch {
 }
 
 /** What a sink instance's watch needs of it. */
-export interface WatchHost {
-  readonly name: string;
-  readonly control: Connection;
+export interface WatchHost extends MarkHost {
   countLost(stream: string, count: number, why: string): void;
   maybeLost(stream: string, why: string): void;
 }
@@ -206,8 +221,7 @@ export function holderWatch(host: WatchHost, graceMs: number): HolderWatch {
   return new HolderWatch(graceMs, (stream, count, why) => {
     if (count < 0) return host.maybeLost(stream, why);
     host.countLost(stream, count, why);
-    // Not marked: an instance still waiting reports it too (said twice, not lost).
-    markStreamReported(host.control, host.name, stream, graceMs).catch(() => {});
+    markStreamReported(host, stream, graceMs);
   });
 }
 

@@ -263,7 +263,7 @@ export class SinkHolds {
         count = lostWhenGone(obituary, estimate, holder === undefined ? s.leaseAtCheck : undefined, count);
         if (holder !== undefined && watch) watch.leave(s.stream.name, -1, UNCHECKED);
         // This instance's estimate is the sink's report: the others, waiting for it, need not report theirs.
-        else if (obituary === NO_OBITUARY && estimate >= 0) this.#markReported(s.stream.name);
+        else if (obituary === NO_OBITUARY && estimate >= 0) markStreamReported(this.host, s.stream.name, this.host.graceMs);
       }
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
@@ -315,16 +315,6 @@ export class SinkHolds {
         });
       }
     }
-  }
-
-  /** Tells the other instances that the expiry of `stream` is reported (see holderWatch.ts). */
-  #markReported(stream: string): void {
-    markStreamReported(this.host.control, this.host.name, stream, this.host.graceMs).catch((err: unknown) => {
-      this.host.logger.warn(
-        { stream, err: errorText(err) },
-        'could not mark an expiry reported: another instance may report it too',
-      );
-    });
   }
 
   /** Events of `stream` may be lost and how many is unknown: reported, never silent by default. */
