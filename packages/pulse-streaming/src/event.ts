@@ -220,6 +220,8 @@ export class SinkEvent<Name extends string = string, Data = unknown> extends Eve
   readonly #owner: EventOwner;
   /** Acked or nacked through this instance's sink (`processBatch` settles the rest). */
   #settled = false;
+  /** Handed to a subscriber (see giveBack.ts: the others are given back when dropped). */
+  #taken = false;
 
   /** @internal */
   constructor(init: EventInit, sinkName: string, owner: EventOwner) {
@@ -241,6 +243,16 @@ export class SinkEvent<Name extends string = string, Data = unknown> extends Eve
   /** @internal Called by the sink on an ack or a nack of this event. */
   markSettled(): void {
     this.#settled = true;
+  }
+
+  /** @internal True once a subscription handed it out. */
+  get taken(): boolean {
+    return this.#taken;
+  }
+
+  /** @internal Called by a subscription as it hands the event out. */
+  markTaken(): void {
+    this.#taken = true;
   }
 
   /** The sink that acknowledges this event (Go's `Event.Acker`). */

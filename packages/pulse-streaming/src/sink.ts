@@ -4,6 +4,7 @@ import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.j
 import { SinkAcks, settleForAck } from './internal/acks.js';
 import type { OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
+import { sinkBuffers } from './internal/giveBack.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
@@ -32,7 +33,7 @@ import type {
   SubscribeOptions,
 } from './options.js';
 import type { Stream } from './stream.js';
-import { Fanout, type OwnershipGate, type Subscription } from './subscription.js';
+import type { Fanout, OwnershipGate, Subscription } from './subscription.js';
 
 export type { SinkCounters };
 
@@ -51,6 +52,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   readonly #main: StreamHandle;
   readonly #streams = new Map<string, SinkStream>();
   readonly #fanout: Fanout<SinkEvent>;
+  /** Resolves once the events dropped unseen so far are given back (see giveBack.ts). */
+  readonly #givenBack: () => Promise<void>;
   readonly #loops: ReadLoops<SinkEvent>;
   readonly #control: OwnedConnection;
   readonly #readAhead: ReadAhead;
@@ -76,12 +79,14 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#main = main;
     this.#settings = settings;
     this.#control = control;
-    // Half the grace period: an event whose last hold is younger cannot have
-    // been claimed by another consumer (claims need a full grace period idle).
-    this.#gate = { staleMs: Math.floor(settings.graceMs / 2), check: (items) => this.#holds.recheck(items) };
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
-    this.#fanout = new Fanout<SinkEvent>(settings.bufferSize);
+    const buffers = sinkBuffers(settings, { name, consumerName: consumer, control, logger: this.#logger }, (items) =>
+      this.#holds.recheck(items),
+    );
+    this.#fanout = buffers.fanout;
+    this.#gate = buffers.gate;
+    this.#givenBack = buffers.givenBack;
     // Without a logger of the user's, losses are process warnings: never silent by default.
     this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
     this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, this.#rechecks.onAcked);
@@ -351,7 +356,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /**
    * Stops reading and ends every subscription. Events not acked stay pending
    * and go to another consumer after the grace period; `ack` still works.
-   * Safe to call many times and concurrently.
+   * Those read but never handed out keep the delivery count they had before
+   * the read. Safe to call many times and concurrently.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -366,6 +372,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await within(maintenance ?? Promise.resolve(), bounded);
       await within(this.#acks.settled(), bounded);
       await within(this.#reads.verifyReads([...this.#streams.values()]), bounded);
+      await within(this.#givenBack(), bounded);
       // Streams left behind by removeStream too: this instance leaves the liveness set only if it owns nothing there either.
       const behind = this.#maintenance?.behind() ?? [];
       await leaveAll(this.#leaver(), [...this.#streams.values(), ...behind], this.#logger);

@@ -12,6 +12,8 @@ export interface OwnershipGate<T> {
   readonly staleMs: number;
   /** Re-holds `items` and drops from the buffers those no longer ours; retries until done or closed. */
   check(items: readonly T[]): Promise<void>;
+  /** Called for each item as it is handed out: what was never handed out is given back when dropped. */
+  taken(item: T): void;
 }
 
 /**
@@ -140,6 +142,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     if (stale) this.#stalePushedAt = now;
     const w = this.#waiters.shift();
     if (w && !stale) {
+      this.#gate?.taken(item);
       w.resolve({ value: item, done: false });
       return;
     }
@@ -184,6 +187,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
         this.#head = 0;
       }
       if (this.size === this.#capacity - 1 || this.size === 0) this.#onDrain();
+      this.#gate?.taken(value);
       return Promise.resolve({ value, done: false });
     }
     if (this.#ended) {
@@ -229,7 +233,14 @@ export class Fanout<T> {
   readonly subs = new Set<Subscription<T>>();
   #wake: (() => void) | undefined;
 
-  constructor(private readonly capacity: number) {}
+  /**
+   * `onDropped`: told of the items a subscription had buffered as it ends
+   * (after it left `subs`), and of items delivered while there is none.
+   */
+  constructor(
+    private readonly capacity: number,
+    private readonly onDropped?: (items: T[]) => void,
+  ) {}
 
   add(signal?: AbortSignal): Subscription<T> {
     // Checked here for readers and sinks alike: a bad one would throw a TypeError later.
@@ -247,13 +258,16 @@ export class Fanout<T> {
 
   remove(sub: Subscription<T>): void {
     if (!this.subs.delete(sub)) return;
+    const dropped = this.onDropped && sub.size > 0 ? sub.queued() : undefined;
     sub.end();
+    if (dropped) this.onDropped?.(dropped as T[]);
     this.#notify();
     if (this.#onFull.size > 0 && !this.ready()) this.#full();
   }
 
   /** Hands `item` to every subscription; `heldAt`: see `Subscription.push`. */
   deliver(item: T, heldAt = 0): void {
+    if (this.subs.size === 0) this.onDropped?.([item]);
     for (const s of this.subs) s.push(item, heldAt);
     if (this.#onFull.size > 0 && !this.ready()) this.#full();
   }
@@ -284,10 +298,13 @@ export class Fanout<T> {
   }
 
   endAll(error?: unknown): void {
+    const dropped = new Set<T>();
     for (const s of [...this.subs]) {
       this.subs.delete(s);
+      if (this.onDropped) for (const item of s.queued()) dropped.add(item);
       s.end(error);
     }
+    if (dropped.size > 0) this.onDropped?.([...dropped]);
     this.#notify();
   }
 
