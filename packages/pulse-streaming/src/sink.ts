@@ -239,7 +239,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /**
    * Runs `handler` for each event with at most `concurrency` in flight: acks on
    * success; on a throw, nacks with the `retry` backoff of its delivery count
-   * (1 s, 2 s, 4 s, ... up to 60 s by default, ±20% jitter). While a handler
+   * (1 s, 2 s, 4 s, ... up to 60 s by default, ±20% jitter). An event the
+   * handler acked or nacked itself is left as it settled it. While a handler
    * runs, the event is kept in progress so a slow handler is not mistaken for
    * a dead one. An event of a typed stream whose `data` does not decode is
    * dead-lettered at once (reason `decode: ...`), never handed to the handler.

@@ -209,8 +209,13 @@ export async function runProcess(
       // Out of the in-progress touches before the nack: a touch after it would undo its delay.
       run.running.delete(ev);
     }
+    if (failure !== undefined) {
+      const what = ev.settled ? 'handler failed after it settled its event' : 'handler failed: event nacked';
+      run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, what);
+    }
+    // Acked or nacked by the handler itself (a nack's delay included): its own, as in processBatch().
+    if (ev.settled) return;
     if (failure === undefined) return run.ack([ev]);
-    run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, 'handler failed: event nacked');
     await run.failed([ev]);
   };
   try {
