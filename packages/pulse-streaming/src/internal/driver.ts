@@ -79,9 +79,14 @@ class IoRedisDriver implements Driver {
   readonly #unblockPermission = new UnblockPermission();
   constructor(private readonly client: IoRedisLike) {
     this.isCluster = client.isCluster === true;
+    checkIoOptions(client);
     const groupOf = this.isCluster ? slotOf : undefined;
+    // ioredis 6 drops the command name of an auto-pipelined `callBuffer`
+    // (it restores it for `call` only): on such a client a command goes as a
+    // pipeline of one, which ioredis never auto-pipelines.
+    const autoPipelined = client.options?.enableAutoPipelining === true;
     this.#batcher = new TickBatcher(
-      (args) => ioCall(client, args),
+      autoPipelined ? (args) => ioBatch(client.pipeline(), [args]).then(outcomeValue) : (args) => ioCall(client, args),
       (cmds) => ioBatch(client.pipeline(), cmds),
       groupOf,
     );
@@ -113,6 +118,7 @@ class IoRedisDriver implements Driver {
     // Fail fast while disconnected, instead of queueing: the library's loops
     // own the retry policy (backoff, logging, close).
     const overrides = {
+      enableAutoPipelining: false,
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -126,6 +132,7 @@ class IoRedisDriver implements Driver {
     };
     const dup = this.isCluster
       ? this.client.duplicate(undefined, {
+          enableAutoPipelining: false,
           lazyConnect: true,
           enableOfflineQueue: false,
           // A command on a node connection that closed, or met CLUSTERDOWN,
@@ -327,6 +334,25 @@ function oneByOne(
 
 function toNodeArg(a: Arg): string | Buffer {
   return typeof a === 'number' ? String(a) : a;
+}
+
+/**
+ * The library names its keys itself (`pulse:stream:<name>`, shared with Go
+ * Pulse): ioredis' `keyPrefix` would prefix some (KEYS of commands) and not
+ * others (keys inside replies and script arguments), and replies would
+ * match no stream.
+ */
+function checkIoOptions(client: IoRedisLike): void {
+  const options = client.options ?? {};
+  const prefix = options.keyPrefix ?? (options.redisOptions as Record<string, unknown> | undefined)?.keyPrefix;
+  if (prefix !== undefined && prefix !== '')
+    throw new InvalidArgumentError('ioredis keyPrefix is not supported: pass a client without it (keys are pulse:stream:<name>)');
+}
+
+function outcomeValue([o]: Outcome[]): unknown {
+  if (!o) throw new Error('no reply');
+  if (!o.ok) throw o.error;
+  return o.value;
 }
 
 function ioCall(client: IoRedisLike, args: readonly Arg[]): Promise<unknown> {

@@ -39,6 +39,8 @@ export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
  * a reconnection attempt fails.
  */
 const SINGLE = {
+  // ioredis 6 drops the command name of an auto-pipelined callBuffer (driver.ts).
+  enableAutoPipelining: false,
   connectionName: PUBLISH_CONNECTION_NAME,
   lazyConnect: true,
   enableOfflineQueue: true,
@@ -65,6 +67,7 @@ export class IoPublisher<C extends IoDuplicable<C>> {
     if (current && current.status !== 'end') return current;
     const conn = this.isCluster
       ? this.user.duplicate(undefined, {
+          enableAutoPipelining: false,
           lazyConnect: true,
           enableOfflineQueue: true,
           // 0: a command on a node whose connection closed is rejected, not re-sent elsewhere.
