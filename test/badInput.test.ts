@@ -247,6 +247,45 @@ describe.each(CLIENT_KINDS)('bad input (%s)', (kind) => {
     expect(Number(await pc.cmd('EXISTS', s.key))).toBe(0);
   });
 
+  it.each([
+    ['a string for options (a topic meant)', 'e', 'x', 'eu'],
+    ['null options', 'e', 'x', null],
+  ])('add rejects %s with InvalidArgumentError and adds nothing', async (_what, name, payload, options) => {
+    const s = newStream(undefined, pc);
+    await expectNoRedisCall(async () => {
+      expectInvalidArgument(await rejectionOf(s.add(name, payload, options as never)));
+    });
+    expect(Number(await pc.cmd('EXISTS', s.key))).toBe(0);
+  });
+
+  it.each([
+    ['an empty object', {}],
+    ['console (no child)', console],
+    ['a string', 'pino'],
+  ])('new Stream rejects a logger that is %s with InvalidArgumentError', async (_what, logger) => {
+    await expectNoRedisCall(async () => {
+      expectInvalidArgument(thrownBy(() => new Stream('s', pc.redis, { logger: logger as never })));
+    });
+  });
+
+  it('new Stream rejects slidingTtl without ttlMs with InvalidArgumentError', () => {
+    expectInvalidArgument(thrownBy(() => new Stream('s', pc.redis, { slidingTtl: true })));
+  });
+
+  it('a sink cannot read its own dead-letter stream: newSink and addStream reject with InvalidArgumentError', async () => {
+    const s = newStream(undefined, pc);
+    await expectNoRedisCall(async () => {
+      expectInvalidArgument(await rejectionOf(s.newSink('sink', { deadLetterStream: s.name, blockMs: 200 })));
+    });
+    expect(Number(await pc.cmd('EXISTS', s.key))).toBe(0);
+    const dead = newStream(undefined, pc);
+    const sink = await s.newSink('sink', { deadLetterStream: dead.name, blockMs: 200 });
+    onTestFinished(() => sink.close());
+    // (A live sink's own background work sends commands: only the key is checked here.)
+    expectInvalidArgument(await rejectionOf(sink.addStream(dead)));
+    expect(Number(await pc.cmd('EXISTS', dead.key))).toBe(0);
+  });
+
   it('add rejects a non-string topic with InvalidArgumentError and adds nothing', async () => {
     const s = newStream(undefined, pc);
     await expectNoRedisCall(async () => {

@@ -15,6 +15,16 @@ export interface Logger {
 
 const noop = (): void => {};
 
+/** `logger`, checked to have {@link Logger}'s methods (for JavaScript callers). @internal */
+export function checkLogger(logger: unknown): Logger | undefined {
+  if (logger === undefined || logger === null) return undefined;
+  const l = logger as Record<string, unknown>;
+  for (const m of ['debug', 'info', 'warn', 'error', 'child'])
+    if (typeof l[m] !== 'function')
+      throw new InvalidArgumentError(`logger must have debug, info, warn, error and child methods (pino's), ${m} is missing`);
+  return logger as Logger;
+}
+
 /** The default logger: it discards everything. */
 export const silentLogger: Logger = {
   debug: noop,

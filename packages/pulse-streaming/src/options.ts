@@ -95,7 +95,7 @@ export type Retention = 'limits' | 'interest';
 
 /** Options of {@link Stream.add}. */
 export interface AddOptions {
-  /** Topic of the event, stored in field `t`. @defaultValue none */
+  /** Topic of the event, stored in field `t`; an empty one is none (as in Go Pulse). @defaultValue none */
   topic?: string;
   /** Add nothing (and resolve to `undefined`) when the stream key does not exist. @defaultValue false */
   onlyIfStreamExists?: boolean;

@@ -12,7 +12,7 @@ import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
 import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
-import { type Logger, silentLogger } from './logger.js';
+import { checkLogger, type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
@@ -79,6 +79,7 @@ export class Stream<Events extends EventMap = Untyped> {
     this.ttlMs = checkOptionalInt('ttlMs', options.ttlMs, 0);
     if (this.ttlMs === 0) this.ttlMs = undefined;
     this.slidingTtl = checkBool('slidingTtl', options.slidingTtl, false);
+    if (this.slidingTtl && this.ttlMs === undefined) throw new InvalidArgumentError('slidingTtl needs ttlMs');
     const retention = options.retention ?? 'limits';
     if (retention !== 'limits' && retention !== 'interest') {
       throw new InvalidArgumentError(`retention must be 'limits' or 'interest', got ${String(retention)}`);
@@ -88,8 +89,9 @@ export class Stream<Events extends EventMap = Untyped> {
     this.codec = EventCodec.of(options.codec, options.schemas);
     this.driver = driverFor(redis);
     this.key = streamKey(name);
-    this.logger = (options.logger ?? silentLogger).child({ stream: name });
-    this.hasLogger = options.logger !== undefined && options.logger !== null;
+    const logger = checkLogger(options.logger);
+    this.logger = (logger ?? silentLogger).child({ stream: name });
+    this.hasLogger = logger !== undefined;
     this.#adds = new AddPath(this);
   }
 
@@ -126,6 +128,8 @@ export class Stream<Events extends EventMap = Untyped> {
   ): Promise<string | undefined>;
   async add(eventName: string, payload: unknown, options?: AddOptions): Promise<string | undefined> {
     if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
+    if (options !== undefined && (typeof options !== 'object' || options === null))
+      throw new InvalidArgumentError('add options must be an object, e.g. { topic }');
     const topic = options?.topic;
     if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
