@@ -118,7 +118,13 @@ void main;
     const modern = run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'app.mts', 'app.cts']);
     expect(modern.out).toBe('');
     // A classic CommonJS project (module commonjs, node10 resolution) reads the top-level "types".
-    writeFileSync(join(app, 'classic.ts'), body("import { Sink, Stream } from 'pulse-streaming';"));
+    // Its subpaths too: node10 knows no "exports", "typesVersions" maps them.
+    writeFileSync(
+      join(app, 'classic.ts'),
+      body(
+        "import { Sink, Stream } from 'pulse-streaming';\nimport { streamKey } from 'pulse-streaming/keys';\nimport { registerOpenTelemetry } from 'pulse-streaming/otel';\nvoid [streamKey, registerOpenTelemetry];",
+      ),
+    );
     const classic = run(process.execPath, [
       TSC,
       ...strict,
