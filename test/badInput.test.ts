@@ -7,15 +7,17 @@
  * statistics before and after.
  */
 import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
+  ClosedError,
   InvalidArgumentError,
   PulseError,
   type ReaderOptions,
   Stream,
   type StreamOptions,
 } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, type TestClient, take, uniqueName } from './support/clients.js';
+import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
 /** Calls `fn` and returns what it threw synchronously (failing if it did not throw). */
@@ -284,6 +286,21 @@ describe.each(CLIENT_KINDS)('bad input (%s)', (kind) => {
     // (A live sink's own background work sends commands: only the key is checked here.)
     expectInvalidArgument(await rejectionOf(sink.addStream(dead)));
     expect(Number(await pc.cmd('EXISTS', dead.key))).toBe(0);
+  });
+
+  it('add on a client that was closed rejects with ClosedError saying it was not stored, not "outcome unknown"', async () => {
+    const closed = await connect(kind, priv.url);
+    if (kind === 'ioredis') {
+      const redis = closed.redis as Redis;
+      await redis.quit();
+      // quit() resolves before the socket closes (status 'end').
+      await waitFor(() => redis.status === 'end', { what: 'ioredis client ended' });
+    } else await closed.close();
+    const s = new Stream(uniqueName('bi'), closed.redis);
+    const err = await rejectionOf(s.add('e', 'x'));
+    expect(err).toBeInstanceOf(ClosedError);
+    expect((err as Error).message).toMatch(/not stored/);
+    expect(Number(await pc.cmd('EXISTS', s.key))).toBe(0);
   });
 
   it('add rejects a non-string topic with InvalidArgumentError and adds nothing', async () => {

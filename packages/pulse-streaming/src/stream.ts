@@ -1,5 +1,5 @@
 import type { RedisClient } from './client.js';
-import { InvalidArgumentError } from './errors.js';
+import { ClosedError, InvalidArgumentError } from './errors.js';
 import type { EventMap, EventNames, PayloadOf, Untyped } from './event.js';
 import { AddPath, addError } from './internal/add.js';
 import { type AddMessage, addChannel, traceAdd } from './internal/diagnostics.js';
@@ -114,6 +114,7 @@ export class Stream<Events extends EventMap = Untyped> {
    * @throws PulseError with the Redis reply `code` when Redis refused it (not
    * stored); with a message saying "outcome unknown" when the connection was
    * lost before Redis answered (maybe stored, maybe not).
+   * @throws ClosedError when your client was closed or never connected (not stored).
    */
   add<Name extends EventNames<Events>>(
     eventName: Name,
@@ -162,6 +163,9 @@ export class Stream<Events extends EventMap = Untyped> {
     headers: readonly string[],
     dedupId: string | undefined,
   ): Promise<string | undefined> {
+    // Nothing can be sent: say so, rather than "outcome unknown" from the failure that would follow.
+    const closed = this.driver.closed();
+    if (closed !== undefined) throw new ClosedError(`add to stream ${this.name}: not stored, ${closed}`);
     const merge = this.#adds.describe({ eventName, payload: p, topic, onlyIfExists, headers, dedupId });
     let reply: unknown;
     try {

@@ -27,6 +27,8 @@ export interface Driver extends Connection {
   sendMergeable(merge: Mergeable, key: string): Promise<unknown>;
   /** Opens a connection of the library's own, for blocking reads and background work. */
   openOwned(name: string, logger: Logger): Promise<OwnedConnection>;
+  /** Why the user's client can send nothing (closed, or never connected), else undefined. */
+  closed(): string | undefined;
 }
 
 /** Runs a script by SHA, loading it once when Redis does not know it yet. */
@@ -105,6 +107,10 @@ class IoRedisDriver implements Driver {
     );
   }
 
+  closed(): string | undefined {
+    return this.client.status === 'end' ? 'the ioredis client was closed (quit or disconnect)' : undefined;
+  }
+
   send(args: readonly Arg[], key?: string): Promise<unknown> {
     return this.#batcher.send(args, key);
   }
@@ -181,6 +187,7 @@ interface NodeRedisLike {
   options?: Record<string, unknown>;
   masters?: unknown;
   readonly isReady?: boolean;
+  readonly isOpen?: boolean;
 }
 
 function isNodeRedis(c: object): c is NodeRedisLike {
@@ -234,6 +241,10 @@ class NodeRedisDriver implements Driver {
     );
     // Adds on a cluster: one step per slot in flight (see TickBatcher).
     this.#publish = cluster ? new TickBatcher(one, (cmds, key) => oneByOne(one, cmds, key), slotOf, true) : this.#batcher;
+  }
+
+  closed(): string | undefined {
+    return this.client.isOpen === false ? 'the node-redis client is not open (never connected, or closed)' : undefined;
   }
 
   send(args: readonly Arg[], key?: string): Promise<unknown> {
