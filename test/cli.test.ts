@@ -229,14 +229,24 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
       'max deliveries reached',
     ];
     await c.cmd('XADD', key, '*', 'n', 'first', 'p', 'x');
-    const d1 = String(await c.cmd('XADD', deadKey, '*', 'n', 'poison', 'p', bytes, 't', 'eu', ...meta('billing', '1-1')));
+    const d1 = String(
+      await c.cmd('XADD', deadKey, '*', 'n', 'poison', 'p', bytes, 't', 'eu', 'h.tenant', 'acme', ...meta('billing', '1-1')),
+    );
     const d2 = String(await c.cmd('XADD', deadKey, '*', 'n', 'other', 'p', 'text', ...meta('audit', '1-2')));
     try {
       const list = await cli(['dead', name, '--json']);
       expect(list.code, list.stderr).toBe(0);
       expect(JSON.parse(list.stdout)).toEqual([
-        expect.objectContaining({ id: d1, event: 'poison', topic: 'eu', sourceSink: 'billing', sourceId: '1-1', deliveries: 5 }),
-        expect.objectContaining({ id: d2, event: 'other', sourceSink: 'audit', payload: 'text' }),
+        expect.objectContaining({
+          id: d1,
+          event: 'poison',
+          topic: 'eu',
+          headers: { tenant: 'acme' },
+          sourceSink: 'billing',
+          sourceId: '1-1',
+          deliveries: 5,
+        }),
+        expect.objectContaining({ id: d2, event: 'other', headers: {}, sourceSink: 'audit', payload: 'text' }),
       ]);
       const human = await cli(['dead', 'list', name]);
       expect(human.code, human.stderr).toBe(0);
@@ -251,6 +261,9 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
         encoding: 'base64',
         payload: bytes.toString('base64'),
       });
+      const shown = await cli(['dead', 'show', name, d1]);
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout).toMatch(/headers\s+tenant=acme/);
       const notFound = await cli(['dead', 'show', name, '1-1']);
       expect(notFound.code, notFound.stderr).toBe(1);
       expect(lines(notFound.stderr)).toEqual([expect.stringContaining('no dead letter 1-1')]);
@@ -266,7 +279,7 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
       >;
       expect(back).toHaveLength(1);
       const fields = back[0]?.[1].map((f) => f.toString('latin1')) ?? [];
-      expect(fields).toEqual(['n', 'poison', 'p', bytes.toString('latin1'), 't', 'eu']);
+      expect(fields).toEqual(['n', 'poison', 'p', bytes.toString('latin1'), 't', 'eu', 'h.tenant', 'acme']);
       // Only the billing letter went back.
       expect(((await c.cmd('XRANGE', deadKey, '-', '+')) as Array<[string]>).map((e) => e[0])).toEqual([d2]);
 
@@ -275,6 +288,10 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
       expect(rest.stdout).toContain('replayed 1 dead letter');
       expect(await c.cmd('XLEN', deadKey)).toBe(0);
       expect(await c.cmd('XLEN', key)).toBe(3);
+      // A stream that does not exist, with no dead letters: an error, as `stream` and `destroy` give.
+      const none = await cli(['dead', 'replay', uniqueName('nosuch')]);
+      expect(none.code).toBe(1);
+      expect(lines(none.stderr)).toEqual([expect.stringContaining('no stream')]);
     } finally {
       await c.cmd('DEL', key, deadKey);
     }

@@ -84,7 +84,8 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
       const events = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events).toHaveLength(ids.length);
       for (const ev of events) {
-        expect(Object.keys(ev)).toEqual(['id', 'stream', 'event', 'topic', 'createdAt', 'encoding', 'payload']);
+        expect(Object.keys(ev)).toEqual(['id', 'stream', 'event', 'topic', 'headers', 'createdAt', 'encoding', 'payload']);
+        expect(ev.headers).toEqual({});
         expect(ev.topic).toBeNull();
       }
       expect(events.map((e) => e.encoding)).toEqual(['utf8', 'utf8', 'utf8', 'utf8', 'base64', 'utf8']);

@@ -13,6 +13,7 @@ function toJson(d: DeadLetter) {
     deadAt: d.deadAt.toISOString(),
     event: d.eventName,
     topic: d.topic ?? null,
+    headers: d.headers,
     sourceStream: d.sourceStream,
     sourceSink: d.sourceSink,
     sourceId: d.sourceId,
@@ -20,6 +21,12 @@ function toJson(d: DeadLetter) {
     reason: d.reason,
     ...payloadJson(d.payload),
   };
+}
+
+/** Headers as `name=value` pairs on one line (nothing in them can break it), `-` for none. */
+function headersDisplay(headers: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(headers).map(([k, v]) => `${displayText(k)}=${displayText(v)}`);
+  return pairs.length === 0 ? '-' : pairs.join(' ');
 }
 
 /** Fails unless the dead-letter stream is absent or a stream. */
@@ -79,6 +86,7 @@ export async function deadShowCommand(ctx: CommandContext, name: string, id: str
     ['dead at', d.deadAt.toISOString()],
     ['event', displayText(d.eventName)],
     ['topic', d.topic === undefined ? '-' : displayText(d.topic)],
+    ['headers', headersDisplay(d.headers)],
     ['source stream', displayText(d.sourceStream)],
     ['source sink', displayText(d.sourceSink) || '-'],
     ['source id', d.sourceId || '-'],
@@ -126,6 +134,13 @@ export async function deadReplayCommand(
     return 0;
   }
   const which = options.sink === undefined ? '' : ` of sink ${options.sink}`;
+  // Neither the stream nor dead letters of it: a typo, as `stream` and `destroy` say.
+  if (
+    ids.length === 0 &&
+    sourceType === 'none' &&
+    Number(await client.call('EXISTS', streamKey(deadLetterStreamName(name)))) === 0
+  )
+    throw new CliError(`no stream ${name} and no dead letters of it: check the name with: pulse-streaming streams`);
   if (ids.length === 0) {
     process.stdout.write(`no dead letters${which} to replay for stream ${name}\n`);
     return 0;

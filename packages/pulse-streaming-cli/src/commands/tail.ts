@@ -41,6 +41,7 @@ export function eventJson(ev: Event): string {
     stream: ev.streamName,
     event: ev.eventName,
     topic: ev.topic ?? null,
+    headers: ev.headers,
     createdAt: ev.createdAt.toISOString(),
     ...payloadJson(ev.payload),
   });
