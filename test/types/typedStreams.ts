@@ -77,6 +77,12 @@ export async function narrowedByReader(orders: Stream<OrderEvents>): Promise<voi
   }
   const sink: Sink<OrderEvents> = await orders.newSink('billing');
   void sink;
+  // A filter sees the stream's typed events, narrowed by eventName.
+  const paidOnly = await orders.newReader({ filter: (ev) => ev.eventName === 'order.paid' && ev.data.cents > 0 });
+  await orders.newSink('big', { filter: (ev) => ev.eventName !== 'order.paid' || ev.data.cents > 100 });
+  // @ts-expect-error no such event name on this stream
+  await orders.newReader({ filter: (ev) => ev.eventName === 'order.refunded' });
+  void paidOnly;
 }
 
 export async function untypedAsToday(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Codec, CodecName, StandardSchemaV1 } from './codec.js';
-import type { Event, EventMap, SinkEvent, Untyped } from './event.js';
+import type { EventMap, EventOf, SinkEvent, Untyped } from './event.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -117,8 +117,11 @@ export interface AddOptions {
   dedupId?: string;
 }
 
-/** Options of {@link Stream.newReader}. */
-export interface ReaderOptions {
+/**
+ * Options of {@link Stream.newReader}. `Events`: the stream's event map, so
+ * that `filter` sees typed events on a typed stream.
+ */
+export interface ReaderOptions<Events extends EventMap = Untyped> {
   /** Where the cursor starts. @defaultValue `'newest'` */
   startAt?: StartAt;
   /**
@@ -139,11 +142,11 @@ export interface ReaderOptions {
   /** A string matches the topic exactly, a RegExp tests it. @defaultValue all events */
   topic?: string | RegExp;
   /** Custom matcher, applied after `topic`. @defaultValue none */
-  filter?: (event: Event) => boolean;
+  filter?: (event: EventOf<Events>) => boolean;
 }
 
 /** Options of {@link Stream.newSink}. */
-export interface SinkOptions extends ReaderOptions {
+export interface SinkOptions<Events extends EventMap = Untyped> extends ReaderOptions<Events> {
   /** Events need no ack (`XREADGROUP NOACK`). @defaultValue false */
   noAck?: boolean;
   /**

@@ -255,8 +255,9 @@ export class Stream<Events extends EventMap = Untyped> {
   }
 
   /** Creates a reader: every reader gets every event, from `startAt` on. */
-  newReader(options?: ReaderOptions): Promise<Reader<Events>> {
-    return Reader.create(this, options ?? {});
+  newReader(options?: ReaderOptions<Events>): Promise<Reader<Events>> {
+    // The filter sees the stream's typed events: the reader itself handles them untyped.
+    return Reader.create(this, (options ?? {}) as unknown as ReaderOptions);
   }
 
   /**
@@ -264,8 +265,8 @@ export class Stream<Events extends EventMap = Untyped> {
    * instances with the same name share one cursor and split the events.
    * The consumer group exists in Redis when it resolves.
    */
-  async newSink(name: string, options?: SinkOptions): Promise<Sink<Events>> {
-    const sink = await Sink.create(this, name, options ?? {});
+  async newSink(name: string, options?: SinkOptions<Events>): Promise<Sink<Events>> {
+    const sink = await Sink.create(this, name, (options ?? {}) as unknown as SinkOptions);
     // The group's MKSTREAM may have created the stream: Go readers need the record too.
     await this.goLifecycle.ensure();
     return sink;
