@@ -25,7 +25,8 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * pino-compatible logger for warnings and retries. Without one, nothing is
    * logged, except that events readers and sinks find lost (trimmed or
    * deleted before they were handled) are reported as `PulseWarning` process
-   * warnings, at most once a minute per reader or sink, with the count.
+   * warnings, at most once a minute per reader or sink, with the count (what
+   * a minute held back is said at its end, or at `close()`).
    * @defaultValue a silent logger
    */
   logger?: Logger;
