@@ -190,6 +190,8 @@ export function processHost(p: ProcessParts): ProcessHost {
     logger: p.logger,
     countLost: (stream, count, why, ids) => holds.countLost(stream, count, why, ids),
   };
+  /** Said once: in-progress touches stopped because the user's client was closed. */
+  let toldClosed = false;
   return {
     subscribe: p.subscribe,
     name: p.sinkName,
@@ -198,8 +200,18 @@ export function processHost(p: ProcessParts): ProcessHost {
     graceMs: settings.graceMs,
     noAck: settings.noAck,
     keepInProgress: async (running) => {
-      // As `SinkHolds.keepInProgress` (on the user's client, never behind the
-      // sink's own background work), but the caller can wait for it.
+      // On the user's client, never behind the sink's own background work. Once
+      // that client is closed (after close()), every touch would fail, forever.
+      const closed = p.driver.closed();
+      if (closed !== undefined) {
+        if (!toldClosed)
+          p.logger.warn(
+            { count: running.size, err: closed },
+            'cannot keep events in progress any more: they go to another consumer after the grace period',
+          );
+        toldClosed = true;
+        return;
+      }
       await Promise.all(
         [...idsByStream(running)].map(([name, ids]) =>
           holds

@@ -132,16 +132,6 @@ export class SinkHolds {
     }
   }
 
-  /** Resets the idle time of events whose handler is still running, one call per stream. */
-  keepInProgress(running: ReadonlySet<SinkEvent>): void {
-    for (const [name, ids] of idsByStream(running)) {
-      // A deleted one stays this consumer's while its handler runs (see `touch`).
-      this.touch(this.host.driver, name, 0, ids, undefined, this.host.graceMs).catch((err: unknown) =>
-        this.host.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
-      );
-    }
-  }
-
   /**
    * The ownership check of buffered events whose hold may have lapsed: those
    * still ours are held again; those another consumer took, or that were
