@@ -19,17 +19,10 @@ import { type MaintenanceHost, maintenanceHost } from './internal/sinkHosts.js';
 import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, newConsumerName, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
-import {
-  checkNotDeadLetters,
-  newSinkCounters,
-  newSinkStream,
-  type SinkSettings,
-  type SinkStream,
-  sinkSettings,
-} from './internal/sinkState.js';
+import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { parseStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
-import { checkInt, checkName, checkSignal } from './internal/validate.js';
+import { checkDeadName, checkInt, checkName, checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type {
   AddStreamOptions,
@@ -148,7 +141,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   ): Promise<Sink<Events>> {
     checkName('sink', name);
     const settings = sinkSettings(options);
-    checkNotDeadLetters(settings, stream.name);
+    checkDeadName(settings.deadLetterStream, stream.name);
     const consumer = newConsumerName();
     const created = await joinGroup(stream, name, settings.start, consumer);
     let control: OwnedConnection;
@@ -324,7 +317,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     if (this.#closed) throw new ClosedError('sink is closed');
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
-    checkNotDeadLetters(this.#settings, stream.name);
+    checkDeadName(this.#settings.deadLetterStream, stream.name);
     if (this.#streams.has(stream.key)) return;
     const created = await joinGroup(stream, this.name, start, this.consumerName);
     if (this.#closed) {

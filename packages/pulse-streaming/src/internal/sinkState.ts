@@ -140,15 +140,6 @@ export function newSinkCounters(): SinkCounters {
   return { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0, staleAcks: 0 };
 }
 
-/**
- * A sink reading its own dead-letter stream would dead-letter into what it
- * reads: a handler that always fails would add to the stream forever.
- */
-export function checkNotDeadLetters(settings: SinkSettings, streamName: string): void {
-  if (settings.deadLetterStream === streamName)
-    throw new InvalidArgumentError(`deadLetterStream must not be a stream the sink reads (${streamName})`);
-}
-
 /** What a sink knows of a stream it starts reading. */
 export function newSinkStream(sinkName: string, settings: SinkSettings, stream: StreamHandle): SinkStream {
   const deadName = settings.deadLetterStream ?? `${stream.name}:dead`;

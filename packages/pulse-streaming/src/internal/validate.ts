@@ -106,3 +106,12 @@ export function checkAckable(event: unknown): { id: string; streamName: string }
   }
   return { id, streamName };
 }
+
+/**
+ * A sink reading its own dead-letter stream would dead-letter into what it
+ * reads: a handler that always fails would add to the stream forever.
+ */
+export function checkDeadName(deadLetterStream: string | undefined, streamName: string): void {
+  if (deadLetterStream === streamName)
+    throw new InvalidArgumentError(`deadLetterStream must not be a stream the sink reads (${streamName})`);
+}

@@ -1,0 +1,171 @@
+/**
+ * The driver of an ioredis `Redis` or `Cluster` (and ioredis-compatible
+ * clients such as iovalkey): commands as Buffers through `callBuffer`, adds on
+ * a connection of the library's own (ioPublisher.ts).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
+import { ioLinks, UnblockPermission } from './clusterLinks.js';
+import type { Arg } from './command.js';
+import { connectionName, type OwnedConnection, openWith } from './connection.js';
+import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
+import { IoPublisher } from './ioPublisher.js';
+import { slotOf } from './slot.js';
+
+interface IoRedisBatch {
+  callBuffer(command: string, ...args: Arg[]): IoRedisBatch;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
+
+export interface IoRedisLike {
+  callBuffer(command: string, ...args: Arg[]): Promise<unknown>;
+  pipeline(): IoRedisBatch;
+  multi(): IoRedisBatch;
+  duplicate(...args: unknown[]): IoRedisLike;
+  connect(): Promise<void>;
+  disconnect(reconnect?: boolean): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  isCluster?: boolean;
+  options?: Record<string, unknown>;
+  readonly status?: string;
+}
+
+export function isIoRedis(c: object): c is IoRedisLike {
+  return typeof (c as IoRedisLike).callBuffer === 'function' && typeof (c as IoRedisLike).duplicate === 'function';
+}
+
+export class IoRedisDriver implements Driver {
+  readonly kind = 'ioredis';
+  readonly isCluster: boolean;
+  readonly #batcher: TickBatcher;
+  /** Adds: on a connection that never re-sends an unanswered command (ioPublisher.ts). */
+  readonly #publish: TickBatcher;
+  /** Whether CLIENT UNBLOCK is refused, for all the library's connections of this client. */
+  readonly #unblockPermission = new UnblockPermission();
+  constructor(private readonly client: IoRedisLike) {
+    this.isCluster = client.isCluster === true;
+    checkIoOptions(client);
+    const groupOf = this.isCluster ? slotOf : undefined;
+    // ioredis 6 drops the command name of an auto-pipelined `callBuffer`
+    // (it restores it for `call` only): on such a client a command goes as a
+    // pipeline of one, which ioredis never auto-pipelines.
+    const autoPipelined = client.options?.enableAutoPipelining === true;
+    this.#batcher = new TickBatcher(
+      autoPipelined ? (args) => ioBatch(client.pipeline(), [args]).then(outcomeValue) : (args) => ioCall(client, args),
+      (cmds) => ioBatch(client.pipeline(), cmds),
+      groupOf,
+    );
+    const publisher = new IoPublisher(client, this.isCluster);
+    const publish = (args: readonly Arg[]) => ioCall(publisher.get(), args);
+    this.#publish = new TickBatcher(
+      publish,
+      // A Cluster pipeline that meets MOVED or ASK is sent again as a whole
+      // once all its replies are in, while commands sent after it and
+      // redirected one by one already went: adds of one stream were stored
+      // out of order during a slot migration. Commands sent one by one are
+      // redirected in the order their replies come, which is the order sent.
+      this.isCluster ? (cmds, key) => oneByOne(publish, cmds, key) : (cmds) => ioBatch(publisher.get().pipeline(), cmds),
+      groupOf,
+      this.isCluster,
+    );
+  }
+
+  closed(): string | undefined {
+    return this.client.status === 'end' ? 'the ioredis client was closed (quit or disconnect)' : undefined;
+  }
+
+  send(args: readonly Arg[], key?: string): Promise<unknown> {
+    return this.#batcher.send(args, key);
+  }
+
+  sendMergeable(merge: Mergeable, key: string): Promise<unknown> {
+    return this.#publish.sendMergeable(merge, key);
+  }
+
+  async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
+    const name = connectionName(label);
+    // Fail fast while disconnected, instead of queueing: the library's loops
+    // own the retry policy (backoff, logging, close).
+    const overrides = {
+      enableAutoPipelining: false,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      enableReadyCheck: true,
+      connectionName: name,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      // The user's per-command timeouts would cut blocking reads short.
+      commandTimeout: undefined,
+      blockingTimeout: undefined,
+    };
+    const dup = this.isCluster
+      ? this.client.duplicate(undefined, {
+          enableAutoPipelining: false,
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          // A command on a node connection that closed, or met CLUSTERDOWN,
+          // fails instead of going out again after a delay: the loop builds
+          // the next one (a blocking read must learn its new connection's ID
+          // first, or nothing could end it; see clusterLinks.ts).
+          retryDelayOnFailover: 0,
+          retryDelayOnClusterDown: 0,
+          redisOptions: {
+            ...(this.client.options?.redisOptions as object),
+            connectionName: name,
+            maxRetriesPerRequest: 0,
+            commandTimeout: undefined,
+            blockingTimeout: undefined,
+          },
+        })
+      : this.client.duplicate(overrides);
+    return openWith(
+      name,
+      logger,
+      {
+        send: (args) => ioCall(dup, args),
+        // Raw MULTI/EXEC on this connection (nothing else uses it) costs half of
+        // ioredis' multi() per read; a cluster needs multi() to route it.
+        transaction: (cmds) => (this.isCluster ? ioBatch(dup.multi(), cmds) : rawTransaction((args) => ioCall(dup, args), cmds)),
+        connect: () => dup.connect(),
+        close: () => dup.disconnect(false),
+        on: (ev, fn) => dup.on(ev, fn),
+        links: this.isCluster ? ioLinks<IoRedisLike>(dup, ioCall) : undefined,
+        unblockPermission: this.#unblockPermission,
+      },
+      !this.isCluster,
+    );
+  }
+}
+
+/**
+ * The library names its keys itself (`pulse:stream:<name>`, shared with Go
+ * Pulse): ioredis' `keyPrefix` would prefix some (KEYS of commands) and not
+ * others (keys inside replies and script arguments), and replies would
+ * match no stream.
+ */
+function checkIoOptions(client: IoRedisLike): void {
+  const options = client.options ?? {};
+  const prefix = options.keyPrefix ?? (options.redisOptions as Record<string, unknown> | undefined)?.keyPrefix;
+  if (prefix !== undefined && prefix !== '')
+    throw new InvalidArgumentError('ioredis keyPrefix is not supported: pass a client without it (keys are pulse:stream:<name>)');
+}
+
+function outcomeValue([o]: Outcome[]): unknown {
+  if (!o) throw new Error('no reply');
+  if (!o.ok) throw o.error;
+  return o.value;
+}
+
+function ioCall(client: IoRedisLike, args: readonly Arg[]): Promise<unknown> {
+  const [cmd, ...rest] = args;
+  return client.callBuffer(String(cmd), ...rest);
+}
+
+async function ioBatch(batch: IoRedisBatch, cmds: ReadonlyArray<readonly Arg[]>): Promise<Outcome[]> {
+  for (const [cmd, ...rest] of cmds) batch.callBuffer(String(cmd), ...rest);
+  const results = await batch.exec();
+  if (!results) throw new Error('transaction aborted');
+  return results.map(([error, value]) => (error ? { ok: false, error } : { ok: true, value }));
+}

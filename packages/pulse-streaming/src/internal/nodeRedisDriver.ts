@@ -1,0 +1,166 @@
+/**
+ * The driver of a node-redis client or cluster (v5 and later): bulk strings
+ * as Buffers and maps as flat arrays through a type mapping, so replies look
+ * like ioredis' to the rest of the library.
+ */
+import type { Logger } from '../logger.js';
+import { type Mergeable, TickBatcher } from './batcher.js';
+import { nodeRedisLinks, UnblockPermission } from './clusterLinks.js';
+import type { Arg } from './command.js';
+import { connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupRejected } from './connection.js';
+import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
+import { slotOf } from './slot.js';
+
+interface NodeRedisLike {
+  sendCommand(...args: unknown[]): Promise<unknown>;
+  getNodeClientForKey(key: string): Promise<NodeRedisLike>;
+  duplicate(overrides?: Record<string, unknown>): NodeRedisLike;
+  connect(): Promise<unknown>;
+  destroy(): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  options?: Record<string, unknown>;
+  masters?: unknown;
+  readonly isReady?: boolean;
+  readonly isOpen?: boolean;
+}
+
+export function isNodeRedis(c: object): c is NodeRedisLike {
+  return typeof (c as NodeRedisLike).sendCommand === 'function' && typeof (c as NodeRedisLike).duplicate === 'function';
+}
+
+// RESP type bytes: blob strings as Buffers, maps as flat arrays (like ioredis).
+const BLOB_STRING = 36;
+const MAP = 37;
+const TYPE_MAPPING = { [BLOB_STRING]: Buffer, [MAP]: Array };
+/** The library's own connections run without a per-command timeout: blocks outlive it, and it costs throughput. */
+const OWN_OPTIONS = { typeMapping: TYPE_MAPPING, timeout: undefined };
+/** With the client's own timeout, if it has one (node-redis 6: 5 s unless set). */
+const USER_OPTIONS = { typeMapping: TYPE_MAPPING };
+
+export class NodeRedisDriver implements Driver {
+  readonly kind = 'node-redis';
+  readonly isCluster: boolean;
+  readonly #batcher: TickBatcher;
+  readonly #publish: TickBatcher;
+  /** Whether CLIENT UNBLOCK is refused, for all the library's connections of this client. */
+  readonly #unblockPermission = new UnblockPermission();
+  constructor(private readonly client: NodeRedisLike) {
+    const cluster = 'masters' in client;
+    this.isCluster = cluster;
+    const one = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
+      const a = args.map(toNodeArg);
+      if (cluster) return client.sendCommand(key, false, a, USER_OPTIONS);
+      // node-redis' command timeout only covers a command waiting to be
+      // written (it is dropped once written), and a connected client writes
+      // what it is given on the next turn of the event loop. Enforcing it
+      // costs an AbortSignal.timeout() and a listener per command, and those
+      // signals live for the whole timeout: under steady traffic they reach
+      // the old generation and their collection pauses the process (p99 from
+      // add to handler at 5k events/s: 6-22 ms with it, 2.4-2.7 ms without;
+      // BENCHMARKS.md). So a connected client gets the command without it; one
+      // that is not (reconnecting, its commands queued) with it, as the user
+      // set it up. A cluster's readiness says nothing of each node's: it
+      // keeps the timeout.
+      return client.sendCommand(a, client.isReady === true ? OWN_OPTIONS : USER_OPTIONS);
+    };
+    this.#batcher = new TickBatcher(
+      one,
+      // Not multi().execAsPipeline(): it rejects the whole pipeline with the
+      // first error and drops the other replies, so an add that succeeded
+      // would be reported failed (and retried into a duplicate). Commands
+      // sent in one tick leave in one socket write all the same; merged adds
+      // and acks keep their number low.
+      (cmds, key) => oneByOne(one, cmds, key),
+      cluster ? slotOf : undefined,
+    );
+    // Adds on a cluster: one step per slot in flight (see TickBatcher).
+    this.#publish = cluster ? new TickBatcher(one, (cmds, key) => oneByOne(one, cmds, key), slotOf, true) : this.#batcher;
+  }
+
+  closed(): string | undefined {
+    return this.client.isOpen === false ? 'the node-redis client is not open (never connected, or closed)' : undefined;
+  }
+
+  send(args: readonly Arg[], key?: string): Promise<unknown> {
+    return this.#batcher.send(args, key);
+  }
+
+  sendMergeable(merge: Mergeable, key: string): Promise<unknown> {
+    return this.#publish.sendMergeable(merge, key);
+  }
+
+  async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
+    const name = connectionName(label);
+    const cluster = this.isCluster;
+    // node-redis retries a failed first handshake forever (connect() never
+    // settles): until the first connect succeeded, an error Redis replied
+    // (a rejected handshake: ACL, max clients...) or the deadline ends it, and
+    // connect() rejects with it. After that, reconnects go on: the library's
+    // loops own the retry policy.
+    let connected = false;
+    const deadline = Date.now() + OPEN_TIMEOUT_MS;
+    const reconnectStrategy = (retries: number, cause: unknown): number | Error => {
+      if (!connected && cause instanceof Error && (setupRejected(cause) || Date.now() >= deadline)) return cause;
+      return Math.min(50 * 2 ** Math.min(retries, 6), 2000);
+    };
+    let dup: NodeRedisLike;
+    if (cluster) {
+      const opts = ((this.client as { _options?: Record<string, unknown> })._options ?? {}) as Record<string, unknown>;
+      const defaults = (opts.defaults ?? {}) as Record<string, unknown>;
+      const socket = (defaults.socket ?? {}) as Record<string, unknown>;
+      dup = this.client.duplicate({
+        commandOptions: OWN_OPTIONS,
+        defaults: { ...defaults, name, socket: { ...socket, reconnectStrategy } },
+      });
+    } else {
+      const socket = (this.client.options?.socket ?? {}) as Record<string, unknown>;
+      dup = this.client.duplicate({
+        disableOfflineQueue: true,
+        name,
+        socket: { ...socket, reconnectStrategy },
+        commandOptions: OWN_OPTIONS,
+      });
+    }
+    return openWith(
+      name,
+      logger,
+      {
+        send: (args, key) => {
+          const a = args.map(toNodeArg);
+          return cluster ? dup.sendCommand(key, false, a, OWN_OPTIONS) : dup.sendCommand(a, OWN_OPTIONS);
+        },
+        transaction: async (cmds, key) => {
+          // node-redis' multi().exec() decodes EXEC's reply without the type
+          // mapping (payloads would come back as strings): send the
+          // transaction as raw commands, queued in one tick on this
+          // connection that nothing else uses.
+          // On a cluster, commands are routed one by one (a MULTI could end
+          // up elsewhere than its commands): use the key's node connection.
+          const target = cluster && key !== undefined ? await dup.getNodeClientForKey(key) : dup;
+          try {
+            return await rawTransaction((args) => target.sendCommand(args.map(toNodeArg), OWN_OPTIONS), cmds);
+          } catch (err) {
+            // A moved slot: a routed command lets the cluster client learn the new owner before the retry.
+            if (cluster && key !== undefined) await dup.sendCommand(key, true, ['TYPE', key], OWN_OPTIONS).catch(() => undefined);
+            throw err;
+          }
+        },
+        connect: async () => {
+          await dup.connect();
+          connected = true;
+        },
+        close: () => dup.destroy(),
+        on: (ev, fn) => dup.on(ev, fn),
+        links: cluster
+          ? nodeRedisLinks<NodeRedisLike>(dup, (n, args) => n.sendCommand(args.map(toNodeArg), OWN_OPTIONS))
+          : undefined,
+        unblockPermission: this.#unblockPermission,
+      },
+      !cluster,
+    );
+  }
+}
+
+function toNodeArg(a: Arg): string | Buffer {
+  return typeof a === 'number' ? String(a) : a;
+}
