@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDeadLetters, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
@@ -129,6 +130,34 @@ describe.each(CLIENT_KINDS)('Redis Cluster faults (%s)', (kind) => {
       await s.destroy();
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('Redis Cluster, ioredis with enableAutoPipelining', () => {
+  it('adds (dedup included), a sink over two slots, acks and dead letters work', async () => {
+    const redis = new Cluster(
+      cluster.rootNodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      { enableAutoPipelining: true },
+    );
+    redis.on('error', () => {});
+    try {
+      const [a, b] = namesInDistinctSlots(2, 'ap').map((n) => new Stream(n, redis, { maxLen: 0 })) as [Stream, Stream];
+      const sink = await a.newSink('sink', { startAt: 'oldest', blockMs: 200, ackGracePeriodMs: 300, maxDeliveries: 1 });
+      await sink.addStream(b);
+      const first = await a.add('e', 'x', { dedupId: 'one' });
+      expect(await a.add('e', 'x', { dedupId: 'one' })).toBe(first);
+      await b.add('e', 'never acked');
+      const got: SinkEvent[] = [];
+      const sub = sink.subscribe();
+      got.push(...(await take(sub, 2, 10_000)));
+      await got.find((e) => e.streamName === a.name)?.ack();
+      await waitFor(async () => (await readDeadLetters(b)).length === 1, { what: 'dead-lettered' });
+      await sink.close();
+      await Promise.all([a.destroy(), b.destroy()]);
+      await redis.del(`pulse:stream:${b.name}:dead`);
+    } finally {
+      redis.disconnect();
     }
   });
 });
