@@ -1,5 +1,5 @@
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
-import type { Event, EventMap, EventOf, Untyped } from './event.js';
+import { Event, type EventMap, type EventOf, type Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript } from './internal/driver.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
@@ -8,7 +8,7 @@ import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, readerPosition, st
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
-import { readerEvent, streamEntries } from './internal/replies.js';
+import { eventInit, streamEntries } from './internal/replies.js';
 import { parseStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
 import { checkSignal } from './internal/validate.js';
@@ -269,8 +269,9 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       state.cursor = (batch[batch.length - 1] as [string, unknown])[0];
       state.ledger.onRead(batch.length);
       for (const entry of batch) {
-        const { event, complete } = readerEvent(state.stream.name, entry, state.stream.codec);
-        if (!complete) this.#logger.warn({ id: entry[0] }, 'entry without n or p: delivered with defaults');
+        const init = eventInit(state.stream.name, entry, 1, state.stream.codec);
+        if (!init.complete) this.#logger.warn({ id: entry[0] }, 'entry without n or p: delivered with defaults');
+        const event = new Event(init);
         if (matches) {
           let ok: boolean;
           try {

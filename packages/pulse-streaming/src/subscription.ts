@@ -137,9 +137,10 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     // frozen event loop): another consumer may have taken it meanwhile, so a
     // waiting subscriber gets it only through the ownership check, like a
     // buffered one. Readers have no gate.
-    const now = Date.now();
-    const stale = this.#gate !== undefined && now - heldAt > this.#gate.staleMs;
-    if (stale) this.#stalePushedAt = now;
+    // Readers have no gate: no clock read per event for them.
+    const gate = this.#gate;
+    const stale = gate !== undefined && Date.now() - heldAt > gate.staleMs;
+    if (stale) this.#stalePushedAt = Date.now();
     const w = this.#waiters.shift();
     if (w && !stale) {
       this.#gate?.taken(item);

@@ -3,7 +3,7 @@
  * RESP2 and ioredis' RESP3 give `[[key, entries], ...]` or a flat
  * `[key, entries, ...]`, node-redis can give a Map or a plain object.
  */
-import { Event, type EventInit } from '../event.js';
+import type { EventInit } from '../event.js';
 import type { EventCodec } from './eventCodec.js';
 import { setHeader } from './headers.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
@@ -141,9 +141,4 @@ export function eventInit(
     codec,
     complete: eventName !== undefined && payload !== undefined,
   };
-}
-
-export function readerEvent(streamName: string, entry: RawEntry, codec?: EventCodec): { event: Event; complete: boolean } {
-  const init = eventInit(streamName, entry, 1, codec);
-  return { event: new Event(init), complete: init.complete };
 }
