@@ -289,9 +289,11 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
       expect(await c.cmd('XLEN', deadKey)).toBe(0);
       expect(await c.cmd('XLEN', key)).toBe(3);
       // A stream that does not exist, with no dead letters: an error, as `stream` and `destroy` give.
-      const none = await cli(['dead', 'replay', uniqueName('nosuch')]);
-      expect(none.code).toBe(1);
-      expect(lines(none.stderr)).toEqual([expect.stringContaining('no stream')]);
+      for (const json of [[], ['--json']]) {
+        const none = await cli(['dead', 'replay', uniqueName('nosuch'), ...json]);
+        expect(none.code).toBe(1);
+        expect(lines(none.stderr)).toEqual([expect.stringContaining('no stream')]);
+      }
     } finally {
       await c.cmd('DEL', key, deadKey);
     }

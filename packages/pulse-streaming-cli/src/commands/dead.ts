@@ -129,11 +129,6 @@ export async function deadReplayCommand(
       );
     }
   }
-  if (ctx.json) {
-    printJson({ stream: name, replayed: ids.length, ids });
-    return 0;
-  }
-  const which = options.sink === undefined ? '' : ` of sink ${options.sink}`;
   // Neither the stream nor dead letters of it: a typo, as `stream` and `destroy` say.
   if (
     ids.length === 0 &&
@@ -141,6 +136,11 @@ export async function deadReplayCommand(
     Number(await client.call('EXISTS', streamKey(deadLetterStreamName(name)))) === 0
   )
     throw new CliError(`no stream ${name} and no dead letters of it: check the name with: pulse-streaming streams`);
+  if (ctx.json) {
+    printJson({ stream: name, replayed: ids.length, ids });
+    return 0;
+  }
+  const which = options.sink === undefined ? '' : ` of sink ${options.sink}`;
   if (ids.length === 0) {
     process.stdout.write(`no dead letters${which} to replay for stream ${name}\n`);
     return 0;

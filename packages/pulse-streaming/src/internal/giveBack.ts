@@ -55,34 +55,46 @@ const CHUNK = 500;
 
 export class GiveBack {
   readonly #pending = new Set<Promise<void>>();
+  /** Dropped this tick, by stream: a read reply that came with no subscriber drops its events one by one. */
+  #queued = new Map<string, SinkEvent[]>();
 
   constructor(private readonly host: GiveBackHost) {}
 
   /**
    * Events dropped from a buffer (see `Fanout`): gives back those no
-   * subscription took and none still holds. Not awaited by the caller; see `settled`.
+   * subscription took and none still holds, in one call per stream and tick
+   * (at most CHUNK events each). Not awaited by the caller; see `settled`.
    */
   dropped(items: readonly SinkEvent[]): void {
     const held = new Set<SinkEvent>();
     for (const sub of this.host.subs()) for (const ev of sub.queued()) held.add(ev);
-    const byStream = new Map<string, SinkEvent[]>();
+    const first = this.#queued.size === 0;
     for (const ev of items) {
       if (ev.taken || ev.settled || held.has(ev)) continue;
-      const list = byStream.get(ev.streamName) ?? [];
+      const list = this.#queued.get(ev.streamName) ?? [];
       list.push(ev);
-      byStream.set(ev.streamName, list);
+      this.#queued.set(ev.streamName, list);
     }
-    for (const [name, events] of byStream) {
-      for (let i = 0; i < events.length; i += CHUNK) {
-        const p = this.#send(name, events.slice(i, i + CHUNK)).finally(() => this.#pending.delete(p));
-        this.#pending.add(p);
-      }
+    if (first && this.#queued.size > 0) {
+      const p = Promise.resolve()
+        .then(() => this.#flush())
+        .finally(() => this.#pending.delete(p));
+      this.#pending.add(p);
     }
   }
 
-  /** Resolves once every give-back sent so far is done (failures are logged). */
+  /** Resolves once every give-back dropped so far is done (failures are logged). */
   async settled(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  async #flush(): Promise<void> {
+    const queued = this.#queued;
+    this.#queued = new Map();
+    const sent: Array<Promise<void>> = [];
+    for (const [name, events] of queued)
+      for (let i = 0; i < events.length; i += CHUNK) sent.push(this.#send(name, events.slice(i, i + CHUNK)));
+    await Promise.all(sent);
   }
 
   async #send(name: string, events: readonly SinkEvent[]): Promise<void> {

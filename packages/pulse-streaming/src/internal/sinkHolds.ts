@@ -292,7 +292,8 @@ export class SinkHolds {
           continue;
         }
       }
-      if (redelivery) this.host.counters.redelivered++;
+      // A claimed event given back unseen by another instance (giveBack.ts) comes again as a first delivery.
+      if (redelivery && (init.deliveryCount ?? 1) > 1) this.host.counters.redelivered++;
       else this.host.counters.delivered++;
       this.host.fanout.deliver(ev, heldAt);
     }
