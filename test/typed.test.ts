@@ -203,6 +203,41 @@ describe.concurrent.each(CLIENT_KINDS)('typed streams (%s)', (kind) => {
     });
   }
 
+  it('a filter reading data: an entry that does not decode is dead-lettered by process(), not acked as filtered', async (ctx) => {
+    const { s, sink } = typed<OrderEvents>(ctx, { codec: 'json', schemas: orderSchemas });
+    const bad = String(await c.cmd('XADD', s.key, '*', 'n', 'order.paid', 'p', '{"id":1,"cents":"ten"}'));
+    await s.add('order.paid', { id: 2, cents: 5 });
+    const big = await s.add('order.paid', { id: 3, cents: 500 });
+    const k = await sink({ ackGracePeriodMs: 2000, filter: (ev) => (ev.data as { cents: number }).cents > 10 });
+    const handled: string[] = [];
+    const ac = new AbortController();
+    const run = k.process((ev) => void handled.push(ev.id), { signal: ac.signal });
+    await waitFor(async () => handled.length === 1 && (await deadLetters(c, s.name)).length === 1, {
+      ...WAIT,
+      what: 'the big one handled, the bad one dead-lettered',
+    });
+    ac.abort();
+    await run;
+    expect(handled).toEqual([big]);
+    const [letter] = await deadLetters(c, s.name);
+    expect([letter?.source_id, letter?.reason]).toEqual([bad, expect.stringMatching(/^decode: /)]);
+    expect(k.counters.filtered).toBe(1);
+  });
+
+  it('a filter reading data of an asynchronous schema lets the event through (it cannot be read synchronously)', async (ctx) => {
+    type E = { checked: { id: number } };
+    const isId = (x: unknown): x is { id: number } =>
+      typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'number';
+    const { s, sink } = typed<E>(ctx, { codec: 'json', schemas: { checked: asyncSchema(isId) } });
+    const id = await s.add('checked', { id: 1 });
+    const k = await sink({ filter: (ev) => (ev.data as { id: number }).id > 0 });
+    const [ev] = await take(k.subscribe(), 1, WAIT.timeout);
+    expect(ev?.id).toBe(id);
+    expect(await ev?.decode()).toEqual({ id: 1 });
+    expect(k.counters.filtered).toBe(0);
+    await ev?.ack();
+  });
+
   it('in a for await loop, data throws the same DecodeError on every access; payload stays the raw bytes', async (ctx) => {
     const { s, sink } = typed<OrderEvents>(ctx, { codec: 'json', schemas: orderSchemas });
     await c.cmd('XADD', s.key, '*', 'n', 'order.created', 'p', '{"id":"one"}');

@@ -142,7 +142,13 @@ export interface ReaderOptions<Events extends EventMap = Untyped> {
   bufferSize?: number;
   /** A string matches the topic exactly, a RegExp tests it. @defaultValue all events */
   topic?: string | RegExp;
-  /** Custom matcher, applied after `topic`. @defaultValue none */
+  /**
+   * Custom matcher, applied after `topic`; a sink acks what it rejects. An
+   * event whose `data` the filter reads but cannot have (it does not decode,
+   * or its schema validates asynchronously) passes, as if there were no
+   * filter: `process()` dead-letters one that does not decode.
+   * @defaultValue none
+   */
   filter?: (event: EventOf<Events>) => boolean;
 }
 

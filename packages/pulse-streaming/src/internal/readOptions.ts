@@ -18,8 +18,9 @@ export interface ReadSettings {
 export function readSettings(options: ReaderOptions): ReadSettings {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
   const topic = topicMatcher(options.topic);
-  const filter = options.filter;
-  if (filter !== undefined && typeof filter !== 'function') throw new InvalidArgumentError('filter must be a function');
+  const user = options.filter;
+  if (user !== undefined && typeof user !== 'function') throw new InvalidArgumentError('filter must be a function');
+  const filter = user === undefined ? undefined : decodeTolerant(user);
   let matches: ((event: Event) => boolean) | undefined;
   if (topic && filter) matches = (e) => topic(e.topic) && filter(e);
   else if (topic) matches = (e) => topic(e.topic);
@@ -30,5 +31,23 @@ export function readSettings(options: ReaderOptions): ReadSettings {
     maxPolled: checkInt('maxPolled', options.maxPolled, 1000, 1),
     bufferSize: checkInt('bufferSize', options.bufferSize, 1000, 1),
     matches,
+  };
+}
+
+/**
+ * A filter that reads `data` of an event that does not decode (or whose
+ * schema validates asynchronously) throws: such an event is let through,
+ * so that the consumer meets it as it would without a filter (`process()`
+ * dead-letters it with reason `decode: ...`), instead of being acked unseen
+ * as a filtered one. Anything else the filter throws is the filter's own.
+ */
+function decodeTolerant(filter: (event: Event) => boolean): (event: Event) => boolean {
+  return (e) => {
+    try {
+      return filter(e);
+    } catch (err) {
+      if (e.decodeFailure() !== undefined) return true;
+      throw err;
+    }
   };
 }
