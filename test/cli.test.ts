@@ -188,6 +188,32 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
     }
   });
 
+  it('never writes terminal control characters from stream, sink or consumer names', async ({ expect }) => {
+    const esc = '\u001b]0;pwned\u0007\u001b[31mRED\u001b[0m';
+    const name = uniqueName('esc');
+    const key = `pulse:stream:${name}`;
+    const odd = `${key}${esc}`;
+    await c.cmd('XADD', key, '*', 'n', 'e', 'p', 'x');
+    await c.cmd('XADD', odd, '*', 'n', 'e', 'p', 'x');
+    await c.cmd('XGROUP', 'CREATE', key, `g${esc}`, '0');
+    await c.cmd('XREADGROUP', 'GROUP', `g${esc}`, `c${esc}`, 'COUNT', '1', 'STREAMS', key, '>');
+    try {
+      for (const args of [['streams'], ['stream', name], ['sinks', name], ['pending', name, `g${esc}`]]) {
+        const r = await cli(args);
+        expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
+        const control = [...r.stdout].filter((ch) => {
+          const code = ch.charCodeAt(0);
+          return (code < 0x20 && ch !== '\n' && ch !== '\t') || code === 0x7f;
+        });
+        expect(control, args[0]).toEqual([]);
+      }
+      // Shown escaped, so the name can still be read.
+      expect((await cli(['sinks', name])).stdout).toContain('g\\u001b]0;pwned');
+    } finally {
+      await c.cmd('DEL', key, odd);
+    }
+  });
+
   it('refuses a key that is not a pulse stream', async ({ expect }) => {
     const name = uniqueName('cli');
     await c.cmd('SET', `pulse:stream:${name}`, 'not a stream');

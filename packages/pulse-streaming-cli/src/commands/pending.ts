@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context.js';
-import { formatCount, formatDuration, printJson, table } from '../format.js';
+import { displayText, formatCount, formatDuration, printJson, table } from '../format.js';
 import { pendingReport, requireStream } from '../inspect.js';
 
 /** Options of `pending`. */
@@ -19,7 +19,7 @@ export async function pendingCommand(ctx: CommandContext, name: string, sink: st
   }
   const { paint } = ctx;
   const out = [
-    `${paint.paint('bold', formatCount(report.total))} pending in sink ${paint.paint('cyan', sink)} of stream ${paint.paint('cyan', name)}` +
+    `${paint.paint('bold', formatCount(report.total))} pending in sink ${paint.paint('cyan', displayText(sink))} of stream ${paint.paint('cyan', displayText(name))}` +
       (report.total > 0 ? ` (IDs ${report.firstId} to ${report.lastId})` : ''),
   ];
   if (report.consumers.length > 0) {
@@ -27,7 +27,7 @@ export async function pendingCommand(ctx: CommandContext, name: string, sink: st
       '',
       table(
         ['CONSUMER', 'PENDING'],
-        report.consumers.map((c) => [c.name, formatCount(c.pending)]),
+        report.consumers.map((c) => [displayText(c.name), formatCount(c.pending)]),
         { right: [1], paint },
       ),
     );
@@ -35,7 +35,7 @@ export async function pendingCommand(ctx: CommandContext, name: string, sink: st
   if (report.entries.length > 0) {
     const rows = report.entries.map((e) => [
       e.id,
-      e.consumer,
+      displayText(e.consumer),
       formatDuration(e.idleMs),
       e.deliveries > 1 ? paint.paint('yellow', String(e.deliveries)) : String(e.deliveries),
     ]);

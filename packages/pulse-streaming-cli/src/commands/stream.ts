@@ -2,13 +2,13 @@ import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { formatCount, formatDuration, type Painter, printJson, shortTime, table } from '../format.js';
+import { displayText, formatCount, formatDuration, type Painter, printJson, shortTime, table } from '../format.js';
 import { requireStream, type SinkInfo, type StreamDetails, sinkInfos, streamSummary } from '../inspect.js';
 
 function sinksText(sinks: readonly SinkInfo[], paint: Painter): string {
   if (sinks.length === 0) return 'no sinks';
   const rows = sinks.map((s) => [
-    paint.paint('cyan', s.name),
+    paint.paint('cyan', displayText(s.name)),
     String(s.consumers.length),
     s.pending > 0 ? paint.paint('yellow', formatCount(s.pending)) : '0',
     s.lag === null ? '?' : formatCount(s.lag),
@@ -18,13 +18,13 @@ function sinksText(sinks: readonly SinkInfo[], paint: Painter): string {
   for (const s of sinks) {
     if (s.consumers.length === 0) continue;
     const crow = s.consumers.map((c) => [
-      c.name,
+      displayText(c.name),
       formatCount(c.pending),
       formatDuration(c.idleMs),
       c.keepAliveAgeMs === null ? '-' : `${formatDuration(c.keepAliveAgeMs)} ago`,
     ]);
     parts.push(
-      `\nconsumers of ${paint.paint('cyan', s.name)}:\n${table(['CONSUMER', 'PENDING', 'IDLE', 'KEEP-ALIVE'], crow, { right: [1, 2], paint, indent: '  ' })}`,
+      `\nconsumers of ${paint.paint('cyan', displayText(s.name))}:\n${table(['CONSUMER', 'PENDING', 'IDLE', 'KEEP-ALIVE'], crow, { right: [1, 2], paint, indent: '  ' })}`,
     );
   }
   return parts.join('\n');
@@ -47,12 +47,12 @@ export async function streamCommand(ctx: CommandContext, name: string): Promise<
   }
   const { paint } = ctx;
   const lines = [
-    `${paint.paint('bold', 'stream')} ${paint.paint('cyan', name)} ${paint.paint('dim', `(key ${summary.key})`)}`,
+    `${paint.paint('bold', 'stream')} ${paint.paint('cyan', displayText(name))} ${paint.paint('dim', `(key ${displayText(summary.key)})`)}`,
     `  length        ${formatCount(summary.length)}`,
     `  first entry   ${summary.firstId ?? '-'}  ${shortTime(summary.firstTime)}`,
     `  last entry    ${summary.lastId ?? '-'}  ${shortTime(summary.lastTime)}`,
     `  ttl           ${summary.ttlMs === null ? 'none' : formatDuration(summary.ttlMs)}`,
-    `  dead letters  ${deadCount > 0 ? paint.paint('yellow', formatCount(deadCount)) : '0'} (stream ${deadLetterStreamName(name)})`,
+    `  dead letters  ${deadCount > 0 ? paint.paint('yellow', formatCount(deadCount)) : '0'} (stream ${displayText(deadLetterStreamName(name))})`,
     '',
     sinksText(sinks, paint),
   ];

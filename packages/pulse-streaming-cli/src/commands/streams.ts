@@ -1,6 +1,6 @@
 import { displayUrl } from '../connection.js';
 import type { CommandContext } from '../context.js';
-import { formatCount, formatDuration, printJson, shortTime, table } from '../format.js';
+import { displayText, formatCount, formatDuration, printJson, shortTime, table } from '../format.js';
 import { listStreamNames, type StreamSummary, streamSummary } from '../inspect.js';
 
 /** `streams`: every pulse stream on the server (every master of a cluster), with length, first and last entries, TTL and sinks. */
@@ -21,14 +21,14 @@ export async function streamsCommand(ctx: CommandContext): Promise<number> {
   }
   const { paint } = ctx;
   const rows = streams.map((s) => [
-    s.deadLetters ? paint.paint('yellow', s.name) : paint.paint('cyan', s.name),
+    s.deadLetters ? paint.paint('yellow', displayText(s.name)) : paint.paint('cyan', displayText(s.name)),
     formatCount(s.length),
     s.firstId ?? '-',
     shortTime(s.firstTime),
     s.lastId ?? '-',
     shortTime(s.lastTime),
     s.ttlMs === null ? '-' : formatDuration(s.ttlMs),
-    s.sinks.join(',') || '-',
+    s.sinks.map(displayText).join(',') || '-',
   ]);
   const header = ['STREAM', 'LENGTH', 'FIRST ID', 'FIRST AT (UTC)', 'LAST ID', 'LAST AT (UTC)', 'TTL', 'SINKS'];
   process.stdout.write(`${table(header, rows, { right: [1], paint })}\n`);
