@@ -88,4 +88,33 @@ describe.concurrent.each(CLIENT_KINDS)('process() and a handler that settles its
     stop.abort();
     await run;
   });
+
+  it("a handler's own nack is not undone by an in-progress touch that was still on its way", async (ctx) => {
+    const grace = 900;
+    const f = sinkFixture(ctx, c, 'settled', { ackGracePeriodMs: grace });
+    const s = f.stream();
+    const sink = await f.sink(s);
+    const calls: number[] = [];
+    let nackedAt = 0;
+    const stop = new AbortController();
+    const run = sink.process(
+      async (ev) => {
+        calls.push(Date.now());
+        if (ev.deliveryCount > 1) return;
+        // Hold the user's connection (where in-progress touches go) for 700 ms; a touch (every grace / 3)
+        // queues behind it, and this nack (on the sink's own connection) would land before it.
+        void c.cmd('BLPOP', `${s.key}:nothing`, '0.7').catch(() => {});
+        await new Promise((r) => setTimeout(r, 2 * (grace / 3) + 50));
+        nackedAt = Date.now();
+        await ev.nack({ delayMs: 50 });
+      },
+      { signal: stop.signal },
+    );
+    await s.add('e', 'x');
+    await waitFor(() => calls.length === 2, { ...WAIT, what: 'redelivered after the nack' });
+    // After the touch (the BLPOP ends ~0.7 s after it began) and 50 ms; undone, it would wait a grace period more.
+    expect((calls[1] ?? 0) - nackedAt).toBeLessThan(grace / 2 + 400);
+    stop.abort();
+    await run;
+  });
 });

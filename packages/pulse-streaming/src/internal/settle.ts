@@ -215,7 +215,7 @@ export function processHost(p: ProcessParts): ProcessHost {
       await Promise.all(
         [...idsByStream(running)].map(([name, ids]) =>
           holds
-            .touch(p.driver, name, 0, ids, undefined, settings.graceMs)
+            .keepInProgress(p.driver, name, ids)
             .catch((err: unknown) =>
               p.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
             ),

@@ -20,6 +20,7 @@ import { keepOwned } from './ownership.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
+import { within } from './sinkLeave.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
@@ -68,7 +69,18 @@ const UNCHECKED =
   'events may have gone with their stream (expired), how many is unknown: the lease holder that counts them did not report it and this instance made no check of the stream';
 
 export class SinkHolds {
+  /** In-progress touches in flight (on the user's client): a nack waits for them, or one could land after it and undo its delay. */
+  readonly #touching = new Set<Promise<unknown>>();
+
   constructor(private readonly host: HoldsHost) {}
+
+  /** Resets the idle time of events whose handler runs (see `touch`), tracked so that a nack goes after it. */
+  keepInProgress(conn: Connection, streamName: string, ids: string[]): Promise<string[]> {
+    const p = this.touch(conn, streamName, 0, ids, undefined, this.host.graceMs);
+    const tracked = p.catch(() => {}).finally(() => this.#touching.delete(tracked));
+    this.#touching.add(tracked);
+    return p;
+  }
 
   /**
    * Sets the idle time of our own pending events of one stream (see the
@@ -92,6 +104,9 @@ export class SinkHolds {
 
   /** Gives an event back (see `SinkEvent.nack`): redelivered after `delayMs`. */
   async nack(conn: Connection, event: SinkEvent, delayMs: number, graceMs: number): Promise<void> {
+    // A handler's own nack: a touch of its event sent just before (another connection) must not land after it.
+    // Bounded: a touch queued on a client that lost Redis must not hold the nack (a later touch is moot).
+    if (this.#touching.size > 0) await within(Promise.all([...this.#touching]), graceMs);
     try {
       // Redis cannot set an idle time below 0: a delay past the grace period
       // is kept in the sink's delays set, which the claim script consults.
