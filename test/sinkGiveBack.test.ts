@@ -134,4 +134,54 @@ describe.concurrent.each(CLIENT_KINDS)('events never handed out are given back (
     expect((await deliveries(s.key)).get(idA)).toBe(1);
     await ev?.ack();
   });
+
+  it('a for await loop started again on the same sink gets what the last one left first, at once, in order', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const ids: string[] = [];
+    for (const p of ['A', 'B', 'C']) ids.push((await s.add('e', p)) as string);
+    const sink = await f.sink(s, { ackGracePeriodMs: 5000 });
+    for await (const ev of sink) {
+      await ev.ack();
+      break;
+    }
+    const t = Date.now();
+    ids.push((await s.add('e', 'D')) as string);
+    const got = await take(sink.subscribe(), 3, WAIT.timeout);
+    // Well before the grace period: not given back and claimed again.
+    expect(Date.now() - t).toBeLessThan(2500);
+    expect(got.map((e) => [e.id, e.deliveryCount])).toEqual([
+      [ids[1], 1],
+      [ids[2], 1],
+      [ids[3], 1],
+    ]);
+    for (const ev of got) await ev.ack();
+  });
+
+  it('process() stopped and started again gets the events a read brought in between, first and at once', async (ctx) => {
+    const f = fixture(ctx);
+    const s = f.stream();
+    const sink = await f.sink(s, { ackGracePeriodMs: 5000, blockMs: 5000 });
+    const handled: Array<[string, number]> = [];
+    const first = new AbortController();
+    const run = sink.process((ev) => void handled.push([ev.id, ev.deliveryCount]), { signal: first.signal });
+    await s.add('e', 'warm-up');
+    await waitFor(() => handled.length === 1, { ...WAIT, what: 'the first process() running' });
+    await new Promise((r) => setTimeout(r, 200)); // its next blocking read is out (nothing on the client says so)
+    first.abort();
+    await run;
+    const t = Date.now();
+    const late = (await s.add('e', 'late')) as string; // read by the blocking read nobody waits for any more
+    const after = (await s.add('e', 'after')) as string;
+    const second = new AbortController();
+    const again = sink.process((ev) => void handled.push([ev.id, ev.deliveryCount]), { signal: second.signal });
+    await waitFor(() => handled.length === 3, { ...WAIT, what: 'both handled by the second process()' });
+    expect(Date.now() - t).toBeLessThan(2500);
+    expect(handled.slice(1)).toEqual([
+      [late, 1],
+      [after, 1],
+    ]);
+    second.abort();
+    await again;
+  });
 });
