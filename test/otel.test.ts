@@ -97,6 +97,24 @@ describe.each(CLIENT_KINDS)('OpenTelemetry (%s)', (kind) => {
     await s.destroy();
   });
 
+  it("a traceparent header passed to add, with no active span, is the send span's parent", async () => {
+    sdk = startSdk();
+    const s = new Stream(uniqueName(), c.redis);
+    const reader = await s.newReader({ blockMs: 100 });
+    const rs = reader.subscribe();
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const spanId = 'b7ad6b7169203331';
+    await s.add('e', 'x', { headers: { traceparent: `00-${traceId}-${spanId}-01`, tenant: 'a' } });
+    const [send] = sdk.named(`send ${s.name}`);
+    expect(send?.spanContext().traceId).toBe(traceId);
+    expect(send?.parentSpanContext?.spanId).toBe(spanId);
+    const [ev] = await take(rs, 1);
+    expect(TRACEPARENT.exec(ev?.headers.traceparent ?? '')?.[1]).toBe(traceId);
+    expect(ev?.headers.tenant).toBe('a');
+    await reader.close();
+    await s.destroy();
+  });
+
   it("process() runs each handler in a process span (CONSUMER) that is a child of the event's send span", async () => {
     sdk = startSdk();
     const s = new Stream(uniqueName(), c.redis);

@@ -149,7 +149,9 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
   const onAddStart = (message: unknown): void => {
     const msg = message as AddMessage;
     const dest = destinations.send(msg.streamName);
-    const parent = context.active();
+    const active = context.active();
+    // No span here, but the caller passed trace headers (a context forwarded by hand): continue that trace.
+    const parent = trace.getSpan(active) === undefined && hasKeys(msg.headers) ? extract(prop, active, msg.headers) : active;
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
     if (span.isRecording()) span.setAttribute(ATTR.eventName, msg.eventName);
     // Also for a span that does not record: the consumer joins the trace
@@ -261,4 +263,9 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
 export function contextOf(event: Event): Context {
   const prop = propagators[propagators.length - 1] ?? propagation;
   return extract(prop, ROOT_CONTEXT, event.headers);
+}
+
+function hasKeys(o: Readonly<Record<string, string>>): boolean {
+  for (const _ in o) return true;
+  return false;
 }
