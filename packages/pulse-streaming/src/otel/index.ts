@@ -151,7 +151,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const dest = destinations.send(msg.streamName);
     const active = context.active();
     // No span here, but the caller passed trace headers (a context forwarded by hand): continue that trace.
-    const parent = trace.getSpan(active) === undefined && hasKeys(msg.headers) ? extract(prop, active, msg.headers) : active;
+    const parent = hasKeys(msg.headers) && trace.getSpan(active) === undefined ? extract(prop, active, msg.headers) : active;
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
     if (span.isRecording()) span.setAttribute(ATTR.eventName, msg.eventName);
     // Also for a span that does not record: the consumer joins the trace
