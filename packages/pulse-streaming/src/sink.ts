@@ -4,7 +4,6 @@ import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.j
 import { SinkAcks, settleForAck } from './internal/acks.js';
 import type { OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
-import type { Fanout } from './internal/fanout.js';
 import { sinkBuffers } from './internal/giveBack.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
@@ -34,7 +33,7 @@ import type {
   SubscribeOptions,
 } from './options.js';
 import type { Stream } from './stream.js';
-import type { Subscription } from './subscription.js';
+import type { Fanout, OwnershipGate, Subscription } from './subscription.js';
 
 export type { SinkCounters };
 
@@ -65,6 +64,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #reads: SinkReads;
+  /** Makes sure buffered events are still ours before they are handed out (see `OwnershipGate`). */
+  readonly #gate: OwnershipGate<SinkEvent>;
   readonly #holds: SinkHolds;
   readonly #losses: LossReport;
   /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
@@ -84,6 +85,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       this.#holds.recheck(items),
     );
     this.#fanout = buffers.fanout;
+    this.#gate = buffers.gate;
     this.#givenBack = buffers.givenBack;
     // Without a logger of the user's, losses are process warnings: never silent by default.
     this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
@@ -181,6 +183,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     const signal = checkSignal('signal', options?.signal);
     if (this.#closed) throw new ClosedError('sink is closed');
     const sub = this.#fanout.add(signal);
+    if (!this.#settings.noAck) sub.setGate(this.#gate);
     this.#loops.start();
     return sub;
   }

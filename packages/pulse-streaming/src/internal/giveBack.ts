@@ -1,10 +1,7 @@
 /**
  * Giving back events a sink read but never handed to a subscriber: a
  * `break` out of a `for await` loop, an aborted `process()`, `close()`, or a
- * read that returned after the last subscriber left. What the last
- * subscriber leaves first waits a quarter grace period for a next one of
- * the same instance, which gets it first and in order (`Fanout` keepMs);
- * then, or at `close()`, it is given back. Given back, they stay pending with
+ * read that returned after the last subscriber left. They stay pending with
  * their idle time untouched, so they go to another consumer after the grace
  * period as before (API.md, `close()`), but their delivery count goes back
  * to what it was before the read: no code saw them, so the read must not
@@ -13,9 +10,8 @@
  */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
-import type { Subscription } from '../subscription.js';
+import { Fanout, type OwnershipGate, type Subscription } from '../subscription.js';
 import { evalScript, type OwnedConnection } from './driver.js';
-import { Fanout } from './fanout.js';
 import { streamKey } from './keys.js';
 import { errorText } from './redisErrors.js';
 import { Script } from './script.js';
@@ -119,26 +115,20 @@ export class GiveBack {
 }
 
 /**
- * The buffers of a sink's subscriptions: their fanout, which keeps what the
- * last subscriber left for the next one, then gives it back (not for `noAck`
- * sinks: nothing of theirs is pending), with the gate that checks a buffered
- * event is still ours before it is handed out (`recheck`) and marks it taken
- * as it is; and `givenBack` for `close()`.
+ * The buffers of a sink's subscriptions: their fanout, which gives back what
+ * they drop unseen (not for `noAck` sinks: nothing of theirs is pending), the
+ * gate that checks a buffered event is still ours before it is handed out
+ * (`recheck`) and marks it taken as it is, and `givenBack` for `close()`.
  */
 export function sinkBuffers(
   settings: { readonly bufferSize: number; readonly noAck: boolean; readonly graceMs: number },
   host: Omit<GiveBackHost, 'subs'>,
   recheck: (items: readonly SinkEvent[]) => Promise<void>,
-): { fanout: Fanout<SinkEvent>; givenBack: () => Promise<void> } {
+): { fanout: Fanout<SinkEvent>; gate: OwnershipGate<SinkEvent>; givenBack: () => Promise<void> } {
   const giveBack = new GiveBack({ ...host, subs: () => fanout.subs });
+  const fanout = new Fanout<SinkEvent>(settings.bufferSize, settings.noAck ? undefined : (items) => giveBack.dropped(items));
   // Half the grace period: an event whose last hold is younger cannot have
   // been claimed by another consumer (claims need a full grace period idle).
   const gate = { staleMs: Math.floor(settings.graceMs / 2), check: recheck, taken: (ev: SinkEvent) => ev.markTaken() };
-  // What the last subscriber leaves waits a quarter grace period for the next one (unheld, so another
-  // instance may take it a grace period after its last hold: given back well before).
-  const fanout = new Fanout<SinkEvent>(
-    settings.bufferSize,
-    settings.noAck ? {} : { onDropped: (items) => giveBack.dropped(items), gate, keepMs: Math.floor(settings.graceMs / 4) },
-  );
-  return { fanout, givenBack: () => giveBack.settled() };
+  return { fanout, gate, givenBack: () => giveBack.settled() };
 }

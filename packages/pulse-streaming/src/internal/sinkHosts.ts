@@ -1,8 +1,8 @@
 /** The sink as its background work sees it: the parts of a `Sink` that `SinkMaintenance` uses. */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
+import type { Fanout } from '../subscription.js';
 import type { Connection, Driver, OwnedConnection } from './driver.js';
-import type { Fanout } from './fanout.js';
 import type { ReadLoops } from './loops.js';
 import type { SinkHolds } from './sinkHolds.js';
 import type { SinkReads } from './sinkRead.js';
