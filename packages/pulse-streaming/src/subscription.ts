@@ -143,7 +143,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     if (stale) this.#stalePushedAt = Date.now();
     const w = this.#waiters.shift();
     if (w && !stale) {
-      this.#gate?.taken(item);
+      gate?.taken(item);
       w.resolve({ value: item, done: false });
       return;
     }
