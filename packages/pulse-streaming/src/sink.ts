@@ -81,8 +81,11 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#control = control;
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
-    const buffers = sinkBuffers(settings, { name, consumerName: consumer, control, logger: this.#logger }, (items) =>
-      this.#holds.recheck(items),
+    const buffers = sinkBuffers(
+      settings,
+      { name, consumerName: consumer, control, logger: this.#logger },
+      (items) => this.#holds.recheck(items),
+      () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
     );
     this.#fanout = buffers.fanout;
     this.#gate = buffers.gate;
@@ -170,7 +173,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   }
 
   /**
-   * A new subscription that receives every event this instance reads from now on.
+   * A new subscription that receives every event this instance reads from now on, and first
+   * those another subscription of it left unseen within the grace period (a `break`, an aborted `process()`).
    * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
    * @throws ClosedError after `close()`.
    */

@@ -237,10 +237,12 @@ export class Fanout<T> {
   /**
    * `onDropped`: told of the items a subscription had buffered as it ends
    * (after it left `subs`), and of items delivered while there is none.
+   * `onAdded`: told when a subscription is added.
    */
   constructor(
     private readonly capacity: number,
     private readonly onDropped?: (items: T[]) => void,
+    private readonly onAdded?: () => void,
   ) {}
 
   add(signal?: AbortSignal): Subscription<T> {
@@ -254,6 +256,7 @@ export class Fanout<T> {
     );
     this.subs.add(sub);
     this.#notify();
+    this.onAdded?.();
     return sub;
   }
 

@@ -7,6 +7,13 @@
  * to what it was before the read: no code saw them, so the read must not
  * count toward `maxDeliveries` (with `maxDeliveries: 1` every such event was
  * dead-lettered unseen) nor show as a redelivery.
+ *
+ * And taking them back: a subscriber of the same instance that is there, or
+ * comes, within the grace period (a `process()` started again after an
+ * abort, a `for await` loop after a `break`, a second subscription) gets
+ * them at once, oldest first, instead of a grace period later and after
+ * newer events; only those still pending for this consumer with the count
+ * they were given back with.
  */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
@@ -14,7 +21,12 @@ import { Fanout, type OwnershipGate, type Subscription } from '../subscription.j
 import { evalScript, type OwnedConnection } from './driver.js';
 import { streamKey } from './keys.js';
 import { errorText } from './redisErrors.js';
+import { buf, type RawEntry, str } from './replies.js';
 import { Script } from './script.js';
+import { claimRoom } from './sinkClaims.js';
+import type { SinkHolds } from './sinkHolds.js';
+import type { SinkSettings, SinkStream } from './sinkState.js';
+import type { Sent } from './stallClock.js';
 
 /**
  * Sets the delivery count of events still pending for this consumer with
@@ -22,22 +34,65 @@ import { Script } from './script.js';
  * event another consumer took, one delivered again since (another count),
  * and one deleted from the stream (XCLAIM would drop it from the pending
  * list: the read path reports it) are left as they are.
- * KEYS: stream. ARGV: group, consumer, then id, count pairs. Returns how many were given back.
+ * KEYS: stream. ARGV: group, consumer, then id, count pairs. Returns the IDs given back.
  */
 export const giveBackScript = new Script(
   'giveBack',
-  `local given = 0
+  `local given = {}
 for i = 3, #ARGV, 2 do
   local id, count = ARGV[i], tonumber(ARGV[i + 1])
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
   if #p > 0 and p[1][2] == ARGV[2] and tonumber(p[1][4]) == count and count > 0
     and #redis.call('XRANGE', KEYS[1], id, id) > 0 then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', p[1][3], 'RETRYCOUNT', count - 1, 'JUSTID')
-    given = given + 1
+    given[#given + 1] = id
   end
 end
 return given`,
 );
+
+/**
+ * Takes back events given back (see `giveBackScript`) that are still pending
+ * for this consumer with the count they were given back with, and still in
+ * the stream: delivery count up by one, idle time 0, as a read would. The
+ * others (claimed elsewhere, delivered again, deleted: the claim path
+ * reports those) are left alone. KEYS: stream. ARGV: group, consumer, then
+ * id, count pairs. Returns {id, fields, count} of those taken back.
+ */
+export const takeBackScript = new Script(
+  'takeBack',
+  `local taken = {}
+for i = 3, #ARGV, 2 do
+  local id, count = ARGV[i], tonumber(ARGV[i + 1])
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if #p > 0 and p[1][2] == ARGV[2] and tonumber(p[1][4]) == count then
+    local e = redis.call('XRANGE', KEYS[1], id, id)
+    if #e > 0 then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'RETRYCOUNT', count + 1, 'JUSTID')
+      taken[#taken + 1] = {id, e[1][2], count + 1}
+    end
+  end
+end
+return taken`,
+);
+
+/** Where events taken back go: the sink's subscribers. */
+export interface TakeBackTarget {
+  /** How many events the subscribers can take in now: 0 while none took or waited for one within the grace period (see `claimRoom`). */
+  room(): number;
+  /** Whether the sink reads stream `name` now (not removed, its group there). */
+  reads(name: string): boolean;
+  /** Hands events of stream `name` taken back by a command sent as `sent` says; false when the sink no longer reads it (they wait for a claim). */
+  deliver(name: string, entries: readonly RawEntry[], counts: readonly number[], sent: Sent): boolean;
+}
+
+/** The parts of a sink that taking back uses, there once the sink is built. */
+export interface TakeBackParts {
+  /** By stream key. */
+  readonly streams: ReadonlyMap<string, SinkStream>;
+  readonly holds: Pick<SinkHolds, 'deliver'>;
+  readonly readAhead: { readonly ahead: number };
+}
 
 /** What giving back needs of the sink. */
 export interface GiveBackHost {
@@ -53,12 +108,23 @@ export interface GiveBackHost {
 /** At most this many events per script call. */
 const CHUNK = 500;
 
+/** At most this many events given back are remembered for taking back (more than any sink's buffers hold by default). */
+const REMEMBERED = 10_000;
+
 export class GiveBack {
   readonly #pending = new Set<Promise<void>>();
   /** Dropped this tick, by stream: a read reply that came with no subscriber drops its events one by one. */
   #queued = new Map<string, SinkEvent[]>();
+  /** Given back, by stream: id -> the count it was given back with and when (ms); kept a grace period for a subscriber of this instance. */
+  readonly #given = new Map<string, Map<string, { readonly count: number; readonly at: number }>>();
+  #remembered = 0;
+  #taking = false;
 
-  constructor(private readonly host: GiveBackHost) {}
+  constructor(
+    private readonly host: GiveBackHost,
+    private readonly graceMs: number,
+    private readonly target: TakeBackTarget,
+  ) {}
 
   /**
    * Events dropped from a buffer (see `Fanout`): gives back those no
@@ -95,6 +161,92 @@ export class GiveBack {
     for (const [name, events] of queued)
       for (let i = 0; i < events.length; i += CHUNK) sent.push(this.#send(name, events.slice(i, i + CHUNK)));
     await Promise.all(sent);
+    await this.#takeBack();
+  }
+
+  /**
+   * A subscriber may take events given back: a new subscription, or one
+   * still there as others were given back (not awaited; `settled` covers it).
+   */
+  resume(): void {
+    if (this.#remembered === 0 || this.#taking) return;
+    const p = this.#takeBack().finally(() => this.#pending.delete(p));
+    this.#pending.add(p);
+  }
+
+  /**
+   * Takes back what was given back, oldest first per stream, while the
+   * subscribers have room; what is older than a grace period, or finds no
+   * room, is left to the claims of any instance, as before.
+   */
+  async #takeBack(): Promise<void> {
+    if (this.#taking) return;
+    this.#taking = true;
+    try {
+      for (;;) {
+        const room = Math.min(CHUNK, this.target.room());
+        if (room === 0 || this.#remembered === 0) return;
+        const [name, ids] = this.#given.entries().next().value as [string, Map<string, { count: number; at: number }>];
+        const since = Date.now() - this.graceMs;
+        const args: Array<string | number> = [this.host.name, this.host.consumerName];
+        for (const [id, g] of ids) {
+          if (args.length >= 2 + 2 * room) break;
+          ids.delete(id);
+          this.#remembered--;
+          if (g.at >= since) args.push(id, g.count);
+        }
+        if (ids.size === 0) this.#given.delete(name);
+        // A stream removed or gone meanwhile: its events wait for the claim path, which accounts for them.
+        if (args.length > 2 && this.target.reads(name)) await this.#take(name, args);
+      }
+    } finally {
+      this.#taking = false;
+    }
+  }
+
+  async #take(name: string, args: Array<string | number>): Promise<void> {
+    const sent = { at: Date.now(), waits: false };
+    let reply: unknown[];
+    try {
+      reply = (await evalScript(this.host.control, takeBackScript, [streamKey(name)], args)) as unknown[];
+    } catch (err) {
+      // Nothing is lost: they stay pending and go to a consumer after the grace period.
+      this.host.logger.warn(
+        { stream: name, count: (args.length - 2) / 2, err: errorText(err) },
+        'could not take back events given back: they come after the grace period',
+      );
+      return;
+    }
+    if (reply.length === 0) return;
+    const got: RawEntry[] = [];
+    const counts: number[] = [];
+    for (const r of reply) {
+      const [id, fields, n] = r as [unknown, unknown, unknown];
+      got.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
+      counts.push(Number(n));
+    }
+    // Handed out like claimed events (a subscriber gone meanwhile gives them back again).
+    if (this.target.deliver(name, got, counts, sent))
+      this.host.logger.debug({ stream: name, count: got.length }, 'events given back taken back by a subscriber');
+    else
+      this.host.logger.info(
+        { stream: name, count: got.length },
+        'events taken back as their stream left: redelivered after the grace period',
+      );
+  }
+
+  /** Remembers events of stream `name` given back (`ids`, of `events`), with the count they now have, up to REMEMBERED. */
+  #remember(name: string, ids: readonly string[], events: readonly SinkEvent[]): void {
+    const given = new Set(ids);
+    const at = Date.now();
+    const byId = this.#given.get(name) ?? new Map<string, { count: number; at: number }>();
+    for (const ev of events) {
+      if (this.#remembered >= REMEMBERED) break;
+      if (!given.has(ev.id) || byId.has(ev.id)) continue;
+      byId.set(ev.id, { count: ev.deliveryCount - 1, at });
+      this.#remembered++;
+    }
+    if (byId.size > 0) this.#given.set(name, byId);
   }
 
   async #send(name: string, events: readonly SinkEvent[]): Promise<void> {
@@ -102,8 +254,11 @@ export class GiveBack {
     const args: Array<string | number> = [this.host.name, consumerName];
     for (const ev of events) args.push(ev.id, ev.deliveryCount);
     try {
-      const given = Number(await evalScript(control, giveBackScript, [streamKey(name)], args));
-      if (given > 0) logger.debug({ stream: name, count: given }, 'events never handed out given back, delivery count restored');
+      const given = (await evalScript(control, giveBackScript, [streamKey(name)], args)) as unknown[];
+      if (given.length > 0) {
+        logger.debug({ stream: name, count: given.length }, 'events never handed out given back, delivery count restored');
+        this.#remember(name, given.map(str), events);
+      }
     } catch (err) {
       // Nothing is lost: they stay pending and come back after the grace period, counted as delivered once more.
       logger.warn(
@@ -116,17 +271,39 @@ export class GiveBack {
 
 /**
  * The buffers of a sink's subscriptions: their fanout, which gives back what
- * they drop unseen (not for `noAck` sinks: nothing of theirs is pending), the
- * gate that checks a buffered event is still ours before it is handed out
- * (`recheck`) and marks it taken as it is, and `givenBack` for `close()`.
+ * they drop unseen (not for `noAck` sinks: nothing of theirs is pending) and
+ * takes it back for a subscriber that is there or comes within the grace
+ * period, the gate that checks a buffered event is still ours before it is
+ * handed out (`recheck`) and marks it taken as it is, and `givenBack` for
+ * `close()`.
  */
 export function sinkBuffers(
-  settings: { readonly bufferSize: number; readonly noAck: boolean; readonly graceMs: number },
+  settings: SinkSettings,
   host: Omit<GiveBackHost, 'subs'>,
   recheck: (items: readonly SinkEvent[]) => Promise<void>,
+  parts: () => TakeBackParts,
 ): { fanout: Fanout<SinkEvent>; gate: OwnershipGate<SinkEvent>; givenBack: () => Promise<void> } {
-  const giveBack = new GiveBack({ ...host, subs: () => fanout.subs });
-  const fanout = new Fanout<SinkEvent>(settings.bufferSize, settings.noAck ? undefined : (items) => giveBack.dropped(items));
+  const ready = (name: string) => {
+    const s = parts().streams.get(streamKey(name));
+    return s?.ready === true ? s : undefined;
+  };
+  const target: TakeBackTarget = {
+    room: () => claimRoom({ fanout, settings, readAhead: parts().readAhead }, settings.bufferSize + settings.maxPolled),
+    reads: (name) => ready(name) !== undefined,
+    deliver: (name, entries, counts, sent) => {
+      const s = ready(name);
+      if (s) parts().holds.deliver(s, entries, counts, true, sent);
+      return s !== undefined;
+    },
+  };
+  const giveBack = new GiveBack({ ...host, subs: () => fanout.subs }, settings.graceMs, target);
+  const fanout = settings.noAck
+    ? new Fanout<SinkEvent>(settings.bufferSize)
+    : new Fanout<SinkEvent>(
+        settings.bufferSize,
+        (items) => giveBack.dropped(items),
+        () => giveBack.resume(),
+      );
   // Half the grace period: an event whose last hold is younger cannot have
   // been claimed by another consumer (claims need a full grace period idle).
   const gate = { staleMs: Math.floor(settings.graceMs / 2), check: recheck, taken: (ev: SinkEvent) => ev.markTaken() };
