@@ -131,6 +131,19 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
     const end = oracle.acks.get(`${d.pid}:${d.id}`)?.at ?? d.ts;
     return w.down.some(([a, b]) => b >= d.st && a <= end) || w.failures.some((t) => t >= d.st && t <= end + 100);
   };
+  // Who held an event before a redelivery that no handler saw is unknown: another worker of the sink whose
+  // event loop stood still for half a grace period or more, up to a few grace periods before the hand-out
+  // (a starved host), could not hold what it had buffered, and its events rightly went to another consumer.
+  const recentGaps = (d: Handling) =>
+    workers
+      .filter((w) => w.pid !== d.pid)
+      .flatMap((w) => w.gaps.filter(([a, b]) => b <= d.st && b >= d.st - 3 * graceMs - 1000 && a < b).map((g) => ({ w, g })));
+  const starvedBefore = (d: Handling) => recentGaps(d).find(({ g: [a, b] }) => b - a >= graceMs / 2);
+  const longestGapBefore = (d: Handling): string | undefined => {
+    let best: { w: (typeof workers)[number]; g: [number, number] } | undefined;
+    for (const x of recentGaps(d)) if (!best || x.g[1] - x.g[0] > best.g[1] - best.g[0]) best = x;
+    return best && `${best.w.slot}#${best.w.inc} ${best.g[1] - best.g[0]} ms, ${d.st - best.g[1]} ms before`;
+  };
   // Why a fault explains that `d` was handled again by others, or undefined.
   const faultOf = (d: Handling): string | undefined => {
     const f = faultOn.find((x) => x.pid === d.pid && d.st <= x.at && x.owned.has(d.id));
@@ -276,10 +289,12 @@ export function sinkLedger(oracle: Oracle, sink: string, faults: FaultLog, lette
         earlier.some(explained) ||
         heldBefore.some(explained) ||
         faults.windows.some((x) => d.st >= x.from && d.st <= x.to + 3 * graceMs + 1000) ||
+        starvedBefore(d) !== undefined ||
         (!processOnly && !heldBefore.some((e) => workers.find((x) => x.pid === e.pid)?.config.mode === 'process'));
       if (reason) continue;
       r.redeliveredWhileAlive++;
-      push(ex, 'redeliveredWhileAlive', `${id} to ${d.slot}#${d.inc} dc ${d.dc}`);
+      const gap = longestGapBefore(d);
+      push(ex, 'redeliveredWhileAlive', `${id} to ${d.slot}#${d.inc} dc ${d.dc}${gap ? `, longest gap before: ${gap}` : ''}`);
     }
     // Handed to a handler after a dead letter or a loss report of the same sink.
     for (const d of list) {

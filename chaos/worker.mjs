@@ -79,13 +79,15 @@ function lifeOf(ev) {
   const l = life.get(ev);
   return { rd: l?.rd ?? 0, ha: l?.ha ?? 0, lh: lastHold.get(ev.id) ?? 0, rc: lastRecheck.get(ev.id) ?? 0 };
 }
-// Gaps in this process's own event loop (SIGSTOP, or a starved host), reported as they end.
+// Gaps in this process's own event loop (SIGSTOP, or a starved host), reported as they end: those of
+// half a grace period or more (300 ms at most) can let its holds lapse.
+const GAP_MS = Math.min(300, Math.max(50, Math.floor((cfg.graceMs ?? 600) / 2)));
 let beat = Date.now();
 setInterval(() => {
   const now = Date.now();
-  if (now - beat > 300) void send({ t: 'g', from: beat, to: now });
+  if (now - beat > GAP_MS) void send({ t: 'g', from: beat, to: now });
   beat = now;
-}, 50).unref();
+}, 25).unref();
 // When each ack settled (ok: Redis took it; not: it failed), from process() and the for await loop alike.
 const origAck = SinkEvent.prototype.ack;
 SinkEvent.prototype.ack = function ack() {

@@ -33,8 +33,11 @@ function overReportOnly(failed: readonly string[]): boolean {
  * 2026-12-05: events of the stream created anew redelivered (deliveryCount
  * 2) while the process() consumer holding them lived, none handled twice,
  * none lost. Not reproduced alone or under moderate load, on that day's code
- * or the code before it; an open defect (see the closing notes), retried
- * once like the over-reports above. A duplicate or a loss is never retried.
+ * or the code before it. Since then the ledger excuses such a redelivery when
+ * another worker's event loop stood still for half a grace period before it
+ * (a starved host) and names the longest such gap when it does not; an
+ * unexplained one is retried once like the over-reports above (see the
+ * closing notes). A duplicate or a loss is never retried.
  */
 function heldTooLongOnly(f: string): boolean {
   return (
