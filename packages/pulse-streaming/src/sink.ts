@@ -309,6 +309,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       },
       ...{ streams: this.#streams, holds: this.#holds, reads: this.#reads, loops: this.#loops },
       recover: (name) => this.#recover(name),
+      fail: (err) => this.#fail(err),
     });
   }
 
@@ -405,6 +406,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   }
 
   #fail(err: PulseError): void {
+    // Once: a read loop and the background work may both find Redis refusing; close() says nothing more.
+    if (this.#closed) return;
     this.#logger.error({ err: err.message }, 'sink stopped');
     this.#closed = true;
     this.#closedSignal.abort();

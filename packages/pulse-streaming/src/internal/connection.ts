@@ -118,11 +118,19 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
     );
   };
   // An 'error' event without a listener crashes node-redis users' processes.
+  // A refused handshake (WRONGPASS after a password change, a disabled ACL user) is retried, as
+  // an operator may fix it, but said at warn once per outage: debug would hide why nothing moves.
+  let refusalSaid = false;
   raw.on('error', (err: unknown) => {
     lastError = err;
-    if (!closed) logger.debug({ connection: name, err: errorText(err) }, 'redis connection error');
+    if (closed) return;
+    if (!refusalSaid && err instanceof Error && setupRejected(err)) {
+      refusalSaid = true;
+      logger.warn({ connection: name, err: errorText(err) }, 'Redis refused the connection, retrying');
+    } else logger.debug({ connection: name, err: errorText(err) }, 'redis connection error');
   });
   raw.on('ready', () => {
+    refusalSaid = false;
     ready++;
     refreshId();
   });
@@ -143,7 +151,13 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
     await Promise.race([
       (async () => {
         await raw.connect();
-        if (trackId) id = Number(await raw.send(['CLIENT', 'ID']));
+        // Only CLIENT UNBLOCK needs it: an ACL that refuses CLIENT leaves reads to end by blockMs (README).
+        if (trackId)
+          id = await raw.send(['CLIENT', 'ID']).then(Number, (err: unknown) => {
+            if (replyCode(err) !== 'NOPERM') throw err;
+            logger.debug({ connection: name, err: errorText(err) }, 'CLIENT ID refused: blocking reads end by blockMs only');
+            return undefined;
+          });
       })(),
       deadline,
     ]);
@@ -154,7 +168,13 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
     } catch {
       // Already closed by the client itself (its retries gave up): nothing to release.
     }
-    throw toPulseError(err, `open connection ${name}`);
+    // ioredis rejects with "Connection is closed." when Redis refused the handshake: the reason
+    // (WRONGPASS, max number of clients) is the last error it emitted.
+    // At maxclients Redis closes the socket before ioredis reads the refusal: the last error
+    // (EPIPE) is all there is, and still says more than "closed".
+    const refused = lastError instanceof Error && lastError !== err && setupRejected(lastError);
+    const also = !refused && lastError instanceof Error && lastError !== err ? ` (last error: ${errorText(lastError)})` : '';
+    throw toPulseError(refused ? lastError : err, `open connection ${name}${also}`);
   } finally {
     clearTimeout(timer);
   }

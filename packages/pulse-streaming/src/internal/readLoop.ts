@@ -268,15 +268,19 @@ export class ReadLoop<T> {
         continue;
       }
       againBefore = false;
-      if (backoff.failures > 0) logger.info({ failures: backoff.failures }, 'read recovered');
-      backoff.reset();
       if (signal.aborted) break;
       try {
         await this.#spec.onReply(settled.value);
+        // Recovered once what the read brought is handled too: a reply that always fails to be
+        // handled (a group that cannot be recreated) must back off, not retry at the first step.
+        if (backoff.failures > 0) logger.info({ failures: backoff.failures }, 'read recovered');
+        backoff.reset();
       } catch (err) {
         if (signal.aborted) break;
+        // What retrying cannot fix (NOPERM recreating the group) ends the subscriptions, as for a read.
+        if ((await this.#spec.onError(err)) === 'stop') break;
         const delay = backoff.next();
-        logger.warn({ err: errorText(err), retryInMs: delay }, 'handling a read failed, retrying');
+        logger.warn({ err: errorText(err), retryInMs: delay, failures: backoff.failures }, 'handling a read failed, retrying');
         await sleep(delay, signal);
       }
       if (this.#endedByFull) {

@@ -6,10 +6,13 @@ export function replyCode(err: unknown): string | undefined {
   const m = /^([A-Z][A-Z_]+)\b/.exec(err.message);
   if (m?.[1] && m[1] !== 'ERR') return m[1];
   // Scripts wrap errors: "ERR user_script:12: NOGROUP ..." or "... @user_script ...".
-  const inner = /\b(NOGROUP|BUSYGROUP|WRONGTYPE|NOSCRIPT|MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|OOM|NOPROTO)\b/.exec(
-    err.message,
-  );
+  const inner =
+    /\b(NOGROUP|BUSYGROUP|WRONGTYPE|NOSCRIPT|MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|OOM|NOPROTO|NOPERM)\b/.exec(
+      err.message,
+    );
   if (inner?.[1]) return inner[1];
+  // An ACL refusal inside a script (Redis 7): "ERR The user executing the script can't run this command or subcommand".
+  if (/can't run this command|no permissions to/i.test(err.message)) return 'NOPERM';
   return m?.[1];
 }
 

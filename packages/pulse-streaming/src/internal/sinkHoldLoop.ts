@@ -6,7 +6,7 @@
  */
 import { Backoff, sleep } from './backoff.js';
 import { streamKey } from './keys.js';
-import { errorText, isReplyError } from './redisErrors.js';
+import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 
 /**
@@ -24,6 +24,10 @@ export async function holdLoop(host: MaintenanceHost, holdMs: number, signal: Ab
       if (backoff.failures > 0) host.logger.info({ failures: backoff.failures }, 'holding buffered events recovered');
       backoff.reset();
     } catch (err) {
+      if (!signal.aborted && !isRetryable(err)) {
+        host.fail(toPulseError(err, 'sink stopped: Redis refused to keep its buffered events for good'));
+        return;
+      }
       delay = Math.max(delay, backoff.next());
       if (!signal.aborted)
         host.logger.warn(

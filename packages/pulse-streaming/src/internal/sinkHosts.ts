@@ -1,4 +1,5 @@
 /** The sink as its background work sees it: the parts of a `Sink` that `SinkMaintenance` uses. */
+import type { PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Fanout } from '../subscription.js';
@@ -47,6 +48,8 @@ export interface MaintenanceHost extends SinkBasics {
   verifyReads(): Promise<void>;
   /** How many times the sink's connections reconnected: a read reply may have been lost each time. */
   reconnects(): number;
+  /** Ends the sink and its subscriptions with `err`: Redis refused something for good. */
+  fail(err: PulseError): void;
 }
 
 /** What a sink is made of, for its background work. */
@@ -57,6 +60,7 @@ export interface SinkParts extends SinkBasics {
   readonly loops: ReadLoops<SinkEvent>;
   /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
   recover(name: string): Promise<void>;
+  fail(err: PulseError): void;
 }
 
 export function maintenanceHost(p: SinkParts): MaintenanceHost {

@@ -40,7 +40,7 @@
 import { Backoff } from './backoff.js';
 import { evalScript } from './driver.js';
 import { closeWatch, type HolderWatch, holderWatch } from './holderWatch.js';
-import { errorText } from './redisErrors.js';
+import { errorText, isRetryable, toPulseError } from './redisErrors.js';
 import { recreateGroup } from './scripts.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
 import { holdLoop } from './sinkHoldLoop.js';
@@ -207,6 +207,12 @@ export class SinkMaintenance {
         }
         backoff.reset();
       } catch (err) {
+        // Refused for good (NOPERM, a bookkeeping or dead-letter key of another type): retrying
+        // forever would leave redelivery, nacks and dead letters stopped while process() runs on.
+        if (!signal.aborted && !isRetryable(err)) {
+          this.host.fail(toPulseError(err, 'sink stopped: Redis refused its background work for good'));
+          return;
+        }
         const delay = backoff.next();
         retryAt = Date.now() + delay;
         // The sweep again after the backoff: it is what finds idle events and keeps this instance alive.
@@ -231,8 +237,8 @@ export class SinkMaintenance {
       beat = await this.#liveness.beat(post, done, this.holders.waitingFor());
       this.#livenessBackoff.reset();
     } catch (err) {
-      if (signal.aborted) throw err;
-      // One failed liveness call (its slot's node down, a wrong-type key) must not stop the
+      if (signal.aborted || !isRetryable(err)) throw err;
+      // One failed liveness call (its slot's node down; one refused for good ends the sink) must not stop the
       // sweeps, due nacks and claims: they go on with the last live instances, and the call
       // is tried again after a backoff.
       const delay = this.#livenessBackoff.next();
