@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Event,
   InvalidArgumentError,
+  type NackOptions,
   NotOwnedError,
   PulseError,
   type SinkEvent,
@@ -72,6 +73,26 @@ describe.each(CLIENT_KINDS)('API errors (%s)', (kind) => {
     } finally {
       await sink.close();
       await other.close();
+      await stream.destroy();
+    }
+  });
+
+  it('nack() with a bad delayMs rejects with InvalidArgumentError, like ack(), and the event stays in hand', async () => {
+    const stream = new Stream(uniqueName('apierr'), c.redis);
+    const sink = await stream.newSink('s', { ackGracePeriodMs: GRACE, startAt: 'oldest' });
+    try {
+      await stream.add('e', 'x');
+      const [ev] = await take(sink.subscribe(), 1);
+      for (const delayMs of [-1, 1.5, Number.NaN, 'x']) {
+        const { sync, err } = await failureOf(() => ev?.nack({ delayMs } as unknown as NackOptions));
+        expect(sync, `nack({ delayMs: ${String(delayMs)} }) must reject, not throw`).toBe(false);
+        expect(err).toBeInstanceOf(InvalidArgumentError);
+      }
+      expect(await pending(stream.key, 's')).toBe(1);
+      await ev?.ack();
+      expect(await pending(stream.key, 's')).toBe(0);
+    } finally {
+      await sink.close();
       await stream.destroy();
     }
   });

@@ -224,15 +224,16 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   }
 
   /** @internal See `SinkEvent.nack`. */
-  nack(event: SinkEvent, options?: NackOptions): Promise<void> {
-    if (this.#settings.noAck) return Promise.resolve();
+  // async: a bad delayMs rejects, as ack() does, never throws; the nack is still sent in this call.
+  async nack(event: SinkEvent, options?: NackOptions): Promise<void> {
+    if (this.#settings.noAck) return;
     const delay = checkInt('delayMs', options?.delayMs, this.#settings.graceMs, 0);
     event.markSettled();
     // On the control connection while open, behind any hold of buffered
     // events already sent there, so a hold never undoes this nack.
-    const done = this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
+    await this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
     // Claimed again when due, not at the next sweep (every grace period / 2).
-    return done.then(() => this.#maintenance?.dueIn(streamKey(event.streamName), delay));
+    this.#maintenance?.dueIn(streamKey(event.streamName), delay);
   }
 
   /** @internal See `SinkEvent.inProgress`. */
@@ -298,18 +299,12 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
 
   /** The sink as its background work sees it. */
   #maintenanceHost(): MaintenanceHost {
+    const { name, consumerName } = this;
     return maintenanceHost({
-      ...{ name: this.name, consumerName: this.consumerName, settings: this.#settings, control: this.#control },
-      ...{
-        driver: this.#main.driver,
-        logger: this.#logger,
-        counters: this.#counters,
-        fanout: this.#fanout,
-        readAhead: this.#readAhead,
-      },
+      ...{ name, consumerName, settings: this.#settings, control: this.#control, logger: this.#logger },
+      ...{ driver: this.#main.driver, counters: this.#counters, fanout: this.#fanout, readAhead: this.#readAhead },
       ...{ streams: this.#streams, holds: this.#holds, reads: this.#reads, loops: this.#loops },
-      recover: (name) => this.#recover(name),
-      fail: (err) => this.#fail(err),
+      ...{ recover: (n: string) => this.#recover(n), fail: (err: PulseError) => this.#fail(err) },
     });
   }
 

@@ -15,7 +15,8 @@ import { checkAckable } from './validate.js';
 /**
  * Marks settled the events `acker` (sink `sinkName`) delivered itself, and
  * checks the others, before any Redis call; returns the error of the first
- * that cannot be acked: not an event, or delivered by a sink of another name.
+ * that cannot be acked: not an event a sink delivered (a reader's event, a
+ * copy), or delivered by a sink of another name.
  */
 export function settleForAck(events: readonly Event[], acker: object, sinkName: string): Error | undefined {
   for (const e of events) {
@@ -29,7 +30,11 @@ export function settleForAck(events: readonly Event[], acker: object, sinkName: 
     } catch (err) {
       return err as Error;
     }
-    if (e instanceof SinkEvent && e.sinkName !== sinkName)
+    // A reader's event, or a copy of an event ({ id, streamName }), would ack this sink's pending
+    // entry of that ID, which its own handler may not have finished: never redelivered.
+    if (!(e instanceof SinkEvent))
+      return new InvalidArgumentError(`ack: event ${e.id} was not delivered by a sink (a reader's event, or a copy)`);
+    if (e.sinkName !== sinkName)
       return new InvalidArgumentError(`ack: event ${e.id} was delivered by sink ${e.sinkName}, not ${sinkName}`);
   }
   return undefined;
