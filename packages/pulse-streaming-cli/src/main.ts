@@ -171,8 +171,9 @@ newline or another control character, or starts with " or base64:; and
 base64:<data> when it is not UTF-8. Lines are cut to the terminal width
 (or COLUMNS) unless --full; a pipe gets whole lines.
 With --json, one object per line, always with these keys:
-  {"id","stream","event","topic" (null when none),"createdAt","encoding","payload"}
-where encoding is "utf8" (payload is the text) or "base64" (payload is base64).
+  {"id","stream","event","topic" (null when none),"createdAt","headers","encoding","payload"}
+where headers is an object ({} when none) and encoding is "utf8" (payload is
+the text) or "base64" (payload is base64).
 Ctrl-C stops: exit code 130.`,
     )
     .action(run((ctx, [name], o) => tailCommand(ctx, name as string, o)));
