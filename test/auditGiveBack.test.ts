@@ -9,7 +9,7 @@ import { CLIENT_KINDS, collect, connect, type TestClient, take, uniqueName, wait
 
 const GRACE = 300;
 
-describe.each(CLIENT_KINDS)('audit: give back (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: give back (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);

@@ -7,7 +7,7 @@ import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } fro
 
 const lifecycleKey = (name: string): string => `pulse:stream:${name}:lifecycle`;
 
-describe.each(CLIENT_KINDS)('audit: Go lifecycle record writers (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: Go lifecycle record writers (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);

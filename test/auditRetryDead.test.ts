@@ -8,7 +8,7 @@ import { CLIENT_KINDS, connect, stays, type TestClient, uniqueName, waitFor } fr
 
 const GRACE = 300;
 
-describe.each(CLIENT_KINDS)('audit: failing handlers end in the dead-letter stream (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: failing handlers end in the dead-letter stream (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);

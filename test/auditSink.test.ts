@@ -25,7 +25,7 @@ async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
   throw new Error('resolved, expected a rejection');
 }
 
-describe.each(CLIENT_KINDS)('audit: sink (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: sink (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);

@@ -9,7 +9,7 @@ import { CLIENT_KINDS, collect, connect, type TestClient, uniqueName } from './s
 
 const GRACE = 400;
 
-describe.each(CLIENT_KINDS)('audit: a slow for await loop keeps its buffer (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: a slow for await loop keeps its buffer (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);

@@ -22,7 +22,7 @@ async function setup(ctx: TestContext, kind: ClientKind) {
   return { server, c, lines, s, sink };
 }
 
-describe.each(CLIENT_KINDS)('audit: state lost (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: state lost (%s)', (kind) => {
   it('README: a group destroyed on a live stream is recreated at 0, its unacked events come again as first deliveries, said at warn', async (ctx) => {
     const { c, lines, s, sink } = await setup(ctx, kind);
     const sub = sink.subscribe();

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { type StandardSchemaV1, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
-describe.each(CLIENT_KINDS)('audit: typed (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: typed (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);
