@@ -146,7 +146,9 @@ export interface ReaderOptions<Events extends EventMap = Untyped> {
    * Custom matcher, applied after `topic`; a sink acks what it rejects. An
    * event whose `data` the filter reads but cannot have (it does not decode,
    * or its schema validates asynchronously) passes, as if there were no
-   * filter: `process()` dead-letters one that does not decode.
+   * filter: `process()` dead-letters one that does not decode. A filter that
+   * throws rejects the event: each is logged at `error`; without a logger, the
+   * first is a process warning `PulseWarning` with code `PULSE_FILTER_THREW`.
    * @defaultValue none
    */
   filter?: (event: EventOf<Events>) => boolean;

@@ -278,6 +278,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
             ok = matches(event);
           } catch (err) {
             this.#logger.error({ id: entry[0], err: errorText(err) }, 'filter threw: event skipped');
+            this.#lossReport.filterThrew(entry[0], errorText(err));
             ok = false;
           }
           if (!ok) continue;

@@ -18,6 +18,8 @@ export const WARNING_TYPE = 'PulseWarning';
 export const WARNING_CODE = 'PULSE_EVENTS_LOST';
 /** The `code` of a warning that events may be lost and how many is unknown (see `LossReport.unknown`). */
 export const WARNING_CODE_UNKNOWN = 'PULSE_EVENTS_MAYBE_LOST';
+/** The `code` of the warning that a `filter` threw (see `LossReport.filterThrew`). */
+export const WARNING_CODE_FILTER = 'PULSE_FILTER_THREW';
 
 export class LossReport {
   readonly #logger: Logger | undefined;
@@ -35,6 +37,7 @@ export class LossReport {
   #unknownMore = 0;
   #unknownText = '';
   #unknownTimer: NodeJS.Timeout | undefined;
+  #filterSaid = false;
 
   /**
    * @param logger - the user's logger (a child of it is fine), undefined when the user gave none.
@@ -101,6 +104,22 @@ export class LossReport {
       type: WARNING_TYPE,
       code: WARNING_CODE_UNKNOWN,
     });
+  }
+
+  /**
+   * A `filter` threw on event `id`: the event was treated as rejected (a
+   * sink acks it), so it is never handled. The caller logs each to the
+   * user's logger; without one, the first is a process warning (once: a
+   * filter that throws usually throws on every event).
+   */
+  filterThrew(id: string, err: string): void {
+    if (this.#logger || this.#filterSaid) return;
+    this.#filterSaid = true;
+    process.emitWarning(
+      `${this.#what}: its filter threw on event ${id} (${err}): such events are treated as rejected, never handled ` +
+        '(said once; pass a logger to the Stream to see each)',
+      { type: WARNING_TYPE, code: WARNING_CODE_FILTER },
+    );
   }
 
   /** Reports what the current interval summed, if anything, as a last warning. Idempotent. */

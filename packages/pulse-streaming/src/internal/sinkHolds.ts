@@ -300,6 +300,7 @@ export class SinkHolds {
           ok = matches(ev);
         } catch (err) {
           this.host.logger.error({ id: entry[0], err: errorText(err) }, 'filter threw: event treated as rejected');
+          this.host.losses.filterThrew(entry[0], errorText(err));
           ok = false;
         }
         if (!ok) {

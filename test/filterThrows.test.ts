@@ -1,0 +1,71 @@
+/**
+ * A `filter` that throws rejects the event (a sink acks it): never silent,
+ * also without a logger. Before, with no logger, such events went unseen and
+ * unsaid: the error line went to the library's silent default logger.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import {
+  CLIENT_KINDS,
+  connect,
+  pulseWarnings,
+  recordingLogger,
+  type TestClient,
+  take,
+  uniqueName,
+  waitFor,
+} from './support/clients.js';
+
+describe.concurrent.each(CLIENT_KINDS)('a filter that throws (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  const throwing = (ev: { text(): string }) => {
+    if (ev.text() === 'bad') throw new Error('filter bug');
+    return true;
+  };
+
+  it('without a logger: the first is a PulseWarning PULSE_FILTER_THREW, once per sink and reader', async () => {
+    const s = new Stream(uniqueName('filterthrow'), c.redis, { maxLen: 0 });
+    const warnings = pulseWarnings(s.name);
+    const sink = await s.newSink('g', { blockMs: 100, startAt: 'oldest', filter: throwing });
+    const reader = await s.newReader({ blockMs: 100, startAt: 'oldest', filter: throwing });
+    try {
+      for (const p of ['bad', 'bad', 'good']) await s.add('e', p);
+      const [fromSink] = await take(sink.subscribe(), 1);
+      const [fromReader] = await take(reader.subscribe(), 1);
+      expect([fromSink?.text(), fromReader?.text()]).toEqual(['good', 'good']);
+      await fromSink?.ack();
+      await waitFor(() => warnings.length === 2, { what: 'one warning from each' });
+      expect(warnings.map((w) => w.code)).toEqual(['PULSE_FILTER_THREW', 'PULSE_FILTER_THREW']);
+      expect(warnings.every((w) => w.message.includes('filter bug'))).toBe(true);
+      // Rejected: a sink acks it, so nothing waits to be redelivered.
+      expect(sink.counters.filtered).toBe(2);
+    } finally {
+      await sink.close();
+      await reader.close();
+      await s.destroy();
+    }
+  });
+
+  it('with a logger: each is an error line, and no process warning', async () => {
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('filterthrow'), c.redis, { maxLen: 0, logger });
+    const warnings = pulseWarnings(s.name);
+    const sink = await s.newSink('g', { blockMs: 100, startAt: 'oldest', filter: throwing });
+    try {
+      for (const p of ['bad', 'bad', 'good']) await s.add('e', p);
+      const [ev] = await take(sink.subscribe(), 1);
+      expect(ev?.text()).toBe('good');
+      await ev?.ack();
+      expect(lines.filter((l) => l.level === 'error' && /filter threw/.test(String(l.msg)))).toHaveLength(2);
+      expect(warnings).toHaveLength(0);
+    } finally {
+      await sink.close();
+      await s.destroy();
+    }
+  });
+});
