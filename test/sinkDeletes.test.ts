@@ -197,8 +197,14 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     await s.destroy();
     const gone = () => lines.some((l) => l.msg?.startsWith('stream key is gone'));
     await waitFor(gone, { timeout: 5000, what: 'the sink to find the stream gone' });
+    // The line comes before the sink takes the obituary: wait for that (taking it here first raced it).
+    const { obituary } = sinkKeys(s.name, 'g');
+    await waitFor(async () => (await c.cmd('GET', obituary)) === 'taken', {
+      timeout: 5000,
+      what: 'the sink to take the obituary',
+    });
     expect(sink.counters.lost).toBe(0);
-    const take = async () => Number(await evalScript(driverFor(c.redis), takeObituary, [sinkKeys(s.name, 'g').obituary], []));
+    const take = async () => Number(await evalScript(driverFor(c.redis), takeObituary, [obituary], []));
     expect(await take()).toBe(OBITUARY_TAKEN);
     expect(lostWhenGone(0, 1, true, 0)).toBe(0);
   });
