@@ -21,7 +21,7 @@ import { Fanout, type OwnershipGate, type Subscription } from '../subscription.j
 import { evalScript, type OwnedConnection } from './driver.js';
 import { streamKey } from './keys.js';
 import { errorText } from './redisErrors.js';
-import { buf, type RawEntry, str } from './replies.js';
+import { countedEntries, type RawEntry, str } from './replies.js';
 import { Script } from './script.js';
 import { claimRoom } from './sinkClaims.js';
 import type { SinkHolds } from './sinkHolds.js';
@@ -218,13 +218,7 @@ export class GiveBack {
       return;
     }
     if (reply.length === 0) return;
-    const got: RawEntry[] = [];
-    const counts: number[] = [];
-    for (const r of reply) {
-      const [id, fields, n] = r as [unknown, unknown, unknown];
-      got.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
-      counts.push(Number(n));
-    }
+    const { got, counts } = countedEntries(reply);
     // Handed out like claimed events (a subscriber gone meanwhile gives them back again).
     if (this.target.deliver(name, got, counts, sent))
       this.host.logger.debug({ stream: name, count: got.length }, 'events given back taken back by a subscriber');

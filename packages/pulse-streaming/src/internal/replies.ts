@@ -52,6 +52,18 @@ export function mapRecord(reply: unknown): Record<string, unknown> {
   return Object.fromEntries(mapPairs(reply));
 }
 
+/** The `{id, fields, count}` triples a claim script returns: the entries, and their delivery counts. */
+export function countedEntries(reply: readonly unknown[]): { got: RawEntry[]; counts: number[] } {
+  const got: RawEntry[] = [];
+  const counts: number[] = [];
+  for (const r of reply) {
+    const [id, fields, n] = r as [unknown, unknown, unknown];
+    got.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
+    counts.push(Number(n));
+  }
+  return { got, counts };
+}
+
 /** Entries of an `XRANGE`/`XCLAIM` reply; entries deleted while pending (null fields) are kept with no fields. */
 export function entries(reply: unknown): RawEntry[] {
   if (!Array.isArray(reply)) return [];

@@ -8,8 +8,7 @@
 
 import { evalScript } from './driver.js';
 import { isReplyError } from './redisErrors.js';
-import type { RawEntry } from './replies.js';
-import { buf, entries, str } from './replies.js';
+import { countedEntries, entries, str } from './replies.js';
 import { claim } from './scripts.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 import type { SinkStream } from './sinkState.js';
@@ -141,13 +140,7 @@ export class SinkClaims {
       await this.#moveDeadLetters(s, toMove);
     }
     if (claimed.length > 0) {
-      const got: RawEntry[] = [];
-      const counts: number[] = [];
-      for (const c of claimed) {
-        const [id, fields, n] = c as [unknown, unknown, unknown];
-        got.push([str(id), Array.isArray(fields) ? fields.map(buf) : []]);
-        counts.push(Number(n));
-      }
+      const { got, counts } = countedEntries(claimed);
       // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
       host.dropBuffered(
         s.stream.name,
