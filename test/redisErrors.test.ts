@@ -57,6 +57,8 @@ describe('isRetryable', () => {
     'UNBLOCKED client unblocked via CLIENT UNBLOCK',
     'NOSCRIPT No matching script. Please use EVAL.',
     'ERR max number of clients reached',
+    // An operator's SCRIPT KILL of one of the library's scripts: it runs again.
+    'ERR Error running script (call to f_0123456789abcdef0123456789abcdef01234567): @user_script:12: Script killed by user with SCRIPT KILL...',
   ])('a reply %j can be retried (both clients)', (message) => {
     for (const err of replies(message)) expect(isRetryable(err)).toBe(true);
   });
@@ -69,6 +71,8 @@ describe('isRetryable', () => {
     "NOPERM User u has no permissions to run the 'xread' command",
     'NOAUTH Authentication required.',
     "CROSSSLOT Keys in request don't hash to the same slot",
+    // ACL refusals inside a script (Redis 7) carry code ERR: read as NOPERM (see replyCode).
+    "ERR The user executing the script can't run this command or subcommand script: f_0123, on @user_script:12.",
   ])('a reply %j cannot (both clients)', (message) => {
     for (const err of replies(message)) expect(isRetryable(err)).toBe(false);
   });

@@ -19,12 +19,15 @@ import { checkAckable } from './validate.js';
  * copy), or delivered by a sink of another name.
  */
 export function settleForAck(events: readonly Event[], acker: object, sinkName: string): Error | undefined {
+  // Delivered by this instance: read from Redis, nothing to check (the hot path, one event).
+  if (events.length === 1 && events[0] instanceof SinkEvent && events[0].acker === acker) {
+    events[0].markSettled();
+    return undefined;
+  }
+  // All checked before any is marked: a call that rejects must leave every event as it was
+  // (one marked settled but never acked would be skipped by process() and never acked).
   for (const e of events) {
-    // Delivered by this instance: read from Redis, nothing to check (the hot path).
-    if (e instanceof SinkEvent && e.acker === acker) {
-      e.markSettled();
-      continue;
-    }
+    if (e instanceof SinkEvent && e.acker === acker) continue;
     try {
       checkAckable(e);
     } catch (err) {
@@ -37,6 +40,7 @@ export function settleForAck(events: readonly Event[], acker: object, sinkName: 
     if (e.sinkName !== sinkName)
       return new InvalidArgumentError(`ack: event ${e.id} was delivered by sink ${e.sinkName}, not ${sinkName}`);
   }
+  for (const e of events) if (e instanceof SinkEvent && e.acker === acker) e.markSettled();
   return undefined;
 }
 

@@ -210,23 +210,58 @@ export class GiveBack {
     try {
       reply = (await evalScript(this.host.control, takeBackScript, [streamKey(name)], args)) as unknown[];
     } catch (err) {
-      // Nothing is lost: they stay pending and go to a consumer after the grace period.
       this.host.logger.warn(
         { stream: name, count: (args.length - 2) / 2, err: errorText(err) },
-        'could not take back events given back: they come after the grace period',
+        'could not take back events given back: giving them back again',
       );
+      // The script may have run with its reply lost: undo the count it would have set
+      // (a no-op for those it did not take), or they would come back counted twice.
+      const again: Array<string | number> = [];
+      for (let i = 2; i < args.length; i += 2) again.push(args[i] as string, Number(args[i + 1]) + 1);
+      await this.#undo(name, again);
       return;
     }
     if (reply.length === 0) return;
     const { got, counts } = countedEntries(reply);
     // Handed out like claimed events (a subscriber gone meanwhile gives them back again).
-    if (this.target.deliver(name, got, counts, sent))
+    if (this.target.deliver(name, got, counts, sent)) {
       this.host.logger.debug({ stream: name, count: got.length }, 'events given back taken back by a subscriber');
-    else
-      this.host.logger.info(
-        { stream: name, count: got.length },
-        'events taken back as their stream left: redelivered after the grace period',
-      );
+      return;
+    }
+    // The stream left the sink meanwhile (removeStream): nobody will hand them out here.
+    await this.#undo(
+      name,
+      got.flatMap((e, i) => [e[0], counts[i] as number]),
+    );
+  }
+
+  /**
+   * Gives back again `pairs` (id, the count a take-back set) of stream
+   * `name`: retried while the connection is away, for half a grace period
+   * (then they come back after the grace period counted once more, said).
+   */
+  async #undo(name: string, pairs: ReadonlyArray<string | number>): Promise<void> {
+    const deadline = Date.now() + this.graceMs / 2;
+    for (let delay = 50; ; delay *= 2) {
+      try {
+        await evalScript(
+          this.host.control,
+          giveBackScript,
+          [streamKey(name)],
+          [this.host.name, this.host.consumerName, ...pairs],
+        );
+        return;
+      } catch (err) {
+        if (Date.now() + delay > deadline) {
+          this.host.logger.warn(
+            { stream: name, count: pairs.length / 2, err: errorText(err) },
+            'could not give back events taken back: they come back with their delivery count raised',
+          );
+          return;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   /** Remembers events of stream `name` given back (`ids`, of `events`), with the count they now have, up to REMEMBERED. */
@@ -282,11 +317,14 @@ export function sinkBuffers(
     return s?.ready === true ? s : undefined;
   };
   const target: TakeBackTarget = {
-    room: () => claimRoom({ fanout, settings, readAhead: parts().readAhead }, settings.bufferSize + settings.maxPolled),
+    // Up to bufferSize, not the bound: a read resuming at the same time (which claims leave out of
+    // their room, see claimRoom) may bring maxPolled more.
+    room: () => claimRoom({ fanout, settings, readAhead: parts().readAhead }, settings.bufferSize),
     reads: (name) => ready(name) !== undefined,
     deliver: (name, entries, counts, sent) => {
       const s = ready(name);
-      if (s) parts().holds.deliver(s, entries, counts, true, sent);
+      // Not counted again: counters.delivered counted them when they were read.
+      if (s) parts().holds.deliver(s, entries, counts, true, sent, false);
       return s !== undefined;
     },
   };

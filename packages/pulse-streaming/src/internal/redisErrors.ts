@@ -85,6 +85,7 @@ export function isRetryable(err: unknown): boolean {
   if (!isServerReply(e)) return true;
   const code = replyCode(e);
   if (code !== undefined && RETRYABLE_CODES.has(code)) return true;
-  // Sent when a connection is refused at the limit; the next attempt may get in.
-  return /max number of clients/i.test(errorText(e));
+  // Sent when a connection is refused at the limit; the next attempt may get in. And a script
+  // of ours stopped by an operator's SCRIPT KILL: it runs again (its code is ERR).
+  return /max number of clients|script killed/i.test(errorText(e));
 }
