@@ -39,6 +39,8 @@ export interface WorkerConfig {
   slowMs?: [number, number];
   /** Subscribe mode: call `event.inProgress()` this often while the work of one event lasts longer. */
   inProgressMs?: number;
+  /** Leave every this many events (abort `process()`, break out of the loop) and come back (see pauseScenarios.ts). */
+  pauseEvery?: number;
 }
 
 export interface WorkerStats {

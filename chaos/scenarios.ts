@@ -15,6 +15,7 @@ import { kill9, stopConsumer } from './consumerFaults.js';
 import { backpressure, badInput, maxLenTrimming, maxLenTrimmingNack, poison } from './dataFaults.js';
 import { burstBeyondMaxLen, ttlExpiryReplay, xdelLive } from './lossScenarios.js';
 import { orderRestartFlush, orderSlotMigration } from './orderScenarios.js';
+import { pauseResume } from './pauseScenarios.js';
 import { type ScenarioDef, withNodeRedis } from './run.js';
 import { slowHandlers } from './slowScenarios.js';
 
@@ -41,7 +42,14 @@ export const SCENARIOS: ScenarioDef[] = [
  * ledger's (ledger.ts), with no time limit, so the short run (`npm test`)
  * runs them at the same time as each other.
  */
-export const CONTRACT_SCENARIOS: ScenarioDef[] = [slowHandlers, orderRestartFlush, xdelLive, burstBeyondMaxLen, ttlExpiryReplay];
+export const CONTRACT_SCENARIOS: ScenarioDef[] = [
+  slowHandlers,
+  orderRestartFlush,
+  xdelLive,
+  burstBeyondMaxLen,
+  ttlExpiryReplay,
+  pauseResume,
+];
 
 /** Only the full run adds these: the connection faults again, with node-redis in the consumers. */
 export const FULL_ONLY: ScenarioDef[] = [...[kill9, redisRestartKill, clientKill, poison].map(withNodeRedis), orderSlotMigration];

@@ -301,49 +301,75 @@ async function main() {
     if (cfg.maxDeliveries) options.maxDeliveries = cfg.maxDeliveries;
     sink = await retrying(() => stream.newSink(cfg.sink, options));
     consumer = sink.consumerName;
+    // With pauseEvery, the consumer leaves every so many events (an aborted process(), a break out of
+    // the for await loop) and comes back: at once, or after 1.5 x grace every third time.
+    let pauses = 0;
+    const comeBack = async () => {
+      if (stopping.signal.aborted || !(cfg.pauseEvery > 0)) return false;
+      if (++pauses % 3 === 0) await sleep(1.5 * cfg.graceMs);
+      return !stopping.signal.aborted;
+    };
+    let taken = 0;
+    const pauseNow = () => cfg.pauseEvery > 0 && ++taken % cfg.pauseEvery === 0;
     if (cfg.mode === 'process') {
       run = async () => {
-        await sink.process(
-          async (ev) => {
-            const handed = clock();
-            const lf = lifeOf(ev);
-            const t = workFor(seqOf(ev.payload));
-            if (t > 0) await sleep(t);
-            const poison = isPoison(ev);
-            const flaky = cfg.failEvery > 0 && ev.deliveryCount === 1 && seqOf(ev.payload) % cfg.failEvery === 0;
-            await report(ev, poison || flaky, handed, lf);
-            if (poison) throw new Error('poison event');
-            if (flaky) throw new Error('first delivery fails');
-            // Time between the report and the ack, where a kill makes a duplicate.
-            const a = ackDelay();
-            if (a > 0) await sleep(a);
-          },
-          { concurrency: cfg.concurrency, signal: stopping.signal },
-        );
+        do {
+          const pause = new AbortController();
+          const stop = () => pause.abort();
+          stopping.signal.addEventListener('abort', stop, { once: true });
+          if (stopping.signal.aborted) pause.abort();
+          await sink.process(
+            async (ev) => {
+              if (pauseNow()) pause.abort();
+              const handed = clock();
+              const lf = lifeOf(ev);
+              const t = workFor(seqOf(ev.payload));
+              if (t > 0) await sleep(t);
+              const poison = isPoison(ev);
+              const flaky = cfg.failEvery > 0 && ev.deliveryCount === 1 && seqOf(ev.payload) % cfg.failEvery === 0;
+              await report(ev, poison || flaky, handed, lf);
+              if (poison) throw new Error('poison event');
+              if (flaky) throw new Error('first delivery fails');
+              // Time between the report and the ack, where a kill makes a duplicate.
+              const a = ackDelay();
+              if (a > 0) await sleep(a);
+            },
+            { concurrency: cfg.concurrency, signal: pause.signal },
+          );
+          stopping.signal.removeEventListener('abort', stop);
+        } while (await comeBack());
         await sink.close();
       };
     } else {
       run = async () => {
-        sub = sink.subscribe({ signal: stopping.signal });
-        for await (const ev of sub) {
-          const handed = clock();
-          const lf = lifeOf(ev);
-          sizeMax = Math.max(sizeMax, sub.size);
-          const t = workFor(seqOf(ev.payload));
-          // Long work in a for await loop tells the sink it is still busy with this event (SEMANTICS section 9).
-          // The report to the parent is part of the work: it waits for the IPC channel, which a busy parent drains late.
-          const keep = cfg.inProgressMs > 0 ? setInterval(() => ev.inProgress().catch(() => {}), cfg.inProgressMs) : undefined;
-          if (t > 0) await sleep(t);
-          if (isPoison(ev)) {
-            await report(ev, true, handed, lf);
+        let paused;
+        do {
+          paused = false;
+          sub = sink.subscribe({ signal: stopping.signal });
+          for await (const ev of sub) {
+            const handed = clock();
+            const lf = lifeOf(ev);
+            sizeMax = Math.max(sizeMax, sub.size);
+            const t = workFor(seqOf(ev.payload));
+            // Long work in a for await loop tells the sink it is still busy with this event (SEMANTICS section 9).
+            // The report to the parent is part of the work: it waits for the IPC channel, which a busy parent drains late.
+            const keep = cfg.inProgressMs > 0 ? setInterval(() => ev.inProgress().catch(() => {}), cfg.inProgressMs) : undefined;
+            if (t > 0) await sleep(t);
+            if (isPoison(ev)) {
+              await report(ev, true, handed, lf);
+              clearInterval(keep);
+              ev.nack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: nack failed'));
+              continue;
+            }
+            await report(ev, false, handed, lf);
             clearInterval(keep);
-            ev.nack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: nack failed'));
-            continue;
+            ev.ack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: ack failed'));
+            if (pauseNow()) {
+              paused = true;
+              break;
+            }
           }
-          await report(ev, false, handed, lf);
-          clearInterval(keep);
-          ev.ack().catch((err) => line('warn', { err: String(err) }, 'chaos worker: ack failed'));
-        }
+        } while (paused && (await comeBack()));
         await sink.close();
       };
     }
