@@ -42,7 +42,7 @@ export const pauseResume: ScenarioDef = {
     await Promise.all(starts);
     run.producer.start({
       rate: byProfile(profile, 200, 400),
-      total: byProfile(profile, 400, 2000),
+      total: byProfile(profile, 250, 2000),
       maxMs: 60_000,
       maxInFlight: 20,
     });

@@ -47,6 +47,8 @@ describe.concurrent.each(CLIENT_KINDS)('ACL (%s)', (kind) => {
     }
     const sink = await s.newSink('g', { startAt: 'oldest', blockMs: BLOCK, ackGracePeriodMs: GRACE });
     const done = sink.process(async () => {});
+    // Seen rejected below; a handler now, or a rejection before that is unhandled.
+    done.catch(() => {});
     const p = await outcome(done, 15_000, 'process() to end with the error');
     expect(p.ok).toBe(false);
     expect(((p as { err: PulseError }).err as PulseError).code).toBe('NOPERM');
@@ -97,6 +99,8 @@ describe.concurrent.each(CLIENT_KINDS)('ACL (%s)', (kind) => {
     const done = sink.process(async (ev) => {
       seen.push(ev.id);
     });
+    // Seen rejected below; a handler now, or a rejection before that is unhandled.
+    done.catch(() => {});
     const id = await s.add('e', 'x');
     await waitFor(() => seen.includes(id), { what: 'first event' });
     await e.admin.cmd('ACL', 'SETUSER', user, ...NO_SCRIPTS);
@@ -123,6 +127,8 @@ describe.concurrent.each(CLIENT_KINDS)('ACL (%s)', (kind) => {
       },
       { retry: false },
     );
+    // Seen rejected below; a handler now, or a rejection before that is unhandled.
+    done.catch(() => {});
     await s.add('e', 'x');
     const ended = done.then(
       () => ({ ok: true as const }),
@@ -235,6 +241,8 @@ describe.concurrent.each(CLIENT_KINDS)('ACL (%s)', (kind) => {
       },
       { retry: false },
     );
+    // Seen rejected below; a handler now, or a rejection before that is unhandled.
+    done.catch(() => {});
     await s.add('e', 'poison');
     const r = await outcome(done, 15_000, 'process() to end with the error');
     const logs = e.lines.filter((l) => l.level !== 'debug').map((l) => `${l.msg} ${JSON.stringify(l.obj).slice(0, 200)}`);

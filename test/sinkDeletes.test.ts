@@ -130,7 +130,7 @@ describe.concurrent.each(CLIENT_KINDS)('deleted entries (%s)', (kind) => {
     // Said to the logger only before, silent by default.
     const f = fixture(ctx);
     const s = f.stream({ maxLen: 10 });
-    const warnings = pulseWarnings(s.name);
+    const warnings = pulseWarnings(s.name, ctx);
     const sink = await f.sink(s);
     for (let i = 0; i < 300; i++) await s.add('e', `${i}`);
     const last = ((await c.cmd('XREVRANGE', s.key, '+', '-', 'COUNT', '1')) as unknown[][])[0]?.[0] as string;

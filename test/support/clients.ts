@@ -186,14 +186,21 @@ export function recordingLogger() {
   return { logger: make({}), lines };
 }
 
-/** PulseWarnings (process warnings) about stream `streamName`, from now on to the end of the test. */
-export function pulseWarnings(streamName: string): Array<Error & { code?: string }> {
+/**
+ * PulseWarnings (process warnings) about stream `streamName`, from now on to the end of the test.
+ * Concurrent tests must pass their context: the global onTestFinished binds to whichever test
+ * started last, so another test's end stopped the listening (a warning then went unseen).
+ */
+export function pulseWarnings(
+  streamName: string,
+  ctx?: { onTestFinished(fn: () => void): void },
+): Array<Error & { code?: string }> {
   const seen: Array<Error & { code?: string }> = [];
   const listener = (w: Error): void => {
     if (w.name === 'PulseWarning' && w.message.includes(`stream ${streamName}:`)) seen.push(w);
   };
   process.on('warning', listener);
-  onTestFinished(() => {
+  (ctx ? ctx.onTestFinished.bind(ctx) : onTestFinished)(() => {
     process.off('warning', listener);
   });
   return seen;
