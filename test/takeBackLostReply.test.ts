@@ -1,10 +1,14 @@
 /**
- * Review of the take-back change (2857d77): a take-back that ran in Redis but
- * whose reply the control connection lost (the connection was killed right
- * after) leaves its events XCLAIMed with count + 1, handed to nobody and not
- * given back: with maxDeliveries: 1 they are dead-lettered unseen after the
- * grace period. The reply is lost by queueing the take-back behind a DEBUG
- * SLEEP, with a CLIENT KILL of the control connection queued right behind it.
+ * A take-back that ran in Redis but whose reply the control connection lost
+ * (killed right after) leaves its events claimed with their count raised,
+ * handed to nobody, as a read reply lost with its connection does: they come
+ * back after the grace period as redeliveries (with maxDeliveries: 1, dead-
+ * lettered unseen: the fault explains it). Giving them back again was tried
+ * and dropped: whether the script ran is not known, and an undo after one of
+ * this instance's claims handed them out lowered the count of a delivery
+ * that reached code (an outside review's repro, in the notes of this commit). What must hold: none lost, none
+ * handed out twice. The reply is lost by queueing the take-back behind a
+ * DEBUG SLEEP, with a CLIENT KILL of the control connection right behind it.
  */
 import { describe, expect, it } from 'vitest';
 import { readDeadLetters, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
@@ -13,7 +17,7 @@ import { CLIENT_KINDS, collect, connect, waitFor } from './support/clients.js';
 import { env } from './support/fatalEnv.js';
 
 describe.each(CLIENT_KINDS)('review: take back whose reply is lost (%s)', (kind) => {
-  it('the events are not dead-lettered unseen', async (ctx) => {
+  it('its events come back after the grace period counted once more: none lost, none handed out twice', async (ctx) => {
     const e = await env(ctx, kind, ['--enable-debug-command', 'yes']);
     const s = new Stream(e.name, e.admin.redis, { logger: e.logger });
     for (let i = 0; i < 5; i++) await s.add('e', `${i}`);
@@ -57,11 +61,11 @@ describe.each(CLIENT_KINDS)('review: take back whose reply is lost (%s)', (kind)
       timeout: 10_000,
       what: 'the four settled',
     });
-    const dead = await readDeadLetters(s);
-    expect({
-      pendingAfterKill: after.map((x) => Number(x[3])),
-      dead: dead.length,
-      counts: got.map((x) => x.deliveryCount),
-    }).toEqual({ pendingAfterKill: expect.any(Array), dead: 0, counts: [1, 1, 1, 1] });
+    const dead = (await readDeadLetters(s)).map((d) => d.sourceId);
+    const handed = got.map((x) => x.id);
+    expect(after).toHaveLength(4);
+    // Each of the four exactly once: handed out (a first delivery) or dead-lettered (counted once more).
+    expect([...handed, ...dead].sort()).toEqual(after.map((x) => String(x[0])).sort());
+    expect(got.every((x) => x.deliveryCount === 1)).toBe(true);
   });
 });

@@ -100,6 +100,8 @@ export interface GiveBackHost {
   readonly consumerName: string;
   /** The connection that also carries the holds of buffered events: a hold sent before a give-back runs before it. */
   readonly control: OwnedConnection;
+  /** Aborts when the sink closes or fails: what would retry stops. */
+  readonly closed: AbortSignal;
   readonly logger: Logger;
   /** The subscriptions still there: what one of them still has buffered is not given back. */
   subs(): Iterable<Subscription<SinkEvent>>;
@@ -210,15 +212,15 @@ export class GiveBack {
     try {
       reply = (await evalScript(this.host.control, takeBackScript, [streamKey(name)], args)) as unknown[];
     } catch (err) {
+      // Nothing is lost: they stay pending and go to a consumer after the grace period. If the
+      // script ran and only its reply was lost (the connection dropped), they come counted once
+      // more, as after a read reply lost with the connection. Not undone: whether it ran is not
+      // known, and an undo after one of this instance's claims had handed them out would lower
+      // the count of a delivery that reached code.
       this.host.logger.warn(
         { stream: name, count: (args.length - 2) / 2, err: errorText(err) },
-        'could not take back events given back: giving them back again',
+        'could not take back events given back: they come after the grace period',
       );
-      // The script may have run with its reply lost: undo the count it would have set
-      // (a no-op for those it did not take), or they would come back counted twice.
-      const again: Array<string | number> = [];
-      for (let i = 2; i < args.length; i += 2) again.push(args[i] as string, Number(args[i + 1]) + 1);
-      await this.#undo(name, again);
       return;
     }
     if (reply.length === 0) return;
@@ -228,21 +230,24 @@ export class GiveBack {
       this.host.logger.debug({ stream: name, count: got.length }, 'events given back taken back by a subscriber');
       return;
     }
-    // The stream left the sink meanwhile (removeStream): nobody will hand them out here.
+    // The stream left the sink meanwhile (removeStream): nobody will hand them out here. Given
+    // back again at once: the take-back set their idle time to 0, so no claim of this instance
+    // can have taken them within half a grace period of sending it.
     await this.#undo(
       name,
       got.flatMap((e, i) => [e[0], counts[i] as number]),
+      sent.at + this.graceMs / 2,
     );
   }
 
   /**
    * Gives back again `pairs` (id, the count a take-back set) of stream
-   * `name`: retried while the connection is away, for half a grace period
-   * (then they come back after the grace period counted once more, said).
+   * `name`: retried while the connection is away, until `deadline` (ms) or
+   * the sink closes (then they come back after the grace period counted
+   * once more, said).
    */
-  async #undo(name: string, pairs: ReadonlyArray<string | number>): Promise<void> {
-    const deadline = Date.now() + this.graceMs / 2;
-    for (let delay = 50; ; delay *= 2) {
+  async #undo(name: string, pairs: ReadonlyArray<string | number>, deadline: number): Promise<void> {
+    for (let delay = 50; !this.host.closed.aborted; delay *= 2) {
       try {
         await evalScript(
           this.host.control,
@@ -252,7 +257,7 @@ export class GiveBack {
         );
         return;
       } catch (err) {
-        if (Date.now() + delay > deadline) {
+        if (Date.now() + delay > deadline || this.host.closed.aborted) {
           this.host.logger.warn(
             { stream: name, count: pairs.length / 2, err: errorText(err) },
             'could not give back events taken back: they come back with their delivery count raised',
