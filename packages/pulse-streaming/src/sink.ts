@@ -83,7 +83,14 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
     const buffers = sinkBuffers(
       settings,
-      { name, consumerName: consumer, control, logger: this.#logger, closed: this.#closedSignal.signal },
+      {
+        name,
+        consumerName: consumer,
+        control,
+        logger: this.#logger,
+        closed: this.#closedSignal.signal,
+        counters: this.#counters,
+      },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
     );

@@ -102,6 +102,8 @@ export interface GiveBackHost {
   readonly control: OwnedConnection;
   /** Aborts when the sink closes or fails: what would retry stops. */
   readonly closed: AbortSignal;
+  /** Counted when read; what is given back was never handed out, so it is counted out again. */
+  readonly counters: { delivered: number; redelivered: number };
   readonly logger: Logger;
   /** The subscriptions still there: what one of them still has buffered is not given back. */
   subs(): Iterable<Subscription<SinkEvent>>;
@@ -269,6 +271,21 @@ export class GiveBack {
     }
   }
 
+  /**
+   * `delivered` counts events read for the first time and handed to subscribers: the read counted
+   * these, none was handed out, and whoever takes them next (a take-back, a claim here or
+   * elsewhere) counts them then. Without this an event handed out once counted twice.
+   */
+  #uncount(ids: readonly string[], events: readonly SinkEvent[]): void {
+    const given = new Set(ids);
+    const counters = this.host.counters;
+    for (const ev of events) {
+      if (!given.has(ev.id)) continue;
+      if (ev.deliveryCount > 1) counters.redelivered--;
+      else counters.delivered--;
+    }
+  }
+
   /** Remembers events of stream `name` given back (`ids`, of `events`), with the count they now have, up to REMEMBERED. */
   #remember(name: string, ids: readonly string[], events: readonly SinkEvent[]): void {
     const given = new Set(ids);
@@ -291,7 +308,9 @@ export class GiveBack {
       const given = (await evalScript(control, giveBackScript, [streamKey(name)], args)) as unknown[];
       if (given.length > 0) {
         logger.debug({ stream: name, count: given.length }, 'events never handed out given back, delivery count restored');
-        this.#remember(name, given.map(str), events);
+        const ids = given.map(str);
+        this.#uncount(ids, events);
+        this.#remember(name, ids, events);
       }
     } catch (err) {
       // Nothing is lost: they stay pending and come back after the grace period, counted as delivered once more.
@@ -328,8 +347,7 @@ export function sinkBuffers(
     reads: (name) => ready(name) !== undefined,
     deliver: (name, entries, counts, sent) => {
       const s = ready(name);
-      // Not counted again: counters.delivered counted them when they were read.
-      if (s) parts().holds.deliver(s, entries, counts, true, sent, false);
+      if (s) parts().holds.deliver(s, entries, counts, true, sent);
       return s !== undefined;
     },
   };

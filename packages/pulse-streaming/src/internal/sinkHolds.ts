@@ -277,17 +277,13 @@ export class SinkHolds {
     if (count > 0) this.countLost(s.stream.name, count, why);
   }
 
-  /**
-   * Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the
-   * topic or filter rejects. `counted` false: taken back (giveBack.ts), counted when first read.
-   */
+  /** Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the topic or filter rejects. */
   deliver(
     s: SinkStream,
     entries: readonly RawEntry[],
     counts: number | readonly number[],
     redelivery: boolean,
     sent?: Sent,
-    counted = true,
   ): void {
     const matches = this.host.matches;
     const rejected: string[] = [];
@@ -313,10 +309,8 @@ export class SinkHolds {
         }
       }
       // A claimed event given back unseen by another instance (giveBack.ts) comes again as a first delivery.
-      if (counted) {
-        if (redelivery && (init.deliveryCount ?? 1) > 1) this.host.counters.redelivered++;
-        else this.host.counters.delivered++;
-      }
+      if (redelivery && (init.deliveryCount ?? 1) > 1) this.host.counters.redelivered++;
+      else this.host.counters.delivered++;
       this.host.fanout.deliver(ev, heldAt);
     }
     if (rejected.length > 0) {
