@@ -8,7 +8,7 @@ import { sinkBuffers } from './internal/giveBack.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
-import { joinGroup, undoJoin } from './internal/ownership.js';
+import { joinGroup, joinNewConsumer, undoJoin } from './internal/ownership.js';
 import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import { ReadAhead } from './internal/readLoop.js';
@@ -16,7 +16,7 @@ import { toPulseError } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, maintenanceHost } from './internal/sinkHosts.js';
-import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, newConsumerName, within } from './internal/sinkLeave.js';
+import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
@@ -152,22 +152,13 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     checkName('sink', name);
     const settings = sinkSettings(options);
     checkDeadName(settings.deadLetterStream, stream.name);
-    const consumer = newConsumerName();
-    const created = await joinGroup(stream, name, settings.start, consumer);
-    let control: OwnedConnection;
-    try {
-      control = await stream.driver.openOwned(`pulse:sink:${name}:control`, stream.logger);
-    } catch (err) {
-      // Not left registered: a consumer that never runs would block the group's removal.
-      await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
-      throw toPulseError(err, 'open sink connection');
-    }
+    const { consumer, control, leave } = await joinNewConsumer(stream, name, settings.start, settings.graceMs);
     const sink = new Sink<Events>(stream, name, consumer, settings, control);
     try {
       await sink.#loops.add(stream.key);
     } catch (err) {
       control.close();
-      await undoJoin(stream, name, consumer, created, settings.graceMs, stream.logger);
+      await leave();
       throw err;
     }
     sink.#maintenance = new SinkMaintenance(sink.#maintenanceHost());

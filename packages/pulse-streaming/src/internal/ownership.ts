@@ -4,12 +4,13 @@
  * but will not read.
  */
 import type { Logger } from '../logger.js';
-import { evalScript } from './driver.js';
+import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkKeys, sinkRegistryKey } from './keys.js';
 import { NOW } from './lua.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { Script } from './script.js';
 import { createGroup, leave } from './scripts.js';
+import { newConsumerName } from './sinkLeave.js';
 import type { ResolvedStart } from './start.js';
 import type { StreamHandle } from './streamHandle.js';
 
@@ -87,5 +88,28 @@ export async function joinGroup(
     return Number(created) === 1;
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
+  }
+}
+
+/**
+ * Joins a new consumer of sink `sinkName` to `stream`'s group and opens its
+ * control connection. `leave` undoes the join: a consumer that never runs
+ * would block the group's removal. The join is undone here when the
+ * connection cannot open.
+ */
+export async function joinNewConsumer(
+  stream: StreamHandle,
+  sinkName: string,
+  start: ResolvedStart,
+  graceMs: number,
+): Promise<{ consumer: string; control: OwnedConnection; leave: () => Promise<void> }> {
+  const consumer = newConsumerName();
+  const created = await joinGroup(stream, sinkName, start, consumer);
+  const leave = () => undoJoin(stream, sinkName, consumer, created, graceMs, stream.logger);
+  try {
+    return { consumer, control: await stream.driver.openOwned(`pulse:sink:${sinkName}:control`, stream.logger), leave };
+  } catch (err) {
+    await leave();
+    throw toPulseError(err, 'open sink connection');
   }
 }
