@@ -8,13 +8,13 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, PulseError, type SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { Backoff } from '../packages/pulse-streaming/src/internal/backoff.js';
+import { Fanout } from '../packages/pulse-streaming/src/internal/fanout.js';
 import { compareIds, idBefore, idTime } from '../packages/pulse-streaming/src/internal/ids.js';
 import { claimRoom } from '../packages/pulse-streaming/src/internal/sinkClaims.js';
 import { sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 import { parseStart } from '../packages/pulse-streaming/src/internal/start.js';
 import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js';
 import { checkId, checkSignal } from '../packages/pulse-streaming/src/internal/validate.js';
-import { Fanout } from '../packages/pulse-streaming/src/subscription.js';
 
 describe('parseStart', () => {
   it("defaults to 'newest'", () => {

@@ -2,6 +2,7 @@ import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js'
 import { Event, type EventMap, type EventOf, type Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { type Arg, type Connection, evalScript } from './internal/driver.js';
+import { Fanout } from './internal/fanout.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, readerPosition, startOf } from './internal/readerLoss.js';
@@ -15,7 +16,7 @@ import { checkSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, ReaderOptions, SubscribeOptions } from './options.js';
 import type { Stream } from './stream.js';
-import { Fanout, type Subscription } from './subscription.js';
+import type { Subscription } from './subscription.js';
 
 /** What a reader has done so far: a snapshot, see {@link Reader.counters}. */
 export interface ReaderCounters {

@@ -4,6 +4,7 @@ import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.j
 import { SinkAcks, settleForAck } from './internal/acks.js';
 import type { OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
+import type { Fanout } from './internal/fanout.js';
 import { sinkBuffers } from './internal/giveBack.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
@@ -33,7 +34,7 @@ import type {
   SubscribeOptions,
 } from './options.js';
 import type { Stream } from './stream.js';
-import type { Fanout, OwnershipGate, Subscription } from './subscription.js';
+import type { OwnershipGate, Subscription } from './subscription.js';
 
 export type { SinkCounters };
 

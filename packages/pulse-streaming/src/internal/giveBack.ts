@@ -17,8 +17,9 @@
  */
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
-import { Fanout, type OwnershipGate, type Subscription } from '../subscription.js';
+import type { OwnershipGate, Subscription } from '../subscription.js';
 import { evalScript, type OwnedConnection } from './driver.js';
+import { Fanout } from './fanout.js';
 import { streamKey } from './keys.js';
 import { errorText } from './redisErrors.js';
 import { countedEntries, type RawEntry, str } from './replies.js';

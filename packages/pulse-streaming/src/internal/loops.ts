@@ -5,8 +5,8 @@
  * blocking connection. All loops feed the same subscriptions.
  */
 import type { Logger } from '../logger.js';
-import type { Fanout } from '../subscription.js';
 import type { Driver, OwnedConnection } from './driver.js';
+import type { Fanout } from './fanout.js';
 import type { ReadLoop } from './readLoop.js';
 import { toPulseError } from './redisErrors.js';
 import { slotOf } from './slot.js';

@@ -7,10 +7,10 @@
  * still on its way or being handled (see {@link ReadAhead}).
  */
 import type { Logger } from '../logger.js';
-import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import type { NodeRouting } from './clusterLinks.js';
 import type { Arg, Connection, OwnedConnection } from './driver.js';
+import type { Fanout } from './fanout.js';
 import { errorText, isRetryable } from './redisErrors.js';
 
 /** One read a loop sends. */

@@ -7,10 +7,10 @@
 import { NotOwnedError } from '../errors.js';
 import { type EventOwner, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
-import type { Fanout } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
 import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
+import type { Fanout } from './fanout.js';
 import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
 import { compareIds } from './ids.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';

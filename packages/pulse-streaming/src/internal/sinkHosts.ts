@@ -2,8 +2,8 @@
 import type { PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
-import type { Fanout } from '../subscription.js';
 import type { Connection, Driver, OwnedConnection } from './driver.js';
+import type { Fanout } from './fanout.js';
 import type { ReadLoops } from './loops.js';
 import type { SinkHolds } from './sinkHolds.js';
 import type { SinkReads } from './sinkRead.js';

@@ -7,10 +7,10 @@
 import { PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
-import type { Fanout } from '../subscription.js';
 import type { Outcome } from './batcher.js';
 import { type Arg, type Driver, evalScript, type OwnedConnection } from './driver.js';
 import { readAfterCheck, recordCheck, wantsRecheck } from './expiryLoss.js';
+import type { Fanout } from './fanout.js';
 import { compareIds } from './ids.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
