@@ -109,7 +109,7 @@ describe.concurrent.each(CLIENT_KINDS)('events never handed out are given back (
     expect(await readDeadLetters(s)).toHaveLength(0);
   });
 
-  it('an event one subscription took is not given back when another that still had it leaves', async (ctx) => {
+  it('an event a subscription took is not given back when it leaves; one still buffered is', async (ctx) => {
     const f = fixture(ctx);
     const s = f.stream();
     const sink = await f.sink(s, { ackGracePeriodMs: 5000 });
@@ -119,15 +119,11 @@ describe.concurrent.each(CLIENT_KINDS)('events never handed out are given back (
     const idB = (await s.add('e', 'taken by nobody')) as string;
     const [ev] = await take(a, 1);
     expect(ev?.id).toBe(idA);
-    // b had both queued; a has the second queued. a leaves first (b still holds what it had), then b.
-    await waitFor(() => b.size === 2, { ...WAIT, what: 'b buffered both' });
+    // The other one is buffered by a or b (each event goes to one subscription of the instance).
+    await waitFor(() => a.size + b.size === 1, { ...WAIT, what: 'the second buffered' });
+    // a leaves first (what it buffered is taken back by b at once), then b.
     sink.unsubscribe(a);
-    expect(await deliveries(s.key)).toEqual(
-      new Map([
-        [idA, 1],
-        [idB, 1],
-      ]),
-    );
+    await waitFor(() => b.size === 1, { ...WAIT, what: 'b has the second' });
     sink.unsubscribe(b);
     await waitFor(async () => (await deliveries(s.key)).get(idB) === 0, { ...WAIT, what: 'the untaken event given back' });
     // The taken one is still being worked on by a's code: it keeps its delivery.

@@ -15,6 +15,7 @@ import { sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState
 import { parseStart } from '../packages/pulse-streaming/src/internal/start.js';
 import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js';
 import { checkId, checkSignal } from '../packages/pulse-streaming/src/internal/validate.js';
+import { waitFor } from './support/clients.js';
 
 describe('parseStart', () => {
   it("defaults to 'newest'", () => {
@@ -275,5 +276,60 @@ describe('claimRoom', () => {
     expect(claimRoom({ fanout, settings, readAhead: { ahead: 0 } }, 2000)).toBe(1700);
     expect(claimRoom({ fanout, settings, readAhead: { ahead: 1200 } }, 2000)).toBe(500);
     expect(claimRoom({ fanout, settings, readAhead: { ahead: 1900 } }, 2000)).toBe(0);
+  });
+});
+
+describe('Fanout sharing (a sink instance)', () => {
+  it('hands each item to one subscription: a waiting one first, else the least full, never past the limit', async () => {
+    const dropped: number[] = [];
+    const fanout = new Fanout<number>(2, { share: true, limit: 3, onDropped: (items) => dropped.push(...items) });
+    const a = fanout.add();
+    const b = fanout.add();
+    const waiting = b.next();
+    fanout.deliver(1);
+    expect((await waiting).value).toBe(1);
+    for (const n of [2, 3, 4, 5, 6, 7, 8]) fanout.deliver(n);
+    expect([a.size, b.size]).toEqual([3, 3]);
+    expect(dropped).toEqual([8]);
+    // Room and readiness count every subscription's own bound.
+    expect(fanout.ready()).toBe(false);
+    expect(fanout.room(4)).toBe(2);
+  });
+
+  it('a subscription about to wait takes the older half of what the fullest sibling buffered', async () => {
+    const fanout = new Fanout<number>(10, { share: true });
+    const a = fanout.add();
+    const b = fanout.add();
+    for (const n of [1, 2, 3, 4, 5]) a.push(n);
+    expect((await b.next()).value).toBe(1);
+    expect([a.size, b.size]).toEqual([2, 2]);
+    expect((await a.next()).value).toBe(4);
+  });
+
+  it('a stalled subscription gets nothing more; what it buffered goes to the others, or is dropped when none is left', async () => {
+    const dropped: number[] = [];
+    let woken = 0;
+    const fanout = new Fanout<number>(10, { share: true, onDropped: (items) => dropped.push(...items), onAdded: () => woken++ });
+    const stuck = fanout.add();
+    for (const n of [1, 2, 3, 4]) stuck.push(n);
+    const since = Date.now();
+    // The clock moves on: the stuck one was last active before `since`.
+    await waitFor(() => Date.now() > since + 1, { interval: 1 });
+    const active = fanout.add();
+    // About to wait, it takes the older half of the stuck one's buffer.
+    expect((await active.next()).value).toBe(1);
+    expect(fanout.releaseStalled(since - 60_000)).toBe(0);
+    expect(fanout.releaseStalled(since + 1)).toBe(2);
+    expect([stuck.stalled, active.stalled, stuck.size, active.size]).toEqual([true, false, 0, 3]);
+    fanout.deliver(5);
+    expect([stuck.size, active.size]).toEqual([0, 4]);
+    fanout.remove(active);
+    expect(dropped).toEqual([2, 3, 4, 5]);
+    fanout.deliver(6);
+    expect(dropped).toEqual([2, 3, 4, 5, 6]);
+    // Asking again ends the stall (and tells the sink, which takes back what it gave back).
+    const before = woken;
+    void stuck.next();
+    expect([stuck.stalled, woken - before]).toEqual([false, 1]);
   });
 });

@@ -172,7 +172,11 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   }
 
   /**
-   * A new subscription that receives every event this instance reads from now on, and first
+   * A new subscription that receives its share of the events this instance reads from now on:
+   * each event goes to one subscription of the instance (first to one waiting for an event; one
+   * about to wait takes over half of what a busy sibling buffered; one that takes nothing for a
+   * grace period gets nothing more until it asks again, and what it buffered goes to the others
+   * or back to the sink with its delivery count restored). It first gets
    * those another subscription of it left unseen within the grace period (a `break`, an aborted `process()`).
    * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
    * @throws ClosedError after `close()`.

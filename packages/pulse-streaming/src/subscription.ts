@@ -14,6 +14,18 @@ export interface OwnershipGate<T> {
   taken(item: T): void;
 }
 
+/** @internal What a subscription tells the reader or sink that feeds it (see `Fanout`). */
+export interface SubscriptionHooks<T> {
+  /** Its buffer emptied or turned not full: reading may go on. */
+  readonly onDrain: () => void;
+  /** It leaves (unsubscribe, `break`, its signal). */
+  readonly onReturn: (sub: Subscription<T>) => void;
+  /** It asked for an event again after a sink found it stalled. */
+  readonly onWake?: () => void;
+  /** It is about to wait with an empty buffer: a sink may move events a sibling buffered into it. */
+  readonly onHungry?: (sub: Subscription<T>) => void;
+}
+
 /**
  * A subscription: an async iterable of events with a bounded buffer. The
  * reader or sink that feeds it pauses reading while the buffer is full.
@@ -36,18 +48,18 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   #busy: (() => boolean) | undefined;
   /** Set by next(): reading the clock there would cost as much as the rest of next() (~50 ns). */
   #tookSinceLook = false;
-  readonly #onDrain: () => void;
-  readonly #onReturn: (sub: Subscription<T>) => void;
+  /** Set by a sink when the subscriber took nothing for a grace period (see `Fanout.releaseStalled`); cleared by `next()`. */
+  #stalled = false;
+  readonly #hooks: SubscriptionHooks<T>;
   readonly #capacity: number;
   /** The caller's signal and our listener on it, taken off when the subscription ends. */
   #signal: AbortSignal | undefined;
-  readonly #onAbort = (): void => this.#onReturn(this);
+  readonly #onAbort = (): void => this.#hooks.onReturn(this);
 
   /** @internal */
-  constructor(capacity: number, onDrain: () => void, onReturn: (sub: Subscription<T>) => void, signal?: AbortSignal) {
+  constructor(capacity: number, hooks: SubscriptionHooks<T>, signal?: AbortSignal) {
     this.#capacity = capacity;
-    this.#onDrain = onDrain;
-    this.#onReturn = onReturn;
+    this.#hooks = hooks;
     if (signal) {
       if (signal.aborted) queueMicrotask(this.#onAbort);
       else {
@@ -80,6 +92,37 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
       this.#lastActivity = Date.now();
     }
     return this.#lastActivity;
+  }
+
+  /** @internal Whether the subscriber is waiting for an event now. */
+  get waiting(): boolean {
+    return this.#waiters.length > 0;
+  }
+
+  /** @internal True once a sink found it took nothing for a grace period, until it asks for an event again. */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  /** @internal Marks it stalled and takes out what it has buffered (see `Fanout.releaseStalled`). */
+  stall(): T[] {
+    this.#stalled = true;
+    const items = this.queued() as T[];
+    this.#items = [];
+    this.#head = 0;
+    return items;
+  }
+
+  /**
+   * @internal Takes out the `n` oldest buffered events, with the time they
+   * were all last known held (for `push` into another subscription).
+   */
+  takeOldest(n: number): { items: T[]; heldAt: number } {
+    const items = this.#items.slice(this.#head, this.#head + n);
+    this.#items = this.#items.slice(this.#head + items.length);
+    this.#head = 0;
+    if (items.length > 0) this.#hooks.onDrain();
+    return { items, heldAt: this.#heldAt };
   }
 
   /** @internal Checks ownership of buffered items with `gate` before handing them out once their hold may have lapsed. */
@@ -116,7 +159,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
       return false;
     });
     this.#head = 0;
-    if (dropped.length > 0) this.#onDrain();
+    if (dropped.length > 0) this.#hooks.onDrain();
     return dropped;
   }
 
@@ -161,7 +204,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     this.#items = [];
     this.#head = 0;
     for (const w of this.#waiters.splice(0)) this.#settleEnded(w);
-    this.#onDrain();
+    this.#hooks.onDrain();
   }
 
   #settleEnded(w: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }): void {
@@ -176,6 +219,10 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   /** The next event; waits while the buffer is empty; done once the subscription ended. */
   next(): Promise<IteratorResult<T>> {
     this.#tookSinceLook = true;
+    if (this.#stalled) {
+      this.#stalled = false;
+      this.#hooks.onWake?.();
+    }
     if (this.size > 0) {
       if (this.#gate !== undefined && Date.now() - this.#heldAt > this.#gate.staleMs) return this.#recheck(this.#gate);
       const value = this.#items[this.#head] as T;
@@ -185,14 +232,19 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
         this.#items = this.#items.slice(this.#head);
         this.#head = 0;
       }
-      if (this.size === this.#capacity - 1 || this.size === 0) this.#onDrain();
+      if (this.size === this.#capacity - 1 || this.size === 0) this.#hooks.onDrain();
       this.#gate?.taken(value);
       return Promise.resolve({ value, done: false });
     }
     if (this.#ended) {
       return new Promise((resolve, reject) => this.#settleEnded({ resolve, reject }));
     }
-    this.#onDrain();
+    // A sink's subscription takes events a busy sibling buffered rather than wait beside them.
+    if (this.#hooks.onHungry) {
+      this.#hooks.onHungry(this);
+      if (this.size > 0) return this.next();
+    }
+    this.#hooks.onDrain();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
@@ -212,7 +264,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
 
   /** Leaving a `for await` loop unsubscribes. */
   return(): Promise<IteratorResult<T>> {
-    this.#onReturn(this);
+    this.#hooks.onReturn(this);
     return Promise.resolve({ value: undefined, done: true });
   }
 
@@ -223,6 +275,6 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
 
   /** Unsubscribes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.#onReturn(this);
+    this.#hooks.onReturn(this);
   }
 }

@@ -5,51 +5,156 @@
 import { Subscription } from '../subscription.js';
 import { checkSignal } from './validate.js';
 
+/** How a {@link Fanout} hands out what it gets. */
+export interface FanoutOptions<T> {
+  /**
+   * Each item goes to one subscription, not to every one: a sink's
+   * subscriptions share its events (two `process()` calls on one instance
+   * split the work, as two instances do), a reader's each get all of them.
+   */
+  readonly share?: boolean;
+  /**
+   * Told of the items a subscription had buffered as it ends (after it left
+   * `subs`), of items delivered while there is none, and, when sharing, of
+   * items for which every subscription is stalled.
+   */
+  readonly onDropped?: (items: T[]) => void;
+  /** Told when a subscription is added, and when a stalled one asks for an event again. */
+  readonly onAdded?: () => void;
+  /**
+   * When sharing, the most a subscription buffers (default: no bound beyond
+   * the reads'): reads sized for several subscriptions may land when one of
+   * them has left; what would pass the bound is dropped instead (given back).
+   */
+  readonly limit?: number;
+  /** When sharing: told when a subscription's buffer empties or stops being full (what was given back may be taken back). */
+  readonly onRoom?: () => void;
+}
+
 /** @internal The set of subscriptions of one reader or sink instance. */
 export class Fanout<T> {
   readonly subs = new Set<Subscription<T>>();
   #wake: (() => void) | undefined;
+  readonly #share: boolean;
+  readonly #onDropped: ((items: T[]) => void) | undefined;
+  readonly #onAdded: (() => void) | undefined;
+  readonly #limit: number;
+  readonly #onRoom: (() => void) | undefined;
 
-  /**
-   * `onDropped`: told of the items a subscription had buffered as it ends
-   * (after it left `subs`), and of items delivered while there is none.
-   * `onAdded`: told when a subscription is added.
-   */
   constructor(
     private readonly capacity: number,
-    private readonly onDropped?: (items: T[]) => void,
-    private readonly onAdded?: () => void,
-  ) {}
+    options: FanoutOptions<T> = {},
+  ) {
+    this.#share = options.share === true;
+    this.#onDropped = options.onDropped;
+    this.#onAdded = options.onAdded;
+    this.#limit = options.limit ?? Number.POSITIVE_INFINITY;
+    this.#onRoom = options.onRoom;
+  }
 
   add(signal?: AbortSignal): Subscription<T> {
     // Checked here for readers and sinks alike: a bad one would throw a TypeError later.
     checkSignal('signal', signal);
     const sub = new Subscription<T>(
       this.capacity,
-      () => this.#notify(),
-      (s) => this.remove(s),
+      {
+        onDrain: () => {
+          this.#notify();
+          this.#onRoom?.();
+        },
+        onReturn: (s) => this.remove(s),
+        onWake: () => {
+          this.#notify();
+          this.#onAdded?.();
+        },
+        onHungry: this.#share ? (s) => this.#steal(s) : undefined,
+      },
       signal,
     );
     this.subs.add(sub);
     this.#notify();
-    this.onAdded?.();
+    this.#onAdded?.();
     return sub;
   }
 
   remove(sub: Subscription<T>): void {
     if (!this.subs.delete(sub)) return;
-    const dropped = this.onDropped && sub.size > 0 ? sub.queued() : undefined;
+    const dropped = this.#onDropped && sub.size > 0 ? sub.queued() : undefined;
     sub.end();
-    if (dropped) this.onDropped?.(dropped as T[]);
+    if (dropped) this.#onDropped?.(dropped as T[]);
     this.#notify();
     if (this.#onFull.size > 0 && !this.ready()) this.#full();
   }
 
-  /** Hands `item` to every subscription; `heldAt`: see `Subscription.push`. */
+  /**
+   * Hands `item` to every subscription, or when sharing to one (see
+   * `#handOne`); `heldAt`: see `Subscription.push`.
+   */
   deliver(item: T, heldAt = 0): void {
-    if (this.subs.size === 0) this.onDropped?.([item]);
-    for (const s of this.subs) s.push(item, heldAt);
+    if (this.#share) this.#handOne(item, heldAt);
+    else {
+      if (this.subs.size === 0) this.#onDropped?.([item]);
+      for (const s of this.subs) s.push(item, heldAt);
+    }
     if (this.#onFull.size > 0 && !this.ready()) this.#full();
+  }
+
+  /**
+   * To the first subscription waiting for an event, else to the one with the
+   * fewest buffered; never to a stalled one while another is not. When
+   * every one is stalled, or the one chosen is at `limit`, the item is dropped (a sink gives it back, to be
+   * taken back when one asks again, or to go to another instance); without
+   * `onDropped` (a `noAck` sink, whose events are acked as read) it is buffered anyway.
+   */
+  #handOne(item: T, heldAt: number): void {
+    let best: Subscription<T> | undefined;
+    for (const s of this.subs) {
+      if (s.ended) continue;
+      if (!s.stalled && s.waiting) {
+        best = s;
+        break;
+      }
+      if (best === undefined || (best.stalled && !s.stalled) || (best.stalled === s.stalled && s.size < best.size)) best = s;
+    }
+    if (best === undefined || ((best.stalled || best.size >= this.#limit) && this.#onDropped)) this.#onDropped?.([item]);
+    else best.push(item, heldAt);
+  }
+
+  /**
+   * When sharing, a subscription about to wait with an empty buffer takes
+   * the older half of what the sibling with the most buffered holds (at
+   * least one): a `process()` whose handlers are all busy, or a `for await`
+   * loop in its body, does not keep events from a sibling that could run
+   * them now.
+   */
+  #steal(hungry: Subscription<T>): void {
+    let from: Subscription<T> | undefined;
+    for (const s of this.subs) if (s !== hungry && !s.ended && s.size > (from?.size ?? 0)) from = s;
+    if (from === undefined) return;
+    const { items, heldAt } = from.takeOldest(Math.ceil(from.size / 2));
+    for (const item of items) hungry.push(item, heldAt);
+  }
+
+  /**
+   * When sharing: the subscriptions that neither took nor waited for an
+   * event since `activeSince` (a `for await` loop stuck in its body, a
+   * subscription never iterated) are marked stalled, and what they buffered
+   * goes to the others (or is dropped, see `#handOne`) instead of waiting
+   * there. A stalled one gets nothing more until it asks again. Returns how
+   * many items were taken out.
+   */
+  releaseStalled(activeSince: number): number {
+    if (!this.#share) return 0;
+    let released = 0;
+    for (const s of [...this.subs]) {
+      if (s.ended || s.stalled || s.lastActivity >= activeSince) continue;
+      const items = s.stall();
+      released += items.length;
+      // Held as of long ago: checked with Redis before one is handed out (Subscription.push).
+      for (const item of items) this.#handOne(item, 0);
+    }
+    if (released > 0) this.#notify();
+    return released;
   }
 
   /** What {@link onFull} will call. */
@@ -81,29 +186,50 @@ export class Fanout<T> {
     const dropped = new Set<T>();
     for (const s of [...this.subs]) {
       this.subs.delete(s);
-      if (this.onDropped) for (const item of s.queued()) dropped.add(item);
+      if (this.#onDropped) for (const item of s.queued()) dropped.add(item);
       s.end(error);
     }
-    if (dropped.size > 0) this.onDropped?.([...dropped]);
+    if (dropped.size > 0) this.#onDropped?.([...dropped]);
     this.#notify();
   }
 
   /**
    * How many more events every subscriber can take before the hard bound
-   * `limit` (0 without subscribers).
+   * `limit` (0 without subscribers); when sharing, how many all those not
+   * stalled can take together.
    */
   room(limit: number): number {
     if (this.subs.size === 0) return 0;
+    if (this.#share) {
+      let room = 0;
+      for (const s of this.subs) if (!s.ended && !s.stalled) room += Math.max(0, limit - s.size);
+      return room;
+    }
     let fullest = 0;
     for (const s of this.subs) if (!s.ended) fullest = Math.max(fullest, s.size);
     return Math.max(0, limit - fullest);
   }
 
-  /** True when there is a subscriber and every subscriber has room. */
+  /** True when there is a subscriber and every subscriber has room; when sharing, when one not stalled has room. */
   ready(): boolean {
     if (this.subs.size === 0) return false;
+    if (this.#share) {
+      for (const s of this.subs) if (!s.ended && !s.stalled && s.hasRoom()) return true;
+      return false;
+    }
     for (const s of this.subs) if (!s.hasRoom()) return false;
     return true;
+  }
+
+  /** True when there is a subscriber and every one (not stalled) has an empty buffer. */
+  drained(): boolean {
+    let live = false;
+    for (const s of this.subs) {
+      if (s.ended || (this.#share && s.stalled)) continue;
+      if (s.size > 0) return false;
+      live = true;
+    }
+    return live;
   }
 
   /** Resolves when `ready()` may have changed, or when `signal` aborts. */

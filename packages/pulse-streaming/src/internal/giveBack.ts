@@ -353,13 +353,16 @@ export function sinkBuffers(
     },
   };
   const giveBack = new GiveBack({ ...host, subs: () => fanout.subs }, settings.graceMs, target);
+  // Shared: each event goes to one subscription of the instance, as to one instance of the sink.
   const fanout = settings.noAck
-    ? new Fanout<SinkEvent>(settings.bufferSize)
-    : new Fanout<SinkEvent>(
-        settings.bufferSize,
-        (items) => giveBack.dropped(items),
-        () => giveBack.resume(),
-      );
+    ? new Fanout<SinkEvent>(settings.bufferSize, { share: true })
+    : new Fanout<SinkEvent>(settings.bufferSize, {
+        share: true,
+        limit: settings.bufferSize + settings.maxPolled,
+        onDropped: (items) => giveBack.dropped(items),
+        onAdded: () => giveBack.resume(),
+        onRoom: () => giveBack.resume(),
+      });
   // Half the grace period: an event whose last hold is younger cannot have
   // been claimed by another consumer (claims need a full grace period idle).
   const gate = { staleMs: Math.floor(settings.graceMs / 2), check: recheck, taken: (ev: SinkEvent) => ev.markTaken() };

@@ -302,7 +302,7 @@ export class ReadLoop<T> {
       if (this.#abort.signal.aborted) resolve();
       // Drained: what waits in Redis is read now, not after the rest of the pause.
       void (async () => {
-        while (!done.signal.aborted && fanout.room(1) !== 1) await fanout.changed(done.signal);
+        while (!done.signal.aborted && !fanout.drained()) await fanout.changed(done.signal);
         resolve();
       })();
     });

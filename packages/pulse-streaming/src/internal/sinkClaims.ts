@@ -32,8 +32,8 @@ export function roomToClaim(settings: { readonly bufferSize: number; readonly ma
  * while no subscriber took or waited for an event within the grace period:
  * a stuck `for await` loop does not take its own events back, claim after
  * claim, until they are dead-lettered; they go to the other instances
- * through the sink-wide work set. Every subscriber still counts for the
- * bound: what is claimed goes to each of them.
+ * through the sink-wide work set. Only subscribers that are not stalled
+ * count (see `Fanout.releaseStalled`): what is claimed goes to one of them.
  */
 export function claimRoom(host: Pick<MaintenanceHost, 'fanout' | 'settings' | 'readAhead'>, limit: number): number {
   const activeSince = Date.now() - host.settings.graceMs;

@@ -19,6 +19,7 @@ export async function holdLoop(host: MaintenanceHost, holdMs: number, signal: Ab
   while (!signal.aborted) {
     let delay = holdMs;
     try {
+      releaseStalled(host);
       await holdBuffered(host);
       await host.verifyReads();
       if (backoff.failures > 0) host.logger.info({ failures: backoff.failures }, 'holding buffered events recovered');
@@ -37,6 +38,23 @@ export async function holdLoop(host: MaintenanceHost, holdMs: number, signal: Ab
     }
     await sleep(delay, signal);
   }
+}
+
+/**
+ * A subscriber that took nothing for a grace period (a `for await` loop
+ * stuck in its body, a subscription never iterated) keeps no events from
+ * the others: what it buffered goes to the instance's other subscriptions,
+ * or, when there is none that takes events, is given back with the delivery
+ * count it had before this instance read it, to be taken back at once if it
+ * asks again within a grace period, or to go to another instance after it.
+ */
+function releaseStalled(host: MaintenanceHost): void {
+  const released = host.fanout.releaseStalled(Date.now() - host.settings.graceMs);
+  if (released > 0)
+    host.logger.warn(
+      { count: released },
+      'a subscription took no event for a grace period: its buffered events go to the other subscriptions, or back to the sink',
+    );
 }
 
 /**
