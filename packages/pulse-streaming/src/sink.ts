@@ -100,7 +100,10 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#givenBack = buffers.givenBack;
     // Without a logger of the user's, losses are process warnings: never silent by default.
     this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
-    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, this.#rechecks.onAcked);
+    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, this.#rechecks.onAcked, {
+      conn: () => (this.#closed ? undefined : this.#control),
+      forMs: settings.graceMs,
+    });
     this.#holds = new SinkHolds({
       name,
       consumerName: consumer,

@@ -5,10 +5,11 @@
 import { InvalidArgumentError } from '../errors.js';
 import { type Event, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
+import { Backoff, sleep } from './backoff.js';
 import type { Outcome } from './batcher.js';
 import type { Connection } from './driver.js';
 import { streamKey } from './keys.js';
-import { toPulseError } from './redisErrors.js';
+import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import type { SinkCounters } from './sinkState.js';
 import { checkAckable } from './validate.js';
 
@@ -45,6 +46,67 @@ export function settleForAck(events: readonly Event[], acker: object, sinkName: 
 }
 
 /**
+ * Where an XACK that failed on the user's client goes again: the sink's own
+ * connection. Without it a dropped connection, or a client Redis stopped
+ * accepting (a password set since it connected), made every handled event
+ * come back after the grace period, again and again until dead-lettered.
+ */
+export interface AckRetry {
+  /** The sink's own connection; undefined once the sink is closed (acks after `close()` are not retried). */
+  readonly conn: () => Connection | undefined;
+  /** How long to keep trying (ms): past the grace period the event may be another consumer's. */
+  readonly forMs: number;
+}
+
+/** When each sink's logger last said an ack went on the sink's own connection. */
+const warnedAt = new WeakMap<Logger, number>();
+const WARN_EVERY_MS = 10_000;
+
+/**
+ * Sends `cmd` (an XACK that failed with `error`) again on the sink's own
+ * connection with backoff, for up to `retry.forMs`; resolves to its reply,
+ * or undefined when it could not be sent (the events then come back after
+ * the grace period, as the ack's rejection says).
+ */
+async function ackAgain(
+  retry: AckRetry,
+  cmd: string[],
+  key: string,
+  error: unknown,
+  logger: Logger,
+): Promise<number | undefined> {
+  // The group or the key is gone, or holds another type: sending it again changes nothing.
+  if (isReplyError(error, 'NOGROUP') || isReplyError(error, 'WRONGTYPE')) return undefined;
+  const until = Date.now() + retry.forMs;
+  const backoff = new Backoff(50, 1000);
+  let last = error;
+  for (;;) {
+    const conn = retry.conn();
+    if (conn === undefined) break;
+    try {
+      const value = Number(await conn.send(cmd, key));
+      // Once per outage, not per tick: every ack of an outage comes this way.
+      if (Date.now() - (warnedAt.get(logger) ?? 0) > WARN_EVERY_MS) {
+        warnedAt.set(logger, Date.now());
+        logger.warn(
+          { err: errorText(error), count: cmd.length - 3 },
+          "ack failed on your Redis client: sent on the sink's own connection",
+        );
+      }
+      return value;
+    } catch (err) {
+      last = err;
+      if (!isRetryable(err)) break;
+    }
+    const delay = backoff.next();
+    if (Date.now() + delay > until) break;
+    await sleep(delay);
+  }
+  logger.debug({ err: errorText(last) }, "ack could not be sent on the sink's own connection either");
+  return undefined;
+}
+
+/**
  * Acks `batch` (stream name -> IDs) in group `group`, one XACK per stream,
  * and resolves (never rejects) to each stream's outcome, so that one stream's
  * failure (WRONGTYPE...) fails only the acks of that stream. Counts what
@@ -57,20 +119,32 @@ export async function sendAcks(
   counters: SinkCounters,
   logger: Logger,
   onAcked?: (name: string, ids: readonly string[], acked: number, sentAt: number, repliedAt: number) => void,
+  retry?: AckRetry,
 ): Promise<Map<string, Outcome>> {
   const sentAt = performance.now();
   const outcomes = new Map<string, Outcome>();
   await Promise.all(
     [...batch].map(async ([name, ids]) => {
       const key = streamKey(name);
+      const cmd = ['XACK', key, group, ...ids];
       try {
-        const value = Number(await conn.send(['XACK', key, group, ...ids], key));
+        let value: number;
+        let again = false;
+        try {
+          value = Number(await conn.send(cmd, key));
+        } catch (error) {
+          const v = retry ? await ackAgain(retry, cmd, key, error, logger) : undefined;
+          if (v === undefined) throw error;
+          value = v;
+          again = true;
+        }
         outcomes.set(name, { ok: true, value });
         counters.acked += value;
         onAcked?.(name, ids, value, sentAt, performance.now());
         // XACK counts only entries still pending: the others were handled
         // twice, or after they were given up. Which ones of a batch, it does not say.
-        const stale = ids.length - value;
+        // Sent again after a failure, the first may have run (only its reply lost): not counted as stale.
+        const stale = again ? 0 : ids.length - value;
         if (stale > 0) {
           counters.staleAcks += stale;
           logger.warn(
@@ -101,6 +175,8 @@ export class SinkAcks {
     private readonly logger: Logger,
     /** Told of each stream's XACK that passed: IDs sent, how many Redis acked, when it was sent and answered (`performance.now()`). */
     private readonly onAcked?: (name: string, ids: readonly string[], acked: number, sentAt: number, repliedAt: number) => void,
+    /** Where a failed XACK goes again (see `AckRetry`). */
+    private readonly retry?: AckRetry,
   ) {}
 
   /** Acks validated events; resolves when their streams' XACKs did. */
@@ -143,6 +219,6 @@ export class SinkAcks {
     this.#pending = new Map();
     this.#flush = undefined;
     this.#ackOf = new Map();
-    return sendAcks(this.conn, this.group, batch, this.counters, this.logger, this.onAcked);
+    return sendAcks(this.conn, this.group, batch, this.counters, this.logger, this.onAcked, this.retry);
   }
 }
