@@ -197,9 +197,13 @@ export async function runProcess(
   if (settings.signal?.aborted) return;
   const run = new HandlerRun(host, settings);
   const one = async (ev: SinkEvent): Promise<void> => {
+    // In progress from the moment it is taken: an asynchronous schema may take a while.
+    if (!host.noAck) run.running.add(ev);
     const decodes = run.decodes(ev);
-    if (decodes !== true && !(await decodes)) return;
-    run.running.add(ev);
+    if (decodes !== true && !(await decodes)) {
+      run.running.delete(ev);
+      return;
+    }
     let failure: { err: unknown } | undefined;
     try {
       await traceProcess(ev, host.name, host.consumerName, handler);

@@ -29,12 +29,30 @@ export async function callBatchHandler(
   await traceProcessBatch(events, host.name, host.consumerName, handler);
 }
 
-/** Takes batches off a subscription, never losing the event a timed-out wait was for. */
+/**
+ * Takes batches off a subscription, never losing the event a timed-out wait
+ * was for. Every event it takes is passed to `taken` the moment the
+ * subscription hands it over: once off the subscription's buffer no hold of
+ * the sink covers it, so the caller must keep it in progress from then on
+ * (while the batch is gathered, decoded or waits for a slot), or it is
+ * claimed again after the grace period and handled twice.
+ */
 class BatchSource {
   /** A `next()` a timeout won the race against: its event goes into the next batch. */
   #pending: Promise<IteratorResult<SinkEvent>> | undefined;
 
-  constructor(private readonly sub: Subscription<SinkEvent>) {}
+  constructor(
+    private readonly sub: Subscription<SinkEvent>,
+    private readonly taken: (ev: SinkEvent) => void,
+  ) {}
+
+  /** The subscription's next event, reported taken as soon as it resolves (even if a timeout won the race for it). */
+  #next(): Promise<IteratorResult<SinkEvent>> {
+    return this.sub.next().then((r) => {
+      if (!r.done) this.taken(r.value);
+      return r;
+    });
+  }
 
   /**
    * The next batch: its first event (waiting as long as it takes), then
@@ -64,14 +82,14 @@ class BatchSource {
   }
 
   async #take(): Promise<SinkEvent | undefined> {
-    const p = this.#pending ?? this.sub.next();
+    const p = this.#pending ?? this.#next();
     this.#pending = undefined;
     const r = await p;
     return r.done ? undefined : r.value;
   }
 
   async #takeWithin(ms: number): Promise<SinkEvent | undefined | typeof TIMEOUT> {
-    const p = this.#pending ?? this.sub.next();
+    const p = this.#pending ?? this.#next();
     this.#pending = p;
     let timer: NodeJS.Timeout | undefined;
     const r = await Promise.race([
@@ -103,18 +121,24 @@ export async function runProcessBatch(
   const maxWaitMs = checkInt('maxWaitMs', options?.maxWaitMs, 20, 0);
   if (settings.signal?.aborted) return;
   const run = new HandlerRun(host, settings);
-  const source = new BatchSource(run.sub);
+  // Kept in progress from the moment they are taken (see BatchSource), until settled below.
+  const source = new BatchSource(run.sub, (ev) => {
+    if (!host.noAck) run.running.add(ev);
+  });
   const one = async (taken: SinkEvent[]): Promise<void> => {
+    // All decoded at once: an asynchronous schema costs one validation's time, not one per event.
+    const checks = taken.map((ev) => run.decodes(ev));
     const events: SinkEvent[] = [];
-    for (const ev of taken) {
-      const decodes = run.decodes(ev);
+    for (const [i, ev] of taken.entries()) {
+      const decodes = checks[i];
       if (decodes === true || (await decodes)) events.push(ev);
+      else run.running.delete(ev);
     }
     if (events.length === 0) return;
-    for (const ev of events) run.running.add(ev);
     let failure: { err: unknown } | undefined;
     try {
-      await callBatchHandler(host, handler, events);
+      // A copy: the handler may consume its array (shift(), splice(0)); ours must still list what to ack or nack.
+      await callBatchHandler(host, handler, [...events]);
     } catch (err) {
       failure = { err };
     } finally {
