@@ -4,13 +4,13 @@
  * not mistaken for a dead consumer, decode failures dead-lettered before a
  * handler sees them, acks on success and nacks with retry backoff on a throw.
  */
-import { type DecodeError, InvalidArgumentError } from '../errors.js';
+import { type DecodeError, InvalidArgumentError, type PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { traceProcess } from './diagnostics.js';
-import { errorText } from './redisErrors.js';
+import { errorText, isRetryable, toPulseError } from './redisErrors.js';
 import { type RetrySettings, retryDelay, retrySettings } from './retry.js';
 import { checkInt, checkSignal } from './validate.js';
 
@@ -29,6 +29,8 @@ export interface ProcessHost {
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
   /** Moves an event to the dead-letter stream now, with `reason`. */
   deadLetter(event: SinkEvent, reason: string): Promise<void>;
+  /** Redis refused something for good (WRONGTYPE, NOPERM): ends the sink with `err`, where the sink allows it. */
+  fail(err: PulseError): void;
 }
 
 /** Options shared by `process()` and `processBatch()`, checked. */
@@ -65,6 +67,8 @@ export class HandlerRun {
   readonly #keepAlive: NodeJS.Timeout | undefined;
   /** The last round of in-progress touches: a nack waits for it, or a touch could land after the nack and undo it. */
   #touches: Promise<void> = Promise.resolve();
+  /** Set once Redis refused a dead letter for good: the run stops taking events and rejects with it. */
+  #fatal: PulseError | undefined;
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
@@ -136,10 +140,34 @@ export class HandlerRun {
     try {
       await this.host.deadLetter(event, `decode: ${failure.message}`);
     } catch (err) {
-      // Left pending: redelivered after the grace period, and dead-lettered then.
-      this.logger.warn({ id: event.id, err: errorText(err) }, 'dead letter of an event that does not decode failed');
+      if (isRetryable(err)) {
+        // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then.
+        this.logger.warn({ id: event.id, err: errorText(err) }, 'dead letter of an event that does not decode failed');
+      } else {
+        // Refused for good (a dead-letter key of another type, NOPERM): every later one would
+        // fail the same way, so stop, as the sweep does, rather than run on without dead letters.
+        this.logger.error(
+          { id: event.id, err: errorText(err) },
+          'dead letter of an event that does not decode failed for good: the event stays pending, processing stops',
+        );
+        this.#stop(toPulseError(err, `dead-letter event ${event.id} of stream ${event.streamName}`));
+      }
     }
     return false;
+  }
+
+  /** Ends the run (and the sink, where it allows) with `err`; `throwIfFatal()` then rejects with it. */
+  #stop(err: PulseError): void {
+    if (this.#fatal !== undefined) return;
+    this.#fatal = err;
+    this.host.fail(err);
+    // Ends the loop over the subscription; the handlers running finish first.
+    void this.sub.return();
+  }
+
+  /** @throws the error that stopped the run, if any. */
+  throwIfFatal(): void {
+    if (this.#fatal !== undefined) throw this.#fatal;
   }
 
   /** Acks events the handler is done with (one ack call for all), its outcome logged, awaited by `finish()`. */
@@ -225,6 +253,7 @@ export async function runProcess(
   try {
     for await (const ev of run.sub) await run.start(() => one(ev));
     await run.finish();
+    run.throwIfFatal();
   } finally {
     run.stop();
   }

@@ -161,6 +161,7 @@ export async function runProcessBatch(
       await run.start(() => one(batch));
     }
     await run.finish();
+    run.throwIfFatal();
   } finally {
     run.stop();
   }

@@ -3,6 +3,7 @@
  * nack a group of them with one delay (a failed handler, retry backoff), or
  * move one to the dead-letter stream at once (its data does not decode).
  */
+import type { PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { SubscribeOptions } from '../options.js';
@@ -45,6 +46,9 @@ export async function nackEvents(
  * Moves a pending event of ours to the dead-letter stream and acks it, in
  * one step (a single node). Nothing when it is no longer ours (claimed by
  * another consumer after the grace period: that one decides).
+ * The XADD comes before the XACK and the ZREM (as in the claim script): Lua
+ * does not roll back, so an XADD Redis refuses (a dead-letter key of another
+ * type, an ACL) must leave the event pending, never acked and in no stream.
  * KEYS: stream, dead-letter stream, delays. ARGV: group, consumer, id, sink
  * name, stream name, deliveries, reason.
  * Returns 'moved', 'notours' or 'gone' (trimmed or deleted: acked, to report lost).
@@ -53,17 +57,20 @@ const deadLetterOne = new Script(
   'deadLetterOne',
   `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
-redis.call('ZREM', KEYS[3], ARGV[3])
 local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-if #e == 0 then return 'gone' end
-local args = {'XADD', KEYS[2], '*'}
-for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
-for _, v in ipairs({'source_stream', ARGV[5], 'source_sink', ARGV[4], 'source_id', ARGV[3], 'deliveries', ARGV[6], 'reason', ARGV[7]}) do
-  args[#args + 1] = v
+local outcome = 'gone'
+if #e > 0 then
+  local args = {'XADD', KEYS[2], '*'}
+  for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
+  for _, v in ipairs({'source_stream', ARGV[5], 'source_sink', ARGV[4], 'source_id', ARGV[3], 'deliveries', ARGV[6], 'reason', ARGV[7]}) do
+    args[#args + 1] = v
+  end
+  redis.call(unpack(args))
+  outcome = 'moved'
 end
-redis.call(unpack(args))
-return 'moved'`,
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[3])
+return outcome`,
 );
 
 /**
@@ -175,6 +182,11 @@ export interface ProcessParts {
   readonly logger: Logger;
   /** Wakes the sink's claims on stream `streamName` in `ms` (nacked events come due then). */
   dueIn(streamName: string, ms: number): void;
+  /**
+   * Ends the sink with `err`: Redis refused a dead letter for good. Optional:
+   * without it only the `process()` call that found the refusal stops.
+   */
+  readonly fail?: (err: PulseError) => void;
 }
 
 /** What `process()` and `processBatch()` use of a sink. */
@@ -228,5 +240,6 @@ export function processHost(p: ProcessParts): ProcessHost {
       for (const name of new Set(events.map((ev) => ev.streamName))) p.dueIn(name, delayMs);
     },
     deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),
+    fail: (err) => p.fail?.(err),
   };
 }
