@@ -12,6 +12,7 @@ import type { Subscription } from '../subscription.js';
 import { traceProcess } from './diagnostics.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
 import { type RetrySettings, retryDelay, retrySettings } from './retry.js';
+import { CLOSE_STEP_MS, within } from './sinkLeave.js';
 import { checkInt, checkSignal } from './validate.js';
 
 /** What `runProcess` and `runProcessBatch` need from their sink. */
@@ -23,6 +24,8 @@ export interface ProcessHost {
   readonly logger: Logger;
   readonly graceMs: number;
   readonly noAck: boolean;
+  /** Aborts when the sink closes (or stops on a fatal error). */
+  readonly closed: AbortSignal;
   /** Resets the idle time of events whose handler is still running; resolves once done (never rejects). */
   keepInProgress(events: ReadonlySet<SinkEvent>): Promise<void>;
   /** Gives events back, redelivered after `delayMs`, one call per stream. */
@@ -112,10 +115,38 @@ export class HandlerRun {
     while (this.#active >= this.settings.concurrency) await new Promise<void>((r) => (this.#wake = r));
   }
 
-  /** Resolves once every task has finished and every ack settled. */
+  /**
+   * Resolves once every task has finished and every ack settled, or, once
+   * the sink is closed, at most CLOSE_STEP_MS later (as each step of
+   * `close()`): an ack stuck on a stopped Redis must not hang shutdown.
+   */
   async finish(): Promise<void> {
     while (this.#active > 0) await new Promise<void>((r) => (this.#wake = r));
-    await Promise.all([...this.#acks.values()].map((a) => a.settled));
+    const acks = [...this.#acks.values()];
+    if (acks.length === 0) return;
+    const all = Promise.all(acks.map((a) => a.settled));
+    const closed = this.host.closed;
+    let timer: NodeJS.Timeout | undefined;
+    let onClose: (() => void) | undefined;
+    const bounded = new Promise<void>((resolve) => {
+      onClose = () => {
+        timer = setTimeout(resolve, CLOSE_STEP_MS);
+      };
+      if (closed.aborted) onClose();
+      else closed.addEventListener('abort', onClose, { once: true });
+    });
+    try {
+      await Promise.race([all, bounded]);
+    } finally {
+      clearTimeout(timer);
+      if (onClose) closed.removeEventListener('abort', onClose);
+    }
+    const left = [...this.#acks.values()].flatMap((a) => a.ids);
+    if (left.length > 0)
+      this.logger.warn(
+        { count: left.length, ids: left.slice(0, 10) },
+        'sink closed with acks unsettled: their events stay pending and are redelivered after the grace period',
+      );
   }
 
   stop(): void {
@@ -192,8 +223,9 @@ export class HandlerRun {
    * delay of its delivery count (one random jitter factor per call).
    */
   async failed(events: readonly SinkEvent[]): Promise<void> {
-    // The touches travel on another connection than the nack: let them land first.
-    await this.#touches;
+    // The touches travel on another connection than the nack: let them land first. Bounded:
+    // a touch stuck on a stopped Redis must not hold the nack (a later touch is moot).
+    await within(this.#touches, this.host.graceMs);
     const random = Math.random();
     const byCount = new Map<number, SinkEvent[]>();
     for (const ev of events) {

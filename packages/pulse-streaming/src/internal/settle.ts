@@ -211,6 +211,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     logger: p.logger,
     graceMs: settings.graceMs,
     noAck: settings.noAck,
+    closed: holds.closed,
     keepInProgress: async (running) => {
       // On the user's client, never behind the sink's own background work. Once
       // that client is closed (after close()), every touch would fail, forever.

@@ -74,6 +74,11 @@ export class SinkHolds {
 
   constructor(private readonly host: HoldsHost) {}
 
+  /** Aborts when the sink closes: `process()` bounds its last acks by it (settle.ts). */
+  get closed(): AbortSignal {
+    return this.host.closed;
+  }
+
   /** Resets the idle time of events whose handler runs (see `touch`), tracked so that a nack goes after it. */
   keepInProgress(conn: Connection, streamName: string, ids: string[]): Promise<string[]> {
     const p = this.touch(conn, streamName, 0, ids, undefined, this.host.graceMs);
