@@ -9,6 +9,7 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
+import { Backoff, sleep } from './backoff.js';
 import { traceProcess } from './diagnostics.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
 import { type RetrySettings, retryDelay, retrySettings } from './retry.js';
@@ -233,14 +234,49 @@ export class HandlerRun {
       if (group) group.push(ev);
       else byCount.set(ev.deliveryCount, [ev]);
     }
-    for (const [count, group] of byCount) {
+    for (const [count, group] of byCount) await this.#nack(group, retryDelay(this.settings.retry, count, random));
+  }
+
+  /**
+   * Nacks `group` with `delayMs`, retried with backoff while Redis cannot take
+   * it (a dropped connection, a restart): one failed nack would drop the
+   * retry delay, and the events come back after the grace period instead.
+   * Gives up once the delay is over (the grace period redelivers them no
+   * sooner than a nack would), the sink closed, or Redis refused for good.
+   */
+  async #nack(group: SinkEvent[], delayMs: number): Promise<void> {
+    const due = Date.now() + delayMs;
+    const backoff = new Backoff(50, 1000);
+    for (;;) {
       try {
-        await this.host.nack(group, retryDelay(this.settings.retry, count, random));
+        // What is left of the delay: the events are due when they would have been at the first try.
+        await this.host.nack(group, Math.max(0, due - Date.now()));
+        if (backoff.failures > 0)
+          this.logger.info({ ids: ids(group), failures: backoff.failures }, 'nack succeeded after retries');
+        return;
       } catch (err) {
-        this.logger.warn({ ids: group.map((e) => e.id), err: errorText(err) }, 'nack failed');
+        const retryInMs = backoff.next();
+        const over = Date.now() + retryInMs >= due || this.host.closed.aborted || !isRetryable(err);
+        if (over) {
+          this.logger.warn(
+            { ids: ids(group), failures: backoff.failures, err: errorText(err) },
+            'nack failed: the events are redelivered after the grace period',
+          );
+          return;
+        }
+        this.logger.warn(
+          { ids: ids(group), failures: backoff.failures, retryInMs, err: errorText(err) },
+          'nack failed, retrying',
+        );
+        await sleep(retryInMs, this.host.closed);
       }
     }
   }
+}
+
+/** The first IDs of `events`, for a log line. */
+function ids(events: readonly SinkEvent[]): string[] {
+  return events.slice(0, 10).map((ev) => ev.id);
 }
 
 /**
