@@ -18,6 +18,8 @@ export type StartAt = 'newest' | 'oldest' | Date | { after: string };
 export interface StreamOptions<Events extends EventMap = Untyped> {
   /**
    * Approximate maximum number of entries (`XADD MAXLEN ~`); 0 disables trimming.
+   * At most `Number.MAX_SAFE_INTEGER`, as every whole-number option (larger
+   * ones are not exact and Redis refuses them): an `InvalidArgumentError` otherwise.
    * @defaultValue 1000
    */
   maxLen?: number;
@@ -32,6 +34,8 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
   logger?: Logger;
   /**
    * Expiry of the stream key in milliseconds, set once when the key is created.
+   * At most `Number.MAX_SAFE_INTEGER` (about 285,000 years), which Redis takes
+   * as an expiry; anything larger is an `InvalidArgumentError`.
    * @defaultValue none
    */
   ttlMs?: number;
@@ -55,7 +59,10 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
   retention?: Retention;
   /**
    * How long an add's `dedupId` is remembered (see {@link AddOptions.dedupId}),
-   * in milliseconds from its first add; an integer >= 1.
+   * in milliseconds from its first add; an integer from 1 to
+   * `Number.MAX_SAFE_INTEGER` (about 285,000 years), which Redis takes as an
+   * expiry. Anything larger is an `InvalidArgumentError` (it used to make
+   * every add with a `dedupId` store its event, then reject).
    * @defaultValue 120000
    */
   dedupWindowMs?: number;
@@ -96,14 +103,21 @@ export type Retention = 'limits' | 'interest';
 
 /** Options of {@link Stream.add}. */
 export interface AddOptions {
-  /** Topic of the event, stored in field `t`; an empty one is none (as in Go Pulse). @defaultValue none */
+  /**
+   * Topic of the event, stored in field `t`; an empty one is none (as in Go
+   * Pulse). Well-formed UTF-16, as the event name, header values and
+   * `dedupId`: a lone surrogate, which UTF-8 would turn into U+FFFD, is an
+   * `InvalidArgumentError`.
+   * @defaultValue none
+   */
   topic?: string;
   /** Add nothing (and resolve to `undefined`) when the stream key does not exist. @defaultValue false */
   onlyIfStreamExists?: boolean;
   /**
    * Headers of the event (`event.headers` on the consumer side), stored as
    * fields `h.<name>`. Names are 1 to 64 characters of `[A-Za-z0-9_.-]`,
-   * values strings, at most 256 headers. Dead letters and replays keep them.
+   * values well-formed strings (no lone surrogate), at most 256 headers.
+   * Dead letters and replays keep them.
    * @defaultValue none (the entry is exactly `n`, `p` and `t`, as Go Pulse writes it)
    */
   headers?: Record<string, string>;
@@ -111,8 +125,9 @@ export interface AddOptions {
    * Idempotent publish: an add whose `dedupId` was already added to this
    * stream within {@link StreamOptions.dedupWindowMs} adds nothing and
    * resolves to the ID of the first add. Decided on the server, atomically
-   * with the `XADD`, so it holds across processes and clients. A non-empty
-   * string.
+   * with the `XADD`, so it holds across processes and clients. A non-empty,
+   * well-formed string (a lone surrogate is an `InvalidArgumentError`: it
+   * would become U+FFFD, and two different IDs the same).
    * @defaultValue none
    */
   dedupId?: string;
@@ -201,11 +216,11 @@ export type { NackOptions } from './event.js';
  * (see `nack({ delayMs })`).
  */
 export interface RetryOptions {
-  /** Delay after the first failed delivery (ms). @defaultValue 1000 */
+  /** Delay after the first failed delivery (ms), at most `Number.MAX_SAFE_INTEGER`. @defaultValue 1000 */
   delayMs?: number;
   /** Growth of the delay from one failed delivery to the next (at least 1). @defaultValue 2 */
   factor?: number;
-  /** Longest delay (ms), before jitter. @defaultValue 60000 */
+  /** Longest delay (ms), before jitter, at most `Number.MAX_SAFE_INTEGER`. @defaultValue 60000 */
   maxDelayMs?: number;
   /** Spread of the random factor, from 0 (none) to 1. @defaultValue 0.2 */
   jitter?: number;
@@ -232,7 +247,8 @@ export interface ProcessBatchOptions extends ProcessOptions {
   /**
    * Longest wait for more events after the first event of a batch (ms); a
    * batch goes to the handler once it is full or this has passed. 0: the
-   * events already buffered, without waiting.
+   * events already buffered, without waiting. At most 2147483647 (about 24.8
+   * days, the longest a timer can wait): an `InvalidArgumentError` otherwise.
    * @defaultValue 20
    */
   maxWaitMs?: number;

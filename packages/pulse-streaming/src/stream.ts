@@ -11,7 +11,7 @@ import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegis
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
-import { checkBool, checkId, checkInt, checkName, checkOptionalInt } from './internal/validate.js';
+import { checkBool, checkId, checkInt, checkName, checkOptionalInt, checkWellFormed } from './internal/validate.js';
 import { checkLogger, type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
 import { Reader } from './reader.js';
@@ -129,16 +129,21 @@ export class Stream<Events extends EventMap = Untyped> {
   ): Promise<string | undefined>;
   async add(eventName: string, payload: unknown, options?: AddOptions): Promise<string | undefined> {
     if (typeof eventName !== 'string') throw new InvalidArgumentError('eventName must be a string');
+    checkWellFormed('eventName', eventName);
     if (options !== undefined && (typeof options !== 'object' || options === null))
       throw new InvalidArgumentError('add options must be an object, e.g. { topic }');
     const topic = options?.topic;
-    if (topic !== undefined && typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
+    if (topic !== undefined) {
+      if (typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
+      checkWellFormed('topic', topic);
+    }
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
     const headers = headerFields(options?.headers);
     const dedupId = options?.dedupId;
     if (dedupId !== undefined && (typeof dedupId !== 'string' || dedupId === '')) {
       throw new InvalidArgumentError('dedupId must be a non-empty string');
     }
+    if (dedupId !== undefined) checkWellFormed('dedupId', dedupId);
     let p: Buffer | string;
     if (this.codec !== undefined) {
       const encoded = this.codec.encode(eventName, payload);

@@ -5,6 +5,7 @@
  * as Go Pulse writes it.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { checkWellFormed } from './validate.js';
 
 /** Prefix of the entry field of each header. */
 export const HEADER_PREFIX = 'h.';
@@ -39,6 +40,7 @@ export function headerFields(headers: unknown): string[] {
     }
     const value = (headers as Record<string, unknown>)[name];
     if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have a string value, got ${typeof value}`);
+    checkWellFormed(`header ${name}`, value);
     fields.push(HEADER_PREFIX + name, value);
   }
   if (fields.length > 2 * MAX_HEADERS) throw new InvalidArgumentError(`an event carries at most ${MAX_HEADERS} headers`);

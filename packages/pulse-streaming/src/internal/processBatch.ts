@@ -13,7 +13,7 @@ import type { Subscription } from '../subscription.js';
 import { traceProcessBatch } from './diagnostics.js';
 import { HandlerRun, type ProcessHost, runSettings } from './process.js';
 import { errorText } from './redisErrors.js';
-import { checkInt } from './validate.js';
+import { checkInt, MAX_TIMER_MS } from './validate.js';
 
 const TIMEOUT = Symbol('timeout');
 
@@ -118,7 +118,8 @@ export async function runProcessBatch(
   if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
   const settings = runSettings(options);
   const maxBatch = checkInt('maxBatch', options?.maxBatch, 100, 1);
-  const maxWaitMs = checkInt('maxWaitMs', options?.maxWaitMs, 20, 0);
+  // It drives a timer: longer would fire after 1 ms.
+  const maxWaitMs = checkInt('maxWaitMs', options?.maxWaitMs, 20, 0, MAX_TIMER_MS);
   if (settings.signal?.aborted) return;
   const run = new HandlerRun(host, settings);
   // Kept in progress from the moment they are taken (see BatchSource), until settled below.

@@ -2,7 +2,27 @@ import { InvalidArgumentError } from '../errors.js';
 
 const FORBIDDEN = /[ \0*?[\]]/;
 
-/** Stream and sink names: 1 to 512 characters, none of space, NUL, `*`, `?`, `[`, `]`. */
+/** A lone surrogate: a UTF-16 code unit that encodes no character on its own. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** `String.prototype.isWellFormed` (Node.js 20, ES2024: not in the ES2022 typings this package builds with). */
+const nativeWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/** True when `s` is valid UTF-16 (no lone surrogate): only then does it reach Redis unchanged. */
+export function isWellFormed(s: string): boolean {
+  return nativeWellFormed ? nativeWellFormed.call(s) : !LONE_SURROGATE.test(s);
+}
+
+/**
+ * Rejects a string with a lone surrogate (text sliced at a code unit): sent
+ * as UTF-8 it would become U+FFFD, silently another string (two dedupIds
+ * the same record, a header or name read back different).
+ */
+export function checkWellFormed(what: string, s: string): void {
+  if (!isWellFormed(s)) throw new InvalidArgumentError(`${what} must be well-formed UTF-16 (it has a lone surrogate)`);
+}
+
+/** Stream and sink names: 1 to 512 characters, none of space, NUL, `*`, `?`, `[`, `]`, well-formed. */
 export function checkName(kind: string, name: unknown): string {
   if (typeof name !== 'string') throw new InvalidArgumentError(`${kind} name must be a string`);
   if (name.length === 0) throw new InvalidArgumentError(`${kind} name must not be empty`);
@@ -10,15 +30,28 @@ export function checkName(kind: string, name: unknown): string {
   if (FORBIDDEN.test(name)) {
     throw new InvalidArgumentError(`${kind} name ${JSON.stringify(name)} must not contain space, NUL, '*', '?', '[' or ']'`);
   }
+  checkWellFormed(`${kind} name`, name);
   return name;
 }
 
-/** A whole number >= min, or the default when undefined. */
-export function checkInt(option: string, value: unknown, def: number, min: number): number {
+/**
+ * The longest a Node.js timer can wait: 2^31-1 ms (about 24.8 days). A
+ * longer one fires after 1 ms, so options that drive a timer stop there.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A whole number from `min` to `max`, or the default when undefined. `max`
+ * defaults to `Number.MAX_SAFE_INTEGER`: beyond it a number is not exact,
+ * prints in exponent form ("1e+21") and Redis refuses it, possibly after a
+ * script already wrote (an add stored, then rejected).
+ */
+export function checkInt(option: string, value: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return def;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     throw new InvalidArgumentError(`${option} must be an integer >= ${min}, got ${String(value)}`);
   }
+  if (value > max) throw new InvalidArgumentError(`${option} must be at most ${max}, got ${String(value)}`);
   return value;
 }
 
