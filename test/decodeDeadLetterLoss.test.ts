@@ -50,5 +50,7 @@ describe.concurrent.each(CLIENT_KINDS)('dead letter of an undecodable event that
     );
     expect(err).toBeInstanceOf(PulseError);
     expect((err as PulseError).code).toBe('WRONGTYPE');
+    // The sink ends with it, as when its background work meets such a refusal.
+    expect(sink.isClosed()).toBe(true);
   });
 });

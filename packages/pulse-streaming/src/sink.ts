@@ -294,6 +294,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       logger: this.#logger,
       // Retry nacks are claimed again when due, as `nack()`'s are, not at the next sweep.
       dueIn: (streamName, ms) => this.#maintenance?.dueIn(streamKey(streamName), ms),
+      // A dead-letter write Redis refuses for good ends the sink, as the sweep's does.
+      fail: (err) => this.#fail(err),
     });
   }
 
