@@ -101,10 +101,12 @@ export class Fanout<T> {
 
   /**
    * To the first subscription waiting for an event, else to the one with the
-   * fewest buffered; never to a stalled one while another is not. When
-   * every one is stalled, or the one chosen is at `limit`, the item is dropped (a sink gives it back, to be
-   * taken back when one asks again, or to go to another instance); without
-   * `onDropped` (a `noAck` sink, whose events are acked as read) it is buffered anyway.
+   * fewest buffered; never to a stalled one while another is not (when every
+   * one is stalled, the instance reads and buffers as a single stuck loop
+   * does: it must still see its streams go). When the one chosen is at
+   * `limit`, the item is dropped (a sink gives it back, to be taken back when
+   * there is room, or to go to another instance); without `onDropped` (a
+   * `noAck` sink, whose events are acked as read) it is buffered anyway.
    */
   #handOne(item: T, heldAt: number): void {
     let best: Subscription<T> | undefined;
@@ -116,7 +118,7 @@ export class Fanout<T> {
       }
       if (best === undefined || (best.stalled && !s.stalled) || (best.stalled === s.stalled && s.size < best.size)) best = s;
     }
-    if (best === undefined || ((best.stalled || best.size >= this.#limit) && this.#onDropped)) this.#onDropped?.([item]);
+    if (best === undefined || (best.size >= this.#limit && this.#onDropped)) this.#onDropped?.([item]);
     else best.push(item, heldAt);
   }
 
@@ -151,7 +153,10 @@ export class Fanout<T> {
       const items = s.stall();
       released += items.length;
       // Held as of long ago: checked with Redis before one is handed out (Subscription.push).
-      for (const item of items) this.#handOne(item, 0);
+      if (this.#live()) for (const item of items) this.#handOne(item, 0);
+      else if (this.#onDropped) this.#onDropped(items);
+      // A noAck sink's events were acked as read: kept for the loop, nothing else can take them.
+      else for (const item of items) s.push(item, 0);
     }
     if (released > 0) this.#notify();
     return released;
@@ -196,13 +201,14 @@ export class Fanout<T> {
   /**
    * How many more events every subscriber can take before the hard bound
    * `limit` (0 without subscribers); when sharing, how many all those not
-   * stalled can take together.
+   * stalled (all, when every one is) can take together.
    */
   room(limit: number): number {
     if (this.subs.size === 0) return 0;
     if (this.#share) {
+      const live = this.#live();
       let room = 0;
-      for (const s of this.subs) if (!s.ended && !s.stalled) room += Math.max(0, limit - s.size);
+      for (const s of this.subs) if (!s.ended && (!live || !s.stalled)) room += Math.max(0, limit - s.size);
       return room;
     }
     let fullest = 0;
@@ -210,26 +216,34 @@ export class Fanout<T> {
     return Math.max(0, limit - fullest);
   }
 
-  /** True when there is a subscriber and every subscriber has room; when sharing, when one not stalled has room. */
+  /** True when there is a subscriber and every subscriber has room; when sharing, when one not stalled (any, when every one is) has room. */
   ready(): boolean {
     if (this.subs.size === 0) return false;
     if (this.#share) {
-      for (const s of this.subs) if (!s.ended && !s.stalled && s.hasRoom()) return true;
+      const live = this.#live();
+      for (const s of this.subs) if (!s.ended && (!live || !s.stalled) && s.hasRoom()) return true;
       return false;
     }
     for (const s of this.subs) if (!s.hasRoom()) return false;
     return true;
   }
 
-  /** True when there is a subscriber and every one (not stalled) has an empty buffer. */
+  /** True when there is a subscriber and every one (when sharing: not stalled, if any is not) has an empty buffer. */
   drained(): boolean {
-    let live = false;
+    const skipStalled = this.#share && this.#live();
+    let any = false;
     for (const s of this.subs) {
-      if (s.ended || (this.#share && s.stalled)) continue;
+      if (s.ended || (skipStalled && s.stalled)) continue;
       if (s.size > 0) return false;
-      live = true;
+      any = true;
     }
-    return live;
+    return any;
+  }
+
+  /** Whether a subscription is there that is not stalled. */
+  #live(): boolean {
+    for (const s of this.subs) if (!s.ended && !s.stalled) return true;
+    return false;
   }
 
   /** Resolves when `ready()` may have changed, or when `signal` aborts. */
