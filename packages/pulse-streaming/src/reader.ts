@@ -57,6 +57,8 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   #closed = false;
   #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
+  /** Every subscription this reader handed out: `unsubscribe` tells them from a mistake (another reader's, a plain object). */
+  readonly #issued = new WeakSet<object>();
 
   private constructor(main: StreamHandle, settings: ReadSettings, first: ReadStream) {
     this.#main = main;
@@ -119,6 +121,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const signal = checkSignal('signal', options?.signal);
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
+    this.#issued.add(sub);
     this.#loops.start();
     // Events of a typed stream decode with its codec: their types are the stream's map.
     return sub as unknown as Subscription<EventOf<Events>>;
@@ -129,8 +132,14 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * with it. When it was the last one, the reader stops reading and its
    * cursor stays at the last event handed to a subscription: a read that
    * returns after that is dropped, and the next subscription reads its events.
+   * Idempotent for this reader's own subscriptions.
+   * @throws InvalidArgumentError when `subscription` is not one this reader returned
+   *   (silently doing nothing would leave the real one reading).
    */
   unsubscribe(subscription: Subscription<EventOf<Events>>): void {
+    if (typeof subscription !== 'object' || subscription === null || !this.#issued.has(subscription)) {
+      throw new InvalidArgumentError('unsubscribe takes a subscription of this reader (from its subscribe())');
+    }
     this.#fanout.remove(subscription as unknown as Subscription<Event>);
   }
 
@@ -142,10 +151,13 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   /**
    * Also reads `stream`, from `startAt` (default: the reader's own `startAt`).
    * Does nothing when the stream is already read.
-   * @throws InvalidArgumentError for a bad `startAt`, before any Redis call.
+   * @throws InvalidArgumentError for options that are not an object or a bad `startAt`, before any Redis call.
    * @throws ClosedError after `close()`.
    */
   async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new InvalidArgumentError('addStream options must be an object, e.g. { startAt }');
+    }
     if (this.#closed) throw this.#closedError();
     checkSameClient(this.#main, stream);
     const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
