@@ -125,6 +125,9 @@ interface Out {
   readonly untilFull: boolean;
 }
 
+/** What a wait in `#unblock` resolves to when the read settled or the loop stopped first. */
+const ENDED = Symbol('ended');
+
 /** What the wait for the head read's reply resolves to when a subscriber took events meanwhile. */
 const ROOM = Symbol('room');
 
@@ -182,33 +185,54 @@ export class ReadLoop<T> {
    */
   async #unblock(pending: Promise<Settled>): Promise<void> {
     const { conn, control, logger } = this.#spec;
+    const signal = this.#abort.signal;
     const until = Date.now() + UNBLOCK_FOR_MS;
-    let failed: unknown;
-    for (let i = 0; this.#inFlight === pending && !this.#abort.signal.aborted; i++) {
-      if (Date.now() > until) {
-        const why = failed === undefined ? 'it did not end' : `CLIENT UNBLOCK failed: ${errorText(failed)}`;
-        logger.warn({ triedForMs: UNBLOCK_FOR_MS }, `could not end a blocked read (${why}): it ends with its block`);
-        return;
-      }
-      const target = await conn.unblockTarget();
-      if (target === undefined) return;
-      const { node, id, key } = target;
-      const send = (args: readonly Arg[]) =>
-        node === undefined ? control.send(args) : control.sendToNode ? control.sendToNode(node, args, key) : undefined;
-      try {
-        await send(['CLIENT', 'UNBLOCK', id]);
-      } catch (err) {
-        // A node the control connection learns of later, or a connection that
-        // comes back, is worth another try; a refusal (NOPERM) is not.
-        if (!isRetryable(err)) {
-          // From now on no read of this client blocks long for a while (`UnblockPermission`): they block `blockMs`.
-          conn.unblockRefused();
-          logger.warn({ err: errorText(err) }, 'CLIENT UNBLOCK refused: the blocked read ends with its block or an event');
+    // Every wait below also ends when the read settles or the loop stops: with
+    // Redis frozen (SIGSTOP) neither the target nor CLIENT UNBLOCK ever
+    // answers, and `removeStream()` (which waits for this) must still settle
+    // once `close()` stopped the loop.
+    let onAbort: (() => void) | undefined;
+    const ended = new Promise<typeof ENDED>((resolve) => {
+      onAbort = () => resolve(ENDED);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) resolve(ENDED);
+      pending.then(() => resolve(ENDED), noop);
+    });
+    const orEnded = <V>(p: Promise<V>): Promise<V | typeof ENDED> => {
+      // Its rejection after `ended` won is nobody's: not left unhandled.
+      p.catch(noop);
+      return Promise.race([p, ended]);
+    };
+    try {
+      let failed: unknown;
+      for (let i = 0; this.#inFlight === pending && !signal.aborted; i++) {
+        if (Date.now() > until) {
+          const why = failed === undefined ? 'it did not end' : `CLIENT UNBLOCK failed: ${errorText(failed)}`;
+          logger.warn({ triedForMs: UNBLOCK_FOR_MS }, `could not end a blocked read (${why}): it ends with its block`);
           return;
         }
-        failed = err;
+        const target = await orEnded(conn.unblockTarget());
+        if (target === undefined || target === ENDED) return;
+        const { node, id, key } = target;
+        const send = async (args: readonly Arg[]): Promise<unknown> =>
+          node === undefined ? control.send(args) : control.sendToNode ? control.sendToNode(node, args, key) : undefined;
+        try {
+          if ((await orEnded(send(['CLIENT', 'UNBLOCK', id]))) === ENDED) return;
+        } catch (err) {
+          // A node the control connection learns of later, or a connection that
+          // comes back, is worth another try; a refusal (NOPERM) is not.
+          if (!isRetryable(err)) {
+            // From now on no read of this client blocks long for a while (`UnblockPermission`): they block `blockMs`.
+            conn.unblockRefused();
+            logger.warn({ err: errorText(err) }, 'CLIENT UNBLOCK refused: the blocked read ends with its block or an event');
+            return;
+          }
+          failed = err;
+        }
+        await Promise.race([ended, sleep(i < 50 ? 20 : 500)]);
       }
-      await Promise.race([pending.then(noop, noop), sleep(i < 50 ? 20 : 500)]);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
   }
 
