@@ -1,10 +1,9 @@
 /**
- * Redis restarted (kill -9) from an RDB older than the reader's cursor:
- * the stream "goes back in time" (entries-added falls). The reader's unread
- * entries that the snapshot did not hold are gone; the ledger sees "fewer
- * than already counted" and silently counts from there (readerLoss.ts
- * LossLedger.apply): no count, no line, no warning. Also checks that the new
- * events after the restart are delivered.
+ * Redis restarted (kill -9) from an RDB older than the reader's cursor: the
+ * stream "goes back in time" (entries-added falls). The reader's unread
+ * entries that the snapshot did not hold are gone and must be reported
+ * (at least those ahead at the last check and not read since), and the new
+ * events after the restart delivered.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';

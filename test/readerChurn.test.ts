@@ -1,5 +1,5 @@
 /**
- * two streams read by one reader (slow subscriber), random XDEL from
+ * Two streams read by one reader (slow subscriber), random XDEL from
  * another client, trimming with a small maxLen, and addStream/removeStream
  * churn of a third stream (interrupting reads) plus CLIENT KILL: per stream
  * IDs increase strictly, delivered + lost = added.

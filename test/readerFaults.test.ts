@@ -1,5 +1,5 @@
 /**
- * reader oracle under faults: a producer adding to a stream with a small
+ * A reader oracle under faults: a producer adding to a stream with a small
  * maxLen, readers with a slow subscriber (backpressure), and faults (kill -9
  * restart with AOF, CLIENT KILL, CLIENT PAUSE, SIGSTOP). Per reader: IDs
  * strictly increasing (no duplicate, in order), delivered + lost equals what

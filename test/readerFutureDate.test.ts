@@ -1,10 +1,9 @@
 /**
- * a reader whose startAt Date is ahead of the Redis clock (a host whose
- * clock runs ahead, or a Date a little in the future): events added before
- * that time are, by the contract, not the reader's (it starts "at the first
- * entry added on or after a time"), yet each one is counted and reported
- * as lost ("events trimmed or deleted before this reader read them"),
- * though nothing was trimmed or deleted.
+ * A reader whose startAt is ahead of the stream's last ID (a Date ahead of
+ * the Redis clock, or a saved `{ after }` cursor from a clock ahead): events
+ * added before that point are, by the contract, not the reader's (it starts
+ * "at the first entry added on or after a time"): neither delivered nor
+ * counted or reported lost.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';

@@ -1,10 +1,9 @@
 /**
- * a reader that starts from an ID (or a Date) inside a long stream
- * (more than COUNT_CAP = 1000 entries on both sides of its start) has no
- * known ledger base; the first exact check then takes the base as
- * "added - read - ahead - lost", which absorbs every entry deleted or
- * trimmed after the start before that check: those are silently never
- * counted (README: "delivered + lost is what was added after its start").
+ * A reader that starts from an ID (or a Date) inside a long stream (more
+ * than COUNT_CAP = 1000 entries on both sides of its start): its base is
+ * counted at the start (in pages), so that entries deleted or trimmed after
+ * the start before its first exact check are counted lost (README:
+ * "delivered + lost is what was added after its start").
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../packages/pulse-streaming/src/index.js';
 import { LossReport } from '../packages/pulse-streaming/src/internal/lossReport.js';
-import { LossLedger } from '../packages/pulse-streaming/src/internal/readerLoss.js';
+import { type Found, LossLedger } from '../packages/pulse-streaming/src/internal/readerLoss.js';
 import { recordingLogger, waitFor } from './support/clients.js';
 
 describe('LossReport', () => {
@@ -156,21 +156,23 @@ describe('LossReport', () => {
 
 describe('LossLedger', () => {
   const ok = (added: number, ahead: number, deleted = 0): unknown[] => ['ok', added, ahead, deleted];
+  /** A check's finding as one value: what it says, else 'retry', else the count. */
+  const res = (f: Found): number | string => f.say ?? (f.retry ? 'retry' : f.lost);
 
   it('lost = added - base - read - ahead, counted once', () => {
     // A reader at 'oldest' of an empty stream: base 0.
-    const l = new LossLedger(0, '0-0');
+    const l = new LossLedger({ base: 0, cursor: '0-0' });
     l.onRead(100);
     // 10,000 added, trimmed to 1000 ahead of the cursor after reading 100.
-    expect(l.apply(ok(10_000, 1000), l.begin(0, '1-99'))).toBe(8900);
+    expect(res(l.apply(ok(10_000, 1000), l.begin(0, '1-99')))).toBe(8900);
     l.onRead(1000);
-    expect(l.apply(ok(10_000, 0), l.begin(1000, '1-9999'))).toBe(0);
+    expect(res(l.apply(ok(10_000, 0), l.begin(1000, '1-9999')))).toBe(0);
     expect(l.lost).toBe(8900);
     expect(l.read + l.lost).toBe(10_000);
   });
 
   it('a check is due only after reads, one at a time, at most once per interval', () => {
-    const l = new LossLedger(0, '0-0');
+    const l = new LossLedger({ base: 0, cursor: '0-0' });
     expect(l.due(10_000)).toBe(false);
     l.onRead(1);
     expect(l.due(10_000)).toBe(true);
@@ -183,7 +185,7 @@ describe('LossLedger', () => {
   });
 
   it('a slow check spaces the next ones out (1% of the time), within bounds', async () => {
-    const l = new LossLedger(0, '0-0');
+    const l = new LossLedger({ base: 0, cursor: '0-0' });
     l.onRead(1);
     const p = l.begin(0, '1-0');
     // Wait on the clock the ledger reads: a timer may fire a fraction of a ms early.
@@ -200,58 +202,107 @@ describe('LossLedger', () => {
   });
 
   it("'same' keeps the count and moves the exact point", () => {
-    const l = new LossLedger(5, '1-0', 7);
+    const l = new LossLedger({ base: 5, cursor: '1-0', deleted: 7 });
     expect(l.checkArgs({ cursor: '1-0', read: 0 })).toEqual(['check', '1-0', 1000, '1-0', 7]);
     l.onRead(3);
     const p = l.begin(0, '1-3');
     expect(l.checkArgs(p)).toEqual(['check', '1-3', 1000, '1-0', 7]);
-    expect(l.apply(['same', 9], p)).toBe(0);
+    expect(res(l.apply(['same', 9], p))).toBe(0);
     expect(l.checkArgs(l.begin(1000, '1-4'))).toEqual(['check', '1-4', 1000, '1-3', 9]);
   });
 
   it('an unknown start has no exact point to compare with', () => {
-    const l = new LossLedger(undefined, '5-0', 3);
+    const l = new LossLedger({ base: undefined, cursor: '5-0', deleted: 3 });
     expect(l.checkArgs(l.begin(0, '5-0'))).toEqual(['check', '5-0', 1000, '', '']);
   });
 
   it("an unknown base is taken at the first exact answer, and 'unknown' asks again", () => {
-    const l = new LossLedger(undefined, '5-0');
+    const l = new LossLedger({ base: undefined, cursor: '5-0' });
     expect(l.exactAt).toBe('');
     l.onRead(10);
-    expect(l.apply(['unknown'], l.begin(0, '6-0'))).toBe('retry');
+    expect(res(l.apply(['unknown'], l.begin(0, '6-0')))).toBe('retry');
     expect(l.dirty).toBe(true);
     l.onRead(5);
-    expect(l.apply(ok(100, 20), l.begin(1000, '7-0'))).toBe(0);
+    expect(res(l.apply(ok(100, 20), l.begin(1000, '7-0')))).toBe(0);
     // Two entries ahead deleted later.
-    expect(l.apply(ok(100, 18), l.begin(2000, '7-0'))).toBe(2);
+    expect(res(l.apply(ok(100, 18), l.begin(2000, '7-0')))).toBe(2);
   });
 
   it('a key that is gone counts from 0 when it is created again, and says so once', () => {
-    const l = new LossLedger(0, '0-0');
+    const l = new LossLedger({ base: 0, cursor: '0-0' });
     l.onRead(10);
-    expect(l.apply(ok(10, 0), l.begin(0, '1-9'))).toBe(0);
-    expect(l.apply(['nokey'], l.begin(1000, '1-9'))).toBe('nokey');
-    expect(l.apply(['nokey'], l.begin(2000, '1-9'))).toBe(0);
+    expect(res(l.apply(ok(10, 0), l.begin(0, '1-9')))).toBe(0);
+    expect(res(l.apply(['nokey'], l.begin(1000, '1-9')))).toBe('nokey');
+    expect(res(l.apply(['nokey'], l.begin(2000, '1-9')))).toBe(0);
     // Created again: 5 added, 2 read, 1 ahead: 2 lost.
     l.onRead(2);
-    expect(l.apply(ok(5, 1), l.begin(3000, '9-2'))).toBe(2);
+    expect(res(l.apply(ok(5, 1), l.begin(3000, '9-2')))).toBe(2);
   });
 
-  it('fewer lost than already counted (a key created again between checks) rebases instead of going back', () => {
-    const l = new LossLedger(0, '0-0');
+  it('fewer lost than already counted (a key created again between checks) says so and goes on from the new key', () => {
+    const l = new LossLedger({ base: 0, cursor: '0-0' });
     l.onRead(10);
-    expect(l.apply(ok(15, 0), l.begin(0, '1-9'))).toBe(5);
+    expect(res(l.apply(ok(15, 0), l.begin(0, '1-9')))).toBe(5);
     l.onRead(3);
-    expect(l.apply(ok(3, 0), l.begin(1000, '2-2'))).toBe(0);
+    expect(l.apply(ok(3, 0), l.begin(1000, '2-2'))).toEqual({ lost: 0, say: 'recreated' });
     expect(l.lost).toBe(5);
     l.onRead(1);
-    expect(l.apply(ok(5, 0), l.begin(2000, '2-4'))).toBe(1);
+    expect(res(l.apply(ok(5, 0), l.begin(2000, '2-4')))).toBe(1);
+  });
+
+  it('a key created again, or gone back in time, counts what was ahead at the last check and not read since', () => {
+    const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 50, maxDeleted: '0-0' });
+    l.onRead(5);
+    expect(l.apply(ok(50, 45), l.begin(0, '1-5'))).toEqual({ lost: 0 });
+    // Held back: no reads, still watched, a check about once a second.
+    expect(l.watching()).toBe(true);
+    expect(l.idleDue(500)).toBe(false);
+    expect(l.idleDue(1000)).toBe(true);
+    // Created again with 2 entries, both read: 45 - 2 unread for sure.
+    l.onRead(2);
+    expect(l.apply(ok(2, 0), l.begin(1000, '9-1'))).toEqual({ lost: 43, say: 'recreated' });
+    expect(l.watching()).toBe(false);
+    // Counting goes on from the new key.
+    l.onRead(1);
+    expect(l.apply(ok(4, 0), l.begin(2000, '9-3'))).toEqual({ lost: 1 });
+    expect(l.lost).toBe(44);
+  });
+
+  it('max-deleted-entry-id going back is a key created again too', () => {
+    const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 10, maxDeleted: '0-0' });
+    expect(l.apply(['ok', 20, 15, 5, '5-0'], l.begin(0, '0-0'))).toEqual({ lost: 5 });
+    expect(l.apply(['ok', 20, 10, 0, '0-0'], l.begin(1000, '0-0'))).toEqual({ lost: 15, say: 'recreated' });
+  });
+
+  it('a key that is gone counts what was ahead at the last check and not read since, once', () => {
+    const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 50, maxDeleted: '0-0' });
+    l.onRead(5);
+    expect(l.apply(['nokey'], l.begin(0, '1-5'))).toEqual({ lost: 45, say: 'nokey' });
+    expect(l.apply(['nokey'], l.begin(1000, '1-5'))).toEqual({ lost: 0 });
+    l.onRead(2);
+    expect(l.apply(ok(2, 0), l.begin(2000, '9-1'))).toEqual({ lost: 0 });
+    expect(l.lost).toBe(45);
+  });
+
+  it('an unknown start (a Date ahead of the clock): entries up to it added meanwhile are the base, not lost', () => {
+    const l = new LossLedger({ base: undefined, cursor: '9-0', deleted: 0, added: 1, maxDeleted: '0-0' });
+    // 20 added before the start time, then 5 after it, read.
+    l.onRead(5);
+    expect(l.apply(['ok', 26, 0, 0, '0-0'], l.begin(0, '10-4'))).toEqual({ lost: 0 });
+    // Deleted after the start before the first count: maybe lost, said so.
+    const m = new LossLedger({ base: undefined, cursor: '9-0', deleted: 0, added: 1, maxDeleted: '0-0' });
+    m.onRead(5);
+    expect(m.apply(['ok', 26, 0, 2, '10-1'], m.begin(0, '10-4'))).toEqual({ lost: 0, say: 'uncertain' });
+    // Deleted before the start only: exact.
+    const n = new LossLedger({ base: undefined, cursor: '9-0', deleted: 0, added: 1, maxDeleted: '0-0' });
+    n.onRead(5);
+    expect(n.apply(['ok', 26, 0, 2, '8-1'], n.begin(0, '10-4'))).toEqual({ lost: 0 });
   });
 
   it("Redis before 7.0 ('unsupported') turns checks off", () => {
-    const l = new LossLedger(0, '0-0');
+    const l = new LossLedger({ base: 0, cursor: '0-0' });
     l.onRead(1);
-    expect(l.apply(['unsupported'], l.begin(0, '1-0'))).toBe('unsupported');
+    expect(res(l.apply(['unsupported'], l.begin(0, '1-0')))).toBe('unsupported');
     l.onRead(1);
     expect(l.due(10_000)).toBe(false);
   });

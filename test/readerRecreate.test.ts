@@ -1,8 +1,9 @@
 /**
- * a reader's stream destroyed while its subscription is full (backpressure),
- * then created anew by the next add a second later: no loss check runs while
- * the reader waits (nothing read), so the unread entries of the old key are gone and nothing
- * is reported (no count, no "stream key is gone" line, no PulseWarning).
+ * A reader's stream destroyed (or expired, `ttlMs`) while its subscription
+ * is full (backpressure), then created anew by the next add a second later:
+ * the reader reads nothing meanwhile, yet the unread entries of the old key
+ * must be reported (counted, a "stream key is gone" line, or a PulseWarning).
+ * A stream with entries ahead is checked about once a second without reads.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';

@@ -1,6 +1,7 @@
 /**
- * removeStream() while Redis is frozen (SIGSTOP) with a read blocked:
- * does it settle once close() is called (close() ends every read)?
+ * removeStream() while Redis is frozen (SIGSTOP) with a read blocked: it
+ * settles once close() is called (close() ends every read), though CLIENT
+ * UNBLOCK is never answered.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';

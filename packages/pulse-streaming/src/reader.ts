@@ -5,7 +5,9 @@ import { type Arg, type Connection, evalScript } from './internal/driver.js';
 import { Fanout } from './internal/fanout.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
-import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, readerPosition, startOf } from './internal/readerLoss.js';
+import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, reportFound } from './internal/readerLoss.js';
+import { readerPosition } from './internal/readerScripts.js';
+import { startOf } from './internal/readerStart.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
@@ -25,7 +27,11 @@ export interface ReaderCounters {
   /**
    * Events trimmed (by `maxLen`) or deleted after the reader's cursor before
    * it read them. Counted exactly, a moment after the reads that jumped
-   * over them (checks run at most a few times a second).
+   * over them (checks run at most a few times a second; about once a second
+   * while a full subscription holds the reader back). A stream key deleted
+   * or expired, or a Redis restarted from an older snapshot, counts the
+   * events ahead of the cursor at the last check and not read since: at
+   * least that many are gone (a warning says more may be).
    */
   readonly lost: number;
 }
@@ -50,6 +56,8 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   #delivered = 0;
   #lost = 0;
   #checkTimer: NodeJS.Timeout | undefined;
+  /** Loss checks in flight: `close()` waits for them (bounded), so that its counters are complete. */
+  readonly #checks = new Set<Promise<void>>();
   /** Read groups with a read in flight. */
   readonly #reading = new Set<number>();
   /** Per read group, the streams whose last read came back full: the next read splits maxPolled among them. */
@@ -184,17 +192,22 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       this.#fanout.endAll();
       clearTimeout(this.#checkTimer);
       await this.#loops.stop();
-      // The last reads are checked now, so that the counters and the last
-      // warning are complete; bounded, so that a Redis gone away cannot hold close().
-      const last = [...this.#streams.values()].filter((s) => s.ledger.dirty && !s.ledger.checking && !s.ledger.disabled);
-      if (last.length > 0) {
-        const bound = new AbortController();
-        await Promise.race([Promise.all(last.map((s) => this.#checkNow(s, Date.now()))), sleep(FINAL_CHECK_MS, bound.signal)]);
-        bound.abort();
-      }
+      // Checks in flight, then the last reads, are checked now, so that the
+      // counters and the last warning are complete; bounded, so that a Redis
+      // gone away cannot hold close().
+      const bound = new AbortController();
+      await Promise.race([this.#finalChecks(), sleep(FINAL_CHECK_MS, bound.signal)]);
+      bound.abort();
       this.#lossReport.close();
     })();
     return this.#closing;
+  }
+
+  /** Waits for the checks in flight, then checks the reads no check saw. */
+  async #finalChecks(): Promise<void> {
+    await Promise.all(this.#checks);
+    const last = [...this.#streams.values()].filter((s) => s.ledger.dirty && !s.ledger.checking && !s.ledger.disabled);
+    await Promise.all(last.map((s) => this.#checkNow(s, Date.now())));
   }
 
   /** True once `close()` was called (or a fatal error stopped the reader). */
@@ -250,9 +263,11 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       this.#reading.add(group);
       try {
         const checked = checks.map((c) =>
-          conn.send(c.cmd, c.state.stream.key).then(
-            (r) => this.#applyCheck(c.state, c.point, r),
-            (err: unknown) => this.#checkFailed(c.state, err),
+          this.#track(
+            conn.send(c.cmd, c.state.stream.key).then(
+              (r) => this.#applyCheck(c.state, c.point, r),
+              (err: unknown) => this.#checkFailed(c.state, err),
+            ),
           ),
         );
         const reply = await conn.send(args, keys[0]);
@@ -311,7 +326,8 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * is in flight (the loop waits for a full subscription), else by waking
    * the blocked read so that the next one carries the check. A check on
    * another connection during a read could count an entry of the read's
-   * reply, deleted right after it was read, as lost.
+   * reply, deleted right after it was read, as lost. A stream with entries
+   * ahead and no reads (held back) is checked too (`LossLedger.watching`).
    */
   #armChecks(): void {
     if (this.#closed) return;
@@ -320,22 +336,27 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       const now = Date.now();
       let pending = false;
       for (const s of this.#streams.values()) {
-        if (!s.ledger.due(now)) {
-          if (s.ledger.dirty) pending = true;
-        } else if (!this.#reading.has(this.#loops.groupOf(s.stream.key))) {
-          void this.#checkNow(s, now);
-        } else {
-          pending = true;
-          // Left to the read loop for one more interval, then its read is cut short.
-          if (now - s.ledger.lastCheck >= 2 * s.ledger.gap) void this.#loops.add(s.stream.key).catch(() => {});
-        }
+        const { act, again } = s.ledger.onTimer(now, this.#reading.has(this.#loops.groupOf(s.stream.key)));
+        if (again) pending = true;
+        if (act === 'check') void this.#checkNow(s, now);
+        // The read in flight had one more interval to carry the check: it is cut short.
+        else if (act === 'cut') void this.#loops.add(s.stream.key).catch(() => {});
       }
       if (pending) this.#armChecks();
     }, CHECK_INTERVAL_MS);
     this.#checkTimer.unref();
   }
 
-  async #checkNow(s: ReadStream, now: number): Promise<void> {
+  #checkNow = (s: ReadStream, now: number): Promise<void> => this.#track(this.#checkOnClient(s, now));
+
+  /** Keeps `check` (which never rejects) in `#checks` until it settles: `close()` waits for it. */
+  #track(check: Promise<void>): Promise<void> {
+    this.#checks.add(check);
+    void check.finally(() => this.#checks.delete(check));
+    return check;
+  }
+
+  async #checkOnClient(s: ReadStream, now: number): Promise<void> {
     const point = s.ledger.begin(now, s.cursor);
     const batches = s.ledger.batches;
     let reply: unknown;
@@ -357,23 +378,11 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
 
   #applyCheck(s: ReadStream, point: CheckPoint, reply: unknown): void {
     const found = s.ledger.apply(reply, point);
-    if (typeof found === 'number') {
-      if (found === 0 || this.#streams.get(s.stream.key) !== s) return;
-      this.#lost += found;
-      this.#lossReport.lost(found, { stream: s.stream.name }, 'events trimmed or deleted before this reader read them');
-    } else if (found === 'nokey') {
-      this.#lossReport.unknown(
-        { stream: s.stream.name },
-        'stream key is gone (deleted or expired): events not read yet, if any, are lost, how many is unknown',
-      );
-    } else if (found === 'unsupported') {
-      this.#lossReport.unknown(
-        { stream: s.stream.name },
-        'this Redis cannot tell trimmed events (needs 7.0): losses are not counted',
-      );
-    } else if (this.#checkTimer === undefined) {
-      this.#armChecks();
-    }
+    // Removed (and maybe added again) while the check was in flight: its losses are not this reader's any more.
+    if (this.#streams.get(s.stream.key) !== s) return;
+    this.#lost += found.lost;
+    reportFound(this.#lossReport, s.stream.name, found);
+    if ((found.retry || s.ledger.watching()) && this.#checkTimer === undefined) this.#armChecks();
   }
 
   #checkFailed(s: ReadStream, err: unknown): void {
@@ -383,11 +392,10 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   }
 }
 
-/** A read's reply and the cursors it was asked for. */
+/** A read's reply and the cursors it was asked for; the read group, and the COUNT it asked of each stream. */
 interface ReadResult {
   readonly states: readonly ReadStream[];
   readonly reply: unknown;
-  /** The read group, and the COUNT it asked of each stream. */
   readonly group: number;
   readonly count: number;
 }

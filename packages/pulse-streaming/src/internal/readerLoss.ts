@@ -25,26 +25,36 @@
  *
  * The start is read in the same script, so the base is exact: 'newest'
  * starts at the stream's last-generated ID (`base = added`), 'oldest' before
- * its first entry (`base = added - length`). A stream key deleted and created
- * again (destroy, TTL) restarts `entries-added`: what was unread in the old
- * key is reported as lost with an unknown count, and counting goes on from
- * the new key.
+ * its first entry (`base = added - length`); a start inside a long stream
+ * counts what is ahead of it in pages (readerStart.ts). A start past the
+ * stream's last generated ID (a Date ahead of Redis' clock, a saved cursor)
+ * leaves the base to the first exact check: entries up to the start may
+ * still be added, and are not the reader's.
  *
- * Checks are rare (at most one per stream every `CHECK_INTERVAL_MS`, and
- * only after reads): a reader that loses nothing pays one small script
- * call a few times a second, not one per read.
+ * A stream key deleted and created again (destroy, TTL), or a Redis that
+ * went back in time (restarted from an older snapshot), restarts or lowers
+ * `entries-added`: the entries ahead of the cursor at the last exact check,
+ * less every read since, are counted lost (at least that many: entries
+ * added since are unknown, and said so), and counting goes on from the new
+ * key. So that a reader held back by a full subscription (reading nothing,
+ * so checking nothing) still sees it, a stream with entries ahead is
+ * checked about once a second even without reads.
+ *
+ * Checks are rare (at most one per stream every `CHECK_INTERVAL_MS` after
+ * reads, one a second while held back): a reader that loses nothing pays
+ * one small script call a few times a second, not one per read.
  */
 
-import { type Arg, evalScript } from './driver.js';
-import { CMP } from './lua.js';
-import { toPulseError } from './redisErrors.js';
-import { str } from './replies.js';
-import { Script } from './script.js';
-import type { ResolvedStart } from './start.js';
+import type { Arg } from './driver.js';
+import { compareIds } from './ids.js';
+import type { LossReport } from './lossReport.js';
+import { COUNT_CAP, parseCheckReply } from './readerScripts.js';
 import type { StreamHandle } from './streamHandle.js';
 
 /** Shortest time between two checks of one stream. */
 export const CHECK_INTERVAL_MS = 200;
+/** Time between two checks of a stream with entries ahead and no reads (held back by a full subscription). */
+export const IDLE_CHECK_MS = 1000;
 /**
  * Checks copy the stream's first and last entries (`XINFO STREAM`): with
  * big entries they cost more, and are spaced out so that they take at most
@@ -53,103 +63,36 @@ export const CHECK_INTERVAL_MS = 200;
 const CHECK_TIME_SHARE = 100;
 /** The longest time between two checks, however slow they were. */
 const MAX_CHECK_GAP_MS = 5000;
-/** Most entries a check counts on the server (copying entries through Lua costs). */
-export const COUNT_CAP = 1000;
-
-/**
- * KEYS: the stream. ARGV: 'start' or 'check', the cursor ('$' at start: the
- * stream's end), the counting cap, then for a check the cursor of the last
- * exact check and the stream's deleted count (entries-added - length) then
- * ('' for none).
- * Fails with Redis' error for a key of another type (a start from an ID
- * leaves it to the first read). Returns {'nokey'} (check) | {'unsupported'}
- * (before Redis 7.0), or:
- * - start: {'ok', cursor, base (-1 unknown), deleted};
- * - check: {'ok', entries-added, ahead, deleted} | {'same', deleted} (nothing
- *   lost since the last exact check) | {'unknown'}.
- */
-export const readerPosition = new Script(
-  'readerPosition',
-  `${CMP}
-local mode, at, cap, exact, deletedThen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local ok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
-if not ok then
-  local t = redis.call('TYPE', KEYS[1])
-  t = t['ok'] or t
-  if t == 'none' then
-    if mode ~= 'start' then return {'nokey'} end
-    if at == '$' then at = '0-0' end
-    return {'ok', at, 0, 0}
-  end
-  -- Another type: a reader from a given ID finds it on its first read.
-  if mode == 'start' and at ~= '$' then return {'ok', at, -1, 0} end
-  return info
-end
-local s = {}
-for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
-local added, md = tonumber(s['entries-added']), s['max-deleted-entry-id']
-if added == nil or md == nil then return {'unsupported'} end
-local len = tonumber(s['length'])
-local deleted = added - len
-local first = len > 0 and s['first-entry'][1]
-local last = len > 0 and s['last-entry'][1]
-if mode == 'start' and at == '$' then return {'ok', s['last-generated-id'], added, deleted} end
-local ahead
-if len == 0 or cmp(last, at) <= 0 then
-  ahead = 0
-elseif cmp(first, at) > 0 then
-  ahead = len
-elseif mode == 'check' and exact ~= '' and (deleted == deletedThen or (cmp(md, exact) <= 0 and cmp(first, exact) <= 0)) then
-  -- Nothing deleted since the last exact check, or only entries it had read
-  -- (XDEL at or before it, trimming short of it): no more lost.
-  return {'same', deleted}
-else
-  -- Count the side of the cursor that looks shorter (by time) first.
-  local ms = function(id) return tonumber(string.match(id, '^(%d+)')) end
-  local sides = {{'(' .. at, '+', false}, {'-', at, true}}
-  if ms(at) - ms(first) < ms(last) - ms(at) then sides = {sides[2], sides[1]} end
-  for _, side in ipairs(sides) do
-    local n = #redis.call('XRANGE', KEYS[1], side[1], side[2], 'COUNT', cap + 1)
-    if n <= cap then
-      if side[3] then ahead = len - n else ahead = n end
-      break
-    end
-  end
-end
-if mode == 'start' then
-  if ahead == nil then return {'ok', at, -1, deleted} end
-  return {'ok', at, added - ahead, deleted}
-end
-if ahead == nil then return {'unknown'} end
-return {'ok', added, ahead, deleted}`,
-);
-
-/** The arguments of a start call (after the script and its key). */
-export function startArgs(at: string): Arg[] {
-  return ['start', at, COUNT_CAP, '', ''];
-}
-
-/** What the start call says: where the cursor starts, the ledger's base when known, the stream's deleted count. */
-export function parseStartReply(reply: unknown): {
-  status: string;
-  cursor: string;
-  base: number | undefined;
-  deleted: number;
-} {
-  const r = Array.isArray(reply) ? (reply as unknown[]) : [];
-  const base = Number(r[2]);
-  return {
-    status: str(r[0]),
-    cursor: str(r[1]),
-    base: Number.isFinite(base) && base >= 0 ? base : undefined,
-    deleted: Number(r[3]),
-  };
-}
 
 /** A snapshot of a stream's reading taken when a check is sent: what the check's answer is about. */
 export interface CheckPoint {
   readonly cursor: string;
   readonly read: number;
+}
+
+/**
+ * What a check found: `lost` more entries known lost (0 or more), and what
+ * to tell besides: the key is gone (`nokey`, first time only), it was
+ * created again or went back in time (`recreated`: `lost` is a lower
+ * bound), entries deleted between an unknown start and the first exact
+ * check may be lost (`uncertain`), or this Redis cannot tell (`unsupported`).
+ * `retry`: not known yet, checked again after the next reads or the interval.
+ */
+export interface Found {
+  readonly lost: number;
+  readonly say?: 'nokey' | 'recreated' | 'uncertain' | 'unsupported';
+  readonly retry?: boolean;
+}
+
+/** How the ledger starts (see `startOf`). */
+export interface LedgerStart {
+  /** Entries never the reader's; undefined when unknown until the first exact check. */
+  readonly base: number | undefined;
+  readonly cursor: string;
+  /** The stream's deleted count, entries-added and max-deleted-entry-id at the start. */
+  readonly deleted?: number;
+  readonly added?: number;
+  readonly maxDeleted?: string;
 }
 
 /**
@@ -159,6 +102,17 @@ export interface CheckPoint {
 export class LossLedger {
   /** Entries never this reader's (see the file comment); undefined until a check can tell. */
   #base: number | undefined;
+  /**
+   * While the base is unknown: the start and the deleted count then. The
+   * first exact check takes the base as if nothing was lost before it: true
+   * when nothing was deleted since the start, or nothing after the start.
+   */
+  #unknownStart: { readonly id: string; readonly deleted: number } | undefined;
+  /** entries-added and max-deleted-entry-id at the last answer (-1: none yet): both only grow for one key. */
+  #lastAdded = -1;
+  #lastMaxDeleted = '0-0';
+  /** Entries ahead of the cursor at the last answer that told, and the reads then. */
+  #aheadAt: { readonly ahead: number; readonly read: number } | undefined;
   /** Entries read from this stream (delivered or filtered out). */
   read = 0;
   /** Entries found lost so far. */
@@ -183,12 +137,18 @@ export class LossLedger {
   /** Checks are impossible (Redis before 7.0): told once, then never tried. */
   disabled = false;
 
-  constructor(base: number | undefined, cursor: string, deleted?: number) {
+  constructor(start: LedgerStart) {
+    const { base, cursor, deleted, added, maxDeleted } = start;
     this.#base = base;
+    if (added !== undefined) this.#lastAdded = added;
+    if (maxDeleted !== undefined) this.#lastMaxDeleted = maxDeleted;
     // At the start nothing is lost yet, so a start with a known base is an exact point.
     if (base !== undefined) {
       this.exactAt = cursor;
       this.deletedAtExact = deleted;
+      if (added !== undefined) this.#aheadAt = { ahead: added - base, read: 0 };
+    } else if (deleted !== undefined) {
+      this.#unknownStart = { id: cursor, deleted };
     }
   }
 
@@ -210,6 +170,36 @@ export class LossLedger {
     return this.dirty && !this.checking && !this.disabled && now - this.lastCheck >= this.gap;
   }
 
+  /**
+   * True while entries the last check found ahead are not all read: the
+   * stream may be deleted, expire or go back in time meanwhile, and the
+   * reader (held back, reading nothing) would not check it otherwise.
+   */
+  watching(): boolean {
+    if (this.disabled || this.#aheadAt === undefined) return false;
+    return this.#aheadAt.ahead - (this.read - this.#aheadAt.read) > 0;
+  }
+
+  /** True when a check without reads (see `watching`) should be sent now. */
+  idleDue(now: number): boolean {
+    return !this.dirty && !this.checking && this.watching() && now - this.lastCheck >= Math.max(IDLE_CHECK_MS, this.gap);
+  }
+
+  /**
+   * What the reader's check timer does for this stream at `now`: check on
+   * the user's client while no read is in flight (`check`), or have the read
+   * in flight cut short, after an interval left to it, so that the next one
+   * carries the check (`cut`); `again`: look again after the interval.
+   */
+  onTimer(now: number, reading: boolean): { readonly act?: 'check' | 'cut'; readonly again: boolean } {
+    const again = this.dirty || this.watching();
+    if (this.due(now)) {
+      if (!reading) return { act: 'check', again: this.watching() };
+      return now - this.lastCheck >= 2 * this.gap ? { act: 'cut', again: true } : { again: true };
+    }
+    return !reading && this.idleDue(now) ? { act: 'check', again } : { again };
+  }
+
   /** Marks a check sent at `now` about `point`. */
   begin(now: number, cursor: string): CheckPoint {
     this.checking = true;
@@ -219,64 +209,105 @@ export class LossLedger {
     return { cursor, read: this.read };
   }
 
-  /**
-   * Applies a check's answer about `point`; returns how many more entries
-   * are now known lost, or `'nokey'` (first time only), `'unsupported'`, or
-   * `'retry'` (not known yet: checked again after the next reads or the interval).
-   */
-  apply(reply: unknown, point: CheckPoint): number | 'nokey' | 'unsupported' | 'retry' {
+  /** Applies a check's answer about `point`: what it found (see {@link Found}). */
+  apply(reply: unknown, point: CheckPoint): Found {
     this.#done();
-    const r = Array.isArray(reply) ? (reply as unknown[]) : [];
-    const status = str(r[0]);
-    if (status === 'same') {
-      this.exactAt = point.cursor;
-      this.deletedAtExact = Number(r[1]);
+    const r = parseCheckReply(reply);
+    if (r.status === 'ok' || r.status === 'same') {
       this.keyGone = false;
-      return 0;
-    }
-    if (status === 'ok') {
-      this.keyGone = false;
-      const added = Number(r[1]);
-      const ahead = Number(r[2]);
-      this.deletedAtExact = Number(r[3]);
+      const ahead = r.status === 'ok' ? r.ahead : undefined;
+      if (this.#lastAdded >= 0 && (r.added < this.#lastAdded || compareIds(r.maxDeleted, this.#lastMaxDeleted) < 0)) {
+        return this.#recreated(point, r.added, ahead, r.deleted, r.maxDeleted);
+      }
+      this.#lastAdded = r.added;
+      this.#lastMaxDeleted = r.maxDeleted;
+      if (ahead === undefined) {
+        // 'same': nothing lost since the last exact check.
+        this.exactAt = point.cursor;
+        this.deletedAtExact = r.deleted;
+        return { lost: 0 };
+      }
+      let say: Found['say'];
       if (this.#base === undefined) {
-        // The first exact point of a reader that started inside a long stream: nothing lost before it is known.
-        this.#base = added - point.read - ahead - this.lost;
+        // The first exact point of a reader whose start had no known base:
+        // nothing lost before it is known, which is exact when nothing after
+        // the start was deleted since (max-deleted-entry-id only grows).
+        this.#base = r.added - point.read - ahead - this.lost;
+        const start = this.#unknownStart;
+        if (start && r.deleted !== start.deleted && compareIds(r.maxDeleted, start.id) > 0) say = 'uncertain';
+        this.#unknownStart = undefined;
       }
-      const total = added - this.#base - point.read - ahead;
+      const total = r.added - this.#base - point.read - ahead;
+      if (total < this.lost) {
+        // Fewer than already counted though the counters did not go back: a
+        // key created again that caught up with the old one's counters.
+        return this.#recreated(point, r.added, ahead, r.deleted, r.maxDeleted);
+      }
       this.exactAt = point.cursor;
-      if (total >= this.lost) {
-        const more = total - this.lost;
-        this.lost = total;
-        return more;
-      }
-      // Fewer than already counted: the key was deleted and created again
-      // between checks (or Redis lost data). Count from here.
-      this.#base = added - point.read - ahead - this.lost;
-      return 0;
+      this.deletedAtExact = r.deleted;
+      this.#aheadAt = { ahead, read: point.read };
+      const more = total - this.lost;
+      this.lost = total;
+      return say ? { lost: more, say } : { lost: more };
     }
     this.dirty = true;
-    if (status === 'nokey') {
-      // A new key counts its entries from 0: the ledger goes on from there.
-      this.#base = -point.read - this.lost;
-      this.exactAt = '';
-      this.deletedAtExact = undefined;
+    if (r.status === 'nokey') {
       const first = !this.keyGone;
       this.keyGone = true;
       this.dirty = false;
-      return first ? 'nokey' : 0;
+      // What was ahead at the last check and is not read is gone with the key.
+      const gone = first ? this.#unreadAhead(point) : 0;
+      this.lost += gone;
+      // A new key counts its entries from 0: the ledger goes on from there.
+      this.#base = -point.read - this.lost;
+      this.#reset(point, 0, 0, '0-0');
+      return first ? { lost: gone, say: 'nokey' } : { lost: 0 };
     }
-    if (status === 'unsupported') {
+    if (r.status === 'unsupported') {
       this.disabled = true;
-      return 'unsupported';
+      return { lost: 0, say: 'unsupported' };
     }
-    return 'retry';
+    return { lost: 0, retry: true };
   }
 
   /** A check failed (connection...): try again later. */
   failed(): void {
     this.#done();
     this.dirty = true;
+  }
+
+  /**
+   * The key was deleted and created again, or Redis went back in time: the
+   * entries ahead at the last check that were not read since are gone
+   * (at least: more may have been added before it went). Counting goes on
+   * from the key as it is.
+   */
+  #recreated(point: CheckPoint, added: number, ahead: number | undefined, deleted: number, maxDeleted: string): Found {
+    const gone = this.#unreadAhead(point);
+    this.lost += gone;
+    // Without `ahead` ('same') the next check takes the base afresh, as after an unknown start.
+    this.#base = ahead === undefined ? undefined : added - point.read - ahead - this.lost;
+    this.#reset(point, added, ahead, maxDeleted);
+    if (ahead !== undefined) {
+      this.exactAt = point.cursor;
+      this.deletedAtExact = deleted;
+    }
+    return { lost: gone, say: 'recreated' };
+  }
+
+  /** Entries ahead of the cursor at the last answer that told, less every read since: unread for sure. */
+  #unreadAhead(point: CheckPoint): number {
+    const at = this.#aheadAt;
+    return at === undefined ? 0 : Math.max(0, at.ahead - (point.read - at.read));
+  }
+
+  #reset(point: CheckPoint, added: number, ahead: number | undefined, maxDeleted: string): void {
+    this.#unknownStart = undefined;
+    this.#lastAdded = added;
+    this.#lastMaxDeleted = maxDeleted;
+    this.#aheadAt = ahead === undefined ? undefined : { ahead, read: point.read };
+    this.exactAt = '';
+    this.deletedAtExact = undefined;
   }
 
   #done(): void {
@@ -296,32 +327,37 @@ export interface ReadStream {
   readonly ledger: LossLedger;
 }
 
-/** The start of a stream's cursor, and its ledger, read atomically so that nothing is counted twice or missed. */
-export async function startOf(stream: StreamHandle, start: ResolvedStart): Promise<ReadStream> {
-  let reply: unknown;
-  try {
-    const at = start.kind === 'newest' ? '$' : start.id;
-    reply = await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at));
-  } catch (err) {
-    throw toPulseError(err, `read the position of stream ${stream.name}`);
-  }
-  const { status, cursor, base, deleted } = parseStartReply(reply);
-  if (status !== 'ok') {
-    // Redis before 7.0: reading works, counting losses does not.
-    const ledger = new LossLedger(undefined, '');
-    ledger.disabled = true;
-    return { stream, cursor: start.kind === 'newest' ? await lastId(stream) : start.id, ledger };
-  }
-  return { stream, cursor, ledger: new LossLedger(base, cursor, deleted) };
-}
-
-/** The last entry's ID now; `0-0` for an empty stream (Redis before 7.0 only). */
-async function lastId(stream: StreamHandle): Promise<string> {
-  try {
-    const last = await stream.driver.send(['XREVRANGE', stream.key, '+', '-', 'COUNT', 1], stream.key);
-    const id = (Array.isArray(last) ? (last[0] as unknown[] | undefined) : undefined)?.[0];
-    return id === undefined ? '0-0' : str(id);
-  } catch (err) {
-    throw toPulseError(err, `read last entry of stream ${stream.name}`);
+/** Tells what a check of stream `stream` found (counted losses, and what cannot be counted). */
+export function reportFound(report: LossReport, stream: string, found: Found): void {
+  const fields = { stream };
+  switch (found.say) {
+    case undefined:
+    case 'uncertain':
+      report.lost(found.lost, fields, 'events trimmed or deleted before this reader read them');
+      if (found.say === 'uncertain') {
+        report.unknown(
+          fields,
+          'entries after the start were deleted before its first exact count: events among them may be lost, how many is unknown',
+        );
+      }
+      return;
+    case 'nokey':
+      report.lost(found.lost, fields, 'stream key is gone (deleted or expired) with events this reader had not read');
+      report.unknown(
+        fields,
+        'stream key is gone (deleted or expired): events not read yet, if any, are lost, how many is unknown' +
+          (found.lost > 0 ? ` (at least the ${found.lost} counted)` : ''),
+      );
+      return;
+    case 'recreated':
+      report.lost(found.lost, fields, 'stream key deleted and created again, or Redis went back in time: unread events are gone');
+      report.unknown(
+        fields,
+        'stream key was deleted and created again, or Redis lost data (restarted from an older snapshot): events not read yet ' +
+          `are lost, at least ${found.lost} (counted), how many more is unknown`,
+      );
+      return;
+    case 'unsupported':
+      report.unknown(fields, 'this Redis cannot tell trimmed events (needs 7.0): losses are not counted');
   }
 }

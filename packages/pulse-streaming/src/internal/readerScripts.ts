@@ -1,0 +1,182 @@
+/**
+ * The scripts a reader's loss ledger (readerLoss.ts) asks Redis with, and
+ * how their answers read. Each reads `XINFO STREAM` (Redis 7.0) and, when it
+ * must, counts entries around the cursor, atomically.
+ */
+import type { Arg } from './driver.js';
+import { CMP } from './lua.js';
+import { str } from './replies.js';
+import { Script } from './script.js';
+
+/** Most entries a check counts on the server (copying entries through Lua costs). */
+export const COUNT_CAP = 1000;
+
+/** Reads `XINFO STREAM` into `s`, or answers for a missing key or another type. */
+const INFO = `local ok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
+if not ok then
+  local t = redis.call('TYPE', KEYS[1])
+  t = t['ok'] or t
+  if t == 'none' then return nil end
+  return info
+end
+local s = {}
+for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
+return s`;
+
+/**
+ * KEYS: the stream. ARGV: 'start' or 'check', the cursor ('$' at start: the
+ * stream's end), the counting cap, then for a check the cursor of the last
+ * exact check and the stream's deleted count (entries-added - length) then
+ * ('' for none).
+ * Fails with Redis' error for a key of another type (a start from an ID
+ * leaves it to the first read). Returns {'nokey'} (check) | {'unsupported'}
+ * (before Redis 7.0), or:
+ * - start: {'ok', cursor, base (-1 unknown), deleted, entries-added,
+ *   max-deleted-entry-id, why the base is unknown: 'future' (the cursor is
+ *   past the last generated ID: entries up to it may still be added, and are
+ *   not the reader's) | 'long' (too many entries on both sides to count:
+ *   then also the last generated ID, up to which `countAhead` counts) | ''};
+ * - check: {'ok', entries-added, ahead, deleted, max-deleted-entry-id} |
+ *   {'same', deleted, entries-added, max-deleted-entry-id} (nothing lost since
+ *   the last exact check) | {'unknown'}.
+ */
+export const readerPosition = new Script(
+  'readerPosition',
+  `${CMP}
+local mode, at, cap, exact, deletedThen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local s = (function() ${INFO} end)()
+if s == nil then
+  if mode ~= 'start' then return {'nokey'} end
+  if at == '$' or at == '0-0' then return {'ok', '0-0', 0, 0, 0, '0-0', ''} end
+  -- Entries up to the cursor may be added yet: not the reader's (see 'future').
+  return {'ok', at, -1, 0, 0, '0-0', 'future'}
+end
+if s['length'] == nil then
+  -- Another type: a reader from a given ID finds it on its first read.
+  if mode == 'start' and at ~= '$' then return {'ok', at, -1, 0, 0, '0-0', ''} end
+  return s
+end
+local added, md = tonumber(s['entries-added']), s['max-deleted-entry-id']
+if added == nil or md == nil then return {'unsupported'} end
+local len = tonumber(s['length'])
+local deleted = added - len
+local first = len > 0 and s['first-entry'][1]
+local last = len > 0 and s['last-entry'][1]
+if mode == 'start' then
+  if at == '$' then return {'ok', s['last-generated-id'], added, deleted, added, md, ''} end
+  if cmp(at, s['last-generated-id']) > 0 then return {'ok', at, -1, deleted, added, md, 'future'} end
+end
+local ahead
+if len == 0 or cmp(last, at) <= 0 then
+  ahead = 0
+elseif cmp(first, at) > 0 then
+  ahead = len
+elseif mode == 'check' and exact ~= '' and (deleted == deletedThen or (cmp(md, exact) <= 0 and cmp(first, exact) <= 0)) then
+  -- Nothing deleted since the last exact check, or only entries it had read
+  -- (XDEL at or before it, trimming short of it): no more lost.
+  return {'same', deleted, added, md}
+else
+  -- Count the side of the cursor that looks shorter (by time) first.
+  local ms = function(id) return tonumber(string.match(id, '^(%d+)')) end
+  local sides = {{'(' .. at, '+', false}, {'-', at, true}}
+  if ms(at) - ms(first) < ms(last) - ms(at) then sides = {sides[2], sides[1]} end
+  for _, side in ipairs(sides) do
+    local n = #redis.call('XRANGE', KEYS[1], side[1], side[2], 'COUNT', cap + 1)
+    if n <= cap then
+      if side[3] then ahead = len - n else ahead = n end
+      break
+    end
+  end
+end
+if mode == 'start' then
+  if ahead == nil then return {'ok', at, -1, deleted, added, md, 'long', s['last-generated-id']} end
+  return {'ok', at, added - ahead, deleted, added, md, ''}
+end
+if ahead == nil then return {'unknown'} end
+return {'ok', added, ahead, deleted, md}`,
+);
+
+/** The arguments of a start call (after the script and its key). */
+export function startArgs(at: string): Arg[] {
+  return ['start', at, COUNT_CAP, '', ''];
+}
+
+/** What the start call says. */
+export interface StartReply {
+  readonly status: string;
+  /** Where the cursor starts. */
+  readonly cursor: string;
+  /** The ledger's base when known. */
+  readonly base: number | undefined;
+  /** The stream's deleted count, entries-added and max-deleted-entry-id then. */
+  readonly deleted: number;
+  readonly added: number;
+  readonly maxDeleted: string;
+  /** Why the base is unknown (see `readerPosition`). */
+  readonly why: '' | 'future' | 'long';
+  /** With 'long': the last ID generated then. */
+  readonly lastGenerated: string;
+}
+
+export function parseStartReply(reply: unknown): StartReply {
+  const r = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const base = Number(r[2]);
+  const why = str(r[6]);
+  return {
+    status: str(r[0]),
+    cursor: str(r[1]),
+    base: Number.isFinite(base) && base >= 0 ? base : undefined,
+    deleted: Number(r[3]),
+    added: Number(r[4]),
+    maxDeleted: r[5] === undefined ? '0-0' : str(r[5]),
+    why: why === 'future' || why === 'long' ? why : '',
+    lastGenerated: r[7] === undefined ? '' : str(r[7]),
+  };
+}
+
+/**
+ * One page of the count of the entries ahead of a start inside a long
+ * stream (see readerStart.ts). KEYS: the stream. ARGV: the page's start
+ * (exclusive), its end (inclusive: the last ID generated at the start), the
+ * page size, the reader's start ID, and the stream's deleted count at the
+ * start. Returns {'ok', entries in the page, its last ID} | {'changed'}: an
+ * entry after the start may have been deleted since (the count would miss
+ * it), or the key is gone.
+ */
+export const countAhead = new Script(
+  'countAhead',
+  `${CMP}
+local from, to, cap, start, deleted0 = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local s = (function() ${INFO} end)()
+if s == nil or s['length'] == nil then return {'changed'} end
+local deleted = tonumber(s['entries-added']) - tonumber(s['length'])
+-- Deleted since the start, and maybe after it: max-deleted-entry-id only ever grows.
+if deleted ~= deleted0 and cmp(s['max-deleted-entry-id'], start) > 0 then return {'changed'} end
+local r = redis.call('XRANGE', KEYS[1], '(' .. from, to, 'COUNT', cap)
+if #r == 0 then return {'ok', 0, from} end
+return {'ok', #r, r[#r][1]}`,
+);
+
+/** What a check says (see `readerPosition`). */
+export type CheckReply =
+  | {
+      readonly status: 'ok';
+      readonly added: number;
+      readonly ahead: number;
+      readonly deleted: number;
+      readonly maxDeleted: string;
+    }
+  | { readonly status: 'same'; readonly added: number; readonly deleted: number; readonly maxDeleted: string }
+  | { readonly status: 'nokey' | 'unsupported' | 'unknown' };
+
+export function parseCheckReply(reply: unknown): CheckReply {
+  const r = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const status = str(r[0]);
+  const id = (v: unknown): string => (v === undefined ? '0-0' : str(v));
+  if (status === 'ok') {
+    return { status, added: Number(r[1]), ahead: Number(r[2]), deleted: Number(r[3]), maxDeleted: id(r[4]) };
+  }
+  if (status === 'same') return { status, deleted: Number(r[1]), added: Number(r[2]), maxDeleted: id(r[3]) };
+  if (status === 'nokey' || status === 'unsupported') return { status };
+  return { status: 'unknown' };
+}
