@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { Stream, silentLogger } from '../packages/pulse-streaming/src/index.js';
 import type { OwnedConnection } from '../packages/pulse-streaming/src/internal/driver.js';
 import { Fanout } from '../packages/pulse-streaming/src/internal/fanout.js';
-import { type LoopRead, ReadAhead, ReadLoop } from '../packages/pulse-streaming/src/internal/readLoop.js';
+import { ReadAhead } from '../packages/pulse-streaming/src/internal/readAhead.js';
+import { type LoopRead, ReadLoop } from '../packages/pulse-streaming/src/internal/readLoop.js';
 import type { Subscription } from '../packages/pulse-streaming/src/subscription.js';
 import { CLIENT_KINDS, connect, stays, type TestClient, uniqueName, waitFor, within } from './support/clients.js';
 

@@ -9,7 +9,7 @@
  * "Duplicates come only from redelivery, and a redelivered event has deliveryCount > 1".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { InvalidArgumentError, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import {
   CLIENT_KINDS,
   collect,
@@ -212,6 +212,22 @@ describe.each(CLIENT_KINDS)('subscriptions of one sink instance (%s)', (kind) =>
       expect(got.every((e) => e.deliveryCount === 1)).toBe(true);
       expect(await dead()).toBe(0);
     } finally {
+      await done();
+    }
+  });
+
+  it('unsubscribe takes only a subscription of this instance (idempotent for those)', async () => {
+    const { s, sink, done } = await setup('share-unsub');
+    const other = await s.newSink('g2', { blockMs: 100 });
+    try {
+      const mine = sink.subscribe();
+      expect(() => sink.unsubscribe({} as never)).toThrow(InvalidArgumentError);
+      expect(() => sink.unsubscribe(other.subscribe())).toThrow(InvalidArgumentError);
+      sink.unsubscribe(mine);
+      sink.unsubscribe(mine);
+      expect(mine.ended).toBe(true);
+    } finally {
+      await other.close();
       await done();
     }
   });

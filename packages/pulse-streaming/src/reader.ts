@@ -65,8 +65,6 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   #closed = false;
   #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
-  /** Every subscription this reader handed out: `unsubscribe` tells them from a mistake (another reader's, a plain object). */
-  readonly #issued = new WeakSet<object>();
 
   private constructor(main: StreamHandle, settings: ReadSettings, first: ReadStream) {
     this.#main = main;
@@ -129,7 +127,6 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const signal = checkSignal('signal', options?.signal);
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
-    this.#issued.add(sub);
     this.#loops.start();
     // Events of a typed stream decode with its codec: their types are the stream's map.
     return sub as unknown as Subscription<EventOf<Events>>;
@@ -145,10 +142,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    *   (silently doing nothing would leave the real one reading).
    */
   unsubscribe(subscription: Subscription<EventOf<Events>>): void {
-    if (typeof subscription !== 'object' || subscription === null || !this.#issued.has(subscription)) {
-      throw new InvalidArgumentError('unsubscribe takes a subscription of this reader (from its subscribe())');
-    }
-    this.#fanout.remove(subscription as unknown as Subscription<Event>);
+    this.#fanout.unsubscribe(subscription, 'reader');
   }
 
   /** `for await (const ev of reader)` is `subscribe()`. */

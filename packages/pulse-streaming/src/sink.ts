@@ -12,7 +12,7 @@ import { LossReport } from './internal/lossReport.js';
 import { joinGroup, joinNewConsumer, undoJoin } from './internal/ownership.js';
 import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
-import { ReadAhead } from './internal/readLoop.js';
+import { ReadAhead } from './internal/readAhead.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { SinkHolds } from './internal/sinkHolds.js';
@@ -198,9 +198,13 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     return sub;
   }
 
-  /** Ends a subscription's iteration. */
+  /**
+   * Ends a subscription's iteration; what it buffered goes to the instance's
+   * other subscriptions, or back to the sink. Idempotent for this sink's own subscriptions.
+   * @throws InvalidArgumentError when `subscription` is not one this sink instance returned.
+   */
   unsubscribe(subscription: Subscription<SinkEventOf<Events>>): void {
-    this.#fanout.remove(subscription as unknown as Subscription<SinkEvent>);
+    this.#fanout.unsubscribe(subscription, 'sink');
   }
 
   /** `for await (const ev of sink)` is `subscribe()`. */

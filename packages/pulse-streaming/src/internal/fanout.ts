@@ -2,6 +2,7 @@
  * The subscriptions of one reader or sink instance, and how what it reads
  * is handed to them.
  */
+import { InvalidArgumentError } from '../errors.js';
 import { Subscription } from '../subscription.js';
 import { checkSignal } from './validate.js';
 
@@ -34,6 +35,8 @@ export interface FanoutOptions<T> {
 /** @internal The set of subscriptions of one reader or sink instance. */
 export class Fanout<T> {
   readonly subs = new Set<Subscription<T>>();
+  /** Every subscription handed out: `unsubscribe` tells them from a mistake (another reader's, a plain object). */
+  readonly #issued = new WeakSet<object>();
   #wake: (() => void) | undefined;
   readonly #share: boolean;
   readonly #onDropped: ((items: T[]) => void) | undefined;
@@ -72,9 +75,22 @@ export class Fanout<T> {
       signal,
     );
     this.subs.add(sub);
+    this.#issued.add(sub);
     this.#notify();
     this.#onAdded?.();
     return sub;
+  }
+
+  /**
+   * The user's `unsubscribe`: ends `sub` (idempotent) when this fanout
+   * handed it out; anything else is a mistake that doing nothing would hide
+   * (the real subscription would go on reading).
+   */
+  unsubscribe(sub: unknown, owner: string): void {
+    if (typeof sub !== 'object' || sub === null || !this.#issued.has(sub)) {
+      throw new InvalidArgumentError(`unsubscribe takes a subscription of this ${owner} (from its subscribe())`);
+    }
+    this.remove(sub as Subscription<T>);
   }
 
   remove(sub: Subscription<T>): void {
