@@ -3,11 +3,12 @@
  * were accepted and silently changed to U+FFFD on the wire. For dedupId this made two
  * different IDs the same record: the second add added nothing and resolved to the first's ID.
  * Header values, event names and topics came back different from what was added. Each is now
- * an InvalidArgumentError before any Redis call, as are stream, sink and topic-filter names.
+ * an InvalidArgumentError before any Redis call, as are stream, sink and topic-filter names,
+ * and string payloads (bytes go as a Buffer, bit for bit).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, type TestClient, uniqueName } from './support/clients.js';
+import { CLIENT_KINDS, connect, type TestClient, take, uniqueName } from './support/clients.js';
 
 describe.each(CLIENT_KINDS)('lone surrogates (%s)', (kind) => {
   let c: TestClient;
@@ -45,6 +46,28 @@ describe.each(CLIENT_KINDS)('lone surrogates (%s)', (kind) => {
           expect([ev.eventName, ev.topic, ev.headers.k]).toEqual(['é\uD83D\uDE00', 't\uD83D\uDE00', 'a\uD83D\uDE00b']);
           break;
         }
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await s.destroy();
+    }
+  });
+
+  it('a string payload with a lone surrogate is an InvalidArgumentError (it would not round-trip); its bytes as a Buffer do', async () => {
+    const s = new Stream(uniqueName('surrogate'), c.redis, { maxLen: 0 });
+    try {
+      await expect(s.add('e', 'half \uDC00 a pair')).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(Number(await c.cmd('EXISTS', s.key))).toBe(0);
+      const text = 'whole \uD83D\uDE00 pair';
+      const bytes = Buffer.from([0xed, 0xb0, 0x80, 0xff]);
+      await s.add('e', text);
+      await s.add('e', bytes);
+      const reader = await s.newReader({ startAt: 'oldest', blockMs: 100 });
+      try {
+        const got = await take(reader.subscribe(), 2);
+        expect(got[0]?.text()).toBe(text);
+        expect(Buffer.compare(got[1]?.payload ?? Buffer.alloc(0), bytes)).toBe(0);
       } finally {
         await reader.close();
       }

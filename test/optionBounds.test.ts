@@ -50,6 +50,9 @@ describe.each(CLIENT_KINDS)('option upper bounds (%s)', (kind) => {
       await expect(sink.processBatch(async () => {}, { maxWaitMs: 2 ** 31 })).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(sink.process(async () => {}, { retry: { delayMs: 1e21 } })).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(sink.process(async () => {}, { retry: { maxDelayMs: 2 ** 63 } })).rejects.toBeInstanceOf(InvalidArgumentError);
+      // blockMs also times the library's own waits: past 2^31-1 a timer fires after 1 ms.
+      await expect(s.newSink('g2', { blockMs: 2 ** 31 })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(s.newReader({ blockMs: 2 ** 31 })).rejects.toBeInstanceOf(InvalidArgumentError);
     } finally {
       await sink.close();
       await s.destroy().catch(() => {});

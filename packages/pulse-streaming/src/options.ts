@@ -147,7 +147,7 @@ export interface ReaderOptions<Events extends EventMap = Untyped> {
    * arrives blocks up to 30 minutes instead, while its buffers are at most
    * half full and the server lets it end such a read (`CLIENT UNBLOCK`). An
    * event ends the read at once; so do a change of the sink's streams in
-   * that slot and a full buffer.
+   * that slot and a full buffer. At most 2147483647 (a timer's limit).
    * @defaultValue 5000
    */
   blockMs?: number;

@@ -11,7 +11,7 @@ import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegis
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
-import { checkBool, checkId, checkInt, checkName, checkOptionalInt, checkWellFormed } from './internal/validate.js';
+import { checkBool, checkId, checkInt, checkName, checkOptionalInt, checkWellFormed, isWellFormed } from './internal/validate.js';
 import { checkLogger, type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
 import { Reader } from './reader.js';
@@ -152,6 +152,9 @@ export class Stream<Events extends EventMap = Untyped> {
     } else if (typeof payload === 'string' || Buffer.isBuffer(payload)) p = payload;
     else if (payload instanceof Uint8Array) p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
+    // Sent as UTF-8 (also what a codec encoded): a lone surrogate would come back as U+FFFD, not as the string added.
+    if (typeof p === 'string' && !isWellFormed(p))
+      throw new InvalidArgumentError('payload must be well-formed UTF-16 (it has a lone surrogate): pass its bytes as a Buffer');
     // Tracing (pulse-streaming/otel) may add headers: the trace context.
     if (addChannel.hasSubscribers) {
       const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: { ...options?.headers } };

@@ -3,7 +3,7 @@ import type { Event } from '../event.js';
 import type { ReaderOptions } from '../options.js';
 import { parseStart, type ResolvedStart } from './start.js';
 import { topicMatcher } from './topic.js';
-import { checkInt } from './validate.js';
+import { checkInt, MAX_TIMER_MS } from './validate.js';
 
 /** Reader and sink options, validated, with defaults applied. */
 export interface ReadSettings {
@@ -27,7 +27,7 @@ export function readSettings(options: ReaderOptions): ReadSettings {
   else matches = filter;
   return {
     start: parseStart('startAt', options.startAt),
-    blockMs: checkInt('blockMs', options.blockMs, 5000, 1),
+    blockMs: checkInt('blockMs', options.blockMs, 5000, 1, MAX_TIMER_MS),
     maxPolled: checkInt('maxPolled', options.maxPolled, 1000, 1),
     bufferSize: checkInt('bufferSize', options.bufferSize, 1000, 1),
     matches,
