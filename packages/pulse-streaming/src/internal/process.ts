@@ -56,6 +56,9 @@ export function runSettings(options: ProcessOptions | undefined): RunSettings {
   };
 }
 
+/** Grace periods a handler runs before a warning says so (see `HandlerRun.#watchLong`). */
+const LONG_RUN = 10;
+
 /**
  * One `process()` or `processBatch()` call: its subscription, its handler
  * slots, the events its handlers are running (kept in progress by one timer
@@ -73,6 +76,9 @@ export class HandlerRun {
   #touches: Promise<void> = Promise.resolve();
   /** Set once Redis refused a dead letter for good: the run stops taking events and rejects with it. */
   #fatal: PulseError | undefined;
+  /** When each running event was first seen running (ms); those already said to run long are in `#toldLong`. */
+  readonly #since = new Map<SinkEvent, number>();
+  readonly #toldLong = new WeakSet<SinkEvent>();
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
@@ -89,6 +95,7 @@ export class HandlerRun {
             // Those the handler settled itself (processBatch) need no more touches.
             for (const ev of this.running) if (ev.settled) this.running.delete(ev);
             if (this.running.size > 0) this.#touches = host.keepInProgress(this.running);
+            this.#watchLong();
           },
           Math.max(5, Math.floor(host.graceMs / 3)),
         );
@@ -96,6 +103,28 @@ export class HandlerRun {
     // consumer (SEMANTICS.md section 9): the buffer counts as held however
     // long the handlers take, not only while the loop takes events.
     this.sub.keepHeldWhile(() => this.#active > 0);
+  }
+
+  /**
+   * Says once per event when its handler has run for LONG_RUN grace periods:
+   * a handler that never returns keeps its event, and those waiting behind
+   * it, from every other consumer (SEMANTICS.md section 9), and looks like a
+   * slow one from outside. Not the events of a batch still being gathered.
+   */
+  #watchLong(): void {
+    const now = Date.now();
+    for (const ev of this.#since.keys()) if (!this.running.has(ev)) this.#since.delete(ev);
+    for (const ev of this.running) {
+      const at = this.#since.get(ev);
+      if (at === undefined) this.#since.set(ev, now);
+      else if (now - at >= LONG_RUN * this.host.graceMs && !this.#toldLong.has(ev)) {
+        this.#toldLong.add(ev);
+        this.logger.warn(
+          { id: ev.id, stream: ev.streamName, runningMs: now - at },
+          'a handler is still running: its event, and those waiting behind it, stay with this consumer until it returns',
+        );
+      }
+    }
   }
 
   readonly #done = (): void => {
