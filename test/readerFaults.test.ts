@@ -5,7 +5,7 @@
  * strictly increasing (no duplicate, in order), delivered + lost equals what
  * was added after its start (entries-added), and close() never hangs.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Event, type Reader, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor, within } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
@@ -28,13 +28,14 @@ async function entriesAdded(c: TestClient, key: string): Promise<number> {
 
 type Fault = 'restart-aof' | 'client-kill' | 'client-pause' | 'sigstop';
 
-describe.each(CLIENT_KINDS)('reader oracle under faults (%s)', (kind) => {
+// Concurrent: each test has its own redis-server (8 tests of about 4 s each).
+describe.concurrent.each(CLIENT_KINDS)('reader oracle under faults (%s)', (kind) => {
   for (const fault of ['restart-aof', 'client-kill', 'client-pause', 'sigstop'] as Fault[]) {
-    it(`${fault}: no duplicate, in order, delivered + lost = added`, async () => {
+    it(`${fault}: no duplicate, in order, delivered + lost = added`, async (ctx) => {
       const srv = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-      onTestFinished(() => srv.stop());
+      ctx.onTestFinished(() => srv.stop());
       const c = await connect(kind, srv.url);
-      onTestFinished(() => c.close());
+      ctx.onTestFinished(() => c.close());
       const rec = recordingLogger();
       const s = new Stream(uniqueName('rf'), c.redis, { maxLen: 30, logger: rec.logger });
       await s.add('e', 'seed');
@@ -59,7 +60,7 @@ describe.each(CLIENT_KINDS)('reader oracle under faults (%s)', (kind) => {
           })(),
         );
       }
-      onTestFinished(async () => {
+      ctx.onTestFinished(async () => {
         for (const r of readers) await r.close();
       });
       let stop = false;
