@@ -82,16 +82,12 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#control = control;
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
+    // What every part of the sink knows of it.
+    const base = { name, consumerName: consumer, control, logger: this.#logger, counters: this.#counters };
+    const closed = this.#closedSignal.signal;
     const buffers = sinkBuffers(
       settings,
-      {
-        name,
-        consumerName: consumer,
-        control,
-        logger: this.#logger,
-        closed: this.#closedSignal.signal,
-        counters: this.#counters,
-      },
+      { ...base, closed },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
     );
@@ -105,14 +101,10 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       forMs: settings.graceMs,
     });
     this.#holds = new SinkHolds({
-      name,
-      consumerName: consumer,
-      control,
+      ...base,
       driver: main.driver,
-      logger: this.#logger,
-      counters: this.#counters,
       fanout: this.#fanout,
-      closed: this.#closedSignal.signal,
+      closed,
       graceMs: settings.graceMs,
       matches: settings.matches,
       noAck: settings.noAck,
@@ -123,12 +115,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       holders: () => this.#maintenance?.holders,
     });
     this.#reads = new SinkReads({
-      name,
-      consumerName: consumer,
+      ...base,
       settings,
       cluster: main.driver.isCluster,
-      control,
-      logger: this.#logger,
       streams: this.#streams,
       loops: () => this.#loops,
       deliver: (s, entries, counts, redelivery, sent) => this.#holds.deliver(s, entries, counts, redelivery, sent),
