@@ -41,7 +41,7 @@ describe.each(CLIENT_KINDS)('handlers that run long (%s)', (kind) => {
       const said = () => lines.filter((l) => l.level === 'warn' && /a handler is still running/.test(String(l.msg)));
       await waitFor(() => said().length > 0, { timeout: 20 * grace, what: 'the long handler said' });
       expect(Date.now() - started).toBeGreaterThanOrEqual(10 * grace);
-      expect(said()[0]?.obj).toMatchObject({ id, stream: s.name });
+      expect(said()[0]?.obj).toMatchObject({ ids: [id], count: 1, stream: s.name });
       // Once: not again at every touch.
       await waitFor(() => Date.now() - started > 14 * grace, { timeout: 10 * grace, what: 'four grace periods more' });
       expect(said()).toHaveLength(1);

@@ -56,6 +56,9 @@ export function runSettings(options: ProcessOptions | undefined): RunSettings {
   };
 }
 
+/** What `#untilClosed` resolves to once the sink has been closed a close() step. */
+const CLOSED = Symbol('closed');
+
 /** Grace periods a handler runs before a warning says so (see `HandlerRun.#watchLong`). */
 const LONG_RUN = 10;
 
@@ -76,9 +79,8 @@ export class HandlerRun {
   #touches: Promise<void> = Promise.resolve();
   /** Set once Redis refused a dead letter for good: the run stops taking events and rejects with it. */
   #fatal: PulseError | undefined;
-  /** When each running event was first seen running (ms); those already said to run long are in `#toldLong`. */
-  readonly #since = new Map<SinkEvent, number>();
-  readonly #toldLong = new WeakSet<SinkEvent>();
+  /** Handler calls running (their events; `at`: when the touch timer first saw them, 0 before; `told`: said to run long). */
+  readonly #calls = new Set<{ readonly events: readonly SinkEvent[]; at: number; told: boolean }>();
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
@@ -105,23 +107,34 @@ export class HandlerRun {
     this.sub.keepHeldWhile(() => this.#active > 0);
   }
 
+  /** Runs `call`, the handler on `events`, seen by the long-run warning (`#watchLong`) while it runs. */
+  async handle(events: readonly SinkEvent[], call: () => unknown): Promise<void> {
+    // No clock read per call: the touch timer stamps it when it first sees it.
+    const entry = { events, at: 0, told: false };
+    this.#calls.add(entry);
+    try {
+      await call();
+    } finally {
+      this.#calls.delete(entry);
+    }
+  }
+
   /**
-   * Says once per event when its handler has run for LONG_RUN grace periods:
-   * a handler that never returns keeps its event, and those waiting behind
-   * it, from every other consumer (SEMANTICS.md section 9), and looks like a
-   * slow one from outside. Not the events of a batch still being gathered.
+   * Says once per handler call when it has run for LONG_RUN grace periods: a
+   * handler that never returns keeps its events, and those waiting behind
+   * them, from every other consumer (SEMANTICS.md section 9), and looks like
+   * a slow one from outside. Only calls of the handler: not a batch being gathered.
    */
   #watchLong(): void {
     const now = Date.now();
-    for (const ev of this.#since.keys()) if (!this.running.has(ev)) this.#since.delete(ev);
-    for (const ev of this.running) {
-      const at = this.#since.get(ev);
-      if (at === undefined) this.#since.set(ev, now);
-      else if (now - at >= LONG_RUN * this.host.graceMs && !this.#toldLong.has(ev)) {
-        this.#toldLong.add(ev);
+    for (const c of this.#calls) {
+      if (c.at === 0) c.at = now;
+      else if (!c.told && now - c.at >= LONG_RUN * this.host.graceMs) {
+        c.told = true;
+        const first = c.events[0];
         this.logger.warn(
-          { id: ev.id, stream: ev.streamName, runningMs: now - at },
-          'a handler is still running: its event, and those waiting behind it, stay with this consumer until it returns',
+          { ids: ids(c.events), count: c.events.length, stream: first?.streamName, runningMs: now - c.at },
+          'a handler is still running: its events, and those waiting behind them, stay with this consumer until it returns',
         );
       }
     }
@@ -154,29 +167,37 @@ export class HandlerRun {
     while (this.#active > 0) await new Promise<void>((r) => (this.#wake = r));
     const acks = [...this.#acks.values()];
     if (acks.length === 0) return;
-    const all = Promise.all(acks.map((a) => a.settled));
-    const closed = this.host.closed;
-    let timer: NodeJS.Timeout | undefined;
-    let onClose: (() => void) | undefined;
-    const bounded = new Promise<void>((resolve) => {
-      onClose = () => {
-        timer = setTimeout(resolve, CLOSE_STEP_MS);
-      };
-      if (closed.aborted) onClose();
-      else closed.addEventListener('abort', onClose, { once: true });
-    });
-    try {
-      await Promise.race([all, bounded]);
-    } finally {
-      clearTimeout(timer);
-      if (onClose) closed.removeEventListener('abort', onClose);
-    }
+    await this.#untilClosed(Promise.all(acks.map((a) => a.settled)));
     const left = [...this.#acks.values()].flatMap((a) => a.ids);
     if (left.length > 0)
       this.logger.warn(
         { count: left.length, ids: left.slice(0, 10) },
         'sink closed with acks unsettled: their events stay pending and are redelivered after the grace period',
       );
+  }
+
+  /**
+   * `p`, or CLOSED once the sink has been closed for CLOSE_STEP_MS (as each
+   * step of `close()`): what is stuck on a stopped Redis (an ack, a touch, a
+   * nack) must not hang shutdown. Rejects when `p` does.
+   */
+  async #untilClosed<T>(p: Promise<T>): Promise<T | typeof CLOSED> {
+    const closed = this.host.closed;
+    let timer: NodeJS.Timeout | undefined;
+    let onClose: (() => void) | undefined;
+    const bounded = new Promise<typeof CLOSED>((resolve) => {
+      onClose = () => {
+        timer = setTimeout(() => resolve(CLOSED), CLOSE_STEP_MS);
+      };
+      if (closed.aborted) onClose();
+      else closed.addEventListener('abort', onClose, { once: true });
+    });
+    try {
+      return await Promise.race([p, bounded]);
+    } finally {
+      clearTimeout(timer);
+      if (onClose) closed.removeEventListener('abort', onClose);
+    }
   }
 
   stop(): void {
@@ -254,8 +275,8 @@ export class HandlerRun {
    */
   async failed(events: readonly SinkEvent[]): Promise<void> {
     // The touches travel on another connection than the nack: let them land first. Bounded:
-    // a touch stuck on a stopped Redis must not hold the nack (a later touch is moot).
-    await within(this.#touches, this.host.graceMs);
+    // a touch stuck on a stopped Redis must not hold the nack (a later touch is moot), nor shutdown.
+    await this.#untilClosed(within(this.#touches, this.host.graceMs));
     const random = Math.random();
     const byCount = new Map<number, SinkEvent[]>();
     for (const ev of events) {
@@ -279,7 +300,16 @@ export class HandlerRun {
     for (;;) {
       try {
         // What is left of the delay: the events are due when they would have been at the first try.
-        await this.host.nack(group, Math.max(0, due - Date.now()));
+        const sent = this.host.nack(group, Math.max(0, due - Date.now()));
+        const answered = await this.#untilClosed(sent.then(() => true));
+        if (answered === CLOSED) {
+          sent.catch(() => {});
+          this.logger.warn(
+            { ids: ids(group) },
+            'nack not answered after close: the events are redelivered after the grace period',
+          );
+          return;
+        }
         if (backoff.failures > 0)
           this.logger.info({ ids: ids(group), failures: backoff.failures }, 'nack succeeded after retries');
         return;
@@ -331,7 +361,7 @@ export async function runProcess(
     }
     let failure: { err: unknown } | undefined;
     try {
-      await traceProcess(ev, host.name, host.consumerName, handler);
+      await run.handle([ev], () => traceProcess(ev, host.name, host.consumerName, handler));
     } catch (err) {
       failure = { err };
     } finally {

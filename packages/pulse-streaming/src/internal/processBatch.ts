@@ -139,7 +139,7 @@ export async function runProcessBatch(
     let failure: { err: unknown } | undefined;
     try {
       // A copy: the handler may consume its array (shift(), splice(0)); ours must still list what to ack or nack.
-      await callBatchHandler(host, handler, [...events]);
+      await run.handle(events, () => callBatchHandler(host, handler, [...events]));
     } catch (err) {
       failure = { err };
     } finally {
