@@ -67,6 +67,7 @@ export class Fanout<T> {
         },
         onReturn: (s) => this.remove(s),
         onWake: () => {
+          this.#drainStalled();
           this.#notify();
           this.#onAdded?.();
         },
@@ -76,6 +77,7 @@ export class Fanout<T> {
     );
     this.subs.add(sub);
     this.#issued.add(sub);
+    this.#drainStalled();
     this.#notify();
     this.#onAdded?.();
     return sub;
@@ -95,9 +97,11 @@ export class Fanout<T> {
 
   remove(sub: Subscription<T>): void {
     if (!this.subs.delete(sub)) return;
-    const dropped = this.#onDropped && sub.size > 0 ? sub.queued() : undefined;
+    const dropped = sub.size > 0 ? sub.queued() : undefined;
     sub.end();
-    if (dropped) this.#onDropped?.(dropped as T[]);
+    if (dropped && this.#onDropped) this.#onDropped(dropped as T[]);
+    // A noAck sink's events were acked as read: nothing can give them back, a sibling takes them (past the bound if it must).
+    else if (dropped && this.#share) for (const item of dropped) this.#handOne(item, 0, true);
     this.#notify();
     if (this.#onFull.size > 0 && !this.ready()) this.#full();
   }
@@ -124,7 +128,7 @@ export class Fanout<T> {
    * there is room, or to go to another instance); without `onDropped` (a
    * `noAck` sink, whose events are acked as read) it is buffered anyway.
    */
-  #handOne(item: T, heldAt: number): void {
+  #handOne(item: T, heldAt: number, force = false): void {
     let best: Subscription<T> | undefined;
     for (const s of this.subs) {
       if (s.ended) continue;
@@ -135,7 +139,12 @@ export class Fanout<T> {
       if (best === undefined || (best.stalled && !s.stalled) || (best.stalled === s.stalled && s.size < best.size)) best = s;
     }
     if (best === undefined || (best.size >= this.#limit && this.#onDropped)) this.#onDropped?.([item]);
-    else best.push(item, heldAt);
+    else if (best.size >= this.#limit && !force) {
+      // noAck, every live one at its bound: to the least full of all, stalled ones too, rather than past the bound.
+      let least = best;
+      for (const s of this.subs) if (!s.ended && s.size < least.size) least = s;
+      least.push(item, heldAt);
+    } else best.push(item, heldAt);
   }
 
   /**
@@ -174,8 +183,28 @@ export class Fanout<T> {
       // A noAck sink's events were acked as read: kept for the loop, nothing else can take them.
       else for (const item of items) s.push(item, 0);
     }
+    released += this.#drainStalled();
     if (released > 0) this.#notify();
     return released;
+  }
+
+  /**
+   * When sharing and a subscription takes events: what stalled ones hold
+   * (read while every one was stalled) goes to it, at once (as one is
+   * added or wakes, and at every hold tick): nothing holds events in a
+   * stalled buffer, and another consumer would claim them with their
+   * count raised. Returns how many moved.
+   */
+  #drainStalled(): number {
+    if (!this.#share || !this.#live()) return 0;
+    let moved = 0;
+    for (const s of [...this.subs]) {
+      if (s.ended || !s.stalled || s.size === 0) continue;
+      const { items } = s.takeOldest(s.size);
+      moved += items.length;
+      for (const item of items) this.#handOne(item, 0);
+    }
+    return moved;
   }
 
   /** What {@link onFull} will call. */

@@ -355,7 +355,7 @@ export function sinkBuffers(
   const giveBack = new GiveBack({ ...host, subs: () => fanout.subs }, settings.graceMs, target);
   // Shared: each event goes to one subscription of the instance, as to one instance of the sink.
   const fanout = settings.noAck
-    ? new Fanout<SinkEvent>(settings.bufferSize, { share: true })
+    ? new Fanout<SinkEvent>(settings.bufferSize, { share: true, limit: settings.bufferSize + settings.maxPolled })
     : new Fanout<SinkEvent>(settings.bufferSize, {
         share: true,
         limit: settings.bufferSize + settings.maxPolled,
