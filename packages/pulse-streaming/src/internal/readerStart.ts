@@ -27,11 +27,12 @@ export async function startOf(stream: StreamHandle, start: ResolvedStart): Promi
     let reply = parseStartReply(await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at)));
     for (let i = 1; reply.status === 'ok' && reply.why === 'long'; i++) {
       const base = await baseInPages(stream, reply);
-      if (base !== undefined) {
+      if (typeof base === 'number') {
         reply = { ...reply, base, why: '' };
         break;
       }
-      if (i >= START_COUNT_TRIES) break;
+      // Too many pages: counting again would count as many (the base is left to the first exact check).
+      if (base === 'long' || i >= START_COUNT_TRIES) break;
       reply = parseStartReply(await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at)));
     }
     if (reply.status !== 'ok') {
@@ -51,22 +52,22 @@ export async function startOf(stream: StreamHandle, start: ResolvedStart): Promi
  * The base of a start inside a long stream: `entries-added - ahead` then,
  * with `ahead` counted page by page over the entries after the start up to
  * the last one generated then (entries added since come after it). Exact
- * unless an entry after the start is deleted during the count: undefined
- * then, or when there are too many to count.
+ * unless an entry after the start is deleted during the count ('changed':
+ * worth counting again), or when there are too many to count ('long').
  */
-async function baseInPages(stream: StreamHandle, start: StartReply): Promise<number | undefined> {
+async function baseInPages(stream: StreamHandle, start: StartReply): Promise<number | 'changed' | 'long'> {
   let ahead = 0;
   let from = start.cursor;
   for (let page = 0; page < MAX_START_PAGES; page++) {
     const args = [from, start.lastGenerated, COUNT_CAP, start.cursor, start.deleted];
     const r = (await evalScript(stream.driver, countAhead, [stream.key], args)) as unknown[];
-    if (str(r[0]) !== 'ok') return undefined;
+    if (str(r[0]) !== 'ok') return 'changed';
     const n = Number(r[1]);
     ahead += n;
     if (n < COUNT_CAP) return start.added - ahead;
     from = str(r[2]);
   }
-  return undefined;
+  return 'long';
 }
 
 /** The last entry's ID now; `0-0` for an empty stream (Redis before 7.0 only). */
