@@ -29,7 +29,9 @@
  * counts what is ahead of it in pages (readerStart.ts). A start past the
  * stream's last generated ID (a Date ahead of Redis' clock, a saved cursor)
  * leaves the base to the first exact check: entries up to the start may
- * still be added, and are not the reader's.
+ * still be added, and are not the reader's. On a missing key, a start before
+ * Redis' clock has base 0: entries added later get later IDs (unless given
+ * explicit older ones), all the reader's, as with 'oldest'.
  *
  * A stream key deleted and created again (destroy, TTL), or a Redis that
  * went back in time (restarted from an older snapshot), restarts or lowers

@@ -33,8 +33,8 @@ return s`;
  * (before Redis 7.0), or:
  * - start: {'ok', cursor, base (-1 unknown), deleted, entries-added,
  *   max-deleted-entry-id, why the base is unknown: 'future' (the cursor is
- *   past the last generated ID: entries up to it may still be added, and are
- *   not the reader's) | 'long' (too many entries on both sides to count:
+ *   past the last generated ID, or on a missing key past Redis' clock:
+ *   entries up to it may still be added, and are not the reader's) | 'long' (too many entries on both sides to count:
  *   then also the last generated ID, up to which `countAhead` counts) | ''};
  * - check: {'ok', entries-added, ahead, deleted, max-deleted-entry-id} |
  *   {'same', deleted, entries-added, max-deleted-entry-id} (nothing lost since
@@ -48,6 +48,12 @@ local s = (function() ${INFO} end)()
 if s == nil then
   if mode ~= 'start' then return {'nokey'} end
   if at == '$' or at == '0-0' then return {'ok', '0-0', 0, 0, 0, '0-0', ''} end
+  -- A start before Redis' clock (a past Date): entries added from now on
+  -- get later IDs, so every one is the reader's, as with 'oldest'.
+  local t = redis.call('TIME')
+  if cmp(at, t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '-0') < 0 then
+    return {'ok', at, 0, 0, 0, '0-0', ''}
+  end
   -- Entries up to the cursor may be added yet: not the reader's (see 'future').
   return {'ok', at, -1, 0, 0, '0-0', 'future'}
 end
