@@ -254,14 +254,13 @@ describe('LossLedger', () => {
     const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 50, maxDeleted: '0-0' });
     l.onRead(5);
     expect(l.apply(ok(50, 45), l.begin(0, '1-5'))).toEqual({ lost: 0 });
-    // Held back: no reads, still watched, a check about once a second.
-    expect(l.watching()).toBe(true);
+    // Held back: no reads, a check at most once a second.
     expect(l.idleDue(500)).toBe(false);
     expect(l.idleDue(1000)).toBe(true);
     // Created again with 2 entries, both read: 45 - 2 unread for sure.
     l.onRead(2);
+    expect(l.idleDue(5000)).toBe(false); // reads: the timer's check of them comes first
     expect(l.apply(ok(2, 0), l.begin(1000, '9-1'))).toEqual({ lost: 43, say: 'recreated' });
-    expect(l.watching()).toBe(false);
     // Counting goes on from the new key.
     l.onRead(1);
     expect(l.apply(ok(4, 0), l.begin(2000, '9-3'))).toEqual({ lost: 1 });
@@ -272,6 +271,13 @@ describe('LossLedger', () => {
     const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 10, maxDeleted: '0-0' });
     expect(l.apply(['ok', 20, 15, 5, '5-0'], l.begin(0, '0-0'))).toEqual({ lost: 5 });
     expect(l.apply(['ok', 20, 10, 0, '0-0'], l.begin(1000, '0-0'))).toEqual({ lost: 15, say: 'recreated' });
+  });
+
+  it('a key missing at the start and still missing has nothing to tell', () => {
+    const l = new LossLedger({ base: 0, cursor: '0-0', missing: true, deleted: 0, added: 0, maxDeleted: '0-0' });
+    expect(l.apply(['nokey'], l.begin(0, '0-0'))).toEqual({ lost: 0 });
+    expect(l.apply(['ok', 3, 3, 0, '0-0'], l.begin(1000, '0-0'))).toEqual({ lost: 0 });
+    expect(l.apply(['nokey'], l.begin(2000, '0-0'))).toEqual({ lost: 3, say: 'nokey' });
   });
 
   it('a key that is gone counts what was ahead at the last check and not read since, once', () => {

@@ -27,10 +27,10 @@ export interface ReaderCounters {
   /**
    * Events trimmed (by `maxLen`) or deleted after the reader's cursor before
    * it read them. Counted exactly, a moment after the reads that jumped
-   * over them (checks run at most a few times a second; about once a second
-   * while a full subscription holds the reader back). A stream key deleted
-   * or expired, or a Redis restarted from an older snapshot, counts the
-   * events ahead of the cursor at the last check and not read since: at
+   * over them (checks run at most a few times a second, in turn over the
+   * streams while a full subscription holds the reader back). A stream key
+   * deleted or expired, or a Redis restarted from an older snapshot, counts
+   * the events ahead of the cursor at the last check and not read since: at
    * least that many are gone (a warning says more may be).
    */
   readonly lost: number;
@@ -320,26 +320,36 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * is in flight (the loop waits for a full subscription), else by waking
    * the blocked read so that the next one carries the check. A check on
    * another connection during a read could count an entry of the read's
-   * reply, deleted right after it was read, as lost. A stream with entries
-   * ahead and no reads (held back) is checked too (`LossLedger.watching`).
+   * reply, deleted right after it was read, as lost. While held back by a
+   * full subscription, one stream per tick is checked without reads, the
+   * longest unchecked first (`LossLedger.idleDue`): a few checks a second
+   * in all, however many streams; none once no subscription is left.
    */
   #armChecks(): void {
     if (this.#closed) return;
     this.#checkTimer = setTimeout(() => {
       this.#checkTimer = undefined;
       const now = Date.now();
-      let pending = false;
+      const held = this.#heldBack();
+      let pending = held;
+      let idle: ReadStream | undefined;
       for (const s of this.#streams.values()) {
-        const { act, again } = s.ledger.onTimer(now, this.#reading.has(this.#loops.groupOf(s.stream.key)));
+        const reading = this.#reading.has(this.#loops.groupOf(s.stream.key));
+        const { act, again } = s.ledger.onTimer(now, reading);
         if (again) pending = true;
         if (act === 'check') void this.#checkNow(s, now);
         // The read in flight had one more interval to carry the check: it is cut short.
         else if (act === 'cut') void this.#loops.add(s.stream.key).catch(() => {});
+        else if (held && !reading && s.ledger.idleDue(now) && (!idle || s.ledger.lastCheck < idle.ledger.lastCheck)) idle = s;
       }
+      if (idle) void this.#checkNow(idle, now);
       if (pending) this.#armChecks();
     }, CHECK_INTERVAL_MS);
     this.#checkTimer.unref();
   }
+
+  /** A subscription is there and one is full: the loop waits, reading nothing. */
+  #heldBack = (): boolean => this.#fanout.subs.size > 0 && !this.#fanout.ready();
 
   #checkNow = (s: ReadStream, now: number): Promise<void> => this.#track(this.#checkOnClient(s, now));
 
@@ -376,7 +386,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     if (this.#streams.get(s.stream.key) !== s) return;
     this.#lost += found.lost;
     reportFound(this.#lossReport, s.stream.name, found);
-    if ((found.retry || s.ledger.watching()) && this.#checkTimer === undefined) this.#armChecks();
+    if ((found.retry || this.#heldBack()) && this.#checkTimer === undefined) this.#armChecks();
   }
 
   #checkFailed(s: ReadStream, err: unknown): void {

@@ -39,12 +39,15 @@
  * less every read since, are counted lost (at least that many: entries
  * added since are unknown, and said so), and counting goes on from the new
  * key. So that a reader held back by a full subscription (reading nothing,
- * so checking nothing) still sees it, a stream with entries ahead is
- * checked about once a second even without reads.
+ * so checking nothing) still sees it, its streams are checked without reads
+ * while it is held back: one at a time, the longest unchecked first, each at
+ * most once a second (`IDLE_CHECK_MS`), at most one every
+ * `CHECK_INTERVAL_MS` in all (the reader's timer); none once no
+ * subscription is left, as nothing is read then.
  *
  * Checks are rare (at most one per stream every `CHECK_INTERVAL_MS` after
- * reads, one a second while held back): a reader that loses nothing pays
- * one small script call a few times a second, not one per read.
+ * reads, a few a second in all while held back): a reader that loses
+ * nothing pays one small script call a few times a second, not one per read.
  */
 
 import type { Arg } from './driver.js';
@@ -55,7 +58,7 @@ import type { StreamHandle } from './streamHandle.js';
 
 /** Shortest time between two checks of one stream. */
 export const CHECK_INTERVAL_MS = 200;
-/** Time between two checks of a stream with entries ahead and no reads (held back by a full subscription). */
+/** Shortest time between two checks of a stream without reads (held back by a full subscription). */
 export const IDLE_CHECK_MS = 1000;
 /**
  * Checks copy the stream's first and last entries (`XINFO STREAM`): with
@@ -91,6 +94,8 @@ export interface LedgerStart {
   /** Entries never the reader's; undefined when unknown until the first exact check. */
   readonly base: number | undefined;
   readonly cursor: string;
+  /** The key was missing at the start: a check that finds it missing has nothing new to tell. */
+  readonly missing?: boolean;
   /** The stream's deleted count, entries-added and max-deleted-entry-id at the start. */
   readonly deleted?: number;
   readonly added?: number;
@@ -142,6 +147,7 @@ export class LossLedger {
   constructor(start: LedgerStart) {
     const { base, cursor, deleted, added, maxDeleted } = start;
     this.#base = base;
+    this.keyGone = start.missing === true;
     if (added !== undefined) this.#lastAdded = added;
     if (maxDeleted !== undefined) this.#lastMaxDeleted = maxDeleted;
     // At the start nothing is lost yet, so a start with a known base is an exact point.
@@ -173,33 +179,26 @@ export class LossLedger {
   }
 
   /**
-   * True while entries the last check found ahead are not all read: the
-   * stream may be deleted, expire or go back in time meanwhile, and the
-   * reader (held back, reading nothing) would not check it otherwise.
+   * True when a check without reads may be sent now (the reader sends one
+   * while held back, see the file comment): a stream that is not read may
+   * still be deleted, expire, go back in time or get entries trimmed, and
+   * a held-back reader would not check it otherwise.
    */
-  watching(): boolean {
-    if (this.disabled || this.#aheadAt === undefined) return false;
-    return this.#aheadAt.ahead - (this.read - this.#aheadAt.read) > 0;
-  }
-
-  /** True when a check without reads (see `watching`) should be sent now. */
   idleDue(now: number): boolean {
-    return !this.dirty && !this.checking && this.watching() && now - this.lastCheck >= Math.max(IDLE_CHECK_MS, this.gap);
+    return !this.dirty && !this.checking && !this.disabled && now - this.lastCheck >= Math.max(IDLE_CHECK_MS, this.gap);
   }
 
   /**
-   * What the reader's check timer does for this stream at `now`: check on
-   * the user's client while no read is in flight (`check`), or have the read
-   * in flight cut short, after an interval left to it, so that the next one
-   * carries the check (`cut`); `again`: look again after the interval.
+   * What the reader's check timer does for this stream's reads at `now`:
+   * check on the user's client while no read is in flight (`check`), or
+   * have the read in flight cut short, after an interval left to it, so
+   * that the next one carries the check (`cut`); `again`: look again after
+   * the interval.
    */
   onTimer(now: number, reading: boolean): { readonly act?: 'check' | 'cut'; readonly again: boolean } {
-    const again = this.dirty || this.watching();
-    if (this.due(now)) {
-      if (!reading) return { act: 'check', again: this.watching() };
-      return now - this.lastCheck >= 2 * this.gap ? { act: 'cut', again: true } : { again: true };
-    }
-    return !reading && this.idleDue(now) ? { act: 'check', again } : { again };
+    if (!this.due(now)) return { again: this.dirty };
+    if (!reading) return { act: 'check', again: false };
+    return now - this.lastCheck >= 2 * this.gap ? { act: 'cut', again: true } : { again: true };
   }
 
   /** Marks a check sent at `now` about `point`. */

@@ -34,8 +34,10 @@ return s`;
  * - start: {'ok', cursor, base (-1 unknown), deleted, entries-added,
  *   max-deleted-entry-id, why the base is unknown: 'future' (the cursor is
  *   past the last generated ID, or on a missing key past Redis' clock:
- *   entries up to it may still be added, and are not the reader's) | 'long' (too many entries on both sides to count:
- *   then also the last generated ID, up to which `countAhead` counts) | ''};
+ *   entries up to it may still be added, and are not the reader's) |
+ *   'long' (too many entries on both sides to count: `countAhead` counts up
+ *   to the last generated ID) | '', then the last generated ID (none for a
+ *   missing key)};
  * - check: {'ok', entries-added, ahead, deleted, max-deleted-entry-id} |
  *   {'same', deleted, entries-added, max-deleted-entry-id} (nothing lost since
  *   the last exact check) | {'unknown'}.
@@ -68,9 +70,10 @@ local len = tonumber(s['length'])
 local deleted = added - len
 local first = len > 0 and s['first-entry'][1]
 local last = len > 0 and s['last-entry'][1]
+local lg = s['last-generated-id']
 if mode == 'start' then
-  if at == '$' then return {'ok', s['last-generated-id'], added, deleted, added, md, ''} end
-  if cmp(at, s['last-generated-id']) > 0 then return {'ok', at, -1, deleted, added, md, 'future'} end
+  if at == '$' then return {'ok', lg, added, deleted, added, md, '', lg} end
+  if cmp(at, lg) > 0 then return {'ok', at, -1, deleted, added, md, 'future', lg} end
 end
 local ahead
 if len == 0 or cmp(last, at) <= 0 then
@@ -95,8 +98,8 @@ else
   end
 end
 if mode == 'start' then
-  if ahead == nil then return {'ok', at, -1, deleted, added, md, 'long', s['last-generated-id']} end
-  return {'ok', at, added - ahead, deleted, added, md, ''}
+  if ahead == nil then return {'ok', at, -1, deleted, added, md, 'long', lg} end
+  return {'ok', at, added - ahead, deleted, added, md, '', lg}
 end
 if ahead == nil then return {'unknown'} end
 return {'ok', added, ahead, deleted, md}`,
@@ -120,7 +123,7 @@ export interface StartReply {
   readonly maxDeleted: string;
   /** Why the base is unknown (see `readerPosition`). */
   readonly why: '' | 'future' | 'long';
-  /** With 'long': the last ID generated then. */
+  /** The last ID generated then ('' when the key was missing). */
   readonly lastGenerated: string;
 }
 

@@ -42,7 +42,9 @@ export async function startOf(stream: StreamHandle, start: ResolvedStart): Promi
       return { stream, cursor: start.kind === 'newest' ? await lastId(stream) : start.id, ledger };
     }
     const { cursor, base, deleted, added, maxDeleted } = reply;
-    return { stream, cursor, ledger: new LossLedger({ base, cursor, deleted, added, maxDeleted }) };
+    // Only an existing key has a last generated ID.
+    const missing = reply.lastGenerated === '';
+    return { stream, cursor, ledger: new LossLedger({ base, cursor, missing, deleted, added, maxDeleted }) };
   } catch (err) {
     throw toPulseError(err, `read the position of stream ${stream.name}`);
   }

@@ -1,0 +1,98 @@
+/**
+ * What a reader over many streams costs Redis when it reads nothing: no
+ * checks once its last subscription left or when it is caught up, and a
+ * bounded few a second in all while a full subscription holds it back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { RedisServer } from './support/redisServer.js';
+
+let srv: RedisServer;
+let c: TestClient;
+beforeAll(async () => {
+  srv = await RedisServer.start();
+  c = await connect('ioredis', srv.url);
+});
+afterAll(async () => {
+  await c?.close();
+  await srv?.stop();
+});
+
+async function calls(): Promise<Record<string, number>> {
+  const info = String(await c.cmd('INFO', 'commandstats'));
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) out[m[1] as string] = Number(m[2]);
+  return out;
+}
+async function perSecond(ms: number): Promise<Record<string, number>> {
+  const a = await calls();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = await calls();
+  const d: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b)) {
+    const x = (v - (a[k] ?? 0)) / (ms / 1000);
+    if (x >= 1 && k !== 'info') d[k] = Math.round(x);
+  }
+  return d;
+}
+
+describe('idle reader cost', () => {
+  it('a reader over 100 streams whose only subscription left (nothing reads) costs no scripts', async () => {
+    const N = 100;
+    const streams = Array.from({ length: N }, () => new Stream(uniqueName('idle'), c.redis));
+    for (const s of streams) for (let i = 0; i < 30; i++) await s.add('e', `x${i}`);
+    const [first, ...rest] = streams as [Stream, ...Stream[]];
+    const reader = await first.newReader({ startAt: 'oldest', bufferSize: 10, maxPolled: 10, blockMs: 5000 });
+    for (const s of rest) await reader.addStream(s);
+    const sub = reader.subscribe();
+    const it0 = sub[Symbol.asyncIterator]();
+    // takes a few, then leaves
+    for (let i = 0; i < 5; i++) await it0.next();
+    reader.unsubscribe(sub);
+    await new Promise((r) => setTimeout(r, 1500));
+    const rate = await perSecond(4000);
+    await reader.close();
+    for (const s of streams) await s.destroy();
+    expect(rate).toEqual({});
+  }, 60_000);
+
+  it('a reader over 100 streams held back by a full subscription checks a few streams a second in all, not each', async () => {
+    const N = 100;
+    const streams = Array.from({ length: N }, () => new Stream(uniqueName('idle'), c.redis));
+    for (const s of streams) for (let i = 0; i < 30; i++) await s.add('e', `x${i}`);
+    const [first, ...rest] = streams as [Stream, ...Stream[]];
+    const reader = await first.newReader({ startAt: 'oldest', bufferSize: 10, maxPolled: 10, blockMs: 5000 });
+    for (const s of rest) await reader.addStream(s);
+    const sub = reader.subscribe();
+    await waitFor(() => sub.size >= 10, { what: 'buffer full' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const rate = await perSecond(4000);
+    await reader.close();
+    for (const s of streams) await s.destroy();
+    // Held back, it still checks (a stream may be deleted meanwhile), one stream per 200 ms tick.
+    const scripts = (rate.evalsha ?? 0) + (rate.eval ?? 0);
+    expect(scripts).toBeGreaterThan(0);
+    expect(scripts).toBeLessThanOrEqual(6);
+  }, 60_000);
+
+  it('a caught-up reader over 100 streams costs no scripts', async () => {
+    const N = 100;
+    const streams = Array.from({ length: N }, () => new Stream(uniqueName('idle'), c.redis));
+    for (const s of streams) for (let i = 0; i < 3; i++) await s.add('e', `x${i}`);
+    const [first, ...rest] = streams as [Stream, ...Stream[]];
+    const reader = await first.newReader({ startAt: 'oldest', blockMs: 5000 });
+    for (const s of rest) await reader.addStream(s);
+    let n = 0;
+    const sub = reader.subscribe();
+    void (async () => {
+      for await (const _ of sub) n++;
+    })();
+    await waitFor(() => n === 3 * N, { timeout: 10_000, what: 'all read' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const rate = await perSecond(4000);
+    await reader.close();
+    for (const s of streams) await s.destroy();
+    expect((rate.evalsha ?? 0) + (rate.eval ?? 0)).toBeLessThan(5);
+  }, 60_000);
+});
