@@ -267,6 +267,25 @@ describe('LossLedger', () => {
     expect(l.lost).toBe(44);
   });
 
+  it('a first entry newer than the last ID generated at the last answer, with fewer deleted than there were, is a key created again', () => {
+    // 10 entries ahead ('1-1'..'1-10'), none read.
+    const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 10, maxDeleted: '0-0', lastGen: '1-10' });
+    // Created again with 20 entries (as many counters as before, or more); 5 of them read.
+    l.onRead(5, (i) => `9-${i}`);
+    expect(l.apply(['same', 0, 20, '0-0', '9-0', '9-19'], l.begin(0, '9-4'))).toEqual({ lost: 10, say: 'recreated' });
+    // The same key with its 10 entries trimmed (deleted count +10) is not.
+    const m = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 10, maxDeleted: '0-0', lastGen: '1-10' });
+    m.onRead(5, (i) => `9-${i}`);
+    expect(m.apply(['ok', 20, 5, 10, '1-10', '9-5', '9-19'], m.begin(0, '9-4'))).toEqual({ lost: 10 });
+  });
+
+  it('only reads up to the last ID generated at the last answer can be entries that were ahead then', () => {
+    const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 3, maxDeleted: '0-0', lastGen: '1-3' });
+    // '1-1'..'1-2' of the old key, then '9-0'..'9-2' of a new one.
+    l.onRead(5, (i) => (i < 2 ? `1-${i + 1}` : `9-${i - 2}`));
+    expect(l.apply(['ok', 2, 0, 0, '0-0', '9-0', '9-2'], l.begin(0, '9-2'))).toEqual({ lost: 1, say: 'recreated' });
+  });
+
   it('max-deleted-entry-id going back is a key created again too', () => {
     const l = new LossLedger({ base: 0, cursor: '0-0', deleted: 0, added: 10, maxDeleted: '0-0' });
     expect(l.apply(['ok', 20, 15, 5, '5-0'], l.begin(0, '0-0'))).toEqual({ lost: 5 });

@@ -289,7 +289,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       // Removed (and maybe added again with another start) while the read was in flight: not this cursor's reply.
       if (!state || this.#streams.get(key) !== state || batch.length === 0) continue;
       state.cursor = (batch[batch.length - 1] as [string, unknown])[0];
-      state.ledger.onRead(batch.length);
+      state.ledger.onRead(batch.length, (i) => (batch[i] as [string, unknown])[0]);
       for (const entry of batch) {
         const init = eventInit(state.stream.name, entry, 1, state.stream.codec);
         if (!init.complete) this.#logger.warn({ id: entry[0] }, 'entry without n or p: delivered with defaults');
@@ -320,10 +320,9 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * is in flight (the loop waits for a full subscription), else by waking
    * the blocked read so that the next one carries the check. A check on
    * another connection during a read could count an entry of the read's
-   * reply, deleted right after it was read, as lost. While held back by a
-   * full subscription, one stream per tick is checked without reads, the
-   * longest unchecked first (`LossLedger.idleDue`): a few checks a second
-   * in all, however many streams; none once no subscription is left.
+   * reply, deleted right after it was read, as lost. Held back (below), it
+   * checks one stream per tick without reads, the longest unchecked first:
+   * a few a second in all, however many streams (`LossLedger.idleDue`).
    */
   #armChecks(): void {
     if (this.#closed) return;
@@ -336,7 +335,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       for (const s of this.#streams.values()) {
         const reading = this.#reading.has(this.#loops.groupOf(s.stream.key));
         const { act, again } = s.ledger.onTimer(now, reading);
-        if (again) pending = true;
+        pending ||= again;
         if (act === 'check') void this.#checkNow(s, now);
         // The read in flight had one more interval to carry the check: it is cut short.
         else if (act === 'cut') void this.#loops.add(s.stream.key).catch(() => {});
@@ -348,7 +347,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     this.#checkTimer.unref();
   }
 
-  /** A subscription is there and one is full: the loop waits, reading nothing. */
+  /** A subscription is there and one is full: the loop waits, reading nothing (none there: nothing is read, so nothing is lost). */
   #heldBack = (): boolean => this.#fanout.subs.size > 0 && !this.#fanout.ready();
 
   #checkNow = (s: ReadStream, now: number): Promise<void> => this.#track(this.#checkOnClient(s, now));

@@ -35,10 +35,12 @@
  *
  * A stream key deleted and created again (destroy, TTL), or a Redis that
  * went back in time (restarted from an older snapshot), restarts or lowers
- * `entries-added`: the entries ahead of the cursor at the last exact check,
- * less every read since, are counted lost (at least that many: entries
- * added since are unknown, and said so), and counting goes on from the new
- * key. So that a reader held back by a full subscription (reading nothing,
+ * `entries-added` (or max-deleted-entry-id), or, refilled past them, has a
+ * first entry newer than the last ID generated at the last check with fewer
+ * deleted since than there were entries then (`sameKey`): the entries ahead
+ * of the cursor at the last exact check, less the reads since that may be
+ * among them, are counted lost (at least that many: entries added since are
+ * unknown, and said so), and counting goes on from the new key. So that a reader held back by a full subscription (reading nothing,
  * so checking nothing) still sees it, its streams are checked without reads
  * while it is held back: one at a time, the longest unchecked first, each at
  * most once a second (`IDLE_CHECK_MS`), at most one every
@@ -96,10 +98,11 @@ export interface LedgerStart {
   readonly cursor: string;
   /** The key was missing at the start: a check that finds it missing has nothing new to tell. */
   readonly missing?: boolean;
-  /** The stream's deleted count, entries-added and max-deleted-entry-id at the start. */
+  /** The stream's deleted count, entries-added, max-deleted-entry-id and last generated ID at the start. */
   readonly deleted?: number;
   readonly added?: number;
   readonly maxDeleted?: string;
+  readonly lastGen?: string;
 }
 
 /**
@@ -115,11 +118,15 @@ export class LossLedger {
    * when nothing was deleted since the start, or nothing after the start.
    */
   #unknownStart: { readonly id: string; readonly deleted: number } | undefined;
-  /** entries-added and max-deleted-entry-id at the last answer (-1: none yet): both only grow for one key. */
-  #lastAdded = -1;
-  #lastMaxDeleted = '0-0';
-  /** Entries ahead of the cursor at the last answer that told, and the reads then. */
-  #aheadAt: { readonly ahead: number; readonly read: number } | undefined;
+  /** The stream's counters at the last answer (see `#sameKey`); undefined: none yet. */
+  #last: Counters | undefined;
+  /**
+   * Entries ahead of the cursor at the last answer that told, the last ID
+   * generated then ('' unknown), and the entries read since with IDs up to
+   * it: only those can be among the entries that were ahead (an entry of a
+   * key created again since has a later ID, unless given an older one).
+   */
+  #aheadAt: { readonly ahead: number; readonly lastGen: string; within: number } | undefined;
   /** Entries read from this stream (delivered or filtered out). */
   read = 0;
   /** Entries found lost so far. */
@@ -146,15 +153,15 @@ export class LossLedger {
 
   constructor(start: LedgerStart) {
     const { base, cursor, deleted, added, maxDeleted } = start;
+    const lastGen = start.lastGen ?? '';
     this.#base = base;
     this.keyGone = start.missing === true;
-    if (added !== undefined) this.#lastAdded = added;
-    if (maxDeleted !== undefined) this.#lastMaxDeleted = maxDeleted;
+    if (added !== undefined) this.#last = { added, deleted: deleted ?? 0, maxDeleted: maxDeleted ?? '0-0', lastGen };
     // At the start nothing is lost yet, so a start with a known base is an exact point.
     if (base !== undefined) {
       this.exactAt = cursor;
       this.deletedAtExact = deleted;
-      if (added !== undefined) this.#aheadAt = { ahead: added - base, read: 0 };
+      if (added !== undefined) this.#aheadAt = { ahead: added - base, lastGen, within: 0 };
     } else if (deleted !== undefined) {
       this.#unknownStart = { id: cursor, deleted };
     }
@@ -165,9 +172,11 @@ export class LossLedger {
     return ['check', point.cursor, COUNT_CAP, this.exactAt, this.deletedAtExact ?? ''];
   }
 
-  /** Records a batch of `n` entries read. */
-  onRead(n: number): void {
+  /** Records a batch of `n` entries read; `idOf(i)`: the ID of its i-th entry, in order (unknown: all count as seen ahead). */
+  onRead(n: number, idOf?: (i: number) => string): void {
     if (n === 0) return;
+    const at = this.#aheadAt;
+    if (at) at.within += idOf === undefined || at.lastGen === '' ? n : upTo(n, idOf, at.lastGen);
     this.read += n;
     this.batches++;
     this.dirty = true;
@@ -217,11 +226,8 @@ export class LossLedger {
     if (r.status === 'ok' || r.status === 'same') {
       this.keyGone = false;
       const ahead = r.status === 'ok' ? r.ahead : undefined;
-      if (this.#lastAdded >= 0 && (r.added < this.#lastAdded || compareIds(r.maxDeleted, this.#lastMaxDeleted) < 0)) {
-        return this.#recreated(point, r.added, ahead, r.deleted, r.maxDeleted);
-      }
-      this.#lastAdded = r.added;
-      this.#lastMaxDeleted = r.maxDeleted;
+      if (this.#last && !sameKey(this.#last, r)) return this.#recreated(point, r, ahead);
+      this.#last = r;
       if (ahead === undefined) {
         // 'same': nothing lost since the last exact check.
         this.exactAt = point.cursor;
@@ -242,11 +248,11 @@ export class LossLedger {
       if (total < this.lost) {
         // Fewer than already counted though the counters did not go back: a
         // key created again that caught up with the old one's counters.
-        return this.#recreated(point, r.added, ahead, r.deleted, r.maxDeleted);
+        return this.#recreated(point, r, ahead);
       }
       this.exactAt = point.cursor;
       this.deletedAtExact = r.deleted;
-      this.#aheadAt = { ahead, read: point.read };
+      this.#aheadAt = { ahead, lastGen: r.lastGen, within: 0 };
       const more = total - this.lost;
       this.lost = total;
       return say ? { lost: more, say } : { lost: more };
@@ -257,11 +263,11 @@ export class LossLedger {
       this.keyGone = true;
       this.dirty = false;
       // What was ahead at the last check and is not read is gone with the key.
-      const gone = first ? this.#unreadAhead(point) : 0;
+      const gone = first ? this.#unreadAhead() : 0;
       this.lost += gone;
       // A new key counts its entries from 0: the ledger goes on from there.
       this.#base = -point.read - this.lost;
-      this.#reset(point, 0, 0, '0-0');
+      this.#reset({ added: 0, deleted: 0, maxDeleted: '0-0', lastGen: '' }, 0);
       return first ? { lost: gone, say: 'nokey' } : { lost: 0 };
     }
     if (r.status === 'unsupported') {
@@ -283,30 +289,29 @@ export class LossLedger {
    * (at least: more may have been added before it went). Counting goes on
    * from the key as it is.
    */
-  #recreated(point: CheckPoint, added: number, ahead: number | undefined, deleted: number, maxDeleted: string): Found {
-    const gone = this.#unreadAhead(point);
+  #recreated(point: CheckPoint, now: Counters, ahead: number | undefined): Found {
+    const gone = this.#unreadAhead();
     this.lost += gone;
     // Without `ahead` ('same') the next check takes the base afresh, as after an unknown start.
-    this.#base = ahead === undefined ? undefined : added - point.read - ahead - this.lost;
-    this.#reset(point, added, ahead, maxDeleted);
+    this.#base = ahead === undefined ? undefined : now.added - point.read - ahead - this.lost;
+    this.#reset(now, ahead);
     if (ahead !== undefined) {
       this.exactAt = point.cursor;
-      this.deletedAtExact = deleted;
+      this.deletedAtExact = now.deleted;
     }
     return { lost: gone, say: 'recreated' };
   }
 
-  /** Entries ahead of the cursor at the last answer that told, less every read since: unread for sure. */
-  #unreadAhead(point: CheckPoint): number {
+  /** Entries ahead of the cursor at the last answer that told, less every read since that may be one of them: unread for sure. */
+  #unreadAhead(): number {
     const at = this.#aheadAt;
-    return at === undefined ? 0 : Math.max(0, at.ahead - (point.read - at.read));
+    return at === undefined ? 0 : Math.max(0, at.ahead - at.within);
   }
 
-  #reset(point: CheckPoint, added: number, ahead: number | undefined, maxDeleted: string): void {
+  #reset(now: Counters, ahead: number | undefined): void {
     this.#unknownStart = undefined;
-    this.#lastAdded = added;
-    this.#lastMaxDeleted = maxDeleted;
-    this.#aheadAt = ahead === undefined ? undefined : { ahead, read: point.read };
+    this.#last = now;
+    this.#aheadAt = ahead === undefined ? undefined : { ahead, lastGen: now.lastGen, within: 0 };
     this.exactAt = '';
     this.deletedAtExact = undefined;
   }
@@ -317,6 +322,38 @@ export class LossLedger {
     // Bounded: a stalled event loop must not put losses off for long.
     this.gap = Math.min(MAX_CHECK_GAP_MS, Math.max(CHECK_INTERVAL_MS, spaced));
   }
+}
+
+/** A stream's counters at a check: deleted is entries-added - length; lastGen '' when unknown. */
+interface Counters {
+  readonly added: number;
+  readonly deleted: number;
+  readonly maxDeleted: string;
+  readonly lastGen: string;
+  /** The first entry's ID ('' empty or unknown). */
+  readonly first?: string;
+}
+
+/**
+ * Whether `now` can be the key `then` was seen as: entries-added and
+ * max-deleted-entry-id only grow for one key; and a first entry newer than
+ * the last ID generated then means every entry of then is gone, each one
+ * counted in the deleted count. A key created again that caught up with
+ * both counters shows by the last (an empty key at the start, or one whose
+ * entries were all read, may have nothing ahead to show otherwise).
+ */
+function sameKey(then: Counters, now: Counters): boolean {
+  if (now.added < then.added || compareIds(now.maxDeleted, then.maxDeleted) < 0) return false;
+  const emptied = now.first !== undefined && now.first !== '' && then.lastGen !== '' && compareIds(now.first, then.lastGen) > 0;
+  return !emptied || now.deleted - then.deleted >= then.added - then.deleted;
+}
+
+/** How many of the `n` entries of a batch (IDs in order, see `idOf`) have IDs up to `id`. */
+function upTo(n: number, idOf: (i: number) => string, id: string): number {
+  if (compareIds(idOf(n - 1), id) <= 0) return n;
+  let i = 0;
+  while (i < n && compareIds(idOf(i), id) <= 0) i++;
+  return i;
 }
 
 /** One stream of a reader. */

@@ -38,8 +38,9 @@ return s`;
  *   'long' (too many entries on both sides to count: `countAhead` counts up
  *   to the last generated ID) | '', then the last generated ID (none for a
  *   missing key)};
- * - check: {'ok', entries-added, ahead, deleted, max-deleted-entry-id} |
- *   {'same', deleted, entries-added, max-deleted-entry-id} (nothing lost since
+ * - check: {'ok', entries-added, ahead, deleted, max-deleted-entry-id, first
+ *   ID ('' empty), last generated ID} | {'same', deleted, entries-added,
+ *   max-deleted-entry-id, first ID, last generated ID} (nothing lost since
  *   the last exact check) | {'unknown'}.
  */
 export const readerPosition = new Script(
@@ -83,7 +84,7 @@ elseif cmp(first, at) > 0 then
 elseif mode == 'check' and exact ~= '' and (deleted == deletedThen or (cmp(md, exact) <= 0 and cmp(first, exact) <= 0)) then
   -- Nothing deleted since the last exact check, or only entries it had read
   -- (XDEL at or before it, trimming short of it): no more lost.
-  return {'same', deleted, added, md}
+  return {'same', deleted, added, md, first or '', lg}
 else
   -- Count the side of the cursor that looks shorter (by time) first.
   local ms = function(id) return tonumber(string.match(id, '^(%d+)')) end
@@ -102,7 +103,7 @@ if mode == 'start' then
   return {'ok', at, added - ahead, deleted, added, md, '', lg}
 end
 if ahead == nil then return {'unknown'} end
-return {'ok', added, ahead, deleted, md}`,
+return {'ok', added, ahead, deleted, md, first or '', lg}`,
 );
 
 /** The arguments of a start call (after the script and its key). */
@@ -174,18 +175,48 @@ export type CheckReply =
       readonly ahead: number;
       readonly deleted: number;
       readonly maxDeleted: string;
+      /** The first entry's ID ('' for none), and the last generated ID ('' unknown): see `sameKey` (readerLoss.ts). */
+      readonly first: string;
+      readonly lastGen: string;
     }
-  | { readonly status: 'same'; readonly added: number; readonly deleted: number; readonly maxDeleted: string }
+  | {
+      readonly status: 'same';
+      readonly added: number;
+      readonly deleted: number;
+      readonly maxDeleted: string;
+      readonly first: string;
+      readonly lastGen: string;
+    }
   | { readonly status: 'nokey' | 'unsupported' | 'unknown' };
 
 export function parseCheckReply(reply: unknown): CheckReply {
   const r = Array.isArray(reply) ? (reply as unknown[]) : [];
   const status = str(r[0]);
   const id = (v: unknown): string => (v === undefined ? '0-0' : str(v));
+  const opt = (v: unknown): string => (v === undefined ? '' : str(v));
   if (status === 'ok') {
-    return { status, added: Number(r[1]), ahead: Number(r[2]), deleted: Number(r[3]), maxDeleted: id(r[4]) };
+    const [, added, ahead, deleted, md, first, lastGen] = r;
+    return {
+      status,
+      added: Number(added),
+      ahead: Number(ahead),
+      deleted: Number(deleted),
+      maxDeleted: id(md),
+      first: opt(first),
+      lastGen: opt(lastGen),
+    };
   }
-  if (status === 'same') return { status, deleted: Number(r[1]), added: Number(r[2]), maxDeleted: id(r[3]) };
+  if (status === 'same') {
+    const [, deleted, added, md, first, lastGen] = r;
+    return {
+      status,
+      deleted: Number(deleted),
+      added: Number(added),
+      maxDeleted: id(md),
+      first: opt(first),
+      lastGen: opt(lastGen),
+    };
+  }
   if (status === 'nokey' || status === 'unsupported') return { status };
   return { status: 'unknown' };
 }

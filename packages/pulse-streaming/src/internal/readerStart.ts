@@ -41,10 +41,10 @@ export async function startOf(stream: StreamHandle, start: ResolvedStart): Promi
       ledger.disabled = true;
       return { stream, cursor: start.kind === 'newest' ? await lastId(stream) : start.id, ledger };
     }
-    const { cursor, base, deleted, added, maxDeleted } = reply;
+    const { cursor, base, deleted, added, maxDeleted, lastGenerated: lastGen } = reply;
     // Only an existing key has a last generated ID.
-    const missing = reply.lastGenerated === '';
-    return { stream, cursor, ledger: new LossLedger({ base, cursor, missing, deleted, added, maxDeleted }) };
+    const missing = lastGen === '';
+    return { stream, cursor, ledger: new LossLedger({ base, cursor, missing, deleted, added, maxDeleted, lastGen }) };
   } catch (err) {
     throw toPulseError(err, `read the position of stream ${stream.name}`);
   }
