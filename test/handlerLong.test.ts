@@ -17,7 +17,7 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-describe.each(CLIENT_KINDS)('handlers that run long (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('handlers that run long (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind, srv.url);

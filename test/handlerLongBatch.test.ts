@@ -23,7 +23,7 @@ afterAll(async () => {
 const said = (lines: ReturnType<typeof recordingLogger>['lines']) =>
   lines.filter((l) => l.level === 'warn' && /a handler is still running/.test(String(l.msg)));
 
-describe('long-handler warning (processBatch)', () => {
+describe.concurrent('long-handler warning (processBatch)', () => {
   it('is not said while a batch is only being gathered (no handler running)', async () => {
     const grace = 200;
     const { logger, lines } = recordingLogger();

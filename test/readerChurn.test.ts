@@ -4,7 +4,7 @@
  * churn of a third stream (interrupting reads) plus CLIENT KILL: per stream
  * IDs increase strictly, delivered + lost = added.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor, within } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
@@ -21,12 +21,12 @@ async function entriesAdded(c: TestClient, key: string): Promise<number> {
   return Number((info as Record<string, unknown>)['entries-added']);
 }
 
-describe.each(CLIENT_KINDS)('reader churn (%s)', (kind) => {
-  it('xdel + trim + addStream/removeStream churn + client kill', async () => {
+describe.concurrent.each(CLIENT_KINDS)('reader churn (%s)', (kind) => {
+  it('xdel + trim + addStream/removeStream churn + client kill', async (ctx) => {
     const srv = await RedisServer.start();
-    onTestFinished(() => srv.stop());
+    ctx.onTestFinished(() => srv.stop());
     const c = await connect(kind, srv.url);
-    onTestFinished(() => c.close());
+    ctx.onTestFinished(() => c.close());
     const rec = recordingLogger();
     const a = new Stream(uniqueName('ca'), c.redis, { maxLen: 40, logger: rec.logger });
     const b = new Stream(uniqueName('cb'), c.redis, { maxLen: 0, logger: rec.logger });
@@ -34,7 +34,7 @@ describe.each(CLIENT_KINDS)('reader churn (%s)', (kind) => {
     await a.add('e', 'seed');
     await b.add('e', 'seed');
     const r = await a.newReader({ startAt: 'oldest', bufferSize: 4, maxPolled: 6, blockMs: 300 });
-    onTestFinished(() => r.close());
+    ctx.onTestFinished(() => r.close());
     await r.addStream(b, { startAt: 'oldest' });
     const got: Event[] = [];
     const consumer = (async () => {
@@ -55,7 +55,7 @@ describe.each(CLIENT_KINDS)('reader churn (%s)', (kind) => {
       }
     })();
     const other = await connect(kind, srv.url);
-    onTestFinished(() => other.close());
+    ctx.onTestFinished(() => other.close());
     const chaos = (async () => {
       let i = 0;
       while (!stop) {

@@ -5,7 +5,7 @@
  * "at the first entry added on or after a time"): neither delivered nor
  * counted or reported lost.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
@@ -18,21 +18,21 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-describe.each(CLIENT_KINDS)('startAt a Date ahead of Redis time (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('startAt a Date ahead of Redis time (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind, srv.url);
   });
   afterAll(() => c.close());
 
-  it('events before the start time are neither delivered nor reported lost', async () => {
+  it('events before the start time are neither delivered nor reported lost', async (ctx) => {
     const rec = recordingLogger();
     const s = new Stream(uniqueName('rfd'), c.redis, { maxLen: 0, logger: rec.logger });
-    onTestFinished(() => s.destroy().catch(() => {}));
+    ctx.onTestFinished(() => s.destroy().catch(() => {}));
     await s.add('e', 'seed');
     const startMs = Date.now() + 1500;
     const reader = await s.newReader({ startAt: new Date(startMs), blockMs: 200 });
-    onTestFinished(() => reader.close());
+    ctx.onTestFinished(() => reader.close());
     const got: Event[] = [];
     const sub = reader.subscribe();
     void (async () => {
@@ -49,14 +49,14 @@ describe.each(CLIENT_KINDS)('startAt a Date ahead of Redis time (%s)', (kind) =>
     expect(reader.counters, lines.join(' | ')).toEqual({ delivered: 5, lost: 0 });
   }, 20_000);
 
-  it('{ after: id } beyond the last entry (a saved cursor from a clock ahead): events before it are not reported lost', async () => {
+  it('{ after: id } beyond the last entry (a saved cursor from a clock ahead): events before it are not reported lost', async (ctx) => {
     const rec = recordingLogger();
     const s = new Stream(uniqueName('rfa'), c.redis, { maxLen: 0, logger: rec.logger });
-    onTestFinished(() => s.destroy().catch(() => {}));
+    ctx.onTestFinished(() => s.destroy().catch(() => {}));
     await s.add('e', 'seed');
     const afterMs = Date.now() + 1500;
     const reader = await s.newReader({ startAt: { after: `${afterMs}-0` }, blockMs: 200 });
-    onTestFinished(() => reader.close());
+    ctx.onTestFinished(() => reader.close());
     const got: Event[] = [];
     const sub = reader.subscribe();
     void (async () => {

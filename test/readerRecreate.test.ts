@@ -5,7 +5,7 @@
  * must be reported (counted, a "stream key is gone" line, or a PulseWarning).
  * A stream with entries ahead is checked about once a second without reads.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';
 import {
   CLIENT_KINDS,
@@ -26,7 +26,7 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-describe.each(CLIENT_KINDS)('stream recreated under a reader (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('stream recreated under a reader (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind, srv.url);
@@ -38,11 +38,11 @@ describe.each(CLIENT_KINDS)('stream recreated under a reader (%s)', (kind) => {
       const rec = recordingLogger();
       const name = uniqueName('rcre');
       const s = new Stream(name, c.redis, { maxLen: 0, ...(withLogger ? { logger: rec.logger } : {}) });
-      onTestFinished(() => s.destroy().catch(() => {}));
+      ctx.onTestFinished(() => s.destroy().catch(() => {}));
       const warnings = pulseWarnings(name, ctx);
       for (let i = 0; i < 50; i++) await s.add('e', `old${i}`);
       const reader = await s.newReader({ startAt: 'oldest', bufferSize: 5, maxPolled: 5, blockMs: 200 });
-      onTestFinished(() => reader.close());
+      ctx.onTestFinished(() => reader.close());
       const sub = reader.subscribe();
       const it0 = sub[Symbol.asyncIterator]();
       // Backpressure: the reader reads 5 and waits. Let its first loss check run.
@@ -80,13 +80,13 @@ describe.each(CLIENT_KINDS)('stream recreated under a reader (%s)', (kind) => {
     }, 20_000);
   }
 
-  it('unread entries of a stream that expired (ttlMs) and was added to again are reported', async () => {
+  it('unread entries of a stream that expired (ttlMs) and was added to again are reported', async (ctx) => {
     const rec = recordingLogger();
     const s = new Stream(uniqueName('rttl'), c.redis, { maxLen: 0, ttlMs: 1500, logger: rec.logger });
-    onTestFinished(() => s.destroy().catch(() => {}));
+    ctx.onTestFinished(() => s.destroy().catch(() => {}));
     for (let i = 0; i < 50; i++) await s.add('e', `old${i}`);
     const reader = await s.newReader({ startAt: 'oldest', bufferSize: 5, maxPolled: 5, blockMs: 200 });
-    onTestFinished(() => reader.close());
+    ctx.onTestFinished(() => reader.close());
     const sub = reader.subscribe();
     const it0 = sub[Symbol.asyncIterator]();
     await waitFor(() => sub.size >= 5, { what: 'buffer full' });

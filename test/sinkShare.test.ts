@@ -32,7 +32,7 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-describe.each(CLIENT_KINDS)('subscriptions of one sink instance (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('subscriptions of one sink instance (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind, srv.url);
