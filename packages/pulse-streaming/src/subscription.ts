@@ -104,13 +104,9 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     return this.#stalled;
   }
 
-  /** @internal Marks it stalled and takes out what it has buffered (see `Fanout.releaseStalled`). */
-  stall(): T[] {
+  /** @internal Marks it stalled (see `Fanout.releaseStalled`): `next()` ends it. */
+  stall(): void {
     this.#stalled = true;
-    const items = this.queued() as T[];
-    this.#items = [];
-    this.#head = 0;
-    return items;
   }
 
   /**

@@ -185,13 +185,13 @@ export class Fanout<T> {
     let released = 0;
     for (const s of [...this.subs]) {
       if (s.ended || s.stalled || s.lastActivity >= activeSince) continue;
-      const items = s.stall();
+      s.stall();
+      // With no live sibling (`#drainStalled` moves them to one), given back; a noAck sink's
+      // events were acked as read: kept for the loop, nothing else can take them.
+      if (this.#live() || !this.#onDropped || s.size === 0) continue;
+      const { items } = s.takeOldest(s.size);
       released += items.length;
-      // Held as of long ago: checked with Redis before one is handed out (Subscription.push).
-      if (this.#live()) for (const item of items) this.#handOne(item, 0);
-      else if (this.#onDropped) this.#onDropped(items);
-      // A noAck sink's events were acked as read: kept for the loop, nothing else can take them.
-      else for (const item of items) s.push(item, 0);
+      this.#onDropped(items);
     }
     released += this.#drainStalled();
     if (released > 0) this.#notify();
@@ -200,10 +200,12 @@ export class Fanout<T> {
 
   /**
    * When sharing and a subscription takes events: what stalled ones hold
-   * (read while every one was stalled) goes to it, at once (as one is
-   * added or wakes, and at every hold tick): nothing holds events in a
-   * stalled buffer, and another consumer would claim them with their
-   * count raised. Returns how many moved.
+   * (what they buffered as they stalled, or read while every one was
+   * stalled) goes to it, at once (as one is added or wakes, and at every
+   * hold tick): nothing holds events in a stalled buffer, and another
+   * consumer would claim them with their count raised. Handed as held long
+   * ago: checked with Redis before one is handed out (`Subscription.push`).
+   * Returns how many moved.
    */
   #drainStalled(): number {
     if (!this.#share || !this.#live()) return 0;
@@ -262,9 +264,9 @@ export class Fanout<T> {
   room(limit: number): number {
     if (this.subs.size === 0) return 0;
     if (this.#share) {
-      const live = this.#live();
+      const skipStalled = this.#live();
       let room = 0;
-      for (const s of this.subs) if (!s.ended && (!live || !s.stalled)) room += Math.max(0, limit - s.size);
+      for (const s of this.subs) if (counts(s, skipStalled)) room += Math.max(0, limit - s.size);
       return room;
     }
     let fullest = 0;
@@ -276,8 +278,8 @@ export class Fanout<T> {
   ready(): boolean {
     if (this.subs.size === 0) return false;
     if (this.#share) {
-      const live = this.#live();
-      for (const s of this.subs) if (!s.ended && (!live || !s.stalled) && s.hasRoom()) return true;
+      const skipStalled = this.#live();
+      for (const s of this.subs) if (counts(s, skipStalled) && s.hasRoom()) return true;
       return false;
     }
     for (const s of this.subs) if (!s.hasRoom()) return false;
@@ -289,7 +291,7 @@ export class Fanout<T> {
     const skipStalled = this.#share && this.#live();
     let any = false;
     for (const s of this.subs) {
-      if (s.ended || (skipStalled && s.stalled)) continue;
+      if (!counts(s, skipStalled)) continue;
       if (s.size > 0) return false;
       any = true;
     }
@@ -325,4 +327,9 @@ export class Fanout<T> {
     this.#wake = undefined;
     w?.();
   }
+}
+
+/** Whether `s` counts for room, readiness and drain: not ended, nor stalled while another is live (`skipStalled`). */
+function counts(s: { readonly ended: boolean; readonly stalled: boolean }, skipStalled: boolean): boolean {
+  return !s.ended && !(skipStalled && s.stalled);
 }
