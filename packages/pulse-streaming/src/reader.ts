@@ -1,6 +1,7 @@
 import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import { Event, type EventMap, type EventOf, type Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
+import { monotonicNow } from './internal/clock.js';
 import { type Arg, type Connection, evalScript } from './internal/driver.js';
 import { Fanout } from './internal/fanout.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
@@ -201,7 +202,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   async #finalChecks(): Promise<void> {
     await Promise.all(this.#checks);
     const last = [...this.#streams.values()].filter((s) => s.ledger.dirty && !s.ledger.checking && !s.ledger.disabled);
-    await Promise.all(last.map((s) => this.#checkNow(s, Date.now())));
+    await Promise.all(last.map((s) => this.#checkNow(s, monotonicNow())));
   }
 
   /** True once `close()` was called (or a fatal error stopped the reader). */
@@ -233,7 +234,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const ids: string[] = [];
     const states: ReadStream[] = [];
     const checks: Array<{ state: ReadStream; point: CheckPoint; cmd: Arg[] }> = [];
-    const now = Date.now();
+    const now = monotonicNow();
     for (const [key, s] of this.#streams) {
       if (this.#loops.groupOf(key) !== group) continue;
       keys.push(key);
@@ -328,7 +329,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     if (this.#closed) return;
     this.#checkTimer = setTimeout(() => {
       this.#checkTimer = undefined;
-      const now = Date.now();
+      const now = monotonicNow();
       const held = this.#heldBack();
       let pending = held;
       let idle: ReadStream | undefined;

@@ -2,6 +2,7 @@ import type { SinkCounters } from './counters.js';
 import { ClosedError, type PulseError } from './errors.js';
 import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.js';
 import { SinkAcks, settleForAck } from './internal/acks.js';
+import { monotonicNow } from './internal/clock.js';
 import type { OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
 import type { Fanout } from './internal/fanout.js';
@@ -109,7 +110,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       matches: settings.matches,
       noAck: settings.noAck,
       owner: this,
-      heldAt: (sent) => this.#maintenance?.heldAt(sent) ?? Date.now(),
+      heldAt: (sent) => this.#maintenance?.heldAt(sent) ?? monotonicNow(),
       losses: this.#losses,
       recover: (name) => this.#recover(name),
       holders: () => this.#maintenance?.holders,

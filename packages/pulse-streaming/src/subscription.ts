@@ -1,3 +1,5 @@
+import { monotonicNow } from './internal/clock.js';
+
 /**
  * @internal How a sink makes sure a buffered event is still its own before it
  * hands it out: events are held (kept from redelivery) while they wait, and
@@ -37,7 +39,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   #ended = false;
   #error: unknown;
   #errorReported = false;
-  #lastActivity = Date.now();
+  #lastActivity = monotonicNow();
   /** With a gate: when every buffered item was last known held (ms). */
   #heldAt = 0;
   /** When an item known held too long ago was last pushed (ms): a hold that began before it did not cover it. */
@@ -89,7 +91,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   get lastActivity(): number {
     if (this.#waiters.length > 0 || this.#tookSinceLook || this.#busy?.() === true) {
       this.#tookSinceLook = false;
-      this.#lastActivity = Date.now();
+      this.#lastActivity = monotonicNow();
     }
     return this.#lastActivity;
   }
@@ -176,8 +178,8 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     // buffered one. Readers have no gate.
     // Readers have no gate: no clock read per event for them.
     const gate = this.#gate;
-    const stale = gate !== undefined && Date.now() - heldAt > gate.staleMs;
-    if (stale) this.#stalePushedAt = Date.now();
+    const stale = gate !== undefined && monotonicNow() - heldAt > gate.staleMs;
+    if (stale) this.#stalePushedAt = monotonicNow();
     const w = this.#waiters.shift();
     if (w && !stale) {
       gate?.taken(item);
@@ -220,7 +222,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
       this.#hooks.onWake?.();
     }
     if (this.size > 0) {
-      if (this.#gate !== undefined && Date.now() - this.#heldAt > this.#gate.staleMs) return this.#recheck(this.#gate);
+      if (this.#gate !== undefined && monotonicNow() - this.#heldAt > this.#gate.staleMs) return this.#recheck(this.#gate);
       const value = this.#items[this.#head] as T;
       this.#items[this.#head] = undefined as T;
       this.#head++;
@@ -247,7 +249,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   /** Checks that the buffered items are still ours (dropping those that are not), then takes the next one. */
   async #recheck(gate: OwnershipGate<T>): Promise<IteratorResult<T>> {
     if (!this.#checking) {
-      const at = Date.now();
+      const at = monotonicNow();
       this.#checking = gate.check(this.queued()).finally(() => {
         this.#checking = undefined;
         this.markHeld(at);

@@ -7,6 +7,7 @@ import { type Event, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
 import type { Outcome } from './batcher.js';
+import { monotonicNow } from './clock.js';
 import type { Connection } from './driver.js';
 import { streamKey } from './keys.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
@@ -77,7 +78,7 @@ async function ackAgain(
 ): Promise<number | undefined> {
   // The group or the key is gone, or holds another type: sending it again changes nothing.
   if (isReplyError(error, 'NOGROUP') || isReplyError(error, 'WRONGTYPE')) return undefined;
-  const until = Date.now() + retry.forMs;
+  const until = monotonicNow() + retry.forMs;
   const backoff = new Backoff(50, 1000);
   let last = error;
   for (;;) {
@@ -86,8 +87,8 @@ async function ackAgain(
     try {
       const value = Number(await conn.send(cmd, key));
       // Once per outage, not per tick: every ack of an outage comes this way.
-      if (Date.now() - (warnedAt.get(logger) ?? 0) > WARN_EVERY_MS) {
-        warnedAt.set(logger, Date.now());
+      if (monotonicNow() - (warnedAt.get(logger) ?? 0) > WARN_EVERY_MS) {
+        warnedAt.set(logger, monotonicNow());
         logger.warn(
           { err: errorText(error), count: cmd.length - 3 },
           "ack failed on your Redis client: sent on the sink's own connection",
@@ -99,7 +100,7 @@ async function ackAgain(
       if (!isRetryable(err)) break;
     }
     const delay = backoff.next();
-    if (Date.now() + delay > until) break;
+    if (monotonicNow() + delay > until) break;
     await sleep(delay);
   }
   logger.debug({ err: errorText(last) }, "ack could not be sent on the sink's own connection either");

@@ -8,6 +8,7 @@
  * only commands with keys: these reach a node with a command without keys.
  */
 import { PulseError } from '../errors.js';
+import { monotonicNow } from './clock.js';
 import type { Arg } from './command.js';
 import { isRetryable } from './redisErrors.js';
 import { slotOf } from './slot.js';
@@ -119,13 +120,13 @@ export class UnblockPermission {
   epoch = 0;
 
   refused(): void {
-    this.refusedAt = Date.now();
+    this.refusedAt = monotonicNow();
     this.epoch++;
   }
 
   /** Refused recently: readying is not even tried (it costs two commands per read). */
   get recentlyRefused(): boolean {
-    return this.refusedAt > 0 && Date.now() - this.refusedAt < UNBLOCK_RECHECK_MS;
+    return this.refusedAt > 0 && monotonicNow() - this.refusedAt < UNBLOCK_RECHECK_MS;
   }
 }
 

@@ -18,6 +18,7 @@
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { OwnershipGate, Subscription } from '../subscription.js';
+import { monotonicNow } from './clock.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { Fanout } from './fanout.js';
 import { streamKey } from './keys.js';
@@ -192,7 +193,7 @@ export class GiveBack {
         const room = Math.min(CHUNK, this.target.room());
         if (room === 0 || this.#remembered === 0) return;
         const [name, ids] = this.#given.entries().next().value as [string, Map<string, { count: number; at: number }>];
-        const since = Date.now() - this.graceMs;
+        const since = monotonicNow() - this.graceMs;
         const args: Array<string | number> = [this.host.name, this.host.consumerName];
         for (const [id, g] of ids) {
           if (args.length >= 2 + 2 * room) break;
@@ -210,7 +211,7 @@ export class GiveBack {
   }
 
   async #take(name: string, args: Array<string | number>): Promise<void> {
-    const sent = { at: Date.now(), waits: false };
+    const sent = { at: monotonicNow(), waits: false };
     let reply: unknown[];
     try {
       reply = (await evalScript(this.host.control, takeBackScript, [streamKey(name)], args)) as unknown[];
@@ -260,7 +261,7 @@ export class GiveBack {
         );
         return;
       } catch (err) {
-        if (Date.now() + delay > deadline || this.host.closed.aborted) {
+        if (monotonicNow() + delay > deadline || this.host.closed.aborted) {
           this.host.logger.warn(
             { stream: name, count: pairs.length / 2, err: errorText(err) },
             'could not give back events taken back: they come back with their delivery count raised',
@@ -290,7 +291,7 @@ export class GiveBack {
   /** Remembers events of stream `name` given back (`ids`, of `events`), with the count they now have, up to REMEMBERED. */
   #remember(name: string, ids: readonly string[], events: readonly SinkEvent[]): void {
     const given = new Set(ids);
-    const at = Date.now();
+    const at = monotonicNow();
     const byId = this.#given.get(name) ?? new Map<string, { count: number; at: number }>();
     for (const ev of events) {
       if (this.#remembered >= REMEMBERED) break;

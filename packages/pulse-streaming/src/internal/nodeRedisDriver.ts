@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../logger.js';
 import { type Mergeable, TickBatcher } from './batcher.js';
+import { monotonicNow } from './clock.js';
 import { nodeRedisLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupRejected } from './connection.js';
@@ -98,9 +99,9 @@ export class NodeRedisDriver implements Driver {
     // connect() rejects with it. After that, reconnects go on: the library's
     // loops own the retry policy.
     let connected = false;
-    const deadline = Date.now() + OPEN_TIMEOUT_MS;
+    const deadline = monotonicNow() + OPEN_TIMEOUT_MS;
     const reconnectStrategy = (retries: number, cause: unknown): number | Error => {
-      if (!connected && cause instanceof Error && (setupRejected(cause) || Date.now() >= deadline)) return cause;
+      if (!connected && cause instanceof Error && (setupRejected(cause) || monotonicNow() >= deadline)) return cause;
       return Math.min(50 * 2 ** Math.min(retries, 6), 2000);
     };
     let dup: NodeRedisLike;

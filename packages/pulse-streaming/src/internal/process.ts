@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { Backoff, sleep } from './backoff.js';
+import { monotonicNow } from './clock.js';
 import { traceProcess } from './diagnostics.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
 import { type RetrySettings, retryDelay, retrySettings } from './retry.js';
@@ -126,7 +127,7 @@ export class HandlerRun {
    * a slow one from outside. Only calls of the handler: not a batch being gathered.
    */
   #watchLong(): void {
-    const now = Date.now();
+    const now = monotonicNow();
     for (const c of this.#calls) {
       if (c.at === 0) c.at = now;
       else if (!c.told && now - c.at >= LONG_RUN * this.host.graceMs) {
@@ -295,12 +296,12 @@ export class HandlerRun {
    * sooner than a nack would), the sink closed, or Redis refused for good.
    */
   async #nack(group: SinkEvent[], delayMs: number): Promise<void> {
-    const due = Date.now() + delayMs;
+    const due = monotonicNow() + delayMs;
     const backoff = new Backoff(50, 1000);
     for (;;) {
       try {
         // What is left of the delay: the events are due when they would have been at the first try.
-        const sent = this.host.nack(group, Math.max(0, due - Date.now()));
+        const sent = this.host.nack(group, Math.max(0, due - monotonicNow()));
         const answered = await this.#untilClosed(sent.then(() => true));
         if (answered === CLOSED) {
           sent.catch(() => {});
@@ -315,7 +316,7 @@ export class HandlerRun {
         return;
       } catch (err) {
         const retryInMs = backoff.next();
-        const over = Date.now() + retryInMs >= due || this.host.closed.aborted || !isRetryable(err);
+        const over = monotonicNow() + retryInMs >= due || this.host.closed.aborted || !isRetryable(err);
         if (over) {
           this.logger.warn(
             { ids: ids(group), failures: backoff.failures, err: errorText(err) },

@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
+import { monotonicNow } from './clock.js';
 import type { NodeRouting } from './clusterLinks.js';
 import type { Arg, Connection, OwnedConnection } from './driver.js';
 import type { Fanout } from './fanout.js';
@@ -155,7 +156,7 @@ export class ReadLoop<T> {
   async #unblock(pending: Promise<Settled>): Promise<void> {
     const { conn, control, logger } = this.#spec;
     const signal = this.#abort.signal;
-    const until = Date.now() + UNBLOCK_FOR_MS;
+    const until = monotonicNow() + UNBLOCK_FOR_MS;
     // Every wait below also ends when the read settles or the loop stops: with
     // Redis frozen (SIGSTOP) neither the target nor CLIENT UNBLOCK ever
     // answers, and `removeStream()` (which waits for this) must still settle
@@ -175,7 +176,7 @@ export class ReadLoop<T> {
     try {
       let failed: unknown;
       for (let i = 0; this.#inFlight === pending && !signal.aborted; i++) {
-        if (Date.now() > until) {
+        if (monotonicNow() > until) {
           const why = failed === undefined ? 'it did not end' : `CLIENT UNBLOCK failed: ${errorText(failed)}`;
           logger.warn({ triedForMs: UNBLOCK_FOR_MS }, `could not end a blocked read (${why}): it ends with its block`);
           return;

@@ -6,6 +6,7 @@
  * of Redis, never holding more than the buffer bound.
  */
 
+import { monotonicNow } from './clock.js';
 import { evalScript } from './driver.js';
 import { isReplyError } from './redisErrors.js';
 import { countedEntries, entries, str } from './replies.js';
@@ -36,7 +37,7 @@ export function roomToClaim(settings: { readonly bufferSize: number; readonly ma
  * count (see `Fanout.releaseStalled`): what is claimed goes to one of them.
  */
 export function claimRoom(host: Pick<MaintenanceHost, 'fanout' | 'settings' | 'readAhead'>, limit: number): number {
-  const activeSince = Date.now() - host.settings.graceMs;
+  const activeSince = monotonicNow() - host.settings.graceMs;
   for (const sub of host.fanout.subs) {
     if (!sub.ended && sub.lastActivity >= activeSince) return Math.max(0, host.fanout.room(limit) - host.readAhead.ahead);
   }
@@ -82,7 +83,7 @@ export class SinkClaims {
       const r = await this.#claimOnce(s, room, room);
       if (r === undefined) return 'gone';
       if (r.claimed < room && r.progress < room) return 'done';
-      if (Date.now() >= until) return 'more';
+      if (monotonicNow() >= until) return 'more';
     }
   }
 
@@ -96,7 +97,7 @@ export class SinkClaims {
     const host = this.host;
     const inline = !host.driver.isCluster || s.deadKey === s.stream.key;
     let reply: unknown[];
-    const sentAt = Date.now();
+    const sentAt = monotonicNow();
     try {
       reply = (await evalScript(
         host.control,

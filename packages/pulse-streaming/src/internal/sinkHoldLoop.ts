@@ -5,6 +5,7 @@
  * that they never wait behind a slow subscriber or the sweep.
  */
 import { Backoff, sleep } from './backoff.js';
+import { monotonicNow } from './clock.js';
 import { streamKey } from './keys.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import type { MaintenanceHost } from './sinkHosts.js';
@@ -49,7 +50,7 @@ export async function holdLoop(host: MaintenanceHost, holdMs: number, signal: Ab
  * asks again within a grace period, or to go to another instance after it.
  */
 function releaseStalled(host: MaintenanceHost): void {
-  const released = host.fanout.releaseStalled(Date.now() - host.settings.graceMs);
+  const released = host.fanout.releaseStalled(monotonicNow() - host.settings.graceMs);
   if (released > 0)
     host.logger.warn(
       { count: released },
@@ -66,7 +67,7 @@ function releaseStalled(host: MaintenanceHost): void {
  */
 async function holdBuffered(host: MaintenanceHost): Promise<void> {
   if (host.settings.noAck) return;
-  const at = Date.now();
+  const at = monotonicNow();
   const activeSince = at - host.settings.graceMs;
   const held: Array<{ markHeld(at: number): void }> = [];
   // stream name -> id -> keep its idle time at 0 (the subscriber is active) or only check it still exists.

@@ -38,6 +38,7 @@
  * a claim.
  */
 import { Backoff } from './backoff.js';
+import { monotonicNow } from './clock.js';
 import { evalScript } from './driver.js';
 import { closeWatch, type HolderWatch, holderWatch } from './holderWatch.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
@@ -129,7 +130,7 @@ export class SinkMaintenance {
   dueIn(key: string, ms: number): void {
     if (this.#abort.signal.aborted || this.host.settings.noAck) return;
     // After the nack's reply: its idle time was set before now on the server.
-    const at = Math.ceil((Date.now() + ms + 1) / DUE_BUCKET_MS) * DUE_BUCKET_MS;
+    const at = Math.ceil((monotonicNow() + ms + 1) / DUE_BUCKET_MS) * DUE_BUCKET_MS;
     const keys = this.#due.get(at) ?? new Set<string>();
     keys.add(key);
     this.#due.set(at, keys);
@@ -152,7 +153,7 @@ export class SinkMaintenance {
    */
   streamAdded(): void {
     if (this.#abort.signal.aborted || this.#newAt !== Number.POSITIVE_INFINITY) return;
-    this.#newAt = Date.now() + NEW_STREAM_MS;
+    this.#newAt = monotonicNow() + NEW_STREAM_MS;
     if (this.#newAt < this.#wakeAt) this.#wake?.();
   }
 
@@ -193,16 +194,16 @@ export class SinkMaintenance {
     while (!signal.aborted) {
       let retryAt = 0;
       try {
-        if (Date.now() >= this.#nextSweep) {
-          this.#nextSweep = Date.now() + this.#sweepMs;
+        if (monotonicNow() >= this.#nextSweep) {
+          this.#nextSweep = monotonicNow() + this.#sweepMs;
           await this.#sweep(signal);
-        } else if (Date.now() >= this.#newAt) {
+        } else if (monotonicNow() >= this.#newAt) {
           await this.#sweepNew(signal);
         }
         await this.#claimDue();
         await this.#claimWanted();
-        if (Date.now() >= this.#nextAwait) {
-          this.#nextAwait = Date.now() + this.#awaitMs;
+        if (monotonicNow() >= this.#nextAwait) {
+          this.#nextAwait = monotonicNow() + this.#awaitMs;
           for (const s of [...this.host.streams()]) if (!s.ready && !signal.aborted) await this.#awaitStream(s);
         }
         backoff.reset();
@@ -214,7 +215,7 @@ export class SinkMaintenance {
           return;
         }
         const delay = backoff.next();
-        retryAt = Date.now() + delay;
+        retryAt = monotonicNow() + delay;
         // The sweep again after the backoff: it is what finds idle events and keeps this instance alive.
         this.#nextSweep = Math.min(this.#nextSweep, retryAt);
         if (!signal.aborted)
@@ -242,7 +243,7 @@ export class SinkMaintenance {
       // sweeps, due nacks and claims: they go on with the last live instances, and the call
       // is tried again after a backoff.
       const delay = this.#livenessBackoff.next();
-      this.#nextSweep = Math.min(this.#nextSweep, Date.now() + delay);
+      this.#nextSweep = Math.min(this.#nextSweep, monotonicNow() + delay);
       this.holders.unreadable();
       this.host.logger.warn(
         { err: errorText(err), failures: this.#livenessBackoff.failures, retryInMs: delay },
@@ -315,14 +316,14 @@ export class SinkMaintenance {
   #nextWake(): number {
     let at = Math.min(this.#nextSweep, this.#newAt);
     for (const t of this.#due.keys()) at = Math.min(at, t);
-    if (this.#wanted.size > 0) at = Math.min(at, Date.now() + ROOM_POLL_MS);
+    if (this.#wanted.size > 0) at = Math.min(at, monotonicNow() + ROOM_POLL_MS);
     for (const s of this.host.streams()) if (!s.ready) at = Math.min(at, this.#nextAwait);
     return at;
   }
 
   /** Sleeps until `at`, or until `dueIn` needs an earlier wake-up, or the sink stops. */
   #sleepUntil(at: number, signal: AbortSignal): Promise<void> {
-    const ms = at - Date.now();
+    const ms = at - monotonicNow();
     if (ms <= 0 || signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       // One timer and one abort listener at a time, however often nacks wake it.
@@ -349,7 +350,7 @@ export class SinkMaintenance {
 
   /** Claims on the streams whose nacks came due. */
   async #claimDue(): Promise<void> {
-    const now = Date.now();
+    const now = monotonicNow();
     for (const [at, keys] of [...this.#due]) {
       if (at > now) continue;
       this.#due.delete(at);
@@ -364,7 +365,7 @@ export class SinkMaintenance {
       // A nack came due on a stream this instance no longer reads: to the others at once.
       this.#wanted.delete(key);
       this.#handOff.add(key);
-      this.#nextSweep = Date.now();
+      this.#nextSweep = monotonicNow();
     }
     if (this.#wanted.size === 0 || this.host.settings.noAck) {
       this.#wanted.clear();
@@ -388,7 +389,7 @@ export class SinkMaintenance {
         // Taken all: out of the work set too, at the next beat.
         if (this.#posted.has(key)) this.#workDone.add(key);
       }
-      if (Date.now() >= this.#nextSweep) return;
+      if (monotonicNow() >= this.#nextSweep) return;
     }
   }
 

@@ -3,6 +3,8 @@
  * cleanup of stale consumers (the why is in sinkMaintenance.ts): only those
  * where something may wait, and a slow backstop over all.
  */
+
+import { monotonicNow } from './clock.js';
 import { claimRoom, roomToClaim } from './sinkClaims.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 import type { Beat } from './sinkLiveness.js';
@@ -75,7 +77,7 @@ export class SweepPlanner {
 
   /** Streams just added (or whose key is back): all with cleanup. */
   planNew(): Map<SinkStream, boolean> {
-    const now = Date.now();
+    const now = monotonicNow();
     const plan = new Map<SinkStream, boolean>();
     for (const s of this.host.streams()) {
       if (!s.ready || !s.sweep.next) continue;
@@ -88,7 +90,7 @@ export class SweepPlanner {
 
   /** Which streams this sweep covers (true: with cleanup); see sinkMaintenance.ts. */
   plan(beat: Omit<Beat, 'now' | 'reported'>): Map<SinkStream, boolean> {
-    const now = Date.now();
+    const now = monotonicNow();
     const grace = this.host.settings.graceMs;
     const reconnects = this.host.reconnects();
     const reconnected = reconnects !== this.#reconnects;

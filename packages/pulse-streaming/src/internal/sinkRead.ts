@@ -8,6 +8,7 @@ import { PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
+import { monotonicNow } from './clock.js';
 import { type Arg, type Driver, evalScript, type OwnedConnection } from './driver.js';
 import { readAfterCheck, recordCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
@@ -143,7 +144,7 @@ export class SinkReads {
             if (interrupted?.()) return { streams, blocking, count, got: { ok: true, value: null }, checked: undefined };
             if (long) read[blockAt] = Math.max(blockMs, IDLE_SLOT_BLOCK_MS);
           }
-          const sentAt = Date.now();
+          const sentAt = monotonicNow();
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
           return { streams, blocking, count, got, checked: undefined, sentAt };
         } catch (err) {
@@ -160,7 +161,7 @@ export class SinkReads {
     }
     const check = this.#checkCommand(streams);
     const send = async (conn: OwnedConnection) => {
-      const sentAt = Date.now();
+      const sentAt = monotonicNow();
       const checkAt = performance.now();
       const [checked, got] = await conn.transaction([check, read], keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');

@@ -6,6 +6,7 @@
  * network, may hold events another instance has taken meanwhile: they must
  * be checked first.
  */
+import { monotonicNow } from './clock.js';
 /** When the command that read or claimed events was sent (this process's clock), and whether it may wait at Redis (a blocking read). */
 export interface Sent {
   readonly at: number;
@@ -26,7 +27,7 @@ export class StallClock {
     readonly beatMs: number,
     /** The sink's ack grace period (ms). */
     private readonly graceMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicNow,
   ) {
     this.#beat = now();
   }
