@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { PulseError } from '../errors.js';
 
 /** The Redis reply code (`NOGROUP`, `BUSYGROUP`, ...) of an error, if any. */
@@ -29,9 +30,24 @@ export function toPulseError(err: unknown, what: string): PulseError {
   return new PulseError(`${what}: ${detail}`, code === undefined ? { cause: err } : { cause: err, code });
 }
 
-/** A short description for log lines. */
+/**
+ * A short description of a thrown value for log lines, whatever it is: a
+ * handler may throw anything, and `String()` throws for some values (an
+ * object without a prototype, from `Object.create(null)` or
+ * `querystring.parse`, has no `toString`). A description that threw would
+ * skip what follows it (the nack of a failed event).
+ */
 export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  try {
+    if (err instanceof Error) return typeof err.message === 'string' ? err.message : String(err.message);
+    return String(err);
+  } catch {
+    try {
+      return inspect(err, { depth: 2, breakLength: Number.POSITIVE_INFINITY });
+    } catch {
+      return 'a value that cannot be described';
+    }
+  }
 }
 
 /**
