@@ -87,8 +87,11 @@ export interface EntryView {
 
 /** An entry read with `callBuffer` (every name and value a Buffer), for the API. */
 export function entryView(e: RawEntry, max: number = PREVIEW_BYTES): EntryView {
+  // defineProperty: a header named `__proto__` (a valid name) must be an own property, not the object's prototype.
   const headers: Record<string, string> = {};
-  for (const [k, v] of e.fields) if (k.startsWith('h.')) headers[k.slice(2)] = text(v);
+  for (const [k, v] of e.fields)
+    if (k.startsWith('h.'))
+      Object.defineProperty(headers, k.slice(2), { value: text(v), enumerable: true, writable: true, configurable: true });
   const topic = text(e.fields.get('t'));
   const p = e.fields.get('p');
   const whole = e.fields.get(PREVIEW_SIZE_FIELD);
