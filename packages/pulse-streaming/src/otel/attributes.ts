@@ -30,9 +30,16 @@ export const METRIC = {
 /** Bucket boundaries the conventions advise for `messaging.process.duration` (seconds). */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
-/** `error.type`: the error's class name (its `name`), `_OTHER` for a thrown non-error. */
+/**
+ * `error.type`: the error's class name (its `name`), `_OTHER` for a thrown
+ * non-error, or an error whose name cannot be read (a getter that throws).
+ */
 export function errorType(err: unknown): string {
-  if (err instanceof Error) return err.name || err.constructor.name || 'Error';
+  try {
+    if (err instanceof Error) return (typeof err.name === 'string' && err.name) || err.constructor.name || 'Error';
+  } catch {
+    // Anything may be thrown; instrumentation must not fail on it.
+  }
   return '_OTHER';
 }
 

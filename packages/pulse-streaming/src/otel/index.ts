@@ -13,6 +13,7 @@ import {
   type Attributes,
   type Context,
   context,
+  diag,
   type Histogram,
   isSpanContextValid,
   type Link,
@@ -22,12 +23,14 @@ import {
   propagation,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanStatusCode,
   type TextMapPropagator,
   type Tracer,
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
+import type { Channel, ChannelListener } from 'node:diagnostics_channel';
 import type { Event } from '../event.js';
 import {
   type AddMessage,
@@ -37,6 +40,7 @@ import {
   processBatchChannel,
   processChannel,
 } from '../internal/diagnostics.js';
+import { errorText } from '../internal/redisErrors.js';
 import { ATTR, type Destination, Destinations, DURATION_BUCKETS, errorType, METRIC } from './attributes.js';
 import { extract, inject, spanContextOf } from './w3c.js';
 
@@ -63,6 +67,11 @@ const SCOPE = 'pulse-streaming';
 
 /** What a registration keeps per traced call: on the channel message, under a key of its own. */
 class Started {
+  /**
+   * Set by the channel's `error` event: the call failed. Not `error !==
+   * undefined`: a handler may fail with `undefined` (`Promise.reject()`).
+   */
+  failed = false;
   constructor(
     readonly span: Span,
     /** `performance.now()` when the handler call started (0 for an add: no duration is recorded). */
@@ -132,18 +141,25 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   });
 
+  // Calls whose span is started and not yet ended: after unregistering, the
+  // end subscribers stay until the last of them ends (see the returned function).
+  let inFlight = 0;
+  let registered = true;
   const stash = (msg: object, started: Started): void => {
     (msg as Record<symbol, Started>)[key] = started;
+    inFlight++;
   };
   const take = (msg: object): Started | undefined => {
     const started = (msg as Record<symbol, Started | undefined>)[key];
-    if (started) (msg as Record<symbol, Started | undefined>)[key] = undefined;
+    if (!started) return undefined;
+    (msg as Record<symbol, Started | undefined>)[key] = undefined;
+    if (--inFlight === 0 && !registered) unsubscribeEnds();
     return started;
   };
   const fail = (span: Span, err: unknown, type: string): void => {
     span.setAttribute(ATTR.errorType, type);
     if (err instanceof Error) span.recordException(err);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(err) });
   };
 
   const onAddStart = (message: unknown): void => {
@@ -151,36 +167,45 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const dest = destinations.send(msg.streamName);
     const active = context.active();
     // No span here, but the caller passed trace headers (a context forwarded by hand): continue that trace.
-    const parent = hasKeys(msg.headers) && trace.getSpan(active) === undefined ? extract(prop, active, msg.headers) : active;
+    const parent =
+      hasKeys(msg.headers) && trace.getSpan(active) === undefined ? safeExtract(prop, active, msg.headers) : active;
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
+    // Stashed first: whatever fails below, the span ends with the add.
+    stash(msg, new Started(span, 0, dest));
     if (span.isRecording()) span.setAttribute(ATTR.eventName, msg.eventName);
     // Also for a span that does not record: the consumer joins the trace
     // (and its sampling decision) through the context carried.
     inject(prop, parent, span, msg.headers);
-    stash(msg, new Started(span, 0, dest));
   };
   const onAddEnd = (message: unknown): void => {
     const msg = message as AddMessage;
     const started = take(msg);
     if (!started) return;
     const { span, destination } = started;
-    if (msg.error !== undefined) {
-      const type = errorType(msg.error);
-      if (span.isRecording()) fail(span, msg.error, type);
-      destination.countFailed(type, 1);
-    } else {
-      if (typeof msg.result === 'string' && span.isRecording()) span.setAttribute(ATTR.messageId, msg.result);
-      destination.count++;
+    try {
+      if (started.failed) {
+        const type = errorType(msg.error);
+        destination.countFailed(type, 1);
+        if (span.isRecording()) fail(span, msg.error, type);
+      } else {
+        destination.count++;
+        if (typeof msg.result === 'string' && span.isRecording()) span.setAttribute(ATTR.messageId, msg.result);
+      }
+    } finally {
+      span.end();
     }
-    span.end();
   };
 
   const onProcessStart = (message: unknown): void => {
     const msg = message as ProcessMessage;
     const ev = msg.event;
     const dest = destinations.process(ev.streamName, msg.sinkName);
-    const parent = extract(prop, context.active(), ev.headers);
+    dest.count++;
+    const parent = safeExtract(prop, context.active(), ev.headers);
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
+    stash(msg, new Started(span, performance.now(), dest));
+    const ctx = trace.setSpan(parent, span);
+    msg.runInContext = (fn) => context.with(ctx, fn);
     if (span.isRecording()) {
       span.setAttributes({
         [ATTR.clientId]: msg.consumerName,
@@ -189,10 +214,6 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
         [ATTR.deliveryCount]: ev.deliveryCount,
       });
     }
-    const ctx = trace.setSpan(parent, span);
-    msg.runInContext = (fn) => context.with(ctx, fn);
-    dest.count++;
-    stash(msg, new Started(span, performance.now(), dest));
   };
 
   const onBatchStart = (message: unknown): void => {
@@ -200,19 +221,19 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const dest = destinations.process(msg.events[0]?.streamName ?? '', msg.sinkName);
     const links: Link[] = [];
     for (const ev of msg.events) {
-      const sc = spanContextOf(prop, ev.headers);
-      if (sc && isSpanContextValid(sc)) links.push({ context: sc, attributes: { [ATTR.messageId]: ev.id } });
       if (ev.streamName === dest.stream) dest.count++;
       else destinations.process(ev.streamName, msg.sinkName).count++;
+      const sc = safeSpanContextOf(prop, ev.headers);
+      if (sc && isSpanContextValid(sc)) links.push({ context: sc, attributes: { [ATTR.messageId]: ev.id } });
     }
     const parent = context.active();
     const span = tracer.startSpan(dest.spanName, { ...dest.spanOptions, links }, parent);
+    stash(msg, new Started(span, performance.now(), dest));
+    const ctx = trace.setSpan(parent, span);
+    msg.runInContext = (fn) => context.with(ctx, fn);
     if (span.isRecording()) {
       span.setAttributes({ [ATTR.clientId]: msg.consumerName, [ATTR.batchCount]: msg.events.length });
     }
-    const ctx = trace.setSpan(parent, span);
-    msg.runInContext = (fn) => context.with(ctx, fn);
-    stash(msg, new Started(span, performance.now(), dest));
   };
 
   const onProcessEnd = (message: unknown): void => {
@@ -221,35 +242,58 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     if (!started) return;
     const { span, destination } = started;
     let attributes = destination.metricAttributes;
-    if (msg.error !== undefined) {
-      const type = errorType(msg.error);
-      if (span.isRecording()) fail(span, msg.error, type);
-      attributes = destination.failedAttributes(type);
+    try {
+      if (started.failed) {
+        const type = errorType(msg.error);
+        attributes = destination.failedAttributes(type);
+        if (span.isRecording()) fail(span, msg.error, type);
+      }
+    } finally {
+      try {
+        span.end();
+      } finally {
+        duration.record((performance.now() - started.start) / 1000, attributes);
+      }
     }
-    span.end();
-    duration.record((performance.now() - started.start) / 1000, attributes);
   };
 
-  const addHandlers = { start: onAddStart, asyncEnd: onAddEnd };
-  const processHandlers = { start: onProcessStart, asyncEnd: onProcessEnd };
-  const batchHandlers = { start: onBatchStart, asyncEnd: onProcessEnd };
-  // The typings want all five handlers; Node subscribes those given.
-  addChannel.subscribe(addHandlers as unknown as Parameters<typeof addChannel.subscribe>[0]);
-  processChannel.subscribe(processHandlers as unknown as Parameters<typeof processChannel.subscribe>[0]);
-  processBatchChannel.subscribe(batchHandlers as unknown as Parameters<typeof processBatchChannel.subscribe>[0]);
+  const onError = (message: unknown): void => {
+    const started = (message as Record<symbol, Started | undefined>)[key];
+    if (started) started.failed = true;
+  };
+
+  // Subscribed channel by channel, so that unregistering can stop new spans
+  // (the `start`s) at once and still end those already started. Each guarded:
+  // Node reports a subscriber's throw as an uncaught exception.
+  const starts: Array<[Channel, ChannelListener]> = [
+    [addChannel.start, guard('send span start', onAddStart)],
+    [processChannel.start, guard('process span start', onProcessStart)],
+    [processBatchChannel.start, guard('process span start', onBatchStart)],
+  ];
+  const ends: Array<[Channel, ChannelListener]> = [
+    [addChannel.error, onError],
+    [addChannel.asyncEnd, guard('send span end', onAddEnd)],
+    [processChannel.error, onError],
+    [processChannel.asyncEnd, guard('process span end', onProcessEnd)],
+    [processBatchChannel.error, onError],
+    [processBatchChannel.asyncEnd, guard('process span end', onProcessEnd)],
+  ];
+  const unsubscribeEnds = (): void => {
+    for (const [channel, listener] of ends) channel.unsubscribe(listener);
+  };
+  for (const [channel, listener] of [...ends, ...starts]) channel.subscribe(listener);
   propagators.push(options.propagator);
 
-  let registered = true;
   return () => {
     if (!registered) return;
     registered = false;
-    addChannel.unsubscribe(addHandlers as unknown as Parameters<typeof addChannel.unsubscribe>[0]);
-    processChannel.unsubscribe(processHandlers as unknown as Parameters<typeof processChannel.unsubscribe>[0]);
-    processBatchChannel.unsubscribe(batchHandlers as unknown as Parameters<typeof processBatchChannel.unsubscribe>[0]);
+    for (const [channel, listener] of starts) channel.unsubscribe(listener);
     sentCounter.removeCallback(observeSent);
     consumedCounter.removeCallback(observeConsumed);
     const i = propagators.lastIndexOf(options.propagator);
     if (i >= 0) propagators.splice(i, 1);
+    // A span already started ends when its work does (and its duration is recorded): the end subscribers go then.
+    if (inFlight === 0) unsubscribeEnds();
   };
 }
 
@@ -258,14 +302,62 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
  * producer's `send` span), for `for await` loops and readers:
  * `context.with(contextOf(ev), () => tracer.startActiveSpan('handle', ...))`.
  * Uses the propagator of the latest registration, or the global one.
- * An event without trace headers gives the root context.
+ * An event without trace headers gives the root context, and so does one
+ * whose headers the propagator fails to read (reported to `diag`).
  */
 export function contextOf(event: Event): Context {
   const prop = propagators[propagators.length - 1] ?? propagation;
-  return extract(prop, ROOT_CONTEXT, event.headers);
+  return safeExtract(prop, ROOT_CONTEXT, event.headers);
 }
 
 function hasKeys(o: Readonly<Record<string, string>>): boolean {
   for (const _ in o) return true;
   return false;
+}
+
+/**
+ * A channel subscriber that cannot throw: what instrumentation fails at goes
+ * to OpenTelemetry's diagnostic logger (`diag.error`), as OpenTelemetry's own
+ * instrumentations report theirs, never to the add or the handler.
+ */
+function guard(what: string, fn: (message: unknown) => void): ChannelListener {
+  return (message) => {
+    try {
+      fn(message);
+    } catch (err) {
+      report(`${what} failed`, err);
+    }
+  };
+}
+
+function report(what: string, err: unknown): void {
+  try {
+    diag.error(`pulse-streaming/otel: ${what}`, err);
+  } catch {
+    // A logger that throws: nowhere left to say it.
+  }
+}
+
+/**
+ * `extract`, for a propagator that may throw on what another producer wrote
+ * (a malformed `b3` header...): the span then starts under `parent`, without
+ * the event's context, and the failure is reported.
+ */
+function safeExtract(prop: TextMapPropagator, parent: Context, headers: Readonly<Record<string, string>>): Context {
+  try {
+    return extract(prop, parent, headers);
+  } catch (err) {
+    report('extracting the trace context of an event failed', err);
+    return parent;
+  }
+}
+
+/** `spanContextOf`, as {@link safeExtract}: undefined when the propagator throws. */
+function safeSpanContextOf(prop: TextMapPropagator, headers: Readonly<Record<string, string>>): SpanContext | undefined {
+  try {
+    return spanContextOf(prop, headers);
+  } catch (err) {
+    report('extracting the trace context of an event failed', err);
+    return undefined;
+  }
 }
