@@ -88,8 +88,9 @@ const propagators: Array<TextMapPropagator | undefined> = [];
  * clients): `send <stream>` PRODUCER spans around `add` that carry the
  * active trace context in the event's headers; `process <stream>` CONSUMER
  * spans around each handler call of `sink.process()` (children of the
- * context the event carries) and `sink.processBatch()` (one span per call,
- * linked to each event's context); the counters
+ * context the event carries, root spans for an event that carries none: never
+ * children of the context `process()` was called in) and `sink.processBatch()`
+ * (one root span per call, linked to each event's context); the counters
  * `messaging.client.sent.messages` and `messaging.client.consumed.messages`
  * and the histogram `messaging.process.duration` (seconds).
  * Returns the function that stops it all.
@@ -201,7 +202,9 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const ev = msg.event;
     const dest = destinations.process(ev.streamName, msg.sinkName);
     dest.count++;
-    const parent = safeExtract(prop, context.active(), ev.headers);
+    // Onto the root context, as contextOf does: the loop runs in the async context of the
+    // process() call, whose span, baggage or suppressTracing() flag are not the event's.
+    const parent = safeExtract(prop, ROOT_CONTEXT, ev.headers);
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
     stash(msg, new Started(span, performance.now(), dest));
     const ctx = trace.setSpan(parent, span);
@@ -226,7 +229,8 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
       const sc = safeSpanContextOf(prop, ev.headers);
       if (sc && isSpanContextValid(sc)) links.push({ context: sc, attributes: { [ATTR.messageId]: ev.id } });
     }
-    const parent = context.active();
+    // A root span (linked to each event's context): not a child of the processBatch() call's context.
+    const parent = ROOT_CONTEXT;
     const span = tracer.startSpan(dest.spanName, { ...dest.spanOptions, links }, parent);
     stash(msg, new Started(span, performance.now(), dest));
     const ctx = trace.setSpan(parent, span);
