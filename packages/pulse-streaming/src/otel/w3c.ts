@@ -116,11 +116,23 @@ function parse(headers: Readonly<Record<string, string>>): SpanContext | undefin
 
 /**
  * Writes the context of `span`, a child of `parent`, into `headers`: what
- * `prop.inject(trace.setSpan(parent, span), headers)` writes.
+ * `prop.inject(trace.setSpan(parent, span), headers)` writes, after removing
+ * the propagator's fields (`prop.fields()`) that `headers` already holds. A
+ * caller forwarding another event's headers would otherwise keep what the
+ * propagator does not overwrite: a `tracestate` of another trace beside the
+ * new `traceparent`, or a whole stale context when nothing is injected
+ * (tracing suppressed).
  */
 export function inject(prop: TextMapPropagator, parent: Context, span: Span, headers: Record<string, string>): void {
-  if (isW3C(prop)) write(parent, span.spanContext(), headers);
-  else prop.inject(trace.setSpan(parent, span), headers, defaultTextMapSetter);
+  if (isW3C(prop)) {
+    // Only when present: a delete turns V8's fast object into a slower dictionary one.
+    if (headers.traceparent !== undefined) delete headers.traceparent;
+    if (headers.tracestate !== undefined) delete headers.tracestate;
+    write(parent, span.spanContext(), headers);
+  } else {
+    for (const field of prop.fields()) if (Object.hasOwn(headers, field)) delete headers[field];
+    prop.inject(trace.setSpan(parent, span), headers, defaultTextMapSetter);
+  }
 }
 
 /** `prop.extract(parent, headers)`: `parent` with the remote span context the headers carry, if any. */
