@@ -54,9 +54,9 @@ const MAX_ERROR_TYPES = 64;
  * same strings and objects again.
  */
 export class Destination {
-  /** The stream. */
-  readonly stream: string;
-  /** `send <stream>` or `process <stream>`. */
+  /** The stream; undefined for a `processBatch()` call whose events came from several streams. */
+  readonly stream: string | undefined;
+  /** `send <stream>` or `process <stream>`; `process` alone without a stream. */
   readonly spanName: string;
   /**
    * The attributes a span starts with: those the conventions want at
@@ -72,10 +72,16 @@ export class Destination {
   count = 0;
   readonly #failed = new Map<string, { readonly attributes: Attributes; count: number }>();
 
-  constructor(operation: 'send' | 'process', stream: string, sink: string | undefined) {
+  /**
+   * @param stream undefined for a batch of several streams: the messaging
+   * conventions name such a span after the operation alone and give it no
+   * `messaging.destination.name`, which must apply to every message.
+   */
+  constructor(operation: 'send' | 'process', stream: string | undefined, sink: string | undefined) {
     this.stream = stream;
-    this.spanName = `${operation} ${stream}`;
-    const metric: Attributes = { [ATTR.system]: SYSTEM, [ATTR.operationName]: operation, [ATTR.destination]: stream };
+    this.spanName = stream === undefined ? operation : `${operation} ${stream}`;
+    const metric: Attributes = { [ATTR.system]: SYSTEM, [ATTR.operationName]: operation };
+    if (stream !== undefined) metric[ATTR.destination] = stream;
     if (sink !== undefined) metric[ATTR.consumerGroup] = sink;
     // Shared, never changed, but not frozen: the SDK reads their keys on every record and span start,
     // and V8 lists a frozen object's keys more slowly (about 10% of a histogram record).
@@ -117,6 +123,8 @@ export class Destination {
 export class Destinations {
   readonly #sends = new Map<string, Destination>();
   readonly #processes = new Map<string, Map<string, Destination>>();
+  /** Per sink: its `processBatch()` calls over several streams. Never counted (their events are, per stream). */
+  readonly #mixed = new Map<string, Destination>();
 
   send(stream: string): Destination {
     let d = this.#sends.get(stream);
@@ -137,6 +145,16 @@ export class Destinations {
     if (!d) {
       d = new Destination('process', stream, sink);
       bySink.set(sink, d);
+    }
+    return d;
+  }
+
+  /** A `processBatch()` call of `sink` whose events came from several streams. */
+  processMixed(sink: string): Destination {
+    let d = this.#mixed.get(sink);
+    if (!d) {
+      d = new Destination('process', undefined, sink);
+      this.#mixed.set(sink, d);
     }
     return d;
   }

@@ -221,11 +221,20 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
 
   const onBatchStart = (message: unknown): void => {
     const msg = message as ProcessBatchMessage;
-    const dest = destinations.process(msg.events[0]?.streamName ?? '', msg.sinkName);
+    const first = msg.events[0]?.streamName ?? '';
+    let mixed = false;
+    for (const ev of msg.events) {
+      if (ev.streamName !== first) {
+        mixed = true;
+        break;
+      }
+    }
+    // Several streams: a span and a duration of no one stream (`process`), the events counted each under its own.
+    const dest = mixed ? destinations.processMixed(msg.sinkName) : destinations.process(first, msg.sinkName);
+    if (mixed) for (const ev of msg.events) destinations.process(ev.streamName, msg.sinkName).count++;
+    else dest.count += msg.events.length;
     const links: Link[] = [];
     for (const ev of msg.events) {
-      if (ev.streamName === dest.stream) dest.count++;
-      else destinations.process(ev.streamName, msg.sinkName).count++;
       const sc = safeSpanContextOf(prop, ev.headers);
       if (sc && isSpanContextValid(sc)) links.push({ context: sc, attributes: { [ATTR.messageId]: ev.id } });
     }
