@@ -80,8 +80,26 @@ class Started {
   ) {}
 }
 
-/** The propagators of the registrations, newest last: what {@link contextOf} uses. */
-const propagators: Array<TextMapPropagator | undefined> = [];
+/** What a registration leaves for {@link contextOf}: its propagator (undefined: the global one). */
+interface Registration {
+  readonly propagator: TextMapPropagator | undefined;
+}
+
+/**
+ * The registrations of the process, newest last, kept on `globalThis` under
+ * a `Symbol.for` key (as `@opentelemetry/api` keeps its globals): the ESM
+ * and the CommonJS build of this module are two copies, and a bootstrap
+ * that registers through one (`node --import ./tracing.mjs`) must be seen by
+ * `contextOf` of the other (`require('pulse-streaming/otel')`). The version
+ * in the key changes if this shape ever does.
+ */
+const REGISTRATIONS = Symbol.for('pulse-streaming.otel.registrations.v1');
+
+function registrations(): Registration[] {
+  const g = globalThis as { [REGISTRATIONS]?: Registration[] };
+  g[REGISTRATIONS] ??= [];
+  return g[REGISTRATIONS];
+}
 
 /**
  * Starts tracing and metrics for every stream and sink of this process (all
@@ -295,7 +313,8 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     for (const [channel, listener] of ends) channel.unsubscribe(listener);
   };
   for (const [channel, listener] of [...ends, ...starts]) channel.subscribe(listener);
-  propagators.push(options.propagator);
+  const registration: Registration = { propagator: options.propagator };
+  registrations().push(registration);
 
   return () => {
     if (!registered) return;
@@ -303,8 +322,9 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     for (const [channel, listener] of starts) channel.unsubscribe(listener);
     sentCounter.removeCallback(observeSent);
     consumedCounter.removeCallback(observeConsumed);
-    const i = propagators.lastIndexOf(options.propagator);
-    if (i >= 0) propagators.splice(i, 1);
+    const all = registrations();
+    const i = all.indexOf(registration);
+    if (i >= 0) all.splice(i, 1);
     // A span already started ends when its work does (and its duration is recorded): the end subscribers go then.
     if (inFlight === 0) unsubscribeEnds();
   };
@@ -314,12 +334,14 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
  * The trace context an event carries in its headers (put there by a
  * producer's `send` span), for `for await` loops and readers:
  * `context.with(contextOf(ev), () => tracer.startActiveSpan('handle', ...))`.
- * Uses the propagator of the latest registration, or the global one.
+ * Uses the propagator of the latest registration of the process (through
+ * either build, ESM or CommonJS), or the global one.
  * An event without trace headers gives the root context, and so does one
  * whose headers the propagator fails to read (reported to `diag`).
  */
 export function contextOf(event: Event): Context {
-  const prop = propagators[propagators.length - 1] ?? propagation;
+  const all = registrations();
+  const prop = all[all.length - 1]?.propagator ?? propagation;
   return safeExtract(prop, ROOT_CONTEXT, event.headers);
 }
 
