@@ -6,7 +6,7 @@ import { type AddMessage, addChannel, traceAdd } from './internal/diagnostics.js
 import { type Driver, driverFor, evalScript } from './internal/driver.js';
 import { EventCodec } from './internal/eventCodec.js';
 import { GoLifecycle } from './internal/goLifecycle.js';
-import { headerFields } from './internal/headers.js';
+import { headerFields, headersOf, MAX_HEADERS } from './internal/headers.js';
 import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
@@ -138,7 +138,8 @@ export class Stream<Events extends EventMap = Untyped> {
       checkWellFormed('topic', topic);
     }
     const onlyIfExists = checkBool('onlyIfStreamExists', options?.onlyIfStreamExists, false);
-    const headers = headerFields(options?.headers);
+    // Read once, here: what is stored is what the headers were at the call, traced or not.
+    const headers = headerFields(options?.headers, MAX_HEADERS);
     const dedupId = options?.dedupId;
     if (dedupId !== undefined && (typeof dedupId !== 'string' || dedupId === '')) {
       throw new InvalidArgumentError('dedupId must be a non-empty string');
@@ -157,7 +158,7 @@ export class Stream<Events extends EventMap = Untyped> {
       throw new InvalidArgumentError('payload must be well-formed UTF-16 (it has a lone surrogate): pass its bytes as a Buffer');
     // Tracing (pulse-streaming/otel) may add headers: the trace context.
     if (addChannel.hasSubscribers) {
-      const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: { ...options?.headers } };
+      const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: headersOf(headers) };
       return traceAdd(msg, (fields) => this.#add(eventName, p, topic, onlyIfExists, fields, dedupId));
     }
     return this.#add(eventName, p, topic, onlyIfExists, headers, dedupId);

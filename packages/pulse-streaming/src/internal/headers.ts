@@ -16,19 +16,30 @@ export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const HEADER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
- * Most headers on one event. Not in the contract's wording, but an entry
- * with thousands of fields is a mistake, and the add script builds each
- * XADD with `unpack`, which Lua caps at a few thousand values.
+ * Most headers a caller passes on one event. Not in the contract's wording,
+ * but an entry with thousands of fields is a mistake, and the add script
+ * builds each XADD with `unpack`, which Lua caps at a few thousand values.
  */
 export const MAX_HEADERS = 256;
 
 /**
+ * Most headers instrumentation (a `pulse-streaming:add` subscriber: the
+ * trace context, `traceparent` and `tracestate`, or a propagator's other
+ * fields) may add beyond the caller's: not counted against
+ * {@link MAX_HEADERS}, so that an add that succeeds untraced succeeds traced.
+ */
+export const MAX_INJECTED_HEADERS = 32;
+
+/**
  * The `h.<name>`, value pairs of `headers`, checked: names of 1 to 64
- * characters of `[A-Za-z0-9_.-]`, string values. Empty (no fields) for
- * undefined or `{}`.
+ * characters of `[A-Za-z0-9_.-]`, string values, at most `max` headers.
+ * Empty (no fields) for undefined or `{}`.
+ * @param max most headers: `stream.add` checks the caller's against
+ * {@link MAX_HEADERS}; the default, that plus {@link MAX_INJECTED_HEADERS},
+ * bounds a traced add's, which include what instrumentation added.
  * @throws InvalidArgumentError for anything else.
  */
-export function headerFields(headers: unknown): string[] {
+export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_INJECTED_HEADERS): string[] {
   if (headers === undefined) return [];
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
     throw new InvalidArgumentError('headers must be an object of header names to string values');
@@ -43,8 +54,25 @@ export function headerFields(headers: unknown): string[] {
     checkWellFormed(`header ${name}`, value);
     fields.push(HEADER_PREFIX + name, value);
   }
-  if (fields.length > 2 * MAX_HEADERS) throw new InvalidArgumentError(`an event carries at most ${MAX_HEADERS} headers`);
+  if (fields.length > 2 * max) {
+    throw new InvalidArgumentError(
+      max === MAX_HEADERS
+        ? `an event carries at most ${MAX_HEADERS} headers`
+        : `an event carries at most ${MAX_HEADERS} headers, and instrumentation adds at most ${MAX_INJECTED_HEADERS} more`,
+    );
+  }
   return fields;
+}
+
+/**
+ * The headers object of checked `fields` (from {@link headerFields}): a
+ * copy taken at the call, which the caller's later changes to its own
+ * object do not reach.
+ */
+export function headersOf(fields: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) setHeader(headers, (fields[i] as string).slice(HEADER_PREFIX.length), fields[i + 1] as string);
+  return headers;
 }
 
 /**
