@@ -71,7 +71,8 @@ export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_I
  */
 export function headersOf(fields: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (let i = 0; i < fields.length; i += 2) setHeader(headers, (fields[i] as string).slice(HEADER_PREFIX.length), fields[i + 1] as string);
+  for (let i = 0; i < fields.length; i += 2)
+    setHeader(headers, (fields[i] as string).slice(HEADER_PREFIX.length), fields[i + 1] as string);
   return headers;
 }
 

@@ -9,11 +9,11 @@
  * const unregister = registerOpenTelemetry(); // the global providers and propagator
  * ```
  */
+import type { Channel, ChannelListener } from 'node:diagnostics_channel';
 import {
   type Attributes,
   type Context,
   context,
-  diag,
   type Histogram,
   isSpanContextValid,
   type Link,
@@ -23,14 +23,12 @@ import {
   propagation,
   ROOT_CONTEXT,
   type Span,
-  type SpanContext,
   SpanStatusCode,
   type TextMapPropagator,
   type Tracer,
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import type { Channel, ChannelListener } from 'node:diagnostics_channel';
 import type { Event } from '../event.js';
 import {
   type AddMessage,
@@ -42,7 +40,8 @@ import {
 } from '../internal/diagnostics.js';
 import { errorText } from '../internal/redisErrors.js';
 import { ATTR, type Destination, Destinations, DURATION_BUCKETS, errorType, METRIC } from './attributes.js';
-import { extract, inject, spanContextOf } from './w3c.js';
+import { guard, safeExtract, safeSpanContextOf } from './safe.js';
+import { inject } from './w3c.js';
 
 /** Options of {@link registerOpenTelemetry}. */
 export interface OpenTelemetryOptions {
@@ -111,7 +110,26 @@ function registrations(): Registration[] {
  * (one root span per call, linked to each event's context); the counters
  * `messaging.client.sent.messages` and `messaging.client.consumed.messages`
  * and the histogram `messaging.process.duration` (seconds).
- * Returns the function that stops it all.
+ * Returns the function that stops it all: no span starts after it is
+ * called, and those already started end (their durations recorded) when
+ * their add or handler call does.
+ *
+ * A `processBatch()` call whose events come from several streams (a sink
+ * reading several) is named `process` alone, without
+ * `messaging.destination.name`, and its duration is recorded once without
+ * it, as the messaging conventions want for an operation over several
+ * destinations; its events are counted as consumed each under its stream.
+ * `for await` loops and `subscribe()` get no process spans and are not
+ * counted as consumed: the library does not know when their handling ends.
+ *
+ * The trace headers an add injects replace any of the propagator's fields
+ * in the headers passed (a forwarded `tracestate` of another trace), and do
+ * not count against the 256 headers a caller may pass.
+ *
+ * Instrumentation never fails an add or a handler call: what fails in it (a
+ * propagator that throws on a header another producer wrote, a tracer that
+ * throws) is reported to OpenTelemetry's `diag` logger, and a span already
+ * started still ends.
  *
  * A sampler sees the attributes that name the operation and the destination
  * (`messaging.system`, `messaging.operation.type` and `.name`,
@@ -186,8 +204,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const dest = destinations.send(msg.streamName);
     const active = context.active();
     // No span here, but the caller passed trace headers (a context forwarded by hand): continue that trace.
-    const parent =
-      hasKeys(msg.headers) && trace.getSpan(active) === undefined ? safeExtract(prop, active, msg.headers) : active;
+    const parent = hasKeys(msg.headers) && trace.getSpan(active) === undefined ? safeExtract(prop, active, msg.headers) : active;
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
     // Stashed first: whatever fails below, the span ends with the add.
     stash(msg, new Started(span, 0, dest));
@@ -348,51 +365,4 @@ export function contextOf(event: Event): Context {
 function hasKeys(o: Readonly<Record<string, string>>): boolean {
   for (const _ in o) return true;
   return false;
-}
-
-/**
- * A channel subscriber that cannot throw: what instrumentation fails at goes
- * to OpenTelemetry's diagnostic logger (`diag.error`), as OpenTelemetry's own
- * instrumentations report theirs, never to the add or the handler.
- */
-function guard(what: string, fn: (message: unknown) => void): ChannelListener {
-  return (message) => {
-    try {
-      fn(message);
-    } catch (err) {
-      report(`${what} failed`, err);
-    }
-  };
-}
-
-function report(what: string, err: unknown): void {
-  try {
-    diag.error(`pulse-streaming/otel: ${what}`, err);
-  } catch {
-    // A logger that throws: nowhere left to say it.
-  }
-}
-
-/**
- * `extract`, for a propagator that may throw on what another producer wrote
- * (a malformed `b3` header...): the span then starts under `parent`, without
- * the event's context, and the failure is reported.
- */
-function safeExtract(prop: TextMapPropagator, parent: Context, headers: Readonly<Record<string, string>>): Context {
-  try {
-    return extract(prop, parent, headers);
-  } catch (err) {
-    report('extracting the trace context of an event failed', err);
-    return parent;
-  }
-}
-
-/** `spanContextOf`, as {@link safeExtract}: undefined when the propagator throws. */
-function safeSpanContextOf(prop: TextMapPropagator, headers: Readonly<Record<string, string>>): SpanContext | undefined {
-  try {
-    return spanContextOf(prop, headers);
-  } catch (err) {
-    report('extracting the trace context of an event failed', err);
-    return undefined;
-  }
 }
