@@ -190,7 +190,9 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const started = (msg as Record<symbol, Started | undefined>)[key];
     if (!started) return undefined;
     (msg as Record<symbol, Started | undefined>)[key] = undefined;
-    if (--inFlight === 0 && !registered) unsubscribeEnds();
+    // Not while the channel is publishing to its subscribers: a Node that removes one in
+    // place would skip the next (another registration's).
+    if (--inFlight === 0 && !registered) queueMicrotask(unsubscribeEnds);
     return started;
   };
   const fail = (span: Span, err: unknown, type: string): void => {
