@@ -6,7 +6,10 @@ import type { Logger } from './logger.js';
  * Where a reader's or new sink's cursor starts:
  * - `'newest'`: after the last entry in the stream when the reader or sink is created;
  * - `'oldest'`: at the oldest entry still in the stream;
- * - a `Date`: at the first entry added on or after that time (an entry `<ms>-0` included);
+ * - a `Date`: at the first entry added on or after that time (an entry `<ms>-0` included),
+ *   on Redis's clock, as entry IDs are: a date more than a second ahead of it is said in a
+ *   warning (code `PULSE_START_AHEAD_OF_REDIS` without a logger), as what Redis adds before its
+ *   clock gets there is skipped;
  * - `{ after: id }`: at the first entry whose ID is greater than `id`.
  */
 export type StartAt = 'newest' | 'oldest' | Date | { after: string };

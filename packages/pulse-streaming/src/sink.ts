@@ -304,6 +304,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     const { name, consumerName } = this;
     return maintenanceHost({
       ...{ name, consumerName, settings: this.#settings, control: this.#control, logger: this.#logger },
+      hasLogger: this.#main.hasLogger,
       ...{ driver: this.#main.driver, counters: this.#counters, fanout: this.#fanout, readAhead: this.#readAhead },
       ...{ streams: this.#streams, holds: this.#holds, reads: this.#reads, loops: this.#loops },
       ...{ recover: (n: string) => this.#recover(n), fail: (err: PulseError) => this.#fail(err) },

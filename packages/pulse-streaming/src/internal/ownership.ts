@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkKeys, sinkRegistryKey } from './keys.js';
 import { NOW } from './lua.js';
+import { sayIfStartAhead } from './redisClock.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { Script } from './script.js';
 import { createGroup, leave } from './scripts.js';
@@ -85,7 +86,10 @@ export async function joinGroup(
       [stream.key, sinkRegistryKey(stream.name), keys.consumers],
       [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer],
     );
-    return Number(created) === 1;
+    if (Number(created) !== 1) return false;
+    // A group created now starts at the date: say so when Redis's clock is behind it.
+    await sayIfStartAhead(stream, start, `sink ${sinkName}`);
+    return true;
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
   }

@@ -6,6 +6,7 @@
 import { evalScript } from './driver.js';
 import { LossLedger, type ReadStream } from './readerLoss.js';
 import { COUNT_CAP, countAhead, parseStartReply, readerPosition, type StartReply, startArgs } from './readerScripts.js';
+import { sayIfStartAhead } from './redisClock.js';
 import { toPulseError } from './redisErrors.js';
 import { str } from './replies.js';
 import type { ResolvedStart } from './start.js';
@@ -23,6 +24,7 @@ const START_COUNT_TRIES = 3;
 /** The start of a stream's cursor, and its ledger. */
 export async function startOf(stream: StreamHandle, start: ResolvedStart): Promise<ReadStream> {
   const at = start.kind === 'newest' ? '$' : start.id;
+  await sayIfStartAhead(stream, start, 'reader');
   try {
     let reply = parseStartReply(await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at)));
     for (let i = 1; reply.status === 'ok' && reply.why === 'long'; i++) {

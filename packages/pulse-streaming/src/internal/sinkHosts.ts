@@ -17,6 +17,8 @@ export interface SinkBasics {
   readonly control: OwnedConnection;
   readonly driver: Driver;
   readonly logger: Logger;
+  /** Whether the user gave a logger: else warnings that must not be silent are process warnings. */
+  readonly hasLogger?: boolean;
   readonly counters: SinkCounters;
   readonly fanout: Fanout<SinkEvent>;
   /** What the sink's reads sent ahead may still bring (`ReadAhead.ahead`, shared by its read loops). */

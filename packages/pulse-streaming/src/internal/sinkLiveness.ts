@@ -6,10 +6,13 @@
  * many streams the instance reads: this is what lets the per-stream sweep
  * run only where something may wait (see sinkMaintenance.ts).
  */
+
+import { monotonicNow } from './clock.js';
 import { evalScript } from './driver.js';
 import { marksOf } from './holderWatch.js';
 import { sinkWideKeys, streamKey } from './keys.js';
 import { NOW } from './lua.js';
+import { RedisClockWatch } from './redisClock.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import type { MaintenanceHost } from './sinkHosts.js';
@@ -82,6 +85,8 @@ export class SinkLiveness {
   /** A call of this instance was answered: from then on its own name is in the record. */
   #joined = false;
   readonly #keys: { instances: string; work: string; reported: string };
+  /** Says when Redis's clock jumps: liveness ages, idle times and nack delays run on it. */
+  readonly #redisClock: RedisClockWatch;
 
   constructor(
     private readonly host: MaintenanceHost,
@@ -93,6 +98,7 @@ export class SinkLiveness {
     private readonly forgetMs: number,
   ) {
     this.#keys = sinkWideKeys(host.name);
+    this.#redisClock = new RedisClockWatch(host.logger, host.hasLogger ?? true, `sink ${host.name}`);
   }
 
   /**
@@ -104,6 +110,7 @@ export class SinkLiveness {
     const me = this.host.consumerName;
     const tidy = this.#beats++ % TIDY_EVERY === 0;
     const args = [me, this.forgetMs, tidy ? '1' : '0', ...found, '--', ...done, '--', ...marks.map(streamKey)];
+    const sentAt = monotonicNow();
     const reply = (await evalScript(
       this.host.control,
       liveness,
@@ -111,6 +118,7 @@ export class SinkLiveness {
       args,
     )) as unknown[];
     const now = Number(reply[0]);
+    this.#redisClock.observe(now, sentAt, monotonicNow());
     const seen = (reply[1] as unknown[]).map(str);
     const live = [me];
     const stale = new Set<string>();

@@ -3,7 +3,10 @@ import { idBefore } from './ids.js';
 import { checkId } from './validate.js';
 
 /** Where a cursor starts, once validated. `newest` still needs the stream's last ID. */
-export type ResolvedStart = { kind: 'newest' } | { kind: 'id'; id: string };
+export type ResolvedStart =
+  | { kind: 'newest' }
+  /** `dateMs`: the start was a Date at that time (this host's clock): see `sayIfStartAhead`. */
+  | { kind: 'id'; id: string; dateMs?: number };
 
 /** Validates a `startAt` option without touching Redis. */
 export function parseStart(option: string, startAt: unknown): ResolvedStart {
@@ -12,7 +15,7 @@ export function parseStart(option: string, startAt: unknown): ResolvedStart {
   if (startAt instanceof Date) {
     const ms = startAt.getTime();
     if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`${option} is an invalid Date`);
-    return { kind: 'id', id: idBefore(ms) };
+    return { kind: 'id', id: idBefore(ms), dateMs: ms };
   }
   if (typeof startAt === 'object' && startAt !== null && 'after' in startAt) {
     return { kind: 'id', id: checkId(`${option}.after`, (startAt as { after: unknown }).after) };
