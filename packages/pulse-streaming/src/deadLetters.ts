@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PulseError } from './errors.js';
+import { InvalidArgumentError, PulseError } from './errors.js';
 import type { EventMap } from './event.js';
 import { type Arg, evalScript } from './internal/driver.js';
 import { HEADER_PREFIX, NO_HEADERS, setHeader } from './internal/headers.js';
@@ -10,7 +10,7 @@ import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './inter
 import { entries, type RawEntry, str } from './internal/replies.js';
 import { slotOf } from './internal/slot.js';
 import type { StreamHandle } from './internal/streamHandle.js';
-import { checkId, checkInt, checkName } from './internal/validate.js';
+import { checkId, checkInt, checkName, checkOptionsObject } from './internal/validate.js';
 import type { Stream } from './stream.js';
 
 /** An event a sink gave up on after `maxDeliveries`, as stored in the dead-letter stream. */
@@ -63,19 +63,40 @@ export interface ReplayDeadLettersOptions extends DeadLetterOptions {
   sink?: string;
 }
 
+/**
+ * The checks `readDeadLetters` and `replayDeadLetters` make before any Redis
+ * call: a Stream, options that are an object, and the IDs given as an array
+ * of entry IDs (a JavaScript caller's string would otherwise fail as a
+ * TypeError, or as a Redis error wrapped in a PulseError).
+ */
+function checkArgs(fn: string, stream: unknown, options: { ids?: unknown } | undefined): string[] | undefined {
+  const s = stream as Partial<StreamHandle> | null;
+  if (typeof stream !== 'object' || s === null || typeof s.key !== 'string' || typeof s.driver !== 'object') {
+    throw new InvalidArgumentError(`${fn} takes a Stream, got ${stream === null ? 'null' : typeof stream}`);
+  }
+  checkOptionsObject(fn, options, ', e.g. { deadLetterStream }');
+  const ids = options?.ids;
+  if (ids === undefined) return undefined;
+  if (!Array.isArray(ids)) throw new InvalidArgumentError(`${fn}: ids must be an array of dead-letter entry IDs`);
+  return ids.map((id) => checkId('ids', id));
+}
+
 function deadStreamOf(stream: StreamHandle, options?: DeadLetterOptions): { name: string; key: string } {
   const name =
     options?.deadLetterStream === undefined ? `${stream.name}:dead` : checkName('deadLetterStream', options.deadLetterStream);
   return { name, key: streamKey(name) };
 }
 
-/** Reads dead letters of `stream`, oldest first. */
+/**
+ * Reads dead letters of `stream`, oldest first.
+ * @throws InvalidArgumentError for a `stream` that is not a Stream or a bad option, before any Redis call.
+ */
 export async function readDeadLetters<Events extends EventMap>(
   stream: Stream<Events>,
   options?: ReadDeadLettersOptions,
 ): Promise<DeadLetter[]> {
+  const ids = checkArgs('readDeadLetters', stream, options);
   const { key } = deadStreamOf(stream, options);
-  const ids = options?.ids?.map((id) => checkId('ids', id));
   const count = checkInt('count', options?.count, 100, 1);
   const start = options?.after === undefined ? '-' : `(${checkId('after', options.after)}`;
   try {
@@ -140,14 +161,17 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * clocks) is refused and the letters are claimed again, so a duplicate needs
  * both a replayer frozen for over 30 s between its claim and its add and the
  * stream's node's clock more than 10 s behind the dead-letter stream's.
+ * @throws InvalidArgumentError for a `stream` that is not a Stream or a bad
+ *   option (`sink` must be a sink name), before any Redis call.
  */
 export async function replayDeadLetters<Events extends EventMap>(
   stream: Stream<Events>,
   options?: ReplayDeadLettersOptions,
 ): Promise<string[]> {
+  const wanted = checkArgs('replayDeadLetters', stream, options);
   const { name: deadName, key } = deadStreamOf(stream, options);
-  const wanted = options?.ids?.map((id) => checkId('ids', id));
-  const sink = options?.sink;
+  // A sink name no sink can have ('', 'a b') would match no letter: replaying nothing, silently.
+  const sink = options?.sink === undefined ? undefined : checkName('sink', options.sink);
   const atomic = !stream.driver.isCluster || slotOf(key) === slotOf(stream.key);
   const replayed: string[] = [];
   let after: string | undefined;

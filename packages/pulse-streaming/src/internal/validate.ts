@@ -87,6 +87,23 @@ export function checkId(option: string, id: unknown): string {
 }
 
 /**
+ * Options, when given, must be an object: a string or a number
+ * (`addStream(stream, 'oldest')`) would otherwise read as no options at
+ * all, silently not what the caller meant.
+ */
+export function checkOptionsObject(what: string, options: unknown, hint = ''): void {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError(`${what} options must be an object${hint}, got ${options === null ? 'null' : typeof options}`);
+  }
+}
+
+/** `subscribe()`'s options (of a reader or a sink): an object, with an optional `AbortSignal`. */
+export function subscribeSignal(options: unknown): AbortSignal | undefined {
+  checkOptionsObject('subscribe', options);
+  return checkSignal('signal', (options as { signal?: unknown } | undefined)?.signal);
+}
+
+/**
  * An optional `AbortSignal`. Checked by shape rather than `instanceof`, so
  * that a signal from another realm or a compatible polyfill is accepted.
  */
