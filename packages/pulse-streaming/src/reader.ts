@@ -1,4 +1,4 @@
-import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
+import { ClosedError, type PulseError } from './errors.js';
 import { Event, type EventMap, type EventOf, type Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { monotonicNow } from './internal/clock.js';
@@ -13,9 +13,9 @@ import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
 import { eventInit, streamEntries } from './internal/replies.js';
-import { parseStart } from './internal/start.js';
+import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
-import { checkSignal } from './internal/validate.js';
+import { subscribeSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type { AddStreamOptions, ReaderOptions, SubscribeOptions } from './options.js';
 import type { Stream } from './stream.js';
@@ -118,14 +118,11 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   /**
    * A new subscription that receives every event the reader reads from now on.
    * Leaving a `for await` loop over it unsubscribes.
-   * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
+   * @throws InvalidArgumentError for options that are not an object or a `signal` that is not an `AbortSignal`.
    * @throws ClosedError after `close()` (its cause is the error that stopped the reader, if one did).
    */
   subscribe(options?: SubscribeOptions): Subscription<EventOf<Events>> {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new InvalidArgumentError('subscribe options must be an object');
-    }
-    const signal = checkSignal('signal', options?.signal);
+    const signal = subscribeSignal(options);
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
     this.#loops.start();
@@ -158,12 +155,9 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * @throws ClosedError after `close()`.
    */
   async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new InvalidArgumentError('addStream options must be an object, e.g. { startAt }');
-    }
+    const start = addStreamStart(options, this.#settings.start);
     if (this.#closed) throw this.#closedError();
     checkSameClient(this.#main, stream);
-    const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
     if (this.#streams.has(stream.key)) return;
     const state = await startOf(stream, start);
     if (this.#closed) throw this.#closedError();

@@ -22,9 +22,9 @@ import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, within } from './int
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
-import { parseStart } from './internal/start.js';
+import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
-import { checkDeadName, checkInt, checkName, checkSignal } from './internal/validate.js';
+import { checkDeadName, checkInt, checkName, subscribeSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type {
   AddStreamOptions,
@@ -171,7 +171,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    * grace period gets nothing more until it asks again, and what it buffered goes to the others
    * or back to the sink with its delivery count restored). It first gets
    * those another subscription of it left unseen within the grace period (a `break`, an aborted `process()`).
-   * @throws InvalidArgumentError when `signal` is not an `AbortSignal`.
+   * @throws InvalidArgumentError for options that are not an object or a `signal` that is not an `AbortSignal`.
    * @throws ClosedError after `close()`.
    */
   subscribe(options?: SubscribeOptions): Subscription<SinkEventOf<Events>> {
@@ -180,7 +180,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   }
 
   #subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
-    const signal = checkSignal('signal', options?.signal);
+    const signal = subscribeSignal(options);
     if (this.#closed) throw new ClosedError('sink is closed');
     const sub = this.#fanout.add(signal);
     if (!this.#settings.noAck) sub.setGate(this.#gate);
@@ -314,12 +314,13 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /**
    * Also reads `stream` (the group is created on it from `startAt`, default the
    * sink's own). Does nothing when the stream is already read.
+   * @throws InvalidArgumentError for options that are not an object or a bad `startAt`, before any Redis call.
    * @throws ClosedError after `close()`.
    */
   async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
+    const start = addStreamStart(options, this.#settings.start);
     if (this.#closed) throw new ClosedError('sink is closed');
     checkSameClient(this.#main, stream);
-    const start = options?.startAt === undefined ? this.#settings.start : parseStart('startAt', options.startAt);
     checkDeadName(this.#settings.deadLetterStream, stream.name);
     if (this.#streams.has(stream.key)) return;
     const created = await joinGroup(stream, this.name, start, this.consumerName);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import { idBefore } from './ids.js';
-import { checkId } from './validate.js';
+import { checkId, checkOptionsObject } from './validate.js';
 
 /** Where a cursor starts, once validated. `newest` still needs the stream's last ID. */
 export type ResolvedStart =
@@ -23,4 +23,14 @@ export function parseStart(option: string, startAt: unknown): ResolvedStart {
   throw new InvalidArgumentError(
     `${option} must be 'newest', 'oldest', a Date or { after: '<id>' }, got ${typeof startAt === 'object' ? JSON.stringify(startAt) : String(startAt)}`,
   );
+}
+
+/**
+ * Where `addStream(stream, options)` of a reader or a sink starts the new
+ * stream: `options.startAt`, else `own` (the reader's or sink's start).
+ */
+export function addStreamStart(options: unknown, own: ResolvedStart): ResolvedStart {
+  checkOptionsObject('addStream', options, ', e.g. { startAt }');
+  const startAt = (options as { startAt?: unknown } | undefined)?.startAt;
+  return startAt === undefined ? own : parseStart('startAt', startAt);
 }
