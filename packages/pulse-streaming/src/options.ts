@@ -175,7 +175,19 @@ export interface ReaderOptions<Events extends EventMap = Untyped> {
 
 /** Options of {@link Stream.newSink}. */
 export interface SinkOptions<Events extends EventMap = Untyped> extends ReaderOptions<Events> {
-  /** Events need no ack (`XREADGROUP NOACK`). @defaultValue false */
+  /**
+   * Events need no ack (`XREADGROUP NOACK`): Redis acks each event as the
+   * sink reads it, so nothing is pending and nothing is ever redelivered (at
+   * most once). A handler of `process()` or `processBatch()` that throws
+   * loses its event (a `warn` line says "handler failed on a noAck sink: the
+   * event is not redelivered"); `event.nack()` rejects with
+   * `InvalidArgumentError`; `maxDeliveries` here and the `retry` option of
+   * `process()` are refused with `InvalidArgumentError`; events read but not
+   * yet handed out when the instance stops go with it. Events that do not
+   * decode are still copied to the dead-letter stream, and events trimmed
+   * before the sink read them are still reported lost.
+   * @defaultValue false
+   */
   noAck?: boolean;
   /**
    * An event not acked this long after delivery is redelivered to a live consumer of the sink.
@@ -187,6 +199,7 @@ export interface SinkOptions<Events extends EventMap = Untyped> extends ReaderOp
   ackGracePeriodMs?: number;
   /**
    * After this many deliveries an event still not acked is moved to the dead-letter stream.
+   * Refused with `InvalidArgumentError` on a `noAck` sink (nothing is redelivered there).
    * @defaultValue unlimited
    */
   maxDeliveries?: number;
@@ -239,6 +252,7 @@ export interface ProcessOptions {
   /**
    * Backoff of failed deliveries (a handler that threw): the event is nacked
    * with the delay of its delivery count. `false`: redelivered at once.
+   * Refused with `InvalidArgumentError` on a `noAck` sink (nothing is redelivered there).
    * @defaultValue `{ delayMs: 1000, factor: 2, maxDelayMs: 60000, jitter: 0.2 }`
    */
   retry?: RetryOptions | false;

@@ -1,5 +1,5 @@
 import type { SinkCounters } from './counters.js';
-import { ClosedError, type PulseError } from './errors.js';
+import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
 import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.js';
 import { SinkAcks, settleForAck } from './internal/acks.js';
 import { monotonicNow } from './internal/clock.js';
@@ -24,7 +24,7 @@ import { SinkReads } from './internal/sinkRead.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
-import { checkDeadName, checkInt, checkName, subscribeSignal } from './internal/validate.js';
+import { checkDeadName, checkInt, checkName, checkNoAck, subscribeSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type {
   AddStreamOptions,
@@ -145,6 +145,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   ): Promise<Sink<Events>> {
     checkName('sink', name);
     const settings = sinkSettings(options);
+    checkNoAck(settings);
     checkDeadName(settings.deadLetterStream, stream.name);
     const { consumer, control, leave } = await joinNewConsumer(stream, name, settings.start, settings.graceMs);
     const sink = new Sink<Events>(stream, name, consumer, settings, control);
@@ -226,7 +227,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /** @internal See `SinkEvent.nack`. */
   // async: a bad delayMs rejects, as ack() does, never throws; the nack is still sent in this call.
   async nack(event: SinkEvent, options?: NackOptions): Promise<void> {
-    if (this.#settings.noAck) return;
+    // Resolving would say the event comes back: it was acked as read and never will.
+    if (this.#settings.noAck)
+      throw new InvalidArgumentError('nack: events of a noAck sink are acked as read: none is redelivered');
     const delay = checkInt('delayMs', options?.delayMs, this.#settings.graceMs, 0);
     event.markSettled();
     // On the control connection while open, behind any hold of buffered

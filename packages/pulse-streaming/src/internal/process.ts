@@ -45,10 +45,16 @@ export interface RunSettings {
   readonly retry: RetrySettings | false;
 }
 
-/** @throws InvalidArgumentError for a bad option, before any Redis call. */
-export function runSettings(options: ProcessOptions | undefined): RunSettings {
+/**
+ * @throws InvalidArgumentError for a bad option, before any Redis call; `retry`
+ *   on a `noAck` sink too (its events are acked as read: none is redelivered).
+ */
+export function runSettings(options: ProcessOptions | undefined, noAck = false): RunSettings {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new InvalidArgumentError('options must be an object');
+  }
+  if (noAck && options?.retry !== undefined) {
+    throw new InvalidArgumentError('retry does not apply to a noAck sink: its events are acked as read and never redelivered');
   }
   return {
     concurrency: checkInt('concurrency', options?.concurrency, 1, 1),
@@ -59,6 +65,14 @@ export function runSettings(options: ProcessOptions | undefined): RunSettings {
 
 /** What `#untilClosed` resolves to once the sink has been closed a close() step. */
 const CLOSED = Symbol('closed');
+
+/**
+ * What is said of an event whose handler threw on a `noAck` sink: it was
+ * acked as read, so no nack or retry can bring it back.
+ */
+export const NOACK_FAILED = 'handler failed on a noAck sink: the event is not redelivered';
+/** The same for a batch (`processBatch()`). */
+export const NOACK_BATCH_FAILED = 'batch handler failed on a noAck sink: its events are not redelivered';
 
 /** Grace periods a handler runs before a warning says so (see `HandlerRun.#watchLong`). */
 const LONG_RUN = 10;
@@ -349,7 +363,7 @@ export async function runProcess(
   options?: ProcessOptions,
 ): Promise<void> {
   if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
-  const settings = runSettings(options);
+  const settings = runSettings(options, host.noAck);
   if (settings.signal?.aborted) return;
   const run = new HandlerRun(host, settings);
   const one = async (ev: SinkEvent): Promise<void> => {
@@ -370,13 +384,14 @@ export async function runProcess(
       run.running.delete(ev);
     }
     if (failure !== undefined) {
-      const what = ev.settled ? 'handler failed after it settled its event' : 'handler failed: event nacked';
+      const nacked = host.noAck ? NOACK_FAILED : 'handler failed: event nacked';
+      const what = ev.settled ? 'handler failed after it settled its event' : nacked;
       run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, what);
     }
     // Acked or nacked by the handler itself (a nack's delay included): its own, as in processBatch().
     if (ev.settled) return;
     if (failure === undefined) return run.ack([ev]);
-    await run.failed([ev]);
+    if (!host.noAck) await run.failed([ev]);
   };
   try {
     for await (const ev of run.sub) await run.start(() => one(ev));

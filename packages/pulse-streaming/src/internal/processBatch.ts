@@ -11,7 +11,7 @@ import type { SinkEvent } from '../event.js';
 import type { ProcessBatchOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { traceProcessBatch } from './diagnostics.js';
-import { HandlerRun, type ProcessHost, runSettings } from './process.js';
+import { HandlerRun, NOACK_BATCH_FAILED, type ProcessHost, runSettings } from './process.js';
 import { errorText } from './redisErrors.js';
 import { checkInt, MAX_TIMER_MS } from './validate.js';
 
@@ -116,7 +116,7 @@ export async function runProcessBatch(
   options?: ProcessBatchOptions,
 ): Promise<void> {
   if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
-  const settings = runSettings(options);
+  const settings = runSettings(options, host.noAck);
   const maxBatch = checkInt('maxBatch', options?.maxBatch, 100, 1);
   // It drives a timer: longer would fire after 1 ms.
   const maxWaitMs = checkInt('maxWaitMs', options?.maxWaitMs, 20, 0, MAX_TIMER_MS);
@@ -151,9 +151,9 @@ export async function runProcessBatch(
     if (failure === undefined) return run.ack(rest);
     run.logger.warn(
       { count: rest.length, ids: rest.slice(0, 10).map((ev) => ev.id), err: errorText(failure.err) },
-      'batch handler failed: its unsettled events nacked',
+      host.noAck ? NOACK_BATCH_FAILED : 'batch handler failed: its unsettled events nacked',
     );
-    await run.failed(rest);
+    if (!host.noAck) await run.failed(rest);
   };
   try {
     for (;;) {

@@ -165,3 +165,16 @@ export function checkDeadName(deadLetterStream: string | undefined, streamName: 
   if (deadLetterStream === streamName)
     throw new InvalidArgumentError(`deadLetterStream must not be a stream the sink reads (${streamName})`);
 }
+
+/**
+ * A `noAck` sink's events are acked as it reads them (`XREADGROUP NOACK`):
+ * none is ever pending, so none is redelivered, and `maxDeliveries` could
+ * never dead-letter one. Accepting it would promise what cannot happen.
+ */
+export function checkNoAck(settings: { readonly noAck: boolean; readonly maxDeliveries: number | undefined }): void {
+  if (settings.noAck && settings.maxDeliveries !== undefined) {
+    throw new InvalidArgumentError(
+      'maxDeliveries does not apply to a noAck sink: its events are acked as read and never redelivered',
+    );
+  }
+}
