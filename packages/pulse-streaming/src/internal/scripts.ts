@@ -9,9 +9,13 @@ import { Script } from './script.js';
 /**
  * Sets a new group's entries-read counter where it can be known exactly, so
  * that trimming before the group's first read is counted (see readGroup):
- * at the stream's end, everything added so far counts as read; at 0,
- * everything no longer in the stream does. Expects \`key\`, \`group\`, \`start\`
- * and \`atEnd\` in scope.
+ * at the stream's end, everything added so far counts as read; at a start
+ * before the first entry (0, or a Date or an ID before it), everything no
+ * longer in the stream does: trimmed or deleted before the group existed,
+ * it was never the group's (as a reader's start, readerScripts.ts). Left
+ * unset, the first trim check resyncs it and, the group being behind the
+ * first entry, says events may be lost though none were. Expects \`key\`,
+ * \`group\`, \`start\` and \`atEnd\` in scope.
  */
 const SET_ENTRIES_READ = `do
   local info = redis.call('XINFO', 'STREAM', key)
@@ -23,8 +27,8 @@ const SET_ENTRIES_READ = `do
     n = added
   elseif atEnd then
     if s['last-entry'] and s['last-entry'][1] == s['last-generated-id'] then n = added end
-  elseif start == '0' or start == '0-0' then
-    if cmp(s['max-deleted-entry-id'], s['first-entry'][1]) < 0 then n = added - len end
+  elseif cmp(start, s['first-entry'][1]) < 0 then
+    n = added - len
   end
   if n then redis.call('XGROUP', 'SETID', key, group, start, 'ENTRIESREAD', n) end
 end`;
