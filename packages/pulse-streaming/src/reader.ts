@@ -39,7 +39,7 @@ export interface ReaderCounters {
 
 let readerSeq = 0;
 
-/** Longest wait in `close()` for the last loss check. */
+/** Longest wait of `close()`: for the read loops to stop and the last loss checks. */
 const FINAL_CHECK_MS = 1000;
 
 /**
@@ -180,12 +180,14 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       this.#closed = true;
       this.#fanout.endAll();
       clearTimeout(this.#checkTimer);
-      await this.#loops.stop();
-      // Checks in flight, then the last reads, are checked now, so that the
-      // counters and the last warning are complete; bounded, so that a Redis
-      // gone away cannot hold close().
+      // Once the loops stopped, checks in flight, then the last reads, are
+      // checked, so that the counters and the last warning are complete; all
+      // within one bound, so that a Redis gone away cannot hold close().
       const bound = new AbortController();
-      await Promise.race([this.#finalChecks(), sleep(FINAL_CHECK_MS, bound.signal)]);
+      const stopped = this.#loops.stop().then(() => this.#finalChecks());
+      // A failure after the bound has nobody to reject: close() resolved.
+      stopped.catch(() => {});
+      await Promise.race([stopped, sleep(FINAL_CHECK_MS, bound.signal)]);
       bound.abort();
       this.#lossReport.close();
     })();

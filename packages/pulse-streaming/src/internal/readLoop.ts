@@ -51,6 +51,15 @@ export interface LoopRead {
 /** Longest `interrupt()` repeats CLIENT UNBLOCK for one read (see `#unblock`). */
 const UNBLOCK_FOR_MS = 10_000;
 
+/**
+ * Longest `stop()` waits for a reply still out after it closed the
+ * connection (the reply is dropped either way: the loop stopped). With Redis
+ * answering, the closed connection's read fails at once; with Redis stopped
+ * or unreachable, ioredis waits for the socket to close (its
+ * `disconnectTimeout`, 2 s), which held a reader's `close()` that long.
+ */
+const STOP_WAIT_MS = 250;
+
 /** Reads a loop may have out at once with read-ahead: one handled, one on its way. */
 const MAX_OUT = 2;
 
@@ -115,6 +124,8 @@ export class ReadLoop<T> {
   readonly #out: Out[] = [];
   /** Resolves when a subscriber took events (kept until it does: one listener, not one per read). */
   #roomFreed: Promise<typeof ROOM> | undefined;
+  /** Settles STOP_WAIT_MS after `stop()` (see `#orStopped`): one listener per loop, not one per read. */
+  #stopWait: Promise<Settled> | undefined;
 
   constructor(spec: ReadLoopSpec<T>) {
     this.#spec = spec;
@@ -322,14 +333,26 @@ export class ReadLoop<T> {
     try {
       for (;;) {
         this.#readAhead();
-        if (!this.#spec.readAhead || !head.pipelined || this.#abort.signal.aborted) return await head.reply;
-        const r = await Promise.race([head.reply, this.#room()]);
+        if (!this.#spec.readAhead || !head.pipelined || this.#abort.signal.aborted) return await this.#orStopped(head.reply);
+        const r = await Promise.race([this.#orStopped(head.reply), this.#room()]);
         if (r !== ROOM) return r;
       }
     } finally {
       stopWatching?.();
       this.#inFlight = undefined;
     }
+  }
+
+  /** `reply`, or a failure once the loop has been stopped for STOP_WAIT_MS with the reply still out. */
+  #orStopped(reply: Promise<Settled>): Promise<Settled> {
+    this.#stopWait ??= new Promise<Settled>((resolve) => {
+      const later = () => {
+        setTimeout(() => resolve({ ok: false, error: new Error('read loop stopped') }), STOP_WAIT_MS).unref();
+      };
+      if (this.#abort.signal.aborted) later();
+      else this.#abort.signal.addEventListener('abort', later, { once: true });
+    });
+    return Promise.race([reply, this.#stopWait]);
   }
 
   #room(): Promise<typeof ROOM> {
