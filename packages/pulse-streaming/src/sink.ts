@@ -1,5 +1,5 @@
 import type { SinkCounters } from './counters.js';
-import { ClosedError, InvalidArgumentError, type PulseError } from './errors.js';
+import { ClosedError, type PulseError } from './errors.js';
 import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.js';
 import { SinkAcks, settleForAck } from './internal/acks.js';
 import { monotonicNow } from './internal/clock.js';
@@ -10,7 +10,7 @@ import { sinkBuffers } from './internal/giveBack.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
-import { joinGroup, joinNewConsumer, undoJoin } from './internal/ownership.js';
+import { joinNewConsumer, joinStream } from './internal/ownership.js';
 import { type ProcessHost, runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import { ReadAhead } from './internal/readAhead.js';
@@ -24,7 +24,7 @@ import { SinkReads } from './internal/sinkRead.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
-import { checkDeadName, checkInt, checkName, checkNoAck, subscribeSignal } from './internal/validate.js';
+import { checkDeadName, checkName, checkNoAck, nackDelay, subscribeSignal } from './internal/validate.js';
 import type { Logger } from './logger.js';
 import type {
   AddStreamOptions,
@@ -227,10 +227,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /** @internal See `SinkEvent.nack`. */
   // async: a bad delayMs rejects, as ack() does, never throws; the nack is still sent in this call.
   async nack(event: SinkEvent, options?: NackOptions): Promise<void> {
-    // Resolving would say the event comes back: it was acked as read and never will.
-    if (this.#settings.noAck)
-      throw new InvalidArgumentError('nack: events of a noAck sink are acked as read: none is redelivered');
-    const delay = checkInt('delayMs', options?.delayMs, this.#settings.graceMs, 0);
+    const delay = nackDelay(this.#settings, options);
     event.markSettled();
     // On the control connection while open, behind any hold of buffered
     // events already sent there, so a hold never undoes this nack.
@@ -326,13 +323,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     checkSameClient(this.#main, stream);
     checkDeadName(this.#settings.deadLetterStream, stream.name);
     if (this.#streams.has(stream.key)) return;
-    const created = await joinGroup(stream, this.name, start, this.consumerName);
-    if (this.#closed) {
-      // close() ran meanwhile and did not know this stream: leave it here, or
-      // this instance stays a consumer of the group there and blocks its removal.
-      await undoJoin(stream, this.name, this.consumerName, created, this.#settings.graceMs, this.#logger);
-      throw new ClosedError('sink is closed');
-    }
+    const joiner = { name: this.name, consumerName: this.consumerName, graceMs: this.#settings.graceMs, logger: this.#logger };
+    await joinStream(stream, joiner, start, () => this.#closed);
     if (this.#streams.has(stream.key)) return;
     this.#streams.set(stream.key, newSinkStream(this.name, this.#settings, stream));
     this.#maintenance?.streamAdded();

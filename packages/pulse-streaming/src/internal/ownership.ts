@@ -3,6 +3,7 @@
  * it is working on, joining a stream's group, and leaving a stream it joined
  * but will not read.
  */
+import { ClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkKeys, sinkRegistryKey } from './keys.js';
@@ -93,6 +94,25 @@ export async function joinGroup(
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);
   }
+}
+
+/**
+ * Joins `stream`'s group for `sink.addStream()`. When the sink closed
+ * meanwhile (`closed()`), `close()` did not know this stream: the join is
+ * undone here, or this instance stays a consumer of the group there and
+ * blocks its removal.
+ * @throws ClosedError then.
+ */
+export async function joinStream(
+  stream: StreamHandle,
+  sink: { readonly name: string; readonly consumerName: string; readonly graceMs: number; readonly logger: Logger },
+  start: ResolvedStart,
+  closed: () => boolean,
+): Promise<void> {
+  const created = await joinGroup(stream, sink.name, start, sink.consumerName);
+  if (!closed()) return;
+  await undoJoin(stream, sink.name, sink.consumerName, created, sink.graceMs, sink.logger);
+  throw new ClosedError('sink is closed');
 }
 
 /**

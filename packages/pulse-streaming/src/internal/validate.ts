@@ -178,3 +178,14 @@ export function checkNoAck(settings: { readonly noAck: boolean; readonly maxDeli
     );
   }
 }
+
+/**
+ * The delay of `event.nack(options)`: `delayMs`, default the grace period.
+ * Refused on a `noAck` sink: resolving would say the event comes back, and it
+ * was acked as read.
+ */
+export function nackDelay(settings: { readonly noAck: boolean; readonly graceMs: number }, options: unknown): number {
+  if (settings.noAck) throw new InvalidArgumentError('nack: events of a noAck sink are acked as read: none is redelivered');
+  checkOptionsObject('nack', options, ', e.g. { delayMs }');
+  return checkInt('delayMs', (options as { delayMs?: unknown } | undefined)?.delayMs, settings.graceMs, 0);
+}
