@@ -26,6 +26,23 @@ export interface IoDuplicable<C> {
   readonly status?: string;
 }
 
+type RetryStrategy = (this: unknown, ...args: unknown[]) => unknown;
+
+/**
+ * Whether the user closed their client. ioredis says so by 'end', except when
+ * `disconnect()` is called while the client waits to reconnect: it clears its
+ * timer and emits nothing (a Redis stays 'reconnecting', a Cluster
+ * 'disconnecting'), and `manuallyClosing`, which ioredis keeps private, is all
+ * that tells it from a client about to reconnect. It is only trusted in those
+ * states: a client revived by connect() keeps it set while connected.
+ */
+export function userClosed(user: { readonly status?: string }): boolean {
+  const { status } = user;
+  if (status === 'end') return true;
+  const manually = (user as { manuallyClosing?: unknown }).manuallyClosing === true;
+  return manually && (status === 'reconnecting' || status === 'disconnecting' || status === 'close');
+}
+
 /** `CLIENT LIST` shows it under this name, as the library's other connections show theirs. */
 export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
 
@@ -58,7 +75,36 @@ export class IoPublisher<C extends IoDuplicable<C>> {
   ) {
     // The user's client ended (quit, disconnect): so does this one, or it
     // would keep the process alive. A later add opens it again.
-    user.on('end', () => this.#conn?.disconnect(false));
+    user.on('end', () => this.#closeIfUserClosed());
+    // A Cluster disconnected while it waits to reconnect says 'disconnecting' and never 'end'.
+    user.on('disconnecting', () => this.#closeIfUserClosed());
+    // A Redis disconnected while it waits to reconnect says nothing at all: once its wait
+    // is over (its own timer fires first, as it was armed first), a client still
+    // 'reconnecting' was closed. Unref'd: it must not keep the process alive itself.
+    user.on('reconnecting', (delay: unknown) => {
+      if (typeof delay !== 'number') return;
+      setTimeout(() => this.#closeIfUserClosed(), delay + 100).unref();
+    });
+  }
+
+  #closeIfUserClosed(): void {
+    const conn = this.#conn;
+    if (!conn || !userClosed(this.user)) return;
+    // Waiting to reconnect, disconnect() would clear its timer and leave it
+    // 'reconnecting' for good, the adds in its offline queue never settled: its
+    // next attempt ends it instead (its retry strategy and 'connect' below), and
+    // rejects them.
+    if (conn.status === 'reconnecting' || conn.status === 'end') return;
+    conn.disconnect(false);
+  }
+
+  /** The user's retry strategy, refused once the user's client is closed: the closed client no longer says 'end'. */
+  #retry(strategy: unknown): RetryStrategy {
+    const user = this.user;
+    return function (this: unknown, ...args: unknown[]): unknown {
+      if (userClosed(user)) return null;
+      return typeof strategy === 'function' ? (strategy as RetryStrategy).apply(this, args) : null;
+    };
   }
 
   /** The publishing connection, opened (lazily: on its first command) when there is none or it ended. */
@@ -78,10 +124,18 @@ export class IoPublisher<C extends IoDuplicable<C>> {
           retryDelayOnClusterDown: 0,
           retryDelayOnMoved: 0,
           redisOptions: { ...(this.user.options?.redisOptions as object), ...NODE },
+          clusterRetryStrategy: this.#retry(this.user.options?.clusterRetryStrategy),
         })
-      : this.user.duplicate(SINGLE);
+      : this.user.duplicate({ ...SINGLE, retryStrategy: this.#retry(this.user.options?.retryStrategy) });
     // Failures reach the adds that hit them; an 'error' event without a listener would be printed.
     conn.on('error', () => {});
+    // Connected again (Redis came back before its retry strategy was asked) after the
+    // user's client was closed: closed at once, before its handshake.
+    const closeIfUserClosed = (): void => {
+      if (userClosed(this.user)) conn.disconnect(false);
+    };
+    conn.on('connect', closeIfUserClosed);
+    conn.on('ready', closeIfUserClosed);
     this.#conn = conn;
     return conn;
   }
