@@ -99,8 +99,11 @@ export class NodeRedisDriver implements Driver {
     // connect() rejects with it. After that, reconnects go on: the library's
     // loops own the retry policy.
     let connected = false;
+    let closed = false;
     const deadline = monotonicNow() + OPEN_TIMEOUT_MS;
-    const reconnectStrategy = (retries: number, cause: unknown): number | Error => {
+    const reconnectStrategy = (retries: number, cause: unknown): number | Error | false => {
+      // Closed: no attempt after a failed one (false stops node-redis' reconnecting).
+      if (closed) return false;
       if (!connected && cause instanceof Error && (setupRejected(cause) || monotonicNow() >= deadline)) return cause;
       return Math.min(50 * 2 ** Math.min(retries, 6), 2000);
     };
@@ -150,7 +153,20 @@ export class NodeRedisDriver implements Driver {
           await dup.connect();
           connected = true;
         },
-        close: () => dup.destroy(),
+        close: () => {
+          closed = true;
+          // A reconnect whose socket is being made when destroy() runs is not
+          // stopped by it (node-redis 6 does not know that socket yet): it
+          // completes afterwards and would stay open for ever. Its client is
+          // destroyed again as soon as it connects. On a cluster those are
+          // the node clients, forgotten by the cluster's destroy().
+          const clients = cluster ? nodeClients(dup) : [dup];
+          dup.destroy();
+          for (const c of clients) {
+            c.on('connect', () => c.destroy());
+            c.on('ready', () => c.destroy());
+          }
+        },
         on: (ev, fn) => dup.on(ev, fn),
         links: cluster
           ? nodeRedisLinks<NodeRedisLike>(dup, (n, args) => n.sendCommand(args.map(toNodeArg), OWN_OPTIONS))
@@ -160,6 +176,18 @@ export class NodeRedisDriver implements Driver {
       !cluster,
     );
   }
+}
+
+/** The node clients of a node-redis cluster (masters, replicas and their pub/sub clients). */
+function nodeClients(cluster: NodeRedisLike): NodeRedisLike[] {
+  type Node = { client?: NodeRedisLike; pubSub?: { client?: NodeRedisLike } };
+  const shape = cluster as { masters?: Node[]; replicas?: Node[] };
+  const out: NodeRedisLike[] = [];
+  for (const n of [...(shape.masters ?? []), ...(shape.replicas ?? [])]) {
+    if (n.client) out.push(n.client);
+    if (n.pubSub?.client) out.push(n.pubSub.client);
+  }
+  return out;
 }
 
 function toNodeArg(a: Arg): string | Buffer {
