@@ -65,7 +65,19 @@ export class Rechecks {
     /** Checks these streams (`SinkReads.verifyReads`: it logs what fails). */
     private readonly check: (streams: SinkStream[]) => Promise<void>,
     private readonly closed: AbortSignal,
-  ) {}
+  ) {
+    // Cleared at close: a final check's timer runs until the stream's expiry (an hour, days)
+    // and holds this sink, its streams and its buffered events in memory until then.
+    closed.addEventListener('abort', () => this.#stop(), { once: true });
+  }
+
+  #stop(): void {
+    clearTimeout(this.#finalTimer);
+    this.#finalTimer = undefined;
+    this.#finalAt = Number.POSITIVE_INFINITY;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 
   /** `SinkAcks`' hook: an XACK on stream `name` passed (see `noteAcked`). */
   readonly onAcked = (name: string, ids: readonly string[], acked: number, sentAt: number, repliedAt: number): void => {
