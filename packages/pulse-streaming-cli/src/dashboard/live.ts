@@ -21,12 +21,23 @@ const TAIL_MAX_BATCH = 100;
 /** Comment line that keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
 
-/** Open event streams, closed together by the dashboard's `close()`. */
+/**
+ * Open event streams, closed together by the dashboard's `close()`. Once
+ * closed it stays so: a stream opened after (a tail whose reader was being
+ * created when `close()` came) must end at once, or it would stream for ever.
+ */
 export class LiveConnections {
   readonly #open = new Set<() => void>();
   readonly #finishing = new Set<Promise<void>>();
+  #closed = false;
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Registers `stop` for {@link closeAll}; once closed, nothing is registered: the caller stops itself. */
   add(stop: () => void): () => void {
+    if (this.#closed) return () => {};
     this.#open.add(stop);
     return () => this.#open.delete(stop);
   }
@@ -39,6 +50,7 @@ export class LiveConnections {
 
   /** Ends every open stream and waits until their readers are closed. */
   async closeAll(): Promise<void> {
+    this.#closed = true;
     for (const stop of [...this.#open]) stop();
     this.#open.clear();
     await Promise.allSettled([...this.#finishing]);
@@ -66,11 +78,19 @@ function openEvents(req: IncomingMessage, res: ServerResponse, live: LiveConnect
   res.on('close', stop);
   const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
   // The page may have gone while the tail's reader was being created: 'close' came already.
-  if (req.socket.destroyed) stop();
+  // Or the dashboard was closed meanwhile.
+  if (req.socket.destroyed || live.closed) stop();
   const send = (event: string, data: unknown): void => {
     if (!done.signal.aborted) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   return { send, signal: done.signal, stop };
+}
+
+/** The answer to a request that comes (or whose tail's reader is ready) after the dashboard's `close()`. */
+function closedResponse(res: ServerResponse): void {
+  if (res.writableEnded) return;
+  if (!res.headersSent) res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify({ error: 'the dashboard is closed' }));
 }
 
 /** `api/live?view=overview&q=&page=&size=` or `api/live?view=stream&name=`: repeated snapshots. */
@@ -86,6 +106,7 @@ export function liveSnapshots(
   // Bad parameters are a 400 now, not a failure event every interval.
   if (view === 'stream') param(q, 'name');
   else overviewQuery(q);
+  if (live.closed) return closedResponse(res);
   const { send, signal } = openEvents(req, res, live);
   const every = view === 'stream' ? STREAM_EVERY_MS : OVERVIEW_EVERY_MS;
   const tick = async (): Promise<void> => {
@@ -125,8 +146,23 @@ export async function liveTail(
   const startAt: StartAt = after !== null && /^\d+(-\d+)?$/.test(after) ? { after } : 'newest';
   // Validates the name before the response starts (a bad one is a 400).
   const stream = new Stream(name, ctx.client, { maxLen: 0 });
-  // Small reads: a tail shows at most 100 entries per flush, and 1 MB payloads must not pile up in memory.
-  const reader: Reader = await stream.newReader({ startAt, blockMs: 1000, maxPolled: 100, bufferSize: 200 });
+  if (live.closed) return closedResponse(res);
+  // close() may come while the reader is created (Redis slow: up to the library's open
+  // timeout). It ends this request at once rather than wait for Redis; the reader is
+  // closed as soon as it exists.
+  const unregister = live.add(() => closedResponse(res));
+  let reader: Reader;
+  try {
+    // Small reads: a tail shows at most 100 entries per flush, and 1 MB payloads must not pile up in memory.
+    reader = await stream.newReader({ startAt, blockMs: 1000, maxPolled: 100, bufferSize: 200 });
+  } finally {
+    unregister();
+  }
+  if (live.closed) {
+    closedResponse(res);
+    await reader.close();
+    return;
+  }
   const { send, signal, stop } = openEvents(req, res, live);
   let queued: EntryView[] = [];
   let skipped = 0;
