@@ -46,7 +46,13 @@ export interface DashboardOptions {
 /** A Node request handler with a way to stop what it runs in the background. */
 export interface DashboardHandler {
   (req: IncomingMessage, res: ServerResponse): void;
-  /** Ends the live event streams and tails, resolving once their readers are closed. The Redis client stays open. */
+  /**
+   * Ends the live event streams and tails, resolving once their readers are
+   * closed; a tail whose reader is still being created (Redis slow or down)
+   * ends at once and its reader is closed when it exists, so close() never
+   * waits for Redis. Requests for live streams after it get 503. The Redis
+   * client stays open.
+   */
   close(): Promise<void>;
 }
 
