@@ -25,18 +25,23 @@ describe.concurrent.each(CLIENT_KINDS)('retry nack during a Redis restart (%s)',
     ctx.onTestFinished(() => within(sink.close(), 10_000, 'close'));
     const calls: Array<{ count: number; at: number }> = [];
     let restarting: Promise<void> | undefined;
+    let added: Promise<string> | undefined;
     const ac = new AbortController();
     const run = sink.process(
       async (ev: SinkEvent) => {
         calls.push({ count: ev.deliveryCount, at: Date.now() });
         if (ev.deliveryCount === 1) {
+          // Not before the add's reply is in: a restart between the XADD and its reply leaves the
+          // add's outcome unknown (the read can deliver the event first on a loaded machine).
+          await added;
           restarting = server.restart();
           throw new Error('first try fails');
         }
       },
       { signal: ac.signal, retry: { delayMs: DELAY, jitter: 0 } },
     );
-    await s.add('e', 'x');
+    added = s.add('e', 'x');
+    await added;
     await waitFor(() => calls.length >= 2, { timeout: DELAY + 8000, what: 'the redelivery' });
     await restarting;
     ac.abort();

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, PulseError, type SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { Backoff } from '../packages/pulse-streaming/src/internal/backoff.js';
+import { monotonicNow } from '../packages/pulse-streaming/src/internal/clock.js';
 import { Fanout } from '../packages/pulse-streaming/src/internal/fanout.js';
 import { compareIds, idBefore, idTime } from '../packages/pulse-streaming/src/internal/ids.js';
 import { claimRoom } from '../packages/pulse-streaming/src/internal/sinkClaims.js';
@@ -33,7 +34,7 @@ describe('parseStart', () => {
   it('a Date starts right before its millisecond, so <ms>-0 is included and <ms-1>-max is not', () => {
     const ms = 1_700_000_000_123;
     const s = parseStart('startAt', new Date(ms));
-    expect(s).toEqual({ kind: 'id', id: `${ms - 1}-18446744073709551615` });
+    expect(s).toEqual({ kind: 'id', id: `${ms - 1}-18446744073709551615`, dateMs: ms });
     if (s.kind !== 'id') return;
     // Reading is "after the cursor": <ms>-0 is after it, <ms-1>-anything is not.
     expect(compareIds(`${ms}-0`, s.id)).toBeGreaterThan(0);
@@ -312,9 +313,10 @@ describe('Fanout sharing (a sink instance)', () => {
     const fanout = new Fanout<number>(10, { share: true, onDropped: (items) => dropped.push(...items), onAdded: () => woken++ });
     const stuck = fanout.add();
     for (const n of [1, 2, 3, 4]) stuck.push(n);
-    const since = Date.now();
+    // The library's clock (subscriptions note activity on it), not Date.now().
+    const since = monotonicNow();
     // The clock moves on: the stuck one was last active before `since`.
-    await waitFor(() => Date.now() > since + 1, { interval: 1 });
+    await waitFor(() => monotonicNow() > since + 1, { interval: 1 });
     const active = fanout.add();
     // About to wait, it takes the older half of the stuck one's buffer.
     expect((await active.next()).value).toBe(1);
