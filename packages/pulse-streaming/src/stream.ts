@@ -68,7 +68,8 @@ export class Stream<Events extends EventMap = Untyped> {
   readonly goLifecycle: GoLifecycle = new GoLifecycle(this);
 
   /**
-   * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`.
+   * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`, not ending in `:lifecycle`
+   *   (`pulse:stream:<x>:lifecycle` is Go Pulse's lifecycle record of stream `<x>`).
    * @param redis - an ioredis `Redis`/`Cluster` or a node-redis client/cluster; never closed by the library.
    * @throws InvalidArgumentError for a bad name, client or option.
    */

@@ -22,7 +22,20 @@ export function checkWellFormed(what: string, s: string): void {
   if (!isWellFormed(s)) throw new InvalidArgumentError(`${what} must be well-formed UTF-16 (it has a lone surrogate)`);
 }
 
-/** Stream and sink names: 1 to 512 characters, none of space, NUL, `*`, `?`, `[`, `]`, well-formed. */
+/**
+ * The suffix of Go Pulse's lifecycle record key: `pulse:stream:<x>:lifecycle`
+ * is the record (a hash) of stream `<x>` (goLifecycle.ts).
+ */
+const GO_LIFECYCLE_SUFFIX = ':lifecycle';
+
+/**
+ * Stream and sink names: 1 to 512 characters, none of space, NUL, `*`, `?`,
+ * `[`, `]`, well-formed. A stream name (any `kind` but `'sink'`, whose keys
+ * all sit under the stream's hash tag) must not end in `:lifecycle`: its key
+ * would be Go Pulse's lifecycle record of another stream, which this library
+ * and Go write for every stream, so one of the two would fail with WRONGTYPE
+ * or be skipped without a word. Refused here, before any Redis call.
+ */
 export function checkName(kind: string, name: unknown): string {
   if (typeof name !== 'string') throw new InvalidArgumentError(`${kind} name must be a string`);
   if (name.length === 0) throw new InvalidArgumentError(`${kind} name must not be empty`);
@@ -31,6 +44,11 @@ export function checkName(kind: string, name: unknown): string {
     throw new InvalidArgumentError(`${kind} name ${JSON.stringify(name)} must not contain space, NUL, '*', '?', '[' or ']'`);
   }
   checkWellFormed(`${kind} name`, name);
+  if (kind !== 'sink' && name.endsWith(GO_LIFECYCLE_SUFFIX)) {
+    throw new InvalidArgumentError(
+      `${kind} name ${JSON.stringify(name)} must not end in '${GO_LIFECYCLE_SUFFIX}': its key is Go Pulse's lifecycle record of stream ${JSON.stringify(name.slice(0, -GO_LIFECYCLE_SUFFIX.length))}`,
+    );
+  }
   return name;
 }
 
