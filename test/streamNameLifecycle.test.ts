@@ -16,7 +16,10 @@ describe.concurrent.each(CLIENT_KINDS)('stream names that are Go lifecycle keys 
     ctx.onTestFinished(() => c.close());
     const name = uniqueName('lcname');
     const main = new Stream(name, c.redis);
-    ctx.onTestFinished(() => main.destroy().then(() => c.cmd('DEL', `pulse:stream:${name}:lifecycle`)));
+    ctx.onTestFinished(async () => {
+      await main.destroy();
+      await c.cmd('DEL', `pulse:stream:${name}:lifecycle`);
+    });
     await main.add('e', 'x');
     expect(await c.cmd('TYPE', `pulse:stream:${name}:lifecycle`)).toBe('hash');
     expect(() => new Stream(`${name}:lifecycle`, c.redis)).toThrow(InvalidArgumentError);
@@ -31,11 +34,17 @@ describe.concurrent.each(CLIENT_KINDS)('stream names that are Go lifecycle keys 
     ctx.onTestFinished(() => c.close());
     const name = uniqueName('lcname');
     const s = new Stream(name, c.redis);
-    ctx.onTestFinished(() => s.destroy().then(() => c.cmd('DEL', `pulse:stream:${name}:lifecycle`)));
+    ctx.onTestFinished(async () => {
+      await s.destroy();
+      await c.cmd('DEL', `pulse:stream:${name}:lifecycle`);
+    });
     await expect(s.newSink('g', { deadLetterStream: `${name}:lifecycle` })).rejects.toBeInstanceOf(InvalidArgumentError);
     // Only the suffix is reserved: a sink name, and a stream name with ':lifecycle' inside, are fine.
     const inner = new Stream(`${name}:lifecycle:x`, c.redis);
-    ctx.onTestFinished(() => inner.destroy().then(() => c.cmd('DEL', `pulse:stream:${name}:lifecycle:x:lifecycle`)));
+    ctx.onTestFinished(async () => {
+      await inner.destroy();
+      await c.cmd('DEL', `pulse:stream:${name}:lifecycle:x:lifecycle`);
+    });
     await expect(inner.add('e', 'y')).resolves.toMatch(/^\d+-\d+$/);
     const sink = await s.newSink('g:lifecycle', { startAt: 'oldest' });
     ctx.onTestFinished(() => sink.close());
