@@ -29,6 +29,9 @@ export interface IoRedisLike {
   isCluster?: boolean;
   options?: Record<string, unknown>;
   readonly status?: string;
+  /** ioredis' connection state: `select` is the database it uses (see `selectedDb`); null before it first connects. */
+  readonly condition?: { readonly select?: number } | null;
+  select?(db: number): Promise<unknown>;
 }
 
 export function isIoRedis(c: object): c is IoRedisLike {
@@ -56,8 +59,10 @@ export class IoRedisDriver implements Driver {
       (cmds) => ioBatch(client.pipeline(), cmds),
       groupOf,
     );
-    const publisher = new IoPublisher(client, this.isCluster);
-    const publish = (args: readonly Arg[]) => ioCall(publisher.get(), args);
+    const publisher = new IoPublisher(this.isCluster ? client : inSelectedDb(client), this.isCluster);
+    // An add goes to the database the user's client uses when it is issued, as on the client itself.
+    const conn = this.isCluster ? () => publisher.get() : () => followDb(publisher.get(), selectedDb(client));
+    const publish = (args: readonly Arg[]) => ioCall(conn(), args);
     this.#publish = new TickBatcher(
       publish,
       // A Cluster pipeline that meets MOVED or ASK is sent again as a whole
@@ -65,7 +70,7 @@ export class IoRedisDriver implements Driver {
       // redirected one by one already went: adds of one stream were stored
       // out of order during a slot migration. Commands sent one by one are
       // redirected in the order their replies come, which is the order sent.
-      this.isCluster ? (cmds, key) => oneByOne(publish, cmds, key) : (cmds) => ioBatch(publisher.get().pipeline(), cmds),
+      this.isCluster ? (cmds, key) => oneByOne(publish, cmds, key) : (cmds) => ioBatch(conn().pipeline(), cmds),
       groupOf,
       this.isCluster,
     );
@@ -119,7 +124,7 @@ export class IoRedisDriver implements Driver {
             blockingTimeout: undefined,
           },
         })
-      : this.client.duplicate(overrides);
+      : this.client.duplicate({ ...overrides, db: selectedDb(this.client) });
     return openWith(
       name,
       logger,
@@ -150,6 +155,51 @@ function checkIoOptions(client: IoRedisLike): void {
   const prefix = options.keyPrefix ?? (options.redisOptions as Record<string, unknown> | undefined)?.keyPrefix;
   if (prefix !== undefined && prefix !== '')
     throw new InvalidArgumentError('ioredis keyPrefix is not supported: pass a client without it (keys are pulse:stream:<name>)');
+}
+
+/**
+ * The database an ioredis client uses now. After `select(n)` ioredis keeps
+ * `n` in `condition.select` (set when the SELECT is sent, and selected again
+ * on every reconnection), while `options.db`, which `duplicate()` copies,
+ * stays the database it was created with: a connection duplicated from the
+ * options alone would use another database than the client (outside review
+ * P). `condition` is null until the client first connects: then its options
+ * say. ioredis 6 and iovalkey keep it there (node_modules/ioredis/built/Redis.js,
+ * `sendCommand`).
+ */
+export function selectedDb(client: IoRedisLike): number {
+  const db = client.condition?.select ?? client.options?.db;
+  return typeof db === 'number' ? db : 0;
+}
+
+/** The user's client as `IoPublisher` sees it, duplicating into the database the client uses now. */
+function inSelectedDb(client: IoRedisLike): IoRedisLike {
+  return {
+    callBuffer: (...a) => client.callBuffer(...a),
+    pipeline: () => client.pipeline(),
+    multi: () => client.multi(),
+    duplicate: (override?: unknown) => client.duplicate({ ...(override as object), db: selectedDb(client) }),
+    connect: () => client.connect(),
+    disconnect: (reconnect) => client.disconnect(reconnect),
+    on: (event, listener) => client.on(event, listener),
+    options: client.options,
+    get status() {
+      return client.status;
+    },
+  };
+}
+
+/**
+ * `conn` (the publishing connection), switched to database `db` when the
+ * user's client selected another one since `conn` was opened. The SELECT
+ * goes ahead of the add on the same connection, so the add runs in `db`, and
+ * ioredis selects `db` again after a reconnection. A SELECT Redis refuses
+ * (no such database) was refused to the client too, and leaves both where
+ * they were: its error is the client's to see.
+ */
+function followDb(conn: IoRedisLike, db: number): IoRedisLike {
+  if (selectedDb(conn) !== db && conn.select) conn.select(db).catch(() => {});
+  return conn;
 }
 
 function outcomeValue([o]: Outcome[]): unknown {

@@ -10,6 +10,8 @@ import { nodeRedisLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupRejected } from './connection.js';
 import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
+import { errorText, replyCode } from './redisErrors.js';
+import { str } from './replies.js';
 import { slotOf } from './slot.js';
 
 interface NodeRedisLike {
@@ -90,6 +92,30 @@ export class NodeRedisDriver implements Driver {
     return this.#publish.sendMergeable(merge, key);
   }
 
+  /**
+   * The database the user's client uses now, for a connection duplicated
+   * from it. node-redis keeps the one `select()` chose in a private field,
+   * and `duplicate()` copies the construction options (`database`): after a
+   * `select(3)` the library's connections read database 0 while the client
+   * wrote database 3 (outside review P). So Redis is asked (`CLIENT INFO`,
+   * sent on the client after what it sent before, its SELECT included).
+   * Refused (an ACL without it): undefined, the construction options stand,
+   * and a warning says so. A connection error is thrown: the open fails.
+   */
+  async #selectedDb(logger: Logger): Promise<number | undefined> {
+    try {
+      const db = / db=(\d+)/.exec(str(await this.send(['CLIENT', 'INFO'])))?.[1];
+      return db === undefined ? undefined : Number(db);
+    } catch (err) {
+      if (replyCode(err) === undefined) throw err;
+      logger.warn(
+        { err: errorText(err) },
+        "CLIENT INFO refused: the library's connections use the database of the client's options, not one it may have SELECTed since",
+      );
+      return undefined;
+    }
+  }
+
   async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
     const name = connectionName(label);
     const cluster = this.isCluster;
@@ -118,7 +144,9 @@ export class NodeRedisDriver implements Driver {
       });
     } else {
       const socket = (this.client.options?.socket ?? {}) as Record<string, unknown>;
+      const database = await this.#selectedDb(logger);
       dup = this.client.duplicate({
+        ...(database === undefined ? {} : { database }),
         disableOfflineQueue: true,
         name,
         socket: { ...socket, reconnectStrategy },
