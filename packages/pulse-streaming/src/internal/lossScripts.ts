@@ -5,6 +5,7 @@
  */
 import { CMP } from './lua.js';
 import { Script } from './script.js';
+import { FOLLOW } from './scripts.js';
 
 /**
  * Counts entries trimmed before the sink's group read them, which
@@ -42,7 +43,9 @@ import { Script } from './script.js';
  * When the group's `entries-read` is invalid (Redis drops it after a read
  * across tombstones) the check resyncs it, counting nothing.
  * It also hands over the count of entries `stream.remove()` deleted before
- * the group read them (removed), once.
+ * the group read them (removed), once, and keeps the last-removal key and
+ * the removed counts expiring with a TTL stream whose sliding TTL adds
+ * extended (see `removeEntries`).
  *
  * KEYS: per stream its key, its last-removal key and its removed counts.
  * ARGV: group, most entries to count, then per stream the ID to verify
@@ -52,6 +55,7 @@ import { Script } from './script.js';
 export const checkTrimmed = new Script(
   'checkTrimmed',
   `${CMP}
+${FOLLOW}
 local group, cap = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for i = 1, #KEYS / 3 do
@@ -119,7 +123,10 @@ for i = 1, #KEYS / 3 do
           redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
         end
       end
-      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, redis.call('PTTL', key)}
+      local pttl = redis.call('PTTL', key)
+      -- The remove() keys follow a sliding TTL that adds extended since.
+      if pttl > 0 and redis.call('EXISTS', dkey, rkey) > 0 then follow(pttl, 0, {dkey, rkey}) end
+      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, pttl}
     end
   end
 end
@@ -134,13 +141,16 @@ return out`,
  * trim check never counts it again as jumped. The stream's
  * max-deleted-entry-id is recorded: while it is still ours, the trim check
  * knows every tombstone is accounted for. Entries a group read and has
- * pending are found gone by the claim and hold scripts instead.
+ * pending are found gone by the claim and hold scripts instead. Both keys
+ * expire with a TTL stream (`FOLLOW`; `checkTrimmed` keeps them following
+ * a sliding one while a sink reads it).
  * KEYS: stream, last-removal key, removed counts, sink registry. ARGV: ids.
  * Returns how many entries were deleted.
  */
 export const removeEntries = new Script(
   'removeEntries',
   `${CMP}
+${FOLLOW}
 local t = redis.call('TYPE', KEYS[1])
 t = t['ok'] or t
 if t == 'none' then return 0 end
@@ -182,6 +192,8 @@ if n > 0 then
   for j = 1, #info, 2 do
     if info[j] == 'max-deleted-entry-id' then redis.call('SET', KEYS[2], info[j + 1]) end
   end
+  -- Both expire with a TTL stream, or they would outlive it for ever.
+  follow(redis.call('PTTL', KEYS[1]), 0, {KEYS[2], KEYS[3]})
 end
 return n`,
 );

@@ -52,6 +52,18 @@ export const FOLLOW = `local function follow(pttl, floor, keys)
 end`;
 
 /**
+ * The delays set of a sink (nacks delayed past the grace period, holds of
+ * events deleted while handled) is only read for entries not yet due:
+ * `expireDelays(key)` makes it expire at its last due time, never sooner, so
+ * it never outlives what it delays (nor a TTL stream by more than that), and
+ * no delay is cut short while its stream lives on.
+ */
+const EXPIRE_DELAYS = `local function expireDelays(k)
+  local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')[2]
+  if last then redis.call('PEXPIREAT', k, string.format('%d', tonumber(last) + 1)) end
+end`;
+
+/**
  * Creates the group (and the stream key) unless it exists, records the sink,
  * and registers the consumer; the bookkeeping keys expire with the stream.
  * For 'newest' the start is the last entry's ID, read atomically with the
@@ -102,11 +114,14 @@ return created`,
  */
 export const claim = new Script(
   'claim',
-  `local delayed = redis.call('ZCARD', KEYS[3]) > 0
+  `${EXPIRE_DELAYS}
+local delayed = redis.call('ZCARD', KEYS[3]) > 0
 local count = tonumber(ARGV[4])
 if delayed then
   ${NOW}
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  -- A set written without an expiry (keepOwned, older versions) gets one.
+  if redis.call('PTTL', KEYS[3]) == -1 then expireDelays(KEYS[3]) end
   -- Delayed events would take the places of due ones in the scan.
   count = count + redis.call('ZCARD', KEYS[3])
 end
@@ -182,14 +197,16 @@ return {out, lost, dead, toMove}`,
  * reset its idle time (XCLAIM would drop it): it goes to the delays set for
  * keepGoneMs instead, so that no claimer reports it lost while its handler
  * still works on it; the handler's ack or nack settles it, and if the
- * consumer dies the delay runs out and a claimer reports it.
+ * consumer dies the delay runs out and a claimer reports it. The delays set
+ * expires at its last due time (`EXPIRE_DELAYS`).
  * KEYS: stream, delays. ARGV: group, consumer, idleMs (-1: only look), '1'
  * for a nack (else ''), delay ms ('' none), keepGoneMs ('' none), ids...
  * Returns the IDs no longer in the stream.
  */
 export const touch = new Script(
   'touch',
-  `local gone = {}
+  `${EXPIRE_DELAYS}
+local gone, delays = {}, false
 local due
 if ARGV[5] ~= '' then
   ${NOW}
@@ -210,17 +227,20 @@ for i = 7, #ARGV do
         redis.call('ZREM', KEYS[2], ARGV[i])
       elseif keepUntil then
         redis.call('ZADD', KEYS[2], keepUntil, ARGV[i])
+        delays = true
       end
     elseif ARGV[3] ~= '-1' then
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
       if due then
         redis.call('ZADD', KEYS[2], due, ARGV[i])
+        delays = true
       elseif ARGV[4] == '1' then
         redis.call('ZREM', KEYS[2], ARGV[i])
       end
     end
   end
 end
+if delays then expireDelays(KEYS[2]) end
 return gone`,
 );
 
