@@ -54,11 +54,13 @@ import { Script } from './script.js';
  * (callgrind, instructions in EVALSHA): 1.6x an add without dedupId, was
  * 2.2x with the sorted set; `npm run bench -- --cases dedup` 0.57-0.69 of
  * publish without, was 0.45-0.59. Both keys expire a window after the last
- * record written, or with the stream when it has a TTL and would expire
- * sooner (its expiry time then), so they never outlive it: an expired stream
- * created again never answers with IDs of the old one (`destroy()` deletes
- * them). With a sliding TTL shorter than the window, a dedupId is so
- * remembered at most the TTL after the last add with a dedupId.
+ * record written, or with the stream when it has a fixed TTL and would
+ * expire sooner (its expiry time then), so they never outlive it: an expired
+ * stream created again never answers with IDs of the old one (`destroy()`
+ * deletes them). A sliding TTL is extended by later adds and not the keys:
+ * they live their window, and a call that finds the stream they were written
+ * for gone (expired, maybe created again since) drops them first (dedupLua.ts,
+ * `STALE`; a few commands per call, only with a sliding TTL).
  */
 function addScript(name: string, interest: boolean): Script {
   // Trimming per XADD ('limits'), or once per call ('interest').
