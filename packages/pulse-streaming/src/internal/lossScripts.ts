@@ -8,6 +8,17 @@ import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
 
 /**
+ * The least time to live (ms) of `stream.remove()`'s keys (last removal,
+ * removed counts) beside a TTL stream: they follow its expiry, but a sliding
+ * TTL is extended by adds and not them, and only a sink's trim check (at
+ * least every 5 s while an instance runs) extends them again. Expiring
+ * before the stream would lose the counts of removed events not yet
+ * reported and make its tombstones an unknown loss; outliving it a minute
+ * does no harm (a new life of the stream has other IDs).
+ */
+const REMOVAL_KEYS_FLOOR_MS = 60_000;
+
+/**
  * Counts entries trimmed before the sink's group read them, which
  * `XREADGROUP` jumps over without a word, so they are reported as lost, and
  * fixes the group's `entries-read` counter so they are counted once.
@@ -125,7 +136,7 @@ for i = 1, #KEYS / 3 do
       end
       local pttl = redis.call('PTTL', key)
       -- The remove() keys follow a sliding TTL that adds extended since.
-      if pttl > 0 and redis.call('EXISTS', dkey, rkey) > 0 then follow(pttl, 0, {dkey, rkey}) end
+      if pttl > 0 and redis.call('EXISTS', dkey, rkey) > 0 then follow(pttl, ${REMOVAL_KEYS_FLOOR_MS}, {dkey, rkey}) end
       out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, pttl}
     end
   end
@@ -142,8 +153,8 @@ return out`,
  * max-deleted-entry-id is recorded: while it is still ours, the trim check
  * knows every tombstone is accounted for. Entries a group read and has
  * pending are found gone by the claim and hold scripts instead. Both keys
- * expire with a TTL stream (`FOLLOW`; `checkTrimmed` keeps them following
- * a sliding one while a sink reads it).
+ * expire with a TTL stream, `REMOVAL_KEYS_FLOOR_MS` at least (`checkTrimmed`
+ * keeps them following a sliding one while a sink reads it).
  * KEYS: stream, last-removal key, removed counts, sink registry. ARGV: ids.
  * Returns how many entries were deleted.
  */
@@ -192,8 +203,8 @@ if n > 0 then
   for j = 1, #info, 2 do
     if info[j] == 'max-deleted-entry-id' then redis.call('SET', KEYS[2], info[j + 1]) end
   end
-  -- Both expire with a TTL stream, or they would outlive it for ever.
-  follow(redis.call('PTTL', KEYS[1]), 0, {KEYS[2], KEYS[3]})
+  -- Both expire with a TTL stream (a minute at least), or they would outlive it for ever.
+  follow(redis.call('PTTL', KEYS[1]), ${REMOVAL_KEYS_FLOOR_MS}, {KEYS[2], KEYS[3]})
 end
 return n`,
 );
