@@ -88,6 +88,26 @@ describe.concurrent.each(CLIENT_KINDS)('bookkeeping keys of a TTL stream (%s)', 
     expect(Number(await c.cmd('PTTL', lastRemovalKey(s.name)))).toBeGreaterThan(0);
   });
 
+  it('inProgress() of an event removed while handled: the delays set that holds it expires at the hold end', async (ctx: TestContext) => {
+    const c = await connect(kind);
+    ctx.onTestFinished(() => c.close());
+    const s = new Stream(uniqueName('ttlip'), c.redis, { maxLen: 0, ttlMs: 500 });
+    cleanUp(ctx, c, s.name);
+    const graceMs = 1000;
+    const sink = await s.newSink('g', { startAt: 'oldest', ackGracePeriodMs: graceMs, blockMs: 100 });
+    ctx.onTestFinished(() => sink.close());
+    await s.add('e', 'x');
+    const ev = (await sink.subscribe().next()).value as SinkEvent;
+    await s.remove(ev.id);
+    // Gone from the stream: held in the delays set for a grace period, so no claim reports it meanwhile.
+    await ev.inProgress();
+    const delays = (await keysOf(c, s.name)).filter((k) => k.endsWith(':delays'));
+    expect(delays).toHaveLength(1);
+    const pttl = Number(await c.cmd('PTTL', delays[0] as string));
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(graceMs + 50);
+  });
+
   it('nack({ delayMs }) past the grace period: the delays set expires at its due time, after the stream', async (ctx: TestContext) => {
     const c = await connect(kind);
     ctx.onTestFinished(() => c.close());

@@ -11,7 +11,7 @@ import { NOW } from './lua.js';
 import { sayIfStartAhead } from './redisClock.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { Script } from './script.js';
-import { createGroup, leave } from './scripts.js';
+import { createGroup, EXPIRE_DELAYS, leave } from './scripts.js';
 import { newConsumerName } from './sinkLeave.js';
 import type { ResolvedStart } from './start.js';
 import type { StreamHandle } from './streamHandle.js';
@@ -26,16 +26,19 @@ import type { StreamHandle } from './streamHandle.js';
  * (acked, dead-lettered or reported lost) or {'other', owner}. A gone one's
  * idle time cannot be reset (XCLAIM drops a deleted entry): it is kept in the
  * delays set for `keepGoneMs`, as `touch` does for `process()` handlers, so
- * that no other instance's claim reports it lost while the handler works.
+ * that no other instance's claim reports it lost while the handler works
+ * (the set then expires at its last due time, as `touch` makes it).
  */
 export const keepOwned = new Script(
   'keepOwned',
-  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+  `${EXPIRE_DELAYS}
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 then return {'notpending'} end
 if p[1][2] ~= ARGV[2] then return {'other', p[1][2]} end
 if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then
   ${NOW}
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
+  expireDelays(KEYS[2])
   return {'gone'}
 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', 0, 'JUSTID')

@@ -58,7 +58,7 @@ end`;
  * it never outlives what it delays (nor a TTL stream by more than that), and
  * no delay is cut short while its stream lives on.
  */
-const EXPIRE_DELAYS = `local function expireDelays(k)
+export const EXPIRE_DELAYS = `local function expireDelays(k)
   local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')[2]
   if last then redis.call('PEXPIREAT', k, string.format('%d', tonumber(last) + 1)) end
 end`;
@@ -120,7 +120,7 @@ local count = tonumber(ARGV[4])
 if delayed then
   ${NOW}
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  -- A set written without an expiry (keepOwned, older versions) gets one.
+  -- A set written without an expiry (by an older version) gets one.
   if redis.call('PTTL', KEYS[3]) == -1 then expireDelays(KEYS[3]) end
   -- Delayed events would take the places of due ones in the scan.
   count = count + redis.call('ZCARD', KEYS[3])
