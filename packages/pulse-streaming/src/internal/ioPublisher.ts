@@ -72,6 +72,8 @@ export class IoPublisher<C extends IoDuplicable<C>> {
   constructor(
     private readonly user: C & { readonly options?: Record<string, unknown> },
     private readonly isCluster: boolean,
+    /** The database the user's client uses now (single node): a new publishing connection opens in it. */
+    private readonly dbOf?: () => number,
   ) {
     // The user's client ended (quit, disconnect): so does this one, or it
     // would keep the process alive. A later add opens it again.
@@ -126,7 +128,11 @@ export class IoPublisher<C extends IoDuplicable<C>> {
           redisOptions: { ...(this.user.options?.redisOptions as object), ...NODE },
           clusterRetryStrategy: this.#retry(this.user.options?.clusterRetryStrategy),
         })
-      : this.user.duplicate({ ...SINGLE, retryStrategy: this.#retry(this.user.options?.retryStrategy) });
+      : this.user.duplicate({
+          ...SINGLE,
+          retryStrategy: this.#retry(this.user.options?.retryStrategy),
+          ...(this.dbOf ? { db: this.dbOf() } : {}),
+        });
     // Failures reach the adds that hit them; an 'error' event without a listener would be printed.
     conn.on('error', () => {});
     // Connected again (Redis came back before its retry strategy was asked) after the

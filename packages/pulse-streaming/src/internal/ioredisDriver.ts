@@ -10,7 +10,7 @@ import { ioLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, type OwnedConnection, openWith } from './connection.js';
 import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
-import { IoPublisher } from './ioPublisher.js';
+import { IoPublisher, userClosed } from './ioPublisher.js';
 import { slotOf } from './slot.js';
 
 interface IoRedisBatch {
@@ -59,7 +59,8 @@ export class IoRedisDriver implements Driver {
       (cmds) => ioBatch(client.pipeline(), cmds),
       groupOf,
     );
-    const publisher = new IoPublisher(this.isCluster ? client : inSelectedDb(client), this.isCluster);
+    // The user's client itself, not a view of it: the publisher reads how it was closed (userClosed).
+    const publisher = new IoPublisher(client, this.isCluster, this.isCluster ? undefined : () => selectedDb(client));
     // An add goes to the database the user's client uses when it is issued, as on the client itself.
     const conn = this.isCluster ? () => publisher.get() : () => followDb(publisher.get(), selectedDb(client));
     const publish = (args: readonly Arg[]) => ioCall(conn(), args);
@@ -77,7 +78,8 @@ export class IoRedisDriver implements Driver {
   }
 
   closed(): string | undefined {
-    return this.client.status === 'end' ? 'the ioredis client was closed (quit or disconnect)' : undefined;
+    // Not only 'end': a client disconnected while it waited to reconnect stays 'reconnecting' for good.
+    return userClosed(this.client) ? 'the ioredis client was closed (quit or disconnect)' : undefined;
   }
 
   send(args: readonly Arg[], key?: string): Promise<unknown> {
@@ -170,23 +172,6 @@ function checkIoOptions(client: IoRedisLike): void {
 export function selectedDb(client: IoRedisLike): number {
   const db = client.condition?.select ?? client.options?.db;
   return typeof db === 'number' ? db : 0;
-}
-
-/** The user's client as `IoPublisher` sees it, duplicating into the database the client uses now. */
-function inSelectedDb(client: IoRedisLike): IoRedisLike {
-  return {
-    callBuffer: (...a) => client.callBuffer(...a),
-    pipeline: () => client.pipeline(),
-    multi: () => client.multi(),
-    duplicate: (override?: unknown) => client.duplicate({ ...(override as object), db: selectedDb(client) }),
-    connect: () => client.connect(),
-    disconnect: (reconnect) => client.disconnect(reconnect),
-    on: (event, listener) => client.on(event, listener),
-    options: client.options,
-    get status() {
-      return client.status;
-    },
-  };
 }
 
 /**
