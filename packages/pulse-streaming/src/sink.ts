@@ -86,17 +86,17 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     // What every part of the sink knows of it.
     const base = { name, consumerName: consumer, control, logger: this.#logger, counters: this.#counters };
     const closed = this.#closedSignal.signal;
+    // Without a logger of the user's, losses are process warnings: never silent by default.
+    this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
     const buffers = sinkBuffers(
       settings,
-      { ...base, closed },
+      { ...base, closed, losses: this.#losses },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
     );
     this.#fanout = buffers.fanout;
     this.#gate = buffers.gate;
     this.#givenBack = buffers.givenBack;
-    // Without a logger of the user's, losses are process warnings: never silent by default.
-    this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
     this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, this.#rechecks.onAcked, {
       conn: () => (this.#closed ? undefined : this.#control),
       forMs: settings.graceMs,

@@ -22,11 +22,13 @@ import { monotonicNow } from './clock.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { Fanout } from './fanout.js';
 import { streamKey } from './keys.js';
+import type { LossReport } from './lossReport.js';
 import { errorText } from './redisErrors.js';
 import { countedEntries, type RawEntry, str } from './replies.js';
 import { Script } from './script.js';
 import { claimRoom } from './sinkClaims.js';
 import type { SinkHolds } from './sinkHolds.js';
+import { idsByStream } from './sinkHolds.js';
 import type { SinkSettings, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
@@ -334,7 +336,7 @@ export class GiveBack {
  */
 export function sinkBuffers(
   settings: SinkSettings,
-  host: Omit<GiveBackHost, 'subs'>,
+  host: Omit<GiveBackHost, 'subs'> & { readonly counters: { lost: number }; readonly losses: LossReport },
   recheck: (items: readonly SinkEvent[]) => Promise<void>,
   parts: () => TakeBackParts,
 ): { fanout: Fanout<SinkEvent>; gate: OwnershipGate<SinkEvent>; givenBack: () => Promise<void> } {
@@ -356,7 +358,11 @@ export function sinkBuffers(
   const giveBack = new GiveBack({ ...host, subs: () => fanout.subs }, settings.graceMs, target);
   // Shared: each event goes to one subscription of the instance, as to one instance of the sink.
   const fanout = settings.noAck
-    ? new Fanout<SinkEvent>(settings.bufferSize, { share: true, limit: settings.bufferSize + settings.maxPolled })
+    ? new Fanout<SinkEvent>(settings.bufferSize, {
+        share: true,
+        limit: settings.bufferSize + settings.maxPolled,
+        onDropped: (items) => noAckDropped(host, items),
+      })
     : new Fanout<SinkEvent>(settings.bufferSize, {
         share: true,
         limit: settings.bufferSize + settings.maxPolled,
@@ -368,4 +374,24 @@ export function sinkBuffers(
   // been claimed by another consumer (claims need a full grace period idle).
   const gate = { staleMs: Math.floor(settings.graceMs / 2), check: recheck, taken: (ev: SinkEvent) => ev.markTaken() };
   return { fanout, gate, givenBack: () => giveBack.settled() };
+}
+
+/**
+ * Events a `noAck` sink read (acked as read) and dropped without handing
+ * them out: at `close()`, or when its last subscription left. Nothing can
+ * bring them back, so they are lost, and said as every loss is (counted in
+ * `counters.lost`, a `warn` line or a process warning).
+ */
+function noAckDropped(
+  host: { readonly counters: { lost: number }; readonly losses: LossReport },
+  items: readonly SinkEvent[],
+): void {
+  for (const [stream, ids] of idsByStream(items)) {
+    host.counters.lost += ids.length;
+    host.losses.lost(
+      ids.length,
+      { stream, ids },
+      'events of a noAck sink read but never handed out are lost: acked as read, nothing can redeliver them',
+    );
+  }
 }
