@@ -3,6 +3,9 @@ import { InvalidArgumentError } from './errors.js';
 /**
  * A pino-compatible logger. Every method takes a context object first and a
  * message second, as pino does, so a pino instance can be passed as is.
+ * A logger that throws, or returns a promise that rejects, never breaks delivery:
+ * the `Stream` catches what it throws and says the first failure once as a process
+ * warning `PulseWarning` with code `PULSE_LOGGER_FAILED`.
  */
 export interface Logger {
   debug(obj: object, msg?: string): void;
@@ -15,7 +18,7 @@ export interface Logger {
 
 const noop = (): void => {};
 
-/** `logger`, checked to have {@link Logger}'s methods (for JavaScript callers). @internal */
+/** `logger`, checked to have {@link Logger}'s methods (for JavaScript callers); `Stream` then wraps it (internal/safeLogger.ts). @internal */
 export function checkLogger(logger: unknown): Logger | undefined {
   if (logger === undefined || logger === null) return undefined;
   const l = logger as Record<string, unknown>;

@@ -11,6 +11,7 @@ import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegis
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
+import { safeLogger } from './internal/safeLogger.js';
 import { checkBool, checkId, checkInt, checkName, checkOptionalInt, checkWellFormed, isWellFormed } from './internal/validate.js';
 import { checkLogger, type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
@@ -91,7 +92,9 @@ export class Stream<Events extends EventMap = Untyped> {
     this.driver = driverFor(redis);
     this.key = streamKey(name);
     const logger = checkLogger(options.logger);
-    this.logger = (logger ?? silentLogger).child({ stream: name });
+    // Wrapped here, where the user's logger enters, so that no call of the library into it can throw or
+    // reject (internal/safeLogger.ts): a logger that fails never costs an event nor crashes the process.
+    this.logger = (logger === undefined ? silentLogger : safeLogger(logger, `stream ${name}`)).child({ stream: name });
     this.hasLogger = logger !== undefined;
     this.#adds = new AddPath(this);
   }
