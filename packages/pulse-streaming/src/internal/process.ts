@@ -383,15 +383,16 @@ export async function runProcess(
       // Out of the in-progress touches before the nack: a touch after it would undo its delay.
       run.running.delete(ev);
     }
-    if (failure !== undefined) {
-      const nacked = host.noAck ? NOACK_FAILED : 'handler failed: event nacked';
-      const what = ev.settled ? 'handler failed after it settled its event' : nacked;
-      run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, what);
-    }
     // Acked or nacked by the handler itself (a nack's delay included): its own, as in processBatch().
-    if (ev.settled) return;
-    if (failure === undefined) return run.ack([ev]);
-    if (!host.noAck) await run.failed([ev]);
+    const settled = ev.settled;
+    if (failure === undefined) return settled ? undefined : run.ack([ev]);
+    // The nack is under way before the line is logged: it never depends on logging (the logger is
+    // the user's code; the library's wrapper keeps it from throwing, this keeps the order safe too).
+    const nacking = settled || host.noAck ? undefined : run.failed([ev]);
+    const nacked = host.noAck ? NOACK_FAILED : 'handler failed: event nacked';
+    const what = settled ? 'handler failed after it settled its event' : nacked;
+    run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, what);
+    await nacking;
   };
   try {
     for await (const ev of run.sub) await run.start(() => one(ev));

@@ -149,11 +149,13 @@ export async function runProcessBatch(
     // What the handler acked or nacked itself is its own.
     const rest = events.filter((ev) => !ev.settled);
     if (failure === undefined) return run.ack(rest);
+    // The nack is under way before the line is logged: it never depends on logging (as in process()).
+    const nacking = host.noAck ? undefined : run.failed(rest);
     run.logger.warn(
       { count: rest.length, ids: rest.slice(0, 10).map((ev) => ev.id), err: errorText(failure.err) },
       host.noAck ? NOACK_BATCH_FAILED : 'batch handler failed: its unsettled events nacked',
     );
-    if (!host.noAck) await run.failed(rest);
+    await nacking;
   };
   try {
     for (;;) {
