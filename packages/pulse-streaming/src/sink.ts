@@ -148,8 +148,10 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     checkNoAck(settings);
     checkDeadName(settings.deadLetterStream, stream.name);
     const { consumer, control, leave } = await joinNewConsumer(stream, name, settings.start, settings.graceMs);
-    const sink = new Sink<Events>(stream, name, consumer, settings, control);
+    let sink: Sink<Events>;
     try {
+      // The constructor too: one that throws must not leave the connection open and the consumer registered.
+      sink = new Sink<Events>(stream, name, consumer, settings, control);
       await sink.#loops.add(stream.key);
     } catch (err) {
       control.close();
