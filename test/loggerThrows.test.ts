@@ -16,28 +16,32 @@ import { CLIENT_KINDS, connect, pulseWarnings, type TestClient, take, uniqueName
 type Ctx = { onTestFinished(fn: () => void): void };
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
+/** How its `child()` fails: always, only below the stream's own child (a sink's, a reader's), or returning no logger. */
+type ChildFailure = 'throws' | 'throws below the stream' | 'not a logger';
+
 /** A logger whose `levels` throw an error tagged `tag` (or, `async`, return a promise rejected with it). */
-function failingLogger(tag: string, levels: Level[], opts: { async?: boolean; child?: 'throws' | 'not a logger' } = {}) {
+function failingLogger(tag: string, levels: Level[], opts: { async?: boolean; child?: ChildFailure } = {}) {
   const calls: Array<{ level: Level; obj: object; msg: string | undefined }> = [];
-  const make = (): Logger => {
+  const make = (depth: number, bindings: object): Logger => {
     const l = {} as Record<string, unknown>;
     for (const level of ['debug', 'info', 'warn', 'error'] as const) {
       l[level] = (obj: object, msg?: string) => {
-        calls.push({ level, obj, msg });
+        calls.push({ level, obj: { ...bindings, ...obj }, msg });
         if (!levels.includes(level)) return;
         const err = new Error(`logger boom ${tag}`);
         if (opts.async) return Promise.reject(err);
         throw err;
       };
     }
-    l.child = () => {
-      if (opts.child === 'throws') throw new Error(`child boom ${tag}`);
+    l.child = (more: object) => {
+      if (opts.child === 'throws' || (opts.child === 'throws below the stream' && depth > 0))
+        throw new Error(`child boom ${tag}`);
       if (opts.child === 'not a logger') return undefined;
-      return make();
+      return make(depth + 1, { ...bindings, ...more });
     };
     return l as unknown as Logger;
   };
-  return { logger: make(), calls };
+  return { logger: make(0, {}), calls };
 }
 
 /** uncaughtExceptions and unhandledRejections mentioning `tag`, to the end of the test. */
@@ -211,7 +215,7 @@ describe.concurrent.each(CLIENT_KINDS)('a user logger that throws (%s)', (kind) 
     expect(escaped).toEqual([]);
   });
 
-  it.for(['throws', 'not a logger'] as const)(
+  it.for(['throws', 'throws below the stream', 'not a logger'] as const)(
     'child() that %s: newSink and newReader work, lines keep their bindings',
     async (child, ctx) => {
       const { s, calls, escaped, warnings } = setup(ctx, [], { child });
