@@ -31,7 +31,10 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * logged, except that events readers and sinks find lost (trimmed or
    * deleted before they were handled) are reported as `PulseWarning` process
    * warnings, at most once a minute per reader or sink, with the count (what
-   * a minute held back is said at its end, or at `close()`).
+   * a minute held back is said at its end, or at `close()`), and what else
+   * must not be silent (a start ahead of Redis's clock, a jump of it). A
+   * logger that throws or rejects never breaks delivery: its failure is
+   * swallowed and said once, as a `PulseWarning` with code `PULSE_LOGGER_FAILED`.
    * @defaultValue a silent logger
    */
   logger?: Logger;
