@@ -53,6 +53,9 @@ export function retrySettings(value: unknown): RetrySettings | false {
 export function retryDelay(retry: RetrySettings | false, deliveryCount: number, random: number = Math.random()): number {
   if (retry === false) return 0;
   const step = Math.max(1, deliveryCount) - 1;
-  const base = Math.min(retry.maxDelayMs, retry.delayMs * retry.factor ** step);
+  // factor^step overflows to Infinity after enough deliveries (2^1024): times a delayMs of 0 that is
+  // NaN, a nack Redis refuses. A delay of 0 stays 0, and anything past maxDelayMs is maxDelayMs.
+  const grown = retry.delayMs === 0 ? 0 : retry.delayMs * retry.factor ** step;
+  const base = Number.isFinite(grown) ? Math.min(retry.maxDelayMs, grown) : retry.maxDelayMs;
   return Math.max(0, Math.round(base * (1 - retry.jitter + 2 * retry.jitter * random)));
 }
