@@ -5,6 +5,7 @@
  * as Go Pulse writes it.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { errorText } from './redisErrors.js';
 import { checkWellFormed } from './validate.js';
 
 /** Prefix of the entry field of each header. */
@@ -33,7 +34,8 @@ export const MAX_INJECTED_HEADERS = 32;
 /**
  * The `h.<name>`, value pairs of `headers`, checked: names of 1 to 64
  * characters of `[A-Za-z0-9_.-]`, string values, at most `max` headers.
- * Empty (no fields) for undefined or `{}`.
+ * Empty (no fields) for undefined or `{}`. A Map or a fetch `Headers` is
+ * refused (see {@link isRecord}), and so is a getter that throws.
  * @param max most headers: `stream.add` checks the caller's against
  * {@link MAX_HEADERS}; the default, that plus {@link MAX_INJECTED_HEADERS},
  * bounds a traced add's, which include what instrumentation added.
@@ -41,15 +43,23 @@ export const MAX_INJECTED_HEADERS = 32;
  */
 export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_INJECTED_HEADERS): string[] {
   if (headers === undefined) return [];
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-    throw new InvalidArgumentError('headers must be an object of header names to string values');
+  if (!isRecord(headers)) {
+    // A Map or a fetch Headers has no own properties: read as a record, its headers would vanish silently.
+    throw new InvalidArgumentError(
+      'headers must be a plain object of header names to string values (for a Map or Headers: Object.fromEntries(headers))',
+    );
   }
   const fields: string[] = [];
   for (const name of Object.keys(headers)) {
     if (!HEADER_NAME.test(name)) {
       throw new InvalidArgumentError(`header name ${JSON.stringify(name)} must be 1 to 64 characters of [A-Za-z0-9_.-]`);
     }
-    const value = (headers as Record<string, unknown>)[name];
+    let value: unknown;
+    try {
+      value = (headers as Record<string, unknown>)[name];
+    } catch (err) {
+      throw new InvalidArgumentError(`header ${name}: reading its value failed: ${errorText(err)}`, { cause: err });
+    }
     if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have a string value, got ${typeof value}`);
     checkWellFormed(`header ${name}`, value);
     fields.push(HEADER_PREFIX + name, value);
@@ -62,6 +72,20 @@ export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_I
     );
   }
   return fields;
+}
+
+/**
+ * A plain object (of any realm, or a class instance's own fields): not an
+ * array, a Map, a fetch `Headers` or another iterable, whose entries are not
+ * its own properties.
+ */
+export function isRecord(v: unknown): v is object {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Object.prototype.toString.call(v) === '[object Object]' &&
+    typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function'
+  );
 }
 
 /**
