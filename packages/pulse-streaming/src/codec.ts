@@ -8,9 +8,13 @@
  * every `add` with it and decodes `event.data` with it.
  */
 export interface Codec {
-  /** The payload of `value`: bytes, or a string stored as UTF-8. A throw rejects the `add` with `InvalidArgumentError`. */
+  /**
+   * The payload of `value`: bytes, or a string stored as UTF-8. Bytes are
+   * copied as soon as it returns, so it may encode into one reused buffer.
+   * A throw (of anything) rejects the `add` with `InvalidArgumentError`.
+   */
   encode(value: unknown): Uint8Array | string;
-  /** The value of a payload. A throw makes `event.data` throw a `DecodeError`. */
+  /** The value of a payload. A throw (of anything) makes `event.data` throw a `DecodeError`. */
   decode(bytes: Buffer): unknown;
 }
 
@@ -31,6 +35,13 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
 export interface StandardSchemaProps<Input = unknown, Output = Input> {
   readonly version: 1;
   readonly vendor: string;
+  /**
+   * Checks a value. A throw, a rejection or an answer that is not a result
+   * is an `InvalidArgumentError` on `add` and a `DecodeError` on `data`. A
+   * promise must settle within 10 s on `add` (else the add is rejected with
+   * `InvalidArgumentError`, nothing added); on `event.decode()` it is awaited
+   * as long as it takes.
+   */
   readonly validate: (value: unknown) => StandardSchemaResult<Output> | Promise<StandardSchemaResult<Output>>;
   /** Only for type inference: never present at run time. */
   readonly types?: { readonly input: Input; readonly output: Output } | undefined;

@@ -1,7 +1,8 @@
-import { type DecodeError, PulseError } from './errors.js';
+import { DecodeError, PulseError } from './errors.js';
 import type { Decoded, EventCodec } from './internal/eventCodec.js';
 import { NO_HEADERS } from './internal/headers.js';
 import { idTime } from './internal/ids.js';
+import { errorText } from './internal/redisErrors.js';
 
 declare const untyped: unique symbol;
 
@@ -176,17 +177,32 @@ export class Event<Name extends string = string, Data = unknown> {
             return x;
           },
           (err: unknown) => {
-            this.#decoded = err as DecodeError;
-            throw err;
+            const failure = this.#failure(err);
+            this.#decoded = failure;
+            throw failure;
           },
         );
         // Read through `data` only, the promise has no other handler: no unhandled rejection.
         this.#decoded.catch(() => {});
       } else this.#decoded = d;
     } catch (err) {
-      this.#decoded = err as DecodeError;
+      this.#decoded = this.#failure(err);
     }
     return this.#decoded;
+  }
+
+  /**
+   * Any failure to decode as a DecodeError: the codec wraps what it knows,
+   * and anything else (a bug, a value no one expected) must still make
+   * `data` throw and `process()` dead-letter, never read as `undefined`.
+   */
+  #failure(err: unknown): DecodeError {
+    if (err instanceof DecodeError) return err;
+    return new DecodeError(`event ${this.id} (${this.eventName}): decoding failed: ${errorText(err)}`, {
+      cause: err,
+      eventName: this.eventName,
+      eventId: this.id,
+    });
   }
 
   /** Name of the sink that delivered the event; undefined for reader events. */

@@ -60,7 +60,9 @@ export class Stream<Events extends EventMap = Untyped> {
   readonly codec: EventCodec | undefined;
   /**
    * The last add still waiting for an asynchronous schema: later adds wait
-   * behind it, so that adds are stored in the order they were issued.
+   * behind it, so that adds are stored in the order they were issued. Each
+   * such wait is bounded (`schemaLimits.answerMs`, internal/eventCodec.ts): a
+   * schema that never answers rejects its own add, then releases the others.
    */
   #validating: Promise<unknown> | undefined;
   /** How this instance's adds travel (internal/add.ts). */
@@ -112,9 +114,15 @@ export class Stream<Events extends EventMap = Untyped> {
    * and an add is never sent twice.
    * @param payload - untyped stream: bytes, or a string encoded as UTF-8;
    * typed stream: a value of the event's type, checked by its schema and
-   * encoded by the codec.
-   * @throws InvalidArgumentError when the event's schema refuses the value
-   * or the codec cannot encode it (nothing is added).
+   * encoded by the codec. What is stored is the payload as it was at the
+   * call: bytes are copied, and a typed value is encoded at the call (also
+   * when its schema validates asynchronously), so the caller may change or
+   * reuse it once `add()` returns. An asynchronous schema that does not
+   * answer within 10 s rejects the add (later adds wait behind it until then,
+   * to keep their order).
+   * @throws InvalidArgumentError when the event's schema refuses the value,
+   * throws, or does not answer in time, or the codec cannot encode it
+   * (nothing is added).
    * @throws PulseError with the Redis reply `code` when Redis refused it (not
    * stored); with a message saying "outcome unknown" when the connection was
    * lost before Redis answered (maybe stored, maybe not).
@@ -154,8 +162,10 @@ export class Stream<Events extends EventMap = Untyped> {
       const encoded = this.codec.encode(eventName, payload);
       // Checked at once (the common case) and nothing waiting before it: sent this tick, merged with the others.
       p = this.#validating === undefined && !(encoded instanceof Promise) ? encoded : await this.#inOrder(encoded);
-    } else if (typeof payload === 'string' || Buffer.isBuffer(payload)) p = payload;
-    else if (payload instanceof Uint8Array) p = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    } else if (typeof payload === 'string') p = payload;
+    // A copy: the add is sent on a later turn, and the bytes stored are those at the call (the
+    // caller may reuse its buffer, or transfer its ArrayBuffer to a worker, once add() returns).
+    else if (payload instanceof Uint8Array) p = Buffer.from(payload);
     else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
     // Sent as UTF-8 (also what a codec encoded): a lone surrogate would come back as U+FFFD, not as the string added.
     if (typeof p === 'string' && !isWellFormed(p))

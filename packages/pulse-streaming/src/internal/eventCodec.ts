@@ -7,6 +7,16 @@
  */
 import type { Codec, StandardSchemaIssue, StandardSchemaResult, StandardSchemaV1 } from '../codec.js';
 import { DecodeError, InvalidArgumentError } from '../errors.js';
+import { isRecord } from './headers.js';
+import { errorText } from './redisErrors.js';
+
+/**
+ * @internal How long an `add` waits for a schema that validates
+ * asynchronously: one that never answers must not hold the add, and every
+ * later add of the stream behind it (they keep their order), forever.
+ * Mutable for tests only.
+ */
+export const schemaLimits = { answerMs: 10_000 };
 
 /** Refuses invalid UTF-8 instead of replacing it: bad bytes are a decode failure, not a changed value. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -59,8 +69,15 @@ export class EventCodec {
     else throw new InvalidArgumentError(`codec must be 'json' or an object with encode and decode functions`);
     const map = new Map<string, StandardSchemaV1>();
     if (schemas !== undefined) {
-      if (typeof schemas !== 'object' || schemas === null) throw new InvalidArgumentError('schemas must be an object');
-      for (const [name, schema] of Object.entries(schemas)) {
+      // A Map's entries are not its properties: read as a record, every add would go unvalidated.
+      if (!isRecord(schemas)) throw new InvalidArgumentError('schemas must be a plain object of event names to schemas');
+      let entries: [string, unknown][];
+      try {
+        entries = Object.entries(schemas);
+      } catch (err) {
+        throw new InvalidArgumentError(`schemas: reading them failed: ${errorText(err)}`, { cause: err });
+      }
+      for (const [name, schema] of entries) {
         const std = (schema as Partial<StandardSchemaV1> | null)?.['~standard'];
         if (typeof std !== 'object' || std === null || typeof std.validate !== 'function') {
           throw new InvalidArgumentError(
@@ -76,25 +93,43 @@ export class EventCodec {
   /**
    * The payload of an `add`: the value checked by its event name's schema,
    * then encoded (the value as given, not the schema's output, so that
-   * decoding, which validates again, sees what the producer meant).
-   * @throws InvalidArgumentError (or rejects with it, for an asynchronous schema) when the value is refused.
+   * decoding, which validates again, sees what the producer meant). The
+   * bytes are those at the call: a codec's `Uint8Array` is copied (it may
+   * reuse one scratch buffer), a string is immutable. With a schema that
+   * validates asynchronously the value is encoded at the call, before the
+   * schema answers (a snapshot: a change to the value after `add()` is not
+   * stored), and the add waits at most {@link schemaLimits}`.answerMs` for
+   * the answer.
+   * @throws InvalidArgumentError (or rejects with it, for an asynchronous
+   * schema) when the value is refused, the schema throws, answers something
+   * that is not a result or does not answer in time, or the codec fails.
    */
   encode(eventName: string, value: unknown): Buffer | string | Promise<Buffer | string> {
     const schema = this.#schemas.get(eventName);
     if (schema === undefined) return this.#encode(eventName, value);
-    const result = validate(schema, value);
-    const check = (r: StandardSchemaResult<unknown>): Buffer | string => {
-      if (r.issues !== undefined) {
-        throw new InvalidArgumentError(`add ${eventName}: the schema refused the payload: ${issuesText(r.issues)}`);
-      }
-      return this.#encode(eventName, value);
-    };
-    if (isThenable(result)) {
-      return Promise.resolve(result).then(check, (err: unknown) => {
-        throw new InvalidArgumentError(`add ${eventName}: the schema failed: ${String(err)}`, { cause: err });
-      });
+    let result: ReturnType<typeof validate>;
+    try {
+      result = validate(schema, value);
+    } catch (err) {
+      throw new InvalidArgumentError(`add ${eventName}: the schema failed: ${errorText(err)}`, { cause: err });
     }
-    return check(result);
+    if (!isThenable(result)) {
+      refusedOnAdd(eventName, result);
+      return this.#encode(eventName, value);
+    }
+    // Snapshot now: the caller may change its object before the schema answers.
+    let encoded: { bytes: Buffer | string } | { err: unknown };
+    try {
+      encoded = { bytes: this.#encode(eventName, value) };
+    } catch (err) {
+      encoded = { err };
+    }
+    return answered(eventName, result).then((r) => {
+      // The schema's word first: its issues say more than a codec's failure on a value it refuses.
+      refusedOnAdd(eventName, r);
+      if ('err' in encoded) throw encoded.err;
+      return encoded.bytes;
+    });
   }
 
   #encode(eventName: string, value: unknown): Buffer | string {
@@ -102,12 +137,13 @@ export class EventCodec {
     try {
       out = this.#codec.encode(value);
     } catch (err) {
-      throw new InvalidArgumentError(`add ${eventName}: the codec could not encode the payload: ${String(err)}`, {
+      throw new InvalidArgumentError(`add ${eventName}: the codec could not encode the payload: ${errorText(err)}`, {
         cause: err,
       });
     }
-    if (typeof out === 'string' || Buffer.isBuffer(out)) return out;
-    if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    if (typeof out === 'string') return out;
+    // A copy: a codec may encode into one reused buffer, and the bytes stored are those of this call.
+    if (out instanceof Uint8Array) return Buffer.from(out);
     throw new InvalidArgumentError(`add ${eventName}: the codec's encode must return a Uint8Array or a string`);
   }
 
@@ -120,7 +156,7 @@ export class EventCodec {
     try {
       value = this.#codec.decode(payload);
     } catch (err) {
-      throw new DecodeError(`event ${id} (${eventName}): the codec could not decode the payload: ${String(err)}`, {
+      throw new DecodeError(`event ${id} (${eventName}): the codec could not decode the payload: ${errorText(err)}`, {
         cause: err,
         eventName,
         eventId: id,
@@ -155,10 +191,49 @@ function validate(
 
 /** A promise, or another realm's or library's thenable: validation results are plain objects. */
 function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
-  return typeof (v as { then?: unknown }).then === 'function';
+  // A schema may answer null or undefined (not a result): reading .then of it would throw a TypeError.
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Why `r` is not a Standard Schema result (undefined when it is one). */
+function notAResult(r: unknown): string | undefined {
+  if (typeof r !== 'object' || r === null) return `validate answered ${r === null ? 'null' : typeof r}, not a result`;
+  const issues = (r as { issues?: unknown }).issues;
+  if (issues !== undefined && !Array.isArray(issues)) return 'validate answered issues that are not an array';
+  return undefined;
+}
+
+/** Throws the `add` error for a result that refuses the value or is not a result. */
+function refusedOnAdd(eventName: string, r: StandardSchemaResult<unknown>): void {
+  const bad = notAResult(r);
+  if (bad !== undefined) throw new InvalidArgumentError(`add ${eventName}: the schema failed: ${bad}`);
+  if (r.issues !== undefined) {
+    throw new InvalidArgumentError(`add ${eventName}: the schema refused the payload: ${issuesText(r.issues)}`);
+  }
+}
+
+/** The answer of an asynchronous schema on `add`, or InvalidArgumentError once it failed or took schemaLimits.answerMs. */
+function answered(eventName: string, result: PromiseLike<StandardSchemaResult<unknown>>): Promise<StandardSchemaResult<unknown>> {
+  const ms = schemaLimits.answerMs;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new InvalidArgumentError(`add ${eventName}: the schema did not answer within ${ms} ms: nothing added`)),
+      ms,
+    );
+  });
+  const answer = Promise.resolve(result).then(
+    (r) => r,
+    (err: unknown) => {
+      throw new InvalidArgumentError(`add ${eventName}: the schema failed: ${errorText(err)}`, { cause: err });
+    },
+  );
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }
 
 function checked(r: StandardSchemaResult<unknown>, eventName: string, id: string): { readonly value: unknown } {
+  const bad = notAResult(r);
+  if (bad !== undefined) throw schemaFailed(eventName, id, new TypeError(bad));
   if (r.issues !== undefined) {
     throw new DecodeError(`event ${id} (${eventName}): the schema refused the payload: ${issuesText(r.issues)}`, {
       eventName,
@@ -170,7 +245,7 @@ function checked(r: StandardSchemaResult<unknown>, eventName: string, id: string
 }
 
 function schemaFailed(eventName: string, id: string, err: unknown): DecodeError {
-  return new DecodeError(`event ${id} (${eventName}): the schema failed: ${String(err)}`, {
+  return new DecodeError(`event ${id} (${eventName}): the schema failed: ${errorText(err)}`, {
     cause: err,
     eventName,
     eventId: id,
@@ -181,8 +256,10 @@ function schemaFailed(eventName: string, id: string, err: unknown): DecodeError 
 export function issuesText(issues: ReadonlyArray<StandardSchemaIssue>): string {
   const text = issues
     .map((i) => {
-      const path = (i.path ?? []).map((p) => String(typeof p === 'object' && p !== null ? p.key : p)).join('.');
-      return path === '' ? i.message : `${path}: ${i.message}`;
+      // errorText, not String(): a schema's message or path key may be a value String() throws on.
+      const path = (i?.path ?? []).map((p) => errorText(typeof p === 'object' && p !== null ? p.key : p)).join('.');
+      const message = errorText(i?.message);
+      return path === '' ? message : `${path}: ${message}`;
     })
     .join('; ');
   return text.length > MAX_ISSUES_TEXT ? `${text.slice(0, MAX_ISSUES_TEXT)}...` : text;

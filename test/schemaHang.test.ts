@@ -1,0 +1,44 @@
+/**
+ * An asynchronous schema that never answers (outside review U, finding 6):
+ * on add it holds its own add for `schemaLimits.answerMs` (10 s; lowered
+ * here), then rejects it with InvalidArgumentError, nothing added, and the
+ * adds issued after it, which wait behind it to keep their order, go on; in
+ * process() the decode that never ends is said like a handler that never
+ * returns, instead of stalling the sink silently.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidArgumentError, type StandardSchemaV1, Stream } from '../packages/pulse-streaming/src/index.js';
+import { schemaLimits } from '../packages/pulse-streaming/src/internal/eventCodec.js';
+import { CLIENT_KINDS, connect, type TestClient, uniqueName } from './support/clients.js';
+
+const schema = (validate: (v: unknown) => unknown): StandardSchemaV1 =>
+  ({ '~standard': { version: 1, vendor: 'test', validate } }) as unknown as StandardSchemaV1;
+
+// This file's module instance only: 10 s would make the file slow.
+schemaLimits.answerMs = 300;
+
+describe.concurrent.each(CLIENT_KINDS)('an asynchronous schema that never answers (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c.close());
+
+  it('add: rejects with InvalidArgumentError, nothing added; the adds behind it are stored, in order', async ({
+    onTestFinished,
+  }) => {
+    const s = new Stream<Record<string, unknown>>(uniqueName('hangadd'), c.redis, {
+      schemas: { slow: schema(() => new Promise(() => {})) },
+    });
+    onTestFinished(() => s.destroy());
+    const hung = s.add('slow', { a: 1 });
+    // Another event name, without a schema: it has nothing to wait for but the hung one.
+    const others = [s.add('other', { b: 1 }), s.add('other', { b: 2 })];
+    await expect(hung).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(hung).rejects.toThrow(/did not answer within 300 ms/);
+    const ids = await Promise.all(others);
+    const entries = (await c.cmd('XRANGE', `pulse:stream:${s.name}`, '-', '+')) as Array<[unknown, unknown[]]>;
+    expect(entries.map(([id]) => String(id))).toEqual(ids);
+    expect(entries.map(([, f]) => String(f[f.map(String).indexOf('p') + 1]))).toEqual(['{"b":1}', '{"b":2}']);
+  });
+});
