@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, type StandardSchemaV1, Stream } from '../packages/pulse-streaming/src/index.js';
 import { schemaLimits } from '../packages/pulse-streaming/src/internal/eventCodec.js';
-import { CLIENT_KINDS, connect, type TestClient, uniqueName } from './support/clients.js';
+import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
 
 const schema = (validate: (v: unknown) => unknown): StandardSchemaV1 =>
   ({ '~standard': { version: 1, vendor: 'test', validate } }) as unknown as StandardSchemaV1;
@@ -40,5 +40,37 @@ describe.concurrent.each(CLIENT_KINDS)('an asynchronous schema that never answer
     const entries = (await c.cmd('XRANGE', `pulse:stream:${s.name}`, '-', '+')) as Array<[unknown, unknown[]]>;
     expect(entries.map(([id]) => String(id))).toEqual(ids);
     expect(entries.map(([, f]) => String(f[f.map(String).indexOf('p') + 1]))).toEqual(['{"b":1}', '{"b":2}']);
+  });
+
+  it('process(): a decode that never ends is said in a warn line, as a handler that never returns', async ({
+    onTestFinished,
+  }) => {
+    const name = uniqueName('hangdecode');
+    const { logger, lines } = recordingLogger();
+    let first = true;
+    const s = new Stream(name, c.redis, {
+      logger,
+      schemas: {
+        e: schema((v) => {
+          if (!first) return Promise.resolve({ value: v });
+          first = false;
+          return new Promise(() => {});
+        }),
+      },
+    });
+    const grace = 100;
+    const sink = await s.newSink('g', { ackGracePeriodMs: grace, blockMs: 50 });
+    onTestFinished(async () => {
+      await sink.close();
+      await s.destroy();
+    });
+    // Added by a producer without the schema: only the consumer's decoding meets it.
+    const producer = new Stream<{ e: { n: number } }>(name, c.redis, { codec: 'json' });
+    const id = await producer.add('e', { n: 1 });
+    void sink.process(() => {});
+    await waitFor(() => lines.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes(id)), {
+      timeout: 40 * grace,
+      what: 'a warning about the decode that never ends',
+    });
   });
 });

@@ -370,7 +370,10 @@ export async function runProcess(
     // In progress from the moment it is taken: an asynchronous schema may take a while.
     if (!host.noAck) run.running.add(ev);
     const decodes = run.decodes(ev);
-    if (decodes !== true && !(await decodes)) {
+    let ok = true;
+    // An asynchronous schema that never answers holds this slot like a handler that never returns: said as one.
+    if (decodes !== true) await run.handle([ev], async () => (ok = await decodes));
+    if (!ok) {
       run.running.delete(ev);
       return;
     }
