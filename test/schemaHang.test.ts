@@ -42,35 +42,36 @@ describe.concurrent.each(CLIENT_KINDS)('an asynchronous schema that never answer
     expect(entries.map(([, f]) => String(f[f.map(String).indexOf('p') + 1]))).toEqual(['{"b":1}', '{"b":2}']);
   });
 
-  it('process(): a decode that never ends is said in a warn line, as a handler that never returns', async ({
-    onTestFinished,
-  }) => {
-    const name = uniqueName('hangdecode');
-    const { logger, lines } = recordingLogger();
-    let first = true;
-    const s = new Stream(name, c.redis, {
-      logger,
-      schemas: {
-        e: schema((v) => {
-          if (!first) return Promise.resolve({ value: v });
-          first = false;
-          return new Promise(() => {});
-        }),
-      },
-    });
-    const grace = 100;
-    const sink = await s.newSink('g', { ackGracePeriodMs: grace, blockMs: 50 });
-    onTestFinished(async () => {
-      await sink.close();
-      await s.destroy();
-    });
-    // Added by a producer without the schema: only the consumer's decoding meets it.
-    const producer = new Stream<{ e: { n: number } }>(name, c.redis, { codec: 'json' });
-    const id = await producer.add('e', { n: 1 });
-    void sink.process(() => {});
-    await waitFor(() => lines.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes(id)), {
-      timeout: 40 * grace,
-      what: 'a warning about the decode that never ends',
-    });
-  });
+  it.for(['process', 'processBatch'] as const)(
+    '%s(): a decode that never ends is said in a warn line, as a handler that never returns',
+    async (mode, { onTestFinished }) => {
+      const name = uniqueName('hangdecode');
+      const { logger, lines } = recordingLogger();
+      let first = true;
+      const s = new Stream(name, c.redis, {
+        logger,
+        schemas: {
+          e: schema((v) => {
+            if (!first) return Promise.resolve({ value: v });
+            first = false;
+            return new Promise(() => {});
+          }),
+        },
+      });
+      const grace = 100;
+      const sink = await s.newSink('g', { ackGracePeriodMs: grace, blockMs: 50 });
+      onTestFinished(async () => {
+        await sink.close();
+        await s.destroy();
+      });
+      // Added by a producer without the schema: only the consumer's decoding meets it.
+      const producer = new Stream<{ e: { n: number } }>(name, c.redis, { codec: 'json' });
+      const id = await producer.add('e', { n: 1 });
+      void (mode === 'process' ? sink.process(() => {}) : sink.processBatch(() => {}));
+      await waitFor(() => lines.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes(id)), {
+        timeout: 40 * grace,
+        what: 'a warning about the decode that never ends',
+      });
+    },
+  );
 });

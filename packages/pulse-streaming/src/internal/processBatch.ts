@@ -130,11 +130,16 @@ export async function runProcessBatch(
     // All decoded at once: an asynchronous schema costs one validation's time, not one per event.
     const checks = taken.map((ev) => run.decodes(ev));
     const events: SinkEvent[] = [];
-    for (const [i, ev] of taken.entries()) {
-      const decodes = checks[i];
-      if (decodes === true || (await decodes)) events.push(ev);
-      else run.running.delete(ev);
-    }
+    const keep = async (): Promise<void> => {
+      for (const [i, ev] of taken.entries()) {
+        const decodes = checks[i];
+        if (decodes === true || (await decodes)) events.push(ev);
+        else run.running.delete(ev);
+      }
+    };
+    // An asynchronous schema that never answers holds the batch like a handler that never returns: said as one.
+    if (checks.every((c) => c === true)) await keep();
+    else await run.handle(taken, keep);
     if (events.length === 0) return;
     let failure: { err: unknown } | undefined;
     try {
