@@ -124,8 +124,6 @@ export class ReadLoop<T> {
   readonly #out: Out[] = [];
   /** Resolves when a subscriber took events (kept until it does: one listener, not one per read). */
   #roomFreed: Promise<typeof ROOM> | undefined;
-  /** Settles STOP_WAIT_MS after `stop()` (see `#orStopped`): one listener per loop, not one per read. */
-  #stopWait: Promise<Settled> | undefined;
 
   constructor(spec: ReadLoopSpec<T>) {
     this.#spec = spec;
@@ -343,16 +341,29 @@ export class ReadLoop<T> {
     }
   }
 
-  /** `reply`, or a failure once the loop has been stopped for STOP_WAIT_MS with the reply still out. */
+  /**
+   * `reply`, or a failure once the loop has been stopped for STOP_WAIT_MS
+   * with the reply still out. Its own listener, removed when the reply
+   * comes: a promise shared by every read (settled only at stop) kept each
+   * read's reply, events and all, reachable from its reactions until the
+   * loop stopped, so a long-lived sink or reader held everything it ever read.
+   */
   #orStopped(reply: Promise<Settled>): Promise<Settled> {
-    this.#stopWait ??= new Promise<Settled>((resolve) => {
-      const later = () => {
-        setTimeout(() => resolve({ ok: false, error: new Error('read loop stopped') }), STOP_WAIT_MS).unref();
+    const signal = this.#abort.signal;
+    return new Promise<Settled>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onStop = (): void => {
+        timer = setTimeout(() => resolve({ ok: false, error: new Error('read loop stopped') }), STOP_WAIT_MS).unref();
       };
-      if (this.#abort.signal.aborted) later();
-      else this.#abort.signal.addEventListener('abort', later, { once: true });
+      if (signal.aborted) onStop();
+      else signal.addEventListener('abort', onStop, { once: true });
+      const settle = (r: Settled): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onStop);
+        resolve(r);
+      };
+      reply.then(settle, (error: unknown) => settle({ ok: false, error }));
     });
-    return Promise.race([reply, this.#stopWait]);
   }
 
   #room(): Promise<typeof ROOM> {
