@@ -66,7 +66,9 @@ describe.skipIf(!ok).concurrent.each(CLIENT_KINDS)('startAt Date and Redis clock
     const c = await setup(ctx, 0);
     const rec = recordingLogger();
     const stream = new Stream(uniqueName('sd0'), c.redis, { maxLen: 0, logger: rec.logger });
-    await stream.add('e', 'before');
+    const before = await stream.add('e', 'before');
+    // A date starts at the entries of its millisecond: one well after the last entry's.
+    await waitFor(() => Date.now() > Number(before.split('-')[0]) + 50, { what: 'the clock past the first add' });
     const sink = await stream.newSink('sink', { startAt: new Date(), ackGracePeriodMs: 500, blockMs: 100 });
     ctx.onTestFinished(() => sink.close());
     const id = await stream.add('e', 'after');
