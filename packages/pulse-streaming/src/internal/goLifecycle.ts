@@ -25,6 +25,7 @@
  */
 import type { Logger } from '../logger.js';
 import { type Driver, evalScript } from './driver.js';
+import { warnOrEmit } from './lossReport.js';
 import { replyCode } from './redisErrors.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
@@ -126,8 +127,7 @@ export class GoLifecycle {
       `stream ${s.name}: Go Pulse destroyed it (${key} says ${state || 'nothing'}, generation ${generation}` +
       ` at ${physical}); Go services no longer read or write ${s.key}, which this library keeps using` +
       ` (README "Using it with Go services")`;
-    if (s.hasLogger) s.logger.warn({ key, state, generation, physicalKey: physical }, msg);
-    else process.emitWarning(msg, { type: 'PulseWarning', code: GO_DIVERGED_CODE });
+    warnOrEmit(s.logger, s.hasLogger, { key, state, generation, physicalKey: physical }, msg, GO_DIVERGED_CODE);
     return true;
   }
 }

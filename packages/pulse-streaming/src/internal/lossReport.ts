@@ -16,6 +16,15 @@ import type { Logger } from '../logger.js';
 export const WARNING_TYPE = 'PulseWarning';
 /** Their `code`. */
 export const WARNING_CODE = 'PULSE_EVENTS_LOST';
+
+/**
+ * A warning that must not be silent: a `warn` line with the user's logger,
+ * else a process warning of type `PulseWarning` with `code`.
+ */
+export function warnOrEmit(logger: Logger, hasLogger: boolean, fields: Record<string, unknown>, msg: string, code: string): void {
+  if (hasLogger) logger.warn(fields, msg);
+  else process.emitWarning(msg, { type: WARNING_TYPE, code });
+}
 /** The `code` of a warning that events may be lost and how many is unknown (see `LossReport.unknown`). */
 export const WARNING_CODE_UNKNOWN = 'PULSE_EVENTS_MAYBE_LOST';
 /** The `code` of the warning that a `filter` threw (see `LossReport.filterThrew`). */

@@ -6,6 +6,7 @@
  * redeliveries are never silent.
  */
 import type { Logger } from '../logger.js';
+import { warnOrEmit } from './lossReport.js';
 import type { ResolvedStart } from './start.js';
 import type { StreamHandle } from './streamHandle.js';
 
@@ -20,11 +21,6 @@ export const CLOCK_TOLERANCE_MS = 1000;
 function timeMs(reply: unknown): number {
   const [s, us] = Array.isArray(reply) ? reply : [];
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
-
-function say(logger: Logger, hasLogger: boolean, fields: Record<string, unknown>, msg: string, code: string): void {
-  if (hasLogger) logger.warn(fields, msg);
-  else process.emitWarning(msg, { type: 'PulseWarning', code });
 }
 
 /**
@@ -44,7 +40,7 @@ export async function sayIfStartAhead(stream: StreamHandle, start: ResolvedStart
   }
   const aheadMs = start.dateMs - redisNow;
   if (!(aheadMs > CLOCK_TOLERANCE_MS)) return;
-  say(
+  warnOrEmit(
     stream.logger,
     stream.hasLogger,
     { aheadMs, startAt: new Date(start.dateMs).toISOString(), redisTime: new Date(redisNow).toISOString() },
@@ -103,6 +99,6 @@ export class RedisClockWatch {
   }
 
   #say(jumpMs: number, msg: string): void {
-    say(this.logger, this.hasLogger, { jumpMs }, msg, CLOCK_JUMP_CODE);
+    warnOrEmit(this.logger, this.hasLogger, { jumpMs }, msg, CLOCK_JUMP_CODE);
   }
 }

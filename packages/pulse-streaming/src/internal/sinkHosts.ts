@@ -18,7 +18,7 @@ export interface SinkBasics {
   readonly driver: Driver;
   readonly logger: Logger;
   /** Whether the user gave a logger: else warnings that must not be silent are process warnings. */
-  readonly hasLogger?: boolean;
+  readonly hasLogger: boolean;
   readonly counters: SinkCounters;
   readonly fanout: Fanout<SinkEvent>;
   /** What the sink's reads sent ahead may still bring (`ReadAhead.ahead`, shared by its read loops). */

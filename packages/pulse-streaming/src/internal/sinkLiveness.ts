@@ -98,7 +98,7 @@ export class SinkLiveness {
     private readonly forgetMs: number,
   ) {
     this.#keys = sinkWideKeys(host.name);
-    this.#redisClock = new RedisClockWatch(host.logger, host.hasLogger ?? true, `sink ${host.name}`);
+    this.#redisClock = new RedisClockWatch(host.logger, host.hasLogger, `sink ${host.name}`);
   }
 
   /**
