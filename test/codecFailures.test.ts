@@ -143,6 +143,30 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
     });
   }
 
+  // A payload that is not JSON is bad input like any other: a typed error naming the event, not a
+  // bare SyntaxError that says neither which event nor which stream.
+  it('event.json() of a payload that is not JSON throws a DecodeError naming the event (cause: the SyntaxError)', async ({
+    onTestFinished,
+  }) => {
+    const s = new Stream(uniqueName('badjson'), c.redis);
+    onTestFinished(() => s.destroy());
+    const id = await s.add('e', 'not json {');
+    const reader = await s.newReader({ startAt: 'oldest', blockMs: 50 });
+    onTestFinished(() => reader.close());
+    const [ev] = await take(reader.subscribe()[Symbol.asyncIterator](), 1);
+    let err: unknown;
+    try {
+      ev?.json();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DecodeError);
+    expect((err as DecodeError).eventId).toBe(id);
+    expect((err as DecodeError).eventName).toBe('e');
+    expect((err as DecodeError).message).toContain(id);
+    expect((err as DecodeError).cause).toBeInstanceOf(SyntaxError);
+  });
+
   // A Map's entries are not its properties: read as a record, every add went unvalidated.
   it('schemas given as a Map are refused when the stream is created (never ignored)', () => {
     const refuseAll: StandardSchemaV1 = {

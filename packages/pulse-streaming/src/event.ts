@@ -220,9 +220,20 @@ export class Event<Name extends string = string, Data = unknown> {
     return this.payload.toString('utf8');
   }
 
-  /** The payload parsed as JSON. */
+  /**
+   * The payload parsed as JSON.
+   * @throws DecodeError when the payload is not JSON (its `cause` is the `SyntaxError`).
+   */
   json<T = unknown>(): T {
-    return JSON.parse(this.text()) as T;
+    try {
+      return JSON.parse(this.text()) as T;
+    } catch (err) {
+      throw new DecodeError(`event ${this.id} (${this.eventName}): the payload is not JSON: ${errorText(err)}`, {
+        cause: err,
+        eventName: this.eventName,
+        eventId: this.id,
+      });
+    }
   }
 }
 
