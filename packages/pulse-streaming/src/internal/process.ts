@@ -28,8 +28,11 @@ export interface ProcessHost {
   readonly noAck: boolean;
   /** Aborts when the sink closes (or stops on a fatal error). */
   readonly closed: AbortSignal;
-  /** Resets the idle time of events whose handler is still running; resolves once done (never rejects). */
-  keepInProgress(events: ReadonlySet<SinkEvent>): Promise<void>;
+  /**
+   * Resets the idle time of events whose handler is still running; resolves once done (never
+   * rejects), to false when no touch can ever be made again (the user's client is closed).
+   */
+  keepInProgress(events: ReadonlySet<SinkEvent>): Promise<boolean>;
   /** Gives events back, redelivered after `delayMs`, one call per stream. */
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
   /** Moves an event to the dead-letter stream now, with `reason`. */
@@ -111,11 +114,19 @@ export class HandlerRun {
           () => {
             // Those the handler settled itself (processBatch) need no more touches.
             for (const ev of this.running) if (ev.settled) this.running.delete(ev);
-            if (this.running.size > 0) this.#touches = host.keepInProgress(this.running);
+            if (this.running.size > 0)
+              this.#touches = host.keepInProgress(this.running).then((more) => {
+                // A handler that never returns kept this timer, and with it the process, alive for
+                // ever after close() and the client's quit, touching nothing.
+                if (!more) this.stop();
+              });
             this.#watchLong();
           },
           Math.max(5, Math.floor(host.graceMs / 3)),
         );
+    // Never what keeps the process alive: a running handler's own work does that; one awaiting
+    // a promise that never settles must not hold the process once everything else closed.
+    this.#keepAlive?.unref();
     // While handlers run, the events waiting behind them stay with this
     // consumer (SEMANTICS.md section 9): the buffer counts as held however
     // long the handlers take, not only while the loop takes events.

@@ -223,7 +223,7 @@ export function processHost(p: ProcessParts): ProcessHost {
             'cannot keep events in progress any more: they go to another consumer after the grace period',
           );
         toldClosed = true;
-        return;
+        return false;
       }
       await Promise.all(
         [...idsByStream(running)].map(([name, ids]) =>
@@ -234,6 +234,7 @@ export function processHost(p: ProcessParts): ProcessHost {
             ),
         ),
       );
+      return true;
     },
     nack: async (events, delayMs) => {
       if (settings.noAck) return;
