@@ -119,13 +119,61 @@ export class Destination {
   }
 }
 
+/**
+ * How many destinations one generation keeps (see {@link Generations}): the
+ * OpenTelemetry SDK's default cardinality limit of a metric. Tests lower it.
+ */
+export const destinationLimits = { perGeneration: 2000 };
+
+/**
+ * A map that forgets what went unused: entries live in the current
+ * generation; once it holds `destinationLimits.perGeneration`, it becomes the
+ * previous one and the one before is dropped. An entry used again is moved
+ * to the current generation, so what a service keeps using stays (its count
+ * with it) however many names come and go; a name unused for a whole
+ * generation is forgotten (its series starts again from 0 if it comes back,
+ * a counter reset metric backends handle). Without it, a service making a
+ * stream per job or session kept about 800 bytes per name ever used for as
+ * long as it stayed registered, and each collection walked them all.
+ */
+class Generations<V> {
+  #current = new Map<string, V>();
+  #previous = new Map<string, V>();
+
+  /** The value of `key` (moved to the current generation), or undefined when this map has none (or forgot it). */
+  get(key: string): V | undefined {
+    const v = this.#current.get(key);
+    if (v !== undefined) return v;
+    const old = this.#previous.get(key);
+    if (old === undefined) return undefined;
+    this.#previous.delete(key);
+    this.set(key, old);
+    return old;
+  }
+
+  /** Sets `key` in the current generation, which becomes the previous one first if full. */
+  set(key: string, value: V): void {
+    if (this.#current.size >= destinationLimits.perGeneration) {
+      this.#previous = this.#current;
+      this.#current = new Map();
+    }
+    this.#current.set(key, value);
+  }
+
+  *values(): IterableIterator<V> {
+    yield* this.#previous.values();
+    yield* this.#current.values();
+  }
+}
+
 /** The {@link Destination}s of one registration: per stream for `send`, per stream and sink for `process`. */
 export class Destinations {
-  readonly #sends = new Map<string, Destination>();
-  readonly #processes = new Map<string, Map<string, Destination>>();
+  readonly #sends = new Generations<Destination>();
+  readonly #processes = new Generations<Map<string, Destination>>();
   /** Per sink: its `processBatch()` calls over several streams. Never counted (their events are, per stream). */
-  readonly #mixed = new Map<string, Destination>();
+  readonly #mixed = new Generations<Destination>();
 
+  // A lookup per event, as before; the closures of a "get or make" would cost an allocation per add.
   send(stream: string): Destination {
     let d = this.#sends.get(stream);
     if (!d) {
