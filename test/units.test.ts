@@ -280,6 +280,28 @@ describe('claimRoom', () => {
   });
 });
 
+describe('Fanout waits for change', () => {
+  // A read loop waits with a signal it aborts when its pause ends: each aborted wait stayed chained
+  // behind the next until something changed, so a subscriber stalled for a day kept a chain of
+  // closures that grew with every pause, and the change that came at last called them recursively.
+  it('waits that ended by their signal are not kept: many of them, then a change, wake only who waits', async () => {
+    const fanout = new Fanout<number>(10);
+    for (let i = 0; i < 50_000; i++) {
+      const ac = new AbortController();
+      const p = fanout.changed(ac.signal);
+      ac.abort();
+      await p;
+    }
+    let woken = false;
+    const waiting = fanout.changed(new AbortController().signal).then(() => {
+      woken = true;
+    });
+    expect(() => fanout.add()).not.toThrow();
+    await waiting;
+    expect(woken).toBe(true);
+  });
+});
+
 describe('Fanout sharing (a sink instance)', () => {
   it('hands each item to one subscription: a waiting one first, else the least full, never past the limit', async () => {
     const dropped: number[] = [];

@@ -39,7 +39,8 @@ export class Fanout<T> {
   #only: Subscription<T> | undefined;
   /** Every subscription handed out: `unsubscribe` tells them from a mistake (another reader's, a plain object). */
   readonly #issued = new WeakSet<object>();
-  #wake: (() => void) | undefined;
+  /** Who waits in `changed()`. */
+  readonly #waiting = new Set<() => void>();
   readonly #share: boolean;
   readonly #onDropped: ((items: T[]) => void) | undefined;
   readonly #onAdded: (() => void) | undefined;
@@ -304,28 +305,30 @@ export class Fanout<T> {
     return false;
   }
 
-  /** Resolves when `ready()` may have changed, or when `signal` aborts. */
+  /**
+   * Resolves when `ready()` may have changed, or when `signal` aborts. A wait
+   * ended by its signal leaves nothing behind: a read loop aborts one per
+   * pause, and chained waits grew for as long as nothing changed (a stalled
+   * subscriber), until the change called them all recursively and overflowed the stack.
+   */
   changed(signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
       const done = (): void => {
         signal.removeEventListener('abort', done);
-        if (this.#wake === done) this.#wake = undefined;
+        this.#waiting.delete(done);
         resolve();
       };
-      const prev = this.#wake;
-      this.#wake = () => {
-        prev?.();
-        done();
-      };
+      this.#waiting.add(done);
       signal.addEventListener('abort', done, { once: true });
     });
   }
 
   #notify(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
+    if (this.#waiting.size === 0) return;
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const w of waiting) w();
   }
 }
 
