@@ -215,7 +215,8 @@ describe('LossLedger', () => {
     const p = l.begin(0, '1-3');
     expect(l.checkArgs(p)).toEqual(['check', '1-3', 1000, '1-0', 7]);
     expect(res(l.apply(['same', 9], p))).toBe(0);
-    expect(l.checkArgs(l.begin(1000, '1-4'))).toEqual(['check', '1-4', 1000, '1-3', 9]);
+    // (What follows the first five is for a stream gone back in time: readerRollback.test.ts.)
+    expect(l.checkArgs(l.begin(1000, '1-4')).slice(0, 5)).toEqual(['check', '1-4', 1000, '1-3', 9]);
   });
 
   it('an unknown start has no exact point to compare with', () => {

@@ -2,11 +2,13 @@ import { ClosedError, type PulseError } from './errors.js';
 import { Event, type EventMap, type EventOf, type Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { monotonicNow } from './internal/clock.js';
-import { type Arg, type Connection, evalScript } from './internal/driver.js';
+import type { Arg, Connection } from './internal/driver.js';
 import { Fanout } from './internal/fanout.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
-import { CHECK_INTERVAL_MS, type CheckPoint, type ReadStream, reportFound } from './internal/readerLoss.js';
+import { ReaderChecks } from './internal/readerChecks.js';
+import { reportFound } from './internal/readerFound.js';
+import type { CheckPoint, ReadStream } from './internal/readerLoss.js';
 import { readerPosition } from './internal/readerScripts.js';
 import { startOf } from './internal/readerStart.js';
 import { ReadLoop } from './internal/readLoop.js';
@@ -31,8 +33,11 @@ export interface ReaderCounters {
    * over them (checks run at most a few times a second, in turn over the
    * streams while a full subscription holds the reader back). A stream key
    * deleted or expired, or a Redis restarted from an older snapshot, counts
-   * the events ahead of the cursor at the last check and not read since: at
-   * least that many are gone (a warning says more may be).
+   * the events ahead of the cursor at the last check, not read since and
+   * not in the stream any more: at least that many are gone (a warning says
+   * more may be). A Redis gone back past the cursor (a failover to a replica
+   * whose clock is behind) moves it back to an entry read before, so that
+   * the events added since are delivered.
    */
   readonly lost: number;
 }
@@ -56,9 +61,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   readonly #lossReport: LossReport;
   #delivered = 0;
   #lost = 0;
-  #checkTimer: NodeJS.Timeout | undefined;
-  /** Loss checks in flight: `close()` waits for them (bounded), so that its counters are complete. */
-  readonly #checks = new Set<Promise<void>>();
+  readonly #checks: ReaderChecks;
   /** Read groups with a read in flight. */
   readonly #reading = new Set<number>();
   /** Per read group, the streams whose last read came back full: the next read splits maxPolled among them. */
@@ -74,6 +77,21 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     this.#lossReport = new LossReport(main.hasLogger ? this.#logger : undefined, `reader of stream ${main.name}`);
     this.#streams.set(main.key, first);
     this.#fanout = new Fanout<Event>(settings.bufferSize);
+    this.#checks = new ReaderChecks({
+      streams: this.#streams,
+      reading: this.#reading,
+      conn: main.driver,
+      logger: this.#logger,
+      groupOf: (key) => this.#loops.groupOf(key),
+      wake: (key) => void this.#loops.add(key).catch(() => {}),
+      // A subscription is there and one is full (none there: nothing is read, so nothing is lost).
+      heldBack: () => this.#fanout.subs.size > 0 && !this.#fanout.ready(),
+      closed: () => this.#closed,
+      found: (s, found) => {
+        this.#lost += found.lost;
+        reportFound(this.#lossReport, s.stream.name, found);
+      },
+    });
     this.#loops = new ReadLoops<Event>(
       main.driver,
       `pulse:reader:${main.name}`,
@@ -90,7 +108,10 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
           },
           onReply: (reply) => this.#onReply(reply as ReadResult),
           onError: async (err) => {
-            if (isRetryable(err)) return 'retry';
+            if (isRetryable(err)) {
+              this.#checks.afterFault(group);
+              return 'retry';
+            }
             const what = isReplyError(err, 'WRONGTYPE') ? 'a stream key holds another type' : 'Redis refused the read';
             this.#fail(toPulseError(err, `reader stopped: ${what}`));
             return 'stop';
@@ -179,12 +200,12 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#fanout.endAll();
-      clearTimeout(this.#checkTimer);
+      this.#checks.stop();
       // Once the loops stopped, checks in flight, then the last reads, are
       // checked, so that the counters and the last warning are complete; all
       // within one bound, so that a Redis gone away cannot hold close().
       const bound = new AbortController();
-      const stopped = this.#loops.stop().then(() => this.#finalChecks());
+      const stopped = this.#loops.stop().then(() => this.#checks.final());
       // A failure after the bound has nobody to reject: close() resolved.
       stopped.catch(() => {});
       await Promise.race([stopped, sleep(FINAL_CHECK_MS, bound.signal)]);
@@ -192,13 +213,6 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       this.#lossReport.close();
     })();
     return this.#closing;
-  }
-
-  /** Waits for the checks in flight, then checks the reads no check saw. */
-  async #finalChecks(): Promise<void> {
-    await Promise.all(this.#checks);
-    const last = [...this.#streams.values()].filter((s) => s.ledger.dirty && !s.ledger.checking && !s.ledger.disabled);
-    await Promise.all(last.map((s) => this.#checkNow(s, monotonicNow())));
   }
 
   /** True once `close()` was called (or a fatal error stopped the reader). */
@@ -229,6 +243,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const keys: string[] = [];
     const ids: string[] = [];
     const states: ReadStream[] = [];
+    const rewinds: number[] = [];
     const checks: Array<{ state: ReadStream; point: CheckPoint; cmd: Arg[] }> = [];
     const now = monotonicNow();
     for (const [key, s] of this.#streams) {
@@ -236,6 +251,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       keys.push(key);
       ids.push(s.cursor);
       states.push(s);
+      rewinds.push(s.ledger.rewinds);
       // A due check goes just before the read, on the same connection: it
       // sees the stream exactly as this reader left it (no read in flight).
       if (s.ledger.due(now)) {
@@ -253,17 +269,10 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     return async (conn) => {
       this.#reading.add(group);
       try {
-        const checked = checks.map((c) =>
-          this.#track(
-            conn.send(c.cmd, c.state.stream.key).then(
-              (r) => this.#applyCheck(c.state, c.point, r),
-              (err: unknown) => this.#checkFailed(c.state, err),
-            ),
-          ),
-        );
+        const checked = checks.map((c) => this.#checks.withRead(c.state, c.point, conn.send(c.cmd, c.state.stream.key)));
         const reply = await conn.send(args, keys[0]);
         await Promise.all(checked);
-        return { states, reply, group, count };
+        return { states, rewinds, reply, group, count };
       } finally {
         // The loop hands the reply to #onReply before any timer can run.
         this.#reading.delete(group);
@@ -271,7 +280,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     };
   }
 
-  #onReply({ states, reply, group, count }: ReadResult): void {
+  #onReply({ states, rewinds, reply, group, count }: ReadResult): void {
     // The last subscription left (unsubscribe, its signal, close()) while the
     // read was in flight: nobody gets these events, so the cursor stays
     // before them and the next subscription reads them again (the cursor is
@@ -282,9 +291,11 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     let full = 0;
     for (const [key, batch] of streamEntries(reply)) {
       if (batch.length >= count) full++;
-      const state = states.find((s) => s.stream.key === key);
-      // Removed (and maybe added again with another start) while the read was in flight: not this cursor's reply.
-      if (!state || this.#streams.get(key) !== state || batch.length === 0) continue;
+      const at = states.findIndex((s) => s.stream.key === key);
+      const state = states[at];
+      // Removed (and maybe added again with another start) while the read was in flight, or its cursor
+      // went back (a check found the stream gone back in time): not this cursor's reply.
+      if (!state || this.#streams.get(key) !== state || batch.length === 0 || state.ledger.rewinds !== rewinds[at]) continue;
       state.cursor = (batch[batch.length - 1] as [string, unknown])[0];
       state.ledger.onRead(batch.length, (i) => (batch[i] as [string, unknown])[0]);
       for (const entry of batch) {
@@ -308,93 +319,15 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     }
     if (full > 0) this.#busy.set(group, full);
     else this.#busy.delete(group);
-    if (this.#checkTimer === undefined) this.#armChecks();
-  }
-
-  /**
-   * Reads since the last check are checked with the next read. When no read
-   * comes soon, this timer checks them: on the user's client while no read
-   * is in flight (the loop waits for a full subscription), else by waking
-   * the blocked read so that the next one carries the check. A check on
-   * another connection during a read could count an entry of the read's
-   * reply, deleted right after it was read, as lost. Held back (below), it
-   * checks one stream per tick without reads, the longest unchecked first:
-   * a few a second in all, however many streams (`LossLedger.idleDue`).
-   */
-  #armChecks(): void {
-    if (this.#closed) return;
-    this.#checkTimer = setTimeout(() => {
-      this.#checkTimer = undefined;
-      const now = monotonicNow();
-      const held = this.#heldBack();
-      let pending = held;
-      let idle: ReadStream | undefined;
-      for (const s of this.#streams.values()) {
-        const reading = this.#reading.has(this.#loops.groupOf(s.stream.key));
-        const { act, again } = s.ledger.onTimer(now, reading);
-        pending ||= again;
-        if (act === 'check') void this.#checkNow(s, now);
-        // The read in flight had one more interval to carry the check: it is cut short.
-        else if (act === 'cut') void this.#loops.add(s.stream.key).catch(() => {});
-        else if (held && !reading && s.ledger.idleDue(now) && (!idle || s.ledger.lastCheck < idle.ledger.lastCheck)) idle = s;
-      }
-      if (idle) void this.#checkNow(idle, now);
-      if (pending) this.#armChecks();
-    }, CHECK_INTERVAL_MS);
-    this.#checkTimer.unref();
-  }
-
-  /** A subscription is there and one is full: the loop waits, reading nothing (none there: nothing is read, so nothing is lost). */
-  #heldBack = (): boolean => this.#fanout.subs.size > 0 && !this.#fanout.ready();
-
-  #checkNow = (s: ReadStream, now: number): Promise<void> => this.#track(this.#checkOnClient(s, now));
-
-  /** Keeps `check` (which never rejects) in `#checks` until it settles: `close()` waits for it. */
-  #track(check: Promise<void>): Promise<void> {
-    this.#checks.add(check);
-    void check.finally(() => this.#checks.delete(check));
-    return check;
-  }
-
-  async #checkOnClient(s: ReadStream, now: number): Promise<void> {
-    const point = s.ledger.begin(now, s.cursor);
-    const batches = s.ledger.batches;
-    let reply: unknown;
-    try {
-      reply = await evalScript(this.#main.driver, readerPosition, [s.stream.key], s.ledger.checkArgs(point));
-    } catch (err) {
-      this.#checkFailed(s, err);
-      return;
-    }
-    // A batch that arrived meanwhile may have been read before the check ran:
-    // its entries, if deleted since, would count as lost. Ask again.
-    if (s.ledger.batches !== batches) {
-      s.ledger.failed();
-      if (this.#checkTimer === undefined) this.#armChecks();
-      return;
-    }
-    this.#applyCheck(s, point, reply);
-  }
-
-  #applyCheck(s: ReadStream, point: CheckPoint, reply: unknown): void {
-    const found = s.ledger.apply(reply, point);
-    // Removed (and maybe added again) while the check was in flight: its losses are not this reader's any more.
-    if (this.#streams.get(s.stream.key) !== s) return;
-    this.#lost += found.lost;
-    reportFound(this.#lossReport, s.stream.name, found);
-    if ((found.retry || this.#heldBack()) && this.#checkTimer === undefined) this.#armChecks();
-  }
-
-  #checkFailed(s: ReadStream, err: unknown): void {
-    s.ledger.failed();
-    this.#logger.debug({ stream: s.stream.name, err: errorText(err) }, 'loss check failed: trying again later');
-    if (this.#checkTimer === undefined) this.#armChecks();
+    this.#checks.arm();
   }
 }
 
 /** A read's reply and the cursors it was asked for; the read group, and the COUNT it asked of each stream. */
 interface ReadResult {
   readonly states: readonly ReadStream[];
+  /** Each stream's `ledger.rewinds` when the read was sent. */
+  readonly rewinds: readonly number[];
   readonly reply: unknown;
   readonly group: number;
   readonly count: number;

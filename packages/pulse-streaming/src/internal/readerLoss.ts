@@ -38,9 +38,17 @@
  * `entries-added` (or max-deleted-entry-id), or, refilled past them, has a
  * first entry newer than the last ID generated at the last check with fewer
  * deleted since than there were entries then (`sameKey`): the entries ahead
- * of the cursor at the last exact check, less the reads since that may be
- * among them, are counted lost (at least that many: entries added since are
- * unknown, and said so), and counting goes on from the new key. So that a reader held back by a full subscription (reading nothing,
+ * of the cursor at the last check that told (every exact one: one that
+ * found nothing lost knows them from the count), less the reads since that
+ * may be among them and those still there (a Redis gone back in time keeps
+ * the entries of its snapshot, read later), are counted lost (at least that
+ * many: entries added since are unknown, and said so), and counting goes on
+ * from the new key. A cursor this reader read that is now past the last
+ * generated ID (gone back in time onto a clock that is behind: new entries
+ * get IDs before it, which `XREAD` would jump over) goes back to an entry it
+ * read before the fault (readerMarks.ts). A cursor from a start past the end
+ * (a Date ahead of Redis' clock) stays. So that a reader held back by a
+ * full subscription (reading nothing,
  * so checking nothing) still sees it, its streams are checked without reads
  * while it is held back: one at a time, the longest unchecked first, each at
  * most once a second (`IDLE_CHECK_MS`), at most one every
@@ -54,8 +62,9 @@
 
 import type { Arg } from './driver.js';
 import { compareIds } from './ids.js';
-import type { LossReport } from './lossReport.js';
-import { COUNT_CAP, parseCheckReply } from './readerScripts.js';
+import { ReadMarks } from './readerMarks.js';
+import { type Counters, sameKey } from './readerSameKey.js';
+import { COUNT_CAP, type Kept, parseCheckReply } from './readerScripts.js';
 import type { StreamHandle } from './streamHandle.js';
 
 /** Shortest time between two checks of one stream. */
@@ -89,6 +98,12 @@ export interface Found {
   readonly lost: number;
   readonly say?: 'nokey' | 'recreated' | 'uncertain' | 'unsupported';
   readonly retry?: boolean;
+  /**
+   * The stream went back in time past the cursor, an entry this reader read
+   * (see readerMarks.ts): the cursor goes back to this ID, so that entries
+   * added since, with IDs before the old cursor, are read.
+   */
+  readonly rewind?: string;
 }
 
 /** How the ledger starts (see `startOf`). */
@@ -150,6 +165,11 @@ export class LossLedger {
   keyGone = false;
   /** Checks are impossible (Redis before 7.0): told once, then never tried. */
   disabled = false;
+  /** Times the cursor went back (`Found.rewind`): a read sent before one is not this cursor's. */
+  rewinds = 0;
+  /** The last entry read ('' none yet): a cursor that is one was at most the last generated ID then. */
+  #readTo = '';
+  readonly #marks = new ReadMarks();
 
   constructor(start: LedgerStart) {
     const { base, cursor, deleted, added, maxDeleted } = start;
@@ -169,7 +189,14 @@ export class LossLedger {
 
   /** The arguments of a check about `point` (after the script and its key). */
   checkArgs(point: CheckPoint): Arg[] {
-    return ['check', point.cursor, COUNT_CAP, this.exactAt, this.deletedAtExact ?? ''];
+    const args: Arg[] = ['check', point.cursor, COUNT_CAP, this.exactAt, this.deletedAtExact ?? ''];
+    const read = this.#readTo !== '' && this.#readTo === point.cursor;
+    // What the script needs to tell a stream gone back in time (see readerScripts.ts).
+    if (!read && (!this.#aheadAt || !this.#last)) return args;
+    const last = this.#last;
+    args.push(this.#aheadAt?.lastGen ?? '', last?.added ?? '', last?.maxDeleted ?? '', read ? '1' : '');
+    if (read) args.push(...this.#marks.ids());
+    return args;
   }
 
   /** Records a batch of `n` entries read; `idOf(i)`: the ID of its i-th entry, in order (unknown: all count as seen ahead). */
@@ -178,6 +205,10 @@ export class LossLedger {
     const at = this.#aheadAt;
     if (at) at.within += idOf === undefined || at.lastGen === '' ? n : upTo(n, idOf, at.lastGen);
     this.read += n;
+    if (idOf) {
+      this.#readTo = idOf(n - 1);
+      this.#marks.note(this.#readTo, performance.now());
+    } else this.#readTo = '';
     this.batches++;
     this.dirty = true;
   }
@@ -223,15 +254,29 @@ export class LossLedger {
   apply(reply: unknown, point: CheckPoint): Found {
     this.#done();
     const r = parseCheckReply(reply);
+    if (r.status === 'back') {
+      // Gone back in time past the cursor: whatever the counters say, read on from before the fault.
+      this.keyGone = false;
+      const found = this.#recreated(point, r, undefined, r.kept);
+      this.#readTo = r.to;
+      this.#marks.rewind(r.to);
+      this.rewinds++;
+      return { ...found, rewind: r.to };
+    }
     if (r.status === 'ok' || r.status === 'same') {
       this.keyGone = false;
       const ahead = r.status === 'ok' ? r.ahead : undefined;
-      if (this.#last && !sameKey(this.#last, r)) return this.#recreated(point, r, ahead);
+      if (this.#last && !sameKey(this.#last, r)) return this.#recreated(point, r, ahead, r.kept);
       this.#last = r;
       if (ahead === undefined) {
-        // 'same': nothing lost since the last exact check.
+        // 'same': nothing lost since the last exact check, so what is ahead
+        // follows from the count: the next key gone or gone back in time
+        // counts from it (README: what was ahead at the last check).
         this.exactAt = point.cursor;
         this.deletedAtExact = r.deleted;
+        if (this.#base !== undefined && Number.isFinite(r.added)) {
+          this.#aheadAt = { ahead: r.added - this.#base - point.read - this.lost, lastGen: r.lastGen, within: 0 };
+        }
         return { lost: 0 };
       }
       let say: Found['say'];
@@ -248,7 +293,7 @@ export class LossLedger {
       if (total < this.lost) {
         // Fewer than already counted though the counters did not go back: a
         // key created again that caught up with the old one's counters.
-        return this.#recreated(point, r, ahead);
+        return this.#recreated(point, r, ahead, r.kept);
       }
       this.exactAt = point.cursor;
       this.deletedAtExact = r.deleted;
@@ -285,12 +330,13 @@ export class LossLedger {
 
   /**
    * The key was deleted and created again, or Redis went back in time: the
-   * entries ahead at the last check that were not read since are gone
-   * (at least: more may have been added before it went). Counting goes on
-   * from the key as it is.
+   * entries ahead at the last check that were not read since and are not
+   * there any more (`kept`: still there after going back in time; too many
+   * to count, none is counted) are gone (at least: more may have been added
+   * before it went). Counting goes on from the key as it is.
    */
-  #recreated(point: CheckPoint, now: Counters, ahead: number | undefined): Found {
-    const gone = this.#unreadAhead();
+  #recreated(point: CheckPoint, now: Counters, ahead: number | undefined, kept: Kept): Found {
+    const gone = kept === 'many' ? 0 : Math.max(0, this.#unreadAhead() - (kept ?? 0));
     this.lost += gone;
     // Without `ahead` ('same') the next check takes the base afresh, as after an unknown start.
     this.#base = ahead === undefined ? undefined : now.added - point.read - ahead - this.lost;
@@ -324,30 +370,6 @@ export class LossLedger {
   }
 }
 
-/** A stream's counters at a check: deleted is entries-added - length; lastGen '' when unknown. */
-interface Counters {
-  readonly added: number;
-  readonly deleted: number;
-  readonly maxDeleted: string;
-  readonly lastGen: string;
-  /** The first entry's ID ('' empty or unknown). */
-  readonly first?: string;
-}
-
-/**
- * Whether `now` can be the key `then` was seen as: entries-added and
- * max-deleted-entry-id only grow for one key; and a first entry newer than
- * the last ID generated then means every entry of then is gone, each one
- * counted in the deleted count. A key created again that caught up with
- * both counters shows by the last (an empty key at the start, or one whose
- * entries were all read, may have nothing ahead to show otherwise).
- */
-function sameKey(then: Counters, now: Counters): boolean {
-  if (now.added < then.added || compareIds(now.maxDeleted, then.maxDeleted) < 0) return false;
-  const emptied = now.first !== undefined && now.first !== '' && then.lastGen !== '' && compareIds(now.first, then.lastGen) > 0;
-  return !emptied || now.deleted - then.deleted >= then.added - then.deleted;
-}
-
 /** How many of the `n` entries of a batch (IDs in order, see `idOf`) have IDs up to `id`. */
 function upTo(n: number, idOf: (i: number) => string, id: string): number {
   if (compareIds(idOf(n - 1), id) <= 0) return n;
@@ -363,39 +385,4 @@ export interface ReadStream {
   cursor: string;
   /** What was read from it and found lost. */
   readonly ledger: LossLedger;
-}
-
-/** Tells what a check of stream `stream` found (counted losses, and what cannot be counted). */
-export function reportFound(report: LossReport, stream: string, found: Found): void {
-  const fields = { stream };
-  switch (found.say) {
-    case undefined:
-    case 'uncertain':
-      report.lost(found.lost, fields, 'events trimmed or deleted before this reader read them');
-      if (found.say === 'uncertain') {
-        report.unknown(
-          fields,
-          'entries after the start were deleted before its first exact count: events among them may be lost, how many is unknown',
-        );
-      }
-      return;
-    case 'nokey':
-      report.lost(found.lost, fields, 'stream key is gone (deleted or expired) with events this reader had not read');
-      report.unknown(
-        fields,
-        'stream key is gone (deleted or expired): events not read yet, if any, are lost, how many is unknown' +
-          (found.lost > 0 ? ` (at least the ${found.lost} counted)` : ''),
-      );
-      return;
-    case 'recreated':
-      report.lost(found.lost, fields, 'stream key deleted and created again, or Redis went back in time: unread events are gone');
-      report.unknown(
-        fields,
-        'stream key was deleted and created again, or Redis lost data (restarted from an older snapshot): events not read yet ' +
-          `are lost, at least ${found.lost} (counted), how many more is unknown`,
-      );
-      return;
-    case 'unsupported':
-      report.unknown(fields, 'this Redis cannot tell trimmed events (needs 7.0): losses are not counted');
-  }
 }

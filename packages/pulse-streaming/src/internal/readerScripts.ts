@@ -27,7 +27,10 @@ return s`;
  * KEYS: the stream. ARGV: 'start' or 'check', the cursor ('$' at start: the
  * stream's end), the counting cap, then for a check the cursor of the last
  * exact check and the stream's deleted count (entries-added - length) then
- * ('' for none).
+ * ('' for none); optionally (a check) the last ID generated at the last
+ * check that told what was ahead, entries-added and max-deleted-entry-id at
+ * the last check, '1' when the cursor is an entry this reader read (else
+ * ''), then IDs it read, oldest first (see `back` below).
  * Fails with Redis' error for a key of another type (a start from an ID
  * leaves it to the first read). Returns {'nokey'} (check) | {'unsupported'}
  * (before Redis 7.0), or:
@@ -41,12 +44,18 @@ return s`;
  * - check: {'ok', entries-added, ahead, deleted, max-deleted-entry-id, first
  *   ID ('' empty), last generated ID} | {'same', deleted, entries-added,
  *   max-deleted-entry-id, first ID, last generated ID} (nothing lost since
- *   the last exact check) | {'unknown'}.
+ *   the last exact check) | {'back', where the cursor goes back to,
+ *   entries-added, deleted, max-deleted-entry-id, first ID, last generated
+ *   ID} (a cursor it read is past the last generated ID: gone back in time)
+ *   | {'unknown'}. 'ok', 'same' and 'back' end with `kept`: when the stream
+ *   went back in time, the entries after the cursor up to the given last ID
+ *   generated that are still there (-1: more than the cap; '' not counted).
  */
 export const readerPosition = new Script(
   'readerPosition',
   `${CMP}
 local mode, at, cap, exact, deletedThen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local keptOut = ''
 local s = (function() ${INFO} end)()
 if s == nil then
   if mode ~= 'start' then return {'nokey'} end
@@ -72,6 +81,31 @@ local deleted = added - len
 local first = len > 0 and s['first-entry'][1]
 local last = len > 0 and s['last-entry'][1]
 local lg = s['last-generated-id']
+if mode == 'check' then
+  -- Gone back in time (the counters or the last generated ID went back): the
+  -- entries after the cursor up to the last ID generated at the last told
+  -- check that are still here were not lost ('' not asked, -1 too many).
+  local upto, addedThen, mdThen = ARGV[6] or '', tonumber(ARGV[7] or ''), ARGV[8] or ''
+  if upto ~= '' and addedThen ~= nil and mdThen ~= '' and (added < addedThen or cmp(md, mdThen) < 0 or cmp(lg, upto) < 0) then
+    local n = len == 0 and 0 or #redis.call('XRANGE', KEYS[1], '(' .. at, upto, 'COUNT', cap + 1)
+    keptOut = n <= cap and n or -1
+  end
+  -- A cursor this reader read is past the last generated ID: entries were
+  -- taken back (a restart from an older snapshot, a failover to a replica
+  -- behind). New entries may come before the cursor: it goes back to the
+  -- newest of the given IDs it read that is still here (so, from before the
+  -- fault), or the stream's beginning.
+  if ARGV[9] == '1' and cmp(lg, at) < 0 then
+    local to = '0-0'
+    for i = #ARGV, 10, -1 do
+      if cmp(ARGV[i], lg) <= 0 and #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 1 then
+        to = ARGV[i]
+        break
+      end
+    end
+    return {'back', to, added, deleted, md, first or '', lg, keptOut}
+  end
+end
 if mode == 'start' then
   if at == '$' then return {'ok', lg, added, deleted, added, md, '', lg} end
   if cmp(at, lg) > 0 then return {'ok', at, -1, deleted, added, md, 'future', lg} end
@@ -84,7 +118,7 @@ elseif cmp(first, at) > 0 then
 elseif mode == 'check' and exact ~= '' and (deleted == deletedThen or (cmp(md, exact) <= 0 and cmp(first, exact) <= 0)) then
   -- Nothing deleted since the last exact check, or only entries it had read
   -- (XDEL at or before it, trimming short of it): no more lost.
-  return {'same', deleted, added, md, first or '', lg}
+  return {'same', deleted, added, md, first or '', lg, keptOut}
 else
   -- Count the side of the cursor that looks shorter (by time) first.
   local ms = function(id) return tonumber(string.match(id, '^(%d+)')) end
@@ -103,7 +137,7 @@ if mode == 'start' then
   return {'ok', at, added - ahead, deleted, added, md, '', lg}
 end
 if ahead == nil then return {'unknown'} end
-return {'ok', added, ahead, deleted, md, first or '', lg}`,
+return {'ok', added, ahead, deleted, md, first or '', lg, keptOut}`,
 );
 
 /** The arguments of a start call (after the script and its key). */
@@ -187,17 +221,44 @@ export type CheckReply =
       readonly first: string;
       readonly lastGen: string;
     }
+  | {
+      readonly status: 'back';
+      /** Where the cursor goes back to. */
+      readonly to: string;
+      readonly added: number;
+      readonly deleted: number;
+      readonly maxDeleted: string;
+      readonly first: string;
+      readonly lastGen: string;
+    }
   | { readonly status: 'nokey' | 'unsupported' | 'unknown' };
 
-export function parseCheckReply(reply: unknown): CheckReply {
+/**
+ * Entries after the cursor, up to the last ID generated at the last told
+ * check, still there after the stream went back in time: a number, 'many'
+ * (more than the cap), or undefined (not counted: it did not go back).
+ */
+export type Kept = number | 'many' | undefined;
+
+/** A check's reply and its `kept` (see `readerPosition`). */
+export type CheckAnswer = CheckReply & { readonly kept?: Kept };
+
+function keptOf(v: unknown): Kept {
+  if (v === undefined || str(v) === '') return undefined;
+  const n = Number(v);
+  return n >= 0 ? n : 'many';
+}
+
+export function parseCheckReply(reply: unknown): CheckAnswer {
   const r = Array.isArray(reply) ? (reply as unknown[]) : [];
   const status = str(r[0]);
   const id = (v: unknown): string => (v === undefined ? '0-0' : str(v));
   const opt = (v: unknown): string => (v === undefined ? '' : str(v));
   if (status === 'ok') {
-    const [, added, ahead, deleted, md, first, lastGen] = r;
+    const [, added, ahead, deleted, md, first, lastGen, kept] = r;
     return {
       status,
+      kept: keptOf(kept),
       added: Number(added),
       ahead: Number(ahead),
       deleted: Number(deleted),
@@ -207,14 +268,28 @@ export function parseCheckReply(reply: unknown): CheckReply {
     };
   }
   if (status === 'same') {
-    const [, deleted, added, md, first, lastGen] = r;
+    const [, deleted, added, md, first, lastGen, kept] = r;
     return {
       status,
+      kept: keptOf(kept),
       deleted: Number(deleted),
       added: Number(added),
       maxDeleted: id(md),
       first: opt(first),
       lastGen: opt(lastGen),
+    };
+  }
+  if (status === 'back') {
+    const [, to, added, deleted, md, first, lastGen, kept] = r;
+    return {
+      status,
+      to: str(to),
+      added: Number(added),
+      deleted: Number(deleted),
+      maxDeleted: id(md),
+      first: opt(first),
+      lastGen: opt(lastGen),
+      kept: keptOf(kept),
     };
   }
   if (status === 'nokey' || status === 'unsupported') return { status };
