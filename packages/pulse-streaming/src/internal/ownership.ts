@@ -14,6 +14,7 @@ import { Script } from './script.js';
 import { createGroup, EXPIRE_DELAYS, leave } from './scripts.js';
 import { newConsumerName } from './sinkLeave.js';
 import type { ResolvedStart } from './start.js';
+import { sayIfStartGap } from './startGap.js';
 import type { StreamHandle } from './streamHandle.js';
 
 /**
@@ -93,6 +94,8 @@ export async function joinGroup(
     if (Number(created) !== 1) return false;
     // A group created now starts at the date: say so when Redis's clock is behind it.
     await sayIfStartAhead(stream, start, `sink ${sinkName}`);
+    // And at an ID or date behind entries trimmed or deleted since: they are its events, gone.
+    await sayIfStartGap(stream, start, `sink ${sinkName}`);
     return true;
   } catch (err) {
     throw toPulseError(err, `create sink ${sinkName} on stream ${stream.name}`);

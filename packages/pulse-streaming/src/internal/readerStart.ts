@@ -10,6 +10,7 @@ import { sayIfStartAhead } from './redisClock.js';
 import { toPulseError } from './redisErrors.js';
 import { str } from './replies.js';
 import type { ResolvedStart } from './start.js';
+import { sayIfStartGap } from './startGap.js';
 import type { StreamHandle } from './streamHandle.js';
 
 /**
@@ -25,6 +26,7 @@ const START_COUNT_TRIES = 3;
 export async function startOf(stream: StreamHandle, start: ResolvedStart): Promise<ReadStream> {
   const at = start.kind === 'newest' ? '$' : start.id;
   await sayIfStartAhead(stream, start, 'reader');
+  await sayIfStartGap(stream, start, 'reader');
   try {
     let reply = parseStartReply(await evalScript(stream.driver, readerPosition, [stream.key], startArgs(at)));
     for (let i = 1; reply.status === 'ok' && reply.why === 'long'; i++) {
