@@ -20,6 +20,7 @@ import { type LoopRead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
 import { recreateGroup } from './scripts.js';
+import { afterReconnect, fell, maxId } from './sinkRollback.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
 import { streamNow } from './streamNow.js';
 
@@ -163,9 +164,10 @@ export class SinkReads {
     const send = async (conn: OwnedConnection) => {
       const sentAt = monotonicNow();
       const checkAt = performance.now();
+      const readAt = streams.map((x) => x.lastRead);
       const [checked, got] = await conn.transaction([check, read], keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
-      return { streams, blocking, count, got, checked, sentAt, checkAt };
+      return { streams, blocking, count, got, checked, sentAt, checkAt, readAt };
     };
     return { send, most, pipelined, blocks: false };
   }
@@ -175,15 +177,26 @@ export class SinkReads {
     return this.host.control.reconnects() + this.host.loops().reconnects();
   }
 
+  /**
+   * A connection that came back may talk to a restarted or promoted Redis:
+   * its groups' entries-read counters are stale until resynced, and what
+   * this instance had read is kept for the resync to look for (a rollback
+   * took it: see `afterReconnect`), before a read on the new connection
+   * moves `lastRead` on.
+   */
+  #noteReconnect(): void {
+    const reconnects = this.#reconnectsNow();
+    if (reconnects === this.#reconnects) return;
+    this.#reconnects = reconnects;
+    for (const s of this.host.streams.values()) {
+      s.trusted = false;
+      s.readBeforeReconnect ??= s.lastRead;
+    }
+  }
+
   /** The trim check of these streams, verifying what blocking reads delivered since the last check. */
   #checkCommand(streams: readonly SinkStream[]): Arg[] {
-    // A connection that came back may talk to a restarted or promoted Redis:
-    // its groups' entries-read counters are stale until resynced.
-    const reconnects = this.#reconnectsNow();
-    if (reconnects !== this.#reconnects) {
-      this.#reconnects = reconnects;
-      for (const s of this.host.streams.values()) s.trusted = false;
-    }
+    this.#noteReconnect();
     // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
     const cmd: Arg[] = ['EVAL', checkTrimmed.source, 3 * streams.length];
     for (const s of streams) cmd.push(s.stream.key, s.lastRemoval, s.removed);
@@ -193,7 +206,7 @@ export class SinkReads {
   }
 
   async onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking, count, sentAt, checkAt } = result as {
+    const { streams, got, checked, blocking, count, sentAt, checkAt, readAt } = result as {
       streams: SinkStream[];
       got: Outcome | undefined;
       checked: Outcome | undefined;
@@ -203,7 +216,10 @@ export class SinkReads {
       sentAt?: number;
       /** When its trim check was sent (`performance.now()`). */
       checkAt?: number;
+      /** Per stream, what this instance had read when the check was sent (`lastRead`). */
+      readAt?: Array<string | undefined>;
     };
+    this.#noteReconnect();
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
     let read = 0;
@@ -237,7 +253,7 @@ export class SinkReads {
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
       const applied = s.checkAppliedAt;
-      const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[], checkAt ?? 0);
+      const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[], checkAt ?? 0, readAt?.[i]);
       // Its read came right after it: what it delivered is pending now, not unread (unless the check was stale).
       if (s.checkAppliedAt !== applied) readAfterCheck(s, byKey.get(s.stream.key));
       if (status === 'wrongtype') return;
@@ -247,7 +263,7 @@ export class SinkReads {
   }
 
   /** Acts on one stream's trim check result; returns its status. */
-  async #applyCheck(s: SinkStream, r: unknown[], sentAt: number): Promise<string> {
+  async #applyCheck(s: SinkStream, r: unknown[], sentAt: number, readAt: string | undefined): Promise<string> {
     const status = str(r[0]);
     if (status === 'ok') {
       const skipped = Number(r[1]);
@@ -256,6 +272,9 @@ export class SinkReads {
       if (removed > 0) this.host.countLost(s.stream.name, removed, 'events removed (stream.remove) before this sink read them');
       const last = str(r[2]);
       const verified = Number(r[3]) === 1;
+      // Where the group was before this check: a stream that still starts before it is the same key.
+      const checkedBefore = s.checked;
+      const lagBefore = s.lag;
       s.checked = last;
       const lag = Number(r[6] ?? -1);
       const read = Number(r[7] ?? -1);
@@ -272,14 +291,23 @@ export class SinkReads {
       let stale = false;
       if (added >= 0 && s.added >= 0 && added < s.added) {
         const now = await streamNow(this.host.control, s);
-        if (now.added < s.added) await this.host.streamGone(s, str(r[8] ?? '') || now.first);
+        if (now.added < s.added)
+          await fell(this.host, s, now, str(r[8] ?? '') || now.first, maxId(readAt, checkedBefore), lagBefore);
         // Not created anew, or unknown now (a later check sees the fall again):
         // the newer state stays, so a real fall is still seen against it.
         else stale = true;
+      } else if (!s.trusted) {
+        // The first check after a reconnect (a resync: entries-read cannot be
+        // trusted yet) still compares the stream with what was known before
+        // it, or a Redis restarted from an older snapshot would take unread
+        // and held events without a word (outside review C).
+        await afterReconnect(this.host, s, maxId(readAt, checkedBefore), lagBefore);
       }
       if (!stale) {
         recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt, Number(r[10] ?? -1));
-        s.added = added;
+        // While untrusted, the last trusted entries-added stays: what a later
+        // resync compares the stream with (see `afterReconnect`).
+        if (s.trusted) s.added = added;
         this.host.checked(s);
       }
       // Said once until the condition clears, not at every read.
@@ -331,10 +359,11 @@ export class SinkReads {
     for (const [i, s] of pending.entries()) {
       try {
         const at = performance.now();
+        const readAt = s.lastRead;
         const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
         const r = (checks[0] ?? []) as unknown[];
         // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
-        if (str(r[0]) === 'ok') await this.#applyCheck(s, r, at);
+        if (str(r[0]) === 'ok') await this.#applyCheck(s, r, at, readAt);
       } catch (err) {
         // With Redis unreachable every stream would fail alike: one line, and a later call checks them.
         const names = isRetryable(err) ? pending.slice(i).map((x) => x.stream.name) : [s.stream.name];
@@ -353,9 +382,9 @@ export class SinkReads {
    * holds call it when the read loop is paused by full buffers.
    */
   async recover(s: SinkStream): Promise<void> {
-    const at = performance.now();
+    const [at, readAt] = [performance.now(), s.lastRead];
     const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
-    await this.#applyCheck(s, (checks[0] ?? []) as unknown[], at);
+    await this.#applyCheck(s, (checks[0] ?? []) as unknown[], at, readAt);
   }
 
   async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {

@@ -60,6 +60,20 @@ export interface SinkStream {
   added: number;
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
+  /**
+   * Set when Redis was found rolled back under this sink (restarted from an
+   * older snapshot, or failed over to a replica that was behind): events of
+   * the stream up to this ID that this instance read may be gone from Redis
+   * (neither in the stream nor pending) while it still holds them. Such an
+   * event is kept and handed out, not taken for one another consumer took
+   * (see `SinkHolds.holdOwned`).
+   */
+  rolledBackUpTo: string | undefined;
+  /**
+   * `lastRead` when a reconnect was first noticed, until the check after it
+   * (a resync) looked whether Redis still has that entry (see `afterReconnect`).
+   */
+  readBeforeReconnect: string | undefined;
   /** Whether this instance holds the lease, as its last sweep said; undefined until a sweep has said. */
   leaseHeld: boolean | undefined;
   /** The instance holding the lease, as the last sweep said (undefined: unknown). */
@@ -157,6 +171,8 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     unverified: undefined,
     trusted: true,
     unknownReported: false,
+    rolledBackUpTo: undefined,
+    readBeforeReconnect: undefined,
     lag: -1,
     pending: 0,
     pendingUpTo: undefined,

@@ -1,0 +1,134 @@
+/**
+ * A sink finding Redis rolled back under it: restarted from an older
+ * snapshot (RDB), or failed over to a replica that was behind. Entries Redis
+ * had acknowledged are gone: those the sink had not read are lost (said, how
+ * many unknown), and those this instance read and still holds are neither in
+ * the stream nor pending any more. They are kept and handed out (the
+ * instance has their bytes; a duplicate after a fault is allowed), never
+ * taken for events another consumer took (see `SinkHolds.holdOwned`).
+ * Outside review C.
+ */
+import type { Logger } from '../logger.js';
+import type { OwnedConnection } from './driver.js';
+import { compareIds } from './ids.js';
+import type { SinkStream } from './sinkState.js';
+import { type StreamNow, streamNow } from './streamNow.js';
+
+/** What finding a rollback needs from the sink's read path. */
+export interface RollbackHost {
+  readonly control: OwnedConnection;
+  readonly logger: Logger;
+  /** Reports that events of stream `name` may be lost, how many unknown. */
+  maybeLost(name: string, why: string): void;
+  /** The stream's key is gone, or was created anew: reports what went with the old one. */
+  streamGone(s: SinkStream, before: string | undefined): Promise<void>;
+}
+
+/**
+ * The first check of `s` after a reconnect (a resync: the group's
+ * entries-read cannot be trusted yet) looks whether Redis rolled back: the
+ * last entry this instance read before the reconnect (`readBeforeReconnect`)
+ * is gone although nothing trimmed it (the stream still starts at or before
+ * it) or deleted it (its max-deleted-entry-id is below it), or the stream now
+ * ends before it. A snapshot keeps none of what came after it; AOF restarts
+ * and failovers to a replica in step keep it (no false alarm). Else, its
+ * entries-added (kept by snapshots, AOF and replicas alike, unlike
+ * entries-read) below the last one the sink saw says the key was created
+ * anew, or rolled back (see `fell`). Nothing is concluded when the stream
+ * cannot be read. `reached`: the later of where the group was at the check
+ * before this one and what this instance had read when this one was sent;
+ * `lagBefore`: the group's lag at the check before this one.
+ */
+export async function afterReconnect(
+  host: RollbackHost,
+  s: SinkStream,
+  reached: string | undefined,
+  lagBefore: number,
+): Promise<void> {
+  const hi = s.readBeforeReconnect;
+  const now = await streamNow(host.control, s);
+  if (now.exists !== true) return;
+  s.readBeforeReconnect = undefined;
+  if (hi !== undefined) {
+    const ends = now.last !== undefined && compareIds(now.last, hi) < 0;
+    const kept =
+      now.first !== undefined &&
+      compareIds(now.first, hi) <= 0 &&
+      (now.maxDeleted === undefined || compareIds(now.maxDeleted, hi) < 0);
+    if (ends || (kept && ((await host.control.send(['XRANGE', s.stream.key, hi, hi], s.stream.key)) as unknown[]).length === 0)) {
+      rolledBackTo(
+        host,
+        s,
+        now,
+        hi,
+        ends ? `the stream now ends at ${now.last}, before ${hi}` : `entry ${hi} is gone, neither trimmed nor deleted`,
+      );
+      return;
+    }
+  }
+  if (s.added >= 0 && now.added < s.added) await fell(host, s, now, now.first, reached, lagBefore);
+}
+
+/**
+ * Entries-added of stream `s` fell to `now.added`. When the stream still
+ * starts at or before `reached` (where the group was, or this instance had
+ * read, before: the same key), Redis rolled back; otherwise the key was
+ * created anew and the old one's events went with it (`streamGone`, for
+ * those before `first`).
+ */
+export async function fell(
+  host: RollbackHost,
+  s: SinkStream,
+  now: StreamNow,
+  first: string | undefined,
+  reached: string | undefined,
+  lagBefore: number,
+): Promise<void> {
+  const sameKey = now.first !== undefined && reached !== undefined && compareIds(now.first, reached) <= 0;
+  if (!sameKey) {
+    await host.streamGone(s, first);
+    return;
+  }
+  rolledBackTo(host, s, now, s.lastRead, `entries ever added fell from ${s.added} to ${now.added}`, lagBefore);
+}
+
+/**
+ * Redis rolled back under `s`: events this instance read up to `upTo` may be
+ * gone from Redis while it holds them (kept and handed out, see
+ * `SinkHolds.holdOwned`), and those added after them that it had not read are
+ * lost with the snapshot: said (how many is unknown, more may have been
+ * added since its last check), unless its last check saw none unread and
+ * nothing read since says there were more (`lagBefore` 0: a fall of
+ * entries-added it had read through).
+ */
+function rolledBackTo(
+  host: RollbackHost,
+  s: SinkStream,
+  now: StreamNow,
+  upTo: string | undefined,
+  sign: string,
+  lagBefore = -1,
+): void {
+  s.rolledBackUpTo = maxId(s.rolledBackUpTo, upTo);
+  const why = `Redis lost entries it had acknowledged (restarted from an older snapshot, or failed over to a replica that was behind: ${sign})`;
+  if (lagBefore !== 0)
+    host.maybeLost(s.stream.name, `${why}: events added after those this sink read may be lost with them, how many is unknown`);
+  else
+    host.logger.warn(
+      { stream: s.stream.name },
+      `${why}: events this instance holds that Redis lost are still handed out (their ack and nack do nothing)`,
+    );
+  s.added = now.added;
+}
+
+/** Whether event `id` of `s` may be one Redis lost in a rollback while this instance held it. */
+export function rolledBack(s: SinkStream | undefined, id: string): boolean {
+  return s?.rolledBackUpTo !== undefined && compareIds(id, s.rolledBackUpTo) <= 0;
+}
+
+/** The later of two stream IDs (undefined: none). */
+export function maxId(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareIds(a, b) >= 0 ? a : b;
+}
