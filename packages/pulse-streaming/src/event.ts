@@ -294,7 +294,9 @@ export class SinkEvent<Name extends string = string, Data = unknown> extends Eve
 
   /**
    * Gives the event back: it is redelivered after `delayMs` (0: as soon as possible)
-   * instead of after the ack grace period.
+   * instead of after the ack grace period. One that Redis lost under the
+   * handler (restarted from an older snapshot) cannot be: it is counted in
+   * `counters.lost` and reported.
    */
   nack(options?: NackOptions): Promise<void> {
     return this.#owner.nack(this, options);
@@ -305,7 +307,9 @@ export class SinkEvent<Name extends string = string, Data = unknown> extends Eve
    * redelivered during long work (call it well within the grace period).
    * Rejects with `NotOwnedError` when the event is no longer this consumer's
    * (the grace period ran out and another consumer claimed it, or it was
-   * acked, dead-lettered or reported lost): stop working on it.
+   * acked, dead-lettered or reported lost): stop working on it. Resolves for
+   * an event Redis lost under the handler (restarted from an older snapshot:
+   * neither the entry nor its pending entry is there, nobody else has it).
    */
   inProgress(): Promise<void> {
     return this.#owner.inProgress(this);

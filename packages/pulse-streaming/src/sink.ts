@@ -21,6 +21,7 @@ import { type MaintenanceHost, maintenanceHost } from './internal/sinkHosts.js';
 import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
+import { rolledBack } from './internal/sinkRollback.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
@@ -114,6 +115,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       losses: this.#losses,
       recover: (name) => this.#recover(name),
       holders: () => this.#maintenance?.holders,
+      rolledBack: (name, id) => rolledBack(this.#streams.get(streamKey(name)), id),
     });
     this.#reads = new SinkReads({
       ...base,

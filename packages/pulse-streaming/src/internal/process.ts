@@ -317,11 +317,16 @@ export class HandlerRun {
    * Nacks `group` with `delayMs`, retried with backoff while Redis cannot take
    * it (a dropped connection, a restart): one failed nack would drop the
    * retry delay, and the events come back after the grace period instead.
-   * Gives up once the delay is over (the grace period redelivers them no
-   * sooner than a nack would), the sink closed, or Redis refused for good.
+   * Gives up once the delay and a grace period are over (the grace period
+   * then redelivers them no sooner than a nack would; a late nack makes them
+   * due at once), the sink closed, or Redis refused for good.
    */
   async #nack(group: SinkEvent[], delayMs: number): Promise<void> {
     const due = monotonicNow() + delayMs;
+    // Tried for a grace period at least: Redis rolled back under the handler
+    // leaves nothing to redeliver its events after the grace period, and only
+    // a nack that lands finds them gone (counted lost: outside review C).
+    const until = Math.max(due, monotonicNow() + this.host.graceMs);
     const backoff = new Backoff(50, 1000);
     for (;;) {
       try {
@@ -341,7 +346,7 @@ export class HandlerRun {
         return;
       } catch (err) {
         const retryInMs = backoff.next();
-        const over = monotonicNow() + retryInMs >= due || this.host.closed.aborted || !isRetryable(err);
+        const over = monotonicNow() + retryInMs >= until || this.host.closed.aborted || !isRetryable(err);
         if (over) {
           this.logger.warn(
             { ids: ids(group), failures: backoff.failures, err: errorText(err) },

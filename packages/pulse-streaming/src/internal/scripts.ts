@@ -201,12 +201,15 @@ return {out, lost, dead, toMove}`,
  * expires at its last due time (`EXPIRE_DELAYS`).
  * KEYS: stream, delays. ARGV: group, consumer, idleMs (-1: only look), '1'
  * for a nack (else ''), delay ms ('' none), keepGoneMs ('' none), ids...
- * Returns the IDs no longer in the stream.
+ * Returns {gone, vanished}: our pending IDs no longer in the stream, and IDs
+ * pending for no one and not in the stream either (after a rollback of
+ * Redis, events this consumer held whose entry the snapshot did not have;
+ * else handled elsewhere and trimmed since: see sinkRollback.ts).
  */
 export const touch = new Script(
   'touch',
   `${EXPIRE_DELAYS}
-local gone, delays = {}, false
+local gone, vanished, delays = {}, {}, false
 local due
 if ARGV[5] ~= '' then
   ${NOW}
@@ -219,7 +222,9 @@ if ARGV[6] ~= '' then
 end
 for i = 7, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if #p > 0 and p[1][2] == ARGV[2] then
+  if #p == 0 then
+    if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then vanished[#vanished + 1] = ARGV[i] end
+  elseif p[1][2] == ARGV[2] then
     if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
       gone[#gone + 1] = ARGV[i]
       if ARGV[4] == '1' then
@@ -241,7 +246,7 @@ for i = 7, #ARGV do
   end
 end
 if delays then expireDelays(KEYS[2]) end
-return gone`,
+return {gone, vanished}`,
 );
 
 /**
@@ -252,17 +257,22 @@ return gone`,
  * one meanwhile settles it (its nack reports it).
  * Not pending for us any more (claimed by another consumer,
  * dead-lettered, reported lost or acked elsewhere): returned as not ours,
- * never to be handed out by this consumer.
- * KEYS: stream. ARGV: group, consumer, ids... Returns {notOurs, gone}.
+ * never to be handed out by this consumer. Pending for no one and gone from
+ * the stream: returned as vanished, for the caller to tell a rollback of
+ * Redis (which took both the entry and its pending entry while this
+ * consumer held it) from an entry handled elsewhere and trimmed since.
+ * KEYS: stream. ARGV: group, consumer, ids... Returns {notOurs, gone, vanished}.
  */
 export const reown = new Script(
   'reown',
-  `local notOurs, gone = {}, {}
+  `local notOurs, gone, vanished = {}, {}, {}
 -- A missing stream or group fails here (NOGROUP): the read path finds it
 -- too and accounts for what went with it; the check waits and retries.
 for i = 3, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if #p == 0 or p[1][2] ~= ARGV[2] then
+  if #p == 0 and #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
+    vanished[#vanished + 1] = ARGV[i]
+  elseif #p == 0 or p[1][2] ~= ARGV[2] then
     notOurs[#notOurs + 1] = ARGV[i]
   elseif #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
     gone[#gone + 1] = ARGV[i]
@@ -270,7 +280,7 @@ for i = 3, #ARGV do
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', 0, 'JUSTID')
   end
 end
-return {notOurs, gone}`,
+return {notOurs, gone, vanished}`,
 );
 
 /**

@@ -33,9 +33,16 @@ export async function nackEvents(
   for (const [name, ids] of idsByStream(events)) {
     try {
       // As `SinkHolds.nack`: a delay past the grace period goes to the delays set.
-      const gone = await holds.touch(conn, name, Math.max(0, graceMs - delayMs), ids, delayMs > graceMs ? { delayMs } : {});
+      const { gone, vanished } = await holds.touchAll(
+        conn,
+        name,
+        Math.max(0, graceMs - delayMs),
+        ids,
+        delayMs > graceMs ? { delayMs } : {},
+      );
       if (gone.length > 0)
         await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
+      await holds.lostOnNack(name, vanished);
     } catch (err) {
       throw toPulseError(err, `nack ${ids.length} event(s) of stream ${name}`);
     }

@@ -51,6 +51,8 @@ export interface HoldsHost {
   readonly losses: LossReport;
   /** Where expiry losses left to another instance are watched (see `HolderWatch`); undefined before the sink is made. */
   holders(): HolderWatch | undefined;
+  /** Whether event `id` of stream `name` may be one Redis lost in a rollback while this instance held it (see sinkRollback.ts). */
+  rolledBack(name: string, id: string): boolean;
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -100,11 +102,23 @@ export class SinkHolds {
     nack?: { delayMs?: number },
     keepGoneMs?: number,
   ): Promise<string[]> {
+    return (await this.touchAll(conn, streamName, idleMs, ids, nack, keepGoneMs)).gone;
+  }
+
+  /** As `touch`, also returning the IDs pending for no one and gone from the stream (see the `touch` script). */
+  async touchAll(
+    conn: Connection,
+    streamName: string,
+    idleMs: number,
+    ids: string[],
+    nack?: { delayMs?: number },
+    keepGoneMs?: number,
+  ): Promise<{ gone: string[]; vanished: string[] }> {
     const { name, consumerName } = this.host;
     const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', keepGoneMs ?? '', ...ids];
     const keys = [streamKey(streamName), sinkKeys(streamName, name).delays];
-    const gone = (await evalScript(conn, touch, keys, args)) as unknown[];
-    return gone.map(str);
+    const [gone, vanished] = (await evalScript(conn, touch, keys, args)) as [unknown[], unknown[]];
+    return { gone: gone.map(str), vanished: vanished.map(str) };
   }
 
   /** Gives an event back (see `SinkEvent.nack`): redelivered after `delayMs`. */
@@ -116,10 +130,11 @@ export class SinkHolds {
       // Redis cannot set an idle time below 0: a delay past the grace period
       // is kept in the sink's delays set, which the claim script consults.
       const nack = delayMs > graceMs ? { delayMs } : {};
-      const gone = await this.touch(conn, event.streamName, Math.max(0, graceMs - delayMs), [event.id], nack);
+      const { gone, vanished } = await this.touchAll(conn, event.streamName, Math.max(0, graceMs - delayMs), [event.id], nack);
       // Given back but no longer in the stream: it can never be redelivered.
       if (gone.length > 0)
         await this.reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
+      await this.lostOnNack(event.streamName, vanished);
     } catch (err) {
       throw toPulseError(err, `nack event ${event.id}`);
     }
@@ -142,7 +157,18 @@ export class SinkHolds {
     // 'gone': a trimmed or deleted entry is left to the handler (kept from
     // other instances' claims for a grace period): its ack or nack decides.
     const status = str(reply[0]);
+    // Redis rolled back under the handler (the snapshot had neither the entry
+    // nor its pending entry): nobody else has it, nobody will redeliver it;
+    // the handler goes on with it. Not known yet: the check that finds a
+    // rollback runs first (it may not have run since the reconnect).
     if (status === 'notpending') {
+      let lost: string[];
+      try {
+        lost = await this.#lostByRedis(event.streamName, [event.id]);
+      } catch (err) {
+        throw toPulseError(err, `inProgress event ${event.id}`);
+      }
+      if (lost.length > 0) return;
       throw new NotOwnedError(`event ${event.id} is no longer pending for sink ${name}: acked, dead-lettered or reported lost`);
     }
     if (status === 'other') {
@@ -196,13 +222,16 @@ export class SinkHolds {
    * subscriber took meanwhile are its to settle: its ack makes them handled).
    */
   async holdOwned(name: string, ids: readonly string[]): Promise<void> {
-    const [notOurs, gone] = (await evalScript(
+    const [notOurs, gone, vanished] = (await evalScript(
       this.host.control,
       reown,
       [streamKey(name)],
       [this.host.name, this.host.consumerName, ...ids],
-    )) as [unknown[], unknown[]];
-    const taken = this.dropBuffered(name, notOurs.map(str));
+    )) as [unknown[], unknown[], unknown[]];
+    // Gone with a rollback of Redis: this consumer holds their only copy;
+    // kept and handed out (their ack does nothing). Else taken over.
+    const lost = new Set(await this.#lostByRedis(name, vanished.map(str)));
+    const taken = this.dropBuffered(name, [...notOurs.map(str), ...vanished.map(str).filter((id) => !lost.has(id))]);
     if (taken.length > 0)
       this.host.logger.info(
         { stream: name, count: taken.length },
@@ -211,6 +240,36 @@ export class SinkHolds {
     const dropped = this.dropBuffered(name, gone.map(str));
     if (dropped.length > 0)
       await this.reportGone(streamKey(name), dropped, 'events trimmed or deleted while waiting for a subscriber');
+  }
+
+  /**
+   * Of `ids` (events of stream `name` this instance holds that are pending
+   * for no one), those Redis lost in a rollback: read before a rollback was
+   * found. When some are not known to be, the check that finds a rollback
+   * runs first (it may not have run since the reconnect).
+   */
+  async #lostByRedis(name: string, ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    // Failing, it rejects: taking them for another consumer's could drop the only copy.
+    if (ids.some((id) => !this.host.rolledBack(name, id))) await this.host.recover(name);
+    return ids.filter((id) => this.host.rolledBack(name, id));
+  }
+
+  /**
+   * Of events of stream `name` given back with a nack and found pending for
+   * no one and gone from the stream (`vanished`), those Redis lost in a
+   * rollback can never be redelivered: counted lost. The others were handled
+   * elsewhere (taken over after the grace period) and trimmed since.
+   */
+  async lostOnNack(name: string, vanished: readonly string[]): Promise<void> {
+    const lost = await this.#lostByRedis(name, vanished);
+    if (lost.length > 0)
+      this.countLost(
+        name,
+        lost.length,
+        'events Redis lost in a rollback (restarted from an older snapshot) and given back (nack): they cannot be redelivered',
+        lost,
+      );
   }
 
   /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */
