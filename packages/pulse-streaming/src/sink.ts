@@ -91,7 +91,12 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
     const buffers = sinkBuffers(
       settings,
-      { ...base, closed, losses: this.#losses },
+      {
+        ...base,
+        closed,
+        losses: this.#losses,
+        vanished: (name, ids) => this.#holds.lostVanished(name, ids, 'released from a stalled subscriber'),
+      },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
     );

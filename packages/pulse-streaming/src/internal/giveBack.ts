@@ -37,22 +37,26 @@ import type { Sent } from './stallClock.js';
  * the count they were read with back by one, keeping their idle time. An
  * event another consumer took, one delivered again since (another count),
  * and one deleted from the stream (XCLAIM would drop it from the pending
- * list: the read path reports it) are left as they are.
- * KEYS: stream. ARGV: group, consumer, then id, count pairs. Returns the IDs given back.
+ * list: the read path reports it) are left as they are. One pending for no
+ * one and gone from the stream (Redis rolled back under the sink, or handled
+ * elsewhere and trimmed) is returned apart: nothing can give it back.
+ * KEYS: stream. ARGV: group, consumer, then id, count pairs. Returns {given, vanished}.
  */
 export const giveBackScript = new Script(
   'giveBack',
-  `local given = {}
+  `local given, vanished = {}, {}
 for i = 3, #ARGV, 2 do
   local id, count = ARGV[i], tonumber(ARGV[i + 1])
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-  if #p > 0 and p[1][2] == ARGV[2] and tonumber(p[1][4]) == count and count > 0
+  if #p == 0 and #redis.call('XRANGE', KEYS[1], id, id) == 0 then
+    vanished[#vanished + 1] = id
+  elseif #p > 0 and p[1][2] == ARGV[2] and tonumber(p[1][4]) == count and count > 0
     and #redis.call('XRANGE', KEYS[1], id, id) > 0 then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', p[1][3], 'RETRYCOUNT', count - 1, 'JUSTID')
     given[#given + 1] = id
   end
 end
-return given`,
+return {given, vanished}`,
 );
 
 /**
@@ -111,6 +115,12 @@ export interface GiveBackHost {
   readonly logger: Logger;
   /** The subscriptions still there: what one of them still has buffered is not given back. */
   subs(): Iterable<Subscription<SinkEvent>>;
+  /**
+   * Events of stream `name` dropped from a buffer that are pending for no one
+   * and gone from the stream: those Redis lost in a rollback are counted lost
+   * (see `SinkHolds.lostVanished`).
+   */
+  vanished(name: string, ids: readonly string[]): Promise<void>;
 }
 
 /** At most this many events per script call. */
@@ -309,7 +319,9 @@ export class GiveBack {
     const args: Array<string | number> = [this.host.name, consumerName];
     for (const ev of events) args.push(ev.id, ev.deliveryCount);
     try {
-      const given = (await evalScript(control, giveBackScript, [streamKey(name)], args)) as unknown[];
+      const [given, vanished] = (await evalScript(control, giveBackScript, [streamKey(name)], args)) as [unknown[], unknown[]];
+      // Redis rolled back under them: nothing can give them back or redeliver them.
+      if (vanished.length > 0) await this.host.vanished(name, vanished.map(str));
       if (given.length > 0) {
         logger.debug({ stream: name, count: given.length }, 'events never handed out given back, delivery count restored');
         const ids = given.map(str);

@@ -262,12 +262,22 @@ export class SinkHolds {
    * elsewhere (taken over after the grace period) and trimmed since.
    */
   async lostOnNack(name: string, vanished: readonly string[]): Promise<void> {
+    await this.lostVanished(name, vanished, 'given back (nack)');
+  }
+
+  /**
+   * Of events of stream `name` this instance let go of (`how`: a nack, a
+   * buffer released behind a stalled subscriber...) and found pending for no
+   * one and gone from the stream, those Redis lost in a rollback: counted
+   * lost, as nothing can redeliver them.
+   */
+  async lostVanished(name: string, vanished: readonly string[], how: string): Promise<void> {
     const lost = await this.#lostByRedis(name, vanished);
     if (lost.length > 0)
       this.countLost(
         name,
         lost.length,
-        'events Redis lost in a rollback (restarted from an older snapshot) and given back (nack): they cannot be redelivered',
+        `events Redis lost in a rollback (restarted from an older snapshot) and ${how}: they cannot be redelivered`,
         lost,
       );
   }
