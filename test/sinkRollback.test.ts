@@ -74,8 +74,11 @@ describe.concurrent.each(CLIENT_KINDS)('sink under a Redis rolled back to an old
         await ev.ack();
         if (ev.id === n0) break;
       }
-      // b0..b4 were in hand: handed out; b5..b49 went with the snapshot unread: said lost.
-      expect(got).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'n0']);
+      // b0..b4 (and any read ahead of the buffer) were in hand: handed out; the rest went with the
+      // snapshot unread: said lost.
+      expect(got.slice(0, 5)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+      expect(got.at(-1)).toBe('n0');
+      expect(got.filter((t) => t.startsWith('b')).length).toBeLessThan(50);
       await waitFor(() => warned(ROLLED_BACK) && warned(/how many is unknown/), { what: 'the loss said' });
     }, 30_000);
   }

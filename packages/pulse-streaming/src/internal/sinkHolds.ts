@@ -21,6 +21,7 @@ import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { within } from './sinkLeave.js';
+import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
@@ -164,7 +165,7 @@ export class SinkHolds {
     if (status === 'notpending') {
       let lost: string[];
       try {
-        lost = await this.#lostByRedis(event.streamName, [event.id]);
+        lost = await lostByRedis(this.#vanishedHost, event.streamName, [event.id]);
       } catch (err) {
         throw toPulseError(err, `inProgress event ${event.id}`);
       }
@@ -230,7 +231,7 @@ export class SinkHolds {
     )) as [unknown[], unknown[], unknown[]];
     // Gone with a rollback of Redis: this consumer holds their only copy;
     // kept and handed out (their ack does nothing). Else taken over.
-    const lost = new Set(await this.#lostByRedis(name, vanished.map(str)));
+    const lost = new Set(await lostByRedis(this.#vanishedHost, name, vanished.map(str)));
     const taken = this.dropBuffered(name, [...notOurs.map(str), ...vanished.map(str).filter((id) => !lost.has(id))]);
     if (taken.length > 0)
       this.host.logger.info(
@@ -243,43 +244,26 @@ export class SinkHolds {
   }
 
   /**
-   * Of `ids` (events of stream `name` this instance holds that are pending
-   * for no one), those Redis lost in a rollback: read before a rollback was
-   * found. When some are not known to be, the check that finds a rollback
-   * runs first (it may not have run since the reconnect).
-   */
-  async #lostByRedis(name: string, ids: readonly string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    // Failing, it rejects: taking them for another consumer's could drop the only copy.
-    if (ids.some((id) => !this.host.rolledBack(name, id))) await this.host.recover(name);
-    return ids.filter((id) => this.host.rolledBack(name, id));
-  }
-
-  /**
    * Of events of stream `name` given back with a nack and found pending for
    * no one and gone from the stream (`vanished`), those Redis lost in a
-   * rollback can never be redelivered: counted lost. The others were handled
-   * elsewhere (taken over after the grace period) and trimmed since.
+   * rollback are counted lost (see `countVanished`).
    */
-  async lostOnNack(name: string, vanished: readonly string[]): Promise<void> {
-    await this.lostVanished(name, vanished, 'given back (nack)');
+  lostOnNack(name: string, vanished: readonly string[]): Promise<void> {
+    return this.lostVanished(name, vanished, 'given back (nack)');
   }
 
-  /**
-   * Of events of stream `name` this instance let go of (`how`: a nack, a
-   * buffer released behind a stalled subscriber...) and found pending for no
-   * one and gone from the stream, those Redis lost in a rollback: counted
-   * lost, as nothing can redeliver them.
-   */
-  async lostVanished(name: string, vanished: readonly string[], how: string): Promise<void> {
-    const lost = await this.#lostByRedis(name, vanished);
-    if (lost.length > 0)
-      this.countLost(
-        name,
-        lost.length,
-        `events Redis lost in a rollback (restarted from an older snapshot) and ${how}: they cannot be redelivered`,
-        lost,
-      );
+  /** See `countVanished` (`how`: how this instance let them go). */
+  lostVanished(name: string, vanished: readonly string[], how: string): Promise<void> {
+    return countVanished(this.#vanishedHost, name, vanished, how);
+  }
+
+  /** What telling events Redis lost apart from those taken over needs. */
+  get #vanishedHost(): VanishedHost {
+    return {
+      rolledBack: (name, id) => this.host.rolledBack(name, id),
+      recover: (name) => this.host.recover(name),
+      countLost: (name, count, why, ids) => this.countLost(name, count, why, ids),
+    };
   }
 
   /** The IDs of `ids` that still wait in a subscription buffer for stream `name`. */

@@ -9,7 +9,7 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
 import { monotonicNow } from './clock.js';
-import { type Arg, type Driver, evalScript, type OwnedConnection } from './driver.js';
+import type { Arg, Driver, OwnedConnection } from './driver.js';
 import { readAfterCheck, recordCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
 import { compareIds } from './ids.js';
@@ -19,7 +19,7 @@ import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
-import { recreateGroup } from './scripts.js';
+import { recreate } from './sinkRecreate.js';
 import { afterReconnect, fell, maxId } from './sinkRollback.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
 import { streamNow } from './streamNow.js';
@@ -330,12 +330,12 @@ export class SinkReads {
       // A 'nokey' reply may be older than a check already acted on for a key
       // created anew since (replies race across connections): with the key
       // there now, only a confirmed fall in entries-added says the old one's
-      // events went (as in #recreate); otherwise the reply is stale.
+      // events went (as in `recreate`); otherwise the reply is stale.
       const now = s.ready ? await streamNow(this.host.control, s) : undefined;
       if (now?.exists) {
         if (s.added >= 0 && now.added < s.added) {
           await this.host.streamGone(s, now.first);
-          // Reported: the NOGROUP that follows on the new key must not report it again (#recreate).
+          // Reported: the NOGROUP that follows on the new key must not report it again (`recreate`).
           s.added = now.added;
         }
       } else if (s.ready) {
@@ -344,7 +344,7 @@ export class SinkReads {
         await this.host.streamGone(s, undefined);
       }
     } else if (status === 'nogroup') {
-      await this.#recreate(s);
+      await recreate(this.host, s);
     }
     return status;
   }
@@ -400,34 +400,5 @@ export class SinkReads {
       return 'stop';
     }
     return 'retry';
-  }
-
-  /** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
-  async #recreate(s: SinkStream): Promise<void> {
-    // A key created anew (expired or destroyed, then added to again) took the
-    // old group's unread and pending events with it; a group destroyed on a
-    // living key gives them all back from 0.
-    if (s.ready && s.added >= 0) {
-      const now = await streamNow(this.host.control, s);
-      if (now.added < s.added) await this.host.streamGone(s, now.first);
-    }
-    const keys = [s.stream.key, s.registry, s.keys.consumers];
-    const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
-    // The group starts over at 0: what was checked of the old one says nothing of it.
-    s.checked = undefined;
-    s.unverified = undefined;
-    s.added = -1;
-    s.lag = -1;
-    if (ok) {
-      this.host.logger.warn(
-        { stream: s.stream.name },
-        'consumer group missing (NOGROUP): recreated at 0, events may be redelivered',
-      );
-    } else {
-      const was = s.ready;
-      s.ready = false;
-      this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
-      if (was) await this.host.streamGone(s, undefined);
-    }
   }
 }

@@ -121,6 +121,48 @@ function rolledBackTo(
   s.added = now.added;
 }
 
+/** What telling events Redis lost apart from those taken over needs of the sink. */
+export interface VanishedHost {
+  /** Whether event `id` of stream `name` was read before a rollback was found (see `rolledBack`). */
+  rolledBack(name: string, id: string): boolean;
+  /** Runs the check of stream `name` now (the one that finds a rollback). */
+  recover(name: string): Promise<void>;
+  /** Counts and reports events of stream `name` found lost. */
+  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
+}
+
+/**
+ * Of `ids` (events of stream `name` this instance holds that are pending for
+ * no one and gone from the stream), those Redis lost in a rollback: read
+ * before a rollback was found. When some are not known to be, the check that
+ * finds a rollback runs first (it may not have run since the reconnect);
+ * failing, it rejects: taking them for another consumer's could drop the
+ * only copy.
+ */
+export async function lostByRedis(host: VanishedHost, name: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  if (ids.some((id) => !host.rolledBack(name, id))) await host.recover(name);
+  return ids.filter((id) => host.rolledBack(name, id));
+}
+
+/**
+ * Of events of stream `name` this instance let go of (`how`: a nack, a
+ * buffer released behind a stalled subscriber...) and found pending for no
+ * one and gone from the stream, those Redis lost in a rollback are counted
+ * lost: nothing can redeliver them. The others were handled elsewhere
+ * (taken over after the grace period) and trimmed since.
+ */
+export async function countVanished(host: VanishedHost, name: string, vanished: readonly string[], how: string): Promise<void> {
+  const lost = await lostByRedis(host, name, vanished);
+  if (lost.length > 0)
+    host.countLost(
+      name,
+      lost.length,
+      `events Redis lost in a rollback (restarted from an older snapshot) and ${how}: they cannot be redelivered`,
+      lost,
+    );
+}
+
 /** Whether event `id` of `s` may be one Redis lost in a rollback while this instance held it. */
 export function rolledBack(s: SinkStream | undefined, id: string): boolean {
   return s?.rolledBackUpTo !== undefined && compareIds(id, s.rolledBackUpTo) <= 0;

@@ -1,0 +1,45 @@
+/**
+ * A sink's group missing on a stream (NOGROUP): recreated at 0 when the key
+ * is there (nothing lost, duplicates possible), reported gone when it is not.
+ */
+import type { Logger } from '../logger.js';
+import { evalScript, type OwnedConnection } from './driver.js';
+import { recreateGroup } from './scripts.js';
+import type { SinkStream } from './sinkState.js';
+import { streamNow } from './streamNow.js';
+
+/** What recreating a group needs of the sink's read path. */
+export interface RecreateHost {
+  readonly name: string;
+  readonly consumerName: string;
+  readonly control: OwnedConnection;
+  readonly logger: Logger;
+  /** The stream's key is gone, or was created anew: reports what went with the old one. */
+  streamGone(s: SinkStream, before: string | undefined): Promise<void>;
+}
+
+/** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
+export async function recreate(host: RecreateHost, s: SinkStream): Promise<void> {
+  // A key created anew (expired or destroyed, then added to again) took the
+  // old group's unread and pending events with it; a group destroyed on a
+  // living key gives them all back from 0.
+  if (s.ready && s.added >= 0) {
+    const now = await streamNow(host.control, s);
+    if (now.added < s.added) await host.streamGone(s, now.first);
+  }
+  const keys = [s.stream.key, s.registry, s.keys.consumers];
+  const ok = Number(await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName])) === 1;
+  // The group starts over at 0: what was checked of the old one says nothing of it.
+  s.checked = undefined;
+  s.unverified = undefined;
+  s.added = -1;
+  s.lag = -1;
+  if (ok) {
+    host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
+  } else {
+    const was = s.ready;
+    s.ready = false;
+    host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
+    if (was) await host.streamGone(s, undefined);
+  }
+}
