@@ -24,6 +24,15 @@ describe('replyCode', () => {
     ).toBe('WRONGTYPE');
   });
 
+  // ioredis gives up a command bounced between the nodes of a migrating slot (ASK, TRYAGAIN, MOVED)
+  // with this error, whose last bounce was often MOVED: the add was not run anywhere, as for
+  // TRYAGAIN, which is what README tells users to retry (outside review E, a slot moved key by key).
+  it("ioredis's 'Too many Cluster redirections' is TRYAGAIN, whatever the last bounce was", () => {
+    const err = new Error('Too many Cluster redirections. Last error: ReplyError: MOVED 12807 127.0.0.1:7001');
+    expect(replyCode(err)).toBe('TRYAGAIN');
+    expect(isRetryable(err)).toBe(true);
+  });
+
   it('a plain ERR is ERR', () => {
     expect(replyCode(new Error('ERR syntax error'))).toBe('ERR');
   });

@@ -4,6 +4,9 @@ import { PulseError } from '../errors.js';
 /** The Redis reply code (`NOGROUP`, `BUSYGROUP`, ...) of an error, if any. */
 export function replyCode(err: unknown): string | undefined {
   if (!(err instanceof Error)) return undefined;
+  // ioredis gives up a command bounced between the nodes of a migrating slot with this, whatever
+  // the last bounce was (often MOVED): it ran nowhere, which is what TRYAGAIN says.
+  if (err.message.startsWith('Too many Cluster redirections')) return 'TRYAGAIN';
   const m = /^([A-Z][A-Z_]+)\b/.exec(err.message);
   if (m?.[1] && m[1] !== 'ERR') return m[1];
   // Scripts wrap errors: "ERR user_script:12: NOGROUP ..." or "... @user_script ...".
