@@ -37,6 +37,19 @@ describe.concurrent.each(CLIENT_KINDS)('OOM (%s)', (kind) => {
     expect((await take(rs, 5)).map((x) => x.id)).toEqual(ids);
   });
 
+  // The record Go Pulse services look for: a refusal a retry outlives (OOM here; TRYAGAIN, CLUSTERDOWN
+  // during a migration or failover) left it unwritten for the life of the Stream instance, with a
+  // warning that it could not be written (outside review E).
+  it('the first add refused with OOM: the Go lifecycle record is written by a later add once memory is freed', async (ctx) => {
+    const e = await env(ctx, kind, ['--maxmemory-policy', 'noeviction']);
+    const s = new Stream(e.name, e.admin.redis, { logger: e.logger });
+    await e.admin.cmd('CONFIG', 'SET', 'maxmemory', '1');
+    expect(((await rejectionOf(s.add('e', 'refused'), 5000, 'add')) as PulseError).code).toBe('OOM');
+    await e.admin.cmd('CONFIG', 'SET', 'maxmemory', '0');
+    await s.add('e', 'stored');
+    expect(await e.admin.cmd('HGET', `pulse:stream:${e.name}:lifecycle`, 'state')).toBe('active');
+  });
+
   it('sink under OOM: acks, nacks and dead letters in flight are not lost, not duplicated, and complete once memory is freed; failures are logged', async (ctx) => {
     const e = await env(ctx, kind, ['--maxmemory-policy', 'noeviction']);
     const s = new Stream(e.name, e.admin.redis, { logger: e.logger });

@@ -26,7 +26,7 @@
 import type { Logger } from '../logger.js';
 import { type Driver, evalScript } from './driver.js';
 import { warnOrEmit } from './lossReport.js';
-import { replyCode } from './redisErrors.js';
+import { isRetryable, replyCode } from './redisErrors.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 
@@ -117,7 +117,10 @@ export class GoLifecycle {
       const args = [s.key, goRetentionConfig(s.maxLen, s.ttlMs, s.slidingTtl), s.ttlMs ? '1' : '0'];
       reply = await evalScript(s.driver, ensureGoLifecycle, [key], args);
     } catch (err) {
-      if (replyCode(err) === undefined) return false;
+      // No answer, or a refusal a retry outlives (TRYAGAIN, CLUSTERDOWN while the record's slot
+      // migrates or fails over on a cluster, LOADING, OOM): the next add tries again. Before, such
+      // a reply left the record unwritten for the life of this Stream instance.
+      if (replyCode(err) === undefined || isRetryable(err)) return false;
       s.logger.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'cannot write Go Pulse lifecycle record');
       return true;
     }
