@@ -31,6 +31,8 @@ describe('replyCode', () => {
     const err = new Error('Too many Cluster redirections. Last error: ReplyError: MOVED 12807 127.0.0.1:7001');
     expect(replyCode(err)).toBe('TRYAGAIN');
     expect(isRetryable(err)).toBe(true);
+    // A closed connection counts as a redirection for ioredis: the command may have run.
+    expect(replyCode(new Error('Too many Cluster redirections. Last error: Error: Connection is closed.'))).toBeUndefined();
   });
 
   it('a plain ERR is ERR', () => {

@@ -5,8 +5,10 @@ import { PulseError } from '../errors.js';
 export function replyCode(err: unknown): string | undefined {
   if (!(err instanceof Error)) return undefined;
   // ioredis gives up a command bounced between the nodes of a migrating slot with this, whatever
-  // the last bounce was (often MOVED): it ran nowhere, which is what TRYAGAIN says.
-  if (err.message.startsWith('Too many Cluster redirections')) return 'TRYAGAIN';
+  // the last bounce was (often MOVED): it ran nowhere, which is what TRYAGAIN says. Not when the
+  // last "redirection" was a closed connection, which ioredis counts too: that one may have run.
+  if (/^Too many Cluster redirections\. Last error: ReplyError: (MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message))
+    return 'TRYAGAIN';
   const m = /^([A-Z][A-Z_]+)\b/.exec(err.message);
   if (m?.[1] && m[1] !== 'ERR') return m[1];
   // Scripts wrap errors: "ERR user_script:12: NOGROUP ..." or "... @user_script ...".
