@@ -79,6 +79,35 @@ describe.each(CLIENT_KINDS)('dead letters (%s)', (kind) => {
     await c.cmd('DEL', `pulse:stream:${s.name}:dead`);
   });
 
+  // README: the dead-letter stream is the record of what failed: not trimmed by the stream's maxLen,
+  // not expired with a ttlMs stream (an outside review found this said nowhere).
+  it("dead letters are kept: the dead-letter stream is not trimmed by maxLen nor given the stream's TTL", async () => {
+    const s = new Stream(uniqueName('deadkept'), c.redis, { maxLen: 3, ttlMs: 60_000 });
+    const sink = await s.newSink('w', { startAt: 'oldest', maxDeliveries: 1, ackGracePeriodMs: 200, blockMs: 50 });
+    const dead = `pulse:stream:${s.name}:dead`;
+    try {
+      const ac = new AbortController();
+      const run = sink.process(
+        () => {
+          throw new Error('poison');
+        },
+        { signal: ac.signal, retry: false },
+      );
+      for (let i = 0; i < 8; i++) {
+        await s.add('e', `p${i}`);
+        await waitFor(async () => Number(await c.cmd('XLEN', dead)) === i + 1, { what: `dead letter ${i + 1}` });
+      }
+      ac.abort();
+      await run;
+      expect(Number(await c.cmd('XLEN', dead))).toBe(8);
+      expect(Number(await c.cmd('PTTL', dead))).toBe(-1);
+    } finally {
+      await sink.close();
+      await s.destroy();
+      await c.cmd('DEL', dead);
+    }
+  });
+
   it('replays only the given IDs and a custom dead-letter stream', async () => {
     const s = new Stream(uniqueName(), c.redis);
     const deadName = `${s.name}-graveyard`;
