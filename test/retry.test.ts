@@ -2,12 +2,13 @@
  * Retry backoff of `process()` and `processBatch()` (issue 17) with both
  * clients. Delays are measured on the Redis side: the due time a nack wrote
  * to the sink's delays set against the server time of the nack (now less
- * the event's idle time, which the nack reset to 0), or the server times of
+ * the event's idle time, which the nack set to NACKED_IDLE_MS), or the server times of
  * two deliveries; never by timing throughput.
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { InvalidArgumentError, type Sink, type SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { DEFAULT_RETRY, retryDelay } from '../packages/pulse-streaming/src/internal/retry.js';
+import { NACKED_IDLE_MS } from '../packages/pulse-streaming/src/internal/sinkHolds.js';
 import { sinkKeys } from '../packages/pulse-streaming/src/keys.js';
 import { CLIENT_KINDS, connect, type TestClient, waitFor } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
@@ -56,7 +57,8 @@ describe.concurrent.each(CLIENT_KINDS)('retry backoff (%s)', (kind) => {
     const r = (await c.cmd('EVAL', DELAY_SNAPSHOT, 2, ...keys, 'sink', id)) as unknown[] | null;
     if (!r) return undefined;
     const [now, idle, due, count] = r.map(Number) as [number, number, number, number];
-    return { delay: due - (now - idle), count };
+    // The nack set the idle time to NACKED_IDLE_MS: it happened at now - (idle - NACKED_IDLE_MS).
+    return { delay: due - (now - idle + NACKED_IDLE_MS), count };
   }
 
   /** Runs process() or processBatch() with `handler` on each event. */

@@ -51,11 +51,14 @@ function slotTag(slot: number): string {
  * `reported`: sorted set of stream keys by when an instance last reported
  * what went with that stream when it expired (Redis server ms; see
  * holderWatch.ts), kept a few grace periods.
+ * `options`: hash consumer name -> `<ackGracePeriodMs>:<noAck 0 or 1>` of
+ * the instances in `instances`, so that each knows the others' (instances
+ * of one sink may differ during a rolling deploy).
  * They expire when no instance of the sink runs any more (see sinkLiveness.ts).
  */
-export function sinkWideKeys(sinkName: string): { instances: string; work: string; reported: string } {
+export function sinkWideKeys(sinkName: string): { instances: string; work: string; reported: string; options: string } {
   const p = `{pulse:sink:${sinkName}}`;
-  return { instances: `${p}:instances`, work: `${p}:work`, reported: `${p}:reported` };
+  return { instances: `${p}:instances`, work: `${p}:work`, reported: `${p}:reported`, options: `${p}:options` };
 }
 
 /** Set of the sink names that have bookkeeping keys on a stream (so `destroy` finds them). */

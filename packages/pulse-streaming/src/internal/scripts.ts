@@ -105,33 +105,63 @@ return created`,
  * Claims events idle for more than the grace period, with their delivery
  * counts; dead-letters those delivered maxDeliveries times; acks and reports
  * entries deleted while pending.
- * Events nacked with a delay longer than the grace period wait in the
- * delays set until their due time: skipped until then, whoever owns them.
+ * Events nacked with a delay wait in the delays set until their due time:
+ * skipped until then, whoever owns them.
+ * Idle means idle for minIdle (this instance's grace period), or for the
+ * longest grace period of the live instances that have events pending
+ * there (ARGV pairs, given only for those with a longer one): a
+ * short-grace instance never takes what a long-grace one still holds.
+ * A `noAck` instance (ARGV[10] '1') claims only events of instances not
+ * live, and acks them as it claims them: at most once, as its reads are;
+ * the events of live ack-mode instances are left to those.
  * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client), delays.
  * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here),
- *       sink name, stream name, claim limit (0: only dead letters, for an instance with no room).
- * Returns { {id, fields, deliveries}... }, { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the client }.
+ *       sink name, stream name, claim limit (0: only dead letters, for an instance with no room),
+ *       noAck ('1' or '0'), k, then k pairs (live instance, its grace period when longer than
+ *       minIdle), then with noAck the live instances.
+ * Returns { {id, fields, deliveries}... }, { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the client },
+ * ms until the first delayed event skipped is due (-1: none).
  */
 export const claim = new Script(
   'claim',
   `${EXPIRE_DELAYS}
 local delayed = redis.call('ZCARD', KEYS[3]) > 0
 local count = tonumber(ARGV[4])
+${NOW}
 if delayed then
-  ${NOW}
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   -- A set written without an expiry (by an older version) gets one.
   if redis.call('PTTL', KEYS[3]) == -1 then expireDelays(KEYS[3]) end
   -- Delayed events would take the places of due ones in the scan.
   count = count + redis.call('ZCARD', KEYS[3])
 end
-local pend = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', count)
+local noAck, live, graces, k = ARGV[10] == '1', {}, {}, tonumber(ARGV[11])
+for j = 12, 11 + 2 * k, 2 do graces[ARGV[j]] = tonumber(ARGV[j + 1]) end
+if noAck then for j = 12 + 2 * k, #ARGV do live[ARGV[j]] = true end end
+local minIdle = tonumber(ARGV[3])
+if k > 0 then
+  -- A live instance with a longer grace period holds events here: it refreshes them on its own schedule.
+  local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+  if type(summary[4]) == 'table' then
+    for _, c in ipairs(summary[4]) do
+      local g = graces[c[1]]
+      if g and g > minIdle then minIdle = g end
+    end
+  end
+end
+local pend = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', minIdle, '-', '+', count)
 local maxDel = tonumber(ARGV[5])
 local ids, counts, lost, dead, toMove = {}, {}, {}, {}, {}
+local nextDue = -1
 for _, p in ipairs(pend) do
   local id, n = p[1], tonumber(p[4])
-  if delayed and redis.call('ZSCORE', KEYS[3], id) then
+  local due = delayed and redis.call('ZSCORE', KEYS[3], id)
+  if due then
     -- nacked with a delay that has not run out yet
+    due = math.max(0, tonumber(due) - now)
+    if nextDue < 0 or due < nextDue then nextDue = due end
+  elseif noAck and live[p[2]] then
+    -- a live ack-mode instance's (nacked, or its hold lapsed): an ack-mode instance claims it, at least once
   elseif maxDel > 0 and n >= maxDel then
     if ARGV[6] == '1' then
       local e = redis.call('XRANGE', KEYS[1], id, id)
@@ -150,7 +180,7 @@ for _, p in ipairs(pend) do
     else
       -- Two steps by the client (cluster): take it first, so no other instance moves it too;
       -- JUSTID keeps the count, and if this instance dies another one retries after the grace period.
-      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], id, 'JUSTID')
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, id, 'JUSTID')
       toMove[#toMove + 1] = {id, n}
     end
   elseif #ids < tonumber(ARGV[9]) then
@@ -160,12 +190,13 @@ for _, p in ipairs(pend) do
 end
 local out = {}
 if #ids > 0 then
-  local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], unpack(ids))
+  local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, unpack(ids))
   local got = {}
   for _, e in ipairs(claimed) do
     if type(e) == 'table' and e[2] then
       got[e[1]] = true
       out[#out + 1] = {e[1], e[2], counts[e[1]] + 1}
+      if noAck then redis.call('XACK', KEYS[1], ARGV[1], e[1]) end
     end
   end
   for _, id in ipairs(ids) do
@@ -178,21 +209,22 @@ if #ids > 0 then
     end
   end
 end
-return {out, lost, dead, toMove}`,
+return {out, lost, dead, toMove, string.format('%d', nextDue)}`,
 );
 
 /**
  * Sets the idle time of our own pending events: 0 for in-progress and for
- * events still buffered for a subscriber, grace - delay for a nack. Skips
+ * events still buffered for a subscriber, past any grace period for a nack
+ * (`NACKED_IDLE_MS`). Skips
  * events another consumer owns now. An entry trimmed or deleted meanwhile is
  * returned, so the caller can report it, and left pending (XCLAIM would
  * silently drop it from the pending list) unless ARGV[4] is '1': a nack
  * reports it, and acks it in the same step so that no claimer finds it
  * still pending and reports it a second time.
- * A nack whose delay is longer than the grace period cannot be told to
- * Redis as an idle time (it would be negative): the event is kept at idle 0
- * and its due time goes to the sink's delays set, which `claim` consults.
- * Any other nack clears an earlier delay of the event.
+ * A nack's delay is not told to Redis as an idle time (grace - delay would
+ * hold only for instances of the same grace period): its due time goes to
+ * the sink's delays set, which `claim` consults. A nack without a delay
+ * clears an earlier delay of the event.
  * An in-progress touch (keepGoneMs set) of an entry deleted meanwhile cannot
  * reset its idle time (XCLAIM would drop it): it goes to the delays set for
  * keepGoneMs instead, so that no claimer reports it lost while its handler

@@ -15,7 +15,7 @@ import type { ProcessHost } from './process.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
 import { Script } from './script.js';
-import { idsByStream, type SinkHolds } from './sinkHolds.js';
+import { idsByStream, NACKED_IDLE_MS, nackedFor, type SinkHolds } from './sinkHolds.js';
 import type { SinkCounters, SinkSettings } from './sinkState.js';
 
 /**
@@ -27,19 +27,12 @@ export async function nackEvents(
   conn: Connection,
   events: readonly SinkEvent[],
   delayMs: number,
-  graceMs: number,
 ): Promise<void> {
   for (const ev of events) ev.markSettled();
   for (const [name, ids] of idsByStream(events)) {
     try {
-      // As `SinkHolds.nack`: a delay past the grace period goes to the delays set.
-      const { gone, vanished } = await holds.touchAll(
-        conn,
-        name,
-        Math.max(0, graceMs - delayMs),
-        ids,
-        delayMs > graceMs ? { delayMs } : {},
-      );
+      // As `SinkHolds.nack`: the delay goes to the delays set, whatever the grace periods.
+      const { gone, vanished } = await holds.touchAll(conn, name, NACKED_IDLE_MS, ids, nackedFor(delayMs));
       if (gone.length > 0)
         await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
       await holds.lostOnNack(name, vanished);
@@ -245,7 +238,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     },
     nack: async (events, delayMs) => {
       if (settings.noAck) return;
-      await nackEvents(holds, p.connection(), events, delayMs, settings.graceMs);
+      await nackEvents(holds, p.connection(), events, delayMs);
       for (const name of new Set(events.map((ev) => ev.streamName))) p.dueIn(name, delayMs);
     },
     deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),

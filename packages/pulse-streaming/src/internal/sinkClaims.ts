@@ -54,7 +54,23 @@ export type BurstEnd =
   | 'gone';
 
 export class SinkClaims {
-  constructor(private readonly host: MaintenanceHost) {}
+  constructor(
+    private readonly host: MaintenanceHost,
+    /**
+     * The live instances, and those with a longer grace period than this
+     * one's (see `Beat.longerGraces`): an event is claimed once idle for the
+     * longest grace period of the live instances holding events on its
+     * stream, or a short-grace instance would take what a long-grace one
+     * still holds (it refreshes its holds on its own, slower, schedule).
+     */
+    private readonly peers: () => { readonly live: readonly string[]; readonly longerGraces: ReadonlyMap<string, number> },
+    /**
+     * A claim skipped events whose nack delay runs for `ms` more: claim
+     * again then, so that a delay is kept to within a few ms by whichever
+     * instance claims (the one that nacked may be gone), not at its next sweep.
+     */
+    private readonly dueIn: (streamKey: string, ms: number) => void,
+  ) {}
 
   /**
    * Claims idle events of `s` for as long as each claim comes back full and
@@ -98,6 +114,10 @@ export class SinkClaims {
     const inline = !host.driver.isCluster || s.deadKey === s.stream.key;
     let reply: unknown[];
     const sentAt = monotonicNow();
+    const { live, longerGraces } = this.peers();
+    // noAck: only events of instances that are gone, acked as claimed (see `claim`).
+    const { noAck } = host.settings;
+    const tail = [noAck ? '1' : '0', longerGraces.size, ...[...longerGraces].flat(), ...(noAck ? live : [])];
     try {
       reply = (await evalScript(
         host.control,
@@ -113,13 +133,15 @@ export class SinkClaims {
           host.name,
           s.stream.name,
           limit,
+          ...tail,
         ],
       )) as unknown[];
     } catch (err) {
       if (isReplyError(err, 'NOGROUP')) return undefined; // the read loop recovers the group
       throw err;
     }
-    const [claimed, lost, dead, toMove] = reply as [unknown[], unknown[], unknown[], unknown[]];
+    const [claimed, lost, dead, toMove, nextDue] = reply as [unknown[], unknown[], unknown[], unknown[], unknown];
+    if (Number(nextDue) >= 0) this.dueIn(s.stream.key, Number(nextDue));
     if (lost.length > 0) {
       host.dropBuffered(s.stream.name, lost.map(str));
       host.countLost(s.stream.name, lost.length, 'events trimmed or deleted before they were acked', lost.map(str));

@@ -22,7 +22,7 @@ import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { within } from './sinkLeave.js';
 import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
-import type { SinkCounters, SinkStream } from './sinkState.js';
+import { MAX_GRACE_MS, type SinkCounters, type SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
 /** What the holds need from their sink. */
@@ -54,6 +54,20 @@ export interface HoldsHost {
   holders(): HolderWatch | undefined;
   /** Whether event `id` of stream `name` may be one Redis lost in a rollback while this instance held it (see sinkRollback.ts). */
   rolledBack(name: string, id: string): boolean;
+}
+
+/**
+ * The idle time a nack gives an event: at least any instance's grace period,
+ * so that every instance of the sink may claim it as soon as its delay has
+ * run, whatever grace period each runs with (a delay told as idle = grace -
+ * delay was kept only by instances of the same grace period). The delay is
+ * kept apart, in the sink's delays set, which every claim consults.
+ */
+export const NACKED_IDLE_MS = MAX_GRACE_MS;
+
+/** The `touch` nack argument for a delay: its due time in the delays set, or (0) none and an earlier one cleared. */
+export function nackedFor(delayMs: number): { delayMs?: number } {
+  return delayMs > 0 ? { delayMs } : {};
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -128,10 +142,7 @@ export class SinkHolds {
     // Bounded: a touch queued on a client that lost Redis must not hold the nack (a later touch is moot).
     if (this.#touching.size > 0) await within(Promise.all([...this.#touching]), graceMs);
     try {
-      // Redis cannot set an idle time below 0: a delay past the grace period
-      // is kept in the sink's delays set, which the claim script consults.
-      const nack = delayMs > graceMs ? { delayMs } : {};
-      const { gone, vanished } = await this.touchAll(conn, event.streamName, Math.max(0, graceMs - delayMs), [event.id], nack);
+      const { gone, vanished } = await this.touchAll(conn, event.streamName, NACKED_IDLE_MS, [event.id], nackedFor(delayMs));
       // Given back but no longer in the stream: it can never be redelivered.
       if (gone.length > 0)
         await this.reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');

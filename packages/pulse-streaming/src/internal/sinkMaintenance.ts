@@ -80,8 +80,8 @@ export class SinkMaintenance {
   /** When the next sweep is due. */
   #nextSweep = 0;
   #nextAwait = 0;
-  /** Live instances as of the last liveness call (this one at least). */
-  #live: readonly string[];
+  /** Live instances as of the last liveness call (this one at least), those of a longer grace period (see `Beat`). */
+  #peers: Pick<Beat, 'live' | 'longerGraces'>;
   /** Expiry losses left to another instance, reported if it is gone before it could. */
   readonly holders: HolderWatch;
   /** When streams just added are swept (see `streamAdded`). */
@@ -111,11 +111,15 @@ export class SinkMaintenance {
     this.#sweepMs = Math.max(5, Math.floor(grace / 2));
     // Stale after missing a sweep (a crash is noticed within 1.5 grace
     // periods); no longer live, so removable, after missing three.
-    this.#liveness = new SinkLiveness(host, grace, 2 * grace, 20 * grace);
+    this.#liveness = new SinkLiveness(host, grace);
     this.#planner = new SweepPlanner(host, this.#sweepMs);
-    this.#live = [host.consumerName];
+    this.#peers = { live: [host.consumerName], longerGraces: new Map() };
     this.holders = holderWatch(host, grace);
-    this.#claims = new SinkClaims(host);
+    this.#claims = new SinkClaims(
+      host,
+      () => this.#peers,
+      (key, ms) => this.dueIn(key, ms),
+    );
     this.#clock = new StallClock(clamp(Math.floor(grace / 8), 5, 1000), grace);
     this.#beatTimer = setInterval(() => this.#clock.beat(), this.#clock.beatMs).unref();
     this.#loops = [holdLoop(host, this.#holdMs, this.#abort.signal), this.#sweepLoop()];
@@ -123,12 +127,13 @@ export class SinkMaintenance {
 
   /**
    * A nack of this instance gave back an event of stream `key` that is due
-   * again in `ms`: claim it then, not at the next sweep, so that the delay
+   * again in `ms` (or a claim skipped one, whoever nacked it; noAck too):
+   * claim it then, not at the next sweep, so that the delay
    * is honoured to within a few ms (while this instance has room; else the
    * next sweep of an instance with room finds it).
    */
   dueIn(key: string, ms: number): void {
-    if (this.#abort.signal.aborted || this.host.settings.noAck) return;
+    if (this.#abort.signal.aborted) return;
     // After the nack's reply: its idle time was set before now on the server.
     const at = Math.ceil((monotonicNow() + ms + 1) / DUE_BUCKET_MS) * DUE_BUCKET_MS;
     const keys = this.#due.get(at) ?? new Set<string>();
@@ -250,7 +255,7 @@ export class SinkMaintenance {
         'sink liveness call failed, sweeping with the last live instances',
       );
       await this.#sweepAndClaim(
-        this.#planner.plan({ live: this.#live, newlyStale: [], lapsed: false, work: [], reset: false }),
+        this.#planner.plan({ ...this.#peers, newlyStale: [], lapsed: false, work: [], reset: false }),
         new Set(),
         signal,
       );
@@ -263,7 +268,7 @@ export class SinkMaintenance {
     const inSet = new Set(beat.work);
     this.#posted.clear();
     for (const k of this.#wanted) if (inSet.has(k)) this.#posted.add(k);
-    this.#live = beat.live;
+    this.#peers = beat;
     this.holders.beat(call, beat.now, beat.reported);
     await this.#sweepAndClaim(this.#planner.plan(beat), inSet, signal);
   }
@@ -283,7 +288,7 @@ export class SinkMaintenance {
   async #sweepAndClaim(plan: ReadonlyMap<SinkStream, boolean>, work: ReadonlySet<string>, signal: AbortSignal): Promise<void> {
     if (plan.size === 0) return;
     const found = await sweepStreams(this.host, plan, {
-      live: this.#live,
+      ...this.#peers,
       // Swept only now and then: the keys of a stream with a time to live
       // outlive the longest gap between two sweeps of it while it lives (any
       // read sweeps it again).
@@ -367,7 +372,7 @@ export class SinkMaintenance {
       this.#handOff.add(key);
       this.#nextSweep = monotonicNow();
     }
-    if (this.#wanted.size === 0 || this.host.settings.noAck) {
+    if (this.#wanted.size === 0) {
       this.#wanted.clear();
       return;
     }

@@ -92,6 +92,8 @@ export class SweepPlanner {
   plan(beat: Omit<Beat, 'now' | 'reported'>): Map<SinkStream, boolean> {
     const now = monotonicNow();
     const grace = this.host.settings.graceMs;
+    // An instance gone stale with a longer grace period: its events turn idle (claimable) that much later.
+    const claimGrace = Math.max(grace, ...beat.longerGraces.values());
     const reconnects = this.host.reconnects();
     const reconnected = reconnects !== this.#reconnects;
     this.#reconnects = reconnects;
@@ -99,7 +101,7 @@ export class SweepPlanner {
     if (beat.reset) this.host.logger.warn({}, 'the record of live sink instances was lost: sweeping every stream');
     else if (crash) this.host.logger.info({ consumers: beat.newlyStale }, 'sink instances went stale: sweeping every stream');
     const { settings } = this.host;
-    const room = !settings.noAck && claimRoom(this.host, settings.bufferSize + settings.maxPolled) >= roomToClaim(settings);
+    const room = claimRoom(this.host, settings.bufferSize + settings.maxPolled) >= roomToClaim(settings);
     const work = new Set(beat.work);
     const plan = new Map<SinkStream, boolean>();
     const streams: SinkStream[] = [];
@@ -118,7 +120,7 @@ export class SweepPlanner {
       // crashed, up to a sweep period after its last liveness call: they turn
       // idle up to a grace period after that, when it may still count as live
       // (so no consumer of it is 'left'). Swept every time until then.
-      if (crash) w.until = Math.max(w.until, now + grace + this.sweepMs);
+      if (crash) w.until = Math.max(w.until, now + claimGrace + this.sweepMs);
       const cleanup = w.left !== 0 && now < w.cleanupUntil;
       if (cleanup || beat.lapsed || w.mine > 0 || w.read !== s.lastRead || now < w.until || (room && work.has(s.stream.key)))
         plan.set(s, cleanup);

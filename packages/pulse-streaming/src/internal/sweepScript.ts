@@ -61,7 +61,9 @@ const CONSUMER_FIELDS = `local name, pending, idle
  * KEYS: per stream: stream, lease, consumers, sink registry.
  * ARGV: group, consumer, minIdle, staleMs, least expiry of the keys of a
  *       stream with a time to live (ms), then per stream its flags
- *       (SWEEP_HAD_TTL + SWEEP_CLEANUP + SWEEP_BEHIND), then the live instances.
+ *       (SWEEP_HAD_TTL + SWEEP_CLEANUP + SWEEP_BEHIND), then k and k pairs
+ *       (live instance, its grace period when longer than minIdle: see `claim`),
+ *       then the live instances.
  * Returns per stream {held (0/1, -1: no key or group), idle events waiting
  * (0/1), removed consumers, stream PTTL, events pending for this consumer,
  * consumers of instances not live still in the group (with SWEEP_CLEANUP),
@@ -73,8 +75,9 @@ export const sweep = new Script(
 local group, me, minIdle = ARGV[1], ARGV[2], ARGV[3]
 local staleMs, floor = tonumber(ARGV[4]), tonumber(ARGV[5])
 local n = #KEYS / ${SWEEP_KEYS_PER_STREAM}
-local live = {[me] = true}
-for j = 6 + n, #ARGV do live[ARGV[j]] = true end
+local live, graces, k = {[me] = true}, {}, tonumber(ARGV[6 + n])
+for j = 7 + n, 6 + n + 2 * k, 2 do graces[ARGV[j]] = tonumber(ARGV[j + 1]) end
+for j = 7 + n + 2 * k, #ARGV do live[ARGV[j]] = true end
 -- Redis server time, so that liveness never compares two hosts' clocks.
 ${NOW}
 local out = {}
@@ -88,10 +91,14 @@ for i = 1, n do
   else
     local waiting, mine = 0, 0
     if tonumber(summary[1]) > 0 then
-      waiting = #redis.call('XPENDING', stream, group, 'IDLE', minIdle, '-', '+', 1)
+      -- As the claim: a live instance with a longer grace period holding events here refreshes them that much later.
+      local idle = tonumber(minIdle)
       for _, c in ipairs(summary[4]) do
         if c[1] == me then mine = tonumber(c[2]) end
+        local g = graces[c[1]]
+        if g and g > idle then idle = g end
       end
+      waiting = #redis.call('XPENDING', stream, group, 'IDLE', idle, '-', '+', 1)
     end
     local held, pttl, holds = 0, -3, ''
     if not behind then
@@ -144,6 +151,8 @@ return out`,
 export interface SweepOptions {
   /** Instances live by the sink-wide record (see `SinkLiveness`). */
   readonly live: readonly string[];
+  /** Live instances with a longer grace period than this one's, and theirs (see `Beat.longerGraces`). */
+  readonly longerGraces: ReadonlyMap<string, number>;
   /** Least time to live of the bookkeeping keys of a stream with a TTL (ms). */
   readonly keepAliveFloorMs: number;
   /** True for a stream this instance left with events pending (see SWEEP_BEHIND). */
@@ -186,14 +195,15 @@ async function sweepChunk(
   plan: ReadonlyMap<SinkStream, boolean>,
   o: SweepOptions,
 ): Promise<SinkStream[]> {
-  const { settings, name, consumerName } = host;
+  const { name, consumerName } = host;
   const keys: string[] = [];
-  const args: Array<string | number> = [name, consumerName, settings.graceMs, 2 * settings.graceMs, o.keepAliveFloorMs];
+  const { graceMs } = host.settings;
+  const args: Array<string | number> = [name, consumerName, graceMs, 2 * graceMs, o.keepAliveFloorMs];
   for (const s of streams) {
     keys.push(s.stream.key, s.keys.lease, s.keys.consumers, s.registry);
     args.push((s.hadTtl ? SWEEP_HAD_TTL : 0) + (plan.get(s) === true ? SWEEP_CLEANUP : 0) + (o.behind(s) ? SWEEP_BEHIND : 0));
   }
-  args.push(...o.live);
+  args.push(o.longerGraces.size, ...[...o.longerGraces].flat(), ...o.live);
   if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
   // What was read as the sweep leaves: a read that ran in Redis after the
   // sweep may be seen here before its reply, and must get a sweep of its own.
@@ -228,7 +238,8 @@ async function sweepChunk(
     if (plan.get(s) === true) s.sweep.left = Array.isArray(left) ? left.length : 0;
     if (Array.isArray(removed) && removed.length > 0)
       host.logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
-    if (!settings.noAck && Number(idle) > 0) found.push(s);
+    // noAck too: it takes over what instances that are gone left pending (see `claim`).
+    if (Number(idle) > 0) found.push(s);
   }
   return found;
 }
