@@ -1,0 +1,240 @@
+/**
+ * Instances of one sink with different `ackGracePeriodMs` (outside review A:
+ * a rolling deploy that changes the option is ordinary, and nothing says the
+ * instances of a sink must share it). Checks, with both clients, that:
+ * - a short-grace instance does not take an event a long-grace one still
+ *   handles (process()) or buffers: it waits for the longest grace period
+ *   of the live instances holding events on the stream (was: its own, so
+ *   events were handled twice);
+ * - nack and retry delays hold whatever the grace periods of the instances
+ *   that claim (they were told as idle = grace - delay: early or late by the
+ *   difference), measured on the Redis clock with a tolerance;
+ * - a short-grace instance neither forgets a long-grace one nor calls it
+ *   stale (false "record of live sink instances was lost" warnings), and
+ *   each instance says once that the grace periods differ.
+ */
+import { describe, expect, it, type TestContext } from 'vitest';
+import { type Sink, type SinkEvent, type SinkOptions, Stream } from '../packages/pulse-streaming/src/index.js';
+import {
+  CLIENT_KINDS,
+  collect,
+  connect,
+  recordingLogger,
+  stays,
+  type TestClient,
+  take,
+  uniqueName,
+  waitFor,
+} from './support/clients.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Tolerance of a delay measured on the Redis clock (a claim wakes in 10 ms buckets; a loaded CI worker). */
+const LATE_MS = 400;
+
+describe.concurrent.each(CLIENT_KINDS)('sink instances with different grace periods (%s)', (kind) => {
+  /** One stream, a sink name of its own (the sink-wide liveness record is per name), instances with their own loggers. */
+  async function setup(ctx: TestContext) {
+    const c: TestClient = await connect(kind);
+    const name = uniqueName('graceDrift');
+    const sinkName = uniqueName('sink');
+    const sinks: Sink[] = [];
+    const streams: Stream[] = [];
+    ctx.onTestFinished(async () => {
+      await Promise.all(sinks.map((s) => s.close()));
+      await streams[0]?.destroy().catch(() => {});
+      await c.close();
+    });
+    const instance = async (options: SinkOptions) => {
+      const rec = recordingLogger();
+      const s = new Stream(name, c.redis as never, { maxLen: 0, logger: rec.logger });
+      streams.push(s);
+      const sink = await s.newSink(sinkName, { startAt: 'oldest', blockMs: 100, ...options });
+      sinks.push(sink);
+      return { s, sink, rec };
+    };
+    const serverMs = async (): Promise<number> => {
+      const [s, us] = (await c.cmd('TIME')) as [string, string];
+      return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    };
+    /** Waits until `sink`'s instance saw `n` live instances of the sink (its beat knows the other's grace period). */
+    const instances = (n: number) =>
+      waitFor(async () => ((await c.cmd('ZCARD', `{pulse:sink:${sinkName}}:instances`)) as number) >= n, {
+        what: `${n} live instances`,
+      });
+    return { c, name, instance, serverMs, instances };
+  }
+
+  it('a short-grace instance does not take the event a long-grace one still handles', async (ctx) => {
+    const t = await setup(ctx);
+    const a = await t.instance({ ackGracePeriodMs: 3000 });
+    const seen: Array<{ who: string; count: number }> = [];
+    const acA = new AbortController();
+    const acB = new AbortController();
+    ctx.onTestFinished(() => {
+      acA.abort();
+      acB.abort();
+    });
+    let started = false;
+    const doneA = a.sink.process(
+      async (ev) => {
+        seen.push({ who: 'A', count: ev.deliveryCount });
+        started = true;
+        // The handler's work: longer than B's grace period many times, within A's (touched every second).
+        await sleep(2500);
+      },
+      { signal: acA.signal },
+    );
+    await a.s.add('e', 'x');
+    await waitFor(() => started, { what: 'A handling' });
+    const b = await t.instance({ ackGracePeriodMs: 200 });
+    const doneB = b.sink.process(
+      async (ev) => {
+        seen.push({ who: 'B', count: ev.deliveryCount });
+      },
+      { signal: acB.signal },
+    );
+    await waitFor(() => a.sink.counters.acked === 1, { timeout: 8000, what: 'A acked' });
+    expect(seen).toEqual([{ who: 'A', count: 1 }]);
+    expect(a.sink.counters.staleAcks).toBe(0);
+    expect(b.sink.counters.delivered + b.sink.counters.redelivered).toBe(0);
+    acA.abort();
+    acB.abort();
+    await Promise.all([doneA, doneB]);
+  });
+
+  it('a short-grace instance does not take events a long-grace one buffers: each handled once', async (ctx) => {
+    const t = await setup(ctx);
+    const a = await t.instance({ ackGracePeriodMs: 3000 });
+    const handled: string[] = [];
+    const counts: number[] = [];
+    const acA = new AbortController();
+    const acB = new AbortController();
+    ctx.onTestFinished(() => {
+      acA.abort();
+      acB.abort();
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await a.s.add('e', String(i))) as string);
+    const handler = async (ev: SinkEvent) => {
+      handled.push(ev.id);
+      counts.push(ev.deliveryCount);
+      await sleep(350);
+    };
+    const doneA = a.sink.process(handler, { concurrency: 1, signal: acA.signal });
+    await waitFor(() => handled.length === 1, { what: 'A started' });
+    const b = await t.instance({ ackGracePeriodMs: 200 });
+    const doneB = b.sink.process(handler, { signal: acB.signal });
+    await waitFor(() => a.sink.counters.acked + b.sink.counters.acked >= 6, { timeout: 8000, what: 'all acked' });
+    expect([...handled].sort()).toEqual([...ids].sort());
+    expect(counts.every((n) => n === 1)).toBe(true);
+    expect(a.sink.counters.staleAcks + b.sink.counters.staleAcks).toBe(0);
+    acA.abort();
+    acB.abort();
+    await Promise.all([doneA, doneB]);
+  });
+
+  it('a nack delay holds with a short-grace instance live', async (ctx) => {
+    const t = await setup(ctx);
+    const a = await t.instance({ ackGracePeriodMs: 2000 });
+    const subA = a.sink.subscribe();
+    await a.s.add('e', 'x');
+    const [ev] = await take(subA, 1);
+    const b = await t.instance({ ackGracePeriodMs: 200 });
+    await t.instances(2);
+    const gotB: SinkEvent[] = [];
+    void collect(b.sink.subscribe(), gotB, true);
+    const at = await t.serverMs();
+    await ev?.nack({ delayMs: 1000 });
+    const again = await Promise.race([
+      take(subA, 1, 5000).then((e) => e[0]),
+      waitFor(() => gotB[0], { timeout: 5000, what: 'redelivery' }),
+    ]);
+    const after = (await t.serverMs()) - at;
+    expect(again?.deliveryCount).toBe(2);
+    expect(after).toBeGreaterThanOrEqual(1000 - 5);
+    expect(after).toBeLessThan(1000 + LATE_MS);
+    await again?.ack();
+  });
+
+  it('a process() retry delay holds with a short-grace instance live', async (ctx) => {
+    const t = await setup(ctx);
+    const a = await t.instance({ ackGracePeriodMs: 3000 });
+    const times: number[] = [];
+    const acs = [new AbortController(), new AbortController()];
+    ctx.onTestFinished(() => {
+      for (const ac of acs) ac.abort();
+    });
+    const handler = async (ev: SinkEvent) => {
+      times.push(await t.serverMs());
+      if (ev.deliveryCount === 1) throw new Error('first try fails');
+    };
+    const retry = { delayMs: 800, factor: 1, maxDelayMs: 800, jitter: 0 };
+    const done = [a.sink.process(handler, { retry, signal: acs[0]?.signal })];
+    await a.s.add('e', 'x');
+    // A's first try fails and its retry waits: B, with a short grace period, must not take it meanwhile.
+    await waitFor(() => times.length === 1, { what: 'first try' });
+    const b = await t.instance({ ackGracePeriodMs: 200 });
+    done.push(b.sink.process(handler, { retry, signal: acs[1]?.signal }));
+    await waitFor(() => a.sink.counters.acked + b.sink.counters.acked === 1, { timeout: 5000, what: 'acked' });
+    expect(times).toHaveLength(2);
+    const gap = (times[1] ?? 0) - (times[0] ?? 0);
+    expect(gap).toBeGreaterThanOrEqual(800 - 5);
+    expect(gap).toBeLessThan(800 + LATE_MS);
+    for (const ac of acs) ac.abort();
+    await Promise.all(done);
+  });
+
+  it('nack({delayMs: 0}) under a short grace period: at once on an instance started with a longer one', async (ctx) => {
+    const t = await setup(ctx);
+    const a = await t.instance({ ackGracePeriodMs: 200 });
+    const subA = a.sink.subscribe();
+    await a.s.add('e', 'x');
+    const [ev] = await take(subA, 1);
+    await ev?.nack({ delayMs: 0 });
+    await a.sink.close();
+    const at = await t.serverMs();
+    const b = await t.instance({ ackGracePeriodMs: 3000 });
+    const [again] = await take(b.sink.subscribe(), 1, 5000);
+    expect(again?.deliveryCount).toBe(2);
+    expect((await t.serverMs()) - at).toBeLessThan(1000);
+    await again?.ack();
+  });
+
+  it('a nack delay longer than the grace period: kept to within ms by an instance started with a longer one', async (ctx) => {
+    const t = await setup(ctx);
+    const a = await t.instance({ ackGracePeriodMs: 300 });
+    const subA = a.sink.subscribe();
+    await a.s.add('e', 'x');
+    const [ev] = await take(subA, 1);
+    const at = await t.serverMs();
+    await ev?.nack({ delayMs: 1500 });
+    await a.sink.close();
+    const b = await t.instance({ ackGracePeriodMs: 4000 });
+    const [again] = await take(b.sink.subscribe(), 1, 6000);
+    const after = (await t.serverMs()) - at;
+    expect(again?.deliveryCount).toBe(2);
+    expect(after).toBeGreaterThanOrEqual(1500 - 5);
+    expect(after).toBeLessThan(1500 + LATE_MS);
+    await again?.ack();
+  });
+
+  it('grace periods far apart: no false warnings, no stale sweeps, one warning each that they differ', async (ctx) => {
+    const t = await setup(ctx);
+    const a = await t.instance({ ackGracePeriodMs: 150 });
+    const b = await t.instance({ ackGracePeriodMs: 4000 });
+    void a.sink.subscribe();
+    void b.sink.subscribe();
+    const msgs = (r: typeof a.rec, level: string) => r.lines.filter((l) => l.level === level).map((l) => l.msg ?? '');
+    // A forgot B after 20 of its grace periods (3 s); B noticed at its next beat (every 2 s).
+    await stays(
+      () =>
+        !msgs(b.rec, 'warn').some((m) => m.includes('record of live sink instances was lost')) &&
+        !msgs(a.rec, 'info').some((m) => m.includes('went stale')),
+      5500,
+      'no lost record, nobody stale',
+    );
+    for (const r of [a.rec, b.rec])
+      expect(msgs(r, 'warn').filter((m) => m.includes('different ackGracePeriodMs'))).toHaveLength(1);
+  });
+});
