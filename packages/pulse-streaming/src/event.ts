@@ -40,7 +40,8 @@ export interface NackOptions {
   /**
    * Redeliver not before this many milliseconds (0: as soon as possible), and
    * not much later (within the sink's reclaim interval), delays longer than
-   * the grace period included; honoured by every instance of the sink.
+   * the grace period included; honoured by every instance of the sink,
+   * whatever its `ackGracePeriodMs` (the due time is kept in Redis).
    * @defaultValue the ack grace period
    */
   delayMs?: number;

@@ -232,8 +232,8 @@ export type { NackOptions } from './event.js';
 /**
  * When a failed delivery is redelivered: delivery `d` (its `deliveryCount`)
  * after `min(maxDelayMs, delayMs * factor^(d-1))`, scaled by a random factor
- * in `[1 - jitter, 1 + jitter]`, honoured by every instance of the sink
- * (see `nack({ delayMs })`).
+ * in `[1 - jitter, 1 + jitter]`, honoured by every instance of the sink,
+ * whatever its `ackGracePeriodMs` (see `nack({ delayMs })`).
  */
 export interface RetryOptions {
   /** Delay after the first failed delivery (ms), at most `Number.MAX_SAFE_INTEGER`. @defaultValue 1000 */
