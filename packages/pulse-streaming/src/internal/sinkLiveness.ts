@@ -130,6 +130,8 @@ export interface Beat {
    * schedule; see the `claim` script).
    */
   readonly longerGraces: ReadonlyMap<string, number>;
+  /** The live instances whose grace period or noAck differ from this one's, and their options. */
+  readonly differing: ReadonlyMap<string, InstanceOptions>;
   /** Redis server time of this call (ms). */
   readonly now: number;
   /** When an instance last marked the expiry of each stream asked about reported (see holderWatch.ts). */
@@ -200,6 +202,7 @@ export class SinkLiveness {
     let lapsed = false;
     let listed = false;
     const longerGraces = new Map<string, number>();
+    const differing = new Map<string, InstanceOptions>();
     for (let i = 0; i + 1 < seen.length; i += 2) {
       const name = seen[i] as string;
       const age = now - Number(seen[i + 1]);
@@ -214,7 +217,7 @@ export class SinkLiveness {
       if (age <= LIVE_GRACES * grace) {
         live.push(name);
         if (grace > this.graceMs) longerGraces.set(name, grace);
-        if (theirs) this.#warnDiffers(theirs);
+        if (theirs && (theirs.graceMs !== this.graceMs || theirs.noAck !== this.host.settings.noAck)) differing.set(name, theirs);
       }
       if (age > STALE_GRACES * grace) stale.add(name);
     }
@@ -229,17 +232,27 @@ export class SinkLiveness {
       work: (reply[2] as unknown[]).map(str),
       reset,
       longerGraces,
+      differing,
       now,
       reported: marksOf(marks, reply[3]),
     };
   }
 
   /**
-   * Says once (per kind of difference) that a live instance of the sink runs
-   * with another grace period or ack mode: ordinary in a rolling deploy, and
-   * nothing is lost or handled twice for it, but it changes timings and
-   * guarantees a reader of the logs should know of.
+   * Says once (per kind of difference) that a live instance of the sink with
+   * another grace period or ack mode has events pending on a stream this one
+   * reads (found by a sweep): ordinary in a rolling deploy, and nothing is
+   * lost or handled twice for it, but it changes timings and guarantees a
+   * reader of the logs should know of. Not for instances of the sink name
+   * that only read other streams: the difference changes nothing there.
    */
+  warnDiffers(names: readonly string[], differing: ReadonlyMap<string, InstanceOptions>): void {
+    for (const name of names) {
+      const theirs = differing.get(name);
+      if (theirs) this.#warnDiffers(theirs);
+    }
+  }
+
   #warnDiffers(theirs: InstanceOptions): void {
     const { noAck } = this.host.settings;
     if (theirs.graceMs !== this.graceMs) {

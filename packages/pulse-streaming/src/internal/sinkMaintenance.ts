@@ -81,7 +81,7 @@ export class SinkMaintenance {
   #nextSweep = 0;
   #nextAwait = 0;
   /** Live instances as of the last liveness call (this one at least), those of a longer grace period (see `Beat`). */
-  #peers: Pick<Beat, 'live' | 'longerGraces'>;
+  #peers: Pick<Beat, 'live' | 'longerGraces' | 'differing'>;
   /** Expiry losses left to another instance, reported if it is gone before it could. */
   readonly holders: HolderWatch;
   /** When streams just added are swept (see `streamAdded`). */
@@ -113,7 +113,7 @@ export class SinkMaintenance {
     // periods); no longer live, so removable, after missing three.
     this.#liveness = new SinkLiveness(host, grace);
     this.#planner = new SweepPlanner(host, this.#sweepMs);
-    this.#peers = { live: [host.consumerName], longerGraces: new Map() };
+    this.#peers = { live: [host.consumerName], longerGraces: new Map(), differing: new Map() };
     this.holders = holderWatch(host, grace);
     this.#claims = new SinkClaims(
       host,
@@ -289,6 +289,7 @@ export class SinkMaintenance {
     if (plan.size === 0) return;
     const found = await sweepStreams(this.host, plan, {
       ...this.#peers,
+      onDiffering: (names) => this.#liveness.warnDiffers(names, this.#peers.differing),
       // Swept only now and then: the keys of a stream with a time to live
       // outlive the longest gap between two sweeps of it while it lives (any
       // read sweeps it again).

@@ -10,6 +10,7 @@ import { str } from './replies.js';
 import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
 import type { MaintenanceHost } from './sinkHosts.js';
+import type { InstanceOptions } from './sinkLiveness.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 
@@ -62,12 +63,14 @@ const CONSUMER_FIELDS = `local name, pending, idle
  * ARGV: group, consumer, minIdle, staleMs, least expiry of the keys of a
  *       stream with a time to live (ms), then per stream its flags
  *       (SWEEP_HAD_TTL + SWEEP_CLEANUP + SWEEP_BEHIND), then k and k pairs
- *       (live instance, its grace period when longer than minIdle: see `claim`),
- *       then the live instances.
+ *       (live instance whose options differ, its grace period: a longer one
+ *       is what idle means where it holds events, see `claim`), then the live
+ *       instances.
  * Returns per stream {held (0/1, -1: no key or group), idle events waiting
  * (0/1), removed consumers, stream PTTL, events pending for this consumer,
  * consumers of instances not live still in the group (with SWEEP_CLEANUP),
- * the lease holder ('' when not looked at)}.
+ * the lease holder ('' when not looked at), the instances of the pairs with
+ * events pending there}.
  */
 export const sweep = new Script(
   'sweep',
@@ -89,14 +92,17 @@ for i = 1, n do
   if not ok then
     out[i] = {-1, 0, {}, -3, 0, {}}
   else
-    local waiting, mine = 0, 0
+    local waiting, mine, differ = 0, 0, {}
     if tonumber(summary[1]) > 0 then
       -- As the claim: a live instance with a longer grace period holding events here refreshes them that much later.
       local idle = tonumber(minIdle)
       for _, c in ipairs(summary[4]) do
         if c[1] == me then mine = tonumber(c[2]) end
         local g = graces[c[1]]
-        if g and g > idle then idle = g end
+        if g then
+          differ[#differ + 1] = c[1]
+          if g > idle then idle = g end
+        end
       end
       waiting = #redis.call('XPENDING', stream, group, 'IDLE', idle, '-', '+', 1)
     end
@@ -142,7 +148,7 @@ for i = 1, n do
         if not inGroup[name] and not live[name] then redis.call('ZREM', consumers, name) end
       end
     end
-    out[i] = {held, waiting, removed, pttl, mine, left, holds}
+    out[i] = {held, waiting, removed, pttl, mine, left, holds, differ}
   end
 end
 return out`,
@@ -151,8 +157,10 @@ return out`,
 export interface SweepOptions {
   /** Instances live by the sink-wide record (see `SinkLiveness`). */
   readonly live: readonly string[];
-  /** Live instances with a longer grace period than this one's, and theirs (see `Beat.longerGraces`). */
-  readonly longerGraces: ReadonlyMap<string, number>;
+  /** Live instances whose options differ from this one's (see `Beat.differing`). */
+  readonly differing: ReadonlyMap<string, InstanceOptions>;
+  /** Some of `differing` have events pending on a stream swept. */
+  readonly onDiffering: (names: readonly string[]) => void;
   /** Least time to live of the bookkeeping keys of a stream with a TTL (ms). */
   readonly keepAliveFloorMs: number;
   /** True for a stream this instance left with events pending (see SWEEP_BEHIND). */
@@ -203,7 +211,7 @@ async function sweepChunk(
     keys.push(s.stream.key, s.keys.lease, s.keys.consumers, s.registry);
     args.push((s.hadTtl ? SWEEP_HAD_TTL : 0) + (plan.get(s) === true ? SWEEP_CLEANUP : 0) + (o.behind(s) ? SWEEP_BEHIND : 0));
   }
-  args.push(o.longerGraces.size, ...[...o.longerGraces].flat(), ...o.live);
+  args.push(o.differing.size, ...[...o.differing].flatMap(([n, d]) => [n, d.graceMs]), ...o.live);
   if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
   // What was read as the sweep leaves: a read that ran in Redis after the
   // sweep may be seen here before its reply, and must get a sweep of its own.
@@ -212,7 +220,8 @@ async function sweepChunk(
   const found: SinkStream[] = [];
   for (let i = 0; i < streams.length; i++) {
     const s = streams[i] as SinkStream;
-    const [held, idle, removed, pttl, mine, left, holder] = (reply[i] ?? []) as [
+    const [held, idle, removed, pttl, mine, left, holder, differ] = (reply[i] ?? []) as [
+      unknown,
       unknown,
       unknown,
       unknown[],
@@ -231,6 +240,7 @@ async function sweepChunk(
       continue;
     }
     s.leaseHeld = Number(held) === 1;
+    if (Array.isArray(differ) && differ.length > 0) o.onDiffering(differ.map(str));
     s.leaseHolder = str(holder ?? '') || undefined;
     // Left behind: the script did not look (see SWEEP_BEHIND).
     if (!o.behind(s)) s.hadTtl = Number(pttl) > 0;
