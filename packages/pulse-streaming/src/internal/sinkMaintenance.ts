@@ -44,6 +44,7 @@ import { closeWatch, type HolderWatch, holderWatch } from './holderWatch.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
 import { recreateGroup } from './scripts.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
+import { DueClaims } from './sinkDue.js';
 import { holdLoop } from './sinkHoldLoop.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
@@ -59,9 +60,6 @@ const ROOM_POLL_MS = 20;
 
 /** Streams added within this many ms are swept together. */
 const NEW_STREAM_MS = 50;
-
-/** Nack due times are kept in buckets of this many ms (one wake-up per bucket). */
-const DUE_BUCKET_MS = 10;
 
 export class SinkMaintenance {
   readonly #abort = new AbortController();
@@ -93,8 +91,8 @@ export class SinkMaintenance {
   readonly #wanted = new Set<string>();
   /** Left-behind streams with idle events, to post to the work set at the next liveness call. */
   readonly #handOff = new Set<string>();
-  /** Nacks of this instance coming due: bucket time (ms) -> stream keys. */
-  readonly #due = new Map<number, Set<string>>();
+  /** Streams where nacked events come due. */
+  readonly #due = new DueClaims();
   /** Wakes the scheduler before its timer (a nack due sooner). */
   #wake: (() => void) | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
@@ -134,12 +132,7 @@ export class SinkMaintenance {
    */
   dueIn(key: string, ms: number): void {
     if (this.#abort.signal.aborted) return;
-    // After the nack's reply: its idle time was set before now on the server.
-    const at = Math.ceil((monotonicNow() + ms + 1) / DUE_BUCKET_MS) * DUE_BUCKET_MS;
-    const keys = this.#due.get(at) ?? new Set<string>();
-    keys.add(key);
-    this.#due.set(at, keys);
-    if (at < this.#wakeAt) this.#wake?.();
+    if (this.#due.add(key, ms) < this.#wakeAt) this.#wake?.();
   }
 
   /** See `SweepPlanner.leaveBehind`. */
@@ -205,7 +198,7 @@ export class SinkMaintenance {
         } else if (monotonicNow() >= this.#newAt) {
           await this.#sweepNew(signal);
         }
-        await this.#claimDue();
+        this.#due.take(this.#wanted);
         await this.#claimWanted();
         if (monotonicNow() >= this.#nextAwait) {
           this.#nextAwait = monotonicNow() + this.#awaitMs;
@@ -320,8 +313,7 @@ export class SinkMaintenance {
 
   /** When the scheduler has something to do next. */
   #nextWake(): number {
-    let at = Math.min(this.#nextSweep, this.#newAt);
-    for (const t of this.#due.keys()) at = Math.min(at, t);
+    let at = Math.min(this.#nextSweep, this.#newAt, this.#due.next());
     if (this.#wanted.size > 0) at = Math.min(at, monotonicNow() + ROOM_POLL_MS);
     for (const s of this.host.streams()) if (!s.ready) at = Math.min(at, this.#nextAwait);
     return at;
@@ -352,16 +344,6 @@ export class SinkMaintenance {
     const map = new Map<string, SinkStream>();
     for (const s of this.host.streams()) map.set(s.stream.key, s);
     return map;
-  }
-
-  /** Claims on the streams whose nacks came due. */
-  async #claimDue(): Promise<void> {
-    const now = monotonicNow();
-    for (const [at, keys] of [...this.#due]) {
-      if (at > now) continue;
-      this.#due.delete(at);
-      for (const key of keys) this.#wanted.add(key);
-    }
   }
 
   /** Claims on every stream with idle events waiting, while there is room for them. */
