@@ -45,8 +45,9 @@ for i = 1, #raw, 2 do opts[raw[i]] = raw[i + 1] end
 local me, mine, graces = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local tidy = ARGV[4] == '1'
 -- An instance that records no options (an older version) is judged by this one's grace period.
+local own = tonumber(string.match(mine, '^%d+'))
 local function forgetOf(name)
-  return graces * tonumber(string.match(opts[name] or mine, '^%d+'))
+  return graces * (tonumber(string.match(opts[name] or '', '^%d+') or '') or own)
 end
 local forget = forgetOf(me)
 for i = 1, #seen, 2 do forget = math.max(forget, forgetOf(seen[i])) end
