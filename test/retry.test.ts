@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { InvalidArgumentError, type Sink, type SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { DEFAULT_RETRY, retryDelay } from '../packages/pulse-streaming/src/internal/retry.js';
-import { NACKED_IDLE_MS } from '../packages/pulse-streaming/src/internal/sinkHolds.js';
+import { NACKED_IDLE_MS } from '../packages/pulse-streaming/src/internal/sinkDue.js';
 import { sinkKeys } from '../packages/pulse-streaming/src/keys.js';
 import { CLIENT_KINDS, connect, type TestClient, waitFor } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';

@@ -15,7 +15,8 @@ import type { ProcessHost } from './process.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
 import { Script } from './script.js';
-import { idsByStream, NACKED_IDLE_MS, nackedFor, type SinkHolds } from './sinkHolds.js';
+import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
+import { idsByStream, type SinkHolds } from './sinkHolds.js';
 import type { SinkCounters, SinkSettings } from './sinkState.js';
 
 /**

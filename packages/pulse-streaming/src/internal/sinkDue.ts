@@ -1,10 +1,26 @@
 /**
- * When a sink instance claims again on a stream because a nack delay runs
- * out there (its own nack, or a delayed event a claim skipped, whoever
- * nacked it): due times in buckets, so that many nacks due together cost one
+ * How a nack delay is kept (the idle time and the delays set), and when a
+ * sink instance claims again on a stream because a nack delay runs out
+ * there (its own nack, or a delayed event a claim skipped, whoever nacked
+ * it): due times in buckets, so that many nacks due together cost one
  * wake-up of the scheduler (see sinkMaintenance.ts).
  */
 import { monotonicNow } from './clock.js';
+import { MAX_GRACE_MS } from './sinkState.js';
+
+/**
+ * The idle time a nack gives an event: at least any instance's grace period,
+ * so that every instance of the sink may claim it as soon as its delay has
+ * run, whatever grace period each runs with (a delay told as idle = grace -
+ * delay was kept only by instances of the same grace period). The delay is
+ * kept apart, in the sink's delays set, which every claim consults.
+ */
+export const NACKED_IDLE_MS = MAX_GRACE_MS;
+
+/** The `touch` nack argument for a delay: its due time in the delays set, or (0) none and an earlier one cleared. */
+export function nackedFor(delayMs: number): { delayMs?: number } {
+  return delayMs > 0 ? { delayMs } : {};
+}
 
 /** Due times are kept in buckets of this many ms (one wake-up per bucket). */
 const DUE_BUCKET_MS = 10;

@@ -20,9 +20,10 @@ import { keepOwned } from './ownership.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
+import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
 import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
-import { MAX_GRACE_MS, type SinkCounters, type SinkStream } from './sinkState.js';
+import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
 /** What the holds need from their sink. */
@@ -54,20 +55,6 @@ export interface HoldsHost {
   holders(): HolderWatch | undefined;
   /** Whether event `id` of stream `name` may be one Redis lost in a rollback while this instance held it (see sinkRollback.ts). */
   rolledBack(name: string, id: string): boolean;
-}
-
-/**
- * The idle time a nack gives an event: at least any instance's grace period,
- * so that every instance of the sink may claim it as soon as its delay has
- * run, whatever grace period each runs with (a delay told as idle = grace -
- * delay was kept only by instances of the same grace period). The delay is
- * kept apart, in the sink's delays set, which every claim consults.
- */
-export const NACKED_IDLE_MS = MAX_GRACE_MS;
-
-/** The `touch` nack argument for a delay: its due time in the delays set, or (0) none and an earlier one cleared. */
-export function nackedFor(delayMs: number): { delayMs?: number } {
-  return delayMs > 0 ? { delayMs } : {};
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
