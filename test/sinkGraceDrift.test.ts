@@ -223,19 +223,19 @@ describe.concurrent.each(CLIENT_KINDS)('sink instances with different grace peri
   it('grace periods far apart: no false warnings, no stale sweeps, one warning that they differ', async (ctx) => {
     const t = await setup(ctx);
     // B holds an event on the stream both read: where the difference changes claims, so A says so.
-    const b = await t.instance({ ackGracePeriodMs: 4000 });
+    const b = await t.instance({ ackGracePeriodMs: 3000 });
     const subB = b.sink.subscribe();
     await b.s.add('e', 'x');
     const [held] = await take(subB, 1);
-    const a = await t.instance({ ackGracePeriodMs: 150 });
+    const a = await t.instance({ ackGracePeriodMs: 100 });
     void a.sink.subscribe();
     const msgs = (r: typeof a.rec, level: string) => r.lines.filter((l) => l.level === level).map((l) => l.msg ?? '');
-    // A forgot B after 20 of its grace periods (3 s); B noticed at its next beat (every 2 s).
+    // A forgot B after 20 of its grace periods (2 s); B noticed at its next beat (every 1.5 s).
     await stays(
       () =>
         !msgs(b.rec, 'warn').some((m) => m.includes('record of live sink instances was lost')) &&
         !msgs(a.rec, 'info').some((m) => m.includes('went stale')),
-      5500,
+      3500,
       'no lost record, nobody stale',
     );
     const differ = (r: typeof a.rec) => msgs(r, 'warn').filter((m) => m.includes('different ackGracePeriodMs'));
