@@ -7,9 +7,10 @@
  */
 import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { sinkKeys } from '../packages/pulse-streaming/src/internal/keys.js';
 import { buildCli, cli, lines, noStack } from './support/cli.js';
-import { connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
 /** True when something accepts connections on the port. */
 function listening(port: number): Promise<boolean> {
@@ -112,6 +113,29 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
       expect(sinks.stdout).toContain('worker-1');
     } finally {
       await c.cmd('DEL', key, sinkKeys(name, 'billing').consumers);
+    }
+  });
+
+  // A nacked event's idle time is set very high (any instance takes it once due): shown as is,
+  // it read "24d" for an event due in a minute. Its due time comes from the sink's delays set.
+  it('shows a nacked event waiting for its delay as due in its time, not by its idle time', async ({ expect }) => {
+    const s = new Stream(uniqueName('clinack'), c.redis);
+    const sink = await s.newSink('billing', { startAt: 'oldest', blockMs: 50 });
+    try {
+      const id = await s.add('e', 'x');
+      const [ev] = await take(sink.subscribe()[Symbol.asyncIterator](), 1);
+      await ev?.nack({ delayMs: 120_000 });
+      const r = await cli(['pending', s.name, 'billing', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const [entry] = (JSON.parse(r.stdout) as { entries: Array<{ id: string; dueInMs?: number }> }).entries;
+      expect(entry?.id).toBe(id);
+      expect(entry?.dueInMs).toBeGreaterThan(100_000);
+      expect(entry?.dueInMs).toBeLessThanOrEqual(120_000);
+      const human = await cli(['pending', s.name, 'billing']);
+      expect(human.stdout).toMatch(/nacked, due in 1m/);
+    } finally {
+      await sink.close();
+      await s.destroy();
     }
   });
 

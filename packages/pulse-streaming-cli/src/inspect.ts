@@ -60,8 +60,11 @@ export interface StreamDetails extends StreamSummary {
 export interface PendingEntry {
   id: string;
   consumer: string;
+  /** As Redis has it: a nacked event's is set very high, so that any instance takes it once due. */
   idleMs: number;
   deliveries: number;
+  /** A nacked event waiting for its delay: ms until it is redelivered (0: due now). Absent otherwise. */
+  dueInMs?: number;
 }
 
 /** The pending entries of a sink, as shown by `pending`. */
@@ -327,6 +330,12 @@ export async function pendingReport(
   const range: string[] = [key, sink, start, '+', String(options.count)];
   if (options.consumer !== undefined) range.push(options.consumer);
   const details = list(await client.call('XPENDING', ...range));
+  const due = await dueTimes(
+    client,
+    name,
+    sink,
+    details.map((d) => text(list(d)[0])),
+  );
   return {
     stream: name,
     sink,
@@ -339,7 +348,28 @@ export async function pendingReport(
     }),
     entries: details.map((d) => {
       const [id, consumer, idle, deliveries] = list(d);
-      return { id: text(id), consumer: text(consumer), idleMs: num(idle), deliveries: num(deliveries) };
+      const entry: PendingEntry = { id: text(id), consumer: text(consumer), idleMs: num(idle), deliveries: num(deliveries) };
+      const dueInMs = due.get(entry.id);
+      if (dueInMs !== undefined) entry.dueInMs = dueInMs;
+      return entry;
     }),
   };
+}
+
+/**
+ * When each of `ids` that a nack delayed is due, in ms from now (Redis's
+ * clock), from the sink's delays set: its idle time says nothing then (the
+ * library sets it very high so that any instance may take the event once due).
+ */
+async function dueTimes(client: CliRedis, name: string, sink: string, ids: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (ids.length === 0) return out;
+  const key = sinkKeys(name, sink).delays;
+  const [scores, time] = await Promise.all([client.call('ZMSCORE', key, ...ids).then(list), client.call('TIME').then(list)]);
+  const now = num(time[0]) * 1000 + Math.floor(num(time[1]) / 1000);
+  ids.forEach((id, i) => {
+    const score = scores[i];
+    if (score !== null && score !== undefined) out.set(id, Math.max(0, Number(text(score)) - now));
+  });
+  return out;
 }

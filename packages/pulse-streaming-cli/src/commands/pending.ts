@@ -36,7 +36,7 @@ export async function pendingCommand(ctx: CommandContext, name: string, sink: st
     const rows = report.entries.map((e) => [
       e.id,
       displayText(e.consumer),
-      formatDuration(e.idleMs),
+      e.dueInMs === undefined ? formatDuration(e.idleMs) : `nacked, due in ${formatDuration(e.dueInMs)}`,
       e.deliveries > 1 ? paint.paint('yellow', String(e.deliveries)) : String(e.deliveries),
     ]);
     out.push('', table(['ID', 'CONSUMER', 'IDLE', 'DELIVERIES'], rows, { right: [2, 3], paint }));

@@ -95,7 +95,7 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
                       <code>{e.id}</code>
                     </td>
                     <td>{e.consumer}</td>
-                    <td class="num">{duration(e.idleMs)}</td>
+                    <td class="num">{e.dueInMs === undefined ? duration(e.idleMs) : `nacked, due in ${duration(e.dueInMs)}`}</td>
                     <td class="num">{count(e.deliveries)}</td>
                   </tr>
                 ))}
