@@ -11,6 +11,7 @@
 import type { Logger } from '../logger.js';
 import type { OwnedConnection } from './driver.js';
 import { compareIds } from './ids.js';
+import { str } from './replies.js';
 import type { SinkStream } from './sinkState.js';
 import { type StreamNow, streamNow } from './streamNow.js';
 
@@ -56,7 +57,7 @@ export async function afterReconnect(
       compareIds(now.first, hi) <= 0 &&
       (now.maxDeleted === undefined || compareIds(now.maxDeleted, hi) < 0);
     if (ends || (kept && ((await host.control.send(['XRANGE', s.stream.key, hi, hi], s.stream.key)) as unknown[]).length === 0)) {
-      rolledBackTo(
+      await rolledBackTo(
         host,
         s,
         now,
@@ -89,7 +90,7 @@ export async function fell(
     await host.streamGone(s, first);
     return;
   }
-  rolledBackTo(host, s, now, s.lastRead, `entries ever added fell from ${s.added} to ${now.added}`, lagBefore);
+  await rolledBackTo(host, s, now, s.lastRead, `entries ever added fell from ${s.added} to ${now.added}`, lagBefore);
 }
 
 /**
@@ -101,15 +102,24 @@ export async function fell(
  * nothing read since says there were more (`lagBefore` 0: a fall of
  * entries-added it had read through).
  */
-function rolledBackTo(
+async function rolledBackTo(
   host: RollbackHost,
   s: SinkStream,
   now: StreamNow,
   upTo: string | undefined,
   sign: string,
   lagBefore = -1,
-): void {
-  s.rolledBackUpTo = maxId(s.rolledBackUpTo, upTo);
+): Promise<void> {
+  // The snapshot's last entry: the newest still there at or before what this instance had read
+  // (entries added since the restart come after it, as time went on). Unknown: none counts.
+  const snapshotEnd = upTo === undefined ? '0-0' : await lastAtOrBefore(host, s, upTo);
+  // Only IDs after the snapshot's last entry: an event the snapshot had (pending for this consumer
+  // again, or not yet delivered) may be taken over and acked since, and must then be dropped as any
+  // other; the events Redis lost are those it never had. At most a few rollbacks are kept.
+  if (upTo !== undefined) {
+    s.rolledBack.push({ after: snapshotEnd, upTo });
+    if (s.rolledBack.length > MAX_ROLLBACKS) s.rolledBack.shift();
+  }
   const why = `Redis lost entries it had acknowledged (restarted from an older snapshot, or failed over to a replica that was behind: ${sign})`;
   if (lagBefore !== 0)
     host.maybeLost(s.stream.name, `${why}: events added after those this sink read may be lost with them, how many is unknown`);
@@ -163,9 +173,25 @@ export async function countVanished(host: VanishedHost, name: string, vanished: 
     );
 }
 
+/** The ID of the newest entry of `s` at or before `id`; `upTo` itself when it cannot be read (no event counts as lost then). */
+async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Promise<string> {
+  try {
+    const r = (await host.control.send(['XREVRANGE', s.stream.key, id, '-', 'COUNT', 1], s.stream.key)) as unknown[];
+    const first = r[0] as unknown[] | undefined;
+    return first === undefined ? '0-0' : str(first[0]);
+  } catch {
+    return id;
+  }
+}
+
+/** Rollbacks remembered per stream (see `SinkStream.rolledBack`). */
+const MAX_ROLLBACKS = 8;
+
 /** Whether event `id` of `s` may be one Redis lost in a rollback while this instance held it. */
 export function rolledBack(s: SinkStream | undefined, id: string): boolean {
-  return s?.rolledBackUpTo !== undefined && compareIds(id, s.rolledBackUpTo) <= 0;
+  if (s === undefined) return false;
+  for (const r of s.rolledBack) if (compareIds(id, r.after) > 0 && compareIds(id, r.upTo) <= 0) return true;
+  return false;
 }
 
 /** The later of two stream IDs (undefined: none). */

@@ -61,14 +61,15 @@ export interface SinkStream {
   /** The last trim check could not tell how many events were lost, and that was logged. */
   unknownReported: boolean;
   /**
-   * Set when Redis was found rolled back under this sink (restarted from an
-   * older snapshot, or failed over to a replica that was behind): events of
-   * the stream up to this ID that this instance read may be gone from Redis
-   * (neither in the stream nor pending) while it still holds them. Such an
-   * event is kept and handed out, not taken for one another consumer took
-   * (see `SinkHolds.holdOwned`).
+   * The rollbacks of Redis this instance found, each the IDs it may have held
+   * that Redis lost: after what the stream had generated once rolled back
+   * (`after`: entries the snapshot never had), up to what this instance had
+   * read (`upTo`). Such an event, pending for no one and gone from the
+   * stream, is kept and handed out, not taken for one another consumer took
+   * (see `SinkHolds.holdOwned`); one the snapshot kept follows the usual
+   * rules (it may have been taken over and acked since). At most a few.
    */
-  rolledBackUpTo: string | undefined;
+  rolledBack: Array<{ readonly after: string; readonly upTo: string }>;
   /**
    * `lastRead` when a reconnect was first noticed, until the check after it
    * (a resync) looked whether Redis still has that entry (see `afterReconnect`).
@@ -171,7 +172,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     unverified: undefined,
     trusted: true,
     unknownReported: false,
-    rolledBackUpTo: undefined,
+    rolledBack: [],
     readBeforeReconnect: undefined,
     lag: -1,
     pending: 0,
