@@ -17,7 +17,7 @@ import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './l
 import { checkTrimmed } from './lossScripts.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
-import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
+import { errorText, isReplyError, isRetryable, replyCode, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
 import { recreate } from './sinkRecreate.js';
 import { afterReconnect, fell, maxId } from './sinkRollback.js';
@@ -26,6 +26,12 @@ import { streamNow } from './streamNow.js';
 
 /** Most entries the trim check copies into Lua to verify a blocking read (usually none: it took all there was). */
 const VERIFY_MAX_ENTRIES = 256;
+/**
+ * Read errors that say the node serving a slot changed or restarted without a reconnect of ours (a
+ * clean cluster failover: node-redis sees only UNBLOCKED or MOVED). As after a reconnect, the
+ * groups' entries-read may be another node's (it is not replicated): the next check resyncs.
+ */
+const NODE_CHANGED = new Set(['MOVED', 'ASK', 'UNBLOCKED', 'READONLY', 'CLUSTERDOWN', 'LOADING', 'MASTERDOWN']);
 
 /** What the read path needs from its sink. */
 export interface ReadPathHost {
@@ -63,6 +69,8 @@ export class SinkReads {
   readonly #busy = new Map<number, number>();
   /** Reconnects of the sink's connections as of the last trim check. */
   #reconnects = 0;
+  /** Reads failed as the node of a slot changed without a reconnect (see `NODE_CHANGED`): counted as reconnects. */
+  #nodeChanges = 0;
   /** The subscriptions the loops feed (set by `newLoops`): how full they are decides how long reads block. */
   #fanout: Fanout<SinkEvent> | undefined;
 
@@ -174,7 +182,7 @@ export class SinkReads {
 
   /** How many times the sink's connections connected again so far. */
   #reconnectsNow(): number {
-    return this.host.control.reconnects() + this.host.loops().reconnects();
+    return this.host.control.reconnects() + this.host.loops().reconnects() + this.#nodeChanges;
   }
 
   /**
@@ -394,6 +402,7 @@ export class SinkReads {
     }
     // A blocking read found no group: the checked read that follows recreates it.
     if (isReplyError(err, 'NOGROUP')) return 'again';
+    if (NODE_CHANGED.has(replyCode(err) ?? '')) this.#nodeChanges++;
     // Retrying cannot fix it (NOPERM, a syntax error...): end the subscriptions with it.
     if (!isRetryable(err)) {
       this.host.fail(toPulseError(err, 'sink stopped: Redis refused its reads for good'));
