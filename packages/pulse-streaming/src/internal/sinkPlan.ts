@@ -116,12 +116,18 @@ export class SweepPlanner {
         w.left = -1;
         w.cleanupUntil = now + CLEANUP_GRACES * grace;
       }
+      // A stale instance counts as live until it misses a second grace period (its own): clean up
+      // until then at least, whatever a sweep finds left before it.
+      if (crash) {
+        w.cleanupFloor = now + 2 * claimGrace + this.sweepMs;
+        w.cleanupUntil = Math.max(w.cleanupUntil, w.cleanupFloor + CLEANUP_GRACES * grace);
+      }
       // An instance just seen stale may have held or read events until it
       // crashed, up to a sweep period after its last liveness call: they turn
       // idle up to a grace period after that, when it may still count as live
       // (so no consumer of it is 'left'). Swept every time until then.
       if (crash) w.until = Math.max(w.until, now + claimGrace + this.sweepMs);
-      const cleanup = w.left !== 0 && now < w.cleanupUntil;
+      const cleanup = (w.left !== 0 || now < w.cleanupFloor) && now < w.cleanupUntil;
       if (cleanup || beat.lapsed || w.mine > 0 || w.read !== s.lastRead || now < w.until || (room && work.has(s.stream.key)))
         plan.set(s, cleanup);
     }

@@ -101,6 +101,13 @@ export interface StreamSweep {
   left: number;
   /** Clean up until then (ms): an instance went stale and its consumer is not gone yet. */
   cleanupUntil: number;
+  /**
+   * Until then, cleanups go on even when the last found no consumer of an
+   * instance not live: an instance just seen stale still counts as live for
+   * a while (its consumer is not "left" yet), and stopping then kept it in
+   * the group until the backstop (10 s per stream) came round.
+   */
+  cleanupFloor: number;
 }
 
 /** Sink options, validated, with defaults applied. */
@@ -188,6 +195,6 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     leaseHolder: undefined,
     holderAtCheck: undefined,
     hadTtl: false,
-    sweep: { next: true, read: undefined, mine: 0, until: 0, left: 0, cleanupUntil: 0 },
+    sweep: { next: true, read: undefined, mine: 0, until: 0, left: 0, cleanupUntil: 0, cleanupFloor: 0 },
   };
 }
