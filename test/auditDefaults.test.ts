@@ -18,12 +18,15 @@ describe('audit: defaults', () => {
   beforeAll(async () => {
     server = await RedisServer.start();
     redis = new Redis(server.port);
+    // Ready first: a command of another connection (its ready check) seen by MONITOR while ioredis
+    // still waits for MONITOR's own reply failed the monitor with "Command queue state error".
+    await redis.ping();
     mon = await new Redis(server.port).monitor();
     mon.on('monitor', (_t: unknown, args: unknown[]) => seen.push(args.map(String)));
   });
   afterAll(async () => {
-    mon.disconnect();
-    redis.disconnect();
+    mon?.disconnect();
+    redis?.disconnect();
     await server.stop();
   });
 
