@@ -249,7 +249,8 @@ export class HandlerRun {
       await this.host.deadLetter(event, `decode: ${failure.message}`);
     } catch (err) {
       if (isRetryable(err)) {
-        // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then.
+        // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then
+        // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
         this.logger.warn({ id: event.id, err: errorText(err) }, 'dead letter of an event that does not decode failed');
       } else {
         // Refused for good (a dead-letter key of another type, NOPERM): every later one would

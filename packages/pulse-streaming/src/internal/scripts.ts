@@ -178,8 +178,9 @@ for _, p in ipairs(pend) do
       end
       redis.call('XACK', KEYS[1], ARGV[1], id)
     else
-      -- Two steps by the client (cluster): take it first, so no other instance moves it too;
-      -- JUSTID keeps the count, and if this instance dies another one retries after the grace period.
+      -- Two steps by the client (cluster): take it first, so no other instance moves it too (kept
+      -- ours while the client moves it, deadLetterMove.ts); JUSTID keeps the count, and if this
+      -- instance dies another one retries after the grace period.
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, id, 'JUSTID')
       toMove[#toMove + 1] = {id, n}
     end

@@ -8,6 +8,7 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
+import { ackMoved, keptWhileMoved, type MoveHost, ownEntry } from './deadLetterMove.js';
 import type { Connection, Driver } from './driver.js';
 import { evalScript } from './driver.js';
 import { sinkKeys, streamKey } from './keys.js';
@@ -74,24 +75,6 @@ redis.call('ZREM', KEYS[3], ARGV[3])
 return outcome`,
 );
 
-/**
- * First step of a dead letter on a cluster (the dead-letter stream may be
- * in another slot): is the event still ours, and its fields. A gone entry is
- * acked here. KEYS: stream. ARGV: group, consumer, id.
- * Returns 'notours', 'gone', or the entry's fields.
- */
-const ownEntry = new Script(
-  'ownEntry',
-  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
-local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
-if #e == 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-  return 'gone'
-end
-return e[1][2]`,
-);
-
 /** What a dead letter needs from its sink. */
 export interface DeadLetterHost {
   readonly driver: Driver;
@@ -102,7 +85,12 @@ export interface DeadLetterHost {
   readonly noAck: boolean;
   readonly counters: SinkCounters;
   readonly logger: Logger;
+  readonly graceMs: number;
+  /** Aborts when the sink closes: a dead letter's ack is retried until then at most. */
+  readonly closed: AbortSignal;
   countLost(stream: string, count: number, why: string, ids?: readonly string[]): void;
+  /** Resets to 0 the idle time of those of `ids` (stream `stream`) still pending for this consumer. */
+  keep(stream: string, ids: string[]): Promise<unknown>;
 }
 
 /**
@@ -135,18 +123,28 @@ export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reas
         ]),
       );
     } else {
-      let fields: unknown;
-      if (host.noAck) {
-        const found = entries(await host.driver.send(['XRANGE', key, id, id], key))[0];
-        fields = found ? found[1] : 'gone';
-      } else {
-        fields = await evalScript(host.driver, ownEntry, [key], [host.sinkName, host.consumerName, id]);
-      }
-      if (Array.isArray(fields)) {
+      const move = async (): Promise<string> => {
+        let fields: unknown;
+        if (host.noAck) {
+          const found = entries(await host.driver.send(['XRANGE', key, id, id], key))[0];
+          fields = found ? found[1] : 'gone';
+        } else {
+          fields = await evalScript(host.driver, ownEntry, [key], [host.sinkName, host.consumerName, id]);
+        }
+        if (!Array.isArray(fields)) return str(fields);
         await host.driver.send(['XADD', deadKey, '*', ...(fields as Buffer[]), ...tail], deadKey);
-        if (!host.noAck) await host.driver.send(['XACK', key, host.sinkName, id], key);
-        outcome = 'moved';
-      } else outcome = str(fields);
+        if (!host.noAck)
+          await ackMoved(mover, event.streamName, id, () => host.driver.send(['XACK', key, host.sinkName, id], key));
+        return 'moved';
+      };
+      // Kept ours meanwhile (no longer by process(): it is settled), the ack retried through a failover (deadLetterMove.ts).
+      const mover: MoveHost = {
+        graceMs: host.graceMs,
+        logger: host.logger,
+        closed: host.closed,
+        keep: (ids) => host.keep(event.streamName, ids),
+      };
+      outcome = host.noAck ? await move() : await keptWhileMoved(mover, () => [id], move);
     }
   } catch (err) {
     throw toPulseError(err, `dead-letter event ${id} of stream ${event.streamName}`);
@@ -201,7 +199,10 @@ export function processHost(p: ProcessParts): ProcessHost {
     noAck: settings.noAck,
     counters: p.counters,
     logger: p.logger,
+    graceMs: settings.graceMs,
+    closed: holds.closed,
     countLost: (stream, count, why, ids) => holds.countLost(stream, count, why, ids),
+    keep: (stream, ids) => holds.touch(p.driver, stream, 0, ids),
   };
   /** Said once: in-progress touches stopped because the user's client was closed. */
   let toldClosed = false;

@@ -7,6 +7,7 @@
  */
 
 import { monotonicNow } from './clock.js';
+import { ackMoved, keptWhileMoved, type MoveHost } from './deadLetterMove.js';
 import { evalScript } from './driver.js';
 import { isReplyError } from './redisErrors.js';
 import { countedEntries, entries, str } from './replies.js';
@@ -70,6 +71,8 @@ export class SinkClaims {
      * instance claims (the one that nacked may be gone), not at its next sweep.
      */
     private readonly dueIn: (streamKey: string, ms: number) => void,
+    /** Aborts when the sink's background work stops: a dead letter's ack is retried until then at most. */
+    private readonly closed: AbortSignal,
   ) {}
 
   /**
@@ -174,40 +177,59 @@ export class SinkClaims {
     return { claimed: claimed.length, progress: claimed.length + lost.length + dead.length + toMove.length };
   }
 
-  /** Cluster: the dead-letter stream may live on another node. Add first, then ack: never in neither. */
+  /**
+   * Cluster: the dead-letter stream may live on another node. Add first, then
+   * ack: never in neither; kept ours meanwhile and the ack retried through a
+   * failover, so that no instance moves them a second time (deadLetterMove.ts).
+   */
   async #moveDeadLetters(s: SinkStream, toMove: unknown[]): Promise<void> {
     const host = this.host;
     const driver = host.driver;
-    for (const m of toMove) {
-      const [rawId, n] = m as [unknown, unknown];
-      const id = str(rawId);
-      const found = entries(await driver.send(['XRANGE', s.stream.key, id, id], s.stream.key));
-      const entry = found[0];
-      if (entry) {
-        await driver.send(
-          [
-            'XADD',
-            s.deadKey,
-            '*',
-            ...entry[1],
-            'source_stream',
-            s.stream.name,
-            'source_sink',
-            host.name,
-            'source_id',
-            id,
-            'deliveries',
-            String(n),
-            'reason',
-            'max deliveries reached',
-          ],
-          s.deadKey,
-        );
-        host.counters.deadLettered++;
-      } else {
-        host.countLost(s.stream.name, 1, 'event trimmed or deleted before it could be dead-lettered', [id]);
-      }
-      await driver.send(['XACK', s.stream.key, host.name, id], s.stream.key);
-    }
+    const mover: MoveHost = {
+      graceMs: host.settings.graceMs,
+      logger: host.logger,
+      closed: this.closed,
+      keep: (ids) => host.touch(host.control, s.stream.name, 0, ids),
+    };
+    // Those not acked yet, in order: the ones kept ours.
+    const left = toMove.map((m) => str((m as unknown[])[0]));
+    await keptWhileMoved(
+      mover,
+      () => left,
+      async () => {
+        for (const m of toMove) {
+          const [rawId, n] = m as [unknown, unknown];
+          const id = str(rawId);
+          const found = entries(await driver.send(['XRANGE', s.stream.key, id, id], s.stream.key));
+          const entry = found[0];
+          if (entry) {
+            await driver.send(
+              [
+                'XADD',
+                s.deadKey,
+                '*',
+                ...entry[1],
+                'source_stream',
+                s.stream.name,
+                'source_sink',
+                host.name,
+                'source_id',
+                id,
+                'deliveries',
+                String(n),
+                'reason',
+                'max deliveries reached',
+              ],
+              s.deadKey,
+            );
+            host.counters.deadLettered++;
+          } else {
+            host.countLost(s.stream.name, 1, 'event trimmed or deleted before it could be dead-lettered', [id]);
+          }
+          await ackMoved(mover, s.stream.name, id, () => driver.send(['XACK', s.stream.key, host.name, id], s.stream.key));
+          left.shift();
+        }
+      },
+    );
   }
 }

@@ -117,6 +117,7 @@ export class SinkMaintenance {
       host,
       () => this.#peers,
       (key, ms) => this.dueIn(key, ms),
+      this.#abort.signal,
     );
     this.#clock = new StallClock(clamp(Math.floor(grace / 8), 5, 1000), grace);
     this.#beatTimer = setInterval(() => this.#clock.beat(), this.#clock.beatMs).unref();
