@@ -158,8 +158,8 @@ describe.each(CLIENT_KINDS)('dead-lettered once on a cluster (%s)', (kind) => {
     try {
       const id = (await t.s.add('poison', 'x')) as string;
       await waitFor(() => seen.includes(id), { timeout: 5000, what: 'delivered' });
-      // Writes of the dead-letter node held 3 s, 7 grace periods.
-      await rawCommand(t.deadMaster.port, 'CLIENT PAUSE 3000 WRITE');
+      // Writes of the dead-letter node held 2 s, 5 grace periods.
+      await rawCommand(t.deadMaster.port, 'CLIENT PAUSE 2000 WRITE');
       await waitFor(() => heldOn(t.deadMaster, 'xadd'), { timeout: 5000, what: 'dead-letter XADD held' });
       expect({ dead: await settled(t), seen: seen.length }, logged(t)).toEqual({ dead: [id], seen: 1 });
     } finally {
@@ -177,8 +177,8 @@ describe.each(CLIENT_KINDS)('dead-lettered once on a cluster (%s)', (kind) => {
     try {
       const id = (await t.s.add('poison', '"x"')) as string;
       await asked;
-      // Writes of the dead-letter node held 3 s, 7 grace periods, before the schema refuses the event.
-      await rawCommand(t.deadMaster.port, 'CLIENT PAUSE 3000 WRITE');
+      // Writes of the dead-letter node held 2 s, 5 grace periods, before the schema refuses the event.
+      await rawCommand(t.deadMaster.port, 'CLIENT PAUSE 2000 WRITE');
       release();
       await waitFor(() => heldOn(t.deadMaster, 'xadd'), { timeout: 5000, what: 'dead-letter XADD held' });
       expect(await settled(t), logged(t)).toEqual([id]);
