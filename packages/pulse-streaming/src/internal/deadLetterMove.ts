@@ -114,7 +114,7 @@ export async function ackMoved(host: MoveHost, stream: string, id: string, ack: 
       if (!isRetryable(err) || host.closed.aborted || monotonicNow() + retryInMs >= until) {
         host.logger.warn(
           { stream, id, failures: backoff.failures, err: errorText(err) },
-          'event added to the dead-letter stream but not acked: it stays pending and may be dead-lettered again',
+          'ack ending a dead letter failed: the event stays pending (in both streams) and may be dead-lettered again',
         );
         throw err;
       }
