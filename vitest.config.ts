@@ -14,6 +14,8 @@ const LONGEST = [
   'sinkProcesses',
   'idle',
   'clusterIdle',
+  'clusterDeadLetterOnce',
+  'readerIdleCost',
   'deadLetterReplay',
   'readerLoss',
   'clusterFailover',
