@@ -11,7 +11,8 @@ import type { SinkEvent } from '../event.js';
 import type { ProcessBatchOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { traceProcessBatch } from './diagnostics.js';
-import { HandlerRun, NOACK_BATCH_FAILED, type ProcessHost, runSettings } from './process.js';
+import { HandlerRun, NOACK_BATCH_FAILED } from './process.js';
+import { type ProcessHost, runSettings } from './processHost.js';
 import { errorText } from './redisErrors.js';
 import { checkInt, MAX_TIMER_MS } from './validate.js';
 

@@ -12,7 +12,7 @@ import { ackMoved, keptWhileMoved, type MoveHost, ownEntry } from './deadLetterM
 import type { Connection, Driver } from './driver.js';
 import { evalScript } from './driver.js';
 import { sinkKeys, streamKey } from './keys.js';
-import type { ProcessHost } from './process.js';
+import type { ProcessHost } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
 import { Script } from './script.js';
