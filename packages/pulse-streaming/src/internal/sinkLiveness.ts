@@ -125,10 +125,11 @@ export interface Beat {
    */
   readonly reset: boolean;
   /**
-   * The live instances with a longer grace period than this one's, and
-   * theirs: an event on a stream where one of them holds events is claimed
-   * only once idle for that long (it refreshes its holds on its own, slower,
-   * schedule; see the `claim` script).
+   * The instances with a longer grace period than this one's (live, or not
+   * forgotten yet: one that closed may still run a handler), and theirs: an
+   * event on a stream where one of them holds events is claimed only once
+   * idle for that long (it refreshes its holds on its own, slower, schedule;
+   * see the `claim` script).
    */
   readonly longerGraces: ReadonlyMap<string, number>;
   /** The live instances whose grace period or noAck differ from this one's, and their options. */
@@ -215,9 +216,12 @@ export class SinkLiveness {
       // Judged by its own grace period: it beats every half of it, whatever this instance's is.
       const theirs = options.get(name);
       const grace = theirs?.graceMs ?? this.graceMs;
+      // Live or not, until forgotten: an instance that closed while a long handler runs stops its
+      // beats but keeps touching that handler's event on its own (longer) schedule, and its events
+      // are claimed only once idle for its grace period (a shorter one took the event mid-handler).
+      if (grace > this.graceMs) longerGraces.set(name, grace);
       if (age <= LIVE_GRACES * grace) {
         live.push(name);
-        if (grace > this.graceMs) longerGraces.set(name, grace);
         if (theirs && (theirs.graceMs !== this.graceMs || theirs.noAck !== this.host.settings.noAck)) differing.set(name, theirs);
       }
       if (age > STALE_GRACES * grace) stale.add(name);

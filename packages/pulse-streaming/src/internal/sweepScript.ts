@@ -159,6 +159,8 @@ export interface SweepOptions {
   readonly live: readonly string[];
   /** Live instances whose options differ from this one's (see `Beat.differing`). */
   readonly differing: ReadonlyMap<string, InstanceOptions>;
+  /** Instances with a longer grace period, live or not (see `Beat.longerGraces`): idle means that long where they hold events. */
+  readonly longerGraces: ReadonlyMap<string, number>;
   /** Some of `differing` have events pending on a stream swept. */
   readonly onDiffering: (names: readonly string[]) => void;
   /** Least time to live of the bookkeeping keys of a stream with a TTL (ms). */
@@ -211,7 +213,9 @@ async function sweepChunk(
     keys.push(s.stream.key, s.keys.lease, s.keys.consumers, s.registry);
     args.push((s.hadTtl ? SWEEP_HAD_TTL : 0) + (plan.get(s) === true ? SWEEP_CLEANUP : 0) + (o.behind(s) ? SWEEP_BEHIND : 0));
   }
-  args.push(o.differing.size, ...[...o.differing].flatMap(([n, d]) => [n, d.graceMs]), ...o.live);
+  const graces = new Map<string, number>([...o.differing].map(([n, d]) => [n, d.graceMs]));
+  for (const [n, g] of o.longerGraces) graces.set(n, g);
+  args.push(graces.size, ...[...graces].flat(), ...o.live);
   if (keys.length !== streams.length * SWEEP_KEYS_PER_STREAM) throw new Error('sweep keys out of step');
   // What was read as the sweep leaves: a read that ran in Redis after the
   // sweep may be seen here before its reply, and must get a sweep of its own.
