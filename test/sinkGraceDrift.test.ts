@@ -15,18 +15,9 @@
  *   holds events on a stream it reads).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
-import { type Sink, type SinkEvent, type SinkOptions, Stream } from '../packages/pulse-streaming/src/index.js';
-import {
-  CLIENT_KINDS,
-  collect,
-  connect,
-  recordingLogger,
-  stays,
-  type TestClient,
-  take,
-  uniqueName,
-  waitFor,
-} from './support/clients.js';
+import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, collect, stays, take, waitFor } from './support/clients.js';
+import { sinkInstances } from './support/sinkInstances.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -36,24 +27,7 @@ const LATE_MS = 400;
 describe.concurrent.each(CLIENT_KINDS)('sink instances with different grace periods (%s)', (kind) => {
   /** One stream, a sink name of its own (the sink-wide liveness record is per name), instances with their own loggers. */
   async function setup(ctx: TestContext) {
-    const c: TestClient = await connect(kind);
-    const name = uniqueName('graceDrift');
-    const sinkName = uniqueName('sink');
-    const sinks: Sink[] = [];
-    const streams: Stream[] = [];
-    ctx.onTestFinished(async () => {
-      await Promise.all(sinks.map((s) => s.close()));
-      await streams[0]?.destroy().catch(() => {});
-      await c.close();
-    });
-    const instance = async (options: SinkOptions) => {
-      const rec = recordingLogger();
-      const s = new Stream(name, c.redis as never, { maxLen: 0, logger: rec.logger });
-      streams.push(s);
-      const sink = await s.newSink(sinkName, { startAt: 'oldest', blockMs: 100, ...options });
-      sinks.push(sink);
-      return { s, sink, rec };
-    };
+    const { c, name, sinkName, instance } = await sinkInstances(ctx, kind, 'graceDrift');
     const serverMs = async (): Promise<number> => {
       const [s, us] = (await c.cmd('TIME')) as [string, string];
       return Number(s) * 1000 + Math.floor(Number(us) / 1000);

@@ -10,38 +10,13 @@
  * and says once that the instances differ in noAck.
  */
 import { describe, expect, it, type TestContext } from 'vitest';
-import { type Sink, type SinkEvent, type SinkOptions, Stream } from '../packages/pulse-streaming/src/index.js';
-import {
-  CLIENT_KINDS,
-  collect,
-  connect,
-  recordingLogger,
-  type TestClient,
-  take,
-  uniqueName,
-  waitFor,
-} from './support/clients.js';
+import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, collect, take, waitFor } from './support/clients.js';
+import { sinkInstances } from './support/sinkInstances.js';
 
 describe.concurrent.each(CLIENT_KINDS)('sink instances with and without noAck (%s)', (kind) => {
   async function setup(ctx: TestContext) {
-    const c: TestClient = await connect(kind);
-    const name = uniqueName('modeDrift');
-    const sinkName = uniqueName('sink');
-    const sinks: Sink[] = [];
-    const streams: Stream[] = [];
-    ctx.onTestFinished(async () => {
-      await Promise.all(sinks.map((s) => s.close()));
-      await streams[0]?.destroy().catch(() => {});
-      await c.close();
-    });
-    const instance = async (options: SinkOptions) => {
-      const rec = recordingLogger();
-      const s = new Stream(name, c.redis as never, { maxLen: 0, logger: rec.logger });
-      streams.push(s);
-      const sink = await s.newSink(sinkName, { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: 300, ...options });
-      sinks.push(sink);
-      return { s, sink, rec };
-    };
+    const { c, sinkName, instance } = await sinkInstances(ctx, kind, 'modeDrift', { ackGracePeriodMs: 300 });
     const pending = async (key: string) => Number(((await c.cmd('XPENDING', key, sinkName)) as unknown[])[0]);
     return { c, instance, pending };
   }
