@@ -128,7 +128,10 @@ describe.concurrent.each(CLIENT_KINDS)('server states (%s)', (kind) => {
     },
   );
 
-  it('close() during CLIENT PAUSE 6500 ALL resolves within 6 s', async (ctx) => {
+  // Each step of a sink's close() waits at most CLOSE_STEP_MS (2 s) for Redis, four of them at most:
+  // about 4 s here on a quiet machine, 6.1 s once in a loaded CI run (a 6 s bound failed), never
+  // more than the steps' 8 s.
+  it('close() during CLIENT PAUSE 6500 ALL resolves within the bound of its steps (8 s)', async (ctx) => {
     const e = await env(ctx, kind);
     const s = new Stream(e.name, e.admin.redis, { logger: e.logger });
     const sink = await s.newSink('g', { blockMs: BLOCK, ackGracePeriodMs: 2000 });
@@ -152,8 +155,8 @@ describe.concurrent.each(CLIENT_KINDS)('server states (%s)', (kind) => {
       sinkCloseMs: expect.any(Number),
       readerCloseMs: expect.any(Number),
     });
-    expect(ms1, `sink close took ${ms1} ms, reader ${ms2} ms`).toBeLessThan(6000);
-    expect(ms2, `reader close took ${ms2} ms`).toBeLessThan(6000);
+    expect(ms1, `sink close took ${ms1} ms, reader ${ms2} ms`).toBeLessThan(8000);
+    expect(ms2, `reader close took ${ms2} ms`).toBeLessThan(8000);
   });
 
   it('FLUSHALL under a live sink and reader with events in flight: the loss is said, no hot loop, later events delivered, close() bounded', async (ctx) => {
