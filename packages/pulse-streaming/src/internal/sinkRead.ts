@@ -298,7 +298,7 @@ export class SinkReads {
       // them apart: a loss is reported on current evidence only.
       let stale = false;
       if (added >= 0 && s.added >= 0 && added < s.added) {
-        const now = await streamNow(this.host.control, s);
+        const now = await streamNow(this.host.control, s.stream.key);
         if (now.added < s.added)
           await fell(this.host, s, now, str(r[8] ?? '') || now.first, maxId(readAt, checkedBefore), lagBefore);
         // Not created anew, or unknown now (a later check sees the fall again):
@@ -339,7 +339,7 @@ export class SinkReads {
       // created anew since (replies race across connections): with the key
       // there now, only a confirmed fall in entries-added says the old one's
       // events went (as in `recreate`); otherwise the reply is stale.
-      const now = s.ready ? await streamNow(this.host.control, s) : undefined;
+      const now = s.ready ? await streamNow(this.host.control, s.stream.key) : undefined;
       if (now?.exists) {
         if (s.added >= 0 && now.added < s.added) {
           await this.host.streamGone(s, now.first);

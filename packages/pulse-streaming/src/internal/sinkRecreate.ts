@@ -24,7 +24,7 @@ export async function recreate(host: RecreateHost, s: SinkStream): Promise<void>
   // old group's unread and pending events with it; a group destroyed on a
   // living key gives them all back from 0.
   if (s.ready && s.added >= 0) {
-    const now = await streamNow(host.control, s);
+    const now = await streamNow(host.control, s.stream.key);
     if (now.added < s.added) await host.streamGone(s, now.first);
   }
   const keys = [s.stream.key, s.registry, s.keys.consumers];

@@ -47,7 +47,7 @@ export async function afterReconnect(
   lagBefore: number,
 ): Promise<void> {
   const hi = s.readBeforeReconnect;
-  const now = await streamNow(host.control, s);
+  const now = await streamNow(host.control, s.stream.key);
   if (now.exists !== true) return;
   s.readBeforeReconnect = undefined;
   if (hi !== undefined) {

@@ -9,9 +9,9 @@
  */
 import { compareIds } from './ids.js';
 import { WARNING_CODE_UNKNOWN, warnOrEmit } from './lossReport.js';
-import { mapRecord, str } from './replies.js';
 import type { ResolvedStart } from './start.js';
 import type { StreamHandle } from './streamHandle.js';
+import { streamNow } from './streamNow.js';
 
 /**
  * Says (a `warn` line, or a `PulseWarning` `PULSE_EVENTS_MAYBE_LOST` without
@@ -25,15 +25,11 @@ import type { StreamHandle } from './streamHandle.js';
  */
 export async function sayIfStartGap(stream: StreamHandle, start: ResolvedStart, who: string): Promise<void> {
   if (start.kind !== 'id' || start.id === '0-0') return;
-  let info: Record<string, unknown>;
-  try {
-    info = mapRecord(await stream.driver.send(['XINFO', 'STREAM', stream.key], stream.key));
-  } catch {
-    return;
-  }
-  const removed = Number(info['entries-added']) - Number(info.length);
-  const first = Array.isArray(info['first-entry']) ? str(info['first-entry'][0]) : undefined;
-  const maxDeleted = info['max-deleted-entry-id'] === undefined ? '0-0' : str(info['max-deleted-entry-id']);
+  const now = await streamNow(stream.driver, stream.key);
+  if (now.exists !== true || now.length === undefined || !Number.isFinite(now.added)) return;
+  const { first } = now;
+  const removed = now.added - now.length;
+  const maxDeleted = now.maxDeleted ?? '0-0';
   const trimmedPast = removed > 0 && first !== undefined && compareIds(start.id, first) < 0;
   const deletedPast = compareIds(maxDeleted, start.id) > 0;
   if (!trimmedPast && !deletedPast) return;

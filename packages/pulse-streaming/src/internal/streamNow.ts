@@ -1,11 +1,11 @@
 /**
- * What a stream is now, for a sink that suspects its key was deleted or
- * expired and perhaps created anew: entries ever added fall when it was.
+ * What a stream is now (XINFO STREAM): for a sink that suspects its key was
+ * deleted, expired or rolled back (entries ever added fall then), and for a
+ * start behind trimmed entries (startGap.ts).
  */
 import type { Connection } from './driver.js';
 import { errorText } from './redisErrors.js';
 import { mapRecord, str } from './replies.js';
-import type { SinkStream } from './sinkState.js';
 
 /** What `streamNow` found. */
 export interface StreamNow {
@@ -13,6 +13,8 @@ export interface StreamNow {
   readonly added: number;
   /** Its first entry's ID. */
   readonly first: string | undefined;
+  /** Entries in it now (undefined when it cannot be read). */
+  readonly length?: number | undefined;
   /** Its last-generated ID (undefined when it cannot be read). */
   readonly last?: string | undefined;
   /** The highest ID deleted from it (XDEL; '0-0' none; undefined when it cannot be read). */
@@ -21,15 +23,23 @@ export interface StreamNow {
   readonly exists: boolean | undefined;
 }
 
-/** The stream's entries-added, first entry ID and last-generated ID now (XINFO STREAM on `conn`). */
-export async function streamNow(conn: Connection, s: SinkStream): Promise<StreamNow> {
+/** Stream `key` now (XINFO STREAM on `conn`). */
+export async function streamNow(conn: Connection, key: string): Promise<StreamNow> {
   try {
-    const info = mapRecord(await conn.send(['XINFO', 'STREAM', s.stream.key], s.stream.key));
+    const info = mapRecord(await conn.send(['XINFO', 'STREAM', key], key));
     const added = Number(info['entries-added']);
     const first = Array.isArray(info['first-entry']) ? str(info['first-entry'][0]) : undefined;
     const id = (v: unknown) => (v === undefined || v === null ? undefined : str(v));
     const [last, maxDeleted] = [id(info['last-generated-id']), id(info['max-deleted-entry-id'])];
-    return { added: Number.isFinite(added) ? added : Number.POSITIVE_INFINITY, first, last, maxDeleted, exists: true };
+    const length = Number(info.length);
+    return {
+      added: Number.isFinite(added) ? added : Number.POSITIVE_INFINITY,
+      first,
+      length: Number.isFinite(length) ? length : undefined,
+      last,
+      maxDeleted,
+      exists: true,
+    };
   } catch (err) {
     // 'no such key' says the key is gone; any other failure says nothing.
     const gone = /no such key/i.test(errorText(err)) ? false : undefined;
