@@ -8,12 +8,12 @@
  */
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
-import { monotonicNow } from './clock.js';
 import type { NodeRouting } from './clusterLinks.js';
-import type { Arg, Connection, OwnedConnection } from './driver.js';
+import type { Connection, OwnedConnection } from './driver.js';
 import type { Fanout } from './fanout.js';
 import type { ReadAhead } from './readAhead.js';
-import { errorText, isRetryable } from './redisErrors.js';
+import { errorText } from './redisErrors.js';
+import { unblockRead } from './unblockRead.js';
 
 /** One read a loop sends. */
 export interface LoopRead {
@@ -47,9 +47,6 @@ export interface LoopRead {
    */
   readonly untilFull?: boolean;
 }
-
-/** Longest `interrupt()` repeats CLIENT UNBLOCK for one read (see `#unblock`). */
-const UNBLOCK_FOR_MS = 10_000;
 
 /**
  * Longest `stop()` waits for a reply still out after it closed the
@@ -104,9 +101,6 @@ interface Out {
   readonly untilFull: boolean;
 }
 
-/** What a wait in `#unblock` resolves to when the read settled or the loop stopped first. */
-const ENDED = Symbol('ended');
-
 /** What the wait for the head read's reply resolves to when a subscriber took events meanwhile. */
 const ROOM = Symbol('room');
 
@@ -153,66 +147,16 @@ export class ReadLoop<T> {
     if (head?.blocks && this.#inFlight === head.reply) await this.#unblock(head.reply);
   }
 
-  /**
-   * Ends the blocked read `pending` (CLIENT UNBLOCK: it returns as if timed
-   * out). The command travels on another connection and can overtake the
-   * read, or reach it before it was sent (a cluster read learns its node
-   * first): it is repeated until the read has returned, for at most
-   * {@link UNBLOCK_FOR_MS}. When the target is not known (a read that could
-   * not be made unblockable, or whose slot moved: Redis ends that one itself)
-   * the read is left to return by itself.
-   */
-  async #unblock(pending: Promise<Settled>): Promise<void> {
-    const { conn, control, logger } = this.#spec;
-    const signal = this.#abort.signal;
-    const until = monotonicNow() + UNBLOCK_FOR_MS;
-    // Every wait below also ends when the read settles or the loop stops: with
-    // Redis frozen (SIGSTOP) neither the target nor CLIENT UNBLOCK ever
-    // answers, and `removeStream()` (which waits for this) must still settle
-    // once `close()` stopped the loop.
-    let onAbort: (() => void) | undefined;
-    const ended = new Promise<typeof ENDED>((resolve) => {
-      onAbort = () => resolve(ENDED);
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (signal.aborted) resolve(ENDED);
-      pending.then(() => resolve(ENDED), noop);
-    });
-    const orEnded = <V>(p: Promise<V>): Promise<V | typeof ENDED> => {
-      // Its rejection after `ended` won is nobody's: not left unhandled.
-      p.catch(noop);
-      return Promise.race([p, ended]);
-    };
-    try {
-      let failed: unknown;
-      for (let i = 0; this.#inFlight === pending && !signal.aborted; i++) {
-        if (monotonicNow() > until) {
-          const why = failed === undefined ? 'it did not end' : `CLIENT UNBLOCK failed: ${errorText(failed)}`;
-          logger.warn({ triedForMs: UNBLOCK_FOR_MS }, `could not end a blocked read (${why}): it ends with its block`);
-          return;
-        }
-        const target = await orEnded(conn.unblockTarget());
-        if (target === undefined || target === ENDED) return;
-        const { node, id, key } = target;
-        const send = async (args: readonly Arg[]): Promise<unknown> =>
-          node === undefined ? control.send(args) : control.sendToNode ? control.sendToNode(node, args, key) : undefined;
-        try {
-          if ((await orEnded(send(['CLIENT', 'UNBLOCK', id]))) === ENDED) return;
-        } catch (err) {
-          // A node the control connection learns of later, or a connection that
-          // comes back, is worth another try; a refusal (NOPERM) is not.
-          if (!isRetryable(err)) {
-            // From now on no read of this client blocks long for a while (`UnblockPermission`): they block `blockMs`.
-            conn.unblockRefused();
-            logger.warn({ err: errorText(err) }, 'CLIENT UNBLOCK refused: the blocked read ends with its block or an event');
-            return;
-          }
-          failed = err;
-        }
-        await Promise.race([ended, sleep(i < 50 ? 20 : 500)]);
-      }
-    } finally {
-      if (onAbort) signal.removeEventListener('abort', onAbort);
-    }
+  /** Ends the blocked read `pending` (see {@link unblockRead}) while it is the one in flight. */
+  #unblock(pending: Promise<unknown>): Promise<void> {
+    return unblockRead(
+      this.#spec.conn,
+      this.#spec.control,
+      this.#spec.logger,
+      this.#abort.signal,
+      pending,
+      () => this.#inFlight === pending,
+    );
   }
 
   /** Stops the loop and closes its connection; resolves when the loop has ended. */
@@ -426,5 +370,3 @@ export class ReadLoop<T> {
     if (out.ahead) budget.ahead -= out.most;
   }
 }
-
-function noop(): void {}
