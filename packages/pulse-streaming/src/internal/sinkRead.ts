@@ -1,28 +1,17 @@
-/**
- * How a sink reads its streams: the reads themselves (MULTI with the trim
- * check while there is a backlog, a blocking XREADGROUP once drained), the
- * trim check that counts what XREADGROUP jumps over without a word, and
- * recovery from a missing group or stream key (NOGROUP).
- */
-import { PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
-import type { Logger } from '../logger.js';
 import type { Outcome } from './batcher.js';
 import { monotonicNow } from './clock.js';
 import type { Arg, Driver, OwnedConnection } from './driver.js';
-import { readAfterCheck, recordCheck, wantsRecheck } from './expiryLoss.js';
+import { readAfterCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
-import { compareIds } from './ids.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, replyCode, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
-import { recreate } from './sinkRecreate.js';
-import { afterReconnect, fell, maxId } from './sinkRollback.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
-import { streamNow } from './streamNow.js';
+import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
 
 /** Most entries the trim check copies into Lua to verify a blocking read (usually none: it took all there was). */
 const VERIFY_MAX_ENTRIES = 256;
@@ -34,29 +23,15 @@ const VERIFY_MAX_ENTRIES = 256;
 const NODE_CHANGED = new Set(['MOVED', 'ASK', 'UNBLOCKED', 'READONLY', 'CLUSTERDOWN', 'LOADING', 'MASTERDOWN']);
 
 /** What the read path needs from its sink. */
-export interface ReadPathHost {
-  readonly name: string;
-  readonly consumerName: string;
+export interface ReadPathHost extends TrimCheckHost {
   readonly settings: SinkSettings;
   /** The sink reads a Redis Cluster: one read per hash slot, idle ones blocking long. */
   readonly cluster: boolean;
-  readonly control: OwnedConnection;
-  readonly logger: Logger;
   /** The streams the sink reads, by key. */
   readonly streams: ReadonlyMap<string, SinkStream>;
   /** The sink's read loops: which one reads a key, and how often their connections came back. */
   loops(): Pick<ReadLoops<unknown>, 'groupOf' | 'reconnects'>;
   readonly deliver: Deliver;
-  /** Counts and reports events of stream `name` found lost. */
-  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
-  /** Reports that events of stream `name` may be lost, how many unknown (`LossReport.unknown`). */
-  maybeLost(name: string, why: string): void;
-  /** A trim check of `s` was applied (see `Rechecks.expiring`). */
-  checked(s: SinkStream): void;
-  /** The stream's key is gone, or was created anew: reports what went with the old one (see `SinkHolds.streamGone`). */
-  streamGone(s: SinkStream, before: string | undefined): Promise<void>;
-  /** Stops the sink: a condition retrying cannot fix. */
-  fail(err: PulseError): void;
 }
 
 export class SinkReads {
@@ -261,100 +236,13 @@ export class SinkReads {
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
       const applied = s.checkAppliedAt;
-      const status = await this.#applyCheck(s, (checks[i] ?? []) as unknown[], checkAt ?? 0, readAt?.[i]);
+      const status = await applyTrimCheck(this.host, s, (checks[i] ?? []) as unknown[], checkAt ?? 0, readAt?.[i]);
       // Its read came right after it: what it delivered is pending now, not unread (unless the check was stale).
       if (s.checkAppliedAt !== applied) readAfterCheck(s, byKey.get(s.stream.key));
       if (status === 'wrongtype') return;
       if (status !== 'ok') this.#idle.delete(group);
     }
     if (got && !got.ok && read === 0 && !checks.some((r) => str((r as unknown[])[0]) !== 'ok')) throw got.error;
-  }
-
-  /** Acts on one stream's trim check result; returns its status. */
-  async #applyCheck(s: SinkStream, r: unknown[], sentAt: number, readAt: string | undefined): Promise<string> {
-    const status = str(r[0]);
-    if (status === 'ok') {
-      const skipped = Number(r[1]);
-      if (skipped > 0) this.host.countLost(s.stream.name, skipped, 'events trimmed before this sink read them');
-      const removed = Number(r[5] ?? 0);
-      if (removed > 0) this.host.countLost(s.stream.name, removed, 'events removed (stream.remove) before this sink read them');
-      const last = str(r[2]);
-      const verified = Number(r[3]) === 1;
-      // Where the group was before this check: a stream that still starts before it is the same key.
-      const checkedBefore = s.checked;
-      const lagBefore = s.lag;
-      s.checked = last;
-      const lag = Number(r[6] ?? -1);
-      const read = Number(r[7] ?? -1);
-      // Redis reports lag 0 for a caught-up group whatever its entries-read,
-      // which is stale until a resync after a restart: only a trusted check
-      // tells entries-added.
-      const added = s.trusted && lag >= 0 && read >= 0 ? read + lag : -1;
-      // Fewer entries ever added than before: the key expired or was deleted
-      // and a producer created it anew (another instance recreated the group),
-      // or this reply is older than the one acted on before it (the read
-      // loop's and the control connection's checks race; a reply can wait
-      // through a reconnect or a frozen event loop). Only a fresh read tells
-      // them apart: a loss is reported on current evidence only.
-      let stale = false;
-      if (added >= 0 && s.added >= 0 && added < s.added) {
-        const now = await streamNow(this.host.control, s.stream.key);
-        if (now.added < s.added)
-          await fell(this.host, s, now, str(r[8] ?? '') || now.first, maxId(readAt, checkedBefore), lagBefore);
-        // Not created anew, or unknown now (a later check sees the fall again):
-        // the newer state stays, so a real fall is still seen against it.
-        else stale = true;
-      } else if (!s.trusted) {
-        // The first check after a reconnect (a resync: entries-read cannot be
-        // trusted yet) still compares the stream with what was known before
-        // it, or a Redis restarted from an older snapshot would take unread
-        // and held events without a word (outside review C).
-        await afterReconnect(this.host, s, maxId(readAt, checkedBefore), lagBefore);
-      }
-      if (!stale) {
-        recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt, Number(r[10] ?? -1));
-        // While untrusted, the last trusted entries-added stays: what a later
-        // resync compares the stream with (see `afterReconnect`).
-        if (s.trusted) s.added = added;
-        this.host.checked(s);
-      }
-      // Said once until the condition clears, not at every read.
-      const unknown = Number(r[4]) === 1;
-      if (unknown && !s.unknownReported)
-        this.host.maybeLost(
-          s.stream.name,
-          'events trimmed or deleted before this sink read them: how many is unknown (Redis restarted or failed over, or entries were deleted outside pulse-streaming)',
-        );
-      s.unknownReported = unknown;
-      // Resynced: what blocking reads jumped before it can no longer be counted.
-      if (!s.trusted && verified) s.trusted = true;
-      if (verified && s.unverified) {
-        // Verified up to where the group was at the check; reads after it stay to verify.
-        s.unverified = compareIds(last, s.unverified.to) >= 0 ? undefined : { from: last, to: s.unverified.to };
-      }
-    } else if (status === 'wrongtype') {
-      this.host.fail(new PulseError(`sink stopped: key ${s.stream.key} holds another type`, { code: 'WRONGTYPE' }));
-    } else if (status === 'nokey') {
-      // A 'nokey' reply may be older than a check already acted on for a key
-      // created anew since (replies race across connections): with the key
-      // there now, only a confirmed fall in entries-added says the old one's
-      // events went (as in `recreate`); otherwise the reply is stale.
-      const now = s.ready ? await streamNow(this.host.control, s.stream.key) : undefined;
-      if (now?.exists) {
-        if (s.added >= 0 && now.added < s.added) {
-          await this.host.streamGone(s, now.first);
-          // Reported: the NOGROUP that follows on the new key must not report it again (`recreate`).
-          s.added = now.added;
-        }
-      } else if (s.ready) {
-        this.host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
-        s.ready = false;
-        await this.host.streamGone(s, undefined);
-      }
-    } else if (status === 'nogroup') {
-      await recreate(this.host, s);
-    }
-    return status;
   }
 
   /**
@@ -371,7 +259,7 @@ export class SinkReads {
         const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
         const r = (checks[0] ?? []) as unknown[];
         // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
-        if (str(r[0]) === 'ok') await this.#applyCheck(s, r, at, readAt);
+        if (str(r[0]) === 'ok') await applyTrimCheck(this.host, s, r, at, readAt);
       } catch (err) {
         // With Redis unreachable every stream would fail alike: one line, and a later call checks them.
         const names = isRetryable(err) ? pending.slice(i).map((x) => x.stream.name) : [s.stream.name];
@@ -392,7 +280,7 @@ export class SinkReads {
   async recover(s: SinkStream): Promise<void> {
     const [at, readAt] = [performance.now(), s.lastRead];
     const checks = (await this.host.control.send(this.#checkCommand([s]), s.stream.key)) as unknown[];
-    await this.#applyCheck(s, (checks[0] ?? []) as unknown[], at, readAt);
+    await applyTrimCheck(this.host, s, (checks[0] ?? []) as unknown[], at, readAt);
   }
 
   async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {
