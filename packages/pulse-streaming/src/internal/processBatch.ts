@@ -58,26 +58,38 @@ class BatchSource {
   /**
    * The next batch: its first event (waiting as long as it takes), then
    * every event that arrives within `waitMs` of it, up to `max`. Undefined
-   * once the subscription ended with nothing taken.
+   * once the subscription ended with nothing taken. Every take after the
+   * first is bounded by the batch's deadline, a buffered one too: a stale
+   * buffer makes the subscription recheck ownership, and once the events no
+   * longer ours are dropped it waits like an empty one (unbounded, the
+   * events already taken would stay in progress, never handled nor
+   * redelivered, until something new arrives).
    */
   async next(max: number, waitMs: number): Promise<SinkEvent[] | undefined> {
     const first = await this.#take();
     if (first === undefined) return undefined;
     const batch = [first];
+    if (max <= 1) return batch;
     const deadline = performance.now() + waitMs;
-    while (batch.length < max) {
-      let ev: SinkEvent | undefined;
-      // Buffered events come at once (after an ownership check, if their hold lapsed).
-      if (this.#pending === undefined && this.sub.size > 0) ev = await this.#take();
-      else {
-        const left = deadline - performance.now();
-        if (left <= 0) break;
-        const r = await this.#takeWithin(left);
-        if (r === TIMEOUT) break;
-        ev = r;
+    // One timer per batch, not one per take: buffered takes are the common case.
+    let timer: NodeJS.Timeout | undefined;
+    let over = false;
+    const expired = new Promise<typeof TIMEOUT>((resolve) => {
+      timer = setTimeout(() => {
+        over = true;
+        resolve(TIMEOUT);
+      }, waitMs);
+    });
+    try {
+      while (batch.length < max && !over) {
+        // Buffered events come at once (after an ownership check, if their hold lapsed); otherwise wait only while time is left.
+        if ((this.#pending !== undefined || this.sub.size === 0) && performance.now() >= deadline) break;
+        const r = await this.#takeBefore(expired);
+        if (r === TIMEOUT || r === undefined) break;
+        batch.push(r);
       }
-      if (ev === undefined) break;
-      batch.push(ev);
+    } finally {
+      clearTimeout(timer);
     }
     return batch;
   }
@@ -89,17 +101,15 @@ class BatchSource {
     return r.done ? undefined : r.value;
   }
 
-  async #takeWithin(ms: number): Promise<SinkEvent | undefined | typeof TIMEOUT> {
+  /**
+   * The next event, or TIMEOUT once `expired` settles first. The take stays
+   * pending then (its event is reported taken when it comes and opens the
+   * next batch): dropping it would lose that event.
+   */
+  async #takeBefore(expired: Promise<typeof TIMEOUT>): Promise<SinkEvent | undefined | typeof TIMEOUT> {
     const p = this.#pending ?? this.#next();
     this.#pending = p;
-    let timer: NodeJS.Timeout | undefined;
-    const r = await Promise.race([
-      p,
-      new Promise<typeof TIMEOUT>((resolve) => {
-        timer = setTimeout(() => resolve(TIMEOUT), ms);
-      }),
-    ]);
-    clearTimeout(timer);
+    const r = await Promise.race([p, expired]);
     if (r === TIMEOUT) return TIMEOUT;
     this.#pending = undefined;
     return r.done ? undefined : r.value;
