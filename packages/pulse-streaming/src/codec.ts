@@ -12,10 +12,18 @@ export interface Codec {
    * The payload of `value`: bytes, or a string stored as UTF-8. Bytes are
    * copied as soon as it returns, so it may encode into one reused buffer.
    * A throw (of anything) rejects the `add` with `InvalidArgumentError`.
+   * Synchronous only: a promise is refused the same way.
    */
   encode(value: unknown): Uint8Array | string;
-  /** The value of a payload. A throw (of anything) makes `event.data` throw a `DecodeError`. */
-  decode(bytes: Buffer): unknown;
+  /**
+   * The value of a payload, or a promise of it (a decompression, a schema
+   * registry look-up): a promise is awaited as long as it takes, like a
+   * schema that validates asynchronously, so `event.data` then needs
+   * `await event.decode()` first (`process()` and `processBatch()` do it
+   * before calling the handler). A throw or a rejection (of anything) is a
+   * `DecodeError` (dead-lettered with `decode:` under `process()`).
+   */
+  decode(bytes: Buffer): unknown | Promise<unknown>;
 }
 
 /** The codecs built in: `'json'` is UTF-8 JSON (`JSON.stringify` / `JSON.parse`, invalid UTF-8 refused). */

@@ -101,7 +101,7 @@ export class Event<Name extends string = string, Data = unknown> {
    */
   readonly headers: Readonly<Record<string, string>>;
   readonly #codec: EventCodec | undefined;
-  /** What decoding gave: the value, the failure, or the promise of an asynchronous schema; undefined before. */
+  /** What decoding gave: the value, the failure, or the promise of an asynchronous decode or schema; undefined before. */
   #decoded: Decoded | DecodeError | undefined;
 
   constructor(init: EventInit) {
@@ -121,16 +121,17 @@ export class Event<Name extends string = string, Data = unknown> {
    * untyped stream), the payload itself.
    * @throws DecodeError when the codec fails on the bytes or the schema
    * refuses the value (every access throws the same error).
-   * @throws PulseError when the schema validates asynchronously and the
-   * event was not decoded yet: `await event.decode()` first (`process()` and
-   * `processBatch()` do it before calling the handler).
+   * @throws PulseError when the codec decodes or the schema validates
+   * asynchronously and the event was not decoded yet: `await event.decode()`
+   * first (`process()` and `processBatch()` do it before calling the
+   * handler).
    */
   get data(): Data {
     const d = this.#decoded ?? this.#decode();
     if (d instanceof PulseError) throw d;
     if (isPending(d)) {
       throw new PulseError(
-        `event ${this.id} (${this.eventName}): its schema validates asynchronously: await event.decode() before reading event.data`,
+        `event ${this.id} (${this.eventName}): it decodes asynchronously (its codec's decode or its schema answers a promise): await event.decode() before reading event.data`,
       );
     }
     return d.value as Data;
@@ -138,7 +139,8 @@ export class Event<Name extends string = string, Data = unknown> {
 
   /**
    * Resolves to {@link Event.data}, decoding it first when needed (also with
-   * a schema that validates asynchronously); rejects with its `DecodeError`.
+   * a codec that decodes or a schema that validates asynchronously, awaited
+   * as long as it takes); rejects with its `DecodeError`.
    */
   decode(): Promise<Data> {
     const d = this.#decoded ?? this.#decode();

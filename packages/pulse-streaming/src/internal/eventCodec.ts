@@ -2,8 +2,9 @@
  * A typed stream's codec and schemas at work: validating and encoding the
  * values of `add`, decoding and validating payloads into `event.data`.
  * Schemas may validate at once or with a promise (Standard Schema allows
- * both): each step stays synchronous when the schema is, so adds of one tick
- * still merge and decoding costs no extra turn of the event loop.
+ * both), and a codec may decode with a promise: each step stays synchronous
+ * when the codec and schema are, so adds of one tick still merge and
+ * decoding costs no extra turn of the event loop.
  */
 import type { Codec, StandardSchemaIssue, StandardSchemaResult, StandardSchemaV1 } from '../codec.js';
 import { DecodeError, InvalidArgumentError } from '../errors.js';
@@ -37,7 +38,7 @@ const jsonCodec: Codec = {
 /** Most characters of schema issues kept in an error message (and so in a dead letter's reason). */
 const MAX_ISSUES_TEXT = 500;
 
-/** A decoded value; a promise of one when the schema validates asynchronously. */
+/** A decoded value; a promise of one when the codec decodes or the schema validates asynchronously. */
 export type Decoded = { readonly value: unknown } | Promise<{ readonly value: unknown }>;
 
 /** Stream options `codec` and `schemas`, checked. */
@@ -148,20 +149,33 @@ export class EventCodec {
   }
 
   /**
-   * The value of a payload, validated by its event name's schema.
-   * @throws DecodeError (or rejects with it, for an asynchronous schema).
+   * The value of a payload, validated by its event name's schema. A codec
+   * whose `decode` answers a promise (or another thenable) is awaited, then
+   * validated: a promise of the outcome, like an asynchronous schema's.
+   * @throws DecodeError (or rejects with it, when decoding or the schema is
+   * asynchronous).
    */
   decode(eventName: string, id: string, payload: Buffer): Decoded {
     let value: unknown;
     try {
       value = this.#codec.decode(payload);
+      // Taken as is, a promise would be handed over as `data` (and its rejection acked unseen, never dead-lettered).
+      if (isThenable(value)) {
+        return Promise.resolve(value).then(
+          (v: unknown) => this.#validated(eventName, id, v),
+          (err: unknown) => {
+            throw codecFailed(eventName, id, err);
+          },
+        );
+      }
     } catch (err) {
-      throw new DecodeError(`event ${id} (${eventName}): the codec could not decode the payload: ${errorText(err)}`, {
-        cause: err,
-        eventName,
-        eventId: id,
-      });
+      throw codecFailed(eventName, id, err);
     }
+    return this.#validated(eventName, id, value);
+  }
+
+  /** `value` checked by the schema of `eventName`, if it has one. */
+  #validated(eventName: string, id: string, value: unknown): Decoded {
     const schema = this.#schemas.get(eventName);
     if (schema === undefined) return { value };
     let result: ReturnType<typeof validate>;
@@ -242,6 +256,14 @@ function checked(r: StandardSchemaResult<unknown>, eventName: string, id: string
     });
   }
   return r;
+}
+
+function codecFailed(eventName: string, id: string, err: unknown): DecodeError {
+  return new DecodeError(`event ${id} (${eventName}): the codec could not decode the payload: ${errorText(err)}`, {
+    cause: err,
+    eventName,
+    eventId: id,
+  });
 }
 
 function schemaFailed(eventName: string, id: string, err: unknown): DecodeError {
