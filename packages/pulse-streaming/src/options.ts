@@ -93,7 +93,11 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * without checks. `add` stores the value as given (the schema's input) and
    * `event.data` is the schema's output, but `add` is typed with the output:
    * with a schema that transforms (zod `.transform`, valibot `v.transform`)
-   * the input it accepts needs a cast (known limitation).
+   * the input it accepts needs a cast (known limitation). The schema checks
+   * the value given to `add`, not its encoded form: with `'json'`, a value
+   * it accepts whose JSON form it refuses (a `Date` for `z.date()`, `NaN`)
+   * is stored, then dead-lettered by every consumer; use a schema that
+   * accepts the JSON form too (`z.coerce.date()`, `z.string().datetime()`).
    * @defaultValue none
    */
   schemas?: SchemasOf<Events>;
