@@ -25,7 +25,12 @@ import type { Subscription } from './subscription.js';
 
 /** What a reader has done so far: a snapshot, see {@link Reader.counters}. */
 export interface ReaderCounters {
-  /** Events handed to the subscriptions (events the topic or filter rejected are not counted). */
+  /**
+   * Events handed to the subscriptions: put in their buffers, whether taken
+   * from there yet or not (events the topic or filter rejected are not
+   * counted). Those the last subscription left unread as it left are taken
+   * off, and counted again as the next subscription gets them.
+   */
   readonly delivered: number;
   /**
    * Events trimmed (by `maxLen`) or deleted after the reader's cursor before
@@ -61,6 +66,12 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   readonly #lossReport: LossReport;
   #delivered = 0;
   #lost = 0;
+  /**
+   * Events the last subscription left buffered, never handed out, as it
+   * left: the cursor is past them, so the next subscription gets them first
+   * (see `unsubscribe`). At most what one subscription buffers.
+   */
+  #unseen: Event[] = [];
   readonly #checks: ReaderChecks;
   /** Read groups with a read in flight. */
   readonly #reading = new Set<number>();
@@ -76,7 +87,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     this.#logger = main.logger.child({ reader: ++readerSeq });
     this.#lossReport = new LossReport(main.hasLogger ? this.#logger : undefined, `reader of stream ${main.name}`);
     this.#streams.set(main.key, first);
-    this.#fanout = new Fanout<Event>(settings.bufferSize);
+    this.#fanout = new Fanout<Event>(settings.bufferSize, { onDropped: (items) => this.#keepUnseen(items) });
     this.#checks = new ReaderChecks({
       streams: this.#streams,
       reading: this.#reading,
@@ -137,7 +148,8 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   }
 
   /**
-   * A new subscription that receives every event the reader reads from now on.
+   * A new subscription that receives every event the reader reads from now on,
+   * after those the last subscription left unread (see {@link unsubscribe}).
    * Leaving a `for await` loop over it unsubscribes.
    * @throws InvalidArgumentError for options that are not an object or a `signal` that is not an `AbortSignal`.
    * @throws ClosedError after `close()` (its cause is the error that stopped the reader, if one did).
@@ -146,16 +158,27 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const signal = subscribeSignal(options);
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
+    if (this.#unseen.length > 0) {
+      // Before any read can land (replies are handled later): the order stays that of the stream.
+      const unseen = this.#unseen;
+      this.#unseen = [];
+      this.#delivered += unseen.length;
+      for (const event of unseen) this.#fanout.deliver(event);
+    }
     this.#loops.start();
     // Events of a typed stream decode with its codec: their types are the stream's map.
     return sub as unknown as Subscription<EventOf<Events>>;
   }
 
   /**
-   * Ends a subscription's iteration; events waiting in its buffer are dropped
-   * with it. When it was the last one, the reader stops reading and its
-   * cursor stays at the last event handed to a subscription: a read that
-   * returns after that is dropped, and the next subscription reads its events.
+   * Ends a subscription's iteration (as leaving a `for await` loop over it, or
+   * its signal, does); events waiting in its buffer are dropped with it while
+   * another subscription is there (that one has them too). When it was the
+   * last one, the reader stops reading and nothing is skipped: the events it
+   * had buffered, never handed out, are kept and go first to the next
+   * subscription, in order, once each; a read that returns after that is
+   * dropped, its cursor unmoved, and the next subscription reads its events.
+   * `removeStream` drops the kept events of that stream, `close()` all.
    * Idempotent for this reader's own subscriptions.
    * @throws InvalidArgumentError when `subscription` is not one this reader returned
    *   (silently doing nothing would leave the real one reading).
@@ -192,6 +215,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     if (this.#closed) return;
     checkSameClient(this.#main, stream);
     if (!this.#streams.delete(stream.key)) return;
+    this.#unseen = this.#unseen.filter((ev) => ev.streamName !== stream.name);
     await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
   }
 
@@ -200,6 +224,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#fanout.endAll();
+      this.#unseen = [];
       this.#checks.stop();
       // Once the loops stopped, checks in flight, then the last reads, are
       // checked, so that the counters and the last warning are complete; all
@@ -227,6 +252,18 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
 
   #closedError(): ClosedError {
     return new ClosedError('reader is closed', this.#failure ? { cause: this.#failure } : undefined);
+  }
+
+  /**
+   * Told of a subscription's buffered events as it leaves, and of events
+   * read while none is there: with another subscription there, that one has
+   * them; with none (and the reader open), nobody got them, and they wait
+   * for the next subscription, uncounted until then.
+   */
+  #keepUnseen(items: readonly Event[]): void {
+    if (this.#fanout.subs.size > 0 || this.#closed || this.#failure !== undefined) return;
+    for (const event of items) this.#unseen.push(event);
+    this.#delivered -= items.length;
   }
 
   /** An error that retrying cannot fix: ends the subscriptions with it and releases the connections. */
