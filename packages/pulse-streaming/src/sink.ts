@@ -14,7 +14,7 @@ import { runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import type { ProcessHost } from './internal/processHost.js';
 import { ReadAhead } from './internal/readAhead.js';
-import { toPulseError } from './internal/redisErrors.js';
+import { errorText, toPulseError } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { sinkBuffers } from './internal/sinkBuffers.js';
 import { SinkHolds } from './internal/sinkHolds.js';
@@ -66,6 +66,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   #maintenance: SinkMaintenance | undefined;
   readonly #acks: SinkAcks;
   #closed = false;
+  /** The error that stopped the sink, if one did: the cause of the `ClosedError`s after it. */
+  #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
   readonly #reads: SinkReads;
   /** Makes sure buffered events are still ours before they are handed out (see `OwnershipGate`). */
@@ -183,7 +185,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    * or back to the sink with its delivery count restored). It first gets
    * those another subscription of it left unseen within the grace period (a `break`, an aborted `process()`).
    * @throws InvalidArgumentError for options that are not an object or a `signal` that is not an `AbortSignal`.
-   * @throws ClosedError after `close()`.
+   * @throws ClosedError after `close()` (its cause is the error that stopped the sink, if one did).
    */
   subscribe(options?: SubscribeOptions): Subscription<SinkEventOf<Events>> {
     // Events of a typed stream decode with its codec: their types are the stream's map.
@@ -192,7 +194,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
 
   #subscribe(options?: SubscribeOptions): Subscription<SinkEvent> {
     const signal = subscribeSignal(options);
-    if (this.#closed) throw new ClosedError('sink is closed');
+    if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
     if (!this.#settings.noAck) sub.setGate(this.#gate);
     this.#loops.start();
@@ -325,11 +327,11 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    * Also reads `stream` (the group is created on it from `startAt`, default the
    * sink's own). Does nothing when the stream is already read.
    * @throws InvalidArgumentError for options that are not an object or a bad `startAt`, before any Redis call.
-   * @throws ClosedError after `close()`.
+   * @throws ClosedError after `close()` (its cause is the error that stopped the sink, if one did).
    */
   async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
     const start = addStreamStart(options, this.#settings.start);
-    if (this.#closed) throw new ClosedError('sink is closed');
+    if (this.#closed) throw this.#closedError();
     checkSameClient(this.#main, stream);
     checkDeadName(this.#settings.deadLetterStream, stream.name);
     if (this.#streams.has(stream.key)) return;
@@ -409,14 +411,21 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     await this.close();
   }
 
+  #closedError(): ClosedError {
+    return new ClosedError('sink is closed', this.#failure ? { cause: this.#failure } : undefined);
+  }
+
+  /** Ends the subscriptions with `err`, then closes as `close()` does: nothing left open keeps the program alive. */
   #fail(err: PulseError): void {
     // Once: a read loop and the background work may both find Redis refusing; close() says nothing more.
     if (this.#closed) return;
     this.#logger.error({ err: err.message }, 'sink stopped');
+    this.#failure = err;
     this.#closed = true;
     this.#closedSignal.abort();
     this.#fanout.endAll(err);
     this.#losses.close();
-    void this.#maintenance?.stop();
+    // Not awaited: a read loop or the background work runs this, and close() waits for them.
+    this.close().catch((e: unknown) => this.#logger.warn({ err: errorText(e) }, 'closing the stopped sink failed'));
   }
 }
