@@ -411,9 +411,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     await this.close();
   }
 
-  #closedError(): ClosedError {
-    return new ClosedError('sink is closed', this.#failure ? { cause: this.#failure } : undefined);
-  }
+  #closedError = (): ClosedError => new ClosedError('sink is closed', this.#failure ? { cause: this.#failure } : undefined);
 
   /** Ends the subscriptions with `err`, then closes as `close()` does: nothing left open keeps the program alive. */
   #fail(err: PulseError): void {
