@@ -3,7 +3,8 @@
  * (`readDeadLetters`, `replayDeadLetters`): events a sink gave up on after
  * `maxDeliveries`, kept in the stream `<stream>:dead` with their `n`, `p`
  * and `t` plus `source_stream`, `source_sink`, `source_id`, `deliveries`
- * and `reason`.
+ * and `reason`. Lists that show no payload read the letters through the
+ * dashboard's preview script instead, which cuts the payloads inside Redis.
  */
 import {
   type DeadLetter,
@@ -13,6 +14,10 @@ import {
   replayDeadLetters,
   Stream,
 } from 'pulse-streaming';
+import { streamKey } from 'pulse-streaming/keys';
+import type { CliRedis } from './clients.js';
+import { PREVIEW_RANGE } from './dashboard/payload.js';
+import { entryList, list, text } from './replies.js';
 
 const ID = /^\d+(-\d+)?$/;
 
@@ -31,13 +36,78 @@ function checkId(id: string): string {
   return id;
 }
 
-/**
- * The dead letters of `stream`, oldest first, at most `count`.
- * @param redis - an ioredis or node-redis client, as for `new Stream`.
- */
-export function listDeadLetters(redis: RedisClient, stream: string, count: number): Promise<DeadLetter[]> {
-  return readDeadLetters(sourceStream(redis, stream), { count });
+/** A dead letter without its payload or headers: what the `dead` table shows. */
+export interface DeadLetterSummary {
+  /** Its ID in the dead-letter stream. */
+  readonly id: string;
+  readonly eventName: string;
+  /** Undefined when the event had none. */
+  readonly topic: string | undefined;
+  readonly sourceSink: string;
+  readonly sourceId: string;
+  readonly deliveries: number;
+  readonly reason: string;
 }
+
+/**
+ * The dead letters of `stream` without their payloads, oldest first, at
+ * most `count`: the payloads are cut inside Redis (the dashboard's preview
+ * script, keeping 0 bytes), so a list of 5 MB letters costs neither this
+ * process nor the server's output buffer their size.
+ */
+export async function listDeadLetterSummaries(client: CliRedis, stream: string, count: number): Promise<DeadLetterSummary[]> {
+  const key = streamKey(deadLetterStreamName(stream));
+  const reply = await client.call('EVAL', PREVIEW_RANGE, '1', key, '-', String(count), '0', 'forward');
+  return entryList(reply).map((e) => {
+    const field = (f: string): string => text(e.fields.get(f));
+    const topic = field('t');
+    return {
+      id: e.id,
+      eventName: field('n'),
+      topic: topic === '' ? undefined : topic,
+      sourceSink: field('source_sink'),
+      sourceId: field('source_id'),
+      deliveries: Number(field('deliveries') || 0),
+      reason: field('reason'),
+    };
+  });
+}
+
+/**
+ * Finds which of `ids` are dead letters of `stream` (of `sink`, when given),
+ * reading only their `source_sink`, not their payloads.
+ * @returns the IDs that are not.
+ */
+export async function missingDeadLetters(
+  client: CliRedis,
+  stream: string,
+  ids: readonly string[],
+  sink: string | undefined,
+): Promise<string[]> {
+  const key = streamKey(deadLetterStreamName(stream));
+  const reply = list(await client.call('EVAL', SOURCE_SINKS, '1', key, ...ids.map(checkId)));
+  return ids.filter((_, i) => {
+    const found = reply[i];
+    if (found === null || found === undefined || found === false) return true;
+    return sink !== undefined && text(found) !== sink;
+  });
+}
+
+/** For each ID in ARGV, the `source_sink` of that entry of KEYS[1] ('' when it has none), or nil when absent. */
+const SOURCE_SINKS = `
+local out = {}
+for i, id in ipairs(ARGV) do
+  local e = redis.call('XRANGE', KEYS[1], id, id)
+  out[i] = false
+  if e[1] then
+    local f = e[1][2]
+    out[i] = ''
+    for j = 1, #f, 2 do
+      if f[j] == 'source_sink' then out[i] = f[j + 1] end
+    end
+  end
+end
+return out`;
 
 /**
  * One dead letter of `stream` by its ID in the dead-letter stream, or undefined.

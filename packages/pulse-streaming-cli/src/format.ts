@@ -71,14 +71,42 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 export { formatDuration } from './duration.js';
 
-/** A time as ISO 8601 in UTC, or `-` when unknown. */
+/**
+ * A time in ms as ISO 8601 in UTC, or null when a JS Date cannot hold it: an
+ * entry ID's time may be anything up to 2^64 - 1 (a producer that sets
+ * explicit IDs in nanoseconds writes such times), a Date ends at 8.64e15 ms,
+ * and `toISOString` throws past it.
+ */
+export function isoTime(ms: number): string | null {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/**
+ * A time in ms for a terminal: ISO 8601 in UTC; `-` when unknown; the raw
+ * number as `<ms> ms` when it is past what a date can show (see {@link isoTime}).
+ */
 export function formatTime(ms: number | undefined): string {
-  return ms === undefined || !Number.isFinite(ms) ? '-' : new Date(ms).toISOString();
+  if (ms === undefined || !Number.isFinite(ms)) return '-';
+  return isoTime(ms) ?? `${ms} ms`;
+}
+
+/** The time of an entry ID for a terminal, as {@link formatTime} shows it. */
+export function idTimeText(id: string): string {
+  return formatTime(idTime(id));
+}
+
+/** The time of an entry ID for a table cell, as {@link shortTime} shows it (or `<ms> ms` past what a date holds). */
+export function idShortTime(id: string): string {
+  const ms = idTime(id);
+  return Number.isFinite(ms) ? shortTime(isoTime(ms) ?? `${ms} ms`) : '-';
 }
 
 /** A time as `YYYY-MM-DD HH:MM:SS` in UTC, for table cells; `-` when unknown. */
 export function shortTime(iso: string | null | undefined): string {
-  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : '-';
+  if (!iso) return '-';
+  // Anything but an ISO time (`<ms> ms` from formatTime) is shown as it is.
+  return /^\d{4}-\d\d-\d\dT/.test(iso) ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : iso;
 }
 
 /** The milliseconds part of a stream entry ID. */

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { sinkInstancesKey, sinkKeys, streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
-import { idTime } from './format.js';
+import { idTime, isoTime } from './format.js';
 import { list, num, optionalNum, record, text } from './replies.js';
 
 const PREFIX = 'pulse:stream:';
@@ -21,8 +21,10 @@ export interface StreamSummary {
   key: string;
   length: number;
   firstId: string | null;
+  /** Time of the first ID, ISO 8601; null when there is none or it is past what a date holds. */
   firstTime: string | null;
   lastId: string | null;
+  /** Time of the last ID, ISO 8601; null when there is none or it is past what a date holds. */
   lastTime: string | null;
   /** Time to live in ms, or null when the key does not expire. */
   ttlMs: number | null;
@@ -78,7 +80,8 @@ export interface PendingReport {
   entries: PendingEntry[];
 }
 
-const isoOfId = (id: string | null): string | null => (id === null ? null : new Date(idTime(id)).toISOString());
+// null past what a Date holds (an ID's time can be up to 2^64 - 1): the ID still says it.
+const isoOfId = (id: string | null): string | null => (id === null ? null : isoTime(idTime(id)));
 
 /**
  * Checks that `pulse:stream:<name>` is a stream.

@@ -1,16 +1,28 @@
 import type { DeadLetter } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
-import { deadLetterStreamName, getDeadLetter, listDeadLetters, replay } from '../deadLetters.js';
+import { deadLetterStreamName, getDeadLetter, listDeadLetterSummaries, missingDeadLetters, replay } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { displayText, payloadDisplay, payloadJson, plural, printJson, shortTime, table } from '../format.js';
+import {
+  displayText,
+  idShortTime,
+  idTime,
+  idTimeText,
+  isoTime,
+  payloadDisplay,
+  payloadJson,
+  plural,
+  printJson,
+  table,
+} from '../format.js';
 import { nameList, sinkNames } from '../inspect.js';
 import { text } from '../replies.js';
 
 function toJson(d: DeadLetter) {
   return {
     id: d.id,
-    deadAt: d.deadAt.toISOString(),
+    // null past what a date holds (an ID's time can be up to 2^64 - 1; d.deadAt is then an Invalid Date).
+    deadAt: isoTime(idTime(d.id)),
     event: d.eventName,
     topic: d.topic ?? null,
     headers: d.headers,
@@ -39,13 +51,43 @@ async function checkDeadStream(ctx: CommandContext, name: string): Promise<void>
   }
 }
 
+const ID = /^\d+(-\d+)?$/;
+
+/** Fails with the usage exit code (2, as `tail --after`) unless `id` is an entry ID. */
+function checkId(what: string, id: string): string {
+  if (!ID.test(id)) throw new CliError(`${what} takes an entry ID like 1700000000000-0, got ${JSON.stringify(id)}`, 2);
+  return id;
+}
+
+/**
+ * `dead <stream> --json`: every letter with its whole payload, as promised,
+ * but read one at a time and printed as it comes (the same text as
+ * `printJson` of the array), so 100 letters of 5 MB never sit in memory together.
+ */
+async function printLettersJson(ctx: CommandContext, name: string, ids: readonly string[]): Promise<void> {
+  const { client } = await ctx.connect();
+  let first = true;
+  for (const id of ids) {
+    const d = await getDeadLetter(client, name, id);
+    if (d === undefined) continue; // replayed or deleted since it was listed
+    const item = JSON.stringify(toJson(d), null, 2).replace(/\n/g, '\n  ');
+    process.stdout.write(`${first ? '[\n' : ',\n'}  ${item}`);
+    first = false;
+  }
+  process.stdout.write(first ? '[]\n' : '\n]\n');
+}
+
 /** `dead <stream>`: the dead letters of a stream (stream `<stream>:dead`), oldest first. */
 export async function deadListCommand(ctx: CommandContext, name: string, options: { count: number }): Promise<number> {
   await checkDeadStream(ctx, name);
   const { client } = await ctx.connect();
-  const letters = await listDeadLetters(client, name, options.count);
+  const letters = await listDeadLetterSummaries(client, name, options.count);
   if (ctx.json) {
-    printJson(letters.map(toJson));
+    await printLettersJson(
+      ctx,
+      name,
+      letters.map((d) => d.id),
+    );
     return 0;
   }
   if (letters.length === 0) {
@@ -55,7 +97,7 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
   const { paint } = ctx;
   const rows = letters.map((d) => [
     d.id,
-    shortTime(d.deadAt.toISOString()),
+    idShortTime(d.id),
     paint.paint('cyan', displayText(d.eventName)),
     d.topic === undefined ? '-' : displayText(d.topic),
     displayText(d.sourceSink) || '-',
@@ -74,7 +116,7 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
 export async function deadShowCommand(ctx: CommandContext, name: string, id: string): Promise<number> {
   await checkDeadStream(ctx, name);
   const { client } = await ctx.connect();
-  const d = await getDeadLetter(client, name, id);
+  const d = await getDeadLetter(client, name, checkId('<id>', id));
   if (!d) throw new CliError(`no dead letter ${id} in stream ${deadLetterStreamName(name)}`);
   if (ctx.json) {
     printJson(toJson(d));
@@ -83,7 +125,7 @@ export async function deadShowCommand(ctx: CommandContext, name: string, id: str
   const { paint } = ctx;
   const rows: [string, string][] = [
     ['id', d.id],
-    ['dead at', d.deadAt.toISOString()],
+    ['dead at', idTimeText(d.id)],
     ['event', displayText(d.eventName)],
     ['topic', d.topic === undefined ? '-' : displayText(d.topic)],
     ['headers', headersDisplay(d.headers)],
@@ -114,10 +156,21 @@ export async function deadReplayCommand(
   if (sourceType !== 'stream' && sourceType !== 'none') {
     throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${sourceType}, not a stream`);
   }
-  const ids = await replay(client, name, { sink: options.sink, ids: options.id });
-  if (ids.length === 0 && options.id !== undefined) {
+  const of = options.sink === undefined ? '' : ` of sink ${options.sink}`;
+  const wanted = options.id === undefined ? undefined : [...new Set(options.id.map((id) => checkId('--id', id)))];
+  // Each requested ID that is not a letter (a typo, or one replayed meanwhile) is named: replaying
+  // the others and exiting 0 would tell the operator that every letter asked for went back.
+  const notFound = wanted === undefined ? [] : await missingDeadLetters(client, name, wanted, options.sink);
+  const found = wanted?.filter((id) => !notFound.includes(id));
+  if (found !== undefined && found.length === 0) {
     throw new CliError(
-      `no dead letter ${options.id.join(', ')}${options.sink === undefined ? '' : ` of sink ${options.sink}`} in stream ${deadLetterStreamName(name)}: check the IDs with: pulse-streaming dead ${name}`,
+      `no dead letter ${notFound.join(', ')}${of} in stream ${deadLetterStreamName(name)}: check the IDs with: pulse-streaming dead ${name}`,
+    );
+  }
+  const ids = await replay(client, name, { sink: options.sink, ids: found });
+  if (found !== undefined && ids.length < found.length) {
+    ctx.note(
+      `${plural(found.length - ids.length, 'dead letter')} of those asked for went meanwhile (another replay, or deleted)`,
     );
   }
   if (ids.length === 0 && options.sink !== undefined) {
@@ -137,17 +190,19 @@ export async function deadReplayCommand(
   )
     throw new CliError(`no stream ${name} and no dead letters of it: check the name with: pulse-streaming streams`);
   if (ctx.json) {
-    printJson({ stream: name, replayed: ids.length, ids });
-    return 0;
+    printJson({ stream: name, replayed: ids.length, ids, notFound });
+  } else if (ids.length === 0) {
+    process.stdout.write(`no dead letters${of} to replay for stream ${name}\n`);
+  } else {
+    const shown = ids.length <= 20 ? `: ${ids.join(' ')}` : ` (new IDs ${ids[0]} to ${ids[ids.length - 1]})`;
+    process.stdout.write(
+      `replayed ${ctx.paint.paint('bold', plural(ids.length, 'dead letter'))}${of} into stream ${name}${shown}\n`,
+    );
   }
-  const which = options.sink === undefined ? '' : ` of sink ${options.sink}`;
-  if (ids.length === 0) {
-    process.stdout.write(`no dead letters${which} to replay for stream ${name}\n`);
-    return 0;
+  if (notFound.length > 0) {
+    throw new CliError(
+      `not replayed: no dead letter ${nameList(notFound)}${of} in stream ${deadLetterStreamName(name)} (replayed ${plural(ids.length, 'other')}): check the IDs with: pulse-streaming dead ${name}`,
+    );
   }
-  const shown = ids.length <= 20 ? `: ${ids.join(' ')}` : ` (new IDs ${ids[0]} to ${ids[ids.length - 1]})`;
-  process.stdout.write(
-    `replayed ${ctx.paint.paint('bold', plural(ids.length, 'dead letter'))}${which} into stream ${name}${shown}\n`,
-  );
   return 0;
 }

@@ -1,9 +1,11 @@
 import { streamKey } from 'pulse-streaming/keys';
+import type { CliRedis } from '../clients.js';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
-import { CliError } from '../errors.js';
-import { displayText, formatCount, formatDuration, type Painter, printJson, shortTime, table } from '../format.js';
+import { CliError, describeError } from '../errors.js';
+import { displayText, formatCount, formatDuration, idShortTime, type Painter, printJson, table } from '../format.js';
 import { requireStream, type SinkInfo, type StreamDetails, sinkInfos, streamSummary } from '../inspect.js';
+import { num, text } from '../replies.js';
 
 function sinksText(sinks: readonly SinkInfo[], paint: Painter): string {
   if (sinks.length === 0) return 'no sinks';
@@ -30,17 +32,51 @@ function sinksText(sinks: readonly SinkInfo[], paint: Painter): string {
   return parts.join('\n');
 }
 
+/** How many dead letters a stream has, or why that cannot be told. */
+interface DeadCount {
+  /** Entries of `<name>:dead` (0 when absent); null when it cannot be read. */
+  count: number | null;
+  /** Why it cannot be read; null when it can. */
+  error: string | null;
+}
+
+/**
+ * The length of the stream's dead-letter stream. A failure is reported, not
+ * taken for 0: "no dead letters" during an incident sends the operator away
+ * from events that were given up on.
+ */
+async function deadCount(client: CliRedis, name: string): Promise<DeadCount> {
+  const key = streamKey(deadLetterStreamName(name));
+  try {
+    return { count: num(await client.call('XLEN', key)), error: null };
+  } catch (err) {
+    const type = await client.call('TYPE', key).then(text, () => 'stream');
+    const error = type !== 'stream' && type !== 'none' ? `the key holds a ${type}, not a stream` : describeError(err);
+    return { count: null, error };
+  }
+}
+
+function deadText(dead: DeadCount, paint: Painter): string {
+  if (dead.count === null) return paint.paint('red', '?');
+  return dead.count > 0 ? paint.paint('yellow', formatCount(dead.count)) : '0';
+}
+
 /** `stream <name>`: a stream's length, first and last entries, TTL, dead letters and sinks. */
 export async function streamCommand(ctx: CommandContext, name: string): Promise<number> {
   const { client } = await ctx.connect();
   await requireStream(client, name);
-  const [summary, sinks, deadCount] = await Promise.all([
+  const [summary, sinks, dead] = await Promise.all([
     streamSummary(client, name),
     sinkInfos(client, name),
-    client.call('XLEN', streamKey(deadLetterStreamName(name))).then(Number, () => 0),
+    deadCount(client, name),
   ]);
   if (!summary) throw new CliError(`stream ${JSON.stringify(name)} was deleted while being read`);
-  const details: StreamDetails & { deadLetterCount: number } = { ...summary, sinkDetails: sinks, deadLetterCount: deadCount };
+  const details: StreamDetails & { deadLetterCount: number | null; deadLetterError: string | null } = {
+    ...summary,
+    sinkDetails: sinks,
+    deadLetterCount: dead.count,
+    deadLetterError: dead.error,
+  };
   if (ctx.json) {
     printJson(details);
     return 0;
@@ -49,10 +85,10 @@ export async function streamCommand(ctx: CommandContext, name: string): Promise<
   const lines = [
     `${paint.paint('bold', 'stream')} ${paint.paint('cyan', displayText(name))} ${paint.paint('dim', `(key ${displayText(summary.key)})`)}`,
     `  length        ${formatCount(summary.length)}`,
-    `  first entry   ${summary.firstId ?? '-'}  ${shortTime(summary.firstTime)}`,
-    `  last entry    ${summary.lastId ?? '-'}  ${shortTime(summary.lastTime)}`,
+    `  first entry   ${summary.firstId ?? '-'}  ${summary.firstId === null ? '-' : idShortTime(summary.firstId)}`,
+    `  last entry    ${summary.lastId ?? '-'}  ${summary.lastId === null ? '-' : idShortTime(summary.lastId)}`,
     `  ttl           ${summary.ttlMs === null ? 'none' : formatDuration(summary.ttlMs)}`,
-    `  dead letters  ${deadCount > 0 ? paint.paint('yellow', formatCount(deadCount)) : '0'} (stream ${displayText(deadLetterStreamName(name))})`,
+    `  dead letters  ${deadText(dead, paint)} (stream ${displayText(deadLetterStreamName(name))}${dead.error === null ? '' : `: ${dead.error}`})`,
     '',
     sinksText(sinks, paint),
   ];

@@ -3,7 +3,7 @@ import { streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { charLength, cutTo, displayText, payloadDisplay, payloadJson } from '../format.js';
+import { charLength, cutTo, displayText, idTime, idTimeText, isoTime, payloadDisplay, payloadJson } from '../format.js';
 import { interruptSignal, onCleanup, shutdownSignal, signalExitCode } from '../lifecycle.js';
 import { text } from '../replies.js';
 
@@ -33,7 +33,8 @@ function startAt(options: TailOptions): StartAt {
 
 /**
  * One event as one JSON line; always the same keys, `topic` null when there
- * is none, `payload` per `encoding` (see `payloadJson`).
+ * is none, `createdAt` null when its ID's time is past what a date holds,
+ * `payload` per `encoding` (see `payloadJson`).
  */
 export function eventJson(ev: Event): string {
   return JSON.stringify({
@@ -42,7 +43,8 @@ export function eventJson(ev: Event): string {
     event: ev.eventName,
     topic: ev.topic ?? null,
     headers: ev.headers,
-    createdAt: ev.createdAt.toISOString(),
+    // null past what a date holds (an ID's time can be up to 2^64 - 1; ev.createdAt is then an Invalid Date).
+    createdAt: isoTime(idTime(ev.id)),
     ...payloadJson(ev.payload),
   });
 }
@@ -54,7 +56,7 @@ export function eventJson(ev: Event): string {
  */
 function textLine(ctx: CommandContext, ev: Event, width: number | undefined): string {
   const { paint } = ctx;
-  const time = ev.createdAt.toISOString();
+  const time = idTimeText(ev.id);
   const name = displayText(ev.eventName);
   const topic = ev.topic === undefined || ev.topic === '' ? '' : ` [${displayText(ev.topic)}]`;
   const head = `${time} ${ev.id} ${name}${topic} `;
@@ -86,6 +88,23 @@ function probeCluster(client: CliRedis): () => void {
   return () => clearInterval(timer);
 }
 
+/** Most entries a tail reads at once: enough to keep up with a busy stream of small events. */
+const TAIL_READ = 100;
+
+/**
+ * How much a tail reads and buffers. The reader's defaults (1000 and 1000)
+ * would hold up to 2000 payloads: gigabytes in this process, and as much in
+ * the production Redis's output buffer for this client, for a stream of 1 MB
+ * payloads. A tail prints them one by one, so it reads at most
+ * {@link TAIL_READ}, and no more than `--count` asks for: `--count 1` reads one
+ * entry. A topic filter drops entries after they are read, so with `--topic`
+ * it reads {@link TAIL_READ} to find the few it prints.
+ */
+function readSize(options: TailOptions): { maxPolled: number; bufferSize: number } {
+  const n = options.count === undefined || options.topic ? TAIL_READ : Math.min(options.count, TAIL_READ);
+  return { maxPolled: n, bufferSize: n };
+}
+
 /**
  * `tail <stream>`: prints events as they are added (one JSON object per line
  * with --json) until Ctrl-C, or until `--count` events were printed.
@@ -99,7 +118,12 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
     throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${type}, not a stream`);
   }
   if (type === 'none') ctx.note(`stream ${name} does not exist yet: waiting for its first event`);
-  const reader = await stream.newReader({ startAt: start, blockMs: 2000, ...(options.topic ? { topic: options.topic } : {}) });
+  const reader = await stream.newReader({
+    startAt: start,
+    blockMs: 2000,
+    ...readSize(options),
+    ...(options.topic ? { topic: options.topic } : {}),
+  });
   onCleanup(() => reader.close());
   // The program's client does not reconnect: when it ends, Redis is gone.
   const lost = new AbortController();

@@ -1,0 +1,104 @@
+/**
+ * The CLI's memory must not grow with a stream of big payloads (outside review
+ * C): `tail --from oldest --count 1` read with the reader's defaults (1000
+ * entries at a time, 1000 buffered), so one printed line of a stream of 40
+ * payloads of 4 MB peaked at 266 MB (89 MB on a one-entry stream), and the
+ * production Redis built a reply as big; `dead <stream>`, a table without
+ * payloads, read every letter whole (257 MB). `tail` now reads at most what
+ * `--count` asks for (100 at most) and the `dead` table has the payloads cut
+ * inside Redis. Peak RSS of the CLI process (`/usr/bin/time`) is compared with
+ * a baseline run, not with an absolute figure. The CLI has one client (ioredis).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { buildCli, MAIN } from './support/cli.js';
+import { RedisServer } from './support/redisServer.js';
+
+beforeAll(buildCli, 120_000);
+
+interface Measured {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Peak resident set size of the process, in MB. */
+  rssMb: number;
+}
+
+/** Runs the CLI under /usr/bin/time: its exit code, output and peak RSS. */
+function measured(args: string[]): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS=%M', process.execPath, MAIN, ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const m = /MAXRSS=(\d+)/.exec(stderr);
+      resolve({ code, stdout, stderr: stderr.replace(/MAXRSS=\d+\n?/, ''), rssMb: m ? Number(m[1]) / 1024 : Number.NaN });
+    });
+  });
+}
+
+/** 20 payloads of 2 MB: 40 MB that a bounded read never holds together. */
+const N = 20;
+const payload = Buffer.alloc(2 * 1024 * 1024, 0x78);
+/** Room for noise over the baseline: well under what reading the 40 MB whole costs (it roughly triples in a client). */
+const SLACK_MB = 30;
+
+describe.skipIf(!existsSync('/usr/bin/time'))('CLI memory with 20 payloads of 2 MB', { timeout: 60_000 }, () => {
+  let server: RedisServer;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    redis = new Redis(server.url);
+    const letter = ['source_stream', 'big', 'source_sink', 'billing', 'deliveries', '3', 'reason', 'handler failed'];
+    const batch = redis.pipeline();
+    for (let i = 0; i < N; i++) {
+      batch.xadd('pulse:stream:big', '*', 'n', 'ev', 'p', payload);
+      batch.xadd('pulse:stream:big:dead', '*', 'n', 'ev', 'p', payload, 'source_id', `${i + 1}-0`, ...letter);
+    }
+    batch.xadd('pulse:stream:one', '*', 'n', 'ev', 'p', payload);
+    await batch.exec();
+  }, 60_000);
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  // One after the other: RSS peaks measured side by side on 2 cores are noisy enough.
+  it('tail --from oldest --count 1 costs about what it costs on a one-entry stream', async ({ expect }) => {
+    const one = await measured(['--redis', server.url, 'tail', 'one', '--from', 'oldest', '--count', '1']);
+    expect(one.code, one.stderr).toBe(0);
+    const big = await measured(['--redis', server.url, 'tail', 'big', '--from', 'oldest', '--count', '1']);
+    expect(big.code, big.stderr).toBe(0);
+    expect(big.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(big.rssMb, `one entry: ${one.rssMb.toFixed(0)} MB, ${N} entries: ${big.rssMb.toFixed(0)} MB`).toBeLessThan(
+      one.rssMb + SLACK_MB,
+    );
+  });
+
+  it('dead <stream> (a table without payloads) costs about what streams costs', async ({ expect }) => {
+    const base = await measured(['--redis', server.url, 'streams']);
+    expect(base.code, base.stderr).toBe(0);
+    const list = await measured(['--redis', server.url, 'dead', 'big']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split('\n').filter((l) => l.includes('handler failed'))).toHaveLength(N);
+    expect(list.rssMb, `streams: ${base.rssMb.toFixed(0)} MB, dead list: ${list.rssMb.toFixed(0)} MB`).toBeLessThan(
+      base.rssMb + SLACK_MB,
+    );
+  });
+});
