@@ -14,7 +14,8 @@ export async function pendingCommand(ctx: CommandContext, name: string, sink: st
   await requireStream(client, name);
   const report = await pendingReport(client, name, sink, options);
   if (ctx.json) {
-    printJson(report);
+    // Every entry with the same keys (`dueInMs` null when not nacked), as `tail --json` does.
+    printJson({ ...report, entries: report.entries.map((e) => ({ ...e, dueInMs: e.dueInMs ?? null })) });
     return 0;
   }
   const { paint } = ctx;
@@ -40,8 +41,12 @@ export async function pendingCommand(ctx: CommandContext, name: string, sink: st
       e.deliveries > 1 ? paint.paint('yellow', String(e.deliveries)) : String(e.deliveries),
     ]);
     out.push('', table(['ID', 'CONSUMER', 'IDLE', 'DELIVERIES'], rows, { right: [2, 3], paint }));
-    if (report.entries.length < report.total)
-      out.push(paint.paint('dim', `(first ${report.entries.length}; use --count for more)`));
+    // With --consumer the list holds that consumer's entries only: compare with its own count, not the sink's.
+    const held =
+      options.consumer === undefined
+        ? report.total
+        : (report.consumers.find((c) => c.name === options.consumer)?.pending ?? report.entries.length);
+    if (report.entries.length < held) out.push(paint.paint('dim', `(first ${report.entries.length}; use --count for more)`));
   }
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
