@@ -175,6 +175,8 @@ export interface ReaderOptions<Events extends EventMap = Untyped> {
    * filter: `process()` dead-letters one that does not decode. A filter that
    * throws rejects the event: each is logged at `error`; without a logger, the
    * first is a process warning `PulseWarning` with code `PULSE_FILTER_THREW`.
+   * It must answer synchronously: one that answers a promise (an `async`
+   * function) is refused as a throwing one is, on every event.
    * @defaultValue none
    */
   filter?: (event: EventOf<Events>) => boolean;

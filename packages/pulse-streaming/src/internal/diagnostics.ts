@@ -15,6 +15,7 @@
 import { type TracingChannel, tracingChannel } from 'node:diagnostics_channel';
 import type { SinkEvent } from '../event.js';
 import { headerFields } from './headers.js';
+import { isThenable } from './thenable.js';
 
 /** Channel names, stable: other tooling may subscribe too. */
 export const ADD_CHANNEL = 'pulse-streaming:add';
@@ -127,10 +128,6 @@ function traced<M extends Traced>(ch: TracingChannel<unknown, M>, msg: M, call: 
       },
     );
   });
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /**

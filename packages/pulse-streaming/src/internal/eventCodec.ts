@@ -10,6 +10,7 @@ import type { Codec, StandardSchemaIssue, StandardSchemaResult, StandardSchemaV1
 import { DecodeError, InvalidArgumentError } from '../errors.js';
 import { isRecord } from './headers.js';
 import { errorText } from './redisErrors.js';
+import { dropThenable, isThenable } from './thenable.js';
 
 /**
  * @internal How long an `add` waits for a schema that validates
@@ -145,6 +146,10 @@ export class EventCodec {
     if (typeof out === 'string') return out;
     // A copy: a codec may encode into one reused buffer, and the bytes stored are those of this call.
     if (out instanceof Uint8Array) return Buffer.from(out);
+    if (isThenable(out)) {
+      dropThenable(out);
+      throw new InvalidArgumentError(`add ${eventName}: the codec's encode must be synchronous (it returned a promise)`);
+    }
     throw new InvalidArgumentError(`add ${eventName}: the codec's encode must return a Uint8Array or a string`);
   }
 
@@ -201,12 +206,6 @@ function validate(
   value: unknown,
 ): StandardSchemaResult<unknown> | PromiseLike<StandardSchemaResult<unknown>> {
   return schema['~standard'].validate(value);
-}
-
-/** A promise, or another realm's or library's thenable: validation results are plain objects. */
-function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
-  // A schema may answer null or undefined (not a result): reading .then of it would throw a TypeError.
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** Why `r` is not a Standard Schema result (undefined when it is one). */

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Event } from '../event.js';
 import type { ReaderOptions } from '../options.js';
 import { parseStart, type ResolvedStart } from './start.js';
+import { dropThenable, isThenable } from './thenable.js';
 import { topicMatcher } from './topic.js';
 import { checkInt, MAX_TIMER_MS } from './validate.js';
 
@@ -43,11 +44,19 @@ export function readSettings(options: ReaderOptions): ReadSettings {
  */
 function decodeTolerant(filter: (event: Event) => boolean): (event: Event) => boolean {
   return (e) => {
+    let matched: unknown;
     try {
-      return filter(e);
+      matched = filter(e);
     } catch (err) {
       if (e.decodeFailure() !== undefined) return true;
       throw err;
     }
+    // An async filter (plain JavaScript, or typed loosely): its promise is truthy, so every event
+    // would pass, and its rejection would be unhandled. Refused as a throwing filter is.
+    if (isThenable(matched)) {
+      dropThenable(matched);
+      throw new InvalidArgumentError('the filter returned a promise: filters must answer synchronously');
+    }
+    return matched as boolean;
   };
 }
