@@ -3,7 +3,7 @@ import { InvalidArgumentError, PulseError } from './errors.js';
 import type { EventMap } from './event.js';
 import { type Arg, evalScript } from './internal/driver.js';
 import { HEADER_PREFIX, NO_HEADERS, setHeader } from './internal/headers.js';
-import { idTime } from './internal/ids.js';
+import { compareIds, idTime } from './internal/ids.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, replayClaimKey, replayedKey, streamKey } from './internal/keys.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './internal/replayScripts.js';
@@ -101,7 +101,9 @@ export async function readDeadLetters<Events extends EventMap>(
   const start = options?.after === undefined ? '-' : `(${checkId('after', options.after)}`;
   try {
     if (ids) {
-      const found = await Promise.all(ids.map((id) => stream.driver.send(['XRANGE', key, id, id], key)));
+      // Oldest first and once each, as without `ids` (a replay adds in this order).
+      const sorted = [...new Set(ids)].sort(compareIds);
+      const found = await Promise.all(sorted.map((id) => stream.driver.send(['XRANGE', key, id, id], key)));
       return found.flatMap((reply) => entries(reply).map(toDeadLetter));
     }
     return entries(await stream.driver.send(['XRANGE', key, start, '+', 'COUNT', count], key)).map(toDeadLetter);
