@@ -13,10 +13,16 @@
  *
  * Not atomic with the stream's creation, and needs not be: the record's key
  * has no hash tag, so on a cluster it lives in another slot than the stream.
- * The add that created the stream resolves only once the record exists, so
- * a Go reader started after it finds both. A process that dies in between
- * leaves a stream without a record, which the next instance's first add
- * completes (Go treats that state as a pre-v1.10 stream anyway).
+ * The add that created the stream waits for the record, so a Go reader
+ * started after it finds both (test/interopLifecycle.test.ts), but only
+ * {@link GO_LIFECYCLE_WAIT_MS}: on a cluster the record's node may be down or
+ * frozen while the stream's answers, and an event stored and acknowledged
+ * must not wait on another node (outside review A, finding 1: the add never
+ * resolved). Past that wait, or when a try fails, the record is written in
+ * the background, with backoff, and a warning says so; adds no longer wait
+ * for it. A process that dies in between leaves a stream without a record,
+ * which the next instance's first add completes (Go treats that state as a
+ * pre-v1.10 stream anyway).
  *
  * This library does not follow Go's generations: after Go's `Destroy` (the
  * record says `destroyed`, and Go's next incarnation lives at
@@ -24,6 +30,7 @@
  * and says so once per instance with a warning.
  */
 import type { Logger } from '../logger.js';
+import { Backoff } from './backoff.js';
 import { type Driver, evalScript } from './driver.js';
 import { warnOrEmit } from './lossReport.js';
 import { isRetryable, replyCode } from './redisErrors.js';
@@ -76,11 +83,27 @@ export interface GoLifecycleStream {
 /** The process warning's `code` when Go no longer shares a stream with us. */
 export const GO_DIVERGED_CODE = 'PULSE_GO_STREAM_DESTROYED';
 
+/**
+ * How long the first add of a `Stream` instance (or `newSink`, or a replay of
+ * dead letters) waits for the record before it resolves without it: 1 s. A
+ * healthy Redis answers in a round trip; past this the record is being
+ * written in the background and a warning says so.
+ */
+export const GO_LIFECYCLE_WAIT_MS = 1000;
+/** Backoff of the background writes: from 0.5 s (jittered) up to 30 s between tries. */
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
 /** Creates a stream's Go lifecycle record once per `Stream` instance. */
 export class GoLifecycle {
   readonly #stream: GoLifecycleStream;
   #done = false;
-  #pending: Promise<void> | undefined;
+  /** The record is late (a try failed, or the wait ran out): it is written in the background, nobody waits for it. */
+  #late = false;
+  /** The writer (first try, then background retries) is running. */
+  #writing = false;
+  /** What callers wait on while the first try runs, bounded by {@link GO_LIFECYCLE_WAIT_MS}. */
+  #wait: Promise<void> | undefined;
 
   constructor(stream: GoLifecycleStream) {
     this.#stream = stream;
@@ -92,23 +115,84 @@ export class GoLifecycle {
   }
 
   /**
-   * Makes sure the record exists. Never rejects: the event that led here is
-   * stored whatever happens, and an add that rejected would be sent again by
-   * its caller, a duplicate. When Redis did not answer, the next call tries
-   * again; when it refused (a key of another type), it is logged once.
+   * Makes sure the record gets written. Never rejects: the event that led
+   * here is stored whatever happens, and an add that rejected would be sent
+   * again by its caller, a duplicate. Waits for the first try, at most
+   * {@link GO_LIFECYCLE_WAIT_MS}; once that try failed or ran out of time, the
+   * record is written in the background (retried with backoff, not per call)
+   * and calls resolve at once. A refusal that no retry outlives (a key of
+   * another type) is logged once.
    */
   ensure(): Promise<void> {
     if (this.#done) return Promise.resolve();
-    // `done` turns true in the step that settles the adds waiting here, so a
-    // later add whose reply came meanwhile cannot resolve before them.
-    this.#pending ??= this.#run().then((finished) => {
-      this.#pending = undefined;
-      if (finished) this.#done = true;
-    });
-    return this.#pending;
+    if (!this.#writing) this.#startWriter();
+    if (this.#late) return Promise.resolve();
+    if (this.#wait) return this.#wait;
+    return Promise.resolve();
   }
 
-  /** One try; false when Redis did not answer (try again on the next call). */
+  /** Starts the writer, and the bounded wait for its first try when nobody gave up on it yet. */
+  #startWriter(): void {
+    this.#writing = true;
+    let firstTry!: (finished: boolean) => void;
+    const first = new Promise<boolean>((resolve) => {
+      firstTry = resolve;
+    });
+    void this.#write(firstTry).finally(() => {
+      this.#writing = false;
+    });
+    if (this.#late) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), GO_LIFECYCLE_WAIT_MS);
+      timer.unref();
+    });
+    // `done` (or `late`) turns true in the step that settles the adds waiting
+    // here, so a later add whose reply came meanwhile cannot resolve before them.
+    this.#wait = Promise.race([first, timeout]).then((finished) => {
+      clearTimeout(timer);
+      this.#wait = undefined;
+      if (finished) this.#done = true;
+      else this.#becameLate();
+    });
+  }
+
+  /** Says once that the record is late, and that adds no longer wait for it. */
+  #becameLate(): void {
+    if (this.#late || this.#done) return;
+    this.#late = true;
+    const s = this.#stream;
+    s.logger.warn(
+      { key: goLifecycleKey(s.name), waitedMs: GO_LIFECYCLE_WAIT_MS },
+      'Go Pulse lifecycle record not written yet (Redis did not answer): retrying in the background; Go readers refuse the stream until it is',
+    );
+  }
+
+  /**
+   * Tries until the record is written (or refused for good), with backoff
+   * between tries; stops when the client is closed (a later call starts it
+   * again). `first` hears how the first try went.
+   */
+  async #write(first: (finished: boolean) => void): Promise<void> {
+    const s = this.#stream;
+    const backoff = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
+    let report: ((finished: boolean) => void) | undefined = first;
+    for (;;) {
+      const finished = await this.#run();
+      report?.(finished);
+      report = undefined;
+      if (finished) {
+        if (this.#late) s.logger.info({ key: goLifecycleKey(s.name) }, 'Go Pulse lifecycle record written');
+        this.#done = true;
+        return;
+      }
+      this.#becameLate();
+      await unrefSleep(backoff.next());
+      if (s.driver.closed() !== undefined) return;
+    }
+  }
+
+  /** One try; false when Redis did not answer (tried again after a backoff). */
   async #run(): Promise<boolean> {
     const s = this.#stream;
     const key = goLifecycleKey(s.name);
@@ -118,7 +202,7 @@ export class GoLifecycle {
       reply = await evalScript(s.driver, ensureGoLifecycle, [key], args);
     } catch (err) {
       // No answer, or a refusal a retry outlives (TRYAGAIN, CLUSTERDOWN while the record's slot
-      // migrates or fails over on a cluster, LOADING, OOM): the next add tries again. Before, such
+      // migrates or fails over on a cluster, LOADING, OOM): the writer tries again. Before, such
       // a reply left the record unwritten for the life of this Stream instance.
       if (replyCode(err) === undefined || isRetryable(err)) return false;
       s.logger.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'cannot write Go Pulse lifecycle record');
@@ -133,4 +217,11 @@ export class GoLifecycle {
     warnOrEmit(s.logger, s.hasLogger, { key, state, generation, physicalKey: physical }, msg, GO_DIVERGED_CODE);
     return true;
   }
+}
+
+/** Resolves after `ms`; its timer does not keep the process alive (the writer is best effort). */
+function unrefSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
 }
