@@ -123,10 +123,16 @@ export class Stream<Events extends EventMap = Untyped> {
    * @throws InvalidArgumentError when the event's schema refuses the value,
    * throws, or does not answer in time, or the codec cannot encode it
    * (nothing is added).
+   * @throws PulseError with `code` `'ADD_OUTCOME_UNKNOWN'` and a message
+   * saying "outcome unknown" when the command was written (or may have been)
+   * and the connection was lost before Redis answered: maybe stored, maybe
+   * not. Every other rejection means the event was not stored.
    * @throws PulseError with the Redis reply `code` when Redis refused it (not
-   * stored); with a message saying "outcome unknown" when the connection was
-   * lost before Redis answered (maybe stored, maybe not).
-   * @throws ClosedError when your client was closed or never connected (not stored).
+   * stored); with `code` `'ADD_NOT_SENT'` when the client gave up on it
+   * before writing it (a command timeout while disconnected, or the
+   * connection adds use could not open: not stored).
+   * @throws ClosedError when your client was closed or never connected, also
+   * for adds issued just before it was closed (not stored).
    */
   add<Name extends EventNames<Events>>(
     eventName: Name,
@@ -194,7 +200,7 @@ export class Stream<Events extends EventMap = Untyped> {
     try {
       reply = await this.driver.sendMergeable(merge, this.key);
     } catch (err) {
-      throw addError(err, this.name);
+      throw addError(err, this.name, this.driver.closed());
     }
     if (reply === null || reply === undefined) return undefined;
     // Once per instance, not per add: Go readers need the record (goLifecycle.ts).

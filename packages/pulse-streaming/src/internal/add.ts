@@ -4,13 +4,13 @@
  * the add script (addScripts.ts), the plain XADD of an add sent alone, and
  * the reading of the script's reply.
  */
-import type { PulseError } from '../errors.js';
+import { ClosedError, PulseError } from '../errors.js';
 import type { Retention } from '../options.js';
 import { addEvents, addEventsInterest } from './addScripts.js';
 import type { Mergeable } from './batcher.js';
 import type { Arg } from './command.js';
 import { dedupKeys, FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
-import { replyCode, toPulseError } from './redisErrors.js';
+import { errorText, replyCode, toPulseError, wasUnsent } from './redisErrors.js';
 import type { Script } from './script.js';
 
 /** One add, validated: what `AddPath.describe` needs of it. */
@@ -212,15 +212,42 @@ function unpackIds(joined: unknown): Array<string | null> | undefined {
 }
 
 /**
+ * `code` of an add's error when the add may have been stored: the command
+ * was written and its answer never came (the connection closed or timed out
+ * first). Every other rejection of an add means the event was not stored.
+ */
+export const ADD_OUTCOME_UNKNOWN = 'ADD_OUTCOME_UNKNOWN';
+
+/**
+ * `code` of an add's error when the client never sent it (it timed out in
+ * the client's queue while disconnected, or the connection adds use could
+ * not open): not stored. A closed client gives a `ClosedError` instead.
+ */
+export const ADD_NOT_SENT = 'ADD_NOT_SENT';
+
+/**
+ * The error an add rejects with. A command the client never wrote
+ * (`wasUnsent`) was not stored: a `ClosedError` when the client is closed
+ * (`closed` says how), else code {@link ADD_NOT_SENT}, with the client's
+ * reason (outside review A, finding 2: such adds said "outcome unknown").
  * A Redis error reply (it starts with a code: `WRONGTYPE`, `OOM`, ...) says
  * the add ran and failed, or never ran. Anything else (the connection closed
  * or timed out before the answer came) leaves its outcome unknown: the event
- * may be stored or not, and the library does not send it again.
+ * may be stored or not, code {@link ADD_OUTCOME_UNKNOWN}, and the library
+ * does not send it again.
  */
-export function addError(err: unknown, stream: string): PulseError {
+export function addError(err: unknown, stream: string, closed: string | undefined): PulseError {
+  if (err instanceof PulseError) return err;
+  // node-redis' TimeoutError has no message: its class says what happened.
+  const detail = errorText(err) || (err instanceof Error ? err.constructor.name : 'no reason given');
+  if (wasUnsent(err)) {
+    const what = `add to stream ${stream}: not stored (never sent to Redis)`;
+    if (closed !== undefined) return new ClosedError(`${what}, ${closed}: ${detail}`, { cause: err });
+    return new PulseError(`${what}: ${detail}`, { cause: err, code: ADD_NOT_SENT });
+  }
   if (replyCode(err) !== undefined) return toPulseError(err, `add to stream ${stream}`);
-  return toPulseError(
-    err,
-    `add to stream ${stream}: outcome unknown, no answer from Redis (the event may or may not be stored; it is not sent again)`,
+  return new PulseError(
+    `add to stream ${stream}: outcome unknown, no answer from Redis (the event may or may not be stored; it is not sent again): ${detail}`,
+    { cause: err, code: ADD_OUTCOME_UNKNOWN },
   );
 }

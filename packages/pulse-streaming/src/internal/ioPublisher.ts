@@ -18,6 +18,8 @@
  * nowhere), so adds stay on the user's client there.
  */
 
+import { errorText, markUnsent } from './redisErrors.js';
+
 /** What this module needs of an ioredis `Redis` or `Cluster`. */
 export interface IoDuplicable<C> {
   duplicate(...args: unknown[]): C;
@@ -66,8 +68,15 @@ const SINGLE = {
 };
 const NODE = { connectionName: PUBLISH_CONNECTION_NAME, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
 
+/** What is known of one publishing connection: how often it became ready, and its last error. */
+interface ConnState {
+  readies: number;
+  lastError: unknown;
+}
+
 export class IoPublisher<C extends IoDuplicable<C>> {
   #conn: C | undefined;
+  readonly #states = new WeakMap<C, ConnState>();
 
   constructor(
     private readonly user: C & { readonly options?: Record<string, unknown> },
@@ -109,6 +118,36 @@ export class IoPublisher<C extends IoDuplicable<C>> {
     };
   }
 
+  /**
+   * Called as commands are handed to `conn` (synchronously before): what to
+   * make of the error one of them is rejected with. A single-node connection
+   * that is not 'ready' queues commands in its offline queue, which it writes
+   * only once it says 'ready' next; one rejected before that was never
+   * written, though ioredis rejects it with the error it gives written ones
+   * ("Connection is closed.", or "Reached the max retries per request limit"
+   * when the connection cannot open). Such an error is replaced by one marked
+   * unsent (redisErrors.ts) that names the connection's last error (e.g.
+   * Redis' "max number of clients reached"). Anything else stands: a command
+   * handed to a 'ready' connection was written, or may have been; on a
+   * Cluster a node connection may hold it, unseen from here.
+   */
+  unsentCheck(conn: C): (err: unknown) => unknown {
+    const state = this.#states.get(conn);
+    if (this.isCluster || state === undefined || conn.status === 'ready') return keep;
+    const readies = state.readies;
+    return (err) => {
+      if (state.readies !== readies) return err;
+      const why = errorText(err);
+      const last = state.lastError === undefined ? '' : errorText(state.lastError);
+      // Each call makes its own error: ioredis' one is shared with commands that were written.
+      return markUnsent(
+        new Error(last === '' || last === why ? why : `the connection adds use failed: ${last} (ioredis: ${why})`, {
+          cause: err,
+        }),
+      );
+    };
+  }
+
   /** The publishing connection, opened (lazily: on its first command) when there is none or it ended. */
   get(): C {
     const current = this.#conn;
@@ -133,8 +172,18 @@ export class IoPublisher<C extends IoDuplicable<C>> {
           retryStrategy: this.#retry(this.user.options?.retryStrategy),
           ...(this.dbOf ? { db: this.dbOf() } : {}),
         });
-    // Failures reach the adds that hit them; an 'error' event without a listener would be printed.
-    conn.on('error', () => {});
+    const state: ConnState = { readies: 0, lastError: undefined };
+    this.#states.set(conn, state);
+    // Failures reach the adds that hit them (the last one is named in their errors, see
+    // `unsentCheck`); an 'error' event without a listener would be printed.
+    conn.on('error', (err: unknown) => {
+      state.lastError = err;
+    });
+    // ioredis writes its offline queue right after it says 'ready' (readyHandler), and only then.
+    conn.on('ready', () => {
+      state.readies++;
+      state.lastError = undefined;
+    });
     // Connected again (Redis came back before its retry strategy was asked) after the
     // user's client was closed: closed at once, before its handshake.
     const closeIfUserClosed = (): void => {
@@ -145,4 +194,8 @@ export class IoPublisher<C extends IoDuplicable<C>> {
     this.#conn = conn;
     return conn;
   }
+}
+
+function keep(err: unknown): unknown {
+  return err;
 }

@@ -63,7 +63,25 @@ export class IoRedisDriver implements Driver {
     const publisher = new IoPublisher(client, this.isCluster, this.isCluster ? undefined : () => selectedDb(client));
     // An add goes to the database the user's client uses when it is issued, as on the client itself.
     const conn = this.isCluster ? () => publisher.get() : () => followDb(publisher.get(), selectedDb(client));
-    const publish = (args: readonly Arg[]) => ioCall(conn(), args);
+    // Rejections of adds the connection never wrote are marked so (ioPublisher.ts `unsentCheck`).
+    const publish = (args: readonly Arg[]): Promise<unknown> => {
+      const c = conn();
+      const check = publisher.unsentCheck(c);
+      return ioCall(c, args).catch((err: unknown) => {
+        throw check(err);
+      });
+    };
+    const publishMany = async (cmds: ReadonlyArray<readonly Arg[]>): Promise<Outcome[]> => {
+      const c = conn();
+      const check = publisher.unsentCheck(c);
+      let outcomes: Outcome[];
+      try {
+        outcomes = await ioBatch(c.pipeline(), cmds);
+      } catch (err) {
+        throw check(err);
+      }
+      return outcomes.map((o) => (o.ok ? o : { ok: false, error: check(o.error) }));
+    };
     this.#publish = new TickBatcher(
       publish,
       // A Cluster pipeline that meets MOVED or ASK is sent again as a whole
@@ -71,7 +89,7 @@ export class IoRedisDriver implements Driver {
       // redirected one by one already went: adds of one stream were stored
       // out of order during a slot migration. Commands sent one by one are
       // redirected in the order their replies come, which is the order sent.
-      this.isCluster ? (cmds, key) => oneByOne(publish, cmds, key) : (cmds) => ioBatch(conn().pipeline(), cmds),
+      this.isCluster ? (cmds, key) => oneByOne(publish, cmds, key) : publishMany,
       groupOf,
       this.isCluster,
     );

@@ -10,7 +10,7 @@ import { nodeRedisLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupRejected } from './connection.js';
 import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
-import { errorText, replyCode } from './redisErrors.js';
+import { errorText, isErrorNamed, markUnsent, replyCode } from './redisErrors.js';
 import { str } from './replies.js';
 import { slotOf } from './slot.js';
 
@@ -51,6 +51,13 @@ export class NodeRedisDriver implements Driver {
     const cluster = 'masters' in client;
     this.isCluster = cluster;
     const one = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
+      // Closed (close(), destroy(), never connected): node-redis refuses the
+      // command at once, unwritten. Adds issued just before close() reach it
+      // here, on the batcher's next tick, after it (outside review A).
+      const closed = client.isOpen === false;
+      return unsentMarked(send(args, key), closed);
+    };
+    const send = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
       const a = args.map(toNodeArg);
       if (cluster) return client.sendCommand(key, false, a, USER_OPTIONS);
       // node-redis' command timeout only covers a command waiting to be
@@ -216,6 +223,25 @@ function nodeClients(cluster: NodeRedisLike): NodeRedisLike[] {
     if (n.pubSub?.client) out.push(n.pubSub.client);
   }
   return out;
+}
+
+/**
+ * node-redis' errors of commands it never wrote: `ClientOfflineError` (the
+ * client refuses commands while disconnected, `disableOfflineQueue`) and
+ * `TimeoutError` (the command timeout, which only runs while the command
+ * waits to be written: node-redis drops it once written, commands-queue.js).
+ * Not `DisconnectsClientError` (destroy()) nor socket errors: those reject
+ * written commands too.
+ */
+const UNSENT_ERRORS = ['ClientOfflineError', 'TimeoutError'];
+
+/** `sent`, its rejection marked unsent (redisErrors.ts) when node-redis never wrote the command. */
+function unsentMarked(sent: Promise<unknown>, closed: boolean): Promise<unknown> {
+  return sent.catch((err: unknown) => {
+    // Each of these errors is made for this one command: marking it marks nothing else.
+    if (typeof err === 'object' && err !== null && (closed || isErrorNamed(err, UNSENT_ERRORS))) markUnsent(err);
+    throw err;
+  });
 }
 
 function toNodeArg(a: Arg): string | Buffer {

@@ -80,17 +80,46 @@ const RETRYABLE_CODES = new Set([
   'EXECABORT',
 ]);
 
-/** True when `err` is an error reply from Redis (not a connection, timeout or client-state error). */
-function isServerReply(err: unknown): boolean {
-  // ioredis: ReplyError (redis-errors); node-redis: ErrorReply and its
-  // SimpleError/BlobError subclasses. Matched by constructor name along the
-  // prototype chain: the classes live in packages the library does not import.
+/**
+ * True when `err` is an instance of a class named one of `names`, or of a
+ * subclass: matched by constructor name along the prototype chain, as the
+ * clients' classes live in packages the library does not import.
+ */
+export function isErrorNamed(err: unknown, names: readonly string[]): boolean {
   for (let p: unknown = err; p !== null && typeof p === 'object'; p = Object.getPrototypeOf(p)) {
     const name = (p as { constructor?: { name?: unknown } }).constructor?.name;
-    if (name === 'ReplyError' || name === 'ErrorReply') return true;
+    if (typeof name === 'string' && names.includes(name)) return true;
     if (name === 'Error' || name === 'Object') return false;
   }
   return false;
+}
+
+/** True when `err` is an error reply from Redis (not a connection, timeout or client-state error). */
+function isServerReply(err: unknown): boolean {
+  // ioredis: ReplyError (redis-errors); node-redis: ErrorReply and its SimpleError/BlobError subclasses.
+  return isErrorNamed(err, ['ReplyError', 'ErrorReply']);
+}
+
+/** Errors of commands the client never wrote to Redis (see `markUnsent`). */
+const unsent = new WeakSet<object>();
+
+/**
+ * Marks `err` as the rejection of a command the client guarantees it never
+ * wrote to Redis, so it cannot have run: the drivers mark what their client
+ * says so of (a closed client refusing it, a command timed out in its queue,
+ * one flushed from ioredis' offline queue), and an add rejected with it is
+ * "not stored" rather than "outcome unknown" (add.ts). Only an error object
+ * that belongs to this one command (or merged call) may be marked: ioredis
+ * rejects written and unwritten commands with one shared error.
+ */
+export function markUnsent<E extends object>(err: E): E {
+  unsent.add(err);
+  return err;
+}
+
+/** True when `err` was marked by {@link markUnsent}: its command never reached Redis. */
+export function wasUnsent(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && unsent.has(err);
 }
 
 /**
