@@ -157,6 +157,12 @@ export class IoPublisher<C extends IoDuplicable<C>> {
           enableAutoPipelining: false,
           lazyConnect: true,
           enableOfflineQueue: true,
+          // ioredis' ready check sends CLUSTER INFO to a random node without a timeout: a frozen
+          // node (SIGSTOP, a stalled host) kept this connection from ever being ready, and every
+          // add waiting in its queue, while the stream's own node was healthy (outside review A).
+          // The slots it needs come from CLUSTER SLOTS, which ioredis bounds (slotsRefreshTimeout);
+          // a slot whose node says the cluster is down answers CLUSTERDOWN, which rejects the add.
+          enableReadyCheck: false,
           // 0: a command on a node whose connection closed is rejected, not re-sent elsewhere.
           retryDelayOnFailover: 0,
           // A command retried after a delay would land after adds issued
