@@ -106,10 +106,16 @@ describe.concurrent('adds never sent say they were not stored', () => {
     const srv = await server(ctx);
     const redis = await ioClient(srv, ctx);
     const s = new Stream(uniqueName('disconnectCold'), redis, { maxLen: 0 });
+    // Frozen, Redis cannot answer the new connection's handshake: it cannot be ready before the
+    // disconnect, whatever the machine's load.
+    srv.pause();
+    ctx.onTestFinished(() => srv.resume());
     const settled = Promise.allSettled(Array.from({ length: 200 }, (_, i) => s.add('k', String(i))));
     // The batcher's tick hands them to the publishing connection, which is still connecting.
     await new Promise((r) => setImmediate(r));
     redis.disconnect();
+    await settled;
+    srv.resume();
     expect(check(await settled, await stored(srv, s.key))).toEqual({ lies: [], kinds: ['ClosedError'] });
   });
 
