@@ -139,12 +139,14 @@ export class IoPublisher<C extends IoDuplicable<C>> {
       if (state.readies !== readies) return err;
       const why = errorText(err);
       const last = state.lastError === undefined ? '' : errorText(state.lastError);
+      // ioredis' own words ("Reached the max retries per request limit") hide what happened to
+      // the connection: its last error, if it saw one (Redis may close it without a word).
+      const what =
+        last === ''
+          ? `the connection adds use closed before it was ready (ioredis: ${why})`
+          : `the connection adds use failed: ${last} (ioredis: ${why})`;
       // Each call makes its own error: ioredis' one is shared with commands that were written.
-      return markUnsent(
-        new Error(last === '' || last === why ? why : `the connection adds use failed: ${last} (ioredis: ${why})`, {
-          cause: err,
-        }),
-      );
+      return markUnsent(new Error(what, { cause: err }));
     };
   }
 
