@@ -298,7 +298,7 @@ describe('actions', () => {
       expect((await post(served, 'api/delete-dead', { stream, ids: [id] }, { Authorization: 's3cret' })).status).toBe(401);
       expect(await deadCount(stream)).toBe(1);
       const ok = await post(served, 'api/delete-dead', { stream, ids: [id] }, { Authorization: 'Bearer s3cret' });
-      expect(await ok.json()).toEqual({ deleted: 1 });
+      expect(await ok.json()).toEqual({ deleted: 1, missing: [] });
       expect(await deadCount(stream)).toBe(0);
       expect((await getJson(served, 'api/config')).body).toEqual({ readOnly: false, tokenRequired: true });
     } finally {

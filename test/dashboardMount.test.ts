@@ -169,6 +169,6 @@ describe.each(Object.keys(mounts))('mounted in %s', (kind) => {
       headers: { 'Content-Type': 'application/json', Origin: m.origin },
       body: JSON.stringify({ stream: stream.name, ids: [id] }),
     });
-    expect(await res.json()).toEqual({ deleted: 1 });
+    expect(await res.json()).toEqual({ deleted: 1, missing: [] });
   });
 });

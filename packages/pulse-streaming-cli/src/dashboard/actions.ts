@@ -5,9 +5,12 @@
  * `dead replay` and `destroy` do.
  */
 import { InvalidArgumentError, Stream } from 'pulse-streaming';
+import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
 import { deadLetterStreamName, replay } from '../deadLetters.js';
-import { requireStream } from '../inspect.js';
+import { nameList, requireStream, sinkNames } from '../inspect.js';
+import { list } from '../replies.js';
+import { NotFound } from './api.js';
 import type { StreamNames } from './collect.js';
 
 const ID = /^\d+(-\d+)?$/;
@@ -35,21 +38,59 @@ function ids(b: Record<string, unknown>, required: boolean): string[] | undefine
   return v as string[];
 }
 
-/** `POST api/replay {stream, ids?, sink?}`: adds dead letters back to their stream. */
+/**
+ * `POST api/replay {stream, ids?, sink?}`: adds dead letters back to their
+ * stream. Nothing replayed of a sink the stream does not have is refused
+ * (HTTP 404), as the CLI's `dead replay --sink` does: a typo is likelier
+ * than a sink that never dead-lettered, and a 200 would hide it.
+ */
 export async function replayAction(client: CliRedis, value: unknown): Promise<{ replayed: string[] }> {
   const b = body(value);
   const sink = b.sink;
   if (sink !== undefined && (typeof sink !== 'string' || sink === ''))
     throw new InvalidArgumentError('sink must be a non-empty string');
-  return { replayed: await replay(client, streamName(b), { sink, ids: ids(b, false) }) };
+  const name = streamName(b);
+  const replayed = await replay(client, name, { sink, ids: ids(b, false) });
+  if (replayed.length === 0 && sink !== undefined) {
+    const sinks = await sinkNames(client, name);
+    if (!sinks.includes(sink)) {
+      throw new NotFound(
+        `stream ${name} has no sink ${JSON.stringify(sink)} and no dead letters from one: check the name (its sinks: ${nameList(sinks)})`,
+      );
+    }
+  }
+  return { replayed };
 }
 
-/** `POST api/delete-dead {stream, ids}`: deletes dead letters without replaying them. */
-export async function deleteDeadAction(client: CliRedis, value: unknown): Promise<{ deleted: number }> {
+/**
+ * `POST api/delete-dead {stream, ids}`: deletes dead letters without
+ * replaying them. Says how many were there to delete and which were gone
+ * already (replayed or deleted meanwhile, from another page or the CLI), so
+ * an operator is not told a letter was deleted when it was replayed. Those
+ * are the letters found just before the deletion (through the library's
+ * `remove`, which keeps its loss bookkeeping but does not return a count).
+ */
+export async function deleteDeadAction(client: CliRedis, value: unknown): Promise<{ deleted: number; missing: string[] }> {
   const b = body(value);
-  const list = ids(b, true) as string[];
-  await new Stream(deadLetterStreamName(streamName(b)), client, { maxLen: 0 }).remove(...list);
-  return { deleted: list.length };
+  const wanted = [...new Set(ids(b, true) as string[])];
+  const dead = new Stream(deadLetterStreamName(streamName(b)), client, { maxLen: 0 });
+  const key = streamKey(dead.name);
+  const found = await client
+    .pipeline(
+      wanted.map((id) => {
+        // XDEL reads `5` as `5-0`; XRANGE would read it as every entry of millisecond 5.
+        const exact = id.includes('-') ? id : `${id}-0`;
+        return ['xrange', key, exact, exact];
+      }),
+    )
+    .exec();
+  const missing = wanted.filter((_, i) => {
+    const [err, reply] = found?.[i] ?? [null, []];
+    if (err) throw err;
+    return list(reply).length === 0;
+  });
+  await dead.remove(...wanted);
+  return { deleted: wanted.length - missing.length, missing };
 }
 
 /** `POST api/destroy {stream}`: deletes a stream and the library's bookkeeping for it (its dead letters stay). */
@@ -58,6 +99,6 @@ export async function destroyAction(client: CliRedis, names: StreamNames, value:
   const stream = new Stream(name, client);
   await requireStream(client, name);
   await stream.destroy();
-  names.invalidate();
+  names.remove(name);
   return { destroyed: name };
 }

@@ -68,13 +68,17 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
   const run = async (what: 'replay' | 'delete', ids: string[] | undefined): Promise<void> => {
     const n = ids === undefined ? 'every' : String(ids.length);
     if (what === 'delete' && !window.confirm(`Delete ${n} dead letter(s) of ${name} without replaying them?`)) return;
+    // Every letter at once, those of other pages included: as easy to click by mistake as delete.
+    if (what === 'replay' && ids === undefined && !window.confirm(`Replay every dead letter of ${name} into it?`)) return;
     try {
       if (what === 'replay') {
         const r = await act<{ replayed: string[] }>('replay', { stream: name, ...(ids === undefined ? {} : { ids }) });
         setNotice(`replayed ${r.replayed.length} dead letter${r.replayed.length === 1 ? '' : 's'} into ${name}`);
       } else {
-        const r = await act<{ deleted: number }>('delete-dead', { stream: name, ids });
-        setNotice(`deleted ${r.deleted} dead letter${r.deleted === 1 ? '' : 's'}`);
+        const r = await act<{ deleted: number; missing: string[] }>('delete-dead', { stream: name, ids });
+        // Letters replayed or deleted meanwhile (another page, the CLI) were not deleted here: say so.
+        const gone = r.missing.length === 0 ? '' : `; ${r.missing.length} already gone (replayed or deleted meanwhile)`;
+        setNotice(`deleted ${r.deleted} dead letter${r.deleted === 1 ? '' : 's'}${gone}`);
       }
       setError(undefined);
       setSelected(new Set());

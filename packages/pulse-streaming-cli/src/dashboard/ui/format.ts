@@ -17,9 +17,17 @@ export function duration(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '–' : formatDuration(ms, '–');
 }
 
-/** A time in UTC, `YYYY-MM-DD HH:MM:SS.mmm`. */
-export function time(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+/**
+ * A time in UTC, `YYYY-MM-DD HH:MM:SS.mmm`; `–` when unknown. An entry ID may
+ * carry a time past what a Date holds (±8.64e15 ms: Redis takes any 64-bit
+ * number, e.g. a producer's nanoseconds): it shows as `<ms> ms`, since one
+ * such entry must not take the page down.
+ */
+export function time(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return `${ms} ms`;
+  return d.toISOString().replace('T', ' ').replace('Z', '');
 }
 
 /** A size in bytes, KiB or MiB. */
