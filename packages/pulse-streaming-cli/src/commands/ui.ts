@@ -42,15 +42,25 @@ function urlHost(host: string): string {
 /** Longest wait between two reconnection attempts while Redis is away. */
 const MAX_RECONNECT_DELAY_MS = 2000;
 
+/** Longest wait for one command of the dashboard's client (its tails read on duplicates without it). */
+const COMMAND_TIMEOUT_MS = 10_000;
+
 /**
  * The dashboard's own client. Unlike the other commands' fail-fast clients,
  * it reconnects: a dashboard left open outlives a Redis restart, showing the
  * error meanwhile. Commands still fail fast while Redis is away (one retry),
- * so a page never hangs on them.
+ * and time out when it is there but does not answer (stopped, stuck in a
+ * script, packets dropped), so a page never hangs on them and commands do not
+ * pile up.
  */
 function reconnectingClient(target: RedisTarget): Redis | Cluster {
   const retryStrategy = (attempt: number): number => Math.min(100 * attempt, MAX_RECONNECT_DELAY_MS);
-  const common = { connectionName: 'pulse-ui', maxRetriesPerRequest: 1, connectTimeout: 2000 };
+  const common = {
+    connectionName: 'pulse-ui',
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+  };
   let client: Redis | Cluster;
   if (target.cluster) {
     const u = new URL(target.url);

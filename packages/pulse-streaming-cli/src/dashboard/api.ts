@@ -72,10 +72,13 @@ export function overviewQuery(q: URLSearchParams): { query: string; page: number
   return { query: q.get('q') ?? '', page: int(q, 'page', 0, 0, 1_000_000), size: int(q, 'size', 50, 1, 500) };
 }
 
-/** `api/overview?q=&page=&size=`: one page of the streams whose name contains `q`. */
-export async function overview(ctx: ApiContext, q: URLSearchParams) {
+/**
+ * `api/overview?q=&page=&size=`: one page of the streams whose name contains
+ * `q`, from the cached listing of names or, with `fresh`, a new one.
+ */
+export async function overview(ctx: ApiContext, q: URLSearchParams, fresh = false) {
   const { query, page: number, size } = overviewQuery(q);
-  const page = pageOf(await ctx.names.all(), query, number, size);
+  const page = pageOf(await (fresh ? ctx.names.fresh() : ctx.names.all()), query, number, size);
   const figures = await manyStreamFigures(ctx.client, page.names);
   const streams = figures.map((f) => withRates(ctx, f, SPARK_POINTS));
   return { ...page, query, time: Date.now(), streams };

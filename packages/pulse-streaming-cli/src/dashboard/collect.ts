@@ -2,8 +2,9 @@
  * What the dashboard reads from Redis: figures of many streams at once (the
  * overview page and `/metrics`), with `XINFO STREAM` (without its entries) and `XINFO GROUPS` per
  * stream and the length of its dead-letter stream. Stream names come from the
- * CLI's listing (`SCAN ... TYPE stream` on every master), cached briefly so a
- * page of 50 out of 10,000 streams does not scan the keyspace on every refresh.
+ * CLI's listing (`SCAN ... TYPE stream` on every master), cached (see
+ * {@link StreamNames}) so a page of 50 out of 10,000 streams does not scan
+ * the keyspace on every refresh.
  */
 import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
@@ -11,6 +12,7 @@ import { deadLetterStreamName } from '../deadLetters.js';
 import { errorMessage } from '../errors.js';
 import { listStreamNames, type StreamHead, streamHead } from '../inspect.js';
 import { list, num, optionalNum, record, text } from '../replies.js';
+import { LIMITS } from './limits.js';
 
 /** One sink (consumer group) as the overview and `/metrics` show it. */
 export interface SinkFigures {
@@ -41,38 +43,65 @@ export interface StreamFigures {
 
 /** How many streams are read at once: bounds the commands in flight on a 10,000-stream keyspace. */
 const CONCURRENCY = 256;
-/** How long a listing of stream names is reused. */
-const NAMES_TTL_MS = 2000;
+/**
+ * Stream names of one client. A listing scans the whole keyspace (`SCAN` on
+ * every master: long on a big one), so the last one is used for up to
+ * `LIMITS.namesMaxAgeMs` and then listed again in the background while the
+ * old one is still used; never more than one listing at a time, and a failed
+ * one keeps the old names (the figures read from them say what is wrong).
+ */
+/** A listing in progress, with the names destroyed since it started. */
+interface Listing {
+  names: Promise<string[]>;
+  removed: Set<string>;
+}
 
-/** Stream names of one client, listed at most every {@link NAMES_TTL_MS}. */
 export class StreamNames {
-  #cached: { at: number; names: Promise<string[]> } | undefined;
+  #names: string[] | undefined;
+  #at = 0;
+  #listing: Listing | undefined;
 
   constructor(private readonly client: CliRedis) {}
 
-  /** Every pulse stream name, sorted. */
+  /** Every pulse stream name, sorted: the last listing, listed anew in the background once it is old. */
   all(): Promise<string[]> {
-    const now = Date.now();
-    if (this.#cached === undefined || now - this.#cached.at > NAMES_TTL_MS) {
-      const names = listStreamNames(this.client);
-      // A failed listing is not cached.
-      names.catch(() => {
-        if (this.#cached?.names === names) this.#cached = undefined;
-      });
-      this.#cached = { at: now, names };
-    }
-    return this.#cached.names;
+    if (this.#names === undefined) return this.fresh();
+    if (Date.now() - this.#at > LIMITS.namesMaxAgeMs) this.fresh().catch(() => {});
+    return Promise.resolve(this.#names);
   }
 
-  /** Lists the names now (for a scrape, which must not miss a stream created a moment ago), and caches them. */
+  /**
+   * A listing started now, or the one in progress (for a scrape or a page
+   * load, which must not miss a stream created a moment ago).
+   */
   fresh(): Promise<string[]> {
-    this.#cached = undefined;
-    return this.all();
+    if (this.#listing !== undefined) return this.#listing.names;
+    const removed = new Set<string>();
+    const names = listStreamNames(this.client).then((all) => {
+      const kept = all.filter((n) => !removed.has(n));
+      if (this.#listing?.names === names) {
+        this.#names = kept;
+        this.#at = Date.now();
+      }
+      return kept;
+    });
+    const listing: Listing = { names, removed };
+    this.#listing = listing;
+    void names.then(
+      () => this.#done(listing),
+      () => this.#done(listing),
+    );
+    return names;
   }
 
-  /** Forgets the cached listing (after a destroy). */
-  invalidate(): void {
-    this.#cached = undefined;
+  #done(listing: Listing): void {
+    if (this.#listing === listing) this.#listing = undefined;
+  }
+
+  /** Drops a destroyed stream from the listing, and from the one in progress (which may have seen it). */
+  remove(name: string): void {
+    this.#names = this.#names?.filter((n) => n !== name);
+    this.#listing?.removed.add(name);
   }
 }
 

@@ -16,6 +16,7 @@ import { deleteDeadAction, destroyAction, replayAction } from './actions.js';
 import { type ApiContext, deadLetter, deadLetters, entries, entry, NotFound, overview, pending, streamPage } from './api.js';
 import { asset } from './assets.js';
 import { manyStreamFigures, StreamNames } from './collect.js';
+import { LIMITS, withDeadline } from './limits.js';
 import { LiveConnections, liveSnapshots, liveTail } from './live.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { RateHistory } from './rates.js';
@@ -26,7 +27,9 @@ export interface DashboardOptions {
   /**
    * The Redis to show: an ioredis `Redis` (one server) or `Cluster`, created
    * and owned by the caller (the dashboard never closes it). Live tails read
-   * on connections duplicated from it.
+   * on connections duplicated from it. Give it a `commandTimeout` (the `ui`
+   * command uses 10 s): reads and live snapshots answer an error after 5 s
+   * without Redis, but their commands, and actions, wait as long as the client lets them.
    */
   redis: Redis | Cluster;
   /** Refuse every action (replay, delete, destroy) and hide them in the page. @defaultValue false */
@@ -192,7 +195,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     if (method === 'GET' || method === 'HEAD') {
       if (name.startsWith('assets/')) return serveAsset(req, res, name.slice('assets/'.length));
       if (name === 'metrics') {
-        const figures = await manyStreamFigures(client, await ctx.names.fresh(), true);
+        const all = ctx.names.fresh().then((names) => manyStreamFigures(client, names, true));
+        const figures = await withDeadline(all, LIMITS.metricsMs);
         res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
         res.end(renderMetrics(figures));
         return;
@@ -200,7 +204,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       if (name === 'api/live') return liveSnapshots(ctx, url.searchParams, req, res, live);
       if (name === 'api/tail') return await liveTail(ctx, url.searchParams, req, res, live);
       const get = gets.get(name);
-      if (get !== undefined) return sendJson(res, 200, await get(url.searchParams));
+      if (get !== undefined) return sendJson(res, 200, await withDeadline(get(url.searchParams), LIMITS.readMs));
     } else if (method === 'POST') {
       const post = posts.get(name);
       if (post !== undefined) {

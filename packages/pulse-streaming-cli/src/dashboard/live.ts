@@ -3,19 +3,17 @@
  * one stream, sent again every interval while the page is open, and the live
  * tail of a stream, read with the library's `Reader` (a blocking read on a
  * connection the library duplicates, closed when the page goes away).
+ * Nothing is written to a page that stopped reading (a laptop asleep with
+ * the tab open, a stalled proxy) until it reads again: snapshots are skipped,
+ * tail entries counted as skipped, so its buffer stays bounded.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Event, type Reader, type StartAt, Stream } from 'pulse-streaming';
 import { errorMessage } from '../errors.js';
 import { type ApiContext, overview, overviewQuery, param, streamPage } from './api.js';
+import { LIMITS, withDeadline } from './limits.js';
 import { type EntryView, payloadView } from './payload.js';
 
-/** How often the overview is sent again. */
-const OVERVIEW_EVERY_MS = 2000;
-/** How often a stream page is sent again. */
-const STREAM_EVERY_MS = 1000;
-/** The tail sends what arrived at most this often, so a busy stream cannot flood the page. */
-const TAIL_FLUSH_MS = 200;
 /** Most entries of one tail message; older ones in a burst are counted as skipped. */
 const TAIL_MAX_BATCH = 100;
 /** Comment line that keeps proxies from closing an idle stream. */
@@ -57,7 +55,12 @@ export class LiveConnections {
   }
 }
 
-/** Starts an event stream response; returns a writer and a signal aborted when the client goes away. */
+/**
+ * Starts an event stream response; returns a writer, a signal aborted when
+ * the client goes away, and `blocked()`: true while the client has not read
+ * what was sent already (the response's buffer is past its high-water mark),
+ * when the caller must send nothing more.
+ */
 function openEvents(req: IncomingMessage, res: ServerResponse, live: LiveConnections) {
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -76,14 +79,17 @@ function openEvents(req: IncomingMessage, res: ServerResponse, live: LiveConnect
   const unregister = live.add(stop);
   req.on('close', stop);
   res.on('close', stop);
-  const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
+  const blocked = (): boolean => res.writableNeedDrain;
+  const keepalive = setInterval(() => {
+    if (!blocked()) res.write(': keep-alive\n\n');
+  }, KEEPALIVE_MS);
   // The page may have gone while the tail's reader was being created: 'close' came already.
   // Or the dashboard was closed meanwhile.
   if (req.socket.destroyed || live.closed) stop();
   const send = (event: string, data: unknown): void => {
     if (!done.signal.aborted) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
-  return { send, signal: done.signal, stop };
+  return { send, signal: done.signal, stop, blocked };
 }
 
 /** The answer to a request that comes (or whose tail's reader is ready) after the dashboard's `close()`. */
@@ -102,18 +108,30 @@ export function liveSnapshots(
   live: LiveConnections,
 ) {
   const view = q.get('view');
-  const load = view === 'stream' ? () => streamPage(ctx, q) : () => overview(ctx, q);
+  // The first overview of a page lists the names afresh: a page (re)load shows a stream created a moment ago.
+  const load = view === 'stream' ? () => streamPage(ctx, q) : (fresh: boolean) => overview(ctx, q, fresh);
   // Bad parameters are a 400 now, not a failure event every interval.
   if (view === 'stream') param(q, 'name');
   else overviewQuery(q);
   if (live.closed) return closedResponse(res);
-  const { send, signal } = openEvents(req, res, live);
-  const every = view === 'stream' ? STREAM_EVERY_MS : OVERVIEW_EVERY_MS;
+  const { send, signal, blocked } = openEvents(req, res, live);
+  const every = view === 'stream' ? LIMITS.streamEveryMs : LIMITS.overviewEveryMs;
+  // A load that outlived its deadline is awaited again by the next tick, not
+  // started anew: commands must not pile up on a Redis that does not answer.
+  let loading: Promise<unknown> | undefined;
+  let first = true;
   const tick = async (): Promise<void> => {
-    try {
-      send('snapshot', await load());
-    } catch (err) {
-      send('failure', { error: errorMessage(err) });
+    // A page that does not read gets no snapshot (nor costs Redis one) until it does.
+    if (!blocked()) {
+      loading ??= load(first).finally(() => {
+        loading = undefined;
+      });
+      first = false;
+      try {
+        send('snapshot', await withDeadline(loading, LIMITS.readMs));
+      } catch (err) {
+        send('failure', { error: errorMessage(err) });
+      }
     }
     if (!signal.aborted) setTimeout(() => void tick(), every);
   };
@@ -163,16 +181,18 @@ export async function liveTail(
     await reader.close();
     return;
   }
-  const { send, signal, stop } = openEvents(req, res, live);
+  const { send, signal, stop, blocked } = openEvents(req, res, live);
   let queued: EntryView[] = [];
   let skipped = 0;
   const flush = (): void => {
-    if (queued.length === 0 && skipped === 0) return;
+    // While the page does not read, entries wait here (at most TAIL_MAX_BATCH, older ones
+    // counted as skipped) and the count goes with the first batch it reads.
+    if ((queued.length === 0 && skipped === 0) || blocked()) return;
     send('entries', { entries: queued, skipped });
     queued = [];
     skipped = 0;
   };
-  const timer = setInterval(flush, TAIL_FLUSH_MS);
+  const timer = setInterval(flush, LIMITS.tailFlushMs);
   send('ready', { stream: name });
   const run = async (): Promise<void> => {
     try {
