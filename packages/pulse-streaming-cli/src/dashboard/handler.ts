@@ -20,7 +20,7 @@ import { LIMITS, withDeadline } from './limits.js';
 import { LiveConnections, liveSnapshots, liveTail } from './live.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { RateHistory } from './rates.js';
-import { refuseAction, securityHeaders } from './security.js';
+import { refuseAction, refuseCrossSiteRead, securityHeaders } from './security.js';
 
 /** Options of {@link createDashboard}. */
 export interface DashboardOptions {
@@ -194,6 +194,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     const name = path.slice(1);
     if (method === 'GET' || method === 'HEAD') {
       if (name.startsWith('assets/')) return serveAsset(req, res, name.slice('assets/'.length));
+      const crossSite = refuseCrossSiteRead(req);
+      if (crossSite !== undefined) return sendJson(res, crossSite.status, { error: crossSite.message });
       if (name === 'metrics') {
         const all = ctx.names.fresh().then((names) => manyStreamFigures(client, names, true));
         const figures = await withDeadline(all, LIMITS.metricsMs);

@@ -1,6 +1,8 @@
 /**
  * Who may change data through the dashboard. Reads are open to whoever
- * reaches the handler; actions (replay, delete, destroy) are POSTs that pass
+ * reaches the handler, except a browser's cross-site requests (`Sec-Fetch-Site:
+ * cross-site`: another site's page, which could not read the answer but could
+ * make an operator's browser load a busy Redis); actions (replay, delete, destroy) are POSTs that pass
  * every check below, so a page of another origin cannot trigger them:
  * - not in read-only mode;
  * - `Content-Type: application/json`, which a cross-origin form or a
@@ -52,6 +54,15 @@ export function refuseAction(
     }
   }
   return undefined;
+}
+
+/**
+ * The refusal of a read that reaches Redis (`/metrics`, `api/*`) sent by a
+ * browser for a page of another site, or undefined. Same-site pages and
+ * clients that are not browsers (Prometheus, curl: no `Sec-Fetch-Site`) read freely.
+ */
+export function refuseCrossSiteRead(req: IncomingMessage): Refusal | undefined {
+  return header(req, 'sec-fetch-site') === 'cross-site' ? { status: 403, message: 'cross-site request refused' } : undefined;
 }
 
 function sameHost(origin: string, host: string | undefined): boolean {
