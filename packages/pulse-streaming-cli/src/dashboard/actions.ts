@@ -5,11 +5,9 @@
  * `dead replay` and `destroy` do.
  */
 import { InvalidArgumentError, Stream } from 'pulse-streaming';
-import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
-import { deadLetterStreamName, replay } from '../deadLetters.js';
+import { deadLetterStreamName, missingDeadLetters, replay } from '../deadLetters.js';
 import { nameList, requireStream, sinkNames } from '../inspect.js';
-import { list } from '../replies.js';
 import { NotFound } from './api.js';
 import type { StreamNames } from './collect.js';
 
@@ -72,23 +70,11 @@ export async function replayAction(client: CliRedis, value: unknown): Promise<{ 
  */
 export async function deleteDeadAction(client: CliRedis, value: unknown): Promise<{ deleted: number; missing: string[] }> {
   const b = body(value);
-  const wanted = [...new Set(ids(b, true) as string[])];
-  const dead = new Stream(deadLetterStreamName(streamName(b)), client, { maxLen: 0 });
-  const key = streamKey(dead.name);
-  const found = await client
-    .pipeline(
-      wanted.map((id) => {
-        // XDEL reads `5` as `5-0`; XRANGE would read it as every entry of millisecond 5.
-        const exact = id.includes('-') ? id : `${id}-0`;
-        return ['xrange', key, exact, exact];
-      }),
-    )
-    .exec();
-  const missing = wanted.filter((_, i) => {
-    const [err, reply] = found?.[i] ?? [null, []];
-    if (err) throw err;
-    return list(reply).length === 0;
-  });
+  // `5` is `5-0` to XDEL, but every entry of millisecond 5 to the lookup's XRANGE: say it in full.
+  const wanted = [...new Set((ids(b, true) as string[]).map((id) => (id.includes('-') ? id : `${id}-0`)))];
+  const name = streamName(b);
+  const dead = new Stream(deadLetterStreamName(name), client, { maxLen: 0 });
+  const missing = await missingDeadLetters(client, name, wanted, undefined);
   await dead.remove(...wanted);
   return { deleted: wanted.length - missing.length, missing };
 }
