@@ -72,6 +72,10 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * (see `unsubscribe`). At most what one subscription buffers.
    */
   #unseen: Event[] = [];
+  /** Events handed to the fanout so far: a subscription's buffer is always the last of them it has not taken. */
+  #seq = 0;
+  /** How many events had been handed to the fanout when each subscription joined (it has those after). */
+  readonly #joined = new WeakMap<object, number>();
   readonly #checks: ReaderChecks;
   /** Read groups with a read in flight. */
   readonly #reading = new Set<number>();
@@ -158,11 +162,13 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const signal = subscribeSignal(options);
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
+    this.#joined.set(sub, this.#seq);
     if (this.#unseen.length > 0) {
       // Before any read can land (replies are handled later): the order stays that of the stream.
       const unseen = this.#unseen;
       this.#unseen = [];
       this.#delivered += unseen.length;
+      this.#seq += unseen.length;
       for (const event of unseen) this.#fanout.deliver(event);
     }
     this.#loops.start();
@@ -173,7 +179,8 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   /**
    * Ends a subscription's iteration (as leaving a `for await` loop over it, or
    * its signal, does); events waiting in its buffer are dropped with it while
-   * another subscription is there (that one has them too). When it was the
+   * another subscription is there that has them too (one that joined after
+   * they were read gets them, ahead of its own). When it was the
    * last one, the reader stops reading and nothing is skipped: the events it
    * had buffered, never handed out, are kept and go first to the next
    * subscription, in order, once each; a read that returns after that is
@@ -256,14 +263,34 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
 
   /**
    * Told of a subscription's buffered events as it leaves, and of events
-   * read while none is there: with another subscription there, that one has
-   * them; with none (and the reader open), nobody got them, and they wait
-   * for the next subscription, uncounted until then.
+   * read while none is there: with other subscriptions there, those that
+   * joined after some of them were read get those (`#handOver`); with none
+   * (and the reader open), nobody got them, and they wait for the next
+   * subscription, uncounted until then.
    */
   #keepUnseen(items: readonly Event[]): void {
-    if (this.#fanout.subs.size > 0 || this.#closed || this.#failure !== undefined) return;
+    if (this.#closed || this.#failure !== undefined) return;
+    if (this.#fanout.subs.size > 0) {
+      this.#handOver(items);
+      return;
+    }
     for (const event of items) this.#unseen.push(event);
     this.#delivered -= items.length;
+  }
+
+  /**
+   * A subscription left with `items` buffered: the last events handed to the
+   * fanout, none taken. A remaining subscription that joined after some of
+   * them were read never had those (a new loop started before the old one
+   * was left): they go to it, ahead of its own, oldest first (outside review
+   * F: they reached nobody).
+   */
+  #handOver(items: readonly Event[]): void {
+    const before = this.#seq - items.length;
+    for (const sub of this.#fanout.subs) {
+      const missing = Math.min(items.length, (this.#joined.get(sub) ?? 0) - before);
+      if (missing > 0) sub.pushFront(items.slice(0, missing));
+    }
   }
 
   /** An error that retrying cannot fix: ends the subscriptions with it and releases the connections. */
@@ -351,6 +378,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
           if (!ok) continue;
         }
         this.#delivered++;
+        this.#seq++;
         this.#fanout.deliver(event);
       }
     }

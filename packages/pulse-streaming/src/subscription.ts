@@ -143,6 +143,24 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     if (at > this.#heldAt) this.#heldAt = at;
   }
 
+  /**
+   * @internal Puts `items`, older than everything buffered, ahead of the
+   * buffer, oldest first: a reader's events that a leaving sibling
+   * subscription had and this one, which joined after they were read, never
+   * got (see `Reader.unsubscribe`).
+   */
+  pushFront(items: readonly T[]): void {
+    if (this.#ended || items.length === 0) return;
+    this.#items = [...items, ...this.#items.slice(this.#head)];
+    this.#head = 0;
+    // Waiters mean the buffer was empty: each takes one, in order.
+    for (let i = 0; i < items.length; i++) {
+      const w = this.#waiters.shift();
+      if (!w) break;
+      this.next().then(w.resolve, w.reject);
+    }
+  }
+
   /** @internal Events buffered and not yet taken. */
   queued(): readonly T[] {
     return this.#items.slice(this.#head);
