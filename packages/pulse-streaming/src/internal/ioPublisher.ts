@@ -136,7 +136,9 @@ export class IoPublisher<C extends IoDuplicable<C>> {
     if (this.isCluster || state === undefined || conn.status === 'ready') return keep;
     const readies = state.readies;
     return (err) => {
-      if (state.readies !== readies) return err;
+      // A command its timeout rejected stays in the offline queue, which ioredis writes once the
+      // connection is ready: it may be stored yet (outside review F). Its outcome is unknown.
+      if (state.readies !== readies || isTimeout(err)) return err;
       const why = errorText(err);
       const last = state.lastError === undefined ? '' : errorText(state.lastError);
       // ioredis' own words ("Reached the max retries per request limit") hide what happened to
@@ -206,4 +208,9 @@ export class IoPublisher<C extends IoDuplicable<C>> {
 
 function keep(err: unknown): unknown {
   return err;
+}
+
+/** ioredis' `commandTimeout` error ("Command timed out"): the command may still be written. */
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Command timed out';
 }
