@@ -55,7 +55,7 @@ export class NodeRedisDriver implements Driver {
       // command at once, unwritten. Adds issued just before close() reach it
       // here, on the batcher's next tick, after it (outside review A).
       const closed = client.isOpen === false;
-      return unsentMarked(send(args, key), closed);
+      return unsentMarked(send(args, key), closed, cluster ? CLUSTER_UNSENT_ERRORS : UNSENT_ERRORS);
     };
     const send = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
       const a = args.map(toNodeArg);
@@ -234,12 +234,18 @@ function nodeClients(cluster: NodeRedisLike): NodeRedisLike[] {
  * written commands too.
  */
 const UNSENT_ERRORS = ['ClientOfflineError', 'TimeoutError'];
+/**
+ * On a cluster, not `TimeoutError`: during a slot migration node-redis waits
+ * for commands in flight and then rejects those already written with a
+ * `TimeoutError` too (cluster-slots.js, `flushOnTimeout`; outside review F).
+ */
+const CLUSTER_UNSENT_ERRORS = ['ClientOfflineError'];
 
 /** `sent`, its rejection marked unsent (redisErrors.ts) when node-redis never wrote the command. */
-function unsentMarked(sent: Promise<unknown>, closed: boolean): Promise<unknown> {
+function unsentMarked(sent: Promise<unknown>, closed: boolean, unsent: readonly string[]): Promise<unknown> {
   return sent.catch((err: unknown) => {
     // Each of these errors is made for this one command: marking it marks nothing else.
-    if (typeof err === 'object' && err !== null && (closed || isErrorNamed(err, UNSENT_ERRORS))) markUnsent(err);
+    if (typeof err === 'object' && err !== null && (closed || isErrorNamed(err, unsent))) markUnsent(err);
     throw err;
   });
 }
