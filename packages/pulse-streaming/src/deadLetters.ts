@@ -10,7 +10,7 @@ import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './inter
 import { entries, type RawEntry, str } from './internal/replies.js';
 import { slotOf } from './internal/slot.js';
 import type { StreamHandle } from './internal/streamHandle.js';
-import { checkId, checkInt, checkName, checkOptionsObject } from './internal/validate.js';
+import { canonicalId, checkId, checkInt, checkName, checkOptionsObject } from './internal/validate.js';
 import type { Stream } from './stream.js';
 
 /** An event a sink gave up on after `maxDeliveries`, as stored in the dead-letter stream. */
@@ -78,7 +78,8 @@ function checkArgs(fn: string, stream: unknown, options: { ids?: unknown } | und
   const ids = options?.ids;
   if (ids === undefined) return undefined;
   if (!Array.isArray(ids)) throw new InvalidArgumentError(`${fn}: ids must be an array of dead-letter entry IDs`);
-  return ids.map((id) => checkId('ids', id));
+  // One form: `5`, `5-0` and `05-0` name one letter (XRANGE 5 5 would read every letter of millisecond 5).
+  return ids.map((id) => canonicalId('ids', id));
 }
 
 function deadStreamOf(stream: StreamHandle, options?: DeadLetterOptions): { name: string; key: string } {

@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, Stream } from 'pulse-streaming';
 import type { CliRedis } from '../clients.js';
-import { deadLetterStreamName, missingDeadLetters, replay } from '../deadLetters.js';
+import { canonicalEntryId, deadLetterStreamName, missingDeadLetters, replay } from '../deadLetters.js';
 import { nameList, requireStream, sinkNames } from '../inspect.js';
 import { NotFound } from './api.js';
 import type { StreamNames } from './collect.js';
@@ -33,7 +33,8 @@ function ids(b: Record<string, unknown>, required: boolean): string[] | undefine
   if (!Array.isArray(v) || v.length === 0 || v.length > MAX_IDS || !v.every((id) => typeof id === 'string' && ID.test(id))) {
     throw new InvalidArgumentError(`ids must be 1 to ${MAX_IDS} entry IDs like 1700000000000-0`);
   }
-  return v as string[];
+  // One form (`5`, `5-0`, `05-0` name one letter): deduplicated, counted and looked up as Redis answers them.
+  return [...new Set((v as string[]).map(canonicalEntryId))];
 }
 
 /**
@@ -70,8 +71,7 @@ export async function replayAction(client: CliRedis, value: unknown): Promise<{ 
  */
 export async function deleteDeadAction(client: CliRedis, value: unknown): Promise<{ deleted: number; missing: string[] }> {
   const b = body(value);
-  // `5` is `5-0` to XDEL, but every entry of millisecond 5 to the lookup's XRANGE: say it in full.
-  const wanted = [...new Set((ids(b, true) as string[]).map((id) => (id.includes('-') ? id : `${id}-0`)))];
+  const wanted = ids(b, true) as string[];
   const name = streamName(b);
   const dead = new Stream(deadLetterStreamName(name), client, { maxLen: 0 });
   const missing = await missingDeadLetters(client, name, wanted, undefined);

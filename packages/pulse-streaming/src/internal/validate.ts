@@ -105,6 +105,18 @@ export function checkId(option: string, id: unknown): string {
 }
 
 /**
+ * An entry ID checked (see {@link checkId}) in the one form Redis answers
+ * with: `<ms>-<seq>`, no leading zeros, `-0` when the sequence is left out
+ * (as XDEL and XRANGE's end read it). IDs compared as text, or used as both
+ * ends of an XRANGE (where a bare `<ms>` covers every sequence of that
+ * millisecond), need this form.
+ */
+export function canonicalId(option: string, id: unknown): string {
+  const [ms, seq = '0'] = checkId(option, id).split('-');
+  return `${BigInt(ms as string)}-${BigInt(seq)}`;
+}
+
+/**
  * Options, when given, must be an object: a string or a number
  * (`addStream(stream, 'oldest')`) would otherwise read as no options at
  * all, silently not what the caller meant.
