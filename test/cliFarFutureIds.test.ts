@@ -19,6 +19,7 @@ beforeAll(buildCli, 120_000);
 /** Past JS Date's range (8.64e15 ms), well within Redis's (2^64 - 1). */
 const FAR_ID = '9000000000000000-0';
 const FAR_TIME = '9000000000000000 ms';
+const MAX_ID = '18446744073709551615-5';
 
 describe.concurrent('CLI on a stream with a far-future entry ID', { timeout: 60_000 }, () => {
   let server: RedisServer;
@@ -28,6 +29,8 @@ describe.concurrent('CLI on a stream with a far-future entry ID', { timeout: 60_
     redis = new Redis(server.url);
     await redis.xadd('pulse:stream:orders', '*', 'n', 'created', 'p', '{"id":1}');
     await redis.xadd('pulse:stream:nanos', FAR_ID, 'n', 'created', 'p', 'x');
+    // The largest ID Redis takes: a number would print its time rounded (18446744073709552000).
+    await redis.xadd('pulse:stream:nanos', MAX_ID, 'n', 'created', 'p', 'z');
     const letter = [
       'n',
       'e',
@@ -73,6 +76,7 @@ describe.concurrent('CLI on a stream with a far-future entry ID', { timeout: 60_
     const r = await cli(['stream', 'nanos'], { redis: server.url });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`first entry   ${FAR_ID}  ${FAR_TIME}`);
+    expect(r.stdout).toContain(`${MAX_ID}  18446744073709551615 ms`);
     expect(r.stdout).toMatch(/dead letters\s+1 /);
   });
 

@@ -91,15 +91,27 @@ export function formatTime(ms: number | undefined): string {
   return isoTime(ms) ?? `${ms} ms`;
 }
 
-/** The time of an entry ID for a terminal, as {@link formatTime} shows it. */
+/**
+ * The time of an entry ID for a terminal, as {@link formatTime} shows it;
+ * past what a date holds, the ID's own digits (a number would round them:
+ * 18446744073709551615 printed as 18446744073709552000).
+ */
 export function idTimeText(id: string): string {
-  return formatTime(idTime(id));
+  const ms = idTime(id);
+  if (!Number.isFinite(ms)) return '-';
+  return isoTime(ms) ?? `${idMsText(id)} ms`;
 }
 
 /** The time of an entry ID for a table cell, as {@link shortTime} shows it (or `<ms> ms` past what a date holds). */
 export function idShortTime(id: string): string {
   const ms = idTime(id);
-  return Number.isFinite(ms) ? shortTime(isoTime(ms) ?? `${ms} ms`) : '-';
+  return Number.isFinite(ms) ? shortTime(isoTime(ms) ?? `${idMsText(id)} ms`) : '-';
+}
+
+/** The millisecond part of an entry ID as written (`<ms>-<seq>`). */
+function idMsText(id: string): string {
+  const dash = id.indexOf('-');
+  return dash < 0 ? id : id.slice(0, dash);
 }
 
 /** A time as `YYYY-MM-DD HH:MM:SS` in UTC, for table cells; `-` when unknown. */
