@@ -189,11 +189,13 @@ describe.concurrent.each(CLIENT_KINDS)('sink instances with different grace peri
     await ev?.nack({ delayMs: 1500 });
     await a.sink.close();
     const b = await t.instance({ ackGracePeriodMs: 4000 });
+    // On a loaded machine A's close() and B's start may take past the due time: B claims it at once then.
+    const started = (await t.serverMs()) - at;
     const [again] = await take(b.sink.subscribe(), 1, 6000);
     const after = (await t.serverMs()) - at;
     expect(again?.deliveryCount).toBe(2);
     expect(after).toBeGreaterThanOrEqual(1500 - 5);
-    expect(after).toBeLessThan(1500 + LATE_MS);
+    expect(after).toBeLessThan(Math.max(1500, started) + LATE_MS);
     await again?.ack();
   });
 
