@@ -74,8 +74,12 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   #unseen: Event[] = [];
   /** Events handed to the fanout so far: a subscription's buffer is always the last of them it has not taken. */
   #seq = 0;
-  /** How many events had been handed to the fanout when each subscription joined (it has those after). */
-  readonly #joined = new WeakMap<object, number>();
+  /**
+   * Per subscription, the sequence number (in `#seq`'s count) of the first
+   * event it has had: it has had every one from there on (its join, or
+   * earlier once a leaving sibling handed it older ones, see `#handOver`).
+   */
+  readonly #firstHad = new WeakMap<object, number>();
   readonly #checks: ReaderChecks;
   /** Read groups with a read in flight. */
   readonly #reading = new Set<number>();
@@ -162,7 +166,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const signal = subscribeSignal(options);
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
-    this.#joined.set(sub, this.#seq);
+    this.#firstHad.set(sub, this.#seq + 1);
     if (this.#unseen.length > 0) {
       // Before any read can land (replies are handled later): the order stays that of the stream.
       const unseen = this.#unseen;
@@ -280,17 +284,36 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
 
   /**
    * A subscription left with `items` buffered: the last events handed to the
-   * fanout, none taken. A remaining subscription that joined after some of
-   * them were read never had those (a new loop started before the old one
-   * was left): they go to it, ahead of its own, oldest first (outside review
-   * F: they reached nobody).
+   * fanout, none taken (every subscription's buffer ends at the newest). A
+   * remaining subscription that joined after some of them were read never
+   * had those (a new loop started before the old one was left: outside
+   * review F, they reached nobody): they go to it, ahead of its own, oldest
+   * first, when that keeps its order, that is when it has taken nothing
+   * since; one that took later events already cannot have them in order,
+   * and a warning says how many it does not get. Events of a stream removed
+   * since are not handed over (as kept ones are dropped by `removeStream`).
    */
   #handOver(items: readonly Event[]): void {
-    const before = this.#seq - items.length;
+    // items[i] is event number from + 1 + i.
+    const from = this.#seq - items.length;
+    let skipped = 0;
     for (const sub of this.#fanout.subs) {
-      const missing = Math.min(items.length, (this.#joined.get(sub) ?? 0) - before);
-      if (missing > 0) sub.pushFront(items.slice(0, missing));
+      const first = this.#firstHad.get(sub) ?? from + 1;
+      const missing = Math.min(items.length, first - 1 - from);
+      if (missing <= 0) continue;
+      if (sub.size !== this.#seq - first + 1) {
+        skipped = Math.max(skipped, missing);
+        continue;
+      }
+      const names = new Set([...this.#streams.values()].map((st) => st.stream.name));
+      sub.pushFront(items.slice(0, missing).filter((ev) => names.has(ev.streamName)));
+      this.#firstHad.set(sub, from + 1);
     }
+    if (skipped > 0)
+      this.#logger.warn(
+        { count: skipped },
+        'a subscription left events unread that a newer subscription cannot have in order (it took later ones already): not handed to it',
+      );
   }
 
   /** An error that retrying cannot fix: ends the subscriptions with it and releases the connections. */
