@@ -10,7 +10,7 @@ import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './inter
 import { entries, type RawEntry, str } from './internal/replies.js';
 import { slotOf } from './internal/slot.js';
 import type { StreamHandle } from './internal/streamHandle.js';
-import { canonicalId, checkId, checkInt, checkName, checkOptionsObject } from './internal/validate.js';
+import { canonicalId, checkInt, checkName, checkOptionsObject } from './internal/validate.js';
 import type { Stream } from './stream.js';
 
 /** An event a sink gave up on after `maxDeliveries`, as stored in the dead-letter stream. */
@@ -88,6 +88,9 @@ function deadStreamOf(stream: StreamHandle, options?: DeadLetterOptions): { name
   return { name, key: streamKey(name) };
 }
 
+/** The largest entry ID Redis takes. */
+const LAST_ID = '18446744073709551615-18446744073709551615';
+
 /**
  * Reads dead letters of `stream`, oldest first.
  * @throws InvalidArgumentError for a `stream` that is not a Stream or a bad option, before any Redis call.
@@ -99,7 +102,10 @@ export async function readDeadLetters<Events extends EventMap>(
   const ids = checkArgs('readDeadLetters', stream, options);
   const { key } = deadStreamOf(stream, options);
   const count = checkInt('count', options?.count, 100, 1);
-  const start = options?.after === undefined ? '-' : `(${checkId('after', options.after)}`;
+  const after = options?.after === undefined ? undefined : canonicalId('after', options.after);
+  // Nothing comes after the largest ID (Redis refuses an exclusive start there): a replay that paged up to it is done.
+  if (after === LAST_ID && !ids) return [];
+  const start = after === undefined ? '-' : `(${after}`;
   try {
     if (ids) {
       // Oldest first and once each, as without `ids` (a replay adds in this order).
