@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedUrl, uniqueName } from './support/clients.js';
 import { type ServedDashboard, serveDashboard } from './support/dashboard.js';
+import { deadLetterFields } from './support/deadLetterFields.js';
 
 function post(base: ServedDashboard, path: string, body: unknown): Promise<Response> {
   return fetch(`${base.url}${path}`, {
@@ -19,22 +20,7 @@ function post(base: ServedDashboard, path: string, body: unknown): Promise<Respo
   });
 }
 
-const fields = (name: string, i: number) => [
-  'n',
-  'e',
-  'p',
-  `p${i}`,
-  'source_stream',
-  name,
-  'source_sink',
-  'g',
-  'source_id',
-  `${i}-0`,
-  'deliveries',
-  '1',
-  'reason',
-  'r',
-];
+const fields = deadLetterFields;
 
 describe('dashboard dead-letter actions and ID forms', { timeout: 30_000 }, () => {
   let redis: Redis;

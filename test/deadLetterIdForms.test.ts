@@ -9,23 +9,9 @@
 import { describe, expect, it } from 'vitest';
 import { readDeadLetters, replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, uniqueName } from './support/clients.js';
+import { deadLetterFields } from './support/deadLetterFields.js';
 
-const fields = (name: string, i: number) => [
-  'n',
-  'e',
-  'p',
-  `p${i}`,
-  'source_stream',
-  name,
-  'source_sink',
-  'g',
-  'source_id',
-  `${i}-0`,
-  'deliveries',
-  '1',
-  'reason',
-  'r',
-];
+const fields = deadLetterFields;
 
 describe.each(CLIENT_KINDS)('dead-letter IDs in other forms (%s)', (kind) => {
   it('readDeadLetters: "5-0" and "05-0" (or "5") name one letter: it is returned once', async ({ onTestFinished }) => {

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { readDeadLetters, replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, uniqueName } from './support/clients.js';
+import { deadLetterFields } from './support/deadLetterFields.js';
 
 describe.each(CLIENT_KINDS)('readDeadLetters({ ids }) order (%s)', (kind) => {
   it('returns the letters oldest first, once each, whatever the order of the IDs given', async ({ onTestFinished }) => {
@@ -16,22 +17,7 @@ describe.each(CLIENT_KINDS)('readDeadLetters({ ids }) order (%s)', (kind) => {
     const s = new Stream(uniqueName('dl'), c.redis);
     const dead = `pulse:stream:${s.name}:dead`;
     onTestFinished(async () => void (await c.cmd('DEL', dead)));
-    const fields = (i: number) => [
-      'n',
-      'e',
-      'p',
-      `p${i}`,
-      'source_stream',
-      s.name,
-      'source_sink',
-      'g',
-      'source_id',
-      `${i}-0`,
-      'deliveries',
-      '1',
-      'reason',
-      'r',
-    ];
+    const fields = (i: number) => deadLetterFields(s.name, i);
     const a = String(await c.cmd('XADD', dead, '*', ...fields(1)));
     const b = String(await c.cmd('XADD', dead, '*', ...fields(2)));
     const got = await readDeadLetters(s, { ids: [b, a, b] });
@@ -49,22 +35,7 @@ describe.each(CLIENT_KINDS)('replayDeadLetters({ ids }) order and repeats (%s)',
       await c.cmd('DEL', dead);
       await s.destroy();
     });
-    const fields = (i: number) => [
-      'n',
-      'e',
-      'p',
-      `p${i}`,
-      'source_stream',
-      s.name,
-      'source_sink',
-      'g',
-      'source_id',
-      `${i}-0`,
-      'deliveries',
-      '1',
-      'reason',
-      'r',
-    ];
+    const fields = (i: number) => deadLetterFields(s.name, i);
     const a = String(await c.cmd('XADD', dead, '*', ...fields(1)));
     const b = String(await c.cmd('XADD', dead, '*', ...fields(2)));
     const replayed = await replayDeadLetters(s, { ids: [b, a, a] });

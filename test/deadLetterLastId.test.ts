@@ -7,24 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { readDeadLetters, replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, uniqueName } from './support/clients.js';
+import { deadLetterFields } from './support/deadLetterFields.js';
 
 const MAX = '18446744073709551615';
-const fields = (name: string, i: number) => [
-  'n',
-  'e',
-  'p',
-  `p${i}`,
-  'source_stream',
-  name,
-  'source_sink',
-  'g',
-  'source_id',
-  `${i}-0`,
-  'deliveries',
-  '1',
-  'reason',
-  'r',
-];
+const fields = deadLetterFields;
 
 describe.each(CLIENT_KINDS)('dead-letter ID edge (%s)', (kind) => {
   it('readDeadLetters({ after: the last letter }) answers [] when that letter is the largest ID', async ({ onTestFinished }) => {
