@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, nextWithin, take, uniqueName, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, connect, nextWithin, recordingLogger, take, uniqueName, waitFor } from './support/clients.js';
 
 const payload = (e: Event) => String(e.payload);
 
@@ -74,5 +74,25 @@ describe.concurrent.each(CLIENT_KINDS)('reader subscription handover (%s)', (kin
     await s.add('e', 'e7');
     expect([await drain(early, 1), await drain(late, 1)]).toEqual([['e7'], ['e7']]);
     expect(reader.counters.delivered).toBe(8);
+  });
+  it('one that took later events already does not get them, and a warn line says how many', async (ctx) => {
+    const c = await connect(kind);
+    ctx.onTestFinished(() => c.close());
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('handover'), c.redis, { logger });
+    ctx.onTestFinished(() => s.destroy());
+    for (let i = 0; i < 3; i++) await s.add('e', `e${i}`);
+    const reader = await s.newReader({ startAt: 'oldest', blockMs: 100 });
+    ctx.onTestFinished(() => reader.close());
+    const old = reader.subscribe();
+    await waitFor(() => reader.counters.delivered === 3, { what: '3 read' });
+    const next = reader.subscribe();
+    await s.add('e', 'e3');
+    expect((await take(next, 1)).map(payload)).toEqual(['e3']);
+    reader.unsubscribe(old);
+    await s.add('e', 'e4');
+    expect((await take(next, 1)).map(payload)).toEqual(['e4']);
+    const warned = lines.filter((l) => l.level === 'warn' && /cannot have in order/.test(l.msg ?? ''));
+    expect(warned.map((l) => (l.obj as { count?: number }).count)).toEqual([3]);
   });
 });
