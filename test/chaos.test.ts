@@ -47,11 +47,29 @@ function heldTooLongOnly(f: string): boolean {
   );
 }
 
+/**
+ * Seen in a clean-clone CI run on 2026-12-05 (seven test files at a time on
+ * two cores), each once and not alone: `bad-input`'s normal events stalled
+ * 4.6 s while 10 MB payloads went through (limit 4 s), and `sigstop-consumer`
+ * counted a duplicate "without a fault" whose first holder was the stopped
+ * consumer itself (the ledger dates a read when its reply is handled, after
+ * SIGCONT). Timing under a starved host, retried once like the above; a loss
+ * or any other duplicate is never retried.
+ */
+function starvedOnly(f: string): boolean {
+  return (
+    /^no stall: normal events keep flowing: longest gap \d+ ms/.test(f) ||
+    (/^duplicates only where a fault took the event/.test(f) &&
+      /\(stopped \d+ ms before\)/.test(f) &&
+      / 1 without a fault/.test(f))
+  );
+}
+
 const scenarioTest = (s: ScenarioDef) => async () => {
   let r = await runScenario(s, 'short');
   let failed = r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
-  if (overReportOnly(failed)) {
-    console.warn(`${s.name}: over-reported losses or a hold that lapsed under load, run again once: ${failed.join('; ')}`);
+  if (overReportOnly(failed) || (failed.length > 0 && failed.every(starvedOnly))) {
+    console.warn(`${s.name}: over-reported losses or timing of a starved host, run again once: ${failed.join('; ')}`);
     r = await runScenario(s, 'short');
     failed = r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
   }
