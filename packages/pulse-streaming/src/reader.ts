@@ -11,6 +11,7 @@ import { reportFound } from './internal/readerFound.js';
 import type { CheckPoint, ReadStream } from './internal/readerLoss.js';
 import { readerPosition } from './internal/readerScripts.js';
 import { startOf } from './internal/readerStart.js';
+import { ReaderSubscriptions } from './internal/readerSubscriptions.js';
 import { ReadLoop } from './internal/readLoop.js';
 import { type ReadSettings, readSettings } from './internal/readOptions.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './internal/redisErrors.js';
@@ -64,22 +65,9 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   readonly #logger: Logger;
   readonly #main: StreamHandle;
   readonly #lossReport: LossReport;
-  #delivered = 0;
   #lost = 0;
-  /**
-   * Events the last subscription left buffered, never handed out, as it
-   * left: the cursor is past them, so the next subscription gets them first
-   * (see `unsubscribe`). At most what one subscription buffers.
-   */
-  #unseen: Event[] = [];
-  /** Events handed to the fanout so far: a subscription's buffer is always the last of them it has not taken. */
-  #seq = 0;
-  /**
-   * Per subscription, the sequence number (in `#seq`'s count) of the first
-   * event it has had: it has had every one from there on (its join, or
-   * earlier once a leaving sibling handed it older ones, see `#handOver`).
-   */
-  readonly #firstHad = new WeakMap<object, number>();
+  /** What the subscriptions were handed, and what a leaving one had not taken (see `unsubscribe`). */
+  readonly #subs: ReaderSubscriptions;
   readonly #checks: ReaderChecks;
   /** Read groups with a read in flight. */
   readonly #reading = new Set<number>();
@@ -95,7 +83,13 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     this.#logger = main.logger.child({ reader: ++readerSeq });
     this.#lossReport = new LossReport(main.hasLogger ? this.#logger : undefined, `reader of stream ${main.name}`);
     this.#streams.set(main.key, first);
-    this.#fanout = new Fanout<Event>(settings.bufferSize, { onDropped: (items) => this.#keepUnseen(items) });
+    this.#fanout = new Fanout<Event>(settings.bufferSize, { onDropped: (items) => this.#subs.dropped(items) });
+    this.#subs = new ReaderSubscriptions({
+      fanout: this.#fanout,
+      logger: this.#logger,
+      open: () => !this.#closed && this.#failure === undefined,
+      streamNames: () => new Set([...this.#streams.values()].map((st) => st.stream.name)),
+    });
     this.#checks = new ReaderChecks({
       streams: this.#streams,
       reading: this.#reading,
@@ -152,7 +146,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * streams (a snapshot: read it again for newer numbers).
    */
   get counters(): ReaderCounters {
-    return { delivered: this.#delivered, lost: this.#lost };
+    return { delivered: this.#subs.delivered, lost: this.#lost };
   }
 
   /**
@@ -166,15 +160,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const signal = subscribeSignal(options);
     if (this.#closed) throw this.#closedError();
     const sub = this.#fanout.add(signal);
-    this.#firstHad.set(sub, this.#seq + 1);
-    if (this.#unseen.length > 0) {
-      // Before any read can land (replies are handled later): the order stays that of the stream.
-      const unseen = this.#unseen;
-      this.#unseen = [];
-      this.#delivered += unseen.length;
-      this.#seq += unseen.length;
-      for (const event of unseen) this.#fanout.deliver(event);
-    }
+    this.#subs.joined(sub);
     this.#loops.start();
     // Events of a typed stream decode with its codec: their types are the stream's map.
     return sub as unknown as Subscription<EventOf<Events>>;
@@ -226,7 +212,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     if (this.#closed) return;
     checkSameClient(this.#main, stream);
     if (!this.#streams.delete(stream.key)) return;
-    this.#unseen = this.#unseen.filter((ev) => ev.streamName !== stream.name);
+    this.#subs.streamRemoved(stream.name);
     await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
   }
 
@@ -235,7 +221,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#fanout.endAll();
-      this.#unseen = [];
+      this.#subs.clear();
       this.#checks.stop();
       // Once the loops stopped, checks in flight, then the last reads, are
       // checked, so that the counters and the last warning are complete; all
@@ -263,57 +249,6 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
 
   #closedError(): ClosedError {
     return new ClosedError('reader is closed', this.#failure ? { cause: this.#failure } : undefined);
-  }
-
-  /**
-   * Told of a subscription's buffered events as it leaves, and of events
-   * read while none is there: with other subscriptions there, those that
-   * joined after some of them were read get those (`#handOver`); with none
-   * (and the reader open), nobody got them, and they wait for the next
-   * subscription, uncounted until then.
-   */
-  #keepUnseen(items: readonly Event[]): void {
-    if (this.#closed || this.#failure !== undefined) return;
-    if (this.#fanout.subs.size > 0) {
-      this.#handOver(items);
-      return;
-    }
-    for (const event of items) this.#unseen.push(event);
-    this.#delivered -= items.length;
-  }
-
-  /**
-   * A subscription left with `items` buffered: the last events handed to the
-   * fanout, none taken (every subscription's buffer ends at the newest). A
-   * remaining subscription that joined after some of them were read never
-   * had those (a new loop started before the old one was left: outside
-   * review F, they reached nobody): they go to it, ahead of its own, oldest
-   * first, when that keeps its order, that is when it has taken nothing
-   * since; one that took later events already cannot have them in order,
-   * and a warning says how many it does not get. Events of a stream removed
-   * since are not handed over (as kept ones are dropped by `removeStream`).
-   */
-  #handOver(items: readonly Event[]): void {
-    // items[i] is event number from + 1 + i.
-    const from = this.#seq - items.length;
-    let skipped = 0;
-    for (const sub of this.#fanout.subs) {
-      const first = this.#firstHad.get(sub) ?? from + 1;
-      const missing = Math.min(items.length, first - 1 - from);
-      if (missing <= 0) continue;
-      if (sub.size !== this.#seq - first + 1) {
-        skipped = Math.max(skipped, missing);
-        continue;
-      }
-      const names = new Set([...this.#streams.values()].map((st) => st.stream.name));
-      sub.pushFront(items.slice(0, missing).filter((ev) => names.has(ev.streamName)));
-      this.#firstHad.set(sub, from + 1);
-    }
-    if (skipped > 0)
-      this.#logger.warn(
-        { count: skipped },
-        'a subscription left events unread that a newer subscription cannot have in order (it took later ones already): not handed to it',
-      );
   }
 
   /** An error that retrying cannot fix: ends the subscriptions with it and releases the connections. */
@@ -400,9 +335,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
           }
           if (!ok) continue;
         }
-        this.#delivered++;
-        this.#seq++;
-        this.#fanout.deliver(event);
+        this.#subs.deliver(event);
       }
     }
     if (full > 0) this.#busy.set(group, full);
