@@ -17,9 +17,8 @@ import {
 import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from './clients.js';
 import { PREVIEW_RANGE } from './dashboard/payload.js';
+import { canonicalEntryId, isEntryId } from './entryIds.js';
 import { entryList, list, text } from './replies.js';
-
-const ID = /^\d+(-\d+)?$/;
 
 /** Name of the dead-letter stream of `stream` (the library's default, `<stream>:dead`). */
 export function deadLetterStreamName(stream: string): string {
@@ -32,18 +31,8 @@ function sourceStream(redis: RedisClient, name: string): Stream {
 }
 
 function checkId(id: string): string {
-  if (!ID.test(id)) throw new InvalidArgumentError(`invalid entry ID ${JSON.stringify(id)}: expected <ms>-<seq>`);
+  if (!isEntryId(id)) throw new InvalidArgumentError(`invalid entry ID ${JSON.stringify(id)}: expected <ms>-<seq>`);
   return canonicalEntryId(id);
-}
-
-/**
- * `id` (digits, `-`, digits or digits alone) in the one form Redis answers
- * with: `5`, `5-0` and `05-0` name one entry, `5-0` (a bare `5` as both ends
- * of an XRANGE would cover every entry of millisecond 5).
- */
-export function canonicalEntryId(id: string): string {
-  const [ms, seq = '0'] = id.split('-');
-  return `${BigInt(ms as string)}-${BigInt(seq)}`;
 }
 
 /** A dead letter without its payload or headers: what the `dead` table shows. */

@@ -1,14 +1,8 @@
 import type { DeadLetter } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
-import {
-  canonicalEntryId,
-  deadLetterStreamName,
-  getDeadLetter,
-  listDeadLetterSummaries,
-  missingDeadLetters,
-  replay,
-} from '../deadLetters.js';
+import { deadLetterStreamName, getDeadLetter, listDeadLetterSummaries, missingDeadLetters, replay } from '../deadLetters.js';
+import { canonicalEntryId, isEntryId } from '../entryIds.js';
 import { CliError } from '../errors.js';
 import {
   displayText,
@@ -58,11 +52,9 @@ async function checkDeadStream(ctx: CommandContext, name: string): Promise<void>
   }
 }
 
-const ID = /^\d+(-\d+)?$/;
-
 /** Fails with the usage exit code (2, as `tail --after`) unless `id` is an entry ID. */
 function checkId(what: string, id: string): string {
-  if (!ID.test(id)) throw new CliError(`${what} takes an entry ID like 1700000000000-0, got ${JSON.stringify(id)}`, 2);
+  if (!isEntryId(id)) throw new CliError(`${what} takes an entry ID like 1700000000000-0, got ${JSON.stringify(id)}`, 2);
   return canonicalEntryId(id);
 }
 

@@ -2,6 +2,7 @@ import { type Event, type StartAt, Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
+import { isEntryId } from '../entryIds.js';
 import { CliError } from '../errors.js';
 import { charLength, cutTo, displayText, idTime, idTimeText, isoTime, payloadDisplay, payloadJson } from '../format.js';
 import { interruptSignal, onCleanup, shutdownSignal, signalExitCode } from '../lifecycle.js';
@@ -17,11 +18,9 @@ export interface TailOptions {
   readonly full?: boolean;
 }
 
-const ID = /^\d+(-\d+)?$/;
-
 function startAt(options: TailOptions): StartAt {
   if (options.after !== undefined) {
-    if (!ID.test(options.after)) throw new CliError(`--after takes an entry ID like 1700000000000-0, got ${options.after}`, 2);
+    if (!isEntryId(options.after)) throw new CliError(`--after takes an entry ID like 1700000000000-0, got ${options.after}`, 2);
     return { after: options.after };
   }
   const from = options.from ?? 'newest';

@@ -6,12 +6,12 @@
  */
 import { InvalidArgumentError, Stream } from 'pulse-streaming';
 import type { CliRedis } from '../clients.js';
-import { canonicalEntryId, deadLetterStreamName, missingDeadLetters, replay } from '../deadLetters.js';
+import { deadLetterStreamName, missingDeadLetters, replay } from '../deadLetters.js';
+import { canonicalEntryId, isEntryId } from '../entryIds.js';
 import { nameList, requireStream, sinkNames } from '../inspect.js';
 import { NotFound } from './api.js';
 import type { StreamNames } from './collect.js';
 
-const ID = /^\d+(-\d+)?$/;
 /** Most IDs one action takes. */
 const MAX_IDS = 1000;
 
@@ -30,7 +30,7 @@ function streamName(b: Record<string, unknown>): string {
 function ids(b: Record<string, unknown>, required: boolean): string[] | undefined {
   const v = b.ids;
   if (v === undefined && !required) return undefined;
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_IDS || !v.every((id) => typeof id === 'string' && ID.test(id))) {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_IDS || !v.every((id) => typeof id === 'string' && isEntryId(id))) {
     throw new InvalidArgumentError(`ids must be 1 to ${MAX_IDS} entry IDs like 1700000000000-0`);
   }
   // One form (`5`, `5-0`, `05-0` name one letter): deduplicated, counted and looked up as Redis answers them.

@@ -8,6 +8,7 @@ import { type DeadLetter, InvalidArgumentError, Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
 import { deadLetterStreamName, getDeadLetter } from '../deadLetters.js';
+import { isEntryId } from '../entryIds.js';
 import { CliError } from '../errors.js';
 import { type PendingReport, pendingReport, sinkInfos } from '../inspect.js';
 import { entryList, text } from '../replies.js';
@@ -27,7 +28,6 @@ export class NotFound extends Error {
   override readonly name = 'NotFound';
 }
 
-const ID = /^\d+(-\d+)?$/;
 /** Points of the overview's per-stream sparkline (about two minutes at one refresh every two seconds). */
 const SPARK_POINTS = 60;
 
@@ -42,7 +42,7 @@ export function param(q: URLSearchParams, name: string): string {
 function optionalId(q: URLSearchParams, name: string): string | undefined {
   const v = q.get(name);
   if (v === null || v === '') return undefined;
-  if (!ID.test(v)) throw new InvalidArgumentError(`${name} must be an entry ID like 1700000000000-0`);
+  if (!isEntryId(v)) throw new InvalidArgumentError(`${name} must be an entry ID like 1700000000000-0`);
   return v;
 }
 

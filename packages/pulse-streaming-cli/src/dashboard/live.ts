@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Event, type Reader, type StartAt, Stream } from 'pulse-streaming';
+import { isEntryId } from '../entryIds.js';
 import { errorMessage } from '../errors.js';
 import { type ApiContext, overview, overviewQuery, param, streamPage } from './api.js';
 import { LIMITS, withDeadline } from './limits.js';
@@ -161,7 +162,7 @@ export async function liveTail(
 ) {
   const name = param(q, 'name');
   const after = q.get('after');
-  const startAt: StartAt = after !== null && /^\d+(-\d+)?$/.test(after) ? { after } : 'newest';
+  const startAt: StartAt = after !== null && isEntryId(after) ? { after } : 'newest';
   // Validates the name before the response starts (a bad one is a 400).
   const stream = new Stream(name, ctx.client, { maxLen: 0 });
   if (live.closed) return closedResponse(res);
