@@ -16,27 +16,10 @@ import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { LIMITS } from '../packages/pulse-streaming-cli/src/dashboard/limits.js';
 import { buildCli, MAIN } from './support/cli.js';
 import { waitFor } from './support/clients.js';
-import { serveDashboard } from './support/dashboard.js';
+import { readEvents, serveDashboard } from './support/dashboard.js';
 import { RedisServer } from './support/redisServer.js';
 
 beforeAll(buildCli, 120_000);
-
-/** The events of a server-sent event stream, read in the background into `text`. */
-function readEvents(url: string): { text: () => string; close: () => void } {
-  const stop = new AbortController();
-  let text = '';
-  void fetch(url, { signal: stop.signal })
-    .then(async (res) => {
-      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        text += Buffer.from(value).toString('utf8');
-      }
-    })
-    .catch(() => {});
-  return { text: () => text, close: () => stop.abort() };
-}
 
 const count = (text: string, event: string): number => text.split(`event: ${event}\n`).length - 1;
 

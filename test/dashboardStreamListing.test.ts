@@ -10,25 +10,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIMITS } from '../packages/pulse-streaming-cli/src/dashboard/limits.js';
 import { waitFor } from './support/clients.js';
-import { type ServedDashboard, serveDashboard } from './support/dashboard.js';
+import { readEvents, type ServedDashboard, serveDashboard } from './support/dashboard.js';
 import { RedisServer } from './support/redisServer.js';
-
-/** The events of a server-sent event stream, read in the background. */
-function readEvents(url: string): { text: () => string; close: () => void } {
-  const stop = new AbortController();
-  let text = '';
-  void fetch(url, { signal: stop.signal })
-    .then(async (res) => {
-      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        text += Buffer.from(value).toString('utf8');
-      }
-    })
-    .catch(() => {});
-  return { text: () => text, close: () => stop.abort() };
-}
 
 const snapshots = (text: string): number => text.split('event: snapshot\n').length - 1;
 

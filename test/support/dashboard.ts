@@ -119,3 +119,20 @@ export async function groupsOf(redis: Redis | Cluster, stream: string): Promise<
     return out;
   });
 }
+
+/** The events of a server-sent event stream (a live page's), read in the background into `text()`. */
+export function readEvents(url: string): { text: () => string; close: () => void } {
+  const stop = new AbortController();
+  let text = '';
+  void fetch(url, { signal: stop.signal })
+    .then(async (res) => {
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += Buffer.from(value).toString('utf8');
+      }
+    })
+    .catch(() => {});
+  return { text: () => text, close: () => stop.abort() };
+}
