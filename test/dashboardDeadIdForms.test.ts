@@ -20,8 +20,6 @@ function post(base: ServedDashboard, path: string, body: unknown): Promise<Respo
   });
 }
 
-const fields = deadLetterFields;
-
 describe('dashboard dead-letter actions and ID forms', { timeout: 30_000 }, () => {
   let redis: Redis;
   let dash: ServedDashboard;
@@ -38,7 +36,7 @@ describe('dashboard dead-letter actions and ID forms', { timeout: 30_000 }, () =
     const stream = uniqueName('delforms');
     const dead = `pulse:stream:${stream}:dead`;
     onTestFinished(async () => void (await redis.del(`pulse:stream:${stream}`, dead)));
-    await redis.xadd(dead, '5-1', ...fields(stream, 1));
+    await redis.xadd(dead, '5-1', ...deadLetterFields(stream, 1));
     const res = await post(dash, 'api/delete-dead', { stream, ids: ['5-1', '05-1'] });
     expect(res.status).toBe(200);
     expect({ body: await res.json(), left: await redis.xlen(dead) }).toEqual({ body: { deleted: 1, missing: [] }, left: 0 });
@@ -48,8 +46,8 @@ describe('dashboard dead-letter actions and ID forms', { timeout: 30_000 }, () =
     const stream = uniqueName('replayms');
     const dead = `pulse:stream:${stream}:dead`;
     onTestFinished(async () => void (await redis.del(`pulse:stream:${stream}`, dead)));
-    await redis.xadd(dead, '7-1', ...fields(stream, 1));
-    await redis.xadd(dead, '7-2', ...fields(stream, 2));
+    await redis.xadd(dead, '7-1', ...deadLetterFields(stream, 1));
+    await redis.xadd(dead, '7-2', ...deadLetterFields(stream, 2));
     const res = await post(dash, 'api/replay', { stream, ids: ['7'] });
     const body = (await res.json()) as { replayed?: string[] };
     expect({ replayed: body.replayed?.length, dead: await redis.xlen(dead) }).toEqual({ replayed: 0, dead: 2 });

@@ -11,8 +11,6 @@ import { readDeadLetters, replayDeadLetters, Stream } from '../packages/pulse-st
 import { CLIENT_KINDS, connect, uniqueName } from './support/clients.js';
 import { deadLetterFields } from './support/deadLetterFields.js';
 
-const fields = deadLetterFields;
-
 describe.each(CLIENT_KINDS)('dead-letter IDs in other forms (%s)', (kind) => {
   it('readDeadLetters: "5-0" and "05-0" (or "5") name one letter: it is returned once', async ({ onTestFinished }) => {
     const c = await connect(kind);
@@ -20,8 +18,8 @@ describe.each(CLIENT_KINDS)('dead-letter IDs in other forms (%s)', (kind) => {
     const s = new Stream(uniqueName('dl'), c.redis);
     const dead = `pulse:stream:${s.name}:dead`;
     onTestFinished(async () => void (await c.cmd('DEL', dead)));
-    await c.cmd('XADD', dead, '5-0', ...fields(s.name, 1));
-    await c.cmd('XADD', dead, '5-1', ...fields(s.name, 2));
+    await c.cmd('XADD', dead, '5-0', ...deadLetterFields(s.name, 1));
+    await c.cmd('XADD', dead, '5-1', ...deadLetterFields(s.name, 2));
     const twoForms = await readDeadLetters(s, { ids: ['5-0', '05-0'] });
     const msOnly = await readDeadLetters(s, { ids: ['5'] });
     expect({ twoForms: twoForms.map((d) => d.id), msOnly: msOnly.map((d) => d.id) }).toEqual({
@@ -41,9 +39,9 @@ describe.each(CLIENT_KINDS)('dead-letter IDs in other forms (%s)', (kind) => {
       await c.cmd('DEL', dead);
       await s.destroy();
     });
-    await c.cmd('XADD', dead, '5-0', ...fields(s.name, 1));
-    await c.cmd('XADD', dead, '5-1', ...fields(s.name, 2));
-    await c.cmd('XADD', dead, '6-0', ...fields(s.name, 3));
+    await c.cmd('XADD', dead, '5-0', ...deadLetterFields(s.name, 1));
+    await c.cmd('XADD', dead, '5-1', ...deadLetterFields(s.name, 2));
+    await c.cmd('XADD', dead, '6-0', ...deadLetterFields(s.name, 3));
     const first = await replayDeadLetters(s, { ids: ['6-0', '06-0'] });
     const second = await replayDeadLetters(s, { ids: ['5'] });
     const entries = (await c.cmd('XRANGE', s.key, '-', '+')) as Array<[string, unknown[]]>;

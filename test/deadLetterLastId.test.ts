@@ -10,8 +10,6 @@ import { CLIENT_KINDS, connect, uniqueName } from './support/clients.js';
 import { deadLetterFields } from './support/deadLetterFields.js';
 
 const MAX = '18446744073709551615';
-const fields = deadLetterFields;
-
 describe.each(CLIENT_KINDS)('dead-letter ID edge (%s)', (kind) => {
   it('readDeadLetters({ after: the last letter }) answers [] when that letter is the largest ID', async ({ onTestFinished }) => {
     const c = await connect(kind);
@@ -19,8 +17,8 @@ describe.each(CLIENT_KINDS)('dead-letter ID edge (%s)', (kind) => {
     const s = new Stream(uniqueName('dl'), c.redis);
     const dead = `pulse:stream:${s.name}:dead`;
     onTestFinished(async () => void (await c.cmd('DEL', dead)));
-    await c.cmd('XADD', dead, '5-0', ...fields(s.name, 1));
-    await c.cmd('XADD', dead, `${MAX}-${MAX}`, ...fields(s.name, 2));
+    await c.cmd('XADD', dead, '5-0', ...deadLetterFields(s.name, 1));
+    await c.cmd('XADD', dead, `${MAX}-${MAX}`, ...deadLetterFields(s.name, 2));
     const all = await readDeadLetters(s);
     const last = all[all.length - 1]?.id as string;
     let next: unknown;
@@ -43,8 +41,8 @@ describe.each(CLIENT_KINDS)('dead-letter ID edge (%s)', (kind) => {
       await c.cmd('DEL', dead);
       await s.destroy();
     });
-    for (let i = 1; i < 500; i++) await c.cmd('XADD', dead, `${i}-0`, ...fields(s.name, i));
-    await c.cmd('XADD', dead, `${MAX}-${MAX}`, ...fields(s.name, 500));
+    for (let i = 1; i < 500; i++) await c.cmd('XADD', dead, `${i}-0`, ...deadLetterFields(s.name, i));
+    await c.cmd('XADD', dead, `${MAX}-${MAX}`, ...deadLetterFields(s.name, 500));
     let out: unknown;
     try {
       out = (await replayDeadLetters(s)).length;
