@@ -163,8 +163,9 @@ export class SinkReads {
    * another node (a check the cluster client redirected after a clean
    * failover reaches the promoted replica, whose entries-read of the group
    * is not replicated): its counts would be false losses (150 of 150 in a
-   * loaded CI run). Its result is dropped and the streams are marked
-   * untrusted, so the next check resyncs.
+   * loaded CI run). It is applied counting and verifying nothing (what it
+   * says of a missing key or group, or of a rollback, stands), and the
+   * streams are marked untrusted, so the next check resyncs.
    */
   #madeBefore(epoch: number): boolean {
     if (this.#reconnectsNow() === epoch) return false;
@@ -252,15 +253,12 @@ export class SinkReads {
     if (!checked) return;
     if (!checked.ok) throw checked.error;
     // Made before the node changed: its counts may be another node's (see `#madeBefore`).
-    if (epoch !== undefined && this.#madeBefore(epoch)) {
-      if (got && !got.ok && read === 0) throw got.error;
-      return;
-    }
+    const stale = epoch !== undefined && this.#madeBefore(epoch);
     const checks = checked.value as unknown[];
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i] as SinkStream;
       const applied = s.checkAppliedAt;
-      const status = await applyTrimCheck(this.host, s, (checks[i] ?? []) as unknown[], checkAt ?? 0, readAt?.[i]);
+      const status = await applyTrimCheck(this.host, s, (checks[i] ?? []) as unknown[], checkAt ?? 0, readAt?.[i], stale);
       // Its read came right after it: what it delivered is pending now, not unread (unless the check was stale).
       if (s.checkAppliedAt !== applied) readAfterCheck(s, byKey.get(s.stream.key));
       if (status === 'wrongtype') return;
@@ -283,10 +281,10 @@ export class SinkReads {
         const cmd = this.#checkCommand([s]);
         const epoch = this.#reconnectsNow();
         const checks = (await this.host.control.send(cmd, s.stream.key)) as unknown[];
-        if (this.#madeBefore(epoch)) continue;
+        const stale = this.#madeBefore(epoch);
         const r = (checks[0] ?? []) as unknown[];
         // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
-        if (str(r[0]) === 'ok') await applyTrimCheck(this.host, s, r, at, readAt);
+        if (str(r[0]) === 'ok') await applyTrimCheck(this.host, s, r, at, readAt, stale);
       } catch (err) {
         // With Redis unreachable every stream would fail alike: one line, and a later call checks them.
         const names = isRetryable(err) ? pending.slice(i).map((x) => x.stream.name) : [s.stream.name];
@@ -309,8 +307,7 @@ export class SinkReads {
     const cmd = this.#checkCommand([s]);
     const epoch = this.#reconnectsNow();
     const checks = (await this.host.control.send(cmd, s.stream.key)) as unknown[];
-    if (this.#madeBefore(epoch)) return;
-    await applyTrimCheck(this.host, s, (checks[0] ?? []) as unknown[], at, readAt);
+    await applyTrimCheck(this.host, s, (checks[0] ?? []) as unknown[], at, readAt, this.#madeBefore(epoch));
   }
 
   async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {

@@ -39,7 +39,7 @@ export interface TrimCheckHost {
  * trimmed or removed before the sink read it, notices a stream created anew
  * or rolled back, a missing key or group; returns the check's status.
  * `sentAt` is when the check was sent, `readAt` what this instance had read
- * of the stream then.
+ * of the stream then; `madeBefore`: see `SinkReads.#madeBefore`.
  */
 export async function applyTrimCheck(
   host: TrimCheckHost,
@@ -47,15 +47,18 @@ export async function applyTrimCheck(
   r: unknown[],
   sentAt: number,
   readAt: string | undefined,
+  madeBefore = false,
 ): Promise<string> {
   const status = str(r[0]);
   if (status === 'ok') {
-    const skipped = Number(r[1]);
+    // A check made trusting the group's entries-read and answered after the node changed (maybe by
+    // another node) counts nothing and verifies nothing: the next check resyncs.
+    const skipped = madeBefore ? 0 : Number(r[1]);
     if (skipped > 0) host.countLost(s.stream.name, skipped, 'events trimmed before this sink read them');
-    const removed = Number(r[5] ?? 0);
+    const removed = madeBefore ? 0 : Number(r[5] ?? 0);
     if (removed > 0) host.countLost(s.stream.name, removed, 'events removed (stream.remove) before this sink read them');
     const last = str(r[2]);
-    const verified = Number(r[3]) === 1;
+    const verified = !madeBefore && Number(r[3]) === 1;
     // Where the group was before this check: a stream that still starts before it is the same key.
     const checkedBefore = s.checked;
     const lagBefore = s.lag;
