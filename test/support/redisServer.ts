@@ -25,8 +25,11 @@ export { freePort };
 /**
  * Sends one inline command over a raw socket: no client library involved.
  * Resolves to the reply line, or with `bulk` to the body of a bulk-string reply.
+ * The default timeout is generous: with 1 s, a CLIENT KILL of a fault test
+ * timed out in a loaded `npm test` on two cores (readerFaults, 2026-12-06);
+ * probes of a server that may be down pass their own short timeout.
  */
-export function rawCommand(port: number, line: string, timeoutMs = 1000, bulk = false): Promise<string> {
+export function rawCommand(port: number, line: string, timeoutMs = 5000, bulk = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = new Socket();
     let out = Buffer.alloc(0);
