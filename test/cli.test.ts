@@ -164,12 +164,28 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
     }
   });
 
-  it('adds events and tails them, by topic, and stops after --count', async ({ expect }) => {
+  it('adds events (with headers and a dedup ID) and tails them, by topic, and stops after --count', async ({ expect }) => {
     const name = uniqueName('cli');
     try {
-      const a = await cli(['add', name, 'created', '{"order":1}', '--topic', 'eu', '--json']);
+      const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const withHeaders = ['--header', `traceparent=${tp}`, '--header', 'tenant=a=b', '--dedup-id', 'order-1'];
+      const a = await cli(['add', name, 'created', '{"order":1}', '--topic', 'eu', ...withHeaders, '--json']);
       expect(a.code, a.stderr).toBe(0);
       const { id } = JSON.parse(a.stdout) as { id: string };
+      // The same dedup ID again: nothing added, the first add's ID printed.
+      const again = await cli(['add', name, 'created', '{"order":1}', '--dedup-id', 'order-1']);
+      expect({ code: again.code, id: again.stdout.trim() }).toEqual({ code: 0, id });
+      // Bad usage, said before anything is stored (exit 2).
+      const bad = await Promise.all([
+        cli(['add', name, 'x', 'p', '--header', 'no-equals-sign']),
+        cli(['add', name, 'x', 'p', '--header', 'bad name=v']),
+      ]);
+      expect(bad.map((r) => [r.code, lines(r.stderr).length])).toEqual([
+        [2, 1],
+        [2, 1],
+      ]);
+      expect(bad[0]?.stderr).toContain('--header takes name=value');
+      expect(bad[1]?.stderr).toContain('header name "bad name"');
       const b = await cli(['add', name, 'deleted', 'plain text']);
       expect(b.code, b.stderr).toBe(0);
       const idB = b.stdout.trim();
@@ -179,8 +195,14 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
       expect(all.code, all.stderr).toBe(0);
       const events = lines(all.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events).toEqual([
-        expect.objectContaining({ id, event: 'created', topic: 'eu', payload: '{"order":1}' }),
-        expect.objectContaining({ id: idB, event: 'deleted', topic: null, payload: 'plain text' }),
+        expect.objectContaining({
+          id,
+          event: 'created',
+          topic: 'eu',
+          headers: { traceparent: tp, tenant: 'a=b' },
+          payload: '{"order":1}',
+        }),
+        expect.objectContaining({ id: idB, event: 'deleted', topic: null, headers: {}, payload: 'plain text' }),
       ]);
 
       const eu = await cli(['tail', name, '--from', 'oldest', '--topic', 'eu', '--count', '1', '--json']);

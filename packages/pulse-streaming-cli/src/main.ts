@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError as OptionError } from 'commander';
+import { InvalidArgumentError } from 'pulse-streaming';
 import { addCommand } from './commands/add.js';
 import { deadListCommand, deadReplayCommand, deadShowCommand } from './commands/dead.js';
 import { demoCommand } from './commands/demo.js';
@@ -114,7 +115,8 @@ Examples:
   $ pulse-streaming dead replay orders --sink billing
   $ pulse-streaming destroy orders --yes
 
-Exit codes: 0 success, 1 failure (or the demo lost events), 2 bad usage, 130 interrupted.`;
+Exit codes: 0 success, 1 failure (or the demo lost events), 2 bad usage (options, names,
+headers or IDs the command refuses before any change), 130 interrupted.`;
 
 function buildProgram(): Command {
   const errPaint = painter(colorsWanted(process.stderr) && !process.argv.includes('--no-color'));
@@ -187,12 +189,18 @@ Ctrl-C stops: exit code 130.`,
     .option('--topic <topic>', 'topic of the event')
     .option('--max-len <n>', 'trim the stream to about n entries (default: no trimming)', nonNegativeInt('--max-len'))
     .option('--keep-newline', 'with payload -: store stdin byte for byte (by default one trailing newline is dropped)')
+    .option('--header <name=value>', 'a header of the event (repeatable)', collect)
+    .option(
+      '--dedup-id <id>',
+      'add nothing if an add with this ID reached the stream within its dedup window (2 min); print that ID',
+    )
     .addHelpText(
       'after',
       `
 With payload -, the payload is stdin without its one trailing newline (\\n or \\r\\n),
 the one echo adds: echo '{"id":1}' | pulse-streaming add orders created - stores {"id":1}.
-For binary input that may end with a newline byte, pass --keep-newline.`,
+For binary input that may end with a newline byte, pass --keep-newline.
+Headers travel with the event (tail --json shows them): --header traceparent=00-...-01.`,
     )
     .action(run((ctx, [name, ev, payload], o) => addCommand(ctx, name as string, ev as string, payload as string, o)));
 
@@ -271,7 +279,8 @@ For binary input that may end with a newline byte, pass --keep-newline.`,
 
 function report(err: unknown): number {
   const paint = painter(colorsWanted(process.stderr) && !process.argv.includes('--no-color'));
-  const code = err instanceof CliError ? err.exitCode : 1;
+  // The library refuses a bad name, header or ID before any Redis call: bad usage, as for options.
+  const code = err instanceof CliError ? err.exitCode : err instanceof InvalidArgumentError ? 2 : 1;
   process.stderr.write(`${paint.paint('red', `error: ${describeError(err)}`)}\n`);
   return code;
 }

@@ -12,6 +12,29 @@ export interface AddCommandOptions {
   readonly maxLen?: number;
   /** With payload `-`: keep stdin byte for byte instead of dropping one trailing newline. */
   readonly keepNewline?: boolean;
+  /** `--header name=value`, repeatable: the event's headers (checked by the library, as `add` checks them). */
+  readonly header?: readonly string[];
+  /** `--dedup-id`: add nothing when an add with this ID reached the stream within its dedup window. */
+  readonly dedupId?: string;
+}
+
+/**
+ * `--header name=value` options as the headers of `add`: split at the first
+ * `=`, so a value may hold `=` (base64, tracestate). Names and values are
+ * checked by the library, with its own message.
+ * @throws CliError (exit code 2) for an option without `=` or a name given twice
+ */
+export function parseHeaders(options: readonly string[] | undefined): Record<string, string> | undefined {
+  if (options === undefined || options.length === 0) return undefined;
+  const headers: Record<string, string> = {};
+  for (const option of options) {
+    const eq = option.indexOf('=');
+    if (eq < 0) throw new CliError(`--header takes name=value, got ${JSON.stringify(option)}`, 2);
+    const name = option.slice(0, eq);
+    if (Object.hasOwn(headers, name)) throw new CliError(`--header ${JSON.stringify(name)} given twice`, 2);
+    headers[name] = option.slice(eq + 1);
+  }
+  return headers;
 }
 
 /**
@@ -41,6 +64,8 @@ export async function addCommand(
   payload: string,
   options: AddCommandOptions,
 ): Promise<number> {
+  // Bad usage is said before connecting (exit 2), as for the other options.
+  const headers = parseHeaders(options.header);
   const { client } = await ctx.connect();
   const stream = new Stream(name, client, { maxLen: options.maxLen ?? 0 });
   const type = text(await client.call('TYPE', streamKey(name)));
@@ -52,7 +77,11 @@ export async function addCommand(
     const input = await readStdin();
     body = options.keepNewline === true ? input : withoutTrailingNewline(input);
   }
-  const id = await stream.add(eventName, body, options.topic ? { topic: options.topic } : undefined);
+  const id = await stream.add(eventName, body, {
+    ...(options.topic ? { topic: options.topic } : {}),
+    ...(headers ? { headers } : {}),
+    ...(options.dedupId !== undefined ? { dedupId: options.dedupId } : {}),
+  });
   if (ctx.json) printJson({ stream: name, id });
   else process.stdout.write(`${id}\n`);
   return 0;
