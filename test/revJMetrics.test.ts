@@ -1,0 +1,62 @@
+/**
+ * Review J: metrics of work done while registered must survive unregistering
+ * (a graceful shutdown: unregister(), then the SDK's shutdown() exports one last time).
+ */
+import { describe, expect, it } from 'vitest';
+import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, connect, uniqueName, waitFor } from './support/clients.js';
+import { startSdk, total } from './support/otelSdk.js';
+
+describe.each(CLIENT_KINDS)('revJ metrics across unregister (%s)', (kind) => {
+  it('events sent and consumed while registered are still counted by the collection after unregister()', async () => {
+    const c = await connect(kind);
+    const sdk = startSdk();
+    const s = new Stream(uniqueName(), c.redis);
+    const sink = await s.newSink('w', { blockMs: 100 });
+    try {
+      await Promise.all(Array.from({ length: 5 }, (_, i) => s.add('e', String(i))));
+      const ac = new AbortController();
+      let n = 0;
+      await sink.process(
+        (_ev: SinkEvent) => {
+          if (++n >= 5) ac.abort();
+        },
+        { signal: ac.signal },
+      );
+      // Graceful shutdown: stop instrumenting, then flush the SDK (its last export).
+      sdk.unregister();
+      const m = await sdk.metrics();
+      const on = { 'messaging.destination.name': s.name };
+      // The histogram (a synchronous instrument) has all 5 handler calls...
+      expect(total(m.get('messaging.process.duration'), on)).toBe(5);
+      // ...but the counters of the same work, done while registered, must be there too.
+      expect(total(m.get('messaging.client.consumed.messages'), on), 'consumed').toBe(5);
+      expect(total(m.get('messaging.client.sent.messages'), on), 'sent').toBe(5);
+    } finally {
+      await sink.close();
+      await s.destroy();
+      await sdk.shutdown();
+      await c.close();
+    }
+  });
+
+  it('an add in flight at unregister(): its send span ends, and it is counted as sent', async () => {
+    const c = await connect(kind);
+    const sdk = startSdk();
+    const s = new Stream(uniqueName(), c.redis);
+    try {
+      await s.add('e', 'first');
+      await sdk.metrics(); // a periodic export happened before
+      const p = s.add('e', 'in flight');
+      sdk.unregister();
+      await p;
+      await waitFor(() => sdk.named(`send ${s.name}`).length === 2, { what: 'both send spans' });
+      const m = await sdk.metrics();
+      expect(total(m.get('messaging.client.sent.messages'), { 'messaging.destination.name': s.name })).toBe(2);
+    } finally {
+      await s.destroy();
+      await sdk.shutdown();
+      await c.close();
+    }
+  });
+});
