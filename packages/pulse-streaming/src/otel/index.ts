@@ -11,15 +11,12 @@
  */
 import type { Channel, ChannelListener } from 'node:diagnostics_channel';
 import {
-  type Attributes,
   type Context,
   context,
-  type Histogram,
   isSpanContextValid,
   type Link,
   type MeterProvider,
   metrics,
-  type ObservableResult,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -39,7 +36,8 @@ import {
   processChannel,
 } from '../internal/diagnostics.js';
 import { errorText } from '../internal/redisErrors.js';
-import { ATTR, type Destination, Destinations, DURATION_BUCKETS, errorType, METRIC } from './attributes.js';
+import { ATTR, type Destination, errorType } from './attributes.js';
+import { holdMetrics } from './metrics.js';
 import { guard, safeExtract, safeSpanContextOf } from './safe.js';
 import { inject } from './w3c.js';
 
@@ -111,8 +109,13 @@ function registrations(): Registration[] {
  * `messaging.client.sent.messages` and `messaging.client.consumed.messages`
  * and the histogram `messaging.process.duration` (seconds).
  * Returns the function that stops it all: no span starts after it is
- * called, and those already started end (their durations recorded) when
- * their add or handler call does.
+ * called, and those already started end (their durations recorded, their
+ * adds counted) when their add or handler call does. Nothing counted is
+ * lost: the counters report what was done while registered, and what was
+ * in flight at the call, to the SDK's next collection once that work ended
+ * (its periodic export, or the last one its `shutdown()` makes), then stop
+ * being observed. A registration made again on the same meter provider
+ * adds to the same counts.
  *
  * A `processBatch()` call whose events come from several streams (a sink
  * reading several) is named `process` alone, without
@@ -150,36 +153,13 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const prop: TextMapPropagator = options.propagator ?? propagation;
   const key = Symbol('pulse-streaming otel');
-  const destinations = new Destinations();
-
-  // Counted on the destinations and reported when the SDK collects: an add
-  // to an SDK counter hashes its attributes each time (a few microseconds),
-  // which publishing at hundreds of thousands of events per second would feel.
-  const sentCounter = meter.createObservableCounter(METRIC.sent, {
-    description: 'Messages a producer attempted to send (stream.add calls)',
-    unit: '{message}',
-  });
-  const consumedCounter = meter.createObservableCounter(METRIC.consumed, {
-    description: 'Messages handed to a handler of sink.process() or sink.processBatch()',
-    unit: '{message}',
-  });
-  const observe = (all: () => Iterable<Destination>) => (result: ObservableResult) => {
-    const report = (n: number, attributes: Attributes) => result.observe(n, attributes);
-    for (const d of all()) d.observe(report);
-  };
-  const observeSent = observe(() => destinations.sends());
-  const observeConsumed = observe(() => destinations.processes());
-  sentCounter.addCallback(observeSent);
-  consumedCounter.addCallback(observeConsumed);
-  // A histogram cannot be counted ahead like that: one record per handler call.
-  const duration: Histogram = meter.createHistogram(METRIC.processDuration, {
-    description: 'Duration of handler calls of sink.process() and sink.processBatch()',
-    unit: 's',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-  });
+  // Counted on the destinations, reported when the SDK collects (otel/metrics.ts).
+  const held = holdMetrics(meter);
+  const { destinations, duration } = held;
 
   // Calls whose span is started and not yet ended: after unregistering, the
-  // end subscribers stay until the last of them ends (see the returned function).
+  // end subscribers stay until the last of them ends, and the counts are
+  // held for the SDK's next collection until then (see the returned function).
   let inFlight = 0;
   let registered = true;
   const stash = (msg: object, started: Started): void => {
@@ -192,7 +172,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     (msg as Record<symbol, Started | undefined>)[key] = undefined;
     // Not while the channel is publishing to its subscribers: a Node that removes one in
     // place would skip the next (another registration's).
-    if (--inFlight === 0 && !registered) queueMicrotask(unsubscribeEnds);
+    if (--inFlight === 0 && !registered) queueMicrotask(finish);
     return started;
   };
   const fail = (span: Span, err: unknown, type: string): void => {
@@ -328,8 +308,10 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     [processBatchChannel.error, onError],
     [processBatchChannel.asyncEnd, guard('process span end', onProcessEnd)],
   ];
-  const unsubscribeEnds = (): void => {
+  // Unregistered and nothing in flight: no span left to end, nothing left to count.
+  const finish = (): void => {
     for (const [channel, listener] of ends) channel.unsubscribe(listener);
+    held.release();
   };
   for (const [channel, listener] of [...ends, ...starts]) channel.subscribe(listener);
   const registration: Registration = { propagator: options.propagator };
@@ -339,13 +321,12 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     if (!registered) return;
     registered = false;
     for (const [channel, listener] of starts) channel.unsubscribe(listener);
-    sentCounter.removeCallback(observeSent);
-    consumedCounter.removeCallback(observeConsumed);
     const all = registrations();
     const i = all.indexOf(registration);
     if (i >= 0) all.splice(i, 1);
-    // A span already started ends when its work does (and its duration is recorded): the end subscribers go then.
-    if (inFlight === 0) unsubscribeEnds();
+    // A span already started ends when its work does (its duration recorded, its add counted): the end
+    // subscribers go then. The counts stay reported until the SDK's next collection after that (otel/metrics.ts).
+    if (inFlight === 0) finish();
   };
 }
 

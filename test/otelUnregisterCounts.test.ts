@@ -1,13 +1,19 @@
 /**
- * Review J: metrics of work done while registered must survive unregistering
- * (a graceful shutdown: unregister(), then the SDK's shutdown() exports one last time).
+ * The counts of work done while registered survive unregistering (a graceful
+ * shutdown: unregister(), then the SDK's shutdown(), whose last export
+ * collects): the sent and consumed counters, reported when the SDK collects,
+ * have everything the histogram has, adds in flight at unregister() included,
+ * and a registration made again on the same meter provider adds to the same
+ * counts. From outside review J: the counters' callbacks were removed at
+ * unregister(), and the counts not yet collected were lost.
  */
 import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { registerOpenTelemetry } from '../packages/pulse-streaming/src/otel/index.js';
 import { CLIENT_KINDS, connect, uniqueName, waitFor } from './support/clients.js';
 import { startSdk, total } from './support/otelSdk.js';
 
-describe.each(CLIENT_KINDS)('revJ metrics across unregister (%s)', (kind) => {
+describe.each(CLIENT_KINDS)('otel: counts across unregister (%s)', (kind) => {
   it('events sent and consumed while registered are still counted by the collection after unregister()', async () => {
     const c = await connect(kind);
     const sdk = startSdk();
@@ -54,6 +60,34 @@ describe.each(CLIENT_KINDS)('revJ metrics across unregister (%s)', (kind) => {
       const m = await sdk.metrics();
       expect(total(m.get('messaging.client.sent.messages'), { 'messaging.destination.name': s.name })).toBe(2);
     } finally {
+      await s.destroy();
+      await sdk.shutdown();
+      await c.close();
+    }
+  });
+
+  it('registered again on the same meter provider before a collection: the counts add up, none lost or counted twice', async () => {
+    const c = await connect(kind);
+    const sdk = startSdk();
+    const s = new Stream(uniqueName(), c.redis);
+    let again: (() => void) | undefined;
+    try {
+      await s.add('e', '1');
+      await sdk.metrics();
+      await s.add('e', '2');
+      sdk.unregister();
+      again = registerOpenTelemetry({ tracerProvider: sdk.tracerProvider, meterProvider: sdk.meterProvider });
+      await s.add('e', '3');
+      const on = { 'messaging.destination.name': s.name };
+      expect(total((await sdk.metrics()).get('messaging.client.sent.messages'), on)).toBe(3);
+      await s.add('e', '4');
+      again();
+      again = undefined;
+      expect(total((await sdk.metrics()).get('messaging.client.sent.messages'), on)).toBe(4);
+      // Reported: the callbacks are gone, the cumulative series stays as it was.
+      expect(total((await sdk.metrics()).get('messaging.client.sent.messages'), on)).toBe(4);
+    } finally {
+      again?.();
       await s.destroy();
       await sdk.shutdown();
       await c.close();
