@@ -26,6 +26,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { ADD_CHANNEL } from '../packages/pulse-streaming/src/internal/diagnostics.js';
 import { contextOf, registerOpenTelemetry } from '../packages/pulse-streaming/src/otel/index.js';
+import { RefusedHeaders } from '../packages/pulse-streaming/src/otel/injected.js';
 import { extract, inject, isW3C, spanContextOf } from '../packages/pulse-streaming/src/otel/w3c.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName } from './support/clients.js';
 import { enableContext, startSdk, type TestSdk } from './support/otelSdk.js';
@@ -91,7 +92,7 @@ describe('the W3C fast path writes and reads what W3CTraceContextPropagator does
         const theirs: Record<string, string> = {};
         W3C.inject(trace.setSpan(parent, span), theirs, defaultTextMapSetter);
         const ours: Record<string, string> = {};
-        inject(W3C, parent, span, ours);
+        inject(W3C, parent, span, ours, new RefusedHeaders());
         expect(ours, JSON.stringify(sc)).toEqual(theirs);
       }
     }

@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { errorText } from './redisErrors.js';
-import { checkWellFormed } from './validate.js';
+import { isWellFormed } from './validate.js';
 
 /** Prefix of the entry field of each header. */
 export const HEADER_PREFIX = 'h.';
@@ -51,18 +51,17 @@ export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_I
   }
   const fields: string[] = [];
   for (const name of Object.keys(headers)) {
-    if (!HEADER_NAME.test(name)) {
-      throw new InvalidArgumentError(`header name ${JSON.stringify(name)} must be 1 to 64 characters of [A-Za-z0-9_.-]`);
-    }
+    const badName = headerNameProblem(name);
+    if (badName !== undefined) throw new InvalidArgumentError(badName);
     let value: unknown;
     try {
       value = (headers as Record<string, unknown>)[name];
     } catch (err) {
       throw new InvalidArgumentError(`header ${name}: reading its value failed: ${errorText(err)}`, { cause: err });
     }
-    if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have a string value, got ${typeof value}`);
-    checkWellFormed(`header ${name}`, value);
-    fields.push(HEADER_PREFIX + name, value);
+    const badValue = headerValueProblem(name, value);
+    if (badValue !== undefined) throw new InvalidArgumentError(badValue);
+    fields.push(HEADER_PREFIX + name, value as string);
   }
   if (fields.length > 2 * max) {
     throw new InvalidArgumentError(
@@ -72,6 +71,31 @@ export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_I
     );
   }
   return fields;
+}
+
+/**
+ * Why `name` and `value` cannot be a header of an event, or undefined when
+ * they can: the rules {@link headerFields} applies to each header, for a
+ * `pulse-streaming:add` subscriber that must leave out what it cannot write
+ * rather than fail the add (pulse-streaming/otel and its propagator's fields).
+ */
+export function headerProblem(name: string, value: unknown): string | undefined {
+  return headerNameProblem(name) ?? headerValueProblem(name, value);
+}
+
+/** Why `name` cannot be a header name (1 to 64 characters of `[A-Za-z0-9_.-]`), or undefined. */
+function headerNameProblem(name: string): string | undefined {
+  return HEADER_NAME.test(name) ? undefined : `header name ${JSON.stringify(name)} must be 1 to 64 characters of [A-Za-z0-9_.-]`;
+}
+
+/**
+ * Why `value` cannot be the value of header `name` (a string, well-formed:
+ * a lone surrogate would be read back as U+FFFD, another string), or undefined.
+ */
+function headerValueProblem(name: string, value: unknown): string | undefined {
+  if (typeof value !== 'string') return `header ${name} must have a string value, got ${typeof value}`;
+  if (!isWellFormed(value)) return `header ${name} must be well-formed UTF-16 (it has a lone surrogate)`;
+  return undefined;
 }
 
 /**

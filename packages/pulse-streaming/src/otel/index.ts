@@ -37,6 +37,7 @@ import {
 } from '../internal/diagnostics.js';
 import { errorText } from '../internal/redisErrors.js';
 import { ATTR, type Destination, errorType } from './attributes.js';
+import { RefusedHeaders } from './injected.js';
 import { holdMetrics } from './metrics.js';
 import { guard, safeExtract, safeSpanContextOf } from './safe.js';
 import { inject } from './w3c.js';
@@ -127,7 +128,12 @@ function registrations(): Registration[] {
  *
  * The trace headers an add injects replace any of the propagator's fields
  * in the headers passed (a forwarded `tracestate` of another trace), and do
- * not count against the 256 headers a caller may pass.
+ * not count against the 256 headers a caller may pass. A header the
+ * propagator writes that an event cannot carry (a name outside
+ * `[A-Za-z0-9_.-]{1,64}`, as a Jaeger propagator's `uberctx-<key>` for a
+ * baggage key `user*id` makes; a value with a lone surrogate; past 32 added
+ * headers) is left out and reported once, per name, to `diag.warn`; the
+ * caller's own headers are checked as without instrumentation.
  *
  * Instrumentation never fails an add or a handler call: what fails in it (a
  * propagator that throws on a header another producer wrote, a tracer that
@@ -156,6 +162,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
   // Counted on the destinations, reported when the SDK collects (otel/metrics.ts).
   const held = holdMetrics(meter);
   const { destinations, duration } = held;
+  const refused = new RefusedHeaders();
 
   // Calls whose span is started and not yet ended: after unregistering, the
   // end subscribers stay until the last of them ends, and the counts are
@@ -193,7 +200,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     if (span.isRecording()) span.setAttribute(ATTR.eventName, msg.eventName);
     // Also for a span that does not record: the consumer joins the trace
     // (and its sampling decision) through the context carried.
-    inject(prop, parent, span, msg.headers);
+    inject(prop, parent, span, msg.headers, refused);
   };
   const onAddEnd = (message: unknown): void => {
     const msg = message as AddMessage;

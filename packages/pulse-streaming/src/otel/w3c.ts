@@ -24,6 +24,7 @@ import {
   TraceFlags,
   trace,
 } from '@opentelemetry/api';
+import { injectChecked, type RefusedHeaders } from './injected.js';
 
 /** `@opentelemetry/core`'s key of `suppressTracing()` (a `Symbol.for`: the same key): its propagator injects nothing under it. */
 const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
@@ -121,9 +122,19 @@ function parse(headers: Readonly<Record<string, string>>): SpanContext | undefin
  * caller forwarding another event's headers would otherwise keep what the
  * propagator does not overwrite: a `tracestate` of another trace beside the
  * new `traceparent`, or a whole stale context when nothing is injected
- * (tracing suppressed).
+ * (tracing suppressed). Another propagator's headers are checked first
+ * (otel/injected.ts): one pulse cannot store is left out and reported
+ * through `refused`, never failing the add; the W3C fields written here
+ * need no check (fixed names, and values of printable ASCII, as the W3C
+ * TraceState of the API and SDK keeps them).
  */
-export function inject(prop: TextMapPropagator, parent: Context, span: Span, headers: Record<string, string>): void {
+export function inject(
+  prop: TextMapPropagator,
+  parent: Context,
+  span: Span,
+  headers: Record<string, string>,
+  refused: RefusedHeaders,
+): void {
   if (isW3C(prop)) {
     // Only when present: a delete turns V8's fast object into a slower dictionary one.
     if (headers.traceparent !== undefined) delete headers.traceparent;
@@ -131,7 +142,7 @@ export function inject(prop: TextMapPropagator, parent: Context, span: Span, hea
     write(parent, span.spanContext(), headers);
   } else {
     for (const field of prop.fields()) if (Object.hasOwn(headers, field)) delete headers[field];
-    prop.inject(trace.setSpan(parent, span), headers, defaultTextMapSetter);
+    injectChecked(prop, trace.setSpan(parent, span), headers, refused);
   }
 }
 
