@@ -50,7 +50,6 @@ const ISOLATED = [
   'test/schemaHang.test.ts',
   'test/dashboardHeaders.test.ts',
   'test/handlerThrowsAnything.test.ts',
-  'test/revJ*.test.ts',
 ];
 
 export default defineConfig({

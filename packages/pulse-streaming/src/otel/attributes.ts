@@ -27,6 +27,27 @@ export const METRIC = {
   processDuration: 'messaging.process.duration',
 } as const;
 
+/**
+ * Longest `pulse.event.name` on a span, in UTF-16 code units: a longer
+ * event name is cut to this length, its last character an ellipsis (`…`).
+ * An event name is whatever the producer wrote in the entry's `n` field
+ * (another service's raw XADD, a Go producer), and a span attribute is
+ * exported as it is: a 1 MB name on every process span of every delivery
+ * made OTLP export batches larger than a collector accepts (4 MB over
+ * gRPC by default), refusing the other spans of the batch with them.
+ */
+export const MAX_EVENT_NAME_ATTRIBUTE = 256;
+
+/** `name` as the `pulse.event.name` attribute: cut to {@link MAX_EVENT_NAME_ATTRIBUTE}, with `…` in place of what was cut. */
+export function eventNameAttribute(name: string): string {
+  if (name.length <= MAX_EVENT_NAME_ATTRIBUTE) return name;
+  let end = MAX_EVENT_NAME_ATTRIBUTE - 1;
+  // Not between the two halves of a surrogate pair: a lone surrogate is exported as U+FFFD (or refused).
+  const last = name.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${name.slice(0, end)}\u2026`;
+}
+
 /** Bucket boundaries the conventions advise for `messaging.process.duration` (seconds). */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 

@@ -36,7 +36,7 @@ import {
   processChannel,
 } from '../internal/diagnostics.js';
 import { errorText } from '../internal/redisErrors.js';
-import { ATTR, type Destination, errorType } from './attributes.js';
+import { ATTR, type Destination, errorType, eventNameAttribute } from './attributes.js';
 import { RefusedHeaders } from './injected.js';
 import { holdMetrics } from './metrics.js';
 import { guard, safeExtract, safeSpanContextOf } from './safe.js';
@@ -146,6 +146,9 @@ function registrations(): Registration[] {
  * per-event ones (`messaging.message.id`, `messaging.client.id`,
  * `pulse.event.name`, `pulse.delivery.count`, `messaging.batch.message_count`)
  * are set once the span records, so that a span the SDK drops costs none.
+ * `pulse.event.name` is cut to 256 characters (the last one `…`): an event
+ * name is whatever its producer wrote, and a megabyte one made export
+ * batches larger than a collector accepts.
  *
  * What it costs per event is mostly the SDK's: starting a span (even one it
  * does not sample: IDs, a sampling decision) and a histogram record (it
@@ -197,7 +200,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
     const span = tracer.startSpan(dest.spanName, dest.spanOptions, parent);
     // Stashed first: whatever fails below, the span ends with the add.
     stash(msg, new Started(span, 0, dest));
-    if (span.isRecording()) span.setAttribute(ATTR.eventName, msg.eventName);
+    if (span.isRecording()) span.setAttribute(ATTR.eventName, eventNameAttribute(msg.eventName));
     // Also for a span that does not record: the consumer joins the trace
     // (and its sampling decision) through the context carried.
     inject(prop, parent, span, msg.headers, refused);
@@ -237,7 +240,7 @@ export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () =>
       span.setAttributes({
         [ATTR.clientId]: msg.consumerName,
         [ATTR.messageId]: ev.id,
-        [ATTR.eventName]: ev.eventName,
+        [ATTR.eventName]: eventNameAttribute(ev.eventName),
         [ATTR.deliveryCount]: ev.deliveryCount,
       });
     }
