@@ -1,0 +1,53 @@
+/**
+ * Review K: bad input from plain JavaScript (options read from env vars or a
+ * JSON config are strings) is refused before any Redis call with an
+ * `InvalidArgumentError`, as it should; but the message says
+ * "maxLen must be an integer >= 0, got 100" for `maxLen: '100'`: `got 100`
+ * reads as a valid value, and nothing says the value was a string.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidArgumentError, Stream } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, connect, type TestClient, uniqueName } from './support/clients.js';
+
+describe.each(CLIENT_KINDS)('option values of the wrong type (%s)', (kind) => {
+  let client: TestClient;
+  beforeAll(async () => {
+    client = await connect(kind);
+  });
+  afterAll(async () => {
+    await client.close();
+  });
+
+  /** The message of the InvalidArgumentError `fn` throws or rejects with. */
+  async function messageOf(fn: () => unknown): Promise<string> {
+    try {
+      await fn();
+    } catch (err) {
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      return (err as Error).message;
+    }
+    throw new Error('no error');
+  }
+
+  it('a numeric string is said to be a string, not shown as the number it looks like', async () => {
+    const name = uniqueName('revk-msg');
+    const stream = new Stream(name, client.redis);
+    const cases: Array<[string, () => unknown]> = [
+      ['maxLen', () => new Stream(name, client.redis, { maxLen: '100' as unknown as number })],
+      ['ttlMs', () => new Stream(name, client.redis, { ttlMs: '60000' as unknown as number })],
+      ['blockMs', () => stream.newReader({ blockMs: '100' as unknown as number })],
+      ['ackGracePeriodMs', () => stream.newSink('billing', { ackGracePeriodMs: '30000' as unknown as number })],
+      ['maxDeliveries', () => stream.newSink('billing', { maxDeliveries: '5' as unknown as number })],
+    ];
+    const bad: string[] = [];
+    for (const [option, fn] of cases) {
+      const message = await messageOf(fn);
+      expect(message).toContain(option);
+      // e.g. `maxLen must be an integer >= 0, got string "100"`; today: `..., got 100`.
+      if (!/string|"\d+"|'\d+'/.test(message)) bad.push(message);
+    }
+    expect(bad).toEqual([]);
+    // Refused before any Redis call: the stream key was never created.
+    expect(await client.cmd('EXISTS', `pulse:stream:${name}`)).toBe(0);
+  });
+});
