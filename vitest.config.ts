@@ -51,6 +51,7 @@ const ISOLATED = [
   'test/dashboardHeaders.test.ts',
   'test/handlerThrowsAnything.test.ts',
   'test/revK*.test.ts',
+  'test/errorsAcrossBuilds.test.ts',
 ];
 
 export default defineConfig({
