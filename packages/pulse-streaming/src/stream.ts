@@ -12,7 +12,16 @@ import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
 import { safeLogger } from './internal/safeLogger.js';
-import { checkBool, checkId, checkInt, checkName, checkOptionalInt, checkWellFormed, isWellFormed } from './internal/validate.js';
+import {
+  checkBool,
+  checkId,
+  checkInt,
+  checkName,
+  checkOptionalInt,
+  checkWellFormed,
+  describeValue,
+  isWellFormed,
+} from './internal/validate.js';
 import { checkLogger, type Logger, silentLogger } from './logger.js';
 import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
 import { Reader } from './reader.js';
@@ -86,7 +95,7 @@ export class Stream<Events extends EventMap = Untyped> {
     if (this.slidingTtl && this.ttlMs === undefined) throw new InvalidArgumentError('slidingTtl needs ttlMs');
     const retention = options.retention ?? 'limits';
     if (retention !== 'limits' && retention !== 'interest') {
-      throw new InvalidArgumentError(`retention must be 'limits' or 'interest', got ${String(retention)}`);
+      throw new InvalidArgumentError(`retention must be 'limits' or 'interest', got ${describeValue(retention)}`);
     }
     this.retention = retention;
     this.dedupWindowMs = checkInt('dedupWindowMs', options.dedupWindowMs, 120_000, 1);

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { RetryOptions } from '../options.js';
-import { checkInt } from './validate.js';
+import { checkInt, describeValue } from './validate.js';
 
 /** `retry` checked, defaults applied. */
 export interface RetrySettings {
@@ -21,7 +21,7 @@ export const DEFAULT_RETRY: RetrySettings = { delayMs: 1000, factor: 2, maxDelay
 function checkNumber(option: string, value: unknown, def: number, min: number, max: number): number {
   if (value === undefined) return def;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new InvalidArgumentError(`${option} must be a number from ${min} to ${max}, got ${String(value)}`);
+    throw new InvalidArgumentError(`${option} must be a number from ${min} to ${max}, got ${describeValue(value)}`);
   }
   return value;
 }

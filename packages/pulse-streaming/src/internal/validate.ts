@@ -59,6 +59,20 @@ export function checkName(kind: string, name: unknown): string {
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * A value of the wrong type as a message says it: a number as itself (`-1`,
+ * `1.5`, `NaN`), anything else with its type (`string "100"`), so that a
+ * numeric string (an option read from an env var or a JSON file) does not
+ * read as the valid number it looks like. Long strings are cut.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value)}`;
+  if (typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  // Objects are not printed: String() throws for some (no prototype), and their text says little.
+  return value === null ? 'null' : typeof value;
+}
+
+/**
  * A whole number from `min` to `max`, or the default when undefined. `max`
  * defaults to `Number.MAX_SAFE_INTEGER`: beyond it a number is not exact,
  * prints in exponent form ("1e+21") and Redis refuses it, possibly after a
@@ -67,7 +81,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export function checkInt(option: string, value: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return def;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${option} must be an integer >= ${min}, got ${String(value)}`);
+    throw new InvalidArgumentError(`${option} must be an integer >= ${min}, got ${describeValue(value)}`);
   }
   if (value > max) throw new InvalidArgumentError(`${option} must be at most ${max}, got ${String(value)}`);
   return value;

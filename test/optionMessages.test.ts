@@ -1,9 +1,10 @@
 /**
- * Review K: bad input from plain JavaScript (options read from env vars or a
- * JSON config are strings) is refused before any Redis call with an
- * `InvalidArgumentError`, as it should; but the message says
- * "maxLen must be an integer >= 0, got 100" for `maxLen: '100'`: `got 100`
- * reads as a valid value, and nothing says the value was a string.
+ * The message of a number option given a value of another type (from plain
+ * JavaScript: options read from env vars or a JSON config are strings): the
+ * option is refused before any Redis call with an `InvalidArgumentError`
+ * that says the value's type, `maxLen must be an integer >= 0, got string
+ * "100"`. It used to say `got 100`, which reads as a valid value. Outside
+ * review K.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, Stream } from '../packages/pulse-streaming/src/index.js';
@@ -30,7 +31,7 @@ describe.each(CLIENT_KINDS)('option values of the wrong type (%s)', (kind) => {
   }
 
   it('a numeric string is said to be a string, not shown as the number it looks like', async () => {
-    const name = uniqueName('revk-msg');
+    const name = uniqueName('optmsg');
     const stream = new Stream(name, client.redis);
     const cases: Array<[string, () => unknown]> = [
       ['maxLen', () => new Stream(name, client.redis, { maxLen: '100' as unknown as number })],
@@ -43,7 +44,7 @@ describe.each(CLIENT_KINDS)('option values of the wrong type (%s)', (kind) => {
     for (const [option, fn] of cases) {
       const message = await messageOf(fn);
       expect(message).toContain(option);
-      // e.g. `maxLen must be an integer >= 0, got string "100"`; today: `..., got 100`.
+      // e.g. `maxLen must be an integer >= 0, got string "100"`; it used to say `..., got 100`.
       if (!/string|"\d+"|'\d+'/.test(message)) bad.push(message);
     }
     expect(bad).toEqual([]);
