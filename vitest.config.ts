@@ -52,6 +52,7 @@ const ISOLATED = [
   'test/handlerThrowsAnything.test.ts',
   'test/revK*.test.ts',
   'test/errorsAcrossBuilds.test.ts',
+  'test/optionTypes.test.ts',
 ];
 
 export default defineConfig({

@@ -42,25 +42,25 @@ export interface DeadLetter {
 /** Options of {@link readDeadLetters} and {@link replayDeadLetters}. */
 export interface DeadLetterOptions {
   /** Name of the dead-letter stream. @defaultValue `<stream name>:dead` */
-  deadLetterStream?: string;
+  deadLetterStream?: string | undefined;
 }
 
 /** Options of {@link readDeadLetters}. */
 export interface ReadDeadLettersOptions extends DeadLetterOptions {
   /** Most dead letters returned. @defaultValue 100 */
-  count?: number;
+  count?: number | undefined;
   /** Only dead letters after this dead-letter entry ID (for paging). @defaultValue from the oldest */
-  after?: string;
+  after?: string | undefined;
   /** Only these dead-letter entry IDs (those not found are left out); `count` and `after` are ignored. @defaultValue all */
-  ids?: string[];
+  ids?: readonly string[] | undefined;
 }
 
 /** Options of {@link replayDeadLetters}. */
 export interface ReplayDeadLettersOptions extends DeadLetterOptions {
   /** Replay only these dead-letter entry IDs. @defaultValue every dead letter of `stream` */
-  ids?: string[];
+  ids?: readonly string[] | undefined;
   /** Replay only those a given sink gave up on. @defaultValue any sink */
-  sink?: string;
+  sink?: string | undefined;
 }
 
 /**

@@ -44,7 +44,7 @@ export interface NackOptions {
    * whatever its `ackGracePeriodMs` (the due time is kept in Redis).
    * @defaultValue the ack grace period
    */
-  delayMs?: number;
+  delayMs?: number | undefined;
 }
 
 /** What acknowledges sink events: the sink that delivered them (Go's `Acker`). */
@@ -66,7 +66,7 @@ export interface EventInit {
   eventName: string;
   topic: string | undefined;
   payload: Buffer;
-  deliveryCount?: number;
+  deliveryCount?: number | undefined;
   /** Headers read from `h.*` fields; none when absent. */
   headers?: Record<string, string> | undefined;
   /** @internal The stream's codec: `data` decodes with it (none: `data` is the payload). */

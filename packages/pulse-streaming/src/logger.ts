@@ -45,11 +45,11 @@ const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 /** Options of {@link consoleLogger}. */
 export interface ConsoleLoggerOptions {
   /** Lines below this level are dropped. @defaultValue 'info' */
-  level?: LogLevel;
+  level?: LogLevel | undefined;
   /** Where lines go. @defaultValue the global `console` */
-  console?: Pick<Console, 'debug' | 'info' | 'warn' | 'error'>;
+  console?: Pick<Console, 'debug' | 'info' | 'warn' | 'error'> | undefined;
   /** Fields added to every line. @defaultValue none */
-  bindings?: Record<string, unknown>;
+  bindings?: Record<string, unknown> | undefined;
 }
 
 /** Renders a context value on one line: strings as is when they need no quotes, the rest as JSON. */

@@ -25,7 +25,7 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * ones are not exact and Redis refuses them): an `InvalidArgumentError` otherwise.
    * @defaultValue 1000
    */
-  maxLen?: number;
+  maxLen?: number | undefined;
   /**
    * pino-compatible logger for warnings and retries. Without one, nothing is
    * logged, except that events readers and sinks find lost (trimmed or
@@ -37,19 +37,19 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * swallowed and said once, as a `PulseWarning` with code `PULSE_LOGGER_FAILED`.
    * @defaultValue a silent logger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * Expiry of the stream key in milliseconds, set once when the key is created.
    * At most `Number.MAX_SAFE_INTEGER` (about 285,000 years), which Redis takes
    * as an expiry; anything larger is an `InvalidArgumentError`.
    * @defaultValue none
    */
-  ttlMs?: number;
+  ttlMs?: number | undefined;
   /**
    * With `ttlMs`: refresh the expiry on every `add`.
    * @defaultValue false
    */
-  slidingTtl?: boolean;
+  slidingTtl?: boolean | undefined;
   /**
    * What trimming to `maxLen` may remove:
    * - `'limits'`: the oldest entries, read or not (`XADD MAXLEN ~`);
@@ -62,7 +62,7 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    *   `npm run bench -- --cases retention`.
    * @defaultValue 'limits'
    */
-  retention?: Retention;
+  retention?: Retention | undefined;
   /**
    * How long an add's `dedupId` is remembered (see {@link AddOptions.dedupId}),
    * in milliseconds from its first add; an integer from 1 to
@@ -71,7 +71,7 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * every add with a `dedupId` store its event, then reject).
    * @defaultValue 120000
    */
-  dedupWindowMs?: number;
+  dedupWindowMs?: number | undefined;
   /**
    * Makes the stream typed: `add(name, value)` encodes `value` with this
    * codec (after its schema, if any, accepted it) and `event.data` decodes
@@ -82,7 +82,7 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * or let it be inferred from `schemas`.
    * @defaultValue none (untyped); `'json'` when `schemas` is set
    */
-  codec?: CodecName | Codec;
+  codec?: CodecName | Codec | undefined;
   /**
    * Per event name, a [Standard Schema](https://standardschema.dev) v1
    * object (zod, valibot, arktype, ...). `add` validates the value and
@@ -100,7 +100,7 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * accepts the JSON form too (`z.coerce.date()`, `z.string().datetime()`).
    * @defaultValue none
    */
-  schemas?: SchemasOf<Events>;
+  schemas?: SchemasOf<Events> | undefined;
 }
 
 /** The `schemas` option of a stream with event map `Events`: each schema's output is its event's type. */
@@ -120,9 +120,9 @@ export interface AddOptions {
    * `InvalidArgumentError`.
    * @defaultValue none
    */
-  topic?: string;
+  topic?: string | undefined;
   /** Add nothing (and resolve to `undefined`) when the stream key does not exist. @defaultValue false */
-  onlyIfStreamExists?: boolean;
+  onlyIfStreamExists?: boolean | undefined;
   /**
    * Headers of the event (`event.headers` on the consumer side), stored as
    * fields `h.<name>`. Names are 1 to 64 characters of `[A-Za-z0-9_.-]`,
@@ -131,7 +131,7 @@ export interface AddOptions {
    * Dead letters and replays keep them.
    * @defaultValue none (the entry is exactly `n`, `p` and `t`, as Go Pulse writes it)
    */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /**
    * Idempotent publish: an add whose `dedupId` was already added to this
    * stream within {@link StreamOptions.dedupWindowMs} adds nothing and
@@ -141,7 +141,7 @@ export interface AddOptions {
    * would become U+FFFD, and two different IDs the same).
    * @defaultValue none
    */
-  dedupId?: string;
+  dedupId?: string | undefined;
 }
 
 /**
@@ -150,7 +150,7 @@ export interface AddOptions {
  */
 export interface ReaderOptions<Events extends EventMap = Untyped> {
   /** Where the cursor starts. @defaultValue `'newest'` */
-  startAt?: StartAt;
+  startAt?: StartAt | undefined;
   /**
    * Longest wait of one blocking read, in milliseconds; must be > 0. On a
    * Redis Cluster a sink reads each hash slot on its own, and every read that
@@ -161,13 +161,13 @@ export interface ReaderOptions<Events extends EventMap = Untyped> {
    * that slot and a full buffer. At most 2147483647 (a timer's limit).
    * @defaultValue 5000
    */
-  blockMs?: number;
+  blockMs?: number | undefined;
   /** Most entries read in one call. @defaultValue 1000 */
-  maxPolled?: number;
+  maxPolled?: number | undefined;
   /** Events buffered per subscription before reading pauses. @defaultValue 1000 */
-  bufferSize?: number;
+  bufferSize?: number | undefined;
   /** A string matches the topic exactly, a RegExp tests it. @defaultValue all events */
-  topic?: string | RegExp;
+  topic?: string | RegExp | undefined;
   /**
    * Custom matcher, applied after `topic`; a sink acks what it rejects. An
    * event whose `data` the filter reads but cannot have (it does not decode,
@@ -179,7 +179,7 @@ export interface ReaderOptions<Events extends EventMap = Untyped> {
    * function) is refused as a throwing one is, on every event.
    * @defaultValue none
    */
-  filter?: (event: EventOf<Events>) => boolean;
+  filter?: ((event: EventOf<Events>) => boolean) | undefined;
 }
 
 /** Options of {@link Stream.newSink}. */
@@ -197,7 +197,7 @@ export interface SinkOptions<Events extends EventMap = Untyped> extends ReaderOp
    * before the sink read them are still reported lost.
    * @defaultValue false
    */
-  noAck?: boolean;
+  noAck?: boolean | undefined;
   /**
    * An event not acked this long after delivery is redelivered to a live consumer of the sink.
    * A consumer silent for twice this long is stale. At most 2147483647
@@ -205,21 +205,21 @@ export interface SinkOptions<Events extends EventMap = Untyped> extends ReaderOp
    * are rejected with `InvalidArgumentError`.
    * @defaultValue 20000
    */
-  ackGracePeriodMs?: number;
+  ackGracePeriodMs?: number | undefined;
   /**
    * After this many deliveries an event still not acked is moved to the dead-letter stream.
    * Refused with `InvalidArgumentError` on a `noAck` sink (nothing is redelivered there).
    * @defaultValue unlimited
    */
-  maxDeliveries?: number;
+  maxDeliveries?: number | undefined;
   /** Name of the stream that receives dead letters. @defaultValue `<stream name>:dead` */
-  deadLetterStream?: string;
+  deadLetterStream?: string | undefined;
 }
 
 /** Options of `addStream` on readers and sinks. */
 export interface AddStreamOptions {
   /** Where this stream's cursor starts. @defaultValue the reader's or sink's own `startAt` */
-  startAt?: StartAt;
+  startAt?: StartAt | undefined;
 }
 
 /** Options of `subscribe`. */
@@ -229,7 +229,7 @@ export interface SubscribeOptions {
    * is rejected with `InvalidArgumentError`.
    * @defaultValue none
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link SinkEvent.nack}: see `NackOptions` in event.ts. */
@@ -243,34 +243,34 @@ export type { NackOptions } from './event.js';
  */
 export interface RetryOptions {
   /** Delay after the first failed delivery (ms), at most `Number.MAX_SAFE_INTEGER`. @defaultValue 1000 */
-  delayMs?: number;
+  delayMs?: number | undefined;
   /** Growth of the delay from one failed delivery to the next (at least 1). @defaultValue 2 */
-  factor?: number;
+  factor?: number | undefined;
   /** Longest delay (ms), before jitter, at most `Number.MAX_SAFE_INTEGER`. @defaultValue 60000 */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** Spread of the random factor, from 0 (none) to 1. @defaultValue 0.2 */
-  jitter?: number;
+  jitter?: number | undefined;
 }
 
 /** Options of {@link Sink.process}. */
 export interface ProcessOptions {
   /** Most handlers running at once. @defaultValue 1 */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** Stops taking new events when aborted; resolves after in-flight handlers finish. @defaultValue none */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Backoff of failed deliveries (a handler that threw): the event is nacked
    * with the delay of its delivery count. `false`: redelivered at once.
    * Refused with `InvalidArgumentError` on a `noAck` sink (nothing is redelivered there).
    * @defaultValue `{ delayMs: 1000, factor: 2, maxDelayMs: 60000, jitter: 0.2 }`
    */
-  retry?: RetryOptions | false;
+  retry?: RetryOptions | false | undefined;
 }
 
 /** Options of {@link Sink.processBatch}. */
 export interface ProcessBatchOptions extends ProcessOptions {
   /** Most events in one handler call. @defaultValue 100 */
-  maxBatch?: number;
+  maxBatch?: number | undefined;
   /**
    * Longest wait for more events after the first event of a batch (ms); a
    * batch goes to the handler once it is full or this has passed. 0: the
@@ -278,9 +278,9 @@ export interface ProcessBatchOptions extends ProcessOptions {
    * days, the longest a timer can wait): an `InvalidArgumentError` otherwise.
    * @defaultValue 20
    */
-  maxWaitMs?: number;
+  maxWaitMs?: number | undefined;
   /** Most handler calls (batches) running at once. @defaultValue 1 */
-  concurrency?: number;
+  concurrency?: number | undefined;
 }
 
 /** A handler of {@link Sink.process}. */

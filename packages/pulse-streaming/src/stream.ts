@@ -146,7 +146,7 @@ export class Stream<Events extends EventMap = Untyped> {
   add<Name extends EventNames<Events>>(
     eventName: Name,
     payload: PayloadOf<Events, Name>,
-    options?: AddOptions & { onlyIfStreamExists?: false },
+    options?: AddOptions & { onlyIfStreamExists?: false | undefined },
   ): Promise<string>;
   /** As above; with `onlyIfStreamExists: true` and no stream key, nothing is added and it resolves to `undefined`. */
   add<Name extends EventNames<Events>>(

@@ -45,19 +45,19 @@ import { inject } from './w3c.js';
 /** Options of {@link registerOpenTelemetry}. */
 export interface OpenTelemetryOptions {
   /** Where spans go. @defaultValue the global tracer provider of `@opentelemetry/api` (`trace.getTracerProvider()`) */
-  tracerProvider?: TracerProvider;
+  tracerProvider?: TracerProvider | undefined;
   /**
    * Where metrics go. The global one is taken when `registerOpenTelemetry`
    * is called: set up the SDK first.
    * @defaultValue the global meter provider of `@opentelemetry/api` (`metrics.getMeterProvider()`)
    */
-  meterProvider?: MeterProvider;
+  meterProvider?: MeterProvider | undefined;
   /**
    * How trace context travels in event headers (W3C `traceparent` and
    * `tracestate` with the W3C propagator).
    * @defaultValue the global propagator of `@opentelemetry/api` (`propagation`), looked up on each use
    */
-  propagator?: TextMapPropagator;
+  propagator?: TextMapPropagator | undefined;
 }
 
 /** Instrumentation scope of the spans and metrics. */

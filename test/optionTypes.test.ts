@@ -1,0 +1,135 @@
+/**
+ * What the published `.d.ts` lets a strict TypeScript app write (the packed
+ * package, test/support/packedApp.ts, compiled with the repository's tsc):
+ * - with `exactOptionalPropertyTypes`, options whose properties may be
+ *   `undefined` (read from a config) compile, as the runtime takes
+ *   `undefined` as the default (shown first with plain JavaScript);
+ * - read-only arrays are taken where the library only reads them (the `ids`
+ *   of `readDeadLetters` and `replayDeadLetters`).
+ * Outside review K.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PackedApp, packedApp, TSC } from './support/packedApp.js';
+
+let app: PackedApp;
+
+beforeAll(() => {
+  app = packedApp('pulse-option-types-');
+}, 60_000);
+
+afterAll(() => {
+  app?.remove();
+});
+
+describe('the published types, as a strict TypeScript app compiles against them', () => {
+  const strict = [
+    '--strict',
+    '--noEmit',
+    '--skipLibCheck',
+    '--types',
+    'node',
+    '--target',
+    'es2022',
+    '--noUncheckedIndexedAccess',
+  ];
+
+  it('exactOptionalPropertyTypes: options read from config (possibly undefined) compile, as the runtime accepts them', () => {
+    // Plain JS first: the runtime takes an undefined option as its default (no error, no Redis call needed).
+    app.write(
+      'undef.mjs',
+      `import { Stream } from 'pulse-streaming';
+import { Redis } from 'ioredis';
+const redis = new Redis({ lazyConnect: true });
+new Stream('a', redis, { maxLen: undefined, logger: undefined, ttlMs: undefined, retention: undefined, dedupWindowMs: undefined, codec: undefined });
+console.log('ok');
+redis.disconnect();
+`,
+    );
+    expect(app.run(process.execPath, ['undef.mjs']).out).toBe('ok\n');
+    const body = (imp: string) => `${imp}
+import { Redis } from 'ioredis';
+interface Config { maxLen?: number | undefined; topic?: string | undefined; deadLetterStream?: string | undefined; concurrency?: number | undefined; signal?: AbortSignal | undefined }
+declare const cfg: Config;
+export async function main(): Promise<void> {
+  const stream = new Stream('orders', new Redis({ lazyConnect: true }), { maxLen: cfg.maxLen });
+  await stream.add('order.created', 'x', { topic: cfg.topic });
+  const reader = await stream.newReader({ topic: cfg.topic });
+  reader.subscribe({ signal: cfg.signal });
+  const sink = await stream.newSink('billing', { deadLetterStream: cfg.deadLetterStream });
+  await sink.process(async (ev) => ev.ack(), { concurrency: cfg.concurrency, signal: cfg.signal });
+}
+`;
+    app.write('exact.mts', body("import { Stream } from 'pulse-streaming';"));
+    app.write('exact.cts', body("import pulse = require('pulse-streaming');\nimport Stream = pulse.Stream;"));
+    const r = app.run(process.execPath, [
+      TSC,
+      ...strict,
+      '--exactOptionalPropertyTypes',
+      '--module',
+      'nodenext',
+      'exact.mts',
+      'exact.cts',
+    ]);
+    expect(r.out).toBe('');
+  }, 60_000);
+
+  it('exactOptionalPropertyTypes: every option of every public options type may be undefined', () => {
+    // Each property read from a value that may be undefined (`u<T>()`), as from a config object.
+    app.write(
+      'exactAll.mts',
+      `import { consoleLogger, readDeadLetters, replayDeadLetters, Stream, type Codec, type Logger, type Retention, type StartAt } from 'pulse-streaming';
+import { registerOpenTelemetry } from 'pulse-streaming/otel';
+import type { MeterProvider, TextMapPropagator, TracerProvider } from '@opentelemetry/api';
+import { Redis } from 'ioredis';
+declare function u<T>(): T | undefined;
+export async function main(): Promise<void> {
+  const stream = new Stream('orders', new Redis({ lazyConnect: true }), {
+    maxLen: u<number>(), logger: u<Logger>(), ttlMs: u<number>(), slidingTtl: u<boolean>(), retention: u<Retention>(),
+    dedupWindowMs: u<number>(), codec: u<Codec>(), schemas: u<{}>(),
+  });
+  await stream.add('e', 'x', { topic: u<string>(), onlyIfStreamExists: u<boolean>(), headers: u<Record<string, string>>(), dedupId: u<string>() });
+  const reader = await stream.newReader({
+    startAt: u<StartAt>(), blockMs: u<number>(), maxPolled: u<number>(), bufferSize: u<number>(), topic: u<string>(), filter: u<() => boolean>(),
+  });
+  await reader.addStream(stream, { startAt: u<StartAt>() });
+  const sink = await stream.newSink('billing', {
+    noAck: u<boolean>(), ackGracePeriodMs: u<number>(), maxDeliveries: u<number>(), deadLetterStream: u<string>(),
+  });
+  for await (const ev of sink.subscribe({ signal: u<AbortSignal>() })) await ev.nack({ delayMs: u<number>() });
+  await sink.process(async (ev) => ev.ack(), {
+    concurrency: u<number>(), signal: u<AbortSignal>(),
+    retry: { delayMs: u<number>(), factor: u<number>(), maxDelayMs: u<number>(), jitter: u<number>() },
+  });
+  await sink.process(async (ev) => ev.ack(), { retry: u<false>() });
+  await sink.processBatch(async () => {}, { maxBatch: u<number>(), maxWaitMs: u<number>(), concurrency: u<number>(), signal: u<AbortSignal>() });
+  await readDeadLetters(stream, { deadLetterStream: u<string>(), count: u<number>(), after: u<string>(), ids: u<string[]>() });
+  await replayDeadLetters(stream, { deadLetterStream: u<string>(), ids: u<string[]>(), sink: u<string>() });
+  consoleLogger({ level: u<'info'>(), console: u<Console>(), bindings: u<Record<string, unknown>>() });
+  registerOpenTelemetry({ tracerProvider: u<TracerProvider>(), meterProvider: u<MeterProvider>(), propagator: u<TextMapPropagator>() });
+}
+`,
+    );
+    const r = app.run(process.execPath, [TSC, ...strict, '--exactOptionalPropertyTypes', '--module', 'nodenext', 'exactAll.mts']);
+    expect(r.out).toBe('');
+  }, 60_000);
+
+  it('readonly arrays are accepted where the library only reads them (dead-letter ids)', () => {
+    // deadLetters.ts only reads `ids` (Array.isArray, map, spread): a `readonly string[]` (a selection
+    // kept in a frozen config, a function returning ReadonlyArray) is refused at compile time.
+    app.write(
+      'ro.mts',
+      `import { readDeadLetters, replayDeadLetters, Stream } from 'pulse-streaming';
+import { Redis } from 'ioredis';
+declare const selected: readonly string[];
+export async function main(): Promise<void> {
+  const stream = new Stream('orders', new Redis({ lazyConnect: true }));
+  await readDeadLetters(stream, { ids: selected });
+  await replayDeadLetters(stream, { ids: selected, sink: 'billing' });
+  await replayDeadLetters(stream, { ids: ['1-0', '2-0'] as const });
+}
+`,
+    );
+    const r = app.run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'ro.mts']);
+    expect(r.out).toBe('');
+  }, 60_000);
+});
