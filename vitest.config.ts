@@ -50,7 +50,6 @@ const ISOLATED = [
   'test/schemaHang.test.ts',
   'test/dashboardHeaders.test.ts',
   'test/handlerThrowsAnything.test.ts',
-  'test/revK*.test.ts',
   'test/errorsAcrossBuilds.test.ts',
   'test/optionTypes.test.ts',
 ];

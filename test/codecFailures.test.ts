@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type Codec,
   DecodeError,
   InvalidArgumentError,
   readDeadLetters,
   type StandardSchemaV1,
   Stream,
+  type StreamOptions,
 } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
@@ -30,10 +30,7 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
   afterAll(() => c.close());
 
   /** A stream whose decode side fails as `failing` makes it fail; its producer only encodes. */
-  async function oneEvent(
-    onTestFinished: (fn: () => Promise<void>) => void,
-    failing: { codec?: Codec; schemas?: Record<string, StandardSchemaV1> },
-  ) {
+  async function oneEvent(onTestFinished: (fn: () => Promise<void>) => void, failing: StreamOptions<Record<string, unknown>>) {
     const name = uniqueName('decfail');
     const s = new Stream<Record<string, unknown>>(name, c.redis, failing);
     onTestFinished(async () => {
@@ -44,7 +41,7 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
     return s;
   }
 
-  const decodeCases: Array<[string, { codec?: Codec; schemas?: Record<string, StandardSchemaV1> }]> = [
+  const decodeCases: Array<[string, StreamOptions<Record<string, unknown>>]> = [
     [
       'a codec whose decode throws a null-prototype object',
       {
@@ -93,7 +90,7 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
     });
   }
 
-  const addCases: Array<[string, { codec?: Codec; schemas?: Record<string, StandardSchemaV1> }]> = [
+  const addCases: Array<[string, StreamOptions<Record<string, unknown>>]> = [
     [
       'a codec whose encode throws a null-prototype object',
       {

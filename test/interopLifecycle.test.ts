@@ -7,7 +7,7 @@
  * silent. The frame (versions, clients, skips) is test/support/goSuite.ts.
  */
 import { beforeAll, expect, it } from 'vitest';
-import { replayDeadLetters, Stream } from '../packages/pulse-streaming/src/index.js';
+import { replayDeadLetters, Stream, type StreamOptions } from '../packages/pulse-streaming/src/index.js';
 import { recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { interopEvents, type Norm, normAdded, normGo, normNode } from './support/goFixtures.js';
 import { type GoAddSpec, type GoLine, type GoProcess, runGo, startGo } from './support/goInterop.js';
@@ -91,7 +91,7 @@ await describeGoVersions((g) => {
   it.runIf(lifecycle)(
     'the record is the one a Go producer with the same options writes (defaults, maxLen and TTLs, unbounded)',
     async () => {
-      const cases: Array<{ node: ConstructorParameters<typeof Stream>[2]; go: string[] }> = [
+      const cases: Array<{ node: StreamOptions; go: string[] }> = [
         { node: {}, go: [] },
         { node: { maxLen: 500, ttlMs: 60_000 }, go: ['-maxlen', '500', '-ttl-ms', '60000'] },
         { node: { maxLen: 20, ttlMs: 5000, slidingTtl: true }, go: ['-maxlen', '20', '-ttl-ms', '5000', '-sliding'] },

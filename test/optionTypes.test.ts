@@ -5,7 +5,10 @@
  *   `undefined` (read from a config) compile, as the runtime takes
  *   `undefined` as the default (shown first with plain JavaScript);
  * - read-only arrays are taken where the library only reads them (the `ids`
- *   of `readDeadLetters` and `replayDeadLetters`).
+ *   of `readDeadLetters` and `replayDeadLetters`);
+ * - `new Stream<Events>(name, redis)` with an event map but neither `codec`
+ *   nor `schemas` does not compile: such a stream is untyped at run time
+ *   (`add` refuses the values, `event.data` is the payload's bytes).
  * Outside review K.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +133,27 @@ export async function main(): Promise<void> {
 `,
     );
     const r = app.run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'ro.mts']);
+    expect(r.out).toBe('');
+  }, 60_000);
+
+  it('a Stream typed with an event map but no codec does not compile (its events would be untyped at run time)', () => {
+    // With the event map and no codec, `add` is typed to take the values (every call rejects at run time:
+    // "payload must be a Uint8Array, Buffer or string") and `ev.data` is typed as the value while it is
+    // the raw Buffer: `ev.data.id` is undefined, silently. API.md: "Without a codec the stream is untyped".
+    app.write(
+      'nocodec.mts',
+      `import { Stream } from 'pulse-streaming';
+import { Redis } from 'ioredis';
+type OrderEvents = { 'order.created': { id: number } };
+const redis = new Redis({ lazyConnect: true });
+// @ts-expect-error a typed stream needs a codec (or schemas)
+export const orders = new Stream<OrderEvents>('orders', redis);
+// @ts-expect-error a typed stream needs a codec (or schemas)
+export const orders2 = new Stream<OrderEvents>('orders', redis, { maxLen: 10 });
+export const ok = new Stream<OrderEvents>('orders', redis, { codec: 'json' });
+`,
+    );
+    const r = app.run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'nocodec.mts']);
     expect(r.out).toBe('');
   }, 60_000);
 });

@@ -6,7 +6,9 @@
 import * as v from 'valibot';
 import { z } from 'zod';
 import {
+  DecodeError,
   type Event,
+  PulseError,
   type Reader,
   type RedisClient,
   readDeadLetters,
@@ -139,6 +141,35 @@ export async function typedStreamsWhereStreamsAreTaken(orders: Stream<OrderEvent
   await readDeadLetters(orders);
   const untypedSink = await new Stream('raw', redis).newSink('s');
   void untypedSink;
+}
+
+/**
+ * An event map as type argument needs `codec` or `schemas`: without them
+ * the stream is untyped at run time (`add` refuses the values, `event.data`
+ * is the payload's bytes) while its types say otherwise (outside review K).
+ * Untyped streams take their options as before: none, or any of them.
+ */
+export function typedStreamNeedsACodec(): void {
+  // @ts-expect-error a typed stream without options: no codec
+  new Stream<OrderEvents>('orders', redis);
+  // @ts-expect-error a typed stream with options but neither codec nor schemas
+  new Stream<OrderEvents>('orders', redis, { maxLen: 10 });
+  // @ts-expect-error an undefined codec is none
+  new Stream<OrderEvents>('orders', redis, { codec: undefined });
+  new Stream<OrderEvents>('orders', redis, { schemas: { 'order.created': z.object({ id: z.number() }) } });
+  new Stream('raw', redis);
+  new Stream('raw', redis, undefined);
+  new Stream('raw', redis, { maxLen: 10 });
+  new Stream('raw', redis, { maxLen: 10, codec: undefined });
+  const raw = new Stream('raw', redis, { ttlMs: 1000 });
+  expectType<Equal<typeof raw, Stream<Untyped>>>();
+}
+
+/** `instanceof` still narrows to the class (PulseError has a static `Symbol.hasInstance`, for the other build's errors). */
+export function errorsNarrow(err: unknown): string | undefined {
+  if (err instanceof DecodeError) return err.eventName;
+  if (err instanceof PulseError) return err.code;
+  return undefined;
 }
 
 /**

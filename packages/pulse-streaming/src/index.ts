@@ -44,8 +44,12 @@ export type {
   SchemasOf,
   SinkOptions,
   StartAt,
+  StreamArgs,
+  StreamBaseOptions,
   StreamOptions,
   SubscribeOptions,
+  WithCodec,
+  WithSchemas,
 } from './options.js';
 export { Reader, type ReaderCounters } from './reader.js';
 export { Sink, type SinkCounters } from './sink.js';

@@ -15,10 +15,12 @@ import type { Logger } from './logger.js';
 export type StartAt = 'newest' | 'oldest' | Date | { after: string };
 
 /**
- * Options of {@link Stream}. `Events` is the stream's event map (see
- * {@link StreamOptions.schemas}); an untyped stream has none.
+ * The options every {@link Stream} takes. `Events` is the stream's event map
+ * (see {@link StreamBaseOptions.schemas}); an untyped stream has none. What a
+ * stream's constructor takes is {@link StreamOptions}: these, with `codec` or
+ * `schemas` required on a typed stream.
  */
-export interface StreamOptions<Events extends EventMap = Untyped> {
+export interface StreamBaseOptions<Events extends EventMap = Untyped> {
   /**
    * Approximate maximum number of entries (`XADD MAXLEN ~`); 0 disables trimming.
    * At most `Number.MAX_SAFE_INTEGER`, as every whole-number option (larger
@@ -103,12 +105,43 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
   schemas?: SchemasOf<Events> | undefined;
 }
 
+/** A typed stream's `codec` (see {@link StreamBaseOptions.codec}). */
+export interface WithCodec {
+  /** The codec of the stream's events. */
+  codec: CodecName | Codec;
+}
+
+/** A typed stream's `schemas` (see {@link StreamBaseOptions.schemas}); the codec is then `'json'` unless given. */
+export interface WithSchemas<Events extends EventMap> {
+  /** The schemas of the stream's events. */
+  schemas: SchemasOf<Events>;
+}
+
+/**
+ * Options of {@link Stream}. On an untyped stream, {@link StreamBaseOptions}.
+ * On a typed one (an event map as type argument, `new Stream<OrderEvents>(...)`),
+ * `codec` or `schemas` is required: without either the stream would be untyped
+ * at run time (`add` refuses the values, `event.data` is the payload's bytes)
+ * while typed at compile time.
+ */
+export type StreamOptions<Events extends EventMap = Untyped> = [Events] extends [Untyped]
+  ? StreamBaseOptions<Events>
+  : StreamBaseOptions<Events> & (WithCodec | WithSchemas<Events>);
+
+/**
+ * The options argument of {@link Stream}'s constructor: optional on an
+ * untyped stream, required on a typed one (see {@link StreamOptions}).
+ */
+export type StreamArgs<Events extends EventMap = Untyped> = [Events] extends [Untyped]
+  ? [options?: StreamOptions<Events> | undefined]
+  : [options: StreamOptions<Events>];
+
 /** The `schemas` option of a stream with event map `Events`: each schema's output is its event's type. */
 export type SchemasOf<Events extends EventMap> = {
   readonly [Name in keyof Events]?: StandardSchemaV1<unknown, Events[Name]>;
 };
 
-/** See {@link StreamOptions.retention}. */
+/** See {@link StreamBaseOptions.retention}. */
 export type Retention = 'limits' | 'interest';
 
 /** Options of {@link Stream.add}. */
@@ -134,7 +167,7 @@ export interface AddOptions {
   headers?: Record<string, string> | undefined;
   /**
    * Idempotent publish: an add whose `dedupId` was already added to this
-   * stream within {@link StreamOptions.dedupWindowMs} adds nothing and
+   * stream within {@link StreamBaseOptions.dedupWindowMs} adds nothing and
    * resolves to the ID of the first add. Decided on the server, atomically
    * with the `XADD`, so it holds across processes and clients. A non-empty,
    * well-formed string (a lone surrogate is an `InvalidArgumentError`: it

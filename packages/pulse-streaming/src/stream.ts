@@ -23,7 +23,7 @@ import {
   isWellFormed,
 } from './internal/validate.js';
 import { checkLogger, type Logger, silentLogger } from './logger.js';
-import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamOptions } from './options.js';
+import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamArgs, StreamBaseOptions } from './options.js';
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
 
@@ -46,7 +46,7 @@ export class Stream<Events extends EventMap = Untyped> {
   readonly name: string;
   /** Approximate maximum number of entries; 0 means no trimming. @defaultValue 1000 */
   readonly maxLen: number;
-  /** What trimming may remove (see {@link StreamOptions.retention}). @defaultValue 'limits' */
+  /** What trimming may remove (see {@link StreamBaseOptions.retention}). @defaultValue 'limits' */
   readonly retention: Retention;
   /** @internal Redis key of the stream. */
   readonly key: string;
@@ -83,9 +83,12 @@ export class Stream<Events extends EventMap = Untyped> {
    * @param name - 1 to 512 characters, no space, NUL, `*`, `?`, `[` or `]`, not ending in `:lifecycle`
    *   (`pulse:stream:<x>:lifecycle` is Go Pulse's lifecycle record of stream `<x>`).
    * @param redis - an ioredis `Redis`/`Cluster` or a node-redis client/cluster; never closed by the library.
+   * @param options - see {@link StreamOptions}: optional on an untyped stream; on a typed one (an event map
+   *   as type argument) required, with `codec` or `schemas`, which make it typed at run time too.
    * @throws InvalidArgumentError for a bad name, client or option.
    */
-  constructor(name: string, redis: RedisClient, options: StreamOptions<Events> = {}) {
+  constructor(name: string, redis: RedisClient, ...options: StreamArgs<Events>);
+  constructor(name: string, redis: RedisClient, options: StreamBaseOptions<Events> = {}) {
     this.name = checkName('stream', name);
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
