@@ -84,4 +84,12 @@ describe.each(CLIENT_KINDS)('Go lifecycle record (%s)', (kind) => {
     await s.destroy();
     await c.cmd('DEL', lifecycleKey(s.name));
   });
+
+  it("under retention 'interest' says unbounded whatever maxLen: Go producers adopting it never trim", async () => {
+    const s = new Stream(uniqueName('rec'), c.redis, { retention: 'interest', maxLen: 5 });
+    await s.add('e', 'p');
+    expect((await hash(c, lifecycleKey(s.name))).retention_config).toBe('v=2|max=0|mode=none|value=0|sliding=false');
+    await s.destroy();
+    await c.cmd('DEL', lifecycleKey(s.name));
+  });
 });

@@ -30,6 +30,7 @@
  * and says so once per instance with a warning.
  */
 import type { Logger } from '../logger.js';
+import type { Retention } from '../options.js';
 import { Backoff } from './backoff.js';
 import { type Driver, evalScript } from './driver.js';
 import { warnOrEmit } from './lossReport.js';
@@ -45,11 +46,23 @@ export function goLifecycleKey(name: string): string {
 /**
  * Go's `retentionConfig()` string for a stream with these options, so a Go
  * handle configured as the Node stream is matches it. `maxLen` 0 (no
- * trimming) is Go's unbounded `max=0`.
+ * trimming) is Go's unbounded `max=0`. Under `retention: 'interest'` the
+ * record says unbounded whatever `maxLen`: Go has no such retention, and
+ * Go producers adopting `max=<maxLen>` trim exactly to it on every `XADD`,
+ * entries our sinks have not acked included (outside review I, finding 2);
+ * unbounded, they never trim, and our producers' own trimming (only what
+ * every group is done with) keeps the stream near `maxLen`. `retention`
+ * defaults to 'limits'.
  */
-export function goRetentionConfig(maxLen: number, ttlMs: number | undefined, slidingTtl: boolean): string {
+export function goRetentionConfig(
+  maxLen: number,
+  ttlMs: number | undefined,
+  slidingTtl: boolean,
+  retention: Retention = 'limits',
+): string {
   const ttl = ttlMs !== undefined && ttlMs > 0;
-  return `v=2|max=${maxLen}|mode=${ttl ? 'ttl' : 'none'}|value=${ttl ? ttlMs : 0}|sliding=${ttl && slidingTtl}`;
+  const max = retention === 'interest' ? 0 : maxLen;
+  return `v=2|max=${max}|mode=${ttl ? 'ttl' : 'none'}|value=${ttl ? ttlMs : 0}|sliding=${ttl && slidingTtl}`;
 }
 
 /**
@@ -78,6 +91,7 @@ export interface GoLifecycleStream {
   readonly maxLen: number;
   readonly ttlMs: number | undefined;
   readonly slidingTtl: boolean;
+  readonly retention: Retention;
 }
 
 /** The process warning's `code` when Go no longer shares a stream with us. */
@@ -198,7 +212,7 @@ export class GoLifecycle {
     const key = goLifecycleKey(s.name);
     let reply: unknown;
     try {
-      const args = [s.key, goRetentionConfig(s.maxLen, s.ttlMs, s.slidingTtl), s.ttlMs ? '1' : '0'];
+      const args = [s.key, goRetentionConfig(s.maxLen, s.ttlMs, s.slidingTtl, s.retention), s.ttlMs ? '1' : '0'];
       reply = await evalScript(s.driver, ensureGoLifecycle, [key], args);
     } catch (err) {
       // No answer, or a refusal a retry outlives (TRYAGAIN, CLUSTERDOWN while the record's slot

@@ -1,10 +1,12 @@
 /**
- * revI: a stream with `retention: 'interest'` shared with a Go Pulse v1.10
- * producer. The library writes Go's lifecycle record for the stream, and Go
- * producers created without options adopt the record's retention. Recording
- * 'interest' as `max=<maxLen>` tells every Go producer to trim exactly to
- * maxLen (`XADD MAXLEN =`), so entries a sink of the stream has not read or
- * acked are trimmed: the very thing 'interest' promises never happens.
+ * A stream with `retention: 'interest'` shared with a Go Pulse v1.10 producer
+ * created without options, which adopts the lifecycle record this library
+ * wrote. Checks that the Go producer trims nothing a Node sink has not acked
+ * (API.md: 'interest' means "trimming never removes an entry that a sink of
+ * the stream has not yet acked"): the record says unbounded (`max=0`), not
+ * `max=<maxLen>`, which made Go trim exactly to maxLen on every XADD (outside
+ * review I, finding 2). The record itself, without Go:
+ * test/interopLifecycleRecord.test.ts.
  */
 import { beforeAll, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
