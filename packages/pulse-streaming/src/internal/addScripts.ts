@@ -54,13 +54,14 @@ import { Script } from './script.js';
  * (callgrind, instructions in EVALSHA): 1.6x an add without dedupId, was
  * 2.2x with the sorted set; `npm run bench -- --cases dedup` 0.57-0.69 of
  * publish without, was 0.45-0.59. Both keys expire a window after the last
- * record written, or with the stream when it has a fixed TTL and would
- * expire sooner (its expiry time then), so they never outlive it: an expired
- * stream created again never answers with IDs of the old one (`destroy()`
- * deletes them). A sliding TTL is extended by later adds and not the keys:
- * they live their window, and a call that finds the stream they were written
- * for gone (expired, maybe created again since) drops them first (dedupLua.ts,
- * `STALE`; a few commands per call, only with a sliding TTL).
+ * record written, or with the stream when it has a fixed TTL of ours and
+ * would expire sooner (its expiry time then); `destroy()` deletes them. They
+ * can still outlive the stream: a sliding TTL is extended by later adds and
+ * not the keys, a Go producer may have set the TTL, Go's `Destroy` deletes
+ * the stream and not them. So a call that finds the stream they were written
+ * for gone (maybe created again since) drops them first, and a stream
+ * created again never answers with IDs of the old one (dedupLua.ts, `STALE`:
+ * one `XRANGE ... COUNT 1` per call while they exist, whatever the TTL).
  */
 function addScript(name: string, interest: boolean): Script {
   // Trimming per XADD ('limits'), or once per call ('interest').

@@ -10,27 +10,35 @@ import { CMP } from './lua.js';
 
 /**
  * A field of the current hash that no dedupId can be: the byte 0xFF never
- * occurs in UTF-8, and dedupIds are well-formed text sent as UTF-8. With a
- * sliding TTL it holds the newest entry ID the hashes recorded (see `STALE`).
+ * occurs in UTF-8, and dedupIds are well-formed text sent as UTF-8. It holds
+ * the newest entry ID the hashes recorded (see `STALE`), written by every
+ * call that records, whatever the stream's TTL.
  */
 const MARK = "'\\255'";
 
 /**
- * `stale()`, for a stream with a sliding TTL, whose hashes outlive it (they
- * live their window, while later adds, ours or Go's, extend the stream's
- * expiry and not theirs): true when they were written for an earlier life of
- * the stream, which expired (or was deleted) since, and maybe was created
- * again by adds without a dedupId. Their mark, the newest entry ID they
- * recorded, was an entry of that life: the stream is the same while it holds
- * an entry at or before the mark, or its max-deleted-entry-id is at or after
- * it (trimmed or removed); a stream created after it has only later IDs and
- * deleted none before it. Without a mark (hashes written without a sliding
- * TTL, which never outlive the stream) they are trusted. Expects `key`.
+ * `stale(mark)`: true when the hashes were written for an earlier life of the
+ * stream, which ended since (expired, with our TTL or one a Go producer set;
+ * deleted, by Go's `Destroy`, which knows nothing of these hashes) and maybe
+ * began again (adds without a dedupId, Go's adds, a sink's MKSTREAM). Their
+ * records then name entries that no longer exist: answering one would add
+ * nothing and resolve to a gone ID, a silent loss (outside reviews P and I).
+ * Run by every call that finds the hashes, not only with a sliding TTL: the
+ * stream's own TTL option says nothing of what Go or a `DEL` does to its key.
+ * Their mark, the newest entry ID they recorded, was an entry of that life:
+ * the stream is the same while it holds an entry at or before the mark (the
+ * common case, one `XRANGE ... COUNT 1` per call, not per event), or its
+ * max-deleted-entry-id is at or after it (removed with `XDEL`); a stream
+ * created after it has only later IDs. Trimming does not move
+ * max-deleted-entry-id (Redis 7.0), so a stream trimmed past the newest
+ * record reads as another life: the hashes are dropped, and a retry of an
+ * event already trimmed away is added again, a duplicate rather than a loss.
+ * Without a mark (hashes written by an older version of this library) only a
+ * stream that does not exist says so. Expects `key`.
  */
 const STALE = `${CMP}
-local function stale()
-  local mark = redis.call('HGET', KEYS[2], ${MARK}) or redis.call('HGET', KEYS[3], ${MARK})
-  if not mark then return false end
+local function stale(mark)
+  if not mark then return redis.call('EXISTS', key) == 0 end
   local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
   if first and cmp(first[1], mark) <= 0 then return false end
   if redis.call('EXISTS', key) == 0 then return true end
@@ -49,7 +57,6 @@ end`;
  * the current one is a window old.
  */
 export const DEDUP_LOOKUP = `local window = tonumber(ARGV[5])
-local sliding = ARGV[3] ~= '' and ARGV[4] == 'sliding'
 ${STALE}
 -- Dedup: the dedupIds of the call, looked up once for the call, not per event.
 -- known: dedupId -> the ID it resolves to, for the records whose window has not
@@ -64,31 +71,39 @@ local function lookup(dedups, nd)
   if nd == 0 then return end
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  -- Field '' (never a dedupId) holds when the current hash began.
-  local got = redis.call('HMGET', KEYS[2], '', unpack(dedups, 1, nd))
+  -- Field '' (never a dedupId) holds when the current hash began, the mark the
+  -- newest entry ID recorded: read with the records, no command more.
+  local got = redis.call('HMGET', KEYS[2], '', ${MARK}, unpack(dedups, 1, nd))
   since = tonumber(got[1])
-  if sliding and (since or redis.call('EXISTS', KEYS[3]) == 1) and stale() then
+  local mark = got[2]
+  -- older: the previous hash exists (nil: not asked yet).
+  local older = nil
+  if not since then
+    older = redis.call('EXISTS', KEYS[3]) == 1
+    if older then mark = redis.call('HGET', KEYS[3], ${MARK}) end
+  end
+  if (since or older) and stale(mark) then
     -- Records of an earlier life of the stream: none of its IDs is in this one.
     redis.call('UNLINK', KEYS[2], KEYS[3])
     since = nil
     return
   end
-  -- older: the previous hash exists and was not just looked up (as the current one).
-  local older = false
   if since and now - since >= window then
     -- Every record of the previous hash was written before the current one
     -- began, a window ago or more: all have ended. UNLINK first: RENAME would
-    -- free a large hash in the server's main thread.
+    -- free a large hash in the server's main thread. The previous hash is
+    -- then the one just looked up: nothing more to look for.
     redis.call('UNLINK', KEYS[3])
     redis.call('RENAME', KEYS[2], KEYS[3])
     since = nil
-  else
+    older = false
+  elseif older == nil then
     older = redis.call('EXISTS', KEYS[3]) == 1
   end
   -- Not in the current hash: maybe in the previous one.
   local missing, nm = {}, 0
   for j = 1, nd do
-    local id = got[j + 1]
+    local id = got[j + 2]
     if id then
       if live(id) then known[dedups[j]] = id end
     elseif older then
@@ -107,8 +122,7 @@ end`;
 
 /**
  * Writes the records of the events added (`fresh`), in one HSET, with the
- * mark of a sliding TTL (the newest entry ID recorded, see `STALE`); sets
- * `deduped`.
+ * mark (the newest entry ID recorded, see `STALE`); sets `deduped`.
  */
 export const DEDUP_RECORD = `-- The records of the events added (not of those after an error), in one write.
 if nf > 0 then
@@ -118,11 +132,9 @@ if nf > 0 then
     fresh[nf + 2] = string.format('%d', now)
     nf = nf + 2
   end
-  if sliding then
-    fresh[nf + 1] = ${MARK}
-    fresh[nf + 2] = newest
-    nf = nf + 2
-  end
+  fresh[nf + 1] = ${MARK}
+  fresh[nf + 2] = newest
+  nf = nf + 2
   redis.call('HSET', KEYS[2], unpack(fresh, 1, nf))
   deduped = true
 end`;
@@ -134,7 +146,8 @@ end`;
  * hashes, which would end before the window while the stream and the events
  * they recorded live on (outside review P: a retry then added a duplicate);
  * they live their window, and `STALE` drops them once the stream they were
- * written for is gone. Expects `key` in scope.
+ * written for is gone (as it does whatever the TTL: Go may set one, or
+ * delete the stream). Expects `key` in scope.
  */
 export const DEDUP_EXPIRY = `if deduped then
   -- Never outliving a fixed-TTL stream: its own expiry time, not its PTTL (a

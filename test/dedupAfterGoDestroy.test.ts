@@ -1,20 +1,18 @@
 /**
- * revI: dedup records outliving a stream that Go Pulse destroyed.
- *
- * Go's `Destroy` deletes `pulse:stream:<name>` but knows nothing of this
- * library's dedup hashes (`{pulse:stream:<name>}:dedup`, `...:dedup:old`).
- * Without a sliding TTL the add script trusts them ("hashes written without a
- * sliding TTL never outlive the stream", internal/dedupLua.ts), so once the
- * name is shared again the way README says (stop Go, delete the lifecycle
- * record, write again), an add with a `dedupId` used before the destroy adds
- * nothing and resolves to the ID of an entry that no longer exists: no sink
- * of the new stream ever gets the event, and nothing reports it lost. README
- * (Idempotent publish): "a stream created again does not answer with an ID
- * of the old one".
+ * Idempotent publish on a stream whose life ended behind the library's back:
+ * Go Pulse's `Destroy` (it deletes `pulse:stream:<name>` and knows nothing of
+ * the dedup hashes `{pulse:stream:<name>}:dedup`, `...:dedup:old`), or a TTL
+ * a Go producer set while the Node `Stream` has no `ttlMs`. Checks that an add
+ * with a `dedupId` of the old stream then adds its event to the new one (the
+ * event is stored and a sink gets it) instead of resolving to the ID of an
+ * entry that no longer exists, a silent loss (outside review I, finding 1;
+ * README "Idempotent publish": "a stream created again does not answer with
+ * an ID of the old one"). With real Go processes, then without Go (a `DEL`
+ * and a `PEXPIRE` do what Go does to the key) so it runs everywhere.
  */
-import { beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
-import { type TestClient, take, uniqueName, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { runGo } from './support/goInterop.js';
 import { describeGoVersions } from './support/goSuite.js';
 
@@ -79,4 +77,47 @@ await describeGoVersions((g) => {
     },
     T,
   );
+});
+
+describe.each(CLIENT_KINDS)('dedup records of a stream ended behind our back, without Go (%s)', (kind) => {
+  let c: TestClient;
+  beforeAll(async () => {
+    c = await connect(kind);
+  });
+  afterAll(() => c?.close());
+
+  it('a stream deleted with DEL (as Go Destroy does) and created again by a sink: the dedupId adds to the new one', async () => {
+    const s = new Stream(uniqueName('dedupdel'), c.redis);
+    const old = await s.add('e', 'old', { dedupId: 'k' });
+    await c.cmd('DEL', s.key);
+    // A sink's MKSTREAM creates the stream again, empty: the records are of its earlier life.
+    const sink = await s.newSink('node', { startAt: 'oldest' });
+    try {
+      const id = await s.add('e', 'new', { dedupId: 'k' });
+      expect(id).not.toBe(old);
+      expect(await c.cmd('XRANGE', s.key, id, id)).toHaveLength(1);
+      // From now on the new record holds.
+      expect(await s.add('e', 'again', { dedupId: 'k' })).toBe(id);
+    } finally {
+      await sink.close();
+      await s.destroy();
+      await c.cmd('DEL', `${s.key}:lifecycle`);
+    }
+  });
+
+  it('a stream someone else gave a TTL, created again by adds without a dedupId once expired: the dedupId adds', async () => {
+    const s = new Stream(uniqueName('dedupexp'), c.redis);
+    const old = await s.add('e', 'old', { dedupId: 'k' });
+    await c.cmd('PEXPIRE', s.key, 200);
+    await waitFor(async () => Number(await c.cmd('EXISTS', s.key)) === 0, { timeout: 5000, what: 'the stream to expire' });
+    await s.add('other', 'new life');
+    try {
+      const id = await s.add('e', 'new', { dedupId: 'k' });
+      expect(id).not.toBe(old);
+      expect(await c.cmd('XRANGE', s.key, id, id)).toHaveLength(1);
+    } finally {
+      await s.destroy();
+      await c.cmd('DEL', `${s.key}:lifecycle`);
+    }
+  });
 });
