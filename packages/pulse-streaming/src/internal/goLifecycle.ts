@@ -27,7 +27,9 @@
  * This library does not follow Go's generations: after Go's `Destroy` (the
  * record says `destroyed`, and Go's next incarnation lives at
  * `pulse:stream:<name>:generation:<n>`) it keeps using `pulse:stream:<name>`,
- * and says so once per instance with a warning.
+ * and says so once per instance with a warning: at its first look, or for an
+ * instance already running, when a sink of it finds the key gone or its group
+ * missing, or an add of it creates the key (`recheck`).
  */
 import type { Logger } from '../logger.js';
 import type { Retention } from '../options.js';
@@ -81,6 +83,17 @@ local f = redis.call('HMGET', KEYS[1], 'state', 'generation', 'physical_key')
 return {f[1] or '', f[2] or '', f[3] or ARGV[1]}`,
 );
 
+/**
+ * Reads the record as `ensureGoLifecycle` returns it, writing nothing: state,
+ * generation ('' when there is no record) and physical key.
+ * KEYS: lifecycle.
+ */
+const readGoLifecycle = new Script(
+  'readGoLifecycle',
+  `local f = redis.call('HMGET', KEYS[1], 'state', 'generation', 'physical_key')
+return {f[1] or '', f[2] or '', f[3] or ''}`,
+);
+
 /** What `GoLifecycle` needs of its `Stream`. */
 export interface GoLifecycleStream {
   readonly name: string;
@@ -118,6 +131,10 @@ export class GoLifecycle {
   #writing = false;
   /** What callers wait on while the first try runs, bounded by {@link GO_LIFECYCLE_WAIT_MS}. */
   #wait: Promise<void> | undefined;
+  /** This instance said Go no longer shares the stream: said once, never looked at again. */
+  #diverged = false;
+  /** A {@link GoLifecycle.recheck} is reading the record. */
+  #rechecking = false;
 
   constructor(stream: GoLifecycleStream) {
     this.#stream = stream;
@@ -143,6 +160,61 @@ export class GoLifecycle {
     if (this.#late) return Promise.resolve();
     if (this.#wait) return this.#wait;
     return Promise.resolve();
+  }
+
+  /**
+   * Reads the record again, in the background, after this instance met a sign
+   * that its stream's key began another life: a sink found the key gone or its
+   * group missing, an add created the key. Go's `Destroy` does that (deletes
+   * the key, and Go's next writer moves to `...:generation:<n>`), and instances
+   * running then would otherwise never look again: their events would go
+   * where no Go service reads, and Go's where no Node sink reads, without a
+   * word (outside review I, finding 3). Says so once per instance, as the
+   * first look does; nothing when the record is ours. Never waits nor
+   * rejects: the caller's path goes on whatever Redis answers. `create`
+   * (default false): write the record when there is none, as the first add
+   * does (an add stored an event: Go readers need it); a sink only reads it.
+   */
+  recheck(create = false): void {
+    // Before the first look is done, that look reads the record anyway.
+    if (this.#diverged || this.#rechecking || !this.#done) return;
+    this.#rechecking = true;
+    const s = this.#stream;
+    const key = goLifecycleKey(s.name);
+    const reply = create
+      ? evalScript(s.driver, ensureGoLifecycle, [key], this.#ensureArgs())
+      : evalScript(s.driver, readGoLifecycle, [key], []);
+    void reply.then(
+      (r) => {
+        this.#rechecking = false;
+        const [state, generation, physical] = Array.isArray(r) ? r.map(str) : [];
+        // No record (read only): nothing Go could follow elsewhere.
+        if (generation) this.#says(state, generation, physical);
+      },
+      () => {
+        // Best effort: the next sign looks again.
+        this.#rechecking = false;
+      },
+    );
+  }
+
+  /** Warns once when the record says Go no longer uses our key for the stream. */
+  #says(state: string | undefined, generation: string | undefined, physical: string | undefined): void {
+    const s = this.#stream;
+    if (this.#diverged || (state === 'active' && physical === s.key)) return;
+    this.#diverged = true;
+    const key = goLifecycleKey(s.name);
+    const msg =
+      `stream ${s.name}: Go Pulse destroyed it (${key} says ${state || 'nothing'}, generation ${generation}` +
+      ` at ${physical}); Go services no longer read or write ${s.key}, which this library keeps using` +
+      ` (README "Using it with Go services")`;
+    warnOrEmit(s.logger, s.hasLogger, { key, state, generation, physicalKey: physical }, msg, GO_DIVERGED_CODE);
+  }
+
+  /** `ensureGoLifecycle`'s arguments for this stream. */
+  #ensureArgs(): string[] {
+    const s = this.#stream;
+    return [s.key, goRetentionConfig(s.maxLen, s.ttlMs, s.slidingTtl, s.retention), s.ttlMs ? '1' : '0'];
   }
 
   /** Starts the writer, and the bounded wait for its first try when nobody gave up on it yet. */
@@ -212,8 +284,7 @@ export class GoLifecycle {
     const key = goLifecycleKey(s.name);
     let reply: unknown;
     try {
-      const args = [s.key, goRetentionConfig(s.maxLen, s.ttlMs, s.slidingTtl, s.retention), s.ttlMs ? '1' : '0'];
-      reply = await evalScript(s.driver, ensureGoLifecycle, [key], args);
+      reply = await evalScript(s.driver, ensureGoLifecycle, [key], this.#ensureArgs());
     } catch (err) {
       // No answer, or a refusal a retry outlives (TRYAGAIN, CLUSTERDOWN while the record's slot
       // migrates or fails over on a cluster, LOADING, OOM): the writer tries again. Before, such
@@ -223,12 +294,7 @@ export class GoLifecycle {
       return true;
     }
     const [state, generation, physical] = Array.isArray(reply) ? reply.map(str) : [];
-    if (state === 'active' && physical === s.key) return true;
-    const msg =
-      `stream ${s.name}: Go Pulse destroyed it (${key} says ${state || 'nothing'}, generation ${generation}` +
-      ` at ${physical}); Go services no longer read or write ${s.key}, which this library keeps using` +
-      ` (README "Using it with Go services")`;
-    warnOrEmit(s.logger, s.hasLogger, { key, state, generation, physicalKey: physical }, msg, GO_DIVERGED_CODE);
+    this.#says(state, generation, physical);
     return true;
   }
 }

@@ -302,6 +302,8 @@ export class SinkHolds {
    * and report it when it did not within a grace period (see holderWatch.ts).
    */
   async streamGone(s: SinkStream, before: string | undefined): Promise<void> {
+    // Go's Destroy deletes the key too, and moves Go's services to another (goLifecycle.ts).
+    s.stream.goLifecycle.recheck();
     const buffered = new Set<string>();
     for (const sub of this.host.fanout.subs)
       for (const ev of sub.queued())

@@ -20,6 +20,8 @@ export interface RecreateHost {
 
 /** NOGROUP: recreate the group at 0 if the stream key exists (nothing lost), else wait for the key. */
 export async function recreate(host: RecreateHost, s: SinkStream): Promise<void> {
+  // A group gone with its key: Go's Destroy may have moved Go's services to another key (goLifecycle.ts).
+  s.stream.goLifecycle.recheck();
   // A key created anew (expired or destroyed, then added to again) took the
   // old group's unread and pending events with it; a group destroyed on a
   // living key gives them all back from 0.

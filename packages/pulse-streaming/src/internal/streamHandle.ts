@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Driver } from './driver.js';
 import type { EventCodec } from './eventCodec.js';
+import type { GoLifecycle } from './goLifecycle.js';
 
 export interface StreamHandle {
   readonly name: string;
@@ -23,6 +24,8 @@ export interface StreamHandle {
   readonly hasLogger: boolean;
   /** A typed stream's codec: its events' `data` decode with it. */
   readonly codec: EventCodec | undefined;
+  /** Go Pulse v1.10's lifecycle record of the stream, looked at again when its key changes life (goLifecycle.ts). */
+  readonly goLifecycle: GoLifecycle;
 }
 
 /** Streams read together must use the same client (one blocking connection reads them all). */
