@@ -50,6 +50,7 @@ const ISOLATED = [
   'test/schemaHang.test.ts',
   'test/dashboardHeaders.test.ts',
   'test/handlerThrowsAnything.test.ts',
+  'test/goDestroyProducerOnly.test.ts',
   'test/errorsAcrossBuilds.test.ts',
   'test/optionTypes.test.ts',
 ];

@@ -215,8 +215,10 @@ export class Stream<Events extends EventMap = Untyped> {
       throw addError(err, this.name, this.driver.closed());
     }
     if (reply === null || reply === undefined) return undefined;
-    // Once per instance, not per add: Go readers need the record (goLifecycle.ts).
+    // Once per instance, not per add: Go readers need the record (goLifecycle.ts). Then, now and
+    // then, a look at whether Go destroyed the stream since (a process may only publish).
     if (!this.goLifecycle.done) await this.goLifecycle.ensure();
+    else this.goLifecycle.afterAdd();
     return str(reply);
   }
 

@@ -121,6 +121,15 @@ export const GO_LIFECYCLE_WAIT_MS = 1000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
+/**
+ * How often a publishing `Stream` instance reads Go's record again, in ms
+ * (default 60000): a process that only publishes has no sink to meet a gone
+ * key or group, so without this it would never notice a Go `Destroy` and
+ * keep writing where no Go service reads. One read a minute per publishing
+ * instance, none while it publishes nothing. Tests lower it.
+ */
+export const goLifecycleTiming = { producerRecheckMs: 60_000 };
+
 /** Creates a stream's Go lifecycle record once per `Stream` instance. */
 export class GoLifecycle {
   readonly #stream: GoLifecycleStream;
@@ -135,6 +144,8 @@ export class GoLifecycle {
   #diverged = false;
   /** A {@link GoLifecycle.recheck} is reading the record. */
   #rechecking = false;
+  /** When a publishing instance looks again (`Date.now()` ms): see {@link GoLifecycle.afterAdd}. */
+  #nextLook = Date.now() + goLifecycleTiming.producerRecheckMs;
 
   constructor(stream: GoLifecycleStream) {
     this.#stream = stream;
@@ -169,7 +180,8 @@ export class GoLifecycle {
    * the key, and Go's next writer moves to `...:generation:<n>`), and instances
    * running then would otherwise never look again: their events would go
    * where no Go service reads, and Go's where no Node sink reads, without a
-   * word (outside review I, finding 3). Says so once per instance, as the
+   * word (outside review I, finding 3); a publishing instance also looks
+   * now and then ({@link GoLifecycle.afterAdd}). Says so once per instance, as the
    * first look does; nothing when the record is ours. Never waits nor
    * rejects: the caller's path goes on whatever Redis answers. `create`
    * (default false): write the record when there is none, as the first add
@@ -196,6 +208,21 @@ export class GoLifecycle {
         this.#rechecking = false;
       },
     );
+  }
+
+  /**
+   * After a stored add, once the first look is done: reads the record again
+   * (as {@link GoLifecycle.recheck} with `create`) when
+   * {@link goLifecycleTiming}'s interval passed since the last look. A plain
+   * `XADD` cannot tell it created the key anew, so a process that only
+   * publishes looks now and then instead (outside review I, finding 3).
+   */
+  afterAdd(): void {
+    if (this.#diverged) return;
+    const now = Date.now();
+    if (now < this.#nextLook) return;
+    this.#nextLook = now + goLifecycleTiming.producerRecheckMs;
+    this.recheck(true);
   }
 
   /** Warns once when the record says Go no longer uses our key for the stream. */
