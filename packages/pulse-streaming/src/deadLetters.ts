@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, PulseError } from './errors.js';
 import type { EventMap } from './event.js';
-import { type Arg, evalScript } from './internal/driver.js';
+import { type Arg, checkOpen, evalScript } from './internal/driver.js';
 import { HEADER_PREFIX, NO_HEADERS, setHeader } from './internal/headers.js';
 import { compareIds, idTime } from './internal/ids.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, replayClaimKey, replayedKey, streamKey } from './internal/keys.js';
@@ -94,6 +94,7 @@ const LAST_ID = '18446744073709551615-18446744073709551615';
 /**
  * Reads dead letters of `stream`, oldest first.
  * @throws InvalidArgumentError for a `stream` that is not a Stream or a bad option, before any Redis call.
+ * @throws ClosedError when the stream's client was closed or never connected, before any Redis call.
  */
 export async function readDeadLetters<Events extends EventMap>(
   stream: Stream<Events>,
@@ -106,6 +107,7 @@ export async function readDeadLetters<Events extends EventMap>(
   // Nothing comes after the largest ID (Redis refuses an exclusive start there): a replay that paged up to it is done.
   if (after === LAST_ID && !ids) return [];
   const start = after === undefined ? '-' : `(${after}`;
+  checkOpen(stream.driver, `read dead letters of ${stream.name}`);
   try {
     if (ids) {
       // Oldest first and once each, as without `ids` (a replay adds in this order).
@@ -172,6 +174,7 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * stream's node's clock more than 10 s behind the dead-letter stream's.
  * @throws InvalidArgumentError for a `stream` that is not a Stream or a bad
  *   option (`sink` must be a sink name), before any Redis call.
+ * @throws ClosedError when the stream's client was closed or never connected, before any Redis call.
  */
 export async function replayDeadLetters<Events extends EventMap>(
   stream: Stream<Events>,

@@ -2,7 +2,7 @@ import { ClosedError, type PulseError } from './errors.js';
 import { Event, type EventMap, type EventOf, type Untyped } from './event.js';
 import { sleep } from './internal/backoff.js';
 import { monotonicNow } from './internal/clock.js';
-import type { Arg, Connection } from './internal/driver.js';
+import { type Arg, type Connection, checkOpen } from './internal/driver.js';
 import { Fanout } from './internal/fanout.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
@@ -136,6 +136,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   /** @internal Use `stream.newReader()`. */
   static async create<Events extends EventMap>(stream: Stream<Events>, options: ReaderOptions): Promise<Reader<Events>> {
     const settings = readSettings(options);
+    checkOpen(stream.driver, `create a reader of stream ${stream.name}`);
     const reader = new Reader<Events>(stream, settings, await startOf(stream, settings.start));
     await reader.#loops.add(stream.key);
     return reader;

@@ -3,7 +3,7 @@ import { ClosedError, type PulseError } from './errors.js';
 import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.js';
 import { SinkAcks, settleForAck } from './internal/acks.js';
 import { monotonicNow } from './internal/clock.js';
-import type { OwnedConnection } from './internal/driver.js';
+import { checkOpen, type OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
 import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
@@ -157,6 +157,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     const settings = sinkSettings(options);
     checkNoAck(settings);
     checkDeadName(settings.deadLetterStream, stream.name);
+    checkOpen(stream.driver, `create sink ${name} on stream ${stream.name}`);
     const { consumer, control, leave } = await joinNewConsumer(stream, name, settings.start, settings.graceMs);
     let sink: Sink<Events>;
     try {

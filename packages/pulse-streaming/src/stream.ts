@@ -3,7 +3,7 @@ import { ClosedError, InvalidArgumentError } from './errors.js';
 import type { EventMap, EventNames, PayloadOf, Untyped } from './event.js';
 import { AddPath, addError } from './internal/add.js';
 import { type AddMessage, addChannel, traceAdd } from './internal/diagnostics.js';
-import { type Driver, driverFor, evalScript } from './internal/driver.js';
+import { checkOpen, type Driver, driverFor, evalScript } from './internal/driver.js';
 import { EventCodec } from './internal/eventCodec.js';
 import { GoLifecycle } from './internal/goLifecycle.js';
 import { headerFields, headersOf, MAX_HEADERS } from './internal/headers.js';
@@ -238,10 +238,14 @@ export class Stream<Events extends EventMap = Untyped> {
     return mine;
   }
 
-  /** Deletes entries by ID. */
+  /**
+   * Deletes entries by ID.
+   * @throws ClosedError when your client was closed or never connected, before any Redis call.
+   */
   async remove(...ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     for (const id of ids) checkId('id', id);
+    checkOpen(this.driver, `remove from stream ${this.name}`);
     try {
       // Recorded, so no loss hides behind the deletion (see removeEntries).
       await evalScript(
@@ -266,8 +270,10 @@ export class Stream<Events extends EventMap = Untyped> {
    * A live sink does not bring any of them back, unless the stream is
    * created again (a producer's add), when it recreates its group and
    * registers again.
+   * @throws ClosedError when your client was closed or never connected, before any Redis call.
    */
   async destroy(): Promise<void> {
+    checkOpen(this.driver, `destroy stream ${this.name}`);
     const registry = sinkRegistryKey(this.name);
     try {
       const sinks = ((await this.driver.send(['SMEMBERS', registry], registry)) as unknown[]).map(str);
@@ -297,7 +303,10 @@ export class Stream<Events extends EventMap = Untyped> {
     }
   }
 
-  /** Creates a reader: every reader gets every event, from `startAt` on. */
+  /**
+   * Creates a reader: every reader gets every event, from `startAt` on.
+   * @throws ClosedError when your client was closed or never connected, before any Redis call.
+   */
   newReader(options?: ReaderOptions<Events>): Promise<Reader<Events>> {
     // The filter sees the stream's typed events: the reader itself handles them untyped.
     return Reader.create(this, (options ?? {}) as unknown as ReaderOptions);
@@ -307,6 +316,7 @@ export class Stream<Events extends EventMap = Untyped> {
    * Creates a sink instance (one Redis consumer of the group `name`). All sink
    * instances with the same name share one cursor and split the events.
    * The consumer group exists in Redis when it resolves.
+   * @throws ClosedError when your client was closed or never connected, before any Redis call.
    */
   async newSink(name: string, options?: SinkOptions<Events>): Promise<Sink<Events>> {
     const sink = await Sink.create(this, name, (options ?? {}) as unknown as SinkOptions);

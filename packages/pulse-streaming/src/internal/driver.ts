@@ -3,7 +3,7 @@
  * driver of its kind (ioredisDriver.ts, nodeRedisDriver.ts), and scripts sent
  * by SHA over any connection.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import type { Arg } from './command.js';
 import type { Connection } from './connection.js';
 import type { Driver } from './driverShared.js';
@@ -46,4 +46,15 @@ export function driverFor(client: unknown): Driver {
     }
   }
   throw new InvalidArgumentError('redis must be an ioredis Redis/Cluster or a node-redis client/cluster (v5 or later)');
+}
+
+/**
+ * Throws `ClosedError` when the user's client is closed (quit, disconnected,
+ * or a node-redis client never connected): nothing can be sent, so say so
+ * before trying, as `add` does, rather than a plain `PulseError` with the
+ * client's "The client is closed" from the first command.
+ */
+export function checkOpen(driver: Driver, what: string): void {
+  const closed = driver.closed();
+  if (closed !== undefined) throw new ClosedError(`${what}: ${closed}`);
 }
