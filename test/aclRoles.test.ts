@@ -110,6 +110,13 @@ describe.concurrent.each(CLIENT_KINDS)('Redis permissions (%s)', (kind) => {
     expect(err).toBeInstanceOf(PulseError);
     expect((err as PulseError).code).toBe('NOPERM');
     expect(await e.admin.cmd('XLEN', s.key)).toBe(2);
+    // README: +eval gives a viewer no way to write (Redis checks a script's commands against the ACL).
+    const written = await client.cmd('EVAL', "return redis.call('XADD', KEYS[1], '*', 'n', 'x')", '1', s.key).then(
+      () => 'written',
+      (e: Error) => e.message,
+    );
+    expect(written).toMatch(/can't run this command|NOPERM/);
+    expect(await e.admin.cmd('XLEN', s.key)).toBe(2);
   });
 });
 
