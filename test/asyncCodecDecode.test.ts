@@ -15,7 +15,7 @@ import {
   readDeadLetters,
   type SinkEvent,
   Stream,
-  type StreamOptions,
+  type TypedStreamOptions,
 } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
@@ -44,7 +44,7 @@ describe.concurrent.each(CLIENT_KINDS)('async codec decode (%s)', (kind) => {
     expect(unhandled).toEqual([]);
   });
 
-  function stream(ctx: TestContext, options: StreamOptions<Events>): { s: Stream<Events>; key: string } {
+  function stream(ctx: TestContext, options: TypedStreamOptions<Events>): { s: Stream<Events>; key: string } {
     const name = uniqueName('asyncDecode');
     const s = new Stream<Events>(name, c.redis, { ...options, maxLen: 0 });
     ctx.onTestFinished(async () => {

@@ -12,7 +12,7 @@ import {
   readDeadLetters,
   type StandardSchemaV1,
   Stream,
-  type StreamOptions,
+  type TypedStreamOptions,
 } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
@@ -30,7 +30,10 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
   afterAll(() => c.close());
 
   /** A stream whose decode side fails as `failing` makes it fail; its producer only encodes. */
-  async function oneEvent(onTestFinished: (fn: () => Promise<void>) => void, failing: StreamOptions<Record<string, unknown>>) {
+  async function oneEvent(
+    onTestFinished: (fn: () => Promise<void>) => void,
+    failing: TypedStreamOptions<Record<string, unknown>>,
+  ) {
     const name = uniqueName('decfail');
     const s = new Stream<Record<string, unknown>>(name, c.redis, failing);
     onTestFinished(async () => {
@@ -41,7 +44,7 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
     return s;
   }
 
-  const decodeCases: Array<[string, StreamOptions<Record<string, unknown>>]> = [
+  const decodeCases: Array<[string, TypedStreamOptions<Record<string, unknown>>]> = [
     [
       'a codec whose decode throws a null-prototype object',
       {
@@ -90,7 +93,7 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
     });
   }
 
-  const addCases: Array<[string, StreamOptions<Record<string, unknown>>]> = [
+  const addCases: Array<[string, TypedStreamOptions<Record<string, unknown>>]> = [
     [
       'a codec whose encode throws a null-prototype object',
       {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   DecodeError,
   type Event,
+  type EventMap,
   PulseError,
   type Reader,
   type RedisClient,
@@ -15,6 +16,8 @@ import {
   type Sink,
   type SinkEvent,
   Stream,
+  type StreamOptions,
+  type TypedStreamOptions,
   type Untyped,
 } from '../../packages/pulse-streaming/src/index.js';
 
@@ -163,6 +166,43 @@ export function typedStreamNeedsACodec(): void {
   new Stream('raw', redis, { maxLen: 10, codec: undefined });
   const raw = new Stream('raw', redis, { ttlMs: 1000 });
   expectType<Equal<typeof raw, Stream<Untyped>>>();
+}
+
+/**
+ * Generic code keeps compiling (review L): StreamOptions is an interface an app
+ * can extend, and a factory whose event map is a type parameter forwards its
+ * caller's options as they are (the constructor's last overload). The check
+ * stays on concrete maps, whatever the options' type.
+ */
+export function streamOptionsCompat(loose: StreamOptions<OrderEvents>, maybe: TypedStreamOptions<OrderEvents> | undefined): void {
+  function forward<E extends EventMap = Untyped>(name: string, options?: StreamOptions<E>): Stream<E> {
+    return new Stream<E>(name, redis, options);
+  }
+  function withDefault<E extends EventMap = Untyped>(name: string, options: StreamOptions<E> = {}): Stream<E> {
+    return new Stream<E>(name, redis, { maxLen: 0, ...options });
+  }
+  interface OrderStreamOptions extends StreamOptions<OrderEvents> {
+    redisUrl: string;
+  }
+  interface ServiceStreamOptions<E extends EventMap> extends StreamOptions<E> {
+    redisUrl: string;
+  }
+  function fromService<E extends EventMap>(options: ServiceStreamOptions<E>): Stream<E> {
+    return new Stream<E>('svc', redis, options);
+  }
+  const cfg: OrderStreamOptions = { codec: 'json', redisUrl: 'redis://localhost' };
+  forward('raw');
+  forward<OrderEvents>('orders', { codec: 'json' });
+  withDefault('raw');
+  fromService<OrderEvents>({ codec: 'json', redisUrl: '' });
+  const typed: TypedStreamOptions<OrderEvents> = { codec: 'json', maxLen: 10 };
+  new Stream<OrderEvents>('orders', redis, typed);
+  // @ts-expect-error a concrete map: options that may lack codec and schemas are refused, also as a variable
+  new Stream<OrderEvents>('orders', redis, loose);
+  // @ts-expect-error the same for an interface extending StreamOptions: its codec is optional
+  new Stream<OrderEvents>('orders', redis, cfg);
+  // @ts-expect-error maybe no options at all
+  new Stream<OrderEvents>('orders', redis, maybe);
 }
 
 /** `instanceof` still narrows to the class (PulseError has a static `Symbol.hasInstance`, for the other build's errors). */

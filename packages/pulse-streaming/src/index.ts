@@ -35,6 +35,7 @@ export type {
   AddStreamOptions,
   BatchHandler,
   EventHandler,
+  ForwardedStreamOptions,
   NackOptions,
   ProcessBatchOptions,
   ProcessOptions,
@@ -45,9 +46,9 @@ export type {
   SinkOptions,
   StartAt,
   StreamArgs,
-  StreamBaseOptions,
   StreamOptions,
   SubscribeOptions,
+  TypedStreamOptions,
   WithCodec,
   WithSchemas,
 } from './options.js';

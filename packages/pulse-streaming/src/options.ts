@@ -14,13 +14,18 @@ import type { Logger } from './logger.js';
  */
 export type StartAt = 'newest' | 'oldest' | Date | { after: string };
 
+declare const forwardedOnly: unique symbol;
+
 /**
- * The options every {@link Stream} takes. `Events` is the stream's event map
- * (see {@link StreamBaseOptions.schemas}); an untyped stream has none. What a
- * stream's constructor takes is {@link StreamOptions}: these, with `codec` or
- * `schemas` required on a typed stream.
+ * Options of {@link Stream}. `Events` is the stream's event map (see
+ * {@link StreamOptions.schemas}); an untyped stream has none. An interface,
+ * so that an app can extend it with its own settings
+ * (`interface OrderStreamOptions extends StreamOptions<OrderEvents> { redisUrl: string }`).
+ * With an event map as type argument the constructor also requires `codec`
+ * or `schemas` (see {@link StreamArgs}); this type does not, so that it can
+ * be extended and forwarded by generic code.
  */
-export interface StreamBaseOptions<Events extends EventMap = Untyped> {
+export interface StreamOptions<Events extends EventMap = Untyped> {
   /**
    * Approximate maximum number of entries (`XADD MAXLEN ~`); 0 disables trimming.
    * At most `Number.MAX_SAFE_INTEGER`, as every whole-number option (larger
@@ -103,45 +108,72 @@ export interface StreamBaseOptions<Events extends EventMap = Untyped> {
    * @defaultValue none
    */
   schemas?: SchemasOf<Events> | undefined;
+  /**
+   * Never set: no value has this key, whose symbol is not exported. Only
+   * {@link ForwardedStreamOptions} reads it, to tell a type parameter from
+   * a concrete event map.
+   * @hidden
+   */
+  readonly [forwardedOnly]?: never;
 }
 
-/** A typed stream's `codec` (see {@link StreamBaseOptions.codec}). */
+/** A typed stream's `codec` (see {@link StreamOptions.codec}). */
 export interface WithCodec {
   /** The codec of the stream's events. */
   codec: CodecName | Codec;
 }
 
-/** A typed stream's `schemas` (see {@link StreamBaseOptions.schemas}); the codec is then `'json'` unless given. */
+/** A typed stream's `schemas` (see {@link StreamOptions.schemas}); the codec is then `'json'` unless given. */
 export interface WithSchemas<Events extends EventMap> {
   /** The schemas of the stream's events. */
   schemas: SchemasOf<Events>;
 }
 
 /**
- * Options of {@link Stream}. On an untyped stream, {@link StreamBaseOptions}.
- * On a typed one (an event map as type argument, `new Stream<OrderEvents>(...)`),
- * `codec` or `schemas` is required: without either the stream would be untyped
- * at run time (`add` refuses the values, `event.data` is the payload's bytes)
- * while typed at compile time.
+ * The options of a typed stream (an event map as type argument): `codec` or
+ * `schemas` required. The type for a helper that takes a typed stream's
+ * options and creates the stream with a concrete map
+ * (`function orders(options: TypedStreamOptions<OrderEvents>) { return new Stream<OrderEvents>('orders', redis, options) }`):
+ * a `StreamOptions<OrderEvents>` does not guarantee either, and is refused there.
  */
-export type StreamOptions<Events extends EventMap = Untyped> = [Events] extends [Untyped]
-  ? StreamBaseOptions<Events>
-  : StreamBaseOptions<Events> & (WithCodec | WithSchemas<Events>);
+export type TypedStreamOptions<Events extends EventMap> = StreamOptions<Events> & (WithCodec | WithSchemas<Events>);
 
 /**
- * The options argument of {@link Stream}'s constructor: optional on an
- * untyped stream, required on a typed one (see {@link StreamOptions}).
+ * The options argument of {@link Stream}'s constructor for an untyped stream
+ * or a concrete event map: optional on an untyped stream; required on a typed
+ * one (`new Stream<OrderEvents>(...)`), with `codec` or `schemas`. Without
+ * either such a stream would be untyped at run time (`add` refuses the
+ * values, `event.data` is the payload's bytes) while typed at compile time.
  */
 export type StreamArgs<Events extends EventMap = Untyped> = [Events] extends [Untyped]
   ? [options?: StreamOptions<Events> | undefined]
-  : [options: StreamOptions<Events>];
+  : [options: TypedStreamOptions<Events>];
+
+/**
+ * What the constructor's last overload takes, for generic code whose event
+ * map is still a type parameter (`new Stream<E>(name, redis, options)` in a
+ * factory taking `options?: StreamOptions<E>`): there the rule of
+ * {@link StreamArgs} cannot be decided, and the options are taken as they
+ * are. Generic code trades that check for compatibility; the caller's own
+ * `new Stream<OrderEvents>(...)` keeps it.
+ *
+ * For a type parameter `E`, `StreamOptions<E>` (or an interface extending it)
+ * is assignable to this mapped type (its keys are a subset of the source's and
+ * each property is the source's own); for a concrete event map it resolves to
+ * a required property whose key no value can have, so that concrete maps
+ * never reach this overload with an object (an explicit `undefined` does,
+ * and makes an untyped stream: known limitation).
+ */
+export type ForwardedStreamOptions<Events extends EventMap> = {
+  [Key in [Events] extends [Untyped] ? typeof forwardedOnly : typeof forwardedOnly]: StreamOptions<Events>[Key];
+};
 
 /** The `schemas` option of a stream with event map `Events`: each schema's output is its event's type. */
 export type SchemasOf<Events extends EventMap> = {
   readonly [Name in keyof Events]?: StandardSchemaV1<unknown, Events[Name]>;
 };
 
-/** See {@link StreamBaseOptions.retention}. */
+/** See {@link StreamOptions.retention}. */
 export type Retention = 'limits' | 'interest';
 
 /** Options of {@link Stream.add}. */
@@ -167,7 +199,7 @@ export interface AddOptions {
   headers?: Record<string, string> | undefined;
   /**
    * Idempotent publish: an add whose `dedupId` was already added to this
-   * stream within {@link StreamBaseOptions.dedupWindowMs} adds nothing and
+   * stream within {@link StreamOptions.dedupWindowMs} adds nothing and
    * resolves to the ID of the first add. Decided on the server, atomically
    * with the `XADD`, so it holds across processes and clients. A non-empty,
    * well-formed string (a lone surrogate is an `InvalidArgumentError`: it

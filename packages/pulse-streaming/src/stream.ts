@@ -23,7 +23,15 @@ import {
   isWellFormed,
 } from './internal/validate.js';
 import { checkLogger, type Logger, silentLogger } from './logger.js';
-import type { AddOptions, ReaderOptions, Retention, SinkOptions, StreamArgs, StreamBaseOptions } from './options.js';
+import type {
+  AddOptions,
+  ForwardedStreamOptions,
+  ReaderOptions,
+  Retention,
+  SinkOptions,
+  StreamArgs,
+  StreamOptions,
+} from './options.js';
 import { Reader } from './reader.js';
 import { Sink } from './sink.js';
 
@@ -46,7 +54,7 @@ export class Stream<Events extends EventMap = Untyped> {
   readonly name: string;
   /** Approximate maximum number of entries; 0 means no trimming. @defaultValue 1000 */
   readonly maxLen: number;
-  /** What trimming may remove (see {@link StreamBaseOptions.retention}). @defaultValue 'limits' */
+  /** What trimming may remove (see {@link StreamOptions.retention}). @defaultValue 'limits' */
   readonly retention: Retention;
   /** @internal Redis key of the stream. */
   readonly key: string;
@@ -84,11 +92,21 @@ export class Stream<Events extends EventMap = Untyped> {
    *   (`pulse:stream:<x>:lifecycle` is Go Pulse's lifecycle record of stream `<x>`).
    * @param redis - an ioredis `Redis`/`Cluster` or a node-redis client/cluster; never closed by the library.
    * @param options - see {@link StreamOptions}: optional on an untyped stream; on a typed one (an event map
-   *   as type argument) required, with `codec` or `schemas`, which make it typed at run time too.
+   *   as type argument) required, with `codec` or `schemas`, which make it typed at run time too
+   *   ({@link StreamArgs}). @defaultValue `{}`
    * @throws InvalidArgumentError for a bad name, client or option.
    */
   constructor(name: string, redis: RedisClient, ...options: StreamArgs<Events>);
-  constructor(name: string, redis: RedisClient, options: StreamBaseOptions<Events> = {}) {
+  /**
+   * For generic code whose event map is a type parameter (a factory forwarding
+   * its caller's `options?: StreamOptions<E>` to `new Stream<E>(...)`): the
+   * options are taken as they are, as `codec` or `schemas` cannot be required
+   * of a type parameter without breaking such code. Generic code trades that
+   * check for compatibility; a concrete event map never matches this overload
+   * with an object (see {@link ForwardedStreamOptions}).
+   */
+  constructor(name: string, redis: RedisClient, options: (StreamOptions<Events> & ForwardedStreamOptions<Events>) | undefined);
+  constructor(name: string, redis: RedisClient, options: StreamOptions<Events> = {}) {
     this.name = checkName('stream', name);
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
