@@ -8,8 +8,11 @@
  *   of `readDeadLetters` and `replayDeadLetters`);
  * - `new Stream<Events>(name, redis)` with an event map but neither `codec`
  *   nor `schemas` does not compile: such a stream is untyped at run time
- *   (`add` refuses the values, `event.data` is the payload's bytes).
- * Outside review K.
+ *   (`add` refuses the values, `event.data` is the payload's bytes);
+ * - generic code still compiles (review L): a factory forwarding its caller's
+ *   `options?: StreamOptions<E>` (or `= {}`) to `new Stream<E>(...)`, and an
+ *   interface extending `StreamOptions` (of a map or of a type parameter).
+ * Outside review K, except the last.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PackedApp, packedApp, TSC } from './support/packedApp.js';
@@ -136,7 +139,7 @@ export async function main(): Promise<void> {
     expect(r.out).toBe('');
   }, 60_000);
 
-  it('a Stream typed with an event map but no codec does not compile (its events would be untyped at run time)', () => {
+  it('a Stream typed with an event map but no codec does not compile (its events would be untyped at run time); generic code does', () => {
     // With the event map and no codec, `add` is typed to take the values (every call rejects at run time:
     // "payload must be a Uint8Array, Buffer or string") and `ev.data` is typed as the value while it is
     // the raw Buffer: `ev.data.id` is undefined, silently. API.md: "Without a codec the stream is untyped".
@@ -153,7 +156,24 @@ export const orders2 = new Stream<OrderEvents>('orders', redis, { maxLen: 10 });
 export const ok = new Stream<OrderEvents>('orders', redis, { codec: 'json' });
 `,
     );
-    const r = app.run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'nocodec.mts']);
+    // Review L: ordinary generic code, which the check above must not break (b083279 did: TS2345, TS2322,
+    // TS2312). Where the event map is a type parameter the options are taken as they are.
+    app.write(
+      'compat.mts',
+      `import { Stream, type EventMap, type RedisClient, type StreamOptions, type Untyped } from 'pulse-streaming';
+export function makeStream<E extends EventMap = Untyped>(name: string, redis: RedisClient, options?: StreamOptions<E>): Stream<E> {
+  return new Stream<E>(name, redis, options);
+}
+export function withDefault<E extends EventMap = Untyped>(name: string, redis: RedisClient, options: StreamOptions<E> = {}): Stream<E> {
+  return new Stream<E>(name, redis, options);
+}
+type Orders = { 'order.created': { id: string } };
+export interface OrderStreamOptions extends StreamOptions<Orders> { redisUrl: string }
+export interface ServiceStreamOptions<E extends EventMap> extends StreamOptions<E> { redisUrl: string }
+export const cfg: OrderStreamOptions = { codec: 'json', redisUrl: 'redis://localhost' };
+`,
+    );
+    const r = app.run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'nocodec.mts', 'compat.mts']);
     expect(r.out).toBe('');
   }, 60_000);
 });
