@@ -93,7 +93,7 @@ export class Stream<Events extends EventMap = Untyped> {
    * @param redis - an ioredis `Redis`/`Cluster` or a node-redis client/cluster; never closed by the library.
    * @param options - see {@link StreamOptions}: optional on an untyped stream; on a typed one (an event map
    *   as type argument) required, with `codec` or `schemas`, which make it typed at run time too
-   *   ({@link StreamArgs}). @defaultValue `{}`
+   *   ({@link StreamArgs}). Omitted on an untyped stream: `{}`, every option at its default.
    * @throws InvalidArgumentError for a bad name, client or option.
    */
   constructor(name: string, redis: RedisClient, ...options: StreamArgs<Events>);
@@ -104,6 +104,7 @@ export class Stream<Events extends EventMap = Untyped> {
    * of a type parameter without breaking such code. Generic code trades that
    * check for compatibility; a concrete event map never matches this overload
    * with an object (see {@link ForwardedStreamOptions}).
+   * @param options - see {@link StreamOptions}; omitted or `undefined`: `{}`, every option at its default.
    */
   constructor(name: string, redis: RedisClient, options: (StreamOptions<Events> & ForwardedStreamOptions<Events>) | undefined);
   constructor(name: string, redis: RedisClient, options: StreamOptions<Events> = {}) {
