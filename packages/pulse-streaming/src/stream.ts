@@ -266,13 +266,11 @@ export class Stream<Events extends EventMap = Untyped> {
     for (const id of ids) checkId('id', id);
     checkOpen(this.driver, `remove from stream ${this.name}`);
     try {
-      // Recorded, so no loss hides behind the deletion (see removeEntries).
-      await evalScript(
-        this.driver,
-        removeEntries,
-        [this.key, lastRemovalKey(this.name), removedKey(this.name), sinkRegistryKey(this.name)],
-        ids,
-      );
+      // Recorded, so no loss hides behind the deletion; the dedup hashes of an
+      // earlier life dropped before it (see removeEntries).
+      const dedup = dedupKeys(this.name);
+      const keys = [this.key, lastRemovalKey(this.name), removedKey(this.name), sinkRegistryKey(this.name)];
+      await evalScript(this.driver, removeEntries, [...keys, dedup.current, dedup.old], ids);
     } catch (err) {
       throw toPulseError(err, `remove from stream ${this.name}`);
     }

@@ -34,10 +34,12 @@ const MARK = "'\\255'";
  * record reads as another life: the hashes are dropped, and a retry of an
  * event already trimmed away is added again, a duplicate rather than a loss.
  * Without a mark (hashes written by an older version of this library) only a
- * stream that does not exist says so. Expects `key`.
+ * stream that does not exist says so. `stream.remove()` runs it too, before
+ * its `XDEL` (see `DEDUP_DROP_STALE`): a deletion in a new life would
+ * otherwise move max-deleted-entry-id past the old mark and make that life
+ * read as the old one. Expects `key` and `cmp` (lua.ts `CMP`).
  */
-const STALE = `${CMP}
-local function stale(mark)
+const STALE = `local function stale(mark)
   if not mark then return redis.call('EXISTS', key) == 0 end
   local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
   if first and cmp(first[1], mark) <= 0 then return false end
@@ -50,6 +52,27 @@ local function stale(mark)
 end`;
 
 /**
+ * `dropStaleDedup(current, old)`: UNLINKs both dedup hashes when they were
+ * written for an earlier life of the stream `key` (see `STALE`). For
+ * `stream.remove()`, the library's only `XDEL` of a stream, before it
+ * deletes: after it, a removal in a new life (its entries all after the old
+ * mark) would set max-deleted-entry-id past the mark, the old life would
+ * pass for this one, and a retry would resolve to a gone ID, nothing added
+ * (review L). An `XDEL` made outside the library stays a gap (README
+ * "Idempotent publish"). Two commands when no hash exists. Expects `key`
+ * and `cmp`.
+ */
+export const DEDUP_DROP_STALE = `${STALE}
+local function dropStaleDedup(current, old)
+  local mark = redis.call('HGET', current, ${MARK})
+  if not mark then
+    if redis.call('EXISTS', current, old) == 0 then return end
+    mark = redis.call('HGET', old, ${MARK})
+  end
+  if stale(mark) then redis.call('UNLINK', current, old) end
+end`;
+
+/**
  * Declares `known` (dedupId -> the ID it resolves to: records whose window
  * has not ended, and events of this call added so far), `fresh`/`nf` (the
  * records to write), `now`, `since`, and `lookup(dedups, nd)`, which reads the
@@ -57,6 +80,7 @@ end`;
  * the current one is a window old.
  */
 export const DEDUP_LOOKUP = `local window = tonumber(ARGV[5])
+${CMP}
 ${STALE}
 -- Dedup: the dedupIds of the call, looked up once for the call, not per event.
 -- known: dedupId -> the ID it resolves to, for the records whose window has not

@@ -3,6 +3,7 @@
  * before it read it (`checkTrimmed`), and deletions recorded so that none
  * hides a loss (`removeEntries`).
  */
+import { DEDUP_DROP_STALE } from './dedupLua.js';
 import { CMP } from './lua.js';
 import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
@@ -155,18 +156,26 @@ return out`,
  * pending are found gone by the claim and hold scripts instead. Both keys
  * expire with a TTL stream, `REMOVAL_KEYS_FLOOR_MS` at least (`checkTrimmed`
  * keeps them following a sliding one while a sink reads it).
- * KEYS: stream, last-removal key, removed counts, sink registry. ARGV: ids.
+ * Before deleting, it drops the stream's dedup hashes when they were written
+ * for an earlier life of the stream (`DEDUP_DROP_STALE`): its `XDEL` would
+ * move max-deleted-entry-id past their mark and make them pass for this
+ * life's, so that a retry resolved to a gone entry's ID, nothing added.
+ * KEYS: stream, last-removal key, removed counts, sink registry, then the
+ * current and the previous dedup hashes (`dedupKeys`). ARGV: ids.
  * Returns how many entries were deleted.
  */
 export const removeEntries = new Script(
   'removeEntries',
   `${CMP}
 ${FOLLOW}
-local t = redis.call('TYPE', KEYS[1])
+local key = KEYS[1]
+${DEDUP_DROP_STALE}
+local t = redis.call('TYPE', key)
 t = t['ok'] or t
 if t == 'none' then return 0 end
 local lasts, reads, counted = {}, {}, {}
 if t == 'stream' then
+  dropStaleDedup(KEYS[5], KEYS[6])
   local mine = {}
   for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do mine[name] = true end
   if next(mine) then
