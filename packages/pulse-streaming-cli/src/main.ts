@@ -190,9 +190,11 @@ Ctrl-C stops: exit code 130.`,
     .option('--max-len <n>', 'trim the stream to about n entries (default: no trimming)', nonNegativeInt('--max-len'))
     .option('--keep-newline', 'with payload -: store stdin byte for byte (by default one trailing newline is dropped)')
     .option('--header <name=value>', 'a header of the event (repeatable)', collect)
+    .option('--dedup-id <id>', 'add nothing if an add with this ID reached the stream within its dedup window; print that ID')
     .option(
-      '--dedup-id <id>',
-      'add nothing if an add with this ID reached the stream within its dedup window (2 min); print that ID',
+      '--dedup-window-ms <ms>',
+      "with --dedup-id: the dedup window (default 120000, 2 min); a longer one the stream's other adds use is kept, and applies to this ID too",
+      positiveInt('--dedup-window-ms'),
     )
     .addHelpText(
       'after',

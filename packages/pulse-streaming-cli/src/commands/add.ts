@@ -16,6 +16,14 @@ export interface AddCommandOptions {
   readonly header?: readonly string[];
   /** `--dedup-id`: add nothing when an add with this ID reached the stream within its dedup window. */
   readonly dedupId?: string;
+  /**
+   * `--dedup-window-ms`: the window of `--dedup-id`. The library's default
+   * (2 minutes) is enough on a stream whose applications use a longer one:
+   * the stream's dedup records keep the largest window they were written
+   * with, so this add neither shortens theirs nor remembers its own less.
+   * @defaultValue 120000 (the library's `dedupWindowMs` default)
+   */
+  readonly dedupWindowMs?: number;
 }
 
 /**
@@ -67,7 +75,10 @@ export async function addCommand(
   // Bad usage is said before connecting (exit 2), as for the other options.
   const headers = parseHeaders(options.header);
   const { client } = await ctx.connect();
-  const stream = new Stream(name, client, { maxLen: options.maxLen ?? 0 });
+  const stream = new Stream(name, client, {
+    maxLen: options.maxLen ?? 0,
+    ...(options.dedupWindowMs !== undefined ? { dedupWindowMs: options.dedupWindowMs } : {}),
+  });
   const type = text(await client.call('TYPE', streamKey(name)));
   if (type !== 'stream' && type !== 'none') {
     throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${type}, not a stream`);

@@ -2,7 +2,7 @@
  * The scripts behind `stream.add`: the merged form of adds, and trimming
  * under 'interest' retention.
  */
-import { DEDUP_EXPIRY, DEDUP_LOOKUP, DEDUP_RECORD } from './dedupLua.js';
+import { DEDUP_EXPIRY, DEDUP_LOOKUP, DEDUP_RECORD, DEDUP_STATE } from './dedupLua.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { CMP } from './lua.js';
 import { Script } from './script.js';
@@ -53,8 +53,11 @@ import { Script } from './script.js';
  * thread). Server time per event that dedups, 256 events per call
  * (callgrind, instructions in EVALSHA): 1.6x an add without dedupId, was
  * 2.2x with the sorted set; `npm run bench -- --cases dedup` 0.57-0.69 of
- * publish without, was 0.45-0.59. Both keys expire a window after the last
- * record written, or with the stream when it has a fixed TTL of ours and
+ * publish without, was 0.45-0.59. Windows are those of the hashes (the
+ * largest any add recorded with, kept in them) or the caller's when larger,
+ * so that adds with a shorter window never cut records of a longer one
+ * short (dedupLua.ts, `SPAN_FIELD`). Both keys expire a window after the last
+ * record written (never sooner than they were to: `GT`), or with the stream when it has a fixed TTL of ours and
  * would expire sooner (its expiry time then); `destroy()` deletes them. They
  * can still outlive the stream: a sliding TTL is extended by later adds and
  * not the keys, a Go producer may have set the TTL, Go's `Destroy` deletes
@@ -75,7 +78,7 @@ function addScript(name: string, interest: boolean): Script {
 local nomk, trim = ARGV[2] == '1', ${trimEach}
 local ids, n, added, err = {}, 0, false, false
 local step = tonumber(ARGV[6])
-local deduped = false
+${DEDUP_STATE}
 if step >= 4 then
 ${EXTRAS_LOOP}
 else

@@ -5,6 +5,11 @@
  * record's window ends `dedupWindowMs` (`ARGV[5]`) after the millisecond of
  * its entry ID, so no per-record expiry is written; the current hash holds in
  * field '' (never a dedupId) the server time it began, read with the lookup.
+ * Adds with different windows may share a stream (an application's 10
+ * minutes, the CLI's 2): the hashes keep the largest window they were
+ * written with (`SPAN_FIELD`), and every add rotates, expires and judges records
+ * by the larger of it and its own, so a shorter window never cuts records
+ * of a longer one short (review L).
  */
 import { CMP } from './lua.js';
 
@@ -15,6 +20,20 @@ import { CMP } from './lua.js';
  * call that records, whatever the stream's TTL.
  */
 const MARK = "'\\255'";
+
+/**
+ * A field of the current hash that no dedupId can be either (the byte 0xFE
+ * never occurs in UTF-8): the largest `dedupWindowMs` of the adds that
+ * recorded into the hashes, carried to the new current hash at rotation.
+ * Without it a call's own window would rule: one add with a shorter window
+ * rotated (UNLINKing records of a longer one still live) and expired both
+ * hashes by its own, and the longer window's retry was added twice. It
+ * never decreases while the hashes live: a stream's window lowered takes
+ * effect once they expire (no add with a dedupId for the larger window) or
+ * `destroy()` deletes them. Absent (hashes of an older version of this
+ * library): the caller's window alone, as before.
+ */
+const SPAN_FIELD = "'\\254'";
 
 /**
  * `stale(mark)`: true when the hashes were written for an earlier life of the
@@ -73,6 +92,16 @@ local function dropStaleDedup(current, old)
 end`;
 
 /**
+ * Declares the state the dedup fragments share across the add script:
+ * `deduped` (something was recorded), `span` (the window the hashes are
+ * rotated and expired by: the larger of the caller's and `SPAN_FIELD`),
+ * `created` (the record made the current hash, which so has no expiry
+ * yet). At the top of the script: `DEDUP_EXPIRY` runs outside the block
+ * that looks up and records.
+ */
+export const DEDUP_STATE = 'local deduped, span, created = false, 0, false';
+
+/**
  * Declares `known` (dedupId -> the ID it resolves to: records whose window
  * has not ended, and events of this call added so far), `fresh`/`nf` (the
  * records to write), `now`, `since`, and `lookup(dedups, nd)`, which reads the
@@ -80,6 +109,7 @@ end`;
  * the current one is a window old.
  */
 export const DEDUP_LOOKUP = `local window = tonumber(ARGV[5])
+span = window
 ${CMP}
 ${STALE}
 -- Dedup: the dedupIds of the call, looked up once for the call, not per event.
@@ -87,32 +117,50 @@ ${STALE}
 -- ended and for the events of this call added so far. since: when the current
 -- hash began (nil: it does not exist, or was just rotated away).
 local known, fresh, nf, now, since = {}, {}, 0, nil, nil
--- A record's window ends dedupWindowMs after the millisecond of its entry ID.
+-- kept: the span the current hash holds (nil: none, or no current hash).
+local kept = nil
+-- A record's window ends span (the largest dedupWindowMs the hashes were
+-- written with, or the caller's when larger) after the millisecond of its entry ID.
 local function live(id)
-  return tonumber(string.match(id, '^%d+')) + window > now
+  return tonumber(string.match(id, '^%d+')) + span > now
+end
+-- The hashes' stored window (a reply of HMGET) raises span.
+local function widen(w)
+  w = tonumber(w)
+  if w and w > span then span = w end
 end
 local function lookup(dedups, nd)
   if nd == 0 then return end
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   -- Field '' (never a dedupId) holds when the current hash began, the mark the
-  -- newest entry ID recorded: read with the records, no command more.
-  local got = redis.call('HMGET', KEYS[2], '', ${MARK}, unpack(dedups, 1, nd))
+  -- newest entry ID recorded, the span field the largest window: read with the
+  -- records, no command more.
+  local got = redis.call('HMGET', KEYS[2], '', ${MARK}, ${SPAN_FIELD}, unpack(dedups, 1, nd))
   since = tonumber(got[1])
   local mark = got[2]
+  kept = tonumber(got[3])
+  widen(kept)
   -- older: the previous hash exists (nil: not asked yet).
   local older = nil
   if not since then
     older = redis.call('EXISTS', KEYS[3]) == 1
-    if older then mark = redis.call('HGET', KEYS[3], ${MARK}) end
+    if older then
+      local o = redis.call('HMGET', KEYS[3], ${MARK}, ${SPAN_FIELD})
+      mark = o[1]
+      widen(o[2])
+    end
   end
   if (since or older) and stale(mark) then
     -- Records of an earlier life of the stream: none of its IDs is in this one.
     redis.call('UNLINK', KEYS[2], KEYS[3])
     since = nil
+    span = window
     return
   end
-  if since and now - since >= window then
+  -- span, not the caller's window: the previous hash may hold records of a
+  -- longer window than the caller's, still live.
+  if since and now - since >= span then
     -- Every record of the previous hash was written before the current one
     -- began, a window ago or more: all have ended. UNLINK first: RENAME would
     -- free a large hash in the server's main thread. The previous hash is
@@ -127,7 +175,7 @@ local function lookup(dedups, nd)
   -- Not in the current hash: maybe in the previous one.
   local missing, nm = {}, 0
   for j = 1, nd do
-    local id = got[j + 2]
+    local id = got[j + 3]
     if id then
       if live(id) then known[dedups[j]] = id end
     elseif older then
@@ -146,7 +194,10 @@ end`;
 
 /**
  * Writes the records of the events added (`fresh`), in one HSET, with the
- * mark (the newest entry ID recorded, see `STALE`); sets `deduped`.
+ * mark (the newest entry ID recorded, see `STALE`) and, when the hash is new
+ * or the caller's window larger than the stored one, `SPAN_FIELD` (a new
+ * current hash inherits the span of the one it replaces: the previous
+ * hash's records keep it); sets `deduped` and `created`.
  */
 export const DEDUP_RECORD = `-- The records of the events added (not of those after an error), in one write.
 if nf > 0 then
@@ -154,6 +205,13 @@ if nf > 0 then
   if not since then
     fresh[nf + 1] = ''
     fresh[nf + 2] = string.format('%d', now)
+    nf = nf + 2
+    created = true
+  end
+  -- Only when it changes: most calls write the records and the mark alone.
+  if created or not kept or window > kept then
+    fresh[nf + 1] = ${SPAN_FIELD}
+    fresh[nf + 2] = string.format('%d', span)
     nf = nf + 2
   end
   fresh[nf + 1] = ${MARK}
@@ -164,8 +222,11 @@ if nf > 0 then
 end`;
 
 /**
- * With `deduped`: both hashes expire a window after the call, or with the
- * stream when it has a fixed TTL that ends sooner. Not with a sliding TTL:
+ * With `deduped`: both hashes expire `span` after the call (never sooner
+ * than they would: `GT`, Redis 7.0, so an add with a shorter window never
+ * cuts another's records short; a plain `PEXPIRE` for a current hash this
+ * call created, which `GT` would leave without expiry), or with the stream
+ * when it has a fixed TTL that ends sooner. Not with a sliding TTL:
  * later adds (without a dedupId, or Go's) extend the stream and not the
  * hashes, which would end before the window while the stream and the events
  * they recorded live on (outside review P: a retry then added a duplicate);
@@ -179,13 +240,15 @@ export const DEDUP_EXPIRY = `if deduped then
   local at
   if ARGV[3] ~= '' and ARGV[4] ~= 'sliding' then
     local pttl = redis.call('PTTL', key)
-    if pttl > 0 and pttl < tonumber(ARGV[5]) then at = redis.call('PEXPIRETIME', key) end
+    if pttl > 0 and pttl < span then at = redis.call('PEXPIRETIME', key) end
   end
   if at then
     redis.call('PEXPIREAT', KEYS[2], at)
     redis.call('PEXPIREAT', KEYS[3], at)
   else
-    redis.call('PEXPIRE', KEYS[2], ARGV[5])
-    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+    -- As text: a Lua number past 1e14 would reach Redis in exponent notation.
+    local ms = string.format('%d', span)
+    if created then redis.call('PEXPIRE', KEYS[2], ms) else redis.call('PEXPIRE', KEYS[2], ms, 'GT') end
+    redis.call('PEXPIRE', KEYS[3], ms, 'GT')
   end
 end`;
