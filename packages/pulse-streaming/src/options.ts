@@ -75,7 +75,10 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    * in milliseconds from its first add; an integer from 1 to
    * `Number.MAX_SAFE_INTEGER` (about 285,000 years), which Redis takes as an
    * expiry. Anything larger is an `InvalidArgumentError` (it used to make
-   * every add with a `dedupId` store its event, then reject).
+   * every add with a `dedupId` store its event, then reject). Instances with
+   * different windows on one stream (the CLI's `add --dedup-id` among them)
+   * share the largest, so a shorter one never cuts another's records short
+   * (README "Idempotent publish").
    * @defaultValue 120000
    */
   dedupWindowMs?: number | undefined;
