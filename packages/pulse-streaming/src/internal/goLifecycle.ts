@@ -29,7 +29,7 @@
  * `pulse:stream:<name>:generation:<n>`) it keeps using `pulse:stream:<name>`,
  * and says so once per instance with a warning: at its first look, or for an
  * instance already running, when a sink of it finds the key gone or its group
- * missing, or an add of it creates the key (`recheck`).
+ * missing (`recheck`), or, when it publishes, at most once a minute (`afterAdd`).
  */
 import type { Logger } from '../logger.js';
 import type { Retention } from '../options.js';
@@ -175,8 +175,8 @@ export class GoLifecycle {
 
   /**
    * Reads the record again, in the background, after this instance met a sign
-   * that its stream's key began another life: a sink found the key gone or its
-   * group missing, an add created the key. Go's `Destroy` does that (deletes
+   * that its stream's key began another life (a sink found the key gone or its
+   * group missing), or now and then while it publishes. Go's `Destroy` does that (deletes
    * the key, and Go's next writer moves to `...:generation:<n>`), and instances
    * running then would otherwise never look again: their events would go
    * where no Go service reads, and Go's where no Node sink reads, without a
@@ -185,7 +185,7 @@ export class GoLifecycle {
    * first look does; nothing when the record is ours. Never waits nor
    * rejects: the caller's path goes on whatever Redis answers. `create`
    * (default false): write the record when there is none, as the first add
-   * does (an add stored an event: Go readers need it); a sink only reads it.
+   * does (a publishing instance: Go readers need it); a sink only reads it.
    */
   recheck(create = false): void {
     // Before the first look is done, that look reads the record anyway.

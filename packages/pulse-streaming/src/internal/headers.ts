@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { errorText } from './redisErrors.js';
-import { isWellFormed } from './validate.js';
+import { wellFormedProblem } from './validate.js';
 
 /** Prefix of the entry field of each header. */
 export const HEADER_PREFIX = 'h.';
@@ -94,8 +94,7 @@ function headerNameProblem(name: string): string | undefined {
  */
 function headerValueProblem(name: string, value: unknown): string | undefined {
   if (typeof value !== 'string') return `header ${name} must have a string value, got ${typeof value}`;
-  if (!isWellFormed(value)) return `header ${name} must be well-formed UTF-16 (it has a lone surrogate)`;
-  return undefined;
+  return wellFormedProblem(`header ${name}`, value);
 }
 
 /**

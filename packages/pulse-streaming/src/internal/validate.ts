@@ -19,7 +19,13 @@ export function isWellFormed(s: string): boolean {
  * the same record, a header or name read back different).
  */
 export function checkWellFormed(what: string, s: string): void {
-  if (!isWellFormed(s)) throw new InvalidArgumentError(`${what} must be well-formed UTF-16 (it has a lone surrogate)`);
+  const problem = wellFormedProblem(what, s);
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
+}
+
+/** Why `s` cannot be stored as `what` (a lone surrogate), or undefined: the message of {@link checkWellFormed}. */
+export function wellFormedProblem(what: string, s: string): string | undefined {
+  return isWellFormed(s) ? undefined : `${what} must be well-formed UTF-16 (it has a lone surrogate)`;
 }
 
 /**
