@@ -58,6 +58,8 @@ const ISOLATED = [
 export default defineConfig({
   test: {
     globalSetup: ['test/support/globalSetup.ts'],
+    // PULSE_CPU_PROBE=<file>: the CPU of each test file, appended to <file> (test/support/cpuProbe.ts).
+    setupFiles: process.env.PULSE_CPU_PROBE ? ['test/support/cpuProbe.ts'] : [],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores, yet six files at a time: most files mostly wait (grace periods, blocking reads,

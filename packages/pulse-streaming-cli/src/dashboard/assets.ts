@@ -2,10 +2,11 @@
  * The dashboard's front end, built by `ui/build.mjs` into the package's
  * `dist/dashboard-ui/` (index.html, app.js, app.css and their gzipped
  * copies). `../../dist/dashboard-ui/` names that folder both from the built
- * `dist/dashboard/` and from `src/dashboard/` (tests run the sources).
+ * `dist/dashboard/` and from `src/dashboard/` (tests run the sources);
+ * `./dashboard-ui/` names it from the bundled command (a chunk in `dist/`).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 /** One file of the front end, held in memory. */
 export interface Asset {
@@ -15,7 +16,8 @@ export interface Asset {
   readonly etag: string;
 }
 
-const DIR = new URL('../../dist/dashboard-ui/', import.meta.url);
+const PLACES = [new URL('../../dist/dashboard-ui/', import.meta.url), new URL('./dashboard-ui/', import.meta.url)] as const;
+const DIR = PLACES.find((dir) => existsSync(new URL('index.html', dir))) ?? PLACES[0];
 
 const TYPES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
