@@ -19,39 +19,44 @@ import { type PackedApp, packedApp, TSC } from './support/packedApp.js';
 
 let app: PackedApp;
 
+/** The TypeScript files of the cases below, compiled together by one tsc run in beforeAll (one program, not four: each run costs seconds of CPU). */
+const sources = new Map<string, string>();
+const source = (name: string, text: string): void => void sources.set(name, text);
+/** tsc's diagnostics, by file name. */
+let diagnostics = new Map<string, string[]>();
+/** The diagnostics of `names`, one per line ('' when none). */
+const problems = (...names: string[]): string => names.flatMap((n) => diagnostics.get(n) ?? []).join('\n');
+
+const STRICT = ['--strict', '--noEmit', '--skipLibCheck', '--types', 'node', '--target', 'es2022', '--noUncheckedIndexedAccess'];
+
 beforeAll(() => {
   app = packedApp('pulse-option-types-');
+  for (const [name, text] of sources) app.write(name, text);
+    const r = app.run(process.execPath, [
+    TSC,
+    ...STRICT,
+    '--exactOptionalPropertyTypes',
+    '--module',
+    'nodenext',
+    ...sources.keys(),
+  ]);
+  diagnostics = new Map();
+  let current = '';
+  for (const line of r.out.split('\n')) {
+    // `file.mts(12,3): error TS2345: ...`, then indented continuation lines of the same message.
+    const file = /^([\w.]+)\(\d+,\d+\): /.exec(line)?.[1];
+    if (file !== undefined) current = file;
+    if (line.trim() !== '') diagnostics.set(current, [...(diagnostics.get(current) ?? []), line]);
+  }
+  // Whatever tsc says outside a file (an option it refuses, a crash) fails every case.
+  expect(diagnostics.get('') ?? [], r.out).toEqual([]);
 }, 60_000);
 
 afterAll(() => {
   app?.remove();
 });
 
-describe('the published types, as a strict TypeScript app compiles against them', () => {
-  const strict = [
-    '--strict',
-    '--noEmit',
-    '--skipLibCheck',
-    '--types',
-    'node',
-    '--target',
-    'es2022',
-    '--noUncheckedIndexedAccess',
-  ];
-
-  it('exactOptionalPropertyTypes: options read from config (possibly undefined) compile, as the runtime accepts them', () => {
-    // Plain JS first: the runtime takes an undefined option as its default (no error, no Redis call needed).
-    app.write(
-      'undef.mjs',
-      `import { Stream } from 'pulse-streaming';
-import { Redis } from 'ioredis';
-const redis = new Redis({ lazyConnect: true });
-new Stream('a', redis, { maxLen: undefined, logger: undefined, ttlMs: undefined, retention: undefined, dedupWindowMs: undefined, codec: undefined });
-console.log('ok');
-redis.disconnect();
-`,
-    );
-    expect(app.run(process.execPath, ['undef.mjs']).out).toBe('ok\n');
+describe('the published types, as a strict TypeScript app (exactOptionalPropertyTypes on) compiles against them', () => {
     const body = (imp: string) => `${imp}
 import { Redis } from 'ioredis';
 interface Config { maxLen?: number | undefined; topic?: string | undefined; deadLetterStream?: string | undefined; concurrency?: number | undefined; signal?: AbortSignal | undefined }
@@ -65,25 +70,28 @@ export async function main(): Promise<void> {
   await sink.process(async (ev) => ev.ack(), { concurrency: cfg.concurrency, signal: cfg.signal });
 }
 `;
-    app.write('exact.mts', body("import { Stream } from 'pulse-streaming';"));
-    app.write('exact.cts', body("import pulse = require('pulse-streaming');\nimport Stream = pulse.Stream;"));
-    const r = app.run(process.execPath, [
-      TSC,
-      ...strict,
-      '--exactOptionalPropertyTypes',
-      '--module',
-      'nodenext',
-      'exact.mts',
-      'exact.cts',
-    ]);
-    expect(r.out).toBe('');
+  source('exact.mts', body("import { Stream } from 'pulse-streaming';"));
+  source('exact.cts', body("import pulse = require('pulse-streaming');\nimport Stream = pulse.Stream;"));
+  it('exactOptionalPropertyTypes: options read from config (possibly undefined) compile, as the runtime accepts them', () => {
+    // Plain JS first: the runtime takes an undefined option as its default (no error, no Redis call needed).
+    app.write(
+      'undef.mjs',
+      `import { Stream } from 'pulse-streaming';
+import { Redis } from 'ioredis';
+const redis = new Redis({ lazyConnect: true });
+new Stream('a', redis, { maxLen: undefined, logger: undefined, ttlMs: undefined, retention: undefined, dedupWindowMs: undefined, codec: undefined });
+console.log('ok');
+redis.disconnect();
+`,
+    );
+    expect(app.run(process.execPath, ['undef.mjs']).out).toBe('ok\n');
+    expect(problems('exact.mts', 'exact.cts')).toBe('');
   }, 60_000);
 
-  it('exactOptionalPropertyTypes: every option of every public options type may be undefined', () => {
-    // Each property read from a value that may be undefined (`u<T>()`), as from a config object.
-    app.write(
-      'exactAll.mts',
-      `import { consoleLogger, readDeadLetters, replayDeadLetters, Stream, type Codec, type Logger, type Retention, type StartAt } from 'pulse-streaming';
+  // Each property read from a value that may be undefined (`u<T>()`), as from a config object.
+  source(
+    'exactAll.mts',
+    `import { consoleLogger, readDeadLetters, replayDeadLetters, Stream, type Codec, type Logger, type Retention, type StartAt } from 'pulse-streaming';
 import { registerOpenTelemetry } from 'pulse-streaming/otel';
 import type { MeterProvider, TextMapPropagator, TracerProvider } from '@opentelemetry/api';
 import { Redis } from 'ioredis';
@@ -114,17 +122,16 @@ export async function main(): Promise<void> {
   registerOpenTelemetry({ tracerProvider: u<TracerProvider>(), meterProvider: u<MeterProvider>(), propagator: u<TextMapPropagator>() });
 }
 `,
-    );
-    const r = app.run(process.execPath, [TSC, ...strict, '--exactOptionalPropertyTypes', '--module', 'nodenext', 'exactAll.mts']);
-    expect(r.out).toBe('');
+  );
+  it('exactOptionalPropertyTypes: every option of every public options type may be undefined', () => {
+    expect(problems('exactAll.mts')).toBe('');
   }, 60_000);
 
-  it('readonly arrays are accepted where the library only reads them (dead-letter ids)', () => {
-    // deadLetters.ts only reads `ids` (Array.isArray, map, spread): a `readonly string[]` (a selection
-    // kept in a frozen config, a function returning ReadonlyArray) is refused at compile time.
-    app.write(
-      'ro.mts',
-      `import { readDeadLetters, replayDeadLetters, Stream } from 'pulse-streaming';
+  // deadLetters.ts only reads `ids` (Array.isArray, map, spread): a `readonly string[]` (a selection
+  // kept in a frozen config, a function returning ReadonlyArray) is refused at compile time.
+  source(
+    'ro.mts',
+    `import { readDeadLetters, replayDeadLetters, Stream } from 'pulse-streaming';
 import { Redis } from 'ioredis';
 declare const selected: readonly string[];
 export async function main(): Promise<void> {
@@ -134,18 +141,17 @@ export async function main(): Promise<void> {
   await replayDeadLetters(stream, { ids: ['1-0', '2-0'] as const });
 }
 `,
-    );
-    const r = app.run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'ro.mts']);
-    expect(r.out).toBe('');
+  );
+  it('readonly arrays are accepted where the library only reads them (dead-letter ids)', () => {
+    expect(problems('ro.mts')).toBe('');
   }, 60_000);
 
-  it('a Stream typed with an event map but no codec does not compile (its events would be untyped at run time); generic code does', () => {
-    // With the event map and no codec, `add` is typed to take the values (every call rejects at run time:
-    // "payload must be a Uint8Array, Buffer or string") and `ev.data` is typed as the value while it is
-    // the raw Buffer: `ev.data.id` is undefined, silently. API.md: "Without a codec the stream is untyped".
-    app.write(
-      'nocodec.mts',
-      `import { Stream } from 'pulse-streaming';
+  // With the event map and no codec, `add` is typed to take the values (every call rejects at run time:
+  // "payload must be a Uint8Array, Buffer or string") and `ev.data` is typed as the value while it is
+  // the raw Buffer: `ev.data.id` is undefined, silently. API.md: "Without a codec the stream is untyped".
+  source(
+    'nocodec.mts',
+    `import { Stream } from 'pulse-streaming';
 import { Redis } from 'ioredis';
 type OrderEvents = { 'order.created': { id: number } };
 const redis = new Redis({ lazyConnect: true });
@@ -155,12 +161,12 @@ export const orders = new Stream<OrderEvents>('orders', redis);
 export const orders2 = new Stream<OrderEvents>('orders', redis, { maxLen: 10 });
 export const ok = new Stream<OrderEvents>('orders', redis, { codec: 'json' });
 `,
-    );
-    // Review L: ordinary generic code, which the check above must not break (b083279 did: TS2345, TS2322,
-    // TS2312). Where the event map is a type parameter the options are taken as they are.
-    app.write(
-      'compat.mts',
-      `import { Stream, type EventMap, type RedisClient, type StreamOptions, type Untyped } from 'pulse-streaming';
+  );
+  // Review L: ordinary generic code, which the check above must not break (b083279 did: TS2345, TS2322,
+  // TS2312). Where the event map is a type parameter the options are taken as they are.
+  source(
+    'compat.mts',
+    `import { Stream, type EventMap, type RedisClient, type StreamOptions, type Untyped } from 'pulse-streaming';
 export function makeStream<E extends EventMap = Untyped>(name: string, redis: RedisClient, options?: StreamOptions<E>): Stream<E> {
   return new Stream<E>(name, redis, options);
 }
@@ -172,8 +178,8 @@ export interface OrderStreamOptions extends StreamOptions<Orders> { redisUrl: st
 export interface ServiceStreamOptions<E extends EventMap> extends StreamOptions<E> { redisUrl: string }
 export const cfg: OrderStreamOptions = { codec: 'json', redisUrl: 'redis://localhost' };
 `,
-    );
-    const r = app.run(process.execPath, [TSC, ...strict, '--module', 'nodenext', 'nocodec.mts', 'compat.mts']);
-    expect(r.out).toBe('');
+  );
+  it('a Stream typed with an event map but no codec does not compile (its events would be untyped at run time); generic code does', () => {
+    expect(problems('nocodec.mts', 'compat.mts')).toBe('');
   }, 60_000);
 });
