@@ -36,6 +36,8 @@ export interface RunOptions {
    * that stdin stays open: `script` may end the program when its stdin ends).
    */
   answer?: { readonly prompt: string; readonly answer: string };
+  /** The command's file (default: the repository's build, {@link MAIN}). */
+  main?: string;
   /** Called once the process is running (for live commands), with a function that signals it. */
   started?: (signal: (s: NodeJS.Signals) => void) => Promise<void>;
 }
@@ -96,8 +98,8 @@ export function cli(args: string[], options: RunOptions = {}): Promise<Run> {
   if (options.embedded) delete env.REDIS_URL;
   const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
   const [file, fileArgs] = options.tty
-    ? ['script', ['-qec', [process.execPath, MAIN, ...argv].map(quote).join(' '), '/dev/null']]
-    : [process.execPath, [MAIN, ...argv]];
+    ? ['script', ['-qec', [process.execPath, options.main ?? MAIN, ...argv].map(quote).join(' '), '/dev/null']]
+    : [process.execPath, [options.main ?? MAIN, ...argv]];
   return new Promise((resolve, reject) => {
     const child = spawn(file, fileArgs as string[], {
       env,
