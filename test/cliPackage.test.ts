@@ -38,6 +38,11 @@ describe('the packed CLI, without any installed dependency', () => {
     for (let d = join(dir, 'package'); d !== '/'; d = join(d, '..')) expect(existsSync(join(d, 'node_modules')), d).toBe(false);
   });
 
+  it('depends on the library and ioredis only (README: for the ./dashboard export; the command needs neither)', () => {
+    const manifest = JSON.parse(readFileSync(join(dir, 'package/package.json'), 'utf8')) as { dependencies?: object };
+    expect(Object.keys(manifest.dependencies ?? {}).sort()).toEqual(['ioredis', 'pulse-streaming']);
+  });
+
   it('prints its version, adds an event and tails it back', async () => {
     const version = (JSON.parse(readFileSync(join(dir, 'package/package.json'), 'utf8')) as { version: string }).version;
     const v = await cli(['--version'], { main });
