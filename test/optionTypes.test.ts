@@ -32,7 +32,7 @@ const STRICT = ['--strict', '--noEmit', '--skipLibCheck', '--types', 'node', '--
 beforeAll(() => {
   app = packedApp('pulse-option-types-');
   for (const [name, text] of sources) app.write(name, text);
-    const r = app.run(process.execPath, [
+  const r = app.run(process.execPath, [
     TSC,
     ...STRICT,
     '--exactOptionalPropertyTypes',
@@ -57,7 +57,7 @@ afterAll(() => {
 });
 
 describe('the published types, as a strict TypeScript app (exactOptionalPropertyTypes on) compiles against them', () => {
-    const body = (imp: string) => `${imp}
+  const body = (imp: string) => `${imp}
 import { Redis } from 'ioredis';
 interface Config { maxLen?: number | undefined; topic?: string | undefined; deadLetterStream?: string | undefined; concurrency?: number | undefined; signal?: AbortSignal | undefined }
 declare const cfg: Config;
