@@ -5,6 +5,7 @@ import { type Arg, checkOpen, evalScript } from './internal/driver.js';
 import { HEADER_PREFIX, NO_HEADERS, setHeader } from './internal/headers.js';
 import { compareIds, idTime } from './internal/ids.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, replayClaimKey, replayedKey, streamKey } from './internal/keys.js';
+import { checkOptionNames, names } from './internal/optionNames.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './internal/replayScripts.js';
 import { entries, type RawEntry, str } from './internal/replies.js';
@@ -63,6 +64,9 @@ export interface ReplayDeadLettersOptions extends DeadLetterOptions {
   sink?: string | undefined;
 }
 
+const READ_OPTIONS = names<ReadDeadLettersOptions>()(['deadLetterStream', 'count', 'after', 'ids']);
+const REPLAY_OPTIONS = names<ReplayDeadLettersOptions>()(['deadLetterStream', 'ids', 'sink']);
+
 /**
  * The checks `readDeadLetters` and `replayDeadLetters` make before any Redis
  * call: a Stream, options that are an object, and the IDs given as an array
@@ -75,6 +79,7 @@ function checkArgs(fn: string, stream: unknown, options: { ids?: unknown } | und
     throw new InvalidArgumentError(`${fn} takes a Stream, got ${stream === null ? 'null' : typeof stream}`);
   }
   checkOptionsObject(fn, options, ', e.g. { deadLetterStream }');
+  checkOptionNames(fn, options, fn === 'readDeadLetters' ? READ_OPTIONS : REPLAY_OPTIONS);
   const ids = options?.ids;
   if (ids === undefined) return undefined;
   if (!Array.isArray(ids)) throw new InvalidArgumentError(`${fn}: ids must be an array of dead-letter entry IDs`);

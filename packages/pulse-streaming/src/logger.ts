@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from './errors.js';
+import { checkOptionNames, names } from './internal/optionNames.js';
 
 /**
  * A pino-compatible logger. Every method takes a context object first and a
@@ -52,6 +53,8 @@ export interface ConsoleLoggerOptions {
   bindings?: Record<string, unknown> | undefined;
 }
 
+const CONSOLE_LOGGER_OPTIONS = names<ConsoleLoggerOptions>()(['level', 'console', 'bindings']);
+
 /** Renders a context value on one line: strings as is when they need no quotes, the rest as JSON. */
 function show(value: unknown): string {
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
@@ -70,6 +73,7 @@ function show(value: unknown): string {
  * Pass it as `new Stream(name, redis, { logger: consoleLogger() })`.
  */
 export function consoleLogger(options: ConsoleLoggerOptions = {}): Logger {
+  checkOptionNames('consoleLogger', options, CONSOLE_LOGGER_OPTIONS);
   const min = LEVELS.indexOf(options.level ?? 'info');
   if (min < 0) throw new InvalidArgumentError(`level must be one of ${LEVELS.join(', ')}`);
   const out = options.console ?? console;

@@ -6,6 +6,7 @@ import { type Arg, type Connection, checkOpen } from './internal/driver.js';
 import { Fanout } from './internal/fanout.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
+import { checkOptionNames, OPTION_NAMES } from './internal/optionNames.js';
 import { ReaderChecks } from './internal/readerChecks.js';
 import { reportFound } from './internal/readerFound.js';
 import type { CheckPoint, ReadStream } from './internal/readerLoss.js';
@@ -135,6 +136,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
 
   /** @internal Use `stream.newReader()`. */
   static async create<Events extends EventMap>(stream: Stream<Events>, options: ReaderOptions): Promise<Reader<Events>> {
+    checkOptionNames('newReader', options, OPTION_NAMES.newReader);
     const settings = readSettings(options);
     checkOpen(stream.driver, `create a reader of stream ${stream.name}`);
     const reader = new Reader<Events>(stream, settings, await startOf(stream, settings.start));

@@ -9,6 +9,7 @@ import { GoLifecycle } from './internal/goLifecycle.js';
 import { headerFields, headersOf, MAX_HEADERS } from './internal/headers.js';
 import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
+import { checkOptionNames, OPTION_NAMES } from './internal/optionNames.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
 import { safeLogger } from './internal/safeLogger.js';
@@ -110,6 +111,7 @@ export class Stream<Events extends EventMap = Untyped> {
   constructor(name: string, redis: RedisClient, options: StreamOptions<Events> = {}) {
     this.name = checkName('stream', name);
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+    checkOptionNames('Stream', options, OPTION_NAMES.Stream);
     this.maxLen = checkInt('maxLen', options.maxLen, 1000, 0);
     this.ttlMs = checkOptionalInt('ttlMs', options.ttlMs, 0);
     if (this.ttlMs === 0) this.ttlMs = undefined;
@@ -181,6 +183,7 @@ export class Stream<Events extends EventMap = Untyped> {
     checkWellFormed('eventName', eventName);
     if (options !== undefined && (typeof options !== 'object' || options === null))
       throw new InvalidArgumentError('add options must be an object, e.g. { topic }');
+    checkOptionNames('add', options, OPTION_NAMES.add);
     const topic = options?.topic;
     if (topic !== undefined) {
       if (typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');

@@ -127,7 +127,7 @@ export async function runProcessBatch(
   options?: ProcessBatchOptions,
 ): Promise<void> {
   if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
-  const settings = runSettings(options, host.noAck);
+  const settings = runSettings(options, host.noAck, 'processBatch');
   const maxBatch = checkInt('maxBatch', options?.maxBatch, 100, 1);
   // It drives a timer: longer would fire after 1 ms.
   const maxWaitMs = checkInt('maxWaitMs', options?.maxWaitMs, 20, 0, MAX_TIMER_MS);

@@ -7,6 +7,7 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
+import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
 import { type RetrySettings, retrySettings } from './retry.js';
 import { checkInt, checkSignal } from './validate.js';
 
@@ -45,10 +46,15 @@ export interface RunSettings {
  * @throws InvalidArgumentError for a bad option, before any Redis call; `retry`
  *   on a `noAck` sink too (its events are acked as read: none is redelivered).
  */
-export function runSettings(options: ProcessOptions | undefined, noAck = false): RunSettings {
+export function runSettings(
+  options: ProcessOptions | undefined,
+  noAck = false,
+  what: 'process' | 'processBatch' = 'process',
+): RunSettings {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new InvalidArgumentError('options must be an object');
   }
+  checkOptionNames(what, options, OPTION_NAMES[what]);
   if (noAck && options?.retry !== undefined) {
     throw new InvalidArgumentError('retry does not apply to a noAck sink: its events are acked as read and never redelivered');
   }

@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { RetryOptions } from '../options.js';
+import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
 import { checkInt, describeValue } from './validate.js';
 
 /** `retry` checked, defaults applied. */
@@ -36,6 +37,7 @@ export function retrySettings(value: unknown): RetrySettings | false {
   if (typeof value !== 'object' || value === null) {
     throw new InvalidArgumentError(`retry must be an object or false, got ${value === null ? 'null' : typeof value}`);
   }
+  checkOptionNames('retry', value, OPTION_NAMES.retry);
   const r = value as RetryOptions;
   return {
     delayMs: checkInt('retry.delayMs', r.delayMs, DEFAULT_RETRY.delayMs, 0),

@@ -6,6 +6,7 @@ export type { SinkCounters };
 import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
 import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
+import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
 import type { RawEntry } from './replies.js';
 import type { Sent } from './stallClock.js';
@@ -127,6 +128,7 @@ export interface SinkSettings extends ReadSettings {
 export const MAX_GRACE_MS = 2 ** 31 - 1;
 
 export function sinkSettings(options: SinkOptions): SinkSettings {
+  checkOptionNames('newSink', options, OPTION_NAMES.newSink);
   const graceMs = checkInt('ackGracePeriodMs', options.ackGracePeriodMs, 20000, 1);
   if (graceMs > MAX_GRACE_MS) {
     throw new InvalidArgumentError(

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import { idBefore } from './ids.js';
+import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
 import { checkId, checkOptionsObject } from './validate.js';
 
 /** Where a cursor starts, once validated. `newest` still needs the stream's last ID. */
@@ -31,6 +32,7 @@ export function parseStart(option: string, startAt: unknown): ResolvedStart {
  */
 export function addStreamStart(options: unknown, own: ResolvedStart): ResolvedStart {
   checkOptionsObject('addStream', options, ', e.g. { startAt }');
+  checkOptionNames('addStream', options as object | undefined, OPTION_NAMES.addStream);
   const startAt = (options as { startAt?: unknown } | undefined)?.startAt;
   return startAt === undefined ? own : parseStart('startAt', startAt);
 }

@@ -1,4 +1,8 @@
 import { InvalidArgumentError } from '../errors.js';
+import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
+
+/** `nack`'s option names (`NackOptions` of event.ts, which imports this module). */
+const NACK_OPTIONS = ['delayMs'];
 
 const FORBIDDEN = /[ \0*?[\]]/;
 
@@ -150,6 +154,7 @@ export function checkOptionsObject(what: string, options: unknown, hint = ''): v
 /** `subscribe()`'s options (of a reader or a sink): an object, with an optional `AbortSignal`. */
 export function subscribeSignal(options: unknown): AbortSignal | undefined {
   checkOptionsObject('subscribe', options);
+  checkOptionNames('subscribe', options as object | undefined, OPTION_NAMES.subscribe);
   return checkSignal('signal', (options as { signal?: unknown } | undefined)?.signal);
 }
 
@@ -237,5 +242,6 @@ export function checkNoAck(settings: { readonly noAck: boolean; readonly maxDeli
 export function nackDelay(settings: { readonly noAck: boolean; readonly graceMs: number }, options: unknown): number {
   if (settings.noAck) throw new InvalidArgumentError('nack: events of a noAck sink are acked as read: none is redelivered');
   checkOptionsObject('nack', options, ', e.g. { delayMs }');
+  checkOptionNames('nack', options as object | undefined, NACK_OPTIONS);
   return checkInt('delayMs', (options as { delayMs?: unknown } | undefined)?.delayMs, settings.graceMs, 0);
 }

@@ -35,6 +35,7 @@ import {
   processBatchChannel,
   processChannel,
 } from '../internal/diagnostics.js';
+import { checkOptionNames, names } from '../internal/optionNames.js';
 import { errorText } from '../internal/redisErrors.js';
 import { ATTR, type Destination, errorType, eventNameAttribute } from './attributes.js';
 import { RefusedHeaders } from './injected.js';
@@ -59,6 +60,8 @@ export interface OpenTelemetryOptions {
    */
   propagator?: TextMapPropagator | undefined;
 }
+
+const OTEL_OPTIONS = names<OpenTelemetryOptions>()(['tracerProvider', 'meterProvider', 'propagator']);
 
 /** Instrumentation scope of the spans and metrics. */
 const SCOPE = 'pulse-streaming';
@@ -158,6 +161,7 @@ function registrations(): Registration[] {
  * counted here and reported when the SDK collects.
  */
 export function registerOpenTelemetry(options: OpenTelemetryOptions = {}): () => void {
+  checkOptionNames('registerOpenTelemetry', options, OTEL_OPTIONS);
   const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const prop: TextMapPropagator = options.propagator ?? propagation;

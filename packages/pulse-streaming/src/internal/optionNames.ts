@@ -1,0 +1,98 @@
+/**
+ * The names each options object takes, and the check that catches a
+ * misspelt one. TypeScript refuses an unknown name in an object literal, but
+ * not in an object built apart, and plain JavaScript not at all: an add with
+ * `{ dedupID: id }` was retried without its dedup ID (a duplicate), a sink
+ * with `{ ackGracePeriod: 60_000 }` ran at the default grace period, headers
+ * passed as `header` were dropped, all in silence. A name close to one the
+ * options take is refused with a typed error before any Redis call. A name
+ * far from all of them is left alone: an app may pass its own settings
+ * object, as `StreamOptions` may be extended (`{ redisUrl, maxLen }`).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type {
+  AddOptions,
+  AddStreamOptions,
+  ProcessBatchOptions,
+  ProcessOptions,
+  ReaderOptions,
+  RetryOptions,
+  SinkOptions,
+  StreamOptions,
+  SubscribeOptions,
+} from '../options.js';
+
+/**
+ * Every option name of `T`: a list that misses one does not compile, so the
+ * lists follow the types. The options of modules that import this one
+ * (dead letters, nack, consoleLogger) are listed there, not here.
+ */
+export function names<T>() {
+  return <const L extends readonly (keyof T & string)[]>(
+    list: L &
+      ([Exclude<keyof T & string, L[number]>] extends [never] ? unknown : { missing: Exclude<keyof T & string, L[number]> }),
+  ): L => list;
+}
+
+const READER = names<ReaderOptions>()(['startAt', 'blockMs', 'maxPolled', 'bufferSize', 'topic', 'filter']);
+const PROCESS = names<ProcessOptions>()(['concurrency', 'signal', 'retry']);
+
+/** The names each options object of `options.ts` takes, by the function that takes it. */
+export const OPTION_NAMES = {
+  Stream: names<StreamOptions>()(['maxLen', 'logger', 'ttlMs', 'slidingTtl', 'retention', 'dedupWindowMs', 'codec', 'schemas']),
+  add: names<AddOptions>()(['topic', 'onlyIfStreamExists', 'headers', 'dedupId']),
+  newReader: READER,
+  newSink: names<SinkOptions>()([...READER, 'noAck', 'ackGracePeriodMs', 'maxDeliveries', 'deadLetterStream']),
+  addStream: names<AddStreamOptions>()(['startAt']),
+  subscribe: names<SubscribeOptions>()(['signal']),
+  process: PROCESS,
+  processBatch: names<ProcessBatchOptions>()([...PROCESS, 'maxBatch', 'maxWaitMs']),
+  retry: names<RetryOptions>()(['delayMs', 'factor', 'maxDelayMs', 'jitter']),
+} as const;
+
+/**
+ * Throws {@link InvalidArgumentError} when `options` (of `what`, a function's
+ * name) has a property whose name is close to one of `known` without being
+ * it. Costs a loop over the given names (an add's one or two) when all are
+ * known.
+ */
+export function checkOptionNames(what: string, options: object | undefined, known: readonly string[]): void {
+  if (options === undefined || options === null) return;
+  for (const key in options) {
+    if (known.includes(key)) continue;
+    const near = nearName(key, known);
+    if (near !== undefined) {
+      throw new InvalidArgumentError(
+        `${what} options have no ${JSON.stringify(key)} (did you mean ${near}?): it would be ignored`,
+      );
+    }
+  }
+}
+
+/**
+ * The known name `key` was probably meant to be: the same but for case, a
+ * missing `Ms` unit, a singular for a plural (`maxDelivery`), or one or two letters off (one for names
+ * under six letters: `code` for `codec`, not `db` for `ids`).
+ */
+function nearName(key: string, known: readonly string[]): string | undefined {
+  const k = key.toLowerCase();
+  return known.find((name) => {
+    const n = name.toLowerCase();
+    const plural = n === `${k}s` || k === `${n}s` || (k.endsWith('y') && n === `${k.slice(0, -1)}ies`);
+    return n === k || n === `${k}ms` || plural || editDistance(k, n, n.length >= 6 ? 2 : 1);
+  });
+}
+
+/** True when `a` becomes `b` with at most `max` insertions, deletions or substitutions. */
+function editDistance(a: string, b: string, max: number): boolean {
+  if (Math.abs(a.length - b.length) > max) return false;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return (prev[b.length] ?? 0) <= max;
+}
