@@ -4,6 +4,7 @@
  * the per-destination state that keeps their cost off each event.
  */
 import { type Attributes, SpanKind, type SpanOptions } from '@opentelemetry/api';
+import { PulseError } from '../errors.js';
 
 export const SYSTEM = 'redis';
 
@@ -52,11 +53,16 @@ export function eventNameAttribute(name: string): string {
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 /**
- * `error.type`: the error's class name (its `name`), `_OTHER` for a thrown
+ * `error.type`: the library's code of a `PulseError` that has one (a Redis
+ * reply code such as `WRONGTYPE`, or `ADD_NOT_SENT` / `ADD_OUTCOME_UNKNOWN`
+ * for a failed add: whether a retry is safe, which the class name alone did
+ * not tell), else the error's class name (its `name`), `_OTHER` for a thrown
  * non-error, or an error whose name cannot be read (a getter that throws).
+ * Codes and class names are few: fit for a metric attribute.
  */
 export function errorType(err: unknown): string {
   try {
+    if (err instanceof PulseError && typeof err.code === 'string' && err.code !== '') return err.code;
     if (err instanceof Error) return (typeof err.name === 'string' && err.name) || err.constructor.name || 'Error';
   } catch {
     // Anything may be thrown; instrumentation must not fail on it.
