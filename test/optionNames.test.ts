@@ -6,7 +6,9 @@
  * without its dedup ID (a retry then stored a duplicate), `{ header }` an add
  * without its headers, `{ ackGracePeriod }` a sink at the default grace
  * period, in silence. A name far from every option is still accepted: an app
- * may pass its own settings object (`StreamOptions` may be extended).
+ * may pass its own settings object (`StreamOptions` may be extended); not by
+ * `add`, whose options are never more than its own (`{ dedupKey }` too would
+ * store a retry twice).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -56,8 +58,12 @@ describe.each(CLIENT_KINDS)('misspelt option names (%s)', (kind) => {
       /did you mean onlyIfStreamExists\?/,
     );
     expect(await client.cmd('EXISTS', `pulse:stream:${name}`)).toBe(0);
-    // Known names, and names far from all of them, are taken: the add stores its event.
-    await stream.add('created', 'x', js({ topic: 't', requestId: 'r-1' }));
+    // An add's options hold nothing else: any other name is refused, as ignoring it could store a retry twice.
+    expect(await refusal(() => stream.add('created', 'x', js({ dedupKey: 'order-1' })))).toBe(
+      'add options have no "dedupKey": it would be ignored (add takes topic, onlyIfStreamExists, headers, dedupId)',
+    );
+    expect(await client.cmd('EXISTS', `pulse:stream:${name}`)).toBe(0);
+    await stream.add('created', 'x', js({ topic: 't', dedupId: 'r-1', headers: undefined }));
     expect(await client.cmd('XLEN', `pulse:stream:${name}`)).toBe(1);
   });
 

@@ -53,10 +53,10 @@ export const OPTION_NAMES = {
 /**
  * Throws {@link InvalidArgumentError} when `options` (of `what`, a function's
  * name) has a property whose name is close to one of `known` without being
- * it. Costs a loop over the given names (an add's one or two) when all are
- * known.
+ * it, or, when `strict`, any name not in `known`. Costs a loop over the given
+ * names (an add's one or two) when all are known.
  */
-export function checkOptionNames(what: string, options: object | undefined, known: readonly string[]): void {
+export function checkOptionNames(what: string, options: object | undefined, known: readonly string[], strict = false): void {
   if (options === undefined || options === null) return;
   for (const key in options) {
     if (known.includes(key)) continue;
@@ -64,6 +64,11 @@ export function checkOptionNames(what: string, options: object | undefined, know
     if (near !== undefined) {
       throw new InvalidArgumentError(
         `${what} options have no ${JSON.stringify(key)} (did you mean ${near}?): it would be ignored`,
+      );
+    }
+    if (strict) {
+      throw new InvalidArgumentError(
+        `${what} options have no ${JSON.stringify(key)}: it would be ignored (${what} takes ${known.join(', ')})`,
       );
     }
   }
