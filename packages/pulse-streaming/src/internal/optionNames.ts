@@ -10,22 +10,11 @@
  * object, as `StreamOptions` may be extended (`{ redisUrl, maxLen }`).
  */
 import { InvalidArgumentError } from '../errors.js';
-import type {
-  AddOptions,
-  AddStreamOptions,
-  ProcessBatchOptions,
-  ProcessOptions,
-  ReaderOptions,
-  RetryOptions,
-  SinkOptions,
-  StreamOptions,
-  SubscribeOptions,
-} from '../options.js';
 
 /**
  * Every option name of `T`: a list that misses one does not compile, so the
- * lists follow the types. The options of modules that import this one
- * (dead letters, nack, consoleLogger) are listed there, not here.
+ * lists follow the types (optionLists.ts for those of `options.ts`; the
+ * others beside their types).
  */
 export function names<T>() {
   return <const L extends readonly (keyof T & string)[]>(
@@ -33,22 +22,6 @@ export function names<T>() {
       ([Exclude<keyof T & string, L[number]>] extends [never] ? unknown : { missing: Exclude<keyof T & string, L[number]> }),
   ): L => list;
 }
-
-const READER = names<ReaderOptions>()(['startAt', 'blockMs', 'maxPolled', 'bufferSize', 'topic', 'filter']);
-const PROCESS = names<ProcessOptions>()(['concurrency', 'signal', 'retry']);
-
-/** The names each options object of `options.ts` takes, by the function that takes it. */
-export const OPTION_NAMES = {
-  Stream: names<StreamOptions>()(['maxLen', 'logger', 'ttlMs', 'slidingTtl', 'retention', 'dedupWindowMs', 'codec', 'schemas']),
-  add: names<AddOptions>()(['topic', 'onlyIfStreamExists', 'headers', 'dedupId']),
-  newReader: READER,
-  newSink: names<SinkOptions>()([...READER, 'noAck', 'ackGracePeriodMs', 'maxDeliveries', 'deadLetterStream']),
-  addStream: names<AddStreamOptions>()(['startAt']),
-  subscribe: names<SubscribeOptions>()(['signal']),
-  process: PROCESS,
-  processBatch: names<ProcessBatchOptions>()([...PROCESS, 'maxBatch', 'maxWaitMs']),
-  retry: names<RetryOptions>()(['delayMs', 'factor', 'maxDelayMs', 'jitter']),
-} as const;
 
 /**
  * Throws {@link InvalidArgumentError} when `options` (of `what`, a function's

@@ -7,7 +7,8 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
-import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
+import { OPTION_NAMES } from './optionLists.js';
+import { checkOptionNames } from './optionNames.js';
 import { type RetrySettings, retrySettings } from './retry.js';
 import { checkInt, checkSignal } from './validate.js';
 

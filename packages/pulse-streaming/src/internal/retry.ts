@@ -5,7 +5,8 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { RetryOptions } from '../options.js';
-import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
+import { OPTION_NAMES } from './optionLists.js';
+import { checkOptionNames } from './optionNames.js';
 import { checkInt, describeValue } from './validate.js';
 
 /** `retry` checked, defaults applied. */

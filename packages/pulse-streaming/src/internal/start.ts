@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { idBefore } from './ids.js';
-import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
+import { OPTION_NAMES } from './optionLists.js';
+import { checkOptionNames } from './optionNames.js';
 import { checkId, checkOptionsObject } from './validate.js';
 
 /** Where a cursor starts, once validated. `newest` still needs the stream's last ID. */

@@ -1,8 +1,10 @@
 import { InvalidArgumentError } from '../errors.js';
-import { checkOptionNames, OPTION_NAMES } from './optionNames.js';
+import { checkOptionNames } from './optionNames.js';
 
-/** `nack`'s option names (`NackOptions` of event.ts, which imports this module). */
+/** `nack`'s option names (`NackOptions`; plain lists here: optionLists.ts reads options.ts, whose types read modules that import this one). */
 const NACK_OPTIONS = ['delayMs'];
+/** `subscribe`'s option names (`SubscribeOptions`). */
+const SUBSCRIBE_OPTIONS = ['signal'];
 
 const FORBIDDEN = /[ \0*?[\]]/;
 
@@ -154,7 +156,7 @@ export function checkOptionsObject(what: string, options: unknown, hint = ''): v
 /** `subscribe()`'s options (of a reader or a sink): an object, with an optional `AbortSignal`. */
 export function subscribeSignal(options: unknown): AbortSignal | undefined {
   checkOptionsObject('subscribe', options);
-  checkOptionNames('subscribe', options as object | undefined, OPTION_NAMES.subscribe);
+  checkOptionNames('subscribe', options as object | undefined, SUBSCRIBE_OPTIONS);
   return checkSignal('signal', (options as { signal?: unknown } | undefined)?.signal);
 }
 
