@@ -242,6 +242,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   async nack(event: SinkEvent, options?: NackOptions): Promise<void> {
     const delay = nackDelay(this.#settings, options);
     event.markSettled();
+    // After close() on your client, which, closed while it waited to reconnect (ioredis), would never settle it.
+    if (this.#closed) checkOpen(this.#main.driver, `nack event ${event.id}`);
     // On the control connection while open, behind any hold of buffered
     // events already sent there, so a hold never undoes this nack.
     await this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
@@ -252,6 +254,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /** @internal See `SinkEvent.inProgress`. */
   inProgress(event: SinkEvent): Promise<void> {
     if (this.#settings.noAck) return Promise.resolve();
+    // Sent on your client: closed while it waited to reconnect (ioredis), it would never settle it.
+    const closed = this.#main.driver.closed();
+    if (closed !== undefined) return Promise.reject(new ClosedError(`inProgress event ${event.id}: ${closed}`));
     return this.#holds.inProgress(event);
   }
 

@@ -2,7 +2,7 @@
  * A sink's acks: those issued in one turn of the event loop travel as one
  * XACK per stream, and each stream's outcome settles only its own acks.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { type Event, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
@@ -114,7 +114,7 @@ async function ackAgain(
  * was acked, and what was no longer pending (`staleAcks`, logged).
  */
 export async function sendAcks(
-  conn: Connection,
+  conn: Connection & { closed?(): string | undefined },
   group: string,
   batch: ReadonlyMap<string, string[]>,
   counters: SinkCounters,
@@ -132,6 +132,10 @@ export async function sendAcks(
         let value: number;
         let again = false;
         try {
+          // A client closed while it waited to reconnect (ioredis) never settles what it is
+          // given: refuse at once (the sink's own connection still gets the ack when open).
+          const closed = conn.closed?.();
+          if (closed !== undefined) throw new ClosedError(`ack events of sink ${group} on stream ${name}: ${closed}`);
           value = Number(await conn.send(cmd, key));
         } catch (error) {
           const v = retry ? await ackAgain(retry, cmd, key, error, logger) : undefined;
@@ -170,7 +174,7 @@ export class SinkAcks {
   #ackOf = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly conn: Connection,
+    private readonly conn: Connection & { closed?(): string | undefined },
     private readonly group: string,
     private readonly counters: SinkCounters,
     private readonly logger: Logger,
