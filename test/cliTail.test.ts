@@ -1,7 +1,7 @@
 /**
  * `tail` and `add` of the real CLI binary: one line per event whatever the
  * payload holds, payloads that cannot be mistaken for one another, one JSON
- * shape, lines cut to the width, the exit code of Ctrl-C, and the trailing
+ * shape, headers on demand, lines cut to the width, the exit code of Ctrl-C, and the trailing
  * newline of a payload read from stdin.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -73,6 +73,39 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
       expect(lines(full.stdout)[5]).toContain('x'.repeat(3000));
     } finally {
       await c.cmd('DEL', `pulse:stream:${name}`);
+    }
+  });
+
+  it('shows headers with --headers, escaped as any text, and only then', async ({ expect }) => {
+    const name = uniqueName('clitail');
+    const key = `pulse:stream:${name}`;
+    try {
+      await c.cmd('XADD', key, '*', 'n', 'plain', 'p', 'a');
+      await c.cmd(
+        'XADD',
+        key,
+        '*',
+        'n',
+        'traced',
+        'p',
+        'b',
+        'h.traceparent',
+        '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        'h.note',
+        `x${ESC}[31m\ny`,
+      );
+      const shown = await cli(['tail', name, '--from', 'oldest', '--count', '2', '--headers']);
+      expect(shown.code, shown.stderr).toBe(0);
+      const [plain, traced] = lines(shown.stdout);
+      expect(plain).toMatch(/ plain a$/);
+      expect(traced).toMatch(
+        / traced \{traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01, note="x\\u001b\[31m\\ny"\} b$/,
+      );
+      expect(shown.stdout).not.toContain(ESC);
+      const hidden = await cli(['tail', name, '--from', 'oldest', '--count', '2']);
+      expect(lines(hidden.stdout)[1]).toMatch(/ traced b$/);
+    } finally {
+      await c.cmd('DEL', key);
     }
   });
 

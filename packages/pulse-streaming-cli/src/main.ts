@@ -164,10 +164,12 @@ function buildProgram(): Command {
     .option('--from <where>', 'newest (default), oldest, or an ISO 8601 time')
     .option('--after <id>', 'start after this entry ID')
     .option('--full', 'do not cut lines to the terminal width')
+    .option('--headers', "show each event's headers, {name=value, ...} after the topic (--json always has them)")
     .addHelpText(
       'after',
       `
-Output: one line per event: time, ID, event, [topic], payload. The payload is
+Output: one line per event: time, ID, event, [topic], payload ({headers} before
+it with --headers). The payload is
 its text when that is safe to print; a JSON string in quotes when it holds a
 newline or another control character, or starts with " or base64:; and
 base64:<data> when it is not UTF-8. Lines are cut to the terminal width

@@ -16,6 +16,8 @@ export interface TailOptions {
   readonly after?: string;
   /** Do not cut lines to the terminal width. */
   readonly full?: boolean;
+  /** Show each event's headers in text lines (JSON lines always have them). */
+  readonly headers?: boolean;
 }
 
 function startAt(options: TailOptions): StartAt {
@@ -49,21 +51,29 @@ export function eventJson(ev: Event): string {
 }
 
 /**
- * One event as one terminal line: time, ID, event name, [topic], payload.
- * Nothing in it can break the line (see `payloadDisplay`); the payload is
- * cut to `width` characters when one is given.
+ * One event as one terminal line: time, ID, event name, [topic],
+ * {headers} with `withHeaders`, payload. Nothing in it can break the line
+ * (see `payloadDisplay`, `displayText`); the payload is cut to `width`
+ * characters when one is given.
  */
-function textLine(ctx: CommandContext, ev: Event, width: number | undefined): string {
+function textLine(ctx: CommandContext, ev: Event, width: number | undefined, withHeaders: boolean): string {
   const { paint } = ctx;
   const time = idTimeText(ev.id);
   const name = displayText(ev.eventName);
   const topic = ev.topic === undefined || ev.topic === '' ? '' : ` [${displayText(ev.topic)}]`;
-  const head = `${time} ${ev.id} ${name}${topic} `;
+  const headers = withHeaders ? headersText(ev.headers) : '';
+  const head = `${time} ${ev.id} ${name}${topic}${headers} `;
   const payload = payloadDisplay(ev.payload);
   const room = width === undefined ? undefined : width - charLength(head);
   if (room !== undefined && room < 8) return cutTo(head + payload, width); // too narrow for colours to matter
-  const coloredHead = `${paint.paint('dim', time)} ${paint.paint('gray', ev.id)} ${paint.paint('cyan', name)}${topic === '' ? '' : ` ${paint.paint('magenta', topic.slice(1))}`} `;
+  const coloredHead = `${paint.paint('dim', time)} ${paint.paint('gray', ev.id)} ${paint.paint('cyan', name)}${topic === '' ? '' : ` ${paint.paint('magenta', topic.slice(1))}`}${headers === '' ? '' : ` ${paint.paint('yellow', headers.slice(1))}`} `;
   return coloredHead + cutTo(payload, room);
+}
+
+/** ` {name=value, ...}` of an event's headers ('' when it has none), each name and value as `displayText` shows text. */
+function headersText(headers: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(headers).map(([k, v]) => `${displayText(k)}=${displayText(v)}`);
+  return pairs.length === 0 ? '' : ` {${pairs.join(', ')}}`;
 }
 
 /** Where to cut lines: the terminal's width, else `COLUMNS`, else nowhere (a pipe or a file gets whole lines). */
@@ -132,7 +142,7 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
   const width = lineWidth(options.full === true);
   try {
     for await (const ev of reader.subscribe({ signal: AbortSignal.any([shutdownSignal, lost.signal]) })) {
-      process.stdout.write(`${ctx.json ? eventJson(ev) : textLine(ctx, ev, width)}\n`);
+      process.stdout.write(`${ctx.json ? eventJson(ev) : textLine(ctx, ev, width, options.headers === true)}\n`);
       printed++;
       if (options.count !== undefined && printed >= options.count) break;
     }
