@@ -7,8 +7,9 @@
  * review K.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, Stream } from '../packages/pulse-streaming/src/index.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, uniqueName } from './support/clients.js';
+import { refusal } from './support/refusal.js';
 
 describe.each(CLIENT_KINDS)('option values of the wrong type (%s)', (kind) => {
   let client: TestClient;
@@ -18,17 +19,6 @@ describe.each(CLIENT_KINDS)('option values of the wrong type (%s)', (kind) => {
   afterAll(async () => {
     await client.close();
   });
-
-  /** The message of the InvalidArgumentError `fn` throws or rejects with. */
-  async function messageOf(fn: () => unknown): Promise<string> {
-    try {
-      await fn();
-    } catch (err) {
-      expect(err).toBeInstanceOf(InvalidArgumentError);
-      return (err as Error).message;
-    }
-    throw new Error('no error');
-  }
 
   it('a numeric string is said to be a string, not shown as the number it looks like', async () => {
     const name = uniqueName('optmsg');
@@ -42,7 +32,7 @@ describe.each(CLIENT_KINDS)('option values of the wrong type (%s)', (kind) => {
     ];
     const bad: string[] = [];
     for (const [option, fn] of cases) {
-      const message = await messageOf(fn);
+      const message = await refusal(fn);
       expect(message).toContain(option);
       // e.g. `maxLen must be an integer >= 0, got string "100"`; it used to say `..., got 100`.
       if (!/string|"\d+"|'\d+'/.test(message)) bad.push(message);

@@ -13,7 +13,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   consoleLogger,
-  InvalidArgumentError,
   readDeadLetters,
   replayDeadLetters,
   Stream,
@@ -21,20 +20,10 @@ import {
 } from '../packages/pulse-streaming/src/index.js';
 import { registerOpenTelemetry } from '../packages/pulse-streaming/src/otel/index.js';
 import { CLIENT_KINDS, connect, type TestClient, take, uniqueName } from './support/clients.js';
+import { refusal } from './support/refusal.js';
 
 /** Options as a plain JavaScript caller (or a config file) passes them: any names. */
 const js = <T>(options: Record<string, unknown>): T => options as T;
-
-/** The message of the InvalidArgumentError `fn` throws or rejects with. */
-async function refusal(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidArgumentError);
-    return (err as Error).message;
-  }
-  throw new Error('accepted');
-}
 
 describe.each(CLIENT_KINDS)('misspelt option names (%s)', (kind) => {
   let client: TestClient;
