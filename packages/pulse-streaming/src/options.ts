@@ -306,7 +306,7 @@ export type { NackOptions } from './event.js';
 /**
  * When a failed delivery is redelivered: delivery `d` (its `deliveryCount`)
  * after `min(maxDelayMs, delayMs * factor^(d-1))`, scaled by a random factor
- * in `[1 - jitter, 1 + jitter]`, honoured by every instance of the sink,
+ * in `[1 - jitter, 1 + jitter]` and never more than `maxDelayMs`, honoured by every instance of the sink,
  * whatever its `ackGracePeriodMs` (see `nack({ delayMs })`).
  */
 export interface RetryOptions {
@@ -314,7 +314,7 @@ export interface RetryOptions {
   delayMs?: number | undefined;
   /** Growth of the delay from one failed delivery to the next (at least 1). @defaultValue 2 */
   factor?: number | undefined;
-  /** Longest delay (ms), before jitter, at most `Number.MAX_SAFE_INTEGER`. @defaultValue 60000 */
+  /** Longest delay (ms), jitter included, at most `Number.MAX_SAFE_INTEGER`. @defaultValue 60000 */
   maxDelayMs?: number | undefined;
   /** Spread of the random factor, from 0 (none) to 1. @defaultValue 0.2 */
   jitter?: number | undefined;

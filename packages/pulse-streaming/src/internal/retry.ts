@@ -51,7 +51,9 @@ export function retrySettings(value: unknown): RetrySettings | false {
 /**
  * The redelivery delay of an event whose delivery `deliveryCount` failed:
  * `min(maxDelayMs, delayMs * factor^(deliveryCount-1))`, scaled by
- * `1 - jitter + 2 * jitter * random` (`random` in [0, 1)); 0 without retry.
+ * `1 - jitter + 2 * jitter * random` (`random` in [0, 1)), and never more
+ * than `maxDelayMs` (the cap holds after the jitter too: a capped delay is
+ * spread below it only); 0 without retry.
  */
 export function retryDelay(retry: RetrySettings | false, deliveryCount: number, random: number = Math.random()): number {
   if (retry === false) return 0;
@@ -60,5 +62,5 @@ export function retryDelay(retry: RetrySettings | false, deliveryCount: number, 
   // NaN, a nack Redis refuses. A delay of 0 stays 0, and anything past maxDelayMs is maxDelayMs.
   const grown = retry.delayMs === 0 ? 0 : retry.delayMs * retry.factor ** step;
   const base = Number.isFinite(grown) ? Math.min(retry.maxDelayMs, grown) : retry.maxDelayMs;
-  return Math.max(0, Math.round(base * (1 - retry.jitter + 2 * retry.jitter * random)));
+  return Math.min(retry.maxDelayMs, Math.max(0, Math.round(base * (1 - retry.jitter + 2 * retry.jitter * random))));
 }
