@@ -3,7 +3,7 @@
  * source takes them (while the batch fills, decodes or waits for a slot) until their batch
  * settles": an asynchronous codec whose decode outlasts the grace period keeps its event, and
  * the event waiting behind it, with this consumer; another live instance gets neither.
- * (processDecodeHang.test.ts covers process(); this covers processBatch().)
+ * (processDecodeHang.test.ts covers process(); this covers processBatch().) Outside review O.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Codec, Stream } from '../packages/pulse-streaming/src/index.js';

@@ -2,7 +2,10 @@
  * README "Retention and losses": "Once a producer creates the stream again, a live sink
  * recreates its group at `0` and reads the new events within a quarter of the grace period
  * (at most 500 ms)". With the default grace period (20 s, a quarter of it 5 s) and the
- * default blockMs (5 s), the bound is 500 ms; checked with a margin for a loaded machine.
+ * default blockMs (5 s), the bound is 500 ms. What is checked is the mechanism, not a speed:
+ * without it the sink would find the group missing only when its 5 s blocking read ends or at
+ * the sweep (every 10 s), so the events coming within 2.5 s (five times the bound, for a loaded
+ * machine) can only be its doing. Outside review O.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
@@ -29,7 +32,7 @@ describe.each(CLIENT_KINDS)('stream deleted then created again (%s)', (kind) => 
     const t0 = Date.now();
     const again = await s.add('e', '2');
     await waitFor(() => got.some((e) => e.id === again), { timeout: 5000, what: 'the event added after the stream came back' });
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(2500);
     expect(got.map((e) => e.id)).toEqual([first, again]);
     await sink.close();
     await run;
