@@ -1,0 +1,70 @@
+/**
+ * Outside review M (client configurations): ioredis `socketTimeout`.
+ * The library's own connections drop the user's `commandTimeout` and
+ * `blockingTimeout` because "the user's per-command timeouts would cut
+ * blocking reads short" (ioredisDriver.ts openOwned), but keep
+ * `socketTimeout`, which does exactly that: ioredis destroys a socket that
+ * receives nothing for `socketTimeout` ms after a command was written, so
+ * every idle blocking read (XREAD / XREADGROUP BLOCK blockMs) longer than it
+ * tears down the sink's and reader's connections. An idle sink then logs
+ * "read failed, retrying" at warn (with ioredis' misleading "Reached the
+ * max retries per request limit") every blockMs, reconnects each time, and
+ * delivers late after a backoff. A user's socketTimeout shorter than
+ * blockMs (e.g. 3 s with the default blockMs of 5 s) is a normal setting
+ * for the app's own non-blocking commands.
+ */
+import { Redis } from 'ioredis';
+import { createClient } from 'redis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type RedisClient, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { collect, recordingLogger, sharedUrl, stays, uniqueName, waitFor } from './support/clients.js';
+
+describe('ioredis socketTimeout', () => {
+  const clients: Redis[] = [];
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+
+  async function idleReads(redis: RedisClient): Promise<void> {
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('socktmo'), redis, { logger });
+    const sink = await s.newSink('k', { blockMs: 1000, ackGracePeriodMs: 2000 });
+    const reader = await s.newReader({ blockMs: 1000 });
+    const got: SinkEvent[] = [];
+    const seen: unknown[] = [];
+    void collect(sink.subscribe(), got, true);
+    void (async () => {
+      for await (const e of reader.subscribe()) seen.push(e);
+    })();
+    try {
+      // Idle for longer than socketTimeout: the reads are blocked, which is normal.
+      const failures = () => lines.filter((l) => l.level === 'warn' && /read failed/.test(l.msg ?? ''));
+      const dropped = () => lines.filter((l) => /[Ss]ocket timeout/.test(JSON.stringify(l.obj)));
+      await stays(() => failures().length === 0 && dropped().length === 0, 1500, 'no read failure while idle');
+      await s.add('e', 'x');
+      await waitFor(() => got.length === 1 && seen.length === 1, { what: 'delivered' });
+    } finally {
+      await Promise.all([sink.close(), reader.close()]);
+      await s.destroy();
+    }
+    expect(got[0]?.deliveryCount).toBe(1);
+  }
+
+  it('ioredis: idle blocking reads of a sink and a reader are not torn down by the client socketTimeout', async () => {
+    const redis = new Redis(sharedUrl(), { socketTimeout: 300 });
+    redis.on('error', () => {});
+    clients.push(redis);
+    await idleReads(redis);
+  });
+
+  it('node-redis (socket.socketTimeout with pingInterval keeping the app client alive): same', async () => {
+    const redis = createClient({ url: sharedUrl(), pingInterval: 100, socket: { socketTimeout: 300 } });
+    redis.on('error', () => {});
+    await redis.connect();
+    try {
+      await idleReads(redis);
+    } finally {
+      redis.destroy();
+    }
+  });
+});
