@@ -3,6 +3,7 @@
  * as Buffers and maps as flat arrays through a type mapping, so replies look
  * like ioredis' to the rest of the library.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Mergeable, TickBatcher } from './batcher.js';
 import { monotonicNow } from './clock.js';
@@ -22,7 +23,11 @@ interface NodeRedisLike {
   destroy(): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   options?: Record<string, unknown>;
+  /** A cluster's options (`options` is a client's). */
+  _options?: Record<string, unknown>;
   masters?: unknown;
+  /** node-redis 6.3 and later: the client's or cluster's `keyPrefix` (see `checkNodeClient`). */
+  readonly _keyPrefix?: unknown;
   readonly isReady?: boolean;
   readonly isOpen?: boolean;
 }
@@ -48,6 +53,7 @@ export class NodeRedisDriver implements Driver {
   /** Whether CLIENT UNBLOCK is refused, for all the library's connections of this client. */
   readonly #unblockPermission = new UnblockPermission();
   constructor(private readonly client: NodeRedisLike) {
+    checkNodeClient(client);
     const cluster = 'masters' in client;
     this.isCluster = cluster;
     const one = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
@@ -142,7 +148,7 @@ export class NodeRedisDriver implements Driver {
     };
     let dup: NodeRedisLike;
     if (cluster) {
-      const opts = ((this.client as { _options?: Record<string, unknown> })._options ?? {}) as Record<string, unknown>;
+      const opts = this.client._options ?? {};
       const defaults = (opts.defaults ?? {}) as Record<string, unknown>;
       const socket = (defaults.socket ?? {}) as Record<string, unknown>;
       dup = this.client.duplicate({
@@ -211,6 +217,23 @@ export class NodeRedisDriver implements Driver {
       !cluster,
     );
   }
+}
+
+/**
+ * Refuses, before any Redis call, the node-redis clients whose commands the
+ * library cannot send as it means them (outside review M):
+ * - a `keyPrefix` (node-redis 6.3): the library sends raw commands
+ *   (`sendCommand`), which node-redis never prefixes, so two apps isolated by
+ *   their prefixes shared `pulse:stream:<name>` and each received the other's
+ *   events, as ioredis' `keyPrefix` would (ioredisDriver.ts).
+ */
+function checkNodeClient(client: NodeRedisLike): void {
+  // `_keyPrefix` covers a client, a cluster and their proxies (withTypeMapping...); the options in case a version lacks it.
+  const prefix = client._keyPrefix ?? client.options?.keyPrefix ?? client._options?.keyPrefix;
+  if ((typeof prefix === 'string' || Buffer.isBuffer(prefix)) && prefix.length > 0)
+    throw new InvalidArgumentError(
+      'node-redis keyPrefix is not supported: pass a client without it (keys are pulse:stream:<name>; the library sends raw commands, which node-redis does not prefix)',
+    );
 }
 
 /** The node clients of a node-redis cluster (masters, replicas and their pub/sub clients). */
