@@ -77,12 +77,16 @@ describe('the packed library', () => {
 
   it('compiles a strict TypeScript app (ESM and CommonJS) and rejects what the types forbid', () => {
     const body = (imp: string) => `${imp}
-import { createClient } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { Redis } from 'ioredis';
 async function main(): Promise<void> {
   const redis = createClient();
   const s = new Stream('orders', redis);
   new Stream('orders', new Redis({ lazyConnect: true }));
+  new Stream('orders', createCluster({ rootNodes: [] }));
+  new Stream('orders', redis.withTypeMapping({}));
+  // @ts-expect-error a node-redis Sentinel's sendCommand takes (isReadonly, args): refused
+  new Stream('x', createSentinel({ name: 'm', sentinelRootNodes: [] }));
   const id: string = await s.add('created', 'payload');
   // @ts-expect-error only onlyIfStreamExists can resolve to undefined
   const maybe: string = await s.add('created', 'payload', { onlyIfStreamExists: true });

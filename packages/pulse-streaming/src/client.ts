@@ -15,10 +15,19 @@ export interface IoRedisClient {
 
 /**
  * A node-redis client or cluster (`createClient`, `createCluster`; v5 and
- * v6), connected. The library never closes it.
+ * v6), connected. The library never closes it. Not a Sentinel
+ * (`createSentinel`): pass a client of the master.
  */
 export interface NodeRedisClient {
-  sendCommand(...args: never[]): unknown;
+  /**
+   * Takes a first argument that is both a string array and a string: what a
+   * client's `sendCommand(args)` and a cluster's `sendCommand(firstKey, ...)`
+   * both accept, and a Sentinel's `sendCommand(isReadonly, ...)` does not
+   * (its commands would go out malformed). A property, not a method: under
+   * `strict` TypeScript checks a function-typed property's parameters
+   * strictly, a method's loosely (which would let a Sentinel through).
+   */
+  readonly sendCommand: (first: string & string[], ...rest: never[]) => unknown;
   duplicate(...args: never[]): unknown;
 }
 

@@ -28,6 +28,8 @@ interface NodeRedisLike {
   masters?: unknown;
   /** node-redis 6.3 and later: the client's or cluster's `keyPrefix` (see `checkNodeClient`). */
   readonly _keyPrefix?: unknown;
+  /** A node-redis `createSentinel()` (see `checkNodeClient`). */
+  getSentinelNode?: unknown;
   readonly isReady?: boolean;
   readonly isOpen?: boolean;
 }
@@ -222,12 +224,20 @@ export class NodeRedisDriver implements Driver {
 /**
  * Refuses, before any Redis call, the node-redis clients whose commands the
  * library cannot send as it means them (outside review M):
+ * - a Sentinel (`createSentinel()`): its `sendCommand(isReadonly, args,
+ *   options)` takes other arguments than a client's or a cluster's, so every
+ *   command went out malformed ("ERR Protocol error"). Sentinel support is
+ *   not offered: a client of the master works.
  * - a `keyPrefix` (node-redis 6.3): the library sends raw commands
  *   (`sendCommand`), which node-redis never prefixes, so two apps isolated by
  *   their prefixes shared `pulse:stream:<name>` and each received the other's
  *   events, as ioredis' `keyPrefix` would (ioredisDriver.ts).
  */
 function checkNodeClient(client: NodeRedisLike): void {
+  if (typeof client.getSentinelNode === 'function')
+    throw new InvalidArgumentError(
+      'a node-redis Sentinel client (createSentinel) is not supported: pass a node-redis client of the master (createClient, e.g. with the address sentinel.getMasterNode() gives)',
+    );
   // `_keyPrefix` covers a client, a cluster and their proxies (withTypeMapping...); the options in case a version lacks it.
   const prefix = client._keyPrefix ?? client.options?.keyPrefix ?? client._options?.keyPrefix;
   if ((typeof prefix === 'string' || Buffer.isBuffer(prefix)) && prefix.length > 0)
