@@ -14,6 +14,7 @@ import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
 import { errorText, isErrorNamed, markUnsent, replyCode } from './redisErrors.js';
 import { str } from './replies.js';
 import { slotOf } from './slot.js';
+import { UnwrittenTimeout } from './unwrittenTimeout.js';
 
 interface NodeRedisLike {
   sendCommand(...args: unknown[]): Promise<unknown>;
@@ -32,6 +33,8 @@ interface NodeRedisLike {
   getSentinelNode?: unknown;
   readonly isReady?: boolean;
   readonly isOpen?: boolean;
+  /** The command options node-redis merges into each command of this client (or proxy). */
+  readonly _commandOptions?: { readonly timeout?: unknown };
 }
 
 export function isNodeRedis(c: object): c is NodeRedisLike {
@@ -58,6 +61,7 @@ export class NodeRedisDriver implements Driver {
     checkNodeClient(client);
     const cluster = 'masters' in client;
     this.isCluster = cluster;
+    const unwritten = cluster ? undefined : new UnwrittenTimeout(client, TYPE_MAPPING);
     const one = (args: readonly Arg[], key: string | undefined): Promise<unknown> => {
       // Closed (close(), destroy(), never connected): node-redis refuses the
       // command at once, unwritten. Adds issued just before close() reach it
@@ -78,8 +82,15 @@ export class NodeRedisDriver implements Driver {
       // BENCHMARKS.md). So a connected client gets the command without it; one
       // that is not (reconnecting, its commands queued) with it, as the user
       // set it up. A cluster's readiness says nothing of each node's: it
-      // keeps the timeout.
-      return client.sendCommand(a, client.isReady === true ? OWN_OPTIONS : USER_OPTIONS);
+      // keeps the timeout. A command a ready client has not written when its
+      // socket closes would then wait for the reconnection however long it
+      // takes: `unwritten` bounds it by the user's timeout from the drop.
+      if (client.isReady !== true) return client.sendCommand(a, USER_OPTIONS);
+      const options = unwritten?.options();
+      if (unwritten === undefined || options === undefined) return client.sendCommand(a, OWN_OPTIONS);
+      return client.sendCommand(a, options).catch((err: unknown) => {
+        throw unwritten.explain(err, options);
+      });
     };
     this.#batcher = new TickBatcher(
       one,
