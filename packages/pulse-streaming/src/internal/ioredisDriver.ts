@@ -121,9 +121,14 @@ export class IoRedisDriver implements Driver {
       enableReadyCheck: true,
       connectionName: name,
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      // The user's per-command timeouts would cut blocking reads short.
+      // The user's per-command timeouts would cut blocking reads short, and
+      // so would socketTimeout (no data for that long after a write destroys
+      // the socket): an idle sink or reader reconnected every blockMs, with a
+      // warning each time (outside review M). They stay on the user's client
+      // and on the connection adds use (ioPublisher.ts), which never block.
       commandTimeout: undefined,
       blockingTimeout: undefined,
+      socketTimeout: undefined,
     };
     const dup = this.isCluster
       ? this.client.duplicate(undefined, {
@@ -142,6 +147,7 @@ export class IoRedisDriver implements Driver {
             maxRetriesPerRequest: 0,
             commandTimeout: undefined,
             blockingTimeout: undefined,
+            socketTimeout: undefined,
           },
         })
       : this.client.duplicate({ ...overrides, db: selectedDb(this.client) });

@@ -166,7 +166,7 @@ export class NodeRedisDriver implements Driver {
       const socket = (defaults.socket ?? {}) as Record<string, unknown>;
       dup = this.client.duplicate({
         commandOptions: OWN_OPTIONS,
-        defaults: { ...defaults, name, socket: { ...socket, reconnectStrategy } },
+        defaults: { ...defaults, name, socket: { ...socket, reconnectStrategy, socketTimeout: undefined } },
       });
     } else {
       const socket = (this.client.options?.socket ?? {}) as Record<string, unknown>;
@@ -175,7 +175,9 @@ export class NodeRedisDriver implements Driver {
         ...(database === undefined ? {} : { database }),
         disableOfflineQueue: true,
         name,
-        socket: { ...socket, reconnectStrategy },
+        // No socketTimeout: it destroys a socket idle for that long, which a
+        // blocking read longer than it is (outside review M); see ioredisDriver.ts.
+        socket: { ...socket, reconnectStrategy, socketTimeout: undefined },
         commandOptions: OWN_OPTIONS,
       });
     }

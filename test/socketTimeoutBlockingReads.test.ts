@@ -1,17 +1,13 @@
 /**
- * Outside review M (client configurations): ioredis `socketTimeout`.
- * The library's own connections drop the user's `commandTimeout` and
- * `blockingTimeout` because "the user's per-command timeouts would cut
- * blocking reads short" (ioredisDriver.ts openOwned), but keep
- * `socketTimeout`, which does exactly that: ioredis destroys a socket that
- * receives nothing for `socketTimeout` ms after a command was written, so
- * every idle blocking read (XREAD / XREADGROUP BLOCK blockMs) longer than it
- * tears down the sink's and reader's connections. An idle sink then logs
- * "read failed, retrying" at warn (with ioredis' misleading "Reached the
- * max retries per request limit") every blockMs, reconnects each time, and
- * delivers late after a backoff. A user's socketTimeout shorter than
- * blockMs (e.g. 3 s with the default blockMs of 5 s) is a normal setting
- * for the app's own non-blocking commands.
+ * A client `socketTimeout` shorter than `blockMs` (ioredis' `socketTimeout`,
+ * node-redis' `socket.socketTimeout`) does not tear down the idle blocking
+ * reads of a sink and a reader: the library's own connections drop it, as
+ * they drop `commandTimeout` and `blockingTimeout`. Outside review M: they
+ * kept it, so every idle XREAD / XREADGROUP BLOCK longer than it destroyed
+ * the connection, and an idle sink logged "read failed, retrying" at warn
+ * and reconnected every blockMs, delivering late after a backoff. A
+ * socketTimeout of 3 s beside the default blockMs of 5 s is a normal setting
+ * for the app's own commands.
  */
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
@@ -19,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type RedisClient, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { collect, recordingLogger, sharedUrl, stays, uniqueName, waitFor } from './support/clients.js';
 
-describe('ioredis socketTimeout', () => {
+describe('client socketTimeout', () => {
   const clients: Redis[] = [];
   afterEach(() => {
     for (const c of clients.splice(0)) c.disconnect();
