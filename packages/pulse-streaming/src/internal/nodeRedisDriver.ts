@@ -287,13 +287,27 @@ const UNSENT_ERRORS = ['ClientOfflineError', 'TimeoutError'];
  */
 const CLUSTER_UNSENT_ERRORS = ['ClientOfflineError'];
 
+/**
+ * node-redis' rejection of a command when its queue holds
+ * `commandsQueueMaxLength` commands already (commands-queue.js `addCommand`,
+ * a plain `Error`): refused before it was queued, so never written, on a
+ * client as on a cluster's node (outside review M: such adds said "outcome
+ * unknown").
+ */
+const QUEUE_FULL = 'The queue is full';
+
 /** `sent`, its rejection marked unsent (redisErrors.ts) when node-redis never wrote the command. */
 function unsentMarked(sent: Promise<unknown>, closed: boolean, unsent: readonly string[]): Promise<unknown> {
   return sent.catch((err: unknown) => {
     // Each of these errors is made for this one command: marking it marks nothing else.
-    if (typeof err === 'object' && err !== null && (closed || isErrorNamed(err, unsent))) markUnsent(err);
+    if (typeof err === 'object' && err !== null && (closed || isErrorNamed(err, unsent) || queueFull(err))) markUnsent(err);
     throw err;
   });
+}
+
+/** True for node-redis' refusal of a command by its full queue (see {@link QUEUE_FULL}). */
+function queueFull(err: object): boolean {
+  return err instanceof Error && err.constructor === Error && err.message === QUEUE_FULL;
 }
 
 function toNodeArg(a: Arg): string | Buffer {

@@ -1,12 +1,10 @@
 /**
- * Outside review M (client configurations): node-redis `commandsQueueMaxLength`.
- * When the client's queue is full, node-redis rejects the command at once
- * with "The queue is full" (commands-queue.js addCommand): it was never
- * written. The README promises code ADD_NOT_SENT "when the client gave up on
- * it before writing it", and "outcome unknown" only when it reached (or may
- * have reached) Redis. Such adds now say ADD_OUTCOME_UNKNOWN ("the event may
- * or may not be stored"), leaving the user to reconcile events that were
- * certainly not stored.
+ * node-redis `commandsQueueMaxLength`: an add the client refuses because its
+ * queue is full ("The queue is full", rejected before it is queued) rejects
+ * with ADD_NOT_SENT, as the README promises for an add "the client gave up
+ * on before writing it", and nothing is stored. Outside review M: such adds
+ * said ADD_OUTCOME_UNKNOWN ("the event may or may not be stored"), leaving
+ * the user to reconcile events certainly not stored.
  */
 import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
