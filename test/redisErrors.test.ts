@@ -4,10 +4,10 @@
  */
 
 import { ReplyError } from 'ioredis';
-import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyError } from 'redis';
+import { ClientClosedError, ErrorReply, SimpleError, SocketClosedUnexpectedlyError, TimeoutError } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { PulseError } from '../packages/pulse-streaming/src/index.js';
-import { isRetryable, replyCode } from '../packages/pulse-streaming/src/internal/redisErrors.js';
+import { isRetryable, replyCode, toPulseError } from '../packages/pulse-streaming/src/internal/redisErrors.js';
 
 describe('replyCode', () => {
   it('reads the code at the start of a Redis error', () => {
@@ -100,5 +100,16 @@ describe('isRetryable', () => {
   it('judges a PulseError by its cause', () => {
     expect(isRetryable(new PulseError('x', { cause: new ReplyError('WRONGTYPE x') }))).toBe(false);
     expect(isRetryable(new PulseError('x', { cause: new ReplyError('LOADING x') }))).toBe(true);
+  });
+});
+
+// node-redis' TimeoutError has an empty message: the wrapped error said "ack ...: " and stopped (outside review M).
+describe('toPulseError', () => {
+  it('gives a reason for an error without a message: its class', () => {
+    expect(toPulseError(new TimeoutError(), 'ack events of sink k on stream s').message).toBe(
+      'ack events of sink k on stream s: TimeoutError (the command timed out in the client)',
+    );
+    expect(toPulseError(new RangeError(), 'w').message).toBe('w: RangeError');
+    expect(toPulseError(new ReplyError('WRONGTYPE x'), 'w').message).toBe('w: WRONGTYPE x');
   });
 });

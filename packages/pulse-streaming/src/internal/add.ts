@@ -10,7 +10,7 @@ import { addEvents, addEventsInterest } from './addScripts.js';
 import type { Mergeable } from './batcher.js';
 import type { Arg } from './command.js';
 import { dedupKeys, FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
-import { errorText, replyCode, toPulseError, wasUnsent } from './redisErrors.js';
+import { errorReason, replyCode, toPulseError, wasUnsent } from './redisErrors.js';
 import type { Script } from './script.js';
 
 /** One add, validated: what `AddPath.describe` needs of it. */
@@ -238,8 +238,7 @@ export const ADD_NOT_SENT = 'ADD_NOT_SENT';
  */
 export function addError(err: unknown, stream: string, closed: string | undefined): PulseError {
   if (err instanceof PulseError) return err;
-  // node-redis' TimeoutError has no message: its class says what happened.
-  const detail = errorText(err) || (err instanceof Error ? err.constructor.name : 'no reason given');
+  const detail = errorReason(err);
   if (wasUnsent(err)) {
     const what = `add to stream ${stream}: not stored (never sent to Redis)`;
     if (closed !== undefined) return new ClosedError(`${what}, ${closed}: ${detail}`, { cause: err });

@@ -31,8 +31,21 @@ export function isReplyError(err: unknown, code: string): boolean {
 export function toPulseError(err: unknown, what: string): PulseError {
   if (err instanceof PulseError) return err;
   const code = replyCode(err);
-  const detail = err instanceof Error ? err.message : String(err);
-  return new PulseError(`${what}: ${detail}`, code === undefined ? { cause: err } : { cause: err, code });
+  return new PulseError(`${what}: ${errorReason(err)}`, code === undefined ? { cause: err } : { cause: err, code });
+}
+
+/**
+ * `errorText(err)`, or when that is empty what the error's class says:
+ * node-redis' `TimeoutError` (its command timeout) has no message, and
+ * "ack events of sink k on stream s: " gave the user no reason at all
+ * (outside review M).
+ */
+export function errorReason(err: unknown): string {
+  const text = errorText(err);
+  if (text !== '') return text;
+  if (!(err instanceof Error)) return 'no reason given';
+  const name = err.constructor.name || err.name;
+  return isErrorNamed(err, ['TimeoutError']) ? `${name} (the command timed out in the client)` : name;
 }
 
 /**

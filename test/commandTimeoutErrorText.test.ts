@@ -1,11 +1,10 @@
 /**
- * Outside review M (client configurations): node-redis' command timeout
- * (`commandOptions.timeout`, 5 s by default in node-redis 6) rejects a
- * command that waited unwritten while the client reconnects with a
- * `TimeoutError` whose message is empty. Adds say so ("...: TimeoutError",
- * add.ts), but every other direct call wraps it with `toPulseError`, which
- * uses `err.message` alone: the user gets "ack events of sink k on stream
- * s: " (or "destroy stream s: ") with no reason at all.
+ * Errors wrapping node-redis' `TimeoutError` (its command timeout, for a
+ * command that waited unwritten while the client reconnects) say why: an
+ * ack's and a destroy's rejection name the timeout. Outside review M: that
+ * error has an empty message, and `toPulseError` used the message alone
+ * ("ack events of sink k on stream s: " and nothing after it); adds already
+ * named the class (add.ts).
  */
 import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
@@ -26,7 +25,7 @@ describe('node-redis command timeout errors', () => {
       const [ev] = await take(sink.subscribe(), 1);
       await sink.close();
       await srv.kill();
-      // The client has seen the drop (else a race of its own: revMNodeRedisReadyRace.test.ts).
+      // The client has seen the drop (else a race of its own: nodeRedisUnwrittenTimeout.test.ts).
       await waitFor(() => !c.isReady, { what: 'client not ready' });
       for (const call of [() => (ev as NonNullable<typeof ev>).ack(), () => s.destroy()]) {
         const err = (await within(call(), 8000, 'call').then(
@@ -35,7 +34,7 @@ describe('node-redis command timeout errors', () => {
         )) as PulseError;
         expect(err).toBeInstanceOf(PulseError);
         expect(err.cause?.constructor.name).toBe('TimeoutError');
-        // Now: "ack events of sink k on stream <s>: " and nothing after it.
+        // Before the fix: "ack events of sink k on stream <s>: " and nothing after it.
         expect(JSON.stringify(err.message)).toMatch(/timeout|timed out/i);
       }
     } finally {
