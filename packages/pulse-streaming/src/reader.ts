@@ -132,6 +132,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
             return 'stop';
           },
         }),
+      settings.blockMs,
     );
   }
 

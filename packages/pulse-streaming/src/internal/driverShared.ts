@@ -18,8 +18,11 @@ export interface Driver extends Connection {
    * own, see ioPublisher.ts).
    */
   sendMergeable(merge: Mergeable, key: string): Promise<unknown>;
-  /** Opens a connection of the library's own, for blocking reads and background work. */
-  openOwned(name: string, logger: Logger): Promise<OwnedConnection>;
+  /**
+   * Opens a connection of the library's own, for blocking reads and background work. `blockMs`: the longest a command
+   * of it blocks (a reading connection); see {@link ownSocketTimeout}.
+   */
+  openOwned(name: string, logger: Logger, blockMs?: number): Promise<OwnedConnection>;
   /** Why the user's client can send nothing (closed, or never connected), else undefined. */
   closed(): string | undefined;
 }
@@ -56,4 +59,19 @@ export async function rawTransaction(
   const replies = (settled[settled.length - 1] as PromiseFulfilledResult<unknown>).value;
   if (!Array.isArray(replies)) throw new Error('transaction aborted');
   return replies.map((r: unknown) => (r instanceof Error ? { ok: false, error: r } : { ok: true, value: r }));
+}
+
+/**
+ * The socket timeout of a connection of the library's own, from the one of
+ * the user's client (`user`, ms; anything else: none). A reading connection
+ * (`blockMs` given) gets it lengthened by its longest block: as is, it cut
+ * every blocking read longer than it (a reconnect and a warning every
+ * `blockMs`, outside review M), and without it a connection gone silent (a
+ * half-open link, a stuck proxy) left the read waiting for ever (review P):
+ * it is the only way the client finds such a connection dead. Other
+ * connections keep it as is.
+ */
+export function ownSocketTimeout(user: unknown, blockMs: number | undefined): number | undefined {
+  if (typeof user !== 'number' || !(user > 0)) return undefined;
+  return blockMs === undefined ? user : user + blockMs;
 }

@@ -9,7 +9,7 @@ import { type Mergeable, type Outcome, TickBatcher } from './batcher.js';
 import { ioLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, type OwnedConnection, openWith } from './connection.js';
-import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
+import { type Driver, oneByOne, ownSocketTimeout, rawTransaction } from './driverShared.js';
 import { IoPublisher, userClosed } from './ioPublisher.js';
 import { slotOf } from './slot.js';
 
@@ -108,7 +108,7 @@ export class IoRedisDriver implements Driver {
     return this.#publish.sendMergeable(merge, key);
   }
 
-  async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
+  async openOwned(label: string, logger: Logger, blockMs?: number): Promise<OwnedConnection> {
     const name = connectionName(label);
     // Fail fast while disconnected, instead of queueing: the library's loops
     // own the retry policy (backoff, logging, close).
@@ -121,14 +121,14 @@ export class IoRedisDriver implements Driver {
       enableReadyCheck: true,
       connectionName: name,
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      // The user's per-command timeouts would cut blocking reads short, and
-      // so would socketTimeout (no data for that long after a write destroys
-      // the socket): an idle sink or reader reconnected every blockMs, with a
-      // warning each time (outside review M). They stay on the user's client
-      // and on the connection adds use (ioPublisher.ts), which never block.
+      // The user's per-command timeouts would cut blocking reads short. They
+      // stay on the user's client and on the connection adds use
+      // (ioPublisher.ts), which never block. socketTimeout (no data for that
+      // long after a write destroys the socket) is lengthened by the longest
+      // block instead (see ownSocketTimeout).
       commandTimeout: undefined,
       blockingTimeout: undefined,
-      socketTimeout: undefined,
+      socketTimeout: ownSocketTimeout(this.client.options?.socketTimeout, blockMs),
     };
     const dup = this.isCluster
       ? this.client.duplicate(undefined, {
@@ -147,7 +147,10 @@ export class IoRedisDriver implements Driver {
             maxRetriesPerRequest: 0,
             commandTimeout: undefined,
             blockingTimeout: undefined,
-            socketTimeout: undefined,
+            socketTimeout: ownSocketTimeout(
+              (this.client.options?.redisOptions as { socketTimeout?: unknown } | undefined)?.socketTimeout,
+              blockMs,
+            ),
           },
         })
       : this.client.duplicate({ ...overrides, db: selectedDb(this.client) });

@@ -23,6 +23,8 @@ export class ReadLoops<T> {
     private readonly connectionName: string,
     private readonly logger: Logger,
     private readonly make: (group: number, conn: OwnedConnection) => ReadLoop<T>,
+    /** The longest a read of these loops blocks (ms): see `ownSocketTimeout` (driverShared.ts). */
+    private readonly longestBlockMs: number,
   ) {}
 
   /** The group a stream key is read in. */
@@ -46,7 +48,7 @@ export class ReadLoops<T> {
   async #open(group: number): Promise<void> {
     let conn: OwnedConnection;
     try {
-      conn = await this.driver.openOwned(this.connectionName, this.logger);
+      conn = await this.driver.openOwned(this.connectionName, this.logger, this.longestBlockMs);
     } catch (err) {
       throw toPulseError(err, 'open a read connection');
     }

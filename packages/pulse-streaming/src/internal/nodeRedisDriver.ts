@@ -10,7 +10,7 @@ import { monotonicNow } from './clock.js';
 import { nodeRedisLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupRejected } from './connection.js';
-import { type Driver, oneByOne, rawTransaction } from './driverShared.js';
+import { type Driver, oneByOne, ownSocketTimeout, rawTransaction } from './driverShared.js';
 import { errorText, isErrorNamed, markUnsent, replyCode } from './redisErrors.js';
 import { str } from './replies.js';
 import { slotOf } from './slot.js';
@@ -142,7 +142,7 @@ export class NodeRedisDriver implements Driver {
     }
   }
 
-  async openOwned(label: string, logger: Logger): Promise<OwnedConnection> {
+  async openOwned(label: string, logger: Logger, blockMs?: number): Promise<OwnedConnection> {
     const name = connectionName(label);
     const cluster = this.isCluster;
     // node-redis retries a failed first handshake forever (connect() never
@@ -166,7 +166,11 @@ export class NodeRedisDriver implements Driver {
       const socket = (defaults.socket ?? {}) as Record<string, unknown>;
       dup = this.client.duplicate({
         commandOptions: OWN_OPTIONS,
-        defaults: { ...defaults, name, socket: { ...socket, reconnectStrategy, socketTimeout: undefined } },
+        defaults: {
+          ...defaults,
+          name,
+          socket: { ...socket, reconnectStrategy, socketTimeout: ownSocketTimeout(socket.socketTimeout, blockMs) },
+        },
       });
     } else {
       const socket = (this.client.options?.socket ?? {}) as Record<string, unknown>;
@@ -175,9 +179,9 @@ export class NodeRedisDriver implements Driver {
         ...(database === undefined ? {} : { database }),
         disableOfflineQueue: true,
         name,
-        // No socketTimeout: it destroys a socket idle for that long, which a
-        // blocking read longer than it is (outside review M); see ioredisDriver.ts.
-        socket: { ...socket, reconnectStrategy, socketTimeout: undefined },
+        // socketTimeout destroys a socket idle for that long: lengthened by the
+        // longest block (see ownSocketTimeout).
+        socket: { ...socket, reconnectStrategy, socketTimeout: ownSocketTimeout(socket.socketTimeout, blockMs) },
         commandOptions: OWN_OPTIONS,
       });
     }

@@ -74,6 +74,8 @@ export class SinkReads {
           readAhead: budget,
           pauseAfterFullMs: this.host.settings.blockMs,
         }),
+      // An idle slot's read on a cluster blocks longer (see `IDLE_SLOT_BLOCK_MS`).
+      this.host.cluster ? Math.max(IDLE_SLOT_BLOCK_MS, this.host.settings.blockMs) : this.host.settings.blockMs,
     );
   }
 
