@@ -184,9 +184,7 @@ export class Stream<Events extends EventMap = Untyped> {
     checkWellFormed('eventName', eventName);
     if (options !== undefined && (typeof options !== 'object' || options === null))
       throw new InvalidArgumentError('add options must be an object, e.g. { topic }');
-    // Strict: an add's options are never an app's settings object, and a name it ignored (`dedupKey`,
-    // `idempotencyKey`) would store a retry twice.
-    checkOptionNames('add', options, OPTION_NAMES.add, true);
+    checkOptionNames('add', options, OPTION_NAMES.add);
     const topic = options?.topic;
     if (topic !== undefined) {
       if (typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');
