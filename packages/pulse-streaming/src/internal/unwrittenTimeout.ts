@@ -21,6 +21,8 @@ import { isErrorNamed, markUnsent } from './redisErrors.js';
 
 /** What the window needs of a node-redis client (not a cluster: it keeps the user's timeout). */
 export interface TimedClient {
+  /** The client a proxy (`withCommandOptions`, `withTypeMapping`) is made over; the client itself has itself. */
+  readonly _self?: object | undefined;
   /** The command options node-redis merges into every command of this client (or proxy): `timeout` among them. */
   readonly _commandOptions?: { readonly timeout?: unknown } | undefined;
   on(event: 'reconnecting', listener: () => void): unknown;
@@ -45,10 +47,7 @@ export class UnwrittenTimeout {
     private readonly typeMapping: object,
   ) {
     this.#options = this.#optionsOf(this.#controller);
-    // 'reconnecting' is emitted when a ready client's socket closed (after 'error'), with the
-    // commands it had not written still queued; not 'error', whose listener would hide the
-    // user's missing one (node-redis' client then throws it, as it would without the library).
-    client.on('reconnecting', () => this.#dropped());
+    watchReconnects(client, this);
   }
 
   /** Options for a command sent now to the ready client; undefined when the client has no timeout (it waits for ever). */
@@ -75,7 +74,8 @@ export class UnwrittenTimeout {
     );
   }
 
-  #dropped(): void {
+  /** The client started reconnecting: the stretch ended (see {@link watchReconnects}). */
+  dropped(): void {
     const ms = this.#timeoutMs();
     if (!this.#used || ms === undefined) return;
     const controller = this.#controller;
@@ -97,4 +97,38 @@ export class UnwrittenTimeout {
     const t = this.client._commandOptions?.timeout;
     return typeof t === 'number' && t > 0 ? t : undefined;
   }
+}
+
+/** The timeouts watching each client, by the client their proxies share (`_self`). */
+const watchers = new WeakMap<object, Set<WeakRef<UnwrittenTimeout>>>();
+/** Removes a dropped driver's timeout from its client's set. */
+const forget = new FinalizationRegistry<{ set: Set<WeakRef<UnwrittenTimeout>>; ref: WeakRef<UnwrittenTimeout> }>(({ set, ref }) =>
+  set.delete(ref),
+);
+
+/**
+ * Tells `timeout` when its client starts reconnecting, with one listener per
+ * client: drivers are made per object, and every proxy of a client is one (a
+ * Stream over `client.withCommandOptions(...)` per request added a listener
+ * each time, and kept every proxy alive; review P). The timeouts are held
+ * weakly: a driver nobody uses any more goes, and its entry with it.
+ * 'reconnecting' is emitted when a ready client's socket closed (after
+ * 'error'), with the commands it had not written still queued; not 'error',
+ * whose listener would hide the user's missing one (node-redis' client then
+ * throws it, as it would without the library).
+ */
+function watchReconnects(client: TimedClient, timeout: UnwrittenTimeout): void {
+  const key = (client._self ?? client) as TimedClient;
+  let set = watchers.get(key);
+  if (set === undefined) {
+    const timeouts = new Set<WeakRef<UnwrittenTimeout>>();
+    set = timeouts;
+    watchers.set(key, timeouts);
+    key.on('reconnecting', () => {
+      for (const ref of timeouts) ref.deref()?.dropped();
+    });
+  }
+  const ref = new WeakRef(timeout);
+  set.add(ref);
+  forget.register(timeout, { set, ref });
 }
