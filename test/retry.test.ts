@@ -33,7 +33,10 @@ describe('retryDelay (no server)', () => {
     expect(retryDelay(false, 5)).toBe(0);
     expect(DEFAULT_RETRY).toEqual({ delayMs: 1000, factor: 2, maxDelayMs: 60_000, jitter: 0.2 });
     expect(retryDelay(DEFAULT_RETRY, 1, 0)).toBe(800);
-    expect(retryDelay(DEFAULT_RETRY, 100, 0.5)).toBe(60_000);
+    // Capped: spread below the cap only, never past it (review O, P).
+    expect(retryDelay(DEFAULT_RETRY, 100, 0)).toBe(60_000);
+    expect(retryDelay(DEFAULT_RETRY, 100, 0.5)).toBe(54_000);
+    expect(retryDelay(DEFAULT_RETRY, 100, 0.999999)).toBe(48_000);
   });
 });
 

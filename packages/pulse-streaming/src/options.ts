@@ -306,7 +306,8 @@ export type { NackOptions } from './event.js';
 /**
  * When a failed delivery is redelivered: delivery `d` (its `deliveryCount`)
  * after `min(maxDelayMs, delayMs * factor^(d-1))`, scaled by a random factor
- * in `[1 - jitter, 1 + jitter]` and never more than `maxDelayMs`, honoured by every instance of the sink,
+ * in `[1 - jitter, 1 + jitter]` (`[1 - jitter, 1]` once capped: never more than `maxDelayMs`),
+ * honoured by every instance of the sink,
  * whatever its `ackGracePeriodMs` (see `nack({ delayMs })`).
  */
 export interface RetryOptions {

@@ -52,8 +52,8 @@ export function retrySettings(value: unknown): RetrySettings | false {
  * The redelivery delay of an event whose delivery `deliveryCount` failed:
  * `min(maxDelayMs, delayMs * factor^(deliveryCount-1))`, scaled by
  * `1 - jitter + 2 * jitter * random` (`random` in [0, 1)), and never more
- * than `maxDelayMs` (the cap holds after the jitter too: a capped delay is
- * spread below it only); 0 without retry.
+ * than `maxDelayMs`: a capped delay is scaled by `1 - jitter * random`
+ * instead (spread below the cap); 0 without retry.
  */
 export function retryDelay(retry: RetrySettings | false, deliveryCount: number, random: number = Math.random()): number {
   if (retry === false) return 0;
@@ -61,6 +61,10 @@ export function retryDelay(retry: RetrySettings | false, deliveryCount: number, 
   // factor^step overflows to Infinity after enough deliveries (2^1024): times a delayMs of 0 that is
   // NaN, a nack Redis refuses. A delay of 0 stays 0, and anything past maxDelayMs is maxDelayMs.
   const grown = retry.delayMs === 0 ? 0 : retry.delayMs * retry.factor ** step;
-  const base = Number.isFinite(grown) ? Math.min(retry.maxDelayMs, grown) : retry.maxDelayMs;
-  return Math.min(retry.maxDelayMs, Math.max(0, Math.round(base * (1 - retry.jitter + 2 * retry.jitter * random))));
+  const capped = !Number.isFinite(grown) || grown >= retry.maxDelayMs;
+  const base = capped ? retry.maxDelayMs : grown;
+  // A capped delay is spread below the cap only (by up to `jitter`), not clipped to it: clipped,
+  // half of all capped redeliveries came at exactly maxDelayMs (review P).
+  const scale = capped ? 1 - retry.jitter * random : 1 - retry.jitter + 2 * retry.jitter * random;
+  return Math.min(retry.maxDelayMs, Math.max(0, Math.round(base * scale)));
 }
