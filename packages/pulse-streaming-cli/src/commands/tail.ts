@@ -4,7 +4,7 @@ import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
 import { isEntryId } from '../entryIds.js';
 import { CliError } from '../errors.js';
-import { charLength, cutTo, displayText, idTime, idTimeText, isoTime, payloadDisplay, payloadJson } from '../format.js';
+import { charLength, cutTo, displayText, idTime, idTimeText, isoTime, payloadDisplay, payloadJson, quoted } from '../format.js';
 import { interruptSignal, onCleanup, shutdownSignal, signalExitCode } from '../lifecycle.js';
 import { text } from '../replies.js';
 
@@ -70,9 +70,14 @@ function textLine(ctx: CommandContext, ev: Event, width: number | undefined, wit
   return coloredHead + cutTo(payload, room);
 }
 
-/** ` {name=value, ...}` of an event's headers ('' when it has none), each name and value as `displayText` shows text. */
+/**
+ * ` {name=value, ...}` of an event's headers ('' when it has none), each name
+ * and value as `displayText` shows text, and in quotes when it holds one of
+ * `,={}` or starts with a space: `{a="1, tenant=acme"}` is not `{a=1, tenant=acme}`.
+ */
 function headersText(headers: Readonly<Record<string, string>>): string {
-  const pairs = Object.entries(headers).map(([k, v]) => `${displayText(k)}=${displayText(v)}`);
+  const show = (text: string): string => (/[,={}]|^\s|^$/.test(text) ? quoted(text) : displayText(text));
+  const pairs = Object.entries(headers).map(([k, v]) => `${show(k)}=${show(v)}`);
   return pairs.length === 0 ? '' : ` {${pairs.join(', ')}}`;
 }
 
