@@ -46,9 +46,9 @@ describe.each(CLIENT_KINDS)('misspelt option names (%s)', (kind) => {
       /did you mean onlyIfStreamExists\?/,
     );
     expect(await client.cmd('EXISTS', `pulse:stream:${name}`)).toBe(0);
-    // Names far from every option, and options of other calls, are ignored: an event passed as an add's
-    // options gives its topic and headers (review P).
-    await stream.add('created', 'x', js({ topic: 't', dedupId: 'r-1', headers: undefined, requestId: 'q', signal: undefined }));
+    // add takes its own names only (any other would be ignored: test/addOptionNamesStrict), and an
+    // event's fields (an event forwarded as its copy's options: test/optionNamesValidCode).
+    await stream.add('created', 'x', js({ topic: 't', dedupId: 'r-1', headers: undefined }));
     expect(await client.cmd('XLEN', `pulse:stream:${name}`)).toBe(1);
   });
 

@@ -9,7 +9,7 @@ import { GoLifecycle } from './internal/goLifecycle.js';
 import { headerFields, headersOf, MAX_HEADERS } from './internal/headers.js';
 import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
-import { OPTION_NAMES } from './internal/optionLists.js';
+import { EVENT_FIELDS, OPTION_NAMES } from './internal/optionLists.js';
 import { checkOptionNames } from './internal/optionNames.js';
 import { toPulseError } from './internal/redisErrors.js';
 import { str } from './internal/replies.js';
@@ -184,7 +184,10 @@ export class Stream<Events extends EventMap = Untyped> {
     checkWellFormed('eventName', eventName);
     if (options !== undefined && (typeof options !== 'object' || options === null))
       throw new InvalidArgumentError('add options must be an object, e.g. { topic }');
-    checkOptionNames('add', options, OPTION_NAMES.add);
+    // Strict: a name add ignored (`{ dedupKey }`, or `{ maxLen }`, a Stream option) would store a retry
+    // twice or trim nothing, in silence; an event's own fields pass (an event forwarded as the options
+    // of its copy gives its topic and headers: review P).
+    checkOptionNames('add', options, OPTION_NAMES.add, EVENT_FIELDS);
     const topic = options?.topic;
     if (topic !== undefined) {
       if (typeof topic !== 'string') throw new InvalidArgumentError('topic must be a string');

@@ -4,6 +4,8 @@
  * modules `options.ts` reads its types from (logger, event, and what they
  * import) can check their own options without an import circle.
  */
+
+import type { Event } from '../event.js';
 import type {
   AddOptions,
   AddStreamOptions,
@@ -18,6 +20,22 @@ import { names } from './optionNames.js';
 
 const READER = names<ReaderOptions>()(['startAt', 'blockMs', 'maxPolled', 'bufferSize', 'topic', 'filter']);
 const PROCESS = names<ProcessOptions>()(['concurrency', 'signal', 'retry']);
+
+/**
+ * The fields of an event (`Event`, `SinkEvent`: what `for...in` lists), which
+ * `add` takes as options without a word: forwarding an event as the options
+ * of its copy (`out.add(ev.eventName, ev.payload, ev)`) compiles and gives its
+ * topic and headers.
+ */
+export const EVENT_FIELDS: ReadonlySet<string> = new Set<keyof Event>([
+  'id',
+  'streamName',
+  'eventName',
+  'topic',
+  'payload',
+  'deliveryCount',
+  'headers',
+]);
 
 /** The names each options object of `options.ts` takes, by the function that takes it. */
 export const OPTION_NAMES = {

@@ -35,13 +35,25 @@ const EVERY_NAME = new Set<string>();
 /**
  * Throws {@link InvalidArgumentError} when `options` (of `what`, a function's
  * name) has a property whose name is close to one of `known` without being
- * it, nor an option of another call. Costs a loop over the given names (an
- * add's one or two) when all are known.
+ * it, nor an option of another call. With `strict`, any name but `known` and
+ * those in `strict` is refused. Costs a loop over the given names (an add's
+ * one or two) when all are known.
  */
-export function checkOptionNames(what: string, options: object | undefined, known: readonly string[]): void {
+export function checkOptionNames(
+  what: string,
+  options: object | undefined,
+  known: readonly string[],
+  strict?: ReadonlySet<string>,
+): void {
   if (options === undefined || options === null) return;
   for (const key in options) {
-    if (known.includes(key) || EVERY_NAME.has(key)) continue;
+    if (known.includes(key) || strict?.has(key)) continue;
+    if (strict !== undefined) {
+      const near = nearName(key, known);
+      const hint = near === undefined ? `${what} takes ${known.join(', ')}` : `did you mean ${near}?`;
+      throw new InvalidArgumentError(`${what} options have no ${JSON.stringify(key)} (${hint}): it would be ignored`);
+    }
+    if (EVERY_NAME.has(key)) continue;
     const near = nearName(key, known);
     if (near !== undefined) {
       throw new InvalidArgumentError(
