@@ -63,13 +63,17 @@ export async function rawTransaction(
 
 /**
  * The socket timeout of a connection of the library's own, from the one of
- * the user's client (`user`, ms; anything else: none). A reading connection
- * (`blockMs` given) gets it lengthened by its longest block: as is, it cut
- * every blocking read longer than it (a reconnect and a warning every
- * `blockMs`, outside review M), and without it a connection gone silent (a
- * half-open link, a stuck proxy) left the read waiting for ever (review P):
- * it is the only way the client finds such a connection dead. Other
- * connections keep it as is.
+ * the user's client (`user`, ms; anything else: none), lengthened by
+ * `blockMs`, the longest the connection waits with nothing to receive: a
+ * reading connection's longest block, the control connection's time
+ * between beats. As is, it cut every blocking read longer than it (a
+ * reconnect and a warning every `blockMs`, outside review M) and, node-redis'
+ * being an idle timeout, closed an idle control connection again and again
+ * (review Q); dropped, a connection gone silent (a half-open link, a stuck
+ * proxy) left a read waiting for ever (review P): it is the only way the
+ * client finds such a connection dead. Left: node-redis closes a read
+ * connection paused behind full buffers (a consumer that stopped pulling)
+ * longer than this, and it reconnects when reads resume (nothing is lost).
  */
 export function ownSocketTimeout(user: unknown, blockMs: number | undefined): number | undefined {
   if (typeof user !== 'number' || !(user > 0)) return undefined;

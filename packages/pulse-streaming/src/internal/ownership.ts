@@ -137,7 +137,10 @@ export async function joinNewConsumer(
   const created = await joinGroup(stream, sinkName, start, consumer);
   const leave = () => undoJoin(stream, sinkName, consumer, created, graceMs, stream.logger);
   try {
-    return { consumer, control: await stream.driver.openOwned(`pulse:sink:${sinkName}:control`, stream.logger), leave };
+    // Idle up to a grace period / 2 between its beats: node-redis' socketTimeout, an idle timeout,
+    // must not close it then (review Q); see ownSocketTimeout.
+    const control = await stream.driver.openOwned(`pulse:sink:${sinkName}:control`, stream.logger, graceMs);
+    return { consumer, control, leave };
   } catch (err) {
     await leave();
     throw toPulseError(err, 'open sink connection');
