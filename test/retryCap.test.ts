@@ -14,14 +14,8 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { NACKED_IDLE_MS } from '../packages/pulse-streaming/src/internal/sinkDue.js';
 import { sinkKeys } from '../packages/pulse-streaming/src/keys.js';
 import { CLIENT_KINDS, connect, type TestClient, waitFor } from './support/clients.js';
+import { DELAY_SNAPSHOT } from './support/delaySnapshot.js';
 import { sinkFixture } from './support/sinkFixture.js';
-
-const DELAY_SNAPSHOT = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-local due = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if #p == 0 or not due then return false end
-return {now, p[1][3], due, p[1][4]}`;
 
 describe.each(CLIENT_KINDS)('README retry cap (%s)', (kind) => {
   let c: TestClient;
