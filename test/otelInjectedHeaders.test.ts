@@ -29,7 +29,7 @@ import { InvalidArgumentError, Stream } from '../packages/pulse-streaming/src/in
 import { headerFields, MAX_INJECTED_HEADERS } from '../packages/pulse-streaming/src/internal/headers.js';
 import { registerOpenTelemetry } from '../packages/pulse-streaming/src/otel/index.js';
 import { injectChecked, RefusedHeaders } from '../packages/pulse-streaming/src/otel/injected.js';
-import { CLIENT_KINDS, connect, uniqueName } from './support/clients.js';
+import { CLIENT_KINDS, connect, type TestClient, uniqueName } from './support/clients.js';
 import { enableContext } from './support/otelSdk.js';
 
 /** What @opentelemetry/propagator-jaeger's inject writes (trace header, then one header per baggage entry). */
@@ -68,16 +68,28 @@ describe.each(CLIENT_KINDS)('otel: injected headers never fail an add (%s)', (ki
     // A W3C baggage key is a token: `!`, `*`, `+`, `'` are valid token characters, not valid pulse header names.
     ['a baggage key with a token character pulse refuses', { 'user*id': { value: '42' } }],
   ];
+  /** Runs `body` on a new stream of a client traced with the Jaeger-like propagator, then cleans up. */
+  async function traced(body: (s: Stream, c: TestClient, exporter: InMemorySpanExporter) => Promise<void>): Promise<void> {
+    enableContext();
+    const c = await connect(kind);
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const unregister = registerOpenTelemetry({ tracerProvider, propagator: new JaegerLike() });
+    const s = new Stream(uniqueName(), c.redis);
+    try {
+      await body(s, c, exporter);
+    } finally {
+      unregister();
+      await s.destroy();
+      await tracerProvider.shutdown();
+      await c.close();
+    }
+  }
+
   for (const [what, entries] of cases) {
-    it(`${what}: the traced add still stores the event`, async () => {
-      enableContext();
-      const c = await connect(kind);
-      const exporter = new InMemorySpanExporter();
-      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-      const unregister = registerOpenTelemetry({ tracerProvider, propagator: new JaegerLike() });
-      const s = new Stream(uniqueName(), c.redis);
-      const from = warned.length;
-      try {
+    it(`${what}: the traced add still stores the event`, () =>
+      traced(async (s, c, exporter) => {
+        const from = warned.length;
         const request = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage(entries));
         const add = context.with(request, () => s.add('order.created', 'x'));
         await expect(add).resolves.toBeTypeOf('string');
@@ -93,32 +105,14 @@ describe.each(CLIENT_KINDS)('otel: injected headers never fail an add (%s)', (ki
         expect(about()).toHaveLength(1);
         expect(await c.cmd('XLEN', s.key)).toBe(2);
         expect(exporter.getFinishedSpans().map((span) => span.status.code)).toEqual([SpanStatusCode.UNSET, SpanStatusCode.UNSET]);
-      } finally {
-        unregister();
-        await s.destroy();
-        await tracerProvider.shutdown();
-        await c.close();
-      }
-    });
+      }));
   }
 
-  it("the caller's own bad header is still refused when traced, nothing stored", async () => {
-    enableContext();
-    const c = await connect(kind);
-    const exporter = new InMemorySpanExporter();
-    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const unregister = registerOpenTelemetry({ tracerProvider, propagator: new JaegerLike() });
-    const s = new Stream(uniqueName(), c.redis);
-    try {
+  it("the caller's own bad header is still refused when traced, nothing stored", () =>
+    traced(async (s, c) => {
       await expect(s.add('e', 'x', { headers: { 'user*id': '42' } })).rejects.toBeInstanceOf(InvalidArgumentError);
       expect(await c.cmd('EXISTS', s.key)).toBe(0);
-    } finally {
-      unregister();
-      await s.destroy();
-      await tracerProvider.shutdown();
-      await c.close();
-    }
-  });
+    }));
 });
 
 describe('otel: what a propagator injects is bounded as an add allows', () => {
