@@ -254,9 +254,6 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /** @internal See `SinkEvent.inProgress`. */
   inProgress(event: SinkEvent): Promise<void> {
     if (this.#settings.noAck) return Promise.resolve();
-    // Sent on your client: closed while it waited to reconnect (ioredis), it would never settle it.
-    const closed = this.#main.driver.closed();
-    if (closed !== undefined) return Promise.reject(new ClosedError(`inProgress event ${event.id}: ${closed}`));
     return this.#holds.inProgress(event);
   }
 

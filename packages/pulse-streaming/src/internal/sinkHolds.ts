@@ -8,7 +8,7 @@ import { NotOwnedError } from '../errors.js';
 import { type EventOwner, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
-import { type Connection, type Driver, evalScript } from './driver.js';
+import { type Connection, checkOpen, type Driver, evalScript } from './driver.js';
 import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
 import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
@@ -141,6 +141,8 @@ export class SinkHolds {
 
   /** See `SinkEvent.inProgress`: resets the event's idle time, or says it is no longer ours. */
   async inProgress(event: SinkEvent): Promise<void> {
+    // Sent on your client: closed while it waited to reconnect (ioredis), it would never settle it.
+    checkOpen(this.host.driver, `inProgress event ${event.id}`);
     const { name, consumerName } = this.host;
     let reply: unknown[];
     try {
