@@ -24,12 +24,23 @@ export const RECHECK_MS = 100;
 /** How long before a stream expires its last check is made (ms): see `Rechecks.expiring`. */
 export const FINAL_CHECK_MS = 50;
 
-/** When stream `s` wants its last check before it expires (`performance.now()`), if it does. */
+/**
+ * How long before a stream expires a check is made ahead of the last one
+ * (ms): a loaded process runs the last one late, after the expiry, and the
+ * estimate is then this one's, not the one of the last read, made before the
+ * acks of the other instances (their events counted as lost).
+ */
+export const EARLY_CHECK_MS = 500;
+
+/** When stream `s` wants its next check before it expires (`performance.now()`), if it does. */
 export function finalCheckAt(s: SinkStream): number | undefined {
   if (s.expiresAt === undefined) return undefined;
-  const at = s.expiresAt - FINAL_CHECK_MS;
-  // A check applied that close to the expiry is the last one already.
-  return at > s.checkAppliedAt ? at : undefined;
+  // A check applied after a mark stands for it: the early one, then the last one.
+  for (const ahead of [EARLY_CHECK_MS, FINAL_CHECK_MS]) {
+    const at = s.expiresAt - ahead;
+    if (at > s.checkAppliedAt) return at;
+  }
+  return undefined;
 }
 
 /** Whether stream `s`'s last check before it expires is due at `now`. */
@@ -87,8 +98,8 @@ export class Rechecks {
 
   /**
    * A check of stream `s` was applied: when the stream expires, it is checked
-   * once more `FINAL_CHECK_MS` before, so that what the expiry takes is
-   * estimated from the group as it is then. A stream handled and then quiet
+   * again `EARLY_CHECK_MS` and `FINAL_CHECK_MS` before, so that what the
+   * expiry takes is estimated from the group as it is then. A stream handled and then quiet
    * until it expires was estimated from its last read's check, before the
    * acks of the other instances: their events counted as lost.
    */
