@@ -18,6 +18,7 @@
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscription.js';
+import { Backoff, sleep } from './backoff.js';
 import { monotonicNow } from './clock.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { streamKey } from './keys.js';
@@ -310,26 +311,50 @@ export class GiveBack {
     if (byId.size > 0) this.#given.set(name, byId);
   }
 
+  /**
+   * Gives back `events` of stream `name`, retried while Redis is away until
+   * it answers or the sink closes: only its answer tells events still
+   * pending (they come back) from events Redis lost in a rollback while this
+   * instance held them (counted lost). One failed give-back once said they
+   * come back: after a slow restart from an older snapshot nothing did, and
+   * nothing was counted.
+   */
   async #send(name: string, events: readonly SinkEvent[]): Promise<void> {
-    const { control, consumerName, logger } = this.host;
+    const { control, consumerName, logger, closed } = this.host;
     const args: Array<string | number> = [this.host.name, consumerName];
     for (const ev of events) args.push(ev.id, ev.deliveryCount);
-    try {
-      const [given, vanished] = (await evalScript(control, giveBackScript, [streamKey(name)], args)) as [unknown[], unknown[]];
-      // Redis rolled back under them: nothing can give them back or redeliver them.
-      if (vanished.length > 0) await this.host.vanished(name, vanished.map(str));
-      if (given.length > 0) {
-        logger.debug({ stream: name, count: given.length }, 'events never handed out given back, delivery count restored');
-        const ids = given.map(str);
-        this.#uncount(ids, events);
-        this.#remember(name, ids, events);
+    const backoff = new Backoff(50, 5000);
+    for (;;) {
+      try {
+        const [given, vanished] = (await evalScript(control, giveBackScript, [streamKey(name)], args)) as [unknown[], unknown[]];
+        // Redis rolled back under them: nothing can give them back or redeliver them.
+        if (vanished.length > 0) await this.host.vanished(name, vanished.map(str));
+        if (backoff.failures > 0)
+          logger.info({ stream: name, count: events.length }, 'events never handed out given back after a retry');
+        if (given.length > 0) {
+          logger.debug({ stream: name, count: given.length }, 'events never handed out given back, delivery count restored');
+          const ids = given.map(str);
+          this.#uncount(ids, events);
+          this.#remember(name, ids, events);
+        }
+        return;
+      } catch (err) {
+        if (closed.aborted) {
+          // Most likely they stay pending and come back after the grace period, counted as delivered
+          // once more; if Redis lost them in a rollback, no one can tell any more.
+          logger.warn(
+            { stream: name, count: events.length, err: errorText(err) },
+            'could not give back events never handed out before the sink closed: they come back after the grace period with their delivery count raised, unless Redis lost them in a rollback',
+          );
+          return;
+        }
+        if (backoff.failures === 0)
+          logger.warn(
+            { stream: name, count: events.length, err: errorText(err) },
+            'could not give back events never handed out, retrying',
+          );
+        await sleep(backoff.next(), closed);
       }
-    } catch (err) {
-      // Nothing is lost: they stay pending and come back after the grace period, counted as delivered once more.
-      logger.warn(
-        { stream: name, count: events.length, err: errorText(err) },
-        'could not give back events never handed out: they come back with their delivery count raised',
-      );
     }
   }
 }
