@@ -24,9 +24,23 @@ const SCRIPT = join(REPO, 'test/support/consumerProcess.mjs');
 let libDir: string;
 let lib: string;
 
-/** Compiles the library for the children of this test file's tests (removed after them). */
+/** The repository's build of the library, current when the build stamp says so. */
+const BUILT = join(REPO, 'packages/pulse-streaming/dist/esm/index.js');
+
+/**
+ * The library for the children of this test file's tests: the repository's
+ * build when it is current (`npm test`'s pretest just made it: compiling
+ * again cost 8 s of the suite's CPU), else compiled into a private folder
+ * (removed after them), so that a run of this file alone tests the current
+ * source without rebuilding files other test files may be running.
+ */
 export function useCompiledLibrary(): void {
   beforeAll(() => {
+    const current = spawnSync(process.execPath, [join(REPO, 'scripts/build-stamp.mjs'), 'check'], { cwd: REPO });
+    if (current.status === 0 && existsSync(BUILT)) {
+      lib = BUILT;
+      return;
+    }
     libDir = mkdtempSync(join(tmpdir(), 'pulse-sink-lib-'));
     symlinkSync(join(REPO, 'node_modules'), join(libDir, 'node_modules'), 'dir');
     writeFileSync(join(libDir, 'package.json'), '{"type":"module"}\n');
