@@ -44,13 +44,15 @@ export interface MoveHost {
  * First step of a dead letter on a cluster (the dead-letter stream may be
  * in another slot): is the event still ours, and its fields. A gone entry is
  * acked here. KEYS: stream. ARGV: group, consumer, id.
- * Returns 'notours', 'gone', or the entry's fields.
+ * Returns 'vanished' (pending for no one and gone from the stream: see
+ * `deadLetterNow`), 'notours', 'gone', or the entry's fields.
  */
 export const ownEntry = new Script(
   'ownEntry',
   `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
 local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+if #p == 0 and #e == 0 then return 'vanished' end
+if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
 if #e == 0 then
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
   return 'gone'

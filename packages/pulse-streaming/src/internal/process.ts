@@ -196,24 +196,44 @@ export class HandlerRun {
   async #deadLetterIfFailed(event: SinkEvent, pending: DecodeError | Promise<DecodeError | undefined>): Promise<boolean> {
     const failure = await pending;
     if (failure === undefined) return true;
-    try {
-      await this.host.deadLetter(event, `decode: ${failure.message}`);
-    } catch (err) {
-      if (isRetryable(err)) {
-        // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then
-        // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
-        this.logger.warn({ id: event.id, err: errorText(err) }, 'dead letter of an event that does not decode failed');
-      } else {
-        // Refused for good (a dead-letter key of another type, NOPERM): every later one would
-        // fail the same way, so stop, as the sweep does, rather than run on without dead letters.
-        this.logger.error(
-          { id: event.id, err: errorText(err) },
-          'dead letter of an event that does not decode failed for good: the event stays pending, processing stops',
-        );
-        this.#stop(toPulseError(err, `dead-letter event ${event.id} of stream ${event.streamName}`));
+    // Retried while Redis cannot take it, until the sink closes: only one that lands finds an event
+    // Redis lost in a rollback meanwhile (then written from the copy held here), which nothing
+    // would redeliver (outside review R).
+    const backoff = new Backoff(50, 5000);
+    for (;;) {
+      try {
+        await this.host.deadLetter(event, `decode: ${failure.message}`);
+        if (backoff.failures > 0)
+          this.logger.info({ id: event.id, failures: backoff.failures }, 'dead letter succeeded after retries');
+        return false;
+      } catch (err) {
+        if (!isRetryable(err)) {
+          // Refused for good (a dead-letter key of another type, NOPERM): every later one would
+          // fail the same way, so stop, as the sweep does, rather than run on without dead letters.
+          this.logger.error(
+            { id: event.id, err: errorText(err) },
+            'dead letter of an event that does not decode failed for good: the event stays pending, processing stops',
+          );
+          this.#stop(toPulseError(err, `dead-letter event ${event.id} of stream ${event.streamName}`));
+          return false;
+        }
+        if (this.host.closed.aborted) {
+          // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then
+          // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
+          this.logger.warn(
+            { id: event.id, err: errorText(err) },
+            'dead letter of an event that does not decode failed at close: it is redelivered after the grace period and dead-lettered then, unless Redis lost it in a rollback',
+          );
+          return false;
+        }
+        if (backoff.failures === 0)
+          this.logger.warn(
+            { id: event.id, err: errorText(err) },
+            'dead letter of an event that does not decode failed, retrying',
+          );
+        await sleep(backoff.next(), this.host.closed);
       }
     }
-    return false;
   }
 
   /** Ends the run (and the sink, where it allows) with `err`; `throwIfFatal()` then rejects with it. */
@@ -269,17 +289,16 @@ export class HandlerRun {
    * Nacks `group` with `delayMs`, retried with backoff while Redis cannot take
    * it (a dropped connection, a restart): one failed nack would drop the
    * retry delay, and the events come back after the grace period instead.
-   * Gives up once the delay and a grace period are over (the grace period
-   * then redelivers them no sooner than a nack would; a late nack makes them
-   * due at once), the sink closed, or Redis refused for good.
+   * Retried until the sink closes or Redis refuses for good: Redis rolled
+   * back under the handler leaves nothing to redeliver its events after the
+   * grace period, and only a nack that lands finds them gone (counted lost:
+   * outside reviews C and R; a nack given up after a grace period while Redis
+   * was down left them uncounted). A late nack makes them due at once, and
+   * one that finds them another consumer's leaves them to it.
    */
   async #nack(group: SinkEvent[], delayMs: number): Promise<void> {
     const due = monotonicNow() + delayMs;
-    // Tried for a grace period at least: Redis rolled back under the handler
-    // leaves nothing to redeliver its events after the grace period, and only
-    // a nack that lands finds them gone (counted lost: outside review C).
-    const until = Math.max(due, monotonicNow() + this.host.graceMs);
-    const backoff = new Backoff(50, 1000);
+    const backoff = new Backoff(50, 5000);
     for (;;) {
       try {
         // What is left of the delay: the events are due when they would have been at the first try.
@@ -289,7 +308,7 @@ export class HandlerRun {
           sent.catch(() => {});
           this.logger.warn(
             { ids: ids(group) },
-            'nack not answered after close: the events are redelivered after the grace period',
+            'nack not answered after close: the events are redelivered after the grace period, unless Redis lost them in a rollback',
           );
           return;
         }
@@ -297,16 +316,19 @@ export class HandlerRun {
           this.logger.info({ ids: ids(group), failures: backoff.failures }, 'nack succeeded after retries');
         return;
       } catch (err) {
-        const retryInMs = backoff.next();
-        const over = monotonicNow() + retryInMs >= until || this.host.closed.aborted || !isRetryable(err);
-        if (over) {
+        if (this.host.closed.aborted || !isRetryable(err)) {
           this.logger.warn(
             { ids: ids(group), failures: backoff.failures, err: errorText(err) },
-            'nack failed: the events are redelivered after the grace period',
+            this.host.closed.aborted
+              ? 'nack failed at close: the events are redelivered after the grace period, unless Redis lost them in a rollback'
+              : 'nack failed: the events are redelivered after the grace period',
           );
           return;
         }
-        this.logger.warn(
+        const retryInMs = backoff.next();
+        // Said once, then at debug: Redis may be away for minutes.
+        (backoff.failures === 1 ? this.logger.warn : this.logger.debug).call(
+          this.logger,
           { ids: ids(group), failures: backoff.failures, retryInMs, err: errorText(err) },
           'nack failed, retrying',
         );

@@ -11,7 +11,8 @@ import type { Subscription } from '../subscription.js';
 import { ackMoved, keptWhileMoved, type MoveHost, ownEntry } from './deadLetterMove.js';
 import type { Connection, Driver } from './driver.js';
 import { evalScript } from './driver.js';
-import { sinkKeys, streamKey } from './keys.js';
+import { HEADER_PREFIX } from './headers.js';
+import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, streamKey } from './keys.js';
 import type { ProcessHost } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
@@ -53,13 +54,17 @@ export async function nackEvents(
  * type, an ACL) must leave the event pending, never acked and in no stream.
  * KEYS: stream, dead-letter stream, delays. ARGV: group, consumer, id, sink
  * name, stream name, deliveries, reason.
- * Returns 'moved', 'notours' or 'gone' (trimmed or deleted: acked, to report lost).
+ * Returns 'moved', 'notours', 'gone' (trimmed or deleted: acked, to report
+ * lost) or 'vanished' (pending for no one and gone from the stream: Redis
+ * rolled back under this instance, or another consumer handled it and it was
+ * trimmed since; see `deadLetterNow`).
  */
 const deadLetterOne = new Script(
   'deadLetterOne',
   `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
 local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+if #p == 0 and #e == 0 then return 'vanished' end
+if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
 local outcome = 'gone'
 if #e > 0 then
   local args = {'XADD', KEYS[2], '*'}
@@ -89,6 +94,8 @@ export interface DeadLetterHost {
   /** Aborts when the sink closes: a dead letter's ack is retried until then at most. */
   readonly closed: AbortSignal;
   countLost(stream: string, count: number, why: string, ids?: readonly string[]): void;
+  /** Of `ids` (events of stream `stream` pending for no one and gone from it), those Redis lost in a rollback. */
+  lostByRedis(stream: string, ids: readonly string[]): Promise<string[]>;
   /** Resets to 0 the idle time of those of `ids` (stream `stream`) still pending for this consumer. */
   keep(stream: string, ids: string[]): Promise<unknown>;
 }
@@ -146,6 +153,15 @@ export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reas
       };
       outcome = host.noAck ? await move() : await keptWhileMoved(mover, () => [id], move);
     }
+    // Redis rolled back under this instance: the only copy is the one it holds, written from it.
+    if (outcome === 'vanished' && (await host.lostByRedis(event.streamName, [id])).length > 0) {
+      await host.driver.send(['XADD', deadKey, '*', ...heldFields(event), ...tail], deadKey);
+      host.logger.warn(
+        { stream: event.streamName, id },
+        'event Redis lost in a rollback dead-lettered from the copy this instance held (fields it does not know are not kept)',
+      );
+      outcome = 'moved';
+    }
   } catch (err) {
     throw toPulseError(err, `dead-letter event ${id} of stream ${event.streamName}`);
   }
@@ -160,6 +176,14 @@ export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reas
       'event not dead-lettered: another consumer took it after the grace period',
     );
   }
+}
+
+/** The entry fields of `event` as its producer wrote them (see `add`): name, payload, topic, headers. */
+function heldFields(event: SinkEvent): Array<string | Buffer> {
+  const fields: Array<string | Buffer> = [FIELD_NAME, event.eventName, FIELD_PAYLOAD, event.payload];
+  if (event.topic !== undefined) fields.push(FIELD_TOPIC, event.topic);
+  for (const [name, value] of Object.entries(event.headers)) fields.push(`${HEADER_PREFIX}${name}`, value);
+  return fields;
 }
 
 /** What `processHost` is built from: a sink's parts. */
@@ -202,6 +226,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     graceMs: settings.graceMs,
     closed: holds.closed,
     countLost: (stream, count, why, ids) => holds.countLost(stream, count, why, ids),
+    lostByRedis: (stream, ids) => holds.lostByRedis(stream, ids),
     keep: (stream, ids) => holds.touch(p.driver, stream, 0, ids),
   };
   /** Said once: in-progress touches stopped because the user's client was closed. */

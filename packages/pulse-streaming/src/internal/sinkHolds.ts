@@ -252,6 +252,11 @@ export class SinkHolds {
     return this.lostVanished(name, vanished, 'given back (nack)');
   }
 
+  /** Of `ids` (events of stream `name` pending for no one and gone from it), those Redis lost in a rollback (see `lostByRedis`). */
+  lostByRedis(name: string, ids: readonly string[]): Promise<string[]> {
+    return lostByRedis(this.#vanishedHost, name, ids);
+  }
+
   /** See `countVanished` (`how`: how this instance let them go). */
   lostVanished(name: string, vanished: readonly string[], how: string): Promise<void> {
     return countVanished(this.#vanishedHost, name, vanished, how);
