@@ -36,7 +36,8 @@ describe.concurrent.each(CLIENT_KINDS)('bookkeeping keys of a TTL stream (%s)', 
     it(`remove() on a stream with a ${slidingTtl ? 'sliding' : 'fixed'} TTL: once it expired, its keys expire within a minute`, async (ctx: TestContext) => {
       const c = await connect(kind);
       ctx.onTestFinished(() => c.close());
-      const s = new Stream(uniqueName('ttlrm'), c.redis, { maxLen: 0, ttlMs: 300, slidingTtl });
+      // A second: with 300 ms a loaded run's adds and remove() took longer, and remove() found the stream gone.
+      const s = new Stream(uniqueName('ttlrm'), c.redis, { maxLen: 0, ttlMs: 1000, slidingTtl });
       cleanUp(ctx, c, s.name);
       // A sink that has not read them: the removed entries are counted for it (`:removed`).
       const sink = await s.newSink('g', { startAt: 'oldest' });
@@ -45,7 +46,7 @@ describe.concurrent.each(CLIENT_KINDS)('bookkeeping keys of a TTL stream (%s)', 
       await s.remove(ids[1] as string);
       const written = [lastRemovalKey(s.name), removedKey(s.name)];
       expect(await keysOf(c, s.name)).toEqual(expect.arrayContaining(written));
-      await waitFor(async () => Number(await c.cmd('EXISTS', s.key)) === 0, { timeout: 3000, what: 'the stream to expire' });
+      await waitFor(async () => Number(await c.cmd('EXISTS', s.key)) === 0, { timeout: 5000, what: 'the stream to expire' });
       // A minute at most (the floor that keeps them while a sink may still report from them), never for ever.
       for (const k of written) expect(Number(await c.cmd('PTTL', k))).toBeLessThanOrEqual(60_000);
       await noKeyForever(c, s.name);
@@ -91,7 +92,8 @@ describe.concurrent.each(CLIENT_KINDS)('bookkeeping keys of a TTL stream (%s)', 
   it('inProgress() of an event removed while handled: the delays set that holds it expires at the hold end', async (ctx: TestContext) => {
     const c = await connect(kind);
     ctx.onTestFinished(() => c.close());
-    const s = new Stream(uniqueName('ttlip'), c.redis, { maxLen: 0, ttlMs: 500 });
+    // Longer than the grace period: with 500 ms a loaded run found the stream expired before inProgress().
+    const s = new Stream(uniqueName('ttlip'), c.redis, { maxLen: 0, ttlMs: 3000 });
     cleanUp(ctx, c, s.name);
     const graceMs = 1000;
     const sink = await s.newSink('g', { startAt: 'oldest', ackGracePeriodMs: graceMs, blockMs: 100 });
