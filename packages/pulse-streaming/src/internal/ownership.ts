@@ -28,7 +28,8 @@ import type { StreamHandle } from './streamHandle.js';
  * idle time cannot be reset (XCLAIM drops a deleted entry): it is kept in the
  * delays set for `keepGoneMs`, as `touch` does for `process()` handlers, so
  * that no other instance's claim reports it lost while the handler works
- * (the set then expires at its last due time, as `touch` makes it).
+ * (the set of a stream with a time to live then expires at its last due
+ * time, as `touch` makes it).
  */
 export const keepOwned = new Script(
   'keepOwned',
@@ -39,7 +40,7 @@ if p[1][2] ~= ARGV[2] then return {'other', p[1][2]} end
 if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then
   ${NOW}
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
-  expireDelays(KEYS[2])
+  expireDelays(KEYS[2], KEYS[1])
   return {'gone'}
 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', 0, 'JUSTID')

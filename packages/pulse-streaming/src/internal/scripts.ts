@@ -53,12 +53,21 @@ end`;
 
 /**
  * The delays set of a sink (nacks delayed past the grace period, holds of
- * events deleted while handled) is only read for entries not yet due:
- * `expireDelays(key)` makes it expire at its last due time, never sooner, so
- * it never outlives what it delays (nor a TTL stream by more than that), and
- * no delay is cut short while its stream lives on.
+ * events deleted while handled) is only read for entries not yet due.
+ * `expireDelays(key, stream)`: on a stream with a time to live it expires at
+ * its last due time, never sooner, so it never outlives what it delays nor
+ * the stream by more than that; on a stream without one it has none either:
+ * a key with a time to live is what a `volatile-*` maxmemory policy evicts
+ * (the default of managed Redis services), and an evicted set made every
+ * delayed event due at once (a retry backoff turned into a retry every claim:
+ * outside review S). Claims remove due entries, Redis deletes the set once
+ * empty, and the last instance to leave deletes it.
  */
-export const EXPIRE_DELAYS = `local function expireDelays(k)
+export const EXPIRE_DELAYS = `local function expireDelays(k, stream)
+  if redis.call('PTTL', stream) == -1 then
+    redis.call('PERSIST', k)
+    return
+  end
   local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')[2]
   if last then redis.call('PEXPIREAT', k, string.format('%d', tonumber(last) + 1)) end
 end`;
@@ -130,8 +139,8 @@ local count = tonumber(ARGV[4])
 ${NOW}
 if delayed then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  -- A set written without an expiry (by an older version) gets one.
-  if redis.call('PTTL', KEYS[3]) == -1 then expireDelays(KEYS[3]) end
+  -- A set an older version wrote (with an expiry on a stream that has none, or none) gets this one's.
+  expireDelays(KEYS[3], KEYS[1])
   -- Delayed events would take the places of due ones in the scan.
   count = count + redis.call('ZCARD', KEYS[3])
 end
@@ -231,7 +240,7 @@ return {out, lost, dead, toMove, string.format('%d', nextDue)}`,
  * keepGoneMs instead, so that no claimer reports it lost while its handler
  * still works on it; the handler's ack or nack settles it, and if the
  * consumer dies the delay runs out and a claimer reports it. The delays set
- * expires at its last due time (`EXPIRE_DELAYS`).
+ * of a stream with a time to live expires at its last due time (`EXPIRE_DELAYS`).
  * KEYS: stream, delays. ARGV: group, consumer, idleMs (-1: only look), '1'
  * for a nack (else ''), delay ms ('' none), keepGoneMs ('' none), ids...
  * Returns {gone, vanished}: our pending IDs no longer in the stream, and IDs
@@ -278,7 +287,7 @@ for i = 7, #ARGV do
     end
   end
 end
-if delays then expireDelays(KEYS[2]) end
+if delays then expireDelays(KEYS[2], KEYS[1]) end
 return {gone, vanished}`,
 );
 
