@@ -163,6 +163,17 @@ export class SinkLiveness {
   readonly #warned = new Set<string>();
   /** Says when Redis's clock jumps: liveness ages, idle times and nack delays run on it. */
   readonly #redisClock: RedisClockWatch;
+  /**
+   * What the record said of each other instance, until forgotten: when the
+   * last beat was (Redis ms) and its options. The record's keys carry a
+   * time to live, so a `volatile-*` maxmemory policy may evict them (outside
+   * review S): without this, the instances and grace periods they held were
+   * forgotten at once, and a short-grace instance took an event a long-grace
+   * one was still handling, or removed a live consumer as stale.
+   */
+  readonly #remembered = new Map<string, { lastSeen: number; options: InstanceOptions | undefined }>();
+  /** Instances remembered when the record was found lost, not seen in it since: judged by their last beat before. */
+  #recalled = new Set<string>();
 
   constructor(
     private readonly host: MaintenanceHost,
@@ -199,18 +210,20 @@ export class SinkLiveness {
       const o = decodeOptions(raw[i + 1] as string);
       if (o) options.set(raw[i] as string, o);
     }
+    const beats = new Map<string, number>();
+    for (let i = 0; i + 1 < seen.length; i += 2) beats.set(seen[i] as string, Number(seen[i + 1]));
+    const listed = beats.has(me);
+    const reset = this.#joined && !listed;
+    this.#recall(beats, options, now, reset);
     const live = [me];
     const stale = new Set<string>();
     let lapsed = false;
-    let listed = false;
     const longerGraces = new Map<string, number>();
     const differing = new Map<string, InstanceOptions>();
-    for (let i = 0; i + 1 < seen.length; i += 2) {
-      const name = seen[i] as string;
-      const age = now - Number(seen[i + 1]);
+    for (const [name, lastSeen] of beats) {
+      const age = now - lastSeen;
       if (name === me) {
         lapsed = age > STALE_GRACES * this.graceMs;
-        listed = true;
         continue;
       }
       // Judged by its own grace period: it beats every half of it, whatever this instance's is.
@@ -228,7 +241,6 @@ export class SinkLiveness {
     }
     const newlyStale = [...stale].filter((n) => !this.#stale.has(n));
     this.#stale = stale;
-    const reset = this.#joined && !listed;
     this.#joined = true;
     return {
       live,
@@ -241,6 +253,34 @@ export class SinkLiveness {
       now,
       reported: marksOf(marks, reply[3]),
     };
+  }
+
+  /**
+   * Completes what the record says (`beats`, `options`, read at Redis time
+   * `now`) with what this instance remembers of it, and remembers what it
+   * says: options an instance wrote once are its own for good (the options
+   * key may be lost alone), and when the record was lost (`reset`) the
+   * instances it held count with their last beat until they beat again
+   * (within half their grace period, when live) or are forgotten.
+   */
+  #recall(beats: Map<string, number>, options: Map<string, InstanceOptions>, now: number, reset: boolean): void {
+    const me = this.host.consumerName;
+    if (reset) for (const name of this.#remembered.keys()) if (name !== me && !beats.has(name)) this.#recalled.add(name);
+    for (const name of this.#recalled) {
+      const kept = this.#remembered.get(name);
+      if (beats.has(name) || !kept) this.#recalled.delete(name);
+      else beats.set(name, kept.lastSeen);
+    }
+    for (const [name, lastSeen] of beats) {
+      const theirs = options.get(name) ?? this.#remembered.get(name)?.options;
+      if (theirs) options.set(name, theirs);
+      if (name !== me) this.#remembered.set(name, { lastSeen, options: theirs });
+    }
+    for (const [name, kept] of this.#remembered) {
+      if (now - kept.lastSeen <= FORGET_GRACES * (kept.options?.graceMs ?? this.graceMs)) continue;
+      this.#remembered.delete(name);
+      this.#recalled.delete(name);
+    }
   }
 
   /**
