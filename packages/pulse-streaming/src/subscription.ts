@@ -86,10 +86,14 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   /**
    * @internal When the subscriber was last seen taking an event or waiting for
    * one (ms): the time of the first look after it took one, so at most one
-   * look late, and looks come every maintenance tick.
+   * look late, and looks come every maintenance tick. Waiting for one includes
+   * waiting on the ownership check of its next buffered event (`#checking`,
+   * set only by a `next()` that awaits it): that check retries for as long as
+   * Redis is down, and a subscriber asking all along must not be taken for a
+   * stalled one and have its buffer given back (counted lost after a rollback).
    */
   get lastActivity(): number {
-    if (this.#waiters.length > 0 || this.#tookSinceLook || this.#busy?.() === true) {
+    if (this.#waiters.length > 0 || this.#checking !== undefined || this.#tookSinceLook || this.#busy?.() === true) {
       this.#tookSinceLook = false;
       this.#lastActivity = monotonicNow();
     }
