@@ -99,6 +99,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
         closed,
         losses: this.#losses,
         vanished: (name, ids) => this.#holds.lostVanished(name, ids, 'released from a stalled subscriber'),
+        recover: (name) => this.#recover(name),
       },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),

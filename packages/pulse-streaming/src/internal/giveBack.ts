@@ -22,7 +22,7 @@ import { Backoff, sleep } from './backoff.js';
 import { monotonicNow } from './clock.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { streamKey } from './keys.js';
-import { errorText } from './redisErrors.js';
+import { errorText, isReplyError } from './redisErrors.js';
 import { countedEntries, type RawEntry, str } from './replies.js';
 import { Script } from './script.js';
 import type { SinkHolds } from './sinkHolds.js';
@@ -118,6 +118,14 @@ export interface GiveBackHost {
    * (see `SinkHolds.lostVanished`).
    */
   vanished(name: string, ids: readonly string[]): Promise<void>;
+  /**
+   * The stream `name` or its group is missing (NOGROUP): runs the stream's
+   * check now (`SinkReads.recover`), which reports what went with a gone key
+   * (a destroy's obituary) or recreates a group destroyed on a living key.
+   * The read loop does not read while no subscription has room: without
+   * this, a destroy under an instance with no subscriber went unreported.
+   */
+  recover(name: string): Promise<void>;
 }
 
 /** At most this many events per script call. */
@@ -225,6 +233,11 @@ export class GiveBack {
     try {
       reply = (await evalScript(this.host.control, takeBackScript, [streamKey(name)], args)) as unknown[];
     } catch (err) {
+      // Gone with their group: they never come; the stream's check reports what went with a gone key.
+      if (isReplyError(err, 'NOGROUP')) {
+        await this.#groupGone(name, (args.length - 2) / 2, err);
+        return;
+      }
       // Nothing is lost: they stay pending and go to a consumer after the grace period. If the
       // script ran and only its reply was lost (the connection dropped), they come counted once
       // more, as after a read reply lost with the connection. Not undone: whether it ran is not
@@ -280,6 +293,26 @@ export class GiveBack {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * Events of stream `name` (`count` of them) met NOGROUP (`err`) as they were
+   * given or taken back: runs the stream's check (see `GiveBackHost.recover`).
+   * Returns whether it ran; a check that failed is said (a give-back tries
+   * again while the sink is open).
+   */
+  async #groupGone(name: string, count: number, err: unknown): Promise<boolean> {
+    try {
+      await this.host.recover(name);
+    } catch (checkErr) {
+      this.host.logger.warn(
+        { stream: name, count, err: errorText(err), checkErr: errorText(checkErr) },
+        'events never handed out met their stream or group gone, and the check that reports what went with it failed',
+      );
+      return false;
+    }
+    this.host.logger.debug({ stream: name, count, err: errorText(err) }, 'events never handed out went with their group');
+    return true;
   }
 
   /**
@@ -339,7 +372,14 @@ export class GiveBack {
         }
         return;
       } catch (err) {
+        // Their group is gone with the pending entries a give-back restores: retrying cannot help.
+        // The stream's check reports what went with a gone key (a destroy's obituary counts these,
+        // pending), or makes a group destroyed on a living key again at 0 (they come again).
+        const noGroup = isReplyError(err, 'NOGROUP');
+        if (noGroup && (await this.#groupGone(name, events.length, err))) return;
         if (closed.aborted) {
+          // Gone with their group, and the check failed (said): they do not come back.
+          if (noGroup) return;
           // Most likely they stay pending and come back after the grace period, counted as delivered
           // once more; if Redis lost them in a rollback, no one can tell any more.
           logger.warn(
