@@ -12,7 +12,7 @@ import { evalScript } from './driver.js';
 import { isReplyError } from './redisErrors.js';
 import { countedEntries, entries, str } from './replies.js';
 import { claim } from './scripts.js';
-import type { MaintenanceHost } from './sinkHosts.js';
+import { type MaintenanceHost, recoverUnread } from './sinkHosts.js';
 import type { SinkStream } from './sinkState.js';
 
 /** Most events one claim takes (as `XAUTOCLAIM ... COUNT 1000` would). */
@@ -51,7 +51,7 @@ export type BurstEnd =
   | 'done'
   /** More may wait, but the buffers are (nearly) full or the burst must yield to the sweep (see `until`). */
   | 'more'
-  /** The stream or its group is missing: the read path recovers it. */
+  /** The stream or its group is missing: the read path recovers it (or its check ran, see `recoverUnread`). */
   | 'gone';
 
 export class SinkClaims {
@@ -140,7 +140,12 @@ export class SinkClaims {
         ],
       )) as unknown[];
     } catch (err) {
-      if (isReplyError(err, 'NOGROUP')) return undefined; // the read loop recovers the group
+      if (isReplyError(err, 'NOGROUP')) {
+        // The read path recovers the group, while it reads; else its check runs now (a claim from
+        // a sweep runs with no subscriber too). Failed: the burst's caller sweeps the stream again.
+        await recoverUnread(host, s);
+        return undefined;
+      }
       throw err;
     }
     const [claimed, lost, dead, toMove, nextDue] = reply as [unknown[], unknown[], unknown[], unknown[], unknown];

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Connection, Driver, OwnedConnection } from './driver.js';
 import type { Fanout } from './fanout.js';
 import type { ReadLoops } from './loops.js';
+import { errorText, isRetryable } from './redisErrors.js';
 import type { SinkHolds } from './sinkHolds.js';
 import type { SinkReads } from './sinkRead.js';
 import type { Deliver, SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
@@ -86,4 +87,34 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
       await loops.add(s.stream.key);
     },
   };
+}
+
+/**
+ * The background work (a sweep, a claim) found stream `s` without its key
+ * or group. The read path finds that out and accounts for it, but it reads
+ * only while a subscription has room: with none (a `for await` loop left,
+ * a `process()` aborted, between runs), nothing was said of what a destroy
+ * took from this instance until a subscriber came back, and never if the
+ * instance closed first. Then the stream's check runs here (`recover`):
+ * what went with a gone key is reported (a destroy's obituary taken), a
+ * group destroyed on a living key is made again. Returns false when that
+ * check failed (said): the caller looks again later. A check Redis refuses
+ * for good throws, to end the sink as the background work's own calls do.
+ */
+export async function recoverUnread(
+  host: Pick<MaintenanceHost, 'fanout' | 'recover' | 'logger'>,
+  s: SinkStream,
+): Promise<boolean> {
+  if (host.fanout.ready()) return true;
+  try {
+    await host.recover(s.stream.name);
+    return true;
+  } catch (err) {
+    if (!isRetryable(err)) throw err;
+    host.logger.warn(
+      { stream: s.stream.name, err: errorText(err) },
+      'stream or its group found missing, and the check that reports what went with it failed: looked at again',
+    );
+    return false;
+  }
 }

@@ -9,7 +9,7 @@ import { NOW } from './lua.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
-import type { MaintenanceHost } from './sinkHosts.js';
+import { type MaintenanceHost, recoverUnread } from './sinkHosts.js';
 import type { InstanceOptions } from './sinkLiveness.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
@@ -222,6 +222,7 @@ async function sweepChunk(
   const reads = streams.map((s) => s.lastRead);
   const reply = (await evalScript(host.control, sweep, keys, args)) as unknown[];
   const found: SinkStream[] = [];
+  const missing: SinkStream[] = [];
   for (let i = 0; i < streams.length; i++) {
     const s = streams[i] as SinkStream;
     const [held, idle, removed, pttl, mine, left, holder, differ] = (reply[i] ?? []) as [
@@ -236,11 +237,13 @@ async function sweepChunk(
     ];
     s.sweep.read = reads[i];
     s.sweep.next = false;
-    // The key or the group is missing: the read path finds out and accounts for it.
+    // The key or the group is missing: the read path finds out and accounts for it while it
+    // reads, else its check runs below (see `recoverUnread`); one left behind is no longer read here.
     if (Number(held) < 0) {
       // Not held, if a sweep ever said; still unknown if none has.
       if (s.leaseHeld !== undefined) s.leaseHeld = false;
-      s.sweep.mine = 0;
+      if (o.behind(s)) s.sweep.mine = 0;
+      else missing.push(s);
       continue;
     }
     s.leaseHeld = Number(held) === 1;
@@ -255,5 +258,7 @@ async function sweepChunk(
     // noAck too: it takes over what instances that are gone left pending (see `claim`).
     if (Number(idle) > 0) found.push(s);
   }
+  // Acts on this reply: no call while nothing is missing. A check that failed: swept again next time.
+  for (const s of missing) s.sweep.mine = (await recoverUnread(host, s)) ? 0 : Math.max(s.sweep.mine, 1);
   return found;
 }
