@@ -18,7 +18,7 @@ import { errorText, toPulseError } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { sinkBuffers } from './internal/sinkBuffers.js';
 import { SinkHolds } from './internal/sinkHolds.js';
-import { type MaintenanceHost, maintenanceHost } from './internal/sinkHosts.js';
+import { type MaintenanceHost, maintenanceHost, oneAtATime } from './internal/sinkHosts.js';
 import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { SinkReads } from './internal/sinkRead.js';
@@ -309,11 +309,11 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     });
   }
 
-  /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
-  async #recover(name: string): Promise<void> {
+  /** Lets the read path check stream `name` now (see `SinkReads.recover`), one check of a stream at a time (see `oneAtATime`). */
+  readonly #recover = oneAtATime(async (name: string): Promise<void> => {
     const s = [...this.#streams.values()].find((x) => x.stream.name === name);
     if (s?.ready) await this.#reads.recover(s);
-  }
+  });
 
   /** The sink as its background work sees it. */
   #maintenanceHost(): MaintenanceHost {

@@ -120,10 +120,10 @@ export interface GiveBackHost {
   vanished(name: string, ids: readonly string[]): Promise<void>;
   /**
    * The stream `name` or its group is missing (NOGROUP): runs the stream's
-   * check now (`SinkReads.recover`), which reports what went with a gone key
-   * (a destroy's obituary) or recreates a group destroyed on a living key.
-   * The read loop does not read while no subscription has room: without
-   * this, a destroy under an instance with no subscriber went unreported.
+   * check (`SinkReads.recover`) unless the read path reads (it finds out): it
+   * reports what went with a gone key (a destroy's obituary) or remakes a
+   * group destroyed on a living key. Without it, a destroy under an instance
+   * with no subscriber (the read loop reads nothing then) went unreported.
    */
   recover(name: string): Promise<void>;
 }

@@ -42,7 +42,17 @@ export function sinkBuffers(
       return s !== undefined;
     },
   };
-  const giveBack = new GiveBack({ ...host, subs: () => fanout.subs }, settings.graceMs, target);
+  const giveBack = new GiveBack(
+    {
+      ...host,
+      subs: () => fanout.subs,
+      // The read path finds a missing group itself while it reads (a subscription has room): two
+      // checks applied at once could both report what went with the key.
+      recover: (name) => (fanout.ready() ? Promise.resolve() : host.recover(name)),
+    },
+    settings.graceMs,
+    target,
+  );
   // Shared: each event goes to one subscription of the instance, as to one instance of the sink.
   const fanout = settings.noAck
     ? new Fanout<SinkEvent>(settings.bufferSize, {

@@ -118,3 +118,44 @@ export async function recoverUnread(
     return false;
   }
 }
+
+/**
+ * `check` (of one stream, by name) one at a time per stream: a call while
+ * one runs waits for it and then runs its own, which starts after the call
+ * (so it sees what the caller saw); calls made meanwhile share that one.
+ * The background paths that find a key or group missing (holds, ownership
+ * checks, sweeps, claims, give-backs) each ask for the stream's check, often
+ * at once: checks applied concurrently each saw the key gone or created anew
+ * before either marked it, and each reported what went with it (a loss
+ * counted twice, the group made again twice).
+ */
+export function oneAtATime(check: (name: string) => Promise<void>): (name: string) => Promise<void> {
+  const byName = new Map<string, { tail: Promise<void>; waiting: Promise<void> | undefined }>();
+  const settle = (name: string, p: Promise<void>): void => {
+    const done = (): void => {
+      const st = byName.get(name);
+      if (st?.tail === p) byName.delete(name);
+    };
+    p.then(done, done);
+  };
+  return (name) => {
+    const st = byName.get(name);
+    if (st === undefined) {
+      const p = check(name);
+      byName.set(name, { tail: p, waiting: undefined });
+      settle(name, p);
+      return p;
+    }
+    if (st.waiting !== undefined) return st.waiting;
+    const w = st.tail
+      .catch(() => {})
+      .then(() => {
+        st.waiting = undefined;
+        return check(name);
+      });
+    st.waiting = w;
+    st.tail = w;
+    settle(name, w);
+    return w;
+  };
+}
