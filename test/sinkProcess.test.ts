@@ -124,7 +124,7 @@ describe.concurrent.each(CLIENT_KINDS)('sink process() (%s)', (kind) => {
     const sink = await f.sink(s);
     const done = sink.process(() => {});
     await s.add('event', 'x');
-    await waitFor(async () => (await pendingCount(s.key, 'sink')) === 0 && sink.counters.delivered === 1, WAIT);
+    await waitFor(async () => sink.counters.delivered === 1 && (await pendingCount(s.key, 'sink')) === 0, WAIT);
     await sink.close();
     await within(done, 5000, 'process after close');
   });
