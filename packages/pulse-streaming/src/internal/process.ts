@@ -9,13 +9,13 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
-import { Backoff, sleep } from './backoff.js';
 import { monotonicNow } from './clock.js';
 import { traceProcess } from './diagnostics.js';
 import { type ProcessHost, type RunSettings, runSettings } from './processHost.js';
-import { errorText, isRetryable, toPulseError } from './redisErrors.js';
+import { errorText, toPulseError } from './redisErrors.js';
 import { retryDelay } from './retry.js';
 import { CLOSE_STEP_MS, within } from './sinkLeave.js';
+import { untilAnswered } from './untilAnswered.js';
 
 /** What `#untilClosed` resolves to once the sink has been closed a close() step. */
 const CLOSED = Symbol('closed');
@@ -53,11 +53,19 @@ export class HandlerRun {
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
+  /**
+   * Aborts when the sink closes or this run's `signal` does: a nack or dead
+   * letter still retried then (Redis away) stops, so that neither holds a
+   * handler slot, nor the run's end, for the length of an outage.
+   */
+  readonly #stopping: AbortSignal;
+
   constructor(
     private readonly host: ProcessHost,
     private readonly settings: RunSettings,
   ) {
     this.logger = host.logger;
+    this.#stopping = settings.signal ? AbortSignal.any([host.closed, settings.signal]) : host.closed;
     this.sub = host.subscribe(settings.signal ? { signal: settings.signal } : undefined);
     this.#keepAlive = host.noAck
       ? undefined
@@ -196,44 +204,37 @@ export class HandlerRun {
   async #deadLetterIfFailed(event: SinkEvent, pending: DecodeError | Promise<DecodeError | undefined>): Promise<boolean> {
     const failure = await pending;
     if (failure === undefined) return true;
-    // Retried while Redis cannot take it, until the sink closes: only one that lands finds an event
-    // Redis lost in a rollback meanwhile (then written from the copy held here), which nothing
-    // would redeliver (outside review R).
-    const backoff = new Backoff(50, 5000);
-    for (;;) {
-      try {
-        await this.host.deadLetter(event, `decode: ${failure.message}`);
-        if (backoff.failures > 0)
-          this.logger.info({ id: event.id, failures: backoff.failures }, 'dead letter succeeded after retries');
-        return false;
-      } catch (err) {
-        if (!isRetryable(err)) {
-          // Refused for good (a dead-letter key of another type, NOPERM): every later one would
-          // fail the same way, so stop, as the sweep does, rather than run on without dead letters.
-          this.logger.error(
-            { id: event.id, err: errorText(err) },
-            'dead letter of an event that does not decode failed for good: the event stays pending, processing stops',
-          );
-          this.#stop(toPulseError(err, `dead-letter event ${event.id} of stream ${event.streamName}`));
-          return false;
-        }
-        if (this.host.closed.aborted) {
-          // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then
-          // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
-          this.logger.warn(
-            { id: event.id, err: errorText(err) },
-            'dead letter of an event that does not decode failed at close: it is redelivered after the grace period and dead-lettered then, unless Redis lost it in a rollback',
-          );
-          return false;
-        }
-        if (backoff.failures === 0)
-          this.logger.warn(
-            { id: event.id, err: errorText(err) },
-            'dead letter of an event that does not decode failed, retrying',
-          );
-        await sleep(backoff.next(), this.host.closed);
-      }
+    // Retried while Redis cannot take it (see untilAnswered.ts): only one that lands finds an event Redis
+    // lost in a rollback meanwhile, then written from the copy held here.
+    const failed = await untilAnswered(() => this.host.deadLetter(event, `decode: ${failure.message}`), {
+      stopping: this.#stopping,
+      logger: this.logger,
+      what: 'dead letter of an event that does not decode',
+      fields: { id: event.id },
+    });
+    if (failed === undefined) return false;
+    const err = errorText(failed.err);
+    if (failed.why === 'refused') {
+      // Refused for good (a dead-letter key of another type, NOPERM): every later one would
+      // fail the same way, so stop, as the sweep does, rather than run on without dead letters.
+      this.logger.error(
+        { id: event.id, err },
+        'dead letter of an event that does not decode failed for good: the event stays pending, processing stops',
+      );
+      this.#stop(toPulseError(failed.err, `dead-letter event ${event.id} of stream ${event.streamName}`));
+    } else if (failed.why === 'nogroup') {
+      // The stream destroyed or expired (the read path reports what went with it), or the group
+      // destroyed on a living key (made again at 0: the event comes again).
+      this.logger.warn({ id: event.id, err }, 'dead letter of an event that does not decode found its consumer group gone');
+    } else {
+      // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then
+      // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
+      this.logger.warn(
+        { id: event.id, err },
+        'dead letter of an event that does not decode failed as processing stopped: it is redelivered after the grace period and dead-lettered then, unless Redis lost it in a rollback',
+      );
     }
+    return false;
   }
 
   /** Ends the run (and the sink, where it allows) with `err`; `throwIfFatal()` then rejects with it. */
@@ -298,43 +299,25 @@ export class HandlerRun {
    */
   async #nack(group: SinkEvent[], delayMs: number): Promise<void> {
     const due = monotonicNow() + delayMs;
-    const backoff = new Backoff(50, 5000);
-    for (;;) {
-      try {
+    let unanswered = false;
+    const failed = await untilAnswered(
+      async () => {
         // What is left of the delay: the events are due when they would have been at the first try.
         const sent = this.host.nack(group, Math.max(0, due - monotonicNow()));
-        const answered = await this.#untilClosed(sent.then(() => true));
-        if (answered === CLOSED) {
-          sent.catch(() => {});
-          this.logger.warn(
-            { ids: ids(group) },
-            'nack not answered after close: the events are redelivered after the grace period, unless Redis lost them in a rollback',
-          );
-          return;
-        }
-        if (backoff.failures > 0)
-          this.logger.info({ ids: ids(group), failures: backoff.failures }, 'nack succeeded after retries');
-        return;
-      } catch (err) {
-        if (this.host.closed.aborted || !isRetryable(err)) {
-          this.logger.warn(
-            { ids: ids(group), failures: backoff.failures, err: errorText(err) },
-            this.host.closed.aborted
-              ? 'nack failed at close: the events are redelivered after the grace period, unless Redis lost them in a rollback'
-              : 'nack failed: the events are redelivered after the grace period',
-          );
-          return;
-        }
-        const retryInMs = backoff.next();
-        // Said once, then at debug: Redis may be away for minutes.
-        (backoff.failures === 1 ? this.logger.warn : this.logger.debug).call(
-          this.logger,
-          { ids: ids(group), failures: backoff.failures, retryInMs, err: errorText(err) },
-          'nack failed, retrying',
-        );
-        await sleep(retryInMs, this.host.closed);
-      }
-    }
+        if ((await this.#untilClosed(sent.then(() => true))) !== CLOSED) return;
+        sent.catch(() => {});
+        unanswered = true;
+      },
+      { stopping: this.#stopping, logger: this.logger, what: 'nack', fields: { ids: ids(group) } },
+    );
+    const why = unanswered
+      ? 'nack not answered after close: the events are redelivered after the grace period, unless Redis lost them in a rollback'
+      : failed?.why === 'nogroup'
+        ? 'nack found its consumer group gone (the events went with their stream, or come again with the group made anew)'
+        : failed?.why === 'stopped'
+          ? 'nack failed as processing stopped: the events are redelivered after the grace period, unless Redis lost them in a rollback'
+          : failed && 'nack failed: the events are redelivered after the grace period';
+    if (why) this.logger.warn({ ids: ids(group), ...(failed && { err: errorText(failed.err) }) }, why);
   }
 }
 
