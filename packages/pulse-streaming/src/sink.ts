@@ -107,7 +107,12 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#fanout = buffers.fanout;
     this.#gate = buffers.gate;
     this.#givenBack = buffers.givenBack;
-    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, this.#rechecks.onAcked, {
+    // Told of each XACK that passed: the expiry estimate, and the delays set of events deleted while handled.
+    const onAcked: Rechecks['onAcked'] = (stream, ids, acked, sentAt, repliedAt) => {
+      this.#rechecks.onAcked(stream, ids, acked, sentAt, repliedAt);
+      this.#holds.heldGone.acked(stream, ids);
+    };
+    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, onAcked, {
       conn: () => (this.#closed ? undefined : this.#control),
       forMs: settings.graceMs,
     });

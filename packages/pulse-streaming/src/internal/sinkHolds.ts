@@ -4,19 +4,19 @@
  * before a buffered event whose hold lapsed is handed out, and every loss it
  * finds among them, counted and reported in one place.
  */
-import { NotOwnedError } from '../errors.js';
 import { type EventOwner, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
-import { type Connection, checkOpen, type Driver, evalScript } from './driver.js';
+import { type Connection, type Driver, evalScript } from './driver.js';
 import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
+import { HeldGone } from './heldGone.js';
 import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
 import { compareIds } from './ids.js';
+import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
 import { NO_OBITUARY, takeObituary } from './lossScripts.js';
-import { keepOwned } from './ownership.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
@@ -76,7 +76,12 @@ export class SinkHolds {
   /** In-progress touches in flight (on the user's client): a nack waits for them, or one could land after it and undo its delay. */
   readonly #touching = new Set<Promise<unknown>>();
 
-  constructor(private readonly host: HoldsHost) {}
+  /** Events kept in the delays set as deleted while handled: their entries go when acked (see heldGone.ts). */
+  readonly heldGone: HeldGone;
+
+  constructor(private readonly host: HoldsHost) {
+    this.heldGone = new HeldGone(host.name, host.driver, host.logger);
+  }
 
   /** Aborts when the sink closes: `process()` bounds its last acks by it (settle.ts). */
   get closed(): AbortSignal {
@@ -86,6 +91,10 @@ export class SinkHolds {
   /** Resets the idle time of events whose handler runs (see `touch`), tracked so that a nack goes after it. */
   keepInProgress(conn: Connection, streamName: string, ids: string[]): Promise<string[]> {
     const p = this.touch(conn, streamName, 0, ids, undefined, this.host.graceMs);
+    p.then(
+      (gone) => this.heldGone.note(streamName, gone),
+      () => {},
+    );
     const tracked = p.catch(() => {}).finally(() => this.#touching.delete(tracked));
     this.#touching.add(tracked);
     return p;
@@ -139,44 +148,9 @@ export class SinkHolds {
     }
   }
 
-  /** See `SinkEvent.inProgress`: resets the event's idle time, or says it is no longer ours. */
-  async inProgress(event: SinkEvent): Promise<void> {
-    // Sent on your client: closed while it waited to reconnect (ioredis), it would never settle it.
-    checkOpen(this.host.driver, `inProgress event ${event.id}`);
-    const { name, consumerName } = this.host;
-    let reply: unknown[];
-    try {
-      reply = (await evalScript(
-        this.host.driver,
-        keepOwned,
-        [streamKey(event.streamName), sinkKeys(event.streamName, name).delays],
-        [name, consumerName, event.id, this.host.graceMs],
-      )) as unknown[];
-    } catch (err) {
-      throw toPulseError(err, `inProgress event ${event.id}`);
-    }
-    // 'gone': a trimmed or deleted entry is left to the handler (kept from
-    // other instances' claims for a grace period): its ack or nack decides.
-    const status = str(reply[0]);
-    // Redis rolled back under the handler (the snapshot had neither the entry
-    // nor its pending entry): nobody else has it, nobody will redeliver it;
-    // the handler goes on with it. Not known yet: the check that finds a
-    // rollback runs first (it may not have run since the reconnect).
-    if (status === 'notpending') {
-      let lost: string[];
-      try {
-        lost = await lostByRedis(this.#vanishedHost, event.streamName, [event.id]);
-      } catch (err) {
-        throw toPulseError(err, `inProgress event ${event.id}`);
-      }
-      if (lost.length > 0) return;
-      throw new NotOwnedError(`event ${event.id} is no longer pending for sink ${name}: acked, dead-lettered or reported lost`);
-    }
-    if (status === 'other') {
-      throw new NotOwnedError(
-        `event ${event.id} now belongs to consumer ${str(reply[1])}: it was redelivered after the grace period`,
-      );
-    }
+  /** See `SinkEvent.inProgress` and inProgress.ts. */
+  inProgress(event: SinkEvent): Promise<void> {
+    return keepEventOwned(this.host, this, event);
   }
 
   /**
