@@ -39,16 +39,15 @@
  */
 import { Backoff } from './backoff.js';
 import { monotonicNow } from './clock.js';
-import { evalScript } from './driver.js';
 import { closeWatch, type HolderWatch, holderWatch } from './holderWatch.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
-import { recreateGroup } from './scripts.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
 import { DueClaims } from './sinkDue.js';
 import { holdLoop } from './sinkHoldLoop.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
 import { SweepPlanner } from './sinkPlan.js';
+import { groupBack, keysBack } from './sinkRecreate.js';
 import type { SinkStream } from './sinkState.js';
 import { type Sent, StallClock } from './stallClock.js';
 import { sweepStreams } from './sweepScript.js';
@@ -203,7 +202,9 @@ export class SinkMaintenance {
         await this.#claimWanted();
         if (monotonicNow() >= this.#nextAwait) {
           this.#nextAwait = monotonicNow() + this.#awaitMs;
-          for (const s of [...this.host.streams()]) if (!s.ready && !signal.aborted) await this.#awaitStream(s);
+          const away = [...this.host.streams()].filter((s) => !s.ready);
+          for (const s of await keysBack(this.host.control, away, this.host.driver.isCluster))
+            if (!signal.aborted) await this.#awaitStream(s);
         }
         backoff.reset();
       } catch (err) {
@@ -382,17 +383,10 @@ export class SinkMaintenance {
     }
   }
 
-  /** A stream whose key was gone (NOGROUP): once a producer recreates it, recreate the group at 0 and read it again. */
+  /** A stream whose key was gone (NOGROUP) and is back (see `groupBack`): read again. */
   async #awaitStream(s: SinkStream): Promise<void> {
-    const keys = [s.stream.key, s.registry, s.keys.consumers];
-    const ok = Number(await evalScript(this.host.control, recreateGroup, keys, [this.host.name, this.host.consumerName])) === 1;
-    if (!ok) return;
-    s.ready = true;
-    s.sweep.next = true;
+    if (!(await groupBack(this.host, s))) return;
     this.streamAdded();
-    s.checked = undefined;
-    s.unverified = undefined;
-    this.host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
     await this.host.resume(s);
   }
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { recreateGroup } from './scripts.js';
 import type { SinkStream } from './sinkState.js';
+import { slotOf } from './slot.js';
 import { streamNow } from './streamNow.js';
 
 /** What recreating a group needs of the sink's read path. */
@@ -44,4 +45,49 @@ export async function recreate(host: RecreateHost, s: SinkStream): Promise<void>
     host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
     if (was) await host.streamGone(s, undefined);
   }
+}
+
+/**
+ * Of `streams`, whose keys were gone, those that may be back: one `EXISTS`
+ * for all (per slot on a cluster), and the recreating script only where a key
+ * is there. A script per stream made two commands per gone stream every
+ * `awaitMs` (up to 4 a second each, for as long as a destroyed stream stays
+ * gone: 400 a second for 100 of them, outside review T).
+ */
+export async function keysBack(
+  control: OwnedConnection,
+  streams: readonly SinkStream[],
+  cluster: boolean,
+): Promise<SinkStream[]> {
+  const bySlot = new Map<number, SinkStream[]>();
+  for (const s of streams) {
+    const slot = cluster ? slotOf(s.stream.key) : 0;
+    bySlot.set(slot, [...(bySlot.get(slot) ?? []), s]);
+  }
+  const back: SinkStream[] = [];
+  for (const group of bySlot.values()) {
+    if (group.length === 0) continue;
+    const keys = group.map((s) => s.stream.key);
+    if (Number(await control.send(['EXISTS', ...keys], keys[0])) > 0) back.push(...group);
+  }
+  return back;
+}
+
+/**
+ * Stream `s`'s key was gone (NOGROUP): once a producer created it again, its
+ * group is created anew at 0 (whatever the new stream holds is this sink's)
+ * and it is read again. Returns whether it was.
+ */
+export async function groupBack(
+  host: Pick<RecreateHost, 'name' | 'consumerName' | 'control' | 'logger'>,
+  s: SinkStream,
+): Promise<boolean> {
+  const keys = [s.stream.key, s.registry, s.keys.consumers];
+  if (Number(await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName])) !== 1) return false;
+  s.ready = true;
+  s.sweep.next = true;
+  s.checked = undefined;
+  s.unverified = undefined;
+  host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');
+  return true;
 }
