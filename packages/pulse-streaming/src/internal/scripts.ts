@@ -60,8 +60,9 @@ end`;
  * a key with a time to live is what a `volatile-*` maxmemory policy evicts
  * (the default of managed Redis services), and an evicted set made every
  * delayed event due at once (a retry backoff turned into a retry every claim:
- * outside review S). Claims remove due entries, Redis deletes the set once
- * empty, and the last instance to leave deletes it.
+ * outside review S). Claims remove due entries, acks remove those of events
+ * deleted while handled (heldGone.ts), Redis deletes the set once empty, and
+ * the last instance to leave deletes it.
  */
 export const EXPIRE_DELAYS = `local function expireDelays(k, stream)
   if redis.call('PTTL', stream) == -1 then
