@@ -55,6 +55,28 @@ describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)',
     };
   }
 
+  /**
+   * Two instances of the sink on `e`'s stream, each reading its share of 40
+   * events at once, then taking 20 ms per event (the acks come long after the
+   * reads): resolves once all 40 are handled.
+   */
+  async function handledByTwo(e: ReturnType<typeof expiring>): Promise<Sink[]> {
+    const options = { ackGracePeriodMs: 1000, bufferSize: 20, maxPolled: 20 };
+    const instances = [await e.start(options), await e.start(options)];
+    const handled = new Set<string>();
+    for (const x of instances)
+      void (async () => {
+        for await (const ev of x) {
+          await new Promise((r) => setTimeout(r, 20));
+          await ev.ack();
+          handled.add(ev.id);
+        }
+      })();
+    await Promise.all(Array.from({ length: 40 }, (_, i) => e.s.add('e', `${i}`)));
+    await waitFor(() => handled.size === 40, { what: 'all 40 handled' });
+    return instances;
+  }
+
   /** Until `x` reported at least `n` lost. */
   const reported = (x: Sink, n: number) =>
     waitFor(() => x.counters.lost >= n, { timeout: 8000, what: `${n} reported lost` }).catch((e: Error) => {
@@ -156,20 +178,7 @@ describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)',
     // The holder's estimate came from the check of its last read, before the other instance's acks:
     // their events counted as lost (20 of 40 here before). A check just before the expiry sees them acked.
     const e = expiring(ctx, 1500);
-    // Each reads its share at once, then takes 20 ms per event: the acks come long after the reads.
-    const options = { ackGracePeriodMs: 1000, bufferSize: 20, maxPolled: 20 };
-    const instances = [await e.start(options), await e.start(options)];
-    const handled = new Set<string>();
-    for (const x of instances)
-      void (async () => {
-        for await (const ev of x) {
-          await new Promise((r) => setTimeout(r, 20));
-          await ev.ack();
-          handled.add(ev.id);
-        }
-      })();
-    await Promise.all(Array.from({ length: 40 }, (_, i) => e.s.add('e', `${i}`)));
-    await waitFor(() => handled.size === 40, { what: 'all 40 handled' });
+    const instances = await handledByTwo(e);
     for (const x of instances) await e.gone(x);
     await waitFor(async () => (await c.cmd('ZSCORE', sinkWideKeys(e.sink).reported, e.s.key)) !== null, {
       what: 'the holder to report it',
@@ -183,19 +192,7 @@ describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)',
     // acked events as lost (20 of 40). Here the event loop is held for 300 ms from 150 ms before the
     // expiry: an earlier check, when the stream had been quiet a while, gives the estimate.
     const e = expiring(ctx, 1500);
-    const options = { ackGracePeriodMs: 1000, bufferSize: 20, maxPolled: 20 };
-    const instances = [await e.start(options), await e.start(options)];
-    const handled = new Set<string>();
-    for (const x of instances)
-      void (async () => {
-        for await (const ev of x) {
-          await new Promise((r) => setTimeout(r, 20));
-          await ev.ack();
-          handled.add(ev.id);
-        }
-      })();
-    await Promise.all(Array.from({ length: 40 }, (_, i) => e.s.add('e', `${i}`)));
-    await waitFor(() => handled.size === 40, { what: 'all 40 handled' });
+    const instances = await handledByTwo(e);
     await waitFor(async () => Number(await c.cmd('PTTL', e.s.key)) <= 150, { interval: 5, what: '150 ms before the expiry' });
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // busy: no timer, no reply handled
     for (const x of instances) await e.gone(x);

@@ -47,6 +47,7 @@
 import { describe, it } from 'vitest';
 import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, recordingLogger, stays, uniqueName, waitFor, within } from './support/clients.js';
+import { cacheTraffic, evictedKeys } from './support/memoryPressure.js';
 import { RedisServer } from './support/redisServer.js';
 
 describe.concurrent.each(CLIENT_KINDS)(
@@ -82,25 +83,8 @@ describe.concurrent.each(CLIENT_KINDS)(
       const runA = a.process(handler('a'));
       runA.catch(() => {});
       // The application's cache, and memory at its limit.
-      const big = 'c'.repeat(20_000);
-      for (let i = 0; i < 20; i++) await app.cmd('SET', `cache:${i}`, big, 'EX', 3600);
-      const used = Number(/used_memory:(\d+)/.exec(String(await app.cmd('INFO', 'memory')))?.[1]);
-      await app.cmd('CONFIG', 'SET', 'maxmemory', String(used));
-      let stop = false;
-      let n = 100;
-      const loop = (async () => {
-        while (!stop) {
-          await app.cmd('SET', `cache:${n++}`, big, 'EX', 3600).catch(() => {});
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      })();
-      ctx.onTestFinished(async () => {
-        stop = true;
-        await loop;
-      });
-      await waitFor(async () => Number(/evicted_keys:(\d+)/.exec(String(await app.cmd('INFO', 'stats')))?.[1]) > 0, {
-        what: 'evictions',
-      });
+      await (await cacheTraffic(ctx, app))();
+      await waitFor(async () => (await evictedKeys(app)) > 0, { what: 'evictions' });
       // B's handler runs on (well within its 10 s grace period): nobody else gets its event.
       await stays(() => calls.length === 1, 4000, 'only B handles the event').catch((err: unknown) => {
         throw new Error(`${(err as Error).message}; calls: ${calls.join(', ')}`);

@@ -57,6 +57,7 @@ import {
   waitFor,
   within,
 } from './support/clients.js';
+import { cacheTraffic, evictedKeys } from './support/memoryPressure.js';
 import { RedisServer } from './support/redisServer.js';
 
 const GRACE = 500;
@@ -74,26 +75,9 @@ async function setup(ctx: TestContext, kind: ClientKind) {
   const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: GRACE });
   ctx.onTestFinished(() => within(sink.close(), 10_000, 'close'));
   const delaysKey = `{${s.key}}:sink:g:delays`;
-  const big = 'c'.repeat(20_000);
-  for (let i = 0; i < 20; i++) await app.cmd('SET', `cache:${i}`, big, 'EX', 3600);
   /** Memory at its limit, and the application writing to its cache until the test ends. */
-  const pressure = async () => {
-    const used = Number(/used_memory:(\d+)/.exec(String(await app.cmd('INFO', 'memory')))?.[1]);
-    await app.cmd('CONFIG', 'SET', 'maxmemory', String(used));
-    let stop = false;
-    let n = 100;
-    const loop = (async () => {
-      while (!stop) {
-        await app.cmd('SET', `cache:${n++}`, big, 'EX', 3600).catch(() => {});
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    ctx.onTestFinished(async () => {
-      stop = true;
-      await loop;
-    });
-  };
-  const evicted = async () => Number(/evicted_keys:(\d+)/.exec(String(await app.cmd('INFO', 'stats')))?.[1]);
+  const pressure = await cacheTraffic(ctx, app);
+  const evicted = () => evictedKeys(app);
   return { c, s, sink, lines, delaysKey, pressure, evicted };
 }
 
