@@ -85,7 +85,9 @@ describe('socketTimeout and a connection that carries nothing', () => {
     await publisher.add('e', '2');
     // Expected: delivered once the sink's read connection is found dead (socketTimeout) and replaced.
     // Before the fix: never (the blocking read waits on the silent connection for ever).
-    await waitFor(() => got.length === 2, { timeout: 8_000, what: 'the event added after the silence, delivered' });
+    // 15 s: the read connection is found dead after socketTimeout + blockMs (4 s), then replaced; 8 s
+    // was short in a loaded clean-clone CI run (node-redis).
+    await waitFor(() => got.length === 2, { timeout: 15_000, what: 'the event added after the silence, delivered' });
     expect(got.map((e) => e.deliveryCount)).toEqual([1, 1]);
     proxy.close();
     await sink.close().catch(() => {});
