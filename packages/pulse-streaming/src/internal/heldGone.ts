@@ -13,13 +13,12 @@ import type { Driver } from './driver.js';
 import { sinkKeys } from './keys.js';
 import { errorText } from './redisErrors.js';
 
-/** At most this many remembered: past it, the next claim on the stream removes their entries once due. */
+/** At most this many remembered: past it the oldest is forgotten (its entry goes when a claim there finds it due). */
 const MAX_HELD = 10_000;
 
 export class HeldGone {
-  /** Stream name -> IDs kept in the delays set. */
-  readonly #held = new Map<string, Set<string>>();
-  #count = 0;
+  /** `stream name \n id` -> [stream name, id], oldest first. */
+  readonly #held = new Map<string, readonly [string, string]>();
 
   constructor(
     private readonly sink: string,
@@ -30,23 +29,25 @@ export class HeldGone {
   /** Events `ids` of stream `name` were put in the delays set (found gone by an in-progress touch). */
   note(name: string, ids: readonly string[]): void {
     for (const id of ids) {
-      if (this.#count >= MAX_HELD) return;
-      const set = this.#held.get(name) ?? new Set<string>();
-      if (set.has(id)) continue;
-      set.add(id);
-      this.#held.set(name, set);
-      this.#count++;
+      const k = `${name}\n${id}`;
+      this.#held.delete(k);
+      this.#held.set(k, [name, id]);
+      // Most leave at their ack; those settled otherwise (a nack, a dead letter, a handler never
+      // done) would fill it: the oldest goes, never the cleanup of the newest (outside review U).
+      if (this.#held.size > MAX_HELD) this.#held.delete(this.#held.keys().next().value as string);
     }
+  }
+
+  /** Events `ids` of stream `name` were nacked: the nack takes them out of the delays set itself. */
+  forget(name: string, ids: readonly string[]): void {
+    for (const id of ids) this.#held.delete(`${name}\n${id}`);
   }
 
   /** Events `ids` of stream `name` were acked: those kept in the delays set leave it. */
   acked(name: string, ids: readonly string[]): void {
-    const set = this.#held.get(name);
-    if (!set) return;
-    const done = ids.filter((id) => set.delete(id));
-    if (set.size === 0) this.#held.delete(name);
+    if (this.#held.size === 0) return;
+    const done = ids.filter((id) => this.#held.delete(`${name}\n${id}`));
     if (done.length === 0) return;
-    this.#count -= done.length;
     const key = sinkKeys(name, this.sink).delays;
     this.driver
       .send(['ZREM', key, ...done], key)

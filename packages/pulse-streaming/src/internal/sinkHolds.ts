@@ -125,6 +125,7 @@ export class SinkHolds {
     nack?: { delayMs?: number },
     keepGoneMs?: number,
   ): Promise<{ gone: string[]; vanished: string[] }> {
+    if (nack) this.heldGone.forget(streamName, ids);
     const { name, consumerName } = this.host;
     const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', keepGoneMs ?? '', ...ids];
     const keys = [streamKey(streamName), sinkKeys(streamName, name).delays];
