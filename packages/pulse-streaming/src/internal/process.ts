@@ -53,19 +53,11 @@ export class HandlerRun {
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
-  /**
-   * Aborts when the sink closes or this run's `signal` does: a nack or dead
-   * letter still retried then (Redis away) stops, so that neither holds a
-   * handler slot, nor the run's end, for the length of an outage.
-   */
-  readonly #stopping: AbortSignal;
-
   constructor(
     private readonly host: ProcessHost,
     private readonly settings: RunSettings,
   ) {
     this.logger = host.logger;
-    this.#stopping = settings.signal ? AbortSignal.any([host.closed, settings.signal]) : host.closed;
     this.sub = host.subscribe(settings.signal ? { signal: settings.signal } : undefined);
     this.#keepAlive = host.noAck
       ? undefined
@@ -204,15 +196,21 @@ export class HandlerRun {
   async #deadLetterIfFailed(event: SinkEvent, pending: DecodeError | Promise<DecodeError | undefined>): Promise<boolean> {
     const failure = await pending;
     if (failure === undefined) return true;
+    // Not handed out either way; once the run's signal aborts, its end does not wait for an outage.
+    await untilAborted(this.#deadLetter(event, failure), this.settings.signal);
+    return false;
+  }
+
+  async #deadLetter(event: SinkEvent, failure: DecodeError): Promise<void> {
     // Retried while Redis cannot take it (see untilAnswered.ts): only one that lands finds an event Redis
     // lost in a rollback meanwhile, then written from the copy held here.
     const failed = await untilAnswered(() => this.host.deadLetter(event, `decode: ${failure.message}`), {
-      stopping: this.#stopping,
+      stopping: this.host.closed,
       logger: this.logger,
       what: 'dead letter of an event that does not decode',
       fields: { id: event.id },
     });
-    if (failed === undefined) return false;
+    if (failed === undefined) return;
     const err = errorText(failed.err);
     if (failed.why === 'refused') {
       // Refused for good (a dead-letter key of another type, NOPERM): every later one would
@@ -231,10 +229,9 @@ export class HandlerRun {
       // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
       this.logger.warn(
         { id: event.id, err },
-        'dead letter of an event that does not decode failed as processing stopped: it is redelivered after the grace period and dead-lettered then, unless Redis lost it in a rollback',
+        'dead letter of an event that does not decode failed as the sink closed: it is redelivered after the grace period and dead-lettered then, unless Redis lost it in a rollback',
       );
     }
-    return false;
   }
 
   /** Ends the run (and the sink, where it allows) with `err`; `throwIfFatal()` then rejects with it. */
@@ -298,27 +295,49 @@ export class HandlerRun {
    * one that finds them another consumer's leaves them to it.
    */
   async #nack(group: SinkEvent[], delayMs: number): Promise<void> {
+    // Once the run's signal aborts, neither its slot nor its end waits for an outage: the nack goes on
+    // until it lands or the sink closes, so a short outage at shutdown keeps the delay (outside review U).
+    await untilAborted(this.#nackUntilAnswered(group, delayMs), this.settings.signal);
+  }
+
+  async #nackUntilAnswered(group: SinkEvent[], delayMs: number): Promise<void> {
     const due = monotonicNow() + delayMs;
-    let unanswered = false;
     const failed = await untilAnswered(
       async () => {
         // What is left of the delay: the events are due when they would have been at the first try.
         const sent = this.host.nack(group, Math.max(0, due - monotonicNow()));
         if ((await this.#untilClosed(sent.then(() => true))) !== CLOSED) return;
         sent.catch(() => {});
-        unanswered = true;
+        // Not a success: the sink closed (untilAnswered then stops, and says so below).
+        throw NOT_ANSWERED;
       },
-      { stopping: this.#stopping, logger: this.logger, what: 'nack', fields: { ids: ids(group) } },
+      { stopping: this.host.closed, logger: this.logger, what: 'nack', fields: { ids: ids(group) } },
     );
-    const why = unanswered
-      ? 'nack not answered after close: the events are redelivered after the grace period, unless Redis lost them in a rollback'
-      : failed?.why === 'nogroup'
-        ? 'nack found its consumer group gone (the events went with their stream, or come again with the group made anew)'
-        : failed?.why === 'stopped'
-          ? 'nack failed as processing stopped: the events are redelivered after the grace period, unless Redis lost them in a rollback'
-          : failed && 'nack failed: the events are redelivered after the grace period';
-    if (why) this.logger.warn({ ids: ids(group), ...(failed && { err: errorText(failed.err) }) }, why);
+    if (failed === undefined) return;
+    const why =
+      failed.err === NOT_ANSWERED
+        ? 'nack not answered after close: the events are redelivered after the grace period, unless Redis lost them in a rollback'
+        : failed.why === 'nogroup'
+          ? 'nack found its consumer group gone (the events went with their stream, or come again with the group made anew)'
+          : failed.why === 'stopped'
+            ? 'nack failed as the sink closed: the events are redelivered after the grace period, unless Redis lost them in a rollback'
+            : 'nack failed: the events are redelivered after the grace period';
+    this.logger.warn({ ids: ids(group), err: errorText(failed.err) }, why);
   }
+}
+
+/** A nack the sink closed on before Redis answered it (see `#nackUntilAnswered`). */
+const NOT_ANSWERED = new Error('not answered before the sink closed');
+
+/** `p`, or undefined at once when `signal` aborts (`p` goes on); no listener is left behind. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** The first IDs of `events`, for a log line. */
