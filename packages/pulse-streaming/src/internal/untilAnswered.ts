@@ -5,10 +5,10 @@
  * Redis restarted from an older snapshot has neither the event nor its
  * pending entry, and only a call that lands finds it gone (then counted lost,
  * or dead-lettered from the copy held), which nothing else would redeliver
- * (outside review R). Never past `stopping` (the sink closed, the run's
- * signal aborted: neither a handler slot nor the run's end waits for an
- * outage), nor on NOGROUP (the group is gone: retrying cannot help, the read
- * path accounts for it), nor on an error retrying cannot fix.
+ * (outside review R). Never past `stopping` (the sink closed; a run whose
+ * signal aborted stops waiting for it but lets it go on: process.ts
+ * `untilAborted`), nor on NOGROUP (the group is gone: retrying cannot help,
+ * the read path accounts for it), nor on an error retrying cannot fix.
  */
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
