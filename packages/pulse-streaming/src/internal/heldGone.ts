@@ -17,8 +17,8 @@ import { errorText } from './redisErrors.js';
 const MAX_HELD = 10_000;
 
 export class HeldGone {
-  /** `stream name \n id` -> [stream name, id], oldest first. */
-  readonly #held = new Map<string, readonly [string, string]>();
+  /** `stream name \n id` of each, oldest first. */
+  readonly #held = new Set<string>();
 
   constructor(
     private readonly sink: string,
@@ -31,10 +31,10 @@ export class HeldGone {
     for (const id of ids) {
       const k = `${name}\n${id}`;
       this.#held.delete(k);
-      this.#held.set(k, [name, id]);
+      this.#held.add(k);
       // Most leave at their ack; those settled otherwise (a nack, a dead letter, a handler never
       // done) would fill it: the oldest goes, never the cleanup of the newest (outside review U).
-      if (this.#held.size > MAX_HELD) this.#held.delete(this.#held.keys().next().value as string);
+      if (this.#held.size > MAX_HELD) this.#held.delete(this.#held.values().next().value as string);
     }
   }
 

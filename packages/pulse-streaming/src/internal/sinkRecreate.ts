@@ -62,11 +62,12 @@ export async function keysBack(
   const bySlot = new Map<number, SinkStream[]>();
   for (const s of streams) {
     const slot = cluster ? slotOf(s.stream.key) : 0;
-    bySlot.set(slot, [...(bySlot.get(slot) ?? []), s]);
+    const group = bySlot.get(slot);
+    if (group) group.push(s);
+    else bySlot.set(slot, [s]);
   }
   const back: SinkStream[] = [];
   for (const group of bySlot.values()) {
-    if (group.length === 0) continue;
     const keys = group.map((s) => s.stream.key);
     if (Number(await control.send(['EXISTS', ...keys], keys[0])) > 0) back.push(...group);
   }
