@@ -31,6 +31,22 @@ import { type Codec, type Logger, type SinkEvent, Stream } from '../packages/pul
 import { CLIENT_KINDS, connect, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
+/** Until b0 (of the sink's other stream) is handled; then the run is aborted and b0 was the only event handled. */
+async function b0HandledThenStop(r: {
+  handled: string[];
+  lines: ReturnType<typeof recordingLogger>['lines'];
+  ac: AbortController;
+  run: Promise<void>;
+}): Promise<void> {
+  await waitFor(() => r.handled.includes('b0'), { timeout: 10_000, what: 'b0 handled' }).catch((err: unknown) => {
+    const log = r.lines.map((l) => `${l.level}: ${String(l.msg)}`).join(' | ');
+    throw new Error(`${(err as Error).message}; log: ${log}`);
+  });
+  r.ac.abort();
+  await within(r.run, 5000, 'process() resolved after its signal aborted');
+  expect(r.handled).toEqual(['b0']);
+}
+
 describe.concurrent.each(CLIENT_KINDS)('nack of an event whose stream is gone (%s)', (kind) => {
   it("a handler failing on an event of a destroyed stream does not stop process() for the sink's other streams", async (ctx) => {
     const server = await RedisServer.start();
@@ -63,13 +79,7 @@ describe.concurrent.each(CLIENT_KINDS)('nack of an event whose stream is gone (%
     });
     await b.add('e', 'b0');
     // Before the change the nack was given up after its delay and a grace period (~1-2 s): b0 then handled.
-    await waitFor(() => handled.includes('b0'), { timeout: 10_000, what: 'b0 handled' }).catch((err: unknown) => {
-      const log = lines.map((l) => `${l.level}: ${String(l.msg)}`).join(' | ');
-      throw new Error(`${(err as Error).message}; log: ${log}`);
-    });
-    ac.abort();
-    await within(run, 5000, 'process() resolved after its signal aborted');
-    expect(handled).toEqual(['b0']);
+    await b0HandledThenStop({ handled, lines, ac, run });
   }, 30_000);
 
   it("a decode dead letter of an event of a stream destroyed meanwhile does not stop process() for the sink's other streams", async (ctx) => {
@@ -117,12 +127,6 @@ describe.concurrent.each(CLIENT_KINDS)('nack of an event whose stream is gone (%
       what: 'the dead letter failed',
     });
     await b.add('e', { t: 'b0' });
-    await waitFor(() => handled.includes('b0'), { timeout: 10_000, what: 'b0 handled' }).catch((err: unknown) => {
-      const log = lines.map((l) => `${l.level}: ${String(l.msg)}`).join(' | ');
-      throw new Error(`${(err as Error).message}; log: ${log}`);
-    });
-    ac.abort();
-    await within(run, 5000, 'process() resolved after its signal aborted');
-    expect(handled).toEqual(['b0']);
+    await b0HandledThenStop({ handled, lines, ac, run });
   }, 30_000);
 });
