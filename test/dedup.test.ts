@@ -237,7 +237,8 @@ describe.skipIf(process.env.PULSE_TEST_CLUSTER === '1')('idempotent publish acro
       );
       const lines: Array<Record<string, unknown>> = [];
       createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
-      const exited = new Promise<void>((r) => child.on('exit', () => r()));
+      // 'close': after the last line is read ('exit' may come before).
+      const exited = new Promise<void>((r) => child.on('close', () => r()));
       return { child, lines, exited };
     });
     try {

@@ -317,7 +317,8 @@ describe('OpenTelemetry across processes', () => {
       lines.push(msg);
       if (msg.type === 'ready') onReady?.();
     });
-    const done = new Promise<Array<Record<string, unknown>>>((r) => child.on('exit', () => r(lines)));
+    // 'close': after the last line is read ('exit' may come before).
+    const done = new Promise<Array<Record<string, unknown>>>((r) => child.on('close', () => r(lines)));
     return { child, done };
   }
 

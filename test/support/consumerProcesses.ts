@@ -94,7 +94,8 @@ export class Consumer {
       }
     });
     proc.stderr?.on('data', (d) => this.stderr.push(String(d)));
-    this.exited = new Promise((r) => proc.once('exit', () => r()));
+    // 'close': after its last line is read ('exit' may come before).
+    this.exited = new Promise((r) => proc.once('close', () => r()));
   }
 
   get consumer(): string | undefined {

@@ -15,7 +15,10 @@ if (kind === 'ioredis') {
   client = createClient({ url });
   await client.connect();
 }
+// Each step prints a line so that a child that never prints CLOSED says where it stopped.
+console.log('CONNECTED');
 const sink = await new Stream(name, client).newSink('sink', { ackGracePeriodMs: 400, blockMs: 100, startAt: 'oldest' });
+console.log('SINK');
 const ac = new AbortController();
 let started;
 const handling = new Promise((r) => (started = r));
@@ -26,8 +29,10 @@ const handler = async () => {
 const options = { signal: ac.signal };
 void (mode === 'batch' ? sink.processBatch(handler, options) : sink.process(handler, options)).catch(() => {});
 await handling;
+console.log('HANDLING');
 ac.abort();
 await sink.close();
+console.log('SINK CLOSED');
 await client.quit();
 console.log('CLOSED');
 setTimeout(() => {

@@ -130,7 +130,8 @@ export class RedisServer {
     proc.stderr?.on('data', (d) => {
       stderr += d.toString();
     });
-    proc.on('exit', () => {
+    // 'close': after its last stderr line is read, for the message below.
+    proc.on('close', () => {
       exited = true;
     });
     await new Promise<void>((resolve, reject) => {

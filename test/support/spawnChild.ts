@@ -26,9 +26,13 @@ export function spawnChild(script: string, args: string[], env: Record<string, s
     out += d.toString();
   });
   let code: number | null | undefined;
+  let signal: NodeJS.Signals | null = null;
+  // 'close', not 'exit': 'exit' may come before the last of the child's output is read, and a line
+  // printed just before exiting was then reported missing (a CI failure of processHungExit).
   const exit = new Promise<number | null>((r) =>
-    proc.once('exit', (c) => {
+    proc.once('close', (c, s) => {
       code = c;
+      signal = s;
       r(c);
     }),
   );
@@ -43,7 +47,8 @@ export function spawnChild(script: string, args: string[], env: Record<string, s
         if (code !== undefined) break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      throw new Error(`no "${prefix}" line in ${ms} ms; output:\n${out}`);
+      const end = code === undefined ? `in ${ms} ms` : `before it exited (code ${code}, signal ${signal})`;
+      throw new Error(`no "${prefix}" line ${end}; output:\n${out}`);
     },
     async exited(ms) {
       if (code !== undefined) return code;
