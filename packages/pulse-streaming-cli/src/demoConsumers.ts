@@ -10,6 +10,21 @@ import { onExit } from './lifecycle.js';
 
 const WORKER = new URL('./demoWorker.js', import.meta.url);
 const START_TIMEOUT_MS = 20_000;
+/** How long a consumer that exited may take to deliver the rest of its stderr. */
+const STDERR_WAIT_MS = 1000;
+
+/**
+ * The line of a crashed Node process's stderr that says why: its error line
+ * (`Error: ...`, `TypeError: ...`), else its last line. Not simply the last
+ * line: Node ends a crash report with its version (`Node.js v20.20.0`).
+ */
+export function whyExited(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^Node\.js v\d/.test(l));
+  return lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? lines.at(-1) ?? '';
+}
 
 /** What a consumer process reports, as the demo sees it. */
 export interface ConsumerReports {
@@ -83,6 +98,12 @@ export class ConsumerProcess {
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
     });
+    // 'exit' may come before the last of its stderr is read, and that is the part that says why it failed.
+    const stderrRead = new Promise<void>((resolve) => {
+      if (!child.stderr) return resolve();
+      child.stderr.once('close', resolve);
+      setTimeout(resolve, STDERR_WAIT_MS).unref();
+    });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     void exited.then(unregister);
     // Counted from the first message on, before the constructor runs.
@@ -109,10 +130,11 @@ export class ConsumerProcess {
           stats.redelivered = m.redelivered;
         }
       });
-      void exited.then(() => {
+      void exited.then(async () => {
         clearTimeout(timer);
-        const last = stderr.trim().split('\n').pop() ?? '';
-        reject(new CliError(`${label} exited at start${last ? `: ${last}` : ''}`));
+        await stderrRead;
+        const why = whyExited(stderr);
+        reject(new CliError(`${label} exited at start${why ? `: ${why}` : ''}`));
       });
     });
     try {

@@ -105,7 +105,8 @@ export class EmbeddedRedis {
       output += d.toString();
     });
     let exited = false;
-    proc.on('exit', () => {
+    // 'close', not 'exit': after its last stderr line is read, the one the error below shows.
+    proc.on('close', () => {
       exited = true;
     });
     try {
