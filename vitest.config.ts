@@ -53,6 +53,7 @@ const ISOLATED = [
   'test/goDestroyProducerOnly.test.ts',
   'test/errorsAcrossBuilds.test.ts',
   'test/optionTypes.test.ts',
+  'test/heldGoneNacked.test.ts',
 ];
 
 export default defineConfig({

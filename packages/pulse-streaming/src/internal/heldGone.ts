@@ -13,8 +13,12 @@ import type { Driver } from './driver.js';
 import { sinkKeys } from './keys.js';
 import { errorText } from './redisErrors.js';
 
-/** At most this many remembered: past it the oldest is forgotten (its entry goes when a claim there finds it due). */
-const MAX_HELD = 10_000;
+/**
+ * At most `max` remembered: past it the oldest is forgotten (its entry goes
+ * when a claim there finds it due). An object, not a constant, so that a
+ * test can reach the limit with a few hundred events.
+ */
+export const heldGoneLimits = { max: 10_000 };
 
 export class HeldGone {
   /** `stream name \n id` of each, oldest first. */
@@ -34,7 +38,7 @@ export class HeldGone {
       this.#held.add(k);
       // Most leave at their ack; those settled otherwise (a nack, a dead letter, a handler never
       // done) would fill it: the oldest goes, never the cleanup of the newest (outside review U).
-      if (this.#held.size > MAX_HELD) this.#held.delete(this.#held.values().next().value as string);
+      if (this.#held.size > heldGoneLimits.max) this.#held.delete(this.#held.values().next().value as string);
     }
   }
 
