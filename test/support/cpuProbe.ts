@@ -4,7 +4,8 @@
  * it (own) and that of the processes it started and reaped (children: CLI
  * runs, tsc, consumer processes, private redis-servers), in seconds, its
  * wall time and when it started (epoch seconds: what ran beside what).
- * `npm test` is CPU-bound on two cores: the wall time follows the sum. Servers shared by several files and vitest's own process are not in it.
+ * `npm test` is CPU-bound on two cores: the wall time follows the sum.
+ * Servers shared by several files and vitest's own process are not in it.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
