@@ -224,6 +224,7 @@ export class HandlerRun {
       // The stream destroyed or expired (the read path reports what went with it), or the group
       // destroyed on a living key (made again at 0: the event comes again).
       this.logger.warn({ id: event.id, err }, 'dead letter of an event that does not decode found its consumer group gone');
+      await this.host.groupGone([event], 'not dead-lettered (it does not decode) as their stream or group was gone');
     } else {
       // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then
       // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
@@ -314,6 +315,8 @@ export class HandlerRun {
       { stopping: this.host.closed, logger: this.logger, what: 'nack', fields: { ids: ids(group) } },
     );
     if (failed === undefined) return;
+    // Redis lost them with their stream's key (expired, deleted, restarted empty) or in a rollback: counted lost.
+    if (failed.why === 'nogroup') await this.host.groupGone(group, 'nacked after their stream or group was gone');
     const why =
       failed.err === NOT_ANSWERED
         ? 'nack not answered after close: the events are redelivered after the grace period, unless Redis lost them in a rollback'

@@ -32,6 +32,13 @@ export interface ProcessHost {
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
   /** Moves an event to the dead-letter stream now, with `reason`. */
   deadLetter(event: SinkEvent, reason: string): Promise<void>;
+  /**
+   * Events whose nack or dead letter met NOGROUP (`how`: which): those Redis
+   * lost while this instance held them (a rollback, or their stream's key
+   * gone: see `goneWithKey`) are counted lost; the others come again with
+   * the group made anew, or were counted with a destroy. Never rejects.
+   */
+  groupGone(events: readonly SinkEvent[], how: string): Promise<void>;
   /** Redis refused something for good (WRONGTYPE, NOPERM): ends the sink with `err`, where the sink allows it. */
   fail(err: PulseError): void;
 }

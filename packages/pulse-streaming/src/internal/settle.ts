@@ -269,6 +269,18 @@ export function processHost(p: ProcessParts): ProcessHost {
       for (const name of new Set(events.map((ev) => ev.streamName))) p.dueIn(name, delayMs);
     },
     deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),
+    groupGone: async (events, how) => {
+      for (const [name, ids] of idsByStream(events)) {
+        try {
+          await holds.lostVanished(name, ids, how);
+        } catch (err) {
+          p.logger.warn(
+            { stream: name, ids, err: errorText(err) },
+            `${how} met the consumer group gone, and the check that tells whether Redis lost the events failed`,
+          );
+        }
+      }
+    },
     fail: (err) => p.fail?.(err),
   };
 }

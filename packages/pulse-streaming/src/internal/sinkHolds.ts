@@ -22,7 +22,7 @@ import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
-import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
+import { countVanished, goneWithKey, lostByRedis, type VanishedHost } from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
@@ -297,6 +297,8 @@ export class SinkHolds {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
+      // No exact count: what this instance holds of the old key is counted as its handlers settle it.
+      if (obituary === NO_OBITUARY) goneWithKey(s);
       const holder = reportLeftTo(s, obituary, this.host.consumerName);
       const watch = holder === undefined ? undefined : this.host.holders();
       const estimate = expiryEstimate(s);
@@ -311,6 +313,7 @@ export class SinkHolds {
         else if (obituary === NO_OBITUARY && estimate >= 0) markStreamReported(this.host, s.stream.name, this.host.graceMs);
       }
     } catch (err) {
+      goneWithKey(s);
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
     }
     s.lag = -1;

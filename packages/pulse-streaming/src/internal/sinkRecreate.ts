@@ -5,6 +5,7 @@
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { recreateGroup } from './scripts.js';
+import { goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 import { streamNow } from './streamNow.js';
@@ -26,9 +27,13 @@ export async function recreate(host: RecreateHost, s: SinkStream): Promise<void>
   // A key created anew (expired or destroyed, then added to again) took the
   // old group's unread and pending events with it; a group destroyed on a
   // living key gives them all back from 0.
+  let reported = false;
   if (s.ready && s.added >= 0) {
     const now = await streamNow(host.control, s.stream.key);
-    if (now.added < s.added) await host.streamGone(s, now.first);
+    if (now.added < s.added) {
+      await host.streamGone(s, now.first);
+      reported = true;
+    }
   }
   const keys = [s.stream.key, s.registry, s.keys.consumers];
   const ok = Number(await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName])) === 1;
@@ -38,6 +43,11 @@ export async function recreate(host: RecreateHost, s: SinkStream): Promise<void>
   s.added = -1;
   s.lag = -1;
   if (ok) {
+    // Whether the key was created anew or only the group destroyed (unknown after a reconnect), an
+    // event this instance read before that is neither pending nor in the stream now is one nothing
+    // redelivers: its nack or dead letter counts it lost (a restart of Redis without persistence,
+    // then a producer's add, left a failed handler's event uncounted).
+    if (!reported) goneWithKey(s);
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
     const was = s.ready;

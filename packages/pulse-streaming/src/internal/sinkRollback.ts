@@ -168,7 +168,7 @@ export async function countVanished(host: VanishedHost, name: string, vanished: 
     host.countLost(
       name,
       lost.length,
-      `events Redis lost in a rollback (restarted from an older snapshot) and ${how}: they cannot be redelivered`,
+      `events Redis lost while this instance held them (restarted from an older snapshot or empty, or their stream expired or was deleted) and ${how}: they cannot be redelivered`,
       lost,
     );
 }
@@ -182,6 +182,23 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
   } catch {
     return id;
   }
+}
+
+/**
+ * The key of stream `s` went (expired, deleted, or Redis restarted without
+ * it) without a destroy's exact count: the events this instance read of it
+ * and still holds are gone from Redis as after a rollback. Remembered like
+ * one, so that a nack, a dead letter or an in-progress touch that finds one
+ * pending for no one and gone counts it lost (or keeps it, for a touch),
+ * rather than taking it for an event another consumer handled: the estimate
+ * the read path reports then is of the group at its last check, and an event
+ * read after that check, in a handler that then failed, went unreported.
+ */
+export function goneWithKey(s: SinkStream): void {
+  const upTo = s.lastRead;
+  if (upTo === undefined || s.rolledBack.some((r) => r.after === '0-0' && r.upTo === upTo)) return;
+  s.rolledBack.push({ after: '0-0', upTo });
+  if (s.rolledBack.length > MAX_ROLLBACKS) s.rolledBack.shift();
 }
 
 /** Rollbacks remembered per stream (see `SinkStream.rolledBack`). */
