@@ -20,6 +20,7 @@ import { Script } from './script.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { idsByStream, type SinkHolds } from './sinkHolds.js';
 import type { SinkCounters, SinkSettings } from './sinkState.js';
+import { untilAnswered } from './untilAnswered.js';
 
 /**
  * Gives events back, to be redelivered after `delayMs` (see `SinkEvent.nack`),
@@ -271,14 +272,18 @@ export function processHost(p: ProcessParts): ProcessHost {
     deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),
     groupGone: async (events, how) => {
       for (const [name, ids] of idsByStream(events)) {
-        try {
-          await holds.lostVanished(name, ids, how);
-        } catch (err) {
+        // Retried as the nack was: the sink's own connection may still be reconnecting when the user's answered.
+        const failed = await untilAnswered(() => holds.lostVanished(name, ids, how), {
+          stopping: holds.closed,
+          logger: p.logger,
+          what: 'the check of a stream whose consumer group was gone',
+          fields: { stream: name, ids },
+        });
+        if (failed)
           p.logger.warn(
-            { stream: name, ids, err: errorText(err) },
-            `${how} met the consumer group gone, and the check that tells whether Redis lost the events failed`,
+            { stream: name, ids, err: errorText(failed.err) },
+            `${how}, and the check that tells whether Redis lost them failed: if it did, they are lost`,
           );
-        }
       }
     },
     fail: (err) => p.fail?.(err),
