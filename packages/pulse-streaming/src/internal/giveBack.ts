@@ -235,7 +235,11 @@ export class GiveBack {
     } catch (err) {
       // Gone with their group: they never come; the stream's check reports what went with a gone key.
       if (isReplyError(err, 'NOGROUP')) {
-        await this.#groupGone(name, (args.length - 2) / 2, err);
+        await this.#groupGone(
+          name,
+          args.slice(2).flatMap((a, i) => (i % 2 === 0 ? [String(a)] : [])),
+          err,
+        );
         return;
       }
       // Nothing is lost: they stay pending and go to a consumer after the grace period. If the
@@ -301,9 +305,12 @@ export class GiveBack {
    * Returns whether it ran; a check that failed is said (a give-back tries
    * again while the sink is open).
    */
-  async #groupGone(name: string, count: number, err: unknown): Promise<boolean> {
+  async #groupGone(name: string, ids: readonly string[], err: unknown): Promise<boolean> {
+    const count = ids.length;
     try {
       await this.host.recover(name);
+      // Those Redis lost with their key (expired, deleted, restarted empty) or in a rollback: counted lost.
+      await this.host.vanished(name, ids);
     } catch (checkErr) {
       this.host.logger.warn(
         { stream: name, count, err: errorText(err), checkErr: errorText(checkErr) },
@@ -376,7 +383,15 @@ export class GiveBack {
         // The stream's check reports what went with a gone key (a destroy's obituary counts these,
         // pending), or makes a group destroyed on a living key again at 0 (they come again).
         const noGroup = isReplyError(err, 'NOGROUP');
-        if (noGroup && (await this.#groupGone(name, events.length, err))) return;
+        if (
+          noGroup &&
+          (await this.#groupGone(
+            name,
+            events.map((ev) => ev.id),
+            err,
+          ))
+        )
+          return;
         if (closed.aborted) {
           // Gone with their group, and the check failed (said): they do not come back.
           if (noGroup) return;

@@ -190,14 +190,16 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
  * and still holds are gone from Redis as after a rollback. Remembered like
  * one, so that a nack, a dead letter or an in-progress touch that finds one
  * pending for no one and gone counts it lost (or keeps it, for a touch),
- * rather than taking it for an event another consumer handled: the estimate
- * the read path reports then is of the group at its last check, and an event
- * read after that check, in a handler that then failed, went unreported.
+ * rather than taking it for an event another consumer handled. Only those
+ * after `after`: what the group held at its last check is in the estimate
+ * the read path reports (see `SinkHolds.streamGone`), and an event read
+ * after that check, in a handler that then failed, went unreported.
  */
-export function goneWithKey(s: SinkStream): void {
+export function goneWithKey(s: SinkStream, after = '0-0'): void {
   const upTo = s.lastRead;
-  if (upTo === undefined || s.rolledBack.some((r) => r.after === '0-0' && r.upTo === upTo)) return;
-  s.rolledBack.push({ after: '0-0', upTo });
+  if (upTo === undefined || compareIds(upTo, after) <= 0) return;
+  if (s.rolledBack.some((r) => r.after === after && r.upTo === upTo)) return;
+  s.rolledBack.push({ after, upTo });
   if (s.rolledBack.length > MAX_ROLLBACKS) s.rolledBack.shift();
 }
 
