@@ -240,9 +240,10 @@ export class SinkReads {
         if (s.unverified) s.unverified.to = to;
         else s.unverified = { from: s.checked ?? '0-0', to };
       }
-      // Removed while the read was in flight: left pending for the group.
-      if (this.host.streams.get(s.stream.key) === s)
-        this.host.deliver(s, batch, 1, false, sentAt === undefined ? undefined : { at: sentAt, waits: blocking });
+      // Removed while the read was in flight: handed out all the same, as what it had buffered is. Left
+      // pending, they went to another instance a grace period later with their delivery count raised
+      // (dead-lettered unseen at maxDeliveries 1), and a noAck sink lost them without a word (review V).
+      this.host.deliver(s, batch, 1, false, sentAt === undefined ? undefined : { at: sentAt, waits: blocking });
     }
     // Short batches drained the streams: block for news instead of polling.
     if (full === 0) {
