@@ -91,7 +91,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     const base = { name, consumerName: consumer, control, logger: this.#logger, counters: this.#counters };
     const closed = this.#closedSignal.signal;
     // Without a logger of the user's, losses are process warnings: never silent by default.
-    this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, `sink ${name} on stream ${main.name}`);
+    this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, (s) => `sink ${name} on stream ${s ?? main.name}`);
     const buffers = sinkBuffers(
       settings,
       {

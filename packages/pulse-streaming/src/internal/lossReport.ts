@@ -32,11 +32,11 @@ export const WARNING_CODE_FILTER = 'PULSE_FILTER_THREW';
 
 export class LossReport {
   readonly #logger: Logger | undefined;
-  readonly #what: string;
+  /** Who lost events of a stream (undefined: the one it was made for). */
+  readonly #what: (stream?: string) => string;
   readonly #intervalMs: number;
-  /** Lost since the last warning, not yet reported. */
-  #pending = 0;
-  #message = '';
+  /** Lost since the last warning, not yet reported, per stream ('' when not said), with the last message. */
+  #pending = new Map<string, { count: number; message: string }>();
   /** While set, the interval after a warning runs: losses wait for its end. */
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -45,17 +45,19 @@ export class LossReport {
   /** Unknown losses said within the interval after it, not reported yet, and the last one's text. */
   #unknownMore = 0;
   #unknownText = '';
+  #unknownStream: string | undefined;
   #unknownTimer: NodeJS.Timeout | undefined;
   #filterSaid = false;
 
   /**
    * @param logger - the user's logger (a child of it is fine), undefined when the user gave none.
-   * @param what - who lost events, e.g. `reader of stream orders`, `sink billing on stream orders`.
+   * @param what - who lost events, e.g. `reader of stream orders`; a function for a sink of
+   *   several streams, given the stream that lost them (`sink billing on stream refunds`).
    * @param intervalMs - the shortest time between two process warnings (tests shorten it).
    */
-  constructor(logger: Logger | undefined, what: string, intervalMs = 60_000) {
+  constructor(logger: Logger | undefined, what: string | ((stream?: string) => string), intervalMs = 60_000) {
     this.#logger = logger;
-    this.#what = what;
+    this.#what = typeof what === 'string' ? () => what : what;
     this.#intervalMs = intervalMs;
   }
 
@@ -69,8 +71,10 @@ export class LossReport {
       this.#logger.warn({ ...fields, count }, message);
       return;
     }
-    this.#pending += count;
-    this.#message = message;
+    // Per stream: a sink of several names the one that lost them (review V), never a sum over all.
+    const stream = typeof fields.stream === 'string' ? fields.stream : '';
+    const was = this.#pending.get(stream);
+    this.#pending.set(stream, { count: (was?.count ?? 0) + count, message });
     // After close() nothing would flush it later: report at once.
     if (this.#closed) this.#emit();
     else if (this.#timer === undefined) this.#flush();
@@ -87,15 +91,16 @@ export class LossReport {
       this.#logger.warn(fields, message);
       return;
     }
-    const stream = typeof fields.stream === 'string' ? ` (stream ${fields.stream})` : '';
-    const text = `events may be lost${stream}: ${message}`;
+    const stream = typeof fields.stream === 'string' ? fields.stream : undefined;
+    const text = `events may be lost${stream === undefined ? '' : ` (stream ${stream})`}: ${message}`;
     const wait = this.#unknownAt + this.#intervalMs - performance.now();
     if (wait <= 0 || this.#closed) {
-      this.#emitUnknown(text);
+      this.#emitUnknown(text, stream);
       return;
     }
     this.#unknownMore++;
     this.#unknownText = text;
+    this.#unknownStream = stream;
     this.#unknownTimer ??= setTimeout(() => this.#unknownFlush(), wait).unref();
   }
 
@@ -103,16 +108,20 @@ export class LossReport {
     this.#unknownTimer = undefined;
     const more = this.#unknownMore;
     this.#unknownMore = 0;
-    if (more === 1) this.#emitUnknown(this.#unknownText);
-    else if (more > 1) this.#emitUnknown(`${more} warnings that events may be lost, the last: ${this.#unknownText}`);
+    if (more === 1) this.#emitUnknown(this.#unknownText, this.#unknownStream);
+    else if (more > 1)
+      this.#emitUnknown(`${more} warnings that events may be lost, the last: ${this.#unknownText}`, this.#unknownStream);
   }
 
-  #emitUnknown(text: string): void {
+  #emitUnknown(text: string, stream: string | undefined): void {
     this.#unknownAt = performance.now();
-    process.emitWarning(`${this.#what}: ${text} (reported at most once a minute; pass a logger to the Stream for details)`, {
-      type: WARNING_TYPE,
-      code: WARNING_CODE_UNKNOWN,
-    });
+    process.emitWarning(
+      `${this.#what(stream)}: ${text} (reported at most once a minute; pass a logger to the Stream for details)`,
+      {
+        type: WARNING_TYPE,
+        code: WARNING_CODE_UNKNOWN,
+      },
+    );
   }
 
   /**
@@ -125,7 +134,7 @@ export class LossReport {
     if (this.#logger || this.#filterSaid) return;
     this.#filterSaid = true;
     process.emitWarning(
-      `${this.#what}: its filter threw on event ${id} (${err}): such events are treated as rejected, never handled ` +
+      `${this.#what()}: its filter threw on event ${id} (${err}): such events are treated as rejected, never handled ` +
         '(said once; pass a logger to the Stream to see each)',
       { type: WARNING_TYPE, code: WARNING_CODE_FILTER },
     );
@@ -136,14 +145,14 @@ export class LossReport {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#pending > 0) this.#emit();
+    if (this.#pending.size > 0) this.#emit();
     clearTimeout(this.#unknownTimer);
     this.#unknownFlush();
   }
 
   #flush(): void {
     this.#timer = undefined;
-    if (this.#pending === 0 || this.#closed) return;
+    if (this.#pending.size === 0 || this.#closed) return;
     this.#emit();
     this.#timer = setTimeout(() => this.#flush(), this.#intervalMs);
     // A pending report must not keep the process alive: close() reports it.
@@ -151,12 +160,13 @@ export class LossReport {
   }
 
   #emit(): void {
-    const count = this.#pending;
-    this.#pending = 0;
-    process.emitWarning(
-      `${this.#what}: ${count} event${count === 1 ? '' : 's'} lost: ${this.#message} ` +
-        '(reported at most once a minute; pass a logger to the Stream for details)',
-      { type: WARNING_TYPE, code: WARNING_CODE },
-    );
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [stream, { count, message }] of pending)
+      process.emitWarning(
+        `${this.#what(stream || undefined)}: ${count} event${count === 1 ? '' : 's'} lost: ${message} ` +
+          '(reported at most once a minute; pass a logger to the Stream for details)',
+        { type: WARNING_TYPE, code: WARNING_CODE },
+      );
   }
 }
