@@ -297,9 +297,14 @@ export class SinkHolds {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
-      // No exact count: what this instance holds of the old key, and the estimate below (the group's
-      // pending and unread events at its last check) does not count, is counted as its handlers settle it.
-      if (obituary === NO_OBITUARY) goneWithKey(s, s.lag < 0 ? '0-0' : (s.pendingUpTo ?? '0-0'));
+      // No exact count: what this instance holds of the old key and the estimate below (the group's
+      // pending and unread events at its last check) does not count is counted as its handlers settle
+      // it: with none unread then, the events after the group's last delivered one; with no check
+      // since a reconnect (Redis restarted empty), those read before it. With some unread, which
+      // events the count covers is unknown: none, rather than count twice.
+      if (obituary === NO_OBITUARY && s.lag === 0 && s.pendingUpTo !== undefined) goneWithKey(s, s.pendingUpTo);
+      else if (obituary === NO_OBITUARY && s.lag < 0 && s.readBeforeReconnect !== undefined)
+        goneWithKey(s, '0-0', s.readBeforeReconnect);
       const holder = reportLeftTo(s, obituary, this.host.consumerName);
       const watch = holder === undefined ? undefined : this.host.holders();
       const estimate = expiryEstimate(s);

@@ -195,8 +195,7 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
  * the read path reports (see `SinkHolds.streamGone`), and an event read
  * after that check, in a handler that then failed, went unreported.
  */
-export function goneWithKey(s: SinkStream, after = '0-0'): void {
-  const upTo = s.lastRead;
+export function goneWithKey(s: SinkStream, after = '0-0', upTo = s.lastRead): void {
   if (upTo === undefined || compareIds(upTo, after) <= 0) return;
   if (s.rolledBack.some((r) => r.after === after && r.upTo === upTo)) return;
   s.rolledBack.push({ after, upTo });
