@@ -51,17 +51,42 @@ export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boole
 }
 
 /**
+ * Leaves the groups of streams left behind (removeStream with events still
+ * pending) once a sweep found none of this instance's left there, destroying
+ * each when no one is left, as removeStream does. Returns those where
+ * something is pending again (or the call failed): still left behind.
+ */
+export async function leaveLeftBehind(l: Leaver, streams: readonly SinkStream[], logger: Logger): Promise<SinkStream[]> {
+  const still: SinkStream[] = [];
+  for (const s of streams) {
+    try {
+      if ((await leaveStream(l, s, true)) < 0) still.push(s);
+    } catch (err) {
+      logger.debug({ stream: s.stream.name, err: errorText(err) }, 'could not leave a removed stream yet: tried again');
+      still.push(s);
+    }
+  }
+  return still;
+}
+
+/**
  * Leaves every stream's group at close, each bounded; a failure is logged,
  * never thrown. When this instance left every group with nothing pending, it
  * also leaves the sink's liveness set: the other instances then have nothing
  * to look for, where an instance gone stale makes them sweep every stream
  * (see sinkMaintenance.ts). Otherwise it stays there and goes stale.
  */
-export async function leaveAll(l: Leaver, streams: readonly SinkStream[], logger: Logger): Promise<void> {
+export async function leaveAll(
+  l: Leaver,
+  streams: readonly SinkStream[],
+  logger: Logger,
+  removed: ReadonlySet<SinkStream> = new Set(),
+): Promise<void> {
   const left = await Promise.all(
     streams.map(async (s) => {
       try {
-        return (await within(leaveStream(l, s, false), CLOSE_STEP_MS)) ?? -1;
+        // A stream removeStream left behind goes as removeStream would have it go: its group too when no one is left.
+        return (await within(leaveStream(l, s, removed.has(s)), CLOSE_STEP_MS)) ?? -1;
       } catch (err) {
         logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not leave the group cleanly');
         return -1;

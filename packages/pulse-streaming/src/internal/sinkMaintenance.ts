@@ -45,6 +45,7 @@ import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
 import { DueClaims } from './sinkDue.js';
 import { holdLoop } from './sinkHoldLoop.js';
 import type { MaintenanceHost } from './sinkHosts.js';
+import { leaveLeftBehind } from './sinkLeave.js';
 import { type Beat, SinkLiveness } from './sinkLiveness.js';
 import { SweepPlanner } from './sinkPlan.js';
 import { groupBack, keysBack } from './sinkRecreate.js';
@@ -266,6 +267,9 @@ export class SinkMaintenance {
     this.#peers = beat;
     this.holders.beat(call, beat.now, beat.reported);
     await this.#sweepAndClaim(this.#planner.plan(beat), inSet, signal);
+    const { name, consumerName, control, settings } = this.host;
+    const leaver = { name, consumerName, control, graceMs: settings.graceMs };
+    for (const s of await leaveLeftBehind(leaver, this.#planner.leaving(), this.host.logger)) this.leftBehind(s);
   }
 
   /**

@@ -35,6 +35,8 @@ export class SweepPlanner {
    * there handed to the others through the work set (see `leaveBehind`).
    */
   readonly #behind = new Map<string, SinkStream>();
+  /** Left behind, nothing of this instance pending there any more: to leave (see `leaving`). */
+  readonly #leaving: SinkStream[] = [];
 
   constructor(
     private readonly host: MaintenanceHost,
@@ -55,6 +57,11 @@ export class SweepPlanner {
     // Something of this instance is pending there (leave said so): swept until a sweep finds none.
     s.sweep.mine = Math.max(s.sweep.mine, 1);
     this.#behind.set(s.stream.key, s);
+  }
+
+  /** Streams left behind where a sweep found nothing of this instance pending: to leave now (taken once). */
+  leaving(): SinkStream[] {
+    return this.#leaving.splice(0);
   }
 
   /** The streams left behind where this instance may still have events pending. */
@@ -136,6 +143,9 @@ export class SweepPlanner {
     for (const [key, s] of this.#behind) {
       if (read.has(key) || s.sweep.mine === 0) this.#behind.delete(key);
       else plan.set(s, false);
+      // Nothing of this instance pending there any more: it leaves the group as removeStream would
+      // have (destroyed when no one is left), or the group stayed for good (outside review V).
+      if (!read.has(key) && s.sweep.mine === 0) this.#leaving.push(s);
     }
     // The backstop: a few streams per sweep, in turn, with cleanup.
     if (streams.length > 0) {
