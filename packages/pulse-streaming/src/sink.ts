@@ -9,18 +9,20 @@ import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
-import { joinNewConsumer, joinStream } from './internal/ownership.js';
+import { joinNewConsumer } from './internal/ownership.js';
+import { PerKey } from './internal/perKey.js';
 import { runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import type { ProcessHost } from './internal/processHost.js';
 import { ReadAhead } from './internal/readAhead.js';
-import { errorText, toPulseError } from './internal/redisErrors.js';
+import { errorText } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
 import { sinkBuffers } from './internal/sinkBuffers.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, maintenanceHost, oneAtATime } from './internal/sinkHosts.js';
-import { CLOSE_STEP_MS, type Leaver, leaveAll, leaveStream, within } from './internal/sinkLeave.js';
+import { CLOSE_STEP_MS, type Leaver, leaveAll, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
+import { addSinkStream, type MembershipHost, removeSinkStream } from './internal/sinkMembership.js';
 import { SinkReads } from './internal/sinkRead.js';
 import { rolledBack } from './internal/sinkRollback.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
@@ -77,6 +79,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
   readonly #closedSignal = new AbortController();
   /** Checks for quiet streams whose last check an ack may have preceded (see expiryLoss.ts). */
+  /** addStream and removeStream of one stream, one at a time. */
+  readonly #perStream = new PerKey();
   readonly #rechecks = new Rechecks(this.#streams, (streams) => this.#reads.verifyReads(streams), this.#closedSignal.signal);
 
   private constructor(main: StreamHandle, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
@@ -343,16 +347,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     if (this.#closed) throw this.#closedError();
     checkSameClient(this.#main, stream);
     checkDeadName(this.#settings.deadLetterStream, stream.name);
-    if (this.#streams.has(stream.key)) return;
-    const joiner = { name: this.name, consumerName: this.consumerName, graceMs: this.#settings.graceMs, logger: this.#logger };
-    await joinStream(stream, joiner, start, () => this.#closed);
-    if (this.#streams.has(stream.key)) return;
-    this.#streams.set(stream.key, newSinkStream(this.name, this.#settings, stream));
-    this.#maintenance?.streamAdded();
-    this.#reads.wake(this.#loops.groupOf(stream.key));
-    await this.#loops.add(stream.key);
-    // The group's MKSTREAM may have created the stream: Go readers need its record (goLifecycle.ts).
-    await stream.goLifecycle.ensure();
+    await this.#perStream.run(stream.key, () => addSinkStream(this.#membership(), stream, start));
   }
 
   /**
@@ -362,20 +357,22 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   async removeStream(stream: Stream<Events>): Promise<void> {
     if (this.#closed) return;
     checkSameClient(this.#main, stream);
-    const s = this.#streams.get(stream.key);
-    if (!s) return;
-    this.#streams.delete(stream.key);
-    await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
-    await this.#acks.settled();
-    await this.#reads.verifyReads([s]);
-    try {
-      // Still in the group with events pending: what turns idle there goes to the others.
-      if ((await leaveStream(this.#leaver(), s, true)) < 0) this.#maintenance?.leftBehind(s);
-    } catch (err) {
-      // Not left (Redis away): the sweep leaves it later, close() too; forgotten, the group stayed for good (outside review V).
-      this.#maintenance?.leftBehind(s);
-      throw toPulseError(err, `remove stream ${stream.name} from sink ${this.name}`);
-    }
+    await this.#perStream.run(stream.key, () => removeSinkStream(this.#membership(), stream));
+  }
+
+  /** What `addStream` and `removeStream` use of the sink. */
+  #membership(): MembershipHost {
+    const { name, consumerName } = this;
+    return {
+      ...{ name, consumerName, settings: this.#settings, logger: this.#logger, streams: this.#streams, loops: this.#loops },
+      closed: () => this.#closed,
+      leaver: () => this.#leaver(),
+      wake: (group) => this.#reads.wake(group),
+      streamAdded: () => this.#maintenance?.streamAdded(),
+      leftBehind: (st) => this.#maintenance?.leftBehind(st),
+      acksSettled: () => this.#acks.settled(),
+      verifyReads: (streams) => this.#reads.verifyReads(streams),
+    };
   }
 
   /**
