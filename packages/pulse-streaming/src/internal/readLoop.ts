@@ -114,6 +114,10 @@ export class ReadLoop<T> {
   /** The read out was ended because a buffer filled (see `pauseAfterFullMs`). */
   #endedByFull = false;
   #wake: (() => void) | undefined;
+  /** Set by `stop()`: no read is sent any more. */
+  #stopping = false;
+  /** Called once the loop is done with the reply it waited for (handled, failed, or the loop ended). */
+  #replyDone: (() => void) | undefined;
   /** Reads sent and not handled yet, oldest first (more than one only with read-ahead). */
   readonly #out: Out[] = [];
   /** Resolves when a subscriber took events (kept until it does: one listener, not one per read). */
@@ -159,8 +163,28 @@ export class ReadLoop<T> {
     );
   }
 
-  /** Stops the loop and closes its connection; resolves when the loop has ended. */
+  /**
+   * Stops the loop and closes its connection; resolves when the loop has
+   * ended. A blocked read is ended first (CLIENT UNBLOCK) and its reply
+   * handled, within STOP_WAIT_MS: Redis may serve it as the connection
+   * closes (ioredis ends it gracefully), and its events were then left
+   * pending unseen, to come to another instance a grace period later with
+   * their delivery count raised (outside review V).
+   */
   async stop(): Promise<void> {
+    this.#stopping = true;
+    const head = this.#out[0];
+    if (this.#done && head?.blocks && this.#inFlight === head.reply && !this.#abort.signal.aborted) {
+      const handled = new Promise<void>((resolve) => {
+        this.#replyDone = resolve;
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, STOP_WAIT_MS);
+      });
+      await Promise.race([this.#unblock(head.reply).then(() => handled), late]);
+      clearTimeout(timer);
+    }
     this.#abort.abort();
     this.#wake?.();
     this.#spec.conn.close();
@@ -173,6 +197,7 @@ export class ReadLoop<T> {
     } finally {
       // Replies never handled (the loop stopped): their entries are not coming.
       for (const out of this.#out.splice(0)) this.#release(out);
+      this.#replyDone?.();
     }
   }
 
@@ -182,7 +207,11 @@ export class ReadLoop<T> {
     const backoff = new Backoff();
     let againBefore = false;
     while (!signal.aborted) {
+      // Stopping: the reply `stop()` waited for is handled, nothing more is read.
+      this.#replyDone?.();
+      this.#replyDone = undefined;
       if (this.#out.length === 0) {
+        if (this.#stopping) break;
         if (!fanout.ready()) {
           await fanout.changed(signal);
           continue;
@@ -323,7 +352,7 @@ export class ReadLoop<T> {
     const budget = this.#spec.readAhead;
     const { fanout } = this.#spec;
     if (!budget) return;
-    while (this.#out.length > 0 && this.#out.length < MAX_OUT && !this.#abort.signal.aborted) {
+    while (this.#out.length > 0 && this.#out.length < MAX_OUT && !this.#abort.signal.aborted && !this.#stopping) {
       if (!this.#out.every((o) => o.pipelined) || !fanout.ready()) return;
       const room = fanout.room(budget.limit) - budget.inFlight;
       if (room <= 0) return;
