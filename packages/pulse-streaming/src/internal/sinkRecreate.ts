@@ -43,11 +43,12 @@ export async function recreate(host: RecreateHost, s: SinkStream): Promise<void>
   s.added = -1;
   s.lag = -1;
   if (ok) {
-    // Whether the key was created anew or only the group destroyed (unknown after a reconnect), an
-    // event this instance read before that is neither pending nor in the stream now is one nothing
-    // redelivers: its nack or dead letter counts it lost (a restart of Redis without persistence,
-    // then a producer's add, left a failed handler's event uncounted).
-    if (!reported) goneWithKey(s);
+    // Found after a reconnect with no check since (Redis restarted without persistence, then a
+    // producer's add): an event this instance read before it that is neither pending nor in the
+    // stream now is one nothing redelivers, and no estimate counted it: its nack or dead letter
+    // counts it lost. Without a reconnect, what went with the key was reported by the check that
+    // found it gone (counting it here too counted it twice).
+    if (!reported && s.readBeforeReconnect !== undefined) goneWithKey(s, '0-0', s.readBeforeReconnect);
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
     const was = s.ready;
