@@ -21,6 +21,13 @@
  * for no one and gone" apart; one Redis lost in a rollback is dead-lettered
  * from the copy the instance holds, and a dead letter Redis cannot take is
  * retried until the sink closes. Both clients; Redis back before the dead letter, and down when it is sent.
+ *
+ * Then with Redis restarted without persistence (empty): the dead letter met
+ * NOGROUP and stopped ("the read path reports what went with it", which
+ * counted nothing), or took the event for one another consumer had. Now it
+ * is dead-lettered from the copy held or, its dead letter meeting the group
+ * gone, counted lost; the check behind that is retried while the sink's own
+ * connection reconnects (it failed with "The client is offline").
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { type Codec, type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
@@ -29,7 +36,7 @@ import { RedisServer } from './support/redisServer.js';
 
 type Events = { e: { a: number } };
 
-async function run(ctx: TestContext, kind: ClientKind, downWhenSent: boolean) {
+async function run(ctx: TestContext, kind: ClientKind, downWhenSent: boolean, empty = false) {
   const server = await RedisServer.start();
   ctx.onTestFinished(() => server.stop());
   const c = await connect(kind, server.url);
@@ -66,7 +73,7 @@ async function run(ctx: TestContext, kind: ClientKind, downWhenSent: boolean) {
   });
   await s.add('e', { a: 0 });
   await waitFor(() => sink.counters.acked === 1, { what: 'a0 acked' });
-  await c.cmd('SAVE'); // the snapshot: a0, acked
+  if (!empty) await c.cmd('SAVE'); // the snapshot: a0, acked
   await c.cmd('XADD', `pulse:stream:${name}`, '*', 'n', 'e', 'p', 'bad');
   await inDecodeP; // read: pending for this consumer, only in this sink's hands
   if (downWhenSent) {
@@ -83,6 +90,17 @@ async function run(ctx: TestContext, kind: ClientKind, downWhenSent: boolean) {
   }
   await waitFor(() => s.add('e', { a: 1 }).catch(() => undefined), { timeout: 10_000, what: 'add after the restart' });
   await waitFor(() => seen.includes(1), { timeout: 10_000, what: 'the event added after the restart' });
+  if (empty) {
+    // Dead-lettered from the bytes the sink holds, or counted lost: said either way.
+    await waitFor(() => sink.counters.deadLettered + sink.counters.lost === 1, {
+      timeout: 6000,
+      what: 'the event that does not decode dead-lettered or counted lost',
+    }).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: counters ${JSON.stringify(sink.counters)}`);
+    });
+    expect(lines.some((l) => /another consumer took it/.test(String(l.msg)))).toBe(false);
+    return;
+  }
   // Dead-lettered from the bytes the sink holds (Redis has them no more), never "taken by another consumer".
   await waitFor(() => sink.counters.deadLettered === 1, {
     timeout: 6000,
@@ -112,6 +130,22 @@ describe.concurrent.each(CLIENT_KINDS)(
     it(
       'Redis down when the dead letter is sent: retried, dead-lettered from the bytes held',
       (ctx) => run(ctx, kind, true),
+      40_000,
+    );
+  },
+);
+
+describe.concurrent.each(CLIENT_KINDS)(
+  'dead letter of an event that does not decode, Redis restarted empty under it (%s)',
+  (kind) => {
+    it(
+      'Redis back before the dead letter: dead-lettered from the bytes held or counted lost',
+      (ctx) => run(ctx, kind, false, true),
+      40_000,
+    );
+    it(
+      'Redis down when the dead letter is sent: dead-lettered from the bytes held or counted lost',
+      (ctx) => run(ctx, kind, true, true),
       40_000,
     );
   },
