@@ -297,14 +297,6 @@ export class SinkHolds {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
       else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
-      // No exact count: what this instance holds of the old key and the estimate below (the group's
-      // pending and unread events at its last check) does not count is counted as its handlers settle
-      // it: with none unread then, the events after the group's last delivered one; with no check
-      // since a reconnect (Redis restarted empty), those read before it. With some unread, which
-      // events the count covers is unknown: none, rather than count twice.
-      if (obituary === NO_OBITUARY && s.lag === 0 && s.pendingUpTo !== undefined) goneWithKey(s, s.pendingUpTo);
-      else if (obituary === NO_OBITUARY && s.lag < 0 && s.readBeforeReconnect !== undefined)
-        goneWithKey(s, '0-0', s.readBeforeReconnect);
       const holder = reportLeftTo(s, obituary, this.host.consumerName);
       const watch = holder === undefined ? undefined : this.host.holders();
       const estimate = expiryEstimate(s);
@@ -319,11 +311,16 @@ export class SinkHolds {
         else if (obituary === NO_OBITUARY && estimate >= 0) markStreamReported(this.host, s.stream.name, this.host.graceMs);
       }
     } catch (err) {
-      goneWithKey(s);
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
     }
     s.lag = -1;
     if (count > 0) this.countLost(s.stream.name, count, why);
+    // Found after a reconnect with no check since (Redis restarted without persistence) and nothing
+    // counted for it here: what this instance read before is counted as its handlers settle it (see
+    // `goneWithKey`). Counted here (the estimate of the last check), or without a reconnect (an
+    // expiry, a DEL: the estimate covers it), not again: that counted events twice (sinkDeletes).
+    if (count > 0) s.lossCounted = true;
+    else if (s.readBeforeReconnect !== undefined && !s.lossCounted) goneWithKey(s, '0-0', s.readBeforeReconnect);
   }
 
   /** Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the topic or filter rejects. */

@@ -194,6 +194,7 @@ export class SinkReads {
     for (const s of this.host.streams.values()) {
       s.trusted = false;
       s.readBeforeReconnect ??= s.lastRead;
+      s.lossCounted = false;
     }
   }
 

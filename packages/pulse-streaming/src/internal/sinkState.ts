@@ -77,6 +77,8 @@ export interface SinkStream {
    * (a resync) looked whether Redis still has that entry (see `afterReconnect`).
    */
   readBeforeReconnect: string | undefined;
+  /** A loss of the stream's key was counted since the last reconnect (see `SinkHolds.streamGone`). */
+  lossCounted: boolean;
   /** Whether this instance holds the lease, as its last sweep said; undefined until a sweep has said. */
   leaseHeld: boolean | undefined;
   /** The instance holding the lease, as the last sweep said (undefined: unknown). */
@@ -184,6 +186,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     unknownReported: false,
     rolledBack: [],
     readBeforeReconnect: undefined,
+    lossCounted: false,
     lag: -1,
     pending: 0,
     pendingUpTo: undefined,
