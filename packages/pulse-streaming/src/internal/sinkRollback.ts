@@ -185,15 +185,14 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
 }
 
 /**
- * The key of stream `s` went (expired, deleted, or Redis restarted without
- * it) without a destroy's exact count: the events this instance read of it
- * and still holds are gone from Redis as after a rollback. Remembered like
- * one, so that a nack, a dead letter or an in-progress touch that finds one
- * pending for no one and gone counts it lost (or keeps it, for a touch),
- * rather than taking it for an event another consumer handled. Only those
- * after `after`: what the group held at its last check is in the estimate
- * the read path reports (see `SinkHolds.streamGone`), and an event read
- * after that check, in a handler that then failed, went unreported.
+ * The key of stream `s` went while this instance held events of it (Redis
+ * restarted without persistence: found after a reconnect, with no check
+ * since and no loss counted for it): the events it read up to `upTo` are
+ * gone from Redis as after a rollback. Remembered like one, so that a nack,
+ * a dead letter, a give-back or an in-progress touch that finds one pending
+ * for no one and gone counts it lost (or keeps it, for a touch), rather than
+ * taking it for an event another consumer handled: nothing else counted it.
+ * Only IDs after `after`.
  */
 export function goneWithKey(s: SinkStream, after = '0-0', upTo = s.lastRead): void {
   if (upTo === undefined || compareIds(upTo, after) <= 0) return;
