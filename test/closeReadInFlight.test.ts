@@ -33,7 +33,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, nextWithin, type TestClient, take, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, connect, nextWithin, readBlocked, type TestClient, take } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
 
 describe.each(CLIENT_KINDS)('a read served while close() runs (%s)', (kind) => {
@@ -55,10 +55,7 @@ describe.each(CLIENT_KINDS)('a read served while close() runs (%s)', (kind) => {
     await a.add('x', 'first');
     const [first] = await take(sub1, 1);
     await first?.ack();
-    await waitFor(async () => {
-      const list = String(await c.cmd('CLIENT', 'LIST'));
-      return list.includes('cmd=xreadgroup') && /flags=b/.test(list);
-    });
+    await readBlocked(c);
 
     const closing = x1.close();
     const id = await a.add('x', 'raced');

@@ -41,7 +41,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, nextWithin, pulseWarnings, type TestClient, take, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, connect, nextWithin, pulseWarnings, readBlocked, type TestClient, take } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
 
 describe.each(CLIENT_KINDS)('a read served while removeStream runs (%s)', (kind) => {
@@ -64,10 +64,7 @@ describe.each(CLIENT_KINDS)('a read served while removeStream runs (%s)', (kind)
     const [first] = await take(sub1, 1);
     await first?.ack();
     // x1's read loop now blocks on a and b.
-    await waitFor(async () => {
-      const list = String(await c.cmd('CLIENT', 'LIST'));
-      return list.includes('cmd=xreadgroup') && /flags=b/.test(list);
-    });
+    await readBlocked(c);
 
     const rm = x1.removeStream(b);
     const id = await b.add('x', 'raced');
@@ -104,10 +101,7 @@ describe.each(CLIENT_KINDS)('a read served while removeStream runs (%s)', (kind)
     const sub1 = x1.subscribe() as AsyncIterator<SinkEvent>;
     await b.add('x', 'first');
     await take(sub1, 1);
-    await waitFor(async () => {
-      const list = String(await c.cmd('CLIENT', 'LIST'));
-      return list.includes('cmd=xreadgroup') && /flags=b/.test(list);
-    });
+    await readBlocked(c);
 
     const rm = x1.removeStream(b);
     const id = await b.add('x', 'raced');

@@ -66,6 +66,17 @@ export function uniqueName(prefix = 't'): string {
 }
 
 /** Waits for a condition; never a fixed sleep. */
+/** Waits until a client of the server `c` talks to is blocked in an XREADGROUP (a sink's blocking read is out). */
+export async function readBlocked(c: TestClient, timeout = 10_000): Promise<void> {
+  await waitFor(
+    async () =>
+      String(await c.cmd('CLIENT', 'LIST'))
+        .split('\n')
+        .some((l) => l.includes('cmd=xreadgroup') && / flags=\S*b/.test(l)),
+    { timeout, what: 'a blocked XREADGROUP' },
+  );
+}
+
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
   { timeout = 5000, interval = 10, what = 'condition' }: { timeout?: number; interval?: number; what?: string } = {},
