@@ -235,11 +235,8 @@ export class GiveBack {
     } catch (err) {
       // Gone with their group: they never come; the stream's check reports what went with a gone key.
       if (isReplyError(err, 'NOGROUP')) {
-        await this.#groupGone(
-          name,
-          args.slice(2).flatMap((a, i) => (i % 2 === 0 ? [String(a)] : [])),
-          err,
-        );
+        const ids = args.slice(2).filter((_, i) => i % 2 === 0);
+        await this.#groupGone(name, ids.map(String), err);
         return;
       }
       // Nothing is lost: they stay pending and go to a consumer after the grace period. If the
@@ -300,8 +297,9 @@ export class GiveBack {
   }
 
   /**
-   * Events of stream `name` (`count` of them) met NOGROUP (`err`) as they were
-   * given or taken back: runs the stream's check (see `GiveBackHost.recover`).
+   * Events `ids` of stream `name` met NOGROUP (`err`) as they were given or
+   * taken back: runs the stream's check (see `GiveBackHost.recover`), then
+   * counts those Redis lost with their key (see `GiveBackHost.vanished`).
    * Returns whether it ran; a check that failed is said (a give-back tries
    * again while the sink is open).
    */

@@ -15,7 +15,7 @@ import { type ProcessHost, type RunSettings, runSettings } from './processHost.j
 import { errorText, toPulseError } from './redisErrors.js';
 import { retryDelay } from './retry.js';
 import { CLOSE_STEP_MS, within } from './sinkLeave.js';
-import { untilAnswered } from './untilAnswered.js';
+import { untilAborted, untilAnswered } from './untilAnswered.js';
 
 /** What `#untilClosed` resolves to once the sink has been closed a close() step. */
 const CLOSED = Symbol('closed');
@@ -331,17 +331,6 @@ export class HandlerRun {
 
 /** A nack the sink closed on before Redis answered it (see `#nackUntilAnswered`). */
 const NOT_ANSWERED = new Error('not answered before the sink closed');
-
-/** `p`, or undefined at once when `signal` aborts (`p` goes on); no listener is left behind. */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
-  if (signal === undefined) return p;
-  if (signal.aborted) return Promise.resolve(undefined);
-  return new Promise<T | undefined>((resolve, reject) => {
-    const onAbort = (): void => resolve(undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** The first IDs of `events`, for a log line. */
 function ids(events: readonly SinkEvent[]): string[] {

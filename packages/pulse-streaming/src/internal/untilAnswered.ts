@@ -46,3 +46,18 @@ export async function untilAnswered(
     }
   }
 }
+
+/**
+ * `p`, or undefined at once when `signal` aborts (`p` goes on); no listener
+ * is left behind. For a `process()` run whose signal aborted: it stops
+ * waiting for a settling call `untilAnswered` still retries.
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
