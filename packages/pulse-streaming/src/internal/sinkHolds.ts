@@ -320,7 +320,7 @@ export class SinkHolds {
     // `goneWithKey`). Counted here (the estimate of the last check), or without a reconnect (an
     // expiry, a DEL: the estimate covers it), not again: that counted events twice (sinkDeletes).
     if (count > 0) s.lossCounted = true;
-    else if (s.readBeforeReconnect !== undefined && !s.lossCounted) goneWithKey(s, '0-0', s.readBeforeReconnect);
+    else goneWithKey(s);
   }
 
   /** Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the topic or filter rejects. */

@@ -48,7 +48,7 @@ export async function recreate(host: RecreateHost, s: SinkStream): Promise<void>
     // stream now is one nothing redelivers, and no estimate counted it: its nack or dead letter
     // counts it lost. Without a reconnect, what went with the key was reported by the check that
     // found it gone (counting it here too counted it twice).
-    if (!reported && s.readBeforeReconnect !== undefined && !s.lossCounted) goneWithKey(s, '0-0', s.readBeforeReconnect);
+    if (!reported) goneWithKey(s);
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
     const was = s.ready;

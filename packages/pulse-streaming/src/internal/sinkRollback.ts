@@ -187,17 +187,19 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
 /**
  * The key of stream `s` went while this instance held events of it (Redis
  * restarted without persistence: found after a reconnect, with no check
- * since and no loss counted for it): the events it read up to `upTo` are
+ * since and no loss counted for it): the events it read before the reconnect are
  * gone from Redis as after a rollback. Remembered like one, so that a nack,
  * a dead letter, a give-back or an in-progress touch that finds one pending
  * for no one and gone counts it lost (or keeps it, for a touch), rather than
  * taking it for an event another consumer handled: nothing else counted it.
- * Only IDs after `after`.
+ * Nothing when there was no reconnect (an expiry, a DEL: the key's loss
+ * estimate covers it) or a loss was counted since (counted twice, else).
  */
-export function goneWithKey(s: SinkStream, after = '0-0', upTo = s.lastRead): void {
-  if (upTo === undefined || compareIds(upTo, after) <= 0) return;
-  if (s.rolledBack.some((r) => r.after === after && r.upTo === upTo)) return;
-  s.rolledBack.push({ after, upTo });
+export function goneWithKey(s: SinkStream): void {
+  const upTo = s.readBeforeReconnect;
+  if (upTo === undefined || s.lossCounted) return;
+  if (s.rolledBack.some((r) => r.after === '0-0' && r.upTo === upTo)) return;
+  s.rolledBack.push({ after: '0-0', upTo });
   if (s.rolledBack.length > MAX_ROLLBACKS) s.rolledBack.shift();
 }
 
