@@ -13,26 +13,26 @@ const stream = () => newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pul
 describe('reportLeftTo', () => {
   it('another instance leaves an expiry to the holder at its check (at its last sweep without one), never a destroy', () => {
     const s = stream();
-    expect(reportLeftTo(s, -1, 'me')).toBeUndefined();
+    expect(reportLeftTo(s, -1, 'me', s.lag >= 0)).toBeUndefined();
     s.leaseHeld = false;
     s.leaseHolder = 'a';
-    expect(reportLeftTo(s, -1, 'me')).toBe('a');
+    expect(reportLeftTo(s, -1, 'me', s.lag >= 0)).toBe('a');
     recordCheck(s, 8, 2, '2-0', 1);
     s.leaseHolder = 'b';
-    expect(reportLeftTo(s, -1, 'me')).toBe('a');
+    expect(reportLeftTo(s, -1, 'me', s.lag >= 0)).toBe('a');
     // destroy(): the obituary says it (taken by another: -2), not the holder.
-    expect(reportLeftTo(s, 7, 'me')).toBeUndefined();
-    expect(reportLeftTo(s, -2, 'me')).toBeUndefined();
+    expect(reportLeftTo(s, 7, 'me', s.lag >= 0)).toBeUndefined();
+    expect(reportLeftTo(s, -2, 'me', s.lag >= 0)).toBeUndefined();
     s.leaseHeld = true;
     recordCheck(s, 8, 2, '2-0', 1);
-    expect(reportLeftTo(s, -1, 'me')).toBeUndefined();
+    expect(reportLeftTo(s, -1, 'me', s.lag >= 0)).toBeUndefined();
   });
   it('a sweep that found the key gone said "not held" without looking: the holder it names is this instance, which reports', () => {
     // It left the loss to itself, then said it may be lost, how many unknown.
     const s = stream();
     s.leaseHeld = false;
     s.leaseHolder = 'me';
-    expect(reportLeftTo(s, -1, 'me')).toBeUndefined();
+    expect(reportLeftTo(s, -1, 'me', s.lag >= 0)).toBeUndefined();
   });
 });
 

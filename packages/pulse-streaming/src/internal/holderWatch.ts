@@ -96,14 +96,13 @@ export async function readMarks(
 
 /**
  * The instance that stream `s`'s expiry loss is left to: another held the
- * lease at this one's last check, or at its last sweep when it made no check
- * ('' when unknown). Undefined when this instance (`me`) reports itself
+ * lease at this one's last check (`checked`: it made one of the key that went),
+ * or at its last sweep when it made none ('' when unknown). Undefined when this instance (`me`) reports itself
  * (`lostWhenGone`), and after `destroy()` (`obituary` from `takeObituary`),
  * which says it exactly.
  */
-export function reportLeftTo(s: SinkStream, obituary: number, me: string): string | undefined {
+export function reportLeftTo(s: SinkStream, obituary: number, me: string, checked: boolean): string | undefined {
   if (obituary !== NO_OBITUARY) return undefined;
-  const checked = s.lag >= 0;
   if ((checked ? s.leaseAtCheck : s.leaseHeld) !== false) return undefined;
   const holder = (checked ? s.holderAtCheck : s.leaseHolder) ?? '';
   // The sweep that found the key gone said "not held" without looking: this one held it.

@@ -291,15 +291,19 @@ export class SinkHolds {
       for (const ev of sub.queued())
         if (ev.streamName === s.stream.name && (before === undefined || compareIds(ev.id, before) < 0)) buffered.add(ev.id);
     this.dropBuffered(s.stream.name, [...buffered]);
+    // The last check's estimate is taken now, with the buffered events: a check of the key created
+    // anew, answered while the obituary is read, must not be taken for the old key's (it counted the
+    // new key's unread events too, when a second NOGROUP reported the same key again).
+    const estimate = expiryEstimate(s);
+    s.lag = -1;
     let count = buffered.size;
     let why = 'events gone with their stream (expired or deleted) before this sink handled them';
     try {
       const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
       if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
-      else if (s.lag >= 0) why += ' (an estimate: unread and pending events at its last check)';
-      const holder = reportLeftTo(s, obituary, this.host.consumerName);
+      else if (estimate >= 0) why += ' (an estimate: unread and pending events at its last check)';
+      const holder = reportLeftTo(s, obituary, this.host.consumerName, estimate >= 0);
       const watch = holder === undefined ? undefined : this.host.holders();
-      const estimate = expiryEstimate(s);
       if (holder !== undefined && watch && estimate >= 0) {
         watch.leave(s.stream.name, Math.max(estimate, count), why);
         count = 0;
@@ -313,7 +317,6 @@ export class SinkHolds {
     } catch (err) {
       this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
     }
-    s.lag = -1;
     if (count > 0) this.countLost(s.stream.name, count, why);
     // Found after a reconnect with no check since (Redis restarted without persistence) and nothing
     // counted for it here: what this instance read before is counted as its handlers settle it (see
