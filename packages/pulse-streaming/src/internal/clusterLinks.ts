@@ -188,6 +188,10 @@ export function nodeIds(
       // itself (UNBLOCKED, MOVED, a closed connection), or is about to.
       return id !== undefined && now?.target === link.target ? { id, node: link.address, key } : undefined;
     },
+    /** Where the last readied read was sent, and its key (see `OwnedConnection.readNode`). */
+    readNode(): { node: string; key: string } | undefined {
+      return last && { node: last.link.address, key: last.key };
+    },
     /** CLIENT UNBLOCK was refused (an ACL changed): no connection of the client readies long reads for a while. */
     refused(): void {
       permission.refused();

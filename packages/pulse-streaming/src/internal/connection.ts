@@ -46,6 +46,13 @@ export interface OwnedConnection extends Connection, NodeRouting {
    * (`UnblockPermission`), so their reads block `blockMs`.
    */
   unblockRefused(): void;
+  /**
+   * Cluster only: the node (`host:port`) the last read readied by
+   * {@link readyUnblock} was sent to, and its key; undefined on one node.
+   */
+  readNode(): { readonly node: string; readonly key: string } | undefined;
+  /** Cluster only: the master of `key`'s slot (`host:port`) as this connection's client sees it now; undefined when unknown or on one node. */
+  ownerOf(key: string): Promise<string | undefined>;
   /** How many times it connected again after a drop: the server may have restarted or failed over meanwhile. */
   reconnects(): number;
   /** Closes at once: in-flight commands reject. */
@@ -188,6 +195,8 @@ export async function openWith(name: string, logger: Logger, raw: RawConnection,
     unblockRefused: () => nodes?.refused(),
     unblockTarget: async () => (nodes ? nodes.target() : id === undefined ? undefined : { id, node: undefined }),
     sendToNode: (address, args, key) => (nodes ? nodes.send(address, args, key) : raw.send(args)),
+    readNode: () => nodes?.readNode(),
+    ownerOf: async (key) => (raw.links ? (await raw.links.nodeOf(key))?.address : undefined),
     // The first 'ready' is the connect awaited below.
     reconnects: () => Math.max(0, ready - 1),
     close: () => {

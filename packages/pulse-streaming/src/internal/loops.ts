@@ -5,10 +5,12 @@
  * blocking connection. All loops feed the same subscriptions.
  */
 import type { Logger } from '../logger.js';
+import { sleep } from './backoff.js';
 import type { Driver, OwnedConnection } from './driver.js';
 import type { Fanout } from './fanout.js';
+import { blockedElsewhere, NODE_WATCH_MS, type WatchControl } from './nodeWatch.js';
 import type { ReadLoop } from './readLoop.js';
-import { toPulseError } from './redisErrors.js';
+import { errorText, toPulseError } from './redisErrors.js';
 import { slotOf } from './slot.js';
 
 export class ReadLoops<T> {
@@ -17,6 +19,9 @@ export class ReadLoops<T> {
   #started = false;
   #stopped = false;
   #retiredReconnects = 0;
+  /** Groups whose loop was retired to read elsewhere, and whose new connection could not be opened yet. */
+  readonly #unopened = new Set<number>();
+  readonly #watching = new AbortController();
 
   constructor(
     private readonly driver: Driver,
@@ -25,6 +30,8 @@ export class ReadLoops<T> {
     private readonly make: (group: number, conn: OwnedConnection) => ReadLoop<T>,
     /** The longest a read of these loops blocks (ms): see `ownSocketTimeout` (driverShared.ts). */
     private readonly longestBlockMs: number,
+    /** On a cluster: reads that block long are watched against this connection's view of the slots (nodeWatch.ts). */
+    private readonly control?: WatchControl,
   ) {}
 
   /** The group a stream key is read in. */
@@ -65,7 +72,11 @@ export class ReadLoops<T> {
   async remove(key: string, empty: (group: number) => boolean): Promise<void> {
     const group = this.groupOf(key);
     const loop = this.#loops.get(group);
-    if (!loop) return;
+    if (!loop) {
+      // Retired to read elsewhere (see `#watch`): nothing left to read there, nothing to open.
+      if (empty(group)) this.#unopened.delete(group);
+      return;
+    }
     if (empty(group) && this.#loops.size > 1) {
       this.#loops.delete(group);
       this.#retiredReconnects += loop.reconnects();
@@ -84,12 +95,54 @@ export class ReadLoops<T> {
 
   /** Starts every loop, now and when added later. */
   start(): void {
+    if (this.#started) return;
     this.#started = true;
     for (const l of this.#loops.values()) l.start();
+    if (this.driver.isCluster && this.control) void this.#watch(this.control);
+  }
+
+  /**
+   * Every NODE_WATCH_MS, a loop whose read blocks on a node that no longer
+   * serves its slot (a failover away from a silent master) starts anew on a
+   * new connection: the old one is closed, ending the read that Redis
+   * cannot end. Counted as a reconnect: the sink resyncs, and sweeps for
+   * events the old read may have taken unseen.
+   */
+  async #watch(control: WatchControl): Promise<void> {
+    const signal = this.#watching.signal;
+    while (!signal.aborted) {
+      await sleep(NODE_WATCH_MS, signal);
+      for (const [group, loop] of [...this.#loops]) {
+        if (signal.aborted) return;
+        const node = await blockedElsewhere(loop, control).catch(() => undefined);
+        if (node === undefined || this.#loops.get(group) !== loop || this.#opening.has(group)) continue;
+        this.logger.warn(
+          { node },
+          'a read blocked on a node that no longer serves its streams (failed over): reading again on a new connection',
+        );
+        this.#loops.delete(group);
+        this.#retiredReconnects += loop.reconnects() + 1;
+        this.#unopened.add(group);
+        await loop.stop();
+      }
+      for (const group of [...this.#unopened]) {
+        if (signal.aborted || this.#loops.has(group) || this.#opening.has(group)) {
+          this.#unopened.delete(group);
+          continue;
+        }
+        const opening = this.#open(group).finally(() => this.#opening.delete(group));
+        this.#opening.set(group, opening);
+        await opening.then(
+          () => this.#unopened.delete(group),
+          (err: unknown) => this.logger.warn({ err: errorText(err) }, 'could not open a read connection: trying again'),
+        );
+      }
+    }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#watching.abort();
     await Promise.allSettled([...this.#opening.values()]);
     await Promise.all([...this.#loops.values()].map((l) => l.stop()));
   }

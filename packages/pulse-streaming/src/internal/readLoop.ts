@@ -136,6 +136,12 @@ export class ReadLoop<T> {
     return this.#spec.conn.reconnects();
   }
 
+  /** Cluster: where the read in flight blocks, while one does (see `OwnedConnection.readNode`). */
+  blockedOn(): { readonly node: string; readonly key: string } | undefined {
+    const head = this.#out[0];
+    return head?.blocks && this.#inFlight === head.reply ? this.#spec.conn.readNode() : undefined;
+  }
+
   /** Starts the loop once. */
   start(): void {
     this.#done ??= this.#run();

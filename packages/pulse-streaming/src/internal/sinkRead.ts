@@ -76,6 +76,7 @@ export class SinkReads {
         }),
       // An idle slot's read on a cluster blocks longer (see `IDLE_SLOT_BLOCK_MS`).
       this.host.cluster ? Math.max(IDLE_SLOT_BLOCK_MS, this.host.settings.blockMs) : this.host.settings.blockMs,
+      control,
     );
   }
 

@@ -1,0 +1,136 @@
+/**
+ * A sink's idle read on a cluster follows a failover away from a silent
+ * master (frozen, partitioned: no reset), as a reader does (outside review W,
+ * both clients). A sink reads an idle slot with a blocking read of 30
+ * minutes (`IDLE_SLOT_BLOCK_MS`), on a connection whose socket waits as long:
+ * Redis cannot end it on a node that does not run, and nothing else did, so
+ * the sink delivered nothing added on the promoted replica for 30 minutes
+ * (failed 4/4 before: the reader read the event in 3-9 s, the sink never in
+ * 25 s). Now the read's node is watched against the sink's control
+ * connection's view of the slot (nodeWatch.ts), and the read starts anew on a
+ * new connection once another node is confirmed to serve it.
+ */
+import { Cluster } from 'ioredis';
+import { createCluster } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisClient, Stream } from '../packages/pulse-streaming/src/index.js';
+import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
+import { CLIENT_KINDS, type ClientKind, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
+import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
+import { type RedisServer, rawCommand } from './support/redisServer.js';
+
+/** The master of `slot` as node `port` sees it (not asking the frozen node). */
+async function masterVia(port: number, slot: number): Promise<number | undefined> {
+  const info = await rawCommandBulk(port, 'CLUSTER NODES');
+  for (const line of info.split('\n')) {
+    const parts = line.split(' ');
+    if (!parts[2]?.includes('master') || parts[2].includes('fail')) continue;
+    for (const range of parts.slice(8)) {
+      const [a, b] = range.split('-').map(Number);
+      if (a !== undefined && slot >= a && slot <= (b ?? a)) return Number(parts[1]?.split(':')[1]?.split('@')[0]);
+    }
+  }
+  return undefined;
+}
+
+/** A cluster client with socketTimeout 3 s: the documented way to find a silent connection dead. */
+async function client(kind: ClientKind, cluster: RedisCluster): Promise<{ redis: RedisClient; close(): void }> {
+  if (kind === 'ioredis') {
+    const redis = new Cluster(cluster.rootNodes, { lazyConnect: true, redisOptions: { socketTimeout: 3000 } });
+    redis.on('error', () => {});
+    await redis.connect();
+    return { redis: redis as unknown as RedisClient, close: () => redis.disconnect() };
+  }
+  const redis = createCluster({
+    rootNodes: cluster.rootNodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
+    defaults: { socket: { socketTimeout: 3000, reconnectStrategy: (n: number) => Math.min(n * 50, 500) } },
+  });
+  redis.on('error', () => {});
+  await redis.connect();
+  return { redis: redis as unknown as RedisClient, close: () => redis.destroy() };
+}
+
+let cluster: RedisCluster;
+beforeAll(async () => {
+  cluster = await RedisCluster.start();
+}, 60_000);
+afterAll(() => cluster?.stop());
+
+describe.each(CLIENT_KINDS)('a silent old master after a failover (%s)', (kind) => {
+  it('an idle sink reads the events added on the promoted replica, as a reader does', async () => {
+    const c = await client(kind, cluster);
+    let name = uniqueName('frz');
+    while (
+      !(await rawCommandBulk((await cluster.masterOf(slotOf(`pulse:stream:${name}`))).port, 'INFO replication')).includes(
+        'connected_slaves:1',
+      )
+    )
+      name = uniqueName('frz');
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(name, c.redis, { maxLen: 0, logger });
+    const sink = await s.newSink('g', { blockMs: 200, ackGracePeriodMs: 1000 });
+    const reader = await s.newReader({ startAt: 'oldest', blockMs: 200 });
+    const bySink: string[] = [];
+    const byReader: string[] = [];
+    const consumers = [
+      (async () => {
+        for await (const ev of sink) {
+          bySink.push(ev.id);
+          ev.ack().catch(() => {});
+        }
+      })(),
+      (async () => {
+        for await (const ev of reader) byReader.push(ev.id);
+      })(),
+    ];
+    let master: RedisServer | undefined;
+    try {
+      await s.add('e', 'a0');
+      await waitFor(() => bySink.length >= 1 && byReader.length >= 1, { timeout: 10_000, what: 'a0 delivered' });
+      master = await cluster.masterOf(slotOf(s.key));
+      const replica = await cluster.replicaOf(master);
+      if (!replica) throw new Error('no replica');
+      // The sink's read of this now idle slot blocks long (30 min) on the master: wait until it is out.
+      const m = master;
+      await waitFor(
+        async () =>
+          (await rawCommandBulk(m.port, 'CLIENT LIST'))
+            .split('\n')
+            .some((l) => / cmd=xreadgroup /.test(l) && / flags=\S*b/.test(l)),
+        { timeout: 10_000, what: 'the sink blocked on the master' },
+      );
+      // The replica has everything (the stream, its group): a failover that loses nothing.
+      const r = replica;
+      await waitFor(async () => (await rawCommandBulk(r.port, 'INFO replication')).includes('master_link_status:up'), {
+        timeout: 20_000,
+        what: 'the replica in sync',
+      });
+      expect(await rawCommand(master.port, 'WAIT 1 5000', 6000)).toBe(':1');
+      // The master goes silent (a frozen or partitioned host) and its replica takes over.
+      master.pause();
+      await rawCommand(replica.port, 'CLUSTER FAILOVER TAKEOVER');
+      const promoted = await waitFor(
+        async () => {
+          const p = await masterVia(replica.port, slotOf(s.key)).catch(() => undefined);
+          return p === replica.port ? p : undefined;
+        },
+        { timeout: 20_000, interval: 100, what: 'the replica promoted' },
+      );
+      // The promoted replica has the sink's group: the failover lost nothing.
+      expect(await rawCommand(promoted, `XINFO GROUPS ${s.key}`, 2000, true)).toMatch(/^\*1/);
+      const id = await rawCommand(promoted, `XADD ${s.key} * n e p b0`, 2000, true);
+      // The reader finds its silent connection dead (socketTimeout) and reads on the new master.
+      await waitFor(() => byReader.includes(id), { timeout: 25_000, what: 'b0 read by the reader' });
+      // So does the sink: its read starts anew on the promoted replica, and it says why.
+      await waitFor(() => bySink.includes(id), { timeout: 25_000, what: 'b0 delivered by the sink' });
+      expect(lines.some((l) => l.level === 'warn' && l.msg?.startsWith('a read blocked on a node that no longer serves'))).toBe(
+        true,
+      );
+    } finally {
+      await within(Promise.all([sink.close(), reader.close()]), 20_000, 'close').catch(() => {});
+      master?.resume();
+      await Promise.all(consumers).catch(() => {});
+      c.close();
+    }
+  }, 120_000);
+});
