@@ -98,7 +98,10 @@ export class ReadLoops<T> {
     if (this.#started) return;
     this.#started = true;
     for (const l of this.#loops.values()) l.start();
-    if (this.driver.isCluster && this.control) void this.#watch(this.control);
+    if (this.driver.isCluster && this.control)
+      this.#watch(this.control).catch((err: unknown) =>
+        this.logger.warn({ err: errorText(err) }, 'the watch of blocked reads stopped'),
+      );
   }
 
   /**
