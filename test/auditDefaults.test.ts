@@ -18,10 +18,12 @@ describe('audit: defaults', () => {
   beforeAll(async () => {
     server = await RedisServer.start();
     redis = new Redis(server.port);
-    // Ready first: a command of another connection (its ready check) seen by MONITOR while ioredis
-    // still waits for MONITOR's own reply failed the monitor with "Command queue state error".
+    // Nothing else connects while MONITOR starts: another connection's command (a ready check) seen
+    // by MONITOR in the same read as MONITOR's own reply fails the monitor with "Command queue state
+    // error" (ioredis turns to monitoring a tick after that reply). So the monitor is a duplicate of
+    // a client already ready, not of a new one (whose own ready check raced it, in a loaded full run).
     await redis.ping();
-    mon = await new Redis(server.port).monitor();
+    mon = await redis.monitor();
     mon.on('monitor', (_t: unknown, args: unknown[]) => seen.push(args.map(String)));
   });
   afterAll(async () => {
