@@ -19,6 +19,7 @@ const LONGEST = [
   'deadLetterReplay',
   'readerLoss',
   'clusterFailover',
+  'clusterSilentMaster',
   'interop',
   'package',
   'sinkFaults',

@@ -88,8 +88,9 @@ describe.each(CLIENT_KINDS)('a silent old master after a failover (%s)', (kind) 
       await s.add('e', 'a0');
       await waitFor(() => bySink.length >= 1 && byReader.length >= 1, { timeout: 10_000, what: 'a0 delivered' });
       master = await cluster.masterOf(slotOf(s.key));
-      const replica = await cluster.replicaOf(master);
-      if (!replica) throw new Error('no replica');
+      // On a fresh cluster, CLUSTER NODES may take a moment to show the replica's link as connected.
+      const m0 = master;
+      const replica = await waitFor(() => cluster.replicaOf(m0), { timeout: 20_000, what: "the master's replica" });
       // The sink's read of this now idle slot blocks long (30 min) on the master: wait until it is out.
       const m = master;
       await waitFor(

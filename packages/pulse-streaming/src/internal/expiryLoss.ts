@@ -151,11 +151,21 @@ export class Rechecks {
  * What a trim check sent at `sentAt` (`performance.now()`) saw of stream `s`,
  * kept for the estimate if the stream goes: `lag` unread events, `pending`
  * pending ones up to `last` (the group's position), the lease as this
- * instance's last sweep said, and when the stream expires (`pttl`, as PTTL
- * said, counted from the send: never later than it will).
+ * instance's last sweep said, when the stream expires (`pttl`, as PTTL
+ * said, counted from the send: never later than it will), and its last
+ * entry (`tail`).
  */
-export function recordCheck(s: SinkStream, lag: number, pending: number, last: string, sentAt: number, pttl = -1): void {
+export function recordCheck(
+  s: SinkStream,
+  lag: number,
+  pending: number,
+  last: string,
+  sentAt: number,
+  pttl = -1,
+  tail?: string,
+): void {
   s.expiresAt = pttl > 0 ? sentAt + pttl : undefined;
+  s.tailAtCheck = tail;
   s.lag = lag;
   s.pending = pending;
   s.pendingUpTo = last;

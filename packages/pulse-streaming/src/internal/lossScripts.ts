@@ -62,7 +62,7 @@ const REMOVAL_KEYS_FLOOR_MS = 60_000;
  * KEYS: per stream its key, its last-removal key and its removed counts.
  * ARGV: group, most entries to count, then per stream the ID to verify
  * from, '' not to verify, or 'r' to resync.
- * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none), pending, PTTL} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
+ * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none), pending, PTTL, last entry ID ('' none)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
  */
 export const checkTrimmed = new Script(
   'checkTrimmed',
@@ -138,7 +138,8 @@ for i = 1, #KEYS / 3 do
       local pttl = redis.call('PTTL', key)
       -- The remove() keys follow a sliding TTL that adds extended since.
       if pttl > 0 and redis.call('EXISTS', dkey, rkey) > 0 then follow(pttl, ${REMOVAL_KEYS_FLOOR_MS}, {dkey, rkey}) end
-      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, pttl}
+      local tail = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+      out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, pttl, tail[1] and tail[1][1] or ''}
     end
   end
 end

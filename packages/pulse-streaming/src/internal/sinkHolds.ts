@@ -22,7 +22,7 @@ import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
-import { countVanished, goneWithKey, lostByRedis, type VanishedHost } from './sinkRollback.js';
+import { countVanished, goneAfterCheck, goneWithKey, lostByRedis, type VanishedHost } from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
@@ -75,6 +75,8 @@ const UNCHECKED =
 export class SinkHolds {
   /** In-progress touches in flight (on the user's client): a nack waits for them, or one could land after it and undo its delay. */
   readonly #touching = new Set<Promise<unknown>>();
+  /** Per stream, the report of its key found gone while it runs (see `streamGone`). */
+  readonly #going = new Map<string, Promise<void>>();
 
   /** Events kept in the delays set as deleted while handled: their entries go when acked (see heldGone.ts). */
   readonly heldGone: HeldGone;
@@ -145,7 +147,15 @@ export class SinkHolds {
         await this.reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
       await this.lostOnNack(event.streamName, vanished);
     } catch (err) {
-      throw toPulseError(err, `nack event ${event.id}`);
+      if (!isReplyError(err, 'NOGROUP')) throw toPulseError(err, `nack event ${event.id}`);
+      // Its group is gone: with its stream's key (expired, deleted, Redis restarted empty), the event
+      // cannot be redelivered and is counted lost when Redis lost it; with a group destroyed on a
+      // living key, it comes again from 0 (see `recreate`).
+      try {
+        await this.lostVanished(event.streamName, [event.id], 'nacked after their stream or group was gone');
+      } catch (e) {
+        throw toPulseError(e, `nack event ${event.id} (its consumer group was gone)`);
+      }
     }
   }
 
@@ -241,7 +251,11 @@ export class SinkHolds {
   get #vanishedHost(): VanishedHost {
     return {
       rolledBack: (name, id) => this.host.rolledBack(name, id),
-      recover: (name) => this.host.recover(name),
+      // A check that found the key gone may still be reporting it (`#going`): what it remembers is wanted here.
+      recover: async (name) => {
+        await this.host.recover(name);
+        await this.#going.get(name);
+      },
       countLost: (name, count, why, ids) => this.countLost(name, count, why, ids),
     };
   }
@@ -283,7 +297,16 @@ export class SinkHolds {
    * events were added after that check). The others leave it to that holder
    * and report it when it did not within a grace period (see holderWatch.ts).
    */
-  async streamGone(s: SinkStream, before: string | undefined): Promise<void> {
+  streamGone(s: SinkStream, before: string | undefined): Promise<void> {
+    const name = s.stream.name;
+    const going = this.#streamGone(s, before).finally(() => {
+      if (this.#going.get(name) === going) this.#going.delete(name);
+    });
+    this.#going.set(name, going);
+    return going;
+  }
+
+  async #streamGone(s: SinkStream, before: string | undefined): Promise<void> {
     // Go's Destroy deletes the key too, and moves Go's services to another (goLifecycle.ts).
     s.stream.goLifecycle.recheck();
     const buffered = new Set<string>();
@@ -310,6 +333,8 @@ export class SinkHolds {
       } else {
         // Not left to another, or no watch yet (reported as the holder would), or no check: the buffered events.
         count = lostWhenGone(obituary, estimate, holder === undefined ? s.leaseAtCheck : undefined, count);
+        // Expired or deleted: what this instance read after its last check is in no estimate.
+        if (obituary === NO_OBITUARY) goneAfterCheck(s);
         if (holder !== undefined && watch) watch.leave(s.stream.name, -1, UNCHECKED);
         // This instance's estimate is the sink's report: the others, waiting for it, need not report theirs.
         else if (obituary === NO_OBITUARY && estimate >= 0) markStreamReported(this.host, s.stream.name, this.host.graceMs);

@@ -116,10 +116,7 @@ async function rolledBackTo(
   // Only IDs after the snapshot's last entry: an event the snapshot had (pending for this consumer
   // again, or not yet delivered) may be taken over and acked since, and must then be dropped as any
   // other; the events Redis lost are those it never had. At most a few rollbacks are kept.
-  if (upTo !== undefined) {
-    s.rolledBack.push({ after: snapshotEnd, upTo });
-    if (s.rolledBack.length > MAX_ROLLBACKS) s.rolledBack.shift();
-  }
+  if (upTo !== undefined) remember(s, snapshotEnd, upTo);
   const why = `Redis lost entries it had acknowledged (restarted from an older snapshot, or failed over to a replica that was behind: ${sign})`;
   if (lagBefore !== 0)
     host.maybeLost(s.stream.name, `${why}: events added after those this sink read may be lost with them, how many is unknown`);
@@ -198,8 +195,31 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
 export function goneWithKey(s: SinkStream): void {
   const upTo = s.readBeforeReconnect;
   if (upTo === undefined || s.lossCounted) return;
-  if (s.rolledBack.some((r) => r.after === '0-0' && r.upTo === upTo)) return;
-  s.rolledBack.push({ after: '0-0', upTo });
+  remember(s, '0-0', upTo);
+}
+
+/**
+ * The key of stream `s` went (it expired, or was deleted outside the
+ * library), and this instance reports what went with it from the estimate
+ * of its last check: the events it read after that check's last entry
+ * (`tailAtCheck`: a blocking read brought them) are in no estimate, and
+ * those its handlers still hold went with the key. Remembered as Redis-lost,
+ * so that a nack, a dead letter or a give-back that finds one gone counts it
+ * (an ack finds it handled); without that, nothing counted them. What it
+ * read is accounted for from then on.
+ */
+export function goneAfterCheck(s: SinkStream): void {
+  const after = s.tailAtCheck ?? '0-0';
+  const upTo = s.lastRead;
+  if (upTo === undefined || compareIds(upTo, after) <= 0) return;
+  s.tailAtCheck = upTo;
+  remember(s, after, upTo);
+}
+
+/** Remembers that events of `s` after `after` up to `upTo` may be gone from Redis while this instance held them (see `rolledBack`). */
+function remember(s: SinkStream, after: string, upTo: string): void {
+  if (s.rolledBack.some((r) => r.after === after && r.upTo === upTo)) return;
+  s.rolledBack.push({ after, upTo });
   if (s.rolledBack.length > MAX_ROLLBACKS) s.rolledBack.shift();
 }
 

@@ -43,6 +43,8 @@ export interface SinkStream {
   pending: number;
   /** The group's last-delivered ID at the last trim check: events up to it that were pending then. */
   pendingUpTo: string | undefined;
+  /** The stream's last entry at the last trim check ('0-0': empty): events after it are in no estimate of it (see `SinkHolds.streamGone`). */
+  tailAtCheck: string | undefined;
   /** Of those, how many this instance has acked since (they are not lost with the stream). */
   ackedSinceCheck: number;
   /** When the last trim check's reply was applied (`performance.now()`): only acks sent after it ran after it. */
@@ -190,6 +192,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     lag: -1,
     pending: 0,
     pendingUpTo: undefined,
+    tailAtCheck: undefined,
     ackedSinceCheck: 0,
     checkAppliedAt: 0,
     recheckAfter: undefined,

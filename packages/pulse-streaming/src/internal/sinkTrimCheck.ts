@@ -90,7 +90,7 @@ export async function applyTrimCheck(
       await afterReconnect(host, s, maxId(readAt, checkedBefore), lagBefore);
     }
     if (!stale) {
-      recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt, Number(r[10] ?? -1));
+      recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt, Number(r[10] ?? -1), str(r[11] ?? '') || '0-0');
       // While untrusted, the last trusted entries-added stays: what a later
       // resync compares the stream with (see `afterReconnect`).
       if (s.trusted) s.added = added;
