@@ -19,7 +19,7 @@ const LONGEST = [
   'deadLetterReplay',
   'readerLoss',
   'clusterFailover',
-  'clusterSilentMaster',
+  'clusterFailoverReads',
   'interop',
   'package',
   'sinkFaults',

@@ -108,7 +108,7 @@ export function isErrorNamed(err: unknown, names: readonly string[]): boolean {
 }
 
 /** True when `err` is an error reply from Redis (not a connection, timeout or client-state error). */
-function isServerReply(err: unknown): boolean {
+export function isServerReply(err: unknown): boolean {
   // ioredis: ReplyError (redis-errors); node-redis: ErrorReply and its SimpleError/BlobError subclasses.
   return isErrorNamed(err, ['ReplyError', 'ErrorReply']);
 }

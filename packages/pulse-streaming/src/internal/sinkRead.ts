@@ -8,7 +8,7 @@ import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './l
 import { checkTrimmed } from './lossScripts.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
-import { errorText, isReplyError, isRetryable, replyCode, toPulseError } from './redisErrors.js';
+import { errorText, isReplyError, isRetryable, isServerReply, replyCode, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
 import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
@@ -322,7 +322,11 @@ export class SinkReads {
     }
     // A blocking read found no group: the checked read that follows recreates it.
     if (isReplyError(err, 'NOGROUP')) return 'again';
-    if (NODE_CHANGED.has(replyCode(err) ?? '')) this.#nodeChanges++;
+    // A read that failed without a reply (its connection dropped) may be answered by another server
+    // next: node-redis' cluster reconnects a node's connection without a 'ready' of the cluster
+    // client, and the promoted replica's entries-read, trusted, counted a false trim (outside review
+    // W). Counted as a node change: the next check resyncs (a needless one costs nothing more).
+    if (NODE_CHANGED.has(replyCode(err) ?? '') || !isServerReply(err)) this.#nodeChanges++;
     // Retrying cannot fix it (NOPERM, a syntax error...): end the subscriptions with it.
     if (!isRetryable(err)) {
       this.host.fail(toPulseError(err, 'sink stopped: Redis refused its reads for good'));
