@@ -128,7 +128,9 @@ for i = 1, #KEYS / 3 do
         end
         if resync then
           if pos == nil and not behind then verified = 0 end
-          if behind then unknown = 1 end
+          -- Before the first entry with nothing ever removed (pos 0): a group that has not read it yet,
+          -- not one that lost entries (a resync after any reconnect said "how many is unknown").
+          if behind and (pos == nil or pos > 0) then unknown = 1 end
           if pos and pos ~= read then redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos) end
         elseif pos and pos > read then
           skipped = pos - read

@@ -22,6 +22,16 @@ const VERIFY_MAX_ENTRIES = 256;
  */
 const NODE_CHANGED = new Set(['MOVED', 'ASK', 'UNBLOCKED', 'READONLY', 'CLUSTERDOWN', 'LOADING', 'MASTERDOWN']);
 
+/**
+ * Redis ended a blocked read because one of its stream keys was deleted (a
+ * sibling stream destroyed): the next check says which, as a missing key;
+ * no node changed, and resyncing every stream made false "how many is
+ * unknown" reports on the others (outside review V).
+ */
+function keyDeleted(err: unknown): boolean {
+  return isReplyError(err, 'UNBLOCKED') && /no longer exists/.test(errorText(err));
+}
+
 /** What the read path needs from its sink. */
 export interface ReadPathHost extends TrimCheckHost {
   readonly settings: SinkSettings;
@@ -326,7 +336,7 @@ export class SinkReads {
     // next: node-redis' cluster reconnects a node's connection without a 'ready' of the cluster
     // client, and the promoted replica's entries-read, trusted, counted a false trim (outside review
     // W). Counted as a node change: the next check resyncs (a needless one costs nothing more).
-    if (NODE_CHANGED.has(replyCode(err) ?? '') || !isServerReply(err)) this.#nodeChanges++;
+    if ((NODE_CHANGED.has(replyCode(err) ?? '') && !keyDeleted(err)) || !isServerReply(err)) this.#nodeChanges++;
     // Retrying cannot fix it (NOPERM, a syntax error...): end the subscriptions with it.
     if (!isRetryable(err)) {
       this.host.fail(toPulseError(err, 'sink stopped: Redis refused its reads for good'));
