@@ -86,6 +86,8 @@ describe.concurrent.each(CLIENT_KINDS)('audit: state lost (%s)', (kind) => {
     await waitFor(() => lines.some((l) => l.level === 'warn' && /recreated at 0/.test(l.msg ?? '')), { what: 'recreated line' });
     await waitFor(() => lines.some((l) => l.level === 'warn' && /how many is unknown/.test(l.msg ?? '')), {
       what: 'an uncounted loss line',
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}\n${lines.map((l) => `${l.level} ${l.msg}`).join('\n')}`);
     });
   });
 });

@@ -45,6 +45,7 @@ describe.concurrent.each(CLIENT_KINDS)('NOGROUP on a key created anew (%s)', (ki
         // Reading the obituary takes a round trip: the other NOGROUP is handled meanwhile.
         await c.cmd('PING');
       },
+      maybeLost: (name: string, why: string) => logger.warn({ stream: name }, why),
     };
     await Promise.all([recreate(host, s), recreate(host, s)]);
     expect(gone).toHaveLength(1);

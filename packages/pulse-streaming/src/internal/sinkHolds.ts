@@ -22,7 +22,14 @@ import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
-import { countVanished, goneAfterCheck, goneWithKey, lostByRedis, type VanishedHost } from './sinkRollback.js';
+import {
+  countVanished,
+  GONE_AFTER_RECONNECT,
+  goneAfterCheck,
+  goneWithKey,
+  lostByRedis,
+  type VanishedHost,
+} from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 
@@ -345,10 +352,10 @@ export class SinkHolds {
     if (count > 0) this.countLost(s.stream.name, count, why);
     // Found after a reconnect with no check since (Redis restarted without persistence) and nothing
     // counted for it here: what this instance read before is counted as its handlers settle it (see
-    // `goneWithKey`). Counted here (the estimate of the last check), or without a reconnect (an
+    // `goneWithKey`), and what it had not read is said lost, how many unknown. Counted here (the estimate of the last check), or without a reconnect (an
     // expiry, a DEL: the estimate covers it), not again: that counted events twice (sinkDeletes).
     if (count > 0) s.lossCounted = true;
-    else goneWithKey(s);
+    else if (goneWithKey(s)) this.maybeLost(s.stream.name, GONE_AFTER_RECONNECT);
   }
 
   /** Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the topic or filter rejects. */

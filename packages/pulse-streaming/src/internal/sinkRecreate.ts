@@ -5,7 +5,7 @@
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { recreateGroup } from './scripts.js';
-import { goneWithKey } from './sinkRollback.js';
+import { GONE_AFTER_RECONNECT, goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 import { streamNow } from './streamNow.js';
@@ -18,6 +18,8 @@ export interface RecreateHost {
   readonly logger: Logger;
   /** The stream's key is gone, or was created anew: reports what went with the old one. */
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
+  /** Reports that events of stream `name` may be lost, how many unknown. */
+  maybeLost(name: string, why: string): void;
 }
 
 /** Recreations under way, per stream: a NOGROUP met while one runs joins it. */
@@ -63,9 +65,9 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
     // Found after a reconnect with no check since (Redis restarted without persistence, then a
     // producer's add): an event this instance read before it that is neither pending nor in the
     // stream now is one nothing redelivers, and no estimate counted it: its nack or dead letter
-    // counts it lost. Without a reconnect, what went with the key was reported by the check that
+    // counts it lost; what it had not read is said lost, how many unknown. Without a reconnect, what went with the key was reported by the check that
     // found it gone (counting it here too counted it twice).
-    if (!reported) goneWithKey(s);
+    if (!reported && goneWithKey(s)) host.maybeLost(s.stream.name, GONE_AFTER_RECONNECT);
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
     const was = s.ready;
