@@ -273,7 +273,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     groupGone: async (events, how) => {
       for (const [name, ids] of idsByStream(events)) {
         // Retried as the nack was: the sink's own connection may still be reconnecting when the user's answered.
-        const failed = await untilAnswered(() => holds.lostVanished(name, ids, how), {
+        const failed = await untilAnswered(() => holds.groupGone(name, ids, how), {
           stopping: holds.closed,
           logger: p.logger,
           what: 'the check of a stream whose consumer group was gone',

@@ -8,30 +8,21 @@ import { type EventOwner, SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
-import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
 import { HeldGone } from './heldGone.js';
-import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
-import { compareIds } from './ids.js';
+import type { HolderWatch } from './holderWatch.js';
 import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
-import { NO_OBITUARY, takeObituary } from './lossScripts.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
-import {
-  countVanished,
-  GONE_AFTER_RECONNECT,
-  goneAfterCheck,
-  goneWithKey,
-  lostByRedis,
-  type VanishedHost,
-} from './sinkRollback.js';
+import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
+import { reportStreamGone } from './streamGone.js';
 
 /** What the holds need from their sink. */
 export interface HoldsHost {
@@ -74,10 +65,6 @@ export function idsByStream(events: Iterable<SinkEvent>): Map<string, string[]> 
   }
   return byStream;
 }
-
-/** Why an instance that made no check of an expired stream, whose lease holder is gone, says events may be lost. */
-const UNCHECKED =
-  'events may have gone with their stream (expired), how many is unknown: the lease holder that counts them did not report it and this instance made no check of the stream';
 
 export class SinkHolds {
   /** In-progress touches in flight (on the user's client): a nack waits for them, or one could land after it and undo its delay. */
@@ -159,7 +146,7 @@ export class SinkHolds {
       // cannot be redelivered and is counted lost when Redis lost it; with a group destroyed on a
       // living key, it comes again from 0 (see `recreate`).
       try {
-        await this.lostVanished(event.streamName, [event.id], 'nacked after their stream or group was gone');
+        await this.groupGone(event.streamName, [event.id], 'nacked after their stream or group was gone');
       } catch (e) {
         throw toPulseError(e, `nack event ${event.id} (its consumer group was gone)`);
       }
@@ -254,6 +241,30 @@ export class SinkHolds {
     return countVanished(this.#vanishedHost, name, vanished, how);
   }
 
+  /**
+   * Events of stream `name` this instance let go of (`how`) and whose group
+   * was gone (NOGROUP): those Redis lost are counted (see `countVanished`).
+   * One not known lost that is no longer in the stream either went with its
+   * key while another instance held the stream's lease: that one's report
+   * (its last check) may not have it, so it is said to be maybe lost rather
+   * than counted twice or not at all (outside review X). One still in the
+   * stream comes again from a group made anew.
+   */
+  async groupGone(name: string, ids: readonly string[], how: string): Promise<void> {
+    await this.lostVanished(name, ids, how);
+    const key = streamKey(name);
+    let unknown = 0;
+    for (const id of ids) {
+      if (this.host.rolledBack(name, id)) continue;
+      if (((await this.host.control.send(['XRANGE', key, id, id], key)) as unknown[]).length === 0) unknown++;
+    }
+    if (unknown > 0)
+      this.maybeLost(
+        name,
+        `${unknown} event(s) ${how}, gone with their stream (expired or deleted) after another instance's last check, whose report may not count them`,
+      );
+  }
+
   /** What telling events Redis lost apart from those taken over needs. */
   get #vanishedHost(): VanishedHost {
     return {
@@ -313,49 +324,8 @@ export class SinkHolds {
     return going;
   }
 
-  async #streamGone(s: SinkStream, before: string | undefined): Promise<void> {
-    // Go's Destroy deletes the key too, and moves Go's services to another (goLifecycle.ts).
-    s.stream.goLifecycle.recheck();
-    const buffered = new Set<string>();
-    for (const sub of this.host.fanout.subs)
-      for (const ev of sub.queued())
-        if (ev.streamName === s.stream.name && (before === undefined || compareIds(ev.id, before) < 0)) buffered.add(ev.id);
-    this.dropBuffered(s.stream.name, [...buffered]);
-    // The last check's estimate is taken now, with the buffered events: a check of the key created
-    // anew, answered while the obituary is read, must not be taken for the old key's (it counted the
-    // new key's unread events too, when a second NOGROUP reported the same key again).
-    const estimate = expiryEstimate(s);
-    s.lag = -1;
-    let count = buffered.size;
-    let why = 'events gone with their stream (expired or deleted) before this sink handled them';
-    try {
-      const obituary = Number(await evalScript(this.host.control, takeObituary, [s.keys.obituary], []));
-      if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
-      else if (estimate >= 0) why += ' (an estimate: unread and pending events at its last check)';
-      const holder = reportLeftTo(s, obituary, this.host.consumerName, estimate >= 0);
-      const watch = holder === undefined ? undefined : this.host.holders();
-      if (holder !== undefined && watch && estimate >= 0) {
-        watch.leave(s.stream.name, Math.max(estimate, count), why);
-        count = 0;
-      } else {
-        // Not left to another, or no watch yet (reported as the holder would), or no check: the buffered events.
-        count = lostWhenGone(obituary, estimate, holder === undefined ? s.leaseAtCheck : undefined, count);
-        // Expired or deleted: what this instance read after its last check is in no estimate.
-        if (obituary === NO_OBITUARY) goneAfterCheck(s);
-        if (holder !== undefined && watch) watch.leave(s.stream.name, -1, UNCHECKED);
-        // This instance's estimate is the sink's report: the others, waiting for it, need not report theirs.
-        else if (obituary === NO_OBITUARY && estimate >= 0) markStreamReported(this.host, s.stream.name, this.host.graceMs);
-      }
-    } catch (err) {
-      this.host.logger.warn({ stream: s.stream.name, err: errorText(err) }, 'could not read what went with the stream');
-    }
-    if (count > 0) this.countLost(s.stream.name, count, why);
-    // Found after a reconnect with no check since (Redis restarted without persistence) and nothing
-    // counted for it here: what this instance read before is counted as its handlers settle it (see
-    // `goneWithKey`), and what it had not read is said lost, how many unknown. Counted here (the estimate of the last check), or without a reconnect (an
-    // expiry, a DEL: the estimate covers it), not again: that counted events twice (sinkDeletes).
-    if (count > 0) s.lossCounted = true;
-    else if (goneWithKey(s)) this.maybeLost(s.stream.name, GONE_AFTER_RECONNECT);
+  #streamGone(s: SinkStream, before: string | undefined): Promise<void> {
+    return reportStreamGone({ host: this.host, holds: this }, s, before);
   }
 
   /** Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the topic or filter rejects. */

@@ -223,6 +223,11 @@ export function goneAfterCheck(s: SinkStream): void {
   remember(s, after, upTo);
 }
 
+/** Whether event `id` of `s` came after the stream's last entry at its last check (in no estimate of it). */
+export function afterCheck(s: SinkStream, id: string): boolean {
+  return compareIds(id, s.tailAtCheck ?? '0-0') > 0;
+}
+
 /** Remembers that events of `s` after `after` up to `upTo` may be gone from Redis while this instance held them (see `rolledBack`). */
 function remember(s: SinkStream, after: string, upTo: string): void {
   if (s.rolledBack.some((r) => r.after === after && r.upTo === upTo)) return;
