@@ -1,7 +1,8 @@
 /**
  * Pure unit tests of the internal building blocks, without a server:
  * start-position parsing, entry IDs, topic matching, entry ID and signal
- * validation, backoff, the room claims leave. Reply parsing and the key
+ * validation, backoff, the room claims leave, what a stream's end leaves
+ * Redis-lost. Reply parsing and the key
  * layout are in wire.test.ts, Redis errors in redisErrors.test.ts.
  */
 
@@ -10,9 +11,10 @@ import { InvalidArgumentError, PulseError, type SinkEvent } from '../packages/pu
 import { Backoff } from '../packages/pulse-streaming/src/internal/backoff.js';
 import { monotonicNow } from '../packages/pulse-streaming/src/internal/clock.js';
 import { Fanout } from '../packages/pulse-streaming/src/internal/fanout.js';
-import { compareIds, idBefore, idTime } from '../packages/pulse-streaming/src/internal/ids.js';
+import { compareIds, idBefore, idTime, previousId } from '../packages/pulse-streaming/src/internal/ids.js';
 import { claimRoom } from '../packages/pulse-streaming/src/internal/sinkClaims.js';
-import { sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
+import { goneAfterCheck, rolledBack } from '../packages/pulse-streaming/src/internal/sinkRollback.js';
+import { newSinkStream, sinkSettings } from '../packages/pulse-streaming/src/internal/sinkState.js';
 import { parseStart } from '../packages/pulse-streaming/src/internal/start.js';
 import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js';
 import { checkId, checkSignal } from '../packages/pulse-streaming/src/internal/validate.js';
@@ -110,6 +112,36 @@ describe('entry IDs', () => {
     expect(compareIds(idBefore(1000), '1000-0')).toBeLessThan(0);
     expect(compareIds(idBefore(1000), '999-99999')).toBeGreaterThan(0);
     expect(compareIds(idBefore(0), '0-1')).toBeLessThan(0);
+  });
+
+  it('previousId is the ID just before, beyond 2^53 too', () => {
+    expect(previousId('5-3')).toBe('5-2');
+    expect(previousId('5-0')).toBe('4-18446744073709551615');
+    expect(previousId('0-0')).toBe('0-0');
+    expect(previousId('1-9007199254740993')).toBe('1-9007199254740992');
+  });
+});
+
+describe('goneAfterCheck', () => {
+  const stream = () => newSinkStream('g', sinkSettings({}), { name: 'x', key: 'pulse:stream:x' } as never);
+  it('remembers what was read after the last check, as Redis-lost', () => {
+    const s = stream();
+    s.tailAtCheck = '5-0';
+    s.lastRead = '9-0';
+    goneAfterCheck(s);
+    expect([rolledBack(s, '5-0'), rolledBack(s, '6-0'), rolledBack(s, '9-0'), rolledBack(s, '9-1')]).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
+  it("a key created anew at `before`: the new key's events read already are not the old one's (a duplicate, else)", () => {
+    const s = stream();
+    s.tailAtCheck = '5-0';
+    s.lastRead = '20-3';
+    goneAfterCheck(s, '20-0');
+    expect([rolledBack(s, '19-7'), rolledBack(s, '20-0'), rolledBack(s, '20-3')]).toEqual([true, false, false]);
   });
 });
 

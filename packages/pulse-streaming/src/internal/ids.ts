@@ -24,3 +24,10 @@ export function idTime(id: string): number {
 export function idBefore(ms: number): string {
   return ms <= 0 ? '0-0' : `${ms - 1}-18446744073709551615`;
 }
+
+/** The ID just before `id` ('0-0' for the first): a range up to it leaves `id` out. */
+export function previousId(id: string): string {
+  const [ms, seq] = parts(id);
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0-0';
+}

@@ -22,6 +22,8 @@ export class ReadLoops<T> {
   /** Groups whose loop was retired to read elsewhere, and whose new connection could not be opened yet. */
   readonly #unopened = new Set<number>();
   readonly #watching = new AbortController();
+  /** Loops the watch is stopping: `stop()` waits for them too (their connections closed). */
+  readonly #retiring = new Set<Promise<void>>();
 
   constructor(
     private readonly driver: Driver,
@@ -126,13 +128,17 @@ export class ReadLoops<T> {
         this.#loops.delete(group);
         this.#retiredReconnects += loop.reconnects() + 1;
         this.#unopened.add(group);
-        await loop.stop();
+        const retiring = loop.stop();
+        this.#retiring.add(retiring);
+        await retiring.finally(() => this.#retiring.delete(retiring));
       }
       for (const group of [...this.#unopened]) {
-        if (signal.aborted || this.#loops.has(group) || this.#opening.has(group)) {
+        if (signal.aborted || this.#loops.has(group)) {
           this.#unopened.delete(group);
           continue;
         }
+        // Being opened by an add(): looked at again next time (that opening may fail).
+        if (this.#opening.has(group)) continue;
         const opening = this.#open(group).finally(() => this.#opening.delete(group));
         this.#opening.set(group, opening);
         await opening.then(
@@ -148,6 +154,7 @@ export class ReadLoops<T> {
     this.#watching.abort();
     await Promise.allSettled([...this.#opening.values()]);
     await Promise.all([...this.#loops.values()].map((l) => l.stop()));
+    await Promise.allSettled([...this.#retiring]);
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { OwnedConnection } from './driver.js';
-import { compareIds } from './ids.js';
+import { compareIds, previousId } from './ids.js';
 import { str } from './replies.js';
 import type { SinkStream } from './sinkState.js';
 import { type StreamNow, streamNow } from './streamNow.js';
@@ -213,11 +213,13 @@ export const GONE_AFTER_RECONNECT =
  * those its handlers still hold went with the key. Remembered as Redis-lost,
  * so that a nack, a dead letter or a give-back that finds one gone counts it
  * (an ack finds it handled); without that, nothing counted them. What it
- * read is accounted for from then on.
+ * read is accounted for from then on. `before`: the key was created anew
+ * at that ID, and what this instance read from it on is the new key's.
  */
-export function goneAfterCheck(s: SinkStream): void {
+export function goneAfterCheck(s: SinkStream, before?: string): void {
   const after = s.tailAtCheck ?? '0-0';
-  const upTo = s.lastRead;
+  // Created anew at `before`: what this instance read of the new key is not the old one's.
+  const upTo = before !== undefined && s.lastRead !== undefined ? minId(s.lastRead, previousId(before)) : s.lastRead;
   if (upTo === undefined || compareIds(upTo, after) <= 0) return;
   s.tailAtCheck = upTo;
   remember(s, after, upTo);
@@ -243,6 +245,11 @@ export function rolledBack(s: SinkStream | undefined, id: string): boolean {
   if (s === undefined) return false;
   for (const r of s.rolledBack) if (compareIds(id, r.after) > 0 && compareIds(id, r.upTo) <= 0) return true;
   return false;
+}
+
+/** The earlier of two stream IDs. */
+function minId(a: string, b: string): string {
+  return compareIds(a, b) <= 0 ? a : b;
 }
 
 /** The later of two stream IDs (undefined: none). */

@@ -69,7 +69,7 @@ export async function reportStreamGone({ host, holds }: GoneHost, s: SinkStream,
     // by it, and those its handlers hold when they give them back (`goneAfterCheck`). Outside review X.
     const past = obituary === NO_OBITUARY && estimate >= 0 ? [...buffered].filter((id) => afterCheck(s, id)).length : 0;
     const checked = buffered.size - past;
-    if (obituary === NO_OBITUARY) goneAfterCheck(s);
+    if (obituary === NO_OBITUARY) goneAfterCheck(s, before);
     if (holder !== undefined && watch && estimate >= 0) {
       watch.leave(s.stream.name, Math.max(estimate, checked), why);
       count = past;
