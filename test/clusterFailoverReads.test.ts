@@ -178,13 +178,18 @@ describe.each(CLIENT_KINDS)('a failover that lost nothing (%s)', (kind) => {
       expect(await rawCommand(master.port, 'WAIT 1 5000', 6000)).toBe(':1');
       await master.kill('SIGKILL');
       await cluster.waitHealthy();
-      await waitFor(() => got.filter((g) => g.id === id).length >= 2, { timeout: 20_000, what: 'the nacked event back' });
-      expect(got.map((g) => g.n)).toEqual([1, 2]);
-      // Nothing was trimmed (maxLen 0) and the event was delivered: no loss counted, none said.
-      await stays(() => sink.counters.lost === 0, 3000, 'no loss counted').catch((e: Error) => {
-        throw new Error(`${e.message}\n${lines.map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.obj)}`).join('\n')}`);
-      });
-      expect(lines.filter((l) => /trimmed|lost/i.test(String(l.msg)) && !/could not check/.test(String(l.msg)))).toEqual([]);
+      // What the sink said, with what it delivered, when any of this fails (a failover's timing varies).
+      const said = () =>
+        `delivered ${JSON.stringify(got)}\n${lines.map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.obj)}`).join('\n')}`;
+      try {
+        await waitFor(() => got.filter((g) => g.id === id).length >= 2, { timeout: 20_000, what: 'the nacked event back' });
+        expect(got.map((g) => g.n)).toEqual([1, 2]);
+        // Nothing was trimmed (maxLen 0) and the event was delivered: no loss counted, none said.
+        await stays(() => sink.counters.lost === 0, 3000, 'no loss counted');
+        expect(lines.filter((l) => /trimmed|lost/i.test(String(l.msg)) && !/could not check/.test(String(l.msg)))).toEqual([]);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n${said()}`);
+      }
     } finally {
       await within(sink.close(), 10_000, 'close').catch(() => {});
       if (master) await master.restart().catch(() => {});
