@@ -110,7 +110,9 @@ describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
   });
 
   it('a window after the records began they move to the previous hash: those still in their window hit, the others add again', async () => {
-    const window = 1000;
+    // 3 s: the current hash expires a window after its last write ('b'), and the add that renames it
+    // must come before that; with 1 s (400 ms of margin) a loaded CI run added 'c' after it expired.
+    const window = 3000;
     const s = new Stream(uniqueName(), c.redis, { dedupWindowMs: window });
     const keys = dedupKeys(s.name);
     const a = await s.add('e', 'a', { dedupId: 'a' });
@@ -120,7 +122,7 @@ describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
     expect(ms(a) - since).toBeGreaterThanOrEqual(0);
     expect(ms(a) - since).toBeLessThan(100);
     // 'b' well inside the current hash's window: still in its own when that hash is a window old.
-    await waitFor(async () => (await serverMs(c)) >= since + 400, { interval: 20, what: '400 ms of server time' });
+    await waitFor(async () => (await serverMs(c)) >= since + 1200, { interval: 20, what: '1.2 s of server time' });
     const b = await s.add('e', 'b', { dedupId: 'b' });
     expect(await c.cmd('EXISTS', keys.old)).toBe(0);
     await waitFor(async () => (await serverMs(c)) >= since + window, { interval: 20, what: 'a window of server time' });
