@@ -117,35 +117,39 @@ export class ReadLoops<T> {
     const signal = this.#watching.signal;
     while (!signal.aborted) {
       await sleep(NODE_WATCH_MS, signal);
-      for (const [group, loop] of [...this.#loops]) {
-        if (signal.aborted) return;
-        const node = await blockedElsewhere(loop, control).catch(() => undefined);
-        if (node === undefined || this.#loops.get(group) !== loop || this.#opening.has(group)) continue;
-        this.logger.warn(
-          { node },
-          'a read blocked on a node that no longer serves its streams (failed over): reading again on a new connection',
-        );
-        this.#loops.delete(group);
-        this.#retiredReconnects += loop.reconnects() + 1;
-        this.#unopened.add(group);
-        const retiring = loop.stop();
-        this.#retiring.add(retiring);
-        await retiring.finally(() => this.#retiring.delete(retiring));
-      }
-      for (const group of [...this.#unopened]) {
-        if (signal.aborted || this.#loops.has(group)) {
-          this.#unopened.delete(group);
-          continue;
-        }
-        // Being opened by an add(): looked at again next time (that opening may fail).
-        if (this.#opening.has(group)) continue;
-        const opening = this.#open(group).finally(() => this.#opening.delete(group));
-        this.#opening.set(group, opening);
-        await opening.then(
-          () => this.#unopened.delete(group),
-          (err: unknown) => this.logger.warn({ err: errorText(err) }, 'could not open a read connection: trying again'),
-        );
-      }
+      // All loops at once: a failover moves the slots of many (a sink over 1000 streams has a loop per slot).
+      await Promise.all(
+        [...this.#loops].map(async ([group, loop]) => {
+          const node = await blockedElsewhere(loop, control).catch(() => undefined);
+          if (node === undefined || signal.aborted || this.#loops.get(group) !== loop || this.#opening.has(group)) return;
+          this.logger.warn(
+            { node },
+            'a read blocked on a node that no longer serves its streams (failed over): reading again on a new connection',
+          );
+          this.#loops.delete(group);
+          this.#retiredReconnects += loop.reconnects() + 1;
+          this.#unopened.add(group);
+          const retiring = loop.stop();
+          this.#retiring.add(retiring);
+          await retiring.finally(() => this.#retiring.delete(retiring));
+        }),
+      );
+      await Promise.all(
+        [...this.#unopened].map(async (group) => {
+          if (signal.aborted || this.#loops.has(group)) {
+            this.#unopened.delete(group);
+            return;
+          }
+          // Being opened by an add(): looked at again next time (that opening may fail).
+          if (this.#opening.has(group)) return;
+          const opening = this.#open(group).finally(() => this.#opening.delete(group));
+          this.#opening.set(group, opening);
+          await opening.then(
+            () => this.#unopened.delete(group),
+            (err: unknown) => this.logger.warn({ err: errorText(err) }, 'could not open a read connection: trying again'),
+          );
+        }),
+      );
     }
   }
 
