@@ -298,8 +298,11 @@ export class SinkEvent<Name extends string = string, Data = unknown> extends Eve
   /**
    * Gives the event back: it is redelivered after `delayMs` (0: as soon as possible)
    * instead of after the ack grace period. One that Redis lost under the
-   * handler (restarted from an older snapshot) cannot be: it is counted in
-   * `counters.lost` and reported.
+   * handler (restarted from an older snapshot or empty, or its stream
+   * expired or was deleted) cannot be: it is counted in `counters.lost` and
+   * reported, and the nack resolves (an instance that did not hold the
+   * stream's lease, whose holder may have counted it already, says it may be
+   * lost instead).
    */
   nack(options?: NackOptions): Promise<void> {
     return this.#owner.nack(this, options);
