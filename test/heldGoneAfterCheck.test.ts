@@ -85,4 +85,21 @@ describe.concurrent.each(CLIENT_KINDS)('an event read after the last check, held
       });
     }
   }
+
+  it('an event read with the check (in its estimate), deleted, then nacked: counted once, nothing said maybe lost', async (ctx) => {
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('hac'), c.redis, { maxLen: 0, logger });
+    ctx.onTestFinished(() => s.destroy().catch(() => {}));
+    // Added before the sink's first read: that read's check has it unread, the read takes it.
+    await s.add('e', 'a0');
+    const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 5000, ackGracePeriodMs: GRACE });
+    ctx.onTestFinished(() => within(sink.close(), 10_000, 'close'));
+    const [ev] = (await take(sink.subscribe(), 1)) as [SinkEvent];
+    await c.cmd('DEL', s.key);
+    await ev.nack();
+    await waitFor(() => sink.counters.lost === 1, { timeout: 10_000, what: 'a0 counted lost (the estimate)' });
+    await stays(() => sink.counters.lost === 1, 500, 'a0 counted once');
+    // This instance reported the estimate itself: nothing to say of a holder's report.
+    expect(lines.filter((l) => /nacked after their stream or group was gone/.test(l.msg ?? ''))).toEqual([]);
+  });
 });

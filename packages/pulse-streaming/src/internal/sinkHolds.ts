@@ -11,6 +11,7 @@ import { type Connection, type Driver, evalScript } from './driver.js';
 import type { Fanout } from './fanout.js';
 import { HeldGone } from './heldGone.js';
 import type { HolderWatch } from './holderWatch.js';
+import { compareIds } from './ids.js';
 import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import type { LossReport } from './lossReport.js';
@@ -71,6 +72,8 @@ export class SinkHolds {
   readonly #touching = new Set<Promise<unknown>>();
   /** Per stream, the report of its key found gone while it runs (see `streamGone`). */
   readonly #going = new Map<string, Promise<void>>();
+  /** Per stream, the last entry of the estimate this instance left to the lease holder when its key went (see `groupGone`). */
+  readonly #left = new Map<string, string>();
 
   /** Events kept in the delays set as deleted while handled: their entries go when acked (see heldGone.ts). */
   readonly heldGone: HeldGone;
@@ -244,18 +247,19 @@ export class SinkHolds {
   /**
    * Events of stream `name` this instance let go of (`how`) and whose group
    * was gone (NOGROUP): those Redis lost are counted (see `countVanished`).
-   * One not known lost that is no longer in the stream either went with its
-   * key while another instance held the stream's lease: that one's report
-   * (its last check) may not have it, so it is said to be maybe lost rather
+   * One in the estimate this instance left to the lease holder when the key
+   * went, and no longer in the stream, may or may not be in the holder's
+   * report (its last check may be older): it is said to be maybe lost rather
    * than counted twice or not at all (outside review X). One still in the
    * stream comes again from a group made anew.
    */
   async groupGone(name: string, ids: readonly string[], how: string): Promise<void> {
     await this.lostVanished(name, ids, how);
     const key = streamKey(name);
+    const left = this.#left.get(name);
     let unknown = 0;
     for (const id of ids) {
-      if (this.host.rolledBack(name, id)) continue;
+      if (left === undefined || compareIds(id, left) > 0 || this.host.rolledBack(name, id)) continue;
       if (((await this.host.control.send(['XRANGE', key, id, id], key)) as unknown[]).length === 0) unknown++;
     }
     if (unknown > 0)
@@ -324,8 +328,9 @@ export class SinkHolds {
     return going;
   }
 
-  #streamGone(s: SinkStream, before: string | undefined): Promise<void> {
-    return reportStreamGone({ host: this.host, holds: this }, s, before);
+  async #streamGone(s: SinkStream, before: string | undefined): Promise<void> {
+    const left = await reportStreamGone({ host: this.host, holds: this }, s, before);
+    if (left !== undefined) this.#left.set(s.stream.name, left);
   }
 
   /** Hands events to subscribers (read or claimed by a command sent as `sent` says); acks those the topic or filter rejects. */

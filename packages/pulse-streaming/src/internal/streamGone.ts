@@ -42,8 +42,16 @@ export interface GoneHost {
   };
 }
 
-/** Reports what went with stream `s`'s key (events before `before` only: the key was created anew at it). */
-export async function reportStreamGone({ host, holds }: GoneHost, s: SinkStream, before: string | undefined): Promise<void> {
+/**
+ * Reports what went with stream `s`'s key (events before `before` only: the
+ * key was created anew at it). Returns the last entry of the estimate this
+ * instance left to the lease holder, when it left one (see `SinkHolds.groupGone`).
+ */
+export async function reportStreamGone(
+  { host, holds }: GoneHost,
+  s: SinkStream,
+  before: string | undefined,
+): Promise<string | undefined> {
   // Go's Destroy deletes the key too, and moves Go's services to another (goLifecycle.ts).
   s.stream.goLifecycle.recheck();
   const buffered = new Set<string>();
@@ -57,6 +65,7 @@ export async function reportStreamGone({ host, holds }: GoneHost, s: SinkStream,
   const estimate = expiryEstimate(s);
   s.lag = -1;
   let count = buffered.size;
+  let left: string | undefined;
   let why = 'events gone with their stream (expired or deleted) before this sink handled them';
   try {
     const obituary = Number(await evalScript(host.control, takeObituary, [s.keys.obituary], []));
@@ -65,14 +74,18 @@ export async function reportStreamGone({ host, holds }: GoneHost, s: SinkStream,
     const holder = reportLeftTo(s, obituary, host.consumerName, estimate >= 0);
     const watch = holder === undefined ? undefined : host.holders();
     // Expired or deleted: what this instance read after its last check (a blocking read brought it)
-    // is in no estimate, its own or the lease holder's: its buffered events of it are counted here
-    // by it, and those its handlers hold when they give them back (`goneAfterCheck`). Outside review X.
+    // is in none of its estimates: its buffered events of it are counted here, and those its handlers
+    // hold when they give them back (`goneAfterCheck`). The lease holder's estimate has them only if
+    // its own check came later, which cannot be told: counted twice then, rather than not at all
+    // (outside review X).
     const past = obituary === NO_OBITUARY && estimate >= 0 ? [...buffered].filter((id) => afterCheck(s, id)).length : 0;
     const checked = buffered.size - past;
+    const tail = s.tailAtCheck;
     if (obituary === NO_OBITUARY) goneAfterCheck(s, before);
     if (holder !== undefined && watch && estimate >= 0) {
       watch.leave(s.stream.name, Math.max(estimate, checked), why);
       count = past;
+      left = tail ?? '0-0';
     } else {
       // Not left to another, or no watch yet (reported as the holder would), or no check: the buffered events.
       count = lostWhenGone(obituary, estimate, holder === undefined ? s.leaseAtCheck : undefined, checked) + past;
@@ -86,8 +99,10 @@ export async function reportStreamGone({ host, holds }: GoneHost, s: SinkStream,
   if (count > 0) holds.countLost(s.stream.name, count, why);
   // Found after a reconnect with no check since (Redis restarted without persistence) and nothing
   // counted for it here: what this instance read before is counted as its handlers settle it (see
-  // `goneWithKey`), and what it had not read is said lost, how many unknown. Counted here (the estimate of the last check), or without a reconnect (an
-  // expiry, a DEL: the estimate covers it), not again: that counted events twice (sinkDeletes).
+  // `goneWithKey`), and what it had not read is said lost, how many unknown. Counted here (the
+  // estimate of the last check), or without a reconnect (an expiry, a DEL: the estimate covers it),
+  // not again: that counted events twice (sinkDeletes).
   if (count > 0) s.lossCounted = true;
   else if (goneWithKey(s)) holds.maybeLost(s.stream.name, GONE_AFTER_RECONNECT);
+  return left;
 }
