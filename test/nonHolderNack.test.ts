@@ -19,32 +19,23 @@
  * said to be maybe lost. The event the instance had buffered, read after
  * its own check, is counted by it (no estimate has it).
  */
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { sinkKeys, sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
-import { CLIENT_KINDS, connect, recordingLogger, stays, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
+import { CLIENT_KINDS, recordingLogger, stays, take, uniqueName, waitFor } from './support/clients.js';
+import { ownServer } from './support/ownServer.js';
 
 const GRACE = 4000;
 // Long: the keep-alive check (every grace / 4) must not run between the read of `y` and the DEL.
 const LONG_GRACE = 8000;
 
 describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream deleted, nacked (%s)', (kind) => {
-  let srv: RedisServer;
-  let c: TestClient;
-  beforeAll(async () => {
-    // Its own server: `readBlocked` must see this test's reads only.
-    srv = await RedisServer.start();
-    c = await connect(kind, srv.url);
-  });
-  afterAll(async () => {
-    await c.close();
-    await srv.stop();
-  });
+  // Its own server: `readBlocked` must see this test's reads only.
+  const own = ownServer(kind);
 
   async function setup(ctx: TestContext) {
     const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('nho'), c.redis, { maxLen: 0, logger });
+    const s = new Stream(uniqueName('nho'), own.c.redis, { maxLen: 0, logger });
     const sinkName = uniqueName('g');
     const keys = sinkKeys(s.name, sinkName);
     const sinks: Array<Awaited<ReturnType<typeof s.newSink>>> = [];
@@ -69,9 +60,9 @@ describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream de
     it(`holder ${holderReads ? 'reads (and reports)' : 'reads nothing (the other reports)'}: counted lost once`, async (ctx) => {
       const { s, keys, sinkName, start, said } = await setup(ctx);
       const a = await start({});
-      await waitFor(async () => String(await c.cmd('GET', keys.lease)) === a.consumerName, { what: 'a holds the lease' });
+      await waitFor(async () => String(await own.c.cmd('GET', keys.lease)) === a.consumerName, { what: 'a holds the lease' });
       const b = await start({ bufferSize: 1, maxPolled: 1 });
-      await waitFor(async () => (await c.cmd('ZSCORE', keys.consumers, b.consumerName)) !== null, { what: "b's sweep" });
+      await waitFor(async () => (await own.c.cmd('ZSCORE', keys.consumers, b.consumerName)) !== null, { what: "b's sweep" });
       await s.add('e', 'x1');
       const subB = b.subscribe();
       // b reads x1 and checks again (a full read): x1 is pending at that check, held by b's handler.
@@ -85,16 +76,16 @@ describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream de
       }
       await waitFor(
         async () =>
-          String(await c.cmd('CLIENT', 'LIST'))
+          String(await own.c.cmd('CLIENT', 'LIST'))
             .split('\n')
             .filter((l) => l.includes('cmd=xreadgroup') && / flags=\S*b/.test(l)).length === (holderReads ? 2 : 1),
         { what: 'the reads blocked' },
       );
-      await c.cmd('DEL', s.key);
+      await own.c.cmd('DEL', s.key);
       await waitFor(() => said().includes('stream key is gone'), { what: 'the key found gone' });
       await x1.nack().catch(() => {});
       // The sink's one report of what went with the key (the holder's, or b's once the holder said nothing).
-      await waitFor(async () => (await c.cmd('ZSCORE', sinkWideKeys(sinkName).reported, s.key)) !== null, {
+      await waitFor(async () => (await own.c.cmd('ZSCORE', sinkWideKeys(sinkName).reported, s.key)) !== null, {
         timeout: 2 * GRACE + 4000,
         what: 'the loss reported',
       });
@@ -109,9 +100,9 @@ describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream de
   it('its nack resolves and says the event maybe lost; its buffered event is counted', async (ctx) => {
     const { s, keys, start, said, lines } = await setup(ctx);
     const a = await start({ ackGracePeriodMs: LONG_GRACE });
-    await waitFor(async () => String(await c.cmd('GET', keys.lease)) === a.consumerName, { what: 'a holds the lease' });
+    await waitFor(async () => String(await own.c.cmd('GET', keys.lease)) === a.consumerName, { what: 'a holds the lease' });
     const b = await start({ bufferSize: 1, maxPolled: 1, ackGracePeriodMs: LONG_GRACE });
-    await waitFor(async () => (await c.cmd('ZSCORE', keys.consumers, b.consumerName)) !== null, { what: "b's sweep" });
+    await waitFor(async () => (await own.c.cmd('ZSCORE', keys.consumers, b.consumerName)) !== null, { what: "b's sweep" });
     // a handles what it gets at once; its only check is the one of its first read (the stream empty).
     const subA = a.subscribe();
     void (async () => {
@@ -119,7 +110,7 @@ describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream de
     })();
     const subB = b.subscribe();
     const blocked = async () =>
-      String(await c.cmd('CLIENT', 'LIST'))
+      String(await own.c.cmd('CLIENT', 'LIST'))
         .split('\n')
         .filter((l) => l.includes('cmd=xreadgroup') && / flags=\S*b/.test(l)).length;
     // Events one at a time (whichever instance blocked first gets each) until b's handler holds
@@ -135,7 +126,7 @@ describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream de
     expect(y).toBeDefined();
     expect(subB.size).toBe(1);
     await waitFor(async () => (await blocked()) === 1, { what: "only a's read blocked" });
-    await c.cmd('DEL', s.key);
+    await own.c.cmd('DEL', s.key);
     let rejected: unknown;
     await (y as SinkEvent).nack().catch((e: unknown) => {
       rejected = e;

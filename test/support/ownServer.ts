@@ -1,0 +1,32 @@
+import { afterAll, beforeAll } from 'vitest';
+import { type ClientKind, connect, type TestClient } from './clients.js';
+import { RedisServer } from './redisServer.js';
+
+/**
+ * A redis-server of the calling describe block's own, with a client of
+ * `kind` on it: started before its tests, stopped after them. For tests that
+ * look at the whole server (`CLIENT LIST`, `readBlocked`) and must see their
+ * own connections only.
+ */
+export function ownServer(kind: ClientKind): { readonly c: TestClient; readonly server: RedisServer } {
+  let server: RedisServer | undefined;
+  let client: TestClient | undefined;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    client = await connect(kind, server.url);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await server?.stop();
+  });
+  return {
+    get c(): TestClient {
+      if (!client) throw new Error('ownServer: used before its beforeAll ran');
+      return client;
+    },
+    get server(): RedisServer {
+      if (!server) throw new Error('ownServer: used before its beforeAll ran');
+      return server;
+    },
+  };
+}
