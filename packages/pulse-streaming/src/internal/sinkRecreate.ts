@@ -65,8 +65,9 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
     // Found after a reconnect with no check since (Redis restarted without persistence, then a
     // producer's add): an event this instance read before it that is neither pending nor in the
     // stream now is one nothing redelivers, and no estimate counted it: its nack or dead letter
-    // counts it lost; what it had not read is said lost, how many unknown. Without a reconnect, what went with the key was reported by the check that
-    // found it gone (counting it here too counted it twice).
+    // counts it lost; what it had not read is said lost, how many unknown. Without a reconnect,
+    // what went with the key was reported by the check that found it gone (counting it here too
+    // counted it twice).
     if (!reported && goneWithKey(s)) host.maybeLost(s.stream.name, GONE_AFTER_RECONNECT);
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
