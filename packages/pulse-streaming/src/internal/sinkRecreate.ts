@@ -5,7 +5,7 @@
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { recreateGroup } from './scripts.js';
-import { GONE_AFTER_RECONNECT, goneWithKey } from './sinkRollback.js';
+import { goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 import { streamNow } from './streamNow.js';
@@ -68,7 +68,7 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
     // counts it lost; what it had not read is said lost, how many unknown. Without a reconnect,
     // what went with the key was reported by the check that found it gone (counting it here too
     // counted it twice).
-    if (!reported && goneWithKey(s)) host.maybeLost(s.stream.name, GONE_AFTER_RECONNECT);
+    if (!reported) goneWithKey(s, (name, why) => host.maybeLost(name, why));
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
     const was = s.ready;

@@ -191,19 +191,18 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
  * taking it for an event another consumer handled: nothing else counted it.
  * Nothing when there was no reconnect (an expiry, a DEL: the key's loss
  * estimate covers it) or a loss was counted since (counted twice, else).
- * Returns whether it applied: then the events this sink had not read are
- * lost too, how many unknown (`GONE_AFTER_RECONNECT`, for the caller to say).
+ * When it applies, the events this sink had not read went with the key too,
+ * uncounted: that is said, how many unknown (`maybeLost`).
  */
-export function goneWithKey(s: SinkStream): boolean {
+export function goneWithKey(s: SinkStream, maybeLost: (name: string, why: string) => void): void {
   const upTo = s.readBeforeReconnect;
-  if (upTo === undefined || s.lossCounted) return false;
+  if (upTo === undefined || s.lossCounted) return;
   remember(s, '0-0', upTo);
-  return true;
+  maybeLost(
+    s.stream.name,
+    'the stream and its consumer group were gone after a reconnect (Redis restarted without persistence, or failed over to a replica without them): events this sink had not read are lost, how many is unknown',
+  );
 }
-
-/** Said when `goneWithKey` applies: the events this sink had not read went with the key, uncounted. */
-export const GONE_AFTER_RECONNECT =
-  'the stream and its consumer group were gone after a reconnect (Redis restarted without persistence, or failed over to a replica without them): events this sink had not read are lost, how many is unknown';
 
 /**
  * The key of stream `s` went (it expired, or was deleted outside the

@@ -16,7 +16,7 @@ import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatc
 import { compareIds } from './ids.js';
 import { NO_OBITUARY, takeObituary } from './lossScripts.js';
 import { errorText } from './redisErrors.js';
-import { afterCheck, GONE_AFTER_RECONNECT, goneAfterCheck, goneWithKey } from './sinkRollback.js';
+import { afterCheck, goneAfterCheck, goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 
 /** Why an instance that made no check of an expired stream, whose lease holder is gone, says events may be lost. */
@@ -103,6 +103,6 @@ export async function reportStreamGone(
   // estimate of the last check), or without a reconnect (an expiry, a DEL: the estimate covers it),
   // not again: that counted events twice (sinkDeletes).
   if (count > 0) s.lossCounted = true;
-  else if (goneWithKey(s)) holds.maybeLost(s.stream.name, GONE_AFTER_RECONNECT);
+  else goneWithKey(s, (name, why) => holds.maybeLost(name, why));
   return left;
 }
