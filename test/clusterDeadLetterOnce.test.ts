@@ -20,7 +20,7 @@ import { type Logger, readDeadLetters, type StandardSchemaV1, Stream } from '../
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, type ClientKind, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
-import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
+import { RedisCluster, rawCommandBulk, waitReplicated } from './support/redisCluster.js';
 import { type RedisServer, rawCommand } from './support/redisServer.js';
 
 let cluster: RedisCluster;
@@ -86,7 +86,7 @@ async function setup(kind: ClientKind, withReplica: boolean): Promise<Setup> {
     if (master === deadMaster || (await cluster.masterOf(slotOf(`pulse:sink:${sinkName}`))) === deadMaster) continue;
     if (withReplica && !(await hasReplica(master))) continue;
     // A fresh or rejoined replica may still be syncing: in sync before anything is paused or killed.
-    if (withReplica) expect(await rawCommand(master.port, 'WAIT 1 15000', 16_000)).toBe(':1');
+    if (withReplica) await waitReplicated(master);
     const { logger, lines } = recordingLogger();
     const s = new Stream(name, c.redis, { maxLen: 0, logger });
     return { c, s, sinkName, master, deadMaster, logger, lines };

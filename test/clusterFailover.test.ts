@@ -3,7 +3,7 @@ import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, recordingLogger, stays, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
-import { RedisCluster } from './support/redisCluster.js';
+import { RedisCluster, waitReplicated } from './support/redisCluster.js';
 import { type RedisServer, rawCommand } from './support/redisServer.js';
 
 const rawCommandBulk = (node: RedisServer, line: string) => rawCommand(node.port, line, 2000, true);
@@ -44,7 +44,7 @@ describe.each(CLIENT_KINDS)('Redis Cluster failover (%s)', (kind) => {
       for (let i = 0; i < 200; i++) published.push((await s.add('before', `${i}`)) as string);
       const master = await cluster.masterOf(slotOf(s.key));
       // Make sure the replica has every acknowledged add: the contract excludes what async replication loses.
-      expect(await rawCommand(master.port, 'WAIT 1 5000', 6000)).toBe(':1');
+      await waitReplicated(master);
       await waitFor(() => handledCount >= 50, { timeout: 10_000, what: 'consumption started' });
       await master.kill('SIGKILL');
       await cluster.waitHealthy();

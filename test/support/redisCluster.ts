@@ -195,3 +195,17 @@ const MANUAL_FAILOVER_SAFE_MS = 4000;
 export async function rawCommandBulk(port: number, line: string): Promise<string> {
   return rawCommand(port, line, 2000, true);
 }
+
+/**
+ * Waits until `master`'s replica has acknowledged every write so far (`WAIT
+ * 1`), asked again until `timeoutMs`: under load a replica still syncing
+ * after an earlier test's restart let one `WAIT 1 5000` answer 0.
+ */
+export async function waitReplicated(master: RedisServer, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await rawCommand(master.port, 'WAIT 1 2000', 3000)) === ':1') return;
+    if (Date.now() > until)
+      throw new Error(`the replica of ${master.port} did not acknowledge every write within ${timeoutMs} ms`);
+  }
+}
