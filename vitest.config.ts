@@ -2,15 +2,14 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * The files that take longest start first (the short chaos run alone takes
- * about 90 s): on a fresh clone vitest has no timings and starts larger files
- * first, which left the chaos run as a long tail after everything else. The
- * idle and failover files mostly wait (command rates over seconds, a replica's
+ * The files that take longest start first: on a fresh clone vitest has no
+ * timings and starts larger files first, which left the long ones (the short
+ * chaos run, in `npm test` until 2026-12-06) as a tail after everything
+ * else. The idle and failover files mostly wait (command rates over seconds, a replica's
  * promotion): started late they were the tail (idle 25 s, clusterFailover 15 s
  * after the rest had ended); started early they wait beside the busy ones.
  */
 const LONGEST = [
-  'chaos',
   'sinkProcesses',
   'idle',
   'clusterIdle',
@@ -64,15 +63,15 @@ export default defineConfig({
     setupFiles: process.env.PULSE_CPU_PROBE ? ['test/support/cpuProbe.ts'] : [],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Two cores, yet six files at a time: most files mostly wait (grace periods, blocking reads,
-    // idle command rates over seconds), and with four the files other than the short chaos run
-    // (about 120 s in one worker) took the other three workers 170 s, over the 3-minute budget.
-    // Seven took vitest from 178 s to 163 s, but two of three clean-clone CI runs then failed two
-    // timing-sensitive files each (a different pair every time: a host starved further); eight,
-    // 158 s and two failures in one local run. The 10 s of the build are saved when nothing
-    // changed since the last build instead (scripts/build-stamp.mjs).
-    // Tests whose timing a loaded machine can starve use grace periods of a second or more.
-    maxWorkers: 6,
+    // Two cores, yet eight files at a time: most files mostly wait (grace periods, blocking reads,
+    // idle command rates over seconds). With the short chaos run in npm test (until 2026-12-06: a
+    // fifth of the CPU) the suite was CPU-bound, and seven or eight workers starved timing-sensitive
+    // files (two of three clean-clone CI runs failed); six took 225-264 s. Without it the suite used
+    // 260 s of CPU in 197 s with six workers (waiting, not computing): eight took 162 s, ten 140-173 s
+    // with a timing failure each run. Tests whose timing a loaded machine can starve use grace
+    // periods of a second or more; the 10 s of the build are saved when nothing changed since the
+    // last build (scripts/build-stamp.mjs).
+    maxWorkers: 8,
     sequence: { sequencer: LongestFirst },
     // The other files share a module graph per worker (isolate: false): importing the library,
     // both clients and vitest again for each of 180 files cost 170 s of CPU on two cores (vitest
