@@ -302,7 +302,9 @@ export class SinkEvent<Name extends string = string, Data = unknown> extends Eve
    * expired or was deleted) cannot be: it is counted in `counters.lost` and
    * reported, and the nack resolves (an instance that did not hold the
    * stream's lease, whose holder may have counted it already, says it may be
-   * lost instead).
+   * lost instead). One Redis loses in a rollback after the nack, while it
+   * waits for its redelivery, is said maybe lost by the instance that nacked
+   * it (with its ID), not counted: another instance may have handled it.
    */
   nack(options?: NackOptions): Promise<void> {
     return this.#owner.nack(this, options);

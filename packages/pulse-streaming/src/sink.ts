@@ -24,7 +24,7 @@ import { CLOSE_STEP_MS, type Leaver, leaveAll, within } from './internal/sinkLea
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { addSinkStream, type MembershipHost, removeSinkStream } from './internal/sinkMembership.js';
 import { SinkReads } from './internal/sinkRead.js';
-import { rolledBack } from './internal/sinkRollback.js';
+import { letGo, rolledBack } from './internal/sinkRollback.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
@@ -104,6 +104,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
         losses: this.#losses,
         vanished: (name, ids) => this.#holds.lostVanished(name, ids, 'released from a stalled subscriber'),
         recover: (name) => this.#recover(name),
+        letGo: (name, ids) => this.#holds.letGo(name, ids),
       },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
@@ -134,6 +135,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       recover: (name) => this.#recover(name),
       holders: () => this.#maintenance?.holders,
       rolledBack: (name, id) => rolledBack(this.#streams.get(streamKey(name)), id),
+      letGo: (name, ids) => letGo(this.#streams.get(streamKey(name)), ids),
     });
     this.#reads = new SinkReads({
       ...base,

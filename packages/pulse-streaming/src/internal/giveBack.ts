@@ -126,6 +126,8 @@ export interface GiveBackHost {
    * with no subscriber (the read loop reads nothing then) went unreported.
    */
   recover(name: string): Promise<void>;
+  /** Events `ids` of stream `name` were given back (see `letGo` in sinkRollback.ts). */
+  letGo(name: string, ids: readonly string[]): void;
 }
 
 /** At most this many events per script call. */
@@ -374,6 +376,7 @@ export class GiveBack {
           const ids = given.map(str);
           this.#uncount(ids, events);
           this.#remember(name, ids, events);
+          this.host.letGo(name, ids);
         }
         return;
       } catch (err) {

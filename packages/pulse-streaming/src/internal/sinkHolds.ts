@@ -20,7 +20,7 @@ import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
-import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
+import { countVanished, heldAgain, lostByRedis, type VanishedHost } from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 import { reportStreamGone } from './streamGone.js';
@@ -54,6 +54,8 @@ export interface HoldsHost {
   holders(): HolderWatch | undefined;
   /** Whether event `id` of stream `name` may be one Redis lost in a rollback while this instance held it (see sinkRollback.ts). */
   rolledBack(name: string, id: string): boolean;
+  /** Events `ids` of stream `name` were let go of unhandled, nacked or given back (see `letGo` in sinkRollback.ts). */
+  letGo(name: string, ids: readonly string[]): void;
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -139,6 +141,7 @@ export class SinkHolds {
     if (this.#touching.size > 0) await within(Promise.all([...this.#touching]), graceMs);
     try {
       const { gone, vanished } = await this.touchAll(conn, event.streamName, NACKED_IDLE_MS, [event.id], nackedFor(delayMs));
+      if (gone.length === 0 && vanished.length === 0) this.host.letGo(event.streamName, [event.id]);
       // Given back but no longer in the stream: it can never be redelivered.
       if (gone.length > 0)
         await this.reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
@@ -230,6 +233,11 @@ export class SinkHolds {
    * no one and gone from the stream (`vanished`), those Redis lost in a
    * rollback are counted lost (see `countVanished`).
    */
+  /** Events `ids` of stream `name` were nacked: see `HoldsHost.letGo`. */
+  letGo(name: string, ids: readonly string[]): void {
+    if (ids.length > 0) this.host.letGo(name, ids);
+  }
+
   lostOnNack(name: string, vanished: readonly string[]): Promise<void> {
     return this.lostVanished(name, vanished, 'given back (nack)');
   }
@@ -346,6 +354,7 @@ export class SinkHolds {
     const heldAt = this.host.heldAt(sent);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as RawEntry;
+      heldAgain(s, entry[0]);
       const init = eventInit(s.stream.name, entry, typeof counts === 'number' ? counts : (counts[i] ?? 1), s.stream.codec);
       if (!init.complete)
         this.host.logger.warn({ stream: s.stream.name, id: entry[0] }, 'entry without n or p: delivered with defaults');

@@ -118,14 +118,70 @@ async function rolledBackTo(
   // other; the events Redis lost are those it never had. At most a few rollbacks are kept.
   if (upTo !== undefined) remember(s, snapshotEnd, upTo);
   const why = `Redis lost entries it had acknowledged (restarted from an older snapshot, or failed over to a replica that was behind: ${sign})`;
-  if (lagBefore !== 0)
-    host.maybeLost(s.stream.name, `${why}: events added after those this sink read may be lost with them, how many is unknown`);
-  else
+  // Let go of unhandled and lost with the snapshot: pending for no one now, nothing would ever say so.
+  // Said with their number, not counted: another instance may have taken and handled them before
+  // the rollback (a nacked event at once, one given back after the grace period), and a count that
+  // may hold events handled is no count (outside review W). First in the line: without a logger,
+  // process warnings of this kind come at most once a minute.
+  const letGone = upTo === undefined ? [] : takeLetGo(s, snapshotEnd, upTo);
+  const letGoText =
+    letGone.length === 0
+      ? undefined
+      : `${letGone.length} event(s) this instance read and let go of unhandled (given back, or nacked) were among them and are lost, unless another instance took and handled them before it (${idList(letGone)})`;
+  if (lagBefore !== 0) {
+    const unread = 'events added after those this sink read may be lost with them, how many is unknown';
+    host.maybeLost(s.stream.name, `${why}: ${letGoText === undefined ? unread : `${letGoText}; ${unread}`}`);
+  } else {
+    if (letGoText !== undefined) host.maybeLost(s.stream.name, `${why}: ${letGoText}`);
     host.logger.warn(
       { stream: s.stream.name },
       `${why}: events this instance holds that Redis lost are still handed out (their ack and nack do nothing)`,
     );
+  }
   s.added = now.added;
+}
+
+/** At most this many events let go of are remembered per stream (see `SinkStream.letGo`); the oldest go first. */
+const LET_GO_KEPT = 4096;
+
+/**
+ * Events `ids` of stream `s` were let go of unhandled: given back before
+ * any code saw them, or nacked. Remembered until delivered to this
+ * instance again (`heldAgain`): a rollback that takes them is said (see
+ * `rolledBackTo`).
+ */
+export function letGo(s: SinkStream | undefined, ids: readonly string[]): void {
+  if (s === undefined) return;
+  for (const id of ids) {
+    s.letGo.delete(id);
+    s.letGo.add(id);
+  }
+  for (const id of s.letGo) {
+    if (s.letGo.size <= LET_GO_KEPT) break;
+    s.letGo.delete(id);
+  }
+}
+
+/** Event `id` of `s` came to this instance again (read, claimed or taken back): what happens to it next is said there. */
+export function heldAgain(s: SinkStream, id: string): void {
+  if (s.letGo.size > 0) s.letGo.delete(id);
+}
+
+/** Takes from `s.letGo` the events after `after` up to `upTo`. */
+function takeLetGo(s: SinkStream, after: string, upTo: string): string[] {
+  const taken: string[] = [];
+  for (const id of s.letGo)
+    if (compareIds(id, after) > 0 && compareIds(id, upTo) <= 0) {
+      taken.push(id);
+      s.letGo.delete(id);
+    }
+  return taken.sort(compareIds);
+}
+
+/** IDs for a log line: the first few, and how many more. */
+function idList(ids: readonly string[]): string {
+  const shown = ids.slice(0, 5).join(', ');
+  return ids.length > 5 ? `${shown} and ${ids.length - 5} more` : shown;
 }
 
 /** What telling events Redis lost apart from those taken over needs of the sink. */
