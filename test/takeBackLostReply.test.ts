@@ -12,7 +12,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readDeadLetters, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { takeBackScript } from '../packages/pulse-streaming/src/internal/giveBack.js';
+import { takeBackScript } from '../packages/pulse-streaming/src/internal/giveBackScripts.js';
 import { CLIENT_KINDS, collect, connect, waitFor } from './support/clients.js';
 import { env } from './support/fatalEnv.js';
 
