@@ -118,16 +118,9 @@ async function rolledBackTo(
   // other; the events Redis lost are those it never had. At most a few rollbacks are kept.
   if (upTo !== undefined) remember(s, snapshotEnd, upTo);
   const why = `Redis lost entries it had acknowledged (restarted from an older snapshot, or failed over to a replica that was behind: ${sign})`;
-  // Let go of unhandled and lost with the snapshot: pending for no one now, nothing would ever say so.
-  // Said with their number, not counted: another instance may have taken and handled them before
-  // the rollback (a nacked event at once, one given back after the grace period), and a count that
-  // may hold events handled is no count (outside review W). First in the line: without a logger,
-  // process warnings of this kind come at most once a minute.
-  const letGone = upTo === undefined ? [] : takeLetGo(s, snapshotEnd, upTo);
-  const letGoText =
-    letGone.length === 0
-      ? undefined
-      : `${letGone.length} event(s) this instance read and let go of unhandled (given back, or nacked) were among them and are lost, unless another instance took and handled them before it (${idList(letGone)})`;
+  // Let go of unhandled and lost with the snapshot (see `sayLetGo`). First in the line: without a
+  // logger, process warnings of this kind come at most once a minute.
+  const letGoText = sayLetGo(s, snapshotEnd, upTo);
   if (lagBefore !== 0) {
     const unread = 'events added after those this sink read may be lost with them, how many is unknown';
     host.maybeLost(s.stream.name, `${why}: ${letGoText === undefined ? unread : `${letGoText}; ${unread}`}`);
@@ -176,6 +169,28 @@ function takeLetGo(s: SinkStream, after: string, upTo: string): string[] {
       s.letGo.delete(id);
     }
   return taken.sort(compareIds);
+}
+
+/**
+ * Takes the events of `s` this instance let go of after `after` up to
+ * `upTo`, which Redis lost, and says them: pending for no one now, no read,
+ * claim or check would ever meet them. Said with their number and IDs, not
+ * counted: another instance may have taken and handled them before (a
+ * nacked event at once, one given back after the grace period), and a count
+ * that may hold events handled is no count (outside review W). Undefined
+ * when there are none.
+ */
+export function sayLetGo(s: SinkStream, after: string, upTo: string | undefined): string | undefined {
+  if (upTo === undefined || s.letGo.size === 0) return undefined;
+  const lost = takeLetGo(s, after, upTo);
+  if (lost.length === 0) return undefined;
+  return `${lost.length} event(s) this instance read and let go of unhandled (given back, or nacked) were among them and are lost, unless another instance took and handled them before it (${idList(lost)})`;
+}
+
+/** The key of `s` went (a key created anew at `before` keeps what came from it): what was let go of it is forgotten. */
+export function forgetLetGo(s: SinkStream, before: string | undefined): void {
+  if (before === undefined) s.letGo.clear();
+  else for (const id of s.letGo) if (compareIds(id, before) < 0) s.letGo.delete(id);
 }
 
 /** IDs for a log line: the first few, and how many more. */
@@ -254,9 +269,10 @@ export function goneWithKey(s: SinkStream, maybeLost: (name: string, why: string
   const upTo = s.readBeforeReconnect;
   if (upTo === undefined || s.lossCounted) return;
   remember(s, '0-0', upTo);
+  const letGoText = sayLetGo(s, '0-0', upTo);
   maybeLost(
     s.stream.name,
-    'the stream and its consumer group were gone after a reconnect (Redis restarted without persistence, or failed over to a replica without them): events this sink had not read are lost, how many is unknown',
+    `the stream and its consumer group were gone after a reconnect (Redis restarted without persistence, or failed over to a replica without them): ${letGoText === undefined ? '' : `${letGoText}; `}events this sink had not read are lost, how many is unknown`,
   );
 }
 

@@ -13,10 +13,10 @@ import { type Connection, evalScript } from './driver.js';
 import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
 import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
-import { compareIds } from './ids.js';
+import { compareIds, previousId } from './ids.js';
 import { NO_OBITUARY, takeObituary } from './lossScripts.js';
 import { errorText } from './redisErrors.js';
-import { afterCheck, goneAfterCheck, goneWithKey } from './sinkRollback.js';
+import { afterCheck, forgetLetGo, goneAfterCheck, goneWithKey, sayLetGo } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 
 /** Why an instance that made no check of an expired stream, whose lease holder is gone, says events may be lost. */
@@ -81,6 +81,12 @@ export async function reportStreamGone(
     const past = obituary === NO_OBITUARY && estimate >= 0 ? [...buffered].filter((id) => afterCheck(s, id)).length : 0;
     const checked = buffered.size - past;
     const tail = s.tailAtCheck;
+    if (obituary === NO_OBITUARY && estimate >= 0) {
+      // Let go of after its last check: pending for no one, in no estimate (destroy's obituary has them).
+      const letGo = sayLetGo(s, tail ?? '0-0', before === undefined ? s.lastRead : previousId(before));
+      if (letGo !== undefined)
+        holds.maybeLost(s.stream.name, `events gone with their stream (expired or deleted) after its last check: ${letGo}`);
+    }
     if (obituary === NO_OBITUARY) goneAfterCheck(s, before);
     if (holder !== undefined && watch && estimate >= 0) {
       watch.leave(s.stream.name, Math.max(estimate, checked), why);
@@ -104,5 +110,6 @@ export async function reportStreamGone(
   // not again: that counted events twice (sinkDeletes).
   if (count > 0) s.lossCounted = true;
   else goneWithKey(s, (name, why) => holds.maybeLost(name, why));
+  forgetLetGo(s, before);
   return left;
 }
