@@ -7,6 +7,7 @@ import { checkOpen, type OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
 import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
+import { LetGoLog } from './internal/letGo.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { joinNewConsumer } from './internal/ownership.js';
@@ -24,7 +25,7 @@ import { CLOSE_STEP_MS, type Leaver, leaveAll, within } from './internal/sinkLea
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { addSinkStream, type MembershipHost, removeSinkStream } from './internal/sinkMembership.js';
 import { SinkReads } from './internal/sinkRead.js';
-import { letGo, rolledBack } from './internal/sinkRollback.js';
+import { rolledBack } from './internal/sinkRollback.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
@@ -78,9 +79,11 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   readonly #losses: LossReport;
   /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
   readonly #closedSignal = new AbortController();
-  /** Checks for quiet streams whose last check an ack may have preceded (see expiryLoss.ts). */
   /** addStream and removeStream of one stream, one at a time. */
   readonly #perStream = new PerKey();
+  /** The events this instance let go of unhandled, for the loss that may take them (see letGo.ts). */
+  readonly #letGo = new LetGoLog();
+  /** Checks for quiet streams whose last check an ack may have preceded (see expiryLoss.ts). */
   readonly #rechecks = new Rechecks(this.#streams, (streams) => this.#reads.verifyReads(streams), this.#closedSignal.signal);
 
   private constructor(main: StreamHandle, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
@@ -135,7 +138,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       recover: (name) => this.#recover(name),
       holders: () => this.#maintenance?.holders,
       rolledBack: (name, id) => rolledBack(this.#streams.get(streamKey(name)), id),
-      letGo: (name, ids) => letGo(this.#streams.get(streamKey(name)), ids),
+      letGo: (name, ids) => this.#letGo.add(this.#streams.get(streamKey(name)), ids),
     });
     this.#reads = new SinkReads({
       ...base,

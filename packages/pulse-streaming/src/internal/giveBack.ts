@@ -74,7 +74,7 @@ export interface GiveBackHost {
    * with no subscriber (the read loop reads nothing then) went unreported.
    */
   recover(name: string): Promise<void>;
-  /** Events `ids` of stream `name` were given back (see `letGo` in sinkRollback.ts). */
+  /** Events `ids` of stream `name` were given back (see letGo.ts). */
   letGo(name: string, ids: readonly string[]): void;
 }
 

@@ -14,13 +14,14 @@ import type { HolderWatch } from './holderWatch.js';
 import { compareIds } from './ids.js';
 import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
+import { heldAgain } from './letGo.js';
 import type { LossReport } from './lossReport.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
-import { countVanished, heldAgain, lostByRedis, type VanishedHost } from './sinkRollback.js';
+import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
 import type { Sent } from './stallClock.js';
 import { reportStreamGone } from './streamGone.js';
@@ -54,7 +55,7 @@ export interface HoldsHost {
   holders(): HolderWatch | undefined;
   /** Whether event `id` of stream `name` may be one Redis lost in a rollback while this instance held it (see sinkRollback.ts). */
   rolledBack(name: string, id: string): boolean;
-  /** Events `ids` of stream `name` were let go of unhandled, nacked or given back (see `letGo` in sinkRollback.ts). */
+  /** Events `ids` of stream `name` were let go of unhandled, nacked or given back (see letGo.ts). */
   letGo(name: string, ids: readonly string[]): void;
 }
 

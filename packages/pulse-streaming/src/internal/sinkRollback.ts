@@ -11,6 +11,7 @@
 import type { Logger } from '../logger.js';
 import type { OwnedConnection } from './driver.js';
 import { compareIds, previousId } from './ids.js';
+import { sayLetGo } from './letGo.js';
 import { str } from './replies.js';
 import type { SinkStream } from './sinkState.js';
 import { type StreamNow, streamNow } from './streamNow.js';
@@ -132,71 +133,6 @@ async function rolledBackTo(
     );
   }
   s.added = now.added;
-}
-
-/** At most this many events let go of are remembered per stream (see `SinkStream.letGo`); the oldest go first. */
-const LET_GO_KEPT = 4096;
-
-/**
- * Events `ids` of stream `s` were let go of unhandled: given back before
- * any code saw them, or nacked. Remembered until delivered to this
- * instance again (`heldAgain`): a rollback that takes them is said (see
- * `rolledBackTo`).
- */
-export function letGo(s: SinkStream | undefined, ids: readonly string[]): void {
-  if (s === undefined) return;
-  for (const id of ids) {
-    s.letGo.delete(id);
-    s.letGo.add(id);
-  }
-  for (const id of s.letGo) {
-    if (s.letGo.size <= LET_GO_KEPT) break;
-    s.letGo.delete(id);
-  }
-}
-
-/** Event `id` of `s` came to this instance again (read, claimed or taken back): what happens to it next is said there. */
-export function heldAgain(s: SinkStream, id: string): void {
-  if (s.letGo.size > 0) s.letGo.delete(id);
-}
-
-/** Takes from `s.letGo` the events after `after` up to `upTo`. */
-function takeLetGo(s: SinkStream, after: string, upTo: string): string[] {
-  const taken: string[] = [];
-  for (const id of s.letGo)
-    if (compareIds(id, after) > 0 && compareIds(id, upTo) <= 0) {
-      taken.push(id);
-      s.letGo.delete(id);
-    }
-  return taken.sort(compareIds);
-}
-
-/**
- * Takes the events of `s` this instance let go of after `after` up to
- * `upTo`, which Redis lost, and says them: pending for no one now, no read,
- * claim or check would ever meet them. Said with their number and IDs, not
- * counted: another instance may have taken and handled them before (a
- * nacked event at once, one given back after the grace period), and a count
- * that may hold events handled is no count (outside review W). Undefined
- * when there are none.
- */
-export function sayLetGo(s: SinkStream, after: string, upTo: string | undefined): string | undefined {
-  if (upTo === undefined || s.letGo.size === 0) return undefined;
-  const lost = takeLetGo(s, after, upTo);
-  if (lost.length === 0) return undefined;
-  return `${lost.length} event(s) this instance read and let go of unhandled (given back, or nacked) were among them and are lost, unless another instance took and handled them before it (${idList(lost)})`;
-}
-
-/** The key of `s` went (a key created anew at `before` keeps what came from it): what was let go of it is forgotten. */
-export function forgetLetGo(s: SinkStream, before: string | undefined): void {
-  if (before === undefined) s.letGo.clear();
-  else for (const id of s.letGo) if (compareIds(id, before) < 0) s.letGo.delete(id);
-}
-
-/** IDs for a log line: the first few, and how many more. */
-function idList(ids: readonly string[]): string {
-  const shown = ids.slice(0, 5).join(', ');
-  return ids.length > 5 ? `${shown} and ${ids.length - 5} more` : shown;
 }
 
 /** What telling events Redis lost apart from those taken over needs of the sink. */

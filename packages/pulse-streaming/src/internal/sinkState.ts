@@ -76,12 +76,12 @@ export interface SinkStream {
   rolledBack: Array<{ readonly after: string; readonly upTo: string }>;
   /**
    * Events this instance let go of unhandled (given back before any code saw
-   * them, or nacked) and not delivered to it again since, oldest first, at
-   * most a few thousand: a rollback that takes them leaves them pending for
-   * no one, which no read, claim or check of this instance would find (see
-   * `letGo` in sinkRollback.ts).
+   * them, or nacked) and not delivered to it again since, each with the
+   * sequence number of its sink's `LetGoLog` (which bounds them): a loss
+   * Redis makes of them leaves them pending for no one, which no read, claim
+   * or check of this instance would find (see letGo.ts).
    */
-  letGo: Set<string>;
+  letGo: Map<string, number>;
   /**
    * `lastRead` when a reconnect was first noticed, until the check after it
    * (a resync) looked whether Redis still has that entry (see `afterReconnect`).
@@ -195,7 +195,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     trusted: true,
     unknownReported: false,
     rolledBack: [],
-    letGo: new Set(),
+    letGo: new Map(),
     readBeforeReconnect: undefined,
     lossCounted: false,
     lag: -1,

@@ -14,9 +14,10 @@ import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
 import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
 import { compareIds, previousId } from './ids.js';
+import { forgetLetGo, sayLetGo } from './letGo.js';
 import { NO_OBITUARY, takeObituary } from './lossScripts.js';
 import { errorText } from './redisErrors.js';
-import { afterCheck, forgetLetGo, goneAfterCheck, goneWithKey, sayLetGo } from './sinkRollback.js';
+import { afterCheck, goneAfterCheck, goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 
 /** Why an instance that made no check of an expired stream, whose lease holder is gone, says events may be lost. */
