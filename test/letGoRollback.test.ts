@@ -85,10 +85,17 @@ async function run(
     withLogger
       ? lines.find((l) => letGoLine(letGo).test(String(l.msg)))?.msg
       : warnings.find((w) => w.code === 'PULSE_EVENTS_MAYBE_LOST' && letGoLine(letGo).test(w.message))?.message;
-  await waitFor(() => said() !== undefined, {
-    timeout: 10_000,
-    what: `the ${letGo} events let go of said lost; log: ${lines.map((l) => String(l.msg)).join(' | ')}`,
-  });
+  // Without persistence the sink may find the key gone before it notices the reconnect (a loaded
+  // machine): then the estimate of its last check, which had them pending, counts them instead.
+  const counted = () => restart === 'empty' && sink.counters.lost === letGo;
+  await waitFor(() => said() !== undefined || counted(), { timeout: 10_000, what: `the ${letGo} events said lost` }).catch(
+    (e: unknown) => {
+      throw new Error(
+        `${(e as Error).message} (counted ${sink.counters.lost}); log: ${lines.map((l) => String(l.msg)).join(' | ')}`,
+      );
+    },
+  );
+  if (counted()) return;
   for (const id of ids.slice(3 - letGo)) expect(said()).toContain(id);
   // Said, not counted: another instance could have handled them before the rollback.
   expect(sink.counters.lost).toBe(0);
