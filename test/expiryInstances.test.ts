@@ -10,6 +10,13 @@ import { sinkKeys, sinkWideKeys } from '../packages/pulse-streaming/src/internal
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { sinkFixture } from './support/sinkFixture.js';
 
+/**
+ * The stream's time to live when two instances handle 40 events before it
+ * expires: with 1500 ms a loaded CI run had not handled them all when it
+ * expired (they were then lost with it, and the wait for them ran out).
+ */
+const TWO_TTL_MS = 3000;
+
 describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
@@ -178,7 +185,7 @@ describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)',
   it('a stream handled to the end by two instances, quiet until it expires: nothing is reported lost', async (ctx) => {
     // The holder's estimate came from the check of its last read, before the other instance's acks:
     // their events counted as lost (20 of 40 here before). A check just before the expiry sees them acked.
-    const e = expiring(ctx, 1500);
+    const e = expiring(ctx, TWO_TTL_MS);
     const instances = await handledByTwo(e);
     for (const x of instances) await e.gone(x);
     await waitFor(async () => (await c.cmd('ZSCORE', sinkWideKeys(e.sink).reported, e.s.key)) !== null, {
@@ -192,7 +199,7 @@ describe.concurrent.each(CLIENT_KINDS)('an expiry under several instances (%s)',
     // ran late, after it, and the estimate of the last read's check counted the other instance's
     // acked events as lost (20 of 40). Here the event loop is held for 300 ms from 150 ms before the
     // expiry: an earlier check, when the stream had been quiet a while, gives the estimate.
-    const e = expiring(ctx, 1500);
+    const e = expiring(ctx, TWO_TTL_MS);
     const instances = await handledByTwo(e);
     await waitFor(async () => Number(await c.cmd('PTTL', e.s.key)) <= 150, { interval: 5, what: '150 ms before the expiry' });
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // busy: no timer, no reply handled
