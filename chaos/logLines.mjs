@@ -16,6 +16,9 @@ export function classifyLine(text, obj) {
   // says nothing was lost: only that a check is to be tried again.
   if (/retrying|failed|could not/i.test(text)) return undefined;
   if (!/trimm|delet|remov|lost|expire|destroy/i.test(text)) return undefined;
+  // Events this instance let go of, said maybe lost with their IDs (another instance may have taken
+  // them before): not a report of a loss. If they were lost, the oracle finds them missing.
+  if (/unless another instance took them before it/.test(text)) return undefined;
   if (Array.isArray(obj?.ids)) return { kind: 'lost', ids: obj.ids.map(String) };
   if (Number(obj?.count) > 0) return { kind: 'lostCount', count: Number(obj.count) };
   return { kind: 'lostNoCount' };

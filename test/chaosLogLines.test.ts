@@ -15,6 +15,12 @@ describe('chaos log lines', () => {
     expect(classifyLine('holding buffered events failed, retrying', { count: 3 })).toBeUndefined();
   });
 
+  it('events said maybe lost because this instance let them go (another may have handled them) are not a loss', () => {
+    const msg =
+      'Redis lost entries it had acknowledged (...): 2 event(s) this instance read and let go of unhandled (given back, or nacked) were among them and are lost, unless another instance took them before it (1-0, 2-0)';
+    expect(classifyLine(msg, { stream: 's', ids: ['1-0', '2-0'] })).toBeUndefined();
+  });
+
   it('losses by ID and by count, dead letters and stale acks are told apart', () => {
     expect(classifyLine('events trimmed or deleted before they were acked', { ids: ['1-0', '2-0'] })).toEqual({
       kind: 'lost',

@@ -43,7 +43,8 @@ describe('LetGoLog', () => {
     log.add(a, ['5-0', '3-0', '9-0', '1-0']);
     heldAgain(a, '9-0');
     const said = sayLetGo(a, '1-0', '9-0');
-    expect(said).toMatch(/^2 event\(s\) this instance read and let go of unhandled .*\(3-0, 5-0\)$/);
+    expect(said?.text).toMatch(/^2 event\(s\) this instance read and let go of unhandled .*\(3-0, 5-0\)$/);
+    expect(said?.ids).toEqual(['3-0', '5-0']);
     expect([...a.letGo.keys()]).toEqual(['1-0']);
     expect(sayLetGo(a, '1-0', '9-0')).toBeUndefined();
     expect(sayLetGo(a, '0-0', undefined)).toBeUndefined();
@@ -53,7 +54,24 @@ describe('LetGoLog', () => {
     const log = new LetGoLog();
     const a = stream();
     log.add(a, ids(1, 8));
-    expect(sayLetGo(a, '0-0', '99-0')).toMatch(/\(1-0, 2-0, 3-0, 4-0, 5-0 and 3 more\)$/);
+    const said = sayLetGo(a, '0-0', '99-0');
+    expect(said?.text).toMatch(/\(1-0, 2-0, 3-0, 4-0, 5-0 and 3 more\)$/);
+    expect(said?.ids).toHaveLength(8);
+  });
+
+  it('says "at least" when the bound made it forget events the loss may have taken, once', () => {
+    const log = new LetGoLog();
+    const a = stream();
+    log.add(a, ids(1, LET_GO_KEPT + 3));
+    // 1-0, 2-0 and 3-0 were forgotten.
+    const said = sayLetGo(a, '0-0', `${LET_GO_KEPT + 10}-0`);
+    expect(said?.text).toMatch(/^at least 16384 event\(s\) .*no longer remembers, may be among them too$/);
+    log.add(a, ['99999999-0']);
+    expect(sayLetGo(a, '0-0', '99999999-0')?.text).toMatch(/^1 event\(s\)/);
+    // Before anything it remembers, only forgotten ones: said as such.
+    const b = stream();
+    log.add(b, ids(1, LET_GO_KEPT + 1));
+    expect(sayLetGo(b, '0-0', '1-0')?.text).toMatch(/long before, and no longer remembers, may be among them$/);
   });
 
   it('forgets what was let go of a key that went, keeping what came from a key created anew', () => {

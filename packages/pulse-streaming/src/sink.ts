@@ -7,7 +7,7 @@ import { checkOpen, type OwnedConnection } from './internal/driver.js';
 import { Rechecks } from './internal/expiryLoss.js';
 import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
-import { LetGoLog } from './internal/letGo.js';
+import { forgetIds, LetGoLog } from './internal/letGo.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { joinNewConsumer } from './internal/ownership.js';
@@ -139,6 +139,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       holders: () => this.#maintenance?.holders,
       rolledBack: (name, id) => rolledBack(this.#streams.get(streamKey(name)), id),
       letGo: (name, ids) => this.#letGo.add(this.#streams.get(streamKey(name)), ids),
+      counted: (name, ids) => forgetIds(this.#streams.get(streamKey(name)), ids),
     });
     this.#reads = new SinkReads({
       ...base,
@@ -148,7 +149,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       loops: () => this.#loops,
       deliver: (s, entries, counts, redelivery, sent) => this.#holds.deliver(s, entries, counts, redelivery, sent),
       countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
-      maybeLost: (stream, why) => this.#holds.maybeLost(stream, why),
+      maybeLost: (stream, why, ids) => this.#holds.maybeLost(stream, why, ids),
       checked: (s) => this.#rechecks.expiring(s),
       fail: (err) => this.#fail(err),
       streamGone: (s, before) => {

@@ -43,7 +43,11 @@ export class LetGoLog {
     }
     while (this.#order.length - this.#head > LET_GO_KEPT) {
       const old = this.#order[this.#head++];
-      if (old && old.s.letGo.get(old.id) === old.seq) old.s.letGo.delete(old.id);
+      if (old && old.s.letGo.get(old.id) === old.seq) {
+        old.s.letGo.delete(old.id);
+        // Forgotten, not lost from sight: a loss that may take it says its number is a lower bound.
+        if (old.s.letGoForgotten === undefined || compareIds(old.id, old.s.letGoForgotten) > 0) old.s.letGoForgotten = old.id;
+      }
     }
     // Compacted now and then: what was dropped must not be kept alive by the array.
     if (this.#head > LET_GO_KEPT) {
@@ -58,29 +62,66 @@ export function heldAgain(s: SinkStream, id: string): void {
   if (s.letGo.size > 0) s.letGo.delete(id);
 }
 
+/** Events `ids` of `s` were counted lost (a claim found them deleted...): said once, not again by a loss of Redis'. */
+export function forgetIds(s: SinkStream | undefined, ids: readonly string[]): void {
+  if (s === undefined || s.letGo.size === 0) return;
+  for (const id of ids) s.letGo.delete(id);
+}
+
+/**
+ * The newest event of `s` this instance let go of: with what it read, what
+ * a check after a reconnect looks for (a claim of another instance's events
+ * does not move `lastRead`, and those it nacked must be found lost too).
+ */
+export function newestLetGo(s: SinkStream): string | undefined {
+  let newest: string | undefined;
+  for (const id of s.letGo.keys()) if (newest === undefined || compareIds(id, newest) > 0) newest = id;
+  return newest;
+}
+
+/** What `sayLetGo` says: the line's text, and every ID it is about (the text names the first few). */
+export interface LetGoLoss {
+  readonly text: string;
+  readonly ids: readonly string[];
+}
+
 /**
  * Takes the events of `s` this instance let go of after `after` up to
  * `upTo`, which Redis lost, and says them: pending for no one now, no read,
  * claim or check would ever meet them. Said with their number and IDs, not
- * counted: another instance may have taken and handled them before (a
- * nacked event at once, one given back after the grace period), and a count
- * that may hold events handled is no count. Undefined when there are none.
+ * counted: another instance may have taken them before the loss (a nacked
+ * event at once, one given back after the grace period), and a count that
+ * may hold events handled is no count. A number that events forgotten by
+ * the bound may add to says so ("at least"). Undefined when there are none.
  */
-export function sayLetGo(s: SinkStream, after: string, upTo: string | undefined): string | undefined {
-  if (upTo === undefined || s.letGo.size === 0) return undefined;
+export function sayLetGo(s: SinkStream, after: string, upTo: string | undefined): LetGoLoss | undefined {
+  if (upTo === undefined) return undefined;
   const lost: string[] = [];
   for (const id of s.letGo.keys())
     if (compareIds(id, after) > 0 && compareIds(id, upTo) <= 0) {
       lost.push(id);
       s.letGo.delete(id);
     }
-  if (lost.length === 0) return undefined;
+  const forgotten = s.letGoForgotten !== undefined && compareIds(s.letGoForgotten, after) > 0;
+  if (lost.length === 0 && !forgotten) return undefined;
   lost.sort(compareIds);
-  return `${lost.length} event(s) this instance read and let go of unhandled (given back, or nacked) were among them and are lost, unless another instance took and handled them before it (${idList(lost)})`;
+  // Said once: a later loss has its own record to say.
+  if (forgotten) s.letGoForgotten = undefined;
+  const older = 'events it let go of long before, and no longer remembers, may be among them too';
+  if (lost.length === 0)
+    return {
+      text: `events this instance let go of unhandled (given back, or nacked) long before, and no longer remembers, may be among them`,
+      ids: lost,
+    };
+  return {
+    text: `${forgotten ? 'at least ' : ''}${lost.length} event(s) this instance read and let go of unhandled (given back, or nacked) were among them and are lost, unless another instance took them before it (${idList(lost)})${forgotten ? `; ${older}` : ''}`,
+    ids: lost,
+  };
 }
 
 /** The key of `s` went (a key created anew at `before` keeps what came from it): what was let go of it is forgotten. */
 export function forgetLetGo(s: SinkStream, before: string | undefined): void {
+  s.letGoForgotten = undefined;
   if (before === undefined) s.letGo.clear();
   else for (const id of s.letGo.keys()) if (compareIds(id, before) < 0) s.letGo.delete(id);
 }

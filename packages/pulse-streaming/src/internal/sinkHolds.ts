@@ -57,6 +57,8 @@ export interface HoldsHost {
   rolledBack(name: string, id: string): boolean;
   /** Events `ids` of stream `name` were let go of unhandled, nacked or given back (see letGo.ts). */
   letGo(name: string, ids: readonly string[]): void;
+  /** Events `ids` of stream `name` were counted lost (see `forgetIds` in letGo.ts). */
+  counted(name: string, ids: readonly string[]): void;
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -391,12 +393,14 @@ export class SinkHolds {
   }
 
   /** Events of `stream` may be lost and how many is unknown: reported, never silent by default. */
-  maybeLost(stream: string, why: string): void {
-    this.host.losses.unknown({ stream }, why);
+  maybeLost(stream: string, why: string, ids?: readonly string[]): void {
+    this.host.losses.unknown(ids && ids.length > 0 ? { stream, ids } : { stream }, why);
   }
 
   /** Every loss this instance finds goes through here: counted and reported. */
   countLost(stream: string, count: number, why: string, ids?: readonly string[]): void {
+    // Counted here: a loss of Redis' that took them too must not say them again.
+    if (ids) this.host.counted(stream, ids);
     this.host.counters.lost += count;
     this.host.losses.lost(count, ids ? { stream, ids } : { stream }, why);
   }

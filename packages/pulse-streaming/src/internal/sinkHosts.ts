@@ -42,7 +42,7 @@ export interface MaintenanceHost extends SinkBasics {
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reports that events of stream `name` may be lost, how many unknown. */
-  maybeLost(name: string, why: string): void;
+  maybeLost(name: string, why: string, ids?: readonly string[]): void;
   /** Reads a stream again once its key is back. */
   resume(s: SinkStream): Promise<void>;
   /** The stream `name` or its group is missing: lets the read path find out and account for it now. */
@@ -81,7 +81,7 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     stillBuffered: (name, ids) => holds.stillBuffered(name, ids),
     reportGone: (key, ids, why) => holds.reportGone(key, ids, why),
     countLost: (name, count, why, ids) => holds.countLost(name, count, why, ids),
-    maybeLost: (name, why) => holds.maybeLost(name, why),
+    maybeLost: (name, why, ids) => holds.maybeLost(name, why, ids),
     resume: async (s) => {
       reads.wake(loops.groupOf(s.stream.key));
       await loops.add(s.stream.key);

@@ -4,12 +4,14 @@ import { monotonicNow } from './clock.js';
 import type { Arg, Driver, OwnedConnection } from './driver.js';
 import { readAfterCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
+import { newestLetGo } from './letGo.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, isServerReply, replyCode, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
+import { maxId } from './sinkRollback.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
 import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
 
@@ -204,7 +206,8 @@ export class SinkReads {
     this.#reconnects = reconnects;
     for (const s of this.host.streams.values()) {
       s.trusted = false;
-      s.readBeforeReconnect ??= s.lastRead;
+      // What it let go of too: a claim of another instance's events does not move `lastRead`.
+      s.readBeforeReconnect ??= maxId(s.lastRead, newestLetGo(s));
       s.lossCounted = false;
     }
   }

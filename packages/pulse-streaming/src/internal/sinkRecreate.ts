@@ -19,7 +19,7 @@ export interface RecreateHost {
   /** The stream's key is gone, or was created anew: reports what went with the old one. */
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
   /** Reports that events of stream `name` may be lost, how many unknown. */
-  maybeLost(name: string, why: string): void;
+  maybeLost(name: string, why: string, ids?: readonly string[]): void;
 }
 
 /** Recreations under way, per stream: a NOGROUP met while one runs joins it. */
@@ -68,7 +68,7 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
     // counts it lost; what it had not read is said lost, how many unknown. Without a reconnect,
     // what went with the key was reported by the check that found it gone (counting it here too
     // counted it twice).
-    if (!reported) goneWithKey(s, (name, why) => host.maybeLost(name, why));
+    if (!reported) goneWithKey(s, (name, why, ids) => host.maybeLost(name, why, ids));
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
     const was = s.ready;

@@ -11,7 +11,7 @@
 import type { Logger } from '../logger.js';
 import type { OwnedConnection } from './driver.js';
 import { compareIds, previousId } from './ids.js';
-import { sayLetGo } from './letGo.js';
+import { newestLetGo, sayLetGo } from './letGo.js';
 import { str } from './replies.js';
 import type { SinkStream } from './sinkState.js';
 import { type StreamNow, streamNow } from './streamNow.js';
@@ -21,7 +21,7 @@ export interface RollbackHost {
   readonly control: OwnedConnection;
   readonly logger: Logger;
   /** Reports that events of stream `name` may be lost, how many unknown. */
-  maybeLost(name: string, why: string): void;
+  maybeLost(name: string, why: string, ids?: readonly string[]): void;
   /** The stream's key is gone, or was created anew: reports what went with the old one. */
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
 }
@@ -91,7 +91,9 @@ export async function fell(
     await host.streamGone(s, first);
     return;
   }
-  await rolledBackTo(host, s, now, s.lastRead, `entries ever added fell from ${s.added} to ${now.added}`, lagBefore);
+  // What it let go of too: a claim of another instance's events does not move `lastRead`.
+  const upTo = maxId(s.lastRead, newestLetGo(s));
+  await rolledBackTo(host, s, now, upTo, `entries ever added fell from ${s.added} to ${now.added}`, lagBefore);
 }
 
 /**
@@ -113,7 +115,12 @@ async function rolledBackTo(
 ): Promise<void> {
   // The snapshot's last entry: the newest still there at or before what this instance had read
   // (entries added since the restart come after it, as time went on). Unknown: none counts.
-  const snapshotEnd = upTo === undefined ? '0-0' : await lastAtOrBefore(host, s, upTo);
+  // Entries deleted before the snapshot (stream.remove), and its last generated ID when nothing was
+  // added since, end it later than its newest entry (outside review Y: a removed event said lost).
+  let snapshotEnd = upTo === undefined ? '0-0' : await lastAtOrBefore(host, s, upTo);
+  for (const end of [now.maxDeleted, now.last])
+    if (upTo !== undefined && end !== undefined && compareIds(end, upTo) < 0)
+      snapshotEnd = maxId(snapshotEnd, end) ?? snapshotEnd;
   // Only IDs after the snapshot's last entry: an event the snapshot had (pending for this consumer
   // again, or not yet delivered) may be taken over and acked since, and must then be dropped as any
   // other; the events Redis lost are those it never had. At most a few rollbacks are kept.
@@ -121,12 +128,12 @@ async function rolledBackTo(
   const why = `Redis lost entries it had acknowledged (restarted from an older snapshot, or failed over to a replica that was behind: ${sign})`;
   // Let go of unhandled and lost with the snapshot (see `sayLetGo`). First in the line: without a
   // logger, process warnings of this kind come at most once a minute.
-  const letGoText = sayLetGo(s, snapshotEnd, upTo);
+  const letGo = sayLetGo(s, snapshotEnd, upTo);
   if (lagBefore !== 0) {
     const unread = 'events added after those this sink read may be lost with them, how many is unknown';
-    host.maybeLost(s.stream.name, `${why}: ${letGoText === undefined ? unread : `${letGoText}; ${unread}`}`);
+    host.maybeLost(s.stream.name, `${why}: ${letGo === undefined ? unread : `${letGo.text}; ${unread}`}`, letGo?.ids);
   } else {
-    if (letGoText !== undefined) host.maybeLost(s.stream.name, `${why}: ${letGoText}`);
+    if (letGo !== undefined) host.maybeLost(s.stream.name, `${why}: ${letGo.text}`, letGo.ids);
     host.logger.warn(
       { stream: s.stream.name },
       `${why}: events this instance holds that Redis lost are still handed out (their ack and nack do nothing)`,
@@ -201,14 +208,15 @@ async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Pr
  * When it applies, the events this sink had not read went with the key too,
  * uncounted: that is said, how many unknown (`maybeLost`).
  */
-export function goneWithKey(s: SinkStream, maybeLost: (name: string, why: string) => void): void {
+export function goneWithKey(s: SinkStream, maybeLost: (name: string, why: string, ids?: readonly string[]) => void): void {
   const upTo = s.readBeforeReconnect;
   if (upTo === undefined || s.lossCounted) return;
   remember(s, '0-0', upTo);
-  const letGoText = sayLetGo(s, '0-0', upTo);
+  const letGo = sayLetGo(s, '0-0', upTo);
   maybeLost(
     s.stream.name,
-    `the stream and its consumer group were gone after a reconnect (Redis restarted without persistence, or failed over to a replica without them): ${letGoText === undefined ? '' : `${letGoText}; `}events this sink had not read are lost, how many is unknown`,
+    `the stream and its consumer group were gone after a reconnect (Redis restarted without persistence, or failed over to a replica without them): ${letGo === undefined ? '' : `${letGo.text}; `}events this sink had not read are lost, how many is unknown`,
+    letGo?.ids,
   );
 }
 

@@ -82,6 +82,8 @@ export interface SinkStream {
    * or check of this instance would find (see letGo.ts).
    */
   letGo: Map<string, number>;
+  /** The newest event of `letGo` its bound made it forget (see `LetGoLog`). */
+  letGoForgotten: string | undefined;
   /**
    * `lastRead` when a reconnect was first noticed, until the check after it
    * (a resync) looked whether Redis still has that entry (see `afterReconnect`).
@@ -196,6 +198,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     unknownReported: false,
     rolledBack: [],
     letGo: new Map(),
+    letGoForgotten: undefined,
     readBeforeReconnect: undefined,
     lossCounted: false,
     lag: -1,

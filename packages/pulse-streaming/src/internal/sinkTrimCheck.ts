@@ -25,7 +25,7 @@ export interface TrimCheckHost {
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reports that events of stream `name` may be lost, how many unknown (`LossReport.unknown`). */
-  maybeLost(name: string, why: string): void;
+  maybeLost(name: string, why: string, ids?: readonly string[]): void;
   /** A trim check of `s` was applied (see `Rechecks.expiring`). */
   checked(s: SinkStream): void;
   /** The stream's key is gone, or was created anew: reports what went with the old one (see `SinkHolds.streamGone`). */

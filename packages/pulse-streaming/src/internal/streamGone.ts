@@ -39,7 +39,7 @@ export interface GoneHost {
   readonly holds: {
     dropBuffered(name: string, ids: readonly string[]): string[];
     countLost(stream: string, count: number, why: string): void;
-    maybeLost(stream: string, why: string): void;
+    maybeLost(stream: string, why: string, ids?: readonly string[]): void;
   };
 }
 
@@ -86,7 +86,11 @@ export async function reportStreamGone(
       // Let go of after its last check: pending for no one, in no estimate (destroy's obituary has them).
       const letGo = sayLetGo(s, tail ?? '0-0', before === undefined ? s.lastRead : previousId(before));
       if (letGo !== undefined)
-        holds.maybeLost(s.stream.name, `events gone with their stream (expired or deleted) after its last check: ${letGo}`);
+        holds.maybeLost(
+          s.stream.name,
+          `events gone with their stream (expired or deleted) after its last check: ${letGo.text}`,
+          letGo.ids,
+        );
     }
     if (obituary === NO_OBITUARY) goneAfterCheck(s, before);
     if (holder !== undefined && watch && estimate >= 0) {
@@ -110,7 +114,7 @@ export async function reportStreamGone(
   // estimate of the last check), or without a reconnect (an expiry, a DEL: the estimate covers it),
   // not again: that counted events twice (sinkDeletes).
   if (count > 0) s.lossCounted = true;
-  else goneWithKey(s, (name, why) => holds.maybeLost(name, why));
+  else goneWithKey(s, (name, why, ids) => holds.maybeLost(name, why, ids));
   forgetLetGo(s, before);
   return left;
 }
