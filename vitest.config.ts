@@ -67,8 +67,9 @@ export default defineConfig({
     // idle command rates over seconds). With the short chaos run in npm test (until 2026-12-06: a
     // fifth of the CPU) the suite was CPU-bound, and seven or eight workers starved timing-sensitive
     // files (two of three clean-clone CI runs failed); six took 225-264 s. Without it the suite used
-    // 260 s of CPU in 197 s with six workers (waiting, not computing): eight took 162 s, ten 140-173 s
-    // with a timing failure each run. Tests whose timing a loaded machine can starve use grace
+    // 260 s of CPU in 197 s with six workers (waiting, not computing): eight took 162 s warm and
+    // 184-195 s in clean-clone CI runs; ten 140-173 s warm but 187 s in a clean clone (CPU-bound
+    // again: transforms and imports of a cold start) with a timing failure in every run. Tests whose timing a loaded machine can starve use grace
     // periods of a second or more; the 10 s of the build are saved when nothing changed since the
     // last build (scripts/build-stamp.mjs).
     maxWorkers: 8,
