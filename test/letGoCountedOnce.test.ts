@@ -24,20 +24,11 @@
  * Fixed: an ID counted lost is forgotten from the record (`SinkHolds.countLost`).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
-import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, recordingLogger, take, uniqueName, waitFor, within } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
+import { CLIENT_KINDS, type ClientKind, take, waitFor, within } from './support/clients.js';
+import { privateSink } from './support/privateSink.js';
 
 async function run(ctx: TestContext, kind: ClientKind) {
-  const server = await RedisServer.start();
-  ctx.onTestFinished(() => server.stop());
-  const c = await connect(kind, server.url);
-  ctx.onTestFinished(() => c.close());
-  const { logger, lines } = recordingLogger();
-  const s = new Stream(uniqueName('revy-counted'), c.redis, { logger: logger as Logger, maxLen: 0 });
-  const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 1000 });
-  ctx.onTestFinished(() => within(sink.close(), 10_000, 'close'));
-  const iter = sink[Symbol.asyncIterator]();
+  const { server, c, lines, s, sink, iter } = await privateSink(ctx, kind, 'revy-counted');
   await s.add('e', 'a0');
   const [a0] = await take(iter, 1);
   await a0?.ack();

@@ -28,20 +28,11 @@
  * what the instance had read (sinkRollback.ts `rolledBackTo`).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
-import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, recordingLogger, take, uniqueName, waitFor, within } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
+import { CLIENT_KINDS, type ClientKind, take, waitFor, within } from './support/clients.js';
+import { privateSink } from './support/privateSink.js';
 
 async function run(ctx: TestContext, kind: ClientKind) {
-  const server = await RedisServer.start();
-  ctx.onTestFinished(() => server.stop());
-  const c = await connect(kind, server.url);
-  ctx.onTestFinished(() => c.close());
-  const { logger, lines } = recordingLogger();
-  const s = new Stream(uniqueName('revy-removed'), c.redis, { logger: logger as Logger, maxLen: 0 });
-  const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 1000 });
-  ctx.onTestFinished(() => within(sink.close(), 10_000, 'close'));
-  const iter = sink[Symbol.asyncIterator]();
+  const { server, c, lines, s, sink, iter } = await privateSink(ctx, kind, 'revy-removed');
   await s.add('e', 'a0');
   const a1 = await s.add('e', 'a1');
   const [e0, e1] = await take(iter, 2);
