@@ -231,16 +231,16 @@ export class SinkHolds {
       await this.reportGone(streamKey(name), dropped, 'events trimmed or deleted while waiting for a subscriber');
   }
 
-  /**
-   * Of events of stream `name` given back with a nack and found pending for
-   * no one and gone from the stream (`vanished`), those Redis lost in a
-   * rollback are counted lost (see `countVanished`).
-   */
   /** Events `ids` of stream `name` were nacked: see `HoldsHost.letGo`. */
   letGo(name: string, ids: readonly string[]): void {
     if (ids.length > 0) this.host.letGo(name, ids);
   }
 
+  /**
+   * Of events of stream `name` given back with a nack and found pending for
+   * no one and gone from the stream (`vanished`), those Redis lost in a
+   * rollback are counted lost (see `countVanished`).
+   */
   lostOnNack(name: string, vanished: readonly string[]): Promise<void> {
     return this.lostVanished(name, vanished, 'given back (nack)');
   }
