@@ -97,6 +97,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     // What every part of the sink knows of it.
     const base = { name, consumerName: consumer, control, logger: this.#logger, counters: this.#counters };
     const closed = this.#closedSignal.signal;
+    // Given back (GiveBack) or nacked (SinkHolds): recorded for a loss of Redis' that may take them.
+    const letGo = (stream: string, ids: readonly string[]) => this.#letGo.add(this.#streams.get(streamKey(stream)), ids);
     // Without a logger of the user's, losses are process warnings: never silent by default.
     this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, (s) => `sink ${name} on stream ${s ?? main.name}`);
     const buffers = sinkBuffers(
@@ -107,7 +109,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
         losses: this.#losses,
         vanished: (name, ids) => this.#holds.lostVanished(name, ids, 'released from a stalled subscriber'),
         recover: (name) => this.#recover(name),
-        letGo: (name, ids) => this.#holds.letGo(name, ids),
+        letGo,
       },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
@@ -138,7 +140,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       recover: (name) => this.#recover(name),
       holders: () => this.#maintenance?.holders,
       rolledBack: (name, id) => rolledBack(this.#streams.get(streamKey(name)), id),
-      letGo: (name, ids) => this.#letGo.add(this.#streams.get(streamKey(name)), ids),
+      letGo,
       counted: (name, ids) => forgetIds(this.#streams.get(streamKey(name)), ids),
     });
     this.#reads = new SinkReads({

@@ -31,3 +31,15 @@ export function previousId(id: string): string {
   if (seq > 0n) return `${ms}-${seq - 1n}`;
   return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0-0';
 }
+
+/** The earlier of two stream IDs. */
+export function minId(a: string, b: string): string {
+  return compareIds(a, b) <= 0 ? a : b;
+}
+
+/** The later of two stream IDs (undefined: none). */
+export function maxId(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareIds(a, b) >= 0 ? a : b;
+}

@@ -37,8 +37,7 @@ export async function nackEvents(
     try {
       // As `SinkHolds.nack`: the delay goes to the delays set, whatever the grace periods.
       const { gone, vanished } = await holds.touchAll(conn, name, NACKED_IDLE_MS, ids, nackedFor(delayMs));
-      const away = new Set([...gone, ...vanished]);
-      holds.letGo(name, away.size === 0 ? ids : ids.filter((id) => !away.has(id)));
+      holds.nacked(name, ids, gone, vanished);
       if (gone.length > 0)
         await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
       await holds.lostOnNack(name, vanished);

@@ -144,7 +144,7 @@ export class SinkHolds {
     if (this.#touching.size > 0) await within(Promise.all([...this.#touching]), graceMs);
     try {
       const { gone, vanished } = await this.touchAll(conn, event.streamName, NACKED_IDLE_MS, [event.id], nackedFor(delayMs));
-      if (gone.length === 0 && vanished.length === 0) this.host.letGo(event.streamName, [event.id]);
+      this.nacked(event.streamName, [event.id], gone, vanished);
       // Given back but no longer in the stream: it can never be redelivered.
       if (gone.length > 0)
         await this.reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
@@ -231,9 +231,14 @@ export class SinkHolds {
       await this.reportGone(streamKey(name), dropped, 'events trimmed or deleted while waiting for a subscriber');
   }
 
-  /** Events `ids` of stream `name` were nacked: see `HoldsHost.letGo`. */
-  letGo(name: string, ids: readonly string[]): void {
-    if (ids.length > 0) this.host.letGo(name, ids);
+  /**
+   * Events `ids` of stream `name` were nacked (see `HoldsHost.letGo`); those
+   * the nack found `gone` or `vanished` are accounted for where it found them.
+   */
+  nacked(name: string, ids: readonly string[], gone: readonly string[], vanished: readonly string[]): void {
+    const away = new Set([...gone, ...vanished]);
+    const letGo = away.size === 0 ? ids : ids.filter((id) => !away.has(id));
+    if (letGo.length > 0) this.host.letGo(name, letGo);
   }
 
   /**

@@ -4,6 +4,7 @@ import { monotonicNow } from './clock.js';
 import type { Arg, Driver, OwnedConnection } from './driver.js';
 import { readAfterCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
+import { maxId } from './ids.js';
 import { newestLetGo } from './letGo.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
@@ -11,7 +12,6 @@ import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { errorText, isReplyError, isRetryable, isServerReply, replyCode, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
-import { maxId } from './sinkRollback.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
 import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
 

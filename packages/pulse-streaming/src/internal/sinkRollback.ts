@@ -10,7 +10,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { OwnedConnection } from './driver.js';
-import { compareIds, previousId } from './ids.js';
+import { compareIds, maxId, minId, previousId } from './ids.js';
 import { newestLetGo, sayLetGo } from './letGo.js';
 import { str } from './replies.js';
 import type { SinkStream } from './sinkState.js';
@@ -260,16 +260,4 @@ export function rolledBack(s: SinkStream | undefined, id: string): boolean {
   if (s === undefined) return false;
   for (const r of s.rolledBack) if (compareIds(id, r.after) > 0 && compareIds(id, r.upTo) <= 0) return true;
   return false;
-}
-
-/** The earlier of two stream IDs. */
-function minId(a: string, b: string): string {
-  return compareIds(a, b) <= 0 ? a : b;
-}
-
-/** The later of two stream IDs (undefined: none). */
-export function maxId(a: string | undefined, b: string | undefined): string | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return compareIds(a, b) >= 0 ? a : b;
 }

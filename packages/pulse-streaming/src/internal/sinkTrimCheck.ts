@@ -9,10 +9,10 @@ import { PulseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OwnedConnection } from './driver.js';
 import { recordCheck } from './expiryLoss.js';
-import { compareIds } from './ids.js';
+import { compareIds, maxId } from './ids.js';
 import { str } from './replies.js';
 import { recreate } from './sinkRecreate.js';
-import { afterReconnect, fell, maxId } from './sinkRollback.js';
+import { afterReconnect, fell } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 import { streamNow } from './streamNow.js';
 
