@@ -35,7 +35,7 @@
  * entries-added says what it let go of up to the newest one (letGo.ts `newestLetGo`).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
-import { CLIENT_KINDS, type ClientKind, take, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, type ClientKind, readsStopped, take, waitFor } from './support/clients.js';
 import { privateSink } from './support/privateSink.js';
 
 async function run(ctx: TestContext, kind: ClientKind) {
@@ -44,8 +44,8 @@ async function run(ctx: TestContext, kind: ClientKind) {
   const [a0] = await take(iter, 1);
   await a0?.ack();
   await iter.return?.();
-  // No subscriber: the sink's read loop stops reading (let an in-flight blocking read end).
-  await new Promise((r) => setTimeout(r, 600));
+  // No subscriber: the sink's read loop stops reading once its in-flight blocking read ends.
+  await readsStopped(c);
   // The snapshot: a0, acked. What follows lives in memory only.
   await c.cmd('SAVE');
   const ids = [await s.add('e', 'b0'), await s.add('e', 'b1'), await s.add('e', 'b2')];

@@ -65,7 +65,6 @@ export function uniqueName(prefix = 't'): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Waits for a condition; never a fixed sleep. */
 /** Waits until a client of the server `c` talks to is blocked in an XREADGROUP (a sink's blocking read is out). */
 export async function readBlocked(c: TestClient, timeout = 10_000): Promise<void> {
   await waitFor(
@@ -77,6 +76,26 @@ export async function readBlocked(c: TestClient, timeout = 10_000): Promise<void
   );
 }
 
+/**
+ * Waits until no client of the server `c` talks to has been blocked in an
+ * XREADGROUP for `quietMs` (a sink with no subscriber stops reading once its
+ * last blocking read, of at most `blockMs`, returns).
+ */
+export async function readsStopped(c: TestClient, quietMs = 300, timeout = 10_000): Promise<void> {
+  let since = Date.now();
+  await waitFor(
+    async () => {
+      const blocked = String(await c.cmd('CLIENT', 'LIST'))
+        .split('\n')
+        .some((l) => l.includes('cmd=xreadgroup') && / flags=\S*b/.test(l));
+      if (blocked) since = Date.now();
+      return Date.now() - since >= quietMs;
+    },
+    { timeout, what: `no blocked XREADGROUP for ${quietMs} ms` },
+  );
+}
+
+/** Waits for a condition; never a fixed sleep. */
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
   { timeout = 5000, interval = 10, what = 'condition' }: { timeout?: number; interval?: number; what?: string } = {},

@@ -1,0 +1,52 @@
+/**
+ * Events this instance claimed (a crashed instance's, taken over after the
+ * grace period) and then nacked, lost when the stream's key is deleted
+ * outside the library: said maybe lost. The claimed IDs are above what this
+ * instance read itself; the report of a key gone took let-go IDs up to its
+ * own reads only (streamGone.ts), so nothing was said.
+ *
+ * Failed before the fix: every run, both clients (2 runs each).
+ * Fixed: streamGone.ts takes let-go IDs up to the newest one (`newestLetGo`)
+ * when the key is not created anew, as the rollback paths do.
+ */
+import { describe, expect, it, type TestContext } from 'vitest';
+import { CLIENT_KINDS, type ClientKind, readsStopped, take, waitFor } from './support/clients.js';
+import { privateSink } from './support/privateSink.js';
+
+async function run(ctx: TestContext, kind: ClientKind) {
+  const { c, lines, s, sink, iter } = await privateSink(ctx, kind, 'letgo-del');
+  await s.add('e', 'a0');
+  const [a0] = await take(iter, 1);
+  await a0?.ack();
+  await iter.return?.();
+  // No subscriber: the sink stops reading once its blocking read returns (it must not read b0).
+  await readsStopped(c);
+  const ids = [await s.add('e', 'b0'), await s.add('e', 'b1'), await s.add('e', 'b2')];
+  // Another instance reads them and crashes.
+  const got = (await c.cmd('XREADGROUP', 'GROUP', 'g', 'crashed', 'COUNT', 10, 'STREAMS', s.key, '>')) as unknown[] | null;
+  expect(got, 'the crashed instance read b0..b2, not this sink').not.toBeNull();
+  const again = sink[Symbol.asyncIterator]();
+  const claimed = await take(again, 3, 10_000);
+  expect(claimed.map((e) => e.id).sort()).toEqual([...ids].sort());
+  for (const ev of claimed) await ev.nack({ delayMs: 60_000 });
+  await again.return?.();
+  await c.cmd('DEL', s.key);
+  const third = sink[Symbol.asyncIterator]();
+  const idsOf = (l: (typeof lines)[number]) => (l.obj as { ids?: unknown }).ids;
+  const log = () =>
+    lines
+      .filter((l) => l.level !== 'debug')
+      .map((l) => `${String(l.msg)} ${JSON.stringify(idsOf(l) ?? '')}`)
+      .join(' | ');
+  const said = () =>
+    sink.counters.lost >= 3 ||
+    lines.some((l) => l.level !== 'debug' && ids.every((id) => (idsOf(l) as string[] | undefined)?.includes(id)));
+  await waitFor(said, { timeout: 10_000, what: `b0..b2 (${ids.join(', ')}) said lost; log: ${log()}` }).catch((err) => {
+    throw new Error(`${String(err)}; log at the end: ${log()}`);
+  });
+  await third.return?.();
+}
+
+describe.concurrent.each(CLIENT_KINDS)('claimed events let go of, then deleted with their key (%s)', (kind) => {
+  it('a crashed instance`s events, taken over and nacked, then DEL: said with their IDs', (ctx) => run(ctx, kind), 40_000);
+});
