@@ -129,8 +129,9 @@ return created`,
  *       sink name, stream name, claim limit (0: only dead letters, for an instance with no room),
  *       noAck ('1' or '0'), k, then k pairs (live instance, its grace period when longer than
  *       minIdle), then with noAck the live instances.
- * Returns { {id, fields, deliveries}... }, { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the client },
- * ms until the first delayed event skipped is due (-1: none).
+ * Returns { id, deliveries, id, deliveries... } of those claimed (in ID order; their fields are
+ * read by the client), { lost ids }, { dead-lettered ids }, { {id, deliveries} to move by the
+ * client }, ms until the first delayed event skipped is due (-1: none).
  */
 export const claim = new Script(
   'claim',
@@ -201,17 +202,31 @@ for _, p in ipairs(pend) do
 end
 local out = {}
 if #ids > 0 then
-  local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, unpack(ids))
-  local got = {}
-  for _, e in ipairs(claimed) do
-    if type(e) == 'table' and e[2] then
-      got[e[1]] = true
-      out[#out + 1] = {e[1], e[2], counts[e[1]] + 1}
-      if noAck then redis.call('XACK', KEYS[1], ARGV[1], e[1]) end
-    end
+  -- JUSTID: the entries' fields travel outside Lua (the client reads them, see sinkClaims.ts): turned
+  -- into Lua tables and back they cost more than the claim itself. JUSTID raises no delivery count:
+  -- RETRYCOUNT sets it, once per count among those claimed (one, when a consumer's events are taken over).
+  local byCount = {}
+  for _, id in ipairs(ids) do
+    local n = counts[id] + 1
+    local list = byCount[n]
+    if not list then list = {}; byCount[n] = list end
+    list[#list + 1] = id
+  end
+  local got, acked = {}, {}
+  for n, list in pairs(byCount) do
+    list[#list + 1] = 'RETRYCOUNT'
+    list[#list + 1] = n
+    list[#list + 1] = 'JUSTID'
+    -- Entries deleted while pending are not claimed (XCLAIM drops them from the pending list).
+    for _, id in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, unpack(list))) do got[id] = n end
   end
   for _, id in ipairs(ids) do
-    if not got[id] then
+    local n = got[id]
+    if n then
+      out[#out + 1] = id
+      out[#out + 1] = n
+      if noAck then acked[#acked + 1] = id end
+    else
       -- Only report it if it was really deleted, not claimed by someone else since XPENDING.
       if #redis.call('XRANGE', KEYS[1], id, id) == 0 then
         redis.call('XACK', KEYS[1], ARGV[1], id)
@@ -219,6 +234,7 @@ if #ids > 0 then
       end
     end
   end
+  if #acked > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(acked)) end
 end
 return {out, lost, dead, toMove, string.format('%d', nextDue)}`,
 );

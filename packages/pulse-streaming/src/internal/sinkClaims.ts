@@ -6,11 +6,12 @@
  * of Redis, never holding more than the buffer bound.
  */
 
+import { claimedEntries } from './claimedEntries.js';
 import { monotonicNow } from './clock.js';
 import { ackMoved, keptWhileMoved, type MoveHost } from './deadLetterMove.js';
 import { evalScript } from './driver.js';
 import { isReplyError } from './redisErrors.js';
-import { countedEntries, entries, str } from './replies.js';
+import { entries, str } from './replies.js';
 import { claim } from './scripts.js';
 import { type MaintenanceHost, recoverUnread } from './sinkHosts.js';
 import type { SinkStream } from './sinkState.js';
@@ -170,16 +171,47 @@ export class SinkClaims {
       );
       await this.#moveDeadLetters(s, toMove);
     }
-    if (claimed.length > 0) {
-      const { got, counts } = countedEntries(claimed);
-      // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
-      host.dropBuffered(
-        s.stream.name,
-        got.map((e) => e[0]),
-      );
-      host.deliver(s, got, counts, true, { at: sentAt, waits: false });
+    const taken = claimed.length / 2;
+    if (taken > 0) await this.#deliverClaimed(s, claimed, sentAt);
+    return { claimed: taken, progress: taken + lost.length + dead.length + toMove.length };
+  }
+
+  /**
+   * Reads and hands out the events a claim took (`pairs`: id, delivery
+   * count). A read that fails leaves them pending here, idle from the claim:
+   * they come back after the grace period with their delivery count raised,
+   * as when a claim's reply is lost with the connection. Those deleted since
+   * the claim are acked and counted lost (once acked: else the next claim
+   * finds them and counts them).
+   */
+  async #deliverClaimed(s: SinkStream, pairs: readonly unknown[], sentAt: number): Promise<void> {
+    const host = this.host;
+    const ids: string[] = [];
+    const countOf = new Map<string, number>();
+    for (let i = 0; i < pairs.length; i += 2) {
+      const id = str(pairs[i]);
+      ids.push(id);
+      countOf.set(id, Number(pairs[i + 1]));
     }
-    return { claimed: claimed.length, progress: claimed.length + lost.length + dead.length + toMove.length };
+    const { got, gone } = await claimedEntries(host.control, s.stream.key, ids);
+    if (gone.length > 0) {
+      await host.control.send(['XACK', s.stream.key, host.name, ...gone], s.stream.key);
+      host.dropBuffered(s.stream.name, gone);
+      host.countLost(s.stream.name, gone.length, 'events trimmed or deleted before they were acked', gone);
+    }
+    if (got.length === 0) return;
+    // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
+    host.dropBuffered(
+      s.stream.name,
+      got.map((e) => e[0]),
+    );
+    host.deliver(
+      s,
+      got,
+      got.map((e) => countOf.get(e[0]) ?? 1),
+      true,
+      { at: sentAt, waits: false },
+    );
   }
 
   /**
