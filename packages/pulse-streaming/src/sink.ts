@@ -110,6 +110,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
         vanished: (name, ids) => this.#holds.lostVanished(name, ids, 'released from a stalled subscriber'),
         recover: (name) => this.#recover(name),
         letGo,
+        roomMade: () => this.#maintenance?.roomMade(),
       },
       (items) => this.#holds.recheck(items),
       () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),

@@ -23,7 +23,12 @@ import type { SinkSettings } from './sinkState.js';
  */
 export function sinkBuffers(
   settings: SinkSettings,
-  host: Omit<GiveBackHost, 'subs'> & { readonly counters: { lost: number }; readonly losses: LossReport },
+  host: Omit<GiveBackHost, 'subs'> & {
+    readonly counters: { lost: number };
+    readonly losses: LossReport;
+    /** A subscription's buffer drained below full or emptied: claims waiting for room may go. */
+    roomMade(): void;
+  },
   recheck: (items: readonly SinkEvent[]) => Promise<void>,
   parts: () => TakeBackParts,
 ): { fanout: Fanout<SinkEvent>; gate: OwnershipGate<SinkEvent>; givenBack: () => Promise<void> } {
@@ -65,7 +70,10 @@ export function sinkBuffers(
         limit: settings.bufferSize + settings.maxPolled,
         onDropped: (items) => giveBack.dropped(items),
         onAdded: () => giveBack.resume(),
-        onRoom: () => giveBack.resume(),
+        onRoom: () => {
+          giveBack.resume();
+          host.roomMade();
+        },
       });
   // Half the grace period: an event whose last hold is younger cannot have
   // been claimed by another consumer (claims need a full grace period idle).
