@@ -45,6 +45,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
   /** When an item known held too long ago was last pushed (ms): a hold that began before it did not cover it. */
   #stalePushedAt = 0;
   #gate: OwnershipGate<T> | undefined;
+  #lastTaken: T | undefined;
   #checking: Promise<void> | undefined;
   /** The consumer is busy with what it took (`process()` handlers running): its buffer stays held. */
   #busy: (() => boolean) | undefined;
@@ -71,6 +72,20 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
         signal.addEventListener('abort', this.#onAbort, { once: true });
       }
     }
+  }
+
+  /**
+   * @internal The last event handed out through the ownership gate (a sink's):
+   * what a `for await` loop stuck in its body holds. A copy of it claimed
+   * again meanwhile is not given back with the buffer (giveBack.ts).
+   */
+  get lastTaken(): T | undefined {
+    return this.#lastTaken;
+  }
+
+  #take(gate: OwnershipGate<T>, item: T): void {
+    this.#lastTaken = item;
+    gate.taken(item);
   }
 
   /** Events buffered and not yet taken. */
@@ -204,7 +219,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
     if (stale) this.#stalePushedAt = monotonicNow();
     const w = this.#waiters.shift();
     if (w && !stale) {
-      gate?.taken(item);
+      if (gate) this.#take(gate, item);
       w.resolve({ value: item, done: false });
       return;
     }
@@ -253,7 +268,7 @@ export class Subscription<T> implements AsyncIterableIterator<T> {
         this.#head = 0;
       }
       if (this.size === this.#capacity - 1 || this.size === 0) this.#hooks.onDrain();
-      this.#gate?.taken(value);
+      if (this.#gate) this.#take(this.#gate, value);
       return Promise.resolve({ value, done: false });
     }
     if (this.#ended) {

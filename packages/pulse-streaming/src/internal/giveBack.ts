@@ -106,10 +106,18 @@ export class GiveBack {
    */
   dropped(items: readonly SinkEvent[]): void {
     const held = new Set<SinkEvent>();
-    for (const sub of this.host.subs()) for (const ev of sub.queued()) held.add(ev);
+    // A copy of the event a stuck loop holds, claimed again by this instance (nothing keeps a
+    // `for await` loop's event in progress): its handler settles it. Given back, it was said let go
+    // of, or counted lost in a rollback, while the handler went on to ack it (outside review Z).
+    const inHand = new Map<string, string>();
+    for (const sub of this.host.subs()) {
+      for (const ev of sub.queued()) held.add(ev);
+      const last = sub.lastTaken;
+      if (last !== undefined && !last.settled) inHand.set(last.id, last.streamName);
+    }
     const first = this.#queued.size === 0;
     for (const ev of items) {
-      if (ev.taken || ev.settled || held.has(ev)) continue;
+      if (ev.taken || ev.settled || held.has(ev) || inHand.get(ev.id) === ev.streamName) continue;
       const list = this.#queued.get(ev.streamName) ?? [];
       list.push(ev);
       this.#queued.set(ev.streamName, list);
