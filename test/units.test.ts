@@ -20,6 +20,29 @@ import { topicMatcher } from '../packages/pulse-streaming/src/internal/topic.js'
 import { checkId, checkSignal } from '../packages/pulse-streaming/src/internal/validate.js';
 import { waitFor } from './support/clients.js';
 
+describe('compareIds', () => {
+  /** The definition: both numbers as bigints (sequences pass 2^53). */
+  function byBigints(a: string, b: string): number {
+    const parse = (id: string): [bigint, bigint] => {
+      const d = id.indexOf('-');
+      return d < 0 ? [BigInt(id), 0n] : [BigInt(id.slice(0, d)), BigInt(id.slice(d + 1))];
+    };
+    const [am, as] = parse(a);
+    const [bm, bs] = parse(b);
+    if (am !== bm) return am < bm ? -1 : 1;
+    if (as !== bs) return as < bs ? -1 : 1;
+    return 0;
+  }
+
+  it('compares as text only where that agrees with the numbers: lengths, leading zeros, a missing sequence', () => {
+    const ids = ['0', '0-0', '0-1', '1', '1-0', '5', '5-0', '9-9', '10-0', '007-1', '7-01', '7-1', '100-0'];
+    ids.push('99-18446744073709551615', '18446744073709551615-18446744073709551615', '18446744073709551615-9');
+    for (let i = 0; i < 300; i++)
+      ids.push(`${1_796_565_603_000 + Math.floor(Math.random() * 2000)}-${Math.floor(Math.random() * 12)}`);
+    for (const a of ids) for (const b of ids) expect([a, b, compareIds(a, b)]).toEqual([a, b, byBigints(a, b)]);
+  });
+});
+
 describe('parseStart', () => {
   it("defaults to 'newest'", () => {
     expect(parseStart('startAt', undefined)).toEqual({ kind: 'newest' });
