@@ -96,6 +96,8 @@ export class SinkMaintenance {
   /** Wakes the scheduler before its timer (a nack due sooner). */
   #wake: (() => void) | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
+  /** The scheduler sleeps out a backoff after a failure. */
+  #backingOff = false;
   /** Stalls of this process, seen by a beat timer: when what is read is known held. */
   readonly #clock: StallClock;
   readonly #beatTimer: NodeJS.Timeout;
@@ -143,7 +145,7 @@ export class SinkMaintenance {
    * list waited up to 20 ms for each 1000 events its consumers had long taken.
    */
   roomMade(): void {
-    if (this.#wanted.size > 0 && this.#wake !== undefined) this.#wake();
+    if (this.#wanted.size > 0 && !this.#backingOff && this.#wake !== undefined) this.#wake();
   }
 
   /** See `SweepPlanner.leaveBehind`. */
@@ -232,6 +234,8 @@ export class SinkMaintenance {
         if (!signal.aborted)
           this.host.logger.warn({ err: errorText(err), failures: backoff.failures, retryInMs: delay }, 'sweep failed, retrying');
       }
+      // Backing off after a failure: a buffer draining must not cut the wait short (see `roomMade`).
+      this.#backingOff = retryAt > 0;
       await this.#sleepUntil(Math.max(retryAt, this.#nextWake()), signal);
     }
   }
