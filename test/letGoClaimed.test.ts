@@ -36,7 +36,7 @@
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { CLIENT_KINDS, type ClientKind, readsStopped, take, waitFor } from './support/clients.js';
-import { privateSink } from './support/privateSink.js';
+import { claimedThenNacked, privateSink } from './support/privateSink.js';
 
 async function run(ctx: TestContext, kind: ClientKind) {
   const { server, c, lines, s, sink, iter } = await privateSink(ctx, kind, 'revy-claim');
@@ -48,16 +48,8 @@ async function run(ctx: TestContext, kind: ClientKind) {
   await readsStopped(c);
   // The snapshot: a0, acked. What follows lives in memory only.
   await c.cmd('SAVE');
-  const ids = [await s.add('e', 'b0'), await s.add('e', 'b1'), await s.add('e', 'b2')];
-  // Another instance reads them and crashes (a consumer that never comes back).
-  const got = (await c.cmd('XREADGROUP', 'GROUP', 'g', 'crashed', 'COUNT', 10, 'STREAMS', s.key, '>')) as unknown[] | null;
-  expect(got, 'the crashed instance read b0..b2, not this sink').not.toBeNull();
-  // This instance takes them over after the grace period; its handler fails: nacked with a delay.
-  const again = sink[Symbol.asyncIterator]();
-  const claimed = await take(again, 3, 10_000);
-  expect(claimed.map((e) => e.id).sort()).toEqual([...ids].sort());
-  for (const ev of claimed) await ev.nack({ delayMs: 60_000 });
-  await again.return?.();
+  // Another instance reads them and crashes; this one takes them over after the grace period and nacks them.
+  const ids = await claimedThenNacked(c, s, sink);
   const pend = (await c.cmd('XPENDING', s.key, 'g')) as unknown[];
   expect(Number(pend[0])).toBe(3);
   // Redis comes back from the snapshot (a failover to a replica that was behind): b* are gone,
