@@ -42,6 +42,10 @@ describe('countPerStream', () => {
     expect(countPerStream(1000, 1000, undefined)).toBe(MIN_COUNT_PER_STREAM);
     expect(countPerStream(1000, 1000, 1)).toBe(1000);
     expect(countPerStream(10, 3, undefined)).toBe(10);
+    // A sink's least is 1: a read of 100 streams stays within maxPolled.
+    expect(countPerStream(1000, 100, undefined, 1)).toBe(10);
+    expect(countPerStream(1000, 1000, undefined, 1)).toBe(1);
+    expect(countPerStream(1000, 5000, undefined, 1)).toBe(1);
   });
 });
 
@@ -106,6 +110,29 @@ describe.concurrent.each(CLIENT_KINDS)('sink over several streams (%s)', (kind) 
       return true;
     }, WAIT);
   });
+
+  it('a backlog over 100 streams: read within the bound, every event once and first-hand, none waiting for a claim', async (ctx) => {
+    const f = fixture(ctx);
+    // 100 per stream used to be the least COUNT: one read brought 10,000 events against a bound of
+    // 200, gave them back, took back what it remembered, and the rest waited a grace period (here a
+    // minute) for a claim.
+    const { streams, added, sink } = await sinkOverBacklogs(f, Array<number>(100).fill(120), {
+      maxPolled: 100,
+      bufferSize: 100,
+      ackGracePeriodMs: 60_000,
+    });
+    const sub = sink.subscribe();
+    const got = new Map<string, string[]>(streams.map((s) => [s.name, []]));
+    const counts = new Set<number>();
+    for (const ev of await take(sub, 12_000, 20_000)) {
+      got.get(ev.streamName)?.push(ev.id);
+      counts.add(ev.deliveryCount);
+      void ev.ack();
+    }
+    for (const s of streams) expect(got.get(s.name)).toEqual(added.get(s.name));
+    expect([...counts]).toEqual([1]);
+    expect(sink.counters.redelivered).toBe(0);
+  }, 40_000);
 
   it('busy and quiet streams: every event is delivered once', async (ctx) => {
     const f = fixture(ctx);

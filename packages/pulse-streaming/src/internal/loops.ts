@@ -180,12 +180,23 @@ export const MIN_COUNT_PER_STREAM = 100;
  * issue 19; a reader's XREAD is the same). So `maxPolled` is split among the streams that came back full
  * last time (`busy`: more to read there), or among all of them when that is
  * not known (a first read, or after a blocking one): a single busy stream
- * among many still gets all of it. Never below {@link MIN_COUNT_PER_STREAM}
- * (nor above `maxPolled`).
+ * among many still gets all of it. Never below `least` (default
+ * {@link MIN_COUNT_PER_STREAM}: a reader buffers what it reads) nor above
+ * `maxPolled`. A sink reads at least 1 per stream instead, so that a read
+ * stays within `maxPolled` up to that many streams: what passes its hard
+ * bound is given back, and a read of 100 streams at 100 each (10,000 events
+ * against a bound of 2,000) gave most of it back, more than it remembers for
+ * taking back, so the rest waited a grace period for a claim (a sink over 100
+ * streams with a backlog stalled for 20 s).
  */
-export function countPerStream(maxPolled: number, streams: number, busy: number | undefined): number {
+export function countPerStream(
+  maxPolled: number,
+  streams: number,
+  busy: number | undefined,
+  least: number = MIN_COUNT_PER_STREAM,
+): number {
   const among = Math.max(1, Math.min(streams, busy ?? streams));
-  return Math.min(maxPolled, Math.max(MIN_COUNT_PER_STREAM, Math.floor(maxPolled / among)));
+  return Math.min(maxPolled, Math.max(least, Math.floor(maxPolled / among)));
 }
 
 /**

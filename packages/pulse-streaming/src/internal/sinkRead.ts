@@ -124,7 +124,7 @@ export class SinkReads {
     // between the two (the first one's reply makes the streams trusted).
     if (ahead !== undefined && (this.#reconnectsNow() !== this.#reconnects || streams.some((s) => !s.trusted))) return undefined;
     const { maxPolled, blockMs, noAck } = this.host.settings;
-    const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group));
+    const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group), 1);
     const most = count * streams.length;
     if (ahead !== undefined && most > ahead) return undefined;
     const keys = streams.map((s) => s.stream.key);
