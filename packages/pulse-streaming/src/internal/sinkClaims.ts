@@ -6,12 +6,13 @@
  * of Redis, never holding more than the buffer bound.
  */
 
+import { sleep } from './backoff.js';
 import { claimedEntries } from './claimedEntries.js';
 import { monotonicNow } from './clock.js';
 import { ackMoved, keptWhileMoved, type MoveHost } from './deadLetterMove.js';
 import { evalScript } from './driver.js';
-import { isReplyError } from './redisErrors.js';
-import { entries, str } from './replies.js';
+import { errorText, isReplyError } from './redisErrors.js';
+import { entries, type RawEntry, str } from './replies.js';
 import { claim } from './scripts.js';
 import { type MaintenanceHost, recoverUnread } from './sinkHosts.js';
 import type { SinkStream } from './sinkState.js';
@@ -178,11 +179,12 @@ export class SinkClaims {
 
   /**
    * Reads and hands out the events a claim took (`pairs`: id, delivery
-   * count). A read that fails leaves them pending here, idle from the claim:
-   * they come back after the grace period with their delivery count raised,
-   * as when a claim's reply is lost with the connection. Those deleted since
-   * the claim are acked and counted lost (once acked: else the next claim
-   * finds them and counts them).
+   * count), then acks and counts lost those deleted since the claim. A read
+   * that fails is tried again for up to half a grace period (no other
+   * instance can claim them before a full one); then they stay pending here,
+   * idle from the claim, and come back after the grace period with their
+   * delivery count raised, as when a claim's reply is lost with the connection
+   * (a `noAck` sink's are counted lost: its claim acked them).
    */
   async #deliverClaimed(s: SinkStream, pairs: readonly unknown[], sentAt: number): Promise<void> {
     const host = this.host;
@@ -193,25 +195,76 @@ export class SinkClaims {
       ids.push(id);
       countOf.set(id, Number(pairs[i + 1]));
     }
-    const { got, gone } = await claimedEntries(host.control, s.stream.key, ids);
-    if (gone.length > 0) {
-      await host.control.send(['XACK', s.stream.key, host.name, ...gone], s.stream.key);
-      host.dropBuffered(s.stream.name, gone);
-      host.countLost(s.stream.name, gone.length, 'events trimmed or deleted before they were acked', gone);
+    let read: { got: RawEntry[]; gone: string[] };
+    try {
+      read = await this.#read(s, ids, sentAt + host.settings.graceMs / 2);
+    } catch (err) {
+      // A noAck sink's claim acked them: nothing will bring them back.
+      if (host.settings.noAck)
+        host.countLost(s.stream.name, ids.length, 'events a noAck sink claimed (acked as claimed) could not be read', ids);
+      throw err;
     }
-    if (got.length === 0) return;
-    // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
-    host.dropBuffered(
-      s.stream.name,
-      got.map((e) => e[0]),
-    );
-    host.deliver(
-      s,
-      got,
-      got.map((e) => countOf.get(e[0]) ?? 1),
-      true,
-      { at: sentAt, waits: false },
-    );
+    const { got, gone } = read;
+    if (got.length > 0) {
+      // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
+      host.dropBuffered(
+        s.stream.name,
+        got.map((e) => e[0]),
+      );
+      host.deliver(
+        s,
+        got,
+        got.map((e) => countOf.get(e[0]) ?? 1),
+        true,
+        { at: sentAt, waits: false },
+      );
+    }
+    if (gone.length > 0) await this.#claimedGone(s, gone);
+  }
+
+  /** The entries of `ids` of `s` (see `claimedEntries`), tried again while the connection is away, until `deadline`. */
+  async #read(s: SinkStream, ids: readonly string[], deadline: number): Promise<{ got: RawEntry[]; gone: string[] }> {
+    for (let delay = 25; ; delay *= 2) {
+      try {
+        return await claimedEntries(this.host.control, s.stream.key, ids);
+      } catch (err) {
+        if (this.closed.aborted || monotonicNow() + delay > deadline) throw err;
+        this.host.logger.debug(
+          { stream: s.stream.name, count: ids.length, err: errorText(err) },
+          'reading claimed events failed, retrying',
+        );
+        await sleep(delay, this.closed);
+      }
+    }
+  }
+
+  /**
+   * Claimed events deleted or trimmed before they were read: acked, then
+   * counted lost, as many as the ack found (none: the key went, and what
+   * went with it is the stream check's to report). An ack that fails leaves
+   * them pending: the next claim finds them deleted and counts them. A
+   * `noAck` sink's are counted at once (its claim acked them).
+   */
+  async #claimedGone(s: SinkStream, gone: string[]): Promise<void> {
+    const host = this.host;
+    host.dropBuffered(s.stream.name, gone);
+    const why = 'events trimmed or deleted before they were acked';
+    // A noAck sink's claim acked them already: lost, whatever an XACK would find.
+    if (host.settings.noAck) {
+      host.countLost(s.stream.name, gone.length, why, gone);
+      return;
+    }
+    let acked: number;
+    try {
+      acked = Number(await host.control.send(['XACK', s.stream.key, host.name, ...gone], s.stream.key));
+    } catch (err) {
+      host.logger.warn(
+        { stream: s.stream.name, count: gone.length, err: errorText(err) },
+        'could not ack claimed events deleted before they were read: the next claim counts them',
+      );
+      return;
+    }
+    if (acked > 0) host.countLost(s.stream.name, acked, why, gone);
   }
 
   /**

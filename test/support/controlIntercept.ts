@@ -1,0 +1,97 @@
+/**
+ * For outside review AA's tests: a user client (ioredis or node-redis) on a private redis-server
+ * whose duplicates (the sink's own connections) are kept, with a hook run
+ * before each command a duplicate named `...:control` sends. The hook may
+ * act on the real server (CLIENT KILL of that connection, a destroy() of the
+ * stream) before the command goes out: nothing of Redis is mocked.
+ */
+import { Redis } from 'ioredis';
+import { createClient } from 'redis';
+import type { TestContext } from 'vitest';
+import type { RedisClient } from '../../packages/pulse-streaming/src/index.js';
+import { type ClientKind, connect, type TestClient } from './clients.js';
+import { RedisServer } from './redisServer.js';
+
+export type Hook = (args: readonly unknown[]) => Promise<void> | void;
+
+export interface Intercepted {
+  readonly server: RedisServer;
+  /** The user's client, handed to `new Stream`. */
+  readonly redis: RedisClient;
+  /** Another client of the same server, for setup and assertions. */
+  readonly c: TestClient;
+  /** Set to act before the control connection's next commands. */
+  hook: Hook | undefined;
+  /** Kills the sink's control connection (by its name) from `c`: a real connection drop. */
+  killControl(): Promise<void>;
+}
+
+export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<Intercepted> {
+  const server = await RedisServer.start();
+  ctx.onTestFinished(() => server.stop());
+  const c = await connect(kind, server.url);
+  ctx.onTestFinished(() => c.close());
+  const out: Intercepted = {
+    server,
+    redis: undefined as unknown as RedisClient,
+    c,
+    hook: undefined,
+    async killControl() {
+      const list = String(await c.cmd('CLIENT', 'LIST')).split('\n');
+      const line = list.find((l) => / name=pulse:sink:\S*:control /.test(l));
+      const id = line ? /\bid=(\d+)/.exec(line)?.[1] : undefined;
+      if (id === undefined) throw new Error('no control connection');
+      await c.cmd('CLIENT', 'KILL', 'ID', id);
+    },
+  };
+  const isControl = (name: unknown) => typeof name === 'string' && name.endsWith(':control');
+  if (kind === 'ioredis') {
+    const redis = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    redis.on('error', () => {});
+    await redis.connect();
+    const duplicate = redis.duplicate.bind(redis);
+    Object.assign(redis, {
+      duplicate: (...a: Parameters<typeof duplicate>) => {
+        const d = duplicate(...a);
+        if (isControl(d.options.connectionName)) {
+          const callBuffer = d.callBuffer.bind(d) as (...x: unknown[]) => Promise<unknown>;
+          Object.assign(d, {
+            callBuffer: async (...x: unknown[]) => {
+              if (out.hook) await out.hook(x);
+              return callBuffer(...x);
+            },
+          });
+        }
+        return d;
+      },
+    });
+    ctx.onTestFinished(() => redis.disconnect());
+    Object.assign(out, { redis });
+  } else {
+    const redis = createClient({ url: server.url, socket: { reconnectStrategy: (n: number) => Math.min(n * 50, 500) } });
+    redis.on('error', () => {});
+    await redis.connect();
+    const duplicate = redis.duplicate.bind(redis) as (...a: unknown[]) => typeof redis;
+    Object.assign(redis, {
+      duplicate: (...a: unknown[]) => {
+        const d = duplicate(...a);
+        const name = (a[0] as { name?: unknown } | undefined)?.name;
+        if (isControl(name)) {
+          const send = d.sendCommand.bind(d) as (...x: unknown[]) => Promise<unknown>;
+          Object.assign(d, {
+            sendCommand: async (...x: unknown[]) => {
+              if (out.hook) await out.hook((x[0] as unknown[]).map((v) => (Buffer.isBuffer(v) ? v.toString() : v)));
+              return send(...x);
+            },
+          });
+        }
+        return d;
+      },
+    });
+    ctx.onTestFinished(() => {
+      redis.destroy();
+    });
+    Object.assign(out, { redis });
+  }
+  return out;
+}
