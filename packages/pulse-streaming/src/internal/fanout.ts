@@ -30,6 +30,12 @@ export interface FanoutOptions<T> {
   readonly limit?: number;
   /** When sharing: told when a subscription's buffer empties or stops being full (what was given back may be taken back). */
   readonly onRoom?: () => void;
+  /**
+   * When sharing: an item for a subscription at `limit` is buffered past it
+   * rather than dropped (a `noAck` sink: its events were acked as read, and
+   * dropped they are lost). Dropped only when no subscription is there.
+   */
+  readonly keepOverLimit?: boolean;
 }
 
 /** @internal The set of subscriptions of one reader or sink instance. */
@@ -46,6 +52,7 @@ export class Fanout<T> {
   readonly #onAdded: (() => void) | undefined;
   readonly #limit: number;
   readonly #onRoom: (() => void) | undefined;
+  readonly #keepOverLimit: boolean;
 
   constructor(
     private readonly capacity: number,
@@ -56,6 +63,7 @@ export class Fanout<T> {
     this.#onAdded = options.onAdded;
     this.#limit = options.limit ?? Number.POSITIVE_INFINITY;
     this.#onRoom = options.onRoom;
+    this.#keepOverLimit = options.keepOverLimit === true;
   }
 
   add(signal?: AbortSignal): Subscription<T> {
@@ -130,7 +138,7 @@ export class Fanout<T> {
    * one is stalled, the instance reads and buffers as a single stuck loop
    * does: it must still see its streams go). When the one chosen is at
    * `limit`, the item is dropped (a sink gives it back, to be taken back when
-   * there is room, or to go to another instance); without `onDropped` (a
+   * there is room, or to go to another instance); with `keepOverLimit` (a
    * `noAck` sink, whose events are acked as read) it is buffered anyway.
    */
   #handOne(item: T, heldAt: number, force = false): void {
@@ -149,7 +157,7 @@ export class Fanout<T> {
       }
       if (best === undefined || (best.stalled && !s.stalled) || (best.stalled === s.stalled && s.size < best.size)) best = s;
     }
-    if (best === undefined || (best.size >= this.#limit && this.#onDropped)) this.#onDropped?.([item]);
+    if (best === undefined || (best.size >= this.#limit && this.#onDropped && !this.#keepOverLimit)) this.#onDropped?.([item]);
     else if (best.size >= this.#limit && !force) {
       // noAck, every live one at its bound: to the least full of all, stalled ones too, rather than past the bound.
       let least = best;

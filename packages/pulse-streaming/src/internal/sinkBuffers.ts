@@ -63,6 +63,8 @@ export function sinkBuffers(
     ? new Fanout<SinkEvent>(settings.bufferSize, {
         share: true,
         limit: settings.bufferSize + settings.maxPolled,
+        // Acked as read: past the bound rather than lost (a claim and a read landing together).
+        keepOverLimit: true,
         onDropped: (items) => noAckDropped(host, items),
       })
     : new Fanout<SinkEvent>(settings.bufferSize, {
