@@ -14,7 +14,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, collect, recordingLogger, stays, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
+import { intercepted, orphansThen } from './support/controlIntercept.js';
 
 const GRACE = 1000;
 
@@ -23,24 +23,13 @@ describe.each(CLIENT_KINDS)('destroy() between a claim and the read of its entri
     const x = await intercepted(ctx, kind);
     const { logger, lines } = recordingLogger();
     const s = new Stream(uniqueName('claimread-destroy'), x.redis, { logger: logger as Logger, maxLen: 0 });
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await s.add('e', `p${i}`)) as string);
-    await x.c.cmd('XGROUP', 'CREATE', s.key, 'g', '0');
-    await x.c.cmd('XREADGROUP', 'GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', s.key, '>');
-    await x.c.cmd('XCLAIM', s.key, 'g', 'dead', 0, ...ids, 'IDLE', 60_000, 'JUSTID');
-    let fired = false;
-    x.hook = async (args) => {
-      // Ordinary timing, no fault: the destroy is served between the claim and the XRANGE.
-      if (!fired && String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === ids[0]) {
-        fired = true;
-        await s.destroy();
-      }
-    };
+    // Ordinary timing, no fault: the destroy is served between the claim and the XRANGE.
+    const { fired } = await orphansThen(x, s, () => s.destroy());
     const sink = await s.newSink('g', { ackGracePeriodMs: GRACE, blockMs: 100 });
     const got: SinkEvent[] = [];
     const done = collect(sink.subscribe(), got, 'tolerant');
     try {
-      await waitFor(() => fired, { timeout: 5000, what: 'the claim read' });
+      await waitFor(() => fired(), { timeout: 5000, what: 'the claim read' });
       await waitFor(() => sink.counters.lost >= 3, { timeout: 5 * GRACE, what: 'the loss counted' });
       await stays(() => sink.counters.lost <= 3, 3 * GRACE, 'lost counted once').catch(() => {});
       const said = lines

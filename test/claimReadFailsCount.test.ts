@@ -16,7 +16,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, collect, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
+import { intercepted, orphansThen } from './support/controlIntercept.js';
 
 const GRACE = 1000;
 
@@ -25,24 +25,13 @@ describe.each(CLIENT_KINDS)('claim whose XRANGE fails, maxDeliveries 2 (%s)', (k
     const x = await intercepted(ctx, kind);
     const { logger } = recordingLogger();
     const s = new Stream(uniqueName('claimread-count'), x.redis, { logger: logger as Logger, maxLen: 0 });
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await s.add('e', `p${i}`)) as string);
-    // Delivered once to a consumer that crashed: delivery count 1, idle.
-    await x.c.cmd('XGROUP', 'CREATE', s.key, 'g', '0');
-    await x.c.cmd('XREADGROUP', 'GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', s.key, '>');
-    await x.c.cmd('XCLAIM', s.key, 'g', 'dead', 0, ...ids, 'IDLE', 60_000, 'JUSTID');
-    let fired = false;
-    x.hook = async (args) => {
-      if (!fired && String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === ids[0]) {
-        fired = true;
-        await x.killControl();
-      }
-    };
+    // Delivered once to a consumer that crashed; the connection drops before the claim's read.
+    const { fired } = await orphansThen(x, s, () => x.killControl());
     const sink = await s.newSink('g', { ackGracePeriodMs: GRACE, blockMs: 100, maxDeliveries: 2 });
     const got: SinkEvent[] = [];
     const done = collect(sink.subscribe(), got, true);
     try {
-      await waitFor(() => fired, { timeout: 5000, what: 'the claim read' });
+      await waitFor(() => fired(), { timeout: 5000, what: 'the claim read' });
       await waitFor(() => got.length === 3 || sink.counters.deadLettered > 0, {
         timeout: 8 * GRACE,
         what: 'the events handed out or dead-lettered',

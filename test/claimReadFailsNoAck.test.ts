@@ -13,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, collect, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
+import { intercepted, orphansThen } from './support/controlIntercept.js';
 
 const GRACE = 1000;
 
@@ -22,25 +22,13 @@ describe.each(CLIENT_KINDS)('noAck claim whose XRANGE fails (%s)', (kind) => {
     const x = await intercepted(ctx, kind);
     const { logger, lines } = recordingLogger();
     const s = new Stream(uniqueName('claimread-noack'), x.redis, { logger: logger as Logger, maxLen: 0 });
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await s.add('e', `p${i}`)) as string);
-    // Orphans of a consumer that is not a live instance: a noAck instance takes them over.
-    await x.c.cmd('XGROUP', 'CREATE', s.key, 'g', '0');
-    await x.c.cmd('XREADGROUP', 'GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', s.key, '>');
-    await x.c.cmd('XCLAIM', s.key, 'g', 'dead', 0, ...ids, 'IDLE', 60_000, 'JUSTID');
-    let fired = false;
-    x.hook = async (args) => {
-      // The claim's read of its entries (the span from the first claimed ID): the connection drops first.
-      if (!fired && String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === ids[0]) {
-        fired = true;
-        await x.killControl();
-      }
-    };
+    // Orphans of a consumer that is not a live instance; the connection drops before the claim's read.
+    const { ids, fired } = await orphansThen(x, s, () => x.killControl());
     const sink = await s.newSink('g', { noAck: true, ackGracePeriodMs: GRACE, blockMs: 100 });
     const got: SinkEvent[] = [];
     const done = collect(sink.subscribe(), got, false);
     try {
-      await waitFor(() => fired, { timeout: 5000, what: 'the claim read' });
+      await waitFor(() => fired(), { timeout: 5000, what: 'the claim read' });
       const pending = (await x.c.cmd('XPENDING', s.key, 'g')) as unknown[];
       // Acked by the claim script: nothing can bring them back.
       expect(Number(pending[0])).toBe(0);

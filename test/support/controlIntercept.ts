@@ -95,3 +95,29 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
   }
   return out;
 }
+
+/**
+ * Three events of `s` read by a consumer that died (`dead`, idle a minute),
+ * and `act` run once just before the sink's read of the entries its claim
+ * took (the XRANGE starting at the first claimed ID). Resolves to their IDs
+ * and whether `act` ran yet.
+ */
+export async function orphansThen(
+  x: Intercepted,
+  s: { readonly key: string; add(name: string, payload: string): Promise<unknown> },
+  act: () => Promise<unknown>,
+): Promise<{ ids: string[]; fired: () => boolean }> {
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await s.add('e', `p${i}`)) as string);
+  await x.c.cmd('XGROUP', 'CREATE', s.key, 'g', '0');
+  await x.c.cmd('XREADGROUP', 'GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', s.key, '>');
+  await x.c.cmd('XCLAIM', s.key, 'g', 'dead', 0, ...ids, 'IDLE', 60_000, 'JUSTID');
+  let fired = false;
+  x.hook = async (args) => {
+    if (!fired && String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === ids[0]) {
+      fired = true;
+      await act();
+    }
+  };
+  return { ids, fired: () => fired };
+}
