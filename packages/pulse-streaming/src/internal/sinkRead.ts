@@ -123,8 +123,16 @@ export class SinkReads {
     // read out is applied would resync too, and not count what is trimmed
     // between the two (the first one's reply makes the streams trusted).
     if (ahead !== undefined && (this.#reconnectsNow() !== this.#reconnects || streams.some((s) => !s.trusted))) return undefined;
-    const { maxPolled, blockMs, noAck } = this.host.settings;
-    const count = countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group), 1);
+    const { maxPolled, bufferSize, blockMs, noAck } = this.host.settings;
+    // COUNT goes to every stream of the read: one busy stream's share given to all of them (the
+    // others filled up since) brought up to streams x maxPolled, given back past the bound and,
+    // past what is remembered for taking back, left to a claim a grace period later (outside
+    // review AB). So a read never asks more than the subscribers have room for.
+    const room = Math.max(maxPolled, this.#fanout?.room(bufferSize + maxPolled) ?? 0);
+    const count = Math.min(
+      countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group), 1),
+      Math.max(1, Math.floor(room / streams.length)),
+    );
     const most = count * streams.length;
     if (ahead !== undefined && most > ahead) return undefined;
     const keys = streams.map((s) => s.stream.key);
