@@ -32,7 +32,7 @@
  * read in the same transaction).
  *
  * Fixed: the check after a reconnect looks for the newest event it let go of too, and a fall of
- * entries-added says what it let go of up to the newest one (letGo.ts `newestLetGo`).
+ * entries-added says what it let go of up to the newest one (letGo.ts `newestReadOrLetGo`).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { CLIENT_KINDS, type ClientKind, readsStopped, take, waitFor } from './support/clients.js';

@@ -6,7 +6,7 @@
  * own reads only (streamGone.ts), so nothing was said.
  *
  * Failed before the fix: every run, both clients (2 runs each).
- * Fixed: streamGone.ts takes let-go IDs up to the newest one (`newestLetGo`)
+ * Fixed: streamGone.ts takes let-go IDs up to the newest one (`newestReadOrLetGo`)
  * when the key is not created anew, as the rollback paths do.
  */
 import { describe, it, type TestContext } from 'vitest';

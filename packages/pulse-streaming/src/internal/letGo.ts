@@ -69,12 +69,13 @@ export function forgetIds(s: SinkStream | undefined, ids: readonly string[]): vo
 }
 
 /**
- * The newest event of `s` this instance let go of: with what it read, what
- * a check after a reconnect looks for (a claim of another instance's events
- * does not move `lastRead`, and those it nacked must be found lost too).
+ * The newest event of `s` this instance read or let go of: what the checks
+ * that find a rollback or a key gone look for, and say let-go events up to
+ * (a claim of another instance's events does not move `lastRead`, and those
+ * it nacked must be found lost too).
  */
-export function newestLetGo(s: SinkStream): string | undefined {
-  let newest: string | undefined;
+export function newestReadOrLetGo(s: SinkStream): string | undefined {
+  let newest = s.lastRead;
   for (const id of s.letGo.keys()) if (newest === undefined || compareIds(id, newest) > 0) newest = id;
   return newest;
 }

@@ -4,8 +4,7 @@ import { monotonicNow } from './clock.js';
 import type { Arg, Driver, OwnedConnection } from './driver.js';
 import { readAfterCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
-import { maxId } from './ids.js';
-import { newestLetGo } from './letGo.js';
+import { newestReadOrLetGo } from './letGo.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
 import type { ReadAhead } from './readAhead.js';
@@ -214,8 +213,7 @@ export class SinkReads {
     this.#reconnects = reconnects;
     for (const s of this.host.streams.values()) {
       s.trusted = false;
-      // What it let go of too: a claim of another instance's events does not move `lastRead`.
-      s.readBeforeReconnect ??= maxId(s.lastRead, newestLetGo(s));
+      s.readBeforeReconnect ??= newestReadOrLetGo(s);
       s.lossCounted = false;
     }
   }

@@ -11,7 +11,7 @@
 import type { Logger } from '../logger.js';
 import type { OwnedConnection } from './driver.js';
 import { compareIds, maxId, minId, previousId } from './ids.js';
-import { newestLetGo, sayLetGo } from './letGo.js';
+import { newestReadOrLetGo, sayLetGo } from './letGo.js';
 import { str } from './replies.js';
 import type { SinkStream } from './sinkState.js';
 import { type StreamNow, streamNow } from './streamNow.js';
@@ -91,8 +91,7 @@ export async function fell(
     await host.streamGone(s, first);
     return;
   }
-  // What it let go of too: a claim of another instance's events does not move `lastRead`.
-  const upTo = maxId(s.lastRead, newestLetGo(s));
+  const upTo = newestReadOrLetGo(s);
   await rolledBackTo(host, s, now, upTo, `entries ever added fell from ${s.added} to ${now.added}`, lagBefore);
 }
 

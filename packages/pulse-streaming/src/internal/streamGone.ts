@@ -13,8 +13,8 @@ import { type Connection, evalScript } from './driver.js';
 import { expiryEstimate, lostWhenGone } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
 import { type HolderWatch, markStreamReported, reportLeftTo } from './holderWatch.js';
-import { compareIds, maxId, previousId } from './ids.js';
-import { forgetLetGo, newestLetGo, sayLetGo } from './letGo.js';
+import { compareIds, previousId } from './ids.js';
+import { forgetLetGo, newestReadOrLetGo, sayLetGo } from './letGo.js';
 import { NO_OBITUARY, takeObituary } from './lossScripts.js';
 import { errorText } from './redisErrors.js';
 import { afterCheck, goneAfterCheck, goneWithKey } from './sinkRollback.js';
@@ -83,9 +83,8 @@ export async function reportStreamGone(
     const checked = buffered.size - past;
     const tail = s.tailAtCheck;
     if (obituary === NO_OBITUARY && estimate >= 0) {
-      // Let go of after its last check: pending for no one, in no estimate (destroy's obituary has them);
-      // up to the newest let go of, which may be above what this instance read (claimed, then nacked).
-      const upTo = before === undefined ? maxId(s.lastRead, newestLetGo(s)) : previousId(before);
+      // Let go of after its last check: pending for no one, in no estimate (destroy's obituary has them).
+      const upTo = before === undefined ? newestReadOrLetGo(s) : previousId(before);
       const letGo = sayLetGo(s, tail ?? '0-0', upTo);
       if (letGo !== undefined)
         holds.maybeLost(
