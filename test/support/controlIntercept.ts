@@ -1,7 +1,8 @@
 /**
  * For outside review AA's tests: a user client (ioredis or node-redis) on a private redis-server
  * whose duplicates (the sink's own connections) are kept, with a hook run
- * before each command a duplicate named `...:control` sends. The hook may
+ * before each command a duplicate named `...:control` sends (and one before
+ * each the user's client itself sends, `userHook`). The hook may
  * act on the real server (CLIENT KILL of that connection, a destroy() of the
  * stream) before the command goes out: nothing of Redis is mocked.
  */
@@ -22,6 +23,8 @@ export interface Intercepted {
   readonly c: TestClient;
   /** Set to act before the control connection's next commands. */
   hook: Hook | undefined;
+  /** Set to act before the user's client's next commands (acks, nacks: the library sends them there). */
+  userHook: Hook | undefined;
   /** Kills the sink's control connection (by its name) from `c`: a real connection drop. */
   killControl(): Promise<void>;
 }
@@ -36,6 +39,7 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
     redis: undefined as unknown as RedisClient,
     c,
     hook: undefined,
+    userHook: undefined,
     async killControl() {
       const list = String(await c.cmd('CLIENT', 'LIST')).split('\n');
       const line = list.find((l) => / name=pulse:sink:\S*:control /.test(l));
@@ -50,7 +54,12 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
     redis.on('error', () => {});
     await redis.connect();
     const duplicate = redis.duplicate.bind(redis);
+    const userCall = redis.callBuffer.bind(redis) as (...x: unknown[]) => Promise<unknown>;
     Object.assign(redis, {
+      callBuffer: async (...x: unknown[]) => {
+        if (out.userHook) await out.userHook(x.map((v) => (Buffer.isBuffer(v) ? v.toString() : v)));
+        return userCall(...x);
+      },
       duplicate: (...a: Parameters<typeof duplicate>) => {
         const d = duplicate(...a);
         if (isControl(d.options.connectionName)) {
@@ -72,7 +81,12 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
     redis.on('error', () => {});
     await redis.connect();
     const duplicate = redis.duplicate.bind(redis) as (...a: unknown[]) => typeof redis;
+    const userSend = redis.sendCommand.bind(redis) as (...x: unknown[]) => Promise<unknown>;
     Object.assign(redis, {
+      sendCommand: async (...x: unknown[]) => {
+        if (out.userHook) await out.userHook((x[0] as unknown[]).map((v) => (Buffer.isBuffer(v) ? v.toString() : v)));
+        return userSend(...x);
+      },
       duplicate: (...a: unknown[]) => {
         const d = duplicate(...a);
         const name = (a[0] as { name?: unknown } | undefined)?.name;
