@@ -119,10 +119,19 @@ ${STALE}
 local known, fresh, nf, now, since = {}, {}, 0, nil, nil
 -- kept: the span the current hash holds (nil: none, or no current hash).
 local kept = nil
+-- hit: some dedupId resolved to a live record of the hashes; hitMark: the newest
+-- such ID; seenMark: the mark the lookup read (see DEDUP_RECORD's hit branch).
+local hit, hitMark, seenMark = false, nil, nil
 -- A record's window ends span (the largest dedupWindowMs the hashes were
 -- written with, or the caller's when larger) after the millisecond of its entry ID.
 local function live(id)
   return tonumber(string.match(id, '^%d+')) + span > now
+end
+-- A live record of the hashes: dedupId d resolves to id.
+local function found(d, id)
+  known[d] = id
+  hit = true
+  if not hitMark or cmp(id, hitMark) > 0 then hitMark = id end
 end
 -- The hashes' stored window (a reply of HMGET) raises span.
 local function widen(w)
@@ -151,6 +160,7 @@ local function lookup(dedups, nd)
       widen(o[2])
     end
   end
+  seenMark = mark
   if (since or older) and stale(mark) then
     -- Records of an earlier life of the stream: none of its IDs is in this one.
     redis.call('UNLINK', KEYS[2], KEYS[3])
@@ -177,7 +187,7 @@ local function lookup(dedups, nd)
   for j = 1, nd do
     local id = got[j + 3]
     if id then
-      if live(id) then known[dedups[j]] = id end
+      if live(id) then found(dedups[j], id) end
     elseif older then
       nm = nm + 1
       missing[nm] = dedups[j]
@@ -187,7 +197,7 @@ local function lookup(dedups, nd)
     got = redis.call('HMGET', KEYS[3], unpack(missing, 1, nm))
     for j = 1, nm do
       local id = got[j]
-      if id and live(id) then known[missing[j]] = id end
+      if id and live(id) then found(missing[j], id) end
     end
   end
 end`;
@@ -197,7 +207,11 @@ end`;
  * mark (the newest entry ID recorded, see `STALE`) and, when the hash is new
  * or the caller's window larger than the stored one, `SPAN_FIELD` (a new
  * current hash inherits the span of the one it replaces: the previous
- * hash's records keep it); sets `deduped` and `created`.
+ * hash's records keep it); sets `deduped` and `created`. A call that
+ * recorded nothing but was answered by a record (`hit`) with a window
+ * longer than the stored one writes `SPAN_FIELD` alone (and the fields of a
+ * new current hash), so that its window rules the hashes' rotation and
+ * expiry as a record's would.
  */
 export const DEDUP_RECORD = `-- The records of the events added (not of those after an error), in one write.
 if nf > 0 then
@@ -218,6 +232,20 @@ if nf > 0 then
   fresh[nf + 2] = newest
   nf = nf + 2
   redis.call('HSET', KEYS[2], unpack(fresh, 1, nf))
+  deduped = true
+elseif hit and (not kept or window > kept) then
+  -- Nothing recorded, but a record answered an add whose window is longer
+  -- than the hashes keep: that window is kept, as a record would keep it, or
+  -- the hashes expired (or rotated away) after the shorter one and this
+  -- producer's retry within its own window was added again (outside review AC).
+  local f = {}
+  if not since then
+    f = {'', string.format('%d', now), ${MARK}, seenMark or hitMark}
+    created = true
+  end
+  f[#f + 1] = ${SPAN_FIELD}
+  f[#f + 1] = string.format('%d', span)
+  redis.call('HSET', KEYS[2], unpack(f))
   deduped = true
 end`;
 
