@@ -45,6 +45,24 @@ export function userClosed(user: { readonly status?: string }): boolean {
   return manually && (status === 'reconnecting' || status === 'disconnecting' || status === 'close');
 }
 
+/**
+ * The user's `reconnectOnError` for a connection of the library's own: the
+ * reconnect it asks for stays, the resend (2) does not. ioredis sends a
+ * command refused with an error reply again once reconnected: after adds
+ * issued since (out of order), or, refused again (a replica's `READONLY`
+ * while it stays one), flushed by the next reconnect as unanswered, so that
+ * an add Redis refused read as one whose outcome is unknown, and a loop's
+ * command failed without its error. The command now fails with the error
+ * Redis gave; the add's caller, or the loop, retries.
+ */
+export function withoutResend(reconnectOnError: unknown): ((err: Error) => boolean | 1 | 2) | null {
+  if (typeof reconnectOnError !== 'function') return null;
+  return (err) => {
+    const r = (reconnectOnError as (err: Error) => boolean | 1 | 2)(err);
+    return r === 2 ? 1 : r;
+  };
+}
+
 /** `CLIENT LIST` shows it under this name, as the library's other connections show theirs. */
 export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
 
@@ -174,11 +192,18 @@ export class IoPublisher<C extends IoDuplicable<C>> {
           // MOVED is followed at once (the default, said here for that reason).
           retryDelayOnClusterDown: 0,
           retryDelayOnMoved: 0,
-          redisOptions: { ...(this.user.options?.redisOptions as object), ...NODE },
+          redisOptions: {
+            ...(this.user.options?.redisOptions as object),
+            ...NODE,
+            reconnectOnError: withoutResend(
+              (this.user.options?.redisOptions as { reconnectOnError?: unknown } | undefined)?.reconnectOnError,
+            ),
+          },
           clusterRetryStrategy: this.#retry(this.user.options?.clusterRetryStrategy),
         })
       : this.user.duplicate({
           ...SINGLE,
+          reconnectOnError: withoutResend(this.user.options?.reconnectOnError),
           retryStrategy: this.#retry(this.user.options?.retryStrategy),
           ...(this.dbOf ? { db: this.dbOf() } : {}),
         });

@@ -10,7 +10,7 @@ import { ioLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, type OwnedConnection, openWith } from './connection.js';
 import { type Driver, oneByOne, ownSocketTimeout, rawTransaction } from './driverShared.js';
-import { IoPublisher, userClosed } from './ioPublisher.js';
+import { IoPublisher, userClosed, withoutResend } from './ioPublisher.js';
 import { slotOf } from './slot.js';
 
 interface IoRedisBatch {
@@ -120,6 +120,7 @@ export class IoRedisDriver implements Driver {
       autoResendUnfulfilledCommands: false,
       enableReadyCheck: true,
       connectionName: name,
+      reconnectOnError: withoutResend(this.client.options?.reconnectOnError),
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       // The user's per-command timeouts would cut blocking reads short. They
       // stay on the user's client and on the connection adds use
@@ -145,6 +146,9 @@ export class IoRedisDriver implements Driver {
             ...(this.client.options?.redisOptions as object),
             connectionName: name,
             maxRetriesPerRequest: 0,
+            reconnectOnError: withoutResend(
+              (this.client.options?.redisOptions as { reconnectOnError?: unknown } | undefined)?.reconnectOnError,
+            ),
             commandTimeout: undefined,
             blockingTimeout: undefined,
             socketTimeout: ownSocketTimeout(
