@@ -157,8 +157,10 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * topic and headers) and deletes them from the dead-letter stream, each
  * exactly once even when replays overlap (two operators, a retried job).
  * The events are new entries: every sink and reader of `stream` receives
- * them; `stream.maxLen` trims and `stream.ttlMs` applies exactly as for
- * `stream.add` (use a `Stream` with `maxLen: 0` to replay without trimming).
+ * them; `stream.maxLen` trims (under 'limits' retention; under 'interest'
+ * the replay does not trim, the stream's next adds do) and `stream.ttlMs`
+ * applies exactly as for `stream.add` (use a `Stream` with `maxLen: 0` to
+ * replay without trimming).
  * Resolves to the new event IDs, in dead-letter order; letters another
  * replay moves meanwhile are left to it and not in the result.
  *
@@ -202,11 +204,11 @@ export async function replayDeadLetters<Events extends EventMap>(
     if (ids.length > 0) {
       try {
         if (atomic) {
-          const args = [stream.maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', ...ids];
+          const args = [replayMaxLen(stream), stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', ...ids];
           const out = (await evalScript(stream.driver, replayDead, [key, stream.key], args)) as unknown[];
           for (const r of out) if (r) replayed.push(str(r));
         } else {
-          replayed.push(...(await moveAcrossSlots(stream, deadName, key, ids)));
+          replayed.push(...(await moveAcrossSlots(stream, replayMaxLen(stream), deadName, key, ids)));
         }
       } catch (err) {
         throw toPulseError(err, `replay dead letters of ${stream.name}`);
@@ -221,6 +223,18 @@ export async function replayDeadLetters<Events extends EventMap>(
   }
 }
 
+/**
+ * The `MAXLEN ~` of a replay's adds: the stream's, under 'limits'
+ * retention. Under 'interest' none: `MAXLEN` removes the oldest entries,
+ * read or not, and 200 of 300 events a sink had not read went with one
+ * replayed letter (outside review AD). The stream's next adds trim it as
+ * 'interest' does (it may pass maxLen by a little meanwhile, as it may with
+ * lone adds).
+ */
+function replayMaxLen(stream: Pick<Stream<EventMap>, 'retention' | 'maxLen'>): number {
+  return stream.retention === 'interest' ? 0 : stream.maxLen;
+}
+
 /** How long a cluster replayer owns the letters it claimed. */
 const CLAIM_MS = 30_000;
 /** Adds later than this after the claim are refused (CLAIM_MS less a margin for the nodes' clocks). */
@@ -231,7 +245,13 @@ const LATE_MS = 20_000;
  * added, delete, forget. Claims that came too late to add are given up and
  * taken again.
  */
-async function moveAcrossSlots(stream: StreamHandle, deadName: string, deadKey: string, ids: string[]): Promise<string[]> {
+async function moveAcrossSlots(
+  stream: StreamHandle,
+  maxLen: number,
+  deadName: string,
+  deadKey: string,
+  ids: string[],
+): Promise<string[]> {
   const driver = stream.driver;
   for (let attempt = 1; ; attempt++) {
     const token = randomUUID();
@@ -250,7 +270,7 @@ async function moveAcrossSlots(stream: StreamHandle, deadName: string, deadKey: 
     const claims = [deadKey, ...mineIds.map((id) => replayClaimKey(deadName, id))];
     const replayed = replayedKey(stream.name);
     const fields = mineIds.map((id) => `${deadKey} ${id}`);
-    const args: Arg[] = [stream.maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', Number(now), LATE_MS];
+    const args: Arg[] = [maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', Number(now), LATE_MS];
     mine.forEach((m, i) => {
       args.push(fields[i] as string, m.fields.length / 2, ...(m.fields as Arg[]));
     });
