@@ -286,6 +286,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    * dead-lettered at once (reason `decode: ...`), never handed to the handler.
    * Resolves when `signal` aborts or the sink closes, after in-flight handlers finish.
    * @throws InvalidArgumentError for a bad handler or option, before any Redis call.
+   * @throws PulseError when the sink stops on an error retrying cannot fix (a key
+   *   of another type, a permission), after in-flight handlers finish.
    */
   async process(handler: (event: SinkEventOf<Events>) => unknown, options?: ProcessOptions): Promise<void> {
     await runProcess(this.#processHost(), handler as (event: SinkEvent) => unknown, options);
@@ -303,6 +305,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    * `decode: ...`), never handed to the handler. Resolves when `signal`
    * aborts or the sink closes, after in-flight batches finish.
    * @throws InvalidArgumentError for a bad handler or option, before any Redis call.
+   * @throws PulseError when the sink stops on an error retrying cannot fix, after
+   *   in-flight batches finish.
    */
   async processBatch(handler: (events: SinkEventOf<Events>[]) => unknown, options?: ProcessBatchOptions): Promise<void> {
     await runProcessBatch(this.#processHost(), handler as (events: SinkEvent[]) => unknown, options);

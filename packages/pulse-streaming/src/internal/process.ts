@@ -11,6 +11,7 @@ import type { ProcessOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { monotonicNow } from './clock.js';
 import { traceProcess } from './diagnostics.js';
+import { ids, LongCalls } from './longCalls.js';
 import { type ProcessHost, type RunSettings, runSettings } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { retryDelay } from './retry.js';
@@ -27,9 +28,6 @@ const CLOSED = Symbol('closed');
 export const NOACK_FAILED = 'handler failed on a noAck sink: the event is not redelivered';
 /** The same for a batch (`processBatch()`). */
 export const NOACK_BATCH_FAILED = 'batch handler failed on a noAck sink: its events are not redelivered';
-
-/** Grace periods a handler runs before a warning says so (see `HandlerRun.#watchLong`). */
-const LONG_RUN = 10;
 
 /**
  * One `process()` or `processBatch()` call: its subscription, its handler
@@ -48,8 +46,8 @@ export class HandlerRun {
   #touches: Promise<void> = Promise.resolve();
   /** Set once Redis refused a dead letter for good: the run stops taking events and rejects with it. */
   #fatal: PulseError | undefined;
-  /** Handler calls running (their events; `at`: when the touch timer first saw them, 0 before; `told`: said to run long). */
-  readonly #calls = new Set<{ readonly events: readonly SinkEvent[]; at: number; told: boolean }>();
+  /** Handler calls running, said when they run long. */
+  readonly #long: LongCalls;
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
@@ -58,6 +56,7 @@ export class HandlerRun {
     private readonly settings: RunSettings,
   ) {
     this.logger = host.logger;
+    this.#long = new LongCalls(host.logger, host.graceMs);
     this.sub = host.subscribe(settings.signal ? { signal: settings.signal } : undefined);
     this.#keepAlive = host.noAck
       ? undefined
@@ -71,7 +70,7 @@ export class HandlerRun {
                 // ever after close() and the client's quit, touching nothing.
                 if (!more) this.stop();
               });
-            this.#watchLong();
+            this.#long.watch();
           },
           Math.max(5, Math.floor(host.graceMs / 3)),
         );
@@ -84,37 +83,9 @@ export class HandlerRun {
     this.sub.keepHeldWhile(() => this.#active > 0);
   }
 
-  /** Runs `call`, the handler on `events`, seen by the long-run warning (`#watchLong`) while it runs. */
-  async handle(events: readonly SinkEvent[], call: () => unknown): Promise<void> {
-    // No clock read per call: the touch timer stamps it when it first sees it.
-    const entry = { events, at: 0, told: false };
-    this.#calls.add(entry);
-    try {
-      await call();
-    } finally {
-      this.#calls.delete(entry);
-    }
-  }
-
-  /**
-   * Says once per handler call when it has run for LONG_RUN grace periods: a
-   * handler that never returns keeps its events, and those waiting behind
-   * them, from every other consumer (SEMANTICS.md section 9), and looks like
-   * a slow one from outside. Only calls of the handler: not a batch being gathered.
-   */
-  #watchLong(): void {
-    const now = monotonicNow();
-    for (const c of this.#calls) {
-      if (c.at === 0) c.at = now;
-      else if (!c.told && now - c.at >= LONG_RUN * this.host.graceMs) {
-        c.told = true;
-        const first = c.events[0];
-        this.logger.warn(
-          { ids: ids(c.events), count: c.events.length, stream: first?.streamName, runningMs: now - c.at },
-          'a handler is still running: its events, and those waiting behind them, stay with this consumer until it returns',
-        );
-      }
-    }
+  /** Runs `call`, the handler on `events`, seen by the long-run warning (longCalls.ts) while it runs. */
+  handle(events: readonly SinkEvent[], call: () => unknown): Promise<void> {
+    return this.#long.run(events, call);
   }
 
   readonly #done = (): void => {
@@ -235,7 +206,7 @@ export class HandlerRun {
     }
   }
 
-  /** Ends the run (and the sink, where it allows) with `err`; `throwIfFatal()` then rejects with it. */
+  /** Ends the run (and the sink, where it allows) with `err`; `drive()` then rejects with it. */
   #stop(err: PulseError): void {
     if (this.#fatal !== undefined) return;
     this.#fatal = err;
@@ -244,8 +215,22 @@ export class HandlerRun {
     void this.sub.return();
   }
 
-  /** @throws the error that stopped the run, if any. */
-  throwIfFatal(): void {
+  /**
+   * Runs `loop` (the run taking events and starting handlers), then waits
+   * for the handlers it started and their acks (`finish`), also when it
+   * throws: a sink that failed ends its subscriptions with the error, and
+   * the run rejected while handlers still ran, their in-progress touches
+   * stopped (outside review AD). @throws what `loop` threw, or the error
+   * that stopped the run.
+   */
+  async drive(loop: () => Promise<void>): Promise<void> {
+    try {
+      await loop();
+    } catch (err) {
+      await this.finish();
+      throw err;
+    }
+    await this.finish();
     if (this.#fatal !== undefined) throw this.#fatal;
   }
 
@@ -342,11 +327,6 @@ export class HandlerRun {
 /** A nack the sink closed on before Redis answered it (see `#nackUntilAnswered`). */
 const NOT_ANSWERED = new Error('not answered before the sink closed');
 
-/** The first IDs of `events`, for a log line. */
-function ids(events: readonly SinkEvent[]): string[] {
-  return events.slice(0, 10).map((ev) => ev.id);
-}
-
 /**
  * Runs `handler` for each event with at most `concurrency` in flight; resolves
  * when `signal` aborts or the sink closes, after in-flight handlers finish.
@@ -392,9 +372,9 @@ export async function runProcess(
     await nacking;
   };
   try {
-    for await (const ev of run.sub) await run.start(() => one(ev));
-    await run.finish();
-    run.throwIfFatal();
+    await run.drive(async () => {
+      for await (const ev of run.sub) await run.start(() => one(ev));
+    });
   } finally {
     run.stop();
   }

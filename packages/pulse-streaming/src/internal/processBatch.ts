@@ -174,13 +174,13 @@ export async function runProcessBatch(
     await nacking;
   };
   try {
-    for (;;) {
-      const batch = await source.next(maxBatch, maxWaitMs);
-      if (batch === undefined) break;
-      await run.start(() => one(batch));
-    }
-    await run.finish();
-    run.throwIfFatal();
+    await run.drive(async () => {
+      for (;;) {
+        const batch = await source.next(maxBatch, maxWaitMs);
+        if (batch === undefined) break;
+        await run.start(() => one(batch));
+      }
+    });
   } finally {
     run.stop();
   }
