@@ -64,6 +64,26 @@ export function checkOptionNames(
 }
 
 /**
+ * Options of the sink (`newSink`) that a handler run or its `retry` would
+ * ignore, where ignoring one changes what happens to events: `maxDeliveries`
+ * given to `process()` (or inside its `retry`, next to the backoff, where a
+ * job queue's `attempts` goes) left failing events retried for ever, in
+ * silence (outside review AD). Refused there, whatever the rule for options
+ * of another call (`checkOptionNames`).
+ */
+const SINK_ONLY = ['maxDeliveries', 'ackGracePeriodMs', 'noAck'];
+
+/** Throws {@link InvalidArgumentError} when `options` (of `what`) holds an option only `newSink` takes (`SINK_ONLY`). */
+export function refuseSinkOnly(what: string, options: object | undefined): void {
+  if (options === undefined || options === null) return;
+  for (const name of SINK_ONLY) {
+    if (name in options) {
+      throw new InvalidArgumentError(`${what} options have no ${name}: it is an option of newSink() and would be ignored here`);
+    }
+  }
+}
+
+/**
  * The known name `key` was probably meant to be: the same but for case, a
  * missing `Ms` unit, a singular for a plural (`maxDelivery`), or one letter
  * off (`concurency`, `code` for `codec`). Two letters off caught real names

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { OPTION_NAMES } from './optionLists.js';
-import { checkOptionNames } from './optionNames.js';
+import { checkOptionNames, refuseSinkOnly } from './optionNames.js';
 import { type RetrySettings, retrySettings } from './retry.js';
 import { checkInt, checkSignal } from './validate.js';
 
@@ -63,6 +63,7 @@ export function runSettings(
     throw new InvalidArgumentError('options must be an object');
   }
   checkOptionNames(what, options, OPTION_NAMES[what]);
+  refuseSinkOnly(what, options);
   if (noAck && options?.retry !== undefined) {
     throw new InvalidArgumentError('retry does not apply to a noAck sink: its events are acked as read and never redelivered');
   }

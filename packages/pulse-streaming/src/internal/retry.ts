@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { RetryOptions } from '../options.js';
 import { OPTION_NAMES } from './optionLists.js';
-import { checkOptionNames } from './optionNames.js';
+import { checkOptionNames, refuseSinkOnly } from './optionNames.js';
 import { checkInt, describeValue } from './validate.js';
 
 /** `retry` checked, defaults applied. */
@@ -39,6 +39,7 @@ export function retrySettings(value: unknown): RetrySettings | false {
     throw new InvalidArgumentError(`retry must be an object or false, got ${value === null ? 'null' : typeof value}`);
   }
   checkOptionNames('retry', value, OPTION_NAMES.retry);
+  refuseSinkOnly('retry', value);
   const r = value as RetryOptions;
   return {
     delayMs: checkInt('retry.delayMs', r.delayMs, DEFAULT_RETRY.delayMs, 0),
