@@ -8,6 +8,7 @@ import { countPerStream, ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
 import { OPTION_NAMES } from './internal/optionLists.js';
 import { checkOptionNames } from './internal/optionNames.js';
+import { PerKey } from './internal/perKey.js';
 import { ReaderChecks } from './internal/readerChecks.js';
 import { reportFound } from './internal/readerFound.js';
 import type { CheckPoint, ReadStream } from './internal/readerLoss.js';
@@ -62,6 +63,8 @@ const FINAL_CHECK_MS = 1000;
 export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<EventOf<Events>> {
   readonly #settings: ReadSettings;
   readonly #streams = new Map<string, ReadStream>();
+  /** addStream and removeStream of one stream, one after another in call order. */
+  readonly #perStream = new PerKey();
   readonly #fanout: Fanout<Event>;
   readonly #loops: ReadLoops<Event>;
   readonly #logger: Logger;
@@ -204,21 +207,28 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const start = addStreamStart(options, this.#settings.start);
     if (this.#closed) throw this.#closedError();
     checkSameClient(this.#main, stream);
-    if (this.#streams.has(stream.key)) return;
-    const state = await startOf(stream, start);
-    if (this.#closed) throw this.#closedError();
-    if (this.#streams.has(stream.key)) return;
-    this.#streams.set(stream.key, state);
-    await this.#loops.add(stream.key);
+    // In call order with removeStream of the same stream: a removal made while the add awaited
+    // its start found nothing to remove, and the add then read the stream (outside review AE).
+    await this.#perStream.run(stream.key, async () => {
+      if (this.#closed) throw this.#closedError();
+      if (this.#streams.has(stream.key)) return;
+      const state = await startOf(stream, start);
+      if (this.#closed) throw this.#closedError();
+      if (this.#streams.has(stream.key)) return;
+      this.#streams.set(stream.key, state);
+      await this.#loops.add(stream.key);
+    });
   }
 
-  /** Stops reading `stream`. Idempotent. */
+  /** Stops reading `stream`. Idempotent. Takes effect after an `addStream` of it called before. */
   async removeStream(stream: Stream<Events>): Promise<void> {
     if (this.#closed) return;
     checkSameClient(this.#main, stream);
-    if (!this.#streams.delete(stream.key)) return;
-    this.#subs.streamRemoved(stream.name);
-    await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
+    await this.#perStream.run(stream.key, async () => {
+      if (!this.#streams.delete(stream.key)) return;
+      this.#subs.streamRemoved(stream.name);
+      await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
+    });
   }
 
   /** Stops reading, ends every subscription and releases the connection. Safe to call many times. */
