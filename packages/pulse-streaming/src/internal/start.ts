@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { idBefore } from './ids.js';
 import { OPTION_NAMES } from './optionLists.js';
 import { checkOptionNames } from './optionNames.js';
-import { checkId, checkOptionsObject } from './validate.js';
+import { canonicalId, checkOptionsObject } from './validate.js';
 
 /** Where a cursor starts, once validated. `newest` still needs the stream's last ID. */
 export type ResolvedStart =
@@ -20,7 +20,10 @@ export function parseStart(option: string, startAt: unknown): ResolvedStart {
     return { kind: 'id', id: idBefore(ms), dateMs: ms };
   }
   if (typeof startAt === 'object' && startAt !== null && 'after' in startAt) {
-    return { kind: 'id', id: checkId(`${option}.after`, (startAt as { after: unknown }).after) };
+    // Canonical ('1000' -> '1000-0', '01000-0' -> '1000-0'): Redis reads either form, but the
+    // start's loss ledger compares IDs as text and counts `XRANGE - <id>`, where '1000' means
+    // 1000-<max>: later losses went uncounted (outside review AE).
+    return { kind: 'id', id: canonicalId(`${option}.after`, (startAt as { after: unknown }).after) };
   }
   throw new InvalidArgumentError(
     `${option} must be 'newest', 'oldest', a Date or { after: '<id>' }, got ${typeof startAt === 'object' ? JSON.stringify(startAt) : String(startAt)}`,
