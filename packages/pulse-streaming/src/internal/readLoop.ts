@@ -244,11 +244,16 @@ export class ReadLoop<T> {
           void this.#unblock(head.reply);
         })
       : undefined;
+    // One for the head's whole wait: a new one each time room was made (a subscriber took events)
+    // left a listener on the loop's signal per turn until the reply came (Node warned of a leak
+    // past 10 on a cluster's sink).
+    let reply: Promise<Settled> | undefined;
     try {
       for (;;) {
         this.#readAhead();
-        if (!this.#spec.readAhead || !head.pipelined || this.#abort.signal.aborted) return await this.#orStopped(head.reply);
-        const r = await Promise.race([this.#orStopped(head.reply), this.#room()]);
+        reply ??= this.#orStopped(head.reply);
+        if (!this.#spec.readAhead || !head.pipelined || this.#abort.signal.aborted) return await reply;
+        const r = await Promise.race([reply, this.#room()]);
         if (r !== ROOM) return r;
       }
     } finally {
