@@ -76,7 +76,9 @@ describe('parseStart', () => {
 
   it('{ after: id } starts after that ID', () => {
     expect(parseStart('startAt', { after: '1700000000000-3' })).toEqual({ kind: 'id', id: '1700000000000-3' });
-    expect(parseStart('startAt', { after: '0' })).toEqual({ kind: 'id', id: '0' });
+    // Canonical: Redis reads '0' as 0-0, and the reader's loss ledger compares IDs as text (review AE).
+    expect(parseStart('startAt', { after: '0' })).toEqual({ kind: 'id', id: '0-0' });
+    expect(parseStart('startAt', { after: '01000' })).toEqual({ kind: 'id', id: '1000-0' });
   });
 
   it.each([
