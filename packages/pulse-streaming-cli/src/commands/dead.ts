@@ -100,7 +100,7 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
     paint.paint('cyan', displayText(d.eventName)),
     d.topic === undefined ? '-' : displayText(d.topic),
     displayText(d.sourceSink) || '-',
-    d.sourceId || '-',
+    displayText(d.sourceId) || '-',
     String(d.deliveries),
     displayText(d.reason) || '-',
   ]);
@@ -130,7 +130,7 @@ export async function deadShowCommand(ctx: CommandContext, name: string, id: str
     ['headers', headersDisplay(d.headers)],
     ['source stream', displayText(d.sourceStream)],
     ['source sink', displayText(d.sourceSink) || '-'],
-    ['source id', d.sourceId || '-'],
+    ['source id', displayText(d.sourceId) || '-'],
     ['deliveries', String(d.deliveries)],
     ['reason', displayText(d.reason) || '-'],
     ['payload', payloadDisplay(d.payload)],
