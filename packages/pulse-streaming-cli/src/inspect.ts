@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { sinkInstancesKey, sinkKeys, streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
-import { idTime, isoTime } from './format.js';
+import { displayText, idTime, isoTime } from './format.js';
 import { list, num, optionalNum, record, text } from './replies.js';
 
 const PREFIX = 'pulse:stream:';
@@ -275,10 +275,15 @@ export async function sinkInfos(client: CliRedis, name: string): Promise<SinkInf
   return sinks.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Names for a message: `a, b, c`, or `none`. */
+/**
+ * Names for a message: `a, b, c`, or `none`. Each goes through displayText: the names
+ * come from Redis (sink and consumer names anyone with write access chose), and the
+ * message reaches a terminal.
+ */
 export function nameList(list: readonly string[]): string {
   if (list.length === 0) return 'none';
-  return list.length <= 10 ? list.join(', ') : `${list.slice(0, 10).join(', ')} and ${list.length - 10} more`;
+  const shown = list.slice(0, 10).map(displayText).join(', ');
+  return list.length <= 10 ? shown : `${shown} and ${list.length - 10} more`;
 }
 
 /**
