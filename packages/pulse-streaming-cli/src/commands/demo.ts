@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { streamKey } from 'pulse-streaming/keys';
 import { displayUrl } from '../connection.js';
 import type { CommandContext } from '../context.js';
+import { deadLetterStreamName } from '../deadLetters.js';
 import { DEMO_GRACE_MS, DEMO_SINK, type DemoSnapshot, type DemoSummary, runDemo } from '../demo.js';
 import type { TraceSpan } from '../demoProtocol.js';
 import { traceLines, tracesOf } from '../demoTraceView.js';
@@ -37,7 +38,13 @@ export async function demoCommand(ctx: CommandContext, options: DemoCommandOptio
   const target = await ctx.connect();
   if (options.stream !== undefined) {
     const type = text(await target.client.call('TYPE', streamKey(streamName)));
-    if (type !== 'none') throw new CliError(`stream ${streamName} already exists: the demo needs a new stream name`);
+    if (type !== 'none') throw new CliError(`stream ${streamName} already exists: the demo needs a new stream name`, 2);
+    // The demo deletes <name>:dead when it ends (and counts its letters as its own): a destroyed
+    // stream keeps its dead letters there, which are the operator's, not the demo's.
+    const dead = deadLetterStreamName(streamName);
+    if (text(await target.client.call('TYPE', streamKey(dead))) !== 'none') {
+      throw new CliError(`stream ${streamName} has dead letters (stream ${dead} exists): the demo needs a new stream name`, 2);
+    }
   }
 
   // Live output goes to stdout on a terminal; with --json it goes to stderr so stdout is only the summary.
