@@ -72,9 +72,34 @@ export async function listDeadLetterSummaries(client: CliRedis, stream: string, 
   });
 }
 
+/** Where a dead letter came from: its `source_stream` and `source_sink` ('' for a field it lacks). */
+export interface DeadLetterSource {
+  readonly sourceStream: string;
+  readonly sourceSink: string;
+}
+
+/**
+ * For each of `ids`, the source of that letter in the dead-letter stream of
+ * `stream`, or undefined when it is not there, reading only those two fields,
+ * not the payloads.
+ */
+export async function deadLetterSources(
+  client: CliRedis,
+  stream: string,
+  ids: readonly string[],
+): Promise<(DeadLetterSource | undefined)[]> {
+  const key = streamKey(deadLetterStreamName(stream));
+  const reply = list(await client.call('EVAL', SOURCES, '1', key, ...ids.map(checkId)));
+  return ids.map((_, i) => {
+    const found = reply[i];
+    if (!Array.isArray(found)) return undefined;
+    return { sourceStream: text(found[0]), sourceSink: text(found[1]) };
+  });
+}
+
 /**
  * Finds which of `ids` are dead letters of `stream` (of `sink`, when given),
- * reading only their `source_sink`, not their payloads.
+ * reading only their sources, not their payloads.
  * @returns the IDs that are not.
  */
 export async function missingDeadLetters(
@@ -83,27 +108,30 @@ export async function missingDeadLetters(
   ids: readonly string[],
   sink: string | undefined,
 ): Promise<string[]> {
-  const key = streamKey(deadLetterStreamName(stream));
-  const reply = list(await client.call('EVAL', SOURCE_SINKS, '1', key, ...ids.map(checkId)));
+  const sources = await deadLetterSources(client, stream, ids);
   return ids.filter((_, i) => {
-    const found = reply[i];
-    if (found === null || found === undefined || found === false) return true;
-    return sink !== undefined && text(found) !== sink;
+    const found = sources[i];
+    return found === undefined || (sink !== undefined && found.sourceSink !== sink);
   });
 }
 
-/** For each ID in ARGV, the `source_sink` of that entry of KEYS[1] ('' when it has none), or nil when absent. */
-const SOURCE_SINKS = `
+/**
+ * For each ID in ARGV, `{source_stream, source_sink}` of that entry of KEYS[1]
+ * ('' for a field it lacks), or nil when absent.
+ */
+const SOURCES = `
 local out = {}
 for i, id in ipairs(ARGV) do
   local e = redis.call('XRANGE', KEYS[1], id, id)
   out[i] = false
   if e[1] then
     local f = e[1][2]
-    out[i] = ''
+    local source = {'', ''}
     for j = 1, #f, 2 do
-      if f[j] == 'source_sink' then out[i] = f[j + 1] end
+      if f[j] == 'source_stream' then source[1] = f[j + 1] end
+      if f[j] == 'source_sink' then source[2] = f[j + 1] end
     end
+    out[i] = source
   end
 end
 return out`;

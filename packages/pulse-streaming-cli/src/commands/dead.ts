@@ -1,7 +1,7 @@
 import type { DeadLetter } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
-import { deadLetterStreamName, getDeadLetter, listDeadLetterSummaries, missingDeadLetters, replay } from '../deadLetters.js';
+import { deadLetterSources, deadLetterStreamName, getDeadLetter, listDeadLetterSummaries, replay } from '../deadLetters.js';
 import { canonicalEntryId, isEntryId } from '../entryIds.js';
 import { CliError } from '../errors.js';
 import {
@@ -157,14 +157,35 @@ export async function deadReplayCommand(
   }
   const of = options.sink === undefined ? '' : ` of sink ${options.sink}`;
   const wanted = options.id === undefined ? undefined : [...new Set(options.id.map((id) => checkId('--id', id)))];
-  // Each requested ID that is not a letter (a typo, or one replayed meanwhile) is named: replaying
-  // the others and exiting 0 would tell the operator that every letter asked for went back.
-  const notFound = wanted === undefined ? [] : await missingDeadLetters(client, name, wanted, options.sink);
+  // Each requested ID that is not replayed is named: replaying the others and exiting 0 would tell
+  // the operator that every letter asked for went back. Not replayed are the IDs that are not a
+  // letter (a typo, or one replayed meanwhile) or not one of that sink, and the letters that came
+  // from another stream (their source_stream): the library adds a letter back only to that stream.
+  const sources = wanted === undefined ? [] : await deadLetterSources(client, name, wanted);
+  const missing: string[] = [];
+  const otherSource: { id: string; sourceStream: string }[] = [];
+  for (const [i, id] of (wanted ?? []).entries()) {
+    const source = sources[i];
+    if (source === undefined || (options.sink !== undefined && source.sourceSink !== options.sink)) missing.push(id);
+    else if (source.sourceStream !== name) otherSource.push({ id, sourceStream: source.sourceStream });
+  }
+  const notFound = [...missing, ...otherSource.map((o) => o.id)];
   const found = wanted?.filter((id) => !notFound.includes(id));
+  const notReplayed = (): string => {
+    const parts: string[] = [];
+    if (missing.length > 0) parts.push(`no dead letter ${nameList(missing)}${of} in stream ${deadLetterStreamName(name)}`);
+    if (otherSource.length > 0) {
+      const from = [...new Set(otherSource.map((o) => o.sourceStream))]
+        .map((s) => (s === '' ? 'no stream' : `stream ${displayText(s)}`))
+        .join(', ');
+      parts.push(
+        `${plural(otherSource.length, 'dead letter')} ${nameList(otherSource.map((o) => o.id))} in stream ${deadLetterStreamName(name)} came from ${from} (source_stream), not ${name}, and a replay adds a letter back only to the stream it came from`,
+      );
+    }
+    return parts.join('; ');
+  };
   if (found !== undefined && found.length === 0) {
-    throw new CliError(
-      `no dead letter ${notFound.join(', ')}${of} in stream ${deadLetterStreamName(name)}: check the IDs with: pulse-streaming dead ${name}`,
-    );
+    throw new CliError(`${notReplayed()}: check the IDs with: pulse-streaming dead ${name}`);
   }
   const ids = await replay(client, name, { sink: options.sink, ids: found });
   if (found !== undefined && ids.length < found.length) {
@@ -200,7 +221,7 @@ export async function deadReplayCommand(
   }
   if (notFound.length > 0) {
     throw new CliError(
-      `not replayed: no dead letter ${nameList(notFound)}${of} in stream ${deadLetterStreamName(name)} (replayed ${plural(ids.length, 'other')}): check the IDs with: pulse-streaming dead ${name}`,
+      `not replayed: ${notReplayed()} (replayed ${plural(ids.length, 'other')}): check the IDs with: pulse-streaming dead ${name}`,
     );
   }
   return 0;
