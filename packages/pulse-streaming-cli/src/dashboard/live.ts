@@ -8,8 +8,8 @@
  * tail entries counted as skipped, so its buffer stays bounded.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Event, type Reader, type StartAt, Stream } from 'pulse-streaming';
-import { isEntryId } from '../entryIds.js';
+import { type Event, InvalidArgumentError, type Reader, type StartAt, Stream } from 'pulse-streaming';
+import { canonicalEntryId, isEntryId } from '../entryIds.js';
 import { errorMessage } from '../errors.js';
 import { type ApiContext, overview, overviewQuery, param, streamPage } from './api.js';
 import { LIMITS, withDeadline } from './limits.js';
@@ -87,8 +87,10 @@ function openEvents(req: IncomingMessage, res: ServerResponse, live: LiveConnect
   // The page may have gone while the tail's reader was being created: 'close' came already.
   // Or the dashboard was closed meanwhile.
   if (req.socket.destroyed || live.closed) stop();
-  const send = (event: string, data: unknown): void => {
-    if (!done.signal.aborted) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  // `id` (an entry ID) is what the browser sends back as Last-Event-ID when it reconnects.
+  const send = (event: string, data: unknown, id?: string): void => {
+    if (!done.signal.aborted)
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n${id === undefined ? '' : `id: ${id}\n`}\n`);
   };
   return { send, signal: done.signal, stop, blocked };
 }
@@ -152,7 +154,28 @@ function eventView(ev: Event): EntryView {
   };
 }
 
-/** `api/tail?name=&after=`: events added to a stream from now (or after an ID), as they arrive. */
+/**
+ * The entry ID a tail starts after: the `Last-Event-ID` header of a page's
+ * EventSource that reconnects (each batch of entries carries the ID of its
+ * last entry), else the `after` parameter; undefined for one from now.
+ * @throws InvalidArgumentError (HTTP 400) for a value that is not an entry ID.
+ */
+function tailAfter(q: URLSearchParams, req: IncomingMessage): string | undefined {
+  const header = req.headers['last-event-id'];
+  const resume = typeof header === 'string' && header !== '' ? header : undefined;
+  const after = resume ?? (q.get('after') || undefined);
+  if (after === undefined) return undefined;
+  if (!isEntryId(after)) {
+    const what = resume === undefined ? 'after' : 'Last-Event-ID';
+    throw new InvalidArgumentError(`${what} must be an entry ID like 1700000000000-0`);
+  }
+  return canonicalEntryId(after);
+}
+
+/**
+ * `api/tail?name=&after=`: events added to a stream from now (or after an ID), as they arrive.
+ * A page that reconnects (its connection dropped) resumes after the last entry it was sent.
+ */
 export async function liveTail(
   ctx: ApiContext,
   q: URLSearchParams,
@@ -161,8 +184,8 @@ export async function liveTail(
   live: LiveConnections,
 ) {
   const name = param(q, 'name');
-  const after = q.get('after');
-  const startAt: StartAt = after !== null && isEntryId(after) ? { after } : 'newest';
+  const after = tailAfter(q, req);
+  const startAt: StartAt = after === undefined ? 'newest' : { after };
   // Validates the name before the response starts (a bad one is a 400).
   const stream = new Stream(name, ctx.client, { maxLen: 0 });
   if (live.closed) return closedResponse(res);
@@ -189,7 +212,8 @@ export async function liveTail(
     // While the page does not read, entries wait here (at most TAIL_MAX_BATCH, older ones
     // counted as skipped) and the count goes with the first batch it reads.
     if ((queued.length === 0 && skipped === 0) || blocked()) return;
-    send('entries', { entries: queued, skipped });
+    // The batch's last entry is the newest sent: a reconnection resumes after it.
+    send('entries', { entries: queued, skipped }, queued[queued.length - 1]?.id);
     queued = [];
     skipped = 0;
   };
