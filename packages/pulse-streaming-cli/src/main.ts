@@ -47,6 +47,14 @@ function nonNegativeInt(what: string): (value: string) => number {
   };
 }
 
+function portNumber(what: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n > 65535) throw new OptionError(`${what} must be a port number from 0 to 65535`);
+    return n;
+  };
+}
+
 function positiveNumber(what: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
@@ -273,7 +281,7 @@ Headers travel with the event (tail --json shows them): --header traceparent=00-
     .command('ui')
     .description('web dashboard: streams, sinks, lag, pending, dead letters, live tail, /metrics (Ctrl-C stops)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free port)', nonNegativeInt('--port'), 7400)
+    .option('--port <port>', 'port to listen on (0: any free port)', portNumber('--port'), 7400)
     .option('--read-only', 'refuse and hide actions (replay, delete, destroy)')
     .option('--token <token>', 'actions need Authorization: Bearer <token> (the printed URL carries it for the page)')
     .action(run((ctx, _args, o) => uiCommand(ctx, o as { host: string; port: number })));
