@@ -159,13 +159,14 @@ export function payloadText(payload: Uint8Array): string | undefined {
 /**
  * Characters that must not reach a terminal as they are: C0 and C1 controls
  * (newlines break the one-line format, ESC starts terminal sequences), DEL,
- * the Unicode line separators and the bidirectional overrides (which
- * reorder what is shown).
+ * the Unicode line separators and the bidirectional controls (which reorder
+ * what is shown): the Arabic letter mark U+061C, the marks U+200E/U+200F,
+ * the embeddings and overrides U+202A-U+202E and the isolates U+2066-U+2069.
  */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 // What JSON.stringify leaves as is among them.
-const UNSAFE_JSON = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_JSON = /[\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /** `text` as a JSON string literal, with every character of {@link UNSAFE} escaped (JSON.stringify leaves some). */
 export function quoted(text: string): string {
