@@ -168,9 +168,25 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-
 // What JSON.stringify leaves as is among them.
 const UNSAFE_JSON = /[\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
+/** JSON text with the characters of {@link UNSAFE} that JSON.stringify leaves written as `\\uXXXX` (they only occur in strings). */
+function escapeJson(json: string): string {
+  return json.replace(UNSAFE_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** `text` as a JSON string literal, with every character of {@link UNSAFE} escaped (JSON.stringify leaves some). */
 export function quoted(text: string): string {
-  return JSON.stringify(text).replace(UNSAFE_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeJson(JSON.stringify(text));
+}
+
+/**
+ * `value` as JSON text (indented by `indent` spaces when given) for the
+ * terminal: JSON.stringify escapes C0 controls but leaves DEL, the C1
+ * controls, U+2028/U+2029 and the bidi controls as they are, and a terminal
+ * acts on them (U+009B is CSI); here every character of {@link UNSAFE} is
+ * `\\uXXXX`, so the text is still valid JSON of the same value.
+ */
+export function jsonText(value: unknown, indent?: number): string {
+  return escapeJson(JSON.stringify(value, null, indent));
 }
 
 /** A name or topic for a terminal line: as is when it is safe to print, else quoted and escaped. */
@@ -222,7 +238,7 @@ export function charLength(text: string): number {
   return Array.from(text).length;
 }
 
-/** Prints a value as indented JSON on stdout. */
+/** Prints a value as indented JSON on stdout (see {@link jsonText}). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${jsonText(value, 2)}\n`);
 }

@@ -10,6 +10,7 @@ import {
   idTime,
   idTimeText,
   isoTime,
+  jsonText,
   payloadDisplay,
   payloadJson,
   plural,
@@ -69,7 +70,7 @@ async function printLettersJson(ctx: CommandContext, name: string, ids: readonly
   for (const id of ids) {
     const d = await getDeadLetter(client, name, id);
     if (d === undefined) continue; // replayed or deleted since it was listed
-    const item = JSON.stringify(toJson(d), null, 2).replace(/\n/g, '\n  ');
+    const item = jsonText(toJson(d), 2).replace(/\n/g, '\n  ');
     process.stdout.write(`${first ? '[\n' : ',\n'}  ${item}`);
     first = false;
   }

@@ -4,7 +4,18 @@ import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
 import { isEntryId } from '../entryIds.js';
 import { CliError } from '../errors.js';
-import { charLength, cutTo, displayText, idTime, idTimeText, isoTime, payloadDisplay, payloadJson, quoted } from '../format.js';
+import {
+  charLength,
+  cutTo,
+  displayText,
+  idTime,
+  idTimeText,
+  isoTime,
+  jsonText,
+  payloadDisplay,
+  payloadJson,
+  quoted,
+} from '../format.js';
 import { interruptSignal, onCleanup, shutdownSignal, signalExitCode } from '../lifecycle.js';
 import { text } from '../replies.js';
 
@@ -38,7 +49,7 @@ function startAt(options: TailOptions): StartAt {
  * `payload` per `encoding` (see `payloadJson`).
  */
 export function eventJson(ev: Event): string {
-  return JSON.stringify({
+  return jsonText({
     id: ev.id,
     stream: ev.streamName,
     event: ev.eventName,
