@@ -78,8 +78,16 @@ function checkOptions(options: DashboardOptions): { basePath: string } {
   return { basePath: base.replace(/\/+$/, '') };
 }
 
+/** An action's body over {@link MAX_BODY}: answered 413, and the connection is closed after it. */
+class BodyTooLarge extends Error {
+  constructor() {
+    super(`request body too large: an action takes at most ${MAX_BODY / 1024} KiB of JSON`);
+  }
+}
+
 /** The status of a failed request. */
 function statusOf(err: unknown): number {
+  if (err instanceof BodyTooLarge) return 413;
   if (err instanceof InvalidArgumentError) return 400;
   if (err instanceof NotFound || err instanceof CliError) return 404;
   if (err instanceof SyntaxError) return 400;
@@ -100,13 +108,20 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    function onData(c: Buffer): void {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new InvalidArgumentError('request body too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
+      if (size > MAX_BODY) tooLarge();
+      else chunks.push(c);
+    }
+    // Too large: answered 413 rather than a reset connection, so the client sees why. The rest
+    // of the body is read and dropped while the answer goes out; the connection then closes.
+    function tooLarge(): void {
+      req.removeListener('data', onData);
+      req.resume();
+      reject(new BodyTooLarge());
+    }
+    if (Number(req.headers['content-length']) > MAX_BODY) return tooLarge();
+    req.on('data', onData);
     req.on('end', () => {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'));
@@ -230,6 +245,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
         return;
       }
       const status = statusOf(err);
+      // The client may still be sending the body it was refused: no keep-alive after the answer.
+      if (status === 413) res.setHeader('Connection', 'close');
       // Redis failures are PulseErrors or client errors: their first line says enough.
       const message = err instanceof PulseError || status !== 500 ? errorMessage(err) : `failed: ${errorMessage(err)}`;
       sendJson(res, status, { error: message });
