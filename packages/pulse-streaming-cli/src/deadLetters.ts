@@ -98,21 +98,13 @@ export async function deadLetterSources(
 }
 
 /**
- * Finds which of `ids` are dead letters of `stream` (of `sink`, when given),
+ * Finds which of `ids` are letters of the dead-letter stream of `stream`,
  * reading only their sources, not their payloads.
  * @returns the IDs that are not.
  */
-export async function missingDeadLetters(
-  client: CliRedis,
-  stream: string,
-  ids: readonly string[],
-  sink: string | undefined,
-): Promise<string[]> {
+export async function missingDeadLetters(client: CliRedis, stream: string, ids: readonly string[]): Promise<string[]> {
   const sources = await deadLetterSources(client, stream, ids);
-  return ids.filter((_, i) => {
-    const found = sources[i];
-    return found === undefined || (sink !== undefined && found.sourceSink !== sink);
-  });
+  return ids.filter((_, i) => sources[i] === undefined);
 }
 
 /**

@@ -74,7 +74,7 @@ export async function deleteDeadAction(client: CliRedis, value: unknown): Promis
   const wanted = ids(b, true) as string[];
   const name = streamName(b);
   const dead = new Stream(deadLetterStreamName(name), client, { maxLen: 0 });
-  const missing = await missingDeadLetters(client, name, wanted, undefined);
+  const missing = await missingDeadLetters(client, name, wanted);
   await dead.remove(...wanted);
   return { deleted: wanted.length - missing.length, missing };
 }

@@ -11,6 +11,7 @@ import type { SinkEvent } from '../event.js';
 import type { ProcessBatchOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { traceProcessBatch } from './diagnostics.js';
+import { ids } from './longCalls.js';
 import { HandlerRun, NOACK_BATCH_FAILED } from './process.js';
 import { type ProcessHost, runSettings } from './processHost.js';
 import { errorText } from './redisErrors.js';
@@ -168,7 +169,7 @@ export async function runProcessBatch(
     // The nack is under way before the line is logged: it never depends on logging (as in process()).
     const nacking = host.noAck ? undefined : run.failed(rest);
     run.logger.warn(
-      { count: rest.length, ids: rest.slice(0, 10).map((ev) => ev.id), err: errorText(failure.err) },
+      { count: rest.length, ids: ids(rest), err: errorText(failure.err) },
       host.noAck ? NOACK_BATCH_FAILED : 'batch handler failed: its unsettled events nacked',
     );
     await nacking;
