@@ -9,37 +9,25 @@
  * exactly one state (README); kept so that it stays so.
  */
 import { describe, expect, it } from 'vitest';
-import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, recordingLogger, stays, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
+import { CLIENT_KINDS, stays, waitFor, within } from './support/clients.js';
+import { deletedInHand, intercepted } from './support/controlIntercept.js';
 
 const GRACE = 1000;
 
 describe.each(CLIENT_KINDS)('the ack of a nacked deleted event refused (%s)', (kind) => {
   it('the event is counted lost once', async (ctx) => {
     const x = await intercepted(ctx, kind);
-    const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('nackgone-ackfails'), x.redis, { logger: logger as Logger, maxLen: 0 });
-    const sink = await s.newSink('g', { ackGracePeriodMs: GRACE, blockMs: 100 });
+    // Refused by Redis itself: the default user may not XACK until the next command of `c`.
+    const { s, sink, ev, lines, fired } = await deletedInHand(x, 'nackgone-ackfails', GRACE, async () => {
+      await x.c.cmd('ACL', 'SETUSER', 'default', '-xack');
+      setTimeout(() => void x.c.cmd('ACL', 'SETUSER', 'default', '+xack'), 50);
+    });
     try {
-      const it0 = sink.subscribe()[Symbol.asyncIterator]();
-      const id = String(await s.add('e', 'only'));
-      const ev = (await within(it0.next(), 5000, 'the event')).value as SinkEvent;
-      await x.c.cmd('XDEL', s.key, id);
-      let refused = false;
-      x.userHook = async (args) => {
-        if (!refused && String(args[0]).toUpperCase() === 'XACK' && args.includes(id)) {
-          refused = true;
-          // Refused by Redis itself: the default user may not XACK until the next command of `c`.
-          await x.c.cmd('ACL', 'SETUSER', 'default', '-xack');
-          setTimeout(() => void x.c.cmd('ACL', 'SETUSER', 'default', '+xack'), 50);
-        }
-      };
       const first = await ev.nack().then(
         () => 'resolved',
         (e: Error) => `rejected: ${e.message}`,
       );
-      expect(refused).toBe(true);
+      expect(fired()).toBe(true);
       expect(first).toMatch(/^rejected: .*NOPERM/);
       // The event is still pending for this consumer: a claim finds it gone a grace period later.
       await waitFor(async () => ((await x.c.cmd('XPENDING', s.key, 'g')) as unknown[])[0] === 0, {

@@ -9,32 +9,21 @@
  * Kept so that it stays so.
  */
 import { describe, expect, it } from 'vitest';
-import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, recordingLogger, stays, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, stays, waitFor, within } from './support/clients.js';
+import { deletedInHand, intercepted } from './support/controlIntercept.js';
 
 const GRACE = 1000;
 
 describe.each(CLIENT_KINDS)('destroy() between a nack of a deleted event and its ack (%s)', (kind) => {
   it('the event is counted lost once', async (ctx) => {
     const x = await intercepted(ctx, kind);
-    const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('nackgone-destroy'), x.redis, { logger: logger as Logger, maxLen: 0 });
-    const sink = await s.newSink('g', { ackGracePeriodMs: GRACE, blockMs: 100 });
+    const { sink, ev, lines, fired } = await deletedInHand(x, 'nackgone-destroy', GRACE, (s) =>
+      new Stream(s.name, x.c.redis).destroy(),
+    );
     try {
-      const it0 = sink.subscribe()[Symbol.asyncIterator]();
-      const id = String(await s.add('e', 'only'));
-      const ev = (await within(it0.next(), 5000, 'the event')).value as SinkEvent;
-      await x.c.cmd('XDEL', s.key, id);
-      let fired = false;
-      x.userHook = async (args) => {
-        if (!fired && String(args[0]).toUpperCase() === 'XACK' && args.includes(id)) {
-          fired = true;
-          await new Stream(s.name, x.c.redis).destroy();
-        }
-      };
       await ev.nack();
-      expect(fired).toBe(true);
+      expect(fired()).toBe(true);
       await waitFor(() => lines.some((l) => /stream key is gone|destroyed/.test(l.msg ?? '')), {
         timeout: 5 * GRACE,
         what: 'the sink to find the stream destroyed',

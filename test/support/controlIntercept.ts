@@ -9,8 +9,8 @@
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import type { TestContext } from 'vitest';
-import type { RedisClient } from '../../packages/pulse-streaming/src/index.js';
-import { type ClientKind, connect, type TestClient } from './clients.js';
+import { type RedisClient, type SinkEvent, Stream } from '../../packages/pulse-streaming/src/index.js';
+import { type ClientKind, connect, recordingLogger, type TestClient, uniqueName, within } from './clients.js';
 import { RedisServer } from './redisServer.js';
 
 export type Hook = (args: readonly unknown[]) => Promise<void> | void;
@@ -134,4 +134,28 @@ export async function orphansThen(
     }
   };
   return { ids, fired: () => fired };
+}
+
+/**
+ * A sink (`graceMs`) with a recording logger on a new stream of `x`'s user
+ * client, one event it handed out and that was then deleted from the stream
+ * (XDEL: still pending, gone), and `act` run once just before the user's
+ * client sends the XACK of that event. The caller closes the sink.
+ */
+export async function deletedInHand(x: Intercepted, prefix: string, graceMs: number, act: (s: Stream) => Promise<unknown>) {
+  const { logger, lines } = recordingLogger();
+  const s = new Stream(uniqueName(prefix), x.redis, { logger, maxLen: 0 });
+  const sink = await s.newSink('g', { ackGracePeriodMs: graceMs, blockMs: 100 });
+  const it0 = sink.subscribe()[Symbol.asyncIterator]();
+  const id = String(await s.add('e', 'only'));
+  const ev = (await within(it0.next(), 5000, 'the event')).value as SinkEvent;
+  await x.c.cmd('XDEL', s.key, id);
+  let fired = false;
+  x.userHook = async (args) => {
+    if (!fired && String(args[0]).toUpperCase() === 'XACK' && args.includes(id)) {
+      fired = true;
+      await act(s);
+    }
+  };
+  return { s, sink, ev, lines, fired: () => fired };
 }
