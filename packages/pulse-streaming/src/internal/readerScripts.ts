@@ -56,16 +56,18 @@ export const readerPosition = new Script(
   `${CMP}
 local mode, at, cap, exact, deletedThen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local keptOut = ''
+-- The cursor is before Redis' clock: entries added from now on get later IDs.
+local function beforeClock()
+  local t = redis.call('TIME')
+  return cmp(at, t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '-0') < 0
+end
 local s = (function() ${INFO} end)()
 if s == nil then
   if mode ~= 'start' then return {'nokey'} end
   if at == '$' or at == '0-0' then return {'ok', '0-0', 0, 0, 0, '0-0', ''} end
   -- A start before Redis' clock (a past Date): entries added from now on
   -- get later IDs, so every one is the reader's, as with 'oldest'.
-  local t = redis.call('TIME')
-  if cmp(at, t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '-0') < 0 then
-    return {'ok', at, 0, 0, 0, '0-0', ''}
-  end
+  if beforeClock() then return {'ok', at, 0, 0, 0, '0-0', ''} end
   -- Entries up to the cursor may be added yet: not the reader's (see 'future').
   return {'ok', at, -1, 0, 0, '0-0', 'future'}
 end
@@ -112,10 +114,7 @@ if mode == 'start' then
     -- Past the last entry but before Redis' clock (a saved cursor of a stream created again, a
     -- past Date): entries added from now on get later IDs, every one the reader's, so the base
     -- is known (left to the first check, entries trimmed before it went uncounted: review AE).
-    local t = redis.call('TIME')
-    if cmp(at, t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '-0') < 0 then
-      return {'ok', at, added, deleted, added, md, '', lg}
-    end
+    if beforeClock() then return {'ok', at, added, deleted, added, md, '', lg} end
     return {'ok', at, -1, deleted, added, md, 'future', lg}
   end
 end
