@@ -9,6 +9,7 @@ import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './l
 import { checkTrimmed } from './lossScripts.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
+import { ReadRotation, rotationSize } from './readRotation.js';
 import { errorText, isReplyError, isRetryable, isServerReply, replyCode, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
 import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
@@ -59,6 +60,8 @@ export class SinkReads {
   #nodeChanges = 0;
   /** The subscriptions the loops feed (set by `newLoops`): how full they are decides how long reads block. */
   #fanout: Fanout<SinkEvent> | undefined;
+  /** Which streams a checked read takes when there are more than one read serves well (readRotation.ts). */
+  readonly #rotation = new ReadRotation<SinkStream>();
 
   constructor(private readonly host: ReadPathHost) {}
 
@@ -116,13 +119,15 @@ export class SinkReads {
     const blocking = this.#idle.has(group);
     const pipelined = !blocking && this.#busy.has(group);
     if (ahead !== undefined && !pipelined) return undefined;
-    const streams = [...this.host.streams.values()].filter((s) => s.ready && this.host.loops().groupOf(s.stream.key) === group);
-    if (streams.length === 0) return undefined;
+    const all = this.#groupStreams(group);
+    if (all.length === 0) return undefined;
+    const { maxPolled, bufferSize, blockMs, noAck } = this.host.settings;
+    // A checked read takes a share of the streams in turn (readRotation.ts); a blocking one waits on all.
+    const streams = blocking ? all : this.#rotation.pick(group, all, rotationSize(maxPolled));
     // Not ahead of a resync (after a reconnect): a check built before the
     // read out is applied would resync too, and not count what is trimmed
     // between the two (the first one's reply makes the streams trusted).
     if (ahead !== undefined && (this.#reconnectsNow() !== this.#reconnects || streams.some((s) => !s.trusted))) return undefined;
-    const { maxPolled, bufferSize, blockMs, noAck } = this.host.settings;
     // COUNT goes to every stream of the read: one busy stream's share given to all of them (the
     // others filled up since) brought up to streams x maxPolled, given back past the bound and,
     // past what is remembered for taking back, left to a claim a grace period later (outside
@@ -176,6 +181,11 @@ export class SinkReads {
       return { streams, blocking, count, got, checked, sentAt, checkAt, readAt, epoch };
     };
     return { send, most, pipelined, blocks: false };
+  }
+
+  /** The streams of `group` that reads may take now. */
+  #groupStreams(group: number): SinkStream[] {
+    return [...this.host.streams.values()].filter((s) => s.ready && this.host.loops().groupOf(s.stream.key) === group);
   }
 
   /**
@@ -266,8 +276,10 @@ export class SinkReads {
       // (dead-lettered unseen at maxDeliveries 1), and a noAck sink lost them without a word (review V).
       this.host.deliver(s, batch, 1, false, sentAt === undefined ? undefined : { at: sentAt, waits: blocking });
     }
-    // Short batches drained the streams: block for news instead of polling.
-    if (full === 0) {
+    this.#rotation.settle(streams, (s) => (byKey.get(s.stream.key)?.length ?? 0) < count);
+    // Short batches drained the streams (those of this read, and those the rotation left out
+    // when they last came back short): block for news instead of polling.
+    if (full === 0 && this.#rotation.allDrained(this.#groupStreams(group))) {
       this.#idle.add(group);
       this.#busy.delete(group);
     } else {
