@@ -202,6 +202,9 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
    * Does nothing when the stream is already read.
    * @throws InvalidArgumentError for options that are not an object or a bad `startAt`, before any Redis call.
    * @throws ClosedError after `close()`.
+   * @throws PulseError when Redis could not be reached for it (on a cluster, also when the read
+   *   connection of the stream's hash slot could not open): the stream is not read, and a later
+   *   `addStream` of it tries again.
    */
   async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
     const start = addStreamStart(options, this.#settings.start);
@@ -216,7 +219,14 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       if (this.#closed) throw this.#closedError();
       if (this.#streams.has(stream.key)) return;
       this.#streams.set(stream.key, state);
-      await this.#loops.add(stream.key);
+      try {
+        await this.#loops.add(stream.key);
+      } catch (err) {
+        // Not read (on a cluster, its slot's read connection could not open): forgotten, so that
+        // the caller's retry reads it. Kept, the retry returned at once and the stream stayed unread.
+        if (this.#streams.get(stream.key) === state) this.#streams.delete(stream.key);
+        throw err;
+      }
     });
   }
 

@@ -354,6 +354,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    * sink's own). Does nothing when the stream is already read.
    * @throws InvalidArgumentError for options that are not an object or a bad `startAt`, before any Redis call.
    * @throws ClosedError after `close()` (its cause is the error that stopped the sink, if one did).
+   * @throws PulseError when Redis could not be reached for it (on a cluster, also when the read
+   *   connection of the stream's hash slot could not open): the stream is not read, and a later
+   *   `addStream` of it tries again.
    */
   async addStream(stream: Stream<Events>, options?: AddStreamOptions): Promise<void> {
     const start = addStreamStart(options, this.#settings.start);

@@ -42,10 +42,19 @@ export async function addSinkStream(host: MembershipHost, stream: StreamHandle, 
   const { name, consumerName, settings, logger } = host;
   await joinStream(stream, { name, consumerName, graceMs: settings.graceMs, logger }, start, () => host.closed());
   if (host.streams.has(stream.key)) return;
-  host.streams.set(stream.key, newSinkStream(name, settings, stream));
+  const s = newSinkStream(name, settings, stream);
+  host.streams.set(stream.key, s);
   host.streamAdded();
   host.wake(host.loops.groupOf(stream.key));
-  await host.loops.add(stream.key);
+  try {
+    await host.loops.add(stream.key);
+  } catch (err) {
+    // Not read (on a cluster, its slot's read connection could not open): forgotten, so that the
+    // caller's retry reads it. Kept, the retry returned at once and the stream stayed unread. Its
+    // consumer stays in the group with nothing pending, as after a join whose read never came.
+    if (host.streams.get(stream.key) === s) host.streams.delete(stream.key);
+    throw err;
+  }
   // The group's MKSTREAM may have created the stream: Go readers need its record (goLifecycle.ts).
   await stream.goLifecycle.ensure();
 }
