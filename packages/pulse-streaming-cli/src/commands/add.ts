@@ -40,7 +40,9 @@ export function parseHeaders(options: readonly string[] | undefined): Record<str
     if (eq < 0) throw new CliError(`--header takes name=value, got ${JSON.stringify(option)}`, 2);
     const name = option.slice(0, eq);
     if (Object.hasOwn(headers, name)) throw new CliError(`--header ${JSON.stringify(name)} given twice`, 2);
-    headers[name] = option.slice(eq + 1);
+    // Defined, not assigned: `headers.__proto__ = v` would hit the prototype setter and drop a valid
+    // header name in silence (outside review AI).
+    Object.defineProperty(headers, name, { value: option.slice(eq + 1), enumerable: true, writable: true, configurable: true });
   }
   return headers;
 }
