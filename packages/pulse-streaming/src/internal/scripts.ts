@@ -3,7 +3,7 @@
  * KEYS and shares the stream's hash slot (the dead-letter stream excepted:
  * `claim` only writes it when the caller says both live on one node).
  */
-import { CMP, NOW } from './lua.js';
+import { CMP, LUA_CALL_MAX_ARGS, NOW } from './lua.js';
 import { Script } from './script.js';
 
 /**
@@ -174,8 +174,10 @@ for _, p in ipairs(pend) do
   elseif noAck and live[p[2]] then
     -- a live ack-mode instance's (nacked, or its hold lapsed): an ack-mode instance claims it, at least once
   elseif maxDel > 0 and n >= maxDel then
-    if ARGV[6] == '1' then
-      local e = redis.call('XRANGE', KEYS[1], id, id)
+    local e = ARGV[6] == '1' and redis.call('XRANGE', KEYS[1], id, id)
+    -- More fields than one call of a script takes (see LUA_CALL_MAX_ARGS): moved by the client, as on a cluster.
+    if e and #e > 0 and #e[1][2] + 13 > ${LUA_CALL_MAX_ARGS} then e = false end
+    if e then
       if #e > 0 then
         local args = {'XADD', KEYS[2], '*'}
         for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
@@ -189,7 +191,7 @@ for _, p in ipairs(pend) do
       end
       redis.call('XACK', KEYS[1], ARGV[1], id)
     else
-      -- Two steps by the client (cluster): take it first, so no other instance moves it too (kept
+      -- Two steps by the client (a cluster, or an entry too big): take it first, so no other instance moves it too (kept
       -- ours while the client moves it, deadLetterMove.ts); JUSTID keeps the count, and if this
       -- instance dies another one retries after the grace period.
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, id, 'JUSTID')

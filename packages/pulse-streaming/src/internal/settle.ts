@@ -13,6 +13,7 @@ import type { Connection, Driver } from './driver.js';
 import { evalScript } from './driver.js';
 import { HEADER_PREFIX } from './headers.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, streamKey } from './keys.js';
+import { LUA_CALL_MAX_ARGS } from './lua.js';
 import type { ProcessHost } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
@@ -57,7 +58,8 @@ export async function nackEvents(
  * KEYS: stream, dead-letter stream, delays. ARGV: group, consumer, id, sink
  * name, stream name, deliveries, reason.
  * Returns 'moved', 'notours', 'gone' (trimmed or deleted: acked, to report
- * lost) or 'vanished' (pending for no one and gone from the stream: Redis
+ * lost), 'toobig' (more fields than a script can copy: nothing done, the
+ * client moves it) or 'vanished' (pending for no one and gone from the stream: Redis
  * rolled back under this instance, or another consumer handled it and it was
  * trimmed since; see `deadLetterNow`).
  */
@@ -67,6 +69,8 @@ const deadLetterOne = new Script(
 local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
 if #p == 0 and #e == 0 then return 'vanished' end
 if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
+-- More fields than one call of a script takes: the client moves it (see LUA_CALL_MAX_ARGS).
+if #e > 0 and #e[1][2] + 13 > ${LUA_CALL_MAX_ARGS} then return 'toobig' end
 local outcome = 'gone'
 if #e > 0 then
   local args = {'XADD', KEYS[2], '*'}
@@ -105,7 +109,8 @@ export interface DeadLetterHost {
 /**
  * Moves `event` to the dead-letter stream now, with `reason`, whatever its
  * delivery count: in one step on a single node, in two idempotent ones on a
- * cluster (added, then acked: never in neither). A `noAck` event is not
+ * cluster or for an entry with more fields than a script can copy (added,
+ * then acked: never in neither). A `noAck` event is not
  * pending: it is only copied there.
  */
 export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reason: string): Promise<void> {
@@ -116,7 +121,7 @@ export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reas
   const source = ['source_stream', event.streamName, 'source_sink', host.sinkName, 'source_id', id];
   const tail = [...source, 'deliveries', String(event.deliveryCount), 'reason', reason];
   event.markSettled();
-  let outcome: string;
+  let outcome: string | undefined;
   try {
     if (!host.driver.isCluster && !host.noAck) {
       const keys = [key, deadKey, sinkKeys(event.streamName, host.sinkName).delays];
@@ -131,7 +136,9 @@ export async function deadLetterNow(host: DeadLetterHost, event: SinkEvent, reas
           reason,
         ]),
       );
-    } else {
+    }
+    // A cluster (two slots), a noAck event (not pending), or an entry too big for the script: in two steps.
+    if (outcome === undefined || outcome === 'toobig') {
       const move = async (): Promise<string> => {
         let fields: unknown;
         if (host.noAck) {

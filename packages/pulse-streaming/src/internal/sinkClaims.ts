@@ -268,7 +268,8 @@ export class SinkClaims {
   }
 
   /**
-   * Cluster: the dead-letter stream may live on another node. Add first, then
+   * Cluster (the dead-letter stream may live on another node), or an entry
+   * with more fields than a script can copy (`LUA_CALL_MAX_ARGS`). Add first, then
    * ack: never in neither; kept ours meanwhile and the ack retried through a
    * failover, so that no instance moves them a second time (deadLetterMove.ts).
    */
