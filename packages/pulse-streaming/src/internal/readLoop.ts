@@ -112,20 +112,30 @@ export class ReadLoop<T> {
    * handled, within STOP_WAIT_MS: Redis may serve it as the connection
    * closes (ioredis ends it gracefully), and its events were then left
    * pending unseen, to come to another instance a grace period later with
-   * their delivery count raised (outside review V).
+   * their delivery count raised (outside review V). Non-blocking reads out
+   * are waited for and handled the same way, within STOP_WAIT_MS.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
     const head = this.#out[0];
-    if (this.#done && head?.blocks && this.#inFlight === head.reply && !this.#abort.signal.aborted) {
-      const handled = new Promise<void>((resolve) => {
-        this.#replyDone = resolve;
-      });
+    if (this.#done && head && !this.#abort.signal.aborted) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, STOP_WAIT_MS);
       });
-      await Promise.race([this.#unblock(head.reply).then(() => handled), late]);
+      if (head.blocks && this.#inFlight === head.reply) {
+        const handled = new Promise<void>((resolve) => {
+          this.#replyDone = resolve;
+        });
+        await Promise.race([this.#unblock(head.reply).then(() => handled), late]);
+      } else if (!head.blocks) {
+        // Checked reads out, and those sent ahead behind them: Redis serves them at once, and
+        // their replies are handled before the connection closes (the loop sends nothing more
+        // while stopping, and ends once they are). Dropped, their events stayed pending unseen:
+        // a noAck sink lost them unsaid, and with maxDeliveries 1 they were dead-lettered unseen
+        // (outside review AG).
+        await Promise.race([this.#done, late]);
+      }
       clearTimeout(timer);
     }
     this.#abort.abort();
