@@ -152,3 +152,20 @@ export function isRetryable(err: unknown): boolean {
   // of ours stopped by an operator's SCRIPT KILL: it runs again (its code is ERR).
   return /max number of clients|script killed/i.test(errorText(e));
 }
+
+/**
+ * Read errors that say the node serving a slot changed or restarted without a reconnect of ours (a
+ * clean cluster failover: node-redis sees only UNBLOCKED or MOVED). As after a reconnect, the
+ * groups' entries-read may be another node's (it is not replicated): the next check resyncs.
+ */
+export const NODE_CHANGED = new Set(['MOVED', 'ASK', 'UNBLOCKED', 'READONLY', 'CLUSTERDOWN', 'LOADING', 'MASTERDOWN']);
+
+/**
+ * Redis ended a blocked read because one of its stream keys was deleted (a
+ * sibling stream destroyed): the next check says which, as a missing key;
+ * no node changed, and resyncing every stream made false "how many is
+ * unknown" reports on the others (outside review V).
+ */
+export function keyDeleted(err: unknown): boolean {
+  return isReplyError(err, 'UNBLOCKED') && /no longer exists/.test(errorText(err));
+}

@@ -10,30 +10,22 @@ import { checkTrimmed } from './lossScripts.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { ReadRotation, rotationSize } from './readRotation.js';
-import { errorText, isReplyError, isRetryable, isServerReply, replyCode, toPulseError } from './redisErrors.js';
+import {
+  errorText,
+  isReplyError,
+  isRetryable,
+  isServerReply,
+  keyDeleted,
+  NODE_CHANGED,
+  replyCode,
+  toPulseError,
+} from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
-import type { Deliver, SinkSettings, SinkStream } from './sinkState.js';
+import type { Deliver, SinkReadResult, SinkSettings, SinkStream } from './sinkState.js';
 import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
 
 /** Most entries the trim check copies into Lua to verify a blocking read (usually none: it took all there was). */
 const VERIFY_MAX_ENTRIES = 256;
-/**
- * Read errors that say the node serving a slot changed or restarted without a reconnect of ours (a
- * clean cluster failover: node-redis sees only UNBLOCKED or MOVED). As after a reconnect, the
- * groups' entries-read may be another node's (it is not replicated): the next check resyncs.
- */
-const NODE_CHANGED = new Set(['MOVED', 'ASK', 'UNBLOCKED', 'READONLY', 'CLUSTERDOWN', 'LOADING', 'MASTERDOWN']);
-
-/**
- * Redis ended a blocked read because one of its stream keys was deleted (a
- * sibling stream destroyed): the next check says which, as a missing key;
- * no node changed, and resyncing every stream made false "how many is
- * unknown" reports on the others (outside review V).
- */
-function keyDeleted(err: unknown): boolean {
-  return isReplyError(err, 'UNBLOCKED') && /no longer exists/.test(errorText(err));
-}
-
 /** What the read path needs from its sink. */
 export interface ReadPathHost extends TrimCheckHost {
   readonly settings: SinkSettings;
@@ -121,31 +113,39 @@ export class SinkReads {
     if (ahead !== undefined && !pipelined) return undefined;
     const all = this.#groupStreams(group);
     if (all.length === 0) return undefined;
-    const { maxPolled, bufferSize, blockMs, noAck } = this.host.settings;
-    // A checked read takes a share of the streams in turn (readRotation.ts); a blocking one waits on all.
-    const streams = blocking ? all : this.#rotation.pick(group, all, rotationSize(maxPolled));
     // Not ahead of a resync (after a reconnect): a check built before the
     // read out is applied would resync too, and not count what is trimmed
     // between the two (the first one's reply makes the streams trusted).
-    if (ahead !== undefined && (this.#reconnectsNow() !== this.#reconnects || streams.some((s) => !s.trusted))) return undefined;
+    if (ahead !== undefined && (this.#reconnectsNow() !== this.#reconnects || all.some((s) => !s.trusted))) return undefined;
+    const { maxPolled, bufferSize, blockMs } = this.host.settings;
+    // A checked read takes a share of the streams in turn and probes the other drained ones
+    // (readRotation.ts); a blocking one waits on all.
+    const sorted = this.#rotation.sort(all);
+    const size = blocking ? all.length : Math.min(all.length, rotationSize(maxPolled));
     // COUNT goes to every stream of the read: one busy stream's share given to all of them (the
     // others filled up since) brought up to streams x maxPolled, given back past the bound and,
     // past what is remembered for taking back, left to a claim a grace period later (outside
-    // review AB). So a read never asks more than the subscribers have room for.
+    // review AB). So a read never asks more than the subscribers have room for, probes (one
+    // entry each, up to half the room) included.
     const room = Math.max(maxPolled, this.#fanout?.room(bufferSize + maxPolled) ?? 0);
+    let probeMost = blocking ? 0 : Math.min(ReadRotation.probeable(sorted, size), Math.floor(room / 2));
     const count = Math.min(
-      countPerStream(maxPolled, streams.length, blocking ? undefined : this.#busy.get(group), 1),
-      Math.max(1, Math.floor(room / streams.length)),
+      countPerStream(maxPolled, size, blocking ? undefined : this.#busy.get(group), 1),
+      Math.max(1, Math.floor((room - probeMost) / size)),
     );
-    const most = count * streams.length;
-    if (ahead !== undefined && most > ahead) return undefined;
+    if (ahead !== undefined) {
+      if (count * size > ahead) return undefined;
+      probeMost = Math.min(probeMost, ahead - count * size);
+    }
+    // Planned only now, for a read that is sent: a refused read ahead moved the rotation on, and
+    // some busy streams went unread while the others drained (outside review AG).
+    const plan = blocking ? { read: all, probe: [] } : this.#rotation.plan(group, sorted, size, probeMost);
+    const streams = plan.read;
+    const probe = plan.probe;
+    const most = count * streams.length + probe.length;
     const keys = streams.map((s) => s.stream.key);
-    const read: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', count];
-    if (noAck) read.push('NOACK');
-    const blockAt = read.length + 1;
-    if (blocking) read.push('BLOCK', blockMs);
-    read.push('STREAMS', ...keys);
-    for (let i = 0; i < keys.length; i++) read.push('>');
+    const read = this.#xreadgroup(count, keys, blocking ? blockMs : undefined);
+    const blockAt = read.indexOf('BLOCK') + 1;
     if (blocking) {
       const long = this.host.cluster && mayBlockLong(this.#fanout, this.host.settings.bufferSize);
       const send = async (conn: OwnedConnection, interrupted?: () => boolean) => {
@@ -171,16 +171,35 @@ export class SinkReads {
       return { send, most, untilFull: this.host.cluster };
     }
     const check = this.#checkCommand(streams);
+    const commands = [check, read];
+    if (probe.length > 0) {
+      commands.push(
+        this.#xreadgroup(
+          1,
+          probe.map((s) => s.stream.key),
+        ),
+      );
+    }
     const epoch = this.#reconnectsNow();
     const send = async (conn: OwnedConnection) => {
       const sentAt = monotonicNow();
       const checkAt = performance.now();
       const readAt = streams.map((x) => x.lastRead);
-      const [checked, got] = await conn.transaction([check, read], keys[0]);
+      const [checked, got, probed] = await conn.transaction(commands, keys[0]);
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
-      return { streams, blocking, count, got, checked, sentAt, checkAt, readAt, epoch };
+      return { streams, blocking, count, got, checked, sentAt, checkAt, readAt, epoch, probe, probed };
     };
     return { send, most, pipelined, blocks: false };
+  }
+
+  /** An XREADGROUP of new entries of `keys`, `count` each at most, blocking `blockMs` when given. */
+  #xreadgroup(count: number, keys: readonly string[], blockMs?: number): Arg[] {
+    const cmd: Arg[] = ['XREADGROUP', 'GROUP', this.host.name, this.host.consumerName, 'COUNT', count];
+    if (this.host.settings.noAck) cmd.push('NOACK');
+    if (blockMs !== undefined) cmd.push('BLOCK', blockMs);
+    cmd.push('STREAMS', ...keys);
+    for (let i = 0; i < keys.length; i++) cmd.push('>');
+    return cmd;
   }
 
   /** The streams of `group` that reads may take now. */
@@ -240,43 +259,28 @@ export class SinkReads {
   }
 
   async onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking, count, sentAt, checkAt, readAt, epoch } = result as {
-      streams: SinkStream[];
-      got: Outcome | undefined;
-      checked: Outcome | undefined;
-      blocking: boolean;
-      count: number;
-      /** When the read was sent (absent: a stale read that was not). */
-      sentAt?: number;
-      /** When its trim check was sent (`performance.now()`). */
-      checkAt?: number;
-      /** Per stream, what this instance had read when the check was sent (`lastRead`). */
-      readAt?: Array<string | undefined>;
-      /** `#reconnectsNow()` when the check was made. */
-      epoch?: number;
-    };
+    const { streams, got, checked, blocking, count, sentAt, checkAt, readAt, epoch, probe, probed } = result as SinkReadResult;
     this.#noteReconnect();
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
     let read = 0;
     let full = 0;
     for (const s of streams) {
-      const batch = byKey.get(s.stream.key) ?? [];
-      if (batch.length === 0) continue;
-      read += batch.length;
-      if (batch.length >= count) full++;
-      s.lastRead = (batch[batch.length - 1] as RawEntry)[0];
-      if (blocking) {
-        const to = (batch[batch.length - 1] as RawEntry)[0];
-        if (s.unverified) s.unverified.to = to;
-        else s.unverified = { from: s.checked ?? '0-0', to };
-      }
-      // Removed while the read was in flight: handed out all the same, as what it had buffered is. Left
-      // pending, they went to another instance a grace period later with their delivery count raised
-      // (dead-lettered unseen at maxDeliveries 1), and a noAck sink lost them without a word (review V).
-      this.host.deliver(s, batch, 1, false, sentAt === undefined ? undefined : { at: sentAt, waits: blocking });
+      const n = this.#take(s, byKey.get(s.stream.key), blocking, blocking, sentAt);
+      read += n;
+      if (n >= count) full++;
     }
     this.#rotation.settle(streams, (s) => (byKey.get(s.stream.key)?.length ?? 0) < count);
+    if (probe && probe.length > 0) {
+      // A probe that failed (a stream's key or group gone) found nothing: those streams get checked reads, which say why.
+      const probedByKey = new Map(probed?.ok ? streamEntries(probed.value) : []);
+      for (const s of probe) {
+        const n = this.#take(s, probedByKey.get(s.stream.key), true, false, sentAt);
+        read += n;
+        if (n > 0) full++;
+      }
+      this.#rotation.settle(probe, (s) => probed?.ok === true && (probedByKey.get(s.stream.key)?.length ?? 0) === 0);
+    }
     // Short batches drained the streams (those of this read, and those the rotation left out
     // when they last came back short): block for news instead of polling.
     if (full === 0 && this.#rotation.allDrained(this.#groupStreams(group))) {
@@ -304,6 +308,27 @@ export class SinkReads {
   }
 
   /**
+   * Hands out what a read brought of stream `s`; returns how many. An
+   * `unchecked` read (a blocking one, a probe) came without a trim check:
+   * what it may have jumped over is left to verify (`unverified`) by a later
+   * check. `waits`: the read blocked.
+   */
+  #take(s: SinkStream, batch: RawEntry[] | undefined, unchecked: boolean, waits: boolean, sentAt: number | undefined): number {
+    if (batch === undefined || batch.length === 0) return 0;
+    const to = (batch[batch.length - 1] as RawEntry)[0];
+    s.lastRead = to;
+    if (unchecked) {
+      if (s.unverified) s.unverified.to = to;
+      else s.unverified = { from: s.checked ?? '0-0', to };
+    }
+    // Removed while the read was in flight: handed out all the same, as what it had buffered is. Left
+    // pending, they went to another instance a grace period later with their delivery count raised
+    // (dead-lettered unseen at maxDeliveries 1), and a noAck sink lost them without a word (review V).
+    this.host.deliver(s, batch, 1, false, sentAt === undefined ? undefined : { at: sentAt, waits });
+    return batch.length;
+  }
+
+  /**
    * Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported,
    * and for quiet streams that want one (`wantsRecheck`).
    */
@@ -312,15 +337,8 @@ export class SinkReads {
     const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted || wantsRecheck(s, now));
     for (const [i, s] of pending.entries()) {
       try {
-        const at = performance.now();
-        const readAt = s.lastRead;
-        const cmd = this.#checkCommand([s]);
-        const epoch = this.#reconnectsNow();
-        const checks = (await this.host.control.send(cmd, s.stream.key)) as unknown[];
-        const stale = this.#madeBefore(epoch);
-        const r = (checks[0] ?? []) as unknown[];
         // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.
-        if (str(r[0]) === 'ok') await applyTrimCheck(this.host, s, r, at, readAt, stale);
+        await this.#checkOne(s, (status) => status === 'ok');
       } catch (err) {
         // With Redis unreachable every stream would fail alike: one line, and a later call checks them.
         const names = isRetryable(err) ? pending.slice(i).map((x) => x.stream.name) : [s.stream.name];
@@ -339,11 +357,18 @@ export class SinkReads {
    * holds call it when the read loop is paused by full buffers.
    */
   async recover(s: SinkStream): Promise<void> {
+    await this.#checkOne(s, () => true);
+  }
+
+  /** Checks stream `s` on the control connection; applies what it found when `apply(status)` says so. */
+  async #checkOne(s: SinkStream, apply: (status: string) => boolean): Promise<void> {
     const [at, readAt] = [performance.now(), s.lastRead];
     const cmd = this.#checkCommand([s]);
     const epoch = this.#reconnectsNow();
     const checks = (await this.host.control.send(cmd, s.stream.key)) as unknown[];
-    await applyTrimCheck(this.host, s, (checks[0] ?? []) as unknown[], at, readAt, this.#madeBefore(epoch));
+    const stale = this.#madeBefore(epoch);
+    const r = (checks[0] ?? []) as unknown[];
+    if (apply(str(r[0]))) await applyTrimCheck(this.host, s, r, at, readAt, stale);
   }
 
   async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {

@@ -5,6 +5,7 @@ export type { SinkCounters };
 
 import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
+import type { Outcome } from './batcher.js';
 import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { OPTION_NAMES } from './optionLists.js';
 import { checkOptionNames } from './optionNames.js';
@@ -218,4 +219,24 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     hadTtl: false,
     sweep: { next: true, read: undefined, mine: 0, until: 0, left: 0, cleanupUntil: 0, cleanupFloor: 0 },
   };
+}
+
+/** What a sink's read brings to `SinkReads.onReply` (sinkRead.ts): the streams read, the replies, and when. */
+export interface SinkReadResult {
+  streams: SinkStream[];
+  got: Outcome | undefined;
+  checked: Outcome | undefined;
+  blocking: boolean;
+  count: number;
+  /** When the read was sent (absent: a stale read that was not). */
+  sentAt?: number;
+  /** When its trim check was sent (`performance.now()`). */
+  checkAt?: number;
+  /** Per stream, what this instance had read when the check was sent (`lastRead`). */
+  readAt?: Array<string | undefined>;
+  /** `SinkReads.#reconnectsNow()` when the check was made. */
+  epoch?: number;
+  /** Drained streams probed for one entry each, without a check (readRotation.ts), and the reply. */
+  probe?: SinkStream[];
+  probed?: Outcome;
 }
