@@ -383,21 +383,30 @@ export class SinkMaintenance {
     // Nothing to do until the buffers drained (checked again in ROOM_POLL_MS, no Redis command).
     if (claimRoom(this.host, settings.bufferSize + settings.maxPolled) < roomToClaim(settings)) return;
     const streams = this.#byKey();
-    for (const key of [...this.#wanted]) {
-      if (this.#abort.signal.aborted) return;
-      const s = streams.get(key);
-      if (!s?.ready) {
-        this.#wanted.delete(key);
-        continue;
+    const order = [...this.#wanted];
+    try {
+      for (const key of order) {
+        if (this.#abort.signal.aborted) return;
+        const s = streams.get(key);
+        if (!s?.ready) {
+          this.#wanted.delete(key);
+          continue;
+        }
+        const end = await this.#claims.burst(s, this.#nextSweep, false);
+        s.sweep.mine = Math.max(s.sweep.mine, 1);
+        if (end !== 'more') {
+          this.#wanted.delete(key);
+          // Taken all: out of the work set too, at the next beat.
+          if (this.#posted.has(key)) this.#workDone.add(key);
+        }
+        if (monotonicNow() >= this.#nextSweep) return;
       }
-      const end = await this.#claims.burst(s, this.#nextSweep, false);
-      s.sweep.mine = Math.max(s.sweep.mine, 1);
-      if (end !== 'more') {
-        this.#wanted.delete(key);
-        // Taken all: out of the work set too, at the next beat.
-        if (this.#posted.has(key)) this.#workDone.add(key);
-      }
-      if (monotonicNow() >= this.#nextSweep) return;
+    } finally {
+      // The next round starts with the next stream: a burst takes the room there is, and the
+      // stream first in line took it every round while another's crashed consumer's events waited
+      // for its whole backlog (outside review AH).
+      const first = order[0];
+      if (first !== undefined && this.#wanted.delete(first)) this.#wanted.add(first);
     }
   }
 
