@@ -10,6 +10,7 @@ import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkWideKeys } from './keys.js';
 import { errorText } from './redisErrors.js';
 import { leave } from './scripts.js';
+import { FORGET_GRACES } from './sinkLiveness.js';
 import type { SinkStream } from './sinkState.js';
 
 /** A consumer name unique to this instance: host, process and a random part. */
@@ -93,11 +94,49 @@ export async function leaveAll(
       }
     }),
   );
-  if (left.some((n) => n < 0)) return;
+  const stayed = streams.filter((_, i) => (left[i] ?? -1) < 0);
+  if (stayed.length > 0) {
+    await postWork(l, stayed, logger);
+    return;
+  }
   const key = sinkWideKeys(l.name).instances;
   try {
     await within(l.control.send(['ZREM', key, l.consumerName], key), CLOSE_STEP_MS);
   } catch (err) {
     logger.warn({ err: errorText(err) }, 'could not leave the sink liveness set: the others will sweep once');
+  }
+}
+
+/**
+ * Streams where this instance stays in the group at close (events of its
+ * own still pending: a handler's, a nack's) go to the sink-wide work set,
+ * which the live instances read at their next beat (every grace period /
+ * 2) and sweep: a nack's delay shorter than the grace period is then
+ * honoured by one of them (its due time is kept in Redis). Without it they
+ * swept those streams only once this instance went stale, a grace period
+ * after its last beat: a `nack({ delayMs: 300 })` before a rolling
+ * restart came back after about 3 s (outside review AH). The set expires
+ * as the liveness calls make it expire (never sooner than it would).
+ */
+async function postWork(l: Leaver, stayed: readonly SinkStream[], logger: Logger): Promise<void> {
+  const key = sinkWideKeys(l.name).work;
+  const ms = FORGET_GRACES * l.graceMs;
+  try {
+    await within(
+      l.control.transaction(
+        [
+          ['SADD', key, ...stayed.map((s) => s.stream.key)],
+          ['PEXPIRE', key, ms, 'NX'],
+          ['PEXPIRE', key, ms, 'GT'],
+        ],
+        key,
+      ),
+      CLOSE_STEP_MS,
+    );
+  } catch (err) {
+    logger.warn(
+      { err: errorText(err) },
+      'could not post the streams left with pending events: the others sweep them once this instance is stale',
+    );
   }
 }

@@ -148,7 +148,7 @@ const STALE_GRACES = 1;
 /** Quiet this many of its grace periods: no longer live (may be removed from groups, its leases taken). */
 const LIVE_GRACES = 2;
 /** Not seen for this many of its grace periods: forgotten. */
-const FORGET_GRACES = 20;
+export const FORGET_GRACES = 20;
 
 export class SinkLiveness {
   /** Names last seen stale: one crash triggers one round of sweeps, not one per beat. */
