@@ -163,6 +163,9 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * replay without trimming).
  * Resolves to the new event IDs, in dead-letter order; letters another
  * replay moves meanwhile are left to it and not in the result.
+ * A letter with no event field (`n`, `p`, `t`, `h.*`: another producer's
+ * entry with fields of its own, dead-lettered by a typed `process()`) goes
+ * back as the event the sink saw: name '' and an empty payload.
  *
  * On one Redis node (or when both streams share a cluster slot) each move is
  * one atomic step. On a cluster the two streams live in different slots, so

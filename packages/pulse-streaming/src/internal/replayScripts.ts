@@ -12,14 +12,27 @@ import { Script } from './script.js';
 /**
  * The fields of a dead letter that make the replayed event: name, payload,
  * topic and headers (`h.*`), not the dead-letter fields (`source_stream`...).
+ * A letter with none of them (a raw producer's entry with fields of its own,
+ * dead-lettered by a typed `process()`) goes back as the event the sink saw:
+ * `n` '' and `p` ''; an XADD without fields is refused, and that one letter
+ * made every replay of the stream fail (outside review AI). A letter with
+ * some of them keeps exactly its own.
  * Expects `f` (a flat field/value list) in scope; sets `args`.
  */
-const EVENT_FIELDS = `for j = 1, #f, 2 do
+const EVENT_FIELDS = `local copied = false
+for j = 1, #f, 2 do
   local k = f[j]
   if k == 'n' or k == 'p' or k == 't' or string.sub(k, 1, 2) == 'h.' then
     args[#args + 1] = k
     args[#args + 1] = f[j + 1]
+    copied = true
   end
+end
+if not copied then
+  args[#args + 1] = 'n'
+  args[#args + 1] = ''
+  args[#args + 1] = 'p'
+  args[#args + 1] = ''
 end`;
 
 /**
