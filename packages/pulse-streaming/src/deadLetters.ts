@@ -1,13 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, PulseError } from './errors.js';
+import { InvalidArgumentError } from './errors.js';
 import type { EventMap } from './event.js';
-import { type Arg, checkOpen, evalScript } from './internal/driver.js';
+import { checkOpen } from './internal/driver.js';
 import { HEADER_PREFIX, NO_HEADERS, setHeader } from './internal/headers.js';
 import { compareIds, idTime } from './internal/ids.js';
-import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, replayClaimKey, replayedKey, streamKey } from './internal/keys.js';
+import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, streamKey } from './internal/keys.js';
 import { checkOptionNames, names } from './internal/optionNames.js';
 import { toPulseError } from './internal/redisErrors.js';
-import { addReplayed, claimDeadLetters, finishReplay, replayDead } from './internal/replayScripts.js';
+import { LAST_ID, LetterMover, type PagedLetter, readPage } from './internal/replayMoves.js';
 import { entries, type RawEntry, str } from './internal/replies.js';
 import { slotOf } from './internal/slot.js';
 import type { StreamHandle } from './internal/streamHandle.js';
@@ -93,9 +92,6 @@ function deadStreamOf(stream: StreamHandle, options?: DeadLetterOptions): { name
   return { name, key: streamKey(name) };
 }
 
-/** The largest entry ID Redis takes. */
-const LAST_ID = '18446744073709551615-18446744073709551615';
-
 /**
  * Reads dead letters of `stream`, oldest first.
  * @throws InvalidArgumentError for a `stream` that is not a Stream or a bad option, before any Redis call.
@@ -166,6 +162,9 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * A letter with no event field (`n`, `p`, `t`, `h.*`: another producer's
  * entry with fields of its own, dead-lettered by a typed `process()`) goes
  * back as the event the sink saw: name '' and an empty payload.
+ * The replay reads the letters' IDs and sources, never their payloads: on
+ * one node the moves happen inside Redis, and across cluster slots they take
+ * the letters in batches of at most 4 MB of events (a bigger letter alone).
  *
  * On one Redis node (or when both streams share a cluster slot) each move is
  * one atomic step. On a cluster the two streams live in different slots, so
@@ -194,37 +193,45 @@ export async function replayDeadLetters<Events extends EventMap>(
   const { name: deadName, key } = deadStreamOf(stream, options);
   // A sink name no sink can have ('', 'a b') would match no letter: replaying nothing, silently.
   const sink = options?.sink === undefined ? undefined : checkName('sink', options.sink);
+  checkOpen(stream.driver, `read dead letters of ${stream.name}`);
   const atomic = !stream.driver.isCluster || slotOf(key) === slotOf(stream.key);
+  const mover = new LetterMover({ stream, maxLen: replayMaxLen(stream), deadName, deadKey: key, atomic });
   const replayed: string[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = wanted
-      ? await readDeadLetters(stream, { ...options, ids: wanted })
-      : await readDeadLetters(stream, after === undefined ? { ...options, count: 500 } : { ...options, count: 500, after });
-    const ids = page
-      .filter((d) => d.sourceStream === stream.name && (sink === undefined || d.sourceSink === sink))
-      .map((d) => d.id);
-    if (ids.length > 0) {
-      try {
-        if (atomic) {
-          const args = [replayMaxLen(stream), stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', ...ids];
-          const out = (await evalScript(stream.driver, replayDead, [key, stream.key], args)) as unknown[];
-          for (const r of out) if (r) replayed.push(str(r));
-        } else {
-          replayed.push(...(await moveAcrossSlots(stream, replayMaxLen(stream), deadName, key, ids)));
-        }
-      } catch (err) {
-        throw toPulseError(err, `replay dead letters of ${stream.name}`);
+  // The pages name each letter and its source, not its payload: the moves run
+  // in Redis (one node) or claim bounded batches (cluster), so a replay of
+  // big letters never holds them all (outside review AI).
+  const moveMine = async (page: readonly PagedLetter[]): Promise<void> => {
+    const mine = page.filter((d) => d.sourceStream === stream.name && (sink === undefined || d.sourceSink === sink));
+    if (mine.length > 0) replayed.push(...(await mover.move(mine)));
+  };
+  try {
+    if (wanted) {
+      // Oldest first and once each, as readDeadLetters returns them.
+      const sorted = [...new Set(wanted)].sort(compareIds);
+      for (let i = 0; i < sorted.length; i += PAGE) {
+        await moveMine(await readPage(stream, key, ['ids', ...sorted.slice(i, i + PAGE)]));
+      }
+    } else {
+      let start = '-';
+      for (;;) {
+        const page = await readPage(stream, key, ['range', start, PAGE]);
+        await moveMine(page);
+        const last = page[page.length - 1]?.id;
+        // Nothing comes after the largest ID (Redis refuses an exclusive start there).
+        if (page.length < PAGE || last === undefined || last === LAST_ID) break;
+        start = `(${last}`;
       }
     }
-    if (wanted || page.length < 500) {
-      // The replay may have created the stream: Go readers need its record (goLifecycle.ts).
-      if (replayed.length > 0) await stream.goLifecycle.ensure();
-      return replayed;
-    }
-    after = page[page.length - 1]?.id;
+  } catch (err) {
+    throw toPulseError(err, `replay dead letters of ${stream.name}`);
   }
+  // The replay may have created the stream: Go readers need its record (goLifecycle.ts).
+  if (replayed.length > 0) await stream.goLifecycle.ensure();
+  return replayed;
 }
+
+/** Letters a replay looks at per page (IDs and sources only). */
+const PAGE = 500;
 
 /**
  * The `MAXLEN ~` of a replay's adds: the stream's, under 'limits'
@@ -236,63 +243,4 @@ export async function replayDeadLetters<Events extends EventMap>(
  */
 function replayMaxLen(stream: Pick<Stream<EventMap>, 'retention' | 'maxLen'>): number {
   return stream.retention === 'interest' ? 0 : stream.maxLen;
-}
-
-/** How long a cluster replayer owns the letters it claimed. */
-const CLAIM_MS = 30_000;
-/** Adds later than this after the claim are refused (CLAIM_MS less a margin for the nodes' clocks). */
-const LATE_MS = 20_000;
-
-/**
- * The cluster move of `replayDeadLetters` (see there): claim, add unless
- * added, delete, forget. Claims that came too late to add are given up and
- * taken again.
- */
-async function moveAcrossSlots(
-  stream: StreamHandle,
-  maxLen: number,
-  deadName: string,
-  deadKey: string,
-  ids: string[],
-): Promise<string[]> {
-  const driver = stream.driver;
-  for (let attempt = 1; ; attempt++) {
-    const token = randomUUID();
-    const [now, found] = (await evalScript(
-      driver,
-      claimDeadLetters,
-      [deadKey, ...ids.map((id) => replayClaimKey(deadName, id))],
-      [token, CLAIM_MS, ...ids],
-    )) as [unknown, unknown[]];
-    const mine: Array<{ id: string; fields: unknown[] }> = [];
-    found.forEach((f, i) => {
-      if (Array.isArray(f)) mine.push({ id: ids[i] as string, fields: f });
-    });
-    if (mine.length === 0) return [];
-    const mineIds = mine.map((m) => m.id);
-    const claims = [deadKey, ...mineIds.map((id) => replayClaimKey(deadName, id))];
-    const replayed = replayedKey(stream.name);
-    const fields = mineIds.map((id) => `${deadKey} ${id}`);
-    const args: Arg[] = [maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', Number(now), LATE_MS];
-    mine.forEach((m, i) => {
-      args.push(fields[i] as string, m.fields.length / 2, ...(m.fields as Arg[]));
-    });
-    let added: unknown;
-    try {
-      added = await evalScript(driver, addReplayed, [stream.key, replayed], args);
-    } catch (err) {
-      // Whatever was added is recorded: giving the claims up lets a later
-      // replay finish those moves without adding them twice.
-      await evalScript(driver, finishReplay, claims, [token, 'release', ...mineIds]).catch(() => {});
-      throw err;
-    }
-    if (!Array.isArray(added)) {
-      await evalScript(driver, finishReplay, claims, [token, 'release', ...mineIds]);
-      if (attempt < 3) continue;
-      throw new PulseError(`replay of ${mineIds.length} dead letters kept reaching Redis too late after claiming them`);
-    }
-    await evalScript(driver, finishReplay, claims, [token, 'done', ...mineIds]);
-    await driver.send(['HDEL', replayed, ...fields], replayed);
-    return added.map(str);
-  }
 }

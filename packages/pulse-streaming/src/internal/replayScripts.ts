@@ -171,3 +171,48 @@ export const finishReplay = new Script(
 end
 return 0`,
 );
+
+/**
+ * What a replay needs to know of the letters without reading their
+ * payloads: reading them whole, 500 at a time, only to pick IDs by source
+ * held up to 500 payloads in the process (outside review AI). Reads one
+ * letter per XRANGE, so Redis holds one letter at a time too.
+ * KEYS: dead-letter stream. ARGV: 'ids', then IDs (those not found are left
+ * out); or 'range', the start ('-' or '(' and an ID) and the most letters.
+ * Returns per letter {id, source_stream, source_sink ('' for a field it
+ * lacks), number of event field pairs (`n`, `p`, `t`, `h.*`), their bytes}.
+ */
+export const deadLetterPage = new Script(
+  'deadLetterPage',
+  `local out = {}
+local function add(e)
+  local f, stream, sink, pairs, bytes = e[2], '', '', 0, 0
+  for j = 1, #f, 2 do
+    local k = f[j]
+    if k == 'source_stream' then stream = f[j + 1]
+    elseif k == 'source_sink' then sink = f[j + 1]
+    elseif k == 'n' or k == 'p' or k == 't' or string.sub(k, 1, 2) == 'h.' then
+      pairs = pairs + 1
+      bytes = bytes + #k + #f[j + 1]
+    end
+  end
+  out[#out + 1] = {e[1], stream, sink, pairs, bytes}
+end
+if ARGV[1] == 'ids' then
+  for i = 2, #ARGV do
+    local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+    if e[1] then add(e[1]) end
+  end
+else
+  local start = ARGV[2]
+  for _ = 1, tonumber(ARGV[3]) do
+    local e = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1)
+    if not e[1] then break end
+    add(e[1])
+    -- Nothing comes after the largest ID (Redis refuses an exclusive start there).
+    if e[1][1] == '18446744073709551615-18446744073709551615' then break end
+    start = '(' .. e[1][1]
+  end
+end
+return out`,
+);
