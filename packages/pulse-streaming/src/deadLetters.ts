@@ -165,6 +165,8 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * The replay reads the letters' IDs and sources, never their payloads: on
  * one node the moves happen inside Redis, and across cluster slots they take
  * the letters in batches of at most 4 MB of events (a bigger letter alone).
+ * A letter with more fields than a script's call takes (about 3,900 pairs)
+ * is moved by the client with the cluster steps below, on one node too.
  *
  * On one Redis node (or when both streams share a cluster slot) each move is
  * one atomic step. On a cluster the two streams live in different slots, so
@@ -224,6 +226,8 @@ export async function replayDeadLetters<Events extends EventMap>(
     }
   } catch (err) {
     throw toPulseError(err, `replay dead letters of ${stream.name}`);
+  } finally {
+    mover.close();
   }
   // The replay may have created the stream: Go readers need its record (goLifecycle.ts).
   if (replayed.length > 0) await stream.goLifecycle.ensure();

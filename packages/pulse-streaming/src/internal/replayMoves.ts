@@ -2,14 +2,25 @@
  * How `replayDeadLetters` finds and moves dead letters (see its TSDoc for
  * the guarantees): the letters are picked from pages that carry no payload
  * (`deadLetterPage`), moved in one script per run of letters on one node,
- * and in claimed batches bounded by size across cluster slots.
+ * in claimed batches bounded by size across cluster slots, and one by one
+ * by the client when a letter is too big for a script's XADD.
  */
 import { randomUUID } from 'node:crypto';
 import { PulseError } from '../errors.js';
-import { type Arg, evalScript } from './driver.js';
+import { type Arg, evalScript, type OwnedConnection } from './driver.js';
+import { HEADER_PREFIX } from './headers.js';
 import { replayClaimKey, replayedKey } from './keys.js';
-import { addReplayed, claimDeadLetters, deadLetterPage, finishReplay, replayDead } from './replayScripts.js';
-import { str } from './replies.js';
+import {
+  addReplayed,
+  bigAfter,
+  bigBefore,
+  claimDeadLetters,
+  deadLetterPage,
+  finishReplay,
+  replayDead,
+  tooBigForScript,
+} from './replayScripts.js';
+import { buf, str } from './replies.js';
 import type { StreamHandle } from './streamHandle.js';
 
 /** A dead letter as a replay pages through them: no payload, only what picks and batches it. */
@@ -67,8 +78,10 @@ export interface ReplayTarget {
   readonly atomic: boolean;
 }
 
-/** Moves letters of one replay, in the order given. */
+/** Moves letters of one replay, in the order given; holds the connection big letters need until closed. */
 export class LetterMover {
+  #conn: OwnedConnection | undefined;
+
   constructor(private readonly t: ReplayTarget) {}
 
   /** Moves `letters` in order. Resolves to the new event IDs of those moved here (others' moves left out). */
@@ -82,6 +95,13 @@ export class LetterMover {
       runBytes = 0;
     };
     for (const l of letters) {
+      if (tooBigForScript(l.pairs)) {
+        // In order: the run before it goes first.
+        await flush();
+        const id = await this.#moveBig(l.id);
+        if (id !== undefined) out.push(id);
+        continue;
+      }
       if (!this.t.atomic && run.length > 0 && runBytes + l.bytes > BATCH_BYTES) await flush();
       run.push(l.id);
       runBytes += l.bytes;
@@ -90,20 +110,43 @@ export class LetterMover {
     return out;
   }
 
+  /** Closes the connection big letters used, if any. */
+  close(): void {
+    this.#conn?.close();
+    this.#conn = undefined;
+  }
+
   async #moveRun(ids: string[]): Promise<string[]> {
     const { stream, maxLen, deadKey } = this.t;
-    if (!this.t.atomic) return this.#moveAcrossSlots(ids);
-    const args = [maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', ...ids];
-    const reply = (await evalScript(stream.driver, replayDead, [deadKey, stream.key], args)) as unknown[];
-    return reply.filter((r) => r).map(str);
+    const out: string[] = [];
+    const big: string[] = [];
+    if (this.t.atomic) {
+      const args = [maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', ...ids];
+      const reply = (await evalScript(stream.driver, replayDead, [deadKey, stream.key], args)) as unknown[];
+      reply.forEach((r, i) => {
+        if (!r) return;
+        if (str(r) === 'big') big.push(ids[i] as string);
+        else out.push(str(r));
+      });
+    } else {
+      const moved = await this.#moveAcrossSlots(ids);
+      out.push(...moved.added);
+      big.push(...moved.big);
+    }
+    // Not expected (the page counted their fields as the script does), but never stuck on one.
+    for (const id of big) {
+      const added = await this.#moveBig(id);
+      if (added !== undefined) out.push(added);
+    }
+    return out;
   }
 
   /**
    * The cluster move (see `replayDeadLetters`): claim, add unless added,
    * delete, forget. Claims that came too late to add are given up and
-   * taken again.
+   * taken again. `big`: letters the add script could not add (given up).
    */
-  async #moveAcrossSlots(ids: string[]): Promise<string[]> {
+  async #moveAcrossSlots(ids: string[]): Promise<{ added: string[]; big: string[] }> {
     const { stream, maxLen, deadName, deadKey } = this.t;
     const driver = stream.driver;
     for (let attempt = 1; ; attempt++) {
@@ -118,7 +161,7 @@ export class LetterMover {
       found.forEach((f, i) => {
         if (Array.isArray(f)) mine.push({ id: ids[i] as string, fields: f });
       });
-      if (mine.length === 0) return [];
+      if (mine.length === 0) return { added: [], big: [] };
       const mineIds = mine.map((m) => m.id);
       const claims = [deadKey, ...mineIds.map((id) => replayClaimKey(deadName, id))];
       const replayed = replayedKey(stream.name);
@@ -141,9 +184,98 @@ export class LetterMover {
         if (attempt < 3) continue;
         throw new PulseError(`replay of ${mineIds.length} dead letters kept reaching Redis too late after claiming them`);
       }
-      await evalScript(driver, finishReplay, claims, [token, 'done', ...mineIds]);
-      await driver.send(['HDEL', replayed, ...fields], replayed);
-      return added.map(str);
+      const done: string[] = [];
+      const out: string[] = [];
+      const big: string[] = [];
+      added.forEach((a, i) => {
+        const id = mineIds[i] as string;
+        if (str(a) === 'big') big.push(id);
+        else {
+          done.push(id);
+          out.push(str(a));
+        }
+      });
+      if (done.length > 0) {
+        const doneClaims = [deadKey, ...done.map((id) => replayClaimKey(deadName, id))];
+        await evalScript(driver, finishReplay, doneClaims, [token, 'done', ...done]);
+        await driver.send(['HDEL', replayed, ...done.map((id) => `${deadKey} ${id}`)], replayed);
+      }
+      if (big.length > 0) {
+        const bigClaims = [deadKey, ...big.map((id) => replayClaimKey(deadName, id))];
+        await evalScript(driver, finishReplay, bigClaims, [token, 'release', ...big]);
+      }
+      return { added: out, big };
     }
   }
+
+  /**
+   * Moves one letter too big for a script's XADD with the cluster steps
+   * (on one node too): claim it, add it from here in one transaction with
+   * its record (`bigBefore`), delete it, forget the record. Resolves to its
+   * new ID, or undefined when it is gone or another replayer owns it.
+   */
+  async #moveBig(id: string): Promise<string | undefined> {
+    const { stream, maxLen, deadName, deadKey } = this.t;
+    const driver = stream.driver;
+    const claims = [deadKey, replayClaimKey(deadName, id)];
+    const replayed = replayedKey(stream.name);
+    const field = `${deadKey} ${id}`;
+    for (let attempt = 1; ; attempt++) {
+      const token = randomUUID();
+      const [now, found] = (await evalScript(driver, claimDeadLetters, claims, [token, CLAIM_MS, id])) as [unknown, unknown[]];
+      const letter = found[0];
+      if (!Array.isArray(letter)) return undefined;
+      const release = () => evalScript(driver, finishReplay, claims, [token, 'release', id]);
+      let result: string;
+      try {
+        this.#conn ??= await driver.openOwned(`pulse:replay:${stream.name}`, stream.logger);
+        const ttl = stream.ttlMs ?? '';
+        const mode = stream.slidingTtl ? 'sliding' : 'absolute';
+        const outcomes = await this.#conn.transaction(
+          [
+            ['EVAL', bigBefore.source, 2, stream.key, replayed, field],
+            ['XADD', stream.key, '*', ...eventFields(letter.map(buf))],
+            ['EVAL', bigAfter.source, 2, stream.key, replayed, field, Number(now), LATE_MS, maxLen, ttl, mode],
+          ],
+          stream.key,
+        );
+        const after = outcomes[2];
+        if (!after?.ok) throw after?.error ?? new PulseError('replay of a big dead letter: no reply');
+        result = str(after.value);
+        if (result === 'failed') {
+          const add = outcomes[1];
+          throw add && !add.ok ? add.error : new PulseError('replay of a big dead letter: the add added nothing');
+        }
+      } catch (err) {
+        // Nothing was added without its record: giving the claim up lets a later replay move it.
+        await release().catch(() => {});
+        throw err;
+      }
+      if (result === 'late') {
+        await release();
+        if (attempt < 3) continue;
+        throw new PulseError('replay of a dead letter kept reaching Redis too late after claiming it');
+      }
+      await evalScript(driver, finishReplay, claims, [token, 'done', id]);
+      await driver.send(['HDEL', replayed, field], replayed);
+      return result;
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The event fields of a letter, as the scripts pick them (EVENT_FIELDS in
+ * replayScripts.ts): `n`, `p`, `t`, `h.*`, in their order; `n` '' and `p` ''
+ * when it has none.
+ */
+function eventFields(f: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (let j = 0; j + 1 < f.length; j += 2) {
+    const k = f[j] as Buffer;
+    const name = k.toString('latin1');
+    if (name === 'n' || name === 'p' || name === 't' || name.startsWith(HEADER_PREFIX)) out.push(k, f[j + 1] as Buffer);
+  }
+  return out.length > 0 ? out : [Buffer.from('n'), EMPTY, Buffer.from('p'), EMPTY];
 }

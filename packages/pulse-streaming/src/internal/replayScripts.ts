@@ -6,8 +6,20 @@
  * was added already (source slot), delete it (dead-letter slot), forget that
  * it was added (source slot, a plain HDEL).
  */
-import { NOW } from './lua.js';
+import { LUA_CALL_MAX_ARGS, NOW } from './lua.js';
 import { Script } from './script.js';
+
+/**
+ * Whether a letter with `pairs` event field pairs is too big for a script's
+ * XADD (`XADD key MAXLEN ~ n *` and the fields: more than one call of a
+ * script takes, LUA_CALL_MAX_ARGS). Such a letter (a foreign entry with
+ * thousands of `h.*` fields, which Redis accepts) is moved by the client
+ * instead (`moveBig` in replayMoves.ts): the scripts failed every replay of
+ * its stream with "too many results to unpack" (outside review AI).
+ */
+export function tooBigForScript(pairs: number): boolean {
+  return 6 + 2 * Math.max(pairs, 2) > LUA_CALL_MAX_ARGS;
+}
 
 /**
  * The fields of a dead letter that make the replayed event: name, payload,
@@ -64,7 +76,9 @@ end`;
  * applies it.
  * KEYS: dead-letter stream, source stream. ARGV: maxLen (0: none), ttl ms
  * ('' none), 'sliding' or 'absolute', ids...
- * Returns the new IDs (false for an ID that was not found).
+ * Returns the new IDs (false for an ID that was not found, 'big' for a letter
+ * whose XADD has more than LUA_CALL_MAX_ARGS arguments: it is left in place for
+ * the client to move).
  */
 export const replayDead = new Script(
   'replayDead',
@@ -78,9 +92,13 @@ for i = 4, #ARGV do
     local f, args = e[1][2], {}
     ${XADD_HEAD}
     ${EVENT_FIELDS}
-    out[#out + 1] = redis.call(unpack(args))
-    added = true
-    redis.call('XDEL', KEYS[1], ARGV[i])
+    if #args > ${LUA_CALL_MAX_ARGS} then
+      out[#out + 1] = 'big'
+    else
+      out[#out + 1] = redis.call(unpack(args))
+      added = true
+      redis.call('XDEL', KEYS[1], ARGV[i])
+    end
   end
 end
 if added then
@@ -125,8 +143,9 @@ return {now, out}`,
  * 'sliding' or 'absolute', claim time (ms, the dead-letter node's clock),
  * most age of the claims, then per letter: hash field, number of
  * field/value pairs, the pairs.
- * Returns the new IDs in order (the recorded ID for a letter added before),
- * or 'late' when refused.
+ * Returns the new IDs in order (the recorded ID for a letter added before;
+ * 'big', neither added nor recorded, for a letter whose XADD has more than
+ * LUA_CALL_MAX_ARGS arguments), or 'late' when refused.
  */
 export const addReplayed = new Script(
   'addReplayed',
@@ -144,9 +163,13 @@ while i <= #ARGV do
     local args = {}
     ${XADD_HEAD}
     ${EVENT_FIELDS}
-    id = redis.call(unpack(args))
-    redis.call('HSET', KEYS[2], field, id)
-    added = true
+    if #args > ${LUA_CALL_MAX_ARGS} then
+      id = 'big'
+    else
+      id = redis.call(unpack(args))
+      redis.call('HSET', KEYS[2], field, id)
+      added = true
+    end
   end
   out[#out + 1] = id
 end
@@ -215,4 +238,63 @@ else
   end
 end
 return out`,
+);
+
+/**
+ * A letter too big for a script's XADD (LUA_CALL_MAX_ARGS) is added by the
+ * client, in one transaction in the source stream's slot with a script on
+ * each side: `bigBefore`, the client's `XADD key * <fields>`, `bigAfter`.
+ * Nothing runs between them, so the add and its record in the replayed hash
+ * are one step, as in `addReplayed`: `bigAfter` keeps the new entry only
+ * when the claim is not late and the letter was not added before, and
+ * deletes it otherwise before anyone can read it (blocked readers are served
+ * after EXEC). Sent with EVAL, not EVALSHA: a NOSCRIPT inside MULTI would
+ * not stop the XADD.
+ * KEYS: source stream, replayed hash. ARGV: the letter's hash field.
+ * Notes in the hash (field `<field> before`) the stream's last entry ID
+ * ('' when empty, 'none' without the key), so `bigAfter` knows whether the
+ * XADD added an entry.
+ */
+export const bigBefore = new Script(
+  'bigBefore',
+  `local before = 'none'
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  before = e[1] and e[1][1] or ''
+end
+redis.call('HSET', KEYS[2], ARGV[1] .. ' before', before)
+return 0`,
+);
+
+/**
+ * See `bigBefore`. KEYS: source stream, replayed hash. ARGV: the letter's
+ * hash field, claim time (ms, the dead-letter node's clock), most age of the
+ * claim, maxLen (0: none), ttl ms ('' none), 'sliding' or 'absolute'.
+ * Returns the new ID (the recorded one for a letter added before), 'late'
+ * (nothing added), or 'failed' (the XADD added nothing: its error is in
+ * EXEC's reply).
+ */
+export const bigAfter = new Script(
+  'bigAfter',
+  `${NOW}
+local key, field, maxLen, ttl, mode = KEYS[1], ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local before = redis.call('HGET', KEYS[2], field .. ' before')
+redis.call('HDEL', KEYS[2], field .. ' before')
+local e = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+local id = e[1] and e[1][1] or ''
+if not before or id == '' or id == before then return 'failed' end
+local late = now - tonumber(ARGV[2]) > tonumber(ARGV[3])
+local known = redis.call('HGET', KEYS[2], field)
+if late or known then
+  redis.call('XDEL', key, id)
+  if before == 'none' then redis.call('DEL', key) end
+  if late then return 'late' end
+  return known
+end
+redis.call('HSET', KEYS[2], field, id)
+if maxLen > 0 then redis.call('XTRIM', key, 'MAXLEN', '~', maxLen) end
+${APPLY_TTL}
+local pttl = redis.call('PTTL', key)
+if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) elseif pttl == -1 then redis.call('PERSIST', KEYS[2]) end
+return id`,
 );
