@@ -74,6 +74,26 @@ describe.concurrent.each(CLIENT_KINDS)('replay of a dead letter without event fi
     const added = ((await c.cmd('XRANGE', s.key, '-', '+')) as Array<[string, string[]]>).slice(before);
     expect(added.map(([, f]) => f[f.indexOf('p') + 1])).toContain('{"i":"one"}');
     expect(Number(await c.cmd('XLEN', deadKey))).toBeLessThanOrEqual(1);
+    // Tightened with the fix: the odd letter went back first, as the event the sink saw (name '', empty payload).
+    expect(added.map(([, f]) => f)).toEqual([
+      ['n', '', 'p', ''],
+      ['n', 'e', 'p', '{"i":"one"}'],
+    ]);
+    expect(Number(await c.cmd('XLEN', deadKey))).toBe(0);
+  });
+
+  it('a letter with some event fields (only a topic and a header) goes back with exactly those', async (ctx) => {
+    const name = uniqueName('revAIodd');
+    const deadKey = `pulse:stream:${name}:dead`;
+    const s = new Stream(name, c.redis, { maxLen: 0 });
+    ctx.onTestFinished(async () => {
+      await s.destroy().catch(() => {});
+      await c.cmd('DEL', deadKey);
+    });
+    await c.cmd('XADD', deadKey, '*', 't', 'eu', 'source_stream', name, 'h.k', 'v', 'source_sink', 'k', 'reason', 'x');
+    expect(await replayDeadLetters(s)).toHaveLength(1);
+    const added = (await c.cmd('XRANGE', s.key, '-', '+')) as Array<[string, string[]]>;
+    expect(added.map(([, f]) => f)).toEqual([['t', 'eu', 'h.k', 'v']]);
   });
 
   it('pulse-streaming dead replay replays the other letters (not exit 1 on the odd one, every time)', async (ctx) => {
