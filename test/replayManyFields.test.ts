@@ -130,6 +130,25 @@ describe.each(CASES)('replay of a dead letter with 4,000 headers on %s (%s)', (t
     expect(bigId).not.toBe('');
   });
 
+  it('gives the stream its TTL as an add does, and the record expires with it', async (ctx) => {
+    const name = uniqueName('rmf');
+    const dead = `pulse:stream:${name}:dead`;
+    const s = new Stream(name, c.redis, { maxLen: 0, ttlMs: 60_000 });
+    ctx.onTestFinished(async () => {
+      await s.destroy().catch(() => {});
+      await c.cmd('DEL', dead);
+    });
+    await c.cmd('XADD', dead, '*', ...bigEvent(), ...SOURCE(name, 1));
+
+    expect(await replayDeadLetters(s)).toHaveLength(1);
+
+    const pttl = Number(await c.cmd('PTTL', s.key));
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(60_000);
+    expect(Number(await c.cmd('XLEN', s.key))).toBe(1);
+    expect(await libraryKeys(c, name)).toEqual([]);
+  });
+
   it('a big letter a stopped replayer had added (recorded, not deleted) is not added again', async (ctx) => {
     const name = uniqueName('rmf');
     const dead = `pulse:stream:${name}:dead`;
