@@ -56,3 +56,43 @@ export class DueClaims {
     }
   }
 }
+
+/**
+ * A sleep until a time (`sleepUntil`) that ends sooner when told of an
+ * earlier one (`wakeBy`), woken (`wake`), or aborted: the scheduler of a
+ * sink's background work (sinkMaintenance.ts).
+ */
+export class Alarm {
+  #wake: (() => void) | undefined;
+  #at = Number.POSITIVE_INFINITY;
+
+  /** Sleeps until `at` (monotonic ms), or until woken or `signal` aborts. */
+  sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+    const ms = at - monotonicNow();
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      // One timer and one abort listener at a time, however often nacks wake it.
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wake = undefined;
+        this.#at = Number.POSITIVE_INFINITY;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wake = done;
+      this.#at = at;
+    });
+  }
+
+  /** Ends the sleep now, if one runs. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /** Ends the sleep if it would last past `at` (the caller then sleeps again, until `at`). */
+  wakeBy(at: number): void {
+    if (at < this.#at) this.#wake?.();
+  }
+}

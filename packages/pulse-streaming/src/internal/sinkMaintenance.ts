@@ -42,7 +42,7 @@ import { monotonicNow } from './clock.js';
 import { closeWatch, type HolderWatch, holderWatch } from './holderWatch.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
-import { DueClaims } from './sinkDue.js';
+import { Alarm, DueClaims } from './sinkDue.js';
 import { holdLoop } from './sinkHoldLoop.js';
 import type { MaintenanceHost } from './sinkHosts.js';
 import { leaveLeftBehind } from './sinkLeave.js';
@@ -94,8 +94,8 @@ export class SinkMaintenance {
   /** Streams where nacked events come due. */
   readonly #due = new DueClaims();
   /** Wakes the scheduler before its timer (a nack due sooner). */
-  #wake: (() => void) | undefined;
-  #wakeAt = Number.POSITIVE_INFINITY;
+  /** The scheduler's sleep: ended sooner by a nack come due, a new stream, room made, or stop. */
+  readonly #alarm = new Alarm();
   /** The scheduler sleeps out a backoff after a failure. */
   #backingOff = false;
   /** Stalls of this process, seen by a beat timer: when what is read is known held. */
@@ -135,7 +135,7 @@ export class SinkMaintenance {
    */
   dueIn(key: string, ms: number): void {
     if (this.#abort.signal.aborted) return;
-    if (this.#due.add(key, ms) < this.#wakeAt) this.#wake?.();
+    this.#alarm.wakeBy(this.#due.add(key, ms));
   }
 
   /**
@@ -145,7 +145,7 @@ export class SinkMaintenance {
    * list waited up to 20 ms for each 1000 events its consumers had long taken.
    */
   roomMade(): void {
-    if (this.#wanted.size > 0 && !this.#backingOff && this.#wake !== undefined) this.#wake();
+    if (this.#wanted.size > 0 && !this.#backingOff) this.#alarm.wake();
   }
 
   /** See `SweepPlanner.leaveBehind`. */
@@ -165,7 +165,7 @@ export class SinkMaintenance {
   streamAdded(): void {
     if (this.#abort.signal.aborted || this.#newAt !== Number.POSITIVE_INFINITY) return;
     this.#newAt = monotonicNow() + NEW_STREAM_MS;
-    if (this.#newAt < this.#wakeAt) this.#wake?.();
+    this.#alarm.wakeBy(this.#newAt);
   }
 
   /**
@@ -174,7 +174,7 @@ export class SinkMaintenance {
    * created anew are read within that, not after the sweep it slept until.
    */
   streamAway(): void {
-    if (this.#nextAwait < this.#wakeAt) this.#wake?.();
+    this.#alarm.wakeBy(this.#nextAwait);
   }
 
   /**
@@ -236,7 +236,7 @@ export class SinkMaintenance {
       }
       // Backing off after a failure: a buffer draining must not cut the wait short (see `roomMade`).
       this.#backingOff = retryAt > 0;
-      await this.#sleepUntil(Math.max(retryAt, this.#nextWake()), signal);
+      await this.#alarm.sleepUntil(Math.max(retryAt, this.#nextWake()), signal);
     }
   }
 
@@ -337,26 +337,6 @@ export class SinkMaintenance {
     if (this.#wanted.size > 0) at = Math.min(at, monotonicNow() + ROOM_POLL_MS);
     for (const s of this.host.streams()) if (!s.ready) at = Math.min(at, this.#nextAwait);
     return at;
-  }
-
-  /** Sleeps until `at`, or until `dueIn` needs an earlier wake-up, or the sink stops. */
-  #sleepUntil(at: number, signal: AbortSignal): Promise<void> {
-    const ms = at - monotonicNow();
-    if (ms <= 0 || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      // One timer and one abort listener at a time, however often nacks wake it.
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.#wake = undefined;
-        this.#wakeAt = Number.POSITIVE_INFINITY;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      this.#wake = done;
-      this.#wakeAt = at;
-    });
   }
 
   /** The streams by key, as this instance reads them now. */
