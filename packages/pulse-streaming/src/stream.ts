@@ -306,6 +306,7 @@ export class Stream<Events extends EventMap = Untyped> {
         this.key,
         registry,
         lastRemovalKey(this.name),
+        // KEYS[4] of destroyStream: its removed counts go into the obituaries.
         removedKey(this.name),
         replayedKey(this.name),
         dedup.current,

@@ -101,7 +101,10 @@ for i = 1, #KEYS / 3 do
       local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
       local firstId = first[1] and first[1][1]
       local behind = firstId ~= nil and cmp(firstId, last) > 0
-      local verify = resync or (not behind and from ~= '' and not (firstId ~= nil and cmp(firstId, from) <= 0))
+      -- An empty stream is looked at too: trimmed to 0 entries (XTRIM MAXLEN 0) or all deleted, it has
+      -- no first entry to be behind of, and what went unread was counted only once something was
+      -- added again, if ever (outside review AK).
+      local verify = resync or (not behind and (firstId == nil or (from ~= '' and cmp(firstId, from) > 0)))
       if behind or verify then
         local info = redis.call('XINFO', 'STREAM', key)
         local s = {}
@@ -230,8 +233,9 @@ return n`,
  * gets one with 0 too, so that an instance that finds the stream gone knows
  * it was destroyed, not expired, and does not fall back to an estimate.
  * Nothing else of the stream survives it.
- * KEYS: stream, then every key to delete, then one obituary per sink, then
- * each sink's consumers key (among those deleted too).
+ * KEYS: stream, then every key to delete (KEYS[4]: the removed counts, see
+ * `removeEntries`), then one obituary per sink, then each sink's consumers
+ * key (among those deleted too).
  * ARGV: number of keys to delete (after the stream), obituary lifetime ms, sink names...
  */
 export const destroyStream = new Script(
@@ -253,7 +257,10 @@ if t == 'stream' then
     if f then
       local unread = f['lag']
       if type(unread) ~= 'number' then unread = #redis.call('XRANGE', key, '(' .. f['last-delivered-id'], '+') end
-      local count = unread + tonumber(redis.call('XPENDING', key, ARGV[i])[1])
+      -- With those remove() deleted before the sink read them and its trim check took them (the
+      -- removed counts, KEYS[4], deleted below): not in the lag, which counts them as read.
+      local removed = tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0')
+      local count = unread + removed + tonumber(redis.call('XPENDING', key, ARGV[i])[1])
       -- 0 only where an instance may be live to read it (still in the sink's consumers of this stream).
       if count > 0 or redis.call('ZCARD', KEYS[n + 1 + sinks + i - 2]) > 0 then counts[i - 2] = count end
     end
