@@ -62,10 +62,15 @@ export class ReadRotation<S extends object> {
   readonly #drained = new WeakSet<S>();
   readonly #cursors = new Map<number, Cursor>();
 
-  sort(streams: readonly S[]): Sorted<S> {
+  /**
+   * `streams` as the next checked read takes them. Those `check(s)` says
+   * must be read with a trim check (a resync after a reconnect) count as
+   * having more to read: never probed, they come first.
+   */
+  sort(streams: readonly S[], check: (s: S) => boolean): Sorted<S> {
     const more: S[] = [];
     const drained: S[] = [];
-    for (const s of streams) (this.#drained.has(s) ? drained : more).push(s);
+    for (const s of streams) (this.#drained.has(s) && !check(s) ? drained : more).push(s);
     return { more, drained };
   }
 

@@ -108,6 +108,8 @@ export class SinkReads {
    * before its XREADGROUP, after the reads sent before it.
    */
   nextRead(group: number, ahead?: number): LoopRead | undefined {
+    // Before anything is planned: streams a reconnect made untrusted must get a checked read first.
+    this.#noteReconnect();
     const blocking = this.#idle.has(group);
     const pipelined = !blocking && this.#busy.has(group);
     if (ahead !== undefined && !pipelined) return undefined;
@@ -120,7 +122,10 @@ export class SinkReads {
     const { maxPolled, bufferSize, blockMs } = this.host.settings;
     // A checked read takes a share of the streams in turn and probes the other drained ones
     // (readRotation.ts); a blocking one waits on all.
-    const sorted = this.#rotation.sort(all);
+    // Untrusted streams (a resync due) are never probed: an unchecked read would jump what was
+    // trimmed while the connection was away, and the resync after it would count nothing
+    // (outside review AJ).
+    const sorted = this.#rotation.sort(all, (s) => !s.trusted);
     const size = blocking ? all.length : Math.min(all.length, rotationSize(maxPolled));
     // COUNT goes to every stream of the read: one busy stream's share given to all of them (the
     // others filled up since) brought up to streams x maxPolled, given back past the bound and,
@@ -283,7 +288,9 @@ export class SinkReads {
     }
     // Short batches drained the streams (those of this read, and those the rotation left out
     // when they last came back short): block for news instead of polling.
-    if (full === 0 && this.#rotation.allDrained(this.#groupStreams(group))) {
+    const groupStreams = this.#groupStreams(group);
+    // Not while a stream still waits for its resync: a blocking read is not checked either.
+    if (full === 0 && this.#rotation.allDrained(groupStreams) && groupStreams.every((s) => s.trusted)) {
       this.#idle.add(group);
       this.#busy.delete(group);
     } else {
