@@ -10,25 +10,14 @@
  * Fixed: close() posts the streams where it leaves events pending to the sink-wide work set, which the
  * live instances sweep at their next beat (sinkLeave.ts `postWork`).
  */
-import { describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, uniqueName, waitFor, within } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
-
-async function setup(ctx: TestContext, kind: ClientKind) {
-  const server = await RedisServer.start();
-  const release: Array<() => Promise<unknown>> = [() => server.stop()];
-  ctx.onTestFinished(async () => {
-    for (const f of release.reverse()) await f().catch(() => {});
-  });
-  const c = await connect(kind, server.url);
-  release.push(() => c.close());
-  return { c, defer: (f: () => Promise<unknown>) => release.push(f) };
-}
+import { CLIENT_KINDS, uniqueName, waitFor, within } from './support/clients.js';
+import { serverForTest } from './support/ownServer.js';
 
 describe.each(CLIENT_KINDS)('nack delay across a takeover (%s)', (kind) => {
   it('nack({ delayMs: 300 }) then close(): the other instance redelivers it within delay + a reclaim interval', async (ctx) => {
-    const env = await setup(ctx, kind);
+    const env = await serverForTest(ctx, kind);
     const grace = 3000;
     const delayMs = 300;
     const stream = new Stream(uniqueName('revahn'), env.c.redis);

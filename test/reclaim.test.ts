@@ -5,46 +5,18 @@
  * event reaches it exactly once and its buffers never hold more than the
  * bound (bufferSize + maxPolled). Both clients, a private redis-server.
  */
-import { describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, uniqueName, waitFor, within } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
-
-/**
- * Adds `n` events, reads them all as consumer `dead` of group `sink`, and
- * makes them idle for a minute (XCLAIM IDLE): what a consumer that died
- * long ago leaves behind. Server-side, so that setting up is quick.
- */
-const ORPHAN = `
-local ids = {}
-for i = 1, tonumber(ARGV[1]) do ids[i] = redis.call('XADD', KEYS[1], '*', 'n', 'event', 'p', 'p' .. i) end
-redis.call('XGROUP', 'CREATE', KEYS[1], 'sink', '0')
-redis.call('XREADGROUP', 'GROUP', 'sink', 'dead', 'COUNT', #ids, 'STREAMS', KEYS[1], '>')
-for i = 1, #ids, 1000 do
-  local args = {'XCLAIM', KEYS[1], 'sink', 'dead', 0}
-  for j = i, math.min(i + 999, #ids) do args[#args + 1] = ids[j] end
-  for _, a in ipairs({'IDLE', 60000, 'JUSTID'}) do args[#args + 1] = a end
-  redis.call(unpack(args))
-end
-return #ids`;
-
-async function setup(ctx: TestContext, kind: ClientKind) {
-  const server = await RedisServer.start();
-  const release: Array<() => Promise<unknown>> = [() => server.stop()];
-  ctx.onTestFinished(async () => {
-    for (const f of release.reverse()) await f().catch(() => {});
-  });
-  const c = await connect(kind, server.url);
-  release.push(() => c.close());
-  return { c, defer: (f: () => Promise<unknown>) => release.push(f) };
-}
+import { CLIENT_KINDS, uniqueName, waitFor, within } from './support/clients.js';
+import { ORPHANS } from './support/orphans.js';
+import { serverForTest } from './support/ownServer.js';
 
 describe.each(CLIENT_KINDS)('reclaim at scale (%s)', (kind) => {
   it('a fresh instance takes over 20k pending events at once, each exactly once, within the buffer bound', async (ctx) => {
-    const env = await setup(ctx, kind);
+    const env = await serverForTest(ctx, kind);
     const n = 20_000;
     const stream = new Stream(uniqueName('reclaim'), env.c.redis);
-    expect(Number(await env.c.cmd('EVAL', ORPHAN, 1, stream.key, n))).toBe(n);
+    expect(Number(await env.c.cmd('EVAL', ORPHANS, 1, stream.key, n))).toBe(n);
     const bufferSize = 500;
     const maxPolled = 500;
     // 2 s grace: the old loop claimed at most maxPolled events every 500 ms (20 s for 20k).

@@ -10,43 +10,20 @@
  * Fixed: the streams waiting for claims take turns (`SinkMaintenance.#claimWanted` starts each
  * round with the next one).
  */
-import { describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, type ClientKind, connect, uniqueName, waitFor, within } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
-
-const ORPHAN = `
-local ids = {}
-for i = 1, tonumber(ARGV[1]) do ids[i] = redis.call('XADD', KEYS[1], '*', 'n', 'event', 'p', ARGV[2] .. i) end
-redis.call('XGROUP', 'CREATE', KEYS[1], 'sink', '0')
-redis.call('XREADGROUP', 'GROUP', 'sink', 'dead', 'COUNT', #ids, 'STREAMS', KEYS[1], '>')
-for i = 1, #ids, 1000 do
-  local args = {'XCLAIM', KEYS[1], 'sink', 'dead', 0}
-  for j = i, math.min(i + 999, #ids) do args[#args + 1] = ids[j] end
-  for _, a in ipairs({'IDLE', 60000, 'JUSTID'}) do args[#args + 1] = a end
-  redis.call(unpack(args))
-end
-return #ids`;
-
-async function setup(ctx: TestContext, kind: ClientKind) {
-  const server = await RedisServer.start();
-  const release: Array<() => Promise<unknown>> = [() => server.stop()];
-  ctx.onTestFinished(async () => {
-    for (const f of release.reverse()) await f().catch(() => {});
-  });
-  const c = await connect(kind, server.url);
-  release.push(() => c.close());
-  return { c, defer: (f: () => Promise<unknown>) => release.push(f) };
-}
+import { CLIENT_KINDS, uniqueName, waitFor, within } from './support/clients.js';
+import { ORPHANS } from './support/orphans.js';
+import { serverForTest } from './support/ownServer.js';
 
 describe.each(CLIENT_KINDS)('takeover over two streams (%s)', (kind) => {
   it('20k orphans on one stream, 5 on another: the 5 come within about 2 grace periods, not after the 20k', async (ctx) => {
-    const env = await setup(ctx, kind);
+    const env = await serverForTest(ctx, kind);
     const grace = 1000;
     const big = new Stream(uniqueName('revahbig'), env.c.redis);
     const small = new Stream(uniqueName('revahsmall'), env.c.redis);
-    await env.c.cmd('EVAL', ORPHAN, 1, big.key, 20_000, 'b');
-    await env.c.cmd('EVAL', ORPHAN, 1, small.key, 5, 's');
+    await env.c.cmd('EVAL', ORPHANS, 1, big.key, 20_000, 'b');
+    await env.c.cmd('EVAL', ORPHANS, 1, small.key, 5, 's');
     const sink = await big.newSink('sink', { ackGracePeriodMs: grace, bufferSize: 100, maxPolled: 100 });
     env.defer(() => within(sink.close(), 10_000, 'close'));
     await sink.addStream(small);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, type TestContext } from 'vitest';
 import { type ClientKind, connect, type TestClient } from './clients.js';
 import { RedisServer } from './redisServer.js';
 
@@ -29,4 +29,23 @@ export function ownServer(kind: ClientKind): { readonly c: TestClient; readonly 
       return server;
     },
   };
+}
+
+/**
+ * A redis-server of the calling test's own, with a client of `kind` on it;
+ * `defer(f)` runs `f` when the test ends, before the client closes and the
+ * server stops (last deferred, first run).
+ */
+export async function serverForTest(
+  ctx: TestContext,
+  kind: ClientKind,
+): Promise<{ c: TestClient; server: RedisServer; defer: (f: () => Promise<unknown>) => void }> {
+  const server = await RedisServer.start();
+  const release: Array<() => Promise<unknown>> = [() => server.stop()];
+  ctx.onTestFinished(async () => {
+    for (const f of release.reverse()) await f().catch(() => {});
+  });
+  const c = await connect(kind, server.url);
+  release.push(() => c.close());
+  return { c, server, defer: (f) => void release.push(f) };
 }
