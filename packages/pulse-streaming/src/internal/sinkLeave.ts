@@ -10,8 +10,7 @@ import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkWideKeys } from './keys.js';
 import { errorText } from './redisErrors.js';
 import { leave } from './scripts.js';
-import { FORGET_GRACES } from './sinkLiveness.js';
-import type { SinkStream } from './sinkState.js';
+import { FORGET_GRACES, type SinkStream } from './sinkState.js';
 
 /** A consumer name unique to this instance: host, process and a random part. */
 export function newConsumerName(): string {

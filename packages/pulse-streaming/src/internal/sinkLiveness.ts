@@ -16,6 +16,7 @@ import { RedisClockWatch } from './redisClock.js';
 import { str } from './replies.js';
 import { Script } from './script.js';
 import type { MaintenanceHost } from './sinkHosts.js';
+import { FORGET_GRACES } from './sinkState.js';
 
 /**
  * Records this instance (server time) and its options, and reads back the
@@ -147,8 +148,6 @@ const TIDY_EVERY = 10;
 const STALE_GRACES = 1;
 /** Quiet this many of its grace periods: no longer live (may be removed from groups, its leases taken). */
 const LIVE_GRACES = 2;
-/** Not seen for this many of its grace periods: forgotten. */
-export const FORGET_GRACES = 20;
 
 export class SinkLiveness {
   /** Names last seen stale: one crash triggers one round of sweeps, not one per beat. */

@@ -240,3 +240,10 @@ export interface SinkReadResult {
   probe?: SinkStream[];
   probed?: Outcome;
 }
+
+/**
+ * A sink instance not seen for this many of its grace periods is forgotten
+ * by the others (sinkLiveness.ts), and the sink-wide keys expire this many
+ * grace periods after the last call that wrote them.
+ */
+export const FORGET_GRACES = 20;
