@@ -40,7 +40,10 @@ export interface ReaderCounters {
    * Events trimmed (by `maxLen`) or deleted after the reader's cursor before
    * it read them. Counted exactly, a moment after the reads that jumped
    * over them (checks run at most a few times a second, in turn over the
-   * streams while a full subscription holds the reader back). A stream key
+   * streams while a full subscription holds the reader back or its reads
+   * come back empty: a stream trimmed or deleted down to nothing is counted
+   * within about a second, or a `blockMs`; `close()` checks every stream
+   * once more, so the count is complete when it resolves). A stream key
    * deleted or expired, or a Redis restarted from an older snapshot, counts
    * the events ahead of the cursor at the last check, not read since and
    * not in the stream any more: at least that many are gone (a warning says
@@ -292,23 +295,29 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const states: ReadStream[] = [];
     const rewinds: number[] = [];
     const checks: Array<{ state: ReadStream; point: CheckPoint; cmd: Arg[] }> = [];
+    const quiet: ReadStream[] = [];
     const now = monotonicNow();
+    // A check goes just before the read, on the same connection: it sees the
+    // stream exactly as this reader left it (no read in flight).
+    const check = (s: ReadStream): void => {
+      const point = s.ledger.begin(now, s.cursor);
+      // EVAL, not EVALSHA: a NOSCRIPT retry would land after the read.
+      const cmd = ['EVAL', readerPosition.source, 1, s.stream.key, ...s.ledger.checkArgs(point)];
+      checks.push({ state: s, point, cmd });
+    };
     for (const [key, s] of this.#streams) {
       if (this.#loops.groupOf(key) !== group) continue;
       keys.push(key);
       ids.push(s.cursor);
       states.push(s);
       rewinds.push(s.ledger.rewinds);
-      // A due check goes just before the read, on the same connection: it
-      // sees the stream exactly as this reader left it (no read in flight).
-      if (s.ledger.due(now)) {
-        const point = s.ledger.begin(now, s.cursor);
-        // EVAL, not EVALSHA: a NOSCRIPT retry would land after the read.
-        const cmd = ['EVAL', readerPosition.source, 1, key, ...s.ledger.checkArgs(point)];
-        checks.push({ state: s, point, cmd });
-      }
+      if (s.ledger.due(now)) check(s);
+      else quiet.push(s);
     }
     if (keys.length === 0) return undefined;
+    // A stream whose reads come back empty is checked too, now and then (see ReaderChecks.quiet).
+    const idle = this.#checks.quiet(quiet, now);
+    if (idle) check(idle);
     const { maxPolled, blockMs } = this.#settings;
     // COUNT is per stream: split so that one read brings about maxPolled in all (see countPerStream).
     const count = countPerStream(maxPolled, keys.length, this.#busy.get(group));

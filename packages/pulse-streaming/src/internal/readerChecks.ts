@@ -36,6 +36,8 @@ export class ReaderChecks {
   #timer: NodeJS.Timeout | undefined;
   /** Checks in flight: `close()` waits for them (bounded), so that its counters are complete. */
   readonly #inFlight = new Set<Promise<void>>();
+  /** When the last check of a stream without reads was sent (see `quiet`): one per CHECK_INTERVAL_MS in all. */
+  #lastQuiet = 0;
 
   constructor(host: ChecksHost) {
     this.#host = host;
@@ -78,10 +80,34 @@ export class ReaderChecks {
         else if (act === 'cut') host.wake(s.stream.key);
         else if (held && !reading && s.ledger.idleDue(now) && (!idle || s.ledger.lastCheck < idle.ledger.lastCheck)) idle = s;
       }
-      if (idle) void this.#checkNow(idle, now);
+      if (idle) {
+        this.#lastQuiet = now;
+        void this.#checkNow(idle, now);
+      }
       if (pending) this.#arm();
     }, CHECK_INTERVAL_MS);
     this.#timer.unref();
+  }
+
+  /**
+   * Which of `candidates` (streams of the read about to be sent, no check
+   * due after reads) gets a check with that read, if any: a stream whose
+   * reads come back empty is never `dirty`, and its entries may still go
+   * before it read them (trimmed to nothing, all deleted, the key deleted):
+   * without this no check would ever count them (outside review AK, defect
+   * 2). The longest unchecked first, each at most once per `IDLE_CHECK_MS`
+   * (`LossLedger.idleDue`), one per `CHECK_INTERVAL_MS` in all, so that a
+   * caught-up reader over many streams pays at most one small script per
+   * read (a blocked read returns every `blockMs`, 5 s by default).
+   */
+  quiet(candidates: readonly ReadStream[], now: number): ReadStream | undefined {
+    if (now - this.#lastQuiet < CHECK_INTERVAL_MS) return undefined;
+    let pick: ReadStream | undefined;
+    for (const s of candidates) {
+      if (s.ledger.idleDue(now) && (!pick || s.ledger.lastCheck < pick.ledger.lastCheck)) pick = s;
+    }
+    if (pick) this.#lastQuiet = now;
+    return pick;
   }
 
   /** A check sent with a read (on its connection): applied when it answers. */
@@ -107,10 +133,16 @@ export class ReaderChecks {
     this.arm();
   }
 
-  /** Waits for the checks in flight, then checks the reads no check saw. */
+  /**
+   * Waits for the checks in flight, then checks every stream once more (the
+   * read loops stopped: nothing is in flight), so that the counters are
+   * complete when `close()` resolves: also a stream not read since its last
+   * check may have lost entries since (emptied by `XTRIM MAXLEN 0`, deleted),
+   * or never been checked (no subscription, held back).
+   */
   async final(): Promise<void> {
     await Promise.all(this.#inFlight);
-    const last = [...this.#host.streams.values()].filter((s) => s.ledger.dirty && !s.ledger.checking && !s.ledger.disabled);
+    const last = [...this.#host.streams.values()].filter((s) => !s.ledger.checking && !s.ledger.disabled);
     await Promise.all(last.map((s) => this.#checkNow(s, monotonicNow())));
   }
 

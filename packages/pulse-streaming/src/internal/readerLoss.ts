@@ -47,17 +47,17 @@
  * generated ID (gone back in time onto a clock that is behind: new entries
  * get IDs before it, which `XREAD` would jump over) goes back to an entry it
  * read before the fault (readerMarks.ts). A cursor from a start past the end
- * (a Date ahead of Redis' clock) stays. So that a reader held back by a
- * full subscription (reading nothing,
- * so checking nothing) still sees it, its streams are checked without reads
- * while it is held back: one at a time, the longest unchecked first, each at
- * most once a second (`IDLE_CHECK_MS`), at most one every
- * `CHECK_INTERVAL_MS` in all (the reader's timer); none once no
- * subscription is left, as nothing is read then.
+ * (a Date ahead of Redis' clock) stays. A stream not read is checked too:
+ * held back by a full subscription (the reader's timer), or when its reads
+ * come back empty (a stream trimmed or deleted down to nothing: a check
+ * goes with the next read, ReaderChecks.quiet): one at a time, the longest
+ * unchecked first, each at most once a second (`IDLE_CHECK_MS`), at most one
+ * every `CHECK_INTERVAL_MS` in all; none once no subscription is left, as
+ * nothing is read then, until `close()` checks every stream once more.
  *
  * Checks are rare (at most one per stream every `CHECK_INTERVAL_MS` after
- * reads, a few a second in all while held back): a reader that loses
- * nothing pays one small script call a few times a second, not one per read.
+ * reads, a few a second in all without): a reader that loses nothing pays
+ * one small script call a few times a second, not one per read.
  */
 
 import type { Arg } from './driver.js';
@@ -219,10 +219,10 @@ export class LossLedger {
   }
 
   /**
-   * True when a check without reads may be sent now (the reader sends one
-   * while held back, see the file comment): a stream that is not read may
-   * still be deleted, expire, go back in time or get entries trimmed, and
-   * a held-back reader would not check it otherwise.
+   * True when a check without reads may be sent now (while held back, or
+   * with a read that follows an empty one: see the file comment): a stream
+   * not read may still be deleted, expire, go back in time or get entries
+   * trimmed, and nothing would check it otherwise.
    */
   idleDue(now: number): boolean {
     return !this.dirty && !this.checking && !this.disabled && now - this.lastCheck >= Math.max(IDLE_CHECK_MS, this.gap);
@@ -280,6 +280,9 @@ export class LossLedger {
         return { lost: 0 };
       }
       let say: Found['say'];
+      // A start still past the stream's last generated ID (a Date ahead of Redis' clock): entries up
+      // to it may yet be added, not the reader's. Checks without reads come that early: the base waits.
+      if (this.#base === undefined && r.lastGen !== '' && compareIds(point.cursor, r.lastGen) > 0) return { lost: 0 };
       if (this.#base === undefined) {
         // The first exact point of a reader whose start had no known base:
         // nothing lost before it is known, which is exact when nothing after
@@ -310,9 +313,12 @@ export class LossLedger {
       // What was ahead at the last check and is not read is gone with the key.
       const gone = first ? this.#unreadAhead() : 0;
       this.lost += gone;
-      // A new key counts its entries from 0: the ledger goes on from there.
-      this.#base = -point.read - this.lost;
+      // A start past the stream's end (see 'ok' above) stays so: entries up to it may yet be added.
+      const future = this.#base === undefined && this.#pastEnd(point.cursor);
+      // Else a new key counts its entries from 0: the ledger goes on from there.
+      this.#base = future ? undefined : -point.read - this.lost;
       this.#reset({ added: 0, deleted: 0, maxDeleted: '0-0', lastGen: '' }, 0);
+      if (future) this.#unknownStart = { id: point.cursor, deleted: 0 };
       return first ? { lost: gone, say: 'nokey' } : { lost: 0 };
     }
     if (r.status === 'unsupported') {
@@ -346,6 +352,12 @@ export class LossLedger {
       this.deletedAtExact = now.deleted;
     }
     return { lost: gone, say: 'recreated' };
+  }
+
+  /** `cursor` is past the last ID generated at the last answer (none known: a missing key). */
+  #pastEnd(cursor: string): boolean {
+    const lastGen = this.#last?.lastGen ?? '';
+    return lastGen === '' || compareIds(cursor, lastGen) > 0;
   }
 
   /** Entries ahead of the cursor at the last answer that told, less every read since that may be one of them: unread for sure. */
