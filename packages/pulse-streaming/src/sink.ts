@@ -10,7 +10,7 @@ import { streamKey } from './internal/keys.js';
 import { forgetIds, LetGoLog } from './internal/letGo.js';
 import type { ReadLoops } from './internal/loops.js';
 import { LossReport } from './internal/lossReport.js';
-import { joinNewConsumer } from './internal/ownership.js';
+import { countObituaryAtJoin, joinNewConsumer } from './internal/ownership.js';
 import { PerKey } from './internal/perKey.js';
 import { runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
@@ -189,6 +189,8 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       throw err;
     }
     sink.#maintenance = new SinkMaintenance(sink.#maintenanceHost());
+    // What a destroy() of the stream took from the sink while no instance ran (outside review AK, defect 5).
+    await countObituaryAtJoin(stream, name, sink.#logger, (st, n, why) => sink.#holds.countLost(st, n, why));
     return sink;
   }
 
@@ -388,6 +390,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       leftBehind: (st) => this.#maintenance?.leftBehind(st),
       acksSettled: () => this.#acks.settled(),
       verifyReads: (streams) => this.#reads.verifyReads(streams),
+      countLost: (stream, count, why) => this.#holds.countLost(stream, count, why),
     };
   }
 

@@ -289,8 +289,9 @@ export class Stream<Events extends EventMap = Untyped> {
    * Pulse's lifecycle record, so Go services keep sharing the name: README
    * "Using it with Go services"). What it takes from
    * each sink (events not read yet, and pending ones, those being handled
-   * included) is reported lost by a live instance of that sink: the count
-   * waits for one in a key of its own for 10 minutes.
+   * included) is reported lost by one instance of that sink: the count
+   * waits in a key of its own for 10 minutes, for a live instance or one
+   * started (`newSink`, `addStream`) within them.
    * A live sink does not bring any of them back, unless the stream is
    * created again (a producer's add), when it recreates its group and
    * registers again.

@@ -7,6 +7,7 @@ import { ClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkKeys, sinkRegistryKey } from './keys.js';
+import { takeObituary } from './lossScripts.js';
 import { NOW } from './lua.js';
 import { sayIfStartAhead } from './redisClock.js';
 import { errorText, toPulseError } from './redisErrors.js';
@@ -15,6 +16,7 @@ import { createGroup, EXPIRE_DELAYS, leave } from './scripts.js';
 import { newConsumerName } from './sinkLeave.js';
 import type { ResolvedStart } from './start.js';
 import { sayIfStartGap } from './startGap.js';
+import { DESTROYED } from './streamGone.js';
 import type { StreamHandle } from './streamHandle.js';
 
 /**
@@ -145,5 +147,36 @@ export async function joinNewConsumer(
   } catch (err) {
     await leave();
     throw toPulseError(err, 'open sink connection');
+  }
+}
+
+/**
+ * Counts what `stream.destroy()` took from sink `sinkName` (its unread and
+ * pending events), when it left that in the sink's obituary and no instance
+ * took it yet: an instance that creates or joins the group after the
+ * destroy (a deploy restarting the sink) reports it, as one that watched the
+ * key go would (streamGone.ts). Before, only such a watcher took it, and a
+ * sink with no instance running then lost the events without a count or a
+ * line (outside review AK, defect 5). Taking it marks it taken, so that one
+ * instance counts it, whichever comes first. Called once the join stands (a
+ * join undone by `close()` leaves it to the next). Never throws: a failure
+ * is logged, and the obituary stays for another instance, for the rest of
+ * its 10 minutes.
+ */
+export async function countObituaryAtJoin(
+  stream: StreamHandle,
+  sinkName: string,
+  logger: Logger,
+  countLost: (stream: string, count: number, why: string) => void,
+): Promise<void> {
+  try {
+    const n = Number(await evalScript(stream.driver, takeObituary, [sinkKeys(stream.name, sinkName).obituary], []));
+    // -1: none (not destroyed, or its 10 minutes are over); -2: another instance took it; 0: nothing was taken.
+    if (n > 0) countLost(stream.name, n, DESTROYED);
+  } catch (err) {
+    logger.warn(
+      { stream: stream.name, sink: sinkName, err: errorText(err) },
+      'could not read what a destroy() of the stream took from this sink: another instance may report it',
+    );
   }
 }

@@ -6,7 +6,7 @@
 import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ReadLoops } from './loops.js';
-import { joinStream } from './ownership.js';
+import { countObituaryAtJoin, joinStream } from './ownership.js';
 import { toPulseError } from './redisErrors.js';
 import { type Leaver, leaveStream } from './sinkLeave.js';
 import { newSinkStream, type SinkSettings, type SinkStream } from './sinkState.js';
@@ -34,6 +34,8 @@ export interface MembershipHost {
   acksSettled(): Promise<void>;
   /** Counts what blocking reads of `streams` may have jumped over (`SinkReads.verifyReads`). */
   verifyReads(streams: readonly SinkStream[]): Promise<void>;
+  /** Counts and reports `count` events of `stream` lost (`SinkHolds.countLost`). */
+  countLost(stream: string, count: number, why: string): void;
 }
 
 /** Joins `stream`'s group from `start` and reads it; nothing when it is read already. */
@@ -41,6 +43,8 @@ export async function addSinkStream(host: MembershipHost, stream: StreamHandle, 
   if (host.streams.has(stream.key)) return;
   const { name, consumerName, settings, logger } = host;
   await joinStream(stream, { name, consumerName, graceMs: settings.graceMs, logger }, start, () => host.closed());
+  // What a destroy() of the stream took from the sink while no instance read it (see countObituaryAtJoin).
+  await countObituaryAtJoin(stream, name, logger, (st, n, why) => host.countLost(st, n, why));
   if (host.streams.has(stream.key)) return;
   const s = newSinkStream(name, settings, stream);
   host.streams.set(stream.key, s);

@@ -24,6 +24,9 @@ import type { SinkStream } from './sinkState.js';
 const UNCHECKED =
   'events may have gone with their stream (expired), how many is unknown: the lease holder that counts them did not report it and this instance made no check of the stream';
 
+/** Why events of a destroyed stream are counted lost (here, and by an instance that joins after the destroy: ownership.ts). */
+export const DESTROYED = 'events deleted with their stream (destroy) before this sink handled them';
+
 /** What the report needs: the sink, and the holds that drop buffered events and count losses. */
 export interface GoneHost {
   readonly host: {
@@ -70,7 +73,7 @@ export async function reportStreamGone(
   let why = 'events gone with their stream (expired or deleted) before this sink handled them';
   try {
     const obituary = Number(await evalScript(host.control, takeObituary, [s.keys.obituary], []));
-    if (obituary !== NO_OBITUARY) why = 'events deleted with their stream (destroy) before this sink handled them';
+    if (obituary !== NO_OBITUARY) why = DESTROYED;
     else if (estimate >= 0) why += ' (an estimate: unread and pending events at its last check)';
     const holder = reportLeftTo(s, obituary, host.consumerName, estimate >= 0);
     const watch = holder === undefined ? undefined : host.holders();
