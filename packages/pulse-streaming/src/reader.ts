@@ -42,8 +42,9 @@ export interface ReaderCounters {
    * over them (checks run at most a few times a second, in turn over the
    * streams while a full subscription holds the reader back or its reads
    * come back empty: a stream trimmed or deleted down to nothing is counted
-   * within about a second, or a `blockMs`; `close()` checks every stream
-   * once more, so the count is complete when it resolves). A stream key
+   * by a later read's check, one such stream per read in turn, each at most
+   * once a second; `close()` checks every stream once more, so the count is
+   * complete when it resolves). A stream key
    * deleted or expired, or a Redis restarted from an older snapshot, counts
    * the events ahead of the cursor at the last check, not read since and
    * not in the stream any more: at least that many are gone (a warning says
