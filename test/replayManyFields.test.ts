@@ -163,7 +163,7 @@ describe.each(CASES)('replay of a dead letter with 4,000 headers on %s (%s)', (t
     await c.cmd('HSET', replayedKey(name), `${dead} ${bigId}`, '1-1');
 
     expect(await replayDeadLetters(s)).toEqual(['1-1']);
-    // The add in the transaction was taken back: the stream did not exist, and does not now.
+    // Found recorded before the transaction, so nothing was added (review AJ, defect 2): the stream did not exist, and does not now.
     expect(Number(await c.cmd('EXISTS', s.key))).toBe(0);
     expect(Number(await c.cmd('XLEN', dead))).toBe(0);
     expect(await libraryKeys(c, name)).toEqual([]);

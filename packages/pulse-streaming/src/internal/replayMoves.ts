@@ -14,6 +14,7 @@ import {
   addReplayed,
   bigAfter,
   bigBefore,
+  bigCheck,
   claimDeadLetters,
   deadLetterPage,
   finishReplay,
@@ -60,6 +61,14 @@ export async function readPage(stream: StreamHandle, deadKey: string, args: read
 const CLAIM_MS = 30_000;
 /** Adds later than this after the claim are refused (CLAIM_MS less a margin for the nodes' clocks). */
 const LATE_MS = 20_000;
+/**
+ * A big letter's claim older than this before its transaction is given up
+ * (`bigCheck`): shorter than LATE_MS, so that `bigAfter`'s own check, a
+ * moment later in the transaction, does not find late a claim found in time
+ * here and take the add back (see `bigBefore`) short of a 5 s stall between
+ * two commands.
+ */
+const CHECK_LATE_MS = LATE_MS - 5_000;
 /**
  * Most event bytes claimed at once across slots: a claim brings the letters'
  * fields into this process, and the add sends them back. A bigger letter
@@ -211,11 +220,11 @@ export class LetterMover {
   /**
    * Moves one letter too big for a script's XADD with the cluster steps
    * (on one node too): claim it, add it from here in one transaction with
-   * its record (`bigBefore`), delete it, forget the record. Resolves to its
+   * its record (`#addBig`), delete it, forget the record. Resolves to its
    * new ID, or undefined when it is gone or another replayer owns it.
    */
   async #moveBig(id: string): Promise<string | undefined> {
-    const { stream, maxLen, deadName, deadKey } = this.t;
+    const { stream, deadName, deadKey } = this.t;
     const driver = stream.driver;
     const claims = [deadKey, replayClaimKey(deadName, id)];
     const replayed = replayedKey(stream.name);
@@ -228,24 +237,7 @@ export class LetterMover {
       const release = () => evalScript(driver, finishReplay, claims, [token, 'release', id]);
       let result: string;
       try {
-        this.#conn ??= await driver.openOwned(`pulse:replay:${stream.name}`, stream.logger);
-        const ttl = stream.ttlMs ?? '';
-        const mode = stream.slidingTtl ? 'sliding' : 'absolute';
-        const outcomes = await this.#conn.transaction(
-          [
-            ['EVAL', bigBefore.source, 2, stream.key, replayed, field],
-            ['XADD', stream.key, '*', ...eventFields(letter.map(buf))],
-            ['EVAL', bigAfter.source, 2, stream.key, replayed, field, Number(now), LATE_MS, maxLen, ttl, mode],
-          ],
-          stream.key,
-        );
-        const after = outcomes[2];
-        if (!after?.ok) throw after?.error ?? new PulseError('replay of a big dead letter: no reply');
-        result = str(after.value);
-        if (result === 'failed') {
-          const add = outcomes[1];
-          throw add && !add.ok ? add.error : new PulseError('replay of a big dead letter: the add added nothing');
-        }
+        result = await this.#addBig(letter, field, Number(now));
       } catch (err) {
         // Nothing was added without its record: giving the claim up lets a later replay move it.
         await release().catch(() => {});
@@ -259,6 +251,70 @@ export class LetterMover {
       await evalScript(driver, finishReplay, claims, [token, 'done', id]);
       await driver.send(['HDEL', replayed, field], replayed);
       return result;
+    }
+  }
+
+  /**
+   * Adds a claimed big letter to the stream with its record in one
+   * transaction, unless it was recorded already (a replayer stopped after
+   * adding it) or the claim is late: both are decided before MULTI, under
+   * WATCH of the replayed hash, so that the XADD is only sent when it is
+   * kept. Sent anyway and taken back by `bigAfter`, the entry left a gap
+   * every sink of the stream counted as an event trimmed before it read it
+   * (outside review AJ, defect 2). A record made or removed by anyone after
+   * the check aborts the EXEC, and the check runs again. Resolves to the new
+   * ID, the recorded one, or 'late' (nothing added).
+   */
+  async #addBig(letter: readonly unknown[], field: string, claimedAt: number): Promise<string> {
+    const { stream, maxLen } = this.t;
+    const replayed = replayedKey(stream.name);
+    this.#conn ??= await stream.driver.openOwned(`pulse:replay:${stream.name}`, stream.logger);
+    const conn = this.#conn;
+    const ttl = stream.ttlMs ?? '';
+    const mode = stream.slidingTtl ? 'sliding' : 'absolute';
+    // Each pass ends in EXEC or UNWATCH; an aborted EXEC means the hash changed
+    // since the check. Bounded by the claim's age: the check says 'late' in time.
+    for (;;) {
+      await conn.send(['WATCH', replayed], replayed);
+      let watching = true;
+      try {
+        const [late, recorded] = (await evalScript(conn, bigCheck, [replayed], [field, claimedAt, CHECK_LATE_MS])) as [
+          unknown,
+          unknown,
+        ];
+        if (Number(late) === 1) return 'late';
+        if (recorded !== null && recorded !== undefined && recorded !== false) return str(recorded);
+        let outcomes: Awaited<ReturnType<typeof conn.transaction>>;
+        try {
+          outcomes = await conn.transaction(
+            [
+              ['EVAL', bigBefore.source, 2, stream.key, replayed, field],
+              ['XADD', stream.key, '*', ...eventFields(letter.map(buf))],
+              ['EVAL', bigAfter.source, 2, stream.key, replayed, field, claimedAt, LATE_MS, maxLen, ttl, mode],
+            ],
+            stream.key,
+          );
+          watching = false;
+        } catch (err) {
+          // The drivers' word for an EXEC that WATCH aborted (driverShared.ts, ioredisDriver.ts): nothing ran.
+          if (err instanceof Error && err.message === 'transaction aborted') {
+            watching = false;
+            continue;
+          }
+          throw err;
+        }
+        const after = outcomes[2];
+        if (!after?.ok) throw after?.error ?? new PulseError('replay of a big dead letter: no reply');
+        const result = str(after.value);
+        if (result === 'failed') {
+          const add = outcomes[1];
+          throw add && !add.ok ? add.error : new PulseError('replay of a big dead letter: the add added nothing');
+        }
+        return result;
+      } finally {
+        // A WATCH left on this connection would abort the next letter's transaction for nothing.
+        if (watching) await conn.send(['UNWATCH'], replayed).catch(() => {});
+      }
     }
   }
 }
