@@ -166,6 +166,10 @@ export class NodeRedisDriver implements Driver {
       const socket = (defaults.socket ?? {}) as Record<string, unknown>;
       dup = this.client.duplicate({
         commandOptions: OWN_OPTIONS,
+        // A connection to the nodes this connection's commands go to, not to every master: each slot
+        // group of a sink reads on a connection of its own, and a sink over 24 slots held 24 read
+        // connections on each of 3 masters (outside review AL).
+        minimizeConnections: true,
         defaults: {
           ...defaults,
           name,
