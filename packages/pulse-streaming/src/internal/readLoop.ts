@@ -22,6 +22,15 @@ export type { LoopRead, ReadLoopSpec } from './readLoopSpec.js';
  */
 const STOP_WAIT_MS = 250;
 
+/**
+ * Longest `stop()` waits for non-blocking reads out to be answered and
+ * handed on (see `stop`). Redis answers them at once: the wait is for a
+ * busy process, and 250 ms dropped some replies in a loaded test run (their
+ * events then came back with a delivery count raised, or were lost unsaid
+ * by a noAck sink).
+ */
+const STOP_READS_WAIT_MS = 1000;
+
 /** Reads a loop may have out at once with read-ahead: one handled, one on its way. */
 const MAX_OUT = 2;
 
@@ -113,7 +122,7 @@ export class ReadLoop<T> {
    * closes (ioredis ends it gracefully), and its events were then left
    * pending unseen, to come to another instance a grace period later with
    * their delivery count raised (outside review V). Non-blocking reads out
-   * are waited for and handled the same way, within STOP_WAIT_MS.
+   * are waited for and handled the same way, within STOP_READS_WAIT_MS.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -121,7 +130,7 @@ export class ReadLoop<T> {
     if (this.#done && head && !this.#abort.signal.aborted) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, STOP_WAIT_MS);
+        timer = setTimeout(resolve, head.blocks ? STOP_WAIT_MS : STOP_READS_WAIT_MS);
       });
       if (head.blocks && this.#inFlight === head.reply) {
         const handled = new Promise<void>((resolve) => {
