@@ -41,8 +41,14 @@ describe('a user client whose reconnectOnError resends on READONLY (ioredis), on
     ctx.onTestFinished(() => sink.unsubscribe(sub));
     // The server becomes a replica (of an empty master): every write is refused with READONLY.
     const port = new URL(master.url).port;
+    // The master sends its (empty) snapshot at once: Redis' default diskless sync waits 5 s for more
+    // replicas first, which met the 5 s wait below about one run in three.
+    const m = new Redis(master.url);
+    await m.config('SET', 'repl-diskless-sync-delay', '0');
+    m.disconnect();
     await redis.call('REPLICAOF', '127.0.0.1', port);
     await waitFor(async () => /master_link_status:up/.test(String(await redis.call('INFO', 'replication'))), {
+      timeout: 15_000,
       what: 'the replica linked',
     });
     const outcome = await within(
