@@ -1,55 +1,11 @@
-/**
- * The CLI's memory must not grow with a stream of big payloads (outside review
- * C): `tail --from oldest --count 1` read with the reader's defaults (1000
- * entries at a time, 1000 buffered), so one printed line of a stream of 40
- * payloads of 4 MB peaked at 266 MB (89 MB on a one-entry stream), and the
- * production Redis built a reply as big; `dead <stream>`, a table without
- * payloads, read every letter whole (257 MB). `tail` now reads at most what
- * `--count` asks for (100 at most) and the `dead` table has the payloads cut
- * inside Redis. Peak RSS of the CLI process (`/usr/bin/time`) is compared with
- * a baseline run, not with an absolute figure. The CLI has one client (ioredis).
- */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { buildCli, MAIN } from './support/cli.js';
+import { buildCli } from './support/cli.js';
+import { measured } from './support/cliMemory.js';
 import { RedisServer } from './support/redisServer.js';
 
 beforeAll(buildCli, 120_000);
-
-interface Measured {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** Peak resident set size of the process, in MB. */
-  rssMb: number;
-}
-
-/** Runs the CLI under /usr/bin/time: its exit code, output and peak RSS. */
-function measured(args: string[]): Promise<Measured> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS=%M', process.execPath, MAIN, ...args], {
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const m = /MAXRSS=(\d+)/.exec(stderr);
-      resolve({ code, stdout, stderr: stderr.replace(/MAXRSS=\d+\n?/, ''), rssMb: m ? Number(m[1]) / 1024 : Number.NaN });
-    });
-  });
-}
 
 /** 12 payloads of 2 MB: 24 MB that a bounded read never holds together (read whole: about +35 MB of RSS). */
 const N = 12;
