@@ -123,6 +123,26 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
     }
   });
 
+  // The long block is set in the read's arguments by position: found by a search for BLOCK, a sink
+  // named BLOCK had its consumer name replaced by the block's length (XPENDING named consumer 1800000).
+  it('a sink named BLOCK reads as its own consumer in a long idle block', async () => {
+    const s = new Stream(uniqueName('blk'), c.redis);
+    const sink = await s.newSink('BLOCK', { blockMs: 300 });
+    try {
+      const it = sink.subscribe()[Symbol.asyncIterator]();
+      await waitFor(async () => (await blockedReads('BLOCK')) === 1, { timeout: 10_000, what: 'the slot blocked' });
+      const id = await s.add('e', 'x');
+      const [ev] = await take(it, 1, 5000);
+      expect(ev?.id).toBe(id);
+      const pending = (await c.cmd('XPENDING', s.key, 'BLOCK', '-', '+', 10)) as unknown[][];
+      expect(pending.map((p) => String(p[1]))).toEqual([sink.consumerName]);
+      await ev?.ack();
+    } finally {
+      await sink.close();
+      await s.destroy();
+    }
+  });
+
   it('addStream and removeStream in a slot already read take effect without waiting for its block to end', async () => {
     const [a, b] = sameSlot(c);
     expect(slotOf(a.key)).toBe(slotOf(b.key));

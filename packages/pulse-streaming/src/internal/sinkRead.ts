@@ -150,7 +150,9 @@ export class SinkReads {
     const most = count * streams.length + probe.length;
     const keys = streams.map((s) => s.stream.key);
     const read = this.#xreadgroup(count, keys, blocking ? blockMs : undefined);
-    const blockAt = read.indexOf('BLOCK') + 1;
+    // Where BLOCK's value sits (see #xreadgroup), by position: a sink or consumer named BLOCK
+    // would be found first by a search.
+    const blockAt = this.host.settings.noAck ? 8 : 7;
     if (blocking) {
       const long = this.host.cluster && mayBlockLong(this.#fanout, this.host.settings.bufferSize);
       const send = async (conn: OwnedConnection, interrupted?: () => boolean) => {
