@@ -19,6 +19,7 @@
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
 import { monotonicNow } from './clock.js';
+import { LUA_CALL_MAX_ARGS } from './lua.js';
 import { errorText, isRetryable } from './redisErrors.js';
 import { Script } from './script.js';
 
@@ -39,6 +40,27 @@ export interface MoveHost {
   /** Resets to 0 the idle time of those of `ids` still pending for this consumer (the `touch` script). */
   keep(ids: string[]): Promise<unknown>;
 }
+
+/**
+ * The dead letter of one entry, in a script (the claim script's
+ * `maxDeliveries`, `deadLetterOne` of process()): `deadLetterFits(fields)`
+ * says whether one XADD of a script can copy the entry's fields with the
+ * dead-letter fields (`LUA_CALL_MAX_ARGS`: an entry another producer wrote
+ * may have more; the client then moves it in two steps, see above);
+ * `addDeadLetter(key, fields, stream, sink, id, deliveries, reason)` adds it.
+ */
+export const DEAD_LETTER_LUA = `local function deadLetterFits(fields)
+  -- XADD key *, the entry's fields, and the five dead-letter field pairs.
+  return 3 + #fields + 10 <= ${LUA_CALL_MAX_ARGS}
+end
+local function addDeadLetter(key, fields, stream, sink, id, deliveries, reason)
+  local args = {'XADD', key, '*'}
+  for _, v in ipairs(fields) do args[#args + 1] = v end
+  for _, v in ipairs({'source_stream', stream, 'source_sink', sink, 'source_id', id, 'deliveries', deliveries, 'reason', reason}) do
+    args[#args + 1] = v
+  end
+  redis.call(unpack(args))
+end`;
 
 /**
  * First step of a dead letter on a cluster (the dead-letter stream may be

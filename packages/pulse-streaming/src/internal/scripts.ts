@@ -3,7 +3,8 @@
  * KEYS and shares the stream's hash slot (the dead-letter stream excepted:
  * `claim` only writes it when the caller says both live on one node).
  */
-import { CMP, LUA_CALL_MAX_ARGS, NOW } from './lua.js';
+import { DEAD_LETTER_LUA } from './deadLetterMove.js';
+import { CMP, NOW } from './lua.js';
 import { Script } from './script.js';
 
 /**
@@ -136,6 +137,7 @@ return created`,
 export const claim = new Script(
   'claim',
   `${EXPIRE_DELAYS}
+${DEAD_LETTER_LUA}
 local delayed = redis.call('ZCARD', KEYS[3]) > 0
 local count = tonumber(ARGV[4])
 ${NOW}
@@ -175,16 +177,11 @@ for _, p in ipairs(pend) do
     -- a live ack-mode instance's (nacked, or its hold lapsed): an ack-mode instance claims it, at least once
   elseif maxDel > 0 and n >= maxDel then
     local e = ARGV[6] == '1' and redis.call('XRANGE', KEYS[1], id, id)
-    -- More fields than one call of a script takes (see LUA_CALL_MAX_ARGS): moved by the client, as on a cluster.
-    if e and #e > 0 and #e[1][2] + 13 > ${LUA_CALL_MAX_ARGS} then e = false end
+    -- More fields than one call of a script takes: moved by the client, as on a cluster.
+    if e and #e > 0 and not deadLetterFits(e[1][2]) then e = false end
     if e then
       if #e > 0 then
-        local args = {'XADD', KEYS[2], '*'}
-        for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
-        for _, v in ipairs({'source_stream', ARGV[8], 'source_sink', ARGV[7], 'source_id', id, 'deliveries', tostring(n), 'reason', 'max deliveries reached'}) do
-          args[#args + 1] = v
-        end
-        redis.call(unpack(args))
+        addDeadLetter(KEYS[2], e[1][2], ARGV[8], ARGV[7], id, tostring(n), 'max deliveries reached')
         dead[#dead + 1] = id
       else
         lost[#lost + 1] = id

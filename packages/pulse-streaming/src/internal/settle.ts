@@ -8,12 +8,11 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
-import { ackMoved, keptWhileMoved, type MoveHost, ownEntry } from './deadLetterMove.js';
+import { ackMoved, DEAD_LETTER_LUA, keptWhileMoved, type MoveHost, ownEntry } from './deadLetterMove.js';
 import type { Connection, Driver } from './driver.js';
 import { evalScript } from './driver.js';
 import { HEADER_PREFIX } from './headers.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, streamKey } from './keys.js';
-import { LUA_CALL_MAX_ARGS } from './lua.js';
 import type { ProcessHost } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
@@ -65,20 +64,16 @@ export async function nackEvents(
  */
 const deadLetterOne = new Script(
   'deadLetterOne',
-  `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+  `${DEAD_LETTER_LUA}
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
 if #p == 0 and #e == 0 then return 'vanished' end
 if #p == 0 or p[1][2] ~= ARGV[2] then return 'notours' end
--- More fields than one call of a script takes: the client moves it (see LUA_CALL_MAX_ARGS).
-if #e > 0 and #e[1][2] + 13 > ${LUA_CALL_MAX_ARGS} then return 'toobig' end
+-- More fields than one call of a script takes: the client moves it.
+if #e > 0 and not deadLetterFits(e[1][2]) then return 'toobig' end
 local outcome = 'gone'
 if #e > 0 then
-  local args = {'XADD', KEYS[2], '*'}
-  for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
-  for _, v in ipairs({'source_stream', ARGV[5], 'source_sink', ARGV[4], 'source_id', ARGV[3], 'deliveries', ARGV[6], 'reason', ARGV[7]}) do
-    args[#args + 1] = v
-  end
-  redis.call(unpack(args))
+  addDeadLetter(KEYS[2], e[1][2], ARGV[5], ARGV[4], ARGV[3], ARGV[6], ARGV[7])
   outcome = 'moved'
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
