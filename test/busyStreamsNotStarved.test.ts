@@ -19,10 +19,9 @@
  * Fixed: the rotation moves only for a read that is sent (a refused read ahead is decided before it plans).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
-import { sinkFixture } from './support/sinkFixture.js';
+import { fill, sinkFixture } from './support/sinkFixture.js';
 
 const BOUND = { maxPolled: 100, bufferSize: 100 };
 const BUSY = 8;
@@ -30,11 +29,6 @@ const QUIET = 100;
 const BACKLOG = 2000;
 /** Ten reads' worth: with 12 streams and 8 per read in turn, each stream is read every other read or so. */
 const MOST_GAP = 10 * BOUND.maxPolled;
-
-async function fill(s: Stream, n: number): Promise<void> {
-  for (let i = 0; i < n; i += 500)
-    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => s.add('bulk', `b${i + j}`)));
-}
 
 describe.each(CLIENT_KINDS)('busy streams read in turn (%s)', (kind) => {
   let server: RedisServer;
@@ -55,9 +49,7 @@ describe.each(CLIENT_KINDS)('busy streams read in turn (%s)', (kind) => {
     for (const s of busy) await fill(s, BACKLOG);
     // The quiet streams have one event each: read once early on, they come back short (drained).
     for (const s of quiet) await s.add('bulk', 'b0');
-    const [first, ...rest] = busy as [Stream, ...Stream[]];
-    const sink = await f.sink(first, BOUND);
-    for (const s of [...rest, ...quiet]) await sink.addStream(s, { startAt: 'oldest' });
+    const sink = await f.sinkOver([...busy, ...quiet], BOUND);
     const index = new Map(busy.map((s, i) => [s.name, i]));
     const order: number[] = [];
     const seen = new Map<string, number[]>();

@@ -48,16 +48,16 @@ describe.each(CLIENT_KINDS)('noAck sink over many streams, a burst on all of the
     const streams = Array.from({ length: N }, () => f.stream());
     // Each stream exists (one event, before the sink's start): the burst below copies its entry's fields.
     for (const s of streams) await s.add('seed', 'x');
-    const [first, ...rest] = streams as [Stream, ...Stream[]];
-    const sink = await f.sink(first, { ...BOUND, noAck: true, startAt: 'newest', blockMs: 5000 });
-    for (const s of rest) await sink.addStream(s, { startAt: 'newest' });
+    const sink = await f.sinkOver(streams, { ...BOUND, noAck: true, startAt: 'newest', blockMs: 5000 });
     const sub = sink.subscribe();
     let most = 0;
     const timer = setInterval(() => (most = Math.max(most, sub.size)), 1);
     ctx.onTestFinished(() => clearInterval(timer));
     // Idle: its blocking read over all 200 streams is out.
     await readBlocked(c);
-    const entry = ((await c.cmd('XRANGE', first.key, '-', '+', 'COUNT', '1')) as [string, (string | Buffer)[]][])[0];
+    const entry = (
+      (await c.cmd('XRANGE', (streams[0] as Stream).key, '-', '+', 'COUNT', '1')) as [string, (string | Buffer)[]][]
+    )[0];
     const fields = (entry?.[1] ?? []).map(String);
     // One event on every stream at once (a script: Redis serves the blocked read after it).
     await c.cmd(

@@ -27,10 +27,9 @@
  * Fixed: drained streams beyond a read's share are probed for one entry each in the same step (readRotation.ts), so news on a quiet stream is read at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
-import { sinkFixture } from './support/sinkFixture.js';
+import { fill, sinkFixture } from './support/sinkFixture.js';
 
 const BOUND = { maxPolled: 100, bufferSize: 100 };
 /** As streamsFairness / sinkReadRotation: a buffer, a read in flight, one ahead, one under way at the add. */
@@ -40,11 +39,6 @@ const QUIET = 100;
 const BACKLOG = 2000;
 /** Quiet streams that get one event each (every one of them is "an event added to a quiet stream"). */
 const POKED = 10;
-
-async function fill(s: Stream, n: number): Promise<void> {
-  for (let i = 0; i < n; i += 500)
-    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => s.add('bulk', `b${i + j}`)));
-}
 
 describe.each(CLIENT_KINDS)('quiet streams among many under a backlog (%s)', (kind) => {
   let server: RedisServer;
@@ -65,9 +59,7 @@ describe.each(CLIENT_KINDS)('quiet streams among many under a backlog (%s)', (ki
     for (const s of busy) await fill(s, BACKLOG);
     // One event each: the quiet streams exist, and their first read (early in the rotation) comes back short.
     for (const s of quiet) await s.add('first', 'q');
-    const [first, ...rest] = busy as [Stream, ...Stream[]];
-    const sink = await f.sink(first, BOUND);
-    for (const s of [...rest, ...quiet]) await sink.addStream(s, { startAt: 'oldest' });
+    const sink = await f.sinkOver([...busy, ...quiet], BOUND);
     const quietNames = new Set(quiet.map((s) => s.name));
     const poked = quiet.filter((_, i) => i % (QUIET / POKED) === 0);
     let handled = 0;

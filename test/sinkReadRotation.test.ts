@@ -12,28 +12,15 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sink, Stream } from '../packages/pulse-streaming/src/index.js';
+import type { Stream } from '../packages/pulse-streaming/src/index.js';
 import { rotationSize } from '../packages/pulse-streaming/src/internal/readRotation.js';
 import { CLIENT_KINDS, connect, type TestClient, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
-import { sinkFixture } from './support/sinkFixture.js';
+import { fill, sinkFixture } from './support/sinkFixture.js';
 
 const STREAMS = 60;
 const PER_STREAM = 50;
 const BOUND = { maxPolled: 100, bufferSize: 100 };
-
-async function fill(s: Stream, n: number, name = 'e'): Promise<void> {
-  for (let i = 0; i < n; i += 500)
-    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => s.add(name, `${i + j}`)));
-}
-
-/** A sink over `streams` (the first one's, the others added at their oldest entry). */
-async function sinkOver(f: ReturnType<typeof sinkFixture>, streams: readonly Stream[]): Promise<Sink> {
-  const [first, ...rest] = streams as [Stream, ...Stream[]];
-  const sink = await f.sink(first, BOUND);
-  for (const s of rest) await sink.addStream(s, { startAt: 'oldest' });
-  return sink;
-}
 
 describe.each(CLIENT_KINDS)('a sink over many streams reads them in turn (%s)', (kind) => {
   let server: RedisServer;
@@ -66,8 +53,8 @@ describe.each(CLIENT_KINDS)('a sink over many streams reads them in turn (%s)', 
   it('every event once, in order per stream; each check covers a share of the streams; a trimmed stream’s loss counted', async (ctx) => {
     const f = sinkFixture(ctx, c, 'rot');
     const streams = Array.from({ length: STREAMS }, () => f.stream());
-    for (const s of streams) await fill(s, PER_STREAM);
-    const sink = await sinkOver(f, streams);
+    for (const s of streams) await fill(s, PER_STREAM, 'e', '');
+    const sink = await f.sinkOver(streams, BOUND);
     const last = streams[STREAMS - 1] as Stream;
     // Trimmed before its turn came: 40 of its 50 events go unread.
     await c.cmd('XTRIM', last.key, 'MAXLEN', '=', '10');
@@ -101,9 +88,9 @@ describe.each(CLIENT_KINDS)('a sink over many streams reads them in turn (%s)', 
   it('a quiet stream’s new event is read while the others hold a backlog', async (ctx) => {
     const f = sinkFixture(ctx, c, 'rotq');
     const busy = Array.from({ length: 40 }, () => f.stream());
-    for (const s of busy) await fill(s, 200);
+    for (const s of busy) await fill(s, 200, 'e', '');
     const quiet = f.stream();
-    const sink = await sinkOver(f, [...busy, quiet]);
+    const sink = await f.sinkOver([...busy, quiet], BOUND);
     let handled = 0;
     let addedAt = -1;
     let quietAt = -1;

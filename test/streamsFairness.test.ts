@@ -5,20 +5,14 @@
  * over several streams"), not after the whole backlog (outside review D).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, connect, type TestClient, waitFor } from './support/clients.js';
-import { sinkFixture } from './support/sinkFixture.js';
+import { fill, sinkFixture } from './support/sinkFixture.js';
 
 const BACKLOG = 3000;
 /** Small reads and buffers: starving would show as the quiet event coming after ~2800 others. */
 const BOUND = { maxPolled: 50, bufferSize: 50 };
 /** A buffer, a read in flight and one read ahead, with room for a read that was under way at the add. */
 const MOST_BEFORE = BOUND.bufferSize + 3 * BOUND.maxPolled;
-
-async function fill(s: Stream, n: number): Promise<void> {
-  for (let i = 0; i < n; i += 500)
-    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => s.add('bulk', `b${i + j}`)));
-}
 
 describe.concurrent.each(CLIENT_KINDS)('one stream’s backlog does not starve another (%s)', (kind) => {
   let c: TestClient;

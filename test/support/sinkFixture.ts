@@ -26,7 +26,20 @@ export function sinkFixture(ctx: TestContext, c: TestClient, prefix: string, sin
       sinks.push(sink);
       return sink;
     },
+    /** A sink over `streams`: created on the first, the others added from `options.startAt` (default the oldest entry). */
+    async sinkOver(streams: readonly Stream[], options: SinkOptions = {}, name = 'sink'): Promise<Sink> {
+      const [first, ...rest] = streams as [Stream, ...Stream[]];
+      const sink = await this.sink(first, options, name);
+      for (const s of rest) await sink.addStream(s, { startAt: options.startAt ?? 'oldest' });
+      return sink;
+    },
   };
+}
+
+/** Adds `n` events named `name`, payloads `<prefix>0`, `<prefix>1`..., 500 in flight at a time. */
+export async function fill(s: Stream, n: number, name = 'bulk', prefix = 'b'): Promise<void> {
+  for (let i = 0; i < n; i += 500)
+    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => s.add(name, `${prefix}${i + j}`)));
 }
 
 /** What `sinkFixture` returns: streams and sinks of a test, cleaned up when it ends. */
