@@ -134,13 +134,19 @@ export class SinkReads {
     // entry each, up to half the room) included.
     const room = Math.max(maxPolled, this.#fanout?.room(bufferSize + maxPolled) ?? 0);
     let probeMost = blocking ? 0 : Math.min(ReadRotation.probeable(sorted, size), Math.floor(room / 2));
-    const count = Math.min(
+    let count = Math.min(
       countPerStream(maxPolled, size, blocking ? undefined : this.#busy.get(group), 1),
       Math.max(1, Math.floor((room - probeMost) / size)),
     );
     if (ahead !== undefined) {
-      if (count * size > ahead) return undefined;
-      probeMost = Math.min(probeMost, ahead - count * size);
+      // A read sent ahead keeps the split of any read (up to half for probes): given only what
+      // its busy share left, reads ahead probed 2 to 12 of 100 quiet streams while taking 96
+      // busy events, and a quiet stream's news waited 470 busy events (the bound: 400).
+      probeMost = Math.min(probeMost, Math.floor(ahead / 2));
+      const fits = Math.floor((ahead - probeMost) / size);
+      // Without probes, as before: only a read at the usual COUNT goes ahead.
+      if (fits < (probeMost > 0 ? 1 : count)) return undefined;
+      count = Math.min(count, fits);
     }
     // Planned only now, for a read that is sent: a refused read ahead moved the rotation on, and
     // some busy streams went unread while the others drained (outside review AG).
