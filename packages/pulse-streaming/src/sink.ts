@@ -412,7 +412,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       const bounded = CLOSE_STEP_MS;
       await within(maintenance ?? Promise.resolve(), bounded);
       await within(this.#acks.settled(), bounded);
-      await within(this.#reads.verifyReads([...this.#streams.values()]), bounded);
+      await within(this.#reads.verifyReads([...this.#streams.values()], true), bounded);
       await within(this.#givenBack(), bounded);
       // Streams left behind by removeStream too: this instance leaves the liveness set only if it owns nothing there either.
       const behind = this.#maintenance?.behind() ?? [];

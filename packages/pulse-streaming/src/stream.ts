@@ -7,7 +7,16 @@ import { checkOpen, type Driver, driverFor, evalScript } from './internal/driver
 import { EventCodec } from './internal/eventCodec.js';
 import { GoLifecycle } from './internal/goLifecycle.js';
 import { headerFields, headersOf, MAX_HEADERS } from './internal/headers.js';
-import { dedupKeys, lastRemovalKey, removedKey, replayedKey, sinkKeys, sinkRegistryKey, streamKey } from './internal/keys.js';
+import {
+  dedupKeys,
+  lastRemovalKey,
+  positionsKey,
+  removedKey,
+  replayedKey,
+  sinkKeys,
+  sinkRegistryKey,
+  streamKey,
+} from './internal/keys.js';
 import { destroyStream, removeEntries } from './internal/lossScripts.js';
 import { EVENT_FIELDS, OPTION_NAMES } from './internal/optionLists.js';
 import { checkOptionNames } from './internal/optionNames.js';
@@ -310,6 +319,7 @@ export class Stream<Events extends EventMap = Untyped> {
         // KEYS[4] of destroyStream: its removed counts go into the obituaries.
         removedKey(this.name),
         replayedKey(this.name),
+        positionsKey(this.name),
         dedup.current,
         dedup.old,
       ];

@@ -77,6 +77,19 @@ export function removedKey(name: string): string {
 }
 
 /**
+ * Hash: sink name -> `<last-delivered ID> <entries-read>` of its group as
+ * the last trim check left them (see `checkTrimmed`). Redis 7.0 does not
+ * keep a group's entries-read across an AOF reload or on a replica (its
+ * reads propagate as XCLAIMs without it): it comes back stale, and a trim
+ * check trusting it would count every event the group had read as trimmed
+ * before it read them. At the same last-delivered ID, this value is the one
+ * to trust. Written by checks only, never per event.
+ */
+export function positionsKey(name: string): string {
+  return `${bookkeepingPrefix(name)}:positions`;
+}
+
+/**
  * Idempotent publish (`add(..., { dedupId })`, SEMANTICS.md section 8): one
  * structure per stream rather than a key per dedupId, so that `destroy()`
  * deletes it by name (a key per ID would need a SCAN of the slot's node) and

@@ -46,6 +46,13 @@ const REMOVAL_KEYS_FLOOR_MS = 60_000;
  * resyncs ('r'): it sets the counter to the group's true position without
  * counting anything, and says (unknown 1) when entries were certainly lost
  * (the group is behind the stream's first entry) but not how many.
+ * An instance started after the restart saw no reconnect: each check keeps
+ * the group's last-delivered ID and entries-read in the positions hash
+ * (`positionsKey`; a write per check, none per event), and a Redis counter
+ * below it is stale. At the same last-delivered ID the kept one is the true
+ * one: the check sets it and counts from it, exactly. Past it (reads after
+ * the last check) what lies between may be gone uncounted: the check
+ * resyncs instead, and says how many is unknown when entries went.
  *
  * Deletions (XDEL) leave tombstones that make Redis' own position counters
  * unreliable. Those made with `stream.remove()` are accounted for (see
@@ -59,7 +66,7 @@ const REMOVAL_KEYS_FLOOR_MS = 60_000;
  * the removed counts expiring with a TTL stream whose sliding TTL adds
  * extended (see `removeEntries`).
  *
- * KEYS: per stream its key, its last-removal key and its removed counts.
+ * KEYS: per stream its key, its last-removal key, its removed counts and its positions hash.
  * ARGV: group, most entries to count, then per stream the ID to verify
  * from, '' not to verify, or 'r' to resync.
  * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none), pending, PTTL, last entry ID ('' none)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
@@ -70,13 +77,19 @@ export const checkTrimmed = new Script(
 ${FOLLOW}
 local group, cap = ARGV[1], tonumber(ARGV[2])
 local out = {}
-for i = 1, #KEYS / 3 do
-  local key, dkey, rkey = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+for i = 1, #KEYS / 4 do
+  local key, dkey, rkey, pkey = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
   local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
   if not ok then
     local t = redis.call('TYPE', key)
     t = t['ok'] or t
-    if t == 'none' then out[i] = {'nokey'} else out[i] = {'wrongtype'} end
+    if t == 'none' then
+      -- The positions of a stream gone are no group's any more: a new life starts from 0.
+      redis.call('DEL', pkey)
+      out[i] = {'nokey'}
+    else
+      out[i] = {'wrongtype'}
+    end
   else
     local found, last, read, lag, read0, pending = false, nil, nil, nil, nil, 0
     for _, g in ipairs(groups) do
@@ -89,6 +102,8 @@ for i = 1, #KEYS / 3 do
       end
     end
     if not found then
+      -- A group created again starts a new position: the kept one was the old group's.
+      redis.call('HDEL', pkey, group)
       out[i] = {'nogroup'}
     else
       local skipped, verified, unknown = 0, 1, 0
@@ -100,11 +115,28 @@ for i = 1, #KEYS / 3 do
       read = tonumber(read) or -1
       local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
       local firstId = first[1] and first[1][1]
+      -- A counter below the kept one is stale: Redis came back from its AOF without it (outside review AK).
+      local kept = redis.call('HGET', pkey, group)
+      local klast, kread = string.match(kept or '', '^(%S+) (%d+)$')
+      kread = tonumber(kread)
+      if kread and not resync and read < kread then
+        local c = cmp(last, klast)
+        if c == 0 then
+          read = kread
+          redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', read)
+        elseif c > 0 then
+          resync = true
+          -- What a blocking read may have jumped cannot be counted any more: said, not hidden.
+          if from ~= '' and from ~= 'r' and firstId ~= nil and cmp(firstId, from) > 0 then unknown = 1 end
+        end
+      end
       local behind = firstId ~= nil and cmp(firstId, last) > 0
       -- An empty stream is looked at too: trimmed to 0 entries (XTRIM MAXLEN 0) or all deleted, it has
       -- no first entry to be behind of, and what went unread was counted only once something was
       -- added again, if ever (outside review AK).
       local verify = resync or (not behind and (firstId == nil or (from ~= '' and cmp(firstId, from) > 0)))
+      -- The group's true position, when this check computes it.
+      local pos
       if behind or verify then
         local info = redis.call('XINFO', 'STREAM', key)
         local s = {}
@@ -116,7 +148,6 @@ for i = 1, #KEYS / 3 do
         local md = s['max-deleted-entry-id']
         local ours = redis.call('GET', dkey) == md
         local added = tonumber(s['entries-added'])
-        local pos
         if behind then
           if ours or cmp(md, firstId) < 0 then pos = added - tonumber(s['length']) else unknown = 1 end
         elseif added > read or resync then
@@ -140,9 +171,16 @@ for i = 1, #KEYS / 3 do
           redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', pos)
         end
       end
+      -- The group's counter as this check leaves it, kept when it is known (see positionsKey).
+      local now
+      if pos and (resync or pos > read) then now = pos elseif not resync and read >= 0 then now = read end
+      if now then
+        local v = last .. ' ' .. string.format('%d', now)
+        if v ~= kept then redis.call('HSET', pkey, group, v) end
+      end
       local pttl = redis.call('PTTL', key)
-      -- The remove() keys follow a sliding TTL that adds extended since.
-      if pttl > 0 and redis.call('EXISTS', dkey, rkey) > 0 then follow(pttl, ${REMOVAL_KEYS_FLOOR_MS}, {dkey, rkey}) end
+      -- The remove() keys and the positions follow a sliding TTL that adds extended since.
+      if pttl > 0 and redis.call('EXISTS', dkey, rkey, pkey) > 0 then follow(pttl, ${REMOVAL_KEYS_FLOOR_MS}, {dkey, rkey, pkey}) end
       local tail = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
       out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, pttl, tail[1] and tail[1][1] or ''}
     end

@@ -6,7 +6,7 @@
 import { ClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
-import { sinkKeys, sinkRegistryKey } from './keys.js';
+import { positionsKey, sinkKeys, sinkRegistryKey } from './keys.js';
 import { takeObituary } from './lossScripts.js';
 import { NOW } from './lua.js';
 import { sayIfStartAhead } from './redisClock.js';
@@ -71,7 +71,7 @@ export async function undoJoin(
     await evalScript(
       stream.driver,
       leave,
-      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name), keys.delays],
+      [stream.key, keys.consumers, keys.lease, sinkRegistryKey(stream.name), keys.delays, positionsKey(stream.name)],
       [sinkName, consumer, created ? '1' : '0', 2 * graceMs],
     );
   } catch (err) {

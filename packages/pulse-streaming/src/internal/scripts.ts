@@ -346,7 +346,9 @@ return {notOurs, gone, vanished}`,
  * leaves the group if it owns no pending entry. With ARGV[3] = '1' (removeStream),
  * the group is destroyed when no consumer, no live instance (a fresh
  * keep-alive) and no pending entry is left.
- * KEYS: stream, consumers, lease, sink registry, delays. ARGV: group, self, destroyIfLast, staleMs.
+ * KEYS: stream, consumers, lease, sink registry, delays, the stream's
+ * positions hash (the group's field goes with it: see `positionsKey`).
+ * ARGV: group, self, destroyIfLast, staleMs.
  * Returns 1 when the group was destroyed, -1 when the consumer stays (it
  * owns pending entries: others claim them once it is seen stale), else 0.
  */
@@ -367,6 +369,7 @@ if redis.call('ZCOUNT', KEYS[2], now - tonumber(ARGV[4]), '+inf') > 0 then retur
 redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
 redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
 return 1`,
 );
 

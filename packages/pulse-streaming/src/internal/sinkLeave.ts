@@ -44,7 +44,7 @@ export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boole
   const left = await evalScript(
     l.control,
     leave,
-    [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays],
+    [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays, s.positions],
     [l.name, l.consumerName, destroyIfLast ? '1' : '0', 2 * l.graceMs],
   );
   return Number(left);

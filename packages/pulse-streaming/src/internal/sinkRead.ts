@@ -4,6 +4,7 @@ import { monotonicNow } from './clock.js';
 import type { Arg, Driver, OwnedConnection } from './driver.js';
 import { readAfterCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
+import { compareIds } from './ids.js';
 import { newestReadOrLetGo } from './letGo.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
@@ -264,8 +265,8 @@ export class SinkReads {
   #checkCommand(streams: readonly SinkStream[]): Arg[] {
     this.#noteReconnect();
     // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
-    const cmd: Arg[] = ['EVAL', checkTrimmed.source, 3 * streams.length];
-    for (const s of streams) cmd.push(s.stream.key, s.lastRemoval, s.removed);
+    const cmd: Arg[] = ['EVAL', checkTrimmed.source, 4 * streams.length];
+    for (const s of streams) cmd.push(s.stream.key, s.lastRemoval, s.removed, s.positions);
     cmd.push(this.host.name, VERIFY_MAX_ENTRIES);
     for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
     return cmd;
@@ -345,11 +346,14 @@ export class SinkReads {
 
   /**
    * Runs the trim check for what blocking reads delivered since the last one, so no loss goes unreported,
-   * and for quiet streams that want one (`wantsRecheck`).
+   * and for quiet streams that want one (`wantsRecheck`). `leaving` (close): also for streams read
+   * since their last check, so that the group's kept position (`positionsKey`) is where its reads
+   * ended: an instance started after Redis came back from its AOF counts exactly from there.
    */
-  async verifyReads(streams: readonly SinkStream[]): Promise<void> {
+  async verifyReads(streams: readonly SinkStream[], leaving = false): Promise<void> {
     const now = performance.now();
-    const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted || wantsRecheck(s, now));
+    const readSince = (s: SinkStream) => leaving && s.lastRead !== undefined && compareIds(s.lastRead, s.checked ?? '0-0') > 0;
+    const pending = streams.filter((s) => s.unverified !== undefined || !s.trusted || wantsRecheck(s, now) || readSince(s));
     for (const [i, s] of pending.entries()) {
       try {
         // Only the count: a missing key or group is for the read loop to handle, not a leaving sink.

@@ -6,7 +6,7 @@ export type { SinkCounters };
 import { InvalidArgumentError } from '../errors.js';
 import type { SinkOptions } from '../options.js';
 import type { Outcome } from './batcher.js';
-import { lastRemovalKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
+import { lastRemovalKey, positionsKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { OPTION_NAMES } from './optionLists.js';
 import { checkOptionNames } from './optionNames.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
@@ -23,6 +23,8 @@ export interface SinkStream {
   /** The stream's last-removal key and removed counts (see `removeEntries`). */
   readonly lastRemoval: string;
   readonly removed: string;
+  /** The stream's group positions as trim checks left them (see `positionsKey`). */
+  readonly positions: string;
   readonly deadKey: string;
   readonly deadName: string;
   /** False while the group is missing and the stream key is gone (NOGROUP). */
@@ -189,6 +191,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     registry: sinkRegistryKey(stream.name),
     lastRemoval: lastRemovalKey(stream.name),
     removed: removedKey(stream.name),
+    positions: positionsKey(stream.name),
     deadName,
     deadKey: streamKey(deadName),
     ready: true,
