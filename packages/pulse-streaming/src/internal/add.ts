@@ -43,6 +43,34 @@ export interface AddSettings {
  */
 const LONE_ADDS_PER_TRIM = 50;
 
+/**
+ * Per stream key, the lone adds of this process sent as plain XADDs (which
+ * do not trim) since the last one that trimmed: counted per process, not per
+ * `Stream` instance, and from a random start. A `Stream` made per request or
+ * per short-lived job makes fewer than {@link LONE_ADDS_PER_TRIM} adds, and a
+ * count per instance from 0 never trimmed at all (600 adds each from a new
+ * instance left 600 entries over a maxLen of 10; outside review AM); a
+ * process that makes only a few adds (a serverless function) trims with one
+ * of them in 50 on average.
+ */
+const untrimmed = new Map<string, number>();
+
+/** Stream keys {@link untrimmed} remembers; past it, it starts over (random starts again). */
+const UNTRIMMED_KEYS_MAX = 10_000;
+
+/** Whether this lone add to `key` is the one in {@link LONE_ADDS_PER_TRIM} that trims (see {@link untrimmed}). */
+function loneAddTrims(key: string): boolean {
+  let n = untrimmed.get(key);
+  if (n === undefined) {
+    if (untrimmed.size >= UNTRIMMED_KEYS_MAX) untrimmed.clear();
+    n = Math.floor(Math.random() * LONE_ADDS_PER_TRIM);
+  }
+  n++;
+  const trims = n >= LONE_ADDS_PER_TRIM;
+  untrimmed.set(key, trims ? 0 : n);
+  return trims;
+}
+
 /** The adds of one `Stream` instance: each described as a command the batcher may merge with others of its tick. */
 export class AddPath {
   readonly #key: string;
@@ -61,9 +89,6 @@ export class AddPath {
   readonly #script: Script;
   /** 'interest' trimming: only the script knows what it may remove (addScripts.ts). */
   readonly #trimsByScript: boolean;
-  /** With #trimsByScript: lone adds sent as plain XADDs (which do not trim) since the last lone one that trimmed. */
-  #untrimmed = 0;
-
   constructor(s: AddSettings) {
     this.#key = s.key;
     this.#ttlMs = s.ttlMs;
@@ -116,10 +141,7 @@ export class AddPath {
    * an EVAL of the script costs Redis several times an XADD.
    */
   #lone(a: AddRequest): Arg[] | undefined {
-    if (this.#trimsByScript && ++this.#untrimmed >= LONE_ADDS_PER_TRIM) {
-      this.#untrimmed = 0;
-      return undefined;
-    }
+    if (this.#trimsByScript && loneAddTrims(this.#key)) return undefined;
     const args: Arg[] = ['XADD', this.#key];
     if (a.onlyIfExists) args.push('NOMKSTREAM');
     if (!this.#trimsByScript) for (const t of this.#trim) args.push(t);
