@@ -14,12 +14,12 @@ import { IoPublisher, userClosed, withoutResend } from './ioPublisher.js';
 import { slotOf } from './slot.js';
 
 interface IoRedisBatch {
-  callBuffer(command: string, ...args: Arg[]): IoRedisBatch;
+  callBuffer(command: string, args: readonly Arg[]): IoRedisBatch;
   exec(): Promise<Array<[Error | null, unknown]> | null>;
 }
 
 export interface IoRedisLike {
-  callBuffer(command: string, ...args: Arg[]): Promise<unknown>;
+  callBuffer(command: string, args: readonly Arg[]): Promise<unknown>;
   pipeline(): IoRedisBatch;
   multi(): IoRedisBatch;
   duplicate(...args: unknown[]): IoRedisLike;
@@ -224,13 +224,20 @@ function outcomeValue([o]: Outcome[]): unknown {
   return o.value;
 }
 
+/**
+ * The arguments go as one array, which ioredis flattens (`Command`): spread
+ * into the call, a merged add of 256 events with 256 headers each (about
+ * 132,000 arguments) threw "Maximum call stack size exceeded" (V8 refuses
+ * 100k-130k spread arguments) and failed every add merged into it (outside
+ * review AM).
+ */
 function ioCall(client: IoRedisLike, args: readonly Arg[]): Promise<unknown> {
-  const [cmd, ...rest] = args;
-  return client.callBuffer(String(cmd), ...rest);
+  return client.callBuffer(String(args[0]), args.slice(1));
 }
 
 async function ioBatch(batch: IoRedisBatch, cmds: ReadonlyArray<readonly Arg[]>): Promise<Outcome[]> {
-  for (const [cmd, ...rest] of cmds) batch.callBuffer(String(cmd), ...rest);
+  // One array of arguments, never spread (see ioCall).
+  for (const args of cmds) batch.callBuffer(String(args[0]), args.slice(1));
   const results = await batch.exec();
   if (!results) throw new Error('transaction aborted');
   return results.map(([error, value]) => (error ? { ok: false, error } : { ok: true, value }));
