@@ -7,7 +7,7 @@
 import { ClosedError, PulseError } from '../errors.js';
 import type { Retention } from '../options.js';
 import { addEvents, addEventsInterest } from './addScripts.js';
-import type { Mergeable } from './batcher.js';
+import { type Mergeable, NOT_RUN } from './batcher.js';
 import type { Arg } from './command.js';
 import { dedupKeys, FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC } from './keys.js';
 import { errorReason, replyCode, toPulseError, wasUnsent } from './redisErrors.js';
@@ -223,13 +223,17 @@ function packExtras(cmd: Arg[], parts: ReadonlyArray<readonly Arg[]>, sameName: 
 }
 
 /** The IDs `addEvents` returns, joined by ',' ('-': not added, the stream key was missing), one per event it ran. */
-function unpackIds(joined: unknown): Array<string | null> | undefined {
+function unpackIds(joined: unknown): Array<string | null | typeof NOT_RUN> | undefined {
   if (typeof joined !== 'string' && !Buffer.isBuffer(joined)) return undefined;
   // IDs are ASCII: latin1 decodes them without UTF-8 validation.
   const s = typeof joined === 'string' ? joined : joined.toString('latin1');
   if (s === '') return [];
-  const ids: Array<string | null> = s.split(',');
-  for (let i = 0; i < ids.length; i++) if (ids[i] === '-') ids[i] = null;
+  const ids: Array<string | null | typeof NOT_RUN> = s.split(',');
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === '-') ids[i] = null;
+    // Not run: the call's error is this add's (addScripts.ts).
+    else if (ids[i] === '!') ids[i] = NOT_RUN;
+  }
   return ids;
 }
 

@@ -29,7 +29,9 @@ import { Script } from './script.js';
  * than with three (callgrind, BENCHMARKS.md), so events without headers or
  * dedupId never pay for layout 4.
  * Returns {ids, error or nil}: the IDs of the events added, joined by ','
- * ('-' where NOMKSTREAM found no key). One string, not an array: the client
+ * ('-' where NOMKSTREAM found no key). After an error (layouts 1-3: the
+ * events up to it) the events its dedupId answers still get their ID, '!'
+ * the others (not run: the error is theirs). One string, not an array: the client
  * decodes one reply instead of one per event (about 0.1 us less CPU per
  * event in the library's publish loop with node-redis) and the server
  * writes one (2% fewer instructions per event; BENCHMARKS.md, fourth round).
@@ -160,29 +162,34 @@ ${LITERAL_XADD}
   return r
 end
 -- XADD of args (of name, payload and topic without args), or the ID dedup
--- found; false when an error stops the call.
+-- found. After an error nothing more is added, but a dedupId a record (or an
+-- event of this call) answers still resolves: its event is stored ('!' for
+-- the others: not run). A retry merged behind a refused add (OOM) was
+-- rejected as not stored (outside review AM).
 local function addOne(dedup, args, name, payload, topic)
   local r
   if dedup ~= '' then r = known[dedup] end
   if not r then
-    if args then r = redis.pcall(unpack(args)) else r = xadd(name, payload, topic) end
-    if type(r) == 'table' and r.err then
-      err = r.err
-      return false
-    end
-    if r then
-      added = true
-      if dedup ~= '' then
-        known[dedup] = r
-        fresh[nf + 1] = dedup
-        fresh[nf + 2] = r
-        nf = nf + 2
+    if err then
+      r = '!'
+    else
+      if args then r = redis.pcall(unpack(args)) else r = xadd(name, payload, topic) end
+      if type(r) == 'table' and r.err then
+        err = r.err
+        r = '!'
+      elseif r then
+        added = true
+        if dedup ~= '' then
+          known[dedup] = r
+          fresh[nf + 1] = dedup
+          fresh[nf + 2] = r
+          nf = nf + 2
+        end
       end
     end
   end
   n = n + 1
   ids[n] = r or '-'
-  return true
 end
 -- The head of every XADD of the call.
 local base = {'XADD', key}
@@ -222,7 +229,7 @@ if step == 4 then
     local dedup, first = ARGV[i + 3], i + 5
     i = first + 2 * tonumber(ARGV[i + 4])
     for j = first, i - 1 do args[#args + 1] = ARGV[j] end
-    if not addOne(dedup, args) then break end
+    addOne(dedup, args)
   end
 else
   -- One table for the whole call: each event only changes its slots.
@@ -275,13 +282,15 @@ else
         i = i + 1
       end
       local r = dedup ~= '' and known[dedup]
-      if not r then
+      -- After an error only what dedup answers (see addOne).
+      if not r and err then
+        r = '!'
+      elseif not r then
 ${LITERAL_XADD}
         if type(r) == 'table' and r.err then
           err = r.err
-          break
-        end
-        if r then
+          r = '!'
+        elseif r then
           added = true
           if dedup ~= '' then
             known[dedup] = r
@@ -314,7 +323,7 @@ ${LITERAL_XADD}
         args[iHeaders + 2 * j - 1] = ARGV[i]
         i = i + 1
       end
-      if not addOne(dedup, args) then break end
+      addOne(dedup, args)
     end
   end
 end

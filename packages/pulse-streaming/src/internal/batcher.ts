@@ -55,6 +55,9 @@ export interface Mergeable {
   readonly unpack: (replies: unknown) => readonly unknown[] | undefined;
 }
 
+/** In what `unpack` returns: the command did not run, the merged call's error is its own. */
+export const NOT_RUN: unique symbol = Symbol('not run');
+
 /**
  * Bounds of one merged call: a script blocks the server while it runs
  * (256 XADDs take well under a millisecond), and Redis buffers a whole
@@ -383,10 +386,10 @@ function settle(u: Unit, o: Outcome): void {
     reject(u, new Error('unexpected reply from a merged call'));
     return;
   }
-  // The script stopped at the error: commands after it did not run.
+  // The script stopped at the error: commands after it (or marked NOT_RUN) did not run.
   const stopped = new Error(error === null || error === undefined ? 'merged call stopped early' : String(error));
   u.items.forEach((q, i) => {
-    if (i < replies.length) q.resolve(replies[i]);
+    if (i < replies.length && replies[i] !== NOT_RUN) q.resolve(replies[i]);
     else q.reject(stopped);
   });
 }

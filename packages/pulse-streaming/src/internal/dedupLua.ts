@@ -245,8 +245,12 @@ elseif hit and (not kept or window > kept) then
   end
   f[#f + 1] = ${SPAN_FIELD}
   f[#f + 1] = string.format('%d', span)
-  redis.call('HSET', KEYS[2], unpack(f))
-  deduped = true
+  -- Best effort: the call's first write, which Redis refuses at maxmemory
+  -- (OOM), read-only or failing to persist. Refused, the hit still answers
+  -- (its event is stored): raised, it failed the whole call, the retry said
+  -- "not stored" (outside review AM).
+  local w = redis.pcall('HSET', KEYS[2], unpack(f))
+  deduped = not (type(w) == 'table' and w.err)
 end`;
 
 /**
