@@ -49,6 +49,8 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
     },
   };
   const isControl = (name: unknown) => typeof name === 'string' && name.endsWith(':control');
+  // The library passes an ioredis command's arguments as one array (ioredis flattens it): hooks see them flat.
+  const flat = (x: unknown[]): unknown[] => (x.length === 2 && Array.isArray(x[1]) ? [x[0], ...x[1]] : x);
   if (kind === 'ioredis') {
     const redis = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     redis.on('error', () => {});
@@ -57,7 +59,7 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
     const userCall = redis.callBuffer.bind(redis) as (...x: unknown[]) => Promise<unknown>;
     Object.assign(redis, {
       callBuffer: async (...x: unknown[]) => {
-        if (out.userHook) await out.userHook(x.map((v) => (Buffer.isBuffer(v) ? v.toString() : v)));
+        if (out.userHook) await out.userHook(flat(x).map((v) => (Buffer.isBuffer(v) ? v.toString() : v)));
         return userCall(...x);
       },
       duplicate: (...a: Parameters<typeof duplicate>) => {
@@ -66,7 +68,7 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
           const callBuffer = d.callBuffer.bind(d) as (...x: unknown[]) => Promise<unknown>;
           Object.assign(d, {
             callBuffer: async (...x: unknown[]) => {
-              if (out.hook) await out.hook(x);
+              if (out.hook) await out.hook(flat(x));
               return callBuffer(...x);
             },
           });
