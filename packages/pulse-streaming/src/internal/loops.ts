@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import { sleep } from './backoff.js';
 import type { Driver, OwnedConnection } from './driver.js';
 import type { Fanout } from './fanout.js';
+import { MigrationWatch } from './migrationWatch.js';
 import { blockedElsewhere, NODE_WATCH_MS, type WatchControl } from './nodeWatch.js';
 import type { ReadLoop } from './readLoop.js';
 import { errorText, toPulseError } from './redisErrors.js';
@@ -24,6 +25,8 @@ export class ReadLoops<T> {
   readonly #watching = new AbortController();
   /** Loops the watch is stopping: `stop()` waits for them too (their connections closed). */
   readonly #retiring = new Set<Promise<void>>();
+  /** Slots whose reads Redis refused as they migrate (their reads block `blockMs`): see migrationWatch.ts. */
+  readonly #migrations: MigrationWatch;
 
   constructor(
     private readonly driver: Driver,
@@ -34,7 +37,9 @@ export class ReadLoops<T> {
     private readonly longestBlockMs: number,
     /** On a cluster: reads that block long are watched against this connection's view of the slots (nodeWatch.ts). */
     private readonly control?: WatchControl,
-  ) {}
+  ) {
+    this.#migrations = new MigrationWatch(logger);
+  }
 
   /** The group a stream key is read in. */
   groupOf(key: string): number {
@@ -88,6 +93,19 @@ export class ReadLoops<T> {
     await loop.interrupt();
   }
 
+  /**
+   * Whether the slot of `group` migrates (see `migrates`): its idle reads
+   * then block `blockMs`, not long (migrationWatch.ts).
+   */
+  migrating(group: number): boolean {
+    return this.driver.isCluster && this.#migrations.migrating(group);
+  }
+
+  /** Redis refused a read of `key` as its slot migrates: its reads block `blockMs` until the migration ends. */
+  migrates(key: string): void {
+    if (this.driver.isCluster && this.control) this.#migrations.migrates(key);
+  }
+
   /** How many times the read connections connected again after a drop, in all (never decreases). */
   reconnects(): number {
     let n = this.#retiredReconnects;
@@ -111,7 +129,8 @@ export class ReadLoops<T> {
    * serves its slot (a failover away from a silent master) starts anew on a
    * new connection: the old one is closed, ending the read that Redis
    * cannot end. Counted as a reconnect: the sink resyncs, and sweeps for
-   * events the old read may have taken unseen.
+   * events the old read may have taken unseen. Slots found migrating are
+   * watched here too, until their migration ends (migrationWatch.ts).
    */
   async #watch(control: WatchControl): Promise<void> {
     const signal = this.#watching.signal;
@@ -133,6 +152,10 @@ export class ReadLoops<T> {
           this.#retiring.add(retiring);
           await retiring.finally(() => this.#retiring.delete(retiring));
         }),
+      );
+      await this.#migrations.poll(
+        (key) => control.ownerOf(key),
+        (node, args, key) => control.sendToNode(node, args, key),
       );
       await Promise.all(
         [...this.#unopened].map(async (group) => {

@@ -7,6 +7,7 @@
  * (outside review W). So while a read blocks, the node it blocks on is
  * compared with the slot's master as the sink's control connection sees it.
  */
+import type { NodeRouting } from './clusterLinks.js';
 import type { Connection } from './connection.js';
 
 /** How often the node of each blocked read is looked at (a comparison of two slot tables: no command). */
@@ -20,10 +21,15 @@ export interface Watched {
   blockedOn(): { readonly node: string; readonly key: string } | undefined;
 }
 
-/** What the watch needs of the control connection: its view of the slots, and a command routed by key. */
-export type WatchControl = Pick<Connection, 'send'> & {
-  ownerOf(key: string): Promise<string | undefined>;
-};
+/**
+ * What the watch needs of the control connection: its view of the slots, a
+ * command routed by key, and one sent to a node (which slots migrate there:
+ * migrationWatch.ts).
+ */
+export type WatchControl = Pick<Connection, 'send'> &
+  Pick<NodeRouting, 'sendToNode'> & {
+    ownerOf(key: string): Promise<string | undefined>;
+  };
 
 /**
  * The node `loop`'s blocked read waits on, when that node no longer serves

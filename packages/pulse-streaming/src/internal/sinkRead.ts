@@ -8,6 +8,7 @@ import { compareIds } from './ids.js';
 import { newestReadOrLetGo } from './letGo.js';
 import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
+import { MigratingSlots, readOneByOne, refusedAsMigrating } from './migratingRead.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { ReadRotation, rotationSize } from './readRotation.js';
@@ -35,7 +36,7 @@ export interface ReadPathHost extends TrimCheckHost {
   /** The streams the sink reads, by key. */
   readonly streams: ReadonlyMap<string, SinkStream>;
   /** The sink's read loops: which one reads a key, and how often their connections came back. */
-  loops(): Pick<ReadLoops<unknown>, 'groupOf' | 'reconnects'>;
+  loops(): Pick<ReadLoops<unknown>, 'groupOf' | 'reconnects'> & Partial<Pick<ReadLoops<unknown>, 'migrating' | 'migrates'>>;
   readonly deliver: Deliver;
 }
 
@@ -55,8 +56,12 @@ export class SinkReads {
   #fanout: Fanout<SinkEvent> | undefined;
   /** Which streams a checked read takes when there are more than one read serves well (readRotation.ts). */
   readonly #rotation = new ReadRotation<SinkStream>();
+  /** Slots whose checked reads Redis refuses as they migrate: said once per episode. */
+  readonly #migrating: MigratingSlots;
 
-  constructor(private readonly host: ReadPathHost) {}
+  constructor(private readonly host: ReadPathHost) {
+    this.#migrating = new MigratingSlots(host.logger, (key) => host.loops().migrates?.(key));
+  }
 
   /**
    * The sink's read loops (one per hash slot group on a cluster), sharing the
@@ -161,7 +166,9 @@ export class SinkReads {
     // would be found first by a search.
     const blockAt = this.host.settings.noAck ? 8 : 7;
     if (blocking) {
-      const long = this.host.cluster && mayBlockLong(this.#fanout, this.host.settings.bufferSize);
+      // Not while the slot migrates: adds of its moved keys go to another node (ASK) and would not end it.
+      const long =
+        this.host.cluster && mayBlockLong(this.#fanout, this.host.settings.bufferSize) && !this.host.loops().migrating?.(group);
       const send = async (conn: OwnedConnection, interrupted?: () => boolean) => {
         try {
           if (this.host.cluster && (await conn.readyUnblock(keys[0] as string))) {
@@ -199,7 +206,18 @@ export class SinkReads {
       const sentAt = monotonicNow();
       const checkAt = performance.now();
       const readAt = streams.map((x) => x.lastRead);
-      const [checked, got, probed] = await conn.transaction(commands, keys[0]);
+      let replies: Outcome[];
+      try {
+        replies = await conn.transaction(commands, keys[0]);
+      } catch (err) {
+        // The slot migrates: its streams are read one by one, unchecked, until it ends (migratingRead.ts).
+        if (!this.host.cluster || !refusedAsMigrating(err)) throw err;
+        this.#migrating.refused(keys, err);
+        const one = await readOneByOne(conn, streams, (key) => this.#xreadgroup(count, [key]), err);
+        return { streams: one.read, blocking: false, unchecked: true, count, got: one.got, checked: undefined, sentAt };
+      }
+      this.#migrating.passed(keys);
+      const [checked, got, probed] = replies;
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
       return { streams, blocking, count, got, checked, sentAt, checkAt, readAt, epoch, probe, probed };
     };
@@ -273,14 +291,15 @@ export class SinkReads {
   }
 
   async onReply(group: number, result: unknown): Promise<void> {
-    const { streams, got, checked, blocking, count, sentAt, checkAt, readAt, epoch, probe, probed } = result as SinkReadResult;
+    const { streams, got, checked, blocking, unchecked, count, sentAt, checkAt, readAt, epoch, probe, probed } =
+      result as SinkReadResult;
     this.#noteReconnect();
     // A read that failed (NOGROUP, WRONGTYPE on one stream) read nothing: the check says why.
     const byKey = new Map(got?.ok ? streamEntries(got.value) : []);
     let read = 0;
     let full = 0;
     for (const s of streams) {
-      const n = this.#take(s, byKey.get(s.stream.key), blocking, blocking, sentAt);
+      const n = this.#take(s, byKey.get(s.stream.key), blocking || unchecked === true, blocking, sentAt);
       read += n;
       if (n >= count) full++;
     }
@@ -401,7 +420,9 @@ export class SinkReads {
     // next: node-redis' cluster reconnects a node's connection without a 'ready' of the cluster
     // client, and the promoted replica's entries-read, trusted, counted a false trim (outside review
     // W). Counted as a node change: the next check resyncs (a needless one costs nothing more).
-    if ((NODE_CHANGED.has(replyCode(err) ?? '') && !keyDeleted(err)) || !isServerReply(err)) this.#nodeChanges++;
+    // Not a transaction refused as its slot migrates: nothing ran, and the keys MIGRATE moved keep their groups.
+    if (((NODE_CHANGED.has(replyCode(err) ?? '') && !keyDeleted(err)) || !isServerReply(err)) && !refusedAsMigrating(err))
+      this.#nodeChanges++;
     // Retrying cannot fix it (NOPERM, a syntax error...): end the subscriptions with it.
     if (!isRetryable(err)) {
       this.host.fail(toPulseError(err, 'sink stopped: Redis refused its reads for good'));

@@ -230,6 +230,8 @@ export interface SinkReadResult {
   got: Outcome | undefined;
   checked: Outcome | undefined;
   blocking: boolean;
+  /** Read without a trim check though not blocking (its slot migrates: migratingRead.ts); verified later. */
+  unchecked?: boolean;
   count: number;
   /** When the read was sent (absent: a stale read that was not). */
   sentAt?: number;

@@ -1,0 +1,100 @@
+/**
+ * A sink's checked reads while their hash slot migrates (resharding). A
+ * checked read is one MULTI (the trim check, with its 3 keys per stream, and
+ * XREADGROUP): Redis refuses it while the slot's keys are split between two
+ * nodes or moved already (ASK, TRYAGAIN, EXECABORT), and no client can
+ * follow ASK with a transaction whose keys the importing node does not all
+ * have. Retried as is, the sink delivered nothing for as long as the
+ * migration stayed open, while a reader (single-key reads, ASK followed)
+ * read on (outside review AL). So the streams are read as a blocking read
+ * reads them, without the check: one single-key XREADGROUP each, which the
+ * client sends on with ASK. What such a read may have jumped is verified by
+ * a later check (`unverified`, as for a blocking read), once the slot's keys
+ * are on one node again.
+ */
+import type { Logger } from '../logger.js';
+import type { Outcome } from './batcher.js';
+import type { Arg, Connection } from './driver.js';
+import { errorText, replyCode } from './redisErrors.js';
+import { mapPairs } from './replies.js';
+import type { SinkStream } from './sinkState.js';
+import { slotOf } from './slot.js';
+
+/** Reply codes of a transaction refused because its slot migrates. */
+const MIGRATING = new Set(['ASK', 'TRYAGAIN']);
+
+/**
+ * Whether `err`, the failure of a checked read's transaction, says its slot
+ * migrates: ASK or TRYAGAIN (node-redis, whose transaction goes to the
+ * slot's master as is; ioredis after too many redirections), or EXECABORT
+ * for such a refusal (ioredis follows ASK with the whole transaction, which
+ * the importing node refuses as TRYAGAIN: its keys are not all there).
+ * Nothing of a refused transaction ran.
+ */
+export function refusedAsMigrating(err: unknown): boolean {
+  const code = replyCode(err);
+  if (code !== undefined && MIGRATING.has(code)) return true;
+  if (code !== 'EXECABORT') return false;
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  return Array.isArray(previous) && previous.some((e) => MIGRATING.has(replyCode(e) ?? ''));
+}
+
+/**
+ * Reads `streams` one XREADGROUP each (`read(key)`), routed by key so that
+ * the client follows ASK, in parallel. Streams whose resync is due
+ * (untrusted) are not read: an unchecked read would jump what was trimmed
+ * while the connection was away, and the resync after it would count
+ * nothing (outside review AJ). The reply has the shape of one XREADGROUP
+ * over the streams read. Throws the first failure when every read failed,
+ * and `refusal` (the transaction's) when only streams due for a resync
+ * brought nothing: the loop retries with backoff, as a read that cannot
+ * progress must not spin.
+ */
+export async function readOneByOne(
+  conn: Connection,
+  streams: readonly SinkStream[],
+  read: (key: string) => Arg[],
+  refusal: unknown,
+): Promise<{ read: SinkStream[]; got: Outcome }> {
+  const readable = streams.filter((s) => s.trusted);
+  const replies = await Promise.allSettled(readable.map((s) => conn.send(read(s.stream.key), s.stream.key)));
+  const pairs: Array<[string, unknown]> = [];
+  let failed: unknown;
+  for (const r of replies) {
+    if (r.status === 'fulfilled') pairs.push(...mapPairs(r.value));
+    else failed ??= r.reason;
+  }
+  if (pairs.length === 0 && failed !== undefined) throw failed;
+  if (pairs.length === 0 && readable.length < streams.length) throw refusal;
+  return { read: readable, got: { ok: true, value: pairs } };
+}
+
+/** Says once per episode, per slot, that its checked reads are refused as it migrates, and when they pass again. */
+export class MigratingSlots {
+  readonly #refused = new Set<number>();
+
+  constructor(
+    private readonly logger: Logger,
+    /** Told of every refusal (with a key of the slot): the slot's idle reads block `blockMs` until it ends. */
+    private readonly migrates: (key: string) => void,
+  ) {}
+
+  /** A checked read of `keys` was refused with `err` as their slot migrates. */
+  refused(keys: readonly string[], err: unknown): void {
+    this.migrates(keys[0] ?? '');
+    const slot = slotOf(keys[0] ?? '');
+    if (this.#refused.has(slot)) return;
+    this.#refused.add(slot);
+    this.logger.warn(
+      { slot, streams: keys.length, err: errorText(err) },
+      'hash slot migrates: Redis refuses checked reads there, so its streams are read one by one without the trim check (verified once the migration ends)',
+    );
+  }
+
+  /** A checked read of `keys` passed: their slot's keys are on one node again. */
+  passed(keys: readonly string[]): void {
+    if (this.#refused.size === 0) return;
+    const slot = slotOf(keys[0] ?? '');
+    if (this.#refused.delete(slot)) this.logger.info({ slot }, 'hash slot no longer refuses checked reads');
+  }
+}
