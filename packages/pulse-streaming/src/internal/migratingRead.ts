@@ -91,6 +91,20 @@ export class MigratingSlots {
     );
   }
 
+  /**
+   * Whether `err` is the MOVED of a slot whose checked reads were refused as
+   * it migrated, none passing since: the migration ended, and the keys
+   * MIGRATE moved kept their groups' entries-read. Not a node change (as a
+   * failover's MOVED is, whose node's entries-read may be behind): the
+   * resync that follows one counts nothing, and what the unchecked reads of
+   * the migration jumped went unsaid.
+   */
+  endedBy(err: unknown): boolean {
+    if (this.#refused.size === 0 || replyCode(err) !== 'MOVED') return false;
+    const slot = /^MOVED (\d+) /.exec(errorText(err))?.[1];
+    return slot !== undefined && this.#refused.has(Number(slot));
+  }
+
   /** A checked read of `keys` passed: their slot's keys are on one node again. */
   passed(keys: readonly string[]): void {
     if (this.#refused.size === 0) return;

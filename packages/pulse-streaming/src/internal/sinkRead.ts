@@ -420,9 +420,9 @@ export class SinkReads {
     // next: node-redis' cluster reconnects a node's connection without a 'ready' of the cluster
     // client, and the promoted replica's entries-read, trusted, counted a false trim (outside review
     // W). Counted as a node change: the next check resyncs (a needless one costs nothing more).
-    // Not a transaction refused as its slot migrates: nothing ran, and the keys MIGRATE moved keep their groups.
-    if (((NODE_CHANGED.has(replyCode(err) ?? '') && !keyDeleted(err)) || !isServerReply(err)) && !refusedAsMigrating(err))
-      this.#nodeChanges++;
+    // Nor a migration's refusals and end (migratingRead.ts): the keys MIGRATE moved keep their groups.
+    const migration = refusedAsMigrating(err) || this.#migrating.endedBy(err);
+    if (((NODE_CHANGED.has(replyCode(err) ?? '') && !keyDeleted(err)) || !isServerReply(err)) && !migration) this.#nodeChanges++;
     // Retrying cannot fix it (NOPERM, a syntax error...): end the subscriptions with it.
     if (!isRetryable(err)) {
       this.host.fail(toPulseError(err, 'sink stopped: Redis refused its reads for good'));
