@@ -6,12 +6,12 @@ import { readAfterCheck, wantsRecheck } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
 import { compareIds } from './ids.js';
 import { newestReadOrLetGo } from './letGo.js';
-import { countPerStream, IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
+import { IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
 import { MigratingSlots, readOneByOne, refusedAsMigrating } from './migratingRead.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
-import { ReadRotation, rotationSize } from './readRotation.js';
+import { ReadRotation, readSize, rotationSize } from './readRotation.js';
 import {
   errorText,
   isReplyError,
@@ -133,27 +133,11 @@ export class SinkReads {
     // (outside review AJ).
     const sorted = this.#rotation.sort(all, (s) => !s.trusted);
     const size = blocking ? all.length : Math.min(all.length, rotationSize(maxPolled));
-    // COUNT goes to every stream of the read: one busy stream's share given to all of them (the
-    // others filled up since) brought up to streams x maxPolled, given back past the bound and,
-    // past what is remembered for taking back, left to a claim a grace period later (outside
-    // review AB). So a read never asks more than the subscribers have room for, probes (one
-    // entry each, up to half the room) included.
     const room = Math.max(maxPolled, this.#fanout?.room(bufferSize + maxPolled) ?? 0);
-    let probeMost = blocking ? 0 : Math.min(ReadRotation.probeable(sorted, size), Math.floor(room / 2));
-    let count = Math.min(
-      countPerStream(maxPolled, size, blocking ? undefined : this.#busy.get(group), 1),
-      Math.max(1, Math.floor((room - probeMost) / size)),
-    );
-    if (ahead !== undefined) {
-      // A read sent ahead keeps the split of any read (up to half for probes): given only what
-      // its busy share left, reads ahead probed 2 to 12 of 100 quiet streams while taking 96
-      // busy events, and a quiet stream's news waited 470 busy events (the bound: 400).
-      probeMost = Math.min(probeMost, Math.floor(ahead / 2));
-      const fits = Math.floor((ahead - probeMost) / size);
-      // Without probes, as before: only a read at the usual COUNT goes ahead.
-      if (fits < (probeMost > 0 ? 1 : count)) return undefined;
-      count = Math.min(count, fits);
-    }
+    const busy = blocking ? undefined : this.#busy.get(group);
+    const sized = readSize({ sorted, size, room, maxPolled, busy, blocking, ahead });
+    if (sized === undefined) return undefined;
+    const { count, probeMost } = sized;
     // Planned only now, for a read that is sent: a refused read ahead moved the rotation on, and
     // some busy streams went unread while the others drained (outside review AG).
     const plan = blocking ? { read: all, probe: [] } : this.#rotation.plan(group, sorted, size, probeMost);
@@ -193,14 +177,13 @@ export class SinkReads {
     }
     const check = this.#checkCommand(streams);
     const commands = [check, read];
-    if (probe.length > 0) {
+    if (probe.length > 0)
       commands.push(
         this.#xreadgroup(
           1,
           probe.map((s) => s.stream.key),
         ),
       );
-    }
     const epoch = this.#reconnectsNow();
     const send = async (conn: OwnedConnection) => {
       const sentAt = monotonicNow();
