@@ -64,8 +64,10 @@ export interface StreamOptions<Events extends EventMap = Untyped> {
    *   has read and acked; `maxLen` applies to those. Readers are not counted.
    *   Trimming is then done by a script that finds the sinks' oldest pending
    *   or unread entry: in every call of merged adds, and in one lone add in
-   *   50 (the others are plain XADDs that do not trim), so the stream may
-   *   pass maxLen by a little more than with 'limits'. Its cost:
+   *   50 to the stream in the process (the others are plain XADDs that do
+   *   not trim; a process making only a few adds, with one of them in 50 on
+   *   average), so the stream may pass maxLen by a little more than with
+   *   'limits'. Its cost:
    *   `npm run bench -- --cases retention`.
    * @defaultValue 'limits'
    */
