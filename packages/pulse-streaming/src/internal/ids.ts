@@ -87,3 +87,11 @@ export function maxId(a: string | undefined, b: string | undefined): string | un
   if (b === undefined) return a;
   return compareIds(a, b) >= 0 ? a : b;
 }
+
+/** How many of `n` IDs in order (`idOf(i)`: the i-th) are up to `id`: the entries of a batch read that were there by then. */
+export function countUpTo(n: number, idOf: (i: number) => string, id: string): number {
+  if (n === 0 || compareIds(idOf(n - 1), id) <= 0) return n;
+  let i = 0;
+  while (i < n && compareIds(idOf(i), id) <= 0) i++;
+  return i;
+}

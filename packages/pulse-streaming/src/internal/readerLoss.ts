@@ -61,7 +61,7 @@
  */
 
 import type { Arg } from './driver.js';
-import { compareIds } from './ids.js';
+import { compareIds, countUpTo } from './ids.js';
 import { ReadMarks } from './readerMarks.js';
 import { type Counters, sameKey } from './readerSameKey.js';
 import { COUNT_CAP, type Kept, parseCheckReply } from './readerScripts.js';
@@ -203,7 +203,7 @@ export class LossLedger {
   onRead(n: number, idOf?: (i: number) => string): void {
     if (n === 0) return;
     const at = this.#aheadAt;
-    if (at) at.within += idOf === undefined || at.lastGen === '' ? n : upTo(n, idOf, at.lastGen);
+    if (at) at.within += idOf === undefined || at.lastGen === '' ? n : countUpTo(n, idOf, at.lastGen);
     this.read += n;
     if (idOf) {
       this.#readTo = idOf(n - 1);
@@ -380,14 +380,6 @@ export class LossLedger {
     // Bounded: a stalled event loop must not put losses off for long.
     this.gap = Math.min(MAX_CHECK_GAP_MS, Math.max(CHECK_INTERVAL_MS, spaced));
   }
-}
-
-/** How many of the `n` entries of a batch (IDs in order, see `idOf`) have IDs up to `id`. */
-function upTo(n: number, idOf: (i: number) => string, id: string): number {
-  if (compareIds(idOf(n - 1), id) <= 0) return n;
-  let i = 0;
-  while (i < n && compareIds(idOf(i), id) <= 0) i++;
-  return i;
 }
 
 /** One stream of a reader. */
