@@ -47,7 +47,8 @@
  * generated ID (gone back in time onto a clock that is behind: new entries
  * get IDs before it, which `XREAD` would jump over) goes back to an entry it
  * read before the fault (readerMarks.ts). A cursor from a start past the end
- * (a Date ahead of Redis' clock) stays. A stream not read is checked too:
+ * (a Date ahead of Redis' clock) stays, its base unknown again, as at the
+ * start (entries up to it are not the reader's). A stream not read is checked too:
  * held back by a full subscription (the reader's timer), or when its reads
  * come back empty (a stream trimmed or deleted down to nothing: a check
  * goes with the next read, ReaderChecks.quiet): one at a time, the longest
@@ -344,10 +345,15 @@ export class LossLedger {
   #recreated(point: CheckPoint, now: Counters, ahead: number | undefined, kept: Kept): Found {
     const gone = kept === 'many' ? 0 : Math.max(0, this.#unreadAhead() - (kept ?? 0));
     this.lost += gone;
-    // Without `ahead` ('same') the next check takes the base afresh, as after an unknown start.
-    this.#base = ahead === undefined ? undefined : now.added - point.read - ahead - this.lost;
     this.#reset(now, ahead);
-    if (ahead !== undefined) {
+    // A cursor now past the last generated ID that it did not read (one it read went back: 'back') is
+    // a start ahead of Redis' clock again: entries up to it, which a Redis gone back in time still
+    // adds, are not the reader's. A base taken now counted them lost at the next check.
+    const future = ahead !== undefined && now.lastGen !== '' && compareIds(point.cursor, now.lastGen) > 0;
+    // Without `ahead` ('same', 'back') the next check takes the base afresh, as after an unknown start.
+    this.#base = ahead === undefined || future ? undefined : now.added - point.read - ahead - this.lost;
+    if (future) this.#unknownStart = { id: point.cursor, deleted: now.deleted };
+    else if (ahead !== undefined) {
       this.exactAt = point.cursor;
       this.deletedAtExact = now.deleted;
     }
