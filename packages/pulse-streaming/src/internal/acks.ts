@@ -186,7 +186,9 @@ export class SinkAcks {
 
   /** Acks validated events; resolves when their streams' XACKs did. */
   add(events: ReadonlyArray<{ readonly id: string; readonly streamName: string }>): Promise<void> {
-    this.#flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#send());
+    // No closure in this method (see #newTick, #ackDone): one here made V8 allocate a context per
+    // call, a few hundred bytes per ack with the loop's block context (outside the hot path now).
+    this.#flush ??= this.#newTick();
     const tick = this.#flush;
     let first: Promise<void> | undefined;
     let more: Promise<void>[] | undefined;
@@ -199,10 +201,7 @@ export class SinkAcks {
       else this.#pending.set(name, [e.id]);
       let done = this.#ackOf.get(name);
       if (!done) {
-        done = tick.then((outcomes) => {
-          const o = outcomes.get(name);
-          if (o && !o.ok) throw toPulseError(o.error, `ack events of sink ${this.group} on stream ${name}`);
-        });
+        done = this.#ackDone(tick, name);
         this.#ackOf.set(name, done);
       }
       if (first === undefined) first = done;
@@ -212,6 +211,19 @@ export class SinkAcks {
       }
     }
     return more ? Promise.all([first, ...more]).then(() => undefined) : (first as Promise<void>);
+  }
+
+  /** The next flush: the acks of this turn of the event loop, sent at its end. */
+  #newTick(): Promise<Map<string, Outcome>> {
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#send());
+  }
+
+  /** Settles with stream `name`'s XACK of the flush `tick`. */
+  #ackDone(tick: Promise<Map<string, Outcome>>, name: string): Promise<void> {
+    return tick.then((outcomes) => {
+      const o = outcomes.get(name);
+      if (o && !o.ok) throw toPulseError(o.error, `ack events of sink ${this.group} on stream ${name}`);
+    });
   }
 
   /** Resolves once the acks issued so far were sent (whatever their outcome). */
