@@ -25,7 +25,7 @@ import { CLOSE_STEP_MS, type Leaver, leaveAll, within } from './internal/sinkLea
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { addSinkStream, type MembershipHost, removeSinkStream } from './internal/sinkMembership.js';
 import { SinkReads } from './internal/sinkRead.js';
-import { rolledBack } from './internal/sinkRollback.js';
+import { awaitRedisLoss, rolledBack } from './internal/sinkRollback.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
@@ -143,6 +143,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       rolledBack: (name, id) => rolledBack(this.#streams.get(streamKey(name)), id),
       letGo,
       counted: (name, ids) => forgetIds(this.#streams.get(streamKey(name)), ids),
+      awaitRedisLoss: (name, ids, how, count) => awaitRedisLoss(this.#streams.get(streamKey(name)), ids, how, count),
     });
     this.#reads = new SinkReads({
       ...base,

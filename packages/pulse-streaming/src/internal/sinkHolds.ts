@@ -9,9 +9,9 @@ import type { Logger } from '../logger.js';
 import { Backoff, sleep } from './backoff.js';
 import { type Connection, type Driver, evalScript } from './driver.js';
 import type { Fanout } from './fanout.js';
+import { groupGone } from './groupGone.js';
 import { HeldGone } from './heldGone.js';
 import type { HolderWatch } from './holderWatch.js';
-import { compareIds } from './ids.js';
 import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import { heldAgain } from './letGo.js';
@@ -59,6 +59,8 @@ export interface HoldsHost {
   letGo(name: string, ids: readonly string[]): void;
   /** Events `ids` of stream `name` were counted lost (see `forgetIds` in letGo.ts). */
   counted(name: string, ids: readonly string[]): void;
+  /** Keeps events `ids` of stream `name` until a loss found covers them, then counts them with `count` (see `awaitRedisLoss`). */
+  awaitRedisLoss(name: string, ids: readonly string[], how: string, count: (ids: readonly string[], why: string) => void): void;
 }
 
 /** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
@@ -260,29 +262,21 @@ export class SinkHolds {
     return countVanished(this.#vanishedHost, name, vanished, how);
   }
 
-  /**
-   * Events of stream `name` this instance let go of (`how`) and whose group
-   * was gone (NOGROUP): those Redis lost are counted (see `countVanished`).
-   * One in the estimate this instance left to the lease holder when the key
-   * went, and no longer in the stream, may or may not be in the holder's
-   * report (its last check may be older): it is said to be maybe lost rather
-   * than counted twice or not at all (outside review X). One still in the
-   * stream comes again from a group made anew.
-   */
-  async groupGone(name: string, ids: readonly string[], how: string): Promise<void> {
-    await this.lostVanished(name, ids, how);
-    const key = streamKey(name);
-    const left = this.#left.get(name);
-    let unknown = 0;
-    for (const id of ids) {
-      if (left === undefined || compareIds(id, left) > 0 || this.host.rolledBack(name, id)) continue;
-      if (((await this.host.control.send(['XRANGE', key, id, id], key)) as unknown[]).length === 0) unknown++;
-    }
-    if (unknown > 0)
-      this.maybeLost(
-        name,
-        `${unknown} event(s) ${how}, gone with their stream (expired or deleted) after another instance's last check, whose report may not count them`,
-      );
+  /** Events of stream `name` this instance let go of (`how`) and whose group was gone (NOGROUP): see groupGone.ts. */
+  groupGone(name: string, ids: readonly string[], how: string): Promise<void> {
+    return groupGone(
+      {
+        control: this.host.control,
+        lostVanished: (n, v, h) => this.lostVanished(n, v, h),
+        rolledBack: (n, id) => this.host.rolledBack(n, id),
+        left: (n) => this.#left.get(n),
+        awaitRedisLoss: (n, v, h) => this.host.awaitRedisLoss(n, v, h, (lost, why) => this.countLost(n, lost.length, why, lost)),
+        maybeLost: (n, why) => this.maybeLost(n, why),
+      },
+      name,
+      ids,
+      how,
+    );
   }
 
   /** What telling events Redis lost apart from those taken over needs. */

@@ -5,7 +5,7 @@
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { recreateGroup } from './scripts.js';
-import { goneWithKey } from './sinkRollback.js';
+import { forgetUnsure, goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 import { streamNow } from './streamNow.js';
@@ -69,6 +69,8 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
     // what went with the key was reported by the check that found it gone (counting it here too
     // counted it twice).
     if (!reported) goneWithKey(s, (name, why, ids) => host.maybeLost(name, why, ids));
+    // Accounted for: what a nack that met NOGROUP before this kept is counted or went another way.
+    forgetUnsure(s);
     host.logger.warn({ stream: s.stream.name }, 'consumer group missing (NOGROUP): recreated at 0, events may be redelivered');
   } else {
     const was = s.ready;
@@ -118,6 +120,8 @@ export async function groupBack(
   if (Number(await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName])) !== 1) return false;
   s.ready = true;
   s.sweep.next = true;
+  // What went with the key was reported when it was found gone (`applyTrimCheck`, `recreate`).
+  forgetUnsure(s);
   s.checked = undefined;
   s.unverified = undefined;
   host.logger.warn({ stream: s.stream.name }, 'stream key is back: consumer group recreated at 0');

@@ -13,7 +13,7 @@ import type { OwnedConnection } from './driver.js';
 import { compareIds, maxId, minId, previousId } from './ids.js';
 import { newestReadOrLetGo, sayLetGo } from './letGo.js';
 import { str } from './replies.js';
-import type { SinkStream } from './sinkState.js';
+import type { GoneUnsure, SinkStream } from './sinkState.js';
 import { type StreamNow, streamNow } from './streamNow.js';
 
 /** What finding a rollback needs from the sink's read path. */
@@ -174,14 +174,71 @@ export async function lostByRedis(host: VanishedHost, name: string, ids: readonl
  */
 export async function countVanished(host: VanishedHost, name: string, vanished: readonly string[], how: string): Promise<void> {
   const lost = await lostByRedis(host, name, vanished);
-  if (lost.length > 0)
-    host.countLost(
-      name,
-      lost.length,
-      `events Redis lost while this instance held them (restarted from an older snapshot or empty, or their stream expired or was deleted) and ${how}: they cannot be redelivered`,
-      lost,
-    );
+  if (lost.length > 0) host.countLost(name, lost.length, vanishedWhy(how), lost);
 }
+
+/** Why events Redis lost while this instance held them, and that it let go of (`how`), are counted lost. */
+function vanishedWhy(how: string): string {
+  return `events Redis lost while this instance held them (restarted from an older snapshot or empty, or their stream expired or was deleted) and ${how}: they cannot be redelivered`;
+}
+
+/**
+ * Events `ids` of `s` that this instance let go of (`how`) found their
+ * consumer group gone (NOGROUP), are no longer in the stream, and were not
+ * known lost by Redis (`lostByRedis` said none): the check that finds a
+ * restart without persistence may not have seen it yet (the read path's
+ * check can come after the nack's under load, and one that met the key
+ * still missing or a reply raced by a producer's add found nothing), and
+ * nothing else counts them. Kept, and counted with `count` as soon as a loss
+ * this instance remembers covers them (at once when one does already):
+ * the order of the nack and the read path's recovery does not matter. Never
+ * counted twice (taken out when counted), nor when the read path accounted
+ * for the key or group going another way (`forgetUnsure`).
+ */
+export function awaitRedisLoss(
+  s: SinkStream | undefined,
+  ids: readonly string[],
+  how: string,
+  count: (ids: readonly string[], why: string) => void,
+): void {
+  // No longer read (removed from the sink): nothing will find its loss.
+  if (s === undefined) return;
+  for (const id of ids) s.goneUnsure.set(id, { how, count });
+  // Bounded: events handlers held at once; the oldest go first (uncounted, as before this was kept).
+  for (const id of s.goneUnsure.keys()) {
+    if (s.goneUnsure.size <= MAX_UNSURE) break;
+    s.goneUnsure.delete(id);
+  }
+  countCovered(s);
+}
+
+/** Counts the events of `s.goneUnsure` a loss remembered covers (see `awaitRedisLoss`), once each. */
+function countCovered(s: SinkStream): void {
+  if (s.goneUnsure.size === 0) return;
+  const found = new Map<GoneUnsure, string[]>();
+  for (const [id, u] of s.goneUnsure) {
+    if (!rolledBack(s, id)) continue;
+    s.goneUnsure.delete(id);
+    const ids = found.get(u);
+    if (ids) ids.push(id);
+    else found.set(u, [id]);
+  }
+  for (const [u, ids] of found) u.count(ids, vanishedWhy(u.how));
+}
+
+/**
+ * The read path accounted for stream `s`'s key or group going (its group
+ * made anew, or what went with its key reported): the events let go of
+ * before that a loss it remembered covered are counted by now; the others
+ * went another way (an expiry's estimate counts them, or the group alone
+ * was destroyed), and a later loss must not count them again.
+ */
+export function forgetUnsure(s: SinkStream): void {
+  s.goneUnsure.clear();
+}
+
+/** Events kept per stream until a loss covers them (see `awaitRedisLoss`): more than handlers hold at once. */
+const MAX_UNSURE = 10_000;
 
 /** The ID of the newest entry of `s` at or before `id`; `upTo` itself when it cannot be read (no event counts as lost then). */
 async function lastAtOrBefore(host: RollbackHost, s: SinkStream, id: string): Promise<string> {
@@ -249,6 +306,8 @@ function remember(s: SinkStream, after: string, upTo: string): void {
   if (s.rolledBack.some((r) => r.after === after && r.upTo === upTo)) return;
   s.rolledBack.push({ after, upTo });
   if (s.rolledBack.length > MAX_ROLLBACKS) s.rolledBack.shift();
+  // Events let go of whose group was found gone before this loss was (see `awaitRedisLoss`).
+  countCovered(s);
 }
 
 /** Rollbacks remembered per stream (see `SinkStream.rolledBack`). */

@@ -94,6 +94,16 @@ export interface SinkStream {
   readBeforeReconnect: string | undefined;
   /** A loss of the stream's key was counted since the last reconnect (see `SinkHolds.streamGone`). */
   lossCounted: boolean;
+  /**
+   * Events this instance let go of (a nack, a dead letter) whose consumer
+   * group was gone (NOGROUP), no longer in the stream, and not known then to
+   * be lost by Redis: the read path may find the restart without persistence
+   * that took them only later (a nack's check can come first). Counted lost
+   * when a loss it remembers covers them (see `rolledBack` and
+   * `countCovered` in sinkRollback.ts), dropped when the read path has
+   * accounted for the stream's key or group going (see `forgetUnsure`).
+   */
+  goneUnsure: Map<string, GoneUnsure>;
   /** Whether this instance holds the lease, as its last sweep said; undefined until a sweep has said. */
   leaseHeld: boolean | undefined;
   /** The instance holding the lease, as the last sweep said (undefined: unknown). */
@@ -182,6 +192,14 @@ export function newSinkCounters(): SinkCounters {
   return { delivered: 0, redelivered: 0, acked: 0, deadLettered: 0, lost: 0, filtered: 0, staleAcks: 0 };
 }
 
+/** An event let go of whose consumer group was gone, not known lost by Redis when found (see `SinkStream.goneUnsure`). */
+export interface GoneUnsure {
+  /** How this instance let it go (a nack, a dead letter...). */
+  readonly how: string;
+  /** Counts events `ids` of the stream lost, reported with `why` (see `SinkHolds.countLost`). */
+  readonly count: (ids: readonly string[], why: string) => void;
+}
+
 /** What a sink knows of a stream it starts reading. */
 export function newSinkStream(sinkName: string, settings: SinkSettings, stream: StreamHandle): SinkStream {
   const deadName = settings.deadLetterStream ?? `${stream.name}:dead`;
@@ -205,6 +223,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     letGoForgotten: undefined,
     readBeforeReconnect: undefined,
     lossCounted: false,
+    goneUnsure: new Map(),
     lag: -1,
     pending: 0,
     pendingUpTo: undefined,

@@ -17,7 +17,7 @@ import { compareIds, previousId } from './ids.js';
 import { forgetLetGo, newestReadOrLetGo, sayLetGo } from './letGo.js';
 import { NO_OBITUARY, takeObituary } from './lossScripts.js';
 import { errorText } from './redisErrors.js';
-import { afterCheck, goneAfterCheck, goneWithKey } from './sinkRollback.js';
+import { afterCheck, forgetUnsure, goneAfterCheck, goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 
 /** Why an instance that made no check of an expired stream, whose lease holder is gone, says events may be lost. */
@@ -119,6 +119,8 @@ export async function reportStreamGone(
   // not again: that counted events twice (sinkDeletes).
   if (count > 0) s.lossCounted = true;
   else goneWithKey(s, (name, why, ids) => holds.maybeLost(name, why, ids));
+  // Events let go of with NOGROUP before this: counted above when a loss covered them, else in the estimate.
+  forgetUnsure(s);
   forgetLetGo(s, before);
   return left;
 }
