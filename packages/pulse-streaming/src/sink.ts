@@ -108,6 +108,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
         closed,
         losses: this.#losses,
         vanished: (name, ids) => this.#holds.lostVanished(name, ids, 'released from a stalled subscriber'),
+        groupGone: (name, ids) => this.#holds.groupGone(name, ids, 'released from a stalled subscriber'),
         recover: (name) => this.#recover(name),
         letGo,
         roomMade: () => this.#maintenance?.roomMade(),

@@ -67,6 +67,12 @@ export interface GiveBackHost {
    */
   vanished(name: string, ids: readonly string[]): Promise<void>;
   /**
+   * Events `ids` of stream `name` given or taken back met their group gone
+   * (NOGROUP): those Redis lost are counted, now or when the read path finds
+   * the loss (see `SinkHolds.groupGone`).
+   */
+  groupGone(name: string, ids: readonly string[]): Promise<void>;
+  /**
    * The stream `name` or its group is missing (NOGROUP): runs the stream's
    * check (`SinkReads.recover`) unless the read path reads (it finds out): it
    * reports what went with a gone key (a destroy's obituary) or remakes a
@@ -257,7 +263,8 @@ export class GiveBack {
   /**
    * Events `ids` of stream `name` met NOGROUP (`err`) as they were given or
    * taken back: runs the stream's check (see `GiveBackHost.recover`), then
-   * counts those Redis lost with their key (see `GiveBackHost.vanished`).
+   * counts those Redis lost with their key (see `GiveBackHost.groupGone`:
+   * also when the check found nothing yet and the read path finds it later).
    * Returns whether it ran; a check that failed is said (a give-back tries
    * again while the sink is open).
    */
@@ -266,7 +273,7 @@ export class GiveBack {
     try {
       await this.host.recover(name);
       // Those Redis lost with their key (expired, deleted, restarted empty) or in a rollback: counted lost.
-      await this.host.vanished(name, ids);
+      await this.host.groupGone(name, ids);
     } catch (checkErr) {
       this.host.logger.warn(
         { stream: name, count, err: errorText(err), checkErr: errorText(checkErr) },
