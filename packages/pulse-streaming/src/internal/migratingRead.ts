@@ -69,9 +69,20 @@ export async function readOneByOne(
   return { read: readable, got: { ok: true, value: pairs } };
 }
 
+/** The node an ASK in `err` (or in the errors of its aborted transaction) sends the keys to. */
+function askTarget(err: unknown): string | undefined {
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  for (const e of [err, ...(Array.isArray(previous) ? previous : [])]) {
+    const to = /^ASK \d+ (\S+)/.exec(errorText(e))?.[1];
+    if (to !== undefined) return to;
+  }
+  return undefined;
+}
+
 /** Says once per episode, per slot, that its checked reads are refused as it migrates, and when they pass again. */
 export class MigratingSlots {
-  readonly #refused = new Set<number>();
+  /** Per slot refused, where its keys go (`host:port`, from an ASK) when a refusal said it. */
+  readonly #refused = new Map<number, string | undefined>();
 
   constructor(
     private readonly logger: Logger,
@@ -83,8 +94,10 @@ export class MigratingSlots {
   refused(keys: readonly string[], err: unknown): void {
     this.migrates(keys[0] ?? '');
     const slot = slotOf(keys[0] ?? '');
-    if (this.#refused.has(slot)) return;
-    this.#refused.add(slot);
+    if (this.#refused.get(slot) !== undefined) return;
+    const known = this.#refused.has(slot);
+    this.#refused.set(slot, askTarget(err));
+    if (known) return;
     this.logger.warn(
       { slot, streams: keys.length, err: errorText(err) },
       'hash slot migrates: Redis refuses checked reads there, so its streams are read one by one without the trim check (verified once the migration ends)',
@@ -101,8 +114,22 @@ export class MigratingSlots {
    */
   endedBy(err: unknown): boolean {
     if (this.#refused.size === 0 || replyCode(err) !== 'MOVED') return false;
-    const slot = /^MOVED (\d+) /.exec(errorText(err))?.[1];
-    return slot !== undefined && this.#refused.has(Number(slot));
+    const [, slot, to] = /^MOVED (\d+) (\S+)/.exec(errorText(err)) ?? [];
+    return slot !== undefined && to !== undefined && this.endsAt(Number(slot), to);
+  }
+
+  /**
+   * Whether `owner`, the new master of `slot`, is where its migration moved
+   * its keys: the slot's checked reads were refused, none passing since, and
+   * `owner` is the node its ASK named (when one did). Another node is a
+   * failover (outside review AO, defect 4): a slot long idle or paused stays
+   * here until a checked read passes, and a later failover's first MOVED was
+   * taken for the migration's end, its resync skipped.
+   */
+  endsAt(slot: number, owner: string): boolean {
+    if (!this.#refused.has(slot)) return false;
+    const to = this.#refused.get(slot);
+    return to === undefined || to === owner;
   }
 
   /** A checked read of `keys` passed: their slot's keys are on one node again. */

@@ -12,19 +12,11 @@ import { MigratingSlots, readOneByOne, refusedAsMigrating } from './migratingRea
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { ReadRotation, readSize, rotationSize } from './readRotation.js';
-import {
-  errorText,
-  isReplyError,
-  isRetryable,
-  isServerReply,
-  keyDeleted,
-  NODE_CHANGED,
-  replyCode,
-  toPulseError,
-} from './redisErrors.js';
+import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { type RawEntry, str, streamEntries } from './replies.js';
 import type { Deliver, SinkReadResult, SinkSettings, SinkStream } from './sinkState.js';
 import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
+import { nodeChangedBy, SlotOwners } from './slotOwners.js';
 
 /** Most entries the trim check copies into Lua to verify a blocking read (usually none: it took all there was). */
 const VERIFY_MAX_ENTRIES = 256;
@@ -50,7 +42,10 @@ export class SinkReads {
   readonly #busy = new Map<number, number>();
   /** Reconnects of the sink's connections as of the last trim check. */
   #reconnects = 0;
-  /** Reads failed as the node of a slot changed without a reconnect (see `NODE_CHANGED`): counted as reconnects. */
+  /**
+   * Reads failed as the node of a slot changed without a reconnect (see `nodeChangedBy`), and replies
+   * from another master than the last one there (`#owners`): counted as reconnects.
+   */
   #nodeChanges = 0;
   /** The subscriptions the loops feed (set by `newLoops`): how full they are decides how long reads block. */
   #fanout: Fanout<SinkEvent> | undefined;
@@ -58,9 +53,17 @@ export class SinkReads {
   readonly #rotation = new ReadRotation<SinkStream>();
   /** Slots whose checked reads Redis refuses as they migrate: said once per episode. */
   readonly #migrating: MigratingSlots;
+  /** The master of each slot at its last reply: one that changed unsaid is a node change (slotOwners.ts). */
+  readonly #owners: SlotOwners;
 
   constructor(private readonly host: ReadPathHost) {
     this.#migrating = new MigratingSlots(host.logger, (key) => host.loops().migrates?.(key));
+    this.#owners = new SlotOwners((slot, owner) => this.#migrating.endsAt(slot, owner));
+  }
+
+  /** A reply for `key` came on `conn`: a master other than at the last reply there counts as a node change. */
+  async #answered(conn: OwnedConnection, key: string | undefined): Promise<void> {
+    if (this.host.cluster && key !== undefined && (await this.#owners.moved(conn, key))) this.#nodeChanges++;
   }
 
   /**
@@ -162,6 +165,8 @@ export class SinkReads {
           }
           const sentAt = monotonicNow();
           const got: Outcome = { ok: true, value: await conn.send(read, keys[0]) };
+          // Before `onReply` moves `lastRead` on: a resync looks for what was read before the change.
+          await this.#answered(conn, keys[0]);
           return { streams, blocking, count, got, checked: undefined, sentAt };
         } catch (err) {
           // The next read is a checked one: its check says which stream lost its key or group.
@@ -199,6 +204,8 @@ export class SinkReads {
         const one = await readOneByOne(conn, streams, (key) => this.#xreadgroup(count, [key]), err);
         return { streams: one.read, blocking: false, unchecked: true, count, got: one.got, checked: undefined, sentAt };
       }
+      // Before `passed`: a new master that is where the slot's migration went is its end, not a failover.
+      await this.#answered(conn, keys[0]);
       this.#migrating.passed(keys);
       const [checked, got, probed] = replies;
       if (!checked?.ok) throw checked?.error ?? new Error('no reply to the trim check');
@@ -387,6 +394,7 @@ export class SinkReads {
     const cmd = this.#checkCommand([s]);
     const epoch = this.#reconnectsNow();
     const checks = (await this.host.control.send(cmd, s.stream.key)) as unknown[];
+    await this.#answered(this.host.control, s.stream.key);
     const stale = this.#madeBefore(epoch);
     const r = (checks[0] ?? []) as unknown[];
     if (apply(str(r[0]))) await applyTrimCheck(this.host, s, r, at, readAt, stale);
@@ -399,13 +407,8 @@ export class SinkReads {
     }
     // A blocking read found no group: the checked read that follows recreates it.
     if (isReplyError(err, 'NOGROUP')) return 'again';
-    // A read that failed without a reply (its connection dropped) may be answered by another server
-    // next: node-redis' cluster reconnects a node's connection without a 'ready' of the cluster
-    // client, and the promoted replica's entries-read, trusted, counted a false trim (outside review
-    // W). Counted as a node change: the next check resyncs (a needless one costs nothing more).
-    // Nor a migration's refusals and end (migratingRead.ts): the keys MIGRATE moved keep their groups.
-    const migration = refusedAsMigrating(err) || this.#migrating.endedBy(err);
-    if (((NODE_CHANGED.has(replyCode(err) ?? '') && !keyDeleted(err)) || !isServerReply(err)) && !migration) this.#nodeChanges++;
+    // The next check resyncs (a needless one costs nothing more): see `nodeChangedBy`.
+    if (nodeChangedBy(err, refusedAsMigrating(err) || this.#migrating.endedBy(err))) this.#nodeChanges++;
     // Retrying cannot fix it (NOPERM, a syntax error...): end the subscriptions with it.
     if (!isRetryable(err)) {
       this.host.fail(toPulseError(err, 'sink stopped: Redis refused its reads for good'));
