@@ -132,10 +132,23 @@ export class MigratingSlots {
     return to === undefined || to === owner;
   }
 
+  /**
+   * A reply showed `owner` as the new master of `slot`: whether that is its
+   * migration's end (`endsAt`), which is then over: a later failover, its
+   * slot long idle or paused meanwhile, is not taken for it.
+   */
+  movedTo(slot: number, owner: string): boolean {
+    if (!this.endsAt(slot, owner)) return false;
+    this.#ended(slot);
+    return true;
+  }
+
   /** A checked read of `keys` passed: their slot's keys are on one node again. */
   passed(keys: readonly string[]): void {
-    if (this.#refused.size === 0) return;
-    const slot = slotOf(keys[0] ?? '');
+    if (this.#refused.size > 0) this.#ended(slotOf(keys[0] ?? ''));
+  }
+
+  #ended(slot: number): void {
     if (this.#refused.delete(slot)) this.logger.info({ slot }, 'hash slot no longer refuses checked reads');
   }
 }

@@ -58,7 +58,7 @@ export class SinkReads {
 
   constructor(private readonly host: ReadPathHost) {
     this.#migrating = new MigratingSlots(host.logger, (key) => host.loops().migrates?.(key));
-    this.#owners = new SlotOwners((slot, owner) => this.#migrating.endsAt(slot, owner));
+    this.#owners = new SlotOwners((slot, owner) => this.#migrating.movedTo(slot, owner));
   }
 
   /** A reply for `key` came on `conn`: a master other than at the last reply there counts as a node change. */

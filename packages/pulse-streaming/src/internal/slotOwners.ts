@@ -14,7 +14,7 @@
  * counts as a node change, so checks made before it count nothing and the
  * next one resyncs. A migration's end moves a slot too, to the node that
  * imported its keys (with their groups' entries-read): not a node change
- * (`MigratingSlots.endsAt`).
+ * (`MigratingSlots.movedTo`).
  */
 import type { OwnedConnection } from './connection.js';
 import { isServerReply, keyDeleted, NODE_CHANGED, replyCode } from './redisErrors.js';
@@ -25,7 +25,10 @@ export class SlotOwners {
   readonly #owners = new Map<number, string>();
 
   constructor(
-    /** Whether `owner` is where the migration of `slot` moved its keys: its end, not a failover. */
+    /**
+     * Whether `owner` is where the migration of `slot` moved its keys: its end (then over), not a
+     * failover (`MigratingSlots.movedTo`).
+     */
     private readonly migrationEnd: (slot: number, owner: string) => boolean,
   ) {}
 
