@@ -12,8 +12,9 @@ import { MigratingSlots, readOneByOne, refusedAsMigrating } from './migratingRea
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { ReadRotation, readSize, rotationSize } from './readRotation.js';
+import { takeRead } from './readTake.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
-import { type RawEntry, str, streamEntries } from './replies.js';
+import { str, streamEntries } from './replies.js';
 import type { Deliver, SinkReadResult, SinkSettings, SinkStream } from './sinkState.js';
 import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
 import { nodeChangedBy, SlotOwners } from './slotOwners.js';
@@ -289,7 +290,7 @@ export class SinkReads {
     let read = 0;
     let full = 0;
     for (const s of streams) {
-      const n = this.#take(s, byKey.get(s.stream.key), blocking || unchecked === true, blocking, sentAt);
+      const n = takeRead(this.host.deliver, s, byKey.get(s.stream.key), blocking || unchecked === true, blocking, sentAt);
       read += n;
       if (n >= count) full++;
     }
@@ -298,7 +299,7 @@ export class SinkReads {
       // A probe that failed (a stream's key or group gone) found nothing: those streams get checked reads, which say why.
       const probedByKey = new Map(probed?.ok ? streamEntries(probed.value) : []);
       for (const s of probe) {
-        const n = this.#take(s, probedByKey.get(s.stream.key), true, false, sentAt);
+        const n = takeRead(this.host.deliver, s, probedByKey.get(s.stream.key), true, false, sentAt);
         read += n;
         if (n > 0) full++;
       }
@@ -330,27 +331,6 @@ export class SinkReads {
       if (status !== 'ok') this.#idle.delete(group);
     }
     if (got && !got.ok && read === 0 && !checks.some((r) => str((r as unknown[])[0]) !== 'ok')) throw got.error;
-  }
-
-  /**
-   * Hands out what a read brought of stream `s`; returns how many. An
-   * `unchecked` read (a blocking one, a probe) came without a trim check:
-   * what it may have jumped over is left to verify (`unverified`) by a later
-   * check. `waits`: the read blocked.
-   */
-  #take(s: SinkStream, batch: RawEntry[] | undefined, unchecked: boolean, waits: boolean, sentAt: number | undefined): number {
-    if (batch === undefined || batch.length === 0) return 0;
-    const to = (batch[batch.length - 1] as RawEntry)[0];
-    s.lastRead = to;
-    if (unchecked) {
-      if (s.unverified) s.unverified.to = to;
-      else s.unverified = { from: s.checked ?? '0-0', to };
-    }
-    // Removed while the read was in flight: handed out all the same, as what it had buffered is. Left
-    // pending, they went to another instance a grace period later with their delivery count raised
-    // (dead-lettered unseen at maxDeliveries 1), and a noAck sink lost them without a word (review V).
-    this.host.deliver(s, batch, 1, false, sentAt === undefined ? undefined : { at: sentAt, waits });
-    return batch.length;
   }
 
   /**
