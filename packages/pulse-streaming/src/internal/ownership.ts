@@ -9,6 +9,8 @@ import { evalScript, type OwnedConnection } from './driver.js';
 import { positionsKey, sinkKeys, sinkRegistryKey } from './keys.js';
 import { takeObituary } from './lossScripts.js';
 import { NOW } from './lua.js';
+import { refusedAsMigrating } from './migratingRead.js';
+import { joinOneByOne } from './migratingWrites.js';
 import { sayIfStartAhead } from './redisClock.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { Script } from './script.js';
@@ -87,13 +89,18 @@ export async function joinGroup(
   consumer: string,
 ): Promise<boolean> {
   const keys = sinkKeys(stream.name, sinkName);
+  const args = [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer];
+  const registry = sinkRegistryKey(stream.name);
   try {
-    const created = await evalScript(
-      stream.driver,
-      createGroup,
-      [stream.key, sinkRegistryKey(stream.name), keys.consumers],
-      [sinkName, start.kind === 'newest' ? '$newest' : start.id, stream.ttlMs ?? '', consumer],
-    );
+    let created: unknown;
+    try {
+      created = await evalScript(stream.driver, createGroup, [stream.key, registry, keys.consumers], args);
+    } catch (err) {
+      // Its slot migrates and a key is missing (a new sink's consumers set): see migratingWrites.ts.
+      if (!refusedAsMigrating(err)) throw err;
+      const split = { stream: stream.key, registry, consumers: keys.consumers };
+      created = await joinOneByOne(stream.driver, createGroup, split, { sinkName, consumer, rest: args });
+    }
     if (Number(created) !== 1) return false;
     // A group created now starts at the date: say so when Redis's clock is behind it.
     await sayIfStartAhead(stream, start, `sink ${sinkName}`);

@@ -79,7 +79,8 @@ end`;
  * and registers the consumer; the bookkeeping keys expire with the stream.
  * For 'newest' the start is the last entry's ID, read atomically with the
  * creation. Returns 1 when the group was created.
- * KEYS: stream, sink registry, consumers. ARGV: group, start ('$newest' or an ID), ttlMs ('' none), consumer.
+ * KEYS: stream, sink registry, consumers (the two left to the caller as the slot migrates: see
+ * migratingWrites.ts). ARGV: group, start ('$newest' or an ID), ttlMs ('' none), consumer.
  */
 export const createGroup = new Script(
   'createGroup',
@@ -103,11 +104,11 @@ if not ok then
 end
 if created == 1 then ${SET_ENTRIES_READ} end
 if existed == 0 and ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-redis.call('SADD', KEYS[2], ARGV[1])
+if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[1]) end
 -- Visible in XINFO CONSUMERS before its first delivery (an empty XREADGROUP does not create it).
 redis.call('XGROUP', 'CREATECONSUMER', KEYS[1], ARGV[1], ARGV[4])
 ${NOW}
-redis.call('ZADD', KEYS[3], now, ARGV[4])
+if KEYS[3] then redis.call('ZADD', KEYS[3], now, ARGV[4]) end
 follow(redis.call('PTTL', KEYS[1]), 0, {KEYS[2], KEYS[3]})
 return created`,
 );
@@ -125,7 +126,8 @@ return created`,
  * A `noAck` instance (ARGV[10] '1') claims only events of instances not
  * live, and acks them as it claims them: at most once, as its reads are;
  * the events of live ack-mode instances are left to those.
- * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client), delays.
+ * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client), delays
+ * (left out when missing as the slot migrates: see migratingWrites.ts).
  * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here),
  *       sink name, stream name, claim limit (0: only dead letters, for an instance with no room),
  *       noAck ('1' or '0'), k, then k pairs (live instance, its grace period when longer than
@@ -138,7 +140,7 @@ export const claim = new Script(
   'claim',
   `${EXPIRE_DELAYS}
 ${DEAD_LETTER_LUA}
-local delayed = redis.call('ZCARD', KEYS[3]) > 0
+local delayed = KEYS[3] ~= nil and redis.call('ZCARD', KEYS[3]) > 0
 local count = tonumber(ARGV[4])
 ${NOW}
 if delayed then
@@ -257,17 +259,17 @@ return {out, lost, dead, toMove, string.format('%d', nextDue)}`,
  * still works on it; the handler's ack or nack settles it, and if the
  * consumer dies the delay runs out and a claimer reports it. The delays set
  * of a stream with a time to live expires at its last due time (`EXPIRE_DELAYS`).
- * KEYS: stream, delays. ARGV: group, consumer, idleMs (-1: only look), '1'
- * for a nack (else ''), delay ms ('' none), keepGoneMs ('' none), ids...
- * Returns {gone, vanished}: our pending IDs no longer in the stream, and IDs
+ * KEYS: stream, delays (left to the caller as the slot migrates: see migratingWrites.ts). ARGV: group,
+ * consumer, idleMs (-1: only look), '1' for a nack (else ''), delay ms ('' none), keepGoneMs ('' none), ids...
+ * Returns {gone, vanished, mine}: our pending IDs no longer in the stream, IDs
  * pending for no one and not in the stream either (after a rollback of
  * Redis, events this consumer held whose entry the snapshot did not have;
- * else handled elsewhere and trimmed since: see sinkRollback.ts).
+ * else handled elsewhere and trimmed since: see sinkRollback.ts), and those it set the idle time of.
  */
 export const touch = new Script(
   'touch',
   `${EXPIRE_DELAYS}
-local gone, vanished, delays = {}, {}, false
+local gone, vanished, mine, delays = {}, {}, {}, false
 local due
 if ARGV[5] ~= '' then
   ${NOW}
@@ -278,6 +280,7 @@ if ARGV[6] ~= '' then
   ${NOW}
   keepUntil = now + tonumber(ARGV[6])
 end
+local d = KEYS[2]
 for i = 7, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if #p == 0 then
@@ -287,24 +290,25 @@ for i = 7, #ARGV do
       gone[#gone + 1] = ARGV[i]
       if ARGV[4] == '1' then
         redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-        redis.call('ZREM', KEYS[2], ARGV[i])
-      elseif keepUntil then
-        redis.call('ZADD', KEYS[2], keepUntil, ARGV[i])
+        if d then redis.call('ZREM', d, ARGV[i]) end
+      elseif keepUntil and d then
+        redis.call('ZADD', d, keepUntil, ARGV[i])
         delays = true
       end
     elseif ARGV[3] ~= '-1' then
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
-      if due then
-        redis.call('ZADD', KEYS[2], due, ARGV[i])
+      mine[#mine + 1] = ARGV[i]
+      if d and due then
+        redis.call('ZADD', d, due, ARGV[i])
         delays = true
-      elseif ARGV[4] == '1' then
-        redis.call('ZREM', KEYS[2], ARGV[i])
+      elseif d and ARGV[4] == '1' then
+        redis.call('ZREM', d, ARGV[i])
       end
     end
   end
 end
-if delays then expireDelays(KEYS[2], KEYS[1]) end
-return {gone, vanished}`,
+if delays then expireDelays(d, KEYS[1]) end
+return {gone, vanished, mine}`,
 );
 
 /**

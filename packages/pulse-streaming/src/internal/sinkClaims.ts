@@ -11,6 +11,8 @@ import { claimedEntries } from './claimedEntries.js';
 import { monotonicNow } from './clock.js';
 import { ackMoved, keptWhileMoved, type MoveHost } from './deadLetterMove.js';
 import { evalScript } from './driver.js';
+import { refusedAsMigrating } from './migratingRead.js';
+import { claimWithoutDelays } from './migratingWrites.js';
 import { errorText, isReplyError } from './redisErrors.js';
 import { entries, type RawEntry, str } from './replies.js';
 import { claim } from './scripts.js';
@@ -123,24 +125,28 @@ export class SinkClaims {
     // noAck: only events of instances that are gone, acked as claimed (see `claim`).
     const { noAck } = host.settings;
     const tail = [noAck ? '1' : '0', longerGraces.size, ...[...longerGraces].flat(), ...(noAck ? live : [])];
+    const keys = { stream: s.stream.key, dead: inline ? s.deadKey : s.stream.key, delays: s.keys.delays };
+    const args = [
+      host.name,
+      host.consumerName,
+      host.settings.graceMs,
+      count,
+      host.settings.maxDeliveries ?? 0,
+      inline ? '1' : '0',
+      host.name,
+      s.stream.name,
+      limit,
+      ...tail,
+    ];
     try {
-      reply = (await evalScript(
-        host.control,
-        claim,
-        [s.stream.key, inline ? s.deadKey : s.stream.key, s.keys.delays],
-        [
-          host.name,
-          host.consumerName,
-          host.settings.graceMs,
-          count,
-          host.settings.maxDeliveries ?? 0,
-          inline ? '1' : '0',
-          host.name,
-          s.stream.name,
-          limit,
-          ...tail,
-        ],
-      )) as unknown[];
+      try {
+        reply = (await evalScript(host.control, claim, [keys.stream, keys.dead, keys.delays], args)) as unknown[];
+      } catch (err) {
+        // Its slot migrates and the delays set is missing (nothing delayed): see migratingWrites.ts.
+        const alone = refusedAsMigrating(err) ? await claimWithoutDelays(host.control, claim, keys, args) : undefined;
+        if (alone === undefined) throw err;
+        reply = alone as unknown[];
+      }
     } catch (err) {
       if (isReplyError(err, 'NOGROUP')) {
         // The read path recovers the group, while it reads; else its check runs now (a claim from
