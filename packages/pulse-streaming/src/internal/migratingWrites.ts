@@ -143,3 +143,43 @@ export async function claimWithoutDelays(
   if (Number(await conn.send(['EXISTS', keys.delays], keys.delays)) !== 0) return undefined;
   return evalScript(conn, script, [keys.stream, keys.dead], args);
 }
+
+/**
+ * The stream's part of `leave` (see scripts.ts) on its key alone: leaves
+ * the group unless this consumer owns pending entries (-1), else 0.
+ * KEYS: stream. ARGV: group, self.
+ */
+const leaveAlone = new Script(
+  'leaveAlone',
+  `local ok, mine = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if not ok then return 0 end
+if #mine > 0 then return -1 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 0`,
+);
+
+/** Deletes KEYS[1] (a lease) when it holds ARGV[1]. */
+const dropIfHeld = new Script(
+  'dropIfHeld',
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`,
+);
+
+/**
+ * `leave` refused as its slot migrates: the lease, the consumers set and
+ * the group each on their own key. The group is not destroyed here (with
+ * `destroyIfLast`, whether no instance is live is in another key, and a
+ * join between the two would lose its consumer): -1, left behind, as when
+ * events are pending, and a later sweep leaves it again and destroys it
+ * once the migration ended.
+ */
+export async function leaveOneByOne(
+  conn: Connection,
+  keys: { stream: string; consumers: string; lease: string },
+  args: { group: string; self: string; destroyIfLast: boolean },
+): Promise<number> {
+  await evalScript(conn, dropIfHeld, [keys.lease], [args.self]);
+  await conn.send(['ZREM', keys.consumers, args.self], keys.consumers);
+  const left = Number(await evalScript(conn, leaveAlone, [keys.stream], [args.group, args.self]));
+  return args.destroyIfLast ? -1 : left;
+}

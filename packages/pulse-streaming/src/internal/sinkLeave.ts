@@ -8,6 +8,8 @@ import { hostname } from 'node:os';
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkWideKeys } from './keys.js';
+import { refusedAsMigrating } from './migratingRead.js';
+import { leaveOneByOne } from './migratingWrites.js';
 import { errorText } from './redisErrors.js';
 import { leave } from './scripts.js';
 import { FORGET_GRACES, type SinkStream } from './sinkState.js';
@@ -41,13 +43,20 @@ export interface Leaver {
  * (removeStream) the group goes too when nothing and no one is left.
  */
 export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boolean): Promise<number> {
-  const left = await evalScript(
-    l.control,
-    leave,
-    [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays, s.positions],
-    [l.name, l.consumerName, destroyIfLast ? '1' : '0', 2 * l.graceMs],
-  );
-  return Number(left);
+  try {
+    const left = await evalScript(
+      l.control,
+      leave,
+      [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays, s.positions],
+      [l.name, l.consumerName, destroyIfLast ? '1' : '0', 2 * l.graceMs],
+    );
+    return Number(left);
+  } catch (err) {
+    // Its slot migrates and a key is missing (the lease, the delays set): see migratingWrites.ts.
+    if (!refusedAsMigrating(err)) throw err;
+    const keys = { stream: s.stream.key, consumers: s.keys.consumers, lease: s.keys.lease };
+    return leaveOneByOne(l.control, keys, { group: l.name, self: l.consumerName, destroyIfLast });
+  }
 }
 
 /**
