@@ -4,9 +4,10 @@
  * Failed before the fix: 8 of 8 (every case, both clients: the nack rejected with TRYAGAIN,
  * process() handled nothing after a failed event, newSink and addStream rejected with TRYAGAIN /
  * "Too many Cluster redirections").
- * The close() case is not the review's: it logged "could not leave the group cleanly" and left
+ * The inProgress() case is not the review's: it rejected with TRYAGAIN (2 of 2, both clients).
+ * The close() case is not the review's either: it logged "could not leave the group cleanly" and left
  * its consumer in the group (2 of 2, both clients).
- * Fixed: a join, touch (nack), claim or leave Redis refuses as its slot migrates runs again with the
+ * Fixed: a join, touch (nack), claim, keepOwned (inProgress) or leave Redis refuses as its slot migrates runs again with the
  * stream's key alone and writes the other keys with scripts of their own key (migratingWrites.ts).
  *
  * The review's description: defects 2 and 3: a sink's writes of several keys while its hash slot migrates (keys
@@ -99,6 +100,34 @@ describe.each(CLIENT_KINDS)('nacks while the slot migrates (%s)', (kind) => {
       expect((got[1] as { ev: SinkEvent }).ev.id).toBe(a0);
       // Claims run every grace period / 4 at most (15 s here) or when a delay falls due: not before it.
       expect((got[1] as { at: number }).at - nackedAt).toBeGreaterThanOrEqual(1900);
+    } finally {
+      await finish?.().catch(() => {});
+      await sink.close();
+      await consumer.catch(() => {});
+      await s.destroy().catch(() => {});
+    }
+  }, 40_000);
+
+  // Not the review's: keepOwned's keys are [stream, delays] too (refused as "inProgress event ...: TRYAGAIN").
+  it('event.inProgress() resolves while the slot migrates', async () => {
+    const s = new Stream(uniqueName('aoi'), c.redis);
+    const sink = await s.newSink(uniqueName('aois'), { blockMs: 300, ackGracePeriodMs: 60_000 });
+    const got: SinkEvent[] = [];
+    const consumer = (async () => {
+      for await (const ev of sink) got.push(ev);
+    })();
+    let finish: (() => Promise<void>) | undefined;
+    try {
+      await s.add('e', 'a0');
+      await waitFor(() => got.length === 1, { timeout: 5000, what: 'a0 delivered' });
+      finish = await migrate(s);
+      const ev = got[0] as SinkEvent;
+      let error: unknown;
+      await ev.inProgress().catch((err) => {
+        error = err;
+      });
+      expect(error === undefined ? 'resolved' : `inProgress rejected: ${(error as Error).message}`).toBe('resolved');
+      await ev.ack();
     } finally {
       await finish?.().catch(() => {});
       await sink.close();

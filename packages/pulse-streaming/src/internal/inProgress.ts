@@ -8,6 +8,8 @@ import type { SinkEvent } from '../event.js';
 import { checkOpen, type Driver, evalScript } from './driver.js';
 import type { HeldGone } from './heldGone.js';
 import { sinkKeys, streamKey } from './keys.js';
+import { refusedAsMigrating } from './migratingRead.js';
+import { delayAlone } from './migratingWrites.js';
 import { keepOwned } from './ownership.js';
 import { toPulseError } from './redisErrors.js';
 import { str } from './replies.js';
@@ -33,13 +35,17 @@ export async function keepEventOwned(host: InProgressHost, holds: InProgressHold
   checkOpen(host.driver, `inProgress event ${event.id}`);
   const { name, consumerName } = host;
   let reply: unknown[];
+  const keys = { stream: streamKey(event.streamName), delays: sinkKeys(event.streamName, name).delays };
+  const args = [name, consumerName, event.id, host.graceMs];
   try {
-    reply = (await evalScript(
-      host.driver,
-      keepOwned,
-      [streamKey(event.streamName), sinkKeys(event.streamName, name).delays],
-      [name, consumerName, event.id, host.graceMs],
-    )) as unknown[];
+    try {
+      reply = (await evalScript(host.driver, keepOwned, [keys.stream, keys.delays], args)) as unknown[];
+    } catch (err) {
+      // Its slot migrates and the delays set is missing (nothing delayed): see migratingWrites.ts.
+      if (!refusedAsMigrating(err)) throw err;
+      reply = (await evalScript(host.driver, keepOwned, [keys.stream], args)) as unknown[];
+      if (str(reply[0]) === 'gone') await delayAlone(host.driver, keys, host.graceMs, [event.id]);
+    }
   } catch (err) {
     throw toPulseError(err, `inProgress event ${event.id}`);
   }

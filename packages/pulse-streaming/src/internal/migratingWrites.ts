@@ -64,6 +64,16 @@ async function pttlOf(conn: Connection, streamKey: string): Promise<number> {
   return Number(await conn.send(['PTTL', streamKey], streamKey));
 }
 
+/** Puts `ids` in the delays set `ms` from now, on its key alone (as `touch` keeps an event deleted while handled). */
+export async function delayAlone(
+  conn: Connection,
+  keys: { stream: string; delays: string },
+  ms: number,
+  ids: readonly string[],
+): Promise<void> {
+  await evalScript(conn, delaysAlone, [keys.delays], ['add', ms, await pttlOf(conn, keys.stream), ...ids]);
+}
+
 /**
  * `createGroup` refused as its slot migrates: run with the stream's key
  * alone (group, stream, consumer in the group), then the sink registry and

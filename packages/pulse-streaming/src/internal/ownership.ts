@@ -42,6 +42,8 @@ local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 then return {'notpending'} end
 if p[1][2] ~= ARGV[2] then return {'other', p[1][2]} end
 if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then
+  -- Without KEYS[2] (its slot migrates: see migratingWrites.ts) the caller keeps it in the delays set.
+  if not KEYS[2] then return {'gone'} end
   ${NOW}
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
   expireDelays(KEYS[2], KEYS[1])
