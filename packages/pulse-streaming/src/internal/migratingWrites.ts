@@ -14,6 +14,7 @@
  */
 import { type Arg, type Connection, evalScript } from './driver.js';
 import { NOW } from './lua.js';
+import { refusedAsMigrating } from './migratingRead.js';
 import { Script } from './script.js';
 import { FOLLOW } from './scripts.js';
 
@@ -134,6 +135,28 @@ export async function touchOneByOne(
   else if (op.nack) await delays('rem', 0, [...mineIds, ...gone.map(String)], pttl);
   else if (op.keepGoneMs !== undefined) await delays('add', op.keepGoneMs, gone.map(String), pttl);
   return { gone, vanished, mine };
+}
+
+/**
+ * Runs `touch` over the stream and the delays set, or when Redis refuses it
+ * as the slot migrates (the delays set missing: nothing delayed), with
+ * {@link touchOneByOne}.
+ */
+export async function touchOrOneByOne(
+  conn: Connection,
+  script: Script,
+  keys: { stream: string; delays: string },
+  args: readonly Arg[],
+  ids: readonly string[],
+  op: { nack: boolean; delayMs: number | undefined; keepGoneMs: number | undefined },
+): Promise<TouchReply> {
+  try {
+    const [gone, vanished, mine] = (await evalScript(conn, script, [keys.stream, keys.delays], args)) as unknown[][];
+    return { gone: gone ?? [], vanished: vanished ?? [], mine: mine ?? [] };
+  } catch (err) {
+    if (!refusedAsMigrating(err)) throw err;
+    return touchOneByOne(conn, script, keys, args, ids, op);
+  }
 }
 
 /**

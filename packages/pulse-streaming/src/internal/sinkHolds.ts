@@ -16,8 +16,7 @@ import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import { heldAgain } from './letGo.js';
 import type { LossReport } from './lossReport.js';
-import { refusedAsMigrating } from './migratingRead.js';
-import { touchOneByOne } from './migratingWrites.js';
+import { touchOrOneByOne } from './migratingWrites.js';
 import { errorText, isReplyError, toPulseError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
@@ -137,15 +136,8 @@ export class SinkHolds {
     const { name, consumerName } = this.host;
     const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', keepGoneMs ?? '', ...ids];
     const keys = { stream: streamKey(streamName), delays: sinkKeys(streamName, name).delays };
-    let reply: { gone: unknown[]; vanished: unknown[] };
-    try {
-      const [gone, vanished] = (await evalScript(conn, touch, [keys.stream, keys.delays], args)) as [unknown[], unknown[]];
-      reply = { gone, vanished };
-    } catch (err) {
-      // Its slot migrates and the delays set is missing (nothing delayed): see migratingWrites.ts.
-      if (!refusedAsMigrating(err)) throw err;
-      reply = await touchOneByOne(conn, touch, keys, args, ids, { nack: nack !== undefined, delayMs: nack?.delayMs, keepGoneMs });
-    }
+    const op = { nack: nack !== undefined, delayMs: nack?.delayMs, keepGoneMs };
+    const reply = await touchOrOneByOne(conn, touch, keys, args, ids, op);
     return { gone: reply.gone.map(str), vanished: reply.vanished.map(str) };
   }
 
