@@ -1,7 +1,9 @@
 /**
  * Outside review AO (defect 1; line numbers as of commit 39622e4): a sink whose connections come
  * back while its slot migrates stops delivering until the migration ends.
- * Failed before the fix: 2 of 2 (both clients; m1 never delivered while the slot migrated).
+ * Failed before the fix: 2 of 2 (both clients; m1 never delivered while the slot migrated). The
+ * trim case is not the review's: it failed for ioredis (the sink read nothing more after the kill),
+ * node-redis read on there.
  * Fixed: a stream due for a resync in a slot that refuses checked reads is resynced by a check of
  * its key alone (migratingRead.ts `resyncAlone`), then read one by one as the others.
  *
