@@ -42,27 +42,20 @@ export function refusedAsMigrating(err: unknown): boolean {
 /**
  * Reads `streams` one XREADGROUP each (`read(key)`), routed by key so that
  * the client follows ASK, in parallel. Streams whose resync is due
- * (untrusted) are never read unchecked: an unchecked read would jump what
- * was trimmed while the connection was away, and the resync after it would
- * count nothing (outside review AJ). They are resynced first with
- * `resync` (a check of the stream's key alone, see `resyncAlone`), which
- * makes them trusted: before, they were skipped, and a sink whose
- * connections came back while its slot migrated delivered nothing until
- * the migration ended (outside review AO, defect 1). The reply has the
- * shape of one XREADGROUP over the streams read. Throws the first failure
- * when every read failed, and `refusal` (the transaction's) when only
- * streams due for a resync brought nothing (their resync failed): the loop
- * retries with backoff, as a read that cannot progress must not spin.
+ * (untrusted) are not read: an unchecked read would jump what was trimmed
+ * while the connection was away, and the resync after it would count
+ * nothing (outside review AJ). The reply has the shape of one XREADGROUP
+ * over the streams read. Throws the first failure when every read failed,
+ * and `refusal` (the transaction's) when only streams due for a resync
+ * brought nothing: the loop retries with backoff, as a read that cannot
+ * progress must not spin.
  */
 export async function readOneByOne(
   conn: Connection,
   streams: readonly SinkStream[],
   read: (key: string) => Arg[],
   refusal: unknown,
-  resync: (s: SinkStream) => Promise<void>,
 ): Promise<{ read: SinkStream[]; got: Outcome }> {
-  // A failed resync leaves its stream untrusted, not read: tried again at the next read.
-  await Promise.allSettled(streams.filter((s) => !s.trusted).map((s) => resync(s)));
   const readable = streams.filter((s) => s.trusted);
   const replies = await Promise.allSettled(readable.map((s) => conn.send(read(s.stream.key), s.stream.key)));
   const pairs: Array<[string, unknown]> = [];
@@ -84,18 +77,6 @@ function askTarget(err: unknown): string | undefined {
     if (to !== undefined) return to;
   }
   return undefined;
-}
-
-/**
- * The trim check of one stream (`checkTrimmed` over its 4 keys) made a check
- * of the stream's key alone (given 4 times, see `checkTrimmed`): one key,
- * which Redis serves on the node that has it as the slot migrates (ASK
- * followed). Used for resyncs only: it does not read the positions and
- * removal keys, which a resync does not count from.
- */
-export function resyncAlone(check: Arg[]): Arg[] {
-  const key = check[3];
-  return [...check.slice(0, 4), key, key, key, ...check.slice(7)] as Arg[];
 }
 
 /** Says once per episode, per slot, that its checked reads are refused as it migrates, and when they pass again. */

@@ -8,7 +8,7 @@ import { compareIds } from './ids.js';
 import { newestReadOrLetGo } from './letGo.js';
 import { IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
 import { checkTrimmed } from './lossScripts.js';
-import { MigratingSlots, readOneByOne, refusedAsMigrating, resyncAlone } from './migratingRead.js';
+import { MigratingSlots, readOneByOne, refusedAsMigrating } from './migratingRead.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
 import { ReadRotation, readSize, rotationSize } from './readRotation.js';
@@ -202,8 +202,7 @@ export class SinkReads {
         // The slot migrates: its streams are read one by one, unchecked, until it ends (migratingRead.ts).
         if (!this.host.cluster || !refusedAsMigrating(err)) throw err;
         this.#migrating.refused(keys, err);
-        const resync = (s: SinkStream) => this.#checkOne(s, () => true, resyncAlone);
-        const one = await readOneByOne(conn, streams, (key) => this.#xreadgroup(count, [key]), err, resync);
+        const one = await readOneByOne(conn, streams, (key) => this.#xreadgroup(count, [key]), err);
         return { streams: one.read, blocking: false, unchecked: true, count, got: one.got, checked: undefined, sentAt };
       }
       // Before `passed`: a new master that is where the slot's migration went is its end, not a failover.
@@ -370,9 +369,9 @@ export class SinkReads {
   }
 
   /** Checks stream `s` on the control connection; applies what it found when `apply(status)` says so. */
-  async #checkOne(s: SinkStream, apply: (status: string) => boolean, alone?: (check: Arg[]) => Arg[]): Promise<void> {
+  async #checkOne(s: SinkStream, apply: (status: string) => boolean): Promise<void> {
     const [at, readAt] = [performance.now(), s.lastRead];
-    const cmd = alone ? alone(this.#checkCommand([s])) : this.#checkCommand([s]);
+    const cmd = this.#checkCommand([s]);
     const epoch = this.#reconnectsNow();
     const checks = (await this.host.control.send(cmd, s.stream.key)) as unknown[];
     await this.#answered(this.host.control, s.stream.key);
