@@ -28,7 +28,8 @@ import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
-import { type RedisServer, rawCommand } from './support/redisServer.js';
+import type { RedisServer } from './support/redisServer.js';
+import { startMigration } from './support/slotMigration.js';
 
 const run = promisify(execFile);
 let cluster: RedisCluster;
@@ -43,20 +44,6 @@ async function blockedOn(node: RedisServer, sink: string): Promise<number> {
   for (const line of (await rawCommandBulk(node.port, 'CLIENT LIST')).split('\n'))
     if (line.includes(`name=pulse:sink:${sink}:read`) && / flags=\S*b/.test(line) && line.includes('cmd=xreadgroup')) n++;
   return n;
-}
-
-/** Opens the migration of `slot` to `to` and moves its keys, leaving it open (as a reshard in progress does). */
-async function startMigration(slot: number, from: RedisServer, to: RedisServer): Promise<() => Promise<void>> {
-  const fromId = await cluster.idOf(from);
-  const toId = await cluster.idOf(to);
-  await rawCommand(to.port, `CLUSTER SETSLOT ${slot} IMPORTING ${fromId}`);
-  await rawCommand(from.port, `CLUSTER SETSLOT ${slot} MIGRATING ${toId}`);
-  const { stdout } = await run('redis-cli', ['-p', String(from.port), 'CLUSTER', 'GETKEYSINSLOT', String(slot), '100']);
-  const keys = stdout.split('\n').filter((k) => k.length > 0);
-  await run('redis-cli', ['-p', String(from.port), 'MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys]);
-  return async () => {
-    for (const n of await cluster.masters()) await rawCommand(n.port, `CLUSTER SETSLOT ${slot} NODE ${toId}`);
-  };
 }
 
 describe.each(CLIENT_KINDS)('an idle sink while its slot migrates (%s)', (kind) => {
@@ -93,7 +80,7 @@ describe.each(CLIENT_KINDS)('an idle sink while its slot migrates (%s)', (kind) 
       const to = (await cluster.masters()).find((m) => m !== from) as RedisServer;
       // The slot is idle: the sink's read blocks (30 minutes) on its master.
       await waitFor(async () => (await blockedOn(from, sinkName)) === 1, { timeout: 10_000, what: 'the sink blocked' });
-      finish = await startMigration(slot, from, to);
+      finish = await startMigration(cluster, slot, from, to);
       // Added while the slot migrates: the client follows ASK to the importing node.
       const m0 = await s.add('e', 'm0');
       await waitFor(() => byReader.includes(m0), { timeout: 5000, what: 'm0 read by the reader' });
@@ -145,7 +132,7 @@ describe.each(CLIENT_KINDS)('a sink with a backlog while its slot migrates (%s)'
       const slot = slotOf(s.key);
       const from = await cluster.masterOf(slot);
       const to = (await cluster.masters()).find((m) => m !== from) as RedisServer;
-      finish = await startMigration(slot, from, to);
+      finish = await startMigration(cluster, slot, from, to);
       const atStart = bySink.size;
       // A reader started now reads the whole stream while the slot migrates, at the same pace.
       const r = await s.newReader({ startAt: 'oldest', blockMs: 300 });
@@ -233,7 +220,7 @@ describe.each(CLIENT_KINDS)('the reads of a migrating slot (%s)', (kind) => {
       const a0 = await s.add('e', 'a0');
       await waitFor(() => bySink.includes(a0), { timeout: 5000, what: 'a0 delivered' });
       await waitFor(async () => (await blockedOn(from, sink.name)) === 1, { timeout: 10_000, what: 'the sink blocked' });
-      finish = await startMigration(slot, from, to);
+      finish = await startMigration(cluster, slot, from, to);
       const m0 = await s.add('e', 'm0');
       await waitFor(() => bySink.includes(m0), { timeout: 10_000, what: 'm0 delivered while the slot migrates' });
       // Short reads: about one every 300 ms (a long one would be 0 or 1).
@@ -298,7 +285,7 @@ describe.each(CLIENT_KINDS)('losses while the slot migrates (%s)', (kind) => {
       const slot = slotOf(s.key);
       const from = await cluster.masterOf(slot);
       const to = (await cluster.masters()).find((m) => m !== from) as RedisServer;
-      finish = await startMigration(slot, from, to);
+      finish = await startMigration(cluster, slot, from, to);
       const atStart = bySink.size;
       await waitFor(() => bySink.size >= atStart + 40, { timeout: 5000, what: 'the sink read on while the slot migrates' });
       // Trimmed where the keys are now (ASKING: the slot is still the old master's).

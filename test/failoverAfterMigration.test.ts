@@ -20,7 +20,7 @@ import { CLIENT_KINDS, recordingLogger, stays, uniqueName, waitFor } from './sup
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
 import type { RedisServer } from './support/redisServer.js';
-import { revAOStart } from './support/slotMigration.js';
+import { startMigration } from './support/slotMigration.js';
 
 let cluster: RedisCluster;
 beforeAll(async () => {
@@ -69,7 +69,7 @@ describe.each(CLIENT_KINDS)('a failover after a slot migration (%s)', (kind) => 
       const ids: string[] = [];
       for (let i = 0; i < 300; i++) ids.push(await s.add('e', `m${i}`));
       await waitFor(() => handled.size >= 20, { timeout: 5000, what: 'the sink started on the backlog' });
-      finish = await revAOStart(cluster, slot, from, to as RedisServer);
+      finish = await startMigration(cluster, slot, from, to as RedisServer);
       await waitFor(() => lines.some((l) => l.level === 'warn' && /hash slot migrates/.test(String(l.msg))), {
         timeout: 10_000,
         what: 'a checked read refused as the slot migrates',

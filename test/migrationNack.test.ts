@@ -29,7 +29,7 @@ import { CLIENT_KINDS, recordingLogger, type TestClient, uniqueName, waitFor } f
 import { connectCluster } from './support/clusterClients.js';
 import { RedisCluster } from './support/redisCluster.js';
 import type { RedisServer } from './support/redisServer.js';
-import { revAOStart } from './support/slotMigration.js';
+import { startMigration } from './support/slotMigration.js';
 
 let cluster: RedisCluster;
 beforeAll(async () => {
@@ -41,7 +41,7 @@ async function migrate(s: Stream): Promise<() => Promise<void>> {
   const slot = slotOf(s.key);
   const from = await cluster.masterOf(slot);
   const to = (await cluster.masters()).find((m) => m !== from) as RedisServer;
-  return revAOStart(cluster, slot, from, to);
+  return startMigration(cluster, slot, from, to);
 }
 
 describe.each(CLIENT_KINDS)('nacks while the slot migrates (%s)', (kind) => {

@@ -1,14 +1,13 @@
-/** Shared helpers of review AO's tests: open a slot migration (keys moved) and close it, as test/clusterSlotMigration.test.ts does. */
+/** A hash slot migration left open (keys moved, as a reshard in progress leaves it), for the tests of sinks during one. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { RedisCluster } from './redisCluster.js';
-import { rawCommandBulk } from './redisCluster.js';
 import { type RedisServer, rawCommand } from './redisServer.js';
 
 const run = promisify(execFile);
 
 /** Opens the migration of `slot` to `to` and moves its keys, leaving it open; resolves to its end (SETSLOT NODE). */
-export async function revAOStart(
+export async function startMigration(
   cluster: RedisCluster,
   slot: number,
   from: RedisServer,
@@ -25,17 +24,4 @@ export async function revAOStart(
   return async () => {
     for (const n of await cluster.masters()) await rawCommand(n.port, `CLUSTER SETSLOT ${slot} NODE ${toId}`);
   };
-}
-
-/** Kills (CLIENT KILL ID) every connection of sink `sink` on every master, as a network blip does; how many. */
-export async function revAOKill(cluster: RedisCluster, sink: string): Promise<number> {
-  let n = 0;
-  for (const m of await cluster.masters())
-    for (const line of (await rawCommandBulk(m.port, 'CLIENT LIST')).split('\n')) {
-      if (!line.includes(`name=pulse:sink:${sink}`)) continue;
-      const id = /\bid=(\d+)/.exec(line)?.[1];
-      await rawCommand(m.port, `CLIENT KILL ID ${id}`).catch(() => {});
-      n++;
-    }
-  return n;
 }
