@@ -54,9 +54,11 @@ describe.each(CLIENT_KINDS)('what was read is not kept (%s)', (kind) => {
         if (++n === EVENTS) break;
       }
       // Still open: a loop that keeps what it read keeps it until it stops. The last reply or two
-      // (maxPolled 100 each) may still be referenced by the loop.
+      // (maxPolled 100 each) may still be referenced by the loop: at most 200 (a loaded CI run kept
+      // exactly two replies, 200, which the bound of < 200 had counted as a leak; one keeping what
+      // it read keeps all 2000).
       const kept = await alive(refs);
-      expect(kept, `${kept} of ${EVENTS} payloads still reachable`).toBeLessThan(EVENTS / 10);
+      expect(kept, `${kept} of ${EVENTS} payloads still reachable`).toBeLessThanOrEqual(2 * 100);
     });
   }
 });
