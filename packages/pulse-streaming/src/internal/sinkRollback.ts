@@ -47,6 +47,28 @@ export async function afterReconnect(
   reached: string | undefined,
   lagBefore: number,
 ): Promise<void> {
+  // One at a time per stream: the read loop's check and a recovery's (a dead letter's or a nack's,
+  // asking whether Redis lost an event) can both be resyncs. The second found what the first was
+  // reading taken (`readBeforeReconnect` cleared) and concluded no rollback before the first had
+  // remembered it: the dead letter of an event Redis lost said "another consumer took it" and
+  // wrote nothing (clean-clone CI at 127137e).
+  for (let running = resyncs.get(s); running !== undefined; running = resyncs.get(s)) {
+    host.logger.debug({ stream: s.stream.name }, 'rollback check after a reconnect waits for the one under way');
+    await running.catch(() => {});
+  }
+  const p = resync(host, s, reached, lagBefore);
+  resyncs.set(s, p);
+  try {
+    await p;
+  } finally {
+    if (resyncs.get(s) === p) resyncs.delete(s);
+  }
+}
+
+/** The rollback check of each stream under way (see `afterReconnect`). */
+const resyncs = new WeakMap<SinkStream, Promise<void>>();
+
+async function resync(host: RollbackHost, s: SinkStream, reached: string | undefined, lagBefore: number): Promise<void> {
   const hi = s.readBeforeReconnect;
   const now = await streamNow(host.control, s.stream.key);
   if (now.exists !== true) return;
