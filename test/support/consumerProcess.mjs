@@ -2,7 +2,9 @@
  * A sink consumer in its own process, for tests that kill consumers with real
  * signals. Run as `node consumerProcess.mjs '<json config>'`:
  *
- * - lib: path of the compiled library entry point (index.js)
+ * - lib: path of the compiled library entry point (index.js), or of a bundle
+ *   of it with the client (consumerProcesses.ts), which then exports the
+ *   client's Redis or createClient too
  * - url, kind ('ioredis' | 'node-redis'): the Redis server and client to use
  * - stream, sink, graceMs, blockMs: what to consume, and how
  * - ackDelayMs: ack each event this long after receiving it; -1 never acks
@@ -24,17 +26,18 @@ if (cfg.clockSkewMs) {
 const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 process.on('unhandledRejection', (err) => out({ type: 'error', err: String(err) }));
 
-const { Stream } = await import(pathToFileURL(cfg.lib).href);
+const lib = await import(pathToFileURL(cfg.lib).href);
+const { Stream } = lib;
 
 let client;
 let closeClient;
 if (cfg.kind === 'ioredis') {
-  const { Redis } = await import('ioredis');
+  const { Redis } = lib.Redis ? lib : await import('ioredis');
   client = new Redis(cfg.url, { maxRetriesPerRequest: 3 });
   client.on('error', () => {});
   closeClient = () => client.disconnect();
 } else {
-  const { createClient } = await import('redis');
+  const { createClient } = lib.createClient ? lib : await import('redis');
   client = createClient({ url: cfg.url, socket: { reconnectStrategy: (n) => Math.min(n * 50, 500) } });
   client.on('error', () => {});
   await client.connect();
