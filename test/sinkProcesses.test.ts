@@ -143,8 +143,15 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     const frozen = await env.start({ ackDelayMs: 0, blockMs: 5000 });
     const warm = (await s.add('event', 'warm-up')) as string;
     await waitFor(() => frozen.acked.has(warm), { ...WAIT, what: 'warm-up event handled' });
-    // Back in its blocking read, its loop waiting for the next event.
-    await new Promise((r) => setTimeout(r, 300));
+    // Back in its blocking read, its loop waiting for the next event: Redis shows its read
+    // connection blocked (flag b) in XREADGROUP. Only this consumer is on this server.
+    await waitFor(
+      async () =>
+        String(await env.c.cmd('CLIENT', 'LIST'))
+          .split('\n')
+          .some((l) => l.includes(' name=pulse:sink:sink:read ') && / flags=\w*b/.test(l) && l.includes(' cmd=xreadgroup')),
+      { ...WAIT, what: 'the consumer blocked in its read' },
+    );
     frozen.proc.kill('SIGSTOP');
     try {
       const id = (await s.add('event', 'taken')) as string;
