@@ -8,6 +8,7 @@
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { sinkKeys } from '../packages/pulse-streaming/src/internal/keys.js';
 import { CLIENT_KINDS, connect, uniqueName, waitFor } from './support/clients.js';
 import { skewFile, skewShim, skewSkipReason, spawnChild } from './support/clockSkew.js';
 import { Consumer } from './support/consumerProcesses.js';
@@ -57,8 +58,9 @@ describe.skipIf(!ok).concurrent.each(CLIENT_KINDS)('application clock stepped ba
     const b = await start('ack', true);
     const beat = async () => Number(await c.cmd('ZSCORE', '{pulse:sink:sink}:instances', b.consumer as string));
     await waitFor(async () => (await beat()) > 0, { timeout: 10_000, what: 'b beats' });
-    const t0 = performance.now();
-    await waitFor(() => performance.now() - t0 > 2 * GRACE, { what: 'b settled' });
+    // Settled: a beat after its first one, so its loops run, their next deadlines set before the step.
+    const firstBeat = await beat();
+    await waitFor(async () => (await beat()) > firstBeat, { timeout: 10_000, what: 'b settled (beats again)' });
     clock.set(STEP); // NTP steps b's host back 30 s
     await holder.kill('SIGKILL');
     const killedAt = performance.now();
@@ -79,13 +81,16 @@ describe.skipIf(!ok).concurrent.each(CLIENT_KINDS)('application clock stepped ba
   }, 90_000);
 
   it('a retry (nack with a 2 s delay) comes back after about 2 s', async (ctx) => {
-    const { stream, clock, start } = await setup(ctx);
+    const { c, stream, clock, start } = await setup(ctx);
     const r = await start('retry', true);
-    await stream.add('e', 'x');
+    const id = await stream.add('e', 'x');
     await waitFor(() => r.received.length >= 1, { timeout: 10_000, what: 'first delivery' });
     const t0 = performance.now();
-    // 300 ms after the handler threw (its nack is long answered), well before the retry is due.
-    await waitFor(() => performance.now() - t0 > 300, { what: 'nack done' });
+    // The handler threw: its nack is answered once the event's due time is in the sink's delays
+    // set, well before the retry is due.
+    await waitFor(async () => ((await c.cmd('ZSCORE', sinkKeys(stream.name, 'sink').delays, id)) ?? null) !== null, {
+      what: 'nack done',
+    });
     clock.set(STEP);
     await waitFor(() => r.received.length >= 2 || performance.now() - t0 > 2000 + GRACE + 3000, { timeout: 90_000 });
     const took = performance.now() - t0;
