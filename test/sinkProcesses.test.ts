@@ -10,8 +10,11 @@ import { type Consumer, GRACE, setup, useCompiledLibrary, WAIT } from './support
 
 useCompiledLibrary();
 
-describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
-  it('three processes, one killed with SIGKILL mid-batch: every event handled, nothing pending, dead consumer leaves', async (ctx) => {
+// The two clients' suites run at once (each test has its own redis-server and children; most of
+// a test is waiting for a grace period or a sweep), their tests one at a time: the file kept a
+// worker ~27 s, one suite after the other.
+describe.concurrent.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
+  it.sequential('three processes, one killed with SIGKILL mid-batch: every event handled, nothing pending, dead consumer leaves', async (ctx) => {
     const env = await setup(ctx, kind);
     const s = env.stream;
     // The consumers create the group (startAt oldest) before any event is added.
@@ -67,7 +70,7 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     await Promise.all(survivors.map((k) => k.kill('SIGTERM')));
   });
 
-  it('a consumer killed with kill -9: a live instance reading 200 streams gets its events within 2 x grace (issue 20)', async (ctx) => {
+  it.sequential('a consumer killed with kill -9: a live instance reading 200 streams gets its events within 2 x grace (issue 20)', async (ctx) => {
     const env = await setup(ctx, kind);
     const s = env.stream;
     // Long enough that a loaded machine (the suite runs two files at a time on 2 cores) still
@@ -112,7 +115,7 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     });
   }, 30_000);
 
-  it('a consumer killed with kill -9 after reading N events, restarted after 2 x grace, loses none of them', async (ctx) => {
+  it.sequential('a consumer killed with kill -9 after reading N events, restarted after 2 x grace, loses none of them', async (ctx) => {
     const env = await setup(ctx, kind);
     const s = env.stream;
     const first = await env.start({ ackDelayMs: -1 });
@@ -136,7 +139,7 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     await restarted.kill('SIGTERM');
   });
 
-  it('a consumer frozen (SIGSTOP) in a blocking read does not hand out, after SIGCONT, what the read took and another consumer took over', async (ctx) => {
+  it.sequential('a consumer frozen (SIGSTOP) in a blocking read does not hand out, after SIGCONT, what the read took and another consumer took over', async (ctx) => {
     const env = await setup(ctx, kind);
     const s = env.stream;
     // A long block: the frozen consumer is surely inside its blocking read when the event comes.
@@ -186,7 +189,7 @@ describe.each(CLIENT_KINDS)('sink consumer processes (%s)', (kind) => {
     await frozen.kill('SIGTERM');
   });
 
-  it('a consumer whose host clock is an hour ahead does not make others stale (Go defect 4)', async (ctx) => {
+  it.sequential('a consumer whose host clock is an hour ahead does not make others stale (Go defect 4)', async (ctx) => {
     const env = await setup(ctx, kind);
     const s = env.stream;
     // A longer grace here: a consumer starved of CPU for 2 x grace on a loaded machine is rightly stale,
