@@ -3,32 +3,30 @@
  * checks once its last subscription left or when it is caught up, and a
  * bounded few a second in all while a full subscription holds it back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
-let srv: RedisServer;
-let c: TestClient;
-beforeAll(async () => {
-  srv = await RedisServer.start();
-  c = await connect('ioredis', srv.url);
-});
-afterAll(async () => {
-  await c?.close();
-  await srv?.stop();
-});
+/** A redis-server of the test's own: its command counts are this test's alone, so the tests run at once. */
+async function server(ctx: TestContext): Promise<TestClient> {
+  const srv = await RedisServer.start();
+  ctx.onTestFinished(() => srv.stop());
+  const c = await connect('ioredis', srv.url);
+  ctx.onTestFinished(() => c.close());
+  return c;
+}
 
-async function calls(): Promise<Record<string, number>> {
+async function calls(c: TestClient): Promise<Record<string, number>> {
   const info = String(await c.cmd('INFO', 'commandstats'));
   const out: Record<string, number> = {};
   for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) out[m[1] as string] = Number(m[2]);
   return out;
 }
-async function perSecond(ms: number): Promise<Record<string, number>> {
-  const a = await calls();
+async function perSecond(c: TestClient, ms: number): Promise<Record<string, number>> {
+  const a = await calls(c);
   await new Promise((r) => setTimeout(r, ms));
-  const b = await calls();
+  const b = await calls(c);
   const d: Record<string, number> = {};
   for (const [k, v] of Object.entries(b)) {
     const x = (v - (a[k] ?? 0)) / (ms / 1000);
@@ -37,11 +35,17 @@ async function perSecond(ms: number): Promise<Record<string, number>> {
   return d;
 }
 
-describe('idle reader cost', () => {
-  it('a reader over 100 streams whose only subscription left (nothing reads) costs no scripts', async () => {
+describe.concurrent('idle reader cost', () => {
+  it('a reader over 100 streams whose only subscription left (nothing reads) costs no scripts', async (ctx) => {
+    const c = await server(ctx);
     const N = 100;
     const streams = Array.from({ length: N }, () => new Stream(uniqueName('idle'), c.redis));
-    for (const s of streams) for (let i = 0; i < 30; i++) await s.add('e', `x${i}`);
+    // The streams filled side by side, each in order.
+    await Promise.all(
+      streams.map(async (s) => {
+        for (let i = 0; i < 30; i++) await s.add('e', `x${i}`);
+      }),
+    );
     const [first, ...rest] = streams as [Stream, ...Stream[]];
     const reader = await first.newReader({ startAt: 'oldest', bufferSize: 10, maxPolled: 10, blockMs: 5000 });
     for (const s of rest) await reader.addStream(s);
@@ -51,16 +55,22 @@ describe('idle reader cost', () => {
     for (let i = 0; i < 5; i++) await it0.next();
     reader.unsubscribe(sub);
     await new Promise((r) => setTimeout(r, 1500));
-    const rate = await perSecond(4000);
+    const rate = await perSecond(c, 4000);
     await reader.close();
     for (const s of streams) await s.destroy();
     expect(rate).toEqual({});
   }, 60_000);
 
-  it('a reader over 100 streams held back by a full subscription checks a few streams a second in all, not each', async () => {
+  it('a reader over 100 streams held back by a full subscription checks a few streams a second in all, not each', async (ctx) => {
+    const c = await server(ctx);
     const N = 100;
     const streams = Array.from({ length: N }, () => new Stream(uniqueName('idle'), c.redis));
-    for (const s of streams) for (let i = 0; i < 30; i++) await s.add('e', `x${i}`);
+    // The streams filled side by side, each in order.
+    await Promise.all(
+      streams.map(async (s) => {
+        for (let i = 0; i < 30; i++) await s.add('e', `x${i}`);
+      }),
+    );
     const [first, ...rest] = streams as [Stream, ...Stream[]];
     const reader = await first.newReader({ startAt: 'oldest', bufferSize: 10, maxPolled: 10, blockMs: 5000 });
     for (const s of rest) await reader.addStream(s);
@@ -70,9 +80,9 @@ describe('idle reader cost', () => {
     // Over more than the longest spacing of a stream's checks (5 s: each stream's checks are spaced
     // by 100 x how long its last one took, which a loaded host stretches; two full `npm test` runs
     // on two cores saw none in 4 s), counting every call, not only rates of 1/s or more.
-    const before = await calls();
+    const before = await calls(c);
     await new Promise((r) => setTimeout(r, 6000));
-    const after = await calls();
+    const after = await calls(c);
     await reader.close();
     for (const s of streams) await s.destroy();
     // Held back, it still checks (a stream may be deleted meanwhile), one stream per 200 ms tick at most.
@@ -81,10 +91,16 @@ describe('idle reader cost', () => {
     expect(scripts / 6).toBeLessThanOrEqual(6);
   }, 60_000);
 
-  it('a caught-up reader over 100 streams costs no scripts', async () => {
+  it('a caught-up reader over 100 streams costs no scripts', async (ctx) => {
+    const c = await server(ctx);
     const N = 100;
     const streams = Array.from({ length: N }, () => new Stream(uniqueName('idle'), c.redis));
-    for (const s of streams) for (let i = 0; i < 3; i++) await s.add('e', `x${i}`);
+    // The streams filled side by side, each in order.
+    await Promise.all(
+      streams.map(async (s) => {
+        for (let i = 0; i < 3; i++) await s.add('e', `x${i}`);
+      }),
+    );
     const [first, ...rest] = streams as [Stream, ...Stream[]];
     const reader = await first.newReader({ startAt: 'oldest', blockMs: 5000 });
     for (const s of rest) await reader.addStream(s);
@@ -95,7 +111,7 @@ describe('idle reader cost', () => {
     })();
     await waitFor(() => n === 3 * N, { timeout: 10_000, what: 'all read' });
     await new Promise((r) => setTimeout(r, 1500));
-    const rate = await perSecond(4000);
+    const rate = await perSecond(c, 4000);
     await reader.close();
     for (const s of streams) await s.destroy();
     expect((rate.evalsha ?? 0) + (rate.eval ?? 0)).toBeLessThan(5);
