@@ -26,18 +26,14 @@ import { RedisServer } from './support/redisServer.js';
 // event handled twice.
 const GRACE = 3000;
 
-let srv: RedisServer;
-beforeAll(async () => {
-  srv = await RedisServer.start();
-});
-afterAll(async () => {
-  await srv?.stop();
-});
-
-describe.each(CLIENT_KINDS)("acks while the user's client is refused (%s)", (kind) => {
+// Both clients at once, each on a server of its own (the password is set server-wide): the test
+// mostly waits (three grace periods with nothing coming again).
+describe.concurrent.each(CLIENT_KINDS)("acks while the user's client is refused (%s)", (kind) => {
+  let srv: RedisServer;
   let c: TestClient;
   let admin: Redis;
   beforeAll(async () => {
+    srv = await RedisServer.start();
     c = await connect(kind, srv.url);
     admin = new Redis(srv.url);
     admin.on('error', () => {});
@@ -46,7 +42,8 @@ describe.each(CLIENT_KINDS)("acks while the user's client is refused (%s)", (kin
   afterAll(async () => {
     await admin.call('CONFIG', 'SET', 'requirepass', '').catch(() => {});
     admin.disconnect();
-    await c.close();
+    await c?.close();
+    await srv?.stop();
   });
 
   it('events handled successfully are neither handled again and again nor dead-lettered', async () => {
