@@ -29,8 +29,9 @@ const GRACE = 4000;
 // Long: the keep-alive check (every grace / 4) must not run between the read of `y` and the DEL.
 const LONG_GRACE = 8000;
 
-describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream deleted, nacked (%s)', (kind) => {
-  // Its own server: `readBlocked` must see this test's reads only.
+// Both clients at once, each on a server of its own; the tests of one client one after the other.
+describe.concurrent.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream deleted, nacked (%s)', (kind) => {
+  // Its own server: `CLIENT LIST` must see this test's reads only (the tests of this block run one at a time).
   const own = ownServer(kind);
 
   async function setup(ctx: TestContext) {
@@ -57,7 +58,7 @@ describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream de
   }
 
   for (const holderReads of [true, false]) {
-    it(`holder ${holderReads ? 'reads (and reports)' : 'reads nothing (the other reports)'}: counted lost once`, async (ctx) => {
+    it.sequential(`holder ${holderReads ? 'reads (and reports)' : 'reads nothing (the other reports)'}: counted lost once`, async (ctx) => {
       const { s, keys, sinkName, start, said } = await setup(ctx);
       const a = await start({});
       await waitFor(async () => String(await own.c.cmd('GET', keys.lease)) === a.consumerName, { what: 'a holds the lease' });
@@ -97,7 +98,7 @@ describe.each(CLIENT_KINDS)('a pending event held by a non-holder, its stream de
     }, 40_000);
   }
 
-  it('its nack resolves and says the event maybe lost; its buffered event is counted', async (ctx) => {
+  it.sequential('its nack resolves and says the event maybe lost; its buffered event is counted', async (ctx) => {
     const { s, keys, start, said, lines } = await setup(ctx);
     const a = await start({ ackGracePeriodMs: LONG_GRACE });
     await waitFor(async () => String(await own.c.cmd('GET', keys.lease)) === a.consumerName, { what: 'a holds the lease' });
