@@ -76,8 +76,9 @@ describe.concurrent.each(CLIENT_KINDS)('idle cost of destroyed streams under a s
     const commands = async () => Number(/total_commands_processed:(\d+)/.exec(String(await c.cmd('INFO', 'stats')))?.[1]);
     const before = await commands();
     const t0 = performance.now();
-    // Several sweep periods (1 s), as test/idle.test.ts measures.
-    await new Promise((r) => setTimeout(r, 8000));
+    // Four sweep periods (1 s): the defect's ~400/s would count ~1,600 commands here against the
+    // bound's 100, the ~7/s of a sink without it ~28; a window of 8 s separated them no better.
+    await new Promise((r) => setTimeout(r, 4000));
     const perSecond = ((await commands()) - before - 1) / ((performance.now() - t0) / 1000);
     if (process.env.PULSE_IDLE_PRINT) console.log(`revT idle ${kind}: ${perSecond.toFixed(1)} commands/s`);
     // Before the change: ~7/s (the liveness beats, the sweeps); now ~400/s (2 commands per gone stream every 500 ms).
