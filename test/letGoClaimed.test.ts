@@ -35,6 +35,7 @@
  * entries-added says what it let go of up to the newest one (letGo.ts `newestReadOrLetGo`).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
+import { sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
 import { CLIENT_KINDS, type ClientKind, readsStopped, take, waitFor } from './support/clients.js';
 import { claimedThenNacked, privateSink } from './support/privateSink.js';
 
@@ -49,6 +50,11 @@ async function run(ctx: TestContext, kind: ClientKind) {
   // The snapshot: a0, acked. What follows lives in memory only.
   await c.cmd('SAVE');
   // Another instance reads them and crashes; this one takes them over after the grace period and nacks them.
+  // The other instance beat (the sink's liveness record) until it crashed: seen stale a grace period
+  // later, every stream is swept and its events claimed (with no beat of it, only the backstop sweep
+  // found them, 10 s later: the same claim).
+  const [sec, usec] = (await c.cmd('TIME')) as [string, string];
+  await c.cmd('ZADD', sinkWideKeys('g').instances, Number(sec) * 1000 + Math.floor(Number(usec) / 1000), 'crashed');
   const ids = await claimedThenNacked(c, s, sink);
   const pend = (await c.cmd('XPENDING', s.key, 'g')) as unknown[];
   expect(Number(pend[0])).toBe(3);
