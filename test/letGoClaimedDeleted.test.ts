@@ -10,6 +10,7 @@
  * when the key is not created anew, as the rollback paths do.
  */
 import { describe, it, type TestContext } from 'vitest';
+import { sinkWideKeys } from '../packages/pulse-streaming/src/internal/keys.js';
 import { CLIENT_KINDS, type ClientKind, readsStopped, take, waitFor } from './support/clients.js';
 import { claimedThenNacked, privateSink } from './support/privateSink.js';
 
@@ -22,6 +23,11 @@ async function run(ctx: TestContext, kind: ClientKind) {
   // No subscriber: the sink stops reading once its blocking read returns (it must not read b0).
   await readsStopped(c);
   // Another instance reads them and crashes; this one takes them over after the grace period and nacks them.
+  // The other instance beat (the sink's liveness record) until it crashed: seen stale a grace period
+  // later, every stream is swept and its events claimed (with no beat of it, only the backstop sweep
+  // found them, 10 s later: the same claim).
+  const [sec, usec] = (await c.cmd('TIME')) as [string, string];
+  await c.cmd('ZADD', sinkWideKeys('g').instances, Number(sec) * 1000 + Math.floor(Number(usec) / 1000), 'crashed');
   const ids = await claimedThenNacked(c, s, sink);
   await c.cmd('DEL', s.key);
   const third = sink[Symbol.asyncIterator]();
