@@ -3,7 +3,7 @@
  * the Go defects of SEMANTICS.md section 3 that need faults (3, 4, 5, 9),
  * Redis restarts, killed connections and close() during an outage.
  */
-import { describe, expect, it, type TestContext } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import {
   type Logger,
   type Sink,
@@ -97,6 +97,30 @@ async function setup(ctx: TestContext, kind: ClientKind, serverArgs: string[] = 
 }
 
 describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
+  // First: its close() during the outage takes the longest (steps of the close bounded one by one),
+  // and the file's concurrent tests start a few at a time.
+  it('close() during an outage (Redis stopped with SIGSTOP for a while) resolves', async (ctx) => {
+    const env = await setup(ctx, kind);
+    const s = env.stream();
+    const sink = await env.sink(s);
+    const got: SinkEvent[] = [];
+    const run = collect(sink.subscribe(), got, false);
+    const e1 = await s.add('event', 'x');
+    await waitFor(() => got.some((e) => e.id === e1), WAIT);
+    env.server.pause();
+    env.defer(async () => env.server.resume());
+    try {
+      // The outage has lasted a while when the application gives up and closes: the sink's
+      // keep-alive and reclaim timers have sent commands that Redis will not answer.
+      await new Promise((r) => setTimeout(r, 3 * GRACE));
+      await within(sink.close(), 10_000, 'close() while Redis is stopped');
+      await within(run, 5000, 'subscription ends');
+      expect(sink.isClosed()).toBe(true);
+    } finally {
+      env.server.resume();
+    }
+  });
+
   it('a crashed consumer restarted after 2 x grace loses none of its events (Go defect 3)', async (ctx) => {
     const env = await setup(ctx, kind);
     const s = env.stream();
@@ -300,28 +324,6 @@ describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
     await run;
   });
 
-  it('close() during an outage (Redis stopped with SIGSTOP for a while) resolves', async (ctx) => {
-    const env = await setup(ctx, kind);
-    const s = env.stream();
-    const sink = await env.sink(s);
-    const got: SinkEvent[] = [];
-    const run = collect(sink.subscribe(), got, false);
-    const e1 = await s.add('event', 'x');
-    await waitFor(() => got.some((e) => e.id === e1), WAIT);
-    env.server.pause();
-    env.defer(async () => env.server.resume());
-    try {
-      // The outage has lasted a while when the application gives up and closes: the sink's
-      // keep-alive and reclaim timers have sent commands that Redis will not answer.
-      await new Promise((r) => setTimeout(r, 3 * GRACE));
-      await within(sink.close(), 10_000, 'close() while Redis is stopped');
-      await within(run, 5000, 'subscription ends');
-      expect(sink.isClosed()).toBe(true);
-    } finally {
-      env.server.resume();
-    }
-  });
-
   it('close() during an outage (Redis killed) resolves', async (ctx) => {
     const env = await setup(ctx, kind);
     const s = env.stream();
@@ -337,14 +339,20 @@ describe.concurrent.each(CLIENT_KINDS)('sink faults (%s)', (kind) => {
   });
 });
 
-// Sequential: it shifts this process's clock, which concurrent tests must not see.
-describe.each(CLIENT_KINDS)('sink liveness clock (%s)', (kind) => {
-  it('keep-alives and staleness use Redis server time, not the host clock (Go defect 4)', async (ctx) => {
-    const env = await setup(ctx, kind);
-    const realNow = Date.now;
-    const skew = -3_600_000; // this host's clock is an hour behind Redis
+// After the tests above: it shifts this process's clock, which they must not see. Both clients at
+// once, under the one shift.
+describe('sink liveness clock', () => {
+  const realNow = Date.now;
+  const skew = -3_600_000; // this host's clock is an hour behind Redis
+  beforeAll(() => {
     Date.now = () => realNow() + skew;
-    try {
+  });
+  afterAll(() => {
+    Date.now = realNow;
+  });
+  describe.concurrent.each(CLIENT_KINDS)('(%s)', (kind) => {
+    it('keep-alives and staleness use Redis server time, not the host clock (Go defect 4)', async (ctx) => {
+      const env = await setup(ctx, kind);
       const s = env.stream();
       const grace = 400;
       const a = await env.sink(s, { ackGracePeriodMs: grace });
@@ -376,8 +384,6 @@ describe.each(CLIENT_KINDS)('sink liveness clock (%s)', (kind) => {
       await waitFor(() => gotB.find((e) => e.id === id && e.deliveryCount === 2), { ...WAIT, what: 'redelivery to b' });
       await b.close();
       await runB;
-    } finally {
-      Date.now = realNow;
-    }
+    });
   });
 });
