@@ -6,7 +6,7 @@
  * warning. Also: a stream removed and added again while a read is in flight
  * keeps its new cursor (issue 13, "Also look at").
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from 'vitest';
 import {
   type Event,
   type Reader,
@@ -28,7 +28,9 @@ import {
 /** Longer than a few loss checks (at most one per stream every 200 ms). */
 const SETTLE_MS = 700;
 
-describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
+// Both clients and the tests at once (a few at a time): each has streams of its own and a logger of
+// its own (no process warnings), and much of each test is the settling wait of accountedFor.
+describe.concurrent.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
   let c: TestClient;
 
   beforeAll(async () => {
@@ -39,10 +41,10 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
   });
 
   /** A stream with a recording logger (so that losses are logged, not process warnings). */
-  function newStream(options: StreamOptions = {}) {
+  function newStream(ctx: TestContext, options: StreamOptions = {}) {
     const rec = recordingLogger();
     const s = new Stream(uniqueName('rl'), c.redis, { logger: rec.logger, ...options });
-    onTestFinished(() => s.destroy());
+    ctx.onTestFinished(() => s.destroy());
     const lostLogged = (): number =>
       rec.lines
         .filter((l) => l.level === 'warn' && (l.obj as { reader?: unknown }).reader !== undefined)
@@ -50,9 +52,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     return { s, lines: rec.lines, lostLogged };
   }
 
-  async function newReader(s: Stream, options: ReaderOptions = {}): Promise<Reader> {
+  async function newReader(ctx: TestContext, s: Stream, options: ReaderOptions = {}): Promise<Reader> {
     const r = await s.newReader({ blockMs: 200, ...options });
-    onTestFinished(() => r.close());
+    ctx.onTestFinished(() => r.close());
     return r;
   }
 
@@ -90,9 +92,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(ids).toEqual(sorted);
   }
 
-  it("a burst of 10,000 on the default maxLen, read from 'oldest' after it: delivered + lost = 10,000, lost logged", async () => {
-    const { s, lostLogged } = newStream();
-    const reader = await newReader(s, { startAt: 'oldest' });
+  it("a burst of 10,000 on the default maxLen, read from 'oldest' after it: delivered + lost = 10,000, lost logged", async (ctx) => {
+    const { s, lostLogged } = newStream(ctx);
+    const reader = await newReader(ctx, s, { startAt: 'oldest' });
     await burst(s, 10_000);
     const got: Event[] = [];
     drain(reader, got);
@@ -103,9 +105,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(got[got.length - 1]?.text()).toBe('p9999');
   });
 
-  it('a burst of 10,000 on the default maxLen read while it is added: delivered + lost = 10,000', async () => {
-    const { s, lostLogged } = newStream();
-    const reader = await newReader(s, { startAt: 'oldest', maxPolled: 100 });
+  it('a burst of 10,000 on the default maxLen read while it is added: delivered + lost = 10,000', async (ctx) => {
+    const { s, lostLogged } = newStream(ctx);
+    const reader = await newReader(ctx, s, { startAt: 'oldest', maxPolled: 100 });
     const got: Event[] = [];
     drain(reader, got);
     await burst(s, 10_000);
@@ -114,9 +116,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expectInOrderOnce(got);
   });
 
-  it('entries deleted after the cursor before the reader read them are counted lost (first, middle, last)', async () => {
-    const { s } = newStream();
-    const reader = await newReader(s);
+  it('entries deleted after the cursor before the reader read them are counted lost (first, middle, last)', async (ctx) => {
+    const { s } = newStream(ctx);
+    const reader = await newReader(ctx, s);
     const ids = (await burst(s, 10)) as string[];
     await s.remove(ids[0] as string, ids[4] as string, ids[9] as string);
     const got: Event[] = [];
@@ -126,9 +128,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(got.map((e) => e.id)).toEqual(ids.filter((_, i) => ![0, 4, 9].includes(i)));
   });
 
-  it('entries deleted after the reader delivered them are not lost', async () => {
-    const { s } = newStream();
-    const reader = await newReader(s);
+  it('entries deleted after the reader delivered them are not lost', async (ctx) => {
+    const { s } = newStream(ctx);
+    const reader = await newReader(ctx, s);
     const got: Event[] = [];
     drain(reader, got);
     const ids = (await burst(s, 5)) as string[];
@@ -139,9 +141,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(reader.counters).toEqual({ delivered: 6, lost: 0 });
   });
 
-  it('a reader paused inside the stream counts deletions ahead of it, and not those behind it', async () => {
-    const { s } = newStream({ maxLen: 0 });
-    const reader = await newReader(s, { startAt: 'oldest', maxPolled: 10, bufferSize: 10 });
+  it('a reader paused inside the stream counts deletions ahead of it, and not those behind it', async (ctx) => {
+    const { s } = newStream(ctx, { maxLen: 0 });
+    const reader = await newReader(ctx, s, { startAt: 'oldest', maxPolled: 10, bufferSize: 10 });
     const ids = (await burst(s, 100)) as string[];
     // Nobody takes: the reader reads a batch or two and waits with its cursor inside the stream.
     const sub = reader.subscribe();
@@ -159,10 +161,10 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(reader.counters).toEqual({ delivered: 97, lost: 3 });
   });
 
-  it('a reader from an ID inside a long stream counts deletions after it', async () => {
-    const { s } = newStream({ maxLen: 0 });
+  it('a reader from an ID inside a long stream counts deletions after it', async (ctx) => {
+    const { s } = newStream(ctx, { maxLen: 0 });
     const ids = (await burst(s, 3000)) as string[];
-    const reader = await newReader(s, { startAt: { after: ids[999] as string } });
+    const reader = await newReader(ctx, s, { startAt: { after: ids[999] as string } });
     await s.remove(ids[1000] as string, ids[2999] as string, ids[10] as string);
     const got: Event[] = [];
     drain(reader, got);
@@ -170,9 +172,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(reader.counters).toEqual({ delivered: 1998, lost: 2 });
   });
 
-  it('events the topic or filter rejects are neither delivered nor lost', async () => {
-    const { s } = newStream();
-    const reader = await newReader(s, { filter: (e) => e.text().endsWith('0') });
+  it('events the topic or filter rejects are neither delivered nor lost', async (ctx) => {
+    const { s } = newStream(ctx);
+    const reader = await newReader(ctx, s, { filter: (e) => e.text().endsWith('0') });
     const got: Event[] = [];
     drain(reader, got);
     await burst(s, 20);
@@ -181,10 +183,10 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(reader.counters).toEqual({ delivered: 2, lost: 0 });
   });
 
-  it('streams added with addStream count their losses too', async () => {
-    const { s } = newStream();
-    const { s: s2 } = newStream({ maxLen: 10 });
-    const reader = await newReader(s);
+  it('streams added with addStream count their losses too', async (ctx) => {
+    const { s } = newStream(ctx);
+    const { s: s2 } = newStream(ctx, { maxLen: 10 });
+    const reader = await newReader(ctx, s);
     await reader.addStream(s2, { startAt: 'oldest' });
     await burst(s2, 500);
     await burst(s, 5);
@@ -194,9 +196,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(reader.counters.lost).toBeGreaterThanOrEqual(400);
   });
 
-  it('close() checks the last reads, so the counters are complete when it resolves', async () => {
-    const { s, lostLogged } = newStream();
-    const reader = await newReader(s);
+  it('close() checks the last reads, so the counters are complete when it resolves', async (ctx) => {
+    const { s, lostLogged } = newStream(ctx);
+    const reader = await newReader(ctx, s);
     const ids = (await burst(s, 10)) as string[];
     await s.remove(ids[2] as string, ids[9] as string);
     const sub = reader.subscribe();
@@ -206,9 +208,9 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(lostLogged()).toBe(2);
   });
 
-  it('counters is a snapshot', async () => {
-    const { s } = newStream();
-    const reader = await newReader(s);
+  it('counters is a snapshot', async (ctx) => {
+    const { s } = newStream(ctx);
+    const reader = await newReader(ctx, s);
     const before = reader.counters;
     const got: Event[] = [];
     drain(reader, got);
@@ -220,13 +222,13 @@ describe.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
 
   // ---- removeStream then addStream while a read is in flight ------------------------------------------
 
-  it('removeStream then addStream with another startAt while a read is in flight: the new cursor wins', async () => {
-    const { s } = newStream();
+  it('removeStream then addStream with another startAt while a read is in flight: the new cursor wins', async (ctx) => {
+    const { s } = newStream(ctx);
     // Big entries after ids[1]: the first read's reply takes a while to arrive.
     const big = Buffer.alloc(4 << 20, 1);
     const ids = [await s.add('e', 'a'), await s.add('e', 'b')] as string[];
     for (let i = 0; i < 3; i++) ids.push((await s.add('e', big)) as string);
-    const reader = await newReader(s, { startAt: { after: ids[1] as string } });
+    const reader = await newReader(ctx, s, { startAt: { after: ids[1] as string } });
     // The first read (from ids[1]) leaves now; the stream is re-added from 'oldest' before its reply is in.
     const sub = reader.subscribe();
     const removed = reader.removeStream(s);
