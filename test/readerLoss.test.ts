@@ -6,7 +6,7 @@
  * warning. Also: a stream removed and added again while a read is in flight
  * keeps its new cursor (issue 13, "Also look at").
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import {
   type Event,
   type Reader,
@@ -244,7 +244,9 @@ describe.concurrent.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
 
 // ---- Default reporting: process warnings ---------------------------------------------------------------
 
-describe.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
+// At once too: each listener keeps the warnings naming its own stream, and each reader reports at
+// most once a minute on its own (lossReport.ts).
+describe.concurrent.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
   let c: TestClient;
 
   beforeAll(async () => {
@@ -271,12 +273,12 @@ describe.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
     });
   }
 
-  it("without a logger, a reader at 'oldest' and a 10,000 burst on the default maxLen: one PulseWarning with the count", async () => {
+  it("without a logger, a reader at 'oldest' and a 10,000 burst on the default maxLen: one PulseWarning with the count", async (ctx) => {
     const s = new Stream(uniqueName('rw'), c.redis);
-    onTestFinished(() => s.destroy());
-    const warnings = pulseWarnings(s.name);
+    ctx.onTestFinished(() => s.destroy());
+    const warnings = pulseWarnings(s.name, ctx);
     const reader = await s.newReader({ startAt: 'oldest', blockMs: 200 });
-    onTestFinished(() => reader.close());
+    ctx.onTestFinished(() => reader.close());
     await Promise.all(Array.from({ length: 10_000 }, (_, i) => s.add('e', `p${i}`)));
     await readAll(reader, 10_000);
     await waitFor(() => warnings.length > 0, { what: 'a PulseWarning' });
@@ -293,13 +295,13 @@ describe.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
     expect(warnings.length).toBeLessThanOrEqual(2);
   });
 
-  it('without a logger, a stream deleted under a reader is a PulseWarning (how many were lost is unknown)', async () => {
+  it('without a logger, a stream deleted under a reader is a PulseWarning (how many were lost is unknown)', async (ctx) => {
     // Said to the logger only before, silent by default.
     const s = new Stream(uniqueName('rgone'), c.redis, { maxLen: 0 });
-    const warnings = pulseWarnings(s.name);
+    const warnings = pulseWarnings(s.name, ctx);
     await Promise.all(Array.from({ length: 50 }, (_, i) => s.add('e', `${i}`)));
     const reader = await s.newReader({ startAt: 'oldest', bufferSize: 5 });
-    onTestFinished(() => reader.close());
+    ctx.onTestFinished(() => reader.close());
     // Not consumed: the reader stops reading, its last read not checked yet.
     const sub = reader.subscribe();
     await waitFor(() => sub.size > 0, { what: 'events buffered' });
@@ -308,12 +310,12 @@ describe.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
     expect(warnings[0]?.message).toContain('stream key is gone');
   });
 
-  it('two bursts within the minute: one warning, the second burst summed into the warning at close', async () => {
+  it('two bursts within the minute: one warning, the second burst summed into the warning at close', async (ctx) => {
     const s = new Stream(uniqueName('rw'), c.redis, { maxLen: 100 });
-    onTestFinished(() => s.destroy());
-    const warnings = pulseWarnings(s.name);
+    ctx.onTestFinished(() => s.destroy());
+    const warnings = pulseWarnings(s.name, ctx);
     const reader = await s.newReader({ startAt: 'oldest', blockMs: 200 });
-    onTestFinished(() => reader.close());
+    ctx.onTestFinished(() => reader.close());
     await Promise.all(Array.from({ length: 2000 }, (_, i) => s.add('e', `a${i}`)));
     await readAll(reader, 2000);
     await waitFor(() => warnings.length > 0, { what: 'a PulseWarning' });
@@ -329,13 +331,13 @@ describe.each(CLIENT_KINDS)('reader loss warnings (%s)', (kind) => {
     expect(warnings.map(countOf).reduce((a, b) => a + b, 0)).toBe(reader.counters.lost);
   });
 
-  it('with a logger: no process warning, the losses are logged', async () => {
+  it('with a logger: no process warning, the losses are logged', async (ctx) => {
     const { logger, lines } = recordingLogger();
     const s = new Stream(uniqueName('rw'), c.redis, { logger });
-    onTestFinished(() => s.destroy());
-    const warnings = pulseWarnings(s.name);
+    ctx.onTestFinished(() => s.destroy());
+    const warnings = pulseWarnings(s.name, ctx);
     const reader = await s.newReader({ startAt: 'oldest', blockMs: 200 });
-    onTestFinished(() => reader.close());
+    ctx.onTestFinished(() => reader.close());
     await Promise.all(Array.from({ length: 10_000 }, (_, i) => s.add('e', `p${i}`)));
     await readAll(reader, 10_000);
     await reader.close();
