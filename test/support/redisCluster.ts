@@ -11,8 +11,13 @@ const run = promisify(execFile);
 export class RedisCluster {
   private constructor(readonly nodes: RedisServer[]) {}
 
-  /** Starts `masters` masters with one replica each; resolves when every node reports cluster_state:ok. */
-  static async start(masters = 3): Promise<RedisCluster> {
+  /**
+   * Starts `masters` masters with one replica each; resolves when every node reports cluster_state:ok,
+   * and with `synced`, once every replica has its master's data too (link up: Redis' diskless sync
+   * starts 5 s after the replica asks). A CLUSTER FAILOVER then takes ~100 ms, as on a settled
+   * cluster, where one in the first seconds waited for the replica's first sync.
+   */
+  static async start(masters = 3, { synced = false }: { synced?: boolean } = {}): Promise<RedisCluster> {
     const nodes: RedisServer[] = [];
     try {
       for (let i = 0; i < masters * 2; i++) nodes.push(await startNode());
@@ -23,6 +28,7 @@ export class RedisCluster {
       );
       const cluster = new RedisCluster(nodes);
       await cluster.waitHealthy();
+      if (synced) await cluster.waitReplicasInSync();
       return cluster;
     } catch (err) {
       await Promise.all(nodes.map((n) => n.stop()));
@@ -46,6 +52,22 @@ export class RedisCluster {
       }
       if (ok) return;
       if (Date.now() > deadline) throw new Error('cluster did not become healthy');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Waits until every live replica says master_link_status:up (its first sync done). */
+  async waitReplicasInSync(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let ok = true;
+      for (const n of this.nodes) {
+        if (!n.running) continue;
+        const info = await rawCommandBulk(n.port, 'INFO replication').catch(() => '');
+        if (info === '' || (info.includes('role:slave') && !info.includes('master_link_status:up'))) ok = false;
+      }
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error('the replicas did not sync with their masters');
       await new Promise((r) => setTimeout(r, 100));
     }
   }
