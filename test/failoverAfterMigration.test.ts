@@ -24,9 +24,9 @@ import { startMigration } from './support/slotMigration.js';
 
 let cluster: RedisCluster;
 beforeAll(async () => {
-  cluster = await RedisCluster.start();
-  // Setup, not an assertion: a settled cluster's CLUSTER FAILOVER takes ~100 ms (see failoverWhilePaused.test.ts).
-  await new Promise((r) => setTimeout(r, 8000));
+  // Setup, not an assertion: once every replica has synced, a CLUSTER FAILOVER takes ~100 ms, as on a
+  // settled cluster (see failoverWhilePaused.test.ts); this file slept 8 s for it.
+  cluster = await RedisCluster.start(3, { synced: true });
 }, 60_000);
 afterAll(() => cluster?.stop());
 
