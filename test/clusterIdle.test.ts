@@ -109,11 +109,11 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   afterAll(() => c?.close());
 
   it('an idle slot is not read again every blockMs, and an event still arrives at once', async () => {
-    const { streams, sinkName, it, close } = await sinkOverSlots(c, 12, { blockMs: 300 });
+    const { streams, sinkName, it, close } = await sinkOverSlots(c, 12, { blockMs: 150 });
     try {
       const before = await xreadgroupCalls();
-      // Ten blockMs: each slot's read would have come back ten times.
-      await new Promise((r) => setTimeout(r, 3000));
+      // Ten blockMs: each slot's read would have come back ten times (120 reads against a bound of 12).
+      await new Promise((r) => setTimeout(r, 1500));
       const reads = (await xreadgroupCalls()) - before;
       expect(reads).toBeLessThan(streams.length);
       expect(await blockedReads(sinkName)).toBe(streams.length);
@@ -183,9 +183,13 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       const it = sink.subscribe()[Symbol.asyncIterator]();
       await waitFor(async () => (await blockedReads(sinkName)) === 1, { timeout: 10_000, what: 'the read blocked' });
       const before = await xreadgroupCalls();
-      await new Promise((r) => setTimeout(r, 1500));
-      // Five blockMs: the read came back and went out again, as it does on one node.
-      expect((await xreadgroupCalls()) - before).toBeGreaterThanOrEqual(2);
+      // Within five blockMs the read came back and went out again, as it does on one node (a long
+      // block would not come back at all).
+      await waitFor(async () => (await xreadgroupCalls()) - before >= 2, {
+        timeout: 1500,
+        interval: 100,
+        what: 'the read back twice',
+      });
       await sink.addStream(b);
       await addsReachIt(b, it);
     } finally {
@@ -337,9 +341,9 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
       await Promise.all(got.map((ev) => ev.ack()));
       const reads = await xreadgroupCalls();
       const probes = await commandCalls('client|id');
-      await new Promise((r) => setTimeout(r, 2000));
-      // Both slots read every blockMs (about 6 reads each in 2 s), and none probes CLIENT UNBLOCK before each read.
-      expect((await xreadgroupCalls()) - reads).toBeGreaterThanOrEqual(8);
+      // Both slots read every blockMs (about 6 reads each in 2 s): 8 reads within 2 s, and none probes
+      // CLIENT UNBLOCK before each read (8 reads probed would be 8 probes).
+      await waitFor(async () => (await xreadgroupCalls()) - reads >= 8, { timeout: 2000, interval: 100, what: '8 reads' });
       expect((await commandCalls('client|id')) - probes).toBe(0);
     } finally {
       for (const n of nodes) await rawCommand(n.port, 'ACL SETUSER default +@all');
