@@ -95,11 +95,12 @@ describe.each(CLIENT_KINDS)('nacks while the slot migrates (%s)', (kind) => {
       await waitFor(() => got.some((g) => g.ev.id === a0), { timeout: 5000, what: 'a0 delivered' });
       finish = await migrate(s);
       const nackedAt = performance.now();
-      await (got[0] as { ev: SinkEvent }).ev.nack({ delayMs: 2000 });
+      await (got[0] as { ev: SinkEvent }).ev.nack({ delayMs: 1000 });
       await waitFor(() => got.length === 2, { timeout: 10_000, what: 'a0 redelivered after its delay' });
       expect((got[1] as { ev: SinkEvent }).ev.id).toBe(a0);
-      // Claims run every grace period / 4 at most (15 s here) or when a delay falls due: not before it.
-      expect((got[1] as { at: number }).at - nackedAt).toBeGreaterThanOrEqual(1900);
+      // Claims run every grace period / 4 at most (15 s here) or when a delay falls due: not before it
+      // (a nack that dropped the delay redelivers at the next read, within a blockMs of 300 ms).
+      expect((got[1] as { at: number }).at - nackedAt).toBeGreaterThanOrEqual(900);
     } finally {
       await finish?.().catch(() => {});
       await sink.close();
