@@ -22,10 +22,10 @@ import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
 
 let cluster: RedisCluster;
 beforeAll(async () => {
-  cluster = await RedisCluster.start();
-  // Setup, not an assertion: a CLUSTER FAILOVER in the first seconds of a new cluster takes ~3 s
-  // (and then this case passes); a settled cluster's takes ~100 ms, as in production.
-  await new Promise((r) => setTimeout(r, 8000));
+  // Setup, not an assertion: a CLUSTER FAILOVER before the replicas' first sync takes ~3 s (and then
+  // this case passes); once every replica has synced it takes ~100 ms, as on a settled cluster in
+  // production. This file slept 8 s for it.
+  cluster = await RedisCluster.start(3, { synced: true });
 }, 60_000);
 afterAll(() => cluster?.stop());
 
