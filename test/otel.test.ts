@@ -322,7 +322,9 @@ describe('OpenTelemetry across processes', () => {
     return { child, done };
   }
 
-  it.each([
+  // Both pairs at once (their own streams): each waits on two child processes, and this file is the
+  // longest of those vitest runs isolated, last (vitest.config.ts).
+  it.concurrent.each([
     ['ioredis', 'node-redis'],
     ['node-redis', 'ioredis'],
   ])(
