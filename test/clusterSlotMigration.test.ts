@@ -269,10 +269,17 @@ describe.each(CLIENT_KINDS)('losses while the slot migrates (%s)', (kind) => {
     const sink = await s.newSink(uniqueName('migls'), { blockMs: 300, maxPolled: 20, bufferSize: 20 });
     const bySink = new Set<string>();
     let deliveries = 0;
+    // Held at the 50th event until the migration started: the backlog is read on while the slot
+    // migrates, however long starting it takes (a loaded run had drained it first: no read to wait for).
+    let migrationStarted: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      migrationStarted = r;
+    });
     const consumer = (async () => {
       for await (const ev of sink) {
         bySink.add(ev.id);
         deliveries++;
+        if (bySink.size === 50) await started;
         await new Promise((r) => setTimeout(r, 3));
         ev.ack().catch(() => {});
       }
@@ -287,6 +294,7 @@ describe.each(CLIENT_KINDS)('losses while the slot migrates (%s)', (kind) => {
       const to = (await cluster.masters()).find((m) => m !== from) as RedisServer;
       finish = await startMigration(cluster, slot, from, to);
       const atStart = bySink.size;
+      migrationStarted();
       await waitFor(() => bySink.size >= atStart + 40, { timeout: 5000, what: 'the sink read on while the slot migrates' });
       // Trimmed where the keys are now (ASKING: the slot is still the old master's).
       await run('sh', ['-c', `printf 'ASKING\\nXTRIM %s MAXLEN 0\\n' '${s.key}' | redis-cli -p ${to.port}`]);
@@ -303,6 +311,7 @@ describe.each(CLIENT_KINDS)('losses while the slot migrates (%s)', (kind) => {
       expect(deliveries).toBe(bySink.size);
       expect(lines.some((l) => l.level === 'warn' && /hash slot migrates/.test(l.msg ?? ''))).toBe(true);
     } finally {
+      migrationStarted();
       await finish?.().catch(() => {});
       await sink.close();
       await consumer.catch(() => {});
