@@ -12,7 +12,7 @@
 import { createServer, type Server, Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import type { RedisClient } from '../packages/pulse-streaming/src/index.js';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { collect, sharedUrl, uniqueName, waitFor } from './support/clients.js';
@@ -55,13 +55,12 @@ async function blackholeProxy(): Promise<{ port: number; blackholeExisting(): vo
   };
 }
 
-describe('socketTimeout and a connection that carries nothing', () => {
-  const cleanups: Array<() => void> = [];
-  afterEach(() => {
-    for (const c of cleanups.splice(0)) c();
-  });
-
+// The two clients' cases run at once: each has its own proxy, streams and clients (cleaned up by its
+// own context), and most of each is waiting out the client's socketTimeout; one after the other the
+// file kept a worker ~9 s.
+describe.concurrent('socketTimeout and a connection that carries nothing', () => {
   async function silentReadRecovers(
+    cleanups: { push(f: () => void): void },
     proxy: Awaited<ReturnType<typeof blackholeProxy>>,
     redis: RedisClient,
     ping: () => Promise<unknown>,
@@ -99,17 +98,22 @@ describe('socketTimeout and a connection that carries nothing', () => {
     await publisher.destroy();
   }
 
-  it('ioredis: a sink whose read connection went silent recovers within the client socketTimeout', async () => {
+  /** Cleanups of the test `ctx`, run when it finishes (not afterEach: the tests run at once). */
+  const cleanupsOf = (ctx: TestContext) => ({ push: (f: () => void) => ctx.onTestFinished(f) });
+
+  it('ioredis: a sink whose read connection went silent recovers within the client socketTimeout', async (ctx) => {
+    const cleanups = cleanupsOf(ctx);
     const proxy = await blackholeProxy();
     cleanups.push(proxy.close);
     // socketTimeout longer than blockMs: never fires on a healthy idle sink.
     const redis = new Redis({ host: '127.0.0.1', port: proxy.port, socketTimeout: 3000, maxRetriesPerRequest: 1 });
     redis.on('error', () => {});
     cleanups.push(() => redis.disconnect());
-    await silentReadRecovers(proxy, redis, () => redis.ping());
+    await silentReadRecovers(cleanups, proxy, redis, () => redis.ping());
   }, 40_000);
 
-  it('node-redis: same (socket.socketTimeout, pingInterval keeping the idle app client alive)', async () => {
+  it('node-redis: same (socket.socketTimeout, pingInterval keeping the idle app client alive)', async (ctx) => {
+    const cleanups = cleanupsOf(ctx);
     const proxy = await blackholeProxy();
     cleanups.push(proxy.close);
     const redis = createClient({
@@ -119,6 +123,6 @@ describe('socketTimeout and a connection that carries nothing', () => {
     redis.on('error', () => {});
     await redis.connect();
     cleanups.push(() => redis.destroy());
-    await silentReadRecovers(proxy, redis, () => redis.ping());
+    await silentReadRecovers(cleanups, proxy, redis, () => redis.ping());
   }, 40_000);
 });
