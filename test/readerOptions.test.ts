@@ -4,8 +4,8 @@
  * private server, so that other test files cannot disturb the numbers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Event, ReaderOptions } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, nextWithin, type TestClient, take, waitFor } from './support/clients.js';
+import { type Event, type ReaderOptions, Stream } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, connect, nextWithin, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 import { byId, GRACE_MS, ids, readerSuite } from './support/readerSuite.js';
 import { RedisServer } from './support/redisServer.js';
 
@@ -140,7 +140,12 @@ describe.each(CLIENT_KINDS)('Reader options (%s)', (kind) => {
 
   // ---- topic and filter -------------------------------------------------------------------------
 
-  describe('topic and filter', () => {
+  // These cases run at once (each on a stream and reader of its own, on the shared server; no command
+  // or connection counted): most of each is its GRACE_MS window for an event that must not come, and
+  // one after the other they took ~1.9 s per client. They register their cleanup on their own
+  // context: readerSuite's newStream/newReader use the global onTestFinished, which binds to
+  // whichever test is current, not to the caller, when tests run at once.
+  describe.concurrent('topic and filter', () => {
     const events: Array<{ name: string; topic?: string }> = [
       { name: 'x1', topic: 'a' },
       { name: 'y1', topic: 'b' },
@@ -166,9 +171,11 @@ describe.each(CLIENT_KINDS)('Reader options (%s)', (kind) => {
       ],
     ];
 
-    it.each(cases)('%s', async (_what, options, expected) => {
-      const s = newStream();
-      const reader = await newReader(s, { startAt: 'oldest', ...options });
+    it.for(cases)('%s', async ([, options, expected], ctx) => {
+      const s = new Stream(uniqueName('rd'), c.redis);
+      ctx.onTestFinished(() => s.destroy());
+      const reader = await s.newReader({ blockMs: 200, startAt: 'oldest', ...options });
+      ctx.onTestFinished(() => reader.close());
       const sub = reader.subscribe();
       for (const e of events) await s.add(e.name, e.name, e.topic === undefined ? undefined : { topic: e.topic });
       const want = events.filter(expected).map((e) => e.name);
