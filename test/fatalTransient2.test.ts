@@ -11,18 +11,8 @@ import { env } from './support/fatalEnv.js';
 import { liveSink } from './support/liveSink.js';
 
 describe.concurrent.each(CLIENT_KINDS)('review fix: unusual but valid states do not end a sink (%s)', (kind) => {
-  it('OOM (maxmemory below use, noeviction) for 1.5 s, then lifted', async (ctx) => {
-    const e = await env(ctx, kind);
-    const x = await liveSink(e);
-    await x.addSome(30, 'pre');
-    await new Promise((r) => setTimeout(r, 200));
-    await e.admin.cmd('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
-    await e.admin.cmd('CONFIG', 'SET', 'maxmemory', '1');
-    await new Promise((r) => setTimeout(r, 1500));
-    await e.admin.cmd('CONFIG', 'SET', 'maxmemory', '0');
-    await x.healthy('OOM');
-  });
-
+  // The two longest cases first (~4-5 s each): vitest runs at most 5 of a file's tests at once, and
+  // the file's 12 took ~43 s in all.
   it('stream trimmed to 0 with events pending, repeatedly', async (ctx) => {
     const e = await env(ctx, kind);
     const x = await liveSink(e);
@@ -46,6 +36,18 @@ describe.concurrent.each(CLIENT_KINDS)('review fix: unusual but valid states do 
       await new Promise((r2) => setTimeout(r2, 500));
     }
     await x.healthy('SETID');
+  });
+
+  it('OOM (maxmemory below use, noeviction) for 1.5 s, then lifted', async (ctx) => {
+    const e = await env(ctx, kind);
+    const x = await liveSink(e);
+    await x.addSome(30, 'pre');
+    await new Promise((r) => setTimeout(r, 200));
+    await e.admin.cmd('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await e.admin.cmd('CONFIG', 'SET', 'maxmemory', '1');
+    await new Promise((r) => setTimeout(r, 1500));
+    await e.admin.cmd('CONFIG', 'SET', 'maxmemory', '0');
+    await x.healthy('OOM');
   });
 
   it('IDs near the top of the range (ms 2^64-2)', async (ctx) => {
