@@ -39,19 +39,17 @@
  *
  * Fails every run (3/3), both clients, both tests.
  */
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, nextWithin, pulseWarnings, readBlocked, type TestClient, take } from './support/clients.js';
+import { CLIENT_KINDS, nextWithin, pulseWarnings, readBlocked, take } from './support/clients.js';
+import { serverForTest } from './support/ownServer.js';
 import { sinkFixture } from './support/sinkFixture.js';
 
-describe.each(CLIENT_KINDS)('a read served while removeStream runs (%s)', (kind) => {
-  let c: TestClient;
-  beforeAll(async () => {
-    c = await connect(kind);
-  });
-  afterAll(() => c.close());
-
+// All four tests at once (their time is the windows in which nothing more may come): each on a
+// redis-server of its own, whose `CLIENT LIST` (readBlocked) must see that test's reads only.
+describe.concurrent.each(CLIENT_KINDS)('a read served while removeStream runs (%s)', (kind) => {
   it('an event added as one instance removes the stream is handled once (by either), not dead-lettered unseen', async (ctx: TestContext) => {
+    const { c } = await serverForTest(ctx, kind);
     const f = sinkFixture(ctx, c, 'rmInFlight');
     const a = f.stream();
     const b = f.stream();
@@ -90,6 +88,7 @@ describe.each(CLIENT_KINDS)('a read served while removeStream runs (%s)', (kind)
   }, 60_000);
 
   it('noAck: an event a read takes while removeStream runs is handed out, or counted lost and said', async (ctx: TestContext) => {
+    const { c } = await serverForTest(ctx, kind);
     const f = sinkFixture(ctx, c, 'rmInFlightNoAck');
     const a = f.stream();
     const b = f.stream();
