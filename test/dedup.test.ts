@@ -31,7 +31,9 @@ function ms(id: string | undefined): number {
   return Number(id?.split('-')[0]);
 }
 
-describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
+// All at once, both clients: each test has streams of its own (unique names) and reads nothing server-wide;
+// their time is the windows and the TTL they wait out on the server's clock (1 s, 3 s, 2 s).
+describe.concurrent.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);
@@ -220,8 +222,8 @@ describe.each(CLIENT_KINDS)('idempotent publish (%s)', (kind) => {
 });
 
 // On the shared cluster (npm run test:cluster) the children would reach a single node: headersCluster.test.ts
-// runs this across processes on a cluster of its own.
-describe.skipIf(process.env.PULSE_TEST_CLUSTER === '1')('idempotent publish across processes', () => {
+// runs this across processes on a cluster of its own. Concurrent: runs alongside the two clients' blocks above (its own stream).
+describe.skipIf(process.env.PULSE_TEST_CLUSTER === '1')('idempotent publish across processes', { concurrent: true }, () => {
   beforeAll(() => {
     if (!existsSync(join(LIB, 'index.js'))) throw new Error(`${LIB} missing: run npm run build first`);
   });
