@@ -93,7 +93,10 @@ async function payloads(c: TestClient, key: string): Promise<string[]> {
 const TARGETS: Target[] = ['one node', 'a cluster'];
 const CASES = TARGETS.flatMap((t) => CLIENT_KINDS.map((k) => [t, k] as const));
 
-describe.each(CASES)('dead-letter replay on %s (%s)', (target, kind) => {
+// Concurrent, the four cases and their tests: each test has streams of its own (unique names) and looks
+// only at their keys; the cluster's start (in the first cluster case's beforeAll) no longer waits for the
+// one-node cases.
+describe.concurrent.each(CASES)('dead-letter replay on %s (%s)', (target, kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connectTo(target, kind);
