@@ -32,8 +32,11 @@ async function expectInOrder(c: TestClient, s: Stream, ids: Array<string | undef
   expect(got.map(([id]) => id)).toEqual(ids);
 }
 
-describe.each(CLIENT_KINDS)('add order across lost script caches (%s)', (kind) => {
-  // A private server: SCRIPT FLUSH and restarts must not reach other test files.
+// The file's blocks run at once (describe.concurrent): each has redis-servers or a cluster of its own.
+// Within a block the tests run one after the other where they share a server (a restart, SCRIPT FLUSH,
+// a failover reach every test on it).
+describe.concurrent.each(CLIENT_KINDS)('add order across lost script caches (%s)', (kind) => {
+  // A private server: SCRIPT FLUSH and restarts must not reach other test files, nor this file's other blocks.
   let server: RedisServer;
   let c: TestClient;
   beforeAll(async () => {
@@ -45,7 +48,7 @@ describe.each(CLIENT_KINDS)('add order across lost script caches (%s)', (kind) =
     await server?.stop();
   });
 
-  it('SCRIPT FLUSH, then 257 or 600 adds in one tick: stored in the order issued', async () => {
+  it.sequential('SCRIPT FLUSH, then 257 or 600 adds in one tick: stored in the order issued', async () => {
     for (const n of [257, 600]) {
       const s = new Stream(uniqueName('flush'), c.redis, { maxLen: 0 });
       await burst(s, 300, 'warm'); // the script has run: a client that remembers it sends its SHA next
@@ -54,7 +57,7 @@ describe.each(CLIENT_KINDS)('add order across lost script caches (%s)', (kind) =
     }
   });
 
-  it('a Redis restart (AOF kept), then 257 adds in one tick: stored in the order issued', async () => {
+  it.sequential('a Redis restart (AOF kept), then 257 adds in one tick: stored in the order issued', async () => {
     const s = new Stream(uniqueName('restart'), c.redis, { maxLen: 0 });
     await burst(s, 300, 'warm');
     await server.restart();
@@ -64,7 +67,7 @@ describe.each(CLIENT_KINDS)('add order across lost script caches (%s)', (kind) =
   });
 });
 
-describe.each(CLIENT_KINDS)('adds in flight when Redis is killed (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('adds in flight when Redis is killed (%s)', (kind) => {
   it('every resolved add is stored exactly once, none twice; the others reject with an unknown outcome', async () => {
     const server = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     const c = await connect(kind, server.url);
@@ -119,7 +122,7 @@ describe.each(CLIENT_KINDS)('adds in flight when Redis is killed (%s)', (kind) =
   }, 60_000);
 });
 
-describe('add order across a slot migration', () => {
+describe('add order across a slot migration', { concurrent: true }, () => {
   let cluster: RedisCluster;
   beforeAll(async () => {
     cluster = await RedisCluster.start();
@@ -173,7 +176,8 @@ describe('add order across a slot migration', () => {
     return outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason));
   }
 
-  describe.each(CLIENT_KINDS)('%s', (kind) => {
+  // One cluster for both clients: their slot moves and failovers one after the other.
+  describe.sequential.each(CLIENT_KINDS)('%s', (kind) => {
     it('bursts of merged adds before, during and after a slot moves: stored in the order issued', async () => {
       const c = await connectCluster(kind, cluster);
       try {
