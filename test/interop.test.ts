@@ -247,7 +247,9 @@ await describeGoVersions((g) => {
     T,
   );
 
-  it(
+  // The last four at once: the first of them mostly waits for Go's ack grace period (3 s), the others
+  // (a Go process or two each, on streams of their own) run meanwhile; at most five Go processes at once.
+  it.concurrent(
     "Go's sink: what its first read brings before Subscribe waits for its ack grace period (README, Go services)",
     async () => {
       const name = uniqueName('gofirst');
@@ -265,14 +267,16 @@ await describeGoVersions((g) => {
         '-count',
         '2',
         '-subscribe-delay-ms',
-        '2000',
+        '1000',
         '-ack-grace-ms',
-        '5000',
+        '3000',
         '-timeout-ms',
         '15000',
       ]);
-      // Subscribed 2 s after NewSink, whose first read took both: they are delivered (pending)
-      // but on no channel, so nothing came, and nothing comes before the grace period has passed.
+      // Subscribed 1 s after NewSink, whose first read took both: they are delivered (pending)
+      // but on no channel, so nothing came, and nothing comes before the grace period has passed
+      // (3 s: 2 s after the subscribe, for this side to see 'ready' and look; was 5 s with the
+      // subscribe at 2 s).
       await go.waitForOp('ready');
       const pending = (await c.cmd('XPENDING', s.key, sinkName)) as unknown[];
       expect(Number(pending[0])).toBe(2);
@@ -285,7 +289,7 @@ await describeGoVersions((g) => {
     T,
   );
 
-  it(
+  it.concurrent(
     'Go reads entries that carry h.* header fields (as ours will write them) and ignores those fields',
     async () => {
       const name = uniqueName('headers');
@@ -326,7 +330,7 @@ await describeGoVersions((g) => {
     T,
   );
 
-  it(
+  it.concurrent(
     "Go's Destroy removes what ours expects; from Go v1.10 on, Go's next incarnation of the name is a key Node does not read",
     async () => {
       const name = uniqueName('godestroy');
@@ -359,7 +363,7 @@ await describeGoVersions((g) => {
     T,
   );
 
-  it(
+  it.concurrent(
     'our destroy removes the stream, its groups and our keys; a Go sink of the same name then starts afresh',
     async () => {
       const name = uniqueName('nodedestroy');
