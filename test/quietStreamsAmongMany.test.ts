@@ -50,7 +50,8 @@ const POKED = 10;
 /** Busy events' payload: Redis takes longer over each read than the handler over its events, so reads go ahead. */
 const BUSY_PAYLOAD = 'x'.repeat(20_000);
 
-describe.each(CLIENT_KINDS)('quiet streams among many under a backlog (%s)', (kind) => {
+// Both clients at once, each on a redis-server of its own.
+describe.concurrent.each(CLIENT_KINDS)('quiet streams among many under a backlog (%s)', (kind) => {
   let server: RedisServer;
   let c: TestClient;
   beforeAll(async () => {
