@@ -20,8 +20,44 @@ import { RedisServer } from './support/redisServer.js';
 const BLOCK = 100;
 
 describe.concurrent.each(CLIENT_KINDS)('server states (%s)', (kind) => {
-  it('client pointed at a replica: add rejects READONLY at once (not stored); newSink fails typed, bounded; a reader reads', async (ctx) => {
+  // The longest tests first (this one ~7 s, the maxclients reconnect ~4.5 s): at most five tests of a
+  // block run at once (vitest's maxConcurrency), and these two, started late, were the file's tail.
+
+  // Each step of a sink's close() waits at most CLOSE_STEP_MS (2 s) for Redis, four of them at most:
+  // about 4 s here on a quiet machine, 6.1 s once in a loaded CI run (a 6 s bound failed), never
+  // more than the steps' 8 s.
+  it('close() during CLIENT PAUSE 6500 ALL resolves within the bound of its steps (8 s)', async (ctx) => {
     const e = await env(ctx, kind);
+    const s = new Stream(e.name, e.admin.redis, { logger: e.logger });
+    const sink = await s.newSink('g', { blockMs: BLOCK, ackGracePeriodMs: 2000 });
+    const reader = await s.newReader({ blockMs: BLOCK });
+    const run = sink.process(async () => {});
+    const rs = reader.subscribe();
+    const id = await s.add('e', 'x');
+    expect((await take(rs, 1))[0]?.id).toBe(id);
+    const pauser = await connect(kind, e.server.url);
+    e.defer(async () => {
+      await pauser.cmd('CLIENT', 'UNPAUSE').catch(() => {});
+      await pauser.close();
+    });
+    await pauser.cmd('CLIENT', 'PAUSE', '6500', 'ALL');
+    const t0 = Date.now();
+    const tookSink = sink.close().then(() => Date.now() - t0);
+    const tookReader = reader.close().then(() => Date.now() - t0);
+    const [ms1, ms2] = await within(Promise.all([tookSink, tookReader]), 25_000, 'close during pause');
+    await within(run, 3000, 'process() to resolve');
+    expect({ sinkCloseMs: ms1, readerCloseMs: ms2 }).toEqual({
+      sinkCloseMs: expect.any(Number),
+      readerCloseMs: expect.any(Number),
+    });
+    expect(ms1, `sink close took ${ms1} ms, reader ${ms2} ms`).toBeLessThan(8000);
+    expect(ms2, `reader close took ${ms2} ms`).toBeLessThan(8000);
+  });
+
+  it('client pointed at a replica: add rejects READONLY at once (not stored); newSink fails typed, bounded; a reader reads', async (ctx) => {
+    // The replica's first sync at once: by default the master waits 5 s for more replicas before it
+    // sends a diskless one (the link this test waits for).
+    const e = await env(ctx, kind, ['--repl-diskless-sync-delay', '0']);
     const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(e.server.port)] });
     e.defer(() => replica.stop());
     const rc = await connect(kind, replica.url);
@@ -46,6 +82,45 @@ describe.concurrent.each(CLIENT_KINDS)('server states (%s)', (kind) => {
     const id2 = await onMaster.add('e', 'second');
     const got = await take(reader.subscribe(), 2, 5000);
     expect(got[1]?.id).toBe(id2);
+  });
+
+  it('maxclients reached while a sink reconnects: it retries with logs, resumes without loss, close() bounded', async (ctx) => {
+    const e = await env(ctx, kind);
+    const s = new Stream(e.name, e.admin.redis, { logger: e.logger });
+    const sink = await s.newSink('g', { blockMs: BLOCK, ackGracePeriodMs: 1000 });
+    const seen = new Set<string>();
+    const run = sink.process(async (ev) => {
+      seen.add(ev.id);
+    });
+    const a = await s.add('e', 'a');
+    await waitFor(() => seen.has(a), { what: 'first' });
+    await e.admin.cmd('CONFIG', 'SET', 'maxclients', '1');
+    await e.admin.cmd('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await waitFor(() => e.lines.some((l) => l.level === 'warn'), { timeout: 8000, what: 'a logged retry' });
+    // The reason should be in the log (at least at debug level).
+    const saysWhy = await waitFor(() => e.lines.some((l) => /max number of clients/.test(JSON.stringify(l.obj))), {
+      timeout: 3000,
+      what: 'the reason logged',
+    }).catch(() => false);
+    await e.admin.cmd('CONFIG', 'SET', 'maxclients', '10000');
+    const b = await within(
+      (async () => {
+        for (;;) {
+          try {
+            return await s.add('e', 'b');
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      })(),
+      10_000,
+      'add after',
+    );
+    await waitFor(() => seen.has(b), { timeout: 10_000, what: 'event after recovery' });
+    await within(sink.close(), 5000, 'close');
+    await within(run, 5000, 'process');
+    // ioredis never reads the refusal (see above).
+    if (kind === 'node-redis') expect(saysWhy, 'the log says the connection was refused at maxclients').toBe(true);
   });
 
   it('server turned into a replica under a live sink: retries are logged, not spinning; close() bounded; resumes after REPLICAOF NO ONE', async (ctx) => {
@@ -110,8 +185,13 @@ describe.concurrent.each(CLIENT_KINDS)('server states (%s)', (kind) => {
       await waitFor(() => seen.size >= 50, { timeout: 5000, what: 'flow' });
       // The fault, from a connection of its own (DEBUG SLEEP blocks the server for everyone).
       const [c, ...args] = cmd as readonly string[];
-      void e.admin.cmd(c as string, ...args).catch(() => {});
-      await new Promise((r) => setTimeout(r, 3500));
+      await e.admin.cmd(c as string, ...args).catch(() => {});
+      // The fault is over once a write sent after it is served (DEBUG SLEEP holds every command for
+      // 2 s, CLIENT PAUSE WRITE the writes for 3 s); then adds flow again for 10 more batches (a fixed
+      // 3.5 s from the fault stood for both).
+      await e.admin.cmd('SET', `${e.name}:after-fault`, '1');
+      const mark = added.length;
+      await waitFor(() => added.length >= mark + 50, { timeout: 10_000, what: 'adds flowing after the fault' });
       stop = true;
       await within(producing, 10_000, 'producer');
       await waitFor(() => added.every((id) => seen.has(id)), { timeout: 15_000, what: 'every added event handled' });
@@ -127,37 +207,6 @@ describe.concurrent.each(CLIENT_KINDS)('server states (%s)', (kind) => {
       await within(Promise.all(runs), 5000, 'process() to resolve');
     },
   );
-
-  // Each step of a sink's close() waits at most CLOSE_STEP_MS (2 s) for Redis, four of them at most:
-  // about 4 s here on a quiet machine, 6.1 s once in a loaded CI run (a 6 s bound failed), never
-  // more than the steps' 8 s.
-  it('close() during CLIENT PAUSE 6500 ALL resolves within the bound of its steps (8 s)', async (ctx) => {
-    const e = await env(ctx, kind);
-    const s = new Stream(e.name, e.admin.redis, { logger: e.logger });
-    const sink = await s.newSink('g', { blockMs: BLOCK, ackGracePeriodMs: 2000 });
-    const reader = await s.newReader({ blockMs: BLOCK });
-    const run = sink.process(async () => {});
-    const rs = reader.subscribe();
-    const id = await s.add('e', 'x');
-    expect((await take(rs, 1))[0]?.id).toBe(id);
-    const pauser = await connect(kind, e.server.url);
-    e.defer(async () => {
-      await pauser.cmd('CLIENT', 'UNPAUSE').catch(() => {});
-      await pauser.close();
-    });
-    await pauser.cmd('CLIENT', 'PAUSE', '6500', 'ALL');
-    const t0 = Date.now();
-    const tookSink = sink.close().then(() => Date.now() - t0);
-    const tookReader = reader.close().then(() => Date.now() - t0);
-    const [ms1, ms2] = await within(Promise.all([tookSink, tookReader]), 25_000, 'close during pause');
-    await within(run, 3000, 'process() to resolve');
-    expect({ sinkCloseMs: ms1, readerCloseMs: ms2 }).toEqual({
-      sinkCloseMs: expect.any(Number),
-      readerCloseMs: expect.any(Number),
-    });
-    expect(ms1, `sink close took ${ms1} ms, reader ${ms2} ms`).toBeLessThan(8000);
-    expect(ms2, `reader close took ${ms2} ms`).toBeLessThan(8000);
-  });
 
   it('FLUSHALL under a live sink and reader with events in flight: the loss is said, no hot loop, later events delivered, close() bounded', async (ctx) => {
     const e = await env(ctx, kind);
@@ -284,44 +333,5 @@ describe.concurrent.each(CLIENT_KINDS)('server states (%s)', (kind) => {
     const rs = reader.subscribe();
     const id = await s.add('e', 'x');
     expect((await take(rs, 1))[0]?.id).toBe(id);
-  });
-
-  it('maxclients reached while a sink reconnects: it retries with logs, resumes without loss, close() bounded', async (ctx) => {
-    const e = await env(ctx, kind);
-    const s = new Stream(e.name, e.admin.redis, { logger: e.logger });
-    const sink = await s.newSink('g', { blockMs: BLOCK, ackGracePeriodMs: 1000 });
-    const seen = new Set<string>();
-    const run = sink.process(async (ev) => {
-      seen.add(ev.id);
-    });
-    const a = await s.add('e', 'a');
-    await waitFor(() => seen.has(a), { what: 'first' });
-    await e.admin.cmd('CONFIG', 'SET', 'maxclients', '1');
-    await e.admin.cmd('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await waitFor(() => e.lines.some((l) => l.level === 'warn'), { timeout: 8000, what: 'a logged retry' });
-    // The reason should be in the log (at least at debug level).
-    const saysWhy = await waitFor(() => e.lines.some((l) => /max number of clients/.test(JSON.stringify(l.obj))), {
-      timeout: 3000,
-      what: 'the reason logged',
-    }).catch(() => false);
-    await e.admin.cmd('CONFIG', 'SET', 'maxclients', '10000');
-    const b = await within(
-      (async () => {
-        for (;;) {
-          try {
-            return await s.add('e', 'b');
-          } catch {
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-      })(),
-      10_000,
-      'add after',
-    );
-    await waitFor(() => seen.has(b), { timeout: 10_000, what: 'event after recovery' });
-    await within(sink.close(), 5000, 'close');
-    await within(run, 5000, 'process');
-    // ioredis never reads the refusal (see above).
-    if (kind === 'node-redis') expect(saysWhy, 'the log says the connection was refused at maxclients').toBe(true);
   });
 });
