@@ -10,6 +10,8 @@
  *
  * Failed before the fix: 5 of 5 runs for the reviewer, both clients; 2 of 2 here.
  * Fixed: claimed events found gone are counted as many as the XACK acked (`#claimedGone`): none when the key went, whose report counts them.
+ *
+ * Both clients at once: each case has a redis-server of its own (`intercepted`).
  */
 import { describe, expect, it } from 'vitest';
 import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
@@ -18,7 +20,7 @@ import { intercepted, orphansThen } from './support/controlIntercept.js';
 
 const GRACE = 1000;
 
-describe.each(CLIENT_KINDS)('destroy() between a claim and the read of its entries (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('destroy() between a claim and the read of its entries (%s)', (kind) => {
   it('the claimed events are counted lost once', async (ctx) => {
     const x = await intercepted(ctx, kind);
     const { logger, lines } = recordingLogger();
