@@ -5,7 +5,8 @@
  * 3); on one node the moves run inside Redis. Either way every letter goes
  * back once, in dead-letter order, byte for byte. On one node and on a
  * cluster (the shared one with PULSE_TEST_CLUSTER=1, else one started here),
- * with both clients.
+ * with both clients. The four cases run at once (unique stream names, each
+ * test deletes its keys): the one-node ones while the cluster starts.
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -45,7 +46,7 @@ const SIZES = [3 << 20, 100, 3 << 20, 5 << 20, 100, 1 << 20, 1 << 20];
 const TARGETS: Target[] = ['one node', 'a cluster'];
 const CASES = TARGETS.flatMap((t) => CLIENT_KINDS.map((k) => [t, k] as const));
 
-describe.each(CASES)('replay of big letters on %s (%s)', (target, kind) => {
+describe.concurrent.each(CASES)('replay of big letters on %s (%s)', (target, kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connectTo(target, kind);
