@@ -39,78 +39,83 @@ import { createDashboard } from '../packages/pulse-streaming-cli/src/dashboard/i
 import { sharedUrl, uniqueName, waitFor } from './support/clients.js';
 import { chromiumPath, launchBrowser, serveDashboard } from './support/dashboard.js';
 
-describe.skipIf(chromiumPath === undefined)('dashboard live tail across a reconnection', { timeout: 60_000 }, () => {
-  let redis: Redis;
-  let browser: Browser;
-  beforeAll(async () => {
-    redis = new Redis(sharedUrl());
-    browser = await launchBrowser();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    redis?.disconnect();
-  });
-
-  it('shows (or counts as not shown) an entry added while the tail was reconnecting', async ({ onTestFinished }) => {
-    const stream = new Stream(uniqueName('revaf-tail'), redis);
-    onTestFinished(async () => {
-      await redis.del(`pulse:stream:${stream.name}`);
+// The two blocks run at once (concurrent): each test has a stream of its own and a dashboard of its own.
+describe.skipIf(chromiumPath === undefined)(
+  'dashboard live tail across a reconnection',
+  { timeout: 60_000, concurrent: true },
+  () => {
+    let redis: Redis;
+    let browser: Browser;
+    beforeAll(async () => {
+      redis = new Redis(sharedUrl());
+      browser = await launchBrowser();
     });
-    await stream.add('first', 'before the page opened');
+    afterAll(async () => {
+      await browser?.close();
+      redis?.disconnect();
+    });
 
-    const dashboard = createDashboard({ redis });
-    const tailSockets: Socket[] = [];
-    let held: (() => void) | undefined;
-    let holdNext = false;
-    const http = createServer((req: IncomingMessage, res: ServerResponse) => {
-      if (req.url?.startsWith('/api/tail')) {
-        tailSockets.push(req.socket);
-        if (holdNext) {
-          holdNext = false;
-          held = () => dashboard(req, res);
-          return;
+    it('shows (or counts as not shown) an entry added while the tail was reconnecting', async ({ onTestFinished }) => {
+      const stream = new Stream(uniqueName('revaf-tail'), redis);
+      onTestFinished(async () => {
+        await redis.del(`pulse:stream:${stream.name}`);
+      });
+      await stream.add('first', 'before the page opened');
+
+      const dashboard = createDashboard({ redis });
+      const tailSockets: Socket[] = [];
+      let held: (() => void) | undefined;
+      let holdNext = false;
+      const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+        if (req.url?.startsWith('/api/tail')) {
+          tailSockets.push(req.socket);
+          if (holdNext) {
+            holdNext = false;
+            held = () => dashboard(req, res);
+            return;
+          }
         }
-      }
-      dashboard(req, res);
+        dashboard(req, res);
+      });
+      await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+      onTestFinished(async () => {
+        await dashboard.close();
+        http.closeAllConnections();
+        await new Promise<void>((r) => http.close(() => r()));
+      });
+      const { port } = http.address() as AddressInfo;
+
+      const page = await browser.newPage();
+      onTestFinished(() => page.close());
+      await page.goto(`http://127.0.0.1:${port}/#/stream/${encodeURIComponent(stream.name)}`);
+      await page.locator('#tail-status', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+      await stream.add('before-drop', 'seen live');
+      await page.locator('#tail .entry', { hasText: 'seen live' }).waitFor({ timeout: 10_000 });
+
+      // The connection drops; the page's EventSource reconnects, and that request is held.
+      holdNext = true;
+      tailSockets[0]?.destroy();
+      await waitFor(() => held !== undefined, { timeout: 15_000, what: 'the tail to reconnect' });
+      await stream.add('during-gap', 'added while the page was reconnecting');
+      held?.();
+
+      await page.locator('#tail-status', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+      await stream.add('after-gap', 'added after the reconnection');
+      await page.locator('#tail .entry', { hasText: 'added after the reconnection' }).waitFor({ timeout: 10_000 });
+
+      const shown = await page.locator('#tail .entry .event-name').allTextContents();
+      const counted = await page.locator('#tail', { hasText: 'not shown' }).count();
+      // Expected: 'during-gap' among the entries, or a "not shown" count. Observed: ['after-gap', 'before-drop'], no count.
+      expect({ shown, counted }).toSatisfy(
+        (v: { shown: string[]; counted: number }) => v.shown.includes('during-gap') || v.counted > 0,
+      );
+      // Resumed after the last entry it was sent: every entry shown, once.
+      expect(shown).toEqual(['after-gap', 'during-gap', 'before-drop']);
     });
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    onTestFinished(async () => {
-      await dashboard.close();
-      http.closeAllConnections();
-      await new Promise<void>((r) => http.close(() => r()));
-    });
-    const { port } = http.address() as AddressInfo;
+  },
+);
 
-    const page = await browser.newPage();
-    onTestFinished(() => page.close());
-    await page.goto(`http://127.0.0.1:${port}/#/stream/${encodeURIComponent(stream.name)}`);
-    await page.locator('#tail-status', { hasText: 'live' }).waitFor({ timeout: 10_000 });
-    await stream.add('before-drop', 'seen live');
-    await page.locator('#tail .entry', { hasText: 'seen live' }).waitFor({ timeout: 10_000 });
-
-    // The connection drops; the page's EventSource reconnects, and that request is held.
-    holdNext = true;
-    tailSockets[0]?.destroy();
-    await waitFor(() => held !== undefined, { timeout: 15_000, what: 'the tail to reconnect' });
-    await stream.add('during-gap', 'added while the page was reconnecting');
-    held?.();
-
-    await page.locator('#tail-status', { hasText: 'live' }).waitFor({ timeout: 10_000 });
-    await stream.add('after-gap', 'added after the reconnection');
-    await page.locator('#tail .entry', { hasText: 'added after the reconnection' }).waitFor({ timeout: 10_000 });
-
-    const shown = await page.locator('#tail .entry .event-name').allTextContents();
-    const counted = await page.locator('#tail', { hasText: 'not shown' }).count();
-    // Expected: 'during-gap' among the entries, or a "not shown" count. Observed: ['after-gap', 'before-drop'], no count.
-    expect({ shown, counted }).toSatisfy(
-      (v: { shown: string[]; counted: number }) => v.shown.includes('during-gap') || v.counted > 0,
-    );
-    // Resumed after the last entry it was sent: every entry shown, once.
-    expect(shown).toEqual(['after-gap', 'during-gap', 'before-drop']);
-  });
-});
-
-describe('api/tail: id lines, Last-Event-ID and after', { timeout: 30_000 }, () => {
+describe('api/tail: id lines, Last-Event-ID and after', { timeout: 30_000, concurrent: true }, () => {
   let redis: Redis;
   beforeAll(() => {
     redis = new Redis(sharedUrl());
