@@ -4,17 +4,18 @@
 // then making its new socket), closes its client, prints CLOSED, and must then exit on its own.
 // ioredis says nothing of a drop the server made: there a "close" line on stdin closes it.
 import { createInterface } from 'node:readline';
-import { Redis } from 'ioredis';
-import { createClient } from 'redis';
 import { Stream } from '../../packages/pulse-streaming/dist/esm/index.js';
 
 const [url, kind, what] = process.argv.slice(2);
+// Only the client the case uses is loaded (four of these start at once: each import is CPU the others wait for).
 let redis;
 if (kind === 'ioredis') {
+  const { Redis } = await import('ioredis');
   redis = new Redis(url, { lazyConnect: true });
   redis.on('error', () => {});
   await redis.connect();
 } else {
+  const { createClient } = await import('redis');
   redis = createClient({ url });
   redis.on('error', () => {});
   await redis.connect();
