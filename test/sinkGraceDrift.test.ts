@@ -45,6 +45,34 @@ describe.concurrent.each(CLIENT_KINDS)('sink instances with different grace peri
     return { c, name, instance, serverMs, instances };
   }
 
+  // The longest test first: the file's tests run five at a time (vitest's maxConcurrency), both clients'
+  // blocks at once, so a long test left last kept the file busy on its own.
+  it('grace periods far apart: no false warnings, no stale sweeps, one warning that they differ', async (ctx) => {
+    const t = await setup(ctx);
+    // B holds an event on the stream both read: where the difference changes claims, so A says so.
+    const b = await t.instance({ ackGracePeriodMs: 3000 });
+    const subB = b.sink.subscribe();
+    await b.s.add('e', 'x');
+    const [held] = await take(subB, 1);
+    const a = await t.instance({ ackGracePeriodMs: 100 });
+    void a.sink.subscribe();
+    const msgs = (r: typeof a.rec, level: string) => r.lines.filter((l) => l.level === level).map((l) => l.msg ?? '');
+    // A forgot B after 20 of its grace periods (2 s); B noticed at its next beat (every 1.5 s).
+    await stays(
+      () =>
+        !msgs(b.rec, 'warn').some((m) => m.includes('record of live sink instances was lost')) &&
+        !msgs(a.rec, 'info').some((m) => m.includes('went stale')),
+      3500,
+      'no lost record, nobody stale',
+    );
+    const differ = (r: typeof a.rec) => msgs(r, 'warn').filter((m) => m.includes('different ackGracePeriodMs'));
+    expect(differ(a.rec)).toHaveLength(1);
+    // B says so once too if A holds events on it meanwhile (it may read none of them).
+    expect(differ(b.rec).length).toBeLessThanOrEqual(1);
+    expect(held?.deliveryCount).toBe(1);
+    await held?.ack();
+  });
+
   it('a short-grace instance does not take the event a long-grace one still handles', async (ctx) => {
     const t = await setup(ctx);
     const a = await t.instance({ ackGracePeriodMs: 3000 });
@@ -202,31 +230,5 @@ describe.concurrent.each(CLIENT_KINDS)('sink instances with different grace peri
     expect(after).toBeGreaterThanOrEqual(1500 - 5);
     expect(after).toBeLessThan(Math.max(1500, started) + LATE_MS);
     await again?.ack();
-  });
-
-  it('grace periods far apart: no false warnings, no stale sweeps, one warning that they differ', async (ctx) => {
-    const t = await setup(ctx);
-    // B holds an event on the stream both read: where the difference changes claims, so A says so.
-    const b = await t.instance({ ackGracePeriodMs: 3000 });
-    const subB = b.sink.subscribe();
-    await b.s.add('e', 'x');
-    const [held] = await take(subB, 1);
-    const a = await t.instance({ ackGracePeriodMs: 100 });
-    void a.sink.subscribe();
-    const msgs = (r: typeof a.rec, level: string) => r.lines.filter((l) => l.level === level).map((l) => l.msg ?? '');
-    // A forgot B after 20 of its grace periods (2 s); B noticed at its next beat (every 1.5 s).
-    await stays(
-      () =>
-        !msgs(b.rec, 'warn').some((m) => m.includes('record of live sink instances was lost')) &&
-        !msgs(a.rec, 'info').some((m) => m.includes('went stale')),
-      3500,
-      'no lost record, nobody stale',
-    );
-    const differ = (r: typeof a.rec) => msgs(r, 'warn').filter((m) => m.includes('different ackGracePeriodMs'));
-    expect(differ(a.rec)).toHaveLength(1);
-    // B says so once too if A holds events on it meanwhile (it may read none of them).
-    expect(differ(b.rec).length).toBeLessThanOrEqual(1);
-    expect(held?.deliveryCount).toBe(1);
-    await held?.ack();
   });
 });
