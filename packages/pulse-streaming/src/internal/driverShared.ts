@@ -20,9 +20,10 @@ export interface Driver extends Connection {
   sendMergeable(merge: Mergeable, key: string): Promise<unknown>;
   /**
    * Opens a connection of the library's own, for blocking reads and background work. `blockMs`: the longest a command
-   * of it blocks (a reading connection); see {@link ownSocketTimeout}.
+   * of it blocks (a reading connection); see {@link ownSocketTimeout}. `avoid` (a cluster node's `host:port`): a node
+   * found silent, through which the new connection must not discover the cluster (see rootNodes.ts).
    */
-  openOwned(name: string, logger: Logger, blockMs?: number): Promise<OwnedConnection>;
+  openOwned(name: string, logger: Logger, blockMs?: number, avoid?: string): Promise<OwnedConnection>;
   /** Why the user's client can send nothing (closed, or never connected), else undefined. */
   closed(): string | undefined;
 }

@@ -22,6 +22,8 @@ export class ReadLoops<T> {
   #retiredReconnects = 0;
   /** Groups whose loop was retired to read elsewhere, and whose new connection could not be opened yet. */
   readonly #unopened = new Set<number>();
+  /** Of those, the node each one's read blocked on, silent: not asked for the slot table again (rootNodes.ts). */
+  readonly #silent = new Map<number, string>();
   readonly #watching = new AbortController();
   /** Loops the watch is stopping: `stop()` waits for them too (their connections closed). */
   readonly #retiring = new Set<Promise<void>>();
@@ -62,7 +64,7 @@ export class ReadLoops<T> {
   async #open(group: number): Promise<void> {
     let conn: OwnedConnection;
     try {
-      conn = await this.driver.openOwned(this.connectionName, this.logger, this.longestBlockMs);
+      conn = await this.driver.openOwned(this.connectionName, this.logger, this.longestBlockMs, this.#silent.get(group));
     } catch (err) {
       throw toPulseError(err, 'open a read connection');
     }
@@ -70,6 +72,7 @@ export class ReadLoops<T> {
       conn.close();
       return;
     }
+    this.#silent.delete(group);
     const loop = this.make(group, conn);
     this.#loops.set(group, loop);
     if (this.#started) loop.start();
@@ -148,6 +151,7 @@ export class ReadLoops<T> {
           this.#loops.delete(group);
           this.#retiredReconnects += loop.reconnects() + 1;
           this.#unopened.add(group);
+          this.#silent.set(group, node);
           const retiring = loop.stop();
           this.#retiring.add(retiring);
           await retiring.finally(() => this.#retiring.delete(retiring));

@@ -13,6 +13,7 @@ import { connectionName, OPEN_TIMEOUT_MS, type OwnedConnection, openWith, setupR
 import { type Driver, oneByOne, ownSocketTimeout, rawTransaction } from './driverShared.js';
 import { errorText, isErrorNamed, markUnsent, replyCode } from './redisErrors.js';
 import { str } from './replies.js';
+import { rootNodesAvoiding } from './rootNodes.js';
 import { slotOf } from './slot.js';
 import { UnwrittenTimeout } from './unwrittenTimeout.js';
 
@@ -142,7 +143,7 @@ export class NodeRedisDriver implements Driver {
     }
   }
 
-  async openOwned(label: string, logger: Logger, blockMs?: number): Promise<OwnedConnection> {
+  async openOwned(label: string, logger: Logger, blockMs?: number, avoid?: string): Promise<OwnedConnection> {
     const name = connectionName(label);
     const cluster = this.isCluster;
     // node-redis retries a failed first handshake forever (connect() never
@@ -164,7 +165,9 @@ export class NodeRedisDriver implements Driver {
       const opts = this.client._options ?? {};
       const defaults = (opts.defaults ?? {}) as Record<string, unknown>;
       const socket = (defaults.socket ?? {}) as Record<string, unknown>;
+      const rootNodes = avoid === undefined ? undefined : rootNodesAvoiding(opts.rootNodes, this.client.masters, avoid);
       dup = this.client.duplicate({
+        ...(rootNodes === undefined ? {} : { rootNodes }),
         commandOptions: OWN_OPTIONS,
         // A connection to the nodes this connection's commands go to, not to every master: each slot
         // group of a sink reads on a connection of its own, and a sink over 24 slots held 24 read
