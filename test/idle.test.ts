@@ -29,9 +29,9 @@ async function setup(ctx: TestContext, kind: ClientKind) {
   };
 }
 
-// Both clients at once: each test has its own servers (the counts are theirs alone) and the
-// measurement is a window of 10.5 s of waiting, not of computing.
-describe.concurrent.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
+// One client after the other: with both at once (two sinks over 1000 streams starting together), a
+// clean-clone CI run measured 776 commands/s over 1000 streams: a whole sweep inside the window.
+describe.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
   it('an idle sink over 100 or 1000 streams sends at most 2 commands/s (default options)', async (ctx) => {
     // Default options: 20 s grace period (liveness every 10 s), 5 s blocking reads.
     const setups = await Promise.all(
@@ -47,9 +47,9 @@ describe.concurrent.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
       }),
     );
     // Past the start: streams just added are swept at once (a few commands each), each one's lease
-    // taken by that sweep; then the start is over once half a second passes with at most one
-    // command besides the INFO that counts (with both clients at once on a loaded machine, the
-    // sweep of 1000 streams was still running 500 ms after the last stream's lease was taken).
+    // taken by that sweep; then the start is over once a second passes with at most one command
+    // besides the INFO that counts (on a loaded machine the sweep of 1000 streams was still running
+    // 500 ms after the last stream's lease was taken).
     for (const { env, streams } of setups) {
       const leases = streams.map((s) => `{${s.key}}:sink:sink:lease`);
       await waitFor(async () => Number(await env.c.cmd('EXISTS', ...leases)) === leases.length, {
@@ -64,7 +64,7 @@ describe.concurrent.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
           last = now;
           return quiet;
         },
-        { timeout: 20_000, interval: 500, what: 'the start over' },
+        { timeout: 20_000, interval: 1000, what: 'the start over' },
       );
     }
     const before = await Promise.all(setups.map(({ env }) => env.commands()));
