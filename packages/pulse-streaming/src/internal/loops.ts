@@ -84,7 +84,10 @@ export class ReadLoops<T> {
     const loop = this.#loops.get(group);
     if (!loop) {
       // Retired to read elsewhere (see `#watch`): nothing left to read there, nothing to open.
-      if (empty(group)) this.#unopened.delete(group);
+      if (empty(group)) {
+        this.#unopened.delete(group);
+        this.#silent.delete(group);
+      }
       return;
     }
     if (empty(group) && this.#loops.size > 1) {
@@ -165,6 +168,7 @@ export class ReadLoops<T> {
         [...this.#unopened].map(async (group) => {
           if (signal.aborted || this.#loops.has(group)) {
             this.#unopened.delete(group);
+            this.#silent.delete(group);
             return;
           }
           // Being opened by an add(): looked at again next time (that opening may fail).
