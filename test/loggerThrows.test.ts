@@ -110,7 +110,9 @@ describe.concurrent.each(CLIENT_KINDS)('a user logger that throws (%s)', (kind) 
   });
 
   it('process(): the long-handler warning, with warn() throwing, does not escape its timer', async (ctx) => {
-    const grace = 40;
+    // Warned past 10 grace periods (1.5 s). 40 ms was too short for a loaded run: a stall of the
+    // process past it let the hold lapse (a CI run timed out waiting for the ack).
+    const grace = 150;
     const { s, calls, escaped } = setup(ctx, ['warn']);
     const sink = await s.newSink('g', { ackGracePeriodMs: grace, blockMs: 50 });
     ctx.onTestFinished(() => sink.close());
@@ -118,11 +120,12 @@ describe.concurrent.each(CLIENT_KINDS)('a user logger that throws (%s)', (kind) 
     let handled = 0;
     const done = sink.process(async () => {
       // Runs until the library has warned that it is long (past 10 grace periods).
-      await waitFor(() => calls.some((l) => l.level === 'warn'), { what: 'the long-handler warning' });
+      await waitFor(() => calls.some((l) => l.level === 'warn'), { what: 'the long-handler warning', timeout: 10_000 });
       handled++;
     });
     await waitFor(async () => handled === 1 && Number(((await c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 0, {
       what: 'handled and acked',
+      timeout: 15_000,
     });
     await sink.close();
     await done;
