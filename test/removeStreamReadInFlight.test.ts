@@ -38,53 +38,105 @@
  * sink drops unseen is counted lost and said (sinkBuffers.ts noAckDropped).
  *
  * Fails every run (3/3), both clients, both tests.
+ *
+ * The second instance (x2) joins b before x1 removes it, as in a rebalancing. Started
+ * after, it failed once in a loaded CI run (1 of 90 runs under load here): the add
+ * reached Redis after x1's read ended but before its leave, so x1 left with nothing
+ * pending as the last consumer and destroyed the group (documented: SEMANTICS.md §2);
+ * x2 then created a new group at `startAt: 'oldest'` and handed out 'first' again
+ * (sub2, deliveryCount 1), then 'raced'. Not a redelivery: a new group reading from
+ * where it was told. The third test holds the leave until the add is answered: that
+ * order every run (6 of 6 failed with x2 started after the removal).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, nextWithin, pulseWarnings, readBlocked, take } from './support/clients.js';
+import { leave } from '../packages/pulse-streaming/src/internal/scripts.js';
+import { CLIENT_KINDS, nextWithin, pulseWarnings, readBlocked, type TestClient, take } from './support/clients.js';
+import { intercepted } from './support/controlIntercept.js';
 import { serverForTest } from './support/ownServer.js';
 import { sinkFixture } from './support/sinkFixture.js';
 
-// All four tests at once (their time is the windows in which nothing more may come): each on a
+/**
+ * Test 1's scenario: x1 reads a and b, hands out and acks 'first' of b, then removes b while
+ * 'raced' is added; x2, another instance of the sink, already in b's group (so that it stays
+ * when x1 leaves), reads b from then on. `hold` runs before the add: it may wait for a moment
+ * of the removal (see the third test). Resolves to what each subscription handed out.
+ */
+async function raceRemoval(ctx: TestContext, c: TestClient, hold?: () => Promise<() => void>) {
+  const f = sinkFixture(ctx, c, 'rmInFlight');
+  const a = f.stream();
+  const b = f.stream();
+  const grace = 1000;
+  const opts = { ackGracePeriodMs: grace, maxDeliveries: 1 };
+  const x1 = await f.sink(a, { ...opts, blockMs: 5000 });
+  await x1.addStream(b);
+  // Joined before the removal, with no subscriber yet (it reads nothing until subscribed).
+  // Started after it, it could find the group destroyed by x1 (its last consumer, nothing
+  // pending) and create it anew at 'oldest': 'first' handed out again (the CI failure).
+  const x2 = await f.sink(b, opts);
+  const sub1 = x1.subscribe() as AsyncIterator<SinkEvent>;
+  await b.add('x', 'first');
+  const [first] = await take(sub1, 1);
+  await first?.ack();
+  // x1's read loop now blocks on a and b.
+  await readBlocked(c);
+
+  const rm = x1.removeStream(b);
+  const release = hold ? await hold() : () => {};
+  const id = await b.add('x', 'raced');
+  release();
+  await rm;
+
+  // x2 reads b from now on; x1 hands out what it read (as what it buffered).
+  const sub2 = x2.subscribe() as AsyncIterator<SinkEvent>;
+  const got: string[] = [];
+  const seen: string[] = [];
+  for (const [name, sub, ms] of [
+    ['sub1', sub1, grace / 2],
+    ['sub2', sub2, 3 * grace],
+  ] as const) {
+    for (;;) {
+      const n = await nextWithin(sub, ms);
+      if (n === 'timeout' || n.done) break;
+      got.push(n.value.id);
+      seen.push(`${name} ${n.value.id} deliveryCount ${n.value.deliveryCount}`);
+      await n.value.ack();
+    }
+  }
+  const dead = Number(await c.cmd('XLEN', `pulse:stream:${b.name}:dead`));
+  return { first: first?.id, id, got, seen, dead, deadLettered: x2.counters.deadLettered };
+}
+
+// All six tests at once (their time is the windows in which nothing more may come): each on a
 // redis-server of its own, whose `CLIENT LIST` (readBlocked) must see that test's reads only.
 describe.concurrent.each(CLIENT_KINDS)('a read served while removeStream runs (%s)', (kind) => {
   it('an event added as one instance removes the stream is handled once (by either), not dead-lettered unseen', async (ctx: TestContext) => {
     const { c } = await serverForTest(ctx, kind);
-    const f = sinkFixture(ctx, c, 'rmInFlight');
-    const a = f.stream();
-    const b = f.stream();
-    const grace = 1000;
-    const opts = { ackGracePeriodMs: grace, maxDeliveries: 1 };
-    const x1 = await f.sink(a, { ...opts, blockMs: 5000 });
-    await x1.addStream(b);
-    const sub1 = x1.subscribe() as AsyncIterator<SinkEvent>;
-    await b.add('x', 'first');
-    const [first] = await take(sub1, 1);
-    await first?.ack();
-    // x1's read loop now blocks on a and b.
-    await readBlocked(c);
+    const r = await raceRemoval(ctx, c);
+    const what = JSON.stringify({ first: r.first, seen: r.seen });
+    expect({ got: r.got, dead: r.dead, deadLettered: r.deadLettered }, what).toEqual({ got: [r.id], dead: 0, deadLettered: 0 });
+  }, 60_000);
 
-    const rm = x1.removeStream(b);
-    const id = await b.add('x', 'raced');
-    await rm;
-
-    // Another instance of the sink reads b from now on; x1 hands out what it read (as what it buffered).
-    const x2 = await f.sink(b, opts);
-    const sub2 = x2.subscribe() as AsyncIterator<SinkEvent>;
-    const got: string[] = [];
-    for (const [sub, ms] of [
-      [sub1, grace / 2],
-      [sub2, 3 * grace],
-    ] as const) {
-      for (;;) {
-        const n = await nextWithin(sub, ms);
-        if (n === 'timeout' || n.done) break;
-        got.push(n.value.id);
-        await n.value.ack();
-      }
-    }
-    const dead = Number(await c.cmd('XLEN', `pulse:stream:${b.name}:dead`));
-    expect({ got, dead, deadLettered: x2.counters.deadLettered }).toEqual({ got: [id], dead: 0, deadLettered: 0 });
+  it('the add answered after the read ended and before the leave: handled once by the other instance, nothing seen twice', async (ctx: TestContext) => {
+    const x = await intercepted(ctx, kind);
+    // The order of the CI failure, every run: the leave is held until the add is answered.
+    const hold = async () => {
+      let leaving!: () => void;
+      const leaveSent = new Promise<void>((r) => (leaving = r));
+      let added!: () => void;
+      const addAnswered = new Promise<void>((r) => (added = r));
+      x.hook = async (args) => {
+        if (String(args[0]).toUpperCase() !== 'EVALSHA' || args[1] !== leave.sha) return;
+        x.hook = undefined;
+        leaving();
+        await addAnswered;
+      };
+      await leaveSent;
+      return added;
+    };
+    const r = await raceRemoval(ctx, { ...x.c, redis: x.redis }, hold);
+    const what = JSON.stringify({ first: r.first, seen: r.seen });
+    expect({ got: r.got, dead: r.dead, deadLettered: r.deadLettered }, what).toEqual({ got: [r.id], dead: 0, deadLettered: 0 });
   }, 60_000);
 
   it('noAck: an event a read takes while removeStream runs is handed out, or counted lost and said', async (ctx: TestContext) => {
