@@ -41,11 +41,11 @@
  *
  * The second instance (x2) joins b before x1 removes it, as in a rebalancing. Started
  * after, it failed once in a loaded CI run (1 of 90 runs under load here): the add
- * reached Redis after x1's read ended but before its leave, so x1 left with nothing
+ * reached Redis after x1's read ended (before its leave, or after), so x1 left with nothing
  * pending as the last consumer and destroyed the group (documented: SEMANTICS.md §2);
  * x2 then created a new group at `startAt: 'oldest'` and handed out 'first' again
  * (sub2, deliveryCount 1), then 'raced'. Not a redelivery: a new group reading from
- * where it was told. The third test holds the leave until the add is answered: that
+ * where it was told. The second test holds the leave until the add is answered: that
  * order every run (6 of 6 failed with x2 started after the removal).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
