@@ -60,6 +60,16 @@ export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boole
 }
 
 /**
+ * Said (debug) when a removed stream's group is destroyed, its last consumer
+ * gone: a sink reading the stream again later starts a new group at its
+ * startAt, which may hand out again what this one did ('oldest') or skip
+ * what it had not read ('newest').
+ */
+export function saidDestroyed(logger: Logger, s: SinkStream, left: number): void {
+  if (left === 1) logger.debug({ stream: s.stream.name }, 'removed the stream: no other consumer, its group is destroyed');
+}
+
+/**
  * Leaves the groups of streams left behind (removeStream with events still
  * pending) once a sweep found none of this instance's left there, destroying
  * each when no one is left, as removeStream does. Returns those where
@@ -69,7 +79,9 @@ export async function leaveLeftBehind(l: Leaver, streams: readonly SinkStream[],
   const still: SinkStream[] = [];
   for (const s of streams) {
     try {
-      if ((await leaveStream(l, s, true)) < 0) still.push(s);
+      const left = await leaveStream(l, s, true);
+      if (left < 0) still.push(s);
+      saidDestroyed(logger, s, left);
     } catch (err) {
       logger.debug({ stream: s.stream.name, err: errorText(err) }, 'could not leave a removed stream yet: tried again');
       still.push(s);
