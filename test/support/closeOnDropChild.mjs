@@ -3,6 +3,7 @@
 // kills the library's connections), it closes `what` at once (with node-redis, the connection is
 // then making its new socket), closes its client, prints CLOSED, and must then exit on its own.
 // ioredis says nothing of a drop the server made: there a "close" line on stdin closes it.
+// On exit it prints EXITING and how long it lived on after CLOSED.
 import { createInterface } from 'node:readline';
 import { Stream } from '../../packages/pulse-streaming/dist/esm/index.js';
 
@@ -55,6 +56,9 @@ onDrop = async () => {
   if (kind === 'ioredis') await redis.quit();
   else redis.destroy();
   console.log('CLOSED');
+  // How long the process lived on after everything was closed (ms, this process's clock).
+  const closedAt = performance.now();
+  process.once('exit', () => console.log(`EXITING ${Math.round(performance.now() - closedAt)}`));
   setTimeout(() => {
     console.log(`LEFT ${JSON.stringify(process.getActiveResourcesInfo())}`);
     process.exit(3);

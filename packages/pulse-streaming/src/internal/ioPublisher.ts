@@ -75,6 +75,15 @@ export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
  * offline queue and leave once it is ready, or are rejected (never sent) when
  * a reconnection attempt fails.
  */
+/**
+ * ioredis' `disconnectTimeout` for the library's own connections: how long a
+ * closed connection's socket may take to end before it is destroyed. Its
+ * default (2 s) is a ref'd timer: a connection closed while it reconnected
+ * kept the process alive 2 s after `close()` resolved (measured 2.0 s; 0.1 s
+ * with this). Nothing is waited for on a connection being closed.
+ */
+export const OWN_DISCONNECT_MS = 100;
+
 const SINGLE = {
   // ioredis 6 drops the command name of an auto-pipelined callBuffer (driver.ts).
   enableAutoPipelining: false,
@@ -83,8 +92,14 @@ const SINGLE = {
   enableOfflineQueue: true,
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
+  disconnectTimeout: OWN_DISCONNECT_MS,
 };
-const NODE = { connectionName: PUBLISH_CONNECTION_NAME, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
+const NODE = {
+  connectionName: PUBLISH_CONNECTION_NAME,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  disconnectTimeout: OWN_DISCONNECT_MS,
+};
 
 /** What is known of one publishing connection: how often it became ready, and its last error. */
 interface ConnState {

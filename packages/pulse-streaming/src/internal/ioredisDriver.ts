@@ -10,7 +10,7 @@ import { ioLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, type OwnedConnection, openWith } from './connection.js';
 import { type Driver, oneByOne, ownSocketTimeout, rawTransaction } from './driverShared.js';
-import { IoPublisher, userClosed, withoutResend } from './ioPublisher.js';
+import { IoPublisher, OWN_DISCONNECT_MS, userClosed, withoutResend } from './ioPublisher.js';
 import { slotOf } from './slot.js';
 
 interface IoRedisBatch {
@@ -117,6 +117,7 @@ export class IoRedisDriver implements Driver {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
+      disconnectTimeout: OWN_DISCONNECT_MS,
       autoResendUnfulfilledCommands: false,
       enableReadyCheck: true,
       connectionName: name,
@@ -146,6 +147,7 @@ export class IoRedisDriver implements Driver {
             ...(this.client.options?.redisOptions as object),
             connectionName: name,
             maxRetriesPerRequest: 0,
+            disconnectTimeout: OWN_DISCONNECT_MS,
             reconnectOnError: withoutResend(
               (this.client.options?.redisOptions as { reconnectOnError?: unknown } | undefined)?.reconnectOnError,
             ),
