@@ -50,7 +50,7 @@
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
-import { leave } from '../packages/pulse-streaming/src/internal/scripts.js';
+import { leave } from '../packages/pulse-streaming/src/internal/sinkLeave.js';
 import { CLIENT_KINDS, nextWithin, pulseWarnings, readBlocked, type TestClient, take } from './support/clients.js';
 import { intercepted } from './support/controlIntercept.js';
 import { serverForTest } from './support/ownServer.js';

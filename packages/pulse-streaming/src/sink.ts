@@ -21,7 +21,7 @@ import { processHost } from './internal/settle.js';
 import { sinkBuffers } from './internal/sinkBuffers.js';
 import { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, maintenanceHost, oneAtATime } from './internal/sinkHosts.js';
-import { CLOSE_STEP_MS, type Leaver, leaveAll, within } from './internal/sinkLeave.js';
+import { CLOSE_STEP_MS, type Leaver, leaveAll, reportDestroyed, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { addSinkStream, type MembershipHost, removeSinkStream } from './internal/sinkMembership.js';
 import { SinkReads } from './internal/sinkRead.js';
@@ -349,7 +349,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       hasLogger: this.#main.hasLogger,
       ...{ driver: this.#main.driver, counters: this.#counters, fanout: this.#fanout, readAhead: this.#readAhead },
       ...{ streams: this.#streams, holds: this.#holds, reads: this.#reads, loops: this.#loops },
-      ...{ recover: (n: string) => this.#recover(n), fail: (err: PulseError) => this.#fail(err) },
+      ...{ recover: (n: string) => this.#recover(n), fail: (err: PulseError) => this.#fail(err), leaver: () => this.#leaver() },
     });
   }
 
@@ -372,7 +372,11 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
 
   /**
    * Stops reading `stream`. When this was the sink's last consumer on it and
-   * nothing is pending, the consumer group on that stream is destroyed. Idempotent.
+   * nothing is pending, the consumer group on that stream is destroyed (said
+   * at debug): events it had not read go with it, counted in
+   * `counters.lost` and reported, and an instance that reads the stream
+   * later starts a new group at its `startAt`. To hand a stream over, add it
+   * to the other instance first. Idempotent.
    */
   async removeStream(stream: Stream<Events>): Promise<void> {
     if (this.#closed) return;
@@ -427,7 +431,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
 
   /** What leaving a stream's group needs. */
   #leaver(): Leaver {
-    return { name: this.name, consumerName: this.consumerName, control: this.#control, graceMs: this.#settings.graceMs };
+    const { name, consumerName } = this;
+    const destroyed = (s: SinkStream, unread: number) => reportDestroyed(this.#logger, this.#holds, s, unread);
+    return { name, consumerName, control: this.#control, graceMs: this.#settings.graceMs, destroyed };
   }
 
   /** True once `close()` was called (or a fatal error stopped the sink). */

@@ -178,7 +178,7 @@ export async function claimWithoutDelays(
 }
 
 /**
- * The stream's part of `leave` (see scripts.ts) on its key alone: leaves
+ * The stream's part of `leave` (see sinkLeave.ts) on its key alone: leaves
  * the group unless this consumer owns pending entries (-1), else 0.
  * KEYS: stream. ARGV: group, self.
  */

@@ -346,38 +346,6 @@ return {notOurs, gone, vanished}`,
 );
 
 /**
- * A consumer leaves a stream: it stops being live, gives up the lease, and
- * leaves the group if it owns no pending entry. With ARGV[3] = '1' (removeStream),
- * the group is destroyed when no consumer, no live instance (a fresh
- * keep-alive) and no pending entry is left.
- * KEYS: stream, consumers, lease, sink registry, delays, the stream's
- * positions hash (the group's field goes with it: see `positionsKey`).
- * ARGV: group, self, destroyIfLast, staleMs.
- * Returns 1 when the group was destroyed, -1 when the consumer stays (it
- * owns pending entries: others claim them once it is seen stale), else 0.
- */
-export const leave = new Script(
-  'leave',
-  `redis.call('ZREM', KEYS[2], ARGV[2])
-if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
-local ok, mine = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-if not ok then return 0 end
-if #mine > 0 then return -1 end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] ~= '1' then return 0 end
-local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
-if tonumber(summary[1]) > 0 then return 0 end
-if #redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) > 0 then return 0 end
-${NOW}
-if redis.call('ZCOUNT', KEYS[2], now - tonumber(ARGV[4]), '+inf') > 0 then return 0 end
-redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
-redis.call('SREM', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[6], ARGV[1])
-return 1`,
-);
-
-/**
  * Recreates a group lost to `NOGROUP` at `0` (nothing lost, duplicates
  * possible), but never resurrects a stream key that is gone. Registers the
  * sink and the consumer again as `createGroup` does (a `destroy()` deleted

@@ -7,6 +7,7 @@ import type { Fanout } from './fanout.js';
 import type { ReadLoops } from './loops.js';
 import { errorText, isRetryable } from './redisErrors.js';
 import type { SinkHolds } from './sinkHolds.js';
+import type { Leaver } from './sinkLeave.js';
 import type { SinkReads } from './sinkRead.js';
 import type { Deliver, SinkCounters, SinkSettings, SinkStream } from './sinkState.js';
 
@@ -53,6 +54,8 @@ export interface MaintenanceHost extends SinkBasics {
   reconnects(): number;
   /** Ends the sink and its subscriptions with `err`: Redis refused something for good. */
   fail(err: PulseError): void;
+  /** What leaving a stream's group needs (the streams removeStream left behind). */
+  leaver(): Leaver;
 }
 
 /** What a sink is made of, for its background work. */
@@ -64,6 +67,7 @@ export interface SinkParts extends SinkBasics {
   /** Lets the read path check stream `name` now (see `SinkReads.recover`). */
   recover(name: string): Promise<void>;
   fail(err: PulseError): void;
+  leaver(): Leaver;
 }
 
 export function maintenanceHost(p: SinkParts): MaintenanceHost {

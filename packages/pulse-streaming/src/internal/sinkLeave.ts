@@ -8,10 +8,11 @@ import { hostname } from 'node:os';
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
 import { sinkWideKeys } from './keys.js';
+import { NOW } from './lua.js';
 import { refusedAsMigrating } from './migratingRead.js';
 import { leaveOneByOne } from './migratingWrites.js';
 import { errorText } from './redisErrors.js';
-import { leave } from './scripts.js';
+import { Script } from './script.js';
 import { FORGET_GRACES, type SinkStream } from './sinkState.js';
 
 /** A consumer name unique to this instance: host, process and a random part. */
@@ -30,17 +31,70 @@ export function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   );
 }
 
+/**
+ * A consumer leaves a stream: it stops being live, gives up the lease, and
+ * leaves the group if it owns no pending entry. With ARGV[3] = '1' (removeStream),
+ * the group is destroyed when no consumer, no live instance (a fresh
+ * keep-alive) and no pending entry is left.
+ * KEYS: stream, consumers, lease, sink registry, delays, the stream's
+ * positions hash (the group's field goes with it: see `positionsKey`).
+ * ARGV: group, self, destroyIfLast, staleMs.
+ * Returns {1, unread} when the group was destroyed (unread: the entries after
+ * its last-delivered ID, which no instance of the sink will read now; -1 when
+ * Redis cannot tell how many, 0 none), -1 when the consumer stays (it owns
+ * pending entries: others claim them once it is seen stale), else 0.
+ */
+export const leave = new Script(
+  'leave',
+  `redis.call('ZREM', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+local ok, mine = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if not ok then return 0 end
+if #mine > 0 then return -1 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '1' then return 0 end
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+if tonumber(summary[1]) > 0 then return 0 end
+if #redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) > 0 then return 0 end
+${NOW}
+if redis.call('ZCOUNT', KEYS[2], now - tonumber(ARGV[4]), '+inf') > 0 then return 0 end
+-- What the group had not read goes with it: counted (XINFO's lag), or found to exist when
+-- Redis cannot count it (lag nil after deletions or before Redis 7).
+local unread = 0
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local f = {}
+  for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
+  if f['name'] == ARGV[1] then
+    if type(f['lag']) == 'number' then unread = f['lag']
+    elseif #redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+', 'COUNT', 1) > 0 then unread = -1 end
+  end
+end
+redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
+return {1, unread}`,
+);
+
 /** Who leaves: the sink, this instance, its control connection and grace period. */
 export interface Leaver {
   readonly name: string;
   readonly consumerName: string;
   readonly control: OwnedConnection;
   readonly graceMs: number;
+  /**
+   * The group of stream `s` was destroyed as this instance left it (its last
+   * consumer; removeStream): `unread` entries after its position went with it
+   * (-1: some, how many unknown), which no instance of the sink will read.
+   */
+  readonly destroyed?: (s: SinkStream, unread: number) => void;
 }
 
 /**
  * Leaves the group of stream `s` (see `leave`); with `destroyIfLast`
- * (removeStream) the group goes too when nothing and no one is left.
+ * (removeStream) the group goes too when nothing and no one is left (told to
+ * `l.destroyed`). Returns 1 destroyed, -1 still in the group (events of this
+ * instance pending there), else 0.
  */
 export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boolean): Promise<number> {
   try {
@@ -50,7 +104,9 @@ export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boole
       [s.stream.key, s.keys.consumers, s.keys.lease, s.registry, s.keys.delays, s.positions],
       [l.name, l.consumerName, destroyIfLast ? '1' : '0', 2 * l.graceMs],
     );
-    return Number(left);
+    if (!Array.isArray(left)) return Number(left);
+    l.destroyed?.(s, Number(left[1] ?? 0));
+    return Number(left[0]);
   } catch (err) {
     // Its slot migrates and a key is missing (the lease, the delays set): see migratingWrites.ts.
     if (!refusedAsMigrating(err)) throw err;
@@ -59,14 +115,24 @@ export async function leaveStream(l: Leaver, s: SinkStream, destroyIfLast: boole
   }
 }
 
+/** Where a sink counts losses (`SinkHolds`). */
+export interface LossCounts {
+  countLost(name: string, count: number, why: string): void;
+  maybeLost(name: string, why: string): void;
+}
+
 /**
- * Said (debug) when a removed stream's group is destroyed, its last consumer
- * gone: a sink reading the stream again later starts a new group at its
- * startAt, which may hand out again what this one did ('oldest') or skip
- * what it had not read ('newest').
+ * The group of stream `s` was destroyed as this instance left it (see
+ * `Leaver.destroyed`): said (debug), and the `unread` entries after its
+ * position counted lost (SEMANTICS.md §4: an event whose group is destroyed
+ * is reported lost). No instance of the sink reads them now: one that reads
+ * the stream later starts a new group at its `startAt`.
  */
-export function saidDestroyed(logger: Logger, s: SinkStream, left: number): void {
-  if (left === 1) logger.debug({ stream: s.stream.name }, 'removed the stream: no other consumer, its group is destroyed');
+export function reportDestroyed(logger: Logger, losses: LossCounts, s: SinkStream, unread: number): void {
+  logger.debug({ stream: s.stream.name, unread }, 'removed the stream: no other consumer, its group is destroyed');
+  const why = 'events not read when removeStream destroyed the group (no other consumer of the sink)';
+  if (unread > 0) losses.countLost(s.stream.name, unread, why);
+  else if (unread < 0) losses.maybeLost(s.stream.name, `${why}: how many is unknown`);
 }
 
 /**
@@ -79,9 +145,7 @@ export async function leaveLeftBehind(l: Leaver, streams: readonly SinkStream[],
   const still: SinkStream[] = [];
   for (const s of streams) {
     try {
-      const left = await leaveStream(l, s, true);
-      if (left < 0) still.push(s);
-      saidDestroyed(logger, s, left);
+      if ((await leaveStream(l, s, true)) < 0) still.push(s);
     } catch (err) {
       logger.debug({ stream: s.stream.name, err: errorText(err) }, 'could not leave a removed stream yet: tried again');
       still.push(s);

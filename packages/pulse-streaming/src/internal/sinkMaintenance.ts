@@ -281,9 +281,7 @@ export class SinkMaintenance {
     this.#peers = beat;
     this.holders.beat(call, beat.now, beat.reported);
     await this.#sweepAndClaim(this.#planner.plan(beat), inSet, signal);
-    const { name, consumerName, control, settings } = this.host;
-    const leaver = { name, consumerName, control, graceMs: settings.graceMs };
-    for (const s of await leaveLeftBehind(leaver, this.#planner.leaving(), this.host.logger)) this.leftBehind(s);
+    for (const s of await leaveLeftBehind(this.host.leaver(), this.#planner.leaving(), this.host.logger)) this.leftBehind(s);
   }
 
   /**

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { ReadLoops } from './loops.js';
 import { countObituaryAtJoin, joinStream } from './ownership.js';
 import { toPulseError } from './redisErrors.js';
-import { type Leaver, leaveStream, saidDestroyed } from './sinkLeave.js';
+import { type Leaver, leaveStream } from './sinkLeave.js';
 import { newSinkStream, type SinkSettings, type SinkStream } from './sinkState.js';
 import type { ResolvedStart } from './start.js';
 import type { StreamHandle } from './streamHandle.js';
@@ -75,9 +75,7 @@ export async function removeSinkStream(host: MembershipHost, stream: StreamHandl
   await host.verifyReads([s]);
   try {
     // Still in the group with events pending: what turns idle there goes to the others.
-    const left = await leaveStream(host.leaver(), s, true);
-    if (left < 0) host.leftBehind(s);
-    saidDestroyed(host.logger, s, left);
+    if ((await leaveStream(host.leaver(), s, true)) < 0) host.leftBehind(s);
   } catch (err) {
     // Not left (Redis away): the sweep leaves it later, close() too; forgotten, the group stayed for good (outside review V).
     host.leftBehind(s);
