@@ -58,15 +58,15 @@ if tonumber(summary[1]) > 0 then return 0 end
 if #redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) > 0 then return 0 end
 ${NOW}
 if redis.call('ZCOUNT', KEYS[2], now - tonumber(ARGV[4]), '+inf') > 0 then return 0 end
--- What the group had not read goes with it: counted (XINFO's lag), or found to exist when
--- Redis cannot count it (lag nil after deletions or before Redis 7).
+-- What the group had not read goes with it: the entries after its last-delivered ID, counted by
+-- XINFO's lag (nil after deletions, or before Redis 7: how many unknown). Looked for first: a lag
+-- left stale by a restart (entries-read is not persisted with the reads) counts none that exist.
 local unread = 0
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local f = {}
   for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
-  if f['name'] == ARGV[1] then
-    if type(f['lag']) == 'number' then unread = f['lag']
-    elseif #redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+', 'COUNT', 1) > 0 then unread = -1 end
+  if f['name'] == ARGV[1] and #redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+', 'COUNT', 1) > 0 then
+    unread = (type(f['lag']) == 'number' and f['lag'] > 0) and f['lag'] or -1
   end
 end
 redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
