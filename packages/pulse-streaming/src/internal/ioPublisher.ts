@@ -67,15 +67,6 @@ export function withoutResend(reconnectOnError: unknown): ((err: Error) => boole
 export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
 
 /**
- * Overrides of the duplicated connection.
- * `maxRetriesPerRequest: 0`: with `autoResendUnfulfilledCommands` off and any
- * other value, ioredis drops the unanswered commands on reconnect without
- * settling them (their promises would never settle); with 0 it rejects them
- * when the connection closes. Adds issued while it reconnects wait in the
- * offline queue and leave once it is ready, or are rejected (never sent) when
- * a reconnection attempt fails.
- */
-/**
  * ioredis' `disconnectTimeout` for the library's own connections: how long a
  * closed connection's socket may take to end before it is destroyed. Its
  * default (2 s) is a ref'd timer: a connection closed while it reconnected
@@ -84,6 +75,15 @@ export const PUBLISH_CONNECTION_NAME = 'pulse:publish';
  */
 export const OWN_DISCONNECT_MS = 100;
 
+/**
+ * Overrides of the duplicated connection.
+ * `maxRetriesPerRequest: 0`: with `autoResendUnfulfilledCommands` off and any
+ * other value, ioredis drops the unanswered commands on reconnect without
+ * settling them (their promises would never settle); with 0 it rejects them
+ * when the connection closes. Adds issued while it reconnects wait in the
+ * offline queue and leave once it is ready, or are rejected (never sent) when
+ * a reconnection attempt fails.
+ */
 const SINGLE = {
   // ioredis 6 drops the command name of an auto-pipelined callBuffer (driver.ts).
   enableAutoPipelining: false,
