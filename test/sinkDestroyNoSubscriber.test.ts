@@ -22,7 +22,8 @@
  * a subscriber comes back, and no other instance runs within 10 minutes, never.
  * With a subscriber waiting, the same destroy is reported at once (probe:
  * "events deleted with their stream (destroy) before this sink handled them").
- * Both clients; the subscriber left before and after the destroy.
+ * Both clients; the subscriber left before and after the destroy, or stalled (2026-12-07: an
+ * instance whose subscriptions all stalled reads nothing, as one without any).
  */
 import { describe, expect, it, type TestContext } from 'vitest';
 import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
@@ -31,7 +32,7 @@ import { RedisServer } from './support/redisServer.js';
 
 const GRACE = 1000;
 
-async function run(ctx: TestContext, kind: ClientKind, leftFirst: boolean) {
+async function run(ctx: TestContext, kind: ClientKind, how: 'left first' | 'left after' | 'stalled') {
   const server = await RedisServer.start();
   ctx.onTestFinished(() => server.stop());
   const c = await connect(kind, server.url);
@@ -45,7 +46,16 @@ async function run(ctx: TestContext, kind: ClientKind, leftFirst: boolean) {
   for (let i = 0; i < 6; i++) await s.add('e', `b${i}`);
   await ((await within(it0.next(), 10_000, 'b0')).value as SinkEvent).ack();
   await waitFor(() => sub.size >= 5, { what: 'b1..b5 buffered' });
-  if (leftFirst) {
+  if (how === 'stalled') {
+    // The loop stays in its body: after a grace period b1..b5 are given back, and the instance,
+    // its only subscription stalled, reads nothing: it learns of the destroy as one without any.
+    await waitFor(() => lines.some((l) => /took no event for a grace period/.test(String(l.msg))), {
+      timeout: 5 * GRACE,
+      what: 'stalled',
+    });
+    await waitFor(() => lines.some((l) => /never handed out given back/.test(String(l.msg))), { what: 'given back' });
+    await s.destroy();
+  } else if (how === 'left first') {
     await it0.return?.(); // b1..b5 given back: pending for this consumer, count restored
     await waitFor(async () => Number(((await c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 5, {
       what: 'b1..b5 pending',
@@ -70,6 +80,11 @@ async function run(ctx: TestContext, kind: ClientKind, leftFirst: boolean) {
 }
 
 describe.concurrent.each(CLIENT_KINDS)('stream destroyed under a sink instance with no subscriber (%s)', (kind) => {
-  it('events given back before the destroy: counted lost while the instance runs', (ctx) => run(ctx, kind, true), 30_000);
-  it('events given back after the destroy: counted lost, never said to come back', (ctx) => run(ctx, kind, false), 30_000);
+  it('events given back before the destroy: counted lost while the instance runs', (ctx) => run(ctx, kind, 'left first'), 30_000);
+  it('events given back after the destroy: counted lost, never said to come back', (ctx) => run(ctx, kind, 'left after'), 30_000);
+  it(
+    'its only subscription stalled, events given back: counted lost while the instance runs',
+    (ctx) => run(ctx, kind, 'stalled'),
+    30_000,
+  );
 });

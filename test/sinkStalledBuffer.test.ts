@@ -5,11 +5,13 @@
  * sibling stole from it): its events were not held, so after the grace period
  * they were claimed with deliveryCount 2 and, with maxDeliveries 1,
  * dead-lettered though no code saw them (an outside review). What stalled
- * subscriptions hold now goes to a live one as it comes, wakes, or at the next hold tick.
+ * subscriptions hold goes to a live one as it comes, wakes, or at the next
+ * hold tick; and since 2026-12-07 an instance whose subscriptions all stalled
+ * reads nothing (sinkSlowness.test.ts): the events wait in the stream.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, connect, recordingLogger, stays, type TestClient, uniqueName, waitFor } from './support/clients.js';
 
 const GRACE = 1000;
 
@@ -51,7 +53,14 @@ describe.concurrent.each(CLIENT_KINDS)('stalled buffer beside a busy sibling (%s
       await waitFor(() => (a as unknown as { stalled: boolean }).stalled, { timeout: 5 * GRACE, what: 'a stalled' });
       const ids: string[] = [];
       for (let i = 0; i < 6; i++) ids.push((await s.add('e', `${i}`)) as string);
-      await waitFor(() => a.size === 6, { timeout: 5000, what: 'read on into the stalled buffer' });
+      // Not read into the stalled buffer: the sink reads nothing while every subscription is
+      // stalled, and what the read out then brings is given back (delivery count 0).
+      const pel = async () => (await c.cmd('XPENDING', s.key, 'g', '-', '+', 10)) as unknown[][];
+      await stays(
+        async () => a.size === 0 && (await pel()).every((e) => Number(e[3]) === 0),
+        500,
+        'nothing buffered, nothing counted',
+      );
       // b: a process() that stays busy in its first handler for 3 grace periods.
       let first = true;
       p = sink.process(

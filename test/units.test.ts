@@ -406,9 +406,10 @@ describe('Fanout sharing (a sink instance)', () => {
     expect([stuck.size, active.size]).toEqual([0, 4]);
     fanout.remove(active);
     expect(dropped).toEqual([2, 3, 4, 5]);
-    // Every one stalled: it buffers as a lone stuck loop does (the instance must still see its streams go).
+    // Every one stalled: the sink reads nothing (not ready, no room), and what a read that was out
+    // brings is given back, not buffered where no one takes it and no one holds it.
     fanout.deliver(6);
-    expect([dropped, stuck.size, fanout.ready()]).toEqual([[2, 3, 4, 5], 1, true]);
+    expect([dropped, stuck.size, fanout.ready(), fanout.room(10)]).toEqual([[2, 3, 4, 5, 6], 0, false, 0]);
     // Asking again ends the stall (and tells the sink, which takes back what it gave back).
     const before = woken;
     void stuck.next();

@@ -134,12 +134,15 @@ export class Fanout<T> {
 
   /**
    * To the first subscription waiting for an event, else to the one with the
-   * fewest buffered; never to a stalled one while another is not (when every
-   * one is stalled, the instance reads and buffers as a single stuck loop
-   * does: it must still see its streams go). When the one chosen is at
-   * `limit`, the item is dropped (a sink gives it back, to be taken back when
-   * there is room, or to go to another instance); with `keepOverLimit` (a
-   * `noAck` sink, whose events are acked as read) it is buffered anyway.
+   * fewest buffered; never to a stalled one while another is not. When every
+   * one is stalled (the sink reads nothing then, see `ready()`: what comes is
+   * a read that was out as they stalled) the item is dropped (given back),
+   * but for a `noAck` sink (`keepOverLimit`), whose events were acked as read:
+   * buffered in a stalled one. Buffered there, it was held by no one: the
+   * sink's claim took it back after the grace period with its count raised
+   * (dead-lettered unseen under `maxDeliveries: 1`). When the one chosen is at `limit`,
+   * the item is dropped (a sink gives it back, to be taken back when there is
+   * room, or to go to another instance); with `keepOverLimit` it is buffered anyway.
    */
   #handOne(item: T, heldAt: number, force = false): void {
     // The common case, one subscription taking events: no iteration (measured on the read path).
@@ -157,7 +160,8 @@ export class Fanout<T> {
       }
       if (best === undefined || (best.stalled && !s.stalled) || (best.stalled === s.stalled && s.size < best.size)) best = s;
     }
-    if (best === undefined || (best.size >= this.#limit && this.#onDropped && !this.#keepOverLimit)) this.#onDropped?.([item]);
+    const keep = this.#keepOverLimit || !this.#onDropped;
+    if (best === undefined || (!keep && (best.stalled || best.size >= this.#limit))) this.#onDropped?.([item]);
     else if (best.size >= this.#limit && !force) {
       // noAck, every live one at its bound: to the least full of all, stalled ones too, rather than past the bound.
       let least = best;
@@ -204,6 +208,8 @@ export class Fanout<T> {
     }
     released += this.#drainStalled();
     if (released > 0) this.#notify();
+    // Every one stalled: no more reads (`ready()`), and a read that may block long ends now.
+    if (this.#onFull.size > 0 && !this.ready()) this.#full();
     return released;
   }
 
@@ -268,14 +274,13 @@ export class Fanout<T> {
   /**
    * How many more events every subscriber can take before the hard bound
    * `limit` (0 without subscribers); when sharing, how many all those not
-   * stalled (all, when every one is) can take together.
+   * stalled can take together (0 when every one is).
    */
   room(limit: number): number {
     if (this.subs.size === 0) return 0;
     if (this.#share) {
-      const skipStalled = this.#live();
       let room = 0;
-      for (const s of this.subs) if (counts(s, skipStalled)) room += Math.max(0, limit - s.size);
+      for (const s of this.subs) if (!s.ended && !s.stalled) room += Math.max(0, limit - s.size);
       return room;
     }
     let fullest = 0;
@@ -283,12 +288,19 @@ export class Fanout<T> {
     return Math.max(0, limit - fullest);
   }
 
-  /** True when there is a subscriber and every subscriber has room; when sharing, when one not stalled (any, when every one is) has room. */
+  /**
+   * True when there is a subscriber and every subscriber has room; when
+   * sharing, when one not stalled has room. A sink whose subscribers all
+   * stalled reads nothing, as one without subscribers: what it read would
+   * wait in a buffer no one takes from (or be given back as it comes, and
+   * the reads go on, drawing the whole stream into this consumer's pending
+   * list while other instances could run it). It reads again once one asks
+   * for an event (`onWake`, which also takes back what was given back).
+   */
   ready(): boolean {
     if (this.subs.size === 0) return false;
     if (this.#share) {
-      const skipStalled = this.#live();
-      for (const s of this.subs) if (counts(s, skipStalled) && s.hasRoom()) return true;
+      for (const s of this.subs) if (!s.ended && !s.stalled && s.hasRoom()) return true;
       return false;
     }
     for (const s of this.subs) if (!s.hasRoom()) return false;
