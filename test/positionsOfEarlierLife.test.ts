@@ -63,7 +63,7 @@ describe.concurrent.each(CLIENT_KINDS)('kept positions across a stream expiry (%
     await waitFor(() => got.length === 1, { timeout: 8000, what: 'n0 delivered' });
     await within(second.close(), 10_000, 'close');
     // The group of this life has read 1 entry of 1 added.
-    expect.soft(Number(await entriesRead(c, s.key)), "the new group's entries-read").toBe(1);
+    ctx.expect.soft(Number(await entriesRead(c, s.key)), "the new group's entries-read").toBe(1);
 
     // 10 more it does not read, trimmed to the last 5: 5 lost.
     for (let i = 1; i <= 10; i++) await s.add('e', `n${i}`);
