@@ -1,31 +1,27 @@
 import type { SinkCounters } from './counters.js';
 import { ClosedError, type PulseError } from './errors.js';
 import type { Event, EventMap, SinkEvent, SinkEventOf, Untyped } from './event.js';
-import { SinkAcks, settleForAck } from './internal/acks.js';
-import { monotonicNow } from './internal/clock.js';
+import { type SinkAcks, settleForAck } from './internal/acks.js';
 import { checkOpen, type OwnedConnection } from './internal/driver.js';
-import { Rechecks } from './internal/expiryLoss.js';
 import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
-import { forgetIds, LetGoLog } from './internal/letGo.js';
 import type { ReadLoops } from './internal/loops.js';
-import { LossReport } from './internal/lossReport.js';
+import type { LossReport } from './internal/lossReport.js';
 import { countObituaryAtJoin, joinNewConsumer } from './internal/ownership.js';
 import { PerKey } from './internal/perKey.js';
 import { runProcess } from './internal/process.js';
 import { runProcessBatch } from './internal/processBatch.js';
 import type { ProcessHost } from './internal/processHost.js';
-import { ReadAhead } from './internal/readAhead.js';
+import type { ReadAhead } from './internal/readAhead.js';
 import { errorText } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
-import { sinkBuffers } from './internal/sinkBuffers.js';
-import { SinkHolds } from './internal/sinkHolds.js';
+import type { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, maintenanceHost, oneAtATime } from './internal/sinkHosts.js';
 import { CLOSE_STEP_MS, type Leaver, leaveAll, reportDestroyed, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { addSinkStream, type MembershipHost, removeSinkStream } from './internal/sinkMembership.js';
-import { SinkReads } from './internal/sinkRead.js';
-import { awaitRedisLoss, rolledBack } from './internal/sinkRollback.js';
+import { sinkParts } from './internal/sinkParts.js';
+import type { SinkReads } from './internal/sinkRead.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
@@ -81,10 +77,6 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   readonly #closedSignal = new AbortController();
   /** addStream and removeStream of one stream, one at a time. */
   readonly #perStream = new PerKey();
-  /** The events this instance let go of unhandled, for the loss that may take them (see letGo.ts). */
-  readonly #letGo = new LetGoLog();
-  /** Checks for quiet streams whose last check an ack may have preceded (see expiryLoss.ts). */
-  readonly #rechecks = new Rechecks(this.#streams, (streams) => this.#reads.verifyReads(streams), this.#closedSignal.signal);
 
   private constructor(main: StreamHandle, name: string, consumer: string, settings: SinkSettings, control: OwnedConnection) {
     this.name = name;
@@ -94,78 +86,23 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#control = control;
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
-    // What every part of the sink knows of it.
-    const base = { name, consumerName: consumer, control, logger: this.#logger, counters: this.#counters };
-    const closed = this.#closedSignal.signal;
-    // Given back (GiveBack) or nacked (SinkHolds): recorded for a loss of Redis' that may take them.
-    const letGo = (stream: string, ids: readonly string[]) => this.#letGo.add(this.#streams.get(streamKey(stream)), ids);
-    // Without a logger of the user's, losses are process warnings: never silent by default.
-    this.#losses = new LossReport(main.hasLogger ? this.#logger : undefined, (s) => `sink ${name} on stream ${s ?? main.name}`);
-    const buffers = sinkBuffers(
-      settings,
-      {
-        ...base,
-        closed,
-        losses: this.#losses,
-        vanished: (name, ids) => this.#holds.lostVanished(name, ids, 'released from a stalled subscriber'),
-        groupGone: (name, ids) => this.#holds.groupGone(name, ids, 'released from a stalled subscriber'),
-        recover: (name) => this.#recover(name),
-        letGo,
-        roomMade: () => this.#maintenance?.roomMade(),
-      },
-      (items) => this.#holds.recheck(items),
-      () => ({ streams: this.#streams, holds: this.#holds, readAhead: this.#readAhead }),
-    );
-    this.#fanout = buffers.fanout;
-    this.#gate = buffers.gate;
-    this.#givenBack = buffers.givenBack;
-    // Told of each XACK that passed: the expiry estimate, and the delays set of events deleted while handled.
-    const onAcked: Rechecks['onAcked'] = (stream, ids, acked, sentAt, repliedAt) => {
-      this.#rechecks.onAcked(stream, ids, acked, sentAt, repliedAt);
-      this.#holds.heldGone.acked(stream, ids);
-    };
-    this.#acks = new SinkAcks(main.driver, name, this.#counters, this.#logger, onAcked, {
-      conn: () => (this.#closed ? undefined : this.#control),
-      forMs: settings.graceMs,
-    });
-    this.#holds = new SinkHolds({
-      ...base,
-      driver: main.driver,
-      fanout: this.#fanout,
-      closed,
-      graceMs: settings.graceMs,
-      matches: settings.matches,
-      noAck: settings.noAck,
-      owner: this,
-      heldAt: (sent) => this.#maintenance?.heldAt(sent) ?? monotonicNow(),
-      losses: this.#losses,
-      recover: (name) => this.#recover(name),
-      holders: () => this.#maintenance?.holders,
-      rolledBack: (name, id) => rolledBack(this.#streams.get(streamKey(name)), id),
-      letGo,
-      counted: (name, ids) => forgetIds(this.#streams.get(streamKey(name)), ids),
-      awaitRedisLoss: (name, ids, how, count) => awaitRedisLoss(this.#streams.get(streamKey(name)), ids, how, count),
-    });
-    this.#reads = new SinkReads({
-      ...base,
-      settings,
-      cluster: main.driver.isCluster,
-      streams: this.#streams,
-      loops: () => this.#loops,
-      deliver: (s, entries, counts, redelivery, sent) => this.#holds.deliver(s, entries, counts, redelivery, sent),
-      countLost: (stream, count, why, ids) => this.#holds.countLost(stream, count, why, ids),
-      maybeLost: (stream, why, ids) => this.#holds.maybeLost(stream, why, ids),
-      checked: (s) => this.#rechecks.expiring(s),
+    const parts = sinkParts({
+      ...{ main, name, consumerName: consumer, settings, control, logger: this.#logger, counters: this.#counters },
+      ...{ streams: this.#streams, owner: this, closed: this.#closedSignal.signal },
+      maintenance: () => this.#maintenance,
+      recover: (n) => this.#recover(n),
       fail: (err) => this.#fail(err),
-      streamGone: (s, before) => {
-        // Looked for again within a quarter grace period, not at the next sweep (up to half of it).
-        if (!s.ready) this.#maintenance?.streamAway();
-        return this.#holds.streamGone(s, before);
-      },
+      openControl: () => (this.#closed ? undefined : this.#control),
     });
-    // Shared by the loops of every slot group and the claims: the bound is the sink's.
-    this.#readAhead = new ReadAhead(settings.bufferSize + settings.maxPolled);
-    this.#loops = this.#reads.newLoops(main.driver, this.#fanout, this.#readAhead);
+    this.#losses = parts.losses;
+    this.#fanout = parts.fanout;
+    this.#gate = parts.gate;
+    this.#givenBack = parts.givenBack;
+    this.#acks = parts.acks;
+    this.#holds = parts.holds;
+    this.#reads = parts.reads;
+    this.#readAhead = parts.readAhead;
+    this.#loops = parts.loops;
   }
 
   /** @internal Use `stream.newSink()`. */
