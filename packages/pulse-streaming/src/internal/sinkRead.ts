@@ -62,9 +62,15 @@ export class SinkReads {
     this.#owners = new SlotOwners((slot, owner) => this.#migrating.movedTo(slot, owner));
   }
 
-  /** A reply for `key` came on `conn`: a master other than at the last reply there counts as a node change. */
+  /**
+   * A reply for `key` came on `conn`: a master other than at the last reply there is a node
+   * change, noted at once, before `onReply` moves `lastRead` on: noted at the next read, a first
+   * read after a failover that brought new events hid the rollback's range (`#noteReconnect`).
+   */
   async #answered(conn: OwnedConnection, key: string | undefined): Promise<void> {
-    if (this.host.cluster && key !== undefined && (await this.#owners.moved(conn, key))) this.#nodeChanges++;
+    if (!this.host.cluster || key === undefined || !(await this.#owners.moved(conn, key))) return;
+    this.#nodeChanges++;
+    this.#noteReconnect();
   }
 
   /**
