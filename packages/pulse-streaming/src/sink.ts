@@ -20,9 +20,9 @@ import { type MaintenanceHost, maintenanceHost, oneAtATime } from './internal/si
 import { CLOSE_STEP_MS, type Leaver, leaveAll, reportDestroyed, within } from './internal/sinkLeave.js';
 import { SinkMaintenance } from './internal/sinkMaintenance.js';
 import { addSinkStream, type MembershipHost, removeSinkStream } from './internal/sinkMembership.js';
-import { sinkParts } from './internal/sinkParts.js';
 import type { SinkReads } from './internal/sinkRead.js';
 import { newSinkCounters, newSinkStream, type SinkSettings, type SinkStream, sinkSettings } from './internal/sinkState.js';
+import { wireSink } from './internal/sinkWiring.js';
 import { addStreamStart } from './internal/start.js';
 import { checkSameClient, type StreamHandle } from './internal/streamHandle.js';
 import { checkDeadName, checkName, checkNoAck, nackDelay, subscribeSignal } from './internal/validate.js';
@@ -86,7 +86,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#control = control;
     this.#logger = main.logger.child({ sink: name, consumer });
     this.#streams.set(main.key, newSinkStream(this.name, this.#settings, main));
-    const parts = sinkParts({
+    const parts = wireSink({
       ...{ main, name, consumerName: consumer, settings, control, logger: this.#logger, counters: this.#counters },
       ...{ streams: this.#streams, owner: this, closed: this.#closedSignal.signal },
       maintenance: () => this.#maintenance,

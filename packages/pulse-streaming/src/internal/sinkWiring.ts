@@ -53,7 +53,8 @@ export interface SinkWiring {
   openControl(): OwnedConnection | undefined;
 }
 
-export interface SinkParts {
+/** The parts of a sink instance, wired (see {@link wireSink}). */
+export interface WiredSink {
   readonly losses: LossReport;
   readonly fanout: Fanout<SinkEvent>;
   /** Makes sure buffered events are still ours before they are handed out (see `OwnershipGate`). */
@@ -67,8 +68,8 @@ export interface SinkParts {
   readonly loops: ReadLoops<SinkEvent>;
 }
 
-/** Builds the parts of a sink instance (see the file's comment). */
-export function sinkParts(w: SinkWiring): SinkParts {
+/** Builds the parts of a sink instance and wires them (see the file's comment). */
+export function wireSink(w: SinkWiring): WiredSink {
   const { main, name, consumerName, settings, control, logger, counters, streams, closed } = w;
   // What every part of the sink knows of it.
   const base = { name, consumerName, control, logger, counters };
