@@ -42,7 +42,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Logger, type RedisClient, Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, type ClientKind, recordingLogger, stays, uniqueName, waitFor, within } from './support/clients.js';
-import { connectCluster } from './support/clusterClients.js';
+import { connectCluster, consumeSinkAndReader } from './support/clusterClients.js';
 import { RedisCluster, rawCommandBulk, waitReplicated } from './support/redisCluster.js';
 import { type RedisServer, rawCommand } from './support/redisServer.js';
 
@@ -112,19 +112,7 @@ async function silentMaster(kind: ClientKind, onlyRoot: boolean): Promise<void> 
   const s = new Stream(name, c.redis, { maxLen: 0, logger });
   const sink = await s.newSink('g', { blockMs: 200, ackGracePeriodMs: 1000 });
   const reader = await s.newReader({ startAt: 'oldest', blockMs: 200 });
-  const bySink: string[] = [];
-  const byReader: string[] = [];
-  const consumers = [
-    (async () => {
-      for await (const ev of sink) {
-        bySink.push(ev.id);
-        ev.ack().catch(() => {});
-      }
-    })(),
-    (async () => {
-      for await (const ev of reader) byReader.push(ev.id);
-    })(),
-  ];
+  const { bySink, byReader, done } = consumeSinkAndReader(sink, reader);
   let master: RedisServer | undefined;
   try {
     await s.add('e', 'a0');
@@ -174,7 +162,7 @@ async function silentMaster(kind: ClientKind, onlyRoot: boolean): Promise<void> 
   } finally {
     await within(Promise.all([sink.close(), reader.close()]), 20_000, 'close').catch(() => {});
     master?.resume();
-    await Promise.all(consumers).catch(() => {});
+    await done.catch(() => {});
     c.close();
   }
 }

@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
-import { connectCluster } from './support/clusterClients.js';
+import { connectCluster, consumeSinkAndReader } from './support/clusterClients.js';
 import { RedisCluster, rawCommandBulk } from './support/redisCluster.js';
 import type { RedisServer } from './support/redisServer.js';
 import { startMigration } from './support/slotMigration.js';
@@ -58,19 +58,7 @@ describe.each(CLIENT_KINDS)('an idle sink while its slot migrates (%s)', (kind) 
     const sinkName = uniqueName('migs');
     const sink = await s.newSink(sinkName, { blockMs: 300 });
     const reader = await s.newReader({ startAt: 'oldest', blockMs: 300 });
-    const bySink: string[] = [];
-    const byReader: string[] = [];
-    const consumers = [
-      (async () => {
-        for await (const ev of sink) {
-          bySink.push(ev.id);
-          ev.ack().catch(() => {});
-        }
-      })(),
-      (async () => {
-        for await (const ev of reader) byReader.push(ev.id);
-      })(),
-    ];
+    const { bySink, byReader, done } = consumeSinkAndReader(sink, reader);
     let finish: (() => Promise<void>) | undefined;
     try {
       const a0 = await s.add('e', 'a0');
@@ -92,7 +80,7 @@ describe.each(CLIENT_KINDS)('an idle sink while its slot migrates (%s)', (kind) 
       await finish?.().catch(() => {});
       await sink.close();
       await reader?.close();
-      await Promise.all(consumers).catch(() => {});
+      await done.catch(() => {});
       await s.destroy().catch(() => {});
     }
   }, 40_000);

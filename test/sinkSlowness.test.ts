@@ -25,6 +25,11 @@ describe.concurrent.each(CLIENT_KINDS)('sink under slowness (%s)', (kind) => {
     return Number(await c.cmd('XLEN', `pulse:stream:${s.name}:dead`));
   }
 
+  /** The pending entries of the group 'sink' on `s`: [id, consumer, idle ms, delivery count]. */
+  async function pending(s: Stream): Promise<unknown[][]> {
+    return (await c.cmd('XPENDING', s.key, 'sink', '-', '+', 10)) as unknown[][];
+  }
+
   // The two longest cases first (7.3 s and 6 s: they wait out several grace periods of 1 s and more):
   // vitest runs at most 5 of a file's tests at once, and started last, behind the 14 shorter ones,
   // they kept the file going ~12 s.
@@ -143,12 +148,11 @@ describe.concurrent.each(CLIENT_KINDS)('sink under slowness (%s)', (kind) => {
     // buffered events are given back, their delivery count restored (no code saw them). An event
     // not yet read when the loop stalled again (a loaded machine: failed once in a full run) stays
     // unread: the instance reads nothing while its only subscription is stalled.
-    const pel = async () => (await c.cmd('XPENDING', s.key, 'sink', '-', '+', 10)) as unknown[][];
     // The four not acked: pending for this consumer with count 0, or never read (not pending).
     const state = async () => {
-      const p = await pel();
-      const pending = new Set(p.map((e) => String(e[0])));
-      return { counts: p.map((e) => Number(e[3])), unread: ids.filter((id) => id !== firstEv?.id && !pending.has(id)).length };
+      const p = await pending(s);
+      const ours = new Set(p.map((e) => String(e[0])));
+      return { counts: p.map((e) => Number(e[3])), unread: ids.filter((id) => id !== firstEv?.id && !ours.has(id)).length };
     };
     await waitFor(
       async () => {
@@ -174,10 +178,9 @@ describe.concurrent.each(CLIENT_KINDS)('sink under slowness (%s)', (kind) => {
     const grace = 200;
     const sink = await f.sink(s, { ackGracePeriodMs: grace, maxDeliveries: 1 });
     const sub = sink.subscribe();
-    const pending = async () => (await c.cmd('XPENDING', s.key, 'sink', '-', '+', 10)) as unknown[][];
     // Never iterated: the loop stalls with the first event buffered, which is given back (count 0).
     const first = (await s.add('e', 'p0')) as string;
-    await waitFor(async () => (await pending()).some((e) => String(e[0]) === first && Number(e[3]) === 0), {
+    await waitFor(async () => (await pending(s)).some((e) => String(e[0]) === first && Number(e[3]) === 0), {
       ...WAIT,
       what: 'the first event given back',
     });

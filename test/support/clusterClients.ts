@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
 import { createCluster } from 'redis';
+import type { Reader, Sink } from '../../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../../packages/pulse-streaming/src/internal/slot.js';
 import { type ClientKind, type TestClient, uniqueName } from './clients.js';
 import type { RedisCluster } from './redisCluster.js';
@@ -63,4 +64,28 @@ export function namesInDistinctSlots(n: number, prefix = 'c'): string[] {
     out.push(name);
   }
   return out;
+}
+
+/**
+ * A sink and a reader of one stream, side by side until they end: the IDs each handed out, in
+ * order (the sink acks each as it comes), and `done`, which settles once both loops have ended.
+ */
+export function consumeSinkAndReader(
+  sink: Sink,
+  reader: Reader,
+): { bySink: string[]; byReader: string[]; done: Promise<unknown> } {
+  const bySink: string[] = [];
+  const byReader: string[] = [];
+  const done = Promise.all([
+    (async () => {
+      for await (const ev of sink) {
+        bySink.push(ev.id);
+        ev.ack().catch(() => {});
+      }
+    })(),
+    (async () => {
+      for await (const ev of reader) byReader.push(ev.id);
+    })(),
+  ]);
+  return { bySink, byReader, done };
 }
