@@ -171,6 +171,15 @@ export async function streamHead(client: CliRedis, key: string): Promise<StreamH
   };
 }
 
+/**
+ * True for the error of reading a stream that is gone: deleted (`no such key`) or
+ * replaced by a key of another type (`WRONGTYPE`) since it was listed. A listing
+ * of many streams leaves it out, as `SCAN ... TYPE stream` would now.
+ */
+export function streamGone(err: unknown): boolean {
+  return /no such key|WRONGTYPE/i.test(errorMessage(err));
+}
+
 /** Length, first and last entries, TTL and sink names of a stream; undefined when it vanished meanwhile. */
 export async function streamSummary(client: CliRedis, name: string): Promise<StreamSummary | undefined> {
   const key = streamKey(name);
@@ -179,7 +188,7 @@ export async function streamSummary(client: CliRedis, name: string): Promise<Str
   try {
     [head, groups] = await Promise.all([streamHead(client, key), client.call('XINFO', 'GROUPS', key).then(list)]);
   } catch (err) {
-    if (/no such key/i.test(errorMessage(err))) return undefined;
+    if (streamGone(err)) return undefined;
     throw err;
   }
   const { firstId, lastId } = head;

@@ -9,8 +9,7 @@
 import { streamKey } from 'pulse-streaming/keys';
 import type { CliRedis } from '../clients.js';
 import { deadLetterStreamName } from '../deadLetters.js';
-import { errorMessage } from '../errors.js';
-import { listStreamNames, type StreamHead, streamHead } from '../inspect.js';
+import { listStreamNames, type StreamHead, streamGone, streamHead } from '../inspect.js';
 import { list, num, optionalNum, record, text } from '../replies.js';
 import { LIMITS } from './limits.js';
 
@@ -105,10 +104,8 @@ export class StreamNames {
   }
 }
 
-const noSuchKey = (err: unknown): boolean => /no such key/i.test(errorMessage(err));
-
 /**
- * Figures of one stream; undefined when it vanished meanwhile. With
+ * Figures of one stream; undefined when it vanished meanwhile (deleted, or no longer a stream). With
  * `deadLetters: false` the dead-letter count is left at 0 for the caller to
  * fill in (from the figures of `<name>:dead` when it lists every stream).
  */
@@ -129,7 +126,7 @@ export async function streamFigures(
       options.deadLetters ? client.call('XLEN', streamKey(deadLetterStreamName(name))).then(num, () => 0) : 0,
     ]);
   } catch (err) {
-    if (noSuchKey(err)) return undefined;
+    if (streamGone(err)) return undefined;
     throw err;
   }
   return {
