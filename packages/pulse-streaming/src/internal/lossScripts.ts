@@ -66,7 +66,11 @@ const REMOVAL_KEYS_FLOOR_MS = 60_000;
  * the removed counts expiring with a TTL stream whose sliding TTL adds
  * extended (see `removeEntries`).
  *
- * KEYS: per stream its key, its last-removal key, its removed counts and its positions hash.
+ * KEYS: per stream its key, its last-removal key, its removed counts and its positions hash; or
+ * one stream's key alone, for the resync of a sink that reconnected while the stream's hash slot
+ * migrates (its other keys may be on the other node): nothing removed is handed over and no
+ * position kept (the next check of all four does both), and tombstones are taken as made outside
+ * the library (how many a loss took may then be said unknown).
  * ARGV: group, most entries to count, then per stream the ID to verify
  * from, '' not to verify, or 'r' to resync.
  * Returns per stream: {'ok', skipped, lastDeliveredId, verified (1 or 0), unknown (1 or 0), removed, lag, entries-read (both as Redis had them before the check, -1 unknown), first entry ID ('' none), pending, PTTL, last entry ID ('' none)} | {'nogroup'} | {'nokey'} | {'wrongtype'}.
@@ -85,7 +89,8 @@ local function streamAdded(key)
 end
 local group, cap = ARGV[1], tonumber(ARGV[2])
 local out = {}
-for i = 1, #KEYS / 4 do
+-- A stream's key alone (see KEYS above): its other keys are nil.
+for i = 1, #KEYS == 1 and 1 or #KEYS / 4 do
   local key, dkey, rkey, pkey = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
   local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
   if not ok then
@@ -93,7 +98,7 @@ for i = 1, #KEYS / 4 do
     t = t['ok'] or t
     if t == 'none' then
       -- The positions of a stream gone are no group's any more: a new life starts from 0.
-      redis.call('DEL', pkey)
+      if pkey then redis.call('DEL', pkey) end
       out[i] = {'nokey'}
     else
       out[i] = {'wrongtype'}
@@ -111,11 +116,11 @@ for i = 1, #KEYS / 4 do
     end
     if not found then
       -- A group created again starts a new position: the kept one was the old group's.
-      redis.call('HDEL', pkey, group)
+      if pkey then redis.call('HDEL', pkey, group) end
       out[i] = {'nogroup'}
     else
       local skipped, verified, unknown = 0, 1, 0
-      local removed = tonumber(redis.call('HGET', rkey, group) or '0')
+      local removed = rkey and tonumber(redis.call('HGET', rkey, group) or '0') or 0
       if removed > 0 then redis.call('HDEL', rkey, group) end
       local from = ARGV[2 + i]
       -- An invalid counter (a read across tombstones) is set again, counting nothing.
@@ -124,7 +129,7 @@ for i = 1, #KEYS / 4 do
       local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
       local firstId = first[1] and first[1][1]
       -- A counter below the kept one is stale: Redis came back from its AOF without it (outside review AK).
-      local kept = redis.call('HGET', pkey, group)
+      local kept = pkey and redis.call('HGET', pkey, group)
       local klast, kread = string.match(kept or '', '^(%S+) (%d+)$')
       kread = tonumber(kread)
       if kread and not resync and read < kread and (klast == '0-0' or kread > streamAdded(key)) then
@@ -162,7 +167,7 @@ for i = 1, #KEYS / 4 do
         -- them (see removeEntries). One made outside the library makes the
         -- count unknown.
         local md = s['max-deleted-entry-id']
-        local ours = redis.call('GET', dkey) == md
+        local ours = dkey ~= nil and redis.call('GET', dkey) == md
         local added = tonumber(s['entries-added'])
         if behind then
           if ours or cmp(md, firstId) < 0 then pos = added - tonumber(s['length']) else unknown = 1 end
@@ -194,11 +199,11 @@ for i = 1, #KEYS / 4 do
         local v = last .. ' ' .. string.format('%d', now)
         -- Best effort: at maxmemory Redis refuses it when the check wrote nothing else, and the
         -- check failed (its counts stand without it; outside review AN).
-        if v ~= kept then redis.pcall('HSET', pkey, group, v) end
+        if pkey and v ~= kept then redis.pcall('HSET', pkey, group, v) end
       end
       local pttl = redis.call('PTTL', key)
       -- The remove() keys and the positions follow a sliding TTL that adds extended since.
-      if pttl > 0 and redis.call('EXISTS', dkey, rkey, pkey) > 0 then follow(pttl, ${REMOVAL_KEYS_FLOOR_MS}, {dkey, rkey, pkey}) end
+      if pkey and pttl > 0 and redis.call('EXISTS', dkey, rkey, pkey) > 0 then follow(pttl, ${REMOVAL_KEYS_FLOOR_MS}, {dkey, rkey, pkey}) end
       local tail = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
       out[i] = {'ok', skipped, last, verified, unknown, removed, type(lag) == 'number' and lag or -1, type(read0) == 'number' and read0 or -1, firstId or '', pending, pttl, tail[1] and tail[1][1] or ''}
     end

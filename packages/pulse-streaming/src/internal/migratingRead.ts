@@ -41,25 +41,39 @@ export function refusedAsMigrating(err: unknown): boolean {
 
 /**
  * Reads `streams` one XREADGROUP each (`read(key)`), routed by key so that
- * the client follows ASK, in parallel. Streams whose resync is due
- * (untrusted) are not read: an unchecked read would jump what was trimmed
- * while the connection was away, and the resync after it would count
- * nothing (outside review AJ). The reply has the shape of one XREADGROUP
- * over the streams read. Throws the first failure when every read failed,
- * and `refusal` (the transaction's) when only streams due for a resync
- * brought nothing: the loop retries with backoff, as a read that cannot
- * progress must not spin.
+ * the client follows ASK, in parallel. A stream whose resync is due
+ * (untrusted: its connection came back) is first resynced on its key alone
+ * (`resync`, which says whether the check found it there): read unchecked
+ * before, a read would jump what was trimmed while the connection was away,
+ * and the resync after it would count nothing (outside review AJ); not read
+ * at all, it delivered nothing until the migration ended (AO1, which can be
+ * never: a reshard that failed halfway). The check finds what trimming took
+ * while it was away (said, how many unknown when Redis cannot tell), and a
+ * trim between it and the read is left for the check after the migration,
+ * as for the streams read unchecked throughout. The reply has the shape of
+ * one XREADGROUP over the streams read. Throws the first failure when every
+ * read failed, and `refusal` (the transaction's) when a stream could not be
+ * read and none brought anything: the loop retries with backoff, as a read
+ * that cannot progress must not spin.
  */
 export async function readOneByOne(
   conn: Connection,
   streams: readonly SinkStream[],
   read: (key: string) => Arg[],
   refusal: unknown,
+  resync: (s: SinkStream) => Promise<boolean>,
 ): Promise<{ read: SinkStream[]; got: Outcome }> {
-  const readable = streams.filter((s) => s.trusted);
+  const readable: SinkStream[] = [];
+  let failed: unknown;
+  for (const s of streams) {
+    try {
+      if (s.trusted || (await resync(s))) readable.push(s);
+    } catch (err) {
+      failed ??= err;
+    }
+  }
   const replies = await Promise.allSettled(readable.map((s) => conn.send(read(s.stream.key), s.stream.key)));
   const pairs: Array<[string, unknown]> = [];
-  let failed: unknown;
   for (const r of replies) {
     if (r.status === 'fulfilled') pairs.push(...mapPairs(r.value));
     else failed ??= r.reason;

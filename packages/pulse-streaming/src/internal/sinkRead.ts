@@ -208,7 +208,11 @@ export class SinkReads {
         // The slot migrates: its streams are read one by one, unchecked, until it ends (migratingRead.ts).
         if (!this.host.cluster || !refusedAsMigrating(err)) throw err;
         this.#migrating.refused(keys, err);
-        const one = await readOneByOne(conn, streams, (key) => this.#xreadgroup(count, [key]), err);
+        // A stream due for a resync (the connection came back, maybe since this read was made: the
+        // refusal came on the new one) is resynced on its key alone first.
+        this.#noteReconnect();
+        const resync = async (s: SinkStream) => (await this.#checkOne(s, () => true, conn)) === 'ok';
+        const one = await readOneByOne(conn, streams, (key) => this.#xreadgroup(count, [key]), err, resync);
         return { streams: one.read, blocking: false, unchecked: true, count, got: one.got, checked: undefined, sentAt };
       }
       // Before `passed`: a new master that is where the slot's migration went is its end, not a failover.
@@ -276,12 +280,15 @@ export class SinkReads {
     }
   }
 
-  /** The trim check of these streams, verifying what blocking reads delivered since the last check. */
-  #checkCommand(streams: readonly SinkStream[]): Arg[] {
+  /**
+   * The trim check of these streams, verifying what blocking reads delivered since the last check;
+   * `alone`: of one stream on its key alone (its slot migrates: see `checkTrimmed`).
+   */
+  #checkCommand(streams: readonly SinkStream[], alone = false): Arg[] {
     this.#noteReconnect();
     // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
-    const cmd: Arg[] = ['EVAL', checkTrimmed.source, 4 * streams.length];
-    for (const s of streams) cmd.push(s.stream.key, s.lastRemoval, s.removed, s.positions);
+    const cmd: Arg[] = ['EVAL', checkTrimmed.source, alone ? 1 : 4 * streams.length];
+    for (const s of streams) cmd.push(s.stream.key, ...(alone ? [] : [s.lastRemoval, s.removed, s.positions]));
     cmd.push(this.host.name, VERIFY_MAX_ENTRIES);
     for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
     return cmd;
@@ -374,16 +381,23 @@ export class SinkReads {
     await this.#checkOne(s, () => true);
   }
 
-  /** Checks stream `s` on the control connection; applies what it found when `apply(status)` says so. */
-  async #checkOne(s: SinkStream, apply: (status: string) => boolean): Promise<void> {
+  /**
+   * Checks stream `s` on the control connection, or on `migrating`, the read connection of its
+   * slot as it migrates, on its key alone; applies what it found when `apply(status)` says so.
+   */
+  async #checkOne(s: SinkStream, apply: (status: string) => boolean, migrating?: OwnedConnection): Promise<string> {
     const [at, readAt] = [performance.now(), s.lastRead];
-    const cmd = this.#checkCommand([s]);
+    const cmd = this.#checkCommand([s], migrating !== undefined);
     const epoch = this.#reconnectsNow();
-    const checks = (await this.host.control.send(cmd, s.stream.key)) as unknown[];
-    await this.#answered(this.host.control, s.stream.key);
+    const conn = migrating ?? this.host.control;
+    const checks = (await conn.send(cmd, s.stream.key)) as unknown[];
+    // Not for an ASK followed: the importing node serves the slot's keys without owning it yet.
+    if (migrating === undefined) await this.#answered(conn, s.stream.key);
     const stale = this.#madeBefore(epoch);
     const r = (checks[0] ?? []) as unknown[];
-    if (apply(str(r[0]))) await applyTrimCheck(this.host, s, r, at, readAt, stale);
+    const status = str(r[0]);
+    if (apply(status)) await applyTrimCheck(this.host, s, r, at, readAt, stale);
+    return status;
   }
 
   async onReadError(err: unknown): Promise<'retry' | 'again' | 'stop'> {
