@@ -69,6 +69,7 @@ export async function removeSinkStream(host: MembershipHost, stream: StreamHandl
   const s = host.streams.get(stream.key);
   if (!s) return;
   host.streams.delete(stream.key);
+  s.left = true;
   const { loops } = host;
   await loops.remove(stream.key, (group) => ![...host.streams.keys()].some((k) => loops.groupOf(k) === group));
   await host.acksSettled();

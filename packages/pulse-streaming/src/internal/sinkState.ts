@@ -29,6 +29,11 @@ export interface SinkStream {
   readonly deadName: string;
   /** False while the group is missing and the stream key is gone (NOGROUP). */
   ready: boolean;
+  /**
+   * `removeStream` took the stream out of this sink: no check still out for it
+   * may create its group again (see `recreate`).
+   */
+  left: boolean;
   /** The group's last-delivered ID as of our last trim check (see `checkTrimmed`). */
   checked: string | undefined;
   /** The last ID this instance read from the stream. */
@@ -213,6 +218,7 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     deadName,
     deadKey: streamKey(deadName),
     ready: true,
+    left: false,
     checked: undefined,
     lastRead: undefined,
     unverified: undefined,
