@@ -7,7 +7,6 @@ import type { Fanout } from './fanout.js';
 import { compareIds } from './ids.js';
 import { newestReadOrLetGo } from './letGo.js';
 import { IDLE_SLOT_BLOCK_MS, mayBlockLong, ReadLoops } from './loops.js';
-import { checkTrimmed } from './lossScripts.js';
 import { MigratingSlots, readOneByOne, refusedAsMigrating } from './migratingRead.js';
 import type { ReadAhead } from './readAhead.js';
 import { type LoopRead, ReadLoop } from './readLoop.js';
@@ -16,11 +15,9 @@ import { takeRead } from './readTake.js';
 import { errorText, isReplyError, isRetryable, toPulseError } from './redisErrors.js';
 import { str, streamEntries } from './replies.js';
 import type { Deliver, SinkReadResult, SinkSettings, SinkStream } from './sinkState.js';
-import { applyTrimCheck, type TrimCheckHost } from './sinkTrimCheck.js';
+import { applyTrimCheck, type TrimCheckHost, trimCheckCommand } from './sinkTrimCheck.js';
 import { nodeChangedBy, SlotOwners } from './slotOwners.js';
 
-/** Most entries the trim check copies into Lua to verify a blocking read (usually none: it took all there was). */
-const VERIFY_MAX_ENTRIES = 256;
 /** What the read path needs from its sink. */
 export interface ReadPathHost extends TrimCheckHost {
   readonly settings: SinkSettings;
@@ -286,12 +283,7 @@ export class SinkReads {
    */
   #checkCommand(streams: readonly SinkStream[], alone = false): Arg[] {
     this.#noteReconnect();
-    // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
-    const cmd: Arg[] = ['EVAL', checkTrimmed.source, alone ? 1 : 4 * streams.length];
-    for (const s of streams) cmd.push(s.stream.key, ...(alone ? [] : [s.lastRemoval, s.removed, s.positions]));
-    cmd.push(this.host.name, VERIFY_MAX_ENTRIES);
-    for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
-    return cmd;
+    return trimCheckCommand(this.host.name, streams, alone);
   }
 
   async onReply(group: number, result: unknown): Promise<void> {

@@ -7,14 +7,32 @@
  */
 import { PulseError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { OwnedConnection } from './driver.js';
+import type { Arg, OwnedConnection } from './driver.js';
 import { recordCheck } from './expiryLoss.js';
 import { compareIds, maxId } from './ids.js';
+import { checkTrimmed } from './lossScripts.js';
 import { str } from './replies.js';
 import { recreate } from './sinkRecreate.js';
 import { afterReconnect, fell } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 import { streamNow } from './streamNow.js';
+
+/** Most entries the trim check copies into Lua to verify a blocking read (usually none: it took all there was). */
+const VERIFY_MAX_ENTRIES = 256;
+
+/**
+ * The trim check (`checkTrimmed`) of sink `group`'s `streams`, verifying what blocking reads
+ * delivered since the last check, resyncing those not trusted; `alone`: of one stream on its key
+ * alone (its slot migrates and the other keys may be on the other node).
+ */
+export function trimCheckCommand(group: string, streams: readonly SinkStream[], alone = false): Arg[] {
+  // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would let the read run unchecked.
+  const cmd: Arg[] = ['EVAL', checkTrimmed.source, alone ? 1 : 4 * streams.length];
+  for (const s of streams) cmd.push(s.stream.key, ...(alone ? [] : [s.lastRemoval, s.removed, s.positions]));
+  cmd.push(group, VERIFY_MAX_ENTRIES);
+  for (const s of streams) cmd.push(s.trusted ? (s.unverified?.from ?? '') : 'r');
+  return cmd;
+}
 
 /** What applying a trim check needs from its sink. */
 export interface TrimCheckHost {
