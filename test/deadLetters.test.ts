@@ -156,17 +156,19 @@ describe.each(CLIENT_KINDS)('dead letters (%s)', (kind) => {
 describe.each(CLIENT_KINDS)('owned connections (%s)', (kind) => {
   it("a user's short command timeout does not cut the library's blocking reads short", async () => {
     const url = sharedUrl();
-    const ioredis = kind === 'ioredis' ? new Redis(url, { commandTimeout: 200 }) : undefined;
-    const nodeRedis = kind === 'node-redis' ? createClient({ url, commandOptions: { timeout: 200 } }) : undefined;
+    // 500 ms, not 200: the reader's start position is read on the user's client, and a loaded full
+    // run took longer than 200 ms to answer it (the user's timeout rightly failed newReader).
+    const ioredis = kind === 'ioredis' ? new Redis(url, { commandTimeout: 500 }) : undefined;
+    const nodeRedis = kind === 'node-redis' ? createClient({ url, commandOptions: { timeout: 500 } }) : undefined;
     await nodeRedis?.connect();
     const user = (ioredis ?? nodeRedis) as RedisClient;
     const { logger, lines } = recordingLogger();
     const s = new Stream(uniqueName(), user, { logger });
-    const reader = await s.newReader({ blockMs: 1000 });
+    const reader = await s.newReader({ blockMs: 1500 });
     const sub = reader.subscribe();
     // What is tested is a duration: a block longer than the user's timeout must
-    // complete. Let one full block (1 s) elapse before adding.
-    await new Promise((r) => setTimeout(r, 1300));
+    // complete. Let one full block (1.5 s) elapse before adding.
+    await new Promise((r) => setTimeout(r, 1800));
     await s.add('late', 'x');
     const [ev] = await take(sub, 1, 5000);
     expect(ev?.eventName).toBe('late');
