@@ -36,7 +36,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { type Sink, Stream } from '../packages/pulse-streaming/src/index.js';
 import { slotOf } from '../packages/pulse-streaming/src/internal/slot.js';
 import { CLIENT_KINDS, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
 import { connectCluster, consumeSinkAndReader } from './support/clusterClients.js';
@@ -349,6 +349,61 @@ async function migrate(key: string): Promise<() => Promise<void>> {
   return startMigration(cluster, slot, from, to);
 }
 
+/** What a case of a sink whose connections drop while its slot migrates works with. */
+interface Migrating {
+  readonly s: Stream;
+  readonly sink: Sink;
+  readonly sinkName: string;
+  readonly bySink: string[];
+  readonly byReader: string[];
+  readonly lines: ReturnType<typeof recordingLogger>['lines'];
+  /** Ends the migration (once). */
+  finish(): Promise<void>;
+}
+
+/**
+ * A sink and a reader of a new stream: a0 delivered, then the stream's slot
+ * migrating and m0 delivered during it. Runs `body`, ends the migration if
+ * `body` did not, and cleans up.
+ */
+async function duringMigration(c: TestClient, body: (m: Migrating) => Promise<void>): Promise<void> {
+  const { logger, lines } = recordingLogger();
+  const s = new Stream(uniqueName('migrc'), c.redis, { logger });
+  const sinkName = uniqueName('migrcs');
+  const sink = await s.newSink(sinkName, { blockMs: 300 });
+  const reader = await s.newReader({ startAt: 'oldest', blockMs: 300 });
+  const { bySink, byReader, done } = consumeSinkAndReader(sink, reader);
+  let end: (() => Promise<void>) | undefined;
+  const finish = async () => {
+    const e = end;
+    end = undefined;
+    await e?.();
+  };
+  try {
+    const a0 = await s.add('e', 'a0');
+    await waitFor(() => bySink.includes(a0), { timeout: 5000, what: 'a0 delivered' });
+    end = await migrate(s.key);
+    const m0 = await s.add('e', 'm0');
+    await waitFor(() => bySink.includes(m0), { timeout: 10_000, what: 'm0 delivered while the slot migrates' });
+    await body({ s, sink, sinkName, bySink, byReader, lines, finish });
+    expect(bySink.slice(0, 2)).toEqual([a0, m0]);
+  } finally {
+    await finish().catch(() => {});
+    await sink.close();
+    await reader.close();
+    await done.catch(() => {});
+    await s.destroy().catch(() => {});
+  }
+}
+
+/** Adds an event after the migration ended and waits for the sink to deliver it. */
+async function afterMigration(m: Migrating): Promise<string> {
+  await m.finish();
+  const a1 = await m.s.add('e', 'a1');
+  await waitFor(() => m.bySink.includes(a1), { timeout: 15_000, what: 'a1 delivered after the migration' });
+  return a1;
+}
+
 describe.each(CLIENT_KINDS)('a sink whose connections drop while its slot migrates (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
@@ -356,86 +411,51 @@ describe.each(CLIENT_KINDS)('a sink whose connections drop while its slot migrat
   });
   afterAll(() => c?.close());
 
-  it('delivers what is added after the reconnect while the slot still migrates, once each, and counts no loss after it', async () => {
-    const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('migrc'), c.redis, { logger });
-    const sinkName = uniqueName('migrcs');
-    const sink = await s.newSink(sinkName, { blockMs: 300 });
-    const reader = await s.newReader({ startAt: 'oldest', blockMs: 300 });
-    const { bySink, byReader, done } = consumeSinkAndReader(sink, reader);
-    let finish: (() => Promise<void>) | undefined;
-    try {
-      const a0 = await s.add('e', 'a0');
-      await waitFor(() => bySink.includes(a0) && byReader.includes(a0), { timeout: 5000, what: 'a0 delivered' });
-      finish = await migrate(s.key);
-      const m0 = await s.add('e', 'm0');
-      await waitFor(() => bySink.includes(m0), { timeout: 10_000, what: 'm0 delivered while the slot migrates' });
-      expect(await dropSinkConnections(sinkName)).toBeGreaterThan(0);
-      const m1 = await s.add('e', 'm1');
-      await waitFor(() => byReader.includes(m1), { timeout: 5000, what: 'm1 read by the reader' });
-      await waitFor(() => bySink.includes(m1), {
-        timeout: 15_000,
-        what: 'm1 delivered by the sink while the slot migrates, after its connections came back',
-      });
-      await finish();
-      finish = undefined;
-      const a1 = await s.add('e', 'a1');
-      await waitFor(() => bySink.includes(a1), { timeout: 15_000, what: 'a1 delivered after the migration' });
-      // Once each, and the checks after the migration find nothing lost.
-      expect(bySink).toEqual([a0, m0, m1, a1]);
-      await sink.close();
-      expect(sink.counters.lost).toBe(0);
-      expect(lines.filter((l) => /lost/.test(l.msg ?? '')).map((l) => l.msg)).toEqual([]);
-    } finally {
-      await finish?.().catch(() => {});
-      await sink.close();
-      await reader.close();
-      await done.catch(() => {});
-      await s.destroy().catch(() => {});
-    }
-  }, 60_000);
+  it(
+    'delivers what is added after the reconnect while the slot still migrates, once each, and counts no loss after it',
+    () =>
+      duringMigration(c, async (m) => {
+        expect(await dropSinkConnections(m.sinkName)).toBeGreaterThan(0);
+        const m1 = await m.s.add('e', 'm1');
+        await waitFor(() => m.byReader.includes(m1), { timeout: 5000, what: 'm1 read by the reader' });
+        await waitFor(() => m.bySink.includes(m1), {
+          timeout: 15_000,
+          what: 'm1 delivered by the sink while the slot migrates, after its connections came back',
+        });
+        const a1 = await afterMigration(m);
+        // Once each, and the checks after the migration find nothing lost.
+        expect(m.bySink.slice(2)).toEqual([m1, a1]);
+        await m.sink.close();
+        expect(m.sink.counters.lost).toBe(0);
+        expect(m.lines.filter((l) => /lost/.test(l.msg ?? '')).map((l) => l.msg)).toEqual([]);
+      }),
+    60_000,
+  );
 
-  it('says what trimming took unread after its connections dropped, and reads on', async () => {
-    const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('migrt'), c.redis, { logger });
-    const sinkName = uniqueName('migrts');
-    const sink = await s.newSink(sinkName, { blockMs: 300 });
-    const reader = await s.newReader({ startAt: 'newest', blockMs: 300 });
-    const { bySink, done } = consumeSinkAndReader(sink, reader);
-    let finish: (() => Promise<void>) | undefined;
-    try {
-      const a0 = await s.add('e', 'a0');
-      await waitFor(() => bySink.includes(a0), { timeout: 5000, what: 'a0 delivered' });
-      finish = await migrate(s.key);
-      const m0 = await s.add('e', 'm0');
-      await waitFor(() => bySink.includes(m0), { timeout: 10_000, what: 'm0 delivered while the slot migrates' });
-      expect(await dropSinkConnections(sinkName)).toBeGreaterThan(0);
-      // Five events, the first four trimmed by the same script: no read can take them in between.
-      const ids = (await c.cmd('EVAL', ADD_FIVE_KEEP_ONE, '1', s.key)) as string[];
-      const e5 = String(ids[4]);
-      await waitFor(() => bySink.includes(e5), {
-        timeout: 15_000,
-        what: 'e5 delivered while the slot migrates, after the connections came back',
-      });
-      await finish();
-      finish = undefined;
-      const a1 = await s.add('e', 'a1');
-      await waitFor(() => bySink.includes(a1), { timeout: 15_000, what: 'a1 delivered after the migration' });
-      expect(bySink).toEqual([a0, m0, e5, a1]);
-      // Said: found by the resync on the key alone when it came after the trim (how many unknown: the
-      // group's counter of what it read may be stale after a reconnect), else counted exactly by the
-      // first check after the migration (the resync came first and the read after the trim was unchecked).
-      const said = lines.filter((l) => l.level === 'warn' && /trimmed or deleted before this sink read them/.test(l.msg ?? ''));
-      await waitFor(() => sink.counters.lost === 4 || said.length > 0, {
-        timeout: 10_000,
-        what: `the 4 events trimmed unread said lost (${JSON.stringify(lines.map((l) => l.msg))})`,
-      });
-    } finally {
-      await finish?.().catch(() => {});
-      await sink.close();
-      await reader.close();
-      await done.catch(() => {});
-      await s.destroy().catch(() => {});
-    }
-  }, 60_000);
+  it(
+    'says what trimming took unread after its connections dropped, and reads on',
+    () =>
+      duringMigration(c, async (m) => {
+        expect(await dropSinkConnections(m.sinkName)).toBeGreaterThan(0);
+        // Five events, the first four trimmed by the same script: no read can take them in between.
+        const ids = (await c.cmd('EVAL', ADD_FIVE_KEEP_ONE, '1', m.s.key)) as string[];
+        const e5 = String(ids[4]);
+        await waitFor(() => m.bySink.includes(e5), {
+          timeout: 15_000,
+          what: 'e5 delivered while the slot migrates, after the connections came back',
+        });
+        const a1 = await afterMigration(m);
+        expect(m.bySink.slice(2)).toEqual([e5, a1]);
+        // Said: found by the resync on the key alone when it came after the trim (how many unknown: the
+        // group's counter of what it read may be stale after a reconnect), else counted exactly by the
+        // first check after the migration (the resync came first and the read after the trim was unchecked).
+        const said = () =>
+          m.lines.some((l) => l.level === 'warn' && /trimmed or deleted before this sink read them/.test(l.msg ?? ''));
+        await waitFor(() => m.sink.counters.lost === 4 || said(), {
+          timeout: 10_000,
+          what: `the 4 events trimmed unread said lost (${JSON.stringify(m.lines.map((l) => l.msg))})`,
+        });
+      }),
+    60_000,
+  );
 });
