@@ -50,7 +50,11 @@ export function refusedAsMigrating(err: unknown): boolean {
  * never: a reshard that failed halfway). The check finds what trimming took
  * while it was away (said, how many unknown when Redis cannot tell), and a
  * trim between it and the read is left for the check after the migration,
- * as for the streams read unchecked throughout. The reply has the shape of
+ * as for the streams read unchecked throughout; except where the check could
+ * not verify the group's position (more than 256 unread: sinkTrimCheck.ts):
+ * the stream stays due for a resync, and that check counts nothing, so such
+ * a trim in the moment between the two goes unsaid. Reading it anyway is the
+ * trade: not reading stalled it for the whole migration. The reply has the shape of
  * one XREADGROUP over the streams read. Throws the first failure when every
  * read failed, and `refusal` (the transaction's) when a stream could not be
  * read and none brought anything: the loop retries with backoff, as a read
