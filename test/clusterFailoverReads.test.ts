@@ -306,7 +306,7 @@ describe.each(CLIENT_KINDS)('a failover to a replica that missed acknowledged ad
       await waitFor(() => said() + sink.counters.lost >= 9, { timeout: 10_000, what: 'the 9 events said or counted' }).catch(
         (e: unknown) => {
           throw new Error(
-            `${(e as Error).message}: said ${said()}, counted ${sink.counters.lost}; log: ${lines.map((l) => String(l.msg)).join(' | ')}`,
+            `${(e as Error).message}: said ${said()}, counted ${sink.counters.lost}, b* ${JSON.stringify(lostAdds)}; log:\n${lines.map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.obj)}`).join('\n')}`,
           );
         },
       );

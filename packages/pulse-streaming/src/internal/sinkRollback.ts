@@ -37,16 +37,18 @@ export interface RollbackHost {
  * entries-added (kept by snapshots, AOF and replicas alike, unlike
  * entries-read) below the last one the sink saw says the key was created
  * anew, or rolled back (see `fell`). Nothing is concluded when the stream
- * cannot be read. `reached`: the later of where the group was at the check
- * before this one and what this instance had read when this one was sent;
- * `lagBefore`: the group's lag at the check before this one.
+ * cannot be read: resolves false then, and the stream stays due for this
+ * check (the next check runs it again). `reached`: the later of where the
+ * group was at the check before this one and what this instance had read
+ * when this one was sent; `lagBefore`: the group's lag at the check before
+ * this one.
  */
 export async function afterReconnect(
   host: RollbackHost,
   s: SinkStream,
   reached: string | undefined,
   lagBefore: number,
-): Promise<void> {
+): Promise<boolean> {
   // One at a time per stream: the read loop's check and a recovery's (a dead letter's or a nack's,
   // asking whether Redis lost an event) can both be resyncs. The second found what the first was
   // reading taken (`readBeforeReconnect` cleared) and concluded no rollback before the first had
@@ -59,20 +61,51 @@ export async function afterReconnect(
   const p = resync(host, s, reached, lagBefore);
   resyncs.set(s, p);
   try {
-    await p;
+    return await p;
   } finally {
     if (resyncs.get(s) === p) resyncs.delete(s);
   }
 }
 
 /** The rollback check of each stream under way (see `afterReconnect`). */
-const resyncs = new WeakMap<SinkStream, Promise<void>>();
+const resyncs = new WeakMap<SinkStream, Promise<boolean>>();
 
-async function resync(host: RollbackHost, s: SinkStream, reached: string | undefined, lagBefore: number): Promise<void> {
+async function resync(host: RollbackHost, s: SinkStream, reached: string | undefined, lagBefore: number): Promise<boolean> {
   const hi = s.readBeforeReconnect;
   const now = await streamNow(host.control, s.stream.key);
-  if (now.exists !== true) return;
+  // Not read (the control connection's node just failed over, a dropped connection): nothing
+  // concluded, and the stream stays due for this check. Taken as done, the check trusted the
+  // stream again, and no later check looked: a failover that lost what the sink had read went
+  // unsaid once the promoted replica had as many entries again (clean-clone CI, stop 43).
+  if (now.exists === undefined) {
+    host.logger.info(
+      { stream: s.stream.name },
+      'rollback check after a reconnect could not read the stream: the next check tries again',
+    );
+    return false;
+  }
+  // Gone: the trim check that brought this here says so (`nokey`).
+  if (now.exists === false) return true;
   s.readBeforeReconnect = undefined;
+  try {
+    await concludeResync(host, s, now, hi, reached, lagBefore);
+  } catch (err) {
+    // A read after the first failed: what this instance had read stays for the next check.
+    s.readBeforeReconnect ??= hi;
+    throw err;
+  }
+  return true;
+}
+
+/** `resync`, once the stream was read (`now`); `hi`: the last entry this instance read before the reconnect. */
+async function concludeResync(
+  host: RollbackHost,
+  s: SinkStream,
+  now: StreamNow,
+  hi: string | undefined,
+  reached: string | undefined,
+  lagBefore: number,
+): Promise<void> {
   if (hi !== undefined) {
     const ends = now.last !== undefined && compareIds(now.last, hi) < 0;
     const kept =

@@ -94,6 +94,8 @@ export async function applyTrimCheck(
     // through a reconnect or a frozen event loop). Only a fresh read tells
     // them apart: a loss is reported on current evidence only.
     let stale = false;
+    // False while a resync could not read the stream: it stays untrusted, and the next check resyncs.
+    let resynced = true;
     if (added >= 0 && s.added >= 0 && added < s.added) {
       const now = await streamNow(host.control, s.stream.key);
       if (now.added < s.added) await fell(host, s, now, str(r[8] ?? '') || now.first, maxId(readAt, checkedBefore), lagBefore);
@@ -105,7 +107,7 @@ export async function applyTrimCheck(
       // trusted yet) still compares the stream with what was known before
       // it, or a Redis restarted from an older snapshot would take unread
       // and held events without a word (outside review C).
-      await afterReconnect(host, s, maxId(readAt, checkedBefore), lagBefore);
+      resynced = await afterReconnect(host, s, maxId(readAt, checkedBefore), lagBefore);
     }
     if (!stale) {
       recordCheck(s, lag, Number(r[9] ?? 0), last, sentAt, Number(r[10] ?? -1), str(r[11] ?? '') || '0-0');
@@ -123,7 +125,7 @@ export async function applyTrimCheck(
       );
     s.unknownReported = unknown;
     // Resynced: what blocking reads jumped before it can no longer be counted.
-    if (!s.trusted && verified) s.trusted = true;
+    if (!s.trusted && verified && resynced) s.trusted = true;
     if (verified && s.unverified) {
       // Verified up to where the group was at the check; reads after it stay to verify.
       s.unverified = compareIds(last, s.unverified.to) >= 0 ? undefined : { from: last, to: s.unverified.to };
