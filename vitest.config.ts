@@ -7,10 +7,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * chaos run, in `npm test` until 2026-12-06) as a tail after everything
  * else. The idle and failover files mostly wait (command rates over seconds, a replica's
  * promotion): started late they were the tail (idle 25 s, clusterFailover 15 s
- * after the rest had ended); started early they wait beside the busy ones.
- * The isolated files (a fresh process and module graph each) come last: vitest runs them as a
- * group of their own, and in the middle of the run that group left the workers two to five busy
- * for 20 s (197 s in all, 188 s with them last; measured 2026-12-07).
+ * after the rest had ended); started early they wait beside the busy ones. So do the files that
+ * compile or pack the package (package, optionTypes, errorsAcrossBuilds: seconds of CPU each).
  */
 const LONGEST = [
   'sinkProcesses',
@@ -24,6 +22,8 @@ const LONGEST = [
   'clusterFailoverReads',
   'interop',
   'package',
+  'optionTypes',
+  'errorsAcrossBuilds',
   'sinkFaults',
   'reader',
 ];
@@ -32,42 +32,11 @@ class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const rank = (f: TestSpecification): number => {
       const i = LONGEST.findIndex((name) => f.moduleId.endsWith(`/test/${name}.test.ts`));
-      if (i >= 0) return i;
-      // The tracing files together (their workers are reused among them only), then the isolated ones.
-      return LONGEST.length + (f.project.name === 'otel' ? 1 : f.project.name === 'isolated' ? 2 : 0);
+      return i >= 0 ? i : LONGEST.length;
     };
     return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
   }
 }
-
-/**
- * Files that change what a whole process shares: OpenTelemetry's globals and
- * the library's process-wide registrations, process-level error listeners,
- * environment variables, internal limits set for one file. They run each in a
- * fresh module graph, as vitest does by default.
- */
-/**
- * The tracing files set OpenTelemetry's globals and register the library's
- * integration, each undoing both when it ends: they share module graphs among
- * themselves (a project of their own: vitest never hands its workers a file
- * of another project), not with the rest. Isolated, each of the 16 imported
- * the library, both clients and the SDK again: 26 isolated files took 52 s of
- * CPU, the 10 left and these 46 s (2026-12-07).
- */
-const OTEL = ['test/otel*.test.ts', 'test/auditOtelSampler.test.ts'];
-
-const ISOLATED = [
-  'test/headersCluster.test.ts',
-  'test/loggerThrows.test.ts',
-  'test/package.test.ts',
-  'test/schemaHang.test.ts',
-  'test/dashboardHeaders.test.ts',
-  'test/handlerThrowsAnything.test.ts',
-  'test/goDestroyProducerOnly.test.ts',
-  'test/errorsAcrossBuilds.test.ts',
-  'test/optionTypes.test.ts',
-  'test/heldGoneNacked.test.ts',
-];
 
 // Node 20 parses NODE_EXTRA_CA_CERTS (set on machines behind a TLS proxy, as this project's) at the
 // start of every process: 50-70 ms of CPU each, for the test workers and the ~290 node children the
@@ -79,7 +48,8 @@ export default defineConfig({
   test: {
     globalSetup: ['test/support/globalSetup.ts'],
     // PULSE_CPU_PROBE=<file>: the CPU of each test file, appended to <file> (test/support/cpuProbe.ts).
-    setupFiles: process.env.PULSE_CPU_PROBE ? ['test/support/cpuProbe.ts'] : [],
+    // afterFile: what a file enabled for its whole worker (OpenTelemetry's context manager) is undone.
+    setupFiles: ['test/support/afterFile.ts', ...(process.env.PULSE_CPU_PROBE ? ['test/support/cpuProbe.ts'] : [])],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores, yet eight files at a time: most files mostly wait (grace periods, blocking reads,
@@ -93,17 +63,15 @@ export default defineConfig({
     // last build (scripts/build-stamp.mjs).
     maxWorkers: 8,
     sequence: { sequencer: LongestFirst },
-    // The other files share a module graph per worker (isolate: false): importing the library,
-    // both clients and vitest again for each of 180 files cost 170 s of CPU on two cores (vitest
-    // 196 s in all, over the 3-minute budget; 139 s shared). Each file still starts its own
-    // servers and cleans up its own streams, sinks and listeners.
-    projects: [
-      { extends: true, test: { name: 'isolated', include: ISOLATED, isolate: true } },
-      { extends: true, test: { name: 'otel', include: OTEL, isolate: false } },
-      {
-        extends: true,
-        test: { name: 'shared', include: ['test/**/*.test.ts'], exclude: [...ISOLATED, ...OTEL], isolate: false },
-      },
-    ],
+    // Files share a module graph per worker (isolate: false): importing the library, both clients
+    // and vitest again for each of 180 files cost 170 s of CPU on two cores (vitest 196 s in all,
+    // over the 3-minute budget; 139 s shared). Each file starts its own servers and cleans up its
+    // own streams, sinks and listeners, and undoes what it sets for the whole process (internal
+    // limits lowered for one file, OpenTelemetry's globals; its context manager: afterFile.ts).
+    // Those files once ran in projects of their own, isolated or sharing among themselves, which
+    // vitest starts as a group once the other files' workers have ended: 15 s at the end of the run
+    // with few workers busy (176-179 s in all, 2026-12-07).
+    isolate: false,
+    include: ['test/**/*.test.ts'],
   },
 });

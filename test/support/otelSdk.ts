@@ -2,8 +2,6 @@
  * An OpenTelemetry SDK with in-memory exporters, for the tracing tests:
  * spans as they finish, metrics on demand (cumulative).
  */
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   AggregationTemporality,
@@ -21,6 +19,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { registerOpenTelemetry } from '../../packages/pulse-streaming/src/otel/index.js';
+import { enableContext } from './otelContext.js';
 
 export interface TestSdk {
   readonly spans: () => ReadableSpan[];
@@ -34,14 +33,7 @@ export interface TestSdk {
   shutdown(): Promise<void>;
 }
 
-let contextManager: AsyncLocalStorageContextManager | undefined;
-
-/** Async context for spans (what an SDK's `register()` sets up): once per test file. */
-export function enableContext(): void {
-  if (contextManager) return;
-  contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
-}
+export { enableContext } from './otelContext.js';
 
 /** Starts an SDK and registers the library's OpenTelemetry integration with it. */
 export function startSdk(options: { sampler?: Sampler } = {}): TestSdk {
