@@ -67,6 +67,9 @@ export async function afterReconnect(
   }
 }
 
+/** Streams whose rollback check could not read them, said once (see `resync`). */
+const unread = new WeakSet<SinkStream>();
+
 /** The rollback check of each stream under way (see `afterReconnect`). */
 const resyncs = new WeakMap<SinkStream, Promise<boolean>>();
 
@@ -78,12 +81,16 @@ async function resync(host: RollbackHost, s: SinkStream, reached: string | undef
   // stream again, and no later check looked: a failover that lost what the sink had read went
   // unsaid once the promoted replica had as many entries again (clean-clone CI, stop 43).
   if (now.exists === undefined) {
-    host.logger.info(
-      { stream: s.stream.name },
-      'rollback check after a reconnect could not read the stream: the next check tries again',
-    );
+    // Said once until a check reads it: while the control connection is away every read is a check.
+    if (!unread.has(s))
+      host.logger.info(
+        { stream: s.stream.name },
+        'rollback check after a reconnect could not read the stream: the next check tries again',
+      );
+    unread.add(s);
     return false;
   }
+  unread.delete(s);
   // Gone: the trim check that brought this here says so (`nokey`).
   if (now.exists === false) return true;
   s.readBeforeReconnect = undefined;
