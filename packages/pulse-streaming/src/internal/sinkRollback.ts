@@ -91,7 +91,8 @@ async function resync(host: RollbackHost, s: SinkStream, reached: string | undef
     return false;
   }
   unread.delete(s);
-  // Gone: the trim check that brought this here says so (`nokey`).
+  // Gone since the trim check that brought this here: the next one says so (`nokey`), and what this
+  // instance had read stays for what goes with the key (`goneWithKey`).
   if (now.exists === false) return true;
   s.readBeforeReconnect = undefined;
   try {
