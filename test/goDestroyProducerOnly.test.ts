@@ -11,17 +11,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { goLifecycleTiming } from '../packages/pulse-streaming/src/internal/goLifecycle.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { forThisFile } from './support/forThisFile.js';
 
 const RECHECK_MS = 300;
+forThisFile(goLifecycleTiming, 'producerRecheckMs', RECHECK_MS);
 
 describe.each(CLIENT_KINDS)('a publishing-only instance meets a record Go moved elsewhere (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
-    goLifecycleTiming.producerRecheckMs = RECHECK_MS;
     c = await connect(kind);
   });
   afterAll(async () => {
-    goLifecycleTiming.producerRecheckMs = 60_000;
     await c?.close();
   });
 

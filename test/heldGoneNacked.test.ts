@@ -19,22 +19,18 @@
  * Fix: forget an ID on every settlement (nack, dead letter, loss report, close), not only on
  * XACK; and when the cap is met, log it (or evict the oldest) rather than stop silently.
  */
-import { afterAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
 import { heldGoneLimits } from '../packages/pulse-streaming/src/internal/heldGone.js';
 import { CLIENT_KINDS, connect, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
+import { forThisFile } from './support/forThisFile.js';
 import { RedisServer } from './support/redisServer.js';
 
 // A second or more, as for every test a loaded machine can starve (vitest.config.ts): at 600 ms, 100 handlers
 // at once in a loaded CI run outlived their holds, and events were claimed and reported lost under them.
 const GRACE = 1500;
-// The limit, lowered from 10 000 for this file (restored after it: its worker runs other files): the
-// test failed with FAILED = the limit, passed with 10 fewer.
-const MAX = heldGoneLimits.max;
-heldGoneLimits.max = 500;
-afterAll(() => {
-  heldGoneLimits.max = MAX;
-});
+// The limit, lowered from 10 000 for this file: the test failed with FAILED = the limit, passed with 10 fewer.
+forThisFile(heldGoneLimits, 'max', 500);
 const FAILED = heldGoneLimits.max;
 
 describe.concurrent.each(CLIENT_KINDS)('events deleted while handled, then nacked (%s)', (kind) => {

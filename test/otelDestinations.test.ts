@@ -9,22 +9,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { destinationLimits } from '../packages/pulse-streaming/src/otel/attributes.js';
 import { CLIENT_KINDS, connect, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { forThisFile } from './support/forThisFile.js';
 import { startSdk, type TestSdk } from './support/otelSdk.js';
 
 const LIMIT = 20;
+forThisFile(destinationLimits, 'perGeneration', LIMIT);
 const CHURN = 200;
 
 describe.each(CLIENT_KINDS)('otel: what is kept per stream name is bounded (%s)', (kind) => {
   let c: TestClient;
   let sdk: TestSdk;
-  const saved = destinationLimits.perGeneration;
   beforeAll(async () => {
-    destinationLimits.perGeneration = LIMIT;
     c = await connect(kind);
     sdk = startSdk();
   });
   afterAll(async () => {
-    destinationLimits.perGeneration = saved;
     await sdk.shutdown();
     await c.close();
   });

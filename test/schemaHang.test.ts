@@ -10,16 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, type StandardSchemaV1, Stream } from '../packages/pulse-streaming/src/index.js';
 import { schemaLimits } from '../packages/pulse-streaming/src/internal/eventCodec.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { forThisFile } from './support/forThisFile.js';
 
 const schema = (validate: (v: unknown) => unknown): StandardSchemaV1 =>
   ({ '~standard': { version: 1, vendor: 'test', validate } }) as unknown as StandardSchemaV1;
 
-// For this file only (its worker runs other files after it): 10 s would make the file slow.
-const ANSWER_MS = schemaLimits.answerMs;
-schemaLimits.answerMs = 300;
-afterAll(() => {
-  schemaLimits.answerMs = ANSWER_MS;
-});
+// For this file only: 10 s would make the file slow.
+forThisFile(schemaLimits, 'answerMs', 300);
 
 describe.concurrent.each(CLIENT_KINDS)('an asynchronous schema that never answers (%s)', (kind) => {
   let c: TestClient;

@@ -33,7 +33,7 @@ export interface TestSdk {
   shutdown(): Promise<void>;
 }
 
-export { enableContext } from './otelContext.js';
+export { enableContext };
 
 /** Starts an SDK and registers the library's OpenTelemetry integration with it. */
 export function startSdk(options: { sampler?: Sampler } = {}): TestSdk {
