@@ -7,7 +7,7 @@
  * bookkeeping.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -158,6 +158,19 @@ export class Consumer {
   }
   alive(): boolean {
     return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+  /**
+   * Freezes the process (SIGSTOP) and waits until the kernel says it is stopped: whatever it had
+   * written to Redis is in Redis' socket buffers then, and it writes nothing more until `resume()`.
+   */
+  async freeze(): Promise<void> {
+    this.proc.kill('SIGSTOP');
+    // Field 3 of /proc/PID/stat, after the parenthesised command name: 'T' once stopped.
+    const state = () => readFileSync(`/proc/${this.proc.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    await waitFor(() => state() === 'T', { ...WAIT, what: 'consumer process stopped' });
+  }
+  resume(): void {
+    this.proc.kill('SIGCONT');
   }
   async kill(signal: NodeJS.Signals): Promise<void> {
     if (!this.alive()) return;
