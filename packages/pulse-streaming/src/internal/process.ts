@@ -42,6 +42,8 @@ export class HandlerRun {
   #active = 0;
   #wake: (() => void) | undefined;
   readonly #keepAlive: NodeJS.Timeout | undefined;
+  /** Takes `running` out of what the sink's claims see as held here (heldHere.ts): once stopped, nothing keeps them. */
+  readonly #untrack: (() => void) | undefined;
   /** The last round of in-progress touches: a nack waits for it, or a touch could land after the nack and undo it. */
   #touches: Promise<void> = Promise.resolve();
   /** Set once Redis refused a dead letter for good: the run stops taking events and rejects with it. */
@@ -81,6 +83,7 @@ export class HandlerRun {
     // consumer (SEMANTICS.md section 9): the buffer counts as held however
     // long the handlers take, not only while the loop takes events.
     this.sub.keepHeldWhile(() => this.#active > 0);
+    this.#untrack = host.noAck ? undefined : host.trackRunning(this.running);
   }
 
   /** Runs `call`, the handler on `events`, seen by the long-run warning (longCalls.ts) while it runs. */
@@ -150,6 +153,7 @@ export class HandlerRun {
 
   stop(): void {
     clearInterval(this.#keepAlive);
+    this.#untrack?.();
   }
 
   /**

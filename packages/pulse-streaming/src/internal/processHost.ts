@@ -28,6 +28,8 @@ export interface ProcessHost {
    * rejects), to false when no touch can ever be made again (the user's client is closed).
    */
   keepInProgress(events: ReadonlySet<SinkEvent>): Promise<boolean>;
+  /** Makes a run's running events known to the sink's claims (heldHere.ts); returns what unmakes it. */
+  trackRunning(events: ReadonlySet<SinkEvent>): () => void;
   /** Gives events back, redelivered after `delayMs`, one call per stream. */
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
   /** Moves an event to the dead-letter stream now, with `reason`. */

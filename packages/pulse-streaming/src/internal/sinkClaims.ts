@@ -11,6 +11,7 @@ import { claimedEntries } from './claimedEntries.js';
 import { monotonicNow } from './clock.js';
 import { ackMoved, keptWhileMoved, type MoveHost } from './deadLetterMove.js';
 import { evalScript } from './driver.js';
+import { heldAgain } from './letGo.js';
 import { refusedAsMigrating } from './migratingRead.js';
 import { claimWithoutDelays } from './migratingWrites.js';
 import { errorText, isReplyError } from './redisErrors.js';
@@ -210,7 +211,25 @@ export class SinkClaims {
         host.countLost(s.stream.name, ids.length, 'events a noAck sink claimed (acked as claimed) could not be read', ids);
       throw err;
     }
-    const { got, gone } = read;
+    const { gone } = read;
+    // Taken back from this very consumer while it holds them (a handler here runs one, or a held
+    // buffer here has it): a keep-alive came late, not a fault. Kept where they are: handed out
+    // again, a handler ran a second time what one still ran (heldHere.ts).
+    const held =
+      read.got.length > 0
+        ? host.heldHere(
+            s.stream.name,
+            read.got.map((e) => e[0]),
+          )
+        : undefined;
+    const got = held === undefined || held.size === 0 ? read.got : read.got.filter((e) => !held.has(e[0]));
+    if (held !== undefined && held.size > 0) {
+      for (const id of held) heldAgain(s, id);
+      host.logger.debug(
+        { stream: s.stream.name, ids: [...held] },
+        'claimed events this instance holds (a keep-alive came late): kept here, not handed out again',
+      );
+    }
     if (got.length > 0) {
       // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
       host.dropBuffered(

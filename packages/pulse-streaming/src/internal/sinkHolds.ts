@@ -11,6 +11,7 @@ import { type Connection, type Driver, evalScript } from './driver.js';
 import type { Fanout } from './fanout.js';
 import { groupGone } from './groupGone.js';
 import { HeldGone } from './heldGone.js';
+import { RunningEvents } from './heldHere.js';
 import type { HolderWatch } from './holderWatch.js';
 import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
@@ -85,6 +86,8 @@ export class SinkHolds {
 
   /** Events kept in the delays set as deleted while handled: their entries go when acked (see heldGone.ts). */
   readonly heldGone: HeldGone;
+  /** What the handlers of `process()` and `processBatch()` run now: a claim of ours does not hand it out again. */
+  readonly running = new RunningEvents();
 
   constructor(private readonly host: HoldsHost) {
     this.heldGone = new HeldGone(host.name, host.driver, host.logger);
