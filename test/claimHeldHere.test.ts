@@ -1,21 +1,23 @@
 /**
  * SEMANTICS.md section 9: while a consumer is alive and its handlers run, neither the event a
- * handler works on nor those waiting behind it are redelivered, however long that takes. With
- * both clients, for process() and processBatch().
+ * handler works on nor those waiting behind it are redelivered, however long that takes, and an
+ * event a handler finished is never dead-lettered. With both clients, for process() and
+ * processBatch(), with and without maxDeliveries.
  *
  * Failed before the fix (a full local run: processDecodeHang, "nothing redelivered", both clients
  * at once): the keep-alives of a running event (every grace / 3) and of the buffered ones (every
- * grace / 4) were late when the process's event loop was held up for most of a grace period time
- * after time, too short each for a stall the sink notices; the sink's own claim then found them
- * idle, took them back from its very consumer, and handed them out again (`redelivered` 1, a
- * second delivery of the running event, or of the waiting one). Here the test holds up the event
- * loop itself, the way a loaded machine did (`holdUpEventLoop`), with a grace period of 400 ms.
+ * grace / 4) were late when the process's event loop was starved, and the sink's own claim found
+ * them idle, took them back from its very consumer and handed them out again (`redelivered` 1, a
+ * second delivery of the running event, or of the waiting one); with `maxDeliveries: 1` it
+ * dead-lettered both, the one a handler was running and the one no handler had seen. Here the test
+ * starves its own event loop the way a loaded machine did (`holdUpEventLoop`), grace 400 ms.
  */
 import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, recordingLogger, uniqueName, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
 
 const GRACE = 400;
+const WAIT = { timeout: 10_000 };
 
 /**
  * Holds up this process's event loop `times` times for `ms`, with a 40 ms timer between: run by
@@ -34,66 +36,76 @@ async function holdUpEventLoop(times: number, ms: number): Promise<void> {
 }
 
 /**
- * The file's four cases run at once: the event loop is held up once for all of them, once each is
- * ready (or 5 s after the first is, when some are filtered out). Held up by each, it stalled 16 s.
+ * The two clients' cases run at once: the event loop is held up once for both, once each is ready
+ * (or 5 s after the first is, when one is filtered out).
  */
-const CASES = CLIENT_KINDS.length * 2;
 let arrived = 0;
 let allReady = () => {};
 const ready = new Promise<void>((r) => (allReady = r));
 let holding: Promise<void> | undefined;
 async function heldUp(): Promise<void> {
-  if (++arrived === CASES) allReady();
+  if (++arrived === CLIENT_KINDS.length) allReady();
   await Promise.race([ready, new Promise((r) => setTimeout(r, 5000))]);
   holding ??= Promise.all([0, 1, 2, 3].map(() => holdUpEventLoop(3, 330))).then(() => {});
   await holding;
 }
 
-describe.concurrent.each(CLIENT_KINDS)('a sink whose keep-alives come late (%s)', (kind) => {
-  it.for<'process' | 'processBatch'>(['process', 'processBatch'])(
-    '%s: the running event and the one waiting behind it are not handed out again',
-    { timeout: 30_000 },
-    async (how, ctx) => {
-      const c = await connect(kind);
-      ctx.onTestFinished(() => c.close());
-      const { logger, lines } = recordingLogger();
-      const s = new Stream(uniqueName('heldHere'), c.redis, { maxLen: 0, logger });
-      ctx.onTestFinished(() => s.destroy());
-      const first = (await s.add('e', 'first')) as string;
-      const second = (await s.add('e', 'second')) as string;
-      const sink = await s.newSink('sink', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE });
-      ctx.onTestFinished(() => sink.close());
-      const calls: Array<{ id: string; n: number }> = [];
-      let release = () => {};
-      const released = new Promise<void>((r) => (release = r));
-      const handle = async (events: SinkEvent[]) => {
-        for (const ev of events) calls.push({ id: ev.id, n: ev.deliveryCount });
-        // The first call runs until released: its event in progress, the second waiting behind it.
-        if (calls.length === 1) await released;
-      };
-      const stop = new AbortController();
-      const run =
-        how === 'process'
-          ? sink.process((ev) => handle([ev]), { signal: stop.signal })
-          : sink.processBatch(handle, { maxBatch: 1, signal: stop.signal });
-      await waitFor(() => calls.length === 1 && sink.counters.delivered === 2, {
-        timeout: 10_000,
-        what: 'both read, the first handled',
-      });
-
-      await heldUp();
-      release();
-      await waitFor(() => calls.length >= 2, { timeout: 10_000, what: 'the second handled' });
+/** One sink over its own stream: two events, the first one's handler running until released. */
+async function scenario(c: TestClient, how: 'process' | 'processBatch', maxDeliveries: number | undefined) {
+  const { logger, lines } = recordingLogger();
+  const s = new Stream(uniqueName('heldHere'), c.redis, { maxLen: 0, logger });
+  const first = (await s.add('e', 'first')) as string;
+  const second = (await s.add('e', 'second')) as string;
+  const sink = await s.newSink('sink', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE, maxDeliveries });
+  const calls: Array<{ id: string; n: number }> = [];
+  let release = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  const handle = async (events: SinkEvent[]) => {
+    for (const ev of events) calls.push({ id: ev.id, n: ev.deliveryCount });
+    if (calls.length === 1) await released;
+  };
+  const stop = new AbortController();
+  const run =
+    how === 'process'
+      ? sink.process((ev) => handle([ev]), { signal: stop.signal })
+      : sink.processBatch(handle, { maxBatch: 1, signal: stop.signal });
+  const what = `${how}${maxDeliveries ? `, maxDeliveries ${maxDeliveries}` : ''}`;
+  await waitFor(() => calls.length === 1 && sink.counters.delivered === 2, {
+    ...WAIT,
+    what: `${what}: both read, the first handled`,
+  });
+  return {
+    release,
+    async check() {
+      await waitFor(() => calls.length >= 2 || sink.counters.deadLettered > 0, { ...WAIT, what: `${what}: the second handled` });
       const pending = async () => Number(((await c.cmd('XPENDING', s.key, 'sink')) as unknown[])[0]);
-      await waitFor(async () => (await pending()) === 0, { timeout: 10_000, what: 'both acked' });
+      await waitFor(async () => (await pending()) === 0, { ...WAIT, what: `${what}: both acked` });
       stop.abort();
       await run;
-      const heldBack = lines.filter((l) => /claimed events this instance holds/.test(String(l.msg)));
-      expect(calls, `log ${JSON.stringify(heldBack)}`).toEqual([
+      const said = lines.filter((l) => /this instance (still )?holds/.test(String(l.msg)));
+      expect(calls, `${what}; log ${JSON.stringify(said)}`).toEqual([
         { id: first, n: 1 },
         { id: second, n: 1 },
       ]);
-      expect(sink.counters).toMatchObject({ delivered: 2, redelivered: 0, acked: 2, deadLettered: 0, lost: 0 });
+      expect(sink.counters, what).toMatchObject({ delivered: 2, redelivered: 0, acked: 2, deadLettered: 0, lost: 0 });
+      expect(Number(await c.cmd('XLEN', `${s.key}:dead`)), `${what}: dead letters`).toBe(0);
+      await sink.close();
+      await s.destroy();
     },
-  );
+  };
+}
+
+describe.concurrent.each(CLIENT_KINDS)('a sink whose keep-alives come late (%s)', (kind) => {
+  it('the event a handler runs and the one waiting behind it: not handed out again, not dead-lettered', {
+    timeout: 30_000,
+  }, async (ctx) => {
+    const c = await connect(kind);
+    ctx.onTestFinished(() => c.close());
+    const cases = await Promise.all(
+      (['process', 'processBatch'] as const).flatMap((how) => [scenario(c, how, undefined), scenario(c, how, 1)]),
+    );
+    await heldUp();
+    for (const k of cases) k.release();
+    for (const k of cases) await k.check();
+  });
 });

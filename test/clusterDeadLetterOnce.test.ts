@@ -201,6 +201,12 @@ describe.each(CLIENT_KINDS)('dead-lettered once on a cluster (%s)', (kind) => {
       await rawCommand(t.deadMaster.port, 'CLIENT PAUSE 60000 WRITE');
       await failOverBeforeTheAck(t);
       expect(await settled(t), logged(t)).toEqual([id]);
+      // Said as on a single node (moved by the client on a cluster, it went unsaid).
+      const said = t.lines.filter((l) => l.msg === 'events dead-lettered after max deliveries');
+      expect(
+        said.flatMap((l) => (l.obj as { ids?: string[] }).ids ?? []),
+        logged(t),
+      ).toEqual([id]);
     } finally {
       await teardown(t, [sink], [loop]);
     }

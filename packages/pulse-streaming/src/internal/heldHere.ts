@@ -1,7 +1,7 @@
 /**
  * What this instance holds now of a stream's events: those its `process()`
- * and `processBatch()` handlers are running, and those waiting in the buffer
- * of a subscription that is not stalled. A claim of its own that takes one
+ * and `processBatch()` handlers are running or finished with their ack under
+ * way, and those waiting in the buffer of a subscription that is not stalled. A claim of its own that takes one
  * of them (pending with this very consumer, found idle because a keep-alive
  * came late: an event loop held up for most of a grace period, time after
  * time) must not hand it out a second time (sinkClaims.ts): a handler here
@@ -12,18 +12,26 @@
 import type { SinkEvent } from '../event.js';
 import type { Fanout } from './fanout.js';
 
-/** The events the handlers of this instance's `process()` and `processBatch()` runs are running, across runs. */
-export class RunningEvents {
-  readonly #runs = new Set<ReadonlySet<SinkEvent>>();
+/** What one `process()` or `processBatch()` run holds. */
+export interface HandlerHolds {
+  /** The events its handlers run (kept in progress by it). */
+  readonly running: ReadonlySet<SinkEvent>;
+  /** The events its handlers finished whose ack is under way: a claim before it lands would take them. */
+  acking(): Iterable<SinkEvent>;
+}
 
-  /** Adds a run's set of running events (kept in progress by it); returns what takes it out again (the run stops). */
-  track(running: ReadonlySet<SinkEvent>): () => void {
-    this.#runs.add(running);
-    return () => this.#runs.delete(running);
+/** The events the handlers of this instance's `process()` and `processBatch()` runs hold, across runs. */
+export class RunningEvents {
+  readonly #runs = new Set<HandlerHolds>();
+
+  /** Adds a run; returns what takes it out again (the run stops: nothing keeps its events then). */
+  track(run: HandlerHolds): () => void {
+    this.#runs.add(run);
+    return () => this.#runs.delete(run);
   }
 
-  /** The runs' sets, for {@link heldHere}. */
-  get runs(): Iterable<ReadonlySet<SinkEvent>> {
+  /** The runs, for {@link heldHere}. */
+  get runs(): Iterable<HandlerHolds> {
     return this.#runs;
   }
 }
@@ -35,7 +43,10 @@ export function heldHere(fanout: Fanout<SinkEvent>, running: RunningEvents, name
   const look = (ev: SinkEvent) => {
     if (ev.streamName === name && wanted.has(ev.id)) held.add(ev.id);
   };
-  for (const run of running.runs) for (const ev of run) look(ev);
+  for (const run of running.runs) {
+    for (const ev of run.running) look(ev);
+    for (const ev of run.acking()) look(ev);
+  }
   // A stalled subscription's buffer is not held (its events went to others or back to Redis):
   // a claimed copy supersedes what is left there (`dropBuffered`).
   for (const sub of fanout.subs) if (!sub.ended && !sub.stalled) for (const ev of sub.queued()) look(ev);

@@ -51,7 +51,7 @@ export class HandlerRun {
   /** Handler calls running, said when they run long. */
   readonly #long: LongCalls;
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
-  readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
+  readonly #acks = new Map<Promise<void>, { events: SinkEvent[]; settled: Promise<void> }>();
 
   constructor(
     private readonly host: ProcessHost,
@@ -83,7 +83,7 @@ export class HandlerRun {
     // consumer (SEMANTICS.md section 9): the buffer counts as held however
     // long the handlers take, not only while the loop takes events.
     this.sub.keepHeldWhile(() => this.#active > 0);
-    this.#untrack = host.noAck ? undefined : host.trackRunning(this.running);
+    this.#untrack = host.noAck ? undefined : host.trackRunning(this);
   }
 
   /** Runs `call`, the handler on `events`, seen by the long-run warning (longCalls.ts) while it runs. */
@@ -119,7 +119,7 @@ export class HandlerRun {
     const acks = [...this.#acks.values()];
     if (acks.length === 0) return;
     await this.#untilClosed(Promise.all(acks.map((a) => a.settled)));
-    const left = [...this.#acks.values()].flatMap((a) => a.ids);
+    const left = [...this.#acks.values()].flatMap((a) => a.events.map((ev) => ev.id));
     if (left.length > 0)
       this.logger.warn(
         { count: left.length, ids: left.slice(0, 10) },
@@ -149,6 +149,11 @@ export class HandlerRun {
       clearTimeout(timer);
       if (onClose) closed.removeEventListener('abort', onClose);
     }
+  }
+
+  /** Events whose ack is under way: still held by this instance until Redis has it (heldHere.ts). */
+  *acking(): Iterable<SinkEvent> {
+    for (const a of this.#acks.values()) yield* a.events;
   }
 
   stop(): void {
@@ -245,14 +250,16 @@ export class HandlerRun {
     const flush = first.acker.ack(...events);
     const known = this.#acks.get(flush);
     if (known) {
-      for (const ev of events) known.ids.push(ev.id);
+      for (const ev of events) known.events.push(ev);
       return;
     }
-    const ids = events.map((ev) => ev.id);
+    const acking = events.slice();
     const settled = flush
-      .catch((err: unknown) => this.logger.warn({ ids, err: errorText(err) }, 'ack failed: the events will be redelivered'))
+      .catch((err: unknown) =>
+        this.logger.warn({ ids: acking.map((ev) => ev.id), err: errorText(err) }, 'ack failed: the events will be redelivered'),
+      )
       .finally(() => this.#acks.delete(flush));
-    this.#acks.set(flush, { ids, settled });
+    this.#acks.set(flush, { events: acking, settled });
   }
 
   /**

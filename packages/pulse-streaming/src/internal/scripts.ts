@@ -6,6 +6,7 @@
 import { DEAD_LETTER_LUA } from './deadLetterMove.js';
 import { CMP, NOW } from './lua.js';
 import { Script } from './script.js';
+import { NACKED_IDLE_MS } from './sinkDue.js';
 
 /**
  * Sets a new group's entries-read counter where it can be known exactly, so
@@ -178,7 +179,10 @@ for _, p in ipairs(pend) do
   elseif noAck and live[p[2]] then
     -- a live ack-mode instance's (nacked, or its hold lapsed): an ack-mode instance claims it, at least once
   elseif maxDel > 0 and n >= maxDel then
-    local e = ARGV[6] == '1' and redis.call('XRANGE', KEYS[1], id, id)
+    -- Ours and not nacked (idle under the nack's): this instance may still hold it, in a handler or
+    -- a held buffer, its keep-alive late. Taken to the client, which moves it unless so (sinkClaims.ts).
+    local held = p[2] == ARGV[2] and tonumber(p[3]) < ${NACKED_IDLE_MS}
+    local e = ARGV[6] == '1' and not held and redis.call('XRANGE', KEYS[1], id, id)
     -- More fields than one call of a script takes: moved by the client, as on a cluster.
     if e and #e > 0 and not deadLetterFits(e[1][2]) then e = false end
     if e then
@@ -190,7 +194,7 @@ for _, p in ipairs(pend) do
       end
       redis.call('XACK', KEYS[1], ARGV[1], id)
     else
-      -- Two steps by the client (a cluster, or an entry too big): take it first, so no other instance moves it too (kept
+      -- Two steps by the client (a cluster, an entry too big, or one this instance may hold): take it first, so no other instance moves it too (kept
       -- ours while the client moves it, deadLetterMove.ts); JUSTID keeps the count, and if this
       -- instance dies another one retries after the grace period.
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, id, 'JUSTID')

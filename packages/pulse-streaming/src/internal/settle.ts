@@ -243,7 +243,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     graceMs: settings.graceMs,
     noAck: settings.noAck,
     closed: holds.closed,
-    trackRunning: (running) => holds.running.track(running),
+    trackRunning: (run) => holds.running.track(run),
     keepInProgress: async (running) => {
       // On the user's client, never behind the sink's own background work. Once
       // that client is closed (after close()), every touch would fail, forever.

@@ -172,12 +172,28 @@ export class SinkClaims {
         'events dead-lettered after max deliveries',
       );
     }
-    if (toMove.length > 0) {
+    // At max deliveries and still held here (a handler runs it, or a held buffer has it: its
+    // keep-alive came late): kept, its idle time reset by the claim; the handler's ack or nack
+    // settles it. Moved, an event a handler then finished was dead-lettered (SEMANTICS.md section 9).
+    const kept =
+      toMove.length > 0
+        ? host.heldHere(
+            s.stream.name,
+            toMove.map((m) => str((m as unknown[])[0])),
+          )
+        : undefined;
+    const moving = kept === undefined || kept.size === 0 ? toMove : toMove.filter((m) => !kept.has(str((m as unknown[])[0])));
+    if (kept !== undefined && kept.size > 0)
+      host.logger.debug(
+        { stream: s.stream.name, ids: [...kept] },
+        'events at max deliveries this instance still holds (a keep-alive came late): kept, not dead-lettered',
+      );
+    if (moving.length > 0) {
       host.dropBuffered(
         s.stream.name,
-        toMove.map((m) => str((m as unknown[])[0])),
+        moving.map((m) => str((m as unknown[])[0])),
       );
-      await this.#moveDeadLetters(s, toMove);
+      await this.#moveDeadLetters(s, moving);
     }
     const taken = claimed.length / 2;
     if (taken > 0) await this.#deliverClaimed(s, claimed, sentAt);
@@ -313,6 +329,7 @@ export class SinkClaims {
       mover,
       () => left,
       async () => {
+        const moved: string[] = [];
         for (const m of toMove) {
           const [rawId, n] = m as [unknown, unknown];
           const id = str(rawId);
@@ -339,12 +356,19 @@ export class SinkClaims {
               s.deadKey,
             );
             host.counters.deadLettered++;
+            moved.push(id);
           } else {
             host.countLost(s.stream.name, 1, 'event trimmed or deleted before it could be dead-lettered', [id]);
           }
           await ackMoved(mover, s.stream.name, id, () => driver.send(['XACK', s.stream.key, host.name, id], s.stream.key));
           left.shift();
         }
+        // Said as those the claim script moves are (a cluster's went unsaid).
+        if (moved.length > 0)
+          host.logger.warn(
+            { stream: s.stream.name, ids: moved, deadLetterStream: s.deadName },
+            'events dead-lettered after max deliveries',
+          );
       },
     );
   }
