@@ -79,8 +79,9 @@ describe.each(CLIENT_KINDS)('audit: faults (%s)', (kind) => {
       const e2 = await s.add('e', 'after');
       await waitFor(() => got.some((e) => e.id === e2), { timeout: 10_000, what: 'event after recreation' });
       const took = Date.now() - t0;
-      // 500 ms promised; 1000 allows for a loaded machine.
-      expect(took).toBeLessThan(1000);
+      // 500 ms promised; 2500 allows for a loaded machine (the defect this guards, waiting for the
+      // sweep, took 9-10 s).
+      expect(took).toBeLessThan(2500);
       await sink.close();
       await run;
     } finally {

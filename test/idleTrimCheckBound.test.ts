@@ -50,10 +50,11 @@ describe.concurrent.each(CLIENT_KINDS)('trim-check bound of an idle sink (%s)', 
         s.key,
       );
       await waitFor(() => got.length === 11, { ...WAIT, what: 'the 10 survivors handled' });
-      // Slack for a loaded 2-core machine: 300 ms beyond the promised bound.
+      // Slack for a loaded 2-core machine: 1500 ms beyond the promised bound, still well under the
+      // 5 s block the loss would otherwise wait for.
       await waitFor(() => sink.counters.lost === 90, { timeout: bound + 3000, interval: 20, what: '90 lost' });
       const took = performance.now() - t0;
-      expect(took).toBeLessThanOrEqual(bound + 300);
+      expect(took).toBeLessThanOrEqual(bound + 1500);
       await sink.close();
       await run;
       expect(sink.counters.lost).toBe(90);

@@ -52,3 +52,16 @@ export function heldHere(fanout: Fanout<SinkEvent>, running: RunningEvents, name
   for (const sub of fanout.subs) if (!sub.ended && !sub.stalled) for (const ev of sub.queued()) look(ev);
   return held;
 }
+
+/** Whether this instance holds any event of stream `name` now (see the file's comment): cheaper than {@link heldHere}. */
+export function holdsAny(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): boolean {
+  for (const run of running.runs) {
+    for (const ev of run.running) if (ev.streamName === name) return true;
+    for (const ev of run.acking()) if (ev.streamName === name) return true;
+  }
+  for (const sub of fanout.subs) {
+    if (sub.ended || sub.stalled) continue;
+    for (const ev of sub.queued()) if (ev.streamName === name) return true;
+  }
+  return false;
+}

@@ -129,7 +129,8 @@ return created`,
  * the events of live ack-mode instances are left to those.
  * KEYS: stream, dead-letter stream (same as stream when dead letters are moved by the client), delays
  * (left out when missing as the slot migrates: see migratingWrites.ts).
- * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here),
+ * ARGV: group, consumer, minIdle, count, maxDeliveries (0: none), inline ('1': move here; '2': move
+ *       here, but our own events not nacked to the client: this instance holds some of the stream's),
  *       sink name, stream name, claim limit (0: only dead letters, for an instance with no room),
  *       noAck ('1' or '0'), k, then k pairs (live instance, its grace period when longer than
  *       minIdle), then with noAck the live instances.
@@ -179,10 +180,11 @@ for _, p in ipairs(pend) do
   elseif noAck and live[p[2]] then
     -- a live ack-mode instance's (nacked, or its hold lapsed): an ack-mode instance claims it, at least once
   elseif maxDel > 0 and n >= maxDel then
-    -- Ours and not nacked (idle under the nack's): this instance may still hold it, in a handler or
-    -- a held buffer, its keep-alive late. Taken to the client, which moves it unless so (sinkClaims.ts).
-    local held = p[2] == ARGV[2] and tonumber(p[3]) < ${NACKED_IDLE_MS}
-    local e = ARGV[6] == '1' and not held and redis.call('XRANGE', KEYS[1], id, id)
+    -- Ours and not nacked (idle under the nack's) while this instance holds events of the stream
+    -- (ARGV[6] '2'): it may hold this one, in a handler or a held buffer, its keep-alive late.
+    -- Taken to the client, which moves it unless so (sinkClaims.ts).
+    local held = ARGV[6] == '2' and p[2] == ARGV[2] and tonumber(p[3]) < ${NACKED_IDLE_MS}
+    local e = ARGV[6] ~= '0' and not held and redis.call('XRANGE', KEYS[1], id, id)
     -- More fields than one call of a script takes: moved by the client, as on a cluster.
     if e and #e > 0 and not deadLetterFits(e[1][2]) then e = false end
     if e then

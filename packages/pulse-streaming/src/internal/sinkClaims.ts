@@ -133,7 +133,10 @@ export class SinkClaims {
       host.settings.graceMs,
       count,
       host.settings.maxDeliveries ?? 0,
-      inline ? '1' : '0',
+      // Our own events at max deliveries, when this instance may hold them, go to the client (see
+      // `#claimOnce` below); else moved here, in Redis (a 4 MB entry copied out and back in
+      // through the client needed twice its size of headroom: fatalOom).
+      inline ? (host.holdsAny(s.stream.name) ? '2' : '1') : '0',
       host.name,
       s.stream.name,
       limit,

@@ -4,7 +4,7 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Connection, Driver, OwnedConnection } from './driver.js';
 import type { Fanout } from './fanout.js';
-import { heldHere } from './heldHere.js';
+import { heldHere, holdsAny } from './heldHere.js';
 import type { ReadLoops } from './loops.js';
 import { errorText, isRetryable } from './redisErrors.js';
 import type { SinkHolds } from './sinkHolds.js';
@@ -43,6 +43,8 @@ export interface MaintenanceHost extends SinkBasics {
   dropBuffered(name: string, ids: readonly string[]): string[];
   /** Of `ids` (events of stream `name`), those a handler here runs or a held buffer here holds (heldHere.ts). */
   heldHere(name: string, ids: readonly string[]): Set<string>;
+  /** Whether a handler here runs, or a held buffer here has, any event of stream `name` (heldHere.ts). */
+  holdsAny(name: string): boolean;
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
   /** Reports that events of stream `name` may be lost, how many unknown. */
@@ -85,6 +87,7 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
     dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
     heldHere: (name, ids) => heldHere(p.fanout, holds.running, name, ids),
+    holdsAny: (name) => holdsAny(p.fanout, holds.running, name),
     holdOwned: (name, ids) => holds.holdOwned(name, ids),
     stillBuffered: (name, ids) => holds.stillBuffered(name, ids),
     reportGone: (key, ids, why) => holds.reportGone(key, ids, why),
