@@ -1,13 +1,14 @@
 /**
  * What this instance holds now of a stream's events: those its `process()`
  * and `processBatch()` handlers are running or finished with their ack under
- * way, and those waiting in the buffer of a subscription that is not stalled. A claim of its own that takes one
- * of them (pending with this very consumer, found idle because a keep-alive
- * came late: an event loop held up for most of a grace period, time after
- * time) must not hand it out a second time (sinkClaims.ts): a handler here
- * would run what one still runs, or the buffer would hold it twice
+ * way, and those waiting in the buffer of a subscription that is not
+ * stalled. A claim of its own that takes one of them (pending with this
+ * very consumer, found idle because a keep-alive came late: a starved event
+ * loop reads replies seconds late while its timers still run) must neither
+ * hand it out a second time nor dead-letter it (sinkClaims.ts): a handler
+ * here would run what one still runs, or the buffer would hold it twice
  * (SEMANTICS.md section 9: nothing is redelivered while this consumer is
- * alive and its handlers run).
+ * alive and its handlers run; a handled event is never dead-lettered).
  */
 import type { SinkEvent } from '../event.js';
 import type { Fanout } from './fanout.js';
