@@ -259,11 +259,12 @@ export function processHost(p: ProcessParts): ProcessHost {
       }
       await Promise.all(
         [...idsByStream(running)].map(([name, ids]) =>
-          holds
-            .keepInProgress(p.driver, name, ids)
-            .catch((err: unknown) =>
-              p.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed'),
-            ),
+          holds.keepInProgress(p.driver, name, ids).catch((err: unknown) => {
+            // Cut off by your client's close while in flight: the next round says once that no
+            // touch can be made any more, not this (a loaded full run, node-redis).
+            if (p.driver.closed() === undefined)
+              p.logger.warn({ count: ids.length, err: errorText(err) }, 'keeping events in progress failed');
+          }),
         ),
       );
       return true;
