@@ -37,32 +37,29 @@ export class RunningEvents {
   }
 }
 
-/** Of `ids` (events of stream `name`), those this instance holds now (see the file's comment). */
-export function heldHere(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string, ids: readonly string[]): Set<string> {
-  const wanted = new Set(ids);
-  const held = new Set<string>();
-  const look = (ev: SinkEvent) => {
-    if (ev.streamName === name && wanted.has(ev.id)) held.add(ev.id);
-  };
+/** The events of stream `name` this instance holds now (see the file's comment), one at a time. */
+function* heldOf(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): Generator<SinkEvent> {
   for (const run of running.runs) {
-    for (const ev of run.running) look(ev);
-    for (const ev of run.acking()) look(ev);
+    for (const ev of run.running) if (ev.streamName === name) yield ev;
+    for (const ev of run.acking()) if (ev.streamName === name) yield ev;
   }
   // A stalled subscription's buffer is not held (its events went to others or back to Redis):
   // a claimed copy supersedes what is left there (`dropBuffered`).
-  for (const sub of fanout.subs) if (!sub.ended && !sub.stalled) for (const ev of sub.queued()) look(ev);
+  for (const sub of fanout.subs) {
+    if (sub.ended || sub.stalled) continue;
+    for (const ev of sub.queued()) if (ev.streamName === name) yield ev;
+  }
+}
+
+/** Of `ids` (events of stream `name`), those this instance holds now. */
+export function heldHere(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string, ids: readonly string[]): Set<string> {
+  const wanted = new Set(ids);
+  const held = new Set<string>();
+  for (const ev of heldOf(fanout, running, name)) if (wanted.has(ev.id)) held.add(ev.id);
   return held;
 }
 
-/** Whether this instance holds any event of stream `name` now (see the file's comment): cheaper than {@link heldHere}. */
+/** Whether this instance holds any event of stream `name` now: stops at the first. */
 export function holdsAny(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): boolean {
-  for (const run of running.runs) {
-    for (const ev of run.running) if (ev.streamName === name) return true;
-    for (const ev of run.acking()) if (ev.streamName === name) return true;
-  }
-  for (const sub of fanout.subs) {
-    if (sub.ended || sub.stalled) continue;
-    for (const ev of sub.queued()) if (ev.streamName === name) return true;
-  }
-  return false;
+  return !heldOf(fanout, running, name).next().done;
 }

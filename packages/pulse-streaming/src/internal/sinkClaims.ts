@@ -178,19 +178,12 @@ export class SinkClaims {
     // At max deliveries and still held here (a handler runs it, or a held buffer has it: its
     // keep-alive came late): kept, its idle time reset by the claim; the handler's ack or nack
     // settles it. Moved, an event a handler then finished was dead-lettered (SEMANTICS.md section 9).
-    const kept =
-      toMove.length > 0
-        ? host.heldHere(
-            s.stream.name,
-            toMove.map((m) => str((m as unknown[])[0])),
-          )
-        : undefined;
-    const moving = kept === undefined || kept.size === 0 ? toMove : toMove.filter((m) => !kept.has(str((m as unknown[])[0])));
-    if (kept !== undefined && kept.size > 0)
-      host.logger.debug(
-        { stream: s.stream.name, ids: [...kept] },
-        'events at max deliveries this instance still holds (a keep-alive came late): kept, not dead-lettered',
-      );
+    const moving = this.#notHeld(
+      s,
+      toMove,
+      (m) => str((m as unknown[])[0]),
+      'events at max deliveries this instance still holds (a keep-alive came late): kept, not dead-lettered',
+    ).rest;
     if (moving.length > 0) {
       host.dropBuffered(
         s.stream.name,
@@ -234,21 +227,13 @@ export class SinkClaims {
     // Taken back from this very consumer while it holds them (a handler here runs one, or a held
     // buffer here has it): a keep-alive came late, not a fault. Kept where they are: handed out
     // again, a handler ran a second time what one still ran (heldHere.ts).
-    const held =
-      read.got.length > 0
-        ? host.heldHere(
-            s.stream.name,
-            read.got.map((e) => e[0]),
-          )
-        : undefined;
-    const got = held === undefined || held.size === 0 ? read.got : read.got.filter((e) => !held.has(e[0]));
-    if (held !== undefined && held.size > 0) {
-      for (const id of held) heldAgain(s, id);
-      host.logger.debug(
-        { stream: s.stream.name, ids: [...held] },
-        'claimed events this instance holds (a keep-alive came late): kept here, not handed out again',
-      );
-    }
+    const { rest: got, held } = this.#notHeld(
+      s,
+      read.got,
+      (e) => e[0],
+      'claimed events this instance holds (a keep-alive came late): kept here, not handed out again',
+    );
+    for (const id of held) heldAgain(s, id);
     if (got.length > 0) {
       // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
       host.dropBuffered(
@@ -264,6 +249,22 @@ export class SinkClaims {
       );
     }
     if (gone.length > 0) await this.#claimedGone(s, gone);
+  }
+
+  /**
+   * Splits what a claim took into what this instance still holds (heldHere.ts: said on a debug
+   * line, `what`) and the rest.
+   */
+  #notHeld<T>(
+    s: SinkStream,
+    items: readonly T[],
+    idOf: (item: T) => string,
+    what: string,
+  ): { rest: readonly T[]; held: Set<string> } {
+    const held = items.length > 0 ? this.host.heldHere(s.stream.name, items.map(idOf)) : new Set<string>();
+    if (held.size === 0) return { rest: items, held };
+    this.host.logger.debug({ stream: s.stream.name, ids: [...held] }, what);
+    return { rest: items.filter((item) => !held.has(idOf(item))), held };
   }
 
   /** The entries of `ids` of `s` (see `claimedEntries`), tried again while the connection is away, until `deadline`. */
@@ -317,7 +318,7 @@ export class SinkClaims {
    * ack: never in neither; kept ours meanwhile and the ack retried through a
    * failover, so that no instance moves them a second time (deadLetterMove.ts).
    */
-  async #moveDeadLetters(s: SinkStream, toMove: unknown[]): Promise<void> {
+  async #moveDeadLetters(s: SinkStream, toMove: readonly unknown[]): Promise<void> {
     const host = this.host;
     const driver = host.driver;
     const mover: MoveHost = {
