@@ -21,9 +21,18 @@ export interface HandlerHolds {
   acking(): Iterable<SinkEvent>;
 }
 
-/** The events the handlers of this instance's `process()` and `processBatch()` runs hold, across runs. */
+/**
+ * The events the handlers of this instance's `process()` and `processBatch()` runs hold, across
+ * runs, and the events acked while claims of this instance were under way.
+ */
 export class RunningEvents {
   readonly #runs = new Set<HandlerHolds>();
+  /** How many XACKs passed so far: a claim notes it when sent. */
+  #acks = 0;
+  /** The ack count each claim under way was sent at, in the order sent (equal ones repeat). */
+  readonly #claims: number[] = [];
+  /** Acks that passed while claims were under way, in order: what a claim sent before may have taken. */
+  #acked: Array<{ readonly n: number; readonly name: string; readonly ids: readonly string[] }> = [];
 
   /** Adds a run; returns what takes it out again (the run stops: nothing keeps its events then). */
   track(run: HandlerHolds): () => void {
@@ -34,6 +43,41 @@ export class RunningEvents {
   /** The runs, for {@link heldHere}. */
   get runs(): Iterable<HandlerHolds> {
     return this.#runs;
+  }
+
+  /**
+   * A claim goes out now; returns what to pass to {@link heldHere} and to
+   * {@link RunningEvents.claimDone} once all it took was handed out.
+   */
+  claimSent(): number {
+    this.#claims.push(this.#acks);
+    return this.#acks;
+  }
+
+  /** The claim sent at `since` is done: the acks only it could have raced are forgotten. */
+  claimDone(since: number): void {
+    const i = this.#claims.indexOf(since);
+    if (i >= 0) this.#claims.splice(i, 1);
+    const oldest = this.#claims[0];
+    if (oldest === undefined) this.#acked = [];
+    else if (this.#acked.length > 0 && (this.#acked[0]?.n ?? 0) <= oldest) this.#acked = this.#acked.filter((a) => a.n > oldest);
+  }
+
+  /**
+   * An XACK of `ids` of stream `name` passed (acks.ts `onAcked`). Noted only
+   * while claims are under way: one that ran in Redis before it took these
+   * events back (their keep-alive came late), and its reply may be read after
+   * this (the ack goes on the user's client, the claim on the sink's own
+   * connection). A claim sent later cannot take them: they are acked.
+   */
+  acked(name: string, ids: readonly string[]): void {
+    this.#acks++;
+    if (this.#claims.length > 0) this.#acked.push({ n: this.#acks, name, ids });
+  }
+
+  /** The events of stream `name` acked since the claim sent at `since` went out. */
+  *ackedSince(name: string, since: number): Generator<string> {
+    for (const a of this.#acked) if (a.n > since && a.name === name) yield* a.ids;
   }
 }
 
@@ -51,11 +95,22 @@ function* heldOf(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string
   }
 }
 
-/** Of `ids` (events of stream `name`), those this instance holds now. */
-export function heldHere(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string, ids: readonly string[]): Set<string> {
+/**
+ * Of `ids` (events of stream `name` a claim sent at `since`, see
+ * `RunningEvents.claimSent`, took), those this instance holds now, and
+ * those it acked since the claim went out.
+ */
+export function heldHere(
+  fanout: Fanout<SinkEvent>,
+  running: RunningEvents,
+  name: string,
+  ids: readonly string[],
+  since: number,
+): Set<string> {
   const wanted = new Set(ids);
   const held = new Set<string>();
   for (const ev of heldOf(fanout, running, name)) if (wanted.has(ev.id)) held.add(ev.id);
+  for (const id of running.ackedSince(name, since)) if (wanted.has(id)) held.add(id);
   return held;
 }
 

@@ -118,6 +118,22 @@ export class SinkClaims {
    * again; undefined when the group or the stream is missing.
    */
   async #claimOnce(s: SinkStream, count: number, limit: number): Promise<{ claimed: number; progress: number } | undefined> {
+    // Until all it took is handed out, acks that pass are noted: it may have run before them (heldHere.ts).
+    const since = this.host.claimSent();
+    try {
+      return await this.#claim(s, count, limit, since);
+    } finally {
+      this.host.claimDone(since);
+    }
+  }
+
+  /** `#claimOnce`, sent after `since` acks passed. */
+  async #claim(
+    s: SinkStream,
+    count: number,
+    limit: number,
+    since: number,
+  ): Promise<{ claimed: number; progress: number } | undefined> {
     const host = this.host;
     const inline = !host.driver.isCluster || s.deadKey === s.stream.key;
     let reply: unknown[];
@@ -182,7 +198,8 @@ export class SinkClaims {
       s,
       toMove,
       (m) => str((m as unknown[])[0]),
-      'events at max deliveries this instance still holds (a keep-alive came late): kept, not dead-lettered',
+      'events at max deliveries this instance still holds or acked meanwhile (a keep-alive came late): kept, not dead-lettered',
+      since,
     ).rest;
     if (moving.length > 0) {
       host.dropBuffered(
@@ -192,7 +209,7 @@ export class SinkClaims {
       await this.#moveDeadLetters(s, moving);
     }
     const taken = claimed.length / 2;
-    if (taken > 0) await this.#deliverClaimed(s, claimed, sentAt);
+    if (taken > 0) await this.#deliverClaimed(s, claimed, sentAt, since);
     return { claimed: taken, progress: taken + lost.length + dead.length + toMove.length };
   }
 
@@ -205,7 +222,7 @@ export class SinkClaims {
    * delivery count raised, as when a claim's reply is lost with the connection
    * (a `noAck` sink's are counted lost: its claim acked them).
    */
-  async #deliverClaimed(s: SinkStream, pairs: readonly unknown[], sentAt: number): Promise<void> {
+  async #deliverClaimed(s: SinkStream, pairs: readonly unknown[], sentAt: number, since: number): Promise<void> {
     const host = this.host;
     const ids: string[] = [];
     const countOf = new Map<string, number>();
@@ -226,12 +243,14 @@ export class SinkClaims {
     const { gone } = read;
     // Taken back from this very consumer while it holds them (a handler here runs one, or a held
     // buffer here has it): a keep-alive came late, not a fault. Kept where they are: handed out
-    // again, a handler ran a second time what one still ran (heldHere.ts).
+    // again, a handler ran a second time what one still ran (heldHere.ts). Those whose handler
+    // finished and whose ack passed since the claim went out are acked: handed out again, a duplicate.
     const { rest: got, held } = this.#notHeld(
       s,
       read.got,
       (e) => e[0],
-      'claimed events this instance holds (a keep-alive came late): kept here, not handed out again',
+      'claimed events this instance holds or acked meanwhile (a keep-alive came late): kept here, not handed out again',
+      since,
     );
     for (const id of held) heldAgain(s, id);
     if (got.length > 0) {
@@ -252,16 +271,17 @@ export class SinkClaims {
   }
 
   /**
-   * Splits what a claim took into what this instance still holds (heldHere.ts: said on a debug
-   * line, `what`) and the rest.
+   * Splits what a claim sent at `since` took into what this instance still holds or acked since
+   * (heldHere.ts: said on a debug line, `what`) and the rest.
    */
   #notHeld<T>(
     s: SinkStream,
     items: readonly T[],
     idOf: (item: T) => string,
     what: string,
+    since: number,
   ): { rest: readonly T[]; held: Set<string> } {
-    const held = items.length > 0 ? this.host.heldHere(s.stream.name, items.map(idOf)) : new Set<string>();
+    const held = items.length > 0 ? this.host.heldHere(s.stream.name, items.map(idOf), since) : new Set<string>();
     if (held.size === 0) return { rest: items, held };
     this.host.logger.debug({ stream: s.stream.name, ids: [...held] }, what);
     return { rest: items.filter((item) => !held.has(idOf(item))), held };

@@ -41,8 +41,15 @@ export interface MaintenanceHost extends SinkBasics {
   holdOwned(name: string, ids: readonly string[]): Promise<void>;
   /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
   dropBuffered(name: string, ids: readonly string[]): string[];
-  /** Of `ids` (events of stream `name`), those a handler here runs or a held buffer here holds (heldHere.ts). */
-  heldHere(name: string, ids: readonly string[]): Set<string>;
+  /**
+   * Of `ids` (events of stream `name` the claim sent at `since` took), those a handler here runs,
+   * a held buffer here holds, or this instance acked since (heldHere.ts).
+   */
+  heldHere(name: string, ids: readonly string[], since: number): Set<string>;
+  /** A claim goes out: returns the `since` of `heldHere` and `claimDone` (heldHere.ts `RunningEvents`). */
+  claimSent(): number;
+  /** The claim sent at `since` handed out all it took. */
+  claimDone(since: number): void;
   /** Whether a handler here runs, or a held buffer here has, any event of stream `name` (heldHere.ts). */
   holdsAny(name: string): boolean;
   /** Counts and reports events of stream `name` found lost. */
@@ -86,7 +93,9 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     deliver: (s, entries, counts, redelivery, sent) => holds.deliver(s, entries, counts, redelivery, sent),
     touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
     dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
-    heldHere: (name, ids) => heldHere(p.fanout, holds.running, name, ids),
+    heldHere: (name, ids, since) => heldHere(p.fanout, holds.running, name, ids, since),
+    claimSent: () => holds.running.claimSent(),
+    claimDone: (since) => holds.running.claimDone(since),
     holdsAny: (name) => holdsAny(p.fanout, holds.running, name),
     holdOwned: (name, ids) => holds.holdOwned(name, ids),
     stillBuffered: (name, ids) => holds.stillBuffered(name, ids),

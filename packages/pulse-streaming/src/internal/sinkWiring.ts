@@ -102,10 +102,12 @@ export function wireSink(w: SinkWiring): WiredSink {
     () => ({ streams, holds, readAhead }),
   );
   const { fanout } = buffers;
-  // Told of each XACK that passed: the expiry estimate, and the delays set of events deleted while handled.
+  // Told of each XACK that passed: the expiry estimate, the delays set of events deleted while handled, the claims.
   const onAcked: Rechecks['onAcked'] = (stream, ids, acked, sentAt, repliedAt) => {
     rechecks.onAcked(stream, ids, acked, sentAt, repliedAt);
     holds.heldGone.acked(stream, ids);
+    // A claim under way may have taken them before the XACK ran: not handed out again (heldHere.ts).
+    holds.running.acked(stream, ids);
   };
   const acks = new SinkAcks(main.driver, name, counters, logger, onAcked, {
     conn: () => w.openControl(),
