@@ -66,7 +66,10 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
         readLetGo();
         // Handed out again (before the fix), or kept from the handlers (said on a debug line).
         const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
-        await waitFor(() => calls.length > 1 || kept(), { timeout: 5000, what: 'the claimed event handed out or kept' });
+        await waitFor(() => sink.counters.redelivered > 0 || kept(), {
+          timeout: 5000,
+          what: 'the claimed event handed out or kept',
+        });
         await waitFor(async () => Number(((await x.c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 0, {
           timeout: 5000,
           what: 'nothing pending',
@@ -82,6 +85,91 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
           run.catch(() => {}),
           10_000,
           'the handler run',
+        );
+        await within(sink.close(), 10_000, 'close');
+      }
+    },
+  );
+});
+
+/**
+ * The same race with the ack still on the wire when the claim's read comes back: acked by a
+ * `for await` loop (`ev.ack()`), or by a `processBatch()` handler itself (that event leaves the
+ * run's in-progress set at once, the ack is the sink's). The XACK is held back on the user's client
+ * until the sink's claim took the event and its read was answered.
+ *
+ * Failed before the fix (both clients, both ways): the event was handed out again (deliveryCount 2).
+ */
+describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the wire (%s)', (kind) => {
+  it.for(['subscribe', 'processBatch'] as const)(
+    '%s: the acked event is not handed out again',
+    {
+      timeout: 30_000,
+    },
+    async (how, ctx) => {
+      const x = await intercepted(ctx, kind);
+      const { logger, lines } = recordingLogger();
+      const s = new Stream(uniqueName('claim-ack-wire'), x.redis, { logger: logger as Logger, maxLen: 0 });
+      const id = String(await s.add('e', 'payload'));
+      const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE });
+      let letAckGo = () => {};
+      const ackGoes = new Promise<void>((r) => (letAckGo = r));
+      let ackHeld = false;
+      x.userHook = async (args) => {
+        if (String(args[0]).toUpperCase() !== 'XACK') return;
+        ackHeld = true;
+        await ackGoes;
+      };
+      let claimed = false;
+      x.hook = (args) => {
+        if (String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === id) claimed = true;
+      };
+      const calls: number[] = [];
+      const stop = new AbortController();
+      let release = () => {};
+      const released = new Promise<void>((r) => (release = r));
+      const run =
+        how === 'subscribe'
+          ? (async () => {
+              for await (const ev of sink.subscribe({ signal: stop.signal })) {
+                calls.push(ev.deliveryCount);
+                void ev.ack().catch(() => {});
+              }
+            })()
+          : sink.processBatch(
+              async (events) => {
+                for (const ev of events) {
+                  calls.push(ev.deliveryCount);
+                  if (calls.length === 1) void ev.ack().catch(() => {});
+                }
+                if (calls.length === 1) await released;
+              },
+              { maxBatch: 1, signal: stop.signal },
+            );
+      try {
+        await waitFor(() => claimed && ackHeld, { timeout: 10 * GRACE, what: "the sink's claim of the event being acked" });
+        const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
+        await waitFor(() => sink.counters.redelivered > 0 || kept(), {
+          timeout: 5000,
+          what: 'the claimed event handed out or kept',
+        });
+        letAckGo();
+        release();
+        await waitFor(async () => Number(((await x.c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 0, {
+          timeout: 5000,
+          what: 'nothing pending',
+        });
+        const log = `calls ${JSON.stringify(calls)}; log ${JSON.stringify(lines.map((l) => l.msg))}`;
+        expect(calls, log).toEqual([1]);
+        expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, acked: 1, deadLettered: 0, lost: 0 });
+      } finally {
+        stop.abort();
+        letAckGo();
+        release();
+        await within(
+          run.catch(() => {}),
+          10_000,
+          'the consumer',
         );
         await within(sink.close(), 10_000, 'close');
       }

@@ -172,6 +172,8 @@ export class SinkAcks {
   #flush: Promise<Map<string, Outcome>> | undefined;
   /** This tick's ack promise of each stream, shared by every `ack()` of the tick on that stream. */
   #ackOf = new Map<string, Promise<void>>();
+  /** The batches sent and not answered yet (`acking`). */
+  readonly #sending = new Set<ReadonlyMap<string, readonly string[]>>();
 
   constructor(
     private readonly conn: Connection & { closed?(): string | undefined },
@@ -226,6 +228,20 @@ export class SinkAcks {
     });
   }
 
+  /**
+   * The IDs of stream `name` acked and not answered yet: issued this tick, or
+   * sent. A claim of this instance that took one back must not hand it out
+   * again (heldHere.ts): the XACK is on its way.
+   */
+  *acking(name: string): Generator<string> {
+    const issued = this.#pending.get(name);
+    if (issued) yield* issued;
+    for (const batch of this.#sending) {
+      const ids = batch.get(name);
+      if (ids) yield* ids;
+    }
+  }
+
   /** Resolves once the acks issued so far were sent (whatever their outcome). */
   async settled(): Promise<void> {
     await this.#flush;
@@ -236,6 +252,12 @@ export class SinkAcks {
     this.#pending = new Map();
     this.#flush = undefined;
     this.#ackOf = new Map();
-    return sendAcks(this.conn, this.group, batch, this.counters, this.logger, this.onAcked, this.retry);
+    // Out of `acking` once answered: those that passed were told to `onAcked` before.
+    this.#sending.add(batch);
+    try {
+      return await sendAcks(this.conn, this.group, batch, this.counters, this.logger, this.onAcked, this.retry);
+    } finally {
+      this.#sending.delete(batch);
+    }
   }
 }

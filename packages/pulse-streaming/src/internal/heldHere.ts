@@ -1,32 +1,25 @@
 /**
  * What this instance holds now of a stream's events: those its `process()`
- * and `processBatch()` handlers are running or finished with their ack under
- * way, and those waiting in the buffer of a subscription that is not
- * stalled. A claim of its own that takes one of them (pending with this
- * very consumer, found idle because a keep-alive came late: a starved event
- * loop reads replies seconds late while its timers still run) must neither
- * hand it out a second time nor dead-letter it (sinkClaims.ts): a handler
- * here would run what one still runs, or the buffer would hold it twice
- * (SEMANTICS.md section 9: nothing is redelivered while this consumer is
- * alive and its handlers run; a handled event is never dead-lettered).
+ * and `processBatch()` handlers are running, those waiting in the buffer of a
+ * subscription that is not stalled, and those it acked (ack under way, or
+ * passed since the claim asking went out). A claim of its own that takes one
+ * of them (pending with this very consumer, found idle because a keep-alive
+ * came late: a starved event loop reads replies seconds late while its
+ * timers still run) must neither hand it out a second time nor dead-letter
+ * it (sinkClaims.ts): a handler here would run what one still runs or
+ * finished, or the buffer would hold it twice (SEMANTICS.md section 9:
+ * nothing is redelivered while this consumer is alive and its handlers run;
+ * a handled event is never dead-lettered).
  */
 import type { SinkEvent } from '../event.js';
 import type { Fanout } from './fanout.js';
 
-/** What one `process()` or `processBatch()` run holds. */
-export interface HandlerHolds {
-  /** The events its handlers run (kept in progress by it). */
-  readonly running: ReadonlySet<SinkEvent>;
-  /** The events its handlers finished whose ack is under way: a claim before it lands would take them. */
-  acking(): Iterable<SinkEvent>;
-}
-
 /**
  * The events the handlers of this instance's `process()` and `processBatch()` runs hold, across
- * runs, and the events acked while claims of this instance were under way.
+ * runs, those the sink acks now, and those acked while claims of this instance were under way.
  */
 export class RunningEvents {
-  readonly #runs = new Set<HandlerHolds>();
+  readonly #runs = new Set<ReadonlySet<SinkEvent>>();
   /** How many XACKs passed so far: a claim notes it when sent. */
   #acks = 0;
   /** The ack count each claim under way was sent at, in the order sent (equal ones repeat). */
@@ -34,15 +27,26 @@ export class RunningEvents {
   /** Acks that passed while claims were under way, in order: what a claim sent before may have taken. */
   #acked: Array<{ readonly n: number; readonly name: string; readonly ids: readonly string[] }> = [];
 
-  /** Adds a run; returns what takes it out again (the run stops: nothing keeps its events then). */
-  track(run: HandlerHolds): () => void {
-    this.#runs.add(run);
-    return () => this.#runs.delete(run);
+  /**
+   * @param acking The IDs of stream `name` the sink acks now: issued, or
+   *   sent and not answered (acks.ts `SinkAcks.acking`, whatever acked them: a
+   *   run, a handler itself, a `for await` loop).
+   */
+  constructor(private readonly acking: (name: string) => Iterable<string>) {}
+
+  /**
+   * Adds the events a run's handlers run (kept in progress by it); returns
+   * what takes them out again (the run stops: nothing keeps its events then).
+   */
+  track(running: ReadonlySet<SinkEvent>): () => void {
+    this.#runs.add(running);
+    return () => this.#runs.delete(running);
   }
 
-  /** The runs, for {@link heldHere}. */
-  get runs(): Iterable<HandlerHolds> {
-    return this.#runs;
+  /** The IDs of the events of stream `name` a handler runs, or whose ack is under way. */
+  *held(name: string): Generator<string> {
+    for (const running of this.#runs) for (const ev of running) if (ev.streamName === name) yield ev.id;
+    yield* this.acking(name);
   }
 
   /**
@@ -81,17 +85,14 @@ export class RunningEvents {
   }
 }
 
-/** The events of stream `name` this instance holds now (see the file's comment), one at a time. */
-function* heldOf(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): Generator<SinkEvent> {
-  for (const run of running.runs) {
-    for (const ev of run.running) if (ev.streamName === name) yield ev;
-    for (const ev of run.acking()) if (ev.streamName === name) yield ev;
-  }
+/** The IDs of the events of stream `name` this instance holds now (see the file's comment), one at a time. */
+function* heldOf(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): Generator<string> {
+  yield* running.held(name);
   // A stalled subscription's buffer is not held (its events went to others or back to Redis):
   // a claimed copy supersedes what is left there (`dropBuffered`).
   for (const sub of fanout.subs) {
     if (sub.ended || sub.stalled) continue;
-    for (const ev of sub.queued()) if (ev.streamName === name) yield ev;
+    for (const ev of sub.queued()) if (ev.streamName === name) yield ev.id;
   }
 }
 
@@ -109,7 +110,7 @@ export function heldHere(
 ): Set<string> {
   const wanted = new Set(ids);
   const held = new Set<string>();
-  for (const ev of heldOf(fanout, running, name)) if (wanted.has(ev.id)) held.add(ev.id);
+  for (const id of heldOf(fanout, running, name)) if (wanted.has(id)) held.add(id);
   for (const id of running.ackedSince(name, since)) if (wanted.has(id)) held.add(id);
   return held;
 }

@@ -83,7 +83,7 @@ export class HandlerRun {
     // consumer (SEMANTICS.md section 9): the buffer counts as held however
     // long the handlers take, not only while the loop takes events.
     this.sub.keepHeldWhile(() => this.#active > 0);
-    this.#untrack = host.noAck ? undefined : host.trackRunning(this);
+    this.#untrack = host.noAck ? undefined : host.trackRunning(this.running);
   }
 
   /** Runs `call`, the handler on `events`, seen by the long-run warning (longCalls.ts) while it runs. */
@@ -149,11 +149,6 @@ export class HandlerRun {
       clearTimeout(timer);
       if (onClose) closed.removeEventListener('abort', onClose);
     }
-  }
-
-  /** Events whose ack is under way: still held by this instance until Redis has it (heldHere.ts). */
-  *acking(): Iterable<SinkEvent> {
-    for (const a of this.#acks.values()) yield* a.events;
   }
 
   stop(): void {

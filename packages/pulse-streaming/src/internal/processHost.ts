@@ -7,7 +7,6 @@ import type { SinkEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { ProcessOptions, SubscribeOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
-import type { HandlerHolds } from './heldHere.js';
 import { OPTION_NAMES } from './optionLists.js';
 import { checkOptionNames, refuseSinkOnly } from './optionNames.js';
 import { type RetrySettings, retrySettings } from './retry.js';
@@ -29,8 +28,8 @@ export interface ProcessHost {
    * rejects), to false when no touch can ever be made again (the user's client is closed).
    */
   keepInProgress(events: ReadonlySet<SinkEvent>): Promise<boolean>;
-  /** Makes what a run holds known to the sink's claims (heldHere.ts); returns what unmakes it. */
-  trackRunning(run: HandlerHolds): () => void;
+  /** Makes the events a run's handlers run known to the sink's claims (heldHere.ts); returns what unmakes it. */
+  trackRunning(running: ReadonlySet<SinkEvent>): () => void;
   /** Gives events back, redelivered after `delayMs`, one call per stream. */
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
   /** Moves an event to the dead-letter stream now, with `reason`. */

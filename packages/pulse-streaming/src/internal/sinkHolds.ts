@@ -61,6 +61,8 @@ export interface HoldsHost {
   letGo(name: string, ids: readonly string[]): void;
   /** Events `ids` of stream `name` were counted lost (see `forgetIds` in letGo.ts). */
   counted(name: string, ids: readonly string[]): void;
+  /** The IDs of stream `name` the sink acks now (see `SinkAcks.acking`): held here (heldHere.ts). */
+  acking(name: string): Iterable<string>;
   /** Keeps events `ids` of stream `name` until a loss found covers them, then counts them with `count` (see `awaitRedisLoss`). */
   awaitRedisLoss(name: string, ids: readonly string[], how: string, count: (ids: readonly string[], why: string) => void): void;
 }
@@ -86,11 +88,12 @@ export class SinkHolds {
 
   /** Events kept in the delays set as deleted while handled: their entries go when acked (see heldGone.ts). */
   readonly heldGone: HeldGone;
-  /** What the handlers of `process()` and `processBatch()` run now: a claim of ours does not hand it out again. */
-  readonly running = new RunningEvents();
+  /** What the handlers of `process()` and `processBatch()` run now, and the acks: a claim of ours does not hand them out again. */
+  readonly running: RunningEvents;
 
   constructor(private readonly host: HoldsHost) {
     this.heldGone = new HeldGone(host.name, host.driver, host.logger);
+    this.running = new RunningEvents(host.acking);
   }
 
   /** Aborts when the sink closes: `process()` bounds its last acks by it (settle.ts). */

@@ -130,6 +130,7 @@ export function wireSink(w: SinkWiring): WiredSink {
     letGo,
     counted: (stream, ids) => forgetIds(streams.get(streamKey(stream)), ids),
     awaitRedisLoss: (stream, ids, how, count) => awaitRedisLoss(streams.get(streamKey(stream)), ids, how, count),
+    acking: (stream) => acks.acking(stream),
   });
   reads = new SinkReads({
     ...base,
