@@ -12,7 +12,11 @@
  * a handled event is never dead-lettered).
  */
 import type { SinkEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import { type Connection, evalScript } from './driver.js';
 import type { Fanout } from './fanout.js';
+import { giveBackScript } from './giveBackScripts.js';
+import { errorText } from './redisErrors.js';
 
 /**
  * The events the handlers of this instance's `process()` and `processBatch()` runs hold, across
@@ -118,4 +122,34 @@ export function heldHere(
 /** Whether this instance holds any event of stream `name` now: stops at the first. */
 export function holdsAny(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): boolean {
   return !heldOf(fanout, running, name).next().done;
+}
+
+/**
+ * Sets back by one the delivery count of claimed events kept here (`held`, claimed with the counts
+ * of `countOf`): the claim raised it (`RETRYCOUNT`), though no handler saw them again, and
+ * `maxDeliveries` goes by it: a handler here that then failed would get one attempt fewer. Only
+ * those still pending for this consumer with the count the claim set, and still in the stream
+ * (giveBack's script); those acked meanwhile are left alone. Failing, they keep the raised count
+ * (said on a debug line): at most one attempt fewer, nothing lost.
+ */
+export async function keepCounts(
+  sink: { readonly control: Connection; readonly name: string; readonly consumerName: string; readonly logger: Logger },
+  key: string,
+  held: ReadonlySet<string>,
+  countOf: ReadonlyMap<string, number>,
+): Promise<void> {
+  const pairs: Array<string | number> = [];
+  for (const id of held) {
+    const n = countOf.get(id);
+    if (n !== undefined && n > 1) pairs.push(id, n);
+  }
+  if (pairs.length === 0) return;
+  try {
+    await evalScript(sink.control, giveBackScript, [key], [sink.name, sink.consumerName, ...pairs]);
+  } catch (err) {
+    sink.logger.debug(
+      { count: pairs.length / 2, err: errorText(err) },
+      'could not set back the delivery count of claimed events kept here: counted once more',
+    );
+  }
 }

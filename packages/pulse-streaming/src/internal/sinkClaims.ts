@@ -11,6 +11,7 @@ import { claimedEntries } from './claimedEntries.js';
 import { monotonicNow } from './clock.js';
 import { ackMoved, keptWhileMoved, type MoveHost } from './deadLetterMove.js';
 import { evalScript } from './driver.js';
+import { keepCounts } from './heldHere.js';
 import { heldAgain } from './letGo.js';
 import { refusedAsMigrating } from './migratingRead.js';
 import { claimWithoutDelays } from './migratingWrites.js';
@@ -253,6 +254,7 @@ export class SinkClaims {
       since,
     );
     for (const id of held) heldAgain(s, id);
+    if (held.size > 0) await keepCounts(host, s.stream.key, held, countOf);
     if (got.length > 0) {
       // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
       host.dropBuffered(

@@ -1,0 +1,74 @@
+/**
+ * A claim of the sink's own that takes back an event its handler still runs (its keep-alive came
+ * late) keeps it where it is (claimHeldHere.test.ts), but the claim had raised its delivery count
+ * in Redis. That count is what `maxDeliveries` goes by: a handler that then failed got one attempt
+ * fewer than configured (with `maxDeliveries: 2`, its event was dead-lettered at the first retry
+ * that never ran). The count a kept event was claimed with is set back.
+ *
+ * Made certain with nothing of Redis mocked: the handler's keep-alives (scripts naming the event,
+ * on the user's client) are held back until the sink's claim kept the event.
+ *
+ * Failed before the fix (both clients): XPENDING said 2 deliveries while the first handler ran,
+ * and the event was dead-lettered after that one handler call.
+ */
+import { describe, expect, it } from 'vitest';
+import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
+import { intercepted } from './support/controlIntercept.js';
+
+const GRACE = 400;
+
+describe.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran (%s)', (kind) => {
+  it('keeps its delivery count: maxDeliveries 2 still allows the retry', { timeout: 30_000 }, async (ctx) => {
+    const x = await intercepted(ctx, kind);
+    const { logger, lines } = recordingLogger();
+    const s = new Stream(uniqueName('claim-held-count'), x.redis, { logger: logger as Logger, maxLen: 0 });
+    const id = String(await s.add('e', 'payload'));
+    const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE, maxDeliveries: 2 });
+    let touchesHeld = true;
+    let letTouchesGo = () => {};
+    const touchesGo = new Promise<void>((r) => (letTouchesGo = r));
+    x.userHook = async (args) => {
+      if (touchesHeld && /^EVAL/i.test(String(args[0])) && args.map(String).includes(id)) await touchesGo;
+    };
+    let fail = (_: Error) => {};
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    const calls: number[] = [];
+    const stop = new AbortController();
+    const run = sink.process(
+      async (ev) => {
+        calls.push(ev.deliveryCount);
+        if (calls.length === 1) await failed;
+      },
+      { signal: stop.signal, retry: { delayMs: 10, maxDelayMs: 10 } },
+    );
+    try {
+      const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
+      await waitFor(() => kept(), { timeout: 10 * GRACE, what: "the sink's claim keeping the running event" });
+      const pending = async () => ((await x.c.cmd('XPENDING', s.key, 'g', '-', '+', 10)) as unknown[][])[0]?.[3];
+      // The claim's reply and the count set back come in one step of the sink's: wait for the latter.
+      await waitFor(async () => Number(await pending()) === 1, { timeout: 3000, what: 'the delivery count set back to 1' });
+      touchesHeld = false;
+      letTouchesGo();
+      fail(new Error('handler fails once'));
+      await waitFor(() => calls.length === 2 || sink.counters.deadLettered > 0, {
+        timeout: 10 * GRACE,
+        what: 'the retry or a dead letter',
+      });
+      await waitFor(async () => (await pending()) === undefined, { timeout: 5000, what: 'nothing pending' });
+      const log = `calls ${JSON.stringify(calls)}; log ${JSON.stringify(lines.map((l) => l.msg))}`;
+      expect(calls, log).toEqual([1, 2]);
+      expect(sink.counters, log).toMatchObject({ deadLettered: 0, redelivered: 1, lost: 0 });
+    } finally {
+      stop.abort();
+      letTouchesGo();
+      fail(new Error('stop'));
+      await within(
+        run.catch(() => {}),
+        10_000,
+        'the handler run',
+      );
+      await within(sink.close(), 10_000, 'close');
+    }
+  });
+});
