@@ -95,3 +95,14 @@ export function countUpTo(n: number, idOf: (i: number) => string, id: string): n
   while (i < n && compareIds(idOf(i), id) <= 0) i++;
   return i;
 }
+
+/** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
+export function idsByStream(events: Iterable<{ readonly id: string; readonly streamName: string }>): Map<string, string[]> {
+  const byStream = new Map<string, string[]>();
+  for (const ev of events) {
+    const ids = byStream.get(ev.streamName);
+    if (ids) ids.push(ev.id);
+    else byStream.set(ev.streamName, [ev.id]);
+  }
+  return byStream;
+}

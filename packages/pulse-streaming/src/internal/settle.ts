@@ -12,13 +12,14 @@ import { ackMoved, DEAD_LETTER_LUA, keptWhileMoved, type MoveHost, ownEntry } fr
 import type { Connection, Driver } from './driver.js';
 import { evalScript } from './driver.js';
 import { HEADER_PREFIX } from './headers.js';
+import { idsByStream } from './ids.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, streamKey } from './keys.js';
 import type { ProcessHost } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
 import { Script } from './script.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
-import { idsByStream, type SinkHolds } from './sinkHolds.js';
+import type { SinkHolds } from './sinkHolds.js';
 import type { SinkCounters, SinkSettings } from './sinkState.js';
 import { untilAnswered } from './untilAnswered.js';
 

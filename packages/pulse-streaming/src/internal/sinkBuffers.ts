@@ -7,10 +7,10 @@ import type { SinkEvent } from '../event.js';
 import type { OwnershipGate } from '../subscription.js';
 import { Fanout } from './fanout.js';
 import { GiveBack, type GiveBackHost, type TakeBackParts, type TakeBackTarget } from './giveBack.js';
+import { idsByStream } from './ids.js';
 import { streamKey } from './keys.js';
 import type { LossReport } from './lossReport.js';
 import { claimRoom } from './sinkClaims.js';
-import { idsByStream } from './sinkHolds.js';
 import type { SinkSettings } from './sinkState.js';
 
 /**

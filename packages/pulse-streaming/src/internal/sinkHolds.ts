@@ -13,6 +13,7 @@ import { groupGone } from './groupGone.js';
 import { HeldGone } from './heldGone.js';
 import { RunningEvents } from './heldHere.js';
 import type { HolderWatch } from './holderWatch.js';
+import { idsByStream } from './ids.js';
 import { keepEventOwned } from './inProgress.js';
 import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import { heldAgain } from './letGo.js';
@@ -65,17 +66,6 @@ export interface HoldsHost {
   acking(name: string): Iterable<string>;
   /** Keeps events `ids` of stream `name` until a loss found covers them, then counts them with `count` (see `awaitRedisLoss`). */
   awaitRedisLoss(name: string, ids: readonly string[], how: string, count: (ids: readonly string[], why: string) => void): void;
-}
-
-/** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
-export function idsByStream(events: Iterable<SinkEvent>): Map<string, string[]> {
-  const byStream = new Map<string, string[]>();
-  for (const ev of events) {
-    const ids = byStream.get(ev.streamName);
-    if (ids) ids.push(ev.id);
-    else byStream.set(ev.streamName, [ev.id]);
-  }
-  return byStream;
 }
 
 export class SinkHolds {
