@@ -54,7 +54,9 @@ describe('client socketTimeout', () => {
   });
 
   it('node-redis (socket.socketTimeout with pingInterval keeping the app client alive): same', async () => {
-    const redis = createClient({ url: sharedUrl(), pingInterval: 100, socket: { socketTimeout: 300 } });
+    // 600 ms, still under blockMs: a loaded full run starved the pings of a 300 ms one, and the
+    // client's own socket timed out (the test's destroy() then found it closed).
+    const redis = createClient({ url: sharedUrl(), pingInterval: 100, socket: { socketTimeout: 600 } });
     redis.on('error', () => {});
     await redis.connect();
     try {
