@@ -275,7 +275,9 @@ export function processHost(p: ProcessParts): ProcessHost {
       await nackEvents(holds, p.connection(), events, delayMs);
       for (const name of new Set(events.map((ev) => ev.streamName))) p.dueIn(name, delayMs);
     },
-    deadLetter: (event, reason) => deadLetterNow(deadLetters, event, reason),
+    // Acked by it: a claim of ours under way since then must not hand it out again (heldHere.ts).
+    deadLetter: (event, reason) =>
+      deadLetterNow(deadLetters, event, reason).then(() => holds.running.acked(event.streamName, [event.id])),
     groupGone: async (events, how) => {
       for (const [name, ids] of idsByStream(events)) {
         // Retried as the nack was: the sink's own connection may still be reconnecting when the user's answered.
