@@ -94,14 +94,16 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
 
 /**
  * The same race with the ack still on the wire when the claim's read comes back: acked by a
- * `for await` loop (`ev.ack()`), or by a `processBatch()` handler itself (that event leaves the
- * run's in-progress set at once, the ack is the sink's). The XACK is held back on the user's client
- * until the sink's claim took the event and its read was answered.
+ * `for await` loop (`ev.ack()`), by a `processBatch()` handler itself (that event leaves the run's
+ * in-progress set at the next keep-alive tick, the ack is the sink's), or by `process()` once its
+ * handler returned. The XACK is held back on the user's client until the sink's claim took the
+ * event and its read was answered.
  *
- * Failed before the fix (both clients, both ways): the event was handed out again (deliveryCount 2).
+ * Failed before the fix (both clients, subscribe and processBatch): the event was handed out again
+ * (deliveryCount 2). process() passed before too (its run kept its own acks as held): a guard.
  */
 describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the wire (%s)', (kind) => {
-  it.for(['subscribe', 'processBatch'] as const)(
+  it.for(['subscribe', 'processBatch', 'process'] as const)(
     '%s: the acked event is not handed out again',
     {
       timeout: 30_000,
@@ -128,24 +130,27 @@ describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the w
       const stop = new AbortController();
       let release = () => {};
       const released = new Promise<void>((r) => (release = r));
-      const run =
-        how === 'subscribe'
-          ? (async () => {
-              for await (const ev of sink.subscribe({ signal: stop.signal })) {
+      const consume = () => {
+        if (how === 'process') return sink.process(async (ev) => void calls.push(ev.deliveryCount), { signal: stop.signal });
+        if (how === 'processBatch')
+          return sink.processBatch(
+            async (events) => {
+              for (const ev of events) {
                 calls.push(ev.deliveryCount);
-                void ev.ack().catch(() => {});
+                if (calls.length === 1) void ev.ack().catch(() => {});
               }
-            })()
-          : sink.processBatch(
-              async (events) => {
-                for (const ev of events) {
-                  calls.push(ev.deliveryCount);
-                  if (calls.length === 1) void ev.ack().catch(() => {});
-                }
-                if (calls.length === 1) await released;
-              },
-              { maxBatch: 1, signal: stop.signal },
-            );
+              if (calls.length === 1) await released;
+            },
+            { maxBatch: 1, signal: stop.signal },
+          );
+        return (async () => {
+          for await (const ev of sink.subscribe({ signal: stop.signal })) {
+            calls.push(ev.deliveryCount);
+            void ev.ack().catch(() => {});
+          }
+        })();
+      };
+      const run = consume();
       try {
         await waitFor(() => claimed && ackHeld, { timeout: 10 * GRACE, what: "the sink's claim of the event being acked" });
         const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));

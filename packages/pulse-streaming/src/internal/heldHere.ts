@@ -26,9 +26,9 @@ export class RunningEvents {
   readonly #runs = new Set<ReadonlySet<SinkEvent>>();
   /** How many XACKs passed so far: a claim notes it when sent. */
   #acks = 0;
-  /** The ack count each claim under way was sent at, in the order sent (equal ones repeat). */
-  readonly #claims: number[] = [];
-  /** Acks that passed while claims were under way, in order: what a claim sent before may have taken. */
+  /** The stream and the ack count of each claim under way, in the order sent (counts never fall). */
+  readonly #claims: Array<{ readonly name: string; readonly since: number }> = [];
+  /** Acks that passed while claims of their stream were under way, in order: what such a claim may have taken. */
   #acked: Array<{ readonly n: number; readonly name: string; readonly ids: readonly string[] }> = [];
 
   /**
@@ -54,33 +54,35 @@ export class RunningEvents {
   }
 
   /**
-   * A claim goes out now; returns what to pass to {@link heldHere} and to
-   * {@link RunningEvents.claimDone} once all it took was handed out.
+   * A claim of stream `name` goes out now; returns what to pass to
+   * {@link heldHere} and to {@link RunningEvents.claimDone} once all it took
+   * was handed out.
    */
-  claimSent(): number {
-    this.#claims.push(this.#acks);
+  claimSent(name: string): number {
+    this.#claims.push({ name, since: this.#acks });
     return this.#acks;
   }
 
-  /** The claim sent at `since` is done: the acks only it could have raced are forgotten. */
-  claimDone(since: number): void {
-    const i = this.#claims.indexOf(since);
+  /** The claim of stream `name` sent at `since` is done: the acks only it could have raced are forgotten. */
+  claimDone(name: string, since: number): void {
+    const i = this.#claims.findIndex((c) => c.name === name && c.since === since);
     if (i >= 0) this.#claims.splice(i, 1);
-    const oldest = this.#claims[0];
+    const oldest = this.#claims[0]?.since;
     if (oldest === undefined) this.#acked = [];
-    else if (this.#acked.length > 0 && (this.#acked[0]?.n ?? 0) <= oldest) this.#acked = this.#acked.filter((a) => a.n > oldest);
+    else if ((this.#acked[0]?.n ?? Number.POSITIVE_INFINITY) <= oldest) this.#acked = this.#acked.filter((a) => a.n > oldest);
   }
 
   /**
-   * An XACK of `ids` of stream `name` passed (acks.ts `onAcked`). Noted only
-   * while claims are under way: one that ran in Redis before it took these
-   * events back (their keep-alive came late), and its reply may be read after
-   * this (the ack goes on the user's client, the claim on the sink's own
-   * connection). A claim sent later cannot take them: they are acked.
+   * An XACK of `ids` of stream `name` passed (acks.ts `onAcked`), or a dead
+   * letter acked them. Noted only while claims of that stream are under way:
+   * one that ran in Redis before it took these events back (their keep-alive
+   * came late), and its reply may be read after this (acks go on the user's
+   * client, claims on the sink's own connection). A claim sent later cannot
+   * take them: they are acked.
    */
   acked(name: string, ids: readonly string[]): void {
     this.#acks++;
-    if (this.#claims.length > 0) this.#acked.push({ n: this.#acks, name, ids });
+    if (this.#claims.some((c) => c.name === name)) this.#acked.push({ n: this.#acks, name, ids });
   }
 
   /** The events of stream `name` acked since the claim sent at `since` went out. */

@@ -120,11 +120,11 @@ export class SinkClaims {
    */
   async #claimOnce(s: SinkStream, count: number, limit: number): Promise<{ claimed: number; progress: number } | undefined> {
     // Until all it took is handed out, acks that pass are noted: it may have run before them (heldHere.ts).
-    const since = this.host.claimSent();
+    const since = this.host.claimSent(s.stream.name);
     try {
       return await this.#claim(s, count, limit, since);
     } finally {
-      this.host.claimDone(since);
+      this.host.claimDone(s.stream.name, since);
     }
   }
 
@@ -254,7 +254,6 @@ export class SinkClaims {
       since,
     );
     for (const id of held) heldAgain(s, id);
-    if (held.size > 0) await keepCounts(host, s.stream.key, held, countOf);
     if (got.length > 0) {
       // A copy still buffered here (given back by a stalled subscriber) is superseded by the claimed one.
       host.dropBuffered(
@@ -269,6 +268,8 @@ export class SinkClaims {
         { at: sentAt, waits: false },
       );
     }
+    // After the hand-out: the held check and it are one step (a stalled buffer's copy drained meanwhile is a duplicate).
+    if (held.size > 0) await keepCounts(host, s.stream.key, held, countOf);
     if (gone.length > 0) await this.#claimedGone(s, gone);
   }
 

@@ -46,10 +46,10 @@ export interface MaintenanceHost extends SinkBasics {
    * a held buffer here holds, or this instance acked since (heldHere.ts).
    */
   heldHere(name: string, ids: readonly string[], since: number): Set<string>;
-  /** A claim goes out: returns the `since` of `heldHere` and `claimDone` (heldHere.ts `RunningEvents`). */
-  claimSent(): number;
-  /** The claim sent at `since` handed out all it took. */
-  claimDone(since: number): void;
+  /** A claim of stream `name` goes out: returns the `since` of `heldHere` and `claimDone` (heldHere.ts `RunningEvents`). */
+  claimSent(name: string): number;
+  /** The claim of stream `name` sent at `since` handed out all it took. */
+  claimDone(name: string, since: number): void;
   /** Whether a handler here runs, or a held buffer here has, any event of stream `name` (heldHere.ts). */
   holdsAny(name: string): boolean;
   /** Counts and reports events of stream `name` found lost. */
@@ -94,8 +94,8 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
     dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
     heldHere: (name, ids, since) => heldHere(p.fanout, holds.running, name, ids, since),
-    claimSent: () => holds.running.claimSent(),
-    claimDone: (since) => holds.running.claimDone(since),
+    claimSent: (name) => holds.running.claimSent(name),
+    claimDone: (name, since) => holds.running.claimDone(name, since),
     holdsAny: (name) => holdsAny(p.fanout, holds.running, name),
     holdOwned: (name, ids) => holds.holdOwned(name, ids),
     stillBuffered: (name, ids) => holds.stillBuffered(name, ids),
