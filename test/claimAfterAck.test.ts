@@ -61,7 +61,7 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
           ? sink.process((ev) => handle([ev]), { signal: stop.signal })
           : sink.processBatch(handle, { maxBatch: 1, signal: stop.signal });
       try {
-        await waitFor(() => claimed, { timeout: 10 * GRACE, what: "the sink's claim of the running event" });
+        await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the running event" });
         touchesHeld = false;
         readLetGo();
         // Handed out again (before the fix), or kept from the handlers (said on a debug line).
@@ -152,7 +152,7 @@ describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the w
       };
       const run = consume();
       try {
-        await waitFor(() => claimed && ackHeld, { timeout: 10 * GRACE, what: "the sink's claim of the event being acked" });
+        await waitFor(() => claimed && ackHeld, { timeout: 25 * GRACE, what: "the sink's claim of the event being acked" });
         const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
         await waitFor(() => sink.counters.redelivered > 0 || kept(), {
           timeout: 5000,

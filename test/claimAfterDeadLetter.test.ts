@@ -66,7 +66,7 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
           ? sink.process(async (ev) => void calls.push(ev.id), { signal: stop.signal })
           : sink.processBatch(async (evs) => void calls.push(...evs.map((ev) => ev.id)), { signal: stop.signal });
       try {
-        await waitFor(() => claimed, { timeout: 10 * GRACE, what: "the sink's claim of the event being decoded" });
+        await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the event being decoded" });
         const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
         await waitFor(() => sink.counters.redelivered > 0 || kept(), {
           timeout: 5000,

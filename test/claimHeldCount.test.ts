@@ -44,7 +44,7 @@ describe.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran
     );
     try {
       const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
-      await waitFor(() => kept(), { timeout: 10 * GRACE, what: "the sink's claim keeping the running event" });
+      await waitFor(() => kept(), { timeout: 25 * GRACE, what: "the sink's claim keeping the running event" });
       const pending = async () => ((await x.c.cmd('XPENDING', s.key, 'g', '-', '+', 10)) as unknown[][])[0]?.[3];
       // The claim's reply and the count set back come in one step of the sink's: wait for the latter.
       await waitFor(async () => Number(await pending()) === 1, { timeout: 3000, what: 'the delivery count set back to 1' });
@@ -52,7 +52,7 @@ describe.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran
       letTouchesGo();
       fail(new Error('handler fails once'));
       await waitFor(() => calls.length === 2 || sink.counters.deadLettered > 0, {
-        timeout: 10 * GRACE,
+        timeout: 25 * GRACE,
         what: 'the retry or a dead letter',
       });
       await waitFor(async () => (await pending()) === undefined, { timeout: 5000, what: 'nothing pending' });
