@@ -7,6 +7,7 @@ import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
 import type { LossReport } from './internal/lossReport.js';
+import { nackEvent } from './internal/nacks.js';
 import { countObituaryAtJoin, joinNewConsumer } from './internal/ownership.js';
 import { PerKey } from './internal/perKey.js';
 import { runProcess } from './internal/process.js';
@@ -206,7 +207,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     if (this.#closed) checkOpen(this.#main.driver, `nack event ${event.id}`);
     // On the control connection while open, behind any hold of buffered
     // events already sent there, so a hold never undoes this nack.
-    await this.#holds.nack(this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
+    await nackEvent(this.#holds, this.#closed ? this.#main.driver : this.#control, event, delay, this.#settings.graceMs);
     // Claimed again when due, not at the next sweep (every grace period / 2).
     this.#maintenance?.dueIn(streamKey(event.streamName), delay);
   }

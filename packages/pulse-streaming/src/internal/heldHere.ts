@@ -73,20 +73,21 @@ export class RunningEvents {
   }
 
   /**
-   * An XACK of `ids` of stream `name` passed (acks.ts `onAcked`), or a dead
-   * letter acked them. Noted only while claims of that stream are under way:
-   * one that ran in Redis before it took these events back (their keep-alive
-   * came late), and its reply may be read after this (acks go on the user's
+   * Events `ids` of stream `name` were settled: an XACK passed (acks.ts
+   * `onAcked`), a dead letter acked them, or a nack landed (its delay must
+   * hold). Noted only while claims of that stream are under way: one that ran
+   * in Redis before it took these events back (their keep-alive came late),
+   * and its reply may be read after this (acks and nacks go on the user's
    * client, claims on the sink's own connection). A claim sent later cannot
-   * take them: they are acked.
+   * take them: they are acked, or nacked with their delay to run out first.
    */
-  acked(name: string, ids: readonly string[]): void {
+  settled(name: string, ids: readonly string[]): void {
     this.#acks++;
     if (this.#claims.some((c) => c.name === name)) this.#acked.push({ n: this.#acks, name, ids });
   }
 
-  /** The events of stream `name` acked since the claim sent at `since` went out. */
-  *ackedSince(name: string, since: number): Generator<string> {
+  /** The events of stream `name` settled since the claim sent at `since` went out. */
+  *settledSince(name: string, since: number): Generator<string> {
     for (const a of this.#acked) if (a.n > since && a.name === name) yield* a.ids;
   }
 }
@@ -117,7 +118,7 @@ export function heldHere(
   const wanted = new Set(ids);
   const held = new Set<string>();
   for (const id of heldOf(fanout, running, name)) if (wanted.has(id)) held.add(id);
-  for (const id of running.ackedSince(name, since)) if (wanted.has(id)) held.add(id);
+  for (const id of running.settledSince(name, since)) if (wanted.has(id)) held.add(id);
   return held;
 }
 

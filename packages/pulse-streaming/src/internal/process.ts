@@ -262,6 +262,16 @@ export class HandlerRun {
    * delay of its delivery count (one random jitter factor per call).
    */
   async failed(events: readonly SinkEvent[]): Promise<void> {
+    // Held until the nack lands, untouched: a claim of ours meanwhile must not hand them out before the delay (heldHere.ts).
+    const untrack = this.host.trackRunning(new Set(events));
+    try {
+      await this.#failed(events);
+    } finally {
+      untrack();
+    }
+  }
+
+  async #failed(events: readonly SinkEvent[]): Promise<void> {
     // The touches travel on another connection than the nack: let them land first. Bounded:
     // a touch stuck on a stopped Redis must not hold the nack (a later touch is moot), nor shutdown.
     await this.#untilClosed(within(this.#touches, this.host.graceMs));

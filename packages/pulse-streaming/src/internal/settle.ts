@@ -14,39 +14,14 @@ import { evalScript } from './driver.js';
 import { HEADER_PREFIX } from './headers.js';
 import { idsByStream } from './ids.js';
 import { FIELD_NAME, FIELD_PAYLOAD, FIELD_TOPIC, sinkKeys, streamKey } from './keys.js';
+import { nackEvents } from './nacks.js';
 import type { ProcessHost } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { entries, str } from './replies.js';
 import { Script } from './script.js';
-import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import type { SinkHolds } from './sinkHolds.js';
 import type { SinkCounters, SinkSettings } from './sinkState.js';
 import { untilAnswered } from './untilAnswered.js';
-
-/**
- * Gives events back, to be redelivered after `delayMs` (see `SinkEvent.nack`),
- * one call per stream for all of them.
- */
-export async function nackEvents(
-  holds: SinkHolds,
-  conn: Connection,
-  events: readonly SinkEvent[],
-  delayMs: number,
-): Promise<void> {
-  for (const ev of events) ev.markSettled();
-  for (const [name, ids] of idsByStream(events)) {
-    try {
-      // As `SinkHolds.nack`: the delay goes to the delays set, whatever the grace periods.
-      const { gone, vanished } = await holds.touchAll(conn, name, NACKED_IDLE_MS, ids, nackedFor(delayMs));
-      holds.nacked(name, ids, gone, vanished);
-      if (gone.length > 0)
-        await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
-      await holds.lostOnNack(name, vanished);
-    } catch (err) {
-      throw toPulseError(err, `nack ${ids.length} event(s) of stream ${name}`);
-    }
-  }
-}
 
 /**
  * Moves a pending event of ours to the dead-letter stream and acks it, in
@@ -277,7 +252,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     },
     // Acked by it: a claim of ours under way since then must not hand it out again (heldHere.ts).
     deadLetter: (event, reason) =>
-      deadLetterNow(deadLetters, event, reason).then(() => holds.running.acked(event.streamName, [event.id])),
+      deadLetterNow(deadLetters, event, reason).then(() => holds.running.settled(event.streamName, [event.id])),
     groupGone: async (events, how) => {
       for (const [name, ids] of idsByStream(events)) {
         // Retried as the nack was: the sink's own connection may still be reconnecting when the user's answered.

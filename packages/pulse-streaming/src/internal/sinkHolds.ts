@@ -19,10 +19,9 @@ import { sinkKeys, streamKey, streamNameOf } from './keys.js';
 import { heldAgain } from './letGo.js';
 import type { LossReport } from './lossReport.js';
 import { touchOrOneByOne } from './migratingWrites.js';
-import { errorText, isReplyError, toPulseError } from './redisErrors.js';
+import { errorText, isReplyError } from './redisErrors.js';
 import { eventInit, type RawEntry, str } from './replies.js';
 import { reown, touch } from './scripts.js';
-import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import { within } from './sinkLeave.js';
 import { countVanished, lostByRedis, type VanishedHost } from './sinkRollback.js';
 import type { SinkCounters, SinkStream } from './sinkState.js';
@@ -127,39 +126,23 @@ export class SinkHolds {
     ids: string[],
     nack?: { delayMs?: number },
     keepGoneMs?: number,
-  ): Promise<{ gone: string[]; vanished: string[] }> {
+  ): Promise<{ gone: string[]; vanished: string[]; mine: string[] }> {
     if (nack) this.heldGone.forget(streamName, ids);
     const { name, consumerName } = this.host;
     const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', keepGoneMs ?? '', ...ids];
     const keys = { stream: streamKey(streamName), delays: sinkKeys(streamName, name).delays };
     const op = { nack: nack !== undefined, delayMs: nack?.delayMs, keepGoneMs };
     const reply = await touchOrOneByOne(conn, touch, keys, args, ids, op);
-    return { gone: reply.gone.map(str), vanished: reply.vanished.map(str) };
+    return { gone: reply.gone.map(str), vanished: reply.vanished.map(str), mine: reply.mine.map(str) };
   }
 
-  /** Gives an event back (see `SinkEvent.nack`): redelivered after `delayMs`. */
-  async nack(conn: Connection, event: SinkEvent, delayMs: number, graceMs: number): Promise<void> {
-    // A handler's own nack: a touch of its event sent just before (another connection) must not land after it.
-    // Bounded: a touch queued on a client that lost Redis must not hold the nack (a later touch is moot).
+  /**
+   * Resolves once the in-progress touches in flight landed, or after `graceMs`: a handler's own
+   * nack must not be undone by a touch of its event sent just before on another connection (a
+   * touch queued on a client that lost Redis must not hold it: a later touch is moot).
+   */
+  async touchesLanded(graceMs: number): Promise<void> {
     if (this.#touching.size > 0) await within(Promise.all([...this.#touching]), graceMs);
-    try {
-      const { gone, vanished } = await this.touchAll(conn, event.streamName, NACKED_IDLE_MS, [event.id], nackedFor(delayMs));
-      this.nacked(event.streamName, [event.id], gone, vanished);
-      // Given back but no longer in the stream: it can never be redelivered.
-      if (gone.length > 0)
-        await this.reportGone(streamKey(event.streamName), gone, 'event trimmed or deleted before it could be redelivered');
-      await this.lostOnNack(event.streamName, vanished);
-    } catch (err) {
-      if (!isReplyError(err, 'NOGROUP')) throw toPulseError(err, `nack event ${event.id}`);
-      // Its group is gone: with its stream's key (expired, deleted, Redis restarted empty), the event
-      // cannot be redelivered and is counted lost when Redis lost it; with a group destroyed on a
-      // living key, it comes again from 0 (see `recreate`).
-      try {
-        await this.groupGone(event.streamName, [event.id], 'nacked after their stream or group was gone');
-      } catch (e) {
-        throw toPulseError(e, `nack event ${event.id} (its consumer group was gone)`);
-      }
-    }
   }
 
   /** See `SinkEvent.inProgress` and inProgress.ts. */
@@ -233,12 +216,22 @@ export class SinkHolds {
 
   /**
    * Events `ids` of stream `name` were nacked (see `HoldsHost.letGo`); those
-   * the nack found `gone` or `vanished` are accounted for where it found them.
+   * the nack found `gone` or `vanished` are accounted for where it found them;
+   * `mine`, those it gave back (still this consumer's).
    */
-  nacked(name: string, ids: readonly string[], gone: readonly string[], vanished: readonly string[]): void {
+  nacked(
+    name: string,
+    ids: readonly string[],
+    gone: readonly string[],
+    vanished: readonly string[],
+    mine: readonly string[],
+  ): void {
     const away = new Set([...gone, ...vanished]);
     const letGo = away.size === 0 ? ids : ids.filter((id) => !away.has(id));
     if (letGo.length > 0) this.host.letGo(name, letGo);
+    // A claim of ours under way may have taken them before the nack ran: not handed out before the delay (heldHere.ts).
+    // Not those another consumer had: a claim of ours that took them since is theirs to hand out.
+    if (mine.length > 0) this.running.settled(name, mine);
   }
 
   /**

@@ -107,7 +107,7 @@ export function wireSink(w: SinkWiring): WiredSink {
     rechecks.onAcked(stream, ids, acked, sentAt, repliedAt);
     holds.heldGone.acked(stream, ids);
     // A claim under way may have taken them before the XACK ran: not handed out again (heldHere.ts).
-    holds.running.acked(stream, ids);
+    holds.running.settled(stream, ids);
   };
   const acks = new SinkAcks(main.driver, name, counters, logger, onAcked, {
     conn: () => w.openControl(),
