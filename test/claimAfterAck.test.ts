@@ -13,11 +13,9 @@
  * second time with deliveryCount 2 and `redelivered` 1.
  */
 import { describe, expect, it } from 'vitest';
-import { type Logger, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
-
-const GRACE = 400;
+import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
+import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
+import { CLIENT_KINDS, waitFor } from './support/clients.js';
 
 describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s)', (kind) => {
   it.for(['process', 'processBatch'] as const)(
@@ -26,11 +24,7 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
       timeout: 30_000,
     },
     async (how, ctx) => {
-      const x = await intercepted(ctx, kind);
-      const { logger, lines } = recordingLogger();
-      const s = new Stream(uniqueName('claim-after-ack'), x.redis, { logger: logger as Logger, maxLen: 0 });
-      const id = String(await s.add('e', 'payload'));
-      const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE });
+      const { x, sink, id, ...race } = await claimRace(ctx, kind, 'claim-after-ack');
       let release = () => {};
       const released = new Promise<void>((r) => (release = r));
       // The handler's keep-alives (scripts naming the event, on the user's client) wait until the
@@ -39,12 +33,12 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
       let readLetGo = () => {};
       const readDone = new Promise<void>((r) => (readLetGo = r));
       x.userHook = async (args) => {
-        if (touchesHeld && /^EVAL/i.test(String(args[0])) && args.map(String).includes(id)) await readDone;
+        if (touchesHeld && scriptNaming(args, id)) await readDone;
       };
       // The sink's read of what its claim took: the handler returns and its ack settles first.
       let claimed = false;
       x.hook = async (args) => {
-        if (claimed || String(args[0]).toUpperCase() !== 'XRANGE' || String(args[2]) !== id) return;
+        if (claimed || !claimRead(args, id)) return;
         claimed = true;
         release();
         await waitFor(() => sink.counters.acked === 1, { timeout: 5000, what: 'the ack settled' });
@@ -65,28 +59,14 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
         touchesHeld = false;
         readLetGo();
         // Handed out again (before the fix), or kept from the handlers (said on a debug line).
-        const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
-        await waitFor(() => sink.counters.redelivered > 0 || kept(), {
-          timeout: 5000,
-          what: 'the claimed event handed out or kept',
-        });
-        await waitFor(async () => Number(((await x.c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 0, {
-          timeout: 5000,
-          what: 'nothing pending',
-        });
-        const said = lines.filter((l) => /acked|holds/.test(String(l.msg))).map((l) => l.msg);
-        const log = `calls ${JSON.stringify(calls)}; log ${JSON.stringify(said)}`;
+        await race.handedOutOrKept();
+        await race.nothingPending();
+        const log = race.log(calls);
         expect(calls, log).toEqual([1]);
         expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, acked: 1, deadLettered: 0, lost: 0 });
       } finally {
-        stop.abort();
         readLetGo();
-        await within(
-          run.catch(() => {}),
-          10_000,
-          'the handler run',
-        );
-        await within(sink.close(), 10_000, 'close');
+        await race.end(stop, run);
       }
     },
   );
@@ -109,11 +89,7 @@ describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the w
       timeout: 30_000,
     },
     async (how, ctx) => {
-      const x = await intercepted(ctx, kind);
-      const { logger, lines } = recordingLogger();
-      const s = new Stream(uniqueName('claim-ack-wire'), x.redis, { logger: logger as Logger, maxLen: 0 });
-      const id = String(await s.add('e', 'payload'));
-      const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE });
+      const { x, sink, id, ...race } = await claimRace(ctx, kind, 'claim-ack-wire');
       let letAckGo = () => {};
       const ackGoes = new Promise<void>((r) => (letAckGo = r));
       let ackHeld = false;
@@ -124,7 +100,7 @@ describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the w
       };
       let claimed = false;
       x.hook = (args) => {
-        if (String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === id) claimed = true;
+        if (claimRead(args, id)) claimed = true;
       };
       const calls: number[] = [];
       const stop = new AbortController();
@@ -153,30 +129,17 @@ describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the w
       const run = consume();
       try {
         await waitFor(() => claimed && ackHeld, { timeout: 25 * GRACE, what: "the sink's claim of the event being acked" });
-        const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
-        await waitFor(() => sink.counters.redelivered > 0 || kept(), {
-          timeout: 5000,
-          what: 'the claimed event handed out or kept',
-        });
+        await race.handedOutOrKept();
         letAckGo();
         release();
-        await waitFor(async () => Number(((await x.c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 0, {
-          timeout: 5000,
-          what: 'nothing pending',
-        });
-        const log = `calls ${JSON.stringify(calls)}; log ${JSON.stringify(lines.map((l) => l.msg))}`;
+        await race.nothingPending();
+        const log = race.log(calls);
         expect(calls, log).toEqual([1]);
         expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, acked: 1, deadLettered: 0, lost: 0 });
       } finally {
-        stop.abort();
         letAckGo();
         release();
-        await within(
-          run.catch(() => {}),
-          10_000,
-          'the consumer',
-        );
-        await within(sink.close(), 10_000, 'close');
+        await race.end(stop, run);
       }
     },
   );

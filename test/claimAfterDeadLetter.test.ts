@@ -13,11 +13,9 @@
  * Failed before the fix (both clients, process() and processBatch()): redelivered 1.
  */
 import { describe, expect, it } from 'vitest';
-import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
-
-const GRACE = 400;
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
+import { CLIENT_KINDS, waitFor } from './support/clients.js';
 
 describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event that does not decode (%s)', (kind) => {
   it.for(['process', 'processBatch'] as const)(
@@ -26,8 +24,6 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
       timeout: 30_000,
     },
     async (how, ctx) => {
-      const x = await intercepted(ctx, kind);
-      const { logger, lines } = recordingLogger();
       let failDecode = () => {};
       const decodeFails = new Promise<{ issues: Array<{ message: string }> }>(
         (r) => (failDecode = () => r({ issues: [{ message: 'not an order' }] })),
@@ -35,23 +31,22 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
       const schema = {
         '~standard': { version: 1 as const, vendor: 'test', validate: (_: unknown) => decodeFails },
       };
-      const s = new Stream(uniqueName('claim-after-dead'), x.redis, {
-        logger: logger as Logger,
-        maxLen: 0,
-        schemas: { e: schema },
+      const { x, sink, id, s, lines, ...race } = await claimRace(ctx, kind, 'claim-after-dead', {
+        // Typed: as an untyped stream for the fixture, which handles events only as the sink hands them out.
+        makeStream: (name, redis, logger) =>
+          new Stream(name, redis, { logger, maxLen: 0, schemas: { e: schema } }) as unknown as Stream,
+        // Added raw: the add itself would wait for the schema.
+        add: (st, ic) => ic.c.cmd('XADD', st.key, '*', 'n', 'e', 'p', '{"id":0}'),
       });
-      // Added raw: the add itself would wait for the schema.
-      const id = String(await x.c.cmd('XADD', s.key, '*', 'n', 'e', 'p', '{"id":0}'));
-      const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE });
       let touchesHeld = true;
       let letTouchesGo = () => {};
       const touchesGo = new Promise<void>((r) => (letTouchesGo = r));
       x.userHook = async (args) => {
-        if (touchesHeld && /^EVAL/i.test(String(args[0])) && args.map(String).includes(id)) await touchesGo;
+        if (touchesHeld && scriptNaming(args, id)) await touchesGo;
       };
       let claimed = false;
       x.hook = async (args) => {
-        if (claimed || String(args[0]).toUpperCase() !== 'XRANGE' || String(args[2]) !== id) return;
+        if (claimed || !claimRead(args, id)) return;
         claimed = true;
         touchesHeld = false;
         letTouchesGo();
@@ -67,16 +62,9 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
           : sink.processBatch(async (evs) => void calls.push(...evs.map((ev) => ev.id)), { signal: stop.signal });
       try {
         await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the event being decoded" });
-        const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
-        await waitFor(() => sink.counters.redelivered > 0 || kept(), {
-          timeout: 5000,
-          what: 'the claimed event handed out or kept',
-        });
-        await waitFor(async () => Number(((await x.c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 0, {
-          timeout: 5000,
-          what: 'nothing pending',
-        });
-        const log = `calls ${JSON.stringify(calls)}; log ${JSON.stringify(lines.map((l) => l.msg))}`;
+        await race.handedOutOrKept();
+        await race.nothingPending();
+        const log = race.log(calls);
         expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, deadLettered: 1, lost: 0 });
         expect(calls, log).toEqual([]);
         expect(Number(await x.c.cmd('XLEN', `${s.key}:dead`)), log).toBe(1);
@@ -85,14 +73,8 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
           log,
         ).toEqual([]);
       } finally {
-        stop.abort();
         letTouchesGo();
-        await within(
-          run.catch(() => {}),
-          10_000,
-          'the handler run',
-        );
-        await within(sink.close(), 10_000, 'close');
+        await race.end(stop, run);
       }
     },
   );

@@ -12,24 +12,19 @@
  * and the event was dead-lettered after that one handler call.
  */
 import { describe, expect, it } from 'vitest';
-import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
-
-const GRACE = 400;
+import { claimRace, GRACE, scriptNaming } from './support/claimRace.js';
+import { CLIENT_KINDS, waitFor } from './support/clients.js';
 
 describe.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran (%s)', (kind) => {
   it('keeps its delivery count: maxDeliveries 2 still allows the retry', { timeout: 30_000 }, async (ctx) => {
-    const x = await intercepted(ctx, kind);
-    const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('claim-held-count'), x.redis, { logger: logger as Logger, maxLen: 0 });
-    const id = String(await s.add('e', 'payload'));
-    const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE, maxDeliveries: 2 });
+    const { x, sink, id, s, lines, ...race } = await claimRace(ctx, kind, 'claim-held-count', {
+      sinkOptions: { maxDeliveries: 2 },
+    });
     let touchesHeld = true;
     let letTouchesGo = () => {};
     const touchesGo = new Promise<void>((r) => (letTouchesGo = r));
     x.userHook = async (args) => {
-      if (touchesHeld && /^EVAL/i.test(String(args[0])) && args.map(String).includes(id)) await touchesGo;
+      if (touchesHeld && scriptNaming(args, id)) await touchesGo;
     };
     let fail = (_: Error) => {};
     const failed = new Promise<never>((_, reject) => (fail = reject));
@@ -55,20 +50,14 @@ describe.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran
         timeout: 25 * GRACE,
         what: 'the retry or a dead letter',
       });
-      await waitFor(async () => (await pending()) === undefined, { timeout: 5000, what: 'nothing pending' });
-      const log = `calls ${JSON.stringify(calls)}; log ${JSON.stringify(lines.map((l) => l.msg))}`;
+      await race.nothingPending();
+      const log = race.log(calls);
       expect(calls, log).toEqual([1, 2]);
       expect(sink.counters, log).toMatchObject({ deadLettered: 0, redelivered: 1, lost: 0 });
     } finally {
-      stop.abort();
       letTouchesGo();
       fail(new Error('stop'));
-      await within(
-        run.catch(() => {}),
-        10_000,
-        'the handler run',
-      );
-      await within(sink.close(), 10_000, 'close');
+      await race.end(stop, run);
     }
   });
 });

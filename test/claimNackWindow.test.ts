@@ -15,11 +15,8 @@
  * was sent (`redelivered` 1 then, and with a free slot a second handler call).
  */
 import { describe, expect, it } from 'vitest';
-import { type Logger, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, recordingLogger, uniqueName, waitFor, within } from './support/clients.js';
-import { intercepted } from './support/controlIntercept.js';
-
-const GRACE = 400;
+import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
+import { CLIENT_KINDS, waitFor } from './support/clients.js';
 
 describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nack (%s)', (kind) => {
   it.for(['process', 'processBatch', 'subscribe'] as const)(
@@ -28,16 +25,12 @@ describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nac
       timeout: 30_000,
     },
     async (how, ctx) => {
-      const x = await intercepted(ctx, kind);
-      const { logger, lines } = recordingLogger();
-      const s = new Stream(uniqueName('claim-nack'), x.redis, { logger: logger as Logger, maxLen: 0 });
-      const id = String(await s.add('e', 'payload'));
-      const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 100, ackGracePeriodMs: GRACE });
+      const { x, sink, id, ...race } = await claimRace(ctx, kind, 'claim-nack');
       let scriptsHeld = true;
       let blocked = false;
       let letScriptsGo = () => {};
       const scriptsGo = new Promise<void>((r) => (letScriptsGo = r));
-      const namesIt = (args: readonly unknown[]) => /^EVAL/i.test(String(args[0])) && args.map(String).includes(id);
+      const namesIt = (args: readonly unknown[]) => scriptNaming(args, id);
       // The keep-alives, on the user's client.
       x.userHook = async (args) => {
         if (!scriptsHeld || !namesIt(args)) return;
@@ -47,7 +40,7 @@ describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nac
       // The nack, on the sink's own connection (where its claims go too).
       let claimed = false;
       x.hook = async (args) => {
-        if (String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === id) claimed = true;
+        if (claimRead(args, id)) claimed = true;
         if (scriptsHeld && namesIt(args)) await scriptsGo;
       };
       // Each call, and whether the scripts held back (the nack among them) had been let go by then.
@@ -84,21 +77,14 @@ describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nac
       const run = consume();
       try {
         await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the failed event" });
-        const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
         // Handed out again: to the free slot (concurrency 2), or to the buffer.
-        await waitFor(() => sink.counters.redelivered > 0 || kept(), {
-          timeout: 5000,
-          what: 'the claimed event handed out or kept',
-        });
+        await race.handedOutOrKept();
         const beforeNack = { ...sink.counters };
         scriptsHeld = false;
         letScriptsGo();
         await waitFor(() => calls.length === 2, { timeout: 5000, what: 'the retry' });
-        await waitFor(async () => Number(((await x.c.cmd('XPENDING', s.key, 'g')) as unknown[])[0]) === 0, {
-          timeout: 5000,
-          what: 'nothing pending',
-        });
-        const log = `calls ${JSON.stringify(calls)}; log ${JSON.stringify(lines.map((l) => l.msg))}`;
+        await race.nothingPending();
+        const log = race.log(calls);
         expect(beforeNack.redelivered, `${log}: redelivered before the nack`).toBe(0);
         expect(calls, log).toEqual([
           { n: 1, afterNack: false },
@@ -106,15 +92,149 @@ describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nac
         ]);
         expect(sink.counters, log).toMatchObject({ redelivered: 1, deadLettered: 0, lost: 0 });
       } finally {
-        stop.abort();
         scriptsHeld = false;
         letScriptsGo();
-        await within(
-          run.catch(() => {}),
-          10_000,
-          'the handler run',
-        );
-        await within(sink.close(), 10_000, 'close');
+        await race.end(stop, run);
+      }
+    },
+  );
+});
+
+/** The nack of `id` (the touch script with its nack flag, ARGV[4]) on stream key `key`. */
+function isNack(args: readonly unknown[], key: string, id: string): boolean {
+  const a = args.map(String);
+  return scriptNaming(args, id) && a[2] === '2' && a[3] === key && a[8] === '1';
+}
+
+/** A claim (its script takes three keys) of stream key `key`. */
+function isClaim(args: readonly unknown[], key: string): boolean {
+  const a = args.map(String);
+  return /^EVAL/i.test(a[0] ?? '') && a[2] === '3' && a[3] === key;
+}
+
+/**
+ * A nack and a claim of ours on the same connection, in either order in Redis, the nack answered
+ * while the claim is under way. Claim first (it took the event back, keep-alives late): the event
+ * waits for the nack's delay, handed out by a later claim, also once the nack landed and nothing
+ * holds the event any more. Nack first, with no delay (`retry: false`, `nack({ delayMs: 0 })`):
+ * the claim rightly takes the event, now due, and hands it out at once.
+ *
+ * Failed before: claim first, the racing claim handed it out (5c16a1d noted no nack); nack first,
+ * the event was kept and came a grace period late, by a second claim (5c16a1d noted every nack:
+ * the review's case).
+ */
+describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => {
+  it('claim first, the nack landing before the claim reads what it took: handed out by a later claim', {
+    timeout: 30_000,
+  }, async (ctx) => {
+    const { x, sink, id, s, ...race } = await claimRace(ctx, kind, 'claim-then-nack');
+    let held = true;
+    let letGo = () => {};
+    const go = new Promise<void>((r) => (letGo = r));
+    let blocked = false;
+    x.userHook = async (args) => {
+      if (held && scriptNaming(args, id)) {
+        blocked = true;
+        await go;
+      }
+    };
+    let reads = 0;
+    let nackAnswered = false;
+    x.answered = (args) => {
+      if (isNack(args, s.key, id)) nackAnswered = true;
+    };
+    x.hook = async (args) => {
+      if (held && isNack(args, s.key, id)) await go;
+      if (!claimRead(args, id)) return;
+      reads++;
+      if (reads > 1) return;
+      // The claim took it; the nack goes out now, lands, and the run stops holding the event.
+      held = false;
+      letGo();
+      await waitFor(() => nackAnswered, { timeout: 5000, what: 'the nack answered' });
+      await new Promise((r) => setImmediate(r));
+    };
+    const calls: Array<{ n: number; reads: number }> = [];
+    const stop = new AbortController();
+    const run = sink.process(
+      async (ev) => {
+        calls.push({ n: ev.deliveryCount, reads });
+        if (calls.length === 1) {
+          await waitFor(() => blocked, { timeout: 5000, what: 'a keep-alive held back' });
+          throw new Error('handler fails once');
+        }
+      },
+      { signal: stop.signal, retry: { delayMs: 50, maxDelayMs: 50 }, concurrency: 2 },
+    );
+    try {
+      await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
+      await race.nothingPending();
+      // The retry was handed out by a claim after the one that raced the nack.
+      expect(calls, race.log(calls)).toEqual([
+        { n: 1, reads: 0 },
+        { n: 2, reads: 2 },
+      ]);
+    } finally {
+      held = false;
+      letGo();
+      await race.end(stop, run);
+    }
+  });
+
+  it.for(['process', 'subscribe'] as const)(
+    'nack first, no delay, a claim right behind it: %s, handed out at once',
+    {
+      timeout: 30_000,
+    },
+    async (how, ctx) => {
+      const { x, sink, id, s, ...race } = await claimRace(ctx, kind, 'nack-then-claim');
+      let nackHeld = false;
+      let letNackGo = () => {};
+      const nackGoes = new Promise<void>((r) => (letNackGo = r));
+      let raced = false;
+      let reads = 0;
+      x.hook = async (args) => {
+        if (claimRead(args, id)) reads++;
+        if (!raced && isNack(args, s.key, id)) {
+          // Held until a claim of the stream goes out: then sent just before it, on the same connection.
+          nackHeld = true;
+          await nackGoes;
+        } else if (!raced && nackHeld && isClaim(args, s.key)) {
+          raced = true;
+          letNackGo();
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      const calls: Array<{ n: number; reads: number }> = [];
+      const stop = new AbortController();
+      const run =
+        how === 'process'
+          ? sink.process(
+              (ev) => {
+                calls.push({ n: ev.deliveryCount, reads });
+                if (calls.length === 1) throw new Error('handler fails once');
+              },
+              { signal: stop.signal, retry: false, concurrency: 2 },
+            )
+          : (async () => {
+              for await (const ev of sink.subscribe({ signal: stop.signal })) {
+                calls.push({ n: ev.deliveryCount, reads });
+                if (calls.length === 1) void ev.nack({ delayMs: 0 }).catch(() => {});
+                else void ev.ack().catch(() => {});
+              }
+            })();
+      try {
+        await waitFor(() => raced, { timeout: 25 * GRACE, what: 'a claim right behind the nack' });
+        await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
+        await race.nothingPending();
+        // Handed out by the claim right behind the nack (its read the first of this event).
+        expect(calls, race.log(calls)).toEqual([
+          { n: 1, reads: 0 },
+          { n: 2, reads: 1 },
+        ]);
+      } finally {
+        letNackGo();
+        await race.end(stop, run);
       }
     },
   );

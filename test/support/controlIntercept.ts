@@ -23,6 +23,8 @@ export interface Intercepted {
   readonly c: TestClient;
   /** Set to act before the control connection's next commands. */
   hook: Hook | undefined;
+  /** Set to act once a command of the control connection is answered, before the library sees the reply. */
+  answered: Hook | undefined;
   /** Set to act before the user's client's next commands (acks, nacks: the library sends them there). */
   userHook: Hook | undefined;
   /** Kills the sink's control connection (by its name) from `c`: a real connection drop. */
@@ -39,6 +41,7 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
     redis: undefined as unknown as RedisClient,
     c,
     hook: undefined,
+    answered: undefined,
     userHook: undefined,
     async killControl() {
       const list = String(await c.cmd('CLIENT', 'LIST')).split('\n');
@@ -69,7 +72,9 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
           Object.assign(d, {
             callBuffer: async (...x: unknown[]) => {
               if (out.hook) await out.hook(flat(x));
-              return callBuffer(...x);
+              const reply = await callBuffer(...x);
+              if (out.answered) await out.answered(flat(x));
+              return reply;
             },
           });
         }
@@ -96,8 +101,11 @@ export async function intercepted(ctx: TestContext, kind: ClientKind): Promise<I
           const send = d.sendCommand.bind(d) as (...x: unknown[]) => Promise<unknown>;
           Object.assign(d, {
             sendCommand: async (...x: unknown[]) => {
-              if (out.hook) await out.hook((x[0] as unknown[]).map((v) => (Buffer.isBuffer(v) ? v.toString() : v)));
-              return send(...x);
+              const args = (x[0] as unknown[]).map((v) => (Buffer.isBuffer(v) ? v.toString() : v));
+              if (out.hook) await out.hook(args);
+              const reply = await send(...x);
+              if (out.answered) await out.answered(args);
+              return reply;
             },
           });
         }

@@ -100,6 +100,8 @@ export interface TouchReply {
   gone: unknown[];
   vanished: unknown[];
   mine: unknown[];
+  /** The delivery count of each of `mine`, in order. */
+  counts: unknown[];
 }
 
 /**
@@ -123,8 +125,8 @@ export async function touchOneByOne(
   const delayed = op.nack && op.delayMs !== undefined;
   const pttl = delayed || (!op.nack && op.keepGoneMs !== undefined) ? await pttlOf(conn, keys.stream) : -2;
   if (delayed) await delays('add', op.delayMs ?? 0, ids, pttl);
-  const [gone, vanished, mine] = (await evalScript(conn, script, [keys.stream], args)) as [unknown[], unknown[], unknown[]];
-  const mineIds = new Set(mine.map(String));
+  const [gone, vanished, mine, counts = []] = (await evalScript(conn, script, [keys.stream], args)) as unknown[][];
+  const mineIds = new Set((mine ?? []).map(String));
   if (delayed)
     await delays(
       'rem',
@@ -132,9 +134,9 @@ export async function touchOneByOne(
       ids.filter((id) => !mineIds.has(id)),
       pttl,
     );
-  else if (op.nack) await delays('rem', 0, [...mineIds, ...gone.map(String)], pttl);
-  else if (op.keepGoneMs !== undefined) await delays('add', op.keepGoneMs, gone.map(String), pttl);
-  return { gone, vanished, mine };
+  else if (op.nack) await delays('rem', 0, [...mineIds, ...(gone ?? []).map(String)], pttl);
+  else if (op.keepGoneMs !== undefined) await delays('add', op.keepGoneMs, (gone ?? []).map(String), pttl);
+  return { gone: gone ?? [], vanished: vanished ?? [], mine: mine ?? [], counts };
 }
 
 /**
@@ -151,8 +153,8 @@ export async function touchOrOneByOne(
   op: { nack: boolean; delayMs: number | undefined; keepGoneMs: number | undefined },
 ): Promise<TouchReply> {
   try {
-    const [gone, vanished, mine] = (await evalScript(conn, script, [keys.stream, keys.delays], args)) as unknown[][];
-    return { gone: gone ?? [], vanished: vanished ?? [], mine: mine ?? [] };
+    const [gone, vanished, mine, counts] = (await evalScript(conn, script, [keys.stream, keys.delays], args)) as unknown[][];
+    return { gone: gone ?? [], vanished: vanished ?? [], mine: mine ?? [], counts: counts ?? [] };
   } catch (err) {
     if (!refusedAsMigrating(err)) throw err;
     return touchOneByOne(conn, script, keys, args, ids, op);

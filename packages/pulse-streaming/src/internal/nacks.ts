@@ -1,25 +1,46 @@
 /**
  * Giving events back (nacks): redelivered after a delay, the delay kept in
  * the sink's delays set (`touch` with ARGV[4] '1'), whatever the grace
- * periods. Each event is held here until its nack lands, and noted once it
- * did: a claim of this instance's that took it back meanwhile (its keep-alive
- * late) must not hand it out before the delay (heldHere.ts).
+ * periods. Each event is held here until its nack lands: a claim of this
+ * instance's that took it back meanwhile (its keep-alive late) must not hand
+ * it out before the delay (heldHere.ts).
  */
 import type { SinkEvent } from '../event.js';
 import type { Connection } from './driver.js';
-import { idsByStream } from './ids.js';
 import { streamKey } from './keys.js';
 import { isReplyError, toPulseError } from './redisErrors.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
 import type { SinkHolds } from './sinkHolds.js';
 
-/** Nacks events `ids` of stream `name`, and accounts for those it found gone. */
-async function nackStream(holds: SinkHolds, conn: Connection, name: string, ids: string[], delayMs: number): Promise<void> {
-  const { gone, vanished, mine } = await holds.touchAll(conn, name, NACKED_IDLE_MS, ids, nackedFor(delayMs));
-  holds.nacked(name, ids, gone, vanished, mine);
+/**
+ * Nacks `events` of stream `name`, and accounts for those it found gone.
+ * Those it found with a delivery count above the one they were handed out
+ * with were taken back by a claim of ours that ran before it (their
+ * keep-alive late): noted as settled, so that the claim, if still under way,
+ * does not hand them out before the delay. Not the others: a claim that runs
+ * after the nack takes them when due, rightly (a delay of 0: at once).
+ */
+async function nackStream(holds: SinkHolds, conn: Connection, name: string, events: readonly SinkEvent[], delayMs: number) {
+  const ids = events.map((ev) => ev.id);
+  const { gone, vanished, mine, counts } = await holds.touchAll(conn, name, NACKED_IDLE_MS, ids, nackedFor(delayMs));
+  holds.nacked(name, ids, gone, vanished);
+  const seen = new Map(events.map((ev) => [ev.id, ev.deliveryCount]));
+  const claimedFirst = mine.filter((id, i) => (counts[i] ?? 0) > (seen.get(id) ?? Number.POSITIVE_INFINITY));
+  if (claimedFirst.length > 0) holds.running.settled(name, claimedFirst);
   // Given back but no longer in the stream: they can never be redelivered.
   if (gone.length > 0) await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
   await holds.lostOnNack(name, vanished);
+}
+
+/** `events` by stream name. */
+function byStream(events: readonly SinkEvent[]): Map<string, SinkEvent[]> {
+  const out = new Map<string, SinkEvent[]>();
+  for (const ev of events) {
+    const same = out.get(ev.streamName);
+    if (same) same.push(ev);
+    else out.set(ev.streamName, [ev]);
+  }
+  return out;
 }
 
 /**
@@ -33,11 +54,11 @@ export async function nackEvents(
   delayMs: number,
 ): Promise<void> {
   for (const ev of events) ev.markSettled();
-  for (const [name, ids] of idsByStream(events)) {
+  for (const [name, ofStream] of byStream(events)) {
     try {
-      await nackStream(holds, conn, name, ids, delayMs);
+      await nackStream(holds, conn, name, ofStream, delayMs);
     } catch (err) {
-      throw toPulseError(err, `nack ${ids.length} event(s) of stream ${name}`);
+      throw toPulseError(err, `nack ${ofStream.length} event(s) of stream ${name}`);
     }
   }
 }
@@ -53,7 +74,7 @@ export async function nackEvent(
   const untrack = holds.running.track(new Set([event]));
   try {
     await holds.touchesLanded(graceMs);
-    await nackStream(holds, conn, event.streamName, [event.id], delayMs);
+    await nackStream(holds, conn, event.streamName, [event], delayMs);
   } catch (err) {
     if (!isReplyError(err, 'NOGROUP')) throw toPulseError(err, `nack event ${event.id}`);
     // Its group is gone: with its stream's key (expired, deleted, Redis restarted empty), the event

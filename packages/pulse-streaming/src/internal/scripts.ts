@@ -267,15 +267,17 @@ return {out, lost, dead, toMove, string.format('%d', nextDue)}`,
  * of a stream with a time to live expires at its last due time (`EXPIRE_DELAYS`).
  * KEYS: stream, delays (left to the caller as the slot migrates: see migratingWrites.ts). ARGV: group,
  * consumer, idleMs (-1: only look), '1' for a nack (else ''), delay ms ('' none), keepGoneMs ('' none), ids...
- * Returns {gone, vanished, mine}: our pending IDs no longer in the stream, IDs
+ * Returns {gone, vanished, mine, counts}: our pending IDs no longer in the stream, IDs
  * pending for no one and not in the stream either (after a rollback of
  * Redis, events this consumer held whose entry the snapshot did not have;
- * else handled elsewhere and trimmed since: see sinkRollback.ts), and those it set the idle time of.
+ * else handled elsewhere and trimmed since: see sinkRollback.ts), those it set the idle time of,
+ * and their delivery counts (a nack's: raised since the nacker's delivery, a claim of ours took
+ * it back first, see nacks.ts).
  */
 export const touch = new Script(
   'touch',
   `${EXPIRE_DELAYS}
-local gone, vanished, mine, delays = {}, {}, {}, false
+local gone, vanished, mine, counts, delays = {}, {}, {}, {}, false
 local due
 if ARGV[5] ~= '' then
   ${NOW}
@@ -304,6 +306,7 @@ for i = 7, #ARGV do
     elseif ARGV[3] ~= '-1' then
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
       mine[#mine + 1] = ARGV[i]
+      counts[#counts + 1] = p[1][4]
       if d and due then
         redis.call('ZADD', d, due, ARGV[i])
         delays = true
@@ -314,7 +317,7 @@ for i = 7, #ARGV do
   end
 end
 if delays then expireDelays(d, KEYS[1]) end
-return {gone, vanished, mine}`,
+return {gone, vanished, mine, counts}`,
 );
 
 /**

@@ -126,14 +126,19 @@ export class SinkHolds {
     ids: string[],
     nack?: { delayMs?: number },
     keepGoneMs?: number,
-  ): Promise<{ gone: string[]; vanished: string[]; mine: string[] }> {
+  ): Promise<{ gone: string[]; vanished: string[]; mine: string[]; counts: number[] }> {
     if (nack) this.heldGone.forget(streamName, ids);
     const { name, consumerName } = this.host;
     const args = [name, consumerName, idleMs, nack ? '1' : '', nack?.delayMs ?? '', keepGoneMs ?? '', ...ids];
     const keys = { stream: streamKey(streamName), delays: sinkKeys(streamName, name).delays };
     const op = { nack: nack !== undefined, delayMs: nack?.delayMs, keepGoneMs };
     const reply = await touchOrOneByOne(conn, touch, keys, args, ids, op);
-    return { gone: reply.gone.map(str), vanished: reply.vanished.map(str), mine: reply.mine.map(str) };
+    return {
+      gone: reply.gone.map(str),
+      vanished: reply.vanished.map(str),
+      mine: reply.mine.map(str),
+      counts: reply.counts.map(Number),
+    };
   }
 
   /**
@@ -216,22 +221,12 @@ export class SinkHolds {
 
   /**
    * Events `ids` of stream `name` were nacked (see `HoldsHost.letGo`); those
-   * the nack found `gone` or `vanished` are accounted for where it found them;
-   * `mine`, those it gave back (still this consumer's).
+   * the nack found `gone` or `vanished` are accounted for where it found them.
    */
-  nacked(
-    name: string,
-    ids: readonly string[],
-    gone: readonly string[],
-    vanished: readonly string[],
-    mine: readonly string[],
-  ): void {
+  nacked(name: string, ids: readonly string[], gone: readonly string[], vanished: readonly string[]): void {
     const away = new Set([...gone, ...vanished]);
     const letGo = away.size === 0 ? ids : ids.filter((id) => !away.has(id));
     if (letGo.length > 0) this.host.letGo(name, letGo);
-    // A claim of ours under way may have taken them before the nack ran: not handed out before the delay (heldHere.ts).
-    // Not those another consumer had: a claim of ours that took them since is theirs to hand out.
-    if (mine.length > 0) this.running.settled(name, mine);
   }
 
   /**
