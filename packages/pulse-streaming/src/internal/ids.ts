@@ -106,3 +106,14 @@ export function idsByStream(events: Iterable<{ readonly id: string; readonly str
   }
   return byStream;
 }
+
+/** `items` by stream name, in order (see `idsByStream`). */
+export function byStream<T extends { readonly streamName: string }>(items: Iterable<T>): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const same = out.get(item.streamName);
+    if (same) same.push(item);
+    else out.set(item.streamName, [item]);
+  }
+  return out;
+}

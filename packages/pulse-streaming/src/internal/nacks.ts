@@ -7,6 +7,7 @@
  */
 import type { SinkEvent } from '../event.js';
 import type { Connection } from './driver.js';
+import { byStream } from './ids.js';
 import { streamKey } from './keys.js';
 import { isReplyError, toPulseError } from './redisErrors.js';
 import { NACKED_IDLE_MS, nackedFor } from './sinkDue.js';
@@ -30,17 +31,6 @@ async function nackStream(holds: SinkHolds, conn: Connection, name: string, even
   // Given back but no longer in the stream: they can never be redelivered.
   if (gone.length > 0) await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
   await holds.lostOnNack(name, vanished);
-}
-
-/** `events` by stream name. */
-function byStream(events: readonly SinkEvent[]): Map<string, SinkEvent[]> {
-  const out = new Map<string, SinkEvent[]>();
-  for (const ev of events) {
-    const same = out.get(ev.streamName);
-    if (same) same.push(ev);
-    else out.set(ev.streamName, [ev]);
-  }
-  return out;
 }
 
 /**

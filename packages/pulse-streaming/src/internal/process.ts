@@ -11,6 +11,7 @@ import type { ProcessOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { monotonicNow } from './clock.js';
 import { traceProcess } from './diagnostics.js';
+import { byStream } from './ids.js';
 import { ids, LongCalls } from './longCalls.js';
 import { type ProcessHost, type RunSettings, runSettings } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
@@ -299,16 +300,10 @@ export class HandlerRun {
   async #nack(group: SinkEvent[], delayMs: number): Promise<void> {
     // Stream by stream: a batch's stream destroyed under it (NOGROUP) ended the one nack of all, and
     // the events of its other streams came back after the grace period, not the delay (review AD).
-    const byStream = new Map<string, SinkEvent[]>();
-    for (const ev of group) {
-      const same = byStream.get(ev.streamName);
-      if (same) same.push(ev);
-      else byStream.set(ev.streamName, [ev]);
-    }
     // Once the run's signal aborts, neither its slot nor its end waits for an outage: the nack goes on
     // until it lands or the sink closes, so a short outage at shutdown keeps the delay (outside review U).
     await Promise.all(
-      [...byStream.values()].map((events) => untilAborted(this.#nackUntilAnswered(events, delayMs), this.settings.signal)),
+      [...byStream(group).values()].map((events) => untilAborted(this.#nackUntilAnswered(events, delayMs), this.settings.signal)),
     );
   }
 
