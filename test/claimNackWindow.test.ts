@@ -119,9 +119,11 @@ function isClaim(args: readonly unknown[], key: string): boolean {
  * holds the event any more. Nack first, with no delay (`retry: false`, `nack({ delayMs: 0 })`):
  * the claim rightly takes the event, now due, and hands it out at once.
  *
- * Failed before: claim first, the racing claim handed it out (5c16a1d noted no nack); nack first,
- * the event was kept and came a grace period late, by a second claim (5c16a1d noted every nack:
- * the review's case).
+ * Failed before: claim first, without the noting of landed nacks, the racing claim handed it
+ * out; nack first, on 5c16a1d (which noted every nack), the event was kept and came a grace period
+ * late, by a second claim; the same with a delivery count raised before by a claim that kept the
+ * event and could not set it back, on 531ef86 (which noted a nack that found a count above the
+ * handed-out one).
  */
 describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => {
   it('claim first, the nack landing before the claim reads what it took: handed out by a later claim', {
@@ -238,4 +240,67 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
       }
     },
   );
+
+  it('nack first, no delay, the count raised before by a claim that kept the event: handed out at once', {
+    timeout: 30_000,
+  }, async (ctx) => {
+    const { x, sink, id, s, lines, ...race } = await claimRace(ctx, kind, 'stale-count');
+    // Keep-alives held back: a first claim takes the event while its handler runs and keeps it,
+    // and cannot set its count back (its giveBack script refused here): the count stays raised.
+    let touchesHeld = true;
+    let letTouchesGo = () => {};
+    const touchesGo = new Promise<void>((r) => (letTouchesGo = r));
+    x.userHook = async (args) => {
+      if (touchesHeld && scriptNaming(args, id)) await touchesGo;
+    };
+    const setBack = (args: readonly unknown[]) => {
+      const a = args.map(String);
+      return /^EVAL/i.test(a[0] ?? '') && a[2] === '1' && a[3] === s.key && a[4] === 'g' && a[6] === id;
+    };
+    let nackHeld = false;
+    let letNackGo = () => {};
+    const nackGoes = new Promise<void>((r) => (letNackGo = r));
+    let raced = false;
+    let reads = 0;
+    x.hook = async (args) => {
+      if (claimRead(args, id)) reads++;
+      if (setBack(args)) throw new Error('refused by the test');
+      if (!raced && isNack(args, s.key, id)) {
+        nackHeld = true;
+        await nackGoes;
+      } else if (!raced && nackHeld && isClaim(args, s.key)) {
+        raced = true;
+        letNackGo();
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
+    const calls: Array<{ n: number; reads: number }> = [];
+    const stop = new AbortController();
+    const run = sink.process(
+      async (ev) => {
+        calls.push({ n: ev.deliveryCount, reads });
+        if (calls.length > 1) return;
+        await waitFor(kept, { timeout: 25 * GRACE, what: 'a first claim keeping the running event' });
+        touchesHeld = false;
+        letTouchesGo();
+        throw new Error('handler fails once');
+      },
+      { signal: stop.signal, retry: false, concurrency: 2 },
+    );
+    try {
+      await waitFor(() => raced, { timeout: 25 * GRACE, what: 'a claim right behind the nack' });
+      await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
+      await race.nothingPending();
+      // Handed out by the claim right behind the nack: the second read of this event.
+      expect(calls, race.log(calls)).toEqual([
+        { n: 1, reads: 0 },
+        { n: 3, reads: 2 },
+      ]);
+    } finally {
+      letTouchesGo();
+      letNackGo();
+      await race.end(stop, run);
+    }
+  });
 });

@@ -29,7 +29,12 @@ export class RunningEvents {
   /** The stream and the ack count of each claim under way, in the order sent (counts never fall). */
   readonly #claims: Array<{ readonly name: string; readonly since: number }> = [];
   /** Acks that passed while claims of their stream were under way, in order: what such a claim may have taken. */
-  #acked: Array<{ readonly n: number; readonly name: string; readonly ids: readonly string[] }> = [];
+  #acked: Array<{
+    readonly n: number;
+    readonly name: string;
+    readonly ids: readonly string[];
+    readonly counts: readonly number[] | undefined;
+  }> = [];
 
   /**
    * @param acking The IDs of stream `name` the sink acks now: issued, or
@@ -75,20 +80,27 @@ export class RunningEvents {
   /**
    * Events `ids` of stream `name` were settled: an XACK passed (acks.ts
    * `onAcked`), a dead letter acked them, or a nack landed (its delay must
-   * hold). Noted only while claims of that stream are under way: one that ran
-   * in Redis before it took these events back (their keep-alive came late),
-   * and its reply may be read after this (acks and nacks go on the user's
-   * client, claims on the sink's own connection). A claim sent later cannot
-   * take them: they are acked, or nacked with their delay to run out first.
+   * hold; `counts`: the delivery counts it found). Noted only while claims of
+   * that stream are under way: one that ran in Redis before it took these
+   * events back (their keep-alive came late), and its reply may be read after
+   * this (acks go on the user's client, claims on the sink's own connection).
+   * A claim that ran after an ack cannot take the event; one that ran after a
+   * nack takes it when due, rightly, and raised its count past the nack's.
    */
-  settled(name: string, ids: readonly string[]): void {
+  settled(name: string, ids: readonly string[], counts?: readonly number[]): void {
     this.#acks++;
-    if (this.#claims.some((c) => c.name === name)) this.#acked.push({ n: this.#acks, name, ids });
+    if (this.#claims.some((c) => c.name === name)) this.#acked.push({ n: this.#acks, name, ids, counts });
   }
 
-  /** The events of stream `name` settled since the claim sent at `since` went out. */
-  *settledSince(name: string, since: number): Generator<string> {
-    for (const a of this.#acked) if (a.n > since && a.name === name) yield* a.ids;
+  /**
+   * The events of stream `name` settled since the claim sent at `since` went
+   * out, with the delivery count a nack found (undefined: acked).
+   */
+  *settledSince(name: string, since: number): Generator<[string, number | undefined]> {
+    for (const a of this.#acked) {
+      if (a.n <= since || a.name !== name) continue;
+      for (const [i, id] of a.ids.entries()) yield [id, a.counts?.[i]];
+    }
   }
 }
 
@@ -105,8 +117,10 @@ function* heldOf(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string
 
 /**
  * Of `ids` (events of stream `name` a claim sent at `since`, see
- * `RunningEvents.claimSent`, took), those this instance holds now, and
- * those it acked since the claim went out.
+ * `RunningEvents.claimSent`, took, with the delivery counts `countOf` it
+ * left them with), those this instance holds now, those it acked since the
+ * claim went out, and those it nacked since, the nack having found the
+ * claim's count (the claim ran first).
  */
 export function heldHere(
   fanout: Fanout<SinkEvent>,
@@ -114,11 +128,13 @@ export function heldHere(
   name: string,
   ids: readonly string[],
   since: number,
+  countOf: ReadonlyMap<string, number>,
 ): Set<string> {
   const wanted = new Set(ids);
   const held = new Set<string>();
   for (const id of heldOf(fanout, running, name)) if (wanted.has(id)) held.add(id);
-  for (const id of running.settledSince(name, since)) if (wanted.has(id)) held.add(id);
+  for (const [id, count] of running.settledSince(name, since))
+    if (wanted.has(id) && (count === undefined || countOf.get(id) === count)) held.add(id);
   return held;
 }
 

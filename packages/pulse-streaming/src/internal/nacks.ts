@@ -15,19 +15,17 @@ import type { SinkHolds } from './sinkHolds.js';
 
 /**
  * Nacks `events` of stream `name`, and accounts for those it found gone.
- * Those it found with a delivery count above the one they were handed out
- * with were taken back by a claim of ours that ran before it (their
- * keep-alive late): noted as settled, so that the claim, if still under way,
- * does not hand them out before the delay. Not the others: a claim that runs
- * after the nack takes them when due, rightly (a delay of 0: at once).
+ * Those it gave back are noted with the delivery counts it found: a claim of
+ * ours still under way that took one with that very count ran before the
+ * nack (keep-alive late), and must not hand it out before the delay; one
+ * that ran after it raised the count, and takes it when due, rightly (a
+ * delay of 0: at once).
  */
 async function nackStream(holds: SinkHolds, conn: Connection, name: string, events: readonly SinkEvent[], delayMs: number) {
   const ids = events.map((ev) => ev.id);
   const { gone, vanished, mine, counts } = await holds.touchAll(conn, name, NACKED_IDLE_MS, ids, nackedFor(delayMs));
   holds.nacked(name, ids, gone, vanished);
-  const seen = new Map(events.map((ev) => [ev.id, ev.deliveryCount]));
-  const claimedFirst = mine.filter((id, i) => (counts[i] ?? 0) > (seen.get(id) ?? Number.POSITIVE_INFINITY));
-  if (claimedFirst.length > 0) holds.running.settled(name, claimedFirst);
+  if (mine.length > 0) holds.running.settled(name, mine, counts);
   // Given back but no longer in the stream: they can never be redelivered.
   if (gone.length > 0) await holds.reportGone(streamKey(name), gone, 'event trimmed or deleted before it could be redelivered');
   await holds.lostOnNack(name, vanished);

@@ -201,6 +201,7 @@ export class SinkClaims {
       (m) => str((m as unknown[])[0]),
       'events at max deliveries this instance still holds or acked meanwhile (a keep-alive came late): kept, not dead-lettered',
       since,
+      new Map(toMove.map((m) => [str((m as unknown[])[0]), Number((m as unknown[])[1])])),
     ).rest;
     if (moving.length > 0) {
       host.dropBuffered(
@@ -252,6 +253,7 @@ export class SinkClaims {
       (e) => e[0],
       'claimed events this instance holds or acked meanwhile (a keep-alive came late): kept here, not handed out again',
       since,
+      countOf,
     );
     for (const id of held) heldAgain(s, id);
     if (got.length > 0) {
@@ -274,8 +276,8 @@ export class SinkClaims {
   }
 
   /**
-   * Splits what a claim sent at `since` took into what this instance still holds or acked since
-   * (heldHere.ts: said on a debug line, `what`) and the rest.
+   * Splits what a claim sent at `since` took (with the delivery counts `countOf` it left) into what
+   * this instance still holds or settled since (heldHere.ts: said on a debug line, `what`) and the rest.
    */
   #notHeld<T>(
     s: SinkStream,
@@ -283,8 +285,9 @@ export class SinkClaims {
     idOf: (item: T) => string,
     what: string,
     since: number,
+    countOf: ReadonlyMap<string, number>,
   ): { rest: readonly T[]; held: Set<string> } {
-    const held = items.length > 0 ? this.host.heldHere(s.stream.name, items.map(idOf), since) : new Set<string>();
+    const held = items.length > 0 ? this.host.heldHere(s.stream.name, items.map(idOf), since, countOf) : new Set<string>();
     if (held.size === 0) return { rest: items, held };
     this.host.logger.debug({ stream: s.stream.name, ids: [...held] }, what);
     return { rest: items.filter((item) => !held.has(idOf(item))), held };

@@ -45,7 +45,7 @@ export interface MaintenanceHost extends SinkBasics {
    * Of `ids` (events of stream `name` the claim sent at `since` took), those a handler here runs,
    * a held buffer here holds, or this instance acked since (heldHere.ts).
    */
-  heldHere(name: string, ids: readonly string[], since: number): Set<string>;
+  heldHere(name: string, ids: readonly string[], since: number, countOf: ReadonlyMap<string, number>): Set<string>;
   /** A claim of stream `name` goes out: returns the `since` of `heldHere` and `claimDone` (heldHere.ts `RunningEvents`). */
   claimSent(name: string): number;
   /** The claim of stream `name` sent at `since` handed out all it took. */
@@ -93,7 +93,7 @@ export function maintenanceHost(p: SinkParts): MaintenanceHost {
     deliver: (s, entries, counts, redelivery, sent) => holds.deliver(s, entries, counts, redelivery, sent),
     touch: (conn, name, idleMs, ids) => holds.touch(conn, name, idleMs, ids),
     dropBuffered: (name, ids) => holds.dropBuffered(name, ids),
-    heldHere: (name, ids, since) => heldHere(p.fanout, holds.running, name, ids, since),
+    heldHere: (name, ids, since, countOf) => heldHere(p.fanout, holds.running, name, ids, since, countOf),
     claimSent: (name) => holds.running.claimSent(name),
     claimDone: (name, since) => holds.running.claimDone(name, since),
     holdsAny: (name) => holdsAny(p.fanout, holds.running, name),
