@@ -12,10 +12,47 @@
  *
  * Failed before the fix (both clients, process() and processBatch()): redelivered 1.
  */
-import { describe, expect, it } from 'vitest';
-import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { describe, expect, it, type TestContext } from 'vitest';
+import { type Sink, Stream } from '../packages/pulse-streaming/src/index.js';
 import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
-import { CLIENT_KINDS, waitFor } from './support/clients.js';
+import { CLIENT_KINDS, type ClientKind, waitFor } from './support/clients.js';
+
+/** An event of a typed stream whose decode fails when `failDecode()` is called, on a claim race fixture. */
+async function undecodable(ctx: TestContext, kind: ClientKind, prefix: string) {
+  let failDecode = () => {};
+  const decodeFails = new Promise<{ issues: Array<{ message: string }> }>(
+    (r) => (failDecode = () => r({ issues: [{ message: 'not an order' }] })),
+  );
+  const schema = { '~standard': { version: 1 as const, vendor: 'test', validate: (_: unknown) => decodeFails } };
+  const race = await claimRace(ctx, kind, prefix, {
+    // Typed: as an untyped stream for the fixture, which handles events only as the sink hands them out.
+    makeStream: (name, redis, logger) =>
+      new Stream(name, redis, { logger, maxLen: 0, schemas: { e: schema } }) as unknown as Stream,
+    // Added raw: the add itself would wait for the schema.
+    add: (st, ic) => ic.c.cmd('XADD', st.key, '*', 'n', 'e', 'p', '{"id":0}'),
+  });
+  return { ...race, failDecode };
+}
+
+/** Runs `how` over the sink, recording the IDs its handler is called with. */
+function consume(sink: Sink, how: 'process' | 'processBatch', calls: string[], signal: AbortSignal): Promise<void> {
+  return how === 'process'
+    ? sink.process(async (ev) => void calls.push(ev.id), { signal })
+    : sink.processBatch(async (evs) => void calls.push(...evs.map((ev) => ev.id)), { signal });
+}
+
+/** What section 9 promises once the dead letter landed: dead-lettered once, never handed to a handler. */
+async function deadLetteredOnce(race: Awaited<ReturnType<typeof undecodable>>, calls: string[]): Promise<void> {
+  await race.nothingPending();
+  const log = race.log(calls);
+  expect(race.sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, deadLettered: 1, lost: 0 });
+  expect(calls, log).toEqual([]);
+  expect(Number(await race.x.c.cmd('XLEN', `${race.s.key}:dead`)), log).toBe(1);
+  expect(
+    race.lines.filter((l) => /another consumer took it/.test(String(l.msg))),
+    log,
+  ).toEqual([]);
+}
 
 describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event that does not decode (%s)', (kind) => {
   it.for(['process', 'processBatch'] as const)(
@@ -24,20 +61,8 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
       timeout: 30_000,
     },
     async (how, ctx) => {
-      let failDecode = () => {};
-      const decodeFails = new Promise<{ issues: Array<{ message: string }> }>(
-        (r) => (failDecode = () => r({ issues: [{ message: 'not an order' }] })),
-      );
-      const schema = {
-        '~standard': { version: 1 as const, vendor: 'test', validate: (_: unknown) => decodeFails },
-      };
-      const { x, sink, id, s, lines, ...race } = await claimRace(ctx, kind, 'claim-after-dead', {
-        // Typed: as an untyped stream for the fixture, which handles events only as the sink hands them out.
-        makeStream: (name, redis, logger) =>
-          new Stream(name, redis, { logger, maxLen: 0, schemas: { e: schema } }) as unknown as Stream,
-        // Added raw: the add itself would wait for the schema.
-        add: (st, ic) => ic.c.cmd('XADD', st.key, '*', 'n', 'e', 'p', '{"id":0}'),
-      });
+      const race = await undecodable(ctx, kind, 'claim-after-dead');
+      const { x, sink, id } = race;
       let touchesHeld = true;
       let letTouchesGo = () => {};
       const touchesGo = new Promise<void>((r) => (letTouchesGo = r));
@@ -50,30 +75,63 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
         claimed = true;
         touchesHeld = false;
         letTouchesGo();
-        failDecode();
+        race.failDecode();
         await waitFor(() => sink.counters.deadLettered === 1, { timeout: 5000, what: 'the dead letter settled' });
         await new Promise((r) => setImmediate(r));
       };
       const calls: string[] = [];
       const stop = new AbortController();
-      const run =
-        how === 'process'
-          ? sink.process(async (ev) => void calls.push(ev.id), { signal: stop.signal })
-          : sink.processBatch(async (evs) => void calls.push(...evs.map((ev) => ev.id)), { signal: stop.signal });
+      const run = consume(sink, how, calls, stop.signal);
       try {
         await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the event being decoded" });
         await race.handedOutOrKept();
-        await race.nothingPending();
-        const log = race.log(calls);
-        expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, deadLettered: 1, lost: 0 });
-        expect(calls, log).toEqual([]);
-        expect(Number(await x.c.cmd('XLEN', `${s.key}:dead`)), log).toBe(1);
-        expect(
-          lines.filter((l) => /another consumer took it/.test(String(l.msg))),
-          log,
-        ).toEqual([]);
+        await deadLetteredOnce(race, calls);
       } finally {
         letTouchesGo();
+        await race.end(stop, run);
+      }
+    },
+  );
+
+  /**
+   * The dead letter still on the wire when the claim's read comes back: the event, settled by it,
+   * had left the run's in-progress set at its next keep-alive tick. Failed before (both clients,
+   * both ways): handed out again (`redelivered` 1).
+   */
+  it.for(['process', 'processBatch'] as const)(
+    '%s: the event whose dead letter is under way is not handed out',
+    {
+      timeout: 30_000,
+    },
+    async (how, ctx) => {
+      const race = await undecodable(ctx, kind, 'claim-dead-wire');
+      const { x, sink, id } = race;
+      // Every script naming the event on the user's client (keep-alives, then the dead letter) waits
+      // until the sink's claim took it back and its read was answered; the decode fails at the first.
+      let held = true;
+      let letGo = () => {};
+      const go = new Promise<void>((r) => (letGo = r));
+      x.userHook = async (args) => {
+        if (!held || !scriptNaming(args, id)) return;
+        race.failDecode();
+        await go;
+      };
+      let answered = false;
+      x.answered = (args) => {
+        if (claimRead(args, id)) answered = true;
+      };
+      const calls: string[] = [];
+      const stop = new AbortController();
+      const run = consume(sink, how, calls, stop.signal);
+      try {
+        await waitFor(() => answered, { timeout: 25 * GRACE, what: "the sink's read of what its claim took" });
+        await race.handedOutOrKept();
+        held = false;
+        letGo();
+        await waitFor(() => sink.counters.deadLettered === 1, { timeout: 5000, what: 'the dead letter' });
+        await deadLetteredOnce(race, calls);
+      } finally {
+        letGo();
         await race.end(stop, run);
       }
     },

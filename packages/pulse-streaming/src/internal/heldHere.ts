@@ -1,8 +1,9 @@
 /**
  * What this instance holds now of a stream's events: those its `process()`
  * and `processBatch()` handlers are running, those waiting in the buffer of a
- * subscription that is not stalled, and those it acked (ack under way, or
- * passed since the claim asking went out). A claim of its own that takes one
+ * subscription that is not stalled, and those it settles: acked, nacked or
+ * dead-lettered, under way or landed since the claim asking went out (a
+ * nack: with the count that claim left). A claim of its own that takes one
  * of them (pending with this very consumer, found idle because a keep-alive
  * came late: a starved event loop reads replies seconds late while its
  * timers still run) must neither hand it out a second time nor dead-letter
@@ -20,16 +21,17 @@ import { errorText } from './redisErrors.js';
 
 /**
  * The events the handlers of this instance's `process()` and `processBatch()` runs hold, across
- * runs, those the sink acks now, and those acked while claims of this instance were under way.
+ * runs (and those whose nack or dead letter is under way), those the sink acks now, and those
+ * settled (acked, dead-lettered, nacked) while claims of this instance were under way.
  */
 export class RunningEvents {
   readonly #runs = new Set<ReadonlySet<SinkEvent>>();
-  /** How many XACKs passed so far: a claim notes it when sent. */
-  #acks = 0;
+  /** How many times events were settled so far (`settled`): a claim notes it when sent. */
+  #settles = 0;
   /** The stream and the ack count of each claim under way, in the order sent (counts never fall). */
   readonly #claims: Array<{ readonly name: string; readonly since: number }> = [];
   /** Acks that passed while claims of their stream were under way, in order: what such a claim may have taken. */
-  #acked: Array<{
+  #noted: Array<{
     readonly n: number;
     readonly name: string;
     readonly ids: readonly string[];
@@ -64,8 +66,8 @@ export class RunningEvents {
    * was handed out.
    */
   claimSent(name: string): number {
-    this.#claims.push({ name, since: this.#acks });
-    return this.#acks;
+    this.#claims.push({ name, since: this.#settles });
+    return this.#settles;
   }
 
   /** The claim of stream `name` sent at `since` is done: the acks only it could have raced are forgotten. */
@@ -73,8 +75,8 @@ export class RunningEvents {
     const i = this.#claims.findIndex((c) => c.name === name && c.since === since);
     if (i >= 0) this.#claims.splice(i, 1);
     const oldest = this.#claims[0]?.since;
-    if (oldest === undefined) this.#acked = [];
-    else if ((this.#acked[0]?.n ?? Number.POSITIVE_INFINITY) <= oldest) this.#acked = this.#acked.filter((a) => a.n > oldest);
+    if (oldest === undefined) this.#noted = [];
+    else if ((this.#noted[0]?.n ?? Number.POSITIVE_INFINITY) <= oldest) this.#noted = this.#noted.filter((a) => a.n > oldest);
   }
 
   /**
@@ -85,11 +87,14 @@ export class RunningEvents {
    * events back (their keep-alive came late), and its reply may be read after
    * this (acks go on the user's client, claims on the sink's own connection).
    * A claim that ran after an ack cannot take the event; one that ran after a
-   * nack takes it when due, rightly, and raised its count past the nack's.
+   * nack takes it when due, rightly, and left a count other than the nack's
+   * (raised; not for an event at max deliveries the claim leaves to the
+   * client, which keeps its count: such a one is dead-lettered a grace period
+   * late).
    */
   settled(name: string, ids: readonly string[], counts?: readonly number[]): void {
-    this.#acks++;
-    if (this.#claims.some((c) => c.name === name)) this.#acked.push({ n: this.#acks, name, ids, counts });
+    this.#settles++;
+    if (this.#claims.some((c) => c.name === name)) this.#noted.push({ n: this.#settles, name, ids, counts });
   }
 
   /**
@@ -97,7 +102,7 @@ export class RunningEvents {
    * out, with the delivery count a nack found (undefined: acked).
    */
   *settledSince(name: string, since: number): Generator<[string, number | undefined]> {
-    for (const a of this.#acked) {
+    for (const a of this.#noted) {
       if (a.n <= since || a.name !== name) continue;
       for (const [i, id] of a.ids.entries()) yield [id, a.counts?.[i]];
     }

@@ -178,6 +178,9 @@ export class HandlerRun {
   }
 
   async #deadLetter(event: SinkEvent, failure: DecodeError): Promise<void> {
+    // Held until it lands, also past the run's abort (the event is settled: out of the touches): a
+    // claim of ours meanwhile must not hand it out again (heldHere.ts).
+    const untrack = this.host.trackRunning(new Set([event]));
     // Retried while Redis cannot take it (see untilAnswered.ts): only one that lands finds an event Redis
     // lost in a rollback meanwhile, then written from the copy held here.
     const failed = await untilAnswered(() => this.host.deadLetter(event, `decode: ${failure.message}`), {
@@ -185,7 +188,7 @@ export class HandlerRun {
       logger: this.logger,
       what: 'dead letter of an event that does not decode',
       fields: { id: event.id },
-    });
+    }).finally(untrack);
     if (failed === undefined) return;
     const err = errorText(failed.err);
     if (failed.why === 'refused') {
@@ -307,7 +310,13 @@ export class HandlerRun {
     );
   }
 
-  async #nackUntilAnswered(group: SinkEvent[], delayMs: number): Promise<void> {
+  #nackUntilAnswered(group: SinkEvent[], delayMs: number): Promise<void> {
+    // Held until it lands, also past the run's abort (see `failed`).
+    const untrack = this.host.trackRunning(new Set(group));
+    return this.#nackRetried(group, delayMs).finally(untrack);
+  }
+
+  async #nackRetried(group: SinkEvent[], delayMs: number): Promise<void> {
     const due = monotonicNow() + delayMs;
     const failed = await untilAnswered(
       async () => {

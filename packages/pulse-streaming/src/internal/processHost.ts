@@ -28,7 +28,10 @@ export interface ProcessHost {
    * rejects), to false when no touch can ever be made again (the user's client is closed).
    */
   keepInProgress(events: ReadonlySet<SinkEvent>): Promise<boolean>;
-  /** Makes the events a run's handlers run known to the sink's claims (heldHere.ts); returns what unmakes it. */
+  /**
+   * Makes events held here known to the sink's claims (heldHere.ts): those a run's handlers run,
+   * and those whose nack or dead letter is under way. Returns what unmakes it.
+   */
   trackRunning(running: ReadonlySet<SinkEvent>): () => void;
   /** Gives events back, redelivered after `delayMs`, one call per stream. */
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;

@@ -1,7 +1,7 @@
 /**
- * What `process()` and `processBatch()` do with events they give up on:
- * nack a group of them with one delay (a failed handler, retry backoff), or
- * move one to the dead-letter stream at once (its data does not decode).
+ * What `process()` and `processBatch()` need of their sink (`processHost`),
+ * and the dead letter of an event whose data does not decode, moved at once
+ * (`deadLetterNow`). Their nacks are in nacks.ts.
  */
 import type { PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';

@@ -42,15 +42,16 @@ export interface MaintenanceHost extends SinkBasics {
   /** Takes events of stream `name` out of every subscription buffer; returns the IDs that were in one. */
   dropBuffered(name: string, ids: readonly string[]): string[];
   /**
-   * Of `ids` (events of stream `name` the claim sent at `since` took), those a handler here runs,
-   * a held buffer here holds, or this instance acked since (heldHere.ts).
+   * Of `ids` (events of stream `name` the claim sent at `since` took, leaving them the delivery
+   * counts `countOf`), those this instance holds: a handler runs them, a held buffer has them, their
+   * ack, nack or dead letter is under way or landed since (heldHere.ts).
    */
   heldHere(name: string, ids: readonly string[], since: number, countOf: ReadonlyMap<string, number>): Set<string>;
   /** A claim of stream `name` goes out: returns the `since` of `heldHere` and `claimDone` (heldHere.ts `RunningEvents`). */
   claimSent(name: string): number;
   /** The claim of stream `name` sent at `since` handed out all it took. */
   claimDone(name: string, since: number): void;
-  /** Whether a handler here runs, or a held buffer here has, any event of stream `name` (heldHere.ts). */
+  /** Whether this instance holds any event of stream `name` now: running, buffered, being settled (heldHere.ts). */
   holdsAny(name: string): boolean;
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
