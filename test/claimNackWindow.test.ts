@@ -15,8 +15,9 @@
  * was sent (`redelivered` 1 then, and with a free slot a second handler call).
  */
 import { describe, expect, it } from 'vitest';
-import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
+import { type ClaimRace, claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, waitFor } from './support/clients.js';
+import type { Intercepted } from './support/controlIntercept.js';
 
 describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nack (%s)', (kind) => {
   it.for(['process', 'processBatch', 'subscribe'] as const)(
@@ -113,6 +114,43 @@ function isClaim(args: readonly unknown[], key: string): boolean {
 }
 
 /**
+ * Holds the nack of `id` on the sink's connection until a claim of stream key `key` goes out, then
+ * lets it go just before that claim (one connection: Redis runs the nack first); counts the sink's
+ * reads of what its claims took of `id`. `refuse`: commands to refuse (the hook throws).
+ */
+function nackRightBeforeClaim(x: Intercepted, key: string, id: string, refuse?: (args: readonly unknown[]) => boolean) {
+  const state = { raced: false, reads: 0, letNackGo: () => {} };
+  const nackGoes = new Promise<void>((r) => (state.letNackGo = r));
+  let nackHeld = false;
+  x.hook = async (args) => {
+    if (claimRead(args, id)) state.reads++;
+    if (refuse?.(args)) throw new Error('refused by the test');
+    if (!state.raced && isNack(args, key, id)) {
+      nackHeld = true;
+      await nackGoes;
+    } else if (!state.raced && nackHeld && isClaim(args, key)) {
+      state.raced = true;
+      state.letNackGo();
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  return state;
+}
+
+/** Until the claim right behind the nack went out and the retry came; then asserts `calls`. */
+async function retried(
+  race: ClaimRace,
+  state: { readonly raced: boolean },
+  calls: ReadonlyArray<{ n: number; reads: number }>,
+  expected: ReadonlyArray<{ n: number; reads: number }>,
+): Promise<void> {
+  await waitFor(() => state.raced, { timeout: 25 * GRACE, what: 'a claim right behind the nack' });
+  await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
+  await race.nothingPending();
+  expect(calls, race.log(calls)).toEqual(expected);
+}
+
+/**
  * A nack and a claim of ours on the same connection, in either order in Redis, the nack answered
  * while the claim is under way. Claim first (it took the event back, keep-alives late): the event
  * waits for the nack's delay, handed out by a later claim, also once the nack landed and nothing
@@ -189,53 +227,35 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
       timeout: 30_000,
     },
     async (how, ctx) => {
-      const { x, sink, id, s, ...race } = await claimRace(ctx, kind, 'nack-then-claim');
-      let nackHeld = false;
-      let letNackGo = () => {};
-      const nackGoes = new Promise<void>((r) => (letNackGo = r));
-      let raced = false;
-      let reads = 0;
-      x.hook = async (args) => {
-        if (claimRead(args, id)) reads++;
-        if (!raced && isNack(args, s.key, id)) {
-          // Held until a claim of the stream goes out: then sent just before it, on the same connection.
-          nackHeld = true;
-          await nackGoes;
-        } else if (!raced && nackHeld && isClaim(args, s.key)) {
-          raced = true;
-          letNackGo();
-          await new Promise((r) => setImmediate(r));
-        }
-      };
+      const race = await claimRace(ctx, kind, 'nack-then-claim');
+      const { x, sink, id, s } = race;
+      const state = nackRightBeforeClaim(x, s.key, id);
       const calls: Array<{ n: number; reads: number }> = [];
       const stop = new AbortController();
       const run =
         how === 'process'
           ? sink.process(
               (ev) => {
-                calls.push({ n: ev.deliveryCount, reads });
+                calls.push({ n: ev.deliveryCount, reads: state.reads });
                 if (calls.length === 1) throw new Error('handler fails once');
               },
               { signal: stop.signal, retry: false, concurrency: 2 },
             )
           : (async () => {
               for await (const ev of sink.subscribe({ signal: stop.signal })) {
-                calls.push({ n: ev.deliveryCount, reads });
+                calls.push({ n: ev.deliveryCount, reads: state.reads });
                 if (calls.length === 1) void ev.nack({ delayMs: 0 }).catch(() => {});
                 else void ev.ack().catch(() => {});
               }
             })();
       try {
-        await waitFor(() => raced, { timeout: 25 * GRACE, what: 'a claim right behind the nack' });
-        await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
-        await race.nothingPending();
         // Handed out by the claim right behind the nack (its read the first of this event).
-        expect(calls, race.log(calls)).toEqual([
+        await retried(race, state, calls, [
           { n: 1, reads: 0 },
           { n: 2, reads: 1 },
         ]);
       } finally {
-        letNackGo();
+        state.letNackGo();
         await race.end(stop, run);
       }
     },
@@ -244,7 +264,8 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
   it('nack first, no delay, the count raised before by a claim that kept the event: handed out at once', {
     timeout: 30_000,
   }, async (ctx) => {
-    const { x, sink, id, s, lines, ...race } = await claimRace(ctx, kind, 'stale-count');
+    const race = await claimRace(ctx, kind, 'stale-count');
+    const { x, sink, id, s, lines } = race;
     // Keep-alives held back: a first claim takes the event while its handler runs and keeps it,
     // and cannot set its count back (its giveBack script refused here): the count stays raised.
     let touchesHeld = true;
@@ -257,29 +278,13 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
       const a = args.map(String);
       return /^EVAL/i.test(a[0] ?? '') && a[2] === '1' && a[3] === s.key && a[4] === 'g' && a[6] === id;
     };
-    let nackHeld = false;
-    let letNackGo = () => {};
-    const nackGoes = new Promise<void>((r) => (letNackGo = r));
-    let raced = false;
-    let reads = 0;
-    x.hook = async (args) => {
-      if (claimRead(args, id)) reads++;
-      if (setBack(args)) throw new Error('refused by the test');
-      if (!raced && isNack(args, s.key, id)) {
-        nackHeld = true;
-        await nackGoes;
-      } else if (!raced && nackHeld && isClaim(args, s.key)) {
-        raced = true;
-        letNackGo();
-        await new Promise((r) => setImmediate(r));
-      }
-    };
+    const state = nackRightBeforeClaim(x, s.key, id, setBack);
     const kept = () => lines.some((l) => /not handed out again/.test(String(l.msg)));
     const calls: Array<{ n: number; reads: number }> = [];
     const stop = new AbortController();
     const run = sink.process(
       async (ev) => {
-        calls.push({ n: ev.deliveryCount, reads });
+        calls.push({ n: ev.deliveryCount, reads: state.reads });
         if (calls.length > 1) return;
         await waitFor(kept, { timeout: 25 * GRACE, what: 'a first claim keeping the running event' });
         touchesHeld = false;
@@ -289,17 +294,14 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
       { signal: stop.signal, retry: false, concurrency: 2 },
     );
     try {
-      await waitFor(() => raced, { timeout: 25 * GRACE, what: 'a claim right behind the nack' });
-      await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
-      await race.nothingPending();
       // Handed out by the claim right behind the nack: the second read of this event.
-      expect(calls, race.log(calls)).toEqual([
+      await retried(race, state, calls, [
         { n: 1, reads: 0 },
         { n: 3, reads: 2 },
       ]);
     } finally {
       letTouchesGo();
-      letNackGo();
+      state.letNackGo();
       await race.end(stop, run);
     }
   });
