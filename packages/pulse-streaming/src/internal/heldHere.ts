@@ -28,9 +28,9 @@ export class RunningEvents {
   readonly #runs = new Set<ReadonlySet<SinkEvent>>();
   /** How many times events were settled so far (`settled`): a claim notes it when sent. */
   #settles = 0;
-  /** The stream and the ack count of each claim under way, in the order sent (counts never fall). */
+  /** The stream and the settle count of each claim under way, in the order sent (counts never fall). */
   readonly #claims: Array<{ readonly name: string; readonly since: number }> = [];
-  /** Acks that passed while claims of their stream were under way, in order: what such a claim may have taken. */
+  /** Settles while claims of their stream were under way, in order: what such a claim may have taken. */
   #noted: Array<{
     readonly n: number;
     readonly name: string;
@@ -46,15 +46,16 @@ export class RunningEvents {
   constructor(private readonly acking: (name: string) => Iterable<string>) {}
 
   /**
-   * Adds the events a run's handlers run (kept in progress by it); returns
-   * what takes them out again (the run stops: nothing keeps its events then).
+   * Adds events held here: those a run's handlers run (kept in progress by
+   * it), or whose nack or dead letter is under way; returns what takes them
+   * out again (nothing keeps them then).
    */
   track(running: ReadonlySet<SinkEvent>): () => void {
     this.#runs.add(running);
     return () => this.#runs.delete(running);
   }
 
-  /** The IDs of the events of stream `name` a handler runs, or whose ack is under way. */
+  /** The IDs of the events of stream `name` tracked here (`track`), or whose ack is under way. */
   *held(name: string): Generator<string> {
     for (const running of this.#runs) for (const ev of running) if (ev.streamName === name) yield ev.id;
     yield* this.acking(name);
@@ -70,7 +71,7 @@ export class RunningEvents {
     return this.#settles;
   }
 
-  /** The claim of stream `name` sent at `since` is done: the acks only it could have raced are forgotten. */
+  /** The claim of stream `name` sent at `since` is done: the settles only it could have raced are forgotten. */
   claimDone(name: string, since: number): void {
     const i = this.#claims.findIndex((c) => c.name === name && c.since === since);
     if (i >= 0) this.#claims.splice(i, 1);
