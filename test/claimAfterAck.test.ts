@@ -12,12 +12,12 @@
  * Failed before the fix (both clients, process() and processBatch()): the handler ran twice, the
  * second time with deliveryCount 2 and `redelivered` 1.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
 import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, waitFor } from './support/clients.js';
 
-describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s)', (kind) => {
   it.for(['process', 'processBatch'] as const)(
     '%s: the acked event is not handed out again',
     {
@@ -62,8 +62,8 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
         await race.handedOutOrKept();
         await race.nothingPending();
         const log = race.log(calls);
-        expect(calls, log).toEqual([1]);
-        expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, acked: 1, deadLettered: 0, lost: 0 });
+        ctx.expect(calls, log).toEqual([1]);
+        ctx.expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, acked: 1, deadLettered: 0, lost: 0 });
       } finally {
         readLetGo();
         await race.end(stop, run);
@@ -82,7 +82,7 @@ describe.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s
  * Failed before the fix (both clients, subscribe and processBatch): the event was handed out again
  * (deliveryCount 2). process() passed before too (its run kept its own acks as held): a guard.
  */
-describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the wire (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the wire (%s)', (kind) => {
   it.for(['subscribe', 'processBatch', 'process'] as const)(
     '%s: the acked event is not handed out again',
     {
@@ -134,8 +134,8 @@ describe.each(CLIENT_KINDS)('a claim answered while the ack it raced is on the w
         release();
         await race.nothingPending();
         const log = race.log(calls);
-        expect(calls, log).toEqual([1]);
-        expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, acked: 1, deadLettered: 0, lost: 0 });
+        ctx.expect(calls, log).toEqual([1]);
+        ctx.expect(sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, acked: 1, deadLettered: 0, lost: 0 });
       } finally {
         letAckGo();
         release();

@@ -12,7 +12,7 @@
  *
  * Failed before the fix (both clients, process() and processBatch()): redelivered 1.
  */
-import { describe, expect, it, type TestContext } from 'vitest';
+import { describe, type ExpectStatic, it, type TestContext } from 'vitest';
 import { type Sink, Stream } from '../packages/pulse-streaming/src/index.js';
 import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, type ClientKind, waitFor } from './support/clients.js';
@@ -42,7 +42,11 @@ function consume(sink: Sink, how: 'process' | 'processBatch', calls: string[], s
 }
 
 /** What section 9 promises once the dead letter landed: dead-lettered once, never handed to a handler. */
-async function deadLetteredOnce(race: Awaited<ReturnType<typeof undecodable>>, calls: string[]): Promise<void> {
+async function deadLetteredOnce(
+  expect: ExpectStatic,
+  race: Awaited<ReturnType<typeof undecodable>>,
+  calls: string[],
+): Promise<void> {
   await race.nothingPending();
   const log = race.log(calls);
   expect(race.sink.counters, log).toMatchObject({ delivered: 1, redelivered: 0, deadLettered: 1, lost: 0 });
@@ -54,7 +58,7 @@ async function deadLetteredOnce(race: Awaited<ReturnType<typeof undecodable>>, c
   ).toEqual([]);
 }
 
-describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event that does not decode (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('a claim answered after the dead letter of an event that does not decode (%s)', (kind) => {
   it.for(['process', 'processBatch'] as const)(
     '%s: the dead-lettered event is not handed out again',
     {
@@ -85,7 +89,7 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
       try {
         await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the event being decoded" });
         await race.handedOutOrKept();
-        await deadLetteredOnce(race, calls);
+        await deadLetteredOnce(ctx.expect, race, calls);
       } finally {
         letTouchesGo();
         await race.end(stop, run);
@@ -129,7 +133,7 @@ describe.each(CLIENT_KINDS)('a claim answered after the dead letter of an event 
         held = false;
         letGo();
         await waitFor(() => sink.counters.deadLettered === 1, { timeout: 5000, what: 'the dead letter' });
-        await deadLetteredOnce(race, calls);
+        await deadLetteredOnce(ctx.expect, race, calls);
       } finally {
         letGo();
         await race.end(stop, run);

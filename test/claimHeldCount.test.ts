@@ -11,11 +11,11 @@
  * Failed before the fix (both clients): XPENDING said 2 deliveries while the first handler ran,
  * and the event was dead-lettered after that one handler call.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { claimRace, GRACE, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, waitFor } from './support/clients.js';
 
-describe.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran (%s)', (kind) => {
   it('keeps its delivery count: maxDeliveries 2 still allows the retry', { timeout: 30_000 }, async (ctx) => {
     const { x, sink, id, s, lines, ...race } = await claimRace(ctx, kind, 'claim-held-count', {
       sinkOptions: { maxDeliveries: 2 },
@@ -52,8 +52,8 @@ describe.each(CLIENT_KINDS)('an event a claim of ours kept while its handler ran
       });
       await race.nothingPending();
       const log = race.log(calls);
-      expect(calls, log).toEqual([1, 2]);
-      expect(sink.counters, log).toMatchObject({ deadLettered: 0, redelivered: 1, lost: 0 });
+      ctx.expect(calls, log).toEqual([1, 2]);
+      ctx.expect(sink.counters, log).toMatchObject({ deadLettered: 0, redelivered: 1, lost: 0 });
     } finally {
       letTouchesGo();
       fail(new Error('stop'));

@@ -14,12 +14,12 @@
  * Failed before the fix (both clients, all three): the event was handed out again before the nack
  * was sent (`redelivered` 1 then, and with a free slot a second handler call).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, type ExpectStatic, it } from 'vitest';
 import { type ClaimRace, claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, waitFor } from './support/clients.js';
 import type { Intercepted } from './support/controlIntercept.js';
 
-describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nack (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nack (%s)', (kind) => {
   it.for(['process', 'processBatch', 'subscribe'] as const)(
     '%s: the event comes back through the nack, not before it',
     {
@@ -86,12 +86,12 @@ describe.each(CLIENT_KINDS)('a claim of ours while a failed handler waits to nac
         await waitFor(() => calls.length === 2, { timeout: 5000, what: 'the retry' });
         await race.nothingPending();
         const log = race.log(calls);
-        expect(beforeNack.redelivered, `${log}: redelivered before the nack`).toBe(0);
-        expect(calls, log).toEqual([
+        ctx.expect(beforeNack.redelivered, `${log}: redelivered before the nack`).toBe(0);
+        ctx.expect(calls, log).toEqual([
           { n: 1, afterNack: false },
           { n: 2, afterNack: true },
         ]);
-        expect(sink.counters, log).toMatchObject({ redelivered: 1, deadLettered: 0, lost: 0 });
+        ctx.expect(sink.counters, log).toMatchObject({ redelivered: 1, deadLettered: 0, lost: 0 });
       } finally {
         scriptsHeld = false;
         letScriptsGo();
@@ -139,6 +139,7 @@ function nackRightBeforeClaim(x: Intercepted, key: string, id: string, refuse?: 
 
 /** Until the claim right behind the nack went out and the retry came; then asserts `calls`. */
 async function retried(
+  expect: ExpectStatic,
   race: ClaimRace,
   state: { readonly raced: boolean },
   calls: ReadonlyArray<{ n: number; reads: number }>,
@@ -163,7 +164,7 @@ async function retried(
  * event and could not set it back, on 531ef86 (which noted a nack that found a count above the
  * handed-out one).
  */
-describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => {
   it('claim first, the nack landing before the claim reads what it took: handed out by a later claim', {
     timeout: 30_000,
   }, async (ctx) => {
@@ -210,7 +211,7 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
       await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
       await race.nothingPending();
       // The retry was handed out by a claim after the one that raced the nack.
-      expect(calls, race.log(calls)).toEqual([
+      ctx.expect(calls, race.log(calls)).toEqual([
         { n: 1, reads: 0 },
         { n: 2, reads: 2 },
       ]);
@@ -250,7 +251,7 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
             })();
       try {
         // Handed out by the claim right behind the nack (its read the first of this event).
-        await retried(race, state, calls, [
+        await retried(ctx.expect, race, state, calls, [
           { n: 1, reads: 0 },
           { n: 2, reads: 1 },
         ]);
@@ -295,7 +296,7 @@ describe.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)', (kind) => 
     );
     try {
       // Handed out by the claim right behind the nack: the second read of this event.
-      await retried(race, state, calls, [
+      await retried(ctx.expect, race, state, calls, [
         { n: 1, reads: 0 },
         { n: 3, reads: 2 },
       ]);
