@@ -96,24 +96,23 @@ export function countUpTo(n: number, idOf: (i: number) => string, id: string): n
   return i;
 }
 
-/** IDs of `events` by stream name (the same string object for every event of a stream: no key per event). */
-export function idsByStream(events: Iterable<{ readonly id: string; readonly streamName: string }>): Map<string, string[]> {
-  const byStream = new Map<string, string[]>();
-  for (const ev of events) {
-    const ids = byStream.get(ev.streamName);
-    if (ids) ids.push(ev.id);
-    else byStream.set(ev.streamName, [ev.id]);
-  }
-  return byStream;
-}
-
-/** `items` by stream name, in order (see `idsByStream`). */
-export function byStream<T extends { readonly streamName: string }>(items: Iterable<T>): Map<string, T[]> {
-  const out = new Map<string, T[]>();
+/** What `pick` makes of each of `items`, by stream name, in order (the same name string every time: no key per item). */
+function grouped<T extends { readonly streamName: string }, U>(items: Iterable<T>, pick: (item: T) => U): Map<string, U[]> {
+  const out = new Map<string, U[]>();
   for (const item of items) {
     const same = out.get(item.streamName);
-    if (same) same.push(item);
-    else out.set(item.streamName, [item]);
+    if (same) same.push(pick(item));
+    else out.set(item.streamName, [pick(item)]);
   }
   return out;
+}
+
+/** IDs of `events` by stream name. */
+export function idsByStream(events: Iterable<{ readonly id: string; readonly streamName: string }>): Map<string, string[]> {
+  return grouped(events, (ev) => ev.id);
+}
+
+/** `items` by stream name, in order. */
+export function byStream<T extends { readonly streamName: string }>(items: Iterable<T>): Map<string, T[]> {
+  return grouped(items, (item) => item);
 }

@@ -125,8 +125,13 @@ export async function touchOneByOne(
   const delayed = op.nack && op.delayMs !== undefined;
   const pttl = delayed || (!op.nack && op.keepGoneMs !== undefined) ? await pttlOf(conn, keys.stream) : -2;
   if (delayed) await delays('add', op.delayMs ?? 0, ids, pttl);
-  const [gone, vanished, mine, counts = []] = (await evalScript(conn, script, [keys.stream], args)) as unknown[][];
-  const mineIds = new Set((mine ?? []).map(String));
+  const [gone, vanished, mine, counts] = (await evalScript(conn, script, [keys.stream], args)) as [
+    unknown[],
+    unknown[],
+    unknown[],
+    unknown[],
+  ];
+  const mineIds = new Set(mine.map(String));
   if (delayed)
     await delays(
       'rem',
@@ -134,9 +139,9 @@ export async function touchOneByOne(
       ids.filter((id) => !mineIds.has(id)),
       pttl,
     );
-  else if (op.nack) await delays('rem', 0, [...mineIds, ...(gone ?? []).map(String)], pttl);
-  else if (op.keepGoneMs !== undefined) await delays('add', op.keepGoneMs, (gone ?? []).map(String), pttl);
-  return { gone: gone ?? [], vanished: vanished ?? [], mine: mine ?? [], counts };
+  else if (op.nack) await delays('rem', 0, [...mineIds, ...gone.map(String)], pttl);
+  else if (op.keepGoneMs !== undefined) await delays('add', op.keepGoneMs, gone.map(String), pttl);
+  return { gone, vanished, mine, counts };
 }
 
 /**

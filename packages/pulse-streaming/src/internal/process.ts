@@ -52,7 +52,7 @@ export class HandlerRun {
   /** Handler calls running, said when they run long. */
   readonly #long: LongCalls;
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
-  readonly #acks = new Map<Promise<void>, { events: SinkEvent[]; settled: Promise<void> }>();
+  readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
 
   constructor(
     private readonly host: ProcessHost,
@@ -120,7 +120,7 @@ export class HandlerRun {
     const acks = [...this.#acks.values()];
     if (acks.length === 0) return;
     await this.#untilClosed(Promise.all(acks.map((a) => a.settled)));
-    const left = [...this.#acks.values()].flatMap((a) => a.events.map((ev) => ev.id));
+    const left = [...this.#acks.values()].flatMap((a) => a.ids);
     if (left.length > 0)
       this.logger.warn(
         { count: left.length, ids: left.slice(0, 10) },
@@ -249,16 +249,14 @@ export class HandlerRun {
     const flush = first.acker.ack(...events);
     const known = this.#acks.get(flush);
     if (known) {
-      for (const ev of events) known.events.push(ev);
+      for (const ev of events) known.ids.push(ev.id);
       return;
     }
-    const acking = events.slice();
+    const ids = events.map((ev) => ev.id);
     const settled = flush
-      .catch((err: unknown) =>
-        this.logger.warn({ ids: acking.map((ev) => ev.id), err: errorText(err) }, 'ack failed: the events will be redelivered'),
-      )
+      .catch((err: unknown) => this.logger.warn({ ids, err: errorText(err) }, 'ack failed: the events will be redelivered'))
       .finally(() => this.#acks.delete(flush));
-    this.#acks.set(flush, { events: acking, settled });
+    this.#acks.set(flush, { ids, settled });
   }
 
   /**

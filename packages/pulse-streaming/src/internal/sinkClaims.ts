@@ -195,19 +195,17 @@ export class SinkClaims {
     // At max deliveries and still held here (a handler runs it, or a held buffer has it: its
     // keep-alive came late): kept, its idle time reset by the claim; the handler's ack or nack
     // settles it. Moved, an event a handler then finished was dead-lettered (SEMANTICS.md section 9).
+    const moveId = (m: unknown) => str((m as unknown[])[0]);
     const moving = this.#notHeld(
       s,
       toMove,
-      (m) => str((m as unknown[])[0]),
+      moveId,
       'events at max deliveries this instance still holds or acked meanwhile (a keep-alive came late): kept, not dead-lettered',
       since,
-      new Map(toMove.map((m) => [str((m as unknown[])[0]), Number((m as unknown[])[1])])),
+      new Map(toMove.map((m) => [moveId(m), Number((m as unknown[])[1])])),
     ).rest;
     if (moving.length > 0) {
-      host.dropBuffered(
-        s.stream.name,
-        moving.map((m) => str((m as unknown[])[0])),
-      );
+      host.dropBuffered(s.stream.name, moving.map(moveId));
       await this.#moveDeadLetters(s, moving);
     }
     const taken = claimed.length / 2;
