@@ -14,7 +14,7 @@
  */
 import { describe, it } from 'vitest';
 import type { SinkEvent } from '../packages/pulse-streaming/src/index.js';
-import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
+import { claimRace, claimRead, GRACE, handleBy, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, waitFor } from './support/clients.js';
 
 describe.concurrent.each(CLIENT_KINDS)('a claim answered after the handler ack it raced (%s)', (kind) => {
@@ -50,10 +50,7 @@ describe.concurrent.each(CLIENT_KINDS)('a claim answered after the handler ack i
         if (calls.length === 1) await released;
       };
       const stop = new AbortController();
-      const run =
-        how === 'process'
-          ? sink.process((ev) => handle([ev]), { signal: stop.signal })
-          : sink.processBatch(handle, { maxBatch: 1, signal: stop.signal });
+      const run = handleBy(sink, how, handle, { signal: stop.signal });
       try {
         await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the running event" });
         touchesHeld = false;

@@ -13,8 +13,8 @@
  * Failed before the fix (both clients, process() and processBatch()): redelivered 1.
  */
 import { describe, type ExpectStatic, it, type TestContext } from 'vitest';
-import { type Sink, Stream } from '../packages/pulse-streaming/src/index.js';
-import { claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
+import { Stream } from '../packages/pulse-streaming/src/index.js';
+import { claimRace, claimRead, GRACE, handleBy, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, type ClientKind, waitFor } from './support/clients.js';
 
 /** An event of a typed stream whose decode fails when `failDecode()` is called, on a claim race fixture. */
@@ -32,13 +32,6 @@ async function undecodable(ctx: TestContext, kind: ClientKind, prefix: string) {
     add: (st, ic) => ic.c.cmd('XADD', st.key, '*', 'n', 'e', 'p', '{"id":0}'),
   });
   return { ...race, failDecode };
-}
-
-/** Runs `how` over the sink, recording the IDs its handler is called with. */
-function consume(sink: Sink, how: 'process' | 'processBatch', calls: string[], signal: AbortSignal): Promise<void> {
-  return how === 'process'
-    ? sink.process(async (ev) => void calls.push(ev.id), { signal })
-    : sink.processBatch(async (evs) => void calls.push(...evs.map((ev) => ev.id)), { signal });
 }
 
 /** What section 9 promises once the dead letter landed: dead-lettered once, never handed to a handler. */
@@ -85,7 +78,7 @@ describe.concurrent.each(CLIENT_KINDS)('a claim answered after the dead letter o
       };
       const calls: string[] = [];
       const stop = new AbortController();
-      const run = consume(sink, how, calls, stop.signal);
+      const run = handleBy(sink, how, async (evs) => void calls.push(...evs.map((ev) => ev.id)), { signal: stop.signal });
       try {
         await waitFor(() => claimed, { timeout: 25 * GRACE, what: "the sink's claim of the event being decoded" });
         await race.handedOutOrKept();
@@ -126,7 +119,7 @@ describe.concurrent.each(CLIENT_KINDS)('a claim answered after the dead letter o
       };
       const calls: string[] = [];
       const stop = new AbortController();
-      const run = consume(sink, how, calls, stop.signal);
+      const run = handleBy(sink, how, async (evs) => void calls.push(...evs.map((ev) => ev.id)), { signal: stop.signal });
       try {
         await waitFor(() => answered, { timeout: 25 * GRACE, what: "the sink's read of what its claim took" });
         await race.handedOutOrKept();

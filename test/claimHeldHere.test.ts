@@ -14,6 +14,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { handleBy } from './support/claimRace.js';
 import { CLIENT_KINDS, connect, recordingLogger, type TestClient, uniqueName, waitFor } from './support/clients.js';
 
 const GRACE = 400;
@@ -65,10 +66,7 @@ async function scenario(c: TestClient, how: 'process' | 'processBatch', maxDeliv
     if (calls.length === 1) await released;
   };
   const stop = new AbortController();
-  const run =
-    how === 'process'
-      ? sink.process((ev) => handle([ev]), { signal: stop.signal })
-      : sink.processBatch(handle, { maxBatch: 1, signal: stop.signal });
+  const run = handleBy(sink, how, handle, { signal: stop.signal });
   const what = `${how}${maxDeliveries ? `, maxDeliveries ${maxDeliveries}` : ''}`;
   await waitFor(() => calls.length === 1 && sink.counters.delivered === 2, {
     ...WAIT,

@@ -15,7 +15,7 @@
  * was sent (`redelivered` 1 then, and with a free slot a second handler call).
  */
 import { describe, type ExpectStatic, it } from 'vitest';
-import { type ClaimRace, claimRace, claimRead, GRACE, scriptNaming } from './support/claimRace.js';
+import { type ClaimRace, claimRace, claimRead, GRACE, handleBy, scriptNaming } from './support/claimRace.js';
 import { CLIENT_KINDS, waitFor } from './support/clients.js';
 import type { Intercepted } from './support/controlIntercept.js';
 
@@ -57,14 +57,14 @@ describe.concurrent.each(CLIENT_KINDS)('a claim of ours while a failed handler w
       const stop = new AbortController();
       const retry = { delayMs: 20, maxDelayMs: 20 };
       const consume = () => {
-        if (how === 'process')
-          return sink.process((ev) => handle(ev.deliveryCount), { signal: stop.signal, retry, concurrency: 2 });
-        if (how === 'processBatch')
-          return sink.processBatch(
+        if (how !== 'subscribe')
+          return handleBy(
+            sink,
+            how,
             async (evs) => {
               for (const ev of evs) await handle(ev.deliveryCount);
             },
-            { signal: stop.signal, retry, maxBatch: 1, concurrency: 2 },
+            { signal: stop.signal, retry, concurrency: 2 },
           );
         // A for-await loop nacks at once (no keep-alives: the event idles from its delivery).
         return (async () => {

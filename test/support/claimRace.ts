@@ -5,7 +5,14 @@
  * the test can hold back (controlIntercept.ts), with nothing of Redis mocked.
  */
 import type { TestContext } from 'vitest';
-import { type Logger, type Sink, type SinkOptions, Stream } from '../../packages/pulse-streaming/src/index.js';
+import {
+  type Logger,
+  type ProcessOptions,
+  type Sink,
+  type SinkEvent,
+  type SinkOptions,
+  Stream,
+} from '../../packages/pulse-streaming/src/index.js';
 import { type ClientKind, recordingLogger, uniqueName, waitFor, within } from './clients.js';
 import { type Intercepted, intercepted } from './controlIntercept.js';
 
@@ -20,6 +27,19 @@ export function scriptNaming(args: readonly unknown[], id: string): boolean {
 /** Whether a command is the sink's read of the entries its claim took, starting at event `id`. */
 export function claimRead(args: readonly unknown[], id: string): boolean {
   return String(args[0]).toUpperCase() === 'XRANGE' && String(args[2]) === id;
+}
+
+/**
+ * Runs `handle` over `sink` by `process()` (one event a call) or `processBatch()` (`maxBatch` 1),
+ * with `options` (its signal, retries, concurrency).
+ */
+export function handleBy(
+  sink: Sink,
+  how: 'process' | 'processBatch',
+  handle: (events: SinkEvent[]) => Promise<void>,
+  options: Pick<ProcessOptions, 'signal' | 'retry' | 'concurrency'>,
+): Promise<void> {
+  return how === 'process' ? sink.process((ev) => handle([ev]), options) : sink.processBatch(handle, { ...options, maxBatch: 1 });
 }
 
 export interface ClaimRace {
