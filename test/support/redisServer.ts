@@ -141,10 +141,20 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (exited) throw new Error(`redis-server exited at start: ${stderr}`);
+      let pong = false;
       try {
-        if ((await rawCommand(this.port, 'PING', 500)) === '+PONG') return;
+        pong = (await rawCommand(this.port, 'PING', 500)) === '+PONG';
       } catch {
         // not listening yet
+      }
+      if (pong) {
+        // Another test's server may answer on this port (two free-port picks met, and ours then
+        // fails to bind): a test would use it. A CI run's readerChurn got CLUSTERDOWN so.
+        const info = await rawCommand(this.port, 'INFO server', 500, true);
+        const pid = /process_id:(\d+)/.exec(info)?.[1];
+        if (pid === String(proc.pid)) return;
+        proc.kill('SIGKILL');
+        throw new Error(`port ${this.port} is another redis-server's (pid ${pid}), not ours (pid ${proc.pid})`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
