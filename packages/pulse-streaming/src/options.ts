@@ -277,7 +277,10 @@ export interface SinkOptions<Events extends EventMap = Untyped> extends ReaderOp
    */
   ackGracePeriodMs?: number | undefined;
   /**
-   * After this many deliveries an event still not acked is moved to the dead-letter stream.
+   * After this many deliveries an event still not acked is moved to the dead-letter stream
+   * (reason `max deliveries reached`). A `process()` or `processBatch()` handler that fails on the
+   * last of them has its event moved at once, without the retry delay; an event a `for await` loop
+   * nacks or leaves is moved when it comes due again (after its nack delay or the grace period).
    * Refused with `InvalidArgumentError` on a `noAck` sink (nothing is redelivered there).
    * @defaultValue unlimited
    */

@@ -41,6 +41,9 @@ export interface MoveHost {
   keep(ids: string[]): Promise<unknown>;
 }
 
+/** The `reason` of an event dead-lettered at `maxDeliveries` (the claim script's, sinkClaims.ts', a run's). */
+export const MAX_DELIVERIES_REASON = 'max deliveries reached';
+
 /**
  * The dead letter of one entry, in a script (the claim script's
  * `maxDeliveries`, `deadLetterOne` of process()): `deadLetterFits(fields)`

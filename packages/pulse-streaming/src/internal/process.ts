@@ -10,12 +10,14 @@ import type { Logger } from '../logger.js';
 import type { ProcessOptions } from '../options.js';
 import type { Subscription } from '../subscription.js';
 import { monotonicNow } from './clock.js';
+import { MAX_DELIVERIES_REASON } from './deadLetterMove.js';
 import { traceProcess } from './diagnostics.js';
 import { byStream } from './ids.js';
 import { ids, LongCalls } from './longCalls.js';
 import { type ProcessHost, type RunSettings, runSettings } from './processHost.js';
-import { errorText, toPulseError } from './redisErrors.js';
+import { errorText } from './redisErrors.js';
 import { retryDelay } from './retry.js';
+import { DECODE, type DeadLetterWhy, deadLetterFromRun, MAX_DELIVERIES } from './runDeadLetter.js';
 import { CLOSE_STEP_MS, within } from './sinkLeave.js';
 import { untilAborted, untilAnswered } from './untilAnswered.js';
 
@@ -173,45 +175,13 @@ export class HandlerRun {
     const failure = await pending;
     if (failure === undefined) return true;
     // Not handed out either way; once the run's signal aborts, its end does not wait for an outage.
-    await untilAborted(this.#deadLetter(event, failure), this.settings.signal);
+    await untilAborted(this.#deadLetter(event, `decode: ${failure.message}`, DECODE), this.settings.signal);
     return false;
   }
 
-  async #deadLetter(event: SinkEvent, failure: DecodeError): Promise<void> {
-    // Held until it lands, also past the run's abort (the event is settled: out of the touches): a
-    // claim of ours meanwhile must not hand it out again (heldHere.ts).
-    const untrack = this.host.trackRunning(new Set([event]));
-    // Retried while Redis cannot take it (see untilAnswered.ts): only one that lands finds an event Redis
-    // lost in a rollback meanwhile, then written from the copy held here.
-    const failed = await untilAnswered(() => this.host.deadLetter(event, `decode: ${failure.message}`), {
-      stopping: this.host.closed,
-      logger: this.logger,
-      what: 'dead letter of an event that does not decode',
-      fields: { id: event.id },
-    }).finally(untrack);
-    if (failed === undefined) return;
-    const err = errorText(failed.err);
-    if (failed.why === 'refused') {
-      // Refused for good (a dead-letter key of another type, NOPERM): every later one would
-      // fail the same way, so stop, as the sweep does, rather than run on without dead letters.
-      this.logger.error(
-        { id: event.id, err },
-        'dead letter of an event that does not decode failed for good: the event stays pending, processing stops',
-      );
-      this.#stop(toPulseError(failed.err, `dead-letter event ${event.id} of stream ${event.streamName}`));
-    } else if (failed.why === 'nogroup') {
-      // The stream destroyed or expired (the read path reports what went with it), or the group
-      // destroyed on a living key (made again at 0: the event comes again).
-      this.logger.warn({ id: event.id, err }, 'dead letter of an event that does not decode found its consumer group gone');
-      await this.host.groupGone([event], 'not dead-lettered (it does not decode) as their stream or group was gone');
-    } else {
-      // Left pending (the script adds before it acks): redelivered after the grace period, and dead-lettered then
-      // (a second time on a cluster when the add landed and the ack, retried for a while, did not: deadLetterMove.ts).
-      this.logger.warn(
-        { id: event.id, err },
-        'dead letter of an event that does not decode failed as the sink closed: it is redelivered after the grace period and dead-lettered then, unless Redis lost it in a rollback',
-      );
-    }
+  /** Moves `event` to the dead-letter stream now (runDeadLetter.ts); Redis refusing it for good ends the run. */
+  #deadLetter(event: SinkEvent, reason: string, why: DeadLetterWhy): Promise<void> {
+    return deadLetterFromRun(this.host, event, reason, why, (err) => this.#stop(err));
   }
 
   /** Ends the run (and the sink, where it allows) with `err`; `drive()` then rejects with it. */
@@ -259,9 +229,17 @@ export class HandlerRun {
     this.#acks.set(flush, { ids, settled });
   }
 
+  /** Whether `event` had its last delivery the sink's `maxDeliveries` allows: failed, it is dead-lettered. */
+  atLastDelivery(event: SinkEvent): boolean {
+    const max = this.host.maxDeliveries;
+    return max !== undefined && event.deliveryCount >= max;
+  }
+
   /**
    * Gives back events whose handler threw, each redelivered after the retry
-   * delay of its delivery count (one random jitter factor per call).
+   * delay of its delivery count (one random jitter factor per call); those
+   * at their last delivery (`atLastDelivery`) go to the dead-letter stream
+   * now, with the reason a claim gives them, `max deliveries reached`.
    */
   async failed(events: readonly SinkEvent[]): Promise<void> {
     // Held until the nack lands, untouched: a claim of ours meanwhile must not hand them out before the delay (heldHere.ts).
@@ -279,12 +257,20 @@ export class HandlerRun {
     await this.#untilClosed(within(this.#touches, this.host.graceMs));
     const random = Math.random();
     const byCount = new Map<number, SinkEvent[]>();
+    const last: Promise<void>[] = [];
     for (const ev of events) {
+      // Its last delivery: a nack would only make it wait out a retry delay (up to maxDelayMs) before
+      // the claim that moves it, with no delivery left to wait for.
+      if (this.atLastDelivery(ev)) {
+        last.push(untilAborted(this.#deadLetter(ev, MAX_DELIVERIES_REASON, MAX_DELIVERIES), this.settings.signal));
+        continue;
+      }
       const group = byCount.get(ev.deliveryCount);
       if (group) group.push(ev);
       else byCount.set(ev.deliveryCount, [ev]);
     }
     for (const [count, group] of byCount) await this.#nack(group, retryDelay(this.settings.retry, count, random));
+    await Promise.all(last);
   }
 
   /**
@@ -384,7 +370,11 @@ export async function runProcess(
     // The nack is under way before the line is logged: it never depends on logging (the logger is
     // the user's code; the library's wrapper keeps it from throwing, this keeps the order safe too).
     const nacking = settled || host.noAck ? undefined : run.failed([ev]);
-    const nacked = host.noAck ? NOACK_FAILED : 'handler failed: event nacked';
+    const nacked = host.noAck
+      ? NOACK_FAILED
+      : run.atLastDelivery(ev)
+        ? 'handler failed on its last allowed delivery (maxDeliveries): event moved to the dead letters'
+        : 'handler failed: event nacked';
     const what = settled ? 'handler failed after it settled its event' : nacked;
     run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, what);
     await nacking;

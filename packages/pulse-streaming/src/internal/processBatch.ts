@@ -168,9 +168,15 @@ export async function runProcessBatch(
     if (failure === undefined) return run.ack(rest);
     // The nack is under way before the line is logged: it never depends on logging (as in process()).
     const nacking = host.noAck ? undefined : run.failed(rest);
+    const last = host.noAck ? 0 : rest.filter((ev) => run.atLastDelivery(ev)).length;
     run.logger.warn(
-      { count: rest.length, ids: ids(rest), err: errorText(failure.err) },
-      host.noAck ? NOACK_BATCH_FAILED : 'batch handler failed: its unsettled events nacked',
+      { count: rest.length, ids: ids(rest), err: errorText(failure.err), ...(last > 0 ? { atLastDelivery: last } : {}) },
+      host.noAck
+        ? NOACK_BATCH_FAILED
+        : last === 0
+          ? 'batch handler failed: its unsettled events nacked'
+          : // Each dead letter says so when it lands ('event dead-lettered'): this line names them all.
+            'batch handler failed: its unsettled events nacked or, at their last allowed delivery (maxDeliveries), moved to the dead letters',
     );
     await nacking;
   };

@@ -21,6 +21,8 @@ export interface ProcessHost {
   readonly logger: Logger;
   readonly graceMs: number;
   readonly noAck: boolean;
+  /** The sink's `maxDeliveries` (undefined: unlimited): a failed delivery at it is dead-lettered, not nacked. */
+  readonly maxDeliveries: number | undefined;
   /** Aborts when the sink closes (or stops on a fatal error). */
   readonly closed: AbortSignal;
   /**

@@ -3,7 +3,7 @@
  * KEYS and shares the stream's hash slot (the dead-letter stream excepted:
  * `claim` only writes it when the caller says both live on one node).
  */
-import { DEAD_LETTER_LUA } from './deadLetterMove.js';
+import { DEAD_LETTER_LUA, MAX_DELIVERIES_REASON } from './deadLetterMove.js';
 import { CMP, NOW } from './lua.js';
 import { Script } from './script.js';
 import { NACKED_IDLE_MS } from './sinkDue.js';
@@ -189,7 +189,7 @@ for _, p in ipairs(pend) do
     if e and #e > 0 and not deadLetterFits(e[1][2]) then e = false end
     if e then
       if #e > 0 then
-        addDeadLetter(KEYS[2], e[1][2], ARGV[8], ARGV[7], id, tostring(n), 'max deliveries reached')
+        addDeadLetter(KEYS[2], e[1][2], ARGV[8], ARGV[7], id, tostring(n), '${MAX_DELIVERIES_REASON}')
         dead[#dead + 1] = id
       else
         lost[#lost + 1] = id

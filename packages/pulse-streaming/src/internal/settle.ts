@@ -218,6 +218,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     logger: p.logger,
     graceMs: settings.graceMs,
     noAck: settings.noAck,
+    maxDeliveries: settings.maxDeliveries,
     closed: holds.closed,
     trackRunning: (run) => holds.running.track(run),
     keepInProgress: async (running) => {

@@ -9,7 +9,7 @@
 import { sleep } from './backoff.js';
 import { claimedEntries } from './claimedEntries.js';
 import { monotonicNow } from './clock.js';
-import { ackMoved, keptWhileMoved, type MoveHost } from './deadLetterMove.js';
+import { ackMoved, keptWhileMoved, MAX_DELIVERIES_REASON, type MoveHost } from './deadLetterMove.js';
 import { evalScript } from './driver.js';
 import { keepCounts } from './heldHere.js';
 import { heldAgain } from './letGo.js';
@@ -379,7 +379,7 @@ export class SinkClaims {
                 'deliveries',
                 String(n),
                 'reason',
-                'max deliveries reached',
+                MAX_DELIVERIES_REASON,
               ],
               s.deadKey,
             );
