@@ -15,12 +15,14 @@ import { env, rejectionOf } from './support/fatalEnv.js';
 
 /**
  * The two rules of README "Redis permissions", read from the README itself so
- * that the test checks what users copy: the rules after `ACL SETUSER <user> on >secret`.
+ * that the test checks what users copy: the rules after `ACL SETUSER <user> on >secret`,
+ * each on one line (redis-cli takes each line pasted as a command: a rule
+ * split over two ran its first half only, and refused the second).
  */
 function readmeRules(): { app: string[]; viewer: string[] } {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   const section = readme.slice(readme.indexOf('## Redis permissions'), readme.indexOf('## Command line'));
-  const rules = [...section.matchAll(/```\nACL SETUSER (\w+) on >secret ([^`]+)```/g)].map(
+  const rules = [...section.matchAll(/```\nACL SETUSER (\w+) on >secret ([^`\n]+)\n```/g)].map(
     (m) => [m[1], (m[2] ?? '').split(/\s+/).filter(Boolean)] as const,
   );
   const of = (user: string): string[] => {

@@ -2,8 +2,9 @@
  * The README's TypeScript examples compile under the repository's strict settings
  * (tsconfig.base.json: strict, noUnusedLocals, noUncheckedIndexedAccess, ...), each with only the
  * declarations its surrounding text implies (a `redis` client, a `stream`, a `sink`, the user's own
- * `charge`, `db`, `bill`, `payload`, `order`). The dashboard block (several apps in one snippet) is
- * left to test/dashboardMount.test.ts. A new ts block in the README needs its entry in PRELUDE
+ * `charge`, `db`, `bill`, `payload`, `order`). The dashboard's four mounts are one block each, with
+ * their imports (they were one block of four apps, which did not compile as pasted: redeclared
+ * `app`, missing imports). A new ts block in the README needs its entry in PRELUDE
  * (by its index among the ts blocks), or it is not compiled: the count check below says so.
  * (The "Typed events" example imported DecodeError and never used it: TS6133.)
  */
@@ -27,6 +28,11 @@ const PRELUDE: Record<number, string> = {
   7: `${REDIS}import { Stream } from 'pulse-streaming';\nconst payload = 'x';\nconst order = { id: 1 };\n`,
   8: '',
   9: `${STREAM}const sink = await stream.newSink('billing');\ndeclare function bill(x: unknown): Promise<void>;\n`,
+  // The dashboard mounted four ways (test/dashboardMount.test.ts runs them): node:http, Express, Fastify, Hono.
+  10: REDIS,
+  11: REDIS,
+  12: REDIS,
+  13: REDIS,
 };
 
 describe('README TypeScript examples', () => {
@@ -55,8 +61,8 @@ describe('README TypeScript examples', () => {
         writeFileSync(join(dir, file), `${imports.join('\n')}\n${PRELUDE[i]}${rest.join('\n')}\nexport {};\n`);
         files.push(file);
       });
-      // Every ts block but the dashboard's (the last) has its PRELUDE: a block added needs one.
-      expect(blocks.length, 'README ts blocks: give a new one its PRELUDE entry').toBe(Object.keys(PRELUDE).length + 1);
+      // Every ts block has its PRELUDE: a block added needs one.
+      expect(blocks.length, 'README ts blocks: give a new one its PRELUDE entry').toBe(Object.keys(PRELUDE).length);
       expect(files.length).toBe(Object.keys(PRELUDE).length);
       let out = '';
       try {
