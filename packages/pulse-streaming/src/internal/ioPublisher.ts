@@ -30,6 +30,9 @@ export interface IoDuplicable<C> {
 
 type RetryStrategy = (this: unknown, ...args: unknown[]) => unknown;
 
+/** ioredis' rejection of a command it will not retry (this connection's `maxRetriesPerRequest: 0`). */
+const MAX_RETRIES = /max retries per request/i;
+
 /**
  * Whether the user closed their client. ioredis says so by 'end', except when
  * `disconnect()` is called while the client waits to reconnect: it clears its
@@ -175,11 +178,14 @@ export class IoPublisher<C extends IoDuplicable<C>> {
       const why = errorText(err);
       const last = state.lastError === undefined ? '' : errorText(state.lastError);
       // ioredis' own words ("Reached the max retries per request limit") hide what happened to
-      // the connection: its last error, if it saw one (Redis may close it without a word).
+      // the connection: its last error, if it saw one (Redis may close it without a word). Those
+      // words, and their advice to look at "maxRetriesPerRequest", are about this connection's
+      // setting, not one of the user's: left out (an outside trial followed them the wrong way).
+      const said = MAX_RETRIES.test(why) ? '' : ` (ioredis: ${why})`;
       const what =
         last === ''
-          ? `the connection adds use closed before it was ready (ioredis: ${why})`
-          : `the connection adds use failed: ${last} (ioredis: ${why})`;
+          ? `the connection adds use closed before it was ready${said}`
+          : `the connection adds use failed: ${last}${said}`;
       // Each call makes its own error: ioredis' one is shared with commands that were written.
       return markUnsent(new Error(what, { cause: err }));
     };
