@@ -41,13 +41,17 @@ export class PulseError extends Error {
     brand(PulseError, 'PulseError');
   }
 
-  /** Redis reply code of the underlying error, if it came from Redis. */
-  readonly code: string | undefined;
+  /**
+   * Redis reply code of the underlying error, if it came from Redis, or the
+   * library's own (`ADD_NOT_SENT`, ...). Set on the error only when there is
+   * one: an error without prints no `code: undefined`.
+   */
+  declare readonly code: string | undefined;
 
   constructor(message: string, options?: ErrorOptions & { code?: string | undefined }) {
     super(message, options);
     this.name = 'PulseError';
-    this.code = options?.code;
+    if (options?.code !== undefined) (this as { code: string | undefined }).code = options.code;
   }
 
   /**
