@@ -22,7 +22,7 @@ describe('printed errors', () => {
               vendor: 'test',
               validate: (v: unknown) =>
                 typeof (v as { n?: unknown }).n === 'number' && (v as { n: number }).n >= 0
-                  ? { value: v }
+                  ? { value: v as { n: number } }
                   : { issues: [{ message: 'n must be >= 0' }] },
             },
           },
