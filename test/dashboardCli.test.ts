@@ -96,6 +96,18 @@ describe('pulse-streaming ui', () => {
     expect(await ui.exited).toBe(0);
   });
 
+  it('on --host 0.0.0.0, prints a URL that opens here (127.0.0.1), not 0.0.0.0', async () => {
+    const ui = await startUi(['--redis', sharedUrl(), 'ui', '--host', '0.0.0.0', '--port', '0', '--token', 't']);
+    expect(ui.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=t$/);
+    expect(await (await fetch(`${ui.url.replace(/#.*$/, '')}api/config`)).json()).toEqual({
+      readOnly: false,
+      tokenRequired: true,
+    });
+    await waitFor(() => /listening on every interface \(0\.0\.0\.0\)/.test(ui.stderr()), { what: 'the note' });
+    ui.child.kill('SIGINT');
+    expect(await ui.exited).toBe(0);
+  });
+
   it('outlives a Redis restart: errors while Redis is away, figures again once it is back', async () => {
     const server = await RedisServer.start({ args: ['--appendonly', 'yes'] });
     try {

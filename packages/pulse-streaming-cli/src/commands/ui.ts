@@ -27,6 +27,9 @@ function isLoopback(host: string): boolean {
   return LOOPBACK_NAMES.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host) || host.endsWith('.localhost');
 }
 
+/** Addresses that listen on every interface: no browser opens them. */
+const ANY_ADDRESS: Readonly<Record<string, string>> = { '0.0.0.0': '127.0.0.1', '::': '::1', '[::]': '::1' };
+
 /** The host name of a `Host` header, without its port. */
 function hostName(header: string | undefined): string {
   if (header === undefined) return '';
@@ -109,13 +112,17 @@ export async function uiCommand(ctx: CommandContext, options: UiOptions): Promis
   });
   const { port } = server.address() as AddressInfo;
   const fragment = options.token === undefined ? '' : `#token=${encodeURIComponent(options.token)}`;
-  process.stdout.write(`pulse-streaming dashboard: http://${urlHost(options.host)}:${port}/${fragment}\n`);
+  // Listening on every interface: the URL printed is this machine's loopback one, which opens here.
+  const shown = ANY_ADDRESS[options.host] ?? options.host;
+  process.stdout.write(`pulse-streaming dashboard: http://${urlHost(shown)}:${port}/${fragment}\n`);
+  if (shown !== options.host)
+    ctx.note(`listening on every interface (${options.host}): from elsewhere, use this machine's address`);
   if (!loopback && options.token === undefined && options.readOnly !== true) {
     ctx.note(
       `warning: listening on ${options.host} without --token or --read-only: anyone who reaches it can replay, delete and destroy`,
     );
   }
-  ctx.note(`metrics: http://${urlHost(options.host)}:${port}/metrics  (Ctrl-C stops)`);
+  ctx.note(`metrics: http://${urlHost(shown)}:${port}/metrics  (Ctrl-C stops)`);
   await new Promise<void>((resolve) => {
     if (shutdownSignal.aborted) resolve();
     else shutdownSignal.addEventListener('abort', () => resolve(), { once: true });
