@@ -72,6 +72,10 @@ class DemoRun {
   #deadLetters = 0;
   #killed: DemoSummary['killed'] = null;
   #killSettled = false;
+  /** Go Pulse's lifecycle record of the stream (`pulse:stream:<name>:lifecycle`). */
+  readonly #lifecycleKey: string;
+  /** Whether that record existed before the demo (undefined: not known, so it stays). */
+  #lifecycleWasThere: boolean | undefined;
 
   constructor(target: RedisTarget, options: DemoOptions) {
     this.#o = options;
@@ -79,6 +83,7 @@ class DemoRun {
     this.#stream = new Stream(options.streamName, target.client, { maxLen: 0 });
     this.#key = streamKey(options.streamName);
     this.#deadKey = streamKey(deadLetterStreamName(options.streamName));
+    this.#lifecycleKey = `${this.#key}:lifecycle`;
     this.#total = Math.max(1, Math.round(options.rate * options.durationS));
   }
 
@@ -126,6 +131,9 @@ class DemoRun {
   }
 
   async #start(): Promise<void> {
+    // Go Pulse's record of the name, which the library writes and destroy() leaves (README, Go
+    // section): removed at the end with the stream, unless it was there before the demo.
+    this.#lifecycleWasThere = Number(await this.#target.client.call('EXISTS', this.#lifecycleKey)) === 1;
     const tracing = this.#o.tracing;
     const reports: ConsumerReports = {
       onHandled: (ids) => {
@@ -330,7 +338,10 @@ class DemoRun {
   async #cleanup(): Promise<void> {
     await Promise.allSettled(this.#consumers.map((c) => c.stop()));
     await this.#reader?.close();
-    if (!this.#o.keep) await Promise.allSettled([this.#stream.destroy(), this.#target.client.call('DEL', this.#deadKey)]);
+    if (this.#o.keep) return;
+    await Promise.allSettled([this.#stream.destroy(), this.#target.client.call('DEL', this.#deadKey)]);
+    // A name made for one run (or one --stream gave it) left no key behind: not even Go's record.
+    if (this.#lifecycleWasThere === false) await this.#target.client.call('DEL', this.#lifecycleKey).catch(() => {});
   }
 }
 
