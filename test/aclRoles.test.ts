@@ -94,7 +94,7 @@ describe.concurrent.each(CLIENT_KINDS)('Redis permissions (%s)', (kind) => {
     expect(await refused(e.admin)).toEqual([]);
     // Only what the poison event says: no retried command, no refusal.
     const expected =
-      /^(handler failed: event nacked|handler failed on its last allowed delivery \(maxDeliveries\): event moved to the dead letters|event dead-lettered)$/;
+      /^(handler failed: event nacked|handler failed on its last allowed delivery \(maxDeliveries\): moving the event to the dead letters|event dead-lettered)$/;
     expect(e.lines.filter((l) => (l.level === 'warn' || l.level === 'error') && !expected.test(String(l.msg)))).toEqual([]);
   });
 

@@ -19,7 +19,7 @@ import { errorText } from './redisErrors.js';
 import { retryDelay } from './retry.js';
 import { DECODE, type DeadLetterWhy, deadLetterFromRun, MAX_DELIVERIES } from './runDeadLetter.js';
 import { CLOSE_STEP_MS, within } from './sinkLeave.js';
-import { untilAborted, untilAnswered } from './untilAnswered.js';
+import { NOT_ANSWERED, untilAborted, untilAnswered } from './untilAnswered.js';
 
 /** What `#untilClosed` resolves to once the sink has been closed a close() step. */
 const CLOSED = Symbol('closed');
@@ -181,7 +181,12 @@ export class HandlerRun {
 
   /** Moves `event` to the dead-letter stream now (runDeadLetter.ts); Redis refusing it for good ends the run. */
   #deadLetter(event: SinkEvent, reason: string, why: DeadLetterWhy): Promise<void> {
-    return deadLetterFromRun(this.host, event, reason, why, (err) => this.#stop(err));
+    return deadLetterFromRun(this.host, event, reason, why, {
+      stop: (err) => this.#stop(err),
+      // Each attempt bounded once the sink closed, as a nack's: the move goes on the user's client,
+      // which close() leaves open, and a stalled Redis must not hang process() after close().
+      answered: async (sent) => (await this.#untilClosed(sent.then(() => true))) !== CLOSED,
+    });
   }
 
   /** Ends the run (and the sink, where it allows) with `err`; `drive()` then rejects with it. */
@@ -328,9 +333,6 @@ export class HandlerRun {
   }
 }
 
-/** A nack the sink closed on before Redis answered it (see `#nackUntilAnswered`). */
-const NOT_ANSWERED = new Error('not answered before the sink closed');
-
 /**
  * Runs `handler` for each event with at most `concurrency` in flight; resolves
  * when `signal` aborts or the sink closes, after in-flight handlers finish.
@@ -373,7 +375,7 @@ export async function runProcess(
     const nacked = host.noAck
       ? NOACK_FAILED
       : run.atLastDelivery(ev)
-        ? 'handler failed on its last allowed delivery (maxDeliveries): event moved to the dead letters'
+        ? 'handler failed on its last allowed delivery (maxDeliveries): moving the event to the dead letters'
         : 'handler failed: event nacked';
     const what = settled ? 'handler failed after it settled its event' : nacked;
     run.logger.warn({ id: ev.id, deliveryCount: ev.deliveryCount, err: errorText(failure.err) }, what);

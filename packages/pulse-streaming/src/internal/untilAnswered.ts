@@ -22,6 +22,9 @@ export type NotAnswered = { readonly why: 'nogroup' | 'refused' | 'stopped'; rea
  * first failure is a `warn` (`what` failed, retrying), the next ones `debug`
  * (Redis may be away for minutes), a success after failures an `info`.
  */
+/** A settling call (a nack, a dead letter) the sink closed on before Redis answered it: given up. */
+export const NOT_ANSWERED = new Error('not answered before the sink closed');
+
 export async function untilAnswered(
   attempt: () => Promise<void>,
   o: { readonly stopping: AbortSignal; readonly logger: Logger; readonly what: string; readonly fields: object },
