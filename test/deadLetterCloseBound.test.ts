@@ -15,7 +15,9 @@ import { RedisServer } from './support/redisServer.js';
 
 describe.concurrent.each(CLIENT_KINDS)('a dead letter at max deliveries during a Redis freeze (%s)', (kind) => {
   for (const mode of ['process', 'processBatch'] as const) {
-    it(`${mode}: settles within 4 s of close(), and the move lands once Redis is back`, { timeout: 30_000 }, async (ctx: TestContext) => {
+    it(`${mode}: settles within 4 s of close(), and the move lands once Redis is back`, {
+      timeout: 30_000,
+    }, async (ctx: TestContext) => {
       const server = await RedisServer.start();
       ctx.onTestFinished(() => server.stop());
       const c = await connect(kind, server.url);
