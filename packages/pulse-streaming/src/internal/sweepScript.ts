@@ -113,17 +113,17 @@ for i = 1, n do
           if g > idle then idle = g end
         end
       end
-      waiting = #redis.call('XPENDING', stream, group, 'IDLE', idle, '-', '+', 1)
-      if waiting == 0 then
-        -- Events that turn idle before the next sweep (one sweep period, half the grace period,
-        -- from now): claimed when the first of them does, not up to a sweep period later. Those
-        -- a process() run keeps in progress are refreshed every third of it: never among them.
-        local near = redis.call('XPENDING', stream, group, 'IDLE', math.max(0, idle - sweepMs), '-', '+', ${SOON_COUNT})
-        for _, e in ipairs(near) do
-          local wait = idle - tonumber(e[3])
-          if wait >= 0 and (soon < 0 or wait < soon) then soon = wait end
-        end
+      -- Idle events, and those that turn idle before the next sweep (one sweep period, half the
+      -- grace period, from now), in one scan of the pending list: the latter are claimed when the
+      -- first of them does, not up to a sweep period later. Those a process() run keeps in
+      -- progress are refreshed every third of it: never among them. A scan that stops at its
+      -- count before an idle one only makes the claim come at \`soon\`, within the sweep period.
+      local near = redis.call('XPENDING', stream, group, 'IDLE', math.max(0, idle - sweepMs), '-', '+', ${SOON_COUNT})
+      for _, e in ipairs(near) do
+        local wait = idle - tonumber(e[3])
+        if wait <= 0 then waiting = 1 elseif soon < 0 or wait < soon then soon = wait end
       end
+      if waiting == 1 then soon = -1 end
     end
     local held, pttl, holds = 0, -3, ''
     if not behind then
