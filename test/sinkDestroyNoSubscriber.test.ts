@@ -21,7 +21,9 @@
  * for as long as the instance runs (lost 0, no line); if it is closed before
  * a subscriber comes back, and no other instance runs within 10 minutes, never.
  * With a subscriber waiting, the same destroy is reported at once (probe:
- * "events deleted with their stream (destroy) before this sink handled them").
+ * "events deleted with their stream (destroy) before this sink acked them (unread, buffered, or
+ * being handled)": it said "handled", which an event being handled at the destroy also counts as,
+ * and made a reconciliation of handled + lost look like more events than were added).
  * Both clients; the subscriber left before and after the destroy, or stalled (2026-12-07: an
  * instance whose subscriptions all stalled reads nothing, as one without any).
  */
@@ -75,6 +77,8 @@ async function run(ctx: TestContext, kind: ClientKind, how: 'left first' | 'left
         .join(' | ')}`,
     );
   });
+  // Said as what the sink had not acked (pending events count, even one a handler was on).
+  expect(lines.some((l) => /deleted with their stream \(destroy\) before this sink acked them/.test(String(l.msg)))).toBe(true);
   await within(sink.close(), 10_000, 'close');
   expect(lines.some((l) => /they come back after the grace period/.test(String(l.msg)))).toBe(false);
 }

@@ -25,7 +25,8 @@ const UNCHECKED =
   'events may have gone with their stream (expired), how many is unknown: the lease holder that counts them did not report it and this instance made no check of the stream';
 
 /** Why events of a destroyed stream are counted lost (here, and by an instance that joins after the destroy: ownership.ts). */
-export const DESTROYED = 'events deleted with their stream (destroy) before this sink handled them';
+export const DESTROYED =
+  'events deleted with their stream (destroy) before this sink acked them (unread, buffered, or being handled)';
 
 /** What the report needs: the sink, and the holds that drop buffered events and count losses. */
 export interface GoneHost {
@@ -70,7 +71,7 @@ export async function reportStreamGone(
   s.lag = -1;
   let count = buffered.size;
   let left: string | undefined;
-  let why = 'events gone with their stream (expired or deleted) before this sink handled them';
+  let why = 'events gone with their stream (expired or deleted) before this sink acked them (unread, buffered, or being handled)';
   try {
     const obituary = Number(await evalScript(host.control, takeObituary, [s.keys.obituary], []));
     if (obituary !== NO_OBITUARY) why = DESTROYED;
