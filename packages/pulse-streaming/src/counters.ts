@@ -1,8 +1,13 @@
 /** What one sink instance has seen since it was created. */
 export interface SinkCounters {
-  /** Events read for the first time and handed to subscribers. */
+  /**
+   * Events read for the first time into this instance's subscriptions: counted
+   * as read, so one that waited in a buffer and went back to the sink (a loop
+   * that stopped taking events, a stalled instance whose events another took
+   * over) counts though no code saw it.
+   */
   delivered: number;
-  /** Events delivered again after the grace period or a nack. */
+  /** Events read again (claimed) after the grace period or a nack; counted as `delivered` is. */
   redelivered: number;
   /** Events acknowledged through this instance. */
   acked: number;
