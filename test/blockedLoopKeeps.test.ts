@@ -13,7 +13,7 @@ import { setup, useCompiledLibrary } from './support/consumerProcesses.js';
 useCompiledLibrary();
 
 const GRACE = 1500;
-const EVENTS = 8;
+const EVENTS = 6;
 
 describe.concurrent.each(CLIENT_KINDS)('a handler blocking the event loop (%s)', (kind) => {
   it('for 0.3 grace periods per event keeps its events from a live instance', { timeout: 30_000 }, async (ctx) => {
