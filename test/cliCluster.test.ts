@@ -3,6 +3,7 @@
  * the built binary pointed at one node: every command follows each key to
  * its master, and `streams` scans every master.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { sinkRegistryKey } from '../packages/pulse-streaming/src/internal/keys.js';
@@ -186,13 +187,31 @@ describe.concurrent('pulse-streaming CLI on a Redis Cluster', { timeout: 90_000 
     const redis = urlOf(cluster.nodes[0]?.port ?? 0);
     const r = await cli(['demo', '--duration', '2', '--rate', '100', '--json'], { redis, timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({
+    const summary = JSON.parse(r.stdout) as { stream: string };
+    expect(summary).toMatchObject({
       published: 200,
       handledUnique: 200,
       readerReceived: 200,
       lost: 0,
       killed: { consumer: expect.stringMatching(/^consumer-\d$/) },
     });
+    // No key of its stream left for good on any node (Go's lifecycle record, in another slot,
+    // included); the destroy's obituary for the sink expires by itself (10 minutes, README).
+    const left: string[] = [];
+    for (const m of await cluster.masters()) {
+      const node = new Redis(m.port);
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = (await node.scan(cursor, 'MATCH', `*${summary.stream}*`, 'COUNT', 1000)) as [string, string[]];
+          cursor = next;
+          for (const k of keys) if ((await node.pttl(k)) === -1) left.push(k);
+        } while (cursor !== '0');
+      } finally {
+        node.disconnect();
+      }
+    }
+    expect(left).toEqual([]);
     // A database index is refused on a cluster, before anything runs.
     const db = await cli(['streams'], { redis: `${redis}/2` });
     expect(db.code, db.stderr).toBe(1);

@@ -2,7 +2,9 @@
  * `demo` (without --keep) leaves no key of its stream behind on the user's Redis: it destroyed
  * the stream and its dead letters, but the Go Pulse lifecycle record the library writes for a
  * stream name (`pulse:stream:<name>:lifecycle`, which destroy() keeps on purpose) stayed, one
- * hash per run (an outside trial). A record that was there before the demo stays.
+ * hash per run (an outside trial). A record that was there before the demo stays. That no key is
+ * left for good is checked by cliCluster's demo (on a cluster, where the record is in another
+ * slot: one demo run fewer in the suite); that check fails before the fix.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
@@ -29,13 +31,6 @@ describe.concurrent('demo cleanup', { timeout: 120_000 }, () => {
     } while (cursor !== '0');
     return [...found].sort();
   }
-
-  it('removes every key of its stream, Go lifecycle record included', async ({ expect }) => {
-    const name = uniqueName('demo-clean');
-    const demo = await cli(['demo', '--stream', name, '--duration', '1', '--rate', '50', '--json'], { timeoutMs: 90_000 });
-    expect(demo.code, demo.stderr).toBe(0);
-    expect(await keysOf(name)).toEqual([]);
-  });
 
   it('keeps a lifecycle record that was there before it', async ({ expect }) => {
     const name = uniqueName('demo-clean-kept');
