@@ -7,7 +7,8 @@
  * as with a real NTP step. The tests skip, saying why, without gcc.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,9 +29,16 @@ export function skewShim(): string | undefined {
     skewSkipReason = 'no gcc to build the clock shim: skipping clock-skew tests';
     return shim;
   }
-  const out = join(mkdtempSync(join(tmpdir(), 'pulse-skew-')), 'clockSkew.so');
+  // One build per source text, kept in the temp dir and shared by the test processes and runs (a
+  // dir per process was left in /tmp by each run): built under a name of this process, then renamed.
+  const source = readFileSync(join(here, 'clockSkew.c'));
+  const out = join(tmpdir(), `pulse-skew-shim-${createHash('sha256').update(source).digest('hex').slice(0, 16)}.so`);
   try {
-    execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-o', out, join(here, 'clockSkew.c')]);
+    if (!existsSync(out)) {
+      const building = `${out}.${process.pid}`;
+      execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-o', building, join(here, 'clockSkew.c')]);
+      renameSync(building, out);
+    }
     shim = out;
   } catch (err) {
     skewSkipReason = `clock shim did not build: ${String(err)}`;
