@@ -106,8 +106,8 @@ export class SinkMaintenance {
     const grace = host.settings.graceMs;
     this.#holdMs = clamp(Math.floor(grace / 4), 10, 5000);
     this.#awaitMs = clamp(Math.floor(grace / 4), 10, 500);
-    // Idle events are found within grace + sweep: 1.5 grace periods, within
-    // the promised 2. Not capped: a long grace period is a slow one.
+    // A sweep claims events as they turn idle when it sees them about to (`turnsIdleIn`), else
+    // within grace + sweep (1.5 grace periods, within the promised 2). Not capped: a long grace period is a slow one.
     this.#sweepMs = Math.max(5, Math.floor(grace / 2));
     // Stale after missing a sweep (a crash is noticed within 1.5 grace
     // periods); no longer live, so removable, after missing three.
@@ -306,6 +306,8 @@ export class SinkMaintenance {
       // read sweeps it again).
       keepAliveFloorMs: 6 * this.#sweepMs,
       behind: (s) => this.#planner.isBehind(s),
+      // Claimed as it turns idle (1 ms late: past the grace period for sure), not at the next sweep.
+      turnsIdleIn: (s, ms) => ms < this.#sweepMs && this.dueIn(s.stream.key, ms + 1),
       signal,
     });
     const foundKeys = new Set(found.map((s) => s.stream.key));

@@ -14,6 +14,12 @@ import type { InstanceOptions } from './sinkLiveness.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 
+/**
+ * Events a sweep looks at that turn idle before its next sweep, to claim them
+ * as the first of them does (see `sweep`).
+ */
+const SOON_COUNT = 100;
+
 /** Most streams in one sweep call: a call blocks Redis while it runs. */
 const SWEEP_CHUNK = 256;
 
@@ -70,12 +76,15 @@ const CONSUMER_FIELDS = `local name, pending, idle
  * (0/1), removed consumers, stream PTTL, events pending for this consumer,
  * consumers of instances not live still in the group (with SWEEP_CLEANUP),
  * the lease holder ('' when not looked at), the instances of the pairs with
- * events pending there}.
+ * events pending there, ms until the first of the events that turn idle
+ * before the next sweep does (-1: none, or idle events wait)}.
  */
 export const sweep = new Script(
   'sweep',
   `${FOLLOW}
 local group, me, minIdle = ARGV[1], ARGV[2], ARGV[3]
+-- This instance's sweep period (sinkMaintenance.ts).
+local sweepMs = math.max(5, math.floor(tonumber(minIdle) / 2))
 local staleMs, floor = tonumber(ARGV[4]), tonumber(ARGV[5])
 local n = #KEYS / ${SWEEP_KEYS_PER_STREAM}
 local live, graces, k = {[me] = true}, {}, tonumber(ARGV[6 + n])
@@ -90,9 +99,9 @@ for i = 1, n do
   local hadTtl, cleanup, behind = flags % 2 == 1, math.floor(flags / 2) % 2 == 1, flags >= 4
   local ok, summary = pcall(redis.call, 'XPENDING', stream, group)
   if not ok then
-    out[i] = {-1, 0, {}, -3, 0, {}}
+    out[i] = {-1, 0, {}, -3, 0, {}, '', {}, -1}
   else
-    local waiting, mine, differ = 0, 0, {}
+    local waiting, mine, differ, soon = 0, 0, {}, -1
     if tonumber(summary[1]) > 0 then
       -- As the claim: a live instance with a longer grace period holding events here refreshes them that much later.
       local idle = tonumber(minIdle)
@@ -104,7 +113,17 @@ for i = 1, n do
           if g > idle then idle = g end
         end
       end
-      waiting = #redis.call('XPENDING', stream, group, 'IDLE', idle, '-', '+', 1)
+      -- Idle events, and those that turn idle before the next sweep (one sweep period, half the
+      -- grace period, from now), in one scan of the pending list: the latter are claimed when the
+      -- first of them does, not up to a sweep period later. Those a process() run keeps in
+      -- progress are refreshed every third of it: never among them. A scan that stops at its
+      -- count before an idle one only makes the claim come at \`soon\`, within the sweep period.
+      local near = redis.call('XPENDING', stream, group, 'IDLE', math.max(0, idle - sweepMs), '-', '+', ${SOON_COUNT})
+      for _, e in ipairs(near) do
+        local wait = idle - tonumber(e[3])
+        if wait <= 0 then waiting = 1 elseif soon < 0 or wait < soon then soon = wait end
+      end
+      if waiting == 1 then soon = -1 end
     end
     local held, pttl, holds = 0, -3, ''
     if not behind then
@@ -148,7 +167,7 @@ for i = 1, n do
         if not inGroup[name] and not live[name] then redis.call('ZREM', consumers, name) end
       end
     end
-    out[i] = {held, waiting, removed, pttl, mine, left, holds, differ}
+    out[i] = {held, waiting, removed, pttl, mine, left, holds, differ, soon}
   end
 end
 return out`,
@@ -165,6 +184,12 @@ export interface SweepOptions {
   readonly onDiffering: (names: readonly string[]) => void;
   /** Least time to live of the bookkeeping keys of a stream with a TTL (ms). */
   readonly keepAliveFloorMs: number;
+  /**
+   * No idle event waits on stream `s` yet, and the first pending event of one
+   * of its consumers turns idle in `ms`: a crashed consumer's events are
+   * claimed then, not up to a sweep period later (1.5 grace periods).
+   */
+  readonly turnsIdleIn: (s: SinkStream, ms: number) => unknown;
   /** True for a stream this instance left with events pending (see SWEEP_BEHIND). */
   readonly behind: (s: SinkStream) => boolean;
   readonly signal: AbortSignal;
@@ -225,7 +250,7 @@ async function sweepChunk(
   const missing: SinkStream[] = [];
   for (let i = 0; i < streams.length; i++) {
     const s = streams[i] as SinkStream;
-    const [held, idle, removed, pttl, mine, left, holder, differ] = (reply[i] ?? []) as [
+    const [held, idle, removed, pttl, mine, left, holder, differ, soon] = (reply[i] ?? []) as [
       unknown,
       unknown,
       unknown,
@@ -233,6 +258,7 @@ async function sweepChunk(
       unknown,
       unknown,
       unknown[],
+      unknown,
       unknown,
     ];
     s.sweep.read = reads[i];
@@ -257,6 +283,7 @@ async function sweepChunk(
       host.logger.info({ stream: s.stream.name, consumers: removed.map(str) }, 'removed stale consumers');
     // noAck too: it takes over what instances that are gone left pending (see `claim`).
     if (Number(idle) > 0) found.push(s);
+    else if (Number(soon) >= 0) o.turnsIdleIn(s, Number(soon));
   }
   // Acts on this reply: no call while nothing is missing. A check that failed: swept again next time.
   for (const s of missing) s.sweep.mine = (await recoverUnread(host, s)) ? 0 : Math.max(s.sweep.mine, 1);
