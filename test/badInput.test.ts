@@ -161,6 +161,11 @@ describe.each(CLIENT_KINDS)('bad input (%s)', (kind) => {
     ['a number', 6379],
     ['a Map', new Map()],
     ['an object with only a call method', { call: () => Promise.resolve('OK') }],
+    // Shaped like a client in the two methods the check looked for, not in the others the library
+    // calls on it (outside trial: a TypeError "user.on is not a function" from deep inside).
+    ['an object with callBuffer and duplicate only', { callBuffer() {}, duplicate() {} }],
+    ['an object with callBuffer, duplicate and on, without pipeline', { callBuffer() {}, duplicate() {}, on() {} }],
+    ['an object with sendCommand and duplicate only', { sendCommand() {}, duplicate() {} }],
   ])('new Stream throws InvalidArgumentError when the client is %s', (_what, client) => {
     expectInvalidArgument(thrownBy(() => new Stream(uniqueName('bi'), client as never)));
   });

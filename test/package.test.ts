@@ -141,6 +141,10 @@ async function main(): Promise<void> {
   new Stream('x', {});
   // @ts-expect-error a Map is not a Redis client
   new Stream('x', new Map());
+  // @ts-expect-error two of an ioredis client's methods are not a client (the library calls on and pipeline too)
+  new Stream('x', { callBuffer() {}, duplicate() {} });
+  // @ts-expect-error two of a node-redis client's methods are not a client (the library calls on too)
+  new Stream('x', { sendCommand(_a: string[]) {}, duplicate() {} });
   // @ts-expect-error internals are not part of the API
   s.key;
   // @ts-expect-error internals are not part of the API

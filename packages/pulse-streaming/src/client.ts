@@ -11,6 +11,8 @@
 export interface IoRedisClient {
   callBuffer(...args: never[]): unknown;
   duplicate(...args: never[]): unknown;
+  pipeline(...args: never[]): unknown;
+  on(...args: never[]): unknown;
 }
 
 /**
@@ -29,6 +31,7 @@ export interface NodeRedisClient {
    */
   readonly sendCommand: (first: string & string[], ...rest: never[]) => unknown;
   duplicate(...args: never[]): unknown;
+  on(...args: never[]): unknown;
 }
 
 /** Any client accepted by the library: see {@link IoRedisClient} and {@link NodeRedisClient}. */

@@ -34,8 +34,15 @@ export interface IoRedisLike {
   select?(db: number): Promise<unknown>;
 }
 
+/** Has every method the library calls on an ioredis client (`IoRedisClient`): others fail with a clear error, not a TypeError later. */
 export function isIoRedis(c: object): c is IoRedisLike {
-  return typeof (c as IoRedisLike).callBuffer === 'function' && typeof (c as IoRedisLike).duplicate === 'function';
+  const x = c as Partial<Record<keyof IoRedisLike, unknown>>;
+  return (
+    typeof x.callBuffer === 'function' &&
+    typeof x.duplicate === 'function' &&
+    typeof x.on === 'function' &&
+    typeof x.pipeline === 'function'
+  );
 }
 
 export class IoRedisDriver implements Driver {

@@ -38,8 +38,10 @@ interface NodeRedisLike {
   readonly _commandOptions?: { readonly timeout?: unknown };
 }
 
+/** Has every method the library calls on a node-redis client (`NodeRedisClient`): others fail with a clear error, not a TypeError later. */
 export function isNodeRedis(c: object): c is NodeRedisLike {
-  return typeof (c as NodeRedisLike).sendCommand === 'function' && typeof (c as NodeRedisLike).duplicate === 'function';
+  const x = c as Partial<Record<keyof NodeRedisLike, unknown>>;
+  return typeof x.sendCommand === 'function' && typeof x.duplicate === 'function' && typeof x.on === 'function';
 }
 
 // RESP type bytes: blob strings as Buffers, maps as flat arrays (like ioredis).
