@@ -109,6 +109,10 @@ describe('the packed library', () => {
     const readme = readFileSync(join(app, 'node_modules/pulse-streaming/README.md'), 'utf8');
     // Links to files that stay in the repository work from the registry page.
     expect(readme).not.toMatch(/\]\((?!https?:|#)[^)]+\)/);
+    // Images from the raw file: a blob/ URL is GitHub's HTML page of it, no image on the registry page.
+    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThan(0);
+    expect(images.filter((u) => !u?.includes('/raw/main/'))).toEqual([]);
   });
 
   it('keeps internals out of its declarations', () => {
