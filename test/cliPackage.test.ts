@@ -7,9 +7,9 @@
  * with ERR_MODULE_NOT_FOUND, as it would for a user whose npm hoisted it away.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, ROOT } from './support/cli.js';
 import { sharedUrl, uniqueName, waitFor } from './support/clients.js';
@@ -43,6 +43,25 @@ describe('the packed CLI, without any installed dependency', () => {
     expect(Object.keys(manifest.dependencies ?? {}).sort()).toEqual(['ioredis', 'pulse-streaming']);
   });
 
+  it('ships only modules its command, the demo worker or the ./dashboard export load', () => {
+    const pkg = join(dir, 'package');
+    const imports = /(?:\bfrom\s*|\bimport\s*\(\s*)["'](\.\.?\/[^"']+)["']/g;
+    const loaded = new Set<string>();
+    for (const queue = ['dist/main.js', 'dist/demoWorker.js', 'dist/dashboard/index.js']; queue.length > 0; ) {
+      const file = queue.pop() as string;
+      if (loaded.has(file)) continue;
+      loaded.add(file);
+      for (const m of readFileSync(join(pkg, file), 'utf8').matchAll(imports))
+        queue.push(normalize(join(dirname(file), m[1] as string)));
+    }
+    const shipped = (readdirSync(join(pkg, 'dist'), { recursive: true }) as string[])
+      .map((f) => `dist/${f}`)
+      .filter((f) => f.endsWith('.js') && !f.startsWith('dist/dashboard-ui/'));
+    // tsc's build of the commands and the demo (inside the bundle) shipped beside it: 89 kB, one
+    // module importing devDependencies (outside trial).
+    expect(shipped.filter((f) => !loaded.has(f))).toEqual([]);
+  });
+
   it('prints its version, adds an event and tails it back', async () => {
     const version = (JSON.parse(readFileSync(join(dir, 'package/package.json'), 'utf8')) as { version: string }).version;
     const v = await cli(['--version'], { main });
@@ -61,6 +80,12 @@ describe('the packed CLI, without any installed dependency', () => {
       headers: { tenant: 'acme' },
     });
   });
+
+  it('runs the demo on a throwaway redis-server (README: `npx pulse-streaming-cli demo`, without a clone)', async () => {
+    const r = await cli(['demo', '--duration', '2', '--rate', '50', '--json'], { main, embedded: true, timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ published: 100, handledUnique: 100, readerReceived: 100, lost: 0, ok: true });
+  }, 90_000);
 
   it('serves the dashboard page and its front end from the package', async () => {
     const child = spawn(process.execPath, [main, '--redis', sharedUrl(), 'ui', '--port', '0'], {
