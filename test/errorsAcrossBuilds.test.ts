@@ -38,7 +38,7 @@ exports.orders = (redis, name) => new Stream(name, redis, { codec: 'json' });
     app.write(
       'dual.mjs',
       `import { createRequire } from 'node:module';
-import { ClosedError, DecodeError, InvalidArgumentError, PulseError, Stream } from 'pulse-streaming';
+import { ClosedError, DecodeError, InvalidArgumentError, PulseError, SinkEvent, Stream } from 'pulse-streaming';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 const require = createRequire(import.meta.url);
@@ -63,6 +63,8 @@ for (const kind of ['ioredis', 'node-redis']) {
   let rethrown;
   try {
     for await (const ev of sink) {
+      // README: the other classes are each build's own.
+      out[kind + ' a SinkEvent of the CommonJS build is not instanceof the ESM class'] = ev instanceof dep.cjs.SinkEvent && !(ev instanceof SinkEvent);
       try {
         void ev.data;
       } catch (err) {
