@@ -16,6 +16,7 @@ import type { ProcessHost } from './internal/processHost.js';
 import type { ReadAhead } from './internal/readAhead.js';
 import { errorText } from './internal/redisErrors.js';
 import { processHost } from './internal/settle.js';
+import { sharedAbort } from './internal/signals.js';
 import type { SinkHolds } from './internal/sinkHolds.js';
 import { type MaintenanceHost, maintenanceHost, oneAtATime } from './internal/sinkHosts.js';
 import { CLOSE_STEP_MS, type Leaver, leaveAll, reportDestroyed, within } from './internal/sinkLeave.js';
@@ -75,7 +76,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
   readonly #holds: SinkHolds;
   readonly #losses: LossReport;
   /** Aborts when the sink closes or fails, for what waits on Redis without a connection of its own to close. */
-  readonly #closedSignal = new AbortController();
+  readonly #closedSignal = sharedAbort();
   /** addStream and removeStream of one stream, one at a time. */
   readonly #perStream = new PerKey();
 

@@ -12,6 +12,7 @@ import { MigrationWatch } from './migrationWatch.js';
 import { blockedElsewhere, NODE_WATCH_MS, type WatchControl } from './nodeWatch.js';
 import type { ReadLoop } from './readLoop.js';
 import { errorText, toPulseError } from './redisErrors.js';
+import { sharedAbort } from './signals.js';
 import { slotOf } from './slot.js';
 
 export class ReadLoops<T> {
@@ -24,7 +25,7 @@ export class ReadLoops<T> {
   readonly #unopened = new Set<number>();
   /** Of those, the node each one's read blocked on, silent: not asked for the slot table again (rootNodes.ts). */
   readonly #silent = new Map<number, string>();
-  readonly #watching = new AbortController();
+  readonly #watching = sharedAbort();
   /** Loops the watch is stopping: `stop()` waits for them too (their connections closed). */
   readonly #retiring = new Set<Promise<void>>();
   /** Slots whose reads Redis refused as they migrate (their reads block `blockMs`): see migrationWatch.ts. */

@@ -18,6 +18,7 @@ import { type ProcessHost, type RunSettings, runSettings } from './processHost.j
 import { errorText } from './redisErrors.js';
 import { retryDelay } from './retry.js';
 import { DECODE, type DeadLetterWhy, deadLetterFromRun, MAX_DELIVERIES } from './runDeadLetter.js';
+import { linkedAbort } from './signals.js';
 import { CLOSE_STEP_MS, within } from './sinkLeave.js';
 import { NOT_ANSWERED, untilAborted, untilAnswered } from './untilAnswered.js';
 
@@ -55,6 +56,12 @@ export class HandlerRun {
   readonly #long: LongCalls;
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
+  /**
+   * Aborts with the run's `signal`: what a handler slot waits on (a nack, a dead letter) listens
+   * here, one listener on the caller's signal for the run (ten slots failing at once made Node warn
+   * of a listener leak on it).
+   */
+  readonly #stopping: ReturnType<typeof linkedAbort>;
 
   constructor(
     private readonly host: ProcessHost,
@@ -63,6 +70,7 @@ export class HandlerRun {
     this.logger = host.logger;
     this.#long = new LongCalls(host.logger, host.graceMs);
     this.sub = host.subscribe(settings.signal ? { signal: settings.signal } : undefined);
+    this.#stopping = linkedAbort(settings.signal);
     this.#keepAlive = host.noAck
       ? undefined
       : setInterval(
@@ -157,6 +165,7 @@ export class HandlerRun {
   stop(): void {
     clearInterval(this.#keepAlive);
     this.#untrack?.();
+    this.#stopping.unlink();
   }
 
   /**
@@ -175,7 +184,7 @@ export class HandlerRun {
     const failure = await pending;
     if (failure === undefined) return true;
     // Not handed out either way; once the run's signal aborts, its end does not wait for an outage.
-    await untilAborted(this.#deadLetter(event, `decode: ${failure.message}`, DECODE), this.settings.signal);
+    await untilAborted(this.#deadLetter(event, `decode: ${failure.message}`, DECODE), this.#stopping.signal);
     return false;
   }
 
@@ -267,7 +276,7 @@ export class HandlerRun {
       // Its last delivery: a nack would only make it wait out a retry delay (up to maxDelayMs) before
       // the claim that moves it, with no delivery left to wait for.
       if (this.atLastDelivery(ev)) {
-        last.push(untilAborted(this.#deadLetter(ev, MAX_DELIVERIES_REASON, MAX_DELIVERIES), this.settings.signal));
+        last.push(untilAborted(this.#deadLetter(ev, MAX_DELIVERIES_REASON, MAX_DELIVERIES), this.#stopping.signal));
         continue;
       }
       const group = byCount.get(ev.deliveryCount);
@@ -295,7 +304,9 @@ export class HandlerRun {
     // Once the run's signal aborts, neither its slot nor its end waits for an outage: the nack goes on
     // until it lands or the sink closes, so a short outage at shutdown keeps the delay (outside review U).
     await Promise.all(
-      [...byStream(group).values()].map((events) => untilAborted(this.#nackUntilAnswered(events, delayMs), this.settings.signal)),
+      [...byStream(group).values()].map((events) =>
+        untilAborted(this.#nackUntilAnswered(events, delayMs), this.#stopping.signal),
+      ),
     );
   }
 

@@ -9,6 +9,7 @@
 import { Backoff, sleep } from './backoff.js';
 import type { LoopRead, ReadLoopSpec } from './readLoopSpec.js';
 import { errorText } from './redisErrors.js';
+import { sharedAbort } from './signals.js';
 import { unblockRead } from './unblockRead.js';
 
 export type { LoopRead, ReadLoopSpec } from './readLoopSpec.js';
@@ -52,7 +53,7 @@ const ROOM = Symbol('room');
 
 export class ReadLoop<T> {
   readonly #spec: ReadLoopSpec<T>;
-  readonly #abort = new AbortController();
+  readonly #abort = sharedAbort();
   #done: Promise<void> | undefined;
   #inFlight: Promise<unknown> | undefined;
   /** Calls of `interrupt()` so far. */

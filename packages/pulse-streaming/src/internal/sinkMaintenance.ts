@@ -41,6 +41,7 @@ import { Backoff } from './backoff.js';
 import { monotonicNow } from './clock.js';
 import { closeWatch, type HolderWatch, holderWatch } from './holderWatch.js';
 import { errorText, isRetryable, toPulseError } from './redisErrors.js';
+import { sharedAbort } from './signals.js';
 import { claimRoom, roomToClaim, SinkClaims } from './sinkClaims.js';
 import { Alarm, DueClaims } from './sinkDue.js';
 import { holdLoop } from './sinkHoldLoop.js';
@@ -62,7 +63,7 @@ const ROOM_POLL_MS = 20;
 const NEW_STREAM_MS = 50;
 
 export class SinkMaintenance {
-  readonly #abort = new AbortController();
+  readonly #abort = sharedAbort();
   readonly #loops: Promise<void>[];
   /** How often buffered events are held and blocking reads verified. */
   readonly #holdMs: number;

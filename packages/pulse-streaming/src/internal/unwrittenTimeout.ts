@@ -16,8 +16,8 @@
  * its own timeout does: a written one keeps waiting for its reply, however
  * long its work takes.
  */
-import { setMaxListeners } from 'node:events';
 import { isErrorNamed, markUnsent } from './redisErrors.js';
+import { sharedAbort } from './signals.js';
 
 /** What the window needs of a node-redis client (not a cluster: it keeps the user's timeout). */
 export interface TimedClient {
@@ -37,7 +37,7 @@ export interface UnwrittenOptions {
 
 /** See the file's comment. One per user's client (its driver). */
 export class UnwrittenTimeout {
-  #controller = new AbortController();
+  #controller = sharedAbort();
   #options: UnwrittenOptions;
   /** Whether a command was given this stretch's signal: an unused one needs no timer. */
   #used = false;
@@ -79,7 +79,7 @@ export class UnwrittenTimeout {
     const ms = this.#timeoutMs();
     if (!this.#used || ms === undefined) return;
     const controller = this.#controller;
-    this.#controller = new AbortController();
+    this.#controller = sharedAbort();
     this.#options = this.#optionsOf(this.#controller);
     this.#used = false;
     // Unref'd: a client left reconnecting must not keep the process up for the timeout's sake.
@@ -87,9 +87,6 @@ export class UnwrittenTimeout {
   }
 
   #optionsOf(controller: AbortController): UnwrittenOptions {
-    // One listener per command not yet written, more than 10 in a busy tick: without this Node
-    // warns of an EventTarget leak (each is removed when node-redis writes its command).
-    setMaxListeners(0, controller.signal);
     return { typeMapping: this.typeMapping, timeout: undefined, abortSignal: controller.signal };
   }
 
