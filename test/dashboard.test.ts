@@ -5,6 +5,7 @@
  * demand), and who may act (read-only, token, other origins).
  */
 
+import { request } from 'node:http';
 import { Redis } from 'ioredis';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { InvalidArgumentError } from 'pulse-streaming';
@@ -226,6 +227,71 @@ describe('JSON API', () => {
       expect((await post(dash, inherited, {})).status).toBe(404);
     }
     expect((await fetch(`${dash.url}api/replay`)).status).toBe(405);
+    // The page is read, never posted to.
+    expect((await post(dash, '', {})).status).toBe(405);
+    expect((await getJson(dash, 'api/live?view=zzz')).status).toBe(400);
+  });
+
+  it('refuses an entry ID past what Redis takes with a 400 naming the parameter (it was a 500 on some routes)', async () => {
+    const huge = '99999999999999999999999-0';
+    const stream = new Stream(uniqueName('hugeid'), redis);
+    await stream.add('e', 'x');
+    const q = `name=${stream.name}`;
+    for (const [path, param] of [
+      [`api/entries?${q}&before=${huge}`, 'before'],
+      [`api/entry?${q}&id=${huge}`, 'id'],
+      [`api/dead?${q}&after=${huge}`, 'after'],
+      [`api/pending?${q}&sink=s&after=${huge}`, 'after'],
+      [`api/dead-letter?${q}&id=${huge}`, 'id'],
+      [`api/tail?${q}&after=${huge}`, 'after'],
+    ] as const) {
+      const r = await getJson<{ error: string }>(dash, path);
+      expect([r.status, r.body.error.startsWith(`${param} `)], `${path}: ${r.body.error}`).toEqual([400, true]);
+    }
+    for (const action of ['api/delete-dead', 'api/replay'])
+      expect((await post(dash, action, { stream: stream.name, ids: [huge] })).status).toBe(400);
+    await stream.destroy();
+  });
+
+  it('takes a request target that starts with // as a path, not as a host (outside trial)', async () => {
+    const served = await serveDashboard({ redis, token: 't0k' });
+    try {
+      const stream = new Stream(uniqueName('slashes'), redis);
+      await stream.add('e', 'x');
+      const port = new URL(served.url).port;
+      const raw = (method: string, path: string, body?: string) =>
+        new Promise<{ status: number; csp: unknown }>((resolve, reject) => {
+          const req = request(
+            {
+              host: '127.0.0.1',
+              port,
+              method,
+              path,
+              headers: { 'Content-Type': 'application/json', Authorization: 'Bearer t0k', Origin: served.url.slice(0, -1) },
+            },
+            (res) => {
+              res.resume();
+              resolve({ status: res.statusCode ?? 0, csp: res.headers['content-security-policy'] });
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        });
+      // Resolved against a base, this was the URL of host public.example, routed as /api/destroy: it destroyed the stream.
+      const destroy = await raw('POST', '//public.example/api/destroy', JSON.stringify({ stream: stream.name }));
+      expect(destroy.status).toBe(404);
+      expect(Number(await redis.exists(`pulse:stream:${stream.name}`))).toBe(1);
+      expect((await raw('GET', '//x/metrics')).status).toBe(404);
+      // These threw "Invalid URL" (500, without the security headers).
+      for (const path of ['//%2Fx', '//[']) {
+        const r = await raw('GET', path);
+        expect(r.status, path).toBeLessThan(500);
+        expect(r.csp, path).toBeDefined();
+      }
+      await stream.destroy();
+    } finally {
+      await served.close();
+    }
   });
 
   it('refuses a node-redis client with a clear error (it takes ioredis clients)', async () => {

@@ -157,6 +157,21 @@ function serveAsset(req: IncomingMessage, res: ServerResponse, name: string): vo
 }
 
 /**
+ * The URL of a request whose target is `target` (a path and query), taken as a path whatever it
+ * holds: resolved against a base, `//public.example/api/destroy` was read as the URL of host
+ * public.example and routed as `/api/destroy` (a path a proxy in front may refuse by its prefix),
+ * and `//[` threw (a 500). A target that still does not parse is a 400.
+ */
+function requestUrl(target: string | undefined): URL {
+  const t = target ?? '/';
+  try {
+    return new URL(`http://dashboard.invalid${t.startsWith('/') ? '' : '/'}${t}`);
+  } catch {
+    throw new InvalidArgumentError('bad request target');
+  }
+}
+
+/**
  * Creates the dashboard's request handler for `options.redis`.
  * @throws InvalidArgumentError for a missing client or a bad option.
  */
@@ -190,14 +205,19 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   );
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
+    // First: every answer has them, a refusal of the target too.
+    securityHeaders(res);
+    const url = requestUrl(req.url);
     let path = url.pathname;
     if (basePath !== '' && (path === basePath || path.startsWith(`${basePath}/`))) path = path.slice(basePath.length);
     const method = req.method ?? 'GET';
-    securityHeaders(res);
     if (path === '' || path === '/') {
+      if (method !== 'GET' && method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        return sendJson(res, 405, { error: `${method} not allowed` });
+      }
       // The page links to its files relatively: it must be served from a URL that ends with a slash.
-      const external = new URL((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/', 'http://dashboard.invalid');
+      const external = requestUrl((req as { originalUrl?: string }).originalUrl ?? req.url);
       if (!external.pathname.endsWith('/')) {
         // One leading slash: `//host` would send the browser to another site.
         res.writeHead(308, { Location: `${external.pathname.replace(/^\/+/, '/')}/${external.search}` });

@@ -114,6 +114,8 @@ export function liveSnapshots(
   // The first overview of a page lists the names afresh: a page (re)load shows a stream created a moment ago.
   const load = view === 'stream' ? () => streamPage(ctx, q) : (fresh: boolean) => overview(ctx, q, fresh);
   // Bad parameters are a 400 now, not a failure event every interval.
+  if (view !== null && view !== 'overview' && view !== 'stream')
+    throw new InvalidArgumentError("view must be 'overview' or 'stream'");
   if (view === 'stream') param(q, 'name');
   else overviewQuery(q);
   if (live.closed) return closedResponse(res);
