@@ -293,6 +293,31 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', { concurren
     await page.close();
   });
 
+  it('shows names with bidi overrides escaped, and long names without widening the page (outside trial)', async () => {
+    // Written outside the library (it refuses neither): the override made the heading read
+    // "...invoiceexe.png", and a 5,000-character consumer name made the page 39,481 px wide.
+    const name = `${uniqueName('dash-bidi')}-invoice\u202egnp.exe`;
+    const key = `pulse:stream:${name}`;
+    await redis.call('XADD', key, '*', 'n', 'e\u202etxt.exe', 'p', 'x');
+    await redis.call('XGROUP', 'CREATE', key, 'billing', '0');
+    await redis.call('XREADGROUP', 'GROUP', 'billing', 'c'.repeat(5000), 'COUNT', '1', 'STREAMS', key, '>');
+    try {
+      const page = await open(dash, `#/stream/${encodeURIComponent(name)}`);
+      const heading = page.locator('h1 .name');
+      await heading.waitFor();
+      await page.locator('tr.consumer').first().waitFor();
+      await page.locator('#entries .event-name').first().waitFor();
+      const text = (await heading.textContent()) ?? '';
+      expect([text.includes('\u202e'), text.includes('invoice\\u202egnp.exe')]).toEqual([false, true]);
+      expect(await page.locator('#entries .event-name').first().textContent()).toBe('"e\\u202etxt.exe"');
+      const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      expect(widths[0], `page ${widths[0]} px wide in a ${widths[1]} px window`).toBeLessThanOrEqual(widths[1] as number);
+      await page.close();
+    } finally {
+      await redis.del(key);
+    }
+  });
+
   it('pages through pending entries by ID, oldest first, with consumer names as text', async () => {
     const stream = new Stream(uniqueName('dash-pending'), redis);
     const key = `pulse:stream:${stream.name}`;

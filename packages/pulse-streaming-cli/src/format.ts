@@ -3,6 +3,9 @@
  * never with NO_COLOR), tables, durations, times and payloads.
  */
 import { styleText } from 'node:util';
+import { displayText, isUnsafe, jsonText, quoted } from './safeText.js';
+
+export { displayText, jsonText, quoted };
 
 /** A text style understood by `util.styleText`. */
 export type StyleName = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'cyan' | 'magenta' | 'gray';
@@ -156,44 +159,6 @@ export function payloadText(payload: Uint8Array): string | undefined {
   }
 }
 
-/**
- * Characters that must not reach a terminal as they are: C0 and C1 controls
- * (newlines break the one-line format, ESC starts terminal sequences), DEL,
- * the Unicode line separators and the bidirectional controls (which reorder
- * what is shown): the Arabic letter mark U+061C, the marks U+200E/U+200F,
- * the embeddings and overrides U+202A-U+202E and the isolates U+2066-U+2069.
- */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
-// What JSON.stringify leaves as is among them.
-const UNSAFE_JSON = /[\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/** JSON text with the characters of {@link UNSAFE} that JSON.stringify leaves written as `\\uXXXX` (they only occur in strings). */
-function escapeJson(json: string): string {
-  return json.replace(UNSAFE_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/** `text` as a JSON string literal, with every character of {@link UNSAFE} escaped (JSON.stringify leaves some). */
-export function quoted(text: string): string {
-  return escapeJson(JSON.stringify(text));
-}
-
-/**
- * `value` as JSON text (indented by `indent` spaces when given) for the
- * terminal: JSON.stringify escapes C0 controls but leaves DEL, the C1
- * controls, U+2028/U+2029 and the bidi controls as they are, and a terminal
- * acts on them (U+009B is CSI); here every character of {@link UNSAFE} is
- * `\\uXXXX`, so the text is still valid JSON of the same value.
- */
-export function jsonText(value: unknown, indent?: number): string {
-  return escapeJson(JSON.stringify(value, null, indent));
-}
-
-/** A name or topic for a terminal line: as is when it is safe to print, else quoted and escaped. */
-export function displayText(text: string): string {
-  return UNSAFE.test(text) || text.startsWith('"') ? quoted(text) : text;
-}
-
 /** How a payload is given in JSON output: `utf8` text, or `base64` for bytes that are not valid UTF-8. */
 export type PayloadEncoding = 'utf8' | 'base64';
 
@@ -219,7 +184,7 @@ export function payloadDisplay(payload: Uint8Array): string {
   const text = payloadText(payload);
   if (text === undefined) return `base64:${Buffer.from(payload).toString('base64')}`;
   if (text === '') return '""'; // visible, and unambiguous: a text "" itself is shown escaped
-  return UNSAFE.test(text) || text.startsWith('base64:') || text.startsWith('"') ? quoted(text) : text;
+  return isUnsafe(text) || text.startsWith('base64:') || text.startsWith('"') ? quoted(text) : text;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { act, type Config, type DeadLetterView, get, type PayloadView } from './api.js';
-import { count, link, time } from './format.js';
+import { count, link, shown, time } from './format.js';
 import { Payload } from './payload.js';
 
 const PAGE = 50;
@@ -67,13 +67,13 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
 
   const run = async (what: 'replay' | 'delete', ids: string[] | undefined): Promise<void> => {
     const n = ids === undefined ? 'every' : String(ids.length);
-    if (what === 'delete' && !window.confirm(`Delete ${n} dead letter(s) of ${name} without replaying them?`)) return;
+    if (what === 'delete' && !window.confirm(`Delete ${n} dead letter(s) of ${shown(name)} without replaying them?`)) return;
     // Every letter at once, those of other pages included: as easy to click by mistake as delete.
-    if (what === 'replay' && ids === undefined && !window.confirm(`Replay every dead letter of ${name} into it?`)) return;
+    if (what === 'replay' && ids === undefined && !window.confirm(`Replay every dead letter of ${shown(name)} into it?`)) return;
     try {
       if (what === 'replay') {
         const r = await act<{ replayed: string[] }>('replay', { stream: name, ...(ids === undefined ? {} : { ids }) });
-        setNotice(`replayed ${r.replayed.length} dead letter${r.replayed.length === 1 ? '' : 's'} into ${name}`);
+        setNotice(`replayed ${r.replayed.length} dead letter${r.replayed.length === 1 ? '' : 's'} into ${shown(name)}`);
       } else {
         const r = await act<{ deleted: number; missing: string[] }>('delete-dead', { stream: name, ids });
         // Letters replayed or deleted meanwhile (another page, the CLI) were not deleted here: say so.
@@ -94,7 +94,7 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
     <section>
       <div class="toolbar">
         <h1>
-          <a href="#/">Streams</a> / <a href={link('stream', name)}>{name}</a> / dead letters
+          <a href="#/">Streams</a> / <a href={link('stream', name)}>{shown(name)}</a> / dead letters
         </h1>
         {actions && (
           <span class="actions">
@@ -132,7 +132,7 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
         </p>
       )}
       {data !== undefined && data.letters.length === 0 && (
-        <p class="muted">No dead letters (stream {name}:dead is empty or absent).</p>
+        <p class="muted">No dead letters (stream {shown(`${name}:dead`)} is empty or absent).</p>
       )}
       <ul class="entries" id="dead-letters">
         {data?.letters.map((d) => (
@@ -141,12 +141,13 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
               {actions && (
                 <input type="checkbox" checked={selected.has(d.id)} onChange={() => toggle(d.id)} aria-label={`select ${d.id}`} />
               )}
-              <code>{d.id}</code> <span class="muted">{time(d.time)}</span> <b class="event-name">{d.event}</b>
-              {d.topic !== null && <span class="tag">{d.topic}</span>}
+              <code>{d.id}</code> <span class="muted">{time(d.time)}</span> <b class="event-name">{shown(d.event)}</b>
+              {d.topic !== null && <span class="tag">{shown(d.topic)}</span>}
               <span class="muted">
-                sink <b>{d.sourceSink || '–'}</b>, source ID <code>{d.sourceId || '–'}</code>, {count(d.deliveries)} deliveries
+                sink <b>{d.sourceSink ? shown(d.sourceSink) : '–'}</b>, source ID <code>{d.sourceId || '–'}</code>,{' '}
+                {count(d.deliveries)} deliveries
               </span>
-              {d.reason !== '' && <span class="tag reason">{d.reason}</span>}
+              {d.reason !== '' && <span class="tag reason">{shown(d.reason)}</span>}
               {actions && (
                 <button type="button" class="small replay" onClick={() => void run('replay', [d.id])}>
                   Replay

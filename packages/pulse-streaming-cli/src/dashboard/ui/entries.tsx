@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { type EntryView, get, qs } from './api.js';
-import { time } from './format.js';
+import { shown, time } from './format.js';
 import { Payload } from './payload.js';
 
 const PAGE = 25;
@@ -16,11 +16,11 @@ function Entry({ stream, e }: { stream: string; e: EntryView }) {
   return (
     <li class="entry" data-id={e.id}>
       <div class="entry-head">
-        <code>{e.id}</code> <span class="muted">{time(e.time)}</span> <b class="event-name">{e.event}</b>
-        {e.topic !== null && <span class="tag">{e.topic}</span>}
+        <code>{e.id}</code> <span class="muted">{time(e.time)}</span> <b class="event-name">{shown(e.event)}</b>
+        {e.topic !== null && <span class="tag">{shown(e.topic)}</span>}
         {headers.map(([k, v]) => (
           <span class="tag header" key={k}>
-            {k}: {v}
+            {shown(k)}: {shown(v)}
           </span>
         ))}
       </div>

@@ -1,6 +1,13 @@
 /** Numbers, durations and times as the page shows them. */
 import { formatDuration } from '../../duration.js';
 
+/**
+ * A name, topic, header or reason as the page shows it: as is, or, when it holds a control or a
+ * bidi override (which would reorder the text around it: `invoice\u202Egnp.exe` read as
+ * `invoiceexe.png`), quoted with those characters escaped, as the CLI prints it.
+ */
+export { displayText as shown } from '../../safeText.js';
+
 /** A count with thousands separators, or `?` when unknown. */
 export function count(n: number | null | undefined): string {
   return n === null || n === undefined || Number.isNaN(n) ? '?' : Math.round(n).toLocaleString('en-US');

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { type Overview, type StreamRow, useLive } from './api.js';
 import { RateChart, Sparkline } from './chart.js';
-import { count, link, rate } from './format.js';
+import { count, link, rate, shown } from './format.js';
 
 const PAGE_SIZE = 50;
 
@@ -16,7 +16,7 @@ function Sinks({ row }: { row: StreamRow }) {
     <ul class="chips">
       {row.sinks.map((s) => (
         <li key={s.name} class="chip" data-sink={s.name}>
-          <a href={link('pending', row.name, s.name)}>{s.name}</a>{' '}
+          <a href={link('pending', row.name, s.name)}>{shown(s.name)}</a>{' '}
           <span title="lag: entries not yet delivered to the sink">
             lag <b class="lag">{count(s.lag)}</b>
           </span>{' '}
@@ -95,7 +95,7 @@ export function OverviewPage() {
               <tr key={s.name} data-stream={s.name}>
                 <td>
                   <a href={link('stream', s.name)} class="name">
-                    {s.name}
+                    {shown(s.name)}
                   </a>
                   {s.isDeadLetterStream && <span class="tag">dead letters</span>}
                 </td>

@@ -7,7 +7,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { get, type PendingData } from './api.js';
-import { count, duration, link } from './format.js';
+import { count, duration, link, shown } from './format.js';
 
 const PAGE = 100;
 
@@ -17,9 +17,9 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
   const after = cursors[cursors.length - 1];
   // With the cursor it was read for: until the new page comes, the old one's
   // `next` must not page again (a double click would repeat a page).
-  const [shown, setShown] = useState<{ after: string | undefined; data: PendingData } | undefined>(undefined);
-  const data = shown?.data;
-  const next = shown !== undefined && shown.after === after ? shown.data.next : null;
+  const [loaded, setLoaded] = useState<{ after: string | undefined; data: PendingData } | undefined>(undefined);
+  const data = loaded?.data;
+  const next = loaded !== undefined && loaded.after === after ? loaded.data.next : null;
   const [error, setError] = useState<string | undefined>(undefined);
   const [tick, setTick] = useState(0);
   useEffect(() => {
@@ -27,7 +27,7 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
     get<PendingData>('pending', { name: stream, sink, after, count: PAGE }).then(
       (d) => {
         if (!live) return;
-        setShown({ after, data: d });
+        setLoaded({ after, data: d });
         setError(undefined);
       },
       (err: Error) => {
@@ -45,8 +45,8 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
     <section>
       <div class="toolbar">
         <h1>
-          <a href="#/">Streams</a> / <a href={link('stream', stream)}>{stream}</a> / sink <span class="name">{sink}</span> /
-          pending
+          <a href="#/">Streams</a> / <a href={link('stream', stream)}>{shown(stream)}</a> / sink{' '}
+          <span class="name">{shown(sink)}</span> / pending
         </h1>
         <span class="muted">oldest first</span>
         <span class="pager">
@@ -71,7 +71,7 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
             </div>
             {data.consumers.map((c) => (
               <div class="figure" key={c.name}>
-                <span class="muted">{c.name}</span>
+                <span class="muted">{shown(c.name)}</span>
                 <b>{count(c.pending)}</b>
               </div>
             ))}
@@ -94,7 +94,7 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
                     <td>
                       <code>{e.id}</code>
                     </td>
-                    <td>{e.consumer}</td>
+                    <td>{shown(e.consumer)}</td>
                     <td class="num">{e.dueInMs === undefined ? duration(e.idleMs) : `nacked, due in ${duration(e.dueInMs)}`}</td>
                     <td class="num">{count(e.deliveries)}</td>
                   </tr>

@@ -7,7 +7,7 @@ import { useState } from 'preact/hooks';
 import { act, type Config, type StreamPageData, useLive } from './api.js';
 import { RateChart } from './chart.js';
 import { Entries, Tail } from './entries.js';
-import { count, duration, link, rate } from './format.js';
+import { count, duration, link, rate, shown } from './format.js';
 
 function Sinks({ data }: { data: StreamPageData }) {
   if (data.sinkDetails.length === 0) return <p class="muted">No sinks.</p>;
@@ -27,7 +27,7 @@ function Sinks({ data }: { data: StreamPageData }) {
         <tbody key={s.name} data-sink={s.name}>
           <tr class="sink">
             <td>
-              <b>{s.name}</b>{' '}
+              <b>{shown(s.name)}</b>{' '}
               <span class="muted">
                 {s.consumers.length} consumer{s.consumers.length === 1 ? '' : 's'}
               </span>
@@ -44,7 +44,7 @@ function Sinks({ data }: { data: StreamPageData }) {
           </tr>
           {s.consumers.map((c) => (
             <tr key={c.name} class="consumer">
-              <td class="indent">{c.name}</td>
+              <td class="indent">{shown(c.name)}</td>
               <td class="num">{count(c.pending)}</td>
               <td />
               <td />
@@ -61,7 +61,7 @@ function Sinks({ data }: { data: StreamPageData }) {
 function Destroy({ name }: { name: string }) {
   const [error, setError] = useState<string | undefined>(undefined);
   const destroy = async (): Promise<void> => {
-    if (!window.confirm(`Destroy stream ${name}? Its entries and sinks are deleted; its dead letters stay.`)) return;
+    if (!window.confirm(`Destroy stream ${shown(name)}? Its entries and sinks are deleted; its dead letters stay.`)) return;
     try {
       await act('destroy', { stream: name });
       location.hash = '#/';
@@ -85,7 +85,7 @@ export function StreamPage({ name, config }: { name: string; config: Config }) {
     <section>
       <div class="toolbar">
         <h1>
-          <a href="#/">Streams</a> / <span class="name">{name}</span>
+          <a href="#/">Streams</a> / <span class="name">{shown(name)}</span>
         </h1>
         {!config.readOnly && <Destroy name={name} />}
       </div>

@@ -1,0 +1,49 @@
+/**
+ * Names and text shown to an operator, in a terminal (format.ts) or on the
+ * dashboard's page: the characters that would act instead of showing
+ * (controls, bidi overrides that reorder what is around them) written as
+ * escapes. No Node module: the dashboard's front end imports it too.
+ */
+
+/**
+ * Characters that must not reach a terminal or a page as they are: C0 and C1 controls
+ * (newlines break the one-line format, ESC starts terminal sequences), DEL,
+ * the Unicode line separators and the bidirectional controls (which reorder
+ * what is shown): the Arabic letter mark U+061C, the marks U+200E/U+200F,
+ * the embeddings and overrides U+202A-U+202E and the isolates U+2066-U+2069.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+// What JSON.stringify leaves as is among them.
+const UNSAFE_JSON = /[\u007f-\u009f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON text with the characters of {@link UNSAFE} that JSON.stringify leaves written as `\\uXXXX` (they only occur in strings). */
+function escapeJson(json: string): string {
+  return json.replace(UNSAFE_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `text` as a JSON string literal, with every character of {@link UNSAFE} escaped (JSON.stringify leaves some). */
+export function quoted(text: string): string {
+  return escapeJson(JSON.stringify(text));
+}
+
+/**
+ * `value` as JSON text (indented by `indent` spaces when given) for the
+ * terminal: JSON.stringify escapes C0 controls but leaves DEL, the C1
+ * controls, U+2028/U+2029 and the bidi controls as they are, and a terminal
+ * acts on them (U+009B is CSI); here every character of {@link UNSAFE} is
+ * `\\uXXXX`, so the text is still valid JSON of the same value.
+ */
+export function jsonText(value: unknown, indent?: number): string {
+  return escapeJson(JSON.stringify(value, null, indent));
+}
+
+/** Whether `text` holds a character of {@link UNSAFE}. */
+export function isUnsafe(text: string): boolean {
+  return UNSAFE.test(text);
+}
+
+/** A name or topic for a terminal line or the page: as is when it is safe to print, else quoted and escaped. */
+export function displayText(text: string): string {
+  return UNSAFE.test(text) || text.startsWith('"') ? quoted(text) : text;
+}
