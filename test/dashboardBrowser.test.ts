@@ -310,7 +310,7 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', { concurren
       const text = (await heading.textContent()) ?? '';
       expect([text.includes('\u202e'), text.includes('invoice\\u202egnp.exe')]).toEqual([false, true]);
       expect(await page.locator('#entries .event-name').first().textContent()).toBe('"e\\u202etxt.exe"');
-      const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      const widths = (await page.evaluate('[document.documentElement.scrollWidth, window.innerWidth]')) as number[];
       expect(widths[0], `page ${widths[0]} px wide in a ${widths[1]} px window`).toBeLessThanOrEqual(widths[1] as number);
       await page.close();
     } finally {
