@@ -248,6 +248,20 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', { concurren
     }
   });
 
+  it('opens with a mangled token in its URL (the token box is left to fill)', async () => {
+    const served = await serveDashboard({ redis, token: 'tok-456' });
+    try {
+      // decodeURIComponent threw on it: the page stayed at "Loading..." (outside trial).
+      const page = await open(served, '#token=%E0%A4%A');
+      await page.locator('#stream-count').waitFor();
+      await page.getByRole('button', { name: 'Use token' }).waitFor();
+      expect(page.url()).toBe(`${served.url}#/`);
+      await page.close();
+    } finally {
+      await served.close();
+    }
+  });
+
   it('cuts a 1 MB payload to a preview and shows all of it on demand', async () => {
     const stream = new Stream(uniqueName('dash-big'), redis);
     const big = JSON.stringify({ blob: 'x'.repeat(1024 * 1024) });

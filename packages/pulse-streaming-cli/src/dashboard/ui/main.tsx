@@ -20,7 +20,14 @@ import { StreamPage } from './stream.js';
 function takeToken(): void {
   const m = /^#token=([^&]+)/.exec(location.hash);
   if (m === null) return;
-  saveToken(decodeURIComponent(m[1] as string));
+  let token: string | undefined;
+  try {
+    token = decodeURIComponent(m[1] as string);
+  } catch {
+    // Cut or mangled on its way (%E0%A4%A): the page would stop at "Loading..."; the operator types it.
+    token = undefined;
+  }
+  if (token !== undefined) saveToken(token);
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
   window.dispatchEvent(new Event('pulse-token'));
 }
