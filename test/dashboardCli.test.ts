@@ -96,6 +96,15 @@ describe('pulse-streaming ui', () => {
     expect(await ui.exited).toBe(0);
   });
 
+  it('takes the token from PULSE_DASHBOARD_TOKEN (a command line is visible to every user: ps)', async () => {
+    const ui = await startUi(['--redis', sharedUrl(), 'ui', '--port', '0'], { PULSE_DASHBOARD_TOKEN: 'from-env' });
+    expect(ui.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=from-env$/);
+    const base = ui.url.replace(/#.*$/, '');
+    expect(await (await fetch(`${base}api/config`)).json()).toEqual({ readOnly: false, tokenRequired: true });
+    ui.child.kill('SIGINT');
+    expect(await ui.exited).toBe(0);
+  });
+
   it('on --host 0.0.0.0, prints a URL that opens here (127.0.0.1), not 0.0.0.0', async () => {
     const ui = await startUi(['--redis', sharedUrl(), 'ui', '--host', '0.0.0.0', '--port', '0', '--token', 't']);
     expect(ui.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=t$/);

@@ -5,7 +5,7 @@
  * the commands; each lives in `commands/`.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError as OptionError } from 'commander';
+import { Command, CommanderError, Option, InvalidArgumentError as OptionError } from 'commander';
 import { InvalidArgumentError } from 'pulse-streaming';
 import { addCommand } from './commands/add.js';
 import { deadListCommand, deadReplayCommand, deadShowCommand } from './commands/dead.js';
@@ -283,7 +283,12 @@ Headers travel with the event (tail --json shows them): --header traceparent=00-
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', portNumber('--port'), 7400)
     .option('--read-only', 'refuse and hide actions (replay, delete, destroy)')
-    .option('--token <token>', 'actions need Authorization: Bearer <token> (the printed URL carries it for the page)')
+    // From the environment too: a command line is visible to every user of the machine (ps).
+    .addOption(
+      new Option('--token <token>', 'actions need Authorization: Bearer <token> (the printed URL carries it for the page)').env(
+        'PULSE_DASHBOARD_TOKEN',
+      ),
+    )
     .action(run((ctx, _args, o) => uiCommand(ctx, o as { host: string; port: number })));
 
   return program;
