@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -113,6 +114,34 @@ describe('pulse-streaming ui', () => {
       tokenRequired: true,
     });
     await waitFor(() => /listening on every interface \(0\.0\.0\.0\)/.test(ui.stderr()), { what: 'the note' });
+    ui.child.kill('SIGINT');
+    expect(await ui.exited).toBe(0);
+  });
+
+  it('beyond loopback, answers to IP addresses, this machine and --allowed-host names only (DNS rebinding)', async () => {
+    const ui = await startUi([
+      '--redis',
+      sharedUrl(),
+      'ui',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '0',
+      '--allowed-host',
+      'dash.example',
+    ]);
+    const url = `${ui.url.replace(/#.*$/, '')}api/config`;
+    const port = new URL(url).port;
+    // A name someone else points at this machine: their page would read everything (reads need no token).
+    expect(await getWithHost(url, `rebound.example:${port}`)).toBe(421);
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `10.1.2.3:${port}`,
+      `[::1]:${port}`,
+      `${hostname()}:${port}`,
+      `dash.example:${port}`,
+    ])
+      expect(await getWithHost(url, host), host).toBe(200);
     ui.child.kill('SIGINT');
     expect(await ui.exited).toBe(0);
   });

@@ -289,6 +289,10 @@ Headers travel with the event (tail --json shows them): --header traceparent=00-
         'PULSE_DASHBOARD_TOKEN',
       ),
     )
+    .option(
+      '--allowed-host <name...>',
+      "beyond 127.0.0.1: host names it answers to besides IP addresses and this machine's name (* for any; others get 421, against DNS rebinding)",
+    )
     .action(run((ctx, _args, o) => uiCommand(ctx, o as { host: string; port: number })));
 
   return program;

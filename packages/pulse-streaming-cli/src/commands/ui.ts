@@ -2,10 +2,13 @@
  * `ui`: serves the web dashboard (`createDashboard`) on 127.0.0.1:7400 by
  * default, until Ctrl-C. Bound to a loopback address, it also refuses
  * requests whose `Host` is not a loopback name, so a web page that rebinds
- * its own domain to 127.0.0.1 (DNS rebinding) cannot read or act through it.
+ * its own domain to 127.0.0.1 (DNS rebinding) cannot read or act through it;
+ * bound beyond, it answers to IP addresses, this machine's name and the names
+ * of `--allowed-host` only, for the same reason.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { Cluster, Redis } from 'ioredis';
 import type { RedisTarget } from '../connection.js';
 import type { CommandContext } from '../context.js';
@@ -19,12 +22,28 @@ export interface UiOptions {
   readonly port: number;
   readonly readOnly?: boolean;
   readonly token?: string;
+  /** Host names it answers to besides IP addresses, loopback names and this machine's name (`*`: any). */
+  readonly allowedHost?: readonly string[];
 }
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
 function isLoopback(host: string): boolean {
   return LOOPBACK_NAMES.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host) || host.endsWith('.localhost');
+}
+
+/**
+ * Whether a request to a dashboard bound beyond loopback names a host it may
+ * answer to: an IP address, a loopback name, this machine's name, or one of
+ * `allowed` (`*`: any). Another name is a DNS name pointed at this machine by
+ * someone else, the DNS rebinding a page of theirs would use to read through
+ * the operator's browser (reads need no token).
+ */
+function answersTo(name: string, allowed: ReadonlySet<string>): boolean {
+  if (allowed.has('*') || allowed.has(name) || isLoopback(name)) return true;
+  if (isIP(name.replace(/^\[|\]$/g, '')) !== 0) return true;
+  const me = hostname().toLowerCase();
+  return name === me || name === me.split('.')[0];
 }
 
 /** Addresses that listen on every interface: no browser opens them. */
@@ -96,10 +115,16 @@ export async function uiCommand(ctx: CommandContext, options: UiOptions): Promis
     ...(options.token !== undefined ? { token: options.token } : {}),
   });
   const loopback = isLoopback(options.host);
+  const allowed = new Set((options.allowedHost ?? []).map((h) => h.toLowerCase()));
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (loopback && !isLoopback(hostName(req.headers.host))) {
+    const name = hostName(req.headers.host);
+    if (loopback ? !isLoopback(name) : !answersTo(name, allowed)) {
       res.writeHead(421, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('this dashboard only answers to localhost names\n');
+      res.end(
+        loopback
+          ? 'this dashboard only answers to localhost names\n'
+          : `this dashboard does not answer to the host name ${JSON.stringify(name)}: start it with --allowed-host ${name || '<name>'} to allow it\n`,
+      );
       return;
     }
     dashboard(req, res);
