@@ -52,6 +52,12 @@ function checkUrl(url: string): string {
   return url;
 }
 
+/** Whether the user named a server (`--redis`, or a non-empty REDIS_URL): else commands use an embedded one. */
+export function namesServer(options: GlobalOptions): boolean {
+  const fromEnv = process.env.REDIS_URL;
+  return options.redis !== undefined || (fromEnv !== undefined && fromEnv !== '');
+}
+
 /**
  * Connects to the server the user named, or starts an embedded one. `announce`
  * receives a note (for stderr) when the embedded server is used.

@@ -2,7 +2,8 @@
  * What every command gets: the global options, a painter for stdout, notes
  * on stderr, and a lazily opened connection to Redis.
  */
-import { type GlobalOptions, openTarget, type RedisTarget } from './connection.js';
+import { type GlobalOptions, namesServer, openTarget, type RedisTarget } from './connection.js';
+import { CliError } from './errors.js';
 import { colorsWanted, type Painter, painter } from './format.js';
 
 /** The environment of one command run. */
@@ -15,8 +16,13 @@ export interface CommandContext {
   readonly paintErr: Painter;
   /** True when stdout is a terminal. */
   readonly interactive: boolean;
-  /** Connects to Redis once: `--redis`, REDIS_URL or an embedded server. */
-  connect(): Promise<RedisTarget>;
+  /**
+   * Connects to Redis once: `--redis`, REDIS_URL or an embedded server. With
+   * `writes` (a command that stores what the user gives it), no embedded server:
+   * what it stored would go with it at exit, after a success.
+   * @throws CliError (exit code 2) with `writes` when no server is named
+   */
+  connect(writes?: string): Promise<RedisTarget>;
   /** Writes a note for humans on stderr (never mixed into stdout, so JSON stays clean). */
   note(message: string): void;
 }
@@ -34,7 +40,14 @@ export function makeContext(options: GlobalOptions): CommandContext {
     paint: painter(allowColor && colorsWanted(process.stdout)),
     paintErr,
     interactive: process.stdout.isTTY === true,
-    connect: () => {
+    connect: (writes?: string) => {
+      if (writes !== undefined && !namesServer(options))
+        return Promise.reject(
+          new CliError(
+            `${writes} needs your Redis: pass --redis redis://host:6379 or set REDIS_URL (a throwaway redis-server would be removed, and what ${writes} stored with it, as the command ends)`,
+            2,
+          ),
+        );
       target ??= openTarget(options, note);
       return target;
     },

@@ -108,7 +108,8 @@ function unknownDeadSubcommand(list: Command): CliError {
 
 const EXAMPLES = `
 Redis: --redis <url>, else REDIS_URL, else a throwaway redis-server started for the
-command and removed when it exits (handy for the demo; empty for inspection).
+command and removed when it exits (handy for the demo; empty for inspection;
+refused by add, whose event would be removed with it).
 A node of a Redis Cluster works too: every command then runs on the whole cluster.
 
 Examples:

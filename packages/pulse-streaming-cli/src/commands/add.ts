@@ -76,7 +76,7 @@ export async function addCommand(
 ): Promise<number> {
   // Bad usage is said before connecting (exit 2), as for the other options.
   const headers = parseHeaders(options.header);
-  const { client } = await ctx.connect();
+  const { client } = await ctx.connect('add');
   const stream = new Stream(name, client, {
     maxLen: options.maxLen ?? 0,
     ...(options.dedupWindowMs !== undefined ? { dedupWindowMs: options.dedupWindowMs } : {}),
