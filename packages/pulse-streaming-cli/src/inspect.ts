@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { sinkInstancesKey, sinkKeys, streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
-import { displayText, idTime, isoTime } from './format.js';
+import { displayText, idTime, isoTime, quoted } from './format.js';
 import { list, num, optionalNum, record, text } from './replies.js';
 
 const PREFIX = 'pulse:stream:';
@@ -93,9 +93,9 @@ export async function requireStream(client: CliRedis, name: string): Promise<str
   if (type === 'stream') return key;
   if (type === 'none') {
     const hint = name.startsWith(PREFIX) ? ` (give the stream name without the ${PREFIX} prefix)` : '';
-    throw new CliError(`no stream ${JSON.stringify(name)}: key ${key} does not exist${hint}`);
+    throw new CliError(`no stream ${quoted(name)}: key ${displayText(key)} does not exist${hint}`);
   }
-  throw new CliError(`${key} is not a pulse stream: the key holds a ${type}, not a stream`);
+  throw new CliError(`${displayText(key)} is not a pulse stream: the key holds a ${type}, not a stream`);
 }
 
 /**

@@ -2,7 +2,7 @@ import { Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { printJson } from '../format.js';
+import { displayText, printJson } from '../format.js';
 import { text } from '../replies.js';
 
 /** Options of `add`. */
@@ -83,7 +83,7 @@ export async function addCommand(
   });
   const type = text(await client.call('TYPE', streamKey(name)));
   if (type !== 'stream' && type !== 'none') {
-    throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${type}, not a stream`);
+    throw new CliError(`${displayText(streamKey(name))} is not a pulse stream: the key holds a ${type}, not a stream`);
   }
   let body: Buffer | string = payload;
   if (payload === '-') {

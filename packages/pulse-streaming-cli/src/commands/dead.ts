@@ -49,7 +49,7 @@ async function checkDeadStream(ctx: CommandContext, name: string): Promise<void>
   const key = streamKey(deadLetterStreamName(name));
   const type = text(await client.call('TYPE', key));
   if (type !== 'stream' && type !== 'none') {
-    throw new CliError(`${key} is not a pulse stream: the key holds a ${type}, not a stream`);
+    throw new CliError(`${displayText(key)} is not a pulse stream: the key holds a ${type}, not a stream`);
   }
 }
 
@@ -91,7 +91,9 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
     return 0;
   }
   if (letters.length === 0) {
-    process.stdout.write(`no dead letters for stream ${name} (stream ${deadLetterStreamName(name)} is empty or absent)\n`);
+    process.stdout.write(
+      `no dead letters for stream ${displayText(name)} (stream ${displayText(deadLetterStreamName(name))} is empty or absent)\n`,
+    );
     return 0;
   }
   const { paint } = ctx;
@@ -154,7 +156,7 @@ export async function deadReplayCommand(
   // The letters go back into the source stream: it must be one (or absent), not another type of key.
   const sourceType = text(await client.call('TYPE', streamKey(name)));
   if (sourceType !== 'stream' && sourceType !== 'none') {
-    throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${sourceType}, not a stream`);
+    throw new CliError(`${displayText(streamKey(name))} is not a pulse stream: the key holds a ${sourceType}, not a stream`);
   }
   const of = options.sink === undefined ? '' : ` of sink ${options.sink}`;
   const wanted = options.id === undefined ? undefined : [...new Set(options.id.map((id) => checkId('--id', id)))];
@@ -174,19 +176,20 @@ export async function deadReplayCommand(
   const found = wanted?.filter((id) => !notFound.includes(id));
   const notReplayed = (): string => {
     const parts: string[] = [];
-    if (missing.length > 0) parts.push(`no dead letter ${nameList(missing)}${of} in stream ${deadLetterStreamName(name)}`);
+    if (missing.length > 0)
+      parts.push(`no dead letter ${nameList(missing)}${of} in stream ${displayText(deadLetterStreamName(name))}`);
     if (otherSource.length > 0) {
       const from = [...new Set(otherSource.map((o) => o.sourceStream))]
         .map((s) => (s === '' ? 'no stream' : `stream ${displayText(s)}`))
         .join(', ');
       parts.push(
-        `${plural(otherSource.length, 'dead letter')} ${nameList(otherSource.map((o) => o.id))} in stream ${deadLetterStreamName(name)} came from ${from} (source_stream), not ${name}, and a replay adds a letter back only to the stream it came from`,
+        `${plural(otherSource.length, 'dead letter')} ${nameList(otherSource.map((o) => o.id))} in stream ${displayText(deadLetterStreamName(name))} came from ${from} (source_stream), not ${displayText(name)}, and a replay adds a letter back only to the stream it came from`,
       );
     }
     return parts.join('; ');
   };
   if (found !== undefined && found.length === 0) {
-    throw new CliError(`${notReplayed()}: check the IDs with: pulse-streaming dead ${name}`);
+    throw new CliError(`${notReplayed()}: check the IDs with: pulse-streaming dead ${displayText(name)}`);
   }
   const ids = await replay(client, name, { sink: options.sink, ids: found });
   if (found !== undefined && ids.length < found.length) {
@@ -199,7 +202,7 @@ export async function deadReplayCommand(
     const sinks = await sinkNames(client, name);
     if (!sinks.includes(options.sink)) {
       throw new CliError(
-        `stream ${name} has no sink ${JSON.stringify(options.sink)} and no dead letters from one: check the name (its sinks: ${nameList(sinks)})`,
+        `stream ${displayText(name)} has no sink ${displayText(options.sink)} and no dead letters from one: check the name (its sinks: ${nameList(sinks)})`,
       );
     }
   }
@@ -209,20 +212,20 @@ export async function deadReplayCommand(
     sourceType === 'none' &&
     Number(await client.call('EXISTS', streamKey(deadLetterStreamName(name)))) === 0
   )
-    throw new CliError(`no stream ${name} and no dead letters of it: check the name with: pulse-streaming streams`);
+    throw new CliError(`no stream ${displayText(name)} and no dead letters of it: check the name with: pulse-streaming streams`);
   if (ctx.json) {
     printJson({ stream: name, replayed: ids.length, ids, notFound });
   } else if (ids.length === 0) {
-    process.stdout.write(`no dead letters${of} to replay for stream ${name}\n`);
+    process.stdout.write(`no dead letters${of} to replay for stream ${displayText(name)}\n`);
   } else {
     const shown = ids.length <= 20 ? `: ${ids.join(' ')}` : ` (new IDs ${ids[0]} to ${ids[ids.length - 1]})`;
     process.stdout.write(
-      `replayed ${ctx.paint.paint('bold', plural(ids.length, 'dead letter'))}${of} into stream ${name}${shown}\n`,
+      `replayed ${ctx.paint.paint('bold', plural(ids.length, 'dead letter'))}${of} into stream ${displayText(name)}${shown}\n`,
     );
   }
   if (notFound.length > 0) {
     throw new CliError(
-      `not replayed: ${notReplayed()} (replayed ${plural(ids.length, 'other')}): check the IDs with: pulse-streaming dead ${name}`,
+      `not replayed: ${notReplayed()} (replayed ${plural(ids.length, 'other')}): check the IDs with: pulse-streaming dead ${displayText(name)}`,
     );
   }
   return 0;

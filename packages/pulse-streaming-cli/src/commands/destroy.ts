@@ -3,7 +3,7 @@ import { Stream } from 'pulse-streaming';
 import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';
-import { plural, printJson } from '../format.js';
+import { displayText, plural, printJson } from '../format.js';
 import { requireStream, streamSummary } from '../inspect.js';
 import { interruptSignal, shutdownSignal, signalExitCode } from '../lifecycle.js';
 
@@ -26,20 +26,25 @@ async function confirm(question: string): Promise<boolean> {
  */
 export async function destroyCommand(ctx: CommandContext, name: string, options: { yes?: boolean }): Promise<number> {
   if (options.yes !== true && process.stdin.isTTY !== true) {
-    throw new CliError(`refusing to destroy stream ${name} without confirmation: stdin is not a terminal; pass --yes`);
+    throw new CliError(
+      `refusing to destroy stream ${displayText(name)} without confirmation: stdin is not a terminal; pass --yes`,
+    );
   }
   const { client } = await ctx.connect();
   await requireStream(client, name);
   if (options.yes !== true) {
     const s = await streamSummary(client, name);
     const what = s ? `${plural(s.length, 'entry', 'entries')}, ${plural(s.sinks.length, 'sink')}` : 'empty';
-    if (!(await confirm(`destroy stream ${name} (${what})? this cannot be undone [y/N] `))) {
+    if (!(await confirm(`destroy stream ${displayText(name)} (${what})? this cannot be undone [y/N] `))) {
       process.stderr.write('not destroyed\n');
       return shutdownSignal.aborted ? signalExitCode(interruptSignal()) : 1;
     }
   }
   await new Stream(name, client).destroy();
   if (ctx.json) printJson({ destroyed: name });
-  else process.stdout.write(`destroyed stream ${name} (its dead-letter stream ${deadLetterStreamName(name)}, if any, is kept)\n`);
+  else
+    process.stdout.write(
+      `destroyed stream ${displayText(name)} (its dead-letter stream ${displayText(deadLetterStreamName(name))}, if any, is kept)\n`,
+    );
   return 0;
 }

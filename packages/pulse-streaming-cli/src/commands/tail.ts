@@ -140,9 +140,9 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
   const stream = new Stream(name, client);
   const type = text(await client.call('TYPE', streamKey(name)));
   if (type !== 'stream' && type !== 'none') {
-    throw new CliError(`${streamKey(name)} is not a pulse stream: the key holds a ${type}, not a stream`);
+    throw new CliError(`${displayText(streamKey(name))} is not a pulse stream: the key holds a ${type}, not a stream`);
   }
-  if (type === 'none') ctx.note(`stream ${name} does not exist yet: waiting for its first event`);
+  if (type === 'none') ctx.note(`stream ${displayText(name)} does not exist yet: waiting for its first event`);
   const reader = await stream.newReader({
     startAt: start,
     blockMs: 2000,
