@@ -15,6 +15,7 @@ import {
   payloadJson,
   plural,
   printJson,
+  quoted,
   table,
 } from '../format.js';
 import { nameList, sinkNames } from '../inspect.js';
@@ -202,7 +203,7 @@ export async function deadReplayCommand(
     const sinks = await sinkNames(client, name);
     if (!sinks.includes(options.sink)) {
       throw new CliError(
-        `stream ${displayText(name)} has no sink ${displayText(options.sink)} and no dead letters from one: check the name (its sinks: ${nameList(sinks)})`,
+        `stream ${displayText(name)} has no sink ${quoted(options.sink)} and no dead letters from one: check the name (its sinks: ${nameList(sinks)})`,
       );
     }
   }
