@@ -58,6 +58,18 @@ describe.concurrent('CLI demo', () => {
     expect(r.stderr).toMatch(/all \d+ held events? redelivered/);
   }, 90_000);
 
+  it('refuses too few events for its story, and a stream name the library refuses, before anything starts', async ({
+    expect,
+  }) => {
+    // --rate 0.001 --duration 1 ran for over 600 s, past its duration, waiting for events (outside trial).
+    const few = await cli(['demo', '--rate', '0.001', '--duration', '1'], { timeoutMs: 20_000 });
+    expect([few.code, few.stdout]).toEqual([2, '']);
+    expect(few.stderr).toMatch(/the demo needs at least 10/);
+    // The banner came before the error.
+    const bad = await cli(['demo', '--stream', 'a b'], { timeoutMs: 20_000 });
+    expect([bad.code, bad.stdout]).toEqual([2, '']);
+  });
+
   it('explains pending and lag on a terminal screen that fits 80 columns', async ({ expect }) => {
     const r = await cli(['demo', '--duration', '3', '--rate', '100'], {
       embedded: true,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import { displayUrl } from '../connection.js';
 import type { CommandContext } from '../context.js';
@@ -9,7 +10,7 @@ import type { TraceSpan } from '../demoProtocol.js';
 import { traceLines, tracesOf } from '../demoTraceView.js';
 import { frameLines, headerLines, LiveScreen, progressLine, summaryLines } from '../demoView.js';
 import { CliError } from '../errors.js';
-import { printJson } from '../format.js';
+import { displayText, printJson } from '../format.js';
 import { interruptSignal, onExit, shutdownSignal, signalExitCode } from '../lifecycle.js';
 import { text } from '../replies.js';
 
@@ -23,6 +24,9 @@ export interface DemoCommandOptions {
   readonly trace?: boolean | string;
 }
 
+/** Fewest events a demo publishes (`--rate` x `--duration`): one of three consumers is killed midway. */
+const MIN_EVENTS = 10;
+
 /**
  * `demo`: runs the live demo and prints its summary (JSON with --json);
  * with --trace, a few of its traces too (demoTrace.ts).
@@ -32,18 +36,27 @@ export async function demoCommand(ctx: CommandContext, options: DemoCommandOptio
   const rate = options.rate ?? 500;
   const durationS = options.duration ?? 20;
   if (rate * durationS > 5_000_000) throw new CliError('--rate x --duration is limited to 5,000,000 events', 2);
+  // Fewer never came to the consumer kill midway: --rate 0.001 ran for minutes past --duration.
+  if (rate * durationS < MIN_EVENTS)
+    throw new CliError(`--rate x --duration gives ${rate * durationS} events: the demo needs at least ${MIN_EVENTS}`, 2);
   const streamName = options.stream ?? `pulse-demo-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   if (options.trace === '') throw new CliError('--trace takes a file name (--trace=FILE) or nothing', 2);
   const traceFile = typeof options.trace === 'string' ? options.trace : undefined;
   const target = await ctx.connect();
   if (options.stream !== undefined) {
+    // A name the library refuses is refused now (exit 2), not after the banner.
+    new Stream(streamName, target.client, { maxLen: 0 });
     const type = text(await target.client.call('TYPE', streamKey(streamName)));
-    if (type !== 'none') throw new CliError(`stream ${streamName} already exists: the demo needs a new stream name`, 2);
+    if (type !== 'none')
+      throw new CliError(`stream ${displayText(streamName)} already exists: the demo needs a new stream name`, 2);
     // The demo deletes <name>:dead when it ends (and counts its letters as its own): a destroyed
     // stream keeps its dead letters there, which are the operator's, not the demo's.
     const dead = deadLetterStreamName(streamName);
     if (text(await target.client.call('TYPE', streamKey(dead))) !== 'none') {
-      throw new CliError(`stream ${streamName} has dead letters (stream ${dead} exists): the demo needs a new stream name`, 2);
+      throw new CliError(
+        `stream ${displayText(streamName)} has dead letters (stream ${displayText(dead)} exists): the demo needs a new stream name`,
+        2,
+      );
     }
   }
 
