@@ -7,6 +7,7 @@
  * cluster client routes it to the key's master.
  */
 import type { Redis } from 'ioredis';
+import { Stream } from 'pulse-streaming';
 import { sinkInstancesKey, sinkKeys, streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
@@ -84,6 +85,16 @@ export interface PendingReport {
 const isoOfId = (id: string | null): string | null => (id === null ? null : isoTime(idTime(id)));
 
 /**
+ * Throws the library's `InvalidArgumentError` (bad usage: exit code 2) for a
+ * stream name it refuses, as `add`, `tail` and `dead replay` do. Called where
+ * no key has the name: a key written outside the library under such a name is
+ * still inspected.
+ */
+export function refuseBadName(client: CliRedis, name: string): void {
+  new Stream(name, client as never, { maxLen: 0 });
+}
+
+/**
  * Checks that `pulse:stream:<name>` is a stream.
  * @throws CliError naming what is there instead.
  */
@@ -92,6 +103,7 @@ export async function requireStream(client: CliRedis, name: string): Promise<str
   const type = text(await client.call('TYPE', key));
   if (type === 'stream') return key;
   if (type === 'none') {
+    refuseBadName(client, name);
     const hint = name.startsWith(PREFIX) ? ` (give the stream name without the ${PREFIX} prefix)` : '';
     throw new CliError(`no stream ${quoted(name)}: key ${displayText(key)} does not exist${hint}`);
   }

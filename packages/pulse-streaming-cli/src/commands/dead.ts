@@ -18,7 +18,7 @@ import {
   quoted,
   table,
 } from '../format.js';
-import { nameList, sinkNames } from '../inspect.js';
+import { nameList, refuseBadName, sinkNames } from '../inspect.js';
 import { text } from '../replies.js';
 
 function toJson(d: DeadLetter) {
@@ -83,6 +83,8 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
   await checkDeadStream(ctx, name);
   const { client } = await ctx.connect();
   const letters = await listDeadLetterSummaries(client, name, options.count);
+  // None, and no stream of that name: one the library refuses is bad usage (exit 2), as for add.
+  if (letters.length === 0 && text(await client.call('TYPE', streamKey(name))) === 'none') refuseBadName(client, name);
   if (ctx.json) {
     await printLettersJson(
       ctx,
