@@ -69,7 +69,7 @@ describe('CLI stream figures with large payloads', { timeout: 90_000 }, () => {
         lastId: s.last,
         lastTime: new Date(Number(s.last.split('-')[0])).toISOString(),
         sinks: s === one ? ['billing'] : [],
-        deadLetters: false,
+        isDeadLetterStream: false,
       });
       expect(got?.ttlMs === null).toBe(s !== two);
     }

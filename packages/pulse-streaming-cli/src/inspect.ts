@@ -30,8 +30,12 @@ export interface StreamSummary {
   /** Time to live in ms, or null when the key does not expire. */
   ttlMs: number | null;
   sinks: string[];
-  /** True for a dead-letter stream (`<name>:dead`). */
-  deadLetters: boolean;
+  /**
+   * True when this stream is itself a dead-letter stream (`<name>:dead`). Named
+   * `deadLetters` before: beside `deadLetterCount` a script read it as "has
+   * dead letters" (outside trial).
+   */
+  isDeadLetterStream: boolean;
 }
 
 /** One consumer of a sink. */
@@ -214,7 +218,7 @@ export async function streamSummary(client: CliRedis, name: string): Promise<Str
     lastTime: isoOfId(lastId),
     ttlMs: head.ttlMs,
     sinks: groups.map((g) => text(record(g).name)).sort(),
-    deadLetters: name.endsWith(':dead'),
+    isDeadLetterStream: name.endsWith(':dead'),
   };
 }
 

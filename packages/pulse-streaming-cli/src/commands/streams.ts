@@ -62,7 +62,7 @@ export async function streamsCommand(ctx: CommandContext): Promise<number> {
     if (unread(s))
       return [paint.paint('red', displayText(s.name)), '?', '-', '-', '-', '-', '-', paint.paint('red', `error: ${s.error}`)];
     return [
-      s.deadLetters ? paint.paint('yellow', displayText(s.name)) : paint.paint('cyan', displayText(s.name)),
+      s.isDeadLetterStream ? paint.paint('yellow', displayText(s.name)) : paint.paint('cyan', displayText(s.name)),
       formatCount(s.length),
       s.firstId ?? '-',
       s.firstId === null ? '-' : idShortTime(s.firstId),
