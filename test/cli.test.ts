@@ -375,7 +375,7 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
     await c.cmd('XADD', key, '*', 'n', 'a', 'p', '1');
     try {
       const refused = await cli(['destroy', name]);
-      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.code, refused.stderr).toBe(2);
       expect(lines(refused.stderr)).toEqual([expect.stringContaining('--yes')]);
       expect(await c.cmd('EXISTS', key)).toBe(1);
 

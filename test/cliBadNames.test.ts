@@ -37,3 +37,17 @@ describe.concurrent('CLI commands given a stream name the library refuses', () =
     }
   });
 });
+
+describe.concurrent('CLI options that contradict or miss each other are bad usage (exit 2)', () => {
+  it.each([
+    // Silently ignored before: the add went without dedup.
+    [['add', 'usage-x', 'e', 'p', '--dedup-window-ms', '1000']],
+    // --after won silently.
+    [['tail', 'usage-x', '--from', 'oldest', '--after', '1-0', '--count', '1']],
+    // Exit 1 before: a refusal for want of a confirmation is about how it was called.
+    [['destroy', 'usage-x']],
+  ])('%j', async (args) => {
+    const r = await cli(args);
+    expect([r.code, r.stdout], r.stderr).toEqual([2, '']);
+  });
+});

@@ -198,7 +198,7 @@ Ctrl-C stops: exit code 130.`,
     .argument('<event>', 'event name')
     .argument('<payload>', 'payload text, or - to read it from stdin (see below)')
     .option('--topic <topic>', 'topic of the event')
-    .option('--max-len <n>', 'trim the stream to about n entries (default: no trimming)', nonNegativeInt('--max-len'))
+    .option('--max-len <n>', 'trim the stream to about n entries (default and 0: no trimming)', nonNegativeInt('--max-len'))
     .option('--keep-newline', 'with payload -: store stdin byte for byte (by default one trailing newline is dropped)')
     .option('--header <name=value>', 'a header of the event (repeatable)', collect)
     .option('--dedup-id <id>', 'add nothing if an add with this ID reached the stream within its dedup window; print that ID')

@@ -76,6 +76,8 @@ export async function addCommand(
 ): Promise<number> {
   // Bad usage is said before connecting (exit 2), as for the other options.
   const headers = parseHeaders(options.header);
+  if (options.dedupWindowMs !== undefined && options.dedupId === undefined)
+    throw new CliError('--dedup-window-ms is the window of --dedup-id: give --dedup-id too', 2);
   const { client } = await ctx.connect('add');
   const stream = new Stream(name, client, {
     maxLen: options.maxLen ?? 0,

@@ -28,6 +28,7 @@ export async function destroyCommand(ctx: CommandContext, name: string, options:
   if (options.yes !== true && process.stdin.isTTY !== true) {
     throw new CliError(
       `refusing to destroy stream ${displayText(name)} without confirmation: stdin is not a terminal; pass --yes`,
+      2,
     );
   }
   const { client } = await ctx.connect();

@@ -33,6 +33,8 @@ export interface TailOptions {
 
 function startAt(options: TailOptions): StartAt {
   if (options.after !== undefined) {
+    // Both: one would be ignored without a word.
+    if (options.from !== undefined) throw new CliError('--after and --from both say where to start: give one', 2);
     if (!isEntryId(options.after)) throw new CliError(`--after takes an entry ID like 1700000000000-0, got ${options.after}`, 2);
     return { after: options.after };
   }
