@@ -58,6 +58,25 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
     }
   });
 
+  it('says what the reader found trimmed as its own warning lines, not Node process warnings', async ({ expect }) => {
+    const name = uniqueName('clitail-trim');
+    const key = `pulse:stream:${name}`;
+    const first = String(await c.cmd('XADD', key, '*', 'n', 'e', 'p', '0'));
+    for (let i = 1; i < 100; i++) await c.cmd('XADD', key, '*', 'n', 'e', 'p', String(i));
+    await c.cmd('XTRIM', key, 'MAXLEN', 10);
+    try {
+      const r = await cli(['tail', name, '--after', first, '--count', '5']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lines(r.stdout)).toHaveLength(5);
+      // Without a logger the library said it as `(node:PID) [PULSE_EVENTS_MAYBE_LOST] PulseWarning: ...`
+      // (and losses at most once a minute): an outside trial's tail that fell behind went mostly unsaid.
+      expect(r.stderr).not.toMatch(/\(node:\d+\)|PulseWarning|--trace-warnings/);
+      expect(lines(r.stderr)).toEqual([expect.stringMatching(/^warning: .*90 removed from the stream/)]);
+    } finally {
+      await c.cmd('DEL', key);
+    }
+  });
+
   it('cuts lines to the width unless --full', async ({ expect }) => {
     const { name, ids } = await awkward();
     try {

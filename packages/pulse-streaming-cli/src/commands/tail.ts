@@ -1,4 +1,4 @@
-import { type Event, type StartAt, Stream } from 'pulse-streaming';
+import { type Event, type Logger, type StartAt, Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster } from '../clients.js';
 import type { CommandContext } from '../context.js';
@@ -115,6 +115,21 @@ function probeCluster(client: CliRedis): () => void {
   return () => clearInterval(timer);
 }
 
+/**
+ * The library's warnings and errors as notes on stderr (`warning: ...`, a loss
+ * with its count); its debug and info lines are left out.
+ */
+function noteLogger(ctx: CommandContext): Logger {
+  const say =
+    (level: string) =>
+    (obj: object, msg?: string): void => {
+      const count = (obj as { count?: unknown }).count;
+      ctx.note(`${level}: ${msg ?? ''}${typeof count === 'number' ? ` (${count})` : ''}`);
+    };
+  const logger: Logger = { debug: () => {}, info: () => {}, warn: say('warning'), error: say('error'), child: () => logger };
+  return logger;
+}
+
 /** Most entries a tail reads at once: enough to keep up with a busy stream of small events. */
 const TAIL_READ = 100;
 
@@ -139,7 +154,10 @@ function readSize(options: TailOptions): { maxPolled: number; bufferSize: number
 export async function tailCommand(ctx: CommandContext, name: string, options: TailOptions): Promise<number> {
   const start = startAt(options);
   const { client } = await ctx.connect();
-  const stream = new Stream(name, client);
+  // What the reader says goes to stderr as this command's notes, each loss with its count (without
+  // a logger the library reports losses as Node process warnings, at most once a minute: a tail
+  // that fell behind printed a few of them, and what came after the last went unsaid).
+  const stream = new Stream(name, client, { logger: noteLogger(ctx) });
   const type = text(await client.call('TYPE', streamKey(name)));
   if (type !== 'stream' && type !== 'none') {
     throw new CliError(`${displayText(streamKey(name))} is not a pulse stream: the key holds a ${type}, not a stream`);
@@ -167,6 +185,11 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
   } finally {
     stopProbing();
     await reader.close();
+    const { lost: missed } = reader.counters;
+    if (missed > 0)
+      ctx.note(
+        `warning: ${missed} event${missed === 1 ? '' : 's'} in all were trimmed or deleted before this tail read them (not printed)`,
+      );
   }
   // Ctrl-C (or SIGTERM) is how a tail without --count ends: 130 (143), as the help says, so scripts can tell.
   if (shutdownSignal.aborted) return signalExitCode(interruptSignal());
