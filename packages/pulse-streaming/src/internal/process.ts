@@ -57,9 +57,9 @@ export class HandlerRun {
   /** ack() flush -> the IDs it carries and its logged outcome, until it settles. */
   readonly #acks = new Map<Promise<void>, { ids: string[]; settled: Promise<void> }>();
   /**
-   * Aborts with the run's `signal`: what a handler slot waits on (a nack, a dead letter) listens
-   * here, one listener on the caller's signal for the run (ten slots failing at once made Node warn
-   * of a listener leak on it).
+   * Aborts with the run's `signal`: its subscription and what a handler slot waits on (a nack, a
+   * dead letter) listen here, one listener on the caller's signal for the run (ten slots failing at
+   * once made Node warn of a listener leak on it).
    */
   readonly #stopping: ReturnType<typeof linkedAbort>;
 
@@ -69,8 +69,9 @@ export class HandlerRun {
   ) {
     this.logger = host.logger;
     this.#long = new LongCalls(host.logger, host.graceMs);
-    this.sub = host.subscribe(settings.signal ? { signal: settings.signal } : undefined);
     this.#stopping = linkedAbort(settings.signal);
+    // The subscription listens on the run's signal too: the caller's holds one listener per run.
+    this.sub = host.subscribe(settings.signal ? { signal: this.#stopping.signal } : undefined);
     this.#keepAlive = host.noAck
       ? undefined
       : setInterval(
