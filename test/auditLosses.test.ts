@@ -7,7 +7,7 @@ import { CLIENT_KINDS, connect, pulseWarnings, type TestClient, take, uniqueName
 
 const countOf = (w: Error): number => Number(/(\d+) events? lost/.exec(w.message)?.[1] ?? 0);
 
-describe.each(CLIENT_KINDS)('audit: sink loss warnings (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('audit: sink loss warnings (%s)', (kind) => {
   let c: TestClient;
   beforeAll(async () => {
     c = await connect(kind);

@@ -36,7 +36,7 @@ async function setup(ctx: TestContext, kind: ClientKind) {
   };
 }
 
-describe.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
+describe.concurrent.each(CLIENT_KINDS)('idle cost (%s)', (kind) => {
   it('an idle sink over 100 or 1000 streams sends at most 2 commands/s (default options)', async (ctx) => {
     // Default options: 20 s grace period (liveness every 10 s), 5 s blocking reads.
     const setups = await Promise.all(
