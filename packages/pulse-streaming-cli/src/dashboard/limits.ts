@@ -30,6 +30,11 @@ export const LIMITS = {
    * (re)load and in `/metrics`). @defaultValue 30000
    */
   namesMaxAgeMs: 30_000,
+  /**
+   * Most live views (`api/live`, `api/tail`: a page each) open at once; one
+   * more is answered 503 until one closes. @defaultValue 64
+   */
+  liveMax: 64,
 };
 
 /** Redis did not answer a read within its deadline. */

@@ -34,6 +34,11 @@ export class LiveConnections {
     return this.#closed;
   }
 
+  /** Whether {@link LIMITS.liveMax} live views are open: a new one is refused (503). */
+  get full(): boolean {
+    return this.#open.size >= LIMITS.liveMax;
+  }
+
   /** Registers `stop` for {@link closeAll}; once closed, nothing is registered: the caller stops itself. */
   add(stop: () => void): () => void {
     if (this.#closed) return () => {};
@@ -95,6 +100,16 @@ function openEvents(req: IncomingMessage, res: ServerResponse, live: LiveConnect
   return { send, signal: done.signal, stop, blocked };
 }
 
+/**
+ * The answer to a live view asked for while {@link LIMITS.liveMax} are open: each costs Redis
+ * reads every second or two (a tail, a connection of its own), and 50 overview pages, which need
+ * no token, drove Redis to 40-50k commands/s and the server to 325 MB (outside trial).
+ */
+function busyResponse(res: ServerResponse): void {
+  res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '10' });
+  res.end(JSON.stringify({ error: `${LIMITS.liveMax} live views are open on this dashboard: close some of its pages` }));
+}
+
 /** The answer to a request that comes (or whose tail's reader is ready) after the dashboard's `close()`. */
 function closedResponse(res: ServerResponse): void {
   if (res.writableEnded) return;
@@ -119,6 +134,7 @@ export function liveSnapshots(
   if (view === 'stream') param(q, 'name');
   else overviewQuery(q);
   if (live.closed) return closedResponse(res);
+  if (live.full) return busyResponse(res);
   const { send, signal, blocked } = openEvents(req, res, live);
   const every = view === 'stream' ? LIMITS.streamEveryMs : LIMITS.overviewEveryMs;
   // A load that outlived its deadline is awaited again by the next tick, not
@@ -191,6 +207,7 @@ export async function liveTail(
   // Validates the name before the response starts (a bad one is a 400).
   const stream = new Stream(name, ctx.client, { maxLen: 0 });
   if (live.closed) return closedResponse(res);
+  if (live.full) return busyResponse(res);
   // close() may come while the reader is created (Redis slow: up to the library's open
   // timeout). It ends this request at once rather than wait for Redis; the reader is
   // closed as soon as it exists.
