@@ -7,14 +7,14 @@
  * cluster client routes it to the key's master.
  */
 import type { Redis } from 'ioredis';
-import { Stream } from 'pulse-streaming';
 import { sinkInstancesKey, sinkKeys, streamKey } from 'pulse-streaming/keys';
 import { type CliRedis, isCluster, serversOf } from './clients.js';
 import { CliError, errorMessage } from './errors.js';
-import { displayText, idTime, isoTime, quoted } from './format.js';
+import { displayText, idTime, isoTime } from './format.js';
 import { list, num, optionalNum, record, text } from './replies.js';
+import { STREAM_PREFIX } from './streamChecks.js';
 
-const PREFIX = 'pulse:stream:';
+const PREFIX = STREAM_PREFIX;
 
 /** One stream as listed by `streams`. */
 export interface StreamSummary {
@@ -87,32 +87,6 @@ export interface PendingReport {
 
 // null past what a Date holds (an ID's time can be up to 2^64 - 1): the ID still says it.
 const isoOfId = (id: string | null): string | null => (id === null ? null : isoTime(idTime(id)));
-
-/**
- * Throws the library's `InvalidArgumentError` (bad usage: exit code 2) for a
- * stream name it refuses, as `add`, `tail` and `dead replay` do. Called where
- * no key has the name: a key written outside the library under such a name is
- * still inspected.
- */
-export function refuseBadName(client: CliRedis, name: string): void {
-  new Stream(name, client as never, { maxLen: 0 });
-}
-
-/**
- * Checks that `pulse:stream:<name>` is a stream.
- * @throws CliError naming what is there instead.
- */
-export async function requireStream(client: CliRedis, name: string): Promise<string> {
-  const key = streamKey(name);
-  const type = text(await client.call('TYPE', key));
-  if (type === 'stream') return key;
-  if (type === 'none') {
-    refuseBadName(client, name);
-    const hint = name.startsWith(PREFIX) ? ` (give the stream name without the ${PREFIX} prefix)` : '';
-    throw new CliError(`no stream ${quoted(name)}: key ${displayText(key)} does not exist${hint}`);
-  }
-  throw new CliError(`${displayText(key)} is not a pulse stream: the key holds a ${type}, not a stream`);
-}
 
 /**
  * Names of every pulse stream, sorted (`SCAN MATCH pulse:stream:* TYPE stream`

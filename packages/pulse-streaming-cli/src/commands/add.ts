@@ -2,8 +2,8 @@ import { Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { displayText, printJson } from '../format.js';
-import { text } from '../replies.js';
+import { printJson } from '../format.js';
+import { streamOrAbsent } from '../streamChecks.js';
 
 /** Options of `add`. */
 export interface AddCommandOptions {
@@ -83,10 +83,7 @@ export async function addCommand(
     maxLen: options.maxLen ?? 0,
     ...(options.dedupWindowMs !== undefined ? { dedupWindowMs: options.dedupWindowMs } : {}),
   });
-  const type = text(await client.call('TYPE', streamKey(name)));
-  if (type !== 'stream' && type !== 'none') {
-    throw new CliError(`${displayText(streamKey(name))} is not a pulse stream: the key holds a ${type}, not a stream`);
-  }
+  await streamOrAbsent(client, streamKey(name));
   let body: Buffer | string = payload;
   if (payload === '-') {
     const input = await readStdin();

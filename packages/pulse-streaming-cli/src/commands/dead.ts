@@ -18,8 +18,9 @@ import {
   quoted,
   table,
 } from '../format.js';
-import { nameList, refuseBadName, sinkNames } from '../inspect.js';
+import { nameList, sinkNames } from '../inspect.js';
 import { text } from '../replies.js';
+import { refuseBadName, streamOrAbsent } from '../streamChecks.js';
 
 function toJson(d: DeadLetter) {
   return {
@@ -47,11 +48,7 @@ function headersDisplay(headers: Readonly<Record<string, string>>): string {
 /** Fails unless the dead-letter stream is absent or a stream. */
 async function checkDeadStream(ctx: CommandContext, name: string): Promise<void> {
   const { client } = await ctx.connect();
-  const key = streamKey(deadLetterStreamName(name));
-  const type = text(await client.call('TYPE', key));
-  if (type !== 'stream' && type !== 'none') {
-    throw new CliError(`${displayText(key)} is not a pulse stream: the key holds a ${type}, not a stream`);
-  }
+  await streamOrAbsent(client, streamKey(deadLetterStreamName(name)));
 }
 
 /** Fails with the usage exit code (2, as `tail --after`) unless `id` is an entry ID. */
@@ -157,10 +154,7 @@ export async function deadReplayCommand(
   await checkDeadStream(ctx, name);
   const { client } = await ctx.connect();
   // The letters go back into the source stream: it must be one (or absent), not another type of key.
-  const sourceType = text(await client.call('TYPE', streamKey(name)));
-  if (sourceType !== 'stream' && sourceType !== 'none') {
-    throw new CliError(`${displayText(streamKey(name))} is not a pulse stream: the key holds a ${sourceType}, not a stream`);
-  }
+  const sourceType = await streamOrAbsent(client, streamKey(name));
   const of = options.sink === undefined ? '' : ` of sink ${options.sink}`;
   const wanted = options.id === undefined ? undefined : [...new Set(options.id.map((id) => checkId('--id', id)))];
   // Each requested ID that is not replayed is named: replaying the others and exiting 0 would tell

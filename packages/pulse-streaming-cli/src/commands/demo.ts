@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { Stream } from 'pulse-streaming';
 import { streamKey } from 'pulse-streaming/keys';
 import { displayUrl } from '../connection.js';
 import type { CommandContext } from '../context.js';
@@ -13,6 +12,7 @@ import { CliError } from '../errors.js';
 import { displayText, printJson } from '../format.js';
 import { interruptSignal, onExit, shutdownSignal, signalExitCode } from '../lifecycle.js';
 import { text } from '../replies.js';
+import { refuseBadName } from '../streamChecks.js';
 
 /** Options of `demo`. */
 export interface DemoCommandOptions {
@@ -45,7 +45,7 @@ export async function demoCommand(ctx: CommandContext, options: DemoCommandOptio
   const target = await ctx.connect();
   if (options.stream !== undefined) {
     // A name the library refuses is refused now (exit 2), not after the banner.
-    new Stream(streamName, target.client, { maxLen: 0 });
+    refuseBadName(target.client, streamName);
     const type = text(await target.client.call('TYPE', streamKey(streamName)));
     if (type !== 'none')
       throw new CliError(`stream ${displayText(streamName)} already exists: the demo needs a new stream name`, 2);

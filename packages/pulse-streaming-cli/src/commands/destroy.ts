@@ -4,8 +4,9 @@ import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError } from '../errors.js';
 import { displayText, plural, printJson } from '../format.js';
-import { requireStream, streamSummary } from '../inspect.js';
+import { streamSummary } from '../inspect.js';
 import { interruptSignal, shutdownSignal, signalExitCode } from '../lifecycle.js';
+import { requireStream } from '../streamChecks.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });

@@ -1,6 +1,7 @@
 import type { CommandContext } from '../context.js';
 import { displayText, formatCount, formatDuration, printJson, table } from '../format.js';
-import { pendingReport, requireStream } from '../inspect.js';
+import { pendingReport } from '../inspect.js';
+import { requireStream } from '../streamChecks.js';
 
 /** Options of `pending`. */
 export interface PendingOptions {

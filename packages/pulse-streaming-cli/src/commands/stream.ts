@@ -4,8 +4,9 @@ import type { CommandContext } from '../context.js';
 import { deadLetterStreamName } from '../deadLetters.js';
 import { CliError, describeError } from '../errors.js';
 import { displayText, formatCount, formatDuration, idShortTime, type Painter, printJson, table } from '../format.js';
-import { requireStream, type SinkInfo, type StreamDetails, sinkInfos, streamSummary } from '../inspect.js';
+import { type SinkInfo, type StreamDetails, sinkInfos, streamSummary } from '../inspect.js';
 import { num, text } from '../replies.js';
+import { requireStream } from '../streamChecks.js';
 
 function sinksText(sinks: readonly SinkInfo[], paint: Painter): string {
   if (sinks.length === 0) return 'no sinks';

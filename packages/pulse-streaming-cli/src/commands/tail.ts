@@ -17,7 +17,7 @@ import {
   quoted,
 } from '../format.js';
 import { interruptSignal, onCleanup, shutdownSignal, signalExitCode } from '../lifecycle.js';
-import { text } from '../replies.js';
+import { streamOrAbsent } from '../streamChecks.js';
 
 /** Options of `tail`. */
 export interface TailOptions {
@@ -158,11 +158,8 @@ export async function tailCommand(ctx: CommandContext, name: string, options: Ta
   // a logger the library reports losses as Node process warnings, at most once a minute: a tail
   // that fell behind printed a few of them, and what came after the last went unsaid).
   const stream = new Stream(name, client, { logger: noteLogger(ctx) });
-  const type = text(await client.call('TYPE', streamKey(name)));
-  if (type !== 'stream' && type !== 'none') {
-    throw new CliError(`${displayText(streamKey(name))} is not a pulse stream: the key holds a ${type}, not a stream`);
-  }
-  if (type === 'none') ctx.note(`stream ${displayText(name)} does not exist yet: waiting for its first event`);
+  if ((await streamOrAbsent(client, streamKey(name))) === 'none')
+    ctx.note(`stream ${displayText(name)} does not exist yet: waiting for its first event`);
   const reader = await stream.newReader({
     startAt: start,
     blockMs: 2000,

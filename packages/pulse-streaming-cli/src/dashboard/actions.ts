@@ -8,7 +8,8 @@ import { InvalidArgumentError, Stream } from 'pulse-streaming';
 import type { CliRedis } from '../clients.js';
 import { deadLetterStreamName, missingDeadLetters, replay } from '../deadLetters.js';
 import { canonicalEntryId, isEntryId } from '../entryIds.js';
-import { nameList, requireStream, sinkNames } from '../inspect.js';
+import { nameList, sinkNames } from '../inspect.js';
+import { requireStream } from '../streamChecks.js';
 import { NotFound } from './api.js';
 import type { StreamNames } from './collect.js';
 
