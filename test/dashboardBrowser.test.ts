@@ -377,6 +377,49 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', { concurren
     await page.close();
   });
 
+  // Found by an outside trial: the badge said "live" while Redis was down (the reader retries
+  // without ending), and nothing said when it was back, nor what the reader found deleted.
+  it('says the tail is reconnecting while Redis is down, then live again, and what it missed', { timeout: 60_000 }, async () => {
+    const server = await RedisServer.start();
+    const own = new Redis(server.url);
+    own.on('error', () => {}); // refused connections while the server is down: expected
+    const served = await serveDashboard({ redis: own });
+    try {
+      const stream = new Stream(uniqueName('dash-outage'), own);
+      await stream.add('first', 'before the outage');
+      const page = await open(served, `#/stream/${encodeURIComponent(stream.name)}`);
+      const status = page.locator('#tail-status');
+      await status.filter({ hasText: 'live' }).waitFor();
+      await server.kill();
+      await status.filter({ hasText: 'reconnecting' }).waitFor();
+      // The error the reads fail with, as text beside the badge.
+      expect(await page.locator('#tail-problem').textContent()).toMatch(/^Redis: \S/);
+      await server.restart();
+      await status.filter({ hasText: 'live' }).waitFor();
+      expect(await page.locator('#tail-problem').count()).toBe(0);
+      // Live indeed: an event added now shows.
+      await stream.add('after', 'after the outage');
+      await page.locator('#tail .entry', { hasText: 'after the outage' }).waitFor();
+      // An entry deleted before the tail read it (added and deleted at once, after its cursor):
+      // said under the badge, with the count.
+      const ms = Date.now() + 1000;
+      const key = `pulse:stream:${stream.name}`;
+      await own
+        .multi()
+        .xadd(key, `${ms}-1`, 'n', 'e', 'p', 'gone')
+        .xadd(key, `${ms}-2`, 'n', 'e', 'p', 'kept')
+        .xdel(key, `${ms}-1`)
+        .exec();
+      await page.locator('#tail .entry', { hasText: 'kept' }).waitFor();
+      await page.locator('#tail-notes li', { hasText: 'deleted before this reader read them (1)' }).waitFor();
+      await page.close();
+    } finally {
+      await served.close();
+      own.disconnect();
+      await server.stop();
+    }
+  });
+
   // The README's pictures: a small busy system on a private server (clean names), a few seconds of traffic.
   it.skipIf(process.env.PULSE_SCREENSHOTS !== '1')('takes the README screenshots', { timeout: 60_000 }, async () => {
     const server = await RedisServer.start();

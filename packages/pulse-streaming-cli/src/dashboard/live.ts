@@ -8,7 +8,7 @@
  * tail entries counted as skipped, so its buffer stays bounded.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Event, InvalidArgumentError, type Reader, type StartAt, Stream } from 'pulse-streaming';
+import { type Event, InvalidArgumentError, type Logger, type Reader, type StartAt, Stream } from 'pulse-streaming';
 import { canonicalEntryId, isEntryId } from '../entryIds.js';
 import { errorMessage } from '../errors.js';
 import { type ApiContext, overview, overviewQuery, param, streamPage } from './api.js';
@@ -190,6 +190,43 @@ function tailAfter(q: URLSearchParams, req: IncomingMessage): string | undefined
   return canonicalEntryId(after);
 }
 
+/** Events of a tail's event stream that say how its reads go, beside `ready`, `entries` and `failure`. */
+type TailNotice = 'outage' | 'recovered' | 'warning';
+
+/**
+ * What the tail's reader logs, told to its page: a read that failed and is
+ * retried (Redis down or unreachable) as `outage` with the error, until a read
+ * works again (`recovered`); anything else it warns of (entries trimmed or
+ * deleted before the tail read them, with their count) as `warning`. The
+ * reader retries through an outage without ending its subscription, so
+ * without this the page said "live" while nothing could come (outside trial).
+ * `tell` is set once the page's event stream is open: what comes before is dropped.
+ */
+function tailLogger(): { logger: Logger; tell: (to: (event: TailNotice, data: unknown) => void) => void } {
+  let tell: (event: TailNotice, data: unknown) => void = () => {};
+  const warn = (obj: object, msg?: string): void => {
+    const o = obj as { err?: unknown; retryInMs?: unknown; count?: unknown };
+    // The read loops' retry lines carry `retryInMs` (internal/readLoop.ts).
+    if (typeof o.retryInMs === 'number') tell('outage', { error: typeof o.err === 'string' ? o.err : (msg ?? '') });
+    else tell('warning', { message: `${msg ?? ''}${typeof o.count === 'number' ? ` (${o.count})` : ''}` });
+  };
+  const logger: Logger = {
+    debug: () => {},
+    info: (_obj, msg) => {
+      if (msg === 'read recovered') tell('recovered', {});
+    },
+    warn,
+    error: warn,
+    child: () => logger,
+  };
+  return {
+    logger,
+    tell: (to) => {
+      tell = to;
+    },
+  };
+}
+
 /**
  * `api/tail?name=&after=`: events added to a stream from now (or after an ID), as they arrive.
  * A page that reconnects (its connection dropped) resumes after the last entry it was sent.
@@ -205,7 +242,8 @@ export async function liveTail(
   const after = tailAfter(q, req);
   const startAt: StartAt = after === undefined ? 'newest' : { after };
   // Validates the name before the response starts (a bad one is a 400).
-  const stream = new Stream(name, ctx.client, { maxLen: 0 });
+  const notices = tailLogger();
+  const stream = new Stream(name, ctx.client, { maxLen: 0, logger: notices.logger });
   if (live.closed) return closedResponse(res);
   if (live.full) return busyResponse(res);
   // close() may come while the reader is created (Redis slow: up to the library's open
@@ -238,6 +276,7 @@ export async function liveTail(
   };
   const timer = setInterval(flush, LIMITS.tailFlushMs);
   send('ready', { stream: name });
+  notices.tell(send);
   const run = async (): Promise<void> => {
     try {
       for await (const ev of reader.subscribe({ signal })) {

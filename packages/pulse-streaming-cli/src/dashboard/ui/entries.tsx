@@ -81,25 +81,50 @@ export function Entries({ stream, refresh }: { stream: string; refresh: string }
   );
 }
 
-/** The live tail of `stream`: entries added while the page is open, newest first. */
+/** Warnings of the tail's reader kept on screen (the newest). */
+const NOTES_KEEP = 5;
+
+const data = <T,>(ev: Event): T => JSON.parse((ev as MessageEvent<string>).data) as T;
+
+/**
+ * The live tail of `stream`: entries added while the page is open, newest first.
+ * Its badge says `live` only while the server's reads of Redis work: `reconnecting`
+ * with the error while they fail and are retried (`outage` ... `recovered`).
+ */
 export function Tail({ stream }: { stream: string }) {
   const [on, setOn] = useState(true);
   const [entries, setEntries] = useState<EntryView[]>([]);
   const [skipped, setSkipped] = useState(0);
   const [status, setStatus] = useState('connecting');
+  const [problem, setProblem] = useState('');
+  const [notes, setNotes] = useState<string[]>([]);
   useEffect(() => {
     if (!on) return;
     setStatus('connecting');
+    setProblem('');
     const source = new EventSource(`api/tail?${qs({ name: stream })}`);
-    source.addEventListener('ready', () => setStatus('live'));
+    const live = (): void => {
+      setStatus('live');
+      setProblem('');
+    };
+    source.addEventListener('ready', live);
+    source.addEventListener('recovered', live);
+    source.addEventListener('outage', (ev) => {
+      setStatus('reconnecting');
+      setProblem(`Redis: ${data<{ error: string }>(ev).error}`);
+    });
+    source.addEventListener('warning', (ev) =>
+      setNotes((old) => [...old, data<{ message: string }>(ev).message].slice(-NOTES_KEEP)),
+    );
     source.addEventListener('entries', (ev) => {
-      const batch = JSON.parse((ev as MessageEvent<string>).data) as { entries: EntryView[]; skipped: number };
+      const batch = data<{ entries: EntryView[]; skipped: number }>(ev);
       setEntries((old) => [...batch.entries.reverse(), ...old].slice(0, TAIL_KEEP));
       if (batch.skipped > 0) setSkipped((n) => n + batch.skipped);
     });
-    source.addEventListener('failure', (ev) =>
-      setStatus(`failed: ${(JSON.parse((ev as MessageEvent<string>).data) as { error: string }).error}`),
-    );
+    source.addEventListener('failure', (ev) => {
+      setStatus('failed');
+      setProblem(data<{ error: string }>(ev).error);
+    });
     source.onerror = () => setStatus(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
     return () => source.close();
   }, [stream, on]);
@@ -111,6 +136,11 @@ export function Tail({ stream }: { stream: string }) {
         <span class={`status ${on ? status : 'paused'}`} id="tail-status">
           {on ? status : 'paused'}
         </span>
+        {on && problem !== '' && (
+          <span class="muted" id="tail-problem">
+            {shown(problem)}
+          </span>
+        )}
         <button type="button" onClick={() => setOn(!on)}>
           {on ? 'Pause' : 'Resume'}
         </button>
@@ -125,6 +155,14 @@ export function Tail({ stream }: { stream: string }) {
         </button>
         {skipped > 0 && <span class="muted">{skipped} not shown (too fast)</span>}
       </div>
+      {notes.length > 0 && (
+        <ul class="tail-notes" id="tail-notes">
+          {notes.map((n, i) => (
+            // By position: the same warning may come twice.
+            <li key={i}>{shown(n)}</li>
+          ))}
+        </ul>
+      )}
       {entries.length === 0 ? (
         <p class="muted">Waiting for new events…</p>
       ) : (
