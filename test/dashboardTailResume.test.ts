@@ -167,6 +167,17 @@ describe('api/tail: id lines, Last-Event-ID and after', { timeout: 30_000, concu
       again.abort();
     }
 
+    // Trimmed meanwhile (`one` to `three`): a tail resumed after `one` says entries after it may be
+    // gone (its reader says so as it is created: that notice was dropped, the page not yet reading).
+    await stream.add('four', '4');
+    await redis.xtrim(`pulse:stream:${stream.name}`, 'MAXLEN', 1);
+    const trimmed = new AbortController();
+    onTestFinished(() => trimmed.abort());
+    const resumed = await fetch(`${url}&after=${one}`, { signal: trimmed.signal });
+    const said = await readUntil(resumed, /event: warning\ndata: .*\n\n/);
+    expect(said).toMatch(/event: warning\ndata: .*trimmed or deleted before it started \(3 removed from the stream/);
+    trimmed.abort();
+
     // A value that is not an entry ID is a 400, not a tail from now.
     for (const init of [{ headers: { 'Last-Event-ID': 'nope' } }, {}]) {
       const target = 'headers' in init ? url : `${url}&after=nope`;

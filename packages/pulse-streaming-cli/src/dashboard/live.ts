@@ -190,6 +190,9 @@ function tailAfter(q: URLSearchParams, req: IncomingMessage): string | undefined
   return canonicalEntryId(after);
 }
 
+/** Notices of a tail's reader kept until its page's event stream is open. */
+const EARLY_NOTICES = 10;
+
 /** Events of a tail's event stream that say how its reads go, beside `ready`, `entries` and `failure`. */
 type TailNotice = 'outage' | 'recovered' | 'warning';
 
@@ -200,10 +203,15 @@ type TailNotice = 'outage' | 'recovered' | 'warning';
  * deleted before the tail read them, with their count) as `warning`. The
  * reader retries through an outage without ending its subscription, so
  * without this the page said "live" while nothing could come (outside trial).
- * `tell` is set once the page's event stream is open: what comes before is dropped.
+ * What comes before the page's event stream is open (`tell`: the gap a tail
+ * resumed after a trimmed entry starts with, said as the reader is created)
+ * waits for it, the first {@link EARLY_NOTICES}.
  */
 function tailLogger(): { logger: Logger; tell: (to: (event: TailNotice, data: unknown) => void) => void } {
-  let tell: (event: TailNotice, data: unknown) => void = () => {};
+  const early: Array<[TailNotice, unknown]> = [];
+  let tell = (event: TailNotice, data: unknown): void => {
+    if (early.length < EARLY_NOTICES) early.push([event, data]);
+  };
   const warn = (obj: object, msg?: string): void => {
     const o = obj as { err?: unknown; retryInMs?: unknown; count?: unknown };
     // The read loops' retry lines carry `retryInMs` (internal/readLoop.ts).
@@ -223,6 +231,7 @@ function tailLogger(): { logger: Logger; tell: (to: (event: TailNotice, data: un
     logger,
     tell: (to) => {
       tell = to;
+      for (const [event, data] of early.splice(0)) to(event, data);
     },
   };
 }
