@@ -24,6 +24,7 @@ afterEach(() => {
 interface Running {
   child: ChildProcess;
   url: string;
+  stdout(): string;
   stderr(): string;
   exited: Promise<number | null>;
 }
@@ -45,10 +46,11 @@ function startUi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Running> 
     void exited.then((code) => reject(new Error(`exited with ${code}: ${stderr}`)));
     child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
-      const m = /dashboard: (http:\/\/\S+)/.exec(stdout);
+      // The line printed, or the object of --json.
+      const m = /dashboard: (http:\/\/\S+)/.exec(stdout) ?? /^\{"url":"(http:\/\/[^"]+)"/.exec(stdout);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, url: m[1] as string, stderr: () => stderr, exited });
+        resolve({ child, url: m[1] as string, stdout: () => stdout, stderr: () => stderr, exited });
       }
     });
   });
@@ -106,9 +108,16 @@ describe('pulse-streaming ui', () => {
     expect(await ui.exited).toBe(0);
   });
 
-  it('on --host 0.0.0.0, prints a URL that opens here (127.0.0.1), not 0.0.0.0', async () => {
-    const ui = await startUi(['--redis', sharedUrl(), 'ui', '--host', '0.0.0.0', '--port', '0', '--token', 't']);
+  it('on --host 0.0.0.0, prints a URL that opens here (127.0.0.1), not 0.0.0.0; one JSON object with --json', async () => {
+    const ui = await startUi(['--redis', sharedUrl(), '--json', 'ui', '--host', '0.0.0.0', '--port', '0', '--token', 't']);
     expect(ui.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=t$/);
+    const port = Number(new URL(ui.url).port);
+    expect(JSON.parse(ui.stdout().trim())).toEqual({
+      url: ui.url,
+      metrics: `http://127.0.0.1:${port}/metrics`,
+      host: '0.0.0.0',
+      port,
+    });
     expect(await (await fetch(`${ui.url.replace(/#.*$/, '')}api/config`)).json()).toEqual({
       readOnly: false,
       tokenRequired: true,

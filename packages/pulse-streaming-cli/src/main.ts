@@ -280,7 +280,9 @@ Headers travel with the event (tail --json shows them): --header traceparent=00-
 
   program
     .command('ui')
-    .description('web dashboard: streams, sinks, lag, pending, dead letters, live tail, /metrics (Ctrl-C stops)')
+    .description(
+      'web dashboard: streams, sinks, lag, pending, dead letters, live tail, /metrics (Ctrl-C stops); --json prints {url, metrics, host, port}',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', portNumber('--port'), 7400)
     .option('--read-only', 'refuse and hide actions (replay, delete, destroy)')

@@ -14,6 +14,7 @@ import type { RedisTarget } from '../connection.js';
 import type { CommandContext } from '../context.js';
 import { createDashboard } from '../dashboard/index.js';
 import { CliError } from '../errors.js';
+import { jsonText } from '../format.js';
 import { onCleanup, shutdownSignal } from '../lifecycle.js';
 
 /** Options of `ui`. */
@@ -139,7 +140,12 @@ export async function uiCommand(ctx: CommandContext, options: UiOptions): Promis
   const fragment = options.token === undefined ? '' : `#token=${encodeURIComponent(options.token)}`;
   // Listening on every interface: the URL printed is this machine's loopback one, which opens here.
   const shown = ANY_ADDRESS[options.host] ?? options.host;
-  process.stdout.write(`pulse-streaming dashboard: http://${urlHost(shown)}:${port}/${fragment}\n`);
+  const url = `http://${urlHost(shown)}:${port}/`;
+  // --json: one object on one line of stdout, for a script that starts it (with --port 0, the port
+  // it got) and reads its first line; the notes stay on stderr.
+  if (ctx.json)
+    process.stdout.write(`${jsonText({ url: `${url}${fragment}`, metrics: `${url}metrics`, host: options.host, port })}\n`);
+  else process.stdout.write(`pulse-streaming dashboard: ${url}${fragment}\n`);
   if (shown !== options.host)
     ctx.note(`listening on every interface (${options.host}): from elsewhere, use this machine's address`);
   if (!loopback && options.token === undefined && options.readOnly !== true) {
@@ -147,7 +153,7 @@ export async function uiCommand(ctx: CommandContext, options: UiOptions): Promis
       `warning: listening on ${options.host} without --token or --read-only: anyone who reaches it can replay, delete and destroy`,
     );
   }
-  ctx.note(`metrics: http://${urlHost(shown)}:${port}/metrics  (Ctrl-C stops)`);
+  if (!ctx.json) ctx.note(`metrics: ${url}metrics  (Ctrl-C stops)`);
   await new Promise<void>((resolve) => {
     if (shutdownSignal.aborted) resolve();
     else shutdownSignal.addEventListener('abort', () => resolve(), { once: true });
