@@ -98,6 +98,9 @@ interface Unit {
 /** What a pipeline gives back for each command: its reply, or its error. */
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
+/** Flushes are queued as its reactions (see `#push`). */
+const SETTLED = Promise.resolve();
+
 export class TickBatcher {
   #queue: Queued[] = [];
 
@@ -128,9 +131,13 @@ export class TickBatcher {
 
   #push(args: readonly Arg[] | undefined, key: string | undefined, merge: Mergeable | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      if (this.#queue.push({ args, key, merge, resolve, reject }) === 1) queueMicrotask(() => this.#flush());
+      // A reaction of a settled promise, not queueMicrotask (same order): Node wraps each
+      // queueMicrotask callback in an AsyncResource, a cost every awaited add paid (issue 19).
+      if (this.#queue.push({ args, key, merge, resolve, reject }) === 1) void SETTLED.then(this.#flushQueue);
     });
   }
+
+  readonly #flushQueue = (): void => this.#flush();
 
   #flush(): void {
     const queue = this.#queue;

@@ -169,7 +169,7 @@ export class IoPublisher<C extends IoDuplicable<C>> {
    */
   unsentCheck(conn: C): (err: unknown) => unknown {
     const state = this.#states.get(conn);
-    if (this.isCluster || state === undefined || conn.status === 'ready') return keep;
+    if (this.isCluster || state === undefined || conn.status === 'ready') return keepError;
     const readies = state.readies;
     return (err) => {
       // A command its timeout rejected stays in the offline queue, which ioredis writes once the
@@ -252,7 +252,8 @@ export class IoPublisher<C extends IoDuplicable<C>> {
   }
 }
 
-function keep(err: unknown): unknown {
+/** The check of a ready connection: its errors are kept as they are (ioredisDriver skips it). */
+export function keepError(err: unknown): unknown {
   return err;
 }
 

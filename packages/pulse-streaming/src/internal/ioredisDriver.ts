@@ -10,7 +10,7 @@ import { ioLinks, UnblockPermission } from './clusterLinks.js';
 import type { Arg } from './command.js';
 import { connectionName, type OwnedConnection, openWith } from './connection.js';
 import { type Driver, oneByOne, ownSocketTimeout, rawTransaction } from './driverShared.js';
-import { IoPublisher, OWN_DISCONNECT_MS, userClosed, withoutResend } from './ioPublisher.js';
+import { IoPublisher, keepError, OWN_DISCONNECT_MS, userClosed, withoutResend } from './ioPublisher.js';
 import { slotOf } from './slot.js';
 
 interface IoRedisBatch {
@@ -74,6 +74,8 @@ export class IoRedisDriver implements Driver {
     const publish = (args: readonly Arg[]): Promise<unknown> => {
       const c = conn();
       const check = publisher.unsentCheck(c);
+      // Ready: an error is Redis' or ioredis' own, kept as it is, without a promise more per add.
+      if (check === keepError) return ioCall(c, args);
       return ioCall(c, args).catch((err: unknown) => {
         throw check(err);
       });
