@@ -285,7 +285,14 @@ export interface SinkOptions<Events extends EventMap = Untyped> extends ReaderOp
    * @defaultValue unlimited
    */
   maxDeliveries?: number | undefined;
-  /** Name of the stream that receives dead letters. @defaultValue `<stream name>:dead` */
+  /**
+   * Name of the stream that receives dead letters. The command line's `dead`
+   * commands and the dashboard's dead-letter counts, pages and
+   * `pulse_dead_letters` know only the default: read and replay the letters
+   * of another with `readDeadLetters` and `replayDeadLetters` and their
+   * `deadLetterStream` option.
+   * @defaultValue `<stream name>:dead`
+   */
   deadLetterStream?: string | undefined;
 }
 
