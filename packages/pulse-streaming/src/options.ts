@@ -197,8 +197,10 @@ export interface AddOptions {
    * Headers of the event (`event.headers` on the consumer side), stored as
    * fields `h.<name>`. Names are 1 to 64 characters of `[A-Za-z0-9_.-]`,
    * values well-formed strings (no lone surrogate), at most 256 headers (the
-   * trace context that `pulse-streaming/otel` adds is not counted).
-   * Dead letters and replays keep them.
+   * trace context that `pulse-streaming/otel` adds is not counted), in a
+   * plain object: a Map, a class instance, or inherited, symbol-keyed or
+   * non-enumerable properties are an `InvalidArgumentError` (they would not
+   * be stored). Dead letters and replays keep them.
    * @defaultValue none (the entry is exactly `n`, `p` and `t`, as Go Pulse writes it)
    */
   headers?: Record<string, string> | undefined;
