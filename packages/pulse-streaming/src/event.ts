@@ -41,7 +41,10 @@ export interface NackOptions {
    * Redeliver not before this many milliseconds (0: as soon as possible), and
    * not much later (within the sink's reclaim interval), delays longer than
    * the grace period included; honoured by every instance of the sink,
-   * whatever its `ackGracePeriodMs` (the due time is kept in Redis).
+   * whatever its `ackGracePeriodMs` (the due time is kept in Redis). The
+   * reclaim interval: the instance that nacked redelivers on time; once it
+   * closed or crashed, another finds the event at its next sweep, every half
+   * grace period (up to 10 s late with the default grace).
    * @defaultValue the ack grace period
    */
   delayMs?: number | undefined;
