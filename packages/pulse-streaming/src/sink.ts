@@ -343,7 +343,9 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
    * Stops reading and ends every subscription. Events not acked stay pending
    * and go to another consumer after the grace period; `ack` still works.
    * Those read but never handed out keep the delivery count they had before
-   * the read. Safe to call many times and concurrently.
+   * the read. Safe to call many times and concurrently. Bounded when Redis
+   * does not answer (stopped, frozen, unreachable): each of its steps waits at
+   * most 2 s, and it returns within 10 s.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
