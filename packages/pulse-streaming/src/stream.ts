@@ -1,7 +1,7 @@
 import type { RedisClient } from './client.js';
 import { ClosedError, InvalidArgumentError } from './errors.js';
 import type { EventMap, EventNames, PayloadOf, Untyped } from './event.js';
-import { AddPath, addError } from './internal/add.js';
+import { AddPath, type AddRequest, addError } from './internal/add.js';
 import { type AddMessage, addChannel, traceAdd } from './internal/diagnostics.js';
 import { checkOpen, type Driver, driverFor, evalScript } from './internal/driver.js';
 import { EventCodec } from './internal/eventCodec.js';
@@ -226,7 +226,9 @@ export class Stream<Events extends EventMap = Untyped> {
       const encoded = this.codec.encode(eventName, payload);
       // Checked at once (the common case) and nothing waiting before it: sent this tick, merged with the others.
       if (this.#validating !== undefined || encoded instanceof Promise) {
-        return this.#inOrder(encoded).then((later) => this.#sendPayload(eventName, later, topic, onlyIfExists, headers, dedupId));
+        return this.#inOrder(encoded).then((later) =>
+          this.#sendPayload({ eventName, payload: later, topic, onlyIfExists, headers, dedupId }),
+        );
       }
       p = encoded;
     } else if (typeof payload === 'string') p = payload;
@@ -234,41 +236,28 @@ export class Stream<Events extends EventMap = Untyped> {
     // caller may reuse its buffer, or transfer its ArrayBuffer to a worker, once add() returns).
     else if (payload instanceof Uint8Array) p = Buffer.from(payload);
     else throw new InvalidArgumentError('payload must be a Uint8Array, Buffer or string');
-    return this.#sendPayload(eventName, p, topic, onlyIfExists, headers, dedupId);
+    return this.#sendPayload({ eventName, payload: p, topic, onlyIfExists, headers, dedupId });
   }
 
   /** An add whose payload is encoded: checked as UTF-8 if text, traced when something listens, sent. Throws what it refuses. */
-  #sendPayload(
-    eventName: string,
-    p: Buffer | string,
-    topic: string | undefined,
-    onlyIfExists: boolean,
-    headers: readonly string[],
-    dedupId: string | undefined,
-  ): Promise<string | undefined> {
+  #sendPayload(a: AddRequest): Promise<string | undefined> {
     // Sent as UTF-8 (also what a codec encoded): a lone surrogate would come back as U+FFFD, not as the string added.
-    if (typeof p === 'string' && !isWellFormed(p))
+    if (typeof a.payload === 'string' && !isWellFormed(a.payload))
       throw new InvalidArgumentError('payload must be well-formed UTF-16 (it has a lone surrogate): pass its bytes as a Buffer');
     // Tracing (pulse-streaming/otel) may add headers: the trace context.
     if (addChannel.hasSubscribers) {
-      const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: headersOf(headers) };
-      return traceAdd(msg, (fields) => this.#add(eventName, p, topic, onlyIfExists, fields, dedupId));
+      const { eventName, topic, dedupId } = a;
+      const msg: AddMessage = { streamName: this.name, eventName, topic, dedupId, headers: headersOf(a.headers) };
+      return traceAdd(msg, (fields) => this.#add({ ...a, headers: fields }));
     }
-    return this.#add(eventName, p, topic, onlyIfExists, headers, dedupId);
+    return this.#add(a);
   }
 
-  async #add(
-    eventName: string,
-    p: Buffer | string,
-    topic: string | undefined,
-    onlyIfExists: boolean,
-    headers: readonly string[],
-    dedupId: string | undefined,
-  ): Promise<string | undefined> {
+  async #add(a: AddRequest): Promise<string | undefined> {
     // Nothing can be sent: say so, rather than "outcome unknown" from the failure that would follow.
     const closed = this.driver.closed();
     if (closed !== undefined) throw new ClosedError(`add to stream ${this.name}: not stored, ${closed}`);
-    const merge = this.#adds.describe({ eventName, payload: p, topic, onlyIfExists, headers, dedupId });
+    const merge = this.#adds.describe(a);
     let reply: unknown;
     try {
       reply = await this.driver.sendMergeable(merge, this.key);
