@@ -6,7 +6,7 @@ import { checkOpen, type OwnedConnection } from './internal/driver.js';
 import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
-import type { LossReport } from './internal/lossReport.js';
+import { type LossReport, warningsDelivered } from './internal/lossReport.js';
 import { nackEvent } from './internal/nacks.js';
 import { countObituaryAtJoin, joinNewConsumer } from './internal/ownership.js';
 import { PerKey } from './internal/perKey.js';
@@ -366,6 +366,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       await leaveAll(this.#leaver(), [...this.#streams.values(), ...behind], this.#logger, new Set(behind));
       this.#control.close();
       this.#losses.close();
+      await warningsDelivered();
     })();
     return this.#closing;
   }
