@@ -1,13 +1,14 @@
 /** What one sink instance has seen since it was created. */
 export interface SinkCounters {
   /**
-   * Events read for the first time into this instance's subscriptions: counted
-   * as read, so one that waited in a buffer and went back to the sink (a loop
-   * that stopped taking events, a stalled instance whose events another took
-   * over) counts though no code saw it.
+   * Events read for the first time into this instance's subscriptions,
+   * counted as read. One that waited in a buffer and went back to the sink
+   * unseen (a loop that stopped taking events, `close()`) is counted out
+   * again, and counted by whoever takes it next: an event handed out once
+   * counts once, so this count can go down (not a monotonic counter).
    */
   delivered: number;
-  /** Events read again (claimed) after the grace period or a nack; counted as `delivered` is. */
+  /** Events read again (claimed) after the grace period or a nack; counted, and counted out, as `delivered` is. */
   redelivered: number;
   /** Events acknowledged through this instance. */
   acked: number;
