@@ -183,6 +183,23 @@ describe.concurrent.each(CLIENT_KINDS)('reader losses (%s)', (kind) => {
     expect(reader.counters).toEqual({ delivered: 2, lost: 0 });
   });
 
+  it('lost counts an entry deleted unread whatever its topic (a gone entry no longer tells it)', async (ctx) => {
+    const { s } = newStream(ctx);
+    const reader = await newReader(ctx, s, { topic: 'a' });
+    const got: Event[] = [];
+    drain(reader, got);
+    // Atomically, after the reader's cursor: an entry of topic b, one of topic a, the first deleted.
+    const ms = String(Date.now() + 1000);
+    const script =
+      "redis.call('XADD', KEYS[1], ARGV[1] .. '-1', 'n', 'e', 'p', 'x', 't', 'b') " +
+      "redis.call('XADD', KEYS[1], ARGV[1] .. '-2', 'n', 'e', 'p', 'y', 't', 'a') " +
+      "redis.call('XDEL', KEYS[1], ARGV[1] .. '-1')";
+    await c.cmd('EVAL', script, '1', `pulse:stream:${s.name}`, ms);
+    await waitFor(() => got.length === 1 && reader.counters.lost === 1, { what: JSON.stringify(reader.counters) });
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    expect(reader.counters).toEqual({ delivered: 1, lost: 1 });
+  });
+
   it('streams added with addStream count their losses too', async (ctx) => {
     const { s } = newStream(ctx);
     const { s: s2 } = newStream(ctx, { maxLen: 10 });
