@@ -31,7 +31,7 @@ describe('LossReport', () => {
     expect(seen[0]?.message).toContain('reader of stream orders: 7 events lost');
     expect(seen[0]?.message).toContain('events trimmed before this reader read them');
     expect((seen[0] as Error & { code?: string }).code).toBe('PULSE_EVENTS_LOST');
-    r.close();
+    void r.close();
   });
 
   it('later losses within the interval are summed into one warning at its end', async () => {
@@ -52,7 +52,7 @@ describe('LossReport', () => {
     expect(counts()).toEqual([1, 5]);
     await waitFor(() => seen.length === 3, { timeout: 2000, what: 'the next summed warning' });
     expect(counts()).toEqual([1, 5, 4]);
-    r.close();
+    void r.close();
   });
 
   it('after a quiet interval, the next loss warns at once again', async () => {
@@ -62,7 +62,7 @@ describe('LossReport', () => {
     r.lost(2, {}, 'm');
     await tick();
     expect(counts()).toEqual([1, 2]);
-    r.close();
+    void r.close();
   });
 
   it('close() reports what the interval summed, once; losses after close warn at once', async () => {
@@ -70,8 +70,8 @@ describe('LossReport', () => {
     r.lost(1, {}, 'm');
     r.lost(10, {}, 'm');
     r.lost(20, {}, 'm');
-    r.close();
-    r.close();
+    void r.close();
+    void r.close();
     await tick();
     expect(counts()).toEqual([1, 30]);
     r.lost(5, {}, 'm');
@@ -81,7 +81,7 @@ describe('LossReport', () => {
 
   it('close() with nothing pending warns nothing', async () => {
     const r = new LossReport(undefined, 'x', 60_000);
-    r.close();
+    void r.close();
     r.lost(0, {}, 'm');
     await tick();
     expect(seen).toEqual([]);
@@ -92,7 +92,7 @@ describe('LossReport', () => {
     const r = new LossReport(logger as Logger, 'x', 60_000);
     r.lost(3, { stream: 's' }, 'events trimmed');
     r.lost(4, { stream: 's' }, 'events trimmed');
-    r.close();
+    void r.close();
     await tick();
     expect(seen).toEqual([]);
     expect(lines).toEqual([
@@ -125,7 +125,7 @@ describe('LossReport', () => {
       { level: 'warn', obj: { stream: 's' }, msg: 'm' },
     ]);
     // The one held back within the interval comes at close (or at the interval's end), never dropped.
-    r.close();
+    void r.close();
     await tick();
     expect(seen).toHaveLength(3);
     expect(seen[2]?.message).toContain('events may be lost (stream other)');
@@ -141,7 +141,7 @@ describe('LossReport', () => {
     await waitFor(() => seen.length === 2, { timeout: 2000, what: 'the warning at the end of the interval' });
     expect(seen).toHaveLength(2);
     expect(seen[1]?.message).toContain('2 warnings that events may be lost, the last: events may be lost (stream c)');
-    r.close();
+    void r.close();
     await tick();
     expect(seen).toHaveLength(2);
   });
@@ -153,7 +153,7 @@ describe('LossReport', () => {
     r.lost(1, {}, 'm');
     // An unref-ed timer is not an active resource.
     expect(process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length).toBe(before);
-    r.close();
+    void r.close();
   });
 });
 

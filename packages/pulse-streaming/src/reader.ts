@@ -5,7 +5,7 @@ import { monotonicNow } from './internal/clock.js';
 import { type Arg, type Connection, checkOpen } from './internal/driver.js';
 import { Fanout } from './internal/fanout.js';
 import { countPerStream, ReadLoops } from './internal/loops.js';
-import { LossReport, warningsDelivered } from './internal/lossReport.js';
+import { LossReport } from './internal/lossReport.js';
 import { OPTION_NAMES } from './internal/optionLists.js';
 import { checkOptionNames } from './internal/optionNames.js';
 import { PerKey } from './internal/perKey.js';
@@ -261,8 +261,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       stopped.catch(() => {});
       await Promise.race([stopped, sleep(FINAL_CHECK_MS, bound.signal)]);
       bound.abort();
-      this.#lossReport.close();
-      await warningsDelivered();
+      await this.#lossReport.close();
     })();
     return this.#closing;
   }

@@ -6,7 +6,7 @@ import { checkOpen, type OwnedConnection } from './internal/driver.js';
 import type { Fanout } from './internal/fanout.js';
 import { streamKey } from './internal/keys.js';
 import type { ReadLoops } from './internal/loops.js';
-import { type LossReport, warningsDelivered } from './internal/lossReport.js';
+import type { LossReport } from './internal/lossReport.js';
 import { nackEvent } from './internal/nacks.js';
 import { countObituaryAtJoin, joinNewConsumer } from './internal/ownership.js';
 import { PerKey } from './internal/perKey.js';
@@ -365,8 +365,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
       const behind = this.#maintenance?.behind() ?? [];
       await leaveAll(this.#leaver(), [...this.#streams.values(), ...behind], this.#logger, new Set(behind));
       this.#control.close();
-      this.#losses.close();
-      await warningsDelivered();
+      await this.#losses.close();
     })();
     return this.#closing;
   }
@@ -399,7 +398,7 @@ export class Sink<Events extends EventMap = Untyped> implements AsyncIterable<Si
     this.#closed = true;
     this.#closedSignal.abort();
     this.#fanout.endAll(err);
-    this.#losses.close();
+    void this.#losses.close();
     // Not awaited: a read loop or the background work runs this, and close() waits for them.
     this.close().catch((e: unknown) => this.#logger.warn({ err: errorText(e) }, 'closing the stopped sink failed'));
   }
