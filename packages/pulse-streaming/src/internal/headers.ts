@@ -49,10 +49,11 @@ export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_I
       'headers must be a plain object of header names to string values (for a Map or Headers: Object.fromEntries(headers))',
     );
   }
-  const problem = hiddenPropertiesProblem(headers);
+  const names = Object.keys(headers);
+  const problem = hiddenPropertiesProblem(headers, names.length);
   if (problem !== undefined) throw new InvalidArgumentError(problem);
   const fields: string[] = [];
-  for (const name of Object.keys(headers)) {
+  for (const name of names) {
     const badName = headerNameProblem(name);
     if (badName !== undefined) throw new InvalidArgumentError(badName);
     let value: unknown;
@@ -80,15 +81,16 @@ export function headerFields(headers: unknown, max: number = MAX_HEADERS + MAX_I
  * would not be stored (outside trial): a class instance or an object with a
  * prototype of its own (inherited properties), a symbol-keyed or a
  * non-enumerable property. A plain object of any realm (its prototype's own
- * prototype is null) or one without a prototype passes.
+ * prototype is null) or one without a prototype passes. `listed`: how many
+ * `Object.keys` lists.
  */
-function hiddenPropertiesProblem(headers: object): string | undefined {
+function hiddenPropertiesProblem(headers: object, listed: number): string | undefined {
   const proto: unknown = Object.getPrototypeOf(headers);
   if (proto !== null && Object.getPrototypeOf(proto) !== null)
     return 'headers must be a plain object ({ name: value }): inherited properties (a class instance, Object.create(...)) would not be stored';
   if (Object.getOwnPropertySymbols(headers).length > 0)
     return 'headers must be a plain object with string names: a symbol-keyed property would not be stored';
-  if (Object.getOwnPropertyNames(headers).length !== Object.keys(headers).length)
+  if (Object.getOwnPropertyNames(headers).length !== listed)
     return 'headers must be a plain object of enumerable properties: a non-enumerable one would not be stored';
   return undefined;
 }
