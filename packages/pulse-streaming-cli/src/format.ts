@@ -207,3 +207,9 @@ export function charLength(text: string): number {
 export function printJson(value: unknown): void {
   process.stdout.write(`${jsonText(value, 2)}\n`);
 }
+
+/** A line the library logged, as the tail and the dashboard's tail say it: its message, and a loss's count. */
+export function libraryLine(obj: object, msg: string | undefined): string {
+  const count = (obj as { count?: unknown }).count;
+  return `${msg ?? ''}${typeof count === 'number' ? ` (${count})` : ''}`;
+}

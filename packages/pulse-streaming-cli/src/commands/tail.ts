@@ -12,6 +12,7 @@ import {
   idTimeText,
   isoTime,
   jsonText,
+  libraryLine,
   payloadDisplay,
   payloadJson,
   quoted,
@@ -122,10 +123,8 @@ function probeCluster(client: CliRedis): () => void {
 function noteLogger(ctx: CommandContext): Logger {
   const say =
     (level: string) =>
-    (obj: object, msg?: string): void => {
-      const count = (obj as { count?: unknown }).count;
-      ctx.note(`${level}: ${msg ?? ''}${typeof count === 'number' ? ` (${count})` : ''}`);
-    };
+    (obj: object, msg?: string): void =>
+      ctx.note(`${level}: ${libraryLine(obj, msg)}`);
   const logger: Logger = { debug: () => {}, info: () => {}, warn: say('warning'), error: say('error'), child: () => logger };
   return logger;
 }

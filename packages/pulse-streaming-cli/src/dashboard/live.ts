@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Event, InvalidArgumentError, type Logger, type Reader, type StartAt, Stream } from 'pulse-streaming';
 import { canonicalEntryId, isEntryId } from '../entryIds.js';
 import { errorMessage } from '../errors.js';
+import { libraryLine } from '../format.js';
 import { type ApiContext, overview, overviewQuery, param, streamPage } from './api.js';
 import { LIMITS, withDeadline } from './limits.js';
 import { type EntryView, payloadView } from './payload.js';
@@ -213,10 +214,10 @@ function tailLogger(): { logger: Logger; tell: (to: (event: TailNotice, data: un
     if (early.length < EARLY_NOTICES) early.push([event, data]);
   };
   const warn = (obj: object, msg?: string): void => {
-    const o = obj as { err?: unknown; retryInMs?: unknown; count?: unknown };
+    const o = obj as { err?: unknown; retryInMs?: unknown };
     // The read loops' retry lines carry `retryInMs` (internal/readLoop.ts).
     if (typeof o.retryInMs === 'number') tell('outage', { error: typeof o.err === 'string' ? o.err : (msg ?? '') });
-    else tell('warning', { message: `${msg ?? ''}${typeof o.count === 'number' ? ` (${o.count})` : ''}` });
+    else tell('warning', { message: libraryLine(obj, msg) });
   };
   const logger: Logger = {
     debug: () => {},
