@@ -65,6 +65,11 @@ export interface Live<T> {
   error: string | undefined;
 }
 
+/** The JSON data of a server-sent event. */
+export function eventData<T>(ev: Event): T {
+  return JSON.parse((ev as MessageEvent<string>).data) as T;
+}
+
 /** Subscribes to `api/live` snapshots while the component is mounted (reconnects on its own, as EventSource does). */
 export function useLive<T>(query: Record<string, string | number | undefined>): Live<T> {
   const [state, setState] = useState<Live<T>>({ data: undefined, error: undefined });
@@ -72,11 +77,9 @@ export function useLive<T>(query: Record<string, string | number | undefined>): 
   useEffect(() => {
     // The last snapshot stays on screen until the new query's first one arrives (no flicker while paging or searching).
     const source = new EventSource(`api/live?${key}`);
-    source.addEventListener('snapshot', (e) =>
-      setState({ data: JSON.parse((e as MessageEvent<string>).data) as T, error: undefined }),
-    );
+    source.addEventListener('snapshot', (e) => setState({ data: eventData<T>(e), error: undefined }));
     source.addEventListener('failure', (e) => {
-      const { error } = JSON.parse((e as MessageEvent<string>).data) as { error: string };
+      const { error } = eventData<{ error: string }>(e);
       setState((s) => ({ data: s.data, error }));
     });
     return () => source.close();

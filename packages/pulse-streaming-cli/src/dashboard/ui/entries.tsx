@@ -3,7 +3,7 @@
  * last ID shown) and the live tail (server-sent events of new entries).
  */
 import { useEffect, useState } from 'preact/hooks';
-import { type EntryView, get, qs } from './api.js';
+import { type EntryView, eventData, get, qs } from './api.js';
 import { shown, time } from './format.js';
 import { Payload } from './payload.js';
 
@@ -84,8 +84,6 @@ export function Entries({ stream, refresh }: { stream: string; refresh: string }
 /** Warnings of the tail's reader kept on screen (the newest). */
 const NOTES_KEEP = 5;
 
-const data = <T,>(ev: Event): T => JSON.parse((ev as MessageEvent<string>).data) as T;
-
 /**
  * The live tail of `stream`: entries added while the page is open, newest first.
  * Its badge says `live` only while the server's reads of Redis work: `reconnecting`
@@ -111,19 +109,19 @@ export function Tail({ stream }: { stream: string }) {
     source.addEventListener('recovered', live);
     source.addEventListener('outage', (ev) => {
       setStatus('reconnecting');
-      setProblem(`Redis: ${data<{ error: string }>(ev).error}`);
+      setProblem(`Redis: ${eventData<{ error: string }>(ev).error}`);
     });
     source.addEventListener('warning', (ev) =>
-      setNotes((old) => [...old, data<{ message: string }>(ev).message].slice(-NOTES_KEEP)),
+      setNotes((old) => [...old, eventData<{ message: string }>(ev).message].slice(-NOTES_KEEP)),
     );
     source.addEventListener('entries', (ev) => {
-      const batch = data<{ entries: EntryView[]; skipped: number }>(ev);
+      const batch = eventData<{ entries: EntryView[]; skipped: number }>(ev);
       setEntries((old) => [...batch.entries.reverse(), ...old].slice(0, TAIL_KEEP));
       if (batch.skipped > 0) setSkipped((n) => n + batch.skipped);
     });
     source.addEventListener('failure', (ev) => {
       setStatus('failed');
-      setProblem(data<{ error: string }>(ev).error);
+      setProblem(eventData<{ error: string }>(ev).error);
     });
     source.onerror = () => setStatus(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
     return () => source.close();
