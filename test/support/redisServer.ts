@@ -167,7 +167,9 @@ export class RedisServer {
       if (pong) {
         // Another test's server may answer on this port (two free-port picks met, and ours then
         // fails to bind): a test would use it. A CI run's readerChurn got CLUSTERDOWN so.
-        const info = await rawCommand(this.port, 'INFO server', 500, true);
+        // The default timeout: it answered, and on a loaded machine 500 ms passed before the INFO
+        // reply once (addOrder's restart, a full npm test run).
+        const info = await rawCommand(this.port, 'INFO server', undefined, true);
         const pid = /process_id:(\d+)/.exec(info)?.[1];
         if (pid === String(proc.pid)) return;
         throw new Error(`port ${this.port} is another redis-server's (pid ${pid}), not ours (pid ${proc.pid})`);
