@@ -37,6 +37,8 @@ describe('compareIds', () => {
   it('compares as text only where that agrees with the numbers: lengths, leading zeros, a missing sequence', () => {
     const ids = ['0', '0-0', '0-1', '1', '1-0', '5', '5-0', '9-9', '10-0', '007-1', '7-01', '7-1', '100-0'];
     ids.push('99-18446744073709551615', '18446744073709551615-18446744073709551615', '18446744073709551615-9');
+    // One length, the dash at one place (compared natively as text): leading zeros included.
+    ids.push('05-1', '10-1', '01', '10', '0-01', '0-10', '00-0', '05-10', '10-05');
     for (let i = 0; i < 300; i++)
       ids.push(`${1_796_565_603_000 + Math.floor(Math.random() * 2000)}-${Math.floor(Math.random() * 12)}`);
     for (const a of ids) for (const b of ids) expect([a, b, compareIds(a, b)]).toEqual([a, b, byBigints(a, b)]);
