@@ -155,6 +155,35 @@ describe.concurrent('CLI tail and add', { timeout: 90_000 }, () => {
     }
   });
 
+  it('ends with the total it did not print: an entry deleted before it read it (README: said on stderr)', async ({ expect }) => {
+    const name = uniqueName('clitail-total');
+    const key = `pulse:stream:${name}`;
+    try {
+      const r = await cli(['tail', name, '--count', '2'], {
+        started: async () => {
+          await waitFor(async () => String(await c.cmd('CLIENT', 'LIST')).includes(`name=pulse:reader:${name} `), {
+            timeout: 30_000,
+            what: 'the tail reader connection',
+          });
+          // Entries added while the tail waits, the first deleted in the same step (one script):
+          // the tail cannot read it.
+          const script = `local a = redis.call('XADD', KEYS[1], '*', 'n', 'e', 'p', 'a')
+redis.call('XADD', KEYS[1], '*', 'n', 'e', 'p', 'b')
+redis.call('XDEL', KEYS[1], a)`;
+          await c.cmd('EVAL', script, 1, key);
+          await c.cmd('XADD', key, '*', 'n', 'e', 'p', 'c');
+        },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(lines(r.stdout).map((l) => l.split(' ').pop())).toEqual(['b', 'c']);
+      expect(lines(r.stderr)).toContain(
+        'warning: 1 event in all were trimmed or deleted before this tail read them (not printed)',
+      );
+    } finally {
+      await c.cmd('DEL', key);
+    }
+  });
+
   it('exits 130 on Ctrl-C and 143 on SIGTERM, as the help says', async ({ expect }) => {
     const name = uniqueName('clitail');
     // That the help says 130: cli.test.ts, on the program's help.
