@@ -222,8 +222,10 @@ redis.call('XDEL', KEYS[1], a)`;
       const stored = ((await c.cmd('XRANGE', `pulse:stream:${name}`, '-', '+')) as Array<[string, string[]]>).map((e) => e[1][3]);
       expect(stored).toEqual(['{"id":1}', 'crlf', 'two\n', 'none', 'kept\n']);
       // That add's help says so: cliErrors.test.ts, which runs every command's --help.
+      // Go Pulse's record of the stream, as add's help says: Go readers refuse a stream without it.
+      expect(await c.cmd('HGET', `pulse:stream:${name}:lifecycle`, 'state')).toBe('active');
     } finally {
-      await c.cmd('DEL', `pulse:stream:${name}`);
+      await c.cmd('DEL', `pulse:stream:${name}`, `pulse:stream:${name}:lifecycle`);
     }
   });
 });

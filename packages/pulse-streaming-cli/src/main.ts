@@ -213,7 +213,9 @@ Ctrl-C stops: exit code 130.`,
 With payload -, the payload is stdin without its one trailing newline (\\n or \\r\\n),
 the one echo adds: echo '{"id":1}' | pulse-streaming add orders created - stores {"id":1}.
 For binary input that may end with a newline byte, pass --keep-newline.
-Headers travel with the event (tail --json shows them): --header traceparent=00-...-01.`,
+Headers travel with the event (tail --json shows them): --header traceparent=00-...-01.
+As the library's add, a first add to a stream also writes Go Pulse's record of it
+(hash pulse:stream:<stream>:lifecycle), so that Go readers can read the stream.`,
     )
     .action(run((ctx, [name, ev, payload], o) => addCommand(ctx, name as string, ev as string, payload as string, o)));
 
