@@ -199,6 +199,18 @@ describe('JSON API', () => {
     }
   });
 
+  it('api/dead-head: 0 and null while a stream has no dead letters, then the length and last ID', async () => {
+    const name = uniqueName('dash-deadhead');
+    expect((await getJson(dash, `api/dead-head?name=${name}`)).body).toEqual({ length: 0, lastId: null });
+    const [, last] = await addDeadLetters(redis, name, [
+      { event: 'e', payload: 'a', sink: 's', sourceId: '1-0' },
+      { event: 'e', payload: 'b', sink: 's', sourceId: '2-0' },
+    ]);
+    expect((await getJson(dash, `api/dead-head?name=${name}`)).body).toEqual({ length: 2, lastId: last });
+    expect((await getJson(dash, 'api/dead-head?name=')).status).toBe(400);
+    await redis.del(`pulse:stream:${name}:dead`);
+  });
+
   it('pages entries newest first', async () => {
     const stream = new Stream(uniqueName('paged'), redis, { maxLen: 0 });
     for (let i = 0; i < 7; i++) await stream.add(`e${i}`, String(i));

@@ -149,6 +149,30 @@ describe.skipIf(chromiumPath === undefined)('dashboard in Chromium', { concurren
     await audit.close();
   });
 
+  it('watches a stream with no dead letters without failing requests, and shows the first one that comes', async () => {
+    const stream = new Stream(uniqueName('dash-nodead'), redis);
+    await stream.add('kept', 'x');
+    const failed: string[] = [];
+    let calls = 0;
+    const page = await context.newPage();
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+      if (r.url().includes('/api/')) calls++;
+    });
+    await page.goto(`${dash.url}#/dead/${encodeURIComponent(stream.name)}`);
+    await page.locator('p.muted', { hasText: 'No dead letters' }).waitFor();
+    // The page looks for new letters every 2 s: two looks more, none of them failing.
+    const shown = calls;
+    await waitFor(() => calls >= shown + 2, { timeout: 15_000, what: 'two more looks for dead letters' });
+    const [first] = await addDeadLetters(redis, stream.name, [
+      { event: 'charge', payload: '{"order":1}', sink: 'billing', sourceId: '1-0' },
+    ]);
+    await page.locator(`li[data-id="${first}"]`).waitFor();
+    // Before: the watch asked api/stream for `<name>:dead`, a 404 every 2 s while it did not exist.
+    expect(failed).toEqual([]);
+    await page.close();
+  });
+
   it('replays a dead letter from the page back into its stream, and deletes another', async () => {
     const stream = new Stream(uniqueName('dash-dead'), redis);
     await stream.add('kept', 'x');

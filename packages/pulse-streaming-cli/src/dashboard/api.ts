@@ -10,7 +10,7 @@ import type { CliRedis } from '../clients.js';
 import { deadLetterStreamName, getDeadLetter } from '../deadLetters.js';
 import { isEntryId } from '../entryIds.js';
 import { CliError } from '../errors.js';
-import { type PendingReport, pendingReport, sinkInfos } from '../inspect.js';
+import { type PendingReport, pendingReport, sinkInfos, streamGone, streamHead } from '../inspect.js';
 import { entryList, text } from '../replies.js';
 import { manyStreamFigures, pageOf, type StreamFigures, type StreamNames, streamFigures } from './collect.js';
 import { type EntryView, entryView, type PayloadView, PREVIEW_BYTES, PREVIEW_RANGE, payloadView } from './payload.js';
@@ -218,6 +218,23 @@ export async function deadLetters(ctx: ApiContext, q: URLSearchParams) {
   const more = letters.length > count;
   if (more) letters.pop();
   return { letters, next: more ? (letters[letters.length - 1]?.id ?? null) : null };
+}
+
+/**
+ * `api/dead-head?name=`: the length and last ID of a stream's dead letters, 0 and null while it has
+ * none: what the dead-letter page watches to read its list again. It watched `api/stream` of
+ * `<name>:dead`, a 404 in the browser's console every refresh while there were none.
+ */
+export async function deadHead(ctx: ApiContext, q: URLSearchParams): Promise<{ length: number; lastId: string | null }> {
+  const name = param(q, 'name');
+  const key = streamKey(deadLetterStreamName(new Stream(name, ctx.client).name));
+  try {
+    const { length, lastId } = await streamHead(ctx.client, key);
+    return { length, lastId };
+  } catch (err) {
+    if (streamGone(err)) return { length: 0, lastId: null };
+    throw err;
+  }
 }
 
 /** `api/dead-letter?name=&id=`: one dead letter with its whole payload. */

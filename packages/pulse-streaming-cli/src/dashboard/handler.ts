@@ -13,7 +13,18 @@ import type { Cluster, Redis } from 'ioredis';
 import { InvalidArgumentError, PulseError } from 'pulse-streaming';
 import { CliError, errorMessage } from '../errors.js';
 import { deleteDeadAction, destroyAction, replayAction } from './actions.js';
-import { type ApiContext, deadLetter, deadLetters, entries, entry, NotFound, overview, pending, streamPage } from './api.js';
+import {
+  type ApiContext,
+  deadHead,
+  deadLetter,
+  deadLetters,
+  entries,
+  entry,
+  NotFound,
+  overview,
+  pending,
+  streamPage,
+} from './api.js';
 import { asset } from './assets.js';
 import { manyStreamFigures, StreamNames } from './collect.js';
 import { LIMITS, withDeadline } from './limits.js';
@@ -193,6 +204,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       'api/entry': (q: URLSearchParams) => entry(ctx, q),
       'api/pending': (q: URLSearchParams) => pending(ctx, q),
       'api/dead': (q: URLSearchParams) => deadLetters(ctx, q),
+      'api/dead-head': (q: URLSearchParams) => deadHead(ctx, q),
       'api/dead-letter': (q: URLSearchParams) => deadLetter(ctx, q),
     }),
   );

@@ -43,9 +43,9 @@ export function DeadPage({ name, config }: { name: string; config: Config }) {
     let last: string | undefined;
     let live = true;
     const look = async (): Promise<void> => {
-      const now = await get<{ length: number; lastId: string | null }>('stream', { name: `${name}:dead` }).then(
+      const now = await get<{ length: number; lastId: string | null }>('dead-head', { name }).then(
         (s) => `${s.length} ${s.lastId}`,
-        () => 'absent',
+        () => 'unknown',
       );
       if (live && last !== undefined && now !== last) setReload((x) => x + 1);
       last = now;
