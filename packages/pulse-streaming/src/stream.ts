@@ -279,6 +279,9 @@ export class Stream<Events extends EventMap = Untyped> {
    */
   #inOrder(encoded: Buffer | string | Promise<Buffer | string>): Promise<Buffer | string> {
     const before = this.#validating;
+    // Handled now: adopted only once the earlier adds' schemas answered, a refusal that came first
+    // was an unhandled rejection meanwhile, which ends a Node process by default (outside review).
+    if (encoded instanceof Promise) encoded.catch(noop);
     const mine = before === undefined ? Promise.resolve(encoded) : before.then(() => encoded);
     const settled = mine.then(noop, noop);
     this.#validating = settled;
