@@ -89,3 +89,45 @@ describe.each(CLIENT_KINDS)('an async filter (%s)', (kind) => {
     });
   }
 });
+
+/*
+ * An add whose asynchronous schema refuses the value while an earlier add's schema is still
+ * validating: before, the refusal was a promise nothing handled until the earlier one answered (the
+ * later add waits for it to keep adds in order), an unhandled rejection though the caller handled
+ * the add's own promise (a review of the add path; both clients failed).
+ */
+/** A Standard Schema that answers after `ms`, accepting or refusing every value. */
+function slowSchema(ms: number, accept: boolean) {
+  return {
+    '~standard': {
+      version: 1 as const,
+      vendor: 'test',
+      validate: (value: unknown) =>
+        new Promise((resolve) => setTimeout(() => resolve(accept ? { value } : { issues: [{ message: 'refused' }] }), ms)),
+    },
+  };
+}
+
+describe.each(CLIENT_KINDS)('an async schema refusing behind a slower one (%s)', (kind) => {
+  it('the later add rejects with InvalidArgumentError, the earlier is stored, no rejection escapes', async ({
+    onTestFinished,
+  }) => {
+    const c = await connect(kind);
+    onTestFinished(() => c.close());
+    const s = new Stream<Record<string, unknown>>(uniqueName('asyncRefusedBehind'), c.redis, {
+      maxLen: 0,
+      schemas: { slow: slowSchema(200, true), fast: slowSchema(10, false) } as never,
+    });
+    onTestFinished(() => s.destroy());
+    const first = s.add('slow', { a: 1 });
+    // Handled at once: only the library's own promises can be left unhandled.
+    const second = s.add('fast', { b: 1 }).catch((e: unknown) => e);
+    expect(typeof (await first)).toBe('string');
+    const err = await second;
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/refused/);
+    expect(Number(await c.cmd('XLEN', s.key))).toBe(1);
+    await turns();
+    expect(unhandled.map(String)).toEqual([]);
+  });
+});
