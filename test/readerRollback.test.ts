@@ -22,6 +22,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Event, Stream } from '../packages/pulse-streaming/src/index.js';
 import { LossLedger } from '../packages/pulse-streaming/src/internal/readerLoss.js';
+import { sameKey } from '../packages/pulse-streaming/src/internal/readerSameKey.js';
 import { CLIENT_KINDS, connect, recordingLogger, take, uniqueName, waitFor } from './support/clients.js';
 import { RedisServer } from './support/redisServer.js';
 
@@ -151,5 +152,30 @@ describe('LossLedger under a rollback (no server)', () => {
     // A cursor from a start (a Date ahead): not flagged.
     const m = new LossLedger({ base: undefined, cursor: '9-0', deleted: 0, added: 1, maxDeleted: '0-0', lastGen: '1-0' });
     expect(m.checkArgs(m.begin(0, '9-0'))).toEqual(['check', '9-0', 1000, '', '']);
+  });
+});
+
+describe('sameKey (no server)', () => {
+  // Then: one entry, X, which the reader had read.
+  const X = '1000-0';
+  const then = { added: 1, deleted: 0, maxDeleted: '0-0', lastGen: X, first: X };
+
+  it('a key created again (an empty Redis restarted) with an entry added and deleted before a read: another key', () => {
+    // a (2000-0) added and deleted, b added: the counts alone fit "X deleted, b added". Before: the
+    // same key, so the reader counted nothing and said nothing (an outside trial's restart).
+    expect(sameKey(then, { added: 2, deleted: 1, maxDeleted: '2000-0', lastGen: '2000-1', first: '2000-1' })).toBe(false);
+    // The same with nothing left: a added and deleted.
+    expect(sameKey(then, { added: 1, deleted: 1, maxDeleted: '2000-0', lastGen: '2000-0', first: '' })).toBe(false);
+  });
+
+  it('the same key, whose entries went by deletions and trims the counts account for', () => {
+    // X deleted, b added.
+    expect(sameKey(then, { added: 2, deleted: 1, maxDeleted: X, lastGen: '2000-1', first: '2000-1' })).toBe(true);
+    // X trimmed, a and b added, a deleted.
+    expect(sameKey(then, { added: 3, deleted: 2, maxDeleted: '2000-0', lastGen: '2000-1', first: '2000-1' })).toBe(true);
+    // X deleted, nothing left.
+    expect(sameKey(then, { added: 1, deleted: 1, maxDeleted: X, lastGen: X, first: '' })).toBe(true);
+    // X still there, a added and deleted.
+    expect(sameKey(then, { added: 2, deleted: 1, maxDeleted: '2000-0', lastGen: '2000-0', first: X })).toBe(true);
   });
 });

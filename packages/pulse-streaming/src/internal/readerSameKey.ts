@@ -18,13 +18,21 @@ export interface Counters {
 /**
  * Whether `now` can be the key `then` was seen as: entries-added and
  * max-deleted-entry-id only grow for one key; and a first entry newer than
- * the last ID generated then means every entry of then is gone, each one
- * counted in the deleted count. A key created again that caught up with
- * both counters shows by the last (an empty key at the start, or one whose
- * entries were all read, may have nothing ahead to show otherwise).
+ * the last ID generated then (or no entry at all) means every entry of then
+ * is gone, each one counted in the deleted count, and one more when an entry
+ * added since was deleted too (max-deleted-entry-id past that last ID). A
+ * key created again that caught up with both counters shows by the last (an
+ * empty key at the start, or one whose entries were all read, may have
+ * nothing ahead to show otherwise). Without the one more, a reader that had
+ * read everything, across a restart of an empty Redis whose key came back
+ * with an entry deleted before it read it, counted nothing and said nothing.
  */
 export function sameKey(then: Counters, now: Counters): boolean {
   if (now.added < then.added || compareIds(now.maxDeleted, then.maxDeleted) < 0) return false;
-  const emptied = now.first !== undefined && now.first !== '' && then.lastGen !== '' && compareIds(now.first, then.lastGen) > 0;
-  return !emptied || now.deleted - then.deleted >= then.added - then.deleted;
+  if (then.lastGen === '') return true;
+  const empty = now.added - now.deleted === 0;
+  const emptied = empty || (now.first !== undefined && now.first !== '' && compareIds(now.first, then.lastGen) > 0);
+  if (!emptied) return true;
+  const newDeleted = compareIds(now.maxDeleted, then.lastGen) > 0 ? 1 : 0;
+  return now.deleted - then.deleted >= then.added - then.deleted + newDeleted;
 }
