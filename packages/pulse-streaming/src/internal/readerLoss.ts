@@ -36,8 +36,9 @@
  * A stream key deleted and created again (destroy, TTL), or a Redis that
  * went back in time (restarted from an older snapshot), restarts or lowers
  * `entries-added` (or max-deleted-entry-id), or, refilled past them, has a
- * first entry newer than the last ID generated at the last check with fewer
- * deleted since than there were entries then (`sameKey`): the entries ahead
+ * first entry newer than the last ID generated at the last check (or none)
+ * with fewer deleted since than there were entries then, one more when an
+ * entry after that ID was deleted (`sameKey`): the entries ahead
  * of the cursor at the last check that told (every exact one: one that
  * found nothing lost knows them from the count), less the reads since that
  * may be among them and those still there (a Redis gone back in time keeps
