@@ -81,6 +81,12 @@ function isPending(d: Decoded): d is Promise<{ readonly value: unknown }> {
 }
 
 /**
+ * The errors `data` threw for events that decode asynchronously and were not
+ * decoded yet, with their event (`Event.threwOnData`).
+ */
+const notDecodedYet = new WeakMap<object, Event>();
+
+/**
  * A stream event, as delivered by a reader. On a typed stream, `Name` and
  * `Data` are one event name of its map and that event's type.
  */
@@ -133,11 +139,24 @@ export class Event<Name extends string = string, Data = unknown> {
     const d = this.#decoded ?? this.#decode();
     if (d instanceof PulseError) throw d;
     if (isPending(d)) {
-      throw new PulseError(
+      const err = new PulseError(
         `event ${this.id} (${this.eventName}): it decodes asynchronously (its codec's decode or its schema answers a promise): await event.decode() before reading event.data`,
       );
+      notDecodedYet.set(err, this);
+      throw err;
     }
     return d.value as Data;
+  }
+
+  /**
+   * @internal Whether `err` is what reading `data` of this event threw: its
+   * `DecodeError`, or the error of an event not decoded yet. A filter that
+   * throws it lets the event through (readOptions.ts); any other throw is the
+   * filter's own.
+   */
+  threwOnData(err: unknown): boolean {
+    if (this.#codec === undefined || typeof err !== 'object' || err === null) return false;
+    return err === this.#decoded || notDecodedYet.get(err) === this;
   }
 
   /**

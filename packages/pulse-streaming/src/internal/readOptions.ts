@@ -48,7 +48,9 @@ function decodeTolerant(filter: (event: Event) => boolean): (event: Event) => bo
     try {
       matched = filter(e);
     } catch (err) {
-      if (e.decodeFailure() !== undefined) return true;
+      // Only what reading `data` threw: for an event decoded asynchronously, decodeFailure() is a
+      // promise, never undefined, and every throw of the filter's own let the event through unsaid.
+      if (e.threwOnData(err)) return true;
       throw err;
     }
     // An async filter (plain JavaScript, or typed loosely): its promise is truthy, so every event
