@@ -84,7 +84,10 @@ describe.concurrent.each(CLIENT_KINDS)('a claim of ours while a failed handler w
         const beforeNack = { ...sink.counters };
         scriptsHeld = false;
         letScriptsGo();
-        await waitFor(() => calls.length === 2, { timeout: 5000, what: 'the retry' });
+        // A timeout says what happened (a loaded local run timed out here once).
+        await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' }).catch((err: Error) => {
+          throw new Error(`${err.message}; ${race.log(calls)}`);
+        });
         await race.nothingPending();
         const log = race.log(calls);
         ctx.expect(beforeNack.redelivered, `${log}: redelivered before the nack`).toBe(0);
