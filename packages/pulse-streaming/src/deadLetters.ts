@@ -185,6 +185,9 @@ function toDeadLetter([id, fields]: RawEntry): DeadLetter {
  * stream's node's clock more than 10 s behind the dead-letter stream's.
  * @throws InvalidArgumentError for a `stream` that is not a Stream or a bad
  *   option (`sink` must be a sink name), before any Redis call.
+ * A connection lost before a move's answer rejects the replay (the move
+ * is not sent again): what it moved is in `stream`, what it did not still in
+ * the dead-letter stream, where a replay again finishes the job.
  * @throws ClosedError when the stream's client was closed or never connected, before any Redis call.
  */
 export async function replayDeadLetters<Events extends EventMap>(

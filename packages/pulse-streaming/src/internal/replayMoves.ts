@@ -119,10 +119,24 @@ export class LetterMover {
     return out;
   }
 
-  /** Closes the connection big letters used, if any. */
+  /** Closes the connection the moves used, if any. */
   close(): void {
     this.#conn?.close();
     this.#conn = undefined;
+  }
+
+  /**
+   * The connection of this replay's moves on one node, opened at the first:
+   * the library's own, which never sends a command again after a reconnect.
+   * ioredis does on the user's client: a move whose reply the dropped
+   * connection lost ran again, found its letters gone, and the replay
+   * resolved to none replayed though they were (the CLI said "no dead
+   * letters to replay"). Lost now, the move rejects: its outcome unknown.
+   */
+  async #own(): Promise<OwnedConnection> {
+    const { stream } = this.t;
+    this.#conn ??= await stream.driver.openOwned(`pulse:replay:${stream.name}`, stream.logger);
+    return this.#conn;
   }
 
   async #moveRun(ids: string[]): Promise<string[]> {
@@ -131,7 +145,7 @@ export class LetterMover {
     const big: string[] = [];
     if (this.t.atomic) {
       const args = [maxLen, stream.ttlMs ?? '', stream.slidingTtl ? 'sliding' : 'absolute', ...ids];
-      const reply = (await evalScript(stream.driver, replayDead, [deadKey, stream.key], args)) as unknown[];
+      const reply = (await evalScript(await this.#own(), replayDead, [deadKey, stream.key], args)) as unknown[];
       reply.forEach((r, i) => {
         if (!r) return;
         if (str(r) === 'big') big.push(ids[i] as string);
@@ -268,8 +282,7 @@ export class LetterMover {
   async #addBig(letter: readonly unknown[], field: string, claimedAt: number): Promise<string> {
     const { stream, maxLen } = this.t;
     const replayed = replayedKey(stream.name);
-    this.#conn ??= await stream.driver.openOwned(`pulse:replay:${stream.name}`, stream.logger);
-    const conn = this.#conn;
+    const conn = await this.#own();
     const ttl = stream.ttlMs ?? '';
     const mode = stream.slidingTtl ? 'sliding' : 'absolute';
     // Each pass ends in EXEC or UNWATCH; an aborted EXEC means the hash changed
