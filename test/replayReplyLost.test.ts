@@ -40,7 +40,9 @@ async function dropProxy(port: number, marker: string) {
     arm: () => {
       armed = true;
     },
-    close: () => server.close(),
+    close: () => {
+      server.close();
+    },
   };
 }
 
