@@ -25,7 +25,8 @@ import { errorText } from './redisErrors.js';
  * settled (acked, dead-lettered, nacked) while claims of this instance were under way.
  */
 export class RunningEvents {
-  readonly #runs = new Set<ReadonlySet<SinkEvent>>();
+  /** Each tracked set, and whether its events are held only until settled (a run's handlers: a nack of theirs lets go). */
+  readonly #runs = new Map<ReadonlySet<SinkEvent>, boolean>();
   /** How many times events were settled so far (`settled`): a claim notes it when sent. */
   #settles = 0;
   /** The stream and the settle count of each claim under way, in the order sent (counts never fall). */
@@ -50,14 +51,15 @@ export class RunningEvents {
    * it), or whose nack or dead letter is under way; returns what takes them
    * out again (nothing keeps them then).
    */
-  track(running: ReadonlySet<SinkEvent>): () => void {
-    this.#runs.add(running);
+  track(running: ReadonlySet<SinkEvent>, untilSettled = false): () => void {
+    this.#runs.set(running, untilSettled);
     return () => this.#runs.delete(running);
   }
 
   /** The IDs of the events of stream `name` tracked here (`track`), or whose ack is under way. */
   *held(name: string): Generator<string> {
-    for (const running of this.#runs) for (const ev of running) if (ev.streamName === name) yield ev.id;
+    for (const [running, untilSettled] of this.#runs)
+      for (const ev of running) if (ev.streamName === name && !(untilSettled && ev.settled)) yield ev.id;
     yield* this.acking(name);
   }
 

@@ -95,7 +95,7 @@ export class HandlerRun {
     // consumer (SEMANTICS.md section 9): the buffer counts as held however
     // long the handlers take, not only while the loop takes events.
     this.sub.keepHeldWhile(() => this.#active > 0);
-    this.#untrack = host.noAck ? undefined : host.trackRunning(this.running);
+    this.#untrack = host.noAck ? undefined : host.trackRunning(this.running, true);
   }
 
   /** Runs `call`, the handler on `events`, seen by the long-run warning (longCalls.ts) while it runs. */

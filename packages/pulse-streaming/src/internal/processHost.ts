@@ -34,7 +34,7 @@ export interface ProcessHost {
    * Makes events held here known to the sink's claims (heldHere.ts): those a run's handlers run,
    * and those whose nack or dead letter is under way. Returns what unmakes it.
    */
-  trackRunning(running: ReadonlySet<SinkEvent>): () => void;
+  trackRunning(running: ReadonlySet<SinkEvent>, untilSettled?: boolean): () => void;
   /** Gives events back, redelivered after `delayMs`, one call per stream. */
   nack(events: readonly SinkEvent[], delayMs: number): Promise<void>;
   /** Moves an event to the dead-letter stream now, with `reason`. */

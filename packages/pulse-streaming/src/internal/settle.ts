@@ -220,7 +220,7 @@ export function processHost(p: ProcessParts): ProcessHost {
     noAck: settings.noAck,
     maxDeliveries: settings.maxDeliveries,
     closed: holds.closed,
-    trackRunning: (run) => holds.running.track(run),
+    trackRunning: (run, untilSettled) => holds.running.track(run, untilSettled),
     keepInProgress: async (running) => {
       // On the user's client, never behind the sink's own background work. Once
       // that client is closed (after close()), every touch would fail, forever.
