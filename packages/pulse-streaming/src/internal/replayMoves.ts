@@ -126,12 +126,13 @@ export class LetterMover {
   }
 
   /**
-   * The connection of this replay's moves on one node, opened at the first:
-   * the library's own, which never sends a command again after a reconnect.
+   * The connection of this replay's moves, opened at the first: the
+   * library's own, which never sends a command again after a reconnect.
    * ioredis does on the user's client: a move whose reply the dropped
-   * connection lost ran again, found its letters gone, and the replay
-   * resolved to none replayed though they were (the CLI said "no dead
-   * letters to replay"). Lost now, the move rejects: its outcome unknown.
+   * connection lost ran again, found its letters gone (or, across cluster
+   * slots, claimed), and the replay resolved to none replayed though they
+   * were (the CLI said "no dead letters to replay"). Lost now, the move
+   * rejects: its outcome unknown.
    */
   async #own(): Promise<OwnedConnection> {
     const { stream } = this.t;
@@ -171,7 +172,7 @@ export class LetterMover {
    */
   async #moveAcrossSlots(ids: string[]): Promise<{ added: string[]; big: string[] }> {
     const { stream, maxLen, deadName, deadKey } = this.t;
-    const driver = stream.driver;
+    const driver = await this.#own();
     for (let attempt = 1; ; attempt++) {
       const token = randomUUID();
       const [now, found] = (await evalScript(
@@ -239,7 +240,7 @@ export class LetterMover {
    */
   async #moveBig(id: string): Promise<string | undefined> {
     const { stream, deadName, deadKey } = this.t;
-    const driver = stream.driver;
+    const driver = await this.#own();
     const claims = [deadKey, replayClaimKey(deadName, id)];
     const replayed = replayedKey(stream.name);
     const field = `${deadKey} ${id}`;
