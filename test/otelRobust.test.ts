@@ -6,6 +6,8 @@
  * OpenTelemetry's `diag` logger instead, as OpenTelemetry's instrumentations
  * do. Delivery is unchanged, and a span already started still ends.
  */
+
+import { tracingChannel } from 'node:diagnostics_channel';
 import {
   type Context,
   DiagLogLevel,
@@ -191,6 +193,44 @@ describe.concurrent.each(CLIENT_KINDS)('otel: instrumentation failures stay out 
       expect(span?.status.code).toBe(SpanStatusCode.ERROR);
       expect(span?.status.message).toContain('E_PARSE');
       expect(span?.attributes['error.type']).toBe('_OTHER');
+    } finally {
+      await sink.close();
+      await s.destroy();
+      await sdk.shutdown();
+      await c.close();
+    }
+  });
+});
+
+// Alone (not concurrent): it checks that no registration is left listening.
+describe.each(CLIENT_KINDS)('otel: a handler whose returned value cannot be read (%s)', (kind) => {
+  it('its process span still ends, and unregister() leaves nothing listening', async () => {
+    // Reading `then` of a revoked Proxy throws: that read came after the guarded call, so the
+    // error escaped before the call settled, the span never ended, and the registration's count of
+    // calls in flight never came back to 0 (its end listeners stayed for good). Found by a review.
+    const c = await connect(kind);
+    const sdk = startSdk();
+    const s = new Stream(uniqueName('otel-revoked'), c.redis);
+    const sink = await s.newSink('w', { blockMs: 100, ackGracePeriodMs: 200 });
+    try {
+      await s.add('e', 'x');
+      const ac = new AbortController();
+      let calls = 0;
+      await sink.process(
+        () => {
+          if (++calls >= 2) {
+            ac.abort();
+            return;
+          }
+          const { proxy, revoke } = Proxy.revocable({}, {});
+          revoke();
+          return proxy;
+        },
+        { signal: ac.signal },
+      );
+      expect(sdk.named(`process ${s.name}`)).toHaveLength(2);
+      sdk.unregister();
+      expect(tracingChannel('pulse-streaming:process').asyncEnd.hasSubscribers).toBe(false);
     } finally {
       await sink.close();
       await s.destroy();

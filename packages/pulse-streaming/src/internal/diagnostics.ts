@@ -99,8 +99,11 @@ function traced<M extends Traced>(ch: TracingChannel<unknown, M>, msg: M, call: 
   };
   return ch.start.runStores(msg, () => {
     let out: unknown;
+    let thenable: boolean;
     try {
       out = msg.runInContext ? msg.runInContext(call) : call();
+      // Here: reading `then` can throw (a revoked Proxy returned), and the call must still settle.
+      thenable = isThenable(out);
     } catch (err) {
       msg.error = err;
       ch.error.publish(msg);
@@ -109,7 +112,7 @@ function traced<M extends Traced>(ch: TracingChannel<unknown, M>, msg: M, call: 
       throw err;
     }
     ch.end.publish(msg);
-    if (!isThenable(out)) {
+    if (!thenable) {
       msg.result = out;
       settle();
       return out;
