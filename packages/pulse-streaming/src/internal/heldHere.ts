@@ -49,7 +49,10 @@ export class RunningEvents {
   /**
    * Adds events held here: those a run's handlers run (kept in progress by
    * it), or whose nack or dead letter is under way; returns what takes them
-   * out again (nothing keeps them then).
+   * out again (nothing keeps them then). `untilSettled` (a run's set): each
+   * only until it is settled, its ack, nack or dead letter holding it then
+   * while under way; held on, a handler that nacked and went on working kept
+   * its event from the claim that came when the nack was due.
    */
   track(running: ReadonlySet<SinkEvent>, untilSettled = false): () => void {
     this.#runs.set(running, untilSettled);
