@@ -23,7 +23,12 @@ describe.each(CLIENT_KINDS)('Reader subscriptions (%s)', (kind) => {
     const reader = await newReader(s);
     const subs = [reader.subscribe(), reader.subscribe(), reader.subscribe()];
     const added = await addMany(s, 50);
-    for (const sub of subs) expect(ids(await take(sub, 50))).toEqual(added);
+    const got = [];
+    for (const sub of subs) got.push(await take(sub, 50));
+    for (const evs of got) expect(ids(evs)).toEqual(added);
+    // As the same Event objects (README: treat them as read-only, a change is seen by all).
+    expect(got[1]?.[7]).toBe(got[0]?.[7]);
+    expect(got[2]?.[7]).toBe(got[0]?.[7]);
   });
 
   it('several readers each receive every event (fan-out)', async () => {
