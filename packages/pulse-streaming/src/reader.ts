@@ -243,11 +243,7 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     await this.#perStream.run(stream.key, async () => {
       if (!this.#streams.delete(stream.key)) return;
       this.#subs.streamRemoved(stream.name);
-      await this.#loops.remove(stream.key, (group) => {
-        const ends = ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group);
-        if (ends) this.#out.delete(group);
-        return ends;
-      });
+      await this.#loops.remove(stream.key, (group) => ![...this.#streams.keys()].some((k) => this.#loops.groupOf(k) === group));
     });
   }
 
@@ -328,8 +324,9 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const { maxPolled, blockMs } = this.#settings;
     // COUNT is per stream: split so that one read brings about maxPolled in all (see countPerStream).
     let count = countPerStream(maxPolled, keys.length, this.#busy.get(group));
-    // Cluster: no more than the other slot groups' reads leave room for (each read as if alone, 10
-    // slots held 10,000 events against bufferSize + maxPolled).
+    // On a cluster each slot group reads on its own: with every loop ready at once, each read as if
+    // alone and a slow subscription held a maxPolled per slot (10 slots: 10,000 events against a
+    // bound of bufferSize + maxPolled). A read asks no more than what the others out leave room for.
     let others = 0;
     for (const [g, n] of this.#out) if (g !== group) others += n;
     if (others > 0) {
@@ -340,26 +337,21 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     const args = ['XREAD', 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
     return async (conn) => {
       this.#reading.add(group);
-      // Until its events are handed out (#onReply): freed at the reply, a read between counted neither.
       this.#out.set(group, most);
       try {
         const checked = checks.map((c) => this.#checks.withRead(c.state, c.point, conn.send(c.cmd, c.state.stream.key)));
         const reply = await conn.send(args, keys[0]);
         await Promise.all(checked);
         return { states, rewinds, reply, group, count };
-      } catch (err) {
-        this.#out.delete(group);
-        throw err;
       } finally {
         // The loop hands the reply to #onReply before any timer can run.
         this.#reading.delete(group);
+        this.#out.delete(group);
       }
     };
   }
 
   #onReply({ states, rewinds, reply, group, count }: ReadResult): void {
-    // Handed out below, in this same turn.
-    this.#out.delete(group);
     // The last subscription left (unsubscribe, its signal, close()) while the
     // read was in flight: nobody gets these events, so the cursor stays
     // before them and the next subscription reads them again (the cursor is
