@@ -108,32 +108,6 @@ describe.each(CLIENT_KINDS)('idle sink on a cluster (%s)', (kind) => {
   });
   afterAll(() => c?.close());
 
-  // A reader reads each slot on its own too. Each read sized as if alone, a slow subscription over
-  // 10 slots held a maxPolled per slot (2,000 and more here; 10,000 with the defaults' maxPolled).
-  it("a reader's slow subscription over 10 slots holds at most bufferSize + maxPolled (and one a stream)", async (ctx) => {
-    const streams = namesInDistinctSlots(10, 'rdbuf').map((name) => new Stream(name, c.redis));
-    ctx.onTestFinished(async () => {
-      await Promise.all(streams.map((s) => s.destroy()));
-    });
-    for (const s of streams) await Promise.all(Array.from({ length: 300 }, (_, i) => s.add('e', `x${i}`)));
-    const [bufferSize, maxPolled] = [10, 200];
-    const reader = await (streams[0] as Stream).newReader({ startAt: 'oldest', bufferSize, maxPolled, blockMs: 200 });
-    ctx.onTestFinished(() => reader.close());
-    for (const s of streams.slice(1)) await reader.addStream(s);
-    // Never taken from: a consumer too slow to take any.
-    const sub = reader.subscribe();
-    let [last, since] = [-1, Date.now()];
-    await waitFor(
-      () => {
-        if (sub.size !== last) [last, since] = [sub.size, Date.now()];
-        return last > 0 && Date.now() - since > 1000;
-      },
-      { timeout: 15_000, what: 'the buffer to settle' },
-    );
-    // A read asks each of its streams for one at least: one a stream of slack.
-    expect(sub.size).toBeLessThanOrEqual(bufferSize + maxPolled + streams.length);
-  });
-
   it('an idle slot is not read again every blockMs, and an event still arrives at once', async () => {
     const { streams, sinkName, it, close } = await sinkOverSlots(c, 12, { blockMs: 150 });
     try {

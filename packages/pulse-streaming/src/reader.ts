@@ -82,8 +82,6 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
   readonly #reading = new Set<number>();
   /** Per read group, the streams whose last read came back full: the next read splits maxPolled among them. */
   readonly #busy = new Map<number, number>();
-  /** Per read group with a read out, the most events it may bring (see `#nextRead`). */
-  readonly #out = new Map<number, number>();
   #closed = false;
   #failure: PulseError | undefined;
   #closing: Promise<void> | undefined;
@@ -323,21 +321,10 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
     if (idle) check(idle);
     const { maxPolled, blockMs } = this.#settings;
     // COUNT is per stream: split so that one read brings about maxPolled in all (see countPerStream).
-    let count = countPerStream(maxPolled, keys.length, this.#busy.get(group));
-    // On a cluster each slot group reads on its own: with every loop ready at once, each read as if
-    // alone and a slow subscription held a maxPolled per slot (10 slots: 10,000 events against a
-    // bound of bufferSize + maxPolled). A read asks no more than what the others out leave room for.
-    let others = 0;
-    for (const [g, n] of this.#out) if (g !== group) others += n;
-    if (others > 0) {
-      const room = this.#fanout.room(this.#settings.bufferSize + maxPolled) - others;
-      count = Math.max(1, Math.min(count, Math.floor(room / keys.length)));
-    }
-    const most = count * keys.length;
+    const count = countPerStream(maxPolled, keys.length, this.#busy.get(group));
     const args = ['XREAD', 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids];
     return async (conn) => {
       this.#reading.add(group);
-      this.#out.set(group, most);
       try {
         const checked = checks.map((c) => this.#checks.withRead(c.state, c.point, conn.send(c.cmd, c.state.stream.key)));
         const reply = await conn.send(args, keys[0]);
@@ -346,7 +333,6 @@ export class Reader<Events extends EventMap = Untyped> implements AsyncIterable<
       } finally {
         // The loop hands the reply to #onReply before any timer can run.
         this.#reading.delete(group);
-        this.#out.delete(group);
       }
     };
   }
