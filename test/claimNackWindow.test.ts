@@ -84,10 +84,7 @@ describe.concurrent.each(CLIENT_KINDS)('a claim of ours while a failed handler w
         const beforeNack = { ...sink.counters };
         scriptsHeld = false;
         letScriptsGo();
-        // A timeout says what happened (a loaded local run timed out here once).
-        await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' }).catch((err: Error) => {
-          throw new Error(`${err.message}; ${race.log(calls)}`);
-        });
+        await theRetry(race, calls);
         await race.nothingPending();
         const log = race.log(calls);
         ctx.expect(beforeNack.redelivered, `${log}: redelivered before the nack`).toBe(0);
@@ -152,6 +149,16 @@ function nackRightBeforeClaim(
   return state;
 }
 
+/**
+ * Until the handler was called a second time (25 grace periods at most). A timeout says what
+ * happened, with the calls and the sink's log lines: CI once timed out here with nothing more.
+ */
+async function theRetry(race: Pick<ClaimRace, 'log'>, calls: readonly unknown[]): Promise<void> {
+  await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' }).catch((err: Error) => {
+    throw new Error(`${err.message}; ${race.log(calls)}`);
+  });
+}
+
 /** Until the claim right behind the nack went out and the retry came; then asserts `calls`. */
 async function retried(
   expect: ExpectStatic,
@@ -161,10 +168,7 @@ async function retried(
   expected: ReadonlyArray<{ n: number; reads: number }>,
 ): Promise<void> {
   await waitFor(() => state.raced, { timeout: 25 * GRACE, what: 'a claim right behind the nack' });
-  // A timeout says what happened (CI once timed out here with nothing more to go on).
-  await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' }).catch((err: Error) => {
-    throw new Error(`${err.message}; ${race.log(calls)}`);
-  });
+  await theRetry(race, calls);
   await race.nothingPending();
   expect(calls, race.log(calls)).toEqual(expected);
 }
@@ -226,7 +230,7 @@ describe.concurrent.each(CLIENT_KINDS)('a nack and a claim of ours racing (%s)',
       { signal: stop.signal, retry: { delayMs: 50, maxDelayMs: 50 }, concurrency: 2 },
     );
     try {
-      await waitFor(() => calls.length === 2, { timeout: 25 * GRACE, what: 'the retry' });
+      await theRetry(race, calls);
       await race.nothingPending();
       // The retry was handed out by a claim after the one that raced the nack.
       ctx.expect(calls, race.log(calls)).toEqual([

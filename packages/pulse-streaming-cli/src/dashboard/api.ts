@@ -186,6 +186,11 @@ function deadView(d: DeadLetter, max?: number): DeadLetterView {
   };
 }
 
+/** The key of stream `name`'s dead letters (the name checked as the library checks it: a 400). */
+function deadKey(ctx: ApiContext, name: string): string {
+  return streamKey(deadLetterStreamName(new Stream(name, ctx.client).name));
+}
+
 /**
  * `api/dead?name=&after=&count=`: dead letters of a stream, oldest first,
  * paged by `after`. Read like the library's `readDeadLetters` (same fields),
@@ -195,7 +200,7 @@ export async function deadLetters(ctx: ApiContext, q: URLSearchParams) {
   const name = param(q, 'name');
   const after = optionalId(q, 'after');
   const count = int(q, 'count', 50, 1, 500);
-  const key = streamKey(deadLetterStreamName(new Stream(name, ctx.client).name));
+  const key = deadKey(ctx, name);
   const start = after === undefined ? '-' : `(${after}`;
   const keep = String(PREVIEW_BYTES + 4);
   const reply = await ctx.client.callBuffer('EVAL', PREVIEW_RANGE, '1', key, start, String(count + 1), keep, 'forward');
@@ -227,7 +232,7 @@ export async function deadLetters(ctx: ApiContext, q: URLSearchParams) {
  */
 export async function deadHead(ctx: ApiContext, q: URLSearchParams): Promise<{ length: number; lastId: string | null }> {
   const name = param(q, 'name');
-  const key = streamKey(deadLetterStreamName(new Stream(name, ctx.client).name));
+  const key = deadKey(ctx, name);
   try {
     const { length, lastId } = await streamHead(ctx.client, key);
     return { length, lastId };
