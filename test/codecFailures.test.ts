@@ -93,6 +93,44 @@ describe.concurrent.each(CLIENT_KINDS)('codec and schema failures (%s)', (kind) 
     });
   }
 
+  // The message names the event (its producer's name, of any length) and quotes what the codec said:
+  // uncut, a 100k-character name was stored again in the dead letter's reason.
+  for (const method of ['process', 'processBatch'] as const) {
+    it(`${method}(): the decode: reason of a long event name and a long codec error is cut to 1024 characters`, async ({
+      onTestFinished,
+    }) => {
+      const name = uniqueName('declong');
+      const longName = `e${'\u{1F600}'.repeat(50_000)}`;
+      const s = new Stream<Record<string, unknown>>(name, c.redis, {
+        codec: {
+          encode: JSON.stringify,
+          decode: () => {
+            throw new Error(`bad: ${'x'.repeat(200_000)}`);
+          },
+        },
+      });
+      onTestFinished(async () => {
+        await s.destroy();
+        await c.cmd('DEL', `pulse:stream:${name}:dead`);
+      });
+      await new Stream(name, c.redis).add(longName, '{"a":1}');
+      const sink = await s.newSink('g', { startAt: 'oldest', blockMs: 50 });
+      onTestFinished(() => sink.close());
+      const seen: unknown[] = [];
+      if (method === 'process') void sink.process((e) => void seen.push(e));
+      else void sink.processBatch((evs) => void seen.push(...evs));
+      await waitFor(async () => (await readDeadLetters(s)).length === 1, { what: 'dead letter' });
+      expect(seen).toEqual([]);
+      const [dead] = await readDeadLetters(s);
+      expect(dead?.eventName).toBe(longName);
+      expect(dead?.reason).toMatch(/^decode: event /);
+      expect(dead?.reason.length).toBeLessThanOrEqual(1024);
+      expect(dead?.reason.endsWith('\u2026')).toBe(true);
+      // Cut between whole characters: no half of a surrogate pair stored (it would read back as U+FFFD).
+      expect(dead?.reason).not.toContain('\uFFFD');
+    });
+  }
+
   const addCases: Array<[string, TypedStreamOptions<Record<string, unknown>>]> = [
     [
       'a codec whose encode throws a null-prototype object',

@@ -17,7 +17,7 @@ import { ids, LongCalls } from './longCalls.js';
 import { type ProcessHost, type RunSettings, runSettings } from './processHost.js';
 import { errorText } from './redisErrors.js';
 import { retryDelay } from './retry.js';
-import { DECODE, type DeadLetterWhy, deadLetterFromRun, MAX_DELIVERIES } from './runDeadLetter.js';
+import { DECODE, type DeadLetterWhy, deadLetterFromRun, decodeReason, MAX_DELIVERIES } from './runDeadLetter.js';
 import { linkedAbort } from './signals.js';
 import { CLOSE_STEP_MS, within } from './sinkLeave.js';
 import { NOT_ANSWERED, untilAborted, untilAnswered } from './untilAnswered.js';
@@ -185,7 +185,7 @@ export class HandlerRun {
     const failure = await pending;
     if (failure === undefined) return true;
     // Not handed out either way; once the run's signal aborts, its end does not wait for an outage.
-    await untilAborted(this.#deadLetter(event, `decode: ${failure.message}`, DECODE), this.#stopping.signal);
+    await untilAborted(this.#deadLetter(event, decodeReason(failure), DECODE), this.#stopping.signal);
     return false;
   }
 

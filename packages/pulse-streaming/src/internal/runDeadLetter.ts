@@ -4,8 +4,9 @@
  * handler failed on its last allowed delivery (`maxDeliveries`). Retried
  * while Redis cannot take them, held from the sink's claims until they land.
  */
-import type { PulseError } from '../errors.js';
+import type { DecodeError, PulseError } from '../errors.js';
 import type { SinkEvent } from '../event.js';
+import { cutText } from './cutText.js';
 import type { ProcessHost } from './processHost.js';
 import { errorText, toPulseError } from './redisErrors.js';
 import { NOT_ANSWERED, untilAnswered } from './untilAnswered.js';
@@ -20,6 +21,19 @@ export interface DeadLetterWhy {
 
 export const DECODE: DeadLetterWhy = { what: 'an event that does not decode', short: 'it does not decode' };
 export const MAX_DELIVERIES: DeadLetterWhy = { what: 'an event at max deliveries', short: 'at max deliveries' };
+
+/**
+ * Most characters of a `decode:` reason. The message names the event (a
+ * name its producer chose, of any length) and says what the codec said
+ * about the payload (a parser may quote it): uncut, a megabyte event name
+ * was stored again in its dead letter and shown by every listing of them.
+ */
+export const MAX_DECODE_REASON = 1024;
+
+/** The `reason` of an event whose data does not decode: `decode: <what failed>`, cut to {@link MAX_DECODE_REASON}. */
+export function decodeReason(failure: DecodeError): string {
+  return cutText(`decode: ${failure.message}`, MAX_DECODE_REASON);
+}
 
 /** What a run gives its dead letters. */
 export interface RunBounds {

@@ -5,6 +5,7 @@
  */
 import { type Attributes, SpanKind, type SpanOptions } from '@opentelemetry/api';
 import { PulseError } from '../errors.js';
+import { cutText } from '../internal/cutText.js';
 
 export const SYSTEM = 'redis';
 
@@ -41,12 +42,7 @@ export const MAX_EVENT_NAME_ATTRIBUTE = 256;
 
 /** `name` as the `pulse.event.name` attribute: cut to {@link MAX_EVENT_NAME_ATTRIBUTE}, with `…` in place of what was cut. */
 export function eventNameAttribute(name: string): string {
-  if (name.length <= MAX_EVENT_NAME_ATTRIBUTE) return name;
-  let end = MAX_EVENT_NAME_ATTRIBUTE - 1;
-  // Not between the two halves of a surrogate pair: a lone surrogate is exported as U+FFFD (or refused).
-  const last = name.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return `${name.slice(0, end)}\u2026`;
+  return cutText(name, MAX_EVENT_NAME_ATTRIBUTE);
 }
 
 /** Bucket boundaries the conventions advise for `messaging.process.duration` (seconds). */
