@@ -51,6 +51,7 @@ describe.concurrent.each(CLIENT_KINDS)('NOGROUP on a key created anew (%s)', (ki
         await c.cmd('PING');
       },
       maybeLost: (name: string, why: string) => logger.warn({ stream: name }, why),
+      countLost: (name: string, count: number, why: string) => logger.warn({ stream: name, count }, why),
     };
     await Promise.all([recreate(host, s), recreate(host, s)]);
     expect(gone).toHaveLength(1);
@@ -75,7 +76,15 @@ describe.concurrent.each(CLIENT_KINDS)('NOGROUP on a key created anew (%s)', (ki
     const s: SinkStream = newSinkStream('sink', sinkSettings({}), stream);
     // As removeStream leaves it: out of the sink, its group destroyed.
     s.left = true;
-    const host = { name: 'sink', consumerName: 'c1', control, logger, streamGone: async () => {}, maybeLost: () => {} };
+    const host = {
+      name: 'sink',
+      consumerName: 'c1',
+      control,
+      logger,
+      streamGone: async () => {},
+      maybeLost: () => {},
+      countLost: () => {},
+    };
     await recreate(host, s);
     expect(await groupBack(host, s)).toBe(false);
     expect((await c.cmd('XINFO', 'GROUPS', stream.key)) as unknown[]).toEqual([]);

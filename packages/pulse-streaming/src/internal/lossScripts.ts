@@ -115,8 +115,8 @@ for i = 1, #KEYS == 1 and 1 or #KEYS / 4 do
       end
     end
     if not found then
-      -- A group created again starts a new position: the kept one was the old group's.
-      if pkey then redis.call('HDEL', pkey, group) end
+      -- The kept position stays for the instance that creates the group again: it counts from it
+      -- what was trimmed while the group was missing, and drops it (recreateGroup, scripts.ts).
       out[i] = {'nogroup'}
     else
       local skipped, verified, unknown = 0, 1, 0

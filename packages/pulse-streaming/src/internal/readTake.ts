@@ -19,6 +19,7 @@ export function takeRead(
   if (batch === undefined || batch.length === 0) return 0;
   const to = (batch[batch.length - 1] as RawEntry)[0];
   s.lastRead = to;
+  s.readLog.note((batch[0] as RawEntry)[0], to, batch.length);
   if (unchecked) {
     if (s.unverified) s.unverified.to = to;
     else s.unverified = { from: s.checked ?? '0-0', to };

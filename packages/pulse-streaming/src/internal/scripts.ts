@@ -355,17 +355,27 @@ return {notOurs, gone, vanished}`,
 );
 
 /**
- * Recreates a group lost to `NOGROUP` at `0` (nothing lost, duplicates
- * possible), but never resurrects a stream key that is gone. Registers the
- * sink and the consumer again as `createGroup` does (a `destroy()` deleted
- * them), so that a later `destroy()` finds every key.
- * KEYS: stream, sink registry, consumers. ARGV: group, consumer. Returns 1 when the group exists now.
+ * Recreates a group lost to `NOGROUP` at `0` (duplicates possible), but
+ * never resurrects a stream key that is gone. Registers the sink and the
+ * consumer again as `createGroup` does (a `destroy()` deleted them), so that
+ * a later `destroy()` finds every key.
+ * With ARGV[3] '1' (a group found missing on a living key), the call that
+ * creates it also takes, for the client to count (sinkRecreate.ts), what
+ * went while it was missing: the old group's last kept position (dropped:
+ * the new group's starts anew), the stream as it is now, and the delayed
+ * nacks whose entries left the stream (removed from the delays set: no
+ * claim finds them in the new group's pending list, so they were dropped
+ * unseen when due). One call creates the group: they are counted once.
+ * KEYS: stream, sink registry, consumers, positions, delays. ARGV: group, consumer, '1' to take them.
+ * Returns {0} when the key is gone; {1, 0} when the group exists now and nothing was taken; else {1,
+ * 1, kept position ('' none), entries-added, length, first entry ID ('' none), last-generated ID,
+ * max-deleted ID, {delayed IDs gone}, other consumers registered}.
  */
 export const recreateGroup = new Script(
   'recreateGroup',
   `${CMP}
 ${FOLLOW}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local key, group, start, atEnd = KEYS[1], ARGV[1], '0', false
 local ok = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
 if ok then ${SET_ENTRIES_READ} end
@@ -374,5 +384,19 @@ redis.call('XGROUP', 'CREATECONSUMER', KEYS[1], ARGV[1], ARGV[2])
 ${NOW}
 redis.call('ZADD', KEYS[3], now, ARGV[2])
 follow(redis.call('PTTL', KEYS[1]), 0, {KEYS[2], KEYS[3]})
-return 1`,
+if not ok or ARGV[3] ~= '1' then return {1, 0} end
+local kept = redis.call('HGET', KEYS[4], group)
+if kept then redis.call('HDEL', KEYS[4], group) end
+local gone = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+  if #redis.call('XRANGE', key, id, id) == 0 then
+    gone[#gone + 1] = id
+    redis.call('ZREM', KEYS[5], id)
+  end
+end
+local info = redis.call('XINFO', 'STREAM', key)
+local s = {}
+for j = 1, #info, 2 do s[info[j]] = info[j + 1] end
+local first = s['first-entry'] and s['first-entry'][1] or ''
+return {1, 1, kept or '', s['entries-added'], s['length'], first, s['last-generated-id'], s['max-deleted-entry-id'], gone, redis.call('ZCARD', KEYS[3]) - 1}`,
 );

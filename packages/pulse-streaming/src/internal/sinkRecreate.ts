@@ -4,6 +4,8 @@
  */
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
+import { compareIds, maxId } from './ids.js';
+import { str } from './replies.js';
 import { recreateGroup } from './scripts.js';
 import { forgetUnsure, goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
@@ -20,6 +22,8 @@ export interface RecreateHost {
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
   /** Reports that events of stream `name` may be lost, how many unknown. */
   maybeLost(name: string, why: string, ids?: readonly string[]): void;
+  /** Counts and reports events of stream `name` found lost. */
+  countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
 }
 
 /** Recreations under way, per stream: a NOGROUP met while one runs joins it. */
@@ -55,16 +59,21 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
     const now = await streamNow(host.control, s.stream.key);
     if (now.added < s.added) {
       await host.streamGone(s, now.first);
+      s.anewAt = now.first;
       reported = true;
     }
   }
-  const keys = [s.stream.key, s.registry, s.keys.consumers];
-  const ok = Number(await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName])) === 1;
+  const keys = [s.stream.key, s.registry, s.keys.consumers, s.positions, s.keys.delays];
+  const r = (await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName, '1'])) as unknown[];
+  const ok = Number(r[0]) === 1;
+  // Made by this call: it counts what went while the group was missing (only one call makes it).
+  if (ok && Number(r[1]) === 1) reported = (await missingGroupLosses(host, s, r, reported)) || reported;
   // The group starts over at 0: what was checked of the old one says nothing of it.
   s.checked = undefined;
   s.unverified = undefined;
   s.added = -1;
   s.lag = -1;
+  s.readLog.clear();
   if (ok) {
     // Found after a reconnect with no check since (Redis restarted without persistence, then a
     // producer's add): an event this instance read before it that is neither pending nor in the
@@ -82,6 +91,70 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
     host.logger.warn({ stream: s.stream.name }, 'stream key is gone (NOGROUP): waiting for it to be created again');
     if (was) await host.streamGone(s, undefined);
   }
+}
+
+/** Why the events trimmed while a group was missing are counted lost. */
+const TRIMMED_WHILE_MISSING =
+  'events trimmed or deleted while their consumer group was missing (destroyed by another program), before any consumer read them';
+/** Why delayed nacks gone with a missing group are counted lost. */
+const DELAYED_WHILE_MISSING =
+  'events nacked with a delay, gone from the stream while their consumer group was missing: nothing can redeliver them';
+
+/**
+ * What went while the group of `s` was missing, from what the call that
+ * made it again took (`recreateGroup`): returns true when the key was found
+ * created anew (reported with `streamGone`), else counts the events trimmed
+ * after the old group's last kept position that no consumer read (exactly
+ * when this instance is the only consumer registered and knows its own
+ * reads since; else said with how many at most), and the delayed nacks
+ * whose entries went (after the last check's position when the key was
+ * created anew: those before it are in its estimate).
+ */
+async function missingGroupLosses(host: RecreateHost, s: SinkStream, r: unknown[], reported: boolean): Promise<boolean> {
+  const name = s.stream.name;
+  const m = /^(\S+) (\d+)$/.exec(str(r[2]));
+  const klast = m?.[1];
+  const kread = m ? Number(m[2]) : 0;
+  const added = Number(r[3]);
+  const length = Number(r[4]);
+  const first = str(r[5]) || undefined;
+  const lastGen = str(r[6]);
+  const maxDeleted = str(r[7]);
+  const gone = (Array.isArray(r[8]) ? r[8] : []).map(str);
+  const others = Number(r[9]);
+  // Entries that left the stream (trimmed or deleted) in its life.
+  const left = added - length;
+  // The latest ID known to be in the old group's stream: this instance's last read, or the kept position.
+  const known = maxId(s.lastRead, klast);
+  let anew = false;
+  // After a reconnect Redis may have restarted empty: what went is accounted for as such (`goneWithKey`).
+  // And once the new key was found (a check that said the old one was gone), its old reads say nothing.
+  const reportedAnew = s.anewAt !== undefined && known !== undefined && compareIds(known, s.anewAt) < 0;
+  if (!reported && !reportedAnew && s.readBeforeReconnect === undefined && known !== undefined && known !== '0-0') {
+    // IDs went back, or everything up to an entry read went and fewer ever left: another key.
+    const upTo = klast !== undefined && compareIds(klast, known) === 0 ? Math.max(kread, 1) : 1;
+    anew = compareIds(known, lastGen) > 0 || (first !== undefined && compareIds(first, known) > 0 && left < upTo);
+    if (anew) {
+      await host.streamGone(s, first);
+      s.anewAt = first;
+    }
+  }
+  const covered = reported || anew || reportedAnew ? s.pendingUpTo : undefined;
+  const delayed = covered === undefined ? gone : gone.filter((id) => compareIds(id, covered) > 0);
+  if (delayed.length > 0) host.countLost(name, delayed.length, DELAYED_WHILE_MISSING, delayed);
+  if (reported || anew || reportedAnew || klast === undefined) return anew;
+  // Nothing after the kept position left the stream: all of it is read again from 0.
+  if (first !== undefined ? compareIds(first, klast) <= 0 : compareIds(lastGen, klast) <= 0) return false;
+  if (compareIds(maxDeleted, klast) > 0) {
+    host.maybeLost(name, `${TRIMMED_WHILE_MISSING}: how many is unknown (entries were deleted)`);
+    return false;
+  }
+  const after = left - kread;
+  if (after <= 0) return false;
+  const mine = others === 0 ? s.readLog.between(klast, first) : undefined;
+  if (mine === undefined) host.maybeLost(name, `${TRIMMED_WHILE_MISSING}: at most ${after}`);
+  else if (after > mine) host.countLost(name, after - mine, TRIMMED_WHILE_MISSING);
+  return false;
 }
 
 /**
@@ -121,8 +194,10 @@ export async function groupBack(
   s: SinkStream,
 ): Promise<boolean> {
   if (s.left) return false;
-  const keys = [s.stream.key, s.registry, s.keys.consumers];
-  if (Number(await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName])) !== 1) return false;
+  const keys = [s.stream.key, s.registry, s.keys.consumers, s.positions, s.keys.delays];
+  const r = (await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName, '0'])) as unknown[];
+  if (Number(r[0]) !== 1) return false;
+  s.readLog.clear();
   s.ready = true;
   s.sweep.next = true;
   // What went with the key was reported when it was found gone (`applyTrimCheck`, `recreate`).

@@ -9,6 +9,7 @@ import type { Outcome } from './batcher.js';
 import { lastRemovalKey, positionsKey, removedKey, type SinkKeys, sinkKeys, sinkRegistryKey, streamKey } from './keys.js';
 import { OPTION_NAMES } from './optionLists.js';
 import { checkOptionNames } from './optionNames.js';
+import { ReadLog } from './readLog.js';
 import { type ReadSettings, readSettings } from './readOptions.js';
 import type { RawEntry } from './replies.js';
 import type { Sent } from './stallClock.js';
@@ -38,6 +39,13 @@ export interface SinkStream {
   checked: string | undefined;
   /** The last ID this instance read from the stream. */
   lastRead: string | undefined;
+  /** What this instance read of the stream since its last trim check (see readLog.ts). */
+  readonly readLog: ReadLog;
+  /**
+   * The first entry of the key created anew, once what went with the old
+   * one was reported: IDs read before it are the old key's (see sinkRecreate.ts).
+   */
+  anewAt: string | undefined;
   /**
    * Blocking reads delivered entries after `from` up to `to` that no trim
    * check has verified yet (nothing jumped in between).
@@ -221,6 +229,8 @@ export function newSinkStream(sinkName: string, settings: SinkSettings, stream: 
     left: false,
     checked: undefined,
     lastRead: undefined,
+    readLog: new ReadLog(),
+    anewAt: undefined,
     unverified: undefined,
     trusted: true,
     unknownReported: false,

@@ -114,6 +114,8 @@ export async function applyTrimCheck(
       // While untrusted, the last trusted entries-added stays: what a later
       // resync compares the stream with (see `afterReconnect`).
       if (s.trusted) s.added = added;
+      // The positions kept from now on are at or past it (see readLog.ts).
+      s.readLog.prune(last);
       host.checked(s);
     }
     // Said once until the condition clears, not at every read.
@@ -143,6 +145,7 @@ export async function applyTrimCheck(
         await host.streamGone(s, now.first);
         // Reported: the NOGROUP that follows on the new key must not report it again (`recreate`).
         s.added = now.added;
+        s.anewAt = now.first;
       }
     } else if (s.ready) {
       host.logger.warn({ stream: s.stream.name }, 'stream key is gone: waiting for it to be created again');
