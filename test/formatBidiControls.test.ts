@@ -33,6 +33,13 @@ describe('format.ts escapes every bidi control before a terminal', () => {
     expect(JSON.parse(shown)).toBe(text);
   });
 
+  // Invisible characters that make two names look alike (`billing` and `billing` + U+200B): outside trial, session 28.
+  it.for([0x00ad, 0x200b, 0x2060, 0xfeff])('invisible U+%s is escaped too', (code) => {
+    const text = `billing${String.fromCharCode(code)}`;
+    expect(displayText(text)).toBe(`"billing${hex(code)}"`);
+    expect(JSON.parse(displayText(text))).toBe(text);
+  });
+
   it('leaves text without them as it is', () => {
     expect(displayText('orders-ٱ')).toBe('orders-ٱ');
   });

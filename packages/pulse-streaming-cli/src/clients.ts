@@ -22,6 +22,7 @@ export function displayUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const key of [...u.searchParams.keys()]) if (/pass/i.test(key)) u.searchParams.set(key, '***');
     return u.toString().replace(/\/$/, '');
   } catch {
     return url;

@@ -6,7 +6,7 @@
  * (`INFO cluster` says `cluster_enabled:1`, or `--cluster`) gets an ioredis
  * `Cluster` client instead of a plain one.
  */
-import { type CliRedis, clusterEnabled, connectClient, connectClusterClient, databaseOf } from './clients.js';
+import { type CliRedis, clusterEnabled, connectClient, connectClusterClient, databaseOf, displayUrl } from './clients.js';
 import { EmbeddedRedis } from './embeddedRedis.js';
 import { CliError } from './errors.js';
 import { onCleanup, onExit } from './lifecycle.js';
@@ -47,6 +47,14 @@ function checkUrl(url: string): string {
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new CliError(`invalid Redis URL ${JSON.stringify(url)}: expected redis://host:port or rediss://host:port`, 2);
+  }
+  // ioredis reads options from the query (?db=, ?password=...): past the checks of the database and
+  // the password made on the URL's path and user part, and printed unmasked (outside trial).
+  if (parsed.search !== '') {
+    throw new CliError(
+      `invalid Redis URL ${JSON.stringify(displayUrl(url))}: options in its query (${[...parsed.searchParams.keys()].join(', ')}) are not supported; give the database as redis://host:port/N and the password as redis://user:password@host:port`,
+      2,
+    );
   }
   databaseOf(url);
   return url;

@@ -3,9 +3,9 @@
  * never with NO_COLOR), tables, durations, times and payloads.
  */
 import { styleText } from 'node:util';
-import { displayText, isUnsafe, jsonText, quoted } from './safeText.js';
+import { displayText, isUnsafe, jsonText, lineField, quoted } from './safeText.js';
 
-export { displayText, jsonText, quoted };
+export { displayText, jsonText, lineField, quoted };
 
 /** A text style understood by `util.styleText`. */
 export type StyleName = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'cyan' | 'magenta' | 'gray';

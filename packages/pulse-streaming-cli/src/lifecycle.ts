@@ -55,7 +55,7 @@ function runExitCleanups(): void {
 
 /** The exit code for a process ended by `signal` (128 + signal number). */
 export function signalExitCode(signal: NodeJS.Signals | undefined): number {
-  return signal === 'SIGTERM' ? 143 : 130;
+  return signal === 'SIGTERM' ? 143 : signal === 'SIGHUP' ? 129 : 130;
 }
 
 /** The signal that asked the program to stop, if any. */
@@ -64,7 +64,7 @@ export function interruptSignal(): NodeJS.Signals | undefined {
 }
 
 /**
- * Installs the SIGINT/SIGTERM handlers: the first signal aborts
+ * Installs the SIGINT/SIGTERM/SIGHUP handlers: the first signal aborts
  * {@link shutdownSignal} and gives the command a few seconds to finish; a
  * second one, or a command that does not finish, exits at once.
  */
@@ -83,6 +83,9 @@ export function installSignalHandlers(): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal or a dropped SSH session: Node's default exit ran no cleanup, and the
+  // throwaway redis-server (which ignores SIGHUP) outlived the program with its temp dir (outside trial).
+  process.on('SIGHUP', onSignal);
   process.on('exit', runExitCleanups);
 }
 

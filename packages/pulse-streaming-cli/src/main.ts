@@ -170,7 +170,7 @@ function buildProgram(): Command {
     .argument('<stream>', 'stream name')
     .option('--topic <topic>', 'only events with this topic')
     .option('--count <n>', 'stop after n events', positiveInt('--count'))
-    .option('--from <where>', 'newest (default), oldest, or an ISO 8601 time')
+    .option('--from <where>', 'newest (default), oldest, or an ISO 8601 time (UTC unless it gives a zone)')
     .option('--after <id>', 'start after this entry ID')
     .option('--full', 'do not cut lines to the terminal width')
     .option('--headers', "show each event's headers, {name=value, ...} after the topic (--json always has them)")

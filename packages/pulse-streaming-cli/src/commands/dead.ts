@@ -11,6 +11,7 @@ import {
   idTimeText,
   isoTime,
   jsonText,
+  lineField,
   payloadDisplay,
   payloadJson,
   plural,
@@ -75,19 +76,33 @@ async function printLettersJson(ctx: CommandContext, name: string, ids: readonly
   process.stdout.write(first ? '[]\n' : '\n]\n');
 }
 
+/** Neither stream `name` nor dead letters of it: a typo. */
+function noSuchStream(name: string): CliError {
+  return new CliError(`no stream ${displayText(name)} and no dead letters of it: check the name with: pulse-streaming streams`);
+}
+
 /** `dead <stream>`: the dead letters of a stream (stream `<stream>:dead`), oldest first. */
 export async function deadListCommand(ctx: CommandContext, name: string, options: { count: number }): Promise<number> {
   await checkDeadStream(ctx, name);
   const { client } = await ctx.connect();
   const letters = await listDeadLetterSummaries(client, name, options.count);
-  // None, and no stream of that name: one the library refuses is bad usage (exit 2), as for add.
-  if (letters.length === 0 && text(await client.call('TYPE', streamKey(name))) === 'none') refuseBadName(client, name);
+  const deadKey = streamKey(deadLetterStreamName(name));
+  if (letters.length === 0 && text(await client.call('TYPE', streamKey(name))) === 'none') {
+    // None, and no stream of that name: one the library refuses is bad usage (exit 2), as for add.
+    refuseBadName(client, name);
+    // A typo, as `dead replay`, `stream` and `sinks` say: "no dead letters" and exit 0 read as healthy
+    // to a script that counts them (outside trial).
+    if (Number(await client.call('EXISTS', deadKey)) === 0) throw noSuchStream(name);
+  }
+  // How many there are: a list cut at --count says so, also as JSON (on stderr, the output stays an array).
+  const total = letters.length < options.count ? letters.length : Number(await client.call('XLEN', deadKey));
   if (ctx.json) {
     await printLettersJson(
       ctx,
       name,
       letters.map((d) => d.id),
     );
+    if (total > letters.length) process.stderr.write(`first ${letters.length} of ${total} dead letters; use --count for more\n`);
     return 0;
   }
   if (letters.length === 0) {
@@ -100,8 +115,8 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
   const rows = letters.map((d) => [
     d.id,
     idShortTime(d.id),
-    paint.paint('cyan', displayText(d.eventName)),
-    d.topic === undefined ? '-' : displayText(d.topic),
+    paint.paint('cyan', lineField(d.eventName)),
+    d.topic === undefined ? '-' : lineField(d.topic),
     displayText(d.sourceSink) || '-',
     displayText(d.sourceId) || '-',
     String(d.deliveries),
@@ -109,8 +124,8 @@ export async function deadListCommand(ctx: CommandContext, name: string, options
   ]);
   const header = ['ID', 'DEAD AT (UTC)', 'EVENT', 'TOPIC', 'SINK', 'SOURCE ID', 'DELIVERIES', 'REASON'];
   process.stdout.write(`${table(header, rows, { right: [6], paint })}\n`);
-  if (letters.length === options.count)
-    process.stdout.write(`${paint.paint('dim', `(first ${options.count}; use --count for more)`)}\n`);
+  if (total > letters.length)
+    process.stdout.write(`${paint.paint('dim', `(first ${letters.length} of ${total}; use --count for more)`)}\n`);
   return 0;
 }
 
@@ -209,7 +224,7 @@ export async function deadReplayCommand(
     sourceType === 'none' &&
     Number(await client.call('EXISTS', streamKey(deadLetterStreamName(name)))) === 0
   )
-    throw new CliError(`no stream ${displayText(name)} and no dead letters of it: check the name with: pulse-streaming streams`);
+    throw noSuchStream(name);
   if (ctx.json) {
     printJson({ stream: name, replayed: ids.length, ids, notFound });
   } else if (ids.length === 0) {

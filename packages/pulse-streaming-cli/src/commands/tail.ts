@@ -13,6 +13,7 @@ import {
   isoTime,
   jsonText,
   libraryLine,
+  lineField,
   payloadDisplay,
   payloadJson,
   quoted,
@@ -41,9 +42,39 @@ function startAt(options: TailOptions): StartAt {
   }
   const from = options.from ?? 'newest';
   if (from === 'newest' || from === 'oldest') return from;
-  const time = new Date(from);
-  if (Number.isNaN(time.getTime())) throw new CliError(`--from takes newest, oldest or a time (ISO 8601), got ${from}`, 2);
+  const time = parseTime(from);
+  if (time === undefined)
+    throw new CliError(`--from takes newest, oldest or a time (ISO 8601, UTC unless it has a zone), got ${from}`, 2);
   return time;
+}
+
+/** `2026-12-08`, `2026-12-08T10:20`, `2026-12-08 10:20:30.5`, with `Z` or `+01:00` or no zone (UTC). */
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+
+/**
+ * A time as the CLI prints them (UTC, ISO 8601), strictly: `new Date()` read
+ * a time without a zone as local (a time copied from `stream` started hours
+ * off, with a warning about clocks) and took `5` or `2024-02-30` as dates.
+ */
+export function parseTime(text: string): Date | undefined {
+  const m = ISO_TIME.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h = 0, mi = 0, sec = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) =>
+    v === undefined ? undefined : Number(v),
+  );
+  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
+  if (y === undefined || mo === undefined || d === undefined || h > 23 || mi > 59 || sec > 59) return undefined;
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  // Not a day of that month (2024-02-30 is no 2024-03-01).
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) return undefined;
+  let offset = 0;
+  if (m[9] !== undefined) {
+    const [oh, om] = [Number(m[10]), Number(m[11])];
+    if (oh > 23 || om > 59) return undefined;
+    offset = (m[9] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, sec, ms) - offset);
 }
 
 /**
@@ -73,8 +104,8 @@ export function eventJson(ev: Event): string {
 function textLine(ctx: CommandContext, ev: Event, width: number | undefined, withHeaders: boolean): string {
   const { paint } = ctx;
   const time = idTimeText(ev.id);
-  const name = displayText(ev.eventName);
-  const topic = ev.topic === undefined || ev.topic === '' ? '' : ` [${displayText(ev.topic)}]`;
+  const name = lineField(ev.eventName);
+  const topic = ev.topic === undefined || ev.topic === '' ? '' : ` [${lineField(ev.topic)}]`;
   const headers = withHeaders ? headersText(ev.headers) : '';
   const head = `${time} ${ev.id} ${name}${topic}${headers} `;
   const payload = payloadDisplay(ev.payload);
@@ -90,7 +121,7 @@ function textLine(ctx: CommandContext, ev: Event, width: number | undefined, wit
  * `,={}` or starts with a space: `{a="1, tenant=acme"}` is not `{a=1, tenant=acme}`.
  */
 function headersText(headers: Readonly<Record<string, string>>): string {
-  const show = (text: string): string => (/[,={}]|^\s|^$/.test(text) ? quoted(text) : displayText(text));
+  const show = (text: string): string => (/[,={}"]|^\s|^$/.test(text) ? quoted(text) : displayText(text));
   const pairs = Object.entries(headers).map(([k, v]) => `${show(k)}=${show(v)}`);
   return pairs.length === 0 ? '' : ` {${pairs.join(', ')}}`;
 }
