@@ -9,6 +9,7 @@ import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { sinkKeys } from '../packages/pulse-streaming/src/internal/keys.js';
+import { pendingIdleText } from '../packages/pulse-streaming-cli/src/duration.js';
 import { buildCli, cli, lines, noStack } from './support/cli.js';
 import { connect, type TestClient, take, uniqueName, waitFor } from './support/clients.js';
 
@@ -125,12 +126,20 @@ describe.concurrent('pulse-streaming CLI', { timeout: 90_000 }, () => {
       await ev?.nack({ delayMs: 120_000 });
       const r = await cli(['pending', s.name, 'billing', '--json']);
       expect(r.code, r.stderr).toBe(0);
-      const [entry] = (JSON.parse(r.stdout) as { entries: Array<{ id: string; dueInMs?: number }> }).entries;
+      type Entry = { id: string; dueInMs?: number; idleMs: number; nacked: boolean };
+      const [entry] = (JSON.parse(r.stdout) as { entries: Entry[] }).entries;
       expect(entry?.id).toBe(id);
       expect(entry?.dueInMs).toBeGreaterThan(100_000);
       expect(entry?.dueInMs).toBeLessThanOrEqual(120_000);
+      // Since the nack, not Redis' 24.8 days (outside trial, session 28).
+      expect(entry?.nacked).toBe(true);
+      expect(entry?.idleMs).toBeLessThan(60_000);
       const human = await cli(['pending', s.name, 'billing']);
       expect(human.stdout).toMatch(/nacked, due in 1m/);
+      // Once due, and not taken yet (no instance running): how long ago it was nacked.
+      expect(pendingIdleText({ idleMs: 5_000, nacked: true, dueInMs: 0 })).toBe('nacked 5.0s ago, due now');
+      expect(pendingIdleText({ idleMs: 5_000, nacked: true })).toBe('nacked 5.0s ago, due now');
+      expect(pendingIdleText({ idleMs: 5_000, nacked: false })).toBe('5.0s');
     } finally {
       await sink.close();
       await s.destroy();

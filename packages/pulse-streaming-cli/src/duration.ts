@@ -13,3 +13,13 @@ export function formatDuration(ms: number, none = '-'): string {
   if (s < 86400) return `${Math.floor(s / 3600)}h${two((s % 3600) / 60)}m`;
   return `${Math.floor(s / 86400)}d${two((s % 86400) / 3600)}h`;
 }
+
+/**
+ * The IDLE of a sink's pending entry: a nacked event's due time, or how long
+ * ago it was nacked once due; else its idle time.
+ */
+export function pendingIdleText(e: { readonly idleMs: number; readonly nacked: boolean; readonly dueInMs?: number }): string {
+  if (e.dueInMs !== undefined && e.dueInMs > 0) return `nacked, due in ${formatDuration(e.dueInMs)}`;
+  if (e.nacked) return `nacked ${formatDuration(e.idleMs)} ago, due now`;
+  return formatDuration(e.idleMs);
+}

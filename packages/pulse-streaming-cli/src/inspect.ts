@@ -63,12 +63,25 @@ export interface StreamDetails extends StreamSummary {
   sinkDetails: SinkInfo[];
 }
 
+/**
+ * The idle time the library gives a nacked event (its `NACKED_IDLE_MS`, the
+ * longest grace period: internal/sinkDue.ts); no event is idle that long
+ * otherwise (24.8 days).
+ */
+export const NACKED_IDLE_MS = 2 ** 31 - 1;
+
 /** One pending entry of a sink. */
 export interface PendingEntry {
   id: string;
   consumer: string;
-  /** As Redis has it: a nacked event's is set very high, so that any instance takes it once due. */
+  /**
+   * Since its last delivery, or since its nack: the library sets a nacked
+   * event's idle time to {@link NACKED_IDLE_MS} (so that any instance may take
+   * it once due), which is taken off here (Redis showed about 24.8 days).
+   */
   idleMs: number;
+  /** True when the event was nacked (its idle time says so), due or not. */
+  nacked: boolean;
   deliveries: number;
   /** A nacked event waiting for its delay: ms until it is redelivered (0: due now). Absent otherwise. */
   dueInMs?: number;
@@ -355,7 +368,15 @@ export async function pendingReport(
     }),
     entries: details.map((d) => {
       const [id, consumer, idle, deliveries] = list(d);
-      const entry: PendingEntry = { id: text(id), consumer: text(consumer), idleMs: num(idle), deliveries: num(deliveries) };
+      const idleMs = num(idle);
+      const nacked = idleMs >= NACKED_IDLE_MS;
+      const entry: PendingEntry = {
+        id: text(id),
+        consumer: text(consumer),
+        idleMs: nacked ? idleMs - NACKED_IDLE_MS : idleMs,
+        nacked,
+        deliveries: num(deliveries),
+      };
       const dueInMs = due.get(entry.id);
       if (dueInMs !== undefined) entry.dueInMs = dueInMs;
       return entry;

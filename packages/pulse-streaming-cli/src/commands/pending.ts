@@ -1,5 +1,6 @@
 import type { CommandContext } from '../context.js';
-import { displayText, formatCount, formatDuration, printJson, table } from '../format.js';
+import { pendingIdleText } from '../duration.js';
+import { displayText, formatCount, printJson, table } from '../format.js';
 import { pendingReport } from '../inspect.js';
 import { requireStream } from '../streamChecks.js';
 
@@ -38,7 +39,7 @@ export async function pendingCommand(ctx: CommandContext, name: string, sink: st
     const rows = report.entries.map((e) => [
       e.id,
       displayText(e.consumer),
-      e.dueInMs === undefined ? formatDuration(e.idleMs) : `nacked, due in ${formatDuration(e.dueInMs)}`,
+      pendingIdleText(e),
       e.deliveries > 1 ? paint.paint('yellow', String(e.deliveries)) : String(e.deliveries),
     ]);
     out.push('', table(['ID', 'CONSUMER', 'IDLE', 'DELIVERIES'], rows, { right: [2, 3], paint }));

@@ -6,8 +6,9 @@
  */
 
 import { useEffect, useState } from 'preact/hooks';
+import { pendingIdleText } from '../../duration.js';
 import { get, type PendingData } from './api.js';
-import { count, duration, link, shown } from './format.js';
+import { count, link, shown } from './format.js';
 
 const PAGE = 100;
 
@@ -95,7 +96,7 @@ export function PendingPage({ stream, sink }: { stream: string; sink: string }) 
                       <code>{e.id}</code>
                     </td>
                     <td>{shown(e.consumer)}</td>
-                    <td class="num">{e.dueInMs === undefined ? duration(e.idleMs) : `nacked, due in ${duration(e.dueInMs)}`}</td>
+                    <td class="num">{pendingIdleText(e)}</td>
                     <td class="num">{count(e.deliveries)}</td>
                   </tr>
                 ))}
