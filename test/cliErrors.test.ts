@@ -30,6 +30,8 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
   let webPort: number;
   let closer: Server;
   let closerPort: number;
+  let full: Server;
+  let fullPort: number;
   beforeAll(async () => {
     [plain, locked] = await Promise.all([RedisServer.start(), RedisServer.start()]);
     // Set after the start: RedisServer waits for a PING that a locked server would refuse.
@@ -38,10 +40,14 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
     webPort = await listen(web);
     closer = createServer((socket) => socket.destroy());
     closerPort = await listen(closer);
+    // A server at its maxclients, whose reply carries terminal escapes (a bogus or hostile one).
+    full = createServer((socket) => socket.end('-ERR max number of clients reached\u001b[2J\u001b[31mOK\r\n'));
+    fullPort = await listen(full);
   });
   afterAll(async () => {
     web?.close();
     closer?.close();
+    full?.close();
     await Promise.all([plain?.stop(), locked?.stop()]);
   });
 
@@ -99,6 +105,15 @@ describe.concurrent('CLI connection failures', { timeout: 90_000 }, () => {
       expect(lines(r.stderr)).toEqual([expect.stringContaining('is not a Redis server (it answered like a web server')]);
       expect(r.stderr).not.toMatch(/RESP|report this|EPIPE/);
     }
+  });
+
+  // Its words were printed as they came: an escape sequence in them reached the terminal (outside trial).
+  it('says a server refuses new connections, its reply escaped', async ({ expect }) => {
+    const r = await cli(['streams'], { redis: `redis://127.0.0.1:${fullPort}` });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/refuses new connections/);
+    expect(r.stderr).not.toContain('\u001b');
+    expect(r.stderr).toContain('\\u001b');
   });
 
   it('explains a server that closes the connection at once, without EPIPE', async ({ expect }) => {

@@ -20,6 +20,7 @@ import type { GlobalOptions } from './connection.js';
 import { type CommandContext, makeContext } from './context.js';
 import { CliError, describeError } from './errors.js';
 import { colorsWanted, painter } from './format.js';
+import { escapeUnsafe } from './safeText.js';
 import { exit, installSignalHandlers } from './lifecycle.js';
 
 function version(): string {
@@ -307,7 +308,7 @@ function report(err: unknown): number {
   const paint = painter(colorsWanted(process.stderr) && !process.argv.includes('--no-color'));
   // The library refuses a bad name, header or ID before any Redis call: bad usage, as for options.
   const code = err instanceof CliError ? err.exitCode : err instanceof InvalidArgumentError ? 2 : 1;
-  process.stderr.write(`${paint.paint('red', `error: ${describeError(err)}`)}\n`);
+  process.stderr.write(`${paint.paint('red', `error: ${escapeUnsafe(describeError(err))}`)}\n`);
   return code;
 }
 
@@ -333,6 +334,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`error: ${describeError(err)}\n`);
+  process.stderr.write(`error: ${escapeUnsafe(describeError(err))}\n`);
   process.exit(1);
 });

@@ -41,6 +41,11 @@ export function jsonText(value: unknown, indent?: number): string {
   return escapeJson(JSON.stringify(value, null, indent));
 }
 
+/** `text` with each character of {@link UNSAFE} written as `\\uXXXX` (for a message that is not one value: an error line). */
+export function escapeUnsafe(text: string): string {
+  return text.replace(new RegExp(UNSAFE.source, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Whether `text` holds a character of {@link UNSAFE}. */
 export function isUnsafe(text: string): boolean {
   return UNSAFE.test(text);
