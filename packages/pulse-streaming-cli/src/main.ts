@@ -20,8 +20,8 @@ import type { GlobalOptions } from './connection.js';
 import { type CommandContext, makeContext } from './context.js';
 import { CliError, describeError } from './errors.js';
 import { colorsWanted, painter } from './format.js';
-import { escapeUnsafe } from './safeText.js';
 import { exit, installSignalHandlers } from './lifecycle.js';
+import { escapeUnsafe } from './safeText.js';
 
 function version(): string {
   try {

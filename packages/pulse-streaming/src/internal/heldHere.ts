@@ -149,6 +149,11 @@ export function heldHere(
   return held;
 }
 
+/** The IDs of the events of stream `name` this instance holds now (see the file's comment). */
+export function heldIds(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): Set<string> {
+  return new Set(heldOf(fanout, running, name));
+}
+
 /** Whether this instance holds any event of stream `name` now: stops at the first. */
 export function holdsAny(fanout: Fanout<SinkEvent>, running: RunningEvents, name: string): boolean {
   return !heldOf(fanout, running, name).next().done;

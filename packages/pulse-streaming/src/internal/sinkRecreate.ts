@@ -4,10 +4,11 @@
  */
 import type { Logger } from '../logger.js';
 import { evalScript, type OwnedConnection } from './driver.js';
-import { compareIds, maxId } from './ids.js';
+import { compareIds, maxId, previousId } from './ids.js';
+import { forgetIds } from './letGo.js';
 import { str } from './replies.js';
 import { recreateGroup } from './scripts.js';
-import { forgetUnsure, goneWithKey } from './sinkRollback.js';
+import { forgetUnsure, goneWhileMissing, goneWithKey } from './sinkRollback.js';
 import type { SinkStream } from './sinkState.js';
 import { slotOf } from './slot.js';
 import { streamNow } from './streamNow.js';
@@ -24,6 +25,8 @@ export interface RecreateHost {
   maybeLost(name: string, why: string, ids?: readonly string[]): void;
   /** Counts and reports events of stream `name` found lost. */
   countLost(name: string, count: number, why: string, ids?: readonly string[]): void;
+  /** The IDs of stream `name` this instance holds now: a handler runs them, a buffer has them (heldHere.ts). */
+  heldNow?(name: string): ReadonlySet<string>;
 }
 
 /** Recreations under way, per stream: a NOGROUP met while one runs joins it. */
@@ -96,6 +99,9 @@ async function recreateOnce(host: RecreateHost, s: SinkStream): Promise<void> {
 /** Why the events trimmed while a group was missing are counted lost. */
 const TRIMMED_WHILE_MISSING =
   'events trimmed or deleted while their consumer group was missing (destroyed by another program), before any consumer read them';
+/** Why the entries of a key created anew that were trimmed before the sink's group was made on it are counted lost. */
+const TRIMMED_BEFORE_GROUP =
+  'events of the stream created anew, trimmed before the consumer group was made again on it: no consumer read them';
 /** Why delayed nacks gone with a missing group are counted lost. */
 const DELAYED_WHILE_MISSING =
   'events nacked with a delay, gone from the stream while their consumer group was missing: nothing can redeliver them';
@@ -139,10 +145,24 @@ async function missingGroupLosses(host: RecreateHost, s: SinkStream, r: unknown[
       s.anewAt = first;
     }
   }
+  // Held here (a handler runs it, a buffer has it): counted when let go, not when acked (below).
+  const held = host.heldNow?.(name);
+  const unheld = held === undefined || held.size === 0 ? gone : gone.filter((id) => !held.has(id));
   const covered = reported || anew || reportedAnew ? s.pendingUpTo : undefined;
-  const delayed = covered === undefined ? gone : gone.filter((id) => compareIds(id, covered) > 0);
-  if (delayed.length > 0) host.countLost(name, delayed.length, DELAYED_WHILE_MISSING, delayed);
-  if (reported || anew || reportedAnew || klast === undefined) return anew;
+  const delayed = covered === undefined ? unheld : unheld.filter((id) => compareIds(id, covered) > 0);
+  if (delayed.length > 0) {
+    host.countLost(name, delayed.length, DELAYED_WHILE_MISSING, delayed);
+    forgetIds(s, delayed);
+  }
+  if (reported || anew || reportedAnew) {
+    // The new key's entries trimmed before this call made its group: no group of this sink was there to read them.
+    if (left > 0) host.countLost(name, left, TRIMMED_BEFORE_GROUP);
+    return anew;
+  }
+  // What this instance read of the entries gone (held, buffered, let go): a nack, a give-back or a
+  // dead letter that finds one vanished counts it, an ack does not (it was handled).
+  goneWhileMissing(s, first !== undefined ? previousId(first) : lastGen, (why, ids) => host.maybeLost(name, why, ids));
+  if (klast === undefined) return false;
   // Nothing after the kept position left the stream: all of it is read again from 0.
   if (first !== undefined ? compareIds(first, klast) <= 0 : compareIds(lastGen, klast) <= 0) return false;
   if (compareIds(maxDeleted, klast) > 0) {
@@ -190,13 +210,17 @@ export async function keysBack(
  * and it is read again. Returns whether it was.
  */
 export async function groupBack(
-  host: Pick<RecreateHost, 'name' | 'consumerName' | 'control' | 'logger'>,
+  host: Pick<RecreateHost, 'name' | 'consumerName' | 'control' | 'logger' | 'countLost'>,
   s: SinkStream,
 ): Promise<boolean> {
   if (s.left) return false;
   const keys = [s.stream.key, s.registry, s.keys.consumers, s.positions, s.keys.delays];
-  const r = (await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName, '0'])) as unknown[];
+  const r = (await evalScript(host.control, recreateGroup, keys, [host.name, host.consumerName, '1'])) as unknown[];
   if (Number(r[0]) !== 1) return false;
+  // Made by this call: what the new key had trimmed before it was read by no consumer of this sink (what
+  // went with the old key, its delayed nacks included, was reported when it was found gone).
+  const left = Number(r[1]) === 1 ? Number(r[3]) - Number(r[4]) : 0;
+  if (left > 0) host.countLost(s.stream.name, left, TRIMMED_BEFORE_GROUP);
   s.readLog.clear();
   s.ready = true;
   s.sweep.next = true;

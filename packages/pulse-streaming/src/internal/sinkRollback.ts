@@ -340,6 +340,25 @@ export function goneWithKey(s: SinkStream, maybeLost: (name: string, why: string
 }
 
 /**
+ * The consumer group of stream `s` was missing (destroyed by another
+ * program) and made again at 0 on the living key, whose entries up to
+ * `upTo` are gone: those this instance read are remembered as Redis-lost,
+ * so that a nack, a give-back or a dead letter that finds one gone counts it
+ * (an ack finds it handled). Events it let go of unhandled among them are
+ * said lost unless another instance took them before.
+ */
+export function goneWhileMissing(s: SinkStream, upTo: string, maybeLost: (why: string, ids?: readonly string[]) => void): void {
+  if (s.lastRead === undefined || compareIds(upTo, '0-0') <= 0) return;
+  remember(s, '0-0', minId(s.lastRead, upTo));
+  const letGo = sayLetGo(s, '0-0', upTo);
+  if (letGo !== undefined)
+    maybeLost(
+      `the consumer group was missing (destroyed by another program) and their entries are gone: ${letGo.text}`,
+      letGo.ids,
+    );
+}
+
+/**
  * The key of stream `s` went (it expired, or was deleted outside the
  * library), and this instance reports what went with it from the estimate
  * of its last check: the events it read after that check's last entry

@@ -50,6 +50,8 @@ export interface TrimCheckHost {
   streamGone(s: SinkStream, before: string | undefined): Promise<void>;
   /** Stops the sink: a condition retrying cannot fix. */
   fail(err: PulseError): void;
+  /** The IDs of stream `name` this instance holds now (see `RecreateHost.heldNow`). */
+  heldNow?(name: string): ReadonlySet<string>;
 }
 
 /**

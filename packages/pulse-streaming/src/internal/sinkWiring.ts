@@ -16,6 +16,7 @@ import { monotonicNow } from './clock.js';
 import type { OwnedConnection } from './driver.js';
 import { Rechecks } from './expiryLoss.js';
 import type { Fanout } from './fanout.js';
+import { heldIds } from './heldHere.js';
 import { streamKey } from './keys.js';
 import { forgetIds, LetGoLog } from './letGo.js';
 import type { ReadLoops } from './loops.js';
@@ -142,6 +143,7 @@ export function wireSink(w: SinkWiring): WiredSink {
     countLost: (stream, count, why, ids) => holds.countLost(stream, count, why, ids),
     maybeLost: (stream, why, ids) => holds.maybeLost(stream, why, ids),
     checked: (s) => rechecks.expiring(s),
+    heldNow: (stream) => heldIds(fanout, holds.running, stream),
     fail: (err) => w.fail(err),
     streamGone: (s, before) => {
       // Looked for again within a quarter grace period, not at the next sweep (up to half of it).

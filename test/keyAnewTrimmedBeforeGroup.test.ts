@@ -1,0 +1,72 @@
+/**
+ * A stream key deleted by another program and created again by a producer whose maxLen trims it
+ * before the sink makes its group again: the new key's entries trimmed before that were read by no
+ * consumer of the sink, and are counted lost (a review of the NOGROUP accounting, session 28: lost 0
+ * of 50). Not here: a new key that ever held more entries than the sink had read of the old one is
+ * indistinguishable, from Redis' state, from the old key trimmed further; it is counted as a group
+ * destroyed on a living key, short by what the sink had read (README "A group destroyed under a
+ * running sink").
+ */
+import { describe, expect, it } from 'vitest';
+import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, connect, recordingLogger, take, uniqueName, waitFor } from './support/clients.js';
+import { RedisServer } from './support/redisServer.js';
+
+const AOF = ['--appendonly', 'yes', '--appendfsync', 'always'];
+
+// DEL the key, then XADD every entry of the template stream (the library's own encoding) with an
+// exact MAXLEN, in one step: a producer's burst landing before the sink noticed the DEL.
+const RECREATE = `redis.call('DEL', KEYS[1])
+for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', unpack(e[2]))
+end
+return redis.call('XLEN', KEYS[1])`;
+
+describe.concurrent.each(CLIENT_KINDS)('key deleted and created anew, trimmed before the group is back (%s)', (kind) => {
+  for (const n of [60]) {
+    it(`${n} events added to the new key: each delivered or counted lost`, async (ctx) => {
+      const server = await RedisServer.start({ args: AOF });
+      ctx.onTestFinished(() => server.stop());
+      const c = await connect(kind, server.url);
+      ctx.onTestFinished(() => c.close());
+      const { logger, lines } = recordingLogger();
+      const s = new Stream(uniqueName('kat'), c.redis, { logger });
+      const tmpl = new Stream(uniqueName('tmpl'), c.redis, { logger });
+      const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 1000 });
+      ctx.onTestFinished(() => sink.close());
+      const sub = sink.subscribe();
+      // The old key: 100 events, all acked, and a trim check past them.
+      const old = await Promise.all(Array.from({ length: 100 }, (_, i) => s.add('e', `old${i}`)));
+      for (const ev of (await take(sub, 100)) as SinkEvent[]) await ev.ack();
+      const last = old[old.length - 1] as string;
+      await waitFor(async () => String(await c.cmd('HGET', `{${s.key}}:positions`, 'g')).startsWith(`${last} `), {
+        what: 'a trim check after the reads',
+      });
+      for (let i = 0; i < n; i++) await tmpl.add('e', `new${i}`);
+      const left = Number(await c.cmd('EVAL', RECREATE, 2, s.key, tmpl.key, 10));
+      expect(left).toBe(10);
+      const got = new Set<string>();
+      void (async () => {
+        for await (const ev of sub) {
+          got.add(ev.text());
+          await ev.ack();
+        }
+      })();
+      const delivered = (): number => [...got].filter((t) => t.startsWith('new')).length;
+      await waitFor(() => delivered() === 10, { timeout: 8000, what: 'the 10 left delivered' });
+      await waitFor(() => delivered() + sink.counters.lost >= n, {
+        timeout: 8000,
+        what: 'every new event delivered or counted lost',
+      }).catch((err: unknown) => {
+        const log = lines
+          .filter((l) => l.level === 'warn')
+          .map((l) => `${l.msg} ${JSON.stringify(l.obj)}`)
+          .join(' | ');
+        throw new Error(
+          `${(err as Error).message}: delivered ${delivered()}, lost ${sink.counters.lost} (want ${n - 10}); warn: ${log}`,
+        );
+      });
+      expect(sink.counters.lost).toBe(n - 10);
+    }, 30_000);
+  }
+});
