@@ -86,7 +86,10 @@ function checkOptions(options: DashboardOptions): { basePath: string } {
   if (typeof base !== 'string' || (base !== '' && !base.startsWith('/')) || /[?#\s]/.test(base)) {
     throw new InvalidArgumentError(`basePath must be empty or a path starting with /, got ${JSON.stringify(base)}`);
   }
-  return { basePath: base.replace(/\/+$/, '') };
+  // As a request's path has it: percent-encoded (`/équipe` is `/%C3%A9quipe` there), or a base with
+  // such a character matched no request (outside trial).
+  const encoded = base === '' ? '' : new URL(base, 'http://localhost').pathname;
+  return { basePath: encoded.replace(/\/+$/, '') };
 }
 
 /** An action's body over {@link MAX_BODY}: answered 413, and the connection is closed after it. */

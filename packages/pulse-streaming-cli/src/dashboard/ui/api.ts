@@ -70,19 +70,73 @@ export function eventData<T>(ev: Event): T {
   return JSON.parse((ev as MessageEvent<string>).data) as T;
 }
 
-/** Subscribes to `api/live` snapshots while the component is mounted (reconnects on its own, as EventSource does). */
+/**
+ * An EventSource at `url` that opens again when it closed for good. A
+ * browser retries a dropped stream on its own, but gives up on one whose
+ * reply is not an event stream: the server refused it (too many live views
+ * open, a read that failed while Redis was down), or a proxy answered 502
+ * while the dashboard restarted; the page then stayed on "Loading…" or its
+ * last figures without a word (outside trial). `attach` adds the listeners
+ * to each source opened; `closed` is told why (the reply's JSON `error`, or
+ * its HTTP status) before the next try, 1 s later, then 2 s... up to 30 s
+ * (back to 1 s once one opens). Returns the function that stops it.
+ */
+export function reopening(url: string, attach: (source: EventSource) => void, closed: (why: string) => void): () => void {
+  let stopped = false;
+  let source: EventSource | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let delay = 1000;
+  const open = (): void => {
+    const s = new EventSource(url);
+    source = s;
+    s.addEventListener('open', () => {
+      delay = 1000;
+    });
+    s.addEventListener('error', () => {
+      if (stopped || s.readyState !== EventSource.CLOSED) return;
+      // Asked once more, plainly, for the reason: a reply that is an event stream after all is not kept.
+      const ac = new AbortController();
+      fetch(url, { headers: { Accept: 'application/json' }, signal: ac.signal })
+        .then(async (res) => {
+          if (res.ok) return ac.abort();
+          const body = (await res.json().catch(() => ({}))) as { error?: unknown };
+          if (!stopped) closed(typeof body.error === 'string' ? body.error : `HTTP ${res.status}`);
+        })
+        .catch(() => {
+          if (!stopped && !ac.signal.aborted) closed('the dashboard does not answer');
+        });
+      timer = setTimeout(open, delay);
+      delay = Math.min(delay * 2, 30_000);
+    });
+    attach(s);
+  };
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    source?.close();
+  };
+}
+
+/** Subscribes to `api/live` snapshots while the component is mounted (opened again when closed: see {@link reopening}). */
 export function useLive<T>(query: Record<string, string | number | undefined>): Live<T> {
   const [state, setState] = useState<Live<T>>({ data: undefined, error: undefined });
   const key = qs(query);
-  useEffect(() => {
+  useEffect(
     // The last snapshot stays on screen until the new query's first one arrives (no flicker while paging or searching).
-    const source = new EventSource(`api/live?${key}`);
-    source.addEventListener('snapshot', (e) => setState({ data: eventData<T>(e), error: undefined }));
-    source.addEventListener('failure', (e) => {
-      const { error } = eventData<{ error: string }>(e);
-      setState((s) => ({ data: s.data, error }));
-    });
-    return () => source.close();
-  }, [key]);
+    () =>
+      reopening(
+        `api/live?${key}`,
+        (source) => {
+          source.addEventListener('snapshot', (e) => setState({ data: eventData<T>(e), error: undefined }));
+          source.addEventListener('failure', (e) => {
+            const { error } = eventData<{ error: string }>(e);
+            setState((s) => ({ data: s.data, error }));
+          });
+        },
+        (error) => setState((s) => ({ data: s.data, error })),
+      ),
+    [key],
+  );
   return state;
 }

@@ -3,7 +3,7 @@
  * last ID shown) and the live tail (server-sent events of new entries).
  */
 import { useEffect, useState } from 'preact/hooks';
-import { type EntryView, eventData, get, qs } from './api.js';
+import { type EntryView, eventData, get, qs, reopening } from './api.js';
 import { shown, time } from './format.js';
 import { Payload } from './payload.js';
 
@@ -100,31 +100,40 @@ export function Tail({ stream }: { stream: string }) {
     if (!on) return;
     setStatus('connecting');
     setProblem('');
-    const source = new EventSource(`api/tail?${qs({ name: stream })}`);
-    const live = (): void => {
-      setStatus('live');
-      setProblem('');
-    };
-    source.addEventListener('ready', live);
-    source.addEventListener('recovered', live);
-    source.addEventListener('outage', (ev) => {
-      setStatus('reconnecting');
-      setProblem(`Redis: ${eventData<{ error: string }>(ev).error}`);
-    });
-    source.addEventListener('warning', (ev) =>
-      setNotes((old) => [...old, eventData<{ message: string }>(ev).message].slice(-NOTES_KEEP)),
+    // Opened again when it closed for good (a tail that could not start while Redis was down answered 500): see reopening.
+    return reopening(
+      `api/tail?${qs({ name: stream })}`,
+      (source) => {
+        const live = (): void => {
+          setStatus('live');
+          setProblem('');
+        };
+        source.addEventListener('ready', live);
+        source.addEventListener('recovered', live);
+        source.addEventListener('outage', (ev) => {
+          setStatus('reconnecting');
+          setProblem(`Redis: ${eventData<{ error: string }>(ev).error}`);
+        });
+        source.addEventListener('warning', (ev) =>
+          setNotes((old) => [...old, eventData<{ message: string }>(ev).message].slice(-NOTES_KEEP)),
+        );
+        source.addEventListener('entries', (ev) => {
+          const batch = eventData<{ entries: EntryView[]; skipped: number }>(ev);
+          setEntries((old) => [...batch.entries.reverse(), ...old].slice(0, TAIL_KEEP));
+          if (batch.skipped > 0) setSkipped((n) => n + batch.skipped);
+        });
+        source.addEventListener('failure', (ev) => {
+          setStatus('failed');
+          setProblem(eventData<{ error: string }>(ev).error);
+        });
+        // Retried by the browser (a dropped stream), or by `reopening` (a refused one).
+        source.addEventListener('error', () => setStatus('reconnecting'));
+      },
+      (why) => {
+        setStatus('reconnecting');
+        setProblem(why);
+      },
     );
-    source.addEventListener('entries', (ev) => {
-      const batch = eventData<{ entries: EntryView[]; skipped: number }>(ev);
-      setEntries((old) => [...batch.entries.reverse(), ...old].slice(0, TAIL_KEEP));
-      if (batch.skipped > 0) setSkipped((n) => n + batch.skipped);
-    });
-    source.addEventListener('failure', (ev) => {
-      setStatus('failed');
-      setProblem(eventData<{ error: string }>(ev).error);
-    });
-    source.onerror = () => setStatus(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
-    return () => source.close();
   }, [stream, on]);
 
   return (
