@@ -9,10 +9,12 @@
  * SIGHUP left the throwaway redis-server running.
  */
 import { spawn } from 'node:child_process';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { buildCli, cli, lines, MAIN, noStack } from './support/cli.js';
 import { connect, sharedUrl, type TestClient, uniqueName, waitFor } from './support/clients.js';
+import { addDeadLetters } from './support/dashboard.js';
 
 beforeAll(buildCli, 120_000);
 
@@ -100,26 +102,11 @@ describe.concurrent('command line: operator edges', { timeout: 90_000 }, () => {
     const dead = `pulse:stream:${name}:dead`;
     try {
       await new Stream(name, c.redis as never).add('e', 'x');
-      for (let i = 0; i < 3; i++)
-        await c.cmd(
-          'XADD',
-          dead,
-          '*',
-          'n',
-          'e',
-          'p',
-          'x',
-          'source_stream',
-          name,
-          'source_sink',
-          's',
-          'source_id',
-          '1-0',
-          'deliveries',
-          '1',
-          'reason',
-          'r',
-        );
+      await addDeadLetters(
+        c.redis as Redis,
+        name,
+        [1, 2, 3].map(() => ({ event: 'e', payload: 'x', sink: 's', sourceId: '1-0' })),
+      );
       const r = await cli(['dead', name, '--count', '2', '--json']);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toHaveLength(2);

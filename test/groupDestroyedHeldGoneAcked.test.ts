@@ -4,22 +4,12 @@
  * delayed nack gone: review of the NOGROUP accounting, session 28).
  */
 import { describe, expect, it } from 'vitest';
-import { Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, recordingLogger, uniqueName, waitFor } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
-
-const AOF = ['--appendonly', 'yes', '--appendfsync', 'always'];
+import { CLIENT_KINDS, waitFor } from './support/clients.js';
+import { aofSink, warnings } from './support/groupMissing.js';
 
 describe.concurrent.each(CLIENT_KINDS)('held event trimmed, then its group destroyed (%s)', (kind) => {
   it('acked by its handler: not counted lost', async (ctx) => {
-    const server = await RedisServer.start({ args: AOF });
-    ctx.onTestFinished(() => server.stop());
-    const c = await connect(kind, server.url);
-    ctx.onTestFinished(() => c.close());
-    const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('hgd'), c.redis, { logger });
-    const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 1000 });
-    ctx.onTestFinished(() => sink.close());
+    const { c, s, sink, lines } = await aofSink(ctx, kind, 'hgd');
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     const handled: string[] = [];
@@ -44,10 +34,6 @@ describe.concurrent.each(CLIENT_KINDS)('held event trimmed, then its group destr
     release();
     await waitFor(() => handled.includes(id), { what: 'handled' });
     await waitFor(async () => (await c.cmd('ZSCORE', delays, id)) === null, { what: 'acked: out of the delays set' });
-    const log = lines
-      .filter((l) => l.level === 'warn')
-      .map((l) => `${l.msg} ${JSON.stringify(l.obj)}`)
-      .join(' | ');
-    expect(sink.counters.lost, `acked by its handler, yet counted lost; warn: ${log}`).toBe(0);
+    expect(sink.counters.lost, `acked by its handler, yet counted lost; warn: ${warnings(lines)}`).toBe(0);
   }, 30_000);
 });

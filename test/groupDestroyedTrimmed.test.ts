@@ -6,22 +6,15 @@
  * restarts and deletes (session 28): "recreated at 0, events may be redelivered" was all it said.
  */
 import { describe, it } from 'vitest';
-import { type Retention, type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, recordingLogger, take, uniqueName, waitFor } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
+import type { Retention, SinkEvent } from '../packages/pulse-streaming/src/index.js';
+import { CLIENT_KINDS, take, waitFor } from './support/clients.js';
+import { ackAll, aofSink, untilAccounted } from './support/groupMissing.js';
 
 const CASES = CLIENT_KINDS.flatMap((kind) => (['limits', 'interest'] as Retention[]).map((r) => [kind, r] as const));
 
 describe.concurrent.each(CASES)('group destroyed, then trimmed before it is recreated (%s, %s)', (kind, retention) => {
   it('every event added after the destroy is delivered or counted lost', async (ctx) => {
-    const server = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-    ctx.onTestFinished(() => server.stop());
-    const c = await connect(kind, server.url);
-    ctx.onTestFinished(() => c.close());
-    const { logger, lines } = recordingLogger();
-    const s = new Stream(uniqueName('dgt'), c.redis, { logger, maxLen: 10, retention });
-    const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 1000 });
-    ctx.onTestFinished(() => sink.close());
+    const { c, s, sink, lines } = await aofSink(ctx, kind, 'dgt', { maxLen: 10, retention });
     const sub = sink.subscribe();
     await s.add('e', 'first');
     const [first] = (await take(sub, 1)) as [SinkEvent];
@@ -30,27 +23,10 @@ describe.concurrent.each(CASES)('group destroyed, then trimmed before it is recr
     // trimmed to ~maxLen) lands before the sink's blocked read wakes up.
     await c.cmd('XGROUP', 'DESTROY', s.key, 'g');
     const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => s.add('e', `b${i}`)));
-    const got = new Set<string>();
-    void (async () => {
-      for await (const ev of sub) {
-        got.add(ev.id);
-        await ev.ack();
-      }
-    })();
+    const got = ackAll(sub);
     const left = Number(await c.cmd('XLEN', s.key));
     const delivered = (): number => ids.filter((id) => got.has(id)).length;
-    await waitFor(() => delivered() + sink.counters.lost >= 300, {
-      timeout: 8000,
-      what: 'every event delivered or counted lost',
-    }).catch((err: unknown) => {
-      const log = lines
-        .filter((l) => l.level === 'warn')
-        .map((l) => `${l.msg} ${JSON.stringify(l.obj)}`)
-        .join(' | ');
-      throw new Error(
-        `${(err as Error).message}: delivered ${delivered()}, lost ${sink.counters.lost}, xlen ${left}; warn: ${log}`,
-      );
-    });
+    await untilAccounted(300, delivered, () => sink.counters.lost, lines, `, xlen ${left}`);
     // Exactly: none of those delivered is also counted lost.
     await waitFor(() => delivered() + sink.counters.lost === 300 && delivered() === left, {
       what: `delivered (${delivered()}) + lost (${sink.counters.lost}) = 300, delivered = what was left (${left})`,

@@ -9,10 +9,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
-import { CLIENT_KINDS, connect, recordingLogger, take, uniqueName, waitFor } from './support/clients.js';
-import { RedisServer } from './support/redisServer.js';
-
-const AOF = ['--appendonly', 'yes', '--appendfsync', 'always'];
+import { CLIENT_KINDS, take, uniqueName, waitFor } from './support/clients.js';
+import { ackAll, aofSink, untilAccounted } from './support/groupMissing.js';
 
 // DEL the key, then XADD every entry of the template stream (the library's own encoding) with an
 // exact MAXLEN, in one step: a producer's burst landing before the sink noticed the DEL.
@@ -23,50 +21,24 @@ end
 return redis.call('XLEN', KEYS[1])`;
 
 describe.concurrent.each(CLIENT_KINDS)('key deleted and created anew, trimmed before the group is back (%s)', (kind) => {
-  for (const n of [60]) {
-    it(`${n} events added to the new key: each delivered or counted lost`, async (ctx) => {
-      const server = await RedisServer.start({ args: AOF });
-      ctx.onTestFinished(() => server.stop());
-      const c = await connect(kind, server.url);
-      ctx.onTestFinished(() => c.close());
-      const { logger, lines } = recordingLogger();
-      const s = new Stream(uniqueName('kat'), c.redis, { logger });
-      const tmpl = new Stream(uniqueName('tmpl'), c.redis, { logger });
-      const sink = await s.newSink('g', { blockMs: 100, ackGracePeriodMs: 1000 });
-      ctx.onTestFinished(() => sink.close());
-      const sub = sink.subscribe();
-      // The old key: 100 events, all acked, and a trim check past them.
-      const old = await Promise.all(Array.from({ length: 100 }, (_, i) => s.add('e', `old${i}`)));
-      for (const ev of (await take(sub, 100)) as SinkEvent[]) await ev.ack();
-      const last = old[old.length - 1] as string;
-      await waitFor(async () => String(await c.cmd('HGET', `{${s.key}}:positions`, 'g')).startsWith(`${last} `), {
-        what: 'a trim check after the reads',
-      });
-      for (let i = 0; i < n; i++) await tmpl.add('e', `new${i}`);
-      const left = Number(await c.cmd('EVAL', RECREATE, 2, s.key, tmpl.key, 10));
-      expect(left).toBe(10);
-      const got = new Set<string>();
-      void (async () => {
-        for await (const ev of sub) {
-          got.add(ev.text());
-          await ev.ack();
-        }
-      })();
-      const delivered = (): number => [...got].filter((t) => t.startsWith('new')).length;
-      await waitFor(() => delivered() === 10, { timeout: 8000, what: 'the 10 left delivered' });
-      await waitFor(() => delivered() + sink.counters.lost >= n, {
-        timeout: 8000,
-        what: 'every new event delivered or counted lost',
-      }).catch((err: unknown) => {
-        const log = lines
-          .filter((l) => l.level === 'warn')
-          .map((l) => `${l.msg} ${JSON.stringify(l.obj)}`)
-          .join(' | ');
-        throw new Error(
-          `${(err as Error).message}: delivered ${delivered()}, lost ${sink.counters.lost} (want ${n - 10}); warn: ${log}`,
-        );
-      });
-      expect(sink.counters.lost).toBe(n - 10);
-    }, 30_000);
-  }
+  it('60 events added to the new key: each delivered or counted lost', async (ctx) => {
+    const n = 60;
+    const { c, s, sink, lines } = await aofSink(ctx, kind, 'kat');
+    const tmpl = new Stream(uniqueName('tmpl'), c.redis);
+    const sub = sink.subscribe();
+    // The old key: 100 events, all acked, and a trim check past them.
+    const old = await Promise.all(Array.from({ length: 100 }, (_, i) => s.add('e', `old${i}`)));
+    for (const ev of (await take(sub, 100)) as SinkEvent[]) await ev.ack();
+    const last = old[old.length - 1] as string;
+    await waitFor(async () => String(await c.cmd('HGET', `{${s.key}}:positions`, 'g')).startsWith(`${last} `), {
+      what: 'a trim check after the reads',
+    });
+    for (let i = 0; i < n; i++) await tmpl.add('e', `new${i}`);
+    expect(Number(await c.cmd('EVAL', RECREATE, 2, s.key, tmpl.key, 10))).toBe(10);
+    const got = ackAll(sub, (ev) => ev.text());
+    const delivered = (): number => [...got].filter((t) => t.startsWith('new')).length;
+    await waitFor(() => delivered() === 10, { timeout: 8000, what: 'the 10 left delivered' });
+    await untilAccounted(n, delivered, () => sink.counters.lost, lines, ` (want ${n - 10} lost)`);
+    expect(sink.counters.lost).toBe(n - 10);
+  }, 30_000);
 });
