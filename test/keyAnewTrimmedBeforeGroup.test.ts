@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { type SinkEvent, Stream } from '../packages/pulse-streaming/src/index.js';
 import { CLIENT_KINDS, take, uniqueName, waitFor } from './support/clients.js';
-import { ackAll, aofSink, untilAccounted } from './support/groupMissing.js';
+import { ackAll, aofSink, untilAccounted, warnings } from './support/groupMissing.js';
 
 // DEL the key, then XADD every entry of the template stream (the library's own encoding) with an
 // exact MAXLEN, in one step: a producer's burst landing before the sink noticed the DEL.
@@ -39,6 +39,9 @@ describe.concurrent.each(CLIENT_KINDS)('key deleted and created anew, trimmed be
     const delivered = (): number => [...got].filter((t) => t.startsWith('new')).length;
     await waitFor(() => delivered() === 10, { timeout: 8000, what: 'the 10 left delivered' });
     await untilAccounted(n, delivered, () => sink.counters.lost, lines, ` (want ${n - 10} lost)`);
-    expect(sink.counters.lost).toBe(n - 10);
+    // The new key's trimmed head, exactly; what the old key's estimate adds may count an ack that ran
+    // just before its last check (an over-report the estimate allows, said rather than missed).
+    const head = lines.find((l) => /trimmed before the consumer group was made again/.test(String(l.msg)));
+    expect((head?.obj as { count?: number } | undefined)?.count, warnings(lines)).toBe(n - 10);
   }, 30_000);
 });

@@ -42,6 +42,14 @@ export class HeldGone {
     }
   }
 
+  /** The events of stream `name` this instance keeps in the delays set now (a handler or a loop still has them). */
+  ids(name: string): string[] {
+    const out: string[] = [];
+    const prefix = `${name}\n`;
+    for (const k of this.#held) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
+    return out;
+  }
+
   /** Events `ids` of stream `name` were nacked: the nack takes them out of the delays set itself. */
   forget(name: string, ids: readonly string[]): void {
     for (const id of ids) this.#held.delete(`${name}\n${id}`);

@@ -363,9 +363,9 @@ return {notOurs, gone, vanished}`,
  * creates it also takes, for the client to count (sinkRecreate.ts), what
  * went while it was missing: the old group's last kept position (dropped:
  * the new group's starts anew), the stream as it is now, and the delayed
- * nacks whose entries left the stream (removed from the delays set: no
- * claim finds them in the new group's pending list, so they were dropped
- * unseen when due). One call creates the group: they are counted once.
+ * nacks whose entries left the stream (no claim finds them in the new
+ * group's pending list: they were dropped unseen when due); the delays set
+ * is emptied. One call creates the group: they are counted once.
  * KEYS: stream, sink registry, consumers, positions, delays. ARGV: group, consumer, '1' to take them.
  * Returns {0} when the key is gone; {1, 0} when the group exists now and nothing was taken; else {1,
  * 1, kept position ('' none), entries-added, length, first entry ID ('' none), last-generated ID,
@@ -389,11 +389,12 @@ local kept = redis.call('HGET', KEYS[4], group)
 if kept then redis.call('HDEL', KEYS[4], group) end
 local gone = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
-  if #redis.call('XRANGE', key, id, id) == 0 then
-    gone[#gone + 1] = id
-    redis.call('ZREM', KEYS[5], id)
-  end
+  if #redis.call('XRANGE', key, id, id) == 0 then gone[#gone + 1] = id end
 end
+-- The new group has none of them pending: those still in the stream come again from 0 (their delay
+-- void), and an entry left here would read as a delayed nack gone at the next recreation, long after
+-- it was handled.
+redis.call('DEL', KEYS[5])
 local info = redis.call('XINFO', 'STREAM', key)
 local s = {}
 for j = 1, #info, 2 do s[info[j]] = info[j + 1] end

@@ -136,6 +136,8 @@ async function missingGroupLosses(host: RecreateHost, s: SinkStream, r: unknown[
   // After a reconnect Redis may have restarted empty: what went is accounted for as such (`goneWithKey`).
   // And once the new key was found (a check that said the old one was gone), its old reads say nothing.
   const reportedAnew = s.anewAt !== undefined && known !== undefined && compareIds(known, s.anewAt) < 0;
+  // Used once: the group made now is the new key's, and a later destroy of it is another incident.
+  s.anewAt = undefined;
   if (!reported && !reportedAnew && s.readBeforeReconnect === undefined && known !== undefined && known !== '0-0') {
     // IDs went back, or everything up to an entry read went and fewer ever left: another key.
     const upTo = klast !== undefined && compareIds(klast, known) === 0 ? Math.max(kread, 1) : 1;

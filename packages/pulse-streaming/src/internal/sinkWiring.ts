@@ -143,7 +143,9 @@ export function wireSink(w: SinkWiring): WiredSink {
     countLost: (stream, count, why, ids) => holds.countLost(stream, count, why, ids),
     maybeLost: (stream, why, ids) => holds.maybeLost(stream, why, ids),
     checked: (s) => rechecks.expiring(s),
-    heldNow: (stream) => heldIds(fanout, holds.running, stream),
+    // Also those kept in the delays set by an in-progress touch (inProgress() of a `for await` loop's
+    // event, which no run tracks): their ack or nack decides.
+    heldNow: (stream) => new Set([...heldIds(fanout, holds.running, stream), ...holds.heldGone.ids(stream)]),
     fail: (err) => w.fail(err),
     streamGone: (s, before) => {
       // Looked for again within a quarter grace period, not at the next sweep (up to half of it).
