@@ -7,7 +7,8 @@
  * whose reply is not one; the page now asks why, says it, and opens it again.
  */
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stream } from '../packages/pulse-streaming/src/index.js';
 import { LIMITS } from '../packages/pulse-streaming-cli/src/dashboard/limits.js';
 import { chromiumPath, launchBrowser, serveDashboard } from './support/dashboard.js';
@@ -17,6 +18,13 @@ describe.skipIf(chromiumPath === undefined)(
   'dashboard page when the server or Redis does not answer',
   { timeout: 90_000 },
   () => {
+    // One browser for the file: each test opens its own pages.
+    let browser: Browser;
+    beforeAll(async () => {
+      browser = await launchBrowser();
+    });
+    afterAll(() => browser?.close());
+
     it('the pending page says Redis did not answer instead of showing the last figures', async ({ onTestFinished }) => {
       const server = await RedisServer.start();
       onTestFinished(async () => {
@@ -28,11 +36,17 @@ describe.skipIf(chromiumPath === undefined)(
       await new Stream('orders', redis).add('e', 'x');
       await redis.call('XGROUP', 'CREATE', 'pulse:stream:orders', 'billing', '0');
       await redis.call('XREADGROUP', 'GROUP', 'billing', 'w1', 'STREAMS', 'pulse:stream:orders', '>');
+      // Its reads give up sooner than the 5 s default (the test waits for that), but later than the page's
+      // 2 s poll: a page that polled every 2 s whatever happened dropped that error.
+      const readMs = LIMITS.readMs;
+      LIMITS.readMs = 2500;
+      onTestFinished(() => {
+        LIMITS.readMs = readMs;
+      });
       const dash = await serveDashboard({ redis });
       onTestFinished(() => dash.close());
-      const browser = await launchBrowser();
-      onTestFinished(() => browser.close());
       const page = await browser.newPage();
+      onTestFinished(() => page.close());
       await page.goto(`${dash.url}#/pending/orders/billing`);
       await page.locator('#pending-total', { hasText: '1' }).waitFor();
       server.pause();
@@ -52,12 +66,12 @@ describe.skipIf(chromiumPath === undefined)(
       });
       const dash = await serveDashboard({ redis });
       onTestFinished(() => dash.close());
-      const browser = await launchBrowser();
-      onTestFinished(() => browser.close());
       const first = await browser.newPage();
+      onTestFinished(() => first.close());
       await first.goto(dash.url);
       await first.locator('#stream-count, .muted').first().waitFor();
       const second = await browser.newPage();
+      onTestFinished(() => second.close());
       await second.goto(dash.url);
       await second.locator('.error').waitFor({ timeout: 10_000 });
       expect(await second.locator('.error').textContent()).toMatch(/live views are open/);
@@ -80,10 +94,9 @@ describe.skipIf(chromiumPath === undefined)(
       await stream.add('e', 'before');
       const dash = await serveDashboard({ redis });
       onTestFinished(() => dash.close());
-      const browser = await launchBrowser();
-      onTestFinished(() => browser.close());
       await server.kill();
       const page = await browser.newPage();
+      onTestFinished(() => page.close());
       await page.goto(`${dash.url}#/stream/orders`);
       const status = page.locator('#tail-status');
       // The tail could not start: said, and tried again.
